@@ -1,0 +1,45 @@
+# The README's two commands: `make demo` and `make test`.
+# SANITIZE=1 builds with ASan+UBSan (CI does); BUILD_DIR picks the build tree.
+SANITIZE ?= 0
+BUILD_TYPE ?= RelWithDebInfo
+BUILD_DIR ?= build$(if $(filter 1,$(SANITIZE)),-asan,)
+JOBS ?= $(shell nproc)
+
+.PHONY: all bootstrap build demo test bench fuzz lint format clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+$(BUILD_DIR)/build.ninja:
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DVERBATIM_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) >/dev/null
+
+build: bootstrap $(BUILD_DIR)/build.ninja
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD_DIR)/verbatim
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+bench: bootstrap
+	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision
+	@build-bench/bench_policy_decision
+
+# libFuzzer targets (clang). FUZZ_SECONDS bounds each run.
+FUZZ_SECONDS ?= 30
+fuzz: bootstrap
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+lint: bootstrap $(BUILD_DIR)/build.ninja
+	@scripts/lint.sh $(BUILD_DIR)
+
+format:
+	@git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build build-asan build-bench build-fuzz

@@ -1,0 +1,52 @@
+// The cmdlet catalogue and the helpers the cmdlet implementations share.
+//
+// builtin_cmdlets():   Format-List, Format-Table, Select-Object, Write-Output, Get-Command
+// directory_cmdlets(): the Vb* directory cmdlets (users, groups, recorder endpoints,
+//                      Import-VbDirectory, Get-VbAuditLog) and the Cs*ApplicationInstance and
+//                      Get-CsOnlineUser cmdlets
+// policy_cmdlets():    Cs*ComplianceRecordingPolicy/Application/PairedApplication,
+//                      Grant-, Get-CsUserPolicyAssignment, Cs*GroupPolicyAssignment,
+//                      Cs*CustomBannerText
+// Every cmdlet validates all of its input before it changes anything, so a failing cmdlet
+// leaves the state as it was (the interpreter rolls back journal entries anyway).
+// Parameter names, defaults, output fields and error texts follow Microsoft's cmdlets;
+// docs/cmdlets.md is the reference.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "admin/interpreter.h"
+
+namespace verbatim::admin {
+
+std::vector<CmdletSpec> builtin_cmdlets();
+std::vector<CmdletSpec> directory_cmdlets();
+std::vector<CmdletSpec> policy_cmdlets();
+
+// --- shared helpers (cmdlets_common.cc) ------------------------------------------------------
+
+PsError not_found(const Invocation& inv, const std::string& identity);
+PsError already_exists(const Invocation& inv, const std::string& what, const std::string& id);
+PsError invalid(const Invocation& inv, const std::string& message, const std::string& target);
+PsError refused(const Invocation& inv, const std::string& message, const std::string& target);
+
+// Users by ObjectId, UPN, SIP address, phone number or (unique) display name.
+PsResult<const policy::User*> resolve_user(Context& ctx, const Invocation& inv,
+                                           const std::string& identity);
+PsResult<const policy::Group*> resolve_group(Context& ctx, const Invocation& inv,
+                                             const std::string& identity);
+// Application instances by ObjectId or UPN.
+PsResult<const policy::ApplicationInstance*> resolve_instance(Context& ctx,
+                                                              const Invocation& inv,
+                                                              const std::string& identity);
+PsResult<const policy::Policy*> resolve_policy(Context& ctx, const Invocation& inv,
+                                               const std::string& identity);
+
+RecordPtr user_record(const Context& ctx, const policy::User& u);
+RecordPtr instance_record(const Context& ctx, const policy::ApplicationInstance& a);
+
+// Matches PowerShell -Filter wildcards (* and ?), case-insensitively.
+bool wildcard_match(std::string_view pattern, std::string_view text);
+
+}  // namespace verbatim::admin

@@ -1,0 +1,790 @@
+// Directory cmdlets: Verbatim's own (Vb*) users, groups, memberships, recorder endpoints,
+// directory import and audit log, plus Teams' application-instance cmdlets and
+// Get-CsOnlineUser. Teams reads these objects from Entra ID and bot registrations; Verbatim
+// keeps them itself.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "admin/cmdlets.h"
+#include "common/csv.h"
+#include "common/ids.h"
+#include "common/strings.h"
+
+namespace verbatim::admin {
+
+using policy::ApplicationInstance;
+using policy::Group;
+using policy::RecorderEndpoint;
+using policy::User;
+
+namespace {
+
+using Out = PsResult<std::vector<Value>>;
+
+bool valid_address(std::string_view s) {
+  const size_t at = s.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= s.size()) return false;
+  if (s.find('@', at + 1) != std::string_view::npos) return false;
+  for (char c : s) {
+    if (c <= ' ' || c == '<' || c == '>' || c == '"' || c == ',' || c == ';') return false;
+  }
+  return s.size() <= 256;
+}
+
+bool valid_language(std::string_view s) {
+  // BCP 47 shape: 2-3 letters, then -subtags of 2-8 letters or digits.
+  auto parts = split(s, '-');
+  if (parts[0].size() < 2 || parts[0].size() > 3) return false;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].empty() || parts[i].size() > 8) return false;
+    for (char c : parts[i]) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) || (i == 0 && !std::isalpha(static_cast<unsigned char>(c)))) return false;
+    }
+  }
+  return true;
+}
+
+bool valid_region(std::string_view s) {
+  if (s.empty() || s.size() > 32) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+bool valid_sip_uri(std::string_view s) {
+  if (istarts_with(s, "sips:")) {
+    s.remove_prefix(5);
+  } else if (istarts_with(s, "sip:")) {
+    s.remove_prefix(4);
+  } else {
+    return false;
+  }
+  if (s.empty() || s.size() > 512) return false;
+  for (char c : s) {
+    if (c <= ' ' || c == '<' || c == '>' || c == '"') return false;
+  }
+  const std::string_view host = s.substr(s.find('@') == std::string_view::npos ? 0 : s.find('@') + 1);
+  return !host.empty() && host[0] != ';' && host[0] != ':';
+}
+
+// Applies the user fields given to `u`, validating each; `fields` are the parameter names.
+PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, User& u,
+                                 const std::map<std::string, std::optional<std::string>>& given) {
+  auto field = [&](const char* name) -> const std::optional<std::string>* {
+    for (const auto& [k, v] : given) {
+      if (iequals(k, name)) return &v;
+    }
+    return nullptr;
+  };
+  if (auto* v = field("UserPrincipalName")) {
+    if (!*v || !valid_address(**v)) {
+      return invalid(inv, "Cannot validate argument on parameter 'UserPrincipalName'. \"" +
+                              v->value_or("") + "\" is not a valid user principal name "
+                              "(expected name@domain).", v->value_or(""));
+    }
+    u.user_principal_name = **v;
+  }
+  if (auto* v = field("SipAddress")) {
+    if (!*v || v->value().empty()) {
+      u.sip_address = "sip:" + u.user_principal_name;
+    } else {
+      std::string sip = **v;
+      if (!istarts_with(sip, "sip:")) sip = "sip:" + sip;
+      if (!valid_address(sip.substr(4))) {
+        return invalid(inv, "Cannot validate argument on parameter 'SipAddress'. \"" + **v +
+                                "\" is not a valid SIP address (expected sip:user@domain).",
+                       **v);
+      }
+      u.sip_address = "sip:" + sip.substr(4);
+    }
+  } else if (u.sip_address.empty()) {
+    u.sip_address = "sip:" + u.user_principal_name;
+  }
+  if (auto* v = field("DisplayName")) u.display_name = v->value_or("");
+  if (auto* v = field("PhoneNumber")) {
+    if (!*v || v->value().empty()) {
+      u.phone_number.clear();
+    } else {
+      std::string phone;
+      if (!policy::normalize_phone(**v, phone) || !policy::is_e164(phone)) {
+        return invalid(inv, "Cannot validate argument on parameter 'PhoneNumber'. \"" + **v +
+                                "\" is not an E.164 number (expected + country code and "
+                                "number, e.g. +14255550100).",
+                       **v);
+      }
+      u.phone_number = phone;
+    }
+  }
+  if (auto* v = field("PreferredLanguage")) {
+    if (*v && !v->value().empty() && !valid_language(**v)) {
+      return invalid(inv, "Cannot validate argument on parameter 'PreferredLanguage'. \"" +
+                              **v + "\" is not a language tag such as en-US or de-DE.",
+                     **v);
+    }
+    u.preferred_language = v->value_or("");
+  }
+  if (auto* v = field("DataLocation")) {
+    if (*v && !v->value().empty() && !valid_region(**v)) {
+      return invalid(inv, "Cannot validate argument on parameter 'DataLocation'. \"" + **v +
+                              "\" is not a region code (letters, digits, '-', '_').",
+                     **v);
+    }
+    u.data_location = v->value_or("");
+  }
+  // Addresses are unique across users and application instances.
+  auto clash = [&](const std::string& address, const char* what) -> std::optional<PsError> {
+    if (address.empty()) return std::nullopt;
+    const User* other = ctx.state.user_by_address(address);
+    if (other && !iequals(other->object_id, u.object_id)) {
+      return inv.error(std::string("The ") + what + " \"" + address +
+                           "\" is already used by user " + other->user_principal_name + ".",
+                       "ResourceExists", "DuplicateAddress", address);
+    }
+    if (ctx.state.instance_by_upn(address)) {
+      return inv.error(std::string("The ") + what + " \"" + address +
+                           "\" is already used by an application instance.",
+                       "ResourceExists", "DuplicateAddress", address);
+    }
+    return std::nullopt;
+  };
+  if (auto e = clash(u.user_principal_name, "UserPrincipalName")) return *e;
+  if (auto e = clash(u.sip_address, "SipAddress")) return *e;
+  if (auto e = clash(u.phone_number, "PhoneNumber")) return *e;
+  return true;
+}
+
+std::map<std::string, std::optional<std::string>> user_fields(const Invocation& inv) {
+  std::map<std::string, std::optional<std::string>> given;
+  for (const char* name : {"UserPrincipalName", "SipAddress", "DisplayName", "PhoneNumber",
+                           "PreferredLanguage", "DataLocation"}) {
+    if (inv.has(name)) given[name] = inv.str(name);
+  }
+  return given;
+}
+
+PsResult<std::string> new_object_id(Context& ctx, const Invocation& inv) {
+  if (auto id = inv.str("ObjectId")) {
+    if (!is_guid(*id)) {
+      return invalid(inv, "Cannot validate argument on parameter 'ObjectId'. \"" + *id +
+                              "\" is not a GUID.", *id);
+    }
+    return to_lower(*id);
+  }
+  return ctx.svc.ids().new_guid();
+}
+
+// --- users -----------------------------------------------------------------------------------
+
+Out new_user(Context& ctx, Invocation& inv) {
+  User u;
+  auto id = new_object_id(ctx, inv);
+  if (!id) return id.error();
+  u.object_id = id.value();
+  if (ctx.state.user_by_id(u.object_id)) return already_exists(inv, "user", u.object_id);
+  auto ok = apply_user_fields(ctx, inv, u, user_fields(inv));
+  if (!ok) return ok.error();
+  ctx.state.put_user(u);
+  return std::vector<Value>{user_record(ctx, u)};
+}
+
+Out set_user(Context& ctx, Invocation& inv) {
+  auto found = resolve_user(ctx, inv, *inv.str("Identity"));
+  if (!found) return found.error();
+  User u = *found.value();
+  auto ok = apply_user_fields(ctx, inv, u, user_fields(inv));
+  if (!ok) return ok.error();
+  ctx.state.put_user(u);
+  return std::vector<Value>{};
+}
+
+Out remove_user(Context& ctx, Invocation& inv) {
+  auto found = resolve_user(ctx, inv, *inv.str("Identity"));
+  if (!found) return found.error();
+  ctx.state.erase_user(found.value()->object_id);
+  return std::vector<Value>{};
+}
+
+Out get_online_user(Context& ctx, Invocation& inv) {
+  std::vector<Value> out;
+  if (auto id = inv.str("Identity")) {
+    auto found = resolve_user(ctx, inv, *id);
+    if (!found) return found.error();
+    out.emplace_back(user_record(ctx, *found.value()));
+    return out;
+  }
+  const int64_t limit = inv.integer("ResultSize", INT64_MAX);
+  for (const auto& [key, u] : ctx.state.users()) {
+    if (static_cast<int64_t>(out.size()) >= limit) break;
+    out.emplace_back(user_record(ctx, u));
+  }
+  return out;
+}
+
+// --- groups ----------------------------------------------------------------------------------
+
+RecordPtr group_record(const Context& ctx, const Group& g) {
+  auto r = make_record("VbGroup");
+  r->add("ObjectId", g.object_id)
+      .add("DisplayName", g.display_name)
+      .add("Description", g.description)
+      .add("MemberCount", static_cast<int64_t>(ctx.state.members_of(to_lower(g.object_id)).size()));
+  return r;
+}
+
+Out new_group(Context& ctx, Invocation& inv) {
+  Group g;
+  auto id = new_object_id(ctx, inv);
+  if (!id) return id.error();
+  g.object_id = id.value();
+  g.display_name = inv.str("DisplayName").value_or("");
+  g.description = inv.str("Description").value_or("");
+  if (trim(g.display_name).empty()) {
+    return invalid(inv, "Cannot validate argument on parameter 'DisplayName'. The argument is "
+                        "null or empty.", "");
+  }
+  if (ctx.state.group_by_id(g.object_id)) return already_exists(inv, "group", g.object_id);
+  if (!ctx.state.groups_by_display_name(g.display_name).empty()) {
+    return already_exists(inv, "group", g.display_name);
+  }
+  ctx.state.put_group(g);
+  return std::vector<Value>{group_record(ctx, g)};
+}
+
+Out set_group(Context& ctx, Invocation& inv) {
+  auto found = resolve_group(ctx, inv, *inv.str("Identity"));
+  if (!found) return found.error();
+  Group g = *found.value();
+  if (inv.has("DisplayName")) {
+    const std::string name = inv.str("DisplayName").value_or("");
+    if (trim(name).empty()) return invalid(inv, "DisplayName cannot be empty.", "");
+    for (const Group* other : ctx.state.groups_by_display_name(name)) {
+      if (other->object_id != g.object_id) return already_exists(inv, "group", name);
+    }
+    g.display_name = name;
+  }
+  if (inv.has("Description")) g.description = inv.str("Description").value_or("");
+  ctx.state.put_group(g);
+  return std::vector<Value>{};
+}
+
+Out remove_group(Context& ctx, Invocation& inv) {
+  auto found = resolve_group(ctx, inv, *inv.str("Identity"));
+  if (!found) return found.error();
+  const Group& g = *found.value();
+  if (auto it = ctx.state.group_assignments().find(to_lower(g.object_id));
+      it != ctx.state.group_assignments().end()) {
+    return refused(inv, "The group \"" + g.display_name + "\" has the " +
+                            std::string(policy::kPolicyType) + " \"" + it->second.policy_name +
+                            "\" assigned (rank " + std::to_string(it->second.rank) +
+                            "); remove the assignment first with "
+                            "Grant-CsTeamsComplianceRecordingPolicy -Group \"" +
+                            g.display_name + "\" -PolicyName $null.",
+                   g.display_name);
+  }
+  ctx.state.erase_group(g.object_id);
+  return std::vector<Value>{};
+}
+
+Out get_group(Context& ctx, Invocation& inv) {
+  std::vector<Value> out;
+  if (auto id = inv.str("Identity")) {
+    auto found = resolve_group(ctx, inv, *id);
+    if (!found) return found.error();
+    out.emplace_back(group_record(ctx, *found.value()));
+    return out;
+  }
+  for (const auto& [id, g] : ctx.state.groups()) out.emplace_back(group_record(ctx, g));
+  return out;
+}
+
+Out add_member(Context& ctx, Invocation& inv) {
+  auto group = resolve_group(ctx, inv, *inv.str("Group"));
+  if (!group) return group.error();
+  std::vector<std::string> ids;
+  for (const auto& m : inv.strings("Member")) {
+    auto user = resolve_user(ctx, inv, m);
+    if (!user) return user.error();
+    ids.push_back(user.value()->object_id);
+  }
+  for (const auto& id : ids) ctx.state.add_membership(group.value()->object_id, id);
+  return std::vector<Value>{};
+}
+
+Out remove_member(Context& ctx, Invocation& inv) {
+  auto group = resolve_group(ctx, inv, *inv.str("Group"));
+  if (!group) return group.error();
+  std::vector<std::string> ids;
+  const auto& members = ctx.state.members_of(to_lower(group.value()->object_id));
+  for (const auto& m : inv.strings("Member")) {
+    auto user = resolve_user(ctx, inv, m);
+    if (!user) return user.error();
+    if (!members.count(to_lower(user.value()->object_id))) {
+      return invalid(inv, "The user \"" + user.value()->user_principal_name +
+                              "\" is not a member of the group \"" +
+                              group.value()->display_name + "\".",
+                     m);
+    }
+    ids.push_back(user.value()->object_id);
+  }
+  for (const auto& id : ids) ctx.state.remove_membership(group.value()->object_id, id);
+  return std::vector<Value>{};
+}
+
+Out get_members(Context& ctx, Invocation& inv) {
+  auto group = resolve_group(ctx, inv, *inv.str("Group"));
+  if (!group) return group.error();
+  std::vector<Value> out;
+  for (const auto& uid : ctx.state.members_of(to_lower(group.value()->object_id))) {
+    const User* u = ctx.state.user_by_id(uid);
+    if (!u) continue;
+    auto r = make_record("VbGroupMember", View::kTable);
+    r->add("ObjectId", u->object_id)
+        .add("UserPrincipalName", u->user_principal_name)
+        .add("DisplayName", u->display_name);
+    out.emplace_back(r);
+  }
+  return out;
+}
+
+// --- application instances -----------------------------------------------------------------
+
+Out new_instance(Context& ctx, Invocation& inv) {
+  ApplicationInstance a;
+  a.object_id = ctx.svc.ids().new_guid();
+  a.user_principal_name = *inv.str("UserPrincipalName");
+  a.display_name = inv.str("DisplayName").value_or("");
+  a.application_id = to_lower(inv.str("ApplicationId").value_or(""));
+  if (!valid_address(a.user_principal_name)) {
+    return invalid(inv, "Cannot validate argument on parameter 'UserPrincipalName'. \"" +
+                            a.user_principal_name + "\" is not a valid user principal name.",
+                   a.user_principal_name);
+  }
+  if (!a.application_id.empty() && !is_guid(a.application_id)) {
+    return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" +
+                            a.application_id + "\" is not a GUID.", a.application_id);
+  }
+  if (ctx.state.instance_by_upn(a.user_principal_name) ||
+      ctx.state.user_by_address(a.user_principal_name)) {
+    return already_exists(inv, "UserPrincipalName", a.user_principal_name);
+  }
+  ctx.state.put_instance(a);
+  return std::vector<Value>{instance_record(ctx, a)};
+}
+
+Out set_instance(Context& ctx, Invocation& inv) {
+  auto found = resolve_instance(ctx, inv, *inv.str("Identity"));
+  if (!found) return found.error();
+  ApplicationInstance a = *found.value();
+  if (inv.has("DisplayName")) a.display_name = inv.str("DisplayName").value_or("");
+  if (inv.has("ApplicationId")) {
+    const std::string app = to_lower(inv.str("ApplicationId").value_or(""));
+    if (!is_guid(app)) {
+      return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" + app +
+                              "\" is not a GUID.", app);
+    }
+    a.application_id = app;
+  }
+  if (inv.has("OnpremPhoneNumber")) {
+    const auto given = inv.str("OnpremPhoneNumber");
+    std::string phone;
+    if (given && !given->empty() &&
+        (!policy::normalize_phone(*given, phone) || !policy::is_e164(phone))) {
+      return invalid(inv, "\"" + *given + "\" is not an E.164 number.", *given);
+    }
+    a.phone_number = phone.size() > 1 ? phone : "";
+  }
+  ctx.state.put_instance(a);
+  return std::vector<Value>{instance_record(ctx, a)};
+}
+
+Out get_instance(Context& ctx, Invocation& inv) {
+  std::vector<Value> out;
+  if (auto id = inv.str("Identity")) {
+    auto found = resolve_instance(ctx, inv, *id);
+    if (!found) return found.error();
+    out.emplace_back(instance_record(ctx, *found.value()));
+    return out;
+  }
+  for (const auto& [id, a] : ctx.state.instances()) out.emplace_back(instance_record(ctx, a));
+  return out;
+}
+
+Out remove_instance(Context& ctx, Invocation& inv) {
+  auto found = resolve_instance(ctx, inv, *inv.str("Identity"));
+  if (!found) return found.error();
+  const ApplicationInstance& a = *found.value();
+  for (const auto& [key, p] : ctx.state.policies()) {
+    for (const auto& app : p.applications) {
+      bool paired = false;
+      for (const auto& pid : app.paired_applications) paired |= iequals(pid, a.object_id);
+      if (iequals(app.id, a.object_id) || paired) {
+        return refused(inv, "The application instance " + a.user_principal_name +
+                                " is used by the compliance recording policy \"" +
+                                p.identity() + "\"; remove it from the policy first.",
+                       a.object_id);
+      }
+    }
+  }
+  ctx.state.erase_instance(a.object_id);
+  return std::vector<Value>{};
+}
+
+Out sync_instance(Context& ctx, Invocation& inv) {
+  auto found = resolve_instance(ctx, inv, *inv.str("ObjectId"));
+  if (!found) return found.error();
+  ApplicationInstance a = *found.value();
+  if (auto app = inv.str("ApplicationId")) {
+    if (!is_guid(*app)) {
+      return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" + *app +
+                              "\" is not a GUID.", *app);
+    }
+    a.application_id = to_lower(*app);
+  } else if (a.application_id.empty()) {
+    return invalid(inv, "The application instance " + a.user_principal_name +
+                            " has no ApplicationId; give one with -ApplicationId.",
+                   a.object_id);
+  }
+  ctx.state.put_instance(a);
+  return std::vector<Value>{};
+}
+
+// --- recorder endpoints ----------------------------------------------------------------------
+
+RecordPtr endpoint_record(const RecorderEndpoint& e) {
+  auto r = make_record("VbRecorderEndpoint", View::kTable);
+  r->add("Identity", e.id)
+      .add("ApplicationId", e.application_id)
+      .add("Uri", e.uri)
+      .add("Region", e.region)
+      .add("Enabled", e.enabled)
+      .add("Description", e.description);
+  return r;
+}
+
+PsResult<bool> check_endpoint(Context& ctx, const Invocation& inv, const RecorderEndpoint& e) {
+  if (!is_guid(e.application_id)) {
+    return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" +
+                            e.application_id + "\" is not a GUID.", e.application_id);
+  }
+  if (!valid_sip_uri(e.uri)) {
+    return invalid(inv, "Cannot validate argument on parameter 'Uri'. \"" + e.uri +
+                            "\" is not a SIP URI (expected sip:host[:port][;params] or "
+                            "sips:...).", e.uri);
+  }
+  if (!e.region.empty() && !valid_region(e.region)) {
+    return invalid(inv, "Cannot validate argument on parameter 'Region'. \"" + e.region +
+                            "\" is not a region code.", e.region);
+  }
+  for (const auto& [id, other] : ctx.state.endpoints()) {
+    if (id != e.id && iequals(other.application_id, e.application_id) &&
+        iequals(other.uri, e.uri)) {
+      return already_exists(inv, "recorder endpoint", e.uri);
+    }
+  }
+  return true;
+}
+
+Out new_endpoint(Context& ctx, Invocation& inv) {
+  RecorderEndpoint e;
+  e.id = ctx.svc.ids().new_guid();
+  e.application_id = to_lower(*inv.str("ApplicationId"));
+  e.uri = *inv.str("Uri");
+  e.region = inv.str("Region").value_or("");
+  e.description = inv.str("Description").value_or("");
+  e.enabled = inv.flag("Enabled", true);
+  auto ok = check_endpoint(ctx, inv, e);
+  if (!ok) return ok.error();
+  ctx.state.put_endpoint(e);
+  return std::vector<Value>{endpoint_record(e)};
+}
+
+PsResult<RecorderEndpoint> find_endpoint(Context& ctx, const Invocation& inv) {
+  const std::string id = to_lower(*inv.str("Identity"));
+  auto it = ctx.state.endpoints().find(id);
+  if (it == ctx.state.endpoints().end()) return not_found(inv, id);
+  return it->second;
+}
+
+Out set_endpoint(Context& ctx, Invocation& inv) {
+  auto found = find_endpoint(ctx, inv);
+  if (!found) return found.error();
+  RecorderEndpoint e = found.value();
+  if (inv.has("Uri")) e.uri = inv.str("Uri").value_or("");
+  if (inv.has("Region")) e.region = inv.str("Region").value_or("");
+  if (inv.has("Description")) e.description = inv.str("Description").value_or("");
+  if (inv.has("Enabled")) e.enabled = inv.flag("Enabled", true);
+  auto ok = check_endpoint(ctx, inv, e);
+  if (!ok) return ok.error();
+  ctx.state.put_endpoint(e);
+  return std::vector<Value>{};
+}
+
+Out remove_endpoint(Context& ctx, Invocation& inv) {
+  auto found = find_endpoint(ctx, inv);
+  if (!found) return found.error();
+  ctx.state.erase_endpoint(found.value().id);
+  return std::vector<Value>{};
+}
+
+Out get_endpoint(Context& ctx, Invocation& inv) {
+  std::vector<Value> out;
+  if (inv.has("Identity")) {
+    auto found = find_endpoint(ctx, inv);
+    if (!found) return found.error();
+    out.emplace_back(endpoint_record(found.value()));
+    return out;
+  }
+  const auto app = inv.str("ApplicationId");
+  for (const auto& [id, e] : ctx.state.endpoints()) {
+    if (!app || iequals(*app, e.application_id)) out.emplace_back(endpoint_record(e));
+  }
+  return out;
+}
+
+// --- Import-VbDirectory ---------------------------------------------------------------------
+
+Out import_directory(Context& ctx, Invocation& inv) {
+  std::filesystem::path path = *inv.str("Path");
+  if (path.is_relative()) path = std::filesystem::path(ctx.base_dir) / path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return inv.error("Cannot find path '" + path.string() + "' because it does not exist.",
+                     "ObjectNotFound", "PathNotFound", path.string());
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string text = buf.str();
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // UTF-8 BOM from Excel
+  auto rows = parse_csv(text);
+  if (!rows) return invalid(inv, path.filename().string() + ": " + rows.error().message, path);
+  if (rows.value().empty()) return invalid(inv, path.string() + " is empty.", path.string());
+  const auto& header = rows.value().front().fields;
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < header.size(); ++i) col[to_lower(std::string(trim(header[i])))] = i;
+  const bool users_file = col.count("userprincipalname") > 0;
+  const bool groups_file = !users_file && col.count("displayname") > 0;
+  if (!users_file && !groups_file) {
+    return invalid(inv, path.filename().string() +
+                            ": the header must have a UserPrincipalName column (users) or a "
+                            "DisplayName column (groups).",
+                   path.string());
+  }
+  int64_t users_created = 0, users_updated = 0, groups_created = 0, memberships = 0;
+  auto cell = [&](const CsvRow& row, const char* name) -> std::optional<std::string> {
+    auto it = col.find(name);
+    if (it == col.end() || it->second >= row.fields.size()) return std::nullopt;
+    return std::string(trim(row.fields[it->second]));
+  };
+  auto at_line = [&](const CsvRow& row, const PsError& e) {
+    PsError out = e;
+    out.message = path.filename().string() + " line " + std::to_string(row.line) + ": " +
+                  e.message;
+    return out;
+  };
+  auto ensure_group = [&](const std::string& name) -> std::string {
+    if (const Group* g = ctx.state.group_by_id(name)) return g->object_id;
+    auto named = ctx.state.groups_by_display_name(name);
+    if (!named.empty()) return named.front()->object_id;
+    Group g{ctx.svc.ids().new_guid(), name, ""};
+    ctx.state.put_group(g);
+    ++groups_created;
+    return g.object_id;
+  };
+  for (size_t r = 1; r < rows.value().size(); ++r) {
+    const CsvRow& row = rows.value()[r];
+    if (users_file) {
+      const std::string upn = cell(row, "userprincipalname").value_or("");
+      const User* existing = ctx.state.user_by_address(upn);
+      User u = existing ? *existing : User{};
+      if (!existing) u.object_id = ctx.svc.ids().new_guid();
+      std::map<std::string, std::optional<std::string>> given{{"UserPrincipalName", upn}};
+      for (const char* name : {"SipAddress", "DisplayName", "PhoneNumber", "PreferredLanguage",
+                               "DataLocation"}) {
+        if (auto v = cell(row, to_lower(name).c_str())) given[name] = *v;
+      }
+      auto ok = apply_user_fields(ctx, inv, u, given);
+      if (!ok) return at_line(row, ok.error());
+      ctx.state.put_user(u);
+      ++(existing ? users_updated : users_created);
+      if (auto groups = cell(row, "groups"); groups && !groups->empty()) {
+        for (const auto& name : split(*groups, ';')) {
+          const std::string n(trim(name));
+          if (n.empty()) continue;
+          const std::string gid = ensure_group(n);
+          if (!ctx.state.members_of(to_lower(gid)).count(to_lower(u.object_id))) {
+            ctx.state.add_membership(gid, u.object_id);
+            ++memberships;
+          }
+        }
+      }
+    } else {
+      const std::string name = cell(row, "displayname").value_or("");
+      if (name.empty()) {
+        return at_line(row, invalid(inv, "DisplayName is empty.", ""));
+      }
+      const std::string gid = ensure_group(name);
+      if (auto d = cell(row, "description")) {
+        Group g = *ctx.state.group_by_id(gid);
+        g.description = *d;
+        ctx.state.put_group(g);
+      }
+      if (auto members = cell(row, "members"); members && !members->empty()) {
+        for (const auto& m : split(*members, ';')) {
+          const std::string id(trim(m));
+          if (id.empty()) continue;
+          auto user = resolve_user(ctx, inv, id);
+          if (!user) return at_line(row, user.error());
+          if (!ctx.state.members_of(to_lower(gid)).count(to_lower(user.value()->object_id))) {
+            ctx.state.add_membership(gid, user.value()->object_id);
+            ++memberships;
+          }
+        }
+      }
+    }
+  }
+  auto r = make_record("VbDirectoryImport");
+  r->add("Path", path.string())
+      .add("UsersCreated", users_created)
+      .add("UsersUpdated", users_updated)
+      .add("GroupsCreated", groups_created)
+      .add("MembershipsAdded", memberships);
+  return std::vector<Value>{r};
+}
+
+// --- audit log ------------------------------------------------------------------------------
+
+Out get_audit(Context& ctx, Invocation& inv) {
+  policy::Store* store = ctx.svc.store();
+  if (!store) return refused(inv, "This session has no configuration store.", "");
+  auto last = store->last_seq();
+  if (!last) return refused(inv, last.error().message, "");
+  const int64_t count = std::max<int64_t>(1, inv.integer("Last", 20));
+  const int64_t after = inv.has("After") ? inv.integer("After") : std::max<int64_t>(0, last.value() - count);
+  auto entries = store->audit_since(after, static_cast<size_t>(count));
+  if (!entries) return refused(inv, entries.error().message, "");
+  const bool detailed = inv.flag("Detailed");
+  std::vector<Value> out;
+  for (const auto& e : entries.value()) {
+    auto r = make_record("VbAuditEntry", detailed ? View::kList : View::kTable);
+    r->add("Sequence", e.seq)
+        .add("Time", e.at)
+        .add("Actor", e.actor)
+        .add("Action", !e.before ? "Created" : !e.after ? "Removed" : "Changed")
+        .add("Object", std::string(policy::kind_name(e.kind)) + "/" + e.key)
+        .add("Command", e.command);
+    if (detailed) {
+      r->add("Before", e.before ? Value(e.before->dump()) : Value());
+      r->add("After", e.after ? Value(e.after->dump()) : Value());
+    }
+    out.emplace_back(r);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<CmdletSpec> directory_cmdlets() {
+  using T = ParamType;
+  const std::vector<ParamSpec> user_params = {
+      {"SipAddress", T::kString},       {"DisplayName", T::kString},
+      {"PhoneNumber", T::kString},      {"PreferredLanguage", T::kString},
+      {"DataLocation", T::kString},
+  };
+  auto with = [](std::vector<ParamSpec> a, const std::vector<ParamSpec>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  std::vector<CmdletSpec> c;
+  c.push_back({"New-VbUser",
+               with({{"UserPrincipalName", T::kString, 0, true}, {"ObjectId", T::kString}},
+                    user_params),
+               new_user, true, "", {}, "Creates a user in Verbatim's directory."});
+  c.push_back({"Set-VbUser",
+               with({{"Identity", T::kString, 0, true}, {"UserPrincipalName", T::kString}},
+                    user_params),
+               set_user, true, "Identity", {}, "Changes a user's directory attributes."});
+  c.push_back({"Remove-VbUser", {{"Identity", T::kString, 0, true}}, remove_user, true,
+               "Identity", {}, "Removes a user and their group memberships."});
+  c.push_back({"Get-CsOnlineUser",
+               {{"Identity", T::kString, 0}, {"ResultSize", T::kInt}},
+               get_online_user, false, "", {"Get-VbUser"}, "Lists users."});
+  c.push_back({"New-VbGroup",
+               {{"DisplayName", T::kString, 0, true},
+                {"Description", T::kString},
+                {"ObjectId", T::kString}},
+               new_group, true, "", {}, "Creates a group."});
+  c.push_back({"Set-VbGroup",
+               {{"Identity", T::kString, 0, true},
+                {"DisplayName", T::kString},
+                {"Description", T::kString}},
+               set_group, true, "Identity", {}, "Renames or describes a group."});
+  c.push_back({"Remove-VbGroup", {{"Identity", T::kString, 0, true}}, remove_group, true,
+               "Identity", {}, "Removes a group that has no policy assignment."});
+  c.push_back({"Get-VbGroup", {{"Identity", T::kString, 0}}, get_group, false, "", {},
+               "Lists groups."});
+  c.push_back({"Add-VbGroupMember",
+               {{"Group", T::kString, 0, true}, {"Member", T::kStringArray, 1, true}},
+               add_member, true, "", {}, "Adds users to a group."});
+  c.push_back({"Remove-VbGroupMember",
+               {{"Group", T::kString, 0, true}, {"Member", T::kStringArray, 1, true}},
+               remove_member, true, "", {}, "Removes users from a group."});
+  c.push_back({"Get-VbGroupMember", {{"Group", T::kString, 0, true}}, get_members, false, "",
+               {}, "Lists a group's direct members."});
+  c.push_back({"New-CsOnlineApplicationInstance",
+               {{"UserPrincipalName", T::kString, -1, true},
+                {"DisplayName", T::kString},
+                {"ApplicationId", T::kString},
+                {"ResourceAccountType", T::kString}},
+               new_instance, true, "", {},
+               "Creates an application instance (a recorder's resource account)."});
+  c.push_back({"Set-CsOnlineApplicationInstance",
+               {{"Identity", T::kString, 0, true},
+                {"DisplayName", T::kString},
+                {"ApplicationId", T::kString},
+                {"OnpremPhoneNumber", T::kString},
+                {"AcsResourceId", T::kString}},
+               set_instance, true, "Identity", {}, "Changes an application instance."});
+  c.push_back({"Get-CsOnlineApplicationInstance",
+               {{"Identity", T::kString, 0}, {"Identities", T::kStringArray}},
+               get_instance, false, "", {}, "Lists application instances."});
+  c.push_back({"Remove-CsOnlineApplicationInstance", {{"Identity", T::kString, 0, true}},
+               remove_instance, true, "Identity", {},
+               "Removes an application instance that no policy uses."});
+  c.push_back({"Sync-CsOnlineApplicationInstance",
+               {{"ObjectId", T::kString, -1, true},
+                {"ApplicationId", T::kString},
+                {"AcsResourceId", T::kString}},
+               sync_instance, true, "ObjectId", {},
+               "Binds an application instance to its ApplicationId."});
+  c.push_back({"New-VbRecorderEndpoint",
+               {{"ApplicationId", T::kString, -1, true},
+                {"Uri", T::kString, -1, true},
+                {"Region", T::kString},
+                {"Description", T::kString},
+                {"Enabled", T::kBool}},
+               new_endpoint, true, "", {},
+               "Declares a SIPREC recorder endpoint serving an ApplicationId."});
+  c.push_back({"Set-VbRecorderEndpoint",
+               {{"Identity", T::kString, 0, true},
+                {"Uri", T::kString},
+                {"Region", T::kString},
+                {"Description", T::kString},
+                {"Enabled", T::kBool}},
+               set_endpoint, true, "Identity", {}, "Changes a recorder endpoint."});
+  c.push_back({"Get-VbRecorderEndpoint",
+               {{"Identity", T::kString, 0}, {"ApplicationId", T::kString}}, get_endpoint,
+               false, "", {}, "Lists recorder endpoints."});
+  c.push_back({"Remove-VbRecorderEndpoint", {{"Identity", T::kString, 0, true}},
+               remove_endpoint, true, "Identity", {}, "Removes a recorder endpoint."});
+  c.push_back({"Import-VbDirectory", {{"Path", T::kString, 0, true}}, import_directory, true,
+               "", {}, "Imports users or groups from a CSV file (create or update)."});
+  c.push_back({"Get-VbAuditLog",
+               {{"Last", T::kInt}, {"After", T::kInt}, {"Detailed", T::kSwitch}}, get_audit,
+               false, "", {}, "Shows the audit log of configuration changes."});
+  return c;
+}
+
+}  // namespace verbatim::admin

@@ -1,0 +1,163 @@
+#include "adminapi/server.h"
+
+#include <chrono>
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+namespace verbatim::adminapi {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kBodyLimit = 1 << 20;
+constexpr auto kIdleTimeout = std::chrono::seconds(30);
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Router& router) : stream_(std::move(socket)), router_(router) {}
+  void start() { read(); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(kBodyLimit);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        write(make_error_response(http::status::payload_too_large, "request body over 1 MiB"));
+      } else if (ec != asio::error::operation_aborted) {
+        write(make_error_response(http::status::bad_request, "malformed HTTP request"));
+      }
+      return;
+    }
+    Request req = parser_->release();
+    Response res = router_.handle(req);
+    spdlog::info("admin-api {} {} -> {}", std::string(req.method_string()),
+                 std::string(req.target()), res.result_int());
+    write(std::move(res));
+  }
+
+  Response make_error_response(http::status status, const std::string& message) {
+    Response res{status, 11};
+    res.set(http::field::content_type, "application/json");
+    res.body() = "{\"error\": {\"message\": \"" + message + "\"}}\n";
+    res.keep_alive(false);
+    res.prepare_payload();
+    return res;
+  }
+
+  void write(Response res) {
+    auto msg = std::make_shared<Response>(std::move(res));
+    http::async_write(stream_, *msg,
+                      [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                        if (ec) return;
+                        if (msg->keep_alive()) {
+                          self->read();
+                        } else {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        }
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Router& router_;
+};
+
+}  // namespace
+
+class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(asio::io_context& io, Router& router) : io_(io), acceptor_(io), router_(router) {}
+
+  void accept() {
+    acceptor_.async_accept(asio::make_strand(io_),
+                           [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+                             if (ec == asio::error::operation_aborted) return;
+                             if (!ec) std::make_shared<Session>(std::move(s), self->router_)->start();
+                             self->accept();
+                           });
+  }
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  Router& router_;
+};
+
+Result<tcp::endpoint> parse_endpoint(const std::string& address) {
+  std::string host;
+  std::string port;
+  if (!address.empty() && address[0] == '[') {
+    const size_t close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return make_error(ErrorCode::kInvalidArgument, "bad listen address '" + address + "'");
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "bad listen address '" + address + "' (expected host:port)");
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  beast::error_code ec;
+  const auto ip = asio::ip::make_address(host, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, "bad listen host '" + host + "'");
+  char* end = nullptr;
+  const long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p < 0 || p > 65535) {
+    return make_error(ErrorCode::kInvalidArgument, "bad listen port '" + port + "'");
+  }
+  return tcp::endpoint(ip, static_cast<unsigned short>(p));
+}
+
+HttpServer::HttpServer(asio::io_context& io, Router& router)
+    : impl_(std::make_shared<Impl>(io, router)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+Result<tcp::endpoint> HttpServer::listen(const std::string& address) {
+  auto ep = parse_endpoint(address);
+  if (!ep) return ep.error();
+  beast::error_code ec;
+  auto& a = impl_->acceptor_;
+  a.open(ep.value().protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep.value(), ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot listen on " + address + ": " + ec.message());
+  }
+  impl_->accept();
+  return a.local_endpoint();
+}
+
+void HttpServer::stop() {
+  beast::error_code ec;
+  impl_->acceptor_.close(ec);
+}
+
+}  // namespace verbatim::adminapi

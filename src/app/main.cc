@@ -1,0 +1,370 @@
+// The `verbatim` binary: one executable, one subcommand per role or tool.
+//
+//   verbatim admin        run cmdlets (interactive, -c "...", or a script file)
+//   verbatim policy       explain USER / decide PARTY
+//   verbatim serve        run roles (for now: the admin REST API)
+//   verbatim token        manage REST API tokens
+//   verbatim config show  print the effective configuration
+//
+// Global flags: --config FILE, --data-dir DIR (or VERBATIM_DATA_DIR), --log-format,
+// --log-level. Exit codes: 0 ok, 1 a finding or refusal, 2 usage or configuration error.
+// Exceptions end here and become exit code 2 with a message; they never cross components.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "admin/interpreter.h"
+#include "adminapi/router.h"
+#include "adminapi/server.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/exit_codes.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "policy/explain.h"
+#include "policy/sqlite_store.h"
+
+namespace verbatim {
+namespace {
+
+struct Globals {
+  std::string config_file;
+  std::string data_dir;
+  std::string log_format;
+  std::string log_level;
+};
+
+// Everything a subcommand needs from the environment, resolved once.
+struct Env {
+  Config config;
+  RandomIdGenerator ids;
+  SystemClock clock;
+};
+
+int fail(int code, const std::string& message) {
+  std::cerr << "verbatim: " << message << "\n";
+  return code;
+}
+
+std::string default_actor() {
+  if (const char* user = std::getenv("USER"); user && *user) return std::string("cli:") + user;
+  if (const passwd* pw = ::getpwuid(::getuid())) return std::string("cli:") + pw->pw_name;
+  return "cli:uid" + std::to_string(::getuid());
+}
+
+// Opens the policy service on the data directory (created owner-only on first use).
+Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env) {
+  std::error_code ec;
+  const std::filesystem::path dir = env.config.data_dir;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot create data directory " + dir.string() + ": " +
+                                          ec.message());
+  }
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  auto store = policy::SqliteStore::open((dir / "policy.db").string());
+  if (!store) return store.error();
+  auto svc = std::make_unique<policy::PolicyService>(std::move(store).value(), env.ids,
+                                                     env.clock);
+  if (auto st = svc->open(); !st) return st.error();
+  return svc;
+}
+
+bool statement_complete(const std::string& text) {
+  std::string_view t = trim(text);
+  if (t.empty()) return true;
+  if (t.back() == '`' || t.back() == '|' || t.back() == ',') return false;
+  int depth = 0;
+  char quote = 0;
+  for (char c : t) {
+    if (quote) {
+      if (c == quote) quote = 0;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      --depth;
+    }
+  }
+  return depth <= 0 && !quote;
+}
+
+int run_admin(Env& env, const std::string& command, const std::string& file, bool interactive,
+              const std::string& actor) {
+  auto svc = open_service(env);
+  if (!svc) return fail(kExitUsage, svc.error().message);
+  admin::Interpreter interp(*svc.value(), actor.empty() ? default_actor() : actor);
+  auto emit = [](const admin::Interpreter::Outcome& o) {
+    std::cout << o.output << std::flush;
+    std::cerr << o.error_text << std::flush;
+  };
+  if (!command.empty() || !file.empty()) {
+    std::string text = command;
+    if (!file.empty()) {
+      std::ifstream in(file, std::ios::binary);
+      if (!in) return fail(kExitUsage, "cannot read " + file);
+      std::stringstream buf;
+      buf << in.rdbuf();
+      text = buf.str();
+      interp.set_base_dir(std::filesystem::absolute(file).parent_path().string());
+    }
+    const auto out = interp.run_script(text);
+    emit(out);
+    if (!out.ok()) std::cerr << "No changes were made.\n";
+    return out.ok() ? kExitOk : kExitFinding;
+  }
+  if (!interactive) {  // a script on standard input
+    std::stringstream buf;
+    buf << std::cin.rdbuf();
+    const auto out = interp.run_script(buf.str());
+    emit(out);
+    if (!out.ok()) std::cerr << "No changes were made.\n";
+    return out.ok() ? kExitOk : kExitFinding;
+  }
+  std::cout << "Verbatim admin shell. Paste Teams cmdlets; Get-Command lists them; exit quits.\n";
+  std::string pending;
+  std::string line;
+  bool any_error = false;
+  while (true) {
+    std::cout << (pending.empty() ? "PS Verbatim> " : ">> ") << std::flush;
+    if (!std::getline(std::cin, line)) break;
+    if (pending.empty() && (iequals(trim(line), "exit") || iequals(trim(line), "quit"))) break;
+    pending += line + "\n";
+    if (!statement_complete(pending)) continue;
+    const auto out = interp.run_interactive(pending);
+    emit(out);
+    any_error |= !out.ok();
+    pending.clear();
+  }
+  return any_error ? kExitFinding : kExitOk;
+}
+
+const policy::User* find_user(const policy::PolicyState& state, const std::string& who) {
+  if (const auto* u = state.user_by_address(who)) return u;
+  auto named = state.users_by_display_name(who);
+  return named.size() == 1 ? named.front() : nullptr;
+}
+
+int run_explain(Env& env, const std::string& who, bool json) {
+  auto svc = open_service(env);
+  if (!svc) return fail(kExitUsage, svc.error().message);
+  const policy::User* u = find_user(svc.value()->state(), who);
+  if (!u) return fail(kExitFinding, "no user \"" + who + "\" (try a UPN, SIP address, phone number or ObjectId)");
+  const auto e = policy::explain(svc.value()->state(), *u);
+  if (json) {
+    std::cout << policy::explanation_json(e).dump(2) << "\n";
+  } else {
+    std::cout << policy::explanation_text(e);
+  }
+  return kExitOk;
+}
+
+int run_decide(Env& env, const std::string& party, bool json) {
+  auto svc = open_service(env);
+  if (!svc) return fail(kExitUsage, svc.error().message);
+  const auto d = svc.value()->engine().decide(party);
+  if (json) {
+    std::cout << policy::decision_json(d, party).dump(2) << "\n";
+    return kExitOk;
+  }
+  if (!d.known()) {
+    std::cout << party << ": not a user of this tenant; not recorded by policy\n";
+    return kExitOk;
+  }
+  std::cout << party << " -> " << d.user->user_principal_name << ": "
+            << (d.record() ? "RECORD" : "do not record") << " (policy "
+            << (d.policy ? d.policy->identity : "?") << " via " << policy::source_name(d.source)
+            << (d.source == policy::Source::kGroup ? " rank " + std::to_string(d.rank) : "")
+            << ")\n";
+  if (d.record()) {
+    for (const auto& inv : d.policy->invitations) {
+      std::cout << "  invite " << inv.recorder.instance_upn << " x"
+                << inv.concurrent_invitation_count << " at";
+      for (const auto& e : policy::endpoints_for_region(inv.recorder, d.user->data_location)) {
+        std::cout << " " << e.uri;
+      }
+      std::cout << (inv.required_before_call_establishment ? " [required before call]" : "")
+                << (inv.required_during_call ? " [required during call]" : "") << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+int run_serve(Env& env, const std::string& roles, const std::string& listen) {
+  for (const auto& role : split(roles, ',')) {
+    if (role != "admin-api") {
+      return fail(kExitUsage, "unknown role '" + role + "' (available: admin-api)");
+    }
+  }
+  auto svc = open_service(env);
+  if (!svc) return fail(kExitUsage, svc.error().message);
+  boost::asio::io_context io;
+  adminapi::Router router(*svc.value());
+  adminapi::HttpServer server(io, router);
+  auto ep = server.listen(listen.empty() ? env.config.http_listen : listen);
+  if (!ep) return fail(kExitUsage, ep.error().message);
+  const auto& a = ep.value().address();
+  std::cout << "admin-api listening on http://"
+            << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
+            << std::endl;
+  spdlog::info("data directory {}", env.config.data_dir);
+  // Pick up changes committed by other processes (an admin CLI) promptly.
+  boost::asio::steady_timer timer(io);
+  std::function<void()> tick = [&] {
+    timer.expires_after(std::chrono::milliseconds(env.config.reload_interval_ms));
+    timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      std::lock_guard lock(svc.value()->mutex());
+      if (auto st = svc.value()->refresh(); !st) spdlog::warn("refresh: {}", st.error().message);
+      tick();
+    });
+  };
+  tick();
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    spdlog::info("signal {}: shutting down", sig);
+    server.stop();
+    timer.cancel();
+    io.stop();
+  });
+  io.run();
+  return kExitOk;
+}
+
+int run_token(Env& env, const std::string& action, const std::string& name) {
+  auto svc = open_service(env);
+  if (!svc) return fail(kExitUsage, svc.error().message);
+  policy::Store* store = svc.value()->store();
+  if (action == "create") {
+    const std::string token = "vbt_" + random_hex(24);
+    auto st = store->put_token(name, adminapi::token_hash(token),
+                               format_iso8601(env.clock.now()));
+    if (!st) return fail(kExitFinding, st.error().message);
+    std::cout << token << "\n";
+    std::cerr << "Token '" << name << "' created. It is shown only once; store it safely.\n";
+    return kExitOk;
+  }
+  if (action == "list") {
+    auto tokens = store->list_tokens();
+    if (!tokens) return fail(kExitFinding, tokens.error().message);
+    for (const auto& t : tokens.value()) std::cout << t.name << "\t" << t.created << "\n";
+    return kExitOk;
+  }
+  auto removed = store->delete_token(name);
+  if (!removed) return fail(kExitFinding, removed.error().message);
+  if (!removed.value()) return fail(kExitFinding, "no token named '" + name + "'");
+  std::cout << "Token '" << name << "' revoked.\n";
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace verbatim
+
+int main(int argc, char** argv) {
+  using namespace verbatim;
+  CLI::App app{"Verbatim: open, policy-based compliance recording"};
+  app.require_subcommand(1);
+  Globals g;
+  app.add_option("--config", g.config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--data-dir", g.data_dir, "data directory (default ./var, or VERBATIM_DATA_DIR)");
+  app.add_option("--log-format", g.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error");
+
+  auto* version = app.add_subcommand("version", "print the version");
+
+  auto* config = app.add_subcommand("config", "configuration");
+  config->require_subcommand(1);
+  auto* config_show = config->add_subcommand("show", "print the effective configuration");
+
+  auto* admin = app.add_subcommand("admin", "run Teams-style admin cmdlets");
+  std::string admin_command, admin_file, actor;
+  admin->add_option("-c,--command", admin_command, "cmdlets to run (atomically)");
+  admin->add_option("-f,--file,script", admin_file, "script file to run (atomically)");
+  admin->add_option("--actor", actor, "who the audit log records (default cli:$USER)");
+
+  auto* pol = app.add_subcommand("policy", "who is recorded and why");
+  pol->require_subcommand(1);
+  std::string who;
+  bool json = false;
+  auto* explain = pol->add_subcommand("explain", "explain a user's effective policy and recorders");
+  explain->add_option("user", who, "UPN, SIP address, phone number, ObjectId or display name")->required();
+  explain->add_flag("--json", json, "print JSON");
+  auto* decide = pol->add_subcommand("decide", "the gateway's decision for a call party");
+  decide->add_option("party", who, "SIP URI, tel: URI, E.164 number or UPN")->required();
+  decide->add_flag("--json", json, "print JSON");
+
+  auto* serve = app.add_subcommand("serve", "run server roles");
+  std::string roles = "admin-api", http_listen;
+  serve->add_option("--roles", roles, "comma-separated roles (admin-api)");
+  serve->add_option("--http-listen", http_listen, "admin API address host:port (port 0: any free)");
+
+  auto* token = app.add_subcommand("token", "REST API tokens");
+  token->require_subcommand(1);
+  std::string token_name;
+  auto* token_create = token->add_subcommand("create", "create a token (printed once)");
+  token_create->add_option("name", token_name, "token name")->required();
+  auto* token_list = token->add_subcommand("list", "list token names");
+  auto* token_revoke = token->add_subcommand("revoke", "revoke a token");
+  token_revoke->add_option("name", token_name, "token name")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  if (version->parsed()) {
+    std::cout << "verbatim 0.1.0\n";
+    return kExitOk;
+  }
+  Env env;
+  try {
+    auto cfg = load_config(g.config_file.empty() ? std::nullopt
+                                                 : std::optional<std::string>(g.config_file));
+    if (!cfg) return fail(kExitUsage, cfg.error().message);
+    env.config = cfg.value();
+  } catch (const std::exception& e) {
+    return fail(kExitUsage, e.what());
+  }
+  if (!g.data_dir.empty()) env.config.data_dir = g.data_dir;
+  if (!g.log_format.empty()) env.config.log_format = g.log_format;
+  if (!g.log_level.empty()) env.config.log_level = g.log_level;
+  if (auto st = init_logging(env.config.log_format, env.config.log_level); !st) {
+    return fail(kExitUsage, st.error().message);
+  }
+  try {
+    if (config_show->parsed()) {
+      std::cout << config_to_toml(env.config);
+      return kExitOk;
+    }
+    if (admin->parsed()) {
+      const bool tty = ::isatty(STDIN_FILENO) != 0;
+      return run_admin(env, admin_command, admin_file, tty, actor);
+    }
+    if (explain->parsed()) return run_explain(env, who, json);
+    if (decide->parsed()) return run_decide(env, who, json);
+    if (serve->parsed()) return run_serve(env, roles, http_listen);
+    if (token_create->parsed()) return run_token(env, "create", token_name);
+    if (token_list->parsed()) return run_token(env, "list", "");
+    if (token_revoke->parsed()) return run_token(env, "revoke", token_name);
+  } catch (const std::exception& e) {
+    return fail(kExitUsage, std::string("internal error: ") + e.what());
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,36 @@
+// Clock: the source of wall-clock time. Production uses SystemClock; tests inject
+// ManualClock so timestamps in outputs and audit rows are reproducible.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace verbatim {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  TimePoint now() const override { return std::chrono::system_clock::now(); }
+};
+
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(TimePoint t) : t_(t) {}
+  TimePoint now() const override { return t_; }
+  void advance(std::chrono::milliseconds d) { t_ += d; }
+
+ private:
+  TimePoint t_;
+};
+
+// "2026-11-26T12:00:00Z" (UTC, seconds precision).
+std::string format_iso8601(TimePoint t);
+
+}  // namespace verbatim

@@ -1,0 +1,32 @@
+// Config: the one TOML configuration file every role reads (`--config FILE`), merged with
+// flags and environment. Every setting has a documented default (docs/configuration.md);
+// `verbatim config show` prints the effective values. Loaded once at start-up.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+
+namespace verbatim {
+
+struct Config {
+  // [general]
+  std::string data_dir = "./var";  // overridden by VERBATIM_DATA_DIR, then by --data-dir
+  // [log]
+  std::string log_format = "text";  // text | json
+  std::string log_level = "info";   // trace | debug | info | warn | error
+  // [admin_api]
+  std::string http_listen = "127.0.0.1:8480";  // port 0 picks a free port
+  // [policy]
+  int reload_interval_ms = 500;  // how often a server picks up changes made by other processes
+};
+
+// Reads FILE when given (unknown keys and wrong types are errors), then applies
+// VERBATIM_DATA_DIR. Flags are applied by the caller afterwards.
+Result<Config> load_config(const std::optional<std::string>& path);
+
+// The effective configuration as TOML, with every key.
+std::string config_to_toml(const Config& config);
+
+}  // namespace verbatim

@@ -1,0 +1,36 @@
+// Small ASCII string helpers shared by every component. Case-insensitivity here is ASCII
+// only, which is what SIP, PowerShell identifiers and e-mail style names need.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace verbatim {
+
+std::string to_lower(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
+std::string_view trim(std::string_view s);
+std::vector<std::string> split(std::string_view s, char sep);
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+// Hash and equality functors for case-insensitive, heterogeneous unordered containers.
+struct CaseInsensitiveHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept;
+};
+struct CaseInsensitiveEqual {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return iequals(a, b); }
+};
+
+// Transparent hash for std::string keys looked up by std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+}  // namespace verbatim

@@ -1,0 +1,46 @@
+// SqliteStore: the embedded Store, one SQLite database file in the data directory
+// (<data-dir>/policy.db). Schema and migrations are documented in docs/storage.md; the
+// schema version is PRAGMA user_version and each migration runs once, in order, in its own
+// transaction. WAL mode, so readers (a running server) and one writer (an admin CLI) work
+// side by side.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "policy/store.h"
+
+struct sqlite3;
+
+namespace verbatim::policy {
+
+class SqliteStore final : public Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens or creates the database and migrates it to kSchemaVersion. A database written by
+  // a newer version is refused rather than guessed at.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  ~SqliteStore() override;
+
+  Result<int64_t> load(PolicyState& state) override;
+  Result<int64_t> commit(const std::vector<Change>& changes, const CommitInfo& info,
+                         int64_t expected_seq) override;
+  Result<int64_t> last_seq() override;
+  Result<std::vector<AuditEntry>> audit_since(int64_t after_seq, size_t limit) override;
+  Status put_token(const std::string& name, const std::string& hash,
+                   const std::string& created) override;
+  Result<std::optional<std::string>> token_name(const std::string& hash) override;
+  Result<std::vector<ApiToken>> list_tokens() override;
+  Result<bool> delete_token(const std::string& name) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  Status exec(const char* sql);
+  Status migrate();
+  Error db_error(const std::string& what) const;
+
+  sqlite3* db_;
+};
+
+}  // namespace verbatim::policy

@@ -1,0 +1,63 @@
+// Store: durable home of the policy model and its audit log.
+//
+// The embedded implementation is SqliteStore; a PostgreSQL store will implement the same
+// interface for scale-out. A commit writes every changed object and one audit row per
+// change (who, when, the command, before/after) in one transaction, and is refused with
+// kConflict when another writer committed first (optimistic concurrency on the audit
+// sequence number), so two admins can never silently overwrite each other.
+// Implementations are used from one thread at a time (PolicyService serialises them).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "policy/state.h"
+
+namespace verbatim::policy {
+
+struct CommitInfo {
+  std::string actor;  // who: "cli:root", "api:<token name>"
+  std::string at;     // when: ISO 8601 UTC
+};
+
+struct AuditEntry {
+  int64_t seq = 0;
+  std::string at;
+  std::string actor;
+  std::string command;
+  Kind kind = Kind::kTenant;
+  std::string key;
+  std::optional<nlohmann::json> before;
+  std::optional<nlohmann::json> after;
+};
+
+struct ApiToken {
+  std::string name;
+  std::string created;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Loads every stored object into a fresh `state`; returns the last audit sequence number.
+  virtual Result<int64_t> load(PolicyState& state) = 0;
+  // Persists `changes` atomically; returns the new last sequence number.
+  virtual Result<int64_t> commit(const std::vector<Change>& changes, const CommitInfo& info,
+                                 int64_t expected_seq) = 0;
+  virtual Result<int64_t> last_seq() = 0;
+  // Audit rows with seq > after_seq, oldest first, at most `limit`.
+  virtual Result<std::vector<AuditEntry>> audit_since(int64_t after_seq, size_t limit) = 0;
+
+  // REST API tokens, stored only as hashes.
+  virtual Status put_token(const std::string& name, const std::string& hash,
+                           const std::string& created) = 0;
+  virtual Result<std::optional<std::string>> token_name(const std::string& hash) = 0;
+  virtual Result<std::vector<ApiToken>> list_tokens() = 0;
+  virtual Result<bool> delete_token(const std::string& name) = 0;
+};
+
+}  // namespace verbatim::policy
