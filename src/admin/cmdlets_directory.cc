@@ -108,8 +108,12 @@ PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, User& u,
     if (!*v || v->value().empty()) {
       u.phone_number.clear();
     } else {
+      // E.164 means an explicit '+': "555-1234" must not silently become "+5551234".
+      std::string_view raw = trim(**v);
+      if (istarts_with(raw, "tel:")) raw.remove_prefix(4);
       std::string phone;
-      if (!policy::normalize_phone(**v, phone) || !policy::is_e164(phone)) {
+      if (raw.empty() || raw[0] != '+' || !policy::normalize_phone(raw, phone) ||
+          !policy::is_e164(phone)) {
         return invalid(inv, "Cannot validate argument on parameter 'PhoneNumber'. \"" + **v +
                                 "\" is not an E.164 number (expected + country code and "
                                 "number, e.g. +14255550100).",
@@ -391,7 +395,8 @@ Out set_instance(Context& ctx, Invocation& inv) {
     const auto given = inv.str("OnpremPhoneNumber");
     std::string phone;
     if (given && !given->empty() &&
-        (!policy::normalize_phone(*given, phone) || !policy::is_e164(phone))) {
+        (trim(*given).find('+') == std::string_view::npos ||
+         !policy::normalize_phone(*given, phone) || !policy::is_e164(phone))) {
       return invalid(inv, "\"" + *given + "\" is not an E.164 number.", *given);
     }
     a.phone_number = phone.size() > 1 ? phone : "";
@@ -547,12 +552,13 @@ Out get_endpoint(Context& ctx, Invocation& inv) {
 // --- Import-VbDirectory ---------------------------------------------------------------------
 
 Out import_directory(Context& ctx, Invocation& inv) {
-  std::filesystem::path path = *inv.str("Path");
+  const std::string given = *inv.str("Path");
+  std::filesystem::path path = given;
   if (path.is_relative()) path = std::filesystem::path(ctx.base_dir) / path;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return inv.error("Cannot find path '" + path.string() + "' because it does not exist.",
-                     "ObjectNotFound", "PathNotFound", path.string());
+    return inv.error("Cannot find path '" + given + "' because it does not exist.",
+                     "ObjectNotFound", "PathNotFound", given);
   }
   std::stringstream buf;
   buf << in.rdbuf();
@@ -646,7 +652,7 @@ Out import_directory(Context& ctx, Invocation& inv) {
     }
   }
   auto r = make_record("VbDirectoryImport");
-  r->add("Path", path.string())
+  r->add("Path", given)
       .add("UsersCreated", users_created)
       .add("UsersUpdated", users_updated)
       .add("GroupsCreated", groups_created)

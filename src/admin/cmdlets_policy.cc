@@ -413,15 +413,27 @@ PsResult<AppRef> app_ref(const Invocation& inv) {
 Out new_app(Context& ctx, Invocation& inv) {
   auto ref = app_ref(inv);
   if (!ref) return ref.error();
-  auto pol = resolve_policy(ctx, inv, ref.value().policy);
-  if (!pol) return pol.error();
-  Policy p = *pol.value();
+  const Policy* parent = ctx.state.find_policy(ref.value().policy);
+  Policy p;
+  if (parent) {
+    p = *parent;
+  } else {
+    // Teams allows making the application for a policy that the enclosing
+    // New-CsTeamsComplianceRecordingPolicy is about to create; it is then in-memory only.
+    auto name = new_policy_name(inv, ref.value().policy);
+    if (!name) return name.error();
+    p.name = name.value();
+  }
   RecordingApplication a;
   a.id = ref.value().id;
   auto ok = apply_app_params(ctx, inv, a);
   if (!ok) return ok.error();
   auto checked = check_app(ctx, inv, a, p.name);
   if (!checked) return checked.error();
+  if (!parent) {
+    if (!inv.flag("InMemory")) ctx.unsaved_apps.emplace_back(p.name, checked.value().id);
+    return std::vector<Value>{app_record(checked.value())};
+  }
   for (const auto& existing : p.applications) {
     if (iequals(existing.id, checked.value().id)) {
       return already_exists(inv, "application", existing.identity());

@@ -240,6 +240,8 @@ Interpreter::Outcome Interpreter::run(std::string_view text, bool atomic) {
         continue;
       }
       out.output += render_output(r.value());
+      for (const auto& w : ctx_.warnings) out.output += "WARNING: " + w + "\n";
+      ctx_.warnings.clear();
       for (auto& v : r.value()) out.objects.push_back(std::move(v));
       if (!atomic) {
         if (auto c = ctx_.svc.commit(ctx_.actor); !c) {
@@ -328,8 +330,22 @@ Interpreter::Outcome Interpreter::invoke(std::string_view cmdlet,
 
 PsResult<std::vector<Value>> Interpreter::exec_statement(const Statement& st) {
   ctx_.state.set_command(st.text);
+  ctx_.unsaved_apps.clear();
   auto r = eval_pipeline(st.pipeline);
   if (!r) return r.error();
+  for (const auto& [policy_name, id] : ctx_.unsaved_apps) {
+    const policy::Policy* p = ctx_.state.find_policy(policy_name);
+    bool saved = false;
+    for (const auto& a : p ? p->applications : std::vector<policy::RecordingApplication>{}) {
+      saved |= iequals(a.id, id);
+    }
+    if (!saved) {
+      ctx_.warnings.push_back("The policy \"Tag:" + policy_name + "\" does not exist, so the "
+                              "application " + id + " was not saved. Create the policy first, or "
+                              "pass the application to -ComplianceRecordingApplications of "
+                              "New-CsTeamsComplianceRecordingPolicy.");
+    }
+  }
   if (!st.assign.empty()) {
     ctx_.variables[to_lower(st.assign)] = collapse(std::move(r).value());
     return std::vector<Value>{};
@@ -370,6 +386,31 @@ PsResult<Value> Interpreter::eval(const Expr& e) {
         }
         size_t start = i + 1;
         size_t end = start;
+        if (e.text[start] == '(') {
+          // "$(pipeline)": evaluate the subexpression, join its results with spaces.
+          int depth = 0;
+          for (end = start; end < e.text.size(); ++end) {
+            if (e.text[end] == '(') ++depth;
+            if (e.text[end] == ')' && --depth == 0) break;
+          }
+          if (end >= e.text.size()) {
+            out += e.text.substr(i);
+            break;
+          }
+          const Script sub = parse_script(e.text.substr(start + 1, end - start - 1));
+          if (!sub.errors.empty()) {
+            return PsError{sub.errors[0].message, "ParserError", "ParseException", "", "", e.pos};
+          }
+          std::vector<std::string> parts;
+          for (const auto& st : sub.statements) {
+            auto r = eval_pipeline(st.pipeline);
+            if (!r) return r.error();
+            for (const auto& v : r.value()) parts.push_back(display(v));
+          }
+          out += join(parts, " ");
+          i = end;
+          continue;
+        }
         const bool braced = e.text[start] == '{';
         if (braced) {
           end = e.text.find('}', start);

@@ -100,6 +100,12 @@ class Context {
   std::string runspace_id;
   std::string base_dir = ".";  // relative paths (Import-VbDirectory) resolve here
   std::map<std::string, Value> variables;
+  // Warnings for the current statement (printed as "WARNING: ..." after its output).
+  std::vector<std::string> warnings;
+  // Applications made for a policy that did not exist yet (Teams' documented
+  // New-...Policy -ComplianceRecordingApplications @(New-...Application -Parent <new>)):
+  // checked after the statement, warned about if still unsaved.
+  std::vector<std::pair<std::string, std::string>> unsaved_apps;  // (policy, instance id)
 };
 
 class Interpreter {
