@@ -2,6 +2,7 @@
 // directory import and audit log, plus Teams' application-instance cmdlets and
 // Get-CsOnlineUser. Teams reads these objects from Entra ID and bot registrations; Verbatim
 // keeps them itself.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -219,10 +220,17 @@ Out get_online_user(Context& ctx, Invocation& inv) {
     out.emplace_back(user_record(ctx, *found.value()));
     return out;
   }
-  const int64_t limit = inv.integer("ResultSize", INT64_MAX);
-  for (const auto& [key, u] : ctx.state.users()) {
-    if (static_cast<int64_t>(out.size()) >= limit) break;
-    out.emplace_back(user_record(ctx, u));
+  // Sorted by UserPrincipalName, so listings are stable and readable.
+  std::vector<const User*> users;
+  users.reserve(ctx.state.users().size());
+  for (const auto& [key, u] : ctx.state.users()) users.push_back(&u);
+  std::sort(users.begin(), users.end(), [](const User* a, const User* b) {
+    return to_lower(a->user_principal_name) < to_lower(b->user_principal_name);
+  });
+  const auto limit = static_cast<size_t>(std::max<int64_t>(0, inv.integer("ResultSize", INT64_MAX)));
+  for (const User* u : users) {
+    if (out.size() >= limit) break;
+    out.emplace_back(user_record(ctx, *u));
   }
   return out;
 }

@@ -124,6 +124,13 @@ std::vector<std::pair<std::string, const Value*>> pick(const Record& r,
   return out;
 }
 
+// Columns a string takes on a terminal: UTF-8 code points, not bytes.
+size_t width_of(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 std::string indent_continuation(const std::string& value, size_t width) {
   std::string out;
   for (char c : value) {
@@ -145,11 +152,11 @@ std::string format_list(const std::vector<Value>& items, const std::vector<std::
     }
     auto shown = pick(*item.as_record(), props);
     size_t width = 0;
-    for (const auto& [k, v] : shown) width = std::max(width, k.size());
+    for (const auto& [k, v] : shown) width = std::max(width, width_of(k));
     out += "\n";
     for (const auto& [k, v] : shown) {
       std::string line = k;
-      line.append(width - k.size(), ' ');
+      line.append(width - width_of(k), ' ');
       line += " : " + indent_continuation(display(*v), width + 3);
       while (!line.empty() && line.back() == ' ') line.pop_back();
       out += line + "\n";
@@ -185,20 +192,20 @@ std::string format_table(const std::vector<Value>& items, const std::vector<std:
   if (columns.empty()) return out;
   std::vector<size_t> width(columns.size());
   for (size_t i = 0; i < columns.size(); ++i) {
-    width[i] = columns[i].size();
-    for (const auto& row : rows) width[i] = std::max(width[i], row[i].size());
+    width[i] = width_of(columns[i]);
+    for (const auto& row : rows) width[i] = std::max(width[i], width_of(row[i]));
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string l;
     for (size_t i = 0; i < cells.size(); ++i) {
       l += cells[i];
-      if (i + 1 < cells.size()) l.append(width[i] - cells[i].size() + 1, ' ');
+      if (i + 1 < cells.size()) l.append(width[i] - width_of(cells[i]) + 1, ' ');
     }
     while (!l.empty() && l.back() == ' ') l.pop_back();
     return l + "\n";
   };
   std::vector<std::string> dashes;
-  for (const auto& c : columns) dashes.emplace_back(c.size(), '-');
+  for (const auto& c : columns) dashes.emplace_back(width_of(c), '-');
   out += "\n" + line(columns) + line(dashes);
   for (const auto& row : rows) out += line(row);
   return out + "\n\n";

@@ -212,6 +212,9 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   auto svc = open_service(env);
   if (!svc) return fail(kExitUsage, svc.error().message);
   boost::asio::io_context io;
+  // Installed before the address is printed: a supervisor (or test) may signal us as soon as
+  // it has read it.
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   adminapi::Router router(*svc.value());
   adminapi::HttpServer server(io, router);
   auto ep = server.listen(listen.empty() ? env.config.http_listen : listen);
@@ -233,7 +236,6 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     });
   };
   tick();
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
     spdlog::info("signal {}: shutting down", sig);
     server.stop();

@@ -1,0 +1,105 @@
+"""The CLI as a user drives it: exit codes 0/1/2, atomic scripts, data directory, config,
+explain/decide, tokens."""
+import json
+import os
+import stat
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import SOURCE_DIR, VerbatimTestCase  # noqa: E402
+
+SETUP = """
+New-VbUser alice@contoso.com -DisplayName Alice -PhoneNumber +14255550100 -DataLocation EUR
+New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName Rec -ApplicationId 0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b
+New-VbRecorderEndpoint -ApplicationId 0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b -Uri sip:rec.contoso.com -Region EUR
+New-CsTeamsComplianceRecordingPolicy Traders -Enabled $true -ComplianceRecordingApplications @(New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com)
+Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders
+"""
+
+
+class CliTest(VerbatimTestCase):
+    def test_script_file_success_and_state_persists(self):
+        path = os.path.join(self.tmp, "setup.ps1")
+        with open(path, "w") as f:
+            f.write(SETUP)
+        self.run_vb("admin", path, check=0)
+        r = self.run_vb("admin", "-c", "Get-CsOnlineUser alice@contoso.com | select TeamsComplianceRecordingPolicy", check=0)
+        self.assertIn("Traders", r.stdout)
+        mode = stat.S_IMODE(os.stat(self.data).st_mode)
+        self.assertEqual(mode, 0o700, "the data directory must be owner-only")
+
+    def test_failing_script_exits_1_and_changes_nothing(self):
+        r = self.run_vb("admin", "-c", "New-CsTeamsComplianceRecordingPolicy Half\nGet-Bogus", check=1)
+        self.assertIn("The term 'Get-Bogus' is not recognized", r.stderr)
+        self.assertIn("At line:2 char:1", r.stderr)
+        self.assertIn("No changes were made.", r.stderr)
+        r = self.run_vb("admin", "-c", "Get-CsTeamsComplianceRecordingPolicy | ft Identity", check=0)
+        self.assertNotIn("Half", r.stdout)
+
+    def test_script_on_stdin(self):
+        r = self.run_vb("admin", stdin=SETUP + "Get-CsOnlineUser | ft UserPrincipalName\n", check=0)
+        self.assertIn("alice@contoso.com", r.stdout)
+
+    def test_usage_and_config_errors_exit_2(self):
+        self.run_vb("admin", "--no-such-flag", check=2)
+        self.run_vb("--config", os.path.join(self.tmp, "missing.toml"), "config", "show", check=2)
+        bad = os.path.join(self.tmp, "bad.toml")
+        with open(bad, "w") as f:
+            f.write("[log]\nfromat = 'json'\n")
+        r = self.run_vb("--config", bad, "config", "show", check=2)
+        self.assertIn("log.fromat", r.stderr)
+        self.run_vb("admin", os.path.join(self.tmp, "no-such-script.ps1"), check=2)
+        self.run_vb("serve", "--roles", "nonsense", check=2)
+        self.run_vb("serve", "--http-listen", "not-an-address", check=2)
+
+    def test_config_show_reflects_file_env_and_flags(self):
+        cfg = os.path.join(self.tmp, "v.toml")
+        with open(cfg, "w") as f:
+            f.write("[admin_api]\nlisten = '127.0.0.1:9999'\n[log]\nformat = 'json'\n")
+        r = self.run_vb("--config", cfg, "config", "show", check=0)
+        self.assertIn("listen = '127.0.0.1:9999'", r.stdout)
+        self.assertIn(f"data_dir = '{self.data}'", r.stdout)  # VERBATIM_DATA_DIR
+        r = self.run_vb("--config", cfg, "--data-dir", "/srv/x", "config", "show", check=0)
+        self.assertIn("data_dir = '/srv/x'", r.stdout)
+
+    def test_explain_and_decide(self):
+        self.run_vb("admin", "-c", SETUP, check=0)
+        r = self.run_vb("policy", "explain", "alice@contoso.com", check=0)
+        self.assertIn("Recorded:   YES", r.stdout)
+        self.assertIn("direct assignment -> Tag:Traders", r.stdout)
+        j = json.loads(self.run_vb("policy", "explain", "+14255550100", "--json", check=0).stdout)
+        self.assertTrue(j["recorded"])
+        self.assertEqual(j["assignments"][0]["source"], "Direct")
+        self.assertEqual(j["policy"]["invitations"][0]["recorder"]["endpoints"][0]["region"], "EUR")
+        self.run_vb("policy", "explain", "nobody@contoso.com", check=1)
+        j = json.loads(self.run_vb("policy", "decide", "sip:+14255550100@gw;user=phone", "--json", check=0).stdout)
+        self.assertTrue(j["record"])
+        j = json.loads(self.run_vb("policy", "decide", "sip:stranger@example.net", "--json", check=0).stdout)
+        self.assertFalse(j["knownUser"])
+
+    def test_audit_names_the_actor(self):
+        self.run_vb("admin", "--actor", "alice.admin", "-c", "New-VbGroup Desk", check=0)
+        r = self.run_vb("admin", "-c", "Get-VbAuditLog -Last 1", check=0)
+        self.assertIn("alice.admin", r.stdout)
+        self.assertIn("New-VbGroup Desk", r.stdout)
+
+    def test_tokens(self):
+        t = self.token("ci")
+        self.assertTrue(t.startswith("vbt_"))
+        self.run_vb("token", "create", "ci", check=1)
+        self.assertIn("ci", self.run_vb("token", "list", check=0).stdout)
+        self.run_vb("token", "revoke", "ci", check=0)
+        self.run_vb("token", "revoke", "ci", check=1)
+
+    def test_seed_policy_script_runs_as_pasted(self):
+        demo = os.path.join(SOURCE_DIR, "demo")
+        self.run_vb("admin", "-c", f"Import-VbDirectory '{demo}/directory/groups.csv'; Import-VbDirectory '{demo}/directory/users.csv'", check=0)
+        r = self.run_vb("admin", os.path.join(demo, "seed-policy.ps1"), check=0)
+        self.assertIn("TeamsComplianceRecordingPolicy : TestComplianceRecordingPolicy", r.stdout)
+        r = self.run_vb("policy", "explain", "testuser@contoso.onmicrosoft.com", check=0)
+        self.assertIn("Recorded:   YES", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,26 @@
+"""`make demo` keeps working: scripts/demo.sh against the built binary."""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import BIN, SOURCE_DIR, VerbatimTestCase  # noqa: E402
+
+
+class DemoTest(VerbatimTestCase):
+    def test_demo_shows_who_is_recorded_and_why(self):
+        r = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "demo.sh"), BIN, self.data],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = r.stdout
+        self.assertIn("testuser@contoso.onmicrosoft.com", out)
+        self.assertIn("TeamsComplianceRecordingPolicy : TestComplianceRecordingPolicy", out)
+        self.assertRegex(out, r"sip:testuser@contoso.onmicrosoft.com\s+RECORD\s+Tag:TestComplianceRecordingPolicy via Direct")
+        self.assertRegex(out, r"sip:stranger@example.net\s+not recorded")
+        self.assertIn('Because:    group "FX Desk" (rank 1) -> Tag:Traders', out)
+        self.assertIn("Where to look", out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
