@@ -28,7 +28,7 @@ test: build
 bench: bootstrap
 	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision
-	@build-bench/bench_policy_decision
+	@taskset -c 1 build-bench/bench_policy_decision --benchmark_counters_tabular=true
 
 # libFuzzer targets (clang). FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 30

@@ -54,6 +54,36 @@ size_t DecisionEngine::user_count() const {
   return users_.size() - free_slots_.size();
 }
 
+uint32_t DecisionEngine::find_address(std::string_view key) const {
+  if (key.size() > AddressKey::kMax) {
+    auto it = long_addresses_.find(key);
+    return it == long_addresses_.end() ? kNone : it->second;
+  }
+  auto it = by_address_.find(key);
+  return it == by_address_.end() ? kNone : it->second;
+}
+
+void DecisionEngine::set_address(std::string_view key, uint32_t slot) {
+  if (key.empty()) return;
+  if (key.size() > AddressKey::kMax) {
+    long_addresses_[std::string(key)] = slot;
+    return;
+  }
+  AddressKey k;
+  k.size = static_cast<uint8_t>(key.size());
+  std::copy(key.begin(), key.end(), k.bytes);
+  by_address_[k] = slot;
+}
+
+void DecisionEngine::erase_address(std::string_view key, uint32_t slot) {
+  if (find_address(key) != slot) return;
+  if (key.size() > AddressKey::kMax) {
+    long_addresses_.erase(long_addresses_.find(key));
+  } else {
+    by_address_.erase(by_address_.find(key));
+  }
+}
+
 uint32_t DecisionEngine::policy_index(std::string_view name) const {
   auto it = policy_index_.find(to_lower(name));
   return it == policy_index_.end() ? kNone : it->second;
@@ -96,14 +126,12 @@ void DecisionEngine::drop_user_keys(uint32_t slot) {
   const DirectoryUser& u = *users_[slot].info;
   for (const std::string& key : {to_lower(u.object_id), address_key(u.user_principal_name),
                                  address_key(u.sip_address), u.phone_number}) {
-    auto it = by_address_.find(key);
-    if (it != by_address_.end() && it->second == slot) by_address_.erase(it);
+    erase_address(key, slot);
   }
 }
 
 void DecisionEngine::refresh_user(const PolicyState& state, const std::string& user_id) {
-  uint32_t slot = kNone;
-  if (auto it = by_address_.find(user_id); it != by_address_.end()) slot = it->second;
+  uint32_t slot = find_address(user_id);
   if (slot != kNone) drop_user_keys(slot);
   const User* u = state.user_by_id(user_id);
   if (!u) {
@@ -128,22 +156,34 @@ void DecisionEngine::refresh_user(const PolicyState& state, const std::string& u
                     u->phone_number, u->preferred_language, u->data_location});
   s.direct = u->compliance_recording_policy.empty() ? kNone
                                                     : policy_index(u->compliance_recording_policy);
-  s.groups.clear();
-  for (const std::string& gid : state.groups_of(user_id)) s.groups.push_back(group_index(gid));
-  by_address_[to_lower(u->object_id)] = slot;
-  if (!u->user_principal_name.empty()) by_address_[address_key(u->user_principal_name)] = slot;
-  if (!u->sip_address.empty()) by_address_[address_key(u->sip_address)] = slot;
-  if (!u->phone_number.empty()) by_address_[u->phone_number] = slot;
+  s.group_count = 0;
+  s.more_groups.clear();
+  for (const std::string& gid : state.groups_of(user_id)) {
+    const uint32_t g = group_index(gid);
+    if (s.group_count < kInlineGroups) {
+      s.groups[s.group_count++] = g;
+    } else {
+      s.more_groups.push_back(g);
+    }
+  }
+  set_address(to_lower(u->object_id), slot);
+  set_address(address_key(u->user_principal_name), slot);
+  set_address(address_key(u->sip_address), slot);
+  set_address(u->phone_number, slot);
 }
 
 void DecisionEngine::rebuild(const PolicyState& state) {
   std::unique_lock lock(mu_);
   by_address_.clear();
+  long_addresses_.clear();
   users_.clear();
   free_slots_.clear();
   group_index_.clear();
   group_rank_.clear();
   group_policy_.clear();
+  // Three keys per user (ObjectId, UPN/SIP, phone); 0.8 load keeps probes short and halves
+  // the table against the default 0.5.
+  by_address_.max_load_factor(0.8f);
   by_address_.reserve(state.users().size() * 3);
   users_.reserve(state.users().size());
   compile_policies(state);
@@ -184,9 +224,9 @@ Decision DecisionEngine::decide(std::string_view party) const {
   Decision d;
   if (key.empty()) return d;
   std::shared_lock lock(mu_);
-  auto it = by_address_.find(key);
-  if (it == by_address_.end()) return d;
-  const UserSlot& s = users_[it->second];
+  const uint32_t slot = find_address(key);
+  if (slot == kNone) return d;
+  const UserSlot& s = users_[slot];
   d.user = s.info;
   uint32_t chosen = kNone;
   if (s.direct != kNone) {
@@ -194,13 +234,15 @@ Decision DecisionEngine::decide(std::string_view party) const {
     chosen = s.direct;
   } else {
     uint32_t best_rank = UINT32_MAX;
-    for (uint32_t g : s.groups) {
+    auto consider = [&](uint32_t g) {
       const uint32_t r = group_rank_[g];
       if (r != 0 && r < best_rank && group_policy_[g] != kNone) {
         best_rank = r;
         chosen = group_policy_[g];
       }
-    }
+    };
+    for (uint32_t k = 0; k < s.group_count; ++k) consider(s.groups[k]);
+    for (uint32_t g : s.more_groups) consider(g);
     if (chosen != kNone) {
       d.source = Source::kGroup;
       d.rank = static_cast<int>(best_rank);

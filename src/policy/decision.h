@@ -6,6 +6,10 @@
 // compiled (recorders, endpoints, flags) when it last changed. It never allocates on the
 // lookup path for addresses up to kMaxAddress bytes.
 //
+// Memory layout is what makes it fast at a million users: addresses live inline in an
+// open-addressing table (tsl::robin_map, one cache line per probe, no pointer chasing to a
+// heap string), and each user's first group indexes live inline in its slot.
+//
 // It is derived from PolicyState: rebuild() from scratch, apply() incrementally from the
 // journal of a committed change, so changes take effect for the next call at once.
 // Thread-safe: decide() takes a shared lock; rebuild()/apply() take it exclusively.
@@ -17,6 +21,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <tsl/robin_map.h>
 
 #include "common/strings.h"
 #include "policy/resolve.h"
@@ -57,12 +63,42 @@ class DecisionEngine {
   size_t user_count() const;
 
  private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr size_t kInlineGroups = 6;
+
   struct UserSlot {
     std::shared_ptr<const DirectoryUser> info;
     uint32_t direct = kNone;
-    std::vector<uint32_t> groups;
+    uint32_t group_count = 0;
+    uint32_t groups[kInlineGroups] = {};
+    std::vector<uint32_t> more_groups;  // beyond kInlineGroups
   };
-  static constexpr uint32_t kNone = UINT32_MAX;
+
+  // A normalised address stored inline; longer ones go to long_addresses_.
+  struct AddressKey {
+    static constexpr size_t kMax = 47;
+    uint8_t size = 0;
+    char bytes[kMax] = {};
+    std::string_view view() const { return {bytes, size}; }
+  };
+  struct AddressHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    size_t operator()(const AddressKey& k) const noexcept { return (*this)(k.view()); }
+  };
+  struct AddressEqual {
+    using is_transparent = void;
+    static std::string_view v(std::string_view s) { return s; }
+    static std::string_view v(const AddressKey& k) { return k.view(); }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const noexcept { return v(a) == v(b); }
+  };
+  using AddressMap = tsl::robin_map<AddressKey, uint32_t, AddressHash, AddressEqual,
+                                    std::allocator<std::pair<AddressKey, uint32_t>>, true>;
+
+  uint32_t find_address(std::string_view key) const;
+  void set_address(std::string_view key, uint32_t slot);
+  void erase_address(std::string_view key, uint32_t slot);
 
   void compile_policies(const PolicyState& state);
   void refresh_ranks(const PolicyState& state);
@@ -72,7 +108,8 @@ class DecisionEngine {
   uint32_t group_index(const std::string& group_id);
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> by_address_;
+  AddressMap by_address_;
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> long_addresses_;
   std::vector<UserSlot> users_;
   std::vector<uint32_t> free_slots_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> group_index_;

@@ -122,6 +122,25 @@ TEST_F(DecisionTest, PartyForms) {
   EXPECT_FALSE(engine.decide(std::string(300, 'a') + "@contoso.com").known());
 }
 
+TEST_F(DecisionTest, AddressesLongerThanTheInlineKeyWork) {
+  const std::string upn = std::string(60, 'x') + "@a-very-long-subdomain.contoso.com";
+  User u;
+  u.object_id = "u-long";
+  u.user_principal_name = upn;
+  u.sip_address = "sip:" + upn;
+  u.compliance_recording_policy = "A";
+  s.put_user(u);
+  DecisionEngine engine;
+  engine.rebuild(s);
+  EXPECT_TRUE(engine.decide("sip:" + upn).record());
+  u.user_principal_name = "short@contoso.com";
+  u.sip_address = "sip:short@contoso.com";
+  s.put_user(u);
+  engine.apply(s, s.take_journal());
+  EXPECT_FALSE(engine.decide("sip:" + upn).known());
+  EXPECT_TRUE(engine.decide("short@contoso.com").record());
+}
+
 TEST_F(DecisionTest, EndpointsPreferTheUsersRegion) {
   DecisionEngine engine;
   User u = *s.user_by_id("u1");
