@@ -48,13 +48,16 @@ struct World {
     for (int i = 0; i < 4; ++i) {
       char app[40];
       std::snprintf(app, sizeof app, "00000000-0000-4000-8000-0000000a%04d", i);
-      ApplicationInstance inst{"inst" + std::to_string(i), "rec" + std::to_string(i) + "@contoso.com",
-                               app, "Recorder", ""};
+      ApplicationInstance inst{"inst" + std::to_string(i),
+                               "rec" + std::to_string(i) + "@contoso.com", app, "Recorder", ""};
       state.apply(Kind::kAppInstance, inst.object_id, nlohmann::json(inst));
       for (const char* region : {"USA", "EUR"}) {
-        RecorderEndpoint e{std::string(app) + region, app,
-                           "sip:rec" + std::to_string(i) + "-" + region + ".contoso.com", region,
-                           "", true};
+        RecorderEndpoint e{std::string(app) + region,
+                           app,
+                           "sip:rec" + std::to_string(i) + "-" + region + ".contoso.com",
+                           region,
+                           "",
+                           true};
         state.apply(Kind::kEndpoint, e.id, nlohmann::json(e));
       }
     }
@@ -102,10 +105,19 @@ struct World {
     for (int i = 0; i < kParties; ++i) {
       const int u = static_cast<int>(rng() % kUsers);
       switch (i % 4) {
-        case 0: parties.push_back("sip:user" + std::to_string(u) + "@contoso.com"); break;
-        case 1: parties.push_back("\"User\" <sip:user" + std::to_string(u) + "@contoso.com>;tag=1"); break;
-        case 2: parties.push_back("sip:+1425" + std::to_string(1000000 + u) + "@gw.contoso.com;user=phone"); break;
-        default: parties.push_back("sip:external" + std::to_string(u) + "@example.net"); break;
+        case 0:
+          parties.push_back("sip:user" + std::to_string(u) + "@contoso.com");
+          break;
+        case 1:
+          parties.push_back("\"User\" <sip:user" + std::to_string(u) + "@contoso.com>;tag=1");
+          break;
+        case 2:
+          parties.push_back("sip:+1425" + std::to_string(1000000 + u) +
+                            "@gw.contoso.com;user=phone");
+          break;
+        default:
+          parties.push_back("sip:external" + std::to_string(u) + "@example.net");
+          break;
       }
     }
   }
@@ -134,7 +146,8 @@ void BM_DecisionEngine(benchmark::State& st) {
     benchmark::DoNotOptimize(d);
   }
   st.SetItemsProcessed(st.iterations());
-  st.counters["recorded_share"] = static_cast<double>(recorded) / static_cast<double>(st.iterations());
+  st.counters["recorded_share"] =
+      static_cast<double>(recorded) / static_cast<double>(st.iterations());
   st.counters["users"] = static_cast<double>(w.engine.user_count());
   st.counters["state_MiB"] = w.state_mib;
   st.counters["engine_MiB"] = w.engine_mib;
@@ -145,7 +158,8 @@ BENCHMARK(BM_DecisionEngine)->MinTime(2.0);
 void BM_NaiveFromState(benchmark::State& st) {
   World& w = world();
   size_t i = 0;
-  for (auto _ : st) benchmark::DoNotOptimize(naive_decide(w.state, w.parties[i++ & (kParties - 1)]));
+  for (auto _ : st)
+    benchmark::DoNotOptimize(naive_decide(w.state, w.parties[i++ & (kParties - 1)]));
   st.SetItemsProcessed(st.iterations());
 }
 BENCHMARK(BM_NaiveFromState)->MinTime(2.0);
@@ -166,7 +180,9 @@ void BM_DecisionLatency(benchmark::State& st) {
     }
   }
   std::sort(ns.begin(), ns.end());
-  auto pct = [&](double p) { return ns[static_cast<size_t>(p * static_cast<double>(ns.size() - 1))]; };
+  auto pct = [&](double p) {
+    return ns[static_cast<size_t>(p * static_cast<double>(ns.size() - 1))];
+  };
   st.counters["p50_ns"] = pct(0.50);
   st.counters["p99_ns"] = pct(0.99);
   st.counters["p999_ns"] = pct(0.999);

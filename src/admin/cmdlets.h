@@ -37,8 +37,7 @@ PsResult<const policy::User*> resolve_user(Context& ctx, const Invocation& inv,
 PsResult<const policy::Group*> resolve_group(Context& ctx, const Invocation& inv,
                                              const std::string& identity);
 // Application instances by ObjectId or UPN.
-PsResult<const policy::ApplicationInstance*> resolve_instance(Context& ctx,
-                                                              const Invocation& inv,
+PsResult<const policy::ApplicationInstance*> resolve_instance(Context& ctx, const Invocation& inv,
                                                               const std::string& identity);
 PsResult<const policy::Policy*> resolve_policy(Context& ctx, const Invocation& inv,
                                                const std::string& identity);

@@ -15,7 +15,8 @@ Value formatted(std::string text) {
 PsResult<std::vector<Value>> select_object(Context&, Invocation& inv) {
   std::vector<Value> items = inv.pipeline;
   if (inv.has("First")) {
-    items.resize(std::min<size_t>(items.size(), static_cast<size_t>(std::max<int64_t>(0, inv.integer("First")))));
+    items.resize(std::min<size_t>(items.size(),
+                                  static_cast<size_t>(std::max<int64_t>(0, inv.integer("First")))));
   }
   if (inv.has("Last")) {
     const size_t n = static_cast<size_t>(std::max<int64_t>(0, inv.integer("Last")));
@@ -66,20 +67,30 @@ std::vector<CmdletSpec> builtin_cmdlets() {
                  return std::vector<Value>{
                      formatted(format_list(inv.pipeline, inv.strings("Property")))};
                },
-               false, "*", {"fl"}, "Formats objects as a list of properties."});
+               false,
+               "*",
+               {"fl"},
+               "Formats objects as a list of properties."});
   c.push_back({"Format-Table",
                {{"Property", ParamType::kStringArray, 0}, {"AutoSize", ParamType::kSwitch}},
                [](Context&, Invocation& inv) -> PsResult<std::vector<Value>> {
                  return std::vector<Value>{
                      formatted(format_table(inv.pipeline, inv.strings("Property")))};
                },
-               false, "*", {"ft"}, "Formats objects as a table."});
+               false,
+               "*",
+               {"ft"},
+               "Formats objects as a table."});
   c.push_back({"Select-Object",
                {{"Property", ParamType::kStringArray, 0},
                 {"ExpandProperty", ParamType::kString},
                 {"First", ParamType::kInt},
                 {"Last", ParamType::kInt}},
-               select_object, false, "*", {"select"}, "Selects properties of objects."});
+               select_object,
+               false,
+               "*",
+               {"select"},
+               "Selects properties of objects."});
   c.push_back({"Write-Output",
                {{"InputObject", ParamType::kAny, 0}},
                [](Context&, Invocation& inv) -> PsResult<std::vector<Value>> {
@@ -87,7 +98,10 @@ std::vector<CmdletSpec> builtin_cmdlets() {
                  for (auto& v : inv.objects("InputObject")) out.push_back(v);
                  return out;
                },
-               false, "*", {"echo", "Write-Host"}, "Writes objects or text to the output."});
+               false,
+               "*",
+               {"echo", "Write-Host"},
+               "Writes objects or text to the output."});
   c.push_back({"Get-Command",
                {{"Name", ParamType::kString, 0}},
                [](Context&, Invocation& inv) -> PsResult<std::vector<Value>> {
@@ -101,7 +115,10 @@ std::vector<CmdletSpec> builtin_cmdlets() {
                  }
                  return out;
                },
-               false, "", {"gcm"}, "Lists the cmdlets this interpreter knows."});
+               false,
+               "",
+               {"gcm"},
+               "Lists the cmdlets this interpreter knows."});
   return c;
 }
 

@@ -46,15 +46,14 @@ PsResult<const policy::Group*> resolve_group(Context& ctx, const Invocation& inv
   auto named = ctx.state.groups_by_display_name(identity);
   if (named.size() == 1) return named.front();
   if (named.size() > 1) {
-    return inv.error("The identity \"" + identity +
-                         "\" matches more than one group; use the ObjectId.",
-                     "InvalidArgument", "AmbiguousIdentity", identity);
+    return inv.error(
+        "The identity \"" + identity + "\" matches more than one group; use the ObjectId.",
+        "InvalidArgument", "AmbiguousIdentity", identity);
   }
   return not_found(inv, identity);
 }
 
-PsResult<const policy::ApplicationInstance*> resolve_instance(Context& ctx,
-                                                              const Invocation& inv,
+PsResult<const policy::ApplicationInstance*> resolve_instance(Context& ctx, const Invocation& inv,
                                                               const std::string& identity) {
   if (const auto* a = ctx.state.instance_by_id(identity)) return a;
   if (const auto* a = ctx.state.instance_by_upn(identity)) return a;
@@ -72,9 +71,8 @@ PsResult<const policy::ApplicationInstance*> resolve_instance(Context& ctx,
 PsResult<const policy::Policy*> resolve_policy(Context& ctx, const Invocation& inv,
                                                const std::string& identity) {
   if (const auto* p = ctx.state.find_policy(identity)) return p;
-  const std::string shown = istarts_with(identity, "Tag:") || iequals(identity, "Global")
-                                ? identity
-                                : "Tag:" + identity;
+  const std::string shown =
+      istarts_with(identity, "Tag:") || iequals(identity, "Global") ? identity : "Tag:" + identity;
   return not_found(inv, shown);
 }
 
@@ -89,9 +87,8 @@ RecordPtr user_record(const Context& ctx, const User& u) {
       .add("PreferredLanguage", u.preferred_language)
       .add("DataLocation", u.data_location)
       .add("TenantId", ctx.state.tenant().tenant_id)
-      .add("TeamsComplianceRecordingPolicy", u.compliance_recording_policy.empty()
-                                                 ? Value()
-                                                 : Value(u.compliance_recording_policy));
+      .add("TeamsComplianceRecordingPolicy",
+           u.compliance_recording_policy.empty() ? Value() : Value(u.compliance_recording_policy));
   return r;
 }
 
@@ -109,7 +106,9 @@ RecordPtr instance_record(const Context& ctx, const policy::ApplicationInstance&
 
 bool wildcard_match(std::string_view pattern, std::string_view text) {
   size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
   while (t < text.size()) {
     if (p < pattern.size() && (pattern[p] == '?' || lower(pattern[p]) == lower(text[t]))) {
       ++p;

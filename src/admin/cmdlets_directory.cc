@@ -41,7 +41,9 @@ bool valid_language(std::string_view s) {
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].empty() || parts[i].size() > 8) return false;
     for (char c : parts[i]) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) || (i == 0 && !std::isalpha(static_cast<unsigned char>(c)))) return false;
+      if (!std::isalnum(static_cast<unsigned char>(c)) ||
+          (i == 0 && !std::isalpha(static_cast<unsigned char>(c))))
+        return false;
     }
   }
   return true;
@@ -67,7 +69,8 @@ bool valid_sip_uri(std::string_view s) {
   for (char c : s) {
     if (c <= ' ' || c == '<' || c == '>' || c == '"') return false;
   }
-  const std::string_view host = s.substr(s.find('@') == std::string_view::npos ? 0 : s.find('@') + 1);
+  const std::string_view host =
+      s.substr(s.find('@') == std::string_view::npos ? 0 : s.find('@') + 1);
   return !host.empty() && host[0] != ';' && host[0] != ':';
 }
 
@@ -82,9 +85,12 @@ PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, User& u,
   };
   if (auto* v = field("UserPrincipalName")) {
     if (!*v || !valid_address(**v)) {
-      return invalid(inv, "Cannot validate argument on parameter 'UserPrincipalName'. \"" +
-                              v->value_or("") + "\" is not a valid user principal name "
-                              "(expected name@domain).", v->value_or(""));
+      return invalid(inv,
+                     "Cannot validate argument on parameter 'UserPrincipalName'. \"" +
+                         v->value_or("") +
+                         "\" is not a valid user principal name "
+                         "(expected name@domain).",
+                     v->value_or(""));
     }
     u.user_principal_name = **v;
   }
@@ -95,8 +101,9 @@ PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, User& u,
       std::string sip = **v;
       if (!istarts_with(sip, "sip:")) sip = "sip:" + sip;
       if (!valid_address(sip.substr(4))) {
-        return invalid(inv, "Cannot validate argument on parameter 'SipAddress'. \"" + **v +
-                                "\" is not a valid SIP address (expected sip:user@domain).",
+        return invalid(inv,
+                       "Cannot validate argument on parameter 'SipAddress'. \"" + **v +
+                           "\" is not a valid SIP address (expected sip:user@domain).",
                        **v);
       }
       u.sip_address = "sip:" + sip.substr(4);
@@ -115,9 +122,10 @@ PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, User& u,
       std::string phone;
       if (raw.empty() || raw[0] != '+' || !policy::normalize_phone(raw, phone) ||
           !policy::is_e164(phone)) {
-        return invalid(inv, "Cannot validate argument on parameter 'PhoneNumber'. \"" + **v +
-                                "\" is not an E.164 number (expected + country code and "
-                                "number, e.g. +14255550100).",
+        return invalid(inv,
+                       "Cannot validate argument on parameter 'PhoneNumber'. \"" + **v +
+                           "\" is not an E.164 number (expected + country code and "
+                           "number, e.g. +14255550100).",
                        **v);
       }
       u.phone_number = phone;
@@ -125,16 +133,18 @@ PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, User& u,
   }
   if (auto* v = field("PreferredLanguage")) {
     if (*v && !v->value().empty() && !valid_language(**v)) {
-      return invalid(inv, "Cannot validate argument on parameter 'PreferredLanguage'. \"" +
-                              **v + "\" is not a language tag such as en-US or de-DE.",
+      return invalid(inv,
+                     "Cannot validate argument on parameter 'PreferredLanguage'. \"" + **v +
+                         "\" is not a language tag such as en-US or de-DE.",
                      **v);
     }
     u.preferred_language = v->value_or("");
   }
   if (auto* v = field("DataLocation")) {
     if (*v && !v->value().empty() && !valid_region(**v)) {
-      return invalid(inv, "Cannot validate argument on parameter 'DataLocation'. \"" + **v +
-                              "\" is not a region code (letters, digits, '-', '_').",
+      return invalid(inv,
+                     "Cannot validate argument on parameter 'DataLocation'. \"" + **v +
+                         "\" is not a region code (letters, digits, '-', '_').",
                      **v);
     }
     u.data_location = v->value_or("");
@@ -173,8 +183,9 @@ std::map<std::string, std::optional<std::string>> user_fields(const Invocation& 
 PsResult<std::string> new_object_id(Context& ctx, const Invocation& inv) {
   if (auto id = inv.str("ObjectId")) {
     if (!is_guid(*id)) {
-      return invalid(inv, "Cannot validate argument on parameter 'ObjectId'. \"" + *id +
-                              "\" is not a GUID.", *id);
+      return invalid(
+          inv, "Cannot validate argument on parameter 'ObjectId'. \"" + *id + "\" is not a GUID.",
+          *id);
     }
     return to_lower(*id);
   }
@@ -196,7 +207,7 @@ Out new_user(Context& ctx, Invocation& inv) {
 }
 
 Out set_user(Context& ctx, Invocation& inv) {
-  auto found = resolve_user(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_user(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   User u = *found.value();
   auto ok = apply_user_fields(ctx, inv, u, user_fields(inv));
@@ -206,7 +217,7 @@ Out set_user(Context& ctx, Invocation& inv) {
 }
 
 Out remove_user(Context& ctx, Invocation& inv) {
-  auto found = resolve_user(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_user(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   ctx.state.erase_user(found.value()->object_id);
   return std::vector<Value>{};
@@ -227,7 +238,8 @@ Out get_online_user(Context& ctx, Invocation& inv) {
   std::sort(users.begin(), users.end(), [](const User* a, const User* b) {
     return to_lower(a->user_principal_name) < to_lower(b->user_principal_name);
   });
-  const auto limit = static_cast<size_t>(std::max<int64_t>(0, inv.integer("ResultSize", INT64_MAX)));
+  const auto limit =
+      static_cast<size_t>(std::max<int64_t>(0, inv.integer("ResultSize", INT64_MAX)));
   for (const User* u : users) {
     if (out.size() >= limit) break;
     out.emplace_back(user_record(ctx, *u));
@@ -254,8 +266,10 @@ Out new_group(Context& ctx, Invocation& inv) {
   g.display_name = inv.str("DisplayName").value_or("");
   g.description = inv.str("Description").value_or("");
   if (trim(g.display_name).empty()) {
-    return invalid(inv, "Cannot validate argument on parameter 'DisplayName'. The argument is "
-                        "null or empty.", "");
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'DisplayName'. The argument is "
+                   "null or empty.",
+                   "");
   }
   if (ctx.state.group_by_id(g.object_id)) return already_exists(inv, "group", g.object_id);
   if (!ctx.state.groups_by_display_name(g.display_name).empty()) {
@@ -266,7 +280,7 @@ Out new_group(Context& ctx, Invocation& inv) {
 }
 
 Out set_group(Context& ctx, Invocation& inv) {
-  auto found = resolve_group(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_group(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   Group g = *found.value();
   if (inv.has("DisplayName")) {
@@ -283,17 +297,18 @@ Out set_group(Context& ctx, Invocation& inv) {
 }
 
 Out remove_group(Context& ctx, Invocation& inv) {
-  auto found = resolve_group(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_group(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   const Group& g = *found.value();
   if (auto it = ctx.state.group_assignments().find(to_lower(g.object_id));
       it != ctx.state.group_assignments().end()) {
-    return refused(inv, "The group \"" + g.display_name + "\" has the " +
-                            std::string(policy::kPolicyType) + " \"" + it->second.policy_name +
-                            "\" assigned (rank " + std::to_string(it->second.rank) +
-                            "); remove the assignment first with "
-                            "Grant-CsTeamsComplianceRecordingPolicy -Group \"" +
-                            g.display_name + "\" -PolicyName $null.",
+    return refused(inv,
+                   "The group \"" + g.display_name + "\" has the " +
+                       std::string(policy::kPolicyType) + " \"" + it->second.policy_name +
+                       "\" assigned (rank " + std::to_string(it->second.rank) +
+                       "); remove the assignment first with "
+                       "Grant-CsTeamsComplianceRecordingPolicy -Group \"" +
+                       g.display_name + "\" -PolicyName $null.",
                    g.display_name);
   }
   ctx.state.erase_group(g.object_id);
@@ -313,7 +328,7 @@ Out get_group(Context& ctx, Invocation& inv) {
 }
 
 Out add_member(Context& ctx, Invocation& inv) {
-  auto group = resolve_group(ctx, inv, *inv.str("Group"));
+  auto group = resolve_group(ctx, inv, inv.req("Group"));
   if (!group) return group.error();
   std::vector<std::string> ids;
   for (const auto& m : inv.strings("Member")) {
@@ -326,7 +341,7 @@ Out add_member(Context& ctx, Invocation& inv) {
 }
 
 Out remove_member(Context& ctx, Invocation& inv) {
-  auto group = resolve_group(ctx, inv, *inv.str("Group"));
+  auto group = resolve_group(ctx, inv, inv.req("Group"));
   if (!group) return group.error();
   std::vector<std::string> ids;
   const auto& members = ctx.state.members_of(to_lower(group.value()->object_id));
@@ -334,9 +349,9 @@ Out remove_member(Context& ctx, Invocation& inv) {
     auto user = resolve_user(ctx, inv, m);
     if (!user) return user.error();
     if (!members.count(to_lower(user.value()->object_id))) {
-      return invalid(inv, "The user \"" + user.value()->user_principal_name +
-                              "\" is not a member of the group \"" +
-                              group.value()->display_name + "\".",
+      return invalid(inv,
+                     "The user \"" + user.value()->user_principal_name +
+                         "\" is not a member of the group \"" + group.value()->display_name + "\".",
                      m);
     }
     ids.push_back(user.value()->object_id);
@@ -346,7 +361,7 @@ Out remove_member(Context& ctx, Invocation& inv) {
 }
 
 Out get_members(Context& ctx, Invocation& inv) {
-  auto group = resolve_group(ctx, inv, *inv.str("Group"));
+  auto group = resolve_group(ctx, inv, inv.req("Group"));
   if (!group) return group.error();
   std::vector<Value> out;
   for (const auto& uid : ctx.state.members_of(to_lower(group.value()->object_id))) {
@@ -366,17 +381,20 @@ Out get_members(Context& ctx, Invocation& inv) {
 Out new_instance(Context& ctx, Invocation& inv) {
   ApplicationInstance a;
   a.object_id = ctx.svc.ids().new_guid();
-  a.user_principal_name = *inv.str("UserPrincipalName");
+  a.user_principal_name = inv.req("UserPrincipalName");
   a.display_name = inv.str("DisplayName").value_or("");
   a.application_id = to_lower(inv.str("ApplicationId").value_or(""));
   if (!valid_address(a.user_principal_name)) {
-    return invalid(inv, "Cannot validate argument on parameter 'UserPrincipalName'. \"" +
-                            a.user_principal_name + "\" is not a valid user principal name.",
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'UserPrincipalName'. \"" +
+                       a.user_principal_name + "\" is not a valid user principal name.",
                    a.user_principal_name);
   }
   if (!a.application_id.empty() && !is_guid(a.application_id)) {
-    return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" +
-                            a.application_id + "\" is not a GUID.", a.application_id);
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'ApplicationId'. \"" + a.application_id +
+                       "\" is not a GUID.",
+                   a.application_id);
   }
   if (ctx.state.instance_by_upn(a.user_principal_name) ||
       ctx.state.user_by_address(a.user_principal_name)) {
@@ -387,15 +405,17 @@ Out new_instance(Context& ctx, Invocation& inv) {
 }
 
 Out set_instance(Context& ctx, Invocation& inv) {
-  auto found = resolve_instance(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_instance(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   ApplicationInstance a = *found.value();
   if (inv.has("DisplayName")) a.display_name = inv.str("DisplayName").value_or("");
   if (inv.has("ApplicationId")) {
     const std::string app = to_lower(inv.str("ApplicationId").value_or(""));
     if (!is_guid(app)) {
-      return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" + app +
-                              "\" is not a GUID.", app);
+      return invalid(
+          inv,
+          "Cannot validate argument on parameter 'ApplicationId'. \"" + app + "\" is not a GUID.",
+          app);
     }
     a.application_id = app;
   }
@@ -426,7 +446,7 @@ Out get_instance(Context& ctx, Invocation& inv) {
 }
 
 Out remove_instance(Context& ctx, Invocation& inv) {
-  auto found = resolve_instance(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_instance(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   const ApplicationInstance& a = *found.value();
   for (const auto& [key, p] : ctx.state.policies()) {
@@ -434,9 +454,10 @@ Out remove_instance(Context& ctx, Invocation& inv) {
       bool paired = false;
       for (const auto& pid : app.paired_applications) paired |= iequals(pid, a.object_id);
       if (iequals(app.id, a.object_id) || paired) {
-        return refused(inv, "The application instance " + a.user_principal_name +
-                                " is used by the compliance recording policy \"" +
-                                p.identity() + "\"; remove it from the policy first.",
+        return refused(inv,
+                       "The application instance " + a.user_principal_name +
+                           " is used by the compliance recording policy \"" + p.identity() +
+                           "\"; remove it from the policy first.",
                        a.object_id);
       }
     }
@@ -446,18 +467,21 @@ Out remove_instance(Context& ctx, Invocation& inv) {
 }
 
 Out sync_instance(Context& ctx, Invocation& inv) {
-  auto found = resolve_instance(ctx, inv, *inv.str("ObjectId"));
+  auto found = resolve_instance(ctx, inv, inv.req("ObjectId"));
   if (!found) return found.error();
   ApplicationInstance a = *found.value();
   if (auto app = inv.str("ApplicationId")) {
     if (!is_guid(*app)) {
-      return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" + *app +
-                              "\" is not a GUID.", *app);
+      return invalid(
+          inv,
+          "Cannot validate argument on parameter 'ApplicationId'. \"" + *app + "\" is not a GUID.",
+          *app);
     }
     a.application_id = to_lower(*app);
   } else if (a.application_id.empty()) {
-    return invalid(inv, "The application instance " + a.user_principal_name +
-                            " has no ApplicationId; give one with -ApplicationId.",
+    return invalid(inv,
+                   "The application instance " + a.user_principal_name +
+                       " has no ApplicationId; give one with -ApplicationId.",
                    a.object_id);
   }
   ctx.state.put_instance(a);
@@ -479,17 +503,23 @@ RecordPtr endpoint_record(const RecorderEndpoint& e) {
 
 PsResult<bool> check_endpoint(Context& ctx, const Invocation& inv, const RecorderEndpoint& e) {
   if (!is_guid(e.application_id)) {
-    return invalid(inv, "Cannot validate argument on parameter 'ApplicationId'. \"" +
-                            e.application_id + "\" is not a GUID.", e.application_id);
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'ApplicationId'. \"" + e.application_id +
+                       "\" is not a GUID.",
+                   e.application_id);
   }
   if (!valid_sip_uri(e.uri)) {
-    return invalid(inv, "Cannot validate argument on parameter 'Uri'. \"" + e.uri +
-                            "\" is not a SIP URI (expected sip:host[:port][;params] or "
-                            "sips:...).", e.uri);
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'Uri'. \"" + e.uri +
+                       "\" is not a SIP URI (expected sip:host[:port][;params] or "
+                       "sips:...).",
+                   e.uri);
   }
   if (!e.region.empty() && !valid_region(e.region)) {
-    return invalid(inv, "Cannot validate argument on parameter 'Region'. \"" + e.region +
-                            "\" is not a region code.", e.region);
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'Region'. \"" + e.region +
+                       "\" is not a region code.",
+                   e.region);
   }
   for (const auto& [id, other] : ctx.state.endpoints()) {
     if (id != e.id && iequals(other.application_id, e.application_id) &&
@@ -503,8 +533,8 @@ PsResult<bool> check_endpoint(Context& ctx, const Invocation& inv, const Recorde
 Out new_endpoint(Context& ctx, Invocation& inv) {
   RecorderEndpoint e;
   e.id = ctx.svc.ids().new_guid();
-  e.application_id = to_lower(*inv.str("ApplicationId"));
-  e.uri = *inv.str("Uri");
+  e.application_id = to_lower(inv.req("ApplicationId"));
+  e.uri = inv.req("Uri");
   e.region = inv.str("Region").value_or("");
   e.description = inv.str("Description").value_or("");
   e.enabled = inv.flag("Enabled", true);
@@ -515,7 +545,7 @@ Out new_endpoint(Context& ctx, Invocation& inv) {
 }
 
 PsResult<RecorderEndpoint> find_endpoint(Context& ctx, const Invocation& inv) {
-  const std::string id = to_lower(*inv.str("Identity"));
+  const std::string id = to_lower(inv.req("Identity"));
   auto it = ctx.state.endpoints().find(id);
   if (it == ctx.state.endpoints().end()) return not_found(inv, id);
   return it->second;
@@ -560,9 +590,17 @@ Out get_endpoint(Context& ctx, Invocation& inv) {
 // --- Import-VbDirectory ---------------------------------------------------------------------
 
 Out import_directory(Context& ctx, Invocation& inv) {
-  const std::string given = *inv.str("Path");
+  const std::string given = inv.req("Path");
   std::filesystem::path path = given;
   if (path.is_relative()) path = std::filesystem::path(ctx.base_dir) / path;
+  constexpr uintmax_t kMaxImportBytes = uintmax_t{1} << 30;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    return invalid(inv, "'" + given + "' is not a regular file.", given);
+  }
+  if (auto size = std::filesystem::file_size(path, ec); !ec && size > kMaxImportBytes) {
+    return invalid(inv, "'" + given + "' is larger than the 1 GiB import limit; split it.", given);
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return inv.error("Cannot find path '" + given + "' because it does not exist.",
@@ -581,9 +619,10 @@ Out import_directory(Context& ctx, Invocation& inv) {
   const bool users_file = col.count("userprincipalname") > 0;
   const bool groups_file = !users_file && col.count("displayname") > 0;
   if (!users_file && !groups_file) {
-    return invalid(inv, path.filename().string() +
-                            ": the header must have a UserPrincipalName column (users) or a "
-                            "DisplayName column (groups).",
+    return invalid(inv,
+                   path.filename().string() +
+                       ": the header must have a UserPrincipalName column (users) or a "
+                       "DisplayName column (groups).",
                    path.string());
   }
   int64_t users_created = 0, users_updated = 0, groups_created = 0, memberships = 0;
@@ -594,8 +633,7 @@ Out import_directory(Context& ctx, Invocation& inv) {
   };
   auto at_line = [&](const CsvRow& row, const PsError& e) {
     PsError out = e;
-    out.message = path.filename().string() + " line " + std::to_string(row.line) + ": " +
-                  e.message;
+    out.message = path.filename().string() + " line " + std::to_string(row.line) + ": " + e.message;
     return out;
   };
   auto ensure_group = [&](const std::string& name) -> std::string {
@@ -615,8 +653,8 @@ Out import_directory(Context& ctx, Invocation& inv) {
       User u = existing ? *existing : User{};
       if (!existing) u.object_id = ctx.svc.ids().new_guid();
       std::map<std::string, std::optional<std::string>> given{{"UserPrincipalName", upn}};
-      for (const char* name : {"SipAddress", "DisplayName", "PhoneNumber", "PreferredLanguage",
-                               "DataLocation"}) {
+      for (const char* name :
+           {"SipAddress", "DisplayName", "PhoneNumber", "PreferredLanguage", "DataLocation"}) {
         if (auto v = cell(row, to_lower(name).c_str())) given[name] = *v;
       }
       auto ok = apply_user_fields(ctx, inv, u, given);
@@ -676,7 +714,8 @@ Out get_audit(Context& ctx, Invocation& inv) {
   auto last = store->last_seq();
   if (!last) return refused(inv, last.error().message, "");
   const int64_t count = std::max<int64_t>(1, inv.integer("Last", 20));
-  const int64_t after = inv.has("After") ? inv.integer("After") : std::max<int64_t>(0, last.value() - count);
+  const int64_t after =
+      inv.has("After") ? inv.integer("After") : std::max<int64_t>(0, last.value() - count);
   auto entries = store->audit_since(after, static_cast<size_t>(count));
   if (!entries) return refused(inv, entries.error().message, "");
   const bool detailed = inv.flag("Detailed");
@@ -686,7 +725,9 @@ Out get_audit(Context& ctx, Invocation& inv) {
     r->add("Sequence", e.seq)
         .add("Time", e.at)
         .add("Actor", e.actor)
-        .add("Action", !e.before ? "Created" : !e.after ? "Removed" : "Changed")
+        .add("Action", !e.before  ? "Created"
+                       : !e.after ? "Removed"
+                                  : "Changed")
         .add("Object", std::string(policy::kind_name(e.kind)) + "/" + e.key)
         .add("Command", e.command);
     if (detailed) {
@@ -703,56 +744,101 @@ Out get_audit(Context& ctx, Invocation& inv) {
 std::vector<CmdletSpec> directory_cmdlets() {
   using T = ParamType;
   const std::vector<ParamSpec> user_params = {
-      {"SipAddress", T::kString},       {"DisplayName", T::kString},
-      {"PhoneNumber", T::kString},      {"PreferredLanguage", T::kString},
-      {"DataLocation", T::kString},
+      {"SipAddress", T::kString},        {"DisplayName", T::kString},  {"PhoneNumber", T::kString},
+      {"PreferredLanguage", T::kString}, {"DataLocation", T::kString},
   };
   auto with = [](std::vector<ParamSpec> a, const std::vector<ParamSpec>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
   std::vector<CmdletSpec> c;
-  c.push_back({"New-VbUser",
-               with({{"UserPrincipalName", T::kString, 0, true}, {"ObjectId", T::kString}},
-                    user_params),
-               new_user, true, "", {}, "Creates a user in Verbatim's directory."});
-  c.push_back({"Set-VbUser",
-               with({{"Identity", T::kString, 0, true}, {"UserPrincipalName", T::kString}},
-                    user_params),
-               set_user, true, "Identity", {}, "Changes a user's directory attributes."});
-  c.push_back({"Remove-VbUser", {{"Identity", T::kString, 0, true}}, remove_user, true,
-               "Identity", {}, "Removes a user and their group memberships."});
+  c.push_back(
+      {"New-VbUser",
+       with({{"UserPrincipalName", T::kString, 0, true}, {"ObjectId", T::kString}}, user_params),
+       new_user,
+       true,
+       "",
+       {},
+       "Creates a user in Verbatim's directory."});
+  c.push_back(
+      {"Set-VbUser",
+       with({{"Identity", T::kString, 0, true}, {"UserPrincipalName", T::kString}}, user_params),
+       set_user,
+       true,
+       "Identity",
+       {},
+       "Changes a user's directory attributes."});
+  c.push_back({"Remove-VbUser",
+               {{"Identity", T::kString, 0, true}},
+               remove_user,
+               true,
+               "Identity",
+               {},
+               "Removes a user and their group memberships."});
   c.push_back({"Get-CsOnlineUser",
                {{"Identity", T::kString, 0}, {"ResultSize", T::kInt}},
-               get_online_user, false, "", {"Get-VbUser"}, "Lists users."});
+               get_online_user,
+               false,
+               "",
+               {"Get-VbUser"},
+               "Lists users."});
   c.push_back({"New-VbGroup",
                {{"DisplayName", T::kString, 0, true},
                 {"Description", T::kString},
                 {"ObjectId", T::kString}},
-               new_group, true, "", {}, "Creates a group."});
+               new_group,
+               true,
+               "",
+               {},
+               "Creates a group."});
   c.push_back({"Set-VbGroup",
                {{"Identity", T::kString, 0, true},
                 {"DisplayName", T::kString},
                 {"Description", T::kString}},
-               set_group, true, "Identity", {}, "Renames or describes a group."});
-  c.push_back({"Remove-VbGroup", {{"Identity", T::kString, 0, true}}, remove_group, true,
-               "Identity", {}, "Removes a group that has no policy assignment."});
-  c.push_back({"Get-VbGroup", {{"Identity", T::kString, 0}}, get_group, false, "", {},
-               "Lists groups."});
+               set_group,
+               true,
+               "Identity",
+               {},
+               "Renames or describes a group."});
+  c.push_back({"Remove-VbGroup",
+               {{"Identity", T::kString, 0, true}},
+               remove_group,
+               true,
+               "Identity",
+               {},
+               "Removes a group that has no policy assignment."});
+  c.push_back(
+      {"Get-VbGroup", {{"Identity", T::kString, 0}}, get_group, false, "", {}, "Lists groups."});
   c.push_back({"Add-VbGroupMember",
                {{"Group", T::kString, 0, true}, {"Member", T::kStringArray, 1, true}},
-               add_member, true, "", {}, "Adds users to a group."});
+               add_member,
+               true,
+               "",
+               {},
+               "Adds users to a group."});
   c.push_back({"Remove-VbGroupMember",
                {{"Group", T::kString, 0, true}, {"Member", T::kStringArray, 1, true}},
-               remove_member, true, "", {}, "Removes users from a group."});
-  c.push_back({"Get-VbGroupMember", {{"Group", T::kString, 0, true}}, get_members, false, "",
-               {}, "Lists a group's direct members."});
+               remove_member,
+               true,
+               "",
+               {},
+               "Removes users from a group."});
+  c.push_back({"Get-VbGroupMember",
+               {{"Group", T::kString, 0, true}},
+               get_members,
+               false,
+               "",
+               {},
+               "Lists a group's direct members."});
   c.push_back({"New-CsOnlineApplicationInstance",
                {{"UserPrincipalName", T::kString, -1, true},
                 {"DisplayName", T::kString},
                 {"ApplicationId", T::kString},
                 {"ResourceAccountType", T::kString}},
-               new_instance, true, "", {},
+               new_instance,
+               true,
+               "",
+               {},
                "Creates an application instance (a recorder's resource account)."});
   c.push_back({"Set-CsOnlineApplicationInstance",
                {{"Identity", T::kString, 0, true},
@@ -760,18 +846,33 @@ std::vector<CmdletSpec> directory_cmdlets() {
                 {"ApplicationId", T::kString},
                 {"OnpremPhoneNumber", T::kString},
                 {"AcsResourceId", T::kString}},
-               set_instance, true, "Identity", {}, "Changes an application instance."});
+               set_instance,
+               true,
+               "Identity",
+               {},
+               "Changes an application instance."});
   c.push_back({"Get-CsOnlineApplicationInstance",
                {{"Identity", T::kString, 0}, {"Identities", T::kStringArray}},
-               get_instance, false, "", {}, "Lists application instances."});
-  c.push_back({"Remove-CsOnlineApplicationInstance", {{"Identity", T::kString, 0, true}},
-               remove_instance, true, "Identity", {},
+               get_instance,
+               false,
+               "",
+               {},
+               "Lists application instances."});
+  c.push_back({"Remove-CsOnlineApplicationInstance",
+               {{"Identity", T::kString, 0, true}},
+               remove_instance,
+               true,
+               "Identity",
+               {},
                "Removes an application instance that no policy uses."});
   c.push_back({"Sync-CsOnlineApplicationInstance",
                {{"ObjectId", T::kString, -1, true},
                 {"ApplicationId", T::kString},
                 {"AcsResourceId", T::kString}},
-               sync_instance, true, "ObjectId", {},
+               sync_instance,
+               true,
+               "ObjectId",
+               {},
                "Binds an application instance to its ApplicationId."});
   c.push_back({"New-VbRecorderEndpoint",
                {{"ApplicationId", T::kString, -1, true},
@@ -779,7 +880,10 @@ std::vector<CmdletSpec> directory_cmdlets() {
                 {"Region", T::kString},
                 {"Description", T::kString},
                 {"Enabled", T::kBool}},
-               new_endpoint, true, "", {},
+               new_endpoint,
+               true,
+               "",
+               {},
                "Declares a SIPREC recorder endpoint serving an ApplicationId."});
   c.push_back({"Set-VbRecorderEndpoint",
                {{"Identity", T::kString, 0, true},
@@ -787,17 +891,39 @@ std::vector<CmdletSpec> directory_cmdlets() {
                 {"Region", T::kString},
                 {"Description", T::kString},
                 {"Enabled", T::kBool}},
-               set_endpoint, true, "Identity", {}, "Changes a recorder endpoint."});
+               set_endpoint,
+               true,
+               "Identity",
+               {},
+               "Changes a recorder endpoint."});
   c.push_back({"Get-VbRecorderEndpoint",
-               {{"Identity", T::kString, 0}, {"ApplicationId", T::kString}}, get_endpoint,
-               false, "", {}, "Lists recorder endpoints."});
-  c.push_back({"Remove-VbRecorderEndpoint", {{"Identity", T::kString, 0, true}},
-               remove_endpoint, true, "Identity", {}, "Removes a recorder endpoint."});
-  c.push_back({"Import-VbDirectory", {{"Path", T::kString, 0, true}}, import_directory, true,
-               "", {}, "Imports users or groups from a CSV file (create or update)."});
+               {{"Identity", T::kString, 0}, {"ApplicationId", T::kString}},
+               get_endpoint,
+               false,
+               "",
+               {},
+               "Lists recorder endpoints."});
+  c.push_back({"Remove-VbRecorderEndpoint",
+               {{"Identity", T::kString, 0, true}},
+               remove_endpoint,
+               true,
+               "Identity",
+               {},
+               "Removes a recorder endpoint."});
+  c.push_back({"Import-VbDirectory",
+               {{"Path", T::kString, 0, true}},
+               import_directory,
+               true,
+               "",
+               {},
+               "Imports users or groups from a CSV file (create or update)."});
   c.push_back({"Get-VbAuditLog",
-               {{"Last", T::kInt}, {"After", T::kInt}, {"Detailed", T::kSwitch}}, get_audit,
-               false, "", {}, "Shows the audit log of configuration changes."});
+               {{"Last", T::kInt}, {"After", T::kInt}, {"Detailed", T::kSwitch}},
+               get_audit,
+               false,
+               "",
+               {},
+               "Shows the audit log of configuration changes."});
   return c;
 }
 

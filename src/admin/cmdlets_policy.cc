@@ -77,8 +77,10 @@ RecordPtr assignment_record(const GroupAssignment& a) {
 
 RecordPtr banner_record(const policy::BannerText& b) {
   auto r = make_record("TeamsCustomBannerText");
-  r->add("Identity", "Tag:" + b.name).add("Id", b.id).add("Text", b.text).add("Description",
-                                                                             b.description);
+  r->add("Identity", "Tag:" + b.name)
+      .add("Id", b.id)
+      .add("Text", b.text)
+      .add("Description", b.description);
   return r;
 }
 
@@ -86,16 +88,22 @@ RecordPtr banner_record(const policy::BannerText& b) {
 
 PsResult<uint32_t> check_cic(const Invocation& inv, int64_t n) {
   if (n < 1) {
-    return invalid(inv, "Cannot validate argument on parameter 'ConcurrentInvitationCount'. The " +
-                            std::to_string(n) + " argument is less than the minimum allowed "
-                            "range of 1. Supply an argument that is greater than or equal to 1 "
-                            "and then try the command again.", std::to_string(n));
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'ConcurrentInvitationCount'. The " +
+                       std::to_string(n) +
+                       " argument is less than the minimum allowed "
+                       "range of 1. Supply an argument that is greater than or equal to 1 "
+                       "and then try the command again.",
+                   std::to_string(n));
   }
   if (n > 2) {
-    return invalid(inv, "Cannot validate argument on parameter 'ConcurrentInvitationCount'. The " +
-                            std::to_string(n) + " argument is greater than the maximum allowed "
-                            "range of 2. Supply an argument that is less than or equal to 2 "
-                            "and then try the command again.", std::to_string(n));
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'ConcurrentInvitationCount'. The " +
+                       std::to_string(n) +
+                       " argument is greater than the maximum allowed "
+                       "range of 2. Supply an argument that is less than or equal to 2 "
+                       "and then try the command again.",
+                   std::to_string(n));
   }
   return static_cast<uint32_t>(n);
 }
@@ -120,8 +128,10 @@ PsResult<std::vector<std::string>> paired_ids(Context& ctx, const Invocation& in
     out.push_back(inst.value()->object_id);
   }
   if (out.size() > 1) {
-    return invalid(inv, "ComplianceRecordingPairedApplications can hold at most one paired "
-                        "application.", "");
+    return invalid(inv,
+                   "ComplianceRecordingPairedApplications can hold at most one paired "
+                   "application.",
+                   "");
   }
   return out;
 }
@@ -143,8 +153,11 @@ PsResult<RecordingApplication> check_app(Context& ctx, const Invocation& inv,
     }
   }
   if (a.concurrent_invitation_count == 2 && !a.paired_applications.empty()) {
-    return invalid(inv, "Use either ConcurrentInvitationCount 2 or a paired application for "
-                        "resiliency, not both (application " + a.id + ").", a.id);
+    return invalid(inv,
+                   "Use either ConcurrentInvitationCount 2 or a paired application for "
+                   "resiliency, not both (application " +
+                       a.id + ").",
+                   a.id);
   }
   return a;
 }
@@ -157,7 +170,8 @@ PsResult<bool> apply_app_params(Context& ctx, const Invocation& inv, RecordingAp
   if (inv.has("RequiredBeforeCallEstablishment")) {
     a.required_before_call_establishment = inv.flag("RequiredBeforeCallEstablishment");
   }
-  if (inv.has("RequiredDuringMeeting")) a.required_during_meeting = inv.flag("RequiredDuringMeeting");
+  if (inv.has("RequiredDuringMeeting"))
+    a.required_during_meeting = inv.flag("RequiredDuringMeeting");
   if (inv.has("RequiredDuringCall")) a.required_during_call = inv.flag("RequiredDuringCall");
   if (inv.has("ConcurrentInvitationCount")) {
     auto c = check_cic(inv, inv.integer("ConcurrentInvitationCount"));
@@ -182,8 +196,7 @@ PsResult<bool> apply_app_params(Context& ctx, const Invocation& inv, RecordingAp
 
 // An application from a value in -ComplianceRecordingApplications: a record (from
 // New-CsTeamsComplianceRecordingApplication, or JSON over REST) or an instance ObjectId.
-PsResult<RecordingApplication> app_from_value(Context& ctx, const Invocation& inv,
-                                              const Value& v) {
+PsResult<RecordingApplication> app_from_value(Context& ctx, const Invocation& inv, const Value& v) {
   RecordingApplication a;
   if (!v.is_record()) {
     a.id = display(v);
@@ -192,8 +205,10 @@ PsResult<RecordingApplication> app_from_value(Context& ctx, const Invocation& in
   const Record& r = *v.as_record();
   const Value* id = r.get("Id");
   if (!id || id->is_null()) {
-    return invalid(inv, "Each ComplianceRecordingApplications entry needs an Id (the "
-                        "application instance's ObjectId).", display(v));
+    return invalid(inv,
+                   "Each ComplianceRecordingApplications entry needs an Id (the "
+                   "application instance's ObjectId).",
+                   display(v));
   }
   a.id = display(*id);
   auto flag = [&](const char* name, bool& out) -> PsResult<bool> {
@@ -230,7 +245,8 @@ PsResult<RecordingApplication> app_from_value(Context& ctx, const Invocation& in
     if (!ids) return ids.error();
     a.paired_applications = ids.value();
   }
-  if (const Value* p = r.get("Priority"); p && p->is_int()) a.priority = static_cast<int>(p->as_int());
+  if (const Value* p = r.get("Priority"); p && p->is_int())
+    a.priority = static_cast<int>(p->as_int());
   return a;
 }
 
@@ -238,8 +254,11 @@ PsResult<std::string> new_policy_name(const Invocation& inv, const std::string& 
   const std::string name = policy::policy_name_from_identity(identity);
   if (trim(name).empty() || name.size() > 256 || name.find('/') != std::string::npos ||
       name.find('*') != std::string::npos) {
-    return invalid(inv, "\"" + identity + "\" is not a valid policy identity: use a name of up "
-                        "to 256 characters without '/' or '*'.", identity);
+    return invalid(inv,
+                   "\"" + identity +
+                       "\" is not a valid policy identity: use a name of up "
+                       "to 256 characters without '/' or '*'.",
+                   identity);
   }
   return name;
 }
@@ -266,8 +285,11 @@ PsResult<bool> apply_policy_params(Context& ctx, const Invocation& inv, Policy& 
       const policy::BannerText* banner = ctx.state.banner_by_id(*b);
       if (!banner) banner = ctx.state.banner_by_name(*b);
       if (!banner) {
-        return invalid(inv, "CustomBanner \"" + *b + "\" names no banner text; create it with "
-                            "New-CsTeamsCustomBannerText.", *b);
+        return invalid(inv,
+                       "CustomBanner \"" + *b +
+                           "\" names no banner text; create it with "
+                           "New-CsTeamsCustomBannerText.",
+                       *b);
       }
       p.custom_banner = banner->id;
     }
@@ -281,8 +303,9 @@ PsResult<bool> apply_policy_params(Context& ctx, const Invocation& inv, Policy& 
       if (!checked) return checked.error();
       for (const auto& existing : apps) {
         if (iequals(existing.id, checked.value().id)) {
-          return invalid(inv, "The application " + existing.id +
-                                  " is listed twice in ComplianceRecordingApplications.",
+          return invalid(inv,
+                         "The application " + existing.id +
+                             " is listed twice in ComplianceRecordingApplications.",
                          existing.id);
         }
       }
@@ -308,7 +331,7 @@ std::vector<const Policy*> sorted_policies(const Context& ctx) {
 // --- policies --------------------------------------------------------------------------------
 
 Out new_policy(Context& ctx, Invocation& inv) {
-  auto name = new_policy_name(inv, *inv.str("Identity"));
+  auto name = new_policy_name(inv, inv.req("Identity"));
   if (!name) return name.error();
   if (ctx.state.find_policy(name.value())) {
     const std::string id = iequals(name.value(), kGlobalPolicy) ? "Global" : "Tag:" + name.value();
@@ -323,7 +346,7 @@ Out new_policy(Context& ctx, Invocation& inv) {
 }
 
 Out set_policy(Context& ctx, Invocation& inv) {
-  auto found = resolve_policy(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_policy(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   Policy p = *found.value();
   auto ok = apply_policy_params(ctx, inv, p);
@@ -348,7 +371,7 @@ Out get_policy(Context& ctx, Invocation& inv) {
 }
 
 Out remove_policy(Context& ctx, Invocation& inv) {
-  auto found = resolve_policy(ctx, inv, *inv.str("Identity"));
+  auto found = resolve_policy(ctx, inv, inv.req("Identity"));
   if (!found) return found.error();
   const Policy& p = *found.value();
   if (p.name == kGlobalPolicy) {
@@ -360,7 +383,8 @@ Out remove_policy(Context& ctx, Invocation& inv) {
   }
   const auto users = ctx.state.users_assigned(p.name);
   size_t groups = 0;
-  for (const auto& [gid, a] : ctx.state.group_assignments()) groups += iequals(a.policy_name, p.name);
+  for (const auto& [gid, a] : ctx.state.group_assignments())
+    groups += iequals(a.policy_name, p.name);
   const bool tenant = iequals(ctx.state.tenant().global_policy, p.name);
   if (!users.empty() || groups || tenant) {
     std::string where;
@@ -373,9 +397,13 @@ Out remove_policy(Context& ctx, Invocation& inv) {
                (groups == 1 ? " group" : " groups");
     }
     if (tenant) where += std::string(where.empty() ? "" : ", ") + "the whole tenant (-Global)";
-    return refused(inv, "The policy \"" + p.identity() + "\" cannot be removed because it is "
-                        "assigned to " + where + ". Unassign it first with "
-                        "Grant-CsTeamsComplianceRecordingPolicy -PolicyName $null.",
+    return refused(inv,
+                   "The policy \"" + p.identity() +
+                       "\" cannot be removed because it is "
+                       "assigned to " +
+                       where +
+                       ". Unassign it first with "
+                       "Grant-CsTeamsComplianceRecordingPolicy -PolicyName $null.",
                    p.identity());
   }
   ctx.state.erase_policy(p.name);
@@ -393,8 +421,11 @@ PsResult<AppRef> parse_app_identity(const Invocation& inv, const std::string& id
   std::string s = policy::policy_name_from_identity(identity);
   const size_t slash = s.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 >= s.size()) {
-    return invalid(inv, "\"" + identity + "\" is not an application identity; expected "
-                        "Tag:<PolicyName>/<application instance ObjectId>.", identity);
+    return invalid(inv,
+                   "\"" + identity +
+                       "\" is not an application identity; expected "
+                       "Tag:<PolicyName>/<application instance ObjectId>.",
+                   identity);
   }
   return AppRef{s.substr(0, slash), s.substr(slash + 1)};
 }
@@ -404,8 +435,7 @@ PsResult<AppRef> app_ref(const Invocation& inv) {
   const auto parent = inv.str("Parent");
   const auto id = inv.str("Id");
   if (!parent || !id) {
-    return invalid(inv, "Specify -Identity Tag:<Policy>/<ObjectId>, or both -Parent and -Id.",
-                   "");
+    return invalid(inv, "Specify -Identity Tag:<Policy>/<ObjectId>, or both -Parent and -Id.", "");
   }
   return AppRef{policy::policy_name_from_identity(*parent), *id};
 }
@@ -505,7 +535,7 @@ Out get_app(Context& ctx, Invocation& inv) {
 }
 
 Out new_paired(Context& ctx, Invocation& inv) {
-  auto inst = resolve_instance(ctx, inv, *inv.str("Id"));
+  auto inst = resolve_instance(ctx, inv, inv.req("Id"));
   if (!inst) return inst.error();
   return std::vector<Value>{paired_record(inst.value()->object_id)};
 }
@@ -527,9 +557,11 @@ PsResult<std::optional<GroupAssignment>> assign_group(Context& ctx, const Invoca
                                                       const std::optional<std::string>& policy,
                                                       std::optional<int64_t> rank) {
   if (rank && *rank < 1) {
-    return invalid(inv, "Cannot validate argument on parameter 'Rank'. The " +
-                            std::to_string(*rank) + " argument is less than the minimum "
-                            "allowed range of 1.", std::to_string(*rank));
+    return invalid(inv,
+                   "Cannot validate argument on parameter 'Rank'. The " + std::to_string(*rank) +
+                       " argument is less than the minimum "
+                       "allowed range of 1.",
+                   std::to_string(*rank));
   }
   std::vector<GroupAssignment> ordered;
   std::optional<size_t> previous;
@@ -542,8 +574,10 @@ PsResult<std::optional<GroupAssignment>> assign_group(Context& ctx, const Invoca
   }
   if (!policy) {
     if (!previous) {
-      return invalid(inv, "The group \"" + g.display_name + "\" has no " +
-                              std::string(kPolicyType) + " assignment.", g.display_name);
+      return invalid(inv,
+                     "The group \"" + g.display_name + "\" has no " + std::string(kPolicyType) +
+                         " assignment.",
+                     g.display_name);
     }
     ctx.state.set_group_assignments(std::move(ordered));
     return std::optional<GroupAssignment>();
@@ -568,11 +602,12 @@ PsResult<std::optional<GroupAssignment>> assign_group(Context& ctx, const Invoca
 Out grant(Context& ctx, Invocation& inv) {
   const int targets = inv.has("Identity") + inv.flag("Global") + inv.has("Group");
   if (targets != 1) {
-    return invalid(inv, targets == 0 ? "Specify who gets the policy: -Identity <user>, -Group "
-                                       "<group> or -Global."
-                                     : "Parameter set cannot be resolved using the specified "
-                                       "named parameters: use only one of -Identity, -Group "
-                                       "and -Global.",
+    return invalid(inv,
+                   targets == 0 ? "Specify who gets the policy: -Identity <user>, -Group "
+                                  "<group> or -Global."
+                                : "Parameter set cannot be resolved using the specified "
+                                  "named parameters: use only one of -Identity, -Group "
+                                  "and -Global.",
                    "");
   }
   if (inv.has("Rank") && !inv.has("Group")) {
@@ -581,8 +616,10 @@ Out grant(Context& ctx, Invocation& inv) {
   auto policy = policy_to_grant(ctx, inv);
   if (!policy) return policy.error();
   if (policy.value() && iequals(*policy.value(), kGlobalPolicy) && !inv.flag("Global")) {
-    return invalid(inv, "The Global policy applies to everyone without an assignment; to fall "
-                        "back to it, grant -PolicyName $null.", "Global");
+    return invalid(inv,
+                   "The Global policy applies to everyone without an assignment; to fall "
+                   "back to it, grant -PolicyName $null.",
+                   "Global");
   }
   if (inv.flag("Global")) {
     policy::Tenant t = ctx.state.tenant();
@@ -591,7 +628,7 @@ Out grant(Context& ctx, Invocation& inv) {
     return std::vector<Value>{};
   }
   if (inv.has("Group")) {
-    auto g = resolve_group(ctx, inv, *inv.str("Group"));
+    auto g = resolve_group(ctx, inv, inv.req("Group"));
     if (!g) return g.error();
     std::optional<int64_t> rank;
     if (inv.has("Rank")) rank = inv.integer("Rank");
@@ -600,7 +637,7 @@ Out grant(Context& ctx, Invocation& inv) {
     if (inv.flag("PassThru") && a.value()) return std::vector<Value>{assignment_record(*a.value())};
     return std::vector<Value>{};
   }
-  auto u = resolve_user(ctx, inv, *inv.str("Identity"));
+  auto u = resolve_user(ctx, inv, inv.req("Identity"));
   if (!u) return u.error();
   policy::User user = *u.value();
   user.compliance_recording_policy = policy.value().value_or("");
@@ -612,8 +649,10 @@ Out grant(Context& ctx, Invocation& inv) {
 PsResult<bool> check_policy_type(const Invocation& inv) {
   const auto type = inv.str("PolicyType");
   if (type && !iequals(*type, kPolicyType)) {
-    return invalid(inv, "Verbatim manages only the PolicyType " + std::string(kPolicyType) +
-                            "; \"" + *type + "\" is not supported.", *type);
+    return invalid(inv,
+                   "Verbatim manages only the PolicyType " + std::string(kPolicyType) + "; \"" +
+                       *type + "\" is not supported.",
+                   *type);
   }
   return true;
 }
@@ -621,7 +660,7 @@ PsResult<bool> check_policy_type(const Invocation& inv) {
 Out user_policy_assignment(Context& ctx, Invocation& inv) {
   auto ok = check_policy_type(inv);
   if (!ok) return ok.error();
-  auto u = resolve_user(ctx, inv, *inv.str("Identity"));
+  auto u = resolve_user(ctx, inv, inv.req("Identity"));
   if (!u) return u.error();
   Value::Array sources;
   std::string effective;
@@ -660,7 +699,7 @@ Out get_group_assignment(Context& ctx, Invocation& inv) {
 Out new_group_assignment(Context& ctx, Invocation& inv) {
   auto ok = check_policy_type(inv);
   if (!ok) return ok.error();
-  auto g = resolve_group(ctx, inv, *inv.str("GroupId"));
+  auto g = resolve_group(ctx, inv, inv.req("GroupId"));
   if (!g) return g.error();
   if (ctx.state.group_assignments().count(to_lower(g.value()->object_id))) {
     return already_exists(inv, std::string(kPolicyType) + " assignment of group",
@@ -679,7 +718,7 @@ Out new_group_assignment(Context& ctx, Invocation& inv) {
 Out set_group_assignment(Context& ctx, Invocation& inv) {
   auto ok = check_policy_type(inv);
   if (!ok) return ok.error();
-  auto g = resolve_group(ctx, inv, *inv.str("GroupId"));
+  auto g = resolve_group(ctx, inv, inv.req("GroupId"));
   if (!g) return g.error();
   auto it = ctx.state.group_assignments().find(to_lower(g.value()->object_id));
   if (it == ctx.state.group_assignments().end()) {
@@ -702,7 +741,7 @@ Out set_group_assignment(Context& ctx, Invocation& inv) {
 Out remove_group_assignment(Context& ctx, Invocation& inv) {
   auto ok = check_policy_type(inv);
   if (!ok) return ok.error();
-  auto g = resolve_group(ctx, inv, *inv.str("GroupId"));
+  auto g = resolve_group(ctx, inv, inv.req("GroupId"));
   if (!g) return g.error();
   auto a = assign_group(ctx, inv, *g.value(), std::nullopt, std::nullopt);
   if (!a) return a.error();
@@ -712,7 +751,7 @@ Out remove_group_assignment(Context& ctx, Invocation& inv) {
 // --- banner texts ----------------------------------------------------------------------------
 
 Out new_banner(Context& ctx, Invocation& inv) {
-  auto name = new_policy_name(inv, *inv.str("Identity"));
+  auto name = new_policy_name(inv, inv.req("Identity"));
   if (!name) return name.error();
   if (ctx.state.banner_by_name(name.value())) {
     return already_exists(inv, "banner text", "Tag:" + name.value());
@@ -725,7 +764,7 @@ Out new_banner(Context& ctx, Invocation& inv) {
 }
 
 PsResult<policy::BannerText> find_banner(Context& ctx, const Invocation& inv) {
-  const std::string id = *inv.str("Identity");
+  const std::string id = inv.req("Identity");
   const policy::BannerText* b = ctx.state.banner_by_name(id);
   if (!b) b = ctx.state.banner_by_id(id);
   if (!b) return not_found(inv, id);
@@ -801,15 +840,31 @@ std::vector<CmdletSpec> policy_cmdlets() {
   std::vector<CmdletSpec> c;
   c.push_back({"New-CsTeamsComplianceRecordingPolicy",
                with({{"Identity", T::kString, 0, true}, {"InMemory", T::kSwitch}}, policy_params),
-               new_policy, true, "", {}, "Creates a compliance recording policy."});
+               new_policy,
+               true,
+               "",
+               {},
+               "Creates a compliance recording policy."});
   c.push_back({"Set-CsTeamsComplianceRecordingPolicy",
                with({{"Identity", T::kString, 0, true}, {"Instance", T::kAny}}, policy_params),
-               set_policy, true, "Identity", {}, "Changes a compliance recording policy."});
+               set_policy,
+               true,
+               "Identity",
+               {},
+               "Changes a compliance recording policy."});
   c.push_back({"Get-CsTeamsComplianceRecordingPolicy",
-               {{"Identity", T::kString, 0}, {"Filter", T::kString}}, get_policy, false, "",
-               {}, "Lists compliance recording policies."});
-  c.push_back({"Remove-CsTeamsComplianceRecordingPolicy", {{"Identity", T::kString, 0, true}},
-               remove_policy, true, "Identity", {},
+               {{"Identity", T::kString, 0}, {"Filter", T::kString}},
+               get_policy,
+               false,
+               "",
+               {},
+               "Lists compliance recording policies."});
+  c.push_back({"Remove-CsTeamsComplianceRecordingPolicy",
+               {{"Identity", T::kString, 0, true}},
+               remove_policy,
+               true,
+               "Identity",
+               {},
                "Removes an unassigned policy (Global: resets it)."});
   c.push_back({"New-CsTeamsComplianceRecordingApplication",
                with({{"Identity", T::kString},
@@ -817,19 +872,39 @@ std::vector<CmdletSpec> policy_cmdlets() {
                      {"Id", T::kString},
                      {"InMemory", T::kSwitch}},
                     app_params),
-               new_app, true, "", {}, "Adds a recording application to a policy."});
+               new_app,
+               true,
+               "",
+               {},
+               "Adds a recording application to a policy."});
   c.push_back({"Set-CsTeamsComplianceRecordingApplication",
-               with({{"Identity", T::kString, 0}, {"Instance", T::kAny}}, app_params), set_app,
-               true, "Identity", {}, "Changes a recording application of a policy."});
+               with({{"Identity", T::kString, 0}, {"Instance", T::kAny}}, app_params),
+               set_app,
+               true,
+               "Identity",
+               {},
+               "Changes a recording application of a policy."});
   c.push_back({"Get-CsTeamsComplianceRecordingApplication",
-               {{"Identity", T::kString, 0}, {"Filter", T::kString}}, get_app, false, "", {},
+               {{"Identity", T::kString, 0}, {"Filter", T::kString}},
+               get_app,
+               false,
+               "",
+               {},
                "Lists recording applications."});
   c.push_back({"Remove-CsTeamsComplianceRecordingApplication",
-               {{"Identity", T::kString, 0, true}}, remove_app, true, "Identity", {},
+               {{"Identity", T::kString, 0, true}},
+               remove_app,
+               true,
+               "Identity",
+               {},
                "Removes a recording application from its policy."});
   c.push_back({"New-CsTeamsComplianceRecordingPairedApplication",
-               {{"Id", T::kString, 0, true}, {"InMemory", T::kSwitch}}, new_paired, false, "",
-               {}, "Makes a paired-application object for resiliency."});
+               {{"Id", T::kString, 0, true}, {"InMemory", T::kSwitch}},
+               new_paired,
+               false,
+               "",
+               {},
+               "Makes a paired-application object for resiliency."});
   c.push_back({"Grant-CsTeamsComplianceRecordingPolicy",
                {{"Identity", T::kString, 0},
                 {"PolicyName", T::kString, 1},
@@ -837,44 +912,83 @@ std::vector<CmdletSpec> policy_cmdlets() {
                 {"Group", T::kString},
                 {"Rank", T::kInt},
                 {"PassThru", T::kSwitch}},
-               grant, true, "Identity", {},
+               grant,
+               true,
+               "Identity",
+               {},
                "Assigns a policy to a user, a group (with rank) or the tenant."});
   c.push_back({"Get-CsUserPolicyAssignment",
                {{"Identity", T::kString, 0, true}, {"PolicyType", T::kString}},
-               user_policy_assignment, false, "Identity", {},
+               user_policy_assignment,
+               false,
+               "Identity",
+               {},
                "Shows a user's direct and group policy assignments."});
   c.push_back({"Get-CsGroupPolicyAssignment",
-               {{"GroupId", T::kString, 0}, {"PolicyType", T::kString}}, get_group_assignment,
-               false, "", {}, "Lists group policy assignments by rank."});
+               {{"GroupId", T::kString, 0}, {"PolicyType", T::kString}},
+               get_group_assignment,
+               false,
+               "",
+               {},
+               "Lists group policy assignments by rank."});
   c.push_back({"New-CsGroupPolicyAssignment",
                {{"GroupId", T::kString, -1, true},
                 {"PolicyType", T::kString, -1, true},
                 {"PolicyName", T::kString, -1, true},
                 {"Rank", T::kInt}},
-               new_group_assignment, true, "", {}, "Assigns a policy to a group."});
+               new_group_assignment,
+               true,
+               "",
+               {},
+               "Assigns a policy to a group."});
   c.push_back({"Set-CsGroupPolicyAssignment",
                {{"GroupId", T::kString, -1, true},
                 {"PolicyType", T::kString, -1, true},
                 {"PolicyName", T::kString},
                 {"Rank", T::kInt}},
-               set_group_assignment, true, "", {}, "Changes a group assignment or its rank."});
+               set_group_assignment,
+               true,
+               "",
+               {},
+               "Changes a group assignment or its rank."});
   c.push_back({"Remove-CsGroupPolicyAssignment",
                {{"GroupId", T::kString, -1, true}, {"PolicyType", T::kString, -1, true}},
-               remove_group_assignment, true, "", {}, "Removes a group assignment."});
+               remove_group_assignment,
+               true,
+               "",
+               {},
+               "Removes a group assignment."});
   c.push_back({"New-CsTeamsCustomBannerText",
                {{"Identity", T::kString, 0, true},
                 {"Text", T::kString, -1, true},
                 {"Description", T::kString}},
-               new_banner, true, "", {}, "Creates a custom recording banner text."});
-  c.push_back({"Set-CsTeamsCustomBannerText",
-               {{"Identity", T::kString, 0, true},
-                {"Text", T::kString},
-                {"Description", T::kString}},
-               set_banner, true, "Identity", {}, "Changes a custom banner text."});
-  c.push_back({"Get-CsTeamsCustomBannerText", {{"Identity", T::kString, 0}}, get_banner, false,
-               "", {}, "Lists custom banner texts."});
-  c.push_back({"Remove-CsTeamsCustomBannerText", {{"Identity", T::kString, 0, true}},
-               remove_banner, true, "Identity", {}, "Removes an unused banner text."});
+               new_banner,
+               true,
+               "",
+               {},
+               "Creates a custom recording banner text."});
+  c.push_back(
+      {"Set-CsTeamsCustomBannerText",
+       {{"Identity", T::kString, 0, true}, {"Text", T::kString}, {"Description", T::kString}},
+       set_banner,
+       true,
+       "Identity",
+       {},
+       "Changes a custom banner text."});
+  c.push_back({"Get-CsTeamsCustomBannerText",
+               {{"Identity", T::kString, 0}},
+               get_banner,
+               false,
+               "",
+               {},
+               "Lists custom banner texts."});
+  c.push_back({"Remove-CsTeamsCustomBannerText",
+               {{"Identity", T::kString, 0, true}},
+               remove_banner,
+               true,
+               "Identity",
+               {},
+               "Removes an unused banner text."});
   return c;
 }
 

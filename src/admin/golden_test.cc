@@ -70,14 +70,13 @@ std::vector<std::string> scripts() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cmdlets, Golden, ::testing::ValuesIn(scripts()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n) {
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           }
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Cmdlets, Golden, ::testing::ValuesIn(scripts()), [](const auto& info) {
+  std::string n = info.param;
+  for (char& c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return n;
+});
 
 }  // namespace
 }  // namespace verbatim::admin

@@ -11,9 +11,9 @@ namespace {
 
 const std::vector<ParamSpec>& common_params() {
   static const std::vector<ParamSpec> kCommon = {
-      {"WhatIf", ParamType::kSwitch},  {"Confirm", ParamType::kSwitch},
-      {"Force", ParamType::kSwitch},   {"Verbose", ParamType::kSwitch},
-      {"Debug", ParamType::kSwitch},   {"ErrorAction", ParamType::kString},
+      {"WhatIf", ParamType::kSwitch}, {"Confirm", ParamType::kSwitch},
+      {"Force", ParamType::kSwitch},  {"Verbose", ParamType::kSwitch},
+      {"Debug", ParamType::kSwitch},  {"ErrorAction", ParamType::kString},
       {"Tenant", ParamType::kString},
   };
   return kCommon;
@@ -21,13 +21,20 @@ const std::vector<ParamSpec>& common_params() {
 
 const char* type_label(ParamType t) {
   switch (t) {
-    case ParamType::kString: return "System.String";
-    case ParamType::kBool: return "System.Boolean";
-    case ParamType::kInt: return "System.Int32";
-    case ParamType::kSwitch: return "System.Management.Automation.SwitchParameter";
-    case ParamType::kStringArray: return "System.String[]";
-    case ParamType::kObjects: return "System.Object[]";
-    case ParamType::kAny: return "System.Object";
+    case ParamType::kString:
+      return "System.String";
+    case ParamType::kBool:
+      return "System.Boolean";
+    case ParamType::kInt:
+      return "System.Int32";
+    case ParamType::kSwitch:
+      return "System.Management.Automation.SwitchParameter";
+    case ParamType::kStringArray:
+      return "System.String[]";
+    case ParamType::kObjects:
+      return "System.Object[]";
+    case ParamType::kAny:
+      return "System.Object";
   }
   return "System.Object";
 }
@@ -95,8 +102,8 @@ Value::Array Invocation::objects(std::string_view name) const {
 
 PsError Invocation::error(std::string message, std::string category, std::string error_id,
                           std::string target) const {
-  return PsError{std::move(message), std::move(category), std::move(error_id), cmdlet,
-                 std::move(target), pos};
+  return PsError{
+      std::move(message), std::move(category), std::move(error_id), cmdlet, std::move(target), pos};
 }
 
 // --- Context ---------------------------------------------------------------------------------
@@ -108,8 +115,7 @@ Context::Context(policy::PolicyService& s, std::string who)
 
 PsResult<Value> convert_param(const ParamSpec& p, const Value& v, const Invocation& inv) {
   auto cannot = [&](const std::string& why) {
-    return inv.error("Cannot process argument transformation on parameter '" + p.name + "'. " +
-                         why,
+    return inv.error("Cannot process argument transformation on parameter '" + p.name + "'. " + why,
                      "InvalidData", "ParameterArgumentTransformationError", display(v));
   };
   switch (p.type) {
@@ -139,8 +145,10 @@ PsResult<Value> convert_param(const ParamSpec& p, const Value& v, const Invocati
                     "format.\"");
     case ParamType::kString:
       if (v.is_array()) {
-        return cannot("Cannot convert 'System.Object[]' to the type 'System.String' required "
-                      "by parameter '" + p.name + "'. Specified method is not supported.");
+        return cannot(
+            "Cannot convert 'System.Object[]' to the type 'System.String' required "
+            "by parameter '" +
+            p.name + "'. Specified method is not supported.");
       }
       if (v.is_null() || v.is_string()) return v;
       return Value(display(v));
@@ -195,8 +203,7 @@ std::string Interpreter::render_error(const PsError& e, std::string_view source)
     out += "+ " + std::string(col, ' ') + std::string(len, '~') + "\n";
   }
   const std::string who = e.cmdlet.empty() ? "" : " [" + e.cmdlet + "]";
-  out += "    + CategoryInfo          : " + e.category + ": (" + e.target + ":String)" + who +
-         "\n";
+  out += "    + CategoryInfo          : " + e.category + ": (" + e.target + ":String)" + who + "\n";
   out += "    + FullyQualifiedErrorId : " + e.error_id + (e.cmdlet.empty() ? "" : "," + e.cmdlet) +
          "\n";
   return out;
@@ -220,7 +227,11 @@ Interpreter::Outcome Interpreter::run(std::string_view text, bool atomic) {
   }
   if (auto st = ctx_.svc.refresh(); !st) {
     out.error = PsError{"Cannot read the configuration store: " + st.error().message,
-                        "ReadError", "StoreUnavailable", "", "", Pos{}};
+                        "ReadError",
+                        "StoreUnavailable",
+                        "",
+                        "",
+                        Pos{}};
     out.error_text = out.error->message + "\n";
     return out;
   }
@@ -277,10 +288,13 @@ Interpreter::Outcome Interpreter::invoke(std::string_view cmdlet,
   Outcome out;
   const CmdletSpec* spec = find_cmdlet(cmdlet);
   if (!spec) {
-    out.error = PsError{"The term '" + std::string(cmdlet) +
-                            "' is not recognized as the name of a cmdlet.",
-                        "ObjectNotFound", "CommandNotFoundException", "", std::string(cmdlet),
-                        Pos{}};
+    out.error =
+        PsError{"The term '" + std::string(cmdlet) + "' is not recognized as the name of a cmdlet.",
+                "ObjectNotFound",
+                "CommandNotFoundException",
+                "",
+                std::string(cmdlet),
+                Pos{}};
     out.error_text = out.error->message + "\n";
     return out;
   }
@@ -296,9 +310,9 @@ Interpreter::Outcome Interpreter::invoke(std::string_view cmdlet,
       if (!p && iequals(s.name, name)) p = &s;
     }
     if (!p) {
-      out.error = inv.error("A parameter cannot be found that matches parameter name '" + name +
-                                "'.",
-                            "InvalidArgument", "NamedParameterNotFound", name);
+      out.error =
+          inv.error("A parameter cannot be found that matches parameter name '" + name + "'.",
+                    "InvalidArgument", "NamedParameterNotFound", name);
       out.error_text = render_error(*out.error, "");
       return out;
     }
@@ -340,8 +354,11 @@ PsResult<std::vector<Value>> Interpreter::exec_statement(const Statement& st) {
       saved |= iequals(a.id, id);
     }
     if (!saved) {
-      ctx_.warnings.push_back("The policy \"Tag:" + policy_name + "\" does not exist, so the "
-                              "application " + id + " was not saved. Create the policy first, or "
+      ctx_.warnings.push_back("The policy \"Tag:" + policy_name +
+                              "\" does not exist, so the "
+                              "application " +
+                              id +
+                              " was not saved. Create the policy first, or "
                               "pass the application to -ComplianceRecordingApplications of "
                               "New-CsTeamsComplianceRecordingPolicy.");
     }
@@ -447,9 +464,13 @@ PsResult<Value> Interpreter::eval(const Expr& e) {
       if (name == "null") return Value();
       auto it = ctx_.variables.find(name);
       if (it == ctx_.variables.end()) {
-        return PsError{"The variable '$" + e.text +
-                           "' cannot be retrieved because it has not been set.",
-                       "InvalidOperation", "VariableIsUndefined", "", e.text, e.pos};
+        return PsError{
+            "The variable '$" + e.text + "' cannot be retrieved because it has not been set.",
+            "InvalidOperation",
+            "VariableIsUndefined",
+            "",
+            e.text,
+            e.pos};
       }
       return it->second;
     }
@@ -524,16 +545,15 @@ PsResult<Invocation> Interpreter::bind(const CmdletSpec& spec, const Command& cm
       }
       if (p) matches.assign(1, p);
       if (matches.empty()) {
-        return at.error("A parameter cannot be found that matches parameter name '" +
-                            arg.param + "'.",
-                        "InvalidArgument", "NamedParameterNotFound", arg.param);
+        return at.error(
+            "A parameter cannot be found that matches parameter name '" + arg.param + "'.",
+            "InvalidArgument", "NamedParameterNotFound", arg.param);
       }
       if (matches.size() > 1) {
         std::string names;
         for (const auto* m : matches) names += " -" + m->name;
-        return at.error("Parameter cannot be processed because the parameter name '" +
-                            arg.param + "' is ambiguous. Possible matches include:" + names +
-                            ".",
+        return at.error("Parameter cannot be processed because the parameter name '" + arg.param +
+                            "' is ambiguous. Possible matches include:" + names + ".",
                         "InvalidArgument", "AmbiguousParameter", arg.param);
       }
       p = matches.front();
@@ -591,11 +611,24 @@ PsResult<std::vector<Value>> Interpreter::call(const CmdletSpec& spec, Invocatio
   std::vector<std::string> missing;
   for (const auto& p : spec.params) {
     if (p.mandatory && !inv.has(p.name)) missing.push_back(p.name);
+    if (!p.mandatory || !inv.has(p.name)) continue;
+    const Value* v = inv.get(p.name);
+    if (v->is_null() || (v->is_string() && v->as_string().empty()) ||
+        (v->is_array() && v->as_array().empty())) {
+      const char* what = v->is_null()    ? "null"
+                         : v->is_array() ? "an empty collection"
+                                         : "an empty string";
+      return inv.error(
+          "Cannot bind argument to parameter '" + p.name + "' because it is " + what + ".",
+          "InvalidData", "ParameterArgumentValidationErrorNullNotAllowed", p.name);
+    }
   }
   if (!missing.empty()) {
-    return inv.error("Cannot process command because of one or more missing mandatory "
-                     "parameters: " + join(missing, " ") + ".",
-                     "InvalidArgument", "MissingMandatoryParameter", join(missing, " "));
+    return inv.error(
+        "Cannot process command because of one or more missing mandatory "
+        "parameters: " +
+            join(missing, " ") + ".",
+        "InvalidArgument", "MissingMandatoryParameter", join(missing, " "));
   }
   const bool what_if = spec.mutates && inv.flag("WhatIf");
   const std::string error_action = to_lower(inv.str("ErrorAction").value_or("stop"));
@@ -610,9 +643,10 @@ PsResult<std::vector<Value>> Interpreter::call(const CmdletSpec& spec, Invocatio
   }
   if (what_if) {
     ctx_.state.rollback_to(mark);
-    std::string target = inv.str("Identity").value_or(
-        inv.str("UserPrincipalName")
-            .value_or(inv.str("Id").value_or(inv.str("DisplayName").value_or(""))));
+    std::string target =
+        inv.str("Identity")
+            .value_or(inv.str("UserPrincipalName")
+                          .value_or(inv.str("Id").value_or(inv.str("DisplayName").value_or(""))));
     return std::vector<Value>{Value("What if: Performing the operation \"" + spec.name +
                                     "\" on target \"" + target + "\".")};
   }
@@ -620,26 +654,30 @@ PsResult<std::vector<Value>> Interpreter::call(const CmdletSpec& spec, Invocatio
 }
 
 PsResult<std::vector<Value>> Interpreter::invoke_command(const Command& cmd,
-                                                         std::vector<Value> input,
-                                                         bool has_input) {
+                                                         std::vector<Value> input, bool has_input) {
   const CmdletSpec* spec = find_cmdlet(cmd.name);
   if (!spec) {
     return PsError{"The term '" + cmd.name +
                        "' is not recognized as the name of a cmdlet, function, script file, or "
                        "operable program. Check the spelling of the name, or if a path was "
                        "included, verify that the path is correct and try again.",
-                   "ObjectNotFound", "CommandNotFoundException", "", cmd.name, cmd.pos};
+                   "ObjectNotFound",
+                   "CommandNotFoundException",
+                   "",
+                   cmd.name,
+                   cmd.pos};
   }
   auto bound = bind(*spec, cmd);
   if (!bound) return bound.error();
   Invocation inv = std::move(bound).value();
   if (!has_input || spec->pipeline_param.empty()) {
     if (has_input && !input.empty() && spec->pipeline_param.empty()) {
-      return inv.error("The input object cannot be bound to any parameters for the command "
-                       "either because the command does not take pipeline input or the input "
-                       "and its properties do not match any of the parameters that take "
-                       "pipeline input.",
-                       "InvalidArgument", "InputObjectNotBound");
+      return inv.error(
+          "The input object cannot be bound to any parameters for the command "
+          "either because the command does not take pipeline input or the input "
+          "and its properties do not match any of the parameters that take "
+          "pipeline input.",
+          "InvalidArgument", "InputObjectNotBound");
     }
     return call(*spec, inv);
   }

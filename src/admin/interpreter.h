@@ -62,6 +62,7 @@ class Invocation {
   // The value as given; is_null() when the admin passed $null.
   const Value* get(std::string_view name) const;
   std::optional<std::string> str(std::string_view name) const;  // absent or $null: nullopt
+  std::string req(std::string_view name) const { return str(name).value_or(""); }
   bool flag(std::string_view name, bool fallback = false) const;
   int64_t integer(std::string_view name, int64_t fallback = 0) const;
   std::vector<std::string> strings(std::string_view name) const;
@@ -113,10 +114,10 @@ class Interpreter {
   Interpreter(policy::PolicyService& svc, std::string actor);
 
   struct Outcome {
-    std::string output;              // formatted as PowerShell prints it
-    std::vector<Value> objects;      // the raw output objects, for the REST API
-    std::string error_text;          // rendered error(s), empty when all went well
-    std::optional<PsError> error;    // the (first) error
+    std::string output;            // formatted as PowerShell prints it
+    std::vector<Value> objects;    // the raw output objects, for the REST API
+    std::string error_text;        // rendered error(s), empty when all went well
+    std::optional<PsError> error;  // the (first) error
     bool ok() const { return !error.has_value(); }
   };
 

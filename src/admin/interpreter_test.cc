@@ -30,12 +30,12 @@ class InterpreterTest : public ::testing::Test {
     rec_id = svc.state().instance_by_upn("rec@contoso.com")->object_id;
   }
   std::string err(const std::string& script) {
-    const auto before = nlohmann::json(svc.state().policies()).dump() +
-                        nlohmann::json(svc.state().users()).dump();
+    const auto before =
+        nlohmann::json(svc.state().policies()).dump() + nlohmann::json(svc.state().users()).dump();
     auto r = interp.run_script(script);
     EXPECT_FALSE(r.ok()) << "expected an error from: " << script;
-    const auto after = nlohmann::json(svc.state().policies()).dump() +
-                       nlohmann::json(svc.state().users()).dump();
+    const auto after =
+        nlohmann::json(svc.state().policies()).dump() + nlohmann::json(svc.state().users()).dump();
     EXPECT_EQ(before, after) << "a failed script changed the state: " << script;
     return r.error ? r.error->error_id + ": " + r.error->message : "";
   }
@@ -50,8 +50,9 @@ class InterpreterTest : public ::testing::Test {
 
 TEST_F(InterpreterTest, GrantTakesEffectForTheNextDecisionAtOnce) {
   EXPECT_FALSE(records("alice@contoso.com"));
-  auto r = interp.run_script("Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com "
-                             "-PolicyName Traders");
+  auto r = interp.run_script(
+      "Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com "
+      "-PolicyName Traders");
   ASSERT_TRUE(r.ok()) << r.error_text;
   EXPECT_TRUE(records("sip:alice@contoso.com"));
   EXPECT_TRUE(records("tel:+14255550100"));
@@ -82,15 +83,15 @@ TEST_F(InterpreterTest, ErrorsNameTheProblemAndChangeNothing) {
                       "-PolicyName Traders")
                 .find("Management object not found for identity \"nobody@contoso.com\""),
             std::string::npos);
-  EXPECT_NE(err(pre + "New-CsTeamsComplianceRecordingPolicy -Identity Traders")
-                .find("DuplicateIdentity"),
-            std::string::npos);
-  EXPECT_NE(err(pre + "Set-CsTeamsComplianceRecordingApplication -Identity Tag:Traders/" +
-                rec_id + " -ConcurrentInvitationCount 3")
+  EXPECT_NE(
+      err(pre + "New-CsTeamsComplianceRecordingPolicy -Identity Traders").find("DuplicateIdentity"),
+      std::string::npos);
+  EXPECT_NE(err(pre + "Set-CsTeamsComplianceRecordingApplication -Identity Tag:Traders/" + rec_id +
+                " -ConcurrentInvitationCount 3")
                 .find("greater than the maximum allowed range of 2"),
             std::string::npos);
-  EXPECT_NE(err(pre + "Set-CsTeamsComplianceRecordingApplication -Identity Tag:Traders/" +
-                rec_id + " -ConcurrentInvitationCount 2 -ComplianceRecordingPairedApplications "
+  EXPECT_NE(err(pre + "Set-CsTeamsComplianceRecordingApplication -Identity Tag:Traders/" + rec_id +
+                " -ConcurrentInvitationCount 2 -ComplianceRecordingPairedApplications "
                 "@(New-CsTeamsComplianceRecordingPairedApplication -Id rec2@contoso.com)")
                 .find("not both"),
             std::string::npos);
@@ -109,21 +110,26 @@ TEST_F(InterpreterTest, ErrorsNameTheProblemAndChangeNothing) {
 }
 
 TEST_F(InterpreterTest, RemovingAnAssignedPolicyIsRefused) {
-  ASSERT_TRUE(interp.run_script("Grant-CsTeamsComplianceRecordingPolicy -Group Desk -PolicyName "
-                                "Traders").ok());
+  ASSERT_TRUE(interp
+                  .run_script("Grant-CsTeamsComplianceRecordingPolicy -Group Desk -PolicyName "
+                              "Traders")
+                  .ok());
   EXPECT_NE(err("Remove-CsTeamsComplianceRecordingPolicy -Identity Traders").find("1 group"),
             std::string::npos);
   EXPECT_NE(err("Remove-VbGroup Desk").find("OperationRefused"), std::string::npos);
   EXPECT_NE(err("Remove-CsOnlineApplicationInstance rec@contoso.com").find("Tag:Traders"),
             std::string::npos);
-  ASSERT_TRUE(interp.run_script("Grant-CsTeamsComplianceRecordingPolicy -Group Desk -PolicyName "
-                                "$null\nRemove-CsTeamsComplianceRecordingPolicy Traders").ok());
+  ASSERT_TRUE(interp
+                  .run_script("Grant-CsTeamsComplianceRecordingPolicy -Group Desk -PolicyName "
+                              "$null\nRemove-CsTeamsComplianceRecordingPolicy Traders")
+                  .ok());
   EXPECT_EQ(svc.state().find_policy("Traders"), nullptr);
 }
 
 TEST_F(InterpreterTest, ErrorTextLooksLikePowerShell) {
-  auto r = interp.run_script("Get-CsOnlineUser\nSet-CsTeamsComplianceRecordingPolicy -Identity "
-                             "Traders -Enabled maybe");
+  auto r = interp.run_script(
+      "Get-CsOnlineUser\nSet-CsTeamsComplianceRecordingPolicy -Identity "
+      "Traders -Enabled maybe");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error_text,
             "Set-CsTeamsComplianceRecordingPolicy : Cannot process argument transformation on "
@@ -154,16 +160,18 @@ TEST_F(InterpreterTest, WhatIfAndSilentlyContinue) {
   ASSERT_TRUE(r.ok());
   EXPECT_NE(r.output.find("What if: Performing the operation"), std::string::npos);
   EXPECT_EQ(svc.state().find_policy("Maybe"), nullptr);
-  r = interp.run_script("New-CsTeamsComplianceRecordingPolicy -Identity Traders -ErrorAction "
-                        "SilentlyContinue\nNew-CsTeamsComplianceRecordingPolicy -Identity After");
+  r = interp.run_script(
+      "New-CsTeamsComplianceRecordingPolicy -Identity Traders -ErrorAction "
+      "SilentlyContinue\nNew-CsTeamsComplianceRecordingPolicy -Identity After");
   ASSERT_TRUE(r.ok()) << r.error_text;
   EXPECT_NE(svc.state().find_policy("After"), nullptr);
 }
 
 TEST_F(InterpreterTest, KillSwitchPipelineDisablesEveryPolicy) {
-  auto r = interp.run_script("Set-CsTeamsComplianceRecordingPolicy Global -Enabled $true\n"
-                             "Get-CsTeamsComplianceRecordingPolicy | "
-                             "Set-CsTeamsComplianceRecordingPolicy -Enabled $false");
+  auto r = interp.run_script(
+      "Set-CsTeamsComplianceRecordingPolicy Global -Enabled $true\n"
+      "Get-CsTeamsComplianceRecordingPolicy | "
+      "Set-CsTeamsComplianceRecordingPolicy -Enabled $false");
   ASSERT_TRUE(r.ok()) << r.error_text;
   for (const auto& [k, p] : svc.state().policies()) EXPECT_FALSE(p.enabled) << p.name;
 }
@@ -206,14 +214,17 @@ TEST_F(InterpreterTest, GroupRanksRenumber) {
   EXPECT_EQ(d.policy->name, "P2");
   EXPECT_EQ(d.rank, 1);
   EXPECT_FALSE(d.record());
-  ASSERT_TRUE(interp.run_script("Set-CsGroupPolicyAssignment -GroupId Desk -PolicyType "
-                                "TeamsComplianceRecordingPolicy -Rank 1").ok());
+  ASSERT_TRUE(interp
+                  .run_script("Set-CsGroupPolicyAssignment -GroupId Desk -PolicyType "
+                              "TeamsComplianceRecordingPolicy -Rank 1")
+                  .ok());
   EXPECT_TRUE(records("alice@contoso.com"));
   EXPECT_FALSE(records("bob@contoso.com"));
 }
 
 TEST_F(InterpreterTest, ImportDirectory) {
-  const auto dir = std::filesystem::temp_directory_path() / ("vb_import_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vb_import_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "users.csv")
       << "\xEF\xBB\xBFUserPrincipalName,DisplayName,PhoneNumber,DataLocation,Groups\r\n"

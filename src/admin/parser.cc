@@ -58,8 +58,7 @@ class Parser {
   Script run() {
     Script s;
     if (src_.size() > kMaxScriptBytes) {
-      fail("the script is larger than the limit of " + std::to_string(kMaxScriptBytes) +
-               " bytes",
+      fail("the script is larger than the limit of " + std::to_string(kMaxScriptBytes) + " bytes",
            0);
     } else {
       parse_statements(s.statements, /*until_paren=*/false);
@@ -211,8 +210,7 @@ class Parser {
       out.push_back(std::move(st));
       skip_blanks();
       if (!eof() && peek() != '\n' && peek() != ';' && peek() != ')') {
-        fail("Unexpected token '" + std::string(1, peek()) + "' in expression or statement.",
-             i_);
+        fail("Unexpected token '" + std::string(1, peek()) + "' in expression or statement.", i_);
         return;
       }
     }
@@ -241,9 +239,10 @@ class Parser {
              i_);
         return;
       } else if (c == '{') {
-        fail("Script blocks ({ ... }) are not supported by Verbatim's cmdlet interpreter; "
-             "use -Identity or -Filter instead of Where-Object/ForEach-Object.",
-             i_);
+        fail(
+            "Script blocks ({ ... }) are not supported by Verbatim's cmdlet interpreter; "
+            "use -Identity or -Filter instead of Where-Object/ForEach-Object.",
+            i_);
         return;
       } else {
         Command cmd;
@@ -264,6 +263,10 @@ class Parser {
     while (!eof() && !std::isspace(static_cast<unsigned char>(peek())) &&
            std::string_view("|;(),{}'\"").find(peek()) == std::string_view::npos) {
       ++i_;
+    }
+    if (i_ == start) {
+      fail("Unexpected token '" + std::string(1, peek()) + "' in expression or statement.", i_);
+      return;
     }
     cmd.name = src_.substr(start, i_ - start);
     cmd.pos = pos_at(start, i_ - start);
@@ -368,6 +371,11 @@ class Parser {
              std::string_view("|;(),{}").find(peek()) == std::string_view::npos && !at(kNbsp)) {
         ++i_;
       }
+      if (i_ == start) {
+        // Nothing a value can start with (a stray '}' for instance): never loop on it.
+        fail("Unexpected token '" + std::string(1, peek()) + "' in expression or statement.", i_);
+        return e;
+      }
       e->kind = Expr::Kind::kString;
       e->bareword = true;
       e->text = src_.substr(start, i_ - start);
@@ -381,8 +389,9 @@ class Parser {
     }
     e->pos.length = std::max<size_t>(i_ - start, 1);
     // .Property access directly after a variable or parenthesised expression.
-    while (!failed() && (e->kind == Expr::Kind::kVariable || e->kind == Expr::Kind::kParen ||
-                         e->kind == Expr::Kind::kMember || e->kind == Expr::Kind::kArraySub) &&
+    while (!failed() &&
+           (e->kind == Expr::Kind::kVariable || e->kind == Expr::Kind::kParen ||
+            e->kind == Expr::Kind::kMember || e->kind == Expr::Kind::kArraySub) &&
            peek() == '.' && is_alpha(peek(1))) {
       ++i_;
       const size_t name_start = i_;

@@ -33,22 +33,22 @@ struct Expr {
   enum class Kind { kString, kNumber, kVariable, kList, kParen, kArraySub, kMember };
   Kind kind = Kind::kString;
   Pos pos;
-  std::string text;                       // string value, variable or member name
+  std::string text;  // string value, variable or member name
   int64_t number = 0;
   std::vector<std::unique_ptr<Expr>> items;  // kList
-  std::unique_ptr<Pipeline> pipeline;     // kParen
-  std::vector<Statement> statements;      // kArraySub
-  std::unique_ptr<Expr> base;             // kMember
-  bool bareword = false;                  // kString written without quotes
-  bool expandable = false;                // kString in double quotes: "$var" substituted
+  std::unique_ptr<Pipeline> pipeline;        // kParen
+  std::vector<Statement> statements;         // kArraySub
+  std::unique_ptr<Expr> base;                // kMember
+  bool bareword = false;                     // kString written without quotes
+  bool expandable = false;                   // kString in double quotes: "$var" substituted
 };
 using ExprPtr = std::unique_ptr<Expr>;
 
 struct Arg {
   bool is_param = false;
-  std::string param;  // without the dash
+  std::string param;              // without the dash
   bool has_inline_value = false;  // -Name:value
-  ExprPtr value;      // the value of a positional argument or an inline value
+  ExprPtr value;                  // the value of a positional argument or an inline value
   Pos pos;
 };
 
@@ -78,7 +78,7 @@ struct ParseError {
 
 struct Script {
   std::vector<Statement> statements;
-  std::string source;  // after prompt removal, same offsets and lines as the input
+  std::string source;              // after prompt removal, same offsets and lines as the input
   std::vector<ParseError> errors;  // empty on success; parsing stops at the first
 };
 

@@ -42,8 +42,11 @@ TEST(Parser, NestedArraysParensMembersAndAssignments) {
 }
 
 TEST(Parser, TypographicQuotesAndDashesFromWebPages) {
-  const Script s = parse_script("Grant-X \xE2\x80\x93Identity \xE2\x80\x9C" "A B\xE2\x80\x9D "
-                                "-Name \xE2\x80\x98" "it''s\xE2\x80\x99");
+  const Script s = parse_script(
+      "Grant-X \xE2\x80\x93Identity \xE2\x80\x9C"
+      "A B\xE2\x80\x9D "
+      "-Name \xE2\x80\x98"
+      "it''s\xE2\x80\x99");
   ASSERT_TRUE(s.errors.empty()) << s.errors[0].message;
   const auto& args = s.statements[0].pipeline.commands[0].args;
   ASSERT_EQ(args.size(), 4u);
@@ -74,6 +77,15 @@ TEST(Parser, DeepNestingIsRefusedNotOverflowed) {
   const Script s = parse_script(deep);
   ASSERT_EQ(s.errors.size(), 1u);
   EXPECT_NE(s.errors[0].message.find("nested too deeply"), std::string::npos);
+}
+
+// Found by cmdlet_fuzz: a token no value can start with must fail, not loop forever.
+TEST(Parser, StrayClosingBraceFailsInsteadOfLooping) {
+  for (const char* text : {"Get-A }", "Get-A -X }", "}", "Get-A | }", "$x = }", "Get-A @(})"}) {
+    SCOPED_TRACE(text);
+    const Script s = parse_script(text);
+    ASSERT_EQ(s.errors.size(), 1u);
+  }
 }
 
 TEST(Parser, NumbersAndBarewords) {

@@ -8,12 +8,18 @@ namespace verbatim::admin {
 
 std::string Value::type_name() const {
   switch (v.index()) {
-    case 0: return "null";
-    case 1: return "System.Boolean";
-    case 2: return "System.Int32";
-    case 3: return "System.String";
-    case 4: return "System.Object[]";
-    default: return as_record()->type;
+    case 0:
+      return "null";
+    case 1:
+      return "System.Boolean";
+    case 2:
+      return "System.Int32";
+    case 3:
+      return "System.String";
+    case 4:
+      return "System.Object[]";
+    default:
+      return as_record()->type;
   }
 }
 
@@ -40,10 +46,14 @@ RecordPtr make_record(std::string type, View view) {
 
 std::string display(const Value& v) {
   switch (v.v.index()) {
-    case 0: return "";
-    case 1: return v.as_bool() ? "True" : "False";
-    case 2: return std::to_string(v.as_int());
-    case 3: return v.as_string();
+    case 0:
+      return "";
+    case 1:
+      return v.as_bool() ? "True" : "False";
+    case 2:
+      return std::to_string(v.as_int());
+    case 3:
+      return v.as_string();
     case 4: {
       const auto& a = v.as_array();
       std::string out = "{";
@@ -71,10 +81,14 @@ std::string display(const Value& v) {
 
 nlohmann::json to_json(const Value& v) {
   switch (v.v.index()) {
-    case 0: return nullptr;
-    case 1: return v.as_bool();
-    case 2: return v.as_int();
-    case 3: return v.as_string();
+    case 0:
+      return nullptr;
+    case 1:
+      return v.as_bool();
+    case 2:
+      return v.as_int();
+    case 3:
+      return v.as_string();
     case 4: {
       nlohmann::json a = nlohmann::json::array();
       for (const auto& e : v.as_array()) a.push_back(to_json(e));
@@ -229,9 +243,10 @@ std::string format_default(const std::vector<Value>& items) {
     size_t j = i;
     const std::string& type = items[i].as_record()->type;
     while (j < items.size() && items[j].is_record() && items[j].as_record()->type == type) ++j;
-    std::vector<Value> run(items.begin() + static_cast<long>(i), items.begin() + static_cast<long>(j));
-    out += items[i].as_record()->view == View::kTable ? format_table(run, {})
-                                                      : format_list(run, {});
+    std::vector<Value> run(items.begin() + static_cast<long>(i),
+                           items.begin() + static_cast<long>(j));
+    out +=
+        items[i].as_record()->view == View::kTable ? format_table(run, {}) : format_list(run, {});
     i = j;
   }
   return out;

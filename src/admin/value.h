@@ -27,13 +27,13 @@ struct Value {
   std::variant<std::monostate, bool, int64_t, std::string, Array, RecordPtr> v;
 
   Value() = default;
-  Value(bool b) : v(b) {}                      // NOLINT(google-explicit-constructor)
-  Value(int64_t i) : v(i) {}                   // NOLINT
+  Value(bool b) : v(b) {}                       // NOLINT(google-explicit-constructor)
+  Value(int64_t i) : v(i) {}                    // NOLINT
   Value(int i) : v(static_cast<int64_t>(i)) {}  // NOLINT
-  Value(std::string s) : v(std::move(s)) {}    // NOLINT
-  Value(const char* s) : v(std::string(s)) {}  // NOLINT
-  Value(Array a) : v(std::move(a)) {}          // NOLINT
-  Value(RecordPtr r) : v(std::move(r)) {}      // NOLINT
+  Value(std::string s) : v(std::move(s)) {}     // NOLINT
+  Value(const char* s) : v(std::string(s)) {}   // NOLINT
+  Value(Array a) : v(std::move(a)) {}           // NOLINT
+  Value(RecordPtr r) : v(std::move(r)) {}       // NOLINT
 
   bool is_null() const { return std::holds_alternative<std::monostate>(v); }
   bool is_bool() const { return std::holds_alternative<bool>(v); }

@@ -43,29 +43,24 @@ constexpr Route kRoutes[] = {
     {http::verb::post, "/api/v1/groups/{id}/policy", "Grant-CsTeamsComplianceRecordingPolicy",
      "Group"},
     {http::verb::get, "/api/v1/group-assignments", "Get-CsGroupPolicyAssignment", nullptr},
-    {http::verb::post, "/api/v1/global/policy", "Grant-CsTeamsComplianceRecordingPolicy",
-     nullptr},
-    {http::verb::get, "/api/v1/application-instances", "Get-CsOnlineApplicationInstance",
-     nullptr},
-    {http::verb::post, "/api/v1/application-instances", "New-CsOnlineApplicationInstance",
-     nullptr},
+    {http::verb::post, "/api/v1/global/policy", "Grant-CsTeamsComplianceRecordingPolicy", nullptr},
+    {http::verb::get, "/api/v1/application-instances", "Get-CsOnlineApplicationInstance", nullptr},
+    {http::verb::post, "/api/v1/application-instances", "New-CsOnlineApplicationInstance", nullptr},
     {http::verb::get, "/api/v1/application-instances/{id}", "Get-CsOnlineApplicationInstance",
      "Identity"},
-    {http::verb::patch, "/api/v1/application-instances/{id}",
-     "Set-CsOnlineApplicationInstance", "Identity"},
+    {http::verb::patch, "/api/v1/application-instances/{id}", "Set-CsOnlineApplicationInstance",
+     "Identity"},
     {http::verb::delete_, "/api/v1/application-instances/{id}",
      "Remove-CsOnlineApplicationInstance", "Identity"},
     {http::verb::get, "/api/v1/recorder-endpoints", "Get-VbRecorderEndpoint", nullptr},
     {http::verb::post, "/api/v1/recorder-endpoints", "New-VbRecorderEndpoint", nullptr},
     {http::verb::get, "/api/v1/recorder-endpoints/{id}", "Get-VbRecorderEndpoint", "Identity"},
-    {http::verb::patch, "/api/v1/recorder-endpoints/{id}", "Set-VbRecorderEndpoint",
-     "Identity"},
+    {http::verb::patch, "/api/v1/recorder-endpoints/{id}", "Set-VbRecorderEndpoint", "Identity"},
     {http::verb::delete_, "/api/v1/recorder-endpoints/{id}", "Remove-VbRecorderEndpoint",
      "Identity"},
     {http::verb::get, "/api/v1/policies", "Get-CsTeamsComplianceRecordingPolicy", nullptr},
     {http::verb::post, "/api/v1/policies", "New-CsTeamsComplianceRecordingPolicy", nullptr},
-    {http::verb::get, "/api/v1/policies/{id}", "Get-CsTeamsComplianceRecordingPolicy",
-     "Identity"},
+    {http::verb::get, "/api/v1/policies/{id}", "Get-CsTeamsComplianceRecordingPolicy", "Identity"},
     {http::verb::patch, "/api/v1/policies/{id}", "Set-CsTeamsComplianceRecordingPolicy",
      "Identity"},
     {http::verb::delete_, "/api/v1/policies/{id}", "Remove-CsTeamsComplianceRecordingPolicy",
@@ -183,7 +178,8 @@ Response Router::handle(const Request& req) {
   const auto query = query_params(q == std::string_view::npos ? "" : target.substr(q + 1));
 
   if (path == "/healthz") return reply(req, http::status::ok, {{"status", "ok"}});
-  if (!istarts_with(path, "/api/")) return problem(req, http::status::not_found, "no such resource", "NotFound");
+  if (!istarts_with(path, "/api/"))
+    return problem(req, http::status::not_found, "no such resource", "NotFound");
 
   // Authentication.
   const auto auth = req[http::field::authorization];
@@ -198,30 +194,38 @@ Response Router::handle(const Request& req) {
   std::optional<std::string> who;
   {
     std::lock_guard lock(svc_.mutex());
-    auto name = svc_.store() ? svc_.store()->token_name(token_hash(std::string(trim(bearer.substr(7)))))
-                             : Result<std::optional<std::string>>(std::optional<std::string>());
-    if (!name) return problem(req, http::status::service_unavailable, name.error().message, "StoreUnavailable");
+    auto name = svc_.store()
+                    ? svc_.store()->token_name(token_hash(std::string(trim(bearer.substr(7)))))
+                    : Result<std::optional<std::string>>(std::optional<std::string>());
+    if (!name)
+      return problem(req, http::status::service_unavailable, name.error().message,
+                     "StoreUnavailable");
     who = name.value();
   }
   if (!who) {
-    Response r = problem(req, http::status::unauthorized, "invalid or revoked token", "Unauthenticated");
+    Response r =
+        problem(req, http::status::unauthorized, "invalid or revoked token", "Unauthenticated");
     r.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
     return r;
   }
   const std::string actor = "api:" + *who;
 
   if (path == "/api/v1/decision") {
-    if (req.method() != http::verb::get) return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    if (req.method() != http::verb::get)
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
     auto it = query.find("party");
     if (it == query.end() || it->second.empty()) {
-      return problem(req, http::status::bad_request, "query parameter 'party' is required", "MissingParty");
+      return problem(req, http::status::bad_request, "query parameter 'party' is required",
+                     "MissingParty");
     }
-    return reply(req, http::status::ok, policy::decision_json(svc_.engine().decide(it->second), it->second));
+    return reply(req, http::status::ok,
+                 policy::decision_json(svc_.engine().decide(it->second), it->second));
   }
   if (path == "/api/v1/explain") {
     auto it = query.find("user");
     if (it == query.end() || it->second.empty()) {
-      return problem(req, http::status::bad_request, "query parameter 'user' is required", "MissingUser");
+      return problem(req, http::status::bad_request, "query parameter 'user' is required",
+                     "MissingUser");
     }
     std::lock_guard lock(svc_.mutex());
     (void)svc_.refresh();
@@ -230,32 +234,40 @@ Response Router::handle(const Request& req) {
       auto named = svc_.state().users_by_display_name(it->second);
       if (named.size() == 1) u = named.front();
     }
-    if (!u) return problem(req, http::status::not_found, "no user \"" + it->second + "\"", "UserNotFound");
-    return reply(req, http::status::ok, policy::explanation_json(policy::explain(svc_.state(), *u)));
+    if (!u)
+      return problem(req, http::status::not_found, "no user \"" + it->second + "\"",
+                     "UserNotFound");
+    return reply(req, http::status::ok,
+                 policy::explanation_json(policy::explain(svc_.state(), *u)));
   }
 
   json body = json::object();
   if (!req.body().empty() && req.method() != http::verb::get) {
     body = json::parse(req.body(), nullptr, false);
     if (body.is_discarded()) {
-      return problem(req, http::status::bad_request, "the request body is not valid JSON", "InvalidJson");
+      return problem(req, http::status::bad_request, "the request body is not valid JSON",
+                     "InvalidJson");
     }
   }
   admin::Interpreter interp(svc_, actor);
 
   if (path == "/api/v1/script") {
-    if (req.method() != http::verb::post) return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
+    if (req.method() != http::verb::post)
+      return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
     if (!body.is_object() || !body.contains("script") || !body["script"].is_string()) {
-      return problem(req, http::status::bad_request, "body must be {\"script\": \"...\"}", "InvalidBody");
+      return problem(req, http::status::bad_request, "body must be {\"script\": \"...\"}",
+                     "InvalidBody");
     }
-    return outcome_reply(req, interp.run_script(body["script"].get<std::string>()), http::status::ok);
+    return outcome_reply(req, interp.run_script(body["script"].get<std::string>()),
+                         http::status::ok);
   }
 
   std::string id;
   const char* cmdlet = nullptr;
   const char* id_param = nullptr;
   if (match("/api/v1/cmdlets/{id}", path, id)) {
-    if (req.method() != http::verb::post) return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
+    if (req.method() != http::verb::post)
+      return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
     cmdlet = id.c_str();
   } else {
     bool path_known = false;
@@ -270,21 +282,24 @@ Response Router::handle(const Request& req) {
       break;
     }
     if (!cmdlet) {
-      return path_known ? problem(req, http::status::method_not_allowed, "method not allowed here", "MethodNotAllowed")
+      return path_known ? problem(req, http::status::method_not_allowed, "method not allowed here",
+                                  "MethodNotAllowed")
                         : problem(req, http::status::not_found, "no such resource", "NotFound");
     }
   }
   if (!body.is_object()) {
-    return problem(req, http::status::bad_request, "the body must be a JSON object of cmdlet parameters", "InvalidBody");
+    return problem(req, http::status::bad_request,
+                   "the body must be a JSON object of cmdlet parameters", "InvalidBody");
   }
   std::map<std::string, admin::Value> params;
   for (const auto& [k, v] : body.items()) params[k] = admin::from_json(v);
   for (const auto& [k, v] : query) params[k] = admin::Value(v);  // e.g. ?Filter=Tag:*
   if (id_param) params[id_param] = admin::Value(id);
   if (path == "/api/v1/global/policy") params["Global"] = admin::Value(true);
-  const http::status ok = req.method() == http::verb::post && std::string_view(cmdlet).rfind("New-", 0) == 0
-                              ? http::status::created
-                              : http::status::ok;
+  const http::status ok =
+      req.method() == http::verb::post && std::string_view(cmdlet).rfind("New-", 0) == 0
+          ? http::status::created
+          : http::status::ok;
   return outcome_reply(req, interp.invoke(cmdlet, params), ok);
 }
 

@@ -87,7 +87,8 @@ New-CsTeamsComplianceRecordingPolicy Traders -Enabled $true -ComplianceRecording
   const json d = body(r);
   EXPECT_TRUE(d["record"]);
   EXPECT_EQ(d["source"], "Direct");
-  EXPECT_EQ(d["policy"]["invitations"][0]["recorder"]["endpoints"][0]["uri"], "sip:rec.contoso.com");
+  EXPECT_EQ(d["policy"]["invitations"][0]["recorder"]["endpoints"][0]["uri"],
+            "sip:rec.contoso.com");
   EXPECT_FALSE(body(call(http::verb::get, "/api/v1/decision?party=sip:bob@x"))["knownUser"]);
   EXPECT_EQ(call(http::verb::get, "/api/v1/decision").result(), http::status::bad_request);
   r = call(http::verb::get, "/api/v1/explain?user=alice@contoso.com");
@@ -102,9 +103,9 @@ TEST_F(RouterTest, FailedScriptChangesNothingAndIsAudited) {
   EXPECT_EQ(r.result(), http::status::not_found);
   EXPECT_EQ(body(r)["error"]["errorId"], "CommandNotFoundException");
   EXPECT_EQ(svc->state().find_policy("A"), nullptr);
-  ASSERT_EQ(call(http::verb::post, "/api/v1/cmdlets/New-VbGroup", {{"DisplayName", "Desk"}})
-                .result(),
-            http::status::created);
+  ASSERT_EQ(
+      call(http::verb::post, "/api/v1/cmdlets/New-VbGroup", {{"DisplayName", "Desk"}}).result(),
+      http::status::created);
   r = call(http::verb::get, "/api/v1/audit?Last=1");
   ASSERT_EQ(r.result(), http::status::ok);
   EXPECT_EQ(body(r)["objects"][0]["Actor"], "api:tester");

@@ -2,10 +2,10 @@
 
 #include <chrono>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 namespace verbatim::adminapi {
 
@@ -28,10 +28,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     stream_.expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -94,7 +93,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
     acceptor_.async_accept(asio::make_strand(io_),
                            [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
                              if (ec == asio::error::operation_aborted) return;
-                             if (!ec) std::make_shared<Session>(std::move(s), self->router_)->start();
+                             if (!ec)
+                               std::make_shared<Session>(std::move(s), self->router_)->start();
                              self->accept();
                            });
   }

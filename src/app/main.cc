@@ -18,10 +18,10 @@
 #include <iostream>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "admin/interpreter.h"
 #include "adminapi/router.h"
@@ -69,15 +69,14 @@ Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env) {
   const std::filesystem::path dir = env.config.data_dir;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return make_error(ErrorCode::kIo, "cannot create data directory " + dir.string() + ": " +
-                                          ec.message());
+    return make_error(ErrorCode::kIo,
+                      "cannot create data directory " + dir.string() + ": " + ec.message());
   }
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
   auto store = policy::SqliteStore::open((dir / "policy.db").string());
   if (!store) return store.error();
-  auto svc = std::make_unique<policy::PolicyService>(std::move(store).value(), env.ids,
-                                                     env.clock);
+  auto svc = std::make_unique<policy::PolicyService>(std::move(store).value(), env.ids, env.clock);
   if (auto st = svc->open(); !st) return st.error();
   return svc;
 }
@@ -162,7 +161,9 @@ int run_explain(Env& env, const std::string& who, bool json) {
   auto svc = open_service(env);
   if (!svc) return fail(kExitUsage, svc.error().message);
   const policy::User* u = find_user(svc.value()->state(), who);
-  if (!u) return fail(kExitFinding, "no user \"" + who + "\" (try a UPN, SIP address, phone number or ObjectId)");
+  if (!u)
+    return fail(kExitFinding,
+                "no user \"" + who + "\" (try a UPN, SIP address, phone number or ObjectId)");
   const auto e = policy::explain(svc.value()->state(), *u);
   if (json) {
     std::cout << policy::explanation_json(e).dump(2) << "\n";
@@ -252,8 +253,7 @@ int run_token(Env& env, const std::string& action, const std::string& name) {
   policy::Store* store = svc.value()->store();
   if (action == "create") {
     const std::string token = "vbt_" + random_hex(24);
-    auto st = store->put_token(name, adminapi::token_hash(token),
-                               format_iso8601(env.clock.now()));
+    auto st = store->put_token(name, adminapi::token_hash(token), format_iso8601(env.clock.now()));
     if (!st) return fail(kExitFinding, st.error().message);
     std::cout << token << "\n";
     std::cerr << "Token '" << name << "' created. It is shown only once; store it safely.\n";
@@ -282,7 +282,8 @@ int main(int argc, char** argv) {
   Globals g;
   app.add_option("--config", g.config_file, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--data-dir", g.data_dir, "data directory (default ./var, or VERBATIM_DATA_DIR)");
-  app.add_option("--log-format", g.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-format", g.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error");
 
   auto* version = app.add_subcommand("version", "print the version");
@@ -302,7 +303,8 @@ int main(int argc, char** argv) {
   std::string who;
   bool json = false;
   auto* explain = pol->add_subcommand("explain", "explain a user's effective policy and recorders");
-  explain->add_option("user", who, "UPN, SIP address, phone number, ObjectId or display name")->required();
+  explain->add_option("user", who, "UPN, SIP address, phone number, ObjectId or display name")
+      ->required();
   explain->add_flag("--json", json, "print JSON");
   auto* decide = pol->add_subcommand("decide", "the gateway's decision for a call party");
   decide->add_option("party", who, "SIP URI, tel: URI, E.164 number or UPN")->required();

@@ -13,9 +13,9 @@ Status check_keys(const toml::table& table, const std::string& section,
                   const std::set<std::string>& allowed) {
   for (const auto& [key, node] : table) {
     if (!allowed.count(std::string(key.str()))) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "unknown setting '" + (section.empty() ? "" : section + ".") +
-                            std::string(key.str()) + "'");
+      return make_error(ErrorCode::kInvalidArgument, "unknown setting '" +
+                                                         (section.empty() ? "" : section + ".") +
+                                                         std::string(key.str()) + "'");
     }
   }
   return ok_status();

@@ -2,7 +2,7 @@
 #pragma once
 
 namespace verbatim {
-inline constexpr int kExitOk = 0;        // success
-inline constexpr int kExitFinding = 1;   // a finding or refusal: invalid input, failed check
-inline constexpr int kExitUsage = 2;     // usage or configuration error
+inline constexpr int kExitOk = 0;       // success
+inline constexpr int kExitFinding = 1;  // a finding or refusal: invalid input, failed check
+inline constexpr int kExitUsage = 2;    // usage or configuration error
 }  // namespace verbatim

@@ -28,9 +28,7 @@ struct CaseInsensitiveEqual {
 // Transparent hash for std::string keys looked up by std::string_view.
 struct StringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 }  // namespace verbatim

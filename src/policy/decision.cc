@@ -90,7 +90,8 @@ uint32_t DecisionEngine::policy_index(std::string_view name) const {
 }
 
 uint32_t DecisionEngine::group_index(const std::string& group_id) {
-  auto [it, inserted] = group_index_.try_emplace(group_id, static_cast<uint32_t>(group_rank_.size()));
+  auto [it, inserted] =
+      group_index_.try_emplace(group_id, static_cast<uint32_t>(group_rank_.size()));
   if (inserted) {
     group_rank_.push_back(0);
     group_policy_.push_back(kNone);
@@ -154,8 +155,8 @@ void DecisionEngine::refresh_user(const PolicyState& state, const std::string& u
   s.info = std::make_shared<const DirectoryUser>(
       DirectoryUser{u->object_id, u->user_principal_name, u->sip_address, u->display_name,
                     u->phone_number, u->preferred_language, u->data_location});
-  s.direct = u->compliance_recording_policy.empty() ? kNone
-                                                    : policy_index(u->compliance_recording_policy);
+  s.direct =
+      u->compliance_recording_policy.empty() ? kNone : policy_index(u->compliance_recording_policy);
   s.group_count = 0;
   s.more_groups.clear();
   for (const std::string& gid : state.groups_of(user_id)) {
@@ -198,10 +199,16 @@ void DecisionEngine::apply(const PolicyState& state, const std::vector<Change>& 
   std::set<std::string> users;
   for (const Change& c : changes) {
     switch (c.kind) {
-      case Kind::kUser: users.insert(c.key); break;
-      case Kind::kMembership: users.insert(c.key.substr(c.key.find('/') + 1)); break;
+      case Kind::kUser:
+        users.insert(c.key);
+        break;
+      case Kind::kMembership:
+        users.insert(c.key.substr(c.key.find('/') + 1));
+        break;
       case Kind::kGroup:
-      case Kind::kGroupAssignment: ranks = true; break;
+      case Kind::kGroupAssignment:
+        ranks = true;
+        break;
       case Kind::kTenant:
       case Kind::kPolicy:
         // Compiled first below, so users and groups of this batch find new policy names.
@@ -209,7 +216,9 @@ void DecisionEngine::apply(const PolicyState& state, const std::vector<Change>& 
         break;
       case Kind::kAppInstance:
       case Kind::kEndpoint:
-      case Kind::kBannerText: policies = true; break;
+      case Kind::kBannerText:
+        policies = true;
+        break;
     }
   }
   std::unique_lock lock(mu_);

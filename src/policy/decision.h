@@ -83,7 +83,9 @@ class DecisionEngine {
   };
   struct AddressHash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
     size_t operator()(const AddressKey& k) const noexcept { return (*this)(k.view()); }
   };
   struct AddressEqual {
@@ -91,7 +93,9 @@ class DecisionEngine {
     static std::string_view v(std::string_view s) { return s; }
     static std::string_view v(const AddressKey& k) { return k.view(); }
     template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const noexcept { return v(a) == v(b); }
+    bool operator()(const A& a, const B& b) const noexcept {
+      return v(a) == v(b);
+    }
   };
   using AddressMap = tsl::robin_map<AddressKey, uint32_t, AddressHash, AddressEqual,
                                     std::allocator<std::pair<AddressKey, uint32_t>>, true>;

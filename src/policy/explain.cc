@@ -9,11 +9,14 @@ namespace {
 std::string describe(const Candidate& c) {
   const std::string id = c.policy_name == kGlobalPolicy ? "Global" : "Tag:" + c.policy_name;
   switch (c.source) {
-    case Source::kDirect: return "direct assignment -> " + id;
+    case Source::kDirect:
+      return "direct assignment -> " + id;
     case Source::kGroup:
       return "group \"" + c.group_name + "\" (rank " + std::to_string(c.rank) + ") -> " + id;
-    case Source::kTenantGlobal: return "tenant-wide grant (-Global) -> " + id;
-    case Source::kGlobal: return "built-in Global policy";
+    case Source::kTenantGlobal:
+      return "tenant-wide grant (-Global) -> " + id;
+    case Source::kGlobal:
+      return "built-in Global policy";
   }
   return id;
 }
@@ -85,8 +88,8 @@ Explanation explain(const PolicyState& state, const User& user) {
 std::string explanation_text(const Explanation& e) {
   const User& u = e.user;
   std::string out;
-  out += "User:       " + (u.display_name.empty() ? u.user_principal_name : u.display_name) +
-         " <" + u.user_principal_name + ">\n";
+  out += "User:       " + (u.display_name.empty() ? u.user_principal_name : u.display_name) + " <" +
+         u.user_principal_name + ">\n";
   out += "            ObjectId " + u.object_id + ", " + u.sip_address;
   if (!u.phone_number.empty()) out += ", " + u.phone_number;
   if (!u.data_location.empty()) out += ", region " + u.data_location;
@@ -95,8 +98,7 @@ std::string explanation_text(const Explanation& e) {
   out += "Recorded:   " + std::string(e.recorded ? "YES" : "no") + " (" + e.reason + ")\n";
   out += "Because:    " + describe(e.candidates.front()) + "\n";
   for (size_t i = 1; i < e.candidates.size(); ++i) {
-    out += std::string(i == 1 ? "Overrides:  " : "            ") + describe(e.candidates[i]) +
-           "\n";
+    out += std::string(i == 1 ? "Overrides:  " : "            ") + describe(e.candidates[i]) + "\n";
   }
   if (!e.effective) return out;
   const CompiledPolicy& p = *e.effective;
@@ -132,8 +134,9 @@ std::string explanation_text(const Explanation& e) {
            tf(inv.required_before_meeting_join) + ", RequiredDuringMeeting " +
            tf(inv.required_during_meeting) + "\n";
     out += "     ConcurrentInvitationCount " + std::to_string(inv.concurrent_invitation_count) +
-           "; endpoints" + (u.data_location.empty() ? "" : " (region " + u.data_location + " first)") +
-           ": " + endpoints(inv.recorder) + "\n";
+           "; endpoints" +
+           (u.data_location.empty() ? "" : " (region " + u.data_location + " first)") + ": " +
+           endpoints(inv.recorder) + "\n";
     if (inv.paired) {
       out += "     paired with " + target(*inv.paired) + "; endpoints: " + endpoints(*inv.paired) +
              "\n";
@@ -154,23 +157,22 @@ json explanation_json(const Explanation& e) {
                           {"groupName", c.group_name.empty() ? json(nullptr) : json(c.group_name)},
                           {"effective", i == 0}});
   }
-  return {{"user", json(e.user)},
-          {"recorded", e.recorded},
-          {"reason", e.reason},
-          {"assignments", candidates},
-          {"policy", e.effective ? policy_json(*e.effective, e.user.data_location) : json(nullptr)}};
+  return {
+      {"user", json(e.user)},
+      {"recorded", e.recorded},
+      {"reason", e.reason},
+      {"assignments", candidates},
+      {"policy", e.effective ? policy_json(*e.effective, e.user.data_location) : json(nullptr)}};
 }
 
 json decision_json(const Decision& d, std::string_view party) {
   json out = {{"party", party}, {"knownUser", d.known()}, {"record", d.record()}};
   if (!d.known()) return out;
-  out["user"] = {{"objectId", d.user->object_id},
-                 {"userPrincipalName", d.user->user_principal_name},
-                 {"sipAddress", d.user->sip_address},
-                 {"displayName", d.user->display_name},
-                 {"phoneNumber", d.user->phone_number},
-                 {"preferredLanguage", d.user->preferred_language},
-                 {"dataLocation", d.user->data_location}};
+  out["user"] = {
+      {"objectId", d.user->object_id},        {"userPrincipalName", d.user->user_principal_name},
+      {"sipAddress", d.user->sip_address},    {"displayName", d.user->display_name},
+      {"phoneNumber", d.user->phone_number},  {"preferredLanguage", d.user->preferred_language},
+      {"dataLocation", d.user->data_location}};
   out["source"] = source_name(d.source);
   if (d.source == Source::kGroup) out["rank"] = d.rank;
   out["policy"] = d.policy ? policy_json(*d.policy, d.user->data_location) : json(nullptr);

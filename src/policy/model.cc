@@ -43,8 +43,8 @@ void from_json(const json& j, User& v) {
 }
 
 void to_json(json& j, const Group& v) {
-  j = json{{"ObjectId", v.object_id}, {"DisplayName", v.display_name},
-           {"Description", v.description}};
+  j = json{
+      {"ObjectId", v.object_id}, {"DisplayName", v.display_name}, {"Description", v.description}};
 }
 void from_json(const json& j, Group& v) {
   opt(j, "ObjectId", v.object_id);
@@ -76,9 +76,8 @@ void from_json(const json& j, ApplicationInstance& v) {
 }
 
 void to_json(json& j, const RecorderEndpoint& v) {
-  j = json{{"Identity", v.id},          {"ApplicationId", v.application_id},
-           {"Uri", v.uri},              {"Region", v.region},
-           {"Description", v.description}, {"Enabled", v.enabled}};
+  j = json{{"Identity", v.id},   {"ApplicationId", v.application_id}, {"Uri", v.uri},
+           {"Region", v.region}, {"Description", v.description},      {"Enabled", v.enabled}};
 }
 void from_json(const json& j, RecorderEndpoint& v) {
   opt(j, "Identity", v.id);
@@ -144,9 +143,8 @@ void from_json(const json& j, Policy& v) {
 }
 
 void to_json(json& j, const GroupAssignment& v) {
-  j = json{{"GroupId", v.group_id},         {"PolicyType", kPolicyType},
-           {"PolicyName", v.policy_name},   {"Rank", v.rank},
-           {"CreatedTime", v.created_time}, {"CreatedBy", v.created_by}};
+  j = json{{"GroupId", v.group_id}, {"PolicyType", kPolicyType},     {"PolicyName", v.policy_name},
+           {"Rank", v.rank},        {"CreatedTime", v.created_time}, {"CreatedBy", v.created_by}};
 }
 void from_json(const json& j, GroupAssignment& v) {
   opt(j, "GroupId", v.group_id);

@@ -6,10 +6,14 @@ namespace verbatim::policy {
 
 const char* source_name(Source s) {
   switch (s) {
-    case Source::kDirect: return "Direct";
-    case Source::kGroup: return "Group";
-    case Source::kTenantGlobal: return "Tenant";
-    case Source::kGlobal: return "Global";
+    case Source::kDirect:
+      return "Direct";
+    case Source::kGroup:
+      return "Group";
+    case Source::kTenantGlobal:
+      return "Tenant";
+    case Source::kGlobal:
+      return "Global";
   }
   return "Unknown";
 }
@@ -41,17 +45,15 @@ namespace {
 // Always returns a target, even an unresolvable one with no endpoints: an enabled policy whose
 // recorder cannot be reached must fail closed at the gateway (its Required* flags decide),
 // never silently stop recording.
-RecorderTarget resolve_recorder(const PolicyState& state,
-                                               const std::string& instance_id,
-                                               const std::string& what,
-                                               std::vector<std::string>& problems) {
+RecorderTarget resolve_recorder(const PolicyState& state, const std::string& instance_id,
+                                const std::string& what, std::vector<std::string>& problems) {
   const ApplicationInstance* inst = state.instance_by_id(instance_id);
   if (!inst) {
     problems.push_back(what + " " + instance_id + ": no application instance has this ObjectId");
     return RecorderTarget{instance_id, "", "", "", {}};
   }
-  RecorderTarget t{inst->object_id, inst->user_principal_name, inst->display_name,
-                   inst->application_id, {}};
+  RecorderTarget t{
+      inst->object_id, inst->user_principal_name, inst->display_name, inst->application_id, {}};
   if (inst->application_id.empty()) {
     problems.push_back(what + " " + inst->user_principal_name +
                        ": the application instance has no ApplicationId (run "
@@ -101,8 +103,8 @@ CompiledPolicy compile_policy(const PolicyState& state, const Policy& p) {
     inv.concurrent_invitation_count = a->concurrent_invitation_count;
     inv.priority = a->priority;
     if (!a->paired_applications.empty()) {
-      inv.paired = resolve_recorder(state, a->paired_applications.front(),
-                                    "paired application", c.problems);
+      inv.paired =
+          resolve_recorder(state, a->paired_applications.front(), "paired application", c.problems);
     }
     if (inv.concurrent_invitation_count == 2 && inv.recorder.endpoints.size() == 1) {
       c.problems.push_back("application " + inv.recorder.instance_upn +

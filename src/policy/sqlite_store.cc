@@ -80,8 +80,8 @@ Error SqliteStore::db_error(const std::string& what) const {
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -175,11 +175,13 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
                            "another administrator changed the configuration meanwhile; "
                            "nothing was changed, run the command again"));
   }
-  Stmt put(db_, "INSERT INTO objects(kind, key, doc) VALUES(?1, ?2, ?3) "
-                "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc");
+  Stmt put(db_,
+           "INSERT INTO objects(kind, key, doc) VALUES(?1, ?2, ?3) "
+           "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc");
   Stmt del(db_, "DELETE FROM objects WHERE kind = ?1 AND key = ?2");
-  Stmt audit(db_, "INSERT INTO audit_log(at, actor, command, kind, key, before, after) "
-                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  Stmt audit(db_,
+             "INSERT INTO audit_log(at, actor, command, kind, key, before, after) "
+             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   if (!put.ok() || !del.ok() || !audit.ok()) return fail(db_error("preparing commit"));
   for (const Change& c : changes) {
     const std::string kind = kind_name(c.kind);
@@ -194,8 +196,14 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
     audit.bind(3, c.command);
     audit.bind(4, kind);
     audit.bind(5, c.key);
-    if (c.before) audit.bind(6, c.before->dump()); else audit.bind_null(6);
-    if (c.after) audit.bind(7, c.after->dump()); else audit.bind_null(7);
+    if (c.before)
+      audit.bind(6, c.before->dump());
+    else
+      audit.bind_null(6);
+    if (c.after)
+      audit.bind(7, c.after->dump());
+    else
+      audit.bind_null(7);
     if (audit.step() != SQLITE_DONE) return fail(db_error("writing the audit log"));
     audit.reset();
   }
@@ -206,8 +214,9 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::audit_since(int64_t after_seq, size_t limit) {
-  Stmt s(db_, "SELECT seq, at, actor, command, kind, key, before, after FROM audit_log "
-              "WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  Stmt s(db_,
+         "SELECT seq, at, actor, command, kind, key, before, after FROM audit_log "
+         "WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   s.bind(1, after_seq);
   s.bind(2, static_cast<int64_t>(limit));
   std::vector<AuditEntry> out;

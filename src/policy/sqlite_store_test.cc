@@ -113,8 +113,8 @@ TEST_F(StoreTest, CorruptRowIsReportedNotLoaded) {
   { open_service(); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO objects VALUES('user','x','{not json')", nullptr,
-                         nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO objects VALUES('user','x','{not json')", nullptr, nullptr,
+                         nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto store = SqliteStore::open(path);

@@ -169,9 +169,12 @@ void PolicyState::record(Kind kind, const std::string& key, std::optional<json> 
 
 std::optional<json> PolicyState::current(Kind kind, const std::string& key) const {
   switch (kind) {
-    case Kind::kTenant: return json(tenant_);
-    case Kind::kUser: return doc_of(users_, key);
-    case Kind::kGroup: return doc_of(groups_, key);
+    case Kind::kTenant:
+      return json(tenant_);
+    case Kind::kUser:
+      return doc_of(users_, key);
+    case Kind::kGroup:
+      return doc_of(groups_, key);
     case Kind::kMembership: {
       auto slash = key.find('/');
       if (slash == std::string::npos) return std::nullopt;
@@ -179,11 +182,16 @@ std::optional<json> PolicyState::current(Kind kind, const std::string& key) cons
       if (!members_of(m.group_id).count(m.user_id)) return std::nullopt;
       return json(m);
     }
-    case Kind::kAppInstance: return doc_of(instances_, key);
-    case Kind::kEndpoint: return doc_of(endpoints_, key);
-    case Kind::kPolicy: return doc_of(policies_, key);
-    case Kind::kGroupAssignment: return doc_of(assignments_, key);
-    case Kind::kBannerText: return doc_of(banners_, key);
+    case Kind::kAppInstance:
+      return doc_of(instances_, key);
+    case Kind::kEndpoint:
+      return doc_of(endpoints_, key);
+    case Kind::kPolicy:
+      return doc_of(policies_, key);
+    case Kind::kGroupAssignment:
+      return doc_of(assignments_, key);
+    case Kind::kBannerText:
+      return doc_of(banners_, key);
   }
   return std::nullopt;
 }

@@ -78,9 +78,7 @@ class PolicyState {
   const std::map<std::string, Policy>& policies() const { return policies_; }
   const Policy* find_policy(std::string_view name_or_identity) const;
 
-  const std::map<std::string, GroupAssignment>& group_assignments() const {
-    return assignments_;
-  }
+  const std::map<std::string, GroupAssignment>& group_assignments() const { return assignments_; }
   std::vector<const GroupAssignment*> ordered_group_assignments() const;  // by rank
 
   const std::map<std::string, BannerText>& banners() const { return banners_; }
@@ -133,7 +131,7 @@ class PolicyState {
   std::unordered_map<std::string, const User*, StringHash, std::equal_to<>> user_address_;
   std::unordered_multimap<std::string, const User*> user_name_;
   std::map<std::string, Group> groups_;
-  std::map<std::string, std::set<std::string>> members_;         // group -> users
+  std::map<std::string, std::set<std::string>> members_;                // group -> users
   std::unordered_map<std::string, std::set<std::string>> user_groups_;  // user -> groups
   std::map<std::string, ApplicationInstance> instances_;
   std::map<std::string, RecorderEndpoint> endpoints_;

@@ -38,3 +38,7 @@ Remove-VbGroupMember Desk alice@contoso.com
 Get-CsOnlineUser | Write-Host | Sync-CsOnlineApplicationInstance
 New-CsOnlineApplicationInstance -UserPrincipalName rec2@contoso.com -DisplayName Recorder2 -ApplicationId 0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4c
 New-CsTeamsComplianceRecordingApplication -Parent Typo -Id rec2@contoso.com
+Set-VbRecorderEndpoint (Get-VbRecorderEndpoint -ApplicationId 00000000-0000-4000-8000-00000000dead).Identity -Enabled $true
+Get-VbRecorderEndpoint -Identity $null
+Get-CsTeamsCustomBannerText -Identity $null
+Grant-CsTeamsComplianceRecordingPolicy -Group "" -PolicyName Traders

@@ -1,0 +1,1 @@
+Get-CsOnlineUser | select -ExpandProperty UserPrincipalName | ft

@@ -1,0 +1,1 @@
+$x = @(New-CsTeamsComplianceRecordingPolicy -Identity "P" -InMemory); $x.Identity | fl

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan+UBSan) and runs each for SECONDS (default 30),
+# seeded from fuzz/corpus/<target> (and tests/golden for the cmdlet interpreter).
+# A crash, leak, timeout or sanitizer report fails the run and leaves the reproducer in
+# build-fuzz/artifacts/. Longer campaigns: scripts/fuzz.sh 3600 (see docs/development.md).
+set -euo pipefail
+SECONDS_EACH=${1:-30}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build-fuzz
+CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DVERBATIM_FUZZ=ON -DVERBATIM_TESTS=OFF -DVERBATIM_BENCH=OFF >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target cmdlet_fuzz csv_fuzz party_fuzz
+mkdir -p "$BUILD/artifacts"
+status=0
+for target in cmdlet csv party; do
+  work=$(mktemp -d)
+  seeds=("$ROOT/fuzz/corpus/$target")
+  [ "$target" = cmdlet ] && seeds+=("$ROOT/tests/golden")
+  echo "fuzz: $target for ${SECONDS_EACH}s"
+  if ! "$BUILD/${target}_fuzz" "$work" "${seeds[@]}" -max_total_time="$SECONDS_EACH" \
+      -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$BUILD/artifacts/${target}-" >"$BUILD/${target}.log" 2>&1; then
+    echo "fuzz: $target FAILED; see $BUILD/${target}.log and $BUILD/artifacts/"
+    tail -40 "$BUILD/${target}.log"
+    status=1
+  else
+    grep -E 'stat::number_of_executed_runs|stat::peak_rss_mb' "$BUILD/${target}.log" | sed "s/^/fuzz: $target /"
+  fi
+  rm -rf "$work"
+done
+exit $status

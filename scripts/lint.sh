@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make lint`: clang-format must leave the tree unchanged and clang-tidy (.clang-tidy) must
+# report nothing for the project's sources. Usage: scripts/lint.sh BUILD_DIR
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-build}
+cd "$ROOT"
+files=$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'fuzz/*.cc')
+echo "lint: clang-format"
+clang-format --dry-run -Werror $files
+echo "lint: clang-tidy"
+git ls-files 'src/*.cc' | grep -v '_test.cc$' | xargs -P "$(nproc)" -n 4 clang-tidy -p "$BUILD" --quiet
+echo "lint: clean"
