@@ -354,10 +354,11 @@ PsResult<std::vector<Value>> Interpreter::exec_statement(const Statement& st) {
       saved |= iequals(a.id, id);
     }
     if (!saved) {
-      ctx_.warnings.push_back("The policy \"Tag:" + policy_name +
-                              "\" does not exist, so the "
-                              "application " +
-                              id +
+      std::string w = "The policy \"Tag:";
+      w += policy_name;
+      w += "\" does not exist, so the application ";
+      w += id;
+      ctx_.warnings.push_back(w +
                               " was not saved. Create the policy first, or "
                               "pass the application to -ComplianceRecordingApplications of "
                               "New-CsTeamsComplianceRecordingPolicy.");

@@ -219,6 +219,7 @@ std::string format_table(const std::vector<Value>& items, const std::vector<std:
     return l + "\n";
   };
   std::vector<std::string> dashes;
+  dashes.reserve(columns.size());
   for (const auto& c : columns) dashes.emplace_back(width_of(c), '-');
   out += "\n" + line(columns) + line(dashes);
   for (const auto& row : rows) out += line(row);

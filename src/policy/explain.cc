@@ -7,7 +7,7 @@ using nlohmann::json;
 namespace {
 
 std::string describe(const Candidate& c) {
-  const std::string id = c.policy_name == kGlobalPolicy ? "Global" : "Tag:" + c.policy_name;
+  std::string id = c.policy_name == kGlobalPolicy ? "Global" : "Tag:" + c.policy_name;
   switch (c.source) {
     case Source::kDirect:
       return "direct assignment -> " + id;

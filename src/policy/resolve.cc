@@ -114,7 +114,7 @@ CompiledPolicy compile_policy(const PolicyState& state, const Policy& p) {
     c.invitations.push_back(std::move(inv));
   }
   if (p.enabled && p.applications.empty()) {
-    c.problems.push_back("the policy is enabled but has no ComplianceRecordingApplications");
+    c.problems.emplace_back("the policy is enabled but has no ComplianceRecordingApplications");
   }
   return c;
 }

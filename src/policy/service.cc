@@ -1,5 +1,7 @@
 #include "policy/service.h"
 
+#include <algorithm>
+
 namespace verbatim::policy {
 
 PolicyService::PolicyService(std::unique_ptr<Store> store, IdGenerator& ids, const Clock& clock)
@@ -36,9 +38,8 @@ Status PolicyService::commit(const std::string& actor) {
   if (store_) {
     auto seq = store_->commit(changes, CommitInfo{actor, format_iso8601(clock_.now())}, seq_);
     if (!seq) {
-      for (auto it = changes.rbegin(); it != changes.rend(); ++it) {
-        state_.apply(it->kind, it->key, it->before);
-      }
+      std::for_each(changes.rbegin(), changes.rend(),
+                    [&](const Change& c) { state_.apply(c.kind, c.key, c.before); });
       return seq.error();
     }
     seq_ = seq.value();
