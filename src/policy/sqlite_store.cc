@@ -1,6 +1,5 @@
 #include "policy/sqlite_store.h"
 
-#include <sqlite3.h>
 
 namespace verbatim::policy {
 
@@ -37,113 +36,33 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 
-// RAII prepared statement.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  bool ok() const { return rc_ == SQLITE_OK; }
-  void bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-  void bind_null(int i) { sqlite3_bind_null(s_, i); }
-  int step() { return sqlite3_step(s_); }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  std::string text(int i) const {
-    const auto* p = sqlite3_column_text(s_, i);
-    return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-  }
-  bool is_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
-  int64_t int64(int i) const { return sqlite3_column_int64(s_, i); }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
-
-std::optional<json> parse_doc(const Stmt& s, int col) {
+std::optional<json> parse_doc(const SqliteStmt& s, int col) {
   if (s.is_null(col)) return std::nullopt;
   return json::parse(s.text(col), nullptr, false);
 }
 
 }  // namespace
 
-Error SqliteStore::db_error(const std::string& what) const {
-  return make_error(ErrorCode::kIo, what + ": " + sqlite3_errmsg(db_));
-}
-
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
-  sqlite3* db = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return make_error(ErrorCode::kIo, "cannot open " + path + ": " + msg);
-  }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
-  sqlite3_busy_timeout(db, 10000);
-  VB_TRY(store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
-  VB_TRY(store->migrate());
+  auto db = SqliteDb::open(path);
+  if (!db) return db.error();
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db).value()));
+  static_assert(std::size(kMigrations) == kSchemaVersion);
+  VB_TRY(store->db_->migrate(kMigrations, "policy database"));
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
-
-Status SqliteStore::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return make_error(ErrorCode::kIo, "sqlite: " + msg);
-  }
-  return ok_status();
-}
-
-Status SqliteStore::migrate() {
-  constexpr int kCount = static_cast<int>(std::size(kMigrations));
-  static_assert(kCount == kSchemaVersion);
-  VB_TRY(exec("BEGIN IMMEDIATE"));
-  Stmt v(db_, "PRAGMA user_version");
-  int version = v.step() == SQLITE_ROW ? static_cast<int>(v.int64(0)) : 0;
-  if (version > kCount) {
-    (void)exec("ROLLBACK");
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "the policy database has schema version " + std::to_string(version) +
-                          ", newer than this binary supports (" + std::to_string(kCount) +
-                          "); upgrade verbatim");
-  }
-  for (; version < kCount; ++version) {
-    if (auto st = exec(kMigrations[version]); !st) {
-      (void)exec("ROLLBACK");
-      return st;
-    }
-    const std::string set = "PRAGMA user_version=" + std::to_string(version + 1);
-    if (auto st = exec(set.c_str()); !st) {
-      (void)exec("ROLLBACK");
-      return st;
-    }
-  }
-  return exec("COMMIT");
-}
-
 Result<int64_t> SqliteStore::last_seq() {
-  Stmt s(db_, "SELECT COALESCE(MAX(seq), 0) FROM audit_log");
-  if (!s.ok() || s.step() != SQLITE_ROW) return db_error("reading the audit log");
+  SqliteStmt s(*db_, "SELECT COALESCE(MAX(seq), 0) FROM audit_log");
+  if (!s.ok() || s.step() != kSqliteRow) return db_->error("reading the audit log");
   return s.int64(0);
 }
 
 Result<int64_t> SqliteStore::load(PolicyState& state) {
   VB_TRY(exec("BEGIN"));
-  Stmt s(db_, "SELECT kind, key, doc FROM objects ORDER BY kind, key");
+  SqliteStmt s(*db_, "SELECT kind, key, doc FROM objects ORDER BY kind, key");
   int rc;
-  while ((rc = s.step()) == SQLITE_ROW) {
+  while ((rc = s.step()) == kSqliteRow) {
     auto kind = kind_from_name(s.text(0));
     auto doc = parse_doc(s, 2);
     if (!kind || !doc || doc->is_discarded()) {
@@ -152,9 +71,9 @@ Result<int64_t> SqliteStore::load(PolicyState& state) {
     }
     state.apply(*kind, s.text(1), doc);
   }
-  if (rc != SQLITE_DONE) {
+  if (rc != kSqliteDone) {
     (void)exec("ROLLBACK");
-    return db_error("loading objects");
+    return db_->error("loading objects");
   }
   auto seq = last_seq();
   (void)exec("COMMIT");
@@ -175,21 +94,21 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
                            "another administrator changed the configuration meanwhile; "
                            "nothing was changed, run the command again"));
   }
-  Stmt put(db_,
+  SqliteStmt put(*db_,
            "INSERT INTO objects(kind, key, doc) VALUES(?1, ?2, ?3) "
            "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc");
-  Stmt del(db_, "DELETE FROM objects WHERE kind = ?1 AND key = ?2");
-  Stmt audit(db_,
+  SqliteStmt del(*db_, "DELETE FROM objects WHERE kind = ?1 AND key = ?2");
+  SqliteStmt audit(*db_,
              "INSERT INTO audit_log(at, actor, command, kind, key, before, after) "
              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  if (!put.ok() || !del.ok() || !audit.ok()) return fail(db_error("preparing commit"));
+  if (!put.ok() || !del.ok() || !audit.ok()) return fail(db_->error("preparing commit"));
   for (const Change& c : changes) {
     const std::string kind = kind_name(c.kind);
-    Stmt& w = c.after ? put : del;
+    SqliteStmt& w = c.after ? put : del;
     w.bind(1, kind);
     w.bind(2, c.key);
     if (c.after) w.bind(3, c.after->dump());
-    if (w.step() != SQLITE_DONE) return fail(db_error("writing " + kind + " " + c.key));
+    if (w.step() != kSqliteDone) return fail(db_->error("writing " + kind + " " + c.key));
     w.reset();
     audit.bind(1, info.at);
     audit.bind(2, info.actor);
@@ -204,7 +123,7 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
       audit.bind(7, c.after->dump());
     else
       audit.bind_null(7);
-    if (audit.step() != SQLITE_DONE) return fail(db_error("writing the audit log"));
+    if (audit.step() != kSqliteDone) return fail(db_->error("writing the audit log"));
     audit.reset();
   }
   auto after = last_seq();
@@ -214,14 +133,14 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::audit_since(int64_t after_seq, size_t limit) {
-  Stmt s(db_,
+  SqliteStmt s(*db_,
          "SELECT seq, at, actor, command, kind, key, before, after FROM audit_log "
          "WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   s.bind(1, after_seq);
   s.bind(2, static_cast<int64_t>(limit));
   std::vector<AuditEntry> out;
   int rc;
-  while ((rc = s.step()) == SQLITE_ROW) {
+  while ((rc = s.step()) == kSqliteRow) {
     AuditEntry e;
     e.seq = s.int64(0);
     e.at = s.text(1);
@@ -235,45 +154,45 @@ Result<std::vector<AuditEntry>> SqliteStore::audit_since(int64_t after_seq, size
     e.after = parse_doc(s, 7);
     out.push_back(std::move(e));
   }
-  if (rc != SQLITE_DONE) return db_error("reading the audit log");
+  if (rc != kSqliteDone) return db_->error("reading the audit log");
   return out;
 }
 
 Status SqliteStore::put_token(const std::string& name, const std::string& hash,
                               const std::string& created) {
-  Stmt s(db_, "INSERT INTO api_tokens(name, hash, created) VALUES(?1, ?2, ?3)");
+  SqliteStmt s(*db_, "INSERT INTO api_tokens(name, hash, created) VALUES(?1, ?2, ?3)");
   s.bind(1, name);
   s.bind(2, hash);
   s.bind(3, created);
   const int rc = s.step();
-  if (rc == SQLITE_CONSTRAINT) {
+  if (rc == kSqliteConstraint) {
     return make_error(ErrorCode::kAlreadyExists, "a token named '" + name + "' already exists");
   }
-  if (rc != SQLITE_DONE) return db_error("storing the token");
+  if (rc != kSqliteDone) return db_->error("storing the token");
   return ok_status();
 }
 
 Result<std::optional<std::string>> SqliteStore::token_name(const std::string& hash) {
-  Stmt s(db_, "SELECT name FROM api_tokens WHERE hash = ?1");
+  SqliteStmt s(*db_, "SELECT name FROM api_tokens WHERE hash = ?1");
   s.bind(1, hash);
   const int rc = s.step();
-  if (rc == SQLITE_ROW) return std::optional<std::string>(s.text(0));
-  if (rc != SQLITE_DONE) return db_error("checking the token");
+  if (rc == kSqliteRow) return std::optional<std::string>(s.text(0));
+  if (rc != kSqliteDone) return db_->error("checking the token");
   return std::optional<std::string>();
 }
 
 Result<std::vector<ApiToken>> SqliteStore::list_tokens() {
-  Stmt s(db_, "SELECT name, created FROM api_tokens ORDER BY name");
+  SqliteStmt s(*db_, "SELECT name, created FROM api_tokens ORDER BY name");
   std::vector<ApiToken> out;
-  while (s.step() == SQLITE_ROW) out.push_back(ApiToken{s.text(0), s.text(1)});
+  while (s.step() == kSqliteRow) out.push_back(ApiToken{s.text(0), s.text(1)});
   return out;
 }
 
 Result<bool> SqliteStore::delete_token(const std::string& name) {
-  Stmt s(db_, "DELETE FROM api_tokens WHERE name = ?1");
+  SqliteStmt s(*db_, "DELETE FROM api_tokens WHERE name = ?1");
   s.bind(1, name);
-  if (s.step() != SQLITE_DONE) return db_error("deleting the token");
-  return sqlite3_changes(db_) > 0;
+  if (s.step() != kSqliteDone) return db_->error("deleting the token");
+  return db_->changes() > 0;
 }
 
 }  // namespace verbatim::policy

@@ -8,9 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "common/sqlite.h"
 #include "policy/store.h"
-
-struct sqlite3;
 
 namespace verbatim::policy {
 
@@ -21,7 +20,6 @@ class SqliteStore final : public Store {
   // Opens or creates the database and migrates it to kSchemaVersion. A database written by
   // a newer version is refused rather than guessed at.
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
-  ~SqliteStore() override;
 
   Result<int64_t> load(PolicyState& state) override;
   Result<int64_t> commit(const std::vector<Change>& changes, const CommitInfo& info,
@@ -35,12 +33,10 @@ class SqliteStore final : public Store {
   Result<bool> delete_token(const std::string& name) override;
 
  private:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
-  Status exec(const char* sql);
-  Status migrate();
-  Error db_error(const std::string& what) const;
+  explicit SqliteStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  Status exec(const char* sql) { return db_->exec(sql); }
 
-  sqlite3* db_;
+  std::unique_ptr<SqliteDb> db_;
 };
 
 }  // namespace verbatim::policy

@@ -1,0 +1,207 @@
+#include "archive/keys.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace verbatim::archive {
+
+namespace {
+
+constexpr char kWrapContext[] = "verbatim data key v1";
+constexpr uint8_t kWrapVersion = 1;
+
+bool ready() {
+  static const bool ok = sodium_init() >= 0;
+  return ok;
+}
+
+Result<std::string> read_key_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return make_error(ErrorCode::kNotFound, "cannot read key file " + path + ": " +
+                                                std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument, "key file " + path + " is not a regular file");
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "key file " + path + " may be read by group or others (mode " + mode +
+                          "); run: chmod 600 " + path);
+  }
+  std::ifstream in(path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string text = buf.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  return text;
+}
+
+Status write_new_file(const std::string& path, const std::string& text, mode_t mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    return make_error(ErrorCode::kIo, "cannot create " + path + ": " + std::strerror(errno));
+  }
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return make_error(ErrorCode::kIo, "cannot write " + path + ": " + std::strerror(err));
+  return ok_status();
+}
+
+std::string key_id(const std::array<uint8_t, 32>& key) {
+  std::array<uint8_t, 8> id{};
+  crypto_generichash(id.data(), id.size(), key.data(), key.size(),
+                     reinterpret_cast<const uint8_t*>("verbatim key id"), 15);
+  return hex(id);
+}
+
+}  // namespace
+
+std::string hex(std::span<const uint8_t> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(bytes.size() * 2);
+  for (uint8_t b : bytes) {
+    s += kHex[b >> 4];
+    s += kHex[b & 15];
+  }
+  return s;
+}
+
+Result<std::vector<uint8_t>> unhex(std::string_view text) {
+  if (text.size() % 2) return make_error(ErrorCode::kInvalidArgument, "odd number of hex digits");
+  std::vector<uint8_t> out(text.size() / 2);
+  size_t n = 0;
+  if (sodium_hex2bin(out.data(), out.size(), text.data(), text.size(), nullptr, &n, nullptr) != 0 ||
+      n != out.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "not hexadecimal");
+  }
+  return out;
+}
+
+Result<MasterKey> create_master_key(const std::string& path) {
+  ready();
+  MasterKey m;
+  crypto_aead_xchacha20poly1305_ietf_keygen(m.key.data());
+  VB_TRY(write_new_file(path, hex(m.key) + "\n", 0600));
+  m.id = key_id(m.key);
+  return m;
+}
+
+Result<MasterKey> load_master_key(const std::string& path) {
+  ready();
+  auto text = read_key_file(path);
+  if (!text) return text.error();
+  auto bytes = unhex(text.value());
+  if (!bytes || bytes.value().size() != 32) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "key file " + path + " must hold 64 hexadecimal digits");
+  }
+  MasterKey m;
+  std::copy(bytes.value().begin(), bytes.value().end(), m.key.begin());
+  m.id = key_id(m.key);
+  return m;
+}
+
+std::vector<uint8_t> wrap_data_key(const MasterKey& master, const DataKey& key,
+                                   const ObjectId& object) {
+  ready();
+  // version (1) | nonce (24) | ciphertext of the key (32) + tag (16)
+  std::vector<uint8_t> out(1 + 24 + 32 + 16);
+  out[0] = kWrapVersion;
+  randombytes_buf(out.data() + 1, 24);
+  std::vector<uint8_t> ad(kWrapContext, kWrapContext + sizeof kWrapContext - 1);
+  ad.insert(ad.end(), object.begin(), object.end());
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + 25, &clen, key.data(), key.size(),
+                                             ad.data(), ad.size(), nullptr, out.data() + 1,
+                                             master.key.data());
+  return out;
+}
+
+Result<DataKey> unwrap_data_key(const MasterKey& master, const std::vector<uint8_t>& wrapped,
+                                const ObjectId& object) {
+  ready();
+  if (wrapped.size() != 73 || wrapped[0] != kWrapVersion) {
+    return make_error(ErrorCode::kInvalidArgument, "malformed wrapped key");
+  }
+  std::vector<uint8_t> ad(kWrapContext, kWrapContext + sizeof kWrapContext - 1);
+  ad.insert(ad.end(), object.begin(), object.end());
+  DataKey key;
+  unsigned long long len = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(key.data(), &len, nullptr, wrapped.data() + 25,
+                                                 48, ad.data(), ad.size(), wrapped.data() + 1,
+                                                 master.key.data()) != 0) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "the data key of object " + object_id_hex(object) +
+                          " does not unwrap under master key " + master.id);
+  }
+  return key;
+}
+
+Result<SigningKey> load_or_create_signing_key(const std::string& path) {
+  ready();
+  SigningKey k;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    crypto_sign_keypair(k.public_key.data(), k.secret_key.data());
+    VB_TRY(write_new_file(path, hex(k.secret_key) + "\n", 0600));
+    (void)::unlink((path + ".pub").c_str());
+    VB_TRY(write_new_file(path + ".pub", hex(k.public_key) + "\n", 0644));
+    return k;
+  }
+  auto text = read_key_file(path);
+  if (!text) return text.error();
+  auto bytes = unhex(text.value());
+  if (!bytes || bytes.value().size() != 64) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "signing key file " + path + " must hold 128 hexadecimal digits");
+  }
+  std::copy(bytes.value().begin(), bytes.value().end(), k.secret_key.begin());
+  crypto_sign_ed25519_sk_to_pk(k.public_key.data(), k.secret_key.data());
+  return k;
+}
+
+Result<std::array<uint8_t, 32>> load_public_key(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  in >> text;
+  auto bytes = unhex(text);
+  if (!bytes || bytes.value().size() != 32) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "public key file " + path + " must hold 64 hexadecimal digits");
+  }
+  std::array<uint8_t, 32> pk{};
+  std::copy(bytes.value().begin(), bytes.value().end(), pk.begin());
+  return pk;
+}
+
+std::array<uint8_t, 64> sign(const SigningKey& key, const std::string& message) {
+  std::array<uint8_t, 64> sig{};
+  crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const uint8_t*>(message.data()),
+                       message.size(), key.secret_key.data());
+  return sig;
+}
+
+bool verify_signature(const std::array<uint8_t, 32>& public_key, const std::string& message,
+                      const std::array<uint8_t, 64>& signature) {
+  ready();
+  return crypto_sign_verify_detached(signature.data(),
+                                     reinterpret_cast<const uint8_t*>(message.data()),
+                                     message.size(), public_key.data()) == 0;
+}
+
+}  // namespace verbatim::archive

@@ -1,0 +1,53 @@
+// Key management for the archive.
+//
+// Every object has its own random data key (object_format.h). Data keys are stored only
+// wrapped (XChaCha20-Poly1305, the object id as associated data, so a wrapped key cannot be
+// moved to another object) under a master key read from a key file that must be owner-only.
+// Rotation re-wraps data keys under a new master key without touching any object; disposal
+// destroys the wrapped data key (crypto-shredding), after which the object is unreadable by
+// anyone. Signing keys (Ed25519) for ledger tree heads live in owner-only files too; the
+// public half is what auditors get.
+// Functions are pure apart from the key files they read or create; they never throw.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "archive/object_format.h"
+#include "common/result.h"
+
+namespace verbatim::archive {
+
+struct MasterKey {
+  std::string id;  // 16 hex digits identifying the key (not secret)
+  std::array<uint8_t, 32> key{};
+};
+
+// Creates a new random master key file (mode 0600, never overwriting).
+Result<MasterKey> create_master_key(const std::string& path);
+// Loads a master key file: 64 hex digits. Refused when group or others may read it.
+Result<MasterKey> load_master_key(const std::string& path);
+
+std::vector<uint8_t> wrap_data_key(const MasterKey& master, const DataKey& key,
+                                   const ObjectId& object);
+Result<DataKey> unwrap_data_key(const MasterKey& master, const std::vector<uint8_t>& wrapped,
+                                const ObjectId& object);
+
+struct SigningKey {
+  std::array<uint8_t, 32> public_key{};
+  std::array<uint8_t, 64> secret_key{};
+};
+// Ed25519: created (0600) if absent, else loaded; the public key is also written to
+// `<path>.pub` as hex for auditors.
+Result<SigningKey> load_or_create_signing_key(const std::string& path);
+Result<std::array<uint8_t, 32>> load_public_key(const std::string& path);
+
+std::array<uint8_t, 64> sign(const SigningKey& key, const std::string& message);
+bool verify_signature(const std::array<uint8_t, 32>& public_key, const std::string& message,
+                      const std::array<uint8_t, 64>& signature);
+
+std::string hex(std::span<const uint8_t> bytes);
+Result<std::vector<uint8_t>> unhex(std::string_view text);
+
+}  // namespace verbatim::archive
