@@ -25,8 +25,8 @@ bool ready() {
 Result<std::string> read_key_file(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    return make_error(ErrorCode::kNotFound, "cannot read key file " + path + ": " +
-                                                std::strerror(errno));
+    return make_error(ErrorCode::kNotFound,
+                      "cannot read key file " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
     return make_error(ErrorCode::kInvalidArgument, "key file " + path + " is not a regular file");
@@ -34,9 +34,9 @@ Result<std::string> read_key_file(const std::string& path) {
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "key file " + path + " may be read by group or others (mode " + mode +
-                          "); run: chmod 600 " + path);
+    return make_error(ErrorCode::kFailedPrecondition, "key file " + path +
+                                                          " may be read by group or others (mode " +
+                                                          mode + "); run: chmod 600 " + path);
   }
   std::ifstream in(path);
   std::stringstream buf;
@@ -142,8 +142,8 @@ Result<DataKey> unwrap_data_key(const MasterKey& master, const std::vector<uint8
   ad.insert(ad.end(), object.begin(), object.end());
   DataKey key;
   unsigned long long len = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(key.data(), &len, nullptr, wrapped.data() + 25,
-                                                 48, ad.data(), ad.size(), wrapped.data() + 1,
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(key.data(), &len, nullptr, wrapped.data() + 25, 48,
+                                                 ad.data(), ad.size(), wrapped.data() + 1,
                                                  master.key.data()) != 0) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "the data key of object " + object_id_hex(object) +

@@ -1,6 +1,5 @@
 #include "policy/sqlite_store.h"
 
-
 namespace verbatim::policy {
 
 using nlohmann::json;
@@ -95,12 +94,12 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
                            "nothing was changed, run the command again"));
   }
   SqliteStmt put(*db_,
-           "INSERT INTO objects(kind, key, doc) VALUES(?1, ?2, ?3) "
-           "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc");
+                 "INSERT INTO objects(kind, key, doc) VALUES(?1, ?2, ?3) "
+                 "ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc");
   SqliteStmt del(*db_, "DELETE FROM objects WHERE kind = ?1 AND key = ?2");
   SqliteStmt audit(*db_,
-             "INSERT INTO audit_log(at, actor, command, kind, key, before, after) "
-             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                   "INSERT INTO audit_log(at, actor, command, kind, key, before, after) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   if (!put.ok() || !del.ok() || !audit.ok()) return fail(db_->error("preparing commit"));
   for (const Change& c : changes) {
     const std::string kind = kind_name(c.kind);
@@ -134,8 +133,8 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
 
 Result<std::vector<AuditEntry>> SqliteStore::audit_since(int64_t after_seq, size_t limit) {
   SqliteStmt s(*db_,
-         "SELECT seq, at, actor, command, kind, key, before, after FROM audit_log "
-         "WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+               "SELECT seq, at, actor, command, kind, key, before, after FROM audit_log "
+               "WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   s.bind(1, after_seq);
   s.bind(2, static_cast<int64_t>(limit));
   std::vector<AuditEntry> out;
