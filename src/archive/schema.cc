@@ -24,6 +24,41 @@ constexpr const char* kMigrations[] = {
       destroyed_at  TEXT
     );
     )sql",
+    // 2: the catalog: recordings, their objects, legal holds.
+    R"sql(
+    CREATE TABLE recordings (
+      id              TEXT PRIMARY KEY,  -- 32 hex digits
+      status          TEXT NOT NULL,     -- recording | complete | interrupted | partial | disposed
+      reason          TEXT,
+      metadata        TEXT NOT NULL,     -- JSON
+      created_at      TEXT NOT NULL,
+      completed_at    TEXT,
+      retention_until TEXT NOT NULL,     -- ISO 8601 UTC; disposal not before
+      ledger_seq      INTEGER NOT NULL   -- the recording.created entry
+    );
+    CREATE TABLE objects (
+      id             TEXT PRIMARY KEY,   -- 32 hex digits
+      recording_id   TEXT NOT NULL REFERENCES recordings(id),
+      kind           TEXT NOT NULL,      -- media | evidence | metadata | transcript | ...
+      path           TEXT NOT NULL,      -- relative to the objects directory
+      status         TEXT NOT NULL,      -- open | sealed | disposed
+      interrupted    INTEGER NOT NULL DEFAULT 0,
+      plaintext_size INTEGER,
+      stored_size    INTEGER,
+      sha256         TEXT,               -- of the stored file
+      sealed_at      TEXT,
+      ledger_seq     INTEGER             -- the object.sealed entry
+    );
+    CREATE INDEX objects_by_recording ON objects(recording_id);
+    CREATE TABLE legal_holds (
+      case_id      TEXT NOT NULL,
+      recording_id TEXT NOT NULL REFERENCES recordings(id),
+      set_by       TEXT NOT NULL,
+      set_at       TEXT NOT NULL,
+      released_at  TEXT,
+      PRIMARY KEY (case_id, recording_id)
+    );
+    )sql",
 };
 }  // namespace
 

@@ -1,0 +1,688 @@
+#include "archive/archive.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "archive/schema.h"
+
+namespace verbatim::archive {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string sha256_hex(const std::string& s) {
+  return to_hex(sha256(std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
+}
+
+Result<ObjectId> parse_object_id(const std::string& hexid) {
+  auto bytes = unhex(hexid);
+  if (!bytes || bytes.value().size() != 16) {
+    return make_error(ErrorCode::kInvalidArgument, "\"" + hexid + "\" is not an object id");
+  }
+  ObjectId id;
+  std::copy(bytes.value().begin(), bytes.value().end(), id.begin());
+  return id;
+}
+
+Error not_found(const std::string& what, const std::string& id) {
+  return make_error(ErrorCode::kNotFound, "no " + what + " " + id);
+}
+
+}  // namespace
+
+Archive::Archive(ArchiveOptions options, const Clock& clock, std::string actor)
+    : options_(std::move(options)), clock_(clock), actor_(std::move(actor)) {}
+
+std::string Archive::now() const { return format_iso8601(clock_.now()); }
+
+Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clock& clock,
+                                               std::string actor) {
+  std::error_code ec;
+  fs::create_directories(options.root, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot create " + options.root + ": " + ec.message());
+  fs::permissions(options.root, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (options.master_key_file.empty()) options.master_key_file = options.root + "/master.key";
+  if (options.signing_key_file.empty()) options.signing_key_file = options.root + "/signing.key";
+  std::unique_ptr<Archive> a(new Archive(std::move(options), clock, std::move(actor)));
+  a->objects_dir_ = a->options_.root + "/objects";
+  fs::create_directories(a->objects_dir_, ec);
+  if (ec)
+    return make_error(ErrorCode::kIo, "cannot create " + a->objects_dir_ + ": " + ec.message());
+  auto master = fs::exists(a->options_.master_key_file)
+                    ? load_master_key(a->options_.master_key_file)
+                    : create_master_key(a->options_.master_key_file);
+  if (!master) return master.error();
+  a->master_ = master.value();
+  auto signing = load_or_create_signing_key(a->options_.signing_key_file);
+  if (!signing) return signing.error();
+  a->signing_ = signing.value();
+  auto db = SqliteDb::open(a->options_.root + "/archive.db");
+  if (!db) return db.error();
+  a->db_ = std::move(db).value();
+  VB_TRY(a->db_->migrate(archive_migrations(), "archive database"));
+  auto ledger = Ledger::open(*a->db_, a->signing_, clock, a->options_.root + "/ledger-heads");
+  if (!ledger) return ledger.error();
+  a->ledger_ = std::move(ledger).value();
+  {  // The master key must be the one the data keys are wrapped under.
+    SqliteStmt s(*a->db_, "SELECT DISTINCT master_key_id FROM data_keys WHERE wrapped IS NOT NULL");
+    while (s.step() == kSqliteRow) {
+      if (s.text(0) != a->master_.id) {
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "data keys are wrapped under master key " + s.text(0) + ", but " +
+                              a->options_.master_key_file + " holds key " + a->master_.id);
+      }
+    }
+  }
+  if (a->ledger_->size() == 0) {
+    VB_TRY(a->transact([&]() -> Status {
+      auto seq = a->ledger_->append({{"type", "archive.created"},
+                                     {"signing_public_key", hex(a->signing_.public_key)},
+                                     {"master_key_id", a->master_.id}});
+      if (!seq) return seq.error();
+      return ok_status();
+    }));
+    auto head = a->ledger_->sign_head();
+    if (!head) return head.error();
+  }
+  VB_TRY(a->recover_open_objects());
+  return a;
+}
+
+Status Archive::transact(const std::function<Status()>& body) {
+  VB_TRY(db_->exec("BEGIN IMMEDIATE"));
+  Status st = body();
+  if (st) st = db_->exec("COMMIT");
+  if (!st) {
+    (void)db_->exec("ROLLBACK");
+    // The in-memory tree may hold leaves of the rolled-back entries: rebuild it.
+    auto ledger = Ledger::open(*db_, signing_, clock_, options_.root + "/ledger-heads");
+    if (ledger) ledger_ = std::move(ledger).value();
+  }
+  return st;
+}
+
+Status Archive::refuse(const std::string& what, const std::string& target, const std::string& who,
+                       const std::string& why) {
+  (void)transact([&]() -> Status {
+    auto seq = ledger_->append(
+        {{"type", what + ".refused"}, {"target", target}, {"by", who}, {"reason", why}});
+    if (!seq) return seq.error();
+    return ok_status();
+  });
+  return make_error(ErrorCode::kFailedPrecondition, why);
+}
+
+Result<std::string> Archive::create_recording(const json& metadata,
+                                              std::optional<std::chrono::days> retention) {
+  const std::string id = object_id_hex(random_object_id());
+  const std::string meta = metadata.dump();
+  const std::string until =
+      format_iso8601(clock_.now() + retention.value_or(options_.default_retention));
+  VB_TRY(transact([&]() -> Status {
+    auto seq = ledger_->append({{"type", "recording.created"},
+                                {"recording", id},
+                                {"metadata_sha256", sha256_hex(meta)},
+                                {"retention_until", until}});
+    if (!seq) return seq.error();
+    SqliteStmt s(*db_,
+                 "INSERT INTO recordings(id, status, metadata, created_at, retention_until, "
+                 "ledger_seq) VALUES(?1, 'recording', ?2, ?3, ?4, ?5)");
+    s.bind(1, id);
+    s.bind(2, meta);
+    s.bind(3, now());
+    s.bind(4, until);
+    s.bind(5, static_cast<int64_t>(seq.value()));
+    if (s.step() != kSqliteDone) return db_->error("creating the recording");
+    return ok_status();
+  }));
+  return id;
+}
+
+Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& recording_id,
+                                                          const std::string& kind) {
+  {
+    SqliteStmt s(*db_, "SELECT status FROM recordings WHERE id = ?1");
+    s.bind(1, recording_id);
+    if (s.step() != kSqliteRow) return not_found("recording", recording_id);
+    if (s.text(0) != "recording") {
+      return make_error(
+          ErrorCode::kFailedPrecondition,
+          "recording " + recording_id + " is " + s.text(0) + "; it takes no new objects");
+    }
+  }
+  const ObjectId oid = random_object_id();
+  auto obj = std::make_unique<OpenObject>();
+  obj->id_ = object_id_hex(oid);
+  obj->recording_id = recording_id;
+  const std::string rel = obj->id_.substr(0, 2) + "/" + obj->id_ + ".vbo";
+  std::error_code ec;
+  fs::create_directories(objects_dir_ + "/" + obj->id_.substr(0, 2), ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot create object directory: " + ec.message());
+  const DataKey key = random_data_key();
+  const auto wrapped = wrap_data_key(master_, key, oid);
+  // The catalog row (status open) comes first, so a crash at any later point leaves an
+  // object that recovery finds.
+  VB_TRY(transact([&]() -> Status {
+    SqliteStmt k(*db_,
+                 "INSERT INTO data_keys(object_id, master_key_id, wrapped) VALUES(?1, ?2, ?3)");
+    k.bind(1, obj->id_);
+    k.bind(2, master_.id);
+    k.bind_blob(3, wrapped);
+    if (k.step() != kSqliteDone) return db_->error("storing the data key");
+    SqliteStmt o(*db_,
+                 "INSERT INTO objects(id, recording_id, kind, path, status) "
+                 "VALUES(?1, ?2, ?3, ?4, 'open')");
+    o.bind(1, obj->id_);
+    o.bind(2, recording_id);
+    o.bind(3, kind);
+    o.bind(4, rel);
+    if (o.step() != kSqliteDone) return db_->error("registering the object");
+    return ok_status();
+  }));
+  auto writer = ObjectWriter::create(objects_dir_ + "/" + rel, key, oid, clock_, options_.writer);
+  if (!writer) return writer.error();
+  obj->writer_ = std::move(writer).value();
+  return obj;
+}
+
+namespace {
+Status record_sealed(SqliteDb& db, Ledger& ledger, const std::string& object_id,
+                     const std::string& recording_id, const std::string& kind,
+                     const SealedObject& s, const std::string& when) {
+  auto seq = ledger.append({{"type", "object.sealed"},
+                            {"object", object_id},
+                            {"recording", recording_id},
+                            {"kind", kind},
+                            {"sha256", to_hex(s.stored_sha256)},
+                            {"stored_size", s.stored_size},
+                            {"plaintext_size", s.plaintext_size},
+                            {"interrupted", s.interrupted}});
+  if (!seq) return seq.error();
+  SqliteStmt u(db,
+               "UPDATE objects SET status = 'sealed', interrupted = ?2, plaintext_size = ?3, "
+               "stored_size = ?4, sha256 = ?5, sealed_at = ?6, ledger_seq = ?7 WHERE id = ?1");
+  u.bind(1, object_id);
+  u.bind(2, static_cast<int64_t>(s.interrupted));
+  u.bind(3, static_cast<int64_t>(s.plaintext_size));
+  u.bind(4, static_cast<int64_t>(s.stored_size));
+  u.bind(5, to_hex(s.stored_sha256));
+  u.bind(6, when);
+  u.bind(7, static_cast<int64_t>(seq.value()));
+  if (u.step() != kSqliteDone) return db.error("sealing the object");
+  return ok_status();
+}
+}  // namespace
+
+Result<SealedObject> Archive::seal(OpenObject& object) {
+  auto sealed = object.writer_->seal();
+  if (!sealed) return sealed.error();
+  std::string kind;
+  {
+    SqliteStmt s(*db_, "SELECT kind FROM objects WHERE id = ?1");
+    s.bind(1, object.id_);
+    if (s.step() == kSqliteRow) kind = s.text(0);
+  }
+  VB_TRY(transact([&]() {
+    return record_sealed(*db_, *ledger_, object.id_, object.recording_id, kind, sealed.value(),
+                         now());
+  }));
+  return sealed;
+}
+
+Status Archive::recover_open_objects() {
+  struct Open {
+    std::string id, recording, kind, path;
+  };
+  std::vector<Open> open;
+  {
+    SqliteStmt s(*db_, "SELECT id, recording_id, kind, path FROM objects WHERE status = 'open'");
+    while (s.step() == kSqliteRow) open.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
+  }
+  for (const Open& o : open) {
+    auto key = data_key(o.id);
+    if (!key) return key.error();
+    const std::string path = objects_dir_ + "/" + o.path;
+    SealedObject s;
+    if (fs::exists(path)) {
+      auto r = recover_object(path, key.value());
+      if (!r) return r.error();
+      s = r.value();
+    } else {
+      // Crashed between registering the object and creating its file: nothing was written.
+      auto w = ObjectWriter::create(path, key.value(), parse_object_id(o.id).value(), clock_,
+                                    options_.writer);
+      if (!w) return w.error();
+      auto r = w.value()->seal();
+      if (!r) return r.error();
+      s = r.value();
+    }
+    s.interrupted = true;
+    VB_TRY(transact([&]() -> Status {
+      VB_TRY(record_sealed(*db_, *ledger_, o.id, o.recording, o.kind, s, now()));
+      SqliteStmt u(*db_,
+                   "UPDATE recordings SET status = 'interrupted', reason = ?2 "
+                   "WHERE id = ?1 AND status = 'recording'");
+      u.bind(1, o.recording);
+      u.bind(2, "the recorder stopped unexpectedly; media after the last flush is missing");
+      if (u.step() != kSqliteDone) return db_->error("marking the recording interrupted");
+      auto seq = ledger_->append(
+          {{"type", "recording.interrupted"}, {"recording", o.recording}, {"object", o.id}});
+      if (!seq) return seq.error();
+      return ok_status();
+    }));
+  }
+  return ok_status();
+}
+
+Status Archive::complete_recording(const std::string& recording_id, const std::string& status,
+                                   const std::string& reason) {
+  if (status != "complete" && status != "partial") {
+    return make_error(ErrorCode::kInvalidArgument, "status must be complete or partial");
+  }
+  return transact([&]() -> Status {
+    SqliteStmt s(*db_,
+                 "UPDATE recordings SET status = ?2, reason = ?3, completed_at = ?4 "
+                 "WHERE id = ?1 AND status = 'recording'");
+    s.bind(1, recording_id);
+    s.bind(2, status);
+    s.bind(3, reason);
+    s.bind(4, now());
+    if (s.step() != kSqliteDone) return db_->error("completing the recording");
+    if (db_->changes() != 1) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "recording " + recording_id + " is not being recorded");
+    }
+    auto seq = ledger_->append({{"type", "recording.completed"},
+                                {"recording", recording_id},
+                                {"status", status},
+                                {"reason", reason}});
+    if (!seq) return seq.error();
+    return ok_status();
+  });
+}
+
+Result<RecordingInfo> Archive::recording(const std::string& id) {
+  SqliteStmt s(*db_,
+               "SELECT status, COALESCE(reason, ''), metadata, created_at, "
+               "COALESCE(completed_at, ''), retention_until FROM recordings WHERE id = ?1");
+  s.bind(1, id);
+  if (s.step() != kSqliteRow) return not_found("recording", id);
+  RecordingInfo r;
+  r.id = id;
+  r.status = s.text(0);
+  r.reason = s.text(1);
+  r.metadata = json::parse(s.text(2), nullptr, false);
+  r.created_at = s.text(3);
+  r.completed_at = s.text(4);
+  r.retention_until = s.text(5);
+  SqliteStmt h(*db_,
+               "SELECT case_id FROM legal_holds WHERE recording_id = ?1 AND released_at IS NULL");
+  h.bind(1, id);
+  while (h.step() == kSqliteRow) r.active_holds.push_back(h.text(0));
+  return r;
+}
+
+Result<std::vector<std::string>> Archive::objects_of(const std::string& recording_id) {
+  std::vector<std::string> out;
+  SqliteStmt s(*db_, "SELECT id FROM objects WHERE recording_id = ?1 ORDER BY rowid");
+  s.bind(1, recording_id);
+  while (s.step() == kSqliteRow) out.push_back(s.text(0));
+  return out;
+}
+
+Result<DataKey> Archive::data_key(const std::string& object_id) {
+  auto oid = parse_object_id(object_id);
+  if (!oid) return oid.error();
+  SqliteStmt s(*db_, "SELECT wrapped FROM data_keys WHERE object_id = ?1");
+  s.bind(1, object_id);
+  if (s.step() != kSqliteRow) return not_found("data key for object", object_id);
+  if (s.is_null(0)) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "object " + object_id + " was disposed: its key is destroyed");
+  }
+  return unwrap_data_key(master_, s.blob(0), oid.value());
+}
+
+Result<std::unique_ptr<ObjectReader>> Archive::read_object(const std::string& object_id,
+                                                           const std::string& who) {
+  std::string path;
+  {
+    SqliteStmt s(*db_, "SELECT path, status FROM objects WHERE id = ?1");
+    s.bind(1, object_id);
+    if (s.step() != kSqliteRow) return not_found("object", object_id);
+    path = objects_dir_ + "/" + s.text(0);
+  }
+  auto key = data_key(object_id);
+  if (!key) return key.error();
+  VB_TRY(transact([&]() -> Status {
+    auto seq = ledger_->append({{"type", "access.read"}, {"object", object_id}, {"by", who}});
+    if (!seq) return seq.error();
+    return ok_status();
+  }));
+  return ObjectReader::open(path, key.value());
+}
+
+Status Archive::extend_retention(const std::string& recording_id, const std::string& until,
+                                 const std::string& who) {
+  auto r = recording(recording_id);
+  if (!r) return r.error();
+  if (until.size() != 20 || until[10] != 'T' || until.back() != 'Z') {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "retention must be an ISO 8601 UTC time like 2033-01-31T00:00:00Z");
+  }
+  if (until <= r.value().retention_until) {
+    return refuse("retention.shorten", recording_id, who,
+                  "retention of recording " + recording_id + " ends " + r.value().retention_until +
+                      "; it can be extended, never shortened");
+  }
+  return transact([&]() -> Status {
+    SqliteStmt s(*db_, "UPDATE recordings SET retention_until = ?2 WHERE id = ?1");
+    s.bind(1, recording_id);
+    s.bind(2, until);
+    if (s.step() != kSqliteDone) return db_->error("extending retention");
+    auto seq = ledger_->append({{"type", "retention.extended"},
+                                {"recording", recording_id},
+                                {"from", r.value().retention_until},
+                                {"until", until},
+                                {"by", who}});
+    if (!seq) return seq.error();
+    return ok_status();
+  });
+}
+
+Status Archive::set_hold(const std::string& case_id, const std::string& recording_id,
+                         const std::string& who) {
+  if (case_id.empty())
+    return make_error(ErrorCode::kInvalidArgument, "a legal hold needs a case id");
+  auto r = recording(recording_id);
+  if (!r) return r.error();
+  if (r.value().status == "disposed") {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "recording " + recording_id + " was disposed");
+  }
+  return transact([&]() -> Status {
+    SqliteStmt s(*db_,
+                 "INSERT INTO legal_holds(case_id, recording_id, set_by, set_at) "
+                 "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(case_id, recording_id) DO UPDATE "
+                 "SET released_at = NULL, set_by = excluded.set_by, set_at = excluded.set_at");
+    s.bind(1, case_id);
+    s.bind(2, recording_id);
+    s.bind(3, who);
+    s.bind(4, now());
+    if (s.step() != kSqliteDone) return db_->error("setting the legal hold");
+    auto seq = ledger_->append(
+        {{"type", "hold.set"}, {"case", case_id}, {"recording", recording_id}, {"by", who}});
+    if (!seq) return seq.error();
+    return ok_status();
+  });
+}
+
+Status Archive::release_hold(const std::string& case_id, const std::string& recording_id,
+                             const std::string& who) {
+  return transact([&]() -> Status {
+    SqliteStmt s(*db_,
+                 "UPDATE legal_holds SET released_at = ?3 WHERE case_id = ?1 AND "
+                 "recording_id = ?2 AND released_at IS NULL");
+    s.bind(1, case_id);
+    s.bind(2, recording_id);
+    s.bind(3, now());
+    if (s.step() != kSqliteDone) return db_->error("releasing the legal hold");
+    if (db_->changes() != 1) {
+      return make_error(ErrorCode::kNotFound,
+                        "no active hold of case " + case_id + " on recording " + recording_id);
+    }
+    auto seq = ledger_->append(
+        {{"type", "hold.released"}, {"case", case_id}, {"recording", recording_id}, {"by", who}});
+    if (!seq) return seq.error();
+    return ok_status();
+  });
+}
+
+Status Archive::dispose(const std::string& recording_id, const std::string& who) {
+  auto r = recording(recording_id);
+  if (!r) return r.error();
+  if (r.value().status == "disposed") return ok_status();
+  if (now() < r.value().retention_until) {
+    return refuse("disposal", recording_id, who,
+                  "recording " + recording_id + " is retained until " + r.value().retention_until +
+                      "; nothing can delete it before then");
+  }
+  if (!r.value().active_holds.empty()) {
+    return refuse("disposal", recording_id, who,
+                  "recording " + recording_id + " is under legal hold (case " +
+                      r.value().active_holds.front() + ")");
+  }
+  if (r.value().status == "recording") {
+    return refuse("disposal", recording_id, who,
+                  "recording " + recording_id + " is still being recorded");
+  }
+  auto objects = objects_of(recording_id);
+  if (!objects) return objects.error();
+  std::vector<std::string> paths;
+  VB_TRY(transact([&]() -> Status {
+    for (const auto& oid : objects.value()) {
+      SqliteStmt k(*db_,
+                   "UPDATE data_keys SET wrapped = NULL, destroyed_at = ?2 WHERE object_id = ?1");
+      k.bind(1, oid);
+      k.bind(2, now());
+      if (k.step() != kSqliteDone) return db_->error("destroying a data key");
+      SqliteStmt o(*db_, "UPDATE objects SET status = 'disposed' WHERE id = ?1 RETURNING path");
+      o.bind(1, oid);
+      if (o.step() == kSqliteRow) paths.push_back(objects_dir_ + "/" + o.text(0));
+    }
+    SqliteStmt u(*db_, "UPDATE recordings SET status = 'disposed' WHERE id = ?1");
+    u.bind(1, recording_id);
+    if (u.step() != kSqliteDone) return db_->error("disposing the recording");
+    auto seq = ledger_->append({{"type", "recording.disposed"},
+                                {"recording", recording_id},
+                                {"objects", objects.value()},
+                                {"by", who},
+                                {"method", "crypto-shred"}});
+    if (!seq) return seq.error();
+    return ok_status();
+  }));
+  // The keys are gone (committed); the ciphertext is now unreadable. Remove it too.
+  for (const auto& p : paths) {
+    std::error_code ec;
+    fs::remove(p, ec);
+  }
+  return ok_status();
+}
+
+Result<std::vector<std::string>> Archive::dispose_expired(const std::string& who) {
+  std::vector<std::string> due;
+  {
+    SqliteStmt s(*db_,
+                 "SELECT id FROM recordings r WHERE status NOT IN ('disposed', 'recording') "
+                 "AND retention_until <= ?1 AND NOT EXISTS (SELECT 1 FROM legal_holds h "
+                 "WHERE h.recording_id = r.id AND h.released_at IS NULL)");
+    s.bind(1, now());
+    while (s.step() == kSqliteRow) due.push_back(s.text(0));
+  }
+  for (const auto& id : due) {
+    VB_TRY(dispose(id, who));
+  }
+  return due;
+}
+
+Status Archive::delete_object(const std::string& object_id, const std::string& who) {
+  return refuse("deletion", object_id, who,
+                "object " + object_id +
+                    " is write-once: sealed objects are never deleted or "
+                    "overwritten; a recording is disposed as a whole when its retention ends");
+}
+
+Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
+                                            const std::string& who) {
+  auto fresh =
+      fs::exists(new_key_file) ? load_master_key(new_key_file) : create_master_key(new_key_file);
+  if (!fresh) return fresh.error();
+  if (fresh.value().id == master_.id) {
+    return make_error(ErrorCode::kInvalidArgument, "the new master key is the current one");
+  }
+  uint64_t count = 0;
+  VB_TRY(transact([&]() -> Status {
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> keys;
+    {
+      SqliteStmt s(*db_, "SELECT object_id, wrapped FROM data_keys WHERE wrapped IS NOT NULL");
+      while (s.step() == kSqliteRow) keys.emplace_back(s.text(0), s.blob(1));
+    }
+    for (const auto& [oid, wrapped] : keys) {
+      auto id = parse_object_id(oid);
+      if (!id) return id.error();
+      auto key = unwrap_data_key(master_, wrapped, id.value());
+      if (!key) return key.error();
+      SqliteStmt u(*db_,
+                   "UPDATE data_keys SET wrapped = ?2, master_key_id = ?3 WHERE object_id = ?1");
+      u.bind(1, oid);
+      u.bind_blob(2, wrap_data_key(fresh.value(), key.value(), id.value()));
+      u.bind(3, fresh.value().id);
+      if (u.step() != kSqliteDone) return db_->error("re-wrapping a data key");
+      ++count;
+    }
+    auto seq = ledger_->append({{"type", "key.rotated"},
+                                {"from", master_.id},
+                                {"to", fresh.value().id},
+                                {"keys", count},
+                                {"by", who}});
+    if (!seq) return seq.error();
+    return ok_status();
+  }));
+  master_ = fresh.value();
+  options_.master_key_file = new_key_file;
+  return count;
+}
+
+Result<std::vector<Finding>> Archive::verify(bool deep) {
+  auto ledger_findings = ledger_->verify();
+  if (!ledger_findings) return ledger_findings.error();
+  std::vector<Finding> findings = ledger_findings.value();
+  // What the ledger says about each object and recording.
+  std::map<std::string, json> sealed_by_ledger;
+  std::map<std::string, json> created_by_ledger;
+  std::set<std::string> disposed_objects;
+  {
+    SqliteStmt s(*db_, "SELECT entry FROM ledger_entries ORDER BY seq");
+    while (s.step() == kSqliteRow) {
+      const auto bytes = s.blob(0);
+      auto e = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+      if (!e.is_object()) continue;  // reported by the ledger check
+      const std::string type = e.value("type", "");
+      if (type == "object.sealed") sealed_by_ledger[e.value("object", "")] = e;
+      if (type == "recording.created") created_by_ledger[e.value("recording", "")] = e;
+      if (type == "recording.disposed") {
+        for (const auto& o : e["objects"]) disposed_objects.insert(o.get<std::string>());
+      }
+    }
+  }
+  // Recordings: metadata as created.
+  std::set<std::string> catalog_recordings;
+  {
+    SqliteStmt s(*db_, "SELECT id, metadata FROM recordings");
+    while (s.step() == kSqliteRow) {
+      const std::string id = s.text(0);
+      catalog_recordings.insert(id);
+      auto it = created_by_ledger.find(id);
+      if (it == created_by_ledger.end()) {
+        findings.push_back(
+            {"recording " + id, "in the catalog but never created in the ledger (forged row)"});
+      } else if (it->second.value("metadata_sha256", "") != sha256_hex(s.text(1))) {
+        findings.push_back(
+            {"recording " + id, "catalog metadata differs from what was recorded (edited row)"});
+      }
+    }
+  }
+  for (const auto& [id, e] : created_by_ledger) {
+    if (!catalog_recordings.count(id)) {
+      findings.push_back(
+          {"recording " + id, "in the ledger but missing from the catalog (deleted row)"});
+    }
+  }
+  // Objects: file <-> catalog <-> ledger.
+  std::set<std::string> catalog_paths;
+  std::set<std::string> catalog_objects;
+  struct Row {
+    std::string id, recording, path, status, sha;
+    int64_t size;
+  };
+  std::vector<Row> rows;
+  {
+    SqliteStmt s(*db_,
+                 "SELECT id, recording_id, path, status, COALESCE(sha256, ''), "
+                 "COALESCE(stored_size, -1) FROM objects");
+    while (s.step() == kSqliteRow) {
+      rows.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5)});
+    }
+  }
+  for (const Row& r : rows) {
+    catalog_objects.insert(r.id);
+    catalog_paths.insert(r.path);
+    const std::string where = "recording " + r.recording + " object " + r.id + " (" + r.path + ")";
+    if (r.status != "sealed") continue;  // open: being written; disposed: keys destroyed
+    auto led = sealed_by_ledger.find(r.id);
+    if (led == sealed_by_ledger.end()) {
+      findings.push_back({where, "sealed in the catalog but not in the ledger (forged row)"});
+    } else if (led->second.value("sha256", "") != r.sha ||
+               led->second.value("stored_size", int64_t{-1}) != r.size ||
+               led->second.value("recording", "") != r.recording) {
+      findings.push_back({where, "catalog row differs from the ledger (edited row)"});
+    }
+    const std::string path = objects_dir_ + "/" + r.path;
+    if (!fs::exists(path)) {
+      findings.push_back({where, "object file is missing (deleted)"});
+      continue;
+    }
+    auto h = file_sha256(path);
+    if (!h) {
+      findings.push_back({where, h.error().message});
+      continue;
+    }
+    const std::string expect =
+        led != sealed_by_ledger.end() ? led->second.value("sha256", "") : r.sha;
+    if (to_hex(h.value()) != expect) {
+      const auto size = fs::file_size(path);
+      findings.push_back(
+          {where, static_cast<int64_t>(size) < r.size
+                      ? "object file is truncated (" + std::to_string(size) + " of " +
+                            std::to_string(r.size) + " bytes)"
+                      : "object file content differs from the ledger (altered or swapped)"});
+      continue;
+    }
+    if (deep) {
+      auto key = data_key(r.id);
+      if (!key) {
+        findings.push_back({where, key.error().message});
+        continue;
+      }
+      auto reader = ObjectReader::open(path, key.value());
+      if (!reader) {
+        findings.push_back({where, reader.error().message});
+      } else if (auto st = reader.value()->verify(); !st) {
+        findings.push_back({where, st.error().message});
+      }
+    }
+  }
+  for (const auto& [id, e] : sealed_by_ledger) {
+    if (!catalog_objects.count(id)) {
+      findings.push_back(
+          {"object " + id, "sealed in the ledger but missing from the catalog (deleted row)"});
+    }
+  }
+  // Files nobody registered.
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(objects_dir_, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    const std::string rel = fs::relative(it->path(), objects_dir_).string();
+    if (!catalog_paths.count(rel))
+      findings.push_back({"file " + rel, "extra object file not in the catalog (inserted)"});
+  }
+  return findings;
+}
+
+}  // namespace verbatim::archive

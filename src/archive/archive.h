@@ -1,0 +1,139 @@
+// Archive: encrypted, tamper-evident, write-once storage for recordings.
+//
+// A recording is a set of objects (media segments, evidence, metadata, later transcripts),
+// each an encrypted object file (object_format.h) under <root>/objects/, its data key wrapped
+// by the master key (keys.h) in the catalog database <root>/archive.db, and every event —
+// recording created, object sealed, recording completed, retention extended, hold set or
+// released, disposal, refused deletion — an entry in the signed ledger (ledger.h), committed
+// in the same transaction as the catalog change.
+//
+// Write-once: there is no call that deletes or overwrites a sealed object. dispose() removes
+// a recording only after its retention date and only when no legal hold is active, and does
+// it by destroying the data keys (crypto-shredding) and then the files; an early attempt is
+// refused with a clear error and written to the ledger. Retention can be extended, never
+// shortened.
+//
+// Crash safety: objects are flushed at the writer's interval; open() finds objects left
+// "open" by a crash, recovers them up to their last flush, seals them as interrupted and
+// marks their recording interrupted.
+//
+// verify() checks every object file against the catalog and the ledger and the ledger
+// against its signed and witnessed heads, and reports each finding by recording and object.
+// One Archive per process and root; not thread-safe (callers serialise).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "archive/keys.h"
+#include "archive/ledger.h"
+#include "archive/object_format.h"
+#include "common/clock.h"
+#include "common/sqlite.h"
+
+namespace verbatim::archive {
+
+struct ArchiveOptions {
+  std::string root;              // <data-dir>/archive
+  std::string master_key_file;   // default <root>/master.key (created on first open)
+  std::string signing_key_file;  // default <root>/signing.key (created on first open)
+  WriterOptions writer;
+  std::chrono::days default_retention{7 * 365 + 2};  // 7 years
+};
+
+struct RecordingInfo {
+  std::string id;
+  std::string status;
+  std::string reason;
+  nlohmann::json metadata;
+  std::string created_at;
+  std::string completed_at;
+  std::string retention_until;
+  std::vector<std::string> active_holds;
+};
+
+// An object being written. seal() (through Archive::seal) makes it permanent.
+class OpenObject {
+ public:
+  const std::string& id() const { return id_; }
+  ObjectWriter& writer() { return *writer_; }
+
+ private:
+  friend class Archive;
+  std::string id_;
+  std::string recording_id;
+  std::unique_ptr<ObjectWriter> writer_;
+};
+
+class Archive {
+ public:
+  static Result<std::unique_ptr<Archive>> open(ArchiveOptions options, const Clock& clock,
+                                               std::string actor = "system");
+
+  // --- writing ---
+  Result<std::string> create_recording(const nlohmann::json& metadata,
+                                       std::optional<std::chrono::days> retention = {});
+  Result<std::unique_ptr<OpenObject>> begin_object(const std::string& recording_id,
+                                                   const std::string& kind);
+  Result<SealedObject> seal(OpenObject& object);
+  // status: complete | partial (with a reason).
+  Status complete_recording(const std::string& recording_id, const std::string& status,
+                            const std::string& reason = "");
+
+  // --- reading (logged as access) ---
+  Result<RecordingInfo> recording(const std::string& id);
+  Result<std::vector<std::string>> objects_of(const std::string& recording_id);
+  Result<std::unique_ptr<ObjectReader>> read_object(const std::string& object_id,
+                                                    const std::string& who);
+
+  // --- retention, holds, disposal ---
+  Status extend_retention(const std::string& recording_id, const std::string& until_iso,
+                          const std::string& who);
+  Status set_hold(const std::string& case_id, const std::string& recording_id,
+                  const std::string& who);
+  Status release_hold(const std::string& case_id, const std::string& recording_id,
+                      const std::string& who);
+  // Refused (and logged) before retention ends or while a hold is active.
+  Status dispose(const std::string& recording_id, const std::string& who);
+  // Disposes every recording whose retention ended and that has no active hold.
+  Result<std::vector<std::string>> dispose_expired(const std::string& who);
+  // There is no deletion of sealed objects; this logs and refuses the attempt.
+  Status delete_object(const std::string& object_id, const std::string& who);
+
+  // --- keys ---
+  // Re-wraps every data key under the master key in `new_key_file`; objects are untouched.
+  Result<uint64_t> rotate_master_key(const std::string& new_key_file, const std::string& who);
+
+  // --- integrity ---
+  Result<TreeHead> sign_head() { return ledger_->sign_head(); }
+  Ledger& ledger() { return *ledger_; }
+  // deep: also decrypt and authenticate every chunk of every object.
+  Result<std::vector<Finding>> verify(bool deep = false);
+  const std::string& objects_dir() const { return objects_dir_; }
+
+ private:
+  Archive(ArchiveOptions options, const Clock& clock, std::string actor);
+  Status recover_open_objects();
+  Result<DataKey> data_key(const std::string& object_id);
+  std::string now() const;
+  // Runs `body` in a transaction; rolls back on error (ledger tree included).
+  Status transact(const std::function<Status()>& body);
+  Status refuse(const std::string& what, const std::string& recording_or_object,
+                const std::string& who, const std::string& why);
+
+  ArchiveOptions options_;
+  const Clock& clock_;
+  std::string actor_;
+  std::string objects_dir_;
+  std::unique_ptr<SqliteDb> db_;
+  MasterKey master_;
+  std::unique_ptr<Ledger> ledger_;
+  SigningKey signing_;
+};
+
+}  // namespace verbatim::archive

@@ -1,0 +1,382 @@
+#include "archive/archive.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace verbatim::archive {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class ArchiveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base = fs::temp_directory_path() /
+           ("vb_archive_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(base);
+    fs::create_directories(base);
+    root = (base / "archive").string();
+  }
+  void TearDown() override { fs::remove_all(base); }
+
+  std::unique_ptr<Archive> open(const std::string& at = "") {
+    ArchiveOptions o;
+    o.root = at.empty() ? root : at;
+    o.writer.chunk_size = kMinChunkSize;
+    auto a = Archive::open(o, clock, "test");
+    EXPECT_TRUE(a) << (a ? "" : a.error().message);
+    return a ? std::move(a).value() : nullptr;
+  }
+  static std::vector<uint8_t> bytes(size_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<uint8_t> v(n);
+    for (auto& b : v) b = static_cast<uint8_t>(rng());
+    return v;
+  }
+  // A recording with `objects` objects of `size` bytes; returns (recording, object ids).
+  std::pair<std::string, std::vector<std::string>> record(
+      Archive& a, int objects, size_t size, uint64_t seed,
+      std::optional<std::chrono::days> keep = {}) {
+    auto rec = a.create_recording({{"from", "sip:alice@contoso.com"}, {"seed", seed}}, keep);
+    EXPECT_TRUE(rec);
+    std::vector<std::string> ids;
+    for (int i = 0; i < objects; ++i) {
+      auto obj = a.begin_object(rec.value(), i == 0 ? "metadata" : "media");
+      EXPECT_TRUE(obj);
+      EXPECT_TRUE(obj.value()->writer().write(bytes(size, seed * 100 + static_cast<uint64_t>(i))));
+      EXPECT_TRUE(a.seal(*obj.value()));
+      ids.push_back(obj.value()->id());
+    }
+    EXPECT_TRUE(a.complete_recording(rec.value(), "complete"));
+    return {rec.value(), ids};
+  }
+  static std::vector<std::string> findings(Archive& a, bool deep = true) {
+    auto f = a.verify(deep);
+    EXPECT_TRUE(f) << (f ? "" : f.error().message);
+    std::vector<std::string> out;
+    if (f) {
+      for (const auto& x : f.value()) out.push_back(x.where + ": " + x.what);
+    }
+    return out;
+  }
+  std::string path_of(const std::string& object_id) const {
+    return root + "/objects/" + object_id.substr(0, 2) + "/" + object_id + ".vbo";
+  }
+
+  fs::path base;
+  std::string root;
+  ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
+};
+
+TEST_F(ArchiveTest, RecordsReadsBackAndVerifiesClean) {
+  auto a = open();
+  auto [rec, ids] = record(*a, 3, 5000, 1);
+  auto info = a->recording(rec);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info.value().status, "complete");
+  EXPECT_EQ(info.value().metadata["from"], "sip:alice@contoso.com");
+  auto r = a->read_object(ids[1], "officer:jane");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value()->read(0, 5000).value(), bytes(5000, 101));
+  EXPECT_TRUE(findings(*a).empty());
+  ASSERT_TRUE(a->sign_head());
+  a.reset();
+  a = open();  // reopen: ledger rebuilt, still clean
+  EXPECT_TRUE(findings(*a).empty());
+  EXPECT_FALSE(a->begin_object(rec, "media"));  // completed recordings take no new objects
+}
+
+// Every kind of tampering, each on a fresh copy of a 200-object archive: verify reports the
+// tampered thing and nothing else.
+TEST_F(ArchiveTest, MutationCampaignReportsExactlyWhatWasTampered) {
+  std::vector<std::string> all_objects;
+  std::vector<std::string> recordings;
+  {
+    auto a = open();
+    for (int r = 0; r < 40; ++r) {
+      auto [rec, ids] =
+          record(*a, 5, 1500 + static_cast<size_t>(r) * 37, static_cast<uint64_t>(r + 1));
+      recordings.push_back(rec);
+      all_objects.insert(all_objects.end(), ids.begin(), ids.end());
+    }
+    ASSERT_TRUE(a->sign_head());
+    ASSERT_TRUE(findings(*a).empty());
+  }
+  ASSERT_EQ(all_objects.size(), 200u);
+  std::mt19937 rng(2027);
+  auto pick = [&] { return all_objects[rng() % all_objects.size()]; };
+  int campaign = 0;
+  // Runs `tamper` on a copy: every name in `expect` must be reported, and every finding must
+  // mention one of `expect` or `consequences` (what the tampering necessarily also breaks).
+  auto run = [&](const std::string& name, const std::function<void(const std::string&)>& tamper,
+                 const std::vector<std::string>& expect,
+                 const std::vector<std::string>& consequences = {}) {
+    SCOPED_TRACE(name);
+    const std::string copy = (base / ("copy" + std::to_string(campaign++))).string();
+    fs::copy(root, copy, fs::copy_options::recursive);
+    tamper(copy);
+    ArchiveOptions o;
+    o.root = copy;
+    auto a = Archive::open(o, clock, "auditor");
+    ASSERT_TRUE(a) << a.error().message;
+    const auto f = findings(*a.value());
+    ASSERT_FALSE(f.empty()) << "tampering went unnoticed";
+    for (const auto& line : f) {
+      bool matched = false;
+      for (const auto& e : expect) matched |= line.find(e) != std::string::npos;
+      for (const auto& e : consequences) matched |= line.find(e) != std::string::npos;
+      EXPECT_TRUE(matched) << "unexpected finding: " << line;
+    }
+    for (const auto& e : expect) {
+      bool seen = false;
+      for (const auto& line : f) seen |= line.find(e) != std::string::npos;
+      EXPECT_TRUE(seen) << "not reported: " << e;
+    }
+  };
+  auto obj_path = [](const std::string& at, const std::string& id) {
+    return at + "/objects/" + id.substr(0, 2) + "/" + id + ".vbo";
+  };
+  auto sql = [](const std::string& at, const std::string& statement) {
+    auto db = SqliteDb::open(at + "/archive.db").value();
+    ASSERT_TRUE(db->exec(statement.c_str())) << statement;
+  };
+  for (int round = 0; round < 3; ++round) {
+    const std::string victim = pick();
+    run("flip a byte",
+        [&](const std::string& at) {
+          std::fstream f(obj_path(at, victim), std::ios::in | std::ios::out | std::ios::binary);
+          const auto size = static_cast<long>(fs::file_size(obj_path(at, victim)));
+          f.seekp(static_cast<long>(rng() % static_cast<unsigned>(size)));
+          char c = 0;
+          f.seekg(f.tellp());
+          f.read(&c, 1);
+          f.seekp(-1, std::ios::cur);
+          c = static_cast<char>(c ^ 0x20);
+          f.write(&c, 1);
+        },
+        {victim});
+    run("truncate",
+        [&](const std::string& at) {
+          fs::resize_file(obj_path(at, victim),
+                          fs::file_size(obj_path(at, victim)) - 1 - rng() % 100);
+        },
+        {victim});
+    run("delete file", [&](const std::string& at) { fs::remove(obj_path(at, victim)); }, {victim});
+    const std::string other = pick();
+    if (other != victim) {
+      run("swap files",
+          [&](const std::string& at) {
+            fs::rename(obj_path(at, victim), at + "/tmp");
+            fs::rename(obj_path(at, other), obj_path(at, victim));
+            fs::rename(at + "/tmp", obj_path(at, other));
+          },
+          {victim, other});
+    }
+    run("extra file",
+        [&](const std::string& at) {
+          fs::create_directories(at + "/objects/zz");
+          fs::copy_file(obj_path(at, victim), at + "/objects/zz/forged.vbo");
+        },
+        {"forged.vbo"});
+    run("edit catalog object row",
+        [&](const std::string& at) {
+          sql(at, "UPDATE objects SET stored_size = stored_size + 1 WHERE id = '" + victim + "'");
+        },
+        {victim});
+    run("delete catalog object row",
+        [&](const std::string& at) { sql(at, "DELETE FROM objects WHERE id = '" + victim + "'"); },
+        {victim});
+    const std::string rec = recordings[rng() % recordings.size()];
+    run("edit recording metadata",
+        [&](const std::string& at) {
+          sql(at,
+              "UPDATE recordings SET metadata = '{\"from\":\"sip:mallory@contoso.com\"}' WHERE id "
+              "= '" +
+                  rec + "'");
+        },
+        {"recording " + rec});
+    const uint64_t entry = 1 + rng() % 300;
+    std::vector<std::string> touched = {"tree head", "witnessed head"};
+    {
+      auto db = SqliteDb::open(root + "/archive.db").value();
+      SqliteStmt q(*db, "SELECT entry FROM ledger_entries WHERE seq = ?1");
+      q.bind(1, static_cast<int64_t>(entry));
+      ASSERT_EQ(q.step(), kSqliteRow);
+      const auto blob = q.blob(0);
+      const auto e = json::parse(blob.begin(), blob.end());
+      for (const char* k : {"object", "recording"}) {
+        if (e.contains(k)) touched.push_back(e[k].get<std::string>());
+      }
+    }
+    run(
+        "edit ledger entry",
+        [&](const std::string& at) {
+          sql(at,
+              "UPDATE ledger_entries SET entry = CAST(replace(CAST(entry AS TEXT), '\"type\"', "
+              "'\"typ3\"') AS BLOB) WHERE seq = " +
+                  std::to_string(entry));
+        },
+        {"ledger entry " + std::to_string(entry)}, touched);
+  }
+}
+
+TEST_F(ArchiveTest, RolledBackDatabaseIsDetected) {
+  {
+    auto a = open();
+    record(*a, 2, 1000, 1);
+    ASSERT_TRUE(a->sign_head());
+  }
+  fs::copy_file(root + "/archive.db", base / "snapshot.db");
+  {
+    auto a = open();
+    record(*a, 2, 1000, 2);
+    ASSERT_TRUE(a->sign_head());
+  }
+  for (const char* suffix : {"-wal", "-shm"}) fs::remove(root + "/archive.db" + suffix);
+  fs::copy_file(base / "snapshot.db", root + "/archive.db", fs::copy_options::overwrite_existing);
+  auto a = open();
+  bool rollback = false;
+  for (const auto& f : findings(*a)) rollback |= f.find("rolled back") != std::string::npos;
+  EXPECT_TRUE(rollback);
+}
+
+// The recorder is killed (SIGKILL) at random points while streaming; after restart nothing
+// sealed is lost, the interrupted object holds what was flushed, and verify passes.
+TEST_F(ArchiveTest, KilledWriterRecoversToItsLastFlush) {
+  std::mt19937 rng(7);
+  std::vector<std::string> sealed_before;
+  {
+    auto a = open();
+    sealed_before = record(*a, 2, 3000, 99).second;
+  }
+  for (int trial = 0; trial < 6; ++trial) {
+    const int writes_before_kill = 1 + static_cast<int>(rng() % 40);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto a = open();
+      auto rec = a->create_recording({{"trial", trial}});
+      auto obj = a->begin_object(rec.value(), "media");
+      for (int i = 0;; ++i) {
+        if (i == writes_before_kill) ::kill(::getpid(), SIGKILL);
+        (void)obj.value()->writer().write(bytes(700, static_cast<uint64_t>(i)));
+        if (i % 5 == 4) (void)obj.value()->writer().flush();
+      }
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status));
+    auto a = open();  // recovery runs here
+    const auto f = findings(*a);
+    EXPECT_TRUE(f.empty()) << f.front();
+    for (const auto& id : sealed_before) {
+      auto r = a->read_object(id, "test");
+      ASSERT_TRUE(r);
+      EXPECT_TRUE(r.value()->verify());
+    }
+    // The interrupted recording: its object holds at least every flushed write (a SIGKILL
+    // keeps the page cache, so whole chunks written after the flush may survive too), and
+    // what it holds is exactly a prefix of what was written.
+    SqliteStmt s(*SqliteDb::open(root + "/archive.db").value(),
+                 "SELECT o.id, o.plaintext_size, r.status FROM objects o JOIN recordings r "
+                 "ON r.id = o.recording_id ORDER BY o.rowid DESC LIMIT 1");
+    ASSERT_EQ(s.step(), kSqliteRow);
+    const int64_t flushed = static_cast<int64_t>((writes_before_kill / 5) * 5) * 700;
+    const int64_t kept = s.int64(1);
+    EXPECT_GE(kept, flushed) << writes_before_kill;
+    EXPECT_LE(kept, static_cast<int64_t>(writes_before_kill) * 700);
+    EXPECT_EQ(s.text(2), "interrupted");
+    auto r = a->read_object(s.text(0), "test");
+    ASSERT_TRUE(r);
+    std::vector<uint8_t> written;
+    for (int i = 0; i < writes_before_kill; ++i) {
+      const auto b = bytes(700, static_cast<uint64_t>(i));
+      written.insert(written.end(), b.begin(), b.end());
+    }
+    const auto got = r.value()->read(0, static_cast<size_t>(kept)).value();
+    ASSERT_EQ(static_cast<int64_t>(got.size()), kept);
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), written.begin()));
+  }
+}
+
+// Retention time travel (T26): 1 y, 5 y and 6 y recordings, one on legal hold, one extended.
+TEST_F(ArchiveTest, RetentionHoldsAndWriteOnce) {
+  auto a = open();
+  const auto one = record(*a, 1, 500, 1, std::chrono::days(365));
+  const auto five = record(*a, 1, 500, 2, std::chrono::days(5 * 365));
+  const auto six = record(*a, 1, 500, 3, std::chrono::days(6 * 365));
+  const auto held = record(*a, 1, 500, 4, std::chrono::days(365));
+  const auto extended = record(*a, 1, 500, 5, std::chrono::days(365));
+  ASSERT_TRUE(a->set_hold("CASE-42", held.first, "legal:kim"));
+  ASSERT_TRUE(a->extend_retention(extended.first, "2031-06-01T00:00:00Z", "regulator-request"));
+  EXPECT_FALSE(a->extend_retention(extended.first, "2029-01-01T00:00:00Z", "mallory"));  // shorten
+  // Before expiry: refused, whoever asks; and no deletion of sealed objects ever.
+  auto refused = a->dispose(one.first, "admin:root");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("retained until"), std::string::npos);
+  auto no_delete = a->delete_object(one.second[0], "admin:root");
+  ASSERT_FALSE(no_delete);
+  EXPECT_NE(no_delete.error().message.find("write-once"), std::string::npos);
+  EXPECT_TRUE(fs::exists(path_of(one.second[0])));
+  // One year and a day later: only the unheld 1-year recording goes.
+  clock.advance(std::chrono::hours(24 * 366));
+  auto gone = a->dispose_expired("retention-job");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone.value(), std::vector<std::string>{one.first});
+  EXPECT_FALSE(fs::exists(path_of(one.second[0])));
+  EXPECT_FALSE(a->read_object(one.second[0], "officer"));  // key destroyed
+  EXPECT_FALSE(a->dispose(held.first, "admin"));           // on hold
+  ASSERT_TRUE(a->release_hold("CASE-42", held.first, "legal:kim"));
+  EXPECT_TRUE(a->dispose(held.first, "admin"));
+  EXPECT_FALSE(a->dispose(extended.first, "admin"));  // extended to 2031
+  EXPECT_TRUE(a->read_object(five.second[0], "officer"));
+  clock.advance(std::chrono::hours(24 * 365 * 5));  // 6 years and a day after creation
+  gone = a->dispose_expired("retention-job");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone.value().size(), 3u);  // five, six and extended
+  EXPECT_TRUE(findings(*a).empty());
+  // Every refusal and disposal is in the ledger.
+  int refusals = 0, disposals = 0;
+  for (uint64_t i = 0; i < a->ledger().size(); ++i) {
+    const auto e = json::parse(a->ledger().entry_bytes(i).value());
+    const std::string type = e["type"];
+    refusals += type.find(".refused") != std::string::npos;
+    disposals += type == "recording.disposed";
+  }
+  EXPECT_GE(refusals, 4);
+  EXPECT_EQ(disposals, 5);
+}
+
+TEST_F(ArchiveTest, MasterKeyRotationRewrapsWithoutTouchingObjects) {
+  auto a = open();
+  auto [rec, ids] = record(*a, 3, 2000, 1);
+  const auto before = file_sha256(path_of(ids[0])).value();
+  auto n = a->rotate_master_key((base / "master-2026.key").string(), "admin");
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n.value(), 3u);
+  EXPECT_EQ(file_sha256(path_of(ids[0])).value(), before);
+  EXPECT_TRUE(a->read_object(ids[2], "officer"));
+  a.reset();
+  // The old key file no longer opens the archive, with a clear message.
+  ArchiveOptions o;
+  o.root = root;
+  auto old = Archive::open(o, clock);
+  ASSERT_FALSE(old);
+  EXPECT_NE(old.error().message.find("wrapped under master key"), std::string::npos);
+  o.master_key_file = (base / "master-2026.key").string();
+  auto fresh = Archive::open(o, clock);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(findings(*fresh.value()).empty());
+}
+
+}  // namespace
+}  // namespace verbatim::archive
