@@ -5,6 +5,8 @@
 //   verbatim serve        run roles (for now: the admin REST API)
 //   verbatim token        manage REST API tokens
 //   verbatim config show  print the effective configuration
+//   verbatim archive      store, list, read, hold, retain and dispose recordings
+//   verbatim verify       check the archive: objects, catalog, ledger, signed heads
 //
 // Global flags: --config FILE, --data-dir DIR (or VERBATIM_DATA_DIR), --log-format,
 // --log-level. Exit codes: 0 ok, 1 a finding or refusal, 2 usage or configuration error.
@@ -26,6 +28,7 @@
 #include "admin/interpreter.h"
 #include "adminapi/router.h"
 #include "adminapi/server.h"
+#include "archive/archive.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/exit_codes.h"
@@ -272,6 +275,169 @@ int run_token(Env& env, const std::string& action, const std::string& name) {
   return kExitOk;
 }
 
+// --- archive -----------------------------------------------------------------------------
+
+Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::string& actor,
+                                                       const std::string& master_key,
+                                                       bool read_only = false) {
+  archive::ArchiveOptions o;
+  o.read_only = read_only;
+  o.root = (std::filesystem::path(env.config.data_dir) / "archive").string();
+  o.master_key_file = master_key;
+  std::error_code ec;
+  std::filesystem::create_directories(env.config.data_dir, ec);
+  std::filesystem::permissions(env.config.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  return archive::Archive::open(o, env.clock, actor);
+}
+
+struct ArchiveArgs {
+  std::string action;
+  std::vector<std::string> files;
+  std::string metadata = "{}";
+  int retention_days = 0;
+  std::string recording;
+  std::string object;
+  std::string case_id;
+  std::string until;
+  std::string key_file;
+  std::string master_key;
+  std::string actor;
+  bool json = false;
+};
+
+int run_archive(Env& env, const ArchiveArgs& a) {
+  const std::string who = a.actor.empty() ? default_actor() : a.actor;
+  auto opened = open_archive(env, who, a.master_key);
+  if (!opened) return fail(kExitUsage, opened.error().message);
+  archive::Archive& ar = *opened.value();
+  auto refused = [](const Error& e) {
+    return fail(e.code == ErrorCode::kNotFound || e.code == ErrorCode::kFailedPrecondition ||
+                        e.code == ErrorCode::kInvalidArgument
+                    ? kExitFinding
+                    : kExitUsage,
+                e.message);
+  };
+  if (a.action == "import") {
+    auto meta = nlohmann::json::parse(a.metadata, nullptr, false);
+    if (meta.is_discarded() || !meta.is_object())
+      return fail(kExitUsage, "--metadata must be a JSON object");
+    std::optional<std::chrono::days> keep;
+    if (a.retention_days > 0) keep = std::chrono::days(a.retention_days);
+    auto rec = ar.create_recording(meta, keep);
+    if (!rec) return refused(rec.error());
+    for (const auto& f : a.files) {
+      std::ifstream in(f, std::ios::binary);
+      if (!in) return fail(kExitUsage, "cannot read " + f);
+      auto obj = ar.begin_object(rec.value(), "media");
+      if (!obj) return refused(obj.error());
+      std::vector<uint8_t> buf(1 << 16);
+      while (in) {
+        in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+        const auto n = static_cast<size_t>(in.gcount());
+        if (n == 0) break;
+        if (auto st = obj.value()->writer().write(std::span(buf).first(n)); !st) {
+          return refused(st.error());
+        }
+      }
+      auto sealed = ar.seal(*obj.value());
+      if (!sealed) return refused(sealed.error());
+      std::cout << "object " << obj.value()->id() << " " << f << " "
+                << sealed.value().plaintext_size << " bytes, sha256 "
+                << archive::to_hex(sealed.value().stored_sha256) << "\n";
+    }
+    if (auto st = ar.complete_recording(rec.value(), "complete"); !st) return refused(st.error());
+    std::cout << "recording " << rec.value() << "\n";
+    return kExitOk;
+  }
+  if (a.action == "show") {
+    auto r = ar.recording(a.recording);
+    if (!r) return refused(r.error());
+    auto objs = ar.objects_of(a.recording);
+    nlohmann::json j = {{"id", r.value().id},
+                        {"status", r.value().status},
+                        {"reason", r.value().reason},
+                        {"metadata", r.value().metadata},
+                        {"created", r.value().created_at},
+                        {"completed", r.value().completed_at},
+                        {"retentionUntil", r.value().retention_until},
+                        {"legalHolds", r.value().active_holds},
+                        {"objects", objs.value()}};
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (a.action == "cat") {
+    auto r = ar.read_object(a.object, who);
+    if (!r) return refused(r.error());
+    if (auto st = r.value()->verify(); !st) return fail(kExitFinding, st.error().message);
+    for (size_t i = 0; i < r.value()->chunks().size(); ++i) {
+      auto c = r.value()->read_chunk(i);
+      if (!c) return fail(kExitFinding, c.error().message);
+      std::cout.write(reinterpret_cast<const char*>(c.value().data()),
+                      static_cast<std::streamsize>(c.value().size()));
+    }
+    return kExitOk;
+  }
+  Status st = ok_status();
+  if (a.action == "hold") st = ar.set_hold(a.case_id, a.recording, who);
+  if (a.action == "release") st = ar.release_hold(a.case_id, a.recording, who);
+  if (a.action == "extend") st = ar.extend_retention(a.recording, a.until, who);
+  if (a.action == "dispose") st = ar.dispose(a.recording, who);
+  if (a.action == "delete") st = ar.delete_object(a.object, who);
+  if (a.action == "dispose-expired") {
+    auto gone = ar.dispose_expired(who);
+    if (!gone) return refused(gone.error());
+    for (const auto& id : gone.value()) std::cout << "disposed " << id << "\n";
+    return kExitOk;
+  }
+  if (a.action == "rotate-key") {
+    auto n = ar.rotate_master_key(a.key_file, who);
+    if (!n) return refused(n.error());
+    std::cout << "re-wrapped " << n.value() << " data keys under " << a.key_file
+              << "; use it as the master key file from now on (--master-key)\n";
+    return kExitOk;
+  }
+  if (a.action == "sign-head") {
+    auto h = ar.sign_head();
+    if (!h) return refused(h.error());
+    std::cout << h.value().to_line() << "\n";
+    return kExitOk;
+  }
+  if (!st) return refused(st.error());
+  std::cout << "ok\n";
+  return kExitOk;
+}
+
+int run_verify(Env& env, bool deep, bool json, const std::string& master_key) {
+  if (!std::filesystem::exists(std::filesystem::path(env.config.data_dir) / "archive" /
+                               "archive.db")) {
+    return fail(kExitUsage, "no archive in " + env.config.data_dir);
+  }
+  // Read-only: safe while a recorder writes; objects still open are skipped.
+  auto opened = open_archive(env, default_actor(), master_key, /*read_only=*/true);
+  if (!opened) return fail(kExitFinding, opened.error().message);
+  auto findings = opened.value()->verify(deep);
+  if (!findings) return fail(kExitFinding, findings.error().message);
+  auto head = opened.value()->ledger().latest_head();
+  const std::string head_line = head && head.value() ? head.value()->to_line() : "";
+  if (json) {
+    nlohmann::json out = {{"ok", findings.value().empty()},
+                          {"ledgerSize", opened.value()->ledger().size()}};
+    out["findings"] = nlohmann::json::array();
+    for (const auto& f : findings.value())
+      out["findings"].push_back({{"where", f.where}, {"what", f.what}});
+    out["latestTreeHead"] = head_line;
+    std::cout << out.dump(2) << "\n";
+  } else {
+    for (const auto& f : findings.value())
+      std::cout << "FINDING " << f.where << ": " << f.what << "\n";
+    std::cout << (findings.value().empty() ? "OK" : "FAILED") << ": ledger of "
+              << opened.value()->ledger().size() << " entries, " << findings.value().size()
+              << " finding(s)" << (deep ? " (deep: every chunk authenticated)" : "") << "\n";
+    if (!head_line.empty()) std::cout << "latest signed tree head: " << head_line << "\n";
+  }
+  return findings.value().empty() ? kExitOk : kExitFinding;
+}
 }  // namespace
 }  // namespace verbatim
 
@@ -324,6 +490,47 @@ int main(int argc, char** argv) {
   auto* token_revoke = token->add_subcommand("revoke", "revoke a token");
   token_revoke->add_option("name", token_name, "token name")->required();
 
+  auto* arch = app.add_subcommand("archive", "the encrypted, tamper-evident archive");
+  arch->require_subcommand(1);
+  ArchiveArgs aa;
+  arch->add_option("--actor", aa.actor, "who the ledger records (default cli:$USER)");
+  arch->add_option("--master-key", aa.master_key,
+                   "master key file (default <data-dir>/archive/master.key)");
+  auto* a_import = arch->add_subcommand("import", "store files as one recording");
+  a_import->add_option("files", aa.files, "files to store")->required()->check(CLI::ExistingFile);
+  a_import->add_option("--metadata", aa.metadata, "recording metadata (JSON object)");
+  a_import->add_option("--retention-days", aa.retention_days, "retention (default 7 years)");
+  auto* a_show = arch->add_subcommand("show", "a recording's catalog entry");
+  a_show->add_option("recording", aa.recording)->required();
+  auto* a_cat = arch->add_subcommand("cat", "decrypt an object to stdout (logged as access)");
+  a_cat->add_option("object", aa.object)->required();
+  auto* a_hold = arch->add_subcommand("hold", "set a legal hold");
+  a_hold->add_option("case", aa.case_id)->required();
+  a_hold->add_option("recording", aa.recording)->required();
+  auto* a_release = arch->add_subcommand("release", "release a legal hold");
+  a_release->add_option("case", aa.case_id)->required();
+  a_release->add_option("recording", aa.recording)->required();
+  auto* a_extend = arch->add_subcommand("extend", "extend a recording's retention");
+  a_extend->add_option("recording", aa.recording)->required();
+  a_extend->add_option("until", aa.until, "ISO 8601 UTC, e.g. 2033-01-31T00:00:00Z")->required();
+  auto* a_dispose = arch->add_subcommand("dispose", "dispose a recording whose retention ended");
+  a_dispose->add_option("recording", aa.recording)->required();
+  auto* a_expired =
+      arch->add_subcommand("dispose-expired", "dispose every expired, unheld recording");
+  auto* a_delete = arch->add_subcommand("delete", "attempt to delete an object (always refused)");
+  a_delete->add_option("object", aa.object)->required();
+  auto* a_rotate = arch->add_subcommand("rotate-key", "re-wrap data keys under a new master key");
+  a_rotate->add_option("key-file", aa.key_file, "new master key file (created if absent)")
+      ->required();
+  auto* a_head = arch->add_subcommand("sign-head", "sign and print the ledger's tree head");
+
+  auto* verify = app.add_subcommand("verify", "verify the archive (exit 1 on any finding)");
+  bool deep = false;
+  std::string verify_master;
+  verify->add_flag("--deep", deep, "also decrypt and authenticate every chunk");
+  verify->add_flag("--json", json, "print JSON");
+  verify->add_option("--master-key", verify_master, "master key file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -367,6 +574,23 @@ int main(int argc, char** argv) {
     if (token_create->parsed()) return run_token(env, "create", token_name);
     if (token_list->parsed()) return run_token(env, "list", "");
     if (token_revoke->parsed()) return run_token(env, "revoke", token_name);
+    if (verify->parsed()) return run_verify(env, deep, json, verify_master);
+    for (auto [cmd, name] : {std::pair{a_import, "import"},
+                             {a_show, "show"},
+                             {a_cat, "cat"},
+                             {a_hold, "hold"},
+                             {a_release, "release"},
+                             {a_extend, "extend"},
+                             {a_dispose, "dispose"},
+                             {a_expired, "dispose-expired"},
+                             {a_delete, "delete"},
+                             {a_rotate, "rotate-key"},
+                             {a_head, "sign-head"}}) {
+      if (cmd->parsed()) {
+        aa.action = name;
+        return run_archive(env, aa);
+      }
+    }
   } catch (const std::exception& e) {
     return fail(kExitUsage, std::string("internal error: ") + e.what());
   }

@@ -1,6 +1,9 @@
 #include "archive/archive.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
@@ -38,7 +41,22 @@ Error not_found(const std::string& what, const std::string& id) {
 Archive::Archive(ArchiveOptions options, const Clock& clock, std::string actor)
     : options_(std::move(options)), clock_(clock), actor_(std::move(actor)) {}
 
+Archive::~Archive() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
 std::string Archive::now() const { return format_iso8601(clock_.now()); }
+
+Status Archive::writable() const {
+  if (!options_.read_only) return ok_status();
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "the archive is open read-only (verification); this needs the writer");
+}
+
+Result<TreeHead> Archive::sign_head() {
+  VB_TRY(writable());
+  return ledger_->sign_head();
+}
 
 Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clock& clock,
                                                std::string actor) {
@@ -50,17 +68,36 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
   if (options.signing_key_file.empty()) options.signing_key_file = options.root + "/signing.key";
   std::unique_ptr<Archive> a(new Archive(std::move(options), clock, std::move(actor)));
   a->objects_dir_ = a->options_.root + "/objects";
+  if (a->options_.read_only) {
+    if (!fs::exists(a->options_.root + "/archive.db")) {
+      return make_error(ErrorCode::kNotFound, "no archive at " + a->options_.root);
+    }
+  } else {
+    const std::string lock = a->options_.root + "/lock";
+    a->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (a->lock_fd_ < 0 || ::flock(a->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "the archive at " + a->options_.root +
+                            " is open for writing by another process (" + lock + ")");
+    }
+  }
   fs::create_directories(a->objects_dir_, ec);
   if (ec)
     return make_error(ErrorCode::kIo, "cannot create " + a->objects_dir_ + ": " + ec.message());
-  auto master = fs::exists(a->options_.master_key_file)
+  auto master = fs::exists(a->options_.master_key_file) || a->options_.read_only
                     ? load_master_key(a->options_.master_key_file)
                     : create_master_key(a->options_.master_key_file);
   if (!master) return master.error();
   a->master_ = master.value();
-  auto signing = load_or_create_signing_key(a->options_.signing_key_file);
-  if (!signing) return signing.error();
-  a->signing_ = signing.value();
+  if (a->options_.read_only) {
+    auto pk = load_public_key(a->options_.signing_key_file + ".pub");
+    if (!pk) return pk.error();
+    a->signing_.public_key = pk.value();  // no secret key: cannot sign
+  } else {
+    auto signing = load_or_create_signing_key(a->options_.signing_key_file);
+    if (!signing) return signing.error();
+    a->signing_ = signing.value();
+  }
   auto db = SqliteDb::open(a->options_.root + "/archive.db");
   if (!db) return db.error();
   a->db_ = std::move(db).value();
@@ -78,6 +115,7 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
       }
     }
   }
+  if (a->options_.read_only) return a;
   if (a->ledger_->size() == 0) {
     VB_TRY(a->transact([&]() -> Status {
       auto seq = a->ledger_->append({{"type", "archive.created"},
@@ -119,6 +157,7 @@ Status Archive::refuse(const std::string& what, const std::string& target, const
 
 Result<std::string> Archive::create_recording(const json& metadata,
                                               std::optional<std::chrono::days> retention) {
+  VB_TRY(writable());
   const std::string id = object_id_hex(random_object_id());
   const std::string meta = metadata.dump();
   const std::string until =
@@ -145,6 +184,7 @@ Result<std::string> Archive::create_recording(const json& metadata,
 
 Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& recording_id,
                                                           const std::string& kind) {
+  VB_TRY(writable());
   {
     SqliteStmt s(*db_, "SELECT status FROM recordings WHERE id = ?1");
     s.bind(1, recording_id);
@@ -219,6 +259,7 @@ Status record_sealed(SqliteDb& db, Ledger& ledger, const std::string& object_id,
 }  // namespace
 
 Result<SealedObject> Archive::seal(OpenObject& object) {
+  VB_TRY(writable());
   auto sealed = object.writer_->seal();
   if (!sealed) return sealed.error();
   std::string kind;
@@ -281,6 +322,7 @@ Status Archive::recover_open_objects() {
 
 Status Archive::complete_recording(const std::string& recording_id, const std::string& status,
                                    const std::string& reason) {
+  VB_TRY(writable());
   if (status != "complete" && status != "partial") {
     return make_error(ErrorCode::kInvalidArgument, "status must be complete or partial");
   }
@@ -350,6 +392,7 @@ Result<DataKey> Archive::data_key(const std::string& object_id) {
 
 Result<std::unique_ptr<ObjectReader>> Archive::read_object(const std::string& object_id,
                                                            const std::string& who) {
+  VB_TRY(writable());
   std::string path;
   {
     SqliteStmt s(*db_, "SELECT path, status FROM objects WHERE id = ?1");
@@ -369,6 +412,7 @@ Result<std::unique_ptr<ObjectReader>> Archive::read_object(const std::string& ob
 
 Status Archive::extend_retention(const std::string& recording_id, const std::string& until,
                                  const std::string& who) {
+  VB_TRY(writable());
   auto r = recording(recording_id);
   if (!r) return r.error();
   if (until.size() != 20 || until[10] != 'T' || until.back() != 'Z') {
@@ -397,6 +441,7 @@ Status Archive::extend_retention(const std::string& recording_id, const std::str
 
 Status Archive::set_hold(const std::string& case_id, const std::string& recording_id,
                          const std::string& who) {
+  VB_TRY(writable());
   if (case_id.empty())
     return make_error(ErrorCode::kInvalidArgument, "a legal hold needs a case id");
   auto r = recording(recording_id);
@@ -424,6 +469,7 @@ Status Archive::set_hold(const std::string& case_id, const std::string& recordin
 
 Status Archive::release_hold(const std::string& case_id, const std::string& recording_id,
                              const std::string& who) {
+  VB_TRY(writable());
   return transact([&]() -> Status {
     SqliteStmt s(*db_,
                  "UPDATE legal_holds SET released_at = ?3 WHERE case_id = ?1 AND "
@@ -444,6 +490,7 @@ Status Archive::release_hold(const std::string& case_id, const std::string& reco
 }
 
 Status Archive::dispose(const std::string& recording_id, const std::string& who) {
+  VB_TRY(writable());
   auto r = recording(recording_id);
   if (!r) return r.error();
   if (r.value().status == "disposed") return ok_status();
@@ -495,6 +542,7 @@ Status Archive::dispose(const std::string& recording_id, const std::string& who)
 }
 
 Result<std::vector<std::string>> Archive::dispose_expired(const std::string& who) {
+  VB_TRY(writable());
   std::vector<std::string> due;
   {
     SqliteStmt s(*db_,
@@ -511,6 +559,7 @@ Result<std::vector<std::string>> Archive::dispose_expired(const std::string& who
 }
 
 Status Archive::delete_object(const std::string& object_id, const std::string& who) {
+  VB_TRY(writable());
   return refuse("deletion", object_id, who,
                 "object " + object_id +
                     " is write-once: sealed objects are never deleted or "
@@ -519,6 +568,7 @@ Status Archive::delete_object(const std::string& object_id, const std::string& w
 
 Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
                                             const std::string& who) {
+  VB_TRY(writable());
   auto fresh =
       fs::exists(new_key_file) ? load_master_key(new_key_file) : create_master_key(new_key_file);
   if (!fresh) return fresh.error();

@@ -44,6 +44,9 @@ struct ArchiveOptions {
   std::string signing_key_file;  // default <root>/signing.key (created on first open)
   WriterOptions writer;
   std::chrono::days default_retention{7 * 365 + 2};  // 7 years
+  // Read-only (verification, auditing): no recovery, no key or head creation, no lock.
+  // Writers take an exclusive lock on <root>/lock, so two recorders never share an archive.
+  bool read_only = false;
 };
 
 struct RecordingInfo {
@@ -74,6 +77,7 @@ class Archive {
  public:
   static Result<std::unique_ptr<Archive>> open(ArchiveOptions options, const Clock& clock,
                                                std::string actor = "system");
+  ~Archive();
 
   // --- writing ---
   Result<std::string> create_recording(const nlohmann::json& metadata,
@@ -110,7 +114,7 @@ class Archive {
   Result<uint64_t> rotate_master_key(const std::string& new_key_file, const std::string& who);
 
   // --- integrity ---
-  Result<TreeHead> sign_head() { return ledger_->sign_head(); }
+  Result<TreeHead> sign_head();
   Ledger& ledger() { return *ledger_; }
   // deep: also decrypt and authenticate every chunk of every object.
   Result<std::vector<Finding>> verify(bool deep = false);
@@ -119,6 +123,8 @@ class Archive {
  private:
   Archive(ArchiveOptions options, const Clock& clock, std::string actor);
   Status recover_open_objects();
+  // Refuses every change (and logged reads) on an archive opened read-only.
+  Status writable() const;
   Result<DataKey> data_key(const std::string& object_id);
   std::string now() const;
   // Runs `body` in a transaction; rolls back on error (ledger tree included).
@@ -127,6 +133,7 @@ class Archive {
                 const std::string& who, const std::string& why);
 
   ArchiveOptions options_;
+  int lock_fd_ = -1;
   const Clock& clock_;
   std::string actor_;
   std::string objects_dir_;

@@ -356,6 +356,21 @@ TEST_F(ArchiveTest, RetentionHoldsAndWriteOnce) {
   EXPECT_EQ(disposals, 5);
 }
 
+TEST_F(ArchiveTest, OneWriterAtATimeReadersAlways) {
+  auto writer = open();
+  ArchiveOptions o;
+  o.root = root;
+  auto second = Archive::open(o, clock);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("open for writing by another process"), std::string::npos);
+  record(*writer, 1, 100, 1);
+  o.read_only = true;
+  auto reader = Archive::open(o, clock);
+  ASSERT_TRUE(reader) << reader.error().message;
+  EXPECT_TRUE(findings(*reader.value()).empty());
+  EXPECT_FALSE(reader.value()->sign_head());  // read-only: no secret key
+}
+
 TEST_F(ArchiveTest, MasterKeyRotationRewrapsWithoutTouchingObjects) {
   auto a = open();
   auto [rec, ids] = record(*a, 3, 2000, 1);

@@ -1,0 +1,77 @@
+"""The archive through the CLI: import, verify (exit 0 / 1 naming the object), write-once and
+retention refusals, legal holds, deep verification, JSON output."""
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import VerbatimTestCase  # noqa: E402
+
+
+class ArchiveCliTest(VerbatimTestCase):
+    def import_files(self):
+        paths = []
+        for name, size in (("call.pcap", 150000), ("meta.json", 300)):
+            p = os.path.join(self.tmp, name)
+            with open(p, "wb") as f:
+                f.write(os.urandom(size))
+            paths.append(p)
+        r = self.run_vb("archive", "import", *paths, "--metadata", '{"from": "sip:alice@contoso.com"}', check=0)
+        objects = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("object ")]
+        recording = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("recording ")][0]
+        return paths, objects, recording
+
+    def test_import_read_back_and_verify(self):
+        paths, objects, recording = self.import_files()
+        self.assertIn("OK", self.run_vb("verify", "--deep", check=0).stdout)
+        r = subprocess_bytes(self, "archive", "cat", objects[0])
+        with open(paths[0], "rb") as f:
+            self.assertEqual(r, f.read())
+        show = json.loads(self.run_vb("archive", "show", recording, check=0).stdout)
+        self.assertEqual(show["status"], "complete")
+        self.assertEqual(show["metadata"]["from"], "sip:alice@contoso.com")
+        self.assertEqual(len(show["objects"]), 2)
+        mode = os.stat(os.path.join(self.data, "archive", "master.key")).st_mode & 0o777
+        self.assertEqual(mode, 0o600)
+
+    def test_tampering_is_reported_with_exit_1(self):
+        _, objects, recording = self.import_files()
+        path = os.path.join(self.data, "archive", "objects", objects[0][:2], objects[0] + ".vbo")
+        with open(path, "r+b") as f:
+            f.seek(1000)
+            b = f.read(1)
+            f.seek(1000)
+            f.write(bytes([b[0] ^ 1]))
+        r = self.run_vb("verify", check=1)
+        self.assertIn(objects[0], r.stdout)
+        self.assertNotIn(objects[1], r.stdout)
+        j = json.loads(self.run_vb("verify", "--json", check=1).stdout)
+        self.assertFalse(j["ok"])
+        self.assertEqual(len(j["findings"]), 1)
+
+    def test_write_once_retention_and_holds(self):
+        _, objects, recording = self.import_files()
+        r = self.run_vb("archive", "delete", objects[0], check=1)
+        self.assertIn("write-once", r.stderr)
+        r = self.run_vb("archive", "dispose", recording, check=1)
+        self.assertIn("retained until", r.stderr)
+        self.run_vb("archive", "hold", "CASE-7", recording, check=0)
+        self.run_vb("archive", "extend", recording, "2099-01-01T00:00:00Z", check=0)
+        r = self.run_vb("archive", "extend", recording, "2030-01-01T00:00:00Z", check=1)
+        self.assertIn("never shortened", r.stderr)
+        self.run_vb("archive", "release", "CASE-7", recording, check=0)
+        self.run_vb("archive", "release", "CASE-7", recording, check=1)
+        self.assertIn("OK", self.run_vb("verify", check=0).stdout)
+
+
+def subprocess_bytes(test, *args):
+    import subprocess
+    from helpers import BIN
+    r = subprocess.run([BIN, *args], capture_output=True, env=test.env, timeout=60)
+    test.assertEqual(r.returncode, 0, r.stderr)
+    return r.stdout
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
