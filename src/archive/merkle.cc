@@ -1,6 +1,6 @@
 #include "archive/merkle.h"
 
-#include <sodium.h>
+#include "archive/sha256.h"
 
 #include <bit>
 
@@ -51,23 +51,14 @@ Error proof_error(const std::string& why) { return make_error(ErrorCode::kInvali
 
 }  // namespace
 
-Hash sha256(std::span<const uint8_t> data) {
-  static const bool ready = sodium_init() >= 0;  // idempotent, thread-safe
-  (void)ready;
-  Hash h;
-  crypto_hash_sha256(h.data(), data.data(), data.size());
-  return h;
-}
+Hash sha256(std::span<const uint8_t> data) { return Sha256::of(data); }
 
 Hash leaf_hash(std::span<const uint8_t> data) {
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
+  Sha256 h;
   const uint8_t prefix = 0x00;
-  crypto_hash_sha256_update(&st, &prefix, 1);
-  crypto_hash_sha256_update(&st, data.data(), data.size());
-  Hash h;
-  crypto_hash_sha256_final(&st, h.data());
-  return h;
+  h.update({&prefix, 1});
+  h.update(data);
+  return h.final();
 }
 
 Hash node_hash(const Hash& left, const Hash& right) {

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "archive/sha256.h"
+
 namespace verbatim::archive {
 
 namespace {
@@ -99,7 +101,7 @@ Status fsync_dir(const std::string& path) {
 }  // namespace
 
 struct ObjectWriter::HashState {
-  crypto_hash_sha256_state st;
+  Sha256 sha;
 };
 
 DataKey random_data_key() {
@@ -144,7 +146,6 @@ Result<std::unique_ptr<ObjectWriter>> ObjectWriter::create(const std::string& pa
   w->clock_ = &clock;
   w->options_ = options;
   w->hash_ = std::make_unique<HashState>();
-  crypto_hash_sha256_init(&w->hash_->st);
   auto& h = w->header_;
   std::memcpy(h.data(), kMagic, 8);
   std::memcpy(h.data() + 8, id.data(), 16);
@@ -155,7 +156,7 @@ Result<std::unique_ptr<ObjectWriter>> ObjectWriter::create(const std::string& pa
       std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch()).count();
   put_u64(h.data() + 48, static_cast<uint64_t>(ms));
   if (!write_all(w->fd_, h.data(), h.size())) return io_error("cannot write", path, errno);
-  crypto_hash_sha256_update(&w->hash_->st, h.data(), h.size());
+  w->hash_->sha.update(h);
   w->stored_size_ = h.size();
   if (::fsync(w->fd_) != 0) return io_error("cannot fsync", path, errno);
   VB_TRY(fsync_dir(path));
@@ -189,7 +190,7 @@ Status ObjectWriter::emit_chunk(bool last) {
   if (!write_all(fd_, record_.data(), record_.size())) {
     return fail(io_error("cannot write", path_, errno));
   }
-  crypto_hash_sha256_update(&hash_->st, record_.data(), record_.size());
+  hash_->sha.update(record_);
   stored_size_ += record_.size();
   plaintext_size_ += buffer_.size();
   buffer_.clear();
@@ -243,7 +244,7 @@ Result<SealedObject> ObjectWriter::seal() {
   s.plaintext_size = plaintext_size_;
   s.stored_size = stored_size_;
   s.chunks = counter_;
-  crypto_hash_sha256_final(&hash_->st, s.stored_sha256.data());
+  s.stored_sha256 = hash_->sha.final();
   return s;
 }
 
@@ -366,11 +367,9 @@ Status ObjectReader::verify() const {
 }
 
 Result<Hash> file_sha256(const std::string& path) {
-  sodium_ready();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return io_error("cannot open", path, errno);
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
+  Sha256 sha;
   std::vector<uint8_t> buf(1 << 16);
   for (;;) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -381,12 +380,10 @@ Result<Hash> file_sha256(const std::string& path) {
       return io_error("cannot read", path, err);
     }
     if (n == 0) break;
-    crypto_hash_sha256_update(&st, buf.data(), static_cast<size_t>(n));
+    sha.update(std::span(buf).first(static_cast<size_t>(n)));
   }
   ::close(fd);
-  Hash h;
-  crypto_hash_sha256_final(&st, h.data());
-  return h;
+  return sha.final();
 }
 
 Result<SealedObject> recover_object(const std::string& path, const DataKey& key) {
