@@ -29,6 +29,7 @@
 #include "adminapi/router.h"
 #include "adminapi/server.h"
 #include "archive/archive.h"
+#include "archive/export.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/exit_codes.h"
@@ -438,6 +439,40 @@ int run_verify(Env& env, bool deep, bool json, const std::string& master_key) {
   }
   return findings.value().empty() ? kExitOk : kExitFinding;
 }
+
+int run_export(Env& env, const std::vector<std::string>& recordings, const std::string& out,
+               const std::string& actor, const std::string& master_key) {
+  const std::string who = actor.empty() ? default_actor() : actor;
+  auto opened = open_archive(env, who, master_key);
+  if (!opened) return fail(kExitUsage, opened.error().message);
+  auto s = archive::export_package(*opened.value(), recordings, out, who);
+  if (!s)
+    return fail(s.error().code == ErrorCode::kIo ? kExitUsage : kExitFinding, s.error().message);
+  std::cout << "exported " << s.value().recordings << " recording(s), " << s.value().objects
+            << " object(s) to " << out << "\ntree head: " << s.value().head.to_line()
+            << "\nverify offline with: verbatim verify-export " << out
+            << " --public-key <archive>/signing.key.pub\n";
+  return kExitOk;
+}
+
+int run_verify_export(const std::string& dir, const std::string& public_key_file, bool json) {
+  auto pk = archive::load_public_key(public_key_file);
+  if (!pk) return fail(kExitUsage, pk.error().message);
+  auto verdicts = archive::verify_package(dir, pk.value());
+  if (!verdicts) return fail(kExitFinding, verdicts.error().message);
+  bool all_valid = !verdicts.value().empty();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& v : verdicts.value()) {
+    all_valid &= v.verdict == "valid";
+    out.push_back({{"recording", v.recording}, {"verdict", v.verdict}, {"problems", v.problems}});
+    if (!json) {
+      std::cout << v.recording << ": " << v.verdict << "\n";
+      for (const auto& p : v.problems) std::cout << "  " << p << "\n";
+    }
+  }
+  if (json) std::cout << out.dump(2) << "\n";
+  return all_valid ? kExitOk : kExitFinding;
+}
 }  // namespace
 }  // namespace verbatim
 
@@ -531,6 +566,22 @@ int main(int argc, char** argv) {
   verify->add_flag("--json", json, "print JSON");
   verify->add_option("--master-key", verify_master, "master key file");
 
+  auto* exp = app.add_subcommand("export", "write a verifiable package of recordings");
+  std::vector<std::string> export_recordings;
+  std::string export_out;
+  exp->add_option("recordings", export_recordings, "recording ids")->required();
+  exp->add_option("--out", export_out, "package directory (must not exist or be empty)")
+      ->required();
+  exp->add_option("--actor", aa.actor, "who the ledger records");
+  exp->add_option("--master-key", aa.master_key, "master key file");
+  auto* vexp = app.add_subcommand("verify-export", "check an export package offline");
+  std::string package_dir, public_key_file;
+  vexp->add_option("package", package_dir)->required()->check(CLI::ExistingDirectory);
+  vexp->add_option("--public-key", public_key_file, "the archive's signing.key.pub")
+      ->required()
+      ->check(CLI::ExistingFile);
+  vexp->add_flag("--json", json, "print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -575,6 +626,9 @@ int main(int argc, char** argv) {
     if (token_list->parsed()) return run_token(env, "list", "");
     if (token_revoke->parsed()) return run_token(env, "revoke", token_name);
     if (verify->parsed()) return run_verify(env, deep, json, verify_master);
+    if (exp->parsed())
+      return run_export(env, export_recordings, export_out, aa.actor, aa.master_key);
+    if (vexp->parsed()) return run_verify_export(package_dir, public_key_file, json);
     for (auto [cmd, name] : {std::pair{a_import, "import"},
                              {a_show, "show"},
                              {a_cat, "cat"},

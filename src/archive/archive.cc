@@ -351,14 +351,17 @@ Status Archive::complete_recording(const std::string& recording_id, const std::s
 Result<RecordingInfo> Archive::recording(const std::string& id) {
   SqliteStmt s(*db_,
                "SELECT status, COALESCE(reason, ''), metadata, created_at, "
-               "COALESCE(completed_at, ''), retention_until FROM recordings WHERE id = ?1");
+               "COALESCE(completed_at, ''), retention_until, ledger_seq FROM recordings "
+               "WHERE id = ?1");
   s.bind(1, id);
   if (s.step() != kSqliteRow) return not_found("recording", id);
   RecordingInfo r;
   r.id = id;
   r.status = s.text(0);
   r.reason = s.text(1);
-  r.metadata = json::parse(s.text(2), nullptr, false);
+  r.metadata_text = s.text(2);
+  r.metadata = json::parse(r.metadata_text, nullptr, false);
+  r.ledger_seq = static_cast<uint64_t>(s.int64(6));
   r.created_at = s.text(3);
   r.completed_at = s.text(4);
   r.retention_until = s.text(5);
@@ -375,6 +378,48 @@ Result<std::vector<std::string>> Archive::objects_of(const std::string& recordin
   s.bind(1, recording_id);
   while (s.step() == kSqliteRow) out.push_back(s.text(0));
   return out;
+}
+
+Result<ObjectInfo> Archive::object_info(const std::string& object_id) {
+  SqliteStmt s(*db_,
+               "SELECT recording_id, kind, path, status, interrupted, "
+               "COALESCE(plaintext_size, 0), COALESCE(sha256, ''), COALESCE(ledger_seq, -1) "
+               "FROM objects WHERE id = ?1");
+  s.bind(1, object_id);
+  if (s.step() != kSqliteRow) return not_found("object", object_id);
+  ObjectInfo o;
+  o.id = object_id;
+  o.recording_id = s.text(0);
+  o.kind = s.text(1);
+  o.path = objects_dir_ + "/" + s.text(2);
+  o.status = s.text(3);
+  o.interrupted = s.int64(4) != 0;
+  o.plaintext_size = static_cast<uint64_t>(s.int64(5));
+  o.sha256 = s.text(6);
+  o.ledger_seq = static_cast<uint64_t>(s.int64(7));
+  return o;
+}
+
+Result<DataKey> Archive::export_data_key(const std::string& object_id, const std::string& who) {
+  VB_TRY(writable());
+  auto key = data_key(object_id);
+  if (!key) return key.error();
+  VB_TRY(transact([&]() -> Status {
+    auto seq = ledger_->append({{"type", "access.key"}, {"object", object_id}, {"by", who}});
+    if (!seq) return seq.error();
+    return ok_status();
+  }));
+  return key;
+}
+
+Status Archive::log_export(const std::vector<std::string>& recordings, const std::string& who) {
+  VB_TRY(writable());
+  return transact([&]() -> Status {
+    auto seq =
+        ledger_->append({{"type", "access.export"}, {"recordings", recordings}, {"by", who}});
+    if (!seq) return seq.error();
+    return ok_status();
+  });
 }
 
 Result<DataKey> Archive::data_key(const std::string& object_id) {

@@ -54,10 +54,24 @@ struct RecordingInfo {
   std::string status;
   std::string reason;
   nlohmann::json metadata;
+  std::string metadata_text;  // exactly as stored (its SHA-256 is in the ledger)
+  uint64_t ledger_seq = 0;
   std::string created_at;
   std::string completed_at;
   std::string retention_until;
   std::vector<std::string> active_holds;
+};
+
+struct ObjectInfo {
+  std::string id;
+  std::string recording_id;
+  std::string kind;
+  std::string path;  // absolute
+  std::string status;
+  bool interrupted = false;
+  uint64_t plaintext_size = 0;
+  std::string sha256;
+  uint64_t ledger_seq = 0;
 };
 
 // An object being written. seal() (through Archive::seal) makes it permanent.
@@ -92,6 +106,11 @@ class Archive {
   // --- reading (logged as access) ---
   Result<RecordingInfo> recording(const std::string& id);
   Result<std::vector<std::string>> objects_of(const std::string& recording_id);
+  Result<ObjectInfo> object_info(const std::string& object_id);
+  // The object's data key (for an export package); logged as access.key.
+  Result<DataKey> export_data_key(const std::string& object_id, const std::string& who);
+  // Logs an export of `recordings` by `who` (before the head that covers it is signed).
+  Status log_export(const std::vector<std::string>& recordings, const std::string& who);
   Result<std::unique_ptr<ObjectReader>> read_object(const std::string& object_id,
                                                     const std::string& who);
 

@@ -67,6 +67,8 @@ class Ledger {
   Result<std::vector<uint8_t>> entry_bytes(uint64_t index);
   Result<Hash> leaf(uint64_t index);
   Result<std::vector<Hash>> inclusion_proof(uint64_t index, uint64_t tree_size);
+  // The first `count` leaf hashes, for computing many proofs against one head.
+  Result<std::vector<Hash>> leaves(uint64_t count);
   Result<std::vector<Hash>> consistency_proof(uint64_t old_size, uint64_t new_size);
 
   // Recomputes every leaf from the stored entry bytes, checks every stored head (signature,
@@ -76,7 +78,6 @@ class Ledger {
  private:
   Ledger(SqliteDb& db, SigningKey key, const Clock& clock, std::string witness)
       : db_(db), key_(key), clock_(clock), witness_path_(std::move(witness)) {}
-  Result<std::vector<Hash>> leaves(uint64_t count);
 
   SqliteDb& db_;
   SigningKey key_;

@@ -65,6 +65,30 @@ class ArchiveCliTest(VerbatimTestCase):
         self.assertIn("OK", self.run_vb("verify", check=0).stdout)
 
 
+class ExportCliTest(VerbatimTestCase):
+    def test_export_and_offline_verification(self):
+        p = os.path.join(self.tmp, "call.pcap")
+        with open(p, "wb") as f:
+            f.write(os.urandom(50000))
+        r = self.run_vb("archive", "import", p, check=0)
+        recording = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("recording ")][0]
+        pkg = os.path.join(self.tmp, "package")
+        self.run_vb("export", recording, "--out", pkg, "--actor", "officer:jane", check=0)
+        pub = os.path.join(self.data, "archive", "signing.key.pub")
+        # Offline: no data directory at all, only the package and the public key.
+        env = {k: v for k, v in self.env.items() if k != "VERBATIM_DATA_DIR"}
+        r = self.run_vb("verify-export", pkg, "--public-key", pub, env=env, check=0)
+        self.assertIn(recording + ": valid", r.stdout)
+        media = [os.path.join(dp, f) for dp, _, fs in os.walk(pkg) for f in fs if f.endswith(".bin")][0]
+        with open(media, "rb") as f:
+            self.assertEqual(f.read(), open(p, "rb").read())
+        with open(media, "r+b") as f:
+            f.write(b"X")
+        r = self.run_vb("verify-export", pkg, "--public-key", pub, "--json", env=env, check=1)
+        self.assertEqual(json.loads(r.stdout)[0]["verdict"], "tampered")
+        self.run_vb("export", recording, "--out", pkg, check=1)  # never overwrites
+
+
 def subprocess_bytes(test, *args):
     import subprocess
     from helpers import BIN

@@ -1,0 +1,245 @@
+#include "archive/export.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "archive/sha256.h"
+
+namespace verbatim::archive {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::vector<uint8_t> read_file(const fs::path& p, bool* ok) {
+  std::ifstream in(p, std::ios::binary);
+  *ok = static_cast<bool>(in);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+Status write_file(const fs::path& p, std::span<const uint8_t> data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  out.flush();
+  if (!out) return make_error(ErrorCode::kIo, "cannot write " + p.string());
+  return ok_status();
+}
+
+std::span<const uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+json ledger_ref(uint64_t seq, const std::vector<uint8_t>& entry, const std::vector<Hash>& proof) {
+  json p = json::array();
+  for (const auto& h : proof) p.push_back(to_hex(h));
+  return {{"seq", seq}, {"entry", std::string(entry.begin(), entry.end())}, {"proof", p}};
+}
+
+}  // namespace
+
+Result<ExportSummary> export_package(Archive& archive, const std::vector<std::string>& recordings,
+                                     const std::string& out_dir, const std::string& who) {
+  if (recordings.empty())
+    return make_error(ErrorCode::kInvalidArgument, "name at least one recording");
+  std::error_code ec;
+  if (fs::exists(out_dir) && !fs::is_empty(out_dir, ec)) {
+    return make_error(ErrorCode::kAlreadyExists, out_dir + " exists and is not empty");
+  }
+  fs::create_directories(out_dir, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot create " + out_dir + ": " + ec.message());
+  struct Obj {
+    ObjectInfo info;
+    DataKey key;
+  };
+  std::vector<std::pair<RecordingInfo, std::vector<Obj>>> plan;
+  for (const auto& id : recordings) {
+    auto r = archive.recording(id);
+    if (!r) return r.error();
+    if (r.value().status == "disposed" || r.value().status == "recording") {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "recording " + id + " is " + r.value().status + " and cannot be exported");
+    }
+    auto ids = archive.objects_of(id);
+    if (!ids) return ids.error();
+    std::vector<Obj> objs;
+    for (const auto& oid : ids.value()) {
+      auto info = archive.object_info(oid);
+      if (!info) return info.error();
+      if (info.value().status != "sealed") continue;
+      auto key = archive.export_data_key(oid, who);
+      if (!key) return key.error();
+      objs.push_back({info.value(), key.value()});
+    }
+    plan.emplace_back(r.value(), std::move(objs));
+  }
+  VB_TRY(archive.log_export(recordings, who));
+  auto head = archive.sign_head();  // covers every entry referenced below
+  if (!head) return head.error();
+  auto leaves = archive.ledger().leaves(head.value().size);
+  if (!leaves) return leaves.error();
+  json manifest = {{"format", "verbatim-export/v1"},
+                   {"exported_by", who},
+                   {"tree_head", head.value().to_line()},
+                   {"public_key", hex(archive.ledger().public_key())},
+                   {"recordings", json::array()}};
+  ExportSummary summary{out_dir, 0, 0, head.value()};
+  for (auto& [rec, objs] : plan) {
+    const fs::path rdir = fs::path(out_dir) / "recordings" / rec.id;
+    fs::create_directories(rdir, ec);
+    VB_TRY(write_file(rdir / "metadata.json", as_bytes(rec.metadata_text)));
+    auto entry = archive.ledger().entry_bytes(rec.ledger_seq);
+    if (!entry) return entry.error();
+    json jr = {{"id", rec.id},
+               {"status", rec.status},
+               {"reason", rec.reason},
+               {"metadata_file", "recordings/" + rec.id + "/metadata.json"},
+               {"ledger", ledger_ref(rec.ledger_seq, entry.value(),
+                                     inclusion_proof(leaves.value(), rec.ledger_seq))},
+               {"objects", json::array()}};
+    for (const Obj& o : objs) {
+      const std::string base = "recordings/" + rec.id + "/" + o.info.id;
+      fs::copy_file(o.info.path, fs::path(out_dir) / (base + ".vbo"), ec);
+      if (ec) return make_error(ErrorCode::kIo, "cannot copy " + o.info.path + ": " + ec.message());
+      auto reader = ObjectReader::open(o.info.path, o.key);
+      if (!reader) return reader.error();
+      VB_TRY(reader.value()->verify());
+      std::ofstream media(fs::path(out_dir) / (base + ".bin"), std::ios::binary);
+      for (size_t i = 0; i < reader.value()->chunks().size(); ++i) {
+        auto c = reader.value()->read_chunk(i);
+        if (!c) return c.error();
+        media.write(reinterpret_cast<const char*>(c.value().data()),
+                    static_cast<std::streamsize>(c.value().size()));
+      }
+      media.close();
+      auto oentry = archive.ledger().entry_bytes(o.info.ledger_seq);
+      if (!oentry) return oentry.error();
+      jr["objects"].push_back(
+          {{"id", o.info.id},
+           {"kind", o.info.kind},
+           {"interrupted", o.info.interrupted},
+           {"stored_file", base + ".vbo"},
+           {"media_file", base + ".bin"},
+           {"data_key", hex(o.key)},
+           {"ledger", ledger_ref(o.info.ledger_seq, oentry.value(),
+                                 inclusion_proof(leaves.value(), o.info.ledger_seq))}});
+      ++summary.objects;
+    }
+    manifest["recordings"].push_back(jr);
+    ++summary.recordings;
+  }
+  const std::string text = manifest.dump(2) + "\n";
+  VB_TRY(write_file(fs::path(out_dir) / "manifest.json", as_bytes(text)));
+  return summary;
+}
+
+Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
+                                                   const std::array<uint8_t, 32>& public_key) {
+  bool ok = false;
+  const auto mtext = read_file(fs::path(dir) / "manifest.json", &ok);
+  if (!ok) return make_error(ErrorCode::kNotFound, "no manifest.json in " + dir);
+  const json m = json::parse(mtext.begin(), mtext.end(), nullptr, false);
+  if (!m.is_object() || m.value("format", "") != "verbatim-export/v1" ||
+      !m.contains("recordings")) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      dir + "/manifest.json is not a Verbatim export manifest");
+  }
+  std::vector<PackageVerdict> out;
+  auto head = TreeHead::from_line(m.value("tree_head", ""));
+  const bool head_ok = head && head.value().verify(public_key);
+  for (const auto& jr : m["recordings"]) {
+    PackageVerdict v;
+    v.recording = jr.value("id", "?");
+    bool tampered = false;
+    bool unverifiable = !head_ok;
+    if (!head_ok) v.problems.push_back("the tree head does not verify with the given public key");
+    // Checks that a ledger reference is in the signed tree; returns its parsed entry.
+    auto check_entry = [&](const json& ref, const std::string& what) -> json {
+      const std::string bytes = ref.value("entry", "");
+      const json entry = json::parse(bytes, nullptr, false);
+      if (!ref.contains("seq") || !ref.contains("proof") || entry.is_discarded()) {
+        v.problems.push_back(what + ": no ledger entry or proof");
+        unverifiable = true;
+        return json();
+      }
+      std::vector<Hash> proof;
+      for (const auto& p : ref["proof"]) {
+        auto h = hash_from_hex(p.get<std::string>());
+        if (h) proof.push_back(h.value());
+      }
+      if (head && !verify_inclusion(ref["seq"].get<uint64_t>(), head.value().size,
+                                    leaf_hash(as_bytes(bytes)), proof, head.value().root)) {
+        v.problems.push_back(what +
+                             ": ledger entry is not in the signed tree (altered entry or proof)");
+        tampered = true;
+      }
+      return entry;
+    };
+    const json rentry = check_entry(jr.value("ledger", json::object()), "recording");
+    if (rentry.is_object()) {
+      if (rentry.value("type", "") != "recording.created" ||
+          rentry.value("recording", "") != v.recording) {
+        v.problems.push_back("recording: ledger entry is for something else");
+        tampered = true;
+      }
+      const auto meta = read_file(fs::path(dir) / jr.value("metadata_file", ""), &ok);
+      if (!ok) {
+        v.problems.push_back("metadata file missing");
+        tampered = true;
+      } else if (to_hex(Sha256::of(meta)) != rentry.value("metadata_sha256", "")) {
+        v.problems.push_back("metadata differs from what was recorded");
+        tampered = true;
+      }
+    }
+    for (const auto& jo : jr.value("objects", json::array())) {
+      const std::string oid = jo.value("id", "?");
+      const std::string what = "object " + oid;
+      const json oentry = check_entry(jo.value("ledger", json::object()), what);
+      if (!oentry.is_object()) continue;
+      if (oentry.value("type", "") != "object.sealed" || oentry.value("object", "") != oid ||
+          oentry.value("recording", "") != v.recording) {
+        v.problems.push_back(what + ": ledger entry is for something else");
+        tampered = true;
+        continue;
+      }
+      const fs::path stored = fs::path(dir) / jo.value("stored_file", "");
+      auto sha = fs::exists(stored) ? file_sha256(stored.string())
+                                    : Result<Hash>(make_error(ErrorCode::kNotFound, "missing"));
+      if (!sha || to_hex(sha.value()) != oentry.value("sha256", "")) {
+        v.problems.push_back(what + ": stored object missing or differs from the ledger");
+        tampered = true;
+        continue;
+      }
+      auto key_bytes = unhex(jo.value("data_key", ""));
+      if (!key_bytes || key_bytes.value().size() != 32) {
+        v.problems.push_back(what + ": no data key, content cannot be checked");
+        unverifiable = true;
+        continue;
+      }
+      DataKey key;
+      std::copy(key_bytes.value().begin(), key_bytes.value().end(), key.begin());
+      auto reader = ObjectReader::open(stored.string(), key);
+      if (!reader || !reader.value()->verify()) {
+        v.problems.push_back(what + ": stored object does not authenticate under its data key");
+        tampered = true;
+        continue;
+      }
+      Sha256 plain;
+      for (size_t i = 0; i < reader.value()->chunks().size(); ++i) {
+        auto c = reader.value()->read_chunk(i);
+        if (c) plain.update(c.value());
+      }
+      const auto media = read_file(fs::path(dir) / jo.value("media_file", ""), &ok);
+      if (!ok || Sha256::of(media) != plain.final()) {
+        v.problems.push_back(what + ": media file differs from the sealed object's content");
+        tampered = true;
+      }
+    }
+    v.verdict = tampered ? "tampered" : unverifiable ? "unverifiable" : "valid";
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace verbatim::archive

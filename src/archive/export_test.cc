@@ -1,0 +1,128 @@
+#include "archive/export.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace verbatim::archive {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class ExportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base = fs::temp_directory_path() /
+           ("vb_export_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(base);
+    ArchiveOptions o;
+    o.root = (base / "archive").string();
+    archive = Archive::open(o, clock, "test").value();
+    for (int r = 0; r < 2; ++r) {
+      auto rec = archive->create_recording({{"call", r}, {"from", "sip:alice@contoso.com"}});
+      for (int i = 0; i < 2; ++i) {
+        auto obj = archive->begin_object(rec.value(), "media");
+        std::vector<uint8_t> data(3000 + static_cast<size_t>(r * 10 + i),
+                                  static_cast<uint8_t>(r * 10 + i));
+        ASSERT_TRUE(obj.value()->writer().write(data));
+        ASSERT_TRUE(archive->seal(*obj.value()));
+      }
+      ASSERT_TRUE(archive->complete_recording(rec.value(), "complete"));
+      recs.push_back(rec.value());
+    }
+    pkg = (base / "package").string();
+    auto s = export_package(*archive, recs, pkg, "officer:jane");
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s.value().objects, 4u);
+    pk = archive->ledger().public_key();
+  }
+  void TearDown() override { fs::remove_all(base); }
+
+  std::map<std::string, std::string> verdicts(const std::array<uint8_t, 32>& key) {
+    auto v = verify_package(pkg, key);
+    EXPECT_TRUE(v);
+    std::map<std::string, std::string> out;
+    for (const auto& x : v.value()) {
+      out[x.recording] = x.verdict;
+      for (const auto& p : x.problems) std::cerr << x.recording << ": " << p << "\n";
+    }
+    return out;
+  }
+  json manifest() {
+    std::ifstream in(pkg + "/manifest.json");
+    return json::parse(in);
+  }
+  void save(const json& m) { std::ofstream(pkg + "/manifest.json") << m.dump(2); }
+
+  fs::path base;
+  ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
+  std::unique_ptr<Archive> archive;
+  std::vector<std::string> recs;
+  std::string pkg;
+  std::array<uint8_t, 32> pk{};
+};
+
+TEST_F(ExportTest, ValidPackageVerifiesOffline) {
+  const auto v = verdicts(pk);
+  EXPECT_EQ(v.at(recs[0]), "valid");
+  EXPECT_EQ(v.at(recs[1]), "valid");
+  // The export is on the record.
+  bool logged = false;
+  for (uint64_t i = 0; i < archive->ledger().size(); ++i) {
+    logged |= json::parse(archive->ledger().entry_bytes(i).value())["type"] == "access.export";
+  }
+  EXPECT_TRUE(logged);
+  EXPECT_TRUE(fs::exists(pkg + "/recordings/" + recs[0] + "/metadata.json"));
+}
+
+TEST_F(ExportTest, TamperedMediaIsReportedForItsRecordingOnly) {
+  const json m = manifest();
+  const std::string media =
+      pkg + "/" + m["recordings"][1]["objects"][0]["media_file"].get<std::string>();
+  std::fstream f(media, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(10);
+  f.put('Z');
+  f.close();
+  const auto v = verdicts(pk);
+  EXPECT_EQ(v.at(recs[0]), "valid");
+  EXPECT_EQ(v.at(recs[1]), "tampered");
+}
+
+TEST_F(ExportTest, EditedMetadataOrEntryIsTampered) {
+  std::ofstream(pkg + "/recordings/" + recs[0] + "/metadata.json")
+      << R"({"call":0,"from":"sip:mallory@contoso.com"})";
+  json m = manifest();
+  std::string entry = m["recordings"][1]["objects"][1]["ledger"]["entry"];
+  entry.replace(entry.find("media"), 5, "medib");
+  m["recordings"][1]["objects"][1]["ledger"]["entry"] = entry;
+  save(m);
+  const auto v = verdicts(pk);
+  EXPECT_EQ(v.at(recs[0]), "tampered");
+  EXPECT_EQ(v.at(recs[1]), "tampered");
+}
+
+TEST_F(ExportTest, WrongKeyOrMissingProofIsUnverifiableNeverValid) {
+  std::array<uint8_t, 32> other{};
+  other[0] = 1;
+  for (const auto& [rec, verdict] : verdicts(other)) EXPECT_EQ(verdict, "unverifiable") << rec;
+  json m = manifest();
+  m["recordings"][0]["objects"][0].erase("data_key");
+  m["recordings"][1]["ledger"].erase("proof");
+  save(m);
+  const auto v = verdicts(pk);
+  EXPECT_EQ(v.at(recs[0]), "unverifiable");
+  EXPECT_EQ(v.at(recs[1]), "unverifiable");
+}
+
+TEST_F(ExportTest, RefusesNonEmptyTargetAndUnknownRecordings) {
+  EXPECT_FALSE(export_package(*archive, recs, pkg, "x"));
+  EXPECT_FALSE(
+      export_package(*archive, {"00000000000000000000000000000000"}, (base / "p2").string(), "x"));
+  EXPECT_FALSE(verify_package((base / "nowhere").string(), pk));
+}
+
+}  // namespace
+}  // namespace verbatim::archive
