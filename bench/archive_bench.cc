@@ -92,8 +92,10 @@ void ledger_appends(benchmark::State& st, int per_transaction) {
   for (auto _ : st) {
     (void)db->exec("BEGIN IMMEDIATE");
     for (int i = 0; i < per_transaction; ++i) {
-      (void)ledger->append({{"type", "object.sealed"}, {"object", std::to_string(n++)},
-                            {"sha256", "0000000000000000000000000000000000000000000000000000000000000000"}});
+      (void)ledger->append(
+          {{"type", "object.sealed"},
+           {"object", std::to_string(n++)},
+           {"sha256", "0000000000000000000000000000000000000000000000000000000000000000"}});
     }
     (void)db->exec("COMMIT");
   }
@@ -123,10 +125,12 @@ void BM_LedgerVerify1M(benchmark::State& st) {
   for (int batch = 0; batch < kEntries / 10000; ++batch) {
     (void)db->exec("BEGIN IMMEDIATE");
     for (int i = 0; i < 10000; ++i) {
-      (void)ledger->append({{"type", "object.sealed"}, {"object", std::to_string(batch * 10000 + i)},
-                            {"recording", "0123456789abcdef0123456789abcdef"},
-                            {"sha256", "0000000000000000000000000000000000000000000000000000000000000000"},
-                            {"stored_size", 123456}});
+      (void)ledger->append(
+          {{"type", "object.sealed"},
+           {"object", std::to_string(batch * 10000 + i)},
+           {"recording", "0123456789abcdef0123456789abcdef"},
+           {"sha256", "0000000000000000000000000000000000000000000000000000000000000000"},
+           {"stored_size", 123456}});
     }
     (void)db->exec("COMMIT");
     if (batch % 25 == 24) (void)ledger->sign_head();  // 4 heads along the way

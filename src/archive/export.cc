@@ -153,13 +153,14 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
     v.recording = jr.value("id", "?");
     bool tampered = false;
     bool unverifiable = !head_ok;
-    if (!head_ok) v.problems.push_back("the tree head does not verify with the given public key");
+    if (!head_ok)
+      v.problems.emplace_back("the tree head does not verify with the given public key");
     // Checks that a ledger reference is in the signed tree; returns its parsed entry.
     auto check_entry = [&](const json& ref, const std::string& what) -> json {
       const std::string bytes = ref.value("entry", "");
-      const json entry = json::parse(bytes, nullptr, false);
+      json entry = json::parse(bytes, nullptr, false);
       if (!ref.contains("seq") || !ref.contains("proof") || entry.is_discarded()) {
-        v.problems.push_back(what + ": no ledger entry or proof");
+        v.problems.emplace_back(what + ": no ledger entry or proof");
         unverifiable = true;
         return json();
       }
@@ -170,8 +171,8 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
       }
       if (head && !verify_inclusion(ref["seq"].get<uint64_t>(), head.value().size,
                                     leaf_hash(as_bytes(bytes)), proof, head.value().root)) {
-        v.problems.push_back(what +
-                             ": ledger entry is not in the signed tree (altered entry or proof)");
+        v.problems.emplace_back(
+            what + ": ledger entry is not in the signed tree (altered entry or proof)");
         tampered = true;
       }
       return entry;
@@ -180,15 +181,15 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
     if (rentry.is_object()) {
       if (rentry.value("type", "") != "recording.created" ||
           rentry.value("recording", "") != v.recording) {
-        v.problems.push_back("recording: ledger entry is for something else");
+        v.problems.emplace_back("recording: ledger entry is for something else");
         tampered = true;
       }
       const auto meta = read_file(fs::path(dir) / jr.value("metadata_file", ""), &ok);
       if (!ok) {
-        v.problems.push_back("metadata file missing");
+        v.problems.emplace_back("metadata file missing");
         tampered = true;
       } else if (to_hex(Sha256::of(meta)) != rentry.value("metadata_sha256", "")) {
-        v.problems.push_back("metadata differs from what was recorded");
+        v.problems.emplace_back("metadata differs from what was recorded");
         tampered = true;
       }
     }
@@ -199,7 +200,7 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
       if (!oentry.is_object()) continue;
       if (oentry.value("type", "") != "object.sealed" || oentry.value("object", "") != oid ||
           oentry.value("recording", "") != v.recording) {
-        v.problems.push_back(what + ": ledger entry is for something else");
+        v.problems.emplace_back(what + ": ledger entry is for something else");
         tampered = true;
         continue;
       }
@@ -207,13 +208,13 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
       auto sha = fs::exists(stored) ? file_sha256(stored.string())
                                     : Result<Hash>(make_error(ErrorCode::kNotFound, "missing"));
       if (!sha || to_hex(sha.value()) != oentry.value("sha256", "")) {
-        v.problems.push_back(what + ": stored object missing or differs from the ledger");
+        v.problems.emplace_back(what + ": stored object missing or differs from the ledger");
         tampered = true;
         continue;
       }
       auto key_bytes = unhex(jo.value("data_key", ""));
       if (!key_bytes || key_bytes.value().size() != 32) {
-        v.problems.push_back(what + ": no data key, content cannot be checked");
+        v.problems.emplace_back(what + ": no data key, content cannot be checked");
         unverifiable = true;
         continue;
       }
@@ -221,7 +222,7 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
       std::copy(key_bytes.value().begin(), key_bytes.value().end(), key.begin());
       auto reader = ObjectReader::open(stored.string(), key);
       if (!reader || !reader.value()->verify()) {
-        v.problems.push_back(what + ": stored object does not authenticate under its data key");
+        v.problems.emplace_back(what + ": stored object does not authenticate under its data key");
         tampered = true;
         continue;
       }
@@ -232,7 +233,7 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
       }
       const auto media = read_file(fs::path(dir) / jo.value("media_file", ""), &ok);
       if (!ok || Sha256::of(media) != plain.final()) {
-        v.problems.push_back(what + ": media file differs from the sealed object's content");
+        v.problems.emplace_back(what + ": media file differs from the sealed object's content");
         tampered = true;
       }
     }
