@@ -47,6 +47,25 @@ done
 
 kill $PID; wait $PID 2>/dev/null || true
 trap - EXIT
+
+say "5. The archive: store a recording encrypted, prove it is intact, export it for a regulator"
+SAMPLE=$DATA/sample-call.raw
+head -c 480000 /dev/urandom >"$SAMPLE"   # 30 s of 8 kHz 16-bit audio, as the recorder will store
+FIRST=$("$BIN" archive import "$SAMPLE" --metadata '{"from":"sip:ava.trader@contoso.onmicrosoft.com","to":"tel:+442071230102","policy":"Tag:Traders"}')
+echo "$FIRST" | sed 's/^/  /'
+REC1=$(echo "$FIRST" | awk '/^recording/ {print $2}')
+REC=$("$BIN" archive import "$SAMPLE" --metadata '{"demo":"second call"}' | awk '/^recording/ {print $2}')
+"$BIN" archive sign-head >/dev/null
+"$BIN" verify --deep | sed 's/^/  /'
+echo "  deleting a sealed recording before its retention ends is refused:"
+OBJ=$("$BIN" archive show "$REC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0])')
+"$BIN" archive delete "$OBJ" 2>&1 | sed 's/^verbatim: /  refused: /' || true
+echo "  flipping one byte of a stored object behind Verbatim's back:"
+F=$(find "$DATA/archive/objects" -name "$OBJ.vbo")
+printf 'X' | dd of="$F" bs=1 seek=1000 conv=notrunc 2>/dev/null
+"$BIN" verify | sed 's/^/  /' || true
+"$BIN" export "$REC1" --out "$DATA/export-case-42" | sed 's/^/  /'
+"$BIN" verify-export "$DATA/export-case-42" --public-key "$DATA/archive/signing.key.pub" | sed 's/^/  offline check: /'
 say "Where to look"
 cat <<MSG
   data directory:   $DATA (policy.db: SQLite; every change is in its audit log)
@@ -54,5 +73,7 @@ cat <<MSG
   admin shell:      VERBATIM_DATA_DIR=$DATA $BIN admin
   explain a user:   VERBATIM_DATA_DIR=$DATA $BIN policy explain USER
   REST API:         VERBATIM_DATA_DIR=$DATA $BIN serve   (token: $BIN token create NAME)
-  docs:             $ROOT/docs/ (cmdlets.md, rest-api.md, operations.md)
+  archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)
+  export package:   $DATA/export-case-42 (manifest.json; verify-export needs only signing.key.pub)
+  docs:             $ROOT/docs/ (cmdlets.md, rest-api.md, operations.md, archive-format.md)
 MSG

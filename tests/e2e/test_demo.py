@@ -20,6 +20,11 @@ class DemoTest(VerbatimTestCase):
         self.assertRegex(out, r"sip:stranger@example.net\s+not recorded")
         self.assertIn('Because:    group "FX Desk" (rank 1) -> Tag:Traders', out)
         self.assertIn("Where to look", out)
+        # The archive part: verify OK, deletion refused, tampering found, export valid offline.
+        self.assertIn("OK: ledger of", out)
+        self.assertIn("refused: object", out)
+        self.assertRegex(out, r"FINDING recording \w+ object \w+ .*altered or swapped")
+        self.assertRegex(out, r"offline check: \w+: valid")
 
 
 if __name__ == "__main__":
