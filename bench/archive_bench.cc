@@ -79,15 +79,32 @@ void BM_ObjectWriterSeal(benchmark::State& st) {
 }
 BENCHMARK(BM_ObjectWriterSeal)->Unit(benchmark::kMillisecond);
 
-void ledger_appends(benchmark::State& st, int per_transaction) {
-  const std::string dir = "/tmp/vb_ledger_bench_" + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  auto db = SqliteDb::open(dir + "/archive.db").value();
-  (void)db->migrate(archive_migrations(), "archive database");
+// A ledger in a fresh directory under /tmp, removed afterwards.
+struct BenchLedger {
+  explicit BenchLedger(const std::string& name)
+      : dir("/tmp/vb_" + name + "_" + std::to_string(::getpid())) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    db = SqliteDb::open(dir + "/archive.db").value();
+    (void)db->migrate(archive_migrations(), "archive database");
+    auto key = load_or_create_signing_key(dir + "/signing.key").value();
+    ledger = Ledger::open(*db, key, clock, dir + "/heads").value();
+  }
+  ~BenchLedger() {
+    ledger.reset();
+    db.reset();
+    std::filesystem::remove_all(dir);
+  }
+  std::string dir;
   SystemClock clock;
-  auto key = load_or_create_signing_key(dir + "/signing.key").value();
-  auto ledger = Ledger::open(*db, key, clock, dir + "/heads").value();
+  std::unique_ptr<SqliteDb> db;
+  std::unique_ptr<Ledger> ledger;
+};
+
+void ledger_appends(benchmark::State& st, int per_transaction) {
+  BenchLedger b("ledger_bench");
+  auto& db = b.db;
+  auto& ledger = b.ledger;
   int64_t n = 0;
   for (auto _ : st) {
     (void)db->exec("BEGIN IMMEDIATE");
@@ -100,9 +117,6 @@ void ledger_appends(benchmark::State& st, int per_transaction) {
     (void)db->exec("COMMIT");
   }
   st.SetItemsProcessed(n);
-  ledger.reset();
-  db.reset();
-  std::filesystem::remove_all(dir);
 }
 void BM_LedgerAppendEach(benchmark::State& st) { ledger_appends(st, 1); }
 void BM_LedgerAppendBatch100(benchmark::State& st) { ledger_appends(st, 100); }
@@ -113,14 +127,9 @@ BENCHMARK(BM_LedgerAppendBatch100)->MinTime(2.0);
 // recompute every leaf from the stored bytes, parse every entry, check signed and witnessed
 // heads against roots over the recomputed leaves.
 void BM_LedgerVerify1M(benchmark::State& st) {
-  const std::string dir = "/tmp/vb_ledger_verify_" + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  auto db = SqliteDb::open(dir + "/archive.db").value();
-  (void)db->migrate(archive_migrations(), "archive database");
-  SystemClock clock;
-  auto key = load_or_create_signing_key(dir + "/signing.key").value();
-  auto ledger = Ledger::open(*db, key, clock, dir + "/heads").value();
+  BenchLedger b("ledger_verify");
+  auto& db = b.db;
+  auto& ledger = b.ledger;
   constexpr int kEntries = 1'000'000;
   for (int batch = 0; batch < kEntries / 10000; ++batch) {
     (void)db->exec("BEGIN IMMEDIATE");
@@ -140,9 +149,6 @@ void BM_LedgerVerify1M(benchmark::State& st) {
     if (!findings || !findings.value().empty()) st.SkipWithError("verify found problems");
   }
   st.counters["entries"] = kEntries;
-  ledger.reset();
-  db.reset();
-  std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_LedgerVerify1M)->Iterations(1)->Unit(benchmark::kSecond);
 

@@ -47,6 +47,12 @@ Archive::~Archive() {
 
 std::string Archive::now() const { return format_iso8601(clock_.now()); }
 
+Status Archive::append_event(json event) {
+  auto seq = ledger_->append(std::move(event));
+  if (!seq) return seq.error();
+  return ok_status();
+}
+
 Status Archive::writable() const {
   if (!options_.read_only) return ok_status();
   return make_error(ErrorCode::kFailedPrecondition,
@@ -147,10 +153,8 @@ Status Archive::transact(const std::function<Status()>& body) {
 Status Archive::refuse(const std::string& what, const std::string& target, const std::string& who,
                        const std::string& why) {
   (void)transact([&]() -> Status {
-    auto seq = ledger_->append(
+    return append_event(
         {{"type", what + ".refused"}, {"target", target}, {"by", who}, {"reason", why}});
-    if (!seq) return seq.error();
-    return ok_status();
   });
   return make_error(ErrorCode::kFailedPrecondition, why);
 }
@@ -311,10 +315,8 @@ Status Archive::recover_open_objects() {
       u.bind(1, o.recording);
       u.bind(2, "the recorder stopped unexpectedly; media after the last flush is missing");
       if (u.step() != kSqliteDone) return db_->error("marking the recording interrupted");
-      auto seq = ledger_->append(
+      return append_event(
           {{"type", "recording.interrupted"}, {"recording", o.recording}, {"object", o.id}});
-      if (!seq) return seq.error();
-      return ok_status();
     }));
   }
   return ok_status();
@@ -339,12 +341,10 @@ Status Archive::complete_recording(const std::string& recording_id, const std::s
       return make_error(ErrorCode::kFailedPrecondition,
                         "recording " + recording_id + " is not being recorded");
     }
-    auto seq = ledger_->append({{"type", "recording.completed"},
-                                {"recording", recording_id},
-                                {"status", status},
-                                {"reason", reason}});
-    if (!seq) return seq.error();
-    return ok_status();
+    return append_event({{"type", "recording.completed"},
+                         {"recording", recording_id},
+                         {"status", status},
+                         {"reason", reason}});
   });
 }
 
@@ -405,9 +405,7 @@ Result<DataKey> Archive::export_data_key(const std::string& object_id, const std
   auto key = data_key(object_id);
   if (!key) return key.error();
   VB_TRY(transact([&]() -> Status {
-    auto seq = ledger_->append({{"type", "access.key"}, {"object", object_id}, {"by", who}});
-    if (!seq) return seq.error();
-    return ok_status();
+    return append_event({{"type", "access.key"}, {"object", object_id}, {"by", who}});
   }));
   return key;
 }
@@ -448,9 +446,7 @@ Result<std::unique_ptr<ObjectReader>> Archive::read_object(const std::string& ob
   auto key = data_key(object_id);
   if (!key) return key.error();
   VB_TRY(transact([&]() -> Status {
-    auto seq = ledger_->append({{"type", "access.read"}, {"object", object_id}, {"by", who}});
-    if (!seq) return seq.error();
-    return ok_status();
+    return append_event({{"type", "access.read"}, {"object", object_id}, {"by", who}});
   }));
   return ObjectReader::open(path, key.value());
 }
@@ -474,13 +470,11 @@ Status Archive::extend_retention(const std::string& recording_id, const std::str
     s.bind(1, recording_id);
     s.bind(2, until);
     if (s.step() != kSqliteDone) return db_->error("extending retention");
-    auto seq = ledger_->append({{"type", "retention.extended"},
-                                {"recording", recording_id},
-                                {"from", r.value().retention_until},
-                                {"until", until},
-                                {"by", who}});
-    if (!seq) return seq.error();
-    return ok_status();
+    return append_event({{"type", "retention.extended"},
+                         {"recording", recording_id},
+                         {"from", r.value().retention_until},
+                         {"until", until},
+                         {"by", who}});
   });
 }
 
@@ -505,10 +499,8 @@ Status Archive::set_hold(const std::string& case_id, const std::string& recordin
     s.bind(3, who);
     s.bind(4, now());
     if (s.step() != kSqliteDone) return db_->error("setting the legal hold");
-    auto seq = ledger_->append(
+    return append_event(
         {{"type", "hold.set"}, {"case", case_id}, {"recording", recording_id}, {"by", who}});
-    if (!seq) return seq.error();
-    return ok_status();
   });
 }
 
@@ -527,10 +519,8 @@ Status Archive::release_hold(const std::string& case_id, const std::string& reco
       return make_error(ErrorCode::kNotFound,
                         "no active hold of case " + case_id + " on recording " + recording_id);
     }
-    auto seq = ledger_->append(
+    return append_event(
         {{"type", "hold.released"}, {"case", case_id}, {"recording", recording_id}, {"by", who}});
-    if (!seq) return seq.error();
-    return ok_status();
   });
 }
 
@@ -570,13 +560,11 @@ Status Archive::dispose(const std::string& recording_id, const std::string& who)
     SqliteStmt u(*db_, "UPDATE recordings SET status = 'disposed' WHERE id = ?1");
     u.bind(1, recording_id);
     if (u.step() != kSqliteDone) return db_->error("disposing the recording");
-    auto seq = ledger_->append({{"type", "recording.disposed"},
-                                {"recording", recording_id},
-                                {"objects", objects.value()},
-                                {"by", who},
-                                {"method", "crypto-shred"}});
-    if (!seq) return seq.error();
-    return ok_status();
+    return append_event({{"type", "recording.disposed"},
+                         {"recording", recording_id},
+                         {"objects", objects.value()},
+                         {"by", who},
+                         {"method", "crypto-shred"}});
   }));
   // The keys are gone (committed); the ciphertext is now unreadable. Remove it too.
   for (const auto& p : paths) {
@@ -640,13 +628,11 @@ Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
       if (u.step() != kSqliteDone) return db_->error("re-wrapping a data key");
       ++count;
     }
-    auto seq = ledger_->append({{"type", "key.rotated"},
-                                {"from", master_.id},
-                                {"to", fresh.value().id},
-                                {"keys", count},
-                                {"by", who}});
-    if (!seq) return seq.error();
-    return ok_status();
+    return append_event({{"type", "key.rotated"},
+                         {"from", master_.id},
+                         {"to", fresh.value().id},
+                         {"keys", count},
+                         {"by", who}});
   }));
   master_ = fresh.value();
   options_.master_key_file = new_key_file;

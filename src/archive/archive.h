@@ -142,6 +142,8 @@ class Archive {
  private:
   Archive(ArchiveOptions options, const Clock& clock, std::string actor);
   Status recover_open_objects();
+  // Appends a ledger event (inside the caller's transaction).
+  Status append_event(nlohmann::json event);
   // Refuses every change (and logged reads) on an archive opened read-only.
   Status writable() const;
   Result<DataKey> data_key(const std::string& object_id);

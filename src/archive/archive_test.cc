@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_dir.h"
+
 namespace verbatim::archive {
 namespace {
 
@@ -18,16 +20,6 @@ using nlohmann::json;
 
 class ArchiveTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    base = fs::temp_directory_path() /
-           ("vb_archive_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(base);
-    fs::create_directories(base);
-    root = (base / "archive").string();
-  }
-  void TearDown() override { fs::remove_all(base); }
-
   std::unique_ptr<Archive> open(const std::string& at = "") {
     ArchiveOptions o;
     o.root = at.empty() ? root : at;
@@ -72,8 +64,9 @@ class ArchiveTest : public ::testing::Test {
     return root + "/objects/" + object_id.substr(0, 2) + "/" + object_id + ".vbo";
   }
 
-  fs::path base;
-  std::string root;
+  TestDir tmp{"vb_archive"};
+  const fs::path& base = tmp.path();
+  std::string root = (base / "archive").string();
   ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
 };
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_dir.h"
+
 namespace verbatim::archive {
 namespace {
 
@@ -14,10 +16,6 @@ using nlohmann::json;
 class ExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base = fs::temp_directory_path() /
-           ("vb_export_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(base);
     ArchiveOptions o;
     o.root = (base / "archive").string();
     archive = Archive::open(o, clock, "test").value();
@@ -39,7 +37,6 @@ class ExportTest : public ::testing::Test {
     EXPECT_EQ(s.value().objects, 4u);
     pk = archive->ledger().public_key();
   }
-  void TearDown() override { fs::remove_all(base); }
 
   std::map<std::string, std::string> verdicts(const std::array<uint8_t, 32>& key) {
     auto v = verify_package(pkg, key);
@@ -57,7 +54,8 @@ class ExportTest : public ::testing::Test {
   }
   void save(const json& m) { std::ofstream(pkg + "/manifest.json") << m.dump(2); }
 
-  fs::path base;
+  TestDir tmp{"vb_export"};
+  const fs::path& base = tmp.path();
   ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
   std::unique_ptr<Archive> archive;
   std::vector<std::string> recs;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_dir.h"
+
 #include "archive/schema.h"
 
 namespace verbatim::archive {
@@ -14,15 +16,9 @@ namespace fs = std::filesystem;
 class LedgerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("vb_ledger_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
     key = load_or_create_signing_key((dir / "signing.key").string()).value();
     open();
   }
-  void TearDown() override { fs::remove_all(dir); }
   void open() {
     ledger.reset();
     db.reset();
@@ -51,7 +47,8 @@ class LedgerTest : public ::testing::Test {
     return false;
   }
 
-  fs::path dir;
+  TestDir tmp{"vb_ledger"};
+  const fs::path& dir = tmp.path();
   SigningKey key;
   ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
   std::unique_ptr<SqliteDb> db;

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_dir.h"
+
 namespace verbatim::archive {
 namespace {
 
@@ -18,15 +20,6 @@ namespace fs = std::filesystem;
 
 class ObjectFormatTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("vb_obj_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
   std::vector<uint8_t> random_bytes(size_t n, uint64_t seed = 1) {
     std::mt19937_64 rng(seed);
     std::vector<uint8_t> v(n);
@@ -60,7 +53,8 @@ class ObjectFormatTest : public ::testing::Test {
         .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
   }
 
-  fs::path dir;
+  TestDir tmp{"vb_obj"};
+  const fs::path& dir = tmp.path();
   DataKey key = random_data_key();
   ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
 };
