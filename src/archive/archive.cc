@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -186,9 +187,25 @@ Result<std::string> Archive::create_recording(const json& metadata,
   return id;
 }
 
+Result<uint64_t> Archive::free_bytes() const {
+  struct statvfs st {};
+  if (::statvfs(objects_dir_.c_str(), &st) != 0) {
+    return make_error(ErrorCode::kIo, "cannot stat the file system of " + objects_dir_);
+  }
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
 Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& recording_id,
                                                           const std::string& kind) {
   VB_TRY(writable());
+  auto free = free_bytes();
+  if (!free) return free.error();
+  if (free.value() < options_.min_free_bytes) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "refusing a new object: " + std::to_string(free.value() >> 20) +
+                          " MiB free under " + objects_dir_ + ", below the " +
+                          std::to_string(options_.min_free_bytes >> 20) + " MiB threshold");
+  }
   {
     SqliteStmt s(*db_, "SELECT status FROM recordings WHERE id = ?1");
     s.bind(1, recording_id);

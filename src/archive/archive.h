@@ -47,6 +47,9 @@ struct ArchiveOptions {
   // Read-only (verification, auditing): no recovery, no key or head creation, no lock.
   // Writers take an exclusive lock on <root>/lock, so two recorders never share an archive.
   bool read_only = false;
+  // New objects are refused while the file system holding the archive has less free space
+  // than this (objects being written continue: nothing already recording is dropped).
+  uint64_t min_free_bytes = uint64_t{256} << 20;
 };
 
 struct RecordingInfo {
@@ -96,8 +99,12 @@ class Archive {
   // --- writing ---
   Result<std::string> create_recording(const nlohmann::json& metadata,
                                        std::optional<std::chrono::days> retention = {});
+  // Refused with kFailedPrecondition when free space is below options.min_free_bytes.
   Result<std::unique_ptr<OpenObject>> begin_object(const std::string& recording_id,
                                                    const std::string& kind);
+  // Free bytes on the archive's file system.
+  Result<uint64_t> free_bytes() const;
+  void set_min_free_bytes(uint64_t bytes) { options_.min_free_bytes = bytes; }
   Result<SealedObject> seal(OpenObject& object);
   // status: complete | partial (with a reason).
   Status complete_recording(const std::string& recording_id, const std::string& status,

@@ -349,6 +349,26 @@ TEST_F(ArchiveTest, RetentionHoldsAndWriteOnce) {
   EXPECT_EQ(disposals, 5);
 }
 
+// Disk nearly full: new objects are refused with a clear error; an object already being
+// written goes on and seals; everything verifies.
+TEST_F(ArchiveTest, LowDiskRefusesNewObjectsButFinishesRunningOnes) {
+  auto a = open();
+  auto rec = a->create_recording({{"call", 1}}).value();
+  auto running = a->begin_object(rec, "media");
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(running.value()->writer().write(bytes(5000, 1)));
+  a->set_min_free_bytes(UINT64_MAX);  // below threshold from now on
+  auto refused = a->begin_object(rec, "media");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find("below the"), std::string::npos);
+  ASSERT_TRUE(running.value()->writer().write(bytes(5000, 2)));
+  auto sealed = a->seal(*running.value());
+  ASSERT_TRUE(sealed);
+  EXPECT_EQ(sealed.value().plaintext_size, 10000u);
+  EXPECT_TRUE(findings(*a).empty());
+}
+
 TEST_F(ArchiveTest, OneWriterAtATimeReadersAlways) {
   auto writer = open();
   ArchiveOptions o;
