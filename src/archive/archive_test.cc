@@ -279,7 +279,8 @@ TEST_F(ArchiveTest, KilledWriterRecoversToItsLastFlush) {
     // The interrupted recording: its object holds at least every flushed write (a SIGKILL
     // keeps the page cache, so whole chunks written after the flush may survive too), and
     // what it holds is exactly a prefix of what was written.
-    SqliteStmt s(*SqliteDb::open(root + "/archive.db").value(),
+    auto catalog = SqliteDb::open(root + "/archive.db").value();
+    SqliteStmt s(*catalog,
                  "SELECT o.id, o.plaintext_size, r.status FROM objects o JOIN recordings r "
                  "ON r.id = o.recording_id ORDER BY o.rowid DESC LIMIT 1");
     ASSERT_EQ(s.step(), kSqliteRow);

@@ -83,6 +83,7 @@ std::string hex(std::span<const uint8_t> bytes) {
 
 Result<std::vector<uint8_t>> unhex(std::string_view text) {
   if (text.size() % 2) return make_error(ErrorCode::kInvalidArgument, "odd number of hex digits");
+  if (text.empty()) return std::vector<uint8_t>{};  // libsodium must not see a null buffer
   std::vector<uint8_t> out(text.size() / 2);
   size_t n = 0;
   if (sodium_hex2bin(out.data(), out.size(), text.data(), text.size(), nullptr, &n, nullptr) != 0 ||

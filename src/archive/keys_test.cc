@@ -62,6 +62,13 @@ TEST_F(KeysTest, WrappedKeysAreBoundToTheirObjectAndMaster) {
   EXPECT_EQ(unwrap_data_key(m2, rewrapped, a).value(), k);
 }
 
+TEST_F(KeysTest, HexEdgeCases) {
+  EXPECT_TRUE(unhex("").value().empty());
+  EXPECT_FALSE(unhex("abc"));
+  EXPECT_FALSE(unhex("zz"));
+  EXPECT_EQ(unhex("00ff").value(), (std::vector<uint8_t>{0x00, 0xff}));
+}
+
 TEST_F(KeysTest, SigningKeys) {
   const std::string path = (dir / "signing.key").string();
   auto k = load_or_create_signing_key(path);

@@ -22,7 +22,9 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
   return out;
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close(db_); }
+// close_v2: if a statement outlives its connection, the close completes when it is finalized
+// instead of leaking the connection.
+SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
 
 Error SqliteDb::error(const std::string& what) const {
   return make_error(ErrorCode::kIo, what + ": " + sqlite3_errmsg(db_));
