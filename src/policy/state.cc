@@ -86,9 +86,10 @@ const Group* PolicyState::group_by_id(std::string_view object_id) const {
 
 std::vector<const Group*> PolicyState::groups_by_display_name(std::string_view name) const {
   std::vector<const Group*> out;
-  for (const auto& [id, g] : groups_) {
-    if (iequals(g.display_name, name)) out.push_back(&g);
-  }
+  auto [b, e] = group_name_.equal_range(to_lower(name));
+  for (auto it = b; it != e; ++it) out.push_back(it->second);
+  std::sort(out.begin(), out.end(),
+            [](const Group* a, const Group* b) { return a->object_id < b->object_id; });
   return out;
 }
 
@@ -357,9 +358,23 @@ void PolicyState::apply(Kind kind, const std::string& key, const std::optional<j
       }
       break;
     }
-    case Kind::kGroup:
+    case Kind::kGroup: {
+      if (auto it = groups_.find(key); it != groups_.end()) {
+        auto [b, e] = group_name_.equal_range(to_lower(it->second.display_name));
+        for (auto n = b; n != e; ++n) {
+          if (n->second == &it->second) {
+            group_name_.erase(n);
+            break;
+          }
+        }
+      }
       apply_to_map(groups_, key, doc);
+      if (doc) {
+        const Group& g = groups_.at(key);
+        group_name_.emplace(to_lower(g.display_name), &g);
+      }
       break;
+    }
     case Kind::kMembership: {
       auto slash = key.find('/');
       if (slash == std::string::npos) break;

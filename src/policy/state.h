@@ -131,6 +131,7 @@ class PolicyState {
   std::unordered_map<std::string, const User*, StringHash, std::equal_to<>> user_address_;
   std::unordered_multimap<std::string, const User*> user_name_;
   std::map<std::string, Group> groups_;
+  std::unordered_multimap<std::string, const Group*> group_name_;       // lower-case display name
   std::map<std::string, std::set<std::string>> members_;                // group -> users
   std::unordered_map<std::string, std::set<std::string>> user_groups_;  // user -> groups
   std::map<std::string, ApplicationInstance> instances_;

@@ -40,6 +40,21 @@ TEST(PolicyState, UserIndexesFollowChanges) {
   EXPECT_EQ(s.users_by_display_name("user u1").size(), 1u);
 }
 
+TEST(PolicyState, GroupNameIndexFollowsRenamesRemovalsAndRollback) {
+  PolicyState s;
+  s.put_group(Group{"g1", "FX Desk", ""});
+  EXPECT_EQ(s.groups_by_display_name("fx desk").size(), 1u);
+  const size_t mark = s.journal().size();
+  s.put_group(Group{"g1", "Rates Desk", ""});
+  EXPECT_TRUE(s.groups_by_display_name("FX Desk").empty());
+  EXPECT_EQ(s.groups_by_display_name("RATES DESK").front()->object_id, "g1");
+  s.rollback_to(mark);
+  EXPECT_EQ(s.groups_by_display_name("FX Desk").size(), 1u);
+  EXPECT_TRUE(s.groups_by_display_name("Rates Desk").empty());
+  s.erase_group("g1");
+  EXPECT_TRUE(s.groups_by_display_name("FX Desk").empty());
+}
+
 TEST(PolicyState, RollbackUndoesEverythingAfterTheMark) {
   PolicyState s;
   s.put_user(make_user("u1", "a@x.com"));
