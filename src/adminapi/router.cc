@@ -162,13 +162,7 @@ Response outcome_reply(const Request& req, const admin::Interpreter::Outcome& o,
 std::string token_hash(const std::string& token) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : digest) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return to_hex(digest);
 }
 
 Response Router::handle(const Request& req) {

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace verbatim::archive {
 
 namespace {
@@ -70,27 +72,12 @@ std::string key_id(const std::array<uint8_t, 32>& key) {
 
 }  // namespace
 
-std::string hex(std::span<const uint8_t> bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(bytes.size() * 2);
-  for (uint8_t b : bytes) {
-    s += kHex[b >> 4];
-    s += kHex[b & 15];
-  }
-  return s;
-}
+std::string hex(std::span<const uint8_t> bytes) { return verbatim::to_hex(bytes); }
 
 Result<std::vector<uint8_t>> unhex(std::string_view text) {
-  if (text.size() % 2) return make_error(ErrorCode::kInvalidArgument, "odd number of hex digits");
-  if (text.empty()) return std::vector<uint8_t>{};  // libsodium must not see a null buffer
-  std::vector<uint8_t> out(text.size() / 2);
-  size_t n = 0;
-  if (sodium_hex2bin(out.data(), out.size(), text.data(), text.size(), nullptr, &n, nullptr) != 0 ||
-      n != out.size()) {
-    return make_error(ErrorCode::kInvalidArgument, "not hexadecimal");
-  }
-  return out;
+  auto bytes = from_hex(text);
+  if (!bytes) return make_error(ErrorCode::kInvalidArgument, "not hexadecimal");
+  return std::move(bytes).value();
 }
 
 Result<MasterKey> create_master_key(const std::string& path) {

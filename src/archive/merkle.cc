@@ -1,6 +1,7 @@
 #include "archive/merkle.h"
 
 #include "archive/sha256.h"
+#include "common/strings.h"
 
 #include <bit>
 
@@ -69,32 +70,13 @@ Hash node_hash(const Hash& left, const Hash& right) {
   return sha256(buf);
 }
 
-std::string to_hex(const Hash& h) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(64);
-  for (uint8_t b : h) {
-    s += kHex[b >> 4];
-    s += kHex[b & 15];
-  }
-  return s;
-}
+std::string to_hex(const Hash& h) { return verbatim::to_hex(h); }
 
 Result<Hash> hash_from_hex(std::string_view hex) {
-  if (hex.size() != 64) return proof_error("a hash is 64 hex digits");
+  auto bytes = from_hex(hex);
+  if (!bytes || bytes->size() != 32) return proof_error("a hash is 64 hex digits");
   Hash h;
-  for (size_t i = 0; i < 32; ++i) {
-    auto nib = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    const int hi = nib(hex[2 * i]);
-    const int lo = nib(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return proof_error("not a hex digit in hash");
-    h[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
+  std::copy(bytes->begin(), bytes->end(), h.begin());
   return h;
 }
 

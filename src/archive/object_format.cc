@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "archive/sha256.h"
+#include "common/strings.h"
 
 namespace verbatim::archive {
 
@@ -118,15 +119,7 @@ ObjectId random_object_id() {
   return id;
 }
 
-std::string object_id_hex(const ObjectId& id) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : id) {
-    s += kHex[b >> 4];
-    s += kHex[b & 15];
-  }
-  return s;
-}
+std::string object_id_hex(const ObjectId& id) { return verbatim::to_hex(id); }
 
 // --- writer -----------------------------------------------------------------------------
 

@@ -6,18 +6,10 @@
 
 #include <sodium.h>
 
+#include "common/strings.h"
+
 namespace verbatim {
 namespace {
-std::string hex(const unsigned char* p, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out += kDigits[p[i] >> 4];
-    out += kDigits[p[i] & 15];
-  }
-  return out;
-}
 bool ensure_sodium() {
   static const bool ok = sodium_init() >= 0;
   return ok;
@@ -30,7 +22,7 @@ std::string RandomIdGenerator::new_guid() {
   randombytes_buf(b.data(), b.size());
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  std::string h = hex(b.data(), b.size());
+  std::string h = to_hex(b);
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
          "-" + h.substr(20, 12);
 }
@@ -59,7 +51,7 @@ std::string random_hex(size_t bytes) {
   ensure_sodium();
   std::string raw(bytes, '\0');
   randombytes_buf(raw.data(), raw.size());
-  return hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  return to_hex(std::span(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
 }
 
 }  // namespace verbatim

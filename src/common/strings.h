@@ -2,6 +2,9 @@
 // only, which is what SIP, PowerShell identifiers and e-mail style names need.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +17,10 @@ bool istarts_with(std::string_view s, std::string_view prefix);
 std::string_view trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+// Lower-case hexadecimal of bytes, and back (nullopt for odd length or a non-hex digit).
+std::string to_hex(std::span<const uint8_t> bytes);
+std::optional<std::vector<uint8_t>> from_hex(std::string_view text);
 
 // Hash and equality functors for case-insensitive, heterogeneous unordered containers.
 struct CaseInsensitiveHash {
