@@ -269,6 +269,7 @@ Result<std::vector<Finding>> Ledger::verify() {
     }
   }
   std::vector<uint64_t> sizes;
+  sizes.reserve(heads.size() + witnessed.size());
   for (const auto& h : heads) sizes.push_back(h.size);
   for (const auto& w : witnessed) {
     if (w.head) sizes.push_back(w.head.value().size);
