@@ -88,9 +88,13 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
                             " is open for writing by another process (" + lock + ")");
     }
   }
-  fs::create_directories(a->objects_dir_, ec);
-  if (ec)
-    return make_error(ErrorCode::kIo, "cannot create " + a->objects_dir_ + ": " + ec.message());
+  if (a->options_.store) {
+    a->store_ = a->options_.store;
+  } else {
+    auto store = open_local_store(a->objects_dir_);
+    if (!store) return store.error();
+    a->store_ = std::move(store).value();
+  }
   auto master = fs::exists(a->options_.master_key_file) || a->options_.read_only
                     ? load_master_key(a->options_.master_key_file)
                     : create_master_key(a->options_.master_key_file);
@@ -187,13 +191,7 @@ Result<std::string> Archive::create_recording(const json& metadata,
   return id;
 }
 
-Result<uint64_t> Archive::free_bytes() const {
-  struct statvfs st {};
-  if (::statvfs(objects_dir_.c_str(), &st) != 0) {
-    return make_error(ErrorCode::kIo, "cannot stat the file system of " + objects_dir_);
-  }
-  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
-}
+Result<uint64_t> Archive::free_bytes() const { return store_->free_bytes(); }
 
 Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& recording_id,
                                                           const std::string& kind) {
@@ -221,9 +219,6 @@ Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& rec
   obj->id_ = object_id_hex(oid);
   obj->recording_id = recording_id;
   const std::string rel = obj->id_.substr(0, 2) + "/" + obj->id_ + ".vbo";
-  std::error_code ec;
-  fs::create_directories(objects_dir_ + "/" + obj->id_.substr(0, 2), ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot create object directory: " + ec.message());
   const DataKey key = random_data_key();
   const auto wrapped = wrap_data_key(master_, key, oid);
   // The catalog row (status open) comes first, so a crash at any later point leaves an
@@ -245,7 +240,9 @@ Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& rec
     if (o.step() != kSqliteDone) return db_->error("registering the object");
     return ok_status();
   }));
-  auto writer = ObjectWriter::create(objects_dir_ + "/" + rel, key, oid, clock_, options_.writer);
+  auto sink = store_->create(rel);
+  if (!sink) return sink.error();
+  auto writer = ObjectWriter::create(std::move(sink).value(), key, oid, clock_, options_.writer);
   if (!writer) return writer.error();
   obj->writer_ = std::move(writer).value();
   return obj;
@@ -308,16 +305,26 @@ Status Archive::recover_open_objects() {
   for (const Open& o : open) {
     auto key = data_key(o.id);
     if (!key) return key.error();
-    const std::string path = objects_dir_ + "/" + o.path;
     SealedObject s;
-    if (fs::exists(path)) {
-      auto r = recover_object(path, key.value());
+    auto exists = store_->exists(o.path);
+    if (!exists) return exists.error();
+    uint64_t size = 0;
+    if (exists.value()) {
+      auto source = store_->open(o.path);
+      if (!source) return source.error();
+      size = source.value()->size();
+    }
+    if (size >= kHeaderSize) {
+      auto r = recover_object(*store_, o.path, key.value());
       if (!r) return r.error();
       s = r.value();
     } else {
-      // Crashed between registering the object and creating its file: nothing was written.
-      auto w = ObjectWriter::create(path, key.value(), parse_object_id(o.id).value(), clock_,
-                                    options_.writer);
+      // Crashed between registering the object and making its header durable: nothing of
+      // the recording was written. Start the object afresh and seal it empty.
+      auto sink = exists.value() ? store_->resume(o.path, 0) : store_->create(o.path);
+      if (!sink) return sink.error();
+      auto w = ObjectWriter::create(std::move(sink).value(), key.value(),
+                                    parse_object_id(o.id).value(), clock_, options_.writer);
       if (!w) return w.error();
       auto r = w.value()->seal();
       if (!r) return r.error();
@@ -408,7 +415,8 @@ Result<ObjectInfo> Archive::object_info(const std::string& object_id) {
   o.id = object_id;
   o.recording_id = s.text(0);
   o.kind = s.text(1);
-  o.path = objects_dir_ + "/" + s.text(2);
+  o.key = s.text(2);
+  o.path = store_->describe(o.key);
   o.status = s.text(3);
   o.interrupted = s.int64(4) != 0;
   o.plaintext_size = static_cast<uint64_t>(s.int64(5));
@@ -453,19 +461,21 @@ Result<DataKey> Archive::data_key(const std::string& object_id) {
 Result<std::unique_ptr<ObjectReader>> Archive::read_object(const std::string& object_id,
                                                            const std::string& who) {
   VB_TRY(writable());
-  std::string path;
+  std::string object_key;
   {
     SqliteStmt s(*db_, "SELECT path, status FROM objects WHERE id = ?1");
     s.bind(1, object_id);
     if (s.step() != kSqliteRow) return not_found("object", object_id);
-    path = objects_dir_ + "/" + s.text(0);
+    object_key = s.text(0);
   }
   auto key = data_key(object_id);
   if (!key) return key.error();
   VB_TRY(transact([&]() -> Status {
     return append_event({{"type", "access.read"}, {"object", object_id}, {"by", who}});
   }));
-  return ObjectReader::open(path, key.value());
+  auto source = store_->open(object_key);
+  if (!source) return source.error();
+  return ObjectReader::open(std::move(source).value(), key.value());
 }
 
 Status Archive::extend_retention(const std::string& recording_id, const std::string& until,
@@ -572,7 +582,7 @@ Status Archive::dispose(const std::string& recording_id, const std::string& who)
       if (k.step() != kSqliteDone) return db_->error("destroying a data key");
       SqliteStmt o(*db_, "UPDATE objects SET status = 'disposed' WHERE id = ?1 RETURNING path");
       o.bind(1, oid);
-      if (o.step() == kSqliteRow) paths.push_back(objects_dir_ + "/" + o.text(0));
+      if (o.step() == kSqliteRow) paths.push_back(o.text(0));
     }
     SqliteStmt u(*db_, "UPDATE recordings SET status = 'disposed' WHERE id = ?1");
     u.bind(1, recording_id);
@@ -584,10 +594,7 @@ Status Archive::dispose(const std::string& recording_id, const std::string& who)
                          {"method", "crypto-shred"}});
   }));
   // The keys are gone (committed); the ciphertext is now unreadable. Remove it too.
-  for (const auto& p : paths) {
-    std::error_code ec;
-    fs::remove(p, ec);
-  }
+  for (const auto& p : paths) (void)store_->remove(p);
   return ok_status();
 }
 
@@ -730,12 +737,17 @@ Result<std::vector<Finding>> Archive::verify(bool deep) {
                led->second.value("recording", "") != r.recording) {
       findings.push_back({where, "catalog row differs from the ledger (edited row)"});
     }
-    const std::string path = objects_dir_ + "/" + r.path;
-    if (!fs::exists(path)) {
+    auto source = store_->open(r.path);
+    auto exists = store_->exists(r.path);
+    if (!source && exists && !exists.value()) {
       findings.push_back({where, "object file is missing (deleted)"});
       continue;
     }
-    auto h = file_sha256(path);
+    if (!source) {
+      findings.push_back({where, source.error().message});
+      continue;
+    }
+    auto h = sha256_of(*source.value());
     if (!h) {
       findings.push_back({where, h.error().message});
       continue;
@@ -743,7 +755,7 @@ Result<std::vector<Finding>> Archive::verify(bool deep) {
     const std::string expect =
         led != sealed_by_ledger.end() ? led->second.value("sha256", "") : r.sha;
     if (to_hex(h.value()) != expect) {
-      const auto size = fs::file_size(path);
+      const uint64_t size = source.value()->size();
       findings.push_back(
           {where, static_cast<int64_t>(size) < r.size
                       ? "object file is truncated (" + std::to_string(size) + " of " +
@@ -757,7 +769,7 @@ Result<std::vector<Finding>> Archive::verify(bool deep) {
         findings.push_back({where, key.error().message});
         continue;
       }
-      auto reader = ObjectReader::open(path, key.value());
+      auto reader = ObjectReader::open(std::move(source).value(), key.value());
       if (!reader) {
         findings.push_back({where, reader.error().message});
       } else if (auto st = reader.value()->verify(); !st) {
@@ -772,11 +784,9 @@ Result<std::vector<Finding>> Archive::verify(bool deep) {
     }
   }
   // Files nobody registered.
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(objects_dir_, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    const std::string rel = fs::relative(it->path(), objects_dir_).string();
+  auto keys = store_->list();
+  if (!keys) return keys.error();
+  for (const std::string& rel : keys.value()) {
     if (!catalog_paths.count(rel))
       findings.push_back({"file " + rel, "extra object file not in the catalog (inserted)"});
   }

@@ -50,6 +50,8 @@ struct ArchiveOptions {
   // New objects are refused while the file system holding the archive has less free space
   // than this (objects being written continue: nothing already recording is dropped).
   uint64_t min_free_bytes = uint64_t{256} << 20;
+  // Where objects live; default: files under <root>/objects (object_store.h).
+  std::shared_ptr<ObjectStore> store;
 };
 
 struct RecordingInfo {
@@ -69,7 +71,8 @@ struct ObjectInfo {
   std::string id;
   std::string recording_id;
   std::string kind;
-  std::string path;  // absolute
+  std::string key;   // in the object store
+  std::string path;  // for messages: the store's name for it (a file path for local storage)
   std::string status;
   bool interrupted = false;
   uint64_t plaintext_size = 0;
@@ -145,6 +148,7 @@ class Archive {
   // deep: also decrypt and authenticate every chunk of every object.
   Result<std::vector<Finding>> verify(bool deep = false);
   const std::string& objects_dir() const { return objects_dir_; }
+  ObjectStore& store() { return *store_; }
 
  private:
   Archive(ArchiveOptions options, const Clock& clock, std::string actor);
@@ -165,6 +169,7 @@ class Archive {
   const Clock& clock_;
   std::string actor_;
   std::string objects_dir_;
+  std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<SqliteDb> db_;
   MasterKey master_;
   std::unique_ptr<Ledger> ledger_;

@@ -27,6 +27,21 @@ Status write_file(const fs::path& p, std::span<const uint8_t> data) {
   return ok_status();
 }
 
+// The stored (encrypted) bytes of an object, copied as they are.
+Status copy_stored(const ObjectSource& source, const fs::path& to) {
+  std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  std::vector<uint8_t> buf(1 << 16);
+  for (uint64_t off = 0; off < source.size() && out;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), source.size() - off));
+    VB_TRY(source.read_at(off, std::span(buf).first(n)));
+    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(n));
+    off += n;
+  }
+  out.flush();
+  if (!out) return make_error(ErrorCode::kIo, "cannot write " + to.string());
+  return ok_status();
+}
+
 std::span<const uint8_t> as_bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -100,9 +115,10 @@ Result<ExportSummary> export_package(Archive& archive, const std::vector<std::st
                {"objects", json::array()}};
     for (const Obj& o : objs) {
       const std::string base = "recordings/" + rec.id + "/" + o.info.id;
-      fs::copy_file(o.info.path, fs::path(out_dir) / (base + ".vbo"), ec);
-      if (ec) return make_error(ErrorCode::kIo, "cannot copy " + o.info.path + ": " + ec.message());
-      auto reader = ObjectReader::open(o.info.path, o.key);
+      auto stored = archive.store().open(o.info.key);
+      if (!stored) return stored.error();
+      VB_TRY(copy_stored(*stored.value(), fs::path(out_dir) / (base + ".vbo")));
+      auto reader = ObjectReader::open(std::move(stored).value(), o.key);
       if (!reader) return reader.error();
       VB_TRY(reader.value()->verify());
       std::ofstream media(fs::path(out_dir) / (base + ".bin"), std::ios::binary);
@@ -113,6 +129,7 @@ Result<ExportSummary> export_package(Archive& archive, const std::vector<std::st
                     static_cast<std::streamsize>(c.value().size()));
       }
       media.close();
+      if (!media) return make_error(ErrorCode::kIo, "cannot write " + base + ".bin");
       auto oentry = archive.ledger().entry_bytes(o.info.ledger_seq);
       if (!oentry) return oentry.error();
       jr["objects"].push_back(

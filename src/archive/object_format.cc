@@ -1,11 +1,7 @@
 #include "archive/object_format.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 
@@ -54,49 +50,8 @@ std::array<uint8_t, kHeaderSize + 4> make_ad(const std::array<uint8_t, kHeaderSi
   return ad;
 }
 
-Error io_error(const std::string& what, const std::string& path, int err) {
-  return make_error(ErrorCode::kIo, what + " " + path + ": " + std::strerror(err));
-}
-
 Error corrupt(const std::string& path, const std::string& why) {
   return make_error(ErrorCode::kFailedPrecondition, path + ": " + why);
-}
-
-// Writes all of `data` at the current position, retrying on EINTR and short writes.
-bool write_all(int fd, const uint8_t* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool read_exact(int fd, uint64_t offset, uint8_t* out, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    out += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
-Status fsync_dir(const std::string& path) {
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open directory of", path, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return io_error("cannot fsync directory of", path, err);
-  return ok_status();
 }
 
 }  // namespace
@@ -127,14 +82,22 @@ Result<std::unique_ptr<ObjectWriter>> ObjectWriter::create(const std::string& pa
                                                            const DataKey& key, const ObjectId& id,
                                                            const Clock& clock,
                                                            WriterOptions options) {
+  auto sink = create_file_sink(path);
+  if (!sink) return sink.error();
+  return create(std::move(sink).value(), key, id, clock, options);
+}
+
+Result<std::unique_ptr<ObjectWriter>> ObjectWriter::create(std::unique_ptr<ObjectSink> sink,
+                                                           const DataKey& key, const ObjectId& id,
+                                                           const Clock& clock,
+                                                           WriterOptions options) {
   if (!sodium_ready()) return make_error(ErrorCode::kInternal, "libsodium failed to initialise");
   if (options.chunk_size < kMinChunkSize || options.chunk_size > kMaxChunkSize) {
     return make_error(ErrorCode::kInvalidArgument, "chunk size out of range");
   }
   std::unique_ptr<ObjectWriter> w(new ObjectWriter());
-  w->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (w->fd_ < 0) return io_error("cannot create", path, errno);
-  w->path_ = path;
+  w->path_ = sink->name();
+  w->sink_ = std::move(sink);
   w->key_ = key;
   w->clock_ = &clock;
   w->options_ = options;
@@ -148,20 +111,16 @@ Result<std::unique_ptr<ObjectWriter>> ObjectWriter::create(const std::string& pa
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch()).count();
   put_u64(h.data() + 48, static_cast<uint64_t>(ms));
-  if (!write_all(w->fd_, h.data(), h.size())) return io_error("cannot write", path, errno);
+  VB_TRY(w->sink_->append(h));
   w->hash_->sha.update(h);
   w->stored_size_ = h.size();
-  if (::fsync(w->fd_) != 0) return io_error("cannot fsync", path, errno);
-  VB_TRY(fsync_dir(path));
+  VB_TRY(w->sink_->sync());
   w->buffer_.reserve(options.chunk_size);
   w->last_flush_ = clock.now();
   return w;
 }
 
-ObjectWriter::~ObjectWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  sodium_memzero(key_.data(), key_.size());
-}
+ObjectWriter::~ObjectWriter() { sodium_memzero(key_.data(), key_.size()); }
 
 Status ObjectWriter::fail(Error e) {
   // After a failed write or fsync the file's state is unknown (a retried fsync may report
@@ -180,9 +139,7 @@ Status ObjectWriter::emit_chunk(bool last) {
   crypto_aead_xchacha20poly1305_ietf_encrypt(record_.data() + 4, &clen, buffer_.data(),
                                              buffer_.size(), ad.data(), ad.size(), nullptr,
                                              nonce.data(), key_.data());
-  if (!write_all(fd_, record_.data(), record_.size())) {
-    return fail(io_error("cannot write", path_, errno));
-  }
+  if (auto st = sink_->append(record_); !st) return fail(st.error());
   hash_->sha.update(record_);
   stored_size_ += record_.size();
   plaintext_size_ += buffer_.size();
@@ -215,7 +172,7 @@ Status ObjectWriter::flush() {
   if (!buffer_.empty()) {
     VB_TRY(emit_chunk(false));
   }
-  if (::fdatasync(fd_) != 0) return fail(io_error("cannot fdatasync", path_, errno));
+  if (auto st = sink_->sync(); !st) return fail(st.error());
   last_flush_ = clock_->now();
   return ok_status();
 }
@@ -224,13 +181,7 @@ Result<SealedObject> ObjectWriter::seal() {
   if (failed_ || sealed_)
     return make_error(ErrorCode::kFailedPrecondition, path_ + ": not writable");
   VB_TRY(emit_chunk(true));
-  if (::fsync(fd_) != 0) return fail(io_error("cannot fsync", path_, errno)).error();
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    return fail(io_error("cannot close", path_, errno)).error();
-  }
-  fd_ = -1;
-  VB_TRY(fsync_dir(path_));
+  if (auto st = sink_->commit(); !st) return fail(st.error()).error();
   sealed_ = true;
   SealedObject s;
   std::memcpy(s.id.data(), header_.data() + 8, 16);
@@ -245,18 +196,22 @@ Result<SealedObject> ObjectWriter::seal() {
 
 Result<std::unique_ptr<ObjectReader>> ObjectReader::open(const std::string& path,
                                                          const DataKey& key) {
+  auto source = open_file_source(path);
+  if (!source) return source.error();
+  return open(std::move(source).value(), key);
+}
+
+Result<std::unique_ptr<ObjectReader>> ObjectReader::open(std::unique_ptr<ObjectSource> source,
+                                                         const DataKey& key) {
   if (!sodium_ready()) return make_error(ErrorCode::kInternal, "libsodium failed to initialise");
   std::unique_ptr<ObjectReader> r(new ObjectReader());
-  r->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (r->fd_ < 0) return io_error("cannot open", path, errno);
+  const std::string path = source->name();
   r->path_ = path;
+  r->src_ = std::move(source);
   r->key_ = key;
-  struct stat st {};
-  if (::fstat(r->fd_, &st) != 0) return io_error("cannot stat", path, errno);
-  const auto file_size = static_cast<uint64_t>(st.st_size);
-  if (file_size < kHeaderSize || !read_exact(r->fd_, 0, r->header_.data(), kHeaderSize)) {
-    return corrupt(path, "shorter than the 64-byte header");
-  }
+  const uint64_t file_size = r->src_->size();
+  if (file_size < kHeaderSize) return corrupt(path, "shorter than the 64-byte header");
+  VB_TRY(r->src_->read_at(0, r->header_));
   if (std::memcmp(r->header_.data(), kMagic, 8) != 0) {
     return corrupt(path, "not a Verbatim object (bad magic)");
   }
@@ -270,7 +225,7 @@ Result<std::unique_ptr<ObjectReader>> ObjectReader::open(const std::string& path
   uint64_t plain = 0;
   while (off + 4 <= file_size) {
     uint8_t len[4];
-    if (!read_exact(r->fd_, off, len, 4)) return io_error("cannot read", path, errno);
+    VB_TRY(r->src_->read_at(off, len));
     const uint32_t stored_len = get_u32(len);
     if (stored_len < kTagSize || stored_len > r->chunk_size_ + kTagSize) {
       break;  // not a record boundary: a torn or damaged tail
@@ -285,18 +240,13 @@ Result<std::unique_ptr<ObjectReader>> ObjectReader::open(const std::string& path
   return r;
 }
 
-ObjectReader::~ObjectReader() {
-  if (fd_ >= 0) ::close(fd_);
-  sodium_memzero(key_.data(), key_.size());
-}
+ObjectReader::~ObjectReader() { sodium_memzero(key_.data(), key_.size()); }
 
 Result<std::vector<uint8_t>> ObjectReader::read_chunk(size_t i, bool* last) const {
   if (i >= chunks_.size()) return make_error(ErrorCode::kInvalidArgument, "no such chunk");
   const Chunk& c = chunks_[i];
   std::vector<uint8_t> cipher(c.stored_len);
-  if (!read_exact(fd_, c.file_offset + 4, cipher.data(), cipher.size())) {
-    return io_error("cannot read", path_, errno);
-  }
+  VB_TRY(src_->read_at(c.file_offset + 4, cipher));
   std::vector<uint8_t> plain(c.stored_len - kTagSize);
   const auto ad = make_ad(header_, c.stored_len);
   for (bool is_last : {false, true}) {
@@ -360,27 +310,24 @@ Status ObjectReader::verify() const {
 }
 
 Result<Hash> file_sha256(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open", path, errno);
-  Sha256 sha;
-  std::vector<uint8_t> buf(1 << 16);
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return io_error("cannot read", path, err);
-    }
-    if (n == 0) break;
-    sha.update(std::span(buf).first(static_cast<size_t>(n)));
-  }
-  ::close(fd);
-  return sha.final();
+  auto source = open_file_source(path);
+  if (!source) return source.error();
+  return sha256_of(*source.value());
 }
 
 Result<SealedObject> recover_object(const std::string& path, const DataKey& key) {
-  auto reader = ObjectReader::open(path, key);
+  const std::filesystem::path p(path);
+  auto store = open_local_store(p.has_parent_path() ? p.parent_path().string() : ".");
+  if (!store) return store.error();
+  return recover_object(*store.value(), p.filename().string(), key);
+}
+
+Result<SealedObject> recover_object(ObjectStore& store, const std::string& object_key,
+                                    const DataKey& key) {
+  const std::string path = store.describe(object_key);
+  auto source = store.open(object_key);
+  if (!source) return source.error();
+  auto reader = ObjectReader::open(std::move(source).value(), key);
   if (!reader) return reader.error();
   const ObjectReader& r = *reader.value();
   // Keep the longest prefix of chunks that authenticate in order and are not final.
@@ -398,7 +345,7 @@ Result<SealedObject> recover_object(const std::string& path, const DataKey& key)
         s.plaintext_size = plain;
         s.chunks = good + 1;
         s.stored_size = r.valid_end();
-        auto h = file_sha256(path);
+        auto h = sha256_of(r.source());
         if (!h) return h.error();
         s.stored_sha256 = h.value();
         return s;
@@ -407,37 +354,31 @@ Result<SealedObject> recover_object(const std::string& path, const DataKey& key)
     }
   }
   const uint64_t cut = good < r.chunks().size() ? r.chunks()[good].file_offset : r.valid_end();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open", path, errno);
-  auto close_fail = [&](const char* what) {
-    const int err = errno;
-    ::close(fd);
-    return io_error(what, path, err);
-  };
-  if (::ftruncate(fd, static_cast<off_t>(cut)) != 0) return close_fail("cannot truncate");
-  if (::lseek(fd, 0, SEEK_END) < 0) return close_fail("cannot seek");
   // Append the final (empty) chunk with the next counter.
   std::array<uint8_t, kHeaderSize> header{};
-  if (!read_exact(fd, 0, header.data(), kHeaderSize)) return close_fail("cannot read");
+  VB_TRY(r.source().read_at(0, header));
   const uint32_t stored_len = kTagSize;
-  uint8_t record[4 + kTagSize];
-  put_u32(record, stored_len);
+  std::array<uint8_t, 4 + kTagSize> record{};
+  put_u32(record.data(), stored_len);
   const auto nonce = make_nonce(header, good, true);
   const auto ad = make_ad(header, stored_len);
   unsigned long long clen = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(record + 4, &clen, nullptr, 0, ad.data(), ad.size(),
-                                             nullptr, nonce.data(), key.data());
-  if (!write_all(fd, record, sizeof record)) return close_fail("cannot write");
-  if (::fsync(fd) != 0) return close_fail("cannot fsync");
-  ::close(fd);
-  VB_TRY(fsync_dir(path));
+  crypto_aead_xchacha20poly1305_ietf_encrypt(record.data() + 4, &clen, nullptr, 0, ad.data(),
+                                             ad.size(), nullptr, nonce.data(), key.data());
   SealedObject s;
   s.id = r.id();
+  reader.value().reset();  // close the source before cutting the object (r is gone now)
+  auto sink = store.resume(object_key, cut);
+  if (!sink) return sink.error();
+  VB_TRY(sink.value()->append(record));
+  VB_TRY(sink.value()->commit());
   s.plaintext_size = plain;
   s.chunks = good + 1;
-  s.stored_size = cut + sizeof record;
+  s.stored_size = cut + record.size();
   s.interrupted = true;
-  auto h = file_sha256(path);
+  auto after = store.open(object_key);
+  if (!after) return after.error();
+  auto h = sha256_of(*after.value());
   if (!h) return h.error();
   s.stored_sha256 = h.value();
   return s;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "archive/merkle.h"
+#include "archive/object_store.h"
 #include "common/clock.h"
 #include "common/result.h"
 
@@ -66,7 +67,12 @@ struct WriterOptions {
 
 class ObjectWriter {
  public:
-  // Creates `path` exclusively (never overwrites) and makes the header durable.
+  // Writes into `sink` (created exclusively by its store) and makes the header durable.
+  static Result<std::unique_ptr<ObjectWriter>> create(std::unique_ptr<ObjectSink> sink,
+                                                      const DataKey& key, const ObjectId& id,
+                                                      const Clock& clock,
+                                                      WriterOptions options = {});
+  // The same into a new file at `path` (never overwrites).
   static Result<std::unique_ptr<ObjectWriter>> create(const std::string& path, const DataKey& key,
                                                       const ObjectId& id, const Clock& clock,
                                                       WriterOptions options = {});
@@ -86,7 +92,7 @@ class ObjectWriter {
   Status emit_chunk(bool last);
   Status fail(Error e);
 
-  int fd_ = -1;
+  std::unique_ptr<ObjectSink> sink_;
   std::string path_;
   DataKey key_{};
   std::array<uint8_t, kHeaderSize> header_{};
@@ -113,6 +119,8 @@ class ObjectReader {
     uint32_t stored_len = 0;   // L
     uint64_t plaintext_offset = 0;
   };
+  static Result<std::unique_ptr<ObjectReader>> open(std::unique_ptr<ObjectSource> source,
+                                                    const DataKey& key);
   static Result<std::unique_ptr<ObjectReader>> open(const std::string& path, const DataKey& key);
   ~ObjectReader();
 
@@ -130,10 +138,11 @@ class ObjectReader {
   uint64_t plaintext_size() const;
   // Full check: every chunk authenticates in order and the last one carries the last flag.
   Status verify() const;
+  const ObjectSource& source() const { return *src_; }
 
  private:
   ObjectReader() = default;
-  int fd_ = -1;
+  std::unique_ptr<ObjectSource> src_;
   std::string path_;
   DataKey key_{};
   std::array<uint8_t, kHeaderSize> header_{};
@@ -147,6 +156,8 @@ class ObjectReader {
 // After a crash: keeps every chunk that authenticates, cuts what follows (a torn or partly
 // written record), appends the final chunk and makes it durable. The result is marked
 // interrupted. An object that is already sealed is left as it is.
+Result<SealedObject> recover_object(ObjectStore& store, const std::string& object_key,
+                                    const DataKey& key);
 Result<SealedObject> recover_object(const std::string& path, const DataKey& key);
 
 // SHA-256 of a file's bytes as stored.
