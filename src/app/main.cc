@@ -285,6 +285,13 @@ Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::stri
   o.read_only = read_only;
   o.root = (std::filesystem::path(env.config.data_dir) / "archive").string();
   o.master_key_file = master_key;
+  const Config& c = env.config;
+  o.writer.flush_interval = std::chrono::milliseconds(c.archive_flush_interval_ms);
+  o.min_free_bytes = static_cast<uint64_t>(c.archive_min_free_mb) << 20;
+  o.sign_interval = std::chrono::seconds(c.archive_sign_interval_s);
+  o.retention.default_period = c.archive_default_retention;
+  for (const auto& r : c.archive_retention)
+    o.retention.rules.push_back({r.field, r.value, r.period});
   std::error_code ec;
   std::filesystem::create_directories(env.config.data_dir, ec);
   std::filesystem::permissions(env.config.data_dir, std::filesystem::perms::owner_all,

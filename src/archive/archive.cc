@@ -3,12 +3,13 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <map>
 #include <set>
+
+#include <spdlog/spdlog.h>
 
 #include "archive/schema.h"
 
@@ -43,6 +44,8 @@ Archive::Archive(ArchiveOptions options, const Clock& clock, std::string actor)
     : options_(std::move(options)), clock_(clock), actor_(std::move(actor)) {}
 
 Archive::~Archive() {
+  // Whatever this process logged gets a signed head before the writer goes away.
+  if (!options_.read_only && ledger_ && ledger_->size() > signed_size_) (void)sign_head();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
@@ -62,7 +65,22 @@ Status Archive::writable() const {
 
 Result<TreeHead> Archive::sign_head() {
   VB_TRY(writable());
-  return ledger_->sign_head();
+  auto head = ledger_->sign_head();
+  if (head) {
+    signed_size_ = head.value().size;
+    signed_at_ = clock_.now();
+  }
+  return head;
+}
+
+Status Archive::tick() {
+  if (options_.read_only || ledger_->size() <= signed_size_ ||
+      clock_.now() - signed_at_ < options_.sign_interval) {
+    return ok_status();
+  }
+  auto head = sign_head();
+  if (!head) return head.error();
+  return ok_status();
 }
 
 Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clock& clock,
@@ -127,6 +145,14 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     }
   }
   if (a->options_.read_only) return a;
+  {
+    auto last = a->ledger_->latest_head();
+    if (!last) return last.error();
+    if (last.value()) {
+      a->signed_size_ = last.value()->size;
+      a->signed_at_ = TimePoint(std::chrono::milliseconds(last.value()->timestamp_ms));
+    }
+  }
   if (a->ledger_->size() == 0) {
     VB_TRY(a->transact([&]() -> Status {
       auto seq = a->ledger_->append({{"type", "archive.created"},
@@ -135,7 +161,7 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
       if (!seq) return seq.error();
       return ok_status();
     }));
-    auto head = a->ledger_->sign_head();
+    auto head = a->sign_head();
     if (!head) return head.error();
   }
   VB_TRY(a->recover_open_objects());
@@ -146,7 +172,12 @@ Status Archive::transact(const std::function<Status()>& body) {
   VB_TRY(db_->exec("BEGIN IMMEDIATE"));
   Status st = body();
   if (st) st = db_->exec("COMMIT");
-  if (!st) {
+  if (st) {
+    // The change is committed; a head that cannot be signed now is retried at the next one.
+    if (auto t = tick(); !t) spdlog::warn("archive: signing a tree head: {}", t.error().message);
+    return st;
+  }
+  {
     (void)db_->exec("ROLLBACK");
     // The in-memory tree may hold leaves of the rolled-back entries: rebuild it.
     auto ledger = Ledger::open(*db_, signing_, clock_, options_.root + "/ledger-heads");
@@ -169,13 +200,16 @@ Result<std::string> Archive::create_recording(const json& metadata,
   VB_TRY(writable());
   const std::string id = object_id_hex(random_object_id());
   const std::string meta = metadata.dump();
+  RetentionChoice choice = options_.retention.choose(metadata);
   const std::string until =
-      format_iso8601(clock_.now() + retention.value_or(options_.default_retention));
+      format_iso8601(retention ? clock_.now() + *retention : choice.period.after(clock_.now()));
+  if (retention) choice.rule = "explicit";
   VB_TRY(transact([&]() -> Status {
     auto seq = ledger_->append({{"type", "recording.created"},
                                 {"recording", id},
                                 {"metadata_sha256", sha256_hex(meta)},
-                                {"retention_until", until}});
+                                {"retention_until", until},
+                                {"retention_rule", choice.rule}});
     if (!seq) return seq.error();
     SqliteStmt s(*db_,
                  "INSERT INTO recordings(id, status, metadata, created_at, retention_until, "

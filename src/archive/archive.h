@@ -33,6 +33,7 @@
 #include "archive/keys.h"
 #include "archive/ledger.h"
 #include "archive/object_format.h"
+#include "archive/retention.h"
 #include "common/clock.h"
 #include "common/sqlite.h"
 
@@ -43,13 +44,17 @@ struct ArchiveOptions {
   std::string master_key_file;   // default <root>/master.key (created on first open)
   std::string signing_key_file;  // default <root>/signing.key (created on first open)
   WriterOptions writer;
-  std::chrono::days default_retention{7 * 365 + 2};  // 7 years
+  RetentionRules retention;  // default 7 years (retention.h)
   // Read-only (verification, auditing): no recovery, no key or head creation, no lock.
   // Writers take an exclusive lock on <root>/lock, so two recorders never share an archive.
   bool read_only = false;
   // New objects are refused while the file system holding the archive has less free space
   // than this (objects being written continue: nothing already recording is dropped).
   uint64_t min_free_bytes = uint64_t{256} << 20;
+  // A signed tree head covers every change at most this long after it was made: heads are
+  // signed after a transaction once this much time passed since the last one, by tick(),
+  // and when the archive is closed.
+  std::chrono::seconds sign_interval{60};
   // Where objects live; default: files under <root>/objects (object_store.h).
   std::shared_ptr<ObjectStore> store;
 };
@@ -144,6 +149,9 @@ class Archive {
 
   // --- integrity ---
   Result<TreeHead> sign_head();
+  // Signs a head when entries are unsigned and sign_interval passed; owners with an event
+  // loop call it periodically so quiet periods are covered too.
+  Status tick();
   Ledger& ledger() { return *ledger_; }
   // deep: also decrypt and authenticate every chunk of every object.
   Result<std::vector<Finding>> verify(bool deep = false);
@@ -174,6 +182,8 @@ class Archive {
   MasterKey master_;
   std::unique_ptr<Ledger> ledger_;
   SigningKey signing_;
+  uint64_t signed_size_ = 0;  // size of the last signed head
+  TimePoint signed_at_{};
 };
 
 }  // namespace verbatim::archive

@@ -302,6 +302,74 @@ TEST_F(ArchiveTest, KilledWriterRecoversToItsLastFlush) {
   }
 }
 
+// Signed heads at an interval: a change is covered by a signed head at most sign_interval
+// later (at the next change or tick), and everything is signed when the writer closes.
+TEST_F(ArchiveTest, SignsHeadsAtTheIntervalAndOnClose) {
+  ArchiveOptions o;
+  o.root = root;
+  o.sign_interval = std::chrono::seconds(60);
+  auto a = Archive::open(o, clock, "test").value();
+  auto head_size = [&] { return a->ledger().latest_head().value().value().size; };
+  const uint64_t initial = head_size();
+  (void)a->create_recording({{"n", 1}}).value();
+  EXPECT_EQ(head_size(), initial) << "within the interval: not yet";
+  clock.advance(std::chrono::seconds(30));
+  ASSERT_TRUE(a->tick());
+  EXPECT_EQ(head_size(), initial);
+  clock.advance(std::chrono::seconds(31));
+  ASSERT_TRUE(a->tick());
+  EXPECT_EQ(head_size(), a->ledger().size()) << "a quiet period is signed by tick()";
+  (void)a->create_recording({{"n", 2}}).value();
+  clock.advance(std::chrono::seconds(61));
+  (void)a->create_recording({{"n", 3}}).value();
+  EXPECT_EQ(head_size(), a->ledger().size()) << "the next change after the interval signs";
+  (void)a->create_recording({{"n", 4}}).value();
+  const uint64_t size = a->ledger().size();
+  EXPECT_LT(head_size(), size);
+  a.reset();
+  auto again = Archive::open(o, clock, "test").value();
+  EXPECT_EQ(again->ledger().latest_head().value().value().size, size) << "signed on close";
+  EXPECT_TRUE(findings(*again).empty());
+}
+
+// Retention by rule: CFTC 1 y for one application, MiFID 5 y by group, SEC 6 y for another
+// group; the longest applicable rule wins; disposal exactly at the end (not a day before).
+TEST_F(ArchiveTest, RetentionRulesByApplicationAndGroupLongestWins) {
+  ArchiveOptions o;
+  o.root = root;
+  o.retention.default_period = Period{7, 0, 0};
+  o.retention.rules = {{"application", "11111111-1111-1111-1111-111111111111", Period{1, 0, 0}},
+                       {"group", "MiFID-Desk", Period{5, 0, 0}},
+                       {"group", "sec-brokers", Period{6, 0, 0}}};
+  auto a = Archive::open(o, clock, "test").value();
+  const TimePoint t0 = clock.now();
+  auto make = [&](const json& meta) {
+    auto id = a->create_recording(meta).value();
+    EXPECT_TRUE(a->complete_recording(id, "complete"));
+    return id;
+  };
+  const auto cftc = make({{"application_id", "11111111-1111-1111-1111-111111111111"}});
+  const auto mifid = make({{"groups", {"mifid-desk"}}});
+  const auto both = make({{"groups", {"MiFID-Desk", "SEC-Brokers"}},
+                          {"application_id", "11111111-1111-1111-1111-111111111111"}});
+  const auto plain = make({{"groups", {"Sales"}}});
+  EXPECT_EQ(a->recording(cftc).value().retention_until, format_iso8601(Period{1, 0, 0}.after(t0)));
+  EXPECT_EQ(a->recording(mifid).value().retention_until, format_iso8601(Period{5, 0, 0}.after(t0)));
+  EXPECT_EQ(a->recording(both).value().retention_until, format_iso8601(Period{6, 0, 0}.after(t0)));
+  EXPECT_EQ(a->recording(plain).value().retention_until, format_iso8601(Period{7, 0, 0}.after(t0)));
+  // The rule is in the ledger with the date.
+  const auto created =
+      json::parse(a->ledger().entry_bytes(a->recording(both).value().ledger_seq).value());
+  EXPECT_EQ(created["retention_rule"], "group=sec-brokers");
+  // A day before the end: refused. At the end: disposed.
+  clock.advance(std::chrono::duration_cast<std::chrono::milliseconds>(Period{1, 0, 0}.after(t0) -
+                                                                      t0 - std::chrono::hours(24)));
+  EXPECT_TRUE(a->dispose_expired("retention-job").value().empty());
+  EXPECT_FALSE(a->dispose(cftc, "admin"));
+  clock.advance(std::chrono::hours(24));
+  EXPECT_EQ(a->dispose_expired("retention-job").value(), std::vector<std::string>{cftc});
+}
+
 // Retention time travel (T26): 1 y, 5 y and 6 y recordings, one on legal hold, one extended.
 TEST_F(ArchiveTest, RetentionHoldsAndWriteOnce) {
   auto a = open();

@@ -45,6 +45,71 @@ const toml::table* section(const toml::table& root, const char* name) {
   return n ? n->as_table() : nullptr;
 }
 
+Status read_period(const toml::table& t, const std::string& where, const char* key, Period& out) {
+  std::string text;
+  VB_TRY(read(t, where, key, text));
+  if (text.empty()) {
+    if (t.get(key)) return make_error(ErrorCode::kInvalidArgument, where + "." + key + " is empty");
+    return ok_status();
+  }
+  auto p = Period::parse(text);
+  if (!p)
+    return make_error(ErrorCode::kInvalidArgument, where + "." + key + ": " + p.error().message);
+  out = p.value();
+  return ok_status();
+}
+
+Status read_archive(const toml::table& t, Config& c) {
+  VB_TRY(check_keys(
+      t, "archive",
+      {"flush_interval_ms", "min_free_mb", "sign_interval_s", "default_retention", "retention"}));
+  VB_TRY(read(t, "archive", "flush_interval_ms", c.archive_flush_interval_ms));
+  VB_TRY(read(t, "archive", "min_free_mb", c.archive_min_free_mb));
+  VB_TRY(read(t, "archive", "sign_interval_s", c.archive_sign_interval_s));
+  VB_TRY(read_period(t, "archive", "default_retention", c.archive_default_retention));
+  if (c.archive_flush_interval_ms < 10 || c.archive_flush_interval_ms > 60000) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "archive.flush_interval_ms must be between 10 and 60000");
+  }
+  if (c.archive_min_free_mb < 0) {
+    return make_error(ErrorCode::kInvalidArgument, "archive.min_free_mb must be >= 0");
+  }
+  if (c.archive_sign_interval_s < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "archive.sign_interval_s must be >= 1");
+  }
+  const toml::node* rules = t.get("retention");
+  if (!rules) return ok_status();
+  const toml::array* arr = rules->as_array();
+  if (!arr) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "archive.retention must be an array of tables ([[archive.retention]])");
+  }
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const std::string where = "archive.retention[" + std::to_string(i + 1) + "]";
+    const toml::table* r = arr->get(i)->as_table();
+    if (!r) return make_error(ErrorCode::kInvalidArgument, where + " must be a table");
+    VB_TRY(check_keys(*r, where, {"application", "group", "policy", "period"}));
+    Config::RetentionRule rule;
+    for (const char* field : {"application", "group", "policy"}) {
+      if (!r->get(field)) continue;
+      if (!rule.field.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          where + " names more than one of application, group, policy");
+      }
+      rule.field = field;
+      VB_TRY(read(*r, where, field, rule.value));
+    }
+    if (rule.field.empty() || rule.value.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        where + " must name an application, a group or a policy");
+    }
+    if (!r->get("period")) return make_error(ErrorCode::kInvalidArgument, where + " has no period");
+    VB_TRY(read_period(*r, where, "period", rule.period));
+    c.archive_retention.push_back(rule);
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<Config> load_config(const std::optional<std::string>& path) {
@@ -59,7 +124,7 @@ Result<Config> load_config(const std::optional<std::string>& path) {
           << e.description();
       return make_error(ErrorCode::kInvalidArgument, msg.str());
     }
-    VB_TRY(check_keys(root, "", {"general", "log", "admin_api", "policy"}));
+    VB_TRY(check_keys(root, "", {"general", "log", "admin_api", "policy", "archive"}));
     if (const auto* t = section(root, "general")) {
       VB_TRY(check_keys(*t, "general", {"data_dir"}));
       VB_TRY(read(*t, "general", "data_dir", c.data_dir));
@@ -76,6 +141,9 @@ Result<Config> load_config(const std::optional<std::string>& path) {
     if (const auto* t = section(root, "policy")) {
       VB_TRY(check_keys(*t, "policy", {"reload_interval_ms"}));
       VB_TRY(read(*t, "policy", "reload_interval_ms", c.reload_interval_ms));
+    }
+    if (const auto* t = section(root, "archive")) {
+      VB_TRY(read_archive(*t, c));
     }
   }
   if (const char* env = std::getenv("VERBATIM_DATA_DIR"); env && *env) c.data_dir = env;
@@ -95,6 +163,15 @@ std::string config_to_toml(const Config& c) {
       {"admin_api", toml::table{{"listen", c.http_listen}}},
       {"policy", toml::table{{"reload_interval_ms", c.reload_interval_ms}}},
   };
+  toml::array rules;
+  for (const auto& r : c.archive_retention) {
+    rules.push_back(toml::table{{r.field, r.value}, {"period", r.period.str()}});
+  }
+  root.insert("archive", toml::table{{"flush_interval_ms", c.archive_flush_interval_ms},
+                                     {"min_free_mb", c.archive_min_free_mb},
+                                     {"sign_interval_s", c.archive_sign_interval_s},
+                                     {"default_retention", c.archive_default_retention.str()},
+                                     {"retention", rules}});
   std::ostringstream out;
   out << root << "\n";
   return out.str();

@@ -5,6 +5,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "common/period.h"
 
 #include "common/result.h"
 
@@ -20,6 +23,18 @@ struct Config {
   std::string http_listen = "127.0.0.1:8480";  // port 0 picks a free port
   // [policy]
   int reload_interval_ms = 500;  // how often a server picks up changes made by other processes
+  // [archive]
+  int archive_flush_interval_ms = 1000;  // a crash loses at most this much of a recording
+  int64_t archive_min_free_mb = 256;     // new objects are refused below this much free space
+  int archive_sign_interval_s = 60;      // a signed tree head at most this long after a change
+  Period archive_default_retention{7, 0, 0};
+  // [[archive.retention]]: { application | group | policy = "...", period = "5y" }
+  struct RetentionRule {
+    std::string field;
+    std::string value;
+    Period period;
+  };
+  std::vector<RetentionRule> archive_retention;
 };
 
 // Reads FILE when given (unknown keys and wrong types are errors), then applies

@@ -56,5 +56,52 @@ TEST(Config, ShowRoundTrips) {
   EXPECT_EQ(back.value().data_dir, "/srv/verbatim");
 }
 
+TEST(Config, ArchiveSettingsAndRetentionRules) {
+  ::unsetenv("VERBATIM_DATA_DIR");
+  auto c = load_config(write_temp(R"([archive]
+flush_interval_ms = 250
+min_free_mb = 1024
+default_retention = "10y"
+[[archive.retention]]
+application = "11111111-1111-1111-1111-111111111111"
+period = "1y"
+[[archive.retention]]
+group = "Traders"
+period = "6y"
+)"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c.value().archive_flush_interval_ms, 250);
+  EXPECT_EQ(c.value().archive_min_free_mb, 1024);
+  EXPECT_EQ(c.value().archive_default_retention, (Period{10, 0, 0}));
+  ASSERT_EQ(c.value().archive_retention.size(), 2u);
+  EXPECT_EQ(c.value().archive_retention[1].field, "group");
+  EXPECT_EQ(c.value().archive_retention[1].value, "Traders");
+  EXPECT_EQ(c.value().archive_retention[1].period, (Period{6, 0, 0}));
+  // Round trip through `config show`.
+  auto back = load_config(write_temp(config_to_toml(c.value())));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back.value().archive_retention.size(), 2u);
+  EXPECT_EQ(back.value().archive_default_retention, (Period{10, 0, 0}));
+
+  struct Bad {
+    const char* text;
+    const char* says;
+  };
+  for (const Bad& b : {
+           Bad{"[archive]\ndefault_retention = \"7 years\"\n", "archive.default_retention"},
+           Bad{"[archive]\nflush_interval_ms = 5\n", "flush_interval_ms"},
+           Bad{"[[archive.retention]]\nperiod = \"5y\"\n", "must name"},
+           Bad{"[[archive.retention]]\ngroup = \"G\"\n", "no period"},
+           Bad{"[[archive.retention]]\ngroup = \"G\"\npolicy = \"P\"\nperiod = \"1y\"\n",
+               "more than one"},
+           Bad{"[[archive.retention]]\nuser = \"G\"\nperiod = \"1y\"\n",
+               "archive.retention[1].user"},
+       }) {
+    auto r = load_config(write_temp(b.text));
+    ASSERT_FALSE(r) << b.text;
+    EXPECT_NE(r.error().message.find(b.says), std::string::npos) << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace verbatim

@@ -3,6 +3,7 @@ retention refusals, legal holds, deep verification, JSON output."""
 import json
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -63,6 +64,29 @@ class ArchiveCliTest(VerbatimTestCase):
         self.run_vb("archive", "release", "CASE-7", recording, check=0)
         self.run_vb("archive", "release", "CASE-7", recording, check=1)
         self.assertIn("OK", self.run_vb("verify", check=0).stdout)
+
+    def test_retention_rules_from_the_configuration(self):
+        cfg = os.path.join(self.tmp, "verbatim.toml")
+        with open(cfg, "w") as f:
+            f.write('[archive]\ndefault_retention = "7y"\n'
+                    '[[archive.retention]]\ngroup = "SEC-Brokers"\nperiod = "6y"\n'
+                    '[[archive.retention]]\ngroup = "FINRA-Desk"\nperiod = "10y"\n')
+        p = os.path.join(self.tmp, "call.pcap")
+        with open(p, "wb") as f:
+            f.write(os.urandom(1000))
+        years = {}
+        for groups in (["sec-brokers"], ["SEC-Brokers", "FINRA-Desk"], []):
+            r = self.run_vb("--config", cfg, "archive", "import", p, "--metadata",
+                            json.dumps({"groups": groups}), check=0)
+            rec = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("recording ")][0]
+            show = json.loads(self.run_vb("archive", "show", rec, check=0).stdout)
+            years[",".join(groups)] = int(show["retentionUntil"][:4])
+        now = int(time.strftime("%Y", time.gmtime()))
+        self.assertEqual(years, {"sec-brokers": now + 6, "SEC-Brokers,FINRA-Desk": now + 10, "": now + 7})
+        with open(cfg, "a") as f:
+            f.write('[[archive.retention]]\ngroup = "X"\nperiod = "six years"\n')
+        r = self.run_vb("--config", cfg, "archive", "import", p, check=2)
+        self.assertIn("archive.retention[3].period", r.stderr)
 
 
 class ExportCliTest(VerbatimTestCase):
