@@ -311,6 +311,8 @@ struct ArchiveArgs {
   std::string key_file;
   std::string master_key;
   std::string actor;
+  std::string reason;
+  int version = 0;
   bool json = false;
 };
 
@@ -363,14 +365,50 @@ int run_archive(Env& env, const ArchiveArgs& a) {
     if (!r) return refused(r.error());
     auto objs = ar.objects_of(a.recording);
     nlohmann::json j = {{"id", r.value().id},
+                        {"serial", ar.node_id() + "-" + std::to_string(r.value().serial)},
                         {"status", r.value().status},
                         {"reason", r.value().reason},
                         {"metadata", r.value().metadata},
+                        {"metadataVersion", r.value().metadata_version},
                         {"created", r.value().created_at},
                         {"completed", r.value().completed_at},
                         {"retentionUntil", r.value().retention_until},
                         {"legalHolds", r.value().active_holds},
                         {"objects", objs.value()}};
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (a.action == "edit-metadata") {
+    auto meta = nlohmann::json::parse(a.metadata, nullptr, false);
+    if (meta.is_discarded() || !meta.is_object())
+      return fail(kExitUsage, "--metadata must be a JSON object");
+    auto v = ar.update_metadata(a.recording, meta, who, a.reason);
+    if (!v) return refused(v.error());
+    std::cout << "recording " << a.recording << " metadata version " << v.value() << "\n";
+    return kExitOk;
+  }
+  if (a.action == "history") {
+    auto h = ar.metadata_history(a.recording);
+    if (!h) return refused(h.error());
+    if (a.version > 0) {  // one version, byte-exact
+      for (const auto& v : h.value()) {
+        if (v.version == a.version) {
+          std::cout << v.text;
+          return kExitOk;
+        }
+      }
+      return fail(kExitFinding, "recording " + a.recording + " has no metadata version " +
+                                    std::to_string(a.version));
+    }
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& v : h.value()) {
+      j.push_back({{"version", v.version},
+                   {"changedBy", v.changed_by},
+                   {"changedAt", v.changed_at},
+                   {"reason", v.reason},
+                   {"ledgerSeq", v.ledger_seq},
+                   {"metadata", nlohmann::json::parse(v.text, nullptr, false)}});
+    }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
@@ -565,6 +603,15 @@ int main(int argc, char** argv) {
   a_rotate->add_option("key-file", aa.key_file, "new master key file (created if absent)")
       ->required();
   auto* a_head = arch->add_subcommand("sign-head", "sign and print the ledger's tree head");
+  auto* a_edit = arch->add_subcommand(
+      "edit-metadata", "replace a recording's metadata (a new version; every version is kept)");
+  a_edit->add_option("recording", aa.recording)->required();
+  a_edit->add_option("--metadata", aa.metadata, "the new metadata (JSON object)")->required();
+  a_edit->add_option("--reason", aa.reason, "why (kept in the audit trail)")->required();
+  auto* a_history =
+      arch->add_subcommand("history", "every metadata version with who, when and why");
+  a_history->add_option("recording", aa.recording)->required();
+  a_history->add_option("--version", aa.version, "print this version byte-exact");
 
   auto* verify = app.add_subcommand("verify", "verify the archive (exit 1 on any finding)");
   bool deep = false;
@@ -646,7 +693,9 @@ int main(int argc, char** argv) {
                              {a_expired, "dispose-expired"},
                              {a_delete, "delete"},
                              {a_rotate, "rotate-key"},
-                             {a_head, "sign-head"}}) {
+                             {a_head, "sign-head"},
+                             {a_edit, "edit-metadata"},
+                             {a_history, "history"}}) {
       if (cmd->parsed()) {
         aa.action = name;
         return run_archive(env, aa);

@@ -131,6 +131,16 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
   if (!db) return db.error();
   a->db_ = std::move(db).value();
   VB_TRY(a->db_->migrate(archive_migrations(), "archive database"));
+  {
+    SqliteStmt s(*a->db_, "SELECT value FROM archive_info WHERE key = 'node_id'");
+    if (s.step() == kSqliteRow) a->node_id_ = s.text(0);
+  }
+  if (a->node_id_.empty() && !a->options_.read_only) {
+    a->node_id_ = object_id_hex(random_object_id()).substr(0, 16);
+    SqliteStmt s(*a->db_, "INSERT INTO archive_info(key, value) VALUES('node_id', ?1)");
+    s.bind(1, a->node_id_);
+    if (s.step() != kSqliteDone) return a->db_->error("storing the node id");
+  }
   auto ledger = Ledger::open(*a->db_, a->signing_, clock, a->options_.root + "/ledger-heads");
   if (!ledger) return ledger.error();
   a->ledger_ = std::move(ledger).value();
@@ -156,6 +166,7 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
   if (a->ledger_->size() == 0) {
     VB_TRY(a->transact([&]() -> Status {
       auto seq = a->ledger_->append({{"type", "archive.created"},
+                                     {"node", a->node_id_},
                                      {"signing_public_key", hex(a->signing_.public_key)},
                                      {"master_key_id", a->master_.id}});
       if (!seq) return seq.error();
@@ -205,22 +216,32 @@ Result<std::string> Archive::create_recording(const json& metadata,
       format_iso8601(retention ? clock_.now() + *retention : choice.period.after(clock_.now()));
   if (retention) choice.rule = "explicit";
   VB_TRY(transact([&]() -> Status {
+    // Inside the write transaction, so serials are unique and gapless: an aborted creation
+    // rolls its serial back with everything else.
+    int64_t serial = 1;
+    {
+      SqliteStmt m(*db_, "SELECT COALESCE(MAX(serial), 0) + 1 FROM recordings");
+      if (m.step() == kSqliteRow) serial = m.int64(0);
+    }
     auto seq = ledger_->append({{"type", "recording.created"},
                                 {"recording", id},
+                                {"node", node_id_},
+                                {"serial", serial},
                                 {"metadata_sha256", sha256_hex(meta)},
                                 {"retention_until", until},
                                 {"retention_rule", choice.rule}});
     if (!seq) return seq.error();
     SqliteStmt s(*db_,
                  "INSERT INTO recordings(id, status, metadata, created_at, retention_until, "
-                 "ledger_seq) VALUES(?1, 'recording', ?2, ?3, ?4, ?5)");
+                 "ledger_seq, serial) VALUES(?1, 'recording', ?2, ?3, ?4, ?5, ?6)");
     s.bind(1, id);
     s.bind(2, meta);
     s.bind(3, now());
     s.bind(4, until);
     s.bind(5, static_cast<int64_t>(seq.value()));
+    s.bind(6, serial);
     if (s.step() != kSqliteDone) return db_->error("creating the recording");
-    return ok_status();
+    return insert_metadata_version(id, 1, meta, actor_, "", seq.value());
   }));
   return id;
 }
@@ -409,8 +430,8 @@ Status Archive::complete_recording(const std::string& recording_id, const std::s
 Result<RecordingInfo> Archive::recording(const std::string& id) {
   SqliteStmt s(*db_,
                "SELECT status, COALESCE(reason, ''), metadata, created_at, "
-               "COALESCE(completed_at, ''), retention_until, ledger_seq FROM recordings "
-               "WHERE id = ?1");
+               "COALESCE(completed_at, ''), retention_until, ledger_seq, COALESCE(serial, 0), "
+               "metadata_version FROM recordings WHERE id = ?1");
   s.bind(1, id);
   if (s.step() != kSqliteRow) return not_found("recording", id);
   RecordingInfo r;
@@ -423,11 +444,86 @@ Result<RecordingInfo> Archive::recording(const std::string& id) {
   r.created_at = s.text(3);
   r.completed_at = s.text(4);
   r.retention_until = s.text(5);
+  r.serial = static_cast<uint64_t>(s.int64(7));
+  r.metadata_version = static_cast<int>(s.int64(8));
   SqliteStmt h(*db_,
                "SELECT case_id FROM legal_holds WHERE recording_id = ?1 AND released_at IS NULL");
   h.bind(1, id);
   while (h.step() == kSqliteRow) r.active_holds.push_back(h.text(0));
   return r;
+}
+
+Status Archive::insert_metadata_version(const std::string& recording_id, int version,
+                                        const std::string& text, const std::string& who,
+                                        const std::string& reason, uint64_t ledger_seq) {
+  SqliteStmt s(*db_,
+               "INSERT INTO metadata_versions(recording_id, version, metadata, changed_by, "
+               "changed_at, reason, ledger_seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  s.bind(1, recording_id);
+  s.bind(2, static_cast<int64_t>(version));
+  s.bind(3, text);
+  s.bind(4, who);
+  s.bind(5, now());
+  if (reason.empty()) {
+    s.bind_null(6);
+  } else {
+    s.bind(6, reason);
+  }
+  s.bind(7, static_cast<int64_t>(ledger_seq));
+  if (s.step() != kSqliteDone) return db_->error("storing a metadata version");
+  return ok_status();
+}
+
+Result<int> Archive::update_metadata(const std::string& recording_id, const json& metadata,
+                                     const std::string& who, const std::string& reason) {
+  VB_TRY(writable());
+  if (!metadata.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument, "metadata must be a JSON object");
+  }
+  if (reason.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "say why the metadata changes (the reason is kept in the audit trail)");
+  }
+  auto r = recording(recording_id);
+  if (!r) return r.error();
+  if (r.value().status == "disposed") {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "recording " + recording_id + " was disposed; its metadata is gone");
+  }
+  const std::string text = metadata.dump();
+  const int version = r.value().metadata_version + 1;
+  VB_TRY(transact([&]() -> Status {
+    auto seq = ledger_->append({{"type", "metadata.updated"},
+                                {"recording", recording_id},
+                                {"version", version},
+                                {"metadata_sha256", sha256_hex(text)},
+                                {"previous_sha256", sha256_hex(r.value().metadata_text)},
+                                {"by", who},
+                                {"reason", reason}});
+    if (!seq) return seq.error();
+    SqliteStmt u(*db_, "UPDATE recordings SET metadata = ?2, metadata_version = ?3 WHERE id = ?1");
+    u.bind(1, recording_id);
+    u.bind(2, text);
+    u.bind(3, static_cast<int64_t>(version));
+    if (u.step() != kSqliteDone) return db_->error("updating the metadata");
+    return insert_metadata_version(recording_id, version, text, who, reason, seq.value());
+  }));
+  return version;
+}
+
+Result<std::vector<MetadataVersion>> Archive::metadata_history(const std::string& recording_id) {
+  auto r = recording(recording_id);
+  if (!r) return r.error();
+  std::vector<MetadataVersion> out;
+  SqliteStmt s(*db_,
+               "SELECT version, metadata, changed_by, changed_at, COALESCE(reason, ''), ledger_seq "
+               "FROM metadata_versions WHERE recording_id = ?1 ORDER BY version");
+  s.bind(1, recording_id);
+  while (s.step() == kSqliteRow) {
+    out.push_back({static_cast<int>(s.int64(0)), s.text(1), s.text(2), s.text(3), s.text(4),
+                   static_cast<uint64_t>(s.int64(5))});
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> Archive::objects_of(const std::string& recording_id) {
@@ -705,6 +801,9 @@ Result<std::vector<Finding>> Archive::verify(bool deep) {
   std::map<std::string, json> sealed_by_ledger;
   std::map<std::string, json> created_by_ledger;
   std::set<std::string> disposed_objects;
+  // (recording, metadata version) -> metadata hash, from recording.created and metadata.updated.
+  std::map<std::pair<std::string, int64_t>, std::string> versions_by_ledger;
+  std::map<std::string, std::pair<int64_t, std::string>> latest_metadata;  // version, hash
   {
     SqliteStmt s(*db_, "SELECT entry FROM ledger_entries ORDER BY seq");
     while (s.step() == kSqliteRow) {
@@ -713,26 +812,62 @@ Result<std::vector<Finding>> Archive::verify(bool deep) {
       if (!e.is_object()) continue;  // reported by the ledger check
       const std::string type = e.value("type", "");
       if (type == "object.sealed") sealed_by_ledger[e.value("object", "")] = e;
-      if (type == "recording.created") created_by_ledger[e.value("recording", "")] = e;
+      if (type == "recording.created" || type == "metadata.updated") {
+        const std::string rec = e.value("recording", "");
+        const int64_t version = type == "recording.created" ? 1 : e.value("version", int64_t{0});
+        const std::string sha = e.value("metadata_sha256", "");
+        versions_by_ledger[{rec, version}] = sha;
+        latest_metadata[rec] = {version, sha};
+        if (type == "recording.created") created_by_ledger[rec] = e;
+      }
       if (type == "recording.disposed") {
         for (const auto& o : e["objects"]) disposed_objects.insert(o.get<std::string>());
       }
     }
   }
-  // Recordings: metadata as created.
+  // Recordings: their current metadata and serial number.
   std::set<std::string> catalog_recordings;
   {
-    SqliteStmt s(*db_, "SELECT id, metadata FROM recordings");
+    SqliteStmt s(*db_, "SELECT id, metadata, metadata_version, serial FROM recordings");
     while (s.step() == kSqliteRow) {
       const std::string id = s.text(0);
       catalog_recordings.insert(id);
       auto it = created_by_ledger.find(id);
+      const auto& latest = latest_metadata[id];
       if (it == created_by_ledger.end()) {
         findings.push_back(
             {"recording " + id, "in the catalog but never created in the ledger (forged row)"});
-      } else if (it->second.value("metadata_sha256", "") != sha256_hex(s.text(1))) {
+      } else if (latest.second != sha256_hex(s.text(1)) || latest.first != s.int64(2)) {
         findings.push_back(
             {"recording " + id, "catalog metadata differs from what was recorded (edited row)"});
+      } else if (it->second.contains("serial") &&
+                 it->second.value("serial", int64_t{0}) != s.int64(3)) {
+        findings.push_back(
+            {"recording " + id, "serial number differs from the ledger (edited row)"});
+      }
+    }
+  }
+  // Every metadata version, byte-exact (audit-trail re-creation).
+  {
+    std::set<std::pair<std::string, int64_t>> catalog_versions;
+    SqliteStmt s(*db_, "SELECT recording_id, version, metadata FROM metadata_versions");
+    while (s.step() == kSqliteRow) {
+      const std::pair<std::string, int64_t> key{s.text(0), s.int64(1)};
+      catalog_versions.insert(key);
+      const std::string where =
+          "recording " + key.first + " metadata version " + std::to_string(key.second);
+      auto it = versions_by_ledger.find(key);
+      if (it == versions_by_ledger.end()) {
+        findings.push_back({where, "not in the ledger (forged row)"});
+      } else if (it->second != sha256_hex(s.text(2))) {
+        findings.push_back({where, "differs from what was recorded (edited row)"});
+      }
+    }
+    for (const auto& [key, sha] : versions_by_ledger) {
+      if (!catalog_versions.count(key) && catalog_recordings.count(key.first)) {
+        findings.push_back(
+            {"recording " + key.first + " metadata version " + std::to_string(key.second),
+             "in the ledger but missing from the catalog (deleted row)"});
       }
     }
   }

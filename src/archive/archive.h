@@ -61,6 +61,8 @@ struct ArchiveOptions {
 
 struct RecordingInfo {
   std::string id;
+  uint64_t serial = 0;       // 1, 2, 3, ... per archive, no gaps; "<node>-<serial>" is unique
+  int metadata_version = 1;  // of metadata_text; earlier ones via metadata_history()
   std::string status;
   std::string reason;
   nlohmann::json metadata;
@@ -70,6 +72,15 @@ struct RecordingInfo {
   std::string completed_at;
   std::string retention_until;
   std::vector<std::string> active_holds;
+};
+
+struct MetadataVersion {
+  int version = 0;
+  std::string text;  // byte-exact
+  std::string changed_by;
+  std::string changed_at;
+  std::string reason;
+  uint64_t ledger_seq = 0;
 };
 
 struct ObjectInfo {
@@ -117,6 +128,14 @@ class Archive {
   // status: complete | partial (with a reason).
   Status complete_recording(const std::string& recording_id, const std::string& status,
                             const std::string& reason = "");
+  // Replaces a recording's metadata with a new version; every earlier version stays
+  // re-creatable byte for byte, and the change is in the ledger with who, when and why.
+  Result<int> update_metadata(const std::string& recording_id, const nlohmann::json& metadata,
+                              const std::string& who, const std::string& reason);
+  Result<std::vector<MetadataVersion>> metadata_history(const std::string& recording_id);
+  // This archive's node id (random, fixed at creation): recording ids are random 128-bit
+  // values, and "<node id>-<serial>" names a recording uniquely across nodes.
+  const std::string& node_id() const { return node_id_; }
 
   // --- reading (logged as access) ---
   Result<RecordingInfo> recording(const std::string& id);
@@ -163,6 +182,9 @@ class Archive {
   Status recover_open_objects();
   // Appends a ledger event (inside the caller's transaction).
   Status append_event(nlohmann::json event);
+  Status insert_metadata_version(const std::string& recording_id, int version,
+                                 const std::string& text, const std::string& who,
+                                 const std::string& reason, uint64_t ledger_seq);
   // Refuses every change (and logged reads) on an archive opened read-only.
   Status writable() const;
   Result<DataKey> data_key(const std::string& object_id);
@@ -182,6 +204,7 @@ class Archive {
   MasterKey master_;
   std::unique_ptr<Ledger> ledger_;
   SigningKey signing_;
+  std::string node_id_;
   uint64_t signed_size_ = 0;  // size of the last signed head
   TimePoint signed_at_{};
 };

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -330,6 +331,104 @@ TEST_F(ArchiveTest, SignsHeadsAtTheIntervalAndOnClose) {
   auto again = Archive::open(o, clock, "test").value();
   EXPECT_EQ(again->ledger().latest_head().value().value().size, size) << "signed on close";
   EXPECT_TRUE(findings(*again).empty());
+}
+
+// Audit-trail re-creation (T29, SEC 17a-4(f)(2)(ii)(A)): metadata edited three times; the
+// original and every interim version come back byte-exact with who, when and why; tampering
+// with any version is reported as exactly that version.
+TEST_F(ArchiveTest, MetadataEditsKeepEveryVersionByteExact) {
+  auto a = open();
+  const auto rec = record(*a, 1, 300, 9);
+  const std::string original = a->recording(rec.first).value().metadata_text;
+  std::vector<std::string> texts{original};
+  for (int i = 1; i <= 3; ++i) {
+    clock.advance(std::chrono::minutes(5));
+    json m = json::parse(texts.back());
+    m["note"] = "edit " + std::to_string(i);
+    auto v = a->update_metadata(rec.first, m, "officer:" + std::to_string(i), "case 7 review");
+    ASSERT_TRUE(v) << v.error().message;
+    EXPECT_EQ(v.value(), i + 1);
+    texts.push_back(m.dump());
+  }
+  auto h = a->metadata_history(rec.first).value();
+  ASSERT_EQ(h.size(), 4u);
+  for (size_t i = 0; i < h.size(); ++i) {
+    EXPECT_EQ(h[i].version, static_cast<int>(i + 1));
+    EXPECT_EQ(h[i].text, texts[i]);
+    if (i > 0) {
+      EXPECT_EQ(h[i].changed_by, "officer:" + std::to_string(i));
+      EXPECT_EQ(h[i].reason, "case 7 review");
+      EXPECT_GT(h[i].changed_at, h[i - 1].changed_at);
+      const auto e = json::parse(a->ledger().entry_bytes(h[i].ledger_seq).value());
+      EXPECT_EQ(e["type"], "metadata.updated");
+      EXPECT_EQ(e["by"], "officer:" + std::to_string(i));
+    }
+  }
+  EXPECT_EQ(a->recording(rec.first).value().metadata_text, texts.back());
+  EXPECT_EQ(a->recording(rec.first).value().metadata_version, 4);
+  EXPECT_TRUE(findings(*a).empty());
+  // Bad edits are refused with the reason.
+  EXPECT_EQ(a->update_metadata(rec.first, json::array(), "x", "why").error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_NE(a->update_metadata(rec.first, json::object(), "x", "").error().message.find("why"),
+            std::string::npos);
+  EXPECT_EQ(a->update_metadata("00", json::object(), "x", "y").error().code, ErrorCode::kNotFound);
+  a.reset();
+  {  // Tamper with version 2 behind the archive's back, and delete version 3.
+    auto db = SqliteDb::open(root + "/archive.db").value();
+    ASSERT_TRUE(
+        db->exec("UPDATE metadata_versions SET metadata = '{\"note\":\"forged\"}' "
+                 "WHERE version = 2"));
+    ASSERT_TRUE(db->exec("DELETE FROM metadata_versions WHERE version = 3"));
+  }
+  a = open();
+  const auto f = findings(*a, false);
+  ASSERT_EQ(f.size(), 2u) << f.front();
+  EXPECT_EQ(f[0], "recording " + rec.first +
+                      " metadata version 2: differs from what was recorded (edited row)");
+  EXPECT_EQ(f[1],
+            "recording " + rec.first +
+                " metadata version 3: in the ledger but missing from the catalog (deleted row)");
+}
+
+// Recording identity across restarts and nodes (T30): every recording id unique over three
+// archives (nodes) with restarts and a writer killed mid-creation; serials per node run
+// 1..N without gaps (an aborted creation takes its serial back with it).
+TEST_F(ArchiveTest, RecordingIdsAreUniqueAndSerialsGaplessAcrossRestartsAndNodes) {
+  std::set<std::string> ids, nodes;
+  size_t total = 0;
+  for (int node = 0; node < 3; ++node) {
+    const std::string at = root + "-node" + std::to_string(node);
+    for (int restart = 0; restart < 3; ++restart) {
+      auto a = open(at);
+      for (int i = 0; i < 150; ++i) ASSERT_TRUE(a->create_recording({{"i", i}}));
+    }
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto a = open(at);
+      for (int i = 0;; ++i) {
+        if (i == 40) ::kill(::getpid(), SIGKILL);
+        (void)a->create_recording({{"killed", i}});
+      }
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    auto a = open(at);
+    nodes.insert(a->node_id());
+    EXPECT_TRUE(findings(*a, false).empty());
+    auto db = SqliteDb::open(at + "/archive.db").value();
+    SqliteStmt s(*db, "SELECT id, serial FROM recordings ORDER BY serial");
+    int64_t expect = 1;
+    while (s.step() == kSqliteRow) {
+      EXPECT_TRUE(ids.insert(s.text(0)).second) << "duplicate id " << s.text(0);
+      EXPECT_EQ(s.int64(1), expect++) << "gap in the serials of node " << node;
+      ++total;
+    }
+    EXPECT_GE(expect, 451);
+  }
+  EXPECT_EQ(ids.size(), total);
+  EXPECT_EQ(nodes.size(), 3u);
 }
 
 // Retention by rule: CFTC 1 y for one application, MiFID 5 y by group, SEC 6 y for another

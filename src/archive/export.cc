@@ -112,7 +112,24 @@ Result<ExportSummary> export_package(Archive& archive, const std::vector<std::st
                {"metadata_file", "recordings/" + rec.id + "/metadata.json"},
                {"ledger", ledger_ref(rec.ledger_seq, entry.value(),
                                      inclusion_proof(leaves.value(), rec.ledger_seq))},
-               {"objects", json::array()}};
+               {"objects", json::array()},
+               {"metadata_versions", json::array()}};
+    auto history = archive.metadata_history(rec.id);
+    if (!history) return history.error();
+    for (const auto& v : history.value()) {
+      const std::string file = "metadata.v" + std::to_string(v.version) + ".json";
+      VB_TRY(write_file(rdir / file, as_bytes(v.text)));
+      auto ventry = archive.ledger().entry_bytes(v.ledger_seq);
+      if (!ventry) return ventry.error();
+      jr["metadata_versions"].push_back(
+          {{"version", v.version},
+           {"changed_by", v.changed_by},
+           {"changed_at", v.changed_at},
+           {"reason", v.reason},
+           {"file", "recordings/" + rec.id + "/" + file},
+           {"ledger", ledger_ref(v.ledger_seq, ventry.value(),
+                                 inclusion_proof(leaves.value(), v.ledger_seq))}});
+    }
     for (const Obj& o : objs) {
       const std::string base = "recordings/" + rec.id + "/" + o.info.id;
       auto stored = archive.store().open(o.info.key);
@@ -201,11 +218,35 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
         v.problems.emplace_back("recording: ledger entry is for something else");
         tampered = true;
       }
+      // Every metadata version, each against its own ledger entry; the current metadata is
+      // the last version.
+      std::string current_sha = rentry.value("metadata_sha256", "");
+      int64_t expect_version = 1;
+      for (const auto& jv : jr.value("metadata_versions", json::array())) {
+        const std::string what = "metadata version " + std::to_string(expect_version);
+        const json ventry = check_entry(jv.value("ledger", json::object()), what);
+        if (!ventry.is_object()) continue;
+        const bool first = expect_version == 1;
+        if (jv.value("version", int64_t{0}) != expect_version ||
+            ventry.value("recording", "") != v.recording ||
+            ventry.value("type", "") != (first ? "recording.created" : "metadata.updated") ||
+            (!first && ventry.value("version", int64_t{0}) != expect_version)) {
+          v.problems.emplace_back(what + ": ledger entry is for something else");
+          tampered = true;
+        }
+        const auto text = read_file(fs::path(dir) / jv.value("file", ""), &ok);
+        if (!ok || to_hex(Sha256::of(text)) != ventry.value("metadata_sha256", "")) {
+          v.problems.emplace_back(what + ": missing or differs from what was recorded");
+          tampered = true;
+        }
+        current_sha = ventry.value("metadata_sha256", "");
+        ++expect_version;
+      }
       const auto meta = read_file(fs::path(dir) / jr.value("metadata_file", ""), &ok);
       if (!ok) {
         v.problems.emplace_back("metadata file missing");
         tampered = true;
-      } else if (to_hex(Sha256::of(meta)) != rentry.value("metadata_sha256", "")) {
+      } else if (to_hex(Sha256::of(meta)) != current_sha) {
         v.problems.emplace_back("metadata differs from what was recorded");
         tampered = true;
       }

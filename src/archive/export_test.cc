@@ -76,6 +76,29 @@ TEST_F(ExportTest, ValidPackageVerifiesOffline) {
   EXPECT_TRUE(fs::exists(pkg + "/recordings/" + recs[0] + "/metadata.json"));
 }
 
+TEST_F(ExportTest, EveryMetadataVersionTravelsAndVerifies) {
+  ASSERT_TRUE(archive->update_metadata(recs[0], {{"call", 0}, {"note", "a"}}, "officer:1", "fix"));
+  ASSERT_TRUE(archive->update_metadata(recs[0], {{"call", 0}, {"note", "b"}}, "officer:2", "fix"));
+  const std::string again = (base / "package2").string();
+  ASSERT_TRUE(export_package(*archive, recs, again, "officer:jane"));
+  pkg = again;
+  auto v = verdicts(pk);
+  EXPECT_EQ(v.at(recs[0]), "valid");
+  EXPECT_EQ(v.at(recs[1]), "valid");
+  const json m = manifest();
+  const json& versions = m["recordings"][0]["metadata_versions"];
+  ASSERT_EQ(versions.size(), 3u);
+  EXPECT_EQ(versions[2]["changed_by"], "officer:2");
+  std::ifstream first(pkg + "/" + versions[0]["file"].get<std::string>());
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(first), {}),
+            archive->metadata_history(recs[0]).value()[0].text);
+  // Altering an interim version in the package is tampering.
+  std::ofstream(pkg + "/" + versions[1]["file"].get<std::string>()) << R"({"call":0,"note":"z"})";
+  v = verdicts(pk);
+  EXPECT_EQ(v.at(recs[0]), "tampered");
+  EXPECT_EQ(v.at(recs[1]), "valid");
+}
+
 TEST_F(ExportTest, TamperedMediaIsReportedForItsRecordingOnly) {
   const json m = manifest();
   const std::string media =

@@ -59,6 +59,28 @@ constexpr const char* kMigrations[] = {
       PRIMARY KEY (case_id, recording_id)
     );
     )sql",
+    // 3: metadata versions (every edit re-creatable, SEC 17a-4 audit-trail mode), recording
+    //    serial numbers (gapless per archive), the archive's node id.
+    R"sql(
+    CREATE TABLE metadata_versions (
+      recording_id TEXT NOT NULL REFERENCES recordings(id),
+      version      INTEGER NOT NULL,  -- 1 = as created
+      metadata     TEXT NOT NULL,     -- exactly as stored
+      changed_by   TEXT NOT NULL,
+      changed_at   TEXT NOT NULL,
+      reason       TEXT,
+      ledger_seq   INTEGER NOT NULL,  -- recording.created (1) or metadata.updated entry
+      PRIMARY KEY (recording_id, version)
+    );
+    INSERT INTO metadata_versions
+      SELECT id, 1, metadata, 'system', created_at, NULL, ledger_seq FROM recordings;
+    ALTER TABLE recordings ADD COLUMN metadata_version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE recordings ADD COLUMN serial INTEGER;
+    UPDATE recordings SET serial =
+      (SELECT COUNT(*) FROM recordings r2 WHERE r2.ledger_seq <= recordings.ledger_seq);
+    CREATE UNIQUE INDEX recordings_by_serial ON recordings(serial);
+    CREATE TABLE archive_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    )sql",
 };
 }  // namespace
 

@@ -65,6 +65,27 @@ class ArchiveCliTest(VerbatimTestCase):
         self.run_vb("archive", "release", "CASE-7", recording, check=1)
         self.assertIn("OK", self.run_vb("verify", check=0).stdout)
 
+    def test_metadata_edits_are_versioned_and_recreatable(self):
+        _, objects, recording = self.import_files()
+        original = self.run_vb("archive", "history", recording, "--version", "1", check=0).stdout
+        for i in range(3):
+            self.run_vb("archive", "--actor", "officer:kim", "edit-metadata", recording,
+                        "--metadata", json.dumps({"note": i}), "--reason", "ticket %d" % i, check=0)
+        r = self.run_vb("archive", "edit-metadata", recording, "--metadata", "[1]", "--reason", "x", check=2)
+        self.assertIn("JSON object", r.stderr)
+        history = json.loads(self.run_vb("archive", "history", recording, check=0).stdout)
+        self.assertEqual([v["version"] for v in history], [1, 2, 3, 4])
+        self.assertEqual(history[3]["changedBy"], "officer:kim")
+        self.assertEqual(history[2]["reason"], "ticket 1")
+        self.assertEqual(json.loads(original), {"from": "sip:alice@contoso.com"})
+        self.assertEqual(self.run_vb("archive", "history", recording, "--version", "1", check=0).stdout, original)
+        self.run_vb("archive", "history", recording, "--version", "9", check=1)
+        show = json.loads(self.run_vb("archive", "show", recording, check=0).stdout)
+        self.assertEqual(show["metadataVersion"], 4)
+        self.assertEqual(show["metadata"], {"note": 2})
+        self.assertRegex(show["serial"], r"^[0-9a-f]{16}-1$")
+        self.assertIn("OK", self.run_vb("verify", check=0).stdout)
+
     def test_retention_rules_from_the_configuration(self):
         cfg = os.path.join(self.tmp, "verbatim.toml")
         with open(cfg, "w") as f:
