@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -30,6 +31,7 @@
 #include "adminapi/server.h"
 #include "archive/archive.h"
 #include "archive/export.h"
+#include "archive/verifier.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/exit_codes.h"
@@ -208,42 +210,132 @@ int run_decide(Env& env, const std::string& party, bool json) {
   return kExitOk;
 }
 
-int run_serve(Env& env, const std::string& roles, const std::string& listen) {
-  for (const auto& role : split(roles, ',')) {
-    if (role != "admin-api") {
-      return fail(kExitUsage, "unknown role '" + role + "' (available: admin-api)");
-    }
+archive::ArchiveOptions archive_options(const Env& env, const std::string& master_key);
+
+// Background verification (role archive-verify): one bounded step every 100 ms while a pass
+// runs (verify_rate_mb_s / 10 per step), archive.verify_interval_s between passes. Findings
+// are logged as errors (alerts); progress goes to the log and <archive>/verify-status.json.
+class VerifyLoop {
+ public:
+  VerifyLoop(boost::asio::io_context& io, Env& env)
+      : env_(env),
+        timer_(io),
+        verifier_(archive_options(env, ""), env.clock, /*deep=*/false,
+                  (static_cast<uint64_t>(env.config.archive_verify_rate_mb_s) << 20) / 10),
+        status_file_((std::filesystem::path(env.config.data_dir) / "archive" / "verify-status.json")
+                         .string()) {}
+  void start() { schedule(std::chrono::milliseconds(0)); }
+  void stop() { timer_.cancel(); }
+
+ private:
+  void schedule(std::chrono::milliseconds after) {
+    timer_.expires_after(after);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) run_step();
+    });
   }
-  auto svc = open_service(env);
-  if (!svc) return fail(kExitUsage, svc.error().message);
+  void run_step() {
+    const bool starting = !verifier_.status().in_pass;
+    auto found = verifier_.step();
+    if (!found) {
+      if (!waiting_) spdlog::warn("archive verification: {} (retrying)", found.error().message);
+      waiting_ = true;
+      schedule(std::chrono::seconds(10));
+      return;
+    }
+    waiting_ = false;
+    const auto& st = verifier_.status();
+    if (starting) {
+      spdlog::info("archive verification: pass {} started: {} ledger entries, {} objects",
+                   st.passes_completed + 1, st.ledger_size, st.objects_total);
+    }
+    for (const auto& f : found.value()) {
+      spdlog::error("archive verification FINDING {}: {}", f.where, f.what);
+    }
+    const int decile = static_cast<int>(st.percent()) / 10;
+    if (st.in_pass && decile != last_decile_) {
+      spdlog::info("archive verification: {}% ({} of {} objects)", static_cast<int>(st.percent()),
+                   st.objects_checked, st.objects_total);
+    }
+    last_decile_ = decile;
+    const auto now = std::chrono::steady_clock::now();
+    if (!st.in_pass || now - last_write_ >= std::chrono::seconds(1)) {
+      if (auto w = verifier_.write_status(status_file_); !w) {
+        spdlog::warn("archive verification: {}", w.error().message);
+      }
+      last_write_ = now;
+    }
+    if (st.in_pass) {
+      schedule(std::chrono::milliseconds(100));
+      return;
+    }
+    spdlog::info("archive verification: pass {} finished: {} objects, {} finding(s)",
+                 st.passes_completed, st.objects_checked, st.last_pass_findings.size());
+    schedule(std::chrono::seconds(env_.config.archive_verify_interval_s));
+  }
+
+  Env& env_;
+  boost::asio::steady_timer timer_;
+  archive::IncrementalVerifier verifier_;
+  std::string status_file_;
+  std::chrono::steady_clock::time_point last_write_{};
+  int last_decile_ = -1;
+  bool waiting_ = false;
+};
+
+int run_serve(Env& env, const std::string& roles, const std::string& listen) {
+  std::set<std::string> wanted;
+  for (const auto& role : split(roles, ',')) {
+    if (role != "admin-api" && role != "archive-verify") {
+      return fail(kExitUsage, "unknown role '" + role + "' (available: admin-api, archive-verify)");
+    }
+    wanted.insert(role);
+  }
+  if (wanted.empty()) return fail(kExitUsage, "name at least one role");
   boost::asio::io_context io;
-  // Installed before the address is printed: a supervisor (or test) may signal us as soon as
+  // Installed before any address is printed: a supervisor (or test) may signal us as soon as
   // it has read it.
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  adminapi::Router router(*svc.value());
-  adminapi::HttpServer server(io, router);
-  auto ep = server.listen(listen.empty() ? env.config.http_listen : listen);
-  if (!ep) return fail(kExitUsage, ep.error().message);
-  const auto& a = ep.value().address();
-  std::cout << "admin-api listening on http://"
-            << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
-            << std::endl;
-  spdlog::info("data directory {}", env.config.data_dir);
-  // Pick up changes committed by other processes (an admin CLI) promptly.
+  std::unique_ptr<policy::PolicyService> svc;
+  std::unique_ptr<adminapi::Router> router;
+  std::unique_ptr<adminapi::HttpServer> server;
   boost::asio::steady_timer timer(io);
-  std::function<void()> tick = [&] {
-    timer.expires_after(std::chrono::milliseconds(env.config.reload_interval_ms));
-    timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      std::lock_guard lock(svc.value()->mutex());
-      if (auto st = svc.value()->refresh(); !st) spdlog::warn("refresh: {}", st.error().message);
-      tick();
-    });
-  };
-  tick();
+  std::function<void()> tick;
+  if (wanted.count("admin-api")) {
+    auto opened = open_service(env);
+    if (!opened) return fail(kExitUsage, opened.error().message);
+    svc = std::move(opened).value();
+    router = std::make_unique<adminapi::Router>(*svc);
+    server = std::make_unique<adminapi::HttpServer>(io, *router);
+    auto ep = server->listen(listen.empty() ? env.config.http_listen : listen);
+    if (!ep) return fail(kExitUsage, ep.error().message);
+    const auto& a = ep.value().address();
+    std::cout << "admin-api listening on http://"
+              << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
+              << std::endl;
+    // Pick up changes committed by other processes (an admin CLI) promptly.
+    tick = [&] {
+      timer.expires_after(std::chrono::milliseconds(env.config.reload_interval_ms));
+      timer.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        std::lock_guard lock(svc->mutex());
+        if (auto st = svc->refresh(); !st) spdlog::warn("refresh: {}", st.error().message);
+        tick();
+      });
+    };
+    tick();
+  }
+  std::unique_ptr<VerifyLoop> verify;
+  if (wanted.count("archive-verify")) {
+    verify = std::make_unique<VerifyLoop>(io, env);
+    verify->start();
+    std::cout << "archive-verify running" << std::endl;
+  }
+  spdlog::info("data directory {}", env.config.data_dir);
   signals.async_wait([&](boost::system::error_code, int sig) {
     spdlog::info("signal {}: shutting down", sig);
-    server.stop();
+    if (server) server->stop();
+    if (verify) verify->stop();
     timer.cancel();
     io.stop();
   });
@@ -278,11 +370,8 @@ int run_token(Env& env, const std::string& action, const std::string& name) {
 
 // --- archive -----------------------------------------------------------------------------
 
-Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::string& actor,
-                                                       const std::string& master_key,
-                                                       bool read_only = false) {
+archive::ArchiveOptions archive_options(const Env& env, const std::string& master_key) {
   archive::ArchiveOptions o;
-  o.read_only = read_only;
   o.root = (std::filesystem::path(env.config.data_dir) / "archive").string();
   o.master_key_file = master_key;
   const Config& c = env.config;
@@ -292,6 +381,12 @@ Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::stri
   o.retention.default_period = c.archive_default_retention;
   for (const auto& r : c.archive_retention)
     o.retention.rules.push_back({r.field, r.value, r.period});
+  return o;
+}
+
+Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::string& actor,
+                                                       const std::string& master_key) {
+  archive::ArchiveOptions o = archive_options(env, master_key);
   std::error_code ec;
   std::filesystem::create_directories(env.config.data_dir, ec);
   std::filesystem::permissions(env.config.data_dir, std::filesystem::perms::owner_all,
@@ -454,35 +549,82 @@ int run_archive(Env& env, const ArchiveArgs& a) {
   return kExitOk;
 }
 
-int run_verify(Env& env, bool deep, bool json, const std::string& master_key) {
+struct VerifyArgs {
+  bool deep = false;
+  bool json = false;
+  bool progress = false;
+  bool status = false;
+  std::string master_key;
+};
+
+// The background verifier's last report (verbatim serve --roles archive-verify).
+int show_verify_status(Env& env, bool json) {
+  const auto path = std::filesystem::path(env.config.data_dir) / "archive" / "verify-status.json";
+  std::ifstream in(path);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (!in || j.is_discarded()) {
+    return fail(kExitUsage, "no background verification has reported yet (" + path.string() +
+                                "); run: verbatim serve --roles archive-verify");
+  }
+  const bool clean = j["findings"].empty() && j["lastPassFindings"].empty();
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    const bool in_pass = j["inPass"].get<bool>();
+    std::cout << (in_pass ? "verifying: " : "idle: ") << j["percent"].dump() << "% of pass "
+              << j["passesCompleted"].get<uint64_t>() + (in_pass ? 1 : 0) << " ("
+              << j["objectsChecked"].dump() << " of " << j["objectsTotal"].dump() << " objects, "
+              << j["bytesChecked"].dump() << " of " << j["bytesTotal"].dump() << " bytes), started "
+              << j["passStarted"].get<std::string>() << "\n"
+              << "last complete pass: " << j["lastPassFinished"].get<std::string>() << ", "
+              << j["lastPassFindings"].size() << " finding(s)\n";
+    for (const char* key : {"findings", "lastPassFindings"}) {
+      for (const auto& f : j[key]) {
+        std::cout << "FINDING " << f["where"].get<std::string>() << ": "
+                  << f["what"].get<std::string>() << "\n";
+      }
+    }
+  }
+  return clean ? kExitOk : kExitFinding;
+}
+
+int run_verify(Env& env, const VerifyArgs& a) {
+  if (a.status) return show_verify_status(env, a.json);
   if (!std::filesystem::exists(std::filesystem::path(env.config.data_dir) / "archive" /
                                "archive.db")) {
     return fail(kExitUsage, "no archive in " + env.config.data_dir);
   }
-  // Read-only: safe while a recorder writes; objects still open are skipped.
-  auto opened = open_archive(env, default_actor(), master_key, /*read_only=*/true);
-  if (!opened) return fail(kExitFinding, opened.error().message);
-  auto findings = opened.value()->verify(deep);
-  if (!findings) return fail(kExitFinding, findings.error().message);
-  auto head = opened.value()->ledger().latest_head();
-  const std::string head_line = head && head.value() ? head.value()->to_line() : "";
-  if (json) {
-    nlohmann::json out = {{"ok", findings.value().empty()},
-                          {"ledgerSize", opened.value()->ledger().size()}};
+  // Read-only: safe while a recorder writes; objects still open are skipped. The same
+  // incremental verifier as the background role, run to the end of one pass.
+  archive::IncrementalVerifier verifier(archive_options(env, a.master_key), env.clock, a.deep);
+  int shown = -10;
+  do {
+    auto f = verifier.step();
+    if (!f) return fail(kExitFinding, f.error().message);
+    const int pct = static_cast<int>(verifier.status().percent());
+    if (a.progress && pct / 10 != shown / 10) {
+      std::cerr << "verify: " << pct << "% (" << verifier.status().objects_checked << " of "
+                << verifier.status().objects_total << " objects)\n";
+      shown = pct;
+    }
+  } while (verifier.status().in_pass);
+  const auto& st = verifier.status();
+  const auto& findings = st.findings;
+  if (a.json) {
+    nlohmann::json out = {{"ok", findings.empty()}, {"ledgerSize", st.ledger_size}};
     out["findings"] = nlohmann::json::array();
-    for (const auto& f : findings.value())
+    for (const auto& f : findings)
       out["findings"].push_back({{"where", f.where}, {"what", f.what}});
-    out["latestTreeHead"] = head_line;
+    out["latestTreeHead"] = st.latest_head;
     std::cout << out.dump(2) << "\n";
   } else {
-    for (const auto& f : findings.value())
-      std::cout << "FINDING " << f.where << ": " << f.what << "\n";
-    std::cout << (findings.value().empty() ? "OK" : "FAILED") << ": ledger of "
-              << opened.value()->ledger().size() << " entries, " << findings.value().size()
-              << " finding(s)" << (deep ? " (deep: every chunk authenticated)" : "") << "\n";
-    if (!head_line.empty()) std::cout << "latest signed tree head: " << head_line << "\n";
+    for (const auto& f : findings) std::cout << "FINDING " << f.where << ": " << f.what << "\n";
+    std::cout << (findings.empty() ? "OK" : "FAILED") << ": ledger of " << st.ledger_size
+              << " entries, " << st.objects_checked << " objects, " << findings.size()
+              << " finding(s)" << (a.deep ? " (deep: every chunk authenticated)" : "") << "\n";
+    if (!st.latest_head.empty()) std::cout << "latest signed tree head: " << st.latest_head << "\n";
   }
-  return findings.value().empty() ? kExitOk : kExitFinding;
+  return findings.empty() ? kExitOk : kExitFinding;
 }
 
 int run_export(Env& env, const std::vector<std::string>& recordings, const std::string& out,
@@ -558,7 +700,7 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "run server roles");
   std::string roles = "admin-api", http_listen;
-  serve->add_option("--roles", roles, "comma-separated roles (admin-api)");
+  serve->add_option("--roles", roles, "comma-separated roles (admin-api, archive-verify)");
   serve->add_option("--http-listen", http_listen, "admin API address host:port (port 0: any free)");
 
   auto* token = app.add_subcommand("token", "REST API tokens");
@@ -614,11 +756,13 @@ int main(int argc, char** argv) {
   a_history->add_option("--version", aa.version, "print this version byte-exact");
 
   auto* verify = app.add_subcommand("verify", "verify the archive (exit 1 on any finding)");
-  bool deep = false;
-  std::string verify_master;
-  verify->add_flag("--deep", deep, "also decrypt and authenticate every chunk");
-  verify->add_flag("--json", json, "print JSON");
-  verify->add_option("--master-key", verify_master, "master key file");
+  VerifyArgs va;
+  verify->add_flag("--deep", va.deep, "also decrypt and authenticate every chunk");
+  verify->add_flag("--json", va.json, "print JSON");
+  verify->add_flag("--progress", va.progress, "report progress on stderr");
+  verify->add_flag("--status", va.status,
+                   "show the background verifier's progress and findings instead");
+  verify->add_option("--master-key", va.master_key, "master key file");
 
   auto* exp = app.add_subcommand("export", "write a verifiable package of recordings");
   std::vector<std::string> export_recordings;
@@ -679,7 +823,7 @@ int main(int argc, char** argv) {
     if (token_create->parsed()) return run_token(env, "create", token_name);
     if (token_list->parsed()) return run_token(env, "list", "");
     if (token_revoke->parsed()) return run_token(env, "revoke", token_name);
-    if (verify->parsed()) return run_verify(env, deep, json, verify_master);
+    if (verify->parsed()) return run_verify(env, va);
     if (exp->parsed())
       return run_export(env, export_recordings, export_out, aa.actor, aa.master_key);
     if (vexp->parsed()) return run_verify_export(package_dir, public_key_file, json);

@@ -86,9 +86,13 @@ Status Archive::tick() {
 Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clock& clock,
                                                std::string actor) {
   std::error_code ec;
-  fs::create_directories(options.root, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot create " + options.root + ": " + ec.message());
-  fs::permissions(options.root, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (!options.read_only) {
+    fs::create_directories(options.root, ec);
+    if (ec) {
+      return make_error(ErrorCode::kIo, "cannot create " + options.root + ": " + ec.message());
+    }
+    fs::permissions(options.root, fs::perms::owner_all, fs::perm_options::replace, ec);
+  }
   if (options.master_key_file.empty()) options.master_key_file = options.root + "/master.key";
   if (options.signing_key_file.empty()) options.signing_key_file = options.root + "/signing.key";
   std::unique_ptr<Archive> a(new Archive(std::move(options), clock, std::move(actor)));
@@ -794,6 +798,42 @@ Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
 }
 
 Result<std::vector<Finding>> Archive::verify(bool deep) {
+  std::vector<ObjectCheck> objects;
+  auto findings = verify_records(&objects);
+  if (!findings) return findings.error();
+  for (const ObjectCheck& o : objects) {
+    if (auto f = check_object(o, deep)) findings.value().push_back(*f);
+  }
+  return findings;
+}
+
+std::optional<Finding> Archive::check_object(const ObjectCheck& o, bool deep) {
+  auto source = store_->open(o.key);
+  if (!source) {
+    auto exists = store_->exists(o.key);
+    if (exists && !exists.value()) return Finding{o.where, "object file is missing (deleted)"};
+    return Finding{o.where, source.error().message};
+  }
+  auto h = sha256_of(*source.value());
+  if (!h) return Finding{o.where, h.error().message};
+  if (to_hex(h.value()) != o.sha256) {
+    const uint64_t size = source.value()->size();
+    return Finding{o.where,
+                   size < o.stored_size
+                       ? "object file is truncated (" + std::to_string(size) + " of " +
+                             std::to_string(o.stored_size) + " bytes)"
+                       : "object file content differs from the ledger (altered or swapped)"};
+  }
+  if (!deep) return std::nullopt;
+  auto key = data_key(o.id);
+  if (!key) return Finding{o.where, key.error().message};
+  auto reader = ObjectReader::open(std::move(source).value(), key.value());
+  if (!reader) return Finding{o.where, reader.error().message};
+  if (auto st = reader.value()->verify(); !st) return Finding{o.where, st.error().message};
+  return std::nullopt;
+}
+
+Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* objects) {
   auto ledger_findings = ledger_->verify();
   if (!ledger_findings) return ledger_findings.error();
   std::vector<Finding> findings = ledger_findings.value();
@@ -906,45 +946,12 @@ Result<std::vector<Finding>> Archive::verify(bool deep) {
                led->second.value("recording", "") != r.recording) {
       findings.push_back({where, "catalog row differs from the ledger (edited row)"});
     }
-    auto source = store_->open(r.path);
-    auto exists = store_->exists(r.path);
-    if (!source && exists && !exists.value()) {
-      findings.push_back({where, "object file is missing (deleted)"});
-      continue;
-    }
-    if (!source) {
-      findings.push_back({where, source.error().message});
-      continue;
-    }
-    auto h = sha256_of(*source.value());
-    if (!h) {
-      findings.push_back({where, h.error().message});
-      continue;
-    }
-    const std::string expect =
-        led != sealed_by_ledger.end() ? led->second.value("sha256", "") : r.sha;
-    if (to_hex(h.value()) != expect) {
-      const uint64_t size = source.value()->size();
-      findings.push_back(
-          {where, static_cast<int64_t>(size) < r.size
-                      ? "object file is truncated (" + std::to_string(size) + " of " +
-                            std::to_string(r.size) + " bytes)"
-                      : "object file content differs from the ledger (altered or swapped)"});
-      continue;
-    }
-    if (deep) {
-      auto key = data_key(r.id);
-      if (!key) {
-        findings.push_back({where, key.error().message});
-        continue;
-      }
-      auto reader = ObjectReader::open(std::move(source).value(), key.value());
-      if (!reader) {
-        findings.push_back({where, reader.error().message});
-      } else if (auto st = reader.value()->verify(); !st) {
-        findings.push_back({where, st.error().message});
-      }
-    }
+    // The content is checked against what the ledger says (the catalog only if the ledger
+    // lost the entry, which is reported above).
+    const bool in_ledger = led != sealed_by_ledger.end();
+    objects->push_back(
+        {r.id, where, r.path, in_ledger ? led->second.value("sha256", "") : r.sha,
+         static_cast<uint64_t>(in_ledger ? led->second.value("stored_size", int64_t{0}) : r.size)});
   }
   for (const auto& [id, e] : sealed_by_ledger) {
     if (!catalog_objects.count(id)) {

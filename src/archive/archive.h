@@ -174,6 +174,18 @@ class Archive {
   Ledger& ledger() { return *ledger_; }
   // deep: also decrypt and authenticate every chunk of every object.
   Result<std::vector<Finding>> verify(bool deep = false);
+  // verify() in two parts, for incremental verification (verifier.h): everything but the
+  // object contents (ledger, heads, catalog, metadata versions, unknown files), listing the
+  // sealed objects to check; then one object's content.
+  struct ObjectCheck {
+    std::string id;
+    std::string where;  // "recording … object … (key)"
+    std::string key;    // in the object store
+    std::string sha256;
+    uint64_t stored_size = 0;
+  };
+  Result<std::vector<Finding>> verify_records(std::vector<ObjectCheck>* objects);
+  std::optional<Finding> check_object(const ObjectCheck& object, bool deep);
   const std::string& objects_dir() const { return objects_dir_; }
   ObjectStore& store() { return *store_; }
 

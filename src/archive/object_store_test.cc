@@ -146,8 +146,8 @@ TEST(ObjectStoreContract, TheArchiveRunsOnAnotherStoreAndVerifiesThroughIt) {
   mem->objects["zz/forged.vbo"] = bytes("forged");
   auto f = a->verify(true).value();
   ASSERT_EQ(f.size(), 2u);
-  EXPECT_NE(f[0].what.find("altered"), std::string::npos) << f[0].what;
-  EXPECT_NE(f[1].where.find("zz/forged.vbo"), std::string::npos) << f[1].where;
+  EXPECT_NE(f[0].where.find("zz/forged.vbo"), std::string::npos) << f[0].where;
+  EXPECT_NE(f[1].what.find("altered"), std::string::npos) << f[1].what;
 }
 
 }  // namespace

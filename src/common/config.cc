@@ -60,9 +60,15 @@ Status read_period(const toml::table& t, const std::string& where, const char* k
 }
 
 Status read_archive(const toml::table& t, Config& c) {
-  VB_TRY(check_keys(
-      t, "archive",
-      {"flush_interval_ms", "min_free_mb", "sign_interval_s", "default_retention", "retention"}));
+  VB_TRY(check_keys(t, "archive",
+                    {"flush_interval_ms", "min_free_mb", "sign_interval_s", "default_retention",
+                     "retention", "verify_interval_s", "verify_rate_mb_s"}));
+  VB_TRY(read(t, "archive", "verify_interval_s", c.archive_verify_interval_s));
+  VB_TRY(read(t, "archive", "verify_rate_mb_s", c.archive_verify_rate_mb_s));
+  if (c.archive_verify_interval_s < 0 || c.archive_verify_rate_mb_s < 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "archive.verify_interval_s must be >= 0 and archive.verify_rate_mb_s >= 1");
+  }
   VB_TRY(read(t, "archive", "flush_interval_ms", c.archive_flush_interval_ms));
   VB_TRY(read(t, "archive", "min_free_mb", c.archive_min_free_mb));
   VB_TRY(read(t, "archive", "sign_interval_s", c.archive_sign_interval_s));
@@ -170,6 +176,8 @@ std::string config_to_toml(const Config& c) {
   root.insert("archive", toml::table{{"flush_interval_ms", c.archive_flush_interval_ms},
                                      {"min_free_mb", c.archive_min_free_mb},
                                      {"sign_interval_s", c.archive_sign_interval_s},
+                                     {"verify_interval_s", c.archive_verify_interval_s},
+                                     {"verify_rate_mb_s", c.archive_verify_rate_mb_s},
                                      {"default_retention", c.archive_default_retention.str()},
                                      {"retention", rules}});
   std::ostringstream out;

@@ -27,6 +27,8 @@ struct Config {
   int archive_flush_interval_ms = 1000;  // a crash loses at most this much of a recording
   int64_t archive_min_free_mb = 256;     // new objects are refused below this much free space
   int archive_sign_interval_s = 60;      // a signed tree head at most this long after a change
+  int archive_verify_interval_s = 3600;  // background verification: pause between passes
+  int archive_verify_rate_mb_s = 64;     // background verification: object bytes read per second
   Period archive_default_retention{7, 0, 0};
   // [[archive.retention]]: { application | group | policy = "...", period = "5y" }
   struct RetentionRule {

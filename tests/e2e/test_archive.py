@@ -2,12 +2,14 @@
 retention refusals, legal holds, deep verification, JSON output."""
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import VerbatimTestCase  # noqa: E402
+from helpers import BIN, VerbatimTestCase, wait_until  # noqa: E402
 
 
 class ArchiveCliTest(VerbatimTestCase):
@@ -108,6 +110,51 @@ class ArchiveCliTest(VerbatimTestCase):
             f.write('[[archive.retention]]\ngroup = "X"\nperiod = "six years"\n')
         r = self.run_vb("--config", cfg, "archive", "import", p, check=2)
         self.assertIn("archive.retention[3].period", r.stderr)
+
+
+class BackgroundVerifyTest(VerbatimTestCase):
+    def test_background_verification_reports_progress_and_findings(self):
+        cfg = os.path.join(self.tmp, "verbatim.toml")
+        with open(cfg, "w") as f:
+            f.write("[archive]\nverify_interval_s = 1\n")
+        r = self.run_vb("verify", "--status", check=2)
+        self.assertIn("no background verification", r.stderr)
+        p = os.path.join(self.tmp, "call.pcap")
+        with open(p, "wb") as f:
+            f.write(os.urandom(300000))
+        r = self.run_vb("archive", "import", p, check=0)
+        obj = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("object ")][0]
+        # The foreground verify reports progress on request.
+        r = self.run_vb("verify", "--progress", check=0)
+        self.assertIn("verify: 100%", r.stderr)
+        server = subprocess.Popen([BIN, "--config", cfg, "serve", "--roles", "archive-verify"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+        self.servers.append(server)
+        self.assertIn("archive-verify running", server.stdout.readline())
+
+        def status():
+            r = self.run_vb("verify", "--status", "--json")
+            return json.loads(r.stdout) if r.returncode in (0, 1) else None
+
+        done = wait_until(lambda: (status() or {}).get("passesCompleted", 0) >= 1, timeout=20)
+        self.assertTrue(done, "no pass completed")
+        self.assertIn("idle: 100", self.run_vb("verify", "--status", check=0).stdout)
+        path = os.path.join(self.data, "archive", "objects", obj[:2], obj + ".vbo")
+        with open(path, "r+b") as f:
+            f.seek(5000)
+            b = f.read(1)
+            f.seek(5000)
+            f.write(bytes([b[0] ^ 0x20]))
+        found = wait_until(lambda: (status() or {}).get("lastPassFindings"), timeout=20)
+        self.assertTrue(found, "the tampering was not reported")
+        self.assertIn(obj, found[0]["where"])
+        r = self.run_vb("verify", "--status", check=1)
+        self.assertIn("FINDING", r.stdout)
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=10)
+        self.assertEqual(server.returncode, 0)
+        self.assertIn("archive verification FINDING", err)
+        self.assertIn(obj, err)
 
 
 class ExportCliTest(VerbatimTestCase):
