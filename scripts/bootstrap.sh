@@ -9,7 +9,7 @@ PACKAGES=(
   libclang-rt-14-dev
   # libraries
   libboost-dev libssl-dev libsodium-dev libsqlite3-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev robin-map-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev robin-map-dev libarchive-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
 )

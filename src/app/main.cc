@@ -768,13 +768,17 @@ int main(int argc, char** argv) {
   std::vector<std::string> export_recordings;
   std::string export_out;
   exp->add_option("recordings", export_recordings, "recording ids")->required();
-  exp->add_option("--out", export_out, "package directory (must not exist or be empty)")
+  exp->add_option("--out", export_out,
+                  "package directory (must not exist or be empty), or a file ending in .tar, "
+                  ".tar.gz or .tar.xz (must not exist)")
       ->required();
   exp->add_option("--actor", aa.actor, "who the ledger records");
   exp->add_option("--master-key", aa.master_key, "master key file");
   auto* vexp = app.add_subcommand("verify-export", "check an export package offline");
   std::string package_dir, public_key_file;
-  vexp->add_option("package", package_dir)->required()->check(CLI::ExistingDirectory);
+  vexp->add_option("package", package_dir, "package directory or tar file")
+      ->required()
+      ->check(CLI::ExistingPath);
   vexp->add_option("--public-key", public_key_file, "the archive's signing.key.pub")
       ->required()
       ->check(CLI::ExistingFile);

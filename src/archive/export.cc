@@ -1,10 +1,13 @@
 #include "archive/export.h"
 
+#include <stdlib.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "archive/sha256.h"
+#include "archive/tarball.h"
 
 namespace verbatim::archive {
 
@@ -14,9 +17,24 @@ using nlohmann::json;
 namespace {
 
 std::vector<uint8_t> read_file(const fs::path& p, bool* ok) {
+  std::error_code ec;
+  *ok = false;
+  if (p.empty() || !fs::is_regular_file(p, ec)) return {};
   std::ifstream in(p, std::ios::binary);
-  *ok = static_cast<bool>(in);
-  return {std::istreambuf_iterator<char>(in), {}};
+  std::vector<uint8_t> out{std::istreambuf_iterator<char>(in), {}};
+  *ok = !in.bad();
+  return out;
+}
+
+// A file named by a (hostile) manifest: only relative paths inside the package; an empty path
+// (reads as missing) otherwise.
+fs::path in_package(const std::string& dir, const std::string& rel) {
+  const fs::path p(rel);
+  if (rel.empty() || p.is_absolute()) return {};
+  for (const auto& part : p) {
+    if (part == "..") return {};
+  }
+  return fs::path(dir) / p;
 }
 
 Status write_file(const fs::path& p, std::span<const uint8_t> data) {
@@ -54,8 +72,10 @@ json ledger_ref(uint64_t seq, const std::vector<uint8_t>& entry, const std::vect
 
 }  // namespace
 
-Result<ExportSummary> export_package(Archive& archive, const std::vector<std::string>& recordings,
-                                     const std::string& out_dir, const std::string& who) {
+namespace {
+
+Result<ExportSummary> export_directory(Archive& archive, const std::vector<std::string>& recordings,
+                                       const std::string& out_dir, const std::string& who) {
   if (recordings.empty())
     return make_error(ErrorCode::kInvalidArgument, "name at least one recording");
   std::error_code ec;
@@ -168,8 +188,8 @@ Result<ExportSummary> export_package(Archive& archive, const std::vector<std::st
   return summary;
 }
 
-Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
-                                                   const std::array<uint8_t, 32>& public_key) {
+Result<std::vector<PackageVerdict>> verify_manifest(const std::string& dir,
+                                                    const std::array<uint8_t, 32>& public_key) {
   bool ok = false;
   const auto mtext = read_file(fs::path(dir) / "manifest.json", &ok);
   if (!ok) return make_error(ErrorCode::kNotFound, "no manifest.json in " + dir);
@@ -234,7 +254,7 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
           v.problems.emplace_back(what + ": ledger entry is for something else");
           tampered = true;
         }
-        const auto text = read_file(fs::path(dir) / jv.value("file", ""), &ok);
+        const auto text = read_file(in_package(dir, jv.value("file", "")), &ok);
         if (!ok || to_hex(Sha256::of(text)) != ventry.value("metadata_sha256", "")) {
           v.problems.emplace_back(what + ": missing or differs from what was recorded");
           tampered = true;
@@ -242,7 +262,7 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
         current_sha = ventry.value("metadata_sha256", "");
         ++expect_version;
       }
-      const auto meta = read_file(fs::path(dir) / jr.value("metadata_file", ""), &ok);
+      const auto meta = read_file(in_package(dir, jr.value("metadata_file", "")), &ok);
       if (!ok) {
         v.problems.emplace_back("metadata file missing");
         tampered = true;
@@ -262,9 +282,11 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
         tampered = true;
         continue;
       }
-      const fs::path stored = fs::path(dir) / jo.value("stored_file", "");
-      auto sha = fs::exists(stored) ? file_sha256(stored.string())
-                                    : Result<Hash>(make_error(ErrorCode::kNotFound, "missing"));
+      const fs::path stored = in_package(dir, jo.value("stored_file", ""));
+      std::error_code ec;
+      auto sha = !stored.empty() && fs::is_regular_file(stored, ec)
+                     ? file_sha256(stored.string())
+                     : Result<Hash>(make_error(ErrorCode::kNotFound, "missing"));
       if (!sha || to_hex(sha.value()) != oentry.value("sha256", "")) {
         v.problems.emplace_back(what + ": stored object missing or differs from the ledger");
         tampered = true;
@@ -289,7 +311,7 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
         auto c = reader.value()->read_chunk(i);
         if (c) plain.update(c.value());
       }
-      const auto media = read_file(fs::path(dir) / jo.value("media_file", ""), &ok);
+      const auto media = read_file(in_package(dir, jo.value("media_file", "")), &ok);
       if (!ok || Sha256::of(media) != plain.final()) {
         v.problems.emplace_back(what + ": media file differs from the sealed object's content");
         tampered = true;
@@ -299,6 +321,72 @@ Result<std::vector<PackageVerdict>> verify_package(const std::string& dir,
     out.push_back(std::move(v));
   }
   return out;
+}
+
+// A manifest whose fields have the wrong types is malformed as a whole.
+Result<std::vector<PackageVerdict>> verify_directory(const std::string& dir,
+                                                     const std::array<uint8_t, 32>& public_key) {
+  try {
+    return verify_manifest(dir, public_key);
+  } catch (const json::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      dir + "/manifest.json is malformed: " + std::string(e.what()));
+  }
+}
+
+// A scratch directory next to `near` (or in the temp directory) that is removed on scope exit.
+class ScratchDir {
+ public:
+  static Result<ScratchDir> make(const std::string& prefix) {
+    std::string templ = prefix + ".XXXXXX";
+    if (!::mkdtemp(templ.data())) {
+      return make_error(ErrorCode::kIo, "cannot create a scratch directory " + templ);
+    }
+    return ScratchDir(templ);
+  }
+  ScratchDir(ScratchDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit ScratchDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+};
+
+}  // namespace
+
+Result<ExportSummary> export_package(Archive& archive, const std::vector<std::string>& recordings,
+                                     const std::string& out, const std::string& who) {
+  if (!is_tar_path(out)) return export_directory(archive, recordings, out, who);
+  std::error_code ec;
+  if (fs::exists(out, ec)) {
+    return make_error(ErrorCode::kAlreadyExists, out + " exists; not overwriting it");
+  }
+  // Staged beside the target (same file system, same permissions), then packed.
+  auto scratch = ScratchDir::make(out + ".partial");
+  if (!scratch) return scratch.error();
+  const std::string staged = scratch.value().path() + "/package";
+  auto summary = export_directory(archive, recordings, staged, who);
+  if (!summary) return summary.error();
+  VB_TRY(pack_directory(staged, out));
+  summary.value().dir = out;
+  return summary;
+}
+
+Result<std::vector<PackageVerdict>> verify_package(const std::string& path,
+                                                   const std::array<uint8_t, 32>& public_key) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return verify_directory(path, public_key);
+  auto scratch = ScratchDir::make((fs::temp_directory_path() / "vb-verify-export").string());
+  if (!scratch) return scratch.error();
+  VB_TRY(unpack_tar(path, scratch.value().path()));
+  return verify_directory(scratch.value().path(), public_key);
 }
 
 }  // namespace verbatim::archive

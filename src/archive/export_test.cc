@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "archive/tarball.h"
 #include "common/test_dir.h"
 
 namespace verbatim::archive {
@@ -97,6 +98,64 @@ TEST_F(ExportTest, EveryMetadataVersionTravelsAndVerifies) {
   v = verdicts(pk);
   EXPECT_EQ(v.at(recs[0]), "tampered");
   EXPECT_EQ(v.at(recs[1]), "valid");
+}
+
+TEST_F(ExportTest, TarPackagesVerifyAndTamperingInsideIsFound) {
+  const std::string tar = (base / "package.tar").string();
+  auto s = export_package(*archive, recs, tar, "officer:jane");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s.value().dir, tar);
+  EXPECT_EQ(fs::status(tar).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  for (const auto& entry : fs::directory_iterator(base)) {
+    EXPECT_EQ(entry.path().string().find(".partial"), std::string::npos) << "staging left behind";
+  }
+  auto v = verify_package(tar, pk);
+  ASSERT_TRUE(v) << v.error().message;
+  ASSERT_EQ(v.value().size(), 2u);
+  EXPECT_EQ(v.value()[0].verdict, "valid");
+  EXPECT_EQ(v.value()[1].verdict, "valid");
+  EXPECT_FALSE(export_package(*archive, recs, tar, "officer:jane")) << "never overwrites";
+
+  // Unpack, change one decrypted media file, pack again: that recording is tampered.
+  const std::string dir = (base / "unpacked").string();
+  fs::create_directories(dir);
+  ASSERT_TRUE(unpack_tar(tar, dir));
+  const json m = json::parse(std::ifstream(dir + "/manifest.json"));
+  const std::string media =
+      dir + "/" + m["recordings"][1]["objects"][0]["media_file"].get<std::string>();
+  std::fstream(media, std::ios::in | std::ios::out | std::ios::binary).put('\x7f');
+  const std::string repacked = (base / "repacked.tar.gz").string();
+  ASSERT_TRUE(pack_directory(dir, repacked));
+  v = verify_package(repacked, pk);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v.value()[0].verdict, "valid");
+  EXPECT_EQ(v.value()[1].verdict, "tampered");
+
+  // Not a tar at all: a clear error.
+  std::ofstream(base / "junk.tar") << "this is not a tar file";
+  auto junk = verify_package((base / "junk.tar").string(), pk);
+  ASSERT_FALSE(junk);
+  EXPECT_NE(junk.error().message.find("junk.tar"), std::string::npos) << junk.error().message;
+}
+
+// Found by package_fuzz: a manifest naming a directory, a path outside the package, or a
+// field of the wrong type must give a verdict or a clear error, never a crash or a read
+// outside the package.
+TEST_F(ExportTest, HostileManifestFieldsAreTamperingOrAClearError) {
+  json m = manifest();
+  m["recordings"][0]["objects"][0]["media_file"] = "recordings";
+  m["recordings"][0]["objects"][1]["stored_file"] = "../../../../etc/passwd";
+  m["recordings"][1]["metadata_file"] = "/etc/hostname";
+  save(m);
+  auto v = verdicts(pk);
+  EXPECT_EQ(v.at(recs[0]), "tampered");
+  EXPECT_EQ(v.at(recs[1]), "tampered");
+  m["recordings"][0]["metadata_file"] = 42;
+  save(m);
+  auto bad = verify_package(pkg, pk);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("malformed"), std::string::npos) << bad.error().message;
 }
 
 TEST_F(ExportTest, TamperedMediaIsReportedForItsRecordingOnly) {

@@ -180,6 +180,42 @@ class ExportCliTest(VerbatimTestCase):
         self.assertEqual(json.loads(r.stdout)[0]["verdict"], "tampered")
         self.run_vb("export", recording, "--out", pkg, check=1)  # never overwrites
 
+    def test_tar_package_and_hostile_tars(self):
+        import io
+        import tarfile
+        p = os.path.join(self.tmp, "call.pcap")
+        with open(p, "wb") as f:
+            f.write(os.urandom(20000))
+        r = self.run_vb("archive", "import", p, check=0)
+        recording = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("recording ")][0]
+        tar = os.path.join(self.tmp, "evidence.tar")
+        self.run_vb("export", recording, "--out", tar, check=0)
+        self.assertTrue(tarfile.is_tarfile(tar))
+        with tarfile.open(tar) as t:
+            names = t.getnames()
+        self.assertIn("manifest.json", names)
+        pub = os.path.join(self.data, "archive", "signing.key.pub")
+        env = {k: v for k, v in self.env.items() if k != "VERBATIM_DATA_DIR"}
+        r = self.run_vb("verify-export", tar, "--public-key", pub, env=env, check=0)
+        self.assertIn(recording + ": valid", r.stdout)
+        # Hostile packages are refused by name, and nothing lands outside the scratch space.
+        for name, kind in (("../escaped.txt", tarfile.REGTYPE), ("/tmp/vb-abs.txt", tarfile.REGTYPE),
+                           ("link", tarfile.SYMTYPE)):
+            bad = os.path.join(self.tmp, "bad.tar")
+            with tarfile.open(bad, "w") as t:
+                info = tarfile.TarInfo(name)
+                info.type = kind
+                if kind == tarfile.SYMTYPE:
+                    info.linkname = "/etc/passwd"
+                    t.addfile(info)
+                else:
+                    info.size = 4
+                    t.addfile(info, io.BytesIO(b"evil"))
+            r = self.run_vb("verify-export", bad, "--public-key", pub, env=env, check=1)
+            self.assertIn("refusing entry", r.stderr)
+            os.remove(bad)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "escaped.txt")))
+
 
 def subprocess_bytes(test, *args):
     import subprocess
