@@ -50,5 +50,45 @@ class FsyncFaultSweep(VerbatimTestCase):
         self.assertTrue(statuses <= {"complete", "interrupted", "recording"}, statuses)
 
 
+class DiskFullTest(VerbatimTestCase):
+    def test_a_full_disk_fails_the_write_keeps_what_is_stored_and_refuses_new_work(self):
+        if not SHIM:
+            self.skipTest("fault injection library not built")
+        media = os.path.join(self.tmp, "call.pcap")
+        with open(media, "wb") as f:
+            f.write(os.urandom(3 << 20))
+        r = self.run_vb("archive", "import", media, check=0)
+        before = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("recording ")][0]
+        env = dict(self.env, LD_PRELOAD=SHIM, VB_ENOSPC_AFTER_BYTES=str(1 << 20),
+                   ASAN_OPTIONS="verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", ""))
+        r = self.run_vb("archive", "import", media, env=env)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("No space left on device", r.stderr)
+        # Space is back: the next writer recovers the interrupted object; all verifies.
+        self.run_vb("archive", "sign-head", check=0)
+        v = json.loads(self.run_vb("verify", "--deep", "--json", check=0).stdout)
+        self.assertTrue(v["ok"], v["findings"])
+        db = sqlite3.connect(os.path.join(self.data, "archive", "archive.db"))
+        rows = db.execute("SELECT id, status FROM recordings ORDER BY serial").fetchall()
+        self.assertEqual(rows[0], (before, "complete"))
+        self.assertEqual(rows[1][1], "interrupted")
+        kept = db.execute("SELECT plaintext_size FROM objects WHERE recording_id = ?",
+                          (rows[1][0],)).fetchone()[0]
+        self.assertLess(kept, 1 << 20)
+        # The earlier recording is untouched, byte for byte.
+        obj = db.execute("SELECT id FROM objects WHERE recording_id = ?", (before,)).fetchone()[0]
+        import subprocess
+        from helpers import BIN
+        out = subprocess.run([BIN, "archive", "cat", obj], capture_output=True, env=self.env).stdout
+        self.assertEqual(out, open(media, "rb").read())
+        # Below the free-space threshold new recordings are refused with the reason.
+        cfg = os.path.join(self.tmp, "full.toml")
+        with open(cfg, "w") as f:
+            f.write("[archive]\nmin_free_mb = 1000000000\n")
+        r = self.run_vb("--config", cfg, "archive", "import", media)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("refusing a new object", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,12 +1,17 @@
-/* LD_PRELOAD fault injector for the fault-sweep tests (reliability T06/T07): the Nth call to
- * fsync or fdatasync in the process (VB_FAIL_FSYNC_AT=N, counting both) fails with EIO, as a
- * failing disk reports it. Every other call goes to the real function. Writes the number of
- * calls seen to VB_FSYNC_COUNT_FILE at exit, so a sweep knows when it has covered them all. */
+/* LD_PRELOAD fault injector for the fault tests (reliability T06/T07):
+ *  - the Nth call to fsync or fdatasync in the process (VB_FAIL_FSYNC_AT=N, counting both)
+ *    fails with EIO, as a failing disk reports it; the number of calls seen is written to
+ *    VB_FSYNC_COUNT_FILE at exit, so a sweep knows when it has covered them all;
+ *  - a full disk: once write() has put VB_ENOSPC_AFTER_BYTES bytes into regular files, every
+ *    further write() to a regular file writes what still fits and then fails with ENOSPC.
+ * Every other call goes to the real function. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int calls = 0;
 
@@ -42,4 +47,23 @@ int fdatasync(int fd) {
   }
   int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
   return real(fd);
+}
+
+static long long written_to_files = 0;
+
+ssize_t write(int fd, const void* buf, size_t count) {
+  ssize_t (*real)(int, const void*, size_t) =
+      (ssize_t(*)(int, const void*, size_t))dlsym(RTLD_NEXT, "write");
+  const char* limit_text = getenv("VB_ENOSPC_AFTER_BYTES");
+  struct stat st;
+  if (!limit_text || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return real(fd, buf, count);
+  const long long limit = atoll(limit_text);
+  if (written_to_files >= limit) {
+    errno = ENOSPC;
+    return -1;
+  }
+  if (written_to_files + (long long)count > limit) count = (size_t)(limit - written_to_files);
+  const ssize_t n = real(fd, buf, count);
+  if (n > 0) written_to_files += n;
+  return n;
 }
