@@ -40,6 +40,7 @@
 #include "common/strings.h"
 #include "policy/explain.h"
 #include "policy/sqlite_store.h"
+#include "sip/lint.h"
 
 namespace verbatim {
 namespace {
@@ -642,6 +643,21 @@ int run_export(Env& env, const std::vector<std::string>& recordings, const std::
   return kExitOk;
 }
 
+int run_sip_lint(const std::string& file, bool json) {
+  std::string bytes;
+  if (file == "-") {
+    bytes.assign(std::istreambuf_iterator<char>(std::cin), {});
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return fail(kExitUsage, "cannot read " + file);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  if (bytes.empty()) return fail(kExitUsage, "no message to check (empty input)");
+  const auto report = sip::lint_message(bytes);
+  std::cout << (json ? report.to_json().dump(2) + "\n" : report.to_text());
+  return report.valid ? kExitOk : kExitFinding;
+}
+
 int run_verify_export(const std::string& dir, const std::string& public_key_file, bool json) {
   auto pk = archive::load_public_key(public_key_file);
   if (!pk) return fail(kExitUsage, pk.error().message);
@@ -774,6 +790,13 @@ int main(int argc, char** argv) {
       ->required();
   exp->add_option("--actor", aa.actor, "who the ledger records");
   exp->add_option("--master-key", aa.master_key, "master key file");
+  auto* sip = app.add_subcommand("sip", "SIP troubleshooting tools");
+  sip->require_subcommand(1);
+  auto* sip_lint = sip->add_subcommand(
+      "lint", "is a captured SIP message valid? (exit 0 valid, 1 invalid, 2 unreadable)");
+  std::string sip_file = "-";
+  sip_lint->add_option("file", sip_file, "the message (CRLF or LF line ends); - for stdin");
+  sip_lint->add_flag("--json", json, "print the verdict and the parsed message as JSON");
   auto* vexp = app.add_subcommand("verify-export", "check an export package offline");
   std::string package_dir, public_key_file;
   vexp->add_option("package", package_dir, "package directory or tar file")
@@ -831,6 +854,7 @@ int main(int argc, char** argv) {
     if (exp->parsed())
       return run_export(env, export_recordings, export_out, aa.actor, aa.master_key);
     if (vexp->parsed()) return run_verify_export(package_dir, public_key_file, json);
+    if (sip_lint->parsed()) return run_sip_lint(sip_file, json);
     for (auto [cmd, name] : {std::pair{a_import, "import"},
                              {a_show, "show"},
                              {a_cat, "cat"},
