@@ -10,13 +10,18 @@ BUILD=$ROOT/build-fuzz
 CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DVERBATIM_FUZZ=ON -DVERBATIM_TESTS=OFF -DVERBATIM_BENCH=OFF >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" --target cmdlet_fuzz csv_fuzz party_fuzz object_fuzz treehead_fuzz \
-  package_fuzz
+  package_fuzz sip_message_fuzz sip_uri_fuzz
 mkdir -p "$BUILD/artifacts"
 status=0
-for target in cmdlet csv party object treehead package; do
+for target in cmdlet csv party object treehead package sip_message sip_uri; do
   work=$(mktemp -d)
   seeds=("$ROOT/fuzz/corpus/$target")
   [ "$target" = cmdlet ] && seeds+=("$ROOT/tests/golden")
+  # The SIP parser also starts from the RFC 4475/5118 torture messages and vendor captures.
+  shared=${VERBATIM_TESTDATA:-$ROOT/../shared/testdata}
+  if [ "$target" = sip_message ] && [ -d "$shared" ]; then
+    seeds+=("$shared/sip-torture" "$shared/siprec-vendors")
+  fi
   echo "fuzz: $target for ${SECONDS_EACH}s"
   if ! "$BUILD/${target}_fuzz" "$work" "${seeds[@]}" -max_total_time="$SECONDS_EACH" \
       -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
