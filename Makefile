@@ -27,7 +27,8 @@ test: build
 
 bench: bootstrap
 	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision bench_archive
+	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision bench_archive bench_sip_parse
+	@taskset -c 1 build-bench/bench_sip_parse
 	@taskset -c 1 build-bench/bench_archive
 	@taskset -c 1 build-bench/bench_policy_decision --benchmark_counters_tabular=true
 

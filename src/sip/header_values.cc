@@ -96,6 +96,7 @@ SipResult<Param> generic_param(Scanner& sc) {
 // *( SEMI generic-param ), stopping before ',' or the end.
 SipResult<std::vector<Param>> params(Scanner& sc) {
   std::vector<Param> out;
+  if (sc.i < sc.s.size() && sc.s.find(';', sc.i) != std::string_view::npos) out.reserve(4);
   while (sc.eat_sep(';')) {
     auto p = generic_param(sc);
     if (!p) return p.error();
@@ -218,6 +219,7 @@ SipResult<std::vector<NameAddr>> parse_name_addr_list(std::string_view value) {
 SipResult<std::vector<Via>> parse_via_list(std::string_view value) {
   Scanner sc{value};
   std::vector<Via> out;
+  out.reserve(2);
   do {
     Via v;
     sc.skip_lws();

@@ -1,5 +1,6 @@
 #include "sip/message.h"
 
+#include <array>
 #include <cstring>
 
 #include "common/strings.h"
@@ -63,19 +64,47 @@ SipError error_at(uint32_t line, int status, std::string reason) {
 
 }  // namespace
 
+namespace {
+
+// ASCII case-insensitive comparison of equal-length names (inlined: it runs per header line).
+bool same_name(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
+  }
+  return true;
+}
+
+// Header names bucketed by lower-case first letter, so a lookup compares at most a few.
+struct NameIndex {
+  std::array<std::array<uint8_t, 8>, 26> full{};  // indexes into kHeaderNames, 0xff ends
+  std::array<HeaderId, 26> compact{};
+  NameIndex() {
+    for (auto& b : full) b.fill(0xff);
+    compact.fill(HeaderId::kOther);
+    for (size_t i = 0; i < std::size(kHeaderNames); ++i) {
+      const auto& h = kHeaderNames[i];
+      auto& bucket = full[static_cast<size_t>(lower(h.name.front()) - 'a')];
+      size_t k = 0;
+      while (bucket[k] != 0xff) ++k;
+      bucket[k] = static_cast<uint8_t>(i);
+      if (!h.compact.empty()) compact[static_cast<size_t>(h.compact.front() - 'a')] = h.id;
+    }
+  }
+};
+const NameIndex kNameIndex;
+
+}  // namespace
+
 HeaderId header_id(std::string_view name) {
   if (name.empty()) return HeaderId::kOther;
   const char first = lower(name.front());
-  if (name.size() == 1) {
-    for (const auto& h : kHeaderNames) {
-      if (!h.compact.empty() && h.compact.front() == first) return h.id;
-    }
-    return HeaderId::kOther;
-  }
-  for (const auto& h : kHeaderNames) {
-    if (h.name.size() == name.size() && lower(h.name.front()) == first && iequals(h.name, name)) {
-      return h.id;
-    }
+  if (first < 'a' || first > 'z') return HeaderId::kOther;
+  const size_t letter = static_cast<size_t>(first - 'a');
+  if (name.size() == 1) return kNameIndex.compact[letter];
+  for (uint8_t i : kNameIndex.full[letter]) {
+    if (i == 0xff) break;
+    if (same_name(kHeaderNames[i].name, name)) return kHeaderNames[i].id;
   }
   return HeaderId::kOther;
 }
@@ -469,7 +498,11 @@ SipResult<std::vector<Via>> Message::vias() const {
       e.line = h.line;
       return e;
     }
-    for (auto& x : v.value()) out.push_back(std::move(x));
+    if (out.empty()) {
+      out = std::move(v).value();
+    } else {
+      for (auto& x : v.value()) out.push_back(std::move(x));
+    }
   }
   if (out.empty()) return missing(HeaderId::kVia);
   return out;

@@ -87,6 +87,7 @@ bool valid_ipv4(std::string_view h) {
 
 std::vector<Param> parse_params(std::string_view s, char sep) {
   std::vector<Param> out;
+  out.reserve(4);
   size_t i = 0;
   while (i <= s.size()) {
     size_t end = s.find(sep, i);
