@@ -407,6 +407,16 @@ size_t Message::remove_headers(HeaderId id) {
   return before - headers_.size();
 }
 
+void Message::replace_header(const Header* field, std::string_view value) {
+  for (Header& h : headers_) {
+    if (&h == field) {
+      h.value = keep(trim_lws(value));
+      raw_ = {};
+      return;
+    }
+  }
+}
+
 void Message::set_body(std::string_view content_type, std::string_view body) {
   remove_headers(HeaderId::kContentType);
   if (!content_type.empty()) add_header("Content-Type", content_type);

@@ -133,6 +133,8 @@ class Message {
   void add_header(std::string_view name, std::string_view value);
   void prepend_header(std::string_view name, std::string_view value);  // e.g. a new top Via
   size_t remove_headers(HeaderId id);
+  // Replaces the value of one field (a pointer from find()/all()); keeps its position.
+  void replace_header(const Header* field, std::string_view value);
   void set_body(std::string_view content_type, std::string_view body);
 
   // Start line, headers (Content-Length last, computed from the body), empty line, body.

@@ -1,0 +1,124 @@
+"""Interop of Verbatim's SIP stack (parser, transactions, UDP transport) with a real peer,
+SIPp, started by the test on loopback: SIPp as UAC against our UAS (clean and with 10 % packet
+loss, so both sides retransmit), our UAC against SIPp as UAS, and hostile datagrams (RFC 4475
+messages) answered or dropped without disturbing calls."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import SOURCE_DIR, VerbatimTestCase  # noqa: E402
+
+PEER = os.environ.get("VERBATIM_SIP_PEER", "")
+SIPP = shutil.which("sipp")
+TESTDATA = os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "shared", "testdata"))
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class SipInteropTest(VerbatimTestCase):
+    def setUp(self):
+        super().setUp()
+        if not PEER or not SIPP:
+            self.fail("needs the vb_sip_peer helper and SIPp (Debian package sip-tester; "
+                      "scripts/bootstrap.sh installs it)")
+
+    def start_uas(self):
+        p = subprocess.Popen([PEER, "uas", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.servers.append(p)
+        line = p.stdout.readline()
+        self.assertIn("listening UDP", line)
+        return p, int(line.split()[2])
+
+    def stop_uas(self, p):
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=10)
+        return json.loads(out.strip().splitlines()[-1])
+
+    def sipp(self, *args, timeout=120):
+        # Every port SIPp opens is one we picked, so parallel test runs do not collide.
+        cmd = [SIPP, *args, "-nostdin", "-timeout", "60", "-mp", str(free_udp_port()),
+               "-cp", str(free_udp_port())]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def test_sipp_uac_calls_our_uas(self):
+        uas, port = self.start_uas()
+        r = self.sipp("-sn", "uac", f"127.0.0.1:{port}", "-p", str(free_udp_port()), "-i", "127.0.0.1",
+                      "-m", "30", "-r", "30", "-l", "15", "-d", "100")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        stats = self.stop_uas(uas)
+        self.assertEqual(stats["invites"], 30)
+        self.assertEqual(stats["acks"], 30)
+        self.assertEqual(stats["byes"], 30)
+
+    def test_retransmissions_carry_calls_through_packet_loss(self):
+        uas, port = self.start_uas()
+        # SIPp drops 10 % of what it sends and receives: INVITE, 200, ACK, BYE are retransmitted
+        # by whichever side owns them (our UAS retransmits its 2xx until the ACK arrives).
+        r = self.sipp("-sn", "uac", f"127.0.0.1:{port}", "-p", str(free_udp_port()), "-i", "127.0.0.1",
+                      "-m", "30", "-r", "30", "-l", "15", "-d", "100", "-lost", "10")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        stats = self.stop_uas(uas)
+        self.assertEqual(stats["invites"], 30, "every call is one INVITE transaction, retransmitted or not")
+        self.assertEqual(stats["byes"], 30)
+
+    def test_our_uac_calls_sipp_uas(self):
+        port = free_udp_port()
+        sipp = subprocess.Popen([SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-m", "10",
+                                 "-nostdin", "-mp", str(free_udp_port()), "-cp", str(free_udp_port())],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.servers.append(sipp)
+        r = subprocess.run([PEER, "uac", "--listen", "127.0.0.1:0", "--to", f"127.0.0.1:{port}",
+                            "--calls", "10", "--hold-ms", "50"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(json.loads(r.stdout.strip().splitlines()[-1])["completed"], 10)
+        sipp.wait(timeout=60)
+        self.assertEqual(sipp.returncode, 0)
+
+    def test_hostile_datagrams_get_400_or_are_dropped_and_calls_go_on(self):
+        uas, port = self.start_uas()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        torture = os.path.join(TESTDATA, "sip-torture")
+        # An invalid request that can be answered: 400 naming the problem.
+        with open(os.path.join(torture, "badinv01.dat"), "rb") as f:
+            s.sendto(f.read(), ("127.0.0.1", port))
+        answer = s.recv(65535).decode("latin-1")
+        self.assertTrue(answer.startswith("SIP/2.0 400"), answer)
+        self.assertIn("Warning: 399 verbatim", answer)
+        self.assertIn("empty parameter", answer)
+        # Wrong version: 505.
+        with open(os.path.join(torture, "badvers.dat"), "rb") as f:
+            s.sendto(f.read(), ("127.0.0.1", port))
+        self.assertTrue(s.recv(65535).startswith(b"SIP/2.0 505"))
+        # Garbage, a malformed response, keep-alives: no answer at all.
+        for junk in (b"\x00\xff" * 300, open(os.path.join(torture, "bigcode.dat"), "rb").read(), b"\r\n\r\n"):
+            s.sendto(junk, ("127.0.0.1", port))
+        # And the UAS still answers a well-formed OPTIONS (RFC 4475 zeromf: Max-Forwards 0 is
+        # fine for the target UAS).
+        with open(os.path.join(torture, "zeromf.dat"), "rb") as f:
+            s.sendto(f.read(), ("127.0.0.1", port))
+        answer = s.recv(65535).decode("latin-1")
+        self.assertTrue(answer.startswith("SIP/2.0 200"), answer)
+        self.assertIn("received=127.0.0.1", answer, "RFC 3261 §18.2.1 received stamped on the Via")
+        s.close()
+        stats = self.stop_uas(uas)
+        self.assertEqual(stats["rejected"], 2)
+        self.assertEqual(stats["dropped"], 2)
+        self.assertEqual(stats["options"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
