@@ -1,0 +1,88 @@
+// SIP digest authentication (RFC 3261 §22, RFC 7616 as profiled for SIP by RFC 8760): the
+// server side (challenges, verification with nonce expiry and replay protection) and the
+// client side (answering a challenge). Algorithms: SHA-256 (preferred, offered first) and MD5
+// (for old phones), with qop=auth.
+//
+// Passwords are never stored: the server looks up HA1 = H(username:realm:password), which is
+// what `Set-VbUser -SipPassword` will keep (one per algorithm). Nonces are stateless —
+// hex(issued-at ms) + "." + HMAC-SHA-256(secret, issued-at || realm) — so any node holding
+// the secret can check them, and a bounded table of the highest nonce-count seen per nonce
+// refuses replays. Unknown users are checked against a dummy HA1 so they take as long and get
+// the same answer as a wrong password (user enumeration, reliability test T33).
+// Hand-written: the hashing is OpenSSL's; the header grammar and the rules are SIP's.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/result.h"
+
+namespace verbatim::sip {
+
+enum class DigestAlgorithm { kMd5, kSha256 };
+std::string_view algorithm_name(DigestAlgorithm a);  // "MD5", "SHA-256"
+
+// H(username ":" realm ":" password), lower-case hex.
+std::string digest_ha1(DigestAlgorithm a, std::string_view username, std::string_view realm,
+                       std::string_view password);
+
+// The parameters of a WWW-Authenticate / Authorization value ("Digest k=v, k=\"v\"").
+struct DigestParams {
+  std::string scheme;                         // "Digest"
+  std::map<std::string, std::string> params;  // names lower-case, values unquoted
+  std::string get(const std::string& name) const;
+};
+Result<DigestParams> parse_digest(std::string_view header_value);
+
+// Client: the Authorization (or Proxy-Authorization) value answering `challenge`.
+Result<std::string> digest_authorize(std::string_view challenge, std::string_view method,
+                                     std::string_view uri, std::string_view username,
+                                     std::string_view password, std::string_view cnonce,
+                                     uint32_t nonce_count);
+
+enum class DigestVerdict {
+  kOk,
+  kStale,           // a correct answer to an expired nonce: challenge again with stale=true
+  kBadCredentials,  // wrong password, unknown user, wrong realm: the same answer for all
+  kReplay,          // a nonce-count not above the last one seen for that nonce
+  kMalformed,       // not a digest answer we can check: challenge again
+};
+
+class DigestServer {
+ public:
+  // HA1 for (username, algorithm), or nullopt for an unknown user.
+  using Ha1Lookup =
+      std::function<std::optional<std::string>(std::string_view username, DigestAlgorithm)>;
+  DigestServer(std::string realm, std::array<uint8_t, 32> secret, Ha1Lookup lookup,
+               std::chrono::seconds nonce_lifetime = std::chrono::seconds(300),
+               size_t replay_table_size = 100000);
+
+  // WWW-Authenticate values to send, SHA-256 first then MD5 (RFC 8760 §2.4).
+  std::vector<std::string> challenges(std::chrono::system_clock::time_point now,
+                                      bool stale = false) const;
+  DigestVerdict verify(std::string_view authorization, std::string_view method,
+                       std::chrono::system_clock::time_point now);
+  const std::string& realm() const { return realm_; }
+
+ private:
+  std::string make_nonce(std::chrono::system_clock::time_point now) const;
+  bool nonce_is_ours(std::string_view nonce, int64_t* issued_ms) const;
+
+  std::string realm_;
+  std::array<uint8_t, 32> secret_;
+  Ha1Lookup lookup_;
+  std::chrono::seconds lifetime_;
+  size_t replay_capacity_;
+  std::unordered_map<std::string, uint32_t> last_nc_;  // nonce -> highest nc
+  std::list<std::string> nc_order_;                    // eviction order
+};
+
+}  // namespace verbatim::sip

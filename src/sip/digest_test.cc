@@ -1,0 +1,105 @@
+#include "sip/digest.h"
+
+#include <gtest/gtest.h>
+
+namespace verbatim::sip {
+namespace {
+
+using namespace std::chrono;
+
+TEST(Digest, Rfc2617AndRfc7616TestVectors) {
+  // RFC 2617 §3.5 (MD5, qop=auth).
+  auto md5 = digest_authorize(
+      "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", "
+      "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
+      "GET", "/dir/index.html", "Mufasa", "Circle Of Life", "0a4f113b", 1);
+  ASSERT_TRUE(md5) << md5.error().message;
+  EXPECT_NE(md5.value().find("response=\"6629fae49393a05397450978507c4ef1\""), std::string::npos)
+      << md5.value();
+  EXPECT_NE(md5.value().find("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""), std::string::npos);
+  // RFC 7616 §3.9.1 (SHA-256).
+  auto sha = digest_authorize(
+      "Digest realm=\"http-auth@example.org\", qop=\"auth, auth-int\", algorithm=SHA-256, "
+      "nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", "
+      "opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"",
+      "GET", "/dir/index.html", "Mufasa", "Circle of Life",
+      "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", 1);
+  ASSERT_TRUE(sha) << sha.error().message;
+  EXPECT_NE(sha.value().find("753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+            std::string::npos)
+      << sha.value();
+}
+
+class DigestServerTest : public ::testing::Test {
+ protected:
+  const std::array<uint8_t, 32> secret{7, 7, 7};
+  DigestServer server{"verbatim.example", secret,
+                      [](std::string_view user, DigestAlgorithm a) -> std::optional<std::string> {
+                        if (user != "alice") return std::nullopt;
+                        return digest_ha1(a, "alice", "verbatim.example", "s3cret");
+                      }};
+  system_clock::time_point t0 = system_clock::time_point(seconds(1800000000));
+
+  std::string answer(const std::string& challenge, const std::string& user, const std::string& pw,
+                     uint32_t nc = 1) {
+    return digest_authorize(challenge, "REGISTER", "sip:verbatim.example", user, pw, "c0ffee", nc)
+        .value();
+  }
+};
+
+TEST_F(DigestServerTest, AcceptsBothAlgorithmsAndRejectsWrongPasswordsAndUnknownUsersAlike) {
+  const auto ch = server.challenges(t0);
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_NE(ch[0].find("algorithm=SHA-256"), std::string::npos) << "SHA-256 first (RFC 8760)";
+  EXPECT_NE(ch[1].find("algorithm=MD5"), std::string::npos);
+  EXPECT_EQ(server.verify(answer(ch[0], "alice", "s3cret"), "REGISTER", t0), DigestVerdict::kOk);
+  // Both challenges carry the same nonce, so the next answer counts on (nc=2).
+  EXPECT_EQ(server.verify(answer(ch[1], "alice", "s3cret", 2), "REGISTER", t0), DigestVerdict::kOk);
+  EXPECT_EQ(server.verify(answer(ch[0], "alice", "wrong"), "REGISTER", t0),
+            DigestVerdict::kBadCredentials);
+  EXPECT_EQ(server.verify(answer(ch[0], "mallory", "s3cret"), "REGISTER", t0),
+            DigestVerdict::kBadCredentials)
+      << "an unknown user looks exactly like a wrong password";
+  // The method is part of the answer.
+  EXPECT_EQ(server.verify(answer(ch[0], "alice", "s3cret", 2), "INVITE", t0),
+            DigestVerdict::kBadCredentials);
+}
+
+TEST_F(DigestServerTest, ExpiredNoncesAreStaleReplaysAndForgedNoncesAreRefused) {
+  const auto ch = server.challenges(t0);
+  const std::string first = answer(ch[0], "alice", "s3cret", 1);
+  EXPECT_EQ(server.verify(first, "REGISTER", t0), DigestVerdict::kOk);
+  EXPECT_EQ(server.verify(first, "REGISTER", t0 + seconds(1)), DigestVerdict::kReplay);
+  EXPECT_EQ(server.verify(answer(ch[0], "alice", "s3cret", 2), "REGISTER", t0 + seconds(2)),
+            DigestVerdict::kOk)
+      << "a higher nonce-count is fine";
+  EXPECT_EQ(server.verify(answer(ch[0], "alice", "s3cret", 3), "REGISTER", t0 + seconds(301)),
+            DigestVerdict::kStale);
+  EXPECT_NE(server.challenges(t0, true)[0].find("stale=true"), std::string::npos);
+  // A nonce we did not issue (or issued under another secret) is not accepted.
+  std::string forged = ch[0];
+  forged[forged.find("nonce=\"") + 8] ^= 1;
+  EXPECT_EQ(server.verify(answer(forged, "alice", "s3cret"), "REGISTER", t0),
+            DigestVerdict::kMalformed);
+  DigestServer other("verbatim.example", {9}, [](auto, auto) { return std::nullopt; });
+  EXPECT_EQ(server.verify(answer(other.challenges(t0)[0], "alice", "s3cret"), "REGISTER", t0),
+            DigestVerdict::kMalformed);
+}
+
+TEST(DigestParse, HandlesQuotingAndRejectsGarbage) {
+  auto p = parse_digest("Digest username=\"a\\\"b\", realm=x , nc=00000001,qop=auth");
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p.value().get("username"), "a\"b");
+  EXPECT_EQ(p.value().get("realm"), "x");
+  EXPECT_EQ(p.value().get("qop"), "auth");
+  for (const char* bad :
+       {"", "Digest username", "Digest a=\"open", "Digest a=1 b=2", "Digest a=1, a=2"}) {
+    EXPECT_FALSE(parse_digest(bad)) << bad;
+  }
+  EXPECT_FALSE(digest_authorize("Basic realm=\"x\"", "GET", "/", "u", "p", "c", 1));
+  EXPECT_FALSE(digest_authorize("Digest realm=\"x\", nonce=\"n\", algorithm=SHA-512-256", "GET",
+                                "/", "u", "p", "c", 1));
+}
+
+}  // namespace
+}  // namespace verbatim::sip
