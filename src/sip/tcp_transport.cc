@@ -1,0 +1,262 @@
+#include "sip/tcp_transport.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/write.hpp>
+
+namespace verbatim::sip {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+std::string key_of(const std::string& address, uint16_t port) {
+  return address + "|" + std::to_string(port);
+}
+}  // namespace
+
+class TcpTransport::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(TcpTransport& owner, tcp::socket socket)
+      : owner_(owner),
+        socket_(std::move(socket)),
+        message_timer_(owner.io_),
+        idle_timer_(owner.io_) {}
+
+  void start(const tcp::endpoint& remote) {
+    peer_ = Peer{"TCP", remote.address().to_string(), remote.port()};
+    key_ = key_of(peer_.address, peer_.port);
+    arm_message_timer();
+    arm_idle_timer();
+    read();
+  }
+  const Peer& peer() const { return peer_; }
+  const std::string& key() const { return key_; }
+
+  void write(std::string bytes) {
+    queue_.push_back(std::move(bytes));
+    if (queue_.size() == 1) write_next();
+  }
+
+  void close(uint64_t* counter = nullptr) {
+    if (closed_) return;
+    closed_ = true;
+    if (counter) ++*counter;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    message_timer_.cancel();
+    idle_timer_.cancel();
+    owner_.forget(this);
+  }
+
+ private:
+  void arm_message_timer() {
+    message_timer_.expires_after(owner_.options_.message_timeout);
+    message_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->close(&self->owner_.stats_.closed_timeout);
+    });
+  }
+  void arm_idle_timer() {
+    idle_timer_.expires_after(owner_.options_.idle_timeout);
+    idle_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->close(&self->owner_.stats_.closed_timeout);
+    });
+  }
+
+  void read() {
+    socket_.async_read_some(asio::buffer(chunk_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              if (ec || self->closed_) {
+                                self->close();
+                                return;
+                              }
+                              self->buffer_.append(self->chunk_.data(), n);
+                              self->arm_idle_timer();
+                              if (!self->drain()) return;
+                              self->read();
+                            });
+  }
+
+  // Delivers every complete message in the buffer; false when the connection was closed.
+  bool drain() {
+    for (;;) {
+      auto len = frame_length(buffer_, owner_.options_.parse);
+      if (!len) {
+        close(&owner_.stats_.closed_framing);
+        return false;
+      }
+      if (len.value() == 0) {
+        if (buffer_.find_first_not_of("\r\n") == std::string::npos) buffer_.clear();  // keep-alive
+        return true;
+      }
+      const std::string frame = buffer_.substr(0, len.value());
+      buffer_.erase(0, len.value());
+      arm_message_timer();  // a complete message: the slow-sender clock starts again
+      ++owner_.stats_.received;
+      ParseOptions o = owner_.options_.parse;
+      o.datagram = false;
+      auto m = Message::parse(frame, o);
+      if (!m) {
+        close(&owner_.stats_.closed_framing);
+        return false;
+      }
+      if (auto v = validate(m.value()); !v) {
+        const Message& req = m.value();
+        if (req.is_request() && req.method() != "ACK" && v.error().status != 0 &&
+            req.find(HeaderId::kVia) && req.find(HeaderId::kFrom) && req.find(HeaderId::kTo) &&
+            req.find(HeaderId::kCallId) && req.find(HeaderId::kCSeq)) {
+          Message r =
+              make_response(req, v.error().status,
+                            v.error().status == 505 ? "Version Not Supported" : "Bad Request");
+          r.add_header("Warning", "399 verbatim \"" + v.error().to_string() + "\"");
+          write(r.serialize());
+          ++owner_.stats_.rejected_invalid;
+        } else {
+          ++owner_.stats_.dropped_unparseable;
+        }
+        continue;
+      }
+      if (m.value().is_request()) stamp_received(m.value(), peer_);
+      owner_.on_message_(std::move(m).value(), peer_);
+      if (closed_) return false;
+    }
+  }
+
+  void write_next() {
+    asio::async_write(socket_, asio::buffer(queue_.front()),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        ++self->owner_.stats_.sent;
+                        self->queue_.pop_front();
+                        if (!self->queue_.empty()) self->write_next();
+                      });
+  }
+
+  TcpTransport& owner_;
+  tcp::socket socket_;
+  asio::steady_timer message_timer_;
+  asio::steady_timer idle_timer_;
+  Peer peer_;
+  std::string key_;
+  std::array<char, 8192> chunk_{};
+  std::string buffer_;
+  std::deque<std::string> queue_;
+  bool closed_ = false;
+};
+
+TcpTransport::TcpTransport(asio::io_context& io, Handler on_message, TcpOptions options)
+    : io_(io), acceptor_(io), on_message_(std::move(on_message)), options_(options) {
+  options_.parse.datagram = false;
+}
+
+TcpTransport::~TcpTransport() { close(); }
+
+Result<tcp::endpoint> TcpTransport::listen(const std::string& host_port) {
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos) {
+    return make_error(ErrorCode::kInvalidArgument, "expected host:port, got '" + host_port + "'");
+  }
+  std::string host = host_port.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, "'" + host + "' is not an IP address");
+  unsigned port = 70000;
+  try {
+    port = static_cast<unsigned>(std::stoul(host_port.substr(colon + 1)));
+  } catch (...) {
+  }
+  if (port > 65535)
+    return make_error(ErrorCode::kInvalidArgument, "invalid port in '" + host_port + "'");
+  const tcp::endpoint ep(address, static_cast<uint16_t>(port));
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(ErrorCode::kIo, "cannot listen on TCP " + host_port + ": " + ec.message());
+  accept();
+  return acceptor_.local_endpoint();
+}
+
+void TcpTransport::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || closed_) return;
+    if (!ec) {
+      boost::system::error_code rec;
+      const auto remote = socket.remote_endpoint(rec);
+      if (!rec) {
+        const std::string ip = remote.address().to_string();
+        if (connections_.size() >= options_.max_connections || per_ip_[ip] >= options_.max_per_ip) {
+          ++stats_.refused_limit;
+          socket.close(rec);
+        } else {
+          ++stats_.accepted;
+          auto c = std::make_shared<Connection>(*this, std::move(socket));
+          c->start(remote);
+          adopt(c);
+        }
+      }
+    }
+    accept();
+  });
+}
+
+void TcpTransport::adopt(std::shared_ptr<Connection> c) {
+  ++per_ip_[c->peer().address];
+  connections_[c->key()] = std::move(c);
+}
+
+void TcpTransport::forget(const Connection* c) {
+  auto it = connections_.find(c->key());
+  if (it == connections_.end() || it->second.get() != c) return;
+  if (auto ip = per_ip_.find(c->peer().address); ip != per_ip_.end() && --ip->second == 0) {
+    per_ip_.erase(ip);
+  }
+  connections_.erase(it);
+}
+
+void TcpTransport::send(const Message& message, const Peer& to) {
+  std::string bytes = message.serialize();
+  auto it = connections_.find(key_of(to.address, to.port));
+  if (it != connections_.end()) {
+    it->second->write(std::move(bytes));
+    return;
+  }
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(to.address, ec);
+  if (ec) return;
+  auto socket = std::make_shared<tcp::socket>(io_);
+  const tcp::endpoint remote(address, to.port);
+  socket->async_connect(remote, [this, socket, remote,
+                                 bytes = std::move(bytes)](boost::system::error_code ec2) mutable {
+    if (ec2 || closed_) return;
+    // Another send may have connected meanwhile: use that connection.
+    auto existing = connections_.find(key_of(remote.address().to_string(), remote.port()));
+    if (existing != connections_.end()) {
+      existing->second->write(std::move(bytes));
+      return;
+    }
+    auto c = std::make_shared<Connection>(*this, std::move(*socket));
+    c->start(remote);
+    adopt(c);
+    c->write(std::move(bytes));
+  });
+}
+
+void TcpTransport::close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  auto all = connections_;
+  for (auto& [k, c] : all) c->close();
+  connections_.clear();
+  per_ip_.clear();
+}
+
+}  // namespace verbatim::sip

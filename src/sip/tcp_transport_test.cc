@@ -1,0 +1,168 @@
+#include "sip/tcp_transport.h"
+
+#include <gtest/gtest.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <thread>
+
+namespace verbatim::sip {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+std::string options_request(const std::string& branch, const std::string& extra = "") {
+  return "OPTIONS sip:uas@127.0.0.1 SIP/2.0\r\n"
+         "Via: SIP/2.0/TCP 127.0.0.1:5999;branch=" +
+         branch +
+         "\r\n"
+         "Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:uas@127.0.0.1>\r\n"
+         "Call-ID: " +
+         branch + "@x\r\nCSeq: 1 OPTIONS\r\n" + extra + "Content-Length: 0\r\n\r\n";
+}
+
+struct TcpHarness {
+  asio::io_context io;
+  std::vector<Message> received;
+  std::vector<Peer> from;
+  TcpTransport transport;
+  uint16_t port = 0;
+
+  explicit TcpHarness(TcpOptions o = {})
+      : transport(
+            io,
+            [this](Message m, const Peer& p) {
+              received.push_back(std::move(m));
+              from.push_back(p);
+            },
+            o) {
+    port = transport.listen("127.0.0.1:0").value().port();
+  }
+  tcp::socket connect() {
+    tcp::socket s(io);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    return s;
+  }
+  void run_for(std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  }
+  // Runs the loop until `done` holds (bounded: 10 s, for slow sanitizer builds); never
+  // asserts on elapsed time.
+  template <typename Pred>
+  bool run_until(Pred done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      run_for(std::chrono::milliseconds(10));
+    return done();
+  }
+  // Whether the server closed `s` (a read returns EOF or an error).
+  bool closed_by_server(tcp::socket& s) {
+    s.non_blocking(true);
+    for (int i = 0; i < 200; ++i) {  // up to 2 s for the FIN to arrive
+      char c;
+      boost::system::error_code ec;
+      s.read_some(asio::buffer(&c, 1), ec);
+      if (ec != asio::error::would_block) return static_cast<bool>(ec);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+};
+
+TEST(TcpTransport, FramesByContentLengthAcrossSegmentsAndAnswersOnTheSameConnection) {
+  TcpHarness h;
+  auto s = h.connect();
+  // Two messages in one segment, then one split across three writes, with a body.
+  asio::write(s, asio::buffer(options_request("z9hG4bK1") + options_request("z9hG4bK2")));
+  const std::string body_msg =
+      "MESSAGE sip:uas@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK3\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:uas@127.0.0.1>\r\n"
+      "Call-ID: m@x\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\n"
+      "hello world";
+  ASSERT_TRUE(h.run_until([&] { return h.received.size() == 2; }));
+  for (size_t at : {size_t{0}, size_t{40}, body_msg.size() - 5}) {
+    const size_t next = at == 0 ? 40 : at == 40 ? body_msg.size() - 5 : body_msg.size();
+    asio::write(s, asio::buffer(body_msg.substr(at, next - at)));
+    h.run_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(h.run_until([&] { return h.received.size() == 3; }));
+  EXPECT_EQ(h.received[2].body(), "hello world");
+  EXPECT_EQ(h.from[0].transport, "TCP");
+  // The response goes back on the connection the request came in on.
+  h.transport.send(make_response(h.received[0], 200, "OK"), h.from[0]);
+  ASSERT_TRUE(h.run_until([&] { return h.transport.stats().sent == 1; }));
+  std::array<char, 4096> buf{};
+  boost::system::error_code ec;
+  const size_t n = s.read_some(asio::buffer(buf), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::string(buf.data(), n).substr(0, 15), "SIP/2.0 200 OK\r");
+  EXPECT_EQ(h.transport.connections(), 1u);
+}
+
+TEST(TcpTransport, ABrokenFrameClosesTheConnectionAnInvalidMessageGets400) {
+  TcpHarness h;
+  auto bad_grammar = h.connect();
+  asio::write(bad_grammar, asio::buffer(options_request("z9hG4bK4", "Expires: lots\r\n")));
+  ASSERT_TRUE(h.run_until([&] { return h.transport.stats().sent == 1; }));
+  std::array<char, 4096> buf{};
+  const size_t n = bad_grammar.read_some(asio::buffer(buf));
+  EXPECT_EQ(std::string(buf.data(), n).substr(0, 11), "SIP/2.0 400");
+  EXPECT_FALSE(h.closed_by_server(bad_grammar)) << "framing intact: the connection stays";
+  auto bad_frame = h.connect();
+  asio::write(bad_frame,
+              asio::buffer(std::string("OPTIONS sip:a@b SIP/2.0\r\nContent-Length: -5\r\n\r\n")));
+  ASSERT_TRUE(h.run_until([&] { return h.transport.stats().closed_framing == 1; }));
+  EXPECT_TRUE(h.closed_by_server(bad_frame));
+  EXPECT_TRUE(h.received.empty());
+}
+
+// T34: slow-loris connections are cut, per-IP caps hold, and a real client still gets through.
+TEST(TcpTransport, SlowAndIdleConnectionsAreClosedAndPerIpCapsHold) {
+  TcpOptions o;
+  o.max_per_ip = 8;
+  o.message_timeout = std::chrono::milliseconds(1500);
+  TcpHarness h(o);
+  std::vector<tcp::socket> slow;
+  for (int i = 0; i < 8; ++i) {
+    slow.push_back(h.connect());
+    asio::write(slow.back(),
+                asio::buffer(std::string("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP x")));
+  }
+  ASSERT_TRUE(h.run_until([&] { return h.transport.connections() == 8; }));
+  auto extra = h.connect();  // the ninth from this address
+  ASSERT_TRUE(h.run_until([&] { return h.transport.stats().refused_limit == 1; }));
+  EXPECT_TRUE(h.closed_by_server(extra));
+  ASSERT_TRUE(h.run_until([&] { return h.transport.stats().closed_timeout == 8; }))
+      << "slow senders are cut after message_timeout";
+  for (auto& s : slow) EXPECT_TRUE(h.closed_by_server(s));
+  EXPECT_EQ(h.transport.connections(), 0u);
+  auto legit = h.connect();
+  asio::write(legit, asio::buffer(options_request("z9hG4bK5")));
+  EXPECT_TRUE(h.run_until([&] { return h.received.size() == 1; }));
+}
+
+TEST(TcpTransport, RequestsToAPeerReuseOneConnection) {
+  TcpHarness server;
+  asio::io_context& io = server.io;
+  std::vector<Message> got;
+  TcpTransport client(io, [&](Message m, const Peer&) { got.push_back(std::move(m)); });
+  ASSERT_TRUE(client.listen("127.0.0.1:0"));
+  const Peer to{"TCP", "127.0.0.1", server.port};
+  for (int i = 0; i < 3; ++i) {
+    client.send(Message::parse(options_request("z9hG4bK-r" + std::to_string(i))).value(), to);
+    ASSERT_TRUE(
+        server.run_until([&] { return server.received.size() == static_cast<size_t>(i + 1); }));
+  }
+  EXPECT_EQ(client.connections(), 1u);
+  EXPECT_EQ(server.transport.stats().accepted, 1u);
+  // The server answers over the client's connection; the client receives it.
+  server.transport.send(make_response(server.received[2], 200, "OK"), server.from[2]);
+  ASSERT_TRUE(server.run_until([&] { return got.size() == 1; }));
+  EXPECT_EQ(got[0].status(), 200);
+}
+
+}  // namespace
+}  // namespace verbatim::sip
