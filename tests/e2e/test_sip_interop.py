@@ -63,6 +63,16 @@ class SipInteropTest(VerbatimTestCase):
         self.assertEqual(stats["acks"], 30)
         self.assertEqual(stats["byes"], 30)
 
+    def test_sipp_uac_calls_our_uas_over_tcp(self):
+        uas, port = self.start_uas()
+        r = self.sipp("-sn", "uac", f"127.0.0.1:{port}", "-t", "t1", "-p", str(free_udp_port()),
+                      "-i", "127.0.0.1", "-m", "20", "-r", "20", "-l", "10", "-d", "100")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        stats = self.stop_uas(uas)
+        self.assertEqual(stats["invites"], 20)
+        self.assertEqual(stats["byes"], 20)
+        self.assertEqual(stats["tcp_connections"], 1, "one connection, reused for every call")
+
     def test_retransmissions_carry_calls_through_packet_loss(self):
         uas, port = self.start_uas()
         # SIPp drops 10 % of what it sends and receives: INVITE, 200, ACK, BYE are retransmitted

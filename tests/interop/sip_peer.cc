@@ -16,6 +16,7 @@
 
 #include "common/ids.h"
 #include "sip/sdp.h"
+#include "sip/tcp_transport.h"
 #include "sip/transaction.h"
 #include "sip/transport.h"
 
@@ -226,8 +227,20 @@ int main(int argc, char** argv) {
   }
   const std::string local =
       ep.value().address().to_string() + ":" + std::to_string(ep.value().port());
+  // TCP on the same port number (RFC 3261 §18: a UAS listens on both).
+  TcpTransport tcp(io, [&](Message m, const Peer& p) { deliver(std::move(m), p); });
+  if (auto t = tcp.listen(local); !t) {
+    std::cerr << t.error().message << "\n";
+    return 2;
+  }
   std::cout << "listening UDP " << ep.value().port() << std::endl;
-  auto send = [&](const Message& m, const Peer& p) { transport.send(m, p); };
+  auto send = [&](const Message& m, const Peer& p) {
+    if (p.transport == "TCP") {
+      tcp.send(m, p);
+    } else {
+      transport.send(m, p);
+    }
+  };
   if (mode == "uas") {
     Uas uas{io};
     uas.transport = &transport;
@@ -243,6 +256,7 @@ int main(int argc, char** argv) {
     io.run();
     std::cout << "{\"invites\": " << uas.invites << ", \"reinvites\": " << uas.reinvites
               << ", \"acks\": " << uas.acks << ", \"byes\": " << uas.byes
+              << ", \"tcp_connections\": " << tcp.stats().accepted
               << ", \"options\": " << uas.options << ", \"cancels\": " << uas.cancels
               << ", \"rejected\": " << transport.stats().rejected_invalid
               << ", \"dropped\": " << transport.stats().dropped_unparseable << "}" << std::endl;
