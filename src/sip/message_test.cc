@@ -1,4 +1,5 @@
 #include "sip/message.h"
+#include "sip/sdp.h"
 
 #include <filesystem>
 #include <fstream>
@@ -229,6 +230,57 @@ TEST(SipMessage, StreamFramingAndLimits) {
   ParseOptions tiny;
   tiny.max_size = 10;
   EXPECT_EQ(Message::parse(msg, tiny).error().status, 513);
+}
+
+}  // namespace
+}  // namespace verbatim::sip
+
+namespace verbatim::sip {
+namespace {
+
+// Reliability test T32: inputs behind known CVEs in other SIP stacks are rejected cleanly
+// (the sanitizer build runs this too). STUN and SRTCP belong to the media layer.
+TEST(SipCveRegressions, LongMethodsBrokenSdpAndAddressesAreRejectedCleanly) {
+  // AST-2017-style: a huge CSeq method and no Via branch.
+  const std::string method(70000, 'A');
+  auto huge = Message::parse(
+      "OPTIONS sip:a@b.com SIP/2.0\r\nVia: SIP/2.0/UDP h.com\r\n"
+      "CSeq: 1 " +
+      method + "\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().status, 513);
+  ParseOptions big;
+  big.max_size = 1 << 20;
+  big.max_header_bytes = 1 << 20;
+  auto allowed = Message::parse(
+      "OPTIONS sip:a@b.com SIP/2.0\r\nVia: SIP/2.0/UDP h.com\r\n"
+      "CSeq: 1 " +
+          method + "\r\nContent-Length: 0\r\n\r\n",
+      big);
+  ASSERT_TRUE(allowed);
+  auto v = validate(allowed.value());
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().status, 400);
+  // CVE-2023-22741-style SDP: an m= line without formats, non-numeric payload types, and
+  // a c= line without an address.
+  EXPECT_FALSE(parse_sdp("v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nm=audio 4000 RTP/AVP\r\n"));
+  auto odd_fmt =
+      parse_sdp("v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nm=audio 4000 RTP/AVP x -1 999999\r\n");
+  ASSERT_TRUE(odd_fmt);
+  EXPECT_FALSE(odd_fmt.value().media[0].rtpmap(-1));
+  AnswerOptions o;
+  o.address = "192.0.2.1";
+  o.ports = {5000};
+  EXPECT_EQ(answer_recvonly(odd_fmt.value(), o).value().media[0].port, 0) << "nothing usable";
+  EXPECT_FALSE(parse_sdp("v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nc=IN IP4\r\n"));
+  EXPECT_FALSE(parse_sdp("v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nm=audio 70000 RTP/AVP 0\r\n"));
+  // sngrep#327-style: a malformed address in Via/Contact.
+  auto bad_via = Message::parse(
+      "OPTIONS sip:a@b.com SIP/2.0\r\nVia: SIP/2.0/UDP [::1\r\nFrom: <sip:a@b.com>;tag=1\r\n"
+      "To: <sip:a@b.com>\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\nContact: <sip:a@[fe80::1%eth0]>\r\n"
+      "Content-Length: 0\r\n\r\n");
+  ASSERT_TRUE(bad_via);
+  EXPECT_GE(problems(bad_via.value()).size(), 2u);
 }
 
 }  // namespace
