@@ -266,4 +266,43 @@ DigestVerdict DigestServer::verify(std::string_view authorization, std::string_v
   return DigestVerdict::kOk;
 }
 
+AuthFailureLimiter::AuthFailureLimiter(size_t max_failures, std::chrono::seconds window,
+                                       std::chrono::seconds block_for, size_t max_sources)
+    : max_failures_(max_failures),
+      window_(window),
+      block_for_(block_for),
+      max_sources_(max_sources) {}
+
+bool AuthFailureLimiter::blocked(const std::string& source,
+                                 std::chrono::steady_clock::time_point now) {
+  auto it = entries_.find(source);
+  return it != entries_.end() && now < it->second.blocked_until;
+}
+
+void AuthFailureLimiter::failure(const std::string& source,
+                                 std::chrono::steady_clock::time_point now) {
+  auto it = entries_.find(source);
+  if (it == entries_.end()) {
+    if (entries_.size() >= max_sources_ && !order_.empty()) {
+      entries_.erase(order_.front());
+      order_.pop_front();
+    }
+    it = entries_.emplace(source, Entry{now, 0, {}}).first;
+    order_.push_back(source);
+  }
+  Entry& e = it->second;
+  if (now - e.window_start > window_) {
+    e.window_start = now;
+    e.failures = 0;
+  }
+  if (++e.failures >= max_failures_) e.blocked_until = now + block_for_;
+}
+
+void AuthFailureLimiter::success(const std::string& source) {
+  // A blocked source is never verified, so this only clears the count of a legitimate user
+  // who mistyped a few times.
+  auto it = entries_.find(source);
+  if (it != entries_.end()) it->second.failures = 0;
+}
+
 }  // namespace verbatim::sip

@@ -85,4 +85,31 @@ class DigestServer {
   std::list<std::string> nc_order_;                    // eviction order
 };
 
+// Brute-force protection (reliability test T33): a source that fails authentication
+// `max_failures` times within `window` is blocked for `block_for`; blocked sources get no
+// further verification (the registrar answers 403 or drops). Memory is bounded by
+// `max_sources` (the oldest entries go first).
+class AuthFailureLimiter {
+ public:
+  AuthFailureLimiter(size_t max_failures = 20,
+                     std::chrono::seconds window = std::chrono::seconds(60),
+                     std::chrono::seconds block_for = std::chrono::seconds(600),
+                     size_t max_sources = 100000);
+  bool blocked(const std::string& source, std::chrono::steady_clock::time_point now);
+  void failure(const std::string& source, std::chrono::steady_clock::time_point now);
+  void success(const std::string& source);
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point window_start{};
+    size_t failures = 0;
+    std::chrono::steady_clock::time_point blocked_until{};
+  };
+  size_t max_failures_;
+  std::chrono::seconds window_, block_for_;
+  size_t max_sources_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> order_;
+};
+
 }  // namespace verbatim::sip

@@ -101,5 +101,26 @@ TEST(DigestParse, HandlesQuotingAndRejectsGarbage) {
                                 "/", "u", "p", "c", 1));
 }
 
+// T33: 10 k guesses a minute from one source are cut off after the threshold; other sources
+// are unaffected; the block ends.
+TEST(AuthFailureLimiter, BlocksABruteForcingSourceOnly) {
+  AuthFailureLimiter limiter(20, seconds(60), seconds(600));
+  const auto t0 = steady_clock::time_point(seconds(1000));
+  int verified = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const auto now = t0 + milliseconds(6 * i);  // 10 k per minute
+    if (limiter.blocked("198.51.100.66", now)) continue;
+    ++verified;
+    limiter.failure("198.51.100.66", now);
+  }
+  EXPECT_EQ(verified, 20) << "only the first 20 guesses are even checked";
+  EXPECT_FALSE(limiter.blocked("192.0.2.10", t0 + seconds(30)));
+  EXPECT_TRUE(limiter.blocked("198.51.100.66", t0 + seconds(599)));  // blocked at ~0.1 s
+  EXPECT_FALSE(limiter.blocked("198.51.100.66", t0 + seconds(601)));
+  // Failures spread out over more than the window never block.
+  for (int i = 0; i < 100; ++i) limiter.failure("192.0.2.11", t0 + seconds(61 * i));
+  EXPECT_FALSE(limiter.blocked("192.0.2.11", t0 + seconds(61 * 99)));
+}
+
 }  // namespace
 }  // namespace verbatim::sip
