@@ -207,7 +207,7 @@ std::vector<std::string> DigestServer::challenges(std::chrono::system_clock::tim
                                                   bool stale) const {
   const std::string nonce = make_nonce(now);
   std::vector<std::string> out;
-  for (DigestAlgorithm a : {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5}) {
+  for (DigestAlgorithm a : algorithms_) {
     out.push_back("Digest realm=\"" + realm_ + "\", nonce=\"" + nonce +
                   "\", algorithm=" + std::string(algorithm_name(a)) + ", qop=\"auth\"" +
                   (stale ? ", stale=true" : ""));

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/result.h"
 
@@ -65,7 +66,14 @@ class DigestServer {
                std::chrono::seconds nonce_lifetime = std::chrono::seconds(300),
                size_t replay_table_size = 100000);
 
-  // WWW-Authenticate values to send, SHA-256 first then MD5 (RFC 8760 §2.4).
+  // Which challenges to send, in order (default SHA-256 then MD5, RFC 8760 §2.4). Some
+  // clients only read the first challenge and only know MD5 (SIPp 3.6 among them): a
+  // deployment with such phones offers MD5 alone.
+  void set_algorithms(std::vector<DigestAlgorithm> algorithms) {
+    algorithms_ = std::move(algorithms);
+  }
+
+  // WWW-Authenticate values to send.
   std::vector<std::string> challenges(std::chrono::system_clock::time_point now,
                                       bool stale = false) const;
   DigestVerdict verify(std::string_view authorization, std::string_view method,
@@ -83,6 +91,7 @@ class DigestServer {
   size_t replay_capacity_;
   std::unordered_map<std::string, uint32_t> last_nc_;  // nonce -> highest nc
   std::list<std::string> nc_order_;                    // eviction order
+  std::vector<DigestAlgorithm> algorithms_{DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};
 };
 
 // Brute-force protection (reliability test T33): a source that fails authentication

@@ -16,6 +16,7 @@ from helpers import SOURCE_DIR, VerbatimTestCase  # noqa: E402
 
 PEER = os.environ.get("VERBATIM_SIP_PEER", "")
 SIPP = shutil.which("sipp")
+SCENARIOS = os.path.join(SOURCE_DIR, "tests", "interop", "scenarios")
 TESTDATA = os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "shared", "testdata"))
 
 
@@ -34,8 +35,8 @@ class SipInteropTest(VerbatimTestCase):
             self.fail("needs the vb_sip_peer helper and SIPp (Debian package sip-tester; "
                       "scripts/bootstrap.sh installs it)")
 
-    def start_uas(self):
-        p = subprocess.Popen([PEER, "uas", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+    def start_uas(self, *extra):
+        p = subprocess.Popen([PEER, "uas", "--listen", "127.0.0.1:0", *extra], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         self.servers.append(p)
         line = p.stdout.readline()
@@ -73,6 +74,47 @@ class SipInteropTest(VerbatimTestCase):
         self.assertEqual(stats["byes"], 20)
         self.assertEqual(stats["tcp_connections"], 1, "one connection, reused for every call")
 
+    def test_reinvite_puts_the_call_on_hold_inside_the_dialog(self):
+        uas, port = self.start_uas()
+        # The scenario checks that our answer to a=sendonly is a=recvonly (or inactive).
+        r = self.sipp("-sf", os.path.join(SCENARIOS, "uac_reinvite.xml"), f"127.0.0.1:{port}",
+                      "-p", str(free_udp_port()), "-i", "127.0.0.1", "-m", "10", "-r", "10")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        stats = self.stop_uas(uas)
+        self.assertEqual((stats["invites"], stats["reinvites"], stats["byes"]), (10, 10, 10))
+        self.assertEqual(stats["acks"], 20)
+        self.assertEqual(stats["no_dialog"], 0)
+
+    def test_cancel_while_ringing_gets_200_and_487(self):
+        uas, port = self.start_uas()
+        r = self.sipp("-sf", os.path.join(SCENARIOS, "uac_cancel.xml"), "-s", "ring",
+                      f"127.0.0.1:{port}", "-p", str(free_udp_port()), "-i", "127.0.0.1",
+                      "-m", "10", "-r", "10")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        stats = self.stop_uas(uas)
+        self.assertEqual(stats["cancels"], 10)
+        self.assertEqual(stats["invites"], 10)
+
+    def test_digest_authenticated_register(self):
+        # SIPp 3.6 answers only the first challenge and only knows MD5, so this registrar
+        # offers MD5 alone (the default offers SHA-256 first, then MD5).
+        uas, port = self.start_uas("--md5-only")
+        scenario = os.path.join(SCENARIOS, "uac_register_auth.xml")
+        r = self.sipp("-sf", scenario, "-s", "alice", "-au", "alice", "-ap", "s3cret",
+                      f"127.0.0.1:{port}", "-p", str(free_udp_port()), "-i", "127.0.0.1", "-m", "5")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        r = self.sipp("-sf", scenario, "-s", "alice", "-au", "alice", "-ap", "wrong",
+                      f"127.0.0.1:{port}", "-p", str(free_udp_port()), "-i", "127.0.0.1", "-m", "2",
+                      "-default_behaviors", "none")
+        self.assertNotEqual(r.returncode, 0, "a wrong password must not register")
+        r = self.sipp("-sf", scenario, "-s", "nobody", "-au", "nobody", "-ap", "s3cret",
+                      f"127.0.0.1:{port}", "-p", str(free_udp_port()), "-i", "127.0.0.1", "-m", "2",
+                      "-default_behaviors", "none")
+        self.assertNotEqual(r.returncode, 0)
+        stats = self.stop_uas(uas)
+        self.assertEqual(stats["registered"], 5)
+        self.assertEqual(stats["auth_failures"], 4, "wrong password and unknown user: the same 403")
+
     def test_retransmissions_carry_calls_through_packet_loss(self):
         uas, port = self.start_uas()
         # SIPp drops 10 % of what it sends and receives: INVITE, 200, ACK, BYE are retransmitted
@@ -82,7 +124,10 @@ class SipInteropTest(VerbatimTestCase):
         self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
         stats = self.stop_uas(uas)
         self.assertEqual(stats["invites"], 30, "every call is one INVITE transaction, retransmitted or not")
-        self.assertEqual(stats["byes"], 30)
+        # SIPp's built-in uac takes any 200 after its BYE as the BYE's answer, so when its ACK
+        # was lost and our 2xx retransmission arrives then, it may finish a call whose BYE we
+        # never saw. Most BYEs arrive.
+        self.assertGreaterEqual(stats["byes"], 25)
 
     def test_our_uac_calls_sipp_uas(self):
         port = free_udp_port()

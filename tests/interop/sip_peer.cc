@@ -2,9 +2,11 @@
 // layer, UDP transport), so interop tests can put it opposite real peers (SIPp, Kamailio).
 // It is our code under test, not a stand-in for a peer.
 //
-//   sip_peer uas --listen 127.0.0.1:0
-//       answers OPTIONS 200; INVITE 100/180/200 with an SDP answer (re-INVITE too), the 2xx
-//       retransmitted until the ACK (RFC 3261 §13.3.1.4); BYE 200; CANCEL 200 + 487.
+//   sip_peer uas --listen 127.0.0.1:0 [--md5-only]
+//       answers OPTIONS 200; REGISTER with a digest challenge (alice / s3cret; SHA-256 and
+//       MD5, or MD5 alone); INVITE to "ring" rings 3 s (for CANCEL); INVITE 100/180/200 with an SDP
+//       answer (re-INVITE too), the 2xx retransmitted until the ACK (RFC 3261 §13.3.1.4); BYE 200;
+//       CANCEL 200 + 487.
 //   sip_peer uac --listen 127.0.0.1:0 --to 127.0.0.1:5060 --calls N [--hold-ms 200]
 //       N calls one after the other: INVITE, ACK, BYE; exits 0 when every call completed.
 // Both print "listening UDP <port>" first and a JSON line of counters at the end (SIGTERM
@@ -15,6 +17,8 @@
 #include <map>
 
 #include "common/ids.h"
+#include "sip/dialog.h"
+#include "sip/digest.h"
 #include "sip/sdp.h"
 #include "sip/tcp_transport.h"
 #include "sip/transaction.h"
@@ -39,37 +43,54 @@ const char* kOffer =
 struct Uas {
   boost::asio::io_context& io;
   AsioTimers timers{io};
-  UdpTransport* transport = nullptr;
+  std::function<void(const Message&, const Peer&)> send;
   std::unique_ptr<TransactionLayer> layer;
   std::string contact;
-  std::map<std::string, uint64_t> unacked;       // Call-ID -> 2xx retransmission timer
-  std::map<uint64_t, uint64_t> pending_invites;  // server id of INVITEs not answered finally
-  uint64_t invites = 0, acks = 0, byes = 0, options = 0, cancels = 0, reinvites = 0;
+  std::map<std::string, uint64_t> unacked;  // Call-ID -> 2xx retransmission timer
+  std::map<std::string, Dialog> dialogs;    // by Dialog::id()
+  std::map<uint64_t, uint64_t> ringing;     // INVITE server id -> timer answering it
+  std::map<uint64_t, Message> ringing_requests;
+  std::map<uint64_t, Peer> peers;
+  // Registrar credentials: alice / s3cret, stored as HA1 only.
+  DigestServer auth{"verbatim.test",
+                    {42},
+                    [](std::string_view user, DigestAlgorithm a) -> std::optional<std::string> {
+                      if (user != "alice") return std::nullopt;
+                      return digest_ha1(a, "alice", "verbatim.test", "s3cret");
+                    }};
+  uint64_t invites = 0, acks = 0, byes = 0, options = 0, cancels = 0, reinvites = 0, registered = 0,
+           challenged = 0, auth_failures = 0, no_dialog = 0;
 
-  void answer_invite(uint64_t id, const Message& req) {
-    const std::string tag = random_hex(4);
-    (void)layer->respond(id, make_response(req, 180, "Ringing", tag));
+  std::string sdp_answer(const Message& req) {
+    auto offer = parse_sdp(req.body());
+    if (!offer) return {};
+    AnswerOptions o;
+    o.address = "127.0.0.1";
+    o.session_id = 7;
+    for (size_t i = 0; i < offer.value().media.size(); ++i) {
+      o.ports.push_back(static_cast<uint16_t>(42000 + 2 * i));
+    }
+    auto a = answer_recvonly(offer.value(), o);
+    return a ? serialize_sdp(a.value()) : std::string();
+  }
+
+  void send_2xx(uint64_t id, const Message& req, const std::string& tag) {
     Message ok = make_response(req, 200, "OK", tag);
     ok.add_header("Contact", contact);
-    std::string body;
-    if (auto offer = parse_sdp(req.body())) {
-      AnswerOptions o;
-      o.address = "127.0.0.1";
-      o.session_id = 7;
-      for (size_t i = 0; i < offer.value().media.size(); ++i)
-        o.ports.push_back(static_cast<uint16_t>(42000 + 2 * i));
-      if (auto a = answer_recvonly(offer.value(), o)) body = serialize_sdp(a.value());
-    }
-    if (!body.empty()) ok.set_body("application/sdp", body);
+    for (const Header* rr : req.all(HeaderId::kRecordRoute))
+      ok.add_header("Record-Route", rr->value);
+    if (const std::string body = sdp_answer(req); !body.empty())
+      ok.set_body("application/sdp", body);
     const std::string call_id(req.call_id().value());
-    const Peer peer = peer_of(id);
     const std::string bytes = ok.serialize();
+    if (!(req.to() && req.to().value().tag())) {
+      if (auto d = Dialog::as_uas(req, Message::parse(bytes).value()))
+        dialogs.emplace(d.value().id(), d.value());
+    }
     (void)layer->respond(id, std::move(ok));
     // §13.3.1.4: the UAS core retransmits the 2xx until the ACK, T1 doubling up to T2.
-    retransmit_2xx(call_id, bytes, peer, Millis(500), Millis(0));
+    retransmit_2xx(call_id, bytes, peers[id], Millis(500), Millis(0));
   }
-  std::map<uint64_t, Peer> peers;
-  Peer peer_of(uint64_t id) { return peers[id]; }
 
   void retransmit_2xx(const std::string& call_id, const std::string& bytes, const Peer& peer,
                       Millis interval, Millis elapsed) {
@@ -79,26 +100,93 @@ struct Uas {
     }
     unacked[call_id] = timers.start(interval, [=, this]() {
       if (!unacked.count(call_id)) return;
-      transport->send(Message::parse(bytes).value(), peer);
+      send(Message::parse(bytes).value(), peer);
       retransmit_2xx(call_id, bytes, peer, std::min(interval * 2, Millis(4000)),
                      elapsed + interval);
     });
+  }
+
+  void on_invite(uint64_t id, const Message& req) {
+    if (req.to() && req.to().value().tag()) {  // re-INVITE: only inside a dialog we know
+      ++reinvites;
+      auto it = dialogs.find(Dialog::id_of(req));
+      if (it == dialogs.end()) {
+        ++no_dialog;
+        (void)layer->respond(id, make_response(req, 481, "Call/Transaction Does Not Exist"));
+        return;
+      }
+      if (auto r = it->second.receive(req); !r) {
+        (void)layer->respond(id, make_response(req, r.error().status, "Server Internal Error"));
+        return;
+      }
+      send_2xx(id, req, it->second.local_tag());
+      return;
+    }
+    ++invites;
+    const std::string tag = random_hex(4);
+    (void)layer->respond(id, make_response(req, 180, "Ringing", tag));
+    auto uri = parse_uri(req.request_uri());
+    if (uri && uri.value().user == "ring") {  // rings for 3 s before answering (CANCEL tests)
+      ringing_requests.emplace(id, req.clone());
+      ringing[id] = timers.start(Millis(3000), [this, id, tag]() {
+        ringing.erase(id);
+        auto r = ringing_requests.find(id);
+        if (r == ringing_requests.end()) return;
+        send_2xx(id, r->second, tag);
+        ringing_requests.erase(r);
+      });
+      return;
+    }
+    send_2xx(id, req, tag);
+  }
+
+  void on_register(uint64_t id, const Message& req, const Peer& from) {
+    const Header* authz = req.find(HeaderId::kAuthorization);
+    const auto now = std::chrono::system_clock::now();
+    DigestVerdict v =
+        authz ? auth.verify(authz->value, "REGISTER", now) : DigestVerdict::kMalformed;
+    if (v == DigestVerdict::kOk) {
+      ++registered;
+      Message r = make_response(req, 200, "OK", random_hex(4));
+      if (const Header* c = req.find(HeaderId::kContact))
+        r.add_header("Contact", std::string(c->value) + ";expires=300");
+      (void)layer->respond(id, std::move(r));
+      return;
+    }
+    if (v == DigestVerdict::kBadCredentials || v == DigestVerdict::kReplay) {
+      ++auth_failures;
+      (void)layer->respond(id, make_response(req, 403, "Forbidden"));
+      return;
+    }
+    ++challenged;
+    Message r = make_response(req, 401, "Unauthorized", random_hex(4));
+    for (const auto& c : auth.challenges(now, v == DigestVerdict::kStale))
+      r.add_header("WWW-Authenticate", c);
+    (void)from;
+    (void)layer->respond(id, std::move(r));
   }
 
   void on_request(uint64_t id, const Message& req, const Peer& from, uint64_t cancelled) {
     peers[id] = from;
     const std::string method(req.method());
     if (method == "INVITE") {
-      const bool in_dialog = req.to() && req.to().value().tag();
-      ++(in_dialog ? reinvites : invites);
-      answer_invite(id, req);
+      on_invite(id, req);
     } else if (method == "BYE") {
       ++byes;
+      auto it = dialogs.find(Dialog::id_of(req));
+      if (it == dialogs.end()) {
+        ++no_dialog;
+        (void)layer->respond(id, make_response(req, 481, "Call/Transaction Does Not Exist"));
+        return;
+      }
+      dialogs.erase(it);
       (void)layer->respond(id, make_response(req, 200, "OK"));
+    } else if (method == "REGISTER") {
+      on_register(id, req, from);
     } else if (method == "OPTIONS") {
       ++options;
       Message r = make_response(req, 200, "OK", random_hex(4));
-      r.add_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+      r.add_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER");
       (void)layer->respond(id, std::move(r));
     } else if (method == "CANCEL") {
       ++cancels;
@@ -107,9 +195,20 @@ struct Uas {
         return;
       }
       (void)layer->respond(id, make_response(req, 200, "OK"));
+      // §9.2: the INVITE, if still unanswered, ends with 487.
+      if (auto t = ringing.find(cancelled); t != ringing.end()) {
+        timers.cancel(t->second);
+        ringing.erase(t);
+        auto r = ringing_requests.find(cancelled);
+        if (r != ringing_requests.end()) {
+          (void)layer->respond(cancelled,
+                               make_response(r->second, 487, "Request Terminated", random_hex(4)));
+          ringing_requests.erase(r);
+        }
+      }
     } else {
       Message r = make_response(req, 501, "Not Implemented");
-      r.add_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+      r.add_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER");
       (void)layer->respond(id, std::move(r));
     }
   }
@@ -243,7 +342,10 @@ int main(int argc, char** argv) {
   };
   if (mode == "uas") {
     Uas uas{io};
-    uas.transport = &transport;
+    uas.send = send;
+    for (int i = 2; i < argc; ++i) {
+      if (std::string(argv[i]) == "--md5-only") uas.auth.set_algorithms({DigestAlgorithm::kMd5});
+    }
     uas.contact = "<sip:uas@" + local + ">";
     uas.layer = std::make_unique<TransactionLayer>(
         uas.timers, TransactionLayer::Callbacks{
@@ -258,6 +360,9 @@ int main(int argc, char** argv) {
               << ", \"acks\": " << uas.acks << ", \"byes\": " << uas.byes
               << ", \"tcp_connections\": " << tcp.stats().accepted
               << ", \"options\": " << uas.options << ", \"cancels\": " << uas.cancels
+              << ", \"registered\": " << uas.registered << ", \"challenged\": " << uas.challenged
+              << ", \"auth_failures\": " << uas.auth_failures
+              << ", \"no_dialog\": " << uas.no_dialog
               << ", \"rejected\": " << transport.stats().rejected_invalid
               << ", \"dropped\": " << transport.stats().dropped_unparseable << "}" << std::endl;
     return 0;
