@@ -32,6 +32,16 @@ Error tar_error(struct archive* a, const std::string& what) {
   return make_error(ErrorCode::kIo, what + ": " + (msg ? msg : "unknown libarchive error"));
 }
 
+// "<tar>: <what> '<entry>'<why>" (outside the unpacking loop: one string, built once).
+Error entry_error(ErrorCode code, const std::string& tar_path, const char* what,
+                  const std::string& entry, const char* why) {
+  std::string msg = tar_path;
+  msg.append(": ").append(what).append(" '").append(entry).append("'");
+  if (*why && why[0] != ' ') msg.append(": ");
+  msg.append(why);
+  return make_error(code, msg);
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -128,8 +138,8 @@ Status unpack_tar(const std::string& tar_path, const std::string& into_dir) {
     bool bad = entry.empty() || rel.is_absolute();
     for (const auto& part : rel) bad = bad || part == "..";
     if (bad) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        tar_path + ": refusing entry '" + entry + "' (outside the package)");
+      return entry_error(ErrorCode::kInvalidArgument, tar_path, "refusing entry", entry,
+                         " (outside the package)");
     }
     const auto type = archive_entry_filetype(e);
     const fs::path target = fs::path(into_dir) / rel;
@@ -139,14 +149,17 @@ Status unpack_tar(const std::string& tar_path, const std::string& into_dir) {
       continue;
     }
     if (type != AE_IFREG) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        tar_path + ": refusing entry '" + entry + "' (not a regular file)");
+      return entry_error(ErrorCode::kInvalidArgument, tar_path, "refusing entry", entry,
+                         " (not a regular file)");
     }
     fs::create_directories(target.parent_path(), ec);
     std::ofstream out(target, std::ios::binary | std::ios::trunc);
     for (;;) {
       const auto n = archive_read_data(a.get(), buf.data(), buf.size());
-      if (n < 0) return tar_error(a.get(), tar_path + ": cannot read '" + entry + "'");
+      if (n < 0) {
+        const char* detail = archive_error_string(a.get());
+        return entry_error(ErrorCode::kIo, tar_path, "cannot read", entry, detail ? detail : "");
+      }
       if (n == 0) break;
       out.write(buf.data(), n);
     }
