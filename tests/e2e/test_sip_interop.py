@@ -12,12 +12,60 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, VerbatimTestCase  # noqa: E402
+from helpers import SOURCE_DIR, VerbatimTestCase, wait_until  # noqa: E402
 
 PEER = os.environ.get("VERBATIM_SIP_PEER", "")
 SIPP = shutil.which("sipp")
+KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio" if os.path.exists("/usr/sbin/kamailio") else None)
+
+# Kamailio as a record-routing stateful proxy in front of our UAS.
+PROXY_CFG = """#!KAMAILIO
+debug=1
+log_stderror=yes
+children=1
+listen=udp:127.0.0.1:{port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "maxfwd.so"
+request_route {{
+  if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+  if (has_totag()) {{
+    if (loose_route()) {{ t_relay(); exit; }}
+    if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    sl_send_reply("404", "Not here");
+    exit;
+  }}
+  if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+  record_route();
+  $du = "sip:127.0.0.1:{uas}";
+  t_relay();
+}}
+"""
 SCENARIOS = os.path.join(SOURCE_DIR, "tests", "interop", "scenarios")
 TESTDATA = os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "shared", "testdata"))
+
+
+def options_answered(port):
+    """Whether something at 127.0.0.1:port answers an OPTIONS (a readiness probe)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    s.bind(("127.0.0.1", 0))
+    me = s.getsockname()[1]
+    msg = (f"OPTIONS sip:probe@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-probe{me}\r\n"
+           f"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:probe@127.0.0.1>\r\n"
+           f"Call-ID: probe-{me}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    try:
+        s.sendto(msg.encode(), ("127.0.0.1", port))
+        return s.recv(65535).startswith(b"SIP/2.0")
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def free_udp_port():
@@ -114,6 +162,30 @@ class SipInteropTest(VerbatimTestCase):
         stats = self.stop_uas(uas)
         self.assertEqual(stats["registered"], 5)
         self.assertEqual(stats["auth_failures"], 4, "wrong password and unknown user: the same 403")
+
+    def test_calls_through_kamailio_as_a_record_routing_proxy(self):
+        if not KAMAILIO:
+            self.fail("needs Kamailio (Debian package kamailio; scripts/bootstrap.sh installs it)")
+        uas, uas_port = self.start_uas()
+        proxy_port = free_udp_port()
+        cfg = os.path.join(self.tmp, "proxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(PROXY_CFG.format(port=proxy_port, uas=uas_port))
+        proxy = subprocess.Popen([KAMAILIO, "-f", cfg, "-m", "64", "-DD", "-E", "-P",
+                                  os.path.join(self.tmp, "k.pid"), "-Y", self.tmp, "-w", self.tmp],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.servers.append(proxy)
+        # The re-INVITE and BYE follow the Record-Route set through the proxy (loose routing)
+        # to our UAS, which must recognise its dialog from what arrives.
+        self.assertTrue(wait_until(lambda: options_answered(proxy_port), timeout=10), "the proxy did not come up")
+        r = self.sipp("-sf", os.path.join(SCENARIOS, "uac_reinvite.xml"), f"127.0.0.1:{proxy_port}",
+                      "-p", str(free_udp_port()), "-i", "127.0.0.1", "-m", "10", "-r", "10")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        stats = self.stop_uas(uas)
+        self.assertEqual((stats["invites"], stats["reinvites"], stats["byes"]), (10, 10, 10))
+        self.assertEqual(stats["no_dialog"], 0)
 
     def test_retransmissions_carry_calls_through_packet_loss(self):
         uas, port = self.start_uas()
