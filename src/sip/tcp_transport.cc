@@ -2,6 +2,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
 namespace verbatim::sip {
@@ -18,24 +19,44 @@ std::string key_of(const std::string& address, uint16_t port) {
 class TcpTransport::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(TcpTransport& owner, tcp::socket socket)
-      : owner_(owner),
-        socket_(std::move(socket)),
-        message_timer_(owner.io_),
-        idle_timer_(owner.io_) {}
+      : owner_(owner), socket_(owner.io_), message_timer_(owner.io_), idle_timer_(owner.io_) {
+    if (owner.options_.tls) {
+      tls_ =
+          std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(socket), *owner.options_.tls);
+    } else {
+      socket_ = std::move(socket);
+    }
+  }
 
-  void start(const tcp::endpoint& remote) {
-    peer_ = Peer{"TCP", remote.address().to_string(), remote.port()};
+  // `client`: we opened the connection (the TLS client side).
+  void start(const tcp::endpoint& remote, bool client) {
+    peer_ = Peer{tls_ ? "TLS" : "TCP", remote.address().to_string(), remote.port()};
     key_ = key_of(peer_.address, peer_.port);
-    arm_message_timer();
+    // A peer that connects to us must complete its handshake and first message in time.
+    if (!client) arm_message_timer();
     arm_idle_timer();
-    read();
+    if (!tls_) {
+      ready_ = true;
+      read();
+      return;
+    }
+    tls_->async_handshake(client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+                          [self = shared_from_this()](boost::system::error_code ec) {
+                            if (ec || self->closed_) {
+                              self->close(&self->owner_.stats_.closed_tls);
+                              return;
+                            }
+                            self->ready_ = true;
+                            if (!self->queue_.empty()) self->write_next();
+                            self->read();
+                          });
   }
   const Peer& peer() const { return peer_; }
   const std::string& key() const { return key_; }
 
   void write(std::string bytes) {
     queue_.push_back(std::move(bytes));
-    if (queue_.size() == 1) write_next();
+    if (queue_.size() == 1 && ready_) write_next();
   }
 
   void close(uint64_t* counter = nullptr) {
@@ -43,8 +64,9 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
     closed_ = true;
     if (counter) ++*counter;
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    tcp::socket& s = tls_ ? tls_->next_layer() : socket_;
+    s.shutdown(tcp::socket::shutdown_both, ec);
+    s.close(ec);
     message_timer_.cancel();
     idle_timer_.cancel();
     owner_.forget(this);
@@ -52,6 +74,7 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
 
  private:
   void arm_message_timer() {
+    timing_message_ = true;
     message_timer_.expires_after(owner_.options_.message_timeout);
     message_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->close(&self->owner_.stats_.closed_timeout);
@@ -65,17 +88,21 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
   }
 
   void read() {
-    socket_.async_read_some(asio::buffer(chunk_),
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                              if (ec || self->closed_) {
-                                self->close();
-                                return;
-                              }
-                              self->buffer_.append(self->chunk_.data(), n);
-                              self->arm_idle_timer();
-                              if (!self->drain()) return;
-                              self->read();
-                            });
+    auto handler = [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      if (ec || self->closed_) {
+        self->close();
+        return;
+      }
+      self->buffer_.append(self->chunk_.data(), n);
+      self->arm_idle_timer();
+      if (!self->drain()) return;
+      self->read();
+    };
+    if (tls_) {
+      tls_->async_read_some(asio::buffer(chunk_), std::move(handler));
+    } else {
+      socket_.async_read_some(asio::buffer(chunk_), std::move(handler));
+    }
   }
 
   // Delivers every complete message in the buffer; false when the connection was closed.
@@ -87,12 +114,21 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
         return false;
       }
       if (len.value() == 0) {
-        if (buffer_.find_first_not_of("\r\n") == std::string::npos) buffer_.clear();  // keep-alive
+        // Between messages only the idle timeout applies; a message that has begun must be
+        // complete within message_timeout (the slow-sender clock).
+        if (buffer_.find_first_not_of("\r\n") == std::string::npos) {
+          buffer_.clear();  // nothing, or keep-alive CRLFs
+          message_timer_.cancel();
+          timing_message_ = false;
+        } else if (!timing_message_) {
+          arm_message_timer();
+        }
         return true;
       }
       const std::string frame = buffer_.substr(0, len.value());
       buffer_.erase(0, len.value());
-      arm_message_timer();  // a complete message: the slow-sender clock starts again
+      message_timer_.cancel();
+      timing_message_ = false;
       ++owner_.stats_.received;
       ParseOptions o = owner_.options_.parse;
       o.datagram = false;
@@ -124,20 +160,27 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
   }
 
   void write_next() {
-    asio::async_write(socket_, asio::buffer(queue_.front()),
-                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                        if (ec) {
-                          self->close();
-                          return;
-                        }
-                        ++self->owner_.stats_.sent;
-                        self->queue_.pop_front();
-                        if (!self->queue_.empty()) self->write_next();
-                      });
+    auto done = [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      if (ec) {
+        self->close();
+        return;
+      }
+      ++self->owner_.stats_.sent;
+      self->queue_.pop_front();
+      if (!self->queue_.empty()) self->write_next();
+    };
+    if (tls_) {
+      asio::async_write(*tls_, asio::buffer(queue_.front()), std::move(done));
+    } else {
+      asio::async_write(socket_, asio::buffer(queue_.front()), std::move(done));
+    }
   }
 
   TcpTransport& owner_;
   tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket>> tls_;
+  bool ready_ = false;
+  bool timing_message_ = false;
   asio::steady_timer message_timer_;
   asio::steady_timer idle_timer_;
   Peer peer_;
@@ -197,7 +240,7 @@ void TcpTransport::accept() {
         } else {
           ++stats_.accepted;
           auto c = std::make_shared<Connection>(*this, std::move(socket));
-          c->start(remote);
+          c->start(remote, /*client=*/false);
           adopt(c);
         }
       }
@@ -222,29 +265,37 @@ void TcpTransport::forget(const Connection* c) {
 
 void TcpTransport::send(const Message& message, const Peer& to) {
   std::string bytes = message.serialize();
-  auto it = connections_.find(key_of(to.address, to.port));
+  const std::string key = key_of(to.address, to.port);
+  auto it = connections_.find(key);
   if (it != connections_.end()) {
     it->second->write(std::move(bytes));
+    return;
+  }
+  // One connection per peer: messages sent while it is being opened wait for it.
+  auto pending = connecting_.find(key);
+  if (pending != connecting_.end()) {
+    pending->second.push_back(std::move(bytes));
     return;
   }
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(to.address, ec);
   if (ec) return;
+  connecting_[key].push_back(std::move(bytes));
   auto socket = std::make_shared<tcp::socket>(io_);
   const tcp::endpoint remote(address, to.port);
-  socket->async_connect(remote, [this, socket, remote,
-                                 bytes = std::move(bytes)](boost::system::error_code ec2) mutable {
-    if (ec2 || closed_) return;
-    // Another send may have connected meanwhile: use that connection.
-    auto existing = connections_.find(key_of(remote.address().to_string(), remote.port()));
-    if (existing != connections_.end()) {
-      existing->second->write(std::move(bytes));
+  socket->async_connect(remote, [this, socket, remote, key](boost::system::error_code ec2) {
+    if (closed_) return;
+    auto queued = std::move(connecting_[key]);
+    connecting_.erase(key);
+    if (ec2) {
+      ++stats_.connect_failures;  // the queued messages are lost; the transaction layer retries or
+                                  // times out
       return;
     }
     auto c = std::make_shared<Connection>(*this, std::move(*socket));
-    c->start(remote);
+    c->start(remote, /*client=*/true);
     adopt(c);
-    c->write(std::move(bytes));
+    for (auto& b : queued) c->write(std::move(b));
   });
 }
 

@@ -4,13 +4,16 @@
 // network-facing listener needs (reliability test T34, slow-loris):
 //   - at most `max_per_ip` connections from one address and `max_connections` in all; more
 //     are closed at once and counted;
-//   - a connection must deliver a complete message within `message_timeout` of opening or of
-//     its previous message, and is closed after `idle_timeout` without traffic;
+//   - a peer that connects must complete its first message (and TLS handshake) within
+//     `message_timeout`, and any message that has begun must be complete within
+//     `message_timeout`; a connection is closed after `idle_timeout` without traffic;
 //   - a malformed frame (bad or missing Content-Length, oversized header section) closes the
 //     connection, since the stream cannot be resynchronised; a message that frames but breaks
 //     the grammar gets a 400 on the same connection (when it can be answered) and the
 //     connection stays.
-// TLS is the same over an SSL stream (next step).
+// TLS (SIPS, RFC 3261 §26.2) is the same over an OpenSSL stream: give TcpOptions a TLS
+// context and the transport speaks TLS only (Peer::transport "TLS"); the handshake counts
+// against message_timeout, so a peer that stalls it is cut like any slow sender.
 #pragma once
 
 #include <chrono>
@@ -20,9 +23,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "sip/message.h"
@@ -37,6 +42,9 @@ struct TcpOptions {
   size_t max_per_ip = 64;
   std::chrono::milliseconds message_timeout{10000};
   std::chrono::milliseconds idle_timeout{120000};
+  // Set: TLS on every connection (server side with its certificate; client side verifying
+  // the peer as the context says).
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 struct TcpStats : TransportStats {
@@ -44,6 +52,8 @@ struct TcpStats : TransportStats {
   uint64_t refused_limit = 0;   // over max_per_ip or max_connections
   uint64_t closed_timeout = 0;  // slow or idle
   uint64_t closed_framing = 0;  // malformed stream
+  uint64_t closed_tls = 0;      // TLS handshake or record failures
+  uint64_t connect_failures = 0;
 };
 
 class TcpTransport {
@@ -71,6 +81,7 @@ class TcpTransport {
   TcpOptions options_;
   std::map<std::string, std::shared_ptr<Connection>> connections_;  // "addr|port" -> connection
   std::map<std::string, size_t> per_ip_;
+  std::map<std::string, std::vector<std::string>> connecting_;  // messages waiting for a connect
   TcpStats stats_;
   bool closed_ = false;
   friend class Connection;

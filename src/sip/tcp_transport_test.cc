@@ -62,10 +62,11 @@ struct TcpHarness {
   bool closed_by_server(tcp::socket& s) {
     s.non_blocking(true);
     for (int i = 0; i < 200; ++i) {  // up to 2 s for the FIN to arrive
-      char c;
+      char c[512];
       boost::system::error_code ec;
-      s.read_some(asio::buffer(&c, 1), ec);
-      if (ec != asio::error::would_block) return static_cast<bool>(ec);
+      s.read_some(asio::buffer(c), ec);
+      if (!ec) continue;  // bytes before the close (a TLS alert, say): keep reading
+      if (ec != asio::error::would_block) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return false;
@@ -162,6 +163,98 @@ TEST(TcpTransport, RequestsToAPeerReuseOneConnection) {
   server.transport.send(make_response(server.received[2], 200, "OK"), server.from[2]);
   ASSERT_TRUE(server.run_until([&] { return got.size() == 1; }));
   EXPECT_EQ(got[0].status(), 200);
+}
+
+}  // namespace
+}  // namespace verbatim::sip
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <boost/asio/ssl.hpp>
+
+namespace verbatim::sip {
+namespace {
+
+// A throwaway self-signed certificate (P-256) for 127.0.0.1, as PEM key and certificate.
+std::pair<std::string, std::string> self_signed() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("verbatim-test"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  X509_sign(cert, key, EVP_sha256());
+  auto pem = [](auto write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(b, &data);
+    std::string out(data, static_cast<size_t>(n));
+    BIO_free(b);
+    return out;
+  };
+  std::string key_pem =
+      pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); });
+  std::string cert_pem = pem([&](BIO* b) { PEM_write_bio_X509(b, cert); });
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return {key_pem, cert_pem};
+}
+
+TEST(TlsTransport, MessagesFlowOverTlsAndAPlainTextOrStalledPeerIsCut) {
+  const auto [key_pem, cert_pem] = self_signed();
+  auto server_ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  server_ctx->set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  server_ctx->use_certificate_chain(asio::buffer(cert_pem));
+  server_ctx->use_private_key(asio::buffer(key_pem), asio::ssl::context::pem);
+  TcpOptions so;
+  so.tls = server_ctx;
+  so.message_timeout = std::chrono::milliseconds(1500);
+  TcpHarness server(so);
+
+  // A client on the same stack, verifying the server against the certificate it trusts.
+  auto client_ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  client_ctx->add_certificate_authority(asio::buffer(cert_pem));
+  client_ctx->set_verify_mode(asio::ssl::verify_peer);
+  TcpOptions co;
+  co.tls = client_ctx;
+  std::vector<Message> got;
+  TcpTransport client(
+      server.io, [&](Message m, const Peer&) { got.push_back(std::move(m)); }, co);
+  const Peer to{"TLS", "127.0.0.1", server.port};
+  client.send(Message::parse(options_request("z9hG4bK-tls1")).value(), to);
+  client.send(Message::parse(options_request("z9hG4bK-tls2")).value(), to);
+  ASSERT_TRUE(server.run_until([&] { return server.received.size() == 2; }));
+  EXPECT_EQ(server.from[0].transport, "TLS");
+  server.transport.send(make_response(server.received[1], 200, "OK"), server.from[1]);
+  ASSERT_TRUE(server.run_until([&] { return got.size() == 1; }));
+  EXPECT_EQ(got[0].status(), 200);
+
+  // Plain text to the TLS port: the handshake fails, the connection is closed and counted.
+  auto plain = server.connect();
+  asio::write(plain, asio::buffer(options_request("z9hG4bK-plain")));
+  ASSERT_TRUE(server.run_until([&] { return server.transport.stats().closed_tls == 1; }));
+  EXPECT_TRUE(server.closed_by_server(plain));
+  // A peer that connects and never starts the handshake is cut by the message timeout.
+  auto stalled = server.connect();
+  ASSERT_TRUE(server.run_until([&] { return server.transport.stats().closed_timeout == 1; }));
+  EXPECT_TRUE(server.closed_by_server(stalled));
+  // A client that does not trust the server's certificate does not talk to it.
+  auto untrusting_ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  untrusting_ctx->set_verify_mode(asio::ssl::verify_peer);
+  TcpOptions uo;
+  uo.tls = untrusting_ctx;
+  TcpTransport untrusting(
+      server.io, [](Message, const Peer&) {}, uo);
+  untrusting.send(Message::parse(options_request("z9hG4bK-untrusted")).value(), to);
+  ASSERT_TRUE(server.run_until([&] { return untrusting.stats().closed_tls == 1; }));
+  EXPECT_EQ(server.received.size(), 2u);
 }
 
 }  // namespace
