@@ -1,8 +1,8 @@
 // libFuzzer target: the SIP message parser (sip/message.h, header_values.h) on arbitrary
 // bytes, as a datagram and as a stream frame, and the digest credentials parser and verifier
-// (sip/digest.h) on the same bytes as an Authorization value. Must never crash, hang or over-allocate; a
-// message that parses must serialise to something that parses again with the same header
-// count, and every typed accessor and validate() must cope with whatever was accepted.
+// (sip/digest.h) on the same bytes as an Authorization value. Must never crash, hang or
+// over-allocate; a message that parses must serialise to something that parses again with the same
+// header count, and every typed accessor and validate() must cope with whatever was accepted.
 #include <cstdint>
 #include <string_view>
 
