@@ -35,7 +35,9 @@ class ObjectFormatTest : public ::testing::Test {
     for (size_t off = 0, n = 0; off < data.size(); off += piece, ++n) {
       const size_t len = std::min(piece, data.size() - off);
       EXPECT_TRUE(w.value()->write(std::span(data).subspan(off, len)));
-      if (n % flush_every == flush_every - 1) EXPECT_TRUE(w.value()->flush());
+      if (n % flush_every == flush_every - 1) {
+        EXPECT_TRUE(w.value()->flush());
+      }
     }
     auto sealed = w.value()->seal();
     EXPECT_TRUE(sealed);

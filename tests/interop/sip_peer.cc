@@ -23,6 +23,7 @@
 #include "sip/tcp_transport.h"
 #include "sip/transaction.h"
 #include "sip/transport.h"
+#include "sip/uas.h"
 
 using namespace verbatim;
 using namespace verbatim::sip;
@@ -40,17 +41,16 @@ const char* kOffer =
     "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
 
+// The UAS: Verbatim's UserAgentServer core, plus a registrar for the digest test. Counters
+// are taken where the messages pass (requests by method, ACKs, 481s sent).
 struct Uas {
   boost::asio::io_context& io;
   AsioTimers timers{io};
   std::function<void(const Message&, const Peer&)> send;
   std::unique_ptr<TransactionLayer> layer;
-  std::string contact;
-  std::map<std::string, uint64_t> unacked;  // Call-ID -> 2xx retransmission timer
-  std::map<std::string, Dialog> dialogs;    // by Dialog::id()
-  std::map<uint64_t, uint64_t> ringing;     // INVITE server id -> timer answering it
-  std::map<uint64_t, Message> ringing_requests;
-  std::map<uint64_t, Peer> peers;
+  std::unique_ptr<UserAgentServer> core;
+  std::map<uint64_t, uint64_t> ring_timers;  // session -> timer answering it
+  std::map<uint64_t, std::string> offers;    // session -> the INVITE's SDP
   // Registrar credentials: alice / s3cret, stored as HA1 only.
   DigestServer auth{"verbatim.test",
                     {42},
@@ -61,8 +61,8 @@ struct Uas {
   uint64_t invites = 0, acks = 0, byes = 0, options = 0, cancels = 0, reinvites = 0, registered = 0,
            challenged = 0, auth_failures = 0, no_dialog = 0;
 
-  std::string sdp_answer(const Message& req) {
-    auto offer = parse_sdp(req.body());
+  static std::string answer_for(std::string_view offer_text) {
+    auto offer = parse_sdp(offer_text);
     if (!offer) return {};
     AnswerOptions o;
     o.address = "127.0.0.1";
@@ -74,73 +74,28 @@ struct Uas {
     return a ? serialize_sdp(a.value()) : std::string();
   }
 
-  void send_2xx(uint64_t id, const Message& req, const std::string& tag) {
-    Message ok = make_response(req, 200, "OK", tag);
-    ok.add_header("Contact", contact);
-    for (const Header* rr : req.all(HeaderId::kRecordRoute))
-      ok.add_header("Record-Route", rr->value);
-    if (const std::string body = sdp_answer(req); !body.empty())
-      ok.set_body("application/sdp", body);
-    const std::string call_id(req.call_id().value());
-    const std::string bytes = ok.serialize();
-    if (!(req.to() && req.to().value().tag())) {
-      if (auto d = Dialog::as_uas(req, Message::parse(bytes).value()))
-        dialogs.emplace(d.value().id(), d.value());
-    }
-    (void)layer->respond(id, std::move(ok));
-    // §13.3.1.4: the UAS core retransmits the 2xx until the ACK, T1 doubling up to T2.
-    retransmit_2xx(call_id, bytes, peers[id], Millis(500), Millis(0));
-  }
-
-  void retransmit_2xx(const std::string& call_id, const std::string& bytes, const Peer& peer,
-                      Millis interval, Millis elapsed) {
-    if (elapsed >= Millis(32000)) {
-      unacked.erase(call_id);
-      return;
-    }
-    unacked[call_id] = timers.start(interval, [=, this]() {
-      if (!unacked.count(call_id)) return;
-      send(Message::parse(bytes).value(), peer);
-      retransmit_2xx(call_id, bytes, peer, std::min(interval * 2, Millis(4000)),
-                     elapsed + interval);
-    });
-  }
-
-  void on_invite(uint64_t id, const Message& req) {
-    if (req.to() && req.to().value().tag()) {  // re-INVITE: only inside a dialog we know
-      ++reinvites;
-      auto it = dialogs.find(Dialog::id_of(req));
-      if (it == dialogs.end()) {
-        ++no_dialog;
-        (void)layer->respond(id, make_response(req, 481, "Call/Transaction Does Not Exist"));
-        return;
-      }
-      if (auto r = it->second.receive(req); !r) {
-        (void)layer->respond(id, make_response(req, r.error().status, "Server Internal Error"));
-        return;
-      }
-      send_2xx(id, req, it->second.local_tag());
-      return;
-    }
-    ++invites;
-    const std::string tag = random_hex(4);
-    (void)layer->respond(id, make_response(req, 180, "Ringing", tag));
-    auto uri = parse_uri(req.request_uri());
+  void on_invite(uint64_t session, const Message& invite) {
+    (void)core->ring(session);
+    const std::string answer = answer_for(invite.body());
+    auto uri = parse_uri(invite.request_uri());
     if (uri && uri.value().user == "ring") {  // rings for 3 s before answering (CANCEL tests)
-      ringing_requests.emplace(id, req.clone());
-      ringing[id] = timers.start(Millis(3000), [this, id, tag]() {
-        ringing.erase(id);
-        auto r = ringing_requests.find(id);
-        if (r == ringing_requests.end()) return;
-        send_2xx(id, r->second, tag);
-        ringing_requests.erase(r);
+      ring_timers[session] = timers.start(Millis(3000), [this, session, answer]() {
+        ring_timers.erase(session);
+        (void)core->accept(session, answer);
       });
       return;
     }
-    send_2xx(id, req, tag);
+    (void)core->accept(session, answer);
   }
 
-  void on_register(uint64_t id, const Message& req, const Peer& from) {
+  void on_ended(uint64_t session) {
+    if (auto t = ring_timers.find(session); t != ring_timers.end()) {
+      timers.cancel(t->second);
+      ring_timers.erase(t);
+    }
+  }
+
+  void on_register(uint64_t id, const Message& req) {
     const Header* authz = req.find(HeaderId::kAuthorization);
     const auto now = std::chrono::system_clock::now();
     DigestVerdict v =
@@ -148,8 +103,9 @@ struct Uas {
     if (v == DigestVerdict::kOk) {
       ++registered;
       Message r = make_response(req, 200, "OK", random_hex(4));
-      if (const Header* c = req.find(HeaderId::kContact))
+      if (const Header* c = req.find(HeaderId::kContact)) {
         r.add_header("Contact", std::string(c->value) + ";expires=300");
+      }
       (void)layer->respond(id, std::move(r));
       return;
     }
@@ -160,70 +116,29 @@ struct Uas {
     }
     ++challenged;
     Message r = make_response(req, 401, "Unauthorized", random_hex(4));
-    for (const auto& c : auth.challenges(now, v == DigestVerdict::kStale))
+    for (const auto& c : auth.challenges(now, v == DigestVerdict::kStale)) {
       r.add_header("WWW-Authenticate", c);
-    (void)from;
+    }
     (void)layer->respond(id, std::move(r));
   }
 
   void on_request(uint64_t id, const Message& req, const Peer& from, uint64_t cancelled) {
-    peers[id] = from;
     const std::string method(req.method());
-    if (method == "INVITE") {
-      on_invite(id, req);
-    } else if (method == "BYE") {
-      ++byes;
-      auto it = dialogs.find(Dialog::id_of(req));
-      if (it == dialogs.end()) {
-        ++no_dialog;
-        (void)layer->respond(id, make_response(req, 481, "Call/Transaction Does Not Exist"));
-        return;
-      }
-      dialogs.erase(it);
-      (void)layer->respond(id, make_response(req, 200, "OK"));
-    } else if (method == "REGISTER") {
-      on_register(id, req, from);
-    } else if (method == "OPTIONS") {
-      ++options;
-      Message r = make_response(req, 200, "OK", random_hex(4));
-      r.add_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER");
-      (void)layer->respond(id, std::move(r));
-    } else if (method == "CANCEL") {
-      ++cancels;
-      if (!cancelled) {
-        (void)layer->respond(id, make_response(req, 481, "Call/Transaction Does Not Exist"));
-        return;
-      }
-      (void)layer->respond(id, make_response(req, 200, "OK"));
-      // §9.2: the INVITE, if still unanswered, ends with 487.
-      if (auto t = ringing.find(cancelled); t != ringing.end()) {
-        timers.cancel(t->second);
-        ringing.erase(t);
-        auto r = ringing_requests.find(cancelled);
-        if (r != ringing_requests.end()) {
-          (void)layer->respond(cancelled,
-                               make_response(r->second, 487, "Request Terminated", random_hex(4)));
-          ringing_requests.erase(r);
-        }
-      }
-    } else {
-      Message r = make_response(req, 501, "Not Implemented");
-      r.add_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER");
-      (void)layer->respond(id, std::move(r));
+    const bool in_dialog = req.to() && req.to().value().tag();
+    if (method == "INVITE") ++(in_dialog ? reinvites : invites);
+    if (method == "BYE") ++byes;
+    if (method == "OPTIONS") ++options;
+    if (method == "CANCEL") ++cancels;
+    if (method == "REGISTER") {
+      on_register(id, req);
+      return;
     }
+    core->on_request(id, req, from, cancelled);
   }
 
-  void on_stray(const Message& m, const Peer&) {
-    if (m.is_request() && m.method() == "ACK") {
-      ++acks;
-      if (auto c = m.call_id()) {
-        auto it = unacked.find(std::string(c.value()));
-        if (it != unacked.end()) {
-          timers.cancel(it->second);
-          unacked.erase(it);
-        }
-      }
-    }
+  void on_stray(const Message& m, const Peer& from) {
+    if (m.is_request() && m.method() == "ACK") ++acks;
+    core->on_stray(m, from);
   }
 };
 
@@ -346,14 +261,31 @@ int main(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) {
       if (std::string(argv[i]) == "--md5-only") uas.auth.set_algorithms({DigestAlgorithm::kMd5});
     }
-    uas.contact = "<sip:uas@" + local + ">";
+    // Every message the UAS sends passes here: 481s are counted (requests outside a dialog).
+    auto uas_send = [&](const Message& m, const Peer& p) {
+      if (!m.is_request() && m.status() == 481) ++uas.no_dialog;
+      send(m, p);
+    };
+    uas.send = uas_send;
     uas.layer = std::make_unique<TransactionLayer>(
-        uas.timers, TransactionLayer::Callbacks{
-                        send,
-                        [&](uint64_t id, const Message& r, const Peer& f, uint64_t c) {
-                          uas.on_request(id, r, f, c);
-                        },
-                        [&](const Message& m, const Peer& f) { uas.on_stray(m, f); }, nullptr});
+        uas.timers,
+        TransactionLayer::Callbacks{
+            uas_send,
+            [&](uint64_t id, const Message& r, const Peer& f, uint64_t c) {
+              uas.on_request(id, r, f, c);
+            },
+            [&](const Message& m, const Peer& f) { uas.on_stray(m, f); },
+            [&](uint64_t id, std::string_view why) { uas.core->on_server_failed(id, why); }});
+    UasOptions uo;
+    uo.contact = "<sip:uas@" + local + ">";
+    uo.via_sent_by = local;
+    uas.core = std::make_unique<UserAgentServer>(
+        *uas.layer, uas.timers, uo,
+        UserAgentServer::Handlers{[&](uint64_t s, const Message& inv) { uas.on_invite(s, inv); },
+                                  [&](uint64_t, const Message& r) -> SipResult<std::string> {
+                                    return Uas::answer_for(r.body());
+                                  },
+                                  [&](uint64_t s, std::string_view) { uas.on_ended(s); }, nullptr});
     deliver = [&](Message m, const Peer& p) { uas.layer->on_message(std::move(m), p); };
     io.run();
     std::cout << "{\"invites\": " << uas.invites << ", \"reinvites\": " << uas.reinvites
