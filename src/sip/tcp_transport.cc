@@ -192,7 +192,7 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
 };
 
 TcpTransport::TcpTransport(asio::io_context& io, Handler on_message, TcpOptions options)
-    : io_(io), acceptor_(io), on_message_(std::move(on_message)), options_(options) {
+    : io_(io), acceptor_(io), on_message_(std::move(on_message)), options_(std::move(options)) {
   options_.parse.datagram = false;
 }
 

@@ -223,7 +223,7 @@ Status UserAgentServer::reject(uint64_t session, int status, std::string_view re
     return make_error(ErrorCode::kFailedPrecondition, "already answered");
   Message r = make_response(s.invite, status, reason, s.local_tag);
   for (const auto& [n, v] : headers) r.add_header(n, v);
-  const Status st = layer_.respond(s.invite_txn, std::move(r));
+  Status st = layer_.respond(s.invite_txn, std::move(r));
   end(session, "rejected", false);
   return st;
 }
