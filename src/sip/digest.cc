@@ -196,6 +196,8 @@ bool DigestServer::nonce_is_ours(std::string_view nonce, int64_t* issued_ms) con
   unsigned long long ms = 0;
   auto [p, ec] = std::from_chars(nonce.data(), nonce.data() + 16, ms, 16);
   if (ec != std::errc() || p != nonce.data() + 16) return false;
+  // A forged issue time far outside any clock (year 3000+) would overflow the time point.
+  if (ms > 32503680000000ULL) return false;
   const std::string expect =
       make_nonce(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
   if (!constant_time_equal(expect, nonce)) return false;

@@ -81,6 +81,11 @@ TEST_F(DigestServerTest, ExpiredNoncesAreStaleReplaysAndForgedNoncesAreRefused) 
   forged[forged.find("nonce=\"") + 8] ^= 1;
   EXPECT_EQ(server.verify(answer(forged, "alice", "s3cret"), "REGISTER", t0),
             DigestVerdict::kMalformed);
+  // Found by UBSan: an issue time of 2^56 ms must not overflow the clock arithmetic.
+  std::string far_future = ch[0];
+  far_future.replace(far_future.find("nonce=\"") + 7, 16, "0100000000000000");
+  EXPECT_EQ(server.verify(answer(far_future, "alice", "s3cret"), "REGISTER", t0),
+            DigestVerdict::kMalformed);
   DigestServer other("verbatim.example", {9}, [](auto, auto) { return std::nullopt; });
   EXPECT_EQ(server.verify(answer(other.challenges(t0)[0], "alice", "s3cret"), "REGISTER", t0),
             DigestVerdict::kMalformed);
