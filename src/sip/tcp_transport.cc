@@ -138,15 +138,8 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
         return false;
       }
       if (auto v = validate(m.value()); !v) {
-        const Message& req = m.value();
-        if (req.is_request() && req.method() != "ACK" && v.error().status != 0 &&
-            req.find(HeaderId::kVia) && req.find(HeaderId::kFrom) && req.find(HeaderId::kTo) &&
-            req.find(HeaderId::kCallId) && req.find(HeaderId::kCSeq)) {
-          Message r =
-              make_response(req, v.error().status,
-                            v.error().status == 505 ? "Version Not Supported" : "Bad Request");
-          r.add_header("Warning", "399 verbatim \"" + v.error().to_string() + "\"");
-          write(r.serialize());
+        if (auto r = rejection_for(m.value(), v.error())) {
+          write(r->serialize());
           ++owner_.stats_.rejected_invalid;
         } else {
           ++owner_.stats_.dropped_unparseable;
@@ -199,23 +192,10 @@ TcpTransport::TcpTransport(asio::io_context& io, Handler on_message, TcpOptions 
 TcpTransport::~TcpTransport() { close(); }
 
 Result<tcp::endpoint> TcpTransport::listen(const std::string& host_port) {
-  const size_t colon = host_port.rfind(':');
-  if (colon == std::string::npos) {
-    return make_error(ErrorCode::kInvalidArgument, "expected host:port, got '" + host_port + "'");
-  }
-  std::string host = host_port.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  auto parsed = parse_listen_address(host_port);
+  if (!parsed) return parsed.error();
+  const tcp::endpoint ep(parsed.value().first, parsed.value().second);
   boost::system::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  if (ec) return make_error(ErrorCode::kInvalidArgument, "'" + host + "' is not an IP address");
-  unsigned port = 70000;
-  try {
-    port = static_cast<unsigned>(std::stoul(host_port.substr(colon + 1)));
-  } catch (...) {
-  }
-  if (port > 65535)
-    return make_error(ErrorCode::kInvalidArgument, "invalid port in '" + host_port + "'");
-  const tcp::endpoint ep(address, static_cast<uint16_t>(port));
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);

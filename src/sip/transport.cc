@@ -2,6 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <charconv>
+
 #include "common/strings.h"
 
 namespace verbatim::sip {
@@ -14,26 +16,48 @@ UdpTransport::UdpTransport(asio::io_context& io, Handler on_message, ParseOption
   options_.datagram = true;
 }
 
-Result<udp::endpoint> UdpTransport::listen(const std::string& host_port) {
+Result<std::pair<asio::ip::address, uint16_t>> parse_listen_address(const std::string& host_port) {
   const size_t colon = host_port.rfind(':');
   if (colon == std::string::npos) {
     return make_error(ErrorCode::kInvalidArgument, "expected host:port, got '" + host_port + "'");
   }
   std::string host = host_port.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
+  }
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(ErrorCode::kInvalidArgument, "'" + host + "' is not an IP address");
+  const std::string port_text = host_port.substr(colon + 1);
   unsigned port = 0;
-  try {
-    port = static_cast<unsigned>(std::stoul(host_port.substr(colon + 1)));
-  } catch (...) {
-    port = 70000;
-  }
-  if (port > 65535)
+  auto [p, perr] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || perr != std::errc() || p != port_text.data() + port_text.size() ||
+      port > 65535) {
     return make_error(ErrorCode::kInvalidArgument, "invalid port in '" + host_port + "'");
-  const udp::endpoint ep(address, static_cast<uint16_t>(port));
+  }
+  return std::make_pair(address, static_cast<uint16_t>(port));
+}
+
+std::optional<Message> rejection_for(const Message& m, const SipError& problem) {
+  if (!m.is_request() || m.method() == "ACK" || problem.status == 0) return std::nullopt;
+  if (!m.find(HeaderId::kVia) || !m.find(HeaderId::kFrom) || !m.find(HeaderId::kTo) ||
+      !m.find(HeaderId::kCallId) || !m.find(HeaderId::kCSeq)) {
+    return std::nullopt;
+  }
+  // Malformed fields are copied as they are: the response goes back to the source address.
+  Message r = make_response(m, problem.status,
+                            problem.status == 505   ? "Version Not Supported"
+                            : problem.status == 513 ? "Message Too Large"
+                                                    : "Bad Request");
+  r.add_header("Warning", "399 verbatim \"" + problem.to_string() + "\"");
+  return r;
+}
+
+Result<udp::endpoint> UdpTransport::listen(const std::string& host_port) {
+  auto parsed = parse_listen_address(host_port);
+  if (!parsed) return parsed.error();
+  const udp::endpoint ep(parsed.value().first, parsed.value().second);
+  boost::system::error_code ec;
   socket_.open(ep.protocol(), ec);
   if (!ec) socket_.bind(ep, ec);
   if (ec)
@@ -68,22 +92,8 @@ void UdpTransport::handle(std::string_view datagram, const udp::endpoint& from) 
     return;
   }
   if (auto v = validate(m.value()); !v) {
-    if (!m.value().is_request() || v.error().status == 0 || m.value().method() == "ACK") {
-      ++stats_.dropped_unparseable;
-      return;
-    }
-    // Answer statelessly when the message has the fields a response copies (even malformed
-    // ones: the response goes back to the source address); otherwise drop.
-    const Message& req = m.value();
-    if (req.find(HeaderId::kVia) && req.find(HeaderId::kFrom) && req.find(HeaderId::kTo) &&
-        req.find(HeaderId::kCallId) && req.find(HeaderId::kCSeq)) {
-      const int status = v.error().status;
-      Message r = make_response(req, status,
-                                status == 505   ? "Version Not Supported"
-                                : status == 513 ? "Message Too Large"
-                                                : "Bad Request");
-      r.add_header("Warning", "399 verbatim \"" + v.error().to_string() + "\"");
-      send(r, peer);
+    if (auto r = rejection_for(m.value(), v.error())) {
+      send(*r, peer);
       ++stats_.rejected_invalid;
     } else {
       ++stats_.dropped_unparseable;

@@ -12,9 +12,12 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/udp.hpp>
 
 #include "sip/message.h"
@@ -51,6 +54,15 @@ class UdpTransport {
   boost::asio::ip::udp::endpoint from_;
   TransportStats stats_;
 };
+
+// "127.0.0.1:5060", "[::1]:0": the address and port to listen on (port 0: any).
+Result<std::pair<boost::asio::ip::address, uint16_t>> parse_listen_address(
+    const std::string& host_port);
+
+// The stateless answer to a request that failed validate() — 400 (505, 513) with a Warning
+// naming the problem — or nothing when it must not or cannot be answered: a response, an
+// ACK, or a request without the fields a response copies (it is dropped and counted).
+std::optional<Message> rejection_for(const Message& message, const SipError& problem);
 
 // RFC 3581 / §18.2.1: adds received=<source address> (when it differs from the sent-by
 // host, or rport is present) and fills rport=<source port> when the top Via asks for it.
