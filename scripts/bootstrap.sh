@@ -28,3 +28,8 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Kamailio is only a peer for the tests and benchmarks (started by them on loopback ports of
+# their own): do not leave the packaged system service running.
+if printf '%s\n' "${missing[@]}" | grep -qx kamailio && command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true
+fi
