@@ -259,3 +259,47 @@ TEST(TlsTransport, MessagesFlowOverTlsAndAPlainTextOrStalledPeerIsCut) {
 
 }  // namespace
 }  // namespace verbatim::sip
+
+namespace verbatim::sip {
+namespace {
+
+// UDP over IPv6 loopback: a request gets received=[::1] and rport stamped on its top Via and
+// is answered back to its source port; a listen address that is not one is refused.
+TEST(UdpTransport, Ipv6LoopbackWithReceivedAndRport) {
+  asio::io_context io;
+  std::vector<Message> got;
+  std::vector<Peer> from;
+  UdpTransport server(io, [&](Message m, const Peer& p) {
+    got.push_back(std::move(m));
+    from.push_back(p);
+  });
+  auto ep = server.listen("[::1]:0");
+  ASSERT_TRUE(ep) << ep.error().message;
+  asio::ip::udp::socket client(io, asio::ip::udp::endpoint(asio::ip::make_address("::1"), 0));
+  const std::string req =
+      "OPTIONS sip:srs@[::1] SIP/2.0\r\nVia: SIP/2.0/UDP "
+      "[2001:db8::1]:5060;branch=z9hG4bK-v6;rport\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:srs@[::1]>\r\n"
+      "Call-ID: v6@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  client.send_to(asio::buffer(req), ep.value());
+  for (int i = 0; i < 500 && got.empty(); ++i) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(got.size(), 1u);
+  const Via top = got[0].vias().value().front();
+  EXPECT_EQ(top.param("received").value(), "[::1]");
+  EXPECT_EQ(top.param("rport").value(), std::to_string(client.local_endpoint().port()));
+  server.send(make_response(got[0], 200, "OK"), from[0]);
+  std::array<char, 2048> buf{};
+  asio::ip::udp::endpoint sender;
+  const size_t n = client.receive_from(asio::buffer(buf), sender);
+  EXPECT_EQ(std::string(buf.data(), n).substr(0, 14), "SIP/2.0 200 OK");
+  for (const char* bad : {"::1", "[::1]:70000", "example.com:5060", "127.0.0.1:x"}) {
+    UdpTransport t(io, [](Message, const Peer&) {});
+    EXPECT_FALSE(t.listen(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace verbatim::sip
