@@ -201,18 +201,63 @@ class SipInteropTest(VerbatimTestCase):
         # never saw. Most BYEs arrive.
         self.assertGreaterEqual(stats["byes"], 25)
 
-    def test_our_uac_calls_sipp_uas(self):
+    def uac_against_sipp(self, sipp_args, uac_args, calls):
+        """Runs our UAC (Verbatim's UserAgent) against SIPp as the UAS; returns our counters and
+        SIPp's exit status."""
         port = free_udp_port()
-        sipp = subprocess.Popen([SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-m", "10",
-                                 "-nostdin", "-mp", str(free_udp_port()), "-cp", str(free_udp_port())],
+        sipp = subprocess.Popen([SIPP, *sipp_args, "-i", "127.0.0.1", "-p", str(port), "-m", str(calls),
+                                 "-nostdin", "-timeout", "60", "-mp", str(free_udp_port()),
+                                 "-cp", str(free_udp_port())],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.servers.append(sipp)
         r = subprocess.run([PEER, "uac", "--listen", "127.0.0.1:0", "--to", f"127.0.0.1:{port}",
-                            "--calls", "10", "--hold-ms", "50"], capture_output=True, text=True, timeout=120)
+                            "--calls", str(calls), "--hold-ms", "50", *uac_args],
+                           capture_output=True, text=True, timeout=120)
+        counters = json.loads(r.stdout.strip().splitlines()[-1])
+        try:
+            sipp.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            sipp.kill()
+            sipp.wait()
+        return r, counters, sipp.returncode
+
+    def test_our_uac_calls_sipp_uas(self):
+        r, counters, sipp_rc = self.uac_against_sipp(["-sn", "uas"], [], 10)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(json.loads(r.stdout.strip().splitlines()[-1])["completed"], 10)
-        sipp.wait(timeout=60)
-        self.assertEqual(sipp.returncode, 0)
+        self.assertEqual(counters["completed"], 10)
+        self.assertEqual(sipp_rc, 0)
+
+    def test_our_uac_answers_sipp_digest_challenges(self):
+        # SIPp challenges each INVITE with 401 and checks our answer with verifyauth.
+        scenario = ["-sf", os.path.join(SCENARIOS, "uas_auth.xml")]
+        r, counters, sipp_rc = self.uac_against_sipp(scenario, ["--user", "alice", "--password", "s3cret"], 3)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(counters["completed"], 3)
+        self.assertEqual(sipp_rc, 0)
+        # A wrong password: one answer, SIPp's 403 ends the call; no retry loop.
+        r, counters, _ = self.uac_against_sipp(scenario, ["--user", "alice", "--password", "guess"], 1)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(counters["failed"], 1)
+        self.assertIn("call failed with 403", r.stderr)
+
+    def test_our_uac_cancels_and_reinvites_against_sipp(self):
+        r, counters, sipp_rc = self.uac_against_sipp(["-sf", os.path.join(SCENARIOS, "uas_cancel.xml")],
+                                                     ["--cancel-after-ms", "200"], 3)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(counters["completed"], 3, "each call ended with 487 after our CANCEL")
+        self.assertEqual(sipp_rc, 0, "SIPp got the CANCEL and the ACK of its 487")
+        r, counters, sipp_rc = self.uac_against_sipp(["-sf", os.path.join(SCENARIOS, "uas_reinvite.xml")],
+                                                     ["--reinvite"], 3)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(counters["reinvites"], 3)
+        self.assertEqual(sipp_rc, 0, "SIPp saw a=sendonly in each re-INVITE and got every ACK")
+
+    def test_our_uac_completes_calls_through_packet_loss(self):
+        # SIPp drops 10 % of what it receives: our INVITE/BYE retransmissions and our ACKs for
+        # its retransmitted 2xx carry the calls.
+        r, counters, _ = self.uac_against_sipp(["-sn", "uas", "-lost", "10"], [], 20)
+        self.assertEqual(counters["failed"] + counters["completed"], 20, r.stderr)
+        self.assertGreaterEqual(counters["completed"], 18, r.stderr)
 
     def test_hostile_datagrams_get_400_or_are_dropped_and_calls_go_on(self):
         uas, port = self.start_uas()

@@ -8,7 +8,10 @@
 //       answer (re-INVITE too), the 2xx retransmitted until the ACK (RFC 3261 §13.3.1.4); BYE 200;
 //       CANCEL 200 + 487.
 //   sip_peer uac --listen 127.0.0.1:0 --to 127.0.0.1:5060 --calls N [--hold-ms 200]
-//       N calls one after the other: INVITE, ACK, BYE; exits 0 when every call completed.
+//                [--user U --password P] [--reinvite] [--cancel-after-ms N]
+//       N calls one after the other with Verbatim's UserAgent: INVITE (answering a digest
+//       challenge with the credentials), ACK, optionally a hold re-INVITE, BYE; or a CANCEL N ms
+//       after the INVITE, expecting 487. Exits 0 when every call went as planned.
 // Both print "listening UDP <port>" first and a JSON line of counters at the end (SIGTERM
 // for the UAS).
 #include <boost/asio/io_context.hpp>
@@ -23,7 +26,7 @@
 #include "sip/tcp_transport.h"
 #include "sip/transaction.h"
 #include "sip/transport.h"
-#include "sip/uas.h"
+#include "sip/user_agent.h"
 
 using namespace verbatim;
 using namespace verbatim::sip;
@@ -41,14 +44,15 @@ const char* kOffer =
     "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
 
-// The UAS: Verbatim's UserAgentServer core, plus a registrar for the digest test. Counters
+// The UAS: Verbatim's UserAgent core, plus a registrar for the digest test. Counters
 // are taken where the messages pass (requests by method, ACKs, 481s sent).
 struct Uas {
+  explicit Uas(boost::asio::io_context& i) : io(i) {}
   boost::asio::io_context& io;
   AsioTimers timers{io};
   std::function<void(const Message&, const Peer&)> send;
   std::unique_ptr<TransactionLayer> layer;
-  std::unique_ptr<UserAgentServer> core;
+  std::unique_ptr<UserAgent> core;
   std::map<uint64_t, uint64_t> ring_timers;  // session -> timer answering it
   std::map<uint64_t, std::string> offers;    // session -> the INVITE's SDP
   // Registrar credentials: alice / s3cret, stored as HA1 only.
@@ -142,31 +146,61 @@ struct Uas {
   }
 };
 
+// The UAC: Verbatim's UserAgent core placing N calls one after the other.
 struct Uac {
+  explicit Uac(boost::asio::io_context& i) : io(i) {}
   boost::asio::io_context& io;
   AsioTimers timers{io};
-  UdpTransport* transport = nullptr;
   std::unique_ptr<TransactionLayer> layer;
+  std::unique_ptr<UserAgent> core;
   std::string local;  // host:port we listen on
   Peer target;
-  int calls = 0, started = 0, completed = 0, failed = 0;
+  std::optional<Credentials> credentials;
+  int calls = 0, started = 0, completed = 0, failed = 0, reinvites = 0;
   Millis hold{200};
-  std::optional<Message> last_ack;
+  int cancel_after_ms = -1;  // >= 0: cancel each call this long after the INVITE (expect 487)
+  bool reinvite = false;     // put each call on hold with a re-INVITE before the BYE
 
-  Message base(const std::string& method, const std::string& call_id, const std::string& from_tag,
-               const std::string& to_tag, int cseq) {
-    Message m = Message::request(
-        method, "sip:service@" + target.address + ":" + std::to_string(target.port));
-    m.add_header("Via",
-                 "SIP/2.0/UDP " + local + ";branch=" + TransactionLayer::new_branch() + ";rport");
-    m.add_header("Max-Forwards", "70");
-    m.add_header("From", "<sip:peer@" + local + ">;tag=" + from_tag);
-    m.add_header("To",
-                 "<sip:service@" + target.address + ">" + (to_tag.empty() ? "" : ";tag=" + to_tag));
-    m.add_header("Call-ID", call_id);
-    m.add_header("CSeq", std::to_string(cseq) + " " + method);
-    m.add_header("Contact", "<sip:peer@" + local + ">");
-    return m;
+  UserAgent::Handlers handlers() {
+    return UserAgent::Handlers{.on_ended =
+                                   [this](uint64_t, std::string_view why) {
+                                     if (why == "local") {
+                                       ++completed;
+                                     } else {
+                                       std::cerr << "call ended by " << why << "\n";
+                                       ++failed;
+                                     }
+                                     next();
+                                   },
+                               .on_answered =
+                                   [this](uint64_t s, const Message&) {
+                                     if (cancel_after_ms >= 0)
+                                       return;  // the 2xx crossed the CANCEL: ended with a BYE
+                                     timers.start(hold, [this, s]() {
+                                       if (!reinvite) {
+                                         (void)core->hangup(s);
+                                         return;
+                                       }
+                                       std::string held(kOffer);
+                                       held.replace(held.find("a=sendrecv"), 10, "a=sendonly");
+                                       auto r = core->reinvite(
+                                           s, held, [this, s](int status, const Message*) {
+                                             if (status == 200) ++reinvites;
+                                             (void)core->hangup(s);
+                                           });
+                                       if (!r) (void)core->hangup(s);
+                                     });
+                                   },
+                               .on_failed =
+                                   [this](uint64_t, int status, const Message*) {
+                                     if (cancel_after_ms >= 0 && status == 487) {
+                                       ++completed;
+                                     } else {
+                                       std::cerr << "call failed with " << status << "\n";
+                                       ++failed;
+                                     }
+                                     next();
+                                   }};
   }
 
   void next() {
@@ -175,52 +209,24 @@ struct Uac {
       return;
     }
     ++started;
-    const std::string call_id = random_hex(8) + "@verbatim";
-    const std::string tag = random_hex(4);
-    Message inv = base("INVITE", call_id, tag, "", 1);
-    inv.set_body("application/sdp", kOffer);
-    auto done = std::make_shared<bool>(false);
-    auto r = layer->send_request(
-        std::move(inv), target, [=, this](ClientOutcome o, const Message* resp) {
-          if (o == ClientOutcome::kTimeout || (resp && resp->status() >= 300)) {
-            if (!*done) {
-              *done = true;
-              ++failed;
-              next();
-            }
-            return;
-          }
-          if (!resp || resp->status() < 200) return;
-          const std::string to_tag(resp->to().value().tag().value_or(""));
-          Message ack = base("ACK", call_id, tag, to_tag, 1);
-          transport->send(ack, target);  // every 2xx (retransmissions too) is ACKed end to end
-          if (*done) return;
-          *done = true;
-          timers.start(hold, [=, this]() {
-            auto b =
-                layer->send_request(base("BYE", call_id, tag, to_tag, 2), target,
-                                    [this](ClientOutcome o, const Message* resp) {
-                                      if (o == ClientOutcome::kProvisional) return;
-                                      if (o == ClientOutcome::kFinal && resp->status() == 200) {
-                                        ++completed;
-                                      } else {
-                                        ++failed;
-                                      }
-                                      next();
-                                    });
-            if (!b) {
-              ++failed;
-              next();
-            }
-          });
-        });
-    if (!r) {
+    OutgoingCall c;
+    c.next_hop = target;
+    c.request_uri = "sip:service@" + target.address + ":" + std::to_string(target.port);
+    c.from = "<sip:peer@" + local + ">";
+    c.to = "<sip:service@" + target.address + ">";
+    c.body = kOffer;
+    c.credentials = credentials;
+    auto id = core->invite(std::move(c));
+    if (!id) {
       ++failed;
-      next();
+      io.post([this] { next(); });
+      return;
+    }
+    if (cancel_after_ms >= 0) {
+      timers.start(Millis(cancel_after_ms), [this, s = id.value()]() { (void)core->cancel(s); });
     }
   }
 };
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -276,16 +282,17 @@ int main(int argc, char** argv) {
             },
             [&](const Message& m, const Peer& f) { uas.on_stray(m, f); },
             [&](uint64_t id, std::string_view why) { uas.core->on_server_failed(id, why); }});
-    UasOptions uo;
+    UaOptions uo;
     uo.contact = "<sip:uas@" + local + ">";
     uo.via_sent_by = local;
-    uas.core = std::make_unique<UserAgentServer>(
+    uas.core = std::make_unique<UserAgent>(
         *uas.layer, uas.timers, uo,
-        UserAgentServer::Handlers{[&](uint64_t s, const Message& inv) { uas.on_invite(s, inv); },
-                                  [&](uint64_t, const Message& r) -> SipResult<std::string> {
-                                    return Uas::answer_for(r.body());
-                                  },
-                                  [&](uint64_t s, std::string_view) { uas.on_ended(s); }, nullptr});
+        UserAgent::Handlers{
+            .on_invite = [&](uint64_t s, const Message& inv) { uas.on_invite(s, inv); },
+            .on_reoffer = [&](uint64_t, const Message& r) -> SipResult<std::string> {
+              return Uas::answer_for(r.body());
+            },
+            .on_ended = [&](uint64_t s, std::string_view) { uas.on_ended(s); }});
     deliver = [&](Message m, const Peer& p) { uas.layer->on_message(std::move(m), p); };
     io.run();
     std::cout << "{\"invites\": " << uas.invites << ", \"reinvites\": " << uas.reinvites
@@ -301,33 +308,36 @@ int main(int argc, char** argv) {
   }
   if (mode == "uac") {
     Uac uac{io};
-    uac.transport = &transport;
     uac.local = local;
     const std::string to = arg(argc, argv, "--to", "127.0.0.1:5060");
     uac.target = Peer{"UDP", to.substr(0, to.rfind(':')),
                       static_cast<uint16_t>(std::stoi(to.substr(to.rfind(':') + 1)))};
     uac.calls = std::stoi(arg(argc, argv, "--calls", "1"));
     uac.hold = Millis(std::stoi(arg(argc, argv, "--hold-ms", "200")));
+    uac.cancel_after_ms = std::stoi(arg(argc, argv, "--cancel-after-ms", "-1"));
+    for (int i = 2; i < argc; ++i) uac.reinvite |= std::string(argv[i]) == "--reinvite";
+    if (const std::string user = arg(argc, argv, "--user", ""); !user.empty()) {
+      uac.credentials = Credentials{user, arg(argc, argv, "--password", "")};
+    }
     uac.layer = std::make_unique<TransactionLayer>(
         uac.timers,
-        TransactionLayer::Callbacks{send, nullptr,
-                                    [&](const Message& m, const Peer&) {
-                                      // A 2xx retransmission after the transaction
-                                      // ended: ACK it again.
-                                      if (!m.is_request()) {
-                                        Message ack = uac.base(
-                                            "ACK", std::string(m.call_id().value()),
-                                            std::string(m.from().value().tag().value_or("")),
-                                            std::string(m.to().value().tag().value_or("")), 1);
-                                        transport.send(ack, uac.target);
-                                      }
-                                    },
-                                    nullptr});
+        TransactionLayer::Callbacks{
+            send,
+            [&](uint64_t id, const Message& r, const Peer& f, uint64_t c) {
+              uac.core->on_request(id, r, f, c);
+            },
+            [&](const Message& m, const Peer& f) { uac.core->on_stray(m, f); },
+            [&](uint64_t id, std::string_view why) { uac.core->on_server_failed(id, why); }});
+    UaOptions uo;
+    uo.contact = "<sip:peer@" + local + ">";
+    uo.via_sent_by = local;
+    uac.core = std::make_unique<UserAgent>(*uac.layer, uac.timers, uo, uac.handlers());
     deliver = [&](Message m, const Peer& p) { uac.layer->on_message(std::move(m), p); };
     io.post([&] { uac.next(); });
     io.run();
     std::cout << "{\"calls\": " << uac.calls << ", \"completed\": " << uac.completed
-              << ", \"failed\": " << uac.failed << "}" << std::endl;
+              << ", \"failed\": " << uac.failed << ", \"reinvites\": " << uac.reinvites << "}"
+              << std::endl;
     return uac.completed == uac.calls ? 0 : 1;
   }
   std::cerr << "unknown mode " << mode << "\n";

@@ -1,0 +1,799 @@
+#include "sip/user_agent.h"
+
+#include <cctype>
+
+#include "common/ids.h"
+#include "common/strings.h"
+#include "sip/digest.h"
+
+namespace verbatim::sip {
+
+struct UserAgent::Session {
+  uint64_t id = 0;
+  bool outgoing = false;
+  enum class State { kIncoming, kCalling, kAnswered, kConfirmed } state = State::kIncoming;
+  Peer peer;  // where in-dialog requests go
+  std::string local_tag;
+  std::optional<Dialog> dialog;
+  std::string local_sdp;  // the last SDP we sent (answer, or our offer)
+  // Calls we take.
+  uint64_t invite_txn = 0;
+  Message invite = Message::request("", "");  // the INVITE received, or the last one sent
+  std::optional<Message> last_2xx;
+  Millis retransmit_interval{0};
+  Millis waited{0};
+  uint64_t retransmit_timer = 0;
+  // Calls we place.
+  OutgoingCall call;
+  std::string call_id;
+  uint32_t cseq = 1;
+  std::chrono::seconds session_expires{0};  // what we ask for
+  bool provisional_seen = false;
+  bool cancel_pending = false;
+  bool cancelled = false;
+  bool min_se_retried = false;
+  int auth_attempts = 0;
+  std::string auth_header;  // "Authorization" or "Proxy-Authorization"
+  std::string challenge;    // the challenge we answer in every request we send
+  uint32_t nonce_count = 0;
+  bool reinvite_pending = false;
+  // Both.
+  uint64_t session_timer = 0;
+  SessionTimer timer;
+  bool we_refresh = false;
+  bool refer_subscription = false;  // we accepted a REFER and owe NOTIFYs
+};
+
+// A request to send inside a dialog.
+struct UserAgent::InDialog {
+  std::string method;
+  std::string content_type;
+  std::string body;
+  HeaderList headers;
+  int attempt = 0;
+};
+
+namespace {
+
+// The parts of a challenge we answer: the first WWW-/Proxy-Authenticate value with an
+// algorithm we know (servers list SHA-256 before MD5, RFC 8760 §2.4).
+std::optional<std::pair<std::string, std::string>> pick_challenge(const Message& r) {
+  const bool proxy = r.status() == 407;
+  const HeaderId id = proxy ? HeaderId::kProxyAuthenticate : HeaderId::kWwwAuthenticate;
+  for (const Header* h : r.all(id)) {
+    if (digest_authorize(h->value, "INVITE", "sip:x", "u", "p", "c", 1)) {
+      return std::make_pair(std::string(proxy ? "Proxy-Authorization" : "Authorization"),
+                            std::string(h->value));
+    }
+  }
+  return std::nullopt;
+}
+
+bool challenge_is_stale(std::string_view challenge) {
+  auto p = parse_digest(challenge);
+  return p && iequals(p.value().get("stale"), "true");
+}
+
+// The next hop for a URI whose host is an IP address (else nullopt: keep the current one).
+std::optional<Peer> hop_for(std::string_view uri_text, const Peer& current) {
+  auto uri = parse_uri(uri_text);
+  if (!uri) return std::nullopt;
+  const Uri& u = uri.value();
+  if (u.host_kind != HostKind::kIpv4 && u.host_kind != HostKind::kIpv6) return std::nullopt;
+  Peer p = current;
+  p.address = std::string(u.host);
+  if (u.host_kind == HostKind::kIpv6) p.address = p.address.substr(1, p.address.size() - 2);
+  if (auto t = u.param("transport")) {
+    p.transport.assign(t->begin(), t->end());
+    for (char& c : p.transport) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  p.port = u.port.value_or(p.transport == "TLS" ? 5061 : 5060);
+  return p;
+}
+
+}  // namespace
+
+int sipfrag_status(std::string_view body) {
+  // "SIP/2.0 200 OK"
+  if (body.substr(0, 8) != "SIP/2.0 " || body.size() < 11) return 0;
+  auto n = parse_number(body.substr(8, 3), 699);
+  return n && n.value() >= 100 ? static_cast<int>(n.value()) : 0;
+}
+
+UserAgent::UserAgent(TransactionLayer& layer, TimerService& timers, UaOptions options,
+                     Handlers handlers)
+    : layer_(layer),
+      timers_(timers),
+      options_(std::move(options)),
+      handlers_(std::move(handlers)) {}
+
+UserAgent::~UserAgent() {
+  for (auto& [id, s] : sessions_) {
+    if (s->retransmit_timer) timers_.cancel(s->retransmit_timer);
+    if (s->session_timer) timers_.cancel(s->session_timer);
+  }
+}
+
+UserAgent::Session* UserAgent::find(uint64_t session) {
+  auto it = sessions_.find(session);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+const Dialog* UserAgent::dialog(uint64_t session) const {
+  auto it = sessions_.find(session);
+  return it == sessions_.end() || !it->second->dialog ? nullptr : &*it->second->dialog;
+}
+
+std::string UserAgent::via(const Peer& to) const {
+  return "SIP/2.0/" + to.transport + " " + options_.via_sent_by +
+         ";branch=" + TransactionLayer::new_branch() + ";rport";
+}
+
+// RFC 4028 §9: `refresher` names a role in the transaction carrying it; we are its UAC when
+// we send the request and its UAS when we answer one.
+std::string UserAgent::session_expires(const Session& s, bool in_request) const {
+  const bool uac = in_request ? s.we_refresh : !s.we_refresh;
+  return std::to_string(s.timer.interval.count()) + ";refresher=" + (uac ? "uac" : "uas");
+}
+
+void UserAgent::respond(uint64_t txn, const Message& request, int status, std::string_view reason) {
+  Message r = make_response(request, status, reason, random_hex(4));
+  if (status == 405 || status == 501 || (request.method() == "OPTIONS" && status < 300)) {
+    r.add_header("Allow", options_.allow);
+  }
+  (void)layer_.respond(txn, std::move(r));
+}
+
+UserAgent::Session* UserAgent::by_dialog(const Message& m) {
+  auto it = by_dialog_id_.find(Dialog::id_of(m));
+  return it == by_dialog_id_.end() ? nullptr : find(it->second);
+}
+
+void UserAgent::note_dialog(Session& s) { by_dialog_id_[s.dialog->id()] = s.id; }
+
+// Once challenged, every request we send (but ACK and CANCEL) answers the last challenge.
+void UserAgent::authorize(Session& s, Message& m) {
+  if (s.challenge.empty() || !s.call.credentials) return;
+  auto a = digest_authorize(s.challenge, m.method(), m.request_uri(), s.call.credentials->username,
+                            s.call.credentials->password, random_hex(8), ++s.nonce_count);
+  if (a) m.add_header(s.auth_header, a.value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests we receive.
+
+void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, uint64_t cancels) {
+  const std::string_view method = req.method();
+  const bool in_dialog = req.to() && req.to().value().tag().has_value();
+  if (method == "CANCEL") {
+    auto it = by_txn_.find(cancels);
+    if (!cancels || it == by_txn_.end()) {
+      respond(txn, req, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    respond(txn, req, 200, "OK");
+    Session& s = *sessions_.at(it->second);
+    if (s.state == Session::State::kIncoming) {
+      Message r = make_response(s.invite, 487, "Request Terminated", s.local_tag);
+      (void)layer_.respond(s.invite_txn, std::move(r));
+      end(s.id, "cancel", false);
+    }
+    return;
+  }
+  if (method == "INVITE" && !in_dialog) {
+    auto st = negotiate_session_timer(req, options_.timers);
+    if (!st) {
+      Message r = make_response(
+          req, st.error().status,
+          st.error().status == 422 ? "Session Interval Too Small" : "Bad Request", random_hex(4));
+      if (st.error().status == 422)
+        r.add_header("Min-SE", std::to_string(options_.timers.min_se.count()));
+      (void)layer_.respond(txn, std::move(r));
+      return;
+    }
+    auto s = std::make_unique<Session>();
+    s->id = next_id_++;
+    s->invite_txn = txn;
+    s->invite = req.clone();
+    s->peer = from;
+    s->local_tag = random_hex(6);
+    s->timer = st.value();
+    s->we_refresh = !s->timer.refresher_is_uac;
+    const uint64_t id = s->id;
+    by_txn_[txn] = id;
+    sessions_[id] = std::move(s);
+    if (handlers_.on_invite) handlers_.on_invite(id, sessions_[id]->invite);
+    return;
+  }
+  if (in_dialog && method != "ACK") {
+    Session* s = by_dialog(req);
+    if (!s || !s->dialog) {
+      respond(txn, req, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    on_in_dialog_request(*s, txn, req);
+    return;
+  }
+  if (method == "OPTIONS") {
+    const int status = handlers_.options_status ? handlers_.options_status() : 200;
+    Message r =
+        make_response(req, status, status == 200 ? "OK" : "Service Unavailable", random_hex(4));
+    r.add_header("Allow", options_.allow);
+    r.add_header("Accept", options_.accept);
+    r.add_header("Supported", "timer");
+    if (status == 503) r.add_header("Retry-After", "30");
+    (void)layer_.respond(txn, std::move(r));
+    return;
+  }
+  if (method == "MESSAGE" || method == "INFO") {
+    respond(txn, req, 200, "OK");
+    return;
+  }
+  respond(txn, req, 501, "Not Implemented");
+}
+
+void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& req) {
+  const std::string_view method = req.method();
+  if (auto r = s.dialog->receive(req); !r) {
+    respond(txn, req, r.error().status, "Server Internal Error");
+    return;
+  }
+  const uint64_t id = s.id;
+  if (method == "BYE") {
+    respond(txn, req, 200, "OK");
+    end(id, "bye", false);
+    return;
+  }
+  if (method == "INFO" || method == "MESSAGE" || method == "OPTIONS") {
+    respond(txn, req, 200, "OK");
+    return;
+  }
+  if (method == "REFER") {
+    if (!req.find(HeaderId::kReferTo)) {
+      respond(txn, req, 400, "Missing Refer-To");
+      return;
+    }
+    const bool accepted = handlers_.on_refer && handlers_.on_refer(id, req);
+    Session* again = find(id);
+    if (!again) {
+      respond(txn, req, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    if (!accepted) {
+      respond(txn, req, 603, "Decline");
+      return;
+    }
+    respond(txn, req, 202, "Accepted");
+    again->refer_subscription = true;
+    (void)notify_refer(id, 100, "Trying");
+    return;
+  }
+  if (method == "NOTIFY") {
+    const Header* event = req.find(HeaderId::kEvent);
+    if (!event || !iequals(trim(event->value.substr(0, event->value.find(';'))), "refer")) {
+      respond(txn, req, 489, "Bad Event");
+      return;
+    }
+    respond(txn, req, 200, "OK");
+    const int status = sipfrag_status(req.body());
+    if (status && handlers_.on_refer_progress) handlers_.on_refer_progress(id, status);
+    return;
+  }
+  if (method != "INVITE" && method != "UPDATE") {
+    respond(txn, req, 405, "Method Not Allowed");
+    return;
+  }
+  if (method == "INVITE" && s.reinvite_pending) {
+    respond(txn, req, 491, "Request Pending");  // glare (RFC 3261 §14.2)
+    return;
+  }
+  // re-INVITE or UPDATE: a session refresh, maybe with a new offer.
+  std::string answer = s.local_sdp;
+  if (!req.body().empty() && handlers_.on_reoffer) {
+    auto a = handlers_.on_reoffer(id, req);
+    if (!find(id)) {
+      respond(txn, req, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    if (!a) {
+      respond(txn, req, a.error().status,
+              a.error().status == 488 ? "Not Acceptable Here" : "Server Internal Error");
+      return;
+    }
+    answer = a.value();
+    s.local_sdp = answer;
+  }
+  Message ok = make_response(req, 200, "OK", s.dialog->local_tag());
+  ok.add_header("Contact", options_.contact);
+  if (s.timer.interval.count() > 0) {
+    ok.add_header("Session-Expires", session_expires(s, false));
+    ok.add_header("Require", "timer");
+  }
+  if (method == "INVITE" || !req.body().empty()) ok.set_body("application/sdp", answer);
+  if (method == "INVITE") {
+    s.last_2xx = ok.clone();
+    s.state = Session::State::kAnswered;
+  }
+  (void)layer_.respond(txn, std::move(ok));
+  arm_session_timer(s);
+  if (method == "INVITE") {
+    s.retransmit_interval = options_.t.t1;
+    s.waited = Millis(0);
+    retransmit_2xx(id);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls we take.
+
+Status UserAgent::ring(uint64_t session) {
+  Session* s = find(session);
+  if (!s) return make_error(ErrorCode::kNotFound, "no such session");
+  if (s->state != Session::State::kIncoming)
+    return make_error(ErrorCode::kFailedPrecondition, "already answered");
+  return layer_.respond(s->invite_txn, make_response(s->invite, 180, "Ringing", s->local_tag));
+}
+
+Status UserAgent::accept(uint64_t session, std::string_view sdp_answer) {
+  Session* sp = find(session);
+  if (!sp) return make_error(ErrorCode::kNotFound, "no such session");
+  Session& s = *sp;
+  if (s.state != Session::State::kIncoming)
+    return make_error(ErrorCode::kFailedPrecondition, "already answered");
+  Message ok = make_response(s.invite, 200, "OK", s.local_tag);
+  ok.add_header("Contact", options_.contact);
+  for (const Header* rr : s.invite.all(HeaderId::kRecordRoute))
+    ok.add_header("Record-Route", rr->value);
+  if (s.timer.interval.count() > 0) {
+    ok.add_header("Session-Expires", session_expires(s, false));
+    ok.add_header("Require", "timer");
+  }
+  ok.add_header("Supported", "timer");
+  if (!sdp_answer.empty()) ok.set_body("application/sdp", sdp_answer);
+  auto d = Dialog::as_uas(s.invite, Message::parse(ok.serialize()).value());
+  if (!d) return d.error();
+  s.dialog = d.value();
+  note_dialog(s);
+  s.local_sdp = std::string(sdp_answer);
+  s.last_2xx = ok.clone();
+  s.state = Session::State::kAnswered;
+  VB_TRY(layer_.respond(s.invite_txn, std::move(ok)));
+  s.retransmit_interval = options_.t.t1;
+  s.waited = Millis(0);
+  retransmit_2xx(s.id);
+  arm_session_timer(s);
+  return ok_status();
+}
+
+Status UserAgent::reject(uint64_t session, int status, std::string_view reason,
+                         const HeaderList& headers) {
+  Session* s = find(session);
+  if (!s) return make_error(ErrorCode::kNotFound, "no such session");
+  if (s->state != Session::State::kIncoming)
+    return make_error(ErrorCode::kFailedPrecondition, "already answered");
+  if (status < 300 || status > 699)
+    return make_error(ErrorCode::kInvalidArgument, "a rejection needs a status from 300 to 699");
+  Message r = make_response(s->invite, status, reason, s->local_tag);
+  for (const auto& [n, v] : headers) r.add_header(n, v);
+  Status st = layer_.respond(s->invite_txn, std::move(r));
+  end(session, "rejected", false);
+  return st;
+}
+
+// §13.3.1.4: the 2xx again at T1, 2*T1, ... capped at T2, until the ACK; none by 64*T1: the
+// session ends with a BYE.
+void UserAgent::retransmit_2xx(uint64_t session) {
+  Session* s = find(session);
+  if (!s) return;
+  s->retransmit_timer = timers_.start(s->retransmit_interval, [this, session]() {
+    Session* x = find(session);
+    if (!x) return;
+    x->retransmit_timer = 0;
+    if (x->state != Session::State::kAnswered) return;
+    x->waited += x->retransmit_interval;
+    if (x->waited >= options_.t.t1 * 64) {
+      end(session, "no-ack", true);
+      return;
+    }
+    if (x->last_2xx) layer_.send_stateless(*x->last_2xx, x->peer);
+    x->retransmit_interval = std::min(x->retransmit_interval * 2, options_.t.t2);
+    retransmit_2xx(session);
+  });
+}
+
+void UserAgent::on_stray(const Message& m, const Peer&) {
+  Session* s = by_dialog(m);
+  if (m.is_request()) {
+    if (m.method() != "ACK" || !s || s->state != Session::State::kAnswered) return;
+    s->state = Session::State::kConfirmed;
+    if (s->retransmit_timer) timers_.cancel(s->retransmit_timer);
+    s->retransmit_timer = 0;
+    return;
+  }
+  // A 2xx to one of our INVITEs after its transaction ended: our ACK was lost.
+  auto cseq = m.cseq();
+  if (!cseq || cseq.value().method != "INVITE" || m.status() < 200 || m.status() >= 300) return;
+  if (s && s->dialog && s->state != Session::State::kCalling) send_ack(*s, cseq.value().number);
+}
+
+void UserAgent::on_server_failed(uint64_t txn, std::string_view) {
+  auto it = by_txn_.find(txn);
+  if (it != by_txn_.end()) end(it->second, "transaction-failed", false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls we place.
+
+Result<uint64_t> UserAgent::invite(OutgoingCall call) {
+  if (auto u = parse_uri(call.request_uri); !u) {
+    return make_error(ErrorCode::kInvalidArgument, "request URI: " + u.error().message);
+  }
+  for (const auto* f : {&call.from, &call.to}) {
+    if (auto n = parse_name_addr(*f); !n) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string(f == &call.from ? "From" : "To") + ": " + n.error().reason);
+    }
+  }
+  auto s = std::make_unique<Session>();
+  s->id = next_id_++;
+  s->outgoing = true;
+  s->state = Session::State::kCalling;
+  s->peer = call.next_hop;
+  s->local_tag = random_hex(6);
+  s->call_id = call.call_id.empty() ? random_hex(12) + "@verbatim" : call.call_id;
+  s->local_sdp = call.body;
+  s->session_expires = call.session_timer ? options_.timers.preferred : std::chrono::seconds(0);
+  s->call = std::move(call);
+  const uint64_t id = s->id;
+  Session& ref = *s;
+  sessions_[id] = std::move(s);
+  if (Status st = send_invite(ref); !st) {
+    sessions_.erase(id);
+    return st.error();
+  }
+  return id;
+}
+
+Status UserAgent::send_invite(Session& s) {
+  Message m = Message::request("INVITE", s.call.request_uri);
+  m.add_header("Via", via(s.call.next_hop));
+  m.add_header("Max-Forwards", "70");
+  m.add_header("From", s.call.from + ";tag=" + s.local_tag);
+  m.add_header("To", s.call.to);
+  m.add_header("Call-ID", s.call_id);
+  m.add_header("CSeq", std::to_string(s.cseq) + " INVITE");
+  m.add_header("Contact", options_.contact);
+  m.add_header("Allow", options_.allow);
+  if (s.session_expires.count() > 0) {
+    m.add_header("Supported", "timer");
+    m.add_header("Session-Expires", std::to_string(s.session_expires.count()));
+    m.add_header("Min-SE", std::to_string(options_.timers.min_se.count()));
+  }
+  for (const auto& [n, v] : s.call.headers) m.add_header(n, v);
+  authorize(s, m);
+  if (!s.call.body.empty()) m.set_body(s.call.content_type, s.call.body);
+  s.invite = m.clone();
+  s.provisional_seen = false;
+  const uint64_t id = s.id;
+  auto txn = layer_.send_request(
+      std::move(m), s.call.next_hop,
+      [this, id](ClientOutcome o, const Message* r) { on_invite_response(id, o, r); });
+  if (!txn) return txn.error();
+  return ok_status();
+}
+
+void UserAgent::send_cancel(Session& s) {
+  // §9.1: the INVITE's Request-URI, Call-ID, From, To, CSeq number, Route and top Via.
+  Message c = Message::request("CANCEL", s.invite.request_uri());
+  c.add_header("Via", s.invite.find(HeaderId::kVia)->value);
+  for (const Header* r : s.invite.all(HeaderId::kRoute)) c.add_header("Route", r->value);
+  c.add_header("Max-Forwards", "70");
+  c.add_header("From", s.invite.find(HeaderId::kFrom)->value);
+  c.add_header("To", s.invite.find(HeaderId::kTo)->value);
+  c.add_header("Call-ID", s.call_id);
+  c.add_header("CSeq", std::to_string(s.cseq) + " CANCEL");
+  (void)layer_.send_request(std::move(c), s.call.next_hop, nullptr);
+  s.cancel_pending = false;
+}
+
+void UserAgent::on_invite_response(uint64_t session, ClientOutcome o, const Message* r) {
+  Session* sp = find(session);
+  if (!sp || sp->state == Session::State::kIncoming) return;
+  Session& s = *sp;
+  if (o == ClientOutcome::kTimeout || !r) {
+    if (s.state == Session::State::kCalling) fail(session, 408, nullptr);
+    return;
+  }
+  const int status = r->status();
+  if (auto c = r->cseq(); !c || c.value().number != s.cseq) return;  // an earlier attempt
+  if (status < 200) {
+    if (s.state != Session::State::kCalling) return;
+    s.provisional_seen = true;
+    if (s.cancel_pending) send_cancel(s);
+    if (status > 100 && r->to() && r->to().value().tag()) {
+      const std::string_view tag = r->to().value().tag().value();
+      if (!s.dialog || s.dialog->remote_tag() != tag) {
+        if (auto d = Dialog::as_uac(s.invite, *r)) s.dialog = d.value();
+      }
+    }
+    if (status > 100 && handlers_.on_progress && !s.cancelled) handlers_.on_progress(session, *r);
+    return;
+  }
+  if (status < 300) {
+    on_answer(s, *r);
+    return;
+  }
+  if (s.state != Session::State::kCalling) return;
+  if ((status == 401 || status == 407) && s.call.credentials && !s.cancelled) {
+    auto c = pick_challenge(*r);
+    // One answer per challenge; a second challenge means wrong credentials unless the server
+    // says only the nonce was stale.
+    if (c && (s.auth_attempts == 0 || (s.auth_attempts < 3 && challenge_is_stale(c->second)))) {
+      ++s.auth_attempts;
+      s.auth_header = c->first;
+      s.challenge = c->second;
+      s.nonce_count = 0;
+      ++s.cseq;
+      s.dialog.reset();
+      if (send_invite(s)) return;
+    }
+  }
+  if (status == 422 && !s.min_se_retried && !s.cancelled) {
+    if (const Header* min_se = r->find(HeaderId::kMinSe)) {
+      auto v = parse_number(min_se->value.substr(0, min_se->value.find(';')), 86400);
+      if (v && std::chrono::seconds(v.value()) > s.session_expires) {
+        s.min_se_retried = true;
+        s.session_expires = std::chrono::seconds(v.value());
+        ++s.cseq;
+        s.dialog.reset();
+        if (send_invite(s)) return;
+      }
+    }
+  }
+  fail(session, status, r);
+}
+
+void UserAgent::on_answer(Session& s, const Message& r) {
+  const uint64_t id = s.id;
+  const std::string_view tag = r.to() ? r.to().value().tag().value_or("") : "";
+  if (s.state != Session::State::kCalling) {
+    // A retransmitted 2xx (our ACK was lost), or a 2xx from another fork.
+    if (s.dialog && s.dialog->remote_tag() == tag) {
+      send_ack(s, s.cseq);
+    } else {
+      ack_and_bye_fork(s, r);
+    }
+    return;
+  }
+  if (s.dialog && s.dialog->remote_tag() == tag) {
+    if (auto c = s.dialog->confirm(r); !c) s.dialog.reset();
+  } else {
+    s.dialog.reset();
+  }
+  if (!s.dialog) {
+    auto d = Dialog::as_uac(s.invite, r);
+    if (!d) {
+      // A 2xx we cannot build a dialog from (no To tag, no Contact): nothing to ACK it with.
+      fail(id, 502, &r);
+      return;
+    }
+    s.dialog = d.value();
+  }
+  note_dialog(s);
+  const std::string target = s.dialog->route_set().empty() ? s.dialog->remote_target() : [&] {
+    auto first = parse_name_addr(s.dialog->route_set().front());
+    return first ? std::string(first.value().uri.text) : std::string();
+  }();
+  if (auto hop = hop_for(target, s.call.next_hop)) s.peer = *hop;
+  s.state = Session::State::kConfirmed;
+  send_ack(s, s.cseq);
+  if (const Header* se = r.find(HeaderId::kSessionExpires)) {
+    auto v = parse_number(se->value.substr(0, se->value.find(';')), 86400);
+    if (v && v.value() > 0) {
+      s.timer.interval = std::chrono::seconds(v.value());
+      s.we_refresh = se->value.find("refresher=uas") == std::string_view::npos;
+      s.timer.refresher_is_uac = s.we_refresh;
+    }
+  }
+  if (s.cancelled) {  // the 2xx crossed our CANCEL
+    end(id, "cancel", true);
+    return;
+  }
+  arm_session_timer(s);
+  if (handlers_.on_answered) handlers_.on_answered(id, r);
+}
+
+void UserAgent::send_ack(Session& s, uint32_t cseq) {
+  Message ack = s.dialog->make_request("ACK", options_.contact, cseq);
+  ack.prepend_header("Via", via(s.peer));
+  layer_.send_stateless(ack, s.peer);
+}
+
+// §13.2.2.4: a 2xx from a second fork gets its ACK, then a BYE.
+void UserAgent::ack_and_bye_fork(Session& s, const Message& r) {
+  auto d = Dialog::as_uac(s.invite, r);
+  if (!d) return;
+  Dialog fork = d.value();
+  Message ack = fork.make_request("ACK", options_.contact, s.cseq);
+  ack.prepend_header("Via", via(s.peer));
+  layer_.send_stateless(ack, s.peer);
+  Message bye = fork.make_request("BYE", options_.contact);
+  bye.prepend_header("Via", via(s.peer));
+  (void)layer_.send_request(std::move(bye), s.peer, nullptr);
+}
+
+Status UserAgent::cancel(uint64_t session) {
+  Session* s = find(session);
+  if (!s) return make_error(ErrorCode::kNotFound, "no such session");
+  if (s->state != Session::State::kCalling)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "only a call we placed can be cancelled "
+                      "before it is answered");
+  if (s->cancelled) return ok_status();
+  s->cancelled = true;
+  if (s->provisional_seen) {
+    send_cancel(*s);
+  } else {
+    s->cancel_pending = true;  // §9.1: not before a provisional response
+  }
+  return ok_status();
+}
+
+void UserAgent::fail(uint64_t session, int status, const Message* r) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  if (it->second->session_timer) timers_.cancel(it->second->session_timer);
+  if (it->second->dialog) by_dialog_id_.erase(it->second->dialog->id());
+  sessions_.erase(it);
+  if (handlers_.on_failed) handlers_.on_failed(session, status, r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Either direction.
+
+Status UserAgent::hangup(uint64_t session) {
+  Session* s = find(session);
+  if (!s) return make_error(ErrorCode::kNotFound, "no such session");
+  if (s->state == Session::State::kCalling) return cancel(session);
+  if (s->state == Session::State::kIncoming) {
+    return reject(session, 480, "Temporarily Unavailable");
+  }
+  end(session, "local", true);
+  return ok_status();
+}
+
+Status UserAgent::reinvite(uint64_t session, std::string_view sdp_offer, RequestDone done) {
+  Session* s = find(session);
+  if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
+  if (s->state == Session::State::kCalling || s->state == Session::State::kIncoming)
+    return make_error(ErrorCode::kFailedPrecondition, "the call is not answered yet");
+  if (s->reinvite_pending)
+    return make_error(ErrorCode::kFailedPrecondition, "a re-INVITE is already in progress");
+  s->local_sdp = std::string(sdp_offer);
+  s->reinvite_pending = true;
+  return send_in_dialog(*s, InDialog{"INVITE", "application/sdp", std::string(sdp_offer), {}, 0},
+                        std::move(done));
+}
+
+Status UserAgent::refer(uint64_t session, std::string_view refer_to, RequestDone done) {
+  Session* s = find(session);
+  if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
+  if (auto n = parse_name_addr(refer_to); !n) {
+    return make_error(ErrorCode::kInvalidArgument, "Refer-To: " + n.error().reason);
+  }
+  HeaderList h{{"Refer-To", std::string(refer_to)}};
+  return send_in_dialog(*s, InDialog{"REFER", "", "", std::move(h), 0}, std::move(done));
+}
+
+Status UserAgent::notify_refer(uint64_t session, int status, std::string_view reason) {
+  Session* s = find(session);
+  if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
+  if (!s->refer_subscription)
+    return make_error(ErrorCode::kFailedPrecondition, "no accepted REFER to report on");
+  if (status < 100 || status > 699)
+    return make_error(ErrorCode::kInvalidArgument, "a sipfrag status is 100 to 699");
+  const bool final = status >= 200;
+  if (final) s->refer_subscription = false;
+  HeaderList h{
+      {"Event", "refer"},
+      {"Subscription-State", final ? "terminated;reason=noresource" : "active;expires=60"}};
+  return send_in_dialog(
+      *s,
+      InDialog{"NOTIFY", "message/sipfrag;version=2.0",
+               "SIP/2.0 " + std::to_string(status) + " " + std::string(reason) + "\r\n",
+               std::move(h), 0},
+      nullptr);
+}
+
+Status UserAgent::send_in_dialog(Session& s, InDialog what, RequestDone done) {
+  Message m = s.dialog->make_request(what.method, options_.contact);
+  m.prepend_header("Via", via(s.peer));
+  if ((what.method == "UPDATE" || what.method == "INVITE") && s.timer.interval.count() > 0) {
+    m.add_header("Session-Expires", session_expires(s, true));
+    m.add_header("Supported", "timer");
+  }
+  for (const auto& [n, v] : what.headers) m.add_header(n, v);
+  authorize(s, m);
+  if (!what.body.empty()) m.set_body(what.content_type, what.body);
+  const uint32_t cseq = s.dialog->local_cseq();
+  const uint64_t id = s.id;
+  auto handler = [this, id, cseq, what = std::move(what), done = std::move(done)](
+                     ClientOutcome o, const Message* r) mutable {
+    if (o == ClientOutcome::kProvisional) return;
+    Session* x = find(id);
+    const int status = o == ClientOutcome::kTimeout || !r ? 408 : r->status();
+    if (x && what.method == "INVITE") {
+      if (status >= 200 && status < 300) {
+        send_ack(*x, cseq);  // every 2xx, retransmissions included
+        if (!x->reinvite_pending) return;
+      }
+      x->reinvite_pending = false;
+    }
+    if (x && (status == 401 || status == 407) && x->call.credentials && what.attempt == 0) {
+      if (auto c = pick_challenge(*r)) {
+        x->auth_header = c->first;
+        x->challenge = c->second;
+        x->nonce_count = 0;
+        what.attempt = 1;
+        if (what.method == "INVITE") x->reinvite_pending = true;
+        (void)send_in_dialog(*x, std::move(what), std::move(done));
+        return;
+      }
+    }
+    if (done) done(status, r);
+    if ((status == 481 || status == 408) && find(id)) end(id, "peer-gone", false);
+  };
+  auto txn = layer_.send_request(std::move(m), s.peer, std::move(handler));
+  if (!txn) return txn.error();
+  return ok_status();
+}
+
+// RFC 4028 §10: the refresher refreshes at half the interval; the other side gives up (BYE)
+// min(32, interval/3) seconds before the session would expire.
+void UserAgent::arm_session_timer(Session& s) {
+  if (s.session_timer) timers_.cancel(s.session_timer);
+  s.session_timer = 0;
+  if (s.timer.interval.count() <= 0) return;
+  const uint64_t id = s.id;
+  if (!s.we_refresh) {
+    const auto margin =
+        std::min<std::chrono::seconds>(std::chrono::seconds(32), s.timer.interval / 3);
+    s.session_timer =
+        timers_.start(std::chrono::duration_cast<Millis>(s.timer.interval - margin), [this, id]() {
+          Session* x = find(id);
+          if (!x) return;
+          x->session_timer = 0;
+          end(id, "session-timer", true);
+        });
+  } else {
+    s.session_timer =
+        timers_.start(std::chrono::duration_cast<Millis>(s.timer.interval / 2), [this, id]() {
+          Session* x = find(id);
+          if (!x) return;
+          x->session_timer = 0;
+          (void)send_in_dialog(*x, InDialog{"UPDATE", "", "", {}, 0}, nullptr);
+          if (Session* y = find(id)) arm_session_timer(*y);
+        });
+  }
+}
+
+void UserAgent::end(uint64_t session, std::string_view why, bool send_bye) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  Session& s = *it->second;
+  if (s.retransmit_timer) timers_.cancel(s.retransmit_timer);
+  if (s.session_timer) timers_.cancel(s.session_timer);
+  if (send_bye && s.dialog) {
+    Message bye = s.dialog->make_request("BYE", options_.contact);
+    bye.prepend_header("Via", via(s.peer));
+    authorize(s, bye);
+    (void)layer_.send_request(std::move(bye), s.peer, nullptr);
+  }
+  if (s.dialog) by_dialog_id_.erase(s.dialog->id());
+  if (s.invite_txn) by_txn_.erase(s.invite_txn);
+  const std::string reason(why);
+  sessions_.erase(it);
+  if (handlers_.on_ended) handlers_.on_ended(session, reason);
+}
+
+}  // namespace verbatim::sip
