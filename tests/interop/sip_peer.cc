@@ -8,16 +8,19 @@
 //       answer (re-INVITE too), the 2xx retransmitted until the ACK (RFC 3261 §13.3.1.4); BYE 200;
 //       CANCEL 200 + 487.
 //   sip_peer uac --listen 127.0.0.1:0 --to 127.0.0.1:5060 --calls N [--hold-ms 200]
-//                [--user U --password P] [--reinvite] [--cancel-after-ms N]
+//                [--to-user NAME] [--user U --password P] [--reinvite] [--cancel-after-ms N]
+//                [--refer-to URI]
 //       N calls one after the other with Verbatim's UserAgent: INVITE (answering a digest
 //       challenge with the credentials), ACK, optionally a hold re-INVITE, BYE; or a CANCEL N ms
-//       after the INVITE, expecting 487. Exits 0 when every call went as planned.
+//       after the INVITE, expecting 487; or a transfer (REFER) of the answered call to URI,
+//       waiting for the final NOTIFY. Exits 0 when every call went as planned.
 // Both print "listening UDP <port>" first and a JSON line of counters at the end (SIGTERM
 // for the UAS).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "common/ids.h"
 #include "sip/dialog.h"
@@ -155,52 +158,76 @@ struct Uac {
   std::unique_ptr<UserAgent> core;
   std::string local;  // host:port we listen on
   Peer target;
+  std::string user = "service";  // the callee's user part
   std::optional<Credentials> credentials;
-  int calls = 0, started = 0, completed = 0, failed = 0, reinvites = 0;
+  int calls = 0, started = 0, completed = 0, failed_calls = 0, reinvites = 0;
   Millis hold{200};
   int cancel_after_ms = -1;  // >= 0: cancel each call this long after the INVITE (expect 487)
   bool reinvite = false;     // put each call on hold with a re-INVITE before the BYE
+  std::string refer_to;      // transfer each answered call there (REFER), then hang up
+  int transfers = 0;         // REFERs whose final NOTIFY said 200
+  std::set<uint64_t> transferred;
 
   UserAgent::Handlers handlers() {
-    return UserAgent::Handlers{.on_ended =
-                                   [this](uint64_t, std::string_view why) {
-                                     if (why == "local") {
-                                       ++completed;
-                                     } else {
-                                       std::cerr << "call ended by " << why << "\n";
-                                       ++failed;
-                                     }
-                                     next();
-                                   },
-                               .on_answered =
-                                   [this](uint64_t s, const Message&) {
-                                     if (cancel_after_ms >= 0)
-                                       return;  // the 2xx crossed the CANCEL: ended with a BYE
-                                     timers.start(hold, [this, s]() {
-                                       if (!reinvite) {
-                                         (void)core->hangup(s);
-                                         return;
-                                       }
-                                       std::string held(kOffer);
-                                       held.replace(held.find("a=sendrecv"), 10, "a=sendonly");
-                                       auto r = core->reinvite(
-                                           s, held, [this, s](int status, const Message*) {
-                                             if (status == 200) ++reinvites;
-                                             (void)core->hangup(s);
-                                           });
-                                       if (!r) (void)core->hangup(s);
-                                     });
-                                   },
-                               .on_failed =
-                                   [this](uint64_t, int status, const Message*) {
-                                     if (cancel_after_ms >= 0 && status == 487) {
-                                       ++completed;
-                                     } else {
-                                       std::cerr << "call failed with " << status << "\n";
-                                       ++failed;
-                                     }
-                                     next();
-                                   }};
+    return UserAgent::Handlers{
+        .on_ended = [this](uint64_t s, std::string_view why) { ended(s, why); },
+        .on_answered = [this](uint64_t s, const Message&) { answered(s); },
+        .on_failed = [this](uint64_t, int status, const Message*) { failed(status); },
+        .on_refer_progress = [this](uint64_t s, int status) { refer_progress(s, status); }};
+  }
+
+  void ended(uint64_t s, std::string_view why) {
+    // A transferee may hang up itself once the transfer succeeded.
+    if (why == "local" || (why == "bye" && transferred.count(s))) {
+      ++completed;
+    } else {
+      std::cerr << "call ended by " << why << "\n";
+      ++failed_calls;
+    }
+    next();
+  }
+
+  void answered(uint64_t s) {
+    if (cancel_after_ms >= 0) return;  // the 2xx crossed the CANCEL: ended with a BYE
+    timers.start(hold, [this, s]() {
+      if (!refer_to.empty()) {
+        auto r = core->refer(s, "<" + refer_to + ">", [this, s](int status, const Message*) {
+          if (status != 202) (void)core->hangup(s);
+        });
+        if (!r) (void)core->hangup(s);
+        return;
+      }
+      if (!reinvite) {
+        (void)core->hangup(s);
+        return;
+      }
+      std::string held(kOffer);
+      held.replace(held.find("a=sendrecv"), 10, "a=sendonly");
+      auto r = core->reinvite(s, held, [this, s](int status, const Message*) {
+        if (status == 200) ++reinvites;
+        (void)core->hangup(s);
+      });
+      if (!r) (void)core->hangup(s);
+    });
+  }
+
+  void failed(int status) {
+    if (cancel_after_ms >= 0 && status == 487) {
+      ++completed;
+    } else {
+      std::cerr << "call failed with " << status << "\n";
+      ++failed_calls;
+    }
+    next();
+  }
+
+  void refer_progress(uint64_t s, int status) {
+    if (status < 200) return;
+    if (status == 200) {
+      ++transfers;
+      transferred.insert(s);
+    }
+    (void)core->hangup(s);
   }
 
   void next() {
@@ -211,14 +238,14 @@ struct Uac {
     ++started;
     OutgoingCall c;
     c.next_hop = target;
-    c.request_uri = "sip:service@" + target.address + ":" + std::to_string(target.port);
+    c.request_uri = "sip:" + user + "@" + target.address + ":" + std::to_string(target.port);
     c.from = "<sip:peer@" + local + ">";
-    c.to = "<sip:service@" + target.address + ">";
+    c.to = "<sip:" + user + "@" + target.address + ">";
     c.body = kOffer;
     c.credentials = credentials;
     auto id = core->invite(std::move(c));
     if (!id) {
-      ++failed;
+      ++failed_calls;
       io.post([this] { next(); });
       return;
     }
@@ -313,6 +340,8 @@ int main(int argc, char** argv) {
     uac.target = Peer{"UDP", to.substr(0, to.rfind(':')),
                       static_cast<uint16_t>(std::stoi(to.substr(to.rfind(':') + 1)))};
     uac.calls = std::stoi(arg(argc, argv, "--calls", "1"));
+    uac.user = arg(argc, argv, "--to-user", "service");
+    uac.refer_to = arg(argc, argv, "--refer-to", "");
     uac.hold = Millis(std::stoi(arg(argc, argv, "--hold-ms", "200")));
     uac.cancel_after_ms = std::stoi(arg(argc, argv, "--cancel-after-ms", "-1"));
     for (int i = 2; i < argc; ++i) uac.reinvite |= std::string(argv[i]) == "--reinvite";
@@ -336,8 +365,8 @@ int main(int argc, char** argv) {
     io.post([&] { uac.next(); });
     io.run();
     std::cout << "{\"calls\": " << uac.calls << ", \"completed\": " << uac.completed
-              << ", \"failed\": " << uac.failed << ", \"reinvites\": " << uac.reinvites << "}"
-              << std::endl;
+              << ", \"failed\": " << uac.failed_calls << ", \"reinvites\": " << uac.reinvites
+              << ", \"transfers\": " << uac.transfers << "}" << std::endl;
     return uac.completed == uac.calls ? 0 : 1;
   }
   std::cerr << "unknown mode " << mode << "\n";
