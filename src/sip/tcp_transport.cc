@@ -19,27 +19,43 @@ std::string key_of(const std::string& address, uint16_t port) {
 class TcpTransport::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(TcpTransport& owner, tcp::socket socket)
-      : owner_(owner), socket_(owner.io_), message_timer_(owner.io_), idle_timer_(owner.io_) {
-    if (owner.options_.tls) {
-      tls_ =
-          std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(socket), *owner.options_.tls);
-    } else {
-      socket_ = std::move(socket);
-    }
-  }
+      : owner_(owner),
+        socket_(std::move(socket)),
+        message_timer_(owner.io_),
+        idle_timer_(owner.io_) {}
 
   // `client`: we opened the connection (the TLS client side).
   void start(const tcp::endpoint& remote, bool client) {
-    peer_ = Peer{tls_ ? "TLS" : "TCP", remote.address().to_string(), remote.port()};
+    peer_ = Peer{owner_.options_.tls ? "TLS" : "TCP", remote.address().to_string(), remote.port()};
     key_ = key_of(peer_.address, peer_.port);
-    // A peer that connects to us must complete its handshake and first message in time.
-    if (!client) arm_message_timer();
     arm_idle_timer();
-    if (!tls_) {
+    if (client) {
+      begin(true);
+      return;
+    }
+    // A peer that connects to us must complete its handshake and first message in time. Until
+    // its first bytes arrive, a connection holds only its socket and timers: no TLS state and
+    // no read buffer (T34: thousands of idle connections cost little).
+    arm_message_timer();
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](boost::system::error_code ec) {
+                         if (ec || self->closed_) {
+                           self->close();
+                           return;
+                         }
+                         self->begin(false);
+                       });
+  }
+
+  void begin(bool client) {
+    chunk_.resize(8192);
+    if (!owner_.options_.tls) {
       ready_ = true;
       read();
       return;
     }
+    tls_ =
+        std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(socket_), *owner_.options_.tls);
     tls_->async_handshake(client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
                           [self = shared_from_this()](boost::system::error_code ec) {
                             if (ec || self->closed_) {
@@ -53,6 +69,10 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
   }
   const Peer& peer() const { return peer_; }
   const std::string& key() const { return key_; }
+  bool closed() const { return closed_; }
+  // Whether the peer has sent a valid SIP message on this connection (it is not just holding
+  // a slot open).
+  bool proven() const { return proven_; }
 
   void write(std::string bytes) {
     queue_.push_back(std::move(bytes));
@@ -130,6 +150,7 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
       message_timer_.cancel();
       timing_message_ = false;
       ++owner_.stats_.received;
+      proven_ = true;
       ParseOptions o = owner_.options_.parse;
       o.datagram = false;
       auto m = Message::parse(frame, o);
@@ -178,10 +199,11 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
   asio::steady_timer idle_timer_;
   Peer peer_;
   std::string key_;
-  std::array<char, 8192> chunk_{};
+  std::vector<char> chunk_;  // allocated once the peer sends something
   std::string buffer_;
   std::deque<std::string> queue_;
   bool closed_ = false;
+  bool proven_ = false;
 };
 
 TcpTransport::TcpTransport(asio::io_context& io, Handler on_message, TcpOptions options)
@@ -214,6 +236,10 @@ void TcpTransport::accept() {
       const auto remote = socket.remote_endpoint(rec);
       if (!rec) {
         const std::string ip = remote.address().to_string();
+        // At capacity, the oldest connection that never sent a valid message makes room: a
+        // flood of idle connections from many addresses cannot lock real peers out (T34).
+        if (connections_.size() >= options_.max_connections && per_ip_[ip] < options_.max_per_ip)
+          evict_oldest_unproven();
         if (connections_.size() >= options_.max_connections || per_ip_[ip] >= options_.max_per_ip) {
           ++stats_.refused_limit;
           socket.close(rec);
@@ -222,11 +248,29 @@ void TcpTransport::accept() {
           auto c = std::make_shared<Connection>(*this, std::move(socket));
           c->start(remote, /*client=*/false);
           adopt(c);
+          unproven_.push_back(c);
+          if (unproven_.size() > 2 * connections_.size() + 64) {
+            std::erase_if(unproven_, [](const std::weak_ptr<Connection>& w) {
+              auto x = w.lock();
+              return !x || x->closed() || x->proven();
+            });
+          }
         }
       }
     }
     accept();
   });
+}
+
+void TcpTransport::evict_oldest_unproven() {
+  while (!unproven_.empty()) {
+    auto c = unproven_.front().lock();
+    unproven_.pop_front();
+    if (c && !c->closed() && !c->proven()) {
+      c->close(&stats_.evicted);
+      return;
+    }
+  }
 }
 
 void TcpTransport::adopt(std::shared_ptr<Connection> c) {
@@ -288,6 +332,7 @@ void TcpTransport::close() {
   for (auto& [k, c] : all) c->close();
   connections_.clear();
   per_ip_.clear();
+  unproven_.clear();
 }
 
 }  // namespace verbatim::sip

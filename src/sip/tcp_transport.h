@@ -53,6 +53,7 @@ struct TcpStats : TransportStats {
   uint64_t closed_timeout = 0;  // slow or idle
   uint64_t closed_framing = 0;  // malformed stream
   uint64_t closed_tls = 0;      // TLS handshake or record failures
+  uint64_t evicted = 0;         // closed at capacity to make room (never sent a valid message)
   uint64_t connect_failures = 0;
 };
 
@@ -74,6 +75,7 @@ class TcpTransport {
   void accept();
   void adopt(std::shared_ptr<Connection> c);
   void forget(const Connection* c);
+  void evict_oldest_unproven();
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -81,6 +83,7 @@ class TcpTransport {
   TcpOptions options_;
   std::map<std::string, std::shared_ptr<Connection>> connections_;  // "addr|port" -> connection
   std::map<std::string, size_t> per_ip_;
+  std::deque<std::weak_ptr<Connection>> unproven_;  // accepted connections, oldest first
   std::map<std::string, std::vector<std::string>> connecting_;  // messages waiting for a connect
   TcpStats stats_;
   bool closed_ = false;

@@ -145,6 +145,29 @@ TEST(TcpTransport, SlowAndIdleConnectionsAreClosedAndPerIpCapsHold) {
   EXPECT_TRUE(h.run_until([&] { return h.received.size() == 1; }));
 }
 
+// T34 from many addresses: at capacity, the oldest connection that never sent a valid message
+// makes room, so idle connections cannot lock a real peer out; peers that did talk stay.
+TEST(TcpTransport, AtCapacityTheOldestSilentConnectionMakesRoom) {
+  TcpOptions o;
+  o.max_connections = 8;
+  TcpHarness h(o);
+  auto talker = h.connect();
+  asio::write(talker, asio::buffer(options_request("z9hG4bK-t")));
+  ASSERT_TRUE(h.run_until([&] { return h.received.size() == 1; }));
+  std::vector<tcp::socket> idle;
+  for (int i = 0; i < 7; ++i) idle.push_back(h.connect());
+  ASSERT_TRUE(h.run_until([&] { return h.transport.connections() == 8; }));
+  auto legit = h.connect();
+  asio::write(legit, asio::buffer(options_request("z9hG4bK-l")));
+  ASSERT_TRUE(h.run_until([&] { return h.received.size() == 2; }));
+  EXPECT_EQ(h.transport.stats().evicted, 1u);
+  EXPECT_EQ(h.transport.stats().refused_limit, 0u);
+  EXPECT_TRUE(h.closed_by_server(idle.front())) << "the oldest silent connection went";
+  asio::write(talker, asio::buffer(options_request("z9hG4bK-t2")));
+  EXPECT_TRUE(h.run_until([&] { return h.received.size() == 3; })) << "the talker stayed";
+  EXPECT_EQ(h.transport.connections(), 8u);
+}
+
 TEST(TcpTransport, RequestsToAPeerReuseOneConnection) {
   TcpHarness server;
   asio::io_context& io = server.io;

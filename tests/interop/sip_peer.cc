@@ -2,7 +2,9 @@
 // layer, UDP transport), so interop tests can put it opposite real peers (SIPp, Kamailio).
 // It is our code under test, not a stand-in for a peer.
 //
-//   sip_peer uas --listen 127.0.0.1:0 [--md5-only]
+//   sip_peer uas --listen 127.0.0.1:0 [--md5-only] [--tls-cert PEM --tls-key PEM
+//                [--tls-listen 127.0.0.1:0] [--max-connections N] [--max-per-ip N]
+//                [--message-timeout-ms N]]
 //       answers OPTIONS 200; REGISTER with a digest challenge (alice / s3cret; SHA-256 and
 //       MD5, or MD5 alone); INVITE to "ring" rings 3 s (for CANCEL); INVITE 100/180/200 with an SDP
 //       answer (re-INVITE too), the 2xx retransmitted until the ACK (RFC 3261 §13.3.1.4); BYE 200;
@@ -16,8 +18,11 @@
 //       waiting for the final NOTIFY. Exits 0 when every call went as planned.
 // Both print "listening UDP <port>" first and a JSON line of counters at the end (SIGTERM
 // for the UAS).
+#include <sys/resource.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+
+#include <boost/asio/ssl/context.hpp>
 #include <iostream>
 #include <map>
 #include <set>
@@ -41,6 +46,12 @@ std::string arg(int argc, char** argv, const std::string& name, const std::strin
     if (argv[i] == name) return argv[i + 1];
   }
   return def;
+}
+
+long max_rss_kb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
 }
 
 const char* kOffer =
@@ -281,8 +292,38 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::cout << "listening UDP " << ep.value().port() << std::endl;
+  // TLS with the given certificate, on a port of its own, with the connection limits given.
+  std::unique_ptr<TcpTransport> tls;
+  if (const std::string cert = arg(argc, argv, "--tls-cert", ""); !cert.empty()) {
+    auto ctx = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+    ctx->set_options(boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    ctx->use_certificate_chain_file(cert, ec);
+    if (!ec)
+      ctx->use_private_key_file(arg(argc, argv, "--tls-key", ""), boost::asio::ssl::context::pem,
+                                ec);
+    if (ec) {
+      std::cerr << "TLS certificate or key: " << ec.message() << "\n";
+      return 2;
+    }
+    TcpOptions o;
+    o.tls = ctx;
+    o.max_connections = std::stoul(arg(argc, argv, "--max-connections", "10000"));
+    o.max_per_ip = std::stoul(arg(argc, argv, "--max-per-ip", "64"));
+    o.message_timeout = Millis(std::stoi(arg(argc, argv, "--message-timeout-ms", "10000")));
+    tls = std::make_unique<TcpTransport>(
+        io, [&](Message m, const Peer& p) { deliver(std::move(m), p); }, o);
+    auto t = tls->listen(arg(argc, argv, "--tls-listen", "127.0.0.1:0"));
+    if (!t) {
+      std::cerr << t.error().message << "\n";
+      return 2;
+    }
+    std::cout << "listening TLS " << t.value().port() << std::endl;
+  }
   auto send = [&](const Message& m, const Peer& p) {
-    if (p.transport == "TCP") {
+    if (p.transport == "TLS" && tls) {
+      tls->send(m, p);
+    } else if (p.transport == "TCP") {
       tcp.send(m, p);
     } else {
       transport.send(m, p);
@@ -325,8 +366,14 @@ int main(int argc, char** argv) {
     std::cout << "{\"invites\": " << uas.invites << ", \"reinvites\": " << uas.reinvites
               << ", \"acks\": " << uas.acks << ", \"byes\": " << uas.byes
               << ", \"tcp_connections\": " << tcp.stats().accepted
-              << ", \"options\": " << uas.options << ", \"cancels\": " << uas.cancels
-              << ", \"registered\": " << uas.registered << ", \"challenged\": " << uas.challenged
+              << ", \"tls_accepted\": " << (tls ? tls->stats().accepted : 0)
+              << ", \"tls_refused\": " << (tls ? tls->stats().refused_limit : 0)
+              << ", \"tls_evicted\": " << (tls ? tls->stats().evicted : 0)
+              << ", \"tls_timeouts\": " << (tls ? tls->stats().closed_timeout : 0)
+              << ", \"tls_open\": " << (tls ? tls->connections() : 0)
+              << ", \"max_rss_kb\": " << max_rss_kb() << ", \"options\": " << uas.options
+              << ", \"cancels\": " << uas.cancels << ", \"registered\": " << uas.registered
+              << ", \"challenged\": " << uas.challenged
               << ", \"auth_failures\": " << uas.auth_failures
               << ", \"no_dialog\": " << uas.no_dialog
               << ", \"rejected\": " << transport.stats().rejected_invalid
