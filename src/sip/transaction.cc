@@ -164,6 +164,14 @@ void TransactionLayer::server_retransmit(uint64_t id) {
   timer(s.retransmit, s.interval, [this, id]() { server_retransmit(id); });
 }
 
+// Hash tables keep the buckets of their busiest moment; after a burst (or a flood) has passed,
+// give them back, so a long-running server returns to its baseline (reliability tests T31,
+// T37). Amortised: a table shrinks only when it is 16 times larger than its contents.
+template <typename Map>
+void TransactionLayer::shrink_if_sparse(Map& map) {
+  if (map.bucket_count() > 4096 && map.size() * 16 < map.bucket_count()) map.rehash(0);
+}
+
 void TransactionLayer::finish_client(uint64_t id) {
   auto it = clients_.find(id);
   if (it == clients_.end()) return;
@@ -173,6 +181,8 @@ void TransactionLayer::finish_client(uint64_t id) {
   cancel(c.linger);
   client_keys_.erase(c.key);
   clients_.erase(it);
+  shrink_if_sparse(clients_);
+  shrink_if_sparse(client_keys_);
 }
 
 namespace {
@@ -275,6 +285,9 @@ void TransactionLayer::finish_server(uint64_t id) {
     if (m != merge_keys_.end() && m->second == id) merge_keys_.erase(m);
   }
   servers_.erase(it);
+  shrink_if_sparse(servers_);
+  shrink_if_sparse(server_keys_);
+  shrink_if_sparse(merge_keys_);
 }
 
 void TransactionLayer::on_request_received(Message request, const Peer& from) {

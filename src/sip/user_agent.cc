@@ -181,6 +181,16 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
     return;
   }
   if (method == "INVITE" && !in_dialog) {
+    // A dialog needs the caller's Contact (RFC 3261 §8.1.1.8); refuse before the application
+    // sees a call it could never answer.
+    auto contacts = req.contacts();
+    if (!contacts || contacts.value().size() != 1) {
+      Message r = make_response(req, 400, contacts ? "Missing or Multiple Contact" : "Bad Contact",
+                                random_hex(4));
+      r.add_header("Warning", "399 verbatim \"an INVITE needs exactly one Contact URI\"");
+      (void)layer_.respond(txn, std::move(r));
+      return;
+    }
     auto st = negotiate_session_timer(req, options_.timers);
     if (!st) {
       Message r = make_response(
@@ -351,7 +361,13 @@ Status UserAgent::accept(uint64_t session, std::string_view sdp_answer) {
   ok.add_header("Supported", "timer");
   if (!sdp_answer.empty()) ok.set_body("application/sdp", sdp_answer);
   auto d = Dialog::as_uas(s.invite, Message::parse(ok.serialize()).value());
-  if (!d) return d.error();
+  if (!d) {
+    // Never leave the INVITE unanswered: the caller gets a final response either way.
+    (void)layer_.respond(s.invite_txn,
+                         make_response(s.invite, 500, "Server Internal Error", s.local_tag));
+    end(session, "rejected", false);
+    return d.error();
+  }
   s.dialog = d.value();
   note_dialog(s);
   s.local_sdp = std::string(sdp_answer);

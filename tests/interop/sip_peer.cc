@@ -4,7 +4,7 @@
 //
 //   sip_peer uas --listen 127.0.0.1:0 [--md5-only] [--tls-cert PEM --tls-key PEM
 //                [--tls-listen 127.0.0.1:0] [--max-connections N] [--max-per-ip N]
-//                [--message-timeout-ms N]]
+//                [--message-timeout-ms N]] [--t1-ms 500]
 //       answers OPTIONS 200; REGISTER with a digest challenge (alice / s3cret; SHA-256 and
 //       MD5, or MD5 alone); INVITE to "ring" rings 3 s (for CANCEL); INVITE 100/180/200 with an SDP
 //       answer (re-INVITE too), the 2xx retransmitted until the ACK (RFC 3261 §13.3.1.4); BYE 200;
@@ -17,10 +17,13 @@
 //       after the INVITE, expecting 487; or a transfer (REFER) of the answered call to URI,
 //       waiting for the final NOTIFY. Exits 0 when every call went as planned.
 // Both print "listening UDP <port>" first and a JSON line of counters at the end (SIGTERM
-// for the UAS).
+// for the UAS); SIGUSR1 prints a line with the heap bytes in use and the RSS.
+#include <malloc.h>
 #include <sys/resource.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cstdio>
 
 #include <boost/asio/ssl/context.hpp>
 #include <iostream>
@@ -46,6 +49,30 @@ std::string arg(int argc, char** argv, const std::string& name, const std::strin
     if (argv[i] == name) return argv[i + 1];
   }
   return def;
+}
+
+#ifdef __SANITIZE_ADDRESS__
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+#endif
+
+// Bytes the program holds on the heap (what a leak or an unbounded table grows), RSS apart
+// from the allocator's free lists: malloc_trim first returns what it can to the system.
+std::string memory_report() {
+#ifdef __SANITIZE_ADDRESS__
+  const size_t heap = __sanitizer_get_current_allocated_bytes();
+#else
+  malloc_trim(0);
+  const struct mallinfo2 mi = mallinfo2();
+  const size_t heap = mi.uordblks + mi.hblkhd;
+#endif
+  long rss_kb = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    long pages = 0, resident = 0;
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) == 2) rss_kb = resident * 4;
+    std::fclose(f);
+  }
+  return "{\"heap_bytes\": " + std::to_string(heap) + ", \"rss_kb\": " + std::to_string(rss_kb) +
+         "}";
 }
 
 long max_rss_kb() {
@@ -276,6 +303,16 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int) { io.stop(); });
+  // SIGUSR1: a line with the memory in use (for tests that look for growth).
+  boost::asio::signal_set usr1(io, SIGUSR1);
+  std::function<void()> report = [&]() {
+    usr1.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      std::cout << memory_report() << std::endl;
+      report();
+    });
+  };
+  report();
   std::function<void(Message, const Peer&)> deliver;
   UdpTransport transport(io, [&](Message m, const Peer& p) { deliver(std::move(m), p); });
   auto ep = transport.listen(arg(argc, argv, "--listen", "127.0.0.1:0"));
@@ -320,6 +357,11 @@ int main(int argc, char** argv) {
     }
     std::cout << "listening TLS " << t.value().port() << std::endl;
   }
+  // --t1-ms: a shorter T1 (and T2, T4 with it) lets tests see transactions expire sooner.
+  TimerConfig timer_config;
+  timer_config.t1 = Millis(std::stoi(arg(argc, argv, "--t1-ms", "500")));
+  timer_config.t2 = std::min(Millis(4000), timer_config.t1 * 8);
+  timer_config.t4 = std::min(Millis(5000), timer_config.t1 * 10);
   auto send = [&](const Message& m, const Peer& p) {
     if (p.transport == "TLS" && tls) {
       tls->send(m, p);
@@ -349,10 +391,12 @@ int main(int argc, char** argv) {
               uas.on_request(id, r, f, c);
             },
             [&](const Message& m, const Peer& f) { uas.on_stray(m, f); },
-            [&](uint64_t id, std::string_view why) { uas.core->on_server_failed(id, why); }});
+            [&](uint64_t id, std::string_view why) { uas.core->on_server_failed(id, why); }},
+        timer_config);
     UaOptions uo;
     uo.contact = "<sip:uas@" + local + ">";
     uo.via_sent_by = local;
+    uo.t = timer_config;
     uas.core = std::make_unique<UserAgent>(
         *uas.layer, uas.timers, uo,
         UserAgent::Handlers{
@@ -377,7 +421,12 @@ int main(int argc, char** argv) {
               << ", \"auth_failures\": " << uas.auth_failures
               << ", \"no_dialog\": " << uas.no_dialog
               << ", \"rejected\": " << transport.stats().rejected_invalid
-              << ", \"dropped\": " << transport.stats().dropped_unparseable << "}" << std::endl;
+              << ", \"dropped\": " << transport.stats().dropped_unparseable
+              << ", \"udp_received\": " << transport.stats().received
+              << ", \"tcp_received\": " << tcp.stats().received
+              << ", \"sessions\": " << uas.core->sessions()
+              << ", \"transactions\": " << uas.layer->server_count() + uas.layer->client_count()
+              << "}" << std::endl;
     return 0;
   }
   if (mode == "uac") {
@@ -403,10 +452,12 @@ int main(int argc, char** argv) {
               uac.core->on_request(id, r, f, c);
             },
             [&](const Message& m, const Peer& f) { uac.core->on_stray(m, f); },
-            [&](uint64_t id, std::string_view why) { uac.core->on_server_failed(id, why); }});
+            [&](uint64_t id, std::string_view why) { uac.core->on_server_failed(id, why); }},
+        timer_config);
     UaOptions uo;
     uo.contact = "<sip:peer@" + local + ">";
     uo.via_sent_by = local;
+    uo.t = timer_config;
     uac.core = std::make_unique<UserAgent>(*uac.layer, uac.timers, uo, uac.handlers());
     deliver = [&](Message m, const Peer& p) { uac.layer->on_message(std::move(m), p); };
     io.post([&] { uac.next(); });
