@@ -236,13 +236,24 @@ SipResult<Message> Message::parse(std::string_view bytes, const ParseOptions& op
       }
       continue;
     }
-    const size_t colon = l.text.find(':');
-    if (colon == std::string_view::npos) {
+    // The name: token characters up to the colon (one pass: names are short, and this runs
+    // for every header line).
+    size_t colon = 0;
+    bool token = true;
+    while (colon < l.text.size() && l.text[colon] != ':') {
+      token = token && is_token_char(l.text[colon]);
+      ++colon;
+    }
+    if (colon == l.text.size()) {
       return error_at(line_no, response ? 0 : 400, "header line without ':'");
     }
     std::string_view name = l.text.substr(0, colon);
-    while (!name.empty() && is_ws(name.back())) name.remove_suffix(1);
-    if (!is_token(name)) {
+    token = token && colon > 0;
+    if (!token) {  // perhaps only whitespace before the colon ("Subject :"), which is allowed
+      while (!name.empty() && is_ws(name.back())) name.remove_suffix(1);
+      token = is_token(name);
+    }
+    if (!token) {
       return error_at(line_no, response ? 0 : 400,
                       "invalid header name '" + std::string(name.substr(0, 60)) + "'");
     }
