@@ -74,3 +74,32 @@ def wait_until(predicate, timeout=10.0, interval=0.05):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+SIP_PEER = os.environ.get("VERBATIM_SIP_PEER", "")
+
+
+class SipPeerTestCase(VerbatimTestCase):
+    """Tests that run Verbatim's SIP stack as a process: tests/interop/sip_peer.cc."""
+
+    def setUp(self):
+        super().setUp()
+        if not SIP_PEER:
+            self.fail("needs the vb_sip_peer helper (built with the tests; ctest sets VERBATIM_SIP_PEER)")
+
+    def start_uas(self, *extra, env=None):
+        """Starts `vb_sip_peer uas` on a free loopback port; returns the process and the port."""
+        p = subprocess.Popen([SIP_PEER, "uas", "--listen", "127.0.0.1:0", *extra], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        self.servers.append(p)
+        first = p.stdout.readline()
+        self.assertIn("listening UDP", first, p.stderr.read() if p.poll() is not None else "")
+        return p, int(first.split()[2])
+
+    def stop_uas(self, p):
+        """Stops it with SIGTERM; it must exit cleanly (in the sanitized build: no leak); returns
+        its counters."""
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        return json.loads(out.strip().splitlines()[-1])

@@ -5,16 +5,15 @@ messages) answered or dropped without disturbing calls."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, VerbatimTestCase, wait_until  # noqa: E402
+from helpers import SOURCE_DIR, SIP_PEER, SipPeerTestCase, wait_until  # noqa: E402
 
-PEER = os.environ.get("VERBATIM_SIP_PEER", "")
+PEER = SIP_PEER
 SIPP = shutil.which("sipp")
 KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio" if os.path.exists("/usr/sbin/kamailio") else None)
 
@@ -76,25 +75,12 @@ def free_udp_port():
     return port
 
 
-class SipInteropTest(VerbatimTestCase):
+class SipInteropTest(SipPeerTestCase):
     def setUp(self):
         super().setUp()
-        if not PEER or not SIPP:
-            self.fail("needs the vb_sip_peer helper and SIPp (Debian package sip-tester; "
+        if not SIPP:
+            self.fail("needs SIPp (Debian package sip-tester; "
                       "scripts/bootstrap.sh installs it)")
-
-    def start_uas(self, *extra):
-        p = subprocess.Popen([PEER, "uas", "--listen", "127.0.0.1:0", *extra], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        self.servers.append(p)
-        line = p.stdout.readline()
-        self.assertIn("listening UDP", line)
-        return p, int(line.split()[2])
-
-    def stop_uas(self, p):
-        p.send_signal(signal.SIGTERM)
-        out, _ = p.communicate(timeout=10)
-        return json.loads(out.strip().splitlines()[-1])
 
     def sipp(self, *args, timeout=120):
         # Every port SIPp opens is one we picked, so parallel test runs do not collide.

@@ -14,9 +14,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import VerbatimTestCase  # noqa: E402
+from helpers import SIP_PEER, SipPeerTestCase  # noqa: E402
 
-PEER = os.environ.get("VERBATIM_SIP_PEER", "")
+PEER = SIP_PEER
 BARESIP = shutil.which("baresip")
 MODULES = "/usr/lib/baresip/modules"
 
@@ -122,11 +122,11 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
         self.log.close()
 
 
-class SoftphoneInteropTest(VerbatimTestCase):
+class SoftphoneInteropTest(SipPeerTestCase):
     def setUp(self):
         super().setUp()
-        if not PEER or not BARESIP or not os.path.isdir(MODULES):
-            self.fail("needs the vb_sip_peer helper and baresip (Debian package baresip-core; "
+        if not BARESIP or not os.path.isdir(MODULES):
+            self.fail("needs baresip (Debian package baresip-core; "
                       "scripts/bootstrap.sh installs it)")
         self.phones = []
 
@@ -147,23 +147,13 @@ class SoftphoneInteropTest(VerbatimTestCase):
         b.command("uanew", account)
         return b
 
-    def start_uas(self):
+    def start_registrar(self):
         # baresip 1.0 (libre) answers only the first challenge and knows only MD5, so this
         # registrar offers MD5 alone (see docs/sip.md, "Digest algorithms").
-        p = subprocess.Popen([PEER, "uas", "--listen", "127.0.0.1:0", "--md5-only"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.servers.append(p)
-        line = p.stdout.readline()
-        self.assertIn("listening UDP", line)
-        return p, int(line.split()[2])
-
-    def stop_uas(self, p):
-        p.send_signal(signal.SIGTERM)
-        out, _ = p.communicate(timeout=10)
-        return json.loads(out.strip().splitlines()[-1])
+        return self.start_uas("--md5-only")
 
     def test_baresip_registers_with_digest_and_calls_our_uas(self):
-        uas, port = self.start_uas()
+        uas, port = self.start_registrar()
         alice = self.registering_phone("alice", f"<sip:alice@127.0.0.1:{port};transport=udp>;auth_pass=s3cret;regint=600")
         alice.wait_event({"REGISTER_OK"})
         alice.command("dial", f"sip:service@127.0.0.1:{port}")
@@ -178,7 +168,7 @@ class SoftphoneInteropTest(VerbatimTestCase):
         self.assertEqual((stats["invites"], stats["acks"], stats["byes"]), (1, 1, 1))
 
     def test_baresip_with_a_wrong_password_is_refused(self):
-        uas, port = self.start_uas()
+        uas, port = self.start_registrar()
         mallory = self.registering_phone("mallory", f"<sip:alice@127.0.0.1:{port};transport=udp>;auth_pass=guess;regint=600")
         mallory.wait_event({"REGISTER_FAIL"})
         stats = self.stop_uas(uas)
