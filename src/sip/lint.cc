@@ -90,8 +90,7 @@ std::string LintReport::to_text() const {
   return s;
 }
 
-LintReport lint_message(std::string_view bytes) {
-  LintReport r;
+std::string read_capture(std::string_view bytes, std::vector<std::string>* notes) {
   std::string data(bytes);
   const size_t head_end = data.find("\n\n");
   if (data.find("\r\n") == std::string::npos && data.find('\n') != std::string::npos) {
@@ -107,8 +106,14 @@ LintReport lint_message(std::string_view bytes) {
       if (Message::parse(both)) candidate = std::move(both);
     }
     data = std::move(candidate);
-    r.notes.emplace_back("line ends were LF only; read as CRLF");
+    if (notes) notes->emplace_back("line ends were LF only; read as CRLF");
   }
+  return data;
+}
+
+LintReport lint_message(std::string_view bytes) {
+  LintReport r;
+  const std::string data = read_capture(bytes, &r.notes);
   auto m = Message::parse(data);
   if (!m) {
     const auto& e = m.error();

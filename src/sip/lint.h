@@ -24,4 +24,8 @@ struct LintReport {
 
 LintReport lint_message(std::string_view bytes);
 
+// A captured message as it was on the wire: LF-only text becomes CRLF (the body too when that
+// is what makes Content-Length agree); `notes` says so. Parse the result with Message::parse.
+std::string read_capture(std::string_view bytes, std::vector<std::string>* notes = nullptr);
+
 }  // namespace verbatim::sip

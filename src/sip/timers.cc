@@ -1,5 +1,7 @@
 #include "sip/timers.h"
 
+#include "common/containers.h"
+
 namespace verbatim::sip {
 
 uint64_t ManualTimers::start(Millis after, std::function<void()> fn) {
@@ -42,6 +44,7 @@ uint64_t AsioTimers::start(Millis after, std::function<void()> fn) {
     auto it = timers_.find(id);
     if (it == timers_.end()) return;
     timers_.erase(it);
+    shrink_if_sparse(timers_);
     fn();
   });
   timers_.emplace(id, std::move(timer));
@@ -53,6 +56,7 @@ void AsioTimers::cancel(uint64_t id) {
   if (it == timers_.end()) return;
   it->second->cancel();
   timers_.erase(it);
+  shrink_if_sparse(timers_);
 }
 
 }  // namespace verbatim::sip

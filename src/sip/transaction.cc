@@ -1,5 +1,6 @@
 #include "sip/transaction.h"
 
+#include "common/containers.h"
 #include "common/ids.h"
 #include "common/strings.h"
 
@@ -162,14 +163,6 @@ void TransactionLayer::server_retransmit(uint64_t id) {
   cb_.send(*s.last_response, s.peer);
   s.interval = std::min(s.interval * 2, cfg_.t2);
   timer(s.retransmit, s.interval, [this, id]() { server_retransmit(id); });
-}
-
-// Hash tables keep the buckets of their busiest moment; after a burst (or a flood) has passed,
-// give them back, so a long-running server returns to its baseline (reliability tests T31,
-// T37). Amortised: a table shrinks only when it is 16 times larger than its contents.
-template <typename Map>
-void TransactionLayer::shrink_if_sparse(Map& map) {
-  if (map.bucket_count() > 4096 && map.size() * 16 < map.bucket_count()) map.rehash(0);
 }
 
 void TransactionLayer::finish_client(uint64_t id) {

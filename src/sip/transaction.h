@@ -96,8 +96,6 @@ class TransactionLayer {
   void finish_server(uint64_t id);
   void timer(uint64_t& slot, Millis after, std::function<void()> fn);
   void cancel(uint64_t& slot);
-  template <typename Map>
-  static void shrink_if_sparse(Map& map);
 
   TimerService& timers_;
   Callbacks cb_;

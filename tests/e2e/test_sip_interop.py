@@ -199,6 +199,7 @@ class SipInteropTest(SipPeerTestCase):
         r = subprocess.run([PEER, "uac", "--listen", "127.0.0.1:0", "--to", f"127.0.0.1:{port}",
                             "--calls", str(calls), "--hold-ms", "50", *uac_args],
                            capture_output=True, text=True, timeout=120)
+        self.assertIn("listening UDP", r.stdout, r.stderr)
         counters = json.loads(r.stdout.strip().splitlines()[-1])
         try:
             sipp.wait(timeout=60)

@@ -314,21 +314,35 @@ int main(int argc, char** argv) {
   };
   report();
   std::function<void(Message, const Peer&)> deliver;
-  UdpTransport transport(io, [&](Message m, const Peer& p) { deliver(std::move(m), p); });
-  auto ep = transport.listen(arg(argc, argv, "--listen", "127.0.0.1:0"));
-  if (!ep) {
-    std::cerr << ep.error().message << "\n";
-    return 2;
+  // UDP, and TCP on the same port number (RFC 3261 §18: a UAS listens on both). With port 0,
+  // the number the system gives for UDP may be taken for TCP: then try another one.
+  const std::string listen = arg(argc, argv, "--listen", "127.0.0.1:0");
+  const bool any_port = listen.size() > 2 && listen.substr(listen.size() - 2) == ":0";
+  std::unique_ptr<UdpTransport> udp;
+  std::unique_ptr<TcpTransport> tcp_ptr;
+  boost::asio::ip::udp::endpoint bound;
+  for (int attempt = 0;; ++attempt) {
+    udp = std::make_unique<UdpTransport>(
+        io, [&](Message m, const Peer& p) { deliver(std::move(m), p); });
+    auto ep = udp->listen(listen);
+    if (!ep) {
+      std::cerr << ep.error().message << "\n";
+      return 2;
+    }
+    bound = ep.value();
+    tcp_ptr = std::make_unique<TcpTransport>(
+        io, [&](Message m, const Peer& p) { deliver(std::move(m), p); });
+    auto t = tcp_ptr->listen(bound.address().to_string() + ":" + std::to_string(bound.port()));
+    if (t) break;
+    if (!any_port || attempt == 20) {
+      std::cerr << t.error().message << "\n";
+      return 2;
+    }
   }
-  const std::string local =
-      ep.value().address().to_string() + ":" + std::to_string(ep.value().port());
-  // TCP on the same port number (RFC 3261 §18: a UAS listens on both).
-  TcpTransport tcp(io, [&](Message m, const Peer& p) { deliver(std::move(m), p); });
-  if (auto t = tcp.listen(local); !t) {
-    std::cerr << t.error().message << "\n";
-    return 2;
-  }
-  std::cout << "listening UDP " << ep.value().port() << std::endl;
+  UdpTransport& transport = *udp;
+  TcpTransport& tcp = *tcp_ptr;
+  const std::string local = bound.address().to_string() + ":" + std::to_string(bound.port());
+  std::cout << "listening UDP " << bound.port() << std::endl;
   // TLS with the given certificate, on a port of its own, with the connection limits given.
   std::unique_ptr<TcpTransport> tls;
   if (const std::string cert = arg(argc, argv, "--tls-cert", ""); !cert.empty()) {

@@ -1,0 +1,459 @@
+#include "siprec/metadata.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <pugixml.hpp>
+#include <sstream>
+
+#include "common/strings.h"
+
+namespace verbatim::siprec {
+
+namespace {
+
+// The element or attribute name without its namespace prefix.
+std::string_view local_name(const char* name) {
+  std::string_view n(name);
+  const size_t colon = n.find(':');
+  return colon == std::string_view::npos ? n : n.substr(colon + 1);
+}
+
+bool is(const pugi::xml_node& n, std::string_view name) {
+  return iequals(local_name(n.name()), name);
+}
+
+std::string text_of(const pugi::xml_node& n) {
+  return std::string(trim(std::string_view(n.child_value())));
+}
+
+// The first of the attributes present (vendors say participant_id, id, or session=).
+std::string attr(const pugi::xml_node& n, std::initializer_list<std::string_view> names) {
+  for (std::string_view want : names) {
+    for (const pugi::xml_attribute& a : n.attributes()) {
+      if (iequals(local_name(a.name()), want)) return std::string(trim(a.value()));
+    }
+  }
+  return {};
+}
+
+std::string as_xml(const pugi::xml_node& n) {
+  std::ostringstream os;
+  n.print(os, "", pugi::format_raw);
+  return os.str();
+}
+
+class Parser {
+ public:
+  Parser(std::string_view xml, std::vector<MetadataProblem>* problems)
+      : xml_(xml), problems_(problems) {}
+
+  uint32_t line_of(const pugi::xml_node& n) const {
+    const ptrdiff_t off = n.offset_debug();
+    if (off < 0 || static_cast<size_t>(off) > xml_.size()) return 0;
+    return 1 + static_cast<uint32_t>(
+                   std::count(xml_.begin(), xml_.begin() + static_cast<ptrdiff_t>(off), '\n'));
+  }
+  void problem(const pugi::xml_node& n, std::string message) {
+    if (problems_) problems_->push_back({n ? line_of(n) : 0, std::move(message)});
+  }
+
+  Participant& participant(const std::string& id) {
+    for (auto& p : m_.participants) {
+      if (p.id == id) return p;
+    }
+    m_.participants.push_back(Participant{});
+    m_.participants.back().id = id;
+    return m_.participants.back();
+  }
+
+  void times(const pugi::xml_node& child, std::string& associate, std::string& disassociate) {
+    if (is(child, "associate-time")) associate = text_of(child);
+    if (is(child, "disassociate-time")) disassociate = text_of(child);
+  }
+
+  void group(const pugi::xml_node& n) {
+    Group g;
+    g.id = attr(n, {"group_id", "id"});
+    for (const auto& c : n.children()) {
+      if (c.type() != pugi::node_element) continue;
+      if (is(c, "associate-time") || is(c, "disassociate-time")) {
+        times(c, g.associate_time, g.disassociate_time);
+      } else {
+        g.extensions.push_back(as_xml(c));
+      }
+    }
+    m_.groups.push_back(std::move(g));
+  }
+
+  CommunicationSession& session(const std::string& id) {
+    for (auto& s : m_.sessions) {
+      if (s.id == id) return s;
+    }
+    m_.sessions.push_back(CommunicationSession{});
+    m_.sessions.back().id = id;
+    return m_.sessions.back();
+  }
+
+  void session_element(const pugi::xml_node& n) {
+    CommunicationSession& s = session(attr(n, {"session_id", "id"}));
+    if (std::string g = attr(n, {"group", "group_id"}); !g.empty()) s.group_id = g;
+    for (const auto& c : n.children()) {
+      if (c.type() != pugi::node_element) continue;
+      if (is(c, "start-time")) {
+        s.start_time = text_of(c);
+      } else if (is(c, "stop-time")) {
+        s.stop_time = text_of(c);
+      } else if (is(c, "group-ref")) {
+        s.group_id = text_of(c);
+      } else {
+        s.extensions.push_back(as_xml(c));
+      }
+    }
+  }
+
+  // RFC 7865 <participant> (nameID) and the draft's (aor, name, send/recv with <id>).
+  void participant_element(const pugi::xml_node& n) {
+    const std::string id = attr(n, {"participant_id", "id"});
+    if (id.empty()) problem(n, "participant without an id");
+    Participant& p = participant(id);
+    if (std::string s = attr(n, {"session"}); !s.empty()) p.sessions.push_back(s);
+    for (const auto& c : n.children()) {
+      if (c.type() != pugi::node_element) continue;
+      if (is(c, "nameID")) {
+        NameId name{attr(c, {"aor"}), {}};
+        if (auto nm = c.find_child([](const pugi::xml_node& x) { return is(x, "name"); })) {
+          name.name = text_of(nm);
+        }
+        p.names.push_back(std::move(name));
+      } else if (is(c, "aor")) {
+        p.names.push_back(NameId{text_of(c), {}});
+      } else if (is(c, "name")) {
+        if (p.names.empty()) p.names.push_back(NameId{});
+        p.names.back().name = text_of(c);
+      } else if (is(c, "send") || is(c, "recv")) {
+        auto& list = is(c, "send") ? p.send : p.recv;
+        p.streams_given = true;
+        bool any = false;
+        for (const auto& idn : c.children()) {
+          if (idn.type() == pugi::node_element && is(idn, "id")) {
+            list.push_back(text_of(idn));
+            any = true;
+          }
+        }
+        if (!any && !text_of(c).empty()) list.push_back(text_of(c));
+      } else if (is(c, "associate-time") || is(c, "disassociate-time")) {
+        times(c, p.associate_time, p.disassociate_time);
+      } else {
+        p.extensions.push_back(as_xml(c));
+      }
+    }
+  }
+
+  void participant_session_assoc(const pugi::xml_node& n) {
+    const std::string pid = attr(n, {"participant_id", "participant"});
+    const std::string sid = attr(n, {"session_id", "session"});
+    if (pid.empty()) {
+      problem(n, "participantsessionassoc without a participant_id");
+      return;
+    }
+    Participant& p = participant(pid);
+    if (!sid.empty() && std::find(p.sessions.begin(), p.sessions.end(), sid) == p.sessions.end())
+      p.sessions.push_back(sid);
+    for (const auto& c : n.children()) {
+      if (c.type() == pugi::node_element) times(c, p.associate_time, p.disassociate_time);
+    }
+  }
+
+  void participant_stream_assoc(const pugi::xml_node& n) {
+    const std::string pid = attr(n, {"participant_id", "participant"});
+    if (pid.empty()) {
+      problem(n, "participantstreamassoc without a participant_id");
+      return;
+    }
+    Participant& p = participant(pid);
+    p.streams_given = true;
+    for (const auto& c : n.children()) {
+      if (c.type() != pugi::node_element) continue;
+      if (is(c, "send")) p.send.push_back(text_of(c));
+      if (is(c, "recv")) p.recv.push_back(text_of(c));
+    }
+  }
+
+  void stream_element(const pugi::xml_node& n) {
+    Stream s;
+    s.id = attr(n, {"stream_id", "id"});
+    s.session_id = attr(n, {"session_id", "session"});
+    for (const auto& c : n.children()) {
+      if (c.type() != pugi::node_element) continue;
+      if (is(c, "label")) {
+        s.label = text_of(c);
+      } else if (is(c, "mode")) {
+        s.mode = text_of(c);
+      } else {
+        s.extensions.push_back(as_xml(c));
+      }
+    }
+    if (s.id.empty()) {
+      problem(n, "stream with an empty id" + (s.label.empty() ? "" : " (label " + s.label + ")") +
+                     ": no participant can refer to it");
+    }
+    if (s.label.empty()) problem(n, "stream " + s.id + " has no label: it names no m-line");
+    m_.streams.push_back(std::move(s));
+  }
+
+  void data_mode(const pugi::xml_node& n) {
+    const std::string v = to_lower(text_of(n));
+    if (v == "partial") {
+      m_.partial = true;
+    } else if (v != "complete") {
+      problem(n, "dataMode '" + v + "' is neither complete nor partial; read as complete");
+    }
+  }
+
+  void top_level(const pugi::xml_node& c) {
+    if (is(c, "dataMode")) {
+      data_mode(c);
+    } else if (is(c, "group")) {
+      group(c);
+    } else if (is(c, "session")) {
+      session_element(c);
+    } else if (is(c, "sessionrecordingassoc")) {
+      CommunicationSession& s = session(attr(c, {"session_id", "session"}));
+      for (const auto& t : c.children()) {
+        if (t.type() == pugi::node_element) times(t, s.associate_time, s.disassociate_time);
+      }
+    } else if (is(c, "participant")) {
+      participant_element(c);
+    } else if (is(c, "participantsessionassoc")) {
+      participant_session_assoc(c);
+    } else if (is(c, "participantstreamassoc")) {
+      participant_stream_assoc(c);
+    } else if (is(c, "stream")) {
+      stream_element(c);
+    } else if (is(c, "recording") && m_.dialect == Metadata::Dialect::kDraft) {
+      m_.recording_id = attr(c, {"id"});
+      m_.extensions.push_back(as_xml(c));
+    } else {
+      m_.extensions.push_back(as_xml(c));  // <extensiondata>, vendor elements
+    }
+  }
+
+  // What a complete snapshot must make sense of on its own.
+  void check_references(const pugi::xml_node& root) {
+    for (const auto& p : m_.participants) {
+      for (const auto* list : {&p.send, &p.recv}) {
+        for (const auto& sid : *list) {
+          if (sid.empty()) {
+            problem(root, "participant " + p.id + " names an empty stream id");
+          } else if (!m_.stream(sid)) {
+            problem(root, "participant " + p.id + " refers to stream " + sid +
+                              ", which the metadata does not define");
+          }
+        }
+      }
+    }
+  }
+
+  Result<Metadata> run() {
+    pugi::xml_document doc;
+    const pugi::xml_parse_result r = doc.load_buffer(xml_.data(), xml_.size(), pugi::parse_default);
+    if (!r) {
+      const size_t off = std::min(static_cast<size_t>(std::max<ptrdiff_t>(r.offset, 0)), xml_.size());
+      const auto line = 1 + std::count(xml_.begin(), xml_.begin() + static_cast<ptrdiff_t>(off), '\n');
+      return make_error(ErrorCode::kInvalidArgument,
+                        "metadata line " + std::to_string(line) + ": not well-formed XML (" +
+                            r.description() + ")");
+    }
+    const pugi::xml_node root = doc.document_element();
+    if (!root) return make_error(ErrorCode::kInvalidArgument, "metadata: no root element");
+    if (is(root, "recording_metadata")) {
+      m_.dialect = Metadata::Dialect::kDraft;
+    } else if (!is(root, "recording")) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "metadata line " + std::to_string(line_of(root)) + ": the root element is <" +
+                            root.name() + ">, not <recording>");
+    }
+    const std::string_view root_name(root.name());
+    const size_t colon = root_name.find(':');
+    const std::string ns_attr =
+        colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(root_name.substr(0, colon));
+    m_.namespace_uri = root.attribute(ns_attr.c_str()).value();
+    static constexpr std::string_view kKnown[] = {"urn:ietf:params:xml:ns:recording:1",
+                                                  "urn:ietf:params:xml:ns:recording",
+                                                  "urn:ietf:params:xml:ns:siprec"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), m_.namespace_uri) == std::end(kKnown)) {
+      problem(root, "unexpected namespace '" + m_.namespace_uri +
+                        "' (expected urn:ietf:params:xml:ns:recording:1); read as RFC 7865");
+    }
+    if (m_.dialect == Metadata::Dialect::kRfc7865) m_.recording_id = attr(root, {"id"});
+    for (const auto& c : root.children()) {
+      if (c.type() == pugi::node_element) top_level(c);
+    }
+    if (!m_.partial) check_references(root);
+    return std::move(m_);
+  }
+
+ private:
+  std::string_view xml_;
+  std::vector<MetadataProblem>* problems_;
+  Metadata m_;
+};
+
+template <typename T>
+T* find_by_id(std::vector<T>& v, const std::string& id) {
+  for (auto& x : v) {
+    if (x.id == id) return &x;
+  }
+  return nullptr;
+}
+
+void set_if(std::string& to, const std::string& from) {
+  if (!from.empty()) to = from;
+}
+
+void append(std::vector<std::string>& to, const std::vector<std::string>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
+}  // namespace
+
+const Participant* Metadata::participant(std::string_view id) const {
+  for (const auto& p : participants) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
+}
+
+const Stream* Metadata::stream(std::string_view id) const {
+  for (const auto& s : streams) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+const Stream* Metadata::stream_by_label(std::string_view label) const {
+  for (const auto& s : streams) {
+    if (s.label == label) return &s;
+  }
+  return nullptr;
+}
+
+Result<Metadata> parse_metadata(std::string_view xml, std::vector<MetadataProblem>* problems) {
+  return Parser(xml, problems).run();
+}
+
+void merge(Metadata& known, const Metadata& update) {
+  if (!update.partial) {
+    known = update;
+    return;
+  }
+  known.dialect = update.dialect;
+  set_if(known.namespace_uri, update.namespace_uri);
+  set_if(known.recording_id, update.recording_id);
+  for (const auto& g : update.groups) {
+    if (Group* k = find_by_id(known.groups, g.id)) {
+      set_if(k->associate_time, g.associate_time);
+      set_if(k->disassociate_time, g.disassociate_time);
+      append(k->extensions, g.extensions);
+    } else {
+      known.groups.push_back(g);
+    }
+  }
+  for (const auto& s : update.sessions) {
+    if (CommunicationSession* k = find_by_id(known.sessions, s.id)) {
+      set_if(k->group_id, s.group_id);
+      set_if(k->start_time, s.start_time);
+      set_if(k->stop_time, s.stop_time);
+      set_if(k->associate_time, s.associate_time);
+      set_if(k->disassociate_time, s.disassociate_time);
+      append(k->extensions, s.extensions);
+    } else {
+      known.sessions.push_back(s);
+    }
+  }
+  for (const auto& st : update.streams) {
+    if (Stream* k = find_by_id(known.streams, st.id)) {
+      set_if(k->session_id, st.session_id);
+      set_if(k->label, st.label);
+      set_if(k->mode, st.mode);
+      append(k->extensions, st.extensions);
+    } else {
+      known.streams.push_back(st);
+    }
+  }
+  for (const auto& p : update.participants) {
+    Participant* k = find_by_id(known.participants, p.id);
+    if (!k) {
+      known.participants.push_back(p);
+      continue;
+    }
+    if (!p.names.empty()) k->names = p.names;
+    for (const auto& s : p.sessions) {
+      if (std::find(k->sessions.begin(), k->sessions.end(), s) == k->sessions.end())
+        k->sessions.push_back(s);
+    }
+    if (p.streams_given) {  // the update says what it sends and receives now
+      k->send = p.send;
+      k->recv = p.recv;
+      k->streams_given = true;
+    }
+    set_if(k->associate_time, p.associate_time);
+    set_if(k->disassociate_time, p.disassociate_time);
+    append(k->extensions, p.extensions);
+  }
+  append(known.extensions, update.extensions);
+}
+
+nlohmann::json to_json(const Metadata& m) {
+  using nlohmann::json;
+  json j = {{"dialect", m.dialect == Metadata::Dialect::kDraft ? "draft-siprec" : "rfc7865"},
+            {"namespace", m.namespace_uri},
+            {"dataMode", m.partial ? "partial" : "complete"}};
+  if (!m.recording_id.empty()) j["recordingId"] = m.recording_id;
+  auto times = [](json& o, const std::string& a, const std::string& d) {
+    if (!a.empty()) o["associateTime"] = a;
+    if (!d.empty()) o["disassociateTime"] = d;
+  };
+  j["groups"] = json::array();
+  for (const auto& g : m.groups) {
+    json o = {{"id", g.id}};
+    times(o, g.associate_time, g.disassociate_time);
+    if (!g.extensions.empty()) o["extensions"] = g.extensions;
+    j["groups"].push_back(o);
+  }
+  j["sessions"] = json::array();
+  for (const auto& s : m.sessions) {
+    json o = {{"id", s.id}};
+    if (!s.group_id.empty()) o["groupId"] = s.group_id;
+    if (!s.start_time.empty()) o["startTime"] = s.start_time;
+    if (!s.stop_time.empty()) o["stopTime"] = s.stop_time;
+    times(o, s.associate_time, s.disassociate_time);
+    if (!s.extensions.empty()) o["extensions"] = s.extensions;
+    j["sessions"].push_back(o);
+  }
+  j["participants"] = json::array();
+  for (const auto& p : m.participants) {
+    json o = {{"id", p.id}, {"names", json::array()}, {"sessions", p.sessions},
+              {"send", p.send}, {"recv", p.recv}};
+    for (const auto& n : p.names) {
+      json x = {{"aor", n.aor}};
+      if (!n.name.empty()) x["name"] = n.name;
+      o["names"].push_back(x);
+    }
+    times(o, p.associate_time, p.disassociate_time);
+    if (!p.extensions.empty()) o["extensions"] = p.extensions;
+    j["participants"].push_back(o);
+  }
+  j["streams"] = json::array();
+  for (const auto& s : m.streams) {
+    json o = {{"id", s.id}, {"label", s.label}};
+    if (!s.session_id.empty()) o["sessionId"] = s.session_id;
+    if (!s.mode.empty()) o["mode"] = s.mode;
+    if (!s.extensions.empty()) o["extensions"] = s.extensions;
+    j["streams"].push_back(o);
+  }
+  if (!m.extensions.empty()) j["extensions"] = m.extensions;
+  return j;
+}
+
+}  // namespace verbatim::siprec
