@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -41,6 +42,7 @@
 #include "policy/explain.h"
 #include "policy/sqlite_store.h"
 #include "sip/lint.h"
+#include "siprec/inspect.h"
 
 namespace verbatim {
 namespace {
@@ -643,19 +645,42 @@ int run_export(Env& env, const std::vector<std::string>& recordings, const std::
   return kExitOk;
 }
 
-int run_sip_lint(const std::string& file, bool json) {
+// A captured message from a file or stdin ("-"); nullopt (after saying why) when unreadable.
+std::optional<std::string> read_message_input(const std::string& file) {
   std::string bytes;
   if (file == "-") {
     bytes.assign(std::istreambuf_iterator<char>(std::cin), {});
   } else {
     std::ifstream in(file, std::ios::binary);
-    if (!in) return fail(kExitUsage, "cannot read " + file);
+    if (!in) {
+      fail(kExitUsage, "cannot read " + file);
+      return std::nullopt;
+    }
     bytes.assign(std::istreambuf_iterator<char>(in), {});
   }
-  if (bytes.empty()) return fail(kExitUsage, "no message to check (empty input)");
-  const auto report = sip::lint_message(bytes);
+  if (bytes.empty()) {
+    fail(kExitUsage, "no message to check (empty input)");
+    return std::nullopt;
+  }
+  return bytes;
+}
+
+int run_sip_lint(const std::string& file, bool json) {
+  auto bytes = read_message_input(file);
+  if (!bytes) return kExitUsage;
+  const auto report = sip::lint_message(*bytes);
   std::cout << (json ? report.to_json().dump(2) + "\n" : report.to_text());
   return report.valid ? kExitOk : kExitFinding;
+}
+
+int run_siprec_inspect(const std::string& file) {
+  auto bytes = read_message_input(file);
+  if (!bytes) return kExitUsage;
+  const auto report = siprec::inspect(*bytes);
+  // Captures carry anything: bytes that are not UTF-8 are printed as U+FFFD.
+  std::cout << report.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+            << "\n";
+  return report.valid() ? kExitOk : kExitFinding;
 }
 
 int run_verify_export(const std::string& dir, const std::string& public_key_file, bool json) {
@@ -797,6 +822,14 @@ int main(int argc, char** argv) {
   std::string sip_file = "-";
   sip_lint->add_option("file", sip_file, "the message (CRLF or LF line ends); - for stdin");
   sip_lint->add_flag("--json", json, "print the verdict and the parsed message as JSON");
+  auto* siprec_cmd = app.add_subcommand("siprec", "SIPREC troubleshooting tools");
+  siprec_cmd->require_subcommand(1);
+  auto* siprec_inspect = siprec_cmd->add_subcommand(
+      "inspect",
+      "what a captured SIPREC INVITE/re-INVITE/UPDATE (or its multipart body) asks to record, as "
+      "JSON (exit 0 usable, 1 problems, 2 unreadable)");
+  std::string siprec_file = "-";
+  siprec_inspect->add_option("file", siprec_file, "the request or body; - for stdin");
   auto* vexp = app.add_subcommand("verify-export", "check an export package offline");
   std::string package_dir, public_key_file;
   vexp->add_option("package", package_dir, "package directory or tar file")
@@ -855,6 +888,7 @@ int main(int argc, char** argv) {
       return run_export(env, export_recordings, export_out, aa.actor, aa.master_key);
     if (vexp->parsed()) return run_verify_export(package_dir, public_key_file, json);
     if (sip_lint->parsed()) return run_sip_lint(sip_file, json);
+    if (siprec_inspect->parsed()) return run_siprec_inspect(siprec_file);
     for (auto [cmd, name] : {std::pair{a_import, "import"},
                              {a_show, "show"},
                              {a_cat, "cat"},

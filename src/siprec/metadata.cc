@@ -258,11 +258,13 @@ class Parser {
     pugi::xml_document doc;
     const pugi::xml_parse_result r = doc.load_buffer(xml_.data(), xml_.size(), pugi::parse_default);
     if (!r) {
-      const size_t off = std::min(static_cast<size_t>(std::max<ptrdiff_t>(r.offset, 0)), xml_.size());
-      const auto line = 1 + std::count(xml_.begin(), xml_.begin() + static_cast<ptrdiff_t>(off), '\n');
-      return make_error(ErrorCode::kInvalidArgument,
-                        "metadata line " + std::to_string(line) + ": not well-formed XML (" +
-                            r.description() + ")");
+      const size_t off =
+          std::min(static_cast<size_t>(std::max<ptrdiff_t>(r.offset, 0)), xml_.size());
+      const auto line =
+          1 + std::count(xml_.begin(), xml_.begin() + static_cast<ptrdiff_t>(off), '\n');
+      return make_error(ErrorCode::kInvalidArgument, "metadata line " + std::to_string(line) +
+                                                         ": not well-formed XML (" +
+                                                         r.description() + ")");
     }
     const pugi::xml_node root = doc.document_element();
     if (!root) return make_error(ErrorCode::kInvalidArgument, "metadata: no root element");
@@ -270,13 +272,14 @@ class Parser {
       m_.dialect = Metadata::Dialect::kDraft;
     } else if (!is(root, "recording")) {
       return make_error(ErrorCode::kInvalidArgument,
-                        "metadata line " + std::to_string(line_of(root)) + ": the root element is <" +
-                            root.name() + ">, not <recording>");
+                        "metadata line " + std::to_string(line_of(root)) +
+                            ": the root element is <" + root.name() + ">, not <recording>");
     }
     const std::string_view root_name(root.name());
     const size_t colon = root_name.find(':');
-    const std::string ns_attr =
-        colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(root_name.substr(0, colon));
+    const std::string ns_attr = colon == std::string_view::npos
+                                    ? "xmlns"
+                                    : "xmlns:" + std::string(root_name.substr(0, colon));
     m_.namespace_uri = root.attribute(ns_attr.c_str()).value();
     static constexpr std::string_view kKnown[] = {"urn:ietf:params:xml:ns:recording:1",
                                                   "urn:ietf:params:xml:ns:recording",
@@ -433,8 +436,11 @@ nlohmann::json to_json(const Metadata& m) {
   }
   j["participants"] = json::array();
   for (const auto& p : m.participants) {
-    json o = {{"id", p.id}, {"names", json::array()}, {"sessions", p.sessions},
-              {"send", p.send}, {"recv", p.recv}};
+    json o = {{"id", p.id},
+              {"names", json::array()},
+              {"sessions", p.sessions},
+              {"send", p.send},
+              {"recv", p.recv}};
     for (const auto& n : p.names) {
       json x = {{"aor", n.aor}};
       if (!n.name.empty()) x["name"] = n.name;

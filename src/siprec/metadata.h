@@ -45,7 +45,7 @@ struct Participant {
   std::vector<std::string> recv;      // stream ids it receives
   std::string associate_time, disassociate_time;
   std::vector<std::string> extensions;  // other child elements, as XML
-  bool streams_given = false;  // the document said which streams it sends/receives
+  bool streams_given = false;           // the document said which streams it sends/receives
 };
 
 struct Stream {

@@ -1,0 +1,29 @@
+// libFuzzer target: SIPREC recording metadata (siprec/metadata.h) and the whole
+// `siprec inspect` path (siprec/inspect.h) on the same bytes. Never crashes; a document that
+// parses also survives being merged into itself, as a snapshot and as a partial update, and
+// printed as JSON.
+#include <cstdint>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "siprec/inspect.h"
+#include "siprec/metadata.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace verbatim::siprec;
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  std::vector<MetadataProblem> problems;
+  auto m = parse_metadata(in, &problems);
+  if (m) {
+    Metadata known = m.value();
+    merge(known, m.value());
+    Metadata partial = m.value();
+    partial.partial = true;
+    merge(known, partial);
+    (void)to_json(known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  // As the CLI prints it: bytes that are not UTF-8 become U+FFFD, never an exception.
+  (void)inspect(in).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return 0;
+}

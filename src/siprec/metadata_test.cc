@@ -1,0 +1,174 @@
+#include "siprec/metadata.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace verbatim::siprec {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The metadata document inside a vendor capture (from "<?xml" to the end of its root element).
+std::string vendor_metadata(const std::string& name) {
+  const char* env = std::getenv("VERBATIM_TESTDATA");
+  const fs::path p =
+      fs::path(env ? env : VERBATIM_SOURCE_DIR "/../shared/testdata") / "siprec-vendors" / name;
+  std::ifstream in(p, std::ios::binary);
+  const std::string all{std::istreambuf_iterator<char>(in), {}};
+  const size_t start = all.find("<?xml");
+  EXPECT_NE(start, std::string::npos) << name;
+  size_t end = all.find("\n--", start);
+  return all.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+// RFC 7865 §5-style document, as a conforming client sends it.
+const char* kRfc = R"(<?xml version="1.0" encoding="UTF-8"?>
+<recording xmlns="urn:ietf:params:xml:ns:recording:1">
+  <dataMode>complete</dataMode>
+  <group group_id="7+OTCyoxTmqmqyA/1weDAg==">
+    <associate-time>2010-12-16T23:41:07Z</associate-time>
+    <call-center xmlns="urn:ietf:params:xml:ns:callcenter"><supervisor>sip:alice@atlanta.com</supervisor></call-center>
+  </group>
+  <session session_id="hVpd7YQgRW2nD22h7q60JQ==">
+    <group-ref>7+OTCyoxTmqmqyA/1weDAg==</group-ref>
+  </session>
+  <participant participant_id="srfBElmCRp2QB23b7Mpk0w==">
+    <nameID aor="sip:bob@biloxi.com"><name xml:lang="it">Bob</name></nameID>
+  </participant>
+  <participant participant_id="zSfPoSvdSDCmU3A3TRDxAw==">
+    <nameID aor="sip:alice@atlanta.com"><name xml:lang="it">Alice</name></nameID>
+  </participant>
+  <stream stream_id="UAAMm5GRQKSCMVvLyl4rFw==" session_id="hVpd7YQgRW2nD22h7q60JQ=="><label>96</label></stream>
+  <stream stream_id="i1Pz3to5hGk8fuXl+PbwCw==" session_id="hVpd7YQgRW2nD22h7q60JQ=="><label>97</label></stream>
+  <sessionrecordingassoc session_id="hVpd7YQgRW2nD22h7q60JQ=="><associate-time>2010-12-16T23:41:07Z</associate-time></sessionrecordingassoc>
+  <participantsessionassoc participant_id="srfBElmCRp2QB23b7Mpk0w==" session_id="hVpd7YQgRW2nD22h7q60JQ==">
+    <associate-time>2010-12-16T23:41:07Z</associate-time>
+  </participantsessionassoc>
+  <participantstreamassoc participant_id="srfBElmCRp2QB23b7Mpk0w==">
+    <send>i1Pz3to5hGk8fuXl+PbwCw==</send><recv>UAAMm5GRQKSCMVvLyl4rFw==</recv>
+  </participantstreamassoc>
+  <participantstreamassoc participant_id="zSfPoSvdSDCmU3A3TRDxAw==">
+    <send>UAAMm5GRQKSCMVvLyl4rFw==</send><recv>i1Pz3to5hGk8fuXl+PbwCw==</recv>
+  </participantstreamassoc>
+</recording>)";
+
+TEST(Metadata, ReadsAnRfc7865Snapshot) {
+  std::vector<MetadataProblem> problems;
+  auto m = parse_metadata(kRfc, &problems);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_TRUE(problems.empty());
+  EXPECT_FALSE(m.value().partial);
+  ASSERT_EQ(m.value().participants.size(), 2u);
+  const Participant& bob = m.value().participants[0];
+  EXPECT_EQ(bob.names.at(0).aor, "sip:bob@biloxi.com");
+  EXPECT_EQ(bob.names.at(0).name, "Bob");
+  EXPECT_EQ(bob.send, std::vector<std::string>{"i1Pz3to5hGk8fuXl+PbwCw=="});
+  EXPECT_EQ(bob.sessions, std::vector<std::string>{"hVpd7YQgRW2nD22h7q60JQ=="});
+  EXPECT_EQ(bob.associate_time, "2010-12-16T23:41:07Z");
+  EXPECT_EQ(m.value().stream(bob.send[0])->label, "97");
+  EXPECT_EQ(m.value().stream_by_label("96")->id, "UAAMm5GRQKSCMVvLyl4rFw==");
+  ASSERT_EQ(m.value().groups.size(), 1u);
+  ASSERT_EQ(m.value().groups[0].extensions.size(), 1u) << "extension data is kept as it is";
+  EXPECT_NE(m.value().groups[0].extensions[0].find("<supervisor>sip:alice@atlanta.com"),
+            std::string::npos);
+  EXPECT_EQ(m.value().sessions.at(0).group_id, "7+OTCyoxTmqmqyA/1weDAg==");
+  EXPECT_EQ(m.value().sessions.at(0).associate_time, "2010-12-16T23:41:07Z");
+  const auto j = to_json(m.value());
+  EXPECT_EQ(j["participants"][1]["names"][0]["name"], "Alice");
+  EXPECT_EQ(j["dialect"], "rfc7865");
+}
+
+TEST(Metadata, ReadsVendorDialects) {
+  // Metaswitch: no ":1", lowercase <datamode>, stream id=, one mixed stream both ways.
+  auto ms = parse_metadata(vendor_metadata("metaswitch-01.sip"));
+  ASSERT_TRUE(ms) << ms.error().message;
+  ASSERT_EQ(ms.value().participants.size(), 2u);
+  EXPECT_EQ(ms.value().participants[0].names[0].aor, "7602922411");
+  EXPECT_EQ(ms.value().participants[0].send, ms.value().participants[0].recv);
+  EXPECT_EQ(ms.value().stream(ms.value().participants[1].send.at(0))->label, "1");
+  EXPECT_EQ(ms.value().recording_id, "1cge8uKKEeajkuyezQV3BA==");
+  EXPECT_EQ(ms.value().extensions.size(), 1u) << "metaswitchRecordingMetadata kept";
+
+  // Sonus: prefixed elements (tns:).
+  std::vector<MetadataProblem> problems;
+  auto sonus = parse_metadata(vendor_metadata("sonus-01.body"), &problems);
+  ASSERT_TRUE(sonus) << sonus.error().message;
+  EXPECT_EQ(sonus.value().participants.at(0).names.at(0).name, "Extension 8500");
+  EXPECT_EQ(sonus.value().streams.at(0).label, "1");
+
+  // BroadWorks, pre-RFC draft: <recording_metadata>, id=/session=, <aor>, <send><id>.
+  auto bw = parse_metadata(vendor_metadata("broadworks-01.sip"));
+  ASSERT_TRUE(bw) << bw.error().message;
+  EXPECT_EQ(bw.value().dialect, Metadata::Dialect::kDraft);
+  EXPECT_EQ(bw.value().recording_id, "urn:uuid:55e79a26-d24b-40a5-8800-f206e26bbf93");
+  ASSERT_EQ(bw.value().participants.size(), 2u);
+  EXPECT_EQ(bw.value().participants[1].names.at(0).aor, "sip:3000@10.21.0.216;user=phone");
+  EXPECT_EQ(bw.value().participants[0].send.at(0), "urn:uuid:8507832b-ac9d-4d12-85bd-4c6ee44f55a6");
+  EXPECT_EQ(bw.value().streams.at(0).mode, "mixed");
+  EXPECT_EQ(bw.value().sessions.at(0).group_id, "urn:uuid:2c3c849d-0471-479f-8d2c-b3c2bb07dd68");
+  bool broadworks_kept = false;
+  for (const auto& e : bw.value().extensions)
+    broadworks_kept |= e.find("extTrackingID") != std::string::npos;
+  EXPECT_TRUE(broadworks_kept);
+}
+
+TEST(Metadata, PartialUpdatesChangeOnlyWhatTheyName) {
+  auto snapshot = parse_metadata(vendor_metadata("broadworks-01.sip"));
+  auto update = parse_metadata(vendor_metadata("broadworks-02.sip"));
+  ASSERT_TRUE(snapshot && update);
+  EXPECT_TRUE(update.value().partial);
+  Metadata known = snapshot.value();
+  merge(known, update.value());
+  ASSERT_EQ(known.participants.size(), 3u) << "the redirect added a participant";
+  EXPECT_EQ(known.participants[2].names.at(0).aor, "sip:7824@10.21.0.216;user=phone");
+  EXPECT_EQ(known.participants[1].send.size(), 1u)
+      << "the update did not say what 3000 sends: it still sends what it sent";
+  EXPECT_EQ(known.streams.size(), 1u) << "streams the update does not name stay";
+
+  // A complete snapshot replaces everything (webex-02 adds a conference participant).
+  auto w1 = parse_metadata(vendor_metadata("webex-01.sip"));
+  auto w2 = parse_metadata(vendor_metadata("webex-02.sip"));
+  ASSERT_TRUE(w1 && w2);
+  Metadata w = w1.value();
+  merge(w, w2.value());
+  EXPECT_EQ(w.participants.size(), w2.value().participants.size());
+  EXPECT_EQ(w.participants.size(), 3u);
+}
+
+TEST(Metadata, QuestionableInputGivesProblemsAndBrokenInputAnError) {
+  std::vector<MetadataProblem> problems;
+  auto avaya = parse_metadata(vendor_metadata("avaya-01.sip"), &problems);
+  ASSERT_TRUE(avaya);
+  bool empty_stream = false;
+  for (const auto& p : problems) empty_stream |= p.message.find("stream with an empty id") == 0;
+  EXPECT_TRUE(empty_stream);
+  EXPECT_GT(problems.front().line, 1u) << "problems name their line";
+
+  problems.clear();
+  auto dangling = parse_metadata(
+      R"(<recording xmlns="urn:ietf:params:xml:ns:recording:1"><dataMode>complete</dataMode>
+<participant participant_id="p"><nameID aor="sip:a@b"/></participant>
+<participantstreamassoc participant_id="p"><send>nope</send></participantstreamassoc>
+</recording>)",
+      &problems);
+  ASSERT_TRUE(dangling);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("refers to stream nope"), std::string::npos);
+
+  auto broken = parse_metadata("<?xml version=\"1.0\"?>\n<recording>\n<participant>\n</recording>");
+  ASSERT_FALSE(broken);
+  EXPECT_NE(broken.error().message.find("line 4"), std::string::npos) << broken.error().message;
+  auto wrong_root = parse_metadata("<html><body/></html>");
+  ASSERT_FALSE(wrong_root);
+  EXPECT_NE(wrong_root.error().message.find("<html>"), std::string::npos);
+  EXPECT_FALSE(parse_metadata(""));
+  problems.clear();
+  auto other_ns = parse_metadata("<recording xmlns=\"urn:example\"/>", &problems);
+  ASSERT_TRUE(other_ns);
+  EXPECT_NE(problems.at(0).message.find("unexpected namespace"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace verbatim::siprec
