@@ -118,7 +118,7 @@ InspectReport inspect(std::string_view bytes) {
     message = std::move(m).value();
     const sip::Message& msg = *message;
     if (!msg.is_request()) {
-      r.problems.push_back("a response, not a request from a recording client");
+      r.problems.emplace_back("a response, not a request from a recording client");
       return r;
     }
     for (const auto& e : sip::problems(msg)) r.warnings.push_back("SIP message: " + e.to_string());
@@ -135,11 +135,12 @@ InspectReport inspect(std::string_view bytes) {
         src_marker = true;
       } else if (c.uri.has_param("+sip.src")) {
         src_marker = true;
-        r.notes.push_back(
+        r.notes.emplace_back(
             "+sip.src is inside the Contact URI, not a header parameter (Avaya style)");
       } else if (c.param("src") || c.uri.has_param("src")) {
         src_marker = true;
-        r.notes.push_back("Contact carries the draft-era ';src' feature tag instead of +sip.src");
+        r.notes.emplace_back(
+            "Contact carries the draft-era ';src' feature tag instead of +sip.src");
       }
     }
     req["siprec"] = {{"srcFeatureTag", src_marker},
@@ -169,7 +170,7 @@ InspectReport inspect(std::string_view bytes) {
       return r;
     }
     if (unterminated)
-      r.warnings.push_back("multipart body: no close delimiter (the capture ends early)");
+      r.warnings.emplace_back("multipart body: no close delimiter (the capture ends early)");
     for (const auto& p : ps.value()) {
       parts.push_back(Part{std::string(p.content_type()),
                            std::string(p.header("Content-Disposition")), p.body});
@@ -229,14 +230,14 @@ InspectReport inspect(std::string_view bytes) {
   if (message) {
     const bool invite = message->method() == "INVITE";
     if (invite && !src_marker && !require_siprec && !metadata) {
-      r.problems.push_back(
+      r.problems.emplace_back(
           "not a SIPREC request: no +sip.src in Contact, no Require: siprec, no recording metadata "
           "(RFC 7866 §6.2); a recorder refuses it unless configured to take plain calls");
     } else if (invite && !src_marker) {
-      r.warnings.push_back("no +sip.src feature tag in Contact (RFC 7866 §6.1.1)");
+      r.warnings.emplace_back("no +sip.src feature tag in Contact (RFC 7866 §6.1.1)");
     }
     if (invite && !sdp && r.problems.empty()) {
-      r.problems.push_back("an INVITE to a recorder needs an SDP offer; this one has none");
+      r.problems.emplace_back("an INVITE to a recorder needs an SDP offer; this one has none");
     }
   }
 
