@@ -42,7 +42,7 @@ Result<RtpPacket> parse_rtp(Bytes d) {
   p.timestamp = be32(&d[4]);
   p.ssrc = be32(&d[8]);
   size_t pos = 12;
-  if (pos + 4u * p.csrc_count > d.size()) return bad("CSRC list runs past the end");
+  if (pos + size_t{4} * p.csrc_count > d.size()) return bad("CSRC list runs past the end");
   for (uint8_t i = 0; i < p.csrc_count; ++i, pos += 4) p.csrc[i] = be32(&d[pos]);
   if (d[0] & 0x10) {
     if (pos + 4 > d.size()) return bad("header extension runs past the end");
