@@ -57,14 +57,19 @@ class Parser {
     if (problems_) problems_->push_back({n ? line_of(n) : 0, std::move(message)});
   }
 
-  Participant& participant(const std::string& id) {
-    for (auto& p : m_.participants) {
-      if (p.id == id) return p;
+  // The element with this id, added when the document has not defined it (yet): association
+  // elements may come before what they associate.
+  template <typename T>
+  static T& by_id(std::vector<T>& v, const std::string& id) {
+    for (auto& x : v) {
+      if (x.id == id) return x;
     }
-    m_.participants.push_back(Participant{});
-    m_.participants.back().id = id;
-    return m_.participants.back();
+    v.push_back(T{});
+    v.back().id = id;
+    return v.back();
   }
+  Participant& participant(const std::string& id) { return by_id(m_.participants, id); }
+  CommunicationSession& session(const std::string& id) { return by_id(m_.sessions, id); }
 
   void times(const pugi::xml_node& child, std::string& associate, std::string& disassociate) {
     if (is(child, "associate-time")) associate = text_of(child);
@@ -83,15 +88,6 @@ class Parser {
       }
     }
     m_.groups.push_back(std::move(g));
-  }
-
-  CommunicationSession& session(const std::string& id) {
-    for (auto& s : m_.sessions) {
-      if (s.id == id) return s;
-    }
-    m_.sessions.push_back(CommunicationSession{});
-    m_.sessions.back().id = id;
-    return m_.sessions.back();
   }
 
   void session_element(const pugi::xml_node& n) {
@@ -302,12 +298,19 @@ class Parser {
   Metadata m_;
 };
 
-template <typename T>
-T* find_by_id(std::vector<T>& v, const std::string& id) {
-  for (auto& x : v) {
-    if (x.id == id) return &x;
+// A partial update (RFC 7865 §6): elements it names by id get the fields it carries (and its
+// extension data appended); new ones are added.
+template <typename T, typename Fields>
+void upsert(std::vector<T>& known, const std::vector<T>& update, Fields fields) {
+  for (const T& u : update) {
+    auto it = std::find_if(known.begin(), known.end(), [&](const T& k) { return k.id == u.id; });
+    if (it == known.end()) {
+      known.push_back(u);
+      continue;
+    }
+    fields(*it, u);
+    it->extensions.insert(it->extensions.end(), u.extensions.begin(), u.extensions.end());
   }
-  return nullptr;
 }
 
 void set_if(std::string& to, const std::string& from) {
@@ -353,57 +356,37 @@ void merge(Metadata& known, const Metadata& update) {
   known.dialect = update.dialect;
   set_if(known.namespace_uri, update.namespace_uri);
   set_if(known.recording_id, update.recording_id);
-  for (const auto& g : update.groups) {
-    if (Group* k = find_by_id(known.groups, g.id)) {
-      set_if(k->associate_time, g.associate_time);
-      set_if(k->disassociate_time, g.disassociate_time);
-      append(k->extensions, g.extensions);
-    } else {
-      known.groups.push_back(g);
-    }
-  }
-  for (const auto& s : update.sessions) {
-    if (CommunicationSession* k = find_by_id(known.sessions, s.id)) {
-      set_if(k->group_id, s.group_id);
-      set_if(k->start_time, s.start_time);
-      set_if(k->stop_time, s.stop_time);
-      set_if(k->associate_time, s.associate_time);
-      set_if(k->disassociate_time, s.disassociate_time);
-      append(k->extensions, s.extensions);
-    } else {
-      known.sessions.push_back(s);
-    }
-  }
-  for (const auto& st : update.streams) {
-    if (Stream* k = find_by_id(known.streams, st.id)) {
-      set_if(k->session_id, st.session_id);
-      set_if(k->label, st.label);
-      set_if(k->mode, st.mode);
-      append(k->extensions, st.extensions);
-    } else {
-      known.streams.push_back(st);
-    }
-  }
-  for (const auto& p : update.participants) {
-    Participant* k = find_by_id(known.participants, p.id);
-    if (!k) {
-      known.participants.push_back(p);
-      continue;
-    }
-    if (!p.names.empty()) k->names = p.names;
+  upsert(known.groups, update.groups, [](Group& k, const Group& g) {
+    set_if(k.associate_time, g.associate_time);
+    set_if(k.disassociate_time, g.disassociate_time);
+  });
+  upsert(known.sessions, update.sessions,
+         [](CommunicationSession& k, const CommunicationSession& s) {
+           set_if(k.group_id, s.group_id);
+           set_if(k.start_time, s.start_time);
+           set_if(k.stop_time, s.stop_time);
+           set_if(k.associate_time, s.associate_time);
+           set_if(k.disassociate_time, s.disassociate_time);
+         });
+  upsert(known.streams, update.streams, [](Stream& k, const Stream& st) {
+    set_if(k.session_id, st.session_id);
+    set_if(k.label, st.label);
+    set_if(k.mode, st.mode);
+  });
+  upsert(known.participants, update.participants, [](Participant& k, const Participant& p) {
+    if (!p.names.empty()) k.names = p.names;
     for (const auto& s : p.sessions) {
-      if (std::find(k->sessions.begin(), k->sessions.end(), s) == k->sessions.end())
-        k->sessions.push_back(s);
+      if (std::find(k.sessions.begin(), k.sessions.end(), s) == k.sessions.end())
+        k.sessions.push_back(s);
     }
     if (p.streams_given) {  // the update says what it sends and receives now
-      k->send = p.send;
-      k->recv = p.recv;
-      k->streams_given = true;
+      k.send = p.send;
+      k.recv = p.recv;
+      k.streams_given = true;
     }
-    set_if(k->associate_time, p.associate_time);
-    set_if(k->disassociate_time, p.disassociate_time);
-    append(k->extensions, p.extensions);
-  }
+    set_if(k.associate_time, p.associate_time);
+    set_if(k.disassociate_time, p.disassociate_time);
+  });
   append(known.extensions, update.extensions);
 }
 
