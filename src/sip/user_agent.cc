@@ -360,7 +360,13 @@ Status UserAgent::accept(uint64_t session, std::string_view sdp_answer) {
   }
   ok.add_header("Supported", "timer");
   if (!sdp_answer.empty()) ok.set_body("application/sdp", sdp_answer);
-  auto d = Dialog::as_uas(s.invite, Message::parse(ok.serialize()).value());
+  // The dialog from the 2xx as the peer will read it (a hostile INVITE's headers are copied
+  // into it, so it is parsed again rather than assumed to parse).
+  auto as_sent = Message::parse(ok.serialize());
+  Result<Dialog> d =
+      as_sent
+          ? Dialog::as_uas(s.invite, as_sent.value())
+          : Result<Dialog>(make_error(ErrorCode::kInvalidArgument, as_sent.error().to_string()));
   if (!d) {
     // Never leave the INVITE unanswered: the caller gets a final response either way.
     (void)layer_.respond(s.invite_txn,
