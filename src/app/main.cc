@@ -2,7 +2,7 @@
 //
 //   verbatim admin        run cmdlets (interactive, -c "...", or a script file)
 //   verbatim policy       explain USER / decide PARTY
-//   verbatim serve        run roles (for now: the admin REST API)
+//   verbatim serve        run roles: the admin REST API, the archive verifier, the recorder
 //   verbatim token        manage REST API tokens
 //   verbatim config show  print the effective configuration
 //   verbatim archive      store, list, read, hold, retain and dispose recordings
@@ -30,6 +30,7 @@
 #include "admin/interpreter.h"
 #include "adminapi/router.h"
 #include "adminapi/server.h"
+#include "recorder/recorder.h"
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "archive/verifier.h"
@@ -214,6 +215,8 @@ int run_decide(Env& env, const std::string& party, bool json) {
 }
 
 archive::ArchiveOptions archive_options(const Env& env, const std::string& master_key);
+Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::string& actor,
+                                                       const std::string& master_key);
 
 // Background verification (role archive-verify): one bounded step every 100 ms while a pass
 // runs (verify_rate_mb_s / 10 per step), archive.verify_interval_s between passes. Findings
@@ -286,11 +289,34 @@ class VerifyLoop {
   bool waiting_ = false;
 };
 
+recorder::RecorderOptions recorder_options(const Env& env) {
+  const Config& c = env.config;
+  recorder::RecorderOptions o;
+  o.sip_listen = c.recorder_sip_listen;
+  o.media_address = c.recorder_media_address;
+  o.rtp_port_min = static_cast<uint16_t>(c.recorder_rtp_port_min);
+  o.rtp_port_max = static_cast<uint16_t>(c.recorder_rtp_port_max);
+  o.max_sessions = static_cast<size_t>(c.recorder_max_sessions);
+  o.min_free_bytes = static_cast<uint64_t>(c.recorder_min_free_mb) << 20;
+  o.retry_after = std::chrono::seconds(c.recorder_retry_after_s);
+  o.media_timeout = std::chrono::seconds(c.recorder_media_timeout_s);
+  o.drain_timeout = std::chrono::seconds(c.recorder_drain_timeout_s);
+  o.flush_interval = std::chrono::milliseconds(c.archive_flush_interval_ms);
+  o.latch = c.recorder_latch == "first-packet" ? recorder::StreamReceiver::Latch::kFirstPacket
+                                               : recorder::StreamReceiver::Latch::kSdpAddress;
+  o.accept_non_siprec = c.recorder_accept_non_siprec;
+  o.allowed_sources = c.recorder_allowed_sources;
+  o.status_file = (std::filesystem::path(c.data_dir) / "recorder-status.json").string();
+  return o;
+}
+
 int run_serve(Env& env, const std::string& roles, const std::string& listen) {
+  bool draining = false;
   std::set<std::string> wanted;
   for (const auto& role : split(roles, ',')) {
-    if (role != "admin-api" && role != "archive-verify") {
-      return fail(kExitUsage, "unknown role '" + role + "' (available: admin-api, archive-verify)");
+    if (role != "admin-api" && role != "archive-verify" && role != "recorder") {
+      return fail(kExitUsage,
+                  "unknown role '" + role + "' (available: admin-api, archive-verify, recorder)");
     }
     wanted.insert(role);
   }
@@ -334,14 +360,41 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     verify->start();
     std::cout << "archive-verify running" << std::endl;
   }
+  std::unique_ptr<archive::Archive> recorder_archive;
+  std::unique_ptr<recorder::Recorder> rec;
+  if (wanted.count("recorder")) {
+    auto opened = open_archive(env, "recorder", "");
+    if (!opened) return fail(kExitUsage, opened.error().message);
+    recorder_archive = std::move(opened).value();
+    rec = std::make_unique<recorder::Recorder>(io, *recorder_archive, recorder_options(env));
+    auto local = rec->start();
+    if (!local) return fail(kExitUsage, "recorder: " + local.error().message);
+    std::cout << "recorder listening on sip:" << local.value() << " (UDP, TCP)" << std::endl;
+  }
   spdlog::info("data directory {}", env.config.data_dir);
-  signals.async_wait([&](boost::system::error_code, int sig) {
-    spdlog::info("signal {}: shutting down", sig);
+  std::function<void()> stop_all = [&] {
     if (server) server->stop();
     if (verify) verify->stop();
     timer.cancel();
     io.stop();
-  });
+  };
+  // The first signal drains the recorder (calls in progress end, or are ended after
+  // recorder.drain_timeout_s); a second one stops at once (the archive recovers what was
+  // being written on the next start).
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      spdlog::info("signal {}: shutting down", sig);
+      if (rec && rec->sessions() > 0 && !draining) {
+        draining = true;
+        rec->drain(stop_all);
+        wait_signal();
+        return;
+      }
+      stop_all();
+    });
+  };
+  wait_signal();
   io.run();
   return kExitOk;
 }
@@ -741,7 +794,8 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "run server roles");
   std::string roles = "admin-api", http_listen;
-  serve->add_option("--roles", roles, "comma-separated roles (admin-api, archive-verify)");
+  serve->add_option("--roles", roles,
+                   "comma-separated roles (admin-api, archive-verify, recorder)");
   serve->add_option("--http-listen", http_listen, "admin API address host:port (port 0: any free)");
 
   auto* token = app.add_subcommand("token", "REST API tokens");

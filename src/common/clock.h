@@ -32,5 +32,7 @@ class ManualClock final : public Clock {
 
 // "2026-11-26T12:00:00Z" (UTC, seconds precision).
 std::string format_iso8601(TimePoint t);
+// "2026-11-26T12:00:00.123Z" (UTC, milliseconds).
+std::string format_iso8601_ms(TimePoint t);
 
 }  // namespace verbatim

@@ -25,7 +25,13 @@ template <typename T>
 Status read(const toml::table& table, const std::string& section, const char* key, T& out) {
   const toml::node* node = table.get(key);
   if (!node) return ok_status();
-  if constexpr (std::is_same_v<T, std::string>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (auto v = node->value<bool>(); v && node->is_boolean()) {
+      out = *v;
+      return ok_status();
+    }
+    return make_error(ErrorCode::kInvalidArgument, section + "." + key + " must be true or false");
+  } else if constexpr (std::is_same_v<T, std::string>) {
     if (auto v = node->value<std::string>(); v && node->is_string()) {
       out = *v;
       return ok_status();
@@ -38,6 +44,59 @@ Status read(const toml::table& table, const std::string& section, const char* ke
     }
     return make_error(ErrorCode::kInvalidArgument, section + "." + key + " must be an integer");
   }
+}
+
+Status read_strings(const toml::table& table, const std::string& section, const char* key,
+                    std::vector<std::string>& out) {
+  const toml::node* node = table.get(key);
+  if (!node) return ok_status();
+  const auto* arr = node->as_array();
+  const std::string where = section + "." + key;
+  if (!arr) return make_error(ErrorCode::kInvalidArgument, where + " must be an array of strings");
+  out.clear();
+  for (const auto& item : *arr) {
+    auto v = item.value<std::string>();
+    if (!v || !item.is_string()) {
+      return make_error(ErrorCode::kInvalidArgument, where + " must be an array of strings");
+    }
+    out.push_back(*v);
+  }
+  return ok_status();
+}
+
+Status read_recorder(const toml::table& t, Config& c) {
+  VB_TRY(check_keys(t, "recorder",
+                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max",
+                     "max_sessions", "min_free_mb", "retry_after_s", "media_timeout_s",
+                     "drain_timeout_s", "latch", "accept_non_siprec", "allowed_sources"}));
+  VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
+  VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
+  VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
+  VB_TRY(read(t, "recorder", "rtp_port_max", c.recorder_rtp_port_max));
+  VB_TRY(read(t, "recorder", "max_sessions", c.recorder_max_sessions));
+  VB_TRY(read(t, "recorder", "min_free_mb", c.recorder_min_free_mb));
+  VB_TRY(read(t, "recorder", "retry_after_s", c.recorder_retry_after_s));
+  VB_TRY(read(t, "recorder", "media_timeout_s", c.recorder_media_timeout_s));
+  VB_TRY(read(t, "recorder", "drain_timeout_s", c.recorder_drain_timeout_s));
+  VB_TRY(read(t, "recorder", "latch", c.recorder_latch));
+  VB_TRY(read(t, "recorder", "accept_non_siprec", c.recorder_accept_non_siprec));
+  VB_TRY(read_strings(t, "recorder", "allowed_sources", c.recorder_allowed_sources));
+  auto bad = [](const std::string& what) {
+    return make_error(ErrorCode::kInvalidArgument, "recorder." + what);
+  };
+  if (c.recorder_rtp_port_min < 1024 || c.recorder_rtp_port_max > 65535 ||
+      c.recorder_rtp_port_max - c.recorder_rtp_port_min < 3) {
+    return bad("rtp_port_min/rtp_port_max must give a range of at least 4 ports within 1024-65535");
+  }
+  if (c.recorder_max_sessions < 1) return bad("max_sessions must be >= 1");
+  if (c.recorder_min_free_mb < 0) return bad("min_free_mb must be >= 0");
+  if (c.recorder_retry_after_s < 1) return bad("retry_after_s must be >= 1");
+  if (c.recorder_media_timeout_s < 1) return bad("media_timeout_s must be >= 1");
+  if (c.recorder_drain_timeout_s < 0) return bad("drain_timeout_s must be >= 0");
+  if (c.recorder_latch != "sdp-address" && c.recorder_latch != "first-packet") {
+    return bad("latch must be \"sdp-address\" or \"first-packet\"");
+  }
+  return ok_status();
 }
 
 const toml::table* section(const toml::table& root, const char* name) {
@@ -130,7 +189,7 @@ Result<Config> load_config(const std::optional<std::string>& path) {
           << e.description();
       return make_error(ErrorCode::kInvalidArgument, msg.str());
     }
-    VB_TRY(check_keys(root, "", {"general", "log", "admin_api", "policy", "archive"}));
+    VB_TRY(check_keys(root, "", {"general", "log", "admin_api", "policy", "archive", "recorder"}));
     if (const auto* t = section(root, "general")) {
       VB_TRY(check_keys(*t, "general", {"data_dir"}));
       VB_TRY(read(*t, "general", "data_dir", c.data_dir));
@@ -150,6 +209,9 @@ Result<Config> load_config(const std::optional<std::string>& path) {
     }
     if (const auto* t = section(root, "archive")) {
       VB_TRY(read_archive(*t, c));
+    }
+    if (const auto* t = section(root, "recorder")) {
+      VB_TRY(read_recorder(*t, c));
     }
   }
   if (const char* env = std::getenv("VERBATIM_DATA_DIR"); env && *env) c.data_dir = env;
@@ -180,6 +242,20 @@ std::string config_to_toml(const Config& c) {
                                      {"verify_rate_mb_s", c.archive_verify_rate_mb_s},
                                      {"default_retention", c.archive_default_retention.str()},
                                      {"retention", rules}});
+  toml::array sources;
+  for (const auto& src : c.recorder_allowed_sources) sources.push_back(src);
+  root.insert("recorder", toml::table{{"sip_listen", c.recorder_sip_listen},
+                                      {"media_address", c.recorder_media_address},
+                                      {"rtp_port_min", c.recorder_rtp_port_min},
+                                      {"rtp_port_max", c.recorder_rtp_port_max},
+                                      {"max_sessions", c.recorder_max_sessions},
+                                      {"min_free_mb", c.recorder_min_free_mb},
+                                      {"retry_after_s", c.recorder_retry_after_s},
+                                      {"media_timeout_s", c.recorder_media_timeout_s},
+                                      {"drain_timeout_s", c.recorder_drain_timeout_s},
+                                      {"latch", c.recorder_latch},
+                                      {"accept_non_siprec", c.recorder_accept_non_siprec},
+                                      {"allowed_sources", sources}});
   std::ostringstream out;
   out << root << "\n";
   return out.str();

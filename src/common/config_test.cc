@@ -103,5 +103,36 @@ period = "6y"
   }
 }
 
+TEST(Config, RecorderSettings) {
+  ::unsetenv("VERBATIM_DATA_DIR");
+  auto c = load_config(write_temp(R"([recorder]
+sip_listen = "127.0.0.1:0"
+rtp_port_min = 30000
+rtp_port_max = 30099
+max_sessions = 2
+latch = "first-packet"
+accept_non_siprec = true
+allowed_sources = ["127.0.0.0/8", "::1/128"]
+)"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c.value().recorder_rtp_port_min, 30000);
+  EXPECT_EQ(c.value().recorder_max_sessions, 2);
+  EXPECT_EQ(c.value().recorder_latch, "first-packet");
+  EXPECT_TRUE(c.value().recorder_accept_non_siprec);
+  ASSERT_EQ(c.value().recorder_allowed_sources.size(), 2u);
+  auto back = load_config(write_temp(config_to_toml(c.value())));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back.value().recorder_allowed_sources, c.value().recorder_allowed_sources);
+  EXPECT_TRUE(back.value().recorder_accept_non_siprec);
+  for (const char* bad : {"[recorder]\nlatch = \"any\"\n", "[recorder]\nrtp_port_min = 10\n",
+                          "[recorder]\naccept_non_siprec = 1\n",
+                          "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n",
+                          "[recorder]\nmax_sessions = 0\n"}) {
+    auto r = load_config(write_temp(bad));
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("recorder."), std::string::npos) << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace verbatim

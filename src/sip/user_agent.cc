@@ -231,7 +231,10 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
     r.add_header("Allow", options_.allow);
     r.add_header("Accept", options_.accept);
     r.add_header("Supported", "timer");
-    if (status == 503) r.add_header("Retry-After", "30");
+    if (status == 503 && !handlers_.options_headers) r.add_header("Retry-After", "30");
+    if (handlers_.options_headers) {
+      for (const auto& [name, value] : handlers_.options_headers()) r.add_header(name, value);
+    }
     (void)layer_.respond(txn, std::move(r));
     return;
   }
@@ -299,6 +302,7 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
   }
   // re-INVITE or UPDATE: a session refresh, maybe with a new offer.
   std::string answer = s.local_sdp;
+  bool answered_offer = false;
   if (!req.body().empty() && handlers_.on_reoffer) {
     auto a = handlers_.on_reoffer(id, req);
     if (!find(id)) {
@@ -310,8 +314,11 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
               a.error().status == 488 ? "Not Acceptable Here" : "Server Internal Error");
       return;
     }
-    answer = a.value();
-    s.local_sdp = answer;
+    if (!a.value().empty()) {
+      answer = a.value();
+      s.local_sdp = answer;
+      answered_offer = true;
+    }
   }
   Message ok = make_response(req, 200, "OK", s.dialog->local_tag());
   ok.add_header("Contact", options_.contact);
@@ -319,7 +326,7 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     ok.add_header("Session-Expires", session_expires(s, false));
     ok.add_header("Require", "timer");
   }
-  if (method == "INVITE" || !req.body().empty()) ok.set_body("application/sdp", answer);
+  if (method == "INVITE" || answered_offer) ok.set_body("application/sdp", answer);
   if (method == "INVITE") {
     s.last_2xx = ok.clone();
     s.state = Session::State::kAnswered;

@@ -8,6 +8,7 @@
 #include "sip/multipart.h"
 #include "sip/sdp.h"
 #include "siprec/metadata.h"
+#include "siprec/request.h"
 
 namespace verbatim::siprec {
 
@@ -36,29 +37,6 @@ std::optional<std::string> body_only_boundary(std::string_view bytes) {
   line = trim(line);
   if (line.empty()) return std::nullopt;
   return std::string(line);
-}
-
-bool has_token(const sip::Message& m, sip::HeaderId id, std::string_view token) {
-  auto t = m.tokens(id);
-  if (!t) return false;
-  for (auto v : t.value()) {
-    if (iequals(v, token)) return true;
-  }
-  return false;
-}
-
-enum class PartKind { kSdp, kMetadata, kOther };
-
-PartKind kind_of(std::string_view content_type) {
-  auto mt = sip::parse_media_type(content_type);
-  if (!mt) return PartKind::kOther;
-  const std::string type =
-      to_lower(std::string(mt.value().type)) + "/" + to_lower(std::string(mt.value().subtype));
-  if (type == "application/sdp") return PartKind::kSdp;
-  if (type == "application/rs-metadata+xml" || type == "application/rs-metadata") {
-    return PartKind::kMetadata;
-  }
-  return PartKind::kOther;
 }
 
 json stream_json(const sip::SessionDescription& sdp, const sip::SdpMedia& m, size_t index) {
@@ -102,7 +80,7 @@ InspectReport inspect(std::string_view bytes) {
   std::string_view body;
   std::string content_type;
   std::optional<sip::Message> message;
-  bool src_marker = false, require_siprec = false;
+  bool src_marker_found = false, require_siprec = false;
 
   if (auto boundary = body_only_boundary(bytes)) {
     body = bytes;
@@ -128,22 +106,24 @@ InspectReport inspect(std::string_view bytes) {
     if (const auto* t = msg.find(sip::HeaderId::kTo)) req["to"] = printable(t->value);
     require_siprec = has_token(msg, sip::HeaderId::kRequire, "siprec");
     const bool supported_siprec = has_token(msg, sip::HeaderId::kSupported, "siprec");
-    std::string src_where;
-    if (auto contacts = msg.contacts(); contacts && !contacts.value().empty()) {
-      const auto& c = contacts.value().front();
-      if (c.param("+sip.src")) {
-        src_marker = true;
-      } else if (c.uri.has_param("+sip.src")) {
-        src_marker = true;
+    switch (src_marker(msg)) {
+      case SrcMarker::kHeaderParam:
+        src_marker_found = true;
+        break;
+      case SrcMarker::kUriParam:
+        src_marker_found = true;
         r.notes.emplace_back(
             "+sip.src is inside the Contact URI, not a header parameter (Avaya style)");
-      } else if (c.param("src") || c.uri.has_param("src")) {
-        src_marker = true;
+        break;
+      case SrcMarker::kDraft:
+        src_marker_found = true;
         r.notes.emplace_back(
             "Contact carries the draft-era ';src' feature tag instead of +sip.src");
-      }
+        break;
+      case SrcMarker::kNone:
+        break;
     }
-    req["siprec"] = {{"srcFeatureTag", src_marker},
+    req["siprec"] = {{"srcFeatureTag", src_marker_found},
                      {"requireSiprec", require_siprec},
                      {"supportedSiprec", supported_siprec}};
     out["request"] = req;
@@ -152,44 +132,27 @@ InspectReport inspect(std::string_view bytes) {
   }
 
   // The parts.
-  struct Part {
-    std::string content_type;
-    std::string disposition;
-    std::string_view body;
-  };
-  std::vector<Part> parts;
-  auto mt = sip::parse_media_type(content_type);
-  if (mt && iequals(mt.value().type, "multipart")) {
-    std::string boundary(mt.value().param("boundary").value_or(""));
-    if (boundary.size() >= 2 && boundary.front() == '"')
-      boundary = boundary.substr(1, boundary.size() - 2);
-    bool unterminated = false;
-    auto ps = sip::parse_multipart(body, boundary, &unterminated);
-    if (!ps) {
-      r.problems.push_back("multipart body: " + ps.error().message);
-      return r;
-    }
-    if (unterminated)
-      r.warnings.emplace_back("multipart body: no close delimiter (the capture ends early)");
-    for (const auto& p : ps.value()) {
-      parts.push_back(Part{std::string(p.content_type()),
-                           std::string(p.header("Content-Disposition")), p.body});
-    }
-  } else if (!body.empty()) {
-    parts.push_back(Part{content_type, "", body});
+  bool unterminated = false;
+  auto split = body_parts(content_type, body, &unterminated);
+  if (!split) {
+    r.problems.push_back("multipart body: " + split.error().message);
+    return r;
   }
+  if (unterminated)
+    r.warnings.emplace_back("multipart body: no close delimiter (the capture ends early)");
+  const std::vector<BodyPart>& parts = split.value();
   out["parts"] = json::array();
 
   std::optional<sip::SessionDescription> sdp;
   std::optional<Metadata> metadata;
   for (size_t i = 0; i < parts.size(); ++i) {
-    const Part& p = parts[i];
+    const BodyPart& p = parts[i];
     const std::string where =
         "part " + std::to_string(i + 1) + " (" + printable(p.content_type) + ")";
     json pj = {{"contentType", printable(p.content_type)}, {"bytes", p.body.size()}};
     if (!p.disposition.empty()) pj["disposition"] = printable(p.disposition);
     out["parts"].push_back(pj);
-    switch (kind_of(p.content_type)) {
+    switch (part_kind(p.content_type)) {
       case PartKind::kSdp: {
         auto s = sip::parse_sdp(p.body);
         if (!s) {
@@ -229,11 +192,11 @@ InspectReport inspect(std::string_view bytes) {
 
   if (message) {
     const bool invite = message->method() == "INVITE";
-    if (invite && !src_marker && !require_siprec && !metadata) {
+    if (invite && !src_marker_found && !require_siprec && !metadata) {
       r.problems.emplace_back(
           "not a SIPREC request: no +sip.src in Contact, no Require: siprec, no recording metadata "
           "(RFC 7866 §6.2); a recorder refuses it unless configured to take plain calls");
-    } else if (invite && !src_marker) {
+    } else if (invite && !src_marker_found) {
       r.warnings.emplace_back("no +sip.src feature tag in Contact (RFC 7866 §6.1.1)");
     }
     if (invite && !sdp && r.problems.empty()) {
@@ -284,25 +247,7 @@ InspectReport inspect(std::string_view bytes) {
       }
     }
     out["metadata"] = to_json(*metadata);
-    json people = json::array();
-    for (const auto& p : metadata->participants) {
-      json pj = {{"id", p.id}};
-      if (!p.names.empty()) {
-        pj["aor"] = p.names.front().aor;
-        if (!p.names.front().name.empty()) pj["name"] = p.names.front().name;
-      }
-      json sends = json::array(), receives = json::array();
-      for (const auto& id : p.send) {
-        if (const Stream* st = metadata->stream(id)) sends.push_back(st->label);
-      }
-      for (const auto& id : p.recv) {
-        if (const Stream* st = metadata->stream(id)) receives.push_back(st->label);
-      }
-      pj["sendsOnLabels"] = sends;
-      pj["receivesOnLabels"] = receives;
-      people.push_back(pj);
-    }
-    out["participants"] = people;
+    out["participants"] = participants_json(*metadata);
   }
   return r;
 }

@@ -445,4 +445,26 @@ nlohmann::json to_json(const Metadata& m) {
   return j;
 }
 
+nlohmann::json participants_json(const Metadata& m) {
+  nlohmann::json people = nlohmann::json::array();
+  for (const auto& p : m.participants) {
+    nlohmann::json pj = {{"id", p.id}};
+    if (!p.names.empty()) {
+      pj["aor"] = p.names.front().aor;
+      if (!p.names.front().name.empty()) pj["name"] = p.names.front().name;
+    }
+    nlohmann::json sends = nlohmann::json::array(), receives = nlohmann::json::array();
+    for (const auto& id : p.send) {
+      if (const Stream* st = m.stream(id)) sends.push_back(st->label);
+    }
+    for (const auto& id : p.recv) {
+      if (const Stream* st = m.stream(id)) receives.push_back(st->label);
+    }
+    pj["sendsOnLabels"] = sends;
+    pj["receivesOnLabels"] = receives;
+    people.push_back(pj);
+  }
+  return people;
+}
+
 }  // namespace verbatim::siprec

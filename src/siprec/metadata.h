@@ -99,4 +99,8 @@ void merge(Metadata& known, const Metadata& update);
 
 nlohmann::json to_json(const Metadata& m);
 
+// The participants as a user sees them: id, AOR and name (the first nameID), and the SDP labels
+// of the streams they send and receive.
+nlohmann::json participants_json(const Metadata& m);
+
 }  // namespace verbatim::siprec

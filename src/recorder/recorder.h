@@ -1,0 +1,128 @@
+// The recorder: a SIPREC recording server (RFC 7866) that takes recording sessions from
+// recording clients (our gateway, or an SBC: Cisco CUBE, AudioCodes, Oracle, Ribbon) and
+// stores what it receives through the archive.
+//
+// Per recording session (one SIPREC INVITE):
+//   - admission: not from an allowed source → 403; not SIPREC (no +sip.src, no Require:
+//     siprec, no metadata) → 403 unless accept_non_siprec; no SDP offer → 488; at capacity,
+//     below the free-space floor, out of media ports, or shutting down → 503 with Retry-After
+//     and a Warning saying which. Calls in progress are never affected by a refusal.
+//   - answer: every m-line receive-only with its label (sdp.h answer_recvonly), on a port pair
+//     from the configured range, each stream latched to its source (stream.h).
+//   - an archive recording with its catalog metadata (the recording client, Call-ID,
+//     participants with AOR and name and which labels they are heard on, streams, times, and
+//     the whole SIPREC metadata), and two objects written as the call goes: the evidence (every
+//     accepted RTP/RTCP datagram with its arrival time, as pcap) and the signalling (each
+//     SIP request of the session as received). Both are flushed at the archive's interval, so a
+//     crash loses at most that much; the archive marks such recordings interrupted on restart.
+//   - re-INVITE / UPDATE: new or removed streams, hold and resume, codec changes (answered
+//     afresh, never with a stale SDP), metadata snapshots and partial updates (a new version
+//     of the catalog metadata, merged).
+//   - the end: BYE → complete; session-timer expiry, no media for media_timeout (the client
+//     never sent BYE), shutdown, or a failed evidence write → partial with the reason. A
+//     quality object (per stream and SSRC: packets, loss, jitter, MOS, duplicates, foreign
+//     packets dropped; timed events: latch, SSRC and codec changes, hold, DTMF) is sealed
+//     with the others and the catalog metadata gets the end, duration and status.
+// OPTIONS is answered with the current load (503 when full). Metrics are counted and
+// written to a status file once per second. Not thread-safe: one io_context thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "archive/archive.h"
+#include "recorder/port_pool.h"
+#include "recorder/stream.h"
+#include "sip/endpoint.h"
+
+namespace verbatim::recorder {
+
+struct RecorderOptions {
+  std::string sip_listen = "127.0.0.1:5070";
+  std::string media_address;  // default: the SIP listening address
+  uint16_t rtp_port_min = 20000, rtp_port_max = 29999;
+  size_t max_sessions = 500;
+  uint64_t min_free_bytes = uint64_t{1024} << 20;
+  std::chrono::seconds retry_after{30};
+  std::chrono::seconds media_timeout{60};
+  std::chrono::seconds drain_timeout{30};
+  std::chrono::milliseconds flush_interval{1000};
+  StreamReceiver::Latch latch = StreamReceiver::Latch::kSdpAddress;
+  bool accept_non_siprec = false;
+  std::vector<std::string> allowed_sources;  // CIDRs; empty: any
+  std::string status_file;                   // metrics, rewritten once per second (optional)
+  sip::TimerConfig sip_timers;
+};
+
+struct RecorderMetrics {
+  uint64_t sessions_started = 0;
+  uint64_t sessions_completed = 0;
+  uint64_t sessions_partial = 0;
+  uint64_t streams_started = 0;
+  uint64_t packets = 0;
+  uint64_t rtcp = 0;
+  uint64_t bytes_received = 0;
+  uint64_t evidence_bytes = 0;
+  uint64_t foreign_dropped = 0;
+  uint64_t duplicates_dropped = 0;
+  uint64_t write_errors = 0;
+  std::map<std::string, uint64_t> refused;  // by reason: capacity, disk, not-siprec, ...
+};
+
+class Recorder {
+ public:
+  Recorder(boost::asio::io_context& io, archive::Archive& archive, RecorderOptions options);
+  ~Recorder();
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  // Binds the SIP address and starts the housekeeping timer. Returns "ip:port".
+  Result<std::string> start();
+  // Refuses new sessions, waits up to drain_timeout for the calls in progress to end, then
+  // ends the rest (BYE; recorded as partial, "recorder shut down"), and calls `done`.
+  void drain(std::function<void()> done);
+
+  size_t sessions() const { return sessions_.size(); }
+  RecorderMetrics metrics() const;
+  nlohmann::json status() const;
+
+ private:
+  struct Session;
+  void on_invite(uint64_t id, const sip::Message& invite);
+  sip::SipResult<std::string> on_reoffer(uint64_t id, const sip::Message& request);
+  void on_ended(uint64_t id, std::string_view why);
+  void refuse(uint64_t id, int status, const std::string& reason_key, const std::string& text);
+  // Builds the answer for `offer`, opening, updating or closing the session's streams.
+  Result<std::string> answer(Session& s, const sip::SessionDescription& offer);
+  void finalize(Session& s, std::string status, std::string reason);
+  void tick();
+  void write_status() const;
+  bool source_allowed(const std::string& address) const;
+  void maybe_finish_drain();
+
+  boost::asio::io_context& io_;
+  archive::Archive& archive_;
+  RecorderOptions options_;
+  boost::asio::ip::address media_address_;
+  std::unique_ptr<sip::SipEndpoint> sip_;
+  PortPool ports_;
+  std::map<uint64_t, std::unique_ptr<Session>> sessions_;
+  boost::asio::steady_timer timer_;
+  RecorderMetrics metrics_;
+  uint64_t next_sdp_id_ = 1;
+  bool draining_ = false;
+  std::function<void()> drained_;
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  std::chrono::steady_clock::time_point last_status_{};
+  std::vector<uint8_t> scratch_;  // one pcap record
+};
+
+}  // namespace verbatim::recorder

@@ -1,0 +1,183 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "recorder/port_pool.h"
+#include "recorder/stream.h"
+
+namespace verbatim::recorder {
+namespace {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+using nlohmann::json;
+
+TEST(PortPool, EvenPairsRoundRobin) {
+  PortPool pool(30001, 30008);  // 30002/3, 30004/5, 30006/7
+  EXPECT_EQ(pool.capacity(), 3u);
+  EXPECT_EQ(pool.take(), 30002);
+  EXPECT_EQ(pool.take(), 30004);
+  pool.give(30002);
+  EXPECT_EQ(pool.take(), 30006);  // the port just released is the last to be used again
+  EXPECT_EQ(pool.take(), 30002);
+  EXPECT_FALSE(pool.take());
+}
+
+struct Sink : PacketSink {
+  std::vector<std::vector<uint8_t>> packets;
+  std::vector<json> events;
+  void record(const StreamReceiver&, std::chrono::system_clock::time_point, const udp::endpoint&,
+              const udp::endpoint&, media::Bytes d) override {
+    packets.emplace_back(d.begin(), d.end());
+  }
+  void event(const StreamReceiver&, json e) override { events.push_back(std::move(e)); }
+  size_t count(const std::string& type) const {
+    size_t n = 0;
+    for (const auto& e : events) n += e["type"] == type;
+    return n;
+  }
+};
+
+std::vector<uint8_t> rtp(uint16_t seq, uint32_t ts, uint32_t ssrc, uint8_t pt = 0,
+                         const std::vector<uint8_t>& payload = std::vector<uint8_t>(160, 0xff)) {
+  std::vector<uint8_t> p;
+  p.reserve(12 + payload.size());
+  p.push_back(0x80);
+  p.push_back(pt);
+  for (int shift : {8, 0}) p.push_back(static_cast<uint8_t>(seq >> shift));
+  for (int shift : {24, 16, 8, 0}) p.push_back(static_cast<uint8_t>(ts >> shift));
+  for (int shift : {24, 16, 8, 0}) p.push_back(static_cast<uint8_t>(ssrc >> shift));
+  for (uint8_t b : payload) p.push_back(b);
+  return p;
+}
+
+struct Fixture : ::testing::Test {
+  asio::io_context io;
+  Sink sink;
+  udp::endpoint src{asio::ip::make_address("192.0.2.10"), 40000};
+  std::chrono::system_clock::time_point t0 = std::chrono::system_clock::now();
+  std::chrono::steady_clock::time_point s0 = std::chrono::steady_clock::now();
+
+  std::shared_ptr<StreamReceiver> make(StreamReceiver::Latch latch) {
+    StreamSpec spec;
+    spec.label = "1";
+    spec.source = asio::ip::make_address("192.0.2.10");
+    spec.payloads[0] = sip::RtpMap{0, "PCMU", 8000, 1};
+    spec.payloads[9] = sip::RtpMap{9, "G722", 8000, 1};
+    spec.telephone_event = 101;
+    return std::make_shared<StreamReceiver>(io, 0, spec, latch, &sink);
+  }
+  void send(StreamReceiver& r, const udp::endpoint& from, const std::vector<uint8_t>& d,
+            int i = 0, bool rtcp = false) {
+    r.on_datagram(rtcp, from, media::Bytes(d.data(), d.size()),
+                  t0 + std::chrono::milliseconds(20 * i), s0 + std::chrono::milliseconds(20 * i));
+  }
+};
+
+// T12: after latching, packets from anyone else never reach the evidence.
+TEST_F(Fixture, LatchesToTheSdpSourceAndDropsForeignPackets) {
+  auto r = make(StreamReceiver::Latch::kSdpAddress);
+  udp::endpoint attacker{asio::ip::make_address("198.51.100.66"), 40000};
+  send(*r, attacker, rtp(1, 160, 0xdead), 0);  // before latching, from the wrong address
+  EXPECT_EQ(r->counters().foreign, 1u);
+  EXPECT_FALSE(r->latched());
+  for (int i = 0; i < 10; ++i) send(*r, src, rtp(100 + i, 160 * i, 0x1234), i);
+  ASSERT_TRUE(r->latched());
+  EXPECT_EQ(*r->latched(), src);
+  // The same address, another port; then a spoofed SSRC from the attacker.
+  send(*r, udp::endpoint(src.address(), 40002), rtp(110, 1600, 0x1234), 10);
+  send(*r, attacker, rtp(111, 1760, 0x1234), 11);
+  EXPECT_EQ(sink.packets.size(), 10u);
+  EXPECT_EQ(r->counters().foreign, 3u);
+  EXPECT_EQ(sink.count("foreign-source"), 3u);
+  EXPECT_EQ(sink.count("latched"), 1u);
+}
+
+TEST_F(Fixture, FirstPacketLatchTakesAnyAddressButOnlyOne) {
+  auto r = make(StreamReceiver::Latch::kFirstPacket);
+  udp::endpoint nat{asio::ip::make_address("203.0.113.5"), 5004};
+  send(*r, nat, rtp(1, 0, 7), 0);
+  send(*r, src, rtp(2, 160, 7), 1);
+  EXPECT_EQ(sink.packets.size(), 1u);
+  EXPECT_EQ(r->counters().foreign, 1u);
+}
+
+TEST_F(Fixture, GarbageDoesNotLatch) {
+  auto r = make(StreamReceiver::Latch::kFirstPacket);
+  const std::vector<uint8_t> junk = {0x00, 0x01, 0x02};
+  send(*r, src, junk);
+  EXPECT_FALSE(r->latched());
+  EXPECT_EQ(r->counters().invalid, 1u);
+  EXPECT_TRUE(sink.packets.empty());
+}
+
+// T14: duplicates dropped, late packets kept, each (SSRC, seq) once.
+TEST_F(Fixture, DuplicatesDroppedLateKept) {
+  auto r = make(StreamReceiver::Latch::kSdpAddress);
+  for (int i : {0, 1, 2, 4, 3, 3, 5, 2, 6}) send(*r, src, rtp(1000 + i, 160 * i, 0x42), i);
+  EXPECT_EQ(sink.packets.size(), 7u);
+  EXPECT_EQ(r->counters().duplicates, 2u);
+  const json s = r->summary();
+  EXPECT_EQ(s["sources"][0]["received"], 7);
+  EXPECT_EQ(s["sources"][0]["lost"], 0);
+  EXPECT_EQ(s["sources"][0]["late"], 1);
+}
+
+// T15 / T16: a new SSRC and a new payload type are timed events; both kept.
+TEST_F(Fixture, SsrcAndCodecChangesAreEvents) {
+  auto r = make(StreamReceiver::Latch::kSdpAddress);
+  for (int i = 0; i < 5; ++i) send(*r, src, rtp(10 + i, 160 * i, 0xaaaa), i);
+  for (int i = 5; i < 10; ++i) send(*r, src, rtp(500 + i, 9000 + 160 * i, 0xbbbb), i);
+  for (int i = 10; i < 15; ++i) send(*r, src, rtp(500 + i, 9000 + 160 * i, 0xbbbb, 9), i);
+  EXPECT_EQ(sink.packets.size(), 15u);
+  EXPECT_EQ(sink.count("ssrc"), 1u);
+  EXPECT_EQ(sink.count("ssrc-change"), 1u);
+  EXPECT_EQ(sink.count("codec"), 2u);  // PCMU on each SSRC
+  EXPECT_EQ(sink.count("codec-change"), 1u);
+  EXPECT_EQ(r->summary()["sources"].size(), 2u);
+  // A payload type the answer did not accept: kept as evidence, flagged once.
+  send(*r, src, rtp(515, 12000, 0xbbbb, 18), 15);
+  send(*r, src, rtp(516, 12160, 0xbbbb, 18), 16);
+  EXPECT_EQ(sink.packets.size(), 17u);
+  EXPECT_EQ(sink.count("unknown-payload"), 1u);
+}
+
+// RFC 4733: one DTMF event per timestamp, reported once although the end packet repeats.
+TEST_F(Fixture, TelephoneEventsBecomeDtmfEvents) {
+  auto r = make(StreamReceiver::Latch::kSdpAddress);
+  auto ev = [](uint8_t code, bool end, uint16_t dur) {
+    return std::vector<uint8_t>{code, static_cast<uint8_t>(end ? 0x8a : 0x0a),
+                                static_cast<uint8_t>(dur >> 8), static_cast<uint8_t>(dur)};
+  };
+  int i = 0;
+  for (uint16_t d : {160, 320, 480}) {
+    send(*r, src, rtp(static_cast<uint16_t>(1 + i), 8000, 9, 101, ev(5, false, d)), i);
+    ++i;
+  }
+  for (int k = 0; k < 3; ++k) {
+    send(*r, src, rtp(static_cast<uint16_t>(4 + k), 8000, 9, 101, ev(5, true, 800)), i);
+    ++i;
+  }
+  send(*r, src, rtp(7, 16000, 9, 101, ev(11, true, 400)), i);  // '#', only end packets
+  ASSERT_EQ(sink.count("dtmf"), 2u);
+  std::vector<std::string> digits;
+  for (const auto& e : sink.events) {
+    if (e["type"] == "dtmf") digits.push_back(e["digit"]);
+  }
+  EXPECT_EQ(digits, (std::vector<std::string>{"5", "#"}));
+}
+
+TEST_F(Fixture, RtcpFromTheLatchedHostIsKept) {
+  auto r = make(StreamReceiver::Latch::kSdpAddress);
+  send(*r, src, rtp(1, 0, 0x99), 0);
+  // RR with no report blocks.
+  const std::vector<uint8_t> rr = {0x80, 201, 0x00, 0x01, 0x00, 0x00, 0x00, 0x99};
+  send(*r, udp::endpoint(src.address(), 40001), rr, 1, /*rtcp=*/true);
+  send(*r, udp::endpoint(asio::ip::make_address("198.51.100.1"), 40001), rr, 2, true);
+  EXPECT_EQ(r->counters().rtcp, 1u);
+  EXPECT_EQ(r->counters().foreign, 1u);
+  EXPECT_EQ(sink.packets.size(), 2u);
+}
+
+}  // namespace
+}  // namespace verbatim::recorder

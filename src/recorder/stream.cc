@@ -1,0 +1,288 @@
+#include "recorder/stream.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+
+namespace verbatim::recorder {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+using nlohmann::json;
+
+namespace {
+
+std::string endpoint_text(const udp::endpoint& e) {
+  return e.address().is_v6() ? "[" + e.address().to_string() + "]:" + std::to_string(e.port())
+                             : e.address().to_string() + ":" + std::to_string(e.port());
+}
+
+
+std::string hex32(uint32_t v) {
+  char buf[12];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
+
+}  // namespace
+
+StreamReceiver::StreamReceiver(asio::io_context& io, uint16_t port, StreamSpec spec, Latch latch,
+                               PacketSink* sink)
+    : rtp_socket_(io),
+      rtcp_socket_(io),
+      port_(port),
+      spec_(std::move(spec)),
+      latch_(latch),
+      sink_(sink),
+      opened_(std::chrono::steady_clock::now()),
+      last_media_(opened_) {}
+
+Result<std::shared_ptr<StreamReceiver>> StreamReceiver::open(asio::io_context& io,
+                                                             const asio::ip::address& address,
+                                                             uint16_t port, StreamSpec spec,
+                                                             Latch latch, PacketSink* sink) {
+  auto s = std::make_shared<StreamReceiver>(io, port, std::move(spec), latch, sink);
+  boost::system::error_code ec;
+  for (auto [socket, p, local] : {std::tuple{&s->rtp_socket_, port, &s->rtp_local_},
+                                  std::tuple{&s->rtcp_socket_, static_cast<uint16_t>(port + 1),
+                                             &s->rtcp_local_}}) {
+    *local = udp::endpoint(address, p);
+    socket->open(local->protocol(), ec);
+    if (!ec) socket->bind(*local, ec);
+    if (ec) {
+      return make_error(ErrorCode::kIo,
+                        "media port " + endpoint_text(*local) + ": " + ec.message());
+    }
+  }
+  // Room for bursts while the loop writes evidence (the default is ~200 KiB).
+  s->rtp_socket_.set_option(asio::socket_base::receive_buffer_size(1 << 20), ec);
+  return s;
+}
+
+void StreamReceiver::start() {
+  receive(false);
+  receive(true);
+}
+
+void StreamReceiver::update(StreamSpec spec) {
+  if (spec.source != spec_.source) {
+    if (rtp_latch_) {
+      json e = {{"type", "relatch"}, {"previous", endpoint_text(*rtp_latch_)}};
+      if (sink_) sink_->event(*this, e);
+    }
+    rtp_latch_.reset();
+    rtcp_latch_.reset();
+  }
+  if (spec.receiving != spec_.receiving && sink_) {
+    sink_->event(*this, {{"type", spec.receiving ? "resume" : "hold"}});
+  }
+  spec_ = std::move(spec);
+  last_media_ = std::chrono::steady_clock::now();
+}
+
+void StreamReceiver::close() {
+  closed_ = true;
+  sink_ = nullptr;
+  boost::system::error_code ec;
+  rtp_socket_.close(ec);
+  rtcp_socket_.close(ec);
+}
+
+void StreamReceiver::receive(bool rtcp) {
+  auto& socket = rtcp ? rtcp_socket_ : rtp_socket_;
+  auto& buffer = rtcp ? rtcp_buffer_ : rtp_buffer_;
+  auto& from = rtcp ? rtcp_from_ : rtp_from_;
+  socket.async_receive_from(
+      asio::buffer(buffer), from,
+      [self = shared_from_this(), rtcp](boost::system::error_code ec, size_t n) {
+        if (self->closed_) return;
+        if (!ec) {
+          const auto& b = rtcp ? self->rtcp_buffer_ : self->rtp_buffer_;
+          self->on_datagram(rtcp, rtcp ? self->rtcp_from_ : self->rtp_from_,
+                            media::Bytes(b.data(), n), std::chrono::system_clock::now(),
+                            std::chrono::steady_clock::now());
+        } else if (ec == asio::error::operation_aborted) {
+          return;
+        }
+        self->receive(rtcp);
+      });
+}
+
+bool StreamReceiver::source_allowed(bool rtcp, const udp::endpoint& from) {
+  const auto& latched = rtcp ? rtcp_latch_ : rtp_latch_;
+  if (latched) return *latched == from;
+  if (latch_ == Latch::kSdpAddress && spec_.source && from.address() != *spec_.source) return false;
+  // RTCP comes from the host that sends the RTP.
+  if (rtcp && rtp_latch_ && from.address() != rtp_latch_->address()) return false;
+  return true;
+}
+
+void StreamReceiver::foreign(const udp::endpoint& from) {
+  ++counters_.foreign;
+  if (foreign_reported_ >= kMaxForeignEvents || !sink_) return;
+  ++foreign_reported_;
+  spdlog::warn("stream {} (port {}): dropped a packet from {}, not the latched source {}",
+               spec_.label, port_, endpoint_text(from),
+               rtp_latch_ ? endpoint_text(*rtp_latch_)
+                          : (spec_.source ? spec_.source->to_string() : std::string("(none)")));
+  sink_->event(*this, {{"type", "foreign-source"}, {"from", endpoint_text(from)}});
+}
+
+void StreamReceiver::on_datagram(bool rtcp, const udp::endpoint& from, media::Bytes datagram,
+                                 std::chrono::system_clock::time_point at,
+                                 std::chrono::steady_clock::time_point steady_at) {
+  if (!sink_) return;
+  if (!source_allowed(rtcp, from)) {
+    foreign(from);
+    return;
+  }
+  const media::PacketKind kind = media::classify(datagram);
+  if (kind == media::PacketKind::kRtcp) {
+    if (!media::parse_rtcp(datagram)) {
+      ++counters_.invalid;
+      return;
+    }
+    if (rtcp && !rtcp_latch_) rtcp_latch_ = from;
+    if (!rtcp && !rtp_latch_) {  // RTCP multiplexed on the RTP port before any RTP: no latch
+      ++counters_.invalid;
+      return;
+    }
+    ++counters_.rtcp;
+    counters_.bytes += datagram.size();
+    sink_->record(*this, at, from, rtcp ? rtcp_local_ : rtp_local_, datagram);
+    return;
+  }
+  if (kind != media::PacketKind::kRtp || rtcp) {
+    ++counters_.invalid;
+    return;
+  }
+  auto p = media::parse_rtp(datagram);
+  if (!p) {
+    ++counters_.invalid;
+    return;
+  }
+  if (!rtp_latch_) {
+    rtp_latch_ = from;
+    sink_->event(*this, {{"type", "latched"}, {"source", endpoint_text(from)}});
+  }
+  on_rtp(p.value(), from, datagram, at, steady_at);
+}
+
+void StreamReceiver::on_rtp(const media::RtpPacket& p, const udp::endpoint& from,
+                            media::Bytes datagram, std::chrono::system_clock::time_point at,
+                            std::chrono::steady_clock::time_point steady_at) {
+  auto map = spec_.payloads.find(p.payload_type);
+  const bool known = map != spec_.payloads.end() || p.payload_type == spec_.telephone_event;
+  auto it = sources_.find(p.ssrc);
+  if (it == sources_.end()) {
+    if (sources_.size() >= kMaxSources) {
+      // A source that keeps changing SSRC: still evidence, no more statistics.
+      ++counters_.packets;
+      counters_.bytes += datagram.size();
+      last_media_ = steady_at;
+      sink_->record(*this, at, from, rtp_local_, datagram);
+      return;
+    }
+    const uint32_t rate =
+        map != spec_.payloads.end() && map->second.clock_rate > 0 ? map->second.clock_rate : 8000;
+    it = sources_.emplace(p.ssrc, Source(rate)).first;
+    it->second.first = at;
+    json e = {{"type", sources_.size() == 1 ? "ssrc" : "ssrc-change"}, {"ssrc", hex32(p.ssrc)}};
+    if (sources_.size() > 1) e["previous"] = hex32(last_ssrc_);
+    sink_->event(*this, e);
+  } else if (p.ssrc != last_ssrc_ && last_ssrc_ != 0) {
+    sink_->event(*this, {{"type", "ssrc-change"}, {"ssrc", hex32(p.ssrc)},
+                         {"previous", hex32(last_ssrc_)}});
+  }
+  last_ssrc_ = p.ssrc;
+  Source& s = it->second;
+  // Arrival in RTP clock units (RFC 3550 A.8) from the steady clock.
+  const auto since = std::chrono::duration_cast<std::chrono::microseconds>(steady_at - opened_);
+  const uint32_t rate = map != spec_.payloads.end() && map->second.clock_rate > 0
+                            ? static_cast<uint32_t>(map->second.clock_rate)
+                            : 8000;
+  const auto arrival = static_cast<uint32_t>(since.count() * rate / 1000000);
+  const media::Arrival a = s.stats.update(p.sequence, p.timestamp, arrival);
+  if (a == media::Arrival::kDuplicate) {
+    ++counters_.duplicates;
+    return;
+  }
+  if (!known) {
+    if (counters_.unknown_payload++ == 0) {
+      sink_->event(*this, {{"type", "unknown-payload"}, {"payloadType", p.payload_type}});
+    }
+  } else if (p.payload_type != spec_.telephone_event && p.payload_type != s.payload_type) {
+    json e = {{"type", s.payload_type < 0 ? "codec" : "codec-change"},
+              {"ssrc", hex32(p.ssrc)},
+              {"payloadType", p.payload_type}};
+    if (map != spec_.payloads.end()) e["codec"] = map->second.encoding;
+    sink_->event(*this, e);
+    s.payload_type = p.payload_type;
+  }
+  if (p.payload_type == spec_.telephone_event) on_telephone_event(s, p, at);
+  s.last = at;
+  ++counters_.packets;
+  counters_.bytes += datagram.size();
+  last_media_ = steady_at;
+  sink_->record(*this, at, from, rtp_local_, datagram);
+}
+
+// RFC 4733 §2.3: one event per RTP timestamp; the end bit (sent three times) closes it.
+void StreamReceiver::on_telephone_event(Source& s, const media::RtpPacket& p,
+                                        std::chrono::system_clock::time_point at) {
+  if (p.payload.size() < 4) return;
+  const uint8_t code = p.payload[0];
+  const bool end = (p.payload[1] & 0x80) != 0;
+  const uint16_t duration = static_cast<uint16_t>(p.payload[2] << 8 | p.payload[3]);
+  if (p.timestamp != s.dtmf_timestamp) {  // a new event (its end packets repeat the timestamp)
+    s.dtmf_timestamp = p.timestamp;
+    s.dtmf_open = true;
+  }
+  if (!end || !s.dtmf_open) return;
+  s.dtmf_open = false;
+  static constexpr const char* kNames = "0123456789*#ABCD";
+  const std::string digit = code < 16 ? std::string(1, kNames[code]) : "event " + std::to_string(code);
+  const uint32_t rate = 8000;
+  sink_->event(*this, {{"type", "dtmf"},
+                       {"digit", digit},
+                       {"durationMs", duration * 1000 / rate},
+                       {"endedAt", format_iso8601_ms(at)}});
+}
+
+json StreamReceiver::summary() const {
+  json sources = json::array();
+  for (const auto& [ssrc, s] : sources_) {
+    json j = {{"ssrc", hex32(ssrc)},
+              {"received", s.stats.received()},
+              {"expected", s.stats.expected()},
+              {"lost", s.stats.lost()},
+              {"lossRatio", s.stats.loss_ratio()},
+              {"late", s.stats.late()},
+              {"duplicates", s.stats.duplicates()},
+              {"restarts", s.stats.restarts()},
+              {"jitterMs", s.stats.jitter_ms()},
+              {"mos", s.stats.mos()},
+              {"first", format_iso8601_ms(s.first)},
+              {"last", format_iso8601_ms(s.last)}};
+    if (auto m = spec_.payloads.find(s.payload_type); m != spec_.payloads.end()) {
+      j["codec"] = m->second.encoding;
+      j["clockRate"] = m->second.clock_rate;
+    }
+    sources.push_back(j);
+  }
+  json j = {{"index", spec_.index + 1},
+            {"label", spec_.label},
+            {"port", port_},
+            {"packets", counters_.packets},
+            {"rtcp", counters_.rtcp},
+            {"bytes", counters_.bytes},
+            {"foreignDropped", counters_.foreign},
+            {"duplicatesDropped", counters_.duplicates},
+            {"invalid", counters_.invalid},
+            {"unknownPayload", counters_.unknown_payload},
+            {"sources", sources}};
+  if (rtp_latch_) j["latchedSource"] = endpoint_text(*rtp_latch_);
+  return j;
+}
+
+}  // namespace verbatim::recorder

@@ -1,0 +1,135 @@
+// One recorded stream: the RTP and RTCP sockets of one m-line of a SIPREC session, and what
+// the recorder makes of each datagram on the live path — nothing but bookkeeping and evidence:
+//   - latching (strict source): the stream takes packets from one source only, the first that
+//     sends valid RTP from the address the offer's SDP names (latch "sdp-address"), or from
+//     anywhere (latch "first-packet", for recording clients behind NAT). Everything else is
+//     dropped and counted as foreign: no RTP-bleed class flaw (T12);
+//   - RTP: receive statistics per SSRC (RFC 3550: loss, jitter, reordering, MOS), duplicates
+//     dropped so the evidence holds each (SSRC, sequence) once, late packets kept (T14), SSRC
+//     and payload type changes noted as timed events (T15, T16), RFC 4733 telephone events
+//     kept as timed DTMF events, payload types the answer did not accept counted and flagged;
+//   - RTCP from the latched address: validated and kept; STUN/DTLS and garbage dropped.
+// Every accepted datagram goes to the sink (the session's pcap evidence) with its arrival time.
+// Decoding happens after the call, from the evidence (design.md, "Where the cost is").
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <nlohmann/json.hpp>
+
+#include "media/rtp.h"
+#include "sip/sdp.h"
+
+namespace verbatim::recorder {
+
+class StreamReceiver;
+
+// Where a stream's accepted datagrams and timed events go (the recording session).
+class PacketSink {
+ public:
+  virtual ~PacketSink() = default;
+  virtual void record(const StreamReceiver& stream, std::chrono::system_clock::time_point at,
+                      const boost::asio::ip::udp::endpoint& from,
+                      const boost::asio::ip::udp::endpoint& to, media::Bytes datagram) = 0;
+  virtual void event(const StreamReceiver& stream, nlohmann::json event) = 0;
+};
+
+// What the SDP says about a stream (from the offer and our answer).
+struct StreamSpec {
+  size_t index = 0;  // m-line, 0-based
+  std::string label;
+  std::string media = "audio";
+  std::optional<boost::asio::ip::address> source;  // the offer's c= address (none: 0.0.0.0)
+  std::map<int, sip::RtpMap> payloads;             // payload types our answer accepted
+  int telephone_event = -1;                        // its payload type, -1 if none
+  bool receiving = true;                           // false while held / inactive
+};
+
+struct StreamCounters {
+  uint64_t packets = 0;  // RTP accepted into the evidence
+  uint64_t rtcp = 0;
+  uint64_t bytes = 0;
+  uint64_t foreign = 0;     // from anyone but the latched source
+  uint64_t duplicates = 0;  // dropped
+  uint64_t invalid = 0;     // not RTP/RTCP, or malformed
+  uint64_t unknown_payload = 0;
+};
+
+class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
+ public:
+  enum class Latch { kSdpAddress, kFirstPacket };
+  // Binds RTP to `port` and RTCP to port + 1 on `address`.
+  static Result<std::shared_ptr<StreamReceiver>> open(boost::asio::io_context& io,
+                                                      const boost::asio::ip::address& address,
+                                                      uint16_t port, StreamSpec spec, Latch latch,
+                                                      PacketSink* sink);
+  void start();
+  // A re-INVITE changed the stream (codec, hold, source address: the latch is re-established
+  // when the address changed).
+  void update(StreamSpec spec);
+  // Stops receiving; no callback reaches the sink afterwards.
+  void close();
+
+  uint16_t port() const { return port_; }
+  const StreamSpec& spec() const { return spec_; }
+  const StreamCounters& counters() const { return counters_; }
+  // Last accepted RTP packet (steady clock), or the time the stream opened.
+  std::chrono::steady_clock::time_point last_media() const { return last_media_; }
+  std::optional<boost::asio::ip::udp::endpoint> latched() const { return rtp_latch_; }
+  // Statistics per SSRC and counters, for the quality report.
+  nlohmann::json summary() const;
+
+  // The live-path work for one datagram, public for tests and the benchmark.
+  void on_datagram(bool rtcp, const boost::asio::ip::udp::endpoint& from, media::Bytes datagram,
+                   std::chrono::system_clock::time_point at,
+                   std::chrono::steady_clock::time_point steady_at);
+
+  StreamReceiver(boost::asio::io_context& io, uint16_t port, StreamSpec spec, Latch latch,
+                 PacketSink* sink);
+
+ private:
+  struct Source {
+    media::SourceStats stats;
+    int payload_type = -1;
+    std::optional<uint32_t> dtmf_timestamp;
+    bool dtmf_open = false;
+    std::chrono::system_clock::time_point first, last;
+    explicit Source(uint32_t clock_rate) : stats(clock_rate) {}
+  };
+  void receive(bool rtcp);
+  bool source_allowed(bool rtcp, const boost::asio::ip::udp::endpoint& from);
+  void foreign(const boost::asio::ip::udp::endpoint& from);
+  void on_rtp(const media::RtpPacket& p, const boost::asio::ip::udp::endpoint& from,
+              media::Bytes datagram, std::chrono::system_clock::time_point at,
+              std::chrono::steady_clock::time_point steady_at);
+  void on_telephone_event(Source& s, const media::RtpPacket& p,
+                          std::chrono::system_clock::time_point at);
+
+  boost::asio::ip::udp::socket rtp_socket_, rtcp_socket_;
+  boost::asio::ip::udp::endpoint rtp_local_, rtcp_local_;
+  uint16_t port_ = 0;
+  StreamSpec spec_;
+  Latch latch_;
+  PacketSink* sink_;
+  std::optional<boost::asio::ip::udp::endpoint> rtp_latch_, rtcp_latch_;
+  std::map<uint32_t, Source> sources_;  // by SSRC (bounded: kMaxSources)
+  uint32_t last_ssrc_ = 0;
+  StreamCounters counters_;
+  size_t foreign_reported_ = 0;
+  std::chrono::steady_clock::time_point opened_, last_media_;
+  std::array<uint8_t, 2048> rtp_buffer_{}, rtcp_buffer_{};
+  boost::asio::ip::udp::endpoint rtp_from_, rtcp_from_;
+  bool closed_ = false;
+  static constexpr size_t kMaxSources = 32;
+  static constexpr size_t kMaxForeignEvents = 16;
+};
+
+}  // namespace verbatim::recorder

@@ -1,0 +1,71 @@
+#include "sip/endpoint.h"
+
+namespace verbatim::sip {
+
+SipEndpoint::SipEndpoint(boost::asio::io_context& io, EndpointOptions options,
+                         UserAgent::Handlers handlers)
+    : io_(io), options_(std::move(options)), handlers_(std::move(handlers)), timers_(io) {}
+
+SipEndpoint::~SipEndpoint() { close(); }
+
+Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
+  const std::string& listen = options_.listen;
+  const bool any_port = listen.size() > 2 && listen.substr(listen.size() - 2) == ":0";
+  boost::asio::ip::udp::endpoint bound;
+  // With port 0 the number the system gives for UDP may be taken for TCP: then another one.
+  for (int attempt = 0;; ++attempt) {
+    udp_ = std::make_unique<UdpTransport>(
+        io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); });
+    auto ep = udp_->listen(listen);
+    if (!ep) return ep.error();
+    bound = ep.value();
+    if (!options_.tcp) break;
+    tcp_ = std::make_unique<TcpTransport>(
+        io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); });
+    const std::string host =
+        bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+    auto t = tcp_->listen(host + ":" + std::to_string(bound.port()));
+    if (t) break;
+    udp_->close();
+    if (!any_port || attempt == 20) return t.error();
+  }
+  local_ = (bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                    : bound.address().to_string()) +
+           ":" + std::to_string(bound.port());
+  layer_ = std::make_unique<TransactionLayer>(
+      timers_,
+      TransactionLayer::Callbacks{
+          [this](const Message& m, const Peer& p) { send(m, p); },
+          [this](uint64_t id, const Message& r, const Peer& f, uint64_t c) {
+            ua_->on_request(id, r, f, c);
+          },
+          [this](const Message& m, const Peer& f) { ua_->on_stray(m, f); },
+          [this](uint64_t id, std::string_view why) { ua_->on_server_failed(id, why); }},
+      options_.t);
+  UaOptions uo;
+  uo.contact = "<sip:" + options_.user + "@" + local_ + ">";
+  uo.via_sent_by = local_;
+  uo.t = options_.t;
+  uo.timers = options_.session_timers;
+  ua_ = std::make_unique<UserAgent>(*layer_, timers_, uo, handlers_);
+  return bound;
+}
+
+void SipEndpoint::close() {
+  if (udp_) udp_->close();
+  if (tcp_) tcp_->close();
+}
+
+void SipEndpoint::send(const Message& m, const Peer& to) {
+  if (to.transport == "TCP" && tcp_) {
+    tcp_->send(m, to);
+  } else {
+    udp_->send(m, to);
+  }
+}
+
+void SipEndpoint::deliver(Message m, const Peer& from) {
+  if (layer_) layer_->on_message(std::move(m), from);
+}
+
+}  // namespace verbatim::sip

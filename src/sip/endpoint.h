@@ -1,0 +1,61 @@
+// SipEndpoint: a user agent listening on one address — UDP and TCP on the same port (RFC 3261
+// §18: a server listens on both), the transaction layer and the UserAgent core, wired together
+// on one io_context. The recorder (and later the gateway) run on it; its parts stay usable on
+// their own for tests that need to see in between.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include "sip/tcp_transport.h"
+#include "sip/timers.h"
+#include "sip/transaction.h"
+#include "sip/transport.h"
+#include "sip/user_agent.h"
+
+namespace verbatim::sip {
+
+struct EndpointOptions {
+  std::string listen = "127.0.0.1:5060";  // port 0: any free port (the same one for UDP and TCP)
+  std::string user = "srs";               // the user part of our Contact
+  TimerConfig t;
+  SessionTimerPolicy session_timers;
+  bool tcp = true;
+};
+
+class SipEndpoint {
+ public:
+  SipEndpoint(boost::asio::io_context& io, EndpointOptions options, UserAgent::Handlers handlers);
+  ~SipEndpoint();
+  SipEndpoint(const SipEndpoint&) = delete;
+  SipEndpoint& operator=(const SipEndpoint&) = delete;
+
+  // Binds UDP (and TCP on the same port) and starts receiving; returns the bound address.
+  Result<boost::asio::ip::udp::endpoint> start();
+  void close();
+
+  UserAgent& ua() { return *ua_; }
+  TransactionLayer& layer() { return *layer_; }
+  const TransportStats& udp_stats() const { return udp_->stats(); }
+  // "ip:port" we listen on (IPv6 in brackets).
+  const std::string& local() const { return local_; }
+
+ private:
+  void send(const Message& m, const Peer& to);
+  void deliver(Message m, const Peer& from);
+
+  boost::asio::io_context& io_;
+  EndpointOptions options_;
+  UserAgent::Handlers handlers_;
+  AsioTimers timers_;
+  std::unique_ptr<UdpTransport> udp_;
+  std::unique_ptr<TcpTransport> tcp_;
+  std::unique_ptr<TransactionLayer> layer_;
+  std::unique_ptr<UserAgent> ua_;
+  std::string local_;
+};
+
+}  // namespace verbatim::sip
