@@ -515,6 +515,20 @@ int run_archive(Env& env, const ArchiveArgs& a) {
     auto r = ar.recording(a.recording);
     if (!r) return refused(r.error());
     auto objs = ar.objects_of(a.recording);
+    if (!objs) return refused(objs.error());
+    nlohmann::json objects = nlohmann::json::array();
+    for (const auto& id : objs.value()) {
+      auto info = ar.object_info(id);
+      if (!info) return refused(info.error());
+      const auto& o = info.value();
+      nlohmann::json oj = {{"id", o.id},
+                           {"kind", o.kind},
+                           {"status", o.status},
+                           {"bytes", o.plaintext_size},
+                           {"sha256", o.sha256}};
+      if (o.interrupted) oj["interrupted"] = true;
+      objects.push_back(oj);
+    }
     nlohmann::json j = {{"id", r.value().id},
                         {"serial", ar.node_id() + "-" + std::to_string(r.value().serial)},
                         {"status", r.value().status},
@@ -525,7 +539,7 @@ int run_archive(Env& env, const ArchiveArgs& a) {
                         {"completed", r.value().completed_at},
                         {"retentionUntil", r.value().retention_until},
                         {"legalHolds", r.value().active_holds},
-                        {"objects", objs.value()}};
+                        {"objects", objects}};
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }

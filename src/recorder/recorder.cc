@@ -147,6 +147,7 @@ Recorder::Recorder(asio::io_context& io, archive::Archive& archive, RecorderOpti
       timer_(io) {}
 
 Recorder::~Recorder() {
+  write_status();
   for (auto& [id, s] : sessions_) {
     for (auto& st : s->streams) {
       if (st) st->close();
@@ -468,6 +469,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
     spec.index = i;
     spec.label = om.label().value_or(std::to_string(i + 1));
     spec.media = om.media;
+    spec.source_port = om.port;
     if (const auto* conn = offer.connection_for(om)) {
       boost::system::error_code ec;
       auto addr = asio::ip::make_address(conn->address.substr(0, conn->address.find('/')), ec);

@@ -65,7 +65,7 @@ void StreamReceiver::start() {
 }
 
 void StreamReceiver::update(StreamSpec spec) {
-  if (spec.source != spec_.source) {
+  if (spec.source != spec_.source || spec.source_port != spec_.source_port) {
     if (rtp_latch_) {
       json e = {{"type", "relatch"}, {"previous", endpoint_text(*rtp_latch_)}};
       if (sink_) sink_->event(*this, e);
@@ -215,7 +215,11 @@ void StreamReceiver::on_rtp(const media::RtpPacket& p, const udp::endpoint& from
     json e = {{"type", s.payload_type < 0 ? "codec" : "codec-change"},
               {"ssrc", hex32(p.ssrc)},
               {"payloadType", p.payload_type}};
-    if (map != spec_.payloads.end()) e["codec"] = map->second.encoding;
+    if (map != spec_.payloads.end()) {
+      e["codec"] = map->second.encoding;
+      s.codec = map->second.encoding;
+      s.clock_rate = map->second.clock_rate;
+    }
     sink_->event(*this, e);
     s.payload_type = p.payload_type;
   }
@@ -243,10 +247,11 @@ void StreamReceiver::on_telephone_event(Source& s, const media::RtpPacket& p,
   static constexpr const char* kNames = "0123456789*#ABCD";
   const std::string digit = code < 16 ? std::string(1, kNames[code]) : "event " + std::to_string(code);
   const uint32_t rate = 8000;
+  const uint32_t ms = duration * 1000u / rate;
   sink_->event(*this, {{"type", "dtmf"},
                        {"digit", digit},
-                       {"durationMs", duration * 1000 / rate},
-                       {"endedAt", format_iso8601_ms(at)}});
+                       {"durationMs", ms},
+                       {"startedAt", format_iso8601_ms(at - std::chrono::milliseconds(ms))}});
 }
 
 json StreamReceiver::summary() const {
@@ -264,9 +269,9 @@ json StreamReceiver::summary() const {
               {"mos", s.stats.mos()},
               {"first", format_iso8601_ms(s.first)},
               {"last", format_iso8601_ms(s.last)}};
-    if (auto m = spec_.payloads.find(s.payload_type); m != spec_.payloads.end()) {
-      j["codec"] = m->second.encoding;
-      j["clockRate"] = m->second.clock_rate;
+    if (!s.codec.empty()) {
+      j["codec"] = s.codec;
+      j["clockRate"] = s.clock_rate;
     }
     sources.push_back(j);
   }

@@ -48,6 +48,7 @@ struct StreamSpec {
   std::string label;
   std::string media = "audio";
   std::optional<boost::asio::ip::address> source;  // the offer's c= address (none: 0.0.0.0)
+  uint16_t source_port = 0;  // the offer's m= port (symmetric RTP sends from it)
   std::map<int, sip::RtpMap> payloads;             // payload types our answer accepted
   int telephone_event = -1;                        // its payload type, -1 if none
   bool receiving = true;                           // false while held / inactive
@@ -72,8 +73,8 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
                                                       uint16_t port, StreamSpec spec, Latch latch,
                                                       PacketSink* sink);
   void start();
-  // A re-INVITE changed the stream (codec, hold, source address: the latch is re-established
-  // when the address changed).
+  // A re-INVITE changed the stream (codec, hold, source: the latch is re-established when the
+  // offer's address or port changed, as when a client moves the stream to a new port).
   void update(StreamSpec spec);
   // Stops receiving; no callback reaches the sink afterwards.
   void close();
@@ -99,6 +100,8 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
   struct Source {
     media::SourceStats stats;
     int payload_type = -1;
+    std::string codec;  // of payload_type when it was seen (a later re-INVITE may drop it)
+    int clock_rate = 0;
     std::optional<uint32_t> dtmf_timestamp;
     bool dtmf_open = false;
     std::chrono::system_clock::time_point first, last;

@@ -79,6 +79,16 @@ def wait_until(predicate, timeout=10.0, interval=0.05):
 SIP_PEER = os.environ.get("VERBATIM_SIP_PEER", "")
 
 
+def free_udp_port():
+    """A UDP port free on 127.0.0.1 right now (for peers that cannot bind port 0 themselves)."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class SipPeerTestCase(VerbatimTestCase):
     """Tests that run Verbatim's SIP stack as a process: tests/interop/sip_peer.cc."""
 

@@ -11,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, SIP_PEER, SipPeerTestCase, wait_until  # noqa: E402
+from helpers import SOURCE_DIR, SIP_PEER, SipPeerTestCase, free_udp_port, wait_until  # noqa: E402
 
 PEER = SIP_PEER
 SIPP = shutil.which("sipp")
@@ -65,14 +65,6 @@ def options_answered(port):
         return False
     finally:
         s.close()
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class SipInteropTest(SipPeerTestCase):
