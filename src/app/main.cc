@@ -12,6 +12,7 @@
 // --log-level. Exit codes: 0 ok, 1 a finding or refusal, 2 usage or configuration error.
 // Exceptions end here and become exit code 2 with a message; they never cross components.
 #include <pwd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -30,7 +31,6 @@
 #include "admin/interpreter.h"
 #include "adminapi/router.h"
 #include "adminapi/server.h"
-#include "recorder/recorder.h"
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "archive/verifier.h"
@@ -42,6 +42,7 @@
 #include "common/strings.h"
 #include "policy/explain.h"
 #include "policy/sqlite_store.h"
+#include "recorder/recorder.h"
 #include "sip/lint.h"
 #include "siprec/inspect.h"
 
@@ -312,6 +313,12 @@ recorder::RecorderOptions recorder_options(const Env& env) {
 
 int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   bool draining = false;
+  // A recorder holds two sockets per stream: allow as many descriptors as the system lets us.
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   std::set<std::string> wanted;
   for (const auto& role : split(roles, ',')) {
     if (role != "admin-api" && role != "archive-verify" && role != "recorder") {
@@ -809,7 +816,7 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "run server roles");
   std::string roles = "admin-api", http_listen;
   serve->add_option("--roles", roles,
-                   "comma-separated roles (admin-api, archive-verify, recorder)");
+                    "comma-separated roles (admin-api, archive-verify, recorder)");
   serve->add_option("--http-listen", http_listen, "admin API address host:port (port 0: any free)");
 
   auto* token = app.add_subcommand("token", "REST API tokens");

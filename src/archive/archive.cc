@@ -252,8 +252,9 @@ Result<std::string> Archive::create_recording(const json& metadata,
 
 Result<uint64_t> Archive::free_bytes() const { return store_->free_bytes(); }
 
-Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& recording_id,
-                                                          const std::string& kind) {
+Result<std::unique_ptr<OpenObject>> Archive::begin_object(
+    const std::string& recording_id, const std::string& kind,
+    const std::optional<WriterOptions>& writer) {
   VB_TRY(writable());
   auto free = free_bytes();
   if (!free) return free.error();
@@ -301,9 +302,10 @@ Result<std::unique_ptr<OpenObject>> Archive::begin_object(const std::string& rec
   }));
   auto sink = store_->create(rel);
   if (!sink) return sink.error();
-  auto writer = ObjectWriter::create(std::move(sink).value(), key, oid, clock_, options_.writer);
-  if (!writer) return writer.error();
-  obj->writer_ = std::move(writer).value();
+  auto writer_created = ObjectWriter::create(std::move(sink).value(), key, oid, clock_,
+                                             writer.value_or(options_.writer));
+  if (!writer_created) return writer_created.error();
+  obj->writer_ = std::move(writer_created).value();
   return obj;
 }
 

@@ -119,8 +119,12 @@ class Archive {
   Result<std::string> create_recording(const nlohmann::json& metadata,
                                        std::optional<std::chrono::days> retention = {});
   // Refused with kFailedPrecondition when free space is below options.min_free_bytes.
-  Result<std::unique_ptr<OpenObject>> begin_object(const std::string& recording_id,
-                                                   const std::string& kind);
+  // `writer` replaces the archive's writer options for this object (a recorder with thousands
+  // of objects open uses small chunks and schedules the flushes itself).
+  Result<std::unique_ptr<OpenObject>> begin_object(
+      const std::string& recording_id, const std::string& kind,
+      const std::optional<WriterOptions>& writer = std::nullopt);
+  const WriterOptions& writer_options() const { return options_.writer; }
   // Free bytes on the archive's file system.
   Result<uint64_t> free_bytes() const;
   void set_min_free_bytes(uint64_t bytes) { options_.min_free_bytes = bytes; }

@@ -131,6 +131,9 @@ Status ObjectWriter::fail(Error e) {
 
 Status ObjectWriter::emit_chunk(bool last) {
   const uint32_t stored_len = static_cast<uint32_t>(buffer_.size() + kTagSize);
+  // One encryption buffer per thread, not per object: a recorder has thousands of objects
+  // open at once and emits chunks one at a time.
+  thread_local std::vector<uint8_t> record_;
   record_.resize(4 + stored_len);
   put_u32(record_.data(), stored_len);
   const auto nonce = make_nonce(header_, counter_, last);
@@ -162,7 +165,7 @@ Status ObjectWriter::write(std::span<const uint8_t> data) {
       VB_TRY(emit_chunk(false));
     }
   }
-  if (clock_->now() - last_flush_ >= options_.flush_interval) return flush();
+  if (options_.auto_flush && clock_->now() - last_flush_ >= options_.flush_interval) return flush();
   return ok_status();
 }
 
@@ -175,6 +178,22 @@ Status ObjectWriter::flush() {
   if (auto st = sink_->sync(); !st) return fail(st.error());
   last_flush_ = clock_->now();
   return ok_status();
+}
+
+Result<DeferredSync> ObjectWriter::flush_deferred() {
+  if (failed_ || sealed_)
+    return make_error(ErrorCode::kFailedPrecondition, path_ + ": not writable");
+  if (!buffer_.empty()) {
+    VB_TRY(emit_chunk(false));
+  }
+  last_flush_ = clock_->now();
+  auto deferred = sink_->deferred_sync();
+  if (!deferred) return fail(deferred.error()).error();
+  if (!deferred.value()) {  // this sink syncs here only
+    if (auto st = sink_->sync(); !st) return fail(st.error()).error();
+    return DeferredSync([] { return ok_status(); });
+  }
+  return std::move(deferred).value();
 }
 
 Result<SealedObject> ObjectWriter::seal() {

@@ -63,7 +63,14 @@ struct WriterOptions {
   uint32_t chunk_size = kDefaultChunkSize;
   // A crash loses at most this much: write() flushes (chunk + fdatasync) when it elapsed.
   std::chrono::milliseconds flush_interval{1000};
+  // false: write() never flushes by itself; the owner calls flush() or flush_deferred() on
+  // its own schedule (the recorder, which syncs thousands of objects off its event loop).
+  bool auto_flush = true;
 };
+
+// A sync to run on another thread (a background syncer), owning what it needs; its Status says
+// whether the data written before it was created is durable.
+using DeferredSync = std::function<Status()>;
 
 class ObjectWriter {
  public:
@@ -81,6 +88,10 @@ class ObjectWriter {
   Status write(std::span<const uint8_t> data);
   // Encrypts what is buffered as a chunk and makes it durable (fdatasync).
   Status flush();
+  // Encrypts what is buffered as a chunk and writes it; returns the sync that makes it durable,
+  // to be run elsewhere (the first sync of an object, which makes its name durable, is done
+  // here). A failed deferred sync means the object must be treated as failed by the owner.
+  Result<DeferredSync> flush_deferred();
   // Writes the final chunk, fsyncs file and directory. The writer is done afterwards.
   Result<SealedObject> seal();
   uint64_t plaintext_size() const { return plaintext_size_; }
@@ -99,7 +110,6 @@ class ObjectWriter {
   const Clock* clock_ = nullptr;
   WriterOptions options_;
   std::vector<uint8_t> buffer_;
-  std::vector<uint8_t> record_;
   uint64_t counter_ = 0;
   uint64_t plaintext_size_ = 0;
   uint64_t stored_size_ = 0;

@@ -32,13 +32,22 @@ Status fsync_dir_of(const std::string& path) {
   return ok_status();
 }
 
+// A descriptor shared by a sink and the deferred syncs it handed out: closed by the last one.
+struct SharedFd {
+  int fd;
+  explicit SharedFd(int f) : fd(f) {}
+  ~SharedFd() { ::close(fd); }
+  SharedFd(const SharedFd&) = delete;
+  SharedFd& operator=(const SharedFd&) = delete;
+};
+
 class FileSink final : public ObjectSink {
  public:
   FileSink(int fd, std::string path, bool name_durable)
-      : fd_(fd), path_(std::move(path)), name_durable_(name_durable) {}
-  ~FileSink() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
+      : fd_(fd),
+        shared_(std::make_shared<SharedFd>(fd)),
+        path_(std::move(path)),
+        name_durable_(name_durable) {}
   const std::string& name() const override { return path_; }
 
   Status append(std::span<const uint8_t> data) override {
@@ -70,12 +79,29 @@ class FileSink final : public ObjectSink {
     return ok_status();
   }
 
+  Result<std::function<Status()>> deferred_sync() override {
+    if (fd_ < 0) return closed().error();
+    // The sync shares the descriptor (no extra one per pending sync: a recorder has thousands
+    // of objects open), so it stays valid when the object is sealed meanwhile. The first sync
+    // of a file also makes its name durable.
+    const bool first = !name_durable_;
+    name_durable_ = true;  // a failure of this sync fails the object for good
+    return std::function<Status()>([fd = shared_, first, path = path_]() -> Status {
+      if ((first ? ::fsync(fd->fd) : ::fdatasync(fd->fd)) != 0) {
+        return io_error(first ? "cannot fsync" : "cannot fdatasync", path, errno);
+      }
+      if (first) return fsync_dir_of(path);
+      return ok_status();
+    });
+  }
+
   Status commit() override {
     if (fd_ < 0) return closed();
     if (::fsync(fd_) != 0) return io_error("cannot fsync", path_, errno);
-    const int rc = ::close(fd_);
+    // Closed here unless a deferred sync still holds it (after a successful fsync, close()
+    // cannot lose data).
+    shared_.reset();
     fd_ = -1;
-    if (rc != 0) return io_error("cannot close", path_, errno);
     return fsync_dir_of(path_);
   }
 
@@ -84,6 +110,7 @@ class FileSink final : public ObjectSink {
     return make_error(ErrorCode::kFailedPrecondition, path_ + " is already committed");
   }
   int fd_;
+  std::shared_ptr<SharedFd> shared_;
   std::string path_;
   bool name_durable_;
 };

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -36,6 +37,10 @@ class ObjectSink {
   virtual const std::string& name() const = 0;  // for messages: a path or URL
   virtual Status append(std::span<const uint8_t> data) = 0;
   virtual Status sync() = 0;
+  // A sync of what was appended so far that may run on another thread while appends go on, or
+  // null when the sink cannot (then sync() is used). May sync in place when it must (the first
+  // sync of a file makes its name durable).
+  virtual Result<std::function<Status()>> deferred_sync() { return std::function<Status()>(); }
   // Final: durable with its name. The sink accepts nothing afterwards.
   virtual Status commit() = 0;
 };

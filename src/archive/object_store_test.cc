@@ -1,5 +1,6 @@
 #include "archive/object_store.h"
 
+#include <filesystem>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -47,6 +48,37 @@ TEST(LocalObjectStore, CreatesExclusivelyReadsListsResumesAndRemoves) {
   ASSERT_TRUE(store->remove("ab/abc.vbo"));
   EXPECT_TRUE(store->list().value().empty());
   EXPECT_GT(store->free_bytes().value(), 0u);
+}
+
+// The recorder's path: syncs handed to another thread, one of them still pending when the object
+// is committed; no descriptor is leaked or closed under a pending sync.
+TEST(LocalObjectStore, DeferredSyncsOutliveTheCommit) {
+  TestDir dir("vb_store_deferred");
+  auto store = open_local_store(dir / "objects").value();
+  auto count_fds = [] {
+    size_t n = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd");
+         it != std::filesystem::directory_iterator(); ++it)
+      ++n;
+    return n;
+  };
+  const size_t before = count_fds();
+  auto sink = store->create("cd/cde.vbo").value();
+  ASSERT_TRUE(sink->append(bytes("first")));
+  auto first = sink->deferred_sync();  // makes the name durable too
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(first.value());
+  ASSERT_TRUE(sink->append(bytes(" second")));
+  auto second = sink->deferred_sync().value();
+  EXPECT_EQ(count_fds(), before + 1) << "no descriptor per pending sync";
+  EXPECT_TRUE(first.value()());
+  ASSERT_TRUE(sink->commit());
+  EXPECT_EQ(count_fds(), before + 1) << "kept open for the pending sync";
+  EXPECT_TRUE(second());
+  second = nullptr;
+  first.value() = nullptr;
+  EXPECT_EQ(count_fds(), before) << "closed by the last holder";
+  EXPECT_EQ(read_all(*store->open("cd/cde.vbo").value()), "first second");
 }
 
 TEST(LocalObjectStore, RefusesKeysThatLeaveItsDirectory) {

@@ -66,9 +66,9 @@ Status read_strings(const toml::table& table, const std::string& section, const 
 
 Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "recorder",
-                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max",
-                     "max_sessions", "min_free_mb", "retry_after_s", "media_timeout_s",
-                     "drain_timeout_s", "latch", "accept_non_siprec", "allowed_sources"}));
+                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions",
+                     "min_free_mb", "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch",
+                     "accept_non_siprec", "allowed_sources"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));

@@ -42,13 +42,13 @@ struct Config {
   std::string recorder_media_address;  // advertised in SDP answers; default: the SIP address
   int recorder_rtp_port_min = 20000;   // RTP on even ports, RTCP on the odd one above
   int recorder_rtp_port_max = 29999;
-  int recorder_max_sessions = 500;     // new sessions beyond it: 503 with Retry-After
-  int64_t recorder_min_free_mb = 1024; // new sessions below it: 503 (calls in progress go on)
+  int recorder_max_sessions = 500;      // new sessions beyond it: 503 with Retry-After
+  int64_t recorder_min_free_mb = 1024;  // new sessions below it: 503 (calls in progress go on)
   int recorder_retry_after_s = 30;
-  int recorder_media_timeout_s = 60;   // no RTP on any active stream this long: the call ended
-  int recorder_drain_timeout_s = 30;   // on shutdown: wait this long for calls to end
-  std::string recorder_latch = "sdp-address";  // sdp-address | first-packet
-  bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
+  int recorder_media_timeout_s = 60;  // no RTP on any active stream this long: the call ended
+  int recorder_drain_timeout_s = 30;  // on shutdown: wait this long for calls to end
+  std::string recorder_latch = "sdp-address";         // sdp-address | first-packet
+  bool recorder_accept_non_siprec = false;            // record plain INVITEs too (refused: 403)
   std::vector<std::string> recorder_allowed_sources;  // CIDRs of recording clients; empty: any
 };
 

@@ -124,10 +124,10 @@ allowed_sources = ["127.0.0.0/8", "::1/128"]
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back.value().recorder_allowed_sources, c.value().recorder_allowed_sources);
   EXPECT_TRUE(back.value().recorder_accept_non_siprec);
-  for (const char* bad : {"[recorder]\nlatch = \"any\"\n", "[recorder]\nrtp_port_min = 10\n",
-                          "[recorder]\naccept_non_siprec = 1\n",
-                          "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n",
-                          "[recorder]\nmax_sessions = 0\n"}) {
+  for (const char* bad :
+       {"[recorder]\nlatch = \"any\"\n", "[recorder]\nrtp_port_min = 10\n",
+        "[recorder]\naccept_non_siprec = 1\n", "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n",
+        "[recorder]\nmax_sessions = 0\n"}) {
     auto r = load_config(write_temp(bad));
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("recorder."), std::string::npos) << r.error().message;

@@ -3,7 +3,8 @@
 namespace verbatim::recorder {
 
 PortPool::PortPool(uint16_t min, uint16_t max) {
-  for (uint32_t p = min + (min % 2); p + 1 <= max; p += 2) free_.push_back(static_cast<uint16_t>(p));
+  for (uint32_t p = min + (min % 2); p + 1 <= max; p += 2)
+    free_.push_back(static_cast<uint16_t>(p));
   capacity_ = free_.size();
 }
 

@@ -1,10 +1,15 @@
 #include "recorder/recorder.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/ip/network_v4.hpp>
 #include <boost/asio/ip/network_v6.hpp>
-#include <spdlog/spdlog.h>
 
 #include "common/clock.h"
 
@@ -20,7 +25,6 @@ using nlohmann::json;
 using SysTime = std::chrono::system_clock::time_point;
 
 namespace {
-
 
 media::UdpEndpoint to_pcap(const asio::ip::udp::endpoint& e) {
   media::UdpEndpoint u;
@@ -74,8 +78,11 @@ struct Recorder::Session : PacketSink {
   siprec::Metadata metadata;
   bool have_metadata = false;
   std::unique_ptr<archive::OpenObject> evidence, signalling;
-  bool dirty = false;
-  std::string failure;  // the first write error
+  bool dirty = false, signalling_dirty = false;
+  bool sync_pending = false;
+  std::chrono::steady_clock::time_point last_flush{};
+  size_t fds = 0;                                        // file descriptors held (sockets, objects)
+  std::string failure;                                   // the first write error
   std::vector<std::shared_ptr<StreamReceiver>> streams;  // by m-line; null: rejected
   uint64_t sdp_id = 0, sdp_version = 0;
   SysTime started{};
@@ -128,23 +135,73 @@ struct Recorder::Session : PacketSink {
 
   void log_request(const sip::Message& m) {
     if (!signalling || !failure.empty()) return;
-    std::string text = "--- " + format_iso8601_ms(std::chrono::system_clock::now()) + " from " + client +
-                       "\r\n" + m.serialize() + "\r\n";
+    std::string text = "--- " + format_iso8601_ms(std::chrono::system_clock::now()) + " from " +
+                       client + "\r\n" + m.serialize() + "\r\n";
     if (auto st = signalling->writer().write(
             std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
         !st) {
       fail("signalling write failed: " + st.error().message);
     }
-    dirty = true;
+    signalling_dirty = true;
   }
 };
+
+Syncer::Syncer(asio::io_context& io, const std::string& dir, Done done)
+    : io_(io), done_(std::move(done)) {
+  dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  thread_ = std::thread([this] { run(); });
+}
+
+Syncer::~Syncer() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+void Syncer::submit(uint64_t session, std::vector<archive::DeferredSync> syncs) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.emplace_back(session, std::move(syncs));
+  }
+  wake_.notify_one();
+}
+
+void Syncer::run() {
+  for (;;) {
+    std::vector<std::pair<uint64_t, std::vector<archive::DeferredSync>>> batch;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      batch.swap(queue_);
+    }
+    // One write-back of the whole file system instead of one journal commit per object; the
+    // per-object syncs that follow find (almost) nothing left to write.
+    if (batch.size() > 1 && dir_fd_ >= 0) (void)::syncfs(dir_fd_);
+    ++batches_;
+    for (auto& [session, syncs] : batch) {
+      Status result = ok_status();
+      for (auto& sync : syncs) {
+        if (auto st = sync(); !st && result) result = st;
+      }
+      asio::post(io_, [this, id = session, result] { done_(id, result); });
+    }
+  }
+}
 
 Recorder::Recorder(asio::io_context& io, archive::Archive& archive, RecorderOptions options)
     : io_(io),
       archive_(archive),
       options_(std::move(options)),
       ports_(options_.rtp_port_min, options_.rtp_port_max),
-      timer_(io) {}
+      timer_(io),
+      syncer_(
+          std::make_unique<Syncer>(io, archive.objects_dir(),
+                                   [this](uint64_t id, const Status& st) { on_synced(id, st); })) {}
 
 Recorder::~Recorder() {
   write_status();
@@ -163,7 +220,8 @@ Result<std::string> Recorder::start() {
     } else {
       (void)asio::ip::make_network_v4(cidr, ec);
     }
-    if (ec) return make_error(ErrorCode::kInvalidArgument, "allowed source '" + cidr + "' is not a CIDR");
+    if (ec)
+      return make_error(ErrorCode::kInvalidArgument, "allowed source '" + cidr + "' is not a CIDR");
   }
   sip::EndpointOptions eo;
   eo.listen = options_.sip_listen;
@@ -175,9 +233,7 @@ Result<std::string> Recorder::start() {
           .on_reoffer = [this](uint64_t id, const sip::Message& m) { return on_reoffer(id, m); },
           .on_ended = [this](uint64_t id, std::string_view why) { on_ended(id, why); },
           .options_status =
-              [this] {
-                return draining_ || sessions_.size() >= options_.max_sessions ? 503 : 200;
-              },
+              [this] { return draining_ || sessions_.size() >= options_.max_sessions ? 503 : 200; },
           .options_headers =
               [this] {
                 sip::HeaderList h = {
@@ -204,6 +260,15 @@ Result<std::string> Recorder::start() {
                       "set recorder.media_address: SIP listens on any address, and the SDP answer "
                       "must name one");
   }
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    fd_limit_ = nofile.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<size_t>(nofile.rlim_cur);
+  }
+  std::error_code fs_ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", fs_ec);
+       !fs_ec && it != std::filesystem::directory_iterator(); it.increment(fs_ec)) {
+    ++fd_base_;
+  }
+  fd_base_ += 256;  // SIP TCP connections, the archive, the status file
   tick();
   return sip_->local();
 }
@@ -283,16 +348,24 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     refuse(id, 488, "bad-sdp", "SDP offer: " + offer.error().message);
     return;
   }
+  size_t needed = 3;  // evidence, signalling, quality
+  for (const auto& m : offer.value().media) needed += m.port ? 2 : 0;
+  if (fd_limit_ && fd_base_ + fds_in_use_ + needed > fd_limit_) {
+    refuse(id, 503, "descriptors",
+           "out of file descriptors (" + std::to_string(fd_base_ + fds_in_use_) + " of " +
+               std::to_string(fd_limit_) + " in use): raise the recorder's open-files limit");
+    return;
+  }
   auto s = std::make_unique<Session>(*this, id);
   s->client = client;
   if (auto cid = invite.call_id()) s->call_id = std::string(cid.value());
   s->started = std::chrono::system_clock::now();
   s->started_steady = std::chrono::steady_clock::now();
-  s->sdp_id = static_cast<uint64_t>(
-                  std::chrono::duration_cast<std::chrono::seconds>(s->started.time_since_epoch())
-                      .count()) *
-                  1000 +
-              next_sdp_id_++ % 1000;
+  s->sdp_id =
+      static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(s->started.time_since_epoch()).count()) *
+          1000 +
+      next_sdp_id_++ % 1000;
   if (body.value().metadata) {
     std::vector<siprec::MetadataProblem> problems;
     auto md = siprec::parse_metadata(*body.value().metadata, &problems);
@@ -339,7 +412,8 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     c["siprec"] = siprec::to_json(s->metadata);
   }
   // What our gateway knows about the call, for retention rules and search (docs/recorder.md).
-  if (auto v = header_text(invite, "X-Verbatim-Application-Id"); !v.empty()) c["application_id"] = v;
+  if (auto v = header_text(invite, "X-Verbatim-Application-Id"); !v.empty())
+    c["application_id"] = v;
   if (auto v = header_text(invite, "X-Verbatim-Policy"); !v.empty()) c["policy"] = v;
   if (auto v = header_text(invite, "X-Verbatim-Groups"); !v.empty()) c["groups"] = split(v, ',');
   c["streams"] = json::array();
@@ -353,6 +427,9 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
         ports_.give(st->port());
       }
     }
+    sess.streams.clear();
+    fds_in_use_ -= sess.fds;
+    sess.fds = 0;
   };
   auto created = archive_.create_recording(c);
   if (!created) {
@@ -361,8 +438,14 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     return;
   }
   s->recording_id = created.value();
-  auto ev = archive_.begin_object(s->recording_id, "evidence-pcap");
-  auto sg = ev ? archive_.begin_object(s->recording_id, "signalling")
+  // Small chunks keep the memory per call low: two G.711 streams write ~20 KB/s, so a 16 KiB
+  // chunk is still about one per flush interval.
+  archive::WriterOptions wo = archive_.writer_options();
+  wo.auto_flush = false;  // flush() below, synced by the Syncer
+  wo.chunk_size = 16 * 1024;
+  auto ev = archive_.begin_object(s->recording_id, "evidence-pcap", wo);
+  wo.chunk_size = 4 * 1024;
+  auto sg = ev ? archive_.begin_object(s->recording_id, "signalling", wo)
                : Result<std::unique_ptr<archive::OpenObject>>(ev.error());
   if (!ev || !sg) {
     close_all(*s);
@@ -379,7 +462,6 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
   s->log_request(invite);
   if (auto st = sip_->ua().accept(id, answer_sdp.value()); !st) {
     spdlog::error("Call-ID {}: could not answer: {}", s->call_id, st.error().message);
-    close_all(*s);
     s->end_status = "partial";
     s->end_reason = "could not answer: " + st.error().message;
     finalize(*s, s->end_status, s->end_reason);
@@ -513,6 +595,10 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
     }
   }
   s.streams = std::move(streams);
+  fds_in_use_ -= s.fds;
+  s.fds = 2;
+  for (const auto& st : s.streams) s.fds += st ? 2 : 0;
+  fds_in_use_ += s.fds;
   return sip::serialize_sdp(ans);
 }
 
@@ -536,10 +622,10 @@ sip::SipResult<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message
       s.have_metadata = true;
       s.catalog["participants"] = siprec::participants_json(s.metadata);
       s.catalog["siprec"] = siprec::to_json(s.metadata);
-      if (auto v = archive_.update_metadata(
-              s.recording_id, s.catalog, "recorder",
-              std::string("SIPREC metadata ") + (partial ? "update (partial)" : "snapshot") +
-                  " in " + std::string(request.method()));
+      if (auto v = archive_.update_metadata(s.recording_id, s.catalog, "recorder",
+                                            std::string("SIPREC metadata ") +
+                                                (partial ? "update (partial)" : "snapshot") +
+                                                " in " + std::string(request.method()));
           !v) {
         spdlog::warn("recording {}: metadata update not stored: {}", s.recording_id,
                      v.error().message);
@@ -553,8 +639,7 @@ sip::SipResult<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message
   auto offer = sip::parse_sdp(*body.value().sdp);
   if (!offer) return sip::SipError{0, 488, "SDP offer: " + offer.error().message};
   auto a = answer(s, offer.value());
-  if (!a) return sip::SipError{0, a.error().code == ErrorCode::kIo ? 503 : 488,
-                               a.error().message};
+  if (!a) return sip::SipError{0, a.error().code == ErrorCode::kIo ? 503 : 488, a.error().message};
   s.note({{"type", "renegotiated"}, {"streams", offer.value().media.size()}});
   return a.value();
 }
@@ -618,7 +703,8 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
   auto seal = [&](std::unique_ptr<archive::OpenObject>& o, const char* what) {
     if (!o) return;
     if (!s.failure.empty() || o->writer().failed()) return;  // recovered on the next start
-    if (auto r = archive_.seal(*o); !r) s.fail(std::string(what) + " seal failed: " + r.error().message);
+    if (auto r = archive_.seal(*o); !r)
+      s.fail(std::string(what) + " seal failed: " + r.error().message);
   };
   seal(s.evidence, "evidence");
   seal(s.signalling, "signalling");
@@ -657,6 +743,8 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
       }
     }
   }
+  fds_in_use_ -= s.fds;
+  s.fds = 0;
   ++(status == "complete" ? metrics_.sessions_completed : metrics_.sessions_partial);
   spdlog::info("recording {} ended: {}{}{}, {:.1f} s", s.recording_id, status,
                reason.empty() ? "" : ": ", reason, duration);
@@ -668,16 +756,7 @@ void Recorder::tick() {
   const auto now = std::chrono::steady_clock::now();
   std::vector<uint64_t> silent;
   for (auto& [id, s] : sessions_) {
-    if (s->dirty && s->failure.empty()) {
-      s->dirty = false;
-      if (s->evidence) {
-        if (auto st = s->evidence->writer().flush(); !st) s->fail("evidence flush failed: " + st.error().message);
-      }
-      if (s->signalling && s->failure.empty()) {
-        if (auto st = s->signalling->writer().flush(); !st)
-          s->fail("signalling flush failed: " + st.error().message);
-      }
-    }
+    flush(*s, now);
     // No media on any stream that should be receiving: the client is gone without a BYE.
     bool receiving = false, quiet = true;
     for (const auto& st : s->streams) {
@@ -713,12 +792,47 @@ void Recorder::tick() {
     last_status_ = now;
     write_status();
   }
-  const auto period = std::min<std::chrono::milliseconds>(options_.flush_interval,
-                                                          std::chrono::milliseconds(250));
+  const auto period =
+      std::min<std::chrono::milliseconds>(options_.flush_interval, std::chrono::milliseconds(250));
   timer_.expires_after(period);
   timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) tick();
   });
+}
+
+// Every flush interval: the buffered evidence and signalling become encrypted chunks in their
+// files (here), and durable (on the Syncer's thread). One sync per session at a time.
+void Recorder::flush(Session& s, std::chrono::steady_clock::time_point now) {
+  if (!s.failure.empty() || s.sync_pending || now - s.last_flush < options_.flush_interval) return;
+  if (!s.dirty && !s.signalling_dirty) return;
+  std::vector<archive::DeferredSync> syncs;
+  for (auto [object, dirty, what] :
+       {std::tuple{&s.evidence, &s.dirty, "evidence"},
+        std::tuple{&s.signalling, &s.signalling_dirty, "signalling"}}) {
+    if (!*dirty || !*object) continue;
+    *dirty = false;
+    auto sync = (*object)->writer().flush_deferred();
+    if (!sync) {
+      s.fail(std::string(what) + " flush failed: " + sync.error().message);
+      return;
+    }
+    syncs.push_back(std::move(sync).value());
+  }
+  s.last_flush = now;
+  s.sync_pending = true;
+  syncer_->submit(s.id, std::move(syncs));
+}
+
+void Recorder::on_synced(uint64_t session, const Status& status) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) {
+    if (!status)
+      spdlog::error("a finished recording's last sync failed: {}", status.error().message);
+    return;
+  }
+  it->second->sync_pending = false;
+  // Never retried: after a failed fsync the file's state is unknown (T06).
+  if (!status) it->second->fail("evidence sync failed: " + status.error().message);
 }
 
 void Recorder::drain(std::function<void()> done) {

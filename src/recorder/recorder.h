@@ -24,14 +24,19 @@
 //     packets dropped; timed events: latch, SSRC and codec changes, hold, DTMF) is sealed
 //     with the others and the catalog metadata gets the end, duration and status.
 // OPTIONS is answered with the current load (503 when full). Metrics are counted and
-// written to a status file once per second. Not thread-safe: one io_context thread.
+// written to a status file once per second. Not thread-safe: one io_context thread, plus the
+// Syncer's thread for the fdatasyncs (a blocking sync on the loop would stall every stream).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -44,6 +49,33 @@
 #include "sip/endpoint.h"
 
 namespace verbatim::recorder {
+
+// Runs the archive's syncs off the event loop, on one thread of its own: each batch is one
+// syncfs() of the archive's file system (a group commit for every object written since), then
+// each object's own sync (cheap after it, and it reports that file's write-back errors). The
+// results go back to the event loop. Destruction finishes what is queued.
+class Syncer {
+ public:
+  using Done = std::function<void(uint64_t session, Status status)>;
+  Syncer(boost::asio::io_context& io, const std::string& dir, Done done);
+  ~Syncer();
+  Syncer(const Syncer&) = delete;
+  Syncer& operator=(const Syncer&) = delete;
+  void submit(uint64_t session, std::vector<archive::DeferredSync> syncs);
+  uint64_t batches() const { return batches_; }
+
+ private:
+  void run();
+  boost::asio::io_context& io_;
+  Done done_;
+  int dir_fd_ = -1;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::pair<uint64_t, std::vector<archive::DeferredSync>>> queue_;
+  bool stop_ = false;
+  std::atomic<uint64_t> batches_{0};
+  std::thread thread_;
+};
 
 struct RecorderOptions {
   std::string sip_listen = "127.0.0.1:5070";
@@ -107,6 +139,8 @@ class Recorder {
   void write_status() const;
   bool source_allowed(const std::string& address) const;
   void maybe_finish_drain();
+  void flush(Session& s, std::chrono::steady_clock::time_point now);
+  void on_synced(uint64_t session, const Status& status);
 
   boost::asio::io_context& io_;
   archive::Archive& archive_;
@@ -118,11 +152,15 @@ class Recorder {
   boost::asio::steady_timer timer_;
   RecorderMetrics metrics_;
   uint64_t next_sdp_id_ = 1;
+  // File descriptors: the process limit, those open before any session, those the sessions hold
+  // (two sockets per stream, two objects): a session that could not get them all is refused.
+  size_t fd_limit_ = 0, fd_base_ = 0, fds_in_use_ = 0;
   bool draining_ = false;
   std::function<void()> drained_;
   std::chrono::steady_clock::time_point drain_deadline_{};
   std::chrono::steady_clock::time_point last_status_{};
-  std::vector<uint8_t> scratch_;  // one pcap record
+  std::vector<uint8_t> scratch_;    // one pcap record
+  std::unique_ptr<Syncer> syncer_;  // last: joined first
 };
 
 }  // namespace verbatim::recorder

@@ -67,8 +67,8 @@ struct Fixture : ::testing::Test {
     spec.telephone_event = 101;
     return std::make_shared<StreamReceiver>(io, 0, spec, latch, &sink);
   }
-  void send(StreamReceiver& r, const udp::endpoint& from, const std::vector<uint8_t>& d,
-            int i = 0, bool rtcp = false) {
+  void send(StreamReceiver& r, const udp::endpoint& from, const std::vector<uint8_t>& d, int i = 0,
+            bool rtcp = false) {
     r.on_datagram(rtcp, from, media::Bytes(d.data(), d.size()),
                   t0 + std::chrono::milliseconds(20 * i), s0 + std::chrono::milliseconds(20 * i));
   }

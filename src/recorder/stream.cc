@@ -17,7 +17,6 @@ std::string endpoint_text(const udp::endpoint& e) {
                              : e.address().to_string() + ":" + std::to_string(e.port());
 }
 
-
 std::string hex32(uint32_t v) {
   char buf[12];
   std::snprintf(buf, sizeof buf, "0x%08x", v);
@@ -43,9 +42,9 @@ Result<std::shared_ptr<StreamReceiver>> StreamReceiver::open(asio::io_context& i
                                                              Latch latch, PacketSink* sink) {
   auto s = std::make_shared<StreamReceiver>(io, port, std::move(spec), latch, sink);
   boost::system::error_code ec;
-  for (auto [socket, p, local] : {std::tuple{&s->rtp_socket_, port, &s->rtp_local_},
-                                  std::tuple{&s->rtcp_socket_, static_cast<uint16_t>(port + 1),
-                                             &s->rtcp_local_}}) {
+  for (auto [socket, p, local] :
+       {std::tuple{&s->rtp_socket_, port, &s->rtp_local_},
+        std::tuple{&s->rtcp_socket_, static_cast<uint16_t>(port + 1), &s->rtcp_local_}}) {
     *local = udp::endpoint(address, p);
     socket->open(local->protocol(), ec);
     if (!ec) socket->bind(*local, ec);
@@ -191,8 +190,8 @@ void StreamReceiver::on_rtp(const media::RtpPacket& p, const udp::endpoint& from
     if (sources_.size() > 1) e["previous"] = hex32(last_ssrc_);
     sink_->event(*this, e);
   } else if (p.ssrc != last_ssrc_ && last_ssrc_ != 0) {
-    sink_->event(*this, {{"type", "ssrc-change"}, {"ssrc", hex32(p.ssrc)},
-                         {"previous", hex32(last_ssrc_)}});
+    sink_->event(
+        *this, {{"type", "ssrc-change"}, {"ssrc", hex32(p.ssrc)}, {"previous", hex32(last_ssrc_)}});
   }
   last_ssrc_ = p.ssrc;
   Source& s = it->second;
@@ -245,7 +244,8 @@ void StreamReceiver::on_telephone_event(Source& s, const media::RtpPacket& p,
   if (!end || !s.dtmf_open) return;
   s.dtmf_open = false;
   static constexpr const char* kNames = "0123456789*#ABCD";
-  const std::string digit = code < 16 ? std::string(1, kNames[code]) : "event " + std::to_string(code);
+  const std::string digit =
+      code < 16 ? std::string(1, kNames[code]) : "event " + std::to_string(code);
   const uint32_t rate = 8000;
   const uint32_t ms = duration * 1000u / rate;
   sink_->event(*this, {{"type", "dtmf"},

@@ -48,10 +48,10 @@ struct StreamSpec {
   std::string label;
   std::string media = "audio";
   std::optional<boost::asio::ip::address> source;  // the offer's c= address (none: 0.0.0.0)
-  uint16_t source_port = 0;  // the offer's m= port (symmetric RTP sends from it)
-  std::map<int, sip::RtpMap> payloads;             // payload types our answer accepted
-  int telephone_event = -1;                        // its payload type, -1 if none
-  bool receiving = true;                           // false while held / inactive
+  uint16_t source_port = 0;             // the offer's m= port (symmetric RTP sends from it)
+  std::map<int, sip::RtpMap> payloads;  // payload types our answer accepted
+  int telephone_event = -1;             // its payload type, -1 if none
+  bool receiving = true;                // false while held / inactive
 };
 
 struct StreamCounters {

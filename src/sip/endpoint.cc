@@ -22,8 +22,8 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
     if (!options_.tcp) break;
     tcp_ = std::make_unique<TcpTransport>(
         io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); });
-    const std::string host =
-        bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+    const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                                     : bound.address().to_string();
     auto t = tcp_->listen(host + ":" + std::to_string(bound.port()));
     if (t) break;
     udp_->close();

@@ -171,4 +171,30 @@ TEST(Metadata, QuestionableInputGivesProblemsAndBrokenInputAnError) {
 }
 
 }  // namespace
+// T20: 1,000 participants, deep nesting of unknown elements and many unknown elements are
+// parsed (not refused, not crashed on); unknown content is kept.
+TEST(Metadata, HugeAndDeepDocumentsAreParsed) {
+  std::string xml =
+      "<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>complete</datamode>"
+      "<session session_id='s'/><stream stream_id='st' session_id='s'><label>1</label></stream>";
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = "p" + std::to_string(i);
+    xml += "<participant participant_id='" + id + "'><nameID aor='sip:u" + std::to_string(i) +
+           "@example.com'><name>U</name></nameID></participant><participantstreamassoc "
+           "participant_id='" +
+           id + "'><send>st</send></participantstreamassoc>";
+  }
+  for (int i = 0; i < 20000; ++i) xml += "<deep>";
+  for (int i = 0; i < 20000; ++i) xml += "</deep>";
+  for (int i = 0; i < 5000; ++i)
+    xml += "<vendor:x xmlns:vendor='urn:v'>" + std::to_string(i) + "</vendor:x>";
+  xml += "</recording>";
+  auto md = parse_metadata(xml);
+  ASSERT_TRUE(md) << md.error().message;
+  EXPECT_EQ(md.value().participants.size(), 1000u);
+  EXPECT_EQ(md.value().participants[999].send, std::vector<std::string>{"st"});
+  EXPECT_EQ(md.value().extensions.size(), 5001u);
+  EXPECT_EQ(participants_json(md.value()).size(), 1000u);
+}
+
 }  // namespace verbatim::siprec

@@ -539,6 +539,50 @@ class SessionLifecycleTest(RecorderTestCase):
         self.assertIn("Retry-After", r["head"])
         self.stop_recorder(rec)
 
+    def test_t04_disk_full_mid_call_loses_nothing_already_recorded(self):
+        """The disk fills up during a call (ENOSPC injected into writes after 100 kB): the call
+        before it is complete and intact; the one that hit the full disk keeps its evidence up to
+        the last flush and is recovered as interrupted on the next start; the archive verifies."""
+        lib = os.environ.get("VERBATIM_FAIL_FSYNC_LIB", "")
+        if not lib:
+            self.fail("needs the fault injector (ctest sets VERBATIM_FAIL_FSYNC_LIB)")
+        env = dict(self.env, LD_PRELOAD=lib, VB_ENOSPC_AFTER_BYTES="100000")
+        saved, self.env = self.env, env
+        rec, port = self.start_recorder()
+        self.env = saved
+        body, ct = multipart(offer([("1", 7000, [0], "sendonly"), ("2", 7002, [0], "sendonly")]),
+                             metadata([], ["1", "2"]))
+        first = SipClient(port)
+        r = first.request("INVITE", body, ct)
+        out1 = os.path.join(self.tmp, "sent1.json")
+        self.assertEqual(self.sender(answer_ports(r["body"]), out1, "--packets", "25").wait(60), 0)
+        self.assertEqual(first.request("BYE")["status"], 200)
+        second = SipClient(port)
+        r = second.request("INVITE", body, ct)
+        self.assertEqual(r["status"], 200)
+        out2 = os.path.join(self.tmp, "sent2.json")
+        self.assertEqual(self.sender(answer_ports(r["body"]), out2, "--packets", "400").wait(60), 0)
+        self.assertTrue(wait_until(lambda: "No space left on device" in self.log_text(), 10), self.log_text())
+        second.request("BYE")
+        self.stop_recorder(rec)
+        rec2, _ = self.start_recorder()  # without the injector: recovery
+        self.stop_recorder(rec2)
+        one = self.recording_of(first.call_id)
+        self.assertEqual(self.show(one)["status"], "complete")
+        self.assert_evidence_matches(one, out1)
+        two = self.recording_of(second.call_id)
+        self.assertEqual(self.show(two)["status"], "interrupted")
+        # What was flushed before the disk filled up is there, and is exactly what was sent.
+        with open(out2) as f:
+            sent = {(p["ssrc"], p["seq"]): bytes.fromhex(p["payload"]) for st in json.load(f)["streams"]
+                    for p in st["sent"]}
+        kept = [rtp_fields(p[3]) for p in read_pcap(self.object_bytes(two, "evidence-pcap"))]
+        self.assertGreater(len(kept), 50)
+        self.assertLess(len(kept), len(sent))
+        for ssrc, seq, _, _, payload in kept:
+            self.assertEqual(sent[(ssrc, seq)], payload)
+        self.assertIn("OK", self.run_vb("verify", "--deep", check=0).stdout)
+
     def test_bye_never_comes(self):
         """The client vanishes without BYE: after media_timeout_s without RTP the recorder ends
         the session with its own BYE and records why."""
