@@ -15,11 +15,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from helpers import free_udp_port as free_port  # noqa: E402
 
 KAMAILIO_CFG = """#!KAMAILIO
 debug=0
@@ -38,14 +40,6 @@ request_route {{
   exit;
 }}
 """
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def cpu_seconds(pids):
