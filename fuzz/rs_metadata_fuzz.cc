@@ -22,6 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     partial.partial = true;
     merge(known, partial);
     (void)to_json(known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    (void)participants_json(known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   // As the CLI prints it: bytes that are not UTF-8 become U+FFFD, never an exception.
   (void)inspect(in).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
