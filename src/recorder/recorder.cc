@@ -15,6 +15,7 @@
 
 #include "common/strings.h"
 #include "media/pcap.h"
+#include "media/srtp.h"
 #include "siprec/metadata.h"
 #include "siprec/request.h"
 
@@ -485,11 +486,30 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
         ao.codecs.push_back(r.encoding);
     }
   }
+  // SRTP (RFC 4568 SDES): the first a=crypto line we can use; an RTP/SAVP stream without one
+  // (DTLS-SRTP, an unknown suite, an MKI) is refused with port 0, never recorded in the clear.
+  std::vector<std::optional<std::pair<sip::SdesCrypto, media::SdesKey>>> crypto(offer.media.size());
   // Ports: the stream's own for an m-line we already record, a new pair otherwise.
   std::vector<std::shared_ptr<StreamReceiver>> opened(offer.media.size());
   for (size_t i = 0; i < offer.media.size(); ++i) {
     const auto& m = offer.media[i];
-    if (m.port == 0 || m.proto.find("RTP") == std::string::npos) {
+    const bool secure = m.proto.find("SAVP") != std::string::npos;
+    std::string crypto_problem = secure ? "no a=crypto line" : "";
+    for (const auto& c : m.cryptos()) {
+      auto k = media::parse_sdes_key(c.suite, c.key_params);
+      if (k) {
+        crypto[i] = std::pair{c, std::move(k).value()};
+        break;
+      }
+      crypto_problem = k.error().message;
+    }
+    if (secure && !crypto[i]) {
+      s.note({{"type", "srtp-refused"},
+              {"index", i + 1},
+              {"proto", m.proto},
+              {"reason", crypto_problem}});
+    }
+    if (m.port == 0 || m.proto.find("RTP") == std::string::npos || (secure && !crypto[i])) {
       ao.ports.push_back(0);
       continue;
     }
@@ -575,6 +595,13 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
       }
     }
     spec.receiving = am.direction() == sip::Direction::kRecvOnly;
+    if (crypto[i]) {
+      // Our own key for the answer (RFC 4568 §6.1: the same tag and suite); never used to send.
+      const auto& [line, key] = *crypto[i];
+      ans.media[i].attributes.push_back({"crypto", std::to_string(line.tag) + " " + line.suite +
+                                                       " " + media::new_sdes_inline(line.suite)});
+      spec.srtp = key;
+    }
     if (!any_decodable) {
       s.note({{"type", "codec-not-decodable"},
               {"label", spec.label},

@@ -179,5 +179,49 @@ TEST_F(Fixture, RtcpFromTheLatchedHostIsKept) {
   EXPECT_EQ(sink.packets.size(), 2u);
 }
 
+// T13: SRTP with the right key is decrypted and stored; a packet with a wrong tag (an attacker
+// at the right port and even the latched source) or from another key is never stored and never
+// latches; a replay is dropped.
+TEST_F(Fixture, SrtpAuthenticatesBeforeAnythingElse) {
+  const auto key = media::parse_sdes_key("AES_CM_128_HMAC_SHA1_80",
+                                         media::new_sdes_inline("AES_CM_128_HMAC_SHA1_80"))
+                       .value();
+  auto r = make(StreamReceiver::Latch::kFirstPacket);
+  StreamSpec spec = r->spec();
+  spec.srtp = key;
+  r->update(spec);
+  auto tx = media::SrtpSender::create(key).value();
+  auto attacker = media::SrtpSender::create(
+                      media::parse_sdes_key("AES_CM_128_HMAC_SHA1_80",
+                                            media::new_sdes_inline("AES_CM_128_HMAC_SHA1_80"))
+                          .value())
+                      .value();
+  udp::endpoint evil{asio::ip::make_address("198.51.100.66"), 4000};
+  auto forged = rtp(1, 0, 0x77);
+  ASSERT_TRUE(attacker->protect(forged, false));
+  send(*r, evil, forged, 0);  // first-packet latching: it would have latched, were it valid
+  EXPECT_FALSE(r->latched());
+  EXPECT_EQ(r->counters().srtp_auth_failed, 1u);
+  std::vector<std::vector<uint8_t>> sent;
+  for (int i = 0; i < 5; ++i) {
+    auto p = rtp(static_cast<uint16_t>(10 + i), 160 * i, 0x55);
+    sent.push_back(p);
+    ASSERT_TRUE(tx->protect(p, false));
+    send(*r, src, p, i + 1);
+    if (i == 2) send(*r, src, p, i + 1);  // replayed
+  }
+  auto tampered = rtp(15, 800, 0x55);
+  ASSERT_TRUE(tx->protect(tampered, false));
+  tampered[20] ^= 0x01;
+  send(*r, src, tampered, 7);
+  ASSERT_TRUE(r->latched());
+  EXPECT_EQ(*r->latched(), src);
+  EXPECT_EQ(sink.packets, sent) << "decrypted, exactly what was sent";
+  EXPECT_EQ(r->counters().srtp_auth_failed, 2u);
+  EXPECT_EQ(r->counters().duplicates, 1u);
+  EXPECT_EQ(sink.count("srtp-auth-failed"), 2u);
+  EXPECT_EQ(r->summary()["srtp"], "AES_CM_128_HMAC_SHA1_80");
+}
+
 }  // namespace
 }  // namespace verbatim::recorder

@@ -1,5 +1,7 @@
 #include "recorder/stream.h"
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
@@ -72,6 +74,17 @@ void StreamReceiver::update(StreamSpec spec) {
     rtp_latch_.reset();
     rtcp_latch_.reset();
   }
+  if (spec.srtp != spec_.srtp) {
+    srtp_.reset();
+    if (spec.srtp) {
+      auto r = media::SrtpReceiver::create(*spec.srtp);
+      if (r) {
+        srtp_ = std::move(r).value();
+      } else if (sink_) {
+        sink_->event(*this, {{"type", "srtp-error"}, {"error", r.error().message}});
+      }
+    }
+  }
   if (spec.receiving != spec_.receiving && sink_) {
     sink_->event(*this, {{"type", spec.receiving ? "resume" : "hold"}});
   }
@@ -134,6 +147,32 @@ void StreamReceiver::on_datagram(bool rtcp, const udp::endpoint& from, media::By
   if (!source_allowed(rtcp, from)) {
     foreign(from);
     return;
+  }
+  if (spec_.srtp) {  // nothing is believed before it authenticates
+    const media::PacketKind k = media::classify(datagram);
+    if (!srtp_ || (k != media::PacketKind::kRtp && k != media::PacketKind::kRtcp) ||
+        datagram.size() > plain_.size()) {
+      ++counters_.invalid;
+      return;
+    }
+    std::memcpy(plain_.data(), datagram.data(), datagram.size());
+    size_t n = datagram.size();
+    switch (srtp_->unprotect(plain_.data(), n, k == media::PacketKind::kRtcp)) {
+      case media::SrtpReceiver::Outcome::kOk:
+        datagram = media::Bytes(plain_.data(), n);
+        break;
+      case media::SrtpReceiver::Outcome::kAuthFailed:
+        if (counters_.srtp_auth_failed++ < kMaxForeignEvents) {
+          sink_->event(*this, {{"type", "srtp-auth-failed"}, {"from", endpoint_text(from)}});
+        }
+        return;
+      case media::SrtpReceiver::Outcome::kReplay:
+        ++counters_.duplicates;
+        return;
+      case media::SrtpReceiver::Outcome::kMalformed:
+        ++counters_.invalid;
+        return;
+    }
   }
   const media::PacketKind kind = media::classify(datagram);
   if (kind == media::PacketKind::kRtcp) {
@@ -285,8 +324,10 @@ json StreamReceiver::summary() const {
             {"duplicatesDropped", counters_.duplicates},
             {"invalid", counters_.invalid},
             {"unknownPayload", counters_.unknown_payload},
+            {"srtpAuthFailed", counters_.srtp_auth_failed},
             {"sources", sources}};
   if (rtp_latch_) j["latchedSource"] = endpoint_text(*rtp_latch_);
+  if (spec_.srtp) j["srtp"] = spec_.srtp->suite;
   return j;
 }
 

@@ -8,7 +8,10 @@
 //     dropped so the evidence holds each (SSRC, sequence) once, late packets kept (T14), SSRC
 //     and payload type changes noted as timed events (T15, T16), RFC 4733 telephone events
 //     kept as timed DTMF events, payload types the answer did not accept counted and flagged;
-//   - RTCP from the latched address: validated and kept; STUN/DTLS and garbage dropped.
+//   - RTCP from the latched address: validated and kept; STUN/DTLS and garbage dropped;
+//   - SRTP (SDES): every packet authenticated and decrypted before anything else looks at it
+//     (a wrong tag or key never latches, is never stored: T13); replays dropped; the evidence
+//     holds the decrypted packets (the archive encrypts them at rest).
 // Every accepted datagram goes to the sink (the session's pcap evidence) with its arrival time.
 // Decoding happens after the call, from the evidence (design.md, "Where the cost is").
 #pragma once
@@ -26,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "media/rtp.h"
+#include "media/srtp.h"
 #include "sip/sdp.h"
 
 namespace verbatim::recorder {
@@ -52,6 +56,7 @@ struct StreamSpec {
   std::map<int, sip::RtpMap> payloads;  // payload types our answer accepted
   int telephone_event = -1;             // its payload type, -1 if none
   bool receiving = true;                // false while held / inactive
+  std::optional<media::SdesKey> srtp;   // the client's SDES key (RTP/SAVP)
 };
 
 struct StreamCounters {
@@ -62,6 +67,7 @@ struct StreamCounters {
   uint64_t duplicates = 0;  // dropped
   uint64_t invalid = 0;     // not RTP/RTCP, or malformed
   uint64_t unknown_payload = 0;
+  uint64_t srtp_auth_failed = 0;  // SRTP/SRTCP with a wrong tag or key: dropped (T13)
 };
 
 class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
@@ -129,6 +135,8 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
   size_t foreign_reported_ = 0;
   std::chrono::steady_clock::time_point opened_, last_media_;
   std::array<uint8_t, 2048> rtp_buffer_{}, rtcp_buffer_{};
+  std::unique_ptr<media::SrtpReceiver> srtp_;
+  std::array<uint8_t, 2048> plain_{};  // a decrypted SRTP packet
   boost::asio::ip::udp::endpoint rtp_from_, rtcp_from_;
   bool closed_ = false;
   static constexpr size_t kMaxSources = 32;

@@ -527,6 +527,33 @@ class SessionLifecycleTest(RecorderTestCase):
             status = json.load(f)
         self.assertEqual(status["refused"], {"capacity": 1, "no-sdp": 1, "not-siprec": 1})
 
+    def test_srtp_offer_answered_with_our_own_key(self):
+        """RTP/SAVP with an SDES key: answered with the same tag and suite and a key of our own;
+        DTLS-SRTP (UDP/TLS/RTP/SAVPF) is refused with port 0, never recorded in the clear."""
+        rec, port = self.start_recorder()
+        key = "inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj"
+        sdp = offer([("1", 7000, [0], "sendonly"), ("2", 7002, [0], "sendonly")])
+        sdp = (sdp.replace("m=audio 7000 RTP/AVP", "m=audio 7000 RTP/SAVP")
+               .replace("a=label:1", "a=label:1\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 " + key)
+               .replace("m=audio 7002 RTP/AVP", "m=audio 7002 UDP/TLS/RTP/SAVPF"))
+        body, ct = multipart(sdp, metadata([], ["1", "2"]))
+        c = SipClient(port)
+        r = c.request("INVITE", body, ct)
+        self.assertEqual(r["status"], 200, r["head"])
+        ports = answer_ports(r["body"])
+        self.assertNotEqual(ports[0], 0)
+        self.assertEqual(ports[1], 0)
+        m = re.search(r"^a=crypto:3 AES_CM_128_HMAC_SHA1_80 (inline:\S+)", r["body"], re.M)
+        self.assertTrue(m, r["body"])
+        self.assertNotEqual(m.group(1), key)
+        self.assertIn("m=audio %d RTP/SAVP" % ports[0], r["body"])
+        c.request("BYE")
+        self.stop_recorder(rec)
+        q = self.quality(self.recording_of(c.call_id))
+        refused = [e for e in q["events"] if e["type"] == "srtp-refused"]
+        self.assertEqual([e["index"] for e in refused], [2])
+        self.assertEqual(q["streams"][0]["srtp"], "AES_CM_128_HMAC_SHA1_80")
+
     def test_t04_storage_below_floor_refuses_new_sessions(self):
         """Free space below recorder.min_free_mb: new sessions get 503 naming the storage; a call
         already recording keeps recording."""
