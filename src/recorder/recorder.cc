@@ -297,8 +297,15 @@ bool Recorder::source_allowed(const std::string& address) const {
 void Recorder::refuse(uint64_t id, int status, const std::string& reason_key,
                       const std::string& text) {
   ++metrics_.refused[reason_key];
-  spdlog::warn("recording session refused ({} {}): {}", status, reason_key, text);
-  sip::HeaderList h = {{"Warning", "399 verbatim \"" + text + "\""}};
+  // The text may quote the request (an SDP parse error names the bad field): only printable
+  // characters and no quotes go into the Warning's quoted-string, never a line break.
+  std::string warning = text;
+  for (char& ch : warning) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u >= 0x7f || ch == '"' || ch == '\\') ch = '?';
+  }
+  spdlog::warn("recording session refused ({} {}): {}", status, reason_key, warning);
+  sip::HeaderList h = {{"Warning", "399 verbatim \"" + warning + "\""}};
   if (status == 503) h.emplace_back("Retry-After", std::to_string(options_.retry_after.count()));
   const char* phrase = status == 503   ? "Service Unavailable"
                        : status == 403 ? "Forbidden"

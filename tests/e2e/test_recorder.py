@@ -506,6 +506,15 @@ class SessionLifecycleTest(RecorderTestCase):
         r = SipClient(port).request("INVITE", metadata([], []), "application/rs-metadata+xml")
         self.assertEqual(r["status"], 488)
         self.assertIn("no SDP offer", r["head"])
+        # An SDP whose error would quote the request (a bare CR, quotes): the Warning stays one
+        # well-formed header.
+        bad = offer([("1", 7000, [0], "sendonly")]).replace("m=audio 7000", 'm=audio 7"0\r0')
+        body, ct = multipart(bad, metadata([], ["1"]))
+        r = SipClient(port).request("INVITE", body, ct)
+        self.assertEqual(r["status"], 488)
+        warning = [line for line in r["head"].split("\r\n") if line.startswith("Warning:")]
+        self.assertEqual(len(warning), 1, r["head"])
+        self.assertRegex(warning[0], r'^Warning: 399 verbatim "SDP offer: SDP line \d+: [^"\r]*"$')
         # OPTIONS: the load.
         o = SipClient(port).request("OPTIONS")
         self.assertEqual(o["status"], 200)
@@ -525,7 +534,7 @@ class SessionLifecycleTest(RecorderTestCase):
         self.assertEqual(len(re.findall(r"recording \w+ started", self.log_text())), 1)
         with open(os.path.join(self.data, "recorder-status.json")) as f:
             status = json.load(f)
-        self.assertEqual(status["refused"], {"capacity": 1, "no-sdp": 1, "not-siprec": 1})
+        self.assertEqual(status["refused"], {"capacity": 1, "no-sdp": 1, "not-siprec": 1, "bad-sdp": 1})
 
     def test_srtp_offer_answered_with_our_own_key(self):
         """RTP/SAVP with an SDES key: answered with the same tag and suite and a key of our own;
