@@ -58,7 +58,7 @@ REC=$("$BIN" archive import "$SAMPLE" --metadata '{"demo":"second call"}' | awk 
 "$BIN" archive sign-head >/dev/null
 "$BIN" verify --deep | sed 's/^/  /'
 echo "  deleting a sealed recording before its retention ends is refused:"
-OBJ=$("$BIN" archive show "$REC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0])')
+OBJ=$("$BIN" archive show "$REC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["id"])')
 "$BIN" archive delete "$OBJ" 2>&1 | sed 's/^verbatim: /  refused: /' || true
 echo "  flipping one byte of a stored object behind Verbatim's back:"
 F=$(find "$DATA/archive/objects" -name "$OBJ.vbo")

@@ -582,7 +582,8 @@ class SessionLifecycleTest(RecorderTestCase):
         lib = os.environ.get("VERBATIM_FAIL_FSYNC_LIB", "")
         if not lib:
             self.fail("needs the fault injector (ctest sets VERBATIM_FAIL_FSYNC_LIB)")
-        env = dict(self.env, LD_PRELOAD=lib, VB_ENOSPC_AFTER_BYTES="100000")
+        env = dict(self.env, LD_PRELOAD=lib, VB_ENOSPC_AFTER_BYTES="100000",
+                   ASAN_OPTIONS="verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", ""))
         saved, self.env = self.env, env
         rec, port = self.start_recorder()
         self.env = saved
