@@ -390,13 +390,7 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     }
   }
   auto answer_sdp = answer(*s, offer.value());
-  if (!answer_sdp) {
-    for (auto& st : s->streams) {
-      if (st) {
-        st->close();
-        ports_.give(st->port());
-      }
-    }
+  if (!answer_sdp) {  // answer() released the streams it opened
     if (answer_sdp.error().code == ErrorCode::kIo) {
       refuse(id, 503, "ports", answer_sdp.error().message);
     } else {
@@ -429,12 +423,7 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     if (st) c["streams"].push_back({{"label", st->spec().label}, {"index", st->spec().index + 1}});
   }
   auto close_all = [&](Session& sess) {
-    for (auto& st : sess.streams) {
-      if (st) {
-        st->close();
-        ports_.give(st->port());
-      }
-    }
+    release(sess.streams);
     sess.streams.clear();
     fds_in_use_ -= sess.fds;
     sess.fds = 0;
@@ -479,6 +468,17 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
   spdlog::info("recording {} started: Call-ID {} from {}, {} stream(s)", s->recording_id,
                s->call_id, client, c["streams"].size());
   sessions_[id] = std::move(s);
+}
+
+void Recorder::release(StreamReceiver& stream) {
+  stream.close();
+  ports_.give(stream.port());
+}
+
+void Recorder::release(const std::vector<std::shared_ptr<StreamReceiver>>& streams) {
+  for (const auto& st : streams) {
+    if (st) release(*st);
+  }
 }
 
 Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& offer) {
@@ -538,12 +538,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
       }
     }
     if (!r) {
-      for (auto& st : opened) {
-        if (st) {
-          st->close();
-          ports_.give(st->port());
-        }
-      }
+      release(opened);
       return make_error(ErrorCode::kIo, last_error);
     }
     opened[i] = r;
@@ -551,12 +546,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
   }
   auto a = sip::answer_recvonly(offer, ao);
   if (!a) {
-    for (auto& st : opened) {
-      if (st) {
-        st->close();
-        ports_.give(st->port());
-      }
-    }
+    release(opened);
     return a.error();
   }
   sip::SessionDescription& ans = a.value();
@@ -570,8 +560,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
     if (!r && i < s.streams.size()) r = s.streams[i];
     if (!r) continue;
     if (am.port == 0) {
-      r->close();
-      ports_.give(r->port());
+      release(*r);
       continue;
     }
     StreamSpec spec;
@@ -623,10 +612,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
   }
   // Streams on m-lines the new offer no longer has.
   for (size_t i = offer.media.size(); i < s.streams.size(); ++i) {
-    if (s.streams[i]) {
-      s.streams[i]->close();
-      ports_.give(s.streams[i]->port());
-    }
+    if (s.streams[i]) release(*s.streams[i]);
   }
   s.streams = std::move(streams);
   fds_in_use_ -= s.fds;
@@ -707,8 +693,7 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
   std::vector<std::string> silent;
   for (auto& st : s.streams) {
     if (!st) continue;
-    st->close();
-    ports_.give(st->port());
+    release(*st);
     json sum = st->summary();
     if (st->counters().packets == 0 && st->spec().receiving) silent.push_back(st->spec().label);
     metrics_.foreign_dropped += st->counters().foreign;
@@ -801,7 +786,9 @@ void Recorder::tick() {
     if (receiving && quiet) silent.push_back(id);
   }
   for (uint64_t id : silent) {
-    Session& s = *sessions_[id];
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
     s.end_status = "partial";
     s.end_reason = "no media for " + std::to_string(options_.media_timeout.count()) +
                    " s and no BYE: the recording session was ended by the recorder";

@@ -134,6 +134,9 @@ class Recorder {
   void refuse(uint64_t id, int status, const std::string& reason_key, const std::string& text);
   // Builds the answer for `offer`, opening, updating or closing the session's streams.
   Result<std::string> answer(Session& s, const sip::SessionDescription& offer);
+  // Stops a stream and returns its ports to the pool.
+  void release(StreamReceiver& stream);
+  void release(const std::vector<std::shared_ptr<StreamReceiver>>& streams);
   void finalize(Session& s, std::string status, std::string reason);
   void tick();
   void write_status() const;
