@@ -255,6 +255,18 @@ Result<uint64_t> Archive::free_bytes() const { return store_->free_bytes(); }
 Result<std::unique_ptr<OpenObject>> Archive::begin_object(
     const std::string& recording_id, const std::string& kind,
     const std::optional<WriterOptions>& writer) {
+  return begin(recording_id, kind, writer, false);
+}
+
+Result<std::unique_ptr<OpenObject>> Archive::begin_derived_object(const std::string& recording_id,
+                                                                  const std::string& kind) {
+  return begin(recording_id, kind, std::nullopt, true);
+}
+
+Result<std::unique_ptr<OpenObject>> Archive::begin(const std::string& recording_id,
+                                                   const std::string& kind,
+                                                   const std::optional<WriterOptions>& writer,
+                                                   bool derived) {
   VB_TRY(writable());
   auto free = free_bytes();
   if (!free) return free.error();
@@ -268,10 +280,15 @@ Result<std::unique_ptr<OpenObject>> Archive::begin_object(
     SqliteStmt s(*db_, "SELECT status FROM recordings WHERE id = ?1");
     s.bind(1, recording_id);
     if (s.step() != kSqliteRow) return not_found("recording", recording_id);
-    if (s.text(0) != "recording") {
-      return make_error(
-          ErrorCode::kFailedPrecondition,
-          "recording " + recording_id + " is " + s.text(0) + "; it takes no new objects");
+    const std::string status = s.text(0);
+    if (!derived && status != "recording") {
+      return make_error(ErrorCode::kFailedPrecondition, "recording " + recording_id + " is " +
+                                                            status + "; it takes no new objects");
+    }
+    if (derived && status != "complete" && status != "partial" && status != "interrupted") {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "recording " + recording_id + " is " + status +
+                            "; objects made from it are added once it ended, never after disposal");
     }
   }
   const ObjectId oid = random_object_id();
@@ -400,6 +417,8 @@ Status Archive::recover_open_objects() {
       u.bind(1, o.recording);
       u.bind(2, "the recorder stopped unexpectedly; media after the last flush is missing");
       if (u.step() != kSqliteDone) return db_->error("marking the recording interrupted");
+      // An object made after the recording ended (a playback file) leaves its status alone.
+      if (db_->changes() == 0) return ok_status();
       return append_event(
           {{"type", "recording.interrupted"}, {"recording", o.recording}, {"object", o.id}});
     }));

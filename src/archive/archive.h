@@ -124,6 +124,11 @@ class Archive {
   Result<std::unique_ptr<OpenObject>> begin_object(
       const std::string& recording_id, const std::string& kind,
       const std::optional<WriterOptions>& writer = std::nullopt);
+  // An object made from a recording's objects after it ended (playback files, transcripts):
+  // allowed while the recording is complete, partial or interrupted, never once disposed. A
+  // crash while writing it seals it as interrupted but leaves the recording's status alone.
+  Result<std::unique_ptr<OpenObject>> begin_derived_object(const std::string& recording_id,
+                                                           const std::string& kind);
   const WriterOptions& writer_options() const { return options_.writer; }
   // Free bytes on the archive's file system.
   Result<uint64_t> free_bytes() const;
@@ -196,6 +201,10 @@ class Archive {
  private:
   Archive(ArchiveOptions options, const Clock& clock, std::string actor);
   Status recover_open_objects();
+  Result<std::unique_ptr<OpenObject>> begin(const std::string& recording_id,
+                                            const std::string& kind,
+                                            const std::optional<WriterOptions>& writer,
+                                            bool derived);
   // Appends a ledger event (inside the caller's transaction).
   Status append_event(nlohmann::json event);
   Status insert_metadata_version(const std::string& recording_id, int version,

@@ -303,6 +303,42 @@ TEST_F(ArchiveTest, KilledWriterRecoversToItsLastFlush) {
   }
 }
 
+// Objects made from a recording after it ended (playback files): refused while it records,
+// taken once it is complete; a crash while writing one leaves the recording complete.
+TEST_F(ArchiveTest, DerivedObjectsComeAfterTheRecordingAndNeverChangeItsStatus) {
+  std::string rec;
+  {
+    auto a = open();
+    auto created = a->create_recording({{"from", "sip:alice@contoso.com"}});
+    ASSERT_TRUE(created);
+    rec = created.value();
+    auto early = a->begin_derived_object(rec, "playback");
+    ASSERT_FALSE(early);
+    EXPECT_NE(early.error().message.find("once it ended"), std::string::npos);
+    ASSERT_TRUE(a->complete_recording(rec, "complete"));
+    auto obj = a->begin_derived_object(rec, "playback");
+    ASSERT_TRUE(obj) << obj.error().message;
+    ASSERT_TRUE(obj.value()->writer().write(bytes(900, 5)));
+    ASSERT_TRUE(a->seal(*obj.value()));
+  }
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto a = open();
+    auto obj = a->begin_derived_object(rec, "playback");
+    (void)obj.value()->writer().write(bytes(700, 1));
+    (void)obj.value()->writer().flush();
+    ::kill(::getpid(), SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  auto a = open();  // recovers the half-written file
+  EXPECT_EQ(a->recording(rec).value().status, "complete");
+  EXPECT_EQ(a->objects_of(rec).value().size(), 2u);
+  const auto f = findings(*a);
+  EXPECT_TRUE(f.empty()) << f.front();
+}
+
 // Signed heads at an interval: a change is covered by a signed head at most sign_interval
 // later (at the next change or tick), and everything is signed when the writer closes.
 TEST_F(ArchiveTest, SignsHeadsAtTheIntervalAndOnClose) {
