@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include <string>
 
 namespace verbatim::media {
@@ -115,6 +117,131 @@ Status append_pcap_udp(std::vector<uint8_t>& out, std::chrono::system_clock::tim
   if (c == 0) c = 0xffff;
   out[udp_start + 6] = static_cast<uint8_t>(c >> 8);
   out[udp_start + 7] = static_cast<uint8_t>(c);
+  return ok_status();
+}
+
+namespace {
+
+uint32_t get32(const uint8_t* p, bool swapped) {
+  uint32_t v = static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+               static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+  return swapped ? __builtin_bswap32(v) : v;
+}
+
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+constexpr uint32_t kLinkEthernet = 1, kLinkRaw = 101, kLinkIpv4 = 228, kLinkIpv6 = 229;
+constexpr size_t kMaxRecord = size_t{256} * 1024;
+
+// The UDP datagram inside one captured frame, if it is one.
+bool udp_of(std::span<const uint8_t> frame, uint32_t linktype, PcapRecord& r) {
+  if (linktype == kLinkEthernet) {
+    if (frame.size() < 14) return false;
+    size_t off = 12;
+    uint16_t type = be16(&frame[off]);
+    while ((type == 0x8100 || type == 0x88a8) && frame.size() >= off + 6) {  // VLAN tags
+      off += 4;
+      type = be16(&frame[off]);
+    }
+    if (type != 0x0800 && type != 0x86dd) return false;
+    frame = frame.subspan(off + 2);
+  }
+  if (frame.empty()) return false;
+  std::span<const uint8_t> udp;
+  const int version = frame[0] >> 4;
+  if (version == 4) {
+    const size_t ihl = static_cast<size_t>(frame[0] & 0x0f) * 4;
+    if (ihl < 20 || frame.size() < ihl || frame[9] != 17) return false;
+    if ((be16(&frame[6]) & 0x3fff) != 0) return false;  // a fragment
+    const size_t total = be16(&frame[2]);
+    if (total < ihl || total > frame.size()) return false;
+    r.from.v6 = r.to.v6 = false;
+    r.from.address = {};
+    r.to.address = {};
+    std::copy_n(&frame[12], 4, r.from.address.begin());
+    std::copy_n(&frame[16], 4, r.to.address.begin());
+    udp = frame.subspan(ihl, total - ihl);
+  } else if (version == 6) {
+    if (frame.size() < 40 || frame[6] != 17) return false;  // no extension headers
+    const size_t len = be16(&frame[4]);
+    if (40 + len > frame.size()) return false;
+    r.from.v6 = r.to.v6 = true;
+    std::copy_n(&frame[8], 16, r.from.address.begin());
+    std::copy_n(&frame[24], 16, r.to.address.begin());
+    udp = frame.subspan(40, len);
+  } else {
+    return false;
+  }
+  if (udp.size() < 8) return false;
+  const size_t ulen = be16(&udp[4]);
+  if (ulen < 8 || ulen > udp.size()) return false;
+  r.from.port = be16(&udp[0]);
+  r.to.port = be16(&udp[2]);
+  r.payload = udp.subspan(8, ulen - 8);
+  return true;
+}
+
+}  // namespace
+
+Status PcapReader::parse_header() {
+  const uint32_t magic = get32(buffer_.data(), false);
+  switch (magic) {
+    case 0xa1b2c3d4:
+      break;
+    case 0xa1b23c4d:
+      nanos_ = true;
+      break;
+    case 0xd4c3b2a1:
+      swapped_ = true;
+      break;
+    case 0x4d3cb2a1:
+      swapped_ = nanos_ = true;
+      break;
+    default:
+      return make_error(ErrorCode::kInvalidArgument,
+                        "not a pcap file (byte 0: magic " + std::to_string(magic) + ")");
+  }
+  linktype_ = get32(&buffer_[20], swapped_) & 0x0fffffff;
+  if (linktype_ != kLinkRaw && linktype_ != kLinkEthernet && linktype_ != kLinkIpv4 &&
+      linktype_ != kLinkIpv6) {
+    return make_error(ErrorCode::kInvalidArgument, "pcap link type " + std::to_string(linktype_) +
+                                                       " not supported (raw IP or Ethernet)");
+  }
+  header_done_ = true;
+  return ok_status();
+}
+
+Status PcapReader::feed(std::span<const uint8_t> bytes, const OnRecord& on_record) {
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  size_t pos = 0;
+  if (!header_done_) {
+    if (buffer_.size() < 24) return ok_status();
+    VB_TRY(parse_header());
+    pos = 24;
+  }
+  while (buffer_.size() - pos >= 16) {
+    const uint8_t* h = &buffer_[pos];
+    const uint32_t sec = get32(h, swapped_), frac = get32(h + 4, swapped_);
+    const uint32_t caplen = get32(h + 8, swapped_);
+    if (caplen > kMaxRecord || frac >= (nanos_ ? 1000000000u : 1000000u)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "pcap record at byte " + std::to_string(offset_ + pos) + " is malformed" +
+                            (caplen > kMaxRecord ? " (length " + std::to_string(caplen) + ")"
+                                                 : " (timestamp fraction out of range)"));
+    }
+    if (buffer_.size() - pos - 16 < caplen) break;
+    PcapRecord r;
+    r.ns = static_cast<int64_t>(sec) * 1000000000 + (nanos_ ? frac : int64_t{frac} * 1000);
+    ++records_;
+    if (udp_of(std::span(h + 16, caplen), linktype_, r)) {
+      on_record(r);
+    } else {
+      ++skipped_;
+    }
+    pos += 16 + caplen;
+  }
+  buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(pos));
+  offset_ += pos;
   return ok_status();
 }
 

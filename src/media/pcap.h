@@ -4,13 +4,15 @@
 // headers it arrived with (addresses and ports as received; checksums computed), since a
 // recorder receives payloads from its sockets, not packets from a wire.
 //
-// Hand-written: libpcap's writer (pcap_dump) wants a FILE* and a capture handle; evidence goes
-// through the archive's encrypted object writer instead, so records are produced as bytes.
+// Hand-written: libpcap's writer (pcap_dump) wants a FILE* and a capture handle, and its
+// reader a file; evidence goes through the archive's encrypted objects instead, written and
+// read back as bytes in memory.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -35,5 +37,38 @@ std::vector<uint8_t> pcap_file_header(uint32_t snaplen = 65535);
 Status append_pcap_udp(std::vector<uint8_t>& out, std::chrono::system_clock::time_point at,
                        const UdpEndpoint& from, const UdpEndpoint& to,
                        std::span<const uint8_t> payload);
+
+// One UDP datagram read back from a pcap file.
+struct PcapRecord {
+  int64_t ns = 0;  // arrival time, nanoseconds since the epoch
+  UdpEndpoint from, to;
+  std::span<const uint8_t> payload;  // valid during the callback only
+};
+
+// Reads a pcap file fed in pieces of any size (the archive hands objects out chunk by chunk):
+// the evidence this recorder wrote, or any classic pcap of UDP over raw IP or Ethernet, with
+// micro- or nanosecond timestamps, either byte order. Records that are not UDP (TCP, ARP,
+// fragments) are skipped and counted; a malformed file header or record is an error saying
+// at which byte. A file cut short (a crash before the last flush) just ends: finish() says how
+// many bytes were left over.
+class PcapReader {
+ public:
+  using OnRecord = std::function<void(const PcapRecord&)>;
+  Status feed(std::span<const uint8_t> bytes, const OnRecord& on_record);
+  // Bytes of a record cut short at the end (0 for a complete file).
+  size_t leftover() const { return buffer_.size(); }
+  uint64_t records() const { return records_; }
+  uint64_t skipped() const { return skipped_; }
+
+ private:
+  Status parse_header();
+  bool header_done_ = false;
+  bool swapped_ = false;
+  bool nanos_ = false;
+  uint32_t linktype_ = 0;
+  uint64_t offset_ = 0;  // of buffer_[0] in the file
+  uint64_t records_ = 0, skipped_ = 0;
+  std::vector<uint8_t> buffer_;
+};
 
 }  // namespace verbatim::media

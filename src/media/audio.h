@@ -1,0 +1,83 @@
+// Audio for playback files: the decoders for the codecs a recorder hears (G.711 µ-law and
+// A-law and G.722 from spandsp, Opus from libopus), a sample-rate converter (speexdsp), and an
+// Ogg/Opus file writer (libopusenc). Used by the jobs that turn evidence into playback files
+// after a call, never on the live path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+struct SpeexResamplerState_;  // speexdsp
+struct OggOpusEnc;            // libopusenc
+
+namespace verbatim::media {
+
+// Decodes one RTP stream's payloads of one codec, in sequence order (G.722 and Opus keep
+// state between packets).
+class AudioDecoder {
+ public:
+  virtual ~AudioDecoder() = default;
+  // Samples per second of the decoded audio (G.722: 16000 although its RTP clock is 8000).
+  virtual int sample_rate() const = 0;
+  // RTP clock ticks per second (the timestamp unit).
+  virtual int clock_rate() const = 0;
+  // Appends the payload's samples (mono) to `out`; a payload that does not decode is an error
+  // and leaves `out` as it was.
+  virtual Status decode(std::span<const uint8_t> payload, std::vector<int16_t>& out) = 0;
+};
+
+// For an SDP encoding name (case-insensitive: PCMU, PCMA, G722, opus); kNotFound for any other
+// (kept as evidence only).
+Result<std::unique_ptr<AudioDecoder>> make_decoder(const std::string& encoding);
+bool can_decode(const std::string& encoding);
+// The decoded sample rate and the RTP clock rate of a decodable encoding.
+int decoded_rate(const std::string& encoding);
+int rtp_clock_rate(const std::string& encoding);
+// How long one payload plays, in samples at the RTP clock rate (0 if it cannot be told).
+int payload_samples(const std::string& encoding, std::span<const uint8_t> payload);
+
+// Converts a mono stream of 16-bit samples from one rate to another (speexdsp, quality 5).
+class Resampler {
+ public:
+  static Result<std::unique_ptr<Resampler>> create(int from_rate, int to_rate);
+  ~Resampler();
+  Resampler(const Resampler&) = delete;
+  Resampler& operator=(const Resampler&) = delete;
+  void process(std::span<const int16_t> in, std::vector<int16_t>& out);
+
+ private:
+  Resampler() = default;
+  ::SpeexResamplerState_* state_ = nullptr;
+  int from_ = 0, to_ = 0;
+};
+
+// An Ogg/Opus file (RFC 7845) built in memory from mono 16-bit samples, with Vorbis comments
+// (TITLE, ARTIST, ...) that players show.
+class OggOpusWriter {
+ public:
+  // `rate` of the input samples (8000, 16000 or 48000; others are resampled by libopusenc).
+  static Result<std::unique_ptr<OggOpusWriter>> create(
+      int rate, int bitrate, const std::vector<std::pair<std::string, std::string>>& comments);
+  ~OggOpusWriter();
+  OggOpusWriter(const OggOpusWriter&) = delete;
+  OggOpusWriter& operator=(const OggOpusWriter&) = delete;
+  Status write(std::span<const int16_t> samples);
+  // Drains the encoder; the file is complete afterwards.
+  Result<std::string> finish();
+  // Bytes produced so far (the file grows as pages are completed).
+  size_t size() const { return bytes_.size(); }
+
+ private:
+  OggOpusWriter() = default;
+  static int on_write(void* self, const unsigned char* data, int32_t len);
+  static int on_close(void* self);
+  ::OggOpusEnc* enc_ = nullptr;
+  std::string bytes_;
+};
+
+}  // namespace verbatim::media
