@@ -1,0 +1,169 @@
+#include "jobs/queue.h"
+
+#include <array>
+
+namespace verbatim::jobs {
+
+namespace {
+
+constexpr std::array<const char*, 1> kMigrations = {
+    R"sql(
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  recording TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('waiting', 'pending', 'running', 'done', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  result TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  not_before TEXT NOT NULL DEFAULT '',
+  UNIQUE (kind, recording)
+);
+CREATE INDEX jobs_by_state ON jobs (kind, state, id);
+)sql"};
+
+constexpr const char* kColumns =
+    "id, kind, recording, state, attempts, error, result, created_at, updated_at, not_before";
+
+Job row(const SqliteStmt& s) {
+  Job j;
+  j.id = s.int64(0);
+  j.kind = s.text(1);
+  j.recording = s.text(2);
+  j.state = s.text(3);
+  j.attempts = static_cast<int>(s.int64(4));
+  j.error = s.text(5);
+  j.result = s.text(6);
+  j.created_at = s.text(7);
+  j.updated_at = s.text(8);
+  j.not_before = s.text(9);
+  return j;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<JobQueue>> JobQueue::open(const std::string& path, const Clock& clock) {
+  auto db = SqliteDb::open(path);
+  if (!db) return db.error();
+  VB_TRY(db.value()->migrate(kMigrations, "job queue " + path));
+  return std::unique_ptr<JobQueue>(new JobQueue(std::move(db).value(), clock));
+}
+
+Result<int64_t> JobQueue::recover() {
+  std::lock_guard lock(mutex_);
+  SqliteStmt s(*db_,
+               "UPDATE jobs SET state = 'pending', updated_at = ?1 "
+               "WHERE state IN ('running', 'waiting')");
+  s.bind(1, now());
+  if (s.step() != kSqliteDone) return db_->error("recovering jobs");
+  return db_->changes();
+}
+
+Status JobQueue::add(const std::string& kind, const std::string& recording, bool ready) {
+  std::lock_guard lock(mutex_);
+  SqliteStmt s(*db_,
+               "INSERT INTO jobs (kind, recording, state, created_at, updated_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (kind, recording) DO NOTHING");
+  s.bind(1, kind);
+  s.bind(2, recording);
+  s.bind(3, std::string(ready ? "pending" : "waiting"));
+  s.bind(4, now());
+  if (s.step() != kSqliteDone) return db_->error("adding a " + kind + " job");
+  return ok_status();
+}
+
+Status JobQueue::ready(const std::string& kind, const std::string& recording) {
+  std::lock_guard lock(mutex_);
+  SqliteStmt s(*db_,
+               "UPDATE jobs SET state = 'pending', updated_at = ?3 "
+               "WHERE kind = ?1 AND recording = ?2 AND state = 'waiting'");
+  s.bind(1, kind);
+  s.bind(2, recording);
+  s.bind(3, now());
+  if (s.step() != kSqliteDone) return db_->error("releasing a " + kind + " job");
+  return ok_status();
+}
+
+Result<std::optional<Job>> JobQueue::claim(const std::string& kind) {
+  std::lock_guard lock(mutex_);
+  const std::string t = now();
+  std::optional<Job> job;
+  {
+    SqliteStmt s(*db_, (std::string("SELECT ") + kColumns +
+                        " FROM jobs WHERE kind = ?1 AND state = 'pending' AND not_before <= ?2 "
+                        "ORDER BY id LIMIT 1")
+                           .c_str());
+    s.bind(1, kind);
+    s.bind(2, t);
+    const int rc = s.step();
+    if (rc == kSqliteRow) {
+      job = row(s);
+    } else if (rc != kSqliteDone) {
+      return db_->error("claiming a job");
+    }
+  }
+  if (!job) return job;
+  SqliteStmt u(*db_,
+               "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?2 "
+               "WHERE id = ?1 AND state = 'pending'");
+  u.bind(1, job->id);
+  u.bind(2, t);
+  if (u.step() != kSqliteDone) return db_->error("claiming a job");
+  job->state = "running";
+  ++job->attempts;
+  job->updated_at = t;
+  return job;
+}
+
+Status JobQueue::done(int64_t id, const std::string& result) {
+  std::lock_guard lock(mutex_);
+  SqliteStmt s(*db_,
+               "UPDATE jobs SET state = 'done', result = ?2, error = '', updated_at = ?3 "
+               "WHERE id = ?1");
+  s.bind(1, id);
+  s.bind(2, result);
+  s.bind(3, now());
+  if (s.step() != kSqliteDone) return db_->error("finishing a job");
+  return ok_status();
+}
+
+Status JobQueue::retry(int64_t id, const std::string& error, std::chrono::seconds delay) {
+  std::lock_guard lock(mutex_);
+  SqliteStmt s(*db_,
+               "UPDATE jobs SET state = CASE WHEN attempts >= ?4 THEN 'failed' ELSE 'pending' END, "
+               "error = ?2, updated_at = ?3, not_before = ?5 WHERE id = ?1");
+  s.bind(1, id);
+  s.bind(2, error);
+  s.bind(3, now());
+  s.bind(4, int64_t{max_attempts});
+  s.bind(5, format_iso8601_ms(clock_.now() + delay));
+  if (s.step() != kSqliteDone) return db_->error("returning a job");
+  return ok_status();
+}
+
+Result<std::vector<Job>> JobQueue::list(const std::string& state) {
+  std::lock_guard lock(mutex_);
+  SqliteStmt s(*db_, (std::string("SELECT ") + kColumns +
+                      " FROM jobs WHERE ?1 = '' OR state = ?1 ORDER BY id")
+                         .c_str());
+  s.bind(1, state);
+  std::vector<Job> out;
+  int rc;
+  while ((rc = s.step()) == kSqliteRow) out.push_back(row(s));
+  if (rc != kSqliteDone) return db_->error("listing jobs");
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> JobQueue::counts() {
+  std::lock_guard lock(mutex_);
+  SqliteStmt s(*db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state");
+  std::vector<std::pair<std::string, int64_t>> out;
+  int rc;
+  while ((rc = s.step()) == kSqliteRow) out.emplace_back(s.text(0), s.int64(1));
+  if (rc != kSqliteDone) return db_->error("counting jobs");
+  return out;
+}
+
+}  // namespace verbatim::jobs
