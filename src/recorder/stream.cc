@@ -50,6 +50,7 @@ Result<std::shared_ptr<StreamReceiver>> StreamReceiver::open(asio::io_context& i
     *local = udp::endpoint(address, p);
     socket->open(local->protocol(), ec);
     if (!ec) socket->bind(*local, ec);
+    if (!ec) socket->non_blocking(true, ec);  // drained until empty at each wake-up
     if (ec) {
       return make_error(ErrorCode::kIo,
                         "media port " + endpoint_text(*local) + ": " + ec.message());
@@ -100,24 +101,30 @@ void StreamReceiver::close() {
   rtcp_socket_.close(ec);
 }
 
+// Waits for the socket to be readable, then reads what is there into one buffer shared by
+// every stream of the thread (a datagram is handled before the next is read): no receive
+// buffer per stream (memory per call), and several datagrams per wake-up under load.
 void StreamReceiver::receive(bool rtcp) {
   auto& socket = rtcp ? rtcp_socket_ : rtp_socket_;
-  auto& buffer = rtcp ? rtcp_buffer_ : rtp_buffer_;
-  auto& from = rtcp ? rtcp_from_ : rtp_from_;
-  socket.async_receive_from(
-      asio::buffer(buffer), from,
-      [self = shared_from_this(), rtcp](boost::system::error_code ec, size_t n) {
-        if (self->closed_) return;
-        if (!ec) {
-          const auto& b = rtcp ? self->rtcp_buffer_ : self->rtp_buffer_;
-          self->on_datagram(rtcp, rtcp ? self->rtcp_from_ : self->rtp_from_,
-                            media::Bytes(b.data(), n), std::chrono::system_clock::now(),
-                            std::chrono::steady_clock::now());
-        } else if (ec == asio::error::operation_aborted) {
-          return;
-        }
-        self->receive(rtcp);
-      });
+  socket.async_wait(udp::socket::wait_read,
+                    [self = shared_from_this(), rtcp](boost::system::error_code ec) {
+                      if (self->closed_ || ec == asio::error::operation_aborted) return;
+                      if (!ec) self->drain(rtcp);
+                      if (!self->closed_) self->receive(rtcp);
+                    });
+}
+
+void StreamReceiver::drain(bool rtcp) {
+  thread_local std::array<uint8_t, 2048> buffer;
+  auto& socket = rtcp ? rtcp_socket_ : rtp_socket_;
+  udp::endpoint from;
+  for (int i = 0; i < kMaxPerWakeup && !closed_; ++i) {
+    boost::system::error_code ec;
+    const size_t n = socket.receive_from(asio::buffer(buffer), from, 0, ec);
+    if (ec) return;  // would_block: empty
+    on_datagram(rtcp, from, media::Bytes(buffer.data(), n), std::chrono::system_clock::now(),
+                std::chrono::steady_clock::now());
+  }
 }
 
 bool StreamReceiver::source_allowed(bool rtcp, const udp::endpoint& from) {
@@ -148,18 +155,19 @@ void StreamReceiver::on_datagram(bool rtcp, const udp::endpoint& from, media::By
     foreign(from);
     return;
   }
-  if (spec_.srtp) {  // nothing is believed before it authenticates
+  if (spec_.srtp) {                                // nothing is believed before it authenticates
+    thread_local std::array<uint8_t, 2048> plain;  // the decrypted packet
     const media::PacketKind k = media::classify(datagram);
     if (!srtp_ || (k != media::PacketKind::kRtp && k != media::PacketKind::kRtcp) ||
-        datagram.size() > plain_.size()) {
+        datagram.size() > plain.size()) {
       ++counters_.invalid;
       return;
     }
-    std::memcpy(plain_.data(), datagram.data(), datagram.size());
+    std::memcpy(plain.data(), datagram.data(), datagram.size());
     size_t n = datagram.size();
-    switch (srtp_->unprotect(plain_.data(), n, k == media::PacketKind::kRtcp)) {
+    switch (srtp_->unprotect(plain.data(), n, k == media::PacketKind::kRtcp)) {
       case media::SrtpReceiver::Outcome::kOk:
-        datagram = media::Bytes(plain_.data(), n);
+        datagram = media::Bytes(plain.data(), n);
         break;
       case media::SrtpReceiver::Outcome::kAuthFailed:
         if (counters_.srtp_auth_failed++ < kMaxForeignEvents) {

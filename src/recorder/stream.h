@@ -114,6 +114,7 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
     explicit Source(uint32_t clock_rate) : stats(clock_rate) {}
   };
   void receive(bool rtcp);
+  void drain(bool rtcp);
   bool source_allowed(bool rtcp, const boost::asio::ip::udp::endpoint& from);
   void foreign(const boost::asio::ip::udp::endpoint& from);
   void on_rtp(const media::RtpPacket& p, const boost::asio::ip::udp::endpoint& from,
@@ -134,13 +135,11 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
   StreamCounters counters_;
   size_t foreign_reported_ = 0;
   std::chrono::steady_clock::time_point opened_, last_media_;
-  std::array<uint8_t, 2048> rtp_buffer_{}, rtcp_buffer_{};
   std::unique_ptr<media::SrtpReceiver> srtp_;
-  std::array<uint8_t, 2048> plain_{};  // a decrypted SRTP packet
-  boost::asio::ip::udp::endpoint rtp_from_, rtcp_from_;
   bool closed_ = false;
   static constexpr size_t kMaxSources = 32;
   static constexpr size_t kMaxForeignEvents = 16;
+  static constexpr int kMaxPerWakeup = 64;  // then other sockets get their turn
 };
 
 }  // namespace verbatim::recorder
