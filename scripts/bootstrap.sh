@@ -10,9 +10,9 @@ PACKAGES=(
   # libraries
   libboost-dev libssl-dev libsodium-dev libsqlite3-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev robin-map-dev libarchive-dev libc-ares-dev libpugixml-dev
-  libsrtp2-dev
+  libsrtp2-dev libopus-dev libopusenc-dev libspandsp-dev libspeexdsp-dev libopusfile-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump python3 curl
+  libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump opus-tools rtpengine-daemon python3 curl
 )
 
 missing=()
@@ -29,8 +29,10 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Kamailio is only a peer for the tests and benchmarks (started by them on loopback ports of
-# their own): do not leave the packaged system service running.
-if printf '%s\n' "${missing[@]}" | grep -qx kamailio && command -v systemctl >/dev/null 2>&1; then
-  $SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true
-fi
+# Kamailio and rtpengine are only peers for the tests and benchmarks (started by them on
+# loopback ports of their own): do not leave the packaged system services running.
+for svc in kamailio rtpengine-daemon; do
+  if printf '%s\n' "${missing[@]}" | grep -qx "$svc" && command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done

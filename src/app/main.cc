@@ -23,6 +23,7 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -42,6 +43,7 @@
 #include "common/strings.h"
 #include "policy/explain.h"
 #include "policy/sqlite_store.h"
+#include "recorder/playback_jobs.h"
 #include "recorder/recorder.h"
 #include "sip/lint.h"
 #include "siprec/inspect.h"
@@ -368,12 +370,25 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     std::cout << "archive-verify running" << std::endl;
   }
   std::unique_ptr<archive::Archive> recorder_archive;
+  std::unique_ptr<jobs::JobQueue> job_queue;
+  std::unique_ptr<recorder::PlaybackJobs> playback;
   std::unique_ptr<recorder::Recorder> rec;
   if (wanted.count("recorder")) {
     auto opened = open_archive(env, "recorder", "");
     if (!opened) return fail(kExitUsage, opened.error().message);
     recorder_archive = std::move(opened).value();
-    rec = std::make_unique<recorder::Recorder>(io, *recorder_archive, recorder_options(env));
+    auto options = recorder_options(env);
+    if (env.config.recorder_playback) {
+      auto q = jobs::JobQueue::open(
+          (std::filesystem::path(env.config.data_dir) / "jobs.db").string(), env.clock);
+      if (!q) return fail(kExitUsage, q.error().message);
+      job_queue = std::move(q).value();
+      playback = std::make_unique<recorder::PlaybackJobs>(io, *recorder_archive, *job_queue);
+      if (auto st = playback->start(); !st) return fail(kExitUsage, st.error().message);
+      options.jobs = job_queue.get();
+      options.jobs_ready = [p = playback.get()] { p->wake(); };
+    }
+    rec = std::make_unique<recorder::Recorder>(io, *recorder_archive, options);
     auto local = rec->start();
     if (!local) return fail(kExitUsage, "recorder: " + local.error().message);
     std::cout << "recorder listening on sip:" << local.value() << " (UDP, TCP)" << std::endl;
@@ -403,6 +418,9 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   };
   wait_signal();
   io.run();
+  // The playback worker may be waiting for the loop: it gives its job back (resumed on the
+  // next start) once it sees the loop gone.
+  if (playback) playback->stop();
   return kExitOk;
 }
 
@@ -747,6 +765,43 @@ int run_sip_lint(const std::string& file, bool json) {
   return report.valid ? kExitOk : kExitFinding;
 }
 
+// The job queue (<data_dir>/jobs.db): what the recorder still has to do after its calls.
+int run_jobs_list(Env& env, const std::string& state, bool as_json) {
+  const auto path = std::filesystem::path(env.config.data_dir) / "jobs.db";
+  if (!std::filesystem::exists(path)) {
+    return fail(kExitUsage, "no job queue in " + env.config.data_dir +
+                                " (the recorder creates it when it first runs)");
+  }
+  auto q = jobs::JobQueue::open(path.string(), env.clock);
+  if (!q) return fail(kExitUsage, q.error().message);
+  auto list = q.value()->list(state);
+  if (!list) return fail(kExitUsage, list.error().message);
+  if (as_json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& j : list.value()) {
+      nlohmann::json o = {{"id", j.id},
+                          {"kind", j.kind},
+                          {"recording", j.recording},
+                          {"state", j.state},
+                          {"attempts", j.attempts},
+                          {"created", j.created_at},
+                          {"updated", j.updated_at}};
+      if (!j.error.empty()) o["error"] = j.error;
+      if (!j.result.empty()) o["result"] = nlohmann::json::parse(j.result, nullptr, false);
+      out.push_back(std::move(o));
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << fmt::format("{:>6}  {:<9} {:<34} {:<8} {:>8}  {:<24} {}\n", "ID", "KIND",
+                           "RECORDING", "STATE", "ATTEMPTS", "UPDATED", "ERROR");
+  for (const auto& j : list.value()) {
+    std::cout << fmt::format("{:>6}  {:<9} {:<34} {:<8} {:>8}  {:<24} {}\n", j.id, j.kind,
+                             j.recording, j.state, j.attempts, j.updated_at, j.error);
+  }
+  return kExitOk;
+}
+
 int run_siprec_inspect(const std::string& file) {
   auto bytes = read_message_input(file);
   if (!bytes) return kExitUsage;
@@ -905,6 +960,13 @@ int main(int argc, char** argv) {
       "JSON (exit 0 usable, 1 problems, 2 unreadable)");
   std::string siprec_file = "-";
   siprec_inspect->add_option("file", siprec_file, "the request or body; - for stdin");
+  auto* jobs_cmd = app.add_subcommand("jobs", "work queued after calls (playback files)");
+  jobs_cmd->require_subcommand(1);
+  auto* jobs_list = jobs_cmd->add_subcommand("list", "the jobs, oldest first");
+  std::string jobs_state;
+  jobs_list->add_option("--state", jobs_state, "only jobs in this state")
+      ->check(CLI::IsMember({"waiting", "pending", "running", "done", "failed"}));
+  jobs_list->add_flag("--json", json, "print JSON");
   auto* vexp = app.add_subcommand("verify-export", "check an export package offline");
   std::string package_dir, public_key_file;
   vexp->add_option("package", package_dir, "package directory or tar file")
@@ -964,6 +1026,7 @@ int main(int argc, char** argv) {
     if (vexp->parsed()) return run_verify_export(package_dir, public_key_file, json);
     if (sip_lint->parsed()) return run_sip_lint(sip_file, json);
     if (siprec_inspect->parsed()) return run_siprec_inspect(siprec_file);
+    if (jobs_list->parsed()) return run_jobs_list(env, jobs_state, json);
     for (auto [cmd, name] : {std::pair{a_import, "import"},
                              {a_show, "show"},
                              {a_cat, "cat"},

@@ -68,7 +68,7 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "recorder",
                     {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions",
                      "min_free_mb", "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch",
-                     "accept_non_siprec", "allowed_sources"}));
+                     "accept_non_siprec", "allowed_sources", "playback"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -80,6 +80,7 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(read(t, "recorder", "drain_timeout_s", c.recorder_drain_timeout_s));
   VB_TRY(read(t, "recorder", "latch", c.recorder_latch));
   VB_TRY(read(t, "recorder", "accept_non_siprec", c.recorder_accept_non_siprec));
+  VB_TRY(read(t, "recorder", "playback", c.recorder_playback));
   VB_TRY(read_strings(t, "recorder", "allowed_sources", c.recorder_allowed_sources));
   auto bad = [](const std::string& what) {
     return make_error(ErrorCode::kInvalidArgument, "recorder." + what);
@@ -255,6 +256,7 @@ std::string config_to_toml(const Config& c) {
                                       {"drain_timeout_s", c.recorder_drain_timeout_s},
                                       {"latch", c.recorder_latch},
                                       {"accept_non_siprec", c.recorder_accept_non_siprec},
+                                      {"playback", c.recorder_playback},
                                       {"allowed_sources", sources}});
   std::ostringstream out;
   out << root << "\n";

@@ -47,8 +47,9 @@ struct Config {
   int recorder_retry_after_s = 30;
   int recorder_media_timeout_s = 60;  // no RTP on any active stream this long: the call ended
   int recorder_drain_timeout_s = 30;  // on shutdown: wait this long for calls to end
-  std::string recorder_latch = "sdp-address";         // sdp-address | first-packet
-  bool recorder_accept_non_siprec = false;            // record plain INVITEs too (refused: 403)
+  std::string recorder_latch = "sdp-address";  // sdp-address | first-packet
+  bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
+  bool recorder_playback = true;  // Ogg/Opus per participant after each call (job queue)
   std::vector<std::string> recorder_allowed_sources;  // CIDRs of recording clients; empty: any
 };
 

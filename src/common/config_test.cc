@@ -112,6 +112,7 @@ rtp_port_max = 30099
 max_sessions = 2
 latch = "first-packet"
 accept_non_siprec = true
+playback = false
 allowed_sources = ["127.0.0.0/8", "::1/128"]
 )"));
   ASSERT_TRUE(c) << c.error().message;
@@ -119,11 +120,13 @@ allowed_sources = ["127.0.0.0/8", "::1/128"]
   EXPECT_EQ(c.value().recorder_max_sessions, 2);
   EXPECT_EQ(c.value().recorder_latch, "first-packet");
   EXPECT_TRUE(c.value().recorder_accept_non_siprec);
+  EXPECT_FALSE(c.value().recorder_playback);
   ASSERT_EQ(c.value().recorder_allowed_sources.size(), 2u);
   auto back = load_config(write_temp(config_to_toml(c.value())));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back.value().recorder_allowed_sources, c.value().recorder_allowed_sources);
   EXPECT_TRUE(back.value().recorder_accept_non_siprec);
+  EXPECT_FALSE(back.value().recorder_playback);
   for (const char* bad :
        {"[recorder]\nlatch = \"any\"\n", "[recorder]\nrtp_port_min = 10\n",
         "[recorder]\naccept_non_siprec = 1\n", "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n",

@@ -16,6 +16,7 @@
 #include "common/strings.h"
 #include "media/pcap.h"
 #include "media/srtp.h"
+#include "recorder/playback_jobs.h"
 #include "siprec/metadata.h"
 #include "siprec/request.h"
 
@@ -76,6 +77,9 @@ struct Recorder::Session : PacketSink {
   std::string call_id;
   std::string client;  // the recording client's address
   json catalog;        // the catalog metadata (updated with each SIPREC metadata change)
+  // The streams as the playback job needs them: label, port, payload types (catalog "media").
+  json media = json::array();
+  bool media_changed = false;
   siprec::Metadata metadata;
   bool have_metadata = false;
   std::unique_ptr<archive::OpenObject> evidence, signalling;
@@ -418,6 +422,8 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     c["application_id"] = v;
   if (auto v = header_text(invite, "X-Verbatim-Policy"); !v.empty()) c["policy"] = v;
   if (auto v = header_text(invite, "X-Verbatim-Groups"); !v.empty()) c["groups"] = split(v, ',');
+  c["media"] = s->media;
+  s->media_changed = false;
   c["streams"] = json::array();
   for (const auto& st : s->streams) {
     if (st) c["streams"].push_back({{"label", st->spec().label}, {"index", st->spec().index + 1}});
@@ -435,6 +441,11 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     return;
   }
   s->recording_id = created.value();
+  if (options_.jobs) {  // waits for the end of the call (jobs/queue.h)
+    if (auto st = options_.jobs->add(PlaybackJobs::kKind, s->recording_id, false); !st) {
+      spdlog::error("recording {}: no playback job: {}", s->recording_id, st.error().message);
+    }
+  }
   // Small chunks keep the memory per call low: two G.711 streams write ~20 KB/s, so a 16 KiB
   // chunk is still about one per flush interval.
   archive::WriterOptions wo = archive_.writer_options();
@@ -479,6 +490,27 @@ void Recorder::release(const std::vector<std::shared_ptr<StreamReceiver>>& strea
   for (const auto& st : streams) {
     if (st) release(*st);
   }
+}
+
+void Recorder::note_media(Session& s, uint16_t port, const StreamSpec& spec) {
+  json payloads = json::object();
+  for (const auto& [pt, rm] : spec.payloads) {
+    payloads[std::to_string(pt)] = rm.encoding + "/" + std::to_string(rm.clock_rate) +
+                                   (rm.channels > 1 ? "/" + std::to_string(rm.channels) : "");
+  }
+  for (auto& m : s.media) {
+    if (m["port"] == port && m["label"] == spec.label) {
+      for (const auto& [pt, enc] : payloads.items()) {
+        if (!m["payloads"].contains(pt) || m["payloads"][pt] != enc) {
+          m["payloads"][pt] = enc;
+          s.media_changed = true;
+        }
+      }
+      return;
+    }
+  }
+  s.media.push_back({{"label", spec.label}, {"port", port}, {"payloads", std::move(payloads)}});
+  s.media_changed = true;
 }
 
 Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& offer) {
@@ -603,6 +635,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
               {"label", spec.label},
               {"note", "kept as evidence; no playback file"}});
     }
+    note_media(s, r->port(), spec);
     r->update(spec);
     if (r == opened[i]) {
       r->start();
@@ -629,6 +662,22 @@ sip::SipResult<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message
   s.log_request(request);
   auto body = siprec::siprec_body(request);
   if (!body) return sip::SipError{0, 400, body.error().message};
+  // One new version of the catalog metadata for what this request changed (SIPREC metadata,
+  // streams or codecs: the playback job reads the latter after a crash too).
+  std::string why;
+  auto store_catalog = [&] {
+    if (s.media_changed) {
+      s.catalog["media"] = s.media;
+      s.media_changed = false;
+      why += std::string(why.empty() ? "" : "; ") + "media renegotiated in " +
+             std::string(request.method());
+    }
+    if (why.empty()) return;
+    if (auto v = archive_.update_metadata(s.recording_id, s.catalog, "recorder", why); !v) {
+      spdlog::warn("recording {}: metadata update not stored: {}", s.recording_id,
+                   v.error().message);
+    }
+  };
   if (body.value().metadata) {
     std::vector<siprec::MetadataProblem> problems;
     auto md = siprec::parse_metadata(*body.value().metadata, &problems);
@@ -642,23 +691,24 @@ sip::SipResult<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message
       s.have_metadata = true;
       s.catalog["participants"] = siprec::participants_json(s.metadata);
       s.catalog["siprec"] = siprec::to_json(s.metadata);
-      if (auto v = archive_.update_metadata(s.recording_id, s.catalog, "recorder",
-                                            std::string("SIPREC metadata ") +
-                                                (partial ? "update (partial)" : "snapshot") +
-                                                " in " + std::string(request.method()));
-          !v) {
-        spdlog::warn("recording {}: metadata update not stored: {}", s.recording_id,
-                     v.error().message);
-      }
+      why = std::string("SIPREC metadata ") + (partial ? "update (partial)" : "snapshot") + " in " +
+            std::string(request.method());
       s.note({{"type", "metadata-update"}, {"partial", partial}});
     } else {
       s.note({{"type", "metadata-unreadable"}, {"error", md.error().message}});
     }
   }
-  if (!body.value().sdp) return std::string();
+  if (!body.value().sdp) {
+    store_catalog();
+    return std::string();
+  }
   auto offer = sip::parse_sdp(*body.value().sdp);
-  if (!offer) return sip::SipError{0, 488, "SDP offer: " + offer.error().message};
+  if (!offer) {
+    store_catalog();
+    return sip::SipError{0, 488, "SDP offer: " + offer.error().message};
+  }
   auto a = answer(s, offer.value());
+  store_catalog();
   if (!a) return sip::SipError{0, a.error().code == ErrorCode::kIo ? 503 : 488, a.error().message};
   s.note({{"type", "renegotiated"}, {"streams", offer.value().media.size()}});
   return a.value();
@@ -750,6 +800,7 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
       brief.push_back(b);
     }
     s.catalog["streams"] = brief;
+    s.catalog["media"] = s.media;
     if (auto v = archive_.update_metadata(s.recording_id, s.catalog, "recorder",
                                           "recording ended (" + status + ")");
         !v) {
@@ -759,6 +810,14 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
     if (s.failure.empty()) {
       if (auto st = archive_.complete_recording(s.recording_id, status, reason); !st) {
         spdlog::error("recording {}: {}", s.recording_id, st.error().message);
+      }
+      // Playback files from the evidence, now the call is over (a failed recording's job
+      // runs after the restart that recovers its objects).
+      if (options_.jobs) {
+        if (auto st = options_.jobs->ready(PlaybackJobs::kKind, s.recording_id); !st) {
+          spdlog::error("recording {}: {}", s.recording_id, st.error().message);
+        }
+        if (options_.jobs_ready) options_.jobs_ready();
       }
     }
   }

@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include "archive/archive.h"
+#include "jobs/queue.h"
 #include "recorder/port_pool.h"
 #include "recorder/stream.h"
 #include "sip/endpoint.h"
@@ -91,6 +92,9 @@ struct RecorderOptions {
   bool accept_non_siprec = false;
   std::vector<std::string> allowed_sources;  // CIDRs; empty: any
   std::string status_file;                   // metrics, rewritten once per second (optional)
+  // Playback jobs (playback_jobs.h): added when a recording starts, released when it ends.
+  jobs::JobQueue* jobs = nullptr;
+  std::function<void()> jobs_ready;  // a job was released
   sip::TimerConfig sip_timers;
 };
 
@@ -136,6 +140,8 @@ class Recorder {
   Result<std::string> answer(Session& s, const sip::SessionDescription& offer);
   // Stops a stream and returns its ports to the pool.
   void release(StreamReceiver& stream);
+  // Adds or updates the session's "media" entry for a stream (label, port, payload types).
+  void note_media(Session& s, uint16_t port, const StreamSpec& spec);
   void release(const std::vector<std::shared_ptr<StreamReceiver>>& streams);
   void finalize(Session& s, std::string status, std::string reason);
   void tick();

@@ -10,6 +10,7 @@ mid-call), T04 (recorder side: storage below the floor), T12 (RTP bleed), T14 (d
 reordering, late packets), T15 (SSRC change), T16 (codec change by re-INVITE), T17 (hold and
 resume), T20 (huge metadata)."""
 import json
+import math
 import os
 import random
 import re
@@ -22,6 +23,7 @@ import threading
 import time
 import unittest
 import uuid
+import wave
 
 sys.path.insert(0, os.path.dirname(__file__))
 from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, wait_until  # noqa: E402
@@ -70,6 +72,58 @@ def read_pcap(data):
 def rtp_fields(payload):
     _, pt, seq, ts, ssrc = struct.unpack("!BBHII", payload[:12])
     return ssrc, seq, ts, pt & 0x7F, payload[12:]
+
+
+def g711(payload, alaw):
+    """ITU-T G.711 decoding (an independent reference: not the recorder's spandsp)."""
+    out = []
+    for b in payload:
+        if alaw:
+            b ^= 0x55
+            seg, mant = (b >> 4) & 7, b & 0x0F
+            v = (mant << 4) + 8 if seg == 0 else ((mant << 4) + 0x108) << (seg - 1)
+            out.append(v if b & 0x80 else -v)
+        else:
+            b = ~b & 0xFF
+            v = (((b & 0x0F) << 3) + 0x84) << ((b >> 4) & 7)
+            out.append(0x84 - v if b & 0x80 else v - 0x84)
+    return out
+
+
+def opus_to_8k(ogg, tmp):
+    """Decodes an Ogg/Opus file with opus-tools' opusdec (an independent decoder) to 8 kHz."""
+    src, wav = os.path.join(tmp, "track.ogg"), os.path.join(tmp, "track.wav")
+    with open(src, "wb") as f:
+        f.write(ogg)
+    r = subprocess.run(["opusdec", "--quiet", "--rate", "8000", src, wav], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with wave.open(wav) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
+        return list(struct.unpack(f"<{w.getnframes()}h", w.readframes(w.getnframes())))
+
+
+def match(track, ref, at, max_lag=160):
+    """Where `ref` (8 kHz samples) sits in `track` near sample `at`: (lag in samples, normalised
+    correlation, SNR in dB after the best gain), over the whole of `ref` (so loud passages
+    count most: Opus, a perceptual codec, keeps the waveform of speech, not of near-silence)."""
+    first, last = 0, len(ref)
+    seg = ref
+    e_ref = sum(v * v for v in seg) or 1
+
+    def corr(lag):
+        start = at + first + lag
+        if start < 0 or start + len(seg) > len(track):
+            return -1.0
+        win = track[start:start + len(seg)]
+        e_win = sum(v * v for v in win) or 1
+        return sum(a * b for a, b in zip(win, seg)) / (e_ref * e_win) ** 0.5
+
+    coarse = max(range(-max_lag, max_lag + 1, 4), key=corr)
+    lag = max(range(coarse - 4, coarse + 5), key=corr)
+    win = track[at + first + lag:at + first + lag + len(seg)]
+    gain = sum(a * b for a, b in zip(win, seg)) / e_ref
+    noise = sum((a - gain * b) ** 2 for a, b in zip(win, seg)) or 1
+    return lag, corr(lag), 10 * math.log10(gain * gain * e_ref / noise)
 
 
 class SipClient:
@@ -255,6 +309,50 @@ class RecorderTestCase(VerbatimTestCase):
     def quality(self, rec):
         return json.loads(self.object_bytes(rec, "quality"))
 
+    def wait_jobs(self, count, timeout=60):
+        """Waits until `count` playback jobs are done; returns them."""
+        jobs = []
+
+        def done():
+            nonlocal jobs
+            r = self.run_vb("jobs", "list", "--json", check=0)
+            jobs = json.loads(r.stdout) if r.returncode == 0 else []
+            return sum(j["state"] == "done" for j in jobs) >= count
+        self.assertTrue(wait_until(done, timeout), jobs)
+        return jobs
+
+    def playback(self, rec):
+        """{label: 8 kHz samples of the playback file of the participant sending on it alone}."""
+        show = self.show(rec)
+        pb = show["metadata"]["playback"]
+        tracks = {}
+        for f in pb["files"]:
+            kinds = {o["id"]: o["kind"] for o in show["objects"]}
+            self.assertEqual(kinds[f["object"]], "playback")
+            r = subprocess.run([BIN, "archive", "cat", f["object"]], capture_output=True, env=self.env, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout[:4], b"OggS")
+            if len(f["labels"]) == 1:
+                tracks[f["labels"][0]] = opus_to_8k(r.stdout, self.tmp)
+        return pb, tracks
+
+    def assert_playback_matches(self, rec, sent_by_label, starts=None):
+        """Each participant's playback file holds what was sent on their stream: at its place on
+        the timeline (within 20 ms: meaningful for speech; a steady tone matches at every period,
+        the unit tests check onsets), the same waveform (correlation, SNR after Opus)."""
+        pb, tracks = self.playback(rec)
+        self.assertTrue(set(sent_by_label) & set(tracks), (list(sent_by_label), list(tracks)))
+        for label, ref in sent_by_label.items():
+            if label not in tracks:
+                continue
+            track = tracks[label]
+            self.assertAlmostEqual(len(track) / 8000, pb["durationSeconds"], delta=0.05)
+            lag, corr, snr = match(track, ref, int((starts or {}).get(label, 0) * 8000))
+            self.assertLessEqual(abs(lag), 160, f"label {label}: {lag / 8} ms off the timeline")
+            self.assertGreater(corr, 0.9, f"label {label}")
+            self.assertGreater(snr, 6, f"label {label}")
+        return pb
+
     def assert_evidence_matches(self, rec, sent_file, allow_missing_tail=0, other_senders=False):
         """Every RTP packet the sender sent is in the evidence once, byte for byte, from the
         sender's own source; nothing else is there (other_senders: packets of other senders,
@@ -323,6 +421,7 @@ class VendorInteropTest(RecorderTestCase):
             self.assertEqual(p.returncode, 0, f"{v}: {err}")
         for v, _, _, out in runs:
             self.assertTrue(wait_until(lambda: os.path.exists(out), 10), v)
+        self.wait_jobs(len(runs))  # the playback files, made after each call
         self.stop_recorder(rec)
         for v, _, call_id, out in runs:
             with self.subTest(vendor=v):
@@ -333,8 +432,16 @@ class VendorInteropTest(RecorderTestCase):
                 self.assertEqual(md["callId"], call_id)
                 self.assertGreaterEqual(len(md["participants"]), 1, v)
                 self.assertTrue(all(p["aor"] for p in md["participants"]), md["participants"])
-                self.assertEqual({o["kind"] for o in show["objects"]}, {"evidence-pcap", "signalling", "quality"})
+                self.assertEqual({o["kind"] for o in show["objects"]},
+                                 {"evidence-pcap", "signalling", "quality", "playback"})
                 sent, _ = self.assert_evidence_matches(r, out)
+                # The playback files: each participant's audio as sent, on the call's timeline.
+                label_of = {m["port"]: m["label"] for m in md["media"]}
+                refs = {label_of[st["port"]]: [v for p in st["sent"] if p["pt"] in (0, 8)
+                                               for v in g711(bytes.fromhex(p["payload"]), p["pt"] == 8)]
+                        for st in sent["streams"]}
+                pb = self.assert_playback_matches(r, refs)
+                self.assertAlmostEqual(pb["durationSeconds"], 1.2, delta=0.1)
                 q = self.quality(r)
                 self.assertEqual(len(q["streams"]), len(sent["streams"]))
                 digits = [e["digit"] for e in q["events"] if e["type"] == "dtmf"]
@@ -363,6 +470,7 @@ class VendorInteropTest(RecorderTestCase):
                                    play=f'<exec play_pcap_audio="{SIPP_PCAP}"/>', name="playback")
         _, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0, err)
+        self.wait_jobs(1)
         self.stop_recorder(rec)
         r = self.recording_of(call_id)
         show = self.show(r)
@@ -385,6 +493,10 @@ class VendorInteropTest(RecorderTestCase):
         self.assertEqual([rtp_fields(g)[4] for g in got], [rtp_fields(w)[4] for w in want])
         q = self.quality(r)
         self.assertEqual(q["streams"][0]["sources"][0]["codec"], "PCMA")
+        # Alice's playback file is the capture's audio; Bob (silent stream) gets no file.
+        pb = self.assert_playback_matches(r, {"1": [v for w in want for v in g711(rtp_fields(w)[4], True)]})
+        self.assertEqual([f["name"] for f in pb["files"]], ["Alice <sip:alice@example.com>"])
+        self.assertEqual(pb["withoutAudio"], ["Bob <sip:bob@example.com>"])
 
 
 class MediaFailureTest(RecorderTestCase):
@@ -640,7 +752,9 @@ class SessionLifecycleTest(RecorderTestCase):
 
     def test_t02_killed_mid_call_keeps_what_was_flushed(self):
         """kill -9 during a call: on restart the recording is interrupted, its evidence holds the
-        packets up to the last flush (200 ms here), and the archive verifies."""
+        packets up to the last flush (200 ms here), and the archive verifies. The playback job,
+        added when the call started, is resumed by the restart and makes the file from what the
+        evidence kept."""
         rec, port = self.start_recorder()
         c = SipClient(port)
         body, ct = multipart(offer([("1", 7000, [0], "sendonly")]), metadata([], ["1"]))
@@ -651,11 +765,16 @@ class SessionLifecycleTest(RecorderTestCase):
         rec.kill()
         rec.wait(10)
         rec2, _ = self.start_recorder()
+        self.wait_jobs(1)
         self.stop_recorder(rec2)
         rid = self.recording_of(c.call_id)
         show = self.show(rid)
         self.assertEqual(show["status"], "interrupted", show)
-        self.assert_evidence_matches(rid, out)
+        sent, _ = self.assert_evidence_matches(rid, out)
+        ref = [v for p in sent["streams"][0]["sent"] for v in g711(bytes.fromhex(p["payload"]), False)]
+        pb = self.assert_playback_matches(rid, {"1": ref})
+        self.assertEqual([f["name"] for f in pb["files"]], ["stream 1"])
+        self.assertEqual(self.show(rid)["status"], "interrupted")
         self.assertIn("OK", self.run_vb("verify", "--deep", check=0).stdout)
 
     def test_shutdown_drains_then_ends_calls(self):
