@@ -8,7 +8,13 @@
 //   bare      a bare receive loop: the same number of UDP sockets, epoll + recvmmsg, counting
 //             (the kernel's UDP path alone: the physical ceiling on this core);
 //   verbatim  `verbatim serve --roles recorder` with a fresh archive (evidence encrypted and
-//             flushed at the archive's default interval).
+//             flushed at the archive's default interval);
+//   rtpengine the peer recorder: Debian's rtpengine-daemon in userspace (its kernel module
+//             cannot load in a VM), one worker thread, recording every call with its pcap
+//             method; sessions set up over its ng control protocol (offer + answer with
+//             "record call"), and the packets it recorded counted in its pcap files after the
+//             calls are deleted. rtpengine is a relay: it also forwards each packet to the other
+//             side (a sink socket here), which is part of what it costs to record with it.
 // Packets go out with sendmmsg from one socket (each stream latches to it), in bursts every
 // 20 ms; the driver checks it kept the pace and says so when it did not.
 //
@@ -54,7 +60,7 @@ struct Args {
   std::string work = "/tmp/vb_recorder_load";
   int seconds = 8;
   std::vector<int> ladder = {250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000};
-  std::vector<std::string> modes = {"bare", "verbatim"};
+  std::vector<std::string> modes = {"bare", "verbatim", "rtpengine"};
   int core = 0;
   int driver_core = 1;
 };
@@ -396,6 +402,158 @@ uint64_t dir_bytes(const std::string& dir) {
   return total;
 }
 
+// --- rtpengine (the peer): its ng protocol, bencoded dictionaries over UDP -------------------
+
+std::string bencode(const std::map<std::string, std::string>& d) {
+  std::string out = "d";
+  for (const auto& [k, v] : d) {  // std::map: keys sorted, as bencode wants
+    out += std::to_string(k.size()) + ":" + k + std::to_string(v.size()) + ":" + v;
+  }
+  return out + "e";
+}
+
+struct Ng {
+  int fd = -1;
+  sockaddr_in to{};
+  uint64_t cookie = 0;
+  // Sends a command and returns the reply's bencoded part ("" on timeout).
+  std::string call(const std::map<std::string, std::string>& d) {
+    const std::string c = std::to_string(++cookie);
+    const std::string msg = c + " " + bencode(d);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+      char buf[65536];
+      for (;;) {
+        const ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r <= 0) break;
+        std::string reply(buf, static_cast<size_t>(r));
+        if (reply.rfind(c + " ", 0) == 0) return reply.substr(c.size() + 1);
+      }
+    }
+    return "";
+  }
+};
+
+// The RTP port of the first m=audio line of the SDP in an offer/answer reply.
+int ng_port(const std::string& reply) {
+  std::smatch m;
+  if (std::regex_search(reply, m, std::regex(R"(m=audio (\d+))"))) return std::stoi(m[1]);
+  return -1;
+}
+
+uint64_t pcap_records(const std::string& dir) {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string d((std::istreambuf_iterator<char>(in)), {});
+    for (size_t i = 24; i + 16 <= d.size(); ++n) {
+      uint32_t incl = 0;
+      std::memcpy(&incl, d.data() + i + 8, 4);
+      i += 16 + incl;
+    }
+  }
+  return n;
+}
+
+Row run_rtpengine(const Args& a, int n, const std::string& dir, Row row) {
+  const uint16_t base = 20000;
+  const std::string rec = dir + "/rec";
+  std::filesystem::create_directories(rec);
+  Ng ng;
+  ng.fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in l = loopback(0);
+  bind(ng.fd, reinterpret_cast<sockaddr*>(&l), sizeof l);
+  timeval tv{0, 300000};
+  setsockopt(ng.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ng.cookie = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) % 1000000000 * 1000;
+  // Its control port: one the kernel says is free now.
+  int probe = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in pl = loopback(0);
+  bind(probe, reinterpret_cast<sockaddr*>(&pl), sizeof pl);
+  socklen_t len = sizeof pl;
+  getsockname(probe, reinterpret_cast<sockaddr*>(&pl), &len);
+  const uint16_t ng_port_number = ntohs(pl.sin_port);
+  close(probe);
+  ng.to = loopback(ng_port_number);
+  Child c = spawn(
+      {"/usr/bin/rtpengine", "--foreground", "--log-stderr", "--log-level=2", "--table=-1",
+       "--interface=127.0.0.1", "--listen-ng=127.0.0.1:" + std::to_string(ng_port_number),
+       "--port-min=" + std::to_string(base), "--port-max=" + std::to_string(base + 4 * n + 64),
+       "--num-threads=1", "--delete-delay=0", "--recording-dir=" + rec, "--recording-method=pcap"},
+      a.core);
+  bool up = false;
+  for (int i = 0; i < 50 && !up; ++i) {
+    up = ng.call({{"command", "ping"}}).find("pong") != std::string::npos;
+  }
+  if (!up) {
+    std::fprintf(stderr, "rtpengine did not start\n");
+    std::exit(2);
+  }
+  // Where it forwards to: a socket nobody reads (the kernel drops what does not fit).
+  int sink = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sl = loopback(0);
+  bind(sink, reinterpret_cast<sockaddr*>(&sl), sizeof sl);
+  len = sizeof sl;
+  getsockname(sink, reinterpret_cast<sockaddr*>(&sl), &len);
+  const std::string sdp =
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio " +
+      std::to_string(ntohs(sl.sin_port)) + " RTP/AVP 0\r\n";
+  const long rss0 = rss_kib(c.pid);
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "load-" + std::to_string(i);
+    const int pb = ng_port(ng.call({{"command", "offer"},
+                                    {"call-id", id},
+                                    {"from-tag", "a"},
+                                    {"sdp", sdp},
+                                    {"record call", "yes"}}));
+    const int pa = ng_port(ng.call({{"command", "answer"},
+                                    {"call-id", id},
+                                    {"from-tag", "a"},
+                                    {"to-tag", "b"},
+                                    {"sdp", sdp},
+                                    {"record call", "yes"}}));
+    if (pa < 0 || pb < 0) {
+      std::fprintf(stderr, "rtpengine: session %d not set up\n", i);
+      std::exit(2);
+    }
+    ports.push_back(static_cast<uint16_t>(pa));
+    ports.push_back(static_cast<uint16_t>(pb));
+  }
+  std::thread probe_rss([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    row.kib_per_session = static_cast<double>(rss_kib(c.pid) - rss0) / n;
+  });
+  const double cpu0 = cpu_seconds(c.pid);
+  const auto t0 = Clock::now();
+  const Traffic t = send_rtp(ports, a.seconds);
+  probe_rss.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double cpu = cpu_seconds(c.pid) - cpu0;
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (int i = 0; i < n; ++i) {  // closes (and flushes) each call's pcap
+    ng.call(
+        {{"command", "delete"}, {"call-id", "load-" + std::to_string(i)}, {"delete delay", "0"}});
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  row.received = pcap_records(rec + "/pcaps");
+  row.evidence_mb = static_cast<double>(dir_bytes(rec)) / 1e6;
+  kill(c.pid, SIGTERM);
+  waitpid(c.pid, nullptr, 0);
+  fclose(c.out);
+  close(sink);
+  close(ng.fd);
+  row.sent = t.sent;
+  row.behind_ms = t.behind_ms;
+  row.overrun = t.overrun;
+  row.cpu_us_per_packet = cpu * 1e6 / std::max<uint64_t>(1, row.received);
+  row.cpu_share = cpu / wall;
+  std::filesystem::remove_all(dir);
+  return row;
+}
+
 Row run(const Args& a, const std::string& mode, int n, const std::string& self) {
   Row row;
   row.mode = mode;
@@ -406,6 +564,7 @@ Row run(const Args& a, const std::string& mode, int n, const std::string& self) 
   const uint16_t base = 20000;
   std::vector<uint16_t> ports;
   Child c;
+  if (mode == "rtpengine") return run_rtpengine(a, n, dir, row);
   if (mode == "bare") {
     c = spawn({self, "--bare-child", std::to_string(base), std::to_string(2 * n)}, a.core);
     if (read_line(c.out).rfind("ready", 0) != 0) {
@@ -569,6 +728,11 @@ int main(int argc, char** argv) {
     std::printf("verbatim / bare: measured %.0f %%, projected %.0f %%\n",
                 100.0 * best["verbatim"] / best["bare"],
                 100.0 * projected["verbatim"] / projected["bare"]);
+  }
+  if (best.count("rtpengine") && best.count("verbatim") && projected["rtpengine"] > 0) {
+    std::printf("verbatim / rtpengine: measured %.2fx, projected %.2fx\n",
+                static_cast<double>(best["verbatim"]) / best["rtpengine"],
+                projected["verbatim"] / projected["rtpengine"]);
   }
   return 0;
 }
