@@ -402,6 +402,38 @@ uint64_t dir_bytes(const std::string& dir) {
   return total;
 }
 
+// Sends the RTP to a receiver and measures it: CPU over the traffic and `settle` after it, and
+// (rss0 >= 0) its memory growth per session 2 s in. Fills the row's driver figures.
+struct Usage {
+  double cpu = 0, wall = 0;
+};
+
+Usage drive(pid_t pid, const std::vector<uint16_t>& ports, int seconds,
+            std::chrono::milliseconds settle, long rss0, Row& row) {
+  std::thread probe;
+  if (rss0 >= 0) {
+    probe = std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      row.kib_per_session = static_cast<double>(rss_kib(pid) - rss0) / row.sessions;
+    });
+  }
+  const double cpu0 = cpu_seconds(pid);
+  const auto t0 = Clock::now();
+  const Traffic t = send_rtp(ports, seconds);
+  if (probe.joinable()) probe.join();
+  std::this_thread::sleep_for(settle);
+  row.sent = t.sent;
+  row.behind_ms = t.behind_ms;
+  row.overrun = t.overrun;
+  return {cpu_seconds(pid) - cpu0, std::chrono::duration<double>(Clock::now() - t0).count()};
+}
+
+// CPU per received packet and the core's busy share (once row.received is known).
+void account(Row& row, const Usage& u) {
+  row.cpu_us_per_packet = u.cpu * 1e6 / std::max<uint64_t>(1, row.received);
+  row.cpu_share = u.cpu / u.wall;
+}
+
 // --- rtpengine (the peer): its ng protocol, bencoded dictionaries over UDP -------------------
 
 std::string bencode(const std::map<std::string, std::string>& d) {
@@ -522,17 +554,7 @@ Row run_rtpengine(const Args& a, int n, const std::string& dir, Row row) {
     ports.push_back(static_cast<uint16_t>(pa));
     ports.push_back(static_cast<uint16_t>(pb));
   }
-  std::thread probe_rss([&] {
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    row.kib_per_session = static_cast<double>(rss_kib(c.pid) - rss0) / n;
-  });
-  const double cpu0 = cpu_seconds(c.pid);
-  const auto t0 = Clock::now();
-  const Traffic t = send_rtp(ports, a.seconds);
-  probe_rss.join();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const double cpu = cpu_seconds(c.pid) - cpu0;
-  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const Usage u = drive(c.pid, ports, a.seconds, std::chrono::milliseconds(300), rss0, row);
   for (int i = 0; i < n; ++i) {  // closes (and flushes) each call's pcap
     ng.call(
         {{"command", "delete"}, {"call-id", "load-" + std::to_string(i)}, {"delete delay", "0"}});
@@ -545,11 +567,7 @@ Row run_rtpengine(const Args& a, int n, const std::string& dir, Row row) {
   fclose(c.out);
   close(sink);
   close(ng.fd);
-  row.sent = t.sent;
-  row.behind_ms = t.behind_ms;
-  row.overrun = t.overrun;
-  row.cpu_us_per_packet = cpu * 1e6 / std::max<uint64_t>(1, row.received);
-  row.cpu_share = cpu / wall;
+  account(row, u);
   std::filesystem::remove_all(dir);
   return row;
 }
@@ -603,24 +621,11 @@ Row run(const Args& a, const std::string& mode, int n, const std::string& self) 
       ports.push_back(x.ports[0]);
       ports.push_back(x.ports[1]);
     }
-    // Memory per session: measured after the first second of traffic (buffers in use).
-    std::thread probe([&] {
-      std::this_thread::sleep_for(std::chrono::seconds(2));
-      row.kib_per_session = static_cast<double>(rss_kib(c.pid) - rss0) / n;
-    });
-    const double cpu0 = cpu_seconds(c.pid);
-    const auto t0 = Clock::now();
-    const Traffic t = send_rtp(ports, a.seconds);
-    probe.join();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the status file's period
-    const double cpu = cpu_seconds(c.pid) - cpu0;
-    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-    row.sent = t.sent;
-    row.behind_ms = t.behind_ms;
-    row.overrun = t.overrun;
+    // Memory per session: measured 2 s into the traffic (buffers in use); then the status
+    // file's period.
+    const Usage u = drive(c.pid, ports, a.seconds, std::chrono::milliseconds(1500), rss0, row);
     row.received = status_packets(dir + "/data/recorder-status.json");
-    row.cpu_us_per_packet = cpu * 1e6 / std::max<uint64_t>(1, row.received);
-    row.cpu_share = cpu / wall;
+    account(row, u);
     for (int i = 0; i < n; ++i) {
       const std::string bye =
           in_dialog(s, "BYE", i, sessions[static_cast<size_t>(i)].to_tag, sip_port, 2);
@@ -636,21 +641,12 @@ Row run(const Args& a, const std::string& mode, int n, const std::string& self) 
     std::filesystem::remove_all(dir);
     return row;
   }
-  const double cpu0 = cpu_seconds(c.pid);
-  const auto t0 = Clock::now();
-  const Traffic t = send_rtp(ports, a.seconds);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const double cpu = cpu_seconds(c.pid) - cpu0;
-  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const Usage u = drive(c.pid, ports, a.seconds, std::chrono::milliseconds(300), -1, row);
   kill(c.pid, SIGTERM);
   row.received = std::strtoull(read_line(c.out).c_str(), nullptr, 10);
   waitpid(c.pid, nullptr, 0);
   fclose(c.out);
-  row.sent = t.sent;
-  row.behind_ms = t.behind_ms;
-  row.overrun = t.overrun;
-  row.cpu_us_per_packet = cpu * 1e6 / std::max<uint64_t>(1, row.received);
-  row.cpu_share = cpu / wall;
+  account(row, u);
   std::filesystem::remove_all(dir);
   return row;
 }
