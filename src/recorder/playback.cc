@@ -28,6 +28,7 @@ struct Packet {
   uint8_t pt = 0;
   uint32_t offset = 0, size = 0;  // of the payload in the stream's arena
   int64_t ext_seq = 0, ext_ts = 0;
+  int64_t media_ns = 0;  // the timestamp as time since the SSRC's first packet
 };
 
 struct Stream {
@@ -62,6 +63,9 @@ int64_t unwrap(int64_t previous, uint32_t value, int bits) {
   }
   return best;
 }
+
+// Nanoseconds to samples, in microseconds first (no overflow over days of timeline).
+int64_t to_samples(int64_t ns, int rate) { return ns / 1000 * rate / 1'000'000; }
 
 int16_t clip(int32_t v) { return static_cast<int16_t>(std::clamp(v, -32768, 32767)); }
 
@@ -149,6 +153,7 @@ struct PlaybackBuilder::Impl {
                   idx.end());
         prev = s.packets[idx.front()].ts;
         for (size_t i : idx) prev = s.packets[i].ext_ts = unwrap(prev, s.packets[i].ts, 32);
+        const int64_t first_ts = s.packets[idx.front()].ext_ts;
         // Segments: same codec, timestamps consistent with arrival times.
         size_t seg_first = units.size();
         int64_t seg_ref = 0;
@@ -161,11 +166,11 @@ struct PlaybackBuilder::Impl {
           g.anchor = anchor;
           for (size_t u = seg_first; u < units.size(); ++u) {
             const Packet& k = s.packets[units[u].packet];
-            units[u].pos = anchor + k.ext_ts * kSecond / g.clock;
+            units[u].pos = anchor + k.media_ns;
           }
         };
         for (size_t i : idx) {
-          const Packet& k = s.packets[i];
+          Packet& k = s.packets[i];
           auto c = s.codecs.find(k.pt);
           if (c == s.codecs.end()) {  // RFC 3551's static types need no a=rtpmap line
             static const std::map<int, std::string> kStatic = {
@@ -178,7 +183,15 @@ struct PlaybackBuilder::Impl {
             continue;
           }
           const int clock = media::rtp_clock_rate(c->second);
-          const int64_t offset = k.arrival - k.ext_ts * kSecond / clock;
+          // Timestamps further from the SSRC's first than the span are not audio of this call
+          // (and would overflow the arithmetic below).
+          const int64_t ticks = k.ext_ts - first_ts;
+          if (std::llabs(ticks) / clock > max_span / kSecond) {
+            ++result.out_of_span;
+            continue;
+          }
+          k.media_ns = ticks * (kSecond / 1000) / clock * 1000;
+          const int64_t offset = k.arrival - k.media_ns;
           if (seg_first == units.size() || c->second != seg_codec ||
               std::llabs(offset - seg_ref) > kResync) {
             close_segment();
@@ -354,13 +367,13 @@ Result<PlaybackResult> PlaybackBuilder::build(const std::atomic<bool>* cancel) {
         r->second->process(pcm, converted);
         samples = &converted;
       }
-      const int64_t at = (u.pos - t0) * rate / kSecond;
+      const int64_t at = to_samples(u.pos - t0, rate);
       VB_TRY(emit_until(at));
       const auto off = static_cast<size_t>(at - flushed);
       if (pending.size() < off + samples->size()) pending.resize(off + samples->size(), 0);
       for (size_t i = 0; i < samples->size(); ++i) pending[off + i] += (*samples)[i];
     }
-    const int64_t total = (end - t0) * rate / kSecond;
+    const int64_t total = to_samples(end - t0, rate);
     VB_TRY(emit_until(std::max(total, flushed + static_cast<int64_t>(pending.size()))));
     if (t.packets == 0) {
       res.without_audio.push_back(t.name);
