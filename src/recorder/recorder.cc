@@ -748,6 +748,10 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
     if (st->counters().packets == 0 && st->spec().receiving) silent.push_back(st->spec().label);
     metrics_.foreign_dropped += st->counters().foreign;
     metrics_.duplicates_dropped += st->counters().duplicates;
+    for (const auto& src : sum["sources"]) {
+      if (src.contains("lost") && src["lost"].is_number_integer() && src["lost"].get<int64_t>() > 0)
+        metrics_.packets_lost += src["lost"].get<uint64_t>();
+    }
     streams.push_back(std::move(sum));
   }
   if (status == "complete" && !silent.empty()) {
@@ -956,6 +960,12 @@ json Recorder::status() const {
   for (const auto& [id, s] : sessions_) {
     for (const auto& st : s->streams) streams += st ? 1 : 0;
   }
+  json jobs = json::object();  // playback jobs by state
+  if (options_.jobs) {
+    if (auto c = options_.jobs->counts(); c) {
+      for (const auto& [state, n] : c.value()) jobs[state] = n;
+    }
+  }
   return {{"sessionsActive", sessions_.size()},
           {"streamsActive", streams},
           {"maxSessions", options_.max_sessions},
@@ -971,8 +981,10 @@ json Recorder::status() const {
           {"evidenceBytes", m.evidence_bytes},
           {"foreignDropped", m.foreign_dropped},
           {"duplicatesDropped", m.duplicates_dropped},
+          {"packetsLost", m.packets_lost},
           {"writeErrors", m.write_errors},
           {"refused", m.refused},
+          {"playbackJobs", jobs},
           {"updatedAt", format_iso8601_ms(std::chrono::system_clock::now())}};
 }
 

@@ -109,6 +109,7 @@ struct RecorderMetrics {
   uint64_t evidence_bytes = 0;
   uint64_t foreign_dropped = 0;
   uint64_t duplicates_dropped = 0;
+  uint64_t packets_lost = 0;  // in ended sessions: expected − received per SSRC (RFC 3550)
   uint64_t write_errors = 0;
   std::map<std::string, uint64_t> refused;  // by reason: capacity, disk, not-siprec, ...
 };

@@ -536,6 +536,11 @@ class MediaFailureTest(RecorderTestCase):
             self.assertGreater(src["late"], 0, src)
         self.assertTrue([e for e in q["events"] if e["type"] == "foreign-source"])
         self.assertIn("dropped a packet from 127.0.0.2", self.log_text())
+        with open(os.path.join(self.data, "recorder-status.json")) as f:
+            status = json.load(f)
+        lost = sum(src["lost"] for st in q["streams"] for src in st["sources"])
+        self.assertEqual(status["packetsLost"], lost, status)
+        self.assertGreater(lost, 30)
 
     def test_t15_ssrc_change_without_reinvite(self):
         rec, port = self.start_recorder()
