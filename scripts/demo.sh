@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: load the demo directory, apply the seed policy script as an admin would paste
 # it, start the embedded server, and show who is recorded and why, over the CLI and the REST
-# API. Usage: scripts/demo.sh path/to/verbatim [data-dir]
+# API; record a SIPREC call sent by SIPp and show its playback files; the archive's integrity
+# and export. Usage: scripts/demo.sh path/to/verbatim [data-dir]
 set -euo pipefail
 BIN=$(realpath "$1")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +49,72 @@ done
 kill $PID; wait $PID 2>/dev/null || true
 trap - EXIT
 
-say "5. The archive: store a recording encrypted, prove it is intact, export it for a regulator"
+say "5. The recorder: an SBC (SIPp) sends a SIPREC call between Ava Trader and a client; Verbatim records it"
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+cat >"$DATA/recorder.toml" <<TOML
+[archive]
+min_free_mb = 0
+[recorder]
+sip_listen = "127.0.0.1:0"
+rtp_port_min = 31000
+rtp_port_max = 31999
+min_free_mb = 0
+TOML
+"$BIN" --config "$DATA/recorder.toml" serve --roles recorder >"$DATA/recorder.out" 2>"$DATA/recorder.log" &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+RPORT=""
+for _ in $(seq 1 100); do
+  RPORT=$(grep -o 'sip:127.0.0.1:[0-9]*' "$DATA/recorder.out" 2>/dev/null | cut -d: -f3 || true)
+  [ -n "$RPORT" ] && break
+  sleep 0.1
+done
+[ -n "$RPORT" ] || { echo "recorder did not start:"; cat "$DATA/recorder.log"; exit 1; }
+echo "  recorder listening on sip:127.0.0.1:$RPORT"
+# The SBC: SIPp sends the recording session (demo/siprec/call.body: SDP + RFC 7865 metadata),
+# plays real speech from its own capture to Ava's stream, and a tone comes on the client's.
+python3 - "$ROOT/tests/interop/scenarios/siprec_src.xml" "$ROOT/demo/siprec/call.body" "$DATA/siprec-call.xml" \
+  "$ROOT/tests/e2e/rtp_sender.py" "$DATA" <<'PY'
+import sys
+template, body, out, sender, data = sys.argv[1:]
+send = f'<exec command="python3 {sender} --ports 0,[$p2] --packets 350 --out {data}/sent.json"/>'
+s = (open(template).read().replace("@CONTENT_TYPE@", "multipart/mixed;boundary=vbb")
+     .replace("@BODY@", open(body).read().strip("\n")).replace("@EXEC@", send)
+     .replace("@PLAY@", '<exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/>').replace("@HOLD_MS@", "7500"))
+open(out, "w").write(s)
+PY
+(cd "$DATA" && sipp "127.0.0.1:$RPORT" -sf siprec-call.xml -m 1 -i 127.0.0.1 -p "$(free_port)" -mi 127.0.0.1 \
+  -mp "$(free_port)" -cp "$(free_port)" -timeout 60 -timeout_error -nostdin >/dev/null 2>&1) ||
+  { echo "SIPp call failed:"; tail -20 "$DATA/recorder.log"; exit 1; }
+echo "  SIPp: INVITE (SIPREC) -> 200 OK, 7 s of RTP on two streams, BYE -> 200 OK"
+echo "  the playback job (after the call, off the live path):"
+JOB=""
+for _ in $(seq 1 300); do
+  JOB=$("$BIN" jobs list --state done --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j[0]["recording"] if j else "")')
+  [ -n "$JOB" ] && break
+  sleep 0.2
+done
+[ -n "$JOB" ] || { echo "playback job did not finish:"; "$BIN" jobs list; exit 1; }
+"$BIN" jobs list | sed 's/^/  /'
+kill $PID; wait $PID 2>/dev/null || true
+trap - EXIT
+"$BIN" archive show "$JOB" | python3 -c '
+import json, sys
+r = json.load(sys.stdin); m = r["metadata"]
+print("  recording %s: %s, %.1f s, from %s" % (r["id"], r["status"], m["durationSeconds"], m["recordingClient"]["address"]))
+for p in m["participants"]:
+    print("    participant %-22s %-40s sends on stream %s" % (p.get("name", ""), p["aor"], ",".join(p["sendsOnLabels"])))
+for s in m["streams"]:
+    print("    stream %s: %s, %d packets, loss %.1f %%, MOS %.2f" % (s["label"], s.get("codec", "?"), s["packets"], 100 * s.get("lossRatio", 0), s.get("mos", 0)))
+print("    objects: " + ", ".join("%s (%d bytes)" % (o["kind"], o["bytes"]) for o in r["objects"]))
+for f in m["playback"]["files"]:
+    print("    playback file: %-45s %.1f s  object %s" % (f["name"], f["durationSeconds"], f["object"]))
+'
+AVA=$("$BIN" archive show "$JOB" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["playback"]["files"][0]["object"])')
+"$BIN" archive cat "$AVA" >"$DATA/ava-trader.opus"
+echo "  Ava's side of the call, decrypted: $DATA/ava-trader.opus (play it: opusdec, VLC, a browser)"
+
+say "6. The archive: store a recording encrypted, prove it is intact, export it for a regulator"
 SAMPLE=$DATA/sample-call.raw
 head -c 480000 /dev/urandom >"$SAMPLE"   # 30 s of 8 kHz 16-bit audio, as the recorder will store
 FIRST=$("$BIN" archive import "$SAMPLE" --metadata '{"from":"sip:ava.trader@contoso.onmicrosoft.com","to":"tel:+442071230102","policy":"Tag:Traders"}')
@@ -74,6 +140,8 @@ cat <<MSG
   explain a user:   VERBATIM_DATA_DIR=$DATA $BIN policy explain USER
   REST API:         VERBATIM_DATA_DIR=$DATA $BIN serve   (token: $BIN token create NAME)
   archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)
+  recorded call:    VERBATIM_DATA_DIR=$DATA $BIN archive show $JOB
+  recorder:         $BIN --config $DATA/recorder.toml serve --roles recorder (docs/recorder.md)
   export package:   $DATA/export-case-42 (manifest.json; verify-export needs only signing.key.pub)
   docs:             $ROOT/docs/ (cmdlets.md, rest-api.md, operations.md, archive-format.md)
 MSG

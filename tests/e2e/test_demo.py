@@ -20,6 +20,12 @@ class DemoTest(VerbatimTestCase):
         self.assertRegex(out, r"sip:stranger@example.net\s+not recorded")
         self.assertIn('Because:    group "FX Desk" (rank 1) -> Tag:Traders', out)
         self.assertIn("Where to look", out)
+        # The recorder part: SIPp's SIPREC call recorded complete, with a playback file each.
+        self.assertRegex(out, r"recording \w+: complete")
+        self.assertRegex(out, r"stream 1: PCMA, 236 packets, loss 0.0 %")
+        self.assertIn("playback file: Ava Trader <sip:ava.trader@contoso.onmicrosoft.com>", out)
+        with open(os.path.join(self.data, "ava-trader.opus"), "rb") as f:
+            self.assertEqual(f.read(4), b"OggS")
         # The archive part: verify OK, deletion refused, tampering found, export valid offline.
         self.assertIn("OK: ledger of", out)
         self.assertIn("refused: object", out)
