@@ -737,6 +737,47 @@ class SessionLifecycleTest(RecorderTestCase):
             self.assertEqual(sent[(ssrc, seq)], payload)
         self.assertIn("OK", self.run_vb("verify", "--deep", check=0).stdout)
 
+    def test_t06_failed_evidence_sync_is_never_retried(self):
+        """The disk reports EIO on the first fdatasync of a recording's object file after the two
+        made when its objects are created (so: the first flush of its evidence): that
+        recording stops writing at once (never called durable on the strength of a retried sync),
+        the error is logged and counted, the next call records normally, and on restart the hit
+        recording is recovered as interrupted with what was written before; verify is clean."""
+        lib = os.environ.get("VERBATIM_FAIL_FSYNC_LIB", "")
+        if not lib:
+            self.fail("needs the fault injector (ctest sets VERBATIM_FAIL_FSYNC_LIB)")
+        env = dict(self.env, LD_PRELOAD=lib, VB_FAIL_FSYNC_PATH=".vbo", VB_FAIL_FSYNC_PATH_SKIP="2",
+                   ASAN_OPTIONS="verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", ""))
+        saved, self.env = self.env, env
+        rec, port = self.start_recorder()
+        self.env = saved
+        body, ct = multipart(offer([("1", 7000, [0], "sendonly")]), metadata([], ["1"]))
+        calls = []
+        for n in range(2):
+            c = SipClient(port)
+            r = c.request("INVITE", body, ct)
+            self.assertEqual(r["status"], 200)
+            out = os.path.join(self.tmp, f"sent{n}.json")
+            self.assertEqual(self.sender(answer_ports(r["body"]), out, "--packets", "50").wait(60), 0)
+            self.assertEqual(c.request("BYE")["status"], 200)
+            calls.append((c, out))
+        self.assertIn("evidence sync failed", self.log_text())
+        with open(os.path.join(self.data, "recorder-status.json")) as f:
+            self.assertEqual(json.load(f)["writeErrors"], 1)
+        self.stop_recorder(rec)
+        hit, ok = self.recording_of(calls[0][0].call_id), self.recording_of(calls[1][0].call_id)
+        # Never completed: the next writer to open the archive recovers it as interrupted.
+        self.assertEqual(self.show(hit)["status"], "interrupted")
+        self.assertEqual(self.show(ok)["status"], "complete")
+        self.assert_evidence_matches(ok, calls[1][1])
+        with open(calls[0][1]) as f:
+            sent = {(p["ssrc"], p["seq"]): bytes.fromhex(p["payload"]) for p in json.load(f)["streams"][0]["sent"]}
+        kept = [rtp_fields(p[3]) for p in read_pcap(self.object_bytes(hit, "evidence-pcap"))]
+        self.assertLess(len(kept), len(sent))
+        for ssrc, seq, _, _, payload in kept:
+            self.assertEqual(sent[(ssrc, seq)], payload)
+        self.assertIn("OK", self.run_vb("verify", "--deep", check=0).stdout)
+
     def test_bye_never_comes(self):
         """The client vanishes without BYE: after media_timeout_s without RTP the recorder ends
         the session with its own BYE and records why."""
