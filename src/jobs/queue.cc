@@ -53,6 +53,15 @@ Result<std::unique_ptr<JobQueue>> JobQueue::open(const std::string& path, const 
 
 Result<int64_t> JobQueue::recover() {
   std::lock_guard lock(mutex_);
+  {  // A job the process died in every time it ran (a poison job) is not run again.
+    SqliteStmt f(*db_,
+                 "UPDATE jobs SET state = 'failed', updated_at = ?1, error = 'the process stopped "
+                 "during each of its ' || attempts || ' attempts' "
+                 "WHERE state = 'running' AND attempts >= ?2");
+    f.bind(1, now());
+    f.bind(2, int64_t{max_attempts});
+    if (f.step() != kSqliteDone) return db_->error("recovering jobs");
+  }
   SqliteStmt s(*db_,
                "UPDATE jobs SET state = 'pending', updated_at = ?1 "
                "WHERE state IN ('running', 'waiting')");

@@ -7,9 +7,10 @@
 //     with a result, or gives it back with the error to retry later (backing off), or
 //     "failed" after max_attempts;
 //   - at a worker's start (recover()), every "running" job (the process stopped while working on
-//   it) and every
-//     "waiting" job (its recording can no longer be going on: sessions do not survive a
-//     restart) becomes pending again, so nothing is lost and nothing waits forever.
+//     it; failed instead once that happened max_attempts times, so a job that kills the process
+//     is not run forever) and every "waiting" job (its recording can no longer be going on:
+//     sessions do not survive a restart) becomes pending again, so nothing is lost and nothing
+//     waits forever.
 // One job per (kind, recording): adding it again changes nothing. Thread-safe (one
 // connection behind a mutex: the event loop adds, a worker thread claims).
 #pragma once

@@ -77,5 +77,22 @@ TEST(JobQueue, RetriesBackOffAndFailAfterTheLastAttempt) {
   EXPECT_EQ(counts[0], (std::pair<std::string, int64_t>{"failed", 1}));
 }
 
+TEST(JobQueue, AJobTheProcessDiesInEveryTimeIsGivenUp) {
+  TestDir dir("jobs");
+  ManualClock clock(at(0));
+  for (int run = 0; run < 3; ++run) {
+    auto q = JobQueue::open(dir / "jobs.db", clock).value();
+    q->max_attempts = 2;
+    (void)q->recover();
+    if (run == 0) ASSERT_TRUE(q->add("playback", "rec-1", true));
+    auto j = q->claim("playback").value();  // and the process dies
+    EXPECT_EQ(j.has_value(), run < 2) << run;
+  }
+  auto q = JobQueue::open(dir / "jobs.db", clock).value();
+  auto failed = q->list("failed").value();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].error, "the process stopped during each of its 2 attempts");
+}
+
 }  // namespace
 }  // namespace verbatim::jobs
