@@ -179,18 +179,18 @@ class SipInteropTest(SipPeerTestCase):
         # never saw. Most BYEs arrive.
         self.assertGreaterEqual(stats["byes"], 25)
 
-    def uac_against_sipp(self, sipp_args, uac_args, calls):
-        """Runs our UAC (Verbatim's UserAgent) against SIPp as the UAS; returns our counters and
-        SIPp's exit status."""
+    def uac_against_sipp(self, sipp_args, uac_args, calls, budget=120):
+        """Runs our UAC (Verbatim's UserAgent) against SIPp as the UAS, bounded by `budget`
+        seconds; returns our counters and SIPp's exit status."""
         port = free_udp_port()
         sipp = subprocess.Popen([SIPP, *sipp_args, "-i", "127.0.0.1", "-p", str(port), "-m", str(calls),
-                                 "-nostdin", "-timeout", "60", "-mp", str(free_udp_port()),
+                                 "-nostdin", "-timeout", str(budget - 20), "-mp", str(free_udp_port()),
                                  "-cp", str(free_udp_port())],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.servers.append(sipp)
         r = subprocess.run([PEER, "uac", "--listen", "127.0.0.1:0", "--to", f"127.0.0.1:{port}",
                             "--calls", str(calls), "--hold-ms", "50", *uac_args],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=budget)
         self.assertIn("listening UDP", r.stdout, r.stderr)
         counters = json.loads(r.stdout.strip().splitlines()[-1])
         try:
@@ -232,11 +232,14 @@ class SipInteropTest(SipPeerTestCase):
         self.assertEqual(sipp_rc, 0, "SIPp saw a=sendonly in each re-INVITE and got every ACK")
 
     def test_our_uac_completes_calls_through_packet_loss(self):
-        # SIPp drops 10 % of what it receives: our INVITE/BYE retransmissions and our ACKs for
-        # its retransmitted 2xx carry the calls.
-        r, counters, _ = self.uac_against_sipp(["-sn", "uas", "-lost", "10"], [], 20)
-        self.assertEqual(counters["failed"] + counters["completed"], 20, r.stderr)
-        self.assertGreaterEqual(counters["completed"], 18, r.stderr)
+        # SIPp drops 10 % of the messages: our INVITE/BYE retransmissions and our ACKs for
+        # its retransmitted 2xx carry the calls. When SIPp drops its own 200 to our BYE, it
+        # ignores the retransmitted BYE of a call it has finished, so that BYE transaction runs
+        # to timer F (32 s): 10 calls within 300 s (20 within 120 s failed about one run in
+        # eight under ASan).
+        r, counters, _ = self.uac_against_sipp(["-sn", "uas", "-lost", "10"], [], 10, budget=300)
+        self.assertEqual(counters["failed"] + counters["completed"], 10, r.stderr)
+        self.assertGreaterEqual(counters["completed"], 9, r.stderr)
 
     def test_hostile_datagrams_get_400_or_are_dropped_and_calls_go_on(self):
         uas, port = self.start_uas()
