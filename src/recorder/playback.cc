@@ -9,6 +9,7 @@
 #include "common/strings.h"
 #include "media/audio.h"
 #include "media/rtp.h"
+#include "sip/sdp.h"
 
 namespace verbatim::recorder {
 
@@ -172,11 +173,8 @@ struct PlaybackBuilder::Impl {
         for (size_t i : idx) {
           Packet& k = s.packets[i];
           auto c = s.codecs.find(k.pt);
-          if (c == s.codecs.end()) {  // RFC 3551's static types need no a=rtpmap line
-            static const std::map<int, std::string> kStatic = {
-                {0, "PCMU"}, {8, "PCMA"}, {9, "G722"}};
-            if (auto st = kStatic.find(k.pt); st != kStatic.end())
-              c = s.codecs.emplace(k.pt, st->second).first;
+          if (c == s.codecs.end()) {  // a catalog without it: RFC 3551's static types
+            if (auto st = sip::static_rtpmap(k.pt)) c = s.codecs.emplace(k.pt, st->encoding).first;
           }
           if (c == s.codecs.end() || !media::can_decode(c->second)) {
             ++s.not_decoded;

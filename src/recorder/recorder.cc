@@ -14,6 +14,7 @@
 #include "common/clock.h"
 
 #include "common/strings.h"
+#include "media/audio.h"
 #include "media/pcap.h"
 #include "media/srtp.h"
 #include "recorder/playback_jobs.h"
@@ -59,13 +60,6 @@ std::string header_text(const sip::Message& m, std::string_view name) {
 const std::vector<std::string>& decodable() {
   static const std::vector<std::string> k = {"PCMU", "PCMA", "G722", "opus"};
   return k;
-}
-
-bool is_decodable(const std::string& encoding) {
-  for (const auto& d : decodable()) {
-    if (iequals(d, encoding)) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -521,7 +515,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
   ao.codecs = decodable();
   for (const auto& m : offer.media) {
     for (const auto& r : m.rtpmaps()) {
-      if (!iequals(r.encoding, "telephone-event") && !is_decodable(r.encoding))
+      if (!iequals(r.encoding, "telephone-event") && !media::can_decode(r.encoding))
         ao.codecs.push_back(r.encoding);
     }
   }
@@ -619,7 +613,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
         spec.telephone_event = pt;
       } else {
         spec.payloads[pt] = *rm;
-        any_decodable |= is_decodable(rm->encoding);
+        any_decodable |= media::can_decode(rm->encoding);
       }
     }
     spec.receiving = am.direction() == sip::Direction::kRecvOnly;

@@ -136,14 +136,18 @@ std::vector<RtpMap> SdpMedia::rtpmaps() const {
   return out;
 }
 
-std::optional<RtpMap> SdpMedia::rtpmap(int payload_type) const {
-  for (const auto& m : rtpmaps()) {
-    if (m.payload_type == payload_type) return m;
-  }
+std::optional<RtpMap> static_rtpmap(int payload_type) {
   for (const auto& s : kStatic) {
     if (s.pt == payload_type) return RtpMap{s.pt, s.name, s.rate, 1};
   }
   return std::nullopt;
+}
+
+std::optional<RtpMap> SdpMedia::rtpmap(int payload_type) const {
+  for (const auto& m : rtpmaps()) {
+    if (m.payload_type == payload_type) return m;
+  }
+  return static_rtpmap(payload_type);
 }
 
 std::optional<std::string> SdpMedia::fmtp(int payload_type) const {

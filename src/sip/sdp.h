@@ -35,6 +35,9 @@ struct RtpMap {
   int channels = 1;
 };
 
+// RFC 3551's static payload types (0 PCMU, 8 PCMA, 9 G722, ...), which need no a=rtpmap line.
+std::optional<RtpMap> static_rtpmap(int payload_type);
+
 struct SdesCrypto {  // a=crypto:<tag> <suite> inline:<key||salt>[|lifetime][|MKI:len] [params]
   int tag = 0;
   std::string suite;
