@@ -12,6 +12,7 @@
 #include "common/csv.h"
 #include "common/ids.h"
 #include "common/strings.h"
+#include "sip/digest.h"
 
 namespace verbatim::admin {
 
@@ -194,6 +195,66 @@ PsResult<std::string> new_object_id(Context& ctx, const Invocation& inv) {
 
 // --- users -----------------------------------------------------------------------------------
 
+// The digest username and realm of a SIP address: its user part and its domain (lower case).
+std::pair<std::string, std::string> digest_identity(std::string_view sip_address) {
+  if (istarts_with(sip_address, "sips:")) sip_address.remove_prefix(5);
+  if (istarts_with(sip_address, "sip:")) sip_address.remove_prefix(4);
+  const size_t at = sip_address.find('@');
+  std::string_view user = at == std::string_view::npos ? "" : sip_address.substr(0, at);
+  std::string_view host = sip_address.substr(at == std::string_view::npos ? 0 : at + 1);
+  host = host.substr(0, host.find_first_of(";:>"));
+  return {std::string(user), to_lower(host)};
+}
+
+// -SipPassword: the digest hashes (HA1 per algorithm, RFC 8760) for the user's SIP address, never
+// the password itself (the audited command text has it masked, see interpreter.cc). $null or ""
+// removes the credentials. Credentials are bound to the address's user part and domain, so a
+// changed SIP address without a new password clears them, with a warning.
+PsResult<bool> apply_sip_password(Context& ctx, const Invocation& inv, const User& u) {
+  const policy::SipCredential* existing = ctx.state.sip_credential(u.object_id);
+  const auto [username, realm] = digest_identity(u.sip_address);
+  if (inv.has("SipPassword")) {
+    const std::string password = inv.str("SipPassword").value_or("");
+    if (password.empty()) {
+      if (existing) ctx.state.erase_sip_credential(u.object_id);
+      return true;
+    }
+    const bool printable = std::all_of(password.begin(), password.end(), [](char c) {
+      return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+    });
+    if (password.size() < 8 || password.size() > 128 || !printable) {
+      return invalid(inv,
+                     "Cannot validate argument on parameter 'SipPassword'. A SIP password has "
+                     "8 to 128 printable characters.",
+                     "");
+    }
+    if (username.empty()) {
+      return invalid(inv,
+                     "Cannot set a SIP password for " + u.user_principal_name + ": its SIP address " +
+                         u.sip_address + " has no user part to authenticate as.",
+                     "");
+    }
+    policy::SipCredential c;
+    c.user_id = u.object_id;
+    c.username = username;
+    c.realm = realm;
+    c.ha1_md5 = sip::digest_ha1(sip::DigestAlgorithm::kMd5, username, realm, password);
+    c.ha1_sha256 = sip::digest_ha1(sip::DigestAlgorithm::kSha256, username, realm, password);
+    c.set_at = format_iso8601(ctx.svc.clock().now());
+    ctx.state.put_sip_credential(c);
+    return true;
+  }
+  if (existing && (existing->username != username || existing->realm != realm)) {
+    ctx.state.erase_sip_credential(u.object_id);
+    ctx.warnings.push_back("The SIP password of " + u.user_principal_name +
+                           " was removed: digest credentials are bound to the SIP address (" +
+                           existing->username + "@" + existing->realm +
+                           "), which changed. Set a new one with Set-VbUser -Identity " +
+                           u.user_principal_name + " -SipPassword <password>.");
+  }
+  return true;
+}
+
 Out new_user(Context& ctx, Invocation& inv) {
   User u;
   auto id = new_object_id(ctx, inv);
@@ -203,6 +264,7 @@ Out new_user(Context& ctx, Invocation& inv) {
   auto ok = apply_user_fields(ctx, inv, u, user_fields(inv));
   if (!ok) return ok.error();
   ctx.state.put_user(u);
+  if (auto pw = apply_sip_password(ctx, inv, u); !pw) return pw.error();
   return std::vector<Value>{user_record(ctx, u)};
 }
 
@@ -213,6 +275,7 @@ Out set_user(Context& ctx, Invocation& inv) {
   auto ok = apply_user_fields(ctx, inv, u, user_fields(inv));
   if (!ok) return ok.error();
   ctx.state.put_user(u);
+  if (auto pw = apply_sip_password(ctx, inv, u); !pw) return pw.error();
   return std::vector<Value>{};
 }
 
@@ -746,6 +809,7 @@ std::vector<CmdletSpec> directory_cmdlets() {
   const std::vector<ParamSpec> user_params = {
       {"SipAddress", T::kString},        {"DisplayName", T::kString},  {"PhoneNumber", T::kString},
       {"PreferredLanguage", T::kString}, {"DataLocation", T::kString},
+      {"SipPassword", T::kString},
   };
   auto with = [](std::vector<ParamSpec> a, const std::vector<ParamSpec>& b) {
     a.insert(a.end(), b.begin(), b.end());

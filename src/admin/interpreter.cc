@@ -342,8 +342,41 @@ Interpreter::Outcome Interpreter::invoke(std::string_view cmdlet,
   return out;
 }
 
+// The statement as the audit log keeps it: the value of every secret parameter (-SipPassword)
+// masked, quoted or not, so no password reaches the audit log or anything reading it.
+std::string redact_secrets(std::string_view text) {
+  static constexpr std::string_view kSecret = "-sippassword";
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t at = to_lower(text.substr(i)).find(kSecret);
+    if (at == std::string::npos) break;
+    size_t j = i + at + kSecret.size();
+    out.append(text.substr(i, j - i));
+    if (j < text.size() && text[j] == ':') out += text[j++];
+    while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) out += text[j++];
+    if (j < text.size() && (text[j] == '"' || text[j] == '\'')) {
+      const char q = text[j];
+      size_t end = j + 1;
+      while (end < text.size() && (text[end] != q || (end + 1 < text.size() && text[end + 1] == q))) {
+        end += text[end] == q ? 2 : 1;  // a doubled quote is part of the value
+      }
+      j = std::min(text.size(), end + 1);
+    } else {
+      while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j])) &&
+             text[j] != ')' && text[j] != ';' && text[j] != '|') {
+        ++j;
+      }
+    }
+    out += "********";
+    i = j;
+  }
+  out.append(text.substr(std::min(i, text.size())));
+  return out;
+}
+
 PsResult<std::vector<Value>> Interpreter::exec_statement(const Statement& st) {
-  ctx_.state.set_command(st.text);
+  ctx_.state.set_command(redact_secrets(st.text));
   ctx_.unsaved_apps.clear();
   auto r = eval_pipeline(st.pipeline);
   if (!r) return r.error();

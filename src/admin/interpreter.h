@@ -50,6 +50,9 @@ struct ParamSpec {
 
 class Context;
 
+// A statement as the audit log keeps it: secret parameter values (-SipPassword) masked.
+std::string redact_secrets(std::string_view text);
+
 // The bound parameters of one cmdlet call.
 class Invocation {
  public:

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_dir.h"
 #include "policy/explain.h"
+#include "policy/sqlite_store.h"
+#include "sip/digest.h"
 
 namespace verbatim::admin {
 namespace {
@@ -47,6 +50,78 @@ class InterpreterTest : public ::testing::Test {
   Interpreter interp{svc, "test"};
   std::string rec_id;
 };
+
+// Set-VbUser -SipPassword keeps the digest hashes for the SIP address's user and domain, in the
+// store only: neither the audit log nor memory holds the password or a hash.
+TEST(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
+  TestDir dir("vb_sip_password");
+  SequentialIdGenerator ids;
+  ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
+  auto store = policy::SqliteStore::open(dir / "policy.db");
+  ASSERT_TRUE(store);
+  policy::PolicyService svc(std::move(store).value(), ids, clock);
+  ASSERT_TRUE(svc.open());
+  Interpreter interp(svc, "test");
+  auto r = interp.run_script(
+      "New-VbUser alice@contoso.com -SipPassword 'Secret-One1'\n"
+      "Set-VbUser -Identity alice@contoso.com -DisplayName Alice -SipPassword:\"Correct horse\"");
+  ASSERT_TRUE(r.ok()) << r.error_text;
+  const auto* alice = svc.state().user_by_address("alice@contoso.com");
+  ASSERT_NE(alice, nullptr);
+  const auto* cred = svc.state().sip_credential(alice->object_id);
+  ASSERT_NE(cred, nullptr);
+  EXPECT_EQ(cred->username, "alice");
+  EXPECT_EQ(cred->realm, "contoso.com");
+  EXPECT_TRUE(cred->ha1_md5.empty());  // memory keeps no hash
+  auto doc = svc.store()->object(policy::Kind::kSipCredential, alice->object_id);
+  ASSERT_TRUE(doc && doc.value());
+  const auto stored = doc.value()->get<policy::SipCredential>();
+  EXPECT_EQ(stored.ha1_md5, sip::digest_ha1(sip::DigestAlgorithm::kMd5, "alice", "contoso.com",
+                                            "Correct horse"));
+  EXPECT_EQ(stored.ha1_sha256, sip::digest_ha1(sip::DigestAlgorithm::kSha256, "alice",
+                                               "contoso.com", "Correct horse"));
+  auto audit = svc.store()->audit_since(0, 1000);
+  ASSERT_TRUE(audit);
+  bool saw_credential = false;
+  for (const auto& e : audit.value()) {
+    const std::string row = e.command + (e.after ? e.after->dump() : "");
+    EXPECT_EQ(row.find("Secret-One1"), std::string::npos) << row;
+    EXPECT_EQ(row.find("Correct horse"), std::string::npos) << row;
+    EXPECT_EQ(row.find(stored.ha1_md5), std::string::npos) << row;
+    EXPECT_EQ(row.find("Ha1"), std::string::npos) << row;
+    saw_credential |= e.kind == policy::Kind::kSipCredential;
+  }
+  EXPECT_TRUE(saw_credential);
+  // Too short: refused, nothing changed.
+  r = interp.run_script("Set-VbUser alice@contoso.com -SipPassword short");
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error_text.find("8 to 128"), std::string::npos) << r.error_text;
+  // A new SIP address invalidates the hashes: removed, with a warning.
+  r = interp.run_script("Set-VbUser alice@contoso.com -SipAddress alice@fabrikam.com");
+  ASSERT_TRUE(r.ok()) << r.error_text;
+  EXPECT_NE(r.output.find("SIP password of alice@contoso.com was removed"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(svc.state().sip_credential(alice->object_id), nullptr);
+  doc = svc.store()->object(policy::Kind::kSipCredential, alice->object_id);
+  ASSERT_TRUE(doc);
+  EXPECT_FALSE(doc.value());
+  // $null removes them; removing the user removes them too.
+  ASSERT_TRUE(interp.run_script("Set-VbUser alice@contoso.com -SipPassword 'another-one'").ok());
+  ASSERT_TRUE(interp.run_script("Remove-VbUser alice@contoso.com").ok());
+  doc = svc.store()->object(policy::Kind::kSipCredential, alice->object_id);
+  ASSERT_TRUE(doc);
+  EXPECT_FALSE(doc.value());
+}
+
+TEST(SipPasswordTest, RedactsEveryFormOfTheValue) {
+  EXPECT_EQ(redact_secrets("Set-VbUser a -SipPassword hunter22 -DisplayName X"),
+            "Set-VbUser a -SipPassword ******** -DisplayName X");
+  EXPECT_EQ(redact_secrets("Set-VbUser a -sippassword:'it''s secret'"),
+            "Set-VbUser a -sippassword:********");
+  EXPECT_EQ(redact_secrets("New-VbUser a -SIPPASSWORD \"p w\"; Get-VbUser"),
+            "New-VbUser a -SIPPASSWORD ********; Get-VbUser");
+  EXPECT_EQ(redact_secrets("Get-VbUser"), "Get-VbUser");
+}
 
 TEST_F(InterpreterTest, GrantTakesEffectForTheNextDecisionAtOnce) {
   EXPECT_FALSE(records("alice@contoso.com"));

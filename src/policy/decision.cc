@@ -219,6 +219,8 @@ void DecisionEngine::apply(const PolicyState& state, const std::vector<Change>& 
       case Kind::kBannerText:
         policies = true;
         break;
+      case Kind::kSipCredential:
+        break;
     }
   }
   std::unique_lock lock(mu_);

@@ -164,6 +164,26 @@ void from_json(const json& j, BannerText& v) {
   opt(j, "Description", v.description);
 }
 
+void to_json(json& j, const SipCredential& v) {
+  j = redacted(v);
+  j["Ha1Md5"] = v.ha1_md5;
+  j["Ha1Sha256"] = v.ha1_sha256;
+}
+void from_json(const json& j, SipCredential& v) {
+  opt(j, "UserId", v.user_id);
+  opt(j, "Username", v.username);
+  opt(j, "Realm", v.realm);
+  opt(j, "Ha1Md5", v.ha1_md5);
+  opt(j, "Ha1Sha256", v.ha1_sha256);
+  opt(j, "SetAt", v.set_at);
+}
+json redacted(const SipCredential& v) {
+  return json{{"UserId", v.user_id},
+              {"Username", v.username},
+              {"Realm", v.realm},
+              {"SetAt", v.set_at}};
+}
+
 std::string policy_name_from_identity(std::string_view identity) {
   if (istarts_with(identity, "Tag:")) identity.remove_prefix(4);
   return std::string(identity);

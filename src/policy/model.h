@@ -109,6 +109,21 @@ struct BannerText {
   std::string description;
 };
 
+// A user's SIP digest credentials (Set-VbUser -SipPassword): HA1 = H(username:realm:password)
+// for each algorithm, never the password. The realm is the domain of the user's SIP address
+// when the password was set. In memory (PolicyState) and in the audit log only the redacted
+// form is kept (no hashes); the gateway reads the hashes from the store when it verifies.
+struct SipCredential {
+  std::string user_id;
+  std::string username;  // the digest username: the user part of the SIP address
+  std::string realm;
+  std::string ha1_md5;
+  std::string ha1_sha256;
+  std::string set_at;  // ISO 8601 UTC
+};
+// The document without the hashes.
+nlohmann::json redacted(const SipCredential& c);
+
 void to_json(nlohmann::json& j, const Tenant& v);
 void from_json(const nlohmann::json& j, Tenant& v);
 void to_json(nlohmann::json& j, const User& v);
@@ -129,6 +144,8 @@ void to_json(nlohmann::json& j, const GroupAssignment& v);
 void from_json(const nlohmann::json& j, GroupAssignment& v);
 void to_json(nlohmann::json& j, const BannerText& v);
 void from_json(const nlohmann::json& j, BannerText& v);
+void to_json(nlohmann::json& j, const SipCredential& v);
+void from_json(const nlohmann::json& j, SipCredential& v);
 
 // "Tag:Name" -> "Name"; "Global" and plain names unchanged.
 std::string policy_name_from_identity(std::string_view identity);

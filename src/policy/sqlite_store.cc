@@ -114,12 +114,14 @@ Result<int64_t> SqliteStore::commit(const std::vector<Change>& changes, const Co
     audit.bind(3, c.command);
     audit.bind(4, kind);
     audit.bind(5, c.key);
-    if (c.before)
-      audit.bind(6, c.before->dump());
+    const auto before = audit_document(c.kind, c.before);
+    const auto after = audit_document(c.kind, c.after);
+    if (before)
+      audit.bind(6, before->dump());
     else
       audit.bind_null(6);
-    if (c.after)
-      audit.bind(7, c.after->dump());
+    if (after)
+      audit.bind(7, after->dump());
     else
       audit.bind_null(7);
     if (audit.step() != kSqliteDone) return fail(db_->error("writing the audit log"));
@@ -155,6 +157,20 @@ Result<std::vector<AuditEntry>> SqliteStore::audit_since(int64_t after_seq, size
   }
   if (rc != kSqliteDone) return db_->error("reading the audit log");
   return out;
+}
+
+Result<std::optional<json>> SqliteStore::object(Kind kind, const std::string& key) {
+  SqliteStmt s(*db_, "SELECT doc FROM objects WHERE kind = ?1 AND key = ?2");
+  s.bind(1, std::string(kind_name(kind)));
+  s.bind(2, key);
+  const int rc = s.step();
+  if (rc == kSqliteDone) return std::optional<json>();
+  if (rc != kSqliteRow) return db_->error("reading " + std::string(kind_name(kind)) + " " + key);
+  auto doc = parse_doc(s, 0);
+  if (!doc || doc->is_discarded()) {
+    return make_error(ErrorCode::kIo, "corrupt object row " + std::string(kind_name(kind)) + "/" + key);
+  }
+  return doc;
 }
 
 Status SqliteStore::put_token(const std::string& name, const std::string& hash,

@@ -26,6 +26,7 @@ class SqliteStore final : public Store {
                          int64_t expected_seq) override;
   Result<int64_t> last_seq() override;
   Result<std::vector<AuditEntry>> audit_since(int64_t after_seq, size_t limit) override;
+  Result<std::optional<nlohmann::json>> object(Kind kind, const std::string& key) override;
   Status put_token(const std::string& name, const std::string& hash,
                    const std::string& created) override;
   Result<std::optional<std::string>> token_name(const std::string& hash) override;

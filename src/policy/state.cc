@@ -17,6 +17,7 @@ constexpr std::pair<Kind, const char*> kKindNames[] = {
     {Kind::kPolicy, "policy"},
     {Kind::kGroupAssignment, "group_assignment"},
     {Kind::kBannerText, "banner_text"},
+    {Kind::kSipCredential, "sip_credential"},
 };
 const std::set<std::string> kEmptySet;
 
@@ -193,6 +194,11 @@ std::optional<json> PolicyState::current(Kind kind, const std::string& key) cons
       return doc_of(assignments_, key);
     case Kind::kBannerText:
       return doc_of(banners_, key);
+    case Kind::kSipCredential: {
+      auto it = credentials_.find(key);
+      if (it == credentials_.end()) return std::nullopt;
+      return redacted(it->second);
+    }
   }
   return std::nullopt;
 }
@@ -210,6 +216,7 @@ void PolicyState::erase_user(const std::string& object_id) {
   const std::string key = to_lower(object_id);
   const std::set<std::string> groups = groups_of(key);
   for (const auto& g : groups) remove_membership(g, key);
+  if (credentials_.count(key)) erase_sip_credential(key);
   record(Kind::kUser, key, current(Kind::kUser, key), std::nullopt);
 }
 
@@ -291,6 +298,26 @@ void PolicyState::put_banner(const BannerText& b) {
 void PolicyState::erase_banner(const std::string& name) {
   const std::string key = to_lower(name);
   record(Kind::kBannerText, key, current(Kind::kBannerText, key), std::nullopt);
+}
+
+void PolicyState::put_sip_credential(const SipCredential& c) {
+  const std::string key = to_lower(c.user_id);
+  record(Kind::kSipCredential, key, current(Kind::kSipCredential, key), json(c));
+}
+
+void PolicyState::erase_sip_credential(const std::string& user_id) {
+  const std::string key = to_lower(user_id);
+  record(Kind::kSipCredential, key, current(Kind::kSipCredential, key), std::nullopt);
+}
+
+const SipCredential* PolicyState::sip_credential(std::string_view user_id) const {
+  auto it = credentials_.find(to_lower(user_id));
+  return it == credentials_.end() ? nullptr : &it->second;
+}
+
+std::optional<json> audit_document(Kind kind, const std::optional<json>& doc) {
+  if (kind != Kind::kSipCredential || !doc) return doc;
+  return redacted(doc->get<SipCredential>());
 }
 
 std::vector<Change> PolicyState::take_journal() {
@@ -409,6 +436,16 @@ void PolicyState::apply(Kind kind, const std::string& key, const std::optional<j
       break;
     case Kind::kBannerText:
       apply_to_map(banners_, key, doc);
+      break;
+    case Kind::kSipCredential:
+      if (doc) {
+        auto c = doc->get<SipCredential>();
+        c.ha1_md5.clear();
+        c.ha1_sha256.clear();
+        credentials_[key] = std::move(c);
+      } else {
+        credentials_.erase(key);
+      }
       break;
   }
 }

@@ -37,8 +37,11 @@ enum class Kind {
   kPolicy,
   kGroupAssignment,
   kBannerText,
+  kSipCredential,  // stored with its hashes; audited and held in memory without them
 };
 const char* kind_name(Kind kind);
+// What the audit log keeps of a document: SIP credentials without their hashes, the rest whole.
+std::optional<nlohmann::json> audit_document(Kind kind, const std::optional<nlohmann::json>& doc);
 std::optional<Kind> kind_from_name(std::string_view name);
 
 struct Change {
@@ -85,6 +88,9 @@ class PolicyState {
   const BannerText* banner_by_name(std::string_view name) const;
   const BannerText* banner_by_id(std::string_view id) const;
 
+  // SIP credentials by user ObjectId, without their hashes (see SipCredential).
+  const SipCredential* sip_credential(std::string_view user_id) const;
+
   // Users and application instances whose direct assignment is this policy.
   std::vector<const User*> users_assigned(std::string_view policy_name) const;
 
@@ -108,6 +114,9 @@ class PolicyState {
   void set_group_assignments(std::vector<GroupAssignment> ordered);
   void put_banner(const BannerText& b);
   void erase_banner(const std::string& name);
+  // The journaled change carries the hashes (the store keeps them); memory does not.
+  void put_sip_credential(const SipCredential& c);
+  void erase_sip_credential(const std::string& user_id);
 
   // --- journal ---------------------------------------------------------------------------
   const std::vector<Change>& journal() const { return journal_; }
@@ -139,6 +148,7 @@ class PolicyState {
   std::map<std::string, Policy> policies_;
   std::map<std::string, GroupAssignment> assignments_;  // by group id
   std::map<std::string, BannerText> banners_;           // by lower-case name
+  std::map<std::string, SipCredential> credentials_;    // by user id, hashes cleared
 
   std::vector<Change> journal_;
   std::string command_;

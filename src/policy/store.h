@@ -52,6 +52,9 @@ class Store {
   // Audit rows with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditEntry>> audit_since(int64_t after_seq, size_t limit) = 0;
 
+  // One stored document as written (SIP credentials with their hashes), or nullopt.
+  virtual Result<std::optional<nlohmann::json>> object(Kind kind, const std::string& key) = 0;
+
   // REST API tokens, stored only as hashes.
   virtual Status put_token(const std::string& name, const std::string& hash,
                            const std::string& created) = 0;
