@@ -45,7 +45,7 @@
 
 #include "archive/archive.h"
 #include "jobs/queue.h"
-#include "recorder/port_pool.h"
+#include "media/port_pool.h"
 #include "recorder/stream.h"
 #include "sip/endpoint.h"
 
@@ -157,7 +157,7 @@ class Recorder {
   RecorderOptions options_;
   boost::asio::ip::address media_address_;
   std::unique_ptr<sip::SipEndpoint> sip_;
-  PortPool ports_;
+  media::PortPool ports_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   boost::asio::steady_timer timer_;
   RecorderMetrics metrics_;

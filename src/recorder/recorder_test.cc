@@ -2,7 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "recorder/port_pool.h"
+#include "media/port_pool.h"
 #include "recorder/stream.h"
 
 namespace verbatim::recorder {
@@ -13,7 +13,7 @@ using udp = asio::ip::udp;
 using nlohmann::json;
 
 TEST(PortPool, EvenPairsRoundRobin) {
-  PortPool pool(30001, 30008);  // 30002/3, 30004/5, 30006/7
+  media::PortPool pool(30001, 30008);  // 30002/3, 30004/5, 30006/7
   EXPECT_EQ(pool.capacity(), 3u);
   EXPECT_EQ(pool.take(), 30002);
   EXPECT_EQ(pool.take(), 30004);

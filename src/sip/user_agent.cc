@@ -16,6 +16,7 @@ struct UserAgent::Session {
   std::string local_tag;
   std::optional<Dialog> dialog;
   std::string local_sdp;  // the last SDP we sent (answer, or our offer)
+  HeaderList bye_headers;  // extra headers for our BYE (a Reason)
   // Calls we take.
   uint64_t invite_txn = 0;
   Message invite = Message::request("", "");  // the INVITE received, or the last one sent
@@ -238,6 +239,7 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
     (void)layer_.respond(txn, std::move(r));
     return;
   }
+  if (method != "ACK" && handlers_.on_request && handlers_.on_request(txn, req, from)) return;
   if (method == "MESSAGE" || method == "INFO") {
     respond(txn, req, 200, "OK");
     return;
@@ -343,15 +345,29 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
 // ---------------------------------------------------------------------------------------------
 // Calls we take.
 
-Status UserAgent::ring(uint64_t session) {
+Status UserAgent::ring(uint64_t session, const HeaderList& headers) {
   Session* s = find(session);
   if (!s) return make_error(ErrorCode::kNotFound, "no such session");
   if (s->state != Session::State::kIncoming)
     return make_error(ErrorCode::kFailedPrecondition, "already answered");
-  return layer_.respond(s->invite_txn, make_response(s->invite, 180, "Ringing", s->local_tag));
+  Message r = make_response(s->invite, 180, "Ringing", s->local_tag);
+  for (const auto& [n, v] : headers) r.add_header(n, v);
+  return layer_.respond(s->invite_txn, std::move(r));
 }
 
-Status UserAgent::accept(uint64_t session, std::string_view sdp_answer) {
+Status UserAgent::reply(uint64_t txn, const Message& request, int status, std::string_view reason,
+                        const HeaderList& headers) {
+  Message r = make_response(request, status, reason, random_hex(4));
+  for (const auto& [n, v] : headers) r.add_header(n, v);
+  return layer_.respond(txn, std::move(r));
+}
+
+const Peer* UserAgent::peer(uint64_t session) const {
+  auto it = sessions_.find(session);
+  return it == sessions_.end() ? nullptr : &it->second->peer;
+}
+
+Status UserAgent::accept(uint64_t session, std::string_view sdp_answer, const HeaderList& headers) {
   Session* sp = find(session);
   if (!sp) return make_error(ErrorCode::kNotFound, "no such session");
   Session& s = *sp;
@@ -366,6 +382,7 @@ Status UserAgent::accept(uint64_t session, std::string_view sdp_answer) {
     ok.add_header("Require", "timer");
   }
   ok.add_header("Supported", "timer");
+  for (const auto& [n, v] : headers) ok.add_header(n, v);
   if (!sdp_answer.empty()) ok.set_body("application/sdp", sdp_answer);
   // The dialog from the 2xx as the peer will read it (a hostile INVITE's headers are copied
   // into it, so it is parsed again rather than assumed to parse).
@@ -680,13 +697,14 @@ void UserAgent::fail(uint64_t session, int status, const Message* r) {
 // ---------------------------------------------------------------------------------------------
 // Either direction.
 
-Status UserAgent::hangup(uint64_t session) {
+Status UserAgent::hangup(uint64_t session, const HeaderList& headers) {
   Session* s = find(session);
   if (!s) return make_error(ErrorCode::kNotFound, "no such session");
   if (s->state == Session::State::kCalling) return cancel(session);
   if (s->state == Session::State::kIncoming) {
-    return reject(session, 480, "Temporarily Unavailable");
+    return reject(session, 480, "Temporarily Unavailable", headers);
   }
+  s->bye_headers = headers;
   end(session, "local", true);
   return ok_status();
 }
@@ -815,6 +833,7 @@ void UserAgent::end(uint64_t session, std::string_view why, bool send_bye) {
   if (send_bye && s.dialog) {
     Message bye = s.dialog->make_request("BYE", options_.contact);
     bye.prepend_header("Via", via(s.peer));
+    for (const auto& [n, v] : s.bye_headers) bye.add_header(n, v);
     authorize(s, bye);
     (void)layer_.send_request(std::move(bye), s.peer, nullptr);
   }

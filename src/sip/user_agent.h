@@ -110,6 +110,10 @@ class UserAgent {
     std::function<bool(uint64_t session, const Message& refer)> on_refer{};
     // The sipfrag status of a NOTIFY about our REFER (100, 180, 200, 486, ...).
     std::function<void(uint64_t session, int status)> on_refer_progress{};
+    // Requests outside any dialog other than INVITE, CANCEL and ACK (a registrar's REGISTER):
+    // true when the application answered it (with reply()); false for the default handling
+    // (OPTIONS, MESSAGE, INFO answered here, anything else 501).
+    std::function<bool(uint64_t txn, const Message& request, const Peer& from)> on_request{};
   };
 
   UserAgent(TransactionLayer& layer, TimerService& timers, UaOptions options, Handlers handlers);
@@ -122,9 +126,9 @@ class UserAgent {
   void on_stray(const Message& message, const Peer& from);
   void on_server_failed(uint64_t txn, std::string_view why);
 
-  // Calls we take.
-  Status ring(uint64_t session);
-  Status accept(uint64_t session, std::string_view sdp_answer);
+  // Calls we take (extra headers: Call-Info, Reason, ...).
+  Status ring(uint64_t session, const HeaderList& headers = {});
+  Status accept(uint64_t session, std::string_view sdp_answer, const HeaderList& headers = {});
   Status reject(uint64_t session, int status, std::string_view reason,
                 const HeaderList& headers = {});
 
@@ -132,8 +136,12 @@ class UserAgent {
   Result<uint64_t> invite(OutgoingCall call);
   Status cancel(uint64_t session);
 
-  // Either direction.
-  Status hangup(uint64_t session);
+  // Answers a request handed to Handlers::on_request.
+  Status reply(uint64_t txn, const Message& request, int status, std::string_view reason,
+               const HeaderList& headers = {});
+
+  // Either direction. `headers` go into the BYE (or the rejection), e.g. a Reason.
+  Status hangup(uint64_t session, const HeaderList& headers = {});
   Status reinvite(uint64_t session, std::string_view sdp_offer, RequestDone done = nullptr);
   Status refer(uint64_t session, std::string_view refer_to, RequestDone done = nullptr);
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
@@ -141,6 +149,8 @@ class UserAgent {
   Status notify_refer(uint64_t session, int status, std::string_view reason);
 
   size_t sessions() const { return sessions_.size(); }
+  // Where the session's requests came from (calls we take) or go (calls we place).
+  const Peer* peer(uint64_t session) const;
   const Dialog* dialog(uint64_t session) const;
 
  private:

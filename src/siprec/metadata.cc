@@ -390,6 +390,91 @@ void merge(Metadata& known, const Metadata& update) {
   append(known.extensions, update.extensions);
 }
 
+namespace {
+
+void add_text(pugi::xml_node parent, const char* name, const std::string& text) {
+  if (!text.empty()) parent.append_child(name).text().set(text.c_str());
+}
+
+void add_times(pugi::xml_node n, const std::string& associate, const std::string& disassociate) {
+  add_text(n, "associate-time", associate);
+  add_text(n, "disassociate-time", disassociate);
+}
+
+void add_extensions(pugi::xml_node parent, const std::vector<std::string>& extensions) {
+  for (const auto& x : extensions) {
+    pugi::xml_document fragment;
+    if (!fragment.load_buffer(x.data(), x.size(), pugi::parse_default)) continue;
+    for (pugi::xml_node c : fragment.children()) parent.append_copy(c);
+  }
+}
+
+}  // namespace
+
+std::string serialize_metadata(const Metadata& m) {
+  pugi::xml_document doc;
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  pugi::xml_node root = doc.append_child("recording");
+  root.append_attribute("xmlns") = "urn:ietf:params:xml:ns:recording:1";
+  add_text(root, "datamode", m.partial ? "partial" : "complete");
+  for (const auto& g : m.groups) {
+    auto n = root.append_child("group");
+    n.append_attribute("group_id") = g.id.c_str();
+    add_times(n, g.associate_time, g.disassociate_time);
+    add_extensions(n, g.extensions);
+  }
+  for (const auto& s : m.sessions) {
+    auto n = root.append_child("session");
+    n.append_attribute("session_id") = s.id.c_str();
+    add_text(n, "group-ref", s.group_id);
+    add_text(n, "start-time", s.start_time);
+    add_text(n, "stop-time", s.stop_time);
+    add_extensions(n, s.extensions);
+  }
+  for (const auto& p : m.participants) {
+    auto n = root.append_child("participant");
+    n.append_attribute("participant_id") = p.id.c_str();
+    for (const auto& name : p.names) {
+      auto id = n.append_child("nameID");
+      id.append_attribute("aor") = name.aor.c_str();
+      add_text(id, "name", name.name);
+    }
+    add_extensions(n, p.extensions);
+  }
+  for (const auto& s : m.streams) {
+    auto n = root.append_child("stream");
+    n.append_attribute("stream_id") = s.id.c_str();
+    if (!s.session_id.empty()) n.append_attribute("session_id") = s.session_id.c_str();
+    add_text(n, "label", s.label);
+    add_extensions(n, s.extensions);
+  }
+  for (const auto& s : m.sessions) {
+    if (s.associate_time.empty() && s.disassociate_time.empty()) continue;
+    auto n = root.append_child("sessionrecordingassoc");
+    n.append_attribute("session_id") = s.id.c_str();
+    add_times(n, s.associate_time, s.disassociate_time);
+  }
+  for (const auto& p : m.participants) {
+    for (const auto& sid : p.sessions) {
+      auto n = root.append_child("participantsessionassoc");
+      n.append_attribute("participant_id") = p.id.c_str();
+      n.append_attribute("session_id") = sid.c_str();
+      add_times(n, p.associate_time, p.disassociate_time);
+    }
+    if (p.send.empty() && p.recv.empty()) continue;
+    auto n = root.append_child("participantstreamassoc");
+    n.append_attribute("participant_id") = p.id.c_str();
+    for (const auto& sid : p.send) add_text(n, "send", sid);
+    for (const auto& sid : p.recv) add_text(n, "recv", sid);
+  }
+  add_extensions(root, m.extensions);
+  std::ostringstream os;
+  doc.save(os, "  ", pugi::format_indent, pugi::encoding_utf8);
+  return os.str();
+}
+
 nlohmann::json to_json(const Metadata& m) {
   using nlohmann::json;
   json j = {{"dialect", m.dialect == Metadata::Dialect::kDraft ? "draft-siprec" : "rfc7865"},

@@ -97,6 +97,14 @@ Result<Metadata> parse_metadata(std::string_view xml,
 // new elements and changes the fields it carries on existing ones (by id).
 void merge(Metadata& known, const Metadata& update);
 
+// The RFC 7865 document for `m` (what a recording client sends: our gateway), in the RFC's
+// namespace whatever dialect `m` was read in: group, sessions, participants with their names,
+// streams with their labels, then the associations (session-recording, participant-session with
+// times, participant-stream with send/recv); extensions are written back as they were kept
+// (well-formed XML fragments; one that is not is left out rather than corrupting the document).
+// parse_metadata() of the result gives `m` back.
+std::string serialize_metadata(const Metadata& m);
+
 nlohmann::json to_json(const Metadata& m);
 
 // The participants as a user sees them: id, AOR and name (the first nameID), and the SDP labels

@@ -1,13 +1,13 @@
-// The recorder's media ports: pairs (even port for RTP, the odd one above for RTCP) from the
-// configured range, handed out round-robin so that a port just released is the last to be
-// used again (late packets of an ended call never land in a new one).
+// The media ports of a role (the recorder, the gateway's relay): pairs (even port for RTP, the
+// odd one above for RTCP) from the configured range, handed out round-robin so that a port just
+// released is the last to be used again (late packets of an ended call never land in a new one).
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <optional>
 
-namespace verbatim::recorder {
+namespace verbatim::media {
 
 class PortPool {
  public:
@@ -23,4 +23,4 @@ class PortPool {
   size_t capacity_ = 0;
 };
 
-}  // namespace verbatim::recorder
+}  // namespace verbatim::media

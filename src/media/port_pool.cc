@@ -1,6 +1,6 @@
-#include "recorder/port_pool.h"
+#include "media/port_pool.h"
 
-namespace verbatim::recorder {
+namespace verbatim::media {
 
 PortPool::PortPool(uint16_t min, uint16_t max) {
   for (uint32_t p = min + (min % 2); p + 1 <= max; p += 2)
@@ -17,4 +17,4 @@ std::optional<uint16_t> PortPool::take() {
 
 void PortPool::give(uint16_t port) { free_.push_back(port); }
 
-}  // namespace verbatim::recorder
+}  // namespace verbatim::media
