@@ -230,8 +230,9 @@ PsResult<bool> apply_sip_password(Context& ctx, const Invocation& inv, const Use
     }
     if (username.empty()) {
       return invalid(inv,
-                     "Cannot set a SIP password for " + u.user_principal_name + ": its SIP address " +
-                         u.sip_address + " has no user part to authenticate as.",
+                     "Cannot set a SIP password for " + u.user_principal_name +
+                         ": its SIP address " + u.sip_address +
+                         " has no user part to authenticate as.",
                      "");
     }
     policy::SipCredential c;
@@ -808,8 +809,7 @@ std::vector<CmdletSpec> directory_cmdlets() {
   using T = ParamType;
   const std::vector<ParamSpec> user_params = {
       {"SipAddress", T::kString},        {"DisplayName", T::kString},  {"PhoneNumber", T::kString},
-      {"PreferredLanguage", T::kString}, {"DataLocation", T::kString},
-      {"SipPassword", T::kString},
+      {"PreferredLanguage", T::kString}, {"DataLocation", T::kString}, {"SipPassword", T::kString},
   };
   auto with = [](std::vector<ParamSpec> a, const std::vector<ParamSpec>& b) {
     a.insert(a.end(), b.begin(), b.end());

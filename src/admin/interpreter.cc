@@ -358,7 +358,8 @@ std::string redact_secrets(std::string_view text) {
     if (j < text.size() && (text[j] == '"' || text[j] == '\'')) {
       const char q = text[j];
       size_t end = j + 1;
-      while (end < text.size() && (text[end] != q || (end + 1 < text.size() && text[end + 1] == q))) {
+      while (end < text.size() &&
+             (text[end] != q || (end + 1 < text.size() && text[end + 1] == q))) {
         end += text[end] == q ? 2 : 1;  // a doubled quote is part of the value
       }
       j = std::min(text.size(), end + 1);

@@ -76,8 +76,8 @@ TEST(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
   auto doc = svc.store()->object(policy::Kind::kSipCredential, alice->object_id);
   ASSERT_TRUE(doc && doc.value());
   const auto stored = doc.value()->get<policy::SipCredential>();
-  EXPECT_EQ(stored.ha1_md5, sip::digest_ha1(sip::DigestAlgorithm::kMd5, "alice", "contoso.com",
-                                            "Correct horse"));
+  EXPECT_EQ(stored.ha1_md5,
+            sip::digest_ha1(sip::DigestAlgorithm::kMd5, "alice", "contoso.com", "Correct horse"));
   EXPECT_EQ(stored.ha1_sha256, sip::digest_ha1(sip::DigestAlgorithm::kSha256, "alice",
                                                "contoso.com", "Correct horse"));
   auto audit = svc.store()->audit_since(0, 1000);

@@ -41,6 +41,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "gateway/gateway.h"
 #include "policy/explain.h"
 #include "policy/sqlite_store.h"
 #include "recorder/playback_jobs.h"
@@ -313,6 +314,51 @@ recorder::RecorderOptions recorder_options(const Env& env) {
   return o;
 }
 
+// The gateway's digest nonce secret: 32 random bytes kept in the data directory (mode 0600), so
+// nonces issued before a restart are still recognised after it.
+Result<std::array<uint8_t, 32>> nonce_secret(const Env& env) {
+  const auto path = std::filesystem::path(env.config.data_dir) / "gateway-nonce.key";
+  std::array<uint8_t, 32> key{};
+  if (std::ifstream in(path, std::ios::binary); in) {
+    in.read(reinterpret_cast<char*>(key.data()), key.size());
+    if (in.gcount() == static_cast<std::streamsize>(key.size())) return key;
+  }
+  const std::string hex = random_hex(key.size());
+  for (size_t i = 0; i < key.size(); ++i) {
+    key[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, key.data(), key.size()) != static_cast<ssize_t>(key.size())) {
+    if (fd >= 0) ::close(fd);
+    return make_error(ErrorCode::kIo, "cannot write " + path.string());
+  }
+  ::close(fd);
+  return key;
+}
+
+gateway::GatewayOptions gateway_options(const Env& env) {
+  const Config& c = env.config;
+  gateway::GatewayOptions o;
+  o.sip_listen = c.gateway_sip_listen;
+  o.media_address = c.gateway_media_address;
+  o.rtp_port_min = static_cast<uint16_t>(c.gateway_rtp_port_min);
+  o.rtp_port_max = static_cast<uint16_t>(c.gateway_rtp_port_max);
+  o.recording_setup_timeout = std::chrono::milliseconds(c.gateway_recording_setup_timeout_ms);
+  o.trunk = c.gateway_trunk;
+  o.emergency_numbers = c.gateway_emergency_numbers;
+  o.banner_text = c.gateway_banner_text;
+  o.registrar.algorithms.clear();
+  for (const auto& a : c.gateway_digest_algorithms) {
+    o.registrar.algorithms.push_back(a == "MD5" ? sip::DigestAlgorithm::kMd5
+                                                : sip::DigestAlgorithm::kSha256);
+  }
+  o.calls_file = (std::filesystem::path(c.data_dir) / "gateway-calls.jsonl").string();
+  o.status_file = (std::filesystem::path(c.data_dir) / "gateway-status.json").string();
+  return o;
+}
+
 int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   bool draining = false;
   // A recorder holds two sockets per stream: allow as many descriptors as the system lets us.
@@ -323,9 +369,10 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   }
   std::set<std::string> wanted;
   for (const auto& role : split(roles, ',')) {
-    if (role != "admin-api" && role != "archive-verify" && role != "recorder") {
-      return fail(kExitUsage,
-                  "unknown role '" + role + "' (available: admin-api, archive-verify, recorder)");
+    if (role != "admin-api" && role != "archive-verify" && role != "recorder" &&
+        role != "gateway") {
+      return fail(kExitUsage, "unknown role '" + role +
+                                  "' (available: admin-api, archive-verify, recorder, gateway)");
     }
     wanted.insert(role);
   }
@@ -339,10 +386,12 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   std::unique_ptr<adminapi::HttpServer> server;
   boost::asio::steady_timer timer(io);
   std::function<void()> tick;
-  if (wanted.count("admin-api")) {
+  if (wanted.count("admin-api") || wanted.count("gateway")) {
     auto opened = open_service(env);
     if (!opened) return fail(kExitUsage, opened.error().message);
     svc = std::move(opened).value();
+  }
+  if (wanted.count("admin-api")) {
     router = std::make_unique<adminapi::Router>(*svc);
     server = std::make_unique<adminapi::HttpServer>(io, *router);
     auto ep = server->listen(listen.empty() ? env.config.http_listen : listen);
@@ -351,6 +400,8 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     std::cout << "admin-api listening on http://"
               << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
               << std::endl;
+  }
+  if (svc) {
     // Pick up changes committed by other processes (an admin CLI) promptly.
     tick = [&] {
       timer.expires_after(std::chrono::milliseconds(env.config.reload_interval_ms));
@@ -393,8 +444,20 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     if (!local) return fail(kExitUsage, "recorder: " + local.error().message);
     std::cout << "recorder listening on sip:" << local.value() << " (UDP, TCP)" << std::endl;
   }
+  std::unique_ptr<gateway::Gateway> gw;
+  if (wanted.count("gateway")) {
+    auto options = gateway_options(env);
+    auto secret = nonce_secret(env);
+    if (!secret) return fail(kExitUsage, secret.error().message);
+    options.nonce_secret = secret.value();
+    gw = std::make_unique<gateway::Gateway>(io, *svc, options);
+    auto local = gw->start();
+    if (!local) return fail(kExitUsage, "gateway: " + local.error().message);
+    std::cout << "gateway listening on sip:" << local.value() << " (UDP, TCP)" << std::endl;
+  }
   spdlog::info("data directory {}", env.config.data_dir);
   std::function<void()> stop_all = [&] {
+    if (gw) gw->stop();
     if (server) server->stop();
     if (verify) verify->stop();
     timer.cancel();
@@ -766,6 +829,65 @@ int run_sip_lint(const std::string& file, bool json) {
 }
 
 // The job queue (<data_dir>/jobs.db): what the recorder still has to do after its calls.
+// `verbatim calls show CALL-ID`: the gateway's decisions and outcome for a call.
+int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
+  const auto path = std::filesystem::path(env.config.data_dir) / "gateway-calls.jsonl";
+  std::ifstream in(path);
+  if (!in) {
+    return fail(kExitUsage, "no call records in " + env.config.data_dir +
+                                " (the gateway writes them as calls end)");
+  }
+  std::optional<nlohmann::json> found;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("callId", "") == call_id) found = std::move(j);
+  }
+  if (!found) return fail(kExitFinding, "no call " + call_id + " in " + path.string());
+  const auto& c = *found;
+  if (as_json) {
+    std::cout << c.dump(2) << "\n";
+    return kExitOk;
+  }
+  auto party = [](const nlohmann::json& p) {
+    std::string s = p.value("aor", "");
+    if (p.contains("user")) s += " (user " + p["user"].get<std::string>() + ")";
+    if (p.contains("policy")) {
+      s += ", policy " + p["policy"].get<std::string>() + " (" + p.value("policySource", "") + ")";
+    }
+    s += p.value("recorded", false) ? ", recorded" : ", not recorded";
+    return s;
+  };
+  std::cout << "Call " << c.value("callId", "") << "\n"
+            << "  start    " << c.value("start", "") << "\n"
+            << "  end      " << c.value("end", "") << "\n"
+            << "  caller   " << party(c["caller"]) << "\n"
+            << "  callee   " << party(c["callee"]) << "\n"
+            << "  status   " << c.value("status", 0) << " — " << c.value("outcome", "") << "\n";
+  if (c.value("emergency", false)) std::cout << "  emergency call: never recorded\n";
+  const auto& t = c["timings"];
+  std::cout << "  timings  recorders ready " << t.value("recordersReadyMs", -1)
+            << " ms, callee called " << t.value("calleeCalledMs", -1) << " ms, connected "
+            << t.value("connectedMs", -1) << " ms\n";
+  for (const auto& r : c["recordings"]) {
+    std::cout << "  recording of " << r.value("party", "") << " under " << r.value("policy", "")
+              << "\n";
+    for (const auto& a : r["applications"]) {
+      std::cout << "    " << a.value("application", "") << " (required before call: "
+                << (a.value("requiredBeforeCallEstablishment", true) ? "yes" : "no")
+                << ", during call: " << (a.value("requiredDuringCall", true) ? "yes" : "no")
+                << ")\n";
+      for (const auto& l : a["instances"]) {
+        std::cout << "      " << l.value("uri", "") << ": " << l.value("state", "");
+        if (l.value("answeredMs", -1) >= 0)
+          std::cout << " (answered in " << l["answeredMs"] << " ms)";
+        if (l.contains("why")) std::cout << " — " << l["why"].get<std::string>();
+        std::cout << "\n";
+      }
+    }
+  }
+  return kExitOk;
+}
+
 int run_jobs_list(Env& env, const std::string& state, bool as_json) {
   const auto path = std::filesystem::path(env.config.data_dir) / "jobs.db";
   if (!std::filesystem::exists(path)) {
@@ -871,7 +993,7 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "run server roles");
   std::string roles = "admin-api", http_listen;
   serve->add_option("--roles", roles,
-                    "comma-separated roles (admin-api, archive-verify, recorder)");
+                    "comma-separated roles (admin-api, archive-verify, recorder, gateway)");
   serve->add_option("--http-listen", http_listen, "admin API address host:port (port 0: any free)");
 
   auto* token = app.add_subcommand("token", "REST API tokens");
@@ -967,6 +1089,13 @@ int main(int argc, char** argv) {
   jobs_list->add_option("--state", jobs_state, "only jobs in this state")
       ->check(CLI::IsMember({"waiting", "pending", "running", "done", "failed"}));
   jobs_list->add_flag("--json", json, "print JSON");
+  auto* calls_cmd = app.add_subcommand("calls", "calls through the gateway");
+  calls_cmd->require_subcommand(1);
+  auto* calls_show =
+      calls_cmd->add_subcommand("show", "a call's recording decisions, recorders and outcome");
+  std::string show_call_id;
+  calls_show->add_option("call-id", show_call_id, "the caller's SIP Call-ID")->required();
+  calls_show->add_flag("--json", json, "print JSON");
   auto* vexp = app.add_subcommand("verify-export", "check an export package offline");
   std::string package_dir, public_key_file;
   vexp->add_option("package", package_dir, "package directory or tar file")
@@ -1027,6 +1156,7 @@ int main(int argc, char** argv) {
     if (sip_lint->parsed()) return run_sip_lint(sip_file, json);
     if (siprec_inspect->parsed()) return run_siprec_inspect(siprec_file);
     if (jobs_list->parsed()) return run_jobs_list(env, jobs_state, json);
+    if (calls_show->parsed()) return run_calls_show(env, show_call_id, json);
     for (auto [cmd, name] : {std::pair{a_import, "import"},
                              {a_show, "show"},
                              {a_cat, "cat"},

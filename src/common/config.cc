@@ -100,6 +100,45 @@ Status read_recorder(const toml::table& t, Config& c) {
   return ok_status();
 }
 
+Status read_gateway(const toml::table& t, Config& c) {
+  VB_TRY(check_keys(
+      t, "gateway",
+      {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "recording_setup_timeout_ms",
+       "trunk", "emergency_numbers", "digest_algorithms", "banner_text"}));
+  VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
+  VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
+  VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
+  VB_TRY(read(t, "gateway", "rtp_port_max", c.gateway_rtp_port_max));
+  VB_TRY(read(t, "gateway", "recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms));
+  VB_TRY(read(t, "gateway", "trunk", c.gateway_trunk));
+  VB_TRY(read(t, "gateway", "banner_text", c.gateway_banner_text));
+  if (t.get("emergency_numbers")) {
+    c.gateway_emergency_numbers.clear();
+    VB_TRY(read_strings(t, "gateway", "emergency_numbers", c.gateway_emergency_numbers));
+  }
+  if (t.get("digest_algorithms")) {
+    c.gateway_digest_algorithms.clear();
+    VB_TRY(read_strings(t, "gateway", "digest_algorithms", c.gateway_digest_algorithms));
+  }
+  auto bad = [](const std::string& what) {
+    return make_error(ErrorCode::kInvalidArgument, "gateway." + what);
+  };
+  if (c.gateway_rtp_port_min < 1024 || c.gateway_rtp_port_max > 65535 ||
+      c.gateway_rtp_port_max - c.gateway_rtp_port_min < 7) {
+    return bad("rtp_port_min/rtp_port_max must give a range of at least 8 ports within 1024-65535");
+  }
+  if (c.gateway_recording_setup_timeout_ms < 100 || c.gateway_recording_setup_timeout_ms > 60000) {
+    return bad("recording_setup_timeout_ms must be 100 to 60000");
+  }
+  if (c.gateway_digest_algorithms.empty()) return bad("digest_algorithms must name at least one");
+  for (const auto& a : c.gateway_digest_algorithms) {
+    if (a != "SHA-256" && a != "MD5") {
+      return bad("digest_algorithms: \"" + a + "\" is not SHA-256 or MD5");
+    }
+  }
+  return ok_status();
+}
+
 const toml::table* section(const toml::table& root, const char* name) {
   const toml::node* n = root.get(name);
   return n ? n->as_table() : nullptr;
@@ -190,7 +229,8 @@ Result<Config> load_config(const std::optional<std::string>& path) {
           << e.description();
       return make_error(ErrorCode::kInvalidArgument, msg.str());
     }
-    VB_TRY(check_keys(root, "", {"general", "log", "admin_api", "policy", "archive", "recorder"}));
+    VB_TRY(check_keys(root, "",
+                      {"general", "log", "admin_api", "policy", "archive", "recorder", "gateway"}));
     if (const auto* t = section(root, "general")) {
       VB_TRY(check_keys(*t, "general", {"data_dir"}));
       VB_TRY(read(*t, "general", "data_dir", c.data_dir));
@@ -213,6 +253,9 @@ Result<Config> load_config(const std::optional<std::string>& path) {
     }
     if (const auto* t = section(root, "recorder")) {
       VB_TRY(read_recorder(*t, c));
+    }
+    if (const auto* t = section(root, "gateway")) {
+      VB_TRY(read_gateway(*t, c));
     }
   }
   if (const char* env = std::getenv("VERBATIM_DATA_DIR"); env && *env) c.data_dir = env;
@@ -258,6 +301,19 @@ std::string config_to_toml(const Config& c) {
                                       {"accept_non_siprec", c.recorder_accept_non_siprec},
                                       {"playback", c.recorder_playback},
                                       {"allowed_sources", sources}});
+  toml::array emergency, algorithms;
+  for (const auto& n : c.gateway_emergency_numbers) emergency.push_back(n);
+  for (const auto& a : c.gateway_digest_algorithms) algorithms.push_back(a);
+  root.insert("gateway",
+              toml::table{{"sip_listen", c.gateway_sip_listen},
+                          {"media_address", c.gateway_media_address},
+                          {"rtp_port_min", c.gateway_rtp_port_min},
+                          {"rtp_port_max", c.gateway_rtp_port_max},
+                          {"recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms},
+                          {"trunk", c.gateway_trunk},
+                          {"emergency_numbers", emergency},
+                          {"digest_algorithms", algorithms},
+                          {"banner_text", c.gateway_banner_text}});
   std::ostringstream out;
   out << root << "\n";
   return out.str();

@@ -51,6 +51,17 @@ struct Config {
   bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
   bool recorder_playback = true;  // Ogg/Opus per participant after each call (job queue)
   std::vector<std::string> recorder_allowed_sources;  // CIDRs of recording clients; empty: any
+  // [gateway] (docs/gateway.md)
+  std::string gateway_sip_listen = "127.0.0.1:5060";  // UDP and TCP; port 0 picks a free one
+  std::string gateway_media_address;                  // relay address; default: the SIP address
+  int gateway_rtp_port_min = 30000;
+  int gateway_rtp_port_max = 39999;
+  int gateway_recording_setup_timeout_ms = 5000;  // RequiredBeforeCallEstablishment deadline
+  std::string gateway_trunk;                      // "ip:port" of the PSTN trunk; empty: none
+  std::vector<std::string> gateway_emergency_numbers = {"911", "112", "999", "000", "110", "119"};
+  std::vector<std::string> gateway_digest_algorithms = {"SHA-256", "MD5"};  // challenge order
+  std::string gateway_banner_text =
+      "This call is being recorded by your organisation for compliance.";
 };
 
 // Reads FILE when given (unknown keys and wrong types are errors), then applies

@@ -178,10 +178,8 @@ void from_json(const json& j, SipCredential& v) {
   opt(j, "SetAt", v.set_at);
 }
 json redacted(const SipCredential& v) {
-  return json{{"UserId", v.user_id},
-              {"Username", v.username},
-              {"Realm", v.realm},
-              {"SetAt", v.set_at}};
+  return json{
+      {"UserId", v.user_id}, {"Username", v.username}, {"Realm", v.realm}, {"SetAt", v.set_at}};
 }
 
 std::string policy_name_from_identity(std::string_view identity) {

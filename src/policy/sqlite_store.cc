@@ -168,7 +168,8 @@ Result<std::optional<json>> SqliteStore::object(Kind kind, const std::string& ke
   if (rc != kSqliteRow) return db_->error("reading " + std::string(kind_name(kind)) + " " + key);
   auto doc = parse_doc(s, 0);
   if (!doc || doc->is_discarded()) {
-    return make_error(ErrorCode::kIo, "corrupt object row " + std::string(kind_name(kind)) + "/" + key);
+    return make_error(ErrorCode::kIo,
+                      "corrupt object row " + std::string(kind_name(kind)) + "/" + key);
   }
   return doc;
 }

@@ -416,6 +416,7 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     c["application_id"] = v;
   if (auto v = header_text(invite, "X-Verbatim-Policy"); !v.empty()) c["policy"] = v;
   if (auto v = header_text(invite, "X-Verbatim-Groups"); !v.empty()) c["groups"] = split(v, ',');
+  if (auto v = header_text(invite, "X-Verbatim-Call-Id"); !v.empty()) c["callId"] = v;
   c["media"] = s->media;
   s->media_changed = false;
   c["streams"] = json::array();

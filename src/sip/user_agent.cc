@@ -15,7 +15,7 @@ struct UserAgent::Session {
   Peer peer;  // where in-dialog requests go
   std::string local_tag;
   std::optional<Dialog> dialog;
-  std::string local_sdp;  // the last SDP we sent (answer, or our offer)
+  std::string local_sdp;   // the last SDP we sent (answer, or our offer)
   HeaderList bye_headers;  // extra headers for our BYE (a Reason)
   // Calls we take.
   uint64_t invite_txn = 0;

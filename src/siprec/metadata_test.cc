@@ -138,12 +138,20 @@ TEST(Metadata, SerializedDocumentsReadBackTheSame) {
   }
   Metadata m;
   m.sessions.push_back({"s1", "", "2026-11-27T10:00:00Z", "", "2026-11-27T10:00:00Z", "", {}});
-  m.participants.push_back({"p1", {{"sip:alice@contoso.com", "Alice <& \"Trader\">"}}, {"s1"},
-                            {"st1"}, {"st2"}, "2026-11-27T10:00:00Z", "", {}, true});
+  m.participants.push_back({"p1",
+                            {{"sip:alice@contoso.com", "Alice <& \"Trader\">"}},
+                            {"s1"},
+                            {"st1"},
+                            {"st2"},
+                            "2026-11-27T10:00:00Z",
+                            "",
+                            {},
+                            true});
   m.streams.push_back({"st1", "s1", "1", "", {}});
   m.streams.push_back({"st2", "s1", "2", "", {}});
-  m.extensions.push_back("<extensiondata xmlns:vb=\"urn:x\"><vb:policy>Traders</vb:policy>"
-                         "</extensiondata>");
+  m.extensions.push_back(
+      "<extensiondata xmlns:vb=\"urn:x\"><vb:policy>Traders</vb:policy>"
+      "</extensiondata>");
   m.extensions.push_back("<broken");  // left out, never corrupting the document
   auto back = parse_metadata(serialize_metadata(m));
   ASSERT_TRUE(back) << back.error().message;

@@ -1,0 +1,1095 @@
+#include "gateway/gateway.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/strings.h"
+#include "policy/model.h"
+#include "sip/header_values.h"
+#include "sip/sdp.h"
+#include "siprec/metadata.h"
+
+namespace verbatim::gateway {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+using nlohmann::json;
+using std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kRecordingFailedText =
+    "There was a problem setting up the recording required by your organisation";
+constexpr const char* kRecordingLostText =
+    "The recording required by your organisation stopped, so the call was ended";
+
+int64_t ms_since(steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t).count();
+}
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c != '\r' && c != '\n') out += c;
+  }
+  return out + "\"";
+}
+
+std::string reason_header(int cause, std::string_view text) {
+  return "SIP;cause=" + std::to_string(cause) + ";text=" + quote(text);
+}
+
+// "host:port" (IPv6 in brackets) -> Peer over UDP.
+std::optional<sip::Peer> parse_peer(std::string_view host_port) {
+  std::string host(host_port);
+  uint16_t port = 5060;
+  if (!host.empty() && host[0] == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    if (close + 1 < host.size() && host[close + 1] == ':') {
+      port = static_cast<uint16_t>(std::stoi(host.substr(close + 2)));
+    }
+    host = host.substr(1, close - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+    port = static_cast<uint16_t>(std::stoi(host.substr(colon + 1)));
+    host = host.substr(0, colon);
+  }
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  return sip::Peer{"UDP", host, port};
+}
+
+// A recorder endpoint URI with a numeric host -> where to send (transport=tcp honoured).
+std::optional<sip::Peer> peer_of_uri(std::string_view text) {
+  auto uri = sip::parse_uri(text);
+  if (!uri || !uri.value().is_sip()) return std::nullopt;
+  const auto& u = uri.value();
+  std::string host(u.host);
+  if (!host.empty() && host[0] == '[') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  sip::Peer p{"UDP", host, u.port.value_or(5060)};
+  if (auto t = u.param("transport"); t && iequals(*t, "tcp")) p.transport = "TCP";
+  return p;
+}
+
+bool is_number(std::string_view s) {
+  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string new_metadata_id() { return random_hex(16); }
+
+std::optional<udp::endpoint> media_target(const sip::SessionDescription& sdp,
+                                          const sip::SdpMedia& m) {
+  const sip::SdpConnection* c = sdp.connection_for(m);
+  if (!c) return std::nullopt;
+  std::string address = c->address.substr(0, c->address.find('/'));
+  boost::system::error_code ec;
+  auto a = asio::ip::make_address(address, ec);
+  if (ec) return std::nullopt;
+  return udp::endpoint(a, m.port);
+}
+
+sip::Direction mirror(sip::Direction d) {
+  switch (d) {
+    case sip::Direction::kSendOnly:
+      return sip::Direction::kRecvOnly;
+    case sip::Direction::kRecvOnly:
+      return sip::Direction::kSendOnly;
+    default:
+      return d;
+  }
+}
+
+}  // namespace
+
+// --- the call model --------------------------------------------------------------------------
+
+struct Gateway::Party {
+  Side side = Side::kA;
+  std::string aor;  // what the metadata names: the user's SIP address, a tel: URI, the From URI
+  std::string display;
+  std::string number;
+  std::shared_ptr<const policy::DirectoryUser> user;
+  policy::Decision decision;
+  bool recorded = false;
+  json to_json() const {
+    json j{{"aor", aor}, {"side", side == Side::kA ? "caller" : "callee"}};
+    if (!display.empty()) j["display"] = display;
+    if (!number.empty()) j["number"] = number;
+    if (user) j["user"] = user->user_principal_name;
+    if (decision.policy) {
+      j["policy"] = decision.policy->name;
+      j["policySource"] = policy::source_name(decision.source);
+    }
+    j["recorded"] = recorded;
+    return j;
+  }
+};
+
+struct Gateway::Leg {
+  enum class State { kInviting, kUp, kFailed, kEnded };
+  uint64_t session = 0;
+  size_t group = 0;
+  std::string application_id, instance, endpoint, uri;
+  State state = State::kInviting;
+  int status = 0;
+  std::string why;
+  steady_clock::time_point started = steady_clock::now();
+  int64_t answered_ms = -1;
+  // Per SIPREC m-line: the relay stream it copies and which side's packets.
+  std::vector<std::pair<size_t, Side>> lines;
+  std::vector<std::shared_ptr<TapPorts>> taps;
+  std::vector<std::pair<size_t, uint64_t>> tap_ids;  // (relay, tap)
+  const char* state_name() const {
+    switch (state) {
+      case State::kInviting:
+        return "inviting";
+      case State::kUp:
+        return "recording";
+      case State::kFailed:
+        return "failed";
+      case State::kEnded:
+        return "ended";
+    }
+    return "";
+  }
+};
+
+struct Gateway::Recording {
+  Party* party = nullptr;
+  std::shared_ptr<const policy::CompiledPolicy> policy;
+  struct Group {  // one application with its ConcurrentInvitationCount instances and its pair
+    std::string application;
+    bool required_before = true, required_during = true;
+    std::vector<Leg*> legs;
+    bool any_up() const {
+      return std::any_of(legs.begin(), legs.end(),
+                         [](const Leg* l) { return l->state == Leg::State::kUp; });
+    }
+    bool all_gone() const {
+      return std::all_of(legs.begin(), legs.end(), [](const Leg* l) {
+        return l->state == Leg::State::kFailed || l->state == Leg::State::kEnded;
+      });
+    }
+  };
+  std::vector<Group> groups;
+  std::vector<std::unique_ptr<Leg>> legs;
+};
+
+struct Gateway::Call {
+  explicit Call(asio::io_context& io) : deadline(io) {}
+  enum class State { kSetup, kCalling, kConnected, kEnding };
+  uint64_t id = 0;
+  std::string call_id;  // the caller's Call-ID
+  uint64_t a = 0, b = 0;
+  Party caller, callee;
+  std::string request_uri;
+  bool emergency = false, via_trunk = false;
+  std::string callee_identity;  // "user@domain" of a callee user
+  sip::SessionDescription a_offer, b_answer;
+  std::vector<std::shared_ptr<RelayStream>> relays;  // per m-line of the offer (null: refused)
+  std::vector<std::unique_ptr<Recording>> recordings;
+  State state = State::kSetup;
+  asio::steady_timer deadline;
+  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+  steady_clock::time_point started = steady_clock::now();
+  int64_t recorders_ready_ms = -1, callee_called_ms = -1, connected_ms = -1;
+  std::string outcome;
+  int final_status = 0;
+  uint64_t sdp_version = 1;
+  bool recorded() const { return !recordings.empty(); }
+};
+
+// --- set-up ----------------------------------------------------------------------------------
+
+Gateway::Gateway(asio::io_context& io, policy::PolicyService& policy, GatewayOptions options)
+    : io_(io),
+      policy_(policy),
+      options_(std::move(options)),
+      ports_(options_.rtp_port_min, options_.rtp_port_max),
+      timer_(io) {}
+
+Gateway::~Gateway() {
+  timer_.cancel();
+  for (auto& [id, c] : calls_) {
+    c->deadline.cancel();
+    for (auto& r : c->relays) {
+      if (r) r->close();
+    }
+  }
+}
+
+std::optional<std::string> Gateway::ha1(std::string_view username, std::string_view realm,
+                                        sip::DigestAlgorithm a) {
+  std::lock_guard lock(policy_.mutex());
+  const policy::User* u =
+      policy_.state().user_by_address("sip:" + std::string(username) + "@" + std::string(realm));
+  if (!u || !policy_.state().sip_credential(u->object_id) || !policy_.store()) return std::nullopt;
+  auto doc = policy_.store()->object(policy::Kind::kSipCredential, to_lower(u->object_id));
+  if (!doc || !doc.value()) return std::nullopt;
+  const auto c = doc.value()->get<policy::SipCredential>();
+  if (!iequals(c.username, username) || !iequals(c.realm, realm)) return std::nullopt;
+  const std::string& h = a == sip::DigestAlgorithm::kMd5 ? c.ha1_md5 : c.ha1_sha256;
+  if (h.empty()) return std::nullopt;
+  return h;
+}
+
+Result<std::string> Gateway::start() {
+  registrar_ = std::make_unique<Registrar>(
+      options_.nonce_secret,
+      [this](std::string_view user, std::string_view realm, sip::DigestAlgorithm a) {
+        return ha1(user, realm, a);
+      },
+      options_.registrar);
+  sip::EndpointOptions eo;
+  eo.listen = options_.sip_listen;
+  eo.user = "gateway";
+  eo.t = options_.sip_timers;
+  sip::UserAgent::Handlers h;
+  h.on_invite = [this](uint64_t s, const sip::Message& m) { on_invite(s, m); };
+  h.on_request = [this](uint64_t t, const sip::Message& m, const sip::Peer& p) {
+    return on_request(t, m, p);
+  };
+  h.on_progress = [this](uint64_t s, const sip::Message& m) { on_progress(s, m); };
+  h.on_answered = [this](uint64_t s, const sip::Message& m) { on_answered(s, m); };
+  h.on_failed = [this](uint64_t s, int st, const sip::Message* m) { on_failed(s, st, m); };
+  h.on_ended = [this](uint64_t s, std::string_view why) { on_ended(s, why); };
+  h.on_reoffer = [this](uint64_t s, const sip::Message& m) { return on_reoffer(s, m); };
+  h.on_refer = [](uint64_t, const sip::Message&) { return false; };
+  sip_ = std::make_unique<sip::SipEndpoint>(io_, eo, std::move(h));
+  auto bound = sip_->start();
+  if (!bound) return bound.error();
+  boost::system::error_code ec;
+  media_address_ = options_.media_address.empty()
+                       ? bound.value().address()
+                       : asio::ip::make_address(options_.media_address, ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "gateway.media_address: not an IP address: " + options_.media_address);
+  }
+  if (!options_.trunk.empty() && !parse_peer(options_.trunk)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "gateway.trunk: expected ip:port, got " + options_.trunk);
+  }
+  tick();
+  return sip_->local();
+}
+
+void Gateway::stop() {
+  stopping_ = true;
+  std::vector<uint64_t> ids;
+  for (const auto& [id, c] : calls_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = calls_.find(id);
+    if (it != calls_.end()) end_call(*it->second, "gateway shut down");
+  }
+  timer_.cancel();
+  write_status();
+}
+
+bool Gateway::on_request(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
+  if (request.method() != "REGISTER") return false;
+  ++metrics_.registers;
+  auto r = registrar_->on_register(request, from);
+  if (r.status == 401) ++metrics_.auth_challenges;
+  if (r.status == 200)
+    r.headers.emplace_back("Date", format_iso8601(std::chrono::system_clock::now()));
+  (void)sip_->ua().reply(txn, request, r.status, r.reason, r.headers);
+  return true;
+}
+
+void Gateway::refuse(uint64_t session, int status, const std::string& reason,
+                     const std::string& why) {
+  sip::HeaderList h{{"Warning", "399 verbatim " + quote(why)}};
+  (void)sip_->ua().reject(session, status, reason, h);
+}
+
+// --- a new call ------------------------------------------------------------------------------
+
+void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
+  const sip::Peer* from_peer = sip_->ua().peer(session);
+  if (!from_peer) return;
+  if (stopping_) {
+    refuse(session, 503, "Service Unavailable", "the gateway is shutting down");
+    return;
+  }
+  auto c = std::make_unique<Call>(io_);
+  c->id = next_call_++;
+  c->a = session;
+  c->call_id = std::string(invite.call_id().value());
+  c->request_uri = std::string(invite.request_uri());
+  c->caller.side = Side::kA;
+  c->callee.side = Side::kB;
+  auto trunk = options_.trunk.empty() ? std::nullopt : parse_peer(options_.trunk);
+  const bool from_trunk = trunk && trunk->address == from_peer->address;
+  auto from = invite.from();
+  if (!from) {
+    refuse(session, 400, "Bad Request", "bad From");
+    return;
+  }
+  // Who calls: an authenticated user, or the trunk (the caller's number from From).
+  if (from_trunk) {
+    c->caller.aor = std::string(from.value().uri.text);
+    c->caller.number = from.value().uri.user_unescaped();
+    c->caller.display = sip::unquote(from.value().display_name);
+  } else {
+    auto auth = registrar_->authenticate(invite, *from_peer);
+    if (!auth.ok()) {
+      if (auth.reply.status == 401) ++metrics_.auth_challenges;
+      (void)sip_->ua().reject(session, auth.reply.status, auth.reply.reason, auth.reply.headers);
+      return;
+    }
+    c->caller.aor = "sip:" + auth.identity;
+    c->caller.display = sip::unquote(from.value().display_name);
+  }
+  // Whom: a user by SIP address or number, else a number for the trunk.
+  auto ruri = sip::parse_uri(invite.request_uri());
+  if (!ruri) {
+    refuse(session, 416, "Unsupported URI Scheme", "bad Request-URI");
+    return;
+  }
+  const std::string dialled = ruri.value().user_unescaped();
+  c->emergency = std::find(options_.emergency_numbers.begin(), options_.emergency_numbers.end(),
+                           dialled) != options_.emergency_numbers.end();
+  ++metrics_.calls;
+  {
+    std::lock_guard lock(policy_.mutex());
+    const auto& state = policy_.state();
+    const policy::User* callee = nullptr;
+    if (!c->emergency) {
+      callee = ruri.value().scheme == sip::Uri::Scheme::kTel || is_number(dialled)
+                   ? state.user_by_address(dialled)
+                   : state.user_by_address("sip:" + identity_of(ruri.value()));
+    }
+    if (callee) {
+      c->callee.aor = callee->sip_address;
+      c->callee.display = callee->display_name;
+      c->callee.number = callee->phone_number;
+      c->callee_identity = to_lower(callee->sip_address.substr(4));
+    } else if (trunk && is_number(dialled)) {
+      c->via_trunk = true;
+      c->callee.aor = "tel:" + dialled;
+      c->callee.number = dialled;
+    }
+    if (const policy::User* u = from_trunk ? nullptr : state.user_by_address(c->caller.aor)) {
+      c->caller.number = u->phone_number;
+      if (c->caller.display.empty()) c->caller.display = u->display_name;
+    }
+  }
+  if (c->emergency) ++metrics_.emergency_calls;
+  if (c->emergency && !trunk) {
+    spdlog::error("call {}: emergency number {} but no trunk is configured", c->call_id, dialled);
+    refuse(session, 503, "Service Unavailable", "no trunk for emergency calls");
+    return;
+  }
+  if (c->emergency) c->via_trunk = true, c->callee.aor = "tel:" + dialled;
+  if (c->callee.aor.empty()) {
+    refuse(session, 404, "Not Found", "no user or number " + dialled);
+    return;
+  }
+  // The media: the offer must be SDP we can relay.
+  auto ct = invite.content_type();
+  if (invite.body().empty() || !ct || !iequals(ct.value().type, "application") ||
+      !iequals(ct.value().subtype, "sdp")) {
+    refuse(session, 488, "Not Acceptable Here", "an INVITE with an SDP offer is needed");
+    return;
+  }
+  auto offer = sip::parse_sdp(invite.body());
+  if (!offer) {
+    refuse(session, 488, "Not Acceptable Here", "SDP: " + offer.error().message);
+    return;
+  }
+  c->a_offer = std::move(offer).value();
+  if (auto st = open_media(*c, c->a_offer); !st) {
+    for (auto& r : c->relays) {
+      if (r) {
+        ports_.give(r->port(Side::kA));
+        ports_.give(r->port(Side::kB));
+        r->close();
+      }
+    }
+    refuse(session, st.error().code == ErrorCode::kIo ? 503 : 488,
+           st.error().code == ErrorCode::kIo ? "Service Unavailable" : "Not Acceptable Here",
+           st.error().message);
+    return;
+  }
+  Call& call = *c;
+  sessions_[session] = {call.id, Role::kCaller, nullptr};
+  calls_[call.id] = std::move(c);
+  // Who is recorded: each party that is a user whose effective policy records.
+  if (!call.emergency) {
+    for (Party* p : {&call.caller, &call.callee}) {
+      if (p->aor.empty() || !istarts_with(p->aor, "sip:")) continue;
+      p->decision = policy_.engine().decide(p->aor);
+      p->user = p->decision.user;
+      if (p->decision.record()) {
+        p->recorded = true;
+        invite_recorders(call, *p);
+      }
+    }
+  }
+  spdlog::info("call {}: {} -> {}{}{}", call.call_id, call.caller.aor, call.callee.aor,
+               call.emergency ? " (emergency: not recorded)" : "",
+               call.recorded() ? " (recorded)" : "");
+  bool waiting = false;
+  for (const auto& r : call.recordings) {
+    for (const auto& g : r->groups) waiting |= g.required_before;
+  }
+  if (!waiting) {
+    place_callee(call);
+    return;
+  }
+  call.deadline.expires_after(options_.recording_setup_timeout);
+  call.deadline.async_wait([this, id = call.id](boost::system::error_code ec) {
+    if (ec) return;
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second->state != Call::State::kSetup) return;
+    recording_failed(*it->second, "no recorder answered within " +
+                                      std::to_string(options_.recording_setup_timeout.count()) +
+                                      " ms");
+  });
+  check_setup(call);
+}
+
+Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
+  bool any = false;
+  for (const auto& m : offer.media) {
+    std::shared_ptr<RelayStream> relay;
+    const bool secure = m.proto.find("SAVP") != std::string::npos;
+    if (m.port != 0 && !secure && (m.media == "audio" || m.media == "video") &&
+        m.proto.find("RTP/AVP") != std::string::npos) {
+      auto pa = ports_.take();
+      auto pb = ports_.take();
+      if (!pa || !pb) {
+        if (pa) ports_.give(*pa);
+        if (pb) ports_.give(*pb);
+        return make_error(ErrorCode::kIo, "no free media ports");
+      }
+      auto r = RelayStream::open(io_, media_address_, *pa, *pb);
+      if (!r) {
+        ports_.give(*pa);
+        ports_.give(*pb);
+        return r.error();
+      }
+      relay = std::move(r).value();
+      if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
+      any = true;
+    }
+    c.relays.push_back(std::move(relay));
+  }
+  if (!any) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no stream the gateway can relay (plain RTP audio or video; SRTP offers "
+                      "are not relayed yet)");
+  }
+  return ok_status();
+}
+
+// --- recorders -------------------------------------------------------------------------------
+
+void Gateway::invite_recorders(Call& c, Party& p) {
+  auto rec = std::make_unique<Recording>();
+  rec->party = &p;
+  rec->policy = p.decision.policy;
+  const std::string region = p.user ? p.user->data_location : "";
+  Recording& r = *rec;
+  c.recordings.push_back(std::move(rec));
+  for (const auto& inv : r.policy->invitations) {
+    Recording::Group g;
+    g.application =
+        inv.recorder.display_name.empty() ? inv.recorder.instance_upn : inv.recorder.display_name;
+    g.required_before = inv.required_before_call_establishment;
+    g.required_during = inv.required_during_call;
+    r.groups.push_back(std::move(g));
+    const size_t group = r.groups.size() - 1;
+    auto targets = policy::endpoints_for_region(inv.recorder, region);
+    const size_t n =
+        std::min<size_t>(std::max<uint32_t>(1, inv.concurrent_invitation_count), targets.size());
+    for (size_t i = 0; i < n; ++i) start_leg(c, r, group, inv.recorder, targets[i]);
+    if (inv.paired) {
+      auto paired = policy::endpoints_for_region(*inv.paired, region);
+      if (!paired.empty()) start_leg(c, r, group, *inv.paired, paired[0]);
+    }
+    if (r.groups[group].legs.empty()) {
+      spdlog::error("call {}: policy {} application {} has no enabled recorder endpoint", c.call_id,
+                    r.policy->name, r.groups[group].application);
+    }
+  }
+}
+
+void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::RecorderTarget& target,
+                        const policy::EndpointTarget& endpoint) {
+  auto leg = std::make_unique<Leg>();
+  Leg& l = *leg;
+  l.group = group;
+  l.application_id = target.application_id;
+  l.instance = target.instance_upn;
+  l.endpoint = endpoint.id;
+  l.uri = endpoint.uri;
+  r.legs.push_back(std::move(leg));
+  r.groups[group].legs.push_back(&l);
+  ++metrics_.recording_invites;
+  auto fail = [&](std::string why) {
+    l.state = Leg::State::kFailed;
+    l.why = std::move(why);
+    ++metrics_.recording_failed;
+    spdlog::warn("call {}: recorder {} ({}): {}", c.call_id, l.instance, l.uri, l.why);
+  };
+  auto peer = peer_of_uri(endpoint.uri);
+  if (!peer) {
+    fail("recorder endpoint URI needs a numeric host here: " + endpoint.uri);
+    return;
+  }
+  const Party& p = *r.party;
+  const Party& other = &p == &c.caller ? c.callee : c.caller;
+  // The SIPREC offer: per relayed stream, what the recorded party sends and what it receives.
+  sip::SessionDescription sdp;
+  sdp.origin.username = "verbatim";
+  sdp.origin.session_id = std::to_string(c.id);
+  sdp.origin.session_version = "1";
+  sdp.origin.addr_type = media_address_.is_v6() ? "IP6" : "IP4";
+  sdp.origin.address = media_address_.to_string();
+  sdp.session_name = "Verbatim SIPREC";
+  sdp.connection = sip::SdpConnection{"IN", sdp.origin.addr_type, sdp.origin.address};
+  siprec::Metadata md;
+  md.groups.push_back({new_metadata_id(), format_iso8601(c.started_at), "", {}});
+  const std::string session_id = new_metadata_id();
+  md.sessions.push_back({session_id,
+                         md.groups[0].id,
+                         format_iso8601(c.started_at),
+                         "",
+                         format_iso8601(std::chrono::system_clock::now()),
+                         "",
+                         {}});
+  siprec::Participant observed, peer_party;
+  observed.id = new_metadata_id();
+  peer_party.id = new_metadata_id();
+  observed.names.push_back({p.aor, p.display});
+  peer_party.names.push_back({other.aor, other.display});
+  observed.sessions = peer_party.sessions = {session_id};
+  observed.streams_given = peer_party.streams_given = true;
+  for (size_t i = 0; i < c.relays.size(); ++i) {
+    if (!c.relays[i]) continue;
+    const auto& offered = c.a_offer.media[i];
+    for (Side from : {p.side, other.side}) {
+      auto port = ports_.take();
+      if (!port) {
+        fail("no free media ports for the recording");
+        return;
+      }
+      auto tap = TapPorts::open(io_, media_address_, *port);
+      if (!tap) {
+        ports_.give(*port);
+        fail(tap.error().message);
+        return;
+      }
+      l.taps.push_back(std::move(tap).value());
+      l.lines.emplace_back(i, from);
+      sip::SdpMedia m;
+      m.media = offered.media;
+      m.port = *port;
+      m.proto = "RTP/AVP";
+      m.formats = offered.formats;
+      for (const auto& a : offered.attributes) {
+        if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime") m.attributes.push_back(a);
+      }
+      const std::string label = std::to_string(l.lines.size());
+      m.attributes.push_back({"label", label});
+      m.attributes.push_back({"sendonly", std::nullopt});
+      sdp.media.push_back(std::move(m));
+      siprec::Stream st;
+      st.id = new_metadata_id();
+      st.session_id = session_id;
+      st.label = label;
+      (from == p.side ? observed.send : observed.recv).push_back(st.id);
+      (from == p.side ? peer_party.recv : peer_party.send).push_back(st.id);
+      md.streams.push_back(std::move(st));
+    }
+  }
+  md.participants = {observed, peer_party};
+  // What Verbatim adds: the observed participant, direction, the call, policy and application.
+  json ext{{"observed", observed.id},
+           {"direction", p.side == Side::kA ? "outbound" : "inbound"},
+           {"callId", c.call_id},
+           {"policy", r.policy->name},
+           {"applicationId", target.application_id},
+           {"instance", target.instance_upn}};
+  std::string xml_ext = "<extensiondata xmlns:vb=\"urn:verbatim:gateway:1\"><vb:call";
+  for (auto& [k, v] : ext.items()) {
+    std::string value = v.get<std::string>(), esc;
+    for (char ch : value) {
+      switch (ch) {
+        case '&':
+          esc += "&amp;";
+          break;
+        case '<':
+          esc += "&lt;";
+          break;
+        case '"':
+          esc += "&quot;";
+          break;
+        default:
+          esc += ch;
+      }
+    }
+    xml_ext += " " + k + "=\"" + esc + "\"";
+  }
+  xml_ext += "/></extensiondata>";
+  md.extensions.push_back(xml_ext);
+  const std::string boundary = "verbatim-" + random_hex(6);
+  std::string body = "--" + boundary + "\r\nContent-Type: application/sdp\r\n\r\n" +
+                     sip::serialize_sdp(sdp) + "\r\n--" + boundary +
+                     "\r\nContent-Type: application/rs-metadata+xml\r\n"
+                     "Content-Disposition: recording-session\r\n\r\n" +
+                     siprec::serialize_metadata(md) + "\r\n--" + boundary + "--\r\n";
+  sip::OutgoingCall oc;
+  oc.next_hop = *peer;
+  oc.request_uri = endpoint.uri;
+  oc.from = "<sip:gateway@" + sip_->local() + ">";
+  oc.to = "<" + endpoint.uri + ">";
+  oc.content_type = "multipart/mixed;boundary=" + boundary;
+  oc.body = std::move(body);
+  oc.headers = {{"Require", "siprec"},
+                {"X-Verbatim-Application-Id", target.application_id},
+                {"X-Verbatim-Policy", r.policy->name},
+                {"X-Verbatim-Call-Id", c.call_id}};
+  auto sid = sip_->ua().invite(std::move(oc));
+  if (!sid) {
+    fail(sid.error().message);
+    return;
+  }
+  l.session = sid.value();
+  sessions_[l.session] = {c.id, Role::kRecorder, &l};
+}
+
+void Gateway::check_setup(Call& c) {
+  if (c.state != Call::State::kSetup) return;
+  bool ready = true;
+  for (const auto& r : c.recordings) {
+    for (const auto& g : r->groups) {
+      if (!g.required_before || g.any_up()) continue;
+      if (g.all_gone()) {
+        recording_failed(c, "every recorder of " + g.application + " refused or failed");
+        return;
+      }
+      ready = false;
+    }
+  }
+  if (!ready) return;
+  c.deadline.cancel();
+  c.recorders_ready_ms = ms_since(c.started);
+  place_callee(c);
+}
+
+void Gateway::recording_failed(Call& c, const std::string& why) {
+  ++metrics_.calls_refused_recording;
+  spdlog::warn("call {}: refused: {}", c.call_id, why);
+  c.final_status = 480;
+  sip::HeaderList h{
+      {"Reason", reason_header(480, kRecordingFailedText)},
+      {"Warning", "399 verbatim " + quote(std::string(kRecordingFailedText) + ": " + why)}};
+  const uint64_t a = c.a;
+  sessions_.erase(a);
+  c.a = 0;
+  (void)sip_->ua().reject(a, 480, "Recording Unavailable", h);
+  end_call(c, "refused: " + why);
+}
+
+// --- the callee ------------------------------------------------------------------------------
+
+std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other,
+                             Side facing) {
+  sip::SessionDescription s = from_other;
+  s.origin.username = "verbatim";
+  s.origin.session_id = std::to_string(c.id);
+  s.origin.session_version = std::to_string(const_cast<Call&>(c).sdp_version++);
+  s.origin.addr_type = media_address_.is_v6() ? "IP6" : "IP4";
+  s.origin.address = media_address_.to_string();
+  s.connection = sip::SdpConnection{"IN", s.origin.addr_type, s.origin.address};
+  static const std::set<std::string> kDropped = {
+      "rtcp",   "rtcp-mux",    "candidate", "ice-ufrag", "ice-pwd", "ice-options",
+      "crypto", "fingerprint", "setup",     "record",    "ice-lite"};
+  std::erase_if(s.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
+  if (c.recorded()) s.attributes.push_back({"record", std::string("on")});
+  for (size_t i = 0; i < s.media.size(); ++i) {
+    auto& m = s.media[i];
+    m.connection.reset();
+    std::erase_if(m.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
+    const bool relayed = i < c.relays.size() && c.relays[i];
+    m.port = relayed && m.port != 0 ? c.relays[i]->port(facing) : 0;
+  }
+  return sip::serialize_sdp(s);
+}
+
+void Gateway::place_callee(Call& c) {
+  c.state = Call::State::kCalling;
+  c.callee_called_ms = ms_since(c.started);
+  sip::OutgoingCall oc;
+  if (c.via_trunk) {
+    auto trunk = parse_peer(options_.trunk);
+    oc.next_hop = *trunk;
+    oc.request_uri = "sip:" + c.callee.number + "@" + options_.trunk;
+  } else {
+    auto bindings = registrar_->bindings(c.callee_identity);
+    if (bindings.empty()) {
+      c.final_status = 480;
+      const uint64_t a = c.a;
+      sessions_.erase(a);
+      c.a = 0;
+      refuse(a, 480, "Temporarily Unavailable", c.callee.aor + " is not registered");
+      end_call(c, "callee not registered");
+      return;
+    }
+    oc.next_hop = bindings[0].source;
+    oc.request_uri = bindings[0].contact;
+  }
+  oc.from =
+      (c.caller.display.empty() ? "" : quote(c.caller.display) + " ") + "<" +
+      (c.caller.number.empty() || !c.via_trunk ? c.caller.aor
+                                               : "sip:" + c.caller.number + "@" + sip_->local()) +
+      ">";
+  oc.to = "<" + (c.via_trunk ? oc.request_uri : c.callee.aor) + ">";
+  oc.body = sdp_for(c, c.a_offer, Side::kB);
+  if (c.recorded()) {
+    oc.headers.emplace_back("Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" +
+                                             quote(options_.banner_text));
+  }
+  if (c.emergency) oc.session_timer = false;
+  auto sid = sip_->ua().invite(std::move(oc));
+  if (!sid) {
+    c.final_status = 500;
+    const uint64_t a = c.a;
+    sessions_.erase(a);
+    c.a = 0;
+    refuse(a, 500, "Server Internal Error", sid.error().message);
+    end_call(c, "could not call: " + sid.error().message);
+    return;
+  }
+  c.b = sid.value();
+  sessions_[c.b] = {c.id, Role::kCallee, nullptr};
+}
+
+// --- responses -------------------------------------------------------------------------------
+
+void Gateway::on_progress(uint64_t session, const sip::Message& response) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || it->second.role != Role::kCallee) return;
+  auto c = calls_.find(it->second.call);
+  if (c == calls_.end() || !c->second->a) return;
+  if (response.status() == 180 || response.status() == 183) {
+    (void)sip_->ua().ring(c->second->a);
+  }
+}
+
+void Gateway::on_answered(uint64_t session, const sip::Message& response) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  auto ci = calls_.find(it->second.call);
+  if (ci == calls_.end()) return;
+  Call& c = *ci->second;
+  auto answer = sip::parse_sdp(response.body());
+  if (it->second.role == Role::kRecorder) {
+    Leg& l = *it->second.leg;
+    if (!answer) {
+      leg_gone(c, l, "recorder answered without usable SDP: " + answer.error().message);
+      return;
+    }
+    for (size_t j = 0; j < answer.value().media.size() && j < l.lines.size(); ++j) {
+      const auto& m = answer.value().media[j];
+      auto target = media_target(answer.value(), m);
+      if (m.port == 0 || !target) continue;
+      const auto [relay, from] = l.lines[j];
+      l.tap_ids.emplace_back(relay, c.relays[relay]->add_tap(from, l.taps[j], *target));
+    }
+    l.state = Leg::State::kUp;
+    l.answered_ms = ms_since(l.started);
+    ++metrics_.recording_answered;
+    spdlog::info("call {}: recorder {} ({}) recording after {} ms", c.call_id, l.instance, l.uri,
+                 l.answered_ms);
+    check_setup(c);
+    return;
+  }
+  if (it->second.role != Role::kCallee || !c.a) return;
+  if (!answer) {
+    end_call(c, "callee answered without usable SDP");
+    return;
+  }
+  c.b_answer = std::move(answer).value();
+  for (size_t i = 0; i < c.b_answer.media.size() && i < c.relays.size(); ++i) {
+    if (!c.relays[i]) continue;
+    if (auto t = media_target(c.b_answer, c.b_answer.media[i]))
+      c.relays[i]->set_remote(Side::kB, *t);
+  }
+  sip::HeaderList h;
+  if (c.recorded()) {
+    h.emplace_back("Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" +
+                                    quote(options_.banner_text));
+  }
+  (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), h);
+  c.state = Call::State::kConnected;
+  c.connected_ms = ms_since(c.started);
+  c.final_status = 200;
+  ++metrics_.calls_connected;
+}
+
+void Gateway::on_failed(uint64_t session, int status, const sip::Message* response) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const SessionRef ref = it->second;
+  sessions_.erase(it);
+  auto ci = calls_.find(ref.call);
+  if (ci == calls_.end()) return;
+  Call& c = *ci->second;
+  if (ref.role == Role::kRecorder) {
+    ref.leg->status = status;
+    leg_gone(c, *ref.leg,
+             "refused: " + std::to_string(status) + " " +
+                 (response ? std::string(response->reason()) : std::string("no response")));
+    return;
+  }
+  // The callee did not answer: the caller gets the same status.
+  c.b = 0;
+  c.final_status = status;
+  if (c.a) {
+    const uint64_t a = c.a;
+    sessions_.erase(a);
+    c.a = 0;
+    std::string reason = response ? std::string(response->reason()) : "Request Timeout";
+    (void)sip_->ua().reject(a, status >= 300 ? status : 500, reason);
+  }
+  end_call(c, "callee: " + std::to_string(status));
+}
+
+void Gateway::on_ended(uint64_t session, std::string_view why) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const SessionRef ref = it->second;
+  sessions_.erase(it);
+  auto ci = calls_.find(ref.call);
+  if (ci == calls_.end()) return;
+  Call& c = *ci->second;
+  if (ref.role == Role::kRecorder) {
+    leg_gone(c, *ref.leg, "recorder ended the session (" + std::string(why) + ")");
+    return;
+  }
+  if (ref.role == Role::kCaller) c.a = 0;
+  if (ref.role == Role::kCallee) c.b = 0;
+  end_call(c, std::string(ref.role == Role::kCaller ? "caller" : "callee") + " ended (" +
+                  std::string(why) + ")");
+}
+
+sip::SipResult<std::string> Gateway::on_reoffer(uint64_t session, const sip::Message& request) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || it->second.role == Role::kRecorder) {
+    return sip::SipError{0, 488, "not a call"};
+  }
+  Call& c = *calls_.at(it->second.call);
+  auto offer = sip::parse_sdp(request.body());
+  if (!offer) return sip::SipError{0, 488, offer.error().message};
+  // Held, resumed or moved: the new address takes effect for this side; the answer mirrors
+  // the direction (the other side is not asked: a hold means no packets to relay anyway).
+  const Side side = it->second.role == Role::kCaller ? Side::kA : Side::kB;
+  const auto& last = side == Side::kA ? c.b_answer : c.a_offer;
+  sip::SessionDescription answer = last;
+  for (size_t i = 0; i < offer.value().media.size() && i < c.relays.size(); ++i) {
+    if (!c.relays[i]) continue;
+    if (auto t = media_target(offer.value(), offer.value().media[i])) {
+      c.relays[i]->set_remote(side, *t);
+    }
+    if (i < answer.media.size()) {
+      answer.media[i].set_direction(
+          mirror(offer.value().media[i].direction(offer.value().direction())));
+    }
+  }
+  return sdp_for(c, answer, side);
+}
+
+// --- recorders leaving, calls ending ---------------------------------------------------------
+
+void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
+  const bool was_up = l.state == Leg::State::kUp;
+  l.state = was_up ? Leg::State::kEnded : Leg::State::kFailed;
+  l.why = why;
+  if (!was_up) ++metrics_.recording_failed;
+  for (const auto& [relay, tap] : l.tap_ids) c.relays[relay]->remove_tap(tap);
+  l.tap_ids.clear();
+  if (l.session) {
+    sessions_.erase(l.session);
+    (void)sip_->ua().hangup(l.session);
+    l.session = 0;
+  }
+  spdlog::warn("call {}: recorder {} ({}): {}", c.call_id, l.instance, l.uri, why);
+  if (c.state == Call::State::kSetup) {
+    check_setup(c);
+    return;
+  }
+  if (c.state == Call::State::kEnding) return;
+  for (const auto& r : c.recordings) {
+    for (const auto& g : r->groups) {
+      if (!g.required_during || !g.all_gone()) continue;
+      ++metrics_.calls_ended_recording;
+      spdlog::warn("call {}: every recorder of {} is gone: the call is ended", c.call_id,
+                   g.application);
+      end_call(c, "recording lost: " + g.application,
+               {{"Reason", reason_header(480, kRecordingLostText)}});
+      return;
+    }
+  }
+}
+
+void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderList& bye_headers) {
+  if (c.state == Call::State::kEnding) return;
+  c.state = Call::State::kEnding;
+  c.outcome = outcome;
+  c.deadline.cancel();
+  for (uint64_t* s : {&c.a, &c.b}) {
+    if (!*s) continue;
+    const uint64_t sid = *s;
+    *s = 0;
+    sessions_.erase(sid);
+    (void)sip_->ua().hangup(sid, bye_headers);
+  }
+  for (auto& r : c.recordings) {
+    for (auto& l : r->legs) {
+      if (!l->session) continue;
+      const uint64_t sid = l->session;
+      l->session = 0;
+      sessions_.erase(sid);
+      if (l->state == Leg::State::kInviting) l->state = Leg::State::kFailed, l->why = "call ended";
+      if (l->state == Leg::State::kUp) l->state = Leg::State::kEnded;
+      (void)sip_->ua().hangup(sid);
+    }
+  }
+  // Finish after the handlers that got us here have returned.
+  asio::post(io_, [this, id = c.id] { finish(id); });
+}
+
+void Gateway::finish(uint64_t id) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return;
+  Call& c = *it->second;
+  if (!options_.calls_file.empty()) {
+    std::ofstream out(options_.calls_file, std::ios::app);
+    out << record_of(c).dump() << "\n";
+    if (!out) spdlog::error("call {}: could not append to {}", c.call_id, options_.calls_file);
+  }
+  spdlog::info("call {}: {}", c.call_id, c.outcome);
+  for (auto& r : c.relays) {
+    if (!r) continue;
+    r->close();
+    ports_.give(r->port(Side::kA));
+    ports_.give(r->port(Side::kB));
+  }
+  for (auto& r : c.recordings) {
+    for (auto& l : r->legs) {
+      for (auto& t : l->taps) {
+        t->close();
+        ports_.give(t->port());
+      }
+    }
+  }
+  calls_.erase(it);
+}
+
+json Gateway::record_of(const Call& c) const {
+  json j{{"callId", c.call_id},
+         {"start", format_iso8601_ms(c.started_at)},
+         {"end", format_iso8601_ms(std::chrono::system_clock::now())},
+         {"caller", c.caller.to_json()},
+         {"callee", c.callee.to_json()},
+         {"requestUri", c.request_uri},
+         {"emergency", c.emergency},
+         {"viaTrunk", c.via_trunk},
+         {"status", c.final_status},
+         {"outcome", c.outcome},
+         {"timings",
+          {{"recordersReadyMs", c.recorders_ready_ms},
+           {"calleeCalledMs", c.callee_called_ms},
+           {"connectedMs", c.connected_ms}}}};
+  json recs = json::array();
+  for (const auto& r : c.recordings) {
+    json groups = json::array();
+    for (const auto& g : r->groups) {
+      json legs = json::array();
+      for (const Leg* l : g.legs) {
+        json lj{{"instance", l->instance},  {"applicationId", l->application_id},
+                {"endpoint", l->endpoint},  {"uri", l->uri},
+                {"state", l->state_name()}, {"answeredMs", l->answered_ms}};
+        if (l->status) lj["status"] = l->status;
+        if (!l->why.empty()) lj["why"] = l->why;
+        legs.push_back(std::move(lj));
+      }
+      groups.push_back({{"application", g.application},
+                        {"requiredBeforeCallEstablishment", g.required_before},
+                        {"requiredDuringCall", g.required_during},
+                        {"instances", std::move(legs)}});
+    }
+    recs.push_back({{"party", r->party->aor},
+                    {"policy", r->policy->name},
+                    {"applications", std::move(groups)}});
+  }
+  j["recordings"] = std::move(recs);
+  json media = json::array();
+  for (const auto& r : c.relays) {
+    if (!r) continue;
+    const auto& k = r->counters();
+    media.push_back({{"fromCaller", k.received[0]},
+                     {"fromCallee", k.received[1]},
+                     {"foreignDropped", k.foreign[0] + k.foreign[1]},
+                     {"copiedToRecorders", k.tapped}});
+  }
+  j["media"] = std::move(media);
+  return j;
+}
+
+// --- metrics ---------------------------------------------------------------------------------
+
+json Gateway::status() const {
+  const auto& m = metrics_;
+  return json{{"calls", calls_.size()},
+              {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
+              {"mediaPortsFree", ports_.available()},
+              {"totals",
+               {{"calls", m.calls},
+                {"connected", m.calls_connected},
+                {"refusedForRecording", m.calls_refused_recording},
+                {"endedForRecording", m.calls_ended_recording},
+                {"emergency", m.emergency_calls},
+                {"recordingInvites", m.recording_invites},
+                {"recordingAnswered", m.recording_answered},
+                {"recordingFailed", m.recording_failed},
+                {"registers", m.registers},
+                {"authChallenges", m.auth_challenges}}}};
+}
+
+void Gateway::write_status() const {
+  if (options_.status_file.empty()) return;
+  const std::string tmp = options_.status_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << status().dump(2) << "\n";
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, options_.status_file, ec);
+}
+
+void Gateway::tick() {
+  write_status();
+  timer_.expires_after(std::chrono::seconds(1));
+  timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping_) tick();
+  });
+}
+
+}  // namespace verbatim::gateway

@@ -1,0 +1,151 @@
+// The gateway: the policy enforcement point. A SIP registrar and back-to-back user agent that
+// phones and trunks connect through; at every call it asks the policy engine about each party
+// and puts the recorders in, as Teams does for its recorder bots (../shared/teams-model.md).
+//
+// A call (docs/gateway.md has the whole behaviour):
+//   1. the caller is authenticated (digest, registrar.h) unless the INVITE comes from the
+//      configured trunk; the callee is a user (by SIP address or E.164 number) reached at their
+//      registrations, or the trunk for other numbers; emergency numbers go to the trunk at once,
+//      never recorded, never delayed, never blocked;
+//   2. media is anchored: every stream gets a port pair facing each side (relay.h), the SDP each
+//      side sees names the gateway; an m-line the gateway cannot relay is refused with port 0;
+//   3. each party that is a user with an effective policy that records gets its own recording
+//      session per application: ConcurrentInvitationCount SIPREC INVITEs (RFC 7866) to distinct
+//      endpoints of the application (those in the party's DataLocation first), and the paired
+//      application's; all in parallel. Each offers two streams per relayed stream (label 2k+1:
+//      what the recorded party sends, 2k+2: what it receives) with RFC 7865 metadata naming the
+//      observed participant, the other party, direction, call and policy;
+//   4. RequiredBeforeCallEstablishment: the callee is not called until one instance of every
+//      such application (or of its pair) has answered; all refused, or none within
+//      recording_setup_timeout (5 s): the caller gets 480 with a Reason header and a Warning
+//      ("There was a problem setting up the recording required by your organisation").
+//      Applications without it never hold the call;
+//   5. RequiredDuringCall: when every instance of such an application (and of its pair) is
+//      gone, the call is ended for both parties with a Reason; other recorder failures are
+//      logged and counted, never touching the call;
+//   6. the recording indicator: `a=record:on` (RFC 7866 §6.1) in the SDP both parties get and
+//      a Call-Info header naming the recording, with the banner text.
+// Each call's decisions and outcome are appended to <data_dir>/gateway-calls.jsonl
+// (`verbatim calls show CALL-ID`). Not thread-safe: one io_context thread.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "gateway/registrar.h"
+#include "gateway/relay.h"
+#include "media/port_pool.h"
+#include "policy/service.h"
+#include "sip/endpoint.h"
+#include "sip/sdp.h"
+
+namespace verbatim::gateway {
+
+struct GatewayOptions {
+  std::string sip_listen = "127.0.0.1:5060";
+  std::string media_address;  // default: the SIP listening address
+  uint16_t rtp_port_min = 30000, rtp_port_max = 39999;
+  std::chrono::milliseconds recording_setup_timeout{5000};
+  std::string trunk;  // "host:port" of the PSTN trunk peer; empty: none
+  std::vector<std::string> emergency_numbers{"911", "112", "999", "000", "110", "119"};
+  std::string banner_text =
+      "This call is being recorded by your organisation for compliance.";  // default banner
+  RegistrarOptions registrar;
+  std::array<uint8_t, 32> nonce_secret{};
+  std::string calls_file;   // decisions and outcomes, one JSON object per call (optional)
+  std::string status_file;  // metrics, rewritten once per second (optional)
+  sip::TimerConfig sip_timers;
+};
+
+struct GatewayMetrics {
+  uint64_t calls = 0;
+  uint64_t calls_connected = 0;
+  uint64_t calls_refused_recording = 0;  // RequiredBeforeCallEstablishment not met
+  uint64_t calls_ended_recording = 0;    // RequiredDuringCall: every instance gone
+  uint64_t emergency_calls = 0;
+  uint64_t recording_invites = 0;
+  uint64_t recording_answered = 0;
+  uint64_t recording_failed = 0;
+  uint64_t registers = 0;
+  uint64_t auth_challenges = 0;
+};
+
+class Gateway {
+ public:
+  Gateway(boost::asio::io_context& io, policy::PolicyService& policy, GatewayOptions options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Binds the SIP address (UDP and TCP). Returns "ip:port".
+  Result<std::string> start();
+  // Ends every call (BYE to both parties and the recorders) and stops.
+  void stop();
+
+  size_t calls() const { return calls_.size(); }
+  const GatewayMetrics& metrics() const { return metrics_; }
+  nlohmann::json status() const;
+
+ private:
+  struct Party;
+  struct Leg;
+  struct Recording;
+  struct Call;
+  enum class Role { kCaller, kCallee, kRecorder };
+  struct SessionRef {
+    uint64_t call = 0;
+    Role role = Role::kCaller;
+    Leg* leg = nullptr;  // recorder sessions
+  };
+
+  void on_invite(uint64_t session, const sip::Message& invite);
+  bool on_request(uint64_t txn, const sip::Message& request, const sip::Peer& from);
+  void on_progress(uint64_t session, const sip::Message& response);
+  void on_answered(uint64_t session, const sip::Message& response);
+  void on_failed(uint64_t session, int status, const sip::Message* response);
+  void on_ended(uint64_t session, std::string_view why);
+  sip::SipResult<std::string> on_reoffer(uint64_t session, const sip::Message& request);
+
+  void refuse(uint64_t session, int status, const std::string& reason, const std::string& why);
+  Status open_media(Call& c, const sip::SessionDescription& offer);
+  void invite_recorders(Call& c, Party& p);
+  void start_leg(Call& c, Recording& r, size_t group, const policy::RecorderTarget& target,
+                 const policy::EndpointTarget& endpoint);
+  void check_setup(Call& c);
+  void place_callee(Call& c);
+  void recording_failed(Call& c, const std::string& why);
+  void leg_gone(Call& c, Leg& leg, const std::string& why);
+  void end_call(Call& c, const std::string& outcome, const sip::HeaderList& bye_headers = {});
+  void finish(uint64_t call_id);
+  std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing);
+  std::optional<std::string> ha1(std::string_view username, std::string_view realm,
+                                 sip::DigestAlgorithm a);
+  nlohmann::json record_of(const Call& c) const;
+  void tick();
+  void write_status() const;
+
+  boost::asio::io_context& io_;
+  policy::PolicyService& policy_;
+  GatewayOptions options_;
+  boost::asio::ip::address media_address_;
+  std::unique_ptr<sip::SipEndpoint> sip_;
+  std::unique_ptr<Registrar> registrar_;
+  media::PortPool ports_;
+  std::map<uint64_t, std::unique_ptr<Call>> calls_;
+  std::map<uint64_t, SessionRef> sessions_;  // UA session -> its call and role
+  boost::asio::steady_timer timer_;
+  GatewayMetrics metrics_;
+  uint64_t next_call_ = 1;
+  std::chrono::steady_clock::time_point last_status_{};
+  bool stopping_ = false;
+};
+
+}  // namespace verbatim::gateway

@@ -1,0 +1,175 @@
+#include "gateway/registrar.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+#include "sip/header_values.h"
+
+namespace verbatim::gateway {
+
+using std::chrono::steady_clock;
+
+namespace {
+constexpr size_t kMaxRealms = 1000;
+}
+
+std::string identity_of(const sip::Uri& uri) {
+  if (!uri.is_sip() || uri.user.empty()) return "";
+  return to_lower(uri.user_unescaped() + "@" + std::string(uri.host));
+}
+
+Registrar::Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, RegistrarOptions options)
+    : secret_(secret),
+      lookup_(std::move(lookup)),
+      options_(std::move(options)),
+      limiter_(options_.max_failures) {}
+
+sip::DigestServer& Registrar::server(const std::string& realm) {
+  auto it = servers_.find(realm);
+  if (it != servers_.end()) return *it->second;
+  if (servers_.size() >= kMaxRealms) servers_.erase(servers_.begin());
+  auto s = std::make_unique<sip::DigestServer>(
+      realm, secret_, [this, realm](std::string_view user, sip::DigestAlgorithm a) {
+        return lookup_(user, realm, a);
+      });
+  s->set_algorithms(options_.algorithms);
+  return *servers_.emplace(realm, std::move(s)).first->second;
+}
+
+Registrar::Reply Registrar::challenge(const std::string& realm, bool stale) const {
+  Reply r{401, "Unauthorized", {}};
+  // A throwaway server: challenges need only the realm, secret and algorithms.
+  sip::DigestServer s(realm, secret_, nullptr);
+  s.set_algorithms(options_.algorithms);
+  for (auto& c : s.challenges(std::chrono::system_clock::now(), stale)) {
+    r.headers.emplace_back("WWW-Authenticate", std::move(c));
+  }
+  return r;
+}
+
+Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::Peer& from) {
+  Auth out;
+  const auto now = steady_clock::now();
+  auto who = request.method() == "REGISTER" ? request.to() : request.from();
+  if (!who) return {"", {400, "Bad Request", {}}};
+  const std::string claimed = identity_of(who.value().uri);
+  if (claimed.empty()) {
+    return {"", {403, "Forbidden", {{"Warning", "399 verbatim \"not a SIP user address\""}}}};
+  }
+  const std::string realm = claimed.substr(claimed.find('@') + 1);
+  if (limiter_.blocked(from.address, now)) {
+    return {"", {403, "Forbidden", {{"Warning", "399 verbatim \"too many failed attempts\""}}}};
+  }
+  const sip::Header* h = request.find("Authorization");
+  if (!h) return {"", challenge(realm, false)};
+  auto params = sip::parse_digest(h->value);
+  if (!params || to_lower(params.value().get("realm")) != realm) {
+    return {"", challenge(realm, false)};
+  }
+  switch (server(realm).verify(h->value, request.method(), std::chrono::system_clock::now())) {
+    case sip::DigestVerdict::kOk:
+      break;
+    case sip::DigestVerdict::kStale:
+      return {"", challenge(realm, true)};
+    case sip::DigestVerdict::kMalformed:
+      return {"", challenge(realm, false)};
+    case sip::DigestVerdict::kReplay:
+    case sip::DigestVerdict::kBadCredentials:
+      limiter_.failure(from.address, now);
+      return {"", challenge(realm, false)};
+  }
+  limiter_.success(from.address);
+  const std::string identity = to_lower(params.value().get("username")) + "@" + realm;
+  if (identity != claimed) {
+    // Authenticated, but as someone else than the address it claims (From / To).
+    return {"",
+            {403,
+             "Forbidden",
+             {{"Warning", "399 verbatim \"" + claimed + " is not the authenticated user\""}}}};
+  }
+  out.identity = identity;
+  return out;
+}
+
+void Registrar::expire(std::vector<Binding>& list, steady_clock::time_point now) const {
+  std::erase_if(list, [now](const Binding& b) { return b.expires <= now; });
+}
+
+std::vector<Binding> Registrar::bindings(const std::string& identity) {
+  auto it = bindings_.find(identity);
+  if (it == bindings_.end()) return {};
+  expire(it->second, steady_clock::now());
+  if (it->second.empty()) {
+    bindings_.erase(it);
+    return {};
+  }
+  return it->second;
+}
+
+Registrar::Reply Registrar::on_register(const sip::Message& request, const sip::Peer& from) {
+  Auth auth = authenticate(request, from);
+  if (!auth.ok()) return auth.reply;
+  const auto now = steady_clock::now();
+  auto call_id = request.call_id();
+  auto cseq = request.cseq();
+  if (!call_id || !cseq) return {400, "Bad Request", {}};
+  std::optional<uint64_t> expires_header;
+  if (const sip::Header* e = request.find("Expires")) {
+    auto n = sip::parse_number(e->value, UINT32_MAX);
+    if (!n) return {400, "Bad Request", {{"Warning", "399 verbatim \"bad Expires\""}}};
+    expires_header = n.value();
+  }
+  auto& list = bindings_[auth.identity];
+  expire(list, now);
+  std::vector<const sip::Header*> contact_headers = request.all(sip::HeaderId::kContact);
+  const bool star = contact_headers.size() == 1 && sip::is_star_contact(contact_headers[0]->value);
+  if (star) {
+    if (expires_header != uint64_t{0}) {
+      return {400, "Bad Request", {{"Warning", "399 verbatim \"Contact: * needs Expires: 0\""}}};
+    }
+    list.clear();
+  } else if (!contact_headers.empty()) {
+    auto contacts = request.contacts();
+    if (!contacts) return {400, "Bad Request", {{"Warning", "399 verbatim \"bad Contact\""}}};
+    for (const auto& c : contacts.value()) {
+      uint64_t expires = expires_header.value_or(options_.default_expires.count());
+      if (auto p = c.param("expires")) {
+        auto n = sip::parse_number(*p, UINT32_MAX);
+        if (!n) return {400, "Bad Request", {{"Warning", "399 verbatim \"bad expires\""}}};
+        expires = n.value();
+      }
+      const std::string uri(c.uri.text);
+      auto same = std::find_if(list.begin(), list.end(),
+                               [&](const Binding& b) { return b.contact == uri; });
+      if (same != list.end() && same->call_id == call_id.value() &&
+          cseq.value().number <= same->cseq) {
+        return {
+            500, "Server Internal Error", {{"Warning", "399 verbatim \"out-of-order REGISTER\""}}};
+      }
+      if (expires == 0) {
+        if (same != list.end()) list.erase(same);
+        continue;
+      }
+      if (expires < static_cast<uint64_t>(options_.min_expires.count())) {
+        return {423,
+                "Interval Too Brief",
+                {{"Min-Expires", std::to_string(options_.min_expires.count())}}};
+      }
+      expires = std::min<uint64_t>(expires, options_.max_expires.count());
+      Binding b{uri, from, now + std::chrono::seconds(expires), std::string(call_id.value()),
+                cseq.value().number};
+      if (same != list.end()) list.erase(same);
+      list.insert(list.begin(), std::move(b));
+      if (list.size() > options_.max_bindings) list.resize(options_.max_bindings);
+    }
+  }
+  Reply r;
+  for (const Binding& b : list) {
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(b.expires - now).count();
+    r.headers.emplace_back("Contact", "<" + b.contact + ">;expires=" + std::to_string(left));
+  }
+  if (list.empty()) bindings_.erase(auth.identity);
+  return r;
+}
+
+}  // namespace verbatim::gateway

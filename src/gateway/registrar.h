@@ -1,0 +1,90 @@
+// The gateway's registrar (RFC 3261 §10) and its authentication of users.
+//   - REGISTER: the user authenticates with digest (sip/digest.h: SHA-256 and MD5 challenges,
+//     stateless nonces, replays refused) against the hashes `Set-VbUser -SipPassword` stored;
+//     the digest username and realm are the user part and domain of the user's SIP address, and
+//     a user registers only their own address (403 otherwise). Bindings: Contact URIs with their
+//     expiry (the Contact's expires, else Expires, else 3600 s; capped at max_expires; below
+//     min_expires: 423 with Min-Expires), "*" with Expires: 0 removes all, no Contact is a
+//     query; at most max_bindings per user (the oldest go). The 200 lists every binding.
+//   - Requests from users (INVITE): authenticate() answers with the user or the challenge.
+//   - Brute force (T33): a source that fails `max_failures` times in a minute is refused (403)
+//     without verification for ten minutes; unknown users cost the same as wrong passwords.
+// Bindings live in memory: after a restart phones are asked to register again within their
+// registration interval (they refresh at half of it).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sip/digest.h"
+#include "sip/message.h"
+#include "sip/transaction.h"
+#include "sip/user_agent.h"
+
+namespace verbatim::gateway {
+
+struct RegistrarOptions {
+  std::vector<sip::DigestAlgorithm> algorithms{sip::DigestAlgorithm::kSha256,
+                                               sip::DigestAlgorithm::kMd5};
+  std::chrono::seconds default_expires{3600}, min_expires{60}, max_expires{7200};
+  size_t max_bindings = 10;
+  size_t max_failures = 20;
+};
+
+struct Binding {
+  std::string contact;  // the Contact URI as registered
+  sip::Peer source;     // where the REGISTER came from: requests for the user go there
+  std::chrono::steady_clock::time_point expires;
+  std::string call_id;
+  uint32_t cseq = 0;
+};
+
+class Registrar {
+ public:
+  // HA1 for a digest username in a realm, or nullopt (unknown user, no password set).
+  using Ha1Lookup = std::function<std::optional<std::string>(
+      std::string_view username, std::string_view realm, sip::DigestAlgorithm)>;
+  Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, RegistrarOptions options = {});
+
+  struct Reply {
+    int status = 200;
+    std::string reason = "OK";
+    sip::HeaderList headers;
+  };
+  Reply on_register(const sip::Message& request, const sip::Peer& from);
+
+  // The authenticated "user@realm" of a request, or the reply to send instead (401 with
+  // challenges, or 403).
+  struct Auth {
+    std::string identity;  // "alice@contoso.com" (lower case)
+    Reply reply;
+    bool ok() const { return !identity.empty(); }
+  };
+  Auth authenticate(const sip::Message& request, const sip::Peer& from);
+
+  // The live bindings of "user@domain", newest first.
+  std::vector<Binding> bindings(const std::string& identity);
+  size_t registered_users() const { return bindings_.size(); }
+
+ private:
+  sip::DigestServer& server(const std::string& realm);
+  Reply challenge(const std::string& realm, bool stale) const;
+  void expire(std::vector<Binding>& list, std::chrono::steady_clock::time_point now) const;
+
+  std::array<uint8_t, 32> secret_;
+  Ha1Lookup lookup_;
+  RegistrarOptions options_;
+  std::map<std::string, std::unique_ptr<sip::DigestServer>> servers_;  // by realm
+  std::map<std::string, std::vector<Binding>> bindings_;               // by "user@domain"
+  sip::AuthFailureLimiter limiter_;
+};
+
+// "user@domain" (lower case) of a SIP URI, empty when it has no user part.
+std::string identity_of(const sip::Uri& uri);
+
+}  // namespace verbatim::gateway

@@ -1,0 +1,181 @@
+#include "gateway/relay.h"
+
+#include <boost/asio/socket_base.hpp>
+
+namespace verbatim::gateway {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace {
+
+constexpr int kMaxPerWakeup = 16;
+
+Status bind_socket(udp::socket& s, const asio::ip::address& address, uint16_t port) {
+  boost::system::error_code ec;
+  s.open(address.is_v6() ? udp::v6() : udp::v4(), ec);
+  if (!ec) s.bind(udp::endpoint(address, port), ec);
+  if (!ec) s.non_blocking(true, ec);
+  if (ec) {
+    return make_error(ErrorCode::kIo, "media port " + std::to_string(port) + ": " + ec.message());
+  }
+  return ok_status();
+}
+
+udp::endpoint rtcp_of(const udp::endpoint& rtp) {
+  return udp::endpoint(rtp.address(), static_cast<uint16_t>(rtp.port() + 1));
+}
+
+}  // namespace
+
+// --- TapPorts --------------------------------------------------------------------------------
+
+Result<std::shared_ptr<TapPorts>> TapPorts::open(asio::io_context& io,
+                                                 const asio::ip::address& address, uint16_t port) {
+  std::shared_ptr<TapPorts> t(new TapPorts(io, port));
+  VB_TRY(bind_socket(t->rtp_, address, port));
+  VB_TRY(bind_socket(t->rtcp_, address, static_cast<uint16_t>(port + 1)));
+  t->drain(false);
+  t->drain(true);
+  return t;
+}
+
+void TapPorts::drain(bool rtcp) {
+  auto& socket = rtcp ? rtcp_ : rtp_;
+  socket.async_wait(udp::socket::wait_read,
+                    [self = shared_from_this(), rtcp](boost::system::error_code ec) {
+                      if (self->closed_ || ec == asio::error::operation_aborted) return;
+                      thread_local std::array<uint8_t, 2048> buffer;
+                      auto& s = rtcp ? self->rtcp_ : self->rtp_;
+                      udp::endpoint from;
+                      for (int i = 0; i < kMaxPerWakeup; ++i) {
+                        boost::system::error_code e;
+                        s.receive_from(asio::buffer(buffer), from, 0, e);
+                        if (e) break;
+                      }
+                      self->drain(rtcp);
+                    });
+}
+
+void TapPorts::send(bool rtcp, const uint8_t* data, size_t size, const udp::endpoint& to) {
+  if (closed_) return;
+  boost::system::error_code ec;
+  (rtcp ? rtcp_ : rtp_).send_to(asio::buffer(data, size), to, 0, ec);
+  if (!ec) ++sent_;
+}
+
+void TapPorts::close() {
+  closed_ = true;
+  boost::system::error_code ec;
+  rtp_.close(ec);
+  rtcp_.close(ec);
+}
+
+// --- RelayStream -----------------------------------------------------------------------------
+
+RelayStream::RelayStream(asio::io_context& io, uint16_t port_a, uint16_t port_b)
+    : legs_{std::make_unique<Leg>(io), std::make_unique<Leg>(io)}, ports_{port_a, port_b} {}
+
+RelayStream::~RelayStream() { close(); }
+
+Result<std::shared_ptr<RelayStream>> RelayStream::open(asio::io_context& io,
+                                                       const asio::ip::address& address,
+                                                       uint16_t port_a, uint16_t port_b) {
+  std::shared_ptr<RelayStream> r(new RelayStream(io, port_a, port_b));
+  for (Side side : {Side::kA, Side::kB}) {
+    const uint16_t p = r->port(side);
+    VB_TRY(bind_socket(r->leg(side).rtp, address, p));
+    VB_TRY(bind_socket(r->leg(side).rtcp, address, static_cast<uint16_t>(p + 1)));
+  }
+  for (Side side : {Side::kA, Side::kB}) {
+    r->receive(side, false);
+    r->receive(side, true);
+  }
+  return r;
+}
+
+void RelayStream::set_remote(Side side, const udp::endpoint& rtp) {
+  Leg& l = leg(side);
+  if (l.sdp && l.sdp->address() != rtp.address()) {
+    // Moved (a re-INVITE with a new address): latch again.
+    l.rtp_latched.reset();
+    l.rtcp_latched.reset();
+  }
+  l.sdp = rtp;
+}
+
+uint64_t RelayStream::add_tap(Side from, std::shared_ptr<TapPorts> via, const udp::endpoint& to) {
+  const uint64_t id = next_tap_++;
+  taps_.push_back(Tap{id, from, std::move(via), to});
+  return id;
+}
+
+void RelayStream::remove_tap(uint64_t id) {
+  std::erase_if(taps_, [id](const Tap& t) { return t.id == id; });
+}
+
+void RelayStream::close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ec;
+  for (auto& l : legs_) {
+    l->rtp.close(ec);
+    l->rtcp.close(ec);
+  }
+  taps_.clear();
+}
+
+void RelayStream::receive(Side side, bool rtcp) {
+  auto& socket = rtcp ? leg(side).rtcp : leg(side).rtp;
+  socket.async_wait(udp::socket::wait_read,
+                    [self = shared_from_this(), side, rtcp](boost::system::error_code ec) {
+                      if (self->closed_ || ec == asio::error::operation_aborted) return;
+                      if (!ec) self->drain(side, rtcp);
+                      if (!self->closed_) self->receive(side, rtcp);
+                    });
+}
+
+void RelayStream::drain(Side side, bool rtcp) {
+  thread_local std::array<uint8_t, 2048> buffer;
+  auto& socket = rtcp ? leg(side).rtcp : leg(side).rtp;
+  udp::endpoint from;
+  for (int i = 0; i < kMaxPerWakeup && !closed_; ++i) {
+    boost::system::error_code ec;
+    const size_t n = socket.receive_from(asio::buffer(buffer), from, 0, ec);
+    if (ec) return;  // would_block: empty
+    on_datagram(side, rtcp, from, buffer.data(), n);
+  }
+}
+
+void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, const uint8_t* data,
+                              size_t size) {
+  const size_t i = static_cast<size_t>(side);
+  Leg& in = leg(side);
+  auto& latched = rtcp ? in.rtcp_latched : in.rtp_latched;
+  if (latched ? *latched != from : (!in.sdp || in.sdp->address() != from.address())) {
+    ++counters_.foreign[i];
+    return;
+  }
+  if (!latched) latched = from;
+  ++counters_.received[i];
+  // To the other side: where it sends from once it has, else where its SDP says.
+  Leg& out = leg(other(side));
+  std::optional<udp::endpoint> to = rtcp ? out.rtcp_latched : out.rtp_latched;
+  if (!to && out.sdp && out.sdp->port() != 0 && !out.sdp->address().is_unspecified()) {
+    to = rtcp ? rtcp_of(*out.sdp) : *out.sdp;
+  }
+  if (to) {
+    boost::system::error_code ec;
+    (rtcp ? out.rtcp : out.rtp).send_to(asio::buffer(data, size), *to, 0, ec);
+    if (!ec) ++counters_.forwarded[i];
+  }
+  for (const Tap& t : taps_) {
+    if (t.from != side) continue;
+    if (auto via = t.via.lock()) {
+      via->send(rtcp, data, size, rtcp ? rtcp_of(t.to) : t.to);
+      ++counters_.tapped;
+    }
+  }
+}
+
+}  // namespace verbatim::gateway

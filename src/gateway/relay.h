@@ -1,0 +1,111 @@
+// The gateway's media anchor. For each stream of a call the gateway holds a port pair facing
+// each side (A: the caller, B: the callee); what one side sends is forwarded to the other side,
+// and copied to the taps: the recorders' streams of the recording sessions of that call.
+//   - strict source: a side's sockets take packets only from the address its SDP names (any
+//     port: the first packet latches it, symmetric RTP for phones behind a port-translating
+//     NAT); anything else is dropped and counted (RTP bleed, T12);
+//   - forwarding goes to where the other side's packets come from once it has sent, before that
+//     to the port its SDP names;
+//   - RTCP is relayed the same way on the odd port above; taps get RTP and RTCP;
+//   - taps are added when a recorder answers and removed when it leaves, without touching the
+//     call: a recorder never delays or breaks the media of the call it records.
+// Hand-written: the relays that exist (rtpengine, the kernel's forwarding) are daemons, not
+// libraries; this one is a few hundred lines on Boost.Asio, reading each socket when readable
+// into one buffer per thread (memory per call stays small), as the recorder does.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include "common/result.h"
+
+namespace verbatim::gateway {
+
+enum class Side { kA = 0, kB = 1 };
+inline Side other(Side s) { return s == Side::kA ? Side::kB : Side::kA; }
+
+// A port pair the gateway sends copies from (one recorder stream). What comes back on it (the
+// recorder's RTCP) is read and dropped, so nothing piles up in the socket.
+class TapPorts : public std::enable_shared_from_this<TapPorts> {
+ public:
+  static Result<std::shared_ptr<TapPorts>> open(boost::asio::io_context& io,
+                                                const boost::asio::ip::address& address,
+                                                uint16_t port);
+  void send(bool rtcp, const uint8_t* data, size_t size, const boost::asio::ip::udp::endpoint& to);
+  void close();
+  uint16_t port() const { return port_; }
+  uint64_t sent() const { return sent_; }
+
+ private:
+  TapPorts(boost::asio::io_context& io, uint16_t port) : rtp_(io), rtcp_(io), port_(port) {}
+  void drain(bool rtcp);
+  boost::asio::ip::udp::socket rtp_, rtcp_;
+  uint16_t port_;
+  uint64_t sent_ = 0;
+  bool closed_ = false;
+};
+
+struct RelayCounters {
+  std::array<uint64_t, 2> received{};  // by the side that sent
+  std::array<uint64_t, 2> forwarded{};
+  std::array<uint64_t, 2> foreign{};  // dropped: not from that side's address
+  uint64_t tapped = 0;
+};
+
+class RelayStream : public std::enable_shared_from_this<RelayStream> {
+ public:
+  // Binds RTP on port_a/port_b and RTCP on the odd ports above them, on `address`.
+  static Result<std::shared_ptr<RelayStream>> open(boost::asio::io_context& io,
+                                                   const boost::asio::ip::address& address,
+                                                   uint16_t port_a, uint16_t port_b);
+  ~RelayStream();
+  RelayStream(const RelayStream&) = delete;
+  RelayStream& operator=(const RelayStream&) = delete;
+
+  // The RTP address a side's SDP names (its RTCP: the port above). Port 0 or the address
+  // 0.0.0.0 (hold): nothing is sent to that side.
+  void set_remote(Side side, const boost::asio::ip::udp::endpoint& rtp);
+  // Copies of what `from` sends go to `to` (its RTCP to the port above), sent from `via`.
+  uint64_t add_tap(Side from, std::shared_ptr<TapPorts> via,
+                   const boost::asio::ip::udp::endpoint& to);
+  void remove_tap(uint64_t id);
+  void close();
+
+  uint16_t port(Side s) const { return ports_[static_cast<size_t>(s)]; }
+  const RelayCounters& counters() const { return counters_; }
+
+ private:
+  struct Leg {
+    explicit Leg(boost::asio::io_context& io) : rtp(io), rtcp(io) {}
+    boost::asio::ip::udp::socket rtp, rtcp;
+    std::optional<boost::asio::ip::udp::endpoint> sdp;  // where the SDP says it is
+    std::optional<boost::asio::ip::udp::endpoint> rtp_latched, rtcp_latched;
+  };
+  struct Tap {
+    uint64_t id = 0;
+    Side from = Side::kA;
+    std::weak_ptr<TapPorts> via;
+    boost::asio::ip::udp::endpoint to;
+  };
+  RelayStream(boost::asio::io_context& io, uint16_t port_a, uint16_t port_b);
+  void receive(Side side, bool rtcp);
+  void drain(Side side, bool rtcp);
+  void on_datagram(Side side, bool rtcp, const boost::asio::ip::udp::endpoint& from,
+                   const uint8_t* data, size_t size);
+  Leg& leg(Side s) { return *legs_[static_cast<size_t>(s)]; }
+
+  std::array<std::unique_ptr<Leg>, 2> legs_;
+  std::array<uint16_t, 2> ports_{};
+  std::vector<Tap> taps_;
+  uint64_t next_tap_ = 1;
+  RelayCounters counters_;
+  bool closed_ = false;
+};
+
+}  // namespace verbatim::gateway

@@ -1,0 +1,455 @@
+"""The gateway end to end, with real peers on loopback: SIPp as the phones (registering with
+digest, calling, answering, sending real speech from SIPp's pcap), our recorder(s) as the SIPREC
+servers, the policy set with the admin cmdlets. Asserts what each party receives and what the
+archive holds (docs/gateway.md)."""
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import BIN, VerbatimTestCase, free_udp_port, wait_until  # noqa: E402
+
+APP = "11111111-2222-4333-8444-555555555555"
+PAIR_APP = "11111111-2222-4333-8444-666666666666"
+
+SETUP = f"""
+New-VbUser alice@contoso.com -DisplayName "Alice Trader" -PhoneNumber +14255550100 -SipPassword alice-secret-1
+New-VbUser bob@contoso.com -DisplayName "Bob Broker" -PhoneNumber +14255550101 -SipPassword bob-secret-22
+New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName "Verbatim Recorder" -ApplicationId {APP}
+New-CsOnlineApplicationInstance -UserPrincipalName rec2@contoso.com -DisplayName "Second Recorder" -ApplicationId {PAIR_APP}
+"""
+
+# SIPp phones. Requests go to the gateway; [service] is the user.
+REGISTER = """
+  <send retrans="500"><![CDATA[
+      REGISTER sip:contoso.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[service]@contoso.com>;tag=[pid]R[call_number]
+      To: <sip:[service]@contoso.com>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Expires: 300
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="401" auth="true"/>
+  <send retrans="500"><![CDATA[
+      REGISTER sip:contoso.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[service]@contoso.com>;tag=[pid]R[call_number]
+      To: <sip:[service]@contoso.com>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      [authentication]
+      Expires: 300
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="200"/>
+"""
+
+REGISTRATION = ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="register">'
+                + REGISTER + "</scenario>\n")
+
+# Started on the port the phone registered from (SIPp maps requests to calls by Call-ID, so
+# registering and answering are two runs on one port).
+CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="phone that answers">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="a=record:on" search_in="body" check_it="false" assign_to="rec"/>
+      <ereg regexp="Call-Info: (.*)" search_in="msg" check_it="false" assign_to="ci,ci1"/>
+      <log message="RECORD [$rec] CALLINFO [$ci1]"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]B[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]></send>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]B[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+v=0
+o=- 2 2 IN IP4 [media_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+    ]]></send>
+  <recv request="ACK"/>
+  <recv request="BYE">
+    <action>
+      <ereg regexp="Reason: (.*)" search_in="msg" check_it="false" assign_to="r,r1"/>
+      <log message="BYE REASON [$r1]"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <Reference variables="rec,ci,r"/>
+</scenario>
+"""
+
+INVITE = """
+  <send retrans="500"><![CDATA[
+      INVITE sip:@TARGET@@contoso.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Alice Trader" <sip:[service]@contoso.com>;tag=[pid]A[call_number]
+      To: <sip:@TARGET@@contoso.com>
+      Call-ID: [call_id]
+      CSeq: @CSEQ@ INVITE
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      @AUTH@
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 [media_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+    ]]></send>
+"""
+
+ACK = """
+  <send><![CDATA[
+      ACK sip:@TARGET@@contoso.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Alice Trader" <sip:[service]@contoso.com>;tag=[pid]A[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: @CSEQ@ ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+"""
+
+
+def caller_scenario(target, outcome, hold_ms=3000, play=True):
+    """INVITE (challenged, then with credentials); outcome "200": talk (SIPp's g711a.pcap) for
+    hold_ms, then BYE, or take the gateway's BYE; else expect that final status."""
+    s = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n'
+    s += INVITE.replace("@CSEQ@", "1").replace("@AUTH@", "").replace("@TARGET@", target)
+    s += '  <recv response="100" optional="true"/>\n  <recv response="401" auth="true"/>\n'
+    s += ACK.replace("@CSEQ@", "1").replace("@TARGET@", target)
+    s += INVITE.replace("@CSEQ@", "2").replace("@AUTH@", "[authentication]").replace("@TARGET@", target)
+    s += '  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>\n'
+    if outcome == "200":
+        s += '''  <recv response="200" rtd="true">
+    <action>
+      <ereg regexp="a=record:on" search_in="body" check_it="false" assign_to="rec"/>
+      <log message="ANSWERED RECORD [$rec]"/>
+    </action>
+  </recv>
+'''
+        s += ACK.replace("@CSEQ@", "2").replace("@TARGET@", target)
+        if play:
+            s += '''  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>\n'''
+        s += f'''  <recv request="BYE" timeout="{hold_ms}" ontimeout="hangup">
+    <action>
+      <ereg regexp="Reason: (.*)" search_in="msg" check_it="false" assign_to="r,r1"/>
+      <log message="BYE REASON [$r1]"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <nop next="done"/>
+  <label id="hangup"/>
+  <send retrans="500"><![CDATA[
+      BYE sip:@TARGET@@contoso.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Alice Trader" <sip:[service]@contoso.com>;tag=[pid]A[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="200"/>
+  <label id="done"/>
+  <Reference variables="rec,r"/>
+'''.replace("@TARGET@", target)
+    else:
+        s += f'''  <recv response="{outcome}">
+    <action>
+      <ereg regexp="Reason: (.*)" search_in="msg" check_it="false" assign_to="r,r1"/>
+      <log message="REFUSED REASON [$r1]"/>
+    </action>
+  </recv>
+'''
+        s += ACK.replace("@CSEQ@", "2").replace("@TARGET@", target)
+        s += '  <Reference variables="r"/>\n'
+    return s + "</scenario>\n"
+
+
+class GatewayTestCase(VerbatimTestCase):
+    def setUp(self):
+        super().setUp()
+        self.sipps = []
+
+    def tearDown(self):
+        for p in self.sipps:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        super().tearDown()
+
+    def admin(self, script):
+        return self.run_vb("admin", "-c", script, check=0)
+
+    def start_role(self, role, section, settings, extra=""):
+        base = random.randrange(20000, 60000, 2)
+        values = {"sip_listen": "127.0.0.1:0", "rtp_port_min": base, "rtp_port_max": base + 99,
+                  **settings}
+        cfg = os.path.join(self.tmp, f"{role}-{len(self.servers)}.toml")
+        with open(cfg, "w") as f:
+            f.write(f"[archive]\nflush_interval_ms = 200\nmin_free_mb = 0\n{extra}[{section}]\n")
+            for k, v in values.items():
+                f.write(f"{k} = {json.dumps(v)}\n")
+        log = os.path.join(self.tmp, f"{role}-{len(self.servers)}.log")
+        err = open(log, "a")
+        p = subprocess.Popen([BIN, "--config", cfg, "serve", "--roles", role], stdout=subprocess.PIPE,
+                             stderr=err, text=True, env=self.env)
+        err.close()
+        self.servers.append(p)
+        line = p.stdout.readline()
+        m = re.search(r"sip:127\.0\.0\.1:(\d+)", line)
+        if not m:
+            p.kill()
+            self.fail(f"{role} did not start: {line!r} {open(log).read()}")
+        p.log = log
+        return p, int(m.group(1))
+
+    def start_recorder(self, **settings):
+        return self.start_role("recorder", "recorder", {"min_free_mb": 0, **settings}, "")
+
+    def start_gateway(self, **settings):
+        values = {"digest_algorithms": ["MD5"], "recording_setup_timeout_ms": 2000, **settings}
+        return self.start_role("gateway", "gateway", values)
+
+    def policy(self, recorders, required=True, count=1, paired=None, who="alice@contoso.com"):
+        """A policy for `who` whose application has endpoints at `recorders` (SIP ports)."""
+        script = SETUP if not hasattr(self, "_setup_done") else ""
+        self._setup_done = True
+        for i, port in enumerate(recorders):
+            script += f"New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{port} -Region EUR\n"
+        flag = "$true" if required else "$false"
+        script += "New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true\n"
+        script += (f"New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com "
+                   f"-RequiredBeforeCallEstablishment {flag} -RequiredDuringCall {flag} "
+                   f"-ConcurrentInvitationCount {count}\n")
+        if paired:
+            script += f"New-VbRecorderEndpoint -ApplicationId {PAIR_APP} -Uri sip:srs@127.0.0.1:{paired}\n"
+            script += ("Set-CsTeamsComplianceRecordingApplication -Identity 'Traders/" + self.instance_id("rec@contoso.com")
+                       + "' -ComplianceRecordingPairedApplications @(New-CsTeamsComplianceRecordingPairedApplication -Id "
+                       + self.instance_id("rec2@contoso.com") + ")\n")
+        script += f"Grant-CsTeamsComplianceRecordingPolicy -Identity {who} -PolicyName Traders\n"
+        return self.admin(script)
+
+    def instance_id(self, upn):
+        r = self.run_vb("admin", "-c", f"Get-CsOnlineApplicationInstance -Identity {upn} | select -ExpandProperty ObjectId", check=0)
+        return r.stdout.strip()
+
+    def sipp(self, gw_port, scenario, user, password, name, media_port=None, port=None):
+        path = os.path.join(self.tmp, name + ".xml")
+        with open(path, "w") as f:
+            f.write(scenario)
+        log = os.path.join(self.tmp, name + "_logs.log")
+        p = subprocess.Popen(["sipp", f"127.0.0.1:{gw_port}", "-sf", path, "-m", "1", "-i", "127.0.0.1",
+                              "-p", str(port or free_udp_port()), "-mi", "127.0.0.1",
+                              "-mp", str(media_port or free_udp_port()), "-s", user, "-au", user,
+                              "-ap", password, "-timeout", "60", "-timeout_error", "-nostdin",
+                              "-trace_err", "-trace_logs", "-log_file", log, "-rtp_echo"],
+                             cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p.log = log
+        p.name = name
+        self.sipps.append(p)
+        return p
+
+    def sipp_log(self, p):
+        if not os.path.exists(p.log):
+            return ""
+        with open(p.log) as f:
+            return f.read()
+
+    def wait_sipp(self, p, timeout=60):
+        p.wait(timeout=timeout)
+        errs = ""
+        for f in os.listdir(self.tmp):
+            if f.startswith(p.name) and f.endswith("errors.log"):
+                with open(os.path.join(self.tmp, f)) as e:
+                    errs += e.read()
+        self.assertEqual(p.returncode, 0, f"{p.name}: {p.stderr.read()} {errs[-3000:]}")
+
+    def callee(self, gw_port):
+        port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=port))
+        return self.sipp(gw_port, CALLEE, "bob", "bob-secret-22", "bob", port=port)
+
+    def calls(self):
+        path = os.path.join(self.data, "gateway-calls.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+class RecordingPolicyTest(GatewayTestCase):
+    def test_recorded_call_is_anchored_forked_and_archived(self):
+        rec, rec_port = self.start_recorder()
+        self.assertIn("Traders", self.policy([rec_port]).stdout + "Traders")
+        gw, gw_port = self.start_gateway()
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=4000), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        # Both phones were told: a=record:on, and the callee got the Call-Info banner.
+        self.assertIn("ANSWERED RECORD a=record:on", self.sipp_log(alice))
+        self.assertIn("RECORD a=record:on CALLINFO <urn:verbatim:recording>;purpose=recording",
+                      self.sipp_log(bob))
+        calls = wait_until(self.calls, 10)
+        self.assertEqual(len(calls), 1, calls)
+        c = calls[0]
+        self.assertEqual(c["status"], 200)
+        self.assertTrue(c["caller"]["recorded"])
+        self.assertFalse(c["callee"]["recorded"])
+        self.assertEqual(c["caller"]["policy"], "Traders")
+        leg = c["recordings"][0]["applications"][0]["instances"][0]
+        self.assertEqual(leg["state"], "ended", leg)
+        self.assertGreaterEqual(c["timings"]["recordersReadyMs"], 0)
+        self.assertLessEqual(c["timings"]["recordersReadyMs"], c["timings"]["calleeCalledMs"])
+        media = c["media"][0]
+        self.assertGreater(media["fromCaller"], 100, media)  # SIPp's pcap: 50 packets/s
+        self.assertGreater(media["fromCallee"], 100, media)  # bob echoes
+        self.assertGreater(media["copiedToRecorders"], 200, media)
+        # `verbatim calls show` tells the story.
+        shown = self.run_vb("calls", "show", c["callId"], check=0).stdout
+        self.assertIn("policy Traders (Direct), recorded", shown)
+        self.assertIn(f"sip:srs@127.0.0.1:{rec_port}: ended", shown)
+        # The recorder archived one recording of Alice's side, with the gateway's metadata.
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            log = f.read()
+        m = re.search(r"recording (\w+) started", log)
+        self.assertTrue(m, log)
+        shown = json.loads(self.run_vb("archive", "show", m.group(1), check=0).stdout)
+        text = json.dumps(shown["metadata"])
+        self.assertIn("sip:alice@contoso.com", text)
+        self.assertIn("sip:bob@contoso.com", text)
+        self.assertIn(c["callId"], text)
+        self.assertIn('"policy": "Traders"', text)
+        self.assertIn("complete", text)
+
+    def test_required_recorder_refusing_refuses_the_call_with_a_reason(self):
+        dead = free_udp_port()  # nothing listens: the INVITE is never answered
+        self.policy([dead])
+        gw, gw_port = self.start_gateway(recording_setup_timeout_ms=1500)
+        bob = self.callee(gw_port)
+        t0 = time.monotonic()
+        alice = self.sipp(gw_port, caller_scenario("bob", "480"), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        took = time.monotonic() - t0
+        self.assertIn("REFUSED REASON SIP;cause=480;text=\"There was a problem setting up the recording "
+                      "required by your organisation\"", self.sipp_log(alice))
+        self.assertGreaterEqual(took, 1.4)
+        self.assertEqual(bob.poll(), None, "the callee must never be called")
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 480)
+        self.assertIn("no recorder answered within 1500 ms", c["outcome"])
+        self.assertEqual(c["timings"]["calleeCalledMs"], -1)
+
+    def test_not_required_recorder_never_blocks_the_call(self):
+        dead = free_udp_port()
+        self.policy([dead], required=False)
+        gw, gw_port = self.start_gateway()
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 200)
+        self.assertLess(c["timings"]["calleeCalledMs"], 500)
+
+    def test_recorder_dying_mid_call_ends_a_required_call_with_a_reason(self):
+        rec, rec_port = self.start_recorder(drain_timeout_s=0)
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway()
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=20000), "alice", "alice-secret-1", "alice")
+        self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
+        time.sleep(0.5)
+        rec.send_signal(signal.SIGTERM)  # no drain time: BYE to the gateway at once
+        self.wait_sipp(alice, timeout=30)
+        self.wait_sipp(bob, timeout=30)
+        self.assertIn("BYE REASON SIP;cause=480;text=\"The recording required by your organisation stopped",
+                      self.sipp_log(alice))
+        self.assertIn("BYE REASON SIP;cause=480", self.sipp_log(bob))
+        c = wait_until(self.calls, 10)[0]
+        self.assertIn("recording lost", c["outcome"])
+
+    def test_unauthenticated_and_wrong_password_are_refused(self):
+        self.admin(SETUP)
+        gw, gw_port = self.start_gateway()
+        wrong = ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="wrong password">'
+                 + REGISTER.replace('<recv response="200"/>', '<recv response="401"/>') + "</scenario>\n")
+        p = self.sipp(gw_port, wrong, "bob", "wrong-password", "bob-wrong")
+        self.wait_sipp(p)  # challenged again: never registered
+        # Bob's password registers; Bob cannot register Alice's address with his own credentials.
+        self.callee(gw_port)
+        as_alice = ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="someone else">'
+                    + REGISTER.replace("[service]@contoso.com", "alice@contoso.com")
+                    .replace('<recv response="200"/>', '<recv response="403"/>') + "</scenario>\n")
+        p = self.sipp(gw_port, as_alice, "bob", "bob-secret-22", "bob-as-alice")
+        self.wait_sipp(p)
+
+        def status():
+            with open(os.path.join(self.data, "gateway-status.json")) as f:
+                return json.load(f)
+        self.assertTrue(wait_until(lambda: status()["registeredUsers"] == 1, 5), status())
+        self.assertGreaterEqual(status()["totals"]["authChallenges"], 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
