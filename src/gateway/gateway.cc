@@ -332,7 +332,9 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   c->caller.side = Side::kA;
   c->callee.side = Side::kB;
   auto trunk = options_.trunk.empty() ? std::nullopt : parse_peer(options_.trunk);
-  const bool from_trunk = trunk && trunk->address == from_peer->address;
+  // The trunk is recognised by its address and port (it sends from the port it listens on).
+  const bool from_trunk =
+      trunk && trunk->address == from_peer->address && trunk->port == from_peer->port;
   auto from = invite.from();
   if (!from) {
     refuse(session, 400, "Bad Request", "bad From");

@@ -162,7 +162,7 @@ def caller_scenario(target, outcome, hold_ms=3000, play=True):
     """INVITE (challenged, then with credentials); outcome "200": talk (SIPp's g711a.pcap) for
     hold_ms, then BYE, or take the gateway's BYE; else expect that final status."""
     s = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n'
-    s += INVITE.replace("@CSEQ@", "1").replace("@AUTH@", "").replace("@TARGET@", target)
+    s += INVITE.replace("@CSEQ@", "1").replace("      @AUTH@\n", "").replace("@TARGET@", target)
     s += '  <recv response="100" optional="true"/>\n  <recv response="401" auth="true"/>\n'
     s += ACK.replace("@CSEQ@", "1").replace("@TARGET@", target)
     s += INVITE.replace("@CSEQ@", "2").replace("@AUTH@", "[authentication]").replace("@TARGET@", target)
@@ -269,8 +269,10 @@ class GatewayTestCase(VerbatimTestCase):
 
     def policy(self, recorders, required=True, count=1, paired=None, who="alice@contoso.com"):
         """A policy for `who` whose application has endpoints at `recorders` (SIP ports)."""
-        script = SETUP if not hasattr(self, "_setup_done") else ""
-        self._setup_done = True
+        if not hasattr(self, "_setup_done"):
+            self.admin(SETUP)
+            self._setup_done = True
+        script = ""
         for i, port in enumerate(recorders):
             script += f"New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{port} -Region EUR\n"
         flag = "$true" if required else "$false"
@@ -428,6 +430,112 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertIn("BYE REASON SIP;cause=480", self.sipp_log(bob))
         c = wait_until(self.calls, 10)[0]
         self.assertIn("recording lost", c["outcome"])
+
+    def test_recorder_refusing_fails_fast_and_concurrent_instances_cover_for_each_other(self):
+        # A recorder that refuses (403: not an allowed source) fails the call at once, well
+        # before the deadline.
+        rec, rec_port = self.start_recorder(allowed_sources=["10.0.0.0/8"])
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway(recording_setup_timeout_ms=10000)
+        self.callee(gw_port)
+        t0 = time.monotonic()
+        alice = self.sipp(gw_port, caller_scenario("bob", "480"), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.assertLess(time.monotonic() - t0, 5)
+        c = wait_until(self.calls, 10)[0]
+        self.assertIn("every recorder of Verbatim Recorder refused or failed", c["outcome"])
+        leg = c["recordings"][0]["applications"][0]["instances"][0]
+        self.assertEqual((leg["state"], leg["status"]), ("failed", 403), leg)
+
+    def test_concurrent_invitation_count_2_one_instance_down(self):
+        rec, rec_port = self.start_recorder()
+        dead = free_udp_port()
+        self.policy([dead, rec_port], count=2)
+        gw, gw_port = self.start_gateway(recording_setup_timeout_ms=3000)
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 200)
+        states = sorted(i["state"] for i in c["recordings"][0]["applications"][0]["instances"])
+        self.assertEqual(states, ["ended", "failed"], c)
+        # Not held for the dead instance: the live one answering was enough.
+        self.assertLess(c["timings"]["calleeCalledMs"], 1000)
+
+    def test_paired_application_satisfies_the_requirement(self):
+        rec, rec_port = self.start_recorder()
+        dead = free_udp_port()
+        self.policy([dead], paired=rec_port)
+        gw, gw_port = self.start_gateway(recording_setup_timeout_ms=3000)
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 200)
+        instances = c["recordings"][0]["applications"][0]["instances"]
+        self.assertEqual({i["instance"]: i["state"] for i in instances},
+                         {"rec@contoso.com": "failed", "rec2@contoso.com": "ended"}, instances)
+
+    def test_two_recorded_parties_get_a_recording_each(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])
+        self.admin("Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Traders")
+        gw, gw_port = self.start_gateway()
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=2000), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual([r["party"] for r in c["recordings"]],
+                         ["sip:alice@contoso.com", "sip:bob@contoso.com"])
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            recs = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(recs), 2)
+        observed = set()
+        for r in recs:
+            md = json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"]
+            self.assertEqual(md["status"], "complete", md)
+            ext = json.dumps(md["siprec"])
+            m = re.search(r'observed=\\"(\w+)\\"', ext)
+            self.assertTrue(m, ext)
+            who = [p for p in md["siprec"]["participants"] if p["id"] == m.group(1)]
+            observed.add(who[0]["names"][0]["aor"])
+        self.assertEqual(observed, {"sip:alice@contoso.com", "sip:bob@contoso.com"})
+
+    def test_emergency_calls_are_never_recorded_delayed_or_blocked(self):
+        dead = free_udp_port()
+        self.policy([dead])  # a required recorder that never answers
+        trunk_port = free_udp_port()
+        trunk = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(trunk_port), "-m", "1",
+                                  "-nostdin", "-timeout", "60"], cwd=self.tmp, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        self.sipps.append(trunk)
+        gw, gw_port = self.start_gateway(trunk=f"127.0.0.1:{trunk_port}", recording_setup_timeout_ms=5000)
+        alice = self.sipp(gw_port, caller_scenario("112", "200", hold_ms=1000, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        trunk.wait(timeout=30)
+        c = wait_until(self.calls, 10)[0]
+        self.assertTrue(c["emergency"])
+        self.assertEqual(c["status"], 200)
+        self.assertEqual(c["recordings"], [])
+        self.assertFalse(c["caller"]["recorded"])
+        self.assertLess(c["timings"]["calleeCalledMs"], 500)
+        self.assertNotIn("ANSWERED RECORD a=record:on", self.sipp_log(alice))
+
+    def test_call_to_an_unregistered_user_gets_480(self):
+        self.admin(SETUP)
+        gw, gw_port = self.start_gateway()
+        alice = self.sipp(gw_port, caller_scenario("bob", "480"), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["outcome"], "callee not registered")
 
     def test_unauthenticated_and_wrong_password_are_refused(self):
         self.admin(SETUP)
