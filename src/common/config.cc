@@ -101,16 +101,17 @@ Status read_recorder(const toml::table& t, Config& c) {
 }
 
 Status read_gateway(const toml::table& t, Config& c) {
-  VB_TRY(check_keys(
-      t, "gateway",
-      {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "recording_setup_timeout_ms",
-       "trunk", "emergency_numbers", "digest_algorithms", "banner_text"}));
+  VB_TRY(check_keys(t, "gateway",
+                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max",
+                     "recording_setup_timeout_ms", "trunk", "emergency_numbers",
+                     "digest_algorithms", "banner_text", "health_check_interval_ms"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
   VB_TRY(read(t, "gateway", "rtp_port_max", c.gateway_rtp_port_max));
   VB_TRY(read(t, "gateway", "recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms));
   VB_TRY(read(t, "gateway", "trunk", c.gateway_trunk));
+  VB_TRY(read(t, "gateway", "health_check_interval_ms", c.gateway_health_check_interval_ms));
   VB_TRY(read(t, "gateway", "banner_text", c.gateway_banner_text));
   if (t.get("emergency_numbers")) {
     c.gateway_emergency_numbers.clear();
@@ -131,6 +132,10 @@ Status read_gateway(const toml::table& t, Config& c) {
     return bad("recording_setup_timeout_ms must be 100 to 60000");
   }
   if (c.gateway_digest_algorithms.empty()) return bad("digest_algorithms must name at least one");
+  if (c.gateway_health_check_interval_ms != 0 &&
+      (c.gateway_health_check_interval_ms < 100 || c.gateway_health_check_interval_ms > 600000)) {
+    return bad("health_check_interval_ms must be 0 (off) or 100 to 600000");
+  }
   for (const auto& a : c.gateway_digest_algorithms) {
     if (a != "SHA-256" && a != "MD5") {
       return bad("digest_algorithms: \"" + a + "\" is not SHA-256 or MD5");
@@ -311,6 +316,7 @@ std::string config_to_toml(const Config& c) {
                           {"rtp_port_max", c.gateway_rtp_port_max},
                           {"recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms},
                           {"trunk", c.gateway_trunk},
+                          {"health_check_interval_ms", c.gateway_health_check_interval_ms},
                           {"emergency_numbers", emergency},
                           {"digest_algorithms", algorithms},
                           {"banner_text", c.gateway_banner_text}});

@@ -141,6 +141,7 @@ struct Gateway::Leg {
   enum class State { kInviting, kUp, kFailed, kEnded };
   uint64_t session = 0;
   size_t group = 0;
+  Recording* recording = nullptr;
   std::string application_id, instance, endpoint, uri;
   State state = State::kInviting;
   int status = 0;
@@ -173,6 +174,8 @@ struct Gateway::Recording {
     std::string application;
     bool required_before = true, required_during = true;
     std::vector<Leg*> legs;
+    // What replacements come from: the application (and its pair), in the party's region order.
+    std::vector<std::pair<policy::RecorderTarget, std::vector<policy::EndpointTarget>>> sources;
     bool any_up() const {
       return std::any_of(legs.begin(), legs.end(),
                          [](const Leg* l) { return l->state == Leg::State::kUp; });
@@ -218,10 +221,12 @@ Gateway::Gateway(asio::io_context& io, policy::PolicyService& policy, GatewayOpt
       policy_(policy),
       options_(std::move(options)),
       ports_(options_.rtp_port_min, options_.rtp_port_max),
-      timer_(io) {}
+      timer_(io),
+      health_timer_(io) {}
 
 Gateway::~Gateway() {
   timer_.cancel();
+  health_timer_.cancel();
   for (auto& [id, c] : calls_) {
     c->deadline.cancel();
     for (auto& r : c->relays) {
@@ -283,6 +288,7 @@ Result<std::string> Gateway::start() {
                       "gateway.trunk: expected ip:port, got " + options_.trunk);
   }
   tick();
+  if (options_.health_interval.count() > 0) check_health();
   return sip_->local();
 }
 
@@ -295,6 +301,7 @@ void Gateway::stop() {
     if (it != calls_.end()) end_call(*it->second, "gateway shut down");
   }
   timer_.cancel();
+  health_timer_.cancel();
   write_status();
 }
 
@@ -500,6 +507,97 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
 
 // --- recorders -------------------------------------------------------------------------------
 
+// Endpoints the health checks have not found down first (a down one is still tried last: the
+// checks may lag, and a required recording must not fail while any endpoint might answer).
+std::vector<policy::EndpointTarget> Gateway::usable(std::vector<policy::EndpointTarget> targets) {
+  std::stable_partition(targets.begin(), targets.end(), [this](const policy::EndpointTarget& e) {
+    auto it = health_.find(e.uri);
+    return it == health_.end() || !it->second.down;
+  });
+  return targets;
+}
+
+// A recorder gone during the call is replaced by an endpoint of the same application (or its
+// pair) that the group is not using and the health checks have not found down; the recording
+// session of the replacement starts after a gap, which both recordings' times show.
+void Gateway::replace(Call& c, Recording& r, size_t group) {
+  auto& g = r.groups[group];
+  for (const auto& [target, endpoints] : g.sources) {
+    for (const auto& e : endpoints) {
+      const bool used = std::any_of(g.legs.begin(), g.legs.end(), [&](const Leg* l) {
+        return l->uri == e.uri && l->state != Leg::State::kFailed;
+      });
+      auto h = health_.find(e.uri);
+      if (used || (h != health_.end() && h->second.down)) continue;
+      spdlog::info("call {}: replacing a lost recorder of {} with {}", c.call_id, g.application,
+                   e.uri);
+      ++metrics_.recording_replacements;
+      start_leg(c, r, group, target, e);
+      return;
+    }
+  }
+}
+
+// OPTIONS to every enabled recorder endpoint each interval; one unanswered for `failures`
+// intervals in a row is down: the sessions the gateway holds with it are taken as gone (a killed
+// recorder sends no BYE), and new calls try it last.
+void Gateway::check_health() {
+  std::map<std::string, sip::Peer> wanted;
+  {
+    std::lock_guard lock(policy_.mutex());
+    for (const auto& [id, e] : policy_.state().endpoints()) {
+      if (!e.enabled) continue;
+      if (auto p = peer_of_uri(e.uri)) wanted.emplace(e.uri, *p);
+    }
+  }
+  std::erase_if(health_, [&](const auto& kv) { return !wanted.count(kv.first); });
+  for (const auto& [uri, peer] : wanted) {
+    EndpointHealth& h = health_[uri];
+    if (h.in_flight && ++h.missed >= options_.health_failures && !h.down) {
+      h.down = true;
+      ++metrics_.recorders_down;
+      spdlog::error("recorder endpoint {} is down: {} health checks unanswered", uri, h.missed);
+      endpoint_down(uri);
+    }
+    h.in_flight = true;
+    const uint64_t probe = ++h.probe;
+    (void)sip_->ua().options(peer, uri, [this, uri, probe](int status, const sip::Message*) {
+      auto it = health_.find(uri);
+      if (it == health_.end() || it->second.probe != probe || status == 408) return;
+      EndpointHealth& x = it->second;
+      x.in_flight = false;
+      x.missed = 0;
+      x.status = status;
+      if (x.down) {
+        x.down = false;
+        spdlog::info("recorder endpoint {} answers again ({})", uri, status);
+      }
+    });
+  }
+  health_timer_.expires_after(options_.health_interval);
+  health_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping_) check_health();
+  });
+}
+
+void Gateway::endpoint_down(const std::string& uri) {
+  std::vector<std::pair<uint64_t, Leg*>> gone;
+  for (auto& [id, c] : calls_) {
+    for (auto& r : c->recordings) {
+      for (auto& l : r->legs) {
+        if (l->uri == uri && (l->state == Leg::State::kUp || l->state == Leg::State::kInviting)) {
+          gone.emplace_back(id, l.get());
+        }
+      }
+    }
+  }
+  for (auto& [id, l] : gone) {
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second->state == Call::State::kEnding) continue;
+    leg_gone(*it->second, *l, "recorder endpoint stopped answering health checks");
+  }
+}
+
 void Gateway::invite_recorders(Call& c, Party& p) {
   auto rec = std::make_unique<Recording>();
   rec->party = &p;
@@ -515,13 +613,15 @@ void Gateway::invite_recorders(Call& c, Party& p) {
     g.required_during = inv.required_during_call;
     r.groups.push_back(std::move(g));
     const size_t group = r.groups.size() - 1;
-    auto targets = policy::endpoints_for_region(inv.recorder, region);
+    auto targets = usable(policy::endpoints_for_region(inv.recorder, region));
     const size_t n =
         std::min<size_t>(std::max<uint32_t>(1, inv.concurrent_invitation_count), targets.size());
     for (size_t i = 0; i < n; ++i) start_leg(c, r, group, inv.recorder, targets[i]);
+    r.groups[group].sources.emplace_back(inv.recorder, std::move(targets));
     if (inv.paired) {
-      auto paired = policy::endpoints_for_region(*inv.paired, region);
+      auto paired = usable(policy::endpoints_for_region(*inv.paired, region));
       if (!paired.empty()) start_leg(c, r, group, *inv.paired, paired[0]);
+      r.groups[group].sources.emplace_back(*inv.paired, std::move(paired));
     }
     if (r.groups[group].legs.empty()) {
       spdlog::error("call {}: policy {} application {} has no enabled recorder endpoint", c.call_id,
@@ -535,6 +635,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   auto leg = std::make_unique<Leg>();
   Leg& l = *leg;
   l.group = group;
+  l.recording = &r;
   l.application_id = target.application_id;
   l.instance = target.instance_upn;
   l.endpoint = endpoint.id;
@@ -937,6 +1038,7 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
     return;
   }
   if (c.state == Call::State::kEnding) return;
+  if (was_up && !stopping_) replace(c, *l.recording, l.group);
   for (const auto& r : c.recordings) {
     for (const auto& g : r->groups) {
       if (!g.required_during || !g.all_gone()) continue;
@@ -1059,7 +1161,12 @@ json Gateway::record_of(const Call& c) const {
 
 json Gateway::status() const {
   const auto& m = metrics_;
+  json endpoints = json::object();
+  for (const auto& [uri, h] : health_) {
+    endpoints[uri] = {{"up", !h.down}, {"missed", h.missed}, {"lastStatus", h.status}};
+  }
   return json{{"calls", calls_.size()},
+              {"recorderEndpoints", std::move(endpoints)},
               {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
               {"mediaPortsFree", ports_.available()},
               {"totals",
@@ -1071,6 +1178,8 @@ json Gateway::status() const {
                 {"recordingInvites", m.recording_invites},
                 {"recordingAnswered", m.recording_answered},
                 {"recordingFailed", m.recording_failed},
+                {"recordingReplacements", m.recording_replacements},
+                {"recorderEndpointsDown", m.recorders_down},
                 {"registers", m.registers},
                 {"authChallenges", m.auth_challenges}}}};
 }

@@ -54,7 +54,11 @@ struct GatewayOptions {
   std::string media_address;  // default: the SIP listening address
   uint16_t rtp_port_min = 30000, rtp_port_max = 39999;
   std::chrono::milliseconds recording_setup_timeout{5000};
-  std::string trunk;  // "host:port" of the PSTN trunk peer; empty: none
+  std::string trunk;  // "ip:port" of the PSTN trunk peer; empty: none
+  // Recorder endpoints get OPTIONS every interval (0: never); `health_failures` unanswered in a
+  // row make one down.
+  std::chrono::milliseconds health_interval{2000};
+  int health_failures = 2;
   std::vector<std::string> emergency_numbers{"911", "112", "999", "000", "110", "119"};
   std::string banner_text =
       "This call is being recorded by your organisation for compliance.";  // default banner
@@ -74,6 +78,8 @@ struct GatewayMetrics {
   uint64_t recording_invites = 0;
   uint64_t recording_answered = 0;
   uint64_t recording_failed = 0;
+  uint64_t recording_replacements = 0;  // a lost recorder replaced during the call
+  uint64_t recorders_down = 0;          // endpoints found down by the health checks
   uint64_t registers = 0;
   uint64_t auth_challenges = 0;
 };
@@ -120,6 +126,10 @@ class Gateway {
   void start_leg(Call& c, Recording& r, size_t group, const policy::RecorderTarget& target,
                  const policy::EndpointTarget& endpoint);
   void check_setup(Call& c);
+  std::vector<policy::EndpointTarget> usable(std::vector<policy::EndpointTarget> targets);
+  void replace(Call& c, Recording& r, size_t group);
+  void check_health();
+  void endpoint_down(const std::string& uri);
   void place_callee(Call& c);
   void recording_failed(Call& c, const std::string& why);
   void leg_gone(Call& c, Leg& leg, const std::string& why);
@@ -142,6 +152,15 @@ class Gateway {
   std::map<uint64_t, std::unique_ptr<Call>> calls_;
   std::map<uint64_t, SessionRef> sessions_;  // UA session -> its call and role
   boost::asio::steady_timer timer_;
+  struct EndpointHealth {
+    uint64_t probe = 0;
+    bool in_flight = false;
+    int missed = 0;
+    int status = 0;
+    bool down = false;
+  };
+  std::map<std::string, EndpointHealth> health_;  // by endpoint URI
+  boost::asio::steady_timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;
   std::chrono::steady_clock::time_point last_status_{};

@@ -362,6 +362,27 @@ Status UserAgent::reply(uint64_t txn, const Message& request, int status, std::s
   return layer_.respond(txn, std::move(r));
 }
 
+Status UserAgent::options(const Peer& to, std::string_view request_uri, RequestDone done) {
+  std::string text = "OPTIONS " + std::string(request_uri) + " SIP/2.0\r\n";
+  text += "Via: " + via(to) + "\r\n";
+  text += "Max-Forwards: 70\r\n";
+  text += "From: " + options_.contact + ";tag=" + random_hex(6) + "\r\n";
+  text += "To: <" + std::string(request_uri) + ">\r\n";
+  text += "Call-ID: " + random_hex(12) + "\r\n";
+  text += "CSeq: 1 OPTIONS\r\n";
+  text += "Contact: " + options_.contact + "\r\n";
+  text += "Accept: application/sdp\r\nContent-Length: 0\r\n\r\n";
+  auto m = Message::parse(text);
+  if (!m) return make_error(ErrorCode::kInvalidArgument, "OPTIONS: " + m.error().to_string());
+  auto handler = [done = std::move(done)](ClientOutcome o, const Message* r) {
+    if (o == ClientOutcome::kProvisional) return;
+    if (done) done(o == ClientOutcome::kTimeout || !r ? 408 : r->status(), r);
+  };
+  auto txn = layer_.send_request(std::move(m).value(), to, std::move(handler));
+  if (!txn) return txn.error();
+  return ok_status();
+}
+
 const Peer* UserAgent::peer(uint64_t session) const {
   auto it = sessions_.find(session);
   return it == sessions_.end() ? nullptr : &it->second->peer;

@@ -136,6 +136,10 @@ class UserAgent {
   Result<uint64_t> invite(OutgoingCall call);
   Status cancel(uint64_t session);
 
+  // Sends OPTIONS outside any dialog (a health check of a peer): `done` gets the final status
+  // (408 when the transaction timed out) and the response.
+  Status options(const Peer& to, std::string_view request_uri, RequestDone done);
+
   // Answers a request handed to Handlers::on_request.
   Status reply(uint64_t txn, const Message& request, int status, std::string_view reason,
                const HeaderList& headers = {});

@@ -237,7 +237,7 @@ class GatewayTestCase(VerbatimTestCase):
     def admin(self, script):
         return self.run_vb("admin", "-c", script, check=0)
 
-    def start_role(self, role, section, settings, extra=""):
+    def start_role(self, role, section, settings, extra="", data=None):
         base = random.randrange(20000, 60000, 2)
         values = {"sip_listen": "127.0.0.1:0", "rtp_port_min": base, "rtp_port_max": base + 99,
                   **settings}
@@ -248,8 +248,9 @@ class GatewayTestCase(VerbatimTestCase):
                 f.write(f"{k} = {json.dumps(v)}\n")
         log = os.path.join(self.tmp, f"{role}-{len(self.servers)}.log")
         err = open(log, "a")
+        env = dict(self.env, VERBATIM_DATA_DIR=data) if data else self.env
         p = subprocess.Popen([BIN, "--config", cfg, "serve", "--roles", role], stdout=subprocess.PIPE,
-                             stderr=err, text=True, env=self.env)
+                             stderr=err, text=True, env=env)
         err.close()
         self.servers.append(p)
         line = p.stdout.readline()
@@ -260,8 +261,9 @@ class GatewayTestCase(VerbatimTestCase):
         p.log = log
         return p, int(m.group(1))
 
-    def start_recorder(self, **settings):
-        return self.start_role("recorder", "recorder", {"min_free_mb": 0, **settings}, "")
+    def start_recorder(self, data=None, **settings):
+        """A recorder; a second one needs a data directory of its own (`data`)."""
+        return self.start_role("recorder", "recorder", {"min_free_mb": 0, **settings}, "", data)
 
     def start_gateway(self, **settings):
         values = {"digest_algorithms": ["MD5"], "recording_setup_timeout_ms": 2000, **settings}
@@ -536,6 +538,49 @@ class RecordingPolicyTest(GatewayTestCase):
         self.wait_sipp(alice)
         c = wait_until(self.calls, 10)[0]
         self.assertEqual(c["outcome"], "callee not registered")
+
+    def test_t01_killed_recorder_with_concurrent_invitation_count_2(self):
+        """T01: kill -9 one of two recorders mid-call: the health checks find it down, its leg is
+        the one gap record, the call goes on, the other recorder's recording is complete."""
+        survivor, port1 = self.start_recorder()
+        victim, port2 = self.start_recorder(data=os.path.join(self.tmp, "data2"))
+        self.policy([port1, port2], count=2)
+        gw, gw_port = self.start_gateway(health_check_interval_ms=300)
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=5000), "alice", "alice-secret-1", "alice")
+        self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
+        time.sleep(1)
+        victim.kill()
+        self.wait_sipp(alice, timeout=30)
+        self.wait_sipp(bob, timeout=30)
+        self.assertNotIn("BYE REASON", self.sipp_log(alice))  # the call was never ended for it
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 200)
+        self.assertIn("caller ended", c["outcome"])
+        legs = {i["uri"]: i for i in c["recordings"][0]["applications"][0]["instances"]}
+        self.assertEqual(legs[f"sip:srs@127.0.0.1:{port2}"]["why"],
+                         "recorder endpoint stopped answering health checks", legs)
+        self.assertEqual(legs[f"sip:srs@127.0.0.1:{port1}"]["state"], "ended")
+        survivor.send_signal(signal.SIGTERM)
+        survivor.communicate(timeout=60)
+        with open(survivor.log) as f:
+            r = re.search(r"recording (\w+) started", f.read()).group(1)
+        md = json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"]
+        self.assertEqual(md["status"], "complete", md)
+
+    def test_killed_only_recorder_ends_a_required_call(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway(health_check_interval_ms=300)
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=20000), "alice", "alice-secret-1", "alice")
+        self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
+        t0 = time.monotonic()
+        rec.kill()
+        self.wait_sipp(alice, timeout=30)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertIn("BYE REASON SIP;cause=480", self.sipp_log(alice))
+        self.wait_sipp(bob, timeout=30)
 
     def test_unauthenticated_and_wrong_password_are_refused(self):
         self.admin(SETUP)
