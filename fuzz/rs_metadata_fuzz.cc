@@ -1,8 +1,9 @@
 // libFuzzer target: SIPREC recording metadata (siprec/metadata.h) and the whole
 // `siprec inspect` path (siprec/inspect.h) on the same bytes. Never crashes; a document that
-// parses also survives being merged into itself, as a snapshot and as a partial update, and
-// printed as JSON.
+// parses also survives being merged into itself, as a snapshot and as a partial update, printed
+// as JSON, and written back as RFC 7865 (serialize_metadata) that parses again.
 #include <cstdint>
+#include <cstdlib>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     merge(known, partial);
     (void)to_json(known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     (void)participants_json(known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // What the gateway writes is always readable again.
+    if (!parse_metadata(serialize_metadata(known))) std::abort();
   }
   // As the CLI prints it: bytes that are not UTF-8 become U+FFFD, never an exception.
   (void)inspect(in).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

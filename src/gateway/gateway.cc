@@ -551,7 +551,8 @@ void Gateway::check_health() {
     }
   }
   std::erase_if(health_, [&](const auto& kv) { return !wanted.count(kv.first); });
-  for (const auto& [uri, peer] : wanted) {
+  for (const auto& kv : wanted) {
+    const std::string& uri = kv.first;
     EndpointHealth& h = health_[uri];
     if (h.in_flight && ++h.missed >= options_.health_failures && !h.down) {
       h.down = true;
@@ -561,7 +562,7 @@ void Gateway::check_health() {
     }
     h.in_flight = true;
     const uint64_t probe = ++h.probe;
-    (void)sip_->ua().options(peer, uri, [this, uri, probe](int status, const sip::Message*) {
+    (void)sip_->ua().options(kv.second, uri, [this, uri, probe](int status, const sip::Message*) {
       auto it = health_.find(uri);
       if (it == health_.end() || it->second.probe != probe || status == 408) return;
       EndpointHealth& x = it->second;

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <charconv>
 
@@ -178,11 +179,13 @@ DigestServer::DigestServer(std::string realm, std::array<uint8_t, 32> secret, Ha
       lifetime_(nonce_lifetime),
       replay_capacity_(replay_table_size) {}
 
-std::string DigestServer::make_nonce(std::chrono::system_clock::time_point now) const {
+std::string DigestServer::make_nonce(std::chrono::system_clock::time_point now,
+                                     uint64_t salt) const {
   const int64_t ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  char ts[17];
-  std::snprintf(ts, sizeof ts, "%016llx", static_cast<unsigned long long>(ms));
+  char ts[33];
+  std::snprintf(ts, sizeof ts, "%016llx%016llx", static_cast<unsigned long long>(ms),
+                static_cast<unsigned long long>(salt));
   const std::string msg = std::string(ts) + ":" + realm_;
   unsigned char mac[32];
   unsigned int len = 0;
@@ -192,14 +195,16 @@ std::string DigestServer::make_nonce(std::chrono::system_clock::time_point now) 
 }
 
 bool DigestServer::nonce_is_ours(std::string_view nonce, int64_t* issued_ms) const {
-  if (nonce.size() != 16 + 1 + 64 || nonce[16] != '.') return false;
-  unsigned long long ms = 0;
+  if (nonce.size() != 32 + 1 + 64 || nonce[32] != '.') return false;
+  unsigned long long ms = 0, salt = 0;
   auto [p, ec] = std::from_chars(nonce.data(), nonce.data() + 16, ms, 16);
   if (ec != std::errc() || p != nonce.data() + 16) return false;
+  auto [q, ec2] = std::from_chars(nonce.data() + 16, nonce.data() + 32, salt, 16);
+  if (ec2 != std::errc() || q != nonce.data() + 32) return false;
   // A forged issue time far outside any clock (year 3000+) would overflow the time point.
   if (ms > 32503680000000ULL) return false;
   const std::string expect =
-      make_nonce(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+      make_nonce(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)), salt);
   if (!constant_time_equal(expect, nonce)) return false;
   *issued_ms = static_cast<int64_t>(ms);
   return true;
@@ -207,7 +212,12 @@ bool DigestServer::nonce_is_ours(std::string_view nonce, int64_t* issued_ms) con
 
 std::vector<std::string> DigestServer::challenges(std::chrono::system_clock::time_point now,
                                                   bool stale) const {
-  const std::string nonce = make_nonce(now);
+  uint64_t salt = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&salt), sizeof salt) != 1) {
+    salt = static_cast<uint64_t>(
+        std::chrono::steady_clock::now().time_since_epoch().count());  // still unique enough
+  }
+  const std::string nonce = make_nonce(now, salt);
   std::vector<std::string> out;
   for (DigestAlgorithm a : algorithms_) {
     out.push_back("Digest realm=\"" + realm_ + "\", nonce=\"" + nonce +

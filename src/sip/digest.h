@@ -4,9 +4,9 @@
 // (for old phones), with qop=auth.
 //
 // Passwords are never stored: the server looks up HA1 = H(username:realm:password), which is
-// what `Set-VbUser -SipPassword` will keep (one per algorithm). Nonces are stateless —
-// hex(issued-at ms) + "." + HMAC-SHA-256(secret, issued-at || realm) — so any node holding
-// the secret can check them, and a bounded table of the highest nonce-count seen per nonce
+// what `Set-VbUser -SipPassword` keeps (one per algorithm). Nonces are stateless —
+// hex(issued-at ms) hex(salt) "." HMAC-SHA-256(secret, issued-at || salt || realm) — so any node
+// holding the secret can check them, and a bounded table of the highest nonce-count seen per nonce
 // refuses replays. Unknown users are checked against a dummy HA1 so they take as long and get
 // the same answer as a wrong password (user enumeration, reliability test T33).
 // Hand-written: the hashing is OpenSSL's; the header grammar and the rules are SIP's.
@@ -81,7 +81,9 @@ class DigestServer {
   const std::string& realm() const { return realm_; }
 
  private:
-  std::string make_nonce(std::chrono::system_clock::time_point now) const;
+  // hex(issued-at ms) hex(salt) "." HMAC: the random salt makes every challenge's nonce unique
+  // (two challenges in one millisecond must not share a nonce, or their nc=1 answers replay).
+  std::string make_nonce(std::chrono::system_clock::time_point now, uint64_t salt) const;
   bool nonce_is_ours(std::string_view nonce, int64_t* issued_ms) const;
 
   std::string realm_;
