@@ -37,6 +37,7 @@ bench: bootstrap
 	@taskset -c 1 build-bench/bench_policy_decision --benchmark_counters_tabular=true
 	@cmake --build build-bench -j $(JOBS) --target verbatim bench_recorder_load
 	@build-bench/bench_recorder_load --bin build-bench/verbatim --work /tmp/vb_recorder_load
+	@python3 bench/gateway_load.py build-bench
 
 # libFuzzer targets (clang). FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 30

@@ -24,6 +24,7 @@ using std::chrono::steady_clock;
 
 namespace {
 
+constexpr int kBindAttempts = 8;  // ports held by other processes are skipped, this many times
 constexpr const char* kRecordingFailedText =
     "There was a problem setting up the recording required by your organisation";
 constexpr const char* kRecordingLostText =
@@ -478,19 +479,23 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
     const bool secure = m.proto.find("SAVP") != std::string::npos;
     if (m.port != 0 && !secure && (m.media == "audio" || m.media == "video") &&
         m.proto.find("RTP/AVP") != std::string::npos) {
-      auto pa = ports_.take();
-      auto pb = ports_.take();
-      if (!pa || !pb) {
-        if (pa) ports_.give(*pa);
-        if (pb) ports_.give(*pb);
-        return make_error(ErrorCode::kIo, "no free media ports");
+      // A port another process holds is skipped (it goes to the back of the pool).
+      Result<std::shared_ptr<RelayStream>> r = make_error(ErrorCode::kIo, "no free media ports");
+      for (int attempt = 0; attempt < kBindAttempts && !r; ++attempt) {
+        auto pa = ports_.take();
+        auto pb = ports_.take();
+        if (!pa || !pb) {
+          if (pa) ports_.give(*pa);
+          if (pb) ports_.give(*pb);
+          return make_error(ErrorCode::kIo, "no free media ports");
+        }
+        r = RelayStream::open(io_, media_address_, *pa, *pb);
+        if (!r) {
+          ports_.give(*pa);
+          ports_.give(*pb);
+        }
       }
-      auto r = RelayStream::open(io_, media_address_, *pa, *pb);
-      if (!r) {
-        ports_.give(*pa);
-        ports_.give(*pb);
-        return r.error();
-      }
+      if (!r) return r.error();
       relay = std::move(r).value();
       if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
       any = true;
@@ -687,14 +692,17 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
     if (!c.relays[i]) continue;
     const auto& offered = c.a_offer.media[i];
     for (Side from : {p.side, other.side}) {
-      auto port = ports_.take();
-      if (!port) {
-        fail("no free media ports for the recording");
-        return;
+      Result<std::shared_ptr<TapPorts>> tap = make_error(ErrorCode::kIo, "");
+      for (int attempt = 0; attempt < kBindAttempts && !tap; ++attempt) {
+        auto port = ports_.take();
+        if (!port) {
+          fail("no free media ports for the recording");
+          return;
+        }
+        tap = TapPorts::open(io_, media_address_, *port);
+        if (!tap) ports_.give(*port);
       }
-      auto tap = TapPorts::open(io_, media_address_, *port);
       if (!tap) {
-        ports_.give(*port);
         fail(tap.error().message);
         return;
       }
@@ -702,7 +710,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
       l.lines.emplace_back(i, from);
       sip::SdpMedia m;
       m.media = offered.media;
-      m.port = *port;
+      m.port = l.taps.back()->port();
       m.proto = "RTP/AVP";
       m.formats = offered.formats;
       for (const auto& a : offered.attributes) {

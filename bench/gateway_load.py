@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Gateway load driver (issue 6): SIPp's built-in UAC places calls through the gateway to a
+registered SIPp phone, and every call is recorded by two recorders (a policy with
+ConcurrentInvitationCount 2, RequiredBeforeCallEstablishment: the callee is only called once a
+recorder answered); in the same run the same SIPp scenario goes through Kamailio as a stateful
+record-routing proxy (tm t_relay, no recording) to a SIPp phone.
+
+The recorders are SIPp UASes answering the SIPREC INVITEs: the gateway's work (four dialogs per
+call: caller, callee, two recorders; six media port pairs) is what is measured, not a
+recorder's archive. The gateway (or Kamailio, one worker) is pinned to CPU 1, every SIPp to CPU 0.
+The caller is the gateway's trunk (no digest round trip, as a PSTN trunk). Health checks are off
+(SIPp's UAS does not answer OPTIONS).
+
+Per step (a fixed offered rate for a fixed time, bounded): calls passed/failed, the server's
+CPU time, and the setup delay SIPp measured per call (INVITE sent to 200 received: p50/p99).
+Reported: the highest rate with < 0.5 % failed calls for each, the CPU per 1,000 calls at the
+highest rate both passed, the delay the gateway adds over Kamailio at the same rate, and the
+gateway's memory per active call (RSS with N long calls up, over the idle RSS).
+
+Usage: bench/gateway_load.py BUILD_DIR [--seconds 4] [--rates 200,400,...] [--hold-calls 2000]
+Everything runs on loopback on ports picked here; every process is stopped at the end."""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from helpers import free_udp_port as free_port  # noqa: E402
+from sip_load import cpu_seconds, process_tree  # noqa: E402  (bench/ is on sys.path as the script dir)
+
+KAMAILIO_CFG = """#!KAMAILIO
+debug=0
+log_stderror=yes
+children=1
+listen=udp:127.0.0.1:{port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+request_route {{
+  if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+  if (has_totag()) {{
+    # SIPp's built-in UAC ignores Record-Route: in-dialog requests without a Route go on to
+    # the phone too (what a proxy serving one phone would do).
+    if (!loose_route()) {{ $du = "sip:127.0.0.1:{callee}"; }}
+    t_relay();
+    exit;
+  }}
+  if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+  record_route();
+  $du = "sip:127.0.0.1:{callee}";
+  t_relay();
+}}
+"""
+
+REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="register">
+  <send retrans="500"><![CDATA[
+      REGISTER sip:contoso.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:bob@contoso.com>;tag=[pid]R
+      To: <sip:bob@contoso.com>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Expires: 3600
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="401" auth="true"/>
+  <send retrans="500"><![CDATA[
+      REGISTER sip:contoso.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:bob@contoso.com>;tag=[pid]R
+      To: <sip:bob@contoso.com>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      [authentication]
+      Expires: 3600
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="200"/>
+</scenario>
+"""
+
+APP = "11111111-2222-4333-8444-555555555555"
+
+
+def sipp_uas(port, tmp):
+    return subprocess.Popen(["taskset", "-c", "0", "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port),
+                             "-mp", str(free_port()), "-nostdin"],
+                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_step(target_port, rate, seconds, tmp, hold_ms=0, calls=None, caller_port=None):
+    """One SIPp UAC run; returns (ok, failed, setup delays in ms)."""
+    calls = calls or rate * seconds
+    for f in glob.glob(os.path.join(tmp, "uac_*_rtt.csv")):
+        os.remove(f)
+    cmd = ["taskset", "-c", "0", "sipp", "-sn", "uac", f"127.0.0.1:{target_port}", "-i", "127.0.0.1",
+           "-p", str(caller_port or free_port()), "-mp", str(free_port()), "-cp", str(free_port()),
+           "-s", "+14255550101", "-m", str(calls), "-r", str(rate), "-l", str(max(rate * 2, calls if hold_ms else 0)),
+           "-d", str(hold_ms), "-nostdin", "-trace_rtt", "-rtt_freq", "1",
+           "-timeout", str(seconds * 4 + 20 + hold_ms // 1000)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp,
+                         timeout=seconds * 6 + 60 + hold_ms // 1000).stdout
+    ok = int(re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", out)[-1])
+    failed = int(re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", out)[-1])
+    delays = []
+    for f in glob.glob(os.path.join(tmp, "uac_*_rtt.csv")):
+        with open(f) as fh:
+            for line in fh:
+                parts = line.strip().split(";")
+                if len(parts) >= 2:
+                    try:
+                        delays.append(float(parts[1]))
+                    except ValueError:
+                        pass
+    return ok, failed, delays
+
+
+class Probe:
+    """Measures call setup delay precisely (SIPp's own figures are in whole milliseconds of its
+    event loop): calls from 127.0.0.1 alongside the load, INVITE (the authenticated one, for the
+    gateway) sent to 200 received, timed with perf_counter; then ACK and BYE."""
+
+    def __init__(self, target_port, user=None, password=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(2)
+        self.port = self.sock.getsockname()[1]
+        self.target = ("127.0.0.1", target_port)
+        self.user, self.password = user, password
+        self.n = 0
+
+    def request(self, method, call_id, cseq, to_tag="", extra="", body=""):
+        to = "<sip:+14255550101@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+        msg = (f"{method} sip:+14255550101@127.0.0.1:{self.target[1]} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{call_id}{cseq}{method}\r\n"
+               f"From: <sip:{self.user or 'probe'}@contoso.com>;tag=p{call_id}\r\nTo: {to}\r\n"
+               f"Call-ID: probe-{call_id}\r\nCSeq: {cseq} {method}\r\n"
+               f"Contact: <sip:probe@127.0.0.1:{self.port}>\r\nMax-Forwards: 70\r\n{extra}")
+        if body:
+            msg += f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        else:
+            msg += "Content-Length: 0\r\n\r\n"
+        self.sock.sendto(msg.encode(), self.target)
+
+    def final(self, call_id, method):
+        while True:
+            data = self.sock.recv(65535).decode(errors="replace")
+            if f"probe-{call_id}" not in data or f" {method}\r\n" not in data.split("CSeq:", 1)[1].split("\r\n")[0] + "\r\n":
+                continue
+            status = int(data.split(" ", 2)[1])
+            if status >= 200:
+                return status, data
+
+    def call(self):
+        """The setup delay in ms, or None when the call failed."""
+        self.n += 1
+        cid = f"{self.port}-{self.n}"
+        sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               f"m=audio {self.port + 2} RTP/AVP 0\r\n")
+        try:
+            cseq = 1
+            t0 = time.perf_counter()
+            self.request("INVITE", cid, cseq, body=sdp)
+            status, r = self.final(cid, "INVITE")
+            if status == 401 and self.user:
+                tag = re.search(r"^To:.*;tag=([^;\s]+)", r, re.M).group(1)
+                self.request("ACK", cid, cseq, to_tag=tag)
+                realm = re.search(r'realm="([^"]+)"', r).group(1)
+                nonce = re.search(r'nonce="([^"]+)"', r).group(1)
+                uri = f"sip:+14255550101@127.0.0.1:{self.target[1]}"
+                h = lambda x: hashlib.md5(x.encode()).hexdigest()
+                ha1, ha2 = h(f"{self.user}:{realm}:{self.password}"), h(f"INVITE:{uri}")
+                resp = h(f"{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")
+                auth = (f'Authorization: Digest username="{self.user}", realm="{realm}", nonce="{nonce}", '
+                        f'uri="{uri}", response="{resp}", algorithm=MD5, qop=auth, nc=00000001, '
+                        f'cnonce="c0ffee"\r\n')
+                cseq = 2
+                t0 = time.perf_counter()
+                self.request("INVITE", cid, cseq, extra=auth, body=sdp)
+                status, r = self.final(cid, "INVITE")
+            took = (time.perf_counter() - t0) * 1000
+            if status != 200:
+                return None
+            tag = re.search(r"^To:.*;tag=([^;\s]+)", r, re.M).group(1)
+            self.request("ACK", cid, cseq, to_tag=tag)
+            self.request("BYE", cid, cseq + 1, to_tag=tag)
+            self.final(cid, "BYE")
+            return took
+        except (socket.timeout, AttributeError, IndexError, ValueError):
+            return None
+
+    def run(self, seconds, count, out):
+        end = time.monotonic() + seconds
+        for _ in range(count):
+            if time.monotonic() > end:
+                break
+            d = self.call()
+            if d is not None:
+                out.append(d)
+            time.sleep(max(0.0, seconds / count - (d or 0) / 1000))
+
+
+def pct(values, p):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def measure(name, proc, port, rates, seconds, tmp, caller_port=None, user=None, password=None):
+    results = []
+    for rate in rates:
+        pids = process_tree(proc.pid)
+        before = cpu_seconds(pids)
+        delays = []
+        probe = threading.Thread(target=Probe(port, user, password).run, args=(seconds, 25 * seconds, delays))
+        probe.start()
+        ok, failed, _ = run_step(port, rate, seconds, tmp, caller_port=caller_port)
+        probe.join()
+        cpu = cpu_seconds(pids) - before
+        passed = failed <= 0.005 * (ok + failed) and ok > 0
+        results.append({"rate": rate, "ok": ok, "failed": failed, "cpu": cpu, "passed": passed,
+                        "p50": pct(delays, 50), "p99": pct(delays, 99)})
+        print(f"  {name:9} {rate:6} calls/s offered: {ok:7} ok {failed:6} failed, CPU {cpu:6.2f} s "
+              f"({1000 * cpu / max(ok, 1):.3f} s per 1,000 calls), setup p50 {pct(delays, 50):.2f} ms "
+              f"p99 {pct(delays, 99):.2f} ms{'' if passed else '  <- over the limit'}", flush=True)
+        if not passed:
+            break
+    return results
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--rates", default="200,400,600,800,1000,1200,1500,2000")
+    # 12 sockets per call (6 port pairs): 1,200 calls stay below a 20,000-descriptor limit.
+    ap.add_argument("--hold-calls", type=int, default=1200)
+    a = ap.parse_args()
+    rates = [int(r) for r in a.rates.split(",")]
+    for tool in ("sipp", "kamailio", "taskset"):
+        if not (shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}")):
+            sys.exit(f"gateway_load: {tool} is missing (scripts/bootstrap.sh installs it)")
+    binary = os.path.join(a.build, "verbatim")
+    tmp = tempfile.mkdtemp(prefix="vb_gwload_")
+    procs = []
+    try:
+        env = dict(os.environ, VERBATIM_DATA_DIR=os.path.join(tmp, "data"))
+        rec_ports = [free_port(), free_port()]
+        for p in rec_ports:
+            procs.append(sipp_uas(p, tmp))
+        script = (f"New-VbUser bob@contoso.com -PhoneNumber +14255550101 -SipPassword bob-secret-22\n"
+                  f"New-VbUser alice@contoso.com -SipPassword alice-secret-1\n"
+                  f"New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName Rec "
+                  f"-ApplicationId {APP}\n"
+                  + "".join(f"New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{p}\n"
+                            for p in rec_ports)
+                  + "New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true\n"
+                  "New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com "
+                  "-ConcurrentInvitationCount 2\n"
+                  "Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Traders\n")
+        subprocess.run([binary, "admin", "-c", script], env=env, check=True, capture_output=True)
+        caller_port = free_port()
+        cfg = os.path.join(tmp, "gateway.toml")
+        with open(cfg, "w") as f:
+            f.write("[log]\nlevel = \"warn\"\n[gateway]\nsip_listen = \"127.0.0.1:0\"\n"
+                    f"trunk = \"127.0.0.1:{caller_port}\"\ndigest_algorithms = [\"MD5\"]\n"
+                    "health_check_interval_ms = 0\nrtp_port_min = 10000\nrtp_port_max = 31999\n")
+        gw = subprocess.Popen(["taskset", "-c", "1", binary, "--config", cfg, "serve", "--roles", "gateway"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        procs.append(gw)
+        gw_port = int(re.search(r":(\d+) ", gw.stdout.readline()).group(1))
+        callee_port = free_port()
+        with open(os.path.join(tmp, "register.xml"), "w") as f:
+            f.write(REGISTER)
+        subprocess.run(["sipp", f"127.0.0.1:{gw_port}", "-sf", "register.xml", "-m", "1", "-i", "127.0.0.1",
+                        "-p", str(callee_port), "-au", "bob", "-ap", "bob-secret-22", "-nostdin",
+                        "-timeout", "10"], cwd=tmp, check=True, capture_output=True)
+        procs.append(sipp_uas(callee_port, tmp))
+        time.sleep(0.5)
+        print(f"gateway_load: SIPp uac -> gateway (recording to 2 recorders) -> SIPp phone, {a.seconds} s "
+              f"per step; server on CPU 1, SIPp on CPU 0")
+        # Memory per active call, on the fresh process: hold calls up (long calls at a moderate
+        # rate), RSS over idle.
+        idle = rss_kib(gw.pid)
+        hold_rate = 200
+        hold_ms = int(a.hold_calls / hold_rate * 1000) + 4000
+        peak = {"rss": idle, "calls": 0}
+
+        def sample():
+            deadline = time.monotonic() + hold_ms / 1000 + a.hold_calls / hold_rate + 10
+            status_file = os.path.join(tmp, "data", "gateway-status.json")
+            while time.monotonic() < deadline:
+                try:
+                    with open(status_file) as f:
+                        calls = json.load(f)["calls"]
+                    rss = rss_kib(gw.pid)
+                    if calls > peak["calls"]:
+                        peak.update(rss=rss, calls=calls)
+                except (OSError, ValueError, KeyError):
+                    pass
+                time.sleep(0.25)
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        ok, failed, _ = run_step(gw_port, hold_rate, 0, tmp, hold_ms=hold_ms, calls=a.hold_calls,
+                                 caller_port=caller_port)
+        th.join(timeout=1)
+        per_call = (peak["rss"] - idle) / max(peak["calls"], 1)
+        print(f"  verbatim  memory: idle RSS {idle} KiB, {peak['rss']} KiB with {peak['calls']} calls up "
+              f"-> {per_call:.1f} KiB per active call (4 dialogs, 6 media port pairs each); "
+              f"{ok} ok {failed} failed", flush=True)
+        ours = measure("verbatim", gw, gw_port, rates, a.seconds, tmp, caller_port=caller_port,
+                       user="alice", password="alice-secret-1")
+        stop(gw)
+        outcomes = {}
+        with open(os.path.join(tmp, "data", "gateway-calls.jsonl")) as f:
+            for line in f:
+                c = json.loads(line)
+                if c["status"] != 200:
+                    whys = {i.get("why", "") for r in c["recordings"] for a in r["applications"]
+                            for i in a["instances"]}
+                    key = f"{c['status']} {c['outcome']} ({'; '.join(sorted(whys))})"
+                    outcomes[key] = outcomes.get(key, 0) + 1
+        for k, n in sorted(outcomes.items(), key=lambda kv: -kv[1])[:5]:
+            print(f"  verbatim  not connected: {n} x {k}")
+        for p in procs:
+            stop(p)
+        procs.clear()
+
+        # Kamailio: the same SIPp UAC through a stateful record-routing proxy to a SIPp phone.
+        callee_port = free_port()
+        procs.append(sipp_uas(callee_port, tmp))
+        kport = free_port()
+        kcfg = os.path.join(tmp, "kamailio.cfg")
+        with open(kcfg, "w") as f:
+            f.write(KAMAILIO_CFG.format(port=kport, callee=callee_port))
+        kam = subprocess.Popen(["taskset", "-c", "1", "kamailio", "-f", kcfg, "-m", "512", "-DD", "-E", "-P",
+                                os.path.join(tmp, "k.pid"), "-Y", tmp, "-w", tmp],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(kam)
+        time.sleep(1)
+        kres = measure("kamailio", kam, kport, rates, a.seconds, tmp)
+    finally:
+        for p in procs:
+            stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    best = lambda rs: max([r["rate"] for r in rs if r["passed"]], default=0)
+    print(f"gateway_load: highest passing rate: verbatim {best(ours)} calls/s (with recording), "
+          f"kamailio {best(kres)} calls/s (proxy, no recording)")
+    common = [r for r in ours if r["passed"] and any(k["rate"] == r["rate"] and k["passed"] for k in kres)]
+    if common:
+        o = common[-1]
+        k = next(x for x in kres if x["rate"] == o["rate"])
+        co, ck = o["cpu"] / max(o["ok"], 1) * 1000, k["cpu"] / max(k["ok"], 1) * 1000
+        print(f"gateway_load: at {o['rate']} calls/s: CPU per 1,000 calls verbatim {co:.3f} s, kamailio "
+              f"{ck:.3f} s ({co / ck if ck else float('nan'):.2f}x); setup delay p50 {o['p50']:.2f} vs "
+              f"{k['p50']:.2f} ms, p99 {o['p99']:.2f} vs {k['p99']:.2f} ms -> added p99 "
+              f"{o['p99'] - k['p99']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
