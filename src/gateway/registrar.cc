@@ -36,12 +36,9 @@ sip::DigestServer& Registrar::server(const std::string& realm) {
   return *servers_.emplace(realm, std::move(s)).first->second;
 }
 
-Registrar::Reply Registrar::challenge(const std::string& realm, bool stale) const {
+Registrar::Reply Registrar::challenge(const std::string& realm, bool stale) {
   Reply r{401, "Unauthorized", {}};
-  // A throwaway server: challenges need only the realm, secret and algorithms.
-  sip::DigestServer s(realm, secret_, nullptr);
-  s.set_algorithms(options_.algorithms);
-  for (auto& c : s.challenges(std::chrono::system_clock::now(), stale)) {
+  for (auto& c : server(realm).challenges(std::chrono::system_clock::now(), stale)) {
     r.headers.emplace_back("WWW-Authenticate", std::move(c));
   }
   return r;

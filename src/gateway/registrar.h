@@ -73,7 +73,7 @@ class Registrar {
 
  private:
   sip::DigestServer& server(const std::string& realm);
-  Reply challenge(const std::string& realm, bool stale) const;
+  Reply challenge(const std::string& realm, bool stale);
   void expire(std::vector<Binding>& list, std::chrono::steady_clock::time_point now) const;
 
   std::array<uint8_t, 32> secret_;

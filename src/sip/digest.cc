@@ -3,9 +3,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <charconv>
+#include <random>
 
 #include "common/strings.h"
 #include "sip/chars.h"
@@ -177,7 +177,8 @@ DigestServer::DigestServer(std::string realm, std::array<uint8_t, 32> secret, Ha
       secret_(secret),
       lookup_(std::move(lookup)),
       lifetime_(nonce_lifetime),
-      replay_capacity_(replay_table_size) {}
+      replay_capacity_(replay_table_size),
+      salt_base_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()) {}
 
 std::string DigestServer::make_nonce(std::chrono::system_clock::time_point now,
                                      uint64_t salt) const {
@@ -212,11 +213,9 @@ bool DigestServer::nonce_is_ours(std::string_view nonce, int64_t* issued_ms) con
 
 std::vector<std::string> DigestServer::challenges(std::chrono::system_clock::time_point now,
                                                   bool stale) const {
-  uint64_t salt = 0;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&salt), sizeof salt) != 1) {
-    salt = static_cast<uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count());  // still unique enough
-  }
+  // Unique, not secret (the HMAC is what makes a nonce ours): a per-server random start, counted
+  // up. No OpenSSL RNG here: its lazily built state would be heap the first challenge allocates.
+  const uint64_t salt = salt_base_ + next_salt_.fetch_add(1, std::memory_order_relaxed);
   const std::string nonce = make_nonce(now, salt);
   std::vector<std::string> out;
   for (DigestAlgorithm a : algorithms_) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -94,6 +95,8 @@ class DigestServer {
   std::unordered_map<std::string, uint32_t> last_nc_;  // nonce -> highest nc
   std::list<std::string> nc_order_;                    // eviction order
   std::vector<DigestAlgorithm> algorithms_{DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};
+  uint64_t salt_base_ = 0;
+  mutable std::atomic<uint64_t> next_salt_{0};
 };
 
 // Brute-force protection (reliability test T33): a source that fails authentication
