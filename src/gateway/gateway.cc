@@ -755,7 +755,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
           esc += ch;
       }
     }
-    xml_ext += " " + k + "=\"" + esc + "\"";
+    xml_ext.append(" ").append(k).append("=\"").append(esc).append("\"");
   }
   xml_ext += "/></extensiondata>";
   md.extensions.push_back(xml_ext);

@@ -104,9 +104,10 @@ void RelayStream::set_remote(Side side, const udp::endpoint& rtp) {
   l.sdp = rtp;
 }
 
-uint64_t RelayStream::add_tap(Side from, std::shared_ptr<TapPorts> via, const udp::endpoint& to) {
+uint64_t RelayStream::add_tap(Side from, const std::shared_ptr<TapPorts>& via,
+                              const udp::endpoint& to) {
   const uint64_t id = next_tap_++;
-  taps_.push_back(Tap{id, from, std::move(via), to});
+  taps_.push_back(Tap{id, from, via, to});
   return id;
 }
 

@@ -72,7 +72,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   // 0.0.0.0 (hold): nothing is sent to that side.
   void set_remote(Side side, const boost::asio::ip::udp::endpoint& rtp);
   // Copies of what `from` sends go to `to` (its RTCP to the port above), sent from `via`.
-  uint64_t add_tap(Side from, std::shared_ptr<TapPorts> via,
+  uint64_t add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                    const boost::asio::ip::udp::endpoint& to);
   void remove_tap(uint64_t id);
   void close();
