@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: load the demo directory, apply the seed policy script as an admin would paste
 # it, start the embedded server, and show who is recorded and why, over the CLI and the REST
-# API; record a SIPREC call sent by SIPp and show its playback files; the archive's integrity
-# and export. Usage: scripts/demo.sh path/to/verbatim [data-dir]
+# API; record a SIPREC call sent by SIPp and show its playback files; real calls between two
+# phones through the gateway, recorded by policy and refused when the recorder is down; the
+# archive's integrity and export. Usage: scripts/demo.sh path/to/verbatim [data-dir]
 set -euo pipefail
 BIN=$(realpath "$1")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,7 +115,99 @@ AVA=$("$BIN" archive show "$JOB" | python3 -c 'import json,sys; print(json.load(
 "$BIN" archive cat "$AVA" >"$DATA/ava-trader.opus"
 echo "  Ava's side of the call, decrypted: $DATA/ava-trader.opus (play it: opusdec, VLC, a browser)"
 
-say "6. The archive: store a recording encrypted, prove it is intact, export it for a regulator"
+say "6. Real calls through the gateway: Ava (FX Desk: policy Traders) calls Emi; then the recorder goes down"
+# The demo phones get SIP passwords; the Traders application gets the local recorder as an endpoint
+# (the seed's rec-*.contoso.com endpoints are placeholders the gateway cannot reach: tried last).
+R2PORT=$(free_port)
+DOMAIN=contoso.onmicrosoft.com
+"$BIN" admin -c "Set-VbUser ava.trader@$DOMAIN -SipPassword 'ava-demo-secret'
+Set-VbUser emi.research@$DOMAIN -SipPassword 'emi-demo-secret'
+New-VbRecorderEndpoint -ApplicationId fcc88ff5-a42d-49cf-b3d8-f2e1f609d511 -Uri sip:srs@127.0.0.1:$R2PORT -Region USA -Description 'the demo recorder'" >/dev/null
+cat >"$DATA/gateway.toml" <<TOML
+[archive]
+min_free_mb = 0
+[recorder]
+sip_listen = "127.0.0.1:$R2PORT"
+rtp_port_min = 31000
+rtp_port_max = 31999
+min_free_mb = 0
+[gateway]
+sip_listen = "127.0.0.1:0"
+rtp_port_min = 30000
+rtp_port_max = 30999
+digest_algorithms = ["MD5"]
+recording_setup_timeout_ms = 3000
+health_check_interval_ms = 1000
+TOML
+"$BIN" --config "$DATA/gateway.toml" serve --roles recorder >"$DATA/recorder2.out" 2>"$DATA/recorder2.log" &
+RPID=$!
+"$BIN" --config "$DATA/gateway.toml" serve --roles gateway >"$DATA/gateway.out" 2>"$DATA/gateway.log" &
+GPID=$!
+trap 'kill $RPID $GPID 2>/dev/null || true' EXIT
+GPORT=""
+for _ in $(seq 1 100); do
+  GPORT=$(grep -o 'sip:127.0.0.1:[0-9]*' "$DATA/gateway.out" 2>/dev/null | cut -d: -f3 || true)
+  [ -n "$GPORT" ] && grep -q "sip:127.0.0.1:$R2PORT" "$DATA/recorder2.out" 2>/dev/null && break
+  sleep 0.1
+done
+[ -n "$GPORT" ] || { echo "gateway did not start:"; cat "$DATA/gateway.log"; exit 1; }
+echo "  gateway on sip:127.0.0.1:$GPORT, recorder on sip:127.0.0.1:$R2PORT"
+# Their voices: espeak-ng, as G.711 A-law RTP the phones (SIPp) send.
+python3 "$ROOT/scripts/voice_pcap.py" --voice en-us --out "$DATA/ava.pcap" \
+  --text "Hi Emi, it's Ava on the FX desk. I would like to buy ten million euros against dollars at one point zero eight five."
+python3 "$ROOT/scripts/voice_pcap.py" --voice en-gb --lead-ms 3000 --out "$DATA/emi.pcap" \
+  --text "Thanks Ava. Done, ten million at one point zero eight five. I will send the confirmation."
+for f in register answer call; do
+  sed -e "s#@DOMAIN@#$DOMAIN#g" -e "s#@CALLEE@#emi.research#g" -e "s#@HOLD_MS@#9000#g" \
+    -e "s#@PCAP@#$DATA/$([ $f = answer ] && echo emi || echo ava).pcap#g" "$ROOT/demo/gateway/$f.xml" >"$DATA/$f.xml"
+done
+EPORT=$(free_port)
+phone() { (cd "$DATA" && sipp "127.0.0.1:$GPORT" -i 127.0.0.1 -mi 127.0.0.1 -mp "$(free_port)" -m 1 -nostdin \
+  -timeout 60 -timeout_error "$@" >/dev/null 2>&1); }
+phone -sf register.xml -p "$EPORT" -s emi.research -au emi.research -ap emi-demo-secret ||
+  { echo "Emi's phone could not register:"; tail -5 "$DATA/gateway.log"; exit 1; }
+echo "  Emi's phone registered (digest, MD5) from 127.0.0.1:$EPORT"
+phone -sf answer.xml -p "$EPORT" -s emi.research -log_file "$DATA/emi.log" -trace_logs &
+EMI=$!
+sleep 0.3
+phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-secret -log_file "$DATA/ava.log" \
+  -trace_logs || { echo "Ava's call failed:"; tail -20 "$DATA/gateway.log"; exit 1; }
+wait $EMI || true
+echo "  Ava's phone: $(grep -ho 'ANSWERED.*' "$DATA/ava.log")  (the recording indicator in the SDP)"
+echo "  Emi's phone: $(grep -ho 'INDICATOR.*' "$DATA/emi.log")"
+CALL1=$(tail -1 "$DATA/gateway-calls.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["callId"])')
+"$BIN" calls show "$CALL1" | sed 's/^/  /'
+GREC=""
+for _ in $(seq 1 300); do
+  GREC=$("$BIN" jobs list --state done --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j[1]["recording"] if len(j) > 1 else "")')
+  [ -n "$GREC" ] && break
+  sleep 0.2
+done
+[ -n "$GREC" ] || { echo "the gateway call's playback job did not finish:"; "$BIN" jobs list; exit 1; }
+echo "  the recorder stops (its archive is read below; Ava calls again after that):"
+kill $RPID; wait $RPID 2>/dev/null || true
+"$BIN" archive show "$GREC" | python3 -c '
+import json, sys
+r = json.load(sys.stdin); m = r["metadata"]
+print("  recording %s: %s, %.1f s, policy %s, call %s" % (r["id"], r["status"], m["durationSeconds"], m.get("policy", ""), m.get("callId", "")))
+for p in m["participants"]:
+    print("    participant %-14s %-45s sends on stream %s" % (p.get("name", ""), p["aor"], ",".join(p["sendsOnLabels"])))
+for f in m["playback"]["files"]:
+    print("    playback file: %-60s %.1f s" % (f["name"], f["durationSeconds"]))
+'
+GAVA=$("$BIN" archive show "$GREC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["playback"]["files"][0]["object"])')
+"$BIN" archive cat "$GAVA" >"$DATA/gateway-call-ava.opus"
+echo "  Ava's voice as recorded through the gateway: $DATA/gateway-call-ava.opus"
+echo "  Ava calls again with the recorder down (Traders: RequiredBeforeCallEstablishment is true):"
+phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-secret -log_file "$DATA/ava2.log" \
+  -trace_logs || true
+echo "  Ava's phone: $(grep -ho 'REFUSED.*' "$DATA/ava2.log")"
+CALL2=$(tail -1 "$DATA/gateway-calls.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["callId"])')
+"$BIN" calls show "$CALL2" | grep -E 'status|sip:srs' | sed 's/^/  /'
+kill $GPID; wait $GPID 2>/dev/null || true
+trap - EXIT
+
+say "7. The archive: store a recording encrypted, prove it is intact, export it for a regulator"
 SAMPLE=$DATA/sample-call.raw
 head -c 480000 /dev/urandom >"$SAMPLE"   # 30 s of 8 kHz 16-bit audio, as the recorder will store
 FIRST=$("$BIN" archive import "$SAMPLE" --metadata '{"from":"sip:ava.trader@contoso.onmicrosoft.com","to":"tel:+442071230102","policy":"Tag:Traders"}')
@@ -142,6 +235,8 @@ cat <<MSG
   archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)
   recorded call:    VERBATIM_DATA_DIR=$DATA $BIN archive show $JOB
   recorder:         $BIN --config $DATA/recorder.toml serve --roles recorder (docs/recorder.md)
+  gateway:          $BIN --config $DATA/gateway.toml serve --roles gateway,recorder (docs/gateway.md)
+  a gateway call:   VERBATIM_DATA_DIR=$DATA $BIN calls show $CALL1
   export package:   $DATA/export-case-42 (manifest.json; verify-export needs only signing.key.pub)
   docs:             $ROOT/docs/ (cmdlets.md, rest-api.md, operations.md, archive-format.md)
 MSG

@@ -512,12 +512,13 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
 
 // --- recorders -------------------------------------------------------------------------------
 
-// Endpoints the health checks have not found down first (a down one is still tried last: the
-// checks may lag, and a required recording must not fail while any endpoint might answer).
+// Endpoints the gateway can reach and the health checks have not found down first (a down one is
+// still tried last: the checks may lag, and a required recording must not fail while any
+// endpoint might answer); within each kind the region order stays.
 std::vector<policy::EndpointTarget> Gateway::usable(std::vector<policy::EndpointTarget> targets) {
   std::stable_partition(targets.begin(), targets.end(), [this](const policy::EndpointTarget& e) {
     auto it = health_.find(e.uri);
-    return it == health_.end() || !it->second.down;
+    return peer_of_uri(e.uri) && (it == health_.end() || !it->second.down);
   });
   return targets;
 }

@@ -11,7 +11,7 @@ from helpers import BIN, SOURCE_DIR, VerbatimTestCase  # noqa: E402
 class DemoTest(VerbatimTestCase):
     def test_demo_shows_who_is_recorded_and_why(self):
         r = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "demo.sh"), BIN, self.data],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=240)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         out = r.stdout
         self.assertIn("testuser@contoso.onmicrosoft.com", out)
@@ -26,6 +26,22 @@ class DemoTest(VerbatimTestCase):
         self.assertIn("playback file: Ava Trader <sip:ava.trader@contoso.onmicrosoft.com>", out)
         with open(os.path.join(self.data, "ava-trader.opus"), "rb") as f:
             self.assertEqual(f.read(4), b"OggS")
+        # The gateway part: a real call between two registered SIPp phones speaking espeak-ng
+        # speech, Ava recorded under Traders with the indicator shown to both; then refused with
+        # the Teams text once the recorder is down.
+        self.assertIn("Ava's phone: ANSWERED a=record:on", out)
+        self.assertIn('Emi\'s phone: INDICATOR a=record:on BANNER "This call is being recorded', out)
+        self.assertIn("caller   sip:ava.trader@contoso.onmicrosoft.com (user ava.trader@contoso.onmicrosoft.com), "
+                      "policy Traders (Group), recorded", out)
+        self.assertIn("status   200", out)
+        self.assertRegex(out, r"recording \w+: complete, 9\.\d s, policy Traders, call 1-\d+@127\.0\.0\.1")
+        self.assertIn("playback file: Emi Research <sip:emi.research@contoso.onmicrosoft.com>", out)
+        with open(os.path.join(self.data, "gateway-call-ava.opus"), "rb") as f:
+            self.assertEqual(f.read(4), b"OggS")
+        self.assertIn("Ava's phone: REFUSED 480 There was a problem setting up the recording required by your "
+                      "organisation", out)
+        self.assertIn("status   480 — refused: every recorder of ComplianceRecordingBotInstance refused or failed",
+                      out)
         # The archive part: verify OK, deletion refused, tampering found, export valid offline.
         self.assertIn("OK: ledger of", out)
         self.assertIn("refused: object", out)
