@@ -348,6 +348,7 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.recording_setup_timeout = std::chrono::milliseconds(c.gateway_recording_setup_timeout_ms);
   o.trunk = c.gateway_trunk;
   o.health_interval = std::chrono::milliseconds(c.gateway_health_check_interval_ms);
+  o.require_srtp = c.gateway_require_srtp;
   o.emergency_numbers = c.gateway_emergency_numbers;
   o.banner_text = c.gateway_banner_text;
   o.registrar.algorithms.clear();

@@ -101,10 +101,11 @@ Status read_recorder(const toml::table& t, Config& c) {
 }
 
 Status read_gateway(const toml::table& t, Config& c) {
-  VB_TRY(check_keys(t, "gateway",
-                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max",
-                     "recording_setup_timeout_ms", "trunk", "emergency_numbers",
-                     "digest_algorithms", "banner_text", "health_check_interval_ms"}));
+  VB_TRY(
+      check_keys(t, "gateway",
+                 {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max",
+                  "recording_setup_timeout_ms", "trunk", "emergency_numbers", "digest_algorithms",
+                  "banner_text", "health_check_interval_ms", "require_srtp"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -112,6 +113,7 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms));
   VB_TRY(read(t, "gateway", "trunk", c.gateway_trunk));
   VB_TRY(read(t, "gateway", "health_check_interval_ms", c.gateway_health_check_interval_ms));
+  VB_TRY(read(t, "gateway", "require_srtp", c.gateway_require_srtp));
   VB_TRY(read(t, "gateway", "banner_text", c.gateway_banner_text));
   if (t.get("emergency_numbers")) {
     c.gateway_emergency_numbers.clear();
@@ -316,6 +318,7 @@ std::string config_to_toml(const Config& c) {
                           {"rtp_port_max", c.gateway_rtp_port_max},
                           {"recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms},
                           {"trunk", c.gateway_trunk},
+                          {"require_srtp", c.gateway_require_srtp},
                           {"health_check_interval_ms", c.gateway_health_check_interval_ms},
                           {"emergency_numbers", emergency},
                           {"digest_algorithms", algorithms},

@@ -191,6 +191,15 @@ struct Gateway::Recording {
   std::vector<std::unique_ptr<Leg>> legs;
 };
 
+// SRTP of one relayed stream (SDES): the caller's offer set it; our keys for each side.
+struct StreamCrypto {
+  bool secure = false;
+  int tag = 1;
+  std::string suite, proto;
+  std::string our_a, our_b;  // "inline:..." we put in the SDP each party gets
+  media::SdesKey our_b_key;
+};
+
 struct Gateway::Call {
   explicit Call(asio::io_context& io) : deadline(io) {}
   enum class State { kSetup, kCalling, kConnected, kEnding };
@@ -203,6 +212,7 @@ struct Gateway::Call {
   std::string callee_identity;  // "user@domain" of a callee user
   sip::SessionDescription a_offer, b_answer;
   std::vector<std::shared_ptr<RelayStream>> relays;  // per m-line of the offer (null: refused)
+  std::vector<StreamCrypto> crypto;                  // per m-line: SRTP towards each party
   std::vector<std::unique_ptr<Recording>> recordings;
   State state = State::kSetup;
   asio::steady_timer deadline;
@@ -473,12 +483,27 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
 }
 
 Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
-  bool any = false;
+  bool any = false, plain_refused = false;
   for (const auto& m : offer.media) {
     std::shared_ptr<RelayStream> relay;
+    StreamCrypto sc;
+    // SRTP with SDES keys (RFC 4568): the first a=crypto line we can use. DTLS-SRTP
+    // (UDP/TLS/RTP/SAVP*) and unusable keys: the stream is refused, never relayed in the clear.
     const bool secure = m.proto.find("SAVP") != std::string::npos;
-    if (m.port != 0 && !secure && (m.media == "audio" || m.media == "video") &&
-        m.proto.find("RTP/AVP") != std::string::npos) {
+    std::optional<std::pair<sip::SdesCrypto, media::SdesKey>> theirs;
+    if (secure && m.proto.rfind("RTP/SAVP", 0) == 0) {
+      for (const auto& cr : m.cryptos()) {
+        if (auto k = media::parse_sdes_key(cr.suite, cr.key_params)) {
+          theirs = std::pair{cr, std::move(k).value()};
+          break;
+        }
+      }
+    }
+    if (!secure && options_.require_srtp) plain_refused = true;
+    const bool transport_ok =
+        secure ? theirs.has_value()
+               : !options_.require_srtp && m.proto.find("RTP/AVP") != std::string::npos;
+    if (m.port != 0 && transport_ok && (m.media == "audio" || m.media == "video")) {
       // A port another process holds is skipped (it goes to the back of the pool).
       Result<std::shared_ptr<RelayStream>> r = make_error(ErrorCode::kIo, "no free media ports");
       for (int attempt = 0; attempt < kBindAttempts && !r; ++attempt) {
@@ -498,14 +523,31 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
       if (!r) return r.error();
       relay = std::move(r).value();
       if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
+      if (theirs) {
+        // Our keys: one for what we send the caller, one for what we send the callee.
+        sc.secure = true;
+        sc.tag = theirs->first.tag;
+        sc.suite = theirs->first.suite;
+        sc.proto = m.proto;
+        sc.our_a = media::new_sdes_inline(sc.suite);
+        sc.our_b = media::new_sdes_inline(sc.suite);
+        auto ka = media::parse_sdes_key(sc.suite, sc.our_a);
+        auto kb = media::parse_sdes_key(sc.suite, sc.our_b);
+        if (!ka || !kb) return make_error(ErrorCode::kInternal, "SRTP: our own key does not parse");
+        sc.our_b_key = kb.value();
+        VB_TRY(relay->set_srtp(Side::kA, theirs->second, ka.value()));
+      }
       any = true;
     }
     c.relays.push_back(std::move(relay));
+    c.crypto.push_back(std::move(sc));
   }
   if (!any) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "no stream the gateway can relay (plain RTP audio or video; SRTP offers "
-                      "are not relayed yet)");
+                      plain_refused
+                          ? "SRTP is required here (gateway.require_srtp): plain RTP is refused"
+                          : "no stream the gateway can relay (RTP or SRTP with SDES keys, audio or "
+                            "video)");
   }
   return ok_status();
 }
@@ -841,6 +883,12 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
     std::erase_if(m.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
     const bool relayed = i < c.relays.size() && c.relays[i];
     m.port = relayed && m.port != 0 ? c.relays[i]->port(facing) : 0;
+    if (relayed && c.crypto[i].secure) {
+      const auto& sc = c.crypto[i];
+      m.proto = sc.proto;
+      m.attributes.push_back({"crypto", std::to_string(sc.tag) + " " + sc.suite + " " +
+                                            (facing == Side::kA ? sc.our_a : sc.our_b)});
+    }
   }
   return sip::serialize_sdp(s);
 }
@@ -941,8 +989,14 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   c.b_answer = std::move(answer).value();
   for (size_t i = 0; i < c.b_answer.media.size() && i < c.relays.size(); ++i) {
     if (!c.relays[i]) continue;
-    if (auto t = media_target(c.b_answer, c.b_answer.media[i]))
-      c.relays[i]->set_remote(Side::kB, *t);
+    const auto& bm = c.b_answer.media[i];
+    if (auto t = media_target(c.b_answer, bm)) c.relays[i]->set_remote(Side::kB, *t);
+    if (!c.crypto[i].secure) continue;
+    // The callee's key from its answer; an answer without one leaves its side plain RTP.
+    for (const auto& cr : bm.cryptos()) {
+      auto k = media::parse_sdes_key(cr.suite, cr.key_params);
+      if (k && c.relays[i]->set_srtp(Side::kB, k.value(), c.crypto[i].our_b_key)) break;
+    }
   }
   sip::HeaderList h;
   if (c.recorded()) {

@@ -54,7 +54,8 @@ struct GatewayOptions {
   std::string media_address;  // default: the SIP listening address
   uint16_t rtp_port_min = 30000, rtp_port_max = 39999;
   std::chrono::milliseconds recording_setup_timeout{5000};
-  std::string trunk;  // "ip:port" of the PSTN trunk peer; empty: none
+  std::string trunk;          // "ip:port" of the PSTN trunk peer; empty: none
+  bool require_srtp = false;  // plain RTP offers refused with 488 (SRTP with SDES keys only)
   // Recorder endpoints get OPTIONS every interval (0: never); `health_failures` unanswered in a
   // row make one down.
   std::chrono::milliseconds health_interval{2000};

@@ -262,5 +262,75 @@ TEST_F(RelayTest, ForwardsBothWaysLatchesDropsForeignAndTaps) {
   tap.value()->close();
 }
 
+TEST_F(RelayTest, SrtpIsDecryptedOnOneSideReEncryptedOnTheOtherAndForgeriesDropped) {
+  uint16_t ports[3] = {0, 0, 0};
+  int found = 0;
+  for (uint16_t p = 41400; p < 41600 && found < 3; p += 2) {
+    udp::socket probe(io);
+    boost::system::error_code ec;
+    probe.open(udp::v4());
+    probe.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), p), ec);
+    if (!ec) ports[found++] = p;
+  }
+  ASSERT_EQ(found, 3);
+  auto relay = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), ports[0], ports[1]);
+  ASSERT_TRUE(relay);
+  auto r = relay.value();
+  auto new_key = [] {
+    const std::string k = media::new_sdes_inline("AES_CM_128_HMAC_SHA1_80");
+    return media::parse_sdes_key("AES_CM_128_HMAC_SHA1_80", k).value();
+  };
+  const media::SdesKey caller = new_key(), to_caller = new_key(), callee = new_key(),
+                       to_callee = new_key(), forger = new_key();
+  ASSERT_TRUE(r->set_srtp(Side::kA, caller, to_caller));
+  ASSERT_TRUE(r->set_srtp(Side::kB, callee, to_callee));
+  udp::socket a = bind("127.0.0.1"), b = bind("127.0.0.1"), rec = bind("127.0.0.1");
+  r->set_remote(Side::kA, a.local_endpoint());
+  r->set_remote(Side::kB, b.local_endpoint());
+  auto tap = TapPorts::open(io, asio::ip::make_address("127.0.0.1"), ports[2]);
+  ASSERT_TRUE(tap);
+  r->add_tap(Side::kA, tap.value(), rec.local_endpoint());
+  auto rtp = [](uint16_t seq) {
+    std::vector<uint8_t> p = {
+        0x80, 0x08, static_cast<uint8_t>(seq >> 8), static_cast<uint8_t>(seq), 0, 0, 0, 160, 1, 2,
+        3,    4};
+    for (int i = 0; i < 160; ++i) p.push_back(static_cast<uint8_t>(i));
+    return p;
+  };
+  auto sender = media::SrtpSender::create(caller).value();
+  auto forged = media::SrtpSender::create(forger).value();
+  const udp::endpoint to_a(asio::ip::make_address("127.0.0.1"), ports[0]);
+  // A forgery from the caller's host (another key): dropped, and it does not latch.
+  auto f = rtp(1);
+  ASSERT_TRUE(forged->protect(f, false));
+  udp::socket a2 = bind("127.0.0.1");
+  a2.send_to(asio::buffer(f), to_a);
+  EXPECT_TRUE(received(b).empty());
+  EXPECT_EQ(r->counters().srtp_failed[0], 1u);
+  // The real one: the callee gets it encrypted with the key we gave it, the recorder in clear.
+  auto p = rtp(2);
+  const auto plain = p;
+  ASSERT_TRUE(sender->protect(p, false));
+  a.send_to(asio::buffer(p), to_a);
+  auto at_b = received(b);
+  ASSERT_EQ(at_b.size(), 1u);
+  std::vector<uint8_t> got(at_b[0].begin(), at_b[0].end());
+  EXPECT_NE(got, p);  // re-encrypted with the callee's key, not passed through
+  auto decrypt = media::SrtpReceiver::create(to_callee).value();
+  size_t n = got.size();
+  ASSERT_EQ(decrypt->unprotect(got.data(), n, false), media::SrtpReceiver::Outcome::kOk);
+  got.resize(n);
+  EXPECT_EQ(got, plain);
+  auto at_rec = received(rec);
+  ASSERT_EQ(at_rec.size(), 1u);
+  EXPECT_EQ(std::vector<uint8_t>(at_rec[0].begin(), at_rec[0].end()), plain);
+  // A replay of the real packet: dropped.
+  a.send_to(asio::buffer(p), to_a);
+  EXPECT_TRUE(received(b).empty());
+  EXPECT_EQ(r->counters().srtp_failed[0], 2u);
+  r->close();
+  tap.value()->close();
+}
+
 }  // namespace
 }  // namespace verbatim::gateway

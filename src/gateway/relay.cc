@@ -104,6 +104,16 @@ void RelayStream::set_remote(Side side, const udp::endpoint& rtp) {
   l.sdp = rtp;
 }
 
+Status RelayStream::set_srtp(Side side, const media::SdesKey& theirs, const media::SdesKey& ours) {
+  auto rx = media::SrtpReceiver::create(theirs);
+  if (!rx) return rx.error();
+  auto tx = media::SrtpSender::create(ours);
+  if (!tx) return tx.error();
+  leg(side).rx = std::move(rx).value();
+  leg(side).tx = std::move(tx).value();
+  return ok_status();
+}
+
 uint64_t RelayStream::add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                               const udp::endpoint& to) {
   const uint64_t id = next_tap_++;
@@ -148,13 +158,17 @@ void RelayStream::drain(Side side, bool rtcp) {
   }
 }
 
-void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, const uint8_t* data,
+void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, uint8_t* data,
                               size_t size) {
   const size_t i = static_cast<size_t>(side);
   Leg& in = leg(side);
   auto& latched = rtcp ? in.rtcp_latched : in.rtp_latched;
   if (latched ? *latched != from : (!in.sdp || in.sdp->address() != from.address())) {
     ++counters_.foreign[i];
+    return;
+  }
+  if (in.rx && in.rx->unprotect(data, size, rtcp) != media::SrtpReceiver::Outcome::kOk) {
+    ++counters_.srtp_failed[i];  // forged, replayed or damaged: never latched, never relayed
     return;
   }
   if (!latched) latched = from;
@@ -167,8 +181,16 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, c
   }
   if (to) {
     boost::system::error_code ec;
-    (rtcp ? out.rtcp : out.rtp).send_to(asio::buffer(data, size), *to, 0, ec);
-    if (!ec) ++counters_.forwarded[i];
+    if (out.tx) {
+      protect_buffer_.assign(data, data + size);
+      if (out.tx->protect(protect_buffer_, rtcp)) {
+        (rtcp ? out.rtcp : out.rtp).send_to(asio::buffer(protect_buffer_), *to, 0, ec);
+        if (!ec) ++counters_.forwarded[i];
+      }
+    } else {
+      (rtcp ? out.rtcp : out.rtp).send_to(asio::buffer(data, size), *to, 0, ec);
+      if (!ec) ++counters_.forwarded[i];
+    }
   }
   for (const Tap& t : taps_) {
     if (t.from != side) continue;

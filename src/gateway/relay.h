@@ -24,6 +24,7 @@
 #include <boost/asio/ip/udp.hpp>
 
 #include "common/result.h"
+#include "media/srtp.h"
 
 namespace verbatim::gateway {
 
@@ -54,7 +55,8 @@ class TapPorts : public std::enable_shared_from_this<TapPorts> {
 struct RelayCounters {
   std::array<uint64_t, 2> received{};  // by the side that sent
   std::array<uint64_t, 2> forwarded{};
-  std::array<uint64_t, 2> foreign{};  // dropped: not from that side's address
+  std::array<uint64_t, 2> foreign{};      // dropped: not from that side's address
+  std::array<uint64_t, 2> srtp_failed{};  // dropped: SRTP/SRTCP that did not authenticate
   uint64_t tapped = 0;
 };
 
@@ -72,6 +74,10 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   // 0.0.0.0 (hold): nothing is sent to that side.
   void set_remote(Side side, const boost::asio::ip::udp::endpoint& rtp);
   // Copies of what `from` sends go to `to` (its RTCP to the port above), sent from `via`.
+  // SRTP (SDES) on a side: what it sends is authenticated and decrypted with `theirs` before
+  // anything else looks at it (a forgery never latches, is never forwarded or copied); what goes
+  // to it is encrypted with `ours`. Taps always get the decrypted packets.
+  Status set_srtp(Side side, const media::SdesKey& theirs, const media::SdesKey& ours);
   uint64_t add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                    const boost::asio::ip::udp::endpoint& to);
   void remove_tap(uint64_t id);
@@ -86,6 +92,8 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
     boost::asio::ip::udp::socket rtp, rtcp;
     std::optional<boost::asio::ip::udp::endpoint> sdp;  // where the SDP says it is
     std::optional<boost::asio::ip::udp::endpoint> rtp_latched, rtcp_latched;
+    std::unique_ptr<media::SrtpReceiver> rx;
+    std::unique_ptr<media::SrtpSender> tx;
   };
   struct Tap {
     uint64_t id = 0;
@@ -96,8 +104,8 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   RelayStream(boost::asio::io_context& io, uint16_t port_a, uint16_t port_b);
   void receive(Side side, bool rtcp);
   void drain(Side side, bool rtcp);
-  void on_datagram(Side side, bool rtcp, const boost::asio::ip::udp::endpoint& from,
-                   const uint8_t* data, size_t size);
+  void on_datagram(Side side, bool rtcp, const boost::asio::ip::udp::endpoint& from, uint8_t* data,
+                   size_t size);
   Leg& leg(Side s) { return *legs_[static_cast<size_t>(s)]; }
 
   std::array<std::unique_ptr<Leg>, 2> legs_;
@@ -105,6 +113,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   std::vector<Tap> taps_;
   uint64_t next_tap_ = 1;
   RelayCounters counters_;
+  std::vector<uint8_t> protect_buffer_;
   bool closed_ = false;
 };
 

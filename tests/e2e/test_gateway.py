@@ -582,6 +582,41 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertIn("BYE REASON SIP;cause=480", self.sipp_log(alice))
         self.wait_sipp(bob, timeout=30)
 
+    def test_t35_srtp_towards_phones_that_offer_it_and_required_srtp(self):
+        """SDES-SRTP: each party gets the gateway's own key (never the other party's), the callee
+        is offered SRTP too; with gateway.require_srtp a plain RTP offer is refused with 488."""
+        caller_key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
+        callee_key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"
+        self.admin(SETUP)
+        gw, gw_port = self.start_gateway()
+        srtp = lambda sdp, key: sdp.replace("RTP/AVP 8", "RTP/SAVP 8").replace(
+            "a=rtpmap:8 PCMA/8000", f"a=rtpmap:8 PCMA/8000\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}")
+        keys = ('<ereg regexp="m=audio [0-9]+ (RTP/SAVP)" search_in="body" check_it="false" assign_to="sp,proto"/>'
+                '<ereg regexp="inline:([A-Za-z0-9+/=]+)" search_in="body" check_it="false" assign_to="k,key"/>'
+                '<log message="SRTP [$proto] KEY [$key]"/>')
+        callee = srtp(CALLEE, callee_key).replace('<log message="RECORD [$rec] CALLINFO [$ci1]"/>', keys)
+        callee = callee.replace('<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,sp,k"/>')
+        caller = srtp(caller_scenario("bob", "200", hold_ms=1000, play=False), caller_key)
+        caller = caller.replace('<log message="ANSWERED RECORD [$rec]"/>', keys)
+        caller = caller.replace('<Reference variables="rec,r"/>', '<Reference variables="rec,r,sp,k"/>')
+        port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=port))
+        bob = self.sipp(gw_port, callee, "bob", "bob-secret-22", "bob", port=port)
+        alice = self.sipp(gw_port, caller, "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        got_a = re.search(r"SRTP RTP/SAVP KEY (\S+)", self.sipp_log(alice))
+        got_b = re.search(r"SRTP RTP/SAVP KEY (\S+)", self.sipp_log(bob))
+        self.assertTrue(got_a and got_b, self.sipp_log(alice) + self.sipp_log(bob))
+        self.assertEqual(len({got_a.group(1), got_b.group(1), caller_key, callee_key}), 4,
+                         "every party gets a key of the gateway's own")
+        gw.send_signal(signal.SIGTERM)
+        gw.communicate(timeout=30)
+        # Required SRTP: the plain offer is refused.
+        gw, gw_port = self.start_gateway(require_srtp=True)
+        alice = self.sipp(gw_port, caller_scenario("bob", "488"), "alice", "alice-secret-1", "alice-plain")
+        self.wait_sipp(alice)  # the scenario expects exactly 488
+
     def test_unauthenticated_and_wrong_password_are_refused(self):
         self.admin(SETUP)
         gw, gw_port = self.start_gateway()
