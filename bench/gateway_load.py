@@ -67,38 +67,6 @@ request_route {{
 }}
 """
 
-REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="register">
-  <send retrans="500"><![CDATA[
-      REGISTER sip:contoso.com SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:bob@contoso.com>;tag=[pid]R
-      To: <sip:bob@contoso.com>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:bob@[local_ip]:[local_port]>
-      Expires: 3600
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]></send>
-  <recv response="401" auth="true"/>
-  <send retrans="500"><![CDATA[
-      REGISTER sip:contoso.com SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:bob@contoso.com>;tag=[pid]R
-      To: <sip:bob@contoso.com>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: <sip:bob@[local_ip]:[local_port]>
-      [authentication]
-      Expires: 3600
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]></send>
-  <recv response="200"/>
-</scenario>
-"""
-
 APP = "11111111-2222-4333-8444-555555555555"
 
 
@@ -305,10 +273,12 @@ def main():
         procs.append(gw)
         gw_port = int(re.search(r":(\d+) ", gw.stdout.readline()).group(1))
         callee_port = free_port()
-        with open(os.path.join(tmp, "register.xml"), "w") as f:
-            f.write(REGISTER)
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        with open(os.path.join(root, "demo", "gateway", "register.xml")) as src, \
+                open(os.path.join(tmp, "register.xml"), "w") as f:
+            f.write(src.read().replace("@DOMAIN@", "contoso.com"))
         subprocess.run(["sipp", f"127.0.0.1:{gw_port}", "-sf", "register.xml", "-m", "1", "-i", "127.0.0.1",
-                        "-p", str(callee_port), "-au", "bob", "-ap", "bob-secret-22", "-nostdin",
+                        "-p", str(callee_port), "-s", "bob", "-au", "bob", "-ap", "bob-secret-22", "-nostdin",
                         "-timeout", "10"], cwd=tmp, check=True, capture_output=True)
         procs.append(sipp_uas(callee_port, tmp))
         time.sleep(0.5)

@@ -847,18 +847,26 @@ void Gateway::check_setup(Call& c) {
   place_callee(c);
 }
 
+// The caller gets a final non-2xx (the call was never connected) and the call ends.
+void Gateway::reject_caller(Call& c, int status, const std::string& reason,
+                            const sip::HeaderList& headers, const std::string& outcome) {
+  c.final_status = status;
+  if (c.a) {
+    const uint64_t a = c.a;
+    sessions_.erase(a);
+    c.a = 0;
+    (void)sip_->ua().reject(a, status, reason, headers);
+  }
+  end_call(c, outcome);
+}
+
 void Gateway::recording_failed(Call& c, const std::string& why) {
   ++metrics_.calls_refused_recording;
   spdlog::warn("call {}: refused: {}", c.call_id, why);
-  c.final_status = 480;
   sip::HeaderList h{
       {"Reason", reason_header(480, kRecordingFailedText)},
       {"Warning", "399 verbatim " + quote(std::string(kRecordingFailedText) + ": " + why)}};
-  const uint64_t a = c.a;
-  sessions_.erase(a);
-  c.a = 0;
-  (void)sip_->ua().reject(a, 480, "Recording Unavailable", h);
-  end_call(c, "refused: " + why);
+  reject_caller(c, 480, "Recording Unavailable", h, "refused: " + why);
 }
 
 // --- the callee ------------------------------------------------------------------------------
@@ -904,12 +912,9 @@ void Gateway::place_callee(Call& c) {
   } else {
     auto bindings = registrar_->bindings(c.callee_identity);
     if (bindings.empty()) {
-      c.final_status = 480;
-      const uint64_t a = c.a;
-      sessions_.erase(a);
-      c.a = 0;
-      refuse(a, 480, "Temporarily Unavailable", c.callee.aor + " is not registered");
-      end_call(c, "callee not registered");
+      reject_caller(c, 480, "Temporarily Unavailable",
+                    {{"Warning", "399 verbatim " + quote(c.callee.aor + " is not registered")}},
+                    "callee not registered");
       return;
     }
     oc.next_hop = bindings[0].source;
@@ -929,12 +934,9 @@ void Gateway::place_callee(Call& c) {
   if (c.emergency) oc.session_timer = false;
   auto sid = sip_->ua().invite(std::move(oc));
   if (!sid) {
-    c.final_status = 500;
-    const uint64_t a = c.a;
-    sessions_.erase(a);
-    c.a = 0;
-    refuse(a, 500, "Server Internal Error", sid.error().message);
-    end_call(c, "could not call: " + sid.error().message);
+    reject_caller(c, 500, "Server Internal Error",
+                  {{"Warning", "399 verbatim " + quote(sid.error().message)}},
+                  "could not call: " + sid.error().message);
     return;
   }
   c.b = sid.value();
@@ -1027,15 +1029,9 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
   }
   // The callee did not answer: the caller gets the same status.
   c.b = 0;
-  c.final_status = status;
-  if (c.a) {
-    const uint64_t a = c.a;
-    sessions_.erase(a);
-    c.a = 0;
-    std::string reason = response ? std::string(response->reason()) : "Request Timeout";
-    (void)sip_->ua().reject(a, status >= 300 ? status : 500, reason);
-  }
-  end_call(c, "callee: " + std::to_string(status));
+  reject_caller(c, status >= 300 ? status : 500,
+                response ? std::string(response->reason()) : "Request Timeout", {},
+                "callee: " + std::to_string(status));
 }
 
 void Gateway::on_ended(uint64_t session, std::string_view why) {
@@ -1061,7 +1057,9 @@ sip::SipResult<std::string> Gateway::on_reoffer(uint64_t session, const sip::Mes
   if (it == sessions_.end() || it->second.role == Role::kRecorder) {
     return sip::SipError{0, 488, "not a call"};
   }
-  Call& c = *calls_.at(it->second.call);
+  auto ci = calls_.find(it->second.call);
+  if (ci == calls_.end()) return sip::SipError{0, 481, "the call is over"};
+  Call& c = *ci->second;
   auto offer = sip::parse_sdp(request.body());
   if (!offer) return sip::SipError{0, 488, offer.error().message};
   // Held, resumed or moved: the new address takes effect for this side; the answer mirrors

@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, VerbatimTestCase, free_udp_port, wait_until  # noqa: E402
+from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, wait_until  # noqa: E402
 
 APP = "11111111-2222-4333-8444-555555555555"
 PAIR_APP = "11111111-2222-4333-8444-666666666666"
@@ -25,39 +25,11 @@ New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName 
 New-CsOnlineApplicationInstance -UserPrincipalName rec2@contoso.com -DisplayName "Second Recorder" -ApplicationId {PAIR_APP}
 """
 
-# SIPp phones. Requests go to the gateway; [service] is the user.
-REGISTER = """
-  <send retrans="500"><![CDATA[
-      REGISTER sip:contoso.com SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:[service]@contoso.com>;tag=[pid]R[call_number]
-      To: <sip:[service]@contoso.com>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:[service]@[local_ip]:[local_port]>
-      Expires: 300
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]></send>
-  <recv response="401" auth="true"/>
-  <send retrans="500"><![CDATA[
-      REGISTER sip:contoso.com SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:[service]@contoso.com>;tag=[pid]R[call_number]
-      To: <sip:[service]@contoso.com>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: <sip:[service]@[local_ip]:[local_port]>
-      [authentication]
-      Expires: 300
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]></send>
-  <recv response="200"/>
-"""
+# SIPp phones. Requests go to the gateway; [service] is the user. Registering is the demo's
+# phone scenario (demo/gateway/register.xml) in the tests' domain.
+with open(os.path.join(SOURCE_DIR, "demo", "gateway", "register.xml")) as _f:
+    REGISTRATION = _f.read().replace("@DOMAIN@", "contoso.com")
 
-REGISTRATION = ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="register">'
-                + REGISTER + "</scenario>\n")
 
 # Started on the port the phone registered from (SIPp maps requests to calls by Call-ID, so
 # registering and answering are two runs on one port).
@@ -620,15 +592,13 @@ class RecordingPolicyTest(GatewayTestCase):
     def test_unauthenticated_and_wrong_password_are_refused(self):
         self.admin(SETUP)
         gw, gw_port = self.start_gateway()
-        wrong = ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="wrong password">'
-                 + REGISTER.replace('<recv response="200"/>', '<recv response="401"/>') + "</scenario>\n")
+        wrong = REGISTRATION.replace('<recv response="200"/>', '<recv response="401"/>')
         p = self.sipp(gw_port, wrong, "bob", "wrong-password", "bob-wrong")
         self.wait_sipp(p)  # challenged again: never registered
         # Bob's password registers; Bob cannot register Alice's address with his own credentials.
         self.callee(gw_port)
-        as_alice = ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="someone else">'
-                    + REGISTER.replace("[service]@contoso.com", "alice@contoso.com")
-                    .replace('<recv response="200"/>', '<recv response="403"/>') + "</scenario>\n")
+        as_alice = (REGISTRATION.replace("[service]@contoso.com", "alice@contoso.com")
+                    .replace('<recv response="200"/>', '<recv response="403"/>'))
         p = self.sipp(gw_port, as_alice, "bob", "bob-secret-22", "bob-as-alice")
         self.wait_sipp(p)
 
