@@ -386,7 +386,7 @@ class RecordingPolicyTest(GatewayTestCase):
         self.wait_sipp(bob)
         c = wait_until(self.calls, 10)[0]
         self.assertEqual(c["status"], 200)
-        self.assertLess(c["timings"]["calleeCalledMs"], 500)
+        self.assertLess(c["timings"]["calleeCalledMs"], 1000)  # never held for the 2 s deadline
 
     def test_recorder_dying_mid_call_ends_a_required_call_with_a_reason(self):
         rec, rec_port = self.start_recorder(drain_timeout_s=0)
@@ -436,7 +436,7 @@ class RecordingPolicyTest(GatewayTestCase):
         states = sorted(i["state"] for i in c["recordings"][0]["applications"][0]["instances"])
         self.assertEqual(states, ["ended", "failed"], c)
         # Not held for the dead instance: the live one answering was enough.
-        self.assertLess(c["timings"]["calleeCalledMs"], 1000)
+        self.assertLess(c["timings"]["calleeCalledMs"], 1500)  # the deadline is 3 s
 
     def test_paired_application_satisfies_the_requirement(self):
         rec, rec_port = self.start_recorder()
@@ -500,7 +500,7 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertEqual(c["status"], 200)
         self.assertEqual(c["recordings"], [])
         self.assertFalse(c["caller"]["recorded"])
-        self.assertLess(c["timings"]["calleeCalledMs"], 500)
+        self.assertLess(c["timings"]["calleeCalledMs"], 2500)  # the deadline is 5 s
         self.assertNotIn("ANSWERED RECORD a=record:on", self.sipp_log(alice))
 
     def test_call_to_an_unregistered_user_gets_480(self):
@@ -550,7 +550,7 @@ class RecordingPolicyTest(GatewayTestCase):
         t0 = time.monotonic()
         rec.kill()
         self.wait_sipp(alice, timeout=30)
-        self.assertLess(time.monotonic() - t0, 5)
+        self.assertLess(time.monotonic() - t0, 15)  # found by the checks, not the 20 s call end
         self.assertIn("BYE REASON SIP;cause=480", self.sipp_log(alice))
         self.wait_sipp(bob, timeout=30)
 
