@@ -246,12 +246,13 @@ PsResult<bool> apply_sip_password(Context& ctx, const Invocation& inv, const Use
     return true;
   }
   if (existing && (existing->username != username || existing->realm != realm)) {
-    ctx.state.erase_sip_credential(u.object_id);
+    // The message first: erasing the credential frees what `existing` points to.
     ctx.warnings.push_back("The SIP password of " + u.user_principal_name +
                            " was removed: digest credentials are bound to the SIP address (" +
                            existing->username + "@" + existing->realm +
                            "), which changed. Set a new one with Set-VbUser -Identity " +
                            u.user_principal_name + " -SipPassword <password>.");
+    ctx.state.erase_sip_credential(u.object_id);
   }
   return true;
 }
