@@ -66,14 +66,15 @@ TEST(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
       "New-VbUser alice@contoso.com -SipPassword 'Secret-One1'\n"
       "Set-VbUser -Identity alice@contoso.com -DisplayName Alice -SipPassword:\"Correct horse\"");
   ASSERT_TRUE(r.ok()) << r.error_text;
-  const auto* alice = svc.state().user_by_address("alice@contoso.com");
-  ASSERT_NE(alice, nullptr);
-  const auto* cred = svc.state().sip_credential(alice->object_id);
+  const auto* found = svc.state().user_by_address("alice@contoso.com");
+  ASSERT_NE(found, nullptr);
+  const std::string alice_id = found->object_id;  // the user object changes below
+  const auto* cred = svc.state().sip_credential(alice_id);
   ASSERT_NE(cred, nullptr);
   EXPECT_EQ(cred->username, "alice");
   EXPECT_EQ(cred->realm, "contoso.com");
   EXPECT_TRUE(cred->ha1_md5.empty());  // memory keeps no hash
-  auto doc = svc.store()->object(policy::Kind::kSipCredential, alice->object_id);
+  auto doc = svc.store()->object(policy::Kind::kSipCredential, alice_id);
   ASSERT_TRUE(doc && doc.value());
   const auto stored = doc.value()->get<policy::SipCredential>();
   EXPECT_EQ(stored.ha1_md5,
@@ -101,14 +102,14 @@ TEST(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
   ASSERT_TRUE(r.ok()) << r.error_text;
   EXPECT_NE(r.output.find("SIP password of alice@contoso.com was removed"), std::string::npos)
       << r.output;
-  EXPECT_EQ(svc.state().sip_credential(alice->object_id), nullptr);
-  doc = svc.store()->object(policy::Kind::kSipCredential, alice->object_id);
+  EXPECT_EQ(svc.state().sip_credential(alice_id), nullptr);
+  doc = svc.store()->object(policy::Kind::kSipCredential, alice_id);
   ASSERT_TRUE(doc);
   EXPECT_FALSE(doc.value());
   // $null removes them; removing the user removes them too.
   ASSERT_TRUE(interp.run_script("Set-VbUser alice@contoso.com -SipPassword 'another-one'").ok());
   ASSERT_TRUE(interp.run_script("Remove-VbUser alice@contoso.com").ok());
-  doc = svc.store()->object(policy::Kind::kSipCredential, alice->object_id);
+  doc = svc.store()->object(policy::Kind::kSipCredential, alice_id);
   ASSERT_TRUE(doc);
   EXPECT_FALSE(doc.value());
 }
