@@ -133,8 +133,8 @@ class Gateway {
   void endpoint_down(const std::string& uri);
   void place_callee(Call& c);
   void recording_failed(Call& c, const std::string& why);
-  void reject_caller(Call& c, int status, const std::string& reason,
-                     const sip::HeaderList& headers, const std::string& outcome);
+  void reject_caller(Call& c, int status, const std::string& reason, const sip::HeaderList& headers,
+                     const std::string& outcome);
   void leg_gone(Call& c, Leg& leg, const std::string& why);
   void end_call(Call& c, const std::string& outcome, const sip::HeaderList& bye_headers = {});
   void finish(uint64_t call_id);
