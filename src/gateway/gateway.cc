@@ -1012,14 +1012,22 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   ++metrics_.calls_connected;
 }
 
-void Gateway::on_failed(uint64_t session, int status, const sip::Message* response) {
+// A UA session that is over: its call (null when the call is already gone) and what it was;
+// the session is forgotten.
+Gateway::Call* Gateway::take_session(uint64_t session, SessionRef& ref) {
   auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  const SessionRef ref = it->second;
+  if (it == sessions_.end()) return nullptr;
+  ref = it->second;
   sessions_.erase(it);
   auto ci = calls_.find(ref.call);
-  if (ci == calls_.end()) return;
-  Call& c = *ci->second;
+  return ci == calls_.end() ? nullptr : ci->second.get();
+}
+
+void Gateway::on_failed(uint64_t session, int status, const sip::Message* response) {
+  SessionRef ref;
+  Call* call = take_session(session, ref);
+  if (!call) return;
+  Call& c = *call;
   if (ref.role == Role::kRecorder) {
     ref.leg->status = status;
     leg_gone(c, *ref.leg,
@@ -1035,13 +1043,10 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
 }
 
 void Gateway::on_ended(uint64_t session, std::string_view why) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  const SessionRef ref = it->second;
-  sessions_.erase(it);
-  auto ci = calls_.find(ref.call);
-  if (ci == calls_.end()) return;
-  Call& c = *ci->second;
+  SessionRef ref;
+  Call* call = take_session(session, ref);
+  if (!call) return;
+  Call& c = *call;
   if (ref.role == Role::kRecorder) {
     leg_gone(c, *ref.leg, "recorder ended the session (" + std::string(why) + ")");
     return;

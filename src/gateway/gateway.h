@@ -133,6 +133,7 @@ class Gateway {
   void endpoint_down(const std::string& uri);
   void place_callee(Call& c);
   void recording_failed(Call& c, const std::string& why);
+  Call* take_session(uint64_t session, SessionRef& ref);
   void reject_caller(Call& c, int status, const std::string& reason, const sip::HeaderList& headers,
                      const std::string& outcome);
   void leg_gone(Call& c, Leg& leg, const std::string& why);
