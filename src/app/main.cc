@@ -351,6 +351,10 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.require_srtp = c.gateway_require_srtp;
   o.emergency_numbers = c.gateway_emergency_numbers;
   o.banner_text = c.gateway_banner_text;
+  o.prompt_dirs = {c.gateway_prompts_dir.empty()
+                       ? (std::filesystem::path(c.data_dir) / "prompts").string()
+                       : c.gateway_prompts_dir,
+                   VERBATIM_BUILT_PROMPTS};
   o.registrar.algorithms.clear();
   for (const auto& a : c.gateway_digest_algorithms) {
     o.registrar.algorithms.push_back(a == "MD5" ? sip::DigestAlgorithm::kMd5

@@ -1,6 +1,7 @@
 #include "gateway/gateway.h"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -10,6 +11,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/strings.h"
+#include "media/audio.h"
 #include "policy/model.h"
 #include "sip/header_values.h"
 #include "sip/sdp.h"
@@ -99,6 +101,21 @@ std::optional<udp::endpoint> media_target(const sip::SessionDescription& sdp,
   auto a = asio::ip::make_address(address, ec);
   if (ec) return std::nullopt;
   return udp::endpoint(a, m.port);
+}
+
+// An SDP m-line format as an RTP payload type (0-127).
+std::optional<int> payload_type(std::string_view f) {
+  int v = -1;
+  auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
+  if (ec != std::errc() || end != f.data() + f.size() || v < 0 || v > 127) return std::nullopt;
+  return v;
+}
+
+// The peer said it can show the recording indicator itself (RFC 7866 §6.2).
+bool record_aware(const sip::Message& m) {
+  auto t = m.tokens(sip::HeaderId::kSupported);
+  return t && std::any_of(t.value().begin(), t.value().end(),
+                          [](std::string_view v) { return iequals(v, "record-aware"); });
 }
 
 sip::Direction mirror(sip::Direction d) {
@@ -219,6 +236,17 @@ struct Gateway::Call {
   std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
   steady_clock::time_point started = steady_clock::now();
   int64_t recorders_ready_ms = -1, callee_called_ms = -1, connected_ms = -1;
+  bool a_record_aware = false, b_record_aware = false;
+  bool notified = false;  // the recording-started notices were decided
+  bool removing = false;  // RequiredDuringCall lost: the warning plays, then the call ends
+  struct Notice {
+    Side to = Side::kA;
+    Prompt prompt = Prompt::kRecordingStarted;
+    std::string language, file, encoding, outcome;
+    int64_t at_ms = -1, duration_ms = 0;
+    uint64_t packets = 0;
+  };
+  std::vector<Notice> notices;
   std::string outcome;
   int final_status = 0;
   uint64_t sdp_version = 1;
@@ -231,6 +259,7 @@ Gateway::Gateway(asio::io_context& io, policy::PolicyService& policy, GatewayOpt
     : io_(io),
       policy_(policy),
       options_(std::move(options)),
+      prompts_(options_.prompt_dirs),
       ports_(options_.rtp_port_min, options_.rtp_port_max),
       timer_(io),
       health_timer_(io) {}
@@ -297,6 +326,9 @@ Result<std::string> Gateway::start() {
   if (!options_.trunk.empty() && !parse_peer(options_.trunk)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "gateway.trunk: expected ip:port, got " + options_.trunk);
+  }
+  for (const auto& problem : prompts_.check()) {
+    spdlog::error("prompt {} (it is skipped: the next one in line plays instead)", problem);
   }
   tick();
   if (options_.health_interval.count() > 0) check_health();
@@ -372,6 +404,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     }
     c->caller.aor = "sip:" + auth.identity;
     c->caller.display = sip::unquote(from.value().display_name);
+    c->a_record_aware = record_aware(invite);
   }
   // Whom: a user by SIP address or number, else a number for the trunk.
   auto ruri = sip::parse_uri(invite.request_uri());
@@ -981,6 +1014,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     spdlog::info("call {}: recorder {} ({}) recording after {} ms", c.call_id, l.instance, l.uri,
                  l.answered_ms);
     check_setup(c);
+    notify_recording(c);
     return;
   }
   if (it->second.role != Role::kCallee || !c.a) return;
@@ -989,6 +1023,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     return;
   }
   c.b_answer = std::move(answer).value();
+  c.b_record_aware = !c.via_trunk && record_aware(response);
   for (size_t i = 0; i < c.b_answer.media.size() && i < c.relays.size(); ++i) {
     if (!c.relays[i]) continue;
     const auto& bm = c.b_answer.media[i];
@@ -1010,6 +1045,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   c.connected_ms = ms_since(c.started);
   c.final_status = 200;
   ++metrics_.calls_connected;
+  notify_recording(c);
 }
 
 // A UA session that is over: its call (null when the call is already gone) and what it was;
@@ -1104,7 +1140,7 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
     check_setup(c);
     return;
   }
-  if (c.state == Call::State::kEnding) return;
+  if (c.state == Call::State::kEnding || c.removing) return;
   if (was_up && !stopping_) replace(c, *l.recording, l.group);
   for (const auto& r : c.recordings) {
     for (const auto& g : r->groups) {
@@ -1112,11 +1148,158 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
       ++metrics_.calls_ended_recording;
       spdlog::warn("call {}: every recorder of {} is gone: the call is ended", c.call_id,
                    g.application);
-      end_call(c, "recording lost: " + g.application,
-               {{"Reason", reason_header(480, kRecordingLostText)}});
+      if (c.state == Call::State::kConnected && r->policy->warn_user_on_removal && !stopping_) {
+        warn_and_end(c, g.application);
+      } else {
+        end_call(c, "recording lost: " + g.application,
+                 {{"Reason", reason_header(480, kRecordingLostText)}});
+      }
       return;
     }
   }
+}
+
+// --- spoken notices --------------------------------------------------------------------------
+
+// A party's own language when it is a user who set one, else the recorded user's (the PSTN
+// caller of a recorded user hears that user's language), else English.
+std::string Gateway::language_for(const Call& c, Side side) const {
+  const Party& p = side == Side::kA ? c.caller : c.callee;
+  if (p.user && !p.user->preferred_language.empty()) return p.user->preferred_language;
+  for (const Party* q : {&c.caller, &c.callee}) {
+    if (q->recorded && q->user && !q->user->preferred_language.empty()) {
+      return q->user->preferred_language;
+    }
+  }
+  return "en";
+}
+
+// Plays `prompt` to one side on the call's first audio stream, in the codec that stream
+// carries. The prompt's length in ms, or -1 (and `outcome` says why) when it cannot play.
+int64_t Gateway::announce(Call& c, Side to, Prompt prompt, const std::string& language,
+                          std::string& outcome) {
+  for (size_t i = 0; i < c.relays.size() && i < c.b_answer.media.size(); ++i) {
+    if (!c.relays[i] || c.a_offer.media[i].media != "audio") continue;
+    const auto& bm = c.b_answer.media[i];
+    std::optional<sip::RtpMap> chosen;
+    for (const auto& f : bm.formats) {
+      auto pt = payload_type(f);
+      auto rm = pt ? bm.rtpmap(*pt) : std::nullopt;
+      if (rm && media::can_decode(rm->encoding) &&
+          rm->clock_rate == media::rtp_clock_rate(rm->encoding)) {
+        chosen = rm;
+        break;
+      }
+    }
+    if (!chosen) continue;
+    // The payload type each side expects: the answer's towards the callee, the offer's (for the
+    // same codec) towards the caller.
+    int pt = chosen->payload_type;
+    if (to == Side::kA) {
+      const auto& am = c.a_offer.media[i];
+      for (const auto& f : am.formats) {
+        auto apt = payload_type(f);
+        auto rm = apt ? am.rtpmap(*apt) : std::nullopt;
+        if (rm && iequals(rm->encoding, chosen->encoding)) {
+          pt = *apt;
+          break;
+        }
+      }
+    }
+    auto p = prompts_.get(prompt, language, chosen->encoding);
+    if (!p) {
+      outcome = "not played: " + p.error().message;
+      return -1;
+    }
+    const auto& ep = *p.value();
+    Call::Notice n{to,
+                   prompt,
+                   ep.language,
+                   ep.file,
+                   ep.encoding,
+                   "played",
+                   ms_since(c.started),
+                   ep.duration_ms(),
+                   0};
+    c.notices.push_back(n);
+    c.relays[i]->play(to, Announcement{static_cast<uint8_t>(pt), ep.ticks_per_frame, ep.frames},
+                      [this, id = c.id, k = c.notices.size() - 1](uint64_t sent) {
+                        auto it = calls_.find(id);
+                        if (it != calls_.end()) it->second->notices[k].packets = sent;
+                      });
+    outcome = "played";
+    return ep.duration_ms();
+  }
+  outcome = "not played: no audio stream in a codec the gateway can speak";
+  return -1;
+}
+
+// Once the call is connected and a recorder is recording: the spoken notice to each party that
+// cannot show the indicator.
+void Gateway::notify_recording(Call& c) {
+  if (c.notified || c.state != Call::State::kConnected) return;
+  bool up = false, disabled = true;
+  for (const auto& r : c.recordings) {
+    for (const auto& g : r->groups) up |= g.any_up();
+    disabled &= r->policy->disable_audio_notification_for_calls;
+  }
+  if (!up) return;
+  c.notified = true;
+  for (Side side : {Side::kA, Side::kB}) {
+    const bool aware = side == Side::kA ? c.a_record_aware : c.b_record_aware;
+    Call::Notice n;
+    n.to = side;
+    if (aware) {
+      n.outcome = "not played: the phone shows the indicator (Supported: record-aware)";
+    } else if (disabled) {
+      n.outcome = "not played: DisableComplianceRecordingAudioNotificationForCalls";
+    } else {
+      const std::string language = language_for(c, side);
+      std::string outcome;
+      if (announce(c, side, Prompt::kRecordingStarted, language, outcome) >= 0) {
+        ++metrics_.notices_played;
+        continue;
+      }
+      n.language = language;
+      n.outcome = outcome;
+      spdlog::warn("call {}: recording notice to the {}: {}", c.call_id,
+                   side == Side::kA ? "caller" : "callee", outcome);
+    }
+    c.notices.push_back(std::move(n));
+  }
+}
+
+// WarnUserOnRemoval: both parties hear why the call ends, then it ends (the BYE's Reason
+// says it again for phones that show it).
+void Gateway::warn_and_end(Call& c, const std::string& application) {
+  c.removing = true;
+  int64_t longest = -1;
+  for (Side side : {Side::kA, Side::kB}) {
+    std::string outcome;
+    const int64_t ms = announce(c, side, Prompt::kRecordingStopped, language_for(c, side), outcome);
+    if (ms < 0) {
+      Call::Notice n;
+      n.to = side;
+      n.prompt = Prompt::kRecordingStopped;
+      n.outcome = outcome;
+      c.notices.push_back(std::move(n));
+    }
+    longest = std::max(longest, ms);
+  }
+  const std::string outcome = "recording lost: " + application;
+  if (longest < 0) {
+    end_call(c, outcome, {{"Reason", reason_header(480, kRecordingLostText)}});
+    return;
+  }
+  ++metrics_.removal_warnings;
+  c.deadline.expires_after(std::chrono::milliseconds(longest + 200));
+  c.deadline.async_wait([this, id = c.id, outcome](boost::system::error_code ec) {
+    if (ec) return;
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;
+    end_call(*it->second, outcome + " (after the spoken warning)",
+             {{"Reason", reason_header(480, kRecordingLostText)}});
+  });
 }
 
 void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderList& bye_headers) {
@@ -1221,6 +1404,22 @@ json Gateway::record_of(const Call& c) const {
                      {"copiedToRecorders", k.tapped}});
   }
   j["media"] = std::move(media);
+  json notices = json::array();
+  for (const auto& n : c.notices) {
+    json nj{{"to", n.to == Side::kA ? "caller" : "callee"},
+            {"prompt", std::string(prompt_name(n.prompt))},
+            {"outcome", n.outcome}};
+    if (!n.language.empty()) nj["language"] = n.language;
+    if (!n.file.empty()) {
+      nj["file"] = n.file;
+      nj["encoding"] = n.encoding;
+      nj["startedMs"] = n.at_ms;
+      nj["durationMs"] = n.duration_ms;
+      nj["packetsSent"] = n.packets;
+    }
+    notices.push_back(std::move(nj));
+  }
+  j["notices"] = std::move(notices);
   return j;
 }
 
@@ -1242,6 +1441,8 @@ json Gateway::status() const {
                 {"refusedForRecording", m.calls_refused_recording},
                 {"endedForRecording", m.calls_ended_recording},
                 {"emergency", m.emergency_calls},
+                {"noticesPlayed", m.notices_played},
+                {"removalWarnings", m.removal_warnings},
                 {"recordingInvites", m.recording_invites},
                 {"recordingAnswered", m.recording_answered},
                 {"recordingFailed", m.recording_failed},

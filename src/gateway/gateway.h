@@ -24,7 +24,13 @@
 //      gone, the call is ended for both parties with a Reason; other recorder failures are
 //      logged and counted, never touching the call;
 //   6. the recording indicator: `a=record:on` (RFC 7866 §6.1) in the SDP both parties get and
-//      a Call-Info header naming the recording, with the banner text.
+//      a Call-Info header naming the recording, with the banner text; parties that cannot show
+//      it (no `Supported: record-aware`, RFC 7866 §6.2; everyone behind the trunk) hear the
+//      spoken notice (prompts.h) once the call is connected and recorded, in their own language
+//      (a user's PreferredLanguage) or the recorded user's (PSTN parties), unless every recorded
+//      party's policy sets DisableComplianceRecordingAudioNotificationForCalls;
+//   7. with WarnUserOnRemoval (step 5), both parties hear the spoken warning first and the BYE
+//      follows when it has played.
 // Each call's decisions and outcome are appended to <data_dir>/gateway-calls.jsonl
 // (`verbatim calls show CALL-ID`). Not thread-safe: one io_context thread.
 #pragma once
@@ -40,6 +46,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "gateway/prompts.h"
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
 #include "media/port_pool.h"
@@ -63,6 +70,9 @@ struct GatewayOptions {
   std::vector<std::string> emergency_numbers{"911", "112", "999", "000", "110", "119"};
   std::string banner_text =
       "This call is being recorded by your organisation for compliance.";  // default banner
+  // Where the spoken notices are looked for, in order (the admin's directory first, then the
+  // built-in prompts).
+  std::vector<std::string> prompt_dirs{VERBATIM_BUILT_PROMPTS};
   RegistrarOptions registrar;
   std::array<uint8_t, 32> nonce_secret{};
   std::string calls_file;   // decisions and outcomes, one JSON object per call (optional)
@@ -76,6 +86,8 @@ struct GatewayMetrics {
   uint64_t calls_refused_recording = 0;  // RequiredBeforeCallEstablishment not met
   uint64_t calls_ended_recording = 0;    // RequiredDuringCall: every instance gone
   uint64_t emergency_calls = 0;
+  uint64_t notices_played = 0;    // spoken notices (recording started)
+  uint64_t removal_warnings = 0;  // spoken warnings before a call was ended for recording
   uint64_t recording_invites = 0;
   uint64_t recording_answered = 0;
   uint64_t recording_failed = 0;
@@ -138,6 +150,11 @@ class Gateway {
                      const std::string& outcome);
   void leg_gone(Call& c, Leg& leg, const std::string& why);
   void end_call(Call& c, const std::string& outcome, const sip::HeaderList& bye_headers = {});
+  void notify_recording(Call& c);
+  void warn_and_end(Call& c, const std::string& application);
+  int64_t announce(Call& c, Side to, Prompt prompt, const std::string& language,
+                   std::string& outcome);
+  std::string language_for(const Call& c, Side side) const;
   void finish(uint64_t call_id);
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing);
   std::optional<std::string> ha1(std::string_view username, std::string_view realm,
@@ -152,6 +169,7 @@ class Gateway {
   boost::asio::ip::address media_address_;
   std::unique_ptr<sip::SipEndpoint> sip_;
   std::unique_ptr<Registrar> registrar_;
+  PromptLibrary prompts_;
   media::PortPool ports_;
   std::map<uint64_t, std::unique_ptr<Call>> calls_;
   std::map<uint64_t, SessionRef> sessions_;  // UA session -> its call and role

@@ -1,12 +1,18 @@
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 
+#include "gateway/prompts.h"
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
 #include "sip/digest.h"
@@ -196,10 +202,22 @@ class RelayTest : public ::testing::Test {
     ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return s;
   }
+  // `n` free even ports from `first` on (RTP; RTCP on the odd one above).
+  std::vector<uint16_t> free_ports(uint16_t first, size_t n) {
+    std::vector<uint16_t> out;
+    for (uint16_t p = first; p < first + 400 && out.size() < n; p += 2) {
+      udp::socket probe(io);
+      boost::system::error_code ec;
+      probe.open(udp::v4());
+      probe.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), p), ec);
+      if (!ec) out.push_back(p);
+    }
+    return out;
+  }
   // Runs the relay's loop briefly, then reads what `s` got.
-  std::vector<std::string> received(udp::socket& s) {
+  std::vector<std::string> received(udp::socket& s, int ms = 100) {
     io.restart();
-    io.run_for(std::chrono::milliseconds(100));
+    io.run_for(std::chrono::milliseconds(ms));
     std::vector<std::string> out;
     std::array<char, 2048> buf;
     boost::system::error_code ec;
@@ -215,17 +233,9 @@ class RelayTest : public ::testing::Test {
 };
 
 TEST_F(RelayTest, ForwardsBothWaysLatchesDropsForeignAndTaps) {
-  // Three free even ports (RTP; RTCP on the odd one above).
-  uint16_t pa = 0, pb = 0, pt = 0;
-  for (uint16_t p = 41000; p < 41200 && !pt; p += 2) {
-    udp::socket probe(io);
-    boost::system::error_code ec;
-    probe.open(udp::v4());
-    probe.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), p), ec);
-    if (ec) continue;
-    probe.close();
-    (!pa ? pa : !pb ? pb : pt) = p;
-  }
+  const auto ports = free_ports(41000, 3);
+  ASSERT_EQ(ports.size(), 3u);
+  const uint16_t pa = ports[0], pb = ports[1], pt = ports[2];
   auto relay = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), pa, pb);
   ASSERT_TRUE(relay) << relay.error().message;
   auto r = relay.value();
@@ -263,16 +273,8 @@ TEST_F(RelayTest, ForwardsBothWaysLatchesDropsForeignAndTaps) {
 }
 
 TEST_F(RelayTest, SrtpIsDecryptedOnOneSideReEncryptedOnTheOtherAndForgeriesDropped) {
-  uint16_t ports[3] = {0, 0, 0};
-  int found = 0;
-  for (uint16_t p = 41400; p < 41600 && found < 3; p += 2) {
-    udp::socket probe(io);
-    boost::system::error_code ec;
-    probe.open(udp::v4());
-    probe.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), p), ec);
-    if (!ec) ports[found++] = p;
-  }
-  ASSERT_EQ(found, 3);
+  const auto ports = free_ports(41400, 3);
+  ASSERT_EQ(ports.size(), 3u);
   auto relay = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), ports[0], ports[1]);
   ASSERT_TRUE(relay);
   auto r = relay.value();
@@ -330,6 +332,136 @@ TEST_F(RelayTest, SrtpIsDecryptedOnOneSideReEncryptedOnTheOtherAndForgeriesDropp
   EXPECT_EQ(r->counters().srtp_failed[0], 2u);
   r->close();
   tap.value()->close();
+}
+
+TEST_F(RelayTest, AnnouncementPlaysToOneSideInsteadOfTheOtherAndThenStops) {
+  const auto ports = free_ports(41800, 3);
+  ASSERT_EQ(ports.size(), 3u);
+  auto r = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), ports[0], ports[1]).value();
+  udp::socket a = bind("127.0.0.1"), b = bind("127.0.0.1"), rec = bind("127.0.0.1");
+  r->set_remote(Side::kA, a.local_endpoint());
+  r->set_remote(Side::kB, b.local_endpoint());
+  auto tap = TapPorts::open(io, asio::ip::make_address("127.0.0.1"), ports[2]).value();
+  r->add_tap(Side::kA, tap, rec.local_endpoint());
+  auto frames = std::make_shared<std::vector<std::vector<uint8_t>>>();
+  for (uint8_t i = 0; i < 10; ++i) frames->push_back(std::vector<uint8_t>(160, i));
+  int64_t done = -1;
+  r->play(Side::kB, Announcement{8, 160, frames},
+          [&done](uint64_t sent) { done = static_cast<int64_t>(sent); });
+  EXPECT_TRUE(r->playing(Side::kB));
+  // What A says meanwhile reaches the recorder, not B (B hears the announcement).
+  const udp::endpoint to_a(asio::ip::make_address("127.0.0.1"), ports[0]);
+  a.send_to(asio::buffer(std::string("from-a-1")), to_a);
+  auto at_b = received(b, 400);
+  EXPECT_EQ(received(rec), std::vector<std::string>{"from-a-1"});
+  ASSERT_EQ(at_b.size(), 10u);
+  EXPECT_EQ(done, 10);
+  EXPECT_FALSE(r->playing(Side::kB));
+  auto u16 = [](const std::string& p, size_t at) {
+    return static_cast<uint16_t>(static_cast<uint8_t>(p[at]) << 8 |
+                                 static_cast<uint8_t>(p[at + 1]));
+  };
+  for (size_t i = 0; i < at_b.size(); ++i) {
+    const std::string& p = at_b[i];
+    ASSERT_EQ(p.size(), 12u + 160u);
+    EXPECT_EQ(static_cast<uint8_t>(p[0]), 0x80);
+    EXPECT_EQ(static_cast<uint8_t>(p[1]), (i == 0 ? 0x80 : 0) | 8);  // marker on the first
+    EXPECT_EQ(static_cast<uint16_t>(u16(p, 2) - u16(at_b[0], 2)), i);
+    const uint32_t ts = static_cast<uint32_t>(u16(p, 4)) << 16 | u16(p, 6);
+    const uint32_t ts0 = static_cast<uint32_t>(u16(at_b[0], 4)) << 16 | u16(at_b[0], 6);
+    EXPECT_EQ(ts - ts0, 160 * i);
+    EXPECT_EQ(p.substr(8, 4), at_b[0].substr(8, 4));  // one SSRC
+    EXPECT_EQ(static_cast<uint8_t>(p[12]), i);
+  }
+  EXPECT_EQ(r->counters().announced[1], 10u);
+  // Over: B hears A again.
+  a.send_to(asio::buffer(std::string("from-a-2")), to_a);
+  EXPECT_EQ(received(b), std::vector<std::string>{"from-a-2"});
+  // Closing mid-announcement stops it without calling back.
+  done = -1;
+  r->play(Side::kA, Announcement{0, 160, frames}, [&done](uint64_t sent) { done = 0; });
+  r->close();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(done, -1);
+  tap->close();
+}
+
+// --- prompts ---------------------------------------------------------------------------------
+
+// A WAV file of a 440 Hz tone: 16-bit mono at `rate`.
+void write_wav(const std::filesystem::path& path, int rate, double seconds) {
+  std::filesystem::create_directories(path.parent_path());
+  const auto n = static_cast<uint32_t>(rate * seconds);
+  std::string d;
+  auto u32 = [&d](uint32_t v) {
+    for (int i = 0; i < 4; ++i) d.push_back(static_cast<char>(v >> (8 * i)));
+  };
+  auto u16 = [&d](uint16_t v) {
+    d.push_back(static_cast<char>(v));
+    d.push_back(static_cast<char>(v >> 8));
+  };
+  d += "RIFF";
+  u32(36 + n * 2);
+  d += "WAVEfmt ";
+  u32(16);
+  u16(1);
+  u16(1);
+  u32(static_cast<uint32_t>(rate));
+  u32(static_cast<uint32_t>(rate * 2));
+  u16(2);
+  u16(16);
+  d += "data";
+  u32(n * 2);
+  for (uint32_t i = 0; i < n; ++i) {
+    u16(static_cast<uint16_t>(static_cast<int16_t>(8000 * std::sin(2 * M_PI * 440 * i / rate))));
+  }
+  std::ofstream(path, std::ios::binary) << d;
+}
+
+TEST(Prompts, BuiltInLanguagesFallBackAndAdminFilesComeFirst) {
+  const auto admin =
+      std::filesystem::temp_directory_path() / ("vb-prompts-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(admin);
+  PromptLibrary lib({admin.string(), VERBATIM_BUILT_PROMPTS});
+  // Every built-in language has both prompts, in a few seconds of speech.
+  for (const char* lang : {"en", "de", "fr", "es", "it", "ja"}) {
+    for (Prompt p : {Prompt::kRecordingStarted, Prompt::kRecordingStopped}) {
+      auto got = lib.get(p, lang, "PCMA");
+      ASSERT_TRUE(got) << lang << ": " << got.error().message;
+      EXPECT_EQ(got.value()->language, lang);
+      EXPECT_GT(got.value()->duration_ms(), 1500) << lang;
+      EXPECT_LT(got.value()->duration_ms(), 10000) << lang;
+    }
+  }
+  // Region subtags and unknown languages fall back.
+  EXPECT_EQ(lib.get(Prompt::kRecordingStarted, "de-CH", "PCMU").value()->language, "de");
+  EXPECT_EQ(lib.get(Prompt::kRecordingStarted, "pt-BR", "PCMU").value()->language, "en");
+  EXPECT_EQ(lib.get(Prompt::kRecordingStarted, "../../etc", "PCMU").value()->language, "en");
+  EXPECT_EQ(lib.get(Prompt::kRecordingStarted, "", "G722").value()->language, "en");
+  EXPECT_FALSE(lib.get(Prompt::kRecordingStarted, "en", "G729"));
+  // An admin's own recording wins over the built-in one (any rate: resampled).
+  write_wav(admin / "de" / "recording-started.wav", 44100, 1.0);
+  PromptLibrary lib2({admin.string(), VERBATIM_BUILT_PROMPTS});
+  auto de = lib2.get(Prompt::kRecordingStarted, "de-DE", "PCMA");
+  ASSERT_TRUE(de);
+  EXPECT_EQ(de.value()->file, (admin / "de" / "recording-started.wav").string());
+  EXPECT_EQ(de.value()->frames->size(), 50u);
+  // A broken one is reported and skipped: the built-in French plays.
+  std::filesystem::create_directories(admin / "fr");
+  std::ofstream(admin / "fr" / "recording-started.wav") << "not a sound file";
+  PromptLibrary lib3({admin.string(), VERBATIM_BUILT_PROMPTS});
+  const auto problems = lib3.check();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("fr/recording-started.wav"), std::string::npos);
+  auto fr = lib3.get(Prompt::kRecordingStarted, "fr", "PCMA");
+  ASSERT_TRUE(fr);
+  EXPECT_EQ(fr.value()->file.rfind(VERBATIM_BUILT_PROMPTS, 0), 0u);
+  // Too long for a notice.
+  write_wav(admin / "it" / "recording-started.wav", 8000, PromptLibrary::kMaxSeconds + 1);
+  int rate = 0;
+  EXPECT_FALSE(PromptLibrary::read((admin / "it" / "recording-started.wav").string(), rate));
+  std::filesystem::remove_all(admin);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <boost/asio/socket_base.hpp>
 
+#include <random>
+
 namespace verbatim::gateway {
 
 namespace asio = boost::asio;
@@ -74,7 +76,9 @@ void TapPorts::close() {
 // --- RelayStream -----------------------------------------------------------------------------
 
 RelayStream::RelayStream(asio::io_context& io, uint16_t port_a, uint16_t port_b)
-    : legs_{std::make_unique<Leg>(io), std::make_unique<Leg>(io)}, ports_{port_a, port_b} {}
+    : legs_{std::make_unique<Leg>(io), std::make_unique<Leg>(io)},
+      io_(io),
+      ports_{port_a, port_b} {}
 
 RelayStream::~RelayStream() { close(); }
 
@@ -132,6 +136,8 @@ void RelayStream::close() {
   for (auto& l : legs_) {
     l->rtp.close(ec);
     l->rtcp.close(ec);
+    if (l->player) l->player->timer.cancel();
+    l->player.reset();
   }
   taps_.clear();
 }
@@ -173,24 +179,9 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
   }
   if (!latched) latched = from;
   ++counters_.received[i];
-  // To the other side: where it sends from once it has, else where its SDP says.
-  Leg& out = leg(other(side));
-  std::optional<udp::endpoint> to = rtcp ? out.rtcp_latched : out.rtp_latched;
-  if (!to && out.sdp && out.sdp->port() != 0 && !out.sdp->address().is_unspecified()) {
-    to = rtcp ? rtcp_of(*out.sdp) : *out.sdp;
-  }
-  if (to) {
-    boost::system::error_code ec;
-    if (out.tx) {
-      protect_buffer_.assign(data, data + size);
-      if (out.tx->protect(protect_buffer_, rtcp)) {
-        (rtcp ? out.rtcp : out.rtp).send_to(asio::buffer(protect_buffer_), *to, 0, ec);
-        if (!ec) ++counters_.forwarded[i];
-      }
-    } else {
-      (rtcp ? out.rtcp : out.rtp).send_to(asio::buffer(data, size), *to, 0, ec);
-      if (!ec) ++counters_.forwarded[i];
-    }
+  // To the other side, unless an announcement is playing there (its RTCP still goes).
+  if ((rtcp || !leg(other(side)).player) && send_to_side(other(side), rtcp, data, size)) {
+    ++counters_.forwarded[i];
   }
   for (const Tap& t : taps_) {
     if (t.from != side) continue;
@@ -199,6 +190,90 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
       ++counters_.tapped;
     }
   }
+}
+
+std::optional<udp::endpoint> RelayStream::destination(Side to, bool rtcp) {
+  Leg& out = leg(to);
+  std::optional<udp::endpoint> d = rtcp ? out.rtcp_latched : out.rtp_latched;
+  if (!d && out.sdp && out.sdp->port() != 0 && !out.sdp->address().is_unspecified()) {
+    d = rtcp ? rtcp_of(*out.sdp) : *out.sdp;
+  }
+  return d;
+}
+
+bool RelayStream::send_to_side(Side to, bool rtcp, const uint8_t* data, size_t size) {
+  const auto d = destination(to, rtcp);
+  if (!d) return false;
+  Leg& out = leg(to);
+  auto& socket = rtcp ? out.rtcp : out.rtp;
+  boost::system::error_code ec;
+  if (out.tx) {
+    protect_buffer_.assign(data, data + size);
+    if (!out.tx->protect(protect_buffer_, rtcp)) return false;
+    socket.send_to(asio::buffer(protect_buffer_), *d, 0, ec);
+  } else {
+    socket.send_to(asio::buffer(data, size), *d, 0, ec);
+  }
+  return !ec;
+}
+
+void RelayStream::play(Side to, Announcement a, std::function<void(uint64_t sent)> done) {
+  if (closed_ || !a.frames) return;
+  Leg& l = leg(to);
+  if (l.player) l.player->timer.cancel();
+  l.player = std::make_unique<Player>(io_);
+  Player& p = *l.player;
+  p.announcement = std::move(a);
+  p.done = std::move(done);
+  std::random_device rd;
+  p.ssrc = rd();
+  p.seq = static_cast<uint16_t>(rd());
+  p.timestamp = rd();
+  p.due = std::chrono::steady_clock::now();
+  play_next(to);
+}
+
+void RelayStream::play_next(Side to) {
+  Leg& l = leg(to);
+  if (!l.player) return;
+  Player& p = *l.player;
+  const auto& frames = *p.announcement.frames;
+  if (p.next >= frames.size()) {
+    auto done = std::move(p.done);
+    const uint64_t sent = p.sent;
+    l.player.reset();
+    if (done) done(sent);
+    return;
+  }
+  const auto& payload = frames[p.next];
+  std::vector<uint8_t> packet(12 + payload.size());
+  packet[0] = 0x80;
+  packet[1] = static_cast<uint8_t>((p.next == 0 ? 0x80 : 0) | (p.announcement.payload_type & 0x7f));
+  auto put16 = [&packet](size_t at, uint16_t v) {
+    packet[at] = static_cast<uint8_t>(v >> 8);
+    packet[at + 1] = static_cast<uint8_t>(v);
+  };
+  auto put32 = [&packet](size_t at, uint32_t v) {
+    for (size_t k = 0; k < 4; ++k) packet[at + k] = static_cast<uint8_t>(v >> (24 - 8 * k));
+  };
+  put16(2, p.seq);
+  put32(4, p.timestamp);
+  put32(8, p.ssrc);
+  std::copy(payload.begin(), payload.end(), packet.begin() + 12);
+  if (send_to_side(to, false, packet.data(), packet.size())) {
+    ++p.sent;
+    ++counters_.announced[static_cast<size_t>(to)];
+  }
+  ++p.next;
+  ++p.seq;
+  p.timestamp += p.announcement.ticks_per_frame;
+  p.due += std::chrono::milliseconds(20);
+  p.timer.expires_at(p.due);
+  p.timer.async_wait([self = shared_from_this(), to, player = &p](boost::system::error_code ec) {
+    // A timer of a player since replaced may still fire: only the current one plays on.
+    if (ec || self->closed_ || self->leg(to).player.get() != player) return;
+    self->play_next(to);
+  });
 }
 
 }  // namespace verbatim::gateway

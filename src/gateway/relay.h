@@ -8,20 +8,26 @@
 //     to the port its SDP names;
 //   - RTCP is relayed the same way on the odd port above; taps get RTP and RTCP;
 //   - taps are added when a recorder answers and removed when it leaves, without touching the
-//     call: a recorder never delays or breaks the media of the call it records.
+//     call: a recorder never delays or breaks the media of the call it records;
+//   - an announcement (a spoken notice, prompts.h) plays to one side in RTP of its own (its own
+//     SSRC, one packet per 20 ms on a clock of absolute deadlines), instead of what the other
+//     side sends; what that side sends still goes to the recorders.
 // Hand-written: the relays that exist (rtpengine, the kernel's forwarding) are daemons, not
 // libraries; this one is a few hundred lines on Boost.Asio, reading each socket when readable
 // into one buffer per thread (memory per call stays small), as the recorder does.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/result.h"
 #include "media/srtp.h"
@@ -57,7 +63,15 @@ struct RelayCounters {
   std::array<uint64_t, 2> forwarded{};
   std::array<uint64_t, 2> foreign{};      // dropped: not from that side's address
   std::array<uint64_t, 2> srtp_failed{};  // dropped: SRTP/SRTCP that did not authenticate
+  std::array<uint64_t, 2> announced{};    // announcement packets sent to that side
   uint64_t tapped = 0;
+};
+
+// What an announcement plays: RTP payloads of one codec, one per 20 ms.
+struct Announcement {
+  uint8_t payload_type = 0;
+  uint32_t ticks_per_frame = 160;                                   // RTP clock ticks per payload
+  std::shared_ptr<const std::vector<std::vector<uint8_t>>> frames;  // shared by every call
 };
 
 class RelayStream : public std::enable_shared_from_this<RelayStream> {
@@ -81,12 +95,27 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   uint64_t add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                    const boost::asio::ip::udp::endpoint& to);
   void remove_tap(uint64_t id);
+  // Plays `a` to `to` (replacing one already playing there); `done` gets the packets sent when
+  // the last one went, or when the stream closed (not called after close()).
+  void play(Side to, Announcement a, std::function<void(uint64_t sent)> done = nullptr);
+  bool playing(Side to) const { return legs_[static_cast<size_t>(to)]->player != nullptr; }
   void close();
 
   uint16_t port(Side s) const { return ports_[static_cast<size_t>(s)]; }
   const RelayCounters& counters() const { return counters_; }
 
  private:
+  struct Player {
+    explicit Player(boost::asio::io_context& io) : timer(io) {}
+    Announcement announcement;
+    size_t next = 0;
+    uint64_t sent = 0;
+    uint16_t seq = 0;
+    uint32_t timestamp = 0, ssrc = 0;
+    std::chrono::steady_clock::time_point due;
+    boost::asio::steady_timer timer;
+    std::function<void(uint64_t)> done;
+  };
   struct Leg {
     explicit Leg(boost::asio::io_context& io) : rtp(io), rtcp(io) {}
     boost::asio::ip::udp::socket rtp, rtcp;
@@ -94,6 +123,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
     std::optional<boost::asio::ip::udp::endpoint> rtp_latched, rtcp_latched;
     std::unique_ptr<media::SrtpReceiver> rx;
     std::unique_ptr<media::SrtpSender> tx;
+    std::unique_ptr<Player> player;
   };
   struct Tap {
     uint64_t id = 0;
@@ -106,9 +136,14 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   void drain(Side side, bool rtcp);
   void on_datagram(Side side, bool rtcp, const boost::asio::ip::udp::endpoint& from, uint8_t* data,
                    size_t size);
+  // Where packets for `to` go: where it sends from once it has, else where its SDP says.
+  std::optional<boost::asio::ip::udp::endpoint> destination(Side to, bool rtcp);
+  bool send_to_side(Side to, bool rtcp, const uint8_t* data, size_t size);
+  void play_next(Side to);
   Leg& leg(Side s) { return *legs_[static_cast<size_t>(s)]; }
 
   std::array<std::unique_ptr<Leg>, 2> legs_;
+  boost::asio::io_context& io_;
   std::array<uint16_t, 2> ports_{};
   std::vector<Tap> taps_;
   uint64_t next_tap_ = 1;

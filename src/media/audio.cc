@@ -5,6 +5,7 @@
 #include <speex/speex_resampler.h>
 
 #include <algorithm>
+#include <array>
 
 #include "common/strings.h"
 
@@ -127,6 +128,68 @@ Result<std::unique_ptr<AudioDecoder>> make_decoder(const std::string& encoding) 
     return std::unique_ptr<AudioDecoder>(std::move(d));
   }
   return make_error(ErrorCode::kNotFound, "no decoder for " + encoding);
+}
+
+uint32_t frame_ticks(const std::string& encoding) {
+  return static_cast<uint32_t>(rtp_clock_rate(encoding) / 50);
+}
+
+Result<std::vector<std::vector<uint8_t>>> encode_frames(const std::string& encoding,
+                                                        std::span<const int16_t> samples,
+                                                        int rate) {
+  if (!can_decode(encoding)) return make_error(ErrorCode::kNotFound, "no encoder for " + encoding);
+  const int codec_rate = decoded_rate(encoding);
+  std::vector<int16_t> pcm;
+  if (rate == codec_rate) {
+    pcm.assign(samples.begin(), samples.end());
+  } else {
+    auto resampler = Resampler::create(rate, codec_rate);
+    if (!resampler) return resampler.error();
+    resampler.value()->process(samples, pcm);
+  }
+  const size_t per_frame = static_cast<size_t>(codec_rate / 50);
+  pcm.resize((pcm.size() + per_frame - 1) / per_frame * per_frame, 0);
+  std::vector<std::vector<uint8_t>> frames;
+  frames.reserve(pcm.size() / per_frame);
+  if (iequals(encoding, "PCMU") || iequals(encoding, "PCMA")) {
+    const bool ulaw = iequals(encoding, "PCMU");
+    for (size_t at = 0; at < pcm.size(); at += per_frame) {
+      std::vector<uint8_t> f(per_frame);
+      for (size_t i = 0; i < per_frame; ++i) {
+        f[i] = ulaw ? linear_to_ulaw(pcm[at + i]) : linear_to_alaw(pcm[at + i]);
+      }
+      frames.push_back(std::move(f));
+    }
+  } else if (iequals(encoding, "G722")) {
+    g722_encode_state_t* st = g722_encode_init(nullptr, 64000, 0);
+    if (!st) return make_error(ErrorCode::kInternal, "G.722 encoder could not be created");
+    for (size_t at = 0; at < pcm.size(); at += per_frame) {
+      std::vector<uint8_t> f(per_frame / 2);
+      const int n = g722_encode(st, f.data(), pcm.data() + at, static_cast<int>(per_frame));
+      f.resize(static_cast<size_t>(std::max(n, 0)));
+      frames.push_back(std::move(f));
+    }
+    g722_encode_free(st);
+  } else {
+    int err = 0;
+    ::OpusEncoder* enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+    if (!enc) {
+      return make_error(ErrorCode::kInternal,
+                        std::string("Opus encoder could not be created: ") + opus_strerror(err));
+    }
+    std::array<uint8_t, 1500> out{};
+    for (size_t at = 0; at < pcm.size(); at += per_frame) {
+      const opus_int32 n = opus_encode(enc, pcm.data() + at, static_cast<int>(per_frame),
+                                       out.data(), static_cast<opus_int32>(out.size()));
+      if (n < 0) {
+        opus_encoder_destroy(enc);
+        return make_error(ErrorCode::kInternal, std::string("Opus: ") + opus_strerror(n));
+      }
+      frames.emplace_back(out.begin(), out.begin() + n);
+    }
+    opus_encoder_destroy(enc);
+  }
+  return frames;
 }
 
 Result<std::unique_ptr<Resampler>> Resampler::create(int from_rate, int to_rate) {

@@ -41,6 +41,14 @@ int rtp_clock_rate(const std::string& encoding);
 // How long one payload plays, in samples at the RTP clock rate (0 if it cannot be told).
 int payload_samples(const std::string& encoding, std::span<const uint8_t> payload);
 
+// Encodes mono 16-bit samples at `rate` as `encoding` (PCMU, PCMA, G722, opus) in RTP payloads
+// of 20 ms each, resampled to the codec's rate first; the last payload is padded with silence.
+// For announcements the gateway plays into calls (prompts made once and kept).
+Result<std::vector<std::vector<uint8_t>>> encode_frames(const std::string& encoding,
+                                                        std::span<const int16_t> samples, int rate);
+// RTP clock ticks in one 20 ms payload of `encoding`.
+uint32_t frame_ticks(const std::string& encoding);
+
 // Converts a mono stream of 16-bit samples from one rate to another (speexdsp, quality 5).
 class Resampler {
  public:
