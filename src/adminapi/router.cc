@@ -2,11 +2,14 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 #include <optional>
 
 #include "admin/interpreter.h"
 #include "common/strings.h"
+#include "gateway/call_log.h"
 #include "policy/explain.h"
 
 namespace verbatim::adminapi {
@@ -235,6 +238,16 @@ Response Router::handle(const Request& req) {
                  policy::explanation_json(policy::explain(svc_.state(), *u)));
   }
 
+  if (path == "/api/v1/calls" || istarts_with(path, "/api/v1/calls/")) {
+    if (req.method() != http::verb::get)
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    std::string id;
+    if (path != "/api/v1/calls" && !match("/api/v1/calls/{id}", path, id)) {
+      return problem(req, http::status::not_found, "no such resource", "NotFound");
+    }
+    return calls(req, id, query);
+  }
+
   json body = json::object();
   if (!req.body().empty() && req.method() != http::verb::get) {
     body = json::parse(req.body(), nullptr, false);
@@ -295,6 +308,50 @@ Response Router::handle(const Request& req) {
           ? http::status::created
           : http::status::ok;
   return outcome_reply(req, interp.invoke(cmdlet, params), ok);
+}
+
+// The gateway's call records: one call by its Call-ID, or the newest that match the query.
+Response Router::calls(const Request& req, std::string_view call_id,
+                       const std::map<std::string, std::string>& query) {
+  if (calls_file_.empty()) {
+    return problem(req, http::status::not_found, "this server keeps no call records",
+                   "NoCallRecords");
+  }
+  if (!call_id.empty()) {
+    auto found = gateway::find_call(calls_file_, call_id);
+    if (!found) {
+      return problem(req, http::status::service_unavailable, found.error().message,
+                     "CallRecordsUnavailable");
+    }
+    if (!found.value()) {
+      return problem(req, http::status::not_found, "no call " + std::string(call_id),
+                     "CallNotFound");
+    }
+    return reply(req, http::status::ok, *found.value());
+  }
+  gateway::CallQuery q;
+  if (auto it = query.find("party"); it != query.end()) q.party = it->second;
+  if (auto it = query.find("since"); it != query.end()) q.since = it->second;
+  if (auto it = query.find("limit"); it != query.end()) {
+    const auto& v = it->second;
+    if (v.empty() || v.size() > 6 ||
+        !std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(c); })) {
+      return problem(req, http::status::bad_request, "limit must be a number from 1 to 1000",
+                     "InvalidQuery");
+    }
+    q.limit = std::stoul(v);
+  }
+  auto list = gateway::find_calls(calls_file_, q);
+  if (!list && list.error().code == ErrorCode::kInvalidArgument) {
+    return problem(req, http::status::bad_request, list.error().message, "InvalidQuery");
+  }
+  if (!list) {
+    return problem(req, http::status::service_unavailable, list.error().message,
+                   "CallRecordsUnavailable");
+  }
+  json out = json::array();
+  for (auto& c : list.value()) out.push_back(std::move(c));
+  return reply(req, http::status::ok, {{"calls", std::move(out)}, {"count", list.value().size()}});
 }
 
 }  // namespace verbatim::adminapi

@@ -41,6 +41,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "gateway/call_log.h"
 #include "gateway/gateway.h"
 #include "policy/explain.h"
 #include "policy/sqlite_store.h"
@@ -398,7 +399,8 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     svc = std::move(opened).value();
   }
   if (wanted.count("admin-api")) {
-    router = std::make_unique<adminapi::Router>(*svc);
+    router = std::make_unique<adminapi::Router>(
+        *svc, (std::filesystem::path(env.config.data_dir) / "gateway-calls.jsonl").string());
     server = std::make_unique<adminapi::HttpServer>(io, *router);
     auto ep = server->listen(listen.empty() ? env.config.http_listen : listen);
     if (!ep) return fail(kExitUsage, ep.error().message);
@@ -838,18 +840,14 @@ int run_sip_lint(const std::string& file, bool json) {
 // `verbatim calls show CALL-ID`: the gateway's decisions and outcome for a call.
 int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
   const auto path = std::filesystem::path(env.config.data_dir) / "gateway-calls.jsonl";
-  std::ifstream in(path);
-  if (!in) {
+  if (!std::filesystem::exists(path)) {
     return fail(kExitUsage, "no call records in " + env.config.data_dir +
                                 " (the gateway writes them as calls end)");
   }
-  std::optional<nlohmann::json> found;
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("callId", "") == call_id) found = std::move(j);
-  }
-  if (!found) return fail(kExitFinding, "no call " + call_id + " in " + path.string());
-  const auto& c = *found;
+  auto found = gateway::find_call(path.string(), call_id);
+  if (!found) return fail(kExitUsage, found.error().message);
+  if (!found.value()) return fail(kExitFinding, "no call " + call_id + " in " + path.string());
+  const auto& c = *found.value();
   if (as_json) {
     std::cout << c.dump(2) << "\n";
     return kExitOk;
@@ -890,6 +888,38 @@ int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
         std::cout << "\n";
       }
     }
+  }
+  for (const auto& n : c.value("notices", nlohmann::json::array())) {
+    std::cout << "  notice   " << n.value("prompt", "") << " to the " << n.value("to", "") << ": "
+              << n.value("outcome", "");
+    if (n.contains("file")) {
+      std::cout << " (" << n.value("language", "") << ", " << n.value("encoding", "") << ", "
+                << n.value("durationMs", 0) << " ms from " << n.value("startedMs", 0) << " ms, "
+                << n.value("packetsSent", 0) << " packets)";
+    }
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+// `verbatim calls list`: the newest call records, filtered.
+int run_calls_list(Env& env, const gateway::CallQuery& q, bool as_json) {
+  const auto path = std::filesystem::path(env.config.data_dir) / "gateway-calls.jsonl";
+  auto list = gateway::find_calls(path.string(), q);
+  if (!list) return fail(kExitUsage, list.error().message);
+  if (as_json) {
+    std::cout << nlohmann::json(list.value()).dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << fmt::format("{:<24} {:<36} {:<28} {:<28} {:>6}  {}\n", "START", "CALL-ID", "CALLER",
+                           "CALLEE", "STATUS", "OUTCOME");
+  for (const auto& c : list.value()) {
+    auto who = [](const nlohmann::json& p) {
+      return p.value("aor", "") + (p.value("recorded", false) ? " (R)" : "");
+    };
+    std::cout << fmt::format("{:<24} {:<36} {:<28} {:<28} {:>6}  {}\n", c.value("start", ""),
+                             c.value("callId", ""), who(c["caller"]), who(c["callee"]),
+                             c.value("status", 0), c.value("outcome", ""));
   }
   return kExitOk;
 }
@@ -1102,6 +1132,13 @@ int main(int argc, char** argv) {
   std::string show_call_id;
   calls_show->add_option("call-id", show_call_id, "the caller's SIP Call-ID")->required();
   calls_show->add_flag("--json", json, "print JSON");
+  auto* calls_list = calls_cmd->add_subcommand("list", "the newest calls, with their outcome");
+  gateway::CallQuery calls_query;
+  calls_list->add_option("--party", calls_query.party,
+                         "calls with a party whose address, user or number contains this");
+  calls_list->add_option("--since", calls_query.since, "calls that started at or after (ISO 8601)");
+  calls_list->add_option("--limit", calls_query.limit, "at most this many (default 100)");
+  calls_list->add_flag("--json", json, "print JSON");
   auto* vexp = app.add_subcommand("verify-export", "check an export package offline");
   std::string package_dir, public_key_file;
   vexp->add_option("package", package_dir, "package directory or tar file")
@@ -1163,6 +1200,7 @@ int main(int argc, char** argv) {
     if (siprec_inspect->parsed()) return run_siprec_inspect(siprec_file);
     if (jobs_list->parsed()) return run_jobs_list(env, jobs_state, json);
     if (calls_show->parsed()) return run_calls_show(env, show_call_id, json);
+    if (calls_list->parsed()) return run_calls_list(env, calls_query, json);
     for (auto [cmd, name] : {std::pair{a_import, "import"},
                              {a_show, "show"},
                              {a_cat, "cat"},

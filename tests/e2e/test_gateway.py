@@ -3,17 +3,23 @@ digest, calling, answering, sending real speech from SIPp's pcap), our recorder(
 servers, the policy set with the admin cmdlets. Asserts what each party receives and what the
 archive holds (docs/gateway.md)."""
 import json
+import math
 import os
 import random
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
+import wave
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, wait_until  # noqa: E402
+from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, http, wait_until  # noqa: E402
+from test_recorder import g711, rtp_fields  # noqa: E402
 
 APP = "11111111-2222-4333-8444-555555555555"
 PAIR_APP = "11111111-2222-4333-8444-666666666666"
@@ -130,9 +136,10 @@ ACK = """
 """
 
 
-def caller_scenario(target, outcome, hold_ms=3000, play=True):
+def caller_scenario(target, outcome, hold_ms=3000, play=True, record_aware=False):
     """INVITE (challenged, then with credentials); outcome "200": talk (SIPp's g711a.pcap) for
-    hold_ms, then BYE, or take the gateway's BYE; else expect that final status."""
+    hold_ms, then BYE, or take the gateway's BYE; else expect that final status. A record-aware
+    phone says it shows the recording indicator itself (Supported: record-aware)."""
     s = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n'
     s += INVITE.replace("@CSEQ@", "1").replace("      @AUTH@\n", "").replace("@TARGET@", target)
     s += '  <recv response="100" optional="true"/>\n  <recv response="401" auth="true"/>\n'
@@ -191,7 +198,52 @@ def caller_scenario(target, outcome, hold_ms=3000, play=True):
 '''
         s += ACK.replace("@CSEQ@", "2").replace("@TARGET@", target)
         s += '  <Reference variables="r"/>\n'
+    if record_aware:
+        s = s.replace("      Max-Forwards: 70\n      Content-Type",
+                      "      Supported: record-aware\n      Max-Forwards: 70\n      Content-Type")
     return s + "</scenario>\n"
+
+
+class RtpSink:
+    """A phone's media port that keeps what arrives (what the gateway sends that phone)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopped:
+            try:
+                self.packets.append(self.sock.recv(2048))
+            except socket.timeout:
+                continue
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join()
+        self.sock.close()
+
+
+def envelope(samples, per_window):
+    """RMS per window (20 ms at the samples' rate)."""
+    return [math.sqrt(sum(v * v for v in samples[i:i + per_window]) / per_window)
+            for i in range(0, len(samples) - per_window + 1, per_window)]
+
+
+def pearson(x, y):
+    n = min(len(x), len(y))
+    x, y = x[:n], y[:n]
+    mx, my = sum(x) / n, sum(y) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    vx = sum((a - mx) ** 2 for a in x) ** 0.5
+    vy = sum((b - my) ** 2 for b in y) ** 0.5
+    return cov / (vx * vy) if vx and vy else 0.0
 
 
 class GatewayTestCase(VerbatimTestCase):
@@ -241,7 +293,7 @@ class GatewayTestCase(VerbatimTestCase):
         values = {"digest_algorithms": ["MD5"], "recording_setup_timeout_ms": 2000, **settings}
         return self.start_role("gateway", "gateway", values)
 
-    def policy(self, recorders, required=True, count=1, paired=None, who="alice@contoso.com"):
+    def policy(self, recorders, required=True, count=1, paired=None, who="alice@contoso.com", flags=""):
         """A policy for `who` whose application has endpoints at `recorders` (SIP ports)."""
         if not hasattr(self, "_setup_done"):
             self.admin(SETUP)
@@ -250,7 +302,7 @@ class GatewayTestCase(VerbatimTestCase):
         for i, port in enumerate(recorders):
             script += f"New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{port} -Region EUR\n"
         flag = "$true" if required else "$false"
-        script += "New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true\n"
+        script += f"New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true {flags}\n"
         script += (f"New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com "
                    f"-RequiredBeforeCallEstablishment {flag} -RequiredDuringCall {flag} "
                    f"-ConcurrentInvitationCount {count}\n")
@@ -297,10 +349,12 @@ class GatewayTestCase(VerbatimTestCase):
                     errs += e.read()
         self.assertEqual(p.returncode, 0, f"{p.name}: {p.stderr.read()} {errs[-3000:]}")
 
-    def callee(self, gw_port):
+    def callee(self, gw_port, media_port=None):
+        """Bob's phone; with `media_port` its SDP names that port (an RtpSink) for its media."""
         port = free_udp_port()
         self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=port))
-        return self.sipp(gw_port, CALLEE, "bob", "bob-secret-22", "bob", port=port)
+        scenario = CALLEE if media_port is None else CALLEE.replace("m=audio [media_port]", f"m=audio {media_port}")
+        return self.sipp(gw_port, scenario, "bob", "bob-secret-22", "bob", port=port)
 
     def calls(self):
         path = os.path.join(self.data, "gateway-calls.jsonl")
@@ -388,22 +442,32 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertEqual(c["status"], 200)
         self.assertLess(c["timings"]["calleeCalledMs"], 1000)  # never held for the 2 s deadline
 
-    def test_recorder_dying_mid_call_ends_a_required_call_with_a_reason(self):
+    def test_recorder_dying_mid_call_ends_a_required_call_after_the_spoken_warning(self):
         rec, rec_port = self.start_recorder(drain_timeout_s=0)
-        self.policy([rec_port])
+        self.policy([rec_port])  # WarnUserOnRemoval: true (the default)
         gw, gw_port = self.start_gateway()
         bob = self.callee(gw_port)
-        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=20000), "alice", "alice-secret-1", "alice")
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=30000), "alice", "alice-secret-1", "alice")
         self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
         time.sleep(0.5)
+        t0 = time.monotonic()
         rec.send_signal(signal.SIGTERM)  # no drain time: BYE to the gateway at once
-        self.wait_sipp(alice, timeout=30)
+        self.wait_sipp(alice, timeout=40)
+        ended_after = time.monotonic() - t0
         self.wait_sipp(bob, timeout=30)
         self.assertIn("BYE REASON SIP;cause=480;text=\"The recording required by your organisation stopped",
                       self.sipp_log(alice))
         self.assertIn("BYE REASON SIP;cause=480", self.sipp_log(bob))
         c = wait_until(self.calls, 10)[0]
         self.assertIn("recording lost", c["outcome"])
+        self.assertIn("after the spoken warning", c["outcome"])
+        # Both heard the warning (English: neither set a language), whole, before the BYE.
+        warnings = [n for n in c["notices"] if n["prompt"] == "recording-stopped"]
+        self.assertEqual(sorted(n["to"] for n in warnings), ["callee", "caller"])
+        for n in warnings:
+            self.assertEqual((n["outcome"], n["language"]), ("played", "en"), n)
+            self.assertEqual(n["packetsSent"], n["durationMs"] // 20)
+        self.assertGreaterEqual(ended_after, warnings[0]["durationMs"] / 1000)
 
     def test_recorder_refusing_fails_fast_and_concurrent_instances_cover_for_each_other(self):
         # A recorder that refuses (403: not an allowed source) fails the call at once, well
@@ -542,7 +606,7 @@ class RecordingPolicyTest(GatewayTestCase):
 
     def test_killed_only_recorder_ends_a_required_call(self):
         rec, rec_port = self.start_recorder()
-        self.policy([rec_port])
+        self.policy([rec_port], flags="-WarnUserOnRemoval $false")  # ended without a warning
         gw, gw_port = self.start_gateway(health_check_interval_ms=300)
         bob = self.callee(gw_port)
         alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=20000), "alice", "alice-secret-1", "alice")
@@ -553,6 +617,9 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertLess(time.monotonic() - t0, 15)  # found by the checks, not the 20 s call end
         self.assertIn("BYE REASON SIP;cause=480", self.sipp_log(alice))
         self.wait_sipp(bob, timeout=30)
+        c = wait_until(self.calls, 10)[0]
+        self.assertNotIn("after the spoken warning", c["outcome"])
+        self.assertEqual([n["prompt"] for n in c["notices"]], ["recording-started"] * 2)
 
     def test_t35_srtp_towards_phones_that_offer_it_and_required_srtp(self):
         """SDES-SRTP: each party gets the gateway's own key (never the other party's), the callee
@@ -607,6 +674,82 @@ class RecordingPolicyTest(GatewayTestCase):
                 return json.load(f)
         self.assertTrue(wait_until(lambda: status()["registeredUsers"] == 1, 5), status())
         self.assertGreaterEqual(status()["totals"]["authChallenges"], 4)
+
+
+class NoticeTest(GatewayTestCase):
+    """The spoken notices: what a phone that cannot show the indicator hears."""
+
+    def call_with_sink(self, flags="", hold_ms=6000, caller_aware=True):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], flags=flags)
+        self.admin("Set-VbUser -Identity bob@contoso.com -PreferredLanguage de-DE")
+        gw, gw_port = self.start_gateway()
+        sink = RtpSink()
+        self.addCleanup(sink.stop)
+        bob = self.callee(gw_port, media_port=sink.port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=hold_ms, play=False,
+                                                   record_aware=caller_aware),
+                          "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        return sink, wait_until(self.calls, 10)[0]
+
+    def test_phone_without_the_indicator_hears_the_notice_in_its_users_language(self):
+        sink, c = self.call_with_sink()
+        notices = {n["to"]: n for n in c["notices"]}
+        # Alice's phone shows the indicator (record-aware): no audio for her.
+        self.assertIn("record-aware", notices["caller"]["outcome"])
+        self.assertNotIn("file", notices["caller"])
+        # Bob's cannot: the German notice (his PreferredLanguage), in the call's codec.
+        n = notices["callee"]
+        self.assertEqual((n["outcome"], n["prompt"], n["language"], n["encoding"]),
+                         ("played", "recording-started", "de", "PCMA"), n)
+        frames = n["durationMs"] // 20
+        self.assertEqual(n["packetsSent"], frames)
+        # What Bob's phone got: one RTP stream of PCMA (PT 8), marker first, no gaps...
+        rtp = [rtp_fields(p) for p in sink.packets if len(p) > 12]
+        self.assertEqual(len(rtp), frames)
+        self.assertEqual({r[0] for r in rtp}.__len__(), 1)
+        self.assertEqual({r[3] for r in rtp}, {8})
+        self.assertEqual(sink.packets[0][1] & 0x80, 0x80)
+        self.assertEqual([(r[1] - rtp[0][1]) % 65536 for r in rtp], list(range(frames)))
+        self.assertEqual([(r[2] - rtp[0][2]) % 2**32 for r in rtp], [160 * i for i in range(frames)])
+        # ...and it is the prompt's speech: its loudness contour follows the file's (decoded with
+        # an independent G.711 decoder; 20 ms windows, whatever the file's rate).
+        heard = g711(b"".join(r[4] for r in rtp), alaw=True)
+        with wave.open(n["file"]) as w:
+            rate = w.getframerate()
+            ref = list(struct.unpack(f"<{w.getnframes()}h", w.readframes(w.getnframes())))
+        e_heard, e_ref = envelope(heard, 160), envelope(ref, rate // 50)
+        best = max(pearson(e_heard[lag:], e_ref) for lag in range(0, 5))
+        self.assertGreater(best, 0.9)
+        self.assertEqual(c["caller"]["recorded"], True)
+        # The decisions are queryable: the CLI and the admin REST API.
+        shown = self.run_vb("calls", "show", c["callId"], check=0).stdout
+        self.assertIn("notice   recording-started to the callee: played (de, PCMA", shown)
+        listed = self.run_vb("calls", "list", "--party", "BOB@contoso", check=0).stdout
+        self.assertIn(c["callId"], listed)
+        self.assertNotIn(c["callId"], self.run_vb("calls", "list", "--party", "carol", check=0).stdout)
+        self.assertIn("since must be an ISO 8601", self.run_vb("calls", "list", "--since", "yesterday",
+                                                               check=2).stderr)
+        token = self.token()
+        _, url = self.start_server()
+        status, body = http("GET", f"{url}/api/v1/calls/{c['callId']}", token)
+        self.assertEqual((status, body["notices"]), (200, c["notices"]))
+        status, body = http("GET", f"{url}/api/v1/calls?party=alice&since={c['start'][:10]}", token)
+        self.assertEqual((status, body["count"], body["calls"][0]["callId"]), (200, 1, c["callId"]))
+        self.assertEqual(http("GET", f"{url}/api/v1/calls?since=2999-01-01", token)[1]["count"], 0)
+        self.assertEqual(http("GET", f"{url}/api/v1/calls?limit=0", token)[0], 400)
+        self.assertEqual(http("GET", f"{url}/api/v1/calls/no-such-call", token)[0], 404)
+        self.assertEqual(http("GET", f"{url}/api/v1/calls", None)[0], 401)
+
+    def test_policy_can_turn_the_notice_off_for_calls(self):
+        sink, c = self.call_with_sink(flags="-DisableComplianceRecordingAudioNotificationForCalls $true",
+                                      hold_ms=2500, caller_aware=False)
+        self.assertEqual(sink.packets, [])  # nothing played (Alice sent nothing either)
+        for n in c["notices"]:
+            self.assertIn("DisableComplianceRecordingAudioNotificationForCalls", n["outcome"])
+        self.assertEqual(len(c["notices"]), 2)
 
 
 if __name__ == "__main__":
