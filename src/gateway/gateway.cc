@@ -962,7 +962,7 @@ void Gateway::place_callee(Call& c) {
   oc.body = sdp_for(c, c.a_offer, Side::kB);
   if (c.recorded()) {
     oc.headers.emplace_back("Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" +
-                                             quote(options_.banner_text));
+                                             quote(banner_for(c)));
   }
   if (c.emergency) oc.session_timer = false;
   auto sid = sip_->ua().invite(std::move(oc));
@@ -1038,7 +1038,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   sip::HeaderList h;
   if (c.recorded()) {
     h.emplace_back("Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" +
-                                    quote(options_.banner_text));
+                                    quote(banner_for(c)));
   }
   (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), h);
   c.state = Call::State::kConnected;
@@ -1157,6 +1157,15 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
       return;
     }
   }
+}
+
+// The banner the indicator shows: the recorded party's policy's custom text (Set-VbBannerText),
+// else gateway.banner_text.
+std::string Gateway::banner_for(const Call& c) const {
+  for (const auto& r : c.recordings) {
+    if (!r->policy->banner_text.empty()) return r->policy->banner_text;
+  }
+  return options_.banner_text;
 }
 
 // --- spoken notices --------------------------------------------------------------------------

@@ -155,6 +155,7 @@ class Gateway {
   int64_t announce(Call& c, Side to, Prompt prompt, const std::string& language,
                    std::string& outcome);
   std::string language_for(const Call& c, Side side) const;
+  std::string banner_for(const Call& c) const;
   void finish(uint64_t call_id);
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing);
   std::optional<std::string> ha1(std::string_view username, std::string_view realm,

@@ -681,6 +681,7 @@ class NoticeTest(GatewayTestCase):
 
     def call_with_sink(self, flags="", hold_ms=6000, caller_aware=True):
         rec, rec_port = self.start_recorder()
+        self.admin('New-CsTeamsCustomBannerText -Identity MiFID -Text "Recorded under MiFID II"')
         self.policy([rec_port], flags=flags)
         self.admin("Set-VbUser -Identity bob@contoso.com -PreferredLanguage de-DE")
         gw, gw_port = self.start_gateway()
@@ -695,7 +696,10 @@ class NoticeTest(GatewayTestCase):
         return sink, wait_until(self.calls, 10)[0]
 
     def test_phone_without_the_indicator_hears_the_notice_in_its_users_language(self):
-        sink, c = self.call_with_sink()
+        sink, c = self.call_with_sink(flags="-CustomBanner MiFID")
+        # The indicator's banner is the policy's own text.
+        self.assertIn('CALLINFO <urn:verbatim:recording>;purpose=recording;banner="Recorded under MiFID II"',
+                      self.sipp_log(self.sipps[-2]))
         notices = {n["to"]: n for n in c["notices"]}
         # Alice's phone shows the indicator (record-aware): no audio for her.
         self.assertIn("record-aware", notices["caller"]["outcome"])
