@@ -348,6 +348,7 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.rtp_port_max = static_cast<uint16_t>(c.gateway_rtp_port_max);
   o.recording_setup_timeout = std::chrono::milliseconds(c.gateway_recording_setup_timeout_ms);
   o.trunk = c.gateway_trunk;
+  o.voicemail_uri = c.gateway_voicemail_uri;
   o.health_interval = std::chrono::milliseconds(c.gateway_health_check_interval_ms);
   o.require_srtp = c.gateway_require_srtp;
   o.emergency_numbers = c.gateway_emergency_numbers;

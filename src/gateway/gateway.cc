@@ -49,25 +49,35 @@ std::string reason_header(int cause, std::string_view text) {
   return "SIP;cause=" + std::to_string(cause) + ";text=" + quote(text);
 }
 
+// A port number (1-65535), nothing else.
+std::optional<uint16_t> port_number(std::string_view s) {
+  unsigned v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v == 0 || v > 65535) return std::nullopt;
+  return static_cast<uint16_t>(v);
+}
+
 // "host:port" (IPv6 in brackets) -> Peer over UDP.
 std::optional<sip::Peer> parse_peer(std::string_view host_port) {
   std::string host(host_port);
-  uint16_t port = 5060;
+  std::optional<uint16_t> port = 5060;
   if (!host.empty() && host[0] == '[') {
     const size_t close = host.find(']');
     if (close == std::string::npos) return std::nullopt;
-    if (close + 1 < host.size() && host[close + 1] == ':') {
-      port = static_cast<uint16_t>(std::stoi(host.substr(close + 2)));
+    if (close + 1 < host.size()) {
+      if (host[close + 1] != ':') return std::nullopt;
+      port = port_number(std::string_view(host).substr(close + 2));
     }
     host = host.substr(1, close - 1);
   } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
-    port = static_cast<uint16_t>(std::stoi(host.substr(colon + 1)));
+    port = port_number(std::string_view(host).substr(colon + 1));
     host = host.substr(0, colon);
   }
+  if (!port) return std::nullopt;
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   if (ec) return std::nullopt;
-  return sip::Peer{"UDP", host, port};
+  return sip::Peer{"UDP", host, *port};
 }
 
 // A recorder endpoint URI with a numeric host -> where to send (transport=tcp honoured).
@@ -206,6 +216,7 @@ struct Gateway::Recording {
   };
   std::vector<Group> groups;
   std::vector<std::unique_ptr<Leg>> legs;
+  bool dropped = false;  // its party left the call before it was connected (voicemail)
 };
 
 // SRTP of one relayed stream (SDES): the caller's offer set it; our keys for each side.
@@ -250,7 +261,12 @@ struct Gateway::Call {
   std::string outcome;
   int final_status = 0;
   uint64_t sdp_version = 1;
-  bool recorded() const { return !recordings.empty(); }
+  bool to_voicemail = false;  // the callee's required recording failed: voicemail instead
+  std::string voicemail_why;
+  bool recorded() const {
+    return std::any_of(recordings.begin(), recordings.end(),
+                       [](const auto& r) { return !r->dropped; });
+  }
 };
 
 // --- set-up ----------------------------------------------------------------------------------
@@ -326,6 +342,11 @@ Result<std::string> Gateway::start() {
   if (!options_.trunk.empty() && !parse_peer(options_.trunk)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "gateway.trunk: expected ip:port, got " + options_.trunk);
+  }
+  if (!options_.voicemail_uri.empty() && !peer_of_uri(options_.voicemail_uri)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "gateway.voicemail_uri: expected a sip: URI with a numeric host, got " +
+                          options_.voicemail_uri);
   }
   for (const auto& problem : prompts_.check()) {
     spdlog::error("prompt {} (it is skipped: the next one in line plays instead)", problem);
@@ -508,9 +529,10 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     if (ec) return;
     auto it = calls_.find(id);
     if (it == calls_.end() || it->second->state != Call::State::kSetup) return;
-    recording_failed(*it->second, "no recorder answered within " +
-                                      std::to_string(options_.recording_setup_timeout.count()) +
-                                      " ms");
+    recording_failed(*it->second,
+                     "no recorder answered within " +
+                         std::to_string(options_.recording_setup_timeout.count()) + " ms",
+                     true);
   });
   check_setup(call);
 }
@@ -865,10 +887,11 @@ void Gateway::check_setup(Call& c) {
   if (c.state != Call::State::kSetup) return;
   bool ready = true;
   for (const auto& r : c.recordings) {
+    if (r->dropped) continue;
     for (const auto& g : r->groups) {
       if (!g.required_before || g.any_up()) continue;
       if (g.all_gone()) {
-        recording_failed(c, "every recorder of " + g.application + " refused or failed");
+        recording_failed(c, "every recorder of " + g.application + " refused or failed", false);
         return;
       }
       ready = false;
@@ -893,13 +916,57 @@ void Gateway::reject_caller(Call& c, int status, const std::string& reason,
   end_call(c, outcome);
 }
 
-void Gateway::recording_failed(Call& c, const std::string& why) {
+void Gateway::recording_failed(Call& c, const std::string& why, bool timed_out) {
+  // Teams: inbound calls to a user whose required recording cannot be set up go to voicemail.
+  // Only when the callee's recording is what failed; the caller's failing refuses the call.
+  if (!options_.voicemail_uri.empty() && !c.to_voicemail && !c.callee_identity.empty()) {
+    bool callee_only = true, any = false;
+    for (const auto& r : c.recordings) {
+      if (r->dropped) continue;
+      for (const auto& g : r->groups) {
+        if (!g.required_before || (timed_out ? g.any_up() : !g.all_gone())) continue;
+        any = true;
+        callee_only &= r->party == &c.callee;
+      }
+    }
+    if (any && callee_only) {
+      to_voicemail(c, why);
+      return;
+    }
+  }
   ++metrics_.calls_refused_recording;
   spdlog::warn("call {}: refused: {}", c.call_id, why);
   sip::HeaderList h{
       {"Reason", reason_header(480, kRecordingFailedText)},
       {"Warning", "399 verbatim " + quote(std::string(kRecordingFailedText) + ": " + why)}};
   reject_caller(c, 480, "Recording Unavailable", h, "refused: " + why);
+}
+
+// The callee's recordings are given up (their recorders are hung up) and the call goes to the
+// voicemail URI instead of the callee, once the caller's own required recorders are ready.
+void Gateway::to_voicemail(Call& c, const std::string& why) {
+  c.to_voicemail = true;
+  c.voicemail_why = why;
+  ++metrics_.calls_to_voicemail;
+  spdlog::warn("call {}: to voicemail: {}", c.call_id, why);
+  for (auto& r : c.recordings) {
+    if (r->party != &c.callee) continue;
+    r->dropped = true;
+    for (auto& l : r->legs) {
+      for (const auto& [relay, tap] : l->tap_ids) c.relays[relay]->remove_tap(tap);
+      l->tap_ids.clear();
+      if (l->state == Leg::State::kInviting || l->state == Leg::State::kUp) {
+        l->state = l->state == Leg::State::kUp ? Leg::State::kEnded : Leg::State::kFailed;
+        if (l->why.empty()) l->why = "the call went to voicemail";
+      }
+      if (!l->session) continue;
+      const uint64_t sid = l->session;
+      l->session = 0;
+      sessions_.erase(sid);
+      (void)sip_->ua().hangup(sid);
+    }
+  }
+  check_setup(c);
 }
 
 // --- the callee ------------------------------------------------------------------------------
@@ -938,7 +1005,15 @@ void Gateway::place_callee(Call& c) {
   c.state = Call::State::kCalling;
   c.callee_called_ms = ms_since(c.started);
   sip::OutgoingCall oc;
-  if (c.via_trunk) {
+  if (c.to_voicemail) {
+    oc.next_hop = *peer_of_uri(options_.voicemail_uri);
+    oc.request_uri = options_.voicemail_uri;
+    // Whose mailbox, and why (RFC 5806 Diversion, RFC 7044 History-Info).
+    oc.headers.emplace_back("Diversion", "<" + c.callee.aor + ">;reason=unavailable");
+    oc.headers.emplace_back("History-Info", "<" + c.callee.aor + ">;index=1");
+    oc.headers.emplace_back("History-Info",
+                            "<" + options_.voicemail_uri + ";cause=480>;index=1.1;mp=1");
+  } else if (c.via_trunk) {
     auto trunk = parse_peer(options_.trunk);
     oc.next_hop = *trunk;
     oc.request_uri = "sip:" + c.callee.number + "@" + options_.trunk;
@@ -958,11 +1033,11 @@ void Gateway::place_callee(Call& c) {
       (c.caller.number.empty() || !c.via_trunk ? c.caller.aor
                                                : "sip:" + c.caller.number + "@" + sip_->local()) +
       ">";
-  oc.to = "<" + (c.via_trunk ? oc.request_uri : c.callee.aor) + ">";
+  oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
   oc.body = sdp_for(c, c.a_offer, Side::kB);
   if (c.recorded()) {
-    oc.headers.emplace_back("Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" +
-                                             quote(banner_for(c)));
+    oc.headers.emplace_back(
+        "Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
   }
   if (c.emergency) oc.session_timer = false;
   auto sid = sip_->ua().invite(std::move(oc));
@@ -1037,8 +1112,8 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   }
   sip::HeaderList h;
   if (c.recorded()) {
-    h.emplace_back("Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" +
-                                    quote(banner_for(c)));
+    h.emplace_back("Call-Info",
+                   "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
   }
   (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), h);
   c.state = Call::State::kConnected;
@@ -1143,6 +1218,7 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
   if (c.state == Call::State::kEnding || c.removing) return;
   if (was_up && !stopping_) replace(c, *l.recording, l.group);
   for (const auto& r : c.recordings) {
+    if (r->dropped) continue;
     for (const auto& g : r->groups) {
       if (!g.required_during || !g.all_gone()) continue;
       ++metrics_.calls_ended_recording;
@@ -1163,7 +1239,7 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
 // else gateway.banner_text.
 std::string Gateway::banner_for(const Call& c) const {
   for (const auto& r : c.recordings) {
-    if (!r->policy->banner_text.empty()) return r->policy->banner_text;
+    if (!r->dropped && !r->policy->banner_text.empty()) return r->policy->banner_text;
   }
   return options_.banner_text;
 }
@@ -1249,6 +1325,7 @@ void Gateway::notify_recording(Call& c) {
   if (c.notified || c.state != Call::State::kConnected) return;
   bool up = false, disabled = true;
   for (const auto& r : c.recordings) {
+    if (r->dropped) continue;
     for (const auto& g : r->groups) up |= g.any_up();
     disabled &= r->policy->disable_audio_notification_for_calls;
   }
@@ -1375,6 +1452,7 @@ json Gateway::record_of(const Call& c) const {
          {"emergency", c.emergency},
          {"viaTrunk", c.via_trunk},
          {"status", c.final_status},
+         {"voicemail", c.to_voicemail ? json(c.voicemail_why) : json(nullptr)},
          {"outcome", c.outcome},
          {"timings",
           {{"recordersReadyMs", c.recorders_ready_ms},
@@ -1399,6 +1477,7 @@ json Gateway::record_of(const Call& c) const {
                         {"instances", std::move(legs)}});
     }
     recs.push_back({{"party", r->party->aor},
+                    {"dropped", r->dropped},
                     {"policy", r->policy->name},
                     {"applications", std::move(groups)}});
   }
@@ -1450,6 +1529,7 @@ json Gateway::status() const {
                 {"refusedForRecording", m.calls_refused_recording},
                 {"endedForRecording", m.calls_ended_recording},
                 {"emergency", m.emergency_calls},
+                {"toVoicemail", m.calls_to_voicemail},
                 {"noticesPlayed", m.notices_played},
                 {"removalWarnings", m.removal_warnings},
                 {"recordingInvites", m.recording_invites},

@@ -18,7 +18,8 @@
 //   4. RequiredBeforeCallEstablishment: the callee is not called until one instance of every
 //      such application (or of its pair) has answered; all refused, or none within
 //      recording_setup_timeout (5 s): the caller gets 480 with a Reason header and a Warning
-//      ("There was a problem setting up the recording required by your organisation").
+//      ("There was a problem setting up the recording required by your organisation"); when it
+//      is the callee's recording that failed and a voicemail URI is set, the call goes there.
 //      Applications without it never hold the call;
 //   5. RequiredDuringCall: when every instance of such an application (and of its pair) is
 //      gone, the call is ended for both parties with a Reason; other recorder failures are
@@ -61,7 +62,10 @@ struct GatewayOptions {
   std::string media_address;  // default: the SIP listening address
   uint16_t rtp_port_min = 30000, rtp_port_max = 39999;
   std::chrono::milliseconds recording_setup_timeout{5000};
-  std::string trunk;          // "ip:port" of the PSTN trunk peer; empty: none
+  std::string trunk;  // "ip:port" of the PSTN trunk peer; empty: none
+  // Calls to a user whose required recording cannot be set up go here (a sip: URI with a numeric
+  // host) instead of being refused; empty: refused.
+  std::string voicemail_uri;
   bool require_srtp = false;  // plain RTP offers refused with 488 (SRTP with SDES keys only)
   // Recorder endpoints get OPTIONS every interval (0: never); `health_failures` unanswered in a
   // row make one down.
@@ -86,8 +90,9 @@ struct GatewayMetrics {
   uint64_t calls_refused_recording = 0;  // RequiredBeforeCallEstablishment not met
   uint64_t calls_ended_recording = 0;    // RequiredDuringCall: every instance gone
   uint64_t emergency_calls = 0;
-  uint64_t notices_played = 0;    // spoken notices (recording started)
-  uint64_t removal_warnings = 0;  // spoken warnings before a call was ended for recording
+  uint64_t calls_to_voicemail = 0;  // the callee's required recording failed
+  uint64_t notices_played = 0;      // spoken notices (recording started)
+  uint64_t removal_warnings = 0;    // spoken warnings before a call was ended for recording
   uint64_t recording_invites = 0;
   uint64_t recording_answered = 0;
   uint64_t recording_failed = 0;
@@ -144,7 +149,8 @@ class Gateway {
   void check_health();
   void endpoint_down(const std::string& uri);
   void place_callee(Call& c);
-  void recording_failed(Call& c, const std::string& why);
+  void recording_failed(Call& c, const std::string& why, bool timed_out);
+  void to_voicemail(Call& c, const std::string& why);
   Call* take_session(uint64_t session, SessionRef& ref);
   void reject_caller(Call& c, int status, const std::string& reason, const sip::HeaderList& headers,
                      const std::string& outcome);

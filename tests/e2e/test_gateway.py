@@ -429,6 +429,43 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertIn("no recorder answered within 1500 ms", c["outcome"])
         self.assertEqual(c["timings"]["calleeCalledMs"], -1)
 
+    def test_inbound_call_to_a_user_whose_recording_fails_goes_to_voicemail(self):
+        """Teams: "Inbound calls to such a user go to voicemail" (gateway.voicemail_uri)."""
+        dead = free_udp_port()
+        self.policy([dead], who="bob@contoso.com")  # the callee's required recorder never answers
+        vm_port = free_udp_port()
+        gw, gw_port = self.start_gateway(recording_setup_timeout_ms=1500,
+                                         voicemail_uri=f"sip:voicemail@127.0.0.1:{vm_port}")
+        bob = self.callee(gw_port)
+        voicemail = CALLEE.replace(
+            '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
+            '<ereg regexp="Diversion: ([^;]*;reason=[a-z]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
+            '<ereg regexp="To: (.sip:[a-z@.]*.)" search_in="msg" check_it="false" assign_to="to,to1"/>'
+            '<log message="RECORD [$rec] DIVERSION [$dv1] TO [$to1]"/>').replace(
+            '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,dv,to"/>')
+        vm = self.sipp(gw_port, voicemail, "voicemail", "x", "voicemail", port=vm_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(vm)
+        self.assertIn("DIVERSION <sip:bob@contoso.com>;reason=unavailable", self.sipp_log(vm))
+        self.assertIn("TO <sip:bob@contoso.com>", self.sipp_log(vm))  # Bob's mailbox
+        self.assertNotIn("a=record:on", self.sipp_log(alice) + self.sipp_log(vm))  # nobody recorded now
+        self.assertEqual(bob.poll(), None, "Bob's phone is never called")
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 200)
+        self.assertIn("no recorder answered within 1500 ms", c["voicemail"])
+        self.assertTrue(c["recordings"][0]["dropped"])
+        self.assertGreaterEqual(c["timings"]["calleeCalledMs"], 1400)
+        # The caller's own required recording failing still refuses the call (Alice is recorded
+        # by the same dead recorder now).
+        self.admin("Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders")
+        time.sleep(1.5)  # the gateway picks up changes every 0.5 s (general.reload_interval_ms)
+        alice = self.sipp(gw_port, caller_scenario("bob", "480"), "alice", "alice-secret-1", "alice-2")
+        self.wait_sipp(alice)
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 2, 10))
+        self.assertIsNone(self.calls()[1]["voicemail"])
+
     def test_not_required_recorder_never_blocks_the_call(self):
         dead = free_udp_port()
         self.policy([dead], required=False)
