@@ -165,6 +165,26 @@ struct Gateway::Party {
   }
 };
 
+struct Gateway::Target {
+  Party party;
+  std::string identity;  // "user@domain" of a user
+  bool via_trunk = false, emergency = false;
+};
+
+// A blind transfer in progress (a party's REFER): the transferor's side of the call is given to
+// the target once the target's required recorders are in and the target answered.
+struct Gateway::Transfer {
+  explicit Transfer(asio::io_context& io) : deadline(io) {}
+  Side moving = Side::kB;   // the transferor's side, which the target takes
+  uint64_t transferor = 0;  // the transferor's session (0 once it hung up)
+  std::string by;           // the transferor's address (Referred-By)
+  Target target;
+  uint64_t session = 0;  // our INVITE to the target
+  bool calling = false;
+  asio::steady_timer deadline;
+  steady_clock::time_point started = steady_clock::now();
+};
+
 struct Gateway::Leg {
   enum class State { kInviting, kUp, kFailed, kEnded };
   uint64_t session = 0;
@@ -216,7 +236,10 @@ struct Gateway::Recording {
   };
   std::vector<Group> groups;
   std::vector<std::unique_ptr<Leg>> legs;
-  bool dropped = false;  // its party left the call before it was connected (voicemail)
+  bool left = false;       // its party left the call (went to voicemail, transferred away)
+  bool joined = true;      // false while its party is the target of a transfer not yet complete
+  bool on_behalf = false;  // RecordReroutedCalls: goes on after its party transferred the call
+  bool active() const { return !left && joined; }
 };
 
 // SRTP of one relayed stream (SDES): the caller's offer set it; our keys for each side.
@@ -225,7 +248,6 @@ struct StreamCrypto {
   int tag = 1;
   std::string suite, proto;
   std::string our_a, our_b;  // "inline:..." we put in the SDP each party gets
-  media::SdesKey our_b_key;
 };
 
 struct Gateway::Call {
@@ -248,8 +270,8 @@ struct Gateway::Call {
   steady_clock::time_point started = steady_clock::now();
   int64_t recorders_ready_ms = -1, callee_called_ms = -1, connected_ms = -1;
   bool a_record_aware = false, b_record_aware = false;
-  bool notified = false;  // the recording-started notices were decided
-  bool removing = false;  // RequiredDuringCall lost: the warning plays, then the call ends
+  std::array<bool, 2> notified{};  // by side: the recording-started notice was decided
+  bool removing = false;           // RequiredDuringCall lost: the warning plays, then the call ends
   struct Notice {
     Side to = Side::kA;
     Prompt prompt = Prompt::kRecordingStarted;
@@ -258,6 +280,9 @@ struct Gateway::Call {
     uint64_t packets = 0;
   };
   std::vector<Notice> notices;
+  std::unique_ptr<Transfer> transfer;            // one at a time
+  std::vector<json> transfers;                   // what became of each
+  std::vector<std::unique_ptr<Party>> departed;  // parties that left (their recordings name them)
   std::string outcome;
   int final_status = 0;
   uint64_t sdp_version = 1;
@@ -265,7 +290,7 @@ struct Gateway::Call {
   std::string voicemail_why;
   bool recorded() const {
     return std::any_of(recordings.begin(), recordings.end(),
-                       [](const auto& r) { return !r->dropped; });
+                       [](const auto& r) { return !r->left; });
   }
 };
 
@@ -327,7 +352,7 @@ Result<std::string> Gateway::start() {
   h.on_failed = [this](uint64_t s, int st, const sip::Message* m) { on_failed(s, st, m); };
   h.on_ended = [this](uint64_t s, std::string_view why) { on_ended(s, why); };
   h.on_reoffer = [this](uint64_t s, const sip::Message& m) { return on_reoffer(s, m); };
-  h.on_refer = [](uint64_t, const sip::Message&) { return false; };
+  h.on_refer = [this](uint64_t s, const sip::Message& m) { return on_refer(s, m); };
   sip_ = std::make_unique<sip::SipEndpoint>(io_, eo, std::move(h));
   auto bound = sip_->start();
   if (!bound) return bound.error();
@@ -388,6 +413,38 @@ void Gateway::refuse(uint64_t session, int status, const std::string& reason,
 
 // --- a new call ------------------------------------------------------------------------------
 
+// Whom a Request-URI (or a Refer-To) reaches: an emergency number (the trunk, never a user), a
+// user by SIP address or number, or another number through the trunk. Nobody: party.aor empty.
+Gateway::Target Gateway::resolve(const sip::Uri& uri) {
+  Target t;
+  const std::string dialled = uri.user_unescaped();
+  const bool trunk = !options_.trunk.empty();
+  t.emergency = std::find(options_.emergency_numbers.begin(), options_.emergency_numbers.end(),
+                          dialled) != options_.emergency_numbers.end();
+  if (t.emergency) {
+    t.via_trunk = true;
+    t.party.aor = "tel:" + dialled;
+    t.party.number = dialled;
+    return t;
+  }
+  std::lock_guard lock(policy_.mutex());
+  const auto& state = policy_.state();
+  const policy::User* user = uri.scheme == sip::Uri::Scheme::kTel || is_number(dialled)
+                                 ? state.user_by_address(dialled)
+                                 : state.user_by_address("sip:" + identity_of(uri));
+  if (user) {
+    t.party.aor = user->sip_address;
+    t.party.display = user->display_name;
+    t.party.number = user->phone_number;
+    t.identity = to_lower(user->sip_address.substr(4));
+  } else if (trunk && is_number(dialled)) {
+    t.via_trunk = true;
+    t.party.aor = "tel:" + dialled;
+    t.party.number = dialled;
+  }
+  return t;
+}
+
 void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   const sip::Peer* from_peer = sip_->ua().peer(session);
   if (!from_peer) return;
@@ -434,29 +491,17 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     return;
   }
   const std::string dialled = ruri.value().user_unescaped();
-  c->emergency = std::find(options_.emergency_numbers.begin(), options_.emergency_numbers.end(),
-                           dialled) != options_.emergency_numbers.end();
   ++metrics_.calls;
-  {
+  const Target t = resolve(ruri.value());
+  c->emergency = t.emergency;
+  c->via_trunk = t.via_trunk;
+  c->callee_identity = t.identity;
+  c->callee.aor = t.party.aor;
+  c->callee.display = t.party.display;
+  c->callee.number = t.party.number;
+  if (!from_trunk) {
     std::lock_guard lock(policy_.mutex());
-    const auto& state = policy_.state();
-    const policy::User* callee = nullptr;
-    if (!c->emergency) {
-      callee = ruri.value().scheme == sip::Uri::Scheme::kTel || is_number(dialled)
-                   ? state.user_by_address(dialled)
-                   : state.user_by_address("sip:" + identity_of(ruri.value()));
-    }
-    if (callee) {
-      c->callee.aor = callee->sip_address;
-      c->callee.display = callee->display_name;
-      c->callee.number = callee->phone_number;
-      c->callee_identity = to_lower(callee->sip_address.substr(4));
-    } else if (trunk && is_number(dialled)) {
-      c->via_trunk = true;
-      c->callee.aor = "tel:" + dialled;
-      c->callee.number = dialled;
-    }
-    if (const policy::User* u = from_trunk ? nullptr : state.user_by_address(c->caller.aor)) {
+    if (const policy::User* u = policy_.state().user_by_address(c->caller.aor)) {
       c->caller.number = u->phone_number;
       if (c->caller.display.empty()) c->caller.display = u->display_name;
     }
@@ -467,7 +512,6 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     refuse(session, 503, "Service Unavailable", "no trunk for emergency calls");
     return;
   }
-  if (c->emergency) c->via_trunk = true, c->callee.aor = "tel:" + dialled;
   if (c->callee.aor.empty()) {
     refuse(session, 404, "Not Found", "no user or number " + dialled);
     return;
@@ -589,7 +633,6 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
         auto ka = media::parse_sdes_key(sc.suite, sc.our_a);
         auto kb = media::parse_sdes_key(sc.suite, sc.our_b);
         if (!ka || !kb) return make_error(ErrorCode::kInternal, "SRTP: our own key does not parse");
-        sc.our_b_key = kb.value();
         VB_TRY(relay->set_srtp(Side::kA, theirs->second, ka.value()));
       }
       any = true;
@@ -887,7 +930,7 @@ void Gateway::check_setup(Call& c) {
   if (c.state != Call::State::kSetup) return;
   bool ready = true;
   for (const auto& r : c.recordings) {
-    if (r->dropped) continue;
+    if (!r->active()) continue;
     for (const auto& g : r->groups) {
       if (!g.required_before || g.any_up()) continue;
       if (g.all_gone()) {
@@ -922,7 +965,7 @@ void Gateway::recording_failed(Call& c, const std::string& why, bool timed_out) 
   if (!options_.voicemail_uri.empty() && !c.to_voicemail && !c.callee_identity.empty()) {
     bool callee_only = true, any = false;
     for (const auto& r : c.recordings) {
-      if (r->dropped) continue;
+      if (!r->active()) continue;
       for (const auto& g : r->groups) {
         if (!g.required_before || (timed_out ? g.any_up() : !g.all_gone())) continue;
         any = true;
@@ -950,23 +993,27 @@ void Gateway::to_voicemail(Call& c, const std::string& why) {
   ++metrics_.calls_to_voicemail;
   spdlog::warn("call {}: to voicemail: {}", c.call_id, why);
   for (auto& r : c.recordings) {
-    if (r->party != &c.callee) continue;
-    r->dropped = true;
-    for (auto& l : r->legs) {
-      for (const auto& [relay, tap] : l->tap_ids) c.relays[relay]->remove_tap(tap);
-      l->tap_ids.clear();
-      if (l->state == Leg::State::kInviting || l->state == Leg::State::kUp) {
-        l->state = l->state == Leg::State::kUp ? Leg::State::kEnded : Leg::State::kFailed;
-        if (l->why.empty()) l->why = "the call went to voicemail";
-      }
-      if (!l->session) continue;
-      const uint64_t sid = l->session;
-      l->session = 0;
-      sessions_.erase(sid);
-      (void)sip_->ua().hangup(sid);
-    }
+    if (r->party == &c.callee) end_recording(c, *r, "the call went to voicemail");
   }
   check_setup(c);
+}
+
+// A recording whose party left the call: its recorders are hung up, its copies stop.
+void Gateway::end_recording(Call& c, Recording& r, const std::string& why) {
+  r.left = true;
+  for (auto& l : r.legs) {
+    for (const auto& [relay, tap] : l->tap_ids) c.relays[relay]->remove_tap(tap);
+    l->tap_ids.clear();
+    if (l->state == Leg::State::kInviting || l->state == Leg::State::kUp) {
+      l->state = l->state == Leg::State::kUp ? Leg::State::kEnded : Leg::State::kFailed;
+      if (l->why.empty()) l->why = why;
+    }
+    if (!l->session) continue;
+    const uint64_t sid = l->session;
+    l->session = 0;
+    sessions_.erase(sid);
+    (void)sip_->ua().hangup(sid);
+  }
 }
 
 // --- the callee ------------------------------------------------------------------------------
@@ -1001,6 +1048,12 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
   return sip::serialize_sdp(s);
 }
 
+// The From of a call we place for `p`: its name and address; towards the trunk its number.
+std::string Gateway::from_of(const Party& p, bool to_trunk) const {
+  return (p.display.empty() ? "" : quote(p.display) + " ") + "<" +
+         (p.number.empty() || !to_trunk ? p.aor : "sip:" + p.number + "@" + sip_->local()) + ">";
+}
+
 void Gateway::place_callee(Call& c) {
   c.state = Call::State::kCalling;
   c.callee_called_ms = ms_since(c.started);
@@ -1028,11 +1081,7 @@ void Gateway::place_callee(Call& c) {
     oc.next_hop = bindings[0].source;
     oc.request_uri = bindings[0].contact;
   }
-  oc.from =
-      (c.caller.display.empty() ? "" : quote(c.caller.display) + " ") + "<" +
-      (c.caller.number.empty() || !c.via_trunk ? c.caller.aor
-                                               : "sip:" + c.caller.number + "@" + sip_->local()) +
-      ">";
+  oc.from = from_of(c.caller, c.via_trunk);
   oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
   oc.body = sdp_for(c, c.a_offer, Side::kB);
   if (c.recorded()) {
@@ -1055,9 +1104,17 @@ void Gateway::place_callee(Call& c) {
 
 void Gateway::on_progress(uint64_t session, const sip::Message& response) {
   auto it = sessions_.find(session);
-  if (it == sessions_.end() || it->second.role != Role::kCallee) return;
+  if (it == sessions_.end()) return;
   auto c = calls_.find(it->second.call);
-  if (c == calls_.end() || !c->second->a) return;
+  if (c == calls_.end()) return;
+  if (it->second.role == Role::kTarget) {
+    const auto& t = c->second->transfer;
+    if (t && t->transferor && response.status() == 180) {
+      (void)sip_->ua().notify_refer(t->transferor, 180, "Ringing");
+    }
+    return;
+  }
+  if (it->second.role != Role::kCallee || !c->second->a) return;
   if (response.status() == 180 || response.status() == 183) {
     (void)sip_->ua().ring(c->second->a);
   }
@@ -1089,7 +1146,12 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     spdlog::info("call {}: recorder {} ({}) recording after {} ms", c.call_id, l.instance, l.uri,
                  l.answered_ms);
     check_setup(c);
+    check_transfer(c);
     notify_recording(c);
+    return;
+  }
+  if (it->second.role == Role::kTarget) {
+    complete_transfer(c, response);
     return;
   }
   if (it->second.role != Role::kCallee || !c.a) return;
@@ -1099,17 +1161,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   }
   c.b_answer = std::move(answer).value();
   c.b_record_aware = !c.via_trunk && record_aware(response);
-  for (size_t i = 0; i < c.b_answer.media.size() && i < c.relays.size(); ++i) {
-    if (!c.relays[i]) continue;
-    const auto& bm = c.b_answer.media[i];
-    if (auto t = media_target(c.b_answer, bm)) c.relays[i]->set_remote(Side::kB, *t);
-    if (!c.crypto[i].secure) continue;
-    // The callee's key from its answer; an answer without one leaves its side plain RTP.
-    for (const auto& cr : bm.cryptos()) {
-      auto k = media::parse_sdes_key(cr.suite, cr.key_params);
-      if (k && c.relays[i]->set_srtp(Side::kB, k.value(), c.crypto[i].our_b_key)) break;
-    }
-  }
+  apply_answer(c, Side::kB, c.b_answer, false);
   sip::HeaderList h;
   if (c.recorded()) {
     h.emplace_back("Call-Info",
@@ -1121,6 +1173,25 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   c.final_status = 200;
   ++metrics_.calls_connected;
   notify_recording(c);
+}
+
+// The media of an answer to our offer towards `side` (the callee, or a transfer's target):
+// where that side is, and its SRTP key when the stream is SRTP (an answer without a key leaves
+// that side plain RTP). `relatch`: a new party on that side, so the old one's port is forgotten.
+void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& answer,
+                           bool relatch) {
+  for (size_t i = 0; i < answer.media.size() && i < c.relays.size(); ++i) {
+    if (!c.relays[i]) continue;
+    const auto& m = answer.media[i];
+    if (auto t = media_target(answer, m)) c.relays[i]->set_remote(side, *t, relatch);
+    if (!c.crypto[i].secure) continue;
+    const auto ours = media::parse_sdes_key(
+        c.crypto[i].suite, side == Side::kA ? c.crypto[i].our_a : c.crypto[i].our_b);
+    for (const auto& cr : m.cryptos()) {
+      auto k = media::parse_sdes_key(cr.suite, cr.key_params);
+      if (k && ours && c.relays[i]->set_srtp(side, k.value(), ours.value())) break;
+    }
+  }
 }
 
 // A UA session that is over: its call (null when the call is already gone) and what it was;
@@ -1146,6 +1217,13 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
                  (response ? std::string(response->reason()) : std::string("no response")));
     return;
   }
+  if (ref.role == Role::kTarget) {
+    if (c.transfer) c.transfer->session = 0;
+    transfer_failed(c, status >= 300 ? status : 500,
+                    "the target answered " + std::to_string(status) + " " +
+                        (response ? std::string(response->reason()) : std::string("nothing")));
+    return;
+  }
   // The callee did not answer: the caller gets the same status.
   c.b = 0;
   reject_caller(c, status >= 300 ? status : 500,
@@ -1164,6 +1242,11 @@ void Gateway::on_ended(uint64_t session, std::string_view why) {
   }
   if (ref.role == Role::kCaller) c.a = 0;
   if (ref.role == Role::kCallee) c.b = 0;
+  // A transferor usually hangs up once its REFER is accepted: the transfer goes on.
+  if (c.transfer && session == c.transfer->transferor) {
+    c.transfer->transferor = 0;
+    return;
+  }
   end_call(c, std::string(ref.role == Role::kCaller ? "caller" : "callee") + " ended (" +
                   std::string(why) + ")");
 }
@@ -1216,9 +1299,13 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
     return;
   }
   if (c.state == Call::State::kEnding || c.removing) return;
+  if (!l.recording->joined) {
+    check_transfer(c);
+    return;
+  }
   if (was_up && !stopping_) replace(c, *l.recording, l.group);
   for (const auto& r : c.recordings) {
-    if (r->dropped) continue;
+    if (!r->active()) continue;
     for (const auto& g : r->groups) {
       if (!g.required_during || !g.all_gone()) continue;
       ++metrics_.calls_ended_recording;
@@ -1239,9 +1326,240 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
 // else gateway.banner_text.
 std::string Gateway::banner_for(const Call& c) const {
   for (const auto& r : c.recordings) {
-    if (!r->dropped && !r->policy->banner_text.empty()) return r->policy->banner_text;
+    if (!r->left && !r->policy->banner_text.empty()) return r->policy->banner_text;
   }
   return options_.banner_text;
+}
+
+// --- transfers -------------------------------------------------------------------------------
+
+// A party's REFER (blind transfer, RFC 3515): accepted (202) when the call is connected and the
+// target is someone the gateway can reach; the rest happens after the 202 has gone.
+bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() ||
+      (it->second.role != Role::kCaller && it->second.role != Role::kCallee)) {
+    return false;
+  }
+  auto ci = calls_.find(it->second.call);
+  if (ci == calls_.end()) return false;
+  Call& c = *ci->second;
+  const Side moving = it->second.role == Role::kCaller ? Side::kA : Side::kB;
+  auto decline = [&](const std::string& why) {
+    spdlog::warn("call {}: transfer declined: {}", c.call_id, why);
+    c.transfers.push_back({{"by", (moving == Side::kA ? c.caller : c.callee).aor},
+                           {"outcome", "declined: " + why},
+                           {"atMs", ms_since(c.started)}});
+    return false;
+  };
+  if (c.state != Call::State::kConnected || c.removing) return decline("the call is not connected");
+  if (c.transfer) return decline("a transfer is already in progress");
+  if (c.emergency) return decline("emergency calls are not transferred");
+  const sip::Header* h = refer.find(sip::HeaderId::kReferTo);
+  auto na = h ? sip::parse_name_addr(h->value) : sip::SipResult<sip::NameAddr>(sip::SipError{});
+  if (!na) return decline("Refer-To does not parse");
+  auto uri = sip::parse_uri(na.value().uri.text);
+  if (!uri) return decline("Refer-To does not parse");
+  if (std::any_of(uri.value().headers.begin(), uri.value().headers.end(),
+                  [](const auto& p) { return iequals(p.name, "Replaces"); })) {
+    return decline("attended transfer (Replaces) is not supported");
+  }
+  Target t = resolve(uri.value());
+  if (t.party.aor.empty()) return decline("no user or number " + std::string(na.value().uri.text));
+  auto tr = std::make_unique<Transfer>(io_);
+  tr->moving = moving;
+  tr->transferor = session;
+  tr->by = (moving == Side::kA ? c.caller : c.callee).aor;
+  tr->target = std::move(t);
+  tr->target.party.side = moving;
+  c.transfer = std::move(tr);
+  asio::post(io_, [this, id = c.id] { start_transfer(id); });
+  return true;
+}
+
+// The target is a new party: its own policy decides whether it is recorded (and its required
+// recorders hold the transfer as they hold a new call).
+void Gateway::start_transfer(uint64_t call_id) {
+  auto ci = calls_.find(call_id);
+  if (ci == calls_.end() || !ci->second->transfer) return;
+  Call& c = *ci->second;
+  Transfer& t = *c.transfer;
+  spdlog::info("call {}: {} transfers the call to {}", c.call_id, t.by, t.target.party.aor);
+  const size_t before = c.recordings.size();
+  Party& p = t.target.party;
+  if (!t.target.emergency && istarts_with(p.aor, "sip:")) {
+    p.decision = policy_.engine().decide(p.aor);
+    p.user = p.decision.user;
+    if (p.decision.record()) {
+      p.recorded = true;
+      invite_recorders(c, p);
+    }
+  }
+  bool waiting = false;
+  for (size_t i = before; i < c.recordings.size(); ++i) {
+    c.recordings[i]->joined = false;
+    for (const auto& g : c.recordings[i]->groups) waiting |= g.required_before;
+  }
+  if (waiting) {
+    t.deadline.expires_after(options_.recording_setup_timeout);
+    t.deadline.async_wait([this, call_id](boost::system::error_code ec) {
+      if (ec) return;
+      auto it = calls_.find(call_id);
+      if (it == calls_.end() || !it->second->transfer || it->second->transfer->calling) return;
+      transfer_failed(*it->second, 480,
+                      std::string(kRecordingFailedText) + ": no recorder answered within " +
+                          std::to_string(options_.recording_setup_timeout.count()) + " ms");
+    });
+  }
+  check_transfer(c);
+}
+
+void Gateway::check_transfer(Call& c) {
+  if (!c.transfer || c.transfer->calling || c.state != Call::State::kConnected) return;
+  for (const auto& r : c.recordings) {
+    if (r->joined || r->left) continue;
+    for (const auto& g : r->groups) {
+      if (!g.required_before || g.any_up()) continue;
+      if (g.all_gone()) {
+        transfer_failed(c, 480,
+                        std::string(kRecordingFailedText) + ": every recorder of " + g.application +
+                            " refused or failed");
+      }
+      return;
+    }
+  }
+  c.transfer->deadline.cancel();
+  place_target(c);
+}
+
+void Gateway::place_target(Call& c) {
+  Transfer& t = *c.transfer;
+  t.calling = true;
+  const Side stays = other(t.moving);
+  const Party& staying = stays == Side::kA ? c.caller : c.callee;
+  sip::OutgoingCall oc;
+  if (t.target.via_trunk) {
+    oc.next_hop = *parse_peer(options_.trunk);
+    oc.request_uri = "sip:" + t.target.party.number + "@" + options_.trunk;
+  } else {
+    auto bindings = registrar_->bindings(t.target.identity);
+    if (bindings.empty()) {
+      transfer_failed(c, 480, t.target.party.aor + " is not registered");
+      return;
+    }
+    oc.next_hop = bindings[0].source;
+    oc.request_uri = bindings[0].contact;
+  }
+  oc.from = from_of(staying, t.target.via_trunk);
+  oc.to = "<" + (t.target.via_trunk ? oc.request_uri : t.target.party.aor) + ">";
+  oc.headers.emplace_back("Referred-By", "<" + t.by + ">");
+  if (c.recorded()) {
+    oc.headers.emplace_back(
+        "Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
+  }
+  oc.body = sdp_for(c, stays == Side::kA ? c.a_offer : c.b_answer, t.moving);
+  auto sid = sip_->ua().invite(std::move(oc));
+  if (!sid) {
+    transfer_failed(c, 500, sid.error().message);
+    return;
+  }
+  t.session = sid.value();
+  sessions_[t.session] = {c.id, Role::kTarget, nullptr};
+}
+
+// The target answered: it takes the transferor's side. The transferor is told (NOTIFY 200) and
+// hung up; its recordings end with it, unless its policy records rerouted calls
+// (RecordReroutedCalls), which then go on, on its behalf.
+void Gateway::complete_transfer(Call& c, const sip::Message& response) {
+  if (!c.transfer) return;
+  Transfer& t = *c.transfer;
+  auto answer = sip::parse_sdp(response.body());
+  if (!answer) {
+    transfer_failed(c, 488, "the target answered without usable SDP: " + answer.error().message);
+    return;
+  }
+  const Side moving = t.moving;
+  apply_answer(c, moving, answer.value(), true);
+  if (t.transferor) {
+    (void)sip_->ua().notify_refer(t.transferor, 200, "OK");
+    sessions_.erase(t.transferor);
+    (void)sip_->ua().hangup(t.transferor);
+  }
+  (moving == Side::kA ? c.a : c.b) = t.session;
+  sessions_[t.session] = {c.id, moving == Side::kA ? Role::kCaller : Role::kCallee, nullptr};
+  Party& slot = moving == Side::kA ? c.caller : c.callee;
+  auto gone = std::make_unique<Party>(slot);
+  for (auto& r : c.recordings) {
+    if (r->party != &slot) continue;
+    r->party = gone.get();
+    if (r->policy->record_rerouted_calls && r->active()) {
+      r->on_behalf = true;
+    } else {
+      end_recording(c, *r, "the party transferred the call");
+    }
+  }
+  slot = t.target.party;
+  slot.side = moving;
+  for (auto& r : c.recordings) {
+    if (r->party != &t.target.party) continue;
+    r->party = &slot;
+    r->joined = true;
+  }
+  const bool aware = !t.target.via_trunk && record_aware(response);
+  if (moving == Side::kA) {
+    c.a_offer = std::move(answer).value();
+    c.a_record_aware = aware;
+  } else {
+    c.b_answer = std::move(answer).value();
+    c.b_record_aware = aware;
+    c.via_trunk = t.target.via_trunk;
+    c.callee_identity = t.target.identity;
+  }
+  c.transfers.push_back({{"by", t.by},
+                         {"to", slot.aor},
+                         {"recorded", slot.recorded},
+                         {"outcome", "completed"},
+                         {"atMs", ms_since(c.started)},
+                         {"tookMs", ms_since(t.started)}});
+  spdlog::info("call {}: transferred to {}", c.call_id, slot.aor);
+  c.departed.push_back(std::move(gone));
+  c.notified[static_cast<size_t>(moving)] = false;
+  c.transfer.reset();
+  notify_recording(c);
+}
+
+// The transfer did not happen: the transferor is told (NOTIFY with the status) and the call
+// goes on as it was; if the transferor has already hung up, the call ends.
+void Gateway::transfer_failed(Call& c, int status, const std::string& why) {
+  if (!c.transfer) return;
+  Transfer& t = *c.transfer;
+  spdlog::warn("call {}: transfer to {} failed: {}", c.call_id, t.target.party.aor, why);
+  t.deadline.cancel();
+  if (t.session) {
+    sessions_.erase(t.session);
+    (void)sip_->ua().hangup(t.session);
+    t.session = 0;
+  }
+  auto gone = std::make_unique<Party>(t.target.party);
+  for (auto& r : c.recordings) {
+    if (r->party != &t.target.party) continue;
+    r->party = gone.get();
+    end_recording(c, *r, "the transfer failed");
+  }
+  c.departed.push_back(std::move(gone));
+  c.transfers.push_back({{"by", t.by},
+                         {"to", t.target.party.aor},
+                         {"status", status},
+                         {"outcome", "failed: " + why},
+                         {"atMs", ms_since(c.started)}});
+  const uint64_t transferor = t.transferor;
+  c.transfer.reset();
+  if (transferor) {
+    (void)sip_->ua().notify_refer(transferor, status,
+                                  status == 480 ? "Temporarily Unavailable" : "Transfer Failed");
+  } else {
+    end_call(c, "transfer failed after the transferor left: " + why);
+  }
 }
 
 // --- spoken notices --------------------------------------------------------------------------
@@ -1322,16 +1640,17 @@ int64_t Gateway::announce(Call& c, Side to, Prompt prompt, const std::string& la
 // Once the call is connected and a recorder is recording: the spoken notice to each party that
 // cannot show the indicator.
 void Gateway::notify_recording(Call& c) {
-  if (c.notified || c.state != Call::State::kConnected) return;
+  if (c.state != Call::State::kConnected || c.removing) return;
   bool up = false, disabled = true;
   for (const auto& r : c.recordings) {
-    if (r->dropped) continue;
+    if (!r->active()) continue;
     for (const auto& g : r->groups) up |= g.any_up();
     disabled &= r->policy->disable_audio_notification_for_calls;
   }
   if (!up) return;
-  c.notified = true;
   for (Side side : {Side::kA, Side::kB}) {
+    if (c.notified[static_cast<size_t>(side)]) continue;
+    c.notified[static_cast<size_t>(side)] = true;
     const bool aware = side == Side::kA ? c.a_record_aware : c.b_record_aware;
     Call::Notice n;
     n.to = side;
@@ -1393,8 +1712,12 @@ void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderLis
   c.state = Call::State::kEnding;
   c.outcome = outcome;
   c.deadline.cancel();
-  for (uint64_t* s : {&c.a, &c.b}) {
-    if (!*s) continue;
+  if (c.transfer) {
+    c.transfer->deadline.cancel();
+    if (c.transfer->transferor) sessions_.erase(c.transfer->transferor);
+  }
+  for (uint64_t* s : {&c.a, &c.b, c.transfer ? &c.transfer->session : nullptr}) {
+    if (!s || !*s) continue;
     const uint64_t sid = *s;
     *s = 0;
     sessions_.erase(sid);
@@ -1477,7 +1800,8 @@ json Gateway::record_of(const Call& c) const {
                         {"instances", std::move(legs)}});
     }
     recs.push_back({{"party", r->party->aor},
-                    {"dropped", r->dropped},
+                    {"left", r->left},
+                    {"onBehalf", r->on_behalf},
                     {"policy", r->policy->name},
                     {"applications", std::move(groups)}});
   }
@@ -1508,6 +1832,7 @@ json Gateway::record_of(const Call& c) const {
     notices.push_back(std::move(nj));
   }
   j["notices"] = std::move(notices);
+  j["transfers"] = c.transfers;
   return j;
 }
 

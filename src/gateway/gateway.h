@@ -123,13 +123,16 @@ class Gateway {
   struct Leg;
   struct Recording;
   struct Call;
-  enum class Role { kCaller, kCallee, kRecorder };
+  struct Transfer;
+  enum class Role { kCaller, kCallee, kRecorder, kTarget };
   struct SessionRef {
     uint64_t call = 0;
     Role role = Role::kCaller;
     Leg* leg = nullptr;  // recorder sessions
   };
 
+  struct Target;
+  Target resolve(const sip::Uri& uri);
   void on_invite(uint64_t session, const sip::Message& invite);
   bool on_request(uint64_t txn, const sip::Message& request, const sip::Peer& from);
   void on_progress(uint64_t session, const sip::Message& response);
@@ -151,6 +154,15 @@ class Gateway {
   void place_callee(Call& c);
   void recording_failed(Call& c, const std::string& why, bool timed_out);
   void to_voicemail(Call& c, const std::string& why);
+  void end_recording(Call& c, Recording& r, const std::string& why);
+  void apply_answer(Call& c, Side side, const sip::SessionDescription& answer, bool relatch);
+  std::string from_of(const Party& p, bool to_trunk) const;
+  bool on_refer(uint64_t session, const sip::Message& refer);
+  void start_transfer(uint64_t call_id);
+  void check_transfer(Call& c);
+  void place_target(Call& c);
+  void complete_transfer(Call& c, const sip::Message& response);
+  void transfer_failed(Call& c, int status, const std::string& why);
   Call* take_session(uint64_t session, SessionRef& ref);
   void reject_caller(Call& c, int status, const std::string& reason, const sip::HeaderList& headers,
                      const std::string& outcome);

@@ -98,9 +98,9 @@ Result<std::shared_ptr<RelayStream>> RelayStream::open(asio::io_context& io,
   return r;
 }
 
-void RelayStream::set_remote(Side side, const udp::endpoint& rtp) {
+void RelayStream::set_remote(Side side, const udp::endpoint& rtp, bool relatch) {
   Leg& l = leg(side);
-  if (l.sdp && l.sdp->address() != rtp.address()) {
+  if (relatch || (l.sdp && l.sdp->address() != rtp.address())) {
     // Moved (a re-INVITE with a new address): latch again.
     l.rtp_latched.reset();
     l.rtcp_latched.reset();

@@ -85,8 +85,9 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   RelayStream& operator=(const RelayStream&) = delete;
 
   // The RTP address a side's SDP names (its RTCP: the port above). Port 0 or the address
-  // 0.0.0.0 (hold): nothing is sent to that side.
-  void set_remote(Side side, const boost::asio::ip::udp::endpoint& rtp);
+  // 0.0.0.0 (hold): nothing is sent to that side. `relatch`: another party took that side (a
+  // transfer), so the port latched from the old one is forgotten even on the same host.
+  void set_remote(Side side, const boost::asio::ip::udp::endpoint& rtp, bool relatch = false);
   // Copies of what `from` sends go to `to` (its RTCP to the port above), sent from `via`.
   // SRTP (SDES) on a side: what it sends is authenticated and decrypted with `theirs` before
   // anything else looks at it (a forgery never latches, is never forwarded or copied); what goes

@@ -27,6 +27,7 @@ PAIR_APP = "11111111-2222-4333-8444-666666666666"
 SETUP = f"""
 New-VbUser alice@contoso.com -DisplayName "Alice Trader" -PhoneNumber +14255550100 -SipPassword alice-secret-1
 New-VbUser bob@contoso.com -DisplayName "Bob Broker" -PhoneNumber +14255550101 -SipPassword bob-secret-22
+New-VbUser carol@contoso.com -DisplayName "Carol Client" -PhoneNumber +14255550102 -SipPassword carol-secret-3
 New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName "Verbatim Recorder" -ApplicationId {APP}
 New-CsOnlineApplicationInstance -UserPrincipalName rec2@contoso.com -DisplayName "Second Recorder" -ApplicationId {PAIR_APP}
 """
@@ -202,6 +203,110 @@ def caller_scenario(target, outcome, hold_ms=3000, play=True, record_aware=False
         s = s.replace("      Max-Forwards: 70\n      Content-Type",
                       "      Supported: record-aware\n      Max-Forwards: 70\n      Content-Type")
     return s + "</scenario>\n"
+
+
+# Bob answers, then transfers the caller to `target` (a blind transfer: REFER, RFC 3515), takes
+# the NOTIFYs (100 Trying, then the outcome, logged) and, when it succeeded, the gateway's BYE.
+TRANSFEROR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="phone that answers and transfers">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="From: ([^;]*);tag=([A-Za-z0-9.-]*)" search_in="msg" check_it="true" assign_to="fm,furi,ftag"/>
+      <ereg regexp="Contact: *&lt;([^&gt;]*)&gt;" search_in="msg" check_it="true" assign_to="ct,curi"/>
+    </action>
+  </recv>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]B[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+v=0
+o=- 2 2 IN IP4 [media_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+    ]]></send>
+  <recv request="ACK"/>
+  <pause milliseconds="1000"/>
+  <send retrans="500"><![CDATA[
+      REFER [$curi] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:bob@contoso.com>;tag=[pid]B[call_number]
+      To: [$furi];tag=[$ftag]
+      Call-ID: [call_id]
+      CSeq: 1 REFER
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Refer-To: <@TARGET@>
+      Referred-By: <sip:bob@contoso.com>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="202"/>
+  <recv request="NOTIFY"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <recv request="NOTIFY">
+    <action>
+      <ereg regexp="SIP/2.0 ([0-9]+)" search_in="body" check_it="true" assign_to="nf,status"/>
+      <log message="TRANSFER OUTCOME [$status]"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <Reference variables="fm,ct,nf"/>
+</scenario>
+"""
+
+# The transfer's target: answers at once (no 180) and logs what the gateway told it.
+TARGET = CALLEE.replace("""  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]B[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]></send>
+""", "").replace(
+    '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
+    '<ereg regexp="Referred-By: (&lt;[^&gt;]*&gt;)" search_in="msg" check_it="false" assign_to="rb,rb1"/>'
+    '<ereg regexp="From: &quot;([A-Za-z ]*)&quot;" search_in="msg" check_it="false" assign_to="fr,fr1"/>'
+    '<log message="RECORD [$rec] REFERRED-BY [$rb1] FROM [$fr1]"/>').replace(
+    '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,rb,fr"/>')
+assert "180 Ringing" not in TARGET
 
 
 class RtpSink:
@@ -711,6 +816,74 @@ class RecordingPolicyTest(GatewayTestCase):
                 return json.load(f)
         self.assertTrue(wait_until(lambda: status()["registeredUsers"] == 1, 5), status())
         self.assertGreaterEqual(status()["totals"]["authChallenges"], 4)
+
+
+class TransferTest(GatewayTestCase):
+    """Blind transfer (REFER): recording follows whoever is in the call now."""
+
+    def transfer(self, flags="", grant_carol=True):
+        """Alice calls Bob (recorded under Traders); Bob transfers Alice to Carol. Returns the
+        call record and the recorder's recordings (id -> archive metadata)."""
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], who="bob@contoso.com", flags=flags)
+        if grant_carol:
+            self.admin("Grant-CsTeamsComplianceRecordingPolicy -Identity carol@contoso.com -PolicyName Traders")
+        gw, gw_port = self.start_gateway()
+        carol_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
+        carol = self.sipp(gw_port, TARGET, "carol", "carol-secret-3", "carol", port=carol_port)
+        bob_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=bob_port))
+        bob = self.sipp(gw_port, TRANSFEROR.replace("@TARGET@", "sip:carol@contoso.com"), "bob",
+                        "bob-secret-22", "bob", port=bob_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=5000), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(bob)
+        self.wait_sipp(alice)
+        self.wait_sipp(carol)
+        self.assertIn("TRANSFER OUTCOME 200", self.sipp_log(bob))
+        # Carol was called for Alice, referred by Bob, and told the call is recorded (in both
+        # tests someone is recorded: Carol herself, or Bob's recording goes on).
+        self.assertIn('RECORD a=record:on REFERRED-BY <sip:bob@contoso.com> FROM Alice Trader',
+                      self.sipp_log(carol))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 200)
+        self.assertEqual((c["caller"]["aor"], c["callee"]["aor"]), ("sip:alice@contoso.com", "sip:carol@contoso.com"))
+        t = c["transfers"]
+        self.assertEqual((len(t), t[0]["by"], t[0]["to"], t[0]["outcome"]),
+                         (1, "sip:bob@contoso.com", "sip:carol@contoso.com", "completed"), t)
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            ids = re.findall(r"recording (\w+) started", f.read())
+        recordings = {r: json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"] for r in ids}
+        return c, recordings
+
+    def test_the_target_is_recorded_under_its_own_policy_and_the_transferor_no_more(self):
+        c, recordings = self.transfer()
+        by_party = {r["party"]: r for r in c["recordings"]}
+        self.assertEqual(set(by_party), {"sip:bob@contoso.com", "sip:carol@contoso.com"})
+        self.assertTrue(by_party["sip:bob@contoso.com"]["left"])  # ended when Bob left
+        self.assertFalse(by_party["sip:carol@contoso.com"]["left"])
+        bob_leg = by_party["sip:bob@contoso.com"]["applications"][0]["instances"][0]
+        self.assertEqual((bob_leg["state"], bob_leg["why"]), ("ended", "the party transferred the call"))
+        # Two recordings, both complete: Bob's (with Alice) and Carol's (with Alice).
+        self.assertEqual(len(recordings), 2, recordings)
+        aors = []
+        for md in recordings.values():
+            self.assertEqual(md["status"], "complete", md)
+            aors.append(sorted(n["aor"] for p in md["siprec"]["participants"] for n in p["names"]))
+        self.assertEqual(sorted(aors), [["sip:alice@contoso.com", "sip:bob@contoso.com"],
+                                        ["sip:alice@contoso.com", "sip:carol@contoso.com"]])
+
+    def test_record_rerouted_calls_goes_on_recording_for_the_transferor(self):
+        c, recordings = self.transfer(flags="-RecordReroutedCalls $true", grant_carol=False)
+        self.assertEqual(len(c["recordings"]), 1)
+        r = c["recordings"][0]
+        self.assertEqual((r["party"], r["onBehalf"], r["left"]), ("sip:bob@contoso.com", True, False), r)
+        self.assertEqual(r["applications"][0]["instances"][0]["state"], "ended")
+        self.assertFalse(c["callee"]["recorded"])  # Carol herself is not recorded
+        self.assertEqual(len(recordings), 1)
+        self.assertEqual(list(recordings.values())[0]["status"], "complete")
 
 
 class NoticeTest(GatewayTestCase):
