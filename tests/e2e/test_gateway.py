@@ -828,24 +828,13 @@ class TransferTest(GatewayTestCase):
         self.policy([rec_port], who="bob@contoso.com", flags=flags)
         if grant_carol:
             self.admin("Grant-CsTeamsComplianceRecordingPolicy -Identity carol@contoso.com -PolicyName Traders")
-        gw, gw_port = self.start_gateway()
-        carol_port = free_udp_port()
-        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
-        carol = self.sipp(gw_port, TARGET, "carol", "carol-secret-3", "carol", port=carol_port)
-        bob_port = free_udp_port()
-        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=bob_port))
-        bob = self.sipp(gw_port, TRANSFEROR.replace("@TARGET@", "sip:carol@contoso.com"), "bob",
-                        "bob-secret-22", "bob", port=bob_port)
-        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=5000), "alice", "alice-secret-1", "alice")
-        self.wait_sipp(bob)
-        self.wait_sipp(alice)
+        c, carol = self.alice_bob_carol()
         self.wait_sipp(carol)
-        self.assertIn("TRANSFER OUTCOME 200", self.sipp_log(bob))
+        self.assertIn("TRANSFER OUTCOME 200", self.sipp_log(self.sipps[-2]))
         # Carol was called for Alice, referred by Bob, and told the call is recorded (in both
         # tests someone is recorded: Carol herself, or Bob's recording goes on).
         self.assertIn('RECORD a=record:on REFERRED-BY <sip:bob@contoso.com> FROM Alice Trader',
                       self.sipp_log(carol))
-        c = wait_until(self.calls, 10)[0]
         self.assertEqual(c["status"], 200)
         self.assertEqual((c["caller"]["aor"], c["callee"]["aor"]), ("sip:alice@contoso.com", "sip:carol@contoso.com"))
         t = c["transfers"]
@@ -857,6 +846,36 @@ class TransferTest(GatewayTestCase):
             ids = re.findall(r"recording (\w+) started", f.read())
         recordings = {r: json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"] for r in ids}
         return c, recordings
+
+    def alice_bob_carol(self, **gateway):
+        """Carol's and Bob's phones register; Alice calls Bob, who transfers her to Carol; Alice
+        hangs up after 5 s. The call record and Carol's phone."""
+        gw, gw_port = self.start_gateway(**gateway)
+        carol_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
+        carol = self.sipp(gw_port, TARGET, "carol", "carol-secret-3", "carol", port=carol_port)
+        bob_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=bob_port))
+        bob = self.sipp(gw_port, TRANSFEROR.replace("@TARGET@", "sip:carol@contoso.com"), "bob",
+                        "bob-secret-22", "bob", port=bob_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=5000), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(bob)
+        self.wait_sipp(alice)
+        return wait_until(self.calls, 10)[0], carol
+
+    def test_transfer_refused_by_the_targets_required_recording_leaves_the_call_as_it_was(self):
+        dead = free_udp_port()
+        self.policy([dead], who="carol@contoso.com")  # Carol's required recorder never answers
+        c, carol = self.alice_bob_carol(recording_setup_timeout_ms=1000)
+        self.assertIn("TRANSFER OUTCOME 480", self.sipp_log(self.sipps[-2]))  # Bob was told
+        self.assertIsNone(carol.poll(), "Carol's phone is never called")
+        # Alice and Bob talked on until Alice hung up.
+        self.assertEqual((c["status"], c["callee"]["aor"]), (200, "sip:bob@contoso.com"))
+        self.assertIn("caller ended", c["outcome"])
+        t = c["transfers"][0]
+        self.assertEqual((t["to"], t["status"]), ("sip:carol@contoso.com", 480), t)
+        self.assertIn("failed: There was a problem setting up the recording", t["outcome"])
+        self.assertEqual(c["recordings"][0]["applications"][0]["instances"][0]["why"], "the transfer failed")
 
     def test_the_target_is_recorded_under_its_own_policy_and_the_transferor_no_more(self):
         c, recordings = self.transfer()
