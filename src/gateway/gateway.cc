@@ -286,6 +286,10 @@ struct Gateway::Call {
   std::string outcome;
   int final_status = 0;
   uint64_t sdp_version = 1;
+  std::vector<uint64_t> forks;  // our INVITEs to the callee's registrations, until one answers
+  size_t rang = 0;
+  int best_status = 0;
+  std::string best_reason;
   bool to_voicemail = false;  // the callee's required recording failed: voicemail instead
   std::string voicemail_why;
   bool recorded() const {
@@ -1058,6 +1062,7 @@ void Gateway::place_callee(Call& c) {
   c.state = Call::State::kCalling;
   c.callee_called_ms = ms_since(c.started);
   sip::OutgoingCall oc;
+  std::vector<Binding> bindings;
   if (c.to_voicemail) {
     oc.next_hop = *peer_of_uri(options_.voicemail_uri);
     oc.request_uri = options_.voicemail_uri;
@@ -1071,15 +1076,13 @@ void Gateway::place_callee(Call& c) {
     oc.next_hop = *trunk;
     oc.request_uri = "sip:" + c.callee.number + "@" + options_.trunk;
   } else {
-    auto bindings = registrar_->bindings(c.callee_identity);
+    bindings = registrar_->bindings(c.callee_identity);
     if (bindings.empty()) {
       reject_caller(c, 480, "Temporarily Unavailable",
                     {{"Warning", "399 verbatim " + quote(c.callee.aor + " is not registered")}},
                     "callee not registered");
       return;
     }
-    oc.next_hop = bindings[0].source;
-    oc.request_uri = bindings[0].contact;
   }
   oc.from = from_of(c.caller, c.via_trunk);
   oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
@@ -1089,15 +1092,36 @@ void Gateway::place_callee(Call& c) {
         "Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
   }
   if (c.emergency) oc.session_timer = false;
-  auto sid = sip_->ua().invite(std::move(oc));
-  if (!sid) {
-    reject_caller(c, 500, "Server Internal Error",
-                  {{"Warning", "399 verbatim " + quote(sid.error().message)}},
-                  "could not call: " + sid.error().message);
-    return;
+  // Simultaneous ring: every registration of the callee (newest first); the first to answer
+  // takes the call and the others are cancelled.
+  if (bindings.empty()) bindings.push_back(Binding{oc.request_uri, oc.next_hop, {}, {}, 0});
+  std::string error;
+  for (const auto& b : bindings) {
+    sip::OutgoingCall fork = oc;
+    fork.next_hop = b.source;
+    fork.request_uri = b.contact;
+    auto sid = sip_->ua().invite(std::move(fork));
+    if (!sid) {
+      error = sid.error().message;
+      continue;
+    }
+    c.forks.push_back(sid.value());
+    sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
   }
-  c.b = sid.value();
-  sessions_[c.b] = {c.id, Role::kCallee, nullptr};
+  c.rang = c.forks.size();
+  if (c.forks.empty()) {
+    reject_caller(c, 500, "Server Internal Error", {{"Warning", "399 verbatim " + quote(error)}},
+                  "could not call: " + error);
+  }
+}
+
+// The best final status of the callee's registrations that all failed (RFC 3261 §16.7,
+// simplified): a 6xx, else the lowest 4xx, else the lowest 5xx.
+static bool better_status(int candidate, int best) {
+  if (best == 0) return true;
+  if ((candidate >= 600) != (best >= 600)) return candidate >= 600;
+  if ((candidate / 100 == 4) != (best / 100 == 4)) return candidate / 100 == 4;
+  return candidate < best;
 }
 
 // --- responses -------------------------------------------------------------------------------
@@ -1154,7 +1178,19 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     complete_transfer(c, response);
     return;
   }
-  if (it->second.role != Role::kCallee || !c.a) return;
+  if (it->second.role != Role::kCallee) return;
+  if (c.b || !c.a) {  // another registration answered first (or the caller is gone)
+    sessions_.erase(session);
+    (void)sip_->ua().hangup(session);
+    return;
+  }
+  c.b = session;
+  for (uint64_t f : c.forks) {
+    if (f == session) continue;
+    sessions_.erase(f);
+    (void)sip_->ua().hangup(f);  // CANCEL
+  }
+  c.forks.clear();
   if (!answer) {
     end_call(c, "callee answered without usable SDP");
     return;
@@ -1224,11 +1260,15 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
                         (response ? std::string(response->reason()) : std::string("nothing")));
     return;
   }
-  // The callee did not answer: the caller gets the same status.
-  c.b = 0;
-  reject_caller(c, status >= 300 ? status : 500,
-                response ? std::string(response->reason()) : "Request Timeout", {},
-                "callee: " + std::to_string(status));
+  // The callee did not answer at any registration: the caller gets the best status.
+  std::erase(c.forks, session);
+  const int final = status >= 300 ? status : 500;
+  if (better_status(final, c.best_status)) {
+    c.best_status = final;
+    c.best_reason = response ? std::string(response->reason()) : "Request Timeout";
+  }
+  if (!c.forks.empty() || c.b) return;
+  reject_caller(c, c.best_status, c.best_reason, {}, "callee: " + std::to_string(c.best_status));
 }
 
 void Gateway::on_ended(uint64_t session, std::string_view why) {
@@ -1723,6 +1763,11 @@ void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderLis
     sessions_.erase(sid);
     (void)sip_->ua().hangup(sid, bye_headers);
   }
+  for (uint64_t f : c.forks) {
+    sessions_.erase(f);
+    (void)sip_->ua().hangup(f);
+  }
+  c.forks.clear();
   for (auto& r : c.recordings) {
     for (auto& l : r->legs) {
       if (!l->session) continue;
@@ -1774,6 +1819,7 @@ json Gateway::record_of(const Call& c) const {
          {"requestUri", c.request_uri},
          {"emergency", c.emergency},
          {"viaTrunk", c.via_trunk},
+         {"registrationsRung", c.rang},
          {"status", c.final_status},
          {"voicemail", c.to_voicemail ? json(c.voicemail_why) : json(nullptr)},
          {"outcome", c.outcome},

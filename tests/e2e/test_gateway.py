@@ -309,6 +309,47 @@ TARGET = CALLEE.replace("""  <send><![CDATA[
 assert "180 Ringing" not in TARGET
 
 
+# A second phone of the same user that rings until the gateway cancels it (another registration
+# answered first).
+RINGER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="phone that rings until cancelled">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]R[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]R[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <send><![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]R[call_number]
+      [last_Call-ID:]
+      CSeq: [cseq] INVITE
+      Content-Length: 0
+    ]]></send>
+  <recv request="ACK">
+    <action><log message="CANCELLED"/></action>
+  </recv>
+</scenario>
+"""
+
+
 class RtpSink:
     """A phone's media port that keeps what arrives (what the gateway sends that phone)."""
 
@@ -708,6 +749,23 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertFalse(c["caller"]["recorded"])
         self.assertLess(c["timings"]["calleeCalledMs"], 2500)  # the deadline is 5 s
         self.assertNotIn("ANSWERED RECORD a=record:on", self.sipp_log(alice))
+
+    def test_every_registration_rings_and_the_first_to_answer_takes_the_call(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway()
+        desk_port = free_udp_port()  # Bob's desk phone registers first, his softphone second
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-desk-register", port=desk_port))
+        desk = self.sipp(gw_port, RINGER, "bob", "bob-secret-22", "bob-desk", port=desk_port)
+        soft = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(soft)
+        self.wait_sipp(desk)  # rang, then was cancelled when the softphone answered
+        self.assertIn("CANCELLED", self.sipp_log(desk))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual((c["status"], c["registrationsRung"]), (200, 2))
 
     def test_call_to_an_unregistered_user_gets_480(self):
         self.admin(SETUP)
