@@ -601,7 +601,7 @@ class RecordingPolicyTest(GatewayTestCase):
         c = wait_until(self.calls, 10)[0]
         self.assertEqual(c["status"], 200)
         self.assertIn("no recorder answered within 1500 ms", c["voicemail"])
-        self.assertTrue(c["recordings"][0]["dropped"])
+        self.assertTrue(c["recordings"][0]["left"])  # Bob never joined: his recorders were let go
         self.assertGreaterEqual(c["timings"]["calleeCalledMs"], 1400)
         # The caller's own required recording failing still refuses the call (Alice is recorded
         # by the same dead recorder now).
