@@ -26,7 +26,8 @@ using std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kBindAttempts = 8;  // ports held by other processes are skipped, this many times
+constexpr size_t kMaxForwards = 5;  // 3xx followed per call (a forwarding loop ends there)
+constexpr int kBindAttempts = 8;    // ports held by other processes are skipped, this many times
 constexpr const char* kRecordingFailedText =
     "There was a problem setting up the recording required by your organisation";
 constexpr const char* kRecordingLostText =
@@ -282,6 +283,7 @@ struct Gateway::Call {
   std::vector<Notice> notices;
   std::unique_ptr<Transfer> transfer;            // one at a time
   std::vector<json> transfers;                   // what became of each
+  std::vector<json> forwards;                    // the callee's phone forwarded the call (3xx)
   std::vector<std::unique_ptr<Party>> departed;  // parties that left (their recordings name them)
   std::string outcome;
   int final_status = 0;
@@ -1086,6 +1088,10 @@ void Gateway::place_callee(Call& c) {
   }
   oc.from = from_of(c.caller, c.via_trunk);
   oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
+  if (!c.forwards.empty() && !c.to_voicemail) {
+    oc.headers.emplace_back(
+        "Diversion", "<" + c.forwards.back()["from"].get<std::string>() + ">;reason=unconditional");
+  }
   oc.body = sdp_for(c, c.a_offer, Side::kB);
   if (c.recorded()) {
     oc.headers.emplace_back(
@@ -1260,6 +1266,14 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
                         (response ? std::string(response->reason()) : std::string("nothing")));
     return;
   }
+  // Forwarded by the callee's phone (302 with a Contact the gateway can reach).
+  if (status >= 300 && status < 400 && response && !c.b && c.state == Call::State::kCalling &&
+      c.forwards.size() < kMaxForwards) {
+    if (auto t = redirect_target(*response)) {
+      forward(c, std::move(*t), status);
+      return;
+    }
+  }
   // The callee did not answer at any registration: the caller gets the best status.
   std::erase(c.forks, session);
   const int final = status >= 300 ? status : 500;
@@ -1369,6 +1383,73 @@ std::string Gateway::banner_for(const Call& c) const {
     if (!r->left && !r->policy->banner_text.empty()) return r->policy->banner_text;
   }
   return options_.banner_text;
+}
+
+// --- forwarding and transfers ----------------------------------------------------------------
+
+// Whom a 3xx's Contact reaches, if anyone.
+std::optional<Gateway::Target> Gateway::redirect_target(const sip::Message& response) {
+  const sip::Header* contact = response.find(sip::HeaderId::kContact);
+  if (!contact) return std::nullopt;
+  auto na = sip::parse_name_addr(contact->value);
+  if (!na) return std::nullopt;
+  auto uri = sip::parse_uri(na.value().uri.text);
+  if (!uri) return std::nullopt;
+  Target t = resolve(uri.value());
+  if (t.party.aor.empty()) return std::nullopt;
+  return t;
+}
+
+// The callee's phone forwarded the call (3xx) before it was answered: the other registrations
+// are cancelled and the target becomes the callee. The callee's recordings end, unless its
+// policy records rerouted calls (then they go on, on its behalf); the target's own policy
+// decides whether it is recorded, and its required recorders hold the call as for a new one.
+void Gateway::forward(Call& c, Target t, int status) {
+  for (uint64_t f : c.forks) {
+    sessions_.erase(f);
+    (void)sip_->ua().hangup(f);
+  }
+  c.forks.clear();
+  auto gone = std::make_unique<Party>(c.callee);
+  for (auto& r : c.recordings) {
+    if (r->party != &c.callee) continue;
+    r->party = gone.get();
+    if (r->policy->record_rerouted_calls && r->active()) {
+      r->on_behalf = true;
+    } else {
+      end_recording(c, *r, "the call was forwarded");
+    }
+  }
+  spdlog::info("call {}: {} forwards the call to {}", c.call_id, gone->aor, t.party.aor);
+  c.forwards.push_back({{"from", gone->aor},
+                        {"to", t.party.aor},
+                        {"status", status},
+                        {"atMs", ms_since(c.started)}});
+  c.departed.push_back(std::move(gone));
+  c.callee = std::move(t.party);
+  c.callee.side = Side::kB;
+  c.callee_identity = t.identity;
+  c.via_trunk = t.via_trunk;
+  c.state = Call::State::kSetup;
+  if (!t.emergency && istarts_with(c.callee.aor, "sip:")) {
+    c.callee.decision = policy_.engine().decide(c.callee.aor);
+    c.callee.user = c.callee.decision.user;
+    if (c.callee.decision.record()) {
+      c.callee.recorded = true;
+      invite_recorders(c, c.callee);
+    }
+  }
+  c.deadline.expires_after(options_.recording_setup_timeout);
+  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
+    if (ec) return;
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second->state != Call::State::kSetup) return;
+    recording_failed(*it->second,
+                     "no recorder answered within " +
+                         std::to_string(options_.recording_setup_timeout.count()) + " ms",
+                     true);
+  });
+  check_setup(c);
 }
 
 // --- transfers -------------------------------------------------------------------------------
@@ -1879,6 +1960,7 @@ json Gateway::record_of(const Call& c) const {
   }
   j["notices"] = std::move(notices);
   j["transfers"] = c.transfers;
+  j["forwards"] = c.forwards;
   return j;
 }
 

@@ -157,6 +157,8 @@ class Gateway {
   void end_recording(Call& c, Recording& r, const std::string& why);
   void apply_answer(Call& c, Side side, const sip::SessionDescription& answer, bool relatch);
   std::string from_of(const Party& p, bool to_trunk) const;
+  std::optional<Target> redirect_target(const sip::Message& response);
+  void forward(Call& c, Target t, int status);
   bool on_refer(uint64_t session, const sip::Message& refer);
   void start_transfer(uint64_t call_id);
   void check_transfer(Call& c);

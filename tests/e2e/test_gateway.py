@@ -350,6 +350,33 @@ RINGER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
+# A phone (or voicemail) that answers and logs whose call it was (Diversion, To).
+DIVERTED = CALLEE.replace(
+    '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
+    '<ereg regexp="Diversion: ([^;]*;reason=[a-z]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
+    '<ereg regexp="To: (.sip:[a-z@.]*.)" search_in="msg" check_it="false" assign_to="to,to1"/>'
+    '<log message="RECORD [$rec] DIVERSION [$dv1] TO [$to1]"/>').replace(
+    '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,dv,to"/>')
+
+# A phone set to forward every call (302) to Carol.
+FORWARDER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="phone that forwards">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+      SIP/2.0 302 Moved Temporarily
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]F[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:carol@contoso.com>
+      Content-Length: 0
+    ]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
 class RtpSink:
     """A phone's media port that keeps what arrives (what the gateway sends that phone)."""
 
@@ -583,13 +610,7 @@ class RecordingPolicyTest(GatewayTestCase):
         gw, gw_port = self.start_gateway(recording_setup_timeout_ms=1500,
                                          voicemail_uri=f"sip:voicemail@127.0.0.1:{vm_port}")
         bob = self.callee(gw_port)
-        voicemail = CALLEE.replace(
-            '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
-            '<ereg regexp="Diversion: ([^;]*;reason=[a-z]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
-            '<ereg regexp="To: (.sip:[a-z@.]*.)" search_in="msg" check_it="false" assign_to="to,to1"/>'
-            '<log message="RECORD [$rec] DIVERSION [$dv1] TO [$to1]"/>').replace(
-            '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,dv,to"/>')
-        vm = self.sipp(gw_port, voicemail, "voicemail", "x", "voicemail", port=vm_port)
+        vm = self.sipp(gw_port, DIVERTED, "voicemail", "x", "voicemail", port=vm_port)
         alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
                           "alice-secret-1", "alice")
         self.wait_sipp(alice)
@@ -951,6 +972,33 @@ class TransferTest(GatewayTestCase):
             aors.append(sorted(n["aor"] for p in md["siprec"]["participants"] for n in p["names"]))
         self.assertEqual(sorted(aors), [["sip:alice@contoso.com", "sip:bob@contoso.com"],
                                         ["sip:alice@contoso.com", "sip:carol@contoso.com"]])
+
+    def test_forwarded_call_records_the_target_and_with_record_rerouted_calls_the_forwarder(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], who="bob@contoso.com", flags="-RecordReroutedCalls $true")
+        self.admin("Grant-CsTeamsComplianceRecordingPolicy -Identity carol@contoso.com -PolicyName Traders")
+        gw, gw_port = self.start_gateway()
+        carol_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
+        carol = self.sipp(gw_port, DIVERTED, "carol", "carol-secret-3", "carol", port=carol_port)
+        bob_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=bob_port))
+        bob = self.sipp(gw_port, FORWARDER, "bob", "bob-secret-22", "bob", port=bob_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=2000), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        self.wait_sipp(carol)
+        self.assertIn("RECORD a=record:on DIVERSION <sip:bob@contoso.com>;reason=unconditional TO <sip:carol@contoso.com>",
+                      self.sipp_log(carol))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual((c["status"], c["callee"]["aor"]), (200, "sip:carol@contoso.com"))
+        self.assertEqual([(f["from"], f["to"], f["status"]) for f in c["forwards"]],
+                         [("sip:bob@contoso.com", "sip:carol@contoso.com", 302)])
+        by_party = {r["party"]: r for r in c["recordings"]}
+        self.assertTrue(by_party["sip:bob@contoso.com"]["onBehalf"])  # RecordReroutedCalls
+        self.assertFalse(by_party["sip:carol@contoso.com"]["onBehalf"])  # her own policy
+        for r in by_party.values():
+            self.assertEqual(r["applications"][0]["instances"][0]["state"], "ended", r)
 
     def test_record_rerouted_calls_goes_on_recording_for_the_transferor(self):
         c, recordings = self.transfer(flags="-RecordReroutedCalls $true", grant_carol=False)
