@@ -229,6 +229,20 @@ struct Gateway::Recording {
       return std::any_of(legs.begin(), legs.end(),
                          [](const Leg* l) { return l->state == Leg::State::kUp; });
     }
+    // Why each instance is gone ("sip:srs@...: refused: 503 ... (recording storage
+    // unavailable: ...)"), for the Warning and the log.
+    std::string why_gone() const {
+      std::string out;
+      for (const Leg* l : legs) {
+        if (l->why.empty()) continue;
+        out += std::string(out.empty() ? "" : "; ") + l->uri + ": " + l->why;
+      }
+      return out.empty() ? "no recorder endpoint" : out;
+    }
+    bool ever_up() const {
+      return std::any_of(legs.begin(), legs.end(),
+                         [](const Leg* l) { return l->answered_ms >= 0; });
+    }
     bool all_gone() const {
       return std::all_of(legs.begin(), legs.end(), [](const Leg* l) {
         return l->state == Leg::State::kFailed || l->state == Leg::State::kEnded;
@@ -940,7 +954,8 @@ void Gateway::check_setup(Call& c) {
     for (const auto& g : r->groups) {
       if (!g.required_before || g.any_up()) continue;
       if (g.all_gone()) {
-        recording_failed(c, "every recorder of " + g.application + " refused or failed", false);
+        recording_failed(
+            c, "every recorder of " + g.application + " refused or failed: " + g.why_gone(), false);
         return;
       }
       ready = false;
@@ -1254,9 +1269,16 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
   Call& c = *call;
   if (ref.role == Role::kRecorder) {
     ref.leg->status = status;
-    leg_gone(c, *ref.leg,
-             "refused: " + std::to_string(status) + " " +
-                 (response ? std::string(response->reason()) : std::string("no response")));
+    std::string why = "refused: " + std::to_string(status) + " " +
+                      (response ? std::string(response->reason()) : std::string("no response"));
+    // The recorder's own words (a Warning's text: "recording storage unavailable: ...").
+    if (const sip::Header* w = response ? response->find(sip::HeaderId::kWarning) : nullptr) {
+      const auto open = w->value.find('"'), close = w->value.rfind('"');
+      if (open != std::string_view::npos && close > open) {
+        why += " (" + std::string(w->value.substr(open + 1, close - open - 1)) + ")";
+      }
+    }
+    leg_gone(c, *ref.leg, why);
     return;
   }
   if (ref.role == Role::kTarget) {
@@ -1868,6 +1890,16 @@ void Gateway::finish(uint64_t id) {
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   Call& c = *it->second;
+  // Compliance alert: a connected call a policy wanted recorded by an application that never
+  // recorded any of it (T05: the evidence says why).
+  for (const auto& r : c.recordings) {
+    for (const auto& g : r->groups) {
+      if (c.final_status == 200 && !g.ever_up() && !r->left) {
+        spdlog::error("call {}: NOT RECORDED: {} under policy {} by {}: {}", c.call_id,
+                      r->party->aor, r->policy->name, g.application, g.why_gone());
+      }
+    }
+  }
   if (!options_.calls_file.empty()) {
     std::ofstream out(options_.calls_file, std::ios::app);
     out << record_of(c).dump() << "\n";
@@ -1922,6 +1954,7 @@ json Gateway::record_of(const Call& c) const {
         legs.push_back(std::move(lj));
       }
       groups.push_back({{"application", g.application},
+                        {"recorded", g.ever_up()},
                         {"requiredBeforeCallEstablishment", g.required_before},
                         {"requiredDuringCall", g.required_during},
                         {"instances", std::move(legs)}});

@@ -633,6 +633,45 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertTrue(wait_until(lambda: len(self.calls()) == 2, 10))
         self.assertIsNone(self.calls()[1]["voicemail"])
 
+    def test_t04_t05_recorder_storage_full(self):
+        """T04: the recorder's storage is below its floor (as good as full): a call whose recording
+        is required is refused at once with the recorder's reason; T05: when it is not required
+        the call goes on unrecorded and its record says why (and an error is logged)."""
+        rec, rec_port = self.start_recorder(min_free_mb=100_000_000)  # more than any disk has
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway(recording_setup_timeout_ms=10000)
+        bob = self.callee(gw_port)
+        t0 = time.monotonic()
+        alice = self.sipp(gw_port, caller_scenario("bob", "480"), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.assertLess(time.monotonic() - t0, 5)  # the refusal, not the 10 s deadline
+        self.assertEqual(bob.poll(), None, "the callee must never be called")
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 480)
+        self.assertIn("503 Service Unavailable (recording storage unavailable", c["outcome"])
+        self.assertFalse(c["recordings"][0]["applications"][0]["recorded"])
+        # Not required: connected, unrecorded, and the record is the evidence of why.
+        self.admin("Set-CsTeamsComplianceRecordingApplication -Identity 'Traders/" +
+                   self.instance_id("rec@contoso.com") +
+                   "' -RequiredBeforeCallEstablishment $false -RequiredDuringCall $false")
+        time.sleep(1.5)  # the gateway picks up changes every 0.5 s
+        bob.kill()
+        bob.wait()
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1000, play=False), "alice",
+                          "alice-secret-1", "alice-2")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 2, 10))
+        c = self.calls()[1]
+        self.assertEqual(c["status"], 200)
+        app = c["recordings"][0]["applications"][0]
+        self.assertFalse(app["recorded"])
+        self.assertIn("recording storage unavailable", app["instances"][0]["why"])
+        with open(gw.log) as f:
+            self.assertIn(f"call {c['callId']}: NOT RECORDED: sip:alice@contoso.com under policy Traders",
+                          f.read())
+
     def test_not_required_recorder_never_blocks_the_call(self):
         dead = free_udp_port()
         self.policy([dead], required=False)
