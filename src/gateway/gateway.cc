@@ -563,6 +563,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     return;
   }
   Call& call = *c;
+  set_signalling(call, Side::kA, session);
   sessions_[session] = {call.id, Role::kCaller, nullptr};
   calls_[call.id] = std::move(c);
   // Who is recorded: each party that is a user whose effective policy records.
@@ -1237,6 +1238,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
 // that side plain RTP). `relatch`: a new party on that side, so the old one's port is forgotten.
 void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& answer,
                            bool relatch) {
+  set_signalling(c, side, side == Side::kA ? c.a : c.b);
   for (size_t i = 0; i < answer.media.size() && i < c.relays.size(); ++i) {
     if (!c.relays[i]) continue;
     const auto& m = answer.media[i];
@@ -1248,6 +1250,18 @@ void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& an
       auto k = media::parse_sdes_key(cr.suite, cr.key_params);
       if (k && ours && c.relays[i]->set_srtp(side, k.value(), ours.value())) break;
     }
+  }
+}
+
+// Media from a party is also taken from where its SIP comes from (a NAT, a second interface).
+void Gateway::set_signalling(Call& c, Side side, uint64_t session) {
+  const sip::Peer* peer = session ? sip_->ua().peer(session) : nullptr;
+  if (!peer) return;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(peer->address, ec);
+  if (ec) return;
+  for (auto& r : c.relays) {
+    if (r) r->set_signalling(side, address);
   }
 }
 
@@ -1622,7 +1636,6 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
     return;
   }
   const Side moving = t.moving;
-  apply_answer(c, moving, answer.value(), true);
   if (t.transferor) {
     (void)sip_->ua().notify_refer(t.transferor, 200, "OK");
     sessions_.erase(t.transferor);
@@ -1630,6 +1643,7 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
   }
   (moving == Side::kA ? c.a : c.b) = t.session;
   sessions_[t.session] = {c.id, moving == Side::kA ? Role::kCaller : Role::kCallee, nullptr};
+  apply_answer(c, moving, answer.value(), true);
   Party& slot = moving == Side::kA ? c.caller : c.callee;
   auto gone = std::make_unique<Party>(slot);
   for (auto& r : c.recordings) {

@@ -156,6 +156,7 @@ class Gateway {
   void to_voicemail(Call& c, const std::string& why);
   void end_recording(Call& c, Recording& r, const std::string& why);
   void apply_answer(Call& c, Side side, const sip::SessionDescription& answer, bool relatch);
+  void set_signalling(Call& c, Side side, uint64_t session);
   std::string from_of(const Party& p, bool to_trunk) const;
   std::optional<Target> redirect_target(const sip::Message& response);
   void forward(Call& c, Target t, int status);

@@ -118,6 +118,15 @@ Status RelayStream::set_srtp(Side side, const media::SdesKey& theirs, const medi
   return ok_status();
 }
 
+void RelayStream::set_signalling(Side side, const asio::ip::address& address) {
+  Leg& l = leg(side);
+  if (l.signalling != address) {
+    l.rtp_latched.reset();
+    l.rtcp_latched.reset();
+  }
+  l.signalling = address;
+}
+
 uint64_t RelayStream::add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                               const udp::endpoint& to) {
   const uint64_t id = next_tap_++;
@@ -169,7 +178,9 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
   const size_t i = static_cast<size_t>(side);
   Leg& in = leg(side);
   auto& latched = rtcp ? in.rtcp_latched : in.rtp_latched;
-  if (latched ? *latched != from : (!in.sdp || in.sdp->address() != from.address())) {
+  const bool known = (in.sdp && in.sdp->address() == from.address()) ||
+                     (in.signalling && *in.signalling == from.address());
+  if (latched ? *latched != from : !known) {
     ++counters_.foreign[i];
     return;
   }

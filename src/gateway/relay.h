@@ -1,9 +1,10 @@
 // The gateway's media anchor. For each stream of a call the gateway holds a port pair facing
 // each side (A: the caller, B: the callee); what one side sends is forwarded to the other side,
 // and copied to the taps: the recorders' streams of the recording sessions of that call.
-//   - strict source: a side's sockets take packets only from the address its SDP names (any
-//     port: the first packet latches it, symmetric RTP for phones behind a port-translating
-//     NAT); anything else is dropped and counted (RTP bleed, T12);
+//   - strict source: a side's sockets take packets only from the address its SDP names or the
+//     address its SIP comes from (a phone behind a NAT names its private address; a softphone
+//     may name another interface of its host), any port: the first packet latches it
+//     (symmetric RTP); anything else is dropped and counted (RTP bleed, T12);
 //   - forwarding goes to where the other side's packets come from once it has sent, before that
 //     to the port its SDP names;
 //   - RTCP is relayed the same way on the odd port above; taps get RTP and RTCP;
@@ -93,6 +94,8 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   // anything else looks at it (a forgery never latches, is never forwarded or copied); what goes
   // to it is encrypted with `ours`. Taps always get the decrypted packets.
   Status set_srtp(Side side, const media::SdesKey& theirs, const media::SdesKey& ours);
+  // The address a side's SIP comes from: its media is taken from there too.
+  void set_signalling(Side side, const boost::asio::ip::address& address);
   uint64_t add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                    const boost::asio::ip::udp::endpoint& to);
   void remove_tap(uint64_t id);
@@ -120,7 +123,8 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   struct Leg {
     explicit Leg(boost::asio::io_context& io) : rtp(io), rtcp(io) {}
     boost::asio::ip::udp::socket rtp, rtcp;
-    std::optional<boost::asio::ip::udp::endpoint> sdp;  // where the SDP says it is
+    std::optional<boost::asio::ip::udp::endpoint> sdp;   // where the SDP says it is
+    std::optional<boost::asio::ip::address> signalling;  // where its SIP comes from
     std::optional<boost::asio::ip::udp::endpoint> rtp_latched, rtcp_latched;
     std::unique_ptr<media::SrtpReceiver> rx;
     std::unique_ptr<media::SrtpSender> tx;

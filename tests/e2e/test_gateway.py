@@ -20,6 +20,7 @@ import wave
 sys.path.insert(0, os.path.dirname(__file__))
 from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, http, wait_until  # noqa: E402
 from test_recorder import g711, rtp_fields  # noqa: E402
+from test_sip_softphone import BARESIP, MODULES, Baresip  # noqa: E402
 
 APP = "11111111-2222-4333-8444-555555555555"
 PAIR_APP = "11111111-2222-4333-8444-666666666666"
@@ -1048,6 +1049,83 @@ class TransferTest(GatewayTestCase):
         self.assertFalse(c["callee"]["recorded"])  # Carol herself is not recorded
         self.assertEqual(len(recordings), 1)
         self.assertEqual(list(recordings.values())[0]["status"], "complete")
+
+
+class SoftphoneTest(GatewayTestCase):
+    """baresip (a real softphone) as the users' phones: registering with digest through the
+    gateway, calling, answering, transferring; our recorder as the SRS."""
+
+    def setUp(self):
+        super().setUp()
+        if not BARESIP or not os.path.isdir(MODULES):
+            self.fail("needs baresip (Debian package baresip-core; scripts/bootstrap.sh installs it)")
+        self.phones = []
+
+    def tearDown(self):
+        for b in self.phones:  # while the gateway still answers their un-REGISTER
+            b.stop()
+        super().tearDown()
+
+    def phone(self, user, password, gw_port, extra=""):
+        b = Baresip(os.path.join(self.tmp, user), "")
+        self.phones.append(b)
+        b.command("uanew", f'<sip:{user}@contoso.com;transport=udp>;auth_pass={password};'
+                           f'outbound="sip:127.0.0.1:{gw_port}";regint=600{extra}')
+        b.wait_event({"REGISTER_OK"})
+        return b
+
+    def test_baresip_phones_call_through_the_gateway_and_the_call_is_recorded(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway()
+        bob = self.phone("bob", "bob-secret-22", gw_port, ";answermode=auto")
+        alice = self.phone("alice", "alice-secret-1", gw_port)
+        alice.command("dial", "sip:bob@contoso.com")
+        alice.wait_event({"CALL_ESTABLISHED"})
+        bob.wait_event({"CALL_ESTABLISHED"})
+        time.sleep(4)  # the notice (3 s), then the phones' tones both ways
+        alice.command("hangup")
+        alice.wait_event({"CALL_CLOSED"})
+        bob.wait_event({"CALL_CLOSED"})
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual((c["status"], c["caller"]["recorded"]), (200, True), c)
+        # baresip does not say it shows the indicator: both heard the notice.
+        self.assertEqual(sorted((n["to"], n["outcome"]) for n in c["notices"]),
+                         [("callee", "played"), ("caller", "played")])
+        media = c["media"][0]
+        self.assertGreater(media["fromCaller"], 150, media)  # 50 packets/s for 4 s
+        self.assertGreater(media["fromCallee"], 150, media)
+        # The callee's first packets can arrive before its 200 OK is read (then its address is
+        # not known yet): a couple at most.
+        self.assertLessEqual(media["foreignDropped"], 2, media)
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            r = re.search(r"recording (\w+) started", f.read()).group(1)
+        md = json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"]
+        self.assertEqual(md["status"], "complete", md)
+
+    def test_baresip_transfers_the_call_to_another_user(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], who="carol@contoso.com")
+        gw, gw_port = self.start_gateway()
+        carol = self.phone("carol", "carol-secret-3", gw_port, ";answermode=auto")
+        bob = self.phone("bob", "bob-secret-22", gw_port, ";answermode=auto")
+        alice = self.phone("alice", "alice-secret-1", gw_port)
+        alice.command("dial", "sip:bob@contoso.com")
+        alice.wait_event({"CALL_ESTABLISHED"})
+        bob.wait_event({"CALL_ESTABLISHED"})
+        bob.command("transfer", "sip:carol@contoso.com")
+        carol.wait_event({"CALL_ESTABLISHED"}, timeout=15)
+        bob.wait_event({"CALL_CLOSED"})
+        time.sleep(1)
+        alice.command("hangup")
+        alice.wait_event({"CALL_CLOSED"})
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["callee"]["aor"], "sip:carol@contoso.com")
+        self.assertEqual(c["transfers"][0]["outcome"], "completed", c["transfers"])
+        self.assertEqual([r["party"] for r in c["recordings"]], ["sip:carol@contoso.com"])
+        self.assertEqual(c["recordings"][0]["applications"][0]["instances"][0]["state"], "ended")
 
 
 class NoticeTest(GatewayTestCase):
