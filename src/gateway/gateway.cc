@@ -393,6 +393,26 @@ Result<std::string> Gateway::start() {
                       "gateway.voicemail_uri: expected a sip: URI with a numeric host, got " +
                           options_.voicemail_uri);
   }
+  if (!options_.dialogs_file.empty()) {
+    journal_ = std::make_unique<DialogJournal>(options_.dialogs_file);
+    size_t bad = 0;
+    auto left = journal_->recover(&bad);
+    if (!left) return left.error();
+    if (bad) spdlog::warn("dialog journal: {} lines did not read (a crash mid-write)", bad);
+    if (!left.value().empty()) {
+      spdlog::warn("ending {} dialogs a previous run of the gateway left up", left.value().size());
+    }
+    for (const auto& d : left.value()) {
+      ++metrics_.dialogs_left_ended;
+      (void)sip_->ua().bye_saved(
+          d.dialog, d.peer, {{"Reason", "SIP;cause=503;text=\"the gateway restarted\""}},
+          [call = d.call, role = d.role, peer = d.peer.address + ":" + std::to_string(d.peer.port)](
+              int status, const sip::Message*) {
+            spdlog::info("call {}: the {} at {} left by the previous run: BYE answered {}", call,
+                         role, peer, status);
+          });
+    }
+  }
   for (const auto& problem : prompts_.check()) {
     spdlog::error("prompt {} (it is skipped: the next one in line plays instead)", problem);
   }
@@ -412,6 +432,7 @@ void Gateway::stop() {
   timer_.cancel();
   health_timer_.cancel();
   write_status();
+  if (journal_) journal_->flush();
 }
 
 bool Gateway::on_request(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
@@ -1034,7 +1055,7 @@ void Gateway::end_recording(Call& c, Recording& r, const std::string& why) {
     const uint64_t sid = l->session;
     l->session = 0;
     sessions_.erase(sid);
-    (void)sip_->ua().hangup(sid);
+    hang_up(sid);
   }
 }
 
@@ -1191,6 +1212,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     ++metrics_.recording_answered;
     spdlog::info("call {}: recorder {} ({}) recording after {} ms", c.call_id, l.instance, l.uri,
                  l.answered_ms);
+    journal_up(session, c, "recorder");
     check_setup(c);
     check_transfer(c);
     notify_recording(c);
@@ -1203,14 +1225,14 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   if (it->second.role != Role::kCallee) return;
   if (c.b || !c.a) {  // another registration answered first (or the caller is gone)
     sessions_.erase(session);
-    (void)sip_->ua().hangup(session);
+    hang_up(session);
     return;
   }
   c.b = session;
   for (uint64_t f : c.forks) {
     if (f == session) continue;
     sessions_.erase(f);
-    (void)sip_->ua().hangup(f);  // CANCEL
+    hang_up(f);  // CANCEL
   }
   c.forks.clear();
   if (!answer) {
@@ -1226,6 +1248,8 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
                    "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
   }
   (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), h);
+  journal_up(c.a, c, "caller");
+  journal_up(c.b, c, "callee");
   c.state = Call::State::kConnected;
   c.connected_ms = ms_since(c.started);
   c.final_status = 200;
@@ -1265,9 +1289,25 @@ void Gateway::set_signalling(Call& c, Side side, uint64_t session) {
   }
 }
 
+// Hangs up (BYE, or CANCEL before an answer) and crosses the dialog off the journal.
+void Gateway::hang_up(uint64_t session, const sip::HeaderList& headers) {
+  if (journal_) journal_->down(session);
+  (void)sip_->ua().hangup(session, headers);
+}
+
+// An established dialog goes into the journal (what a restarted gateway needs to end it).
+void Gateway::journal_up(uint64_t session, const Call& c, const char* role) {
+  if (!journal_) return;
+  const sip::Dialog* d = sip_->ua().dialog(session);
+  const sip::Peer* peer = sip_->ua().peer(session);
+  if (!d || !peer) return;
+  journal_->up(JournaledDialog{session, c.call_id, role, d->save(), *peer});
+}
+
 // A UA session that is over: its call (null when the call is already gone) and what it was;
 // the session is forgotten.
 Gateway::Call* Gateway::take_session(uint64_t session, SessionRef& ref) {
+  if (journal_) journal_->down(session);
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return nullptr;
   ref = it->second;
@@ -1380,7 +1420,7 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
   l.tap_ids.clear();
   if (l.session) {
     sessions_.erase(l.session);
-    (void)sip_->ua().hangup(l.session);
+    hang_up(l.session);
     l.session = 0;
   }
   spdlog::warn("call {}: recorder {} ({}): {}", c.call_id, l.instance, l.uri, why);
@@ -1443,7 +1483,7 @@ std::optional<Gateway::Target> Gateway::redirect_target(const sip::Message& resp
 void Gateway::forward(Call& c, Target t, int status) {
   for (uint64_t f : c.forks) {
     sessions_.erase(f);
-    (void)sip_->ua().hangup(f);
+    hang_up(f);
   }
   c.forks.clear();
   auto gone = std::make_unique<Party>(c.callee);
@@ -1639,10 +1679,11 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
   if (t.transferor) {
     (void)sip_->ua().notify_refer(t.transferor, 200, "OK");
     sessions_.erase(t.transferor);
-    (void)sip_->ua().hangup(t.transferor);
+    hang_up(t.transferor);
   }
   (moving == Side::kA ? c.a : c.b) = t.session;
   sessions_[t.session] = {c.id, moving == Side::kA ? Role::kCaller : Role::kCallee, nullptr};
+  journal_up(t.session, c, moving == Side::kA ? "caller" : "callee");
   apply_answer(c, moving, answer.value(), true);
   Party& slot = moving == Side::kA ? c.caller : c.callee;
   auto gone = std::make_unique<Party>(slot);
@@ -1694,7 +1735,7 @@ void Gateway::transfer_failed(Call& c, int status, const std::string& why) {
   t.deadline.cancel();
   if (t.session) {
     sessions_.erase(t.session);
-    (void)sip_->ua().hangup(t.session);
+    hang_up(t.session);
     t.session = 0;
   }
   auto gone = std::make_unique<Party>(t.target.party);
@@ -1878,11 +1919,11 @@ void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderLis
     const uint64_t sid = *s;
     *s = 0;
     sessions_.erase(sid);
-    (void)sip_->ua().hangup(sid, bye_headers);
+    hang_up(sid, bye_headers);
   }
   for (uint64_t f : c.forks) {
     sessions_.erase(f);
-    (void)sip_->ua().hangup(f);
+    hang_up(f);
   }
   c.forks.clear();
   for (auto& r : c.recordings) {
@@ -1893,7 +1934,7 @@ void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderLis
       sessions_.erase(sid);
       if (l->state == Leg::State::kInviting) l->state = Leg::State::kFailed, l->why = "call ended";
       if (l->state == Leg::State::kUp) l->state = Leg::State::kEnded;
-      (void)sip_->ua().hangup(sid);
+      hang_up(sid);
     }
   }
   // Finish after the handlers that got us here have returned.
@@ -2032,6 +2073,7 @@ json Gateway::status() const {
                 {"toVoicemail", m.calls_to_voicemail},
                 {"noticesPlayed", m.notices_played},
                 {"removalWarnings", m.removal_warnings},
+                {"dialogsLeftByPreviousRunEnded", m.dialogs_left_ended},
                 {"recordingInvites", m.recording_invites},
                 {"recordingAnswered", m.recording_answered},
                 {"recordingFailed", m.recording_failed},
@@ -2054,6 +2096,7 @@ void Gateway::write_status() const {
 
 void Gateway::tick() {
   write_status();
+  if (journal_) journal_->flush();
   timer_.expires_after(std::chrono::seconds(1));
   timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopping_) tick();

@@ -47,6 +47,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "gateway/dialog_journal.h"
 #include "gateway/prompts.h"
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
@@ -79,8 +80,9 @@ struct GatewayOptions {
   std::vector<std::string> prompt_dirs{VERBATIM_BUILT_PROMPTS};
   RegistrarOptions registrar;
   std::array<uint8_t, 32> nonce_secret{};
-  std::string calls_file;   // decisions and outcomes, one JSON object per call (optional)
-  std::string status_file;  // metrics, rewritten once per second (optional)
+  std::string calls_file;    // decisions and outcomes, one JSON object per call (optional)
+  std::string dialogs_file;  // the dialogs held, for a restart after a crash (dialog_journal.h)
+  std::string status_file;   // metrics, rewritten once per second (optional)
   sip::TimerConfig sip_timers;
 };
 
@@ -93,6 +95,7 @@ struct GatewayMetrics {
   uint64_t calls_to_voicemail = 0;  // the callee's required recording failed
   uint64_t notices_played = 0;      // spoken notices (recording started)
   uint64_t removal_warnings = 0;    // spoken warnings before a call was ended for recording
+  uint64_t dialogs_left_ended = 0;  // BYEs at start for dialogs a crashed run left up
   uint64_t recording_invites = 0;
   uint64_t recording_answered = 0;
   uint64_t recording_failed = 0;
@@ -157,6 +160,8 @@ class Gateway {
   void end_recording(Call& c, Recording& r, const std::string& why);
   void apply_answer(Call& c, Side side, const sip::SessionDescription& answer, bool relatch);
   void set_signalling(Call& c, Side side, uint64_t session);
+  void hang_up(uint64_t session, const sip::HeaderList& headers = {});
+  void journal_up(uint64_t session, const Call& c, const char* role);
   std::string from_of(const Party& p, bool to_trunk) const;
   std::optional<Target> redirect_target(const sip::Message& response);
   void forward(Call& c, Target t, int status);
@@ -191,6 +196,7 @@ class Gateway {
   boost::asio::ip::address media_address_;
   std::unique_ptr<sip::SipEndpoint> sip_;
   std::unique_ptr<Registrar> registrar_;
+  std::unique_ptr<DialogJournal> journal_;
   PromptLibrary prompts_;
   media::PortPool ports_;
   std::map<uint64_t, std::unique_ptr<Call>> calls_;

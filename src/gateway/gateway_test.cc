@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 
+#include "gateway/dialog_journal.h"
 #include "gateway/prompts.h"
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
@@ -462,6 +463,66 @@ TEST(Prompts, BuiltInLanguagesFallBackAndAdminFilesComeFirst) {
   int rate = 0;
   EXPECT_FALSE(PromptLibrary::read((admin / "it" / "recording-started.wav").string(), rate));
   std::filesystem::remove_all(admin);
+}
+
+// --- dialog journal --------------------------------------------------------------------------
+
+TEST(DialogJournal, WhatAPreviousRunLeftUpIsRecoveredAndTheFileStartsAfresh) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("vb-dialogs-" + std::to_string(::getpid()) + ".jsonl");
+  std::filesystem::remove(path);
+  auto dialog = [](uint64_t n) {
+    JournaledDialog d;
+    d.session = n;
+    d.call = "call-" + std::to_string(n);
+    d.role = n % 2 ? "caller" : "recorder";
+    d.dialog = {"cid-" + std::to_string(n),
+                "lt",
+                "rt",
+                "<sip:gw@x>",
+                "<sip:a@y>",
+                "sip:a@127.0.0.1:5062",
+                {"<sip:p@127.0.0.1;lr>"},
+                7,
+                n % 2 == 0};
+    d.peer = {"UDP", "127.0.0.1", static_cast<uint16_t>(5000 + n)};
+    return d;
+  };
+  {
+    DialogJournal j(path.string());
+    ASSERT_TRUE(j.recover());  // no file: nothing left
+    for (uint64_t n = 1; n <= 4; ++n) j.up(dialog(n));
+    j.down(2);
+    j.down(99);  // never journaled: nothing written
+    j.flush();
+    // As if killed here (the destructor only flushes), with a line cut short by the crash:
+  }
+  std::ofstream(path, std::ios::app) << R"({"up": 5, "call": "cut)";
+  DialogJournal j(path.string());
+  size_t bad = 0;
+  auto left = j.recover(&bad);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(bad, 1u);
+  ASSERT_EQ(left.value().size(), 3u);
+  EXPECT_EQ(left.value()[0].session, 1u);
+  EXPECT_EQ(left.value()[2].session, 4u);
+  const auto& d = left.value()[2];
+  EXPECT_EQ(d.dialog.call_id, "cid-4");
+  EXPECT_EQ(d.dialog.route_set, std::vector<std::string>{"<sip:p@127.0.0.1;lr>"});
+  EXPECT_EQ(d.dialog.local_cseq, 7u);
+  EXPECT_TRUE(d.dialog.uac);
+  EXPECT_EQ(d.peer.port, 5004);
+  EXPECT_EQ(d.role, "recorder");
+  // The BYE it makes: in the dialog, a CSeq well above the saved one, routed.
+  auto bye = sip::Dialog::restore(d.dialog).make_request("BYE", "<sip:gw@127.0.0.1>");
+  EXPECT_EQ(bye.request_uri(), "sip:a@127.0.0.1:5062");
+  EXPECT_EQ(bye.call_id().value(), "cid-4");
+  EXPECT_GT(bye.cseq().value().number, 7u);
+  // The file started afresh: nothing is left a second time.
+  j.flush();
+  DialogJournal again(path.string());
+  EXPECT_TRUE(again.recover().value().empty());
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -104,6 +104,26 @@ Result<Dialog> Dialog::as_uac(const Message& request, const Message& response) {
   return d;
 }
 
+Dialog::Saved Dialog::save() const {
+  return Saved{call_id_,       local_tag_, remote_tag_, local_uri_, remote_uri_,
+               remote_target_, route_set_, local_cseq_, uac_};
+}
+
+Dialog Dialog::restore(const Saved& s, uint32_t skip) {
+  Dialog d;
+  d.call_id_ = s.call_id;
+  d.local_tag_ = s.local_tag;
+  d.remote_tag_ = s.remote_tag;
+  d.local_uri_ = s.local_uri;
+  d.remote_uri_ = s.remote_uri;
+  d.remote_target_ = s.remote_target;
+  d.route_set_ = s.route_set;
+  d.local_cseq_ = s.local_cseq + skip;
+  d.uac_ = s.uac;
+  d.state_ = State::kConfirmed;
+  return d;
+}
+
 Status Dialog::confirm(const Message& response) {
   if (response.status() < 200 || response.status() >= 300) {
     return bad("only a 2xx confirms a dialog");

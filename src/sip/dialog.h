@@ -41,6 +41,19 @@ class Dialog {
   std::string id() const;
   static std::string id_of(const Message& received);
 
+  // What ending the dialog from another process needs (a gateway restarted after a crash ends
+  // the dialogs it had): saved while it lasts, restored to build the BYE.
+  struct Saved {
+    std::string call_id, local_tag, remote_tag, local_uri, remote_uri, remote_target;
+    std::vector<std::string> route_set;
+    uint32_t local_cseq = 0;
+    bool uac = false;
+  };
+  Saved save() const;
+  // A confirmed dialog from saved state; its CSeq continues `skip` above the saved one (requests
+  // sent after the save must not collide).
+  static Dialog restore(const Saved& s, uint32_t skip = 100);
+
   // A 2xx to the INVITE confirms an early dialog (updating target and, for the UAC, routes).
   Status confirm(const Message& response);
   void terminate() { state_ = State::kTerminated; }

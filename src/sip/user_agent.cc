@@ -383,6 +383,21 @@ Status UserAgent::options(const Peer& to, std::string_view request_uri, RequestD
   return ok_status();
 }
 
+Status UserAgent::bye_saved(const Dialog::Saved& dialog, const Peer& to, const HeaderList& headers,
+                            RequestDone done) {
+  Dialog d = Dialog::restore(dialog);
+  Message m = d.make_request("BYE", options_.contact);
+  m.prepend_header("Via", via(to));
+  for (const auto& [n, v] : headers) m.add_header(n, v);
+  auto handler = [done = std::move(done)](ClientOutcome o, const Message* r) {
+    if (o == ClientOutcome::kProvisional) return;
+    if (done) done(o == ClientOutcome::kTimeout || !r ? 408 : r->status(), r);
+  };
+  auto txn = layer_.send_request(std::move(m), to, std::move(handler));
+  if (!txn) return txn.error();
+  return ok_status();
+}
+
 const Peer* UserAgent::peer(uint64_t session) const {
   auto it = sessions_.find(session);
   return it == sessions_.end() ? nullptr : &it->second->peer;

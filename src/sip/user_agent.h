@@ -140,6 +140,11 @@ class UserAgent {
   // (408 when the transaction timed out) and the response.
   Status options(const Peer& to, std::string_view request_uri, RequestDone done);
 
+  // Ends a dialog this UA's process had before it restarted: a BYE built from the saved dialog,
+  // sent to `to` (`done` gets the final status; 481 from a peer that forgot it too is fine).
+  Status bye_saved(const Dialog::Saved& dialog, const Peer& to, const HeaderList& headers,
+                   RequestDone done = nullptr);
+
   // Answers a request handed to Handlers::on_request.
   Status reply(uint64_t txn, const Message& request, int status, std::string_view reason,
                const HeaderList& headers = {});

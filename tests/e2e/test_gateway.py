@@ -882,6 +882,39 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertNotIn("after the spoken warning", c["outcome"])
         self.assertEqual([n["prompt"] for n in c["notices"]], ["recording-started"] * 2)
 
+    def test_gateway_killed_mid_call_ends_what_it_left_when_it_restarts(self):
+        """kill -9 of the gateway mid-call: the restarted gateway sends BYE to every dialog the
+        dead one held (both phones and the recorder), so the recorder closes a complete recording
+        at once instead of waiting for its media timeout (60 s), and nobody holds a dead call."""
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway()
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=60000), "alice", "alice-secret-1", "alice")
+        self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
+        time.sleep(1.5)  # the journal is flushed once a second
+        gw.kill()
+        gw.wait()
+        t0 = time.monotonic()
+        gw, _ = self.start_gateway(sip_listen=f"127.0.0.1:{gw_port}")
+        self.wait_sipp(alice, timeout=30)
+        self.wait_sipp(bob, timeout=30)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertIn('BYE REASON SIP;cause=503;text="the gateway restarted"', self.sipp_log(alice))
+        self.assertIn('BYE REASON SIP;cause=503;text="the gateway restarted"', self.sipp_log(bob))
+
+        def status():
+            with open(os.path.join(self.data, "gateway-status.json")) as f:
+                return json.load(f)["totals"]["dialogsLeftByPreviousRunEnded"]
+        self.assertTrue(wait_until(lambda: status() == 3, 5))  # caller, callee, recorder
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            log = f.read()
+        r = re.search(r"recording (\w+) started", log).group(1)
+        md = json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"]
+        self.assertEqual(md["status"], "complete", md)
+
     def test_t35_srtp_towards_phones_that_offer_it_and_required_srtp(self):
         """SDES-SRTP: each party gets the gateway's own key (never the other party's), the callee
         is offered SRTP too; with gateway.require_srtp a plain RTP offer is refused with 488."""
