@@ -351,6 +351,7 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.voicemail_uri = c.gateway_voicemail_uri;
   o.health_interval = std::chrono::milliseconds(c.gateway_health_check_interval_ms);
   o.require_srtp = c.gateway_require_srtp;
+  o.recorder_srtp = c.gateway_recorder_srtp;
   o.emergency_numbers = c.gateway_emergency_numbers;
   o.banner_text = c.gateway_banner_text;
   o.prompt_dirs = {c.gateway_prompts_dir.empty()

@@ -105,7 +105,7 @@ Status read_gateway(const toml::table& t, Config& c) {
       t, "gateway",
       {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "recording_setup_timeout_ms",
        "trunk", "emergency_numbers", "digest_algorithms", "banner_text", "health_check_interval_ms",
-       "require_srtp", "prompts_dir", "voicemail_uri"}));
+       "require_srtp", "prompts_dir", "voicemail_uri", "recorder_srtp"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -114,6 +114,7 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "trunk", c.gateway_trunk));
   VB_TRY(read(t, "gateway", "health_check_interval_ms", c.gateway_health_check_interval_ms));
   VB_TRY(read(t, "gateway", "require_srtp", c.gateway_require_srtp));
+  VB_TRY(read(t, "gateway", "recorder_srtp", c.gateway_recorder_srtp));
   VB_TRY(read(t, "gateway", "banner_text", c.gateway_banner_text));
   VB_TRY(read(t, "gateway", "prompts_dir", c.gateway_prompts_dir));
   VB_TRY(read(t, "gateway", "voicemail_uri", c.gateway_voicemail_uri));

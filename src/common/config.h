@@ -60,6 +60,7 @@ struct Config {
   std::string gateway_trunk;                      // "ip:port" of the PSTN trunk; empty: none
   int gateway_health_check_interval_ms = 2000;    // OPTIONS to recorder endpoints; 0: off
   bool gateway_require_srtp = false;              // plain RTP offers get 488 (T35)
+  bool gateway_recorder_srtp = true;              // the copies to recorders as SRTP (SDES)
   std::string gateway_voicemail_uri;  // refused calls to a recorded user go here; empty: refused
   std::string gateway_prompts_dir;    // the admin's spoken notices; default <data_dir>/prompts
   std::vector<std::string> gateway_emergency_numbers = {"911", "112", "999", "000", "110", "119"};

@@ -26,6 +26,7 @@ using std::chrono::steady_clock;
 
 namespace {
 
+constexpr const char* kRecorderSuite = "AES_CM_128_HMAC_SHA1_80";
 constexpr size_t kMaxForwards = 5;  // 3xx followed per call (a forwarding loop ends there)
 constexpr int kBindAttempts = 8;    // ports held by other processes are skipped, this many times
 constexpr const char* kRecordingFailedText =
@@ -201,6 +202,7 @@ struct Gateway::Leg {
   std::vector<std::pair<size_t, Side>> lines;
   std::vector<std::shared_ptr<TapPorts>> taps;
   std::vector<std::pair<size_t, uint64_t>> tap_ids;  // (relay, tap)
+  std::vector<std::string> keys;  // per SIPREC m-line: our SRTP key ("inline:..."), if offered
   const char* state_name() const {
     switch (state) {
       case State::kInviting:
@@ -894,8 +896,14 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
       sip::SdpMedia m;
       m.media = offered.media;
       m.port = l.taps.back()->port();
-      m.proto = "RTP/AVP";
+      m.proto = options_.recorder_srtp ? "RTP/SAVP" : "RTP/AVP";
       m.formats = offered.formats;
+      if (options_.recorder_srtp) {
+        // Our key for the copies (SDES, RFC 4568): the recorder decrypts with it.
+        l.keys.push_back(media::new_sdes_inline(kRecorderSuite));
+        m.attributes.push_back(
+            {"crypto", "1 " + std::string(kRecorderSuite) + " " + l.keys.back()});
+      }
       for (const auto& a : offered.attributes) {
         if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime") m.attributes.push_back(a);
       }
@@ -1205,7 +1213,26 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
       auto target = media_target(answer.value(), m);
       if (m.port == 0 || !target) continue;
       const auto [relay, from] = l.lines[j];
-      l.tap_ids.emplace_back(relay, c.relays[relay]->add_tap(from, l.taps[j], *target));
+      // SRTP when we offered it and the recorder accepted it (RTP/SAVP with a key of its own in
+      // the answer); a recorder that answers plain RTP gets plain RTP, and the log says so.
+      std::unique_ptr<media::SrtpSender> srtp;
+      if (j < l.keys.size() && m.proto.find("SAVP") != std::string::npos && !m.cryptos().empty()) {
+        auto key = media::parse_sdes_key(kRecorderSuite, l.keys[j]);
+        auto sender = key ? media::SrtpSender::create(key.value())
+                          : Result<std::unique_ptr<media::SrtpSender>>(key.error());
+        if (!sender) {
+          leg_gone(c, l, "SRTP towards the recorder: " + sender.error().message);
+          return;
+        }
+        srtp = std::move(sender).value();
+      } else if (j < l.keys.size() && plain_recorders_.insert(l.uri).second) {
+        spdlog::warn(
+            "recorder {} answers SRTP offers with plain RTP: it gets plain RTP (logged "
+            "once per endpoint)",
+            l.uri);
+      }
+      l.tap_ids.emplace_back(relay,
+                             c.relays[relay]->add_tap(from, l.taps[j], *target, std::move(srtp)));
     }
     l.state = Leg::State::kUp;
     l.answered_ms = ms_since(l.started);

@@ -40,6 +40,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,7 @@ struct GatewayOptions {
   // host) instead of being refused; empty: refused.
   std::string voicemail_uri;
   bool require_srtp = false;  // plain RTP offers refused with 488 (SRTP with SDES keys only)
+  bool recorder_srtp = true;  // the copies to recorders as SRTP (SDES); false: plain RTP
   // Recorder endpoints get OPTIONS every interval (0: never); `health_failures` unanswered in a
   // row make one down.
   std::chrono::milliseconds health_interval{2000};
@@ -210,6 +212,7 @@ class Gateway {
     bool down = false;
   };
   std::map<std::string, EndpointHealth> health_;  // by endpoint URI
+  std::set<std::string> plain_recorders_;         // endpoints that refused SRTP (warned once)
   boost::asio::steady_timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;

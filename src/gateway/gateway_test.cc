@@ -274,8 +274,8 @@ TEST_F(RelayTest, ForwardsBothWaysLatchesDropsForeignAndTaps) {
 }
 
 TEST_F(RelayTest, SrtpIsDecryptedOnOneSideReEncryptedOnTheOtherAndForgeriesDropped) {
-  const auto ports = free_ports(41400, 3);
-  ASSERT_EQ(ports.size(), 3u);
+  const auto ports = free_ports(41400, 4);
+  ASSERT_EQ(ports.size(), 4u);
   auto relay = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), ports[0], ports[1]);
   ASSERT_TRUE(relay);
   auto r = relay.value();
@@ -327,6 +327,28 @@ TEST_F(RelayTest, SrtpIsDecryptedOnOneSideReEncryptedOnTheOtherAndForgeriesDropp
   auto at_rec = received(rec);
   ASSERT_EQ(at_rec.size(), 1u);
   EXPECT_EQ(std::vector<uint8_t>(at_rec[0].begin(), at_rec[0].end()), plain);
+  // A recorder with SRTP gets the copy encrypted with the key offered to it.
+  const media::SdesKey to_recorder = new_key();
+  udp::socket rec2 = bind("127.0.0.1");
+  auto tap2 = TapPorts::open(io, asio::ip::make_address("127.0.0.1"), ports[3]);
+  ASSERT_TRUE(tap2);
+  r->add_tap(Side::kA, tap2.value(), rec2.local_endpoint(),
+             media::SrtpSender::create(to_recorder).value());
+  auto p2 = rtp(3);
+  auto plain2 = p2;
+  ASSERT_TRUE(sender->protect(p2, false));
+  a.send_to(asio::buffer(p2), to_a);
+  auto at_rec2 = received(rec2);
+  ASSERT_EQ(at_rec2.size(), 1u);
+  std::vector<uint8_t> enc(at_rec2[0].begin(), at_rec2[0].end());
+  EXPECT_NE(enc, plain2);
+  auto rec_rx = media::SrtpReceiver::create(to_recorder).value();
+  size_t n2 = enc.size();
+  ASSERT_EQ(rec_rx->unprotect(enc.data(), n2, false), media::SrtpReceiver::Outcome::kOk);
+  enc.resize(n2);
+  EXPECT_EQ(enc, plain2);
+  EXPECT_EQ(received(b).size(), 1u);  // the callee got it as before
+  tap2.value()->close();
   // A replay of the real packet: dropped.
   a.send_to(asio::buffer(p), to_a);
   EXPECT_TRUE(received(b).empty());

@@ -128,9 +128,9 @@ void RelayStream::set_signalling(Side side, const asio::ip::address& address) {
 }
 
 uint64_t RelayStream::add_tap(Side from, const std::shared_ptr<TapPorts>& via,
-                              const udp::endpoint& to) {
+                              const udp::endpoint& to, std::unique_ptr<media::SrtpSender> srtp) {
   const uint64_t id = next_tap_++;
-  taps_.push_back(Tap{id, from, via, to});
+  taps_.push_back(Tap{id, from, via, to, std::move(srtp)});
   return id;
 }
 
@@ -194,12 +194,18 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
   if ((rtcp || !leg(other(side)).player) && send_to_side(other(side), rtcp, data, size)) {
     ++counters_.forwarded[i];
   }
-  for (const Tap& t : taps_) {
+  for (Tap& t : taps_) {
     if (t.from != side) continue;
-    if (auto via = t.via.lock()) {
+    auto via = t.via.lock();
+    if (!via) continue;
+    if (t.srtp) {
+      protect_buffer_.assign(data, data + size);
+      if (!t.srtp->protect(protect_buffer_, rtcp)) continue;
+      via->send(rtcp, protect_buffer_.data(), protect_buffer_.size(), rtcp ? rtcp_of(t.to) : t.to);
+    } else {
       via->send(rtcp, data, size, rtcp ? rtcp_of(t.to) : t.to);
-      ++counters_.tapped;
     }
+    ++counters_.tapped;
   }
 }
 

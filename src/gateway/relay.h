@@ -96,8 +96,10 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   Status set_srtp(Side side, const media::SdesKey& theirs, const media::SdesKey& ours);
   // The address a side's SIP comes from: its media is taken from there too.
   void set_signalling(Side side, const boost::asio::ip::address& address);
+  // `srtp`: the copies are encrypted with it (SRTP/SRTCP towards the recorder); null: plain.
   uint64_t add_tap(Side from, const std::shared_ptr<TapPorts>& via,
-                   const boost::asio::ip::udp::endpoint& to);
+                   const boost::asio::ip::udp::endpoint& to,
+                   std::unique_ptr<media::SrtpSender> srtp = nullptr);
   void remove_tap(uint64_t id);
   // Plays `a` to `to` (replacing one already playing there); `done` gets the packets sent when
   // the last one went, or when the stream closed (not called after close()).
@@ -135,6 +137,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
     Side from = Side::kA;
     std::weak_ptr<TapPorts> via;
     boost::asio::ip::udp::endpoint to;
+    std::unique_ptr<media::SrtpSender> srtp;
   };
   RelayStream(boost::asio::io_context& io, uint16_t port_a, uint16_t port_b);
   void receive(Side side, bool rtcp);

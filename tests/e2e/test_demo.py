@@ -30,7 +30,10 @@ class DemoTest(VerbatimTestCase):
         # speech, Ava recorded under Traders with the indicator shown to both; then refused with
         # the Teams text once the recorder is down.
         self.assertIn("Ava's phone: ANSWERED a=record:on", out)
-        self.assertIn('Emi\'s phone: INDICATOR a=record:on BANNER "This call is being recorded', out)
+        # The banner is Traders' own (its CustomBanner), and Emi's SIP phone heard the notice in
+        # her language (ja-JP).
+        self.assertIn('Emi\'s phone: INDICATOR a=record:on BANNER "This call is recorded (MiFID II)."', out)
+        self.assertRegex(out, r"notice   recording-started to the callee: played \(ja, PCMA, \d+ ms")
         self.assertIn("caller   sip:ava.trader@contoso.onmicrosoft.com (user ava.trader@contoso.onmicrosoft.com), "
                       "policy Traders (Group), recorded", out)
         self.assertIn("status   200", out)

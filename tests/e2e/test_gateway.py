@@ -584,6 +584,14 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertIn(c["callId"], text)
         self.assertIn('"policy": "Traders"', text)
         self.assertIn("complete", text)
+        # The copies reached the recorder as SRTP with the gateway's keys (gateway.recorder_srtp):
+        # the signalling it kept has the offer, and the evidence decoded (packets counted).
+        sig = [o["id"] for o in shown["objects"] if o["kind"] == "signalling"][0]
+        signalling = self.run_vb("archive", "cat", sig, check=0).stdout
+        self.assertIn("m=audio", signalling)
+        self.assertNotIn("RTP/AVP", signalling.split("application/rs-metadata")[0].split("Content-Type: application/sdp")[1])
+        self.assertIn("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:", signalling)
+        self.assertGreater(shown["metadata"]["streams"][0]["packets"], 100)
 
     def test_required_recorder_refusing_refuses_the_call_with_a_reason(self):
         dead = free_udp_port()  # nothing listens: the INVITE is never answered
