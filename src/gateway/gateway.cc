@@ -591,15 +591,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   calls_[call.id] = std::move(c);
   // Who is recorded: each party that is a user whose effective policy records.
   if (!call.emergency) {
-    for (Party* p : {&call.caller, &call.callee}) {
-      if (p->aor.empty() || !istarts_with(p->aor, "sip:")) continue;
-      p->decision = policy_.engine().decide(p->aor);
-      p->user = p->decision.user;
-      if (p->decision.record()) {
-        p->recorded = true;
-        invite_recorders(call, *p);
-      }
-    }
+    for (Party* p : {&call.caller, &call.callee}) decide(call, *p);
   }
   spdlog::info("call {}: {} -> {}{}{}", call.call_id, call.caller.aor, call.callee.aor,
                call.emergency ? " (emergency: not recorded)" : "",
@@ -612,8 +604,25 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     place_callee(call);
     return;
   }
-  call.deadline.expires_after(options_.recording_setup_timeout);
-  call.deadline.async_wait([this, id = call.id](boost::system::error_code ec) {
+  await_recorders(call);
+}
+
+// A party that is a user gets its effective policy; when it records, its recorders are invited.
+void Gateway::decide(Call& c, Party& p) {
+  if (p.aor.empty() || !istarts_with(p.aor, "sip:")) return;
+  p.decision = policy_.engine().decide(p.aor);
+  p.user = p.decision.user;
+  if (p.decision.record()) {
+    p.recorded = true;
+    invite_recorders(c, p);
+  }
+}
+
+// RequiredBeforeCallEstablishment: the callee is called once the required recorders are in
+// (check_setup), or the call fails at the deadline.
+void Gateway::await_recorders(Call& c) {
+  c.deadline.expires_after(options_.recording_setup_timeout);
+  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
     if (ec) return;
     auto it = calls_.find(id);
     if (it == calls_.end() || it->second->state != Call::State::kSetup) return;
@@ -622,7 +631,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
                          std::to_string(options_.recording_setup_timeout.count()) + " ms",
                      true);
   });
-  check_setup(call);
+  check_setup(c);
 }
 
 Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
@@ -1534,25 +1543,8 @@ void Gateway::forward(Call& c, Target t, int status) {
   c.callee_identity = t.identity;
   c.via_trunk = t.via_trunk;
   c.state = Call::State::kSetup;
-  if (!t.emergency && istarts_with(c.callee.aor, "sip:")) {
-    c.callee.decision = policy_.engine().decide(c.callee.aor);
-    c.callee.user = c.callee.decision.user;
-    if (c.callee.decision.record()) {
-      c.callee.recorded = true;
-      invite_recorders(c, c.callee);
-    }
-  }
-  c.deadline.expires_after(options_.recording_setup_timeout);
-  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
-    if (ec) return;
-    auto it = calls_.find(id);
-    if (it == calls_.end() || it->second->state != Call::State::kSetup) return;
-    recording_failed(*it->second,
-                     "no recorder answered within " +
-                         std::to_string(options_.recording_setup_timeout.count()) + " ms",
-                     true);
-  });
-  check_setup(c);
+  if (!t.emergency) decide(c, c.callee);
+  await_recorders(c);
 }
 
 // --- transfers -------------------------------------------------------------------------------
@@ -1610,15 +1602,7 @@ void Gateway::start_transfer(uint64_t call_id) {
   Transfer& t = *c.transfer;
   spdlog::info("call {}: {} transfers the call to {}", c.call_id, t.by, t.target.party.aor);
   const size_t before = c.recordings.size();
-  Party& p = t.target.party;
-  if (!t.target.emergency && istarts_with(p.aor, "sip:")) {
-    p.decision = policy_.engine().decide(p.aor);
-    p.user = p.decision.user;
-    if (p.decision.record()) {
-      p.recorded = true;
-      invite_recorders(c, p);
-    }
-  }
+  if (!t.target.emergency) decide(c, t.target.party);
   bool waiting = false;
   for (size_t i = before; i < c.recordings.size(); ++i) {
     c.recordings[i]->joined = false;

@@ -148,6 +148,8 @@ class Gateway {
 
   void refuse(uint64_t session, int status, const std::string& reason, const std::string& why);
   Status open_media(Call& c, const sip::SessionDescription& offer);
+  void decide(Call& c, Party& p);
+  void await_recorders(Call& c);
   void invite_recorders(Call& c, Party& p);
   void start_leg(Call& c, Recording& r, size_t group, const policy::RecorderTarget& target,
                  const policy::EndpointTarget& endpoint);
