@@ -873,6 +873,45 @@ class RecordingPolicyTest(GatewayTestCase):
         md = json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"]
         self.assertEqual(md["status"], "complete", md)
 
+    def test_t08_partition_from_the_recorder_fails_over_and_heals_without_split_recordings(self):
+        """T08, the partition simulated by freezing the recorder (SIGSTOP: nothing in or out for
+        3 s): the health checks find it down, the call's recording fails over to the spare
+        endpoint, the call goes on; after the heal the frozen recorder takes the BYE it was sent
+        and closes its recording: one recording on each recorder, no duplicate, no split."""
+        first, port1 = self.start_recorder()
+        spare, port2 = self.start_recorder(data=os.path.join(self.tmp, "data2"))
+        self.policy([port1, port2], count=1)
+        gw, gw_port = self.start_gateway(health_check_interval_ms=300)
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=7000), "alice", "alice-secret-1", "alice")
+        self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
+        time.sleep(1)
+        first.send_signal(signal.SIGSTOP)
+        time.sleep(3)
+        first.send_signal(signal.SIGCONT)
+        self.wait_sipp(alice, timeout=30)
+        self.wait_sipp(bob, timeout=30)
+        self.assertNotIn("BYE REASON", self.sipp_log(alice))  # the call went on
+        c = wait_until(self.calls, 10)[0]
+        self.assertIn("caller ended", c["outcome"])
+        legs = {i["uri"]: i for i in c["recordings"][0]["applications"][0]["instances"]}
+        self.assertEqual(legs[f"sip:srs@127.0.0.1:{port1}"]["why"],
+                         "recorder endpoint stopped answering health checks", legs)
+        self.assertEqual(legs[f"sip:srs@127.0.0.1:{port2}"]["state"], "ended", legs)  # the fail-over
+        ids = []
+        for rec in (first, spare):
+            rec.send_signal(signal.SIGTERM)
+            rec.communicate(timeout=60)
+            with open(rec.log) as f:
+                found = re.findall(r"recording (\w+) started", f.read())
+            self.assertEqual(len(found), 1, found)
+            ids += found
+        self.assertEqual(len(set(ids)), 2)
+        md = json.loads(self.run_vb("archive", "show", ids[1], check=0,
+                                    env=dict(self.env, VERBATIM_DATA_DIR=os.path.join(self.tmp, "data2"))
+                                    ).stdout)["metadata"]
+        self.assertEqual(md["status"], "complete", md)
+
     def test_killed_only_recorder_ends_a_required_call(self):
         rec, rec_port = self.start_recorder()
         self.policy([rec_port], flags="-WarnUserOnRemoval $false")  # ended without a warning
