@@ -366,6 +366,8 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.calls_file = (std::filesystem::path(c.data_dir) / "gateway-calls.jsonl").string();
   o.status_file = (std::filesystem::path(c.data_dir) / "gateway-status.json").string();
   o.dialogs_file = (std::filesystem::path(c.data_dir) / "gateway-dialogs.jsonl").string();
+  o.registrations_file =
+      (std::filesystem::path(c.data_dir) / "gateway-registrations.json").string();
   return o;
 }
 

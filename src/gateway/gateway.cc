@@ -27,8 +27,12 @@ using std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kRecorderSuite = "AES_CM_128_HMAC_SHA1_80";
-constexpr size_t kMaxForwards = 5;  // 3xx followed per call (a forwarding loop ends there)
-constexpr int kBindAttempts = 8;    // ports held by other processes are skipped, this many times
+constexpr size_t kMaxForwards = 5;
+// Registrations are saved at most this often (and at a clean stop): phones registered in the
+// last seconds before a crash register again on their own.
+constexpr std::chrono::seconds kRegistrationsSaveInterval{
+    5};                           // 3xx followed per call (a forwarding loop ends there)
+constexpr int kBindAttempts = 8;  // ports held by other processes are skipped, this many times
 constexpr const char* kRecordingFailedText =
     "There was a problem setting up the recording required by your organisation";
 constexpr const char* kRecordingLostText =
@@ -395,6 +399,17 @@ Result<std::string> Gateway::start() {
                       "gateway.voicemail_uri: expected a sip: URI with a numeric host, got " +
                           options_.voicemail_uri);
   }
+  if (!options_.registrations_file.empty()) {
+    std::ifstream in(options_.registrations_file);
+    if (in) {
+      auto saved = json::parse(in, nullptr, false);
+      const size_t skipped = saved.is_discarded() ? 0 : registrar_->restore(saved);
+      spdlog::info(
+          "registrations of {} users taken from {} ({} expired or unreadable)",
+          registrar_->registered_users(), options_.registrations_file,
+          saved.is_discarded() ? std::string("the file did not parse") : std::to_string(skipped));
+    }
+  }
   if (!options_.dialogs_file.empty()) {
     journal_ = std::make_unique<DialogJournal>(options_.dialogs_file);
     size_t bad = 0;
@@ -435,6 +450,25 @@ void Gateway::stop() {
   health_timer_.cancel();
   write_status();
   if (journal_) journal_->flush();
+  if (registrar_ && registrar_->changed()) save_registrations();
+}
+
+// The registrations, for the next start (written whole, renamed over the old file).
+void Gateway::save_registrations() {
+  last_registrations_ = steady_clock::now();
+  if (options_.registrations_file.empty()) return;
+  const std::string tmp = options_.registrations_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << registrar_->snapshot().dump() << "\n";
+    if (!out) {
+      spdlog::error("cannot write {}", tmp);
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, options_.registrations_file, ec);
+  if (ec) spdlog::error("cannot replace {}: {}", options_.registrations_file, ec.message());
 }
 
 bool Gateway::on_request(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
@@ -2108,6 +2142,10 @@ void Gateway::write_status() const {
 void Gateway::tick() {
   write_status();
   if (journal_) journal_->flush();
+  if (registrar_ && registrar_->changed() &&
+      steady_clock::now() - last_registrations_ >= kRegistrationsSaveInterval) {
+    save_registrations();
+  }
   timer_.expires_after(std::chrono::seconds(1));
   timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopping_) tick();

@@ -84,7 +84,8 @@ struct GatewayOptions {
   std::array<uint8_t, 32> nonce_secret{};
   std::string calls_file;    // decisions and outcomes, one JSON object per call (optional)
   std::string dialogs_file;  // the dialogs held, for a restart after a crash (dialog_journal.h)
-  std::string status_file;   // metrics, rewritten once per second (optional)
+  std::string registrations_file;  // the registrar's bindings, for a restart
+  std::string status_file;         // metrics, rewritten once per second (optional)
   sip::TimerConfig sip_timers;
 };
 
@@ -192,6 +193,7 @@ class Gateway {
                                  sip::DigestAlgorithm a);
   nlohmann::json record_of(const Call& c) const;
   void tick();
+  void save_registrations();
   void write_status() const;
 
   boost::asio::io_context& io_;
@@ -219,6 +221,7 @@ class Gateway {
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;
   std::chrono::steady_clock::time_point last_status_{};
+  std::chrono::steady_clock::time_point last_registrations_{};
   bool stopping_ = false;
 };
 

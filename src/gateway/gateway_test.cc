@@ -118,6 +118,37 @@ TEST_F(RegistrarTest, RegistersWithDigestAndListsBindings) {
   EXPECT_TRUE(registrar.bindings("alice@contoso.com").empty());
 }
 
+TEST_F(RegistrarTest, BindingsSurviveARestartThroughASnapshot) {
+  ASSERT_EQ(register_as("sip:alice@contoso.com", "alice", "alice-pw",
+                        "<sip:alice@192.0.2.10:5062>;expires=600")
+                .status,
+            200);
+  ASSERT_EQ(register_as("sip:alice@contoso.com", "alice", "alice-pw",
+                        "<sip:alice@192.0.2.11:5062>;expires=300", "", 4)
+                .status,
+            200);
+  EXPECT_TRUE(registrar.changed());
+  auto saved = registrar.snapshot();
+  EXPECT_FALSE(registrar.changed());
+  ASSERT_EQ(saved.size(), 2u);
+  // An expired entry and a garbled one are skipped.
+  saved.push_back(saved[0]);
+  saved.back()["expiresUnixMs"] = 1000;
+  saved.push_back({{"identity", 7}});
+  Registrar again({}, [](std::string_view, std::string_view, sip::DigestAlgorithm) {
+    return std::optional<std::string>();
+  });
+  EXPECT_EQ(again.restore(saved), 2u);
+  auto b = again.bindings("alice@contoso.com");
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].contact, "sip:alice@192.0.2.11:5062");  // newest first, as before
+  EXPECT_EQ(b[1].source.port, 5062);
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+      b[1].expires - std::chrono::steady_clock::now());
+  EXPECT_GT(left.count(), 590);
+  EXPECT_LE(left.count(), 600);
+}
+
 TEST_F(RegistrarTest, RefusesWhatARegistrarMust) {
   // Too brief: 423 with Min-Expires.
   auto r = register_as("sip:alice@contoso.com", "alice", "alice-pw",

@@ -166,7 +166,64 @@ Registrar::Reply Registrar::on_register(const sip::Message& request, const sip::
     r.headers.emplace_back("Contact", "<" + b.contact + ">;expires=" + std::to_string(left));
   }
   if (list.empty()) bindings_.erase(auth.identity);
+  changed_ = true;
   return r;
+}
+
+nlohmann::json Registrar::snapshot() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto wall = std::chrono::system_clock::now();
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [identity, list] : bindings_) {
+    expire(list, now);
+    for (const Binding& b : list) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(b.expires - now);
+      out.push_back({{"identity", identity},
+                     {"contact", b.contact},
+                     {"transport", b.source.transport},
+                     {"address", b.source.address},
+                     {"port", b.source.port},
+                     {"expiresUnixMs", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           (wall + left).time_since_epoch())
+                                           .count()},
+                     {"callId", b.call_id},
+                     {"cseq", b.cseq}});
+    }
+  }
+  changed_ = false;
+  return out;
+}
+
+size_t Registrar::restore(const nlohmann::json& saved) {
+  size_t skipped = 0;
+  if (!saved.is_array()) return 0;
+  const auto now = std::chrono::steady_clock::now();
+  const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  // The snapshot lists each user's bindings newest first: appended in that order.
+  for (const auto& e : saved) {
+    try {
+      const int64_t left_ms = e.at("expiresUnixMs").get<int64_t>() - wall_ms;
+      const auto identity = e.at("identity").get<std::string>();
+      auto& list = bindings_[identity];
+      if (left_ms <= 0 || left_ms > int64_t{1000} * options_.max_expires.count() ||
+          list.size() >= options_.max_bindings) {
+        if (list.empty()) bindings_.erase(identity);
+        ++skipped;
+        continue;
+      }
+      list.push_back(
+          Binding{e.at("contact").get<std::string>(),
+                  sip::Peer{e.at("transport").get<std::string>(),
+                            e.at("address").get<std::string>(), e.at("port").get<uint16_t>()},
+                  now + std::chrono::milliseconds(left_ms), e.at("callId").get<std::string>(),
+                  e.at("cseq").get<uint32_t>()});
+    } catch (const nlohmann::json::exception&) {
+      ++skipped;
+    }
+  }
+  return skipped;
 }
 
 }  // namespace verbatim::gateway

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "sip/digest.h"
 #include "sip/message.h"
 #include "sip/transaction.h"
@@ -71,6 +73,14 @@ class Registrar {
   std::vector<Binding> bindings(const std::string& identity);
   size_t registered_users() const { return bindings_.size(); }
 
+  // The bindings as JSON (expiry as wall-clock time), for a restart: a restarted gateway calls
+  // phones at once instead of waiting for them to register again. `changed()` says whether
+  // there is anything new to save since the last snapshot().
+  nlohmann::json snapshot();
+  bool changed() const { return changed_; }
+  // Takes bindings from a snapshot; expired and malformed entries are skipped (counted).
+  size_t restore(const nlohmann::json& saved);
+
  private:
   sip::DigestServer& server(const std::string& realm);
   Reply challenge(const std::string& realm, bool stale);
@@ -82,6 +92,7 @@ class Registrar {
   std::map<std::string, std::unique_ptr<sip::DigestServer>> servers_;  // by realm
   std::map<std::string, std::vector<Binding>> bindings_;               // by "user@domain"
   sip::AuthFailureLimiter limiter_;
+  bool changed_ = false;
 };
 
 // "user@domain" (lower case) of a SIP URI, empty when it has no user part.

@@ -936,7 +936,9 @@ class RecordingPolicyTest(GatewayTestCase):
         rec, rec_port = self.start_recorder()
         self.policy([rec_port])
         gw, gw_port = self.start_gateway()
-        bob = self.callee(gw_port)
+        bob_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=bob_port))
+        bob = self.sipp(gw_port, CALLEE, "bob", "bob-secret-22", "bob", port=bob_port)
         alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=60000), "alice", "alice-secret-1", "alice")
         self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
         time.sleep(1.5)  # the journal is flushed once a second
@@ -954,6 +956,12 @@ class RecordingPolicyTest(GatewayTestCase):
             with open(os.path.join(self.data, "gateway-status.json")) as f:
                 return json.load(f)["totals"]["dialogsLeftByPreviousRunEnded"]
         self.assertTrue(wait_until(lambda: status() == 3, 5))  # caller, callee, recorder
+        # Bob's registration survived the crash: he is called without registering again.
+        bob = self.sipp(gw_port, CALLEE, "bob", "bob-secret-22", "bob-again", port=bob_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=500, play=False), "alice",
+                          "alice-secret-1", "alice-again")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
         rec.send_signal(signal.SIGTERM)
         rec.communicate(timeout=60)
         with open(rec.log) as f:

@@ -266,7 +266,13 @@ class SipReliabilityTest(SipPeerTestCase):
         # doubles its buckets once (tables shrink back only when 16 times too large).
         self.assertLess(mem_end["heap_bytes"], mem_half["heap_bytes"] * 1.01 + 65536,
                         "memory in use grew less than 1 % over the second half")
-        self.assertLess(mem_end["rss_kb"], mem_half["rss_kb"] * 1.01 + 1024, "RSS growth under 1 %")
+        # RSS: 1 % plus 1 MiB; in the sanitized build 4 MiB, since ASan's allocator keeps freed
+        # chunks in its quarantine and per-thread caches and so moves RSS by a few MiB with no
+        # leak at all (the heap-in-use check above is the leak check there).
+        with open(PEER, "rb") as f:
+            sanitized = b"AddressSanitizer" in f.read()
+        self.assertLess(mem_end["rss_kb"], mem_half["rss_kb"] * 1.01 + (4096 if sanitized else 1024),
+                        "RSS growth under 1 %")
 
     def test_t34_ten_thousand_idle_connections_do_not_lock_out_a_real_tls_client(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
