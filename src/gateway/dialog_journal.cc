@@ -13,46 +13,38 @@ namespace {
 
 constexpr size_t kMinCompactBytes = size_t{4} << 20;
 
+// A line is a JSON array (no keys to build per dialog: this is on every call's path):
+// ["up", session, call, role, Call-ID, local tag, remote tag, local URI, remote URI, target,
+//  [routes], CSeq, uac, transport, address, port]; ["down", session].
 std::string up_line(const JournaledDialog& d) {
   const auto& s = d.dialog;
-  return json{{"up", d.session},
-              {"call", d.call},
-              {"role", d.role},
-              {"callId", s.call_id},
-              {"localTag", s.local_tag},
-              {"remoteTag", s.remote_tag},
-              {"localUri", s.local_uri},
-              {"remoteUri", s.remote_uri},
-              {"target", s.remote_target},
-              {"routes", s.route_set},
-              {"cseq", s.local_cseq},
-              {"uac", s.uac},
-              {"transport", d.peer.transport},
-              {"address", d.peer.address},
-              {"port", d.peer.port}}
+  return json::array({"up", d.session, d.call, d.role, s.call_id, s.local_tag, s.remote_tag,
+                      s.local_uri, s.remote_uri, s.remote_target, s.route_set, s.local_cseq, s.uac,
+                      d.peer.transport, d.peer.address, d.peer.port})
              .dump() +
          "\n";
 }
 
 std::optional<JournaledDialog> parse_up(const json& j) {
   try {
+    if (j.size() != 16) return std::nullopt;
     JournaledDialog d;
-    d.session = j.at("up").get<uint64_t>();
-    d.call = j.at("call").get<std::string>();
-    d.role = j.at("role").get<std::string>();
+    d.session = j.at(1).get<uint64_t>();
+    d.call = j.at(2).get<std::string>();
+    d.role = j.at(3).get<std::string>();
     auto& s = d.dialog;
-    s.call_id = j.at("callId").get<std::string>();
-    s.local_tag = j.at("localTag").get<std::string>();
-    s.remote_tag = j.at("remoteTag").get<std::string>();
-    s.local_uri = j.at("localUri").get<std::string>();
-    s.remote_uri = j.at("remoteUri").get<std::string>();
-    s.remote_target = j.at("target").get<std::string>();
-    s.route_set = j.at("routes").get<std::vector<std::string>>();
-    s.local_cseq = j.at("cseq").get<uint32_t>();
-    s.uac = j.at("uac").get<bool>();
-    d.peer.transport = j.at("transport").get<std::string>();
-    d.peer.address = j.at("address").get<std::string>();
-    d.peer.port = j.at("port").get<uint16_t>();
+    s.call_id = j.at(4).get<std::string>();
+    s.local_tag = j.at(5).get<std::string>();
+    s.remote_tag = j.at(6).get<std::string>();
+    s.local_uri = j.at(7).get<std::string>();
+    s.remote_uri = j.at(8).get<std::string>();
+    s.remote_target = j.at(9).get<std::string>();
+    s.route_set = j.at(10).get<std::vector<std::string>>();
+    s.local_cseq = j.at(11).get<uint32_t>();
+    s.uac = j.at(12).get<bool>();
+    d.peer.transport = j.at(13).get<std::string>();
+    d.peer.address = j.at(14).get<std::string>();
+    d.peer.port = j.at(15).get<uint16_t>();
     if (s.call_id.empty() || s.remote_target.empty() || d.peer.address.empty()) return std::nullopt;
     return d;
   } catch (const json::exception&) {
@@ -73,13 +65,13 @@ Result<std::vector<JournaledDialog>> DialogJournal::recover(size_t* bad) {
     std::vector<uint64_t> order;
     for (std::string line; std::getline(in, line);) {
       auto j = json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) {
+      if (j.is_discarded() || !j.is_array() || j.empty() || !j[0].is_string()) {
         ++bad_lines;  // the last line of a crash, cut short
         continue;
       }
-      if (j.contains("down") && j["down"].is_number_unsigned()) {
-        up.erase(j["down"].get<uint64_t>());
-      } else if (auto d = parse_up(j)) {
+      if (j[0] == "down" && j.size() == 2 && j[1].is_number_unsigned()) {
+        up.erase(j[1].get<uint64_t>());
+      } else if (auto d = j[0] == "up" ? parse_up(j) : std::nullopt) {
         if (up.emplace(d->session, *d).second) order.push_back(d->session);
       } else {
         ++bad_lines;
@@ -116,7 +108,7 @@ void DialogJournal::down(uint64_t session) {
   if (it == live_.end()) return;
   live_bytes_ -= it->second.size();
   live_.erase(it);
-  append(json{{"down", session}}.dump() + "\n");
+  append("[\"down\"," + std::to_string(session) + "]\n");
 }
 
 void DialogJournal::flush() {

@@ -550,7 +550,7 @@ TEST(DialogJournal, WhatAPreviousRunLeftUpIsRecoveredAndTheFileStartsAfresh) {
     j.flush();
     // As if killed here (the destructor only flushes), with a line cut short by the crash:
   }
-  std::ofstream(path, std::ios::app) << R"({"up": 5, "call": "cut)";
+  std::ofstream(path, std::ios::app) << R"(["up", 5, "cut)";
   DialogJournal j(path.string());
   size_t bad = 0;
   auto left = j.recover(&bad);

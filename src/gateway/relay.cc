@@ -242,10 +242,12 @@ void RelayStream::play(Side to, Announcement a, std::function<void(uint64_t sent
   Player& p = *l.player;
   p.announcement = std::move(a);
   p.done = std::move(done);
-  std::random_device rd;
-  p.ssrc = rd();
-  p.seq = static_cast<uint16_t>(rd());
-  p.timestamp = rd();
+  // Random SSRC, sequence and timestamp bases (RFC 3550 §5.1); one generator per thread,
+  // seeded once (std::random_device costs a syscall each time it is made).
+  thread_local std::mt19937 rng{std::random_device{}()};
+  p.ssrc = rng();
+  p.seq = static_cast<uint16_t>(rng());
+  p.timestamp = rng();
   p.due = std::chrono::steady_clock::now();
   play_next(to);
 }
@@ -263,7 +265,8 @@ void RelayStream::play_next(Side to) {
     return;
   }
   const auto& payload = frames[p.next];
-  std::vector<uint8_t> packet(12 + payload.size());
+  std::vector<uint8_t>& packet = announce_buffer_;
+  packet.assign(12 + payload.size(), 0);
   packet[0] = 0x80;
   packet[1] = static_cast<uint8_t>((p.next == 0 ? 0x80 : 0) | (p.announcement.payload_type & 0x7f));
   auto put16 = [&packet](size_t at, uint16_t v) {

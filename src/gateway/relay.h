@@ -157,6 +157,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   uint64_t next_tap_ = 1;
   RelayCounters counters_;
   std::vector<uint8_t> protect_buffer_;
+  std::vector<uint8_t> announce_buffer_;
   bool closed_ = false;
 };
 
