@@ -878,13 +878,22 @@ class RecordingPolicyTest(GatewayTestCase):
         3 s): the health checks find it down, the call's recording fails over to the spare
         endpoint, the call goes on; after the heal the frozen recorder takes the BYE it was sent
         and closes its recording: one recording on each recorder, no duplicate, no split."""
-        first, port1 = self.start_recorder()
-        spare, port2 = self.start_recorder(data=os.path.join(self.tmp, "data2"))
-        self.policy([port1, port2], count=1)
+        one, port_one = self.start_recorder()
+        two, port_two = self.start_recorder(data=os.path.join(self.tmp, "data2"))
+        self.policy([port_one, port_two], count=1)  # one instance; the other endpoint is the spare
         gw, gw_port = self.start_gateway(health_check_interval_ms=300)
         bob = self.callee(gw_port)
         alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=7000), "alice", "alice-secret-1", "alice")
         self.assertTrue(wait_until(lambda: "ANSWERED" in self.sipp_log(alice), 15))
+
+        def started(rec):
+            with open(rec.log) as f:
+                return "started" in f.read()
+        # Whichever endpoint the gateway chose first is cut off; the other is the spare.
+        self.assertTrue(wait_until(lambda: started(one) or started(two), 10))
+        first, port1, spare, port2, spare_data = (
+            (one, port_one, two, port_two, os.path.join(self.tmp, "data2")) if started(one)
+            else (two, port_two, one, port_one, self.data))
         time.sleep(1)
         first.send_signal(signal.SIGSTOP)
         time.sleep(3)
@@ -908,8 +917,7 @@ class RecordingPolicyTest(GatewayTestCase):
             ids += found
         self.assertEqual(len(set(ids)), 2)
         md = json.loads(self.run_vb("archive", "show", ids[1], check=0,
-                                    env=dict(self.env, VERBATIM_DATA_DIR=os.path.join(self.tmp, "data2"))
-                                    ).stdout)["metadata"]
+                                    env=dict(self.env, VERBATIM_DATA_DIR=spare_data)).stdout)["metadata"]
         self.assertEqual(md["status"], "complete", md)
 
     def test_killed_only_recorder_ends_a_required_call(self):
