@@ -41,6 +41,38 @@ with open(os.path.join(SOURCE_DIR, "demo", "gateway", "register.xml")) as _f:
 
 # Started on the port the phone registered from (SIPp maps requests to calls by Call-ID, so
 # registering and answering are two runs on one port).
+# The answer every test phone gives (PCMA), and the 200 to an in-dialog request (BYE, NOTIFY).
+ANSWER = """  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]B[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+v=0
+o=- 2 2 IN IP4 [media_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+    ]]></send>
+"""
+OK_REPLY = """  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+"""
+
 CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="phone that answers">
   <recv request="INVITE">
@@ -60,42 +92,14 @@ CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Contact: <sip:[service]@[local_ip]:[local_port]>
       Content-Length: 0
     ]]></send>
-  <send retrans="500"><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]B[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[service]@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-v=0
-o=- 2 2 IN IP4 [media_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8
-a=rtpmap:8 PCMA/8000
-    ]]></send>
-  <recv request="ACK"/>
+""" + ANSWER + """  <recv request="ACK"/>
   <recv request="BYE">
     <action>
       <ereg regexp="Reason: (.*)" search_in="msg" check_it="false" assign_to="r,r1"/>
       <log message="BYE REASON [$r1]"/>
     </action>
   </recv>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <Reference variables="rec,ci,r"/>
+""" + OK_REPLY + """  <Reference variables="rec,ci,r"/>
 </scenario>
 """
 
@@ -165,16 +169,7 @@ def caller_scenario(target, outcome, hold_ms=3000, play=True, record_aware=False
       <log message="BYE REASON [$r1]"/>
     </action>
   </recv>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <nop next="done"/>
+{OK_REPLY}  <nop next="done"/>
   <label id="hangup"/>
   <send retrans="500"><![CDATA[
       BYE sip:@TARGET@@contoso.com SIP/2.0
@@ -216,26 +211,7 @@ TRANSFEROR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       <ereg regexp="Contact: *&lt;([^&gt;]*)&gt;" search_in="msg" check_it="true" assign_to="ct,curi"/>
     </action>
   </recv>
-  <send retrans="500"><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]B[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[service]@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-v=0
-o=- 2 2 IN IP4 [media_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8
-a=rtpmap:8 PCMA/8000
-    ]]></send>
-  <recv request="ACK"/>
+""" + ANSWER + """  <recv request="ACK"/>
   <pause milliseconds="1000"/>
   <send retrans="500"><![CDATA[
       REFER [$curi] SIP/2.0
@@ -252,41 +228,14 @@ a=rtpmap:8 PCMA/8000
     ]]></send>
   <recv response="202"/>
   <recv request="NOTIFY"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <recv request="NOTIFY">
+""" + OK_REPLY + """  <recv request="NOTIFY">
     <action>
       <ereg regexp="SIP/2.0 ([0-9]+)" search_in="body" check_it="true" assign_to="nf,status"/>
       <log message="TRANSFER OUTCOME [$status]"/>
     </action>
   </recv>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <recv request="BYE"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <Reference variables="fm,ct,nf"/>
+""" + OK_REPLY + """  <recv request="BYE"/>
+""" + OK_REPLY + """  <Reference variables="fm,ct,nf"/>
 </scenario>
 """
 
