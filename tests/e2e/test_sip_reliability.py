@@ -34,6 +34,7 @@ TESTDATA = os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "s
 # How many mutated messages T31 sends (the reliability table asks for 10^6; see
 # docs/development.md for the long run).
 T31_MESSAGES = int(os.environ.get("VERBATIM_T31_MESSAGES", "1000000"))
+T31_QUARANTINE_MB = 16  # ASan quarantine for the T31 UAS: small, so RSS follows what the stack holds
 
 # Fragments a mutation splices in: the places SIP, SDP, multipart and XML parsers get wrong.
 TOKENS = [b";branch=", b";branch=z9hG4bK", b"Content-Length: 99999999\r\n", b"Content-Length: -1",
@@ -229,7 +230,7 @@ class SipReliabilityTest(SipPeerTestCase):
         env = dict(os.environ)
         # Bounded ASan quarantine, so RSS reflects what the stack holds (the default keeps up to
         # 256 MiB of freed memory, which would grow RSS for the whole campaign).
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16").lstrip(":")
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + f":quarantine_size_mb={T31_QUARANTINE_MB}").lstrip(":")
         p, port = self.start_uas("--t1-ms", "50", env=env)
         rng = random.Random(31)
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -266,13 +267,14 @@ class SipReliabilityTest(SipPeerTestCase):
         # doubles its buckets once (tables shrink back only when 16 times too large).
         self.assertLess(mem_end["heap_bytes"], mem_half["heap_bytes"] * 1.01 + 65536,
                         "memory in use grew less than 1 % over the second half")
-        # RSS: 1 % plus 1 MiB; in the sanitized build 4 MiB, since ASan's allocator keeps freed
-        # chunks in its quarantine and per-thread caches and so moves RSS by a few MiB with no
-        # leak at all (the heap-in-use check above is the leak check there).
+        # RSS: 1 % plus 1 MiB. In the sanitized build ASan's allocator keeps up to the quarantine's
+        # size of freed chunks resident, and which pages they sit on moves as the quarantine turns
+        # over (CI saw +1.1 and +3.1 MiB with the heap in use flat): the allowance there is the
+        # quarantine itself, and the heap-in-use check above stays the leak check.
         with open(PEER, "rb") as f:
             sanitized = b"AddressSanitizer" in f.read()
-        self.assertLess(mem_end["rss_kb"], mem_half["rss_kb"] * 1.01 + (4096 if sanitized else 1024),
-                        "RSS growth under 1 %")
+        allowance_kb = T31_QUARANTINE_MB * 1024 if sanitized else 1024
+        self.assertLess(mem_end["rss_kb"], mem_half["rss_kb"] * 1.01 + allowance_kb, "RSS growth under 1 %")
 
     def test_t34_ten_thousand_idle_connections_do_not_lock_out_a_real_tls_client(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
