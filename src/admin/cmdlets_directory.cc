@@ -527,6 +527,14 @@ Out remove_instance(Context& ctx, Invocation& inv) {
       }
     }
   }
+  if (const policy::CallQueue* q = ctx.state.queue_of_instance(to_lower(a.object_id))) {
+    return refused(inv,
+                   "The application instance " + a.user_principal_name +
+                       " is associated with the call queue \"" + q->name +
+                       "\"; remove the association first "
+                       "(Remove-CsOnlineApplicationInstanceAssociation).",
+                   a.object_id);
+  }
   ctx.state.erase_instance(a.object_id);
   return std::vector<Value>{};
 }

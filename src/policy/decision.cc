@@ -220,6 +220,7 @@ void DecisionEngine::apply(const PolicyState& state, const std::vector<Change>& 
         policies = true;
         break;
       case Kind::kSipCredential:
+      case Kind::kCallQueue:
         break;
     }
   }

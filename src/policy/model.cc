@@ -164,6 +164,31 @@ void from_json(const json& j, BannerText& v) {
   opt(j, "Description", v.description);
 }
 
+void to_json(json& j, const CallQueue& v) {
+  j = json{{"Identity", v.identity},
+           {"Name", v.name},
+           {"Users", v.users},
+           {"DistributionLists", v.distribution_lists},
+           {"RoutingMethod", v.routing_method},
+           {"PresenceBasedRouting", v.presence_based_routing},
+           {"ConferenceMode", v.conference_mode},
+           {"AgentAlertTime", v.agent_alert_time},
+           {"TimeoutThreshold", v.timeout_threshold},
+           {"ApplicationInstances", v.resource_accounts}};
+}
+void from_json(const json& j, CallQueue& v) {
+  opt(j, "Identity", v.identity);
+  opt(j, "Name", v.name);
+  opt(j, "Users", v.users);
+  opt(j, "DistributionLists", v.distribution_lists);
+  opt(j, "RoutingMethod", v.routing_method);
+  opt(j, "PresenceBasedRouting", v.presence_based_routing);
+  opt(j, "ConferenceMode", v.conference_mode);
+  opt(j, "AgentAlertTime", v.agent_alert_time);
+  opt(j, "TimeoutThreshold", v.timeout_threshold);
+  opt(j, "ApplicationInstances", v.resource_accounts);
+}
+
 void to_json(json& j, const SipCredential& v) {
   j = redacted(v);
   j["Ha1Md5"] = v.ha1_md5;

@@ -109,6 +109,22 @@ struct BannerText {
   std::string description;
 };
 
+// A call queue (New-CsCallQueue): calls to the resource accounts associated with it
+// (New-CsOnlineApplicationInstanceAssociation) ring its agents. The gateway routes them
+// (docs/gateway.md, "Call queues"); each agent is recorded under their own policy.
+struct CallQueue {
+  std::string identity;  // GUID
+  std::string name;
+  std::vector<std::string> users;               // agents' ObjectIds, in the order given
+  std::vector<std::string> distribution_lists;  // groups whose members are agents too
+  std::string routing_method = "Attendant";     // Attendant, Serial, RoundRobin, LongestIdle
+  bool presence_based_routing = false;          // agents in another call are skipped
+  bool conference_mode = true;                  // the caller is answered at once; the agent joins
+  int agent_alert_time = 30;                    // seconds an agent rings (15-180)
+  int timeout_threshold = 1200;  // seconds a caller waits before being disconnected (0-2700)
+  std::vector<std::string> resource_accounts;  // application instance ObjectIds
+};
+
 // A user's SIP digest credentials (Set-VbUser -SipPassword): HA1 = H(username:realm:password)
 // for each algorithm, never the password. The realm is the domain of the user's SIP address
 // when the password was set. In memory (PolicyState) and in the audit log only the redacted
@@ -144,6 +160,8 @@ void to_json(nlohmann::json& j, const GroupAssignment& v);
 void from_json(const nlohmann::json& j, GroupAssignment& v);
 void to_json(nlohmann::json& j, const BannerText& v);
 void from_json(const nlohmann::json& j, BannerText& v);
+void to_json(nlohmann::json& j, const CallQueue& v);
+void from_json(const nlohmann::json& j, CallQueue& v);
 void to_json(nlohmann::json& j, const SipCredential& v);
 void from_json(const nlohmann::json& j, SipCredential& v);
 

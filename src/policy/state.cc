@@ -18,6 +18,7 @@ constexpr std::pair<Kind, const char*> kKindNames[] = {
     {Kind::kGroupAssignment, "group_assignment"},
     {Kind::kBannerText, "banner_text"},
     {Kind::kSipCredential, "sip_credential"},
+    {Kind::kCallQueue, "call_queue"},
 };
 const std::set<std::string> kEmptySet;
 
@@ -194,6 +195,8 @@ std::optional<json> PolicyState::current(Kind kind, const std::string& key) cons
       return doc_of(assignments_, key);
     case Kind::kBannerText:
       return doc_of(banners_, key);
+    case Kind::kCallQueue:
+      return doc_of(queues_, key);
     case Kind::kSipCredential: {
       auto it = credentials_.find(key);
       if (it == credentials_.end()) return std::nullopt;
@@ -298,6 +301,33 @@ void PolicyState::put_banner(const BannerText& b) {
 void PolicyState::erase_banner(const std::string& name) {
   const std::string key = to_lower(name);
   record(Kind::kBannerText, key, current(Kind::kBannerText, key), std::nullopt);
+}
+
+const CallQueue* PolicyState::call_queue(std::string_view identity_or_name) const {
+  if (const CallQueue* q = find_in(queues_, to_lower(identity_or_name))) return q;
+  for (const auto& [key, q] : queues_) {
+    if (iequals(q.name, identity_or_name)) return &q;
+  }
+  return nullptr;
+}
+
+const CallQueue* PolicyState::queue_of_instance(std::string_view instance_id) const {
+  for (const auto& [key, q] : queues_) {
+    for (const auto& id : q.resource_accounts) {
+      if (iequals(id, instance_id)) return &q;
+    }
+  }
+  return nullptr;
+}
+
+void PolicyState::put_call_queue(const CallQueue& q) {
+  const std::string key = to_lower(q.identity);
+  record(Kind::kCallQueue, key, current(Kind::kCallQueue, key), json(q));
+}
+
+void PolicyState::erase_call_queue(const std::string& identity) {
+  const std::string key = to_lower(identity);
+  record(Kind::kCallQueue, key, current(Kind::kCallQueue, key), std::nullopt);
 }
 
 void PolicyState::put_sip_credential(const SipCredential& c) {
@@ -436,6 +466,9 @@ void PolicyState::apply(Kind kind, const std::string& key, const std::optional<j
       break;
     case Kind::kBannerText:
       apply_to_map(banners_, key, doc);
+      break;
+    case Kind::kCallQueue:
+      apply_to_map(queues_, key, doc);
       break;
     case Kind::kSipCredential:
       if (doc) {

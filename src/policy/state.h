@@ -38,6 +38,7 @@ enum class Kind {
   kGroupAssignment,
   kBannerText,
   kSipCredential,  // stored with its hashes; audited and held in memory without them
+  kCallQueue,
 };
 const char* kind_name(Kind kind);
 // What the audit log keeps of a document: SIP credentials without their hashes, the rest whole.
@@ -88,6 +89,13 @@ class PolicyState {
   const BannerText* banner_by_name(std::string_view name) const;
   const BannerText* banner_by_id(std::string_view id) const;
 
+  // Keyed by lower-case Identity (GUID).
+  const std::map<std::string, CallQueue>& call_queues() const { return queues_; }
+  // By Identity or (case-insensitive) Name.
+  const CallQueue* call_queue(std::string_view identity_or_name) const;
+  // The queue a resource account (application instance ObjectId) is associated with.
+  const CallQueue* queue_of_instance(std::string_view instance_id) const;
+
   // SIP credentials by user ObjectId, without their hashes (see SipCredential).
   const SipCredential* sip_credential(std::string_view user_id) const;
 
@@ -114,6 +122,8 @@ class PolicyState {
   void set_group_assignments(std::vector<GroupAssignment> ordered);
   void put_banner(const BannerText& b);
   void erase_banner(const std::string& name);
+  void put_call_queue(const CallQueue& q);
+  void erase_call_queue(const std::string& identity);
   // The journaled change carries the hashes (the store keeps them); memory does not.
   void put_sip_credential(const SipCredential& c);
   void erase_sip_credential(const std::string& user_id);
@@ -149,6 +159,7 @@ class PolicyState {
   std::map<std::string, GroupAssignment> assignments_;  // by group id
   std::map<std::string, BannerText> banners_;           // by lower-case name
   std::map<std::string, SipCredential> credentials_;    // by user id, hashes cleared
+  std::map<std::string, CallQueue> queues_;             // by lower-case identity
 
   std::vector<Change> journal_;
   std::string command_;

@@ -102,10 +102,29 @@ TEST(PolicyState, GroupAssignmentsAreRenumberedAndOnlyChangesJournaled) {
 
 TEST(PolicyState, KindNamesRoundTrip) {
   for (Kind k : {Kind::kTenant, Kind::kUser, Kind::kGroup, Kind::kMembership, Kind::kAppInstance,
-                 Kind::kEndpoint, Kind::kPolicy, Kind::kGroupAssignment, Kind::kBannerText}) {
+                 Kind::kEndpoint, Kind::kPolicy, Kind::kGroupAssignment, Kind::kBannerText,
+                 Kind::kSipCredential, Kind::kCallQueue}) {
     EXPECT_EQ(kind_from_name(kind_name(k)), k);
   }
   EXPECT_FALSE(kind_from_name("nonsense").has_value());
+}
+
+TEST(PolicyState, CallQueuesByIdentityNameAndResourceAccount) {
+  PolicyState s;
+  CallQueue q;
+  q.identity = "6F0B3C52-1D2E-4A5B-9C8D-7E6F5A4B3C2D";
+  q.name = "Sales";
+  q.resource_accounts = {"ra-1"};
+  s.put_call_queue(q);
+  ASSERT_NE(s.call_queue("sales"), nullptr);
+  EXPECT_EQ(s.call_queue("6f0b3c52-1d2e-4a5b-9c8d-7e6f5a4b3c2d")->name, "Sales");
+  EXPECT_EQ(s.queue_of_instance("RA-1"), s.call_queue("Sales"));
+  EXPECT_EQ(s.queue_of_instance("ra-2"), nullptr);
+  const auto stored = s.journal().back().after;
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->get<CallQueue>().resource_accounts, q.resource_accounts);
+  s.rollback_to(0);
+  EXPECT_EQ(s.call_queue("Sales"), nullptr);
 }
 
 TEST(Model, AddressNormalisation) {
