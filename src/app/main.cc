@@ -877,6 +877,28 @@ int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
   std::cout << "  timings  recorders ready " << t.value("recordersReadyMs", -1)
             << " ms, callee called " << t.value("calleeCalledMs", -1) << " ms, connected "
             << t.value("connectedMs", -1) << " ms\n";
+  if (c.contains("queue")) {
+    const auto& q = c["queue"];
+    std::cout << "  queue    " << q.value("name", "") << " (" << q.value("routingMethod", "")
+              << ", " << (q.value("conferenceMode", false) ? "conference" : "transfer")
+              << " mode) via " << q.value("resourceAccount", "");
+    if (q.value("callerAnsweredMs", -1) >= 0) {
+      std::cout << ", caller answered by the queue at " << q["callerAnsweredMs"] << " ms";
+    }
+    std::cout << "\n";
+    for (const auto& o : q.value("offers", nlohmann::json::array())) {
+      std::cout << "    offered to " << o.value("agent", "") << " at " << o.value("atMs", 0)
+                << " ms: " << o.value("outcome", "") << "\n";
+    }
+  }
+  for (const auto& f : c.value("forwards", nlohmann::json::array())) {
+    std::cout << "  forward  " << f.value("from", "") << " -> " << f.value("to", "") << " ("
+              << f.value("status", 0) << " at " << f.value("atMs", 0) << " ms)\n";
+  }
+  for (const auto& t : c.value("transfers", nlohmann::json::array())) {
+    std::cout << "  transfer by " << t.value("by", "") << " to " << t.value("to", "") << ": "
+              << t.value("outcome", "") << "\n";
+  }
   for (const auto& r : c["recordings"]) {
     std::cout << "  recording of " << r.value("party", "") << " under " << r.value("policy", "")
               << "\n";

@@ -31,8 +31,13 @@ constexpr size_t kMaxForwards = 5;
 // Registrations are saved at most this often (and at a clean stop): phones registered in the
 // last seconds before a crash register again on their own.
 constexpr std::chrono::seconds kRegistrationsSaveInterval{
-    5};                           // 3xx followed per call (a forwarding loop ends there)
-constexpr int kBindAttempts = 8;  // ports held by other processes are skipped, this many times
+    5};  // 3xx followed per call (a forwarding loop ends there)
+constexpr int kBindAttempts = 8;
+// A queue round in which no agent answered (or none was reachable) starts again after this.
+constexpr std::chrono::seconds kQueueRetry{2};
+constexpr const char* kNoAgentText =
+    "No agent of the call queue answered";  // ports held by other processes are skipped, this many
+                                            // times
 constexpr const char* kRecordingFailedText =
     "There was a problem setting up the recording required by your organisation";
 constexpr const char* kRecordingLostText =
@@ -106,6 +111,22 @@ bool is_number(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// The application instance (a call queue's resource account) a Request-URI names: by its SIP
+// address (the UPN) or its phone number.
+const policy::ApplicationInstance* resource_account(const policy::PolicyState& state,
+                                                    const sip::Uri& uri,
+                                                    const std::string& dialled) {
+  if (uri.scheme != sip::Uri::Scheme::kTel && !is_number(dialled)) {
+    return state.instance_by_upn(identity_of(uri));
+  }
+  std::string number;
+  if (!policy::normalize_phone(dialled, number)) return nullptr;
+  for (const auto& [id, a] : state.instances()) {
+    if (!a.phone_number.empty() && a.phone_number == number) return &a;
+  }
+  return nullptr;
+}
+
 std::string new_metadata_id() { return random_hex(16); }
 
 std::optional<udp::endpoint> media_target(const sip::SessionDescription& sdp,
@@ -132,6 +153,27 @@ bool record_aware(const sip::Message& m) {
   auto t = m.tokens(sip::HeaderId::kSupported);
   return t && std::any_of(t.value().begin(), t.value().end(),
                           [](std::string_view v) { return iequals(v, "record-aware"); });
+}
+
+// Conference mode: the queue answers the caller before any agent, so each stream is fixed to
+// the caller's first codec (and telephone-event), which is all the agents are then offered.
+sip::SessionDescription one_codec(sip::SessionDescription sdp) {
+  for (auto& m : sdp.media) {
+    std::set<std::string> keep;
+    for (const auto& f : m.formats) {
+      auto pt = payload_type(f);
+      auto map = pt ? m.rtpmap(*pt) : std::nullopt;
+      const bool dtmf = map && iequals(map->encoding, "telephone-event");
+      if (dtmf || keep.empty()) keep.insert(f);
+    }
+    if (keep.empty()) continue;
+    std::erase_if(m.formats, [&](const std::string& f) { return !keep.count(f); });
+    std::erase_if(m.attributes, [&](const sip::SdpAttribute& a) {
+      if ((a.name != "rtpmap" && a.name != "fmtp") || !a.value) return false;
+      return !keep.count(a.value->substr(0, a.value->find(' ')));
+    });
+  }
+  return sdp;
 }
 
 sip::Direction mirror(sip::Direction d) {
@@ -175,6 +217,26 @@ struct Gateway::Target {
   Party party;
   std::string identity;  // "user@domain" of a user
   bool via_trunk = false, emergency = false;
+  std::shared_ptr<const QueueRoute> queue;  // a call queue's resource account
+};
+
+// A call to a call queue: the agents it is offered to, until one answers and is recorded.
+struct Gateway::QueueCall {
+  explicit QueueCall(asio::io_context& io) : alert(io) {}
+  std::shared_ptr<const QueueRoute> route;
+  Party queue;             // the resource account the caller dialled
+  std::set<size_t> tried;  // agents offered in the current round
+  struct Ringing {
+    size_t agent = 0;
+    size_t offer = 0;  // index into offers
+  };
+  std::map<uint64_t, Ringing> ringing;  // our INVITEs to agents' registrations
+  asio::steady_timer alert;             // the agent alert time, or the pause between rounds
+  steady_clock::time_point give_up;     // TimeoutThreshold
+  bool caller_answered = false;         // conference mode: the queue answered at once
+  int64_t caller_answered_ms = -1;
+  std::optional<size_t> joining;  // answered, its required recorders being set up: the offer
+  std::vector<json> offers;       // each agent offered the call, and what became of it
 };
 
 // A blind transfer in progress (a party's REFER): the transferor's side of the call is given to
@@ -314,6 +376,7 @@ struct Gateway::Call {
   std::string best_reason;
   bool to_voicemail = false;  // the callee's required recording failed: voicemail instead
   std::string voicemail_why;
+  std::unique_ptr<QueueCall> queue;  // a call to a call queue
   bool recorded() const {
     return std::any_of(recordings.begin(), recordings.end(),
                        [](const auto& r) { return !r->left; });
@@ -514,6 +577,32 @@ Gateway::Target Gateway::resolve(const sip::Uri& uri) {
     t.party.display = user->display_name;
     t.party.number = user->phone_number;
     t.identity = to_lower(user->sip_address.substr(4));
+  } else if (const policy::ApplicationInstance* ra = resource_account(state, uri, dialled)) {
+    const policy::CallQueue* q = state.queue_of_instance(to_lower(ra->object_id));
+    if (!q) return t;
+    auto route = std::make_shared<QueueRoute>();
+    route->identity = q->identity;
+    route->name = q->name;
+    route->routing = routing_from_name(q->routing_method);
+    route->presence_based = q->presence_based_routing;
+    route->conference_mode = q->conference_mode;
+    route->alert_time = std::chrono::seconds(q->agent_alert_time);
+    route->timeout = std::chrono::seconds(q->timeout_threshold);
+    std::set<std::string> seen;
+    auto add = [&](const std::string& id) {
+      const policy::User* u = state.user_by_id(id);
+      if (!u || u->sip_address.size() <= 4 || !seen.insert(to_lower(u->object_id)).second) return;
+      route->agents.push_back(QueueAgent{to_lower(u->sip_address.substr(4)), u->sip_address,
+                                         u->display_name, u->phone_number});
+    };
+    for (const auto& id : q->users) add(id);
+    for (const auto& g : q->distribution_lists) {
+      for (const auto& id : state.members_of(g)) add(id);
+    }
+    t.party.aor = "sip:" + to_lower(ra->user_principal_name);
+    t.party.display = ra->display_name.empty() ? q->name : ra->display_name;
+    t.party.number = ra->phone_number;
+    t.queue = std::move(route);
   } else if (trunk && is_number(dialled)) {
     t.via_trunk = true;
     t.party.aor = "tel:" + dialled;
@@ -576,6 +665,11 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   c->callee.aor = t.party.aor;
   c->callee.display = t.party.display;
   c->callee.number = t.party.number;
+  if (t.queue) {
+    c->queue = std::make_unique<QueueCall>(io_);
+    c->queue->route = t.queue;
+    c->queue->queue = c->callee;
+  }
   if (!from_trunk) {
     std::lock_guard lock(policy_.mutex());
     if (const policy::User* u = policy_.state().user_by_address(c->caller.aor)) {
@@ -624,8 +718,10 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   sessions_[session] = {call.id, Role::kCaller, nullptr};
   calls_[call.id] = std::move(c);
   // Who is recorded: each party that is a user whose effective policy records.
+  // (A queue is not recorded as such: each agent is, under their own policy, once they answer.)
   if (!call.emergency) {
-    for (Party* p : {&call.caller, &call.callee}) decide(call, *p);
+    decide(call, call.caller);
+    if (!call.queue) decide(call, call.callee);
   }
   spdlog::info("call {}: {} -> {}{}{}", call.call_id, call.caller.aor, call.callee.aor,
                call.emergency ? " (emergency: not recorded)" : "",
@@ -1019,22 +1115,33 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   sessions_[l.session] = {c.id, Role::kRecorder, &l};
 }
 
-void Gateway::check_setup(Call& c) {
-  if (c.state != Call::State::kSetup) return;
-  bool ready = true;
+// Whether the RequiredBeforeCallEstablishment recordings (of one party, or of all) are in:
+// ready, still waiting, or failed (every instance of an application gone; `why` says which).
+Gateway::Readiness Gateway::readiness(const Call& c, const Party* only, std::string& why) const {
+  Readiness state = Readiness::kReady;
   for (const auto& r : c.recordings) {
-    if (!r->active()) continue;
+    if (!r->active() || (only && r->party != only)) continue;
     for (const auto& g : r->groups) {
       if (!g.required_before || g.any_up()) continue;
       if (g.all_gone()) {
-        recording_failed(
-            c, "every recorder of " + g.application + " refused or failed: " + g.why_gone(), false);
-        return;
+        why = "every recorder of " + g.application + " refused or failed: " + g.why_gone();
+        return Readiness::kFailed;
       }
-      ready = false;
+      state = Readiness::kWaiting;
     }
   }
-  if (!ready) return;
+  return state;
+}
+
+void Gateway::check_setup(Call& c) {
+  if (c.state != Call::State::kSetup) return;
+  std::string why;
+  const Readiness ready = readiness(c, nullptr, why);
+  if (ready == Readiness::kFailed) {
+    recording_failed(c, why, false);
+    return;
+  }
+  if (ready == Readiness::kWaiting) return;
   c.deadline.cancel();
   c.recorders_ready_ms = ms_since(c.started);
   place_callee(c);
@@ -1112,8 +1219,8 @@ void Gateway::end_recording(Call& c, Recording& r, const std::string& why) {
 
 // --- the callee ------------------------------------------------------------------------------
 
-std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other,
-                             Side facing) {
+std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
+                             bool recorded) {
   sip::SessionDescription s = from_other;
   s.origin.username = "verbatim";
   s.origin.session_id = std::to_string(c.id);
@@ -1125,7 +1232,7 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
       "rtcp",   "rtcp-mux",    "candidate", "ice-ufrag", "ice-pwd", "ice-options",
       "crypto", "fingerprint", "setup",     "record",    "ice-lite"};
   std::erase_if(s.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
-  if (c.recorded()) s.attributes.push_back({"record", std::string("on")});
+  if (recorded || c.recorded()) s.attributes.push_back({"record", std::string("on")});
   for (size_t i = 0; i < s.media.size(); ++i) {
     auto& m = s.media[i];
     m.connection.reset();
@@ -1149,6 +1256,10 @@ std::string Gateway::from_of(const Party& p, bool to_trunk) const {
 }
 
 void Gateway::place_callee(Call& c) {
+  if (c.queue) {
+    queue_start(c);
+    return;
+  }
   c.state = Call::State::kCalling;
   c.callee_called_ms = ms_since(c.started);
   sip::OutgoingCall oc;
@@ -1181,10 +1292,7 @@ void Gateway::place_callee(Call& c) {
         "Diversion", "<" + c.forwards.back()["from"].get<std::string>() + ">;reason=unconditional");
   }
   oc.body = sdp_for(c, c.a_offer, Side::kB);
-  if (c.recorded()) {
-    oc.headers.emplace_back(
-        "Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
-  }
+  for (auto& h : indicator_headers(c)) oc.headers.push_back(std::move(h));
   if (c.emergency) oc.session_timer = false;
   // Simultaneous ring: every registration of the callee (newest first); the first to answer
   // takes the call and the others are cancelled.
@@ -1233,6 +1341,7 @@ void Gateway::on_progress(uint64_t session, const sip::Message& response) {
     return;
   }
   if (it->second.role != Role::kCallee || !c->second->a) return;
+  if (c->second->queue && c->second->queue->caller_answered) return;
   if (response.status() == 180 || response.status() == 183) {
     (void)sip_->ua().ring(c->second->a);
   }
@@ -1285,6 +1394,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     journal_up(session, c, "recorder");
     check_setup(c);
     check_transfer(c);
+    check_agent(c);
     notify_recording(c);
     return;
   }
@@ -1293,6 +1403,10 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     return;
   }
   if (it->second.role != Role::kCallee) return;
+  if (c.queue) {
+    queue_answered(c, session, response);
+    return;
+  }
   if (c.b || !c.a) {  // another registration answered first (or the caller is gone)
     sessions_.erase(session);
     hang_up(session);
@@ -1312,12 +1426,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   c.b_answer = std::move(answer).value();
   c.b_record_aware = !c.via_trunk && record_aware(response);
   apply_answer(c, Side::kB, c.b_answer, false);
-  sip::HeaderList h;
-  if (c.recorded()) {
-    h.emplace_back("Call-Info",
-                   "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
-  }
-  (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), h);
+  (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c));
   journal_up(c.a, c, "caller");
   journal_up(c.b, c, "callee");
   c.state = Call::State::kConnected;
@@ -1412,6 +1521,10 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
                         (response ? std::string(response->reason()) : std::string("nothing")));
     return;
   }
+  if (c.queue) {
+    queue_failed(c, session, status, response);
+    return;
+  }
   // Forwarded by the callee's phone (302 with a Contact the gateway can reach).
   if (status >= 300 && status < 400 && response && !c.b && c.state == Call::State::kCalling &&
       c.forwards.size() < kMaxForwards) {
@@ -1464,7 +1577,7 @@ sip::SipResult<std::string> Gateway::on_reoffer(uint64_t session, const sip::Mes
   // Held, resumed or moved: the new address takes effect for this side; the answer mirrors
   // the direction (the other side is not asked: a hold means no packets to relay anyway).
   const Side side = it->second.role == Role::kCaller ? Side::kA : Side::kB;
-  const auto& last = side == Side::kA ? c.b_answer : c.a_offer;
+  const auto& last = side == Side::kA && !c.b_answer.media.empty() ? c.b_answer : c.a_offer;
   sip::SessionDescription answer = last;
   for (size_t i = 0; i < offer.value().media.size() && i < c.relays.size(); ++i) {
     if (!c.relays[i]) continue;
@@ -1501,6 +1614,10 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
   if (c.state == Call::State::kEnding || c.removing) return;
   if (!l.recording->joined) {
     check_transfer(c);
+    return;
+  }
+  if (c.queue && c.queue->joining && l.recording->party == &c.callee) {
+    check_agent(c);
     return;
   }
   if (was_up && !stopping_) replace(c, *l.recording, l.group);
@@ -1805,6 +1922,294 @@ void Gateway::transfer_failed(Call& c, int status, const std::string& why) {
   }
 }
 
+// --- call queues -----------------------------------------------------------------------------
+
+// The recording indicator's header for a party's phone (RFC 7866 §6.1 has the SDP side).
+sip::HeaderList Gateway::indicator_headers(const Call& c,
+                                           const policy::CompiledPolicy* also) const {
+  if (!c.recorded() && !also) return {};
+  const std::string banner =
+      c.recorded() || also->banner_text.empty() ? banner_for(c) : also->banner_text;
+  return {{"Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner)}};
+}
+
+// A call to a queue, once the caller's own required recorders are in. Conference mode: the
+// queue answers the caller at once and agents join it; transfer mode: the caller hears ringing
+// until an agent has answered and that agent's required recorders are in.
+void Gateway::queue_start(Call& c) {
+  QueueCall& q = *c.queue;
+  c.state = Call::State::kCalling;
+  c.callee_called_ms = ms_since(c.started);
+  q.give_up = steady_clock::now() + q.route->timeout;
+  spdlog::info("call {}: call queue {} ({}, {} mode, {} agents)", c.call_id, q.route->name,
+               routing_name(q.route->routing), q.route->conference_mode ? "conference" : "transfer",
+               q.route->agents.size());
+  if (q.route->conference_mode) {
+    c.a_offer = one_codec(c.a_offer);
+    (void)sip_->ua().accept(c.a, sdp_for(c, c.a_offer, Side::kA), indicator_headers(c));
+    journal_up(c.a, c, "caller");
+    q.caller_answered = true;
+    q.caller_answered_ms = ms_since(c.started);
+  } else {
+    (void)sip_->ua().ring(c.a);
+  }
+  queue_attempt(c.id);
+}
+
+bool Gateway::agent_busy(const QueueAgent& a, uint64_t except) const {
+  return std::any_of(calls_.begin(), calls_.end(), [&](const auto& kv) {
+    const Call& o = *kv.second;
+    if (kv.first == except || o.state == Call::State::kEnding) return false;
+    return (o.b && o.callee_identity == a.identity) || iequals(o.caller.aor, a.aor);
+  });
+}
+
+// The next agents are offered the call (QueueRouter decides whom); when the round is over the
+// queue starts again after a pause, until TimeoutThreshold.
+void Gateway::queue_attempt(uint64_t call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  Call& c = *it->second;
+  if (c.state != Call::State::kCalling || !c.queue || c.b || c.queue->joining || !c.a) return;
+  QueueCall& q = *c.queue;
+  if (steady_clock::now() >= q.give_up) {
+    queue_timeout(c);
+    return;
+  }
+  auto picks = queue_router_.next(*q.route, q.tried, [&](const QueueAgent& a) {
+    return QueueRouter::AgentState{!registrar_->bindings(a.identity).empty(), agent_busy(a, c.id)};
+  });
+  if (picks.empty()) {
+    q.tried.clear();
+    queue_pause(c, kQueueRetry);
+    return;
+  }
+  bool rang = false;
+  for (size_t agent : picks) rang |= queue_ring(c, agent);
+  if (!rang) {
+    asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+    return;
+  }
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(q.give_up - steady_clock::now());
+  q.alert.expires_after(std::min<std::chrono::milliseconds>(q.route->alert_time, left));
+  q.alert.async_wait([this, id = c.id](boost::system::error_code ec) {
+    if (!ec) queue_no_answer(id);
+  });
+}
+
+void Gateway::queue_pause(Call& c, std::chrono::milliseconds pause) {
+  QueueCall& q = *c.queue;
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(q.give_up - steady_clock::now());
+  q.alert.expires_after(std::clamp(left, std::chrono::milliseconds(0), pause));
+  q.alert.async_wait([this, id = c.id](boost::system::error_code ec) {
+    if (!ec) queue_attempt(id);
+  });
+}
+
+// One agent is offered the call at every registration; its phone sees the queue in Diversion.
+bool Gateway::queue_ring(Call& c, size_t agent) {
+  QueueCall& q = *c.queue;
+  const QueueAgent& a = q.route->agents[agent];
+  sip::OutgoingCall oc;
+  oc.from = from_of(c.caller, false);
+  oc.to = "<" + a.aor + ">";
+  oc.headers.emplace_back("Diversion", "<" + q.queue.aor + ">;reason=unconditional");
+  // The agent's own policy records them if they answer: their phone shows it from the start.
+  const policy::Decision d = c.emergency ? policy::Decision{} : policy_.engine().decide(a.aor);
+  for (auto& h : indicator_headers(c, d.record() ? d.policy.get() : nullptr)) {
+    oc.headers.push_back(std::move(h));
+  }
+  oc.body = sdp_for(c, c.a_offer, Side::kB, d.record());
+  const size_t offer = q.offers.size();
+  q.offers.push_back({{"agent", a.aor}, {"atMs", ms_since(c.started)}, {"outcome", "ringing"}});
+  size_t rung = 0;
+  for (const auto& b : registrar_->bindings(a.identity)) {
+    sip::OutgoingCall fork = oc;
+    fork.next_hop = b.source;
+    fork.request_uri = b.contact;
+    auto sid = sip_->ua().invite(std::move(fork));
+    if (!sid) continue;
+    sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
+    q.ringing[sid.value()] = {agent, offer};
+    ++rung;
+  }
+  if (!rung) q.offers[offer]["outcome"] = "could not be called";
+  c.rang += rung;
+  return rung > 0;
+}
+
+// AgentAlertTime passed: the agents ringing are cancelled and the next are offered the call.
+void Gateway::queue_no_answer(uint64_t call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end() || !it->second->queue) return;
+  Call& c = *it->second;
+  QueueCall& q = *c.queue;
+  for (const auto& [s, r] : q.ringing) {
+    sessions_.erase(s);
+    hang_up(s);  // CANCEL
+    q.offers[r.offer]["outcome"] =
+        "no answer within " + std::to_string(q.route->alert_time.count()) + " s";
+  }
+  q.ringing.clear();
+  queue_attempt(call_id);
+}
+
+// An agent's registration refused (busy, declined, unreachable); when no registration of any
+// agent offered is left ringing, the next are offered the call at once.
+void Gateway::queue_failed(Call& c, uint64_t session, int status, const sip::Message* response) {
+  QueueCall& q = *c.queue;
+  auto it = q.ringing.find(session);
+  if (it == q.ringing.end()) return;
+  const auto r = it->second;
+  q.ringing.erase(it);
+  const bool others = std::any_of(q.ringing.begin(), q.ringing.end(),
+                                  [&](const auto& kv) { return kv.second.offer == r.offer; });
+  if (!others) {
+    q.offers[r.offer]["outcome"] =
+        "declined: " + std::to_string(status) + " " +
+        (response ? std::string(response->reason()) : std::string("no response"));
+  }
+  if (!q.ringing.empty()) return;
+  q.alert.cancel();
+  asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+}
+
+// An agent answered: the others are cancelled, the agent becomes the callee and is recorded
+// under their own policy; the caller is connected once the agent's required recorders are in.
+void Gateway::queue_answered(Call& c, uint64_t session, const sip::Message& response) {
+  QueueCall& q = *c.queue;
+  auto it = q.ringing.find(session);
+  if (it == q.ringing.end() || c.b || q.joining || !c.a) {
+    sessions_.erase(session);
+    hang_up(session);
+    return;
+  }
+  const auto r = it->second;
+  q.ringing.erase(it);
+  const QueueAgent& a = q.route->agents[r.agent];
+  for (const auto& [s, other] : q.ringing) {
+    sessions_.erase(s);
+    hang_up(s);
+    if (other.offer != r.offer)
+      q.offers[other.offer]["outcome"] = "cancelled: " + a.aor + " answered";
+  }
+  q.ringing.clear();
+  q.alert.cancel();
+  auto answer = sip::parse_sdp(response.body());
+  if (!answer) {
+    q.offers[r.offer]["outcome"] = "answered without usable SDP: " + answer.error().message;
+    sessions_.erase(session);
+    hang_up(session);
+    asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+    return;
+  }
+  q.offers[r.offer]["outcome"] = "answered";
+  q.offers[r.offer]["answeredMs"] = ms_since(c.started);
+  c.b = session;
+  c.b_answer = std::move(answer).value();
+  c.b_record_aware = record_aware(response);
+  c.callee = Party{};
+  c.callee.side = Side::kB;
+  c.callee.aor = a.aor;
+  c.callee.display = a.display;
+  c.callee.number = a.number;
+  c.callee_identity = a.identity;
+  q.joining = r.offer;
+  if (!c.emergency) decide(c, c.callee);
+  std::string why;
+  const Readiness ready = readiness(c, &c.callee, why);
+  if (ready == Readiness::kReady) {
+    connect_agent(c);
+    return;
+  }
+  if (ready == Readiness::kFailed) {
+    agent_not_recorded(c, why);
+    return;
+  }
+  c.deadline.expires_after(options_.recording_setup_timeout);
+  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
+    auto ci = calls_.find(id);
+    if (ec || ci == calls_.end() || !ci->second->queue || !ci->second->queue->joining) return;
+    agent_not_recorded(*ci->second, "no recorder answered within " +
+                                        std::to_string(options_.recording_setup_timeout.count()) +
+                                        " ms");
+  });
+}
+
+void Gateway::check_agent(Call& c) {
+  if (!c.queue || !c.queue->joining || c.state != Call::State::kCalling) return;
+  std::string why;
+  const Readiness ready = readiness(c, &c.callee, why);
+  if (ready == Readiness::kFailed) agent_not_recorded(c, why);
+  if (ready == Readiness::kReady) connect_agent(c);
+}
+
+void Gateway::connect_agent(Call& c) {
+  QueueCall& q = *c.queue;
+  c.deadline.cancel();
+  q.joining.reset();
+  apply_answer(c, Side::kB, c.b_answer, false);
+  if (!q.caller_answered) {
+    (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c));
+    journal_up(c.a, c, "caller");
+  }
+  journal_up(c.b, c, "callee");
+  c.state = Call::State::kConnected;
+  c.connected_ms = ms_since(c.started);
+  c.final_status = 200;
+  ++metrics_.calls_connected;
+  spdlog::info("call {}: call queue {}: {} took the call", c.call_id, q.route->name, c.callee.aor);
+  notify_recording(c);
+}
+
+// The agent who answered cannot be recorded as their policy requires: their phone gets a BYE
+// with the reason, their recorders are let go, and the queue offers the call to the next agent.
+void Gateway::agent_not_recorded(Call& c, const std::string& why) {
+  QueueCall& q = *c.queue;
+  c.deadline.cancel();
+  q.offers[*q.joining]["outcome"] = "recording failed: " + why;
+  q.joining.reset();
+  ++metrics_.calls_refused_recording;
+  spdlog::warn("call {}: call queue {}: {} answered but could not be recorded: {}", c.call_id,
+               q.route->name, c.callee.aor, why);
+  if (c.b) {
+    const uint64_t b = c.b;
+    c.b = 0;
+    sessions_.erase(b);
+    hang_up(b,
+            {{"Reason", reason_header(480, kRecordingFailedText)},
+             {"Warning", "399 verbatim " + quote(std::string(kRecordingFailedText) + ": " + why)}});
+  }
+  auto gone = std::make_unique<Party>(c.callee);
+  for (auto& r : c.recordings) {
+    if (r->party != &c.callee) continue;
+    r->party = gone.get();
+    end_recording(c, *r, "the agent could not be recorded");
+  }
+  c.departed.push_back(std::move(gone));
+  c.callee = q.queue;
+  c.callee_identity.clear();
+  c.b_answer = {};
+  asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+}
+
+// TimeoutThreshold passed with no agent: the caller is let go (Teams' TimeoutAction Disconnect).
+void Gateway::queue_timeout(Call& c) {
+  QueueCall& q = *c.queue;
+  const std::string why =
+      std::string(kNoAgentText) + " within " + std::to_string(q.route->timeout.count()) + " s";
+  spdlog::warn("call {}: call queue {}: {}", c.call_id, q.route->name, why);
+  const sip::HeaderList h{{"Reason", reason_header(480, kNoAgentText)},
+                          {"Warning", "399 verbatim " + quote(why)}};
+  if (q.caller_answered) {
+    end_call(c, "queue: " + why, h);
+  } else {
+    reject_caller(c, 480, "Temporarily Unavailable", h, "queue: " + why);
+  }
+}
+
 // --- spoken notices --------------------------------------------------------------------------
 
 // A party's own language when it is a user who set one, else the recorded user's (the PSTN
@@ -1971,6 +2376,15 @@ void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderLis
     hang_up(f);
   }
   c.forks.clear();
+  if (c.queue) {
+    c.queue->alert.cancel();
+    for (const auto& [f, r] : c.queue->ringing) {
+      sessions_.erase(f);
+      hang_up(f);
+      c.queue->offers[r.offer]["outcome"] = "cancelled: the call ended";
+    }
+    c.queue->ringing.clear();
+  }
   for (auto& r : c.recordings) {
     for (auto& l : r->legs) {
       if (!l->session) continue;
@@ -2006,6 +2420,9 @@ void Gateway::finish(uint64_t id) {
     if (!out) spdlog::error("call {}: could not append to {}", c.call_id, options_.calls_file);
   }
   spdlog::info("call {}: {}", c.call_id, c.outcome);
+  if (c.queue && c.final_status == 200 && !c.callee_identity.empty()) {
+    queue_router_.idle_from(c.callee_identity, steady_clock::now());
+  }
   for (auto& r : c.relays) {
     if (!r) continue;
     r->close();
@@ -2094,6 +2511,17 @@ json Gateway::record_of(const Call& c) const {
   j["notices"] = std::move(notices);
   j["transfers"] = c.transfers;
   j["forwards"] = c.forwards;
+  if (c.queue) {
+    const QueueCall& q = *c.queue;
+    j["queue"] = {{"name", q.route->name},
+                  {"identity", q.route->identity},
+                  {"resourceAccount", q.queue.aor},
+                  {"routingMethod", routing_name(q.route->routing)},
+                  {"conferenceMode", q.route->conference_mode},
+                  {"agents", q.route->agents.size()},
+                  {"callerAnsweredMs", q.caller_answered_ms},
+                  {"offers", q.offers}};
+  }
   return j;
 }
 

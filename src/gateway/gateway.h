@@ -50,6 +50,7 @@
 
 #include "gateway/dialog_journal.h"
 #include "gateway/prompts.h"
+#include "gateway/queue_router.h"
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
 #include "media/port_pool.h"
@@ -130,6 +131,7 @@ class Gateway {
   struct Recording;
   struct Call;
   struct Transfer;
+  struct QueueCall;
   enum class Role { kCaller, kCallee, kRecorder, kTarget };
   struct SessionRef {
     uint64_t call = 0;
@@ -160,6 +162,23 @@ class Gateway {
   void check_health();
   void endpoint_down(const std::string& uri);
   void place_callee(Call& c);
+  enum class Readiness { kReady, kWaiting, kFailed };
+  Readiness readiness(const Call& c, const Party* only, std::string& why) const;
+  void queue_start(Call& c);
+  void queue_attempt(uint64_t call_id);
+  void queue_pause(Call& c, std::chrono::milliseconds pause);
+  bool queue_ring(Call& c, size_t agent);
+  void queue_no_answer(uint64_t call_id);
+  void queue_failed(Call& c, uint64_t session, int status, const sip::Message* response);
+  void queue_answered(Call& c, uint64_t session, const sip::Message& response);
+  void check_agent(Call& c);
+  void connect_agent(Call& c);
+  void agent_not_recorded(Call& c, const std::string& why);
+  void queue_timeout(Call& c);
+  bool agent_busy(const QueueAgent& a, uint64_t except) const;
+  // The indicator's Call-Info; `also`: a policy that will record the party who gets it.
+  sip::HeaderList indicator_headers(const Call& c,
+                                    const policy::CompiledPolicy* also = nullptr) const;
   void recording_failed(Call& c, const std::string& why, bool timed_out);
   void to_voicemail(Call& c, const std::string& why);
   void end_recording(Call& c, Recording& r, const std::string& why);
@@ -188,7 +207,10 @@ class Gateway {
   std::string language_for(const Call& c, Side side) const;
   std::string banner_for(const Call& c) const;
   void finish(uint64_t call_id);
-  std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing);
+  // `recorded`: the indicator even before any recording of the call exists (a queue agent's
+  // own policy records them once they answer).
+  std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
+                      bool recorded = false);
   std::optional<std::string> ha1(std::string_view username, std::string_view realm,
                                  sip::DigestAlgorithm a);
   nlohmann::json record_of(const Call& c) const;
@@ -216,7 +238,8 @@ class Gateway {
     bool down = false;
   };
   std::map<std::string, EndpointHealth> health_;  // by endpoint URI
-  std::set<std::string> plain_recorders_;         // endpoints that refused SRTP (warned once)
+  QueueRouter queue_router_;
+  std::set<std::string> plain_recorders_;  // endpoints that refused SRTP (warned once)
   boost::asio::steady_timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;

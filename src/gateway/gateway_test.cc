@@ -14,6 +14,7 @@
 
 #include "gateway/dialog_journal.h"
 #include "gateway/prompts.h"
+#include "gateway/queue_router.h"
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
 #include "sip/digest.h"
@@ -519,6 +520,58 @@ TEST(Prompts, BuiltInLanguagesFallBackAndAdminFilesComeFirst) {
 }
 
 // --- dialog journal --------------------------------------------------------------------------
+
+QueueRoute four_agents(Routing r) {
+  QueueRoute q;
+  q.identity = "q1";
+  q.routing = r;
+  for (const char* n : {"ann", "ben", "cat", "dan"})
+    q.agents.push_back({std::string(n) + "@x", "", "", ""});
+  return q;
+}
+
+TEST(QueueRouter, EachRoutingMethodPicksItsAgentsAndRoundsEnd) {
+  QueueRouter router;
+  std::set<std::string> away = {"cat@x"}, busy = {"ben@x"};
+  auto state = [&](const QueueAgent& a) {
+    return QueueRouter::AgentState{!away.count(a.identity), busy.count(a.identity) > 0};
+  };
+  std::set<size_t> tried;
+  // Attendant: every reachable agent at once (busy ones too without presence); then the round
+  // is over.
+  auto q = four_agents(Routing::kAttendant);
+  EXPECT_EQ(router.next(q, tried, state), (std::vector<size_t>{0, 1, 3}));
+  EXPECT_TRUE(router.next(q, tried, state).empty());
+  q.presence_based = true;
+  tried.clear();
+  EXPECT_EQ(router.next(q, tried, state), (std::vector<size_t>{0, 3}));
+  // Serial: in order, skipping the unreachable, one per attempt.
+  q = four_agents(Routing::kSerial);
+  tried.clear();
+  EXPECT_EQ(router.next(q, tried, state), (std::vector<size_t>{0}));
+  EXPECT_EQ(router.next(q, tried, state), (std::vector<size_t>{1}));
+  EXPECT_EQ(router.next(q, tried, state), (std::vector<size_t>{3}));
+  EXPECT_TRUE(router.next(q, tried, state).empty());
+  // RoundRobin: each new call starts after the agent the previous call was offered to.
+  q = four_agents(Routing::kRoundRobin);
+  std::vector<size_t> first;
+  for (int call = 0; call < 4; ++call) {
+    std::set<size_t> t;
+    first.push_back(router.next(q, t, state).at(0));
+  }
+  EXPECT_EQ(first, (std::vector<size_t>{0, 1, 3, 0}));
+  // LongestIdle: never-used agents first, then the one idle longest; busy ones never.
+  q = four_agents(Routing::kLongestIdle);
+  const auto t0 = std::chrono::steady_clock::now();
+  router.idle_from("ann@x", t0 + std::chrono::seconds(5));
+  router.idle_from("dan@x", t0 + std::chrono::seconds(1));
+  tried.clear();
+  EXPECT_EQ(router.next(q, tried, state), (std::vector<size_t>{3}));
+  EXPECT_EQ(router.next(q, tried, state), (std::vector<size_t>{0}));
+  EXPECT_TRUE(router.next(q, tried, state).empty());  // ben busy, cat away
+  EXPECT_EQ(routing_from_name("roundrobin"), Routing::kRoundRobin);
+  EXPECT_STREQ(routing_name(Routing::kLongestIdle), "LongestIdle");
+}
 
 TEST(DialogJournal, WhatAPreviousRunLeftUpIsRecoveredAndTheFileStartsAfresh) {
   const auto path = std::filesystem::temp_directory_path() /

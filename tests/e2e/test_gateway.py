@@ -1253,5 +1253,158 @@ class NoticeTest(GatewayTestCase):
         self.assertEqual(len(c["notices"]), 2)
 
 
+# A phone that is busy: 486 to the INVITE.
+DECLINER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="phone that is busy">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]D[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+# An agent's phone: answers, logs the queue in Diversion and the codecs it was offered.
+AGENT = CALLEE.replace(
+    '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
+    '<ereg regexp="Diversion: ([^;]*;reason=[a-z]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
+    '<ereg regexp="m=audio [0-9]* RTP/AVP ([0-9 ]*)" search_in="body" check_it="false" assign_to="m,m1"/>'
+    '<log message="RECORD [$rec] DIVERSION [$dv1] CODECS [$m1]"/>').replace(
+    '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,dv,m"/>')
+
+PASSWORDS = {"bob": "bob-secret-22", "carol": "carol-secret-3"}
+
+
+class QueueTest(GatewayTestCase):
+    """Call queues (New-CsCallQueue): agents rung by the routing method, each recorded under
+    their own policy once they answer; transfer and conference mode."""
+
+    def queue(self, flags):
+        """Sales (bob, carol) behind the resource account sales.queue@contoso.com."""
+        if not hasattr(self, "_setup_done"):
+            self.admin(SETUP)
+            self._setup_done = True
+        out = self.admin(
+            'New-CsOnlineApplicationInstance -UserPrincipalName sales.queue@contoso.com -DisplayName "Sales line"\n'
+            f"New-CsCallQueue -Name Sales -Users bob@contoso.com, carol@contoso.com {flags}\n"
+            "New-CsOnlineApplicationInstanceAssociation -Identities sales.queue@contoso.com "
+            "-ConfigurationId Sales -ConfigurationType CallQueue\n")
+        self.assertIn("CallQueue", out.stdout, out.stderr)
+
+    def agent(self, gw_port, user, scenario):
+        port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, user, PASSWORDS[user], f"{user}-register", port=port))
+        return self.sipp(gw_port, scenario, user, PASSWORDS[user], user, port=port)
+
+    def test_transfer_mode_serial_busy_agent_skipped_and_the_next_recorded_under_her_policy(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], who="carol@contoso.com")
+        self.queue("-RoutingMethod Serial -ConferenceMode $false")
+        gw, gw_port = self.start_gateway()
+        bob = self.agent(gw_port, "bob", DECLINER)
+        carol = self.agent(gw_port, "carol", AGENT)
+        alice = self.sipp(gw_port, caller_scenario("sales.queue", "200", hold_ms=3000), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        self.wait_sipp(carol)
+        # Carol's phone saw the queue and the indicator; Alice saw the indicator in the answer.
+        self.assertIn("RECORD a=record:on DIVERSION <sip:sales.queue@contoso.com>;reason=unconditional",
+                      self.sipp_log(carol))
+        self.assertIn("ANSWERED RECORD a=record:on", self.sipp_log(alice))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual((c["status"], c["callee"]["aor"], c["callee"]["recorded"]),
+                         (200, "sip:carol@contoso.com", True))
+        q = c["queue"]
+        self.assertEqual((q["name"], q["routingMethod"], q["conferenceMode"], q["callerAnsweredMs"]),
+                         ("Sales", "Serial", False, -1))
+        self.assertEqual([(o["agent"], o["outcome"]) for o in q["offers"]],
+                         [("sip:bob@contoso.com", "declined: 486 Busy Here"),
+                          ("sip:carol@contoso.com", "answered")])
+        shown = self.run_vb("calls", "show", c["callId"], check=0).stdout
+        self.assertIn("queue    Sales (Serial, transfer mode) via sip:sales.queue@contoso.com", shown)
+        self.assertRegex(shown, r"offered to sip:bob@contoso.com at \d+ ms: declined: 486 Busy Here")
+        # One recording: Carol's, with Alice, complete.
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            ids = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(ids), 1)
+        md = json.loads(self.run_vb("archive", "show", ids[0], check=0).stdout)["metadata"]
+        self.assertEqual(md["status"], "complete")
+        self.assertEqual(sorted(n["aor"] for p in md["siprec"]["participants"] for n in p["names"]),
+                         ["sip:alice@contoso.com", "sip:carol@contoso.com"])
+
+    def test_conference_mode_answers_the_caller_at_once_and_the_first_agent_to_answer_joins(self):
+        self.queue("-RoutingMethod Attendant")  # conference mode: the default
+        gw, gw_port = self.start_gateway()
+        carol = self.agent(gw_port, "carol", RINGER)
+        bob = self.agent(gw_port, "bob", AGENT)
+        # Alice offers two codecs; the queue answers her with the first, and agents get only it.
+        caller = caller_scenario("sales.queue", "200", hold_ms=3000).replace(
+            "RTP/AVP 8 101", "RTP/AVP 8 0 101").replace(
+            "a=rtpmap:8 PCMA/8000", "a=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000")
+        alice = self.sipp(gw_port, caller, "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        self.wait_sipp(carol)
+        self.assertIn("CANCELLED", self.sipp_log(carol))
+        self.assertIn("CODECS 8 101", self.sipp_log(bob))
+        c = wait_until(self.calls, 10)[0]
+        q = c["queue"]
+        self.assertEqual((c["status"], c["callee"]["aor"], q["conferenceMode"]), (200, "sip:bob@contoso.com", True))
+        self.assertGreaterEqual(q["callerAnsweredMs"], 0)
+        self.assertLess(q["callerAnsweredMs"], c["timings"]["connectedMs"])
+        self.assertEqual(sorted((o["agent"], o["outcome"]) for o in q["offers"]),
+                         [("sip:bob@contoso.com", "answered"),
+                          ("sip:carol@contoso.com", "cancelled: sip:bob@contoso.com answered")])
+        self.assertGreater(c["media"][0]["fromCallee"], 50, c["media"])
+
+    def test_agent_whose_required_recording_fails_is_released_and_the_next_agent_takes_the_call(self):
+        self.policy([free_udp_port()], who="bob@contoso.com")  # Bob's required recorder never answers
+        self.queue("-RoutingMethod Serial -ConferenceMode $false")
+        gw, gw_port = self.start_gateway(recording_setup_timeout_ms=1000)
+        bob = self.agent(gw_port, "bob", AGENT)
+        carol = self.agent(gw_port, "carol", AGENT)
+        alice = self.sipp(gw_port, caller_scenario("sales.queue", "200", hold_ms=2000), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        self.wait_sipp(carol)
+        self.assertIn('BYE REASON SIP;cause=480;text="There was a problem setting up the recording required by '
+                      'your organisation"', self.sipp_log(bob))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual((c["status"], c["callee"]["aor"]), (200, "sip:carol@contoso.com"))
+        offers = c["queue"]["offers"]
+        self.assertEqual(offers[0]["agent"], "sip:bob@contoso.com")
+        self.assertIn("recording failed: no recorder answered within 1000 ms", offers[0]["outcome"])
+        self.assertEqual((offers[1]["agent"], offers[1]["outcome"]), ("sip:carol@contoso.com", "answered"))
+        bob_rec = c["recordings"][0]
+        self.assertEqual((bob_rec["party"], bob_rec["left"]), ("sip:bob@contoso.com", True))
+
+    def test_no_agent_within_the_timeout_threshold_disconnects_the_caller_with_a_reason(self):
+        self.queue("-ConferenceMode $false -TimeoutThreshold 2")
+        gw, gw_port = self.start_gateway()  # nobody registered
+        alice = self.sipp(gw_port, caller_scenario("sales.queue", "480"), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.assertIn('REFUSED REASON SIP;cause=480;text="No agent of the call queue answered"', self.sipp_log(alice))
+        self.admin("Set-CsCallQueue Sales -ConferenceMode $true")  # the queue answers, then lets go
+        time.sleep(1.5)  # the gateway applies changes made elsewhere every reload_interval_ms (500)
+        alice = self.sipp(gw_port, caller_scenario("sales.queue", "200", hold_ms=10000), "alice",
+                          "alice-secret-1", "alice2")
+        self.wait_sipp(alice)
+        self.assertIn('BYE REASON SIP;cause=480;text="No agent of the call queue answered"', self.sipp_log(alice))
+        calls = wait_until(lambda: self.calls() if len(self.calls()) == 2 else None, 10)
+        for c in calls:
+            self.assertIn("No agent of the call queue answered within 2 s", c["outcome"])
+            self.assertEqual(c["queue"]["offers"], [])
+
+
 if __name__ == "__main__":
     unittest.main()
