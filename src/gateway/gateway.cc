@@ -249,6 +249,10 @@ struct Gateway::Transfer {
   Target target;
   uint64_t session = 0;  // our INVITE to the target
   bool calling = false;
+  // Attended transfer (Refer-To with Replaces, RFC 3891): the target is already in a call
+  // with the transferor (the consultation); it is re-INVITEd into this call and that one ends.
+  uint64_t consultation = 0;  // the consultation call's id
+  uint64_t replaced = 0;      // the target's session in it (ours once it answers the re-INVITE)
   asio::steady_timer deadline;
   steady_clock::time_point started = steady_clock::now();
 };
@@ -369,7 +373,12 @@ struct Gateway::Call {
   std::vector<std::unique_ptr<Party>> departed;  // parties that left (their recordings name them)
   std::string outcome;
   int final_status = 0;
-  uint64_t sdp_version = 1;
+  // The o= session id each party's dialog saw first (0: this call's id); a dialog an attended
+  // transfer moved here keeps its first call's (RFC 3264 §8).
+  std::array<uint64_t, 2> origin{};
+  uint64_t origin_of(Side side) const {
+    return origin[static_cast<size_t>(side)] ? origin[static_cast<size_t>(side)] : id;
+  }
   std::vector<uint64_t> forks;  // our INVITEs to the callee's registrations, until one answers
   size_t rang = 0;
   int best_status = 0;
@@ -1220,11 +1229,13 @@ void Gateway::end_recording(Call& c, Recording& r, const std::string& why) {
 // --- the callee ------------------------------------------------------------------------------
 
 std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
-                             bool recorded) {
+                             bool recorded, uint64_t origin) {
   sip::SessionDescription s = from_other;
+  // The o= session id stays the one the dialog first saw; versions only ever grow (one counter
+  // for the gateway, so a dialog moved between calls never sees one go back).
   s.origin.username = "verbatim";
-  s.origin.session_id = std::to_string(c.id);
-  s.origin.session_version = std::to_string(const_cast<Call&>(c).sdp_version++);
+  s.origin.session_id = std::to_string(origin ? origin : c.origin_of(facing));
+  s.origin.session_version = std::to_string(++sdp_version_);
   s.origin.addr_type = media_address_.is_v6() ? "IP6" : "IP4";
   s.origin.address = media_address_.to_string();
   s.connection = sip::SdpConnection{"IN", s.origin.addr_type, s.origin.address};
@@ -1727,13 +1738,30 @@ bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
   if (!na) return decline("Refer-To does not parse");
   auto uri = sip::parse_uri(na.value().uri.text);
   if (!uri) return decline("Refer-To does not parse");
-  if (std::any_of(uri.value().headers.begin(), uri.value().headers.end(),
-                  [](const auto& p) { return iequals(p.name, "Replaces"); })) {
-    return decline("attended transfer (Replaces) is not supported");
-  }
-  Target t = resolve(uri.value());
-  if (t.party.aor.empty()) return decline("no user or number " + std::string(na.value().uri.text));
   auto tr = std::make_unique<Transfer>(io_);
+  Target t;
+  auto replaces = std::find_if(uri.value().headers.begin(), uri.value().headers.end(),
+                               [](const auto& p) { return iequals(p.name, "Replaces"); });
+  if (replaces != uri.value().headers.end()) {
+    // Attended: the target is whoever the transferor's other call (the one Replaces names) is
+    // with; the transferor must be a party of that call too.
+    auto found = consultation(c, sip::unescape(replaces->value.value_or("")), moving);
+    if (!found) return decline(found.error().message);
+    Call& other_call = *found.value().first;
+    const Side target_side = found.value().second;
+    t.party = target_side == Side::kA ? other_call.caller : other_call.callee;
+    t.identity = target_side == Side::kA ? "" : other_call.callee_identity;
+    if (t.identity.empty() && istarts_with(t.party.aor, "sip:")) {
+      t.identity = to_lower(t.party.aor.substr(4));
+    }
+    t.via_trunk =
+        target_side == Side::kB ? other_call.via_trunk : t.party.aor.rfind("tel:", 0) == 0;
+    tr->consultation = other_call.id;
+    tr->replaced = target_side == Side::kA ? other_call.a : other_call.b;
+  } else {
+    t = resolve(uri.value());
+  }
+  if (t.party.aor.empty()) return decline("no user or number " + std::string(na.value().uri.text));
   tr->moving = moving;
   tr->transferor = session;
   tr->by = (moving == Side::kA ? c.caller : c.callee).aor;
@@ -1742,6 +1770,53 @@ bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
   c.transfer = std::move(tr);
   asio::post(io_, [this, id = c.id] { start_transfer(id); });
   return true;
+}
+
+// The call a Replaces value ("call-id;to-tag=..;from-tag=..", RFC 3891) names: one of the
+// transferor's dialogs with the gateway in another connected call. Returns that call and the
+// side of it the target is on (the other side from the transferor).
+Result<std::pair<Gateway::Call*, Side>> Gateway::consultation(const Call& c,
+                                                              const std::string& replaces,
+                                                              Side moving) {
+  const auto parts = split(replaces, ';');
+  if (parts.empty() || trim(parts[0]).empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "Replaces without a Call-ID");
+  }
+  const std::string call_id(trim(parts[0]));
+  std::set<std::string> tags;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const auto eq = parts[i].find('=');
+    if (eq == std::string_view::npos) continue;
+    const auto name = trim(parts[i].substr(0, eq));
+    if (iequals(name, "to-tag") || iequals(name, "from-tag")) {
+      tags.insert(std::string(trim(parts[i].substr(eq + 1))));
+    }
+  }
+  const std::string& transferor = (moving == Side::kA ? c.caller : c.callee).aor;
+  for (auto& [id, other] : calls_) {
+    if (id == c.id) continue;
+    for (Side side : {Side::kA, Side::kB}) {
+      const uint64_t session = side == Side::kA ? other->a : other->b;
+      const sip::Dialog* d = session ? sip_->ua().dialog(session) : nullptr;
+      if (!d || d->call_id() != call_id || !tags.count(d->local_tag()) ||
+          !tags.count(d->remote_tag())) {
+        continue;
+      }
+      if ((side == Side::kA ? other->caller : other->callee).aor != transferor) {
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "Replaces names a call the transferor is not in");
+      }
+      if (other->state != Call::State::kConnected || other->transfer || other->removing) {
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "the call Replaces names is not connected");
+      }
+      if (other->emergency) {
+        return make_error(ErrorCode::kFailedPrecondition, "emergency calls are not transferred");
+      }
+      return std::pair{other.get(), ::verbatim::gateway::other(side)};
+    }
+  }
+  return make_error(ErrorCode::kNotFound, "Replaces names no call through the gateway");
 }
 
 // The target is a new party: its own policy decides whether it is recorded (and its required
@@ -1796,6 +1871,34 @@ void Gateway::place_target(Call& c) {
   t.calling = true;
   const Side stays = other(t.moving);
   const Party& staying = stays == Side::kA ? c.caller : c.callee;
+  if (t.consultation) {
+    // Attended: the target's phone is re-INVITEd towards this call's ports.
+    auto ci = calls_.find(t.consultation);
+    if (ci == calls_.end() || ci->second->state != Call::State::kConnected ||
+        (ci->second->a != t.replaced && ci->second->b != t.replaced)) {
+      transfer_failed(c, 481, "the consultation call ended");
+      return;
+    }
+    auto sent = sip_->ua().reinvite(
+        t.replaced,
+        sdp_for(c, stays == Side::kA ? c.a_offer : c.b_answer, t.moving, false,
+                ci->second->origin_of(ci->second->a == t.replaced ? Side::kA : Side::kB)),
+        [this, id = c.id, replaced = t.replaced](int status, const sip::Message* response) {
+          auto it = calls_.find(id);
+          if (it == calls_.end() || !it->second->transfer ||
+              it->second->transfer->replaced != replaced) {
+            return;
+          }
+          if (status >= 200 && status < 300 && response) {
+            complete_transfer(*it->second, *response);
+          } else {
+            transfer_failed(*it->second, status >= 300 ? status : 500,
+                            "the target answered the re-INVITE " + std::to_string(status));
+          }
+        });
+    if (!sent) transfer_failed(c, 500, sent.error().message);
+    return;
+  }
   sip::OutgoingCall oc;
   if (t.target.via_trunk) {
     oc.next_hop = *parse_peer(options_.trunk);
@@ -1843,6 +1946,19 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
     sessions_.erase(t.transferor);
     hang_up(t.transferor);
   }
+  if (t.consultation) {
+    // The target's dialog moves into this call; the consultation call ends without it (its
+    // other party, the transferor, gets a BYE; its recordings end complete).
+    t.session = t.replaced;
+    if (auto ci = calls_.find(t.consultation); ci != calls_.end()) {
+      Call& consult = *ci->second;
+      c.origin[static_cast<size_t>(moving)] =
+          consult.origin_of(consult.a == t.replaced ? Side::kA : Side::kB);
+      (consult.a == t.replaced ? consult.a : consult.b) = 0;
+      sessions_.erase(t.replaced);
+      end_call(consult, "attended transfer: " + t.target.party.aor + " joined call " + c.call_id);
+    }
+  }
   (moving == Side::kA ? c.a : c.b) = t.session;
   sessions_[t.session] = {c.id, moving == Side::kA ? Role::kCaller : Role::kCallee, nullptr};
   journal_up(t.session, c, moving == Side::kA ? "caller" : "callee");
@@ -1878,6 +1994,7 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
   c.transfers.push_back({{"by", t.by},
                          {"to", slot.aor},
                          {"recorded", slot.recorded},
+                         {"attended", t.consultation != 0},
                          {"outcome", "completed"},
                          {"atMs", ms_since(c.started)},
                          {"tookMs", ms_since(t.started)}});

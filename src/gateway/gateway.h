@@ -191,6 +191,8 @@ class Gateway {
   void forward(Call& c, Target t, int status);
   bool on_refer(uint64_t session, const sip::Message& refer);
   void start_transfer(uint64_t call_id);
+  Result<std::pair<Call*, Side>> consultation(const Call& c, const std::string& replaces,
+                                              Side moving);
   void check_transfer(Call& c);
   void place_target(Call& c);
   void complete_transfer(Call& c, const sip::Message& response);
@@ -208,9 +210,10 @@ class Gateway {
   std::string banner_for(const Call& c) const;
   void finish(uint64_t call_id);
   // `recorded`: the indicator even before any recording of the call exists (a queue agent's
-  // own policy records them once they answer).
+  // own policy records them once they answer). `origin`: the o= session id (0: the one the
+  // dialog facing `facing` has).
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
-                      bool recorded = false);
+                      bool recorded = false, uint64_t origin = 0);
   std::optional<std::string> ha1(std::string_view username, std::string_view realm,
                                  sip::DigestAlgorithm a);
   nlohmann::json record_of(const Call& c) const;
@@ -243,6 +246,7 @@ class Gateway {
   boost::asio::steady_timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;
+  uint64_t sdp_version_ = 0;  // the o= version of every SDP the gateway sends
   std::chrono::steady_clock::time_point last_status_{};
   std::chrono::steady_clock::time_point last_registrations_{};
   bool stopping_ = false;

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, http, wait_until  # noqa: E402
 from test_recorder import g711, rtp_fields  # noqa: E402
 from test_sip_softphone import BARESIP, MODULES, Baresip  # noqa: E402
+from sip_ua import Dialog, SipUA  # noqa: E402
 
 APP = "11111111-2222-4333-8444-555555555555"
 PAIR_APP = "11111111-2222-4333-8444-666666666666"
@@ -1251,6 +1252,77 @@ class NoticeTest(GatewayTestCase):
         for n in c["notices"]:
             self.assertIn("DisableComplianceRecordingAudioNotificationForCalls", n["outcome"])
         self.assertEqual(len(c["notices"]), 2)
+
+
+# Carol, consulted by Bob: answers, then takes the gateway's re-INVITE that moves her into the
+# call Bob transfers to her (logging the o= lines of both offers), then the BYE.
+CONSULTED = CALLEE.replace(
+    '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
+    '<ereg regexp="o=verbatim ([0-9]*)" search_in="body" check_it="true" assign_to="o,o1"/>'
+    '<log message="RECORD [$rec] ORIGIN [$o1]"/>').replace(
+    '  <recv request="BYE">', '''  <recv request="INVITE">
+    <action>
+      <ereg regexp="o=verbatim ([0-9]*)" search_in="body" check_it="true" assign_to="p,p1"/>
+      <log message="REINVITE ORIGIN [$p1]"/>
+    </action>
+  </recv>
+''' + ANSWER.replace(";tag=[pid]B[call_number]", "") + '''  <recv request="ACK"/>
+  <recv request="BYE">''').replace('<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,o,p"/>')
+
+
+class AttendedTransferTest(GatewayTestCase):
+    def test_attended_transfer_joins_the_consulted_party_who_is_recorded_in_the_new_call(self):
+        """Alice calls Bob; Bob holds her, calls Carol (recorded under Traders), then transfers
+        Alice to Carol with Replaces naming his call with Carol (RFC 5589 §7): Carol's phone is
+        re-INVITEd into Alice's call, Bob's two dialogs end, Carol's recording of her call with
+        Bob is complete and a new one records her with Alice."""
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], who="carol@contoso.com")
+        gw, gw_port = self.start_gateway()
+        carol_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
+        carol = self.sipp(gw_port, CONSULTED, "carol", "carol-secret-3", "carol", port=carol_port)
+        bob = SipUA("bob", "bob-secret-22", gw_port)
+        self.addCleanup(bob.close)
+        bob.register()
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=9000), "alice", "alice-secret-1", "alice")
+        held = bob.answer()
+        self.assertEqual(bob.hold(held).status, 200)
+        consultation = bob.call("carol")
+        time.sleep(1)
+        # A Replaces naming no dialog of the gateway's is declined, and nothing changes.
+        bogus = Dialog("no-such-call", "x", "y", bob.aor, "sip:carol@contoso.com", "")
+        self.assertEqual(bob.attended_transfer(held, bogus, "carol").status, 603)
+        self.assertEqual(bob.attended_transfer(held, consultation, "carol").status, 202)
+        self.assertTrue(bob.serve_until(lambda: held.ended and consultation.ended and "SIP/2.0 200 OK" in bob.notify_frags),
+                        "\n".join(bob.log))
+        self.wait_sipp(alice)
+        self.wait_sipp(carol)
+        log = self.sipp_log(carol)
+        first, again = re.search(r"ORIGIN (\d+)", log).group(1), re.search(r"REINVITE ORIGIN (\d+)", log).group(1)
+        self.assertEqual(first, again, "the re-INVITE keeps the dialog's o= session id")
+        calls = wait_until(lambda: self.calls() if len(self.calls()) == 2 else None, 10)
+        main = [c for c in calls if c["caller"]["aor"] == "sip:alice@contoso.com"][0]
+        consult = [c for c in calls if c is not main][0]
+        self.assertEqual((main["status"], main["callee"]["aor"]), (200, "sip:carol@contoso.com"))
+        self.assertEqual(main["transfers"][0]["outcome"], "declined: Replaces names no call through the gateway")
+        t = main["transfers"][1]
+        self.assertEqual((t["by"], t["to"], t["attended"], t["outcome"]),
+                         ("sip:bob@contoso.com", "sip:carol@contoso.com", True, "completed"))
+        self.assertIn("attended transfer: sip:carol@contoso.com joined call", consult["outcome"])
+        # Alice's audio reached Carol in the new call and Carol's echo came back.
+        self.assertGreater(main["media"][0]["fromCallee"], 50, main["media"])
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            ids = re.findall(r"recording (\w+) started", f.read())
+        aors = []
+        for r in ids:
+            md = json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"]
+            self.assertEqual(md["status"], "complete", md)
+            aors.append(sorted(n["aor"] for p in md["siprec"]["participants"] for n in p["names"]))
+        self.assertEqual(sorted(aors), [["sip:alice@contoso.com", "sip:carol@contoso.com"],
+                                        ["sip:bob@contoso.com", "sip:carol@contoso.com"]])
 
 
 # A phone that is busy: 486 to the INVITE.

@@ -1,0 +1,286 @@
+"""A small SIP user agent over UDP for the scenarios the phones at hand cannot play: SIPp runs
+one dialog per scenario and Debian's baresip has no attended transfer, so the transferor of an
+attended transfer (two dialogs at once, a REFER naming one in the other's Replaces) is this.
+
+It does what a phone does and no more: REGISTER and INVITE with MD5 digest (RFC 2617 with
+qop=auth), answer an INVITE, ACK, in-dialog REFER, and answer the NOTIFY/BYE/OPTIONS it gets.
+Every wait is bounded; a message it did not expect fails the test with the message in the text.
+"""
+import hashlib
+import os
+import re
+import socket
+import struct
+import threading
+import time
+import urllib.parse
+
+
+def _md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+class Message:
+    def __init__(self, data):
+        text = data.decode("utf-8", "replace")
+        head, _, self.body = text.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        self.first = lines[0]
+        self.headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers.append((name.strip().lower(), value.strip()))
+        self.status = int(self.first.split()[1]) if self.first.startswith("SIP/2.0") else 0
+        self.method = "" if self.status else self.first.split()[0]
+
+    def get(self, name):
+        for n, v in self.headers:
+            if n == name.lower():
+                return v
+        return None
+
+    def all(self, name):
+        return [v for n, v in self.headers if n == name.lower()]
+
+    def tag(self, header):
+        m = re.search(r";\s*tag=([^;>\s]+)", self.get(header) or "")
+        return m.group(1) if m else None
+
+    def __str__(self):
+        return self.first + "\n" + "\n".join(f"{n}: {v}" for n, v in self.headers) + "\n\n" + self.body
+
+
+class Dialog:
+    def __init__(self, call_id, local_tag, remote_tag, local_uri, remote_uri, target):
+        self.call_id, self.local_tag, self.remote_tag = call_id, local_tag, remote_tag
+        self.local_uri, self.remote_uri, self.target = local_uri, remote_uri, target
+        self.cseq = 1
+        self.ended = False
+
+    def talk(self, media_socket, sdp, seconds=30):
+        """Sends A-law silence every 20 ms to where `sdp` says, until the dialog ends (at most
+        `seconds`): what a phone's microphone would send."""
+        host = re.search(r"c=IN IP4 (\S+)", sdp).group(1)
+        port = int(re.search(r"m=audio (\d+)", sdp).group(1))
+        ssrc = int.from_bytes(os.urandom(4), "big")
+
+        def run():
+            for n in range(seconds * 50):
+                if self.ended:
+                    return
+                header = struct.pack("!BBHII", 0x80, 8, n & 0xFFFF, n * 160, ssrc)
+                try:
+                    media_socket.sendto(header + b"\xd5" * 160, (host, port))
+                except OSError:
+                    return
+                time.sleep(0.02)
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def replaces(self):
+        """This dialog as a Replaces value (RFC 3891), escaped for a URI header."""
+        value = f"{self.call_id};to-tag={self.remote_tag};from-tag={self.local_tag}"
+        return urllib.parse.quote(value, safe="")
+
+
+class SipUA:
+    def __init__(self, user, password, gateway_port, domain="contoso.com"):
+        self.user, self.password, self.domain = user, password, domain
+        self.gateway = ("127.0.0.1", gateway_port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # where our SDP says we are
+        self.media.bind(("127.0.0.1", 0))
+        self.aor = f"sip:{user}@{domain}"
+        self.contact = f"<sip:{user}@127.0.0.1:{self.port}>"
+        self.pending = []  # requests that arrived while waiting for something else
+        self.log = []      # every message, both ways, for failure messages
+        self.notify_frags = []
+
+    def close(self):
+        self.sock.close()
+        self.media.close()
+
+    # --- wire ------------------------------------------------------------------------------
+
+    def send(self, text):
+        self.log.append(">>> " + text.split("\r\n")[0])
+        self.sock.sendto(text.encode(), self.gateway)
+
+    def receive(self, timeout):
+        """The next message, or None after `timeout` seconds."""
+        self.sock.settimeout(timeout)
+        try:
+            data, _ = self.sock.recvfrom(65535)
+        except socket.timeout:
+            return None
+        m = Message(data)
+        self.log.append("<<< " + m.first)
+        return m
+
+    def sdp(self):
+        return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {self.media.getsockname()[1]} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+
+    def request(self, method, uri, call_id, from_tag, to, cseq, extra="", body="", ctype=None):
+        branch = "z9hG4bK" + os.urandom(6).hex()
+        text = (f"{method} {uri} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport\r\n"
+                f"From: <{self.aor}>;tag={from_tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+                f"CSeq: {cseq} {method}\r\nContact: {self.contact}\r\nMax-Forwards: 70\r\n{extra}")
+        if body:
+            text += f"Content-Type: {ctype or 'application/sdp'}\r\n"
+        return text + f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+
+    def reply(self, req, status, reason, to_tag=None, body="", extra=""):
+        to = req.get("to")
+        if to_tag and ";tag=" not in to:
+            to += f";tag={to_tag}"
+        text = "SIP/2.0 %d %s\r\n" % (status, reason)
+        text += "".join(f"Via: {v}\r\n" for v in req.all("via"))
+        text += (f"From: {req.get('from')}\r\nTo: {to}\r\nCall-ID: {req.get('call-id')}\r\n"
+                 f"CSeq: {req.get('cseq')}\r\nContact: {self.contact}\r\n{extra}")
+        if body:
+            text += "Content-Type: application/sdp\r\n"
+        self.send(text + f"Content-Length: {len(body.encode())}\r\n\r\n{body}")
+
+    def answer_in_dialog(self, req):
+        """The requests a phone in a call answers by itself."""
+        if req.method == "NOTIFY":
+            self.notify_frags.append(req.body.split("\r\n")[0])
+            self.reply(req, 200, "OK")
+        elif req.method == "BYE":
+            self.reply(req, 200, "OK")
+            for d in getattr(self, "dialogs", []):
+                if d.call_id == req.get("call-id"):
+                    d.ended = True
+        elif req.method == "ACK":
+            pass
+        else:
+            self.reply(req, 200, "OK")
+
+    def wait_response(self, call_id, method, timeout=10):
+        """The final response to our request (provisional ones skipped); requests that arrive
+        meanwhile are answered."""
+        end = time.time() + timeout
+        while time.time() < end:
+            m = self.receive(max(0.05, end - time.time()))
+            if m is None:
+                continue
+            if m.status:
+                if m.get("call-id") == call_id and m.get("cseq").endswith(method) and m.status >= 200:
+                    return m
+                continue
+            self.answer_in_dialog(m)
+        raise AssertionError(f"{self.user}: no final response to {method}\n" + "\n".join(self.log))
+
+    def authorization(self, challenge, method, uri):
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+        ha1 = _md5(f"{self.user}:{fields['realm']}:{self.password}")
+        ha2 = _md5(f"{method}:{uri}")
+        cnonce = os.urandom(8).hex()
+        if "qop" in fields:
+            resp = _md5(f"{ha1}:{fields['nonce']}:00000001:{cnonce}:auth:{ha2}")
+            qop = f', qop=auth, nc=00000001, cnonce="{cnonce}"'
+        else:
+            resp, qop = _md5(f"{ha1}:{fields['nonce']}:{ha2}"), ""
+        opaque = f', opaque="{fields["opaque"]}"' if "opaque" in fields else ""
+        return (f'Authorization: Digest username="{self.user}", realm="{fields["realm"]}", '
+                f'nonce="{fields["nonce"]}", uri="{uri}", response="{resp}", algorithm=MD5{qop}{opaque}\r\n')
+
+    # --- what a phone does ------------------------------------------------------------------
+
+    def register(self):
+        call_id, tag = os.urandom(8).hex(), os.urandom(4).hex()
+        uri = f"sip:{self.domain}"
+        self.send(self.request("REGISTER", uri, call_id, tag, f"<{self.aor}>", 1, "Expires: 600\r\n"))
+        r = self.wait_response(call_id, "REGISTER")
+        if r.status == 401:
+            auth = self.authorization(r.get("www-authenticate"), "REGISTER", uri)
+            self.send(self.request("REGISTER", uri, call_id, tag, f"<{self.aor}>", 2, "Expires: 600\r\n" + auth))
+            r = self.wait_response(call_id, "REGISTER")
+        assert r.status == 200, str(r)
+
+    def answer(self, timeout=20):
+        """Waits for an INVITE, rings, answers; the dialog."""
+        end = time.time() + timeout
+        while time.time() < end:
+            m = self.receive(max(0.05, end - time.time()))
+            if m is None:
+                continue
+            if m.method != "INVITE":
+                if not m.status:
+                    self.answer_in_dialog(m)
+                continue
+            tag = os.urandom(4).hex()
+            self.reply(m, 180, "Ringing", tag)
+            self.reply(m, 200, "OK", tag, self.sdp())
+            target = re.search(r"<([^>]+)>", m.get("contact")).group(1)
+            d = Dialog(m.get("call-id"), tag, m.tag("from"), self.aor,
+                       re.search(r"<([^>]+)>", m.get("from")).group(1), target)
+            self.dialogs = getattr(self, "dialogs", []) + [d]
+            self.wait_request("ACK", d.call_id)
+            d.talk(self.media, m.body)
+            return d
+        raise AssertionError(f"{self.user}: no INVITE\n" + "\n".join(self.log))
+
+    def wait_request(self, method, call_id, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            m = self.receive(max(0.05, end - time.time()))
+            if m is None:
+                continue
+            if m.method == method and m.get("call-id") == call_id:
+                if method not in ("ACK",):
+                    self.answer_in_dialog(m)
+                return m
+            if not m.status:
+                self.answer_in_dialog(m)
+        raise AssertionError(f"{self.user}: no {method}\n" + "\n".join(self.log))
+
+    def call(self, user):
+        """Calls another user through the gateway (answering its challenge); the dialog."""
+        call_id, tag = os.urandom(8).hex(), os.urandom(4).hex()
+        uri = f"sip:{user}@{self.domain}"
+        to = f"<{uri}>"
+        self.send(self.request("INVITE", uri, call_id, tag, to, 1, body=self.sdp()))
+        r = self.wait_response(call_id, "INVITE")
+        if r.status == 401:
+            self.send(self.request("ACK", uri, call_id, tag, r.get("to"), 1))
+            auth = self.authorization(r.get("www-authenticate"), "INVITE", uri)
+            self.send(self.request("INVITE", uri, call_id, tag, to, 2, auth, body=self.sdp()))
+            r = self.wait_response(call_id, "INVITE", timeout=15)
+        assert r.status == 200, str(r)
+        target = re.search(r"<([^>]+)>", r.get("contact")).group(1)
+        d = Dialog(call_id, tag, r.tag("to"), self.aor, uri, target)
+        d.cseq = 2
+        self.send(self.request("ACK", target, call_id, tag, r.get("to"), d.cseq))
+        self.dialogs = getattr(self, "dialogs", []) + [d]
+        d.talk(self.media, r.body)
+        return d
+
+    def in_dialog(self, d, method, extra="", body=""):
+        d.cseq += 1
+        to = f"<{d.remote_uri}>;tag={d.remote_tag}"
+        self.send(self.request(method, d.target, d.call_id, d.local_tag, to, d.cseq, extra, body))
+        return self.wait_response(d.call_id, method)
+
+    def hold(self, d):
+        r = self.in_dialog(d, "INVITE", body=self.sdp().replace("a=rtpmap", "a=sendonly\r\na=rtpmap"))
+        self.send(self.request("ACK", d.target, d.call_id, d.local_tag, r.get("to"), d.cseq))
+        return r
+
+    def attended_transfer(self, held, consultation, to_user):
+        """REFER on `held` naming `consultation` in Replaces (RFC 5589 §7)."""
+        refer_to = f"<sip:{to_user}@{self.domain}?Replaces={consultation.replaces()}>"
+        return self.in_dialog(held, "REFER", f"Refer-To: {refer_to}\r\nReferred-By: <{self.aor}>\r\n")
+
+    def serve_until(self, done, timeout=15):
+        """Answers what arrives until done() is true."""
+        end = time.time() + timeout
+        while time.time() < end and not done():
+            m = self.receive(0.2)
+            if m is not None and not m.status:
+                self.answer_in_dialog(m)
+        return done()
