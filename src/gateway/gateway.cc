@@ -273,6 +273,10 @@ struct Gateway::Leg {
   std::vector<std::shared_ptr<TapPorts>> taps;
   std::vector<std::pair<size_t, uint64_t>> tap_ids;  // (relay, tap)
   std::vector<std::string> keys;  // per SIPREC m-line: our SRTP key ("inline:..."), if offered
+  // The metadata the recorder has: the communication session, and the participant the observed
+  // party talks to (who it is, its id, the streams it sends and receives).
+  std::string md_session, peer_id, peer_aor;
+  std::vector<std::string> peer_send, peer_recv;
   const char* state_name() const {
     switch (state) {
       case State::kInviting:
@@ -1069,6 +1073,11 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
     }
   }
   md.participants = {observed, peer_party};
+  l.md_session = session_id;
+  l.peer_id = peer_party.id;
+  l.peer_aor = other.aor;
+  l.peer_send = peer_party.send;
+  l.peer_recv = peer_party.recv;
   // What Verbatim adds: the observed participant, direction, the call, policy and application.
   json ext{{"observed", observed.id},
            {"direction", p.side == Side::kA ? "outbound" : "inbound"},
@@ -1403,6 +1412,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     spdlog::info("call {}: recorder {} ({}) recording after {} ms", c.call_id, l.instance, l.uri,
                  l.answered_ms);
     journal_up(session, c, "recorder");
+    refresh_metadata(c);
     check_setup(c);
     check_transfer(c);
     check_agent(c);
@@ -1705,6 +1715,7 @@ void Gateway::forward(Call& c, Target t, int status) {
   c.callee_identity = t.identity;
   c.via_trunk = t.via_trunk;
   c.state = Call::State::kSetup;
+  refresh_metadata(c);
   if (!t.emergency) decide(c, c.callee);
   await_recorders(c);
 }
@@ -2002,6 +2013,7 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
   c.departed.push_back(std::move(gone));
   c.notified[static_cast<size_t>(moving)] = false;
   c.transfer.reset();
+  refresh_metadata(c);
   notify_recording(c);
 }
 
@@ -2036,6 +2048,55 @@ void Gateway::transfer_failed(Call& c, int status, const std::string& why) {
                                   status == 480 ? "Temporarily Unavailable" : "Transfer Failed");
   } else {
     end_call(c, "transfer failed after the transferor left: " + why);
+  }
+}
+
+// --- metadata updates ------------------------------------------------------------------------
+
+// RFC 7866 §7.1.2: when the party a recording's observed participant talks to changes (a
+// transfer, a forward, a queue's agent answering), each of its recorders gets a partial metadata
+// update in an UPDATE: the participant who left is disassociated from the communication session
+// (its time), the one who came associated with the same streams from now on. A stream so
+// carries each in turn; the times say who was on it when.
+void Gateway::refresh_metadata(Call& c) {
+  const std::string now = format_iso8601(std::chrono::system_clock::now());
+  for (auto& r : c.recordings) {
+    if (!r->active()) continue;
+    const Party& other = r->party->side == Side::kA ? c.callee : c.caller;
+    for (auto& l : r->legs) {
+      if (l->state != Leg::State::kUp || !l->session || l->peer_aor == other.aor) continue;
+      siprec::Metadata md;
+      md.partial = true;
+      siprec::Participant gone, came;
+      gone.id = l->peer_id;
+      gone.sessions = {l->md_session};
+      gone.disassociate_time = now;
+      came.id = new_metadata_id();
+      came.names.push_back({other.aor, other.display});
+      came.sessions = {l->md_session};
+      came.associate_time = now;
+      came.send = l->peer_send;
+      came.recv = l->peer_recv;
+      came.streams_given = true;
+      md.participants = {gone, came};
+      spdlog::info("call {}: recording of {} at {}: {} replaces {} in the metadata", c.call_id,
+                   r->party->aor, l->uri, other.aor, l->peer_aor);
+      auto sent = sip_->ua().update(
+          l->session, "application/rs-metadata+xml", siprec::serialize_metadata(md),
+          {{"Content-Disposition", "recording-session"}},
+          [call = c.call_id, uri = l->uri](int status, const sip::Message*) {
+            if (status >= 300) {
+              spdlog::warn("call {}: recorder {} refused a metadata update: {}", call, uri, status);
+            }
+          });
+      if (!sent) {
+        spdlog::warn("call {}: metadata update to {} not sent: {}", c.call_id, l->uri,
+                     sent.error().message);
+      }
+      l->peer_id = came.id;
+      l->peer_aor = other.aor;
+      ++metrics_.metadata_updates;
+    }
   }
 }
 
@@ -2278,6 +2339,7 @@ void Gateway::connect_agent(Call& c) {
   c.final_status = 200;
   ++metrics_.calls_connected;
   spdlog::info("call {}: call queue {}: {} took the call", c.call_id, q.route->name, c.callee.aor);
+  refresh_metadata(c);
   notify_recording(c);
 }
 
@@ -2668,6 +2730,7 @@ json Gateway::status() const {
                 {"recordingAnswered", m.recording_answered},
                 {"recordingFailed", m.recording_failed},
                 {"recordingReplacements", m.recording_replacements},
+                {"metadataUpdates", m.metadata_updates},
                 {"recorderEndpointsDown", m.recorders_down},
                 {"registers", m.registers},
                 {"authChallenges", m.auth_challenges}}}};

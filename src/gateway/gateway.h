@@ -104,6 +104,7 @@ struct GatewayMetrics {
   uint64_t recording_answered = 0;
   uint64_t recording_failed = 0;
   uint64_t recording_replacements = 0;  // a lost recorder replaced during the call
+  uint64_t metadata_updates = 0;        // the observed party's peer changed (transfer, ...)
   uint64_t recorders_down = 0;          // endpoints found down by the health checks
   uint64_t registers = 0;
   uint64_t auth_challenges = 0;
@@ -172,6 +173,7 @@ class Gateway {
   void queue_failed(Call& c, uint64_t session, int status, const sip::Message* response);
   void queue_answered(Call& c, uint64_t session, const sip::Message& response);
   void check_agent(Call& c);
+  void refresh_metadata(Call& c);
   void connect_agent(Call& c);
   void agent_not_recorded(Call& c, const std::string& why);
   void queue_timeout(Call& c);

@@ -758,6 +758,18 @@ Status UserAgent::reinvite(uint64_t session, std::string_view sdp_offer, Request
                         std::move(done));
 }
 
+Status UserAgent::update(uint64_t session, std::string_view content_type, std::string body,
+                         const HeaderList& headers, RequestDone done) {
+  Session* s = find(session);
+  if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
+  if (content_type.empty() || iequals(content_type, "application/sdp")) {
+    return make_error(ErrorCode::kInvalidArgument, "update() carries no SDP offer");
+  }
+  return send_in_dialog(*s,
+                        InDialog{"UPDATE", std::string(content_type), std::move(body), headers, 0},
+                        std::move(done));
+}
+
 Status UserAgent::refer(uint64_t session, std::string_view refer_to, RequestDone done) {
   Session* s = find(session);
   if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");

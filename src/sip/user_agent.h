@@ -153,6 +153,10 @@ class UserAgent {
   Status hangup(uint64_t session, const HeaderList& headers = {});
   Status reinvite(uint64_t session, std::string_view sdp_offer, RequestDone done = nullptr);
   Status refer(uint64_t session, std::string_view refer_to, RequestDone done = nullptr);
+  // An UPDATE without an offer (RFC 3311) carrying another body: a SIPREC metadata update
+  // (RFC 7866 §7.1.2). `headers`: e.g. its Content-Disposition.
+  Status update(uint64_t session, std::string_view content_type, std::string body,
+                const HeaderList& headers = {}, RequestDone done = nullptr);
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
   // a final status (>= 200) ends the implicit subscription.
   Status notify_refer(uint64_t session, int status, std::string_view reason);

@@ -561,6 +561,22 @@ TEST(UserAgentPlacesCalls, ReinviteInBothDirections) {
   EXPECT_TRUE(w.alice.ended.empty() && w.bob.ended.empty()) << "every 2xx was ACKed";
 }
 
+TEST(UserAgentPlacesCalls, UpdateCarriesAnotherBodyWithoutAnOffer) {
+  Wire w;
+  const uint64_t id = w.connect();
+  int status = 0;
+  EXPECT_FALSE(w.alice.ua->update(id, "application/sdp", kOfferSdp)) << "offers go in re-INVITEs";
+  EXPECT_FALSE(w.alice.ua->update(id + 100, "application/rs-metadata+xml", "<recording/>"));
+  ASSERT_TRUE(w.alice.ua->update(id, "application/rs-metadata+xml", "<recording/>",
+                                 {{"Content-Disposition", "recording-session"}},
+                                 [&](int s, const Message*) { status = s; }));
+  w.pump();
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(w.count("alice>bob UPDATE"), 1u);
+  EXPECT_EQ(w.bob.reoffers, 1) << "the peer's application saw the body";
+  EXPECT_TRUE(w.alice.ended.empty() && w.bob.ended.empty());
+}
+
 TEST(UserAgentPlacesCalls, TransferWithReferAndSipfragNotifies) {
   Wire w;
   const uint64_t id = w.connect();

@@ -1278,6 +1278,7 @@ class AttendedTransferTest(GatewayTestCase):
         Bob is complete and a new one records her with Alice."""
         rec, rec_port = self.start_recorder()
         self.policy([rec_port], who="carol@contoso.com")
+        self.admin("Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders")
         gw, gw_port = self.start_gateway()
         carol_port = free_udp_port()
         self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
@@ -1316,13 +1317,24 @@ class AttendedTransferTest(GatewayTestCase):
         rec.communicate(timeout=60)
         with open(rec.log) as f:
             ids = re.findall(r"recording (\w+) started", f.read())
-        aors = []
+        aors, alices = [], None
         for r in ids:
             md = json.loads(self.run_vb("archive", "show", r, check=0).stdout)["metadata"]
             self.assertEqual(md["status"], "complete", md)
-            aors.append(sorted(n["aor"] for p in md["siprec"]["participants"] for n in p["names"]))
-        self.assertEqual(sorted(aors), [["sip:alice@contoso.com", "sip:carol@contoso.com"],
+            names = sorted(n["aor"] for p in md["siprec"]["participants"] for n in p["names"])
+            aors.append(names)
+            if len(names) == 3:
+                alices = md
+        # Carol: her call with Bob, and her part of Alice's call. Alice (recorded all along): one
+        # recording whose metadata was updated at the transfer — Bob left, Carol came, on the
+        # same streams (RFC 7866 §7.1.2).
+        self.assertEqual(sorted(aors), [["sip:alice@contoso.com", "sip:bob@contoso.com", "sip:carol@contoso.com"],
+                                        ["sip:alice@contoso.com", "sip:carol@contoso.com"],
                                         ["sip:bob@contoso.com", "sip:carol@contoso.com"]])
+        by_aor = {p["names"][0]["aor"]: p for p in alices["siprec"]["participants"]}
+        self.assertIn("disassociateTime", json.dumps(by_aor["sip:bob@contoso.com"]))
+        self.assertEqual(sorted(by_aor["sip:carol@contoso.com"]["send"]), sorted(by_aor["sip:bob@contoso.com"]["send"]))
+        self.assertEqual(main["caller"]["recorded"], True)
 
 
 # A phone that is busy: 486 to the INVITE.
