@@ -7,7 +7,8 @@
 // policy_cmdlets():    Cs*ComplianceRecordingPolicy/Application/PairedApplication,
 //                      Grant-, Get-CsUserPolicyAssignment, Cs*GroupPolicyAssignment,
 //                      Cs*CustomBannerText
-// queue_cmdlets():     Cs*CallQueue and Cs*OnlineApplicationInstanceAssociation
+// routing_cmdlets():   Cs*CallQueue, Cs*OnlineApplicationInstanceAssociation and
+//                      Set-/Get-CsUserCallingSettings (forwarding)
 // Every cmdlet validates all of its input before it changes anything, so a failing cmdlet
 // leaves the state as it was (the interpreter rolls back journal entries anyway).
 // Parameter names, defaults, output fields and error texts follow Microsoft's cmdlets;
@@ -24,7 +25,7 @@ namespace verbatim::admin {
 std::vector<CmdletSpec> builtin_cmdlets();
 std::vector<CmdletSpec> directory_cmdlets();
 std::vector<CmdletSpec> policy_cmdlets();
-std::vector<CmdletSpec> queue_cmdlets();
+std::vector<CmdletSpec> routing_cmdlets();
 
 // --- shared helpers (cmdlets_common.cc) ------------------------------------------------------
 

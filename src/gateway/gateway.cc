@@ -342,7 +342,7 @@ struct StreamCrypto {
 };
 
 struct Gateway::Call {
-  explicit Call(asio::io_context& io) : deadline(io) {}
+  explicit Call(asio::io_context& io) : deadline(io), unanswered(io) {}
   enum class State { kSetup, kCalling, kConnected, kEnding };
   uint64_t id = 0;
   std::string call_id;  // the caller's Call-ID
@@ -389,6 +389,10 @@ struct Gateway::Call {
   std::string best_reason;
   bool to_voicemail = false;  // the callee's required recording failed: voicemail instead
   std::string voicemail_why;
+  std::string voicemail_reason = "unavailable";  // RFC 5806: unavailable, unconditional, no-answer
+  // The callee's forwarding (Set-CsUserCallingSettings), as the call found it.
+  std::optional<policy::CallingSettings> forwarding;
+  asio::steady_timer unanswered;  // the callee's phones ring this long, then the call moves on
   std::unique_ptr<QueueCall> queue;  // a call to a call queue
   bool recorded() const {
     return std::any_of(recordings.begin(), recordings.end(),
@@ -683,6 +687,13 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     c->queue->route = t.queue;
     c->queue->queue = c->callee;
   }
+  if (!c->callee_identity.empty() && !t.emergency) {
+    std::lock_guard lock(policy_.mutex());
+    const auto& state = policy_.state();
+    const policy::User* u = state.user_by_address(c->callee.aor);
+    const policy::CallingSettings* cs = u ? state.calling_settings(u->object_id) : nullptr;
+    if (cs && (cs->forwarding_enabled || cs->unanswered_enabled)) c->forwarding = *cs;
+  }
   if (!from_trunk) {
     std::lock_guard lock(policy_.mutex());
     if (const policy::User* u = policy_.state().user_by_address(c->caller.aor)) {
@@ -732,9 +743,13 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   calls_[call.id] = std::move(c);
   // Who is recorded: each party that is a user whose effective policy records.
   // (A queue is not recorded as such: each agent is, under their own policy, once they answer.)
+  if (call.forwarding && call.forwarding->forwarding_enabled &&
+      call.forwarding->forwarding_type == "Immediate") {
+    forward_immediately(call);
+  }
   if (!call.emergency) {
     decide(call, call.caller);
-    if (!call.queue) decide(call, call.callee);
+    if (!call.queue && !call.to_voicemail) decide(call, call.callee);
   }
   spdlog::info("call {}: {} -> {}{}{}", call.call_id, call.caller.aor, call.callee.aor,
                call.emergency ? " (emergency: not recorded)" : "",
@@ -1288,16 +1303,25 @@ void Gateway::place_callee(Call& c) {
     oc.next_hop = *peer_of_uri(options_.voicemail_uri);
     oc.request_uri = options_.voicemail_uri;
     // Whose mailbox, and why (RFC 5806 Diversion, RFC 7044 History-Info).
-    oc.headers.emplace_back("Diversion", "<" + c.callee.aor + ">;reason=unavailable");
+    // RFC 4458 causes: 302 forwarded unconditionally, 408 no answer, 480 unavailable.
+    const char* cause = c.voicemail_reason == "unconditional" ? "302"
+                        : c.voicemail_reason == "no-answer"   ? "408"
+                                                              : "480";
+    oc.headers.emplace_back("Diversion", "<" + c.callee.aor + ">;reason=" + c.voicemail_reason);
     oc.headers.emplace_back("History-Info", "<" + c.callee.aor + ">;index=1");
-    oc.headers.emplace_back("History-Info",
-                            "<" + options_.voicemail_uri + ";cause=480>;index=1.1;mp=1");
+    oc.headers.emplace_back(
+        "History-Info",
+        "<" + options_.voicemail_uri + ";cause=" + cause + ">;index=1.1;mp=1");
   } else if (c.via_trunk) {
     auto trunk = parse_peer(options_.trunk);
     oc.next_hop = *trunk;
     oc.request_uri = "sip:" + c.callee.number + "@" + options_.trunk;
   } else {
     bindings = registrar_->bindings(c.callee_identity);
+    if (bindings.empty() && c.forwarding && c.forwarding->unanswered_enabled &&
+        on_unanswered(c, c.callee.aor + " is not registered (calling settings)")) {
+      return;
+    }
     if (bindings.empty()) {
       reject_caller(c, 480, "Temporarily Unavailable",
                     {{"Warning", "399 verbatim " + quote(c.callee.aor + " is not registered")}},
@@ -1309,7 +1333,8 @@ void Gateway::place_callee(Call& c) {
   oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
   if (!c.forwards.empty() && !c.to_voicemail) {
     oc.headers.emplace_back(
-        "Diversion", "<" + c.forwards.back()["from"].get<std::string>() + ">;reason=unconditional");
+        "Diversion", "<" + c.forwards.back()["from"].get<std::string>() +
+                         ">;reason=" + c.forwards.back().value("reason", "unconditional"));
   }
   oc.body = sdp_for(c, c.a_offer, Side::kB);
   for (auto& h : indicator_headers(c)) oc.headers.push_back(std::move(h));
@@ -1331,6 +1356,19 @@ void Gateway::place_callee(Call& c) {
     sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
   }
   c.rang = c.forks.size();
+  if (c.forwarding && c.forwarding->unanswered_enabled && !c.to_voicemail && !c.via_trunk) {
+    c.unanswered.expires_after(std::chrono::seconds(c.forwarding->unanswered_delay));
+    c.unanswered.async_wait([this, id = c.id](boost::system::error_code ec) {
+      auto it = calls_.find(id);
+      if (ec || it == calls_.end()) return;
+      Call& call = *it->second;
+      if (call.state == Call::State::kCalling && !call.b && call.forwarding) {
+        (void)on_unanswered(call, "no answer within " +
+                                      std::to_string(call.forwarding->unanswered_delay) +
+                                      " s (calling settings)");
+      }
+    });
+  }
   if (c.forks.empty()) {
     reject_caller(c, 500, "Server Internal Error", {{"Warning", "399 verbatim " + quote(error)}},
                   "could not call: " + error);
@@ -1434,6 +1472,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     return;
   }
   c.b = session;
+  c.unanswered.cancel();
   for (uint64_t f : c.forks) {
     if (f == session) continue;
     sessions_.erase(f);
@@ -1550,7 +1589,7 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
   if (status >= 300 && status < 400 && response && !c.b && c.state == Call::State::kCalling &&
       c.forwards.size() < kMaxForwards) {
     if (auto t = redirect_target(*response)) {
-      forward(c, std::move(*t), status);
+      forward(c, std::move(*t), status, "unconditional");
       return;
     }
   }
@@ -1688,7 +1727,8 @@ std::optional<Gateway::Target> Gateway::redirect_target(const sip::Message& resp
 // are cancelled and the target becomes the callee. The callee's recordings end, unless its
 // policy records rerouted calls (then they go on, on its behalf); the target's own policy
 // decides whether it is recorded, and its required recorders hold the call as for a new one.
-void Gateway::forward(Call& c, Target t, int status) {
+void Gateway::forward(Call& c, Target t, int status, const std::string& reason) {
+  c.unanswered.cancel();
   for (uint64_t f : c.forks) {
     sessions_.erase(f);
     hang_up(f);
@@ -1708,6 +1748,7 @@ void Gateway::forward(Call& c, Target t, int status) {
   c.forwards.push_back({{"from", gone->aor},
                         {"to", t.party.aor},
                         {"status", status},
+                        {"reason", reason},
                         {"atMs", ms_since(c.started)}});
   c.departed.push_back(std::move(gone));
   c.callee = std::move(t.party);
@@ -1718,6 +1759,105 @@ void Gateway::forward(Call& c, Target t, int status) {
   refresh_metadata(c);
   if (!t.emergency) decide(c, c.callee);
   await_recorders(c);
+}
+
+// --- forwarding set by the admin (Set-CsUserCallingSettings) -------------------------------
+
+// A stored forwarding target (a user's SIP address or an E.164 number) as a party to call;
+// nullopt when the gateway cannot reach it now (a number without a trunk, a removed user).
+std::optional<Gateway::Target> Gateway::forwarding_target(const std::string& target) {
+  const std::string text = istarts_with(target, "sip:") ? target : "tel:" + target;
+  auto uri = sip::parse_uri(text);  // views into `text`
+  if (!uri) return std::nullopt;
+  Target t = resolve(uri.value());
+  if (t.party.aor.empty() || t.emergency || t.queue) return std::nullopt;
+  return t;
+}
+
+// With RecordReroutedCalls, a user whose call is forwarded away is recorded on their behalf:
+// their own recorders record the party who takes the call for them.
+void Gateway::record_rerouted(Call& c, Party& gone) {
+  const policy::Decision d = policy_.engine().decide(gone.aor);
+  if (!d.record() || !d.policy->record_rerouted_calls) return;
+  gone.decision = d;
+  gone.user = d.user;
+  gone.recorded = true;
+  invite_recorders(c, gone);
+  c.recordings.back()->on_behalf = true;
+}
+
+// Immediate forwarding: the user's phones never ring; the call goes to the target (under the
+// target's own policy, with Diversion naming the user) or to voicemail. One hop: the target's
+// own forwarding is not followed.
+void Gateway::forward_immediately(Call& c) {
+  const policy::CallingSettings f = *c.forwarding;
+  c.forwarding.reset();
+  if (f.forwarding_target_type == "Voicemail") {
+    if (options_.voicemail_uri.empty()) {
+      spdlog::warn("call {}: {} forwards to voicemail but gateway.voicemail_uri is not set: "
+                   "ringing the user",
+                   c.call_id, c.callee.aor);
+      return;
+    }
+    c.to_voicemail = true;
+    c.voicemail_reason = "unconditional";
+    c.voicemail_why = "forwarded to voicemail (calling settings)";
+    ++metrics_.calls_to_voicemail;
+    return;
+  }
+  auto t = forwarding_target(f.forwarding_target);
+  if (!t) {
+    spdlog::warn("call {}: {} forwards to {}, which cannot be reached: ringing the user",
+                 c.call_id, c.callee.aor, f.forwarding_target);
+    return;
+  }
+  auto gone = std::make_unique<Party>(c.callee);
+  record_rerouted(c, *gone);
+  spdlog::info("call {}: {} forwards every call to {}", c.call_id, gone->aor, t->party.aor);
+  c.forwards.push_back({{"from", gone->aor},
+                        {"to", t->party.aor},
+                        {"status", 0},
+                        {"reason", "unconditional"},
+                        {"setting", "immediate"},
+                        {"atMs", ms_since(c.started)}});
+  c.departed.push_back(std::move(gone));
+  c.callee = std::move(t->party);
+  c.callee.side = Side::kB;
+  c.callee_identity = t->identity;
+  c.via_trunk = t->via_trunk;
+}
+
+// Unanswered forwarding: the user's phones rang for UnansweredDelay (or the user has none
+// registered); they are cancelled and the call goes to the target or to voicemail. False when
+// there is nowhere to go (the call stays as it is).
+bool Gateway::on_unanswered(Call& c, const std::string& why) {
+  const policy::CallingSettings f = *c.forwarding;
+  c.forwarding.reset();
+  if (f.unanswered_target_type == "Voicemail") {
+    if (options_.voicemail_uri.empty()) {
+      spdlog::warn("call {}: {} forwards unanswered calls to voicemail but "
+                   "gateway.voicemail_uri is not set",
+                   c.call_id, c.callee.aor);
+      return false;
+    }
+    for (uint64_t fork : c.forks) {
+      sessions_.erase(fork);
+      hang_up(fork);
+    }
+    c.forks.clear();
+    c.voicemail_reason = "no-answer";
+    c.state = Call::State::kSetup;
+    to_voicemail(c, why);
+    return true;
+  }
+  auto t = forwarding_target(f.unanswered_target);
+  if (!t) {
+    spdlog::warn("call {}: {} forwards unanswered calls to {}, which cannot be reached", c.call_id,
+                 c.callee.aor, f.unanswered_target);
+    return false;
+  }
+  forward(c, std::move(*t), 408, "no-answer");
+  return true;
 }
 
 // --- transfers -------------------------------------------------------------------------------
@@ -1796,11 +1936,12 @@ Result<std::pair<Gateway::Call*, Side>> Gateway::consultation(const Call& c,
   const std::string call_id(trim(parts[0]));
   std::set<std::string> tags;
   for (size_t i = 1; i < parts.size(); ++i) {
-    const auto eq = parts[i].find('=');
+    const std::string_view part = parts[i];  // views into parts[i], not into a temporary
+    const auto eq = part.find('=');
     if (eq == std::string_view::npos) continue;
-    const auto name = trim(parts[i].substr(0, eq));
+    const auto name = trim(part.substr(0, eq));
     if (iequals(name, "to-tag") || iequals(name, "from-tag")) {
-      tags.insert(std::string(trim(parts[i].substr(eq + 1))));
+      tags.insert(std::string(trim(part.substr(eq + 1))));
     }
   }
   const std::string& transferor = (moving == Side::kA ? c.caller : c.callee).aor;
@@ -2539,6 +2680,7 @@ void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderLis
   c.state = Call::State::kEnding;
   c.outcome = outcome;
   c.deadline.cancel();
+  c.unanswered.cancel();
   if (c.transfer) {
     c.transfer->deadline.cancel();
     if (c.transfer->transferor) sessions_.erase(c.transfer->transferor);

@@ -190,7 +190,11 @@ class Gateway {
   void journal_up(uint64_t session, const Call& c, const char* role);
   std::string from_of(const Party& p, bool to_trunk) const;
   std::optional<Target> redirect_target(const sip::Message& response);
-  void forward(Call& c, Target t, int status);
+  void forward(Call& c, Target t, int status, const std::string& reason);
+  std::optional<Target> forwarding_target(const std::string& target);
+  void forward_immediately(Call& c);
+  void record_rerouted(Call& c, Party& gone);
+  bool on_unanswered(Call& c, const std::string& why);
   bool on_refer(uint64_t session, const sip::Message& refer);
   void start_transfer(uint64_t call_id);
   Result<std::pair<Call*, Side>> consultation(const Call& c, const std::string& replaces,

@@ -221,6 +221,7 @@ void DecisionEngine::apply(const PolicyState& state, const std::vector<Change>& 
         break;
       case Kind::kSipCredential:
       case Kind::kCallQueue:
+      case Kind::kCallingSettings:
         break;
     }
   }

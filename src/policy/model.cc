@@ -164,6 +164,29 @@ void from_json(const json& j, BannerText& v) {
   opt(j, "Description", v.description);
 }
 
+void to_json(json& j, const CallingSettings& v) {
+  j = json{{"UserId", v.user_id},
+           {"IsForwardingEnabled", v.forwarding_enabled},
+           {"ForwardingType", v.forwarding_type},
+           {"ForwardingTargetType", v.forwarding_target_type},
+           {"ForwardingTarget", v.forwarding_target},
+           {"IsUnansweredEnabled", v.unanswered_enabled},
+           {"UnansweredTargetType", v.unanswered_target_type},
+           {"UnansweredTarget", v.unanswered_target},
+           {"UnansweredDelay", v.unanswered_delay}};
+}
+void from_json(const json& j, CallingSettings& v) {
+  opt(j, "UserId", v.user_id);
+  opt(j, "IsForwardingEnabled", v.forwarding_enabled);
+  opt(j, "ForwardingType", v.forwarding_type);
+  opt(j, "ForwardingTargetType", v.forwarding_target_type);
+  opt(j, "ForwardingTarget", v.forwarding_target);
+  opt(j, "IsUnansweredEnabled", v.unanswered_enabled);
+  opt(j, "UnansweredTargetType", v.unanswered_target_type);
+  opt(j, "UnansweredTarget", v.unanswered_target);
+  opt(j, "UnansweredDelay", v.unanswered_delay);
+}
+
 void to_json(json& j, const CallQueue& v) {
   j = json{{"Identity", v.identity},
            {"Name", v.name},

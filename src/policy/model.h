@@ -125,6 +125,21 @@ struct CallQueue {
   std::vector<std::string> resource_accounts;  // application instance ObjectIds
 };
 
+// A user's call forwarding (Set-CsUserCallingSettings). Targets are stored resolved: a user's
+// SIP address ("sip:bob@contoso.com") or an E.164 number ("+14255550100"); "Voicemail" needs
+// none (the gateway's voicemail_uri).
+struct CallingSettings {
+  std::string user_id;
+  bool forwarding_enabled = false;
+  std::string forwarding_type = "Immediate";            // Immediate, Simultaneous
+  std::string forwarding_target_type = "SingleTarget";  // SingleTarget, Voicemail
+  std::string forwarding_target;
+  bool unanswered_enabled = false;
+  std::string unanswered_target_type = "Voicemail";  // SingleTarget, Voicemail
+  std::string unanswered_target;
+  int unanswered_delay = 20;  // seconds the user's phones ring first
+};
+
 // A user's SIP digest credentials (Set-VbUser -SipPassword): HA1 = H(username:realm:password)
 // for each algorithm, never the password. The realm is the domain of the user's SIP address
 // when the password was set. In memory (PolicyState) and in the audit log only the redacted
@@ -160,6 +175,8 @@ void to_json(nlohmann::json& j, const GroupAssignment& v);
 void from_json(const nlohmann::json& j, GroupAssignment& v);
 void to_json(nlohmann::json& j, const BannerText& v);
 void from_json(const nlohmann::json& j, BannerText& v);
+void to_json(nlohmann::json& j, const CallingSettings& v);
+void from_json(const nlohmann::json& j, CallingSettings& v);
 void to_json(nlohmann::json& j, const CallQueue& v);
 void from_json(const nlohmann::json& j, CallQueue& v);
 void to_json(nlohmann::json& j, const SipCredential& v);

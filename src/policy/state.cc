@@ -19,6 +19,7 @@ constexpr std::pair<Kind, const char*> kKindNames[] = {
     {Kind::kBannerText, "banner_text"},
     {Kind::kSipCredential, "sip_credential"},
     {Kind::kCallQueue, "call_queue"},
+    {Kind::kCallingSettings, "calling_settings"},
 };
 const std::set<std::string> kEmptySet;
 
@@ -197,6 +198,8 @@ std::optional<json> PolicyState::current(Kind kind, const std::string& key) cons
       return doc_of(banners_, key);
     case Kind::kCallQueue:
       return doc_of(queues_, key);
+    case Kind::kCallingSettings:
+      return doc_of(calling_, key);
     case Kind::kSipCredential: {
       auto it = credentials_.find(key);
       if (it == credentials_.end()) return std::nullopt;
@@ -220,6 +223,7 @@ void PolicyState::erase_user(const std::string& object_id) {
   const std::set<std::string> groups = groups_of(key);
   for (const auto& g : groups) remove_membership(g, key);
   if (credentials_.count(key)) erase_sip_credential(key);
+  if (calling_.count(key)) erase_calling_settings(key);
   record(Kind::kUser, key, current(Kind::kUser, key), std::nullopt);
 }
 
@@ -318,6 +322,20 @@ const CallQueue* PolicyState::queue_of_instance(std::string_view instance_id) co
     }
   }
   return nullptr;
+}
+
+const CallingSettings* PolicyState::calling_settings(std::string_view user_id) const {
+  return find_in(calling_, to_lower(user_id));
+}
+
+void PolicyState::put_calling_settings(const CallingSettings& s) {
+  const std::string key = to_lower(s.user_id);
+  record(Kind::kCallingSettings, key, current(Kind::kCallingSettings, key), json(s));
+}
+
+void PolicyState::erase_calling_settings(const std::string& user_id) {
+  const std::string key = to_lower(user_id);
+  record(Kind::kCallingSettings, key, current(Kind::kCallingSettings, key), std::nullopt);
 }
 
 void PolicyState::put_call_queue(const CallQueue& q) {
@@ -469,6 +487,9 @@ void PolicyState::apply(Kind kind, const std::string& key, const std::optional<j
       break;
     case Kind::kCallQueue:
       apply_to_map(queues_, key, doc);
+      break;
+    case Kind::kCallingSettings:
+      apply_to_map(calling_, key, doc);
       break;
     case Kind::kSipCredential:
       if (doc) {

@@ -39,6 +39,7 @@ enum class Kind {
   kBannerText,
   kSipCredential,  // stored with its hashes; audited and held in memory without them
   kCallQueue,
+  kCallingSettings,
 };
 const char* kind_name(Kind kind);
 // What the audit log keeps of a document: SIP credentials without their hashes, the rest whole.
@@ -96,6 +97,9 @@ class PolicyState {
   // The queue a resource account (application instance ObjectId) is associated with.
   const CallQueue* queue_of_instance(std::string_view instance_id) const;
 
+  // A user's call forwarding, by user ObjectId (null: none set).
+  const CallingSettings* calling_settings(std::string_view user_id) const;
+
   // SIP credentials by user ObjectId, without their hashes (see SipCredential).
   const SipCredential* sip_credential(std::string_view user_id) const;
 
@@ -124,6 +128,8 @@ class PolicyState {
   void erase_banner(const std::string& name);
   void put_call_queue(const CallQueue& q);
   void erase_call_queue(const std::string& identity);
+  void put_calling_settings(const CallingSettings& s);
+  void erase_calling_settings(const std::string& user_id);
   // The journaled change carries the hashes (the store keeps them); memory does not.
   void put_sip_credential(const SipCredential& c);
   void erase_sip_credential(const std::string& user_id);
@@ -160,6 +166,7 @@ class PolicyState {
   std::map<std::string, BannerText> banners_;           // by lower-case name
   std::map<std::string, SipCredential> credentials_;    // by user id, hashes cleared
   std::map<std::string, CallQueue> queues_;             // by lower-case identity
+  std::map<std::string, CallingSettings> calling_;      // by lower-case user id
 
   std::vector<Change> journal_;
   std::string command_;

@@ -103,7 +103,7 @@ TEST(PolicyState, GroupAssignmentsAreRenumberedAndOnlyChangesJournaled) {
 TEST(PolicyState, KindNamesRoundTrip) {
   for (Kind k : {Kind::kTenant, Kind::kUser, Kind::kGroup, Kind::kMembership, Kind::kAppInstance,
                  Kind::kEndpoint, Kind::kPolicy, Kind::kGroupAssignment, Kind::kBannerText,
-                 Kind::kSipCredential, Kind::kCallQueue}) {
+                 Kind::kSipCredential, Kind::kCallQueue, Kind::kCallingSettings}) {
     EXPECT_EQ(kind_from_name(kind_name(k)), k);
   }
   EXPECT_FALSE(kind_from_name("nonsense").has_value());

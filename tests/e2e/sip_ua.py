@@ -123,8 +123,10 @@ class SipUA:
         return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                 f"m=audio {self.media.getsockname()[1]} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
 
-    def request(self, method, uri, call_id, from_tag, to, cseq, extra="", body="", ctype=None):
-        branch = "z9hG4bK" + os.urandom(6).hex()
+    def request(self, method, uri, call_id, from_tag, to, cseq, extra="", body="", ctype=None, branch=None):
+        """`branch`: the INVITE's, for the ACK of a non-2xx answer (RFC 3261 §17.1.1.3)."""
+        self.branch = branch or "z9hG4bK" + os.urandom(6).hex()
+        branch = self.branch
         text = (f"{method} {uri} SIP/2.0\r\n"
                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport\r\n"
                 f"From: <{self.aor}>;tag={from_tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
@@ -245,9 +247,10 @@ class SipUA:
         uri = f"sip:{user}@{self.domain}"
         to = f"<{uri}>"
         self.send(self.request("INVITE", uri, call_id, tag, to, 1, body=self.sdp()))
+        invite_branch = self.branch
         r = self.wait_response(call_id, "INVITE")
         if r.status == 401:
-            self.send(self.request("ACK", uri, call_id, tag, r.get("to"), 1))
+            self.send(self.request("ACK", uri, call_id, tag, r.get("to"), 1, branch=invite_branch))
             auth = self.authorization(r.get("www-authenticate"), "INVITE", uri)
             self.send(self.request("INVITE", uri, call_id, tag, to, 2, auth, body=self.sdp()))
             r = self.wait_response(call_id, "INVITE", timeout=15)

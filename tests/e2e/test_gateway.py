@@ -304,7 +304,7 @@ RINGER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 # A phone (or voicemail) that answers and logs whose call it was (Diversion, To).
 DIVERTED = CALLEE.replace(
     '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
-    '<ereg regexp="Diversion: ([^;]*;reason=[a-z]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
+    '<ereg regexp="Diversion: ([^;]*;reason=[a-z-]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
     '<ereg regexp="To: (.sip:[a-z@.]*.)" search_in="msg" check_it="false" assign_to="to,to1"/>'
     '<log message="RECORD [$rec] DIVERSION [$dv1] TO [$to1]"/>').replace(
     '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,dv,to"/>')
@@ -1337,6 +1337,64 @@ class AttendedTransferTest(GatewayTestCase):
         self.assertEqual(main["caller"]["recorded"], True)
 
 
+class CallingSettingsTest(GatewayTestCase):
+    """Forwarding set by the admin (Set-CsUserCallingSettings)."""
+
+    def test_immediate_forwarding_records_the_target_and_with_record_rerouted_calls_the_user(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], who="bob@contoso.com", flags="-RecordReroutedCalls $true")
+        self.admin("Set-CsUserCallingSettings -Identity bob@contoso.com -IsForwardingEnabled $true "
+                   "-ForwardingType Immediate -ForwardingTargetType SingleTarget -ForwardingTarget carol@contoso.com")
+        gw, gw_port = self.start_gateway()  # Bob has no phone registered: his calls still reach Carol
+        carol_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
+        carol = self.sipp(gw_port, DIVERTED, "carol", "carol-secret-3", "carol", port=carol_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=2000), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(carol)
+        self.assertIn("RECORD a=record:on DIVERSION <sip:bob@contoso.com>;reason=unconditional TO <sip:carol@contoso.com>",
+                      self.sipp_log(carol))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual((c["status"], c["callee"]["aor"], c["registrationsRung"]), (200, "sip:carol@contoso.com", 1))
+        f = c["forwards"][0]
+        self.assertEqual((f["from"], f["to"], f["setting"]), ("sip:bob@contoso.com", "sip:carol@contoso.com", "immediate"))
+        (r,) = c["recordings"]  # Carol has no policy; Bob's records the call for him
+        self.assertEqual((r["party"], r["onBehalf"], r["applications"][0]["instances"][0]["state"]),
+                         ("sip:bob@contoso.com", True, "ended"))
+
+    def test_unanswered_calls_go_to_voicemail_after_the_delay(self):
+        self.admin(SETUP)
+        self.admin("Set-CsUserCallingSettings -Identity bob@contoso.com -IsUnansweredEnabled $true "
+                   "-UnansweredTargetType Voicemail -UnansweredDelay 00:00:02")
+        vm_port = free_udp_port()
+        gw, gw_port = self.start_gateway(voicemail_uri=f"sip:voicemail@127.0.0.1:{vm_port}")
+        bob_port = free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=bob_port))
+        bob = self.sipp(gw_port, RINGER, "bob", "bob-secret-22", "bob", port=bob_port)
+        vm = self.sipp(gw_port, DIVERTED, "voicemail", "x", "voicemail", port=vm_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        self.wait_sipp(vm)
+        self.assertIn("CANCELLED", self.sipp_log(bob))  # rang, then let go
+        self.assertIn("DIVERSION <sip:bob@contoso.com>;reason=no-answer TO <sip:bob@contoso.com>", self.sipp_log(vm))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual(c["status"], 200)
+        self.assertEqual(c["voicemail"], "no answer within 2 s (calling settings)")
+        self.assertGreaterEqual(c["timings"]["calleeCalledMs"], 1900)
+        # Bob unregistered: the unanswered target at once, no 480.
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION.replace("Expires: 600", "Expires: 0"), "bob",
+                                 "bob-secret-22", "bob-unregister", port=bob_port))
+        vm = self.sipp(gw_port, DIVERTED, "voicemail", "x", "voicemail-2", port=vm_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1000, play=False), "alice",
+                          "alice-secret-1", "alice-2")
+        self.wait_sipp(alice)
+        self.wait_sipp(vm)
+        second = wait_until(lambda: self.calls()[1] if len(self.calls()) == 2 else None, 10)
+        self.assertEqual(second["voicemail"], "sip:bob@contoso.com is not registered (calling settings)")
+
+
 # A phone that is busy: 486 to the INVITE.
 DECLINER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="phone that is busy">
@@ -1357,7 +1415,7 @@ DECLINER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 # An agent's phone: answers, logs the queue in Diversion and the codecs it was offered.
 AGENT = CALLEE.replace(
     '<log message="RECORD [$rec] CALLINFO [$ci1]"/>',
-    '<ereg regexp="Diversion: ([^;]*;reason=[a-z]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
+    '<ereg regexp="Diversion: ([^;]*;reason=[a-z-]*)" search_in="msg" check_it="false" assign_to="dv,dv1"/>'
     '<ereg regexp="m=audio [0-9]* RTP/AVP ([0-9 ]*)" search_in="body" check_it="false" assign_to="m,m1"/>'
     '<log message="RECORD [$rec] DIVERSION [$dv1] CODECS [$m1]"/>').replace(
     '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,dv,m"/>')

@@ -1,11 +1,16 @@
-// Call queue cmdlets: Teams' New-/Set-/Get-/Remove-CsCallQueue and the resource-account
-// association (New-/Get-/Remove-CsOnlineApplicationInstanceAssociation). A queue is reached
-// through the application instances associated with it (their SIP address or phone number);
-// the gateway rings its agents and records each under their own policy (docs/gateway.md).
+// Call routing cmdlets. Call queues: Teams' New-/Set-/Get-/Remove-CsCallQueue and the
+// resource-account association (New-/Get-/Remove-CsOnlineApplicationInstanceAssociation); a
+// queue is reached through the application instances associated with it (their SIP address or
+// phone number), and the gateway rings its agents and records each under their own policy.
+// Forwarding: Set-/Get-CsUserCallingSettings (immediate and unanswered forwarding to a user,
+// a number or voicemail). docs/gateway.md has what the gateway does.
 // Parameter names, defaults and ranges follow Microsoft's cmdlets; docs/cmdlets.md is the
 // reference.
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <cstdio>
+#include <optional>
 
 #include "admin/cmdlets.h"
 #include "common/ids.h"
@@ -22,6 +27,29 @@ using Out = PsResult<std::vector<Value>>;
 constexpr std::array<const char*, 4> kRoutingMethods = {"Attendant", "Serial", "RoundRobin",
                                                         "LongestIdle"};
 constexpr const char* kConfigurationType = "CallQueue";
+
+// "hh:mm:ss" of 0 to 60 seconds (Teams offers 10-second steps; any second is taken).
+std::optional<int> parse_delay(std::string_view text) {
+  const auto parts = split(text, ':');
+  if (parts.size() != 3) return std::nullopt;
+  int v[3] = {0, 0, 0};
+  for (size_t i = 0; i < 3; ++i) {
+    if (parts[i].size() != 2 || !std::isdigit(static_cast<unsigned char>(parts[i][0])) ||
+        !std::isdigit(static_cast<unsigned char>(parts[i][1]))) {
+      return std::nullopt;
+    }
+    v[i] = (parts[i][0] - '0') * 10 + (parts[i][1] - '0');
+  }
+  const int seconds = v[0] * 3600 + v[1] * 60 + v[2];
+  if (v[2] > 59 || seconds > 60) return std::nullopt;
+  return seconds;
+}
+
+std::string fmt_delay(int seconds) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60);
+  return buf;
+}
 
 RecordPtr queue_record(const Context& ctx, const CallQueue& q) {
   Value::Array agents, lists, accounts;
@@ -238,9 +266,153 @@ Out remove_association(Context& ctx, Invocation& inv) {
   return std::vector<Value>{};
 }
 
+// --- user calling settings (forwarding) ---------------------------------------------------
+
+RecordPtr calling_record(const policy::User& u, const policy::CallingSettings& c) {
+  auto r = make_record("UserCallingSettings");
+  r->add("SipUri", u.sip_address)
+      .add("IsForwardingEnabled", c.forwarding_enabled)
+      .add("ForwardingType", c.forwarding_enabled ? Value(c.forwarding_type) : Value())
+      .add("ForwardingTarget", c.forwarding_target.empty() ? Value() : Value(c.forwarding_target))
+      .add("ForwardingTargetType", c.forwarding_enabled ? Value(c.forwarding_target_type) : Value())
+      .add("IsUnansweredEnabled", c.unanswered_enabled)
+      .add("UnansweredTarget", c.unanswered_target.empty() ? Value() : Value(c.unanswered_target))
+      .add("UnansweredTargetType", c.unanswered_enabled ? Value(c.unanswered_target_type) : Value())
+      .add("UnansweredDelay",
+           c.unanswered_enabled ? Value(fmt_delay(c.unanswered_delay)) : Value());
+  return r;
+}
+
+// A forwarding target as stored: a user's SIP address, or an E.164 number.
+PsResult<std::string> forwarding_target(Context& ctx, const Invocation& inv,
+                                        const std::string& param, const policy::User& self) {
+  const std::string given = inv.req(param);
+  if (given.empty()) return invalid(inv, "-" + param + " is needed with SingleTarget.", "");
+  if (const policy::User* u = ctx.state.user_by_address(given)) {
+    if (iequals(u->object_id, self.object_id)) {
+      return invalid(inv, "-" + param + " cannot be the user themselves.", given);
+    }
+    return u->sip_address;
+  }
+  std::string phone;
+  const std::string_view number =
+      istarts_with(given, "tel:") ? std::string_view(given).substr(4) : std::string_view(given);
+  if (number.find('+') != std::string_view::npos && policy::normalize_phone(number, phone) &&
+      policy::is_e164(phone)) {
+    return phone;
+  }
+  return invalid(inv,
+                 "Cannot validate argument on parameter '" + param + "'. \"" + given +
+                     "\" is neither a user nor an E.164 number.",
+                 given);
+}
+
+PsResult<std::string> target_type(const Invocation& inv, const std::string& param,
+                                  const std::string& current) {
+  if (!inv.has(param)) return current;
+  const std::string t = inv.req(param);
+  if (iequals(t, "SingleTarget")) return std::string("SingleTarget");
+  if (iequals(t, "Voicemail")) return std::string("Voicemail");
+  if (iequals(t, "MyDelegates") || iequals(t, "Group")) {
+    return invalid(inv,
+                   "-" + param + " " + t +
+                       ": Verbatim has no delegates or call groups; use SingleTarget or "
+                       "Voicemail.",
+                   t);
+  }
+  return invalid(inv,
+                 "Cannot validate argument on parameter '" + param + "'. \"" + t +
+                     "\" is not one of SingleTarget, Voicemail, MyDelegates, Group.",
+                 t);
+}
+
+Out set_calling(Context& ctx, Invocation& inv) {
+  auto u = resolve_user(ctx, inv, inv.req("Identity"));
+  if (!u) return u.error();
+  const policy::User& user = *u.value();
+  policy::CallingSettings c;
+  if (const auto* now = ctx.state.calling_settings(user.object_id)) c = *now;
+  c.user_id = to_lower(user.object_id);
+  if (inv.has("IsForwardingEnabled")) c.forwarding_enabled = inv.flag("IsForwardingEnabled");
+  if (inv.has("ForwardingType")) {
+    const std::string t = inv.req("ForwardingType");
+    if (!iequals(t, "Immediate") && !iequals(t, "Simultaneous")) {
+      return invalid(inv,
+                     "Cannot validate argument on parameter 'ForwardingType'. \"" + t +
+                         "\" is not one of Immediate, Simultaneous.",
+                     t);
+    }
+    if (iequals(t, "Simultaneous")) {
+      return invalid(inv,
+                     "-ForwardingType Simultaneous: Verbatim does not ring another user or number "
+                     "with the user yet (every phone the user registered rings together); use "
+                     "Immediate, or unanswered forwarding.",
+                     t);
+    }
+    c.forwarding_type = "Immediate";
+  }
+  auto ft = target_type(inv, "ForwardingTargetType", c.forwarding_target_type);
+  if (!ft) return ft.error();
+  c.forwarding_target_type = ft.value();
+  if (inv.has("ForwardingTarget")) {
+    auto t = forwarding_target(ctx, inv, "ForwardingTarget", user);
+    if (!t) return t.error();
+    c.forwarding_target = t.value();
+  }
+  if (inv.has("IsUnansweredEnabled")) c.unanswered_enabled = inv.flag("IsUnansweredEnabled");
+  auto ut = target_type(inv, "UnansweredTargetType", c.unanswered_target_type);
+  if (!ut) return ut.error();
+  c.unanswered_target_type = ut.value();
+  if (inv.has("UnansweredTarget")) {
+    auto t = forwarding_target(ctx, inv, "UnansweredTarget", user);
+    if (!t) return t.error();
+    c.unanswered_target = t.value();
+  }
+  if (inv.has("UnansweredDelay")) {
+    auto d = parse_delay(inv.req("UnansweredDelay"));
+    if (!d) {
+      return invalid(inv,
+                     "Cannot validate argument on parameter 'UnansweredDelay'. \"" +
+                         inv.req("UnansweredDelay") +
+                         "\" is not a time from 00:00:00 to 00:01:00 (hh:mm:ss).",
+                     inv.req("UnansweredDelay"));
+    }
+    c.unanswered_delay = *d;
+  }
+  // What the combination must be (Teams refuses the same).
+  if (c.forwarding_enabled) {
+    if (c.forwarding_target_type == "SingleTarget" && c.forwarding_target.empty()) {
+      return invalid(inv, "Forwarding to SingleTarget needs -ForwardingTarget.", "");
+    }
+    if (c.forwarding_type == "Simultaneous" && c.forwarding_target_type == "Voicemail") {
+      return invalid(inv, "Simultaneous ringing cannot ring voicemail.", "");
+    }
+  }
+  if (c.unanswered_enabled && c.unanswered_target_type == "SingleTarget" &&
+      c.unanswered_target.empty()) {
+    return invalid(inv, "Unanswered forwarding to SingleTarget needs -UnansweredTarget.", "");
+  }
+  if (c.forwarding_enabled && c.forwarding_type == "Immediate" && c.unanswered_enabled) {
+    return invalid(inv,
+                   "Immediate forwarding and unanswered forwarding cannot both be on: the "
+                   "user's phones never ring.",
+                   "");
+  }
+  ctx.state.put_calling_settings(c);
+  return std::vector<Value>{};
+}
+
+Out get_calling(Context& ctx, Invocation& inv) {
+  auto u = resolve_user(ctx, inv, inv.req("Identity"));
+  if (!u) return u.error();
+  policy::CallingSettings c;
+  if (const auto* now = ctx.state.calling_settings(u.value()->object_id)) c = *now;
+  return std::vector<Value>{calling_record(*u.value(), c)};
+}
+
 }  // namespace
 
-std::vector<CmdletSpec> queue_cmdlets() {
+std::vector<CmdletSpec> routing_cmdlets() {
   using T = ParamType;
   const std::vector<ParamSpec> queue_params = {
       {"Users", T::kStringArray},    {"DistributionLists", T::kStringArray},
@@ -297,6 +469,28 @@ std::vector<CmdletSpec> queue_cmdlets() {
                "",
                {},
                "Shows which call queue a resource account routes to."});
+  c.push_back({"Set-CsUserCallingSettings",
+               {{"Identity", T::kString, 0, true},
+                {"IsForwardingEnabled", T::kBool},
+                {"ForwardingType", T::kString},
+                {"ForwardingTargetType", T::kString},
+                {"ForwardingTarget", T::kString},
+                {"IsUnansweredEnabled", T::kBool},
+                {"UnansweredTargetType", T::kString},
+                {"UnansweredTarget", T::kString},
+                {"UnansweredDelay", T::kString}},
+               set_calling,
+               true,
+               "Identity",
+               {},
+               "Sets a user's call forwarding: immediate, or when unanswered."});
+  c.push_back({"Get-CsUserCallingSettings",
+               {{"Identity", T::kString, 0, true}},
+               get_calling,
+               false,
+               "",
+               {},
+               "Shows a user's call forwarding."});
   c.push_back({"Remove-CsOnlineApplicationInstanceAssociation",
                {{"Identities", T::kStringArray, -1, true}},
                remove_association,
