@@ -2,8 +2,8 @@
 // resource-account association (New-/Get-/Remove-CsOnlineApplicationInstanceAssociation); a
 // queue is reached through the application instances associated with it (their SIP address or
 // phone number), and the gateway rings its agents and records each under their own policy.
-// Forwarding: Set-/Get-CsUserCallingSettings (immediate and unanswered forwarding to a user,
-// a number or voicemail). docs/gateway.md has what the gateway does.
+// Forwarding: Set-/Get-CsUserCallingSettings (immediate, simultaneous and unanswered
+// forwarding to a user, a number or voicemail). docs/gateway.md has what the gateway does.
 // Parameter names, defaults and ranges follow Microsoft's cmdlets; docs/cmdlets.md is the
 // reference.
 #include <algorithm>
@@ -342,14 +342,7 @@ Out set_calling(Context& ctx, Invocation& inv) {
                          "\" is not one of Immediate, Simultaneous.",
                      t);
     }
-    if (iequals(t, "Simultaneous")) {
-      return invalid(inv,
-                     "-ForwardingType Simultaneous: Verbatim does not ring another user or number "
-                     "with the user yet (every phone the user registered rings together); use "
-                     "Immediate, or unanswered forwarding.",
-                     t);
-    }
-    c.forwarding_type = "Immediate";
+    c.forwarding_type = iequals(t, "Immediate") ? "Immediate" : "Simultaneous";
   }
   auto ft = target_type(inv, "ForwardingTargetType", c.forwarding_target_type);
   if (!ft) return ft.error();
@@ -483,7 +476,7 @@ std::vector<CmdletSpec> routing_cmdlets() {
                true,
                "Identity",
                {},
-               "Sets a user's call forwarding: immediate, or when unanswered."});
+               "Sets a user's call forwarding: immediate, simultaneous, when unanswered."});
   c.push_back({"Get-CsUserCallingSettings",
                {{"Identity", T::kString, 0, true}},
                get_calling,

@@ -393,6 +393,10 @@ struct Gateway::Call {
   // The callee's forwarding (Set-CsUserCallingSettings), as the call found it.
   std::optional<policy::CallingSettings> forwarding;
   asio::steady_timer unanswered;  // the callee's phones ring this long, then the call moves on
+  // Simultaneous ring (calling settings): the target rung with the callee, and our INVITEs to it.
+  std::optional<Target> simultaneous;
+  std::set<uint64_t> simultaneous_forks;
+  bool joining = false;  // the simultaneous target answered; its required recorders are awaited
   std::unique_ptr<QueueCall> queue;  // a call to a call queue
   bool recorded() const {
     return std::any_of(recordings.begin(), recordings.end(),
@@ -1309,9 +1313,8 @@ void Gateway::place_callee(Call& c) {
                                                               : "480";
     oc.headers.emplace_back("Diversion", "<" + c.callee.aor + ">;reason=" + c.voicemail_reason);
     oc.headers.emplace_back("History-Info", "<" + c.callee.aor + ">;index=1");
-    oc.headers.emplace_back(
-        "History-Info",
-        "<" + options_.voicemail_uri + ";cause=" + cause + ">;index=1.1;mp=1");
+    oc.headers.emplace_back("History-Info",
+                            "<" + options_.voicemail_uri + ";cause=" + cause + ">;index=1.1;mp=1");
   } else if (c.via_trunk) {
     auto trunk = parse_peer(options_.trunk);
     oc.next_hop = *trunk;
@@ -1332,9 +1335,9 @@ void Gateway::place_callee(Call& c) {
   oc.from = from_of(c.caller, c.via_trunk);
   oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
   if (!c.forwards.empty() && !c.to_voicemail) {
-    oc.headers.emplace_back(
-        "Diversion", "<" + c.forwards.back()["from"].get<std::string>() +
-                         ">;reason=" + c.forwards.back().value("reason", "unconditional"));
+    oc.headers.emplace_back("Diversion",
+                            "<" + c.forwards.back()["from"].get<std::string>() +
+                                ">;reason=" + c.forwards.back().value("reason", "unconditional"));
   }
   oc.body = sdp_for(c, c.a_offer, Side::kB);
   for (auto& h : indicator_headers(c)) oc.headers.push_back(std::move(h));
@@ -1354,6 +1357,10 @@ void Gateway::place_callee(Call& c) {
     }
     c.forks.push_back(sid.value());
     sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
+  }
+  if (c.forwarding && c.forwarding->forwarding_enabled &&
+      c.forwarding->forwarding_type == "Simultaneous" && !c.to_voicemail && !c.via_trunk) {
+    ring_simultaneously(c, oc);
   }
   c.rang = c.forks.size();
   if (c.forwarding && c.forwarding->unanswered_enabled && !c.to_voicemail && !c.via_trunk) {
@@ -1471,6 +1478,10 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
     hang_up(session);
     return;
   }
+  if (c.simultaneous_forks.count(session)) {
+    simultaneous_answered(c, session, response);
+    return;
+  }
   c.b = session;
   c.unanswered.cancel();
   for (uint64_t f : c.forks) {
@@ -1485,14 +1496,23 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   }
   c.b_answer = std::move(answer).value();
   c.b_record_aware = !c.via_trunk && record_aware(response);
+  connect(c);
+}
+
+// The callee (c.b, c.b_answer) answered and every recording it needs is in: the caller gets
+// the answer and the call is connected.
+void Gateway::connect(Call& c) {
   apply_answer(c, Side::kB, c.b_answer, false);
-  (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c));
-  journal_up(c.a, c, "caller");
+  if (!c.queue || !c.queue->caller_answered) {
+    (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c));
+    journal_up(c.a, c, "caller");
+  }
   journal_up(c.b, c, "callee");
   c.state = Call::State::kConnected;
   c.connected_ms = ms_since(c.started);
   c.final_status = 200;
   ++metrics_.calls_connected;
+  refresh_metadata(c);
   notify_recording(c);
 }
 
@@ -1587,7 +1607,7 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
   }
   // Forwarded by the callee's phone (302 with a Contact the gateway can reach).
   if (status >= 300 && status < 400 && response && !c.b && c.state == Call::State::kCalling &&
-      c.forwards.size() < kMaxForwards) {
+      c.forwards.size() < kMaxForwards && !c.simultaneous_forks.count(session)) {
     if (auto t = redirect_target(*response)) {
       forward(c, std::move(*t), status, "unconditional");
       return;
@@ -1676,7 +1696,7 @@ void Gateway::leg_gone(Call& c, Leg& l, const std::string& why) {
     check_transfer(c);
     return;
   }
-  if (c.queue && c.queue->joining && l.recording->party == &c.callee) {
+  if (((c.queue && c.queue->joining) || c.joining) && l.recording->party == &c.callee) {
     check_agent(c);
     return;
   }
@@ -1794,9 +1814,10 @@ void Gateway::forward_immediately(Call& c) {
   c.forwarding.reset();
   if (f.forwarding_target_type == "Voicemail") {
     if (options_.voicemail_uri.empty()) {
-      spdlog::warn("call {}: {} forwards to voicemail but gateway.voicemail_uri is not set: "
-                   "ringing the user",
-                   c.call_id, c.callee.aor);
+      spdlog::warn(
+          "call {}: {} forwards to voicemail but gateway.voicemail_uri is not set: "
+          "ringing the user",
+          c.call_id, c.callee.aor);
       return;
     }
     c.to_voicemail = true;
@@ -1807,8 +1828,8 @@ void Gateway::forward_immediately(Call& c) {
   }
   auto t = forwarding_target(f.forwarding_target);
   if (!t) {
-    spdlog::warn("call {}: {} forwards to {}, which cannot be reached: ringing the user",
-                 c.call_id, c.callee.aor, f.forwarding_target);
+    spdlog::warn("call {}: {} forwards to {}, which cannot be reached: ringing the user", c.call_id,
+                 c.callee.aor, f.forwarding_target);
     return;
   }
   auto gone = std::make_unique<Party>(c.callee);
@@ -1827,6 +1848,132 @@ void Gateway::forward_immediately(Call& c) {
   c.via_trunk = t->via_trunk;
 }
 
+// Simultaneous ring: the target rings with the user's phones (Diversion reason=follow-me), its
+// phone showing the indicator if its own policy records it. Its recorders are invited only if it
+// answers (simultaneous_answered).
+void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_call) {
+  auto t = forwarding_target(c.forwarding->forwarding_target);
+  if (!t) {
+    spdlog::warn("call {}: {} rings {} too, which cannot be reached", c.call_id, c.callee.aor,
+                 c.forwarding->forwarding_target);
+    return;
+  }
+  sip::OutgoingCall oc = template_call;
+  oc.to = "<" + t->party.aor + ">";
+  oc.headers.clear();
+  oc.headers.emplace_back("Diversion", "<" + c.callee.aor + ">;reason=follow-me");
+  const policy::Decision d =
+      t->identity.empty() ? policy::Decision{} : policy_.engine().decide(t->party.aor);
+  for (auto& h : indicator_headers(c, d.record() ? d.policy.get() : nullptr)) {
+    oc.headers.push_back(std::move(h));
+  }
+  oc.body = sdp_for(c, c.a_offer, Side::kB, d.record());
+  std::vector<Binding> targets;
+  if (t->via_trunk) {
+    oc.from = from_of(c.caller, true);
+    oc.request_uri = "sip:" + t->party.number + "@" + options_.trunk;
+    oc.to = "<" + oc.request_uri + ">";
+    targets.push_back(Binding{oc.request_uri, *parse_peer(options_.trunk), {}, {}, 0});
+  } else {
+    targets = registrar_->bindings(t->identity);
+  }
+  for (const auto& b : targets) {
+    sip::OutgoingCall fork = oc;
+    fork.next_hop = b.source;
+    fork.request_uri = b.contact;
+    auto sid = sip_->ua().invite(std::move(fork));
+    if (!sid) continue;
+    c.forks.push_back(sid.value());
+    c.simultaneous_forks.insert(sid.value());
+    sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
+  }
+  c.simultaneous = std::move(*t);
+}
+
+// The simultaneous target answered first: the user's phones are cancelled and the target is the
+// callee, recorded under its own policy (the user's recordings end, or go on on the user's
+// behalf with RecordReroutedCalls); the caller is connected once its required recorders are in.
+void Gateway::simultaneous_answered(Call& c, uint64_t session, const sip::Message& response) {
+  c.b = session;
+  c.unanswered.cancel();
+  for (uint64_t f : c.forks) {
+    if (f == session) continue;
+    sessions_.erase(f);
+    hang_up(f);
+  }
+  c.forks.clear();
+  auto answer = sip::parse_sdp(response.body());
+  if (!answer) {
+    end_call(c, "the simultaneous ring target answered without usable SDP");
+    return;
+  }
+  c.b_answer = std::move(answer).value();
+  c.b_record_aware = !c.simultaneous->via_trunk && record_aware(response);
+  auto gone = std::make_unique<Party>(c.callee);
+  for (auto& r : c.recordings) {
+    if (r->party != &c.callee) continue;
+    r->party = gone.get();
+    if (r->policy->record_rerouted_calls && r->active()) {
+      r->on_behalf = true;
+    } else {
+      end_recording(c, *r, "the call was answered by the simultaneous ring target");
+    }
+  }
+  Target& t = *c.simultaneous;
+  spdlog::info("call {}: {} answered for {} (simultaneous ring)", c.call_id, t.party.aor,
+               gone->aor);
+  c.forwards.push_back({{"from", gone->aor},
+                        {"to", t.party.aor},
+                        {"status", 0},
+                        {"reason", "follow-me"},
+                        {"setting", "simultaneous"},
+                        {"atMs", ms_since(c.started)}});
+  c.departed.push_back(std::move(gone));
+  c.callee = t.party;
+  c.callee.side = Side::kB;
+  c.callee_identity = t.identity;
+  c.via_trunk = t.via_trunk;
+  if (!c.emergency && !t.identity.empty()) decide(c, c.callee);
+  std::string why;
+  const Readiness ready = readiness(c, &c.callee, why);
+  if (ready == Readiness::kReady) {
+    connect(c);
+    return;
+  }
+  if (ready == Readiness::kFailed) {
+    joined_not_recorded(c, why);
+    return;
+  }
+  c.joining = true;
+  c.deadline.expires_after(options_.recording_setup_timeout);
+  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
+    auto it = calls_.find(id);
+    if (ec || it == calls_.end() || !it->second->joining) return;
+    joined_not_recorded(*it->second, "no recorder answered within " +
+                                         std::to_string(options_.recording_setup_timeout.count()) +
+                                         " ms");
+  });
+}
+
+// The simultaneous target answered but its required recording could not be set up: it gets a
+// BYE with the reason, and the caller the refusal a direct call would get.
+void Gateway::joined_not_recorded(Call& c, const std::string& why) {
+  c.joining = false;
+  c.deadline.cancel();
+  const sip::HeaderList h{
+      {"Reason", reason_header(480, kRecordingFailedText)},
+      {"Warning", "399 verbatim " + quote(std::string(kRecordingFailedText) + ": " + why)}};
+  if (c.b) {
+    const uint64_t b = c.b;
+    c.b = 0;
+    sessions_.erase(b);
+    hang_up(b, h);
+  }
+  ++metrics_.calls_refused_recording;
+  spdlog::warn("call {}: {} answered but could not be recorded: {}", c.call_id, c.callee.aor, why);
+  reject_caller(c, 480, "Recording Unavailable", h, "refused: " + why);
+}
+
 // Unanswered forwarding: the user's phones rang for UnansweredDelay (or the user has none
 // registered); they are cancelled and the call goes to the target or to voicemail. False when
 // there is nowhere to go (the call stays as it is).
@@ -1835,9 +1982,10 @@ bool Gateway::on_unanswered(Call& c, const std::string& why) {
   c.forwarding.reset();
   if (f.unanswered_target_type == "Voicemail") {
     if (options_.voicemail_uri.empty()) {
-      spdlog::warn("call {}: {} forwards unanswered calls to voicemail but "
-                   "gateway.voicemail_uri is not set",
-                   c.call_id, c.callee.aor);
+      spdlog::warn(
+          "call {}: {} forwards unanswered calls to voicemail but "
+          "gateway.voicemail_uri is not set",
+          c.call_id, c.callee.aor);
       return false;
     }
     for (uint64_t fork : c.forks) {
@@ -2457,31 +2605,30 @@ void Gateway::queue_answered(Call& c, uint64_t session, const sip::Message& resp
   });
 }
 
+// A party that answered before its recorders were invited (a queue's agent, a simultaneous
+// ring's target): connected once its RequiredBeforeCallEstablishment recorders are in.
 void Gateway::check_agent(Call& c) {
-  if (!c.queue || !c.queue->joining || c.state != Call::State::kCalling) return;
+  const bool agent = c.queue && c.queue->joining;
+  if ((!agent && !c.joining) || c.state != Call::State::kCalling) return;
   std::string why;
   const Readiness ready = readiness(c, &c.callee, why);
-  if (ready == Readiness::kFailed) agent_not_recorded(c, why);
-  if (ready == Readiness::kReady) connect_agent(c);
+  if (ready == Readiness::kFailed) agent ? agent_not_recorded(c, why) : joined_not_recorded(c, why);
+  if (ready != Readiness::kReady) return;
+  if (agent) {
+    connect_agent(c);
+  } else {
+    c.joining = false;
+    c.deadline.cancel();
+    connect(c);
+  }
 }
 
 void Gateway::connect_agent(Call& c) {
   QueueCall& q = *c.queue;
   c.deadline.cancel();
   q.joining.reset();
-  apply_answer(c, Side::kB, c.b_answer, false);
-  if (!q.caller_answered) {
-    (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c));
-    journal_up(c.a, c, "caller");
-  }
-  journal_up(c.b, c, "callee");
-  c.state = Call::State::kConnected;
-  c.connected_ms = ms_since(c.started);
-  c.final_status = 200;
-  ++metrics_.calls_connected;
   spdlog::info("call {}: call queue {}: {} took the call", c.call_id, q.route->name, c.callee.aor);
-  refresh_metadata(c);
-  notify_recording(c);
+  connect(c);
 }
 
 // The agent who answered cannot be recorded as their policy requires: their phone gets a BYE

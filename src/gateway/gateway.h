@@ -194,6 +194,10 @@ class Gateway {
   std::optional<Target> forwarding_target(const std::string& target);
   void forward_immediately(Call& c);
   void record_rerouted(Call& c, Party& gone);
+  void ring_simultaneously(Call& c, const sip::OutgoingCall& template_call);
+  void simultaneous_answered(Call& c, uint64_t session, const sip::Message& response);
+  void joined_not_recorded(Call& c, const std::string& why);
+  void connect(Call& c);
   bool on_unanswered(Call& c, const std::string& why);
   bool on_refer(uint64_t session, const sip::Message& refer);
   void start_transfer(uint64_t call_id);

@@ -1362,6 +1362,33 @@ class CallingSettingsTest(GatewayTestCase):
         self.assertEqual((r["party"], r["onBehalf"], r["applications"][0]["instances"][0]["state"]),
                          ("sip:bob@contoso.com", True, "ended"))
 
+    def test_simultaneous_ring_the_target_answers_and_is_recorded_under_her_own_policy(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port], who="carol@contoso.com")
+        self.admin("Set-CsUserCallingSettings -Identity bob@contoso.com -IsForwardingEnabled $true "
+                   "-ForwardingType Simultaneous -ForwardingTargetType SingleTarget -ForwardingTarget carol@contoso.com")
+        gw, gw_port = self.start_gateway()
+        bob_port, carol_port = free_udp_port(), free_udp_port()
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=bob_port))
+        bob = self.sipp(gw_port, RINGER, "bob", "bob-secret-22", "bob", port=bob_port)
+        self.wait_sipp(self.sipp(gw_port, REGISTRATION, "carol", "carol-secret-3", "carol-register", port=carol_port))
+        carol = self.sipp(gw_port, DIVERTED, "carol", "carol-secret-3", "carol", port=carol_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=2000), "alice", "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        self.wait_sipp(carol)
+        self.assertIn("CANCELLED", self.sipp_log(bob))  # both rang; Carol answered
+        # Carol's phone showed the indicator from the start: her own policy records her.
+        self.assertIn("RECORD a=record:on DIVERSION <sip:bob@contoso.com>;reason=follow-me TO <sip:carol@contoso.com>",
+                      self.sipp_log(carol))
+        c = wait_until(self.calls, 10)[0]
+        self.assertEqual((c["status"], c["callee"]["aor"], c["registrationsRung"]), (200, "sip:carol@contoso.com", 2))
+        f = c["forwards"][0]
+        self.assertEqual((f["from"], f["to"], f["setting"]), ("sip:bob@contoso.com", "sip:carol@contoso.com", "simultaneous"))
+        (r,) = c["recordings"]
+        self.assertEqual((r["party"], r["onBehalf"], r["applications"][0]["instances"][0]["state"]),
+                         ("sip:carol@contoso.com", False, "ended"))
+
     def test_unanswered_calls_go_to_voicemail_after_the_delay(self):
         self.admin(SETUP)
         self.admin("Set-CsUserCallingSettings -Identity bob@contoso.com -IsUnansweredEnabled $true "

@@ -6,7 +6,9 @@ Set-CsUserCallingSettings -Identity ann@contoso.com -IsForwardingEnabled $true -
 Get-CsUserCallingSettings ann@contoso.com
 Set-CsUserCallingSettings -Identity ann@contoso.com -ForwardingTarget "tel:+44 20 7946 0000"
 Set-CsUserCallingSettings -Identity ann@contoso.com -IsForwardingEnabled $false -IsUnansweredEnabled $true -UnansweredTargetType Voicemail -UnansweredDelay 00:00:30
-Set-CsUserCallingSettings -Identity ann@contoso.com -ForwardingType Simultaneous
+Set-CsUserCallingSettings -Identity ann@contoso.com -IsForwardingEnabled $true -ForwardingType Simultaneous -ForwardingTargetType Voicemail
+Set-CsUserCallingSettings -Identity ann@contoso.com -IsForwardingEnabled $true -ForwardingType Simultaneous -ForwardingTargetType SingleTarget
+Get-CsUserCallingSettings ann@contoso.com | fl IsForwardingEnabled, ForwardingType, ForwardingTarget, IsUnansweredEnabled
 Get-CsUserCallingSettings ann@contoso.com | fl IsForwardingEnabled, ForwardingType, ForwardingTarget, IsUnansweredEnabled, UnansweredTargetType, UnansweredDelay
 Set-CsUserCallingSettings -Identity ben@contoso.com -IsForwardingEnabled $true -ForwardingType Immediate -ForwardingTargetType Voicemail
 Set-CsUserCallingSettings -Identity ben@contoso.com -IsUnansweredEnabled $true -UnansweredTargetType SingleTarget -UnansweredTarget ann@contoso.com
