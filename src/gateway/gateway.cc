@@ -1933,26 +1933,8 @@ void Gateway::simultaneous_answered(Call& c, uint64_t session, const sip::Messag
   c.callee.side = Side::kB;
   c.callee_identity = t.identity;
   c.via_trunk = t.via_trunk;
-  if (!c.emergency && !t.identity.empty()) decide(c, c.callee);
-  std::string why;
-  const Readiness ready = readiness(c, &c.callee, why);
-  if (ready == Readiness::kReady) {
-    connect(c);
-    return;
-  }
-  if (ready == Readiness::kFailed) {
-    joined_not_recorded(c, why);
-    return;
-  }
   c.joining = true;
-  c.deadline.expires_after(options_.recording_setup_timeout);
-  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
-    auto it = calls_.find(id);
-    if (ec || it == calls_.end() || !it->second->joining) return;
-    joined_not_recorded(*it->second, "no recorder answered within " +
-                                         std::to_string(options_.recording_setup_timeout.count()) +
-                                         " ms");
-  });
+  admit(c);
 }
 
 // The simultaneous target answered but its required recording could not be set up: it gets a
@@ -2584,25 +2566,25 @@ void Gateway::queue_answered(Call& c, uint64_t session, const sip::Message& resp
   c.callee.number = a.number;
   c.callee_identity = a.identity;
   q.joining = r.offer;
-  if (!c.emergency) decide(c, c.callee);
-  std::string why;
-  const Readiness ready = readiness(c, &c.callee, why);
-  if (ready == Readiness::kReady) {
-    connect_agent(c);
-    return;
-  }
-  if (ready == Readiness::kFailed) {
-    agent_not_recorded(c, why);
-    return;
-  }
+  admit(c);
+}
+
+// A callee who answered before its recorders were invited (a queue's agent, a simultaneous
+// ring's target): recorded under its own policy, connected once its required recorders are in
+// (check_agent), let go if they fail or do not answer in time.
+void Gateway::admit(Call& c) {
+  if (!c.emergency && !c.callee_identity.empty()) decide(c, c.callee);
   c.deadline.expires_after(options_.recording_setup_timeout);
   c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
-    auto ci = calls_.find(id);
-    if (ec || ci == calls_.end() || !ci->second->queue || !ci->second->queue->joining) return;
-    agent_not_recorded(*ci->second, "no recorder answered within " +
-                                        std::to_string(options_.recording_setup_timeout.count()) +
-                                        " ms");
+    auto it = calls_.find(id);
+    if (ec || it == calls_.end()) return;
+    Call& call = *it->second;
+    const std::string why = "no recorder answered within " +
+                            std::to_string(options_.recording_setup_timeout.count()) + " ms";
+    if (call.queue && call.queue->joining) agent_not_recorded(call, why);
+    if (!call.queue && call.joining) joined_not_recorded(call, why);
   });
+  check_agent(c);
 }
 
 // A party that answered before its recorders were invited (a queue's agent, a simultaneous

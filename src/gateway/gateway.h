@@ -172,6 +172,7 @@ class Gateway {
   void queue_no_answer(uint64_t call_id);
   void queue_failed(Call& c, uint64_t session, int status, const sip::Message* response);
   void queue_answered(Call& c, uint64_t session, const sip::Message& response);
+  void admit(Call& c);
   void check_agent(Call& c);
   void refresh_metadata(Call& c);
   void connect_agent(Call& c);

@@ -309,23 +309,28 @@ DIVERTED = CALLEE.replace(
     '<log message="RECORD [$rec] DIVERSION [$dv1] TO [$to1]"/>').replace(
     '<Reference variables="rec,ci,r"/>', '<Reference variables="rec,ci,ci1,r,dv,to"/>')
 
-# A phone set to forward every call (302) to Carol.
-FORWARDER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="phone that forwards">
+def refusing_phone(name, status, extra=""):
+    """A phone that answers every INVITE with a final non-2xx `status` (and `extra` headers)."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="{name}">
   <recv request="INVITE"/>
   <send><![CDATA[
-      SIP/2.0 302 Moved Temporarily
+      SIP/2.0 {status}
       [last_Via:]
       [last_From:]
       [last_To:];tag=[pid]F[call_number]
       [last_Call-ID:]
       [last_CSeq:]
-      Contact: <sip:carol@contoso.com>
-      Content-Length: 0
+{extra}      Content-Length: 0
     ]]></send>
   <recv request="ACK"/>
 </scenario>
 """
+
+
+# A phone set to forward every call (302) to Carol.
+FORWARDER = refusing_phone("phone that forwards", "302 Moved Temporarily",
+                           "      Contact: <sip:carol@contoso.com>\n")
 
 
 class RtpSink:
@@ -1423,21 +1428,7 @@ class CallingSettingsTest(GatewayTestCase):
 
 
 # A phone that is busy: 486 to the INVITE.
-DECLINER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="phone that is busy">
-  <recv request="INVITE"/>
-  <send><![CDATA[
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]D[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <recv request="ACK"/>
-</scenario>
-"""
+DECLINER = refusing_phone("phone that is busy", "486 Busy Here")
 
 # An agent's phone: answers, logs the queue in Diversion and the codecs it was offered.
 AGENT = CALLEE.replace(
