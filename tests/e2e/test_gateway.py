@@ -1462,18 +1462,21 @@ class QueueTest(GatewayTestCase):
         self.wait_sipp(self.sipp(gw_port, REGISTRATION, user, PASSWORDS[user], f"{user}-register", port=port))
         return self.sipp(gw_port, scenario, user, PASSWORDS[user], user, port=port)
 
+    def queued_call(self, gw_port, bob, carol, hold_ms=3000, caller=None):
+        """Bob's and Carol's phones (scenarios) register; Alice calls the queue; all finish."""
+        phones = [self.agent(gw_port, "bob", bob), self.agent(gw_port, "carol", carol),
+                  self.sipp(gw_port, caller or caller_scenario("sales.queue", "200", hold_ms=hold_ms),
+                            "alice", "alice-secret-1", "alice")]
+        for p in reversed(phones):
+            self.wait_sipp(p)
+        return phones
+
     def test_transfer_mode_serial_busy_agent_skipped_and_the_next_recorded_under_her_policy(self):
         rec, rec_port = self.start_recorder()
         self.policy([rec_port], who="carol@contoso.com")
         self.queue("-RoutingMethod Serial -ConferenceMode $false")
         gw, gw_port = self.start_gateway()
-        bob = self.agent(gw_port, "bob", DECLINER)
-        carol = self.agent(gw_port, "carol", AGENT)
-        alice = self.sipp(gw_port, caller_scenario("sales.queue", "200", hold_ms=3000), "alice",
-                          "alice-secret-1", "alice")
-        self.wait_sipp(alice)
-        self.wait_sipp(bob)
-        self.wait_sipp(carol)
+        bob, carol, alice = self.queued_call(gw_port, DECLINER, AGENT)
         # Carol's phone saw the queue and the indicator; Alice saw the indicator in the answer.
         self.assertIn("RECORD a=record:on DIVERSION <sip:sales.queue@contoso.com>;reason=unconditional",
                       self.sipp_log(carol))
@@ -1504,16 +1507,11 @@ class QueueTest(GatewayTestCase):
     def test_conference_mode_answers_the_caller_at_once_and_the_first_agent_to_answer_joins(self):
         self.queue("-RoutingMethod Attendant")  # conference mode: the default
         gw, gw_port = self.start_gateway()
-        carol = self.agent(gw_port, "carol", RINGER)
-        bob = self.agent(gw_port, "bob", AGENT)
         # Alice offers two codecs; the queue answers her with the first, and agents get only it.
         caller = caller_scenario("sales.queue", "200", hold_ms=3000).replace(
             "RTP/AVP 8 101", "RTP/AVP 8 0 101").replace(
             "a=rtpmap:8 PCMA/8000", "a=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000")
-        alice = self.sipp(gw_port, caller, "alice", "alice-secret-1", "alice")
-        self.wait_sipp(alice)
-        self.wait_sipp(bob)
-        self.wait_sipp(carol)
+        bob, carol, alice = self.queued_call(gw_port, AGENT, RINGER, caller=caller)
         self.assertIn("CANCELLED", self.sipp_log(carol))
         self.assertIn("CODECS 8 101", self.sipp_log(bob))
         c = wait_until(self.calls, 10)[0]
@@ -1530,13 +1528,7 @@ class QueueTest(GatewayTestCase):
         self.policy([free_udp_port()], who="bob@contoso.com")  # Bob's required recorder never answers
         self.queue("-RoutingMethod Serial -ConferenceMode $false")
         gw, gw_port = self.start_gateway(recording_setup_timeout_ms=1000)
-        bob = self.agent(gw_port, "bob", AGENT)
-        carol = self.agent(gw_port, "carol", AGENT)
-        alice = self.sipp(gw_port, caller_scenario("sales.queue", "200", hold_ms=2000), "alice",
-                          "alice-secret-1", "alice")
-        self.wait_sipp(alice)
-        self.wait_sipp(bob)
-        self.wait_sipp(carol)
+        bob, carol, alice = self.queued_call(gw_port, AGENT, AGENT, hold_ms=2000)
         self.assertIn('BYE REASON SIP;cause=480;text="There was a problem setting up the recording required by '
                       'your organisation"', self.sipp_log(bob))
         c = wait_until(self.calls, 10)[0]
