@@ -892,8 +892,13 @@ int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
     }
   }
   for (const auto& f : c.value("forwards", nlohmann::json::array())) {
-    std::cout << "  forward  " << f.value("from", "") << " -> " << f.value("to", "") << " ("
-              << f.value("status", 0) << " at " << f.value("atMs", 0) << " ms)\n";
+    // By the phone (a 3xx status), or by the admin's calling settings (immediate, simultaneous).
+    const std::string how = f.contains("setting")
+                                ? f["setting"].get<std::string>() + " forwarding"
+                                : "the phone answered " + std::to_string(f.value("status", 0));
+    std::cout << "  forward  " << f.value("from", "") << " -> " << f.value("to", "") << " (" << how
+              << ", reason " << f.value("reason", "unconditional") << ", at " << f.value("atMs", 0)
+              << " ms)\n";
   }
   for (const auto& t : c.value("transfers", nlohmann::json::array())) {
     std::cout << "  transfer by " << t.value("by", "") << " to " << t.value("to", "") << ": "

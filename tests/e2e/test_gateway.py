@@ -1363,6 +1363,8 @@ class CallingSettingsTest(GatewayTestCase):
         self.assertEqual((c["status"], c["callee"]["aor"], c["registrationsRung"]), (200, "sip:carol@contoso.com", 1))
         f = c["forwards"][0]
         self.assertEqual((f["from"], f["to"], f["setting"]), ("sip:bob@contoso.com", "sip:carol@contoso.com", "immediate"))
+        self.assertIn("forward  sip:bob@contoso.com -> sip:carol@contoso.com (immediate forwarding, reason unconditional",
+                      self.run_vb("calls", "show", c["callId"], check=0).stdout)
         (r,) = c["recordings"]  # Carol has no policy; Bob's records the call for him
         self.assertEqual((r["party"], r["onBehalf"], r["applications"][0]["instances"][0]["state"]),
                          ("sip:bob@contoso.com", True, "ended"))
