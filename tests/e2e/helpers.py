@@ -89,6 +89,23 @@ def free_udp_port():
     return port
 
 
+def free_tcp_udp_port():
+    """A port free for both TCP and UDP on 127.0.0.1 right now (a peer that listens on both,
+    SIPp with -t t1): a free UDP port is not always a free TCP one."""
+    import socket
+    for _ in range(100):
+        port = free_udp_port()
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+    raise RuntimeError("no port free for both TCP and UDP on 127.0.0.1")
+
+
 class SipPeerTestCase(VerbatimTestCase):
     """Tests that run Verbatim's SIP stack as a process: tests/interop/sip_peer.cc."""
 

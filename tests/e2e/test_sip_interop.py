@@ -11,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, SIP_PEER, SipPeerTestCase, free_udp_port, wait_until  # noqa: E402
+from helpers import SOURCE_DIR, SIP_PEER, SipPeerTestCase, free_tcp_udp_port, free_udp_port, wait_until  # noqa: E402
 
 PEER = SIP_PEER
 SIPP = shutil.which("sipp")
@@ -92,7 +92,7 @@ class SipInteropTest(SipPeerTestCase):
 
     def test_sipp_uac_calls_our_uas_over_tcp(self):
         uas, port = self.start_uas()
-        r = self.sipp("-sn", "uac", f"127.0.0.1:{port}", "-t", "t1", "-p", str(free_udp_port()),
+        r = self.sipp("-sn", "uac", f"127.0.0.1:{port}", "-t", "t1", "-p", str(free_tcp_udp_port()),
                       "-i", "127.0.0.1", "-m", "20", "-r", "20", "-l", "10", "-d", "100")
         self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
         stats = self.stop_uas(uas)
