@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 BUILD_DIR ?= build$(if $(filter 1,$(SANITIZE)),-asan,)
 JOBS ?= $(shell nproc)
 
-.PHONY: all bootstrap build demo test bench fuzz lint format clean
+.PHONY: all bootstrap build deps-check demo test bench fuzz lint format clean
 
 all: build
 
@@ -18,6 +18,14 @@ $(BUILD_DIR)/build.ninja:
 
 build: bootstrap $(BUILD_DIR)/build.ninja
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Would a fresh Debian 12 machine have every package this build used? (the workplace's
+# deps-check beside the checkout compares the headers and libraries of BUILD_DIR with the
+# bootstrap list; CI runs it after the build).
+DEPS_CHECK ?= ../shared/tools/deps-check
+deps-check: build
+	@if [ -x $(DEPS_CHECK) ]; then $(DEPS_CHECK) $(BUILD_DIR); \
+	else echo "deps-check: $(DEPS_CHECK) not found beside this checkout; skipped"; fi
 
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/verbatim

@@ -570,6 +570,19 @@ struct ArchiveArgs {
 
 int run_archive(Env& env, const ArchiveArgs& a) {
   const std::string who = a.actor.empty() ? default_actor() : a.actor;
+  if (a.action == "replace-signing-key") {
+    archive::ArchiveOptions o = archive_options(env, a.master_key);
+    o.replace_lost_signing_key = true;
+    o.replacement_reason = a.reason;
+    if (o.signing_key_file.empty()) o.signing_key_file = o.root + "/signing.key";
+    auto replaced = archive::Archive::open(o, env.clock, who);
+    if (!replaced) return fail(kExitFinding, replaced.error().message);
+    std::cout << "new signing key " << o.signing_key_file << " (public key "
+              << archive::hex(replaced.value()->ledger().public_key())
+              << "); the replacement is in the ledger. Give auditors the new public key ("
+              << o.signing_key_file << ".pub) alongside the old one.\n";
+    return kExitOk;
+  }
   auto opened = open_archive(env, who, a.master_key);
   if (!opened) return fail(kExitUsage, opened.error().message);
   archive::Archive& ar = *opened.value();
@@ -1106,6 +1119,10 @@ int main(int argc, char** argv) {
   a_rotate->add_option("key-file", aa.key_file, "new master key file (created if absent)")
       ->required();
   auto* a_head = arch->add_subcommand("sign-head", "sign and print the ledger's tree head");
+  auto* a_rekey = arch->add_subcommand(
+      "replace-signing-key",
+      "after the signing key was lost for good: a new one, recorded in the ledger");
+  a_rekey->add_option("--reason", aa.reason, "why (kept in the ledger)")->required();
   auto* a_edit = arch->add_subcommand(
       "edit-metadata", "replace a recording's metadata (a new version; every version is kept)");
   a_edit->add_option("recording", aa.recording)->required();
@@ -1244,6 +1261,7 @@ int main(int argc, char** argv) {
                              {a_delete, "delete"},
                              {a_rotate, "rotate-key"},
                              {a_head, "sign-head"},
+                             {a_rekey, "replace-signing-key"},
                              {a_edit, "edit-metadata"},
                              {a_history, "history"}}) {
       if (cmd->parsed()) {

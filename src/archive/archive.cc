@@ -126,8 +126,19 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     auto pk = load_public_key(a->options_.signing_key_file + ".pub");
     if (!pk) return pk.error();
     a->signing_.public_key = pk.value();  // no secret key: cannot sign
-  } else {
-    auto signing = load_or_create_signing_key(a->options_.signing_key_file);
+  }
+  const bool have_signing_key = fs::exists(a->options_.signing_key_file);
+  if (a->options_.replace_lost_signing_key && a->options_.replacement_reason.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "say why the signing key is replaced (--reason): it goes into the ledger");
+  }
+  if (!a->options_.read_only && have_signing_key) {
+    if (a->options_.replace_lost_signing_key) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "the signing key " + a->options_.signing_key_file +
+                            " is present: there is no lost key to replace");
+    }
+    auto signing = load_signing_key(a->options_.signing_key_file);
     if (!signing) return signing.error();
     a->signing_ = signing.value();
   }
@@ -145,9 +156,36 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     s.bind(1, a->node_id_);
     if (s.step() != kSqliteDone) return a->db_->error("storing the node id");
   }
+  if (!a->options_.read_only && !have_signing_key) {
+    int64_t entries = 0;
+    {
+      SqliteStmt n(*a->db_, "SELECT COUNT(*) FROM ledger_entries");
+      if (n.step() == kSqliteRow) entries = n.int64(0);
+    }
+    if (entries > 0 && !a->options_.replace_lost_signing_key) {
+      // Never silently: a new key would sign over whatever the database now holds.
+      return make_error(
+          ErrorCode::kFailedPrecondition,
+          "the archive's signing key " + a->options_.signing_key_file + " is missing, but its " +
+              "ledger has " + std::to_string(entries) + " entries signed under it. Restore the " +
+              "key from your backup; if it is lost for good, run `verbatim archive " +
+              "replace-signing-key --reason TEXT` (recorded in the ledger; heads signed before " +
+              "stay verifiable with the old public key)");
+    }
+    if (entries == 0 && a->options_.replace_lost_signing_key) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "this archive has no ledger yet: there is no lost key to replace");
+    }
+    auto signing = create_signing_key(a->options_.signing_key_file);
+    if (!signing) return signing.error();
+    a->signing_ = signing.value();
+  }
   auto ledger = Ledger::open(*a->db_, a->signing_, clock, a->options_.root + "/ledger-heads");
   if (!ledger) return ledger.error();
   a->ledger_ = std::move(ledger).value();
+  if (a->options_.replace_lost_signing_key) {
+    VB_TRY(a->replace_signing_key());
+  }
   {  // The master key must be the one the data keys are wrapped under.
     SqliteStmt s(*a->db_, "SELECT DISTINCT master_key_id FROM data_keys WHERE wrapped IS NOT NULL");
     while (s.step() == kSqliteRow) {
@@ -706,30 +744,115 @@ Status Archive::release_hold(const std::string& case_id, const std::string& reco
   });
 }
 
+Status Archive::replace_signing_key() {
+  // The key the ledger names last: the archive's first, or the latest replacement.
+  std::string old_key;
+  {
+    SqliteStmt s(*db_,
+                 "SELECT entry FROM ledger_entries WHERE seq = 0 OR CAST(entry AS TEXT) LIKE "
+                 "'%\"type\":\"key.signing_replaced\"%' ORDER BY seq");
+    while (s.step() == kSqliteRow) {
+      const auto bytes = s.blob(0);
+      const auto e = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+      if (!e.is_object()) continue;
+      if (e.value("type", "") == "archive.created") old_key = e.value("signing_public_key", "");
+      if (e.value("type", "") == "key.signing_replaced") old_key = e.value("to", "");
+    }
+  }
+  VB_TRY(transact([&]() -> Status {
+    return append_event({{"type", "key.signing_replaced"},
+                         {"from", old_key},
+                         {"to", hex(signing_.public_key)},
+                         {"by", actor_},
+                         {"reason", options_.replacement_reason}});
+  }));
+  auto head = sign_head();
+  if (!head) return head.error();
+  spdlog::warn("archive: signing key replaced ({} -> {}) by {}: {}", old_key,
+               hex(signing_.public_key), actor_, options_.replacement_reason);
+  return ok_status();
+}
+
+Result<Archive::LedgerFacts> Archive::ledger_facts(const std::string& recording_id) {
+  LedgerFacts f;
+  std::map<std::string, bool> holds;
+  SqliteStmt s(*db_, "SELECT entry FROM ledger_entries WHERE recording_id = ?1 ORDER BY seq");
+  s.bind(1, recording_id);
+  while (s.step() == kSqliteRow) {
+    const auto bytes = s.blob(0);
+    const auto e = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+    if (!e.is_object() || e.value("recording", "") != recording_id) continue;
+    const std::string type = e.value("type", "");
+    if (type == "recording.created") {
+      f.created = true;
+      f.retention_until = e.value("retention_until", "");
+    } else if (type == "retention.extended") {
+      f.retention_until = std::max(f.retention_until, e.value("until", std::string()));
+    } else if (type == "hold.set") {
+      holds[e.value("case", "")] = true;
+    } else if (type == "hold.released") {
+      holds[e.value("case", "")] = false;
+    } else if (type == "recording.completed" || type == "recording.interrupted") {
+      f.ended = true;
+    } else if (type == "recording.disposed") {
+      f.disposed = true;
+    } else if (type == "object.sealed") {
+      f.objects.insert(e.value("object", ""));
+    }
+  }
+  for (const auto& [case_id, active] : holds) {
+    if (active) f.holds.insert(case_id);
+  }
+  return f;
+}
+
+Status Archive::ledger_intact() {
+  auto findings = ledger_->verify();
+  if (!findings) return findings.error();
+  if (findings.value().empty()) return ok_status();
+  const Finding& first = findings.value().front();
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "the ledger does not verify (" + std::to_string(findings.value().size()) +
+                        " finding(s), first: " + first.where + ": " + first.what +
+                        "); nothing is disposed until `verbatim verify` is clean");
+}
+
 Status Archive::dispose(const std::string& recording_id, const std::string& who) {
   VB_TRY(writable());
-  auto r = recording(recording_id);
-  if (!r) return r.error();
-  if (r.value().status == "disposed") return ok_status();
-  if (now() < r.value().retention_until) {
+  VB_TRY(ledger_intact());
+  return dispose_proven(recording_id, who);
+}
+
+Status Archive::dispose_proven(const std::string& recording_id, const std::string& who) {
+  auto facts = ledger_facts(recording_id);
+  if (!facts) return facts.error();
+  const LedgerFacts& f = facts.value();
+  if (!f.created) return not_found("recording", recording_id);
+  if (f.disposed) return ok_status();
+  // Every condition from the ledger: a catalog row edited to an earlier retention date or a
+  // released hold changes nothing here (verify reports the edit).
+  if (now() < f.retention_until) {
     return refuse("disposal", recording_id, who,
-                  "recording " + recording_id + " is retained until " + r.value().retention_until +
+                  "recording " + recording_id + " is retained until " + f.retention_until +
                       "; nothing can delete it before then");
   }
-  if (!r.value().active_holds.empty()) {
+  if (!f.holds.empty()) {
     return refuse("disposal", recording_id, who,
                   "recording " + recording_id + " is under legal hold (case " +
-                      r.value().active_holds.front() + ")");
+                      *f.holds.begin() + ")");
   }
-  if (r.value().status == "recording") {
+  if (!f.ended) {
     return refuse("disposal", recording_id, who,
                   "recording " + recording_id + " is still being recorded");
   }
-  auto objects = objects_of(recording_id);
-  if (!objects) return objects.error();
+  auto listed = objects_of(recording_id);
+  if (!listed) return listed.error();
+  std::set<std::string> all(listed.value().begin(), listed.value().end());
+  all.insert(f.objects.begin(), f.objects.end());
+  const std::vector<std::string> objects(all.begin(), all.end());
   std::vector<std::string> paths;
   VB_TRY(transact([&]() -> Status {
-    for (const auto& oid : objects.value()) {
+    for (const auto& oid : objects) {
       SqliteStmt k(*db_,
                    "UPDATE data_keys SET wrapped = NULL, destroyed_at = ?2 WHERE object_id = ?1");
       k.bind(1, oid);
@@ -744,7 +867,7 @@ Status Archive::dispose(const std::string& recording_id, const std::string& who)
     if (u.step() != kSqliteDone) return db_->error("disposing the recording");
     return append_event({{"type", "recording.disposed"},
                          {"recording", recording_id},
-                         {"objects", objects.value()},
+                         {"objects", objects},
                          {"by", who},
                          {"method", "crypto-shred"}});
   }));
@@ -755,6 +878,9 @@ Status Archive::dispose(const std::string& recording_id, const std::string& who)
 
 Result<std::vector<std::string>> Archive::dispose_expired(const std::string& who) {
   VB_TRY(writable());
+  VB_TRY(ledger_intact());
+  // Candidates from the catalog (an edited row only adds or hides a candidate); each one is
+  // then decided on the ledger alone.
   std::vector<std::string> due;
   {
     SqliteStmt s(*db_,
@@ -764,10 +890,15 @@ Result<std::vector<std::string>> Archive::dispose_expired(const std::string& who
     s.bind(1, now());
     while (s.step() == kSqliteRow) due.push_back(s.text(0));
   }
+  std::vector<std::string> done;
   for (const auto& id : due) {
-    VB_TRY(dispose(id, who));
+    if (auto st = dispose_proven(id, who); !st) {
+      spdlog::warn("archive: recording {} not disposed: {}", id, st.error().message);
+      continue;
+    }
+    done.push_back(id);
   }
-  return due;
+  return done;
 }
 
 Status Archive::delete_object(const std::string& object_id, const std::string& who) {
@@ -865,6 +996,9 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
   // (recording, metadata version) -> metadata hash, from recording.created and metadata.updated.
   std::map<std::pair<std::string, int64_t>, std::string> versions_by_ledger;
   std::map<std::string, std::pair<int64_t, std::string>> latest_metadata;  // version, hash
+  std::map<std::string, std::string> retention_by_ledger;  // recording -> until
+  std::map<std::pair<std::string, std::string>, bool> holds_by_ledger;  // (case, rec) -> active
+  std::set<std::string> disposed_recordings;
   {
     SqliteStmt s(*db_, "SELECT entry FROM ledger_entries ORDER BY seq");
     while (s.step() == kSqliteRow) {
@@ -881,19 +1015,51 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
         latest_metadata[rec] = {version, sha};
         if (type == "recording.created") created_by_ledger[rec] = e;
       }
+      if (type == "recording.created") {
+        retention_by_ledger[e.value("recording", "")] = e.value("retention_until", "");
+      }
+      if (type == "retention.extended") {
+        auto& until = retention_by_ledger[e.value("recording", "")];
+        until = std::max(until, e.value("until", std::string()));
+      }
+      if (type == "hold.set" || type == "hold.released") {
+        holds_by_ledger[{e.value("case", ""), e.value("recording", "")}] = type == "hold.set";
+      }
       if (type == "recording.disposed") {
-        for (const auto& o : e["objects"]) disposed_objects.insert(o.get<std::string>());
+        disposed_recordings.insert(e.value("recording", ""));
+        if (e.contains("objects") && e["objects"].is_array()) {
+          for (const auto& o : e["objects"]) {
+            if (o.is_string()) disposed_objects.insert(o.get<std::string>());
+          }
+        }
       }
     }
   }
-  // Recordings: their current metadata and serial number.
+  // Recordings: their current metadata and serial number, retention and disposal.
   std::set<std::string> catalog_recordings;
   {
-    SqliteStmt s(*db_, "SELECT id, metadata, metadata_version, serial FROM recordings");
+    SqliteStmt s(*db_,
+                 "SELECT id, metadata, metadata_version, serial, retention_until, status "
+                 "FROM recordings");
     while (s.step() == kSqliteRow) {
       const std::string id = s.text(0);
       catalog_recordings.insert(id);
       auto it = created_by_ledger.find(id);
+      const std::string status = s.text(5);
+      if (it != created_by_ledger.end() && s.text(4) != retention_by_ledger[id]) {
+        findings.push_back({"recording " + id, "retention until " + s.text(4) +
+                                                   " in the catalog, but the ledger says " +
+                                                   retention_by_ledger[id] + " (edited row)"});
+      }
+      if (status == "disposed" && !disposed_recordings.count(id)) {
+        findings.push_back({"recording " + id,
+                            "marked disposed in the catalog, but the ledger has no "
+                            "recording.disposed entry for it (disposed behind the archive's back)"});
+      } else if (status != "disposed" && disposed_recordings.count(id)) {
+        findings.push_back({"recording " + id,
+                            "disposed in the ledger, but the catalog says " + status +
+                                " (edited row)"});
+      }
       const auto& latest = latest_metadata[id];
       if (it == created_by_ledger.end()) {
         findings.push_back(
@@ -932,6 +1098,31 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
       }
     }
   }
+  // Legal holds: every hold the ledger set and did not release is active in the catalog, and
+  // the catalog holds nothing the ledger did not set.
+  {
+    std::map<std::pair<std::string, std::string>, bool> catalog_holds;
+    SqliteStmt s(*db_, "SELECT case_id, recording_id, released_at IS NULL FROM legal_holds");
+    while (s.step() == kSqliteRow) catalog_holds[{s.text(0), s.text(1)}] = s.int64(2) != 0;
+    for (const auto& [key, active] : holds_by_ledger) {
+      auto it = catalog_holds.find(key);
+      const bool catalog_active = it != catalog_holds.end() && it->second;
+      if (active != catalog_active) {
+        findings.push_back(
+            {"recording " + key.second + " legal hold " + key.first,
+             active ? (it == catalog_holds.end()
+                           ? "set in the ledger, missing from the catalog (deleted row)"
+                           : "active in the ledger, released in the catalog (edited row)")
+                    : "released in the ledger, active in the catalog (edited row)"});
+      }
+    }
+    for (const auto& [key, active] : catalog_holds) {
+      if (!holds_by_ledger.count(key)) {
+        findings.push_back({"recording " + key.second + " legal hold " + key.first,
+                            "in the catalog but never set in the ledger (forged row)"});
+      }
+    }
+  }
   for (const auto& [id, e] : created_by_ledger) {
     if (!catalog_recordings.count(id)) {
       findings.push_back(
@@ -958,8 +1149,26 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
     catalog_objects.insert(r.id);
     catalog_paths.insert(r.path);
     const std::string where = "recording " + r.recording + " object " + r.id + " (" + r.path + ")";
-    if (r.status != "sealed") continue;  // open: being written; disposed: keys destroyed
     auto led = sealed_by_ledger.find(r.id);
+    if (r.status == "disposed") {  // its key destroyed, its file removed: the ledger must say so
+      if (!disposed_objects.count(r.id)) {
+        findings.push_back({where,
+                            "marked disposed in the catalog, but no recording.disposed entry of "
+                            "the ledger names it (disposed behind the archive's back)"});
+      }
+      continue;
+    }
+    if (disposed_objects.count(r.id)) {
+      findings.push_back({where, "disposed in the ledger, but the catalog says " + r.status +
+                                     " (edited row)"});
+      continue;
+    }
+    if (r.status == "open") {  // being written; the ledger has not sealed it
+      if (led != sealed_by_ledger.end()) {
+        findings.push_back({where, "sealed in the ledger, but open in the catalog (edited row)"});
+      }
+      continue;
+    }
     if (led == sealed_by_ledger.end()) {
       findings.push_back({where, "sealed in the catalog but not in the ledger (forged row)"});
     } else if (led->second.value("sha256", "") != r.sha ||
@@ -978,6 +1187,25 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
     if (!catalog_objects.count(id)) {
       findings.push_back(
           {"object " + id, "sealed in the ledger but missing from the catalog (deleted row)"});
+    }
+  }
+  // Data keys destroyed (crypto-shredded) for objects the ledger never disposed.
+  {
+    SqliteStmt s(*db_, "SELECT object_id FROM data_keys WHERE wrapped IS NULL");
+    while (s.step() == kSqliteRow) {
+      if (!disposed_objects.count(s.text(0))) {
+        findings.push_back({"object " + s.text(0),
+                            "its data key was destroyed, but the ledger never disposed it"});
+      }
+    }
+  }
+  // The signing key itself: an archive with signed heads that lost its key can no longer sign,
+  // and a writer refuses to start until it is restored or replaced explicitly.
+  if (std::error_code ec; !fs::exists(options_.signing_key_file, ec)) {
+    if (auto head = ledger_->latest_head(); head && head.value()) {
+      findings.push_back({"signing key " + options_.signing_key_file,
+                          "is missing (deleted); restore it from backup, or replace it with "
+                          "`verbatim archive replace-signing-key`"});
     }
   }
   // Files nobody registered.

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,12 @@ struct ArchiveOptions {
   std::chrono::seconds sign_interval{60};
   // Where objects live; default: files under <root>/objects (object_store.h).
   std::shared_ptr<ObjectStore> store;
+  // The signing key of an archive that has a ledger is never created anew in place of a lost
+  // one: open() refuses. This is the explicit recovery (`verbatim archive replace-signing-key`):
+  // a new key, and a key.signing_replaced ledger entry naming the old and new public keys, who
+  // and why; heads signed before stay verifiable with the old public key.
+  bool replace_lost_signing_key = false;
+  std::string replacement_reason;
 };
 
 struct RecordingInfo {
@@ -164,7 +171,9 @@ class Archive {
                   const std::string& who);
   Status release_hold(const std::string& case_id, const std::string& recording_id,
                       const std::string& who);
-  // Refused (and logged) before retention ends or while a hold is active.
+  // Refused (and logged) before retention ends or while a hold is active. Decided on what the
+  // ledger proves (retention, holds, completion, disposal), never on catalog columns alone, and
+  // only while the ledger verifies against its signed and witnessed heads.
   Status dispose(const std::string& recording_id, const std::string& who);
   // Disposes every recording whose retention ended and that has no active hold.
   Result<std::vector<std::string>> dispose_expired(const std::string& who);
@@ -218,6 +227,18 @@ class Archive {
   Status transact(const std::function<Status()>& body);
   Status refuse(const std::string& what, const std::string& recording_or_object,
                 const std::string& who, const std::string& why);
+  // What the ledger says about one recording (its entries, found through the index column).
+  struct LedgerFacts {
+    bool created = false, ended = false, disposed = false;
+    std::string retention_until;
+    std::set<std::string> holds;        // active legal holds by case
+    std::set<std::string> objects;      // sealed objects
+  };
+  Result<LedgerFacts> ledger_facts(const std::string& recording_id);
+  // Refuses destructive actions unless the ledger verifies (no finding at all).
+  Status ledger_intact();
+  Status dispose_proven(const std::string& recording_id, const std::string& who);
+  Status replace_signing_key();
 
   ArchiveOptions options_;
   int lock_fd_ = -1;

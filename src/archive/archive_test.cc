@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -94,14 +95,23 @@ TEST_F(ArchiveTest, RecordsReadsBackAndVerifiesClean) {
 TEST_F(ArchiveTest, MutationCampaignReportsExactlyWhatWasTampered) {
   std::vector<std::string> all_objects;
   std::vector<std::string> recordings;
+  std::map<std::string, std::string> recording_of;  // object -> recording
+  std::string held, disposed;
   {
     auto a = open();
+    // One recording kept a day and disposed legitimately, the others kept for years; one held.
+    disposed = record(*a, 2, 700, 99, std::chrono::days(1)).first;
+    clock.advance(std::chrono::hours(49));
+    ASSERT_TRUE(a->dispose(disposed, "retention-job"));
     for (int r = 0; r < 40; ++r) {
       auto [rec, ids] =
           record(*a, 5, 1500 + static_cast<size_t>(r) * 37, static_cast<uint64_t>(r + 1));
       recordings.push_back(rec);
       all_objects.insert(all_objects.end(), ids.begin(), ids.end());
+      for (const auto& id : ids) recording_of[id] = rec;
     }
+    held = recordings[7];
+    ASSERT_TRUE(a->set_hold("CASE-7", held, "legal:kim"));
     ASSERT_TRUE(a->sign_head());
     ASSERT_TRUE(findings(*a).empty());
   }
@@ -211,6 +221,59 @@ TEST_F(ArchiveTest, MutationCampaignReportsExactlyWhatWasTampered) {
         if (e.contains(k)) touched.push_back(e[k].get<std::string>());
       }
     }
+    // Disposal behind the archive's back: the catalog says disposed, the keys and files are
+    // gone, but no recording.disposed entry of the ledger says so.
+    const std::string gone = recording_of[victim];
+    run("mark disposed and delete the files",
+        [&](const std::string& at) {
+          for (const auto& [o, r] : recording_of) {
+            if (r == gone) fs::remove(obj_path(at, o));
+          }
+          sql(at, "UPDATE objects SET status = 'disposed' WHERE recording_id = '" + gone + "'");
+          sql(at, "UPDATE recordings SET status = 'disposed' WHERE id = '" + gone + "'");
+          sql(at,
+              "UPDATE data_keys SET wrapped = NULL WHERE object_id IN (SELECT id FROM objects "
+              "WHERE recording_id = '" + gone + "')");
+        },
+        {"recording " + gone}, {"object "});
+    run("mark one object disposed",
+        [&](const std::string& at) {
+          sql(at, "UPDATE objects SET status = 'disposed' WHERE id = '" + victim + "'");
+        },
+        {victim});
+    run("un-dispose a disposed recording",
+        [&](const std::string& at) {
+          sql(at, "UPDATE recordings SET status = 'complete' WHERE id = '" + disposed + "'");
+        },
+        {"recording " + disposed});
+    run("shorten retention in the catalog",
+        [&](const std::string& at) {
+          sql(at, "UPDATE recordings SET retention_until = '2000-01-01T00:00:00Z' WHERE id = '" +
+                      rec + "'");
+        },
+        {"recording " + rec});
+    run("release a legal hold in the catalog",
+        [&](const std::string& at) {
+          sql(at, "UPDATE legal_holds SET released_at = '2030-01-01T00:00:00Z'");
+        },
+        {"legal hold CASE-7"});
+    run("delete a legal hold row",
+        [&](const std::string& at) { sql(at, "DELETE FROM legal_holds"); }, {"legal hold CASE-7"});
+    run("hide a ledger entry from the recording index",
+        [&](const std::string& at) {
+          sql(at,
+              "UPDATE ledger_entries SET recording_id = NULL WHERE CAST(entry AS TEXT) LIKE "
+              "'%hold.set%'");
+        },
+        {"ledger entry"});
+    run("delete the witness file", [&](const std::string& at) { fs::remove(at + "/ledger-heads"); },
+        {"witness file"});
+    run("truncate the witness file",
+        [&](const std::string& at) {
+          const std::string w = at + "/ledger-heads";
+          fs::resize_file(w, fs::file_size(w) - 1 - rng() % 150);
+        },
+        {"witness"});
     run(
         "edit ledger entry",
         [&](const std::string& at) {
@@ -608,6 +671,109 @@ TEST_F(ArchiveTest, MasterKeyRotationRewrapsWithoutTouchingObjects) {
   auto fresh = Archive::open(o, clock);
   ASSERT_TRUE(fresh);
   EXPECT_TRUE(findings(*fresh.value()).empty());
+}
+
+// The catalog is not evidence: an edited retention date, a released hold or a "disposed" status
+// in a catalog row changes nothing about what may be disposed; only the ledger decides, and only
+// while it verifies.
+TEST_F(ArchiveTest, DisposeTrustsOnlyWhatTheLedgerProves) {
+  auto a = open();
+  const auto kept = record(*a, 1, 500, 1, std::chrono::days(10));
+  const auto held = record(*a, 1, 500, 2, std::chrono::days(1));
+  ASSERT_TRUE(a->set_hold("CASE-9", held.first, "legal:kim"));
+  ASSERT_TRUE(a->sign_head());
+  auto sql = [&](const std::string& statement) {
+    auto db = SqliteDb::open(root + "/archive.db").value();
+    ASSERT_TRUE(db->exec(statement.c_str())) << statement;
+  };
+  // An insider edits the catalog: both recordings look expired and free of holds.
+  sql("UPDATE recordings SET retention_until = '2000-01-01T00:00:00Z'");
+  sql("UPDATE legal_holds SET released_at = '2000-01-02T00:00:00Z'");
+  clock.advance(std::chrono::hours(24 * 2));  // the held one's real retention has passed
+  auto refused = a->dispose(kept.first, "mallory");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("retained until"), std::string::npos);
+  refused = a->dispose(held.first, "mallory");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("legal hold (case CASE-9)"), std::string::npos);
+  auto swept = a->dispose_expired("retention-job");
+  ASSERT_TRUE(swept);
+  EXPECT_TRUE(swept.value().empty());
+  EXPECT_TRUE(fs::exists(path_of(kept.second[0])));
+  EXPECT_TRUE(fs::exists(path_of(held.second[0])));
+  // A catalog row that claims the recording was disposed does not make dispose() skip it either.
+  sql("UPDATE recordings SET status = 'disposed' WHERE id = '" + kept.first + "'");
+  EXPECT_FALSE(a->dispose(kept.first, "mallory"));
+  // Hiding the hold from the ledger's recording index: the ledger no longer verifies, and
+  // nothing is disposed until it does.
+  sql("UPDATE ledger_entries SET recording_id = NULL WHERE CAST(entry AS TEXT) LIKE '%hold.set%'");
+  refused = a->dispose(held.first, "mallory");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("the ledger does not verify"), std::string::npos);
+  EXPECT_FALSE(a->dispose_expired("retention-job"));
+  EXPECT_TRUE(fs::exists(path_of(held.second[0])));
+  // Every edit is a finding.
+  const auto f = findings(*a);
+  auto reported = [&](const std::string& text) {
+    for (const auto& line : f) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(reported("recording " + kept.first + ": retention until 2000-01-01"));
+  EXPECT_TRUE(reported("legal hold CASE-9: active in the ledger, released in the catalog"));
+  EXPECT_TRUE(reported("recording " + kept.first + ": marked disposed in the catalog"));
+  EXPECT_TRUE(reported("recording index"));
+}
+
+// A deleted signing key is never regenerated in place on an archive that has a ledger: the
+// writer refuses to start, verify reports it, and only the explicit recovery makes a new key —
+// recorded in the ledger, with the heads signed before still verifiable under the old key.
+TEST_F(ArchiveTest, ALostSigningKeyIsAFindingAndOnlyAnExplicitRecoveryReplacesIt) {
+  std::string old_public;
+  {
+    auto a = open();
+    record(*a, 2, 800, 1);
+    ASSERT_TRUE(a->sign_head());
+    old_public = hex(a->ledger().public_key());
+  }
+  fs::remove(root + "/signing.key");
+  ArchiveOptions o;
+  o.root = root;
+  auto refused = Archive::open(o, clock, "test");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("replace-signing-key"), std::string::npos);
+  EXPECT_FALSE(fs::exists(root + "/signing.key"));  // nothing created silently
+  {
+    ArchiveOptions ro = o;
+    ro.read_only = true;
+    auto a = Archive::open(ro, clock, "auditor");
+    ASSERT_TRUE(a) << a.error().message;
+    bool reported = false;
+    for (const auto& line : findings(*a.value(), false)) {
+      reported |= line.find("signing key") != std::string::npos &&
+                  line.find("is missing") != std::string::npos;
+    }
+    EXPECT_TRUE(reported);
+  }
+  o.replace_lost_signing_key = true;
+  EXPECT_FALSE(Archive::open(o, clock, "admin:ops"));  // a reason is required
+  o.replacement_reason = "key file lost with the old disk (ticket 4711)";
+  {
+    auto a = Archive::open(o, clock, "admin:ops");
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_NE(hex(a.value()->ledger().public_key()), old_public);
+    const auto last = json::parse(
+        a.value()->ledger().entry_bytes(a.value()->ledger().size() - 1).value());
+    EXPECT_EQ(last["type"], "key.signing_replaced");
+    EXPECT_EQ(last["from"], old_public);
+    EXPECT_EQ(last["by"], "admin:ops");
+    EXPECT_TRUE(findings(*a.value()).empty());  // old heads verify under the old key
+    record(*a.value(), 1, 300, 2);
+  }
+  EXPECT_FALSE(Archive::open(o, clock, "admin:ops"));  // the key is there: nothing to replace
+  auto a = open();
+  EXPECT_TRUE(findings(*a).empty());
 }
 
 }  // namespace

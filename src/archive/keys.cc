@@ -140,17 +140,19 @@ Result<DataKey> unwrap_data_key(const MasterKey& master, const std::vector<uint8
   return key;
 }
 
-Result<SigningKey> load_or_create_signing_key(const std::string& path) {
+Result<SigningKey> create_signing_key(const std::string& path) {
   ready();
   SigningKey k;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    crypto_sign_keypair(k.public_key.data(), k.secret_key.data());
-    VB_TRY(write_new_file(path, hex(k.secret_key) + "\n", 0600));
-    (void)::unlink((path + ".pub").c_str());
-    VB_TRY(write_new_file(path + ".pub", hex(k.public_key) + "\n", 0644));
-    return k;
-  }
+  crypto_sign_keypair(k.public_key.data(), k.secret_key.data());
+  VB_TRY(write_new_file(path, hex(k.secret_key) + "\n", 0600));
+  (void)::unlink((path + ".pub").c_str());
+  VB_TRY(write_new_file(path + ".pub", hex(k.public_key) + "\n", 0644));
+  return k;
+}
+
+Result<SigningKey> load_signing_key(const std::string& path) {
+  ready();
+  SigningKey k;
   auto text = read_key_file(path);
   if (!text) return text.error();
   auto bytes = unhex(text.value());
@@ -161,6 +163,12 @@ Result<SigningKey> load_or_create_signing_key(const std::string& path) {
   std::copy(bytes.value().begin(), bytes.value().end(), k.secret_key.begin());
   crypto_sign_ed25519_sk_to_pk(k.public_key.data(), k.secret_key.data());
   return k;
+}
+
+Result<SigningKey> load_or_create_signing_key(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return create_signing_key(path);
+  return load_signing_key(path);
 }
 
 Result<std::array<uint8_t, 32>> load_public_key(const std::string& path) {

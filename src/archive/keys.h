@@ -38,8 +38,12 @@ struct SigningKey {
   std::array<uint8_t, 32> public_key{};
   std::array<uint8_t, 64> secret_key{};
 };
-// Ed25519: created (0600) if absent, else loaded; the public key is also written to
-// `<path>.pub` as hex for auditors.
+// Ed25519 key files: created (0600, never overwriting) with the public key also written to
+// `<path>.pub` as hex for auditors; loaded (refused when group or others may read it). The
+// archive never creates one in place of a lost key silently (Archive::open).
+Result<SigningKey> create_signing_key(const std::string& path);
+Result<SigningKey> load_signing_key(const std::string& path);
+// For a new ledger (tests, benchmarks): loaded if present, else created.
 Result<SigningKey> load_or_create_signing_key(const std::string& path);
 Result<std::array<uint8_t, 32>> load_public_key(const std::string& path);
 

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace verbatim::archive {
@@ -88,10 +90,16 @@ Result<uint64_t> Ledger::append(nlohmann::json event) {
   if (!event.contains("time")) event["time"] = format_iso8601(clock_.now());
   const std::string bytes = event.dump();  // sorted keys, no whitespace: canonical
   const Hash leaf = leaf_hash(bytes_of(bytes));
-  SqliteStmt s(db_, "INSERT INTO ledger_entries(seq, entry, leaf) VALUES(?1, ?2, ?3)");
+  SqliteStmt s(db_,
+               "INSERT INTO ledger_entries(seq, entry, leaf, recording_id) VALUES(?1, ?2, ?3, ?4)");
   s.bind(1, static_cast<int64_t>(index));
   s.bind(2, bytes);
   s.bind_blob(3, leaf);
+  if (const auto r = event.find("recording"); r != event.end() && r->is_string()) {
+    s.bind(4, r->get<std::string>());
+  } else {
+    s.bind_null(4);
+  }
   if (s.step() != kSqliteDone) return db_.error("appending to the ledger");
   tree_.append(leaf);
   return index;
@@ -110,15 +118,9 @@ Result<TreeHead> Ledger::sign_head() {
     h.timestamp_ms = latest.value()->timestamp_ms;  // never let head times go backwards
   }
   h.signature = sign(key_, h.signed_text());
-  SqliteStmt s(db_,
-               "INSERT INTO tree_heads(size, root, timestamp_ms, signature) "
-               "VALUES(?1, ?2, ?3, ?4)");
-  s.bind(1, static_cast<int64_t>(h.size));
-  s.bind_blob(2, h.root);
-  s.bind(3, h.timestamp_ms);
-  s.bind_blob(4, h.signature);
-  if (s.step() != kSqliteDone) return db_.error("storing the tree head");
-  // The witness file: append-only, fsynced, outside the database.
+  // The witness file first (append-only, fsynced, outside the database), then the database: a
+  // crash in between leaves a witnessed head the database lacks, which verifies (it matches the
+  // entries), never a stored head the witness lacks, which verify reports as a cut witness.
   const int fd = ::open(witness_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     return make_error(ErrorCode::kIo, "cannot open " + witness_path_ + ": " + std::strerror(errno));
@@ -131,6 +133,14 @@ Result<TreeHead> Ledger::sign_head() {
   if (!ok) {
     return make_error(ErrorCode::kIo, "cannot write " + witness_path_ + ": " + std::strerror(err));
   }
+  SqliteStmt s(db_,
+               "INSERT INTO tree_heads(size, root, timestamp_ms, signature) "
+               "VALUES(?1, ?2, ?3, ?4)");
+  s.bind(1, static_cast<int64_t>(h.size));
+  s.bind_blob(2, h.root);
+  s.bind(3, h.timestamp_ms);
+  s.bind_blob(4, h.signature);
+  if (s.step() != kSqliteDone) return db_.error("storing the tree head");
   return h;
 }
 
@@ -206,10 +216,26 @@ Result<std::vector<Hash>> Ledger::consistency_proof(uint64_t old_size, uint64_t 
 
 Result<std::vector<Finding>> Ledger::verify() {
   std::vector<Finding> findings;
-  // 1. Every entry's stored leaf is the hash of its stored bytes; no gaps.
+  // The signing keys over time: the archive's first key (archive.created), then each replacement
+  // (key.signing_replaced at seq S: heads covering entry S and later are signed by the new key).
+  std::array<uint8_t, 32> first_key = key_.public_key;
+  std::vector<std::pair<uint64_t, std::array<uint8_t, 32>>> replacements;
+  auto key_from = [](const nlohmann::json& e, const char* field) {
+    std::optional<std::array<uint8_t, 32>> k;
+    auto bytes = unhex(e.value(field, ""));
+    if (bytes && bytes.value().size() == 32) {
+      k.emplace();
+      std::copy(bytes.value().begin(), bytes.value().end(), k->begin());
+    }
+    return k;
+  };
+  // 1. Every entry's stored leaf is the hash of its stored bytes; no gaps; the recording index
+  //    column names the entry's recording.
   std::vector<Hash> recomputed;
   {
-    SqliteStmt s(db_, "SELECT seq, entry, leaf FROM ledger_entries ORDER BY seq");
+    SqliteStmt s(db_,
+                 "SELECT seq, entry, leaf, COALESCE(recording_id, '') FROM ledger_entries "
+                 "ORDER BY seq");
     uint64_t expect = 0;
     while (s.step() == kSqliteRow) {
       const auto seq = static_cast<uint64_t>(s.int64(0));
@@ -229,10 +255,38 @@ Result<std::vector<Finding>> Ledger::verify() {
           parsed.value("seq", -1) != static_cast<int64_t>(seq)) {
         findings.push_back({"ledger entry " + std::to_string(seq),
                             "is not a well-formed entry for its position (moved or forged)"});
+      } else {
+        const auto r = parsed.find("recording");
+        const std::string named = r != parsed.end() && r->is_string() ? r->get<std::string>() : "";
+        if (named != s.text(3)) {
+          findings.push_back({"ledger entry " + std::to_string(seq),
+                              "its recording index says \"" + s.text(3) + "\" but the entry is " +
+                                  (named.empty() ? "about no recording" : "about " + named) +
+                                  " (index edited)"});
+        }
+        const std::string type = parsed.value("type", "");
+        if (type == "archive.created") {
+          if (auto k = key_from(parsed, "signing_public_key")) first_key = *k;
+        } else if (type == "key.signing_replaced") {
+          if (auto k = key_from(parsed, "to")) replacements.emplace_back(seq, *k);
+        }
       }
       recomputed.push_back(h);
       expect = seq + 1;
     }
+  }
+  auto key_for = [&](uint64_t size) {
+    std::array<uint8_t, 32> k = first_key;
+    for (const auto& [seq, key] : replacements) {
+      if (seq < size) k = key;
+    }
+    return k;
+  };
+  const std::array<uint8_t, 32> current = key_for(recomputed.size());
+  if (!std::equal(current.begin(), current.end(), key_.public_key.begin())) {
+    findings.push_back({"signing key", "the archive's key (" + hex(key_.public_key) +
+                                           ") is not the one the ledger names (" + hex(current) +
+                                           "): replaced without a key.signing_replaced entry"});
   }
   // 2. Every stored head: signature, root over the recomputed leaves, monotonic.
   std::vector<TreeHead> heads;
@@ -256,6 +310,9 @@ Result<std::vector<Finding>> Ledger::verify() {
     Result<TreeHead> head;
   };
   std::vector<Witnessed> witnessed;
+  std::set<std::string> witnessed_lines;
+  std::error_code ec;
+  const bool witness_exists = std::filesystem::exists(witness_path_, ec);
   {
     std::ifstream witness(witness_path_);
     std::string line;
@@ -265,7 +322,28 @@ Result<std::vector<Finding>> Ledger::verify() {
       if (!line.empty()) {
         witnessed.push_back(
             {"witnessed head, line " + std::to_string(n), TreeHead::from_line(line)});
+        witnessed_lines.insert(line);
       }
+    }
+  }
+  // Every head the database stored was witnessed first (sign_head): one the witness file lacks
+  // means the file was deleted or cut, which is how a rollback would hide.
+  if (!heads.empty() && !witness_exists) {
+    findings.push_back({"witness file " + witness_path_,
+                        "is missing (deleted), but the ledger has " +
+                            std::to_string(heads.size()) + " signed tree heads"});
+  } else {
+    size_t unwitnessed = 0;
+    std::string first;
+    for (size_t i = 0; i < heads.size(); ++i) {
+      if (witnessed_lines.count(heads[i].to_line())) continue;
+      if (unwitnessed++ == 0) first = "tree head " + std::to_string(i);
+    }
+    if (unwitnessed > 0) {
+      findings.push_back({"witness file " + witness_path_,
+                          "lacks " + std::to_string(unwitnessed) + " of the " +
+                              std::to_string(heads.size()) + " signed tree heads, from " + first +
+                              " (truncated or edited)"});
     }
   }
   std::vector<uint64_t> sizes;
@@ -285,7 +363,7 @@ Result<std::vector<Finding>> Ledger::verify() {
     }
   }
   auto check_head = [&](const TreeHead& h, const std::string& where) {
-    if (!h.verify(key_.public_key)) findings.push_back({where, "signature does not verify"});
+    if (!h.verify(key_for(h.size))) findings.push_back({where, "signature does not verify"});
     if (h.size > recomputed.size()) {
       findings.push_back(
           {where, "covers " + std::to_string(h.size) + " entries but the ledger has " +

@@ -81,6 +81,17 @@ constexpr const char* kMigrations[] = {
     CREATE UNIQUE INDEX recordings_by_serial ON recordings(serial);
     CREATE TABLE archive_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     )sql",
+    // 4: the recording each ledger entry is about, as an index (not covered by the leaf hash:
+    //    Ledger::verify checks it against the entry), so disposal reads a recording's retention
+    //    and holds from the ledger without scanning all of it.
+    R"sql(
+    ALTER TABLE ledger_entries ADD COLUMN recording_id TEXT;
+    UPDATE ledger_entries SET recording_id =
+      CASE WHEN json_valid(CAST(entry AS TEXT))
+           THEN json_extract(CAST(entry AS TEXT), '$.recording') END;
+    CREATE INDEX ledger_by_recording ON ledger_entries(recording_id)
+      WHERE recording_id IS NOT NULL;
+    )sql",
 };
 }  // namespace
 

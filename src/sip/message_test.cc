@@ -7,15 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include "common/testdata.h"
+
 namespace verbatim::sip {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string testdata(const std::string& rel) {
-  const char* env = std::getenv("VERBATIM_TESTDATA");
-  return (fs::path(env ? env : VERBATIM_SOURCE_DIR "/../shared/testdata") / rel).string();
-}
+std::string testdata(const std::string& rel) { return testdata_path(rel).string(); }
 
 std::string read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -97,6 +96,7 @@ const std::map<std::string, int> kTorture = {
 };
 
 TEST(SipTorture, EveryMessageGetsTheOutcomeTheRfcsSay) {
+  VB_REQUIRE_TESTDATA("sip-torture");
   size_t files = 0;
   for (const auto& entry : fs::directory_iterator(testdata("sip-torture"))) {
     if (entry.path().extension() != ".dat") continue;
@@ -121,6 +121,7 @@ TEST(SipTorture, EveryMessageGetsTheOutcomeTheRfcsSay) {
 }
 
 TEST(SipTorture, ValidMessagesHaveTheRightValues) {
+  VB_REQUIRE_TESTDATA("sip-torture");
   auto wsinv = Message::parse(read(testdata("sip-torture/wsinv.dat"))).value();
   EXPECT_EQ(wsinv.method(), "INVITE");
   EXPECT_EQ(wsinv.max_forwards().value(), 68u);
@@ -165,6 +166,7 @@ TEST(SipTorture, ValidMessagesHaveTheRightValues) {
 }
 
 TEST(SipMessage, UnmodifiedMessagesSerialiseByteForByteAndEditsRoundTrip) {
+  VB_REQUIRE_TESTDATA("sip-torture");
   for (const auto& entry : fs::directory_iterator(testdata("sip-torture"))) {
     const std::string bytes = read(entry.path().string());
     auto m = Message::parse(bytes);

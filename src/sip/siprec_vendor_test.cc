@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "common/strings.h"
+#include "common/testdata.h"
 #include "sip/message.h"
 #include "sip/multipart.h"
 #include "sip/sdp.h"
@@ -16,11 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string dir() {
-  const char* env = std::getenv("VERBATIM_TESTDATA");
-  return (fs::path(env ? env : VERBATIM_SOURCE_DIR "/../shared/testdata") / "siprec-vendors")
-      .string();
-}
+std::string dir() { return testdata_path("siprec-vendors").string(); }
 
 std::string read(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -69,6 +66,7 @@ Found check_parts(const std::string& name, std::string_view body, std::string_vi
 }
 
 TEST(SiprecVendors, EveryCapturedRequestParsesAndSplits) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   int files = 0;
   for (const auto& e : fs::directory_iterator(dir())) {
     const std::string name = e.path().filename().string();

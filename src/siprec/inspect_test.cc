@@ -7,15 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include "common/testdata.h"
+
 namespace verbatim::siprec {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path vendor_dir() {
-  const char* env = std::getenv("VERBATIM_TESTDATA");
-  return fs::path(env ? env : VERBATIM_SOURCE_DIR "/../shared/testdata") / "siprec-vendors";
-}
+fs::path vendor_dir() { return testdata_path("siprec-vendors"); }
 
 InspectReport inspect_file(const std::string& name) {
   std::ifstream in(vendor_dir() / name, std::ios::binary);
@@ -30,6 +29,7 @@ bool any_contains(const std::vector<std::string>& v, const std::string& text) {
 }
 
 TEST(SiprecInspect, EveryVendorCaptureIsReadAndOnlyTheBrokenOnesAreRefused) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   int files = 0;
   for (const auto& e : fs::directory_iterator(vendor_dir())) {
     const std::string name = e.path().filename().string();
@@ -46,6 +46,7 @@ TEST(SiprecInspect, EveryVendorCaptureIsReadAndOnlyTheBrokenOnesAreRefused) {
 }
 
 TEST(SiprecInspect, JoinsParticipantsToTheirMLines) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   const InspectReport ms = inspect_file("metaswitch-01.sip");
   ASSERT_TRUE(ms.valid()) << ms.to_json().dump(2);
   const auto& s = ms.session;
@@ -68,6 +69,7 @@ TEST(SiprecInspect, JoinsParticipantsToTheirMLines) {
 }
 
 TEST(SiprecInspect, ReportsVendorQuirksWhereTheyAre) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   const InspectReport avaya = inspect_file("avaya-01.sip");
   EXPECT_TRUE(avaya.valid());
   EXPECT_TRUE(any_contains(avaya.notes, "inside the Contact URI"));

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/testdata.h"
+
 namespace verbatim::siprec {
 namespace {
 
@@ -12,9 +14,7 @@ namespace fs = std::filesystem;
 
 // The metadata document inside a vendor capture (from "<?xml" to the end of its root element).
 std::string vendor_metadata(const std::string& name) {
-  const char* env = std::getenv("VERBATIM_TESTDATA");
-  const fs::path p =
-      fs::path(env ? env : VERBATIM_SOURCE_DIR "/../shared/testdata") / "siprec-vendors" / name;
+  const fs::path p = testdata_path("siprec-vendors") / name;
   std::ifstream in(p, std::ios::binary);
   const std::string all{std::istreambuf_iterator<char>(in), {}};
   const size_t start = all.find("<?xml");
@@ -81,6 +81,7 @@ TEST(Metadata, ReadsAnRfc7865Snapshot) {
 }
 
 TEST(Metadata, ReadsVendorDialects) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   // Metaswitch: no ":1", lowercase <datamode>, stream id=, one mixed stream both ways.
   auto ms = parse_metadata(vendor_metadata("metaswitch-01.sip"));
   ASSERT_TRUE(ms) << ms.error().message;
@@ -117,6 +118,7 @@ TEST(Metadata, ReadsVendorDialects) {
 // What our gateway sends: serialize_metadata() writes RFC 7865 that parse_metadata() reads back
 // to the same model, for every vendor's document (draft dialect, prefixes and extensions too).
 TEST(Metadata, SerializedDocumentsReadBackTheSame) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   for (const char* name : {"metaswitch-01.sip", "sonus-01.body", "broadworks-01.sip"}) {
     SCOPED_TRACE(name);
     auto m = parse_metadata(vendor_metadata(name));
@@ -163,6 +165,7 @@ TEST(Metadata, SerializedDocumentsReadBackTheSame) {
 }
 
 TEST(Metadata, PartialUpdatesChangeOnlyWhatTheyName) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   auto snapshot = parse_metadata(vendor_metadata("broadworks-01.sip"));
   auto update = parse_metadata(vendor_metadata("broadworks-02.sip"));
   ASSERT_TRUE(snapshot && update);
@@ -186,6 +189,7 @@ TEST(Metadata, PartialUpdatesChangeOnlyWhatTheyName) {
 }
 
 TEST(Metadata, QuestionableInputGivesProblemsAndBrokenInputAnError) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
   std::vector<MetadataProblem> problems;
   auto avaya = parse_metadata(vendor_metadata("avaya-01.sip"), &problems);
   ASSERT_TRUE(avaya);

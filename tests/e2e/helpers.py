@@ -18,6 +18,8 @@ SOURCE_DIR = os.environ.get("VERBATIM_SOURCE_DIR", os.path.join(os.path.dirname(
 
 class VerbatimTestCase(unittest.TestCase):
     def setUp(self):
+        global _current_test
+        _current_test = self.id()
         self.tmp = tempfile.mkdtemp(prefix="vb_e2e_")
         self.data = os.path.join(self.tmp, "data")
         self.env = dict(os.environ, VERBATIM_DATA_DIR=self.data, USER="e2e")
@@ -29,6 +31,7 @@ class VerbatimTestCase(unittest.TestCase):
                 p.kill()
                 p.wait(timeout=10)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        release_ports(self.id())
 
     def run_vb(self, *args, stdin=None, env=None, check=None):
         r = subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True,
@@ -79,31 +82,146 @@ def wait_until(predicate, timeout=10.0, interval=0.05):
 SIP_PEER = os.environ.get("VERBATIM_SIP_PEER", "")
 
 
-def free_udp_port():
-    """A UDP port free on 127.0.0.1 right now (for peers that cannot bind port 0 themselves)."""
-    import socket
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+# Ports for peers that cannot bind port 0 themselves (SIPp, Kamailio, baresip) and RTP port
+# ranges. Picking a free port and binding it later races: another test (ctest -j) can take it in
+# between — SIPp's "Unable to bind main socket, errno = 98". So every test process takes its
+# ports from one allocator that holds them: a port (or a block of RTP ports) is ours while this
+# process holds an exclusive flock on its lock file under /tmp/verbatim-test-ports/, and the
+# ports lie below the kernel's ephemeral range, where no bind(0) or connect() of any process
+# lands. Released at the end of each test (VerbatimTestCase.tearDown) or of the process.
+PORT_LOCKS = os.path.join(tempfile.gettempdir(), "verbatim-test-ports")
+SINGLE_PORTS = range(10000, 15000, 4)   # a port and the 3 above it (SIPp's -mp takes mp+2 too)
+BLOCK_PORTS = range(15000, 30000, 200)  # blocks of 200 (RTP ranges of the servers)
+_held = []  # (fd, test id or None) of the lock files this process holds
 
 
-def free_tcp_udp_port():
-    """A port free for both TCP and UDP on 127.0.0.1 right now (a peer that listens on both,
-    SIPp with -t t1): a free UDP port is not always a free TCP one."""
+def _ephemeral_floor():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port, count=1):
     import socket
-    for _ in range(100):
-        port = free_udp_port()
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    for p in range(port, port + count):
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET, kind)
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                return False
+            finally:
+                s.close()
+    return True
+
+
+def _reserve(candidates, count, owner):
+    import fcntl
+    import random
+    os.makedirs(PORT_LOCKS, exist_ok=True)
+    floor = _ephemeral_floor()
+    order = [p for p in candidates if p + count <= floor]
+    random.shuffle(order)
+    for port in order:
+        fd = os.open(os.path.join(PORT_LOCKS, str(port)), os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            t.bind(("127.0.0.1", port))
-            return port
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            os.close(fd)
             continue
-        finally:
-            t.close()
-    raise RuntimeError("no port free for both TCP and UDP on 127.0.0.1")
+        if _bindable(port, min(count, 4)):
+            _held.append((fd, owner))
+            return port
+        os.close(fd)  # in use outside the allocator (a lingering socket): try another
+    raise RuntimeError("no free test port left below the ephemeral range")
+
+
+def free_udp_port(owner=None):
+    """A port on 127.0.0.1 free for UDP and TCP and held for this test (see PORT_LOCKS)."""
+    return _reserve(SINGLE_PORTS, 4, owner or _current_test)
+
+
+free_tcp_udp_port = free_udp_port
+
+
+def free_port_block(owner=None):
+    """The first of 200 consecutive ports held for this test: an RTP range (rtp_port_min)."""
+    return _reserve(BLOCK_PORTS, 200, owner or _current_test)
+
+
+_current_test = None
+
+
+def release_ports(owner):
+    """Lets go of the ports taken for `owner` (a test id)."""
+    global _held
+    keep = []
+    for fd, o in _held:
+        if o == owner:
+            os.close(fd)
+        else:
+            keep.append((fd, o))
+    _held = keep
+
+
+# The shared test corpus (RFC 4475/5118 torture messages, vendor SIPREC captures) lives outside
+# the repository: $VERBATIM_TESTDATA, or ../shared/testdata beside the checkout. Tests that need
+# it are marked @needs_corpus: where it is absent they are skipped with the reason, and ctest
+# runs them as their own entries (e2e_<name>_corpus), reported "Skipped" in a plain clone.
+TESTDATA = os.environ.get("VERBATIM_TESTDATA") or os.path.join(SOURCE_DIR, "..", "shared", "testdata")
+
+
+def corpus_missing(sub):
+    path = os.path.join(TESTDATA, sub)
+    if os.path.isdir(path):
+        return None
+    return (f"the shared test corpus is absent ({path} not found): set VERBATIM_TESTDATA to the "
+            "folder holding sip-torture/ and siprec-vendors/, or place it at ../shared/testdata")
+
+
+def needs_corpus(sub):
+    """Marks a test (or class) as reading <corpus>/<sub>; skipped with the reason without it."""
+    def mark(obj):
+        obj.vb_corpus = sub
+        why = corpus_missing(sub)
+        return unittest.skip(why)(obj) if why else obj
+    return mark
+
+
+def main():
+    """Runs the file's tests. `--corpus-only` runs just the @needs_corpus ones, `--no-corpus`
+    the others. Exit 77 (ctest: Skipped) when every test that was selected was skipped."""
+    import sys
+    mode = None
+    argv = [a for a in sys.argv if a not in ("--corpus-only", "--no-corpus")]
+    if "--corpus-only" in sys.argv:
+        mode = True
+    elif "--no-corpus" in sys.argv:
+        mode = False
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
+    if len(argv) > 1:
+        suite = unittest.defaultTestLoader.loadTestsFromNames(argv[1:], sys.modules["__main__"])
+
+    def tests(s):
+        for t in s:
+            if isinstance(t, unittest.TestSuite):
+                yield from tests(t)
+            else:
+                yield t
+
+    def marked(t):
+        return getattr(type(t), "vb_corpus", None) or getattr(getattr(t, t._testMethodName, None),
+                                                             "vb_corpus", None)
+    selected = [t for t in tests(suite) if mode is None or bool(marked(t)) == mode]
+    result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(selected))
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if selected and len(result.skipped) == result.testsRun:
+        print("SKIPPED: " + "; ".join(sorted({why for _, why in result.skipped})))
+        sys.exit(77)
+    sys.exit(0)
 
 
 class SipPeerTestCase(VerbatimTestCase):

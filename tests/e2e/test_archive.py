@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, VerbatimTestCase, wait_until  # noqa: E402
+from helpers import BIN, VerbatimTestCase, wait_until, main  # noqa: E402
 
 
 class ArchiveCliTest(VerbatimTestCase):
@@ -226,4 +226,4 @@ def subprocess_bytes(test, *args):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

@@ -7,7 +7,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, VerbatimTestCase  # noqa: E402
+from helpers import SOURCE_DIR, VerbatimTestCase, main  # noqa: E402
 
 SETUP = """
 New-VbUser alice@contoso.com -DisplayName Alice -PhoneNumber +14255550100 -DataLocation EUR
@@ -102,4 +102,4 @@ class CliTest(VerbatimTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

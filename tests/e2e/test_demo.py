@@ -5,7 +5,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, SOURCE_DIR, VerbatimTestCase  # noqa: E402
+from helpers import BIN, SOURCE_DIR, VerbatimTestCase, main  # noqa: E402
 
 
 class DemoTest(VerbatimTestCase):
@@ -53,4 +53,4 @@ class DemoTest(VerbatimTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import VerbatimTestCase  # noqa: E402
+from helpers import VerbatimTestCase, main  # noqa: E402
 
 SHIM = os.environ.get("VERBATIM_FAIL_FSYNC_LIB", "")
 
@@ -91,4 +91,4 @@ class DiskFullTest(VerbatimTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

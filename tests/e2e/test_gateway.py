@@ -5,7 +5,6 @@ archive holds (docs/gateway.md)."""
 import json
 import math
 import os
-import random
 import re
 import signal
 import socket
@@ -18,7 +17,7 @@ import unittest
 import wave
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, http, wait_until  # noqa: E402
+from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_port_block, free_udp_port, http, main, wait_until  # noqa: E402
 from test_recorder import g711, rtp_fields  # noqa: E402
 from test_sip_softphone import BARESIP, MODULES, Baresip  # noqa: E402
 from sip_ua import Dialog, SipUA  # noqa: E402
@@ -391,7 +390,7 @@ class GatewayTestCase(VerbatimTestCase):
         return self.run_vb("admin", "-c", script, check=0)
 
     def start_role(self, role, section, settings, extra="", data=None):
-        base = random.randrange(20000, 60000, 2)
+        base = free_port_block()
         values = {"sip_listen": "127.0.0.1:0", "rtp_port_min": base, "rtp_port_max": base + 99,
                   **settings}
         cfg = os.path.join(self.tmp, f"{role}-{len(self.servers)}.toml")
@@ -1561,4 +1560,4 @@ class QueueTest(GatewayTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()

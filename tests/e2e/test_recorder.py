@@ -12,7 +12,6 @@ resume), T20 (huge metadata)."""
 import json
 import math
 import os
-import random
 import re
 import signal
 import socket
@@ -26,11 +25,10 @@ import uuid
 import wave
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_udp_port, wait_until  # noqa: E402
+from helpers import BIN, SOURCE_DIR, TESTDATA, VerbatimTestCase, free_port_block, free_udp_port, main, needs_corpus, wait_until  # noqa: E402
 
 SCENARIO = os.path.join(SOURCE_DIR, "tests", "interop", "scenarios", "siprec_src.xml")
 SENDER = os.path.join(SOURCE_DIR, "tests", "e2e", "rtp_sender.py")
-TESTDATA = os.environ.get("VERBATIM_TESTDATA") or os.path.join(SOURCE_DIR, "..", "shared", "testdata")
 VENDORS = os.path.join(TESTDATA, "siprec-vendors")
 SIPP_PCAP = "/usr/share/sip-tester/g711a.pcap"
 
@@ -258,7 +256,7 @@ class RecorderTestCase(VerbatimTestCase):
     def start_recorder(self, settings=None, flush_ms=200):
         """Starts `serve --roles recorder` with [recorder] settings over the test defaults; returns
         the process and its SIP port."""
-        base = random.randrange(20000, 31000, 2)
+        base = free_port_block()
         values = {"sip_listen": "127.0.0.1:0", "rtp_port_min": base, "rtp_port_max": base + 199,
                   "min_free_mb": 0, **(settings or {})}
         cfg = os.path.join(self.tmp, "recorder.toml")
@@ -399,6 +397,7 @@ class RecorderTestCase(VerbatimTestCase):
 
 
 class VendorInteropTest(RecorderTestCase):
+    @needs_corpus("siprec-vendors")
     def test_vendor_sessions_recorded_sample_exact(self):
         """SIPp sends SIPREC INVITEs with the metadata and SDP of eight vendors' captures, in
         parallel; RTP on every stream (two tones, DTMF on the first); the evidence holds exactly
@@ -613,10 +612,11 @@ class MediaFailureTest(RecorderTestCase):
 class SessionLifecycleTest(RecorderTestCase):
     def test_refusals_are_clear_and_record_nothing(self):
         rec, port = self.start_recorder({"max_sessions": 1, "allowed_sources": ["127.0.0.0/8"]})
-        # A plain call (Cisco CUBE network-based recording: not SIPREC).
+        # A plain call (an ordinary SDP offer, no metadata: not SIPREC).
         plain = SipClient(port)
-        ct, body = vendor_body("cisco-cube-01.sip")
-        r = plain.request("INVITE", body, ct, siprec=False)
+        body = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                "m=audio 40000 RTP/AVP 0\r\na=sendonly\r\n")
+        r = plain.request("INVITE", body, "application/sdp", siprec=False)
         self.assertEqual(r["status"], 403)
         self.assertIn("not a SIPREC request", r["head"])
         # No SDP.
@@ -867,4 +867,4 @@ class SessionLifecycleTest(RecorderTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

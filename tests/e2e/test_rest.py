@@ -8,7 +8,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import VerbatimTestCase, http, wait_until  # noqa: E402
+from helpers import VerbatimTestCase, http, wait_until, main  # noqa: E402
 
 
 class RestTest(VerbatimTestCase):
@@ -102,4 +102,4 @@ class RestTest(VerbatimTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

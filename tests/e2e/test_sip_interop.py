@@ -11,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, SIP_PEER, SipPeerTestCase, free_tcp_udp_port, free_udp_port, wait_until  # noqa: E402
+from helpers import SOURCE_DIR, SIP_PEER, TESTDATA, SipPeerTestCase, free_tcp_udp_port, free_udp_port, main, needs_corpus, wait_until  # noqa: E402
 
 PEER = SIP_PEER
 SIPP = shutil.which("sipp")
@@ -46,7 +46,6 @@ request_route {{
 }}
 """
 SCENARIOS = os.path.join(SOURCE_DIR, "tests", "interop", "scenarios")
-TESTDATA = os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "shared", "testdata"))
 
 
 def options_answered(port):
@@ -241,6 +240,7 @@ class SipInteropTest(SipPeerTestCase):
         self.assertEqual(counters["failed"] + counters["completed"], 10, r.stderr)
         self.assertGreaterEqual(counters["completed"], 9, r.stderr)
 
+    @needs_corpus("sip-torture")
     def test_hostile_datagrams_get_400_or_are_dropped_and_calls_go_on(self):
         uas, port = self.start_uas()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -275,4 +275,4 @@ class SipInteropTest(SipPeerTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

@@ -6,13 +6,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, VerbatimTestCase  # noqa: E402
+from helpers import TESTDATA, VerbatimTestCase, main, needs_corpus  # noqa: E402
 
-TORTURE = os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "shared", "testdata"))
-TORTURE = os.path.join(TORTURE, "sip-torture")
+TORTURE = os.path.join(TESTDATA, "sip-torture")
 
 
 class SipLintTest(VerbatimTestCase):
+    @needs_corpus("sip-torture")
     def test_valid_and_invalid_files(self):
         r = self.run_vb("sip", "lint", os.path.join(TORTURE, "wsinv.dat"), check=0)
         self.assertTrue(r.stdout.startswith("valid: INVITE"), r.stdout)
@@ -22,6 +22,7 @@ class SipLintTest(VerbatimTestCase):
         r = self.run_vb("sip", "lint", os.path.join(TORTURE, "badvers.dat"), check=1)
         self.assertIn("(505)", r.stdout)
 
+    @needs_corpus("sip-torture")
     def test_json_parsed_form(self):
         r = self.run_vb("sip", "lint", "--json", os.path.join(TORTURE, "wsinv.dat"), check=0)
         j = json.loads(r.stdout)
@@ -36,6 +37,7 @@ class SipLintTest(VerbatimTestCase):
         r = self.run_vb("sip", "lint", "--json", os.path.join(TORTURE, "mismatch01.dat"), check=1)
         self.assertFalse(json.loads(r.stdout)["valid"])
 
+    @needs_corpus("sip-torture")
     def test_stdin_with_lf_line_ends_as_pasted(self):
         with open(os.path.join(TORTURE, "mpart01.dat"), "rb") as f:
             crlf = f.read()
@@ -52,4 +54,4 @@ class SipLintTest(VerbatimTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

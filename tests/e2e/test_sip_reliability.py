@@ -26,11 +26,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SIP_PEER, SipPeerTestCase  # noqa: E402
+from helpers import SIP_PEER, SOURCE_DIR, TESTDATA, SipPeerTestCase, main  # noqa: E402
 
 PEER = SIP_PEER
-SOURCE_DIR = os.environ.get("VERBATIM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-TESTDATA = os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "shared", "testdata"))
 # How many mutated messages T31 sends (the reliability table asks for 10^6; see
 # docs/development.md for the long run).
 T31_MESSAGES = int(os.environ.get("VERBATIM_T31_MESSAGES", "1000000"))
@@ -47,9 +45,15 @@ TOKENS = [b";branch=", b";branch=z9hG4bK", b"Content-Length: 99999999\r\n", b"Co
 
 
 def seeds():
+    """The torture messages and vendor captures of the shared corpus; in a plain clone without
+    it, the SIP seeds of our own fuzz corpus (fuzz/corpus/sip_message), so T31 runs everywhere."""
     out = []
-    for path in sorted(glob.glob(os.path.join(TESTDATA, "sip-torture", "*.dat")) +
-                       glob.glob(os.path.join(TESTDATA, "siprec-vendors", "*.sip"))):
+    paths = sorted(glob.glob(os.path.join(TESTDATA, "sip-torture", "*.dat")) +
+                   glob.glob(os.path.join(TESTDATA, "siprec-vendors", "*.sip")))
+    if not paths:
+        print("T31: the shared corpus is absent; seeding from fuzz/corpus/sip_message")
+        paths = sorted(glob.glob(os.path.join(SOURCE_DIR, "fuzz", "corpus", "sip_message", "*")))
+    for path in paths:
         with open(path, "rb") as f:
             data = f.read()
         out.append(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if b"\r\n" not in data else data)
@@ -326,4 +330,4 @@ class SipReliabilityTest(SipPeerTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()

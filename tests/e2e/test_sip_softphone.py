@@ -14,27 +14,19 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SIP_PEER, SipPeerTestCase  # noqa: E402
+from helpers import SIP_PEER, SipPeerTestCase, free_udp_port, main  # noqa: E402
 
 PEER = SIP_PEER
 BARESIP = shutil.which("baresip")
 MODULES = "/usr/lib/baresip/modules"
 
 
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Baresip:
     """One baresip process with one account, its SIP port and its control connection."""
 
     def __init__(self, workdir, account):
-        self.sip_port = free_port(socket.SOCK_DGRAM)
-        ctrl_port = free_port(socket.SOCK_STREAM)
+        self.sip_port = free_udp_port()
+        ctrl_port = free_udp_port()
         os.makedirs(workdir, exist_ok=True)
         # No sound card: a sine tone (48 kHz stereo, resampled to the codec) as the microphone,
         # the in-process bridge as the speaker.
@@ -203,4 +195,4 @@ class SoftphoneInteropTest(SipPeerTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()

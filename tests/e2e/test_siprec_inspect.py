@@ -8,13 +8,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, SOURCE_DIR, VerbatimTestCase  # noqa: E402
+from helpers import BIN, TESTDATA, VerbatimTestCase, main, needs_corpus  # noqa: E402
 
-VENDORS = os.path.join(os.environ.get("VERBATIM_TESTDATA", os.path.join(SOURCE_DIR, "..", "shared", "testdata")),
-                       "siprec-vendors")
+VENDORS = os.path.join(TESTDATA, "siprec-vendors")
 
 
 class SiprecInspectTest(VerbatimTestCase):
+    @needs_corpus("siprec-vendors")
     def test_a_vendor_invite_is_described(self):
         r = self.run_vb("siprec", "inspect", os.path.join(VENDORS, "metaswitch-01.sip"), check=0)
         j = json.loads(r.stdout)
@@ -24,10 +24,12 @@ class SiprecInspectTest(VerbatimTestCase):
         self.assertEqual([s["label"] for s in session["streams"]], ["1"])
         self.assertEqual(sorted(p["aor"] for p in session["participants"]), ["7602922410", "7602922411"])
 
+    @needs_corpus("siprec-vendors")
     def test_a_plain_call_is_not_a_recording_session(self):
         r = self.run_vb("siprec", "inspect", os.path.join(VENDORS, "cisco-cube-01.sip"), check=1)
         self.assertIn("not a SIPREC request", json.loads(r.stdout)["problems"][0])
 
+    @needs_corpus("siprec-vendors")
     def test_stdin_bodies_and_bad_bytes(self):
         with open(os.path.join(VENDORS, "procomm-01.body"), "rb") as f:
             body = f.read()
@@ -48,4 +50,4 @@ class SiprecInspectTest(VerbatimTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()
