@@ -278,7 +278,8 @@ def main():
                 open(os.path.join(tmp, "register.xml"), "w") as f:
             f.write(src.read().replace("@DOMAIN@", "contoso.com"))
         subprocess.run(["sipp", f"127.0.0.1:{gw_port}", "-sf", "register.xml", "-m", "1", "-i", "127.0.0.1",
-                        "-p", str(callee_port), "-s", "bob", "-au", "bob", "-ap", "bob-secret-22", "-nostdin",
+                        "-p", str(callee_port), "-s", "bob", "-au", "bob", "-ap", "bob-secret-22",
+                        "-auth_uri", "contoso.com", "-nostdin",
                         "-timeout", "10"], cwd=tmp, check=True, capture_output=True)
         procs.append(sipp_uas(callee_port, tmp))
         time.sleep(0.5)

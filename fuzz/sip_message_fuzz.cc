@@ -41,7 +41,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4096) {
     (void)parse_digest(bytes);
     const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1800000000));
-    if (server.verify(bytes, "REGISTER", now) == DigestVerdict::kOk) __builtin_trap();
+    if (server.verify(bytes, "REGISTER", "sip:fuzz.example", now) == DigestVerdict::kOk) {
+      __builtin_trap();
+    }
   }
   return 0;
 }

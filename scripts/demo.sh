@@ -164,13 +164,15 @@ done
 EPORT=$(free_port)
 phone() { (cd "$DATA" && sipp "127.0.0.1:$GPORT" -i 127.0.0.1 -mi 127.0.0.1 -mp "$(free_port)" -m 1 -nostdin \
   -timeout 60 -timeout_error "$@" >/dev/null 2>&1); }
-phone -sf register.xml -p "$EPORT" -s emi.research -au emi.research -ap emi-demo-secret ||
+# -auth_uri: SIPp's digest uri is otherwise its peer's ip:port; the gateway checks it names the
+# Request-URI (RFC 3261 §22.4).
+phone -sf register.xml -p "$EPORT" -s emi.research -au emi.research -ap emi-demo-secret -auth_uri "$DOMAIN" ||
   { echo "Emi's phone could not register:"; tail -5 "$DATA/gateway.log"; exit 1; }
 echo "  Emi's phone registered (digest, MD5) from 127.0.0.1:$EPORT"
 phone -sf answer.xml -p "$EPORT" -s emi.research -log_file "$DATA/emi.log" -trace_logs &
 EMI=$!
 sleep 0.3
-phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-secret -log_file "$DATA/ava.log" \
+phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-secret -auth_uri "emi.research@$DOMAIN" -log_file "$DATA/ava.log" \
   -trace_logs || { echo "Ava's call failed:"; tail -20 "$DATA/gateway.log"; exit 1; }
 wait $EMI || true
 echo "  Ava's phone: $(grep -ho 'ANSWERED.*' "$DATA/ava.log")  (the recording indicator in the SDP)"
@@ -199,7 +201,7 @@ GAVA=$("$BIN" archive show "$GREC" | python3 -c 'import json,sys; print(json.loa
 "$BIN" archive cat "$GAVA" >"$DATA/gateway-call-ava.opus"
 echo "  Ava's voice as recorded through the gateway: $DATA/gateway-call-ava.opus"
 echo "  Ava calls again with the recorder down (Traders: RequiredBeforeCallEstablishment is true):"
-phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-secret -log_file "$DATA/ava2.log" \
+phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-secret -auth_uri "emi.research@$DOMAIN" -log_file "$DATA/ava2.log" \
   -trace_logs || true
 echo "  Ava's phone: $(grep -ho 'REFUSED.*' "$DATA/ava2.log")"
 CALL2=$(tail -1 "$DATA/gateway-calls.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["callId"])')

@@ -12,6 +12,8 @@
 // --log-level. Exit codes: 0 ok, 1 a finding or refusal, 2 usage or configuration error.
 // Exceptions end here and become exit code 2 with a message; they never cross components.
 #include <pwd.h>
+#include <sodium.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -48,6 +50,7 @@
 #include "recorder/playback_jobs.h"
 #include "recorder/recorder.h"
 #include "sip/lint.h"
+#include "siprec/gateway_context.h"
 #include "siprec/inspect.h"
 
 namespace verbatim {
@@ -315,28 +318,36 @@ recorder::RecorderOptions recorder_options(const Env& env) {
   return o;
 }
 
-// The gateway's digest nonce secret: 32 random bytes kept in the data directory (mode 0600), so
-// nonces issued before a restart are still recognised after it.
-Result<std::array<uint8_t, 32>> nonce_secret(const Env& env) {
-  const auto path = std::filesystem::path(env.config.data_dir) / "gateway-nonce.key";
+// The gateway's digest nonce secret: 32 random bytes drawn anew at every start. Nonces issued
+// before a restart are then never accepted after it (their replay state died with the process);
+// phones are re-challenged with stale=true and answer at once.
+std::array<uint8_t, 32> nonce_secret() {
   std::array<uint8_t, 32> key{};
-  if (std::ifstream in(path, std::ios::binary); in) {
-    in.read(reinterpret_cast<char*>(key.data()), key.size());
-    if (in.gcount() == static_cast<std::streamsize>(key.size())) return key;
-  }
-  const std::string hex = random_hex(key.size());
-  for (size_t i = 0; i < key.size(); ++i) {
-    key[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || ::write(fd, key.data(), key.size()) != static_cast<ssize_t>(key.size())) {
-    if (fd >= 0) ::close(fd);
-    return make_error(ErrorCode::kIo, "cannot write " + path.string());
-  }
-  ::close(fd);
+  randombytes_buf(key.data(), key.size());
   return key;
+}
+
+// The key our gateway signs its X-Verbatim headers with and our recorder checks them with.
+std::string gateway_key_file(const Env& env, const std::string& configured) {
+  return configured.empty()
+             ? (std::filesystem::path(env.config.data_dir) / "gateway-recorder.key").string()
+             : configured;
+}
+
+// A secret kept in a file that must be owner-only (trunk passwords): its first line.
+Result<std::string> read_secret_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return make_error(ErrorCode::kNotFound, "cannot read " + path);
+  if (st.st_mode & 077) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      path + " may be read by others (mode " +
+                          fmt::format("{:o}", st.st_mode & 0777) + "): chmod 600 it");
+  }
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  if (line.empty()) return make_error(ErrorCode::kInvalidArgument, path + " is empty");
+  return line;
 }
 
 gateway::GatewayOptions gateway_options(const Env& env) {
@@ -348,6 +359,11 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.rtp_port_max = static_cast<uint16_t>(c.gateway_rtp_port_max);
   o.recording_setup_timeout = std::chrono::milliseconds(c.gateway_recording_setup_timeout_ms);
   o.trunk = c.gateway_trunk;
+  o.trunk_transport = c.gateway_trunk_transport == "tls" ? "TLS" : c.gateway_trunk_transport == "tcp" ? "TCP" : "UDP";
+  o.trunk_sources = c.gateway_trunk_sources;
+  o.trunk_username = c.gateway_trunk_username;
+  o.trunk_tls_name = c.gateway_trunk_tls_name;
+  o.sip_domains = c.gateway_sip_domains;
   o.voicemail_uri = c.gateway_voicemail_uri;
   o.health_interval = std::chrono::milliseconds(c.gateway_health_check_interval_ms);
   o.require_srtp = c.gateway_require_srtp;
@@ -452,6 +468,10 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       options.jobs = job_queue.get();
       options.jobs_ready = [p = playback.get()] { p->wake(); };
     }
+    auto key = siprec::load_gateway_key(gateway_key_file(env, env.config.recorder_gateway_key_file),
+                                        true);
+    if (!key) return fail(kExitUsage, "recorder.gateway_key_file: " + key.error().message);
+    options.gateway_key = key.value();
     rec = std::make_unique<recorder::Recorder>(io, *recorder_archive, options);
     auto local = rec->start();
     if (!local) return fail(kExitUsage, "recorder: " + local.error().message);
@@ -460,9 +480,16 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   std::unique_ptr<gateway::Gateway> gw;
   if (wanted.count("gateway")) {
     auto options = gateway_options(env);
-    auto secret = nonce_secret(env);
-    if (!secret) return fail(kExitUsage, secret.error().message);
-    options.nonce_secret = secret.value();
+    options.nonce_secret = nonce_secret();
+    auto key = siprec::load_gateway_key(gateway_key_file(env, env.config.gateway_recorder_key_file),
+                                        true);
+    if (!key) return fail(kExitUsage, "gateway.recorder_key_file: " + key.error().message);
+    options.recorder_key = key.value();
+    if (!env.config.gateway_trunk_password_file.empty()) {
+      auto pw = read_secret_file(env.config.gateway_trunk_password_file);
+      if (!pw) return fail(kExitUsage, "gateway.trunk_password_file: " + pw.error().message);
+      options.trunk_password = pw.value();
+    }
     gw = std::make_unique<gateway::Gateway>(io, *svc, options);
     auto local = gw->start();
     if (!local) return fail(kExitUsage, "gateway: " + local.error().message);

@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include "common/cidr.h"
+
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -68,7 +70,7 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "recorder",
                     {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions",
                      "min_free_mb", "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch",
-                     "accept_non_siprec", "allowed_sources", "playback"}));
+                     "accept_non_siprec", "allowed_sources", "playback", "gateway_key_file"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -82,6 +84,13 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(read(t, "recorder", "accept_non_siprec", c.recorder_accept_non_siprec));
   VB_TRY(read(t, "recorder", "playback", c.recorder_playback));
   VB_TRY(read_strings(t, "recorder", "allowed_sources", c.recorder_allowed_sources));
+  VB_TRY(read(t, "recorder", "gateway_key_file", c.recorder_gateway_key_file));
+  for (const auto& cidr : c.recorder_allowed_sources) {
+    if (auto st = check_cidr(cidr); !st) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "recorder.allowed_sources: " + st.error().message);
+    }
+  }
   auto bad = [](const std::string& what) {
     return make_error(ErrorCode::kInvalidArgument, "recorder." + what);
   };
@@ -105,7 +114,9 @@ Status read_gateway(const toml::table& t, Config& c) {
       t, "gateway",
       {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "recording_setup_timeout_ms",
        "trunk", "emergency_numbers", "digest_algorithms", "banner_text", "health_check_interval_ms",
-       "require_srtp", "prompts_dir", "voicemail_uri", "recorder_srtp"}));
+       "require_srtp", "prompts_dir", "voicemail_uri", "recorder_srtp", "trunk_transport",
+       "trunk_sources", "trunk_username", "trunk_password_file", "trunk_tls_name", "sip_domains",
+       "recorder_key_file"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -118,6 +129,18 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "banner_text", c.gateway_banner_text));
   VB_TRY(read(t, "gateway", "prompts_dir", c.gateway_prompts_dir));
   VB_TRY(read(t, "gateway", "voicemail_uri", c.gateway_voicemail_uri));
+  VB_TRY(read(t, "gateway", "trunk_transport", c.gateway_trunk_transport));
+  VB_TRY(read_strings(t, "gateway", "trunk_sources", c.gateway_trunk_sources));
+  VB_TRY(read(t, "gateway", "trunk_username", c.gateway_trunk_username));
+  VB_TRY(read(t, "gateway", "trunk_password_file", c.gateway_trunk_password_file));
+  VB_TRY(read(t, "gateway", "trunk_tls_name", c.gateway_trunk_tls_name));
+  VB_TRY(read_strings(t, "gateway", "sip_domains", c.gateway_sip_domains));
+  VB_TRY(read(t, "gateway", "recorder_key_file", c.gateway_recorder_key_file));
+  for (const auto& cidr : c.gateway_trunk_sources) {
+    if (auto st = check_cidr(cidr); !st) {
+      return make_error(ErrorCode::kInvalidArgument, "gateway.trunk_sources: " + st.error().message);
+    }
+  }
   if (t.get("emergency_numbers")) {
     c.gateway_emergency_numbers.clear();
     VB_TRY(read_strings(t, "gateway", "emergency_numbers", c.gateway_emergency_numbers));
@@ -140,6 +163,16 @@ Status read_gateway(const toml::table& t, Config& c) {
   if (c.gateway_health_check_interval_ms != 0 &&
       (c.gateway_health_check_interval_ms < 100 || c.gateway_health_check_interval_ms > 600000)) {
     return bad("health_check_interval_ms must be 0 (off) or 100 to 600000");
+  }
+  if (c.gateway_trunk_transport != "udp" && c.gateway_trunk_transport != "tcp" &&
+      c.gateway_trunk_transport != "tls") {
+    return bad("trunk_transport must be \"udp\", \"tcp\" or \"tls\"");
+  }
+  if (!c.gateway_trunk_username.empty() && c.gateway_trunk_password_file.empty()) {
+    return bad("trunk_username needs trunk_password_file");
+  }
+  if (!c.gateway_trunk_tls_name.empty() && c.gateway_trunk_transport != "tls") {
+    return bad("trunk_tls_name needs trunk_transport = \"tls\"");
   }
   for (const auto& a : c.gateway_digest_algorithms) {
     if (a != "SHA-256" && a != "MD5") {
@@ -278,6 +311,14 @@ Result<Config> load_config(const std::optional<std::string>& path) {
   return c;
 }
 
+namespace {
+toml::array strings(const std::vector<std::string>& v) {
+  toml::array a;
+  for (const auto& x : v) a.push_back(x);
+  return a;
+}
+}  // namespace
+
 std::string config_to_toml(const Config& c) {
   toml::table root{
       {"general", toml::table{{"data_dir", c.data_dir}}},
@@ -310,7 +351,8 @@ std::string config_to_toml(const Config& c) {
                                       {"latch", c.recorder_latch},
                                       {"accept_non_siprec", c.recorder_accept_non_siprec},
                                       {"playback", c.recorder_playback},
-                                      {"allowed_sources", sources}});
+                                      {"allowed_sources", sources},
+                                      {"gateway_key_file", c.recorder_gateway_key_file}});
   toml::array emergency, algorithms;
   for (const auto& n : c.gateway_emergency_numbers) emergency.push_back(n);
   for (const auto& a : c.gateway_digest_algorithms) algorithms.push_back(a);
@@ -325,7 +367,14 @@ std::string config_to_toml(const Config& c) {
                           {"health_check_interval_ms", c.gateway_health_check_interval_ms},
                           {"emergency_numbers", emergency},
                           {"digest_algorithms", algorithms},
-                          {"banner_text", c.gateway_banner_text}});
+                          {"banner_text", c.gateway_banner_text},
+                          {"trunk_transport", c.gateway_trunk_transport},
+                          {"trunk_sources", strings(c.gateway_trunk_sources)},
+                          {"trunk_username", c.gateway_trunk_username},
+                          {"trunk_password_file", c.gateway_trunk_password_file},
+                          {"trunk_tls_name", c.gateway_trunk_tls_name},
+                          {"sip_domains", strings(c.gateway_sip_domains)},
+                          {"recorder_key_file", c.gateway_recorder_key_file}});
   std::ostringstream out;
   out << root << "\n";
   return out.str();

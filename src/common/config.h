@@ -51,6 +51,9 @@ struct Config {
   bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
   bool recorder_playback = true;  // Ogg/Opus per participant after each call (job queue)
   std::vector<std::string> recorder_allowed_sources;  // CIDRs of recording clients; empty: any
+  // The key our gateway signs its X-Verbatim headers with; default <data_dir>/gateway-recorder.key
+  // (created if absent). A recorder on another host needs a copy of the gateway's.
+  std::string recorder_gateway_key_file;
   // [gateway] (docs/gateway.md)
   std::string gateway_sip_listen = "127.0.0.1:5060";  // UDP and TCP; port 0 picks a free one
   std::string gateway_media_address;                  // relay address; default: the SIP address
@@ -58,6 +61,14 @@ struct Config {
   int gateway_rtp_port_max = 39999;
   int gateway_recording_setup_timeout_ms = 5000;  // RequiredBeforeCallEstablishment deadline
   std::string gateway_trunk;                      // "ip:port" of the PSTN trunk; empty: none
+  std::string gateway_trunk_transport = "udp";    // udp | tcp | tls: how calls reach the trunk
+  std::vector<std::string> gateway_trunk_sources;  // CIDRs it calls from; default: its address
+  std::string gateway_trunk_username;             // set: calls from the trunk must pass digest
+  std::string gateway_trunk_password_file;        // its password (a file, owner-only)
+  std::string gateway_trunk_tls_name;  // set: the trunk's client certificate must name it
+  std::vector<std::string> gateway_sip_domains;  // the tenant's realms; default: the users'
+                                                 // SIP address domains
+  std::string gateway_recorder_key_file;  // signs X-Verbatim headers; default as the recorder's
   int gateway_health_check_interval_ms = 2000;    // OPTIONS to recorder endpoints; 0: off
   bool gateway_require_srtp = false;              // plain RTP offers get 488 (T35)
   bool gateway_recorder_srtp = true;              // the copies to recorders as SRTP (SDES)

@@ -10,11 +10,13 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/cidr.h"
 #include "common/strings.h"
 #include "media/audio.h"
 #include "policy/model.h"
 #include "sip/header_values.h"
 #include "sip/sdp.h"
+#include "siprec/gateway_context.h"
 #include "siprec/metadata.h"
 
 namespace verbatim::gateway {
@@ -350,6 +352,7 @@ struct Gateway::Call {
   Party caller, callee;
   std::string request_uri;
   bool emergency = false, via_trunk = false;
+  int max_forwards = 70;        // for the INVITEs placed for this call: the caller's less one
   std::string callee_identity;  // "user@domain" of a callee user
   sip::SessionDescription a_offer, b_answer;
   std::vector<std::shared_ptr<RelayStream>> relays;  // per m-line of the offer (null: refused)
@@ -441,13 +444,86 @@ std::optional<std::string> Gateway::ha1(std::string_view username, std::string_v
   return h;
 }
 
+bool Gateway::tenant_domain(const std::string& domain) {
+  if (!options_.sip_domains.empty()) {
+    return std::any_of(options_.sip_domains.begin(), options_.sip_domains.end(),
+                       [&](const std::string& d) { return iequals(d, domain); });
+  }
+  std::lock_guard lock(policy_.mutex());
+  if (domains_generation_ != policy_.generation()) {  // the directory changed: derive them again
+    domains_.clear();
+    for (const auto& [id, u] : policy_.state().users()) {
+      const size_t at = u.sip_address.find('@');
+      if (at != std::string::npos) domains_.insert(to_lower(u.sip_address.substr(at + 1)));
+    }
+    domains_generation_ = policy_.generation();
+  }
+  return domains_.count(domain) > 0;
+}
+
+sip::Peer Gateway::trunk_peer() const {
+  sip::Peer p = *parse_peer(options_.trunk);
+  p.transport = options_.trunk_transport;
+  if (p.transport == "TLS" && options_.trunk.rfind(':') == std::string::npos) p.port = 5061;
+  return p;
+}
+
+bool Gateway::from_trunk(const sip::Message& request, const sip::Peer& from,
+                         std::optional<Registrar::Reply>& refusal) {
+  if (options_.trunk.empty() || !iequals(from.transport, options_.trunk_transport)) return false;
+  const sip::Peer trunk = trunk_peer();
+  bool source = false;
+  if (options_.trunk_sources.empty()) {
+    // Its own address; over UDP also its port (a trunk sends from the port it listens on).
+    source = from.address == trunk.address && (from.transport != "UDP" || from.port == trunk.port);
+  } else {
+    source = address_in(from.address, options_.trunk_sources);
+  }
+  if (!source) return false;
+  if (!options_.trunk_tls_name.empty() && !iequals(from.tls_name, options_.trunk_tls_name)) {
+    refusal = Registrar::Reply{
+        403, "Forbidden",
+        {{"Warning", "399 verbatim \"the trunk's TLS certificate does not name " +
+                         options_.trunk_tls_name + "\""}}};
+    return false;
+  }
+  if (trunk_auth_) {
+    const sip::Header* h = request.find("Authorization");
+    const auto now = std::chrono::system_clock::now();
+    const auto verdict = h ? trunk_auth_->verify(h->value, request.method(),
+                                                 request.request_uri(), now)
+                           : sip::DigestVerdict::kMalformed;
+    if (verdict != sip::DigestVerdict::kOk) {
+      Registrar::Reply r{401, "Unauthorized", {}};
+      for (auto& c : trunk_auth_->challenges(now, verdict == sip::DigestVerdict::kStale)) {
+        r.headers.emplace_back("WWW-Authenticate", std::move(c));
+      }
+      refusal = std::move(r);
+      return false;
+    }
+  }
+  return true;
+}
+
 Result<std::string> Gateway::start() {
   registrar_ = std::make_unique<Registrar>(
       options_.nonce_secret,
       [this](std::string_view user, std::string_view realm, sip::DigestAlgorithm a) {
         return ha1(user, realm, a);
       },
-      options_.registrar);
+      [this](const std::string& domain) { return tenant_domain(domain); }, options_.registrar);
+  if (!options_.trunk_username.empty()) {
+    // The trunk's own login: its realm is the first tenant domain (or "trunk"), its HA1 from the
+    // configured password; the same stateless nonces and replay table as the users'.
+    const std::string realm = options_.sip_domains.empty() ? "trunk" : options_.sip_domains[0];
+    trunk_auth_ = std::make_unique<sip::DigestServer>(
+        realm, options_.nonce_secret,
+        [this, realm](std::string_view user, sip::DigestAlgorithm a) -> std::optional<std::string> {
+          if (user != options_.trunk_username) return std::nullopt;
+          return sip::digest_ha1(a, options_.trunk_username, realm, options_.trunk_password);
+        });
+    trunk_auth_->set_algorithms(options_.registrar.algorithms);
+  }
   sip::EndpointOptions eo;
   eo.listen = options_.sip_listen;
   eo.user = "gateway";
@@ -646,10 +722,36 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   c->request_uri = std::string(invite.request_uri());
   c->caller.side = Side::kA;
   c->callee.side = Side::kB;
-  auto trunk = options_.trunk.empty() ? std::nullopt : parse_peer(options_.trunk);
-  // The trunk is recognised by its address and port (it sends from the port it listens on).
-  const bool from_trunk =
-      trunk && trunk->address == from_peer->address && trunk->port == from_peer->port;
+  const bool trunk = !options_.trunk.empty();
+  // Loops: our own request coming back (RFC 3261 §16.3 step 4: our address in its Vias), or
+  // one that has been forwarded as often as it may be (Max-Forwards 0: 483).
+  if (auto vias = invite.vias()) {
+    for (const auto& v : vias.value()) {
+      const std::string sent_by =
+          std::string(v.host) + (v.port ? ":" + std::to_string(*v.port) : "");
+      if (iequals(sent_by, sip_->local())) {
+        ++metrics_.loops_refused;
+        refuse(session, 482, "Loop Detected", "this request has been through this gateway");
+        return;
+      }
+    }
+  }
+  int max_forwards = 70;
+  if (auto mf = invite.max_forwards()) max_forwards = static_cast<int>(mf.value());
+  if (max_forwards <= 0) {
+    ++metrics_.loops_refused;
+    refuse(session, 483, "Too Many Hops", "Max-Forwards reached 0");
+    return;
+  }
+  c->max_forwards = std::min(max_forwards - 1, 70);
+  std::optional<Registrar::Reply> trunk_refusal;
+  const bool from_trunk = this->from_trunk(invite, *from_peer, trunk_refusal);
+  if (trunk_refusal) {
+    if (trunk_refusal->status == 401) ++metrics_.auth_challenges;
+    (void)sip_->ua().reject(session, trunk_refusal->status, trunk_refusal->reason,
+                            trunk_refusal->headers);
+    return;
+  }
   auto from = invite.from();
   if (!from) {
     refuse(session, 400, "Bad Request", "bad From");
@@ -713,6 +815,14 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   }
   if (c->callee.aor.empty()) {
     refuse(session, 404, "Not Found", "no user or number " + dialled);
+    return;
+  }
+  if (from_trunk && c->via_trunk && !c->emergency) {
+    // A call from the trunk is for our users; sending it back out would make the gateway an
+    // open relay for toll fraud, and a loop with a trunk that routes the number back to us.
+    ++metrics_.trunk_refused;
+    refuse(session, 404, "Not Found", "no user " + dialled + " here (calls from the trunk are "
+                                      "never routed back out to it)");
     return;
   }
   // The media: the offer must be SDP we can relay.
@@ -1139,10 +1249,28 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   oc.to = "<" + endpoint.uri + ">";
   oc.content_type = "multipart/mixed;boundary=" + boundary;
   oc.body = std::move(body);
-  oc.headers = {{"Require", "siprec"},
-                {"X-Verbatim-Application-Id", target.application_id},
-                {"X-Verbatim-Policy", r.policy->name},
-                {"X-Verbatim-Call-Id", c.call_id}};
+  oc.contact_params = ";+sip.src";  // RFC 7866 §6.1.1: we are a recording client
+  oc.call_id = random_hex(16) + "@verbatim";
+  oc.headers = {{"Require", "siprec"}};
+  // What the recorder's catalog keeps (retention by application, policy or group), signed so it
+  // takes it from us alone (siprec/gateway_context.h).
+  siprec::GatewayContext context{target.application_id, r.policy->name, c.call_id, {}};
+  if (p.user) {
+    std::lock_guard lock(policy_.mutex());
+    const auto& state = policy_.state();
+    for (const auto& gid : state.groups_of(p.user->object_id)) {
+      if (const policy::Group* g = state.group_by_id(gid)) {
+        if (!g->display_name.empty()) context.groups.push_back(g->display_name);
+        context.groups.push_back(g->object_id);
+      }
+    }
+  }
+  if (options_.recorder_key) {
+    for (auto& h : siprec::context_headers(context, oc.call_id, *options_.recorder_key,
+                                           std::chrono::system_clock::now())) {
+      oc.headers.push_back(std::move(h));
+    }
+  }
   auto sid = sip_->ua().invite(std::move(oc));
   if (!sid) {
     fail(sid.error().message);
@@ -1302,6 +1430,7 @@ void Gateway::place_callee(Call& c) {
   c.state = Call::State::kCalling;
   c.callee_called_ms = ms_since(c.started);
   sip::OutgoingCall oc;
+  oc.max_forwards = c.max_forwards;
   std::vector<Binding> bindings;
   if (c.to_voicemail) {
     oc.next_hop = *peer_of_uri(options_.voicemail_uri);
@@ -1316,8 +1445,7 @@ void Gateway::place_callee(Call& c) {
     oc.headers.emplace_back("History-Info",
                             "<" + options_.voicemail_uri + ";cause=" + cause + ">;index=1.1;mp=1");
   } else if (c.via_trunk) {
-    auto trunk = parse_peer(options_.trunk);
-    oc.next_hop = *trunk;
+    oc.next_hop = trunk_peer();
     oc.request_uri = "sip:" + c.callee.number + "@" + options_.trunk;
   } else {
     bindings = registrar_->bindings(c.callee_identity);
@@ -1873,7 +2001,7 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
     oc.from = from_of(c.caller, true);
     oc.request_uri = "sip:" + t->party.number + "@" + options_.trunk;
     oc.to = "<" + oc.request_uri + ">";
-    targets.push_back(Binding{oc.request_uri, *parse_peer(options_.trunk), {}, {}, 0});
+    targets.push_back(Binding{oc.request_uri, trunk_peer(), {}, {}, 0});
   } else {
     targets = registrar_->bindings(t->identity);
   }
@@ -2182,8 +2310,9 @@ void Gateway::place_target(Call& c) {
     return;
   }
   sip::OutgoingCall oc;
+  oc.max_forwards = c.max_forwards;
   if (t.target.via_trunk) {
-    oc.next_hop = *parse_peer(options_.trunk);
+    oc.next_hop = trunk_peer();
     oc.request_uri = "sip:" + t.target.party.number + "@" + options_.trunk;
   } else {
     auto bindings = registrar_->bindings(t.target.identity);
@@ -2462,6 +2591,7 @@ bool Gateway::queue_ring(Call& c, size_t agent) {
   QueueCall& q = *c.queue;
   const QueueAgent& a = q.route->agents[agent];
   sip::OutgoingCall oc;
+  oc.max_forwards = c.max_forwards;
   oc.from = from_of(c.caller, false);
   oc.to = "<" + a.aor + ">";
   oc.headers.emplace_back("Diversion", "<" + q.queue.aor + ">;reason=unconditional");

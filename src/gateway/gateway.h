@@ -40,6 +40,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,6 +67,18 @@ struct GatewayOptions {
   uint16_t rtp_port_min = 30000, rtp_port_max = 39999;
   std::chrono::milliseconds recording_setup_timeout{5000};
   std::string trunk;  // "ip:port" of the PSTN trunk peer; empty: none
+  // How calls from the trunk are told from calls from users (never by address alone when the
+  // trunk is reached over TCP or TLS, where it sends from any port): the transport it uses
+  // (UDP, TCP, TLS), the addresses it sends from (CIDRs; default: the trunk's own address and,
+  // over UDP, its port), and optionally a digest login it must answer and/or, over TLS, the
+  // name its client certificate must carry (mutual TLS).
+  std::string trunk_transport = "UDP";
+  std::vector<std::string> trunk_sources;
+  std::string trunk_username, trunk_password;  // set: calls from the trunk must pass digest
+  std::string trunk_tls_name;                   // set: the trunk's certificate names it
+  // The tenant's SIP domains: the realms users authenticate in. Empty: the domains of the
+  // directory users' SIP addresses.
+  std::vector<std::string> sip_domains;
   // Calls to a user whose required recording cannot be set up go here (a sip: URI with a numeric
   // host) instead of being refused; empty: refused.
   std::string voicemail_uri;
@@ -83,6 +96,8 @@ struct GatewayOptions {
   std::vector<std::string> prompt_dirs{VERBATIM_BUILT_PROMPTS};
   RegistrarOptions registrar;
   std::array<uint8_t, 32> nonce_secret{};
+  // Signs the X-Verbatim headers of SIPREC INVITEs (siprec/gateway_context.h); unset: none sent.
+  std::optional<std::array<uint8_t, 32>> recorder_key;
   std::string calls_file;    // decisions and outcomes, one JSON object per call (optional)
   std::string dialogs_file;  // the dialogs held, for a restart after a crash (dialog_journal.h)
   std::string registrations_file;  // the registrar's bindings, for a restart
@@ -108,6 +123,8 @@ struct GatewayMetrics {
   uint64_t recorders_down = 0;          // endpoints found down by the health checks
   uint64_t registers = 0;
   uint64_t auth_challenges = 0;
+  uint64_t loops_refused = 0;  // 482 (our own request came back) and 483 (Max-Forwards 0)
+  uint64_t trunk_refused = 0;  // calls from the trunk that would have gone back out to it
 };
 
 class Gateway {
@@ -227,6 +244,12 @@ class Gateway {
                       bool recorded = false, uint64_t origin = 0);
   std::optional<std::string> ha1(std::string_view username, std::string_view realm,
                                  sip::DigestAlgorithm a);
+  bool tenant_domain(const std::string& domain);
+  // Whether a request came from the configured trunk (source, transport, and the trunk's login
+  // or certificate where configured); the reply to send instead when it claims to and fails.
+  bool from_trunk(const sip::Message& request, const sip::Peer& from,
+                  std::optional<Registrar::Reply>& refusal);
+  sip::Peer trunk_peer() const;
   nlohmann::json record_of(const Call& c) const;
   void tick();
   void save_registrations();
@@ -238,6 +261,9 @@ class Gateway {
   boost::asio::ip::address media_address_;
   std::unique_ptr<sip::SipEndpoint> sip_;
   std::unique_ptr<Registrar> registrar_;
+  std::unique_ptr<sip::DigestServer> trunk_auth_;  // trunk_username set
+  std::set<std::string> domains_;                  // sip_domains, or derived from the directory
+  uint64_t domains_generation_ = UINT64_MAX;
   std::unique_ptr<DialogJournal> journal_;
   PromptLibrary prompts_;
   media::PortPool ports_;

@@ -37,7 +37,8 @@ class RegistrarTest : public ::testing::Test {
                     if (realm != "contoso.com" || (user != "alice" && user != "bob"))
                       return std::nullopt;
                     return sip::digest_ha1(a, user, realm, user == "alice" ? "alice-pw" : "bob-pw");
-                  }) {}
+                  },
+                  [](const std::string& domain) { return domain == "contoso.com"; }) {}
 
   sip::Message request(const std::string& method, const std::string& aor,
                        const std::string& extra = "", const std::string& contact = "", int cseq = 1,
@@ -136,9 +137,12 @@ TEST_F(RegistrarTest, BindingsSurviveARestartThroughASnapshot) {
   saved.push_back(saved[0]);
   saved.back()["expiresUnixMs"] = 1000;
   saved.push_back({{"identity", 7}});
-  Registrar again({}, [](std::string_view, std::string_view, sip::DigestAlgorithm) {
-    return std::optional<std::string>();
-  });
+  Registrar again(
+      {},
+      [](std::string_view, std::string_view, sip::DigestAlgorithm) {
+        return std::optional<std::string>();
+      },
+      [](const std::string&) { return true; });
   EXPECT_EQ(again.restore(saved), 2u);
   auto b = again.bindings("alice@contoso.com");
   ASSERT_EQ(b.size(), 2u);

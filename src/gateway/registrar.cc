@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "common/strings.h"
 #include "sip/header_values.h"
 
@@ -10,7 +12,7 @@ namespace verbatim::gateway {
 using std::chrono::steady_clock;
 
 namespace {
-constexpr size_t kMaxRealms = 1000;
+constexpr size_t kMaxRealms = 1000;  // a bound only: realms are the tenant's configured domains
 }
 
 std::string identity_of(const sip::Uri& uri) {
@@ -18,11 +20,14 @@ std::string identity_of(const sip::Uri& uri) {
   return to_lower(uri.user_unescaped() + "@" + std::string(uri.host));
 }
 
-Registrar::Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, RegistrarOptions options)
+Registrar::Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, DomainCheck domains,
+                     RegistrarOptions options)
     : secret_(secret),
       lookup_(std::move(lookup)),
+      domains_(std::move(domains)),
       options_(std::move(options)),
-      limiter_(options_.max_failures) {}
+      limiter_(options_.max_failures, std::chrono::seconds(60), std::chrono::seconds(600), 100000,
+               options_.max_failures * 5) {}
 
 sip::DigestServer& Registrar::server(const std::string& realm) {
   auto it = servers_.find(realm);
@@ -53,8 +58,14 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
   if (claimed.empty()) {
     return {"", {403, "Forbidden", {{"Warning", "399 verbatim \"not a SIP user address\""}}}};
   }
+  // The realm is one of ours, never a value the request chooses.
   const std::string realm = claimed.substr(claimed.find('@') + 1);
-  if (limiter_.blocked(from.address, now)) {
+  if (!domains_ || !domains_(realm)) {
+    return {"",
+            {403, "Forbidden", {{"Warning", "399 verbatim \"not a SIP domain of this server\""}}}};
+  }
+  const std::string source = from.transport + ":" + from.address;
+  if (limiter_.blocked(source, claimed, now)) {
     return {"", {403, "Forbidden", {{"Warning", "399 verbatim \"too many failed attempts\""}}}};
   }
   const sip::Header* h = request.find("Authorization");
@@ -63,7 +74,9 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
   if (!params || to_lower(params.value().get("realm")) != realm) {
     return {"", challenge(realm, false)};
   }
-  switch (server(realm).verify(h->value, request.method(), std::chrono::system_clock::now())) {
+  const auto verdict = server(realm).verify(h->value, request.method(), request.request_uri(),
+                                            std::chrono::system_clock::now());
+  switch (verdict) {
     case sip::DigestVerdict::kOk:
       break;
     case sip::DigestVerdict::kStale:
@@ -71,11 +84,22 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
     case sip::DigestVerdict::kMalformed:
       return {"", challenge(realm, false)};
     case sip::DigestVerdict::kReplay:
-    case sip::DigestVerdict::kBadCredentials:
-      limiter_.failure(from.address, now);
+    case sip::DigestVerdict::kWrongUri:
+    case sip::DigestVerdict::kBadCredentials: {
+      const bool blocked = limiter_.failure(source, claimed, now);
+      if (failure_log_.allow(now)) {
+        const uint64_t held = failure_log_.suppressed();
+        const char* what = verdict == sip::DigestVerdict::kReplay     ? "a replayed answer"
+                           : verdict == sip::DigestVerdict::kWrongUri ? "an answer for another URI"
+                                                                      : "wrong credentials";
+        spdlog::warn("authentication failed: {} for {} from {}:{}{}{}", what, claimed,
+                     from.address, from.port, blocked ? " (now blocked for 10 minutes)" : "",
+                     held ? " (and " + std::to_string(held) + " more failures not logged)" : "");
+      }
       return {"", challenge(realm, false)};
+    }
   }
-  limiter_.success(from.address);
+  limiter_.success(source, claimed);
   const std::string identity = to_lower(params.value().get("username")) + "@" + realm;
   if (identity != claimed) {
     // Authenticated, but as someone else than the address it claims (From / To).

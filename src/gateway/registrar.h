@@ -7,10 +7,16 @@
 //     min_expires: 423 with Min-Expires), "*" with Expires: 0 removes all, no Contact is a
 //     query; at most max_bindings per user (the oldest go). The 200 lists every binding.
 //   - Requests from users (INVITE): authenticate() answers with the user or the challenge.
-//   - Brute force (T33): a source that fails `max_failures` times in a minute is refused (403)
-//     without verification for ten minutes; unknown users cost the same as wrong passwords.
-// Bindings live in memory: after a restart phones are asked to register again within their
-// registration interval (they refresh at half of it).
+//   - Realms: the tenant's SIP domains (configured, or those of the directory's users), never
+//     whatever a request names in To/From; a request for another domain gets 403 and no
+//     challenge, so requests cannot make the registrar keep state for realms of their choosing.
+//   - Brute force (T33): an identity that fails `max_failures` times in a minute from one source
+//     is refused (403) without verification for ten minutes, and so is a source that fails 5 x
+//     `max_failures` times across identities; a success clears only its own identity's count.
+//     Unknown users cost the same as wrong passwords. Failures and blocks are logged, at most a
+//     few lines a second (LogLimiter).
+// Bindings are kept in memory and saved by the gateway (gateway-registrations.json), so a
+// restarted gateway calls phones at once; bindings expire as registered.
 #pragma once
 
 #include <chrono>
@@ -23,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log_limit.h"
 #include "sip/digest.h"
 #include "sip/message.h"
 #include "sip/transaction.h"
@@ -51,7 +58,10 @@ class Registrar {
   // HA1 for a digest username in a realm, or nullopt (unknown user, no password set).
   using Ha1Lookup = std::function<std::optional<std::string>(
       std::string_view username, std::string_view realm, sip::DigestAlgorithm)>;
-  Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, RegistrarOptions options = {});
+  // Whether a (lower-case) domain is one of the tenant's SIP domains.
+  using DomainCheck = std::function<bool(const std::string& domain)>;
+  Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, DomainCheck domains,
+            RegistrarOptions options = {});
 
   struct Reply {
     int status = 200;
@@ -88,7 +98,9 @@ class Registrar {
 
   std::array<uint8_t, 32> secret_;
   Ha1Lookup lookup_;
+  DomainCheck domains_;
   RegistrarOptions options_;
+  LogLimiter failure_log_{120, 20};
   std::map<std::string, std::unique_ptr<sip::DigestServer>> servers_;  // by realm
   std::map<std::string, std::vector<Binding>> bindings_;               // by "user@domain"
   sip::AuthFailureLimiter limiter_;

@@ -45,6 +45,7 @@ Status PolicyService::commit(const std::string& actor) {
     seq_ = seq.value();
   }
   engine_.apply(state_, changes);
+  ++generation_;
   return ok_status();
 }
 
@@ -63,6 +64,7 @@ Status PolicyService::refresh() {
       seq_ = e.seq;
     }
     engine_.apply(state_, changes);
+    ++generation_;
   }
 }
 

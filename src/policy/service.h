@@ -40,6 +40,9 @@ class PolicyService {
   void rollback();
   // Applies changes committed by other processes since our last commit or refresh.
   Status refresh();
+  // Counts the commits and refreshes that changed state(): what a cache derived from the state
+  // compares to know it is stale (read under mutex()).
+  uint64_t generation() const { return generation_; }
 
  private:
   std::unique_ptr<Store> store_;
@@ -49,6 +52,7 @@ class PolicyService {
   PolicyState state_;
   DecisionEngine engine_;
   int64_t seq_ = 0;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace verbatim::policy

@@ -13,11 +13,13 @@
 
 #include "common/clock.h"
 
+#include "common/cidr.h"
 #include "common/strings.h"
 #include "media/audio.h"
 #include "media/pcap.h"
 #include "media/srtp.h"
 #include "recorder/playback_jobs.h"
+#include "siprec/gateway_context.h"
 #include "siprec/metadata.h"
 #include "siprec/request.h"
 
@@ -40,16 +42,6 @@ media::UdpEndpoint to_pcap(const asio::ip::udp::endpoint& e) {
     std::copy(b.begin(), b.end(), u.address.begin());
   }
   return u;
-}
-
-// Where the request came from: the top Via's received= (stamped by the transport) or host.
-std::string source_of(const sip::Message& m) {
-  auto vias = m.vias();
-  if (!vias || vias.value().empty()) return "";
-  const auto& v = vias.value().front();
-  std::string host(v.param("received").value_or(v.host));
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  return host;
 }
 
 std::string header_text(const sip::Message& m, std::string_view name) {
@@ -273,23 +265,7 @@ Result<std::string> Recorder::start() {
 }
 
 bool Recorder::source_allowed(const std::string& address) const {
-  if (options_.allowed_sources.empty()) return true;
-  boost::system::error_code ec;
-  const auto a = asio::ip::make_address(address, ec);
-  if (ec) return false;
-  for (const auto& cidr : options_.allowed_sources) {
-    if (a.is_v6() && cidr.find(':') != std::string::npos) {
-      const auto net = asio::ip::make_network_v6(cidr, ec);
-      if (!ec && asio::ip::network_v6(a.to_v6(), 128).is_subnet_of(net)) return true;
-      if (!ec && net.address() == a.to_v6()) return true;
-    } else if (a.is_v4() && cidr.find(':') == std::string::npos) {
-      const auto net = asio::ip::make_network_v4(cidr, ec);
-      if (ec) continue;
-      const auto mask = net.netmask().to_uint();
-      if ((a.to_v4().to_uint() & mask) == (net.network().to_uint() & mask)) return true;
-    }
-  }
-  return false;
+  return options_.allowed_sources.empty() || address_in(address, options_.allowed_sources);
 }
 
 void Recorder::refuse(uint64_t id, int status, const std::string& reason_key,
@@ -302,7 +278,12 @@ void Recorder::refuse(uint64_t id, int status, const std::string& reason_key,
     const auto u = static_cast<unsigned char>(ch);
     if (u < 0x20 || u >= 0x7f || ch == '"' || ch == '\\') ch = '?';
   }
-  spdlog::warn("recording session refused ({} {}): {}", status, reason_key, warning);
+  // Anyone can make the recorder refuse: the log line is rate-limited (the metric counts all).
+  if (refusal_log_.allow(std::chrono::steady_clock::now())) {
+    const uint64_t held = refusal_log_.suppressed();
+    spdlog::warn("recording session refused ({} {}): {}{}", status, reason_key, warning,
+                 held ? " (and " + std::to_string(held) + " more refusals not logged)" : "");
+  }
   sip::HeaderList h = {{"Warning", "399 verbatim \"" + warning + "\""}};
   if (status == 503) h.emplace_back("Retry-After", std::to_string(options_.retry_after.count()));
   const char* phrase = status == 503   ? "Service Unavailable"
@@ -313,7 +294,10 @@ void Recorder::refuse(uint64_t id, int status, const std::string& reason_key,
 }
 
 void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
-  const std::string client = source_of(invite);
+  // The address the request's packets came from (the transport's peer), never anything the
+  // sender wrote into the message (a Via received= or host).
+  const sip::Peer* from = sip_->ua().peer(id);
+  const std::string client = from ? from->address : "";
   if (!source_allowed(client)) {
     refuse(id, 403, "source", "recording client " + client + " is not an allowed source");
     return;
@@ -411,12 +395,26 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     c["participants"] = siprec::participants_json(s->metadata);
     c["siprec"] = siprec::to_json(s->metadata);
   }
-  // What our gateway knows about the call, for retention rules and search (docs/recorder.md).
-  if (auto v = header_text(invite, "X-Verbatim-Application-Id"); !v.empty())
-    c["application_id"] = v;
-  if (auto v = header_text(invite, "X-Verbatim-Policy"); !v.empty()) c["policy"] = v;
-  if (auto v = header_text(invite, "X-Verbatim-Groups"); !v.empty()) c["groups"] = split(v, ',');
-  if (auto v = header_text(invite, "X-Verbatim-Call-Id"); !v.empty()) c["callId"] = v;
+  // What our gateway knows about the call, for retention rules and search (docs/recorder.md):
+  // taken only when it signed it (siprec/gateway_context.h), else ignored and noted.
+  const auto context =
+      siprec::read_context(invite, options_.gateway_key, std::chrono::system_clock::now());
+  if (context.context) {
+    const siprec::GatewayContext& g = *context.context;
+    if (!g.application_id.empty()) c["application_id"] = g.application_id;
+    if (!g.policy.empty()) c["policy"] = g.policy;
+    if (!g.groups.empty()) c["groups"] = g.groups;
+    if (!g.call_id.empty()) c["callId"] = g.call_id;
+  } else if (!context.ignored.empty()) {
+    c["untrustedGatewayHeaders"] = context.ignored;
+    ++metrics_.untrusted_headers;
+    if (untrusted_log_.allow(std::chrono::steady_clock::now())) {
+      const uint64_t held = untrusted_log_.suppressed();
+      spdlog::warn("Call-ID {} from {}: {}; recording without them{}", s->call_id, client,
+                   context.ignored,
+                   held ? " (and " + std::to_string(held) + " more not logged)" : "");
+    }
+  }
   c["media"] = s->media;
   s->media_changed = false;
   c["streams"] = json::array();
@@ -978,6 +976,7 @@ json Recorder::status() const {
           {"duplicatesDropped", m.duplicates_dropped},
           {"packetsLost", m.packets_lost},
           {"writeErrors", m.write_errors},
+          {"untrustedGatewayHeaders", m.untrusted_headers},
           {"refused", m.refused},
           {"playbackJobs", jobs},
           {"updatedAt", format_iso8601_ms(std::chrono::system_clock::now())}};

@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,7 @@
 #include <nlohmann/json.hpp>
 
 #include "archive/archive.h"
+#include "common/log_limit.h"
 #include "jobs/queue.h"
 #include "media/port_pool.h"
 #include "recorder/stream.h"
@@ -91,6 +93,9 @@ struct RecorderOptions {
   StreamReceiver::Latch latch = StreamReceiver::Latch::kSdpAddress;
   bool accept_non_siprec = false;
   std::vector<std::string> allowed_sources;  // CIDRs; empty: any
+  // Checks the X-Verbatim headers our gateway signs (siprec/gateway_context.h); unset: they are
+  // never trusted.
+  std::optional<std::array<uint8_t, 32>> gateway_key;
   std::string status_file;                   // metrics, rewritten once per second (optional)
   // Playback jobs (playback_jobs.h): added when a recording starts, released when it ends.
   jobs::JobQueue* jobs = nullptr;
@@ -111,6 +116,7 @@ struct RecorderMetrics {
   uint64_t duplicates_dropped = 0;
   uint64_t packets_lost = 0;  // in ended sessions: expected − received per SSRC (RFC 3550)
   uint64_t write_errors = 0;
+  uint64_t untrusted_headers = 0;  // sessions whose X-Verbatim headers were ignored (unsigned)
   std::map<std::string, uint64_t> refused;  // by reason: capacity, disk, not-siprec, ...
 };
 
@@ -161,6 +167,8 @@ class Recorder {
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   boost::asio::steady_timer timer_;
   RecorderMetrics metrics_;
+  LogLimiter refusal_log_{60, 10};   // refused INVITEs: anyone can cause them
+  LogLimiter untrusted_log_{60, 5};  // X-Verbatim headers ignored
   uint64_t next_sdp_id_ = 1;
   // File descriptors: the process limit, those open before any session, those the sessions hold
   // (two sockets per stream, two objects): a session that could not get them all is refused.

@@ -9,6 +9,7 @@
 
 #include "common/strings.h"
 #include "sip/chars.h"
+#include "sip/uri.h"
 
 namespace verbatim::sip {
 
@@ -43,6 +44,20 @@ std::string response_for(DigestAlgorithm a, std::string_view ha1, const DigestPa
   if (qop.empty()) return hash_hex(a, join3(ha1, p.get("nonce"), ha2));
   return hash_hex(a, std::string(ha1) + ":" + p.get("nonce") + ":" + p.get("nc") + ":" +
                          p.get("cnonce") + ":" + qop + ":" + ha2);
+}
+
+// RFC 3261 §19.1.4, for what a digest uri must match: scheme, user, host (case-insensitive)
+// and port; parameters are not compared (clients differ in which they repeat).
+bool same_target(std::string_view a, std::string_view b) {
+  if (a == b) return true;
+  auto x = parse_uri(a);
+  auto y = parse_uri(b);
+  if (!x || !y) return false;
+  const Uri& u = x.value();
+  const Uri& v = y.value();
+  return u.scheme == v.scheme && u.user_unescaped() == v.user_unescaped() &&
+         iequals(u.host, v.host) && u.port == v.port &&
+         (u.scheme != Uri::Scheme::kOther || u.opaque == v.opaque);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -227,6 +242,7 @@ std::vector<std::string> DigestServer::challenges(std::chrono::system_clock::tim
 }
 
 DigestVerdict DigestServer::verify(std::string_view authorization, std::string_view method,
+                                   std::string_view request_uri,
                                    std::chrono::system_clock::time_point now) {
   auto d = parse_digest(authorization);
   if (!d || !iequals(d.value().scheme, "Digest")) return DigestVerdict::kMalformed;
@@ -242,7 +258,13 @@ DigestVerdict DigestServer::verify(std::string_view authorization, std::string_v
     return DigestVerdict::kMalformed;
   }
   int64_t issued = 0;
-  if (!nonce_is_ours(nonce, &issued)) return DigestVerdict::kMalformed;  // re-challenge
+  if (!nonce_is_ours(nonce, &issued)) {
+    // A nonce of our shape under another secret is most likely one we issued before a restart
+    // (the secret is new at every start): re-challenge with stale=true so the client retries
+    // without asking its user again. Anything else: an ordinary challenge.
+    return nonce.size() == 32 + 1 + 64 && nonce[32] == '.' ? DigestVerdict::kStale
+                                                           : DigestVerdict::kMalformed;
+  }
   // The same work whether or not the user exists, and the same verdict for a wrong password.
   const std::optional<std::string> ha1 = lookup_(username, *alg);
   const bool known = ha1.has_value() && p.get("realm") == realm_;
@@ -250,70 +272,94 @@ DigestVerdict DigestServer::verify(std::string_view authorization, std::string_v
   const std::string expected = response_for(*alg, ha1_used, p, method);
   const bool match = constant_time_equal(expected, p.get("response")) && known;
   if (!match) return DigestVerdict::kBadCredentials;
+  // The answer is for this request's target, not one captured from another request.
+  if (!same_target(p.get("uri"), request_uri)) return DigestVerdict::kWrongUri;
   const int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  if (now_ms - issued > std::chrono::duration_cast<std::chrono::milliseconds>(lifetime_).count() ||
-      issued - now_ms > 60000) {
+  const int64_t lifetime_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(lifetime_).count();
+  if (now_ms - issued > lifetime_ms || issued - now_ms > 60000 || issued <= floor_ms_) {
     return DigestVerdict::kStale;
   }
   // Replays: with qop the nonce-count must grow; without qop a nonce is good once.
   uint32_t nc = 1;
   if (!qop.empty()) {
-    auto [q, ec] = std::from_chars(p.get("nc").data(), p.get("nc").data() + 8, nc, 16);
-    if (ec != std::errc()) return DigestVerdict::kMalformed;
+    // One string for both ends of the range (two calls to get() would be two temporaries).
+    const std::string nc_text = p.get("nc");
+    auto [q, ec] = std::from_chars(nc_text.data(), nc_text.data() + nc_text.size(), nc, 16);
+    if (ec != std::errc() || q != nc_text.data() + nc_text.size()) return DigestVerdict::kMalformed;
   }
   auto it = last_nc_.find(nonce);
   if (it != last_nc_.end()) {
     if (nc <= it->second) return DigestVerdict::kReplay;
     it->second = nc;
   } else {
-    if (last_nc_.size() >= replay_capacity_ && !nc_order_.empty()) {
-      last_nc_.erase(nc_order_.front());  // the oldest nonces go first (they expire first)
+    while (last_nc_.size() >= replay_capacity_ && !nc_order_.empty()) {
+      // The oldest first. Dropping a nonce that is still live would let its answers be replayed:
+      // instead, from now on every nonce issued no later than it counts as expired.
+      const auto& [old_nonce, old_issued] = nc_order_.front();
+      if (now_ms - old_issued <= lifetime_ms) floor_ms_ = std::max(floor_ms_, old_issued);
+      last_nc_.erase(old_nonce);
       nc_order_.pop_front();
     }
+    if (issued <= floor_ms_) return DigestVerdict::kStale;
     last_nc_.emplace(nonce, nc);
-    nc_order_.push_back(nonce);
+    nc_order_.emplace_back(nonce, issued);
   }
   return DigestVerdict::kOk;
 }
 
 AuthFailureLimiter::AuthFailureLimiter(size_t max_failures, std::chrono::seconds window,
-                                       std::chrono::seconds block_for, size_t max_sources)
+                                       std::chrono::seconds block_for, size_t max_entries,
+                                       size_t max_source_failures)
     : max_failures_(max_failures),
+      max_source_failures_(max_source_failures),
       window_(window),
       block_for_(block_for),
-      max_sources_(max_sources) {}
+      max_entries_(max_entries) {}
 
-bool AuthFailureLimiter::blocked(const std::string& source,
-                                 std::chrono::steady_clock::time_point now) {
-  auto it = entries_.find(source);
-  return it != entries_.end() && now < it->second.blocked_until;
+bool AuthFailureLimiter::blocked(const std::string& source, const std::string& identity,
+                                 TimePoint now) {
+  auto s = sources_.entries.find(source);
+  if (s != sources_.entries.end() && now < s->second.blocked_until) return true;
+  auto p = pairs_.entries.find(source + " " + identity);
+  return p != pairs_.entries.end() && now < p->second.blocked_until;
 }
 
-void AuthFailureLimiter::failure(const std::string& source,
-                                 std::chrono::steady_clock::time_point now) {
-  auto it = entries_.find(source);
-  if (it == entries_.end()) {
-    if (entries_.size() >= max_sources_ && !order_.empty()) {
-      entries_.erase(order_.front());
-      order_.pop_front();
+bool AuthFailureLimiter::count(Table& t, const std::string& key, size_t limit, TimePoint now) {
+  auto it = t.entries.find(key);
+  if (it == t.entries.end()) {
+    if (t.entries.size() >= max_entries_ && !t.order.empty()) {
+      t.entries.erase(t.order.front());
+      t.order.pop_front();
     }
-    it = entries_.emplace(source, Entry{now, 0, {}}).first;
-    order_.push_back(source);
+    it = t.entries.emplace(key, Entry{now, 0, {}}).first;
+    t.order.push_back(key);
   }
   Entry& e = it->second;
   if (now - e.window_start > window_) {
     e.window_start = now;
     e.failures = 0;
   }
-  if (++e.failures >= max_failures_) e.blocked_until = now + block_for_;
+  if (++e.failures == limit) {
+    e.blocked_until = now + block_for_;
+    return true;
+  }
+  return false;
 }
 
-void AuthFailureLimiter::success(const std::string& source) {
-  // A blocked source is never verified, so this only clears the count of a legitimate user
-  // who mistyped a few times.
-  auto it = entries_.find(source);
-  if (it != entries_.end()) it->second.failures = 0;
+bool AuthFailureLimiter::failure(const std::string& source, const std::string& identity,
+                                 TimePoint now) {
+  const bool pair = count(pairs_, source + " " + identity, max_failures_, now);
+  const bool src = count(sources_, source, max_source_failures_, now);
+  return pair || src;
+}
+
+void AuthFailureLimiter::success(const std::string& source, const std::string& identity) {
+  // A blocked pair is never verified, so this only clears the count of a legitimate user who
+  // mistyped a few times — theirs alone, never another identity's from the same source.
+  auto it = pairs_.entries.find(source + " " + identity);
+  if (it != pairs_.entries.end()) it->second.failures = 0;
 }
 
 }  // namespace verbatim::sip

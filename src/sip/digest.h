@@ -7,8 +7,14 @@
 // what `Set-VbUser -SipPassword` keeps (one per algorithm). Nonces are stateless —
 // hex(issued-at ms) hex(salt) "." HMAC-SHA-256(secret, issued-at || salt || realm) — so any node
 // holding the secret can check them, and a bounded table of the highest nonce-count seen per nonce
-// refuses replays. Unknown users are checked against a dummy HA1 so they take as long and get
-// the same answer as a wrong password (user enumeration, reliability test T33).
+// refuses replays. That table never forgets a nonce that is still accepted: when it is full and
+// must drop a live nonce, every nonce issued up to that one's time is treated as expired from then
+// on (the client is re-challenged with stale=true). The secret is the caller's: the gateway draws
+// a new one at every start, so nonces from before a restart (whose replay state is gone) are
+// never accepted after it. The digest uri must name the Request-URI (RFC 3261 §22.4), so an
+// answer captured from one request cannot be replayed on another target. Unknown users are
+// checked against a dummy HA1 so they take as long and get the same answer as a wrong password
+// (user enumeration, reliability test T33).
 // Hand-written: the hashing is OpenSSL's; the header grammar and the rules are SIP's.
 #pragma once
 
@@ -56,6 +62,7 @@ enum class DigestVerdict {
   kBadCredentials,  // wrong password, unknown user, wrong realm: the same answer for all
   kReplay,          // a nonce-count not above the last one seen for that nonce
   kMalformed,       // not a digest answer we can check: challenge again
+  kWrongUri,        // the digest uri is not the request's Request-URI (a captured answer moved)
 };
 
 class DigestServer {
@@ -77,8 +84,9 @@ class DigestServer {
   // WWW-Authenticate values to send.
   std::vector<std::string> challenges(std::chrono::system_clock::time_point now,
                                       bool stale = false) const;
+  // `request_uri`: the Request-URI of the request that carries `authorization`.
   DigestVerdict verify(std::string_view authorization, std::string_view method,
-                       std::chrono::system_clock::time_point now);
+                       std::string_view request_uri, std::chrono::system_clock::time_point now);
   const std::string& realm() const { return realm_; }
 
  private:
@@ -93,37 +101,48 @@ class DigestServer {
   std::chrono::seconds lifetime_;
   size_t replay_capacity_;
   std::unordered_map<std::string, uint32_t> last_nc_;  // nonce -> highest nc
-  std::list<std::string> nc_order_;                    // eviction order
+  std::list<std::pair<std::string, int64_t>> nc_order_;  // (nonce, issued ms): eviction order
+  int64_t floor_ms_ = INT64_MIN;  // nonces issued at or before this are no longer accepted
   std::vector<DigestAlgorithm> algorithms_{DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};
   uint64_t salt_base_ = 0;
   mutable std::atomic<uint64_t> next_salt_{0};
 };
 
-// Brute-force protection (reliability test T33): a source that fails authentication
-// `max_failures` times within `window` is blocked for `block_for`; blocked sources get no
-// further verification (the registrar answers 403 or drops). Memory is bounded by
-// `max_sources` (the oldest entries go first).
+// Brute-force protection (reliability test T33), keyed by source and identity: `max_failures`
+// failures of one identity from one source within `window` block that pair for `block_for`;
+// `max_source_failures` failures from one source across all identities (enumeration, password
+// spraying) block the source. A success clears only its own pair's count, so one account's
+// login never resets the failures of another tried from the same place. Blocked requests get
+// no verification (the registrar answers 403). Memory is bounded by `max_entries` per table (the
+// oldest entries go first).
 class AuthFailureLimiter {
  public:
+  using TimePoint = std::chrono::steady_clock::time_point;
   AuthFailureLimiter(size_t max_failures = 20,
                      std::chrono::seconds window = std::chrono::seconds(60),
                      std::chrono::seconds block_for = std::chrono::seconds(600),
-                     size_t max_sources = 100000);
-  bool blocked(const std::string& source, std::chrono::steady_clock::time_point now);
-  void failure(const std::string& source, std::chrono::steady_clock::time_point now);
-  void success(const std::string& source);
+                     size_t max_entries = 100000, size_t max_source_failures = 100);
+  bool blocked(const std::string& source, const std::string& identity, TimePoint now);
+  // True when this failure blocked the pair or the source (to log it once).
+  bool failure(const std::string& source, const std::string& identity, TimePoint now);
+  void success(const std::string& source, const std::string& identity);
 
  private:
   struct Entry {
-    std::chrono::steady_clock::time_point window_start{};
+    TimePoint window_start{};
     size_t failures = 0;
-    std::chrono::steady_clock::time_point blocked_until{};
+    TimePoint blocked_until{};
   };
-  size_t max_failures_;
+  struct Table {
+    std::unordered_map<std::string, Entry> entries;
+    std::list<std::string> order;
+  };
+  bool count(Table& t, const std::string& key, size_t limit, TimePoint now);
+  size_t max_failures_, max_source_failures_;
   std::chrono::seconds window_, block_for_;
-  size_t max_sources_;
-  std::unordered_map<std::string, Entry> entries_;
-  std::list<std::string> order_;
+  size_t max_entries_;
+  Table pairs_;    // "source identity"
+  Table sources_;  // "source"
 };
 
 }  // namespace verbatim::sip

@@ -1,5 +1,7 @@
 #include "sip/tcp_transport.h"
 
+#include "sip/tls.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -24,9 +26,11 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
         message_timer_(owner.io_),
         idle_timer_(owner.io_) {}
 
-  // `client`: we opened the connection (the TLS client side).
-  void start(const tcp::endpoint& remote, bool client) {
+  // `client`: we opened the connection (the TLS client side), to a server whose certificate must
+  // name `server_name` (empty: its address).
+  void start(const tcp::endpoint& remote, bool client, const std::string& server_name = "") {
     peer_ = Peer{owner_.options_.tls ? "TLS" : "TCP", remote.address().to_string(), remote.port()};
+    if (client && owner_.options_.tls) peer_.tls_name = server_name.empty() ? peer_.address : server_name;
     key_ = key_of(peer_.address, peer_.port);
     arm_idle_timer();
     if (client) {
@@ -56,11 +60,17 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
     }
     tls_ =
         std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(socket_), *owner_.options_.tls);
+    // As a client we verify the server's certificate and its name, always (tls.h).
+    if (client) expect_server_name(tls_->native_handle(), peer_.tls_name);
     tls_->async_handshake(client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
-                          [self = shared_from_this()](boost::system::error_code ec) {
+                          [self = shared_from_this(), client](boost::system::error_code ec) {
                             if (ec || self->closed_) {
                               self->close(&self->owner_.stats_.closed_tls);
                               return;
+                            }
+                            // A client certificate that verified names the peer (mutual TLS).
+                            if (!client) {
+                              self->peer_.tls_name = certificate_name(self->tls_->native_handle());
                             }
                             self->ready_ = true;
                             if (!self->queue_.empty()) self->write_next();
@@ -307,7 +317,8 @@ void TcpTransport::send(const Message& message, const Peer& to) {
   connecting_[key].push_back(std::move(bytes));
   auto socket = std::make_shared<tcp::socket>(io_);
   const tcp::endpoint remote(address, to.port);
-  socket->async_connect(remote, [this, socket, remote, key](boost::system::error_code ec2) {
+  socket->async_connect(remote, [this, socket, remote, key,
+                                 name = to.tls_name](boost::system::error_code ec2) {
     if (closed_) return;
     auto queued = std::move(connecting_[key]);
     connecting_.erase(key);
@@ -317,7 +328,7 @@ void TcpTransport::send(const Message& message, const Peer& to) {
       return;
     }
     auto c = std::make_shared<Connection>(*this, std::move(*socket));
-    c->start(remote, /*client=*/true);
+    c->start(remote, /*client=*/true, name);
     adopt(c);
     for (auto& b : queued) c->write(std::move(b));
   });

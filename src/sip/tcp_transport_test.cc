@@ -194,14 +194,16 @@ TEST(TcpTransport, RequestsToAPeerReuseOneConnection) {
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <boost/asio/ssl.hpp>
 
 namespace verbatim::sip {
 namespace {
 
-// A throwaway self-signed certificate (P-256) for 127.0.0.1, as PEM key and certificate.
-std::pair<std::string, std::string> self_signed() {
+// A throwaway self-signed certificate (P-256) for 127.0.0.1 and `dns`, as PEM key and
+// certificate.
+std::pair<std::string, std::string> self_signed(const std::string& dns = "sip.test") {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   X509* cert = X509_new();
   ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
@@ -212,6 +214,14 @@ std::pair<std::string, std::string> self_signed() {
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>("verbatim-test"), -1, -1, 0);
   X509_set_issuer_name(cert, name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, cert, cert, nullptr, nullptr, 0);
+  const std::string san = "IP:127.0.0.1,DNS:" + dns;
+  if (X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, san.c_str())) {
+    X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
   X509_sign(cert, key, EVP_sha256());
   auto pem = [](auto write) {
     BIO* b = BIO_new(BIO_s_mem());
@@ -278,6 +288,49 @@ TEST(TlsTransport, MessagesFlowOverTlsAndAPlainTextOrStalledPeerIsCut) {
   untrusting.send(Message::parse(options_request("z9hG4bK-untrusted")).value(), to);
   ASSERT_TRUE(server.run_until([&] { return untrusting.stats().closed_tls == 1; }));
   EXPECT_EQ(server.received.size(), 2u);
+  // A client that trusts the CA but asked for another name does not talk to it either.
+  TcpTransport misnamed(
+      server.io, [](Message, const Peer&) {}, co);
+  misnamed.send(Message::parse(options_request("z9hG4bK-misnamed")).value(),
+                Peer{"TLS", "127.0.0.1", server.port, "rec-dr.contoso.com"});
+  ASSERT_TRUE(server.run_until([&] { return misnamed.stats().closed_tls == 1; }));
+  EXPECT_EQ(server.received.size(), 2u);
+}
+
+// Mutual TLS: a server that requires client certificates refuses a client without one, and a
+// client whose certificate verifies is known by the name in it (Peer::tls_name).
+TEST(TlsTransport, MutualTlsNamesTheClientAndRefusesOneWithoutACertificate) {
+  const auto [server_key, server_cert] = self_signed("srs.test");
+  const auto [client_key, client_cert] = self_signed("gateway.test");
+  auto server_ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls);
+  server_ctx->use_certificate_chain(asio::buffer(server_cert));
+  server_ctx->use_private_key(asio::buffer(server_key), asio::ssl::context::pem);
+  server_ctx->add_certificate_authority(asio::buffer(client_cert));
+  server_ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+  TcpOptions so;
+  so.tls = server_ctx;
+  TcpHarness server(so);
+  const Peer to{"TLS", "127.0.0.1", server.port, "srs.test"};
+  auto anonymous_ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls);
+  anonymous_ctx->add_certificate_authority(asio::buffer(server_cert));
+  TcpOptions ao;
+  ao.tls = anonymous_ctx;
+  TcpTransport anonymous(
+      server.io, [](Message, const Peer&) {}, ao);
+  anonymous.send(Message::parse(options_request("z9hG4bK-anon")).value(), to);
+  ASSERT_TRUE(server.run_until([&] { return server.transport.stats().closed_tls == 1; }));
+  EXPECT_TRUE(server.received.empty());
+  auto client_ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls);
+  client_ctx->add_certificate_authority(asio::buffer(server_cert));
+  client_ctx->use_certificate_chain(asio::buffer(client_cert));
+  client_ctx->use_private_key(asio::buffer(client_key), asio::ssl::context::pem);
+  TcpOptions co;
+  co.tls = client_ctx;
+  TcpTransport client(
+      server.io, [](Message, const Peer&) {}, co);
+  client.send(Message::parse(options_request("z9hG4bK-mtls")).value(), to);
+  ASSERT_TRUE(server.run_until([&] { return server.received.size() == 1; }));
+  EXPECT_EQ(server.from[0].tls_name, "gateway.test");
 }
 
 }  // namespace

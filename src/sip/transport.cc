@@ -122,7 +122,10 @@ void stamp_received(Message& request, const Peer& from) {
   const bool wants_rport = top.param("rport").has_value();
   std::string host(top.host);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (!wants_rport && iequals(host, from.address)) return;
+  // received= is ours to write: one the sender put in its own Via is never kept (it would let
+  // a client claim another source address to anything reading the Via).
+  const bool claims_received = top.param("received").has_value();
+  if (!wants_rport && !claims_received && iequals(host, from.address)) return;
   // Rebuild the first entry of the field with received/rport; keep any further entries.
   const std::string_view value = via->value;
   const size_t comma = vias.value().size() > 1 ? value.find(',') : std::string_view::npos;
@@ -138,7 +141,9 @@ void stamp_received(Message& request, const Peer& from) {
     if (p.value) out += "=" + std::string(*p.value);
   }
   const bool v6 = from.address.find(':') != std::string::npos;
-  out += ";received=" + (v6 ? "[" + from.address + "]" : from.address);
+  if (wants_rport || !iequals(host, from.address)) {
+    out += ";received=" + (v6 ? "[" + from.address + "]" : from.address);
+  }
   if (wants_rport) out += ";rport=" + std::to_string(from.port);
   request.replace_header(via, out + rest);
 }

@@ -125,6 +125,10 @@ const Dialog* UserAgent::dialog(uint64_t session) const {
   return it == sessions_.end() || !it->second->dialog ? nullptr : &*it->second->dialog;
 }
 
+std::string UserAgent::contact_of(const Session& s) const {
+  return options_.contact + s.call.contact_params;
+}
+
 std::string UserAgent::via(const Peer& to) const {
   return "SIP/2.0/" + to.transport + " " + options_.via_sent_by +
          ";branch=" + TransactionLayer::new_branch() + ";rport";
@@ -244,6 +248,12 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
     respond(txn, req, 200, "OK");
     return;
   }
+  if (method == "BYE" || method == "UPDATE" || method == "PRACK") {
+    // Methods that only exist inside a dialog, for a dialog we do not have (RFC 3261 §15.1.2,
+    // RFC 3311 §5.2): 481, never 501 — the method is implemented, the dialog is gone.
+    respond(txn, req, 481, "Call/Transaction Does Not Exist");
+    return;
+  }
   respond(txn, req, 501, "Not Implemented");
 }
 
@@ -323,7 +333,7 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     }
   }
   Message ok = make_response(req, 200, "OK", s.dialog->local_tag());
-  ok.add_header("Contact", options_.contact);
+  ok.add_header("Contact", contact_of(s));
   if (s.timer.interval.count() > 0) {
     ok.add_header("Session-Expires", session_expires(s, false));
     ok.add_header("Require", "timer");
@@ -539,12 +549,12 @@ Result<uint64_t> UserAgent::invite(OutgoingCall call) {
 Status UserAgent::send_invite(Session& s) {
   Message m = Message::request("INVITE", s.call.request_uri);
   m.add_header("Via", via(s.call.next_hop));
-  m.add_header("Max-Forwards", "70");
+  m.add_header("Max-Forwards", std::to_string(s.call.max_forwards));
   m.add_header("From", s.call.from + ";tag=" + s.local_tag);
   m.add_header("To", s.call.to);
   m.add_header("Call-ID", s.call_id);
   m.add_header("CSeq", std::to_string(s.cseq) + " INVITE");
-  m.add_header("Contact", options_.contact);
+  m.add_header("Contact", contact_of(s));
   m.add_header("Allow", options_.allow);
   if (s.session_expires.count() > 0) {
     m.add_header("Supported", "timer");
@@ -801,7 +811,7 @@ Status UserAgent::notify_refer(uint64_t session, int status, std::string_view re
 }
 
 Status UserAgent::send_in_dialog(Session& s, InDialog what, RequestDone done) {
-  Message m = s.dialog->make_request(what.method, options_.contact);
+  Message m = s.dialog->make_request(what.method, contact_of(s));
   m.prepend_header("Via", via(s.peer));
   if ((what.method == "UPDATE" || what.method == "INVITE") && s.timer.interval.count() > 0) {
     m.add_header("Session-Expires", session_expires(s, true));

@@ -78,8 +78,14 @@ struct OutgoingCall {
   std::string content_type = "application/sdp";
   std::string body;    // the offer (SDP, or multipart/mixed for SIPREC)
   HeaderList headers;  // extra headers: Require: siprec, Call-Info, P-Asserted-Identity, ...
+  // Feature tags for our Contact in every request of this session that carries one, e.g.
+  // ";+sip.src" for a SIPREC recording session (RFC 7866 §6.1.1).
+  std::string contact_params;
   std::optional<Credentials> credentials;  // to answer 401/407 challenges
   bool session_timer = true;               // offer RFC 4028 session timers
+  // A B2BUA passes on the caller's Max-Forwards less one (RFC 3261 §16.6 step 3, so loops
+  // through B2BUAs still end); a request we originate starts at 70.
+  int max_forwards = 70;
 };
 
 // The final status of a request we sent inside a dialog (408 for a timeout) and the response
@@ -185,6 +191,7 @@ class UserAgent {
   void arm_session_timer(Session& s);
   void respond(uint64_t txn, const Message& request, int status, std::string_view reason);
   std::string via(const Peer& to) const;
+  std::string contact_of(const Session& s) const;
   std::string session_expires(const Session& s, bool in_request) const;
   void note_dialog(Session& s);
   void authorize(Session& s, Message& m);

@@ -368,6 +368,46 @@ TEST(UserAgentPlacesCalls, AnsweredCallIsAckedOnceAndHungUpWithBye) {
   EXPECT_EQ(v.alice.ended, std::vector<std::string>{"bye"});
 }
 
+// RFC 7866 §6.1.1: a recording session's INVITE (and every request of it that carries a
+// Contact) has the +sip.src feature tag; recorders such as pjsip's SIPREC module tell recording
+// sessions from calls by it.
+TEST(UserAgentPlacesCalls, RecordingSessionsCarryTheSrcFeatureTagInContact) {
+  Wire w;
+  OutgoingCall c;
+  c.next_hop = w.bob.address;
+  c.request_uri = "sip:srs@192.0.2.2";
+  c.from = "<sip:gateway@example.com>";
+  c.to = "<sip:srs@192.0.2.2>";
+  c.body = kOfferSdp;
+  c.headers = {{"Require", "siprec"}};
+  c.contact_params = ";+sip.src";
+  auto id = w.alice.ua->invite(std::move(c));
+  ASSERT_TRUE(id);
+  ASSERT_FALSE(w.queue.empty());
+  auto invite = Message::parse(w.queue.front().bytes).value();
+  auto contacts = invite.contacts();
+  ASSERT_TRUE(contacts);
+  ASSERT_EQ(contacts.value().size(), 1u);
+  EXPECT_TRUE(contacts.value()[0].param("+sip.src").has_value()) << invite.serialize();
+  w.pump();
+  ASSERT_TRUE(w.bob.ua->accept(w.bob.invites.back(), kAnswer));
+  w.pump();
+  ASSERT_TRUE(w.alice.ua->reinvite(id.value(), kOfferSdp));
+  ASSERT_FALSE(w.queue.empty());
+  auto re = Message::parse(w.queue.front().bytes).value();
+  EXPECT_NE(re.find(HeaderId::kContact)->value.find(";+sip.src"), std::string_view::npos);
+}
+
+// RFC 3261 §15.1.2: a BYE (or UPDATE) for a dialog we do not have gets 481, never 501, even
+// without a To tag.
+TEST(UserAgentTakesCalls, ByeOutsideAnyDialogGets481) {
+  UasHarness h;
+  h.receive(invite_text("", 1, "", "BYE", "z9hG4bK-stray"));
+  EXPECT_EQ(h.sent.back().status(), 481);
+  h.receive(invite_text("", 2, "", "UPDATE", "z9hG4bK-stray2"));
+  EXPECT_EQ(h.sent.back().status(), 481);
+}
+
 TEST(UserAgentPlacesCalls, RejectionTimeoutAndBadInputAreReported) {
   Wire w;
   w.call();
@@ -408,7 +448,7 @@ struct Challenger {
     const uint64_t id = w.bob.invites.back();
     const Message* inv = last_invite;
     const Header* auth = inv ? inv->find(proxy ? "Proxy-Authorization" : "Authorization") : nullptr;
-    if (auth && server.verify(auth->value, "INVITE", now) == DigestVerdict::kOk) {
+    if (auth && server.verify(auth->value, "INVITE", inv->request_uri(), now) == DigestVerdict::kOk) {
       ASSERT_TRUE(w.bob.ua->accept(id, kAnswer));
     } else {
       HeaderList h;

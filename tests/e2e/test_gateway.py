@@ -451,7 +451,11 @@ class GatewayTestCase(VerbatimTestCase):
         with open(path, "w") as f:
             f.write(scenario)
         log = os.path.join(self.tmp, name + "_logs.log")
-        p = subprocess.Popen(["sipp", f"127.0.0.1:{gw_port}", "-sf", path, "-m", "1", "-i", "127.0.0.1",
+        # SIPp's digest uri is its peer's ip:port unless told: the gateway checks that it names the
+        # Request-URI (RFC 3261 §22.4), so give it the scenario's first one.
+        ruri = re.search(r"^\s*(?:REGISTER|INVITE) sip:(\S+) SIP/2\.0", scenario, re.M)
+        auth_uri = ["-auth_uri", ruri.group(1)] if ruri and "[" not in ruri.group(1) else []
+        p = subprocess.Popen(["sipp", f"127.0.0.1:{gw_port}", "-sf", path, "-m", "1", "-i", "127.0.0.1", *auth_uri,
                               "-p", str(port or free_udp_port()), "-mi", "127.0.0.1",
                               "-mp", str(media_port or free_udp_port()), "-s", user, "-au", user,
                               "-ap", password, "-timeout", "60", "-timeout_error", "-nostdin",
@@ -546,6 +550,33 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertNotIn("RTP/AVP", signalling.split("application/rs-metadata")[0].split("Content-Type: application/sdp")[1])
         self.assertIn("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:", signalling)
         self.assertGreater(shown["metadata"]["streams"][0]["packets"], 100)
+
+    def test_gateway_never_sends_groups_so_retention_by_group_never_matched(self):
+        """`[[archive.retention]] group = ...` applies to calls recorded through our own gateway:
+        the gateway sends the recorded user's groups (signed, with the application, policy and
+        call), and the recorder's catalog keeps them."""
+        rec, rec_port = self.start_role(
+            "recorder", "recorder", {"min_free_mb": 0},
+            '[[archive.retention]]\ngroup = "FX Desk"\nperiod = "10y"\n')
+        self.policy([rec_port])
+        self.admin('New-VbGroup -DisplayName "FX Desk"\nAdd-VbGroupMember -Group "FX Desk" -Member alice@contoso.com')
+        gw, gw_port = self.start_gateway()
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1000, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        wait_until(self.calls, 10)
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            m = re.search(r"recording (\w+) started", f.read())
+        shown = json.loads(self.run_vb("archive", "show", m.group(1), check=0).stdout)
+        self.assertIn("FX Desk", shown["metadata"]["groups"])
+        self.assertNotIn("untrustedGatewayHeaders", shown["metadata"])
+        self.assertEqual(shown["metadata"]["policy"], "Traders")
+        created = int(shown["created"][:4])
+        self.assertEqual(int(shown["retentionUntil"][:4]), created + 10, shown["retentionUntil"])
 
     def test_required_recorder_refusing_refuses_the_call_with_a_reason(self):
         dead = free_udp_port()  # nothing listens: the INVITE is never answered

@@ -140,11 +140,12 @@ class SipClient:
         self.cseq = 0
         self.byes = []  # BYEs received from the recorder
 
-    def request(self, method, body="", content_type="application/sdp", headers=(), siprec=True):
+    def request(self, method, body="", content_type="application/sdp", headers=(), siprec=True,
+                via_params=";rport"):
         self.cseq += 1
         to = f"<sip:srs@127.0.0.1:{self.remote[1]}>" + (f";tag={self.to_tag}" if self.to_tag else "")
         lines = [f"{method} sip:srs@127.0.0.1:{self.remote[1]} SIP/2.0",
-                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport",
+                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch=z9hG4bK{uuid.uuid4().hex[:12]}{via_params}",
                  f"From: <sip:src@127.0.0.1:{self.local}>;tag={self.tag}", f"To: {to}",
                  f"Call-ID: {self.call_id}", f"CSeq: {self.cseq} {method}",
                  f"Contact: <sip:src@127.0.0.1:{self.local}>" + (";+sip.src" if siprec else ""),
@@ -652,6 +653,36 @@ class SessionLifecycleTest(RecorderTestCase):
         with open(os.path.join(self.data, "recorder-status.json")) as f:
             status = json.load(f)
         self.assertEqual(status["refused"], {"capacity": 1, "no-sdp": 1, "not-siprec": 1, "bad-sdp": 1})
+
+    def test_recorder_source_check_spoofable_by_via_received(self):
+        """allowed_sources is checked against the address the packets came from: a client on
+        127.0.0.1 writing received=10.9.9.9 into its own Via (no rport) is refused, and the
+        recorder never takes an X-Verbatim header from a client it has not authenticated."""
+        rec, port = self.start_recorder({"allowed_sources": ["10.9.9.0/24"]})
+        body, ct = multipart(offer([(1, 40000, [0], "sendonly")]),
+                             metadata([("p1", "sip:a@x", "A", 1, 1)], [1]))
+        r = SipClient(port).request("INVITE", body, ct, via_params=";received=10.9.9.9")
+        self.assertEqual(r["status"], 403, r["head"])
+        self.assertIn("127.0.0.1 is not an allowed source", r["head"])
+        self.stop_recorder(rec)
+
+    def test_recorder_trusts_x_verbatim_headers_from_any_client(self):
+        """An SBC (or anyone who can reach the recorder) writing X-Verbatim headers does not
+        choose the retention rule: unsigned headers are ignored, and the recording says so."""
+        rec, port = self.start_recorder()
+        body, ct = multipart(offer([(1, 40000, [0], "sendonly")]),
+                             metadata([("p1", "sip:a@x", "A", 1, 1)], [1]))
+        c = SipClient(port)
+        r = c.request("INVITE", body, ct, headers=("X-Verbatim-Groups: Short-Retention",
+                                                   "X-Verbatim-Policy: Tag:NotRecorded"))
+        self.assertEqual(r["status"], 200, r["head"])
+        c.request("BYE")
+        self.stop_recorder(rec)
+        rid = re.search(r"recording (\w+) started", self.log_text()).group(1)
+        shown = json.loads(self.run_vb("archive", "show", rid, check=0).stdout)
+        self.assertNotIn("groups", shown["metadata"])
+        self.assertNotIn("policy", shown["metadata"])
+        self.assertIn("without X-Verbatim-Signature", shown["metadata"]["untrustedGatewayHeaders"])
 
     def test_srtp_offer_answered_with_our_own_key(self):
         """RTP/SAVP with an SDES key: answered with the same tag and suite and a key of our own;
