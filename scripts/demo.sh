@@ -22,7 +22,10 @@ say "2. Apply the seed policy script (pasted Teams cmdlets: demo/seed-policy.ps1
 "$BIN" admin "$ROOT/demo/seed-policy.ps1" | sed -n '/^SipAddress/,/^TeamsCompliance/p;/^GroupId/,$p'
 
 say "3. Start the embedded server (SQLite + local files) and ask it over REST"
-TOKEN=$("$BIN" token create demo 2>/dev/null)
+# REST access is by account: a token acts with its account's role (admin: policy, not recordings).
+"$BIN" account add demo-admin --role admin >/dev/null
+"$BIN" account add demo-officer --role compliance-officer --groups "FX Desk" >/dev/null
+TOKEN=$("$BIN" token create demo-admin 2>/dev/null)
 LOG=$DATA/serve.log
 "$BIN" serve --roles admin-api --http-listen 127.0.0.1:0 >"$LOG" 2>&1 &
 PID=$!
@@ -233,7 +236,8 @@ cat <<MSG
   audit log:        VERBATIM_DATA_DIR=$DATA $BIN admin -c 'Get-VbAuditLog -Last 10'
   admin shell:      VERBATIM_DATA_DIR=$DATA $BIN admin
   explain a user:   VERBATIM_DATA_DIR=$DATA $BIN policy explain USER
-  REST API:         VERBATIM_DATA_DIR=$DATA $BIN serve   (token: $BIN token create NAME)
+  REST API:         VERBATIM_DATA_DIR=$DATA $BIN serve   (accounts demo-admin and demo-officer;
+                    a token: $BIN token create demo-officer; roles: docs/rest-api.md)
   archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)
   recorded call:    VERBATIM_DATA_DIR=$DATA $BIN archive show $JOB
   recorder:         $BIN --config $DATA/recorder.toml serve --roles recorder (docs/recorder.md)

@@ -665,9 +665,24 @@ Out get_endpoint(Context& ctx, Invocation& inv) {
 Out import_directory(Context& ctx, Invocation& inv) {
   const std::string given = inv.req("Path");
   std::filesystem::path path = given;
-  if (path.is_relative()) path = std::filesystem::path(ctx.base_dir) / path;
-  constexpr uintmax_t kMaxImportBytes = uintmax_t{1} << 30;
   std::error_code ec;
+  if (ctx.confine_paths) {
+    // Over the REST API only files in the import folder (or uploaded into it) are read: a path
+    // that leaves it, however written (absolute, "..", a symbolic link), is refused.
+    const auto root = std::filesystem::weakly_canonical(ctx.base_dir, ec);
+    const auto full = std::filesystem::weakly_canonical(root / path, ec);
+    const auto rel = full.lexically_relative(root);
+    if (path.is_absolute() || ec || rel.empty() || *rel.begin() == "..") {
+      return inv.error("'" + given + "' is not a file in the import folder " + root.string() +
+                           " (over the REST API only files there, or uploaded with -Content, are "
+                           "read).",
+                       "PermissionDenied", "PathOutsideImportFolder", given);
+    }
+    path = full;
+  } else if (path.is_relative()) {
+    path = std::filesystem::path(ctx.base_dir) / path;
+  }
+  constexpr uintmax_t kMaxImportBytes = uintmax_t{1} << 30;
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
     return invalid(inv, "'" + given + "' is not a regular file.", given);
   }

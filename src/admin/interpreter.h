@@ -103,6 +103,8 @@ class Context {
   std::string actor;
   std::string runspace_id;
   std::string base_dir = ".";  // relative paths (Import-VbDirectory) resolve here
+  // Set (the REST API): files are read only from inside base_dir — no absolute path, no "..".
+  bool confine_paths = false;
   std::map<std::string, Value> variables;
   // Warnings for the current statement (printed as "WARNING: ..." after its output).
   std::vector<std::string> warnings;
@@ -133,6 +135,11 @@ class Interpreter {
   Outcome invoke(std::string_view cmdlet, const std::map<std::string, Value>& params);
 
   void set_base_dir(std::string dir) { ctx_.base_dir = std::move(dir); }
+  // Files (Import-VbDirectory) only from inside `dir`: what a remote caller may read.
+  void confine_to(std::string dir) {
+    ctx_.base_dir = std::move(dir);
+    ctx_.confine_paths = true;
+  }
   static std::string render_error(const PsError& e, std::string_view source);
   static const std::vector<CmdletSpec>& cmdlets();
 

@@ -1,21 +1,41 @@
-// Router: the admin REST API's request handling, independent of sockets.
+// Router: the REST API's request handling, independent of sockets.
 //
-// Maps HTTP requests to the same cmdlet implementations the admin interpreter runs, so the
-// REST API and the cmdlets cannot drift apart: resource routes (GET/POST/PATCH/DELETE on
-// /api/v1/users, /groups, /policies, ...) become cmdlet invocations with the JSON body as
-// named parameters; /api/v1/cmdlets/{Name} invokes any cmdlet; /api/v1/script runs a script
-// atomically; /api/v1/decision and /api/v1/explain answer "is this party recorded?";
-// /api/v1/calls and /api/v1/calls/{callId} are the gateway's call records (call_log.h).
-// Every /api route needs `Authorization: Bearer <token>` (tokens: `verbatim token create`).
-// docs/rest-api.md and docs/openapi.yaml describe it. Thread-safe as PolicyService is.
+// Every /api route needs `Authorization: Bearer <token>`; a token belongs to an account
+// (`verbatim account add`, `verbatim token create ACCOUNT`) and acts with its role and scope
+// (policy/accounts.h). Each route names the right it needs; a role without it gets 403 — the
+// same answer, word for word, as a recording or object that does not exist, so ids cannot be
+// probed. Every request is logged with its actor.
+//
+// Routes (docs/rest-api.md, docs/openapi.yaml):
+//   - policy: resource routes (GET/POST/PATCH/DELETE on /api/v1/users, /groups, /policies, ...)
+//     become cmdlet invocations with the JSON body as named parameters; /api/v1/cmdlets/{Name}
+//     invokes any cmdlet, /api/v1/script runs a script atomically; /api/v1/decision and
+//     /api/v1/explain answer "is this party recorded?". Changing a recorder endpoint is a
+//     request that a second account approves.
+//   - /api/v1/calls[/{callId}]: the gateway's call records (supervisors: their groups' calls).
+//   - /api/v1/recordings/{id}[/objects/{oid} | /export | /holds | /retention]: recordings for
+//     compliance officers, within their scope; every read, export and hold is in the ledger with
+//     the account's name; releasing a hold needs a second officer's approval.
+//   - /api/v1/accounts, /api/v1/tokens: accounts and tokens (granting a role needs approval);
+//     /api/v1/approvals: the four-eyes requests; /api/v1/security-log, /api/v1/audit,
+//     /api/v1/ledger/head: for auditors.
+// Thread-safe as PolicyService is; the archive is lent per request (RouterOptions::archive).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
 #include <boost/beast/http.hpp>
 
+#include "common/log_limit.h"
+#include "common/result.h"
+#include "policy/accounts.h"
 #include "policy/service.h"
+
+namespace verbatim::archive {
+class Archive;
+}
 
 namespace verbatim::adminapi {
 
@@ -25,19 +45,51 @@ using Response = http::response<http::string_body>;
 
 // SHA-256 hex of a token, as stored.
 std::string token_hash(const std::string& token);
+// A new random token ("vbt_" + 48 hex digits).
+std::string new_token();
+
+struct RouterOptions {
+  std::string calls_file;  // the gateway's call records (<data_dir>/gateway-calls.jsonl)
+  std::string import_dir;  // Import-VbDirectory over REST reads only here (and uploads go here)
+  std::string work_dir;    // scratch space for export packages
+  // Lends the archive for the length of one call of `use`; an error when it cannot (no archive,
+  // or another process holds it).
+  std::function<Status(const std::function<Status(archive::Archive&)>& use)> archive;
+};
 
 class Router {
  public:
-  // `calls_file`: the gateway's call records (<data_dir>/gateway-calls.jsonl).
-  explicit Router(policy::PolicyService& svc, std::string calls_file = {})
-      : svc_(svc), calls_file_(std::move(calls_file)) {}
-  Response handle(const Request& req);
+  Router(policy::PolicyService& svc, RouterOptions options);
+  explicit Router(policy::PolicyService& svc) : Router(svc, RouterOptions{}) {}
+  // `peer`: the client's address (for the request log).
+  Response handle(const Request& req, const std::string& peer = "");
+
+  struct Principal {
+    policy::Account account;
+    std::string token_id;
+    std::string actor() const { return "api:" + account.name; }
+  };
 
  private:
-  Response calls(const Request& req, std::string_view call_id,
+  Response route(const Request& req, const Principal& who, std::string_view path,
                  const std::map<std::string, std::string>& query);
+  Response calls(const Request& req, const Principal& who, std::string_view call_id,
+                 const std::map<std::string, std::string>& query);
+  Response recordings(const Request& req, const Principal& who, std::string_view path);
+  Response accounts(const Request& req, const Principal& who, std::string_view path);
+  Response approvals(const Request& req, const Principal& who, std::string_view path);
+  Response cmdlet(const Request& req, const Principal& who, const std::string& name,
+                  std::map<std::string, nlohmann::json> params, http::status ok);
+  // Runs an approved request's action, as `requester` with `approver` co-signing.
+  Result<nlohmann::json> execute(const nlohmann::json& action, const std::string& requester,
+                                 const std::string& approver);
+  Result<std::optional<policy::Account>> account(const std::string& name);
+  void security_event(const std::string& actor, const std::string& action,
+                      const nlohmann::json& detail);
+
   policy::PolicyService& svc_;
-  std::string calls_file_;
+  RouterOptions options_;
+  LogLimiter auth_log_{60, 10};  // refused tokens: anyone can cause them
 };
 
 }  // namespace verbatim::adminapi

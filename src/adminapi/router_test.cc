@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "admin/interpreter.h"
+#include "archive/archive.h"
 #include "policy/sqlite_store.h"
 
 namespace verbatim::adminapi {
@@ -19,12 +21,65 @@ class RouterTest : public ::testing::Test {
     std::filesystem::create_directories(dir);
     auto store = policy::SqliteStore::open((dir / "policy.db").string());
     ASSERT_TRUE(store);
-    ASSERT_TRUE(store.value()->put_token("tester", token_hash("secret-token"), "t"));
+    using policy::Role;
+    const std::vector<std::tuple<std::string, Role, std::vector<std::string>, std::string>> people = {
+        {"tester", Role::kAdmin, {}, "secret-token"},
+        {"second", Role::kAdmin, {}, "second-token"},
+        {"audit", Role::kAuditor, {}, "audit-token"},
+        {"recadm", Role::kRecorderAdmin, {}, "recadm-token"},
+        {"jane", Role::kComplianceOfficer, {"FX Desk"}, "jane-token"},
+        {"omar", Role::kComplianceOfficer, {"FX Desk"}, "omar-token"},
+        {"rita", Role::kComplianceOfficer, {"Rates"}, "rita-token"},
+        {"sam", Role::kSupervisor, {"FX Desk"}, "sam-token"},
+    };
+    for (const auto& [name, role, groups, token] : people) {
+      ASSERT_TRUE(store.value()->put_account({name, role, groups, {}, "", "t", "test"}));
+      ASSERT_TRUE(store.value()->put_token({name + "-1", name, "t"}, token_hash(token)));
+    }
     svc = std::make_unique<policy::PolicyService>(std::move(store).value(), ids, clock);
     ASSERT_TRUE(svc->open());
-    router = std::make_unique<Router>(*svc);
+    archive::ArchiveOptions ao;
+    ao.root = (dir / "archive").string();
+    ao.writer.chunk_size = archive::kMinChunkSize;
+    auto a = archive::Archive::open(ao, clock, "test");
+    ASSERT_TRUE(a) << a.error().message;
+    archive_ = std::move(a).value();
+    RouterOptions ro;
+    ro.import_dir = (dir / "import").string();
+    ro.work_dir = (dir / "tmp").string();
+    ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
+      return use(*archive_);
+    };
+    router = std::make_unique<Router>(*svc, ro);
   }
-  void TearDown() override { std::filesystem::remove_all(dir); }
+  void TearDown() override {
+    router.reset();
+    archive_.reset();
+    std::filesystem::remove_all(dir);
+  }
+
+  // A complete recording of `group` with one media object; returns (recording, object).
+  std::pair<std::string, std::string> recording(const std::string& group) {
+    auto rec = archive_->create_recording({{"groups", {group}}, {"policy", "Traders"}});
+    EXPECT_TRUE(rec);
+    auto obj = archive_->begin_object(rec.value(), "media");
+    EXPECT_TRUE(obj);
+    const std::string text = "the call of " + group;
+    EXPECT_TRUE(obj.value()->writer().write(
+        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+    EXPECT_TRUE(archive_->seal(*obj.value()));
+    EXPECT_TRUE(archive_->complete_recording(rec.value(), "complete"));
+    return {rec.value(), obj.value()->id()};
+  }
+  // The ledger entries of a type, as JSON.
+  std::vector<json> ledger(const std::string& type) {
+    std::vector<json> out;
+    for (uint64_t i = 0; i < archive_->ledger().size(); ++i) {
+      auto e = json::parse(archive_->ledger().entry_bytes(i).value());
+      if (e["type"] == type) out.push_back(e);
+    }
+    return out;
+  }
 
   Response call(http::verb method, const std::string& target, const json& body = nullptr,
                 const std::string& token = "secret-token") {
@@ -40,6 +95,7 @@ class RouterTest : public ::testing::Test {
   SequentialIdGenerator ids;
   ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
   std::unique_ptr<policy::PolicyService> svc;
+  std::unique_ptr<archive::Archive> archive_;
   std::unique_ptr<Router> router;
 };
 
@@ -75,11 +131,23 @@ TEST_F(RouterTest, DecisionAndExplain) {
   auto script = R"(
 New-VbUser alice@contoso.com -PhoneNumber +14255550100 -DataLocation EUR
 New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -ApplicationId 0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b
-New-VbRecorderEndpoint -ApplicationId 0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b -Uri sip:rec.contoso.com -Region EUR
 New-CsTeamsComplianceRecordingPolicy Traders -Enabled $true -ComplianceRecordingApplications @(New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com)
 )";
   auto r = call(http::verb::post, "/api/v1/script", {{"script", script}});
   ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  // Where recordings go changes only with a second admin's approval.
+  r = call(http::verb::post, "/api/v1/recorder-endpoints",
+           {{"ApplicationId", "0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"},
+            {"Uri", "sip:rec.contoso.com"},
+            {"Region", "EUR"}});
+  ASSERT_EQ(r.result(), http::status::accepted) << r.body();
+  const auto approval = std::to_string(body(r)["approval"]["id"].get<int64_t>());
+  EXPECT_TRUE(svc->state().endpoints().empty()) << "nothing changed before the approval";
+  r = call(http::verb::post, "/api/v1/approvals/" + approval + "/approve");
+  EXPECT_EQ(r.result(), http::status::forbidden) << "not by the one who asked";
+  r = call(http::verb::post, "/api/v1/approvals/" + approval + "/approve", nullptr, "second-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(svc->state().endpoints().size(), 1u);
   r = call(http::verb::post, "/api/v1/users/alice@contoso.com/policy", {{"PolicyName", "Traders"}});
   ASSERT_EQ(r.result(), http::status::ok) << r.body();
   r = call(http::verb::get, "/api/v1/decision?party=tel%3A%2B14255550100");
@@ -116,6 +184,165 @@ TEST_F(RouterTest, FailedScriptChangesNothingAndIsAudited) {
   bad.body() = "{not json";
   bad.prepare_payload();
   EXPECT_EQ(router->handle(bad).result(), http::status::bad_request);
+}
+
+// Today any token can do anything: now each token is an account's, with its role, and every
+// route checks it. A missing right is 403.
+TEST_F(RouterTest, RestAuthorizationAnyTokenCanDoAnything) {
+  auto policy = json{{"Identity", "Traders"}, {"Enabled", true}};
+  EXPECT_EQ(call(http::verb::post, "/api/v1/policies", policy, "audit-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/policies", policy, "jane-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/policies", nullptr, "jane-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/script", {{"script", "New-VbGroup X"}}, "recadm-token")
+                .result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/policies", policy).result(), http::status::created);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/audit", nullptr, "audit-token").result(),
+            http::status::ok);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/policies", nullptr, "recadm-token").result(),
+            http::status::ok);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/security-log", nullptr, "jane-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/ledger/head", nullptr, "audit-token").result(),
+            http::status::ok);
+  // Admins run policy; recordings are not theirs.
+  const auto [rec, obj] = recording("FX Desk");
+  EXPECT_EQ(call(http::verb::get, "/api/v1/recordings/" + rec).result(), http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/recordings/" + rec, nullptr, "audit-token").result(),
+            http::status::forbidden);
+}
+
+// T36: a compliance officer of desk X cannot read, play or export desk Y's recordings, by UI or
+// by guessing ids: the same 403 as for an id that does not exist, and every attempt and every
+// access goes into the ledger with the account's name.
+TEST_F(RouterTest, T36ComplianceOfficerScopedToTheirDesk) {
+  const auto [fx, fx_obj] = recording("FX Desk");
+  const auto [rates, rates_obj] = recording("Rates");
+  const auto in_scope = call(http::verb::get, "/api/v1/recordings/" + fx, nullptr, "jane-token");
+  ASSERT_EQ(in_scope.result(), http::status::ok) << in_scope.body();
+  EXPECT_EQ(body(in_scope)["objects"][0]["id"], fx_obj);
+  auto played =
+      call(http::verb::get, "/api/v1/recordings/" + fx + "/objects/" + fx_obj, nullptr, "jane-token");
+  ASSERT_EQ(played.result(), http::status::ok);
+  EXPECT_EQ(played.body(), "the call of FX Desk");
+  const auto other = call(http::verb::get, "/api/v1/recordings/" + rates, nullptr, "jane-token");
+  const auto missing = call(http::verb::get, "/api/v1/recordings/00112233445566778899aabbccddeeff",
+                            nullptr, "jane-token");
+  EXPECT_EQ(other.result(), http::status::forbidden);
+  EXPECT_EQ(other.body(), missing.body()) << "no existence leak";
+  EXPECT_EQ(other.result(), missing.result());
+  // Another desk's object through a recording of one's own, and export of another desk's.
+  EXPECT_EQ(call(http::verb::get, "/api/v1/recordings/" + fx + "/objects/" + rates_obj, nullptr,
+                 "jane-token")
+                .body(),
+            missing.body());
+  EXPECT_EQ(call(http::verb::post, "/api/v1/recordings/" + rates + "/export", json::object(),
+                 "jane-token")
+                .body(),
+            missing.body());
+  const auto exported =
+      call(http::verb::post, "/api/v1/recordings/" + fx + "/export", json::object(), "jane-token");
+  ASSERT_EQ(exported.result(), http::status::ok) << exported.body();
+  EXPECT_GT(exported.body().size(), 512u);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/recordings/" + rates, nullptr, "rita-token").result(),
+            http::status::ok);
+  // Tamper-evident: every access and every refusal is in the ledger with who did it.
+  const auto denied = ledger("access.denied");
+  ASSERT_EQ(denied.size(), 4u);
+  EXPECT_EQ(denied[0]["by"], "api:jane");
+  EXPECT_EQ(denied[0]["target"], rates);
+  EXPECT_EQ(ledger("access.metadata").size(), 2u);
+  EXPECT_EQ(ledger("access.read").front()["by"], "api:jane");
+  EXPECT_EQ(ledger("access.export").front()["by"], "api:jane");
+}
+
+// Releasing a legal hold needs a second officer: the request waits, the requester cannot approve
+// it, another officer with the right does, and the ledger names both.
+TEST_F(RouterTest, SensitiveActionsNeedASecondPersonsApproval) {
+  const auto [fx, fx_obj] = recording("FX Desk");
+  ASSERT_EQ(call(http::verb::post, "/api/v1/recordings/" + fx + "/holds", {{"case", "SEC-7"}},
+                 "jane-token")
+                .result(),
+            http::status::created);
+  auto r = call(http::verb::delete_, "/api/v1/recordings/" + fx + "/holds/SEC-7",
+                {{"reason", "case closed"}}, "jane-token");
+  ASSERT_EQ(r.result(), http::status::accepted) << r.body();
+  const std::string id = std::to_string(body(r)["approval"]["id"].get<int64_t>());
+  EXPECT_EQ(archive_->recording(fx).value().active_holds.size(), 1u);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/approvals/" + id + "/approve", nullptr, "jane-token")
+                .result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/approvals/" + id + "/approve", nullptr, "audit-token")
+                .result(),
+            http::status::forbidden)
+      << "an auditor has no right to release holds";
+  r = call(http::verb::post, "/api/v1/approvals/" + id + "/approve", nullptr, "omar-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_TRUE(archive_->recording(fx).value().active_holds.empty());
+  EXPECT_EQ(ledger("hold.released").front()["by"], "api:jane approved by api:omar");
+  EXPECT_EQ(call(http::verb::post, "/api/v1/approvals/" + id + "/approve", nullptr, "omar-token")
+                .result(),
+            http::status::conflict);
+  // Granting a role: an admin asks, a second admin approves.
+  r = call(http::verb::post, "/api/v1/accounts",
+           {{"name", "newbie"}, {"role", "compliance-officer"}, {"groups", "FX Desk"}});
+  ASSERT_EQ(r.result(), http::status::accepted) << r.body();
+  const std::string grant = std::to_string(body(r)["approval"]["id"].get<int64_t>());
+  EXPECT_FALSE(svc->store()->account("newbie").value());
+  ASSERT_EQ(call(http::verb::post, "/api/v1/approvals/" + grant + "/approve", nullptr, "second-token")
+                .result(),
+            http::status::ok);
+  EXPECT_EQ(svc->store()->account("newbie").value()->role, policy::Role::kComplianceOfficer);
+}
+
+// Creating and revoking tokens is in the security log; over the API a token is made only for
+// one's own account (an admin cannot mint an officer's token to read recordings).
+TEST_F(RouterTest, TokensAreAuditedAndOnlyOnesOwn) {
+  auto r = call(http::verb::post, "/api/v1/tokens", json::object(), "jane-token");
+  ASSERT_EQ(r.result(), http::status::created) << r.body();
+  const std::string fresh = body(r)["token"];
+  const std::string id = body(r)["id"];
+  EXPECT_EQ(body(r)["account"], "jane");
+  const auto [fx, obj] = recording("FX Desk");
+  EXPECT_EQ(call(http::verb::get, "/api/v1/recordings/" + fx, nullptr, fresh).result(),
+            http::status::ok);
+  EXPECT_EQ(call(http::verb::delete_, "/api/v1/tokens/" + id, nullptr, "rita-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::delete_, "/api/v1/tokens/" + id, nullptr, "jane-token").result(),
+            http::status::ok);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/recordings/" + fx, nullptr, fresh).result(),
+            http::status::unauthorized);
+  r = call(http::verb::get, "/api/v1/security-log", nullptr, "audit-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  std::vector<std::string> actions;
+  const json log = body(r);
+  for (const auto& e : log["events"]) actions.push_back(e["action"]);
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "token.created"), actions.end()) << r.body();
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "token.revoked"), actions.end());
+}
+
+// Import-VbDirectory over REST reads only from the import folder or an upload, never any file
+// the server can read.
+TEST_F(RouterTest, ImportVbDirectoryOverRestReadsOnlyUploadsOrTheImportFolder) {
+  auto r = call(http::verb::post, "/api/v1/cmdlets/Import-VbDirectory", {{"Path", "/etc/passwd"}});
+  EXPECT_EQ(r.result(), http::status::forbidden) << r.body();
+  EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("import folder"),
+            std::string::npos);
+  r = call(http::verb::post, "/api/v1/cmdlets/Import-VbDirectory", {{"Path", "../../etc/passwd"}});
+  EXPECT_EQ(r.result(), http::status::forbidden);
+  r = call(http::verb::post, "/api/v1/cmdlets/Import-VbDirectory",
+           {{"Content", "UserPrincipalName,DisplayName\nzoe@contoso.com,Zoe\n"}});
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_NE(svc->state().user_by_address("zoe@contoso.com"), nullptr);
+}
+
+// Supervisors see the call records of their groups only.
+TEST_F(RouterTest, SupervisorsSeeTheirGroupsCalls) {
+  EXPECT_EQ(call(http::verb::get, "/api/v1/calls", nullptr, "jane-token").result(),
+            http::status::forbidden);
 }
 
 }  // namespace

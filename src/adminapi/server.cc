@@ -6,11 +6,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 namespace verbatim::adminapi {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -18,25 +20,44 @@ namespace {
 constexpr size_t kBodyLimit = 1 << 20;
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection: plain (beast::tcp_stream) or HTTPS (ssl::stream over it). The TLS handshake
+// counts against the idle timeout, so a peer that stalls it is cut like one that stalls a request.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, Router& router) : stream_(std::move(socket)), router_(router) {}
-  void start() { read(); }
+  template <class... Args>
+  Session(Router& router, Args&&... args)
+      : stream_(std::forward<Args>(args)...), router_(router) {}
+
+  void start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return;  // not TLS, or a certificate problem: no answer
+                                self->read();
+                              });
+    } else {
+      read();
+    }
+  }
 
  private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
   void read() {
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
-    stream_.expires_after(kIdleTimeout);
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       self->on_read(ec);
+                     });
   }
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout) {
-      beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      shutdown();
       return;
     }
     if (ec) {
@@ -48,9 +69,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     Request req = parser_->release();
-    Response res = router_.handle(req);
-    spdlog::info("admin-api {} {} -> {}", std::string(req.method_string()),
-                 std::string(req.target()), res.result_int());
+    const std::string peer = [&] {
+      beast::error_code e;
+      auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(e);
+      return e ? std::string("?") : ep.address().to_string();
+    }();
+    Response res = router_.handle(req, peer);
     write(std::move(res));
   }
 
@@ -64,20 +88,27 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(Response res) {
+    if constexpr (kTls) {
+      res.set(http::field::strict_transport_security, "max-age=31536000");
+    }
     auto msg = std::make_shared<Response>(std::move(res));
     http::async_write(stream_, *msg,
-                      [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), msg](beast::error_code ec, size_t) {
                         if (ec) return;
                         if (msg->keep_alive()) {
                           self->read();
                         } else {
-                          beast::error_code ignored;
-                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          self->shutdown();
                         }
                       });
   }
 
-  beast::tcp_stream stream_;
+  void shutdown() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Router& router_;
@@ -90,18 +121,26 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, Router& router) : io_(io), acceptor_(io), router_(router) {}
 
   void accept() {
-    acceptor_.async_accept(asio::make_strand(io_),
-                           [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-                             if (ec == asio::error::operation_aborted) return;
-                             if (!ec)
-                               std::make_shared<Session>(std::move(s), self->router_)->start();
-                             self->accept();
-                           });
+    acceptor_.async_accept(
+        asio::make_strand(io_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+          if (ec == asio::error::operation_aborted) return;
+          if (!ec) {
+            if (self->tls_) {
+              std::make_shared<Session<ssl::stream<beast::tcp_stream>>>(self->router_,
+                                                                       std::move(s), *self->tls_)
+                  ->start();
+            } else {
+              std::make_shared<Session<beast::tcp_stream>>(self->router_, std::move(s))->start();
+            }
+          }
+          self->accept();
+        });
   }
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
   Router& router_;
+  std::shared_ptr<ssl::context> tls_;
 };
 
 Result<tcp::endpoint> parse_endpoint(const std::string& address) {
@@ -134,8 +173,10 @@ Result<tcp::endpoint> parse_endpoint(const std::string& address) {
   return tcp::endpoint(ip, static_cast<unsigned short>(p));
 }
 
-HttpServer::HttpServer(asio::io_context& io, Router& router)
-    : impl_(std::make_shared<Impl>(io, router)) {}
+HttpServer::HttpServer(asio::io_context& io, Router& router, std::shared_ptr<ssl::context> tls)
+    : impl_(std::make_shared<Impl>(io, router)) {
+  impl_->tls_ = std::move(tls);
+}
 
 HttpServer::~HttpServer() { stop(); }
 

@@ -50,6 +50,7 @@
 #include "recorder/playback_jobs.h"
 #include "recorder/recorder.h"
 #include "sip/lint.h"
+#include "sip/tls.h"
 #include "siprec/gateway_context.h"
 #include "siprec/inspect.h"
 
@@ -75,11 +76,9 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
-std::string default_actor() {
-  if (const char* user = std::getenv("USER"); user && *user) return std::string("cli:") + user;
-  if (const passwd* pw = ::getpwuid(::getuid())) return std::string("cli:") + pw->pw_name;
-  return "cli:uid" + std::to_string(::getuid());
-}
+// Who the audit log and the ledger name for a command run here: the local OS user by uid —
+// never $USER or a flag, which anyone can set to any name.
+std::string default_actor() { return "os:" + std::to_string(::getuid()); }
 
 // Opens the policy service on the data directory (created owner-only on first use).
 Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env) {
@@ -119,11 +118,10 @@ bool statement_complete(const std::string& text) {
   return depth <= 0 && !quote;
 }
 
-int run_admin(Env& env, const std::string& command, const std::string& file, bool interactive,
-              const std::string& actor) {
+int run_admin(Env& env, const std::string& command, const std::string& file, bool interactive) {
   auto svc = open_service(env);
   if (!svc) return fail(kExitUsage, svc.error().message);
-  admin::Interpreter interp(*svc.value(), actor.empty() ? default_actor() : actor);
+  admin::Interpreter interp(*svc.value(), default_actor());
   auto emit = [](const admin::Interpreter::Outcome& o) {
     std::cout << o.output << std::flush;
     std::cerr << o.error_text << std::flush;
@@ -327,6 +325,17 @@ std::array<uint8_t, 32> nonce_secret() {
   return key;
 }
 
+// The [tls] context of a role, asking clients for certificates as `client_auth` says.
+Result<std::shared_ptr<boost::asio::ssl::context>> tls_context(const Env& env,
+                                                               const std::string& client_auth) {
+  const Config& c = env.config;
+  sip::TlsSettings t{c.tls_certificate, c.tls_private_key, c.tls_ca_file,
+                     client_auth == "require"   ? sip::ClientAuth::kRequire
+                     : client_auth == "none"    ? sip::ClientAuth::kNone
+                                                : sip::ClientAuth::kOptional};
+  return sip::make_tls_context(t);
+}
+
 // The key our gateway signs its X-Verbatim headers with and our recorder checks them with.
 std::string gateway_key_file(const Env& env, const std::string& configured) {
   return configured.empty()
@@ -419,14 +428,39 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     if (!opened) return fail(kExitUsage, opened.error().message);
     svc = std::move(opened).value();
   }
+  std::unique_ptr<archive::Archive> recorder_archive;  // the recorder's, when it runs here
   if (wanted.count("admin-api")) {
-    router = std::make_unique<adminapi::Router>(
-        *svc, (std::filesystem::path(env.config.data_dir) / "gateway-calls.jsonl").string());
-    server = std::make_unique<adminapi::HttpServer>(io, *router);
+    const std::filesystem::path data(env.config.data_dir);
+    adminapi::RouterOptions ro;
+    ro.calls_file = (data / "gateway-calls.jsonl").string();
+    ro.import_dir = (data / "import").string();
+    ro.work_dir = (data / "tmp").string();
+    // The archive for the recordings routes: the recorder's in this process (one thread: the
+    // loop), else opened for the request (the writer lock; refused while another process holds
+    // it, until the archive admits many readers).
+    ro.archive = [&env, &recorder_archive](
+                     const std::function<Status(archive::Archive&)>& use) -> Status {
+      if (recorder_archive) return use(*recorder_archive);
+      if (!std::filesystem::exists(std::filesystem::path(env.config.data_dir) / "archive" /
+                                   "archive.db")) {
+        return make_error(ErrorCode::kNotFound, "there is no archive in " + env.config.data_dir);
+      }
+      auto opened = open_archive(env, "admin-api", "");
+      if (!opened) return opened.error();
+      return use(*opened.value());
+    };
+    router = std::make_unique<adminapi::Router>(*svc, ro);
+    std::shared_ptr<boost::asio::ssl::context> https;
+    if (env.config.http_tls) {
+      auto ctx = tls_context(env, "none");
+      if (!ctx) return fail(kExitUsage, "admin_api.tls: " + ctx.error().message);
+      https = ctx.value();
+    }
+    server = std::make_unique<adminapi::HttpServer>(io, *router, https);
     auto ep = server->listen(listen.empty() ? env.config.http_listen : listen);
     if (!ep) return fail(kExitUsage, ep.error().message);
     const auto& a = ep.value().address();
-    std::cout << "admin-api listening on http://"
+    std::cout << "admin-api listening on " << (https ? "https" : "http") << "://"
               << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
               << std::endl;
   }
@@ -449,7 +483,6 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     verify->start();
     std::cout << "archive-verify running" << std::endl;
   }
-  std::unique_ptr<archive::Archive> recorder_archive;
   std::unique_ptr<jobs::JobQueue> job_queue;
   std::unique_ptr<recorder::PlaybackJobs> playback;
   std::unique_ptr<recorder::Recorder> rec;
@@ -472,10 +505,18 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
                                         true);
     if (!key) return fail(kExitUsage, "recorder.gateway_key_file: " + key.error().message);
     options.gateway_key = key.value();
+    if (!env.config.recorder_tls_listen.empty()) {
+      auto ctx = tls_context(env, env.config.recorder_tls_client_auth);
+      if (!ctx) return fail(kExitUsage, "recorder.tls_listen: " + ctx.error().message);
+      options.tls = ctx.value();
+      options.tls_listen = env.config.recorder_tls_listen;
+    }
     rec = std::make_unique<recorder::Recorder>(io, *recorder_archive, options);
     auto local = rec->start();
     if (!local) return fail(kExitUsage, "recorder: " + local.error().message);
-    std::cout << "recorder listening on sip:" << local.value() << " (UDP, TCP)" << std::endl;
+    std::cout << "recorder listening on sip:" << local.value() << " (UDP, TCP)"
+              << (rec->tls_local().empty() ? "" : ", sips:" + rec->tls_local() + " (TLS)")
+              << std::endl;
   }
   std::unique_ptr<gateway::Gateway> gw;
   if (wanted.count("gateway")) {
@@ -485,6 +526,16 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
                                         true);
     if (!key) return fail(kExitUsage, "gateway.recorder_key_file: " + key.error().message);
     options.recorder_key = key.value();
+    if (!env.config.tls_certificate.empty()) {
+      // TLS towards recorders with sips:/transport=tls endpoints, and a listener when configured.
+      auto ctx = tls_context(env, env.config.gateway_tls_client_auth);
+      if (!ctx) return fail(kExitUsage, "tls: " + ctx.error().message);
+      options.tls = ctx.value();
+      options.tls_listen = env.config.gateway_tls_listen;
+    } else if (!env.config.gateway_tls_listen.empty()) {
+      return fail(kExitUsage, "gateway.tls_listen needs tls.certificate and tls.private_key "
+                              "(`verbatim tls init` makes a private CA and a certificate)");
+    }
     if (!env.config.gateway_trunk_password_file.empty()) {
       auto pw = read_secret_file(env.config.gateway_trunk_password_file);
       if (!pw) return fail(kExitUsage, "gateway.trunk_password_file: " + pw.error().message);
@@ -493,7 +544,9 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     gw = std::make_unique<gateway::Gateway>(io, *svc, options);
     auto local = gw->start();
     if (!local) return fail(kExitUsage, "gateway: " + local.error().message);
-    std::cout << "gateway listening on sip:" << local.value() << " (UDP, TCP)" << std::endl;
+    std::cout << "gateway listening on sip:" << local.value() << " (UDP, TCP)"
+              << (gw->tls_local().empty() ? "" : ", sips:" + gw->tls_local() + " (TLS)")
+              << std::endl;
   }
   spdlog::info("data directory {}", env.config.data_dir);
   std::function<void()> stop_all = [&] {
@@ -527,28 +580,149 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   return kExitOk;
 }
 
+int run_tls_init(Env& env, std::string dir, std::vector<std::string> names,
+                 std::vector<std::string> ips, int days) {
+  if (dir.empty()) dir = (std::filesystem::path(env.config.data_dir) / "tls").string();
+  if (names.empty()) {
+    names.push_back("localhost");
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0 && std::string(host) != "localhost") {
+      names.emplace_back(host);
+    }
+  }
+  if (ips.empty()) ips = {"127.0.0.1", "::1"};
+  if (days < 1 || days > 3650) return fail(kExitUsage, "--days must be 1 to 3650");
+  auto made = sip::issue_certificates(dir, names, ips, days);
+  if (!made) return fail(kExitFinding, made.error().message);
+  const auto abs = [](const std::string& p) { return std::filesystem::absolute(p).string(); };
+  std::cout << "# A private CA and a certificate for " << join(names, ", ") << ", "
+            << join(ips, ", ") << " (" << days << " days), written to " << abs(dir) << ".\n"
+            << "# Give peers " << abs(made.value().ca_certificate)
+            << " to trust; keep ca.key offline. Add to the configuration:\n"
+            << "[tls]\ncertificate = \"" << abs(made.value().certificate) << "\"\n"
+            << "private_key = \"" << abs(made.value().private_key) << "\"\n"
+            << "ca_file = \"" << abs(made.value().ca_certificate) << "\"\n";
+  return kExitOk;
+}
+
+// A security-log entry for what the CLI did (tokens, accounts).
+void cli_security_event(policy::Store& store, const Env& env, const std::string& action,
+                        const nlohmann::json& detail) {
+  if (auto st = store.log_security_event(
+          {0, format_iso8601(env.clock.now()), default_actor(), action, detail});
+      !st) {
+    std::cerr << "verbatim: warning: security log: " << st.error().message << "\n";
+  }
+}
+
 int run_token(Env& env, const std::string& action, const std::string& name) {
   auto svc = open_service(env);
   if (!svc) return fail(kExitUsage, svc.error().message);
   policy::Store* store = svc.value()->store();
   if (action == "create") {
-    const std::string token = "vbt_" + random_hex(24);
-    auto st = store->put_token(name, adminapi::token_hash(token), format_iso8601(env.clock.now()));
+    auto account = store->account(name);
+    if (!account) return fail(kExitUsage, account.error().message);
+    if (!account.value()) {
+      return fail(kExitFinding, "no account '" + name +
+                                    "': create it first with `verbatim account add " + name +
+                                    " --role ROLE`");
+    }
+    const policy::ApiToken t{name + "-" + random_hex(4), name, format_iso8601(env.clock.now())};
+    const std::string token = adminapi::new_token();
+    auto st = store->put_token(t, adminapi::token_hash(token));
     if (!st) return fail(kExitFinding, st.error().message);
+    cli_security_event(*store, env, "token.created", {{"token", t.id}, {"account", name}});
     std::cout << token << "\n";
-    std::cerr << "Token '" << name << "' created. It is shown only once; store it safely.\n";
+    std::cerr << "Token " << t.id << " for account '" << name << "' ("
+              << policy::role_name(account.value()->role)
+              << ") created. It is shown only once; store it safely.\n";
     return kExitOk;
   }
   if (action == "list") {
     auto tokens = store->list_tokens();
     if (!tokens) return fail(kExitFinding, tokens.error().message);
-    for (const auto& t : tokens.value()) std::cout << t.name << "\t" << t.created << "\n";
+    for (const auto& t : tokens.value()) {
+      std::cout << t.id << "\t" << t.account << "\t" << t.created << "\n";
+    }
     return kExitOk;
   }
+  auto tokens = store->list_tokens();
+  if (!tokens) return fail(kExitFinding, tokens.error().message);
+  auto it = std::find_if(tokens.value().begin(), tokens.value().end(),
+                         [&](const policy::ApiToken& t) { return t.id == name; });
   auto removed = store->delete_token(name);
   if (!removed) return fail(kExitFinding, removed.error().message);
-  if (!removed.value()) return fail(kExitFinding, "no token named '" + name + "'");
-  std::cout << "Token '" << name << "' revoked.\n";
+  if (!removed.value()) {
+    return fail(kExitFinding, "no token '" + name + "' (`verbatim token list` shows their ids)");
+  }
+  cli_security_event(*store, env, "token.revoked",
+                     {{"token", name}, {"account", it == tokens.value().end() ? "" : it->account}});
+  std::cout << "Token " << name << " revoked.\n";
+  return kExitOk;
+}
+
+struct AccountArgs {
+  std::string name, role, groups, regions;
+  bool password_stdin = false;
+  bool json = false;
+};
+
+// Accounts, from the host (the operator's bootstrap path: the first admin, and accounts for
+// people; over the REST API granting a role needs a second admin's approval).
+int run_account(Env& env, const std::string& action, const AccountArgs& a) {
+  auto svc = open_service(env);
+  if (!svc) return fail(kExitUsage, svc.error().message);
+  policy::Store* store = svc.value()->store();
+  if (action == "list") {
+    auto list = store->list_accounts();
+    if (!list) return fail(kExitFinding, list.error().message);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& x : list.value()) out.push_back(x.to_json());
+    if (a.json) {
+      std::cout << out.dump(2) << "\n";
+      return kExitOk;
+    }
+    std::cout << "NAME\tROLE\tGROUPS\tREGIONS\tPASSWORD\tCREATED\tBY\n";
+    for (const auto& x : list.value()) {
+      std::cout << x.name << "\t" << policy::role_name(x.role) << "\t" << join(x.groups, ",")
+                << "\t" << join(x.regions, ",") << "\t" << (x.password_hash.empty() ? "no" : "yes")
+                << "\t" << x.created << "\t" << x.created_by << "\n";
+    }
+    return kExitOk;
+  }
+  if (auto st = policy::check_account_name(a.name); !st) return fail(kExitUsage, st.error().message);
+  auto role = policy::role_from_name(a.role);
+  if (!role) return fail(kExitUsage, "--role must be one of " + policy::role_names());
+  auto existing = store->account(a.name);
+  if (!existing) return fail(kExitUsage, existing.error().message);
+  if (existing.value()) return fail(kExitFinding, "account '" + a.name + "' exists");
+  policy::Account acct;
+  acct.name = a.name;
+  acct.role = *role;
+  for (const auto& g : split(a.groups, ',')) {
+    if (!trim(g).empty()) acct.groups.emplace_back(trim(g));
+  }
+  for (const auto& r : split(a.regions, ',')) {
+    if (!trim(r).empty()) acct.regions.emplace_back(trim(r));
+  }
+  if (a.password_stdin) {
+    std::string password;
+    std::getline(std::cin, password);
+    auto hash = policy::hash_password(password);
+    if (!hash) return fail(kExitUsage, hash.error().message);
+    acct.password_hash = hash.value();
+  }
+  acct.created = format_iso8601(env.clock.now());
+  acct.created_by = default_actor();
+  if (auto st = store->put_account(acct); !st) return fail(kExitFinding, st.error().message);
+  auto logged = acct.to_json();
+  cli_security_event(*store, env, "account.created", logged);
+  std::cout << "Account '" << acct.name << "' (" << policy::role_name(acct.role) << ", "
+            << (acct.groups.empty() && acct.regions.empty()
+                    ? std::string("scope: every recording")
+                    : "scope: groups " + (acct.groups.empty() ? "-" : join(acct.groups, ",")) +
+                          ", regions " + (acct.regions.empty() ? "-" : join(acct.regions, ",")))
+            << ") created. Give it a token: verbatim token create " << acct.name << "\n";
   return kExitOk;
 }
 
@@ -589,14 +763,13 @@ struct ArchiveArgs {
   std::string until;
   std::string key_file;
   std::string master_key;
-  std::string actor;
   std::string reason;
   int version = 0;
   bool json = false;
 };
 
 int run_archive(Env& env, const ArchiveArgs& a) {
-  const std::string who = a.actor.empty() ? default_actor() : a.actor;
+  const std::string who = default_actor();
   if (a.action == "replace-signing-key") {
     archive::ArchiveOptions o = archive_options(env, a.master_key);
     o.replace_lost_signing_key = true;
@@ -839,8 +1012,8 @@ int run_verify(Env& env, const VerifyArgs& a) {
 }
 
 int run_export(Env& env, const std::vector<std::string>& recordings, const std::string& out,
-               const std::string& actor, const std::string& master_key) {
-  const std::string who = actor.empty() ? default_actor() : actor;
+               const std::string& master_key) {
+  const std::string who = default_actor();
   auto opened = open_archive(env, who, master_key);
   if (!opened) return fail(kExitUsage, opened.error().message);
   auto s = archive::export_package(*opened.value(), recordings, out, who);
@@ -1080,11 +1253,22 @@ int main(int argc, char** argv) {
   config->require_subcommand(1);
   auto* config_show = config->add_subcommand("show", "print the effective configuration");
 
+  auto* tls = app.add_subcommand("tls", "certificates for SIP over TLS and HTTPS");
+  tls->require_subcommand(1);
+  auto* tls_init = tls->add_subcommand(
+      "init", "a private CA and a certificate for this host (gateway, recorder, REST API)");
+  std::string tls_dir;
+  std::vector<std::string> tls_names, tls_ips;
+  int tls_days = 825;
+  tls_init->add_option("--dir", tls_dir, "where to write them (default <data-dir>/tls)");
+  tls_init->add_option("--name", tls_names, "DNS names (default: localhost and this host's name)");
+  tls_init->add_option("--ip", tls_ips, "IP addresses (default 127.0.0.1 and ::1)");
+  tls_init->add_option("--days", tls_days, "validity of the certificate (default 825)");
+
   auto* admin = app.add_subcommand("admin", "run Teams-style admin cmdlets");
-  std::string admin_command, admin_file, actor;
+  std::string admin_command, admin_file;
   admin->add_option("-c,--command", admin_command, "cmdlets to run (atomically)");
   admin->add_option("-f,--file,script", admin_file, "script file to run (atomically)");
-  admin->add_option("--actor", actor, "who the audit log records (default cli:$USER)");
 
   auto* pol = app.add_subcommand("policy", "who is recorded and why");
   pol->require_subcommand(1);
@@ -1104,19 +1288,32 @@ int main(int argc, char** argv) {
                     "comma-separated roles (admin-api, archive-verify, recorder, gateway)");
   serve->add_option("--http-listen", http_listen, "admin API address host:port (port 0: any free)");
 
-  auto* token = app.add_subcommand("token", "REST API tokens");
+  auto* token = app.add_subcommand("token", "REST API tokens (each an account's)");
   token->require_subcommand(1);
   std::string token_name;
-  auto* token_create = token->add_subcommand("create", "create a token (printed once)");
-  token_create->add_option("name", token_name, "token name")->required();
-  auto* token_list = token->add_subcommand("list", "list token names");
+  auto* token_create =
+      token->add_subcommand("create", "create a token for an account (printed once)");
+  token_create->add_option("account", token_name, "the account it acts as")->required();
+  auto* token_list = token->add_subcommand("list", "list tokens: id, account, created");
   auto* token_revoke = token->add_subcommand("revoke", "revoke a token");
-  token_revoke->add_option("name", token_name, "token name")->required();
+  token_revoke->add_option("id", token_name, "token id (from token list)")->required();
+
+  auto* account = app.add_subcommand("account", "accounts of the REST API, with their roles");
+  account->require_subcommand(1);
+  AccountArgs acc;
+  auto* account_add = account->add_subcommand("add", "create an account with a role");
+  account_add->add_option("name", acc.name, "account name")->required();
+  account_add->add_option("--role", acc.role, policy::role_names())->required();
+  account_add->add_option("--groups", acc.groups, "scope: groups (names or ObjectIds), comma-separated");
+  account_add->add_option("--regions", acc.regions, "scope: regions (DataLocation), comma-separated");
+  account_add->add_flag("--password-stdin", acc.password_stdin,
+                        "read a password (Argon2id-hashed) from the first line of stdin");
+  auto* account_list = account->add_subcommand("list", "list accounts");
+  account_list->add_flag("--json", acc.json, "print JSON");
 
   auto* arch = app.add_subcommand("archive", "the encrypted, tamper-evident archive");
   arch->require_subcommand(1);
   ArchiveArgs aa;
-  arch->add_option("--actor", aa.actor, "who the ledger records (default cli:$USER)");
   arch->add_option("--master-key", aa.master_key,
                    "master key file (default <data-dir>/archive/master.key)");
   auto* a_import = arch->add_subcommand("import", "store files as one recording");
@@ -1177,7 +1374,6 @@ int main(int argc, char** argv) {
                   "package directory (must not exist or be empty), or a file ending in .tar, "
                   ".tar.gz or .tar.xz (must not exist)")
       ->required();
-  exp->add_option("--actor", aa.actor, "who the ledger records");
   exp->add_option("--master-key", aa.master_key, "master key file");
   auto* sip = app.add_subcommand("sip", "SIP troubleshooting tools");
   sip->require_subcommand(1);
@@ -1258,19 +1454,22 @@ int main(int argc, char** argv) {
       std::cout << config_to_toml(env.config);
       return kExitOk;
     }
+    if (tls_init->parsed()) return run_tls_init(env, tls_dir, tls_names, tls_ips, tls_days);
     if (admin->parsed()) {
       const bool tty = ::isatty(STDIN_FILENO) != 0;
-      return run_admin(env, admin_command, admin_file, tty, actor);
+      return run_admin(env, admin_command, admin_file, tty);
     }
     if (explain->parsed()) return run_explain(env, who, json);
     if (decide->parsed()) return run_decide(env, who, json);
     if (serve->parsed()) return run_serve(env, roles, http_listen);
+    if (account_add->parsed()) return run_account(env, "add", acc);
+    if (account_list->parsed()) return run_account(env, "list", acc);
     if (token_create->parsed()) return run_token(env, "create", token_name);
     if (token_list->parsed()) return run_token(env, "list", "");
     if (token_revoke->parsed()) return run_token(env, "revoke", token_name);
     if (verify->parsed()) return run_verify(env, va);
     if (exp->parsed())
-      return run_export(env, export_recordings, export_out, aa.actor, aa.master_key);
+      return run_export(env, export_recordings, export_out, aa.master_key);
     if (vexp->parsed()) return run_verify_export(package_dir, public_key_file, json);
     if (sip_lint->parsed()) return run_sip_lint(sip_file, json);
     if (siprec_inspect->parsed()) return run_siprec_inspect(siprec_file);

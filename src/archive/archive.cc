@@ -254,8 +254,15 @@ Result<std::string> Archive::create_recording(const json& metadata,
   const std::string id = object_id_hex(random_object_id());
   const std::string meta = metadata.dump();
   RetentionChoice choice = options_.retention.choose(metadata);
-  const std::string until =
-      format_iso8601(retention ? clock_.now() + *retention : choice.period.after(clock_.now()));
+  const TimePoint by_rule = choice.period.after(clock_.now());
+  if (retention && clock_.now() + *retention < by_rule) {
+    // An explicit period may lengthen what the rules keep, never shorten it.
+    return make_error(ErrorCode::kInvalidArgument,
+                      "retention of " + std::to_string(retention->count()) +
+                          " days is shorter than the rule " + choice.rule + " (" +
+                          choice.period.str() + "): retention can be lengthened, never shortened");
+  }
+  const std::string until = format_iso8601(retention ? clock_.now() + *retention : by_rule);
   if (retention) choice.rule = "explicit";
   VB_TRY(transact([&]() -> Status {
     // Inside the write transaction, so serials are unique and gapless: an aborted creation
@@ -635,6 +642,17 @@ Status Archive::log_export(const std::vector<std::string>& recordings, const std
         ledger_->append({{"type", "access.export"}, {"recordings", recordings}, {"by", who}});
     if (!seq) return seq.error();
     return ok_status();
+  });
+}
+
+Status Archive::log_access(const std::string& what, const std::string& recording,
+                           const std::string& who) {
+  VB_TRY(writable());
+  return transact([&]() -> Status {
+    // A denied request may name anything: kept as its target, never indexed as a recording.
+    return append_event({{"type", "access." + what},
+                         {what == "denied" ? "target" : "recording", recording},
+                         {"by", who}});
   });
 }
 

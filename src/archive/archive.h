@@ -123,6 +123,8 @@ class Archive {
   ~Archive();
 
   // --- writing ---
+  // `retention`: an explicit period, which may lengthen what the retention rules give, never
+  // shorten it (kInvalidArgument).
   Result<std::string> create_recording(const nlohmann::json& metadata,
                                        std::optional<std::chrono::days> retention = {});
   // Refused with kFailedPrecondition when free space is below options.min_free_bytes.
@@ -161,6 +163,9 @@ class Archive {
   Result<DataKey> export_data_key(const std::string& object_id, const std::string& who);
   // Logs an export of `recordings` by `who` (before the head that covers it is signed).
   Status log_export(const std::vector<std::string>& recordings, const std::string& who);
+  // Logs another access to a recording: "metadata" (its catalog entry was shown), "denied" (a
+  // request for it, or for an id that does not exist, was refused).
+  Status log_access(const std::string& what, const std::string& recording, const std::string& who);
   Result<std::unique_ptr<ObjectReader>> read_object(const std::string& object_id,
                                                     const std::string& who);
 

@@ -26,6 +26,8 @@ class ArchiveTest : public ::testing::Test {
     ArchiveOptions o;
     o.root = at.empty() ? root : at;
     o.writer.chunk_size = kMinChunkSize;
+    // A day by rule, so tests can choose longer periods explicitly (never shorter ones).
+    o.retention.default_period = Period{0, 0, 1};
     auto a = Archive::open(o, clock, "test");
     EXPECT_TRUE(a) << (a ? "" : a.error().message);
     return a ? std::move(a).value() : nullptr;
@@ -774,6 +776,21 @@ TEST_F(ArchiveTest, ALostSigningKeyIsAFindingAndOnlyAnExplicitRecoveryReplacesIt
   EXPECT_FALSE(Archive::open(o, clock, "admin:ops"));  // the key is there: nothing to replace
   auto a = open();
   EXPECT_TRUE(findings(*a).empty());
+}
+
+// `archive import --retention-days` (an explicit period) can lengthen what the rules keep, never
+// shorten it.
+TEST_F(ArchiveTest, ArchiveImportRetentionDaysCanShortenRetention) {
+  ArchiveOptions o;
+  o.root = root;
+  o.retention.default_period = Period{7, 0, 0};
+  auto a = Archive::open(o, clock, "test").value();
+  auto shorter = a->create_recording({{"from", "x"}}, std::chrono::days(30));
+  ASSERT_FALSE(shorter);
+  EXPECT_NE(shorter.error().message.find("never shortened"), std::string::npos);
+  auto longer = a->create_recording({{"from", "x"}}, std::chrono::days(365 * 10));
+  ASSERT_TRUE(longer);
+  EXPECT_EQ(a->recording(longer.value()).value().retention_until.substr(0, 4), "2037");
 }
 
 }  // namespace

@@ -70,7 +70,8 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "recorder",
                     {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions",
                      "min_free_mb", "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch",
-                     "accept_non_siprec", "allowed_sources", "playback", "gateway_key_file"}));
+                     "accept_non_siprec", "allowed_sources", "playback", "gateway_key_file",
+                     "tls_listen", "tls_client_auth"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -85,6 +86,13 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(read(t, "recorder", "playback", c.recorder_playback));
   VB_TRY(read_strings(t, "recorder", "allowed_sources", c.recorder_allowed_sources));
   VB_TRY(read(t, "recorder", "gateway_key_file", c.recorder_gateway_key_file));
+  VB_TRY(read(t, "recorder", "tls_listen", c.recorder_tls_listen));
+  VB_TRY(read(t, "recorder", "tls_client_auth", c.recorder_tls_client_auth));
+  if (c.recorder_tls_client_auth != "none" && c.recorder_tls_client_auth != "optional" &&
+      c.recorder_tls_client_auth != "require") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "recorder.tls_client_auth must be \"none\", \"optional\" or \"require\"");
+  }
   for (const auto& cidr : c.recorder_allowed_sources) {
     if (auto st = check_cidr(cidr); !st) {
       return make_error(ErrorCode::kInvalidArgument,
@@ -116,7 +124,7 @@ Status read_gateway(const toml::table& t, Config& c) {
        "trunk", "emergency_numbers", "digest_algorithms", "banner_text", "health_check_interval_ms",
        "require_srtp", "prompts_dir", "voicemail_uri", "recorder_srtp", "trunk_transport",
        "trunk_sources", "trunk_username", "trunk_password_file", "trunk_tls_name", "sip_domains",
-       "recorder_key_file"}));
+       "recorder_key_file", "tls_listen", "tls_client_auth", "allow_sdes_over_plain_sip"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -136,6 +144,14 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "trunk_tls_name", c.gateway_trunk_tls_name));
   VB_TRY(read_strings(t, "gateway", "sip_domains", c.gateway_sip_domains));
   VB_TRY(read(t, "gateway", "recorder_key_file", c.gateway_recorder_key_file));
+  VB_TRY(read(t, "gateway", "tls_listen", c.gateway_tls_listen));
+  VB_TRY(read(t, "gateway", "tls_client_auth", c.gateway_tls_client_auth));
+  VB_TRY(read(t, "gateway", "allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip));
+  if (c.gateway_tls_client_auth != "none" && c.gateway_tls_client_auth != "optional" &&
+      c.gateway_tls_client_auth != "require") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "gateway.tls_client_auth must be \"none\", \"optional\" or \"require\"");
+  }
   for (const auto& cidr : c.gateway_trunk_sources) {
     if (auto st = check_cidr(cidr); !st) {
       return make_error(ErrorCode::kInvalidArgument, "gateway.trunk_sources: " + st.error().message);
@@ -273,7 +289,8 @@ Result<Config> load_config(const std::optional<std::string>& path) {
       return make_error(ErrorCode::kInvalidArgument, msg.str());
     }
     VB_TRY(check_keys(root, "",
-                      {"general", "log", "admin_api", "policy", "archive", "recorder", "gateway"}));
+                      {"general", "log", "admin_api", "tls", "policy", "archive", "recorder",
+                       "gateway"}));
     if (const auto* t = section(root, "general")) {
       VB_TRY(check_keys(*t, "general", {"data_dir"}));
       VB_TRY(read(*t, "general", "data_dir", c.data_dir));
@@ -284,8 +301,15 @@ Result<Config> load_config(const std::optional<std::string>& path) {
       VB_TRY(read(*t, "log", "level", c.log_level));
     }
     if (const auto* t = section(root, "admin_api")) {
-      VB_TRY(check_keys(*t, "admin_api", {"listen"}));
+      VB_TRY(check_keys(*t, "admin_api", {"listen", "tls"}));
       VB_TRY(read(*t, "admin_api", "listen", c.http_listen));
+      VB_TRY(read(*t, "admin_api", "tls", c.http_tls));
+    }
+    if (const auto* t = section(root, "tls")) {
+      VB_TRY(check_keys(*t, "tls", {"certificate", "private_key", "ca_file"}));
+      VB_TRY(read(*t, "tls", "certificate", c.tls_certificate));
+      VB_TRY(read(*t, "tls", "private_key", c.tls_private_key));
+      VB_TRY(read(*t, "tls", "ca_file", c.tls_ca_file));
     }
     if (const auto* t = section(root, "policy")) {
       VB_TRY(check_keys(*t, "policy", {"reload_interval_ms"}));
@@ -323,7 +347,10 @@ std::string config_to_toml(const Config& c) {
   toml::table root{
       {"general", toml::table{{"data_dir", c.data_dir}}},
       {"log", toml::table{{"format", c.log_format}, {"level", c.log_level}}},
-      {"admin_api", toml::table{{"listen", c.http_listen}}},
+      {"admin_api", toml::table{{"listen", c.http_listen}, {"tls", c.http_tls}}},
+      {"tls", toml::table{{"certificate", c.tls_certificate},
+                          {"private_key", c.tls_private_key},
+                          {"ca_file", c.tls_ca_file}}},
       {"policy", toml::table{{"reload_interval_ms", c.reload_interval_ms}}},
   };
   toml::array rules;
@@ -352,7 +379,9 @@ std::string config_to_toml(const Config& c) {
                                       {"accept_non_siprec", c.recorder_accept_non_siprec},
                                       {"playback", c.recorder_playback},
                                       {"allowed_sources", sources},
-                                      {"gateway_key_file", c.recorder_gateway_key_file}});
+                                      {"gateway_key_file", c.recorder_gateway_key_file},
+                                      {"tls_listen", c.recorder_tls_listen},
+                                      {"tls_client_auth", c.recorder_tls_client_auth}});
   toml::array emergency, algorithms;
   for (const auto& n : c.gateway_emergency_numbers) emergency.push_back(n);
   for (const auto& a : c.gateway_digest_algorithms) algorithms.push_back(a);
@@ -374,7 +403,10 @@ std::string config_to_toml(const Config& c) {
                           {"trunk_password_file", c.gateway_trunk_password_file},
                           {"trunk_tls_name", c.gateway_trunk_tls_name},
                           {"sip_domains", strings(c.gateway_sip_domains)},
-                          {"recorder_key_file", c.gateway_recorder_key_file}});
+                          {"recorder_key_file", c.gateway_recorder_key_file},
+                          {"tls_listen", c.gateway_tls_listen},
+                          {"tls_client_auth", c.gateway_tls_client_auth},
+                          {"allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip}});
   std::ostringstream out;
   out << root << "\n";
   return out.str();

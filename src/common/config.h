@@ -21,6 +21,11 @@ struct Config {
   std::string log_level = "info";   // trace | debug | info | warn | error
   // [admin_api]
   std::string http_listen = "127.0.0.1:8480";  // port 0 picks a free port
+  bool http_tls = false;                       // HTTPS with the [tls] certificate
+  // [tls] (docs/configuration.md): what SIP over TLS and HTTPS present and verify against.
+  std::string tls_certificate;  // PEM chain; `verbatim tls init` makes one
+  std::string tls_private_key;  // PEM, owner-only
+  std::string tls_ca_file;      // CAs peers must chain to (clients with certificates, servers)
   // [policy]
   int reload_interval_ms = 500;  // how often a server picks up changes made by other processes
   // [archive]
@@ -54,6 +59,8 @@ struct Config {
   // The key our gateway signs its X-Verbatim headers with; default <data_dir>/gateway-recorder.key
   // (created if absent). A recorder on another host needs a copy of the gateway's.
   std::string recorder_gateway_key_file;
+  std::string recorder_tls_listen;                // SIP over TLS; empty: none
+  std::string recorder_tls_client_auth = "require";  // none | optional | require (mutual TLS)
   // [gateway] (docs/gateway.md)
   std::string gateway_sip_listen = "127.0.0.1:5060";  // UDP and TCP; port 0 picks a free one
   std::string gateway_media_address;                  // relay address; default: the SIP address
@@ -69,6 +76,10 @@ struct Config {
   std::vector<std::string> gateway_sip_domains;  // the tenant's realms; default: the users'
                                                  // SIP address domains
   std::string gateway_recorder_key_file;  // signs X-Verbatim headers; default as the recorder's
+  std::string gateway_tls_listen;                    // SIP over TLS (sips:); empty: none
+  std::string gateway_tls_client_auth = "optional";  // none | optional | require
+  // SDES-SRTP keys travel in SDP: only over TLS, unless this is set (a lab without certificates).
+  bool gateway_allow_sdes_over_plain_sip = false;
   int gateway_health_check_interval_ms = 2000;    // OPTIONS to recorder endpoints; 0: off
   bool gateway_require_srtp = false;              // plain RTP offers get 488 (T35)
   bool gateway_recorder_srtp = true;              // the copies to recorders as SRTP (SDES)

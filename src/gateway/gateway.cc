@@ -93,7 +93,8 @@ std::optional<sip::Peer> parse_peer(std::string_view host_port) {
   return sip::Peer{"UDP", host, *port};
 }
 
-// A recorder endpoint URI with a numeric host -> where to send (transport=tcp honoured).
+// A URI with a numeric host -> where to send: transport=tcp / transport=tls honoured, sips:
+// means TLS (its certificate must name the address).
 std::optional<sip::Peer> peer_of_uri(std::string_view text) {
   auto uri = sip::parse_uri(text);
   if (!uri || !uri.value().is_sip()) return std::nullopt;
@@ -103,8 +104,10 @@ std::optional<sip::Peer> peer_of_uri(std::string_view text) {
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   if (ec) return std::nullopt;
-  sip::Peer p{"UDP", host, u.port.value_or(5060)};
-  if (auto t = u.param("transport"); t && iequals(*t, "tcp")) p.transport = "TCP";
+  const auto t = u.param("transport");
+  const bool tls = u.scheme == sip::Uri::Scheme::kSips || (t && iequals(*t, "tls"));
+  sip::Peer p{tls ? "TLS" : "UDP", host, u.port.value_or(tls ? 5061 : 5060)};
+  if (!tls && t && iequals(*t, "tcp")) p.transport = "TCP";
   return p;
 }
 
@@ -444,6 +447,23 @@ std::optional<std::string> Gateway::ha1(std::string_view username, std::string_v
   return h;
 }
 
+// Whether our offer towards a party may carry SDES keys: always when none of the call's streams
+// is SRTP (nothing to carry), else only over TLS — `transport` of the hop, "" for "not known yet"
+// (the caller of place_callee filters the bindings) — or where the admin allowed plain SIP.
+bool Gateway::keys_allowed(const Call& c, const std::string& transport) const {
+  if (options_.allow_sdes_over_plain_sip || transport == "TLS") return true;
+  return std::none_of(c.crypto.begin(), c.crypto.end(),
+                      [](const StreamCrypto& sc) { return sc.secure; });
+}
+
+std::vector<Binding> Gateway::reachable(const Call& c, const std::string& identity) {
+  auto bindings = registrar_->bindings(identity);
+  if (!keys_allowed(c, "")) {
+    std::erase_if(bindings, [](const Binding& b) { return b.source.transport != "TLS"; });
+  }
+  return bindings;
+}
+
 bool Gateway::tenant_domain(const std::string& domain) {
   if (!options_.sip_domains.empty()) {
     return std::any_of(options_.sip_domains.begin(), options_.sip_domains.end(),
@@ -527,6 +547,8 @@ Result<std::string> Gateway::start() {
   sip::EndpointOptions eo;
   eo.listen = options_.sip_listen;
   eo.user = "gateway";
+  eo.tls = options_.tls;
+  eo.tls_listen = options_.tls_listen;
   eo.t = options_.sip_timers;
   sip::UserAgent::Handlers h;
   h.on_invite = [this](uint64_t s, const sip::Message& m) { on_invite(s, m); };
@@ -837,6 +859,18 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     refuse(session, 488, "Not Acceptable Here", "SDP: " + offer.error().message);
     return;
   }
+  if (from_peer->transport != "TLS" && !options_.allow_sdes_over_plain_sip) {
+    for (const auto& m : offer.value().media) {
+      if (m.port != 0 && !m.cryptos().empty()) {
+        // The SRTP keys would have crossed the network in the clear: they protect nothing, and
+        // answering with ours would expose them too (RFC 4568 §8.3).
+        refuse(session, 488, "Not Acceptable Here",
+               "SDES-SRTP keys are exchanged only over TLS (sips:); this offer came over " +
+                   from_peer->transport);
+        return;
+      }
+    }
+  }
   c->a_offer = std::move(offer).value();
   if (auto st = open_media(*c, c->a_offer); !st) {
     for (auto& r : c->relays) {
@@ -1126,6 +1160,21 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
     fail("recorder endpoint URI needs a numeric host here: " + endpoint.uri);
     return;
   }
+  // SDES keys go in the SDP: SRTP copies only when the signalling to this recorder is TLS.
+  const bool srtp = options_.recorder_srtp &&
+                    (peer->transport == "TLS" || options_.allow_sdes_over_plain_sip);
+  if (options_.recorder_srtp && !srtp) {
+    if (options_.require_srtp) {
+      fail("SRTP is required (gateway.require_srtp), and its keys go only over TLS: give " +
+           endpoint.uri + " a sips: or ;transport=tls URI");
+      return;
+    }
+    if (plain_recorders_.insert(endpoint.uri).second) {
+      spdlog::warn("recorder {} is reached without TLS: its copies go as plain RTP (SRTP keys "
+                   "are sent only over TLS; logged once per endpoint)",
+                   endpoint.uri);
+    }
+  }
   const Party& p = *r.party;
   const Party& other = &p == &c.caller ? c.callee : c.caller;
   // The SIPREC offer: per relayed stream, what the recorded party sends and what it receives.
@@ -1177,9 +1226,9 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
       sip::SdpMedia m;
       m.media = offered.media;
       m.port = l.taps.back()->port();
-      m.proto = options_.recorder_srtp ? "RTP/SAVP" : "RTP/AVP";
+      m.proto = srtp ? "RTP/SAVP" : "RTP/AVP";
       m.formats = offered.formats;
-      if (options_.recorder_srtp) {
+      if (srtp) {
         // Our key for the copies (SDES, RFC 4568): the recorder decrypts with it.
         l.keys.push_back(media::new_sdes_inline(kRecorderSuite));
         m.attributes.push_back(
@@ -1459,6 +1508,19 @@ void Gateway::place_callee(Call& c) {
                     "callee not registered");
       return;
     }
+    if (!keys_allowed(c, "")) {
+      // The callee is offered SRTP with our keys: only on phones registered over TLS.
+      std::erase_if(bindings, [](const Binding& b) { return b.source.transport != "TLS"; });
+      if (bindings.empty()) {
+        reject_caller(c, 480, "Temporarily Unavailable",
+                      {{"Warning", "399 verbatim " +
+                                       quote(c.callee.aor +
+                                             " has no phone registered over TLS, and SRTP keys "
+                                             "are sent only over TLS")}},
+                      "callee not reachable over TLS");
+        return;
+      }
+    }
   }
   oc.from = from_of(c.caller, c.via_trunk);
   oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
@@ -1570,11 +1632,19 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
           return;
         }
         srtp = std::move(sender).value();
-      } else if (j < l.keys.size() && plain_recorders_.insert(l.uri).second) {
-        spdlog::warn(
-            "recorder {} answers SRTP offers with plain RTP: it gets plain RTP (logged "
-            "once per endpoint)",
-            l.uri);
+      } else if (j < l.keys.size()) {
+        if (options_.require_srtp) {  // no downgrade: the copies would go in the clear
+          leg_gone(c, l,
+                   "the recorder answered our SRTP offer with plain RTP, and SRTP is required "
+                   "(gateway.require_srtp)");
+          return;
+        }
+        if (plain_recorders_.insert(l.uri).second) {
+          spdlog::warn(
+              "recorder {} answers SRTP offers with plain RTP: it gets plain RTP (logged "
+              "once per endpoint)",
+              l.uri);
+        }
       }
       l.tap_ids.emplace_back(relay,
                              c.relays[relay]->add_tap(from, l.taps[j], *target, std::move(srtp)));
@@ -2003,7 +2073,7 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
     oc.to = "<" + oc.request_uri + ">";
     targets.push_back(Binding{oc.request_uri, trunk_peer(), {}, {}, 0});
   } else {
-    targets = registrar_->bindings(t->identity);
+    targets = reachable(c, t->identity);
   }
   for (const auto& b : targets) {
     sip::OutgoingCall fork = oc;
@@ -2315,7 +2385,7 @@ void Gateway::place_target(Call& c) {
     oc.next_hop = trunk_peer();
     oc.request_uri = "sip:" + t.target.party.number + "@" + options_.trunk;
   } else {
-    auto bindings = registrar_->bindings(t.target.identity);
+    auto bindings = reachable(c, t.target.identity);
     if (bindings.empty()) {
       transfer_failed(c, 480, t.target.party.aor + " is not registered");
       return;
@@ -2555,7 +2625,7 @@ void Gateway::queue_attempt(uint64_t call_id) {
     return;
   }
   auto picks = queue_router_.next(*q.route, q.tried, [&](const QueueAgent& a) {
-    return QueueRouter::AgentState{!registrar_->bindings(a.identity).empty(), agent_busy(a, c.id)};
+    return QueueRouter::AgentState{!reachable(c, a.identity).empty(), agent_busy(a, c.id)};
   });
   if (picks.empty()) {
     q.tried.clear();
@@ -2604,7 +2674,7 @@ bool Gateway::queue_ring(Call& c, size_t agent) {
   const size_t offer = q.offers.size();
   q.offers.push_back({{"agent", a.aor}, {"atMs", ms_since(c.started)}, {"outcome", "ringing"}});
   size_t rung = 0;
-  for (const auto& b : registrar_->bindings(a.identity)) {
+  for (const auto& b : reachable(c, a.identity)) {
     sip::OutgoingCall fork = oc;
     fork.next_hop = b.source;
     fork.request_uri = b.contact;

@@ -83,7 +83,12 @@ struct GatewayOptions {
   // host) instead of being refused; empty: refused.
   std::string voicemail_uri;
   bool require_srtp = false;  // plain RTP offers refused with 488 (SRTP with SDES keys only)
-  bool recorder_srtp = true;  // the copies to recorders as SRTP (SDES); false: plain RTP
+  bool recorder_srtp = true;  // the copies to recorders as SRTP (SDES) where TLS carries the keys
+  // SDES keys in SDP over UDP/TCP (a lab without certificates); default: only over TLS.
+  bool allow_sdes_over_plain_sip = false;
+  // SIP over TLS (sip/tls.h): the context (also used towards TLS recorders) and where to listen.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::string tls_listen;
   // Recorder endpoints get OPTIONS every interval (0: never); `health_failures` unanswered in a
   // row make one down.
   std::chrono::milliseconds health_interval{2000};
@@ -134,8 +139,10 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Binds the SIP address (UDP and TCP). Returns "ip:port".
+  // Binds the SIP address (UDP and TCP, and TLS when configured). Returns "ip:port".
   Result<std::string> start();
+  // "ip:port" of the TLS listener; empty without one.
+  std::string tls_local() const { return sip_ ? sip_->tls_local() : ""; }
   // Ends every call (BYE to both parties and the recorders) and stops.
   void stop();
 
@@ -245,6 +252,9 @@ class Gateway {
   std::optional<std::string> ha1(std::string_view username, std::string_view realm,
                                  sip::DigestAlgorithm a);
   bool tenant_domain(const std::string& domain);
+  bool keys_allowed(const Call& c, const std::string& transport) const;
+  // A user's registrations this call's offer may go to (TLS ones only when it carries keys).
+  std::vector<Binding> reachable(const Call& c, const std::string& identity);
   // Whether a request came from the configured trunk (source, transport, and the trunk's login
   // or certificate where configured); the reply to send instead when it claims to and fails.
   bool from_trunk(const sip::Message& request, const sip::Peer& from,

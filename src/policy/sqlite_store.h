@@ -15,7 +15,7 @@ namespace verbatim::policy {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the database and migrates it to kSchemaVersion. A database written by
   // a newer version is refused rather than guessed at.
@@ -27,11 +27,19 @@ class SqliteStore final : public Store {
   Result<int64_t> last_seq() override;
   Result<std::vector<AuditEntry>> audit_since(int64_t after_seq, size_t limit) override;
   Result<std::optional<nlohmann::json>> object(Kind kind, const std::string& key) override;
-  Status put_token(const std::string& name, const std::string& hash,
-                   const std::string& created) override;
-  Result<std::optional<std::string>> token_name(const std::string& hash) override;
+  Status put_account(const Account& account) override;
+  Result<std::optional<Account>> account(const std::string& name) override;
+  Result<std::vector<Account>> list_accounts() override;
+  Status put_token(const ApiToken& token, const std::string& hash) override;
+  Result<std::optional<ApiToken>> token_by_hash(const std::string& hash) override;
   Result<std::vector<ApiToken>> list_tokens() override;
-  Result<bool> delete_token(const std::string& name) override;
+  Result<bool> delete_token(const std::string& id) override;
+  Result<int64_t> add_approval(const Approval& approval) override;
+  Result<std::optional<Approval>> approval(int64_t id) override;
+  Result<std::vector<Approval>> list_approvals(bool pending_only) override;
+  Status decide_approval(const Approval& decided) override;
+  Status log_security_event(const SecurityEvent& event) override;
+  Result<std::vector<SecurityEvent>> security_events(int64_t after_seq, size_t limit) override;
 
  private:
   explicit SqliteStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}

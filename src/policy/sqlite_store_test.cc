@@ -125,16 +125,52 @@ TEST_F(StoreTest, CorruptRowIsReportedNotLoaded) {
   EXPECT_NE(r.error().message.find("user/x"), std::string::npos);
 }
 
-TEST_F(StoreTest, Tokens) {
+TEST_F(StoreTest, AccountsTokensApprovalsAndTheSecurityLog) {
   auto store = SqliteStore::open(path).value();
-  ASSERT_TRUE(store->put_token("ci", "hash1", "t"));
-  EXPECT_FALSE(store->put_token("ci", "hash2", "t"));
-  EXPECT_EQ(store->token_name("hash1").value(), std::optional<std::string>("ci"));
-  EXPECT_FALSE(store->token_name("nope").value().has_value());
+  Account officer{"jane", Role::kComplianceOfficer, {"FX Desk"}, {"EUR"}, "", "t", "os:0"};
+  ASSERT_TRUE(store->put_account(officer));
+  auto back = store->account("jane").value();
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->role, Role::kComplianceOfficer);
+  EXPECT_EQ(back->groups, std::vector<std::string>{"FX Desk"});
+  EXPECT_FALSE(store->account("nobody").value());
+  ASSERT_TRUE(store->put_token({"jane-1", "jane", "t"}, "hash1"));
+  EXPECT_FALSE(store->put_token({"jane-1", "jane", "t"}, "hash2"));
+  EXPECT_EQ(store->token_by_hash("hash1").value()->account, "jane");
+  EXPECT_FALSE(store->token_by_hash("nope").value().has_value());
   EXPECT_EQ(store->list_tokens().value().size(), 1u);
-  EXPECT_TRUE(store->delete_token("ci").value());
-  EXPECT_FALSE(store->delete_token("ci").value());
-  EXPECT_FALSE(store->token_name("hash1").value().has_value());
+  EXPECT_TRUE(store->delete_token("jane-1").value());
+  EXPECT_FALSE(store->delete_token("jane-1").value());
+  EXPECT_FALSE(store->token_by_hash("hash1").value().has_value());
+  auto id = store->add_approval({0, {{"type", "release-hold"}}, "api:jane", "t", "why", "pending",
+                                 "", "", ""});
+  ASSERT_TRUE(id);
+  Approval decided = *store->approval(id.value()).value();
+  decided.status = "approved";
+  decided.decided_by = "api:kim";
+  ASSERT_TRUE(store->decide_approval(decided));
+  EXPECT_FALSE(store->decide_approval(decided)) << "decided once only";
+  EXPECT_TRUE(store->list_approvals(true).value().empty());
+  ASSERT_TRUE(store->log_security_event({0, "t", "os:0", "token.created", {{"token", "x"}}}));
+  EXPECT_EQ(store->security_events(0, 10).value().size(), 1u);
+}
+
+// A database from before accounts existed: its tokens become admin accounts of their names
+// (what they could do before), and keep working.
+TEST_F(StoreTest, TokensFromBeforeAccountsBecomeAdminAccounts) {
+  {
+    auto db = SqliteDb::open(path).value();
+    ASSERT_TRUE(db->exec("CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT "
+                         "NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID; CREATE TABLE "
+                         "audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, "
+                         "actor TEXT NOT NULL, command TEXT NOT NULL, kind TEXT NOT NULL, key "
+                         "TEXT NOT NULL, before TEXT, after TEXT); CREATE TABLE api_tokens (name "
+                         "TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL); "
+                         "INSERT INTO api_tokens VALUES('ops', 'h', 't'); PRAGMA user_version=1;"));
+  }
+  auto store = SqliteStore::open(path).value();
+  EXPECT_EQ(store->token_by_hash("h").value()->account, "ops");
+  EXPECT_EQ(store->account("ops").value()->role, Role::kAdmin);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "policy/accounts.h"
 #include "policy/state.h"
 
 namespace verbatim::policy {
@@ -35,7 +36,8 @@ struct AuditEntry {
 };
 
 struct ApiToken {
-  std::string name;
+  std::string id;       // "ops-3f2a9c" (shown, never secret)
+  std::string account;  // whose it is: the token acts with that account's role and scope
   std::string created;
 };
 
@@ -55,12 +57,27 @@ class Store {
   // One stored document as written (SIP credentials with their hashes), or nullopt.
   virtual Result<std::optional<nlohmann::json>> object(Kind kind, const std::string& key) = 0;
 
-  // REST API tokens, stored only as hashes.
-  virtual Status put_token(const std::string& name, const std::string& hash,
-                           const std::string& created) = 0;
-  virtual Result<std::optional<std::string>> token_name(const std::string& hash) = 0;
+  // Accounts (policy/accounts.h): insert or replace; by name; all.
+  virtual Status put_account(const Account& account) = 0;
+  virtual Result<std::optional<Account>> account(const std::string& name) = 0;
+  virtual Result<std::vector<Account>> list_accounts() = 0;
+
+  // REST API tokens, stored only as hashes, each an account's.
+  virtual Status put_token(const ApiToken& token, const std::string& hash) = 0;
+  virtual Result<std::optional<ApiToken>> token_by_hash(const std::string& hash) = 0;
   virtual Result<std::vector<ApiToken>> list_tokens() = 0;
-  virtual Result<bool> delete_token(const std::string& name) = 0;
+  virtual Result<bool> delete_token(const std::string& id) = 0;
+
+  // Requests that need a second person's approval.
+  virtual Result<int64_t> add_approval(const Approval& approval) = 0;
+  virtual Result<std::optional<Approval>> approval(int64_t id) = 0;
+  virtual Result<std::vector<Approval>> list_approvals(bool pending_only) = 0;
+  // Records the decision; refused (kConflict) unless the request is still pending.
+  virtual Status decide_approval(const Approval& decided) = 0;
+
+  // The security log: tokens, accounts, approvals, refused logins. Append-only.
+  virtual Status log_security_event(const SecurityEvent& event) = 0;
+  virtual Result<std::vector<SecurityEvent>> security_events(int64_t after_seq, size_t limit) = 0;
 };
 
 }  // namespace verbatim::policy

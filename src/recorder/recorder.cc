@@ -217,6 +217,8 @@ Result<std::string> Recorder::start() {
   sip::EndpointOptions eo;
   eo.listen = options_.sip_listen;
   eo.t = options_.sip_timers;
+  eo.tls = options_.tls;
+  eo.tls_listen = options_.tls_listen;
   sip_ = std::make_unique<sip::SipEndpoint>(
       io_, eo,
       sip::UserAgent::Handlers{

@@ -96,6 +96,10 @@ struct RecorderOptions {
   // Checks the X-Verbatim headers our gateway signs (siprec/gateway_context.h); unset: they are
   // never trusted.
   std::optional<std::array<uint8_t, 32>> gateway_key;
+  // SIP over TLS (sip/tls.h), with client certificates as the context requires (mutual TLS by
+  // default: recording clients present one).
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::string tls_listen;
   std::string status_file;                   // metrics, rewritten once per second (optional)
   // Playback jobs (playback_jobs.h): added when a recording starts, released when it ends.
   jobs::JobQueue* jobs = nullptr;
@@ -129,6 +133,8 @@ class Recorder {
 
   // Binds the SIP address and starts the housekeeping timer. Returns "ip:port".
   Result<std::string> start();
+  // "ip:port" of the TLS listener; empty without one.
+  std::string tls_local() const { return sip_ ? sip_->tls_local() : ""; }
   // Refuses new sessions, waits up to drain_timeout for the calls in progress to end, then
   // ends the rest (BYE; recorded as partial, "recorder shut down"), and calls `done`.
   void drain(std::function<void()> done);

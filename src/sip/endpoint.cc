@@ -21,7 +21,8 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
     bound = ep.value();
     if (!options_.tcp) break;
     tcp_ = std::make_unique<TcpTransport>(
-        io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); });
+        io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); },
+        options_.tcp_options);
     const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                      : bound.address().to_string();
     auto t = tcp_->listen(host + ":" + std::to_string(bound.port()));
@@ -32,6 +33,19 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
   local_ = (bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                     : bound.address().to_string()) +
            ":" + std::to_string(bound.port());
+  if (options_.tls) {
+    TcpOptions to = options_.tcp_options;
+    to.tls = options_.tls;
+    tls_ = std::make_unique<TcpTransport>(
+        io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); }, to);
+    if (!options_.tls_listen.empty()) {
+      auto t = tls_->listen(options_.tls_listen);
+      if (!t) return t.error();
+      const auto& a = t.value().address();
+      tls_local_ = (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
+                   std::to_string(t.value().port());
+    }
+  }
   layer_ = std::make_unique<TransactionLayer>(
       timers_,
       TransactionLayer::Callbacks{
@@ -45,6 +59,10 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
   UaOptions uo;
   uo.contact = "<sip:" + options_.user + "@" + local_ + ">";
   uo.via_sent_by = local_;
+  if (!tls_local_.empty()) {
+    uo.tls_contact = "<sip:" + options_.user + "@" + tls_local_ + ";transport=tls>";
+    uo.tls_via_sent_by = tls_local_;
+  }
   uo.t = options_.t;
   uo.timers = options_.session_timers;
   ua_ = std::make_unique<UserAgent>(*layer_, timers_, uo, handlers_);
@@ -54,10 +72,15 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
 void SipEndpoint::close() {
   if (udp_) udp_->close();
   if (tcp_) tcp_->close();
+  if (tls_) tls_->close();
 }
 
 void SipEndpoint::send(const Message& m, const Peer& to) {
-  if (to.transport == "TCP" && tcp_) {
+  if (to.transport == "TLS") {
+    // Never in the clear instead: without TLS set up, the request is not sent (the transaction
+    // times out and the caller learns why from the log).
+    if (tls_) tls_->send(m, to);
+  } else if (to.transport == "TCP" && tcp_) {
     tcp_->send(m, to);
   } else {
     udp_->send(m, to);

@@ -24,6 +24,12 @@ struct EndpointOptions {
   TimerConfig t;
   SessionTimerPolicy session_timers;
   bool tcp = true;
+  // TLS (sip/tls.h): with a context, requests to Peers of transport TLS go over TLS connections
+  // (verified as tls.h says); with a listen address too ("127.0.0.1:5061", port 0: any), we
+  // accept TLS there, and our Contact and Via for TLS sessions name it (;transport=tls).
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::string tls_listen;
+  TcpOptions tcp_options;  // limits for the TCP and TLS listeners
 };
 
 class SipEndpoint {
@@ -40,8 +46,10 @@ class SipEndpoint {
   UserAgent& ua() { return *ua_; }
   TransactionLayer& layer() { return *layer_; }
   const TransportStats& udp_stats() const { return udp_->stats(); }
-  // "ip:port" we listen on (IPv6 in brackets).
+  // "ip:port" we listen on (IPv6 in brackets); for TLS, empty when we do not.
   const std::string& local() const { return local_; }
+  const std::string& tls_local() const { return tls_local_; }
+  const TcpTransport* tls_transport() const { return tls_.get(); }
 
  private:
   void send(const Message& m, const Peer& to);
@@ -53,9 +61,11 @@ class SipEndpoint {
   AsioTimers timers_;
   std::unique_ptr<UdpTransport> udp_;
   std::unique_ptr<TcpTransport> tcp_;
+  std::unique_ptr<TcpTransport> tls_;
   std::unique_ptr<TransactionLayer> layer_;
   std::unique_ptr<UserAgent> ua_;
   std::string local_;
+  std::string tls_local_;
 };
 
 }  // namespace verbatim::sip

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -35,5 +36,15 @@ std::string certificate_name(SSL* ssl);
 // Makes the client side of `ssl` check the server's certificate for `name` (a host name, or an
 // IP address) and send it as SNI (host names only).
 void expect_server_name(SSL* ssl, const std::string& name);
+
+// `verbatim tls init`: a private CA and a certificate it signs for this host's `names` (DNS) and
+// `addresses` (IP), for both serverAuth and clientAuth (the same one serves TLS and presents as
+// a client for mutual TLS between gateway and recorder), valid `days`. Writes <dir>/ca.crt,
+// ca.key, server.crt (with the CA after it) and server.key; keys 0600. Refuses to overwrite.
+struct IssuedFiles {
+  std::string ca_certificate, ca_key, certificate, private_key;
+};
+Result<IssuedFiles> issue_certificates(const std::string& dir, const std::vector<std::string>& names,
+                                       const std::vector<std::string>& addresses, int days = 825);
 
 }  // namespace verbatim::sip

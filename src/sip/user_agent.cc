@@ -126,11 +126,13 @@ const Dialog* UserAgent::dialog(uint64_t session) const {
 }
 
 std::string UserAgent::contact_of(const Session& s) const {
-  return options_.contact + s.call.contact_params;
+  const bool tls = s.peer.transport == "TLS" && !options_.tls_contact.empty();
+  return (tls ? options_.tls_contact : options_.contact) + s.call.contact_params;
 }
 
 std::string UserAgent::via(const Peer& to) const {
-  return "SIP/2.0/" + to.transport + " " + options_.via_sent_by +
+  const bool tls = to.transport == "TLS" && !options_.tls_via_sent_by.empty();
+  return "SIP/2.0/" + to.transport + " " + (tls ? options_.tls_via_sent_by : options_.via_sent_by) +
          ";branch=" + TransactionLayer::new_branch() + ";rport";
 }
 
@@ -420,7 +422,7 @@ Status UserAgent::accept(uint64_t session, std::string_view sdp_answer, const He
   if (s.state != Session::State::kIncoming)
     return make_error(ErrorCode::kFailedPrecondition, "already answered");
   Message ok = make_response(s.invite, 200, "OK", s.local_tag);
-  ok.add_header("Contact", options_.contact);
+  ok.add_header("Contact", contact_of(s));
   for (const Header* rr : s.invite.all(HeaderId::kRecordRoute))
     ok.add_header("Record-Route", rr->value);
   if (s.timer.interval.count() > 0) {

@@ -56,6 +56,9 @@ namespace verbatim::sip {
 struct UaOptions {
   std::string contact;      // "<sip:srs@192.0.2.7:5060>"
   std::string via_sent_by;  // "192.0.2.7:5060", for the requests we send
+  // Over TLS (when we listen for it): "<sip:srs@192.0.2.7:5061;transport=tls>", "192.0.2.7:5061".
+  std::string tls_contact;
+  std::string tls_via_sent_by;
   std::string allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE, REFER, NOTIFY";
   std::string accept = "application/sdp, application/rs-metadata+xml, multipart/mixed";
   SessionTimerPolicy timers;

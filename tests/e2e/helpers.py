@@ -51,7 +51,9 @@ class VerbatimTestCase(unittest.TestCase):
             self.fail(f"server did not report its address: {line!r} {p.stderr.read()}")
         return p, m.group(1)
 
-    def token(self, name="e2e"):
+    def token(self, name="e2e", role="admin", *scope):
+        """A REST token for a new account `name` with `role` (and scope flags)."""
+        self.run_vb("account", "add", name, "--role", role, *scope, check=0)
         return self.run_vb("token", "create", name, check=0).stdout.strip()
 
 

@@ -287,3 +287,64 @@ class SipUA:
             if m is not None and not m.status:
                 self.answer_in_dialog(m)
         return done()
+
+
+class TlsSipUA(SipUA):
+    """The same phone over TLS (RFC 3261 §26, connection reuse as RFC 5923 says): one TLS
+    connection to the gateway carries its requests and the gateway's, verified against `cafile`.
+    Its SDP offers SRTP with an SDES key (RFC 4568), which only ever travels inside TLS."""
+
+    def __init__(self, user, password, gateway_tls_port, cafile, domain="contoso.com", certfile=None):
+        import base64
+        import ssl
+        super().__init__(user, password, gateway_tls_port, domain)
+        ctx = ssl.create_default_context(cafile=cafile)
+        if certfile:
+            ctx.load_cert_chain(*certfile)
+        self.tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", gateway_tls_port)),
+                                   server_hostname="127.0.0.1")
+        self.port = self.tls.getsockname()[1]
+        self.contact = f"<sip:{user}@127.0.0.1:{self.port};transport=tls>"
+        self.key = base64.b64encode(os.urandom(30)).decode()
+        self.buffer = b""
+
+    def close(self):
+        self.tls.close()
+        super().close()
+
+    def request(self, *args, **kwargs):
+        return super().request(*args, **kwargs).replace("Via: SIP/2.0/UDP", "Via: SIP/2.0/TLS", 1)
+
+    def send(self, text):
+        self.log.append(">>> " + text.split("\r\n")[0])
+        self.tls.sendall(text.encode())
+
+    def receive(self, timeout):
+        end = time.time() + timeout
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end >= 0:
+                head = self.buffer[:head_end].decode("utf-8", "replace")
+                m = re.search(r"^(?:Content-Length|l)\s*:\s*(\d+)", head, re.M | re.I)
+                total = head_end + 4 + (int(m.group(1)) if m else 0)
+                if len(self.buffer) >= total:
+                    data, self.buffer = self.buffer[:total], self.buffer[total:]
+                    msg = Message(data)
+                    self.log.append("<<< " + msg.first)
+                    return msg
+            left = end - time.time()
+            if left <= 0:
+                return None
+            self.tls.settimeout(left)
+            try:
+                chunk = self.tls.recv(65535)
+            except (socket.timeout, TimeoutError):
+                return None
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+    def sdp(self):
+        return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {self.media.getsockname()[1]} RTP/SAVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+                f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{self.key}\r\n")

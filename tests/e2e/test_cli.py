@@ -78,19 +78,37 @@ class CliTest(VerbatimTestCase):
         j = json.loads(self.run_vb("policy", "decide", "sip:stranger@example.net", "--json", check=0).stdout)
         self.assertFalse(j["knownUser"])
 
-    def test_audit_names_the_actor(self):
-        self.run_vb("admin", "--actor", "alice.admin", "-c", "New-VbGroup Desk", check=0)
+    def test_actor_and_user_trusted_for_the_ledger(self):
+        """The audit log names the local user by uid: neither --actor nor $USER decide it."""
+        self.run_vb("admin", "--actor", "alice.admin", "-c", "New-VbGroup Desk", check=2)
+        env = dict(self.env, USER="someone-else")
+        self.run_vb("admin", "-c", "New-VbGroup Desk", env=env, check=0)
         r = self.run_vb("admin", "-c", "Get-VbAuditLog -Last 1", check=0)
-        self.assertIn("alice.admin", r.stdout)
+        self.assertIn(f"os:{os.getuid()}", r.stdout)
+        self.assertNotIn("someone-else", r.stdout)
         self.assertIn("New-VbGroup Desk", r.stdout)
 
-    def test_tokens(self):
-        t = self.token("ci")
+    def test_accounts_and_tokens(self):
+        self.run_vb("token", "create", "ci", check=1)  # no such account yet
+        r = self.run_vb("account", "add", "ci", "--role", "janitor", check=2)
+        self.assertIn("compliance-officer", r.stderr)
+        self.run_vb("account", "add", "ci", "--role", "auditor", check=0)
+        self.run_vb("account", "add", "ci", "--role", "auditor", check=1)
+        r = self.run_vb("account", "add", "jane", "--role", "compliance-officer", "--groups", "FX Desk,Rates",
+                        "--password-stdin", stdin="correct horse battery staple\n", check=0)
+        self.assertIn("scope: groups FX Desk,Rates", r.stdout)
+        accounts = json.loads(self.run_vb("account", "list", "--json", check=0).stdout)
+        jane = [a for a in accounts if a["name"] == "jane"][0]
+        self.assertEqual((jane["role"], jane["groups"], jane["password"]),
+                         ("compliance-officer", ["FX Desk", "Rates"], True))
+        t = self.run_vb("token", "create", "ci", check=0).stdout.strip()
         self.assertTrue(t.startswith("vbt_"))
-        self.run_vb("token", "create", "ci", check=1)
-        self.assertIn("ci", self.run_vb("token", "list", check=0).stdout)
-        self.run_vb("token", "revoke", "ci", check=0)
-        self.run_vb("token", "revoke", "ci", check=1)
+        listed = self.run_vb("token", "list", check=0).stdout
+        token_id = listed.split()[0]
+        self.assertTrue(token_id.startswith("ci-"))
+        self.assertIn("\tci\t", listed)
+        self.run_vb("token", "revoke", token_id, check=0)
+        self.run_vb("token", "revoke", token_id, check=1)
 
     def test_seed_policy_script_runs_as_pasted(self):
         demo = os.path.join(SOURCE_DIR, "demo")

@@ -29,7 +29,15 @@ class RestTest(VerbatimTestCase):
         status, body = http("POST", url + "/api/v1/recorder-endpoints", token,
                             {"ApplicationId": "0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b",
                              "Uri": "sip:rec.contoso.com"})
-        self.assertEqual(status, 201, body)
+        # Where recordings go changes only when a second admin approves (four-eyes).
+        self.assertEqual(status, 202, body)
+        approval = body["approval"]["id"]
+        status, _ = http("POST", f"{url}/api/v1/approvals/{approval}/approve", token)
+        self.assertEqual(status, 403)
+        second = self.token("second-admin")
+        status, body = http("POST", f"{url}/api/v1/approvals/{approval}/approve", second)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["status"], "approved")
         status, body = http("POST", url + "/api/v1/policies", token,
                             {"Identity": "Traders", "Enabled": True,
                              "ComplianceRecordingApplications": [{"Id": rec, "ConcurrentInvitationCount": 1}]})

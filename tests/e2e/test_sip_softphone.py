@@ -24,7 +24,7 @@ MODULES = "/usr/lib/baresip/modules"
 class Baresip:
     """One baresip process with one account, its SIP port and its control connection."""
 
-    def __init__(self, workdir, account):
+    def __init__(self, workdir, account, extra_config=""):
         self.sip_port = free_udp_port()
         ctrl_port = free_udp_port()
         os.makedirs(workdir, exist_ok=True)
@@ -50,7 +50,7 @@ module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:{ctrl_port}
-""")
+{extra_config}""")
         with open(os.path.join(workdir, "accounts"), "w") as f:
             f.write(account + "\n")
         self.log = open(os.path.join(workdir, "baresip.log"), "w")
