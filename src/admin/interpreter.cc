@@ -218,6 +218,11 @@ Interpreter::Outcome Interpreter::run(std::string_view text, bool atomic) {
   std::lock_guard lock(ctx_.svc.mutex());
   Outcome out;
   Script script = parse_script(text);
+  source_ = script.source;
+  struct Forget {  // source_ points into `script`: never past this call
+    std::string_view& v;
+    ~Forget() { v = {}; }
+  } forget{source_};
   if (!script.errors.empty()) {
     const ParseError& pe = script.errors.front();
     PsError e{pe.message, "ParserError", "ParseException", "", "", pe.pos};
@@ -376,8 +381,56 @@ std::string redact_secrets(std::string_view text) {
   return out;
 }
 
+namespace {
+// Parameters whose values never reach the audit log.
+bool secret_parameter(std::string_view name) { return iequals(name, "SipPassword"); }
+
+// The parameter an argument binds to, as bind() decides it: the exact name, else the one
+// parameter the name is a prefix of (none when unknown or ambiguous).
+const ParamSpec* bound_parameter(const CmdletSpec& spec, std::string_view written) {
+  const ParamSpec* exact = nullptr;
+  std::vector<const ParamSpec*> prefixed;
+  for (const auto& p : spec.params) {
+    if (iequals(p.name, written)) exact = &p;
+    else if (istarts_with(p.name, written)) prefixed.push_back(&p);
+  }
+  if (exact) return exact;
+  return prefixed.size() == 1 ? prefixed.front() : nullptr;
+}
+}  // namespace
+
+std::string audit_text(const Statement& st, std::string_view source) {
+  if (st.end <= st.pos.offset || st.end > source.size()) return redact_secrets(st.text);
+  std::vector<std::pair<size_t, size_t>> spans;  // [from, to) in the source
+  for (const Command& cmd : st.pipeline.commands) {
+    const CmdletSpec* spec = find_cmdlet(cmd.name);
+    if (!spec) continue;
+    for (size_t i = 0; i < cmd.args.size(); ++i) {
+      const Arg& a = cmd.args[i];
+      if (!a.is_param) continue;
+      const ParamSpec* p = bound_parameter(*spec, a.param);
+      if (!p || !secret_parameter(p->name)) continue;
+      const Expr* value = a.has_inline_value ? a.value.get()
+                          : i + 1 < cmd.args.size() && !cmd.args[i + 1].is_param
+                              ? cmd.args[i + 1].value.get()
+                              : nullptr;
+      if (value) spans.emplace_back(value->pos.offset, value->pos.offset + value->pos.length);
+    }
+  }
+  std::sort(spans.begin(), spans.end());
+  std::string raw;
+  size_t at = st.pos.offset;
+  for (const auto& [from, to] : spans) {
+    if (from < at || to > st.end) continue;
+    raw.append(source.substr(at, from - at)).append("********");
+    at = to;
+  }
+  raw.append(source.substr(at, st.end - at));
+  return redact_secrets(join_statement_text(raw));
+}
+
 PsResult<std::vector<Value>> Interpreter::exec_statement(const Statement& st) {
-  ctx_.state.set_command(redact_secrets(st.text));
+  ctx_.state.set_command(audit_text(st, source_));
   ctx_.unsaved_apps.clear();
   auto r = eval_pipeline(st.pipeline);
   if (!r) return r.error();

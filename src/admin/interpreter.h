@@ -50,8 +50,13 @@ struct ParamSpec {
 
 class Context;
 
-// A statement as the audit log keeps it: secret parameter values (-SipPassword) masked.
+// A statement as the audit log keeps it: secret parameter values (-SipPassword) masked, in the
+// forms a reader of the text can spot. audit_text() below masks by binding, as the cmdlet sees
+// its parameters (so -SipPass, a prefix, is masked too); this is its second line of defence.
 std::string redact_secrets(std::string_view text);
+// The text of `st` (from `source`, the script it was parsed from) with the value of every
+// argument that binds to a secret parameter replaced by ********, then redact_secrets().
+std::string audit_text(const struct Statement& st, std::string_view source);
 
 // The bound parameters of one cmdlet call.
 class Invocation {
@@ -154,6 +159,7 @@ class Interpreter {
   PsResult<Invocation> bind(const CmdletSpec& spec, const Command& cmd);
 
   Context ctx_;
+  std::string_view source_;  // of the script being run (statements' positions point into it)
 };
 
 const CmdletSpec* find_cmdlet(std::string_view name);

@@ -114,6 +114,34 @@ TEST(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
   EXPECT_FALSE(doc.value());
 }
 
+// PowerShell binds a unique prefix of a parameter name: -SipPass is -SipPassword. The audit log
+// masks what binds to the secret, however it was written.
+TEST(SipPasswordTest, AuditMaskingUsesParameterBindingSoPrefixesAreMasked) {
+  TestDir dir("vb_sip_password_prefix");
+  SequentialIdGenerator ids;
+  ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
+  auto store = policy::SqliteStore::open(dir / "policy.db");
+  ASSERT_TRUE(store);
+  policy::PolicyService svc(std::move(store).value(), ids, clock);
+  ASSERT_TRUE(svc.open());
+  Interpreter interp(svc, "test");
+  auto r = interp.run_script(
+      "New-VbUser alice@contoso.com -SipPass 'Secret-Prefix1'\n"
+      "Set-VbUser alice@contoso.com -sipp:hunter2222 -DisplayName Alice\n"
+      "Set-VbUser alice@contoso.com `\n  -SipPa \"multi line one\"");
+  ASSERT_TRUE(r.ok()) << r.error_text;
+  auto audit = svc.store()->audit_since(0, 1000);
+  ASSERT_TRUE(audit);
+  int masked = 0;
+  for (const auto& e : audit.value()) {
+    for (const char* secret : {"Secret-Prefix1", "hunter2222", "multi line one"}) {
+      EXPECT_EQ(e.command.find(secret), std::string::npos) << e.command;
+    }
+    masked += e.command.find("********") != std::string::npos;
+  }
+  EXPECT_GE(masked, 3);
+}
+
 TEST(SipPasswordTest, RedactsEveryFormOfTheValue) {
   EXPECT_EQ(redact_secrets("Set-VbUser a -SipPassword hunter22 -DisplayName X"),
             "Set-VbUser a -SipPassword ******** -DisplayName X");

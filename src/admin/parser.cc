@@ -148,30 +148,7 @@ class Parser {
   }
 
   std::string statement_text(size_t from, size_t to) const {
-    std::string raw = src_.substr(from, to - from);
-    std::string out;
-    for (size_t k = 0; k < raw.size(); ++k) {
-      if (raw[k] == '`') {
-        size_t j = k + 1;
-        while (j < raw.size() && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\r')) ++j;
-        if (j < raw.size() && raw[j] == '\n') {
-          out += ' ';
-          k = j;
-          continue;
-        }
-      }
-      if (raw[k] == '\r') continue;
-      out += raw[k] == '\n' ? ' ' : raw[k];
-    }
-    // Collapse runs of blanks introduced by continuations.
-    std::string collapsed;
-    for (char c : out) {
-      if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
-      collapsed += c;
-    }
-    while (!collapsed.empty() && collapsed.back() == ' ') collapsed.pop_back();
-    while (!collapsed.empty() && collapsed.front() == ' ') collapsed.erase(0, 1);
-    return collapsed;
+    return join_statement_text(std::string_view(src_).substr(from, to - from));
   }
 
   // --- grammar ------------------------------------------------------------------------
@@ -207,6 +184,7 @@ class Parser {
       parse_pipeline(st.pipeline, 0);
       if (failed()) return;
       st.text = statement_text(start, i_);
+      st.end = i_;
       out.push_back(std::move(st));
       skip_blanks();
       if (!eof() && peek() != '\n' && peek() != ';' && peek() != ')') {
@@ -480,7 +458,58 @@ class Parser {
 
 }  // namespace
 
+std::string join_statement_text(std::string_view raw) {
+  std::string out;
+  for (size_t k = 0; k < raw.size(); ++k) {
+    if (raw[k] == '`') {
+      size_t j = k + 1;
+      while (j < raw.size() && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\r')) ++j;
+      if (j < raw.size() && raw[j] == '\n') {
+        out += ' ';
+        k = j;
+        continue;
+      }
+    }
+    if (raw[k] == '\r') continue;
+    out += raw[k] == '\n' ? ' ' : raw[k];
+  }
+  // Collapse runs of blanks introduced by continuations.
+  std::string collapsed;
+  for (char c : out) {
+    if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
+    collapsed += c;
+  }
+  while (!collapsed.empty() && collapsed.back() == ' ') collapsed.pop_back();
+  while (!collapsed.empty() && collapsed.front() == ' ') collapsed.erase(0, 1);
+  return collapsed;
+}
+
 Script parse_script(std::string_view text) { return Parser(strip_prompts(text)).run(); }
+
+bool needs_more_input(std::string_view text) {
+  const Script s = parse_script(text);
+  // The last thing that is not a blank or a comment: a continuation mark asks for more.
+  std::string_view src = s.source;
+  while (!src.empty() && std::isspace(static_cast<unsigned char>(src.back()))) src.remove_suffix(1);
+  if (s.errors.empty()) {
+    // A trailing '`', '|' or ',' outside comments leaves a statement open (the parser may accept
+    // what came before it).
+    if (src.empty()) return false;
+    const char last = src.back();
+    if (last != '`' && last != '|' && last != ',') return false;
+    const size_t line_start = src.rfind('\n') == std::string_view::npos ? 0 : src.rfind('\n') + 1;
+    return src.substr(line_start).find('#') == std::string_view::npos;
+  }
+  const ParseError& e = s.errors.front();
+  if (e.message.rfind("Missing closing", 0) == 0 ||
+      e.message.rfind("The string is missing the terminator", 0) == 0) {
+    return true;
+  }
+  // An expression or pipe element that was still to come when the input ended.
+  return (e.message == "Missing expression." || e.message == "An empty pipe element is not allowed." ||
+          e.message == "Missing argument in parameter list.") &&
+         e.pos.offset + 1 >= src.size();
+}
 
 std::string_view source_line(std::string_view source, size_t line) {
   size_t start = 0;

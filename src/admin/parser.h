@@ -68,8 +68,13 @@ struct Statement {
   std::string assign;  // variable name for `$x = ...`, else empty
   Pipeline pipeline;
   Pos pos;
+  size_t end = 0;    // offset just past the statement in the source
   std::string text;  // source text, continuation lines joined, prompts removed
 };
+
+// Statement text as `text` keeps it: backtick continuations and line breaks joined into one
+// line, runs of blanks collapsed, trimmed.
+std::string join_statement_text(std::string_view raw);
 
 struct ParseError {
   std::string message;
@@ -86,6 +91,12 @@ inline constexpr size_t kMaxScriptBytes = 4 << 20;
 inline constexpr int kMaxNesting = 64;
 
 Script parse_script(std::string_view text);
+
+// Whether `text` stops in the middle of a statement — an open quote, parenthesis or block comment,
+// or a trailing backtick, pipe or comma — so an interactive shell reads another line (">> "), as
+// PowerShell does. Decided by the parser itself: a '#' comment is a comment, quotes in it do not
+// count.
+bool needs_more_input(std::string_view text);
 
 // The source line `line` (1-based) of `source`, without its newline.
 std::string_view source_line(std::string_view source, size_t line);

@@ -98,5 +98,21 @@ TEST(Parser, NumbersAndBarewords) {
   EXPECT_EQ(a[7].value->text, "a@b.c");
 }
 
+// The interactive shell asks for another line only when a statement is really open: a quote in
+// a '#' comment is not one (`Get-CsOnlineUser # Bob's phone` used to wait forever).
+TEST(Parser, InteractiveShellCommentWithAQuoteIsComplete) {
+  EXPECT_FALSE(needs_more_input("Get-CsOnlineUser # Bob's phone\n"));
+  EXPECT_FALSE(needs_more_input("Get-CsOnlineUser <# it's a block #>\n"));
+  EXPECT_FALSE(needs_more_input("Get-CsOnlineUser # ends with a pipe |\n"));
+  EXPECT_TRUE(needs_more_input("New-VbUser 'alice\n"));
+  EXPECT_TRUE(needs_more_input("Get-CsOnlineUser `\n"));
+  EXPECT_TRUE(needs_more_input("Get-CsOnlineUser |\n"));
+  EXPECT_TRUE(needs_more_input("Get-VbGroup -Identity (Get-VbGroup\n"));
+  EXPECT_TRUE(needs_more_input("Get-CsOnlineUser <# a block\n"));
+  EXPECT_FALSE(needs_more_input("Get-CsOnlineUser\n"));
+  EXPECT_FALSE(needs_more_input("Get-Bogus ')'\n"));
+  EXPECT_FALSE(needs_more_input("\n"));
+}
+
 }  // namespace
 }  // namespace verbatim::admin

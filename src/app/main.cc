@@ -32,6 +32,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "admin/interpreter.h"
+#include "admin/parser.h"
 #include "adminapi/router.h"
 #include "adminapi/server.h"
 #include "archive/archive.h"
@@ -98,26 +99,6 @@ Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env) {
   return svc;
 }
 
-bool statement_complete(const std::string& text) {
-  std::string_view t = trim(text);
-  if (t.empty()) return true;
-  if (t.back() == '`' || t.back() == '|' || t.back() == ',') return false;
-  int depth = 0;
-  char quote = 0;
-  for (char c : t) {
-    if (quote) {
-      if (c == quote) quote = 0;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-    } else if (c == '(') {
-      ++depth;
-    } else if (c == ')') {
-      --depth;
-    }
-  }
-  return depth <= 0 && !quote;
-}
-
 int run_admin(Env& env, const std::string& command, const std::string& file, bool interactive) {
   auto svc = open_service(env);
   if (!svc) return fail(kExitUsage, svc.error().message);
@@ -158,7 +139,7 @@ int run_admin(Env& env, const std::string& command, const std::string& file, boo
     if (!std::getline(std::cin, line)) break;
     if (pending.empty() && (iequals(trim(line), "exit") || iequals(trim(line), "quit"))) break;
     pending += line + "\n";
-    if (!statement_complete(pending)) continue;
+    if (admin::needs_more_input(pending)) continue;
     const auto out = interp.run_interactive(pending);
     emit(out);
     any_error |= !out.ok();

@@ -1,13 +1,14 @@
 """The CLI as a user drives it: exit codes 0/1/2, atomic scripts, data directory, config,
 explain/decide, tokens."""
 import json
+import time
 import os
 import stat
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, VerbatimTestCase, main  # noqa: E402
+from helpers import BIN, SOURCE_DIR, VerbatimTestCase, main  # noqa: E402
 
 SETUP = """
 New-VbUser alice@contoso.com -DisplayName Alice -PhoneNumber +14255550100 -DataLocation EUR
@@ -87,6 +88,30 @@ class CliTest(VerbatimTestCase):
         self.assertIn(f"os:{os.getuid()}", r.stdout)
         self.assertNotIn("someone-else", r.stdout)
         self.assertIn("New-VbGroup Desk", r.stdout)
+
+    def test_interactive_shell_comment_with_a_quote_runs(self):
+        """In the interactive shell (a terminal), `Get-CsOnlineUser # Bob's phone` runs at once:
+        the apostrophe in the comment used to leave the shell waiting for the quote's end."""
+        import pty
+        import select
+        self.run_vb("admin", "-c", "New-VbUser bob@contoso.com -DisplayName 'Bob Broker'", check=0)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(BIN, [BIN, "admin"], self.env)
+        out = b""
+        os.write(fd, b"Get-CsOnlineUser | ft DisplayName # Bob's phone\n")
+        deadline = time.monotonic() + 10
+        while b"Bob Broker" not in out and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+        os.write(fd, b"exit\n")
+        os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertIn(b"Bob Broker", out, out.decode(errors="replace"))
 
     def test_accounts_and_tokens(self):
         self.run_vb("token", "create", "ci", check=1)  # no such account yet
