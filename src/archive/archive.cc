@@ -464,8 +464,12 @@ Status Archive::recover_open_objects() {
       if (u.step() != kSqliteDone) return db_->error("marking the recording interrupted");
       // An object made after the recording ended (a playback file) leaves its status alone.
       if (db_->changes() == 0) return ok_status();
-      return append_event(
-          {{"type", "recording.interrupted"}, {"recording", o.recording}, {"object", o.id}});
+      auto objects = sealed_objects(o.recording);
+      if (!objects) return objects.error();
+      return append_event({{"type", "recording.interrupted"},
+                           {"recording", o.recording},
+                           {"object", o.id},
+                           {"objects", objects.value()}});
     }));
   }
   return ok_status();
@@ -490,10 +494,15 @@ Status Archive::complete_recording(const std::string& recording_id, const std::s
       return make_error(ErrorCode::kFailedPrecondition,
                         "recording " + recording_id + " is not being recorded");
     }
+    auto objects = sealed_objects(recording_id);
+    if (!objects) return objects.error();
+    // The entry commits to the recording's objects, so an export package can prove it holds
+    // all of them (export.h).
     return append_event({{"type", "recording.completed"},
                          {"recording", recording_id},
                          {"status", status},
-                         {"reason", reason}});
+                         {"reason", reason},
+                         {"objects", objects.value()}});
   });
 }
 
@@ -789,6 +798,29 @@ Status Archive::replace_signing_key() {
   spdlog::warn("archive: signing key replaced ({} -> {}) by {}: {}", old_key,
                hex(signing_.public_key), actor_, options_.replacement_reason);
   return ok_status();
+}
+
+Result<json> Archive::sealed_objects(const std::string& recording_id) {
+  json out = json::array();
+  SqliteStmt s(*db_,
+               "SELECT id, kind, sha256 FROM objects WHERE recording_id = ?1 AND status = 'sealed' "
+               "ORDER BY rowid");
+  s.bind(1, recording_id);
+  while (s.step() == kSqliteRow) {
+    out.push_back({{"object", s.text(0)}, {"kind", s.text(1)}, {"sha256", s.text(2)}});
+  }
+  return out;
+}
+
+Result<std::optional<uint64_t>> Archive::ending_entry(const std::string& recording_id) {
+  SqliteStmt s(*db_,
+               "SELECT seq FROM ledger_entries WHERE recording_id = ?1 AND "
+               "(CAST(entry AS TEXT) LIKE '%\"type\":\"recording.completed\"%' OR "
+               "CAST(entry AS TEXT) LIKE '%\"type\":\"recording.interrupted\"%') "
+               "ORDER BY seq DESC LIMIT 1");
+  s.bind(1, recording_id);
+  if (s.step() == kSqliteRow) return std::optional<uint64_t>(static_cast<uint64_t>(s.int64(0)));
+  return std::optional<uint64_t>();
 }
 
 Result<Archive::LedgerFacts> Archive::ledger_facts(const std::string& recording_id) {

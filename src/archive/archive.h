@@ -151,6 +151,9 @@ class Archive {
   Result<int> update_metadata(const std::string& recording_id, const nlohmann::json& metadata,
                               const std::string& who, const std::string& reason);
   Result<std::vector<MetadataVersion>> metadata_history(const std::string& recording_id);
+  // The ledger entry that ended the recording (recording.completed or .interrupted): it lists
+  // the objects the recording had then, each with its SHA-256 (what an export must contain).
+  Result<std::optional<uint64_t>> ending_entry(const std::string& recording_id);
   // This archive's node id (random, fixed at creation): recording ids are random 128-bit
   // values, and "<node id>-<serial>" names a recording uniquely across nodes.
   const std::string& node_id() const { return node_id_; }
@@ -240,6 +243,8 @@ class Archive {
     std::set<std::string> objects;      // sealed objects
   };
   Result<LedgerFacts> ledger_facts(const std::string& recording_id);
+  // The sealed objects of a recording, as a ledger entry lists them.
+  Result<nlohmann::json> sealed_objects(const std::string& recording_id);
   // Refuses destructive actions unless the ledger verifies (no finding at all).
   Status ledger_intact();
   Status dispose_proven(const std::string& recording_id, const std::string& who);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 
@@ -37,8 +38,16 @@ fs::path in_package(const std::string& dir, const std::string& rel) {
   return fs::path(dir) / p;
 }
 
+// Packages hold decrypted recordings and their keys: owner-only, 0700 directories, 0600 files.
+void owner_only(const fs::path& p, bool dir) {
+  std::error_code ec;
+  fs::permissions(p, dir ? fs::perms::owner_all : fs::perms::owner_read | fs::perms::owner_write,
+                  fs::perm_options::replace, ec);
+}
+
 Status write_file(const fs::path& p, std::span<const uint8_t> data) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  owner_only(p, false);
   out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
   out.flush();
   if (!out) return make_error(ErrorCode::kIo, "cannot write " + p.string());
@@ -48,6 +57,7 @@ Status write_file(const fs::path& p, std::span<const uint8_t> data) {
 // The stored (encrypted) bytes of an object, copied as they are.
 Status copy_stored(const ObjectSource& source, const fs::path& to) {
   std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  owner_only(to, false);
   std::vector<uint8_t> buf(1 << 16);
   for (uint64_t off = 0; off < source.size() && out;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), source.size() - off));
@@ -84,6 +94,7 @@ Result<ExportSummary> export_directory(Archive& archive, const std::vector<std::
   }
   fs::create_directories(out_dir, ec);
   if (ec) return make_error(ErrorCode::kIo, "cannot create " + out_dir + ": " + ec.message());
+  owner_only(out_dir, true);
   struct Obj {
     ObjectInfo info;
     DataKey key;
@@ -123,6 +134,8 @@ Result<ExportSummary> export_directory(Archive& archive, const std::vector<std::
   for (auto& [rec, objs] : plan) {
     const fs::path rdir = fs::path(out_dir) / "recordings" / rec.id;
     fs::create_directories(rdir, ec);
+    owner_only(fs::path(out_dir) / "recordings", true);
+    owner_only(rdir, true);
     VB_TRY(write_file(rdir / "metadata.json", as_bytes(rec.metadata_text)));
     auto entry = archive.ledger().entry_bytes(rec.ledger_seq);
     if (!entry) return entry.error();
@@ -134,6 +147,15 @@ Result<ExportSummary> export_directory(Archive& archive, const std::vector<std::
                                      inclusion_proof(leaves.value(), rec.ledger_seq))},
                {"objects", json::array()},
                {"metadata_versions", json::array()}};
+    // The entry that ended the recording lists its objects: the package proves it holds them all.
+    auto ending = archive.ending_entry(rec.id);
+    if (!ending) return ending.error();
+    if (ending.value()) {
+      auto eentry = archive.ledger().entry_bytes(*ending.value());
+      if (!eentry) return eentry.error();
+      jr["ended"] = ledger_ref(*ending.value(), eentry.value(),
+                               inclusion_proof(leaves.value(), *ending.value()));
+    }
     auto history = archive.metadata_history(rec.id);
     if (!history) return history.error();
     for (const auto& v : history.value()) {
@@ -159,6 +181,7 @@ Result<ExportSummary> export_directory(Archive& archive, const std::vector<std::
       if (!reader) return reader.error();
       VB_TRY(reader.value()->verify());
       std::ofstream media(fs::path(out_dir) / (base + ".bin"), std::ios::binary);
+      owner_only(fs::path(out_dir) / (base + ".bin"), false);
       for (size_t i = 0; i < reader.value()->chunks().size(); ++i) {
         auto c = reader.value()->read_chunk(i);
         if (!c) return c.error();
@@ -271,6 +294,49 @@ Result<std::vector<PackageVerdict>> verify_manifest(const std::string& dir,
         tampered = true;
       }
     }
+    // Completeness: every object the recording had when it ended (its ledger entry lists them)
+    // is in the package. Without that entry (a package from before it was written), whether
+    // the package is complete cannot be proven: unverifiable, never valid.
+    if (jr.contains("ended")) {
+      const json eentry = check_entry(jr["ended"], "recording end");
+      const std::string etype = eentry.is_object() ? eentry.value("type", "") : "";
+      if (eentry.is_object() &&
+          ((etype != "recording.completed" && etype != "recording.interrupted") ||
+           eentry.value("recording", "") != v.recording)) {
+        v.problems.emplace_back("recording end: ledger entry is for something else");
+        tampered = true;
+      } else if (eentry.is_object() && !eentry.contains("objects")) {
+        v.problems.emplace_back(
+            "the recording ended before its ledger entries listed their objects: the package's "
+            "completeness cannot be proven");
+        unverifiable = true;
+      } else if (eentry.is_object()) {
+        std::map<std::string, std::string> present;  // object -> its sealed entry's sha256
+        for (const auto& jo : jr.value("objects", json::array())) {
+          const std::string bytes = jo.value("ledger", json::object()).value("entry", "");
+          const json oe = json::parse(bytes, nullptr, false);
+          if (oe.is_object()) present[jo.value("id", "")] = oe.value("sha256", "");
+        }
+        for (const auto& listed : eentry["objects"]) {
+          const std::string oid = listed.value("object", "");
+          auto it = present.find(oid);
+          if (it == present.end()) {
+            v.problems.emplace_back("object " + oid + " (" + listed.value("kind", "") +
+                                    ") belongs to the recording but is missing from the package");
+            tampered = true;
+          } else if (it->second != listed.value("sha256", "")) {
+            v.problems.emplace_back("object " + oid +
+                                    ": not the object the recording ended with");
+            tampered = true;
+          }
+        }
+      }
+    } else if (jr.value("status", "") != "recording") {
+      v.problems.emplace_back(
+          "the package does not say which objects the recording ended with: its completeness "
+          "cannot be proven");
+      unverifiable = true;
+    }
     for (const auto& jo : jr.value("objects", json::array())) {
       const std::string oid = jo.value("id", "?");
       const std::string what = "object " + oid;
@@ -375,6 +441,7 @@ Result<ExportSummary> export_package(Archive& archive, const std::vector<std::st
   auto summary = export_directory(archive, recordings, staged, who);
   if (!summary) return summary.error();
   VB_TRY(pack_directory(staged, out));
+  owner_only(out, false);
   summary.value().dir = out;
   return summary;
 }

@@ -204,5 +204,40 @@ TEST_F(ExportTest, RefusesNonEmptyTargetAndUnknownRecordings) {
   EXPECT_FALSE(verify_package((base / "nowhere").string(), pk));
 }
 
+// A package proves it is complete: the ledger entry that ended each recording lists its objects,
+// so one dropped from the package (the manifest edited to match) is found.
+TEST_F(ExportTest, ExportPackageProvesThatItIsComplete) {
+  json m = manifest();
+  ASSERT_TRUE(m["recordings"][0].contains("ended"));
+  m["recordings"][0]["objects"].erase(1);  // an insider leaves an object out
+  save(m);
+  auto v = verify_package(pkg, pk);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v.value()[0].verdict, "tampered");
+  bool named = false;
+  for (const auto& p : v.value()[0].problems) {
+    named |= p.find("is missing from the package") != std::string::npos;
+  }
+  EXPECT_TRUE(named);
+  EXPECT_EQ(v.value()[1].verdict, "valid");
+  // Without the end entry at all, completeness is unproven: unverifiable, never valid.
+  m["recordings"][1].erase("ended");
+  save(m);
+  EXPECT_EQ(verdicts(pk).at(recs[1]), "unverifiable");
+}
+
+// Packages hold decrypted media and data keys: owner-only directories and files.
+TEST_F(ExportTest, DirectoryExportsAreOwnerOnly) {
+  EXPECT_EQ(fs::status(pkg).permissions() & fs::perms::all, fs::perms::owner_all);
+  for (const auto& e : fs::recursive_directory_iterator(pkg)) {
+    const auto perms = e.status().permissions() & fs::perms::all;
+    if (e.is_directory()) {
+      EXPECT_EQ(perms, fs::perms::owner_all) << e.path();
+    } else {
+      EXPECT_EQ(perms, fs::perms::owner_read | fs::perms::owner_write) << e.path();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace verbatim::archive
