@@ -262,6 +262,11 @@ std::string token_hash(const std::string& token) {
 
 std::string new_token() { return "vbt_" + random_hex(24); }
 
+bool Router::runs_off_loop(const Request& req) {
+  const std::string_view target(req.target().data(), req.target().size());
+  return istarts_with(target, "/api/v1/calls");
+}
+
 Router::Router(policy::PolicyService& svc, RouterOptions options)
     : svc_(svc), options_(std::move(options)) {}
 
@@ -561,9 +566,22 @@ Response Router::cmdlet(const Request& req, const Principal& who, const std::str
 // Supervisors see only calls in which a member of one of their groups took part.
 Response Router::calls(const Request& req, const Principal& who, std::string_view call_id,
                        const std::map<std::string, std::string>& query) {
-  if (options_.calls_file.empty()) {
+  if (options_.calls_db.empty()) {
     return problem(req, http::status::not_found, "this server keeps no call records",
                    "NoCallRecords");
+  }
+  std::unique_ptr<gateway::CallLog> log;
+  {
+    std::error_code ec;
+    if (std::filesystem::exists(options_.calls_db, ec) ||
+        std::filesystem::exists(options_.calls_file, ec)) {
+      auto opened = gateway::CallLog::open(options_.calls_db, options_.calls_file);
+      if (!opened) {
+        return problem(req, http::status::service_unavailable, opened.error().message,
+                       "CallRecordsUnavailable");
+      }
+      log = std::move(opened).value();
+    }
   }
   std::set<std::string> members;  // lower-case UPNs and SIP addresses of the scope's users
   const bool scoped = who.account.role == policy::Role::kSupervisor;
@@ -596,7 +614,8 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
     return false;
   };
   if (!call_id.empty()) {
-    auto found = gateway::find_call(options_.calls_file, call_id);
+    if (!log) return forbidden(req);
+    auto found = log->find_call(call_id);
     if (!found) {
       return problem(req, http::status::service_unavailable, found.error().message,
                      "CallRecordsUnavailable");
@@ -617,7 +636,11 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
     q.limit = std::stoul(v);
   }
   if (scoped) q.limit = std::max<size_t>(q.limit, 1000);  // filtered below
-  auto list = gateway::find_calls(options_.calls_file, q);
+  if (auto st = gateway::check_query(q); !st) {
+    return problem(req, http::status::bad_request, st.error().message, "InvalidQuery");
+  }
+  if (!log) return reply(req, http::status::ok, {{"calls", json::array()}, {"count", 0}});
+  auto list = log->find_calls(q);
   if (!list && list.error().code == ErrorCode::kInvalidArgument) {
     return problem(req, http::status::bad_request, list.error().message, "InvalidQuery");
   }
@@ -772,6 +795,13 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       (void)svc_.store()->log_security_event({0, now_iso(), who.actor(), "approval.requested",
                                               {{"id", id.value()}, {"action", action}}});
       out = accepted_for_approval(req, id.value(), "releasing a legal hold");
+      return ok_status();
+    }
+    // DELETE /recordings/{id}: disposal, which the archive refuses (and records) before the
+    // retention date or under a legal hold, whoever asks (T25).
+    if (parts.size() == 1 && req.method() == http::verb::delete_) {
+      VB_TRY(a.dispose(rec, who.actor()));
+      out = reply(req, http::status::ok, {{"disposed", rec}});
       return ok_status();
     }
     // POST /recordings/{id}/retention {"until"}: longer only (the archive refuses shorter).

@@ -49,7 +49,8 @@ std::string token_hash(const std::string& token);
 std::string new_token();
 
 struct RouterOptions {
-  std::string calls_file;  // the gateway's call records (<data_dir>/gateway-calls.jsonl)
+  std::string calls_db;    // the gateway's call records (<data_dir>/calls.db)
+  std::string calls_file;  // its JSONL file, imported once into a new database
   std::string import_dir;  // Import-VbDirectory over REST reads only here (and uploads go here)
   std::string work_dir;    // scratch space for export packages
   // Lends the archive for the length of one call of `use`; an error when it cannot (no archive,
@@ -63,6 +64,9 @@ class Router {
   explicit Router(policy::PolicyService& svc) : Router(svc, RouterOptions{}) {}
   // `peer`: the client's address (for the request log).
   Response handle(const Request& req, const std::string& peer = "");
+  // Requests that read files or databases at length (the call records) and touch nothing the
+  // event loop owns: the server runs them on its worker threads, never on the loop.
+  static bool runs_off_loop(const Request& req);
 
   struct Principal {
     policy::Account account;

@@ -345,5 +345,22 @@ TEST_F(RouterTest, SupervisorsSeeTheirGroupsCalls) {
             http::status::forbidden);
 }
 
+// T25 (a): deleting a recording before its retention date through the API is refused for
+// everyone — an admin (no right to recordings at all) and a compliance officer (the archive's
+// write-once rule) — and every attempt is in the ledger.
+TEST_F(RouterTest, T25aDeleteBeforeRetentionRefusedAndAudited) {
+  const auto [rec, obj] = recording("FX Desk");
+  auto r = call(http::verb::delete_, "/api/v1/recordings/" + rec);
+  EXPECT_EQ(r.result(), http::status::forbidden);
+  r = call(http::verb::delete_, "/api/v1/recordings/" + rec, nullptr, "jane-token");
+  EXPECT_EQ(r.result(), http::status::conflict) << r.body();
+  EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("retained until"),
+            std::string::npos);
+  EXPECT_EQ(ledger("access.denied").front()["by"], "api:tester");
+  ASSERT_EQ(ledger("disposal.refused").size(), 1u);
+  EXPECT_EQ(ledger("disposal.refused").front()["by"], "api:jane");
+  EXPECT_TRUE(archive_->read_object(obj, "check"));  // still there
+}
+
 }  // namespace
 }  // namespace verbatim::adminapi

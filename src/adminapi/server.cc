@@ -3,7 +3,9 @@
 #include <chrono>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -26,8 +28,8 @@ template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
-  Session(Router& router, Args&&... args)
-      : stream_(std::forward<Args>(args)...), router_(router) {}
+  Session(Router& router, asio::thread_pool& workers, Args&&... args)
+      : stream_(std::forward<Args>(args)...), router_(router), workers_(workers) {}
 
   void start() {
     if constexpr (kTls) {
@@ -74,6 +76,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(e);
       return e ? std::string("?") : ep.address().to_string();
     }();
+    if (Router::runs_off_loop(req)) {
+      // Long reads (the call records) on a worker: the loop keeps serving SIP and media.
+      asio::post(workers_, [self = this->shared_from_this(), req = std::move(req), peer]() {
+        Response res = self->router_.handle(req, peer);
+        asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+          self->write(std::move(res));
+        });
+      });
+      return;
+    }
     Response res = router_.handle(req, peer);
     write(std::move(res));
   }
@@ -112,6 +124,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Router& router_;
+  asio::thread_pool& workers_;
 };
 
 }  // namespace
@@ -126,11 +139,13 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
           if (ec == asio::error::operation_aborted) return;
           if (!ec) {
             if (self->tls_) {
-              std::make_shared<Session<ssl::stream<beast::tcp_stream>>>(self->router_,
-                                                                       std::move(s), *self->tls_)
+              std::make_shared<Session<ssl::stream<beast::tcp_stream>>>(
+                  self->router_, self->workers_, std::move(s), *self->tls_)
                   ->start();
             } else {
-              std::make_shared<Session<beast::tcp_stream>>(self->router_, std::move(s))->start();
+              std::make_shared<Session<beast::tcp_stream>>(self->router_, self->workers_,
+                                                           std::move(s))
+                  ->start();
             }
           }
           self->accept();
@@ -141,6 +156,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
   tcp::acceptor acceptor_;
   Router& router_;
   std::shared_ptr<ssl::context> tls_;
+  asio::thread_pool workers_{2};
 };
 
 Result<tcp::endpoint> parse_endpoint(const std::string& address) {

@@ -354,6 +354,8 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.trunk_username = c.gateway_trunk_username;
   o.trunk_tls_name = c.gateway_trunk_tls_name;
   o.sip_domains = c.gateway_sip_domains;
+  o.allow_sdes_over_plain_sip = c.gateway_allow_sdes_over_plain_sip;
+  o.dns.servers = c.gateway_dns_servers;
   o.voicemail_uri = c.gateway_voicemail_uri;
   o.health_interval = std::chrono::milliseconds(c.gateway_health_check_interval_ms);
   o.require_srtp = c.gateway_require_srtp;
@@ -369,7 +371,9 @@ gateway::GatewayOptions gateway_options(const Env& env) {
     o.registrar.algorithms.push_back(a == "MD5" ? sip::DigestAlgorithm::kMd5
                                                 : sip::DigestAlgorithm::kSha256);
   }
+  o.calls_db = (std::filesystem::path(c.data_dir) / "calls.db").string();
   o.calls_file = (std::filesystem::path(c.data_dir) / "gateway-calls.jsonl").string();
+  o.call_records_days = c.gateway_call_records_days;
   o.status_file = (std::filesystem::path(c.data_dir) / "gateway-status.json").string();
   o.dialogs_file = (std::filesystem::path(c.data_dir) / "gateway-dialogs.jsonl").string();
   o.registrations_file =
@@ -413,6 +417,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   if (wanted.count("admin-api")) {
     const std::filesystem::path data(env.config.data_dir);
     adminapi::RouterOptions ro;
+    ro.calls_db = (data / "calls.db").string();
     ro.calls_file = (data / "gateway-calls.jsonl").string();
     ro.import_dir = (data / "import").string();
     ro.work_dir = (data / "tmp").string();
@@ -1037,15 +1042,24 @@ int run_sip_lint(const std::string& file, bool json) {
 
 // The job queue (<data_dir>/jobs.db): what the recorder still has to do after its calls.
 // `verbatim calls show CALL-ID`: the gateway's decisions and outcome for a call.
-int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
-  const auto path = std::filesystem::path(env.config.data_dir) / "gateway-calls.jsonl";
-  if (!std::filesystem::exists(path)) {
-    return fail(kExitUsage, "no call records in " + env.config.data_dir +
-                                " (the gateway writes them as calls end)");
+// The call records' database (an older data directory's JSONL file imported on first use).
+Result<std::unique_ptr<gateway::CallLog>> open_call_log(const Env& env) {
+  const std::filesystem::path data(env.config.data_dir);
+  if (!std::filesystem::exists(data / "calls.db") &&
+      !std::filesystem::exists(data / "gateway-calls.jsonl")) {
+    return make_error(ErrorCode::kNotFound, "no call records in " + env.config.data_dir +
+                                                " (the gateway writes them as calls end)");
   }
-  auto found = gateway::find_call(path.string(), call_id);
+  return gateway::CallLog::open((data / "calls.db").string(),
+                                (data / "gateway-calls.jsonl").string());
+}
+
+int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
+  auto log = open_call_log(env);
+  if (!log) return fail(kExitUsage, log.error().message);
+  auto found = log.value()->find_call(call_id);
   if (!found) return fail(kExitUsage, found.error().message);
-  if (!found.value()) return fail(kExitFinding, "no call " + call_id + " in " + path.string());
+  if (!found.value()) return fail(kExitFinding, "no call " + call_id + " in the call records");
   const auto& c = *found.value();
   if (as_json) {
     std::cout << c.dump(2) << "\n";
@@ -1130,8 +1144,14 @@ int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
 
 // `verbatim calls list`: the newest call records, filtered.
 int run_calls_list(Env& env, const gateway::CallQuery& q, bool as_json) {
-  const auto path = std::filesystem::path(env.config.data_dir) / "gateway-calls.jsonl";
-  auto list = gateway::find_calls(path.string(), q);
+  if (auto st = gateway::check_query(q); !st) return fail(kExitUsage, st.error().message);
+  auto log = open_call_log(env);
+  if (!log && log.error().code == ErrorCode::kNotFound) {
+    if (as_json) std::cout << "[]\n";
+    return kExitOk;
+  }
+  if (!log) return fail(kExitUsage, log.error().message);
+  auto list = log.value()->find_calls(q);
   if (!list) return fail(kExitUsage, list.error().message);
   if (as_json) {
     std::cout << nlohmann::json(list.value()).dump(2) << "\n";

@@ -678,7 +678,7 @@ TEST_F(ArchiveTest, MasterKeyRotationRewrapsWithoutTouchingObjects) {
 // The catalog is not evidence: an edited retention date, a released hold or a "disposed" status
 // in a catalog row changes nothing about what may be disposed; only the ledger decides, and only
 // while it verifies.
-TEST_F(ArchiveTest, DisposeTrustsOnlyWhatTheLedgerProves) {
+TEST_F(ArchiveTest, T25bDisposeTrustsOnlyWhatTheLedgerProves) {
   auto a = open();
   const auto kept = record(*a, 1, 500, 1, std::chrono::days(10));
   const auto held = record(*a, 1, 500, 2, std::chrono::days(1));

@@ -124,7 +124,8 @@ Status read_gateway(const toml::table& t, Config& c) {
        "trunk", "emergency_numbers", "digest_algorithms", "banner_text", "health_check_interval_ms",
        "require_srtp", "prompts_dir", "voicemail_uri", "recorder_srtp", "trunk_transport",
        "trunk_sources", "trunk_username", "trunk_password_file", "trunk_tls_name", "sip_domains",
-       "recorder_key_file", "tls_listen", "tls_client_auth", "allow_sdes_over_plain_sip"}));
+       "recorder_key_file", "tls_listen", "tls_client_auth", "allow_sdes_over_plain_sip",
+       "call_records_days", "dns_servers"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -147,6 +148,11 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "tls_listen", c.gateway_tls_listen));
   VB_TRY(read(t, "gateway", "tls_client_auth", c.gateway_tls_client_auth));
   VB_TRY(read(t, "gateway", "allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip));
+  VB_TRY(read(t, "gateway", "call_records_days", c.gateway_call_records_days));
+  VB_TRY(read(t, "gateway", "dns_servers", c.gateway_dns_servers));
+  if (c.gateway_call_records_days < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "gateway.call_records_days must be >= 1");
+  }
   if (c.gateway_tls_client_auth != "none" && c.gateway_tls_client_auth != "optional" &&
       c.gateway_tls_client_auth != "require") {
     return make_error(ErrorCode::kInvalidArgument,
@@ -406,7 +412,9 @@ std::string config_to_toml(const Config& c) {
                           {"recorder_key_file", c.gateway_recorder_key_file},
                           {"tls_listen", c.gateway_tls_listen},
                           {"tls_client_auth", c.gateway_tls_client_auth},
-                          {"allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip}});
+                          {"allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip},
+                          {"call_records_days", c.gateway_call_records_days},
+                          {"dns_servers", c.gateway_dns_servers}});
   std::ostringstream out;
   out << root << "\n";
   return out.str();

@@ -80,6 +80,8 @@ struct Config {
   std::string gateway_tls_client_auth = "optional";  // none | optional | require
   // SDES-SRTP keys travel in SDP: only over TLS, unless this is set (a lab without certificates).
   bool gateway_allow_sdes_over_plain_sip = false;
+  int gateway_call_records_days = 400;  // call records older than this are deleted
+  std::string gateway_dns_servers;  // "ip:port,ip:port" for recorder host names; empty: system's
   int gateway_health_check_interval_ms = 2000;    // OPTIONS to recorder endpoints; 0: off
   bool gateway_require_srtp = false;              // plain RTP offers get 488 (T35)
   bool gateway_recorder_srtp = true;              // the copies to recorders as SRTP (SDES)

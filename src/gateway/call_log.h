@@ -1,31 +1,92 @@
-// The gateway's call records: one JSON object per ended call, appended to
-// <data_dir>/gateway-calls.jsonl (Gateway::record_of has the fields; docs/gateway.md). Read by
-// `verbatim calls show|list` and the admin REST API (/api/v1/calls), so both answer alike.
-// A line that does not parse (a crash mid-append) is skipped, never an error for the others.
+// The gateway's call records: one JSON object per ended call (Gateway::record_of has the fields;
+// docs/gateway.md), kept in an indexed SQLite database (<data_dir>/calls.db) that
+// `verbatim calls show|list` and the REST API (/api/v1/calls) query without reading every record,
+// and appended as a line to <data_dir>/gateway-calls.jsonl for log shippers (rotated by size).
+//
+//   - CallLog: the database. Queries use the indexes (Call-ID, start time); the parties' names
+//     and numbers are kept in a lower-case column for substring search. Records older than the
+//     retention (gateway.call_records_days) are deleted; a JSONL file from before the database
+//     existed is imported once. One connection per thread; WAL, so readers in other processes
+//     never wait for the writer.
+//   - CallLogWriter: the gateway's side. append() hands the record to a thread of its own, which
+//     writes the database and the JSONL file: the SIP thread never waits on the disk.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "common/sqlite.h"
 
 namespace verbatim::gateway {
 
 struct CallQuery {
-  std::string party;  // a substring of either party's address, user or number (any case)
+  std::string party;  // a substring of either party's address, user, number or name (any case)
   std::string since;  // ISO 8601: calls that started at or after it
   size_t limit = 100;
 };
 
-// Newest first. A missing file is no calls.
-Result<std::vector<nlohmann::json>> find_calls(const std::string& path, const CallQuery& q);
-// The record of a call by its Call-ID (the last one, should a Call-ID come twice).
-Result<std::optional<nlohmann::json>> find_call(const std::string& path, std::string_view call_id);
 // Checks a CallQuery from user input: kInvalidArgument with what is wrong.
 Status check_query(const CallQuery& q);
+
+class CallLog {
+ public:
+  // Opens (creating) the database; imports `legacy_jsonl` once when the database is new.
+  static Result<std::unique_ptr<CallLog>> open(const std::string& db_path,
+                                               const std::string& legacy_jsonl = "");
+  Status append(const nlohmann::json& record);
+  // Newest first.
+  Result<std::vector<nlohmann::json>> find_calls(const CallQuery& q);
+  // The record of a call by its Call-ID (the last one, should a Call-ID come twice).
+  Result<std::optional<nlohmann::json>> find_call(std::string_view call_id);
+  // Deletes records of calls that started before `before` (ISO 8601); returns how many.
+  Result<int64_t> expire(const std::string& before);
+
+ private:
+  explicit CallLog(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  std::unique_ptr<SqliteDb> db_;
+};
+
+class CallLogWriter {
+ public:
+  struct Options {
+    std::string db_path;            // <data_dir>/calls.db
+    std::string jsonl_path;         // <data_dir>/gateway-calls.jsonl; empty: none
+    uint64_t jsonl_max_bytes = 64ull << 20;  // then renamed to <path>.1 (.1 to .4 kept)
+    int keep_days = 400;            // records older are deleted (checked hourly)
+  };
+  // Opens the database (an error now, not on the first call) and starts the thread.
+  static Result<std::unique_ptr<CallLogWriter>> start(Options options);
+  ~CallLogWriter();  // writes what is queued, then stops
+  CallLogWriter(const CallLogWriter&) = delete;
+  CallLogWriter& operator=(const CallLogWriter&) = delete;
+
+  void append(nlohmann::json record);
+  // Blocks until everything appended so far is written (tests, shutdown).
+  void flush();
+
+ private:
+  CallLogWriter(Options options, std::unique_ptr<CallLog> log);
+  void run();
+  void write_jsonl(const std::string& line);
+
+  Options options_;
+  std::unique_ptr<CallLog> log_;
+  std::mutex mutex_;
+  std::condition_variable wake_, drained_;
+  std::deque<nlohmann::json> queue_;
+  bool stop_ = false;
+  size_t busy_ = 0;
+  std::thread thread_;
+};
 
 }  // namespace verbatim::gateway

@@ -29,17 +29,16 @@ using std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kRecorderSuite = "AES_CM_128_HMAC_SHA1_80";
-constexpr size_t kMaxForwards = 5;
+// 3xx redirections followed per call (a forwarding loop ends there).
+constexpr size_t kMaxRedirects = 5;
 // Registrations are saved at most this often (and at a clean stop): phones registered in the
 // last seconds before a crash register again on their own.
-constexpr std::chrono::seconds kRegistrationsSaveInterval{
-    5};  // 3xx followed per call (a forwarding loop ends there)
+constexpr std::chrono::seconds kRegistrationsSaveInterval{5};
+// Media ports held by other processes are skipped, this many times, before a stream fails.
 constexpr int kBindAttempts = 8;
 // A queue round in which no agent answered (or none was reachable) starts again after this.
 constexpr std::chrono::seconds kQueueRetry{2};
-constexpr const char* kNoAgentText =
-    "No agent of the call queue answered";  // ports held by other processes are skipped, this many
-                                            // times
+constexpr const char* kNoAgentText = "No agent of the call queue answered";
 constexpr const char* kRecordingFailedText =
     "There was a problem setting up the recording required by your organisation";
 constexpr const char* kRecordingLostText =
@@ -91,24 +90,6 @@ std::optional<sip::Peer> parse_peer(std::string_view host_port) {
   asio::ip::make_address(host, ec);
   if (ec) return std::nullopt;
   return sip::Peer{"UDP", host, *port};
-}
-
-// A URI with a numeric host -> where to send: transport=tcp / transport=tls honoured, sips:
-// means TLS (its certificate must name the address).
-std::optional<sip::Peer> peer_of_uri(std::string_view text) {
-  auto uri = sip::parse_uri(text);
-  if (!uri || !uri.value().is_sip()) return std::nullopt;
-  const auto& u = uri.value();
-  std::string host(u.host);
-  if (!host.empty() && host[0] == '[') host = host.substr(1, host.size() - 2);
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  if (ec) return std::nullopt;
-  const auto t = u.param("transport");
-  const bool tls = u.scheme == sip::Uri::Scheme::kSips || (t && iequals(*t, "tls"));
-  sip::Peer p{tls ? "TLS" : "UDP", host, u.port.value_or(tls ? 5061 : 5060)};
-  if (!tls && t && iequals(*t, "tcp")) p.transport = "TCP";
-  return p;
 }
 
 bool is_number(std::string_view s) {
@@ -544,6 +525,17 @@ Result<std::string> Gateway::start() {
         });
     trunk_auth_->set_algorithms(options_.registrar.algorithms);
   }
+  resolver_ = std::make_unique<EndpointResolver>(options_.dns);
+  {  // Host-name endpoints resolved before the first call (then refreshed in the background).
+    std::vector<std::string> uris;
+    {
+      std::lock_guard lock(policy_.mutex());
+      for (const auto& [id, e] : policy_.state().endpoints()) {
+        if (e.enabled) uris.push_back(e.uri);
+      }
+    }
+    resolver_->resolve_now(uris);
+  }
   sip::EndpointOptions eo;
   eo.listen = options_.sip_listen;
   eo.user = "gateway";
@@ -580,6 +572,12 @@ Result<std::string> Gateway::start() {
     return make_error(ErrorCode::kInvalidArgument,
                       "gateway.voicemail_uri: expected a sip: URI with a numeric host, got " +
                           options_.voicemail_uri);
+  }
+  if (!options_.calls_db.empty()) {
+    auto writer = CallLogWriter::start({options_.calls_db, options_.calls_file, 64ull << 20,
+                                        options_.call_records_days});
+    if (!writer) return make_error(ErrorCode::kIo, "call records: " + writer.error().message);
+    call_log_ = std::move(writer).value();
   }
   if (!options_.registrations_file.empty()) {
     std::ifstream in(options_.registrations_file);
@@ -1017,7 +1015,7 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
 std::vector<policy::EndpointTarget> Gateway::usable(std::vector<policy::EndpointTarget> targets) {
   std::stable_partition(targets.begin(), targets.end(), [this](const policy::EndpointTarget& e) {
     auto it = health_.find(e.uri);
-    return peer_of_uri(e.uri) && (it == health_.end() || !it->second.down);
+    return resolver_->peer(e.uri) && (it == health_.end() || !it->second.down);
   });
   return targets;
 }
@@ -1052,14 +1050,20 @@ void Gateway::check_health() {
     std::lock_guard lock(policy_.mutex());
     for (const auto& [id, e] : policy_.state().endpoints()) {
       if (!e.enabled) continue;
-      if (auto p = peer_of_uri(e.uri)) wanted.emplace(e.uri, *p);
+      if (auto p = resolver_->peer(e.uri)) wanted.emplace(e.uri, *p);
     }
   }
   std::erase_if(health_, [&](const auto& kv) { return !wanted.count(kv.first); });
   for (const auto& kv : wanted) {
     const std::string& uri = kv.first;
     EndpointHealth& h = health_[uri];
-    if (h.in_flight && ++h.missed >= options_.health_failures && !h.down) {
+    if (h.in_flight && ++h.missed >= options_.health_failures && !h.down &&
+        resolver_->failed(uri)) {
+      // SRV failover: the endpoint's next target is tried before the endpoint counts as down.
+      h.missed = 0;
+      h.in_flight = false;
+    }
+    if (h.in_flight && h.missed >= options_.health_failures && !h.down) {
       h.down = true;
       ++metrics_.recorders_down;
       spdlog::error("recorder endpoint {} is down: {} health checks unanswered", uri, h.missed);
@@ -1155,9 +1159,9 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
     ++metrics_.recording_failed;
     spdlog::warn("call {}: recorder {} ({}): {}", c.call_id, l.instance, l.uri, l.why);
   };
-  auto peer = peer_of_uri(endpoint.uri);
+  auto peer = resolver_->peer(endpoint.uri);
   if (!peer) {
-    fail("recorder endpoint URI needs a numeric host here: " + endpoint.uri);
+    fail(resolver_->why(endpoint.uri));
     return;
   }
   // SDES keys go in the SDP: SRTP copies only when the signalling to this recorder is TLS.
@@ -1789,7 +1793,26 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
         why += " (" + std::string(w->value.substr(open + 1, close - open - 1)) + ")";
       }
     }
-    leg_gone(c, *ref.leg, why);
+    // SRV failover: an endpoint named by host name whose target failed (no answer, or 5xx)
+    // gets the next target of its SRV answer, for this recording session too.
+    Leg& failed = *ref.leg;
+    if ((status == 408 || status >= 500) && failed.state == Leg::State::kInviting &&
+        resolver_->failed(failed.uri)) {
+      Recording& r = *failed.recording;
+      const size_t group = failed.group;
+      for (const auto& [target, endpoints] : r.groups[group].sources) {
+        for (const auto& e : endpoints) {
+          if (e.uri != failed.uri) continue;
+          const auto t = target;
+          const auto endpoint = e;
+          // The next target's session first, so the group is never seen with none in progress.
+          start_leg(c, r, group, t, endpoint);
+          leg_gone(c, failed, why + "; the next SRV target is tried");
+          return;
+        }
+      }
+    }
+    leg_gone(c, failed, why);
     return;
   }
   if (ref.role == Role::kTarget) {
@@ -1805,7 +1828,7 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
   }
   // Forwarded by the callee's phone (302 with a Contact the gateway can reach).
   if (status >= 300 && status < 400 && response && !c.b && c.state == Call::State::kCalling &&
-      c.forwards.size() < kMaxForwards && !c.simultaneous_forks.count(session)) {
+      c.forwards.size() < kMaxRedirects && !c.simultaneous_forks.count(session)) {
     if (auto t = redirect_target(*response)) {
       forward(c, std::move(*t), status, "unconditional");
       return;
@@ -3064,11 +3087,7 @@ void Gateway::finish(uint64_t id) {
       }
     }
   }
-  if (!options_.calls_file.empty()) {
-    std::ofstream out(options_.calls_file, std::ios::app);
-    out << record_of(c).dump() << "\n";
-    if (!out) spdlog::error("call {}: could not append to {}", c.call_id, options_.calls_file);
-  }
+  if (call_log_) call_log_->append(record_of(c));
   spdlog::info("call {}: {}", c.call_id, c.outcome);
   if (c.queue && c.final_status == 200 && !c.callee_identity.empty()) {
     queue_router_.idle_from(c.callee_identity, steady_clock::now());

@@ -32,8 +32,9 @@
 //      party's policy sets DisableComplianceRecordingAudioNotificationForCalls;
 //   7. with WarnUserOnRemoval (step 5), both parties hear the spoken warning first and the BYE
 //      follows when it has played.
-// Each call's decisions and outcome are appended to <data_dir>/gateway-calls.jsonl
-// (`verbatim calls show CALL-ID`). Not thread-safe: one io_context thread.
+// Each call's decisions and outcome are kept as a call record (call_log.h: <data_dir>/calls.db and
+// gateway-calls.jsonl, written off the SIP thread; `verbatim calls show CALL-ID`). Not
+// thread-safe: one io_context thread (and the call log's writer thread).
 #pragma once
 
 #include <array>
@@ -49,7 +50,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "gateway/call_log.h"
 #include "gateway/dialog_journal.h"
+#include "gateway/endpoint_resolver.h"
 #include "gateway/prompts.h"
 #include "gateway/queue_router.h"
 #include "gateway/registrar.h"
@@ -79,6 +82,9 @@ struct GatewayOptions {
   // The tenant's SIP domains: the realms users authenticate in. Empty: the domains of the
   // directory users' SIP addresses.
   std::vector<std::string> sip_domains;
+  // DNS for recorder endpoints named by host name (RFC 3263: NAPTR, SRV, A/AAAA); servers
+  // empty: the system's.
+  sip::ResolverOptions dns;
   // Calls to a user whose required recording cannot be set up go here (a sip: URI with a numeric
   // host) instead of being refused; empty: refused.
   std::string voicemail_uri;
@@ -103,7 +109,11 @@ struct GatewayOptions {
   std::array<uint8_t, 32> nonce_secret{};
   // Signs the X-Verbatim headers of SIPREC INVITEs (siprec/gateway_context.h); unset: none sent.
   std::optional<std::array<uint8_t, 32>> recorder_key;
-  std::string calls_file;    // decisions and outcomes, one JSON object per call (optional)
+  // Decisions and outcomes, one record per call (call_log.h): the database and the JSONL file;
+  // empty: none kept.
+  std::string calls_db;
+  std::string calls_file;
+  int call_records_days = 400;
   std::string dialogs_file;  // the dialogs held, for a restart after a crash (dialog_journal.h)
   std::string registrations_file;  // the registrar's bindings, for a restart
   std::string status_file;         // metrics, rewritten once per second (optional)
@@ -275,6 +285,8 @@ class Gateway {
   std::set<std::string> domains_;                  // sip_domains, or derived from the directory
   uint64_t domains_generation_ = UINT64_MAX;
   std::unique_ptr<DialogJournal> journal_;
+  std::unique_ptr<CallLogWriter> call_log_;
+  std::unique_ptr<EndpointResolver> resolver_;
   PromptLibrary prompts_;
   media::PortPool ports_;
   std::map<uint64_t, std::unique_ptr<Call>> calls_;

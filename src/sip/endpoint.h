@@ -1,7 +1,8 @@
 // SipEndpoint: a user agent listening on one address — UDP and TCP on the same port (RFC 3261
-// §18: a server listens on both), the transaction layer and the UserAgent core, wired together
-// on one io_context. The recorder (and later the gateway) run on it; its parts stay usable on
-// their own for tests that need to see in between.
+// §18: a server listens on both), optionally TLS on a port of its own (RFC 3261 §26, sip/tls.h)
+// — the transaction layer and the UserAgent core, wired together on one io_context. The
+// recorder and the gateway run on it; its parts stay usable on their own for tests that need to
+// see in between.
 #pragma once
 
 #include <memory>

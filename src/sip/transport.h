@@ -6,7 +6,7 @@
 // a stateless 400 naming the problem when it can be answered (it has the headers a response
 // needs), and is counted. Responses are sent back to where the request came from (symmetric
 // response routing, which is what rport asks for and what NATs need).
-// TCP/TLS transports (stream framing by Content-Length, connection reuse) are the next step.
+// SIP over TCP and TLS (stream framing, connection reuse) is tcp_transport.h.
 #pragma once
 
 #include <atomic>

@@ -258,6 +258,110 @@ class BaresipTlsTest(TlsTestCase):
         self.assertEqual(leg["state"], "ended", leg)
 
 
+class FakeDns:
+    """A tiny authoritative DNS server on loopback: A and SRV records from a table, NXDOMAIN for
+    other names (c-ares, through the gateway's RFC 3263 resolver, asks it)."""
+
+    def __init__(self, records):
+        import struct
+        self.struct = struct
+        self.records = records  # {(name, type): [rdata bytes]}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.questions = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def name(n):
+        return b"".join(bytes([len(p)]) + p.encode() for p in n.rstrip(".").split(".")) + b"\0"
+
+    @classmethod
+    def srv(cls, prio, weight, port, target):
+        import struct
+        return struct.pack("!HHH", prio, weight, port) + cls.name(target)
+
+    @staticmethod
+    def a(ip):
+        return socket.inet_aton(ip)
+
+    def serve(self):
+        st = self.struct
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            qid, flags, qd = st.unpack("!HHH", data[:6])
+            i, labels = 12, []
+            while data[i]:
+                labels.append(data[i + 1:i + 1 + data[i]].decode().lower())
+                i += 1 + data[i]
+            qtype = st.unpack("!H", data[i + 1:i + 3])[0]
+            question = data[12:i + 5]
+            qname = ".".join(labels)
+            self.questions.append((qname, qtype))
+            answers = self.records.get((qname, qtype), [])
+            known = any(k[0] == qname for k in self.records)
+            rcode = 0 if known else 3
+            out = st.pack("!HHHHHH", qid, 0x8400 | rcode, 1, len(answers), 0, 0) + question
+            for rd in answers:
+                out += b"\xc0\x0c" + st.pack("!HHIH", qtype, 1, 60, len(rd)) + rd
+            self.sock.sendto(out, peer)
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join()
+        self.sock.close()
+
+
+class HostNameEndpointTest(TlsTestCase):
+    def test_recorder_endpoints_with_host_names_fail(self):
+        """sip:srs@rec-dr.test;transport=tls is resolved (RFC 3263: SRV _sips._tcp, then A): the
+        first SRV target is dead, the gateway fails over to the second, verifies its certificate
+        for the URI's host name, and records the call there."""
+        import tempfile
+        certs = tempfile.mkdtemp(prefix="vb_tls_dr_", dir=self.tmp)
+        subprocess.run([BIN, "tls", "init", "--dir", certs, "--name", "rec-dr.test", "--ip", "127.0.0.1"],
+                       check=True, capture_output=True)
+        self.__class__.cert = (os.path.join(certs, "server.crt"), os.path.join(certs, "server.key"))
+        self.__class__.ca = os.path.join(certs, "ca.crt")
+        rec, rports = self.serve("recorder")
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        dns = FakeDns({
+            ("_sips._tcp.rec-dr.test", 33): [FakeDns.srv(10, 0, dead.getsockname()[1], "a.rec-dr.test"),
+                                             FakeDns.srv(20, 0, rports["recorder:sips"], "b.rec-dr.test")],
+            ("a.rec-dr.test", 1): [FakeDns.a("127.0.0.1")],
+            ("b.rec-dr.test", 1): [FakeDns.a("127.0.0.1")],
+            ("rec-dr.test", 1): [FakeDns.a("127.0.0.1")],
+        })
+        self.addCleanup(dns.stop)
+        self.addCleanup(dead.close)
+        self.policy([])
+        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
+                   "-Uri 'sip:srs@rec-dr.test;transport=tls' -Region EUR")
+        gw, gports = self.serve("gateway", gateway={"dns_servers": f"127.0.0.1:{dns.port}",
+                                                     "health_check_interval_ms": 300,
+                                                     "recording_setup_timeout_ms": 5000})
+        self.assertIn(("_sips._tcp.rec-dr.test", 33), dns.questions)
+        # The health checks find the first target dead and move to the second.
+        self.assertTrue(wait_until(lambda: "takes over" in open(gw.log).read(), 10), open(gw.log).read())
+        gw_port = gports["gateway:sip"]
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        c = wait_until(self.calls, 10)[0]
+        leg = c["recordings"][0]["applications"][0]["instances"][0]
+        self.assertEqual((c["status"], leg["state"]), (200, "ended"), c)
+        self.assertIn("recording", open(rec.log).read())
+
+
 class SrtpDowngradeTest(TlsTestCase):
     def test_require_srtp_refuses_a_recorder_that_answers_plain_rtp(self):
         """With gateway.require_srtp, a recorder that answers the SRTP offer with plain RTP is not
