@@ -17,7 +17,16 @@ Reported: the highest rate with < 0.5 % failed calls for each, the CPU per 1,000
 highest rate both passed, the delay the gateway adds over Kamailio at the same rate, and the
 gateway's memory per active call (RSS with N long calls up, over the idle RSS).
 
+What TLS costs (issue 15): the same steps with the trunk's signalling over TCP and over TLS, each
+on a fresh gateway in the same run. SIPp (Debian's build has no TLS) speaks TCP over one
+connection, as an SBC's trunk does; for TLS an stunnel client (on SIPp's CPU) turns it into TLS 1.3
+verified against the gateway's certificate, so the gateway does all the server-side TLS work.
+The probe then calls over the same transport (a Python TLS client for TLS). Also measured: full
+TLS handshakes (openssl s_time, new sessions) against the gateway's TLS port, with the gateway's
+CPU per 1,000 handshakes: what a storm of phones reconnecting costs.
+
 Usage: bench/gateway_load.py BUILD_DIR [--seconds 4] [--rates 200,400,...] [--hold-calls 2000]
+                             [--transports udp,tcp,tls]
 Everything runs on loopback on ports picked here; every process is stopped at the end."""
 import argparse
 import glob
@@ -28,6 +37,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -76,8 +86,8 @@ def sipp_uas(port, tmp):
                             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_step(target_port, rate, seconds, tmp, hold_ms=0, calls=None, caller_port=None):
-    """One SIPp UAC run; returns (ok, failed, setup delays in ms)."""
+def run_step(target_port, rate, seconds, tmp, hold_ms=0, calls=None, caller_port=None, tcp=False):
+    """One SIPp UAC run (over one TCP connection when `tcp`); returns (ok, failed, setup delays in ms)."""
     calls = calls or rate * seconds
     for f in glob.glob(os.path.join(tmp, "uac_*_rtt.csv")):
         os.remove(f)
@@ -85,11 +95,13 @@ def run_step(target_port, rate, seconds, tmp, hold_ms=0, calls=None, caller_port
            "-p", str(caller_port or free_port()), "-mp", str(free_port()), "-cp", str(free_port()),
            "-s", "+14255550101", "-m", str(calls), "-r", str(rate), "-l", str(max(rate * 2, calls if hold_ms else 0)),
            "-d", str(hold_ms), "-nostdin", "-trace_rtt", "-rtt_freq", "1",
-           "-timeout", str(seconds * 4 + 20 + hold_ms // 1000)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp,
-                         timeout=seconds * 6 + 60 + hold_ms // 1000).stdout
-    ok = int(re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", out)[-1])
-    failed = int(re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", out)[-1])
+           "-timeout", str(seconds * 4 + 20 + hold_ms // 1000)] + (["-t", "t1"] if tcp else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, timeout=seconds * 6 + 60 + hold_ms // 1000)
+    out = r.stdout
+    ok = int((re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", out) or [0])[-1])
+    failed = int((re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", out) or [0])[-1])
+    if ok + failed == 0:
+        print(f"  SIPp placed no call (exit {r.returncode}): {r.stderr.strip()[-400:]}", flush=True)
     delays = []
     for f in glob.glob(os.path.join(tmp, "uac_*_rtt.csv")):
         with open(f) as fh:
@@ -108,31 +120,65 @@ class Probe:
     event loop): calls from 127.0.0.1 alongside the load, INVITE (the authenticated one, for the
     gateway) sent to 200 received, timed with perf_counter; then ACK and BYE."""
 
-    def __init__(self, target_port, user=None, password=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, target_port, user=None, password=None, transport="udp", ca=None):
+        # From 127.0.0.2: never taken for the trunk (which is 127.0.0.1), so the probe's call is
+        # a user's, authenticated, whatever the trunk's transport.
+        self.transport = transport.upper()
+        if self.transport == "UDP":
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.2", 0))
+        else:
+            raw = socket.create_connection(("127.0.0.1", target_port), timeout=2,
+                                           source_address=("127.0.0.2", 0))
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.transport == "TLS":
+                ctx = ssl.create_default_context(cafile=ca)
+                raw = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            self.sock = raw
         self.sock.settimeout(2)
         self.port = self.sock.getsockname()[1]
         self.target = ("127.0.0.1", target_port)
         self.user, self.password = user, password
         self.n = 0
+        self.buf = b""
 
     def request(self, method, call_id, cseq, to_tag="", extra="", body=""):
         to = "<sip:+14255550101@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
-        msg = (f"{method} sip:+14255550101@127.0.0.1:{self.target[1]} SIP/2.0\r\n"
-               f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{call_id}{cseq}{method}\r\n"
+        tp = "" if self.transport == "UDP" else f";transport={self.transport.lower()}"
+        msg = (f"{method} sip:+14255550101@127.0.0.1:{self.target[1]}{tp} SIP/2.0\r\n"
+               f"Via: SIP/2.0/{self.transport} 127.0.0.2:{self.port};branch=z9hG4bK{call_id}{cseq}{method}\r\n"
                f"From: <sip:{self.user or 'probe'}@contoso.com>;tag=p{call_id}\r\nTo: {to}\r\n"
                f"Call-ID: probe-{call_id}\r\nCSeq: {cseq} {method}\r\n"
-               f"Contact: <sip:probe@127.0.0.1:{self.port}>\r\nMax-Forwards: 70\r\n{extra}")
+               f"Contact: <sip:probe@127.0.0.2:{self.port}{tp}>\r\nMax-Forwards: 70\r\n{extra}")
         if body:
             msg += f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
         else:
             msg += "Content-Length: 0\r\n\r\n"
-        self.sock.sendto(msg.encode(), self.target)
+        if self.transport == "UDP":
+            self.sock.sendto(msg.encode(), self.target)
+        else:
+            self.sock.sendall(msg.encode())
+
+    def receive(self):
+        """The next message (a datagram, or one framed by Content-Length off the stream)."""
+        if self.transport == "UDP":
+            return self.sock.recv(65535).decode(errors="replace")
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end >= 0:
+                m = re.search(rb"^(?:Content-Length|l):\s*(\d+)", self.buf[:head_end], re.M | re.I)
+                end = head_end + 4 + (int(m.group(1)) if m else 0)
+                if len(self.buf) >= end:
+                    msg, self.buf = self.buf[:end], self.buf[end:]
+                    return msg.decode(errors="replace")
+            data = self.sock.recv(65535)
+            if not data:
+                raise socket.timeout("connection closed")
+            self.buf += data.lstrip(b"\r\n") if not self.buf else data
 
     def final(self, call_id, method):
         while True:
-            data = self.sock.recv(65535).decode(errors="replace")
+            data = self.receive()
             if f"probe-{call_id}" not in data or f" {method}\r\n" not in data.split("CSeq:", 1)[1].split("\r\n")[0] + "\r\n":
                 continue
             status = int(data.split(" ", 2)[1])
@@ -155,7 +201,8 @@ class Probe:
                 self.request("ACK", cid, cseq, to_tag=tag)
                 realm = re.search(r'realm="([^"]+)"', r).group(1)
                 nonce = re.search(r'nonce="([^"]+)"', r).group(1)
-                uri = f"sip:+14255550101@127.0.0.1:{self.target[1]}"
+                tp = "" if self.transport == "UDP" else f";transport={self.transport.lower()}"
+                uri = f"sip:+14255550101@127.0.0.1:{self.target[1]}{tp}"
                 h = lambda x: hashlib.md5(x.encode()).hexdigest()
                 ha1, ha2 = h(f"{self.user}:{realm}:{self.password}"), h(f"INVITE:{uri}")
                 resp = h(f"{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")
@@ -174,7 +221,7 @@ class Probe:
             self.request("BYE", cid, cseq + 1, to_tag=tag)
             self.final(cid, "BYE")
             return took
-        except (socket.timeout, AttributeError, IndexError, ValueError):
+        except (OSError, AttributeError, IndexError, ValueError):
             return None
 
     def run(self, seconds, count, out):
@@ -200,21 +247,24 @@ def rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
-def measure(name, proc, port, rates, seconds, tmp, caller_port=None, user=None, password=None):
+def measure(name, proc, port, rates, seconds, tmp, caller_port=None, user=None, password=None,
+            load_port=None, tcp=False, probe_transport="udp", ca=None):
+    """Steps up the offered rate; SIPp sends to `load_port` (default `port`), the probe to `port`."""
     results = []
     for rate in rates:
         pids = process_tree(proc.pid)
         before = cpu_seconds(pids)
         delays = []
-        probe = threading.Thread(target=Probe(port, user, password).run, args=(seconds, 25 * seconds, delays))
+        probe = threading.Thread(target=Probe(port, user, password, probe_transport, ca).run,
+                                 args=(seconds, 25 * seconds, delays))
         probe.start()
-        ok, failed, _ = run_step(port, rate, seconds, tmp, caller_port=caller_port)
+        ok, failed, _ = run_step(load_port or port, rate, seconds, tmp, caller_port=caller_port, tcp=tcp)
         probe.join()
         cpu = cpu_seconds(pids) - before
         passed = failed <= 0.005 * (ok + failed) and ok > 0
         results.append({"rate": rate, "ok": ok, "failed": failed, "cpu": cpu, "passed": passed,
                         "p50": pct(delays, 50), "p99": pct(delays, 99)})
-        print(f"  {name:9} {rate:6} calls/s offered: {ok:7} ok {failed:6} failed, CPU {cpu:6.2f} s "
+        print(f"  {name:13} {rate:6} calls/s offered: {ok:7} ok {failed:6} failed, CPU {cpu:6.2f} s "
               f"({1000 * cpu / max(ok, 1):.3f} s per 1,000 calls), setup p50 {pct(delays, 50):.2f} ms "
               f"p99 {pct(delays, 99):.2f} ms{'' if passed else '  <- over the limit'}", flush=True)
         if not passed:
@@ -231,6 +281,146 @@ def stop(p):
             p.kill()
 
 
+STUNNEL_CFG = """foreground = yes
+pid =
+debug = 3
+[trunk]
+client = yes
+accept = 127.0.0.1:{accept}
+connect = 127.0.0.1:{connect}
+CAfile = {ca}
+verifyChain = yes
+checkIP = 127.0.0.1
+sslVersionMin = TLSv1.2
+"""
+
+
+def gateway_config(tmp, transport, caller_port, tls_section):
+    """The gateway's configuration with the trunk (127.0.0.1, SIPp's caller) on `transport`."""
+    trunk = f"trunk = \"127.0.0.1:{caller_port}\"\n"
+    if transport != "udp":
+        trunk += f"trunk_transport = \"{transport}\"\ntrunk_sources = [\"127.0.0.1/32\"]\n"
+    cfg = os.path.join(tmp, f"gateway-{transport}.toml")
+    with open(cfg, "w") as f:
+        f.write("[log]\nlevel = \"warn\"\n" + tls_section + "[gateway]\nsip_listen = \"127.0.0.1:0\"\n"
+                "tls_listen = \"127.0.0.1:0\"\n" + trunk + "digest_algorithms = [\"MD5\"]\n"
+                "health_check_interval_ms = 0\nrtp_port_min = 10000\nrtp_port_max = 31999\n")
+    return cfg
+
+
+def start_gateway(binary, cfg, env, tmp):
+    """The gateway on CPU 1 with the SIPp phone bob registered (over UDP) and answering; returns
+    (gateway process, SIP port, TLS port, phone process)."""
+    gw = subprocess.Popen(["taskset", "-c", "1", binary, "--config", cfg, "serve", "--roles", "gateway"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    line = gw.stdout.readline()
+    ports = re.findall(r":(\d+) \(", line)
+    if len(ports) < 2:
+        stop(gw)
+        sys.exit(f"gateway_load: the gateway did not start: {line!r}")
+    callee_port = free_port()
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    with open(os.path.join(root, "demo", "gateway", "register.xml")) as src, \
+            open(os.path.join(tmp, "register.xml"), "w") as f:
+        f.write(src.read().replace("@DOMAIN@", "contoso.com"))
+    subprocess.run(["sipp", f"127.0.0.1:{ports[0]}", "-sf", "register.xml", "-m", "1", "-i", "127.0.0.1",
+                    "-p", str(callee_port), "-s", "bob", "-au", "bob", "-ap", "bob-secret-22",
+                    "-auth_uri", "contoso.com", "-nostdin",
+                    "-timeout", "10"], cwd=tmp, check=True, capture_output=True)
+    phone = sipp_uas(callee_port, tmp)
+    time.sleep(0.5)
+    return gw, int(ports[0]), int(ports[1]), phone
+
+
+def not_connected(tmp):
+    """The gateway's calls that did not connect, by status, outcome and recorders' reasons; the
+    call record files are removed so the next gateway's are counted alone."""
+    outcomes = {}
+    for path in glob.glob(os.path.join(tmp, "data", "gateway-calls*.jsonl")):
+        with open(path) as f:
+            for line in f:
+                c = json.loads(line)
+                if c["status"] != 200:
+                    whys = {i.get("why", "") for r in c["recordings"] for a in r["applications"]
+                            for i in a["instances"]}
+                    key = f"{c['status']} {c['outcome']} ({'; '.join(sorted(whys))})"
+                    outcomes[key] = outcomes.get(key, 0) + 1
+        os.remove(path)
+    return sorted(outcomes.items(), key=lambda kv: -kv[1])[:5]
+
+
+def memory_per_call(gw, gw_port, caller_port, hold_calls, tmp):
+    """Holds calls up (long calls at a moderate rate) on the fresh process: RSS over idle."""
+    idle = rss_kib(gw.pid)
+    hold_rate = 200
+    hold_ms = int(hold_calls / hold_rate * 1000) + 4000
+    peak = {"rss": idle, "calls": 0}
+
+    def sample():
+        deadline = time.monotonic() + hold_ms / 1000 + hold_calls / hold_rate + 10
+        status_file = os.path.join(tmp, "data", "gateway-status.json")
+        while time.monotonic() < deadline:
+            try:
+                with open(status_file) as f:
+                    calls = json.load(f)["calls"]
+                rss = rss_kib(gw.pid)
+                if calls > peak["calls"]:
+                    peak.update(rss=rss, calls=calls)
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.25)
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    ok, failed, _ = run_step(gw_port, hold_rate, 0, tmp, hold_ms=hold_ms, calls=hold_calls,
+                             caller_port=caller_port)
+    th.join(timeout=1)
+    per_call = (peak["rss"] - idle) / max(peak["calls"], 1)
+    print(f"  verbatim      memory: idle RSS {idle} KiB, {peak['rss']} KiB with {peak['calls']} calls up "
+          f"-> {per_call:.1f} KiB per active call (4 dialogs, 6 media port pairs each); "
+          f"{ok} ok {failed} failed", flush=True)
+
+
+def handshakes(gw, tls_port, ca, seconds):
+    """Full TLS handshakes (new sessions, openssl s_time on CPU 0) against the gateway's TLS
+    port: (handshakes per second, the gateway's CPU seconds per 1,000)."""
+    pids = process_tree(gw.pid)
+    before = cpu_seconds(pids)
+    out = subprocess.run(["taskset", "-c", "0", "openssl", "s_time", "-connect", f"127.0.0.1:{tls_port}",
+                          "-new", "-time", str(seconds), "-CAfile", ca, "-verify", "2"],
+                         capture_output=True, text=True, timeout=seconds + 30).stdout
+    cpu = cpu_seconds(pids) - before
+    m = re.search(r"(\d+) connections in (\d+) real seconds", out)
+    if not m:
+        return None
+    n, secs = int(m.group(1)), int(m.group(2))
+    return n / max(secs, 1), 1000 * cpu / max(n, 1)
+
+
+def best(results):
+    return max([r["rate"] for r in results if r["passed"]], default=0)
+
+
+def compare(a_name, a, b_name, b):
+    """CPU per 1,000 calls and setup delay of a against b at the highest rate both carried
+    without a failed call (near its limit a server's CPU per call grows with retransmissions,
+    which would compare overload, not cost); and the CPU ratio at every rate both passed."""
+    both = [(r, next(k for k in b if k["rate"] == r["rate"])) for r in a
+            if r["passed"] and any(k["rate"] == r["rate"] and k["passed"] for k in b)]
+    if not both:
+        print(f"gateway_load: {a_name} and {b_name} passed no rate in common")
+        return
+    per_k = lambda r: r["cpu"] / max(r["ok"], 1) * 1000
+    clean = [(o, k) for o, k in both if o["failed"] == 0 and k["failed"] == 0] or both
+    o, k = clean[-1]
+    co, ck = per_k(o), per_k(k)
+    print(f"gateway_load: at {o['rate']} calls/s: CPU per 1,000 calls {a_name} {co:.3f} s, {b_name} "
+          f"{ck:.3f} s ({co / ck if ck else float('nan'):.2f}x); setup delay p50 {o['p50']:.2f} vs "
+          f"{k['p50']:.2f} ms, p99 {o['p99']:.2f} vs {k['p99']:.2f} ms -> added p99 "
+          f"{o['p99'] - k['p99']:.2f} ms")
+    print(f"gateway_load: CPU {a_name} / {b_name} by rate: " + ", ".join(
+        f"{x['rate']}: {per_k(x) / per_k(y):.2f}x" for x, y in both if per_k(y)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -238,14 +428,20 @@ def main():
     ap.add_argument("--rates", default="200,400,600,800,1000,1200,1500,2000")
     # 12 sockets per call (6 port pairs): 1,200 calls stay below a 20,000-descriptor limit.
     ap.add_argument("--hold-calls", type=int, default=1200)
+    ap.add_argument("--transports", default="udp,tcp,tls",
+                    help="the trunk's signalling, each on a fresh gateway (udp first: memory is measured there)")
     a = ap.parse_args()
     rates = [int(r) for r in a.rates.split(",")]
-    for tool in ("sipp", "kamailio", "taskset"):
+    transports = [t.strip().lower() for t in a.transports.split(",") if t.strip()]
+    if not transports or any(t not in ("udp", "tcp", "tls") for t in transports):
+        sys.exit("gateway_load: --transports takes udp, tcp and tls")
+    for tool in ("sipp", "kamailio", "taskset") + (("stunnel", "openssl") if "tls" in transports else ()):
         if not (shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}")):
             sys.exit(f"gateway_load: {tool} is missing (scripts/bootstrap.sh installs it)")
     binary = os.path.join(a.build, "verbatim")
     tmp = tempfile.mkdtemp(prefix="vb_gwload_")
     procs = []
+    ours = {}
     try:
         env = dict(os.environ, VERBATIM_DATA_DIR=os.path.join(tmp, "data"))
         rec_ports = [free_port(), free_port()]
@@ -262,72 +458,49 @@ def main():
                   "-ConcurrentInvitationCount 2\n"
                   "Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Traders\n")
         subprocess.run([binary, "admin", "-c", script], env=env, check=True, capture_output=True)
+        tls_init = subprocess.run([binary, "tls", "init", "--name", "localhost", "--ip", "127.0.0.1"], env=env,
+                                  check=True, capture_output=True, text=True).stdout
+        tls_section = tls_init[tls_init.index("[tls]"):]
+        ca = re.search(r'ca_file = "([^"]+)"', tls_section).group(1)
         caller_port = free_port()
-        cfg = os.path.join(tmp, "gateway.toml")
-        with open(cfg, "w") as f:
-            f.write("[log]\nlevel = \"warn\"\n[gateway]\nsip_listen = \"127.0.0.1:0\"\n"
-                    f"trunk = \"127.0.0.1:{caller_port}\"\ndigest_algorithms = [\"MD5\"]\n"
-                    "health_check_interval_ms = 0\nrtp_port_min = 10000\nrtp_port_max = 31999\n")
-        gw = subprocess.Popen(["taskset", "-c", "1", binary, "--config", cfg, "serve", "--roles", "gateway"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-        procs.append(gw)
-        gw_port = int(re.search(r":(\d+) ", gw.stdout.readline()).group(1))
-        callee_port = free_port()
-        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-        with open(os.path.join(root, "demo", "gateway", "register.xml")) as src, \
-                open(os.path.join(tmp, "register.xml"), "w") as f:
-            f.write(src.read().replace("@DOMAIN@", "contoso.com"))
-        subprocess.run(["sipp", f"127.0.0.1:{gw_port}", "-sf", "register.xml", "-m", "1", "-i", "127.0.0.1",
-                        "-p", str(callee_port), "-s", "bob", "-au", "bob", "-ap", "bob-secret-22",
-                        "-auth_uri", "contoso.com", "-nostdin",
-                        "-timeout", "10"], cwd=tmp, check=True, capture_output=True)
-        procs.append(sipp_uas(callee_port, tmp))
-        time.sleep(0.5)
         print(f"gateway_load: SIPp uac -> gateway (recording to 2 recorders) -> SIPp phone, {a.seconds} s "
-              f"per step; server on CPU 1, SIPp on CPU 0")
-        # Memory per active call, on the fresh process: hold calls up (long calls at a moderate
-        # rate), RSS over idle.
-        idle = rss_kib(gw.pid)
-        hold_rate = 200
-        hold_ms = int(a.hold_calls / hold_rate * 1000) + 4000
-        peak = {"rss": idle, "calls": 0}
-
-        def sample():
-            deadline = time.monotonic() + hold_ms / 1000 + a.hold_calls / hold_rate + 10
-            status_file = os.path.join(tmp, "data", "gateway-status.json")
-            while time.monotonic() < deadline:
-                try:
-                    with open(status_file) as f:
-                        calls = json.load(f)["calls"]
-                    rss = rss_kib(gw.pid)
-                    if calls > peak["calls"]:
-                        peak.update(rss=rss, calls=calls)
-                except (OSError, ValueError, KeyError):
-                    pass
-                time.sleep(0.25)
-        th = threading.Thread(target=sample, daemon=True)
-        th.start()
-        ok, failed, _ = run_step(gw_port, hold_rate, 0, tmp, hold_ms=hold_ms, calls=a.hold_calls,
-                                 caller_port=caller_port)
-        th.join(timeout=1)
-        per_call = (peak["rss"] - idle) / max(peak["calls"], 1)
-        print(f"  verbatim  memory: idle RSS {idle} KiB, {peak['rss']} KiB with {peak['calls']} calls up "
-              f"-> {per_call:.1f} KiB per active call (4 dialogs, 6 media port pairs each); "
-              f"{ok} ok {failed} failed", flush=True)
-        ours = measure("verbatim", gw, gw_port, rates, a.seconds, tmp, caller_port=caller_port,
-                       user="alice", password="alice-secret-1")
-        stop(gw)
-        outcomes = {}
-        with open(os.path.join(tmp, "data", "gateway-calls.jsonl")) as f:
-            for line in f:
-                c = json.loads(line)
-                if c["status"] != 200:
-                    whys = {i.get("why", "") for r in c["recordings"] for a in r["applications"]
-                            for i in a["instances"]}
-                    key = f"{c['status']} {c['outcome']} ({'; '.join(sorted(whys))})"
-                    outcomes[key] = outcomes.get(key, 0) + 1
-        for k, n in sorted(outcomes.items(), key=lambda kv: -kv[1])[:5]:
-            print(f"  verbatim  not connected: {n} x {k}")
+              f"per step; server on CPU 1, SIPp (and stunnel, openssl) on CPU 0; the trunk over "
+              f"{', '.join(t.upper() for t in transports)}")
+        for transport in transports:
+            gw, gw_port, tls_port, phone = start_gateway(
+                binary, gateway_config(tmp, transport, caller_port, tls_section), env, tmp)
+            run = [gw, phone]
+            procs += run
+            if transport == transports[0] and transport == "udp":
+                memory_per_call(gw, gw_port, caller_port, a.hold_calls, tmp)
+            load_port = gw_port
+            if transport == "tls":
+                load_port = free_port()
+                scfg = os.path.join(tmp, "stunnel.conf")
+                with open(scfg, "w") as f:
+                    f.write(STUNNEL_CFG.format(accept=load_port, connect=tls_port, ca=ca))
+                tunnel = subprocess.Popen(["taskset", "-c", "0", "stunnel", scfg],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                run.append(tunnel)
+                procs.append(tunnel)
+                time.sleep(0.5)
+            name = f"verbatim/{transport}"
+            ours[transport] = measure(name, gw, tls_port if transport == "tls" else gw_port, rates, a.seconds,
+                                      tmp, caller_port=caller_port, user="alice", password="alice-secret-1",
+                                      load_port=load_port, tcp=transport != "udp", probe_transport=transport,
+                                      ca=ca)
+            if transport == "tls":
+                hs = handshakes(gw, tls_port, ca, a.seconds)
+                if hs:
+                    print(f"  {name:13} TLS handshakes (new sessions): {hs[0]:.0f}/s, the gateway's CPU "
+                          f"{hs[1]:.3f} s per 1,000", flush=True)
+                else:
+                    print(f"  {name:13} TLS handshakes: openssl s_time gave no figure", flush=True)
+            for p in run:
+                stop(p)
+                procs.remove(p)
+            for k, n in not_connected(tmp):
+                print(f"  {name:13} not connected: {n} x {k}")
         for p in procs:
             stop(p)
         procs.clear()
@@ -350,18 +523,14 @@ def main():
             stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    best = lambda rs: max([r["rate"] for r in rs if r["passed"]], default=0)
-    print(f"gateway_load: highest passing rate: verbatim {best(ours)} calls/s (with recording), "
-          f"kamailio {best(kres)} calls/s (proxy, no recording)")
-    common = [r for r in ours if r["passed"] and any(k["rate"] == r["rate"] and k["passed"] for k in kres)]
-    if common:
-        o = common[-1]
-        k = next(x for x in kres if x["rate"] == o["rate"])
-        co, ck = o["cpu"] / max(o["ok"], 1) * 1000, k["cpu"] / max(k["ok"], 1) * 1000
-        print(f"gateway_load: at {o['rate']} calls/s: CPU per 1,000 calls verbatim {co:.3f} s, kamailio "
-              f"{ck:.3f} s ({co / ck if ck else float('nan'):.2f}x); setup delay p50 {o['p50']:.2f} vs "
-              f"{k['p50']:.2f} ms, p99 {o['p99']:.2f} vs {k['p99']:.2f} ms -> added p99 "
-              f"{o['p99'] - k['p99']:.2f} ms")
+    print("gateway_load: highest passing rate: " + ", ".join(
+        f"verbatim/{t} {best(r)} calls/s" for t, r in ours.items())
+        + f" (with recording), kamailio {best(kres)} calls/s (proxy, no recording)")
+    first = next(iter(ours))
+    compare(f"verbatim/{first}", ours[first], "kamailio", kres)
+    for t in ("tcp", "tls"):
+        if t in ours and "udp" in ours:
+            compare(f"verbatim/{t}", ours[t], "verbatim/udp", ours["udp"])
 
 
 if __name__ == "__main__":

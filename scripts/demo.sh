@@ -180,7 +180,16 @@ phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-s
 wait $EMI || true
 echo "  Ava's phone: $(grep -ho 'ANSWERED.*' "$DATA/ava.log")  (the recording indicator in the SDP)"
 echo "  Emi's phone: $(grep -ho 'INDICATOR.*' "$DATA/emi.log")"
-CALL1=$(tail -1 "$DATA/gateway-calls.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["callId"])')
+# The Call-ID of the gateway's N-th call record (records are written off the SIP thread, a
+# fraction of a second after the call ends).
+call_record() {
+  for _ in $(seq 1 50); do
+    [ "$(wc -l <"$DATA/gateway-calls.jsonl" 2>/dev/null || echo 0)" -ge "$1" ] && break
+    sleep 0.1
+  done
+  sed -n "${1}p" "$DATA/gateway-calls.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["callId"])'
+}
+CALL1=$(call_record 1)
 "$BIN" calls show "$CALL1" | sed 's/^/  /'
 GREC=""
 for _ in $(seq 1 300); do
@@ -207,7 +216,7 @@ echo "  Ava calls again with the recorder down (Traders: RequiredBeforeCallEstab
 phone -sf call.xml -p "$(free_port)" -s ava.trader -au ava.trader -ap ava-demo-secret -auth_uri "emi.research@$DOMAIN" -log_file "$DATA/ava2.log" \
   -trace_logs || true
 echo "  Ava's phone: $(grep -ho 'REFUSED.*' "$DATA/ava2.log")"
-CALL2=$(tail -1 "$DATA/gateway-calls.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["callId"])')
+CALL2=$(call_record 2)
 "$BIN" calls show "$CALL2" | grep -E 'status|sip:srs' | sed 's/^/  /'
 kill $GPID; wait $GPID 2>/dev/null || true
 trap - EXIT

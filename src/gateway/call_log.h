@@ -9,11 +9,13 @@
 //     existed is imported once. One connection per thread; WAL, so readers in other processes
 //     never wait for the writer.
 //   - CallLogWriter: the gateway's side. append() hands the record to a thread of its own, which
-//     writes the database and the JSONL file: the SIP thread never waits on the disk.
+//     writes the database and the JSONL file: the SIP thread never waits on the disk. Records
+//     are gathered for up to 200 ms and stored in one transaction (one sync for many calls).
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,12 +40,22 @@ struct CallQuery {
 // Checks a CallQuery from user input: kInvalidArgument with what is wrong.
 Status check_query(const CallQuery& q);
 
+// A call record ready to store: its JSON text and the indexed fields taken from it.
+struct CallLogEntry {
+  std::string call_id, start, parties, text;
+  static CallLogEntry of(const nlohmann::json& record);
+};
+
 class CallLog {
  public:
   // Opens (creating) the database; imports `legacy_jsonl` once when the database is new.
   static Result<std::unique_ptr<CallLog>> open(const std::string& db_path,
                                                const std::string& legacy_jsonl = "");
   Status append(const nlohmann::json& record);
+  // Appends `entries` in one transaction (one write to the disk for all of them, not one per
+  // call). A record that cannot be stored does not keep the others out: the error names how
+  // many failed and the first reason.
+  Status append_all(const std::deque<CallLogEntry>& entries);
   // Newest first.
   Result<std::vector<nlohmann::json>> find_calls(const CallQuery& q);
   // The record of a call by its Call-ID (the last one, should a Call-ID come twice).
@@ -53,6 +65,7 @@ class CallLog {
 
  private:
   explicit CallLog(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  Status insert(SqliteStmt& s, const CallLogEntry& e);
   std::unique_ptr<SqliteDb> db_;
 };
 
@@ -70,21 +83,26 @@ class CallLogWriter {
   CallLogWriter(const CallLogWriter&) = delete;
   CallLogWriter& operator=(const CallLogWriter&) = delete;
 
-  void append(nlohmann::json record);
+  // Serialises the record here (the caller's thread builds and frees its JSON tree, which
+  // the allocator handles far better than freeing it on the writer's thread) and queues it.
+  void append(const nlohmann::json& record);
   // Blocks until everything appended so far is written (tests, shutdown).
   void flush();
 
  private:
   CallLogWriter(Options options, std::unique_ptr<CallLog> log);
   void run();
-  void write_jsonl(const std::string& line);
+  void write_jsonl(const std::deque<CallLogEntry>& entries);
 
   Options options_;
   std::unique_ptr<CallLog> log_;
+  std::ofstream jsonl_;      // open while the file is below jsonl_max_bytes
+  uint64_t jsonl_size_ = 0;  // its size as written
   std::mutex mutex_;
   std::condition_variable wake_, drained_;
-  std::deque<nlohmann::json> queue_;
+  std::deque<CallLogEntry> queue_;
   bool stop_ = false;
+  int flushing_ = 0;  // callers of flush() waiting: no gathering then
   size_t busy_ = 0;
   std::thread thread_;
 };

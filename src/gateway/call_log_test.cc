@@ -58,6 +58,12 @@ TEST(CallLog, CallRecordsIndexedRotatedAndWrittenOffTheLoop) {
   // The JSONL copy is rotated by size (2000 bytes here): the newest file is small.
   EXPECT_TRUE(std::filesystem::exists(jsonl + ".1"));
   EXPECT_LE(std::filesystem::file_size(jsonl), 2000u);
+  std::string last, line;
+  for (std::ifstream newest(jsonl); std::getline(newest, line);) last = line;
+  EXPECT_EQ(nlohmann::json::parse(last)["callId"], "call-50");
+  for (const char* old : {".1", ".2", ".3"}) {
+    EXPECT_LE(std::filesystem::file_size(jsonl + old), 2000u) << old;
+  }
   EXPECT_EQ(log.value()->expire("2100-01-01").value(), 50);
 }
 

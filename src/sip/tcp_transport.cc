@@ -32,6 +32,10 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
     peer_ = Peer{owner_.options_.tls ? "TLS" : "TCP", remote.address().to_string(), remote.port()};
     if (client && owner_.options_.tls) peer_.tls_name = server_name.empty() ? peer_.address : server_name;
     key_ = key_of(peer_.address, peer_.port);
+    // A SIP message goes out in one write; Nagle would hold the next (a 200 after a 100) until
+    // the peer's delayed ACK, some 40 ms, on every transaction over TCP and TLS.
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
     arm_idle_timer();
     if (client) {
       begin(true);

@@ -5,6 +5,10 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <thread>
 
 namespace verbatim::sip {
@@ -186,6 +190,44 @@ TEST(TcpTransport, RequestsToAPeerReuseOneConnection) {
   server.transport.send(make_response(server.received[2], 200, "OK"), server.from[2]);
   ASSERT_TRUE(server.run_until([&] { return got.size() == 1; }));
   EXPECT_EQ(got[0].status(), 200);
+}
+
+// The connected TCP sockets of this process with `port` at either end, each with whether
+// TCP_NODELAY is set.
+std::vector<bool> no_delay_of_connections_on(uint16_t port) {
+  std::vector<bool> out;
+  for (int fd = 0; fd < 4096; ++fd) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+    sockaddr_in local{}, remote{};
+    socklen_t ll = sizeof local, rl = sizeof remote;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 ||
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &rl) != 0 ||
+        local.sin_family != AF_INET)
+      continue;
+    if (ntohs(local.sin_port) != port && ntohs(remote.sin_port) != port) continue;
+    int flag = 0;
+    len = sizeof flag;
+    ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &flag, &len);
+    out.push_back(flag != 0);
+  }
+  return out;
+}
+
+TEST(TcpTransport, ConnectionsBothWaysSendAtOnce) {
+  // Without TCP_NODELAY a response written right after another (a 200 after a 100 Trying)
+  // waits for the peer's delayed ACK: ~40 ms added to every transaction over TCP and TLS.
+  TcpHarness server;
+  TcpTransport client(server.io, [](Message, const Peer&) {});
+  ASSERT_TRUE(client.listen("127.0.0.1:0"));
+  client.send(Message::parse(options_request("z9hG4bK-nd")).value(),
+              Peer{"TCP", "127.0.0.1", server.port});
+  ASSERT_TRUE(server.run_until([&] { return server.received.size() == 1; }));
+  const auto ends = no_delay_of_connections_on(server.port);
+  ASSERT_EQ(ends.size(), 2u);  // the one we opened and the one we accepted
+  EXPECT_TRUE(ends[0]);
+  EXPECT_TRUE(ends[1]);
 }
 
 }  // namespace

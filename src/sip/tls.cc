@@ -67,6 +67,13 @@ Result<std::shared_ptr<ssl::context>> make_tls_context(const TlsSettings& s) {
     mode = ssl::verify_peer | ssl::verify_fail_if_no_peer_cert;
   }
   ctx->set_verify_mode(mode, ec);
+  // A server that verifies clients must name the context its sessions belong to, or OpenSSL
+  // refuses every resumption with an internal-error alert: a client (stunnel, a phone, an SBC)
+  // that reconnects with its last session would be cut off. Sessions (and TLS 1.3 tickets) are
+  // this context's alone; a resumed session keeps its client certificate and verify result.
+  const std::string sid = "verbatim/" + std::to_string(static_cast<int>(s.client_auth));
+  SSL_CTX_set_session_id_context(native, reinterpret_cast<const unsigned char*>(sid.data()),
+                                 static_cast<unsigned>(sid.size()));
   return ctx;
 }
 

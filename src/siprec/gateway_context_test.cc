@@ -31,6 +31,17 @@ TEST(GatewayContext, WhatTheGatewayWritesTheRecorderReadsBack) {
   EXPECT_EQ(*r.context, kContext);
 }
 
+// The signature is HMAC-SHA-256 over a fixed text (so a gateway and a recorder of different
+// builds agree); the value here was computed independently (Python's hmac module).
+TEST(GatewayContext, SignatureIsHmacSha256OfTheDocumentedText) {
+  GatewayKey key{1, 2, 3};
+  const auto now = std::chrono::system_clock::time_point(seconds(1800000000));
+  const auto headers = context_headers({"app-1", "Traders", "call-9@phone", {}}, "abc@gw", key, now);
+  ASSERT_EQ(headers.back().first, kSignatureHeader);
+  EXPECT_EQ(headers.back().second,
+            "t=1800000000;mac=5d239670be43a46d7f363f56742e3a1845807f8a79463d3afe69110e58ce5495");
+}
+
 // X-Verbatim-* from anyone but a gateway holding the key is ignored: unsigned, signed with
 // another key, altered, moved to another Call-ID, or replayed late.
 TEST(GatewayContext, RecorderTrustsVerbatimHeadersFromAnyClient) {

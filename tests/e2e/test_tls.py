@@ -147,6 +147,38 @@ class TlsScanTest(TlsTestCase):
             urllib.request.urlopen(f"http://127.0.0.1:{api}/healthz", timeout=5).read()
 
 
+    def test_clients_resume_their_tls_sessions(self):
+        """A client that reconnects with the session of its last connection (stunnel, phones and
+        SBCs do: it spares a full handshake) is served, and the session is resumed: with TLS 1.2
+        (session ids) and TLS 1.3 (tickets), on SIP-TLS and HTTPS. Found by the TLS benchmark:
+        the second connection of a resuming client was reset."""
+        p, ports = self.serve("admin-api,recorder,gateway", https=True)
+        sip = (b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9;branch=z9hG4bK%d\r\n"
+               b"Max-Forwards: 70\r\nFrom: <sip:t@example.com>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"
+               b"Call-ID: resume-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        http = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        n = 0
+        for name, port, cert, request, answer in (
+                ("gateway", ports["gateway:sips"], False, sip, b"SIP/2.0 "),
+                ("recorder", ports["recorder:sips"], True, sip, b"SIP/2.0 "),
+                ("https", ports["admin-api:https"], False, http, b"HTTP/1.1 200")):
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                with self.subTest(name, version=version.name):
+                    ctx = self.client(version, version, cert=cert)
+                    session = None
+                    for attempt in range(2):
+                        n += 1
+                        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                                            server_hostname="127.0.0.1", session=session)
+                        t.sendall(request.replace(b"%d", str(n).encode()))
+                        got = t.recv(200)  # TLS 1.3 tickets arrive before it
+                        self.assertTrue(got.startswith(answer), f"connection {attempt + 1}: {got!r}")
+                        if attempt:
+                            self.assertTrue(t.session_reused, "the session was not resumed")
+                        session = t.session
+                        t.close()
+
+
 class TlsCallTest(TlsTestCase):
     def test_gateway_records_over_mutual_tls_with_srtp_keys_inside_it(self):
         """SIPp phones (plain UDP) call through the gateway; the recorder is reached over TLS with
