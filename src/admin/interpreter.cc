@@ -391,8 +391,10 @@ const ParamSpec* bound_parameter(const CmdletSpec& spec, std::string_view writte
   const ParamSpec* exact = nullptr;
   std::vector<const ParamSpec*> prefixed;
   for (const auto& p : spec.params) {
-    if (iequals(p.name, written)) exact = &p;
-    else if (istarts_with(p.name, written)) prefixed.push_back(&p);
+    if (iequals(p.name, written))
+      exact = &p;
+    else if (istarts_with(p.name, written))
+      prefixed.push_back(&p);
   }
   if (exact) return exact;
   return prefixed.size() == 1 ? prefixed.front() : nullptr;

@@ -506,7 +506,8 @@ bool needs_more_input(std::string_view text) {
     return true;
   }
   // An expression or pipe element that was still to come when the input ended.
-  return (e.message == "Missing expression." || e.message == "An empty pipe element is not allowed." ||
+  return (e.message == "Missing expression." ||
+          e.message == "An empty pipe element is not allowed." ||
           e.message == "Missing argument in parameter list.") &&
          e.pos.offset + 1 >= src.size();
 }

@@ -175,7 +175,6 @@ Response outcome_reply(const Request& req, const admin::Interpreter::Outcome& o,
   return reply(req, ok_status, outcome_json(o));
 }
 
-
 using policy::Right;
 
 // One answer for "your role may not" and "there is no such thing": ids cannot be probed.
@@ -204,15 +203,24 @@ bool needs_approval(std::string_view cmdlet) {
 
 std::string right_name(Right r) {
   switch (r) {
-    case Right::kPolicyRead: return "policy-read";
-    case Right::kPolicyWrite: return "policy-write";
-    case Right::kRecordersWrite: return "recorders-write";
-    case Right::kCallsRead: return "calls-read";
-    case Right::kRecordingsRead: return "recordings-read";
-    case Right::kRecordingsHold: return "recordings-hold";
-    case Right::kAuditRead: return "audit-read";
-    case Right::kLedgerRead: return "ledger-read";
-    case Right::kAccountsManage: return "accounts-manage";
+    case Right::kPolicyRead:
+      return "policy-read";
+    case Right::kPolicyWrite:
+      return "policy-write";
+    case Right::kRecordersWrite:
+      return "recorders-write";
+    case Right::kCallsRead:
+      return "calls-read";
+    case Right::kRecordingsRead:
+      return "recordings-read";
+    case Right::kRecordingsHold:
+      return "recordings-hold";
+    case Right::kAuditRead:
+      return "audit-read";
+    case Right::kLedgerRead:
+      return "ledger-read";
+    case Right::kAccountsManage:
+      return "accounts-manage";
   }
   return "?";
 }
@@ -233,8 +241,9 @@ Response accepted_for_approval(const Request& req, int64_t id, const std::string
                {{"approval",
                  {{"id", id},
                   {"status", "pending"},
-                  {"message", what + " needs a second person's approval: another account with the "
-                                     "right approves it with POST /api/v1/approvals/" +
+                  {"message", what +
+                                  " needs a second person's approval: another account with the "
+                                  "right approves it with POST /api/v1/approvals/" +
                                   std::to_string(id) + "/approve"}}}});
 }
 
@@ -540,10 +549,8 @@ Response Router::cmdlet(const Request& req, const Principal& who, const std::str
     }
   }
   if (needs_approval(name)) {
-    json action = {{"type", "cmdlet"},
-                   {"cmdlet", name},
-                   {"params", params},
-                   {"right", right_name(needed)}};
+    json action = {
+        {"type", "cmdlet"}, {"cmdlet", name}, {"params", params}, {"right", right_name(needed)}};
     policy::Approval a{0, action, who.actor(), now_iso(), "", "pending", "", "", ""};
     std::lock_guard lock(svc_.mutex());
     auto id = svc_.store()->add_approval(a);
@@ -551,8 +558,11 @@ Response Router::cmdlet(const Request& req, const Principal& who, const std::str
       return problem(req, http::status::service_unavailable, id.error().message,
                      "StoreUnavailable");
     }
-    (void)svc_.store()->log_security_event(
-        {0, now_iso(), who.actor(), "approval.requested", {{"id", id.value()}, {"action", action}}});
+    (void)svc_.store()->log_security_event({0,
+                                            now_iso(),
+                                            who.actor(),
+                                            "approval.requested",
+                                            {{"id", id.value()}, {"action", action}}});
     return accepted_for_approval(req, id.value(), name);
   }
   std::map<std::string, admin::Value> values;
@@ -608,7 +618,8 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
     for (const char* side : {"caller", "callee"}) {
       if (!c.contains(side)) continue;
       const json& p = c[side];
-      if (members.count(to_lower(p.value("user", ""))) || members.count(to_lower(p.value("aor", ""))))
+      if (members.count(to_lower(p.value("user", ""))) ||
+          members.count(to_lower(p.value("aor", ""))))
         return true;
     }
     return false;
@@ -679,7 +690,8 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
   auto st = options_.archive([&](archive::Archive& a) -> Status {
     auto deny = [&]() {
       (void)a.log_access("denied", rec, who.actor());
-      security_event(who.actor(), "access.denied", {{"recording", rec}, {"path", std::string(path)}});
+      security_event(who.actor(), "access.denied",
+                     {{"recording", rec}, {"path", std::string(path)}});
       out = forbidden(req);
       return ok_status();
     };
@@ -729,8 +741,8 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
         content.append(reinterpret_cast<const char*>(chunk.value().data()), chunk.value().size());
       }
       Response res{http::status::ok, req.version()};
-      res.set(http::field::content_type, o.value().kind == "playback" ? "audio/ogg"
-                                                                      : "application/octet-stream");
+      res.set(http::field::content_type,
+              o.value().kind == "playback" ? "audio/ogg" : "application/octet-stream");
       res.set(http::field::cache_control, "no-store");
       res.keep_alive(req.keep_alive());
       res.body() = std::move(content);
@@ -787,12 +799,15 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
                      {"case", case_id},
                      {"right", right_name(Right::kRecordingsHold)},
                      {"scope", {{"groups", who.account.groups}, {"regions", who.account.regions}}}};
-      policy::Approval ap{0, action, who.actor(), now_iso(), body.value("reason", ""), "pending",
-                          "", "", ""};
+      policy::Approval ap{0,         action, who.actor(), now_iso(), body.value("reason", ""),
+                          "pending", "",     "",          ""};
       std::lock_guard lock(svc_.mutex());
       auto id = svc_.store()->add_approval(ap);
       if (!id) return id.error();
-      (void)svc_.store()->log_security_event({0, now_iso(), who.actor(), "approval.requested",
+      (void)svc_.store()->log_security_event({0,
+                                              now_iso(),
+                                              who.actor(),
+                                              "approval.requested",
                                               {{"id", id.value()}, {"action", action}}});
       out = accepted_for_approval(req, id.value(), "releasing a legal hold");
       return ok_status();
@@ -859,8 +874,8 @@ Response Router::accounts(const Request& req, const Principal& who, std::string_
       return problem(req, http::status::bad_request, st.error().message, "InvalidAccount");
     }
     if (!policy::role_from_name(body.value("role", ""))) {
-      return problem(req, http::status::bad_request,
-                     "role must be one of " + policy::role_names(), "InvalidRole");
+      return problem(req, http::status::bad_request, "role must be one of " + policy::role_names(),
+                     "InvalidRole");
     }
     json action = {{"type", "grant-role"},
                    {"name", name},
@@ -870,15 +885,15 @@ Response Router::accounts(const Request& req, const Principal& who, std::string_
                    {"right", right_name(Right::kAccountsManage)}};
     if (body.contains("password")) {
       if (!body["password"].is_string()) {
-        return problem(req, http::status::bad_request, "password must be a string",
-                       "InvalidBody");
+        return problem(req, http::status::bad_request, "password must be a string", "InvalidBody");
       }
       auto hash = policy::hash_password(body["password"].get<std::string>());
-      if (!hash) return problem(req, http::status::bad_request, hash.error().message, "BadPassword");
+      if (!hash)
+        return problem(req, http::status::bad_request, hash.error().message, "BadPassword");
       action["passwordHash"] = hash.value();
     }
-    policy::Approval ap{0, action, who.actor(), now_iso(), body.value("reason", ""), "pending", "",
-                        "", ""};
+    policy::Approval ap{0,         action, who.actor(), now_iso(), body.value("reason", ""),
+                        "pending", "",     "",          ""};
     auto id = store->add_approval(ap);
     if (!id) {
       return problem(req, http::status::service_unavailable, id.error().message,
@@ -886,9 +901,13 @@ Response Router::accounts(const Request& req, const Principal& who, std::string_
     }
     json logged = action;
     logged.erase("passwordHash");
-    (void)store->log_security_event(
-        {0, now_iso(), who.actor(), "approval.requested", {{"id", id.value()}, {"action", logged}}});
-    return accepted_for_approval(req, id.value(), "granting the role " + body["role"].get<std::string>());
+    (void)store->log_security_event({0,
+                                     now_iso(),
+                                     who.actor(),
+                                     "approval.requested",
+                                     {{"id", id.value()}, {"action", logged}}});
+    return accepted_for_approval(req, id.value(),
+                                 "granting the role " + body["role"].get<std::string>());
   }
   if (path == "/api/v1/tokens" && req.method() == http::verb::get) {
     auto list = store->list_tokens();
@@ -913,7 +932,9 @@ Response Router::accounts(const Request& req, const Principal& who, std::string_
     (void)store->log_security_event(
         {0, now_iso(), who.actor(), "token.created", {{"token", t.id}, {"account", t.account}}});
     return reply(req, http::status::created,
-                 {{"id", t.id}, {"account", t.account}, {"token", token},
+                 {{"id", t.id},
+                  {"account", t.account},
+                  {"token", token},
                   {"note", "shown once: store it safely"}});
   }
   std::string id;
@@ -962,7 +983,8 @@ Response Router::approvals(const Request& req, const Principal& who, std::string
     }
     return reply(req, http::status::ok, {{"approvals", out}});
   }
-  const auto parts = split(path.substr(std::min(path.size(), std::string_view("/api/v1/approvals/").size())), '/');
+  const auto parts =
+      split(path.substr(std::min(path.size(), std::string_view("/api/v1/approvals/").size())), '/');
   if (parts.size() != 2 || req.method() != http::verb::post ||
       (parts[1] != "approve" && parts[1] != "reject")) {
     return problem(req, http::status::not_found, "no such resource", "NotFound");
@@ -980,16 +1002,17 @@ Response Router::approvals(const Request& req, const Principal& who, std::string
                    "AlreadyDecided");
   }
   if (a.requested_by == who.actor()) {
-    return problem(req, http::status::forbidden,
-                   "the second pair of eyes must be another account's: " + who.actor() +
-                       " asked for this",
-                   "SameAccount");
+    return problem(
+        req, http::status::forbidden,
+        "the second pair of eyes must be another account's: " + who.actor() + " asked for this",
+        "SameAccount");
   }
   // A compliance officer approves a hold release only within their own scope.
   if (a.action.value("type", "") == "release-hold" &&
       !(who.account.groups.empty() && who.account.regions.empty())) {
     const auto& scope = a.action["scope"];
-    if (scope.value("groups", json::array()).empty() && scope.value("regions", json::array()).empty()) {
+    if (scope.value("groups", json::array()).empty() &&
+        scope.value("regions", json::array()).empty()) {
       return forbidden(req);
     }
   }
@@ -1012,7 +1035,9 @@ Response Router::approvals(const Request& req, const Principal& who, std::string
   if (auto st = store->decide_approval(a); !st) {
     return problem(req, http::status::conflict, st.error().message, "AlreadyDecided");
   }
-  (void)store->log_security_event({0, now_iso(), who.actor(),
+  (void)store->log_security_event({0,
+                                   now_iso(),
+                                   who.actor(),
                                    done ? "approval.approved" : "approval.failed",
                                    {{"id", id}, {"outcome", a.outcome}}});
   a.action.erase("passwordHash");
@@ -1038,7 +1063,8 @@ Result<json> Router::execute(const json& action, const std::string& requester,
     VB_TRY(options_.archive([&](archive::Archive& a) {
       return a.release_hold(action.value("case", ""), action.value("recording", ""), both);
     }));
-    return json{{"released", action.value("case", "")}, {"recording", action.value("recording", "")}};
+    return json{{"released", action.value("case", "")},
+                {"recording", action.value("recording", "")}};
   }
   if (type == "grant-role") {
     policy::Account acct;

@@ -22,16 +22,17 @@ class RouterTest : public ::testing::Test {
     auto store = policy::SqliteStore::open((dir / "policy.db").string());
     ASSERT_TRUE(store);
     using policy::Role;
-    const std::vector<std::tuple<std::string, Role, std::vector<std::string>, std::string>> people = {
-        {"tester", Role::kAdmin, {}, "secret-token"},
-        {"second", Role::kAdmin, {}, "second-token"},
-        {"audit", Role::kAuditor, {}, "audit-token"},
-        {"recadm", Role::kRecorderAdmin, {}, "recadm-token"},
-        {"jane", Role::kComplianceOfficer, {"FX Desk"}, "jane-token"},
-        {"omar", Role::kComplianceOfficer, {"FX Desk"}, "omar-token"},
-        {"rita", Role::kComplianceOfficer, {"Rates"}, "rita-token"},
-        {"sam", Role::kSupervisor, {"FX Desk"}, "sam-token"},
-    };
+    const std::vector<std::tuple<std::string, Role, std::vector<std::string>, std::string>> people =
+        {
+            {"tester", Role::kAdmin, {}, "secret-token"},
+            {"second", Role::kAdmin, {}, "second-token"},
+            {"audit", Role::kAuditor, {}, "audit-token"},
+            {"recadm", Role::kRecorderAdmin, {}, "recadm-token"},
+            {"jane", Role::kComplianceOfficer, {"FX Desk"}, "jane-token"},
+            {"omar", Role::kComplianceOfficer, {"FX Desk"}, "omar-token"},
+            {"rita", Role::kComplianceOfficer, {"Rates"}, "rita-token"},
+            {"sam", Role::kSupervisor, {"FX Desk"}, "sam-token"},
+        };
     for (const auto& [name, role, groups, token] : people) {
       ASSERT_TRUE(store.value()->put_account({name, role, groups, {}, "", "t", "test"}));
       ASSERT_TRUE(store.value()->put_token({name + "-1", name, "t"}, token_hash(token)));
@@ -224,8 +225,8 @@ TEST_F(RouterTest, T36ComplianceOfficerScopedToTheirDesk) {
   const auto in_scope = call(http::verb::get, "/api/v1/recordings/" + fx, nullptr, "jane-token");
   ASSERT_EQ(in_scope.result(), http::status::ok) << in_scope.body();
   EXPECT_EQ(body(in_scope)["objects"][0]["id"], fx_obj);
-  auto played =
-      call(http::verb::get, "/api/v1/recordings/" + fx + "/objects/" + fx_obj, nullptr, "jane-token");
+  auto played = call(http::verb::get, "/api/v1/recordings/" + fx + "/objects/" + fx_obj, nullptr,
+                     "jane-token");
   ASSERT_EQ(played.result(), http::status::ok);
   EXPECT_EQ(played.body(), "the call of FX Desk");
   const auto other = call(http::verb::get, "/api/v1/recordings/" + rates, nullptr, "jane-token");
@@ -292,9 +293,10 @@ TEST_F(RouterTest, SensitiveActionsNeedASecondPersonsApproval) {
   ASSERT_EQ(r.result(), http::status::accepted) << r.body();
   const std::string grant = std::to_string(body(r)["approval"]["id"].get<int64_t>());
   EXPECT_FALSE(svc->store()->account("newbie").value());
-  ASSERT_EQ(call(http::verb::post, "/api/v1/approvals/" + grant + "/approve", nullptr, "second-token")
-                .result(),
-            http::status::ok);
+  ASSERT_EQ(
+      call(http::verb::post, "/api/v1/approvals/" + grant + "/approve", nullptr, "second-token")
+          .result(),
+      http::status::ok);
   EXPECT_EQ(svc->store()->account("newbie").value()->role, policy::Role::kComplianceOfficer);
 }
 

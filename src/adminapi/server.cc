@@ -51,10 +51,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -80,9 +79,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       // Long reads (the call records) on a worker: the loop keeps serving SIP and media.
       asio::post(workers_, [self = this->shared_from_this(), req = std::move(req), peer]() {
         Response res = self->router_.handle(req, peer);
-        asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-          self->write(std::move(res));
-        });
+        asio::post(self->stream_.get_executor(),
+                   [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
       });
       return;
     }
@@ -134,22 +132,21 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, Router& router) : io_(io), acceptor_(io), router_(router) {}
 
   void accept() {
-    acceptor_.async_accept(
-        asio::make_strand(io_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-          if (ec == asio::error::operation_aborted) return;
-          if (!ec) {
-            if (self->tls_) {
-              std::make_shared<Session<ssl::stream<beast::tcp_stream>>>(
-                  self->router_, self->workers_, std::move(s), *self->tls_)
-                  ->start();
-            } else {
-              std::make_shared<Session<beast::tcp_stream>>(self->router_, self->workers_,
-                                                           std::move(s))
-                  ->start();
-            }
-          }
-          self->accept();
-        });
+    acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](beast::error_code ec,
+                                                                               tcp::socket s) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        if (self->tls_) {
+          std::make_shared<Session<ssl::stream<beast::tcp_stream>>>(self->router_, self->workers_,
+                                                                    std::move(s), *self->tls_)
+              ->start();
+        } else {
+          std::make_shared<Session<beast::tcp_stream>>(self->router_, self->workers_, std::move(s))
+              ->start();
+        }
+      }
+      self->accept();
+    });
   }
 
   asio::io_context& io_;

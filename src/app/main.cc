@@ -13,8 +13,8 @@
 // Exceptions end here and become exit code 2 with a message; they never cross components.
 #include <pwd.h>
 #include <sodium.h>
-#include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -311,9 +311,9 @@ Result<std::shared_ptr<boost::asio::ssl::context>> tls_context(const Env& env,
                                                                const std::string& client_auth) {
   const Config& c = env.config;
   sip::TlsSettings t{c.tls_certificate, c.tls_private_key, c.tls_ca_file,
-                     client_auth == "require"   ? sip::ClientAuth::kRequire
-                     : client_auth == "none"    ? sip::ClientAuth::kNone
-                                                : sip::ClientAuth::kOptional};
+                     client_auth == "require" ? sip::ClientAuth::kRequire
+                     : client_auth == "none"  ? sip::ClientAuth::kNone
+                                              : sip::ClientAuth::kOptional};
   return sip::make_tls_context(t);
 }
 
@@ -327,11 +327,12 @@ std::string gateway_key_file(const Env& env, const std::string& configured) {
 // A secret kept in a file that must be owner-only (trunk passwords): its first line.
 Result<std::string> read_secret_file(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return make_error(ErrorCode::kNotFound, "cannot read " + path);
+  if (::stat(path.c_str(), &st) != 0)
+    return make_error(ErrorCode::kNotFound, "cannot read " + path);
   if (st.st_mode & 077) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      path + " may be read by others (mode " +
-                          fmt::format("{:o}", st.st_mode & 0777) + "): chmod 600 it");
+    return make_error(ErrorCode::kInvalidArgument, path + " may be read by others (mode " +
+                                                       fmt::format("{:o}", st.st_mode & 0777) +
+                                                       "): chmod 600 it");
   }
   std::ifstream in(path);
   std::string line;
@@ -349,7 +350,9 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.rtp_port_max = static_cast<uint16_t>(c.gateway_rtp_port_max);
   o.recording_setup_timeout = std::chrono::milliseconds(c.gateway_recording_setup_timeout_ms);
   o.trunk = c.gateway_trunk;
-  o.trunk_transport = c.gateway_trunk_transport == "tls" ? "TLS" : c.gateway_trunk_transport == "tcp" ? "TCP" : "UDP";
+  o.trunk_transport = c.gateway_trunk_transport == "tls"   ? "TLS"
+                      : c.gateway_trunk_transport == "tcp" ? "TCP"
+                                                           : "UDP";
   o.trunk_sources = c.gateway_trunk_sources;
   o.trunk_username = c.gateway_trunk_username;
   o.trunk_tls_name = c.gateway_trunk_tls_name;
@@ -424,8 +427,8 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     // The archive for the recordings routes: the recorder's in this process (one thread: the
     // loop), else opened for the request (the writer lock; refused while another process holds
     // it, until the archive admits many readers).
-    ro.archive = [&env, &recorder_archive](
-                     const std::function<Status(archive::Archive&)>& use) -> Status {
+    ro.archive =
+        [&env, &recorder_archive](const std::function<Status(archive::Archive&)>& use) -> Status {
       if (recorder_archive) return use(*recorder_archive);
       if (!std::filesystem::exists(std::filesystem::path(env.config.data_dir) / "archive" /
                                    "archive.db")) {
@@ -487,8 +490,8 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       options.jobs = job_queue.get();
       options.jobs_ready = [p = playback.get()] { p->wake(); };
     }
-    auto key = siprec::load_gateway_key(gateway_key_file(env, env.config.recorder_gateway_key_file),
-                                        true);
+    auto key =
+        siprec::load_gateway_key(gateway_key_file(env, env.config.recorder_gateway_key_file), true);
     if (!key) return fail(kExitUsage, "recorder.gateway_key_file: " + key.error().message);
     options.gateway_key = key.value();
     if (!env.config.recorder_tls_listen.empty()) {
@@ -508,8 +511,8 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   if (wanted.count("gateway")) {
     auto options = gateway_options(env);
     options.nonce_secret = nonce_secret();
-    auto key = siprec::load_gateway_key(gateway_key_file(env, env.config.gateway_recorder_key_file),
-                                        true);
+    auto key =
+        siprec::load_gateway_key(gateway_key_file(env, env.config.gateway_recorder_key_file), true);
     if (!key) return fail(kExitUsage, "gateway.recorder_key_file: " + key.error().message);
     options.recorder_key = key.value();
     if (!env.config.tls_certificate.empty()) {
@@ -519,8 +522,9 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       options.tls = ctx.value();
       options.tls_listen = env.config.gateway_tls_listen;
     } else if (!env.config.gateway_tls_listen.empty()) {
-      return fail(kExitUsage, "gateway.tls_listen needs tls.certificate and tls.private_key "
-                              "(`verbatim tls init` makes a private CA and a certificate)");
+      return fail(kExitUsage,
+                  "gateway.tls_listen needs tls.certificate and tls.private_key "
+                  "(`verbatim tls init` makes a private CA and a certificate)");
     }
     if (!env.config.gateway_trunk_password_file.empty()) {
       auto pw = read_secret_file(env.config.gateway_trunk_password_file);
@@ -676,7 +680,8 @@ int run_account(Env& env, const std::string& action, const AccountArgs& a) {
     }
     return kExitOk;
   }
-  if (auto st = policy::check_account_name(a.name); !st) return fail(kExitUsage, st.error().message);
+  if (auto st = policy::check_account_name(a.name); !st)
+    return fail(kExitUsage, st.error().message);
   auto role = policy::role_from_name(a.role);
   if (!role) return fail(kExitUsage, "--role must be one of " + policy::role_names());
   auto existing = store->account(a.name);
@@ -1305,8 +1310,10 @@ int main(int argc, char** argv) {
   auto* account_add = account->add_subcommand("add", "create an account with a role");
   account_add->add_option("name", acc.name, "account name")->required();
   account_add->add_option("--role", acc.role, policy::role_names())->required();
-  account_add->add_option("--groups", acc.groups, "scope: groups (names or ObjectIds), comma-separated");
-  account_add->add_option("--regions", acc.regions, "scope: regions (DataLocation), comma-separated");
+  account_add->add_option("--groups", acc.groups,
+                          "scope: groups (names or ObjectIds), comma-separated");
+  account_add->add_option("--regions", acc.regions,
+                          "scope: regions (DataLocation), comma-separated");
   account_add->add_flag("--password-stdin", acc.password_stdin,
                         "read a password (Argon2id-hashed) from the first line of stdin");
   auto* account_list = account->add_subcommand("list", "list accounts");
@@ -1469,8 +1476,7 @@ int main(int argc, char** argv) {
     if (token_list->parsed()) return run_token(env, "list", "");
     if (token_revoke->parsed()) return run_token(env, "revoke", token_name);
     if (verify->parsed()) return run_verify(env, va);
-    if (exp->parsed())
-      return run_export(env, export_recordings, export_out, aa.master_key);
+    if (exp->parsed()) return run_export(env, export_recordings, export_out, aa.master_key);
     if (vexp->parsed()) return run_verify_export(package_dir, public_key_file, json);
     if (sip_lint->parsed()) return run_sip_lint(sip_file, json);
     if (siprec_inspect->parsed()) return run_siprec_inspect(siprec_file);

@@ -887,9 +887,9 @@ Status Archive::dispose_proven(const std::string& recording_id, const std::strin
                       "; nothing can delete it before then");
   }
   if (!f.holds.empty()) {
-    return refuse("disposal", recording_id, who,
-                  "recording " + recording_id + " is under legal hold (case " +
-                      *f.holds.begin() + ")");
+    return refuse(
+        "disposal", recording_id, who,
+        "recording " + recording_id + " is under legal hold (case " + *f.holds.begin() + ")");
   }
   if (!f.ended) {
     return refuse("disposal", recording_id, who,
@@ -1046,8 +1046,8 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
   // (recording, metadata version) -> metadata hash, from recording.created and metadata.updated.
   std::map<std::pair<std::string, int64_t>, std::string> versions_by_ledger;
   std::map<std::string, std::pair<int64_t, std::string>> latest_metadata;  // version, hash
-  std::map<std::string, std::string> retention_by_ledger;  // recording -> until
-  std::map<std::pair<std::string, std::string>, bool> holds_by_ledger;  // (case, rec) -> active
+  std::map<std::string, std::string> retention_by_ledger;                  // recording -> until
+  std::map<std::pair<std::string, std::string>, bool> holds_by_ledger;     // (case, rec) -> active
   std::set<std::string> disposed_recordings;
   {
     SqliteStmt s(*db_, "SELECT entry FROM ledger_entries ORDER BY seq");
@@ -1102,13 +1102,13 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
                                                    retention_by_ledger[id] + " (edited row)"});
       }
       if (status == "disposed" && !disposed_recordings.count(id)) {
-        findings.push_back({"recording " + id,
-                            "marked disposed in the catalog, but the ledger has no "
-                            "recording.disposed entry for it (disposed behind the archive's back)"});
+        findings.push_back(
+            {"recording " + id,
+             "marked disposed in the catalog, but the ledger has no "
+             "recording.disposed entry for it (disposed behind the archive's back)"});
       } else if (status != "disposed" && disposed_recordings.count(id)) {
-        findings.push_back({"recording " + id,
-                            "disposed in the ledger, but the catalog says " + status +
-                                " (edited row)"});
+        findings.push_back({"recording " + id, "disposed in the ledger, but the catalog says " +
+                                                   status + " (edited row)"});
       }
       const auto& latest = latest_metadata[id];
       if (it == created_by_ledger.end()) {
@@ -1209,8 +1209,8 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
       continue;
     }
     if (disposed_objects.count(r.id)) {
-      findings.push_back({where, "disposed in the ledger, but the catalog says " + r.status +
-                                     " (edited row)"});
+      findings.push_back(
+          {where, "disposed in the ledger, but the catalog says " + r.status + " (edited row)"});
       continue;
     }
     if (r.status == "open") {  // being written; the ledger has not sealed it

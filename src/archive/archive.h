@@ -239,8 +239,8 @@ class Archive {
   struct LedgerFacts {
     bool created = false, ended = false, disposed = false;
     std::string retention_until;
-    std::set<std::string> holds;        // active legal holds by case
-    std::set<std::string> objects;      // sealed objects
+    std::set<std::string> holds;    // active legal holds by case
+    std::set<std::string> objects;  // sealed objects
   };
   Result<LedgerFacts> ledger_facts(const std::string& recording_id);
   // The sealed objects of a recording, as a ledger entry lists them.

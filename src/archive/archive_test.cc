@@ -235,7 +235,8 @@ TEST_F(ArchiveTest, MutationCampaignReportsExactlyWhatWasTampered) {
           sql(at, "UPDATE recordings SET status = 'disposed' WHERE id = '" + gone + "'");
           sql(at,
               "UPDATE data_keys SET wrapped = NULL WHERE object_id IN (SELECT id FROM objects "
-              "WHERE recording_id = '" + gone + "')");
+              "WHERE recording_id = '" +
+                  gone + "')");
         },
         {"recording " + gone}, {"object "});
     run("mark one object disposed",
@@ -765,8 +766,8 @@ TEST_F(ArchiveTest, ALostSigningKeyIsAFindingAndOnlyAnExplicitRecoveryReplacesIt
     auto a = Archive::open(o, clock, "admin:ops");
     ASSERT_TRUE(a) << a.error().message;
     EXPECT_NE(hex(a.value()->ledger().public_key()), old_public);
-    const auto last = json::parse(
-        a.value()->ledger().entry_bytes(a.value()->ledger().size() - 1).value());
+    const auto last =
+        json::parse(a.value()->ledger().entry_bytes(a.value()->ledger().size() - 1).value());
     EXPECT_EQ(last["type"], "key.signing_replaced");
     EXPECT_EQ(last["from"], old_public);
     EXPECT_EQ(last["by"], "admin:ops");

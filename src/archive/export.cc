@@ -3,8 +3,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "archive/sha256.h"
@@ -325,8 +325,7 @@ Result<std::vector<PackageVerdict>> verify_manifest(const std::string& dir,
                                     ") belongs to the recording but is missing from the package");
             tampered = true;
           } else if (it->second != listed.value("sha256", "")) {
-            v.problems.emplace_back("object " + oid +
-                                    ": not the object the recording ended with");
+            v.problems.emplace_back("object " + oid + ": not the object the recording ended with");
             tampered = true;
           }
         }

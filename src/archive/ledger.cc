@@ -329,9 +329,9 @@ Result<std::vector<Finding>> Ledger::verify() {
   // Every head the database stored was witnessed first (sign_head): one the witness file lacks
   // means the file was deleted or cut, which is how a rollback would hide.
   if (!heads.empty() && !witness_exists) {
-    findings.push_back({"witness file " + witness_path_,
-                        "is missing (deleted), but the ledger has " +
-                            std::to_string(heads.size()) + " signed tree heads"});
+    findings.push_back(
+        {"witness file " + witness_path_, "is missing (deleted), but the ledger has " +
+                                              std::to_string(heads.size()) + " signed tree heads"});
   } else {
     size_t unwitnessed = 0;
     std::string first;

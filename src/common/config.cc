@@ -67,11 +67,11 @@ Status read_strings(const toml::table& table, const std::string& section, const 
 }
 
 Status read_recorder(const toml::table& t, Config& c) {
-  VB_TRY(check_keys(t, "recorder",
-                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions",
-                     "min_free_mb", "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch",
-                     "accept_non_siprec", "allowed_sources", "playback", "gateway_key_file",
-                     "tls_listen", "tls_client_auth"}));
+  VB_TRY(check_keys(
+      t, "recorder",
+      {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions", "min_free_mb",
+       "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch", "accept_non_siprec",
+       "allowed_sources", "playback", "gateway_key_file", "tls_listen", "tls_client_auth"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -118,14 +118,33 @@ Status read_recorder(const toml::table& t, Config& c) {
 }
 
 Status read_gateway(const toml::table& t, Config& c) {
-  VB_TRY(check_keys(
-      t, "gateway",
-      {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "recording_setup_timeout_ms",
-       "trunk", "emergency_numbers", "digest_algorithms", "banner_text", "health_check_interval_ms",
-       "require_srtp", "prompts_dir", "voicemail_uri", "recorder_srtp", "trunk_transport",
-       "trunk_sources", "trunk_username", "trunk_password_file", "trunk_tls_name", "sip_domains",
-       "recorder_key_file", "tls_listen", "tls_client_auth", "allow_sdes_over_plain_sip",
-       "call_records_days", "dns_servers"}));
+  VB_TRY(check_keys(t, "gateway",
+                    {"sip_listen",
+                     "media_address",
+                     "rtp_port_min",
+                     "rtp_port_max",
+                     "recording_setup_timeout_ms",
+                     "trunk",
+                     "emergency_numbers",
+                     "digest_algorithms",
+                     "banner_text",
+                     "health_check_interval_ms",
+                     "require_srtp",
+                     "prompts_dir",
+                     "voicemail_uri",
+                     "recorder_srtp",
+                     "trunk_transport",
+                     "trunk_sources",
+                     "trunk_username",
+                     "trunk_password_file",
+                     "trunk_tls_name",
+                     "sip_domains",
+                     "recorder_key_file",
+                     "tls_listen",
+                     "tls_client_auth",
+                     "allow_sdes_over_plain_sip",
+                     "call_records_days",
+                     "dns_servers"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -160,7 +179,8 @@ Status read_gateway(const toml::table& t, Config& c) {
   }
   for (const auto& cidr : c.gateway_trunk_sources) {
     if (auto st = check_cidr(cidr); !st) {
-      return make_error(ErrorCode::kInvalidArgument, "gateway.trunk_sources: " + st.error().message);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "gateway.trunk_sources: " + st.error().message);
     }
   }
   if (t.get("emergency_numbers")) {
@@ -294,9 +314,9 @@ Result<Config> load_config(const std::optional<std::string>& path) {
           << e.description();
       return make_error(ErrorCode::kInvalidArgument, msg.str());
     }
-    VB_TRY(check_keys(root, "",
-                      {"general", "log", "admin_api", "tls", "policy", "archive", "recorder",
-                       "gateway"}));
+    VB_TRY(check_keys(
+        root, "",
+        {"general", "log", "admin_api", "tls", "policy", "archive", "recorder", "gateway"}));
     if (const auto* t = section(root, "general")) {
       VB_TRY(check_keys(*t, "general", {"data_dir"}));
       VB_TRY(read(*t, "general", "data_dir", c.data_dir));

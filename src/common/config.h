@@ -59,32 +59,32 @@ struct Config {
   // The key our gateway signs its X-Verbatim headers with; default <data_dir>/gateway-recorder.key
   // (created if absent). A recorder on another host needs a copy of the gateway's.
   std::string recorder_gateway_key_file;
-  std::string recorder_tls_listen;                // SIP over TLS; empty: none
+  std::string recorder_tls_listen;                   // SIP over TLS; empty: none
   std::string recorder_tls_client_auth = "require";  // none | optional | require (mutual TLS)
   // [gateway] (docs/gateway.md)
   std::string gateway_sip_listen = "127.0.0.1:5060";  // UDP and TCP; port 0 picks a free one
   std::string gateway_media_address;                  // relay address; default: the SIP address
   int gateway_rtp_port_min = 30000;
   int gateway_rtp_port_max = 39999;
-  int gateway_recording_setup_timeout_ms = 5000;  // RequiredBeforeCallEstablishment deadline
-  std::string gateway_trunk;                      // "ip:port" of the PSTN trunk; empty: none
-  std::string gateway_trunk_transport = "udp";    // udp | tcp | tls: how calls reach the trunk
+  int gateway_recording_setup_timeout_ms = 5000;   // RequiredBeforeCallEstablishment deadline
+  std::string gateway_trunk;                       // "ip:port" of the PSTN trunk; empty: none
+  std::string gateway_trunk_transport = "udp";     // udp | tcp | tls: how calls reach the trunk
   std::vector<std::string> gateway_trunk_sources;  // CIDRs it calls from; default: its address
-  std::string gateway_trunk_username;             // set: calls from the trunk must pass digest
-  std::string gateway_trunk_password_file;        // its password (a file, owner-only)
-  std::string gateway_trunk_tls_name;  // set: the trunk's client certificate must name it
+  std::string gateway_trunk_username;              // set: calls from the trunk must pass digest
+  std::string gateway_trunk_password_file;         // its password (a file, owner-only)
+  std::string gateway_trunk_tls_name;            // set: the trunk's client certificate must name it
   std::vector<std::string> gateway_sip_domains;  // the tenant's realms; default: the users'
                                                  // SIP address domains
   std::string gateway_recorder_key_file;  // signs X-Verbatim headers; default as the recorder's
-  std::string gateway_tls_listen;                    // SIP over TLS (sips:); empty: none
+  std::string gateway_tls_listen;         // SIP over TLS (sips:); empty: none
   std::string gateway_tls_client_auth = "optional";  // none | optional | require
   // SDES-SRTP keys travel in SDP: only over TLS, unless this is set (a lab without certificates).
   bool gateway_allow_sdes_over_plain_sip = false;
   int gateway_call_records_days = 400;  // call records older than this are deleted
   std::string gateway_dns_servers;  // "ip:port,ip:port" for recorder host names; empty: system's
-  int gateway_health_check_interval_ms = 2000;    // OPTIONS to recorder endpoints; 0: off
-  bool gateway_require_srtp = false;              // plain RTP offers get 488 (T35)
-  bool gateway_recorder_srtp = true;              // the copies to recorders as SRTP (SDES)
+  int gateway_health_check_interval_ms = 2000;  // OPTIONS to recorder endpoints; 0: off
+  bool gateway_require_srtp = false;            // plain RTP offers get 488 (T35)
+  bool gateway_recorder_srtp = true;            // the copies to recorders as SRTP (SDES)
   std::string gateway_voicemail_uri;  // refused calls to a recorded user go here; empty: refused
   std::string gateway_prompts_dir;    // the admin's spoken notices; default <data_dir>/prompts
   std::vector<std::string> gateway_emergency_numbers = {"911", "112", "999", "000", "110", "119"};

@@ -38,9 +38,9 @@ inline std::optional<std::string> testdata_missing(const std::string& sub) {
 }  // namespace verbatim
 
 // Skips the current test, with the reason, when <corpus>/<sub> is absent.
-#define VB_REQUIRE_TESTDATA(sub)                                          \
-  do {                                                                    \
-    if (auto vb_missing_ = ::verbatim::testdata_missing(sub)) {           \
-      GTEST_SKIP() << *vb_missing_;                                       \
-    }                                                                     \
+#define VB_REQUIRE_TESTDATA(sub)                                \
+  do {                                                          \
+    if (auto vb_missing_ = ::verbatim::testdata_missing(sub)) { \
+      GTEST_SKIP() << *vb_missing_;                             \
+    }                                                           \
   } while (0)

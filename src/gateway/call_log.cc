@@ -103,8 +103,7 @@ constexpr const char* kInsert =
 }  // namespace
 
 CallLogEntry CallLogEntry::of(const nlohmann::json& record) {
-  return {record.value("callId", ""), record.value("start", ""), parties_of(record),
-          record.dump()};
+  return {record.value("callId", ""), record.value("start", ""), parties_of(record), record.dump()};
 }
 
 Status CallLog::append(const nlohmann::json& record) {
@@ -191,7 +190,8 @@ Result<int64_t> CallLog::expire(const std::string& before) {
 Result<std::unique_ptr<CallLogWriter>> CallLogWriter::start(Options options) {
   auto log = CallLog::open(options.db_path, options.jsonl_path);
   if (!log) return log.error();
-  return std::unique_ptr<CallLogWriter>(new CallLogWriter(std::move(options), std::move(log).value()));
+  return std::unique_ptr<CallLogWriter>(
+      new CallLogWriter(std::move(options), std::move(log).value()));
 }
 
 CallLogWriter::CallLogWriter(Options options, std::unique_ptr<CallLog> log)

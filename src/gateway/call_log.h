@@ -72,10 +72,10 @@ class CallLog {
 class CallLogWriter {
  public:
   struct Options {
-    std::string db_path;            // <data_dir>/calls.db
-    std::string jsonl_path;         // <data_dir>/gateway-calls.jsonl; empty: none
+    std::string db_path;                     // <data_dir>/calls.db
+    std::string jsonl_path;                  // <data_dir>/gateway-calls.jsonl; empty: none
     uint64_t jsonl_max_bytes = 64ull << 20;  // then renamed to <path>.1 (.1 to .4 kept)
-    int keep_days = 400;            // records older are deleted (checked hourly)
+    int keep_days = 400;                     // records older are deleted (checked hourly)
   };
   // Opens the database (an error now, not on the first call) and starts the thread.
   static Result<std::unique_ptr<CallLogWriter>> start(Options options);

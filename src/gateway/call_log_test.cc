@@ -33,9 +33,9 @@ TEST(CallLog, CallRecordsIndexedRotatedAndWrittenOffTheLoop) {
     auto writer = CallLogWriter::start(o);
     ASSERT_TRUE(writer) << writer.error().message;
     for (int i = 1; i <= 50; ++i) {
-      writer.value()->append(record(i, i % 2 ? "sip:alice@contoso.com" : "sip:carol@contoso.com",
-                                    "2099-01-01T00:00:" + std::string(i < 10 ? "0" : "") +
-                                        std::to_string(i % 60) + "Z"));
+      writer.value()->append(record(
+          i, i % 2 ? "sip:alice@contoso.com" : "sip:carol@contoso.com",
+          "2099-01-01T00:00:" + std::string(i < 10 ? "0" : "") + std::to_string(i % 60) + "Z"));
     }
     writer.value()->flush();
   }

@@ -1,7 +1,7 @@
 #include "gateway/endpoint_resolver.h"
 
-#include <boost/asio/ip/address.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/ip/address.hpp>
 
 #include "common/strings.h"
 #include "sip/uri.h"
@@ -80,8 +80,8 @@ std::optional<sip::Peer> EndpointResolver::peer(const std::string& uri) {
   std::lock_guard lock(mutex_);
   Entry& e = cache_[uri];
   const auto now = std::chrono::steady_clock::now();
-  if (!e.queued && (e.resolved == std::chrono::steady_clock::time_point{} ||
-                    now - e.resolved > ttl_)) {
+  if (!e.queued &&
+      (e.resolved == std::chrono::steady_clock::time_point{} || now - e.resolved > ttl_)) {
     e.queued = true;
     queue_.push_back(uri);
     wake_.notify_one();

@@ -51,7 +51,7 @@ class EndpointResolver {
  private:
   struct Entry {
     std::vector<sip::ServerTarget> targets;
-    std::string host;   // the URI's host name (the TLS name)
+    std::string host;  // the URI's host name (the TLS name)
     size_t current = 0;
     std::string error;  // the last resolution's failure
     std::chrono::steady_clock::time_point resolved{};

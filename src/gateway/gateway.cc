@@ -8,9 +8,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
-#include "common/cidr.h"
 #include "common/strings.h"
 #include "media/audio.h"
 #include "policy/model.h"
@@ -482,18 +482,19 @@ bool Gateway::from_trunk(const sip::Message& request, const sip::Peer& from,
   }
   if (!source) return false;
   if (!options_.trunk_tls_name.empty() && !iequals(from.tls_name, options_.trunk_tls_name)) {
-    refusal = Registrar::Reply{
-        403, "Forbidden",
-        {{"Warning", "399 verbatim \"the trunk's TLS certificate does not name " +
-                         options_.trunk_tls_name + "\""}}};
+    refusal =
+        Registrar::Reply{403,
+                         "Forbidden",
+                         {{"Warning", "399 verbatim \"the trunk's TLS certificate does not name " +
+                                          options_.trunk_tls_name + "\""}}};
     return false;
   }
   if (trunk_auth_) {
     const sip::Header* h = request.find("Authorization");
     const auto now = std::chrono::system_clock::now();
-    const auto verdict = h ? trunk_auth_->verify(h->value, request.method(),
-                                                 request.request_uri(), now)
-                           : sip::DigestVerdict::kMalformed;
+    const auto verdict =
+        h ? trunk_auth_->verify(h->value, request.method(), request.request_uri(), now)
+          : sip::DigestVerdict::kMalformed;
     if (verdict != sip::DigestVerdict::kOk) {
       Registrar::Reply r{401, "Unauthorized", {}};
       for (auto& c : trunk_auth_->challenges(now, verdict == sip::DigestVerdict::kStale)) {
@@ -574,8 +575,8 @@ Result<std::string> Gateway::start() {
                           options_.voicemail_uri);
   }
   if (!options_.calls_db.empty()) {
-    auto writer = CallLogWriter::start({options_.calls_db, options_.calls_file, 64ull << 20,
-                                        options_.call_records_days});
+    auto writer = CallLogWriter::start(
+        {options_.calls_db, options_.calls_file, 64ull << 20, options_.call_records_days});
     if (!writer) return make_error(ErrorCode::kIo, "call records: " + writer.error().message);
     call_log_ = std::move(writer).value();
   }
@@ -841,8 +842,10 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     // A call from the trunk is for our users; sending it back out would make the gateway an
     // open relay for toll fraud, and a loop with a trunk that routes the number back to us.
     ++metrics_.trunk_refused;
-    refuse(session, 404, "Not Found", "no user " + dialled + " here (calls from the trunk are "
-                                      "never routed back out to it)");
+    refuse(session, 404, "Not Found",
+           "no user " + dialled +
+               " here (calls from the trunk are "
+               "never routed back out to it)");
     return;
   }
   // The media: the offer must be SDP we can relay.
@@ -1165,8 +1168,8 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
     return;
   }
   // SDES keys go in the SDP: SRTP copies only when the signalling to this recorder is TLS.
-  const bool srtp = options_.recorder_srtp &&
-                    (peer->transport == "TLS" || options_.allow_sdes_over_plain_sip);
+  const bool srtp =
+      options_.recorder_srtp && (peer->transport == "TLS" || options_.allow_sdes_over_plain_sip);
   if (options_.recorder_srtp && !srtp) {
     if (options_.require_srtp) {
       fail("SRTP is required (gateway.require_srtp), and its keys go only over TLS: give " +
@@ -1174,9 +1177,10 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
       return;
     }
     if (plain_recorders_.insert(endpoint.uri).second) {
-      spdlog::warn("recorder {} is reached without TLS: its copies go as plain RTP (SRTP keys "
-                   "are sent only over TLS; logged once per endpoint)",
-                   endpoint.uri);
+      spdlog::warn(
+          "recorder {} is reached without TLS: its copies go as plain RTP (SRTP keys "
+          "are sent only over TLS; logged once per endpoint)",
+          endpoint.uri);
     }
   }
   const Party& p = *r.party;
@@ -1516,12 +1520,12 @@ void Gateway::place_callee(Call& c) {
       // The callee is offered SRTP with our keys: only on phones registered over TLS.
       std::erase_if(bindings, [](const Binding& b) { return b.source.transport != "TLS"; });
       if (bindings.empty()) {
-        reject_caller(c, 480, "Temporarily Unavailable",
-                      {{"Warning", "399 verbatim " +
-                                       quote(c.callee.aor +
-                                             " has no phone registered over TLS, and SRTP keys "
-                                             "are sent only over TLS")}},
-                      "callee not reachable over TLS");
+        reject_caller(
+            c, 480, "Temporarily Unavailable",
+            {{"Warning", "399 verbatim " + quote(c.callee.aor +
+                                                 " has no phone registered over TLS, and SRTP keys "
+                                                 "are sent only over TLS")}},
+            "callee not reachable over TLS");
         return;
       }
     }

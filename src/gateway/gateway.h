@@ -78,7 +78,7 @@ struct GatewayOptions {
   std::string trunk_transport = "UDP";
   std::vector<std::string> trunk_sources;
   std::string trunk_username, trunk_password;  // set: calls from the trunk must pass digest
-  std::string trunk_tls_name;                   // set: the trunk's certificate names it
+  std::string trunk_tls_name;                  // set: the trunk's certificate names it
   // The tenant's SIP domains: the realms users authenticate in. Empty: the domains of the
   // directory users' SIP addresses.
   std::vector<std::string> sip_domains;

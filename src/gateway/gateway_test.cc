@@ -30,15 +30,15 @@ using asio::ip::udp;
 class RegistrarTest : public ::testing::Test {
  protected:
   RegistrarTest()
-      : registrar({},
-                  [this](std::string_view user, std::string_view realm,
-                         sip::DigestAlgorithm a) -> std::optional<std::string> {
-                    ++lookups;
-                    if (realm != "contoso.com" || (user != "alice" && user != "bob"))
-                      return std::nullopt;
-                    return sip::digest_ha1(a, user, realm, user == "alice" ? "alice-pw" : "bob-pw");
-                  },
-                  [](const std::string& domain) { return domain == "contoso.com"; }) {}
+      : registrar(
+            {},
+            [this](std::string_view user, std::string_view realm,
+                   sip::DigestAlgorithm a) -> std::optional<std::string> {
+              ++lookups;
+              if (realm != "contoso.com" || (user != "alice" && user != "bob")) return std::nullopt;
+              return sip::digest_ha1(a, user, realm, user == "alice" ? "alice-pw" : "bob-pw");
+            },
+            [](const std::string& domain) { return domain == "contoso.com"; }) {}
 
   sip::Message request(const std::string& method, const std::string& aor,
                        const std::string& extra = "", const std::string& contact = "", int cseq = 1,

@@ -92,8 +92,8 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
         const char* what = verdict == sip::DigestVerdict::kReplay     ? "a replayed answer"
                            : verdict == sip::DigestVerdict::kWrongUri ? "an answer for another URI"
                                                                       : "wrong credentials";
-        spdlog::warn("authentication failed: {} for {} from {}:{}{}{}", what, claimed,
-                     from.address, from.port, blocked ? " (now blocked for 10 minutes)" : "",
+        spdlog::warn("authentication failed: {} for {} from {}:{}{}{}", what, claimed, from.address,
+                     from.port, blocked ? " (now blocked for 10 minutes)" : "",
                      held ? " (and " + std::to_string(held) + " more failures not logged)" : "");
       }
       return {"", challenge(realm, false)};

@@ -86,19 +86,15 @@ bool has_right(Role role, Right right) {
 }
 
 nlohmann::json Account::to_json() const {
-  return {{"name", name},
-          {"role", std::string(role_name(role))},
-          {"groups", groups},
-          {"regions", regions},
-          {"password", !password_hash.empty()},
-          {"created", created},
+  return {{"name", name},           {"role", std::string(role_name(role))}, {"groups", groups},
+          {"regions", regions},     {"password", !password_hash.empty()},   {"created", created},
           {"createdBy", created_by}};
 }
 
 Status check_account_name(std::string_view name) {
   auto ok = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '@' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '@' || c == '-';
   };
   if (name.empty() || name.size() > 64 || !ok(name[0]) || name[0] == '.' || name[0] == '_' ||
       name[0] == '@' || name[0] == '-' || !std::all_of(name.begin(), name.end(), ok)) {

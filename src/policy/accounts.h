@@ -32,15 +32,15 @@ std::optional<Role> role_from_name(std::string_view name);
 std::string role_names();  // "admin, recorder-admin, ..." for messages
 
 enum class Right {
-  kPolicyRead,       // directory, policies, assignments, decisions, explanations
-  kPolicyWrite,      // every cmdlet that changes them, scripts
-  kRecordersWrite,   // recorder applications (instances) and endpoints
-  kCallsRead,        // the gateway's call records (supervisors: of their groups)
-  kRecordingsRead,   // recordings' metadata and content (scoped)
-  kRecordingsHold,   // legal holds, retention extensions, exports (scoped)
-  kAuditRead,        // the audit log and the security log
-  kLedgerRead,       // the archive ledger, tree heads, verification status
-  kAccountsManage,   // accounts and tokens
+  kPolicyRead,      // directory, policies, assignments, decisions, explanations
+  kPolicyWrite,     // every cmdlet that changes them, scripts
+  kRecordersWrite,  // recorder applications (instances) and endpoints
+  kCallsRead,       // the gateway's call records (supervisors: of their groups)
+  kRecordingsRead,  // recordings' metadata and content (scoped)
+  kRecordingsHold,  // legal holds, retention extensions, exports (scoped)
+  kAuditRead,       // the audit log and the security log
+  kLedgerRead,      // the archive ledger, tree heads, verification status
+  kAccountsManage,  // accounts and tokens
 };
 bool has_right(Role role, Right right);
 

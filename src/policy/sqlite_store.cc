@@ -274,7 +274,8 @@ Status SqliteStore::put_account(const Account& a) {
 }
 
 Result<std::optional<Account>> SqliteStore::account(const std::string& name) {
-  const std::string sql = std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE name = ?1";
+  const std::string sql =
+      std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE name = ?1";
   SqliteStmt s(*db_, sql.c_str());
   s.bind(1, name);
   const int rc = s.step();
@@ -292,8 +293,7 @@ Result<std::vector<Account>> SqliteStore::list_accounts() {
 }
 
 Status SqliteStore::put_token(const ApiToken& t, const std::string& hash) {
-  SqliteStmt s(*db_,
-               "INSERT INTO api_tokens(name, hash, created, account) VALUES(?1, ?2, ?3, ?4)");
+  SqliteStmt s(*db_, "INSERT INTO api_tokens(name, hash, created, account) VALUES(?1, ?2, ?3, ?4)");
   s.bind(1, t.id);
   s.bind(2, hash);
   s.bind(3, t.created);
@@ -307,7 +307,8 @@ Status SqliteStore::put_token(const ApiToken& t, const std::string& hash) {
 }
 
 Result<std::optional<ApiToken>> SqliteStore::token_by_hash(const std::string& hash) {
-  SqliteStmt s(*db_, "SELECT name, COALESCE(account, name), created FROM api_tokens WHERE hash = ?1");
+  SqliteStmt s(*db_,
+               "SELECT name, COALESCE(account, name), created FROM api_tokens WHERE hash = ?1");
   s.bind(1, hash);
   const int rc = s.step();
   if (rc == kSqliteRow) return std::optional<ApiToken>(ApiToken{s.text(0), s.text(1), s.text(2)});
@@ -344,7 +345,8 @@ Result<int64_t> SqliteStore::add_approval(const Approval& a) {
 }
 
 Result<std::optional<Approval>> SqliteStore::approval(int64_t id) {
-  const std::string sql = std::string("SELECT ") + kApprovalColumns + " FROM approvals WHERE id = ?1";
+  const std::string sql =
+      std::string("SELECT ") + kApprovalColumns + " FROM approvals WHERE id = ?1";
   SqliteStmt s(*db_, sql.c_str());
   s.bind(1, id);
   const int rc = s.step();
@@ -397,8 +399,8 @@ Result<std::vector<SecurityEvent>> SqliteStore::security_events(int64_t after_se
   s.bind(2, static_cast<int64_t>(limit));
   std::vector<SecurityEvent> out;
   while (s.step() == kSqliteRow) {
-    out.push_back({s.int64(0), s.text(1), s.text(2), s.text(3),
-                   json::parse(s.text(4), nullptr, false)});
+    out.push_back(
+        {s.int64(0), s.text(1), s.text(2), s.text(3), json::parse(s.text(4), nullptr, false)});
   }
   return out;
 }

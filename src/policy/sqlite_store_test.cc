@@ -142,8 +142,8 @@ TEST_F(StoreTest, AccountsTokensApprovalsAndTheSecurityLog) {
   EXPECT_TRUE(store->delete_token("jane-1").value());
   EXPECT_FALSE(store->delete_token("jane-1").value());
   EXPECT_FALSE(store->token_by_hash("hash1").value().has_value());
-  auto id = store->add_approval({0, {{"type", "release-hold"}}, "api:jane", "t", "why", "pending",
-                                 "", "", ""});
+  auto id = store->add_approval(
+      {0, {{"type", "release-hold"}}, "api:jane", "t", "why", "pending", "", "", ""});
   ASSERT_TRUE(id);
   Approval decided = *store->approval(id.value()).value();
   decided.status = "approved";
@@ -160,13 +160,14 @@ TEST_F(StoreTest, AccountsTokensApprovalsAndTheSecurityLog) {
 TEST_F(StoreTest, TokensFromBeforeAccountsBecomeAdminAccounts) {
   {
     auto db = SqliteDb::open(path).value();
-    ASSERT_TRUE(db->exec("CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT "
-                         "NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID; CREATE TABLE "
-                         "audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, "
-                         "actor TEXT NOT NULL, command TEXT NOT NULL, kind TEXT NOT NULL, key "
-                         "TEXT NOT NULL, before TEXT, after TEXT); CREATE TABLE api_tokens (name "
-                         "TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL); "
-                         "INSERT INTO api_tokens VALUES('ops', 'h', 't'); PRAGMA user_version=1;"));
+    ASSERT_TRUE(
+        db->exec("CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT "
+                 "NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID; CREATE TABLE "
+                 "audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, "
+                 "actor TEXT NOT NULL, command TEXT NOT NULL, kind TEXT NOT NULL, key "
+                 "TEXT NOT NULL, before TEXT, after TEXT); CREATE TABLE api_tokens (name "
+                 "TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL); "
+                 "INSERT INTO api_tokens VALUES('ops', 'h', 't'); PRAGMA user_version=1;"));
   }
   auto store = SqliteStore::open(path).value();
   EXPECT_EQ(store->token_by_hash("h").value()->account, "ops");

@@ -100,7 +100,7 @@ struct RecorderOptions {
   // default: recording clients present one).
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::string tls_listen;
-  std::string status_file;                   // metrics, rewritten once per second (optional)
+  std::string status_file;  // metrics, rewritten once per second (optional)
   // Playback jobs (playback_jobs.h): added when a recording starts, released when it ends.
   jobs::JobQueue* jobs = nullptr;
   std::function<void()> jobs_ready;  // a job was released

@@ -100,7 +100,7 @@ class DigestServer {
   Ha1Lookup lookup_;
   std::chrono::seconds lifetime_;
   size_t replay_capacity_;
-  std::unordered_map<std::string, uint32_t> last_nc_;  // nonce -> highest nc
+  std::unordered_map<std::string, uint32_t> last_nc_;    // nonce -> highest nc
   std::list<std::pair<std::string, int64_t>> nc_order_;  // (nonce, issued ms): eviction order
   int64_t floor_ms_ = INT64_MIN;  // nonces issued at or before this are no longer accepted
   std::vector<DigestAlgorithm> algorithms_{DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};

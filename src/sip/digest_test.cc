@@ -54,9 +54,11 @@ TEST_F(DigestServerTest, AcceptsBothAlgorithmsAndRejectsWrongPasswordsAndUnknown
   ASSERT_EQ(ch.size(), 2u);
   EXPECT_NE(ch[0].find("algorithm=SHA-256"), std::string::npos) << "SHA-256 first (RFC 8760)";
   EXPECT_NE(ch[1].find("algorithm=MD5"), std::string::npos);
-  EXPECT_EQ(server.verify(answer(ch[0], "alice", "s3cret"), "REGISTER", kUri, t0), DigestVerdict::kOk);
+  EXPECT_EQ(server.verify(answer(ch[0], "alice", "s3cret"), "REGISTER", kUri, t0),
+            DigestVerdict::kOk);
   // Both challenges carry the same nonce, so the next answer counts on (nc=2).
-  EXPECT_EQ(server.verify(answer(ch[1], "alice", "s3cret", 2), "REGISTER", kUri, t0), DigestVerdict::kOk);
+  EXPECT_EQ(server.verify(answer(ch[1], "alice", "s3cret", 2), "REGISTER", kUri, t0),
+            DigestVerdict::kOk);
   EXPECT_EQ(server.verify(answer(ch[0], "alice", "wrong"), "REGISTER", kUri, t0),
             DigestVerdict::kBadCredentials);
   EXPECT_EQ(server.verify(answer(ch[0], "mallory", "s3cret"), "REGISTER", kUri, t0),
@@ -171,9 +173,9 @@ TEST_F(DigestServerTest, DigestReplayNonceCountStateNeverEvictedForALiveNonce) {
   // The attacker fills the table with fresh nonces of its own valid account.
   for (int i = 0; i < 10; ++i) {
     const auto t = t0 + milliseconds(10 + i);
-    EXPECT_EQ(small.verify(answer(small.challenges(t)[0], "alice", "s3cret", 1), "REGISTER",
-                           kUri, t),
-              DigestVerdict::kOk);
+    EXPECT_EQ(
+        small.verify(answer(small.challenges(t)[0], "alice", "s3cret", 1), "REGISTER", kUri, t),
+        DigestVerdict::kOk);
   }
   // The captured answer's nonce is still within its lifetime: a replay is refused, not accepted
   // because its state was evicted.
@@ -184,14 +186,14 @@ TEST_F(DigestServerTest, DigestReplayNonceCountStateNeverEvictedForALiveNonce) {
 // refused on another.
 TEST_F(DigestServerTest, DigestReplayUriMustMatchTheRequestUri) {
   const auto ch = server.challenges(t0);
-  const std::string a = digest_authorize(ch[0], "INVITE", "sip:bob@verbatim.example", "alice",
-                                         "s3cret", "c0ffee", 1)
-                            .value();
+  const std::string a =
+      digest_authorize(ch[0], "INVITE", "sip:bob@verbatim.example", "alice", "s3cret", "c0ffee", 1)
+          .value();
   EXPECT_EQ(server.verify(a, "INVITE", "sip:premium-rate@verbatim.example", t0),
             DigestVerdict::kWrongUri);
-  const std::string b = digest_authorize(ch[0], "INVITE", "sip:bob@verbatim.example", "alice",
-                                         "s3cret", "c0ffee", 2)
-                            .value();
+  const std::string b =
+      digest_authorize(ch[0], "INVITE", "sip:bob@verbatim.example", "alice", "s3cret", "c0ffee", 2)
+          .value();
   EXPECT_EQ(server.verify(b, "INVITE", "sip:bob@VERBATIM.example;transport=udp", t0),
             DigestVerdict::kOk)
       << "the same target, host case and parameters aside";

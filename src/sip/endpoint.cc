@@ -21,8 +21,7 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
     bound = ep.value();
     if (!options_.tcp) break;
     tcp_ = std::make_unique<TcpTransport>(
-        io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); },
-        options_.tcp_options);
+        io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); }, options_.tcp_options);
     const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                      : bound.address().to_string();
     auto t = tcp_->listen(host + ":" + std::to_string(bound.port()));

@@ -30,7 +30,8 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
   // name `server_name` (empty: its address).
   void start(const tcp::endpoint& remote, bool client, const std::string& server_name = "") {
     peer_ = Peer{owner_.options_.tls ? "TLS" : "TCP", remote.address().to_string(), remote.port()};
-    if (client && owner_.options_.tls) peer_.tls_name = server_name.empty() ? peer_.address : server_name;
+    if (client && owner_.options_.tls)
+      peer_.tls_name = server_name.empty() ? peer_.address : server_name;
     key_ = key_of(peer_.address, peer_.port);
     // A SIP message goes out in one write; Nagle would hold the next (a 200 after a 100) until
     // the peer's delayed ACK, some 40 ms, on every transaction over TCP and TLS.
@@ -321,21 +322,21 @@ void TcpTransport::send(const Message& message, const Peer& to) {
   connecting_[key].push_back(std::move(bytes));
   auto socket = std::make_shared<tcp::socket>(io_);
   const tcp::endpoint remote(address, to.port);
-  socket->async_connect(remote, [this, socket, remote, key,
-                                 name = to.tls_name](boost::system::error_code ec2) {
-    if (closed_) return;
-    auto queued = std::move(connecting_[key]);
-    connecting_.erase(key);
-    if (ec2) {
-      ++stats_.connect_failures;  // the queued messages are lost; the transaction layer retries or
-                                  // times out
-      return;
-    }
-    auto c = std::make_shared<Connection>(*this, std::move(*socket));
-    c->start(remote, /*client=*/true, name);
-    adopt(c);
-    for (auto& b : queued) c->write(std::move(b));
-  });
+  socket->async_connect(
+      remote, [this, socket, remote, key, name = to.tls_name](boost::system::error_code ec2) {
+        if (closed_) return;
+        auto queued = std::move(connecting_[key]);
+        connecting_.erase(key);
+        if (ec2) {
+          ++stats_.connect_failures;  // the queued messages are lost; the transaction layer retries
+                                      // or times out
+          return;
+        }
+        auto c = std::make_shared<Connection>(*this, std::move(*socket));
+        c->start(remote, /*client=*/true, name);
+        adopt(c);
+        for (auto& b : queued) c->write(std::move(b));
+      });
 }
 
 void TcpTransport::close() {

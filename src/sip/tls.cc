@@ -38,9 +38,8 @@ Result<std::shared_ptr<ssl::context>> make_tls_context(const TlsSettings& s) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls);
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use |
-                       ssl::context::no_compression,
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use | ssl::context::no_compression,
                    ec);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
@@ -120,7 +119,6 @@ void expect_server_name(SSL* ssl, const std::string& name) {
 
 namespace {
 
-
 std::string pem_of_key(EVP_PKEY* key) {
   BIO* b = BIO_new(BIO_s_mem());
   PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
@@ -172,9 +170,9 @@ X509* new_cert(EVP_PKEY* key, const std::string& cn, int days) {
 Status write_file(const std::string& path, const std::string& text, mode_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "cannot create " + path + (errno == EEXIST ? ": it exists (never overwritten)"
-                                                                 : ""));
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        "cannot create " + path + (errno == EEXIST ? ": it exists (never overwritten)" : ""));
   }
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
@@ -184,7 +182,8 @@ Status write_file(const std::string& path, const std::string& text, mode_t mode)
 
 }  // namespace
 
-Result<IssuedFiles> issue_certificates(const std::string& dir, const std::vector<std::string>& names,
+Result<IssuedFiles> issue_certificates(const std::string& dir,
+                                       const std::vector<std::string>& names,
                                        const std::vector<std::string>& addresses, int days) {
   if (names.empty() && addresses.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "name at least one host name or address");

@@ -44,7 +44,8 @@ void expect_server_name(SSL* ssl, const std::string& name);
 struct IssuedFiles {
   std::string ca_certificate, ca_key, certificate, private_key;
 };
-Result<IssuedFiles> issue_certificates(const std::string& dir, const std::vector<std::string>& names,
+Result<IssuedFiles> issue_certificates(const std::string& dir,
+                                       const std::vector<std::string>& names,
                                        const std::vector<std::string>& addresses, int days = 825);
 
 }  // namespace verbatim::sip

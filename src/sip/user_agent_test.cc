@@ -448,7 +448,8 @@ struct Challenger {
     const uint64_t id = w.bob.invites.back();
     const Message* inv = last_invite;
     const Header* auth = inv ? inv->find(proxy ? "Proxy-Authorization" : "Authorization") : nullptr;
-    if (auth && server.verify(auth->value, "INVITE", inv->request_uri(), now) == DigestVerdict::kOk) {
+    if (auth &&
+        server.verify(auth->value, "INVITE", inv->request_uri(), now) == DigestVerdict::kOk) {
       ASSERT_TRUE(w.bob.ua->accept(id, kAnswer));
     } else {
       HeaderList h;

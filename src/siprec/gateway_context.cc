@@ -55,7 +55,8 @@ std::string signed_text(std::string_view sip_call_id, int64_t t,
                         const std::vector<std::pair<std::string, std::string>>& headers) {
   std::string text = "verbatim-gateway-context/1\n";
   text.append(sip_call_id).append("\n").append(std::to_string(t)).append("\n");
-  for (const auto& [name, value] : headers) text.append(name).append(":").append(value).append("\n");
+  for (const auto& [name, value] : headers)
+    text.append(name).append(":").append(value).append("\n");
   return text;
 }
 
@@ -92,8 +93,8 @@ sip::HeaderList context_headers(const GatewayContext& context, std::string_view 
   const int64_t t =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   sip::HeaderList out(f.begin(), f.end());
-  out.emplace_back(kSignatureHeader,
-                   "t=" + std::to_string(t) + ";mac=" + mac_hex(key, signed_text(sip_call_id, t, f)));
+  out.emplace_back(kSignatureHeader, "t=" + std::to_string(t) +
+                                         ";mac=" + mac_hex(key, signed_text(sip_call_id, t, f)));
   return out;
 }
 
@@ -117,7 +118,8 @@ ContextReading read_context(const sip::Message& request, const std::optional<Gat
     return r;
   }
   if (signature.empty()) {
-    r.ignored = "X-Verbatim headers without X-Verbatim-Signature (not from an authenticated gateway)";
+    r.ignored =
+        "X-Verbatim headers without X-Verbatim-Signature (not from an authenticated gateway)";
     return r;
   }
   int64_t t = -1;

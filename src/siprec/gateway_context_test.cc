@@ -18,7 +18,8 @@ sip::Message invite_with(const sip::HeaderList& headers, const std::string& call
   return sip::Message::parse(text + "Content-Length: 0\r\n\r\n").value();
 }
 
-const GatewayContext kContext{"app-1", "Traders", "call-9@phone", {"FX Desk", "Rates, London", "g-1"}};
+const GatewayContext kContext{
+    "app-1", "Traders", "call-9@phone", {"FX Desk", "Rates, London", "g-1"}};
 
 // The typed contract both roles share: what the gateway writes, the recorder reads back whole
 // (the groups included, commas in names and all).
@@ -36,7 +37,8 @@ TEST(GatewayContext, WhatTheGatewayWritesTheRecorderReadsBack) {
 TEST(GatewayContext, SignatureIsHmacSha256OfTheDocumentedText) {
   GatewayKey key{1, 2, 3};
   const auto now = std::chrono::system_clock::time_point(seconds(1800000000));
-  const auto headers = context_headers({"app-1", "Traders", "call-9@phone", {}}, "abc@gw", key, now);
+  const auto headers =
+      context_headers({"app-1", "Traders", "call-9@phone", {}}, "abc@gw", key, now);
   ASSERT_EQ(headers.back().first, kSignatureHeader);
   EXPECT_EQ(headers.back().second,
             "t=1800000000;mac=5d239670be43a46d7f363f56742e3a1845807f8a79463d3afe69110e58ce5495");
@@ -66,9 +68,9 @@ TEST(GatewayContext, RecorderTrustsVerbatimHeadersFromAnyClient) {
                    now + seconds(301));
   EXPECT_FALSE(r.context);
   EXPECT_NE(r.ignored.find("old"), std::string::npos);
-  EXPECT_FALSE(read_context(invite_with(context_headers(kContext, "abc@gw", key, now)),
-                            std::nullopt, now)
-                   .context);
+  EXPECT_FALSE(
+      read_context(invite_with(context_headers(kContext, "abc@gw", key, now)), std::nullopt, now)
+          .context);
   r = read_context(invite_with({}), key, now);
   EXPECT_FALSE(r.context);
   EXPECT_TRUE(r.ignored.empty()) << "nothing claimed, nothing to report";

@@ -143,9 +143,8 @@ struct Uas {
   void on_register(uint64_t id, const Message& req) {
     const Header* authz = req.find(HeaderId::kAuthorization);
     const auto now = std::chrono::system_clock::now();
-    DigestVerdict v =
-        authz ? auth.verify(authz->value, "REGISTER", req.request_uri(), now)
-              : DigestVerdict::kMalformed;
+    DigestVerdict v = authz ? auth.verify(authz->value, "REGISTER", req.request_uri(), now)
+                            : DigestVerdict::kMalformed;
     if (v == DigestVerdict::kOk) {
       ++registered;
       Message r = make_response(req, 200, "OK", random_hex(4));
