@@ -574,7 +574,7 @@ int run_tls_init(Env& env, std::string dir, std::vector<std::string> names,
                  std::vector<std::string> ips, int days) {
   if (dir.empty()) dir = (std::filesystem::path(env.config.data_dir) / "tls").string();
   if (names.empty()) {
-    names.push_back("localhost");
+    names.emplace_back("localhost");
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) == 0 && std::string(host) != "localhost") {
       names.emplace_back(host);
