@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "admin/interpreter.h"
+#include "admin/parser.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "policy/service.h"
@@ -20,6 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   admin::Interpreter interp(svc, "fuzz");
   interp.set_base_dir("/nonexistent-fuzz-dir");
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  // The interactive shell asks the parser whether a statement is still open (quotes, braces,
+  // comments, continuation lines): any text gets an answer.
+  (void)admin::needs_more_input(text);
   // Interactive mode runs every statement, so later statements see earlier state.
   (void)interp.run_interactive(text);
   (void)interp.run_script(text);
