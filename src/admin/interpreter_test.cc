@@ -53,15 +53,26 @@ class InterpreterTest : public ::testing::Test {
 
 // Set-VbUser -SipPassword keeps the digest hashes for the SIP address's user and domain, in the
 // store only: neither the audit log nor memory holds the password or a hash.
-TEST(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
-  TestDir dir("vb_sip_password");
+// A tenant in a SQLite store (where the credentials and the audit log are kept).
+class SipPasswordTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = policy::SqliteStore::open(dir / "policy.db");
+    ASSERT_TRUE(store);
+    svc = std::make_unique<policy::PolicyService>(std::move(store).value(), ids, clock);
+    ASSERT_TRUE(svc->open());
+    interp = std::make_unique<Interpreter>(*svc, "test");
+  }
+  TestDir dir{"vb_sip_password"};
   SequentialIdGenerator ids;
   ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
-  auto store = policy::SqliteStore::open(dir / "policy.db");
-  ASSERT_TRUE(store);
-  policy::PolicyService svc(std::move(store).value(), ids, clock);
-  ASSERT_TRUE(svc.open());
-  Interpreter interp(svc, "test");
+  std::unique_ptr<policy::PolicyService> svc;
+  std::unique_ptr<Interpreter> interp;
+};
+
+TEST_F(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
+  auto& svc = *this->svc;
+  auto& interp = *this->interp;
   auto r = interp.run_script(
       "New-VbUser alice@contoso.com -SipPassword 'Secret-One1'\n"
       "Set-VbUser -Identity alice@contoso.com -DisplayName Alice -SipPassword:\"Correct horse\"");
@@ -116,15 +127,9 @@ TEST(SipPasswordTest, StoredAsDigestHashesAndNeverAudited) {
 
 // PowerShell binds a unique prefix of a parameter name: -SipPass is -SipPassword. The audit log
 // masks what binds to the secret, however it was written.
-TEST(SipPasswordTest, AuditMaskingUsesParameterBindingSoPrefixesAreMasked) {
-  TestDir dir("vb_sip_password_prefix");
-  SequentialIdGenerator ids;
-  ManualClock clock{TimePoint{std::chrono::seconds(1800000000)}};
-  auto store = policy::SqliteStore::open(dir / "policy.db");
-  ASSERT_TRUE(store);
-  policy::PolicyService svc(std::move(store).value(), ids, clock);
-  ASSERT_TRUE(svc.open());
-  Interpreter interp(svc, "test");
+TEST_F(SipPasswordTest, AuditMaskingUsesParameterBindingSoPrefixesAreMasked) {
+  auto& svc = *this->svc;
+  auto& interp = *this->interp;
   auto r = interp.run_script(
       "New-VbUser alice@contoso.com -SipPass 'Secret-Prefix1'\n"
       "Set-VbUser alice@contoso.com -sipp:hunter2222 -DisplayName Alice\n"
@@ -142,7 +147,7 @@ TEST(SipPasswordTest, AuditMaskingUsesParameterBindingSoPrefixesAreMasked) {
   EXPECT_GE(masked, 3);
 }
 
-TEST(SipPasswordTest, RedactsEveryFormOfTheValue) {
+TEST_F(SipPasswordTest, RedactsEveryFormOfTheValue) {
   EXPECT_EQ(redact_secrets("Set-VbUser a -SipPassword hunter22 -DisplayName X"),
             "Set-VbUser a -SipPassword ******** -DisplayName X");
   EXPECT_EQ(redact_secrets("Set-VbUser a -sippassword:'it''s secret'"),

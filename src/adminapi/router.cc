@@ -95,6 +95,30 @@ Response reply(const Request& req, http::status status, const json& body) {
   return res;
 }
 
+// 200 with bytes to download (recordings' objects, export packages): never cached; with
+// `filename`, offered as an attachment.
+Response download(const Request& req, const std::string& content_type, std::string bytes,
+                  const std::string& filename = "") {
+  Response res{http::status::ok, req.version()};
+  res.set(http::field::content_type, content_type);
+  if (!filename.empty()) {
+    res.set(http::field::content_disposition, "attachment; filename=\"" + filename + "\"");
+  }
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(bytes);
+  res.prepare_payload();
+  return res;
+}
+
+// The request's body as a JSON object ({} when there is none); nullopt when it is anything else.
+std::optional<json> object_body(const Request& req) {
+  if (req.body().empty()) return json::object();
+  json body = json::parse(req.body(), nullptr, false);
+  if (!body.is_object()) return std::nullopt;
+  return body;
+}
+
 Response problem(const Request& req, http::status status, const std::string& message,
                  const std::string& id) {
   return reply(req, status, {{"error", {{"message", message}, {"errorId", id}}}});
@@ -678,14 +702,11 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
     return problem(req, http::status::service_unavailable, "this server has no archive",
                    "ArchiveUnavailable");
   }
-  json body = json::object();
-  if (!req.body().empty()) {
-    body = json::parse(req.body(), nullptr, false);
-    if (!body.is_object()) {
-      return problem(req, http::status::bad_request, "the body must be a JSON object",
-                     "InvalidBody");
-    }
+  auto parsed = object_body(req);
+  if (!parsed) {
+    return problem(req, http::status::bad_request, "the body must be a JSON object", "InvalidBody");
   }
+  const json body = std::move(*parsed);
   std::optional<Response> out;
   auto st = options_.archive([&](archive::Archive& a) -> Status {
     auto deny = [&]() {
@@ -740,14 +761,8 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
         if (!chunk) return chunk.error();
         content.append(reinterpret_cast<const char*>(chunk.value().data()), chunk.value().size());
       }
-      Response res{http::status::ok, req.version()};
-      res.set(http::field::content_type,
-              o.value().kind == "playback" ? "audio/ogg" : "application/octet-stream");
-      res.set(http::field::cache_control, "no-store");
-      res.keep_alive(req.keep_alive());
-      res.body() = std::move(content);
-      res.prepare_payload();
-      out = std::move(res);
+      out = download(req, o.value().kind == "playback" ? "audio/ogg" : "application/octet-stream",
+                     std::move(content));
       return ok_status();
     }
     // POST /recordings/{id}/export: an offline-verifiable package (tar), logged as an export.
@@ -769,15 +784,7 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       }
       std::filesystem::remove_all(scratch, ec);
       if (!done) return done.error();
-      Response res{http::status::ok, req.version()};
-      res.set(http::field::content_type, "application/x-tar");
-      res.set(http::field::content_disposition,
-              "attachment; filename=\"recording-" + rec + ".tar\"");
-      res.set(http::field::cache_control, "no-store");
-      res.keep_alive(req.keep_alive());
-      res.body() = std::move(bytes);
-      res.prepare_payload();
-      out = std::move(res);
+      out = download(req, "application/x-tar", std::move(bytes), "recording-" + rec + ".tar");
       return ok_status();
     }
     // POST /recordings/{id}/holds {"case"}: a legal hold.
@@ -846,14 +853,11 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
 // `verbatim token create`).
 Response Router::accounts(const Request& req, const Principal& who, std::string_view path) {
   const bool admin = policy::has_right(who.account.role, Right::kAccountsManage);
-  json body = json::object();
-  if (!req.body().empty()) {
-    body = json::parse(req.body(), nullptr, false);
-    if (!body.is_object()) {
-      return problem(req, http::status::bad_request, "the body must be a JSON object",
-                     "InvalidBody");
-    }
+  auto parsed = object_body(req);
+  if (!parsed) {
+    return problem(req, http::status::bad_request, "the body must be a JSON object", "InvalidBody");
   }
+  const json body = std::move(*parsed);
   std::lock_guard lock(svc_.mutex());
   policy::Store* store = svc_.store();
   if (path == "/api/v1/accounts" && req.method() == http::verb::get) {

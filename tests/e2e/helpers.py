@@ -5,8 +5,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -69,6 +71,41 @@ def http(method, url, token=None, body=None, timeout=10):
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
+
+
+class LoopbackUdpServer:
+    """A UDP socket on 127.0.0.1 served by a thread of its own: subclasses answer each datagram
+    in on_datagram(data, peer); stop() ends the thread and closes the socket."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.on_datagram(data, peer)
+
+    def on_datagram(self, data, peer):
+        raise NotImplementedError
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join()
+        self.sock.close()
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05):

@@ -7,17 +7,15 @@ import math
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 import unittest
 import wave
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, SOURCE_DIR, VerbatimTestCase, free_port_block, free_udp_port, http, main, wait_until  # noqa: E402
+from helpers import BIN, SOURCE_DIR, LoopbackUdpServer, VerbatimTestCase, free_port_block, free_udp_port, http, main, wait_until  # noqa: E402
 from test_recorder import g711, rtp_fields  # noqa: E402
 from test_sip_softphone import BARESIP, MODULES, Baresip  # noqa: E402
 from sip_ua import Dialog, SipUA  # noqa: E402
@@ -332,30 +330,16 @@ FORWARDER = refusing_phone("phone that forwards", "302 Moved Temporarily",
                            "      Contact: <sip:carol@contoso.com>\n")
 
 
-class RtpSink:
+class RtpSink(LoopbackUdpServer):
     """A phone's media port that keeps what arrives (what the gateway sends that phone)."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.packets = []
-        self.stopped = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def run(self):
-        while not self.stopped:
-            try:
-                self.packets.append(self.sock.recv(2048))
-            except socket.timeout:
-                continue
-
-    def stop(self):
-        self.stopped = True
-        self.thread.join()
-        self.sock.close()
+    def on_datagram(self, data, peer):
+        self.packets.append(data)
 
 
 def envelope(samples, per_window):
@@ -487,6 +471,16 @@ class GatewayTestCase(VerbatimTestCase):
         self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=port))
         scenario = CALLEE if media_port is None else CALLEE.replace("m=audio [media_port]", f"m=audio {media_port}")
         return self.sipp(gw_port, scenario, "bob", "bob-secret-22", "bob", port=port)
+
+    def connected_call(self, gw_port, hold_ms=1500):
+        """Alice calls Bob (a registered SIPp phone) and talks for `hold_ms`; once both phones are
+        done, the first call record."""
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=hold_ms, play=False), "alice",
+                          "alice-secret-1", "alice")
+        self.wait_sipp(alice)
+        self.wait_sipp(bob)
+        return wait_until(self.calls, 10)[0]
 
     def calls(self):
         path = os.path.join(self.data, "gateway-calls.jsonl")
@@ -670,12 +664,7 @@ class RecordingPolicyTest(GatewayTestCase):
         dead = free_udp_port()
         self.policy([dead], required=False)
         gw, gw_port = self.start_gateway()
-        bob = self.callee(gw_port)
-        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
-                          "alice-secret-1", "alice")
-        self.wait_sipp(alice)
-        self.wait_sipp(bob)
-        c = wait_until(self.calls, 10)[0]
+        c = self.connected_call(gw_port)
         self.assertEqual(c["status"], 200)
         self.assertLess(c["timings"]["calleeCalledMs"], 1000)  # never held for the 2 s deadline
 
@@ -727,12 +716,7 @@ class RecordingPolicyTest(GatewayTestCase):
         dead = free_udp_port()
         self.policy([dead, rec_port], count=2)
         gw, gw_port = self.start_gateway(recording_setup_timeout_ms=3000)
-        bob = self.callee(gw_port)
-        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
-                          "alice-secret-1", "alice")
-        self.wait_sipp(alice)
-        self.wait_sipp(bob)
-        c = wait_until(self.calls, 10)[0]
+        c = self.connected_call(gw_port)
         self.assertEqual(c["status"], 200)
         states = sorted(i["state"] for i in c["recordings"][0]["applications"][0]["instances"])
         self.assertEqual(states, ["ended", "failed"], c)
@@ -744,12 +728,7 @@ class RecordingPolicyTest(GatewayTestCase):
         dead = free_udp_port()
         self.policy([dead], paired=rec_port)
         gw, gw_port = self.start_gateway(recording_setup_timeout_ms=3000)
-        bob = self.callee(gw_port)
-        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
-                          "alice-secret-1", "alice")
-        self.wait_sipp(alice)
-        self.wait_sipp(bob)
-        c = wait_until(self.calls, 10)[0]
+        c = self.connected_call(gw_port)
         self.assertEqual(c["status"], 200)
         instances = c["recordings"][0]["applications"][0]["instances"]
         self.assertEqual({i["instance"]: i["state"] for i in instances},

@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import urllib.request
 import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, free_port_block, main, wait_until  # noqa: E402
+from helpers import BIN, LoopbackUdpServer, free_port_block, main, wait_until  # noqa: E402
 from sip_ua import Message, SipUA, TlsSipUA  # noqa: E402
 from test_gateway import SETUP, CALLEE, GatewayTestCase, caller_scenario  # noqa: E402
 from test_sip_softphone import BARESIP, MODULES, Baresip  # noqa: E402
@@ -290,22 +291,15 @@ class BaresipTlsTest(TlsTestCase):
         self.assertEqual(leg["state"], "ended", leg)
 
 
-class FakeDns:
+class FakeDns(LoopbackUdpServer):
     """A tiny authoritative DNS server on loopback: A and SRV records from a table, NXDOMAIN for
     other names (c-ares, through the gateway's RFC 3263 resolver, asks it)."""
 
     def __init__(self, records):
-        import struct
-        self.struct = struct
+        super().__init__()
         self.records = records  # {(name, type): [rdata bytes]}
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.questions = []
-        self.stopped = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.start()
 
     @staticmethod
     def name(n):
@@ -313,41 +307,29 @@ class FakeDns:
 
     @classmethod
     def srv(cls, prio, weight, port, target):
-        import struct
         return struct.pack("!HHH", prio, weight, port) + cls.name(target)
 
     @staticmethod
     def a(ip):
         return socket.inet_aton(ip)
 
-    def serve(self):
-        st = self.struct
-        while not self.stopped:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            qid, flags, qd = st.unpack("!HHH", data[:6])
-            i, labels = 12, []
-            while data[i]:
-                labels.append(data[i + 1:i + 1 + data[i]].decode().lower())
-                i += 1 + data[i]
-            qtype = st.unpack("!H", data[i + 1:i + 3])[0]
-            question = data[12:i + 5]
-            qname = ".".join(labels)
-            self.questions.append((qname, qtype))
-            answers = self.records.get((qname, qtype), [])
-            known = any(k[0] == qname for k in self.records)
-            rcode = 0 if known else 3
-            out = st.pack("!HHHHHH", qid, 0x8400 | rcode, 1, len(answers), 0, 0) + question
-            for rd in answers:
-                out += b"\xc0\x0c" + st.pack("!HHIH", qtype, 1, 60, len(rd)) + rd
-            self.sock.sendto(out, peer)
-
-    def stop(self):
-        self.stopped = True
-        self.thread.join()
-        self.sock.close()
+    def on_datagram(self, data, peer):
+        qid, flags, qd = struct.unpack("!HHH", data[:6])
+        i, labels = 12, []
+        while data[i]:
+            labels.append(data[i + 1:i + 1 + data[i]].decode().lower())
+            i += 1 + data[i]
+        qtype = struct.unpack("!H", data[i + 1:i + 3])[0]
+        question = data[12:i + 5]
+        qname = ".".join(labels)
+        self.questions.append((qname, qtype))
+        answers = self.records.get((qname, qtype), [])
+        known = any(k[0] == qname for k in self.records)
+        rcode = 0 if known else 3
+        out = struct.pack("!HHHHHH", qid, 0x8400 | rcode, 1, len(answers), 0, 0) + question
+        for rd in answers:
+            out += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, 60, len(rd)) + rd
+        self.sock.sendto(out, peer)
 
 
 class HostNameEndpointTest(TlsTestCase):
@@ -382,13 +364,7 @@ class HostNameEndpointTest(TlsTestCase):
         self.assertIn(("_sips._tcp.rec-dr.test", 33), dns.questions)
         # The health checks find the first target dead and move to the second.
         self.assertTrue(wait_until(lambda: "takes over" in open(gw.log).read(), 10), open(gw.log).read())
-        gw_port = gports["gateway:sip"]
-        bob = self.callee(gw_port)
-        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=1500, play=False), "alice",
-                          "alice-secret-1", "alice")
-        self.wait_sipp(alice)
-        self.wait_sipp(bob)
-        c = wait_until(self.calls, 10)[0]
+        c = self.connected_call(gports["gateway:sip"])
         leg = c["recordings"][0]["applications"][0]["instances"][0]
         self.assertEqual((c["status"], leg["state"]), (200, "ended"), c)
         self.assertIn("recording", open(rec.log).read())
