@@ -295,6 +295,13 @@ std::string token_hash(const std::string& token) {
 
 std::string new_token() { return "vbt_" + random_hex(24); }
 
+Result<IssuedToken> issue_token(policy::Store& store, const std::string& account,
+                                const std::string& now_iso) {
+  IssuedToken t{{account + "-" + random_hex(4), account, now_iso}, new_token()};
+  VB_TRY(store.put_token(t.record, token_hash(t.secret)));
+  return t;
+}
+
 bool Router::runs_off_loop(const Request& req) {
   const std::string_view target(req.target().data(), req.target().size());
   return istarts_with(target, "/api/v1/calls");
@@ -928,17 +935,17 @@ Response Router::accounts(const Request& req, const Principal& who, std::string_
     return reply(req, http::status::ok, {{"tokens", out}});
   }
   if (path == "/api/v1/tokens" && req.method() == http::verb::post) {
-    const policy::ApiToken t{who.account.name + "-" + random_hex(4), who.account.name, now_iso()};
-    const std::string token = new_token();
-    if (auto st = store->put_token(t, token_hash(token)); !st) {
-      return problem(req, http::status::conflict, st.error().message, "TokenExists");
+    auto issued = issue_token(*store, who.account.name, now_iso());
+    if (!issued) {
+      return problem(req, http::status::conflict, issued.error().message, "TokenExists");
     }
+    const auto& t = issued.value().record;
     (void)store->log_security_event(
         {0, now_iso(), who.actor(), "token.created", {{"token", t.id}, {"account", t.account}}});
     return reply(req, http::status::created,
                  {{"id", t.id},
                   {"account", t.account},
-                  {"token", token},
+                  {"token", issued.value().secret},
                   {"note", "shown once: store it safely"}});
   }
   std::string id;

@@ -48,6 +48,14 @@ std::string token_hash(const std::string& token);
 // A new random token ("vbt_" + 48 hex digits).
 std::string new_token();
 
+struct IssuedToken {
+  policy::ApiToken record;  // id "<account>-<8 hex digits>"
+  std::string secret;       // shown once; only its hash is stored
+};
+// Makes a token for `account` and stores its hash (the CLI's `token create` and POST /tokens).
+Result<IssuedToken> issue_token(policy::Store& store, const std::string& account,
+                                const std::string& now_iso);
+
 struct RouterOptions {
   std::string calls_db;    // the gateway's call records (<data_dir>/calls.db)
   std::string calls_file;  // its JSONL file, imported once into a new database

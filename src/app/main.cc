@@ -617,12 +617,11 @@ int run_token(Env& env, const std::string& action, const std::string& name) {
                                     "': create it first with `verbatim account add " + name +
                                     " --role ROLE`");
     }
-    const policy::ApiToken t{name + "-" + random_hex(4), name, format_iso8601(env.clock.now())};
-    const std::string token = adminapi::new_token();
-    auto st = store->put_token(t, adminapi::token_hash(token));
-    if (!st) return fail(kExitFinding, st.error().message);
+    auto issued = adminapi::issue_token(*store, name, format_iso8601(env.clock.now()));
+    if (!issued) return fail(kExitFinding, issued.error().message);
+    const auto& t = issued.value().record;
     cli_security_event(*store, env, "token.created", {{"token", t.id}, {"account", name}});
-    std::cout << token << "\n";
+    std::cout << issued.value().secret << "\n";
     std::cerr << "Token " << t.id << " for account '" << name << "' ("
               << policy::role_name(account.value()->role)
               << ") created. It is shown only once; store it safely.\n";
