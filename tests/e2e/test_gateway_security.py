@@ -4,6 +4,7 @@ optionally its digest login), calls from the trunk never routed back out to it, 
 carried across the B2BUA and loops refused, digest realms from configuration, answers bound to
 their Request-URI, and no replay of an answer after a restart."""
 import os
+import re
 import socket
 import sys
 import time
@@ -60,16 +61,26 @@ class RawPeer:
                 data = self.sock.recv(65535)
             except socket.timeout:
                 break
-            if self.tcp:
-                self.buffer += data
-                if b"\r\n\r\n" not in self.buffer:
-                    continue
-                head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-                data = head + b"\r\n\r\n"
-            m = Message(data)
-            if m.status >= 200 and m.get("call-id") == self.call_id:
-                return m
+            for m in self._messages(data):
+                if m.status >= 200 and m.get("call-id") == self.call_id:
+                    return m
         raise AssertionError("no final response")
+
+    def _messages(self, data):
+        """The whole messages in what was just read: a datagram is one; a TCP stream is framed
+        by Content-Length, and one read often holds two answers (a 100 and the final one)."""
+        if not self.tcp:
+            yield Message(data)
+            return
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, _, rest = self.buffer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head)
+            size = int(length.group(1)) if length else 0
+            if len(rest) < size:
+                return
+            self.buffer = rest[size:]
+            yield Message(head + b"\r\n\r\n" + rest[:size])
 
     def close(self):
         self.sock.close()
