@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# `make lint`: clang-format must leave the tree unchanged and clang-tidy (.clang-tidy) must
-# report nothing for the project's sources. Usage: scripts/lint.sh BUILD_DIR
+# `make lint`: includes must point down the layers (scripts/check_layers.py), clang-format must
+# leave the tree unchanged and clang-tidy (.clang-tidy) must report nothing for the project's
+# sources. Usage: scripts/lint.sh BUILD_DIR
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 cd "$ROOT"
 files=$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'fuzz/*.cc')
+echo "lint: layers"
+python3 scripts/check_layers.py src
 echo "lint: clang-format"
 clang-format --dry-run -Werror $files
 echo "lint: clang-tidy"

@@ -23,7 +23,6 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/strings.h"
-#include "gateway/call_log.h"
 #include "policy/explain.h"
 
 namespace verbatim::adminapi {
@@ -607,23 +606,16 @@ Response Router::cmdlet(const Request& req, const Principal& who, const std::str
 // Supervisors see only calls in which a member of one of their groups took part.
 Response Router::calls(const Request& req, const Principal& who, std::string_view call_id,
                        const std::map<std::string, std::string>& query) {
-  if (options_.calls_db.empty()) {
+  if (!options_.call_records) {
     return problem(req, http::status::not_found, "this server keeps no call records",
                    "NoCallRecords");
   }
-  std::unique_ptr<gateway::CallLog> log;
-  {
-    std::error_code ec;
-    if (std::filesystem::exists(options_.calls_db, ec) ||
-        std::filesystem::exists(options_.calls_file, ec)) {
-      auto opened = gateway::CallLog::open(options_.calls_db, options_.calls_file);
-      if (!opened) {
-        return problem(req, http::status::service_unavailable, opened.error().message,
-                       "CallRecordsUnavailable");
-      }
-      log = std::move(opened).value();
-    }
+  auto opened = options_.call_records();
+  if (!opened) {
+    return problem(req, http::status::service_unavailable, opened.error().message,
+                   "CallRecordsUnavailable");
   }
+  const std::unique_ptr<CallRecords> log = std::move(opened).value();
   std::set<std::string> members;  // lower-case UPNs and SIP addresses of the scope's users
   const bool scoped = who.account.role == policy::Role::kSupervisor;
   if (scoped) {
@@ -665,7 +657,7 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
     if (!found.value() || !visible(*found.value())) return forbidden(req);
     return reply(req, http::status::ok, *found.value());
   }
-  gateway::CallQuery q;
+  CallQuery q;
   if (auto it = query.find("party"); it != query.end()) q.party = it->second;
   if (auto it = query.find("since"); it != query.end()) q.since = it->second;
   if (auto it = query.find("limit"); it != query.end()) {
@@ -678,7 +670,7 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
     q.limit = std::stoul(v);
   }
   if (scoped) q.limit = std::max<size_t>(q.limit, 1000);  // filtered below
-  if (auto st = gateway::check_query(q); !st) {
+  if (auto st = check_query(q); !st) {
     return problem(req, http::status::bad_request, st.error().message, "InvalidQuery");
   }
   if (!log) return reply(req, http::status::ok, {{"calls", json::array()}, {"count", 0}});

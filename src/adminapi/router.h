@@ -28,6 +28,7 @@
 
 #include <boost/beast/http.hpp>
 
+#include "common/call_records.h"
 #include "common/log_limit.h"
 #include "common/result.h"
 #include "policy/accounts.h"
@@ -57,8 +58,8 @@ Result<IssuedToken> issue_token(policy::Store& store, const std::string& account
                                 const std::string& now_iso);
 
 struct RouterOptions {
-  std::string calls_db;    // the gateway's call records (<data_dir>/calls.db)
-  std::string calls_file;  // its JSONL file, imported once into a new database
+  // The gateway's call records, opened per request; empty: this server keeps none.
+  OpenCallRecords call_records;
   std::string import_dir;  // Import-VbDirectory over REST reads only here (and uploads go here)
   std::string work_dir;    // scratch space for export packages
   // Lends the archive for the length of one call of `use`; an error when it cannot (no archive,

@@ -40,6 +40,7 @@
 #include "archive/verifier.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/data_paths.h"
 #include "common/exit_codes.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -92,7 +93,7 @@ Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env) {
   }
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
-  auto store = policy::SqliteStore::open((dir / "policy.db").string());
+  auto store = policy::SqliteStore::open(DataPaths(dir).policy_db());
   if (!store) return store.error();
   auto svc = std::make_unique<policy::PolicyService>(std::move(store).value(), env.ids, env.clock);
   if (auto st = svc->open(); !st) return st.error();
@@ -215,8 +216,7 @@ class VerifyLoop {
         timer_(io),
         verifier_(archive_options(env, ""), env.clock, /*deep=*/false,
                   (static_cast<uint64_t>(env.config.archive_verify_rate_mb_s) << 20) / 10),
-        status_file_((std::filesystem::path(env.config.data_dir) / "archive" / "verify-status.json")
-                         .string()) {}
+        status_file_(DataPaths(env.config.data_dir).verify_status()) {}
   void start() { schedule(std::chrono::milliseconds(0)); }
   void stop() { timer_.cancel(); }
 
@@ -293,7 +293,7 @@ recorder::RecorderOptions recorder_options(const Env& env) {
                                                : recorder::StreamReceiver::Latch::kSdpAddress;
   o.accept_non_siprec = c.recorder_accept_non_siprec;
   o.allowed_sources = c.recorder_allowed_sources;
-  o.status_file = (std::filesystem::path(c.data_dir) / "recorder-status.json").string();
+  o.status_file = DataPaths(c.data_dir).recorder_status();
   return o;
 }
 
@@ -319,9 +319,7 @@ Result<std::shared_ptr<boost::asio::ssl::context>> tls_context(const Env& env,
 
 // The key our gateway signs its X-Verbatim headers with and our recorder checks them with.
 std::string gateway_key_file(const Env& env, const std::string& configured) {
-  return configured.empty()
-             ? (std::filesystem::path(env.config.data_dir) / "gateway-recorder.key").string()
-             : configured;
+  return configured.empty() ? DataPaths(env.config.data_dir).gateway_recorder_key() : configured;
 }
 
 // A secret kept in a file that must be owner-only (trunk passwords): its first line.
@@ -365,22 +363,20 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.recorder_srtp = c.gateway_recorder_srtp;
   o.emergency_numbers = c.gateway_emergency_numbers;
   o.banner_text = c.gateway_banner_text;
-  o.prompt_dirs = {c.gateway_prompts_dir.empty()
-                       ? (std::filesystem::path(c.data_dir) / "prompts").string()
-                       : c.gateway_prompts_dir,
-                   VERBATIM_BUILT_PROMPTS};
+  o.prompt_dirs = {
+      c.gateway_prompts_dir.empty() ? DataPaths(c.data_dir).prompts_dir() : c.gateway_prompts_dir,
+      VERBATIM_BUILT_PROMPTS};
   o.registrar.algorithms.clear();
   for (const auto& a : c.gateway_digest_algorithms) {
     o.registrar.algorithms.push_back(a == "MD5" ? sip::DigestAlgorithm::kMd5
                                                 : sip::DigestAlgorithm::kSha256);
   }
-  o.calls_db = (std::filesystem::path(c.data_dir) / "calls.db").string();
-  o.calls_file = (std::filesystem::path(c.data_dir) / "gateway-calls.jsonl").string();
+  o.calls_db = DataPaths(c.data_dir).calls_db();
+  o.calls_file = DataPaths(c.data_dir).calls_jsonl();
   o.call_records_days = c.gateway_call_records_days;
-  o.status_file = (std::filesystem::path(c.data_dir) / "gateway-status.json").string();
-  o.dialogs_file = (std::filesystem::path(c.data_dir) / "gateway-dialogs.jsonl").string();
-  o.registrations_file =
-      (std::filesystem::path(c.data_dir) / "gateway-registrations.json").string();
+  o.status_file = DataPaths(c.data_dir).gateway_status();
+  o.dialogs_file = DataPaths(c.data_dir).gateway_dialogs();
+  o.registrations_file = DataPaths(c.data_dir).gateway_registrations();
   return o;
 }
 
@@ -420,18 +416,21 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   if (wanted.count("admin-api")) {
     const std::filesystem::path data(env.config.data_dir);
     adminapi::RouterOptions ro;
-    ro.calls_db = (data / "calls.db").string();
-    ro.calls_file = (data / "gateway-calls.jsonl").string();
-    ro.import_dir = (data / "import").string();
-    ro.work_dir = (data / "tmp").string();
+    const DataPaths paths(env.config.data_dir);
+    ro.call_records = [paths]() -> Result<std::unique_ptr<CallRecords>> {
+      auto log = gateway::CallLog::open_existing(paths.calls_db(), paths.calls_jsonl());
+      if (!log) return log.error();
+      return std::unique_ptr<CallRecords>(std::move(log).value());
+    };
+    ro.import_dir = paths.import_dir();
+    ro.work_dir = paths.work_dir();
     // The archive for the recordings routes: the recorder's in this process (one thread: the
     // loop), else opened for the request (the writer lock; refused while another process holds
     // it, until the archive admits many readers).
     ro.archive =
         [&env, &recorder_archive](const std::function<Status(archive::Archive&)>& use) -> Status {
       if (recorder_archive) return use(*recorder_archive);
-      if (!std::filesystem::exists(std::filesystem::path(env.config.data_dir) / "archive" /
-                                   "archive.db")) {
+      if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
         return make_error(ErrorCode::kNotFound, "there is no archive in " + env.config.data_dir);
       }
       auto opened = open_archive(env, "admin-api", "");
@@ -481,8 +480,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     recorder_archive = std::move(opened).value();
     auto options = recorder_options(env);
     if (env.config.recorder_playback) {
-      auto q = jobs::JobQueue::open(
-          (std::filesystem::path(env.config.data_dir) / "jobs.db").string(), env.clock);
+      auto q = jobs::JobQueue::open(DataPaths(env.config.data_dir).jobs_db(), env.clock);
       if (!q) return fail(kExitUsage, q.error().message);
       job_queue = std::move(q).value();
       playback = std::make_unique<recorder::PlaybackJobs>(io, *recorder_archive, *job_queue);
@@ -572,7 +570,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
 
 int run_tls_init(Env& env, std::string dir, std::vector<std::string> names,
                  std::vector<std::string> ips, int days) {
-  if (dir.empty()) dir = (std::filesystem::path(env.config.data_dir) / "tls").string();
+  if (dir.empty()) dir = DataPaths(env.config.data_dir).tls_dir();
   if (names.empty()) {
     names.emplace_back("localhost");
     char host[256] = {};
@@ -720,7 +718,7 @@ int run_account(Env& env, const std::string& action, const AccountArgs& a) {
 
 archive::ArchiveOptions archive_options(const Env& env, const std::string& master_key) {
   archive::ArchiveOptions o;
-  o.root = (std::filesystem::path(env.config.data_dir) / "archive").string();
+  o.root = DataPaths(env.config.data_dir).archive_dir();
   o.master_key_file = master_key;
   const Config& c = env.config;
   o.writer.flush_interval = std::chrono::milliseconds(c.archive_flush_interval_ms);
@@ -933,11 +931,11 @@ struct VerifyArgs {
 
 // The background verifier's last report (verbatim serve --roles archive-verify).
 int show_verify_status(Env& env, bool json) {
-  const auto path = std::filesystem::path(env.config.data_dir) / "archive" / "verify-status.json";
+  const auto path = DataPaths(env.config.data_dir).verify_status();
   std::ifstream in(path);
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (!in || j.is_discarded()) {
-    return fail(kExitUsage, "no background verification has reported yet (" + path.string() +
+    return fail(kExitUsage, "no background verification has reported yet (" + path +
                                 "); run: verbatim serve --roles archive-verify");
   }
   const bool clean = j["findings"].empty() && j["lastPassFindings"].empty();
@@ -964,8 +962,7 @@ int show_verify_status(Env& env, bool json) {
 
 int run_verify(Env& env, const VerifyArgs& a) {
   if (a.status) return show_verify_status(env, a.json);
-  if (!std::filesystem::exists(std::filesystem::path(env.config.data_dir) / "archive" /
-                               "archive.db")) {
+  if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
     return fail(kExitUsage, "no archive in " + env.config.data_dir);
   }
   // Read-only: safe while a recorder writes; objects still open are skipped. The same
@@ -1048,14 +1045,13 @@ int run_sip_lint(const std::string& file, bool json) {
 // `verbatim calls show CALL-ID`: the gateway's decisions and outcome for a call.
 // The call records' database (an older data directory's JSONL file imported on first use).
 Result<std::unique_ptr<gateway::CallLog>> open_call_log(const Env& env) {
-  const std::filesystem::path data(env.config.data_dir);
-  if (!std::filesystem::exists(data / "calls.db") &&
-      !std::filesystem::exists(data / "gateway-calls.jsonl")) {
+  const DataPaths paths(env.config.data_dir);
+  auto log = gateway::CallLog::open_existing(paths.calls_db(), paths.calls_jsonl());
+  if (log && !log.value()) {
     return make_error(ErrorCode::kNotFound, "no call records in " + env.config.data_dir +
                                                 " (the gateway writes them as calls end)");
   }
-  return gateway::CallLog::open((data / "calls.db").string(),
-                                (data / "gateway-calls.jsonl").string());
+  return log;
 }
 
 int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
@@ -1147,8 +1143,8 @@ int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
 }
 
 // `verbatim calls list`: the newest call records, filtered.
-int run_calls_list(Env& env, const gateway::CallQuery& q, bool as_json) {
-  if (auto st = gateway::check_query(q); !st) return fail(kExitUsage, st.error().message);
+int run_calls_list(Env& env, const verbatim::CallQuery& q, bool as_json) {
+  if (auto st = verbatim::check_query(q); !st) return fail(kExitUsage, st.error().message);
   auto log = open_call_log(env);
   if (!log && log.error().code == ErrorCode::kNotFound) {
     if (as_json) std::cout << "[]\n";
@@ -1175,12 +1171,12 @@ int run_calls_list(Env& env, const gateway::CallQuery& q, bool as_json) {
 }
 
 int run_jobs_list(Env& env, const std::string& state, bool as_json) {
-  const auto path = std::filesystem::path(env.config.data_dir) / "jobs.db";
+  const auto path = DataPaths(env.config.data_dir).jobs_db();
   if (!std::filesystem::exists(path)) {
     return fail(kExitUsage, "no job queue in " + env.config.data_dir +
                                 " (the recorder creates it when it first runs)");
   }
-  auto q = jobs::JobQueue::open(path.string(), env.clock);
+  auto q = jobs::JobQueue::open(path, env.clock);
   if (!q) return fail(kExitUsage, q.error().message);
   auto list = q.value()->list(state);
   if (!list) return fail(kExitUsage, list.error().message);
@@ -1412,7 +1408,7 @@ int main(int argc, char** argv) {
   calls_show->add_option("call-id", show_call_id, "the caller's SIP Call-ID")->required();
   calls_show->add_flag("--json", json, "print JSON");
   auto* calls_list = calls_cmd->add_subcommand("list", "the newest calls, with their outcome");
-  gateway::CallQuery calls_query;
+  verbatim::CallQuery calls_query;
   calls_list->add_option("--party", calls_query.party,
                          "calls with a party whose address, user or number contains this");
   calls_list->add_option("--since", calls_query.since, "calls that started at or after (ISO 8601)");

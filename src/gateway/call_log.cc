@@ -54,23 +54,6 @@ std::string like_pattern(std::string_view text) {
 
 }  // namespace
 
-Status check_query(const CallQuery& q) {
-  if (q.limit < 1 || q.limit > 1000) {
-    return make_error(ErrorCode::kInvalidArgument, "limit must be between 1 and 1000");
-  }
-  // YYYY-MM-DD, optionally followed by a time: compared as text with the records' start.
-  const auto& s = q.since;
-  if (!s.empty() &&
-      (s.size() < 10 || s[4] != '-' || s[7] != '-' ||
-       !std::all_of(s.begin(), s.begin() + 4, [](char c) { return std::isdigit(c); }))) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "since must be an ISO 8601 date or time (2026-11-27 or "
-                      "2026-11-27T09:30:00Z), got \"" +
-                          s + "\"");
-  }
-  return ok_status();
-}
-
 Result<std::unique_ptr<CallLog>> CallLog::open(const std::string& db_path,
                                                const std::string& legacy_jsonl) {
   std::error_code ec;
@@ -104,6 +87,15 @@ constexpr const char* kInsert =
 
 CallLogEntry CallLogEntry::of(const nlohmann::json& record) {
   return {record.value("callId", ""), record.value("start", ""), parties_of(record), record.dump()};
+}
+
+Result<std::unique_ptr<CallLog>> CallLog::open_existing(const std::string& db_path,
+                                                        const std::string& legacy_jsonl) {
+  std::error_code ec;
+  if (!std::filesystem::exists(db_path, ec) && !std::filesystem::exists(legacy_jsonl, ec)) {
+    return std::unique_ptr<CallLog>();
+  }
+  return open(db_path, legacy_jsonl);
 }
 
 Status CallLog::append(const nlohmann::json& record) {

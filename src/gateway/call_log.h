@@ -26,19 +26,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/call_records.h"
 #include "common/result.h"
 #include "common/sqlite.h"
 
 namespace verbatim::gateway {
-
-struct CallQuery {
-  std::string party;  // a substring of either party's address, user, number or name (any case)
-  std::string since;  // ISO 8601: calls that started at or after it
-  size_t limit = 100;
-};
-
-// Checks a CallQuery from user input: kInvalidArgument with what is wrong.
-Status check_query(const CallQuery& q);
 
 // A call record ready to store: its JSON text and the indexed fields taken from it.
 struct CallLogEntry {
@@ -46,20 +38,22 @@ struct CallLogEntry {
   static CallLogEntry of(const nlohmann::json& record);
 };
 
-class CallLog {
+class CallLog : public CallRecords {
  public:
   // Opens (creating) the database; imports `legacy_jsonl` once when the database is new.
   static Result<std::unique_ptr<CallLog>> open(const std::string& db_path,
                                                const std::string& legacy_jsonl = "");
+  // For readers: opens the records when the gateway has kept any (the database, or a JSONL
+  // file to import); nullptr when it has not.
+  static Result<std::unique_ptr<CallLog>> open_existing(const std::string& db_path,
+                                                        const std::string& legacy_jsonl);
   Status append(const nlohmann::json& record);
   // Appends `entries` in one transaction (one write to the disk for all of them, not one per
   // call). A record that cannot be stored does not keep the others out: the error names how
   // many failed and the first reason.
   Status append_all(const std::deque<CallLogEntry>& entries);
-  // Newest first.
-  Result<std::vector<nlohmann::json>> find_calls(const CallQuery& q);
-  // The record of a call by its Call-ID (the last one, should a Call-ID come twice).
-  Result<std::optional<nlohmann::json>> find_call(std::string_view call_id);
+  Result<std::vector<nlohmann::json>> find_calls(const CallQuery& q) override;
+  Result<std::optional<nlohmann::json>> find_call(std::string_view call_id) override;
   // Deletes records of calls that started before `before` (ISO 8601); returns how many.
   Result<int64_t> expire(const std::string& before);
 

@@ -709,4 +709,21 @@ SipResult<void> validate(const Message& m) {
   return p.front();
 }
 
+Message make_response(const Message& request, int status, std::string_view reason,
+                      std::string_view to_tag) {
+  Message r = Message::response(status, reason);
+  for (const Header* v : request.all(HeaderId::kVia)) r.add_header("Via", v->value);
+  if (const Header* f = request.find(HeaderId::kFrom)) r.add_header("From", f->value);
+  if (const Header* t = request.find(HeaderId::kTo)) {
+    std::string to(t->value);
+    auto parsed = parse_name_addr(t->value);
+    if (status > 100 && !to_tag.empty() && parsed && !parsed.value().tag())
+      to += ";tag=" + std::string(to_tag);
+    r.add_header("To", to);
+  }
+  if (const Header* c = request.find(HeaderId::kCallId)) r.add_header("Call-ID", c->value);
+  if (const Header* c = request.find(HeaderId::kCSeq)) r.add_header("CSeq", c->value);
+  return r;
+}
+
 }  // namespace verbatim::sip

@@ -164,4 +164,9 @@ SipResult<size_t> frame_length(std::string_view buffer, const ParseOptions& opti
 SipResult<void> validate(const Message& m);
 std::vector<SipError> problems(const Message& m);
 
+// A response to `request` (RFC 3261 §8.2.6): its Via fields, From, To (with `to_tag` added
+// when it has none and the status is above 100), Call-ID and CSeq.
+Message make_response(const Message& request, int status, std::string_view reason,
+                      std::string_view to_tag = "");
+
 }  // namespace verbatim::sip

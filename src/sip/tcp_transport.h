@@ -31,7 +31,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "sip/message.h"
-#include "sip/transaction.h"
 #include "sip/transport.h"
 
 namespace verbatim::sip {

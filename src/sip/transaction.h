@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "sip/message.h"
+#include "sip/peer.h"
 #include "sip/timers.h"
 
 namespace verbatim::sip {
@@ -27,25 +28,6 @@ struct TimerConfig {
   Millis t1{500};   // RTT estimate
   Millis t2{4000};  // maximum retransmit interval for non-INVITE requests and INVITE responses
   Millis t4{5000};  // maximum time a message stays in the network
-};
-
-// Where a message goes to or came from.
-struct Peer {
-  Peer() = default;
-  Peer(std::string transport_, std::string address_, uint16_t port_, std::string tls_name_ = {})
-      : transport(std::move(transport_)),
-        address(std::move(address_)),
-        port(port_),
-        tls_name(std::move(tls_name_)) {}
-  std::string transport = "UDP";  // UDP | TCP | TLS | WS | ...
-  std::string address;            // IP address
-  uint16_t port = 5060;
-  // TLS: the name the peer's certificate was verified for. Connections we open: the server
-  // name we checked (set it here to have it checked; empty: the address). Connections we accept:
-  // the client certificate's first DNS name or common name, when it presented one that verified
-  // against our CA (mutual TLS); empty otherwise.
-  std::string tls_name;
-  bool reliable() const { return transport != "UDP"; }
 };
 
 enum class ClientOutcome {
@@ -118,10 +100,5 @@ class TransactionLayer {
   std::unordered_map<std::string, uint64_t> server_keys_;  // branch|sent-by|method -> id
   std::unordered_map<std::string, uint64_t> merge_keys_;   // from-tag|call-id|cseq -> id
 };
-
-// A response to `request` (RFC 3261 §8.2.6): its Via fields, From, To (with `to_tag` added
-// when it has none and the status is above 100), Call-ID and CSeq.
-Message make_response(const Message& request, int status, std::string_view reason,
-                      std::string_view to_tag = "");
 
 }  // namespace verbatim::sip

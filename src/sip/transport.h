@@ -21,7 +21,7 @@
 #include <boost/asio/ip/udp.hpp>
 
 #include "sip/message.h"
-#include "sip/transaction.h"
+#include "sip/peer.h"
 
 namespace verbatim::sip {
 

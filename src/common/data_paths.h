@@ -1,0 +1,39 @@
+// Where each role keeps its files inside the data directory (`general.data_dir`), named once:
+// every command and role reads the same names from here. docs/operations.md lists them for
+// backups.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+
+namespace verbatim {
+
+class DataPaths {
+ public:
+  explicit DataPaths(std::filesystem::path data_dir) : dir_(std::move(data_dir)) {}
+
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string policy_db() const { return file("policy.db"); }  // the policy model
+  std::string jobs_db() const { return file("jobs.db"); }      // the durable job queue
+  std::string calls_db() const { return file("calls.db"); }    // the gateway's call records
+  std::string calls_jsonl() const { return file("gateway-calls.jsonl"); }  // and as lines
+  std::string gateway_status() const { return file("gateway-status.json"); }
+  std::string gateway_dialogs() const { return file("gateway-dialogs.jsonl"); }
+  std::string gateway_registrations() const { return file("gateway-registrations.json"); }
+  std::string archive_dir() const { return file("archive"); }
+  std::string archive_db() const { return (dir_ / "archive" / "archive.db").string(); }
+  std::string verify_status() const { return (dir_ / "archive" / "verify-status.json").string(); }
+  std::string recorder_status() const { return file("recorder-status.json"); }
+  std::string gateway_recorder_key() const { return file("gateway-recorder.key"); }  // X-Verbatim
+  std::string prompts_dir() const { return file("prompts"); }  // recorded notices, if any
+  std::string tls_dir() const { return file("tls"); }          // generated certificates
+  std::string import_dir() const { return file("import"); }    // Import-VbDirectory over REST
+  std::string work_dir() const { return file("tmp"); }         // scratch (export packages)
+
+ private:
+  std::string file(const char* name) const { return (dir_ / name).string(); }
+  std::filesystem::path dir_;
+};
+
+}  // namespace verbatim
