@@ -1,0 +1,249 @@
+// The call model: a call, its parties, their recordings and the SIPREC legs of each, a call to a
+// queue and a transfer in progress. Private to src/gateway/. The Gateway owns every Call
+// (calls_); a Call owns its parties, recordings, legs and the timers that belong to it. Only
+// the gateway's io_context thread touches them.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "gateway/gateway.h"
+#include "gateway/sip_helpers.h"
+#include "policy/model.h"
+
+namespace verbatim::gateway {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+using nlohmann::json;
+using std::chrono::steady_clock;
+// The helpers are for the gateway's own files, which include this header.
+using namespace detail;  // NOLINT(google-build-using-namespace)
+
+// --- the call model --------------------------------------------------------------------------
+
+struct Gateway::Party {
+  Side side = Side::kA;
+  std::string aor;  // what the metadata names: the user's SIP address, a tel: URI, the From URI
+  std::string display;
+  std::string number;
+  std::shared_ptr<const policy::DirectoryUser> user;
+  policy::Decision decision;
+  bool recorded = false;
+  json to_json() const {
+    json j{{"aor", aor}, {"side", side == Side::kA ? "caller" : "callee"}};
+    if (!display.empty()) j["display"] = display;
+    if (!number.empty()) j["number"] = number;
+    if (user) j["user"] = user->user_principal_name;
+    if (decision.policy) {
+      j["policy"] = decision.policy->name;
+      j["policySource"] = policy::source_name(decision.source);
+    }
+    j["recorded"] = recorded;
+    return j;
+  }
+};
+
+struct Gateway::Target {
+  Party party;
+  std::string identity;  // "user@domain" of a user
+  bool via_trunk = false, emergency = false;
+  std::shared_ptr<const QueueRoute> queue;  // a call queue's resource account
+};
+
+// A call to a call queue: the agents it is offered to, until one answers and is recorded.
+struct Gateway::QueueCall {
+  explicit QueueCall(asio::io_context& io) : alert(io) {}
+  std::shared_ptr<const QueueRoute> route;
+  Party queue;             // the resource account the caller dialled
+  std::set<size_t> tried;  // agents offered in the current round
+  struct Ringing {
+    size_t agent = 0;
+    size_t offer = 0;  // index into offers
+  };
+  std::map<uint64_t, Ringing> ringing;  // our INVITEs to agents' registrations
+  asio::steady_timer alert;             // the agent alert time, or the pause between rounds
+  steady_clock::time_point give_up;     // TimeoutThreshold
+  bool caller_answered = false;         // conference mode: the queue answered at once
+  int64_t caller_answered_ms = -1;
+  std::optional<size_t> joining;  // answered, its required recorders being set up: the offer
+  std::vector<json> offers;       // each agent offered the call, and what became of it
+};
+
+// A blind transfer in progress (a party's REFER): the transferor's side of the call is given to
+// the target once the target's required recorders are in and the target answered.
+struct Gateway::Transfer {
+  explicit Transfer(asio::io_context& io) : deadline(io) {}
+  Side moving = Side::kB;   // the transferor's side, which the target takes
+  uint64_t transferor = 0;  // the transferor's session (0 once it hung up)
+  std::string by;           // the transferor's address (Referred-By)
+  Target target;
+  uint64_t session = 0;  // our INVITE to the target
+  bool calling = false;
+  // Attended transfer (Refer-To with Replaces, RFC 3891): the target is already in a call
+  // with the transferor (the consultation); it is re-INVITEd into this call and that one ends.
+  uint64_t consultation = 0;  // the consultation call's id
+  uint64_t replaced = 0;      // the target's session in it (ours once it answers the re-INVITE)
+  asio::steady_timer deadline;
+  steady_clock::time_point started = steady_clock::now();
+};
+
+struct Gateway::Leg {
+  enum class State { kInviting, kUp, kFailed, kEnded };
+  uint64_t session = 0;
+  size_t group = 0;
+  Recording* recording = nullptr;
+  std::string application_id, instance, endpoint, uri;
+  State state = State::kInviting;
+  int status = 0;
+  std::string why;
+  steady_clock::time_point started = steady_clock::now();
+  int64_t answered_ms = -1;
+  // Per SIPREC m-line: the relay stream it copies and which side's packets.
+  std::vector<std::pair<size_t, Side>> lines;
+  std::vector<std::shared_ptr<TapPorts>> taps;
+  std::vector<std::pair<size_t, uint64_t>> tap_ids;  // (relay, tap)
+  std::vector<std::string> keys;  // per SIPREC m-line: our SRTP key ("inline:..."), if offered
+  // The metadata the recorder has: the communication session, and the participant the observed
+  // party talks to (who it is, its id, the streams it sends and receives).
+  std::string md_session, peer_id, peer_aor;
+  std::vector<std::string> peer_send, peer_recv;
+  const char* state_name() const {
+    switch (state) {
+      case State::kInviting:
+        return "inviting";
+      case State::kUp:
+        return "recording";
+      case State::kFailed:
+        return "failed";
+      case State::kEnded:
+        return "ended";
+    }
+    return "";
+  }
+};
+
+struct Gateway::Recording {
+  Party* party = nullptr;
+  std::shared_ptr<const policy::CompiledPolicy> policy;
+  struct Group {  // one application with its ConcurrentInvitationCount instances and its pair
+    std::string application;
+    bool required_before = true, required_during = true;
+    std::vector<Leg*> legs;
+    // What replacements come from: the application (and its pair), in the party's region order.
+    std::vector<std::pair<policy::RecorderTarget, std::vector<policy::EndpointTarget>>> sources;
+    bool any_up() const {
+      return std::any_of(legs.begin(), legs.end(),
+                         [](const Leg* l) { return l->state == Leg::State::kUp; });
+    }
+    // Why each instance is gone ("sip:srs@...: refused: 503 ... (recording storage
+    // unavailable: ...)"), for the Warning and the log.
+    std::string why_gone() const {
+      std::string out;
+      for (const Leg* l : legs) {
+        if (l->why.empty()) continue;
+        out += std::string(out.empty() ? "" : "; ") + l->uri + ": " + l->why;
+      }
+      return out.empty() ? "no recorder endpoint" : out;
+    }
+    bool ever_up() const {
+      return std::any_of(legs.begin(), legs.end(),
+                         [](const Leg* l) { return l->answered_ms >= 0; });
+    }
+    bool all_gone() const {
+      return std::all_of(legs.begin(), legs.end(), [](const Leg* l) {
+        return l->state == Leg::State::kFailed || l->state == Leg::State::kEnded;
+      });
+    }
+  };
+  std::vector<Group> groups;
+  std::vector<std::unique_ptr<Leg>> legs;
+  bool left = false;       // its party left the call (went to voicemail, transferred away)
+  bool joined = true;      // false while its party is the target of a transfer not yet complete
+  bool on_behalf = false;  // RecordReroutedCalls: goes on after its party transferred the call
+  bool active() const { return !left && joined; }
+};
+
+// SRTP of one relayed stream (SDES): the caller's offer set it; our keys for each side.
+struct StreamCrypto {
+  bool secure = false;
+  int tag = 1;
+  std::string suite, proto;
+  std::string our_a, our_b;  // "inline:..." we put in the SDP each party gets
+};
+
+struct Gateway::Call {
+  explicit Call(asio::io_context& io) : deadline(io), unanswered(io) {}
+  enum class State { kSetup, kCalling, kConnected, kEnding };
+  uint64_t id = 0;
+  std::string call_id;  // the caller's Call-ID
+  uint64_t a = 0, b = 0;
+  Party caller, callee;
+  std::string request_uri;
+  bool emergency = false, via_trunk = false;
+  int max_forwards = 70;        // for the INVITEs placed for this call: the caller's less one
+  std::string callee_identity;  // "user@domain" of a callee user
+  sip::SessionDescription a_offer, b_answer;
+  std::vector<std::shared_ptr<RelayStream>> relays;  // per m-line of the offer (null: refused)
+  std::vector<StreamCrypto> crypto;                  // per m-line: SRTP towards each party
+  std::vector<std::unique_ptr<Recording>> recordings;
+  State state = State::kSetup;
+  asio::steady_timer deadline;
+  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+  steady_clock::time_point started = steady_clock::now();
+  int64_t recorders_ready_ms = -1, callee_called_ms = -1, connected_ms = -1;
+  bool a_record_aware = false, b_record_aware = false;
+  std::array<bool, 2> notified{};  // by side: the recording-started notice was decided
+  bool removing = false;           // RequiredDuringCall lost: the warning plays, then the call ends
+  struct Notice {
+    Side to = Side::kA;
+    Prompt prompt = Prompt::kRecordingStarted;
+    std::string language, file, encoding, outcome;
+    int64_t at_ms = -1, duration_ms = 0;
+    uint64_t packets = 0;
+  };
+  std::vector<Notice> notices;
+  std::unique_ptr<Transfer> transfer;            // one at a time
+  std::vector<json> transfers;                   // what became of each
+  std::vector<json> forwards;                    // the callee's phone forwarded the call (3xx)
+  std::vector<std::unique_ptr<Party>> departed;  // parties that left (their recordings name them)
+  std::string outcome;
+  int final_status = 0;
+  // The o= session id each party's dialog saw first (0: this call's id); a dialog an attended
+  // transfer moved here keeps its first call's (RFC 3264 §8).
+  std::array<uint64_t, 2> origin{};
+  uint64_t origin_of(Side side) const {
+    return origin[static_cast<size_t>(side)] ? origin[static_cast<size_t>(side)] : id;
+  }
+  std::vector<uint64_t> forks;  // our INVITEs to the callee's registrations, until one answers
+  size_t rang = 0;
+  int best_status = 0;
+  std::string best_reason;
+  bool to_voicemail = false;  // the callee's required recording failed: voicemail instead
+  std::string voicemail_why;
+  std::string voicemail_reason = "unavailable";  // RFC 5806: unavailable, unconditional, no-answer
+  // The callee's forwarding (Set-CsUserCallingSettings), as the call found it.
+  std::optional<policy::CallingSettings> forwarding;
+  asio::steady_timer unanswered;  // the callee's phones ring this long, then the call moves on
+  // Simultaneous ring (calling settings): the target rung with the callee, and our INVITEs to it.
+  std::optional<Target> simultaneous;
+  std::set<uint64_t> simultaneous_forks;
+  bool joining = false;  // the simultaneous target answered; its required recorders are awaited
+  std::unique_ptr<QueueCall> queue;  // a call to a call queue
+  bool recorded() const {
+    return std::any_of(recordings.begin(), recordings.end(),
+                       [](const auto& r) { return !r->left; });
+  }
+};
+
+}  // namespace verbatim::gateway

@@ -1,0 +1,504 @@
+// Routing a new call: whom a Request-URI reaches (users by SIP address or number, call queues,
+// emergency numbers and the trunk), the caller's checks (trunk, loops, Max-Forwards), the media
+// anchor for the offer, each party's policy decision, and placing the call to the callee's
+// registrations.
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/cidr.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/strings.h"
+#include "gateway/call_model.h"
+#include "media/audio.h"
+#include "sip/header_values.h"
+#include "siprec/gateway_context.h"
+#include "siprec/metadata.h"
+
+namespace verbatim::gateway {
+
+// --- a new call ------------------------------------------------------------------------------
+
+// Whom a Request-URI (or a Refer-To) reaches: an emergency number (the trunk, never a user), a
+// user by SIP address or number, or another number through the trunk. Nobody: party.aor empty.
+Gateway::Target Gateway::resolve(const sip::Uri& uri) {
+  Target t;
+  const std::string dialled = uri.user_unescaped();
+  const bool trunk = !options_.trunk.empty();
+  t.emergency = std::find(options_.emergency_numbers.begin(), options_.emergency_numbers.end(),
+                          dialled) != options_.emergency_numbers.end();
+  if (t.emergency) {
+    t.via_trunk = true;
+    t.party.aor = "tel:" + dialled;
+    t.party.number = dialled;
+    return t;
+  }
+  std::lock_guard lock(policy_.mutex());
+  const auto& state = policy_.state();
+  const policy::User* user = uri.scheme == sip::Uri::Scheme::kTel || is_number(dialled)
+                                 ? state.user_by_address(dialled)
+                                 : state.user_by_address("sip:" + identity_of(uri));
+  if (user) {
+    t.party.aor = user->sip_address;
+    t.party.display = user->display_name;
+    t.party.number = user->phone_number;
+    t.identity = to_lower(user->sip_address.substr(4));
+  } else if (const policy::ApplicationInstance* ra = resource_account(state, uri, dialled)) {
+    const policy::CallQueue* q = state.queue_of_instance(to_lower(ra->object_id));
+    if (!q) return t;
+    auto route = std::make_shared<QueueRoute>();
+    route->identity = q->identity;
+    route->name = q->name;
+    route->routing = routing_from_name(q->routing_method);
+    route->presence_based = q->presence_based_routing;
+    route->conference_mode = q->conference_mode;
+    route->alert_time = std::chrono::seconds(q->agent_alert_time);
+    route->timeout = std::chrono::seconds(q->timeout_threshold);
+    std::set<std::string> seen;
+    auto add = [&](const std::string& id) {
+      const policy::User* u = state.user_by_id(id);
+      if (!u || u->sip_address.size() <= 4 || !seen.insert(to_lower(u->object_id)).second) return;
+      route->agents.push_back(QueueAgent{to_lower(u->sip_address.substr(4)), u->sip_address,
+                                         u->display_name, u->phone_number});
+    };
+    for (const auto& id : q->users) add(id);
+    for (const auto& g : q->distribution_lists) {
+      for (const auto& id : state.members_of(g)) add(id);
+    }
+    t.party.aor = "sip:" + to_lower(ra->user_principal_name);
+    t.party.display = ra->display_name.empty() ? q->name : ra->display_name;
+    t.party.number = ra->phone_number;
+    t.queue = std::move(route);
+  } else if (trunk && is_number(dialled)) {
+    t.via_trunk = true;
+    t.party.aor = "tel:" + dialled;
+    t.party.number = dialled;
+  }
+  return t;
+}
+
+void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
+  const sip::Peer* from_peer = sip_->ua().peer(session);
+  if (!from_peer) return;
+  if (stopping_) {
+    refuse(session, 503, "Service Unavailable", "the gateway is shutting down");
+    return;
+  }
+  auto c = std::make_unique<Call>(io_);
+  c->id = next_call_++;
+  c->a = session;
+  c->call_id = std::string(invite.call_id().value());
+  c->request_uri = std::string(invite.request_uri());
+  c->caller.side = Side::kA;
+  c->callee.side = Side::kB;
+  const bool trunk = !options_.trunk.empty();
+  // Loops: our own request coming back (RFC 3261 §16.3 step 4: our address in its Vias), or
+  // one that has been forwarded as often as it may be (Max-Forwards 0: 483).
+  if (auto vias = invite.vias()) {
+    for (const auto& v : vias.value()) {
+      const std::string sent_by =
+          std::string(v.host) + (v.port ? ":" + std::to_string(*v.port) : "");
+      if (iequals(sent_by, sip_->local())) {
+        ++metrics_.loops_refused;
+        refuse(session, 482, "Loop Detected", "this request has been through this gateway");
+        return;
+      }
+    }
+  }
+  int max_forwards = 70;
+  if (auto mf = invite.max_forwards()) max_forwards = static_cast<int>(mf.value());
+  if (max_forwards <= 0) {
+    ++metrics_.loops_refused;
+    refuse(session, 483, "Too Many Hops", "Max-Forwards reached 0");
+    return;
+  }
+  c->max_forwards = std::min(max_forwards - 1, 70);
+  std::optional<Registrar::Reply> trunk_refusal;
+  const bool from_trunk = this->from_trunk(invite, *from_peer, trunk_refusal);
+  if (trunk_refusal) {
+    if (trunk_refusal->status == 401) ++metrics_.auth_challenges;
+    (void)sip_->ua().reject(session, trunk_refusal->status, trunk_refusal->reason,
+                            trunk_refusal->headers);
+    return;
+  }
+  auto from = invite.from();
+  if (!from) {
+    refuse(session, 400, "Bad Request", "bad From");
+    return;
+  }
+  // Who calls: an authenticated user, or the trunk (the caller's number from From).
+  if (from_trunk) {
+    c->caller.aor = std::string(from.value().uri.text);
+    c->caller.number = from.value().uri.user_unescaped();
+    c->caller.display = sip::unquote(from.value().display_name);
+  } else {
+    auto auth = registrar_->authenticate(invite, *from_peer);
+    if (!auth.ok()) {
+      if (auth.reply.status == 401) ++metrics_.auth_challenges;
+      (void)sip_->ua().reject(session, auth.reply.status, auth.reply.reason, auth.reply.headers);
+      return;
+    }
+    c->caller.aor = "sip:" + auth.identity;
+    c->caller.display = sip::unquote(from.value().display_name);
+    c->a_record_aware = record_aware(invite);
+  }
+  // Whom: a user by SIP address or number, else a number for the trunk.
+  auto ruri = sip::parse_uri(invite.request_uri());
+  if (!ruri) {
+    refuse(session, 416, "Unsupported URI Scheme", "bad Request-URI");
+    return;
+  }
+  const std::string dialled = ruri.value().user_unescaped();
+  ++metrics_.calls;
+  const Target t = resolve(ruri.value());
+  c->emergency = t.emergency;
+  c->via_trunk = t.via_trunk;
+  c->callee_identity = t.identity;
+  c->callee.aor = t.party.aor;
+  c->callee.display = t.party.display;
+  c->callee.number = t.party.number;
+  if (t.queue) {
+    c->queue = std::make_unique<QueueCall>(io_);
+    c->queue->route = t.queue;
+    c->queue->queue = c->callee;
+  }
+  if (!c->callee_identity.empty() && !t.emergency) {
+    std::lock_guard lock(policy_.mutex());
+    const auto& state = policy_.state();
+    const policy::User* u = state.user_by_address(c->callee.aor);
+    const policy::CallingSettings* cs = u ? state.calling_settings(u->object_id) : nullptr;
+    if (cs && (cs->forwarding_enabled || cs->unanswered_enabled)) c->forwarding = *cs;
+  }
+  if (!from_trunk) {
+    std::lock_guard lock(policy_.mutex());
+    if (const policy::User* u = policy_.state().user_by_address(c->caller.aor)) {
+      c->caller.number = u->phone_number;
+      if (c->caller.display.empty()) c->caller.display = u->display_name;
+    }
+  }
+  if (c->emergency) ++metrics_.emergency_calls;
+  if (c->emergency && !trunk) {
+    spdlog::error("call {}: emergency number {} but no trunk is configured", c->call_id, dialled);
+    refuse(session, 503, "Service Unavailable", "no trunk for emergency calls");
+    return;
+  }
+  if (c->callee.aor.empty()) {
+    refuse(session, 404, "Not Found", "no user or number " + dialled);
+    return;
+  }
+  if (from_trunk && c->via_trunk && !c->emergency) {
+    // A call from the trunk is for our users; sending it back out would make the gateway an
+    // open relay for toll fraud, and a loop with a trunk that routes the number back to us.
+    ++metrics_.trunk_refused;
+    refuse(session, 404, "Not Found",
+           "no user " + dialled +
+               " here (calls from the trunk are "
+               "never routed back out to it)");
+    return;
+  }
+  // The media: the offer must be SDP we can relay.
+  auto ct = invite.content_type();
+  if (invite.body().empty() || !ct || !iequals(ct.value().type, "application") ||
+      !iequals(ct.value().subtype, "sdp")) {
+    refuse(session, 488, "Not Acceptable Here", "an INVITE with an SDP offer is needed");
+    return;
+  }
+  auto offer = sip::parse_sdp(invite.body());
+  if (!offer) {
+    refuse(session, 488, "Not Acceptable Here", "SDP: " + offer.error().message);
+    return;
+  }
+  if (from_peer->transport != "TLS" && !options_.allow_sdes_over_plain_sip) {
+    for (const auto& m : offer.value().media) {
+      if (m.port != 0 && !m.cryptos().empty()) {
+        // The SRTP keys would have crossed the network in the clear: they protect nothing, and
+        // answering with ours would expose them too (RFC 4568 §8.3).
+        refuse(session, 488, "Not Acceptable Here",
+               "SDES-SRTP keys are exchanged only over TLS (sips:); this offer came over " +
+                   from_peer->transport);
+        return;
+      }
+    }
+  }
+  c->a_offer = std::move(offer).value();
+  if (auto st = open_media(*c, c->a_offer); !st) {
+    for (auto& r : c->relays) {
+      if (r) {
+        ports_.give(r->port(Side::kA));
+        ports_.give(r->port(Side::kB));
+        r->close();
+      }
+    }
+    refuse(session, st.error().code == ErrorCode::kIo ? 503 : 488,
+           st.error().code == ErrorCode::kIo ? "Service Unavailable" : "Not Acceptable Here",
+           st.error().message);
+    return;
+  }
+  Call& call = *c;
+  set_signalling(call, Side::kA, session);
+  sessions_[session] = {call.id, Role::kCaller, nullptr};
+  calls_[call.id] = std::move(c);
+  // Who is recorded: each party that is a user whose effective policy records.
+  // (A queue is not recorded as such: each agent is, under their own policy, once they answer.)
+  if (call.forwarding && call.forwarding->forwarding_enabled &&
+      call.forwarding->forwarding_type == "Immediate") {
+    forward_immediately(call);
+  }
+  if (!call.emergency) {
+    decide(call, call.caller);
+    if (!call.queue && !call.to_voicemail) decide(call, call.callee);
+  }
+  spdlog::info("call {}: {} -> {}{}{}", call.call_id, call.caller.aor, call.callee.aor,
+               call.emergency ? " (emergency: not recorded)" : "",
+               call.recorded() ? " (recorded)" : "");
+  bool waiting = false;
+  for (const auto& r : call.recordings) {
+    for (const auto& g : r->groups) waiting |= g.required_before;
+  }
+  if (!waiting) {
+    place_callee(call);
+    return;
+  }
+  await_recorders(call);
+}
+
+// A party that is a user gets its effective policy; when it records, its recorders are invited.
+void Gateway::decide(Call& c, Party& p) {
+  if (p.aor.empty() || !istarts_with(p.aor, "sip:")) return;
+  p.decision = policy_.engine().decide(p.aor);
+  p.user = p.decision.user;
+  if (p.decision.record()) {
+    p.recorded = true;
+    invite_recorders(c, p);
+  }
+}
+
+// RequiredBeforeCallEstablishment: the callee is called once the required recorders are in
+// (check_setup), or the call fails at the deadline.
+void Gateway::await_recorders(Call& c) {
+  c.deadline.expires_after(options_.recording_setup_timeout);
+  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
+    if (ec) return;
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second->state != Call::State::kSetup) return;
+    recording_failed(*it->second,
+                     "no recorder answered within " +
+                         std::to_string(options_.recording_setup_timeout.count()) + " ms",
+                     true);
+  });
+  check_setup(c);
+}
+
+Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
+  bool any = false, plain_refused = false;
+  for (const auto& m : offer.media) {
+    std::shared_ptr<RelayStream> relay;
+    StreamCrypto sc;
+    // SRTP with SDES keys (RFC 4568): the first a=crypto line we can use. DTLS-SRTP
+    // (UDP/TLS/RTP/SAVP*) and unusable keys: the stream is refused, never relayed in the clear.
+    const bool secure = m.proto.find("SAVP") != std::string::npos;
+    std::optional<std::pair<sip::SdesCrypto, media::SdesKey>> theirs;
+    if (secure && m.proto.rfind("RTP/SAVP", 0) == 0) {
+      for (const auto& cr : m.cryptos()) {
+        if (auto k = media::parse_sdes_key(cr.suite, cr.key_params)) {
+          theirs = std::pair{cr, std::move(k).value()};
+          break;
+        }
+      }
+    }
+    if (!secure && options_.require_srtp) plain_refused = true;
+    const bool transport_ok =
+        secure ? theirs.has_value()
+               : !options_.require_srtp && m.proto.find("RTP/AVP") != std::string::npos;
+    if (m.port != 0 && transport_ok && (m.media == "audio" || m.media == "video")) {
+      // A port another process holds is skipped (it goes to the back of the pool).
+      Result<std::shared_ptr<RelayStream>> r = make_error(ErrorCode::kIo, "no free media ports");
+      for (int attempt = 0; attempt < kBindAttempts && !r; ++attempt) {
+        auto pa = ports_.take();
+        auto pb = ports_.take();
+        if (!pa || !pb) {
+          if (pa) ports_.give(*pa);
+          if (pb) ports_.give(*pb);
+          return make_error(ErrorCode::kIo, "no free media ports");
+        }
+        r = RelayStream::open(io_, media_address_, *pa, *pb);
+        if (!r) {
+          ports_.give(*pa);
+          ports_.give(*pb);
+        }
+      }
+      if (!r) return r.error();
+      relay = std::move(r).value();
+      if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
+      if (theirs) {
+        // Our keys: one for what we send the caller, one for what we send the callee.
+        sc.secure = true;
+        sc.tag = theirs->first.tag;
+        sc.suite = theirs->first.suite;
+        sc.proto = m.proto;
+        sc.our_a = media::new_sdes_inline(sc.suite);
+        sc.our_b = media::new_sdes_inline(sc.suite);
+        auto ka = media::parse_sdes_key(sc.suite, sc.our_a);
+        auto kb = media::parse_sdes_key(sc.suite, sc.our_b);
+        if (!ka || !kb) return make_error(ErrorCode::kInternal, "SRTP: our own key does not parse");
+        VB_TRY(relay->set_srtp(Side::kA, theirs->second, ka.value()));
+      }
+      any = true;
+    }
+    c.relays.push_back(std::move(relay));
+    c.crypto.push_back(std::move(sc));
+  }
+  if (!any) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      plain_refused
+                          ? "SRTP is required here (gateway.require_srtp): plain RTP is refused"
+                          : "no stream the gateway can relay (RTP or SRTP with SDES keys, audio or "
+                            "video)");
+  }
+  return ok_status();
+}
+
+// --- the callee ------------------------------------------------------------------------------
+
+std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
+                             bool recorded, uint64_t origin) {
+  sip::SessionDescription s = from_other;
+  // The o= session id stays the one the dialog first saw; versions only ever grow (one counter
+  // for the gateway, so a dialog moved between calls never sees one go back).
+  s.origin.username = "verbatim";
+  s.origin.session_id = std::to_string(origin ? origin : c.origin_of(facing));
+  s.origin.session_version = std::to_string(++sdp_version_);
+  s.origin.addr_type = media_address_.is_v6() ? "IP6" : "IP4";
+  s.origin.address = media_address_.to_string();
+  s.connection = sip::SdpConnection{"IN", s.origin.addr_type, s.origin.address};
+  static const std::set<std::string> kDropped = {
+      "rtcp",   "rtcp-mux",    "candidate", "ice-ufrag", "ice-pwd", "ice-options",
+      "crypto", "fingerprint", "setup",     "record",    "ice-lite"};
+  std::erase_if(s.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
+  if (recorded || c.recorded()) s.attributes.push_back({"record", std::string("on")});
+  for (size_t i = 0; i < s.media.size(); ++i) {
+    auto& m = s.media[i];
+    m.connection.reset();
+    std::erase_if(m.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
+    const bool relayed = i < c.relays.size() && c.relays[i];
+    m.port = relayed && m.port != 0 ? c.relays[i]->port(facing) : 0;
+    if (relayed && c.crypto[i].secure) {
+      const auto& sc = c.crypto[i];
+      m.proto = sc.proto;
+      m.attributes.push_back({"crypto", std::to_string(sc.tag) + " " + sc.suite + " " +
+                                            (facing == Side::kA ? sc.our_a : sc.our_b)});
+    }
+  }
+  return sip::serialize_sdp(s);
+}
+
+// The From of a call we place for `p`: its name and address; towards the trunk its number.
+std::string Gateway::from_of(const Party& p, bool to_trunk) const {
+  return (p.display.empty() ? "" : quote(p.display) + " ") + "<" +
+         (p.number.empty() || !to_trunk ? p.aor : "sip:" + p.number + "@" + sip_->local()) + ">";
+}
+
+void Gateway::place_callee(Call& c) {
+  if (c.queue) {
+    queue_start(c);
+    return;
+  }
+  c.state = Call::State::kCalling;
+  c.callee_called_ms = ms_since(c.started);
+  sip::OutgoingCall oc;
+  oc.max_forwards = c.max_forwards;
+  std::vector<Binding> bindings;
+  if (c.to_voicemail) {
+    oc.next_hop = *peer_of_uri(options_.voicemail_uri);
+    oc.request_uri = options_.voicemail_uri;
+    // Whose mailbox, and why (RFC 5806 Diversion, RFC 7044 History-Info).
+    // RFC 4458 causes: 302 forwarded unconditionally, 408 no answer, 480 unavailable.
+    const char* cause = c.voicemail_reason == "unconditional" ? "302"
+                        : c.voicemail_reason == "no-answer"   ? "408"
+                                                              : "480";
+    oc.headers.emplace_back("Diversion", "<" + c.callee.aor + ">;reason=" + c.voicemail_reason);
+    oc.headers.emplace_back("History-Info", "<" + c.callee.aor + ">;index=1");
+    oc.headers.emplace_back("History-Info",
+                            "<" + options_.voicemail_uri + ";cause=" + cause + ">;index=1.1;mp=1");
+  } else if (c.via_trunk) {
+    oc.next_hop = trunk_peer();
+    oc.request_uri = "sip:" + c.callee.number + "@" + options_.trunk;
+  } else {
+    bindings = registrar_->bindings(c.callee_identity);
+    if (bindings.empty() && c.forwarding && c.forwarding->unanswered_enabled &&
+        on_unanswered(c, c.callee.aor + " is not registered (calling settings)")) {
+      return;
+    }
+    if (bindings.empty()) {
+      reject_caller(c, 480, "Temporarily Unavailable",
+                    {{"Warning", "399 verbatim " + quote(c.callee.aor + " is not registered")}},
+                    "callee not registered");
+      return;
+    }
+    if (!keys_allowed(c, "")) {
+      // The callee is offered SRTP with our keys: only on phones registered over TLS.
+      std::erase_if(bindings, [](const Binding& b) { return b.source.transport != "TLS"; });
+      if (bindings.empty()) {
+        reject_caller(
+            c, 480, "Temporarily Unavailable",
+            {{"Warning", "399 verbatim " + quote(c.callee.aor +
+                                                 " has no phone registered over TLS, and SRTP keys "
+                                                 "are sent only over TLS")}},
+            "callee not reachable over TLS");
+        return;
+      }
+    }
+  }
+  oc.from = from_of(c.caller, c.via_trunk);
+  oc.to = "<" + (c.via_trunk && !c.to_voicemail ? oc.request_uri : c.callee.aor) + ">";
+  if (!c.forwards.empty() && !c.to_voicemail) {
+    oc.headers.emplace_back("Diversion",
+                            "<" + c.forwards.back()["from"].get<std::string>() +
+                                ">;reason=" + c.forwards.back().value("reason", "unconditional"));
+  }
+  oc.body = sdp_for(c, c.a_offer, Side::kB);
+  for (auto& h : indicator_headers(c)) oc.headers.push_back(std::move(h));
+  if (c.emergency) oc.session_timer = false;
+  // Simultaneous ring: every registration of the callee (newest first); the first to answer
+  // takes the call and the others are cancelled.
+  if (bindings.empty()) bindings.push_back(Binding{oc.request_uri, oc.next_hop, {}, {}, 0});
+  std::string error;
+  for (const auto& b : bindings) {
+    sip::OutgoingCall fork = oc;
+    fork.next_hop = b.source;
+    fork.request_uri = b.contact;
+    auto sid = sip_->ua().invite(std::move(fork));
+    if (!sid) {
+      error = sid.error().message;
+      continue;
+    }
+    c.forks.push_back(sid.value());
+    sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
+  }
+  if (c.forwarding && c.forwarding->forwarding_enabled &&
+      c.forwarding->forwarding_type == "Simultaneous" && !c.to_voicemail && !c.via_trunk) {
+    ring_simultaneously(c, oc);
+  }
+  c.rang = c.forks.size();
+  if (c.forwarding && c.forwarding->unanswered_enabled && !c.to_voicemail && !c.via_trunk) {
+    c.unanswered.expires_after(std::chrono::seconds(c.forwarding->unanswered_delay));
+    c.unanswered.async_wait([this, id = c.id](boost::system::error_code ec) {
+      auto it = calls_.find(id);
+      if (ec || it == calls_.end()) return;
+      Call& call = *it->second;
+      if (call.state == Call::State::kCalling && !call.b && call.forwarding) {
+        (void)on_unanswered(call, "no answer within " +
+                                      std::to_string(call.forwarding->unanswered_delay) +
+                                      " s (calling settings)");
+      }
+    });
+  }
+  if (c.forks.empty()) {
+    reject_caller(c, 500, "Server Internal Error", {{"Warning", "399 verbatim " + quote(error)}},
+                  "could not call: " + error);
+  }
+}
+
+}  // namespace verbatim::gateway
