@@ -1,9 +1,9 @@
 // The cmdlet catalogue and the helpers the cmdlet implementations share.
 //
 // builtin_cmdlets():   Format-List, Format-Table, Select-Object, Write-Output, Get-Command
-// directory_cmdlets(): the Vb* directory cmdlets (users, groups, recorder endpoints,
-//                      Import-VbDirectory, Get-VbAuditLog) and the Cs*ApplicationInstance and
-//                      Get-CsOnlineUser cmdlets
+// directory_cmdlets(): the Vb* directory cmdlets (users, groups) and the
+//                      Cs*ApplicationInstance and Get-CsOnlineUser cmdlets
+// operations_cmdlets(): Vb*RecorderEndpoint, Import-VbDirectory, Get-VbAuditLog
 // policy_cmdlets():    Cs*ComplianceRecordingPolicy/Application/PairedApplication,
 //                      Grant-, Get-CsUserPolicyAssignment, Cs*GroupPolicyAssignment,
 //                      Cs*CustomBannerText
@@ -24,6 +24,7 @@ namespace verbatim::admin {
 
 std::vector<CmdletSpec> builtin_cmdlets();
 std::vector<CmdletSpec> directory_cmdlets();
+std::vector<CmdletSpec> operations_cmdlets();
 std::vector<CmdletSpec> policy_cmdlets();
 std::vector<CmdletSpec> routing_cmdlets();
 
@@ -47,6 +48,16 @@ PsResult<const policy::Policy*> resolve_policy(Context& ctx, const Invocation& i
 
 RecordPtr user_record(const Context& ctx, const policy::User& u);
 RecordPtr instance_record(const Context& ctx, const policy::ApplicationInstance& a);
+
+// --- directory helpers (cmdlets_directory.cc), also used by the import ---------------------
+// A DataLocation: letters, digits, - and _, at most 32.
+bool valid_region(std::string_view s);
+// A sip: or sips: URI with a host.
+bool valid_sip_uri(std::string_view s);
+// Applies the user fields given (parameter name -> value; nullopt: cleared) to `u`, validating
+// each and refusing SIP addresses and numbers that another user has.
+PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, policy::User& u,
+                                 const std::map<std::string, std::optional<std::string>>& given);
 
 // Matches PowerShell -Filter wildcards (* and ?), case-insensitively.
 bool wildcard_match(std::string_view pattern, std::string_view text);

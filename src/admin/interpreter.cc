@@ -172,7 +172,8 @@ Interpreter::Interpreter(policy::PolicyService& svc, std::string actor)
 const std::vector<CmdletSpec>& Interpreter::cmdlets() {
   static const std::vector<CmdletSpec> kAll = [] {
     std::vector<CmdletSpec> all;
-    for (auto* group : {&builtin_cmdlets, &directory_cmdlets, &policy_cmdlets, &routing_cmdlets}) {
+    for (auto* group : {&builtin_cmdlets, &directory_cmdlets, &operations_cmdlets, &policy_cmdlets,
+                        &routing_cmdlets}) {
       auto part = (*group)();
       std::move(part.begin(), part.end(), std::back_inserter(all));
     }

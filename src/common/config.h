@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/defaults.h"
 #include "common/period.h"
 
 #include "common/result.h"
@@ -29,11 +30,12 @@ struct Config {
   // [policy]
   int reload_interval_ms = 500;  // how often a server picks up changes made by other processes
   // [archive]
-  int archive_flush_interval_ms = 1000;  // a crash loses at most this much of a recording
-  int64_t archive_min_free_mb = 256;     // new objects are refused below this much free space
-  int archive_sign_interval_s = 60;      // a signed tree head at most this long after a change
-  int archive_verify_interval_s = 3600;  // background verification: pause between passes
-  int archive_verify_rate_mb_s = 64;     // background verification: object bytes read per second
+  int archive_flush_interval_ms =
+      defaults::kArchiveFlushIntervalMs;  // a crash loses at most this much of a recording
+  int64_t archive_min_free_mb = 256;      // new objects are refused below this much free space
+  int archive_sign_interval_s = 60;       // a signed tree head at most this long after a change
+  int archive_verify_interval_s = 3600;   // background verification: pause between passes
+  int archive_verify_rate_mb_s = 64;      // background verification: object bytes read per second
   Period archive_default_retention{7, 0, 0};
   // [[archive.retention]]: { application | group | policy = "...", period = "5y" }
   struct RetentionRule {
@@ -43,15 +45,21 @@ struct Config {
   };
   std::vector<RetentionRule> archive_retention;
   // [recorder] (docs/recorder.md)
-  std::string recorder_sip_listen = "127.0.0.1:5070";  // UDP and TCP; port 0 picks a free one
+  std::string recorder_sip_listen =
+      defaults::kRecorderSipListen;    // UDP and TCP; port 0 picks a free one
   std::string recorder_media_address;  // advertised in SDP answers; default: the SIP address
-  int recorder_rtp_port_min = 20000;   // RTP on even ports, RTCP on the odd one above
-  int recorder_rtp_port_max = 29999;
-  int recorder_max_sessions = 500;      // new sessions beyond it: 503 with Retry-After
-  int64_t recorder_min_free_mb = 1024;  // new sessions below it: 503 (calls in progress go on)
-  int recorder_retry_after_s = 30;
-  int recorder_media_timeout_s = 60;  // no RTP on any active stream this long: the call ended
-  int recorder_drain_timeout_s = 30;  // on shutdown: wait this long for calls to end
+  int recorder_rtp_port_min =
+      defaults::kRecorderRtpPortMin;  // RTP on even ports, RTCP on the odd one above
+  int recorder_rtp_port_max = defaults::kRecorderRtpPortMax;
+  int recorder_max_sessions =
+      defaults::kRecorderMaxSessions;  // new sessions beyond it: 503 with Retry-After
+  int64_t recorder_min_free_mb =
+      defaults::kRecorderMinFreeMb;  // new sessions below it: 503 (calls in progress go on)
+  int recorder_retry_after_s = defaults::kRecorderRetryAfterS;
+  int recorder_media_timeout_s =
+      defaults::kRecorderMediaTimeoutS;  // no RTP on any active stream this long: the call ended
+  int recorder_drain_timeout_s =
+      defaults::kRecorderDrainTimeoutS;        // on shutdown: wait this long for calls to end
   std::string recorder_latch = "sdp-address";  // sdp-address | first-packet
   bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
   bool recorder_playback = true;  // Ogg/Opus per participant after each call (job queue)
@@ -62,11 +70,13 @@ struct Config {
   std::string recorder_tls_listen;                   // SIP over TLS; empty: none
   std::string recorder_tls_client_auth = "require";  // none | optional | require (mutual TLS)
   // [gateway] (docs/gateway.md)
-  std::string gateway_sip_listen = "127.0.0.1:5060";  // UDP and TCP; port 0 picks a free one
-  std::string gateway_media_address;                  // relay address; default: the SIP address
-  int gateway_rtp_port_min = 30000;
-  int gateway_rtp_port_max = 39999;
-  int gateway_recording_setup_timeout_ms = 5000;   // RequiredBeforeCallEstablishment deadline
+  std::string gateway_sip_listen =
+      defaults::kGatewaySipListen;    // UDP and TCP; port 0 picks a free one
+  std::string gateway_media_address;  // relay address; default: the SIP address
+  int gateway_rtp_port_min = defaults::kGatewayRtpPortMin;
+  int gateway_rtp_port_max = defaults::kGatewayRtpPortMax;
+  int gateway_recording_setup_timeout_ms =
+      defaults::kRecordingSetupTimeoutMs;          // RequiredBeforeCallEstablishment deadline
   std::string gateway_trunk;                       // "ip:port" of the PSTN trunk; empty: none
   std::string gateway_trunk_transport = "udp";     // udp | tcp | tls: how calls reach the trunk
   std::vector<std::string> gateway_trunk_sources;  // CIDRs it calls from; default: its address
@@ -79,18 +89,19 @@ struct Config {
   std::string gateway_tls_listen;         // SIP over TLS (sips:); empty: none
   std::string gateway_tls_client_auth = "optional";  // none | optional | require
   // SDES-SRTP keys travel in SDP: only over TLS, unless this is set (a lab without certificates).
-  bool gateway_allow_sdes_over_plain_sip = false;
-  int gateway_call_records_days = 400;  // call records older than this are deleted
+  bool gateway_allow_sdes_over_plain_sip = defaults::kAllowSdesOverPlainSip;
+  int gateway_call_records_days =
+      defaults::kCallRecordsDays;   // call records older than this are deleted
   std::string gateway_dns_servers;  // "ip:port,ip:port" for recorder host names; empty: system's
-  int gateway_health_check_interval_ms = 2000;  // OPTIONS to recorder endpoints; 0: off
-  bool gateway_require_srtp = false;            // plain RTP offers get 488 (T35)
-  bool gateway_recorder_srtp = true;            // the copies to recorders as SRTP (SDES)
+  int gateway_health_check_interval_ms =
+      defaults::kHealthCheckIntervalMs;                  // OPTIONS to recorder endpoints; 0: off
+  bool gateway_require_srtp = defaults::kRequireSrtp;    // plain RTP offers get 488 (T35)
+  bool gateway_recorder_srtp = defaults::kRecorderSrtp;  // the copies to recorders as SRTP (SDES)
   std::string gateway_voicemail_uri;  // refused calls to a recorded user go here; empty: refused
   std::string gateway_prompts_dir;    // the admin's spoken notices; default <data_dir>/prompts
   std::vector<std::string> gateway_emergency_numbers = {"911", "112", "999", "000", "110", "119"};
   std::vector<std::string> gateway_digest_algorithms = {"SHA-256", "MD5"};  // challenge order
-  std::string gateway_banner_text =
-      "This call is being recorded by your organisation for compliance.";
+  std::string gateway_banner_text = defaults::kBannerText;
 };
 
 // Reads FILE when given (unknown keys and wrong types are errors), then applies

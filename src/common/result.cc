@@ -18,10 +18,19 @@ const char* error_code_name(ErrorCode code) {
       return "Unauthenticated";
     case ErrorCode::kIo:
       return "Io";
+    case ErrorCode::kResourceExhausted:
+      return "ResourceExhausted";
     case ErrorCode::kInternal:
       return "Internal";
   }
   return "Unknown";
+}
+
+std::string Error::describe() const {
+  std::string s = line ? "line " + std::to_string(line) + ": " : "";
+  s += message;
+  if (status) s += " (" + std::to_string(status) + ")";
+  return s;
 }
 
 }  // namespace verbatim

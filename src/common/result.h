@@ -6,6 +6,7 @@
 // at the edges (CLI parsing, config loading) and never cross a component boundary.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -23,6 +24,7 @@ enum class ErrorCode {
   kConflict,            // a concurrent writer changed the state first; retry
   kUnauthenticated,     // no or bad credentials
   kIo,                  // the file system or database failed
+  kResourceExhausted,   // a bounded resource is used up (ports, sessions, disk): try later
   kInternal,            // a bug: an invariant did not hold
 };
 
@@ -31,6 +33,13 @@ const char* error_code_name(ErrorCode code);
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
+  // Protocol errors (SIP parsing and negotiation): the status a peer is answered with (0: the
+  // message is dropped, as for a malformed response) and the 1-based line of the message it
+  // is about (0: not tied to a line).
+  int status = 0;
+  uint32_t line = 0;
+  // "line N: message (status)", the parts that are set.
+  std::string describe() const;
 };
 
 inline Error make_error(ErrorCode code, std::string message) {

@@ -10,6 +10,7 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
 #include "media/audio.h"
@@ -59,7 +60,7 @@ void Gateway::reject_caller(Call& c, int status, const std::string& reason,
     const uint64_t a = c.a;
     sessions_.erase(a);
     c.a = 0;
-    (void)sip_->ua().reject(a, status, reason, headers);
+    warn_on_error(sip_->ua().reject(a, status, reason, headers), "rejecting a request");
   }
   end_call(c, outcome);
 }

@@ -2,6 +2,7 @@
 // callbacks, health checks, the journal of dialogs left by a previous run), the registrations file,
 // and the status and metrics it reports each second.
 #include "gateway/gateway.h"
+#include "common/log.h"
 
 #include <filesystem>
 #include <fstream>
@@ -231,13 +232,16 @@ Result<std::string> Gateway::start() {
     }
     for (const auto& d : left.value()) {
       ++metrics_.dialogs_left_ended;
-      (void)sip_->ua().bye_saved(
-          d.dialog, d.peer, {{"Reason", "SIP;cause=503;text=\"the gateway restarted\""}},
-          [call = d.call, role = d.role, peer = d.peer.address + ":" + std::to_string(d.peer.port)](
-              int status, const sip::Message*) {
-            spdlog::info("call {}: the {} at {} left by the previous run: BYE answered {}", call,
-                         role, peer, status);
-          });
+      warn_on_error(
+          sip_->ua().bye_saved(
+              d.dialog, d.peer, {{"Reason", "SIP;cause=503;text=\"the gateway restarted\""}},
+              [call = d.call, role = d.role,
+               peer = d.peer.address + ":" + std::to_string(d.peer.port)](int status,
+                                                                          const sip::Message*) {
+                spdlog::info("call {}: the {} at {} left by the previous run: BYE answered {}",
+                             call, role, peer, status);
+              }),
+          "BYE to a dialog left by the previous run");
     }
   }
   for (const auto& problem : prompts_.check()) {
@@ -288,14 +292,15 @@ bool Gateway::on_request(uint64_t txn, const sip::Message& request, const sip::P
   if (r.status == 401) ++metrics_.auth_challenges;
   if (r.status == 200)
     r.headers.emplace_back("Date", format_iso8601(std::chrono::system_clock::now()));
-  (void)sip_->ua().reply(txn, request, r.status, r.reason, r.headers);
+  warn_on_error(sip_->ua().reply(txn, request, r.status, r.reason, r.headers),
+                "answering a request");
   return true;
 }
 
 void Gateway::refuse(uint64_t session, int status, const std::string& reason,
                      const std::string& why) {
   sip::HeaderList h{{"Warning", "399 verbatim " + quote(why)}};
-  (void)sip_->ua().reject(session, status, reason, h);
+  warn_on_error(sip_->ua().reject(session, status, reason, h), "rejecting a request");
 }
 
 // --- metrics ---------------------------------------------------------------------------------

@@ -50,6 +50,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/defaults.h"
 #include "gateway/call_log.h"
 #include "gateway/dialog_journal.h"
 #include "gateway/endpoint_resolver.h"
@@ -65,10 +66,11 @@
 namespace verbatim::gateway {
 
 struct GatewayOptions {
-  std::string sip_listen = "127.0.0.1:5060";
+  std::string sip_listen = defaults::kGatewaySipListen;
   std::string media_address;  // default: the SIP listening address
-  uint16_t rtp_port_min = 30000, rtp_port_max = 39999;
-  std::chrono::milliseconds recording_setup_timeout{5000};
+  uint16_t rtp_port_min = defaults::kGatewayRtpPortMin;
+  uint16_t rtp_port_max = defaults::kGatewayRtpPortMax;
+  std::chrono::milliseconds recording_setup_timeout{defaults::kRecordingSetupTimeoutMs};
   std::string trunk;  // "ip:port" of the PSTN trunk peer; empty: none
   // How calls from the trunk are told from calls from users (never by address alone when the
   // trunk is reached over TCP or TLS, where it sends from any port): the transport it uses
@@ -88,20 +90,21 @@ struct GatewayOptions {
   // Calls to a user whose required recording cannot be set up go here (a sip: URI with a numeric
   // host) instead of being refused; empty: refused.
   std::string voicemail_uri;
-  bool require_srtp = false;  // plain RTP offers refused with 488 (SRTP with SDES keys only)
-  bool recorder_srtp = true;  // the copies to recorders as SRTP (SDES) where TLS carries the keys
+  bool require_srtp =
+      defaults::kRequireSrtp;  // plain RTP offers refused with 488 (SRTP with SDES keys only)
+  bool recorder_srtp =
+      defaults::kRecorderSrtp;  // the copies to recorders as SRTP (SDES) where TLS carries the keys
   // SDES keys in SDP over UDP/TCP (a lab without certificates); default: only over TLS.
-  bool allow_sdes_over_plain_sip = false;
+  bool allow_sdes_over_plain_sip = defaults::kAllowSdesOverPlainSip;
   // SIP over TLS (sip/tls.h): the context (also used towards TLS recorders) and where to listen.
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::string tls_listen;
   // Recorder endpoints get OPTIONS every interval (0: never); `health_failures` unanswered in a
   // row make one down.
-  std::chrono::milliseconds health_interval{2000};
+  std::chrono::milliseconds health_interval{defaults::kHealthCheckIntervalMs};
   int health_failures = 2;
   std::vector<std::string> emergency_numbers{"911", "112", "999", "000", "110", "119"};
-  std::string banner_text =
-      "This call is being recorded by your organisation for compliance.";  // default banner
+  std::string banner_text = defaults::kBannerText;  // default banner
   // Where the spoken notices are looked for, in order (the admin's directory first, then the
   // built-in prompts).
   std::vector<std::string> prompt_dirs{VERBATIM_BUILT_PROMPTS};
@@ -113,7 +116,7 @@ struct GatewayOptions {
   // empty: none kept.
   std::string calls_db;
   std::string calls_file;
-  int call_records_days = 400;
+  int call_records_days = defaults::kCallRecordsDays;
   std::string dialogs_file;  // the dialogs held, for a restart after a crash (dialog_journal.h)
   std::string registrations_file;  // the registrar's bindings, for a restart
   std::string status_file;         // metrics, rewritten once per second (optional)
@@ -182,7 +185,7 @@ class Gateway {
   void on_answered(uint64_t session, const sip::Message& response);
   void on_failed(uint64_t session, int status, const sip::Message* response);
   void on_ended(uint64_t session, std::string_view why);
-  sip::SipResult<std::string> on_reoffer(uint64_t session, const sip::Message& request);
+  Result<std::string> on_reoffer(uint64_t session, const sip::Message& request);
 
   void refuse(uint64_t session, int status, const std::string& reason, const std::string& why);
   Status open_media(Call& c, const sip::SessionDescription& offer);

@@ -41,7 +41,7 @@ int64_t Gateway::announce(Call& c, Side to, Prompt prompt, const std::string& la
     const auto& bm = c.b_answer.media[i];
     std::optional<sip::RtpMap> chosen;
     for (const auto& f : bm.formats) {
-      auto pt = payload_type(f);
+      auto pt = sip::parse_payload_type(f);
       auto rm = pt ? bm.rtpmap(*pt) : std::nullopt;
       if (rm && media::can_decode(rm->encoding) &&
           rm->clock_rate == media::rtp_clock_rate(rm->encoding)) {
@@ -56,7 +56,7 @@ int64_t Gateway::announce(Call& c, Side to, Prompt prompt, const std::string& la
     if (to == Side::kA) {
       const auto& am = c.a_offer.media[i];
       for (const auto& f : am.formats) {
-        auto apt = payload_type(f);
+        auto apt = sip::parse_payload_type(f);
         auto rm = apt ? am.rtpmap(*apt) : std::nullopt;
         if (rm && iequals(rm->encoding, chosen->encoding)) {
           pt = *apt;

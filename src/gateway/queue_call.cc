@@ -8,6 +8,7 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
 #include "media/audio.h"
@@ -41,12 +42,13 @@ void Gateway::queue_start(Call& c) {
                q.route->agents.size());
   if (q.route->conference_mode) {
     c.a_offer = one_codec(c.a_offer);
-    (void)sip_->ua().accept(c.a, sdp_for(c, c.a_offer, Side::kA), indicator_headers(c));
+    warn_on_error(sip_->ua().accept(c.a, sdp_for(c, c.a_offer, Side::kA), indicator_headers(c)),
+                  "200 OK");
     journal_up(c.a, c, "caller");
     q.caller_answered = true;
     q.caller_answered_ms = ms_since(c.started);
   } else {
-    (void)sip_->ua().ring(c.a);
+    warn_on_error(sip_->ua().ring(c.a), "180 Ringing");
   }
   queue_attempt(c.id);
 }

@@ -9,6 +9,7 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
 #include "media/audio.h"
@@ -82,18 +83,22 @@ void Gateway::check_health() {
     }
     h.in_flight = true;
     const uint64_t probe = ++h.probe;
-    (void)sip_->ua().options(kv.second, uri, [this, uri, probe](int status, const sip::Message*) {
-      auto it = health_.find(uri);
-      if (it == health_.end() || it->second.probe != probe || status == 408) return;
-      EndpointHealth& x = it->second;
-      x.in_flight = false;
-      x.missed = 0;
-      x.status = status;
-      if (x.down) {
-        x.down = false;
-        spdlog::info("recorder endpoint {} answers again ({})", uri, status);
-      }
-    });
+    warn_on_error(
+        sip_->ua().options(kv.second, uri,
+                           [this, uri, probe](int status, const sip::Message*) {
+                             auto it = health_.find(uri);
+                             if (it == health_.end() || it->second.probe != probe || status == 408)
+                               return;
+                             EndpointHealth& x = it->second;
+                             x.in_flight = false;
+                             x.missed = 0;
+                             x.status = status;
+                             if (x.down) {
+                               x.down = false;
+                               spdlog::info("recorder endpoint {} answers again ({})", uri, status);
+                             }
+                           }),
+        "OPTIONS to a recorder");
   }
   health_timer_.expires_after(options_.health_interval);
   health_timer_.async_wait([this](boost::system::error_code ec) {

@@ -9,6 +9,7 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
 #include "media/audio.h"
@@ -28,14 +29,15 @@ void Gateway::on_progress(uint64_t session, const sip::Message& response) {
   if (it->second.role == Role::kTarget) {
     const auto& t = c->second->transfer;
     if (t && t->transferor && response.status() == 180) {
-      (void)sip_->ua().notify_refer(t->transferor, 180, "Ringing");
+      warn_on_error(sip_->ua().notify_refer(t->transferor, 180, "Ringing"),
+                    "NOTIFY to the transferor");
     }
     return;
   }
   if (it->second.role != Role::kCallee || !c->second->a) return;
   if (c->second->queue && c->second->queue->caller_answered) return;
   if (response.status() == 180 || response.status() == 183) {
-    (void)sip_->ua().ring(c->second->a);
+    warn_on_error(sip_->ua().ring(c->second->a), "180 Ringing");
   }
 }
 
@@ -139,7 +141,8 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
 void Gateway::connect(Call& c) {
   apply_answer(c, Side::kB, c.b_answer, false);
   if (!c.queue || !c.queue->caller_answered) {
-    (void)sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c));
+    warn_on_error(sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c)),
+                  "200 OK");
     journal_up(c.a, c, "caller");
   }
   journal_up(c.b, c, "callee");
@@ -186,7 +189,7 @@ void Gateway::set_signalling(Call& c, Side side, uint64_t session) {
 // Hangs up (BYE, or CANCEL before an answer) and crosses the dialog off the journal.
 void Gateway::hang_up(uint64_t session, const sip::HeaderList& headers) {
   if (journal_) journal_->down(session);
-  (void)sip_->ua().hangup(session, headers);
+  warn_on_error(sip_->ua().hangup(session, headers), "hanging up");
 }
 
 // An established dialog goes into the journal (what a restarted gateway needs to end it).
@@ -298,16 +301,16 @@ void Gateway::on_ended(uint64_t session, std::string_view why) {
                   std::string(why) + ")");
 }
 
-sip::SipResult<std::string> Gateway::on_reoffer(uint64_t session, const sip::Message& request) {
+Result<std::string> Gateway::on_reoffer(uint64_t session, const sip::Message& request) {
   auto it = sessions_.find(session);
   if (it == sessions_.end() || it->second.role == Role::kRecorder) {
-    return sip::SipError{0, 488, "not a call"};
+    return sip::protocol_error(488, "not a call");
   }
   auto ci = calls_.find(it->second.call);
-  if (ci == calls_.end()) return sip::SipError{0, 481, "the call is over"};
+  if (ci == calls_.end()) return sip::protocol_error(481, "the call is over");
   Call& c = *ci->second;
   auto offer = sip::parse_sdp(request.body());
-  if (!offer) return sip::SipError{0, 488, offer.error().message};
+  if (!offer) return sip::protocol_error(488, offer.error().message);
   // Held, resumed or moved: the new address takes effect for this side; the answer mirrors
   // the direction (the other side is not asked: a hold means no packets to relay anyway).
   const Side side = it->second.role == Role::kCaller ? Side::kA : Side::kB;

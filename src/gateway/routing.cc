@@ -10,6 +10,7 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
 #include "media/audio.h"
@@ -119,8 +120,9 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   const bool from_trunk = this->from_trunk(invite, *from_peer, trunk_refusal);
   if (trunk_refusal) {
     if (trunk_refusal->status == 401) ++metrics_.auth_challenges;
-    (void)sip_->ua().reject(session, trunk_refusal->status, trunk_refusal->reason,
-                            trunk_refusal->headers);
+    warn_on_error(sip_->ua().reject(session, trunk_refusal->status, trunk_refusal->reason,
+                                    trunk_refusal->headers),
+                  "rejecting a request");
     return;
   }
   auto from = invite.from();
@@ -137,7 +139,9 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     auto auth = registrar_->authenticate(invite, *from_peer);
     if (!auth.ok()) {
       if (auth.reply.status == 401) ++metrics_.auth_challenges;
-      (void)sip_->ua().reject(session, auth.reply.status, auth.reply.reason, auth.reply.headers);
+      warn_on_error(
+          sip_->ua().reject(session, auth.reply.status, auth.reply.reason, auth.reply.headers),
+          "rejecting a request");
       return;
     }
     c->caller.aor = "sip:" + auth.identity;
@@ -231,8 +235,8 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
         r->close();
       }
     }
-    refuse(session, st.error().code == ErrorCode::kIo ? 503 : 488,
-           st.error().code == ErrorCode::kIo ? "Service Unavailable" : "Not Acceptable Here",
+    const bool busy = st.error().code == ErrorCode::kResourceExhausted;
+    refuse(session, busy ? 503 : 488, busy ? "Service Unavailable" : "Not Acceptable Here",
            st.error().message);
     return;
   }
@@ -314,14 +318,15 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
                : !options_.require_srtp && m.proto.find("RTP/AVP") != std::string::npos;
     if (m.port != 0 && transport_ok && (m.media == "audio" || m.media == "video")) {
       // A port another process holds is skipped (it goes to the back of the pool).
-      Result<std::shared_ptr<RelayStream>> r = make_error(ErrorCode::kIo, "no free media ports");
+      Result<std::shared_ptr<RelayStream>> r =
+          make_error(ErrorCode::kResourceExhausted, "no free media ports");
       for (int attempt = 0; attempt < kBindAttempts && !r; ++attempt) {
         auto pa = ports_.take();
         auto pb = ports_.take();
         if (!pa || !pb) {
           if (pa) ports_.give(*pa);
           if (pb) ports_.give(*pb);
-          return make_error(ErrorCode::kIo, "no free media ports");
+          return make_error(ErrorCode::kResourceExhausted, "no free media ports");
         }
         r = RelayStream::open(io_, media_address_, *pa, *pb);
         if (!r) {
@@ -329,7 +334,10 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
           ports_.give(*pb);
         }
       }
-      if (!r) return r.error();
+      if (!r) {  // every port tried is held by another process
+        return make_error(ErrorCode::kResourceExhausted,
+                          "no media port could be bound: " + r.error().message);
+      }
       relay = std::move(r).value();
       if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
       if (theirs) {

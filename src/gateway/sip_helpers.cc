@@ -92,13 +92,6 @@ std::optional<udp::endpoint> media_target(const sip::SessionDescription& sdp,
   return udp::endpoint(a, m.port);
 }
 
-std::optional<int> payload_type(std::string_view f) {
-  int v = -1;
-  auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
-  if (ec != std::errc() || end != f.data() + f.size() || v < 0 || v > 127) return std::nullopt;
-  return v;
-}
-
 bool record_aware(const sip::Message& m) {
   auto t = m.tokens(sip::HeaderId::kSupported);
   return t && std::any_of(t.value().begin(), t.value().end(),
@@ -109,7 +102,7 @@ sip::SessionDescription one_codec(sip::SessionDescription sdp) {
   for (auto& m : sdp.media) {
     std::set<std::string> keep;
     for (const auto& f : m.formats) {
-      auto pt = payload_type(f);
+      auto pt = sip::parse_payload_type(f);
       auto map = pt ? m.rtpmap(*pt) : std::nullopt;
       const bool dtmf = map && iequals(map->encoding, "telephone-event");
       if (dtmf || keep.empty()) keep.insert(f);

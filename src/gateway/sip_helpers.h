@@ -74,9 +74,6 @@ std::string new_metadata_id();
 std::optional<udp::endpoint> media_target(const sip::SessionDescription& sdp,
                                           const sip::SdpMedia& m);
 
-// An SDP m-line format as an RTP payload type (0-127).
-std::optional<int> payload_type(std::string_view f);
-
 // The peer said it can show the recording indicator itself (RFC 7866 §6.2).
 bool record_aware(const sip::Message& m);
 

@@ -8,6 +8,7 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
 #include "media/audio.h"
@@ -42,7 +43,7 @@ bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
   if (c.transfer) return decline("a transfer is already in progress");
   if (c.emergency) return decline("emergency calls are not transferred");
   const sip::Header* h = refer.find(sip::HeaderId::kReferTo);
-  auto na = h ? sip::parse_name_addr(h->value) : sip::SipResult<sip::NameAddr>(sip::SipError{});
+  auto na = h ? sip::parse_name_addr(h->value) : Result<sip::NameAddr>(Error{});
   if (!na) return decline("Refer-To does not parse");
   auto uri = sip::parse_uri(na.value().uri.text);
   if (!uri) return decline("Refer-To does not parse");
@@ -252,7 +253,7 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
   }
   const Side moving = t.moving;
   if (t.transferor) {
-    (void)sip_->ua().notify_refer(t.transferor, 200, "OK");
+    warn_on_error(sip_->ua().notify_refer(t.transferor, 200, "OK"), "NOTIFY to the transferor");
     sessions_.erase(t.transferor);
     hang_up(t.transferor);
   }
@@ -343,8 +344,10 @@ void Gateway::transfer_failed(Call& c, int status, const std::string& why) {
   const uint64_t transferor = t.transferor;
   c.transfer.reset();
   if (transferor) {
-    (void)sip_->ua().notify_refer(transferor, status,
-                                  status == 480 ? "Temporarily Unavailable" : "Transfer Failed");
+    warn_on_error(
+        sip_->ua().notify_refer(transferor, status,
+                                status == 480 ? "Temporarily Unavailable" : "Transfer Failed"),
+        "NOTIFY to the transferor");
   } else {
     end_call(c, "transfer failed after the transferor left: " + why);
   }

@@ -1,4 +1,5 @@
 #include "recorder/recorder.h"
+#include "common/log.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -292,7 +293,7 @@ void Recorder::refuse(uint64_t id, int status, const std::string& reason_key,
                        : status == 403 ? "Forbidden"
                        : status == 488 ? "Not Acceptable Here"
                                        : "Bad Request";
-  (void)sip_->ua().reject(id, status, phrase, h);
+  warn_on_error(sip_->ua().reject(id, status, phrase, h), "rejecting a request");
 }
 
 void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
@@ -375,7 +376,7 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
   }
   auto answer_sdp = answer(*s, offer.value());
   if (!answer_sdp) {  // answer() released the streams it opened
-    if (answer_sdp.error().code == ErrorCode::kIo) {
+    if (answer_sdp.error().code == ErrorCode::kResourceExhausted) {
       refuse(id, 503, "ports", answer_sdp.error().message);
     } else {
       refuse(id, 488, "bad-sdp", answer_sdp.error().message);
@@ -453,8 +454,10 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
   if (!ev || !sg) {
     close_all(*s);
     const std::string why = (!ev ? ev.error() : sg.error()).message;
-    if (ev) (void)archive_.seal(*ev.value());
-    (void)archive_.complete_recording(s->recording_id, "partial", "could not start: " + why);
+    if (ev) warn_on_error(archive_.seal(*ev.value()), "sealing an object");
+    warn_on_error(
+        archive_.complete_recording(s->recording_id, "partial", "could not start: " + why),
+        "completing a recording");
     refuse(id, 503, "storage", "recording storage unavailable: " + why);
     return;
   }
@@ -566,7 +569,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
     }
     if (!r) {
       release(opened);
-      return make_error(ErrorCode::kIo, last_error);
+      return make_error(ErrorCode::kResourceExhausted, last_error);
     }
     opened[i] = r;
     ao.ports.push_back(r->port());
@@ -602,12 +605,9 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
     }
     bool any_decodable = false;
     for (const auto& f : am.formats) {
-      int pt = -1;
-      try {
-        pt = std::stoi(f);
-      } catch (const std::exception&) {
-        continue;
-      }
+      const auto parsed = sip::parse_payload_type(f);
+      if (!parsed) continue;
+      const int pt = *parsed;
       auto rm = om.rtpmap(pt);
       if (!rm) continue;
       if (iequals(rm->encoding, "telephone-event")) {
@@ -650,13 +650,13 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
   return sip::serialize_sdp(ans);
 }
 
-sip::SipResult<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message& request) {
+Result<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message& request) {
   auto it = sessions_.find(id);
-  if (it == sessions_.end()) return sip::SipError{0, 481, "no such recording session"};
+  if (it == sessions_.end()) return sip::protocol_error(481, "no such recording session");
   Session& s = *it->second;
   s.log_request(request);
   auto body = siprec::siprec_body(request);
-  if (!body) return sip::SipError{0, 400, body.error().message};
+  if (!body) return sip::protocol_error(400, body.error().message);
   // One new version of the catalog metadata for what this request changed (SIPREC metadata,
   // streams or codecs: the playback job reads the latter after a crash too).
   std::string why;
@@ -700,11 +700,14 @@ sip::SipResult<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message
   auto offer = sip::parse_sdp(*body.value().sdp);
   if (!offer) {
     store_catalog();
-    return sip::SipError{0, 488, "SDP offer: " + offer.error().message};
+    return sip::protocol_error(488, "SDP offer: " + offer.error().message);
   }
   auto a = answer(s, offer.value());
   store_catalog();
-  if (!a) return sip::SipError{0, a.error().code == ErrorCode::kIo ? 503 : 488, a.error().message};
+  if (!a) {
+    return sip::protocol_error(a.error().code == ErrorCode::kResourceExhausted ? 503 : 488,
+                               a.error().message);
+  }
   s.note({{"type", "renegotiated"}, {"streams", offer.value().media.size()}});
   return a.value();
 }
@@ -782,7 +785,7 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
       const std::string text = quality.dump(2) + "\n";
       auto st = q.value()->writer().write(
           std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-      if (st) (void)archive_.seal(*q.value());
+      if (st) warn_on_error(archive_.seal(*q.value()), "sealing an object");
     }
     s.catalog["endedAt"] = format_iso8601_ms(ended);
     s.catalog["durationSeconds"] = std::round(duration * 1000) / 1000;
@@ -866,7 +869,7 @@ void Recorder::tick() {
       }
     }
   }
-  (void)archive_.tick();
+  warn_on_error(archive_.tick(), "the archive's periodic work");
   if (now - last_status_ >= std::chrono::seconds(1)) {
     last_status_ = now;
     write_status();

@@ -45,6 +45,7 @@
 #include <nlohmann/json.hpp>
 
 #include "archive/archive.h"
+#include "common/defaults.h"
 #include "common/log_limit.h"
 #include "jobs/queue.h"
 #include "media/port_pool.h"
@@ -81,15 +82,16 @@ class Syncer {
 };
 
 struct RecorderOptions {
-  std::string sip_listen = "127.0.0.1:5070";
+  std::string sip_listen = defaults::kRecorderSipListen;
   std::string media_address;  // default: the SIP listening address
-  uint16_t rtp_port_min = 20000, rtp_port_max = 29999;
-  size_t max_sessions = 500;
-  uint64_t min_free_bytes = uint64_t{1024} << 20;
-  std::chrono::seconds retry_after{30};
-  std::chrono::seconds media_timeout{60};
-  std::chrono::seconds drain_timeout{30};
-  std::chrono::milliseconds flush_interval{1000};
+  uint16_t rtp_port_min = defaults::kRecorderRtpPortMin;
+  uint16_t rtp_port_max = defaults::kRecorderRtpPortMax;
+  size_t max_sessions = defaults::kRecorderMaxSessions;
+  uint64_t min_free_bytes = uint64_t{defaults::kRecorderMinFreeMb} << 20;
+  std::chrono::seconds retry_after{defaults::kRecorderRetryAfterS};
+  std::chrono::seconds media_timeout{defaults::kRecorderMediaTimeoutS};
+  std::chrono::seconds drain_timeout{defaults::kRecorderDrainTimeoutS};
+  std::chrono::milliseconds flush_interval{defaults::kArchiveFlushIntervalMs};
   StreamReceiver::Latch latch = StreamReceiver::Latch::kSdpAddress;
   bool accept_non_siprec = false;
   std::vector<std::string> allowed_sources;  // CIDRs; empty: any
@@ -146,7 +148,7 @@ class Recorder {
  private:
   struct Session;
   void on_invite(uint64_t id, const sip::Message& invite);
-  sip::SipResult<std::string> on_reoffer(uint64_t id, const sip::Message& request);
+  Result<std::string> on_reoffer(uint64_t id, const sip::Message& request);
   void on_ended(uint64_t id, std::string_view why);
   void refuse(uint64_t id, int status, const std::string& reason_key, const std::string& text);
   // Builds the answer for `offer`, opening, updating or closing the session's streams.

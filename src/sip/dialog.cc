@@ -163,16 +163,15 @@ Message Dialog::make_request(std::string_view method, std::string_view contact,
   return m;
 }
 
-SipResult<void> Dialog::receive(const Message& request) {
+Result<void> Dialog::receive(const Message& request) {
   auto cseq = request.cseq();
   if (!cseq) return cseq.error();
   const std::string_view method = request.method();
   if (method != "ACK" && method != "CANCEL") {
     if (remote_cseq_ && cseq.value().number < *remote_cseq_) {
-      return SipError{0, 500,
-                      "CSeq " + std::to_string(cseq.value().number) +
-                          " is lower than the last one in this dialog (" +
-                          std::to_string(*remote_cseq_) + ")"};
+      return protocol_error(500, "CSeq " + std::to_string(cseq.value().number) +
+                                     " is lower than the last one in this dialog (" +
+                                     std::to_string(*remote_cseq_) + ")");
     }
     remote_cseq_ = cseq.value().number;
   }
@@ -183,8 +182,7 @@ SipResult<void> Dialog::receive(const Message& request) {
   return boost::outcome_v2::success();
 }
 
-SipResult<SessionTimer> negotiate_session_timer(const Message& invite,
-                                                const SessionTimerPolicy& p) {
+Result<SessionTimer> negotiate_session_timer(const Message& invite, const SessionTimerPolicy& p) {
   bool supported = false;
   if (auto s = invite.tokens(HeaderId::kSupported)) {
     for (auto t : s.value()) supported |= iequals(t, "timer");
@@ -204,11 +202,12 @@ SipResult<SessionTimer> negotiate_session_timer(const Message& invite,
   const std::string_view v = se->value;
   const size_t semi = v.find(';');
   auto delta = parse_number(v.substr(0, semi), 0xffffffffu);
-  if (!delta) return SipError{se->line, 400, "Session-Expires: " + delta.error().reason};
+  if (!delta) return protocol_error(400, "Session-Expires: " + delta.error().message, se->line);
   if (std::chrono::seconds(delta.value()) < p.min_se) {
-    return SipError{se->line, 422,
-                    "Session-Expires " + std::to_string(delta.value()) + " is below our Min-SE " +
-                        std::to_string(p.min_se.count())};
+    return protocol_error(422,
+                          "Session-Expires " + std::to_string(delta.value()) +
+                              " is below our Min-SE " + std::to_string(p.min_se.count()),
+                          se->line);
   }
   t.interval = std::chrono::seconds(delta.value());
   const bool wants_uas = semi != std::string_view::npos &&

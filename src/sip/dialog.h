@@ -67,7 +67,7 @@ class Dialog {
   // Checks an in-dialog request from the peer (RFC 3261 §12.2.2): a CSeq lower than the last
   // one is refused (500, as the RFC says); target refresh requests (re-INVITE, UPDATE) update
   // the remote target from their Contact. ACK and CANCEL do not advance the counter.
-  SipResult<void> receive(const Message& request);
+  Result<void> receive(const Message& request);
 
  private:
   Dialog() = default;
@@ -93,7 +93,7 @@ struct SessionTimerPolicy {
 // The UAS's decision for an INVITE: a SessionTimer to put in the 2xx (Session-Expires with
 // refresher, Require: timer when the UAC supports it), or a 422 error carrying our Min-SE
 // when the requested interval is too small.
-SipResult<SessionTimer> negotiate_session_timer(const Message& invite, const SessionTimerPolicy& p);
+Result<SessionTimer> negotiate_session_timer(const Message& invite, const SessionTimerPolicy& p);
 // "1800;refresher=uac"
 std::string session_expires_value(const SessionTimer& t);
 

@@ -41,7 +41,7 @@ TEST(Dialog, UasBuildsRequestsWithRouteSetTagsAndCSeq) {
   Message bye = d.value().make_request("BYE", "<sip:srs@192.0.2.7>");
   bye.prepend_header("Via", "SIP/2.0/UDP 192.0.2.7;branch=" + TransactionLayer::new_branch());
   const Message b = parse(bye.serialize());
-  EXPECT_TRUE(validate(b)) << validate(b).error().to_string();
+  EXPECT_TRUE(validate(b)) << validate(b).error().describe();
   EXPECT_EQ(b.request_uri(), "sip:sbc@198.51.100.5:5060;transport=udp");
   EXPECT_EQ(b.routes().value().size(), 2u);
   EXPECT_EQ(b.from().value().tag().value(), "to-9");

@@ -7,16 +7,16 @@
 
 namespace verbatim::sip {
 
-std::string SipError::to_string() const {
-  std::string s = line ? "line " + std::to_string(line) + ": " : "";
-  s += reason;
-  if (status) s += " (" + std::to_string(status) + ")";
-  return s;
+Error protocol_error(int status, std::string reason, uint32_t line) {
+  Error e{ErrorCode::kInvalidArgument, std::move(reason)};
+  e.status = status;
+  e.line = line;
+  return e;
 }
 
 namespace {
 
-SipError err(std::string reason) { return SipError{0, 400, std::move(reason)}; }
+Error err(std::string reason) { return protocol_error(400, std::move(reason)); }
 
 bool is_lws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -50,7 +50,7 @@ struct Scanner {
     return s.substr(start, i - start);
   }
   // A quoted-string starting at '"'; returns it with its quotes.
-  SipResult<std::string_view> quoted() {
+  Result<std::string_view> quoted() {
     const size_t start = i;
     ++i;
     while (i < s.size()) {
@@ -71,7 +71,7 @@ struct Scanner {
 
 // generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string.
 // Hosts include IPv6 with or without brackets (RFC 5118 §4.5), so ':' '[' ']' are allowed.
-SipResult<Param> generic_param(Scanner& sc) {
+Result<Param> generic_param(Scanner& sc) {
   const std::string_view name = sc.token();
   if (name.empty()) {
     return err(sc.done() || sc.peek() == ';' || sc.peek() == ','
@@ -94,7 +94,7 @@ SipResult<Param> generic_param(Scanner& sc) {
 }
 
 // *( SEMI generic-param ), stopping before ',' or the end.
-SipResult<std::vector<Param>> params(Scanner& sc) {
+Result<std::vector<Param>> params(Scanner& sc) {
   std::vector<Param> out;
   if (sc.i < sc.s.size() && sc.s.find(';', sc.i) != std::string_view::npos) out.reserve(4);
   while (sc.eat_sep(';')) {
@@ -112,7 +112,7 @@ std::optional<std::string_view> find_param(const std::vector<Param>& ps, std::st
   return std::nullopt;
 }
 
-SipResult<NameAddr> name_addr(Scanner& sc, bool in_list) {
+Result<NameAddr> name_addr(Scanner& sc, bool in_list) {
   NameAddr na;
   sc.skip_lws();
   const size_t start = sc.i;
@@ -189,7 +189,7 @@ std::optional<std::string_view> MediaType::param(std::string_view name) const {
   return find_param(params, name);
 }
 
-SipResult<NameAddr> parse_name_addr(std::string_view value) {
+Result<NameAddr> parse_name_addr(std::string_view value) {
   Scanner sc{value};
   auto na = name_addr(sc, false);
   if (!na) return na.error();
@@ -203,7 +203,7 @@ SipResult<NameAddr> parse_name_addr(std::string_view value) {
 
 bool is_star_contact(std::string_view value) { return trim_lws(value) == "*"; }
 
-SipResult<std::vector<NameAddr>> parse_name_addr_list(std::string_view value) {
+Result<std::vector<NameAddr>> parse_name_addr_list(std::string_view value) {
   Scanner sc{value};
   std::vector<NameAddr> out;
   do {
@@ -216,7 +216,7 @@ SipResult<std::vector<NameAddr>> parse_name_addr_list(std::string_view value) {
   return out;
 }
 
-SipResult<std::vector<Via>> parse_via_list(std::string_view value) {
+Result<std::vector<Via>> parse_via_list(std::string_view value) {
   Scanner sc{value};
   std::vector<Via> out;
   out.reserve(2);
@@ -255,7 +255,7 @@ SipResult<std::vector<Via>> parse_via_list(std::string_view value) {
       v.port = static_cast<uint16_t>(port);
     }
     auto ps = params(sc);
-    if (!ps) return SipError{0, 400, "Via: " + ps.error().reason};
+    if (!ps) return protocol_error(400, "Via: " + ps.error().message);
     v.params = std::move(ps).value();
     for (const auto& p : v.params) {
       if (iequals(p.name, "branch") && (!p.value || p.value->empty())) {
@@ -272,7 +272,7 @@ SipResult<std::vector<Via>> parse_via_list(std::string_view value) {
   return out;
 }
 
-SipResult<uint64_t> parse_number(std::string_view value, uint64_t max) {
+Result<uint64_t> parse_number(std::string_view value, uint64_t max) {
   const std::string_view v = trim_lws(value);
   if (v.empty()) return err("empty number");
   uint64_t n = 0;
@@ -287,13 +287,13 @@ SipResult<uint64_t> parse_number(std::string_view value, uint64_t max) {
   return n;
 }
 
-SipResult<CSeq> parse_cseq(std::string_view value) {
+Result<CSeq> parse_cseq(std::string_view value) {
   Scanner sc{value};
   sc.skip_lws();
   const size_t start = sc.i;
   while (sc.i < sc.s.size() && is(sc.s[sc.i], kDigit)) ++sc.i;
   auto n = parse_number(sc.s.substr(start, sc.i - start), (uint64_t{1} << 31) - 1);
-  if (!n) return err("CSeq: " + n.error().reason);
+  if (!n) return err("CSeq: " + n.error().message);
   if (!sc.skip_lws()) return err("CSeq: expected 'number method'");
   CSeq c;
   c.number = static_cast<uint32_t>(n.value());
@@ -304,7 +304,7 @@ SipResult<CSeq> parse_cseq(std::string_view value) {
   return c;
 }
 
-SipResult<std::vector<std::string_view>> parse_token_list(std::string_view value) {
+Result<std::vector<std::string_view>> parse_token_list(std::string_view value) {
   Scanner sc{value};
   std::vector<std::string_view> out;
   sc.skip_lws();
@@ -319,7 +319,7 @@ SipResult<std::vector<std::string_view>> parse_token_list(std::string_view value
   return out;
 }
 
-SipResult<MediaType> parse_media_type(std::string_view value) {
+Result<MediaType> parse_media_type(std::string_view value) {
   Scanner sc{value};
   sc.skip_lws();
   MediaType m;
@@ -328,14 +328,14 @@ SipResult<MediaType> parse_media_type(std::string_view value) {
   m.subtype = sc.token();
   if (m.subtype.empty()) return err("Content-Type: missing subtype");
   auto ps = params(sc);
-  if (!ps) return SipError{0, 400, "Content-Type: " + ps.error().reason};
+  if (!ps) return protocol_error(400, "Content-Type: " + ps.error().message);
   m.params = std::move(ps).value();
   sc.skip_lws();
   if (!sc.done()) return err("Content-Type: unexpected text");
   return m;
 }
 
-SipResult<std::string_view> parse_call_id(std::string_view value) {
+Result<std::string_view> parse_call_id(std::string_view value) {
   const std::string_view v = trim_lws(value);
   if (v.empty()) return err("empty Call-ID");
   for (char c : v) {
@@ -347,7 +347,7 @@ SipResult<std::string_view> parse_call_id(std::string_view value) {
   return v;
 }
 
-SipResult<std::string_view> parse_date(std::string_view value) {
+Result<std::string_view> parse_date(std::string_view value) {
   const std::string_view v = trim_lws(value);
   // "Sat, 13 Nov 2010 23:29:00 GMT": wkday "," SP date1 SP time SP "GMT"
   if (v.size() != 29 || v[3] != ',' || v.substr(26) != "GMT") {

@@ -1,7 +1,7 @@
 // Typed views of the header fields the SIP layers act on (RFC 3261 §20, §25): name-addr /
 // addr-spec lists (From, To, Contact, Route, Record-Route, ...), Via, CSeq, numbers, token
 // lists, media types. Every parser takes the field value as received — folded lines count as
-// whitespace — and returns views into it, or a SipError naming what is wrong.
+// whitespace — and returns views into it, or a Error naming what is wrong.
 #pragma once
 
 #include <cstdint>
@@ -16,17 +16,9 @@
 
 namespace verbatim::sip {
 
-// Why a message is rejected: where, why, and the response a UAS answers with (0: discard,
-// as for a malformed response).
-struct SipError {
-  uint32_t line = 0;  // 1-based line of the message, 0 when not tied to a line
-  int status = 400;
-  std::string reason;
-  std::string to_string() const;
-};
-
-template <typename T>
-using SipResult = boost::outcome_v2::result<T, SipError, boost::outcome_v2::policy::terminate>;
+// A SIP protocol error: kInvalidArgument with the status a UAS answers with (0: discard, as for
+// a malformed response), why, and the line of the message it is about (0: none).
+Error protocol_error(int status, std::string reason, uint32_t line = 0);
 
 struct NameAddr {
   std::string_view display_name;  // as written (with quotes if quoted), may be empty
@@ -39,8 +31,8 @@ struct NameAddr {
 
 // One name-addr or addr-spec with parameters (From, To, Reply-To, Refer-To, P-Asserted-...),
 // or a comma-separated list of them (Contact, Route, Record-Route). Contact may also be "*".
-SipResult<NameAddr> parse_name_addr(std::string_view value);
-SipResult<std::vector<NameAddr>> parse_name_addr_list(std::string_view value);
+Result<NameAddr> parse_name_addr(std::string_view value);
+Result<std::vector<NameAddr>> parse_name_addr_list(std::string_view value);
 bool is_star_contact(std::string_view value);
 
 struct Via {
@@ -54,19 +46,19 @@ struct Via {
   std::optional<std::string_view> param(std::string_view name) const;
   std::optional<std::string_view> branch() const { return param("branch"); }
 };
-SipResult<std::vector<Via>> parse_via_list(std::string_view value);
+Result<std::vector<Via>> parse_via_list(std::string_view value);
 
 struct CSeq {
   uint32_t number = 0;  // < 2^31 (RFC 3261 §8.1.1.5)
   std::string_view method;
 };
-SipResult<CSeq> parse_cseq(std::string_view value);
+Result<CSeq> parse_cseq(std::string_view value);
 
 // 1*DIGIT no larger than `max` (Content-Length, Max-Forwards 0-255, Expires ...).
-SipResult<uint64_t> parse_number(std::string_view value, uint64_t max);
+Result<uint64_t> parse_number(std::string_view value, uint64_t max);
 
 // token *(COMMA token): Require, Supported, Proxy-Require, Unsupported, Allow.
-SipResult<std::vector<std::string_view>> parse_token_list(std::string_view value);
+Result<std::vector<std::string_view>> parse_token_list(std::string_view value);
 
 struct MediaType {
   std::string_view type;
@@ -74,13 +66,13 @@ struct MediaType {
   std::vector<Param> params;  // values keep their quotes
   std::optional<std::string_view> param(std::string_view name) const;
 };
-SipResult<MediaType> parse_media_type(std::string_view value);
+Result<MediaType> parse_media_type(std::string_view value);
 
 // word ["@" word]
-SipResult<std::string_view> parse_call_id(std::string_view value);
+Result<std::string_view> parse_call_id(std::string_view value);
 
 // rfc1123-date ending in "GMT" (RFC 3261 §20.17).
-SipResult<std::string_view> parse_date(std::string_view value);
+Result<std::string_view> parse_date(std::string_view value);
 
 // Removes the quotes and backslash escapes of a quoted-string (or returns a token as is).
 std::string unquote(std::string_view s);

@@ -117,13 +117,13 @@ LintReport lint_message(std::string_view bytes) {
   auto m = Message::parse(data);
   if (!m) {
     const auto& e = m.error();
-    r.problems.push_back(e.to_string() +
+    r.problems.push_back(e.describe() +
                          (e.status == 0 ? " (a response like this is discarded)" : ""));
     return r;
   }
   const Message& msg = m.value();
   for (const auto& e : problems(msg)) {
-    r.problems.push_back(e.to_string() +
+    r.problems.push_back(e.describe() +
                          (e.status == 0 ? " (a response like this is discarded)" : ""));
   }
   r.valid = r.problems.empty();

@@ -58,8 +58,8 @@ constexpr HeaderName kHeaderNames[] = {
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
-SipError error_at(uint32_t line, int status, std::string reason) {
-  return SipError{line, status, std::move(reason)};
+Error error_at(uint32_t line, int status, std::string reason) {
+  return protocol_error(status, std::move(reason), line);
 }
 
 }  // namespace
@@ -137,7 +137,7 @@ Line next_line(std::string_view s, size_t pos) {
   return {s.substr(pos, text_end - pos), end + 1, true};
 }
 
-SipResult<uint64_t> content_length_value(const Header& h) {
+Result<uint64_t> content_length_value(const Header& h) {
   auto n = parse_number(h.value, 1u << 30);
   if (!n) {
     const std::string_view v = trim_lws(h.value);
@@ -151,7 +151,7 @@ SipResult<uint64_t> content_length_value(const Header& h) {
 
 }  // namespace
 
-SipResult<Message> Message::parse(std::string_view bytes, const ParseOptions& options) {
+Result<Message> Message::parse(std::string_view bytes, const ParseOptions& options) {
   if (bytes.size() > options.max_size && options.datagram) {
     return error_at(0, 513,
                     "message of " + std::to_string(bytes.size()) +
@@ -307,7 +307,7 @@ SipResult<Message> Message::parse(std::string_view bytes, const ParseOptions& op
   return m;
 }
 
-SipResult<size_t> frame_length(std::string_view buffer, const ParseOptions& options) {
+Result<size_t> frame_length(std::string_view buffer, const ParseOptions& options) {
   size_t pos = 0;
   while (pos + 1 < buffer.size() && buffer[pos] == '\r' && buffer[pos + 1] == '\n') pos += 2;
   size_t end = buffer.find("\r\n\r\n", pos);
@@ -346,7 +346,7 @@ SipResult<size_t> frame_length(std::string_view buffer, const ParseOptions& opti
           return error_at(0, 400, "more than one Content-Length: the stream cannot be framed");
         seen = true;
         auto n = parse_number(line.substr(colon + 1), options.max_size);
-        if (!n) return error_at(0, 400, "invalid Content-Length: " + n.error().reason);
+        if (!n) return error_at(0, 400, "invalid Content-Length: " + n.error().message);
         body = n.value();
       }
     }
@@ -490,17 +490,17 @@ size_t Message::count(HeaderId id) const {
 
 namespace {
 
-SipError missing(HeaderId id) {
+Error missing(HeaderId id) {
   return error_at(0, 400, "missing " + std::string(canonical_name(id)) + " header");
 }
 
 template <typename T>
-SipResult<T> at_line(SipResult<T> r, const Header& h) {
+Result<T> at_line(Result<T> r, const Header& h) {
   if (!r) {
-    SipError e = r.error();
+    Error e = r.error();
     e.line = h.line;
-    if (e.reason.find(':') == std::string::npos || e.reason.find(' ') < e.reason.find(':')) {
-      e.reason = std::string(canonical_name(h.id)) + ": " + e.reason;
+    if (e.message.find(':') == std::string::npos || e.message.find(' ') < e.message.find(':')) {
+      e.message = std::string(canonical_name(h.id)) + ": " + e.message;
     }
     return e;
   }
@@ -509,13 +509,13 @@ SipResult<T> at_line(SipResult<T> r, const Header& h) {
 
 }  // namespace
 
-SipResult<std::vector<Via>> Message::vias() const {
+Result<std::vector<Via>> Message::vias() const {
   std::vector<Via> out;
   for (const Header& h : headers_) {
     if (h.id != HeaderId::kVia) continue;
     auto v = parse_via_list(h.value);
     if (!v) {
-      SipError e = v.error();
+      Error e = v.error();
       e.line = h.line;
       return e;
     }
@@ -529,44 +529,44 @@ SipResult<std::vector<Via>> Message::vias() const {
   return out;
 }
 
-SipResult<NameAddr> Message::from() const {
+Result<NameAddr> Message::from() const {
   const Header* h = find(HeaderId::kFrom);
   if (!h) return missing(HeaderId::kFrom);
   return at_line(parse_name_addr(h->value), *h);
 }
 
-SipResult<NameAddr> Message::to() const {
+Result<NameAddr> Message::to() const {
   const Header* h = find(HeaderId::kTo);
   if (!h) return missing(HeaderId::kTo);
   return at_line(parse_name_addr(h->value), *h);
 }
 
-SipResult<CSeq> Message::cseq() const {
+Result<CSeq> Message::cseq() const {
   const Header* h = find(HeaderId::kCSeq);
   if (!h) return missing(HeaderId::kCSeq);
   return at_line(parse_cseq(h->value), *h);
 }
 
-SipResult<std::string_view> Message::call_id() const {
+Result<std::string_view> Message::call_id() const {
   const Header* h = find(HeaderId::kCallId);
   if (!h) return missing(HeaderId::kCallId);
   return at_line(parse_call_id(h->value), *h);
 }
 
-SipResult<uint64_t> Message::max_forwards() const {
+Result<uint64_t> Message::max_forwards() const {
   const Header* h = find(HeaderId::kMaxForwards);
   if (!h) return missing(HeaderId::kMaxForwards);
   return at_line(parse_number(h->value, 255), *h);
 }
 
-SipResult<MediaType> Message::content_type() const {
+Result<MediaType> Message::content_type() const {
   const Header* h = find(HeaderId::kContentType);
   if (!h) return missing(HeaderId::kContentType);
   return at_line(parse_media_type(h->value), *h);
 }
 
 namespace {
-SipResult<std::vector<NameAddr>> address_lists(const Message& m, HeaderId id) {
+Result<std::vector<NameAddr>> address_lists(const Message& m, HeaderId id) {
   std::vector<NameAddr> out;
   for (const Header* h : m.all(id)) {
     if (id == HeaderId::kContact && is_star_contact(h->value)) continue;
@@ -578,17 +578,17 @@ SipResult<std::vector<NameAddr>> address_lists(const Message& m, HeaderId id) {
 }
 }  // namespace
 
-SipResult<std::vector<NameAddr>> Message::contacts() const {
+Result<std::vector<NameAddr>> Message::contacts() const {
   return address_lists(*this, HeaderId::kContact);
 }
-SipResult<std::vector<NameAddr>> Message::routes() const {
+Result<std::vector<NameAddr>> Message::routes() const {
   return address_lists(*this, HeaderId::kRoute);
 }
-SipResult<std::vector<NameAddr>> Message::record_routes() const {
+Result<std::vector<NameAddr>> Message::record_routes() const {
   return address_lists(*this, HeaderId::kRecordRoute);
 }
 
-SipResult<std::vector<std::string_view>> Message::tokens(HeaderId id) const {
+Result<std::vector<std::string_view>> Message::tokens(HeaderId id) const {
   std::vector<std::string_view> out;
   for (const Header* h : all(id)) {
     auto l = at_line(parse_token_list(h->value), *h);
@@ -600,10 +600,10 @@ SipResult<std::vector<std::string_view>> Message::tokens(HeaderId id) const {
 
 // --- validation -----------------------------------------------------------------------------
 
-std::vector<SipError> problems(const Message& m) {
-  std::vector<SipError> out;
+std::vector<Error> problems(const Message& m) {
+  std::vector<Error> out;
   const int bad = m.is_request() ? 400 : 0;  // responses with errors are discarded
-  auto add = [&](SipError e) {
+  auto add = [&](Error e) {
     if (e.status != 0 && e.status != 505 && e.status != 513) e.status = bad;
     out.push_back(std::move(e));
   };
@@ -632,7 +632,7 @@ std::vector<SipError> problems(const Message& m) {
     }
   }
   for (const Header& h : m.headers()) {
-    SipResult<void> r = boost::outcome_v2::success();
+    Result<void> r = boost::outcome_v2::success();
     auto check = [&](auto result) {
       if (!result) r = result.error();
     };
@@ -685,10 +685,10 @@ std::vector<SipError> problems(const Message& m) {
         break;
     }
     if (!r) {
-      SipError e = r.error();
+      Error e = r.error();
       e.line = h.line;
-      if (e.reason.rfind(std::string(canonical_name(h.id)), 0) != 0) {
-        e.reason = std::string(canonical_name(h.id)) + ": " + e.reason;
+      if (e.message.rfind(std::string(canonical_name(h.id)), 0) != 0) {
+        e.message = std::string(canonical_name(h.id)) + ": " + e.message;
       }
       add(std::move(e));
     }
@@ -703,7 +703,7 @@ std::vector<SipError> problems(const Message& m) {
   return out;
 }
 
-SipResult<void> validate(const Message& m) {
+Result<void> validate(const Message& m) {
   auto p = problems(m);
   if (p.empty()) return boost::outcome_v2::success();
   return p.front();

@@ -89,7 +89,7 @@ struct ParseOptions {
 
 class Message {
  public:
-  static SipResult<Message> parse(std::string_view bytes, const ParseOptions& options = {});
+  static Result<Message> parse(std::string_view bytes, const ParseOptions& options = {});
 
   // New messages (built by the stack rather than parsed).
   static Message request(std::string_view method, std::string_view request_uri);
@@ -117,17 +117,17 @@ class Message {
   size_t count(HeaderId id) const;
 
   // Typed access to the fields the stack uses (parsed on demand from the stored views).
-  SipResult<std::vector<Via>> vias() const;  // every Via field, in order
-  SipResult<NameAddr> from() const;
-  SipResult<NameAddr> to() const;
-  SipResult<CSeq> cseq() const;
-  SipResult<std::string_view> call_id() const;
-  SipResult<std::vector<NameAddr>> contacts() const;
-  SipResult<std::vector<NameAddr>> routes() const;         // every Route field, in order
-  SipResult<std::vector<NameAddr>> record_routes() const;  // every Record-Route field
-  SipResult<uint64_t> max_forwards() const;
-  SipResult<MediaType> content_type() const;
-  SipResult<std::vector<std::string_view>> tokens(HeaderId id) const;  // Require, Supported...
+  Result<std::vector<Via>> vias() const;  // every Via field, in order
+  Result<NameAddr> from() const;
+  Result<NameAddr> to() const;
+  Result<CSeq> cseq() const;
+  Result<std::string_view> call_id() const;
+  Result<std::vector<NameAddr>> contacts() const;
+  Result<std::vector<NameAddr>> routes() const;         // every Route field, in order
+  Result<std::vector<NameAddr>> record_routes() const;  // every Record-Route field
+  Result<uint64_t> max_forwards() const;
+  Result<MediaType> content_type() const;
+  Result<std::vector<std::string_view>> tokens(HeaderId id) const;  // Require, Supported...
 
   // Editing (the stack builds requests and responses with these).
   void add_header(std::string_view name, std::string_view value);
@@ -152,17 +152,17 @@ class Message {
   int status_ = 0;
   std::vector<Header> headers_;
   std::string_view raw_;  // the original message bytes (empty once edited)
-  friend SipResult<Message> parse_message(std::string_view, const ParseOptions&);
+  friend Result<Message> parse_message(std::string_view, const ParseOptions&);
 };
 
 // Stream framing: the size of the first complete message in `buffer` (leading CRLFs of
 // keep-alives included), 0 if more bytes are needed, or an error when the header section is
 // larger than max_header_bytes, Content-Length is missing, malformed or too large.
-SipResult<size_t> frame_length(std::string_view buffer, const ParseOptions& options);
+Result<size_t> frame_length(std::string_view buffer, const ParseOptions& options);
 
 // The grammar and rules above the framing; see the comment at the top.
-SipResult<void> validate(const Message& m);
-std::vector<SipError> problems(const Message& m);
+Result<void> validate(const Message& m);
+std::vector<Error> problems(const Message& m);
 
 // A response to `request` (RFC 3261 §8.2.6): its Via fields, From, To (with `to_tag` added
 // when it has none and the status is above 100), Call-ID and CSeq.

@@ -110,10 +110,10 @@ TEST(SipTorture, EveryMessageGetsTheOutcomeTheRfcsSay) {
     std::string why;
     if (!m) {
       got = m.error().status == 0 ? -1 : m.error().status;
-      why = m.error().to_string();
+      why = m.error().describe();
     } else if (auto v = validate(m.value()); !v) {
       got = v.error().status == 0 ? -1 : v.error().status;
-      why = v.error().to_string();
+      why = v.error().describe();
     }
     EXPECT_EQ(got, it->second) << name << ": " << (why.empty() ? "accepted" : why);
   }
@@ -182,8 +182,8 @@ TEST(SipMessage, UnmodifiedMessagesSerialiseByteForByteAndEditsRoundTrip) {
   m.remove_headers(HeaderId::kRoute);
   const std::string out = m.serialize();
   auto back = Message::parse(out);
-  ASSERT_TRUE(back) << back.error().to_string();
-  EXPECT_TRUE(validate(back.value())) << validate(back.value()).error().to_string();
+  ASSERT_TRUE(back) << back.error().describe();
+  EXPECT_TRUE(validate(back.value())) << validate(back.value()).error().describe();
   EXPECT_EQ(back.value().vias().value().size(), 4u);
   EXPECT_EQ(back.value().vias().value()[0].branch().value(), "z9hG4bK-new");
   EXPECT_EQ(back.value().find(HeaderId::kRoute), nullptr);
@@ -228,7 +228,7 @@ TEST(SipMessage, StreamFramingAndLimits) {
   small.max_headers = 2;
   auto many = Message::parse("OPTIONS sip:a@b.com SIP/2.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", small);
   ASSERT_FALSE(many);
-  EXPECT_NE(many.error().reason.find("more than 2 header fields"), std::string::npos);
+  EXPECT_NE(many.error().message.find("more than 2 header fields"), std::string::npos);
   ParseOptions tiny;
   tiny.max_size = 10;
   EXPECT_EQ(Message::parse(msg, tiny).error().status, 513);

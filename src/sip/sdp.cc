@@ -442,4 +442,11 @@ Result<SessionDescription> answer_recvonly(const SessionDescription& offer,
   return a;
 }
 
+std::optional<int> parse_payload_type(std::string_view f) {
+  int v = -1;
+  auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
+  if (ec != std::errc() || end != f.data() + f.size() || v < 0 || v > 127) return std::nullopt;
+  return v;
+}
+
 }  // namespace verbatim::sip

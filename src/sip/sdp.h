@@ -123,4 +123,7 @@ struct AnswerOptions {
 Result<SessionDescription> answer_recvonly(const SessionDescription& offer,
                                            const AnswerOptions& options);
 
+// An m-line format as an RTP payload type (0-127); nullopt for anything else (untrusted input).
+std::optional<int> parse_payload_type(std::string_view format);
+
 }  // namespace verbatim::sip

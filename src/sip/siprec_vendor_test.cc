@@ -81,16 +81,16 @@ TEST(SiprecVendors, EveryCapturedRequestParsesAndSplits) {
           wire.insert(i, "\r");
       }
       auto m = Message::parse(wire);
-      ASSERT_TRUE(m) << name << ": " << m.error().to_string();
+      ASSERT_TRUE(m) << name << ": " << m.error().describe();
       auto v = validate(m.value());
       if (name == "webex-01.sip") {
         // The capture keeps SIPp's unexpanded "remote_port" in a Route URI: a real error,
         // reported on its line (a recorder does not act on Route, see issue 5).
         ASSERT_FALSE(v);
         EXPECT_EQ(v.error().line, 14u);
-        EXPECT_NE(v.error().reason.find("invalid port 'remote_port'"), std::string::npos);
+        EXPECT_NE(v.error().message.find("invalid port 'remote_port'"), std::string::npos);
       } else {
-        EXPECT_TRUE(v) << name << ": " << (v ? "" : v.error().to_string());
+        EXPECT_TRUE(v) << name << ": " << (v ? "" : v.error().describe());
       }
       auto ct = m.value().content_type();
       ASSERT_TRUE(ct) << name;

@@ -91,7 +91,7 @@ Result<uint64_t> TransactionLayer::send_request(Message request, const Peer& to,
   auto vias = request.vias();
   if (!vias)
     return make_error(ErrorCode::kInvalidArgument,
-                      "the request needs a Via: " + vias.error().reason);
+                      "the request needs a Via: " + vias.error().message);
   const auto branch = vias.value().front().branch();
   if (!branch || branch->substr(0, kCookie.size()) != kCookie) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -294,7 +294,7 @@ void TransactionLayer::on_request_received(Message request, const Peer& from) {
     if (vias && request.method() != "ACK") {
       auto err = !cseq ? cseq.error() : !call_id ? call_id.error() : from_hdr.error();
       Message r = make_response(request, 400, "Bad Request");
-      r.add_header("Warning", "399 verbatim \"" + err.reason + "\"");
+      r.add_header("Warning", "399 verbatim \"" + err.message + "\"");
       cb_.send(r, from);
     }
     return;

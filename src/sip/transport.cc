@@ -38,7 +38,7 @@ Result<std::pair<asio::ip::address, uint16_t>> parse_listen_address(const std::s
   return std::make_pair(address, static_cast<uint16_t>(port));
 }
 
-std::optional<Message> rejection_for(const Message& m, const SipError& problem) {
+std::optional<Message> rejection_for(const Message& m, const Error& problem) {
   if (!m.is_request() || m.method() == "ACK" || problem.status == 0) return std::nullopt;
   if (!m.find(HeaderId::kVia) || !m.find(HeaderId::kFrom) || !m.find(HeaderId::kTo) ||
       !m.find(HeaderId::kCallId) || !m.find(HeaderId::kCSeq)) {
@@ -49,7 +49,7 @@ std::optional<Message> rejection_for(const Message& m, const SipError& problem) 
                             problem.status == 505   ? "Version Not Supported"
                             : problem.status == 513 ? "Message Too Large"
                                                     : "Bad Request");
-  r.add_header("Warning", "399 verbatim \"" + problem.to_string() + "\"");
+  r.add_header("Warning", "399 verbatim \"" + problem.describe() + "\"");
   return r;
 }
 

@@ -62,7 +62,7 @@ Result<std::pair<boost::asio::ip::address, uint16_t>> parse_listen_address(
 // The stateless answer to a request that failed validate() — 400 (505, 513) with a Warning
 // naming the problem — or nothing when it must not or cannot be answered: a response, an
 // ACK, or a request without the fields a response copies (it is dropped and counted).
-std::optional<Message> rejection_for(const Message& message, const SipError& problem);
+std::optional<Message> rejection_for(const Message& message, const Error& problem);
 
 // RFC 3581 / §18.2.1: adds received=<source address> (when it differs from the sent-by
 // host, or rport is present) and fills rport=<source port> when the top Via asks for it.

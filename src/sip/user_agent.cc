@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "sip/digest.h"
 
@@ -148,7 +149,7 @@ void UserAgent::respond(uint64_t txn, const Message& request, int status, std::s
   if (status == 405 || status == 501 || (request.method() == "OPTIONS" && status < 300)) {
     r.add_header("Allow", options_.allow);
   }
-  (void)layer_.respond(txn, std::move(r));
+  warn_on_error(layer_.respond(txn, std::move(r)), "sending a response");
 }
 
 UserAgent::Session* UserAgent::by_dialog(const Message& m) {
@@ -182,7 +183,7 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
     Session& s = *sessions_.at(it->second);
     if (s.state == Session::State::kIncoming) {
       Message r = make_response(s.invite, 487, "Request Terminated", s.local_tag);
-      (void)layer_.respond(s.invite_txn, std::move(r));
+      warn_on_error(layer_.respond(s.invite_txn, std::move(r)), "sending a response");
       end(s.id, "cancel", false);
     }
     return;
@@ -195,7 +196,7 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
       Message r = make_response(req, 400, contacts ? "Missing or Multiple Contact" : "Bad Contact",
                                 random_hex(4));
       r.add_header("Warning", "399 verbatim \"an INVITE needs exactly one Contact URI\"");
-      (void)layer_.respond(txn, std::move(r));
+      warn_on_error(layer_.respond(txn, std::move(r)), "sending a response");
       return;
     }
     auto st = negotiate_session_timer(req, options_.timers);
@@ -205,7 +206,7 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
           st.error().status == 422 ? "Session Interval Too Small" : "Bad Request", random_hex(4));
       if (st.error().status == 422)
         r.add_header("Min-SE", std::to_string(options_.timers.min_se.count()));
-      (void)layer_.respond(txn, std::move(r));
+      warn_on_error(layer_.respond(txn, std::move(r)), "sending a response");
       return;
     }
     auto s = std::make_unique<Session>();
@@ -242,7 +243,7 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
     if (handlers_.options_headers) {
       for (const auto& [name, value] : handlers_.options_headers()) r.add_header(name, value);
     }
-    (void)layer_.respond(txn, std::move(r));
+    warn_on_error(layer_.respond(txn, std::move(r)), "sending a response");
     return;
   }
   if (method != "ACK" && handlers_.on_request && handlers_.on_request(txn, req, from)) return;
@@ -292,7 +293,7 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     }
     respond(txn, req, 202, "Accepted");
     again->refer_subscription = true;
-    (void)notify_refer(id, 100, "Trying");
+    warn_on_error(notify_refer(id, 100, "Trying"), "NOTIFY to the transferor");
     return;
   }
   if (method == "NOTIFY") {
@@ -345,7 +346,7 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     s.last_2xx = ok.clone();
     s.state = Session::State::kAnswered;
   }
-  (void)layer_.respond(txn, std::move(ok));
+  warn_on_error(layer_.respond(txn, std::move(ok)), "sending a response");
   arm_session_timer(s);
   if (method == "INVITE") {
     s.retransmit_interval = options_.t.t1;
@@ -385,7 +386,7 @@ Status UserAgent::options(const Peer& to, std::string_view request_uri, RequestD
   text += "Contact: " + options_.contact + "\r\n";
   text += "Accept: application/sdp\r\nContent-Length: 0\r\n\r\n";
   auto m = Message::parse(text);
-  if (!m) return make_error(ErrorCode::kInvalidArgument, "OPTIONS: " + m.error().to_string());
+  if (!m) return make_error(ErrorCode::kInvalidArgument, "OPTIONS: " + m.error().describe());
   auto handler = [done = std::move(done)](ClientOutcome o, const Message* r) {
     if (o == ClientOutcome::kProvisional) return;
     if (done) done(o == ClientOutcome::kTimeout || !r ? 408 : r->status(), r);
@@ -436,13 +437,13 @@ Status UserAgent::accept(uint64_t session, std::string_view sdp_answer, const He
   // into it, so it is parsed again rather than assumed to parse).
   auto as_sent = Message::parse(ok.serialize());
   Result<Dialog> d =
-      as_sent
-          ? Dialog::as_uas(s.invite, as_sent.value())
-          : Result<Dialog>(make_error(ErrorCode::kInvalidArgument, as_sent.error().to_string()));
+      as_sent ? Dialog::as_uas(s.invite, as_sent.value())
+              : Result<Dialog>(make_error(ErrorCode::kInvalidArgument, as_sent.error().describe()));
   if (!d) {
     // Never leave the INVITE unanswered: the caller gets a final response either way.
-    (void)layer_.respond(s.invite_txn,
-                         make_response(s.invite, 500, "Server Internal Error", s.local_tag));
+    warn_on_error(layer_.respond(s.invite_txn, make_response(s.invite, 500, "Server Internal Error",
+                                                             s.local_tag)),
+                  "sending a response");
     end(session, "rejected", false);
     return d.error();
   }
@@ -525,7 +526,7 @@ Result<uint64_t> UserAgent::invite(OutgoingCall call) {
   for (const auto* f : {&call.from, &call.to}) {
     if (auto n = parse_name_addr(*f); !n) {
       return make_error(ErrorCode::kInvalidArgument,
-                        std::string(f == &call.from ? "From" : "To") + ": " + n.error().reason);
+                        std::string(f == &call.from ? "From" : "To") + ": " + n.error().message);
     }
   }
   auto s = std::make_unique<Session>();
@@ -586,7 +587,7 @@ void UserAgent::send_cancel(Session& s) {
   c.add_header("To", s.invite.find(HeaderId::kTo)->value);
   c.add_header("Call-ID", s.call_id);
   c.add_header("CSeq", std::to_string(s.cseq) + " CANCEL");
-  (void)layer_.send_request(std::move(c), s.call.next_hop, nullptr);
+  warn_on_error(layer_.send_request(std::move(c), s.call.next_hop, nullptr), "sending a request");
   s.cancel_pending = false;
 }
 
@@ -713,7 +714,7 @@ void UserAgent::ack_and_bye_fork(Session& s, const Message& r) {
   layer_.send_stateless(ack, s.peer);
   Message bye = fork.make_request("BYE", options_.contact);
   bye.prepend_header("Via", via(s.peer));
-  (void)layer_.send_request(std::move(bye), s.peer, nullptr);
+  warn_on_error(layer_.send_request(std::move(bye), s.peer, nullptr), "sending a request");
 }
 
 Status UserAgent::cancel(uint64_t session) {
@@ -786,7 +787,7 @@ Status UserAgent::refer(uint64_t session, std::string_view refer_to, RequestDone
   Session* s = find(session);
   if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
   if (auto n = parse_name_addr(refer_to); !n) {
-    return make_error(ErrorCode::kInvalidArgument, "Refer-To: " + n.error().reason);
+    return make_error(ErrorCode::kInvalidArgument, "Refer-To: " + n.error().message);
   }
   HeaderList h{{"Refer-To", std::string(refer_to)}};
   return send_in_dialog(*s, InDialog{"REFER", "", "", std::move(h), 0}, std::move(done));
@@ -843,7 +844,8 @@ Status UserAgent::send_in_dialog(Session& s, InDialog what, RequestDone done) {
         x->nonce_count = 0;
         what.attempt = 1;
         if (what.method == "INVITE") x->reinvite_pending = true;
-        (void)send_in_dialog(*x, std::move(what), std::move(done));
+        warn_on_error(send_in_dialog(*x, std::move(what), std::move(done)),
+                      "a request in the dialog");
         return;
       }
     }
@@ -878,7 +880,8 @@ void UserAgent::arm_session_timer(Session& s) {
           Session* x = find(id);
           if (!x) return;
           x->session_timer = 0;
-          (void)send_in_dialog(*x, InDialog{"UPDATE", "", "", {}, 0}, nullptr);
+          warn_on_error(send_in_dialog(*x, InDialog{"UPDATE", "", "", {}, 0}, nullptr),
+                        "a request in the dialog");
           if (Session* y = find(id)) arm_session_timer(*y);
         });
   }
@@ -895,7 +898,7 @@ void UserAgent::end(uint64_t session, std::string_view why, bool send_bye) {
     bye.prepend_header("Via", via(s.peer));
     for (const auto& [n, v] : s.bye_headers) bye.add_header(n, v);
     authorize(s, bye);
-    (void)layer_.send_request(std::move(bye), s.peer, nullptr);
+    warn_on_error(layer_.send_request(std::move(bye), s.peer, nullptr), "sending a request");
   }
   if (s.dialog) by_dialog_id_.erase(s.dialog->id());
   if (s.invite_txn) by_txn_.erase(s.invite_txn);

@@ -100,10 +100,10 @@ class UserAgent {
   struct Handlers {
     // Calls we take.
     std::function<void(uint64_t session, const Message& invite)> on_invite{};
-    // A re-INVITE or UPDATE with a body: the answer SDP, or a SipError whose status is sent
+    // A re-INVITE or UPDATE with a body: the answer SDP, or a Error whose status is sent
     // (488). An empty answer says the body held no offer (a SIPREC metadata-only UPDATE): an
     // UPDATE is answered without a body, a re-INVITE with our current SDP.
-    std::function<SipResult<std::string>(uint64_t session, const Message& request)> on_reoffer{};
+    std::function<Result<std::string>(uint64_t session, const Message& request)> on_reoffer{};
     // A session that was taken, or placed and answered, is over ("bye", "local", "cancel",
     // "no-ack", "session-timer", "rejected", "transaction-failed", "peer-gone").
     std::function<void(uint64_t session, std::string_view why)> on_ended{};

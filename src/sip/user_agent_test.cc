@@ -64,9 +64,9 @@ struct UasHarness {
         *layer, timers, o,
         UserAgent::Handlers{
             .on_invite = [this](uint64_t s, const Message&) { invites.push_back(s); },
-            .on_reoffer = [](uint64_t, const Message& r) -> SipResult<std::string> {
+            .on_reoffer = [](uint64_t, const Message& r) -> Result<std::string> {
               if (r.body().find("m=video") != std::string_view::npos)
-                return SipError{0, 488, "no video"};
+                return protocol_error(488, "no video");
               return std::string(
                   "v=0\r\no=srs 2 2 IN IP4 192.0.2.7\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP "
                   "0\r\na=recvonly\r\n");
@@ -141,7 +141,7 @@ TEST(UserAgentTakesCalls, NoAckEndsTheSessionWithABye) {
   const Message& bye = *h.sent_with("BYE").front();
   EXPECT_EQ(bye.request_uri(), "sip:sbc@192.0.2.1:5060");
   EXPECT_EQ(bye.to().value().tag().value(), "f1");
-  EXPECT_TRUE(validate(bye)) << validate(bye).error().to_string();
+  EXPECT_TRUE(validate(bye)) << validate(bye).error().describe();
 }
 
 TEST(UserAgentTakesCalls, CancelWhileIncomingGives487) {
@@ -270,10 +270,10 @@ struct Wire {
         *side.layer, timers, o,
         UserAgent::Handlers{
             .on_invite = [&side](uint64_t s, const Message&) { side.invites.push_back(s); },
-            .on_reoffer = [&side](uint64_t, const Message& r) -> SipResult<std::string> {
+            .on_reoffer = [&side](uint64_t, const Message& r) -> Result<std::string> {
               ++side.reoffers;
               if (r.body().find("m=video") != std::string_view::npos)
-                return SipError{0, 488, "no video"};
+                return protocol_error(488, "no video");
               return std::string(kAnswer);
             },
             .on_ended = [&side](uint64_t, std::string_view why) { side.ended.emplace_back(why); },

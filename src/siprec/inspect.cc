@@ -90,7 +90,7 @@ InspectReport inspect(std::string_view bytes) {
     data = sip::read_capture(bytes, &r.notes);
     auto m = sip::Message::parse(data);
     if (!m) {
-      r.problems.push_back("SIP message: " + m.error().to_string());
+      r.problems.push_back("SIP message: " + m.error().describe());
       return r;
     }
     message = std::move(m).value();
@@ -99,7 +99,7 @@ InspectReport inspect(std::string_view bytes) {
       r.problems.emplace_back("a response, not a request from a recording client");
       return r;
     }
-    for (const auto& e : sip::problems(msg)) r.warnings.push_back("SIP message: " + e.to_string());
+    for (const auto& e : sip::problems(msg)) r.warnings.push_back("SIP message: " + e.describe());
     json req = {{"method", printable(msg.method())}, {"requestUri", printable(msg.request_uri())}};
     if (auto c = msg.call_id()) req["callId"] = printable(c.value());
     if (const auto* f = msg.find(sip::HeaderId::kFrom)) req["from"] = printable(f->value);

@@ -415,7 +415,7 @@ int main(int argc, char** argv) {
         *uas.layer, uas.timers, uo,
         UserAgent::Handlers{
             .on_invite = [&](uint64_t s, const Message& inv) { uas.on_invite(s, inv); },
-            .on_reoffer = [&](uint64_t, const Message& r) -> SipResult<std::string> {
+            .on_reoffer = [&](uint64_t, const Message& r) -> Result<std::string> {
               return Uas::answer_for(r.body());
             },
             .on_ended = [&](uint64_t s, std::string_view) { uas.on_ended(s); }});

@@ -1,0 +1,71 @@
+// What the REST API's handlers share: JSON replies and problems, downloads, request bodies and
+// query strings, path matching, the rights behind cmdlets and the answers for approvals. Private
+// to src/adminapi/; pure functions, callable from any of the server's threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "admin/interpreter.h"
+#include "adminapi/router.h"
+#include "policy/accounts.h"
+
+namespace verbatim::adminapi::detail {
+
+using nlohmann::json;
+using policy::Right;
+
+Response reply(const Request& req, http::status status, const json& body);
+
+// 200 with bytes to download (recordings' objects, export packages): never cached; with
+// `filename`, offered as an attachment.
+Response download(const Request& req, const std::string& content_type, std::string bytes,
+                  const std::string& filename = "");
+
+// The request's body as a JSON object ({} when there is none); nullopt when it is anything else.
+std::optional<json> object_body(const Request& req);
+
+Response problem(const Request& req, http::status status, const std::string& message,
+                 const std::string& id);
+
+std::string url_decode(std::string_view s);
+
+std::map<std::string, std::string> query_params(std::string_view query);
+
+// Matches `path` against `pattern`; fills `id` from the {id} segment.
+bool match(std::string_view pattern, std::string_view path, std::string& id);
+
+http::status status_for(const admin::PsError& e);
+
+json outcome_json(const admin::Interpreter::Outcome& o);
+
+Response outcome_reply(const Request& req, const admin::Interpreter::Outcome& o,
+                       http::status ok_status);
+
+// One answer for "your role may not" and "there is no such thing": ids cannot be probed.
+Response forbidden(const Request& req);
+
+// What a cmdlet needs: reading, changing recorders (applications, endpoints), changing policy.
+Right right_for_cmdlet(std::string_view name);
+
+// Changing where recordings go is four-eyes (an endpoint moved to an attacker's recorder would
+// silently take every call).
+bool needs_approval(std::string_view cmdlet);
+
+std::string right_name(Right r);
+
+std::optional<Right> right_from_name(std::string_view n);
+
+std::string now_iso();
+
+Response accepted_for_approval(const Request& req, int64_t id, const std::string& what);
+
+std::vector<std::string> strings_in(const json& v);
+
+}  // namespace verbatim::adminapi::detail

@@ -1,0 +1,273 @@
+// The REST API's call records (/api/v1/calls) and recordings (/api/v1/recordings: catalog
+// entries, objects, holds, retention, exports), each scoped by the caller's role.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "adminapi/http_util.h"
+#include "adminapi/router.h"
+#include "archive/archive.h"
+#include "archive/export.h"
+#include "archive/tarball.h"
+#include "common/strings.h"
+#include "policy/explain.h"
+
+namespace verbatim::adminapi {
+
+using nlohmann::json;
+using namespace detail;  // NOLINT(google-build-using-namespace)
+
+Response Router::calls(const Request& req, const Principal& who, std::string_view call_id,
+                       const std::map<std::string, std::string>& query) {
+  if (!options_.call_records) {
+    return problem(req, http::status::not_found, "this server keeps no call records",
+                   "NoCallRecords");
+  }
+  auto opened = options_.call_records();
+  if (!opened) {
+    return problem(req, http::status::service_unavailable, opened.error().message,
+                   "CallRecordsUnavailable");
+  }
+  const std::unique_ptr<CallRecords> log = std::move(opened).value();
+  std::set<std::string> members;  // lower-case UPNs and SIP addresses of the scope's users
+  const bool scoped = who.account.role == policy::Role::kSupervisor;
+  if (scoped) {
+    std::lock_guard lock(svc_.mutex());
+    const auto& state = svc_.state();
+    for (const auto& g : who.account.groups) {
+      const policy::Group* group = state.group_by_id(g);
+      if (!group) {
+        auto named = state.groups_by_display_name(g);
+        if (!named.empty()) group = named.front();
+      }
+      if (!group) continue;
+      for (const auto& uid : state.members_of(group->object_id)) {
+        if (const policy::User* u = state.user_by_id(uid)) {
+          members.insert(to_lower(u->user_principal_name));
+          members.insert(to_lower(u->sip_address));
+        }
+      }
+    }
+  }
+  auto visible = [&](const json& c) {
+    if (!scoped) return true;
+    for (const char* side : {"caller", "callee"}) {
+      if (!c.contains(side)) continue;
+      const json& p = c[side];
+      if (members.count(to_lower(p.value("user", ""))) ||
+          members.count(to_lower(p.value("aor", ""))))
+        return true;
+    }
+    return false;
+  };
+  if (!call_id.empty()) {
+    if (!log) return forbidden(req);
+    auto found = log->find_call(call_id);
+    if (!found) {
+      return problem(req, http::status::service_unavailable, found.error().message,
+                     "CallRecordsUnavailable");
+    }
+    if (!found.value() || !visible(*found.value())) return forbidden(req);
+    return reply(req, http::status::ok, *found.value());
+  }
+  CallQuery q;
+  if (auto it = query.find("party"); it != query.end()) q.party = it->second;
+  if (auto it = query.find("since"); it != query.end()) q.since = it->second;
+  if (auto it = query.find("limit"); it != query.end()) {
+    const auto& v = it->second;
+    if (v.empty() || v.size() > 6 ||
+        !std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(c); })) {
+      return problem(req, http::status::bad_request, "limit must be a number from 1 to 1000",
+                     "InvalidQuery");
+    }
+    q.limit = std::stoul(v);
+  }
+  if (scoped) q.limit = std::max<size_t>(q.limit, 1000);  // filtered below
+  if (auto st = check_query(q); !st) {
+    return problem(req, http::status::bad_request, st.error().message, "InvalidQuery");
+  }
+  if (!log) return reply(req, http::status::ok, {{"calls", json::array()}, {"count", 0}});
+  auto list = log->find_calls(q);
+  if (!list && list.error().code == ErrorCode::kInvalidArgument) {
+    return problem(req, http::status::bad_request, list.error().message, "InvalidQuery");
+  }
+  if (!list) {
+    return problem(req, http::status::service_unavailable, list.error().message,
+                   "CallRecordsUnavailable");
+  }
+  json out = json::array();
+  for (auto& c : list.value()) {
+    if (visible(c)) out.push_back(std::move(c));
+  }
+  const size_t n = out.size();
+  return reply(req, http::status::ok, {{"calls", std::move(out)}, {"count", n}});
+}
+
+// Recordings, for compliance officers within their scope. A recording out of scope and one that
+// does not exist get the same 403; both attempts go into the ledger (access.denied).
+Response Router::recordings(const Request& req, const Principal& who, std::string_view path) {
+  const auto parts = split(path.substr(std::string_view("/api/v1/recordings/").size()), '/');
+  const std::string rec = parts.empty() ? "" : url_decode(parts[0]);
+  const bool reading = req.method() == http::verb::get;
+  const Right needed = reading ? Right::kRecordingsRead : Right::kRecordingsHold;
+  if (!options_.archive) {
+    return problem(req, http::status::service_unavailable, "this server has no archive",
+                   "ArchiveUnavailable");
+  }
+  auto parsed = object_body(req);
+  if (!parsed) {
+    return problem(req, http::status::bad_request, "the body must be a JSON object", "InvalidBody");
+  }
+  const json body = std::move(*parsed);
+  std::optional<Response> out;
+  auto st = options_.archive([&](archive::Archive& a) -> Status {
+    auto deny = [&]() {
+      (void)a.log_access("denied", rec, who.actor());
+      security_event(who.actor(), "access.denied",
+                     {{"recording", rec}, {"path", std::string(path)}});
+      out = forbidden(req);
+      return ok_status();
+    };
+    if (!policy::has_right(who.account.role, needed)) return deny();
+    auto info = a.recording(rec);
+    if (!info || !policy::in_scope(who.account, info.value().metadata)) return deny();
+    const auto& r = info.value();
+    // GET /recordings/{id}: the catalog entry (access.metadata in the ledger).
+    if (parts.size() == 1 && reading) {
+      VB_TRY(a.log_access("metadata", rec, who.actor()));
+      json objects = json::array();
+      auto ids = a.objects_of(rec);
+      if (!ids) return ids.error();
+      for (const auto& oid : ids.value()) {
+        auto o = a.object_info(oid);
+        if (!o) return o.error();
+        objects.push_back({{"id", o.value().id},
+                           {"kind", o.value().kind},
+                           {"status", o.value().status},
+                           {"bytes", o.value().plaintext_size},
+                           {"sha256", o.value().sha256}});
+      }
+      out = reply(req, http::status::ok,
+                  {{"id", r.id},
+                   {"serial", a.node_id() + "-" + std::to_string(r.serial)},
+                   {"status", r.status},
+                   {"metadata", r.metadata},
+                   {"created", r.created_at},
+                   {"completed", r.completed_at},
+                   {"retentionUntil", r.retention_until},
+                   {"legalHolds", r.active_holds},
+                   {"objects", objects}});
+      return ok_status();
+    }
+    // GET /recordings/{id}/objects/{oid}: the decrypted content (access.read in the ledger).
+    if (parts.size() == 3 && parts[1] == "objects" && reading) {
+      const std::string oid = url_decode(parts[2]);
+      auto o = a.object_info(oid);
+      if (!o || o.value().recording_id != rec) return deny();
+      auto reader = a.read_object(oid, who.actor());
+      if (!reader) return reader.error();
+      VB_TRY(reader.value()->verify());
+      std::string content;
+      for (size_t i = 0; i < reader.value()->chunks().size(); ++i) {
+        auto chunk = reader.value()->read_chunk(i);
+        if (!chunk) return chunk.error();
+        content.append(reinterpret_cast<const char*>(chunk.value().data()), chunk.value().size());
+      }
+      out = download(req, o.value().kind == "playback" ? "audio/ogg" : "application/octet-stream",
+                     std::move(content));
+      return ok_status();
+    }
+    // POST /recordings/{id}/export: an offline-verifiable package (tar), logged as an export.
+    if (parts.size() == 2 && parts[1] == "export" && req.method() == http::verb::post) {
+      const std::filesystem::path base = options_.work_dir.empty()
+                                             ? std::filesystem::temp_directory_path()
+                                             : std::filesystem::path(options_.work_dir);
+      const std::string scratch = (base / ("export-" + random_hex(8))).string();
+      std::error_code ec;
+      std::filesystem::create_directories(scratch, ec);
+      std::filesystem::permissions(scratch, std::filesystem::perms::owner_all,
+                                   std::filesystem::perm_options::replace, ec);
+      const std::string tar = scratch + "/package.tar";
+      auto done = archive::export_package(a, {rec}, tar, who.actor());
+      std::string bytes;
+      if (done) {
+        std::ifstream in(tar, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+      }
+      std::filesystem::remove_all(scratch, ec);
+      if (!done) return done.error();
+      out = download(req, "application/x-tar", std::move(bytes), "recording-" + rec + ".tar");
+      return ok_status();
+    }
+    // POST /recordings/{id}/holds {"case"}: a legal hold.
+    if (parts.size() == 2 && parts[1] == "holds" && req.method() == http::verb::post) {
+      const std::string case_id = body.value("case", "");
+      VB_TRY(a.set_hold(case_id, rec, who.actor()));
+      out = reply(req, http::status::created, {{"recording", rec}, {"case", case_id}});
+      return ok_status();
+    }
+    // DELETE /recordings/{id}/holds/{case}: released only with a second officer's approval.
+    if (parts.size() == 3 && parts[1] == "holds" && req.method() == http::verb::delete_) {
+      const std::string case_id = url_decode(parts[2]);
+      if (std::find(r.active_holds.begin(), r.active_holds.end(), case_id) ==
+          r.active_holds.end()) {
+        return deny();
+      }
+      json action = {{"type", "release-hold"},
+                     {"recording", rec},
+                     {"case", case_id},
+                     {"right", right_name(Right::kRecordingsHold)},
+                     {"scope", {{"groups", who.account.groups}, {"regions", who.account.regions}}}};
+      policy::Approval ap{0,         action, who.actor(), now_iso(), body.value("reason", ""),
+                          "pending", "",     "",          ""};
+      std::lock_guard lock(svc_.mutex());
+      auto id = svc_.store()->add_approval(ap);
+      if (!id) return id.error();
+      (void)svc_.store()->log_security_event({0,
+                                              now_iso(),
+                                              who.actor(),
+                                              "approval.requested",
+                                              {{"id", id.value()}, {"action", action}}});
+      out = accepted_for_approval(req, id.value(), "releasing a legal hold");
+      return ok_status();
+    }
+    // DELETE /recordings/{id}: disposal, which the archive refuses (and records) before the
+    // retention date or under a legal hold, whoever asks (T25).
+    if (parts.size() == 1 && req.method() == http::verb::delete_) {
+      VB_TRY(a.dispose(rec, who.actor()));
+      out = reply(req, http::status::ok, {{"disposed", rec}});
+      return ok_status();
+    }
+    // POST /recordings/{id}/retention {"until"}: longer only (the archive refuses shorter).
+    if (parts.size() == 2 && parts[1] == "retention" && req.method() == http::verb::post) {
+      VB_TRY(a.extend_retention(rec, body.value("until", ""), who.actor()));
+      out = reply(req, http::status::ok, {{"recording", rec}, {"retentionUntil", body["until"]}});
+      return ok_status();
+    }
+    out = problem(req, http::status::not_found, "no such resource", "NotFound");
+    return ok_status();
+  });
+  if (!st) {
+    const auto code = st.error().code;
+    return problem(req,
+                   code == ErrorCode::kFailedPrecondition || code == ErrorCode::kInvalidArgument
+                       ? http::status::conflict
+                       : http::status::service_unavailable,
+                   st.error().message,
+                   code == ErrorCode::kFailedPrecondition ? "Refused" : "ArchiveUnavailable");
+  }
+  return std::move(*out);
+}
+
+// Accounts and tokens. Creating an account (granting a role) is a request a second admin
+// approves. Over the API a token is made for one's own account only: an admin cannot mint a
+// compliance officer's token and read recordings with it (the host's operator can, with
+// `verbatim token create`).
+
+}  // namespace verbatim::adminapi

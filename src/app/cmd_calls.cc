@@ -1,0 +1,211 @@
+// `verbatim calls show | list` (the gateway's call records) and `verbatim jobs list` (the work
+// queued after calls).
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "app/cli.h"
+#include "common/call_records.h"
+#include "common/data_paths.h"
+#include "common/exit_codes.h"
+#include "gateway/call_log.h"
+#include "jobs/queue.h"
+
+namespace verbatim::cli {
+namespace {
+
+Result<std::unique_ptr<gateway::CallLog>> open_call_log(const Env& env) {
+  const DataPaths paths(env.config.data_dir);
+  auto log = gateway::CallLog::open_existing(paths.calls_db(), paths.calls_jsonl());
+  if (log && !log.value()) {
+    return make_error(ErrorCode::kNotFound, "no call records in " + env.config.data_dir +
+                                                " (the gateway writes them as calls end)");
+  }
+  return log;
+}
+
+int run_calls_show(Env& env, const std::string& call_id, bool as_json) {
+  auto log = open_call_log(env);
+  if (!log) return fail(kExitUsage, log.error().message);
+  auto found = log.value()->find_call(call_id);
+  if (!found) return fail(kExitUsage, found.error().message);
+  if (!found.value()) return fail(kExitFinding, "no call " + call_id + " in the call records");
+  const auto& c = *found.value();
+  if (as_json) {
+    std::cout << c.dump(2) << "\n";
+    return kExitOk;
+  }
+  auto party = [](const nlohmann::json& p) {
+    std::string s = p.value("aor", "");
+    if (p.contains("user")) s += " (user " + p["user"].get<std::string>() + ")";
+    if (p.contains("policy")) {
+      s += ", policy " + p["policy"].get<std::string>() + " (" + p.value("policySource", "") + ")";
+    }
+    s += p.value("recorded", false) ? ", recorded" : ", not recorded";
+    return s;
+  };
+  std::cout << "Call " << c.value("callId", "") << "\n"
+            << "  start    " << c.value("start", "") << "\n"
+            << "  end      " << c.value("end", "") << "\n"
+            << "  caller   " << party(c["caller"]) << "\n"
+            << "  callee   " << party(c["callee"]) << "\n"
+            << "  status   " << c.value("status", 0) << " — " << c.value("outcome", "") << "\n";
+  if (c.value("emergency", false)) std::cout << "  emergency call: never recorded\n";
+  const auto& t = c["timings"];
+  std::cout << "  timings  recorders ready " << t.value("recordersReadyMs", -1)
+            << " ms, callee called " << t.value("calleeCalledMs", -1) << " ms, connected "
+            << t.value("connectedMs", -1) << " ms\n";
+  if (c.contains("queue")) {
+    const auto& q = c["queue"];
+    std::cout << "  queue    " << q.value("name", "") << " (" << q.value("routingMethod", "")
+              << ", " << (q.value("conferenceMode", false) ? "conference" : "transfer")
+              << " mode) via " << q.value("resourceAccount", "");
+    if (q.value("callerAnsweredMs", -1) >= 0) {
+      std::cout << ", caller answered by the queue at " << q["callerAnsweredMs"] << " ms";
+    }
+    std::cout << "\n";
+    for (const auto& o : q.value("offers", nlohmann::json::array())) {
+      std::cout << "    offered to " << o.value("agent", "") << " at " << o.value("atMs", 0)
+                << " ms: " << o.value("outcome", "") << "\n";
+    }
+  }
+  for (const auto& f : c.value("forwards", nlohmann::json::array())) {
+    // By the phone (a 3xx status), or by the admin's calling settings (immediate, simultaneous).
+    const std::string how = f.contains("setting")
+                                ? f["setting"].get<std::string>() + " forwarding"
+                                : "the phone answered " + std::to_string(f.value("status", 0));
+    std::cout << "  forward  " << f.value("from", "") << " -> " << f.value("to", "") << " (" << how
+              << ", reason " << f.value("reason", "unconditional") << ", at " << f.value("atMs", 0)
+              << " ms)\n";
+  }
+  for (const auto& t : c.value("transfers", nlohmann::json::array())) {
+    std::cout << "  transfer by " << t.value("by", "") << " to " << t.value("to", "") << ": "
+              << t.value("outcome", "") << "\n";
+  }
+  for (const auto& r : c["recordings"]) {
+    std::cout << "  recording of " << r.value("party", "") << " under " << r.value("policy", "")
+              << "\n";
+    for (const auto& a : r["applications"]) {
+      std::cout << "    " << a.value("application", "") << " (required before call: "
+                << (a.value("requiredBeforeCallEstablishment", true) ? "yes" : "no")
+                << ", during call: " << (a.value("requiredDuringCall", true) ? "yes" : "no")
+                << ")\n";
+      for (const auto& l : a["instances"]) {
+        std::cout << "      " << l.value("uri", "") << ": " << l.value("state", "");
+        if (l.value("answeredMs", -1) >= 0)
+          std::cout << " (answered in " << l["answeredMs"] << " ms)";
+        if (l.contains("why")) std::cout << " — " << l["why"].get<std::string>();
+        std::cout << "\n";
+      }
+    }
+  }
+  for (const auto& n : c.value("notices", nlohmann::json::array())) {
+    std::cout << "  notice   " << n.value("prompt", "") << " to the " << n.value("to", "") << ": "
+              << n.value("outcome", "");
+    if (n.contains("file")) {
+      std::cout << " (" << n.value("language", "") << ", " << n.value("encoding", "") << ", "
+                << n.value("durationMs", 0) << " ms from " << n.value("startedMs", 0) << " ms, "
+                << n.value("packetsSent", 0) << " packets)";
+    }
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+// `verbatim calls list`: the newest call records, filtered.
+int run_calls_list(Env& env, const verbatim::CallQuery& q, bool as_json) {
+  if (auto st = verbatim::check_query(q); !st) return fail(kExitUsage, st.error().message);
+  auto log = open_call_log(env);
+  if (!log && log.error().code == ErrorCode::kNotFound) {
+    if (as_json) std::cout << "[]\n";
+    return kExitOk;
+  }
+  if (!log) return fail(kExitUsage, log.error().message);
+  auto list = log.value()->find_calls(q);
+  if (!list) return fail(kExitUsage, list.error().message);
+  if (as_json) {
+    std::cout << nlohmann::json(list.value()).dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << fmt::format("{:<24} {:<36} {:<28} {:<28} {:>6}  {}\n", "START", "CALL-ID", "CALLER",
+                           "CALLEE", "STATUS", "OUTCOME");
+  for (const auto& c : list.value()) {
+    auto who = [](const nlohmann::json& p) {
+      return p.value("aor", "") + (p.value("recorded", false) ? " (R)" : "");
+    };
+    std::cout << fmt::format("{:<24} {:<36} {:<28} {:<28} {:>6}  {}\n", c.value("start", ""),
+                             c.value("callId", ""), who(c["caller"]), who(c["callee"]),
+                             c.value("status", 0), c.value("outcome", ""));
+  }
+  return kExitOk;
+}
+
+int run_jobs_list(Env& env, const std::string& state, bool as_json) {
+  const auto path = DataPaths(env.config.data_dir).jobs_db();
+  if (!std::filesystem::exists(path)) {
+    return fail(kExitUsage, "no job queue in " + env.config.data_dir +
+                                " (the recorder creates it when it first runs)");
+  }
+  auto q = jobs::JobQueue::open(path, env.clock);
+  if (!q) return fail(kExitUsage, q.error().message);
+  auto list = q.value()->list(state);
+  if (!list) return fail(kExitUsage, list.error().message);
+  if (as_json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& j : list.value()) {
+      nlohmann::json o = {{"id", j.id},
+                          {"kind", j.kind},
+                          {"recording", j.recording},
+                          {"state", j.state},
+                          {"attempts", j.attempts},
+                          {"created", j.created_at},
+                          {"updated", j.updated_at}};
+      if (!j.error.empty()) o["error"] = j.error;
+      if (!j.result.empty()) o["result"] = nlohmann::json::parse(j.result, nullptr, false);
+      out.push_back(std::move(o));
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << fmt::format("{:>6}  {:<9} {:<34} {:<8} {:>8}  {:<24} {}\n", "ID", "KIND",
+                           "RECORDING", "STATE", "ATTEMPTS", "UPDATED", "ERROR");
+  for (const auto& j : list.value()) {
+    std::cout << fmt::format("{:>6}  {:<9} {:<34} {:<8} {:>8}  {:<24} {}\n", j.id, j.kind,
+                             j.recording, j.state, j.attempts, j.updated_at, j.error);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_calls_commands(CLI::App& app, Commands& commands) {
+  struct Args {
+    std::string call_id, state;
+    CallQuery query;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* calls = app.add_subcommand("calls", "calls through the gateway");
+  calls->require_subcommand(1);
+  auto* show = calls->add_subcommand("show", "a call's recording decisions, recorders and outcome");
+  show->add_option("call-id", a->call_id, "the caller's SIP Call-ID")->required();
+  show->add_flag("--json", a->json, "print JSON");
+  commands.on(show, [a](Env& env) { return run_calls_show(env, a->call_id, a->json); });
+  auto* list = calls->add_subcommand("list", "the newest calls, with their outcome");
+  list->add_option("--party", a->query.party,
+                   "calls with a party whose address, user or number contains this");
+  list->add_option("--since", a->query.since, "calls that started at or after (ISO 8601)");
+  list->add_option("--limit", a->query.limit, "at most this many (default 100)");
+  list->add_flag("--json", a->json, "print JSON");
+  commands.on(list, [a](Env& env) { return run_calls_list(env, a->query, a->json); });
+
+  auto* jobs = app.add_subcommand("jobs", "work queued after calls (playback files)");
+  jobs->require_subcommand(1);
+  auto* jobs_list = jobs->add_subcommand("list", "the jobs, oldest first");
+  jobs_list->add_option("--state", a->state, "only jobs in this state")
+      ->check(CLI::IsMember({"waiting", "pending", "running", "done", "failed"}));
+  jobs_list->add_flag("--json", a->json, "print JSON");
+  commands.on(jobs_list, [a](Env& env) { return run_jobs_list(env, a->state, a->json); });
+}
+
+}  // namespace verbatim::cli

@@ -1,0 +1,347 @@
+// `verbatim serve --roles ...`: the server roles in one process on one io_context — the admin
+// REST API, the background archive verifier, the recorder and the gateway — with their options
+// from the configuration, signals (the first drains the recorder, a second stops at once) and
+// the policy refresh that brings other processes' changes in.
+#include <sodium.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "adminapi/router.h"
+#include "adminapi/server.h"
+#include "app/cli.h"
+#include "archive/verify_loop.h"
+#include "common/data_paths.h"
+#include "common/exit_codes.h"
+#include "common/strings.h"
+#include "gateway/call_log.h"
+#include "gateway/gateway.h"
+#include "jobs/queue.h"
+#include "recorder/playback_jobs.h"
+#include "recorder/recorder.h"
+#include "sip/tls.h"
+#include "siprec/gateway_context.h"
+
+namespace verbatim::cli {
+namespace {
+
+recorder::RecorderOptions recorder_options(const Env& env) {
+  const Config& c = env.config;
+  recorder::RecorderOptions o;
+  o.sip_listen = c.recorder_sip_listen;
+  o.media_address = c.recorder_media_address;
+  o.rtp_port_min = static_cast<uint16_t>(c.recorder_rtp_port_min);
+  o.rtp_port_max = static_cast<uint16_t>(c.recorder_rtp_port_max);
+  o.max_sessions = static_cast<size_t>(c.recorder_max_sessions);
+  o.min_free_bytes = static_cast<uint64_t>(c.recorder_min_free_mb) << 20;
+  o.retry_after = std::chrono::seconds(c.recorder_retry_after_s);
+  o.media_timeout = std::chrono::seconds(c.recorder_media_timeout_s);
+  o.drain_timeout = std::chrono::seconds(c.recorder_drain_timeout_s);
+  o.flush_interval = std::chrono::milliseconds(c.archive_flush_interval_ms);
+  o.latch = c.recorder_latch == "first-packet" ? recorder::StreamReceiver::Latch::kFirstPacket
+                                               : recorder::StreamReceiver::Latch::kSdpAddress;
+  o.accept_non_siprec = c.recorder_accept_non_siprec;
+  o.allowed_sources = c.recorder_allowed_sources;
+  o.status_file = DataPaths(c.data_dir).recorder_status();
+  return o;
+}
+
+// The gateway's digest nonce secret: 32 random bytes drawn anew at every start. Nonces issued
+// before a restart are then never accepted after it (their replay state died with the process);
+// phones are re-challenged with stale=true and answer at once.
+std::array<uint8_t, 32> nonce_secret() {
+  std::array<uint8_t, 32> key{};
+  randombytes_buf(key.data(), key.size());
+  return key;
+}
+
+// The [tls] context of a role, asking clients for certificates as `client_auth` says.
+Result<std::shared_ptr<boost::asio::ssl::context>> tls_context(const Env& env,
+                                                               const std::string& client_auth) {
+  const Config& c = env.config;
+  sip::TlsSettings t{c.tls_certificate, c.tls_private_key, c.tls_ca_file,
+                     client_auth == "require" ? sip::ClientAuth::kRequire
+                     : client_auth == "none"  ? sip::ClientAuth::kNone
+                                              : sip::ClientAuth::kOptional};
+  return sip::make_tls_context(t);
+}
+
+// The key our gateway signs its X-Verbatim headers with and our recorder checks them with.
+std::string gateway_key_file(const Env& env, const std::string& configured) {
+  return configured.empty() ? DataPaths(env.config.data_dir).gateway_recorder_key() : configured;
+}
+
+// A secret kept in a file that must be owner-only (trunk passwords): its first line.
+Result<std::string> read_secret_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return make_error(ErrorCode::kNotFound, "cannot read " + path);
+  if (st.st_mode & 077) {
+    return make_error(ErrorCode::kInvalidArgument, path + " may be read by others (mode " +
+                                                       fmt::format("{:o}", st.st_mode & 0777) +
+                                                       "): chmod 600 it");
+  }
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  if (line.empty()) return make_error(ErrorCode::kInvalidArgument, path + " is empty");
+  return line;
+}
+
+gateway::GatewayOptions gateway_options(const Env& env) {
+  const Config& c = env.config;
+  gateway::GatewayOptions o;
+  o.sip_listen = c.gateway_sip_listen;
+  o.media_address = c.gateway_media_address;
+  o.rtp_port_min = static_cast<uint16_t>(c.gateway_rtp_port_min);
+  o.rtp_port_max = static_cast<uint16_t>(c.gateway_rtp_port_max);
+  o.recording_setup_timeout = std::chrono::milliseconds(c.gateway_recording_setup_timeout_ms);
+  o.trunk = c.gateway_trunk;
+  o.trunk_transport = c.gateway_trunk_transport == "tls"   ? "TLS"
+                      : c.gateway_trunk_transport == "tcp" ? "TCP"
+                                                           : "UDP";
+  o.trunk_sources = c.gateway_trunk_sources;
+  o.trunk_username = c.gateway_trunk_username;
+  o.trunk_tls_name = c.gateway_trunk_tls_name;
+  o.sip_domains = c.gateway_sip_domains;
+  o.allow_sdes_over_plain_sip = c.gateway_allow_sdes_over_plain_sip;
+  o.dns.servers = c.gateway_dns_servers;
+  o.voicemail_uri = c.gateway_voicemail_uri;
+  o.health_interval = std::chrono::milliseconds(c.gateway_health_check_interval_ms);
+  o.require_srtp = c.gateway_require_srtp;
+  o.recorder_srtp = c.gateway_recorder_srtp;
+  o.emergency_numbers = c.gateway_emergency_numbers;
+  o.banner_text = c.gateway_banner_text;
+  o.prompt_dirs = {
+      c.gateway_prompts_dir.empty() ? DataPaths(c.data_dir).prompts_dir() : c.gateway_prompts_dir,
+      VERBATIM_BUILT_PROMPTS};
+  o.registrar.algorithms.clear();
+  for (const auto& a : c.gateway_digest_algorithms) {
+    o.registrar.algorithms.push_back(a == "MD5" ? sip::DigestAlgorithm::kMd5
+                                                : sip::DigestAlgorithm::kSha256);
+  }
+  o.calls_db = DataPaths(c.data_dir).calls_db();
+  o.calls_file = DataPaths(c.data_dir).calls_jsonl();
+  o.call_records_days = c.gateway_call_records_days;
+  o.status_file = DataPaths(c.data_dir).gateway_status();
+  o.dialogs_file = DataPaths(c.data_dir).gateway_dialogs();
+  o.registrations_file = DataPaths(c.data_dir).gateway_registrations();
+  return o;
+}
+
+int run_serve(Env& env, const std::string& roles, const std::string& listen) {
+  bool draining = false;
+  // A recorder holds two sockets per stream: allow as many descriptors as the system lets us.
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  std::set<std::string> wanted;
+  for (const auto& role : split(roles, ',')) {
+    if (role != "admin-api" && role != "archive-verify" && role != "recorder" &&
+        role != "gateway") {
+      return fail(kExitUsage, "unknown role '" + role +
+                                  "' (available: admin-api, archive-verify, recorder, gateway)");
+    }
+    wanted.insert(role);
+  }
+  if (wanted.empty()) return fail(kExitUsage, "name at least one role");
+  boost::asio::io_context io;
+  // Installed before any address is printed: a supervisor (or test) may signal us as soon as
+  // it has read it.
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::unique_ptr<policy::PolicyService> svc;
+  std::unique_ptr<adminapi::Router> router;
+  std::unique_ptr<adminapi::HttpServer> server;
+  boost::asio::steady_timer timer(io);
+  std::function<void()> tick;
+  if (wanted.count("admin-api") || wanted.count("gateway")) {
+    auto opened = open_service(env);
+    if (!opened) return fail(kExitUsage, opened.error().message);
+    svc = std::move(opened).value();
+  }
+  std::unique_ptr<archive::Archive> recorder_archive;  // the recorder's, when it runs here
+  if (wanted.count("admin-api")) {
+    const std::filesystem::path data(env.config.data_dir);
+    adminapi::RouterOptions ro;
+    const DataPaths paths(env.config.data_dir);
+    ro.call_records = [paths]() -> Result<std::unique_ptr<CallRecords>> {
+      auto log = gateway::CallLog::open_existing(paths.calls_db(), paths.calls_jsonl());
+      if (!log) return log.error();
+      return std::unique_ptr<CallRecords>(std::move(log).value());
+    };
+    ro.import_dir = paths.import_dir();
+    ro.work_dir = paths.work_dir();
+    // The archive for the recordings routes: the recorder's in this process (one thread: the
+    // loop), else opened for the request (the writer lock; refused while another process holds
+    // it, until the archive admits many readers).
+    ro.archive =
+        [&env, &recorder_archive](const std::function<Status(archive::Archive&)>& use) -> Status {
+      if (recorder_archive) return use(*recorder_archive);
+      if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
+        return make_error(ErrorCode::kNotFound, "there is no archive in " + env.config.data_dir);
+      }
+      auto opened = open_archive(env, "admin-api", "");
+      if (!opened) return opened.error();
+      return use(*opened.value());
+    };
+    router = std::make_unique<adminapi::Router>(*svc, ro);
+    std::shared_ptr<boost::asio::ssl::context> https;
+    if (env.config.http_tls) {
+      auto ctx = tls_context(env, "none");
+      if (!ctx) return fail(kExitUsage, "admin_api.tls: " + ctx.error().message);
+      https = ctx.value();
+    }
+    server = std::make_unique<adminapi::HttpServer>(io, *router, https);
+    auto ep = server->listen(listen.empty() ? env.config.http_listen : listen);
+    if (!ep) return fail(kExitUsage, ep.error().message);
+    const auto& a = ep.value().address();
+    std::cout << "admin-api listening on " << (https ? "https" : "http") << "://"
+              << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
+              << std::endl;
+  }
+  if (svc) {
+    // Pick up changes committed by other processes (an admin CLI) promptly.
+    tick = [&] {
+      timer.expires_after(std::chrono::milliseconds(env.config.reload_interval_ms));
+      timer.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        std::lock_guard lock(svc->mutex());
+        if (auto st = svc->refresh(); !st) spdlog::warn("refresh: {}", st.error().message);
+        tick();
+      });
+    };
+    tick();
+  }
+  std::unique_ptr<archive::VerifyLoop> verify;
+  if (wanted.count("archive-verify")) {
+    verify = std::make_unique<archive::VerifyLoop>(
+        io, archive_options(env, ""), env.clock, env.config.archive_verify_rate_mb_s,
+        std::chrono::seconds(env.config.archive_verify_interval_s),
+        DataPaths(env.config.data_dir).verify_status());
+    verify->start();
+    std::cout << "archive-verify running" << std::endl;
+  }
+  std::unique_ptr<jobs::JobQueue> job_queue;
+  std::unique_ptr<recorder::PlaybackJobs> playback;
+  std::unique_ptr<recorder::Recorder> rec;
+  if (wanted.count("recorder")) {
+    auto opened = open_archive(env, "recorder", "");
+    if (!opened) return fail(kExitUsage, opened.error().message);
+    recorder_archive = std::move(opened).value();
+    auto options = recorder_options(env);
+    if (env.config.recorder_playback) {
+      auto q = jobs::JobQueue::open(DataPaths(env.config.data_dir).jobs_db(), env.clock);
+      if (!q) return fail(kExitUsage, q.error().message);
+      job_queue = std::move(q).value();
+      playback = std::make_unique<recorder::PlaybackJobs>(io, *recorder_archive, *job_queue);
+      if (auto st = playback->start(); !st) return fail(kExitUsage, st.error().message);
+      options.jobs = job_queue.get();
+      options.jobs_ready = [p = playback.get()] { p->wake(); };
+    }
+    auto key =
+        siprec::load_gateway_key(gateway_key_file(env, env.config.recorder_gateway_key_file), true);
+    if (!key) return fail(kExitUsage, "recorder.gateway_key_file: " + key.error().message);
+    options.gateway_key = key.value();
+    if (!env.config.recorder_tls_listen.empty()) {
+      auto ctx = tls_context(env, env.config.recorder_tls_client_auth);
+      if (!ctx) return fail(kExitUsage, "recorder.tls_listen: " + ctx.error().message);
+      options.tls = ctx.value();
+      options.tls_listen = env.config.recorder_tls_listen;
+    }
+    rec = std::make_unique<recorder::Recorder>(io, *recorder_archive, options);
+    auto local = rec->start();
+    if (!local) return fail(kExitUsage, "recorder: " + local.error().message);
+    std::cout << "recorder listening on sip:" << local.value() << " (UDP, TCP)"
+              << (rec->tls_local().empty() ? "" : ", sips:" + rec->tls_local() + " (TLS)")
+              << std::endl;
+  }
+  std::unique_ptr<gateway::Gateway> gw;
+  if (wanted.count("gateway")) {
+    auto options = gateway_options(env);
+    options.nonce_secret = nonce_secret();
+    auto key =
+        siprec::load_gateway_key(gateway_key_file(env, env.config.gateway_recorder_key_file), true);
+    if (!key) return fail(kExitUsage, "gateway.recorder_key_file: " + key.error().message);
+    options.recorder_key = key.value();
+    if (!env.config.tls_certificate.empty()) {
+      // TLS towards recorders with sips:/transport=tls endpoints, and a listener when configured.
+      auto ctx = tls_context(env, env.config.gateway_tls_client_auth);
+      if (!ctx) return fail(kExitUsage, "tls: " + ctx.error().message);
+      options.tls = ctx.value();
+      options.tls_listen = env.config.gateway_tls_listen;
+    } else if (!env.config.gateway_tls_listen.empty()) {
+      return fail(kExitUsage,
+                  "gateway.tls_listen needs tls.certificate and tls.private_key "
+                  "(`verbatim tls init` makes a private CA and a certificate)");
+    }
+    if (!env.config.gateway_trunk_password_file.empty()) {
+      auto pw = read_secret_file(env.config.gateway_trunk_password_file);
+      if (!pw) return fail(kExitUsage, "gateway.trunk_password_file: " + pw.error().message);
+      options.trunk_password = pw.value();
+    }
+    gw = std::make_unique<gateway::Gateway>(io, *svc, options);
+    auto local = gw->start();
+    if (!local) return fail(kExitUsage, "gateway: " + local.error().message);
+    std::cout << "gateway listening on sip:" << local.value() << " (UDP, TCP)"
+              << (gw->tls_local().empty() ? "" : ", sips:" + gw->tls_local() + " (TLS)")
+              << std::endl;
+  }
+  spdlog::info("data directory {}", env.config.data_dir);
+  std::function<void()> stop_all = [&] {
+    if (gw) gw->stop();
+    if (server) server->stop();
+    if (verify) verify->stop();
+    timer.cancel();
+    io.stop();
+  };
+  // The first signal drains the recorder (calls in progress end, or are ended after
+  // recorder.drain_timeout_s); a second one stops at once (the archive recovers what was
+  // being written on the next start).
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      spdlog::info("signal {}: shutting down", sig);
+      if (rec && rec->sessions() > 0 && !draining) {
+        draining = true;
+        rec->drain(stop_all);
+        wait_signal();
+        return;
+      }
+      stop_all();
+    });
+  };
+  wait_signal();
+  io.run();
+  // The playback worker may be waiting for the loop: it gives its job back (resumed on the
+  // next start) once it sees the loop gone.
+  if (playback) playback->stop();
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, Commands& commands) {
+  struct Args {
+    std::string roles = "admin-api", listen;
+  };
+  auto a = std::make_shared<Args>();
+  auto* serve = app.add_subcommand("serve", "run server roles");
+  serve->add_option("--roles", a->roles,
+                    "comma-separated roles (admin-api, archive-verify, recorder, gateway)");
+  serve->add_option("--http-listen", a->listen, "admin API address host:port (port 0: any free)");
+  commands.on(serve, [a](Env& env) { return run_serve(env, a->roles, a->listen); });
+}
+
+}  // namespace verbatim::cli
