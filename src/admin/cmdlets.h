@@ -4,8 +4,8 @@
 // directory_cmdlets(): the Vb* directory cmdlets (users, groups) and the
 //                      Cs*ApplicationInstance and Get-CsOnlineUser cmdlets
 // operations_cmdlets(): Vb*RecorderEndpoint, Import-VbDirectory, Get-VbAuditLog
-// policy_cmdlets():    Cs*ComplianceRecordingPolicy/Application/PairedApplication,
-//                      Grant-, Get-CsUserPolicyAssignment, Cs*GroupPolicyAssignment,
+// policy_cmdlets():    Cs*ComplianceRecordingPolicy/Application/PairedApplication
+// assignment_cmdlets(): Grant-, Get-CsUserPolicyAssignment, Cs*GroupPolicyAssignment,
 //                      Cs*CustomBannerText
 // routing_cmdlets():   Cs*CallQueue, Cs*OnlineApplicationInstanceAssociation and
 //                      Set-/Get-CsUserCallingSettings (forwarding)
@@ -26,6 +26,7 @@ std::vector<CmdletSpec> builtin_cmdlets();
 std::vector<CmdletSpec> directory_cmdlets();
 std::vector<CmdletSpec> operations_cmdlets();
 std::vector<CmdletSpec> policy_cmdlets();
+std::vector<CmdletSpec> assignment_cmdlets();
 std::vector<CmdletSpec> routing_cmdlets();
 
 // --- shared helpers (cmdlets_common.cc) ------------------------------------------------------
@@ -58,6 +59,11 @@ bool valid_sip_uri(std::string_view s);
 // each and refusing SIP addresses and numbers that another user has.
 PsResult<bool> apply_user_fields(Context& ctx, const Invocation& inv, policy::User& u,
                                  const std::map<std::string, std::optional<std::string>>& given);
+
+// --- policy helpers (cmdlets_policy.cc), also used by banner texts -------------------------
+// The name an -Identity ("Tag:Name" or "Name") gives a new policy or banner; an error when it
+// is empty, too long, or has '/' or '*'.
+PsResult<std::string> new_policy_name(const Invocation& inv, const std::string& identity);
 
 // Matches PowerShell -Filter wildcards (* and ?), case-insensitively.
 bool wildcard_match(std::string_view pattern, std::string_view text);

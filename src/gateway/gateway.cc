@@ -2,7 +2,6 @@
 // callbacks, health checks, the journal of dialogs left by a previous run), the registrations file,
 // and the status and metrics it reports each second.
 #include "gateway/gateway.h"
-#include "common/log.h"
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
 #include "media/audio.h"
