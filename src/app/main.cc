@@ -14,6 +14,7 @@
 // Global flags: --config FILE, --data-dir DIR (or VERBATIM_DATA_DIR), --log-format,
 // --log-level. Exit codes: 0 ok, 1 a finding or refusal, 2 usage or configuration error.
 // Exceptions end here and become exit code 2 with a message; they never cross components.
+#include <cstdio>
 #include <iostream>
 #include <optional>
 
@@ -24,7 +25,9 @@
 #include "common/exit_codes.h"
 #include "common/log.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace verbatim;
   using namespace verbatim::cli;
   CLI::App app{"Verbatim: open, policy-based compliance recording"};
@@ -75,5 +78,16 @@ int main(int argc, char** argv) {
     return commands.run(env);
   } catch (const std::exception& e) {
     return fail(kExitUsage, std::string("internal error: ") + e.what());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (...) {  // what run() let through (building the command line, say): exit 2
+    std::fputs("verbatim: internal error\n", stderr);
+    return verbatim::kExitUsage;
   }
 }

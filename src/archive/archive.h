@@ -66,6 +66,7 @@ struct ArchiveOptions {
   std::string replacement_reason;
 };
 
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann::json members move without throwing
 struct RecordingInfo {
   std::string id;
   uint64_t serial = 0;       // 1, 2, 3, ... per archive, no gaps; "<node>-<serial>" is unique

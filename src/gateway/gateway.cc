@@ -33,13 +33,18 @@ Gateway::Gateway(asio::io_context& io, policy::PolicyService& policy, GatewayOpt
       health_timer_(io) {}
 
 Gateway::~Gateway() {
-  timer_.cancel();
-  health_timer_.cancel();
-  for (auto& [id, c] : calls_) {
-    c->deadline.cancel();
-    for (auto& r : c->relays) {
-      if (r) r->close();
+  // A destructor never throws: Asio reports a failed cancel or close by exception, and there is
+  // nothing left to do about it here.
+  try {
+    timer_.cancel();
+    health_timer_.cancel();
+    for (auto& [id, c] : calls_) {
+      c->deadline.cancel();
+      for (auto& r : c->relays) {
+        if (r) r->close();
+      }
     }
+  } catch (...) {
   }
 }
 

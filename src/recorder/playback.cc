@@ -72,6 +72,7 @@ int16_t clip(int32_t v) { return static_cast<int16_t>(std::clamp(v, -32768, 3276
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann::json members move without throwing
 struct PlaybackBuilder::Impl {
   json catalog;
   std::string recording_id;

@@ -13,6 +13,7 @@
 
 namespace verbatim::sip {
 
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann::json members move without throwing
 struct LintReport {
   bool valid = false;
   std::vector<std::string> problems;  // "line N: reason (answer: 400)"

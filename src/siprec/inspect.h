@@ -21,6 +21,7 @@
 
 namespace verbatim::siprec {
 
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann::json members move without throwing
 struct InspectReport {
   std::vector<std::string> problems;
   std::vector<std::string> warnings;
