@@ -4,18 +4,6 @@
 
 namespace verbatim::admin {
 
-namespace {
-
-void flatten_into(const Value& v, std::vector<Value>& out) {
-  if (v.is_array()) {
-    for (const auto& e : v.as_array()) out.push_back(e);
-  } else if (!v.is_null()) {
-    out.push_back(v);
-  }
-}
-
-}  // namespace
-
 // --- Invocation ----------------------------------------------------------------------------
 
 std::string Invocation::key(std::string_view name) { return to_lower(name); }
@@ -55,7 +43,12 @@ std::vector<std::string> Invocation::strings(std::string_view name) const {
 
 Value::Array Invocation::objects(std::string_view name) const {
   Value::Array out;
-  if (const Value* v = get(name)) flatten_into(*v, out);
+  const Value* v = get(name);
+  if (v && v->is_array()) {
+    out = v->as_array();
+  } else if (v && !v->is_null()) {
+    out.push_back(*v);
+  }
   return out;
 }
 

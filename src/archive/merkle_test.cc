@@ -7,7 +7,7 @@
 namespace verbatim::archive {
 namespace {
 
-std::vector<uint8_t> unhex(std::string_view s) {
+std::vector<uint8_t> hex_bytes(std::string_view s) {
   std::vector<uint8_t> out;
   for (size_t i = 0; i + 1 < s.size(); i += 2) {
     out.push_back(static_cast<uint8_t>(std::stoi(std::string(s.substr(i, 2)), nullptr, 16)));
@@ -38,7 +38,7 @@ const char* kRoots[] = {
 
 std::vector<Hash> vector_leaves() {
   std::vector<Hash> leaves;
-  for (const char* in : kInputs) leaves.push_back(leaf_hash(unhex(in)));
+  for (const char* in : kInputs) leaves.push_back(leaf_hash(hex_bytes(in)));
   return leaves;
 }
 

@@ -1,4 +1,5 @@
 #include "media/pcap.h"
+#include "media/rtp.h"
 
 #include <arpa/inet.h>
 
@@ -127,8 +128,6 @@ uint32_t get32(const uint8_t* p, bool swapped) {
                static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
   return swapped ? __builtin_bswap32(v) : v;
 }
-
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 constexpr uint32_t kLinkEthernet = 1, kLinkRaw = 101, kLinkIpv4 = 228, kLinkIpv6 = 229;
 constexpr size_t kMaxRecord = size_t{256} * 1024;

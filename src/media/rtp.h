@@ -22,6 +22,9 @@
 
 namespace verbatim::media {
 
+// A big-endian (network order) 16-bit field.
+inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
 using Bytes = std::span<const uint8_t>;
 
 enum class PacketKind { kRtp, kRtcp, kStun, kDtls, kUnknown };
