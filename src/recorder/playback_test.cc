@@ -28,7 +28,7 @@ constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kT0 = int64_t{1'800'000'000} * 1'000'000'000;  // the first packet
 
 std::vector<uint8_t> rtp_packet(uint16_t seq, uint32_t ts, uint32_t ssrc, uint8_t pt,
-                         const std::vector<uint8_t>& payload) {
+                                const std::vector<uint8_t>& payload) {
   std::vector<uint8_t> p = {0x80, pt, static_cast<uint8_t>(seq >> 8), static_cast<uint8_t>(seq)};
   for (int shift : {24, 16, 8, 0}) p.push_back(static_cast<uint8_t>(ts >> shift));
   for (int shift : {24, 16, 8, 0}) p.push_back(static_cast<uint8_t>(ssrc >> shift));
@@ -135,7 +135,8 @@ TEST(Playback, EachParticipantOnOneTimelineWithSilenceForGaps) {
   for (int i = 0; i < 100; ++i) {
     if (i >= 50 && i < 60) continue;
     Packet p{kT0 + i * 20 * kMs + (i ? jitter(rng) : 0), 20000,
-             rtp_packet(static_cast<uint16_t>(65500 + i), 1000 + i * 160, 0xa11ce, 0, pcmu(440, i * 160))};
+             rtp_packet(static_cast<uint16_t>(65500 + i), 1000 + i * 160, 0xa11ce, 0,
+                        pcmu(440, i * 160))};
     packets.push_back(p);
     if (i % 17 == 0) packets.push_back(p);
   }
@@ -197,14 +198,14 @@ TEST(Playback, EachParticipantOnOneTimelineWithSilenceForGaps) {
 TEST(Playback, AnSsrcChangeWithATimestampJumpStaysOnTheTimeline) {
   std::vector<Packet> packets;
   for (int i = 0; i < 50; ++i)  // 0-1 s, SSRC 1
-    packets.push_back(
-        {kT0 + i * 20 * kMs, 20000,
-         rtp_packet(static_cast<uint16_t>(i), static_cast<uint32_t>(i * 160), 1, 0, pcmu(440, i * 160))});
+    packets.push_back({kT0 + i * 20 * kMs, 20000,
+                       rtp_packet(static_cast<uint16_t>(i), static_cast<uint32_t>(i * 160), 1, 0,
+                                  pcmu(440, i * 160))});
   for (int i = 0; i < 50; ++i)  // 1.5-2.5 s, SSRC 2 with an unrelated timestamp base
     packets.push_back(
         {kT0 + 1500 * kMs + i * 20 * kMs, 20000,
-         rtp_packet(static_cast<uint16_t>(9000 + i), 4'000'000'000u + static_cast<uint32_t>(i * 160), 2, 0,
-             pcmu(440, i * 160))});
+         rtp_packet(static_cast<uint16_t>(9000 + i),
+                    4'000'000'000u + static_cast<uint32_t>(i * 160), 2, 0, pcmu(440, i * 160))});
   packets.push_back({kT0 + 2600 * kMs, 20001, {0x81, 200, 0, 1, 0, 0, 0, 1}});  // RTCP: ignored
   const std::string file = pcap(packets);
   PlaybackBuilder b(
@@ -225,12 +226,13 @@ TEST(Playback, AnSsrcChangeWithATimestampJumpStaysOnTheTimeline) {
 TEST(Playback, AnInterruptedEvidenceAndUndecodableCodecs) {
   std::vector<Packet> packets;
   for (int i = 0; i < 50; ++i) {
+    packets.push_back({kT0 + i * 20 * kMs, 20000,
+                       rtp_packet(static_cast<uint16_t>(i), static_cast<uint32_t>(i * 160), 1, 0,
+                                  pcmu(440, i * 160))});
     packets.push_back(
-        {kT0 + i * 20 * kMs, 20000,
-         rtp_packet(static_cast<uint16_t>(i), static_cast<uint32_t>(i * 160), 1, 0, pcmu(440, i * 160))});
-    packets.push_back({kT0 + i * 20 * kMs, 20002,
-                       rtp_packet(static_cast<uint16_t>(i), static_cast<uint32_t>(i * 160), 2, 18,
-                           std::vector<uint8_t>(20, 0x55))});  // G.729: kept as evidence only
+        {kT0 + i * 20 * kMs, 20002,
+         rtp_packet(static_cast<uint16_t>(i), static_cast<uint32_t>(i * 160), 2, 18,
+                    std::vector<uint8_t>(20, 0x55))});  // G.729: kept as evidence only
     packets.push_back(
         {kT0 + i * 20 * kMs, 30000,
          rtp_packet(static_cast<uint16_t>(i), static_cast<uint32_t>(i * 160), 3, 0, pcmu(440, 0))});
