@@ -43,23 +43,13 @@ void Gateway::forward(Call& c, Target t, int status, const std::string& reason) 
     hang_up(f);
   }
   c.forks.clear();
-  auto gone = std::make_unique<Party>(c.callee);
-  for (auto& r : c.recordings) {
-    if (r->party != &c.callee) continue;
-    r->party = gone.get();
-    if (r->policy->record_rerouted_calls && r->active()) {
-      r->on_behalf = true;
-    } else {
-      end_recording(c, *r, "the call was forwarded");
-    }
-  }
-  spdlog::info("call {}: {} forwards the call to {}", c.call_id, gone->aor, t.party.aor);
-  c.forwards.push_back({{"from", gone->aor},
+  const Party& gone = callee_departs(c, true, "the call was forwarded");
+  spdlog::info("call {}: {} forwards the call to {}", c.call_id, gone.aor, t.party.aor);
+  c.forwards.push_back({{"from", gone.aor},
                         {"to", t.party.aor},
                         {"status", status},
                         {"reason", reason},
                         {"atMs", ms_since(c.started)}});
-  c.departed.push_back(std::move(gone));
   c.callee = std::move(t.party);
   c.callee.side = Side::kB;
   c.callee_identity = t.identity;
@@ -85,6 +75,21 @@ std::optional<Gateway::Target> Gateway::forwarding_target(const std::string& tar
 
 // With RecordReroutedCalls, a user whose call is forwarded away is recorded on their behalf:
 // their own recorders record the party who takes the call for them.
+Gateway::Party& Gateway::callee_departs(Call& c, bool on_behalf, const std::string& why) {
+  c.departed.push_back(std::make_unique<Party>(c.callee));
+  Party& gone = *c.departed.back();
+  for (auto& r : c.recordings) {
+    if (r->party != &c.callee) continue;
+    r->party = &gone;
+    if (on_behalf && r->policy->record_rerouted_calls && r->active()) {
+      r->on_behalf = true;
+    } else {
+      end_recording(c, *r, why);
+    }
+  }
+  return gone;
+}
+
 void Gateway::record_rerouted(Call& c, Party& gone) {
   const policy::Decision d = policy_.engine().decide(gone.aor);
   if (!d.record() || !d.policy->record_rerouted_calls) return;
@@ -198,26 +203,16 @@ void Gateway::simultaneous_answered(Call& c, uint64_t session, const sip::Messag
   }
   c.b_answer = std::move(answer).value();
   c.b_record_aware = !c.simultaneous->via_trunk && record_aware(response);
-  auto gone = std::make_unique<Party>(c.callee);
-  for (auto& r : c.recordings) {
-    if (r->party != &c.callee) continue;
-    r->party = gone.get();
-    if (r->policy->record_rerouted_calls && r->active()) {
-      r->on_behalf = true;
-    } else {
-      end_recording(c, *r, "the call was answered by the simultaneous ring target");
-    }
-  }
+  const Party& gone =
+      callee_departs(c, true, "the call was answered by the simultaneous ring target");
   Target& t = *c.simultaneous;
-  spdlog::info("call {}: {} answered for {} (simultaneous ring)", c.call_id, t.party.aor,
-               gone->aor);
-  c.forwards.push_back({{"from", gone->aor},
+  spdlog::info("call {}: {} answered for {} (simultaneous ring)", c.call_id, t.party.aor, gone.aor);
+  c.forwards.push_back({{"from", gone.aor},
                         {"to", t.party.aor},
                         {"status", 0},
                         {"reason", "follow-me"},
                         {"setting", "simultaneous"},
                         {"atMs", ms_since(c.started)}});
-  c.departed.push_back(std::move(gone));
   c.callee = t.party;
   c.callee.side = Side::kB;
   c.callee_identity = t.identity;

@@ -280,13 +280,7 @@ void Gateway::agent_not_recorded(Call& c, const std::string& why) {
             {{"Reason", reason_header(480, kRecordingFailedText)},
              {"Warning", "399 verbatim " + quote(std::string(kRecordingFailedText) + ": " + why)}});
   }
-  auto gone = std::make_unique<Party>(c.callee);
-  for (auto& r : c.recordings) {
-    if (r->party != &c.callee) continue;
-    r->party = gone.get();
-    end_recording(c, *r, "the agent could not be recorded");
-  }
-  c.departed.push_back(std::move(gone));
+  callee_departs(c, false, "the agent could not be recorded");
   c.callee = q.queue;
   c.callee_identity.clear();
   c.b_answer = {};
