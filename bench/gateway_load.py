@@ -25,8 +25,13 @@ The probe then calls over the same transport (a Python TLS client for TLS). Also
 TLS handshakes (openssl s_time, new sessions) against the gateway's TLS port, with the gateway's
 CPU per 1,000 handshakes: what a storm of phones reconnecting costs.
 
+A restructuring of the gateway is checked against the revision before it (issue 16: >= 95 % of
+the calls per second, the same setup delay): --baseline OLD_BUILD_DIR runs the same UDP steps on a
+gateway built from that revision (same data directory, same recorders and phone), alternating
+with ours step by step so both see the same machine, and prints the ratio.
+
 Usage: bench/gateway_load.py BUILD_DIR [--seconds 4] [--rates 200,400,...] [--hold-calls 2000]
-                             [--transports udp,tcp,tls]
+                             [--transports udp,tcp,tls] [--baseline OLD_BUILD_DIR]
 Everything runs on loopback on ports picked here; every process is stopped at the end."""
 import argparse
 import glob
@@ -421,6 +426,28 @@ def compare(a_name, a, b_name, b):
         f"{x['rate']}: {per_k(x) / per_k(y):.2f}x" for x, y in both if per_k(y)))
 
 
+def baseline_against(a, binary, env, tmp, caller_port, tls_section, rates, procs):
+    """Ours and the baseline's gateway over UDP, each on a fresh process, one rate at a time in
+    turn (ours, then the baseline's), so a machine that slows down mid-run slows both."""
+    old = os.path.join(a.baseline, "verbatim")
+    results = {"verbatim/udp (this build)": [], "verbatim/udp (baseline)": []}
+    for rate in rates:
+        for name, exe in (("verbatim/udp (this build)", binary), ("verbatim/udp (baseline)", old)):
+            gw, gw_port, _, phone = start_gateway(exe, gateway_config(tmp, "udp", caller_port, tls_section),
+                                                  env, tmp)
+            procs += [gw, phone]
+            results[name] += measure(name, gw, gw_port, [rate], a.seconds, tmp, caller_port=caller_port,
+                                     user="alice", password="alice-secret-1", load_port=gw_port,
+                                     tcp=False, probe_transport="udp", ca=None)
+            for p in (gw, phone):
+                stop(p)
+                procs.remove(p)
+    ours, base = results.values()
+    print(f"gateway_load: this build {best(ours)} calls/s, baseline {best(base)} calls/s "
+          f"({best(ours) / max(best(base), 1):.0%} of the baseline's highest passing rate)")
+    compare("this build", ours, "baseline", base)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -430,6 +457,7 @@ def main():
     ap.add_argument("--hold-calls", type=int, default=1200)
     ap.add_argument("--transports", default="udp,tcp,tls",
                     help="the trunk's signalling, each on a fresh gateway (udp first: memory is measured there)")
+    ap.add_argument("--baseline", help="a build of an earlier revision: its gateway runs the UDP steps too")
     a = ap.parse_args()
     rates = [int(r) for r in a.rates.split(",")]
     transports = [t.strip().lower() for t in a.transports.split(",") if t.strip()]
@@ -501,6 +529,8 @@ def main():
                 procs.remove(p)
             for k, n in not_connected(tmp):
                 print(f"  {name:13} not connected: {n} x {k}")
+        if a.baseline:
+            baseline_against(a, binary, env, tmp, caller_port, tls_section, rates, procs)
         for p in procs:
             stop(p)
         procs.clear()

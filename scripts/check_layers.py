@@ -39,7 +39,7 @@ SIP = {
     "sip-message": ["header_values", "message", "lint", "sdp", "multipart", "timers", "peer"],
     "sip-transport": ["transport", "tcp_transport", "tls", "resolver"],
     "sip-transaction": ["transaction", "dialog"],
-    "sip-ua": ["user_agent", "user_agent_session", "user_agent_outgoing", "endpoint"],
+    "sip-ua": ["signalling", "user_agent", "user_agent_session", "user_agent_outgoing", "endpoint"],
 }
 SIP_LAYER = {stem: layer for layer, stems in SIP.items() for stem in stems}
 

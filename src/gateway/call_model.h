@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "gateway/gateway.h"
 #include "gateway/sip_helpers.h"
 #include "policy/model.h"
+#include "sip/timers.h"
 
 namespace verbatim::gateway {
 
@@ -63,7 +63,7 @@ struct Gateway::Target {
 
 // A call to a call queue: the agents it is offered to, until one answers and is recorded.
 struct Gateway::QueueCall {
-  explicit QueueCall(asio::io_context& io) : alert(io) {}
+  explicit QueueCall(sip::TimerService& timers) : alert(timers) {}
   std::shared_ptr<const QueueRoute> route;
   Party queue;             // the resource account the caller dialled
   std::set<size_t> tried;  // agents offered in the current round
@@ -72,7 +72,7 @@ struct Gateway::QueueCall {
     size_t offer = 0;  // index into offers
   };
   std::map<uint64_t, Ringing> ringing;  // our INVITEs to agents' registrations
-  asio::steady_timer alert;             // the agent alert time, or the pause between rounds
+  sip::Timer alert;                     // the agent alert time, or the pause between rounds
   steady_clock::time_point give_up;     // TimeoutThreshold
   bool caller_answered = false;         // conference mode: the queue answered at once
   int64_t caller_answered_ms = -1;
@@ -83,7 +83,7 @@ struct Gateway::QueueCall {
 // A blind transfer in progress (a party's REFER): the transferor's side of the call is given to
 // the target once the target's required recorders are in and the target answered.
 struct Gateway::Transfer {
-  explicit Transfer(asio::io_context& io) : deadline(io) {}
+  explicit Transfer(sip::TimerService& timers) : deadline(timers), started(timers.now()) {}
   Side moving = Side::kB;   // the transferor's side, which the target takes
   uint64_t transferor = 0;  // the transferor's session (0 once it hung up)
   std::string by;           // the transferor's address (Referred-By)
@@ -94,8 +94,8 @@ struct Gateway::Transfer {
   // with the transferor (the consultation); it is re-INVITEd into this call and that one ends.
   uint64_t consultation = 0;  // the consultation call's id
   uint64_t replaced = 0;      // the target's session in it (ours once it answers the re-INVITE)
-  asio::steady_timer deadline;
-  steady_clock::time_point started = steady_clock::now();
+  sip::Timer deadline;
+  steady_clock::time_point started;
 };
 
 struct Gateway::Leg {
@@ -107,11 +107,11 @@ struct Gateway::Leg {
   State state = State::kInviting;
   int status = 0;
   std::string why;
-  steady_clock::time_point started = steady_clock::now();
+  steady_clock::time_point started;  // when its INVITE went
   int64_t answered_ms = -1;
   // Per SIPREC m-line: the relay stream it copies and which side's packets.
   std::vector<std::pair<size_t, Side>> lines;
-  std::vector<std::shared_ptr<TapPorts>> taps;
+  std::vector<std::shared_ptr<MediaTap>> taps;
   std::vector<std::pair<size_t, uint64_t>> tap_ids;  // (relay, tap)
   std::vector<std::string> keys;  // per SIPREC m-line: our SRTP key ("inline:..."), if offered
   // The metadata the recorder has: the communication session, and the participant the observed
@@ -183,7 +183,8 @@ struct StreamCrypto {
 };
 
 struct Gateway::Call {
-  explicit Call(asio::io_context& io) : deadline(io), unanswered(io) {}
+  Call(sip::TimerService& timers, const Clock& wall)
+      : deadline(timers), started_at(wall.now()), started(timers.now()), unanswered(timers) {}
   enum class State { kSetup, kCalling, kConnected, kEnding };
   uint64_t id = 0;
   std::string call_id;  // the caller's Call-ID
@@ -194,13 +195,13 @@ struct Gateway::Call {
   int max_forwards = 70;        // for the INVITEs placed for this call: the caller's less one
   std::string callee_identity;  // "user@domain" of a callee user
   sip::SessionDescription a_offer, b_answer;
-  std::vector<std::shared_ptr<RelayStream>> relays;  // per m-line of the offer (null: refused)
+  std::vector<std::shared_ptr<MediaStream>> relays;  // per m-line of the offer (null: refused)
   std::vector<StreamCrypto> crypto;                  // per m-line: SRTP towards each party
   std::vector<std::unique_ptr<Recording>> recordings;
   State state = State::kSetup;
-  asio::steady_timer deadline;
-  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
-  steady_clock::time_point started = steady_clock::now();
+  sip::Timer deadline;
+  std::chrono::system_clock::time_point started_at;
+  steady_clock::time_point started;
   int64_t recorders_ready_ms = -1, callee_called_ms = -1, connected_ms = -1;
   bool a_record_aware = false, b_record_aware = false;
   std::array<bool, 2> notified{};  // by side: the recording-started notice was decided
@@ -234,7 +235,7 @@ struct Gateway::Call {
   std::string voicemail_reason = "unavailable";  // RFC 5806: unavailable, unconditional, no-answer
   // The callee's forwarding (Set-CsUserCallingSettings), as the call found it.
   std::optional<policy::CallingSettings> forwarding;
-  asio::steady_timer unanswered;  // the callee's phones ring this long, then the call moves on
+  sip::Timer unanswered;  // the callee's phones ring this long, then the call moves on
   // Simultaneous ring (calling settings): the target rung with the callee, and our INVITEs to it.
   std::optional<Target> simultaneous;
   std::set<uint64_t> simultaneous_forks;

@@ -20,7 +20,7 @@ namespace verbatim::gateway {
 json Gateway::record_of(const Call& c) const {
   json j{{"callId", c.call_id},
          {"start", format_iso8601_ms(c.started_at)},
-         {"end", format_iso8601_ms(std::chrono::system_clock::now())},
+         {"end", format_iso8601_ms(wall_->now())},
          {"caller", c.caller.to_json()},
          {"callee", c.callee.to_json()},
          {"requestUri", c.request_uri},

@@ -60,7 +60,7 @@ void Gateway::reject_caller(Call& c, int status, const std::string& reason,
     const uint64_t a = c.a;
     sessions_.erase(a);
     c.a = 0;
-    warn_on_error(sip_->ua().reject(a, status, reason, headers), "rejecting a request");
+    warn_on_error(ua_->reject(a, status, reason, headers), "rejecting a request");
   }
   end_call(c, outcome);
 }
@@ -201,9 +201,7 @@ void Gateway::warn_and_end(Call& c, const std::string& application) {
     return;
   }
   ++metrics_.removal_warnings;
-  c.deadline.expires_after(std::chrono::milliseconds(longest + 200));
-  c.deadline.async_wait([this, id = c.id, outcome](boost::system::error_code ec) {
-    if (ec) return;
+  c.deadline.start(std::chrono::milliseconds(longest + 200), [this, id = c.id, outcome] {
     auto it = calls_.find(id);
     if (it == calls_.end()) return;
     end_call(*it->second, outcome + " (after the spoken warning)",
@@ -254,7 +252,7 @@ void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderLis
     }
   }
   // Finish after the handlers that got us here have returned.
-  asio::post(io_, [this, id = c.id] { finish(id); });
+  later([this, id = c.id] { finish(id); });
 }
 
 void Gateway::finish(uint64_t id) {
@@ -274,20 +272,14 @@ void Gateway::finish(uint64_t id) {
   if (call_log_) call_log_->append(record_of(c));
   spdlog::info("call {}: {}", c.call_id, c.outcome);
   if (c.queue && c.final_status == 200 && !c.callee_identity.empty()) {
-    queue_router_.idle_from(c.callee_identity, steady_clock::now());
+    queue_router_.idle_from(c.callee_identity, timers_->now());
   }
   for (auto& r : c.relays) {
-    if (!r) continue;
-    r->close();
-    ports_.give(r->port(Side::kA));
-    ports_.give(r->port(Side::kB));
+    if (r) r->close();
   }
   for (auto& r : c.recordings) {
     for (auto& l : r->legs) {
-      for (auto& t : l->taps) {
-        t->close();
-        ports_.give(t->port());
-      }
+      for (auto& t : l->taps) t->close();
     }
   }
   calls_.erase(it);

@@ -91,7 +91,7 @@ Gateway::Party& Gateway::callee_departs(Call& c, bool on_behalf, const std::stri
 }
 
 void Gateway::record_rerouted(Call& c, Party& gone) {
-  const policy::Decision d = policy_.engine().decide(gone.aor);
+  const policy::Decision d = policy_->decide(gone.aor);
   if (!d.record() || !d.policy->record_rerouted_calls) return;
   gone.decision = d;
   gone.user = d.user;
@@ -157,7 +157,7 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
   oc.headers.clear();
   oc.headers.emplace_back("Diversion", "<" + c.callee.aor + ">;reason=follow-me");
   const policy::Decision d =
-      t->identity.empty() ? policy::Decision{} : policy_.engine().decide(t->party.aor);
+      t->identity.empty() ? policy::Decision{} : policy_->decide(t->party.aor);
   for (auto& h : indicator_headers(c, d.record() ? d.policy.get() : nullptr)) {
     oc.headers.push_back(std::move(h));
   }
@@ -175,7 +175,7 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
     sip::OutgoingCall fork = oc;
     fork.next_hop = b.source;
     fork.request_uri = b.contact;
-    auto sid = sip_->ua().invite(std::move(fork));
+    auto sid = ua_->invite(std::move(fork));
     if (!sid) continue;
     c.forks.push_back(sid.value());
     c.simultaneous_forks.insert(sid.value());

@@ -24,19 +24,29 @@ namespace verbatim::gateway {
 // --- set-up ----------------------------------------------------------------------------------
 
 Gateway::Gateway(asio::io_context& io, policy::PolicyService& policy, GatewayOptions options)
+    : Gateway(io, GatewaySeams{}, std::move(options)) {
+  own_policy_ = std::make_unique<ServicePolicyView>(policy);
+  policy_ = own_policy_.get();
+}
+
+Gateway::Gateway(asio::io_context& io, GatewaySeams seams, GatewayOptions options)
     : io_(io),
-      policy_(policy),
       options_(std::move(options)),
+      own_timers_(seams.timers ? nullptr : std::make_unique<sip::AsioTimers>(io)),
+      policy_(seams.policy),
+      timers_(seams.timers ? seams.timers : own_timers_.get()),
+      wall_(seams.wall ? seams.wall : &system_clock_),
+      media_(seams.media),
+      ua_(seams.signalling),
       prompts_(options_.prompt_dirs),
-      ports_(options_.rtp_port_min, options_.rtp_port_max),
-      timer_(io),
-      health_timer_(io) {}
+      tick_timer_(*timers_),
+      health_timer_(*timers_) {}
 
 Gateway::~Gateway() {
   // A destructor never throws: Asio reports a failed cancel or close by exception, and there is
   // nothing left to do about it here.
   try {
-    timer_.cancel();
+    tick_timer_.cancel();
     health_timer_.cancel();
     for (auto& [id, c] : calls_) {
       c->deadline.cancel();
@@ -48,19 +58,12 @@ Gateway::~Gateway() {
   }
 }
 
-std::optional<std::string> Gateway::ha1(std::string_view username, std::string_view realm,
-                                        sip::DigestAlgorithm a) {
-  std::lock_guard lock(policy_.mutex());
-  const policy::User* u =
-      policy_.state().user_by_address("sip:" + std::string(username) + "@" + std::string(realm));
-  if (!u || !policy_.state().sip_credential(u->object_id) || !policy_.store()) return std::nullopt;
-  auto doc = policy_.store()->object(policy::Kind::kSipCredential, to_lower(u->object_id));
-  if (!doc || !doc.value()) return std::nullopt;
-  const auto c = doc.value()->get<policy::SipCredential>();
-  if (!iequals(c.username, username) || !iequals(c.realm, realm)) return std::nullopt;
-  const std::string& h = a == sip::DigestAlgorithm::kMd5 ? c.ha1_md5 : c.ha1_sha256;
-  if (h.empty()) return std::nullopt;
-  return h;
+int64_t Gateway::ms_since(steady_clock::time_point t) const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(timers_->now() - t).count();
+}
+
+void Gateway::later(std::function<void()> fn) {
+  timers_->start(std::chrono::milliseconds(0), std::move(fn));
 }
 
 // Whether our offer towards a party may carry SDES keys: always when none of the call's streams
@@ -85,16 +88,7 @@ bool Gateway::tenant_domain(const std::string& domain) {
     return std::any_of(options_.sip_domains.begin(), options_.sip_domains.end(),
                        [&](const std::string& d) { return iequals(d, domain); });
   }
-  std::lock_guard lock(policy_.mutex());
-  if (domains_generation_ != policy_.generation()) {  // the directory changed: derive them again
-    domains_.clear();
-    for (const auto& [id, u] : policy_.state().users()) {
-      const size_t at = u.sip_address.find('@');
-      if (at != std::string::npos) domains_.insert(to_lower(u.sip_address.substr(at + 1)));
-    }
-    domains_generation_ = policy_.generation();
-  }
-  return domains_.count(domain) > 0;
+  return policy_->user_domain(domain);
 }
 
 sip::Peer Gateway::trunk_peer() const {
@@ -126,7 +120,7 @@ bool Gateway::from_trunk(const sip::Message& request, const sip::Peer& from,
   }
   if (trunk_auth_) {
     const sip::Header* h = request.find("Authorization");
-    const auto now = std::chrono::system_clock::now();
+    const auto now = wall_->now();
     const auto verdict =
         h ? trunk_auth_->verify(h->value, request.method(), request.request_uri(), now)
           : sip::DigestVerdict::kMalformed;
@@ -146,7 +140,7 @@ Result<std::string> Gateway::start() {
   registrar_ = std::make_unique<Registrar>(
       options_.nonce_secret,
       [this](std::string_view user, std::string_view realm, sip::DigestAlgorithm a) {
-        return ha1(user, realm, a);
+        return policy_->ha1(user, realm, a);
       },
       [this](const std::string& domain) { return tenant_domain(domain); }, options_.registrar);
   if (!options_.trunk_username.empty()) {
@@ -163,42 +157,37 @@ Result<std::string> Gateway::start() {
   }
   resolver_ = std::make_unique<EndpointResolver>(options_.dns);
   {  // Host-name endpoints resolved before the first call (then refreshed in the background).
-    std::vector<std::string> uris;
-    {
-      std::lock_guard lock(policy_.mutex());
-      for (const auto& [id, e] : policy_.state().endpoints()) {
-        if (e.enabled) uris.push_back(e.uri);
-      }
-    }
-    resolver_->resolve_now(uris);
+    resolver_->resolve_now(policy_->recorder_endpoints());
   }
-  sip::EndpointOptions eo;
-  eo.listen = options_.sip_listen;
-  eo.user = "gateway";
-  eo.tls = options_.tls;
-  eo.tls_listen = options_.tls_listen;
-  eo.t = options_.sip_timers;
-  sip::UserAgent::Handlers h;
-  h.on_invite = [this](uint64_t s, const sip::Message& m) { on_invite(s, m); };
-  h.on_request = [this](uint64_t t, const sip::Message& m, const sip::Peer& p) {
-    return on_request(t, m, p);
-  };
-  h.on_progress = [this](uint64_t s, const sip::Message& m) { on_progress(s, m); };
-  h.on_answered = [this](uint64_t s, const sip::Message& m) { on_answered(s, m); };
-  h.on_failed = [this](uint64_t s, int st, const sip::Message* m) { on_failed(s, st, m); };
-  h.on_ended = [this](uint64_t s, std::string_view why) { on_ended(s, why); };
-  h.on_reoffer = [this](uint64_t s, const sip::Message& m) { return on_reoffer(s, m); };
-  h.on_refer = [this](uint64_t s, const sip::Message& m) { return on_refer(s, m); };
-  sip_ = std::make_unique<sip::SipEndpoint>(io_, eo, std::move(h));
-  auto bound = sip_->start();
-  if (!bound) return bound.error();
+  if (!ua_) {
+    sip::EndpointOptions eo;
+    eo.listen = options_.sip_listen;
+    eo.user = "gateway";
+    eo.tls = options_.tls;
+    eo.tls_listen = options_.tls_listen;
+    eo.t = options_.sip_timers;
+    sip_ = std::make_unique<sip::SipEndpoint>(io_, eo, handlers());
+    auto bound = sip_->start();
+    if (!bound) return bound.error();
+    ua_ = &sip_->ua();
+    local_ = sip_->local();
+  } else {
+    local_ = options_.sip_listen;
+  }
+  auto local = parse_peer(local_);
+  if (!local) return make_error(ErrorCode::kInvalidArgument, "gateway.sip_listen: " + local_);
   boost::system::error_code ec;
-  media_address_ = options_.media_address.empty()
-                       ? bound.value().address()
-                       : asio::ip::make_address(options_.media_address, ec);
+  const auto media_address = options_.media_address.empty()
+                                 ? asio::ip::make_address(local->address, ec)
+                                 : asio::ip::make_address(options_.media_address, ec);
   if (ec) {
     return make_error(ErrorCode::kInvalidArgument,
                       "gateway.media_address: not an IP address: " + options_.media_address);
+  }
+  if (!media_) {
+    own_media_ = std::make_unique<RelayAnchor>(io_, media_address, options_.rtp_port_min,
+                                               options_.rtp_port_max);
+    media_ = own_media_.get();
   }
   if (!options_.trunk.empty() && !parse_peer(options_.trunk)) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -238,7 +227,7 @@ Result<std::string> Gateway::start() {
     for (const auto& d : left.value()) {
       ++metrics_.dialogs_left_ended;
       warn_on_error(
-          sip_->ua().bye_saved(
+          ua_->bye_saved(
               d.dialog, d.peer, {{"Reason", "SIP;cause=503;text=\"the gateway restarted\""}},
               [call = d.call, role = d.role,
                peer = d.peer.address + ":" + std::to_string(d.peer.port)](int status,
@@ -254,7 +243,22 @@ Result<std::string> Gateway::start() {
   }
   tick();
   if (options_.health_interval.count() > 0) check_health();
-  return sip_->local();
+  return local_;
+}
+
+sip::Signalling::Handlers Gateway::handlers() {
+  sip::Signalling::Handlers h;
+  h.on_invite = [this](uint64_t s, const sip::Message& m) { on_invite(s, m); };
+  h.on_request = [this](uint64_t t, const sip::Message& m, const sip::Peer& p) {
+    return on_request(t, m, p);
+  };
+  h.on_progress = [this](uint64_t s, const sip::Message& m) { on_progress(s, m); };
+  h.on_answered = [this](uint64_t s, const sip::Message& m) { on_answered(s, m); };
+  h.on_failed = [this](uint64_t s, int st, const sip::Message* m) { on_failed(s, st, m); };
+  h.on_ended = [this](uint64_t s, std::string_view why) { on_ended(s, why); };
+  h.on_reoffer = [this](uint64_t s, const sip::Message& m) { return on_reoffer(s, m); };
+  h.on_refer = [this](uint64_t s, const sip::Message& m) { return on_refer(s, m); };
+  return h;
 }
 
 void Gateway::stop() {
@@ -265,7 +269,7 @@ void Gateway::stop() {
     auto it = calls_.find(id);
     if (it != calls_.end()) end_call(*it->second, "gateway shut down");
   }
-  timer_.cancel();
+  tick_timer_.cancel();
   health_timer_.cancel();
   write_status();
   if (journal_) journal_->flush();
@@ -274,7 +278,7 @@ void Gateway::stop() {
 
 // The registrations, for the next start (written whole, renamed over the old file).
 void Gateway::save_registrations() {
-  last_registrations_ = steady_clock::now();
+  last_registrations_ = timers_->now();
   if (options_.registrations_file.empty()) return;
   const std::string tmp = options_.registrations_file + ".tmp";
   {
@@ -295,17 +299,15 @@ bool Gateway::on_request(uint64_t txn, const sip::Message& request, const sip::P
   ++metrics_.registers;
   auto r = registrar_->on_register(request, from);
   if (r.status == 401) ++metrics_.auth_challenges;
-  if (r.status == 200)
-    r.headers.emplace_back("Date", format_iso8601(std::chrono::system_clock::now()));
-  warn_on_error(sip_->ua().reply(txn, request, r.status, r.reason, r.headers),
-                "answering a request");
+  if (r.status == 200) r.headers.emplace_back("Date", format_iso8601(wall_->now()));
+  warn_on_error(ua_->reply(txn, request, r.status, r.reason, r.headers), "answering a request");
   return true;
 }
 
 void Gateway::refuse(uint64_t session, int status, const std::string& reason,
                      const std::string& why) {
   sip::HeaderList h{{"Warning", "399 verbatim " + quote(why)}};
-  warn_on_error(sip_->ua().reject(session, status, reason, h), "rejecting a request");
+  warn_on_error(ua_->reject(session, status, reason, h), "rejecting a request");
 }
 
 // --- metrics ---------------------------------------------------------------------------------
@@ -319,7 +321,7 @@ json Gateway::status() const {
   return json{{"calls", calls_.size()},
               {"recorderEndpoints", std::move(endpoints)},
               {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
-              {"mediaPortsFree", ports_.available()},
+              {"mediaPortsFree", media_ ? media_->ports_free() : 0},
               {"totals",
                {{"calls", m.calls},
                 {"connected", m.calls_connected},
@@ -355,12 +357,11 @@ void Gateway::tick() {
   write_status();
   if (journal_) journal_->flush();
   if (registrar_ && registrar_->changed() &&
-      steady_clock::now() - last_registrations_ >= kRegistrationsSaveInterval) {
+      timers_->now() - last_registrations_ >= kRegistrationsSaveInterval) {
     save_registrations();
   }
-  timer_.expires_after(std::chrono::seconds(1));
-  timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec && !stopping_) tick();
+  tick_timer_.start(std::chrono::seconds(1), [this] {
+    if (!stopping_) tick();
   });
 }
 

@@ -33,12 +33,21 @@
 //   7. with WarnUserOnRemoval (step 5), both parties hear the spoken warning first and the BYE
 //      follows when it has played.
 // Each call's decisions and outcome are kept as a call record (call_log.h: <data_dir>/calls.db and
-// gateway-calls.jsonl, written off the SIP thread; `verbatim calls show CALL-ID`). Not
-// thread-safe: one io_context thread (and the call log's writer thread).
+// gateway-calls.jsonl, written off the SIP thread; `verbatim calls show CALL-ID`).
+//
+// Its edges are seams (GatewaySeams): the signalling (sip/signalling.h), the policy view
+// (policy_view.h), the timers and clocks (sip/timers.h, common/clock.h) and the media anchor
+// (media_anchor.h). Production passes the policy service and gets the real ones; the unit tests
+// (gateway_calls_test.cc) pass fakes and run calls in virtual time. docs/development.md follows a
+// call through the files of src/gateway/.
+// Ownership: the Gateway owns its calls (and through them their parties, recordings, media
+// streams and timers) and whatever edges it made itself; edges passed in must outlive it.
+// Not thread-safe: one io_context thread (and the call log's writer thread).
 #pragma once
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -47,21 +56,23 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/defaults.h"
 #include "gateway/call_log.h"
 #include "gateway/dialog_journal.h"
 #include "gateway/endpoint_resolver.h"
+#include "gateway/media_anchor.h"
+#include "gateway/policy_view.h"
 #include "gateway/prompts.h"
 #include "gateway/queue_router.h"
 #include "gateway/registrar.h"
-#include "gateway/relay.h"
-#include "media/port_pool.h"
 #include "policy/service.h"
 #include "sip/endpoint.h"
 #include "sip/sdp.h"
+#include "sip/signalling.h"
+#include "sip/timers.h"
 
 namespace verbatim::gateway {
 
@@ -145,15 +156,29 @@ struct GatewayMetrics {
   uint64_t trunk_refused = 0;  // calls from the trunk that would have gone back out to it
 };
 
+// The gateway's edges. Production passes only the policy service (the Gateway constructor that
+// takes it); the unit tests pass fakes. Null: the gateway makes the real one.
+struct GatewaySeams {
+  PolicyView* policy = nullptr;           // required
+  sip::Signalling* signalling = nullptr;  // null: its own SIP endpoint, bound by start()
+  sip::TimerService* timers = nullptr;    // null: timers on the io_context
+  const Clock* wall = nullptr;            // null: the system clock
+  MediaAnchor* media = nullptr;           // null: relays on the configured port range
+};
+
 class Gateway {
  public:
   Gateway(boost::asio::io_context& io, policy::PolicyService& policy, GatewayOptions options);
+  Gateway(boost::asio::io_context& io, GatewaySeams seams, GatewayOptions options);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Binds the SIP address (UDP and TCP, and TLS when configured). Returns "ip:port".
+  // Binds the SIP address (UDP and TCP, and TLS when configured). Returns "ip:port". With a
+  // signalling seam nothing is bound: the seam gets handlers() and start() returns sip_listen.
   Result<std::string> start();
+  // What the signalling reports to: the gateway's handling of each SIP event.
+  sip::Signalling::Handlers handlers();
   // "ip:port" of the TLS listener; empty without one.
   std::string tls_local() const { return sip_ ? sip_->tls_local() : ""; }
   // Ends every call (BYE to both parties and the recorders) and stops.
@@ -266,9 +291,11 @@ class Gateway {
   // dialog facing `facing` has).
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
                       bool recorded = false, uint64_t origin = 0);
-  std::optional<std::string> ha1(std::string_view username, std::string_view realm,
-                                 sip::DigestAlgorithm a);
   bool tenant_domain(const std::string& domain);
+  // Milliseconds from `t` until now (the timers' clock).
+  int64_t ms_since(std::chrono::steady_clock::time_point t) const;
+  // Runs `fn` after what is running now returns (on the same thread).
+  void later(std::function<void()> fn);
   bool keys_allowed(const Call& c, const std::string& transport) const;
   // A user's registrations this call's offer may go to (TLS ones only when it carries keys).
   std::vector<Binding> reachable(const Call& c, const std::string& identity);
@@ -283,22 +310,29 @@ class Gateway {
   void write_status() const;
 
   boost::asio::io_context& io_;
-  policy::PolicyService& policy_;
   GatewayOptions options_;
-  boost::asio::ip::address media_address_;
+  // The edges: those made here (owned, destroyed after the calls that use them), and the ones
+  // in use.
+  std::unique_ptr<PolicyView> own_policy_;
+  std::unique_ptr<sip::TimerService> own_timers_;
+  SystemClock system_clock_;
+  std::unique_ptr<MediaAnchor> own_media_;
   std::unique_ptr<sip::SipEndpoint> sip_;
+  PolicyView* policy_;
+  sip::TimerService* timers_;
+  const Clock* wall_;
+  MediaAnchor* media_;
+  sip::Signalling* ua_;
+  std::string local_;  // "ip:port" of the SIP listener (what our Vias carry)
   std::unique_ptr<Registrar> registrar_;
   std::unique_ptr<sip::DigestServer> trunk_auth_;  // trunk_username set
-  std::set<std::string> domains_;                  // sip_domains, or derived from the directory
-  uint64_t domains_generation_ = UINT64_MAX;
   std::unique_ptr<DialogJournal> journal_;
   std::unique_ptr<CallLogWriter> call_log_;
   std::unique_ptr<EndpointResolver> resolver_;
   PromptLibrary prompts_;
-  media::PortPool ports_;
   std::map<uint64_t, std::unique_ptr<Call>> calls_;
   std::map<uint64_t, SessionRef> sessions_;  // UA session -> its call and role
-  boost::asio::steady_timer timer_;
+  sip::Timer tick_timer_;
   struct EndpointHealth {
     uint64_t probe = 0;
     bool in_flight = false;
@@ -309,7 +343,7 @@ class Gateway {
   std::map<std::string, EndpointHealth> health_;  // by endpoint URI
   QueueRouter queue_router_;
   std::set<std::string> plain_recorders_;  // endpoints that refused SRTP (warned once)
-  boost::asio::steady_timer health_timer_;
+  sip::Timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;
   uint64_t sdp_version_ = 0;  // the o= version of every SDP the gateway sends

@@ -36,19 +36,19 @@ void Gateway::queue_start(Call& c) {
   QueueCall& q = *c.queue;
   c.state = Call::State::kCalling;
   c.callee_called_ms = ms_since(c.started);
-  q.give_up = steady_clock::now() + q.route->timeout;
+  q.give_up = timers_->now() + q.route->timeout;
   spdlog::info("call {}: call queue {} ({}, {} mode, {} agents)", c.call_id, q.route->name,
                routing_name(q.route->routing), q.route->conference_mode ? "conference" : "transfer",
                q.route->agents.size());
   if (q.route->conference_mode) {
     c.a_offer = one_codec(c.a_offer);
-    warn_on_error(sip_->ua().accept(c.a, sdp_for(c, c.a_offer, Side::kA), indicator_headers(c)),
+    warn_on_error(ua_->accept(c.a, sdp_for(c, c.a_offer, Side::kA), indicator_headers(c)),
                   "200 OK");
     journal_up(c.a, c, "caller");
     q.caller_answered = true;
     q.caller_answered_ms = ms_since(c.started);
   } else {
-    warn_on_error(sip_->ua().ring(c.a), "180 Ringing");
+    warn_on_error(ua_->ring(c.a), "180 Ringing");
   }
   queue_attempt(c.id);
 }
@@ -69,7 +69,7 @@ void Gateway::queue_attempt(uint64_t call_id) {
   Call& c = *it->second;
   if (c.state != Call::State::kCalling || !c.queue || c.b || c.queue->joining || !c.a) return;
   QueueCall& q = *c.queue;
-  if (steady_clock::now() >= q.give_up) {
+  if (timers_->now() >= q.give_up) {
     queue_timeout(c);
     return;
   }
@@ -84,25 +84,21 @@ void Gateway::queue_attempt(uint64_t call_id) {
   bool rang = false;
   for (size_t agent : picks) rang |= queue_ring(c, agent);
   if (!rang) {
-    asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+    later([this, id = c.id] { queue_attempt(id); });
     return;
   }
   const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(q.give_up - steady_clock::now());
-  q.alert.expires_after(std::min<std::chrono::milliseconds>(q.route->alert_time, left));
-  q.alert.async_wait([this, id = c.id](boost::system::error_code ec) {
-    if (!ec) queue_no_answer(id);
-  });
+      std::chrono::duration_cast<std::chrono::milliseconds>(q.give_up - timers_->now());
+  q.alert.start(std::min<std::chrono::milliseconds>(q.route->alert_time, left),
+                [this, id = c.id] { queue_no_answer(id); });
 }
 
 void Gateway::queue_pause(Call& c, std::chrono::milliseconds pause) {
   QueueCall& q = *c.queue;
   const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(q.give_up - steady_clock::now());
-  q.alert.expires_after(std::clamp(left, std::chrono::milliseconds(0), pause));
-  q.alert.async_wait([this, id = c.id](boost::system::error_code ec) {
-    if (!ec) queue_attempt(id);
-  });
+      std::chrono::duration_cast<std::chrono::milliseconds>(q.give_up - timers_->now());
+  q.alert.start(std::clamp(left, std::chrono::milliseconds(0), pause),
+                [this, id = c.id] { queue_attempt(id); });
 }
 
 // One agent is offered the call at every registration; its phone sees the queue in Diversion.
@@ -115,7 +111,7 @@ bool Gateway::queue_ring(Call& c, size_t agent) {
   oc.to = "<" + a.aor + ">";
   oc.headers.emplace_back("Diversion", "<" + q.queue.aor + ">;reason=unconditional");
   // The agent's own policy records them if they answer: their phone shows it from the start.
-  const policy::Decision d = c.emergency ? policy::Decision{} : policy_.engine().decide(a.aor);
+  const policy::Decision d = c.emergency ? policy::Decision{} : policy_->decide(a.aor);
   for (auto& h : indicator_headers(c, d.record() ? d.policy.get() : nullptr)) {
     oc.headers.push_back(std::move(h));
   }
@@ -127,7 +123,7 @@ bool Gateway::queue_ring(Call& c, size_t agent) {
     sip::OutgoingCall fork = oc;
     fork.next_hop = b.source;
     fork.request_uri = b.contact;
-    auto sid = sip_->ua().invite(std::move(fork));
+    auto sid = ua_->invite(std::move(fork));
     if (!sid) continue;
     sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
     q.ringing[sid.value()] = {agent, offer};
@@ -171,7 +167,7 @@ void Gateway::queue_failed(Call& c, uint64_t session, int status, const sip::Mes
   }
   if (!q.ringing.empty()) return;
   q.alert.cancel();
-  asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+  later([this, id = c.id] { queue_attempt(id); });
 }
 
 // An agent answered: the others are cancelled, the agent becomes the callee and is recorded
@@ -200,7 +196,7 @@ void Gateway::queue_answered(Call& c, uint64_t session, const sip::Message& resp
     q.offers[r.offer]["outcome"] = "answered without usable SDP: " + answer.error().message;
     sessions_.erase(session);
     hang_up(session);
-    asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+    later([this, id = c.id] { queue_attempt(id); });
     return;
   }
   q.offers[r.offer]["outcome"] = "answered";
@@ -223,10 +219,9 @@ void Gateway::queue_answered(Call& c, uint64_t session, const sip::Message& resp
 // (check_agent), let go if they fail or do not answer in time.
 void Gateway::admit(Call& c) {
   if (!c.emergency && !c.callee_identity.empty()) decide(c, c.callee);
-  c.deadline.expires_after(options_.recording_setup_timeout);
-  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
+  c.deadline.start(options_.recording_setup_timeout, [this, id = c.id] {
     auto it = calls_.find(id);
-    if (ec || it == calls_.end()) return;
+    if (it == calls_.end()) return;
     Call& call = *it->second;
     const std::string why = "no recorder answered within " +
                             std::to_string(options_.recording_setup_timeout.count()) + " ms";
@@ -284,7 +279,7 @@ void Gateway::agent_not_recorded(Call& c, const std::string& why) {
   c.callee = q.queue;
   c.callee_identity.clear();
   c.b_answer = {};
-  asio::post(io_, [this, id = c.id] { queue_attempt(id); });
+  later([this, id = c.id] { queue_attempt(id); });
 }
 
 // TimeoutThreshold passed with no agent: the caller is let go (Teams' TimeoutAction Disconnect).

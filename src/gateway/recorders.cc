@@ -16,6 +16,7 @@
 #include "sip/header_values.h"
 #include "siprec/gateway_context.h"
 #include "siprec/metadata.h"
+#include "siprec/recording_offer.h"
 
 namespace verbatim::gateway {
 
@@ -58,12 +59,8 @@ void Gateway::replace(Call& c, Recording& r, size_t group) {
 // recorder sends no BYE), and new calls try it last.
 void Gateway::check_health() {
   std::map<std::string, sip::Peer> wanted;
-  {
-    std::lock_guard lock(policy_.mutex());
-    for (const auto& [id, e] : policy_.state().endpoints()) {
-      if (!e.enabled) continue;
-      if (auto p = resolver_->peer(e.uri)) wanted.emplace(e.uri, *p);
-    }
+  for (const auto& uri : policy_->recorder_endpoints()) {
+    if (auto p = resolver_->peer(uri)) wanted.emplace(uri, *p);
   }
   std::erase_if(health_, [&](const auto& kv) { return !wanted.count(kv.first); });
   for (const auto& kv : wanted) {
@@ -84,25 +81,24 @@ void Gateway::check_health() {
     h.in_flight = true;
     const uint64_t probe = ++h.probe;
     warn_on_error(
-        sip_->ua().options(kv.second, uri,
-                           [this, uri, probe](int status, const sip::Message*) {
-                             auto it = health_.find(uri);
-                             if (it == health_.end() || it->second.probe != probe || status == 408)
-                               return;
-                             EndpointHealth& x = it->second;
-                             x.in_flight = false;
-                             x.missed = 0;
-                             x.status = status;
-                             if (x.down) {
-                               x.down = false;
-                               spdlog::info("recorder endpoint {} answers again ({})", uri, status);
-                             }
-                           }),
+        ua_->options(kv.second, uri,
+                     [this, uri, probe](int status, const sip::Message*) {
+                       auto it = health_.find(uri);
+                       if (it == health_.end() || it->second.probe != probe || status == 408)
+                         return;
+                       EndpointHealth& x = it->second;
+                       x.in_flight = false;
+                       x.missed = 0;
+                       x.status = status;
+                       if (x.down) {
+                         x.down = false;
+                         spdlog::info("recorder endpoint {} answers again ({})", uri, status);
+                       }
+                     }),
         "OPTIONS to a recorder");
   }
-  health_timer_.expires_after(options_.health_interval);
-  health_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec && !stopping_) check_health();
+  health_timer_.start(options_.health_interval, [this] {
+    if (!stopping_) check_health();
   });
 }
 
@@ -159,6 +155,7 @@ void Gateway::invite_recorders(Call& c, Party& p) {
 void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::RecorderTarget& target,
                         const policy::EndpointTarget& endpoint) {
   auto leg = std::make_unique<Leg>();
+  leg->started = timers_->now();
   Leg& l = *leg;
   l.group = group;
   l.recording = &r;
@@ -198,127 +195,56 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   }
   const Party& p = *r.party;
   const Party& other = &p == &c.caller ? c.callee : c.caller;
-  // The SIPREC offer: per relayed stream, what the recorded party sends and what it receives.
-  sip::SessionDescription sdp;
-  sdp.origin.username = "verbatim";
-  sdp.origin.session_id = std::to_string(c.id);
-  sdp.origin.session_version = "1";
-  sdp.origin.addr_type = media_address_.is_v6() ? "IP6" : "IP4";
-  sdp.origin.address = media_address_.to_string();
-  sdp.session_name = "Verbatim SIPREC";
-  sdp.connection = sip::SdpConnection{"IN", sdp.origin.addr_type, sdp.origin.address};
-  siprec::Metadata md;
-  md.groups.push_back({new_metadata_id(), format_iso8601(c.started_at), "", {}});
-  const std::string session_id = new_metadata_id();
-  md.sessions.push_back({session_id,
-                         md.groups[0].id,
-                         format_iso8601(c.started_at),
-                         "",
-                         format_iso8601(std::chrono::system_clock::now()),
-                         "",
-                         {}});
-  siprec::Participant observed, peer_party;
-  observed.id = new_metadata_id();
-  peer_party.id = new_metadata_id();
-  observed.names.push_back({p.aor, p.display});
-  peer_party.names.push_back({other.aor, other.display});
-  observed.sessions = peer_party.sessions = {session_id};
-  observed.streams_given = peer_party.streams_given = true;
+  // The SIPREC offer (siprec/recording_offer.h): per relayed stream, what the recorded party
+  // sends and what it receives, each copied from a tap of its own.
+  siprec::RecordingOfferSpec spec;
+  spec.origin_id = c.id;
+  spec.address = media_->address().to_string();
+  spec.started_at = format_iso8601(c.started_at);
+  spec.now = format_iso8601(wall_->now());
+  spec.observed = {p.aor, p.display};
+  spec.peer = {other.aor, other.display};
+  spec.observed_is_caller = p.side == Side::kA;
+  spec.call_id = c.call_id;
+  spec.policy = r.policy->name;
+  spec.application_id = target.application_id;
+  spec.instance = target.instance_upn;
   for (size_t i = 0; i < c.relays.size(); ++i) {
     if (!c.relays[i]) continue;
-    const auto& offered = c.a_offer.media[i];
     for (Side from : {p.side, other.side}) {
-      Result<std::shared_ptr<TapPorts>> tap = make_error(ErrorCode::kIo, "");
-      for (int attempt = 0; attempt < kBindAttempts && !tap; ++attempt) {
-        auto port = ports_.take();
-        if (!port) {
-          fail("no free media ports for the recording");
-          return;
-        }
-        tap = TapPorts::open(io_, media_address_, *port);
-        if (!tap) ports_.give(*port);
-      }
+      auto tap = media_->open_tap();
       if (!tap) {
         fail(tap.error().message);
         return;
       }
       l.taps.push_back(std::move(tap).value());
       l.lines.emplace_back(i, from);
-      sip::SdpMedia m;
-      m.media = offered.media;
-      m.port = l.taps.back()->port();
-      m.proto = srtp ? "RTP/SAVP" : "RTP/AVP";
-      m.formats = offered.formats;
+      siprec::OfferStream st;
+      st.offered = c.a_offer.media[i];
+      st.from_observed = from == p.side;
+      st.port = l.taps.back()->port();
       if (srtp) {
         // Our key for the copies (SDES, RFC 4568): the recorder decrypts with it.
         l.keys.push_back(media::new_sdes_inline(kRecorderSuite));
-        m.attributes.push_back(
-            {"crypto", "1 " + std::string(kRecorderSuite) + " " + l.keys.back()});
+        st.srtp_suite = kRecorderSuite;
+        st.key = l.keys.back();
       }
-      for (const auto& a : offered.attributes) {
-        if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime") m.attributes.push_back(a);
-      }
-      const std::string label = std::to_string(l.lines.size());
-      m.attributes.push_back({"label", label});
-      m.attributes.push_back({"sendonly", std::nullopt});
-      sdp.media.push_back(std::move(m));
-      siprec::Stream st;
-      st.id = new_metadata_id();
-      st.session_id = session_id;
-      st.label = label;
-      (from == p.side ? observed.send : observed.recv).push_back(st.id);
-      (from == p.side ? peer_party.recv : peer_party.send).push_back(st.id);
-      md.streams.push_back(std::move(st));
+      spec.streams.push_back(std::move(st));
     }
   }
-  md.participants = {observed, peer_party};
-  l.md_session = session_id;
-  l.peer_id = peer_party.id;
+  siprec::RecordingOffer offer = siprec::build_recording_offer(spec);
+  l.md_session = offer.session_id;
+  l.peer_id = offer.peer_id;
   l.peer_aor = other.aor;
-  l.peer_send = peer_party.send;
-  l.peer_recv = peer_party.recv;
-  // What Verbatim adds: the observed participant, direction, the call, policy and application.
-  json ext{{"observed", observed.id},
-           {"direction", p.side == Side::kA ? "outbound" : "inbound"},
-           {"callId", c.call_id},
-           {"policy", r.policy->name},
-           {"applicationId", target.application_id},
-           {"instance", target.instance_upn}};
-  std::string xml_ext = "<extensiondata xmlns:vb=\"urn:verbatim:gateway:1\"><vb:call";
-  for (auto& [k, v] : ext.items()) {
-    std::string value = v.get<std::string>(), esc;
-    for (char ch : value) {
-      switch (ch) {
-        case '&':
-          esc += "&amp;";
-          break;
-        case '<':
-          esc += "&lt;";
-          break;
-        case '"':
-          esc += "&quot;";
-          break;
-        default:
-          esc += ch;
-      }
-    }
-    xml_ext.append(" ").append(k).append("=\"").append(esc).append("\"");
-  }
-  xml_ext += "/></extensiondata>";
-  md.extensions.push_back(xml_ext);
-  const std::string boundary = "verbatim-" + random_hex(6);
-  std::string body = "--" + boundary + "\r\nContent-Type: application/sdp\r\n\r\n" +
-                     sip::serialize_sdp(sdp) + "\r\n--" + boundary +
-                     "\r\nContent-Type: application/rs-metadata+xml\r\n"
-                     "Content-Disposition: recording-session\r\n\r\n" +
-                     siprec::serialize_metadata(md) + "\r\n--" + boundary + "--\r\n";
+  l.peer_send = offer.peer_send;
+  l.peer_recv = offer.peer_recv;
   sip::OutgoingCall oc;
   oc.next_hop = *peer;
   oc.request_uri = endpoint.uri;
-  oc.from = "<sip:gateway@" + sip_->local() + ">";
+  oc.from = "<sip:gateway@" + local_ + ">";
   oc.to = "<" + endpoint.uri + ">";
-  oc.content_type = "multipart/mixed;boundary=" + boundary;
-  oc.body = std::move(body);
+  oc.content_type = std::move(offer.content_type);
+  oc.body = std::move(offer.body);
   oc.contact_params = ";+sip.src";  // RFC 7866 §6.1.1: we are a recording client
   oc.call_id = random_hex(16) + "@verbatim";
   oc.headers = {{"Require", "siprec"}};
@@ -326,22 +252,15 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   // takes it from us alone (siprec/gateway_context.h).
   siprec::GatewayContext context{target.application_id, r.policy->name, c.call_id, {}};
   if (p.user) {
-    std::lock_guard lock(policy_.mutex());
-    const auto& state = policy_.state();
-    for (const auto& gid : state.groups_of(p.user->object_id)) {
-      if (const policy::Group* g = state.group_by_id(gid)) {
-        if (!g->display_name.empty()) context.groups.push_back(g->display_name);
-        context.groups.push_back(g->object_id);
-      }
-    }
+    context.groups = policy_->groups_of(p.user->object_id);
   }
   if (options_.recorder_key) {
-    for (auto& h : siprec::context_headers(context, oc.call_id, *options_.recorder_key,
-                                           std::chrono::system_clock::now())) {
+    for (auto& h :
+         siprec::context_headers(context, oc.call_id, *options_.recorder_key, wall_->now())) {
       oc.headers.push_back(std::move(h));
     }
   }
-  auto sid = sip_->ua().invite(std::move(oc));
+  auto sid = ua_->invite(std::move(oc));
   if (!sid) {
     fail(sid.error().message);
     return;
@@ -358,41 +277,31 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
 // (its time), the one who came associated with the same streams from now on. A stream so
 // carries each in turn; the times say who was on it when.
 void Gateway::refresh_metadata(Call& c) {
-  const std::string now = format_iso8601(std::chrono::system_clock::now());
+  const std::string now = format_iso8601(wall_->now());
   for (auto& r : c.recordings) {
     if (!r->active()) continue;
     const Party& other = r->party->side == Side::kA ? c.callee : c.caller;
     for (auto& l : r->legs) {
       if (l->state != Leg::State::kUp || !l->session || l->peer_aor == other.aor) continue;
-      siprec::Metadata md;
-      md.partial = true;
-      siprec::Participant gone, came;
-      gone.id = l->peer_id;
-      gone.sessions = {l->md_session};
-      gone.disassociate_time = now;
-      came.id = new_metadata_id();
-      came.names.push_back({other.aor, other.display});
-      came.sessions = {l->md_session};
-      came.associate_time = now;
-      came.send = l->peer_send;
-      came.recv = l->peer_recv;
-      came.streams_given = true;
-      md.participants = {gone, came};
+      std::string came_id;
+      std::string md =
+          siprec::peer_change_metadata(l->md_session, l->peer_id, {other.aor, other.display},
+                                       l->peer_send, l->peer_recv, now, came_id);
       spdlog::info("call {}: recording of {} at {}: {} replaces {} in the metadata", c.call_id,
                    r->party->aor, l->uri, other.aor, l->peer_aor);
-      auto sent = sip_->ua().update(
-          l->session, "application/rs-metadata+xml", siprec::serialize_metadata(md),
-          {{"Content-Disposition", "recording-session"}},
-          [call = c.call_id, uri = l->uri](int status, const sip::Message*) {
-            if (status >= 300) {
-              spdlog::warn("call {}: recorder {} refused a metadata update: {}", call, uri, status);
-            }
-          });
+      auto sent = ua_->update(l->session, "application/rs-metadata+xml", std::move(md),
+                              {{"Content-Disposition", "recording-session"}},
+                              [call = c.call_id, uri = l->uri](int status, const sip::Message*) {
+                                if (status >= 300) {
+                                  spdlog::warn("call {}: recorder {} refused a metadata update: {}",
+                                               call, uri, status);
+                                }
+                              });
       if (!sent) {
         spdlog::warn("call {}: metadata update to {} not sent: {}", c.call_id, l->uri,
                      sent.error().message);
       }
-      l->peer_id = came.id;
+      l->peer_id = came_id;
       l->peer_aor = other.aor;
       ++metrics_.metadata_updates;
     }

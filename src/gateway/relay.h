@@ -31,12 +31,10 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/result.h"
+#include "gateway/media_anchor.h"
 #include "media/srtp.h"
 
 namespace verbatim::gateway {
-
-enum class Side { kA = 0, kB = 1 };
-inline Side other(Side s) { return s == Side::kA ? Side::kB : Side::kA; }
 
 // A port pair the gateway sends copies from (one recorder stream). What comes back on it (the
 // recorder's RTCP) is read and dropped, so nothing piles up in the socket.
@@ -57,22 +55,6 @@ class TapPorts : public std::enable_shared_from_this<TapPorts> {
   uint16_t port_;
   uint64_t sent_ = 0;
   bool closed_ = false;
-};
-
-struct RelayCounters {
-  std::array<uint64_t, 2> received{};  // by the side that sent
-  std::array<uint64_t, 2> forwarded{};
-  std::array<uint64_t, 2> foreign{};      // dropped: not from that side's address
-  std::array<uint64_t, 2> srtp_failed{};  // dropped: SRTP/SRTCP that did not authenticate
-  std::array<uint64_t, 2> announced{};    // announcement packets sent to that side
-  uint64_t tapped = 0;
-};
-
-// What an announcement plays: RTP payloads of one codec, one per 20 ms.
-struct Announcement {
-  uint8_t payload_type = 0;
-  uint32_t ticks_per_frame = 160;                                   // RTP clock ticks per payload
-  std::shared_ptr<const std::vector<std::vector<uint8_t>>> frames;  // shared by every call
 };
 
 class RelayStream : public std::enable_shared_from_this<RelayStream> {

@@ -29,15 +29,14 @@ void Gateway::on_progress(uint64_t session, const sip::Message& response) {
   if (it->second.role == Role::kTarget) {
     const auto& t = c->second->transfer;
     if (t && t->transferor && response.status() == 180) {
-      warn_on_error(sip_->ua().notify_refer(t->transferor, 180, "Ringing"),
-                    "NOTIFY to the transferor");
+      warn_on_error(ua_->notify_refer(t->transferor, 180, "Ringing"), "NOTIFY to the transferor");
     }
     return;
   }
   if (it->second.role != Role::kCallee || !c->second->a) return;
   if (c->second->queue && c->second->queue->caller_answered) return;
   if (response.status() == 180 || response.status() == 183) {
-    warn_on_error(sip_->ua().ring(c->second->a), "180 Ringing");
+    warn_on_error(ua_->ring(c->second->a), "180 Ringing");
   }
 }
 
@@ -141,7 +140,7 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
 void Gateway::connect(Call& c) {
   apply_answer(c, Side::kB, c.b_answer, false);
   if (!c.queue || !c.queue->caller_answered) {
-    warn_on_error(sip_->ua().accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c)),
+    warn_on_error(ua_->accept(c.a, sdp_for(c, c.b_answer, Side::kA), indicator_headers(c)),
                   "200 OK");
     journal_up(c.a, c, "caller");
   }
@@ -176,7 +175,7 @@ void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& an
 
 // Media from a party is also taken from where its SIP comes from (a NAT, a second interface).
 void Gateway::set_signalling(Call& c, Side side, uint64_t session) {
-  const sip::Peer* peer = session ? sip_->ua().peer(session) : nullptr;
+  const sip::Peer* peer = session ? ua_->peer(session) : nullptr;
   if (!peer) return;
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(peer->address, ec);
@@ -189,14 +188,14 @@ void Gateway::set_signalling(Call& c, Side side, uint64_t session) {
 // Hangs up (BYE, or CANCEL before an answer) and crosses the dialog off the journal.
 void Gateway::hang_up(uint64_t session, const sip::HeaderList& headers) {
   if (journal_) journal_->down(session);
-  warn_on_error(sip_->ua().hangup(session, headers), "hanging up");
+  warn_on_error(ua_->hangup(session, headers), "hanging up");
 }
 
 // An established dialog goes into the journal (what a restarted gateway needs to end it).
 void Gateway::journal_up(uint64_t session, const Call& c, const char* role) {
   if (!journal_) return;
-  const sip::Dialog* d = sip_->ua().dialog(session);
-  const sip::Peer* peer = sip_->ua().peer(session);
+  const sip::Dialog* d = ua_->dialog(session);
+  const sip::Peer* peer = ua_->peer(session);
   if (!d || !peer) return;
   journal_->up(JournaledDialog{session, c.call_id, role, d->save(), *peer});
 }

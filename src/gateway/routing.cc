@@ -36,42 +36,19 @@ Gateway::Target Gateway::resolve(const sip::Uri& uri) {
     t.party.number = dialled;
     return t;
   }
-  std::lock_guard lock(policy_.mutex());
-  const auto& state = policy_.state();
-  const policy::User* user = uri.scheme == sip::Uri::Scheme::kTel || is_number(dialled)
-                                 ? state.user_by_address(dialled)
-                                 : state.user_by_address("sip:" + identity_of(uri));
+  const auto user = uri.scheme == sip::Uri::Scheme::kTel || is_number(dialled)
+                        ? policy_->user(dialled)
+                        : policy_->user("sip:" + identity_of(uri));
   if (user) {
-    t.party.aor = user->sip_address;
-    t.party.display = user->display_name;
-    t.party.number = user->phone_number;
-    t.identity = to_lower(user->sip_address.substr(4));
-  } else if (const policy::ApplicationInstance* ra = resource_account(state, uri, dialled)) {
-    const policy::CallQueue* q = state.queue_of_instance(to_lower(ra->object_id));
-    if (!q) return t;
-    auto route = std::make_shared<QueueRoute>();
-    route->identity = q->identity;
-    route->name = q->name;
-    route->routing = routing_from_name(q->routing_method);
-    route->presence_based = q->presence_based_routing;
-    route->conference_mode = q->conference_mode;
-    route->alert_time = std::chrono::seconds(q->agent_alert_time);
-    route->timeout = std::chrono::seconds(q->timeout_threshold);
-    std::set<std::string> seen;
-    auto add = [&](const std::string& id) {
-      const policy::User* u = state.user_by_id(id);
-      if (!u || u->sip_address.size() <= 4 || !seen.insert(to_lower(u->object_id)).second) return;
-      route->agents.push_back(QueueAgent{to_lower(u->sip_address.substr(4)), u->sip_address,
-                                         u->display_name, u->phone_number});
-    };
-    for (const auto& id : q->users) add(id);
-    for (const auto& g : q->distribution_lists) {
-      for (const auto& id : state.members_of(g)) add(id);
-    }
-    t.party.aor = "sip:" + to_lower(ra->user_principal_name);
-    t.party.display = ra->display_name.empty() ? q->name : ra->display_name;
-    t.party.number = ra->phone_number;
-    t.queue = std::move(route);
+    t.party.aor = user->aor;
+    t.party.display = user->display;
+    t.party.number = user->number;
+    t.identity = user->identity;
+  } else if (auto q = policy_->queue(uri, dialled)) {
+    t.party.aor = q->account.aor;
+    t.party.display = q->account.display;
+    t.party.number = q->account.number;
+    t.queue = std::move(q->route);
   } else if (trunk && is_number(dialled)) {
     t.via_trunk = true;
     t.party.aor = "tel:" + dialled;
@@ -81,13 +58,13 @@ Gateway::Target Gateway::resolve(const sip::Uri& uri) {
 }
 
 void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
-  const sip::Peer* from_peer = sip_->ua().peer(session);
+  const sip::Peer* from_peer = ua_->peer(session);
   if (!from_peer) return;
   if (stopping_) {
     refuse(session, 503, "Service Unavailable", "the gateway is shutting down");
     return;
   }
-  auto c = std::make_unique<Call>(io_);
+  auto c = std::make_unique<Call>(*timers_, *wall_);
   c->id = next_call_++;
   c->a = session;
   c->call_id = std::string(invite.call_id().value());
@@ -101,7 +78,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     for (const auto& v : vias.value()) {
       const std::string sent_by =
           std::string(v.host) + (v.port ? ":" + std::to_string(*v.port) : "");
-      if (iequals(sent_by, sip_->local())) {
+      if (iequals(sent_by, local_)) {
         ++metrics_.loops_refused;
         refuse(session, 482, "Loop Detected", "this request has been through this gateway");
         return;
@@ -120,9 +97,9 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   const bool from_trunk = this->from_trunk(invite, *from_peer, trunk_refusal);
   if (trunk_refusal) {
     if (trunk_refusal->status == 401) ++metrics_.auth_challenges;
-    warn_on_error(sip_->ua().reject(session, trunk_refusal->status, trunk_refusal->reason,
-                                    trunk_refusal->headers),
-                  "rejecting a request");
+    warn_on_error(
+        ua_->reject(session, trunk_refusal->status, trunk_refusal->reason, trunk_refusal->headers),
+        "rejecting a request");
     return;
   }
   auto from = invite.from();
@@ -139,9 +116,8 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     auto auth = registrar_->authenticate(invite, *from_peer);
     if (!auth.ok()) {
       if (auth.reply.status == 401) ++metrics_.auth_challenges;
-      warn_on_error(
-          sip_->ua().reject(session, auth.reply.status, auth.reply.reason, auth.reply.headers),
-          "rejecting a request");
+      warn_on_error(ua_->reject(session, auth.reply.status, auth.reply.reason, auth.reply.headers),
+                    "rejecting a request");
       return;
     }
     c->caller.aor = "sip:" + auth.identity;
@@ -164,22 +140,16 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   c->callee.display = t.party.display;
   c->callee.number = t.party.number;
   if (t.queue) {
-    c->queue = std::make_unique<QueueCall>(io_);
+    c->queue = std::make_unique<QueueCall>(*timers_);
     c->queue->route = t.queue;
     c->queue->queue = c->callee;
   }
-  if (!c->callee_identity.empty() && !t.emergency) {
-    std::lock_guard lock(policy_.mutex());
-    const auto& state = policy_.state();
-    const policy::User* u = state.user_by_address(c->callee.aor);
-    const policy::CallingSettings* cs = u ? state.calling_settings(u->object_id) : nullptr;
-    if (cs && (cs->forwarding_enabled || cs->unanswered_enabled)) c->forwarding = *cs;
-  }
+  if (!c->callee_identity.empty() && !t.emergency)
+    c->forwarding = policy_->forwarding(c->callee.aor);
   if (!from_trunk) {
-    std::lock_guard lock(policy_.mutex());
-    if (const policy::User* u = policy_.state().user_by_address(c->caller.aor)) {
-      c->caller.number = u->phone_number;
-      if (c->caller.display.empty()) c->caller.display = u->display_name;
+    if (auto u = policy_->user(c->caller.aor)) {
+      c->caller.number = u->number;
+      if (c->caller.display.empty()) c->caller.display = u->display;
     }
   }
   if (c->emergency) ++metrics_.emergency_calls;
@@ -229,11 +199,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   c->a_offer = std::move(offer).value();
   if (auto st = open_media(*c, c->a_offer); !st) {
     for (auto& r : c->relays) {
-      if (r) {
-        ports_.give(r->port(Side::kA));
-        ports_.give(r->port(Side::kB));
-        r->close();
-      }
+      if (r) r->close();
     }
     const bool busy = st.error().code == ErrorCode::kResourceExhausted;
     refuse(session, busy ? 503 : 488, busy ? "Service Unavailable" : "Not Acceptable Here",
@@ -271,7 +237,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
 // A party that is a user gets its effective policy; when it records, its recorders are invited.
 void Gateway::decide(Call& c, Party& p) {
   if (p.aor.empty() || !istarts_with(p.aor, "sip:")) return;
-  p.decision = policy_.engine().decide(p.aor);
+  p.decision = policy_->decide(p.aor);
   p.user = p.decision.user;
   if (p.decision.record()) {
     p.recorded = true;
@@ -282,9 +248,7 @@ void Gateway::decide(Call& c, Party& p) {
 // RequiredBeforeCallEstablishment: the callee is called once the required recorders are in
 // (check_setup), or the call fails at the deadline.
 void Gateway::await_recorders(Call& c) {
-  c.deadline.expires_after(options_.recording_setup_timeout);
-  c.deadline.async_wait([this, id = c.id](boost::system::error_code ec) {
-    if (ec) return;
+  c.deadline.start(options_.recording_setup_timeout, [this, id = c.id] {
     auto it = calls_.find(id);
     if (it == calls_.end() || it->second->state != Call::State::kSetup) return;
     recording_failed(*it->second,
@@ -298,7 +262,7 @@ void Gateway::await_recorders(Call& c) {
 Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
   bool any = false, plain_refused = false;
   for (const auto& m : offer.media) {
-    std::shared_ptr<RelayStream> relay;
+    std::shared_ptr<MediaStream> relay;
     StreamCrypto sc;
     // SRTP with SDES keys (RFC 4568): the first a=crypto line we can use. DTLS-SRTP
     // (UDP/TLS/RTP/SAVP*) and unusable keys: the stream is refused, never relayed in the clear.
@@ -317,27 +281,8 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
         secure ? theirs.has_value()
                : !options_.require_srtp && m.proto.find("RTP/AVP") != std::string::npos;
     if (m.port != 0 && transport_ok && (m.media == "audio" || m.media == "video")) {
-      // A port another process holds is skipped (it goes to the back of the pool).
-      Result<std::shared_ptr<RelayStream>> r =
-          make_error(ErrorCode::kResourceExhausted, "no free media ports");
-      for (int attempt = 0; attempt < kBindAttempts && !r; ++attempt) {
-        auto pa = ports_.take();
-        auto pb = ports_.take();
-        if (!pa || !pb) {
-          if (pa) ports_.give(*pa);
-          if (pb) ports_.give(*pb);
-          return make_error(ErrorCode::kResourceExhausted, "no free media ports");
-        }
-        r = RelayStream::open(io_, media_address_, *pa, *pb);
-        if (!r) {
-          ports_.give(*pa);
-          ports_.give(*pb);
-        }
-      }
-      if (!r) {  // every port tried is held by another process
-        return make_error(ErrorCode::kResourceExhausted,
-                          "no media port could be bound: " + r.error().message);
-      }
+      auto r = media_->open_stream();
+      if (!r) return r.error();
       relay = std::move(r).value();
       if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
       if (theirs) {
@@ -378,8 +323,8 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
   s.origin.username = "verbatim";
   s.origin.session_id = std::to_string(origin ? origin : c.origin_of(facing));
   s.origin.session_version = std::to_string(++sdp_version_);
-  s.origin.addr_type = media_address_.is_v6() ? "IP6" : "IP4";
-  s.origin.address = media_address_.to_string();
+  s.origin.addr_type = media_->address().is_v6() ? "IP6" : "IP4";
+  s.origin.address = media_->address().to_string();
   s.connection = sip::SdpConnection{"IN", s.origin.addr_type, s.origin.address};
   static const std::set<std::string> kDropped = {
       "rtcp",   "rtcp-mux",    "candidate", "ice-ufrag", "ice-pwd", "ice-options",
@@ -405,7 +350,7 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
 // The From of a call we place for `p`: its name and address; towards the trunk its number.
 std::string Gateway::from_of(const Party& p, bool to_trunk) const {
   return (p.display.empty() ? "" : quote(p.display) + " ") + "<" +
-         (p.number.empty() || !to_trunk ? p.aor : "sip:" + p.number + "@" + sip_->local()) + ">";
+         (p.number.empty() || !to_trunk ? p.aor : "sip:" + p.number + "@" + local_) + ">";
 }
 
 void Gateway::place_callee(Call& c) {
@@ -477,7 +422,7 @@ void Gateway::place_callee(Call& c) {
     sip::OutgoingCall fork = oc;
     fork.next_hop = b.source;
     fork.request_uri = b.contact;
-    auto sid = sip_->ua().invite(std::move(fork));
+    auto sid = ua_->invite(std::move(fork));
     if (!sid) {
       error = sid.error().message;
       continue;
@@ -491,10 +436,9 @@ void Gateway::place_callee(Call& c) {
   }
   c.rang = c.forks.size();
   if (c.forwarding && c.forwarding->unanswered_enabled && !c.to_voicemail && !c.via_trunk) {
-    c.unanswered.expires_after(std::chrono::seconds(c.forwarding->unanswered_delay));
-    c.unanswered.async_wait([this, id = c.id](boost::system::error_code ec) {
+    c.unanswered.start(std::chrono::seconds(c.forwarding->unanswered_delay), [this, id = c.id] {
       auto it = calls_.find(id);
-      if (ec || it == calls_.end()) return;
+      if (it == calls_.end()) return;
       Call& call = *it->second;
       if (call.state == Call::State::kCalling && !call.b && call.forwarding) {
         (void)on_unanswered(call, "no answer within " +

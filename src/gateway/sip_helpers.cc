@@ -14,10 +14,6 @@ namespace verbatim::gateway::detail {
 
 namespace asio = boost::asio;
 
-int64_t ms_since(steady_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t).count();
-}
-
 std::string quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
@@ -64,22 +60,6 @@ bool is_number(std::string_view s) {
   if (!s.empty() && s[0] == '+') s.remove_prefix(1);
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
-
-const policy::ApplicationInstance* resource_account(const policy::PolicyState& state,
-                                                    const sip::Uri& uri,
-                                                    const std::string& dialled) {
-  if (uri.scheme != sip::Uri::Scheme::kTel && !is_number(dialled)) {
-    return state.instance_by_upn(identity_of(uri));
-  }
-  std::string number;
-  if (!policy::normalize_phone(dialled, number)) return nullptr;
-  for (const auto& [id, a] : state.instances()) {
-    if (!a.phone_number.empty() && a.phone_number == number) return &a;
-  }
-  return nullptr;
-}
-
-std::string new_metadata_id() { return random_hex(16); }
 
 std::optional<udp::endpoint> media_target(const sip::SessionDescription& sdp,
                                           const sip::SdpMedia& m) {

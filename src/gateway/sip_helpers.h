@@ -43,9 +43,6 @@ inline constexpr const char* kRecordingFailedText =
 inline constexpr const char* kRecordingLostText =
     "The recording required by your organisation stopped, so the call was ended";
 
-// Milliseconds from `t` until now.
-int64_t ms_since(steady_clock::time_point t);
-
 // `s` as a quoted string (RFC 3261 §25.1), CR and LF dropped.
 std::string quote(std::string_view s);
 
@@ -60,15 +57,6 @@ std::optional<sip::Peer> parse_peer(std::string_view host_port);
 
 // Digits with an optional leading +.
 bool is_number(std::string_view s);
-
-// The application instance (a call queue's resource account) a Request-URI names: by its SIP
-// address (the UPN) or its phone number.
-const policy::ApplicationInstance* resource_account(const policy::PolicyState& state,
-                                                    const sip::Uri& uri,
-                                                    const std::string& dialled);
-
-// A new RFC 7865 metadata id.
-std::string new_metadata_id();
 
 // Where an m-line's media goes (its connection address and port).
 std::optional<udp::endpoint> media_target(const sip::SessionDescription& sdp,

@@ -47,7 +47,7 @@ bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
   if (!na) return decline("Refer-To does not parse");
   auto uri = sip::parse_uri(na.value().uri.text);
   if (!uri) return decline("Refer-To does not parse");
-  auto tr = std::make_unique<Transfer>(io_);
+  auto tr = std::make_unique<Transfer>(*timers_);
   Target t;
   auto replaces = std::find_if(uri.value().headers.begin(), uri.value().headers.end(),
                                [](const auto& p) { return iequals(p.name, "Replaces"); });
@@ -77,7 +77,7 @@ bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
   tr->target = std::move(t);
   tr->target.party.side = moving;
   c.transfer = std::move(tr);
-  asio::post(io_, [this, id = c.id] { start_transfer(id); });
+  later([this, id = c.id] { start_transfer(id); });
   return true;
 }
 
@@ -107,7 +107,7 @@ Result<std::pair<Gateway::Call*, Side>> Gateway::consultation(const Call& c,
     if (id == c.id) continue;
     for (Side side : {Side::kA, Side::kB}) {
       const uint64_t session = side == Side::kA ? other->a : other->b;
-      const sip::Dialog* d = session ? sip_->ua().dialog(session) : nullptr;
+      const sip::Dialog* d = session ? ua_->dialog(session) : nullptr;
       if (!d || d->call_id() != call_id || !tags.count(d->local_tag()) ||
           !tags.count(d->remote_tag())) {
         continue;
@@ -145,9 +145,7 @@ void Gateway::start_transfer(uint64_t call_id) {
     for (const auto& g : c.recordings[i]->groups) waiting |= g.required_before;
   }
   if (waiting) {
-    t.deadline.expires_after(options_.recording_setup_timeout);
-    t.deadline.async_wait([this, call_id](boost::system::error_code ec) {
-      if (ec) return;
+    t.deadline.start(options_.recording_setup_timeout, [this, call_id] {
       auto it = calls_.find(call_id);
       if (it == calls_.end() || !it->second->transfer || it->second->transfer->calling) return;
       transfer_failed(*it->second, 480,
@@ -189,7 +187,7 @@ void Gateway::place_target(Call& c) {
       transfer_failed(c, 481, "the consultation call ended");
       return;
     }
-    auto sent = sip_->ua().reinvite(
+    auto sent = ua_->reinvite(
         t.replaced,
         sdp_for(c, stays == Side::kA ? c.a_offer : c.b_answer, t.moving, false,
                 ci->second->origin_of(ci->second->a == t.replaced ? Side::kA : Side::kB)),
@@ -231,7 +229,7 @@ void Gateway::place_target(Call& c) {
         "Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
   }
   oc.body = sdp_for(c, stays == Side::kA ? c.a_offer : c.b_answer, t.moving);
-  auto sid = sip_->ua().invite(std::move(oc));
+  auto sid = ua_->invite(std::move(oc));
   if (!sid) {
     transfer_failed(c, 500, sid.error().message);
     return;
@@ -253,7 +251,7 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
   }
   const Side moving = t.moving;
   if (t.transferor) {
-    warn_on_error(sip_->ua().notify_refer(t.transferor, 200, "OK"), "NOTIFY to the transferor");
+    warn_on_error(ua_->notify_refer(t.transferor, 200, "OK"), "NOTIFY to the transferor");
     sessions_.erase(t.transferor);
     hang_up(t.transferor);
   }
@@ -344,10 +342,9 @@ void Gateway::transfer_failed(Call& c, int status, const std::string& why) {
   const uint64_t transferor = t.transferor;
   c.transfer.reset();
   if (transferor) {
-    warn_on_error(
-        sip_->ua().notify_refer(transferor, status,
-                                status == 480 ? "Temporarily Unavailable" : "Transfer Failed"),
-        "NOTIFY to the transferor");
+    warn_on_error(ua_->notify_refer(transferor, status,
+                                    status == 480 ? "Temporarily Unavailable" : "Transfer Failed"),
+                  "NOTIFY to the transferor");
   } else {
     end_call(c, "transfer failed after the transferor left: " + why);
   }

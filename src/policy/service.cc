@@ -46,8 +46,17 @@ Status PolicyService::commit(const std::string& actor) {
   }
   engine_.apply(state_, changes);
   ++generation_;
+  for (auto& [id, l] : listeners_) l(changes);
   return ok_status();
 }
+
+uint64_t PolicyService::add_listener(Listener listener) {
+  const uint64_t id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void PolicyService::remove_listener(uint64_t id) { listeners_.erase(id); }
 
 void PolicyService::rollback() { state_.rollback_to(0); }
 
@@ -65,6 +74,7 @@ Status PolicyService::refresh() {
     }
     engine_.apply(state_, changes);
     ++generation_;
+    for (auto& [id, l] : listeners_) l(changes);
   }
 }
 

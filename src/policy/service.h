@@ -8,6 +8,8 @@
 // Thread-safety: writers hold mutex(); engine() is safe to use from any thread.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +46,15 @@ class PolicyService {
   // compares to know it is stale (read under mutex()).
   uint64_t generation() const { return generation_; }
 
+  // Caches of what the state (and the store) hold, kept current as changes come in: `listener`
+  // gets the changes of every commit and refresh that changed state(), after the engine took
+  // them, with mutex() held, on the thread that committed or refreshed. A commit's changes carry
+  // whole documents (credentials with their hashes); a refresh's come from the audit log
+  // (credentials without them). Returns an id for remove_listener() (called under mutex()).
+  using Listener = std::function<void(const std::vector<Change>& changes)>;
+  uint64_t add_listener(Listener listener);
+  void remove_listener(uint64_t id);
+
  private:
   std::unique_ptr<Store> store_;
   IdGenerator& ids_;
@@ -53,6 +64,8 @@ class PolicyService {
   DecisionEngine engine_;
   int64_t seq_ = 0;
   uint64_t generation_ = 0;
+  std::map<uint64_t, Listener> listeners_;
+  uint64_t next_listener_ = 1;
 };
 
 }  // namespace verbatim::policy

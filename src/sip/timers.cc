@@ -4,6 +4,20 @@
 
 namespace verbatim::sip {
 
+void Timer::start(Millis after, std::function<void()> fn) {
+  cancel();
+  id_ = service_->start(after, [this, fn = std::move(fn)] {
+    id_ = 0;  // before fn, which may start it again or destroy its owner
+    fn();
+  });
+}
+
+void Timer::cancel() {
+  if (id_ == 0) return;
+  service_->cancel(id_);
+  id_ = 0;
+}
+
 uint64_t ManualTimers::start(Millis after, std::function<void()> fn) {
   const uint64_t id = next_id_++;
   due_.emplace(std::make_pair(now_ + after, id), std::move(fn));

@@ -1,6 +1,8 @@
-// Timers for the SIP layers. The transaction state machines never read a clock; they ask a
-// TimerService to call them back, so tests drive them with ManualTimers (deterministic, no
-// sleeping) and servers with AsioTimers (steady_timer on the io_context).
+// Timers for the SIP layers and the gateway. The transaction state machines and the gateway's
+// calls never read a clock; they ask a TimerService for the time and to call them back, so tests
+// drive them with ManualTimers (virtual time: deterministic, no sleeping) and servers with
+// AsioTimers (steady_timer on the io_context). A TimerService belongs to one thread: the
+// io_context's (AsioTimers) or the test's (ManualTimers); callbacks run on it.
 #pragma once
 
 #include <chrono>
@@ -23,6 +25,26 @@ class TimerService {
   // Calls `fn` once after `after`; returns an id for cancel(). Ids are never 0.
   virtual uint64_t start(Millis after, std::function<void()> fn) = 0;
   virtual void cancel(uint64_t id) = 0;
+  // The monotonic time the timers count in (steady_clock's in production, virtual in tests).
+  virtual std::chrono::steady_clock::time_point now() const = 0;
+};
+
+// One timer of an owner (a call's deadline): idle or armed; start() replaces what is armed, and
+// destroying it cancels it, so a callback never runs for an owner that is gone. The owner holds
+// it by value; the TimerService must outlive it.
+class Timer {
+ public:
+  explicit Timer(TimerService& service) : service_(&service) {}
+  ~Timer() { cancel(); }
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  void start(Millis after, std::function<void()> fn);
+  void cancel();
+  bool armed() const { return id_ != 0; }
+
+ private:
+  TimerService* service_;
+  uint64_t id_ = 0;
 };
 
 // Virtual time: advance() runs every timer that falls due, in time order (timers started by
@@ -32,7 +54,10 @@ class ManualTimers final : public TimerService {
   uint64_t start(Millis after, std::function<void()> fn) override;
   void cancel(uint64_t id) override;
   void advance(Millis by);
-  Millis now() const { return now_; }
+  std::chrono::steady_clock::time_point now() const override {
+    return std::chrono::steady_clock::time_point(now_);
+  }
+  Millis elapsed() const { return now_; }
   size_t pending() const { return due_.size(); }
 
  private:
@@ -48,6 +73,9 @@ class AsioTimers final : public TimerService {
   ~AsioTimers() override;
   uint64_t start(Millis after, std::function<void()> fn) override;
   void cancel(uint64_t id) override;
+  std::chrono::steady_clock::time_point now() const override {
+    return std::chrono::steady_clock::now();
+  }
 
  private:
   boost::asio::io_context& io_;

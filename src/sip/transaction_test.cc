@@ -41,7 +41,7 @@ struct Harness {
       timers, TransactionLayer::Callbacks{
                   [this](const Message& m, const Peer&) {
                     const std::string s = m.serialize();
-                    sent.emplace_back(s.substr(0, s.find("\r\n")), timers.now());
+                    sent.emplace_back(s.substr(0, s.find("\r\n")), timers.elapsed());
                     sent_messages.push_back(Message::parse(s).value());
                   },
                   [this](uint64_t id, const Message&, const Peer&, uint64_t c) {

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "sip/dialog.h"
+#include "sip/signalling.h"
 #include "sip/transaction.h"
 
 namespace verbatim::sip {
@@ -65,68 +66,10 @@ struct UaOptions {
   TimerConfig t;  // T1/T2 for the 2xx retransmission and the ACK wait
 };
 
-struct Credentials {
-  std::string username;
-  std::string password;
-};
-
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
-
-struct OutgoingCall {
-  Peer next_hop;            // where the INVITE goes (the peer, or an outbound proxy)
-  std::string request_uri;  // "sip:bob@example.com"
-  std::string from;         // "\"Alice\" <sip:alice@example.com>" (we add the tag)
-  std::string to;           // "<sip:bob@example.com>"
-  std::string call_id;      // empty: a random one
-  std::string content_type = "application/sdp";
-  std::string body;    // the offer (SDP, or multipart/mixed for SIPREC)
-  HeaderList headers;  // extra headers: Require: siprec, Call-Info, P-Asserted-Identity, ...
-  // Feature tags for our Contact in every request of this session that carries one, e.g.
-  // ";+sip.src" for a SIPREC recording session (RFC 7866 §6.1.1).
-  std::string contact_params;
-  std::optional<Credentials> credentials;  // to answer 401/407 challenges
-  bool session_timer = true;               // offer RFC 4028 session timers
-  // A B2BUA passes on the caller's Max-Forwards less one (RFC 3261 §16.6 step 3, so loops
-  // through B2BUAs still end); a request we originate starts at 70.
-  int max_forwards = 70;
-};
-
-// The final status of a request we sent inside a dialog (408 for a timeout) and the response
-// (null for a timeout).
-using RequestDone = std::function<void(int status, const Message* response)>;
-
-class UserAgent {
+class UserAgent final : public Signalling {
  public:
-  struct Handlers {
-    // Calls we take.
-    std::function<void(uint64_t session, const Message& invite)> on_invite{};
-    // A re-INVITE or UPDATE with a body: the answer SDP, or a Error whose status is sent
-    // (488). An empty answer says the body held no offer (a SIPREC metadata-only UPDATE): an
-    // UPDATE is answered without a body, a re-INVITE with our current SDP.
-    std::function<Result<std::string>(uint64_t session, const Message& request)> on_reoffer{};
-    // A session that was taken, or placed and answered, is over ("bye", "local", "cancel",
-    // "no-ack", "session-timer", "rejected", "transaction-failed", "peer-gone").
-    std::function<void(uint64_t session, std::string_view why)> on_ended{};
-    std::function<int()> options_status{};  // default 200
-    // Extra headers for OPTIONS answers (load; Retry-After with a 503 instead of 30 s).
-    std::function<HeaderList()> options_headers{};
-    // Calls we place.
-    std::function<void(uint64_t session, const Message& response)> on_progress{};  // 1xx
-    std::function<void(uint64_t session, const Message& response)> on_answered{};  // 2xx
-    // Never answered: the final status (408: no response at all) and the response if any.
-    std::function<void(uint64_t session, int status, const Message* response)> on_failed{};
-    // Transfers: accept (true: 202) or decline (false: 603) the peer's REFER.
-    std::function<bool(uint64_t session, const Message& refer)> on_refer{};
-    // The sipfrag status of a NOTIFY about our REFER (100, 180, 200, 486, ...).
-    std::function<void(uint64_t session, int status)> on_refer_progress{};
-    // Requests outside any dialog other than INVITE, CANCEL and ACK (a registrar's REGISTER):
-    // true when the application answered it (with reply()); false for the default handling
-    // (OPTIONS, MESSAGE, INFO answered here, anything else 501).
-    std::function<bool(uint64_t txn, const Message& request, const Peer& from)> on_request{};
-  };
-
   UserAgent(TransactionLayer& layer, TimerService& timers, UaOptions options, Handlers handlers);
-  ~UserAgent();
+  ~UserAgent() override;
   UserAgent(const UserAgent&) = delete;
   UserAgent& operator=(const UserAgent&) = delete;
 
@@ -136,44 +79,46 @@ class UserAgent {
   void on_server_failed(uint64_t txn, std::string_view why);
 
   // Calls we take (extra headers: Call-Info, Reason, ...).
-  Status ring(uint64_t session, const HeaderList& headers = {});
-  Status accept(uint64_t session, std::string_view sdp_answer, const HeaderList& headers = {});
+  Status ring(uint64_t session, const HeaderList& headers = {}) override;
+  Status accept(uint64_t session, std::string_view sdp_answer,
+                const HeaderList& headers = {}) override;
   Status reject(uint64_t session, int status, std::string_view reason,
-                const HeaderList& headers = {});
+                const HeaderList& headers = {}) override;
 
   // Calls we place: the session id, or an error when the call's fields do not parse.
-  Result<uint64_t> invite(OutgoingCall call);
-  Status cancel(uint64_t session);
+  Result<uint64_t> invite(OutgoingCall call) override;
+  Status cancel(uint64_t session) override;
 
   // Sends OPTIONS outside any dialog (a health check of a peer): `done` gets the final status
   // (408 when the transaction timed out) and the response.
-  Status options(const Peer& to, std::string_view request_uri, RequestDone done);
+  Status options(const Peer& to, std::string_view request_uri, RequestDone done) override;
 
   // Ends a dialog this UA's process had before it restarted: a BYE built from the saved dialog,
   // sent to `to` (`done` gets the final status; 481 from a peer that forgot it too is fine).
   Status bye_saved(const Dialog::Saved& dialog, const Peer& to, const HeaderList& headers,
-                   RequestDone done = nullptr);
+                   RequestDone done = nullptr) override;
 
   // Answers a request handed to Handlers::on_request.
   Status reply(uint64_t txn, const Message& request, int status, std::string_view reason,
-               const HeaderList& headers = {});
+               const HeaderList& headers = {}) override;
 
   // Either direction. `headers` go into the BYE (or the rejection), e.g. a Reason.
-  Status hangup(uint64_t session, const HeaderList& headers = {});
-  Status reinvite(uint64_t session, std::string_view sdp_offer, RequestDone done = nullptr);
-  Status refer(uint64_t session, std::string_view refer_to, RequestDone done = nullptr);
+  Status hangup(uint64_t session, const HeaderList& headers = {}) override;
+  Status reinvite(uint64_t session, std::string_view sdp_offer,
+                  RequestDone done = nullptr) override;
+  Status refer(uint64_t session, std::string_view refer_to, RequestDone done = nullptr) override;
   // An UPDATE without an offer (RFC 3311) carrying another body: a SIPREC metadata update
   // (RFC 7866 §7.1.2). `headers`: e.g. its Content-Disposition.
   Status update(uint64_t session, std::string_view content_type, std::string body,
-                const HeaderList& headers = {}, RequestDone done = nullptr);
+                const HeaderList& headers = {}, RequestDone done = nullptr) override;
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
   // a final status (>= 200) ends the implicit subscription.
-  Status notify_refer(uint64_t session, int status, std::string_view reason);
+  Status notify_refer(uint64_t session, int status, std::string_view reason) override;
 
   size_t sessions() const { return sessions_.size(); }
   // Where the session's requests came from (calls we take) or go (calls we place).
-  const Peer* peer(uint64_t session) const;
-  const Dialog* dialog(uint64_t session) const;
+  const Peer* peer(uint64_t session) const override;
+  const Dialog* dialog(uint64_t session) const override;
 
  private:
   struct Session;

@@ -1,0 +1,115 @@
+#include "siprec/recording_offer.h"
+
+#include <sstream>
+
+#include <pugixml.hpp>
+
+#include "common/ids.h"
+#include "sip/multipart.h"
+#include "siprec/metadata.h"
+
+namespace verbatim::siprec {
+
+namespace {
+
+// <extensiondata xmlns:vb="urn:verbatim:gateway:1"><vb:call .../></extensiondata>
+std::string call_extension(const RecordingOfferSpec& spec, const std::string& observed_id) {
+  pugi::xml_document doc;
+  pugi::xml_node ext = doc.append_child("extensiondata");
+  ext.append_attribute("xmlns:vb") = "urn:verbatim:gateway:1";
+  pugi::xml_node call = ext.append_child("vb:call");
+  call.append_attribute("applicationId") = spec.application_id.c_str();
+  call.append_attribute("callId") = spec.call_id.c_str();
+  call.append_attribute("direction") = spec.observed_is_caller ? "outbound" : "inbound";
+  call.append_attribute("instance") = spec.instance.c_str();
+  call.append_attribute("observed") = observed_id.c_str();
+  call.append_attribute("policy") = spec.policy.c_str();
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
+  return out.str();
+}
+
+}  // namespace
+
+std::string new_metadata_id() { return random_hex(16); }
+
+RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
+  RecordingOffer offer;
+  sip::SessionDescription sdp;
+  sdp.origin.username = "verbatim";
+  sdp.origin.session_id = std::to_string(spec.origin_id);
+  sdp.origin.session_version = "1";
+  sdp.origin.addr_type = spec.address.find(':') != std::string::npos ? "IP6" : "IP4";
+  sdp.origin.address = spec.address;
+  sdp.session_name = "Verbatim SIPREC";
+  sdp.connection = sip::SdpConnection{"IN", sdp.origin.addr_type, sdp.origin.address};
+  Metadata md;
+  md.groups.push_back({new_metadata_id(), spec.started_at, "", {}});
+  offer.session_id = new_metadata_id();
+  md.sessions.push_back({offer.session_id, md.groups[0].id, spec.started_at, "", spec.now, "", {}});
+  Participant observed, peer;
+  observed.id = new_metadata_id();
+  peer.id = new_metadata_id();
+  observed.names.push_back({spec.observed.aor, spec.observed.display});
+  peer.names.push_back({spec.peer.aor, spec.peer.display});
+  observed.sessions = peer.sessions = {offer.session_id};
+  observed.streams_given = peer.streams_given = true;
+  for (const auto& s : spec.streams) {
+    sip::SdpMedia m;
+    m.media = s.offered.media;
+    m.port = s.port;
+    m.proto = s.key.empty() ? "RTP/AVP" : "RTP/SAVP";
+    m.formats = s.offered.formats;
+    if (!s.key.empty()) m.attributes.push_back({"crypto", "1 " + s.srtp_suite + " " + s.key});
+    for (const auto& a : s.offered.attributes) {
+      if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime") m.attributes.push_back(a);
+    }
+    const std::string label = std::to_string(sdp.media.size() + 1);
+    m.attributes.push_back({"label", label});
+    m.attributes.push_back({"sendonly", std::nullopt});
+    sdp.media.push_back(std::move(m));
+    Stream st;
+    st.id = new_metadata_id();
+    st.session_id = offer.session_id;
+    st.label = label;
+    (s.from_observed ? observed.send : observed.recv).push_back(st.id);
+    (s.from_observed ? peer.recv : peer.send).push_back(st.id);
+    md.streams.push_back(std::move(st));
+  }
+  md.participants = {observed, peer};
+  md.extensions.push_back(call_extension(spec, observed.id));
+  offer.peer_id = peer.id;
+  offer.peer_send = peer.send;
+  offer.peer_recv = peer.recv;
+  const std::string boundary = "verbatim-" + random_hex(6);
+  offer.content_type = "multipart/mixed;boundary=" + boundary;
+  offer.body = sip::build_multipart(
+      {{"application/sdp", sip::serialize_sdp(sdp), ""},
+       {"application/rs-metadata+xml", serialize_metadata(md), "recording-session"}},
+      boundary);
+  return offer;
+}
+
+std::string peer_change_metadata(const std::string& session_id, const std::string& gone_id,
+                                 const OfferParty& came, const std::vector<std::string>& send,
+                                 const std::vector<std::string>& recv, const std::string& now,
+                                 std::string& came_id) {
+  Metadata md;
+  md.partial = true;
+  Participant gone, arrived;
+  gone.id = gone_id;
+  gone.sessions = {session_id};
+  gone.disassociate_time = now;
+  arrived.id = new_metadata_id();
+  arrived.names.push_back({came.aor, came.display});
+  arrived.sessions = {session_id};
+  arrived.associate_time = now;
+  arrived.send = send;
+  arrived.recv = recv;
+  arrived.streams_given = true;
+  md.participants = {gone, arrived};
+  came_id = arrived.id;
+  return serialize_metadata(md);
+}
+
+}  // namespace verbatim::siprec

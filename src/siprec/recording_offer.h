@@ -1,0 +1,63 @@
+// The SIPREC client side (RFC 7866 §8, RFC 7865): what a recording client (the gateway) offers a
+// recorder for one recorded party, and the partial metadata it sends when the party that one
+// talks to changes (§7.1.2). The offer is a multipart/mixed body (sip/multipart.h) of an SDP
+// with one send-only, labelled m-line per copied direction of each relayed stream, and RFC 7865
+// metadata (siprec/metadata.h, pugixml) naming the observed participant and its peer, with the
+// streams each sends and receives and a Verbatim extension (urn:verbatim:gateway:1: direction,
+// call, policy, application). Pure functions: callable from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sip/sdp.h"
+
+namespace verbatim::siprec {
+
+struct OfferParty {
+  std::string aor, display;
+};
+
+// One copied direction of a relayed stream.
+struct OfferStream {
+  sip::SdpMedia offered;        // the call's m-line (its codecs are the copy's)
+  bool from_observed = true;    // what the recorded party sends (else what it receives)
+  uint16_t port = 0;            // where the copies come from
+  std::string srtp_suite, key;  // SDES (RFC 4568): the key the recorder decrypts with, or none
+};
+
+struct RecordingOfferSpec {
+  uint64_t origin_id = 0;  // o= session id
+  std::string address;     // our media address (IPv4 or IPv6)
+  std::string started_at;  // the call's start, ISO 8601
+  std::string now;         // ISO 8601
+  OfferParty observed, peer;
+  bool observed_is_caller = true;
+  std::string call_id, policy, application_id, instance;
+  std::vector<OfferStream> streams;
+};
+
+struct RecordingOffer {
+  std::string content_type;  // multipart/mixed;boundary=...
+  std::string body;
+  // What later metadata updates refer to: the communication session, the peer participant and
+  // the streams it sends and receives.
+  std::string session_id, peer_id;
+  std::vector<std::string> peer_send, peer_recv;
+};
+
+// Ids and the boundary are random (new_metadata_id()).
+RecordingOffer build_recording_offer(const RecordingOfferSpec& spec);
+
+// The partial metadata of a peer change: `gone_id` disassociated from `session_id` at `now`, a
+// new participant (`came`, whose id goes to `came_id`) associated with the same streams.
+std::string peer_change_metadata(const std::string& session_id, const std::string& gone_id,
+                                 const OfferParty& came, const std::vector<std::string>& send,
+                                 const std::vector<std::string>& recv, const std::string& now,
+                                 std::string& came_id);
+
+// A new RFC 7865 metadata id (random, 128 bits in hex).
+std::string new_metadata_id();
+
+}  // namespace verbatim::siprec

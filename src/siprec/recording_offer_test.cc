@@ -1,0 +1,113 @@
+#include "siprec/recording_offer.h"
+
+#include <gtest/gtest.h>
+
+#include "sip/multipart.h"
+#include "siprec/metadata.h"
+
+namespace verbatim::siprec {
+namespace {
+
+RecordingOfferSpec two_way_audio() {
+  RecordingOfferSpec spec;
+  spec.origin_id = 42;
+  spec.address = "192.0.2.1";
+  spec.started_at = "2026-12-05T10:00:00Z";
+  spec.now = "2026-12-05T10:00:01Z";
+  spec.observed = {"sip:bob@contoso.com", "Bob"};
+  spec.peer = {"tel:+14255550199", ""};
+  spec.observed_is_caller = false;
+  spec.call_id = "abc@pstn";
+  spec.policy = "Traders & \"Sales\" <EU>";  // escaped by the XML writer
+  spec.application_id = "app-1";
+  spec.instance = "recorder@contoso.com";
+  auto sdp = sip::parse_sdp(
+      "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+      "m=audio 30000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 "
+      "telephone-event/8000\r\na=ptime:20\r\na=sendrecv\r\n");
+  EXPECT_TRUE(sdp);
+  for (bool from_observed : {true, false}) {
+    OfferStream st;
+    st.offered = sdp.value().media[0];
+    st.from_observed = from_observed;
+    st.port = from_observed ? 20000 : 20002;
+    spec.streams.push_back(st);
+  }
+  spec.streams[1].srtp_suite = "AES_CM_128_HMAC_SHA1_80";
+  spec.streams[1].key = "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+  return spec;
+}
+
+TEST(RecordingOffer, SdpAndMetadataDescribeTheSameLabelledStreams) {
+  const RecordingOffer offer = build_recording_offer(two_way_audio());
+  const std::string prefix = "multipart/mixed;boundary=";
+  ASSERT_EQ(offer.content_type.rfind(prefix, 0), 0u);
+  auto parts = sip::parse_multipart(offer.body, offer.content_type.substr(prefix.size()));
+  ASSERT_TRUE(parts) << offer.body;
+  ASSERT_EQ(parts.value().size(), 2u);
+  EXPECT_EQ(parts.value()[0].content_type(), "application/sdp");
+  EXPECT_EQ(parts.value()[1].content_type(), "application/rs-metadata+xml");
+  EXPECT_EQ(parts.value()[1].header("Content-Disposition"), "recording-session");
+
+  auto sdp = sip::parse_sdp(parts.value()[0].body);
+  ASSERT_TRUE(sdp);
+  ASSERT_EQ(sdp.value().media.size(), 2u);
+  EXPECT_EQ(sdp.value().origin.session_id, "42");
+  EXPECT_EQ(sdp.value().media[0].port, 20000);
+  EXPECT_EQ(sdp.value().media[0].proto, "RTP/AVP");
+  EXPECT_EQ(sdp.value().media[1].proto, "RTP/SAVP");  // the stream with a key
+  EXPECT_EQ(sdp.value().media[0].formats, (std::vector<std::string>{"0", "101"}));
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(sdp.value().media[i].attribute("label").value_or(""), std::to_string(i + 1));
+    EXPECT_TRUE(sdp.value().media[i].has_attribute("sendonly"));
+    EXPECT_EQ(sdp.value().media[i].attribute("ptime").value_or(""), "20");
+  }
+
+  std::vector<MetadataProblem> problems;
+  auto md = parse_metadata(parts.value()[1].body, &problems);
+  ASSERT_TRUE(md) << parts.value()[1].body;
+  EXPECT_TRUE(problems.empty());
+  ASSERT_EQ(md.value().participants.size(), 2u);
+  const Participant& observed = md.value().participants[0];
+  const Participant& peer = md.value().participants[1];
+  EXPECT_EQ(observed.names.at(0).aor, "sip:bob@contoso.com");
+  EXPECT_EQ(peer.id, offer.peer_id);
+  // Label 1 is what Bob sends (his peer receives it); label 2 what he receives.
+  const Stream* one = md.value().stream_by_label("1");
+  const Stream* two = md.value().stream_by_label("2");
+  ASSERT_TRUE(one && two);
+  EXPECT_EQ(observed.send, std::vector<std::string>{one->id});
+  EXPECT_EQ(observed.recv, std::vector<std::string>{two->id});
+  EXPECT_EQ(offer.peer_send, std::vector<std::string>{two->id});
+  EXPECT_EQ(offer.peer_recv, std::vector<std::string>{one->id});
+  EXPECT_EQ(md.value().sessions.at(0).id, offer.session_id);
+  ASSERT_EQ(md.value().extensions.size(), 1u);
+  const std::string& ext = md.value().extensions[0];
+  EXPECT_NE(ext.find("direction=\"inbound\""), std::string::npos) << ext;
+  EXPECT_NE(ext.find("observed=\"" + observed.id + "\""), std::string::npos) << ext;
+  // &, " and < escaped (> needs no escape in an attribute value).
+  EXPECT_NE(ext.find("policy=\"Traders &amp; &quot;Sales&quot; &lt;EU>\""), std::string::npos)
+      << ext;
+}
+
+TEST(RecordingOffer, APeerChangeDisassociatesOneAndAssociatesTheOtherOnTheSameStreams) {
+  const RecordingOffer offer = build_recording_offer(two_way_audio());
+  std::string came_id;
+  const std::string xml =
+      peer_change_metadata(offer.session_id, offer.peer_id, {"sip:carol@contoso.com", "Carol"},
+                           offer.peer_send, offer.peer_recv, "2026-12-05T10:01:00Z", came_id);
+  auto md = parse_metadata(xml);
+  ASSERT_TRUE(md) << xml;
+  EXPECT_TRUE(md.value().partial);
+  ASSERT_EQ(md.value().participants.size(), 2u);
+  EXPECT_EQ(md.value().participants[0].id, offer.peer_id);
+  EXPECT_EQ(md.value().participants[0].disassociate_time, "2026-12-05T10:01:00Z");
+  EXPECT_EQ(md.value().participants[1].id, came_id);
+  EXPECT_EQ(md.value().participants[1].associate_time, "2026-12-05T10:01:00Z");
+  EXPECT_EQ(md.value().participants[1].send, offer.peer_send);
+  EXPECT_EQ(md.value().participants[1].recv, offer.peer_recv);
+  EXPECT_NE(came_id, offer.peer_id);
+}
+
+}  // namespace
+}  // namespace verbatim::siprec
