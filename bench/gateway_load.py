@@ -300,7 +300,7 @@ sslVersionMin = TLSv1.2
 """
 
 
-def gateway_config(tmp, transport, caller_port, tls_section):
+def gateway_config(tmp, transport, caller_port, tls_section, tls=True):
     """The gateway's configuration with the trunk (127.0.0.1, SIPp's caller) on `transport`."""
     trunk = f"trunk = \"127.0.0.1:{caller_port}\"\n"
     if transport != "udp":
@@ -308,7 +308,7 @@ def gateway_config(tmp, transport, caller_port, tls_section):
     cfg = os.path.join(tmp, f"gateway-{transport}.toml")
     with open(cfg, "w") as f:
         f.write("[log]\nlevel = \"warn\"\n" + tls_section + "[gateway]\nsip_listen = \"127.0.0.1:0\"\n"
-                "tls_listen = \"127.0.0.1:0\"\n" + trunk + "digest_algorithms = [\"MD5\"]\n"
+                + ("tls_listen = \"127.0.0.1:0\"\n" if tls else "") + trunk + "digest_algorithms = [\"MD5\"]\n"
                 "health_check_interval_ms = 0\nrtp_port_min = 10000\nrtp_port_max = 31999\n")
     return cfg
 
@@ -319,8 +319,8 @@ def start_gateway(binary, cfg, env, tmp):
     gw = subprocess.Popen(["taskset", "-c", "1", binary, "--config", cfg, "serve", "--roles", "gateway"],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     line = gw.stdout.readline()
-    ports = re.findall(r":(\d+) \(", line)
-    if len(ports) < 2:
+    ports = re.findall(r":(\d+) \(", line) + [None]  # no TLS port without a TLS listener
+    if not ports[0]:
         stop(gw)
         sys.exit(f"gateway_load: the gateway did not start: {line!r}")
     callee_port = free_port()
@@ -334,7 +334,7 @@ def start_gateway(binary, cfg, env, tmp):
                     "-timeout", "10"], cwd=tmp, check=True, capture_output=True)
     phone = sipp_uas(callee_port, tmp)
     time.sleep(0.5)
-    return gw, int(ports[0]), int(ports[1]), phone
+    return gw, int(ports[0]), int(ports[1]) if ports[1] else None, phone
 
 
 def not_connected(tmp):
@@ -426,19 +426,25 @@ def compare(a_name, a, b_name, b):
         f"{x['rate']}: {per_k(x) / per_k(y):.2f}x" for x, y in both if per_k(y)))
 
 
-def baseline_against(a, binary, env, tmp, caller_port, tls_section, rates, procs):
-    """Ours and the baseline's gateway over UDP, each on a fresh process, one rate at a time in
-    turn (ours, then the baseline's), so a machine that slows down mid-run slows both."""
-    old = os.path.join(a.baseline, "verbatim")
-    results = {"verbatim/udp (this build)": [], "verbatim/udp (baseline)": []}
+def baseline_against(a, binary, env, tmp, caller_port, script, rates, procs):
+    """Ours and the baseline's gateway over UDP without a TLS listener (the baseline may predate
+    TLS), each with a data directory its own binary made from the same admin script, each on a
+    fresh process per rate, in turn (ours, then the baseline's), so a machine that slows down
+    mid-run slows both."""
+    runs = []
+    for label, exe in (("this build", binary), ("baseline", os.path.join(a.baseline, "verbatim"))):
+        data = os.path.join(tmp, f"data-{label.replace(' ', '-')}")
+        e = dict(env, VERBATIM_DATA_DIR=data)
+        subprocess.run([exe, "admin", "-c", script], env=e, check=True, capture_output=True)
+        runs.append((f"verbatim/udp ({label})", exe, e))
+    cfg = gateway_config(tmp, "udp", caller_port, "", tls=False)
+    results = {name: [] for name, _, _ in runs}
     for rate in rates:
-        for name, exe in (("verbatim/udp (this build)", binary), ("verbatim/udp (baseline)", old)):
-            gw, gw_port, _, phone = start_gateway(exe, gateway_config(tmp, "udp", caller_port, tls_section),
-                                                  env, tmp)
+        for name, exe, e in runs:
+            gw, gw_port, _, phone = start_gateway(exe, cfg, e, tmp)
             procs += [gw, phone]
             results[name] += measure(name, gw, gw_port, [rate], a.seconds, tmp, caller_port=caller_port,
-                                     user="alice", password="alice-secret-1", load_port=gw_port,
-                                     tcp=False, probe_transport="udp", ca=None)
+                                     user="alice", password="alice-secret-1", load_port=gw_port)
             for p in (gw, phone):
                 stop(p)
                 procs.remove(p)
@@ -530,7 +536,7 @@ def main():
             for k, n in not_connected(tmp):
                 print(f"  {name:13} not connected: {n} x {k}")
         if a.baseline:
-            baseline_against(a, binary, env, tmp, caller_port, tls_section, rates, procs)
+            baseline_against(a, binary, env, tmp, caller_port, script, rates, procs)
         for p in procs:
             stop(p)
         procs.clear()

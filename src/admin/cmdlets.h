@@ -13,6 +13,8 @@
 // leaves the state as it was (the interpreter rolls back journal entries anyway).
 // Parameter names, defaults, output fields and error texts follow Microsoft's cmdlets;
 // docs/cmdlets.md is the reference.
+// Threads and ownership: the cmdlet table is immutable (any thread); a cmdlet runs on the
+// interpreter's thread with the service's mutex held by the caller.
 #pragma once
 
 #include <string>

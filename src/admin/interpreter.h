@@ -10,6 +10,8 @@
 // cmdlet and the parameter, and changes nothing. run_interactive() commits each statement
 // on its own, as a console session does. Both hold the PolicyService mutex while they run.
 // The cmdlets themselves are declared in cmdlets.h.
+// Threads and ownership: an Interpreter and its Context belong to one thread (a CLI, or one REST
+// request at a time under the policy service's mutex); results are values the caller owns.
 #pragma once
 
 #include <functional>

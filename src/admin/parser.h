@@ -9,6 +9,8 @@
 // Hand-written: no library parses PowerShell, and error positions must match what an admin
 // sees. Bounded: nesting depth and input size are limited, so fuzzed input cannot exhaust
 // the stack. Produces an AST; evaluation is in interpreter.h.
+// Threads and ownership: pure functions over the script text; the AST owns copies of what it
+// names; any thread.
 #pragma once
 
 #include <cstdint>

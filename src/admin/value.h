@@ -5,6 +5,7 @@
 // name and ordered properties, looked up case-insensitively as PowerShell does).
 // display() renders a value the way PowerShell's formatter shows it in a list or table
 // cell; to_json() is how the REST API returns it.
+// Threads and ownership: values (copyable, self-contained); any thread.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,7 @@
 // Small helpers shared by the archive's files (archive.cc and its parts): object ids from text,
 // not-found errors, hashes of catalog text. Private to src/archive/.
+// Threads and ownership: helpers of archive.cc and its parts, called with the Archive's own
+// discipline (one thread, the writer lock held).
 #pragma once
 
 #include <algorithm>

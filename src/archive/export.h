@@ -14,6 +14,8 @@
 // public key) -> inclusion proof -> ledger entry -> SHA-256 of the stored object -> AEAD
 // authentication of every chunk under the exported data key -> the decrypted file. Verdicts
 // are valid, tampered or unverifiable; unverifiable is never reported as valid.
+// Threads and ownership: export and package verification run on the caller's thread over an
+// Archive it holds open; the package file is the caller's.
 #pragma once
 
 #include <array>

@@ -8,6 +8,8 @@
 // anyone. Signing keys (Ed25519) for ledger tree heads live in owner-only files too; the
 // public half is what auditors get.
 // Functions are pure apart from the key files they read or create; they never throw.
+// Threads and ownership: key values and functions on them; the key material is owned by the
+// struct (wiped on destruction where it says so); any thread, one object per thread.
 #pragma once
 
 #include <array>

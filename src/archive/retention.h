@@ -11,6 +11,7 @@
 //
 // Metadata fields matched (case-insensitively): "application_id" or "applications" (array),
 // "groups" (array of names or ObjectIds), "policy".
+// Threads and ownership: pure functions over rule values; any thread.
 #pragma once
 
 #include <string>

@@ -2,6 +2,8 @@
 // and read with libarchive (POSIX pax format; reading also accepts gzip/xz-compressed tars).
 // Unpacking is defensive: only regular files and directories, no absolute paths, no "..",
 // no links or devices; anything else is refused with the entry's name.
+// Threads and ownership: writing and reading one tarball at a time on the caller's thread; the
+// caller owns the streams.
 #pragma once
 
 #include <string>

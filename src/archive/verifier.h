@@ -9,6 +9,8 @@
 // are found (the caller logs them as alerts) and kept with the pass. Status: a JSON document
 // (passes, progress in objects and bytes, findings of the current and the last pass) that
 // the server writes to <archive>/verify-status.json for `verbatim verify --status`.
+// Threads and ownership: an IncrementalVerifier borrows an Archive and runs on the thread that
+// owns it (serve's io_context, or the CLI).
 #pragma once
 
 #include <memory>

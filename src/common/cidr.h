@@ -1,6 +1,7 @@
 // Address ranges: whether an IP address lies in one of a list of CIDR blocks ("10.0.0.0/8",
 // "2001:db8::/32", or a bare address meaning just it). Used where the network says who a peer
 // is (the recorder's allowed recording clients, the gateway's trunk). Pure functions.
+// Threads and ownership: pure functions over values; any thread.
 #pragma once
 
 #include <string>

@@ -1,5 +1,7 @@
 // Clock: the source of wall-clock time. Production uses SystemClock; tests inject
 // ManualClock so timestamps in outputs and audit rows are reproducible.
+// Threads and ownership: SystemClock is stateless (any thread); a ManualClock belongs to the test
+// that advances it. Clocks are borrowed, never owned, by what reads them.
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,7 @@
 // Config: the one TOML configuration file every role reads (`--config FILE`), merged with
 // flags and environment. Every setting has a documented default (docs/configuration.md);
 // `verbatim config show` prints the effective values. Loaded once at start-up.
+// Threads and ownership: the Config is a value read once at start and then only read; any thread.
 #pragma once
 
 #include <optional>

@@ -1,4 +1,5 @@
 // Small helpers for standard containers.
+// Threads and ownership: helpers on a container the caller owns and guards.
 #pragma once
 
 #include <cstddef>

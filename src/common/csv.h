@@ -1,6 +1,7 @@
 // CSV reader (RFC 4180: quoted fields, doubled quotes, CRLF or LF, embedded newlines).
 // Hand-written because Debian packages no maintained C++ CSV library and directory imports
 // need exact line numbers in their error messages; it is forty lines and fuzzed.
+// Threads and ownership: pure functions; any thread.
 #pragma once
 
 #include <string>

@@ -1,6 +1,7 @@
 // Where each role keeps its files inside the data directory (`general.data_dir`), named once:
 // every command and role reads the same names from here. docs/operations.md lists them for
 // backups.
+// Threads and ownership: a value naming files; any thread.
 #pragma once
 
 #include <filesystem>

@@ -1,6 +1,7 @@
 // The defaults of every role's settings, named once: the configuration (config.h) starts from
 // them, and so do the roles' own option structs (GatewayOptions, RecorderOptions) that tests
 // build directly. docs/configuration.md documents them.
+// Threads and ownership: constants.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
 // Process exit codes every `verbatim` subcommand uses (design.md, "Conventions").
+// Threads and ownership: constants.
 #pragma once
 
 namespace verbatim {

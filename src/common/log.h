@@ -1,5 +1,6 @@
 // Process-wide logging set-up (spdlog): human-readable lines by default, one JSON object per
 // line with `--log-format json`. Logs go to stderr so command output on stdout stays clean.
+// Threads and ownership: spdlog's loggers are thread-safe; the helpers here keep no state.
 #pragma once
 
 #include <string>

@@ -1,6 +1,7 @@
 // Period: a calendar duration such as a retention period ("7y", "18m", "90d", "1y6m").
 // Years and months are calendar units (2024-02-29 + 1y = 2025-03-01: never shorter than the
 // period), which is how regulations state retention (MiFID II 5 years, SEC 17a-4 6 years).
+// Threads and ownership: pure functions over values; any thread.
 #pragma once
 
 #include <string>

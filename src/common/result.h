@@ -4,6 +4,7 @@
 // holds either a value or an Error with a canonical code and a human-readable message.
 // Callers must look at it (Outcome's result is [[nodiscard]]). Exceptions are allowed only
 // at the edges (CLI parsing, config loading) and never cross a component boundary.
+// Threads and ownership: values; any thread.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // Small ASCII string helpers shared by every component. Case-insensitivity here is ASCII
 // only, which is what SIP, PowerShell identifiers and e-mail style names need.
+// Threads and ownership: pure functions; returned views point into the caller's strings.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // TestDir: a fresh temporary directory per test, named after the test, removed afterwards.
 // For tests only (header-only, GoogleTest).
+// Threads and ownership: a test's temporary directory, owned and removed by the TestDir object.
 #pragma once
 
 #include <unistd.h>

@@ -5,6 +5,7 @@
 // ../shared/testdata beside the checkout (where CI has it). In a plain clone it is absent: every
 // test that needs it is reported SKIPPED with the reason (never failed, never silently passed),
 // through VB_REQUIRE_TESTDATA at the top of the test body.
+// Threads and ownership: pure functions; any thread.
 #pragma once
 
 #include <cstdlib>

@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/strings.h"
-#include "gateway/call_model.h"
+#include "gateway/usages.h"
 #include "media/audio.h"
 #include "sip/header_values.h"
 #include "siprec/gateway_context.h"
@@ -179,7 +179,7 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
     if (!sid) continue;
     c.forks.push_back(sid.value());
     c.simultaneous_forks.insert(sid.value());
-    sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
+    sessions_[sid.value()] = {c.id, usages().simultaneous, nullptr};
   }
   c.simultaneous = std::move(*t);
 }

@@ -62,79 +62,7 @@ int64_t Gateway::ms_since(steady_clock::time_point t) const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(timers_->now() - t).count();
 }
 
-void Gateway::later(std::function<void()> fn) {
-  timers_->start(std::chrono::milliseconds(0), std::move(fn));
-}
-
-// Whether our offer towards a party may carry SDES keys: always when none of the call's streams
-// is SRTP (nothing to carry), else only over TLS — `transport` of the hop, "" for "not known yet"
-// (the caller of place_callee filters the bindings) — or where the admin allowed plain SIP.
-bool Gateway::keys_allowed(const Call& c, const std::string& transport) const {
-  if (options_.allow_sdes_over_plain_sip || transport == "TLS") return true;
-  return std::none_of(c.crypto.begin(), c.crypto.end(),
-                      [](const StreamCrypto& sc) { return sc.secure; });
-}
-
-std::vector<Binding> Gateway::reachable(const Call& c, const std::string& identity) {
-  auto bindings = registrar_->bindings(identity);
-  if (!keys_allowed(c, "")) {
-    std::erase_if(bindings, [](const Binding& b) { return b.source.transport != "TLS"; });
-  }
-  return bindings;
-}
-
-bool Gateway::tenant_domain(const std::string& domain) {
-  if (!options_.sip_domains.empty()) {
-    return std::any_of(options_.sip_domains.begin(), options_.sip_domains.end(),
-                       [&](const std::string& d) { return iequals(d, domain); });
-  }
-  return policy_->user_domain(domain);
-}
-
-sip::Peer Gateway::trunk_peer() const {
-  sip::Peer p = *parse_peer(options_.trunk);
-  p.transport = options_.trunk_transport;
-  if (p.transport == "TLS" && options_.trunk.rfind(':') == std::string::npos) p.port = 5061;
-  return p;
-}
-
-bool Gateway::from_trunk(const sip::Message& request, const sip::Peer& from,
-                         std::optional<Registrar::Reply>& refusal) {
-  if (options_.trunk.empty() || !iequals(from.transport, options_.trunk_transport)) return false;
-  const sip::Peer trunk = trunk_peer();
-  bool source = false;
-  if (options_.trunk_sources.empty()) {
-    // Its own address; over UDP also its port (a trunk sends from the port it listens on).
-    source = from.address == trunk.address && (from.transport != "UDP" || from.port == trunk.port);
-  } else {
-    source = address_in(from.address, options_.trunk_sources);
-  }
-  if (!source) return false;
-  if (!options_.trunk_tls_name.empty() && !iequals(from.tls_name, options_.trunk_tls_name)) {
-    refusal =
-        Registrar::Reply{403,
-                         "Forbidden",
-                         {{"Warning", "399 verbatim \"the trunk's TLS certificate does not name " +
-                                          options_.trunk_tls_name + "\""}}};
-    return false;
-  }
-  if (trunk_auth_) {
-    const sip::Header* h = request.find("Authorization");
-    const auto now = wall_->now();
-    const auto verdict =
-        h ? trunk_auth_->verify(h->value, request.method(), request.request_uri(), now)
-          : sip::DigestVerdict::kMalformed;
-    if (verdict != sip::DigestVerdict::kOk) {
-      Registrar::Reply r{401, "Unauthorized", {}};
-      for (auto& c : trunk_auth_->challenges(now, verdict == sip::DigestVerdict::kStale)) {
-        r.headers.emplace_back("WWW-Authenticate", std::move(c));
-      }
-      refusal = std::move(r);
-      return false;
-    }
-  }
-  return true;
-}
+void Gateway::later(std::function<void()> fn) { timers_->post(std::move(fn)); }
 
 Result<std::string> Gateway::start() {
   registrar_ = std::make_unique<Registrar>(
@@ -142,7 +70,8 @@ Result<std::string> Gateway::start() {
       [this](std::string_view user, std::string_view realm, sip::DigestAlgorithm a) {
         return policy_->ha1(user, realm, a);
       },
-      [this](const std::string& domain) { return tenant_domain(domain); }, options_.registrar);
+      [this](const std::string& domain) { return tenant_domain(domain); }, options_.registrar,
+      RegistrarClocks{timers_, wall_});
   if (!options_.trunk_username.empty()) {
     // The trunk's own login: its realm is the first tenant domain (or "trunk"), its HA1 from the
     // configured password; the same stateless nonces and replay table as the users'.
@@ -311,58 +240,5 @@ void Gateway::refuse(uint64_t session, int status, const std::string& reason,
 }
 
 // --- metrics ---------------------------------------------------------------------------------
-
-json Gateway::status() const {
-  const auto& m = metrics_;
-  json endpoints = json::object();
-  for (const auto& [uri, h] : health_) {
-    endpoints[uri] = {{"up", !h.down}, {"missed", h.missed}, {"lastStatus", h.status}};
-  }
-  return json{{"calls", calls_.size()},
-              {"recorderEndpoints", std::move(endpoints)},
-              {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
-              {"mediaPortsFree", media_ ? media_->ports_free() : 0},
-              {"totals",
-               {{"calls", m.calls},
-                {"connected", m.calls_connected},
-                {"refusedForRecording", m.calls_refused_recording},
-                {"endedForRecording", m.calls_ended_recording},
-                {"emergency", m.emergency_calls},
-                {"toVoicemail", m.calls_to_voicemail},
-                {"noticesPlayed", m.notices_played},
-                {"removalWarnings", m.removal_warnings},
-                {"dialogsLeftByPreviousRunEnded", m.dialogs_left_ended},
-                {"recordingInvites", m.recording_invites},
-                {"recordingAnswered", m.recording_answered},
-                {"recordingFailed", m.recording_failed},
-                {"recordingReplacements", m.recording_replacements},
-                {"metadataUpdates", m.metadata_updates},
-                {"recorderEndpointsDown", m.recorders_down},
-                {"registers", m.registers},
-                {"authChallenges", m.auth_challenges}}}};
-}
-
-void Gateway::write_status() const {
-  if (options_.status_file.empty()) return;
-  const std::string tmp = options_.status_file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << status().dump(2) << "\n";
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, options_.status_file, ec);
-}
-
-void Gateway::tick() {
-  write_status();
-  if (journal_) journal_->flush();
-  if (registrar_ && registrar_->changed() &&
-      timers_->now() - last_registrations_ >= kRegistrationsSaveInterval) {
-    save_registrations();
-  }
-  tick_timer_.start(std::chrono::seconds(1), [this] {
-    if (!stopping_) tick();
-  });
-}
 
 }  // namespace verbatim::gateway

@@ -195,11 +195,22 @@ class Gateway {
   struct Call;
   struct Transfer;
   struct QueueCall;
-  enum class Role { kCaller, kCallee, kRecorder, kTarget };
+  // What each SIP session is for in its call (usages.cc), after reSIProcate's dialog usages:
+  // each kind handles its own events, so no UA callback picks a branch by role. Stateless (the
+  // state is the call's): one instance of each kind serves every session of that kind.
+  struct Usage;
+  struct CallerUsage;          // the caller's INVITE, then the caller (side A)
+  struct CalleeForkUsage;      // our INVITE to one registration of the callee, then the callee
+  struct SimultaneousUsage;    // our INVITE to a simultaneous-ring target (calling settings)
+  struct QueueAgentUsage;      // our INVITE to a call queue's agent
+  struct RecorderLegUsage;     // a SIPREC session to one recorder
+  struct TransferTargetUsage;  // our INVITE to a transfer's target
+  struct Usages;
+  static const Usages& usages();
   struct SessionRef {
     uint64_t call = 0;
-    Role role = Role::kCaller;
-    Leg* leg = nullptr;  // recorder sessions
+    const Usage* usage = nullptr;
+    Leg* leg = nullptr;  // recorder legs
   };
 
   struct Target;

@@ -10,7 +10,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "gateway/call_model.h"
+#include "gateway/usages.h"
 #include "media/audio.h"
 #include "sip/header_values.h"
 #include "siprec/gateway_context.h"
@@ -125,7 +125,7 @@ bool Gateway::queue_ring(Call& c, size_t agent) {
     fork.request_uri = b.contact;
     auto sid = ua_->invite(std::move(fork));
     if (!sid) continue;
-    sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
+    sessions_[sid.value()] = {c.id, usages().queue_agent, nullptr};
     q.ringing[sid.value()] = {agent, offer};
     ++rung;
   }

@@ -9,6 +9,8 @@
 //   LongestIdle one at a time, the agent whose last queue call ended longest ago first (never
 //               had one: first of all); agents in another call are always skipped.
 // With PresenceBasedRouting, agents in another call are skipped whatever the method.
+// Threads and ownership: the QueueRouter (owned by the Gateway) keeps each queue's cursor and the
+// agents' idle times; the gateway's io_context thread only.
 #pragma once
 
 #include <chrono>

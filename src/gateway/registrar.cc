@@ -21,8 +21,9 @@ std::string identity_of(const sip::Uri& uri) {
 }
 
 Registrar::Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, DomainCheck domains,
-                     RegistrarOptions options)
-    : secret_(secret),
+                     RegistrarOptions options, RegistrarClocks clocks)
+    : clocks_(clocks),
+      secret_(secret),
       lookup_(std::move(lookup)),
       domains_(std::move(domains)),
       options_(std::move(options)),
@@ -43,7 +44,7 @@ sip::DigestServer& Registrar::server(const std::string& realm) {
 
 Registrar::Reply Registrar::challenge(const std::string& realm, bool stale) {
   Reply r{401, "Unauthorized", {}};
-  for (auto& c : server(realm).challenges(std::chrono::system_clock::now(), stale)) {
+  for (auto& c : server(realm).challenges(wall_now(), stale)) {
     r.headers.emplace_back("WWW-Authenticate", std::move(c));
   }
   return r;
@@ -51,7 +52,7 @@ Registrar::Reply Registrar::challenge(const std::string& realm, bool stale) {
 
 Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::Peer& from) {
   Auth out;
-  const auto now = steady_clock::now();
+  const auto now = steady_now();
   auto who = request.method() == "REGISTER" ? request.to() : request.from();
   if (!who) return {"", {400, "Bad Request", {}}};
   const std::string claimed = identity_of(who.value().uri);
@@ -74,8 +75,8 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
   if (!params || to_lower(params.value().get("realm")) != realm) {
     return {"", challenge(realm, false)};
   }
-  const auto verdict = server(realm).verify(h->value, request.method(), request.request_uri(),
-                                            std::chrono::system_clock::now());
+  const auto verdict =
+      server(realm).verify(h->value, request.method(), request.request_uri(), wall_now());
   switch (verdict) {
     case sip::DigestVerdict::kOk:
       break;
@@ -119,7 +120,7 @@ void Registrar::expire(std::vector<Binding>& list, steady_clock::time_point now)
 std::vector<Binding> Registrar::bindings(const std::string& identity) {
   auto it = bindings_.find(identity);
   if (it == bindings_.end()) return {};
-  expire(it->second, steady_clock::now());
+  expire(it->second, steady_now());
   if (it->second.empty()) {
     bindings_.erase(it);
     return {};
@@ -130,7 +131,7 @@ std::vector<Binding> Registrar::bindings(const std::string& identity) {
 Registrar::Reply Registrar::on_register(const sip::Message& request, const sip::Peer& from) {
   Auth auth = authenticate(request, from);
   if (!auth.ok()) return auth.reply;
-  const auto now = steady_clock::now();
+  const auto now = steady_now();
   auto call_id = request.call_id();
   auto cseq = request.cseq();
   if (!call_id || !cseq) return {400, "Bad Request", {}};
@@ -195,8 +196,8 @@ Registrar::Reply Registrar::on_register(const sip::Message& request, const sip::
 }
 
 nlohmann::json Registrar::snapshot() {
-  const auto now = std::chrono::steady_clock::now();
-  const auto wall = std::chrono::system_clock::now();
+  const auto now = steady_now();
+  const auto wall = wall_now();
   nlohmann::json out = nlohmann::json::array();
   for (auto& [identity, list] : bindings_) {
     expire(list, now);
@@ -221,10 +222,9 @@ nlohmann::json Registrar::snapshot() {
 size_t Registrar::restore(const nlohmann::json& saved) {
   size_t skipped = 0;
   if (!saved.is_array()) return 0;
-  const auto now = std::chrono::steady_clock::now();
-  const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  const auto now = steady_now();
+  const auto wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall_now().time_since_epoch()).count();
   // The snapshot lists each user's bindings newest first: appended in that order.
   for (const auto& e : saved) {
     try {

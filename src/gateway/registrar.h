@@ -17,6 +17,8 @@
 //     few lines a second (LogLimiter).
 // Bindings are kept in memory and saved by the gateway (gateway-registrations.json), so a
 // restarted gateway calls phones at once; bindings expire as registered.
+// Threads and ownership: the Registrar (owned by the Gateway) holds the bindings and nonce state;
+// the gateway's io_context thread only.
 #pragma once
 
 #include <chrono>
@@ -29,9 +31,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/log_limit.h"
 #include "sip/digest.h"
 #include "sip/message.h"
+#include "sip/timers.h"
 #include "sip/transaction.h"
 #include "sip/user_agent.h"
 
@@ -53,6 +57,13 @@ struct Binding {
   uint32_t cseq = 0;
 };
 
+// The clocks a Registrar reads (binding expiry, lockouts: `monotonic`; nonces, Date: `wall`);
+// null: the system's. The gateway passes its own, so tests run registrations in virtual time.
+struct RegistrarClocks {
+  const sip::TimerService* monotonic = nullptr;
+  const Clock* wall = nullptr;
+};
+
 class Registrar {
  public:
   // HA1 for a digest username in a realm, or nullopt (unknown user, no password set).
@@ -61,7 +72,7 @@ class Registrar {
   // Whether a (lower-case) domain is one of the tenant's SIP domains.
   using DomainCheck = std::function<bool(const std::string& domain)>;
   Registrar(std::array<uint8_t, 32> secret, Ha1Lookup lookup, DomainCheck domains,
-            RegistrarOptions options = {});
+            RegistrarOptions options = {}, RegistrarClocks clocks = {});
 
   struct Reply {
     int status = 200;
@@ -92,6 +103,13 @@ class Registrar {
   size_t restore(const nlohmann::json& saved);
 
  private:
+  std::chrono::steady_clock::time_point steady_now() const {
+    return clocks_.monotonic ? clocks_.monotonic->now() : std::chrono::steady_clock::now();
+  }
+  std::chrono::system_clock::time_point wall_now() const {
+    return clocks_.wall ? clocks_.wall->now() : std::chrono::system_clock::now();
+  }
+  RegistrarClocks clocks_;
   sip::DigestServer& server(const std::string& realm);
   Reply challenge(const std::string& realm, bool stale);
   void expire(std::vector<Binding>& list, std::chrono::steady_clock::time_point now) const;

@@ -12,7 +12,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "gateway/call_model.h"
+#include "gateway/usages.h"
 #include "media/audio.h"
 #include "sip/header_values.h"
 #include "siprec/gateway_context.h"
@@ -21,41 +21,6 @@
 namespace verbatim::gateway {
 
 // --- a new call ------------------------------------------------------------------------------
-
-// Whom a Request-URI (or a Refer-To) reaches: an emergency number (the trunk, never a user), a
-// user by SIP address or number, or another number through the trunk. Nobody: party.aor empty.
-Gateway::Target Gateway::resolve(const sip::Uri& uri) {
-  Target t;
-  const std::string dialled = uri.user_unescaped();
-  const bool trunk = !options_.trunk.empty();
-  t.emergency = std::find(options_.emergency_numbers.begin(), options_.emergency_numbers.end(),
-                          dialled) != options_.emergency_numbers.end();
-  if (t.emergency) {
-    t.via_trunk = true;
-    t.party.aor = "tel:" + dialled;
-    t.party.number = dialled;
-    return t;
-  }
-  const auto user = uri.scheme == sip::Uri::Scheme::kTel || is_number(dialled)
-                        ? policy_->user(dialled)
-                        : policy_->user("sip:" + identity_of(uri));
-  if (user) {
-    t.party.aor = user->aor;
-    t.party.display = user->display;
-    t.party.number = user->number;
-    t.identity = user->identity;
-  } else if (auto q = policy_->queue(uri, dialled)) {
-    t.party.aor = q->account.aor;
-    t.party.display = q->account.display;
-    t.party.number = q->account.number;
-    t.queue = std::move(q->route);
-  } else if (trunk && is_number(dialled)) {
-    t.via_trunk = true;
-    t.party.aor = "tel:" + dialled;
-    t.party.number = dialled;
-  }
-  return t;
-}
 
 void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   const sip::Peer* from_peer = ua_->peer(session);
@@ -208,7 +173,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   }
   Call& call = *c;
   set_signalling(call, Side::kA, session);
-  sessions_[session] = {call.id, Role::kCaller, nullptr};
+  sessions_[session] = {call.id, usages().caller, nullptr};
   calls_[call.id] = std::move(c);
   // Who is recorded: each party that is a user whose effective policy records.
   // (A queue is not recorded as such: each agent is, under their own policy, once they answer.)
@@ -259,93 +224,7 @@ void Gateway::await_recorders(Call& c) {
   check_setup(c);
 }
 
-Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
-  bool any = false, plain_refused = false;
-  for (const auto& m : offer.media) {
-    std::shared_ptr<MediaStream> relay;
-    StreamCrypto sc;
-    // SRTP with SDES keys (RFC 4568): the first a=crypto line we can use. DTLS-SRTP
-    // (UDP/TLS/RTP/SAVP*) and unusable keys: the stream is refused, never relayed in the clear.
-    const bool secure = m.proto.find("SAVP") != std::string::npos;
-    std::optional<std::pair<sip::SdesCrypto, media::SdesKey>> theirs;
-    if (secure && m.proto.rfind("RTP/SAVP", 0) == 0) {
-      for (const auto& cr : m.cryptos()) {
-        if (auto k = media::parse_sdes_key(cr.suite, cr.key_params)) {
-          theirs = std::pair{cr, std::move(k).value()};
-          break;
-        }
-      }
-    }
-    if (!secure && options_.require_srtp) plain_refused = true;
-    const bool transport_ok =
-        secure ? theirs.has_value()
-               : !options_.require_srtp && m.proto.find("RTP/AVP") != std::string::npos;
-    if (m.port != 0 && transport_ok && (m.media == "audio" || m.media == "video")) {
-      auto r = media_->open_stream();
-      if (!r) return r.error();
-      relay = std::move(r).value();
-      if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
-      if (theirs) {
-        // Our keys: one for what we send the caller, one for what we send the callee.
-        sc.secure = true;
-        sc.tag = theirs->first.tag;
-        sc.suite = theirs->first.suite;
-        sc.proto = m.proto;
-        sc.our_a = media::new_sdes_inline(sc.suite);
-        sc.our_b = media::new_sdes_inline(sc.suite);
-        auto ka = media::parse_sdes_key(sc.suite, sc.our_a);
-        auto kb = media::parse_sdes_key(sc.suite, sc.our_b);
-        if (!ka || !kb) return make_error(ErrorCode::kInternal, "SRTP: our own key does not parse");
-        VB_TRY(relay->set_srtp(Side::kA, theirs->second, ka.value()));
-      }
-      any = true;
-    }
-    c.relays.push_back(std::move(relay));
-    c.crypto.push_back(std::move(sc));
-  }
-  if (!any) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      plain_refused
-                          ? "SRTP is required here (gateway.require_srtp): plain RTP is refused"
-                          : "no stream the gateway can relay (RTP or SRTP with SDES keys, audio or "
-                            "video)");
-  }
-  return ok_status();
-}
-
 // --- the callee ------------------------------------------------------------------------------
-
-std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
-                             bool recorded, uint64_t origin) {
-  sip::SessionDescription s = from_other;
-  // The o= session id stays the one the dialog first saw; versions only ever grow (one counter
-  // for the gateway, so a dialog moved between calls never sees one go back).
-  s.origin.username = "verbatim";
-  s.origin.session_id = std::to_string(origin ? origin : c.origin_of(facing));
-  s.origin.session_version = std::to_string(++sdp_version_);
-  s.origin.addr_type = media_->address().is_v6() ? "IP6" : "IP4";
-  s.origin.address = media_->address().to_string();
-  s.connection = sip::SdpConnection{"IN", s.origin.addr_type, s.origin.address};
-  static const std::set<std::string> kDropped = {
-      "rtcp",   "rtcp-mux",    "candidate", "ice-ufrag", "ice-pwd", "ice-options",
-      "crypto", "fingerprint", "setup",     "record",    "ice-lite"};
-  std::erase_if(s.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
-  if (recorded || c.recorded()) s.attributes.push_back({"record", std::string("on")});
-  for (size_t i = 0; i < s.media.size(); ++i) {
-    auto& m = s.media[i];
-    m.connection.reset();
-    std::erase_if(m.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
-    const bool relayed = i < c.relays.size() && c.relays[i];
-    m.port = relayed && m.port != 0 ? c.relays[i]->port(facing) : 0;
-    if (relayed && c.crypto[i].secure) {
-      const auto& sc = c.crypto[i];
-      m.proto = sc.proto;
-      m.attributes.push_back({"crypto", std::to_string(sc.tag) + " " + sc.suite + " " +
-                                            (facing == Side::kA ? sc.our_a : sc.our_b)});
-    }
-  }
-  return sip::serialize_sdp(s);
-}
 
 // The From of a call we place for `p`: its name and address; towards the trunk its number.
 std::string Gateway::from_of(const Party& p, bool to_trunk) const {
@@ -428,7 +307,7 @@ void Gateway::place_callee(Call& c) {
       continue;
     }
     c.forks.push_back(sid.value());
-    sessions_[sid.value()] = {c.id, Role::kCallee, nullptr};
+    sessions_[sid.value()] = {c.id, usages().callee_fork, nullptr};
   }
   if (c.forwarding && c.forwarding->forwarding_enabled &&
       c.forwarding->forwarding_type == "Simultaneous" && !c.to_voicemail && !c.via_trunk) {

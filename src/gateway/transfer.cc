@@ -10,7 +10,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "gateway/call_model.h"
+#include "gateway/usages.h"
 #include "media/audio.h"
 #include "sip/header_values.h"
 #include "siprec/gateway_context.h"
@@ -24,14 +24,11 @@ namespace verbatim::gateway {
 // target is someone the gateway can reach; the rest happens after the 202 has gone.
 bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
   auto it = sessions_.find(session);
-  if (it == sessions_.end() ||
-      (it->second.role != Role::kCaller && it->second.role != Role::kCallee)) {
-    return false;
-  }
+  if (it == sessions_.end() || !it->second.usage->party()) return false;
   auto ci = calls_.find(it->second.call);
   if (ci == calls_.end()) return false;
   Call& c = *ci->second;
-  const Side moving = it->second.role == Role::kCaller ? Side::kA : Side::kB;
+  const Side moving = *it->second.usage->party();
   auto decline = [&](const std::string& why) {
     spdlog::warn("call {}: transfer declined: {}", c.call_id, why);
     c.transfers.push_back({{"by", (moving == Side::kA ? c.caller : c.callee).aor},
@@ -235,7 +232,7 @@ void Gateway::place_target(Call& c) {
     return;
   }
   t.session = sid.value();
-  sessions_[t.session] = {c.id, Role::kTarget, nullptr};
+  sessions_[t.session] = {c.id, usages().transfer_target, nullptr};
 }
 
 // The target answered: it takes the transferor's side. The transferor is told (NOTIFY 200) and
@@ -269,7 +266,8 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
     }
   }
   (moving == Side::kA ? c.a : c.b) = t.session;
-  sessions_[t.session] = {c.id, moving == Side::kA ? Role::kCaller : Role::kCallee, nullptr};
+  sessions_[t.session] = {c.id, moving == Side::kA ? usages().caller : usages().callee_fork,
+                          nullptr};
   journal_up(t.session, c, moving == Side::kA ? "caller" : "callee");
   apply_answer(c, moving, answer.value(), true);
   Party& slot = moving == Side::kA ? c.caller : c.callee;

@@ -2,6 +2,8 @@
 // A-law and G.722 from spandsp, Opus from libopus), a sample-rate converter (speexdsp), and an
 // Ogg/Opus file writer (libopusenc). Used by the jobs that turn evidence into playback files
 // after a call, never on the live path.
+// Threads and ownership: decoders and encoders are owned by their user and used by one thread at
+// a time; the functions are pure.
 #pragma once
 
 #include <cstdint>

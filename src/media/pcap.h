@@ -7,6 +7,7 @@
 // Hand-written: libpcap's writer (pcap_dump) wants a FILE* and a capture handle, and its
 // reader a file; evidence goes through the archive's encrypted objects instead, written and
 // read back as bytes in memory.
+// Threads and ownership: a PcapReader owns its file; one thread at a time.
 #pragma once
 
 #include <array>

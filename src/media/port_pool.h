@@ -1,6 +1,8 @@
 // The media ports of a role (the recorder, the gateway's relay): pairs (even port for RTP, the
 // odd one above for RTCP) from the configured range, handed out round-robin so that a port just
 // released is the last to be used again (late packets of an ended call never land in a new one).
+// Threads and ownership: a PortPool is owned by its media anchor and used on that anchor's thread
+// only.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,8 @@
 // every SRTP and SRTCP packet (a wrong tag, a replay: dropped and counted), and a key of our own
 // for the answer (RFC 4568 requires one, though a receive-only endpoint never sends with it).
 // The cryptography is libsrtp2's; this module only maps SDP to it.
+// Threads and ownership: each SrtpReceiver/SrtpSender owns its libsrtp context and is used by the
+// one stream that owns it, on that stream's thread.
 #pragma once
 
 #include <cstdint>

@@ -6,6 +6,8 @@
 // their requirements and endpoints in the user's region order, and the configuration
 // problems that would make recording fail. Also renders a DecisionEngine Decision for
 // `verbatim policy decide`.
+// Threads and ownership: pure functions over a PolicyState the caller holds (under the service's
+// mutex).
 #pragma once
 
 #include <optional>

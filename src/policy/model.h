@@ -6,6 +6,7 @@
 // banner texts; plus Verbatim's own recorder endpoints (the SIP URIs behind an
 // ApplicationId). Each type converts to and from JSON, which is also its stored form
 // (docs/storage.md). Values only: indexes and invariants live in PolicyState.
+// Threads and ownership: values; any thread (a PolicyState guards the ones it holds).
 #pragma once
 
 #include <optional>

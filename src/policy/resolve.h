@@ -8,6 +8,8 @@
 // problems that would make recording fail (no endpoints, unknown instance, ...).
 // Both are used by `policy explain` and to build the DecisionEngine; they allocate freely
 // and are not meant for the per-call hot path.
+// Threads and ownership: pure functions over a PolicyState the caller holds (under the service's
+// mutex).
 #pragma once
 
 #include <string>

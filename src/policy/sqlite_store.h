@@ -3,6 +3,8 @@
 // schema version is PRAGMA user_version and each migration runs once, in order, in its own
 // transaction. WAL mode, so readers (a running server) and one writer (an admin CLI) work
 // side by side.
+// Threads and ownership: a SqliteStore owns its SQLite connection and is used by one thread at a
+// time (the policy service's mutex); other processes see its commits through the database file.
 #pragma once
 
 #include <memory>

@@ -19,6 +19,8 @@
 //     exactly the same streams share one file; a stream nobody is named for gets a file of
 //     its own.
 // Memory: the payloads of the recording (as the evidence), plus one encoder per track.
+// Threads and ownership: a PlaybackBuilder borrows the archive and owns its decoders and output
+// file; it runs on a playback job's thread, off the live path.
 #pragma once
 
 #include <atomic>

@@ -14,6 +14,8 @@
 //     holds the decrypted packets (the archive encrypts them at rest).
 // Every accepted datagram goes to the sink (the session's pcap evidence) with its arrival time.
 // Decoding happens after the call, from the evidence (design.md, "Where the cost is").
+// Threads and ownership: a StreamReceiver is owned by its recording session and runs on the
+// recorder's io_context thread; sinks are borrowed for the stream's life.
 #pragma once
 
 #include <array>

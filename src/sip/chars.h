@@ -1,5 +1,6 @@
 // Character classes of the SIP grammar (RFC 3261 §25.1), as one 256-entry table so the hot
 // paths of the parser test a byte with one load and a mask.
+// Threads and ownership: constants and pure functions.
 #pragma once
 
 #include <array>

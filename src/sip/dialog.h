@@ -7,6 +7,7 @@
 // a 2xx) with loose or strict routing as the route set requires, and checks in-dialog
 // requests it receives (CSeq order, target refresh). It does not send: the UA core passes
 // what it builds to the transaction layer.
+// Threads and ownership: a Dialog is a value owned by its UA session, used on the UA's thread.
 #pragma once
 
 #include <chrono>

@@ -16,6 +16,8 @@
 // checked against a dummy HA1 so they take as long and get the same answer as a wrong password
 // (user enumeration, reliability test T33).
 // Hand-written: the hashing is OpenSSL's; the header grammar and the rules are SIP's.
+// Threads and ownership: the functions are pure; a DigestServer and an AuthFailureLimiter hold
+// replay and failure state and belong to one thread (their owner's io_context).
 #pragma once
 
 #include <array>

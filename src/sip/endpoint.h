@@ -3,6 +3,8 @@
 // — the transaction layer and the UserAgent core, wired together on one io_context. The
 // recorder and the gateway run on it; its parts stay usable on their own for tests that need to
 // see in between.
+// Threads and ownership: a SipEndpoint owns its transports, transaction layer, timers and UA;
+// everything runs on the io_context thread it was given.
 #pragma once
 
 #include <memory>

@@ -2,6 +2,7 @@
 // addr-spec lists (From, To, Contact, Route, Record-Route, ...), Via, CSeq, numbers, token
 // lists, media types. Every parser takes the field value as received — folded lines count as
 // whitespace — and returns views into it, or a Error naming what is wrong.
+// Threads and ownership: pure functions; parsed values may view into the message they came from.
 #pragma once
 
 #include <cstdint>

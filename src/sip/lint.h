@@ -3,6 +3,7 @@
 // ends (LF-only text is normalised to CRLF, the body too when that is what makes
 // Content-Length agree), and notes what a UAS would answer to a well-formed but unusual
 // message (501 unknown method, 416 URI scheme, 505 version, 483 Max-Forwards 0).
+// Threads and ownership: pure functions; any thread.
 #pragma once
 
 #include <string>

@@ -15,6 +15,8 @@
 //
 // Hand-written: no maintained C++ SIP stack is packaged for Debian 12 (see docs/sip.md);
 // sofia-sip (C) is the peer the benchmark compares against.
+// Threads and ownership: a Message owns its text; header views point into it, so a Message is
+// moved, not copied piecemeal. Any thread, one message per thread.
 #pragma once
 
 #include <deque>

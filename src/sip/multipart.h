@@ -3,6 +3,7 @@
 // (LF instead of CRLF, a blank line or preamble before the first boundary, parts without
 // headers) and strict about structure (a missing close delimiter or boundary is an error).
 // Parts are views into the body they were parsed from.
+// Threads and ownership: pure functions; parts view into the body they were parsed from.
 #pragma once
 
 #include <string>

@@ -1,6 +1,7 @@
 // Where a SIP message goes to or came from: transport, address, port and, over TLS, the name the
 // peer's certificate was verified for. A plain value shared by the transports (below) and the
 // transaction layer (above), so neither includes the other.
+// Threads and ownership: a value; any thread.
 #pragma once
 
 #include <cstdint>

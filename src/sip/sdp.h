@@ -5,6 +5,8 @@
 // Hand-written: SDP is line-based and small; the packaged C libraries (sofia-sip's sdp
 // parser) would drag a whole stack in for a few hundred lines. Values are copied (SDP bodies
 // are small and outlive the message they came in).
+// Threads and ownership: SessionDescription is a value that owns its strings; pure functions; any
+// thread.
 #pragma once
 
 #include <cstdint>

@@ -14,6 +14,8 @@
 // TLS (SIPS, RFC 3261 §26.2) is the same over an OpenSSL stream: give TcpOptions a TLS
 // context and the transport speaks TLS only (Peer::transport "TLS"); the handshake counts
 // against message_timeout, so a peer that stalls it is cut like any slow sender.
+// Threads and ownership: a TcpTransport owns its acceptors and connections; the io_context thread
+// it was given only.
 #pragma once
 
 #include <chrono>

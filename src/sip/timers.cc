@@ -1,5 +1,7 @@
 #include "sip/timers.h"
 
+#include <boost/asio/post.hpp>
+
 #include "common/containers.h"
 
 namespace verbatim::sip {
@@ -69,6 +71,8 @@ uint64_t AsioTimers::start(Millis after, std::function<void()> fn) {
   timers_.emplace(id, std::move(timer));
   return id;
 }
+
+void AsioTimers::post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
 
 void AsioTimers::cancel(uint64_t id) {
   auto it = timers_.find(id);

@@ -27,6 +27,9 @@ class TimerService {
   virtual void cancel(uint64_t id) = 0;
   // The monotonic time the timers count in (steady_clock's in production, virtual in tests).
   virtual std::chrono::steady_clock::time_point now() const = 0;
+  // Runs `fn` once what is running now has returned, on the same thread (asio::post; in
+  // virtual time at the next advance()).
+  virtual void post(std::function<void()> fn) = 0;
 };
 
 // One timer of an owner (a call's deadline): idle or armed; start() replaces what is armed, and
@@ -54,6 +57,7 @@ class ManualTimers final : public TimerService {
   uint64_t start(Millis after, std::function<void()> fn) override;
   void cancel(uint64_t id) override;
   void advance(Millis by);
+  void post(std::function<void()> fn) override { start(Millis(0), std::move(fn)); }
   std::chrono::steady_clock::time_point now() const override {
     return std::chrono::steady_clock::time_point(now_);
   }
@@ -76,6 +80,7 @@ class AsioTimers final : public TimerService {
   std::chrono::steady_clock::time_point now() const override {
     return std::chrono::steady_clock::now();
   }
+  void post(std::function<void()> fn) override;
 
  private:
   boost::asio::io_context& io_;

@@ -7,6 +7,7 @@
 // needs), and is counted. Responses are sent back to where the request came from (symmetric
 // response routing, which is what rport asks for and what NATs need).
 // SIP over TCP and TLS (stream framing, connection reuse) is tcp_transport.h.
+// Threads and ownership: a UdpTransport owns its socket; the io_context thread it was given only.
 #pragma once
 
 #include <atomic>

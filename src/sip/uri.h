@@ -5,6 +5,8 @@
 // Hand-written: no packaged C++ library parses the SIP URI grammar (userinfo with escaped
 // and user-unreserved characters, IPv6 references, parameters without values, URI headers),
 // and the parser sits on the per-message hot path.
+// Threads and ownership: a Uri views into the text it was parsed from, which must outlive it;
+// pure functions; any thread.
 #pragma once
 
 #include <optional>

@@ -37,6 +37,8 @@
 // Responses and in-dialog requests of calls we took go back to where the INVITE came from
 // (symmetric signalling, what SBCs expect); those of calls we placed follow the dialog's route
 // set or remote target when it is an IP address, else the next hop the INVITE used.
+// Threads and ownership: the UserAgent owns its sessions and dialogs and borrows the transaction
+// layer and timers; one thread, the io_context's.
 #pragma once
 
 #include <chrono>

@@ -11,6 +11,7 @@
 // role starts first), over the request's Call-ID, the time and every X-Verbatim header. The
 // recorder takes the headers only when the signature verifies and is at most five minutes old;
 // otherwise it ignores all of them and says why (docs/recorder.md). Pure functions, no state.
+// Threads and ownership: pure functions over values and a key the caller owns; any thread.
 #pragma once
 
 #include <array>

@@ -11,6 +11,7 @@
 // `warnings` are what a tolerant recorder works around and an operator should know (a
 // metadata stream with no m-line, a participant referring to an undefined stream, vendor
 // dialects): exit 0. Each names where it is (line, part, m-line, element).
+// Threads and ownership: pure functions; any thread.
 #pragma once
 
 #include <string>

@@ -14,6 +14,7 @@
 //
 // Snapshots and updates (RFC 7865 §6): a "complete" document replaces what was known, a
 // "partial" one adds or changes only the elements it names; merge() applies either.
+// Threads and ownership: Metadata is a value that owns its strings; pure functions; any thread.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 #include "siprec/recording_offer.h"
 
-#include <sstream>
+#include <string>
 
 #include <pugixml.hpp>
 
@@ -11,6 +11,13 @@
 namespace verbatim::siprec {
 
 namespace {
+
+struct StringWriter final : pugi::xml_writer {
+  std::string out;
+  void write(const void* data, size_t size) override {
+    out.append(static_cast<const char*>(data), size);
+  }
+};
 
 // <extensiondata xmlns:vb="urn:verbatim:gateway:1"><vb:call .../></extensiondata>
 std::string call_extension(const RecordingOfferSpec& spec, const std::string& observed_id) {
@@ -24,9 +31,9 @@ std::string call_extension(const RecordingOfferSpec& spec, const std::string& ob
   call.append_attribute("instance") = spec.instance.c_str();
   call.append_attribute("observed") = observed_id.c_str();
   call.append_attribute("policy") = spec.policy.c_str();
-  std::ostringstream out;
+  StringWriter out;
   doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
-  return out.str();
+  return std::move(out.out);
 }
 
 }  // namespace

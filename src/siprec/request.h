@@ -2,6 +2,7 @@
 // +sip.src feature tag (and the forms vendors put it in), Require/Supported: siprec, and the
 // SDP and application/rs-metadata+xml parts of a multipart/mixed body. Shared by the recorder
 // and by `verbatim siprec inspect`.
+// Threads and ownership: pure functions; results view into the request they came from.
 #pragma once
 
 #include <optional>

@@ -1,0 +1,67 @@
+// Metrics: the gateway's status and totals (GatewayMetrics), rewritten to the status file once a
+// second by tick(), which also flushes the dialog journal and saves changed registrations.
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "gateway/usages.h"
+
+namespace verbatim::gateway {
+
+json Gateway::status() const {
+  const auto& m = metrics_;
+  json endpoints = json::object();
+  for (const auto& [uri, h] : health_) {
+    endpoints[uri] = {{"up", !h.down}, {"missed", h.missed}, {"lastStatus", h.status}};
+  }
+  return json{{"calls", calls_.size()},
+              {"recorderEndpoints", std::move(endpoints)},
+              {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
+              {"mediaPortsFree", media_ ? media_->ports_free() : 0},
+              {"totals",
+               {{"calls", m.calls},
+                {"connected", m.calls_connected},
+                {"refusedForRecording", m.calls_refused_recording},
+                {"endedForRecording", m.calls_ended_recording},
+                {"emergency", m.emergency_calls},
+                {"toVoicemail", m.calls_to_voicemail},
+                {"noticesPlayed", m.notices_played},
+                {"removalWarnings", m.removal_warnings},
+                {"dialogsLeftByPreviousRunEnded", m.dialogs_left_ended},
+                {"recordingInvites", m.recording_invites},
+                {"recordingAnswered", m.recording_answered},
+                {"recordingFailed", m.recording_failed},
+                {"recordingReplacements", m.recording_replacements},
+                {"metadataUpdates", m.metadata_updates},
+                {"recorderEndpointsDown", m.recorders_down},
+                {"registers", m.registers},
+                {"authChallenges", m.auth_challenges}}}};
+}
+
+void Gateway::write_status() const {
+  if (options_.status_file.empty()) return;
+  const std::string tmp = options_.status_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << status().dump(2) << "\n";
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, options_.status_file, ec);
+}
+
+void Gateway::tick() {
+  write_status();
+  if (journal_) journal_->flush();
+  if (registrar_ && registrar_->changed() &&
+      timers_->now() - last_registrations_ >= kRegistrationsSaveInterval) {
+    save_registrations();
+  }
+  tick_timer_.start(std::chrono::seconds(1), [this] {
+    if (!stopping_) tick();
+  });
+}
+
+}  // namespace verbatim::gateway
