@@ -31,7 +31,8 @@ gateway built from that revision (same data directory, same recorders and phone)
 with ours step by step so both see the same machine, and prints the ratio.
 
 Usage: bench/gateway_load.py BUILD_DIR [--seconds 4] [--rates 200,400,...] [--hold-calls 2000]
-                             [--transports udp,tcp,tls] [--baseline OLD_BUILD_DIR]
+                             [--transports udp,tcp,tls]
+                             [--baseline OLD_BUILD_DIR [--repeat 3] [--baseline-only]]
 Everything runs on loopback on ports picked here; every process is stopped at the end."""
 import argparse
 import glob
@@ -429,8 +430,9 @@ def compare(a_name, a, b_name, b):
 def baseline_against(a, binary, env, tmp, caller_port, script, rates, procs):
     """Ours and the baseline's gateway over UDP without a TLS listener (the baseline may predate
     TLS), each with a data directory its own binary made from the same admin script, each on a
-    fresh process per rate, in turn (ours, then the baseline's), so a machine that slows down
-    mid-run slows both."""
+    fresh process per step. Every rate is run --repeat times by both, the order alternating (ours
+    first, then the baseline first), so a machine that slows down mid-run slows both; the figures
+    are the medians."""
     runs = []
     for label, exe in (("this build", binary), ("baseline", os.path.join(a.baseline, "verbatim"))):
         data = os.path.join(tmp, f"data-{label.replace(' ', '-')}")
@@ -438,20 +440,30 @@ def baseline_against(a, binary, env, tmp, caller_port, script, rates, procs):
         subprocess.run([exe, "admin", "-c", script], env=e, check=True, capture_output=True)
         runs.append((f"verbatim/udp ({label})", exe, e))
     cfg = gateway_config(tmp, "udp", caller_port, "", tls=False)
-    results = {name: [] for name, _, _ in runs}
+    results = {name: {r: [] for r in rates} for name, _, _ in runs}
+    for rep in range(a.repeat):
+        for rate in rates:
+            for name, exe, e in (runs if rep % 2 == 0 else runs[::-1]):
+                gw, gw_port, _, phone = start_gateway(exe, cfg, e, tmp)
+                procs += [gw, phone]
+                results[name][rate] += measure(name, gw, gw_port, [rate], a.seconds, tmp,
+                                               caller_port=caller_port, user="alice",
+                                               password="alice-secret-1", load_port=gw_port)
+                for p in (gw, phone):
+                    stop(p)
+                    procs.remove(p)
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    per_k = lambda r: 1000 * r["cpu"] / max(r["ok"], 1)
+    (ours_name, ours), (base_name, base) = results.items()
+    print(f"gateway_load: this build against the baseline ({a.baseline}), {a.repeat} runs per rate, medians:")
     for rate in rates:
-        for name, exe, e in runs:
-            gw, gw_port, _, phone = start_gateway(exe, cfg, e, tmp)
-            procs += [gw, phone]
-            results[name] += measure(name, gw, gw_port, [rate], a.seconds, tmp, caller_port=caller_port,
-                                     user="alice", password="alice-secret-1", load_port=gw_port)
-            for p in (gw, phone):
-                stop(p)
-                procs.remove(p)
-    ours, base = results.values()
-    print(f"gateway_load: this build {best(ours)} calls/s, baseline {best(base)} calls/s "
-          f"({best(ours) / max(best(base), 1):.0%} of the baseline's highest passing rate)")
-    compare("this build", ours, "baseline", base)
+        o, b = ours[rate], base[rate]
+        po, pb = sum(r["passed"] for r in o), sum(r["passed"] for r in b)
+        co, cb = median([per_k(r) for r in o]), median([per_k(r) for r in b])
+        print(f"  {rate:5} calls/s: passed {po}/{len(o)} vs {pb}/{len(b)}; CPU per 1,000 calls "
+              f"{co:.3f} vs {cb:.3f} s ({co / cb:.2f}x); setup p50 {median([r['p50'] for r in o]):.2f} vs "
+              f"{median([r['p50'] for r in b]):.2f} ms, p99 {median([r['p99'] for r in o]):.2f} vs "
+              f"{median([r['p99'] for r in b]):.2f} ms")
 
 
 def main():
@@ -464,6 +476,9 @@ def main():
     ap.add_argument("--transports", default="udp,tcp,tls",
                     help="the trunk's signalling, each on a fresh gateway (udp first: memory is measured there)")
     ap.add_argument("--baseline", help="a build of an earlier revision: its gateway runs the UDP steps too")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per rate against the baseline")
+    ap.add_argument("--baseline-only", action="store_true",
+                    help="only the comparison with --baseline (no transports, memory or Kamailio)")
     a = ap.parse_args()
     rates = [int(r) for r in a.rates.split(",")]
     transports = [t.strip().lower() for t in a.transports.split(",") if t.strip()]
@@ -500,7 +515,7 @@ def main():
         print(f"gateway_load: SIPp uac -> gateway (recording to 2 recorders) -> SIPp phone, {a.seconds} s "
               f"per step; server on CPU 1, SIPp (and stunnel, openssl) on CPU 0; the trunk over "
               f"{', '.join(t.upper() for t in transports)}")
-        for transport in transports:
+        for transport in ([] if a.baseline_only else transports):
             gw, gw_port, tls_port, phone = start_gateway(
                 binary, gateway_config(tmp, transport, caller_port, tls_section), env, tmp)
             run = [gw, phone]
@@ -540,6 +555,8 @@ def main():
         for p in procs:
             stop(p)
         procs.clear()
+        if a.baseline_only:
+            return
 
         # Kamailio: the same SIPp UAC through a stateful record-routing proxy to a SIPp phone.
         callee_port = free_port()

@@ -74,6 +74,13 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
                      "CallRecordsUnavailable");
     }
     if (!found.value() || !visible(*found.value())) return forbidden(req);
+    if (auto f = query.find("format"); f != query.end() && f->second == "text") {
+      return download(req, "text/plain; charset=utf-8", describe_call(*found.value()));
+    }
+    if (auto f = query.find("format"); f != query.end() && f->second != "json") {
+      return problem(req, http::status::bad_request, "format must be json or text",
+                     "InvalidArgument");
+    }
     return reply(req, http::status::ok, *found.value());
   }
   CallQuery q;

@@ -38,6 +38,11 @@ class CallRecords {
   virtual Result<std::optional<nlohmann::json>> find_call(std::string_view call_id) = 0;
 };
 
+// A call record as text (what `verbatim calls show` prints and the REST API returns with
+// ?format=text): parties and their policies, timings, queue offers, forwards, transfers, each
+// recording's applications and instances, notices.
+std::string describe_call(const nlohmann::json& record);
+
 // Opens the call records for reading: nullptr when none have been kept yet.
 using OpenCallRecords = std::function<Result<std::unique_ptr<CallRecords>>()>;
 

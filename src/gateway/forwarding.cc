@@ -43,7 +43,7 @@ void Gateway::forward(Call& c, Target t, int status, const std::string& reason) 
     hang_up(f);
   }
   c.forks.clear();
-  const Party& gone = callee_departs(c, true, "the call was forwarded");
+  const Party& gone = departs(c, c.callee, true, "the call was forwarded");
   spdlog::info("call {}: {} forwards the call to {}", c.call_id, gone.aor, t.party.aor);
   c.forwards.push_back({{"from", gone.aor},
                         {"to", t.party.aor},
@@ -75,11 +75,11 @@ std::optional<Gateway::Target> Gateway::forwarding_target(const std::string& tar
 
 // With RecordReroutedCalls, a user whose call is forwarded away is recorded on their behalf:
 // their own recorders record the party who takes the call for them.
-Gateway::Party& Gateway::callee_departs(Call& c, bool on_behalf, const std::string& why) {
-  c.departed.push_back(std::make_unique<Party>(c.callee));
+Gateway::Party& Gateway::departs(Call& c, Party& party, bool on_behalf, const std::string& why) {
+  c.departed.push_back(std::make_unique<Party>(party));
   Party& gone = *c.departed.back();
   for (auto& r : c.recordings) {
-    if (r->party != &c.callee) continue;
+    if (r->party != &party) continue;
     r->party = &gone;
     if (on_behalf && r->policy->record_rerouted_calls && r->active()) {
       r->on_behalf = true;
@@ -126,16 +126,17 @@ void Gateway::forward_immediately(Call& c) {
                  c.callee.aor, f.forwarding_target);
     return;
   }
-  auto gone = std::make_unique<Party>(c.callee);
-  record_rerouted(c, *gone);
-  spdlog::info("call {}: {} forwards every call to {}", c.call_id, gone->aor, t->party.aor);
-  c.forwards.push_back({{"from", gone->aor},
+  // Before any decision about the user: it has no recording yet, its recorders record the
+  // forwarded call on its behalf when its policy says so.
+  Party& gone = departs(c, c.callee, true, "the call was forwarded");
+  record_rerouted(c, gone);
+  spdlog::info("call {}: {} forwards every call to {}", c.call_id, gone.aor, t->party.aor);
+  c.forwards.push_back({{"from", gone.aor},
                         {"to", t->party.aor},
                         {"status", 0},
                         {"reason", "unconditional"},
                         {"setting", "immediate"},
                         {"atMs", ms_since(c.started)}});
-  c.departed.push_back(std::move(gone));
   c.callee = std::move(t->party);
   c.callee.side = Side::kB;
   c.callee_identity = t->identity;
@@ -204,7 +205,7 @@ void Gateway::simultaneous_answered(Call& c, uint64_t session, const sip::Messag
   c.b_answer = std::move(answer).value();
   c.b_record_aware = !c.simultaneous->via_trunk && record_aware(response);
   const Party& gone =
-      callee_departs(c, true, "the call was answered by the simultaneous ring target");
+      departs(c, c.callee, true, "the call was answered by the simultaneous ring target");
   Target& t = *c.simultaneous;
   spdlog::info("call {}: {} answered for {} (simultaneous ring)", c.call_id, t.party.aor, gone.aor);
   c.forwards.push_back({{"from", gone.aor},

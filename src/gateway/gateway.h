@@ -268,10 +268,12 @@ class Gateway {
   std::optional<Target> forwarding_target(const std::string& target);
   void forward_immediately(Call& c);
   void record_rerouted(Call& c, Party& gone);
-  // The callee leaves the call (forwarded away, replaced by a simultaneous-ring target, an agent
-  // who could not be recorded): it joins c.departed, and its recordings follow it there. With
-  // `on_behalf` those whose policy has RecordReroutedCalls go on for it; the others end (why).
-  Party& callee_departs(Call& c, bool on_behalf, const std::string& why);
+  // Replacing a party, one operation for every way it happens (forwarded away, replaced by a
+  // simultaneous-ring target or a transfer's target, an agent who could not be recorded, a
+  // transfer target that never joined): `party` leaves the call for c.departed, and its
+  // recordings follow it there. With `on_behalf` those whose policy has RecordReroutedCalls go
+  // on for it; the others end (why). The slot `party` was is then the caller's to fill.
+  Party& departs(Call& c, Party& party, bool on_behalf, const std::string& why);
   void ring_simultaneously(Call& c, const sip::OutgoingCall& template_call);
   void simultaneous_answered(Call& c, uint64_t session, const sip::Message& response);
   void joined_not_recorded(Call& c, const std::string& why);

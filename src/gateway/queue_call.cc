@@ -275,7 +275,7 @@ void Gateway::agent_not_recorded(Call& c, const std::string& why) {
             {{"Reason", reason_header(480, kRecordingFailedText)},
              {"Warning", "399 verbatim " + quote(std::string(kRecordingFailedText) + ": " + why)}});
   }
-  callee_departs(c, false, "the agent could not be recorded");
+  departs(c, c.callee, false, "the agent could not be recorded");
   c.callee = q.queue;
   c.callee_identity.clear();
   c.b_answer = {};

@@ -271,16 +271,7 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
   journal_up(t.session, c, moving == Side::kA ? "caller" : "callee");
   apply_answer(c, moving, answer.value(), true);
   Party& slot = moving == Side::kA ? c.caller : c.callee;
-  auto gone = std::make_unique<Party>(slot);
-  for (auto& r : c.recordings) {
-    if (r->party != &slot) continue;
-    r->party = gone.get();
-    if (r->policy->record_rerouted_calls && r->active()) {
-      r->on_behalf = true;
-    } else {
-      end_recording(c, *r, "the party transferred the call");
-    }
-  }
+  departs(c, slot, true, "the party transferred the call");
   slot = t.target.party;
   slot.side = moving;
   for (auto& r : c.recordings) {
@@ -306,7 +297,6 @@ void Gateway::complete_transfer(Call& c, const sip::Message& response) {
                          {"atMs", ms_since(c.started)},
                          {"tookMs", ms_since(t.started)}});
   spdlog::info("call {}: transferred to {}", c.call_id, slot.aor);
-  c.departed.push_back(std::move(gone));
   c.notified[static_cast<size_t>(moving)] = false;
   c.transfer.reset();
   refresh_metadata(c);
@@ -325,13 +315,7 @@ void Gateway::transfer_failed(Call& c, int status, const std::string& why) {
     hang_up(t.session);
     t.session = 0;
   }
-  auto gone = std::make_unique<Party>(t.target.party);
-  for (auto& r : c.recordings) {
-    if (r->party != &t.target.party) continue;
-    r->party = gone.get();
-    end_recording(c, *r, "the transfer failed");
-  }
-  c.departed.push_back(std::move(gone));
+  departs(c, t.target.party, false, "the transfer failed");
   c.transfers.push_back({{"by", t.by},
                          {"to", t.target.party.aor},
                          {"status", status},

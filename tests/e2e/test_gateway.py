@@ -3,6 +3,7 @@ digest, calling, answering, sending real speech from SIPp's pcap), our recorder(
 servers, the policy set with the admin cmdlets. Asserts what each party receives and what the
 archive holds (docs/gateway.md)."""
 import json
+import urllib.request
 import math
 import os
 import re
@@ -1260,6 +1261,12 @@ class NoticeTest(GatewayTestCase):
         self.assertEqual(http("GET", f"{url}/api/v1/calls?limit=0", token)[0], 400)
         self.assertEqual(http("GET", f"{url}/api/v1/calls/no-such-call", token)[0], 403)  # as if forbidden
         self.assertEqual(http("GET", f"{url}/api/v1/calls", None)[0], 401)
+        # One renderer: the REST API's text is what `calls show` printed.
+        req = urllib.request.Request(f"{url}/api/v1/calls/{c['callId']}?format=text",
+                                     headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual((r.headers.get_content_type(), r.read().decode()), ("text/plain", shown))
+        self.assertEqual(http("GET", f"{url}/api/v1/calls/{c['callId']}?format=xml", token)[0], 400)
 
     def test_policy_can_turn_the_notice_off_for_calls(self):
         sink, c = self.call_with_sink(flags="-DisableComplianceRecordingAudioNotificationForCalls $true",
