@@ -470,6 +470,12 @@ std::string serialize_metadata(const Metadata& m) {
     for (const auto& sid : p.recv) add_text(n, "recv", sid);
   }
   add_extensions(root, m.extensions);
+  for (const auto& x : m.client_extensions) {
+    pugi::xml_node ext = root.append_child("extensiondata");
+    ext.append_attribute(("xmlns:" + x.prefix).c_str()) = x.namespace_uri.c_str();
+    pugi::xml_node e = ext.append_child((x.prefix + ":" + x.name).c_str());
+    for (const auto& [k, v] : x.attributes) e.append_attribute(k.c_str()) = v.c_str();
+  }
   std::ostringstream os;
   doc.save(os, "  ", pugi::format_indent, pugi::encoding_utf8);
   return os.str();

@@ -82,6 +82,14 @@ struct Metadata {
   std::vector<Participant> participants;
   std::vector<Stream> streams;
   std::vector<std::string> extensions;  // <extensiondata> and unknown top-level elements, as XML
+  // An element a recording client adds (ours: urn:verbatim:gateway:1), written by
+  // serialize_metadata() inside an <extensiondata> after `extensions`, in the same document (no
+  // fragment to build and parse back). parse_metadata() gives it back among `extensions`.
+  struct ExtensionElement {
+    std::string prefix, namespace_uri, name;                      // "vb", "urn:...", "call"
+    std::vector<std::pair<std::string, std::string>> attributes;  // written in this order
+  };
+  std::vector<ExtensionElement> client_extensions;
 
   const Participant* participant(std::string_view id) const;
   const Stream* stream(std::string_view id) const;

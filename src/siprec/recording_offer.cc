@@ -2,41 +2,11 @@
 
 #include <string>
 
-#include <pugixml.hpp>
-
 #include "common/ids.h"
 #include "sip/multipart.h"
 #include "siprec/metadata.h"
 
 namespace verbatim::siprec {
-
-namespace {
-
-struct StringWriter final : pugi::xml_writer {
-  std::string out;
-  void write(const void* data, size_t size) override {
-    out.append(static_cast<const char*>(data), size);
-  }
-};
-
-// <extensiondata xmlns:vb="urn:verbatim:gateway:1"><vb:call .../></extensiondata>
-std::string call_extension(const RecordingOfferSpec& spec, const std::string& observed_id) {
-  pugi::xml_document doc;
-  pugi::xml_node ext = doc.append_child("extensiondata");
-  ext.append_attribute("xmlns:vb") = "urn:verbatim:gateway:1";
-  pugi::xml_node call = ext.append_child("vb:call");
-  call.append_attribute("applicationId") = spec.application_id.c_str();
-  call.append_attribute("callId") = spec.call_id.c_str();
-  call.append_attribute("direction") = spec.observed_is_caller ? "outbound" : "inbound";
-  call.append_attribute("instance") = spec.instance.c_str();
-  call.append_attribute("observed") = observed_id.c_str();
-  call.append_attribute("policy") = spec.policy.c_str();
-  StringWriter out;
-  doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
-  return std::move(out.out);
-}
-
-}  // namespace
 
 std::string new_metadata_id() { return random_hex(16); }
 
@@ -84,7 +54,16 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
     md.streams.push_back(std::move(st));
   }
   md.participants = {observed, peer};
-  md.extensions.push_back(call_extension(spec, observed.id));
+  // What Verbatim adds: the observed participant, direction, the call, policy and application.
+  md.client_extensions.push_back({"vb",
+                                  "urn:verbatim:gateway:1",
+                                  "call",
+                                  {{"applicationId", spec.application_id},
+                                   {"callId", spec.call_id},
+                                   {"direction", spec.observed_is_caller ? "outbound" : "inbound"},
+                                   {"instance", spec.instance},
+                                   {"observed", observed.id},
+                                   {"policy", spec.policy}}});
   offer.peer_id = peer.id;
   offer.peer_send = peer.send;
   offer.peer_recv = peer.recv;
