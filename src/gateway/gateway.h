@@ -200,6 +200,7 @@ class Gateway {
   // state is the call's): one instance of each kind serves every session of that kind.
   struct Usage;
   struct CallerUsage;          // the caller's INVITE, then the caller (side A)
+  struct CalleeSideUsage;      // what the kinds below that are (or become) side B share
   struct CalleeForkUsage;      // our INVITE to one registration of the callee, then the callee
   struct SimultaneousUsage;    // our INVITE to a simultaneous-ring target (calling settings)
   struct QueueAgentUsage;      // our INVITE to a call queue's agent

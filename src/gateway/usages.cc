@@ -9,6 +9,16 @@
 
 namespace verbatim::gateway {
 
+// What every session that is (or may become) the callee shares: it is side B, and its hanging up
+// is the callee's.
+struct Gateway::CalleeSideUsage : Usage {
+  std::optional<Side> party() const override { return Side::kB; }
+  void ended(Gateway& g, Call& c, const SessionRef&, uint64_t session,
+             std::string_view why) const override {
+    party_ended(g, c, Side::kB, session, why);
+  }
+};
+
 struct Gateway::CallerUsage final : Usage {
   std::optional<Side> party() const override { return Side::kA; }
   void ended(Gateway& g, Call& c, const SessionRef&, uint64_t session,
@@ -17,8 +27,7 @@ struct Gateway::CallerUsage final : Usage {
   }
 };
 
-struct Gateway::CalleeForkUsage final : Usage {
-  std::optional<Side> party() const override { return Side::kB; }
+struct Gateway::CalleeForkUsage final : CalleeSideUsage {
   void progress(Gateway& g, Call& c, uint64_t, const sip::Message& response) const override {
     ringing(g, c, response);
   }
@@ -57,14 +66,9 @@ struct Gateway::CalleeForkUsage final : Usage {
     }
     fork_failed(g, c, session, status, response);
   }
-  void ended(Gateway& g, Call& c, const SessionRef&, uint64_t session,
-             std::string_view why) const override {
-    party_ended(g, c, Side::kB, session, why);
-  }
 };
 
-struct Gateway::SimultaneousUsage final : Usage {
-  std::optional<Side> party() const override { return Side::kB; }
+struct Gateway::SimultaneousUsage final : CalleeSideUsage {
   void progress(Gateway& g, Call& c, uint64_t, const sip::Message& response) const override {
     ringing(g, c, response);
   }
@@ -76,14 +80,9 @@ struct Gateway::SimultaneousUsage final : Usage {
               const sip::Message* response) const override {
     fork_failed(g, c, session, status, response);
   }
-  void ended(Gateway& g, Call& c, const SessionRef&, uint64_t session,
-             std::string_view why) const override {
-    party_ended(g, c, Side::kB, session, why);
-  }
 };
 
-struct Gateway::QueueAgentUsage final : Usage {
-  std::optional<Side> party() const override { return Side::kB; }
+struct Gateway::QueueAgentUsage final : CalleeSideUsage {
   // In conference mode the caller was answered at once: no ringing for it.
   void progress(Gateway& g, Call& c, uint64_t, const sip::Message& response) const override {
     if (!c.queue || !c.queue->caller_answered) ringing(g, c, response);
@@ -95,10 +94,6 @@ struct Gateway::QueueAgentUsage final : Usage {
   void failed(Gateway& g, Call& c, const SessionRef&, uint64_t session, int status,
               const sip::Message* response) const override {
     g.queue_failed(c, session, status, response);
-  }
-  void ended(Gateway& g, Call& c, const SessionRef&, uint64_t session,
-             std::string_view why) const override {
-    party_ended(g, c, Side::kB, session, why);
   }
 };
 
