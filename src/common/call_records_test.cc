@@ -20,17 +20,17 @@ TEST(CallRecords, DescribeCallShowsDecisionsRecordersAndNotices) {
     "notices": [{"prompt": "recording-started", "to": "caller", "outcome": "played"}]
   })json");
   const std::string text = describe_call(record);
-EXPECT_NE(text.find("Call c1@pstn\n"), std::string::npos) << text;
-EXPECT_NE(text.find("callee   sip:bob@contoso.com (user bob@contoso.com), policy Traders "
-                    "(direct), recorded"),
-          std::string::npos)
-    << text;
-EXPECT_NE(text.find("connected 900 ms"), std::string::npos) << text;
-EXPECT_NE(text.find("transfer by sip:bob@contoso.com to sip:carol@contoso.com: completed"),
-          std::string::npos);
-EXPECT_NE(text.find("Recorder (required before call: yes, during call: no)"), std::string::npos);
-EXPECT_NE(text.find("sip:srs@192.0.2.50: ended (answered in 11 ms)"), std::string::npos);
-EXPECT_NE(text.find("notice   recording-started to the caller: played"), std::string::npos);
+  EXPECT_NE(text.find("Call c1@pstn\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("callee   sip:bob@contoso.com (user bob@contoso.com), policy Traders "
+                      "(direct), recorded"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("connected 900 ms"), std::string::npos) << text;
+  EXPECT_NE(text.find("transfer by sip:bob@contoso.com to sip:carol@contoso.com: completed"),
+            std::string::npos);
+  EXPECT_NE(text.find("Recorder (required before call: yes, during call: no)"), std::string::npos);
+  EXPECT_NE(text.find("sip:srs@192.0.2.50: ended (answered in 11 ms)"), std::string::npos);
+  EXPECT_NE(text.find("notice   recording-started to the caller: played"), std::string::npos);
 }
 
 TEST(CallRecords, DescribeCallToleratesARecordWithoutItsSections) {
