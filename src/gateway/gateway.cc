@@ -8,16 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/cidr.h"
 #include "common/clock.h"
-#include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
-#include "media/audio.h"
 #include "sip/header_values.h"
-#include "siprec/gateway_context.h"
-#include "siprec/metadata.h"
 
 namespace verbatim::gateway {
 

@@ -4,7 +4,6 @@
 #include <charconv>
 #include <set>
 
-#include "common/ids.h"
 #include "common/strings.h"
 #include "gateway/registrar.h"
 #include "policy/model.h"
