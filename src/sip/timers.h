@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -71,9 +72,14 @@ class ManualTimers final : public TimerService {
   std::unordered_map<uint64_t, Millis> when_;
 };
 
+// Production timers: one steady_timer on the io_context, armed for the earliest deadline of a
+// heap of (deadline, id). A start is a heap push and a hash insert, with no Asio timer and no
+// allocation of its own per start (a transaction starts several, a call a few more); a cancel
+// erases the callback and leaves its heap entry to be skipped when it comes up, or dropped when
+// cancelled entries outnumber live ones. Timers due at the same time run in the order started.
 class AsioTimers final : public TimerService {
  public:
-  explicit AsioTimers(boost::asio::io_context& io) : io_(io) {}
+  explicit AsioTimers(boost::asio::io_context& io) : io_(io), timer_(io) {}
   ~AsioTimers() override;
   uint64_t start(Millis after, std::function<void()> fn) override;
   void cancel(uint64_t id) override;
@@ -81,11 +87,25 @@ class AsioTimers final : public TimerService {
     return std::chrono::steady_clock::now();
   }
   void post(std::function<void()> fn) override;
+  size_t pending() const { return live_.size(); }
 
  private:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  struct Due {
+    TimePoint at;
+    uint64_t id;
+    bool operator>(const Due& o) const { return at != o.at ? at > o.at : id > o.id; }
+  };
+  void arm();
+  void fire();
+  void compact();
+
   boost::asio::io_context& io_;
+  boost::asio::steady_timer timer_;
+  TimePoint armed_ = TimePoint::max();  // what timer_ waits for; max: not waiting
   uint64_t next_id_ = 1;
-  std::unordered_map<uint64_t, std::unique_ptr<boost::asio::steady_timer>> timers_;
+  std::vector<Due> heap_;  // std::push_heap/pop_heap with greater<>: the earliest on top
+  std::unordered_map<uint64_t, std::function<void()>> live_;
 };
 
 }  // namespace verbatim::sip
