@@ -23,11 +23,12 @@ LAYERS = {
     "policy": ["common"],
     "archive": ["common"],
     "jobs": ["common"],
+    "search": ["archive"],
     "siprec": ["sip-ua"],
     "admin": ["policy", "sip-digest"],
     "gateway": ["policy", "media", "siprec"],
     "recorder": ["archive", "jobs", "media", "siprec"],
-    "adminapi": ["admin", "archive"],
+    "adminapi": ["admin", "archive", "search"],
     "app": ["adminapi", "gateway", "recorder"],
 }
 

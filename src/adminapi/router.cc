@@ -235,6 +235,12 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     }
     return calls(req, who, id, query);
   }
+  if (path == "/api/v1/recordings") {
+    if (!may(Right::kRecordingsRead)) return forbidden(req);
+    if (req.method() != http::verb::get)
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    return search_recordings(req, who, query);
+  }
   if (istarts_with(path, "/api/v1/recordings/")) return recordings(req, who, path);
   if (istarts_with(path, "/api/v1/accounts") || istarts_with(path, "/api/v1/tokens")) {
     return accounts(req, who, path);

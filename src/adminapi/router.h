@@ -89,6 +89,9 @@ class Router {
   Response calls(const Request& req, const Principal& who, std::string_view call_id,
                  const std::map<std::string, std::string>& query);
   Response recordings(const Request& req, const Principal& who, std::string_view path);
+  // GET /api/v1/recordings?participant=..: search (search/search.h), within the caller's scope.
+  Response search_recordings(const Request& req, const Principal& who,
+                             const std::map<std::string, std::string>& query);
   Response accounts(const Request& req, const Principal& who, std::string_view path);
   Response approvals(const Request& req, const Principal& who, std::string_view path);
   Response cmdlet(const Request& req, const Principal& who, const std::string& name,

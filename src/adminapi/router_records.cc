@@ -17,6 +17,7 @@
 #include "archive/tarball.h"
 #include "common/strings.h"
 #include "policy/explain.h"
+#include "search/search.h"
 
 namespace verbatim::adminapi {
 
@@ -114,6 +115,50 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
   }
   const size_t n = out.size();
   return reply(req, http::status::ok, {{"calls", std::move(out)}, {"count", n}});
+}
+
+// A search over the catalog, narrowed to the caller's scope (groups, regions): the same
+// parameters as `verbatim search`; the query and the recordings listed go into the ledger.
+Response Router::search_recordings(const Request& req, const Principal& who,
+                                   const std::map<std::string, std::string>& params) {
+  if (!options_.archive) {
+    return problem(req, http::status::service_unavailable, "this server has no archive",
+                   "ArchiveUnavailable");
+  }
+  auto query = search::query_from_params(params);
+  if (!query) return problem(req, http::status::bad_request, query.error().message, "InvalidQuery");
+  query.value().scope_groups = who.account.groups;
+  query.value().scope_regions = who.account.regions;
+  std::optional<Response> out;
+  auto st = options_.archive([&](archive::Archive& a) -> Status {
+    auto page = search::run(a.catalog(), query.value());
+    if (!page && page.error().code == ErrorCode::kInvalidArgument) {
+      out = problem(req, http::status::bad_request, page.error().message, "InvalidQuery");
+      return ok_status();
+    }
+    if (!page) return page.error();
+    json hits = json::array();
+    std::vector<std::string> ids;
+    for (const auto& h : page.value().hits) {
+      ids.push_back(h.id);
+      hits.push_back(search::hit_json(h));
+    }
+    VB_TRY(a.log_search(query.value().to_json(), ids, who.actor()));
+    const size_t n = ids.size();
+    out = reply(
+        req, http::status::ok,
+        {{"recordings", std::move(hits)},
+         {"count", n},
+         {"next", page.value().next_cursor.empty() ? json() : json(page.value().next_cursor)}});
+    return ok_status();
+  });
+  if (!st) {
+    return problem(req,
+                   st.error().code == ErrorCode::kNotFound ? http::status::not_found
+                                                           : http::status::service_unavailable,
+                   st.error().message, "ArchiveUnavailable");
+  }
+  return std::move(*out);
 }
 
 // Recordings, for compliance officers within their scope. A recording out of scope and one that

@@ -57,8 +57,10 @@ archive::ArchiveOptions archive_options(const Env& env, const std::string& maste
 }
 
 Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::string& actor,
-                                                       const std::string& master_key) {
+                                                       const std::string& master_key,
+                                                       ArchiveAccess access) {
   archive::ArchiveOptions o = archive_options(env, master_key);
+  o.shared = access == ArchiveAccess::kShared;
   std::error_code ec;
   std::filesystem::create_directories(env.config.data_dir, ec);
   std::filesystem::permissions(env.config.data_dir, std::filesystem::perms::owner_all,

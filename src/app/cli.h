@@ -7,6 +7,7 @@
 //   cmd_serve.cc     serve --roles admin-api,archive-verify,recorder,gateway
 //   cmd_archive.cc   archive ..., verify, export, verify-export
 //   cmd_calls.cc     calls show | list, jobs list
+//   cmd_search.cc    search
 //   cmd_tools.cc     config show, tls init, sip lint, siprec inspect
 #pragma once
 
@@ -54,6 +55,7 @@ void add_account_commands(CLI::App& app, Commands& commands);
 void add_serve_command(CLI::App& app, Commands& commands);
 void add_archive_commands(CLI::App& app, Commands& commands);
 void add_calls_commands(CLI::App& app, Commands& commands);
+void add_search_commands(CLI::App& app, Commands& commands);
 void add_tool_commands(CLI::App& app, Commands& commands);
 
 // Prints "verbatim: MESSAGE" on stderr and returns `code`.
@@ -68,8 +70,12 @@ Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env);
 
 // The archive's options from the configuration; `master_key`: a file, or empty for the default.
 archive::ArchiveOptions archive_options(const Env& env, const std::string& master_key);
-// Opens the archive (the writer) for `actor`.
+// Who opens the archive: its one writer (the recorder, an import; creates it on first use), or a
+// process beside it (everything else that reads it or logs to its ledger: archive.h).
+enum class ArchiveAccess { kWriter, kShared };
+// Opens the archive for `actor`.
 Result<std::unique_ptr<archive::Archive>> open_archive(Env& env, const std::string& actor,
-                                                       const std::string& master_key);
+                                                       const std::string& master_key,
+                                                       ArchiveAccess access);
 
 }  // namespace verbatim::cli

@@ -40,11 +40,12 @@ int refused(const Error& e) {
               e.message);
 }
 
-// An archive command: opens the archive as the local user and runs `action` on it.
+// An archive command: opens the archive as the local user and runs `action` on it, beside the
+// running recorder unless it needs the writer.
 using ArchiveAction = int (*)(archive::Archive&, const ArchiveArgs&, const std::string& who);
-int with_archive(Env& env, const ArchiveArgs& a, ArchiveAction action) {
+int with_archive(Env& env, const ArchiveArgs& a, ArchiveAction action, ArchiveAccess access) {
   const std::string who = default_actor();
-  auto opened = open_archive(env, who, a.master_key);
+  auto opened = open_archive(env, who, a.master_key, access);
   if (!opened) return fail(kExitUsage, opened.error().message);
   return action(*opened.value(), a, who);
 }
@@ -286,7 +287,7 @@ int run_verify(Env& env, const VerifyArgs& a) {
 int run_export(Env& env, const std::vector<std::string>& recordings, const std::string& out,
                const std::string& master_key) {
   const std::string who = default_actor();
-  auto opened = open_archive(env, who, master_key);
+  auto opened = open_archive(env, who, master_key, ArchiveAccess::kShared);
   if (!opened) return fail(kExitUsage, opened.error().message);
   auto s = archive::export_package(*opened.value(), recordings, out, who);
   if (!s)
@@ -327,14 +328,16 @@ void add_archive_commands(CLI::App& app, Commands& commands) {
   arch->require_subcommand(1);
   arch->add_option("--master-key", aa->master_key,
                    "master key file (default <data-dir>/archive/master.key)");
-  auto on = [&](CLI::App* cmd, ArchiveAction action) {
-    commands.on(cmd, [aa, action](Env& env) { return with_archive(env, *aa, action); });
+  auto on = [&](CLI::App* cmd, ArchiveAction action,
+                ArchiveAccess access = ArchiveAccess::kShared) {
+    commands.on(cmd,
+                [aa, action, access](Env& env) { return with_archive(env, *aa, action, access); });
   };
   auto* import = arch->add_subcommand("import", "store files as one recording");
   import->add_option("files", aa->files, "files to store")->required()->check(CLI::ExistingFile);
   import->add_option("--metadata", aa->metadata, "recording metadata (JSON object)");
   import->add_option("--retention-days", aa->retention_days, "retention (default 7 years)");
-  on(import, archive_import);
+  on(import, archive_import, ArchiveAccess::kWriter);
   auto* show = arch->add_subcommand("show", "a recording's catalog entry");
   show->add_option("recording", aa->recording)->required();
   on(show, archive_show);
@@ -375,7 +378,7 @@ void add_archive_commands(CLI::App& app, Commands& commands) {
   auto* rotate = arch->add_subcommand("rotate-key", "re-wrap data keys under a new master key");
   rotate->add_option("key-file", aa->key_file, "new master key file (created if absent)")
       ->required();
-  on(rotate, archive_rotate_key);
+  on(rotate, archive_rotate_key, ArchiveAccess::kWriter);
   auto* head = arch->add_subcommand("sign-head", "sign and print the ledger's tree head");
   on(head, archive_sign_head);
   auto* rekey = arch->add_subcommand(

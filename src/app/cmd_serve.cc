@@ -52,6 +52,7 @@ recorder::RecorderOptions recorder_options(const Env& env) {
                                                : recorder::StreamReceiver::Latch::kSdpAddress;
   o.accept_non_siprec = c.recorder_accept_non_siprec;
   o.allowed_sources = c.recorder_allowed_sources;
+  o.business_headers = c.recorder_business_headers;
   o.status_file = DataPaths(c.data_dir).recorder_status();
   return o;
 }
@@ -172,6 +173,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     svc = std::move(opened).value();
   }
   std::unique_ptr<archive::Archive> recorder_archive;  // the recorder's, when it runs here
+  std::unique_ptr<archive::Archive> shared_archive;    // the admin API's, when it does not
   if (wanted.count("admin-api")) {
     const std::filesystem::path data(env.config.data_dir);
     adminapi::RouterOptions ro;
@@ -184,17 +186,20 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     ro.import_dir = paths.import_dir();
     ro.work_dir = paths.work_dir();
     // The archive for the recordings routes: the recorder's in this process (one thread: the
-    // loop), else opened for the request (the writer lock; refused while another process holds
-    // it, until the archive admits many readers).
-    ro.archive =
-        [&env, &recorder_archive](const std::function<Status(archive::Archive&)>& use) -> Status {
+    // loop), else opened beside whichever recorder writes it, on the first request that needs
+    // it, and kept.
+    ro.archive = [&env, &recorder_archive,
+                  &shared_archive](const std::function<Status(archive::Archive&)>& use) -> Status {
       if (recorder_archive) return use(*recorder_archive);
-      if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
-        return make_error(ErrorCode::kNotFound, "there is no archive in " + env.config.data_dir);
+      if (!shared_archive) {
+        if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
+          return make_error(ErrorCode::kNotFound, "there is no archive in " + env.config.data_dir);
+        }
+        auto opened = open_archive(env, "admin-api", "", ArchiveAccess::kShared);
+        if (!opened) return opened.error();
+        shared_archive = std::move(opened).value();
       }
-      auto opened = open_archive(env, "admin-api", "");
-      if (!opened) return opened.error();
-      return use(*opened.value());
+      return use(*shared_archive);
     };
     router = std::make_unique<adminapi::Router>(*svc, ro);
     std::shared_ptr<boost::asio::ssl::context> https;
@@ -237,7 +242,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   std::unique_ptr<recorder::PlaybackJobs> playback;
   std::unique_ptr<recorder::Recorder> rec;
   if (wanted.count("recorder")) {
-    auto opened = open_archive(env, "recorder", "");
+    auto opened = open_archive(env, "recorder", "", ArchiveAccess::kWriter);
     if (!opened) return fail(kExitUsage, opened.error().message);
     recorder_archive = std::move(opened).value();
     auto options = recorder_options(env);

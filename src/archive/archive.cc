@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "archive/archive_detail.h"
+#include "archive/catalog_index.h"
 #include "archive/schema.h"
 
 namespace verbatim::archive {
@@ -27,6 +28,7 @@ Archive::~Archive() {
   // Whatever this process logged gets a signed head before the writer goes away.
   if (!options_.read_only && ledger_ && ledger_->size() > signed_size_) (void)sign_head();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+  if (readers_fd_ >= 0) ::close(readers_fd_);
 }
 
 std::string Archive::now() const { return format_iso8601(clock_.now()); }
@@ -43,10 +45,48 @@ Status Archive::writable() const {
                     "the archive is open read-only (verification); this needs the writer");
 }
 
+Status Archive::owns_writer_lock(std::string_view what) const {
+  VB_TRY(writable());
+  if (!options_.shared) return ok_status();
+  return make_error(ErrorCode::kFailedPrecondition,
+                    std::string(what) +
+                        " needs the archive's writer (the recorder); this process "
+                        "opened it beside the writer");
+}
+
+Status Archive::lock_readers(bool exclusive) {
+  const std::string path = options_.root + "/readers.lock";
+  readers_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (readers_fd_ >= 0 && ::flock(readers_fd_, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) {
+    return ok_status();
+  }
+  return make_error(ErrorCode::kFailedPrecondition,
+                    exclusive ? "other processes have the archive at " + options_.root +
+                                    " open (the admin API, a search or an export): stop them "
+                                    "first (" +
+                                    path + ")"
+                              : "the archive's keys are being replaced; try again when that "
+                                "is done (" +
+                                    path + ")");
+}
+
+// Under the write lock, after reading what other processes appended, so heads are witnessed
+// in order of size whoever signs them.
 Result<TreeHead> Archive::sign_head() {
   VB_TRY(writable());
-  auto head = ledger_->sign_head();
+  VB_TRY(db_->exec("BEGIN IMMEDIATE"));
+  Result<TreeHead> head = [&]() -> Result<TreeHead> {
+    VB_TRY(ledger_->sync());
+    return ledger_->sign_head();
+  }();
   if (head) {
+    if (auto committed = db_->exec("COMMIT"); !committed) head = committed.error();
+  }
+  if (!head) {
+    (void)db_->exec("ROLLBACK");
+    return head;
+  }
+  {
     signed_size_ = head.value().size;
     signed_at_ = clock_.now();
   }
@@ -66,7 +106,10 @@ Status Archive::tick() {
 Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clock& clock,
                                                std::string actor) {
   std::error_code ec;
-  if (!options.read_only) {
+  if (options.read_only && options.shared) {
+    return make_error(ErrorCode::kInvalidArgument, "an archive is opened read-only or shared");
+  }
+  if (!options.read_only && !options.shared) {
     fs::create_directories(options.root, ec);
     if (ec) {
       return make_error(ErrorCode::kIo, "cannot create " + options.root + ": " + ec.message());
@@ -77,14 +120,33 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
   if (options.signing_key_file.empty()) options.signing_key_file = options.root + "/signing.key";
   std::unique_ptr<Archive> a(new Archive(std::move(options), clock, std::move(actor)));
   a->objects_dir_ = a->options_.root + "/objects";
-  if (a->options_.read_only) {
+  if (a->options_.read_only || a->options_.shared) {
     if (!fs::exists(a->options_.root + "/archive.db")) {
-      return make_error(ErrorCode::kNotFound, "no archive at " + a->options_.root);
+      return make_error(ErrorCode::kNotFound, "no archive at " + a->options_.root +
+                                                  " (the recorder makes it with its first call)");
+    }
+    if (a->options_.shared) {
+      VB_TRY(a->lock_readers(false));
+      // No writer running: recover what a crashed one left open now, as it would on its next
+      // start, holding its lock only while doing so.
+      const std::string lock = a->options_.root + "/lock";
+      const int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        a->lock_fd_ = fd;
+      } else if (fd >= 0) {
+        ::close(fd);
+      }
     }
   } else {
     const std::string lock = a->options_.root + "/lock";
     a->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (a->lock_fd_ < 0 || ::flock(a->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    // A process beside the writer may hold the lock for a moment (recovering after a crash).
+    bool locked = false;
+    for (int i = 0; a->lock_fd_ >= 0 && i < 50 && !locked; ++i) {
+      locked = ::flock(a->lock_fd_, LOCK_EX | LOCK_NB) == 0;
+      if (!locked) ::usleep(100'000);
+    }
+    if (!locked) {
       return make_error(ErrorCode::kFailedPrecondition,
                         "the archive at " + a->options_.root +
                             " is open for writing by another process (" + lock + ")");
@@ -97,9 +159,10 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     if (!store) return store.error();
     a->store_ = std::move(store).value();
   }
-  auto master = fs::exists(a->options_.master_key_file) || a->options_.read_only
-                    ? load_master_key(a->options_.master_key_file)
-                    : create_master_key(a->options_.master_key_file);
+  auto master =
+      fs::exists(a->options_.master_key_file) || a->options_.read_only || a->options_.shared
+          ? load_master_key(a->options_.master_key_file)
+          : create_master_key(a->options_.master_key_file);
   if (!master) return master.error();
   a->master_ = master.value();
   if (a->options_.read_only) {
@@ -130,11 +193,16 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     SqliteStmt s(*a->db_, "SELECT value FROM archive_info WHERE key = 'node_id'");
     if (s.step() == kSqliteRow) a->node_id_ = s.text(0);
   }
-  if (a->node_id_.empty() && !a->options_.read_only) {
+  if (a->node_id_.empty() && !a->options_.read_only && !a->options_.shared) {
     a->node_id_ = object_id_hex(random_object_id()).substr(0, 16);
     SqliteStmt s(*a->db_, "INSERT INTO archive_info(key, value) VALUES('node_id', ?1)");
     s.bind(1, a->node_id_);
     if (s.step() != kSqliteDone) return a->db_->error("storing the node id");
+  }
+  if (a->options_.shared && !have_signing_key) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "the archive's signing key " + a->options_.signing_key_file +
+                          " is missing: the writer (the recorder) reports what to do");
   }
   if (!a->options_.read_only && !have_signing_key) {
     int64_t entries = 0;
@@ -164,6 +232,7 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
   if (!ledger) return ledger.error();
   a->ledger_ = std::move(ledger).value();
   if (a->options_.replace_lost_signing_key) {
+    VB_TRY(a->lock_readers(true));
     VB_TRY(a->replace_signing_key());
   }
   {  // The master key must be the one the data keys are wrapped under.
@@ -185,6 +254,18 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
       a->signed_at_ = TimePoint(std::chrono::milliseconds(last.value()->timestamp_ms));
     }
   }
+  if (a->options_.shared) {
+    if (a->ledger_->size() == 0 || a->node_id_.empty()) {
+      return make_error(ErrorCode::kConflict,
+                        "the archive at " + a->options_.root + " is being created; try again");
+    }
+    if (a->lock_fd_ >= 0) {  // no writer was running (above)
+      VB_TRY(a->recover_open_objects());
+      ::close(a->lock_fd_);
+      a->lock_fd_ = -1;
+    }
+    return a;
+  }
   if (a->ledger_->size() == 0) {
     VB_TRY(a->transact([&]() -> Status {
       auto seq = a->ledger_->append({{"type", "archive.created"},
@@ -198,12 +279,23 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     if (!head) return head.error();
   }
   VB_TRY(a->recover_open_objects());
+  {  // Recordings made before the search index existed (or by a build without it).
+    size_t indexed = 0;
+    VB_TRY(a->transact([&]() -> Status {
+      auto n = index_missing(*a->db_);
+      if (!n) return n.error();
+      indexed = n.value();
+      return ok_status();
+    }));
+    if (indexed > 0) spdlog::info("archive: indexed {} recording(s) for search", indexed);
+  }
   return a;
 }
 
 Status Archive::transact(const std::function<Status()>& body) {
   VB_TRY(db_->exec("BEGIN IMMEDIATE"));
-  Status st = body();
+  Status st = ledger_->sync();  // what processes beside this one appended
+  if (st) st = body();
   if (st) st = db_->exec("COMMIT");
   if (st) {
     // The change is committed; a head that cannot be signed now is retried at the next one.
@@ -230,7 +322,7 @@ Status Archive::refuse(const std::string& what, const std::string& target, const
 
 Result<std::string> Archive::create_recording(const json& metadata,
                                               std::optional<std::chrono::days> retention) {
-  VB_TRY(writable());
+  VB_TRY(owns_writer_lock("creating a recording"));
   const std::string id = object_id_hex(random_object_id());
   const std::string meta = metadata.dump();
   RetentionChoice choice = options_.retention.choose(metadata);
@@ -292,7 +384,7 @@ Result<std::unique_ptr<OpenObject>> Archive::begin(const std::string& recording_
                                                    const std::string& kind,
                                                    const std::optional<WriterOptions>& writer,
                                                    bool derived) {
-  VB_TRY(writable());
+  VB_TRY(owns_writer_lock("writing an object"));
   auto free = free_bytes();
   if (!free) return free.error();
   if (free.value() < options_.min_free_bytes) {
@@ -380,7 +472,7 @@ Status record_sealed(SqliteDb& db, Ledger& ledger, const std::string& object_id,
 }  // namespace
 
 Result<SealedObject> Archive::seal(OpenObject& object) {
-  VB_TRY(writable());
+  VB_TRY(owns_writer_lock("sealing an object"));
   auto sealed = object.writer_->seal();
   if (!sealed) return sealed.error();
   std::string kind;
@@ -457,7 +549,7 @@ Status Archive::recover_open_objects() {
 
 Status Archive::complete_recording(const std::string& recording_id, const std::string& status,
                                    const std::string& reason) {
-  VB_TRY(writable());
+  VB_TRY(owns_writer_lock("completing a recording"));
   if (status != "complete" && status != "partial") {
     return make_error(ErrorCode::kInvalidArgument, "status must be complete or partial");
   }
@@ -530,7 +622,8 @@ Status Archive::insert_metadata_version(const std::string& recording_id, int ver
   }
   s.bind(7, static_cast<int64_t>(ledger_seq));
   if (s.step() != kSqliteDone) return db_->error("storing a metadata version");
-  return ok_status();
+  // The search index follows every version, in the same transaction.
+  return index_recording(*db_, recording_id, json::parse(text, nullptr, false));
 }
 
 Result<int> Archive::update_metadata(const std::string& recording_id, const json& metadata,
@@ -631,6 +724,15 @@ Status Archive::log_export(const std::vector<std::string>& recordings, const std
         ledger_->append({{"type", "access.export"}, {"recordings", recordings}, {"by", who}});
     if (!seq) return seq.error();
     return ok_status();
+  });
+}
+
+Status Archive::log_search(const json& query, const std::vector<std::string>& recordings,
+                           const std::string& who) {
+  VB_TRY(writable());
+  return transact([&]() -> Status {
+    return append_event(
+        {{"type", "access.search"}, {"query", query}, {"recordings", recordings}, {"by", who}});
   });
 }
 

@@ -19,7 +19,16 @@
 //
 // verify() checks every object file against the catalog and the ledger and the ledger
 // against its signed and witnessed heads, and reports each finding by recording and object.
-// One Archive per process and root; not thread-safe (callers serialise).
+//
+// One writer, many readers: the writer (the recorder, or a command that imports) holds
+// <root>/lock and alone creates recordings, writes objects and recovers after a crash. Any
+// number of shared processes (the CLI's show, cat, hold, export, search; the admin API) open
+// it beside the writer at the same time: they read the catalog (SQLite WAL: a long read never
+// blocks the writer, nor the writer it) and append their access, hold, retention and export
+// events to the same ledger, each append under SQLite's write lock after reading what the
+// others appended (Ledger::sync). Rotating the master key or replacing a lost signing key
+// needs every shared process gone (<root>/readers.lock).
+// Not thread-safe: one Archive per thread (callers serialise).
 #pragma once
 
 #include <functional>
@@ -49,6 +58,9 @@ struct ArchiveOptions {
   // Read-only (verification, auditing): no recovery, no key or head creation, no lock.
   // Writers take an exclusive lock on <root>/lock, so two recorders never share an archive.
   bool read_only = false;
+  // Shared: beside the writer (see above). The archive must exist; no recording or object can
+  // be created, nothing is recovered; every read and change is logged as usual.
+  bool shared = false;
   // New objects are refused while the file system holding the archive has less free space
   // than this (objects being written continue: nothing already recording is dropped).
   uint64_t min_free_bytes = uint64_t{256} << 20;
@@ -170,6 +182,11 @@ class Archive {
   // Logs another access to a recording: "metadata" (its catalog entry was shown), "denied" (a
   // request for it, or for an id that does not exist, was refused).
   Status log_access(const std::string& what, const std::string& recording, const std::string& who);
+  // Logs a search by `who`: the query as given and the recordings it listed (access.search).
+  Status log_search(const nlohmann::json& query, const std::vector<std::string>& recordings,
+                    const std::string& who);
+  // The catalog database, for the search index's read-only queries (search/search.h).
+  SqliteDb& catalog() { return *db_; }
   Result<std::unique_ptr<ObjectReader>> read_object(const std::string& object_id,
                                                     const std::string& who);
 
@@ -230,6 +247,11 @@ class Archive {
                                  const std::string& reason, uint64_t ledger_seq);
   // Refuses every change (and logged reads) on an archive opened read-only.
   Status writable() const;
+  // Refuses what only the writer does (new recordings and objects) on a shared archive.
+  Status owns_writer_lock(std::string_view what) const;
+  // Locks <root>/readers.lock: shared for a shared archive, exclusive (no shared process open)
+  // for rotating or replacing keys.
+  Status lock_readers(bool exclusive);
   Result<DataKey> data_key(const std::string& object_id);
   std::string now() const;
   // Runs `body` in a transaction; rolls back on error (ledger tree included).
@@ -253,6 +275,7 @@ class Archive {
 
   ArchiveOptions options_;
   int lock_fd_ = -1;
+  int readers_fd_ = -1;
   const Clock& clock_;
   std::string actor_;
   std::string objects_dir_;

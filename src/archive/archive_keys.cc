@@ -52,7 +52,8 @@ Status Archive::replace_signing_key() {
 
 Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
                                             const std::string& who) {
-  VB_TRY(writable());
+  VB_TRY(owns_writer_lock("rotating the master key"));
+  VB_TRY(lock_readers(true));
   auto fresh =
       fs::exists(new_key_file) ? load_master_key(new_key_file) : create_master_key(new_key_file);
   if (!fresh) return fresh.error();

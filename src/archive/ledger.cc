@@ -64,24 +64,28 @@ Result<std::unique_ptr<Ledger>> Ledger::open(SqliteDb& db, SigningKey key, const
                                              std::string witness_path) {
   std::unique_ptr<Ledger> l(new Ledger(db, key, clock, std::move(witness_path)));
   // Rebuild the compact tree from the stored leaf hashes (32 bytes each; 1 M entries = 32 MB).
-  SqliteStmt s(db, "SELECT seq, leaf FROM ledger_entries ORDER BY seq");
-  if (!s.ok()) return db.error("reading the ledger");
-  uint64_t expect = 0;
+  VB_TRY(l->sync());
+  return l;
+}
+
+Status Ledger::sync() {
+  SqliteStmt s(db_, "SELECT seq, leaf FROM ledger_entries WHERE seq >= ?1 ORDER BY seq");
+  if (!s.ok()) return db_.error("reading the ledger");
+  s.bind(1, static_cast<int64_t>(tree_.size()));
   int rc;
   while ((rc = s.step()) == kSqliteRow) {
     const auto blob = s.blob(1);
-    if (static_cast<uint64_t>(s.int64(0)) != expect || blob.size() != 32) {
+    if (static_cast<uint64_t>(s.int64(0)) != tree_.size() || blob.size() != 32) {
       return make_error(ErrorCode::kFailedPrecondition,
-                        "ledger entry " + std::to_string(expect) +
+                        "ledger entry " + std::to_string(tree_.size()) +
                             " is missing or damaged; run `verbatim verify`");
     }
     Hash h;
     std::copy(blob.begin(), blob.end(), h.begin());
-    l->tree_.append(h);
-    ++expect;
+    tree_.append(h);
   }
-  if (rc != kSqliteDone) return db.error("reading the ledger");
-  return l;
+  if (rc != kSqliteDone) return db_.error("reading the ledger");
+  return ok_status();
 }
 
 Result<uint64_t> Ledger::append(nlohmann::json event) {

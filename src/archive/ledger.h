@@ -54,13 +54,20 @@ class Ledger {
                                               std::string witness_path);
 
   // Appends an event (an object; "type" names it) and returns its index. The caller owns
-  // the transaction.
+  // the transaction, a write transaction (BEGIN IMMEDIATE) begun before sync().
   Result<uint64_t> append(nlohmann::json event);
+  // Reads the entries other processes appended since this one last looked (the archive has one
+  // writer and any number of processes logging access beside it, each appending under SQLite's
+  // write lock). Called first in every write transaction, so the next index and the tree are
+  // the database's, never a stale copy.
+  Status sync();
   uint64_t size() const { return tree_.size(); }
   Hash root() const { return tree_.root(); }
   const std::array<uint8_t, 32>& public_key() const { return key_.public_key; }
 
-  // Signs the current head, stores it and appends it to the witness file (fsynced).
+  // Signs the current head, stores it and appends it to the witness file (fsynced). Inside
+  // the caller's write transaction, after sync(), so heads from several processes are
+  // witnessed in order of size.
   Result<TreeHead> sign_head();
   Result<std::optional<TreeHead>> latest_head();
 

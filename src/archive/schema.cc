@@ -92,6 +92,52 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX ledger_by_recording ON ledger_entries(recording_id)
       WHERE recording_id IS NOT NULL;
     )sql",
+    // 5: the search index (catalog_index.h): one row per recording with the columns searched
+    //    and sorted on, its parties, groups and business data, and the parties' text for
+    //    partial matches (trigram full text: any 3 or more characters of a name, address or
+    //    number). Filled by the writer when it opens the archive, then with every change.
+    R"sql(
+    CREATE TABLE search_index (
+      recording_id   TEXT PRIMARY KEY REFERENCES recordings(id),
+      started_ms     INTEGER NOT NULL,  -- Unix time, milliseconds
+      duration_ms    INTEGER,           -- NULL while recording
+      direction      TEXT,              -- inbound | outbound | NULL (not said)
+      origin_number  TEXT,              -- digits (E.164 without +) of who called
+      dialed_number  TEXT,              -- digits of whom they called
+      application_id TEXT,
+      policy         TEXT,
+      region         TEXT
+    );
+    CREATE INDEX search_by_time ON search_index(started_ms, recording_id);
+    CREATE INDEX search_by_origin ON search_index(origin_number, started_ms);
+    CREATE INDEX search_by_dialed ON search_index(dialed_number, started_ms);
+    CREATE TABLE search_parties (
+      recording_id TEXT NOT NULL,
+      role         TEXT NOT NULL,       -- origin | dialed | participant
+      name         TEXT NOT NULL,       -- display name, as given
+      aor          TEXT NOT NULL,       -- lower case, without scheme and parameters
+      number       TEXT NOT NULL        -- digits, or empty
+    );
+    CREATE INDEX parties_by_recording ON search_parties(recording_id);
+    CREATE INDEX parties_by_aor ON search_parties(aor);
+    CREATE INDEX parties_by_number ON search_parties(number) WHERE number != '';
+    CREATE TABLE search_groups (
+      recording_id TEXT NOT NULL,
+      grp          TEXT NOT NULL,       -- lower case
+      PRIMARY KEY (grp, recording_id)
+    );
+    CREATE INDEX groups_by_recording ON search_groups(recording_id);
+    CREATE TABLE search_data (
+      recording_id TEXT NOT NULL,
+      key          TEXT NOT NULL,       -- lower case
+      value        TEXT NOT NULL,
+      source       TEXT NOT NULL,       -- header | siprec | api
+      PRIMARY KEY (key, value, recording_id)
+    );
+    CREATE INDEX data_by_recording ON search_data(recording_id);
+    -- rowid: the recording's search_index rowid.
+    CREATE VIRTUAL TABLE search_party_text USING fts5(text, tokenize = 'trigram');
+    )sql",
 };
 }  // namespace
 

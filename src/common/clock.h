@@ -5,7 +5,9 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace verbatim {
 
@@ -36,5 +38,8 @@ class ManualClock final : public Clock {
 std::string format_iso8601(TimePoint t);
 // "2026-11-26T12:00:00.123Z" (UTC, milliseconds).
 std::string format_iso8601_ms(TimePoint t);
+// The inverse of both, and a date alone ("2026-11-26": its midnight, UTC); a time without the Z
+// or with another offset ("+01:00") is read as it says. nullopt for anything else.
+std::optional<TimePoint> parse_iso8601(std::string_view text);
 
 }  // namespace verbatim

@@ -67,11 +67,11 @@ Status read_strings(const toml::table& table, const std::string& section, const 
 }
 
 Status read_recorder(const toml::table& t, Config& c) {
-  VB_TRY(check_keys(
-      t, "recorder",
-      {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions", "min_free_mb",
-       "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch", "accept_non_siprec",
-       "allowed_sources", "playback", "gateway_key_file", "tls_listen", "tls_client_auth"}));
+  VB_TRY(check_keys(t, "recorder",
+                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions",
+                     "min_free_mb", "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch",
+                     "accept_non_siprec", "allowed_sources", "playback", "gateway_key_file",
+                     "tls_listen", "tls_client_auth", "business_headers"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -85,6 +85,7 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(read(t, "recorder", "accept_non_siprec", c.recorder_accept_non_siprec));
   VB_TRY(read(t, "recorder", "playback", c.recorder_playback));
   VB_TRY(read_strings(t, "recorder", "allowed_sources", c.recorder_allowed_sources));
+  VB_TRY(read_strings(t, "recorder", "business_headers", c.recorder_business_headers));
   VB_TRY(read(t, "recorder", "gateway_key_file", c.recorder_gateway_key_file));
   VB_TRY(read(t, "recorder", "tls_listen", c.recorder_tls_listen));
   VB_TRY(read(t, "recorder", "tls_client_auth", c.recorder_tls_client_auth));
@@ -392,6 +393,8 @@ std::string config_to_toml(const Config& c) {
                                      {"retention", rules}});
   toml::array sources;
   for (const auto& src : c.recorder_allowed_sources) sources.push_back(src);
+  toml::array business;
+  for (const auto& h : c.recorder_business_headers) business.push_back(h);
   root.insert("recorder", toml::table{{"sip_listen", c.recorder_sip_listen},
                                       {"media_address", c.recorder_media_address},
                                       {"rtp_port_min", c.recorder_rtp_port_min},
@@ -405,6 +408,7 @@ std::string config_to_toml(const Config& c) {
                                       {"accept_non_siprec", c.recorder_accept_non_siprec},
                                       {"playback", c.recorder_playback},
                                       {"allowed_sources", sources},
+                                      {"business_headers", business},
                                       {"gateway_key_file", c.recorder_gateway_key_file},
                                       {"tls_listen", c.recorder_tls_listen},
                                       {"tls_client_auth", c.recorder_tls_client_auth}});

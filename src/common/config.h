@@ -65,6 +65,8 @@ struct Config {
   bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
   bool recorder_playback = true;  // Ogg/Opus per participant after each call (job queue)
   std::vector<std::string> recorder_allowed_sources;  // CIDRs of recording clients; empty: any
+  // SIP headers of a recording INVITE kept as the recording's business data (searchable).
+  std::vector<std::string> recorder_business_headers = {"User-to-User"};
   // The key our gateway signs its X-Verbatim headers with; default <data_dir>/gateway-recorder.key
   // (created if absent). A recorder on another host needs a copy of the gateway's.
   std::string recorder_gateway_key_file;

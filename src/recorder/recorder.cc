@@ -21,6 +21,7 @@
 #include "media/srtp.h"
 #include "recorder/playback_jobs.h"
 #include "recorder/session.h"
+#include "siprec/call_facts.h"
 #include "siprec/gateway_context.h"
 #include "siprec/metadata.h"
 #include "siprec/request.h"
@@ -292,10 +293,25 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
          {"userAgent", header_text(invite, "User-Agent")}}},
        {"startedAt", format_iso8601_ms(s->started)},
        {"status", "recording"}};
+  json business = json::array();
   if (s->have_metadata) {
     c["participants"] = siprec::participants_json(s->metadata);
     c["siprec"] = siprec::to_json(s->metadata);
+    // Who called whom and the direction, as the recording client says it (call_facts.h).
+    const siprec::CallFacts facts = siprec::call_facts(s->metadata);
+    c["call"] = siprec::call_json(facts);
+    for (const auto& [key, value] : facts.data) {
+      business.push_back({{"key", key}, {"value", value}, {"source", "siprec"}});
+    }
   }
+  for (const auto& name : options_.business_headers) {
+    for (const auto& h : invite.headers()) {
+      if (!iequals(h.name, name) || h.value.empty()) continue;
+      business.push_back(
+          {{"key", name}, {"value", std::string(h.value.substr(0, 256))}, {"source", "header"}});
+    }
+  }
+  if (!business.empty()) c["business"] = std::move(business);
   // What our gateway knows about the call, for retention rules and search (docs/recorder.md):
   // taken only when it signed it (siprec/gateway_context.h), else ignored and noted.
   const auto context =

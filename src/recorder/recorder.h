@@ -95,6 +95,8 @@ struct RecorderOptions {
   StreamReceiver::Latch latch = StreamReceiver::Latch::kSdpAddress;
   bool accept_non_siprec = false;
   std::vector<std::string> allowed_sources;  // CIDRs; empty: any
+  // Headers of the recording INVITE kept as business data (catalog "business", searchable).
+  std::vector<std::string> business_headers;
   // Checks the X-Verbatim headers our gateway signs (siprec/gateway_context.h); unset: they are
   // never trusted.
   std::optional<std::array<uint8_t, 32>> gateway_key;

@@ -1,4 +1,5 @@
 #include "siprec/metadata.h"
+#include "siprec/call_facts.h"
 
 #include <filesystem>
 #include <fstream>
@@ -220,6 +221,67 @@ TEST(Metadata, QuestionableInputGivesProblemsAndBrokenInputAnError) {
   auto other_ns = parse_metadata("<recording xmlns=\"urn:example\"/>", &problems);
   ASSERT_TRUE(other_ns);
   EXPECT_NE(problems.at(0).message.find("unexpected namespace"), std::string::npos);
+}
+
+// Who called whom and the business data, in each vendor's own words (call_facts.h).
+bool has(const CallFacts& f, const std::string& key, const std::string& value) {
+  return std::find(f.data.begin(), f.data.end(), std::make_pair(key, value)) != f.data.end();
+}
+
+TEST(CallFacts, ReadEachVendorsRolesAndExtensionData) {
+  VB_REQUIRE_TESTDATA("siprec-vendors");
+  {  // Oracle SBC: apkt:callingParty on each participant, headers copied into extensiondata.
+    const auto f = call_facts(parse_metadata(vendor_metadata("oracle-01.sip")).value());
+    ASSERT_TRUE(f.origin && f.dialed);
+    EXPECT_EQ(f.origin->aor, "sip:1000000001@192.168.50.102");
+    EXPECT_NE(f.dialed->aor, f.origin->aor);
+    EXPECT_TRUE(has(f, "X-IB-MessageID", "10000000011200000001"));
+    EXPECT_EQ(f.direction, "");  // an SBC between two parties says who called, not a direction
+  }
+  {  // Avaya through an Acme SBC: the UCID on the session, a Call-ID copy on a participant.
+    const auto f = call_facts(parse_metadata(vendor_metadata("avaya-03.body")).value());
+    ASSERT_TRUE(f.origin && f.dialed);
+    EXPECT_EQ(f.origin->aor, "sip:31624895902@10.10.128.62");
+    EXPECT_EQ(f.dialed->aor, "sip:33187164021@sip.webhelpgroupe.lan");
+    EXPECT_TRUE(has(f, "ucid", "00FA081003B9CF5E7DF7E5;encoding=hex"));
+    EXPECT_TRUE(has(f, "Call-ID", "134485702_44821128@10.10.128.62"));
+  }
+  {  // BroadWorks: an originating call half, with the calling and called numbers.
+    const auto f = call_facts(parse_metadata(vendor_metadata("broadworks-01.sip")).value());
+    EXPECT_EQ(f.direction, "outbound");
+    ASSERT_TRUE(f.origin && f.dialed);
+    EXPECT_EQ(f.origin->aor, "sip:5207@10.21.0.216");
+    EXPECT_EQ(f.dialed->aor, "sip:3000@10.21.0.216;user=phone");
+    EXPECT_TRUE(has(f, "extTrackingID", "tracking-id-1-12345@198.51.100.20"));
+    EXPECT_TRUE(has(f, "groupID", "Norwich"));
+  }
+  {  // Webex (BroadWorks metadata, version 3).
+    const auto f = call_facts(parse_metadata(vendor_metadata("webex-01.sip")).value());
+    ASSERT_TRUE(f.origin);
+    EXPECT_EQ(f.origin->aor, "sip:+12102298545@10.155.7.148");
+  }
+  // Every capture gives at most kMaxData pairs, none empty.
+  for (const auto& e : fs::directory_iterator(testdata_path("siprec-vendors"))) {
+    const std::string name = e.path().filename().string();
+    std::ifstream in(e.path(), std::ios::binary);
+    const std::string all{std::istreambuf_iterator<char>(in), {}};
+    if (name == "SOURCES.md" || all.find("<?xml") == std::string::npos) continue;
+    auto m = parse_metadata(vendor_metadata(name));
+    if (!m) continue;
+    const auto f = call_facts(m.value());
+    EXPECT_LE(f.data.size(), kMaxData) << name;
+    for (const auto& [k, v] : f.data) EXPECT_FALSE(k.empty() || v.empty()) << name;
+  }
+}
+
+TEST(CallFacts, AnyOtherClientsFirstParticipantCalledTheSecond) {
+  const auto f = call_facts(parse_metadata(kRfc).value());
+  ASSERT_TRUE(f.origin && f.dialed);
+  EXPECT_NE(f.origin->aor, f.dialed->aor);
+  EXPECT_EQ(f.direction, "");
+  const auto j = call_json(f);
+  EXPECT_EQ(j["origin"]["aor"], f.origin->aor);
+  EXPECT_FALSE(j.contains("direction"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "sip/multipart.h"
+#include "siprec/call_facts.h"
 #include "siprec/metadata.h"
 
 namespace verbatim::siprec {
@@ -107,6 +108,34 @@ TEST(RecordingOffer, APeerChangeDisassociatesOneAndAssociatesTheOtherOnTheSameSt
   EXPECT_EQ(md.value().participants[1].send, offer.peer_send);
   EXPECT_EQ(md.value().participants[1].recv, offer.peer_recv);
   EXPECT_NE(came_id, offer.peer_id);
+}
+
+// Our own metadata read back as a recorder does: the observed party, the direction, and who
+// called whom follow from it.
+TEST(RecordingOffer, TheRecorderReadsTheCallFromOurExtension) {
+  auto spec = two_way_audio();
+  const std::string prefix = "multipart/mixed;boundary=";
+  auto facts_of = [&](const RecordingOffer& offer) {
+    auto parts = sip::parse_multipart(offer.body, offer.content_type.substr(prefix.size()));
+    EXPECT_TRUE(parts);
+    auto md = parse_metadata(parts.value().at(1).body);
+    EXPECT_TRUE(md) << md.error().message;
+    return call_facts(md.value());
+  };
+  auto f = facts_of(build_recording_offer(spec));
+  EXPECT_EQ(f.direction, "inbound");
+  ASSERT_TRUE(f.origin && f.dialed);
+  EXPECT_EQ(f.origin->aor, "tel:+14255550199");  // the peer called bob
+  EXPECT_EQ(f.dialed->aor, "sip:bob@contoso.com");
+  EXPECT_EQ(f.dialed->name, "Bob");
+  EXPECT_NE(std::find(f.data.begin(), f.data.end(),
+                      std::make_pair(std::string("applicationId"), std::string("app-1"))),
+            f.data.end());
+  spec.observed_is_caller = true;
+  f = facts_of(build_recording_offer(spec));
+  EXPECT_EQ(f.direction, "outbound");
+  ASSERT_TRUE(f.origin);
+  EXPECT_EQ(f.origin->aor, "sip:bob@contoso.com");
 }
 
 }  // namespace

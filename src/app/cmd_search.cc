@@ -1,0 +1,97 @@
+// `verbatim search`: recordings by metadata (search/search.h), newest first, a page at a time.
+// Runs beside the recorder (the archive opened shared); every search is an access.search entry
+// in the ledger with the query and the recordings it listed.
+#include <iostream>
+#include <map>
+
+#include "app/cli.h"
+#include "common/exit_codes.h"
+#include "search/search.h"
+
+namespace verbatim::cli {
+namespace {
+
+struct SearchArgs {
+  std::map<std::string, std::string> params;  // search/search.h's parameter names
+  std::vector<std::string> data;              // KEY=VALUE
+  bool json = false;
+};
+
+int run_search(Env& env, const SearchArgs& a) {
+  auto params = a.params;
+  for (auto it = params.begin(); it != params.end();) {
+    it = it->second.empty() ? params.erase(it) : std::next(it);
+  }
+  for (const auto& kv : a.data) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return fail(kExitUsage, "--data " + kv + ": give KEY=VALUE");
+    }
+    params["data." + kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  auto query = search::query_from_params(params);
+  if (!query) return fail(kExitUsage, query.error().message);
+  const std::string who = default_actor();
+  auto opened = open_archive(env, who, "", ArchiveAccess::kShared);
+  if (!opened) return fail(kExitUsage, opened.error().message);
+  archive::Archive& archive = *opened.value();
+  auto page = search::run(archive.catalog(), query.value());
+  if (!page) {
+    return fail(page.error().code == ErrorCode::kInvalidArgument ? kExitUsage : kExitFinding,
+                page.error().message);
+  }
+  std::vector<std::string> ids;
+  for (const auto& h : page.value().hits) ids.push_back(h.id);
+  if (auto st = archive.log_search(query.value().to_json(), ids, who); !st) {
+    return fail(kExitUsage, "the search could not be logged, so its results are withheld: " +
+                                st.error().message);
+  }
+  if (a.json) {
+    nlohmann::json out = {{"recordings", nlohmann::json::array()}};
+    for (const auto& h : page.value().hits) out["recordings"].push_back(search::hit_json(h));
+    out["next"] = page.value().next_cursor.empty() ? nlohmann::json()
+                                                   : nlohmann::json(page.value().next_cursor);
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& h : page.value().hits) std::cout << search::hit_line(h) << "\n";
+  std::cout << page.value().hits.size() << " recording(s)";
+  if (!page.value().next_cursor.empty()) {
+    std::cout << "; more with --cursor " << page.value().next_cursor;
+  }
+  std::cout << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_search_commands(CLI::App& app, Commands& commands) {
+  auto a = std::make_shared<SearchArgs>();
+  auto* s = app.add_subcommand(
+      "search", "find recordings by metadata, newest first (logged in the ledger as access)");
+  auto opt = [&](const char* flag, const char* param, const char* help) {
+    s->add_option(flag, a->params[param], help);
+  };
+  opt("--participant", "participant", "a name, SIP address or number, or 3+ characters of one");
+  opt("--origin", "origin", "who called: a number or its first digits");
+  opt("--dialed", "dialed", "the number called, or its first digits");
+  opt("--from", "from", "started at or after (2026-12-01 or 2026-12-01T09:30:00Z)");
+  opt("--to", "to", "started before");
+  opt("--direction", "direction", "inbound or outbound (seen from the recorded user)");
+  opt("--min-duration", "minDuration", "at least this many seconds");
+  opt("--max-duration", "maxDuration", "at most this many seconds");
+  opt("--application", "application", "the recording application (its ObjectId)");
+  opt("--policy", "policy", "the recorded user's policy");
+  opt("--status", "status", "recording, complete, partial, interrupted or disposed");
+  opt("--region", "region", "the recording's region (DataLocation)");
+  opt("--group", "group", "a group of the recorded user");
+  opt("--limit", "limit", "at most this many (default 50, up to 1000)");
+  opt("--cursor", "cursor", "the next page, as the previous one printed it");
+  s->add_option("--data", a->data,
+                "business data KEY=VALUE (a SIP header, SIPREC extension data, a tag); repeat "
+                "for several");
+  s->add_flag("--json", a->json, "print JSON");
+  commands.on(s, [a](Env& env) { return run_search(env, *a); });
+}
+
+}  // namespace verbatim::cli

@@ -1,0 +1,221 @@
+#include "archive/catalog_index.h"
+
+#include <cctype>
+#include <cmath>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "common/clock.h"
+
+namespace verbatim::archive {
+
+using nlohmann::json;
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "sip:Alice@Example.com;user=phone" -> "alice@example.com"; display parts and parameters go.
+std::string plain_aor(std::string_view aor) {
+  std::string_view a = aor;
+  if (const auto lt = a.find('<'); lt != std::string_view::npos) {
+    a.remove_prefix(lt + 1);
+    if (const auto gt = a.find('>'); gt != std::string_view::npos) a = a.substr(0, gt);
+  }
+  for (std::string_view scheme : {"sips:", "sip:", "tel:"}) {
+    if (a.size() > scheme.size() && lower(a.substr(0, scheme.size())) == scheme) {
+      a.remove_prefix(scheme.size());
+      break;
+    }
+  }
+  if (const auto semi = a.find(';'); semi != std::string_view::npos) a = a.substr(0, semi);
+  return lower(a);
+}
+
+std::string text_of(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+int64_t millis_of(const std::string& iso) {
+  const auto t = parse_iso8601(iso);
+  if (!t) return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+}
+
+struct Party {
+  std::string role, name, aor, number;
+};
+
+Party party_of(const std::string& role, const json& p) {
+  Party out{role, text_of(p, "name"), plain_aor(text_of(p, "aor")), ""};
+  out.number = number_digits(text_of(p, "aor"));
+  if (out.number.empty()) out.number = number_digits(out.name);
+  return out;
+}
+
+Status step(SqliteStmt& s, SqliteDb& db, const char* what) {
+  if (s.step() != kSqliteDone) return db.error(what);
+  return ok_status();
+}
+
+}  // namespace
+
+std::string number_digits(std::string_view text) {
+  std::string_view user = text;
+  const std::string plain = plain_aor(text);
+  if (text.find(':') != std::string_view::npos || text.find('@') != std::string_view::npos) {
+    user = plain;
+    if (const auto at = user.find('@'); at != std::string_view::npos) user = user.substr(0, at);
+  }
+  std::string digits;
+  for (char c : user) {
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      digits.push_back(c);
+    } else if (c == '+' && digits.empty()) {
+      continue;
+    } else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/') {
+      return "";  // letters: a name, not a number
+    }
+  }
+  return digits;
+}
+
+Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
+  {
+    SqliteStmt d(db,
+                 "DELETE FROM search_party_text WHERE rowid = "
+                 "(SELECT rowid FROM search_index WHERE recording_id = ?1)");
+    d.bind(1, id);
+    VB_TRY(step(d, db, "updating the search index"));
+  }
+  for (const char* table : {"search_index", "search_parties", "search_groups", "search_data"}) {
+    SqliteStmt d(db, (std::string("DELETE FROM ") + table + " WHERE recording_id = ?1").c_str());
+    d.bind(1, id);
+    VB_TRY(step(d, db, "updating the search index"));
+  }
+  if (!m.is_object()) return ok_status();
+  int64_t started_ms = millis_of(text_of(m, "startedAt"));
+  if (started_ms == 0) {
+    SqliteStmt c(db, "SELECT created_at FROM recordings WHERE id = ?1");
+    c.bind(1, id);
+    if (c.step() == kSqliteRow) started_ms = millis_of(c.text(0));
+  }
+  std::optional<int64_t> duration_ms;
+  if (const auto d = m.find("durationSeconds"); d != m.end() && d->is_number()) {
+    duration_ms = static_cast<int64_t>(std::llround(d->get<double>() * 1000));
+  }
+  const json call = m.value("call", json::object());
+  std::vector<Party> parties;
+  std::string origin, dialed;
+  if (call.is_object()) {
+    if (call.contains("origin") && call["origin"].is_object()) {
+      parties.push_back(party_of("origin", call["origin"]));
+      origin = parties.back().number;
+    }
+    if (call.contains("dialed") && call["dialed"].is_object()) {
+      parties.push_back(party_of("dialed", call["dialed"]));
+      dialed = parties.back().number;
+    }
+  }
+  if (const auto ps = m.find("participants"); ps != m.end() && ps->is_array()) {
+    for (const auto& p : *ps) {
+      if (p.is_object()) parties.push_back(party_of("participant", p));
+    }
+  }
+  const std::string direction = call.is_object() ? text_of(call, "direction") : "";
+  SqliteStmt s(db,
+               "INSERT INTO search_index(recording_id, started_ms, duration_ms, direction, "
+               "origin_number, dialed_number, application_id, policy, region) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  s.bind(1, id);
+  s.bind(2, started_ms);
+  auto bind_text = [&](int i, const std::string& v) {
+    if (v.empty()) {
+      s.bind_null(i);
+    } else {
+      s.bind(i, v);
+    }
+  };
+  if (duration_ms) {
+    s.bind(3, *duration_ms);
+  } else {
+    s.bind_null(3);
+  }
+  bind_text(4, direction);
+  bind_text(5, origin);
+  bind_text(6, dialed);
+  bind_text(7, text_of(m, "application_id"));
+  bind_text(8, text_of(m, "policy"));
+  bind_text(9, text_of(m, "region"));
+  VB_TRY(step(s, db, "indexing the recording"));
+  const int64_t row = sqlite3_last_insert_rowid(db.handle());
+  std::string text;
+  std::set<std::tuple<std::string, std::string, std::string>> seen;
+  for (const auto& p : parties) {
+    if (!seen.insert({p.name, p.aor, p.number}).second) continue;
+    SqliteStmt ins(db,
+                   "INSERT INTO search_parties(recording_id, role, name, aor, number) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5)");
+    ins.bind(1, id);
+    ins.bind(2, p.role);
+    ins.bind(3, p.name);
+    ins.bind(4, p.aor);
+    ins.bind(5, p.number);
+    VB_TRY(step(ins, db, "indexing the recording's parties"));
+    text += lower(p.name) + "\n" + p.aor + "\n" + p.number + "\n";
+  }
+  SqliteStmt t(db, "INSERT INTO search_party_text(rowid, text) VALUES(?1, ?2)");
+  t.bind(1, row);
+  t.bind(2, text);
+  VB_TRY(step(t, db, "indexing the recording's parties"));
+  if (const auto gs = m.find("groups"); gs != m.end() && gs->is_array()) {
+    for (const auto& g : *gs) {
+      if (!g.is_string()) continue;
+      SqliteStmt ins(db, "INSERT OR IGNORE INTO search_groups(recording_id, grp) VALUES(?1, ?2)");
+      ins.bind(1, id);
+      ins.bind(2, lower(g.get<std::string>()));
+      VB_TRY(step(ins, db, "indexing the recording's groups"));
+    }
+  }
+  if (const auto bs = m.find("business"); bs != m.end() && bs->is_array()) {
+    for (const auto& b : *bs) {
+      if (!b.is_object() || text_of(b, "key").empty()) continue;
+      SqliteStmt ins(db,
+                     "INSERT OR IGNORE INTO search_data(recording_id, key, value, source) "
+                     "VALUES(?1, ?2, ?3, ?4)");
+      ins.bind(1, id);
+      ins.bind(2, lower(text_of(b, "key")));
+      ins.bind(3, text_of(b, "value"));
+      ins.bind(4, text_of(b, "source"));
+      VB_TRY(step(ins, db, "indexing the recording's business data"));
+    }
+  }
+  return ok_status();
+}
+
+Result<size_t> index_missing(SqliteDb& db) {
+  std::vector<std::pair<std::string, std::string>> todo;
+  {
+    SqliteStmt s(db,
+                 "SELECT id, metadata FROM recordings WHERE id NOT IN "
+                 "(SELECT recording_id FROM search_index)");
+    int rc;
+    while ((rc = s.step()) == kSqliteRow) todo.emplace_back(s.text(0), s.text(1));
+    if (rc != kSqliteDone) return db.error("reading recordings to index");
+  }
+  for (const auto& [id, text] : todo) {
+    VB_TRY(index_recording(db, id, json::parse(text, nullptr, false)));
+  }
+  return todo.size();
+}
+
+}  // namespace verbatim::archive

@@ -1,0 +1,40 @@
+// The catalog's search index: what a recording's metadata says, in indexed columns and full-text
+// tables beside the catalog in archive.db, so search (search/) never parses metadata JSON.
+// Rebuilt for a recording in the same transaction as every change of its metadata (created,
+// edited, ended), so the index is never behind the catalog; recordings made before the index
+// existed are indexed when the writer opens the archive.
+//
+// Read from the metadata the recorder writes (docs/recorder.md):
+//   startedAt, durationSeconds           -> started_ms, duration_ms
+//   call.direction, call.origin/.dialed  -> direction, origin/dialed numbers and parties
+//   participants[].aor/.name             -> parties (and the text searched by --participant)
+//   application_id, policy, region       -> columns; groups -> search_groups
+//   business[] {key, value, source}      -> search_data (SIP headers, SIPREC extension data,
+//                                           tags given through the API)
+// Threads and ownership: functions over the caller's database handle (the Archive's).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "common/sqlite.h"
+
+namespace verbatim::archive {
+
+// Digits of a telephone number in an AOR, a tel: URI or typed text ("sip:+44 20 7946 0018@x",
+// "+44 (20) 7946-0018", "tel:+442079460018"), without the leading +: E.164 as digits. Empty when
+// the user part is not a number (alice@example.com).
+std::string number_digits(std::string_view aor_or_text);
+
+// Replaces what the index holds for `recording_id` with what `metadata` says.
+// Recordings whose metadata has no startedAt are indexed at their catalog creation time.
+Status index_recording(SqliteDb& db, const std::string& recording_id,
+                       const nlohmann::json& metadata);
+
+// Indexes every recording the index does not have yet; returns how many.
+Result<size_t> index_missing(SqliteDb& db);
+
+}  // namespace verbatim::archive

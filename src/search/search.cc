@@ -1,0 +1,369 @@
+#include "search/search.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+#include <sstream>
+
+#include "archive/catalog_index.h"
+#include "common/clock.h"
+#include "common/strings.h"
+
+namespace verbatim::search {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxLimit = 1000;
+constexpr size_t kMaxText = 256;
+
+Status bad(const std::string& param, const std::string& why) {
+  return make_error(ErrorCode::kInvalidArgument, param + ": " + why);
+}
+
+Result<int64_t> whole_number(const std::string& param, const std::string& v) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n < 0) {
+    return bad(param, "'" + v + "' is not a whole number of 0 or more").error();
+  }
+  return n;
+}
+
+Result<int64_t> time_ms(const std::string& param, const std::string& v) {
+  const auto t = parse_iso8601(v);
+  if (!t) {
+    return bad(param, "'" + v + "' is not a time (2026-12-01, 2026-12-01T09:30:00Z)").error();
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+}
+
+// The cursor: where the last page ended, in the sort order (started, id), as text.
+std::string make_cursor(const Hit& h) { return std::to_string(h.started_ms) + "." + h.id; }
+
+bool read_cursor(const std::string& c, int64_t& started, std::string& id) {
+  const auto dot = c.find('.');
+  if (dot == std::string::npos) return false;
+  auto [p, ec] = std::from_chars(c.data(), c.data() + dot, started);
+  id = c.substr(dot + 1);
+  return ec == std::errc() && p == c.data() + dot && id.size() == 32 &&
+         std::all_of(id.begin(), id.end(), [](char ch) { return std::isxdigit(ch); });
+}
+
+// A string literal for an FTS5 MATCH: the phrase as typed, quotes doubled.
+std::string fts_phrase(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The first key after every key starting with `prefix` (digits: '9' + 1 is ':').
+std::string after_prefix(std::string prefix) {
+  prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
+// SQL with its bound values, built filter by filter.
+struct Sql {
+  std::string where;
+  std::vector<json> values;  // strings or integers, bound in order as ?1, ?2, ...
+  // `cond` has one '?' per value, in order; they become ?N after those already bound.
+  void add(const std::string& cond, const std::vector<json>& vals) {
+    std::string c;
+    size_t next = 0;
+    for (char ch : cond) {
+      c += ch;
+      if (ch != '?') continue;
+      values.push_back(vals.at(next++));
+      c += std::to_string(values.size());
+    }
+    where += (where.empty() ? " WHERE " : " AND ") + c;
+  }
+};
+
+void bind_all(SqliteStmt& s, const std::vector<json>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    const int at = static_cast<int>(i + 1);
+    if (values[i].is_number_integer()) {
+      s.bind(at, values[i].get<int64_t>());
+    } else {
+      s.bind(at, values[i].get<std::string>());
+    }
+  }
+}
+
+Status add_participant(Sql& sql, const std::string& who) {
+  const std::string text = to_lower(who);
+  const std::string digits = archive::number_digits(who);
+  std::vector<std::string> phrases;
+  for (const std::string& p : {text, digits}) {
+    if (!p.empty() && std::find(phrases.begin(), phrases.end(), p) == phrases.end()) {
+      phrases.push_back(p);
+    }
+  }
+  if (phrases.empty()) return bad("participant", "give a name, address or number");
+  if (std::all_of(phrases.begin(), phrases.end(), [](const auto& p) { return p.size() >= 3; })) {
+    std::string match;
+    for (const auto& p : phrases) match += (match.empty() ? "" : " OR ") + fts_phrase(p);
+    sql.add("s.rowid IN (SELECT rowid FROM search_party_text WHERE search_party_text MATCH ?)",
+            {match});
+    return ok_status();
+  }
+  // One or two characters: too short for the trigram index, so the parties are scanned.
+  const std::string like = "%" + text + "%";
+  sql.add(
+      "s.recording_id IN (SELECT recording_id FROM search_parties WHERE name LIKE ? OR aor "
+      "LIKE ? OR number LIKE ?)",
+      {like, like, like});
+  return ok_status();
+}
+
+Status add_number(Sql& sql, const char* param, const char* column, const std::string& typed) {
+  const std::string digits = archive::number_digits(typed);
+  if (digits.empty()) return bad(param, "'" + typed + "' is not a telephone number");
+  sql.add(std::string("s.") + column + " >= ? AND s." + column + " < ?",
+          {digits, after_prefix(digits)});
+  return ok_status();
+}
+
+}  // namespace
+
+json Query::to_json() const {
+  json j = json::object();
+  auto put = [&](const char* k, const std::string& v) {
+    if (!v.empty()) j[k] = v;
+  };
+  put("participant", participant);
+  put("origin", origin);
+  put("dialed", dialed);
+  if (from_ms) j["from"] = format_iso8601_ms(TimePoint(std::chrono::milliseconds(*from_ms)));
+  if (to_ms) j["to"] = format_iso8601_ms(TimePoint(std::chrono::milliseconds(*to_ms)));
+  put("direction", direction);
+  if (min_duration_ms) j["minDuration"] = *min_duration_ms / 1000;
+  if (max_duration_ms) j["maxDuration"] = *max_duration_ms / 1000;
+  put("application", application);
+  put("policy", policy);
+  put("status", status);
+  put("region", region);
+  put("group", group);
+  for (const auto& [k, v] : data) j["data." + k] = v;
+  if (!scope_groups.empty() || !scope_regions.empty()) {
+    j["scope"] = {{"groups", scope_groups}, {"regions", scope_regions}};
+  }
+  return j;
+}
+
+Result<Query> query_from_params(const std::map<std::string, std::string>& params) {
+  Query q;
+  static const std::set<std::string> kStatuses = {"recording", "complete", "partial", "interrupted",
+                                                  "disposed"};
+  for (const auto& [name, value] : params) {
+    if (value.size() > kMaxText) return bad(name, "longer than 256 characters").error();
+    if (name.starts_with("data.")) {
+      const std::string key = name.substr(5);
+      if (key.empty()) return bad(name, "name the business data key: data.KEY=VALUE").error();
+      q.data.emplace_back(key, value);
+    } else if (name == "participant") {
+      q.participant = value;
+    } else if (name == "origin") {
+      q.origin = value;
+    } else if (name == "dialed") {
+      q.dialed = value;
+    } else if (name == "from" || name == "to") {
+      auto t = time_ms(name, value);
+      if (!t) return t.error();
+      (name == "from" ? q.from_ms : q.to_ms) = t.value();
+    } else if (name == "direction") {
+      if (value != "inbound" && value != "outbound") {
+        return bad(name, "'" + value + "' is not inbound or outbound").error();
+      }
+      q.direction = value;
+    } else if (name == "minDuration" || name == "maxDuration") {
+      auto n = whole_number(name + " (seconds)", value);
+      if (!n) return n.error();
+      (name == "minDuration" ? q.min_duration_ms : q.max_duration_ms) = n.value() * 1000;
+    } else if (name == "application") {
+      q.application = value;
+    } else if (name == "policy") {
+      q.policy = value;
+    } else if (name == "status") {
+      if (!kStatuses.count(value)) {
+        return bad(name, "'" + value +
+                             "' is not one of recording, complete, partial, interrupted, "
+                             "disposed")
+            .error();
+      }
+      q.status = value;
+    } else if (name == "region") {
+      q.region = value;
+    } else if (name == "group") {
+      q.group = value;
+    } else if (name == "limit") {
+      auto n = whole_number(name, value);
+      if (!n) return n.error();
+      if (n.value() < 1 || n.value() > static_cast<int64_t>(kMaxLimit)) {
+        return bad(name, "from 1 to 1000").error();
+      }
+      q.limit = static_cast<size_t>(n.value());
+    } else if (name == "cursor") {
+      q.cursor = value;
+    } else {
+      return bad(name,
+                 "not a search parameter (participant, origin, dialed, from, to, direction, "
+                 "minDuration, maxDuration, application, policy, status, region, group, "
+                 "data.KEY, limit, cursor)")
+          .error();
+    }
+  }
+  if (q.from_ms && q.to_ms && *q.from_ms >= *q.to_ms) {
+    return bad("from", "must be before to").error();
+  }
+  return q;
+}
+
+Result<Page> run(SqliteDb& catalog, const Query& q) {
+  Sql sql;
+  if (!q.participant.empty()) {
+    VB_TRY(add_participant(sql, q.participant));
+  }
+  if (!q.origin.empty()) {
+    VB_TRY(add_number(sql, "origin", "origin_number", q.origin));
+  }
+  if (!q.dialed.empty()) {
+    VB_TRY(add_number(sql, "dialed", "dialed_number", q.dialed));
+  }
+  if (q.from_ms) sql.add("s.started_ms >= ?", {*q.from_ms});
+  if (q.to_ms) sql.add("s.started_ms < ?", {*q.to_ms});
+  if (!q.direction.empty()) sql.add("s.direction = ?", {q.direction});
+  if (q.min_duration_ms) sql.add("s.duration_ms >= ?", {*q.min_duration_ms});
+  if (q.max_duration_ms) sql.add("s.duration_ms <= ?", {*q.max_duration_ms});
+  if (!q.application.empty()) sql.add("s.application_id = ?", {q.application});
+  if (!q.policy.empty()) sql.add("s.policy = ?", {q.policy});
+  if (!q.status.empty()) sql.add("r.status = ?", {q.status});
+  if (!q.region.empty()) sql.add("s.region = ? COLLATE NOCASE", {q.region});
+  if (!q.group.empty()) {
+    sql.add("s.recording_id IN (SELECT recording_id FROM search_groups WHERE grp = ?)",
+            {to_lower(q.group)});
+  }
+  for (const auto& [k, v] : q.data) {
+    sql.add("s.recording_id IN (SELECT recording_id FROM search_data WHERE key = ? AND value = ?)",
+            {to_lower(k), v});
+  }
+  if (!q.scope_groups.empty() || !q.scope_regions.empty()) {
+    std::string cond = "(0";
+    std::vector<json> vals;
+    for (const auto& g : q.scope_groups) {
+      cond += " OR s.recording_id IN (SELECT recording_id FROM search_groups WHERE grp = ?)";
+      vals.push_back(to_lower(g));
+    }
+    for (const auto& r : q.scope_regions) {
+      cond += " OR s.region = ? COLLATE NOCASE";
+      vals.push_back(r);
+    }
+    sql.add(cond + ")", vals);
+  }
+  if (!q.cursor.empty()) {
+    int64_t started = 0;
+    std::string id;
+    if (!read_cursor(q.cursor, started, id)) {
+      return bad("cursor", "not a cursor this search gave").error();
+    }
+    sql.add("(s.started_ms, s.recording_id) < (?, ?)", {started, id});
+  }
+  const size_t limit = std::clamp<size_t>(q.limit, 1, kMaxLimit);
+  const std::string text =
+      "SELECT s.recording_id, COALESCE(r.serial, 0), s.started_ms, s.duration_ms, "
+      "COALESCE(s.direction, ''), COALESCE(s.origin_number, ''), COALESCE(s.dialed_number, ''), "
+      "COALESCE(s.application_id, ''), COALESCE(s.policy, ''), r.status, "
+      "COALESCE(s.region, '') FROM search_index s JOIN recordings r ON r.id = s.recording_id" +
+      sql.where + " ORDER BY s.started_ms DESC, s.recording_id DESC LIMIT " +
+      std::to_string(limit + 1);
+  SqliteStmt s(catalog, text.c_str());
+  if (!s.ok()) return catalog.error("searching the catalog");
+  bind_all(s, sql.values);
+  Page page;
+  int rc;
+  while ((rc = s.step()) == kSqliteRow) {
+    Hit h;
+    h.id = s.text(0);
+    h.serial = s.int64(1);
+    h.started_ms = s.int64(2);
+    if (!s.is_null(3)) h.duration_ms = s.int64(3);
+    h.direction = s.text(4);
+    h.origin_number = s.text(5);
+    h.dialed_number = s.text(6);
+    h.application = s.text(7);
+    h.policy = s.text(8);
+    h.status = s.text(9);
+    h.region = s.text(10);
+    page.hits.push_back(std::move(h));
+  }
+  if (rc != kSqliteDone) return catalog.error("searching the catalog");
+  if (page.hits.size() > limit) {
+    page.hits.resize(limit);
+    page.next_cursor = make_cursor(page.hits.back());
+  }
+  SqliteStmt p(catalog,
+               "SELECT role, name, aor, number FROM search_parties WHERE recording_id = ?1 "
+               "ORDER BY rowid");
+  for (auto& h : page.hits) {
+    p.reset();
+    p.bind(1, h.id);
+    while (p.step() == kSqliteRow)
+      h.parties.push_back({p.text(0), p.text(1), p.text(2), p.text(3)});
+  }
+  return page;
+}
+
+json hit_json(const Hit& h) {
+  json parties = json::array();
+  for (const auto& p : h.parties) {
+    json o = {{"role", p.role}, {"aor", p.aor}};
+    if (!p.name.empty()) o["name"] = p.name;
+    if (!p.number.empty()) o["number"] = p.number;
+    parties.push_back(std::move(o));
+  }
+  json j = {{"id", h.id},
+            {"started", format_iso8601_ms(TimePoint(std::chrono::milliseconds(h.started_ms)))},
+            {"status", h.status},
+            {"parties", parties}};
+  if (h.duration_ms) j["durationSeconds"] = static_cast<double>(*h.duration_ms) / 1000.0;
+  auto put = [&](const char* k, const std::string& v) {
+    if (!v.empty()) j[k] = v;
+  };
+  put("direction", h.direction);
+  put("origin", h.origin_number);
+  put("dialed", h.dialed_number);
+  put("application", h.application);
+  put("policy", h.policy);
+  put("region", h.region);
+  return j;
+}
+
+std::string hit_line(const Hit& h) {
+  std::ostringstream out;
+  out << format_iso8601(TimePoint(std::chrono::milliseconds(h.started_ms))) << "  ";
+  if (h.duration_ms) {
+    const int64_t s = (*h.duration_ms + 500) / 1000;
+    out << s / 60 << ":" << (s % 60 < 10 ? "0" : "") << s % 60;
+  } else {
+    out << "--:--";
+  }
+  out << "  " << (h.direction.empty() ? "-" : h.direction) << "  ";
+  auto who = [&](const char* role, const std::string& number) {
+    for (const auto& p : h.parties) {
+      if (p.role != role) continue;
+      return p.name.empty() ? p.aor : p.name + " <" + p.aor + ">";
+    }
+    return number.empty() ? std::string("?") : number;
+  };
+  out << who("origin", h.origin_number) << " -> " << who("dialed", h.dialed_number) << "  "
+      << h.status << "  " << h.id;
+  return out.str();
+}
+
+}  // namespace verbatim::search

@@ -1,0 +1,75 @@
+// Metadata search over the archive's catalog index (archive/catalog_index.h): the filters a
+// compliance officer asks with (participant, numbers, time, direction, duration, application,
+// policy, status, region, group, business data), newest first, one page at a time with a
+// stable cursor. The CLI (`verbatim search`) and the REST API (GET /api/v1/recordings) build
+// the same Query from the same parameter names (query_from_params) and run it here; both log
+// each search in the ledger (access.search: who, the query, the recordings listed).
+// Threads and ownership: pure functions over the caller's database handle (the Archive's
+// catalog, opened by the writer or beside it).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "common/sqlite.h"
+
+namespace verbatim::search {
+
+struct Query {
+  std::string participant;                // a name, SIP address or number, or 3+ characters of one
+  std::string origin;                     // who called: a number or its first digits
+  std::string dialed;                     // whom they called: a number or its first digits
+  std::optional<int64_t> from_ms, to_ms;  // started in [from, to), Unix milliseconds
+  std::string direction;                  // inbound | outbound
+  std::optional<int64_t> min_duration_ms, max_duration_ms;
+  std::string application, policy, status, region, group;
+  std::vector<std::pair<std::string, std::string>> data;  // business data, key (any case) = value
+  size_t limit = 50;                                      // 1 .. 1000
+  std::string cursor;                                     // the previous page's next_cursor
+  // The searcher's scope (an account's groups and regions): empty lists see everything.
+  std::vector<std::string> scope_groups, scope_regions;
+
+  // What the ledger keeps: every filter given (the scope too), not the cursor.
+  nlohmann::json to_json() const;
+};
+
+// The parameter names of both interfaces: participant, origin, dialed, from, to (ISO 8601 or a
+// date), direction, minDuration, maxDuration (seconds), application, policy, status, region,
+// group, data.KEY (=VALUE), limit, cursor. Unknown names and bad values are errors that say
+// which parameter and why.
+Result<Query> query_from_params(const std::map<std::string, std::string>& params);
+
+struct Party {
+  std::string role;  // origin | dialed | participant
+  std::string name, aor, number;
+};
+
+struct Hit {
+  std::string id;
+  int64_t serial = 0;
+  int64_t started_ms = 0;
+  std::optional<int64_t> duration_ms;
+  std::string direction, origin_number, dialed_number;
+  std::string application, policy, status, region;
+  std::vector<Party> parties;
+};
+
+struct Page {
+  std::vector<Hit> hits;
+  std::string next_cursor;  // empty: this is the last page
+};
+
+Result<Page> run(SqliteDb& catalog, const Query& query);
+
+nlohmann::json hit_json(const Hit& hit);
+// One line per hit, for the CLI.
+std::string hit_line(const Hit& hit);
+
+}  // namespace verbatim::search

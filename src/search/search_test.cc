@@ -1,0 +1,169 @@
+#include "search/search.h"
+
+#include <gtest/gtest.h>
+
+#include "archive/archive_test.h"
+#include "archive/catalog_index.h"
+
+namespace verbatim::search {
+namespace {
+
+using nlohmann::json;
+
+// Recordings shaped as the recorder writes them (recorder.cc: startedAt, call, participants,
+// groups, business, durationSeconds at the end).
+class SearchTest : public archive::ArchiveTest {
+ protected:
+  std::string add(const std::string& started, const json& origin, const json& dialed,
+                  const std::string& direction, double seconds, json extra = json::object()) {
+    json m = {{"type", "siprec"},
+              {"startedAt", started},
+              {"call", {{"direction", direction}, {"origin", origin}, {"dialed", dialed}}},
+              {"participants", json::array({origin, dialed})}};
+    m.update(extra);
+    auto id = a->create_recording(m);
+    EXPECT_TRUE(id) << id.error().message;
+    m["durationSeconds"] = seconds;
+    EXPECT_TRUE(a->update_metadata(id.value(), m, "recorder", "the call ended"));
+    EXPECT_TRUE(a->complete_recording(id.value(), "complete"));
+    return id.value();
+  }
+  std::vector<std::string> ids(std::map<std::string, std::string> params) {
+    auto q = query_from_params(params);
+    EXPECT_TRUE(q) << q.error().message;
+    if (!q) return {};
+    auto page = run(a->catalog(), q.value());
+    EXPECT_TRUE(page) << page.error().message;
+    std::vector<std::string> out;
+    if (page) {
+      for (const auto& h : page.value().hits) out.push_back(h.id);
+    }
+    return out;
+  }
+  void SetUp() override {
+    a = open();
+    alice = {{"aor", "sip:alice@contoso.com"}, {"name", "Alice Example"}};
+    bob = {{"aor", "sip:+442079460018@trunk.example.net;user=phone"}, {"name", "Bob Trader"}};
+    carol = {{"aor", "sip:carol@contoso.com"}, {"name", "Carol"}};
+    // Three calls an hour apart: alice -> bob (outbound), bob -> alice, carol -> alice.
+    first =
+        add("2026-12-01T09:00:00.000Z", alice, bob, "outbound", 65,
+            {{"groups", {"Traders"}},
+             {"region", "EUR"},
+             {"policy", "Tag:TradersPolicy"},
+             {"business", {{{"key", "X-Trade-Id"}, {"value", "T-1001"}, {"source", "header"}}}}});
+    second = add("2026-12-01T10:00:00.000Z", bob, alice, "inbound", 5,
+                 {{"groups", {"Traders"}}, {"region", "USA"}});
+    third = add("2026-12-01T11:00:00.000Z", carol, alice, "inbound", 300,
+                {{"groups", {"Sales"}}, {"region", "EUR"}});
+  }
+  std::unique_ptr<archive::Archive> a;
+  json alice, bob, carol;
+  std::string first, second, third;
+};
+
+TEST_F(SearchTest, ParticipantByNameAddressOrNumberInAnyFormNewestFirst) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({{"participant", "alice"}}), (V{third, second, first}));
+  EXPECT_EQ(ids({{"participant", "Bob Trader"}}), (V{second, first}));
+  EXPECT_EQ(ids({{"participant", "carol@contoso.com"}}), (V{third}));
+  EXPECT_EQ(ids({{"participant", "+44 20 7946 0018"}}), (V{second, first}));
+  EXPECT_EQ(ids({{"participant", "79460018"}}), (V{second, first}));  // a part of the number
+  EXPECT_EQ(ids({{"participant", "ca"}}), (V{third}));                // short: scanned, still found
+  EXPECT_TRUE(ids({{"participant", "dave"}}).empty());
+}
+
+TEST_F(SearchTest, EveryMetadataFilterNarrows) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({{"origin", "+4420"}}), (V{second}));  // bob called (a number prefix)
+  EXPECT_EQ(ids({{"dialed", "44 20 7946"}}), (V{first}));
+  EXPECT_EQ(ids({{"direction", "outbound"}}), (V{first}));
+  EXPECT_EQ(ids({{"from", "2026-12-01T09:30:00Z"}, {"to", "2026-12-01T10:30:00Z"}}), (V{second}));
+  EXPECT_EQ(ids({{"minDuration", "60"}}), (V{third, first}));
+  EXPECT_EQ(ids({{"maxDuration", "60"}}), (V{second}));
+  EXPECT_EQ(ids({{"group", "traders"}}), (V{second, first}));
+  EXPECT_EQ(ids({{"region", "eur"}}), (V{third, first}));
+  EXPECT_EQ(ids({{"policy", "Tag:TradersPolicy"}}), (V{first}));
+  EXPECT_EQ(ids({{"data.x-trade-id", "T-1001"}}), (V{first}));
+  EXPECT_TRUE(ids({{"data.X-Trade-Id", "T-9999"}}).empty());
+  EXPECT_EQ(ids({{"status", "complete"}, {"participant", "carol"}}), (V{third}));
+  EXPECT_TRUE(ids({{"status", "interrupted"}}).empty());
+}
+
+TEST_F(SearchTest, PagesAreStableWhileNewRecordingsArrive) {
+  auto q = query_from_params({{"participant", "alice"}, {"limit", "2"}}).value();
+  auto page1 = run(a->catalog(), q).value();
+  ASSERT_EQ(page1.hits.size(), 2u);
+  EXPECT_EQ(page1.hits[0].id, third);
+  ASSERT_FALSE(page1.next_cursor.empty());
+  // A newer call lands between the pages: page 2 goes on where page 1 ended.
+  add("2026-12-01T12:00:00.000Z", alice, carol, "outbound", 10);
+  q.cursor = page1.next_cursor;
+  auto page2 = run(a->catalog(), q).value();
+  ASSERT_EQ(page2.hits.size(), 1u);
+  EXPECT_EQ(page2.hits[0].id, first);
+  EXPECT_TRUE(page2.next_cursor.empty());
+  // The hit carries what a result list shows.
+  const json h = hit_json(page2.hits[0]);
+  EXPECT_EQ(h["direction"], "outbound");
+  EXPECT_EQ(h["dialed"], "442079460018");
+  EXPECT_EQ(h["durationSeconds"], 65.0);
+  EXPECT_EQ(h["started"], "2026-12-01T09:00:00.000Z");
+  EXPECT_EQ(h["parties"][0]["name"], "Alice Example");
+}
+
+TEST_F(SearchTest, AScopedSearcherSeesOnlyItsGroupsAndRegions) {
+  auto q = query_from_params({}).value();
+  q.scope_groups = {"sales"};
+  auto page = run(a->catalog(), q).value();
+  ASSERT_EQ(page.hits.size(), 1u);
+  EXPECT_EQ(page.hits[0].id, third);
+  q.scope_regions = {"USA"};
+  EXPECT_EQ(run(a->catalog(), q).value().hits.size(), 2u);
+  EXPECT_EQ(q.to_json()["scope"]["groups"], json::array({"sales"}));
+}
+
+TEST_F(SearchTest, BadParametersSayWhichAndWhy) {
+  auto err = [](std::map<std::string, std::string> p) {
+    auto q = query_from_params(p);
+    EXPECT_FALSE(q);
+    return q ? std::string() : q.error().message;
+  };
+  EXPECT_NE(err({{"colour", "red"}}).find("colour: not a search parameter"), std::string::npos);
+  EXPECT_NE(err({{"from", "yesterday"}}).find("from: 'yesterday' is not a time"),
+            std::string::npos);
+  EXPECT_NE(err({{"direction", "sideways"}}).find("direction"), std::string::npos);
+  EXPECT_NE(err({{"limit", "0"}}).find("limit: from 1 to 1000"), std::string::npos);
+  EXPECT_NE(err({{"minDuration", "-3"}}).find("minDuration"), std::string::npos);
+  EXPECT_NE(err({{"status", "lost"}}).find("status"), std::string::npos);
+  EXPECT_NE(err({{"from", "2026-12-02"}, {"to", "2026-12-01"}}).find("before"), std::string::npos);
+  auto q = query_from_params({{"cursor", "not-a-cursor"}}).value();
+  auto page = run(a->catalog(), q);
+  ASSERT_FALSE(page);
+  EXPECT_NE(page.error().message.find("cursor"), std::string::npos);
+  auto origin = query_from_params({{"origin", "alice"}}).value();
+  EXPECT_FALSE(run(a->catalog(), origin));
+}
+
+// An archive from before the index: the writer indexes its recordings when it opens it.
+TEST_F(SearchTest, RecordingsFromBeforeTheIndexAreIndexedOnOpen) {
+  ASSERT_TRUE(
+      a->catalog().exec("DELETE FROM search_index; DELETE FROM search_parties; "
+                        "DELETE FROM search_party_text;"));
+  EXPECT_TRUE(ids({{"participant", "alice"}}).empty());
+  a.reset();
+  a = open();
+  EXPECT_EQ(ids({{"participant", "alice"}}).size(), 3u);
+}
+
+TEST(NumberDigits, TelephoneNumbersInEveryFormAndNamesNot) {
+  EXPECT_EQ(archive::number_digits("sip:+44 20 7946 0018@x.example;user=phone"), "442079460018");
+  EXPECT_EQ(archive::number_digits("tel:+1-210-229-8545"), "12102298545");
+  EXPECT_EQ(archive::number_digits("+44 (20) 7946-0018"), "442079460018");
+  EXPECT_EQ(archive::number_digits("<sip:5207@10.21.0.216>"), "5207");
+  EXPECT_EQ(archive::number_digits("sip:alice@contoso.com"), "");
+  EXPECT_EQ(archive::number_digits("Alice"), "");
+}
+
+}  // namespace
+}  // namespace verbatim::search

@@ -1,0 +1,44 @@
+// What a recording's SIPREC metadata says about the call, for the catalog and search: who
+// called whom, the direction, and the business data recording clients put in <extensiondata>.
+// Recording clients say it in their own words, and each is read as it says it:
+//   - ours (urn:verbatim:gateway:1, <vb:call observed=.. direction=..>): the observed participant
+//     and the direction;
+//   - Oracle/Acme and Avaya SBCs (apkt:callingParty true/false on each participant);
+//   - BroadWorks and Webex (<callType><origCall>|<termCall>, callingPartyNumber,
+//     calledPartyNumber);
+//   - anyone else: the first participant called the second (RFC 7865 gives no roles).
+// Business data: every leaf element of an extension by its local name (<extTrackingID>,
+// <apkt:ucid>), a header an SBC copied (<apkt:header label="X-Trade-Id"><value>) by its header
+// name, and the attributes of an element without text (ours: applicationId, callId, ...).
+// Threads and ownership: pure functions over values; any thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "siprec/metadata.h"
+
+namespace verbatim::siprec {
+
+struct PartyFacts {
+  std::string aor;   // as the metadata gives it
+  std::string name;  // display name, may be empty
+};
+
+struct CallFacts {
+  std::string direction;  // inbound | outbound (seen from the recorded party) | "" (not said)
+  std::optional<PartyFacts> origin;                       // who called
+  std::optional<PartyFacts> dialed;                       // whom they called
+  std::vector<std::pair<std::string, std::string>> data;  // (key, value), at most kMaxData
+};
+inline constexpr size_t kMaxData = 64;
+
+CallFacts call_facts(const Metadata& m);
+// {"direction", "origin": {"aor", "name"}, "dialed": {...}}; empty members left out.
+nlohmann::json call_json(const CallFacts& facts);
+
+}  // namespace verbatim::siprec

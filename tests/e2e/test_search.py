@@ -1,0 +1,120 @@
+"""Search, and everything else a compliance officer does, beside the running recorder (issue 17):
+`verbatim search`, `archive show`, `archive hold`, `export` and the REST search all work while
+`serve --roles recorder` keeps taking calls, and every search is an access.search entry in the
+ledger with who, the query and the recordings it listed. The recordings come from a SIPREC client
+over UDP (test_recorder.SipClient) with RFC 7865 metadata, business data in a SIP header."""
+import json
+import os
+import sqlite3
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import http, main, wait_until  # noqa: E402
+# As a module, so its test classes are not collected here too.
+import test_recorder as recorder  # noqa: E402
+
+ALICE = ("sip:alice@example.com", "Alice Example")
+BOB = ("sip:+442079460018@trunk.example.net", "Bob Trader")
+CAROL = ("sip:carol@example.com", "Carol")
+DAVE = ("sip:dave@example.com", "Dave")
+
+
+class SearchBesideTheRecorder(recorder.RecorderTestCase):
+    def call(self, port, first, second, headers=()):
+        """A recorded call from `first` to `second` (RFC 7865: the first participant called)."""
+        c = recorder.SipClient(port)
+        body, ct = recorder.multipart(
+            recorder.offer([("1", 7400, [0], "sendonly"), ("2", 7402, [0], "sendonly")]),
+            recorder.metadata([("p1", *first, "1", "2"), ("p2", *second, "2", "1")], ["1", "2"]))
+        r = c.request("INVITE", body, ct, headers=headers)
+        self.assertEqual(r["status"], 200, r["head"])
+        return c
+
+    def search(self, *args):
+        r = self.run_vb("search", "--json", *args, check=0)
+        return [h["id"] for h in json.loads(r.stdout)["recordings"]]
+
+    def ledger(self, kind):
+        db = sqlite3.connect(f"file:{self.data}/archive/archive.db?mode=ro", uri=True)
+        try:
+            rows = [json.loads(e) for (e,) in db.execute("SELECT CAST(entry AS TEXT) FROM ledger_entries")]
+        finally:
+            db.close()
+        return [e for e in rows if e["type"] == kind]
+
+    def test_search_show_hold_and_export_while_the_recorder_records(self):
+        rec, port = self.start_recorder({"business_headers": ["X-Trade-Id"]})
+        c1 = self.call(port, ALICE, BOB)
+        self.assertEqual(c1.request("BYE")["status"], 200)
+        c2 = self.call(port, CAROL, ALICE, headers=["X-Trade-Id: T-77"])
+        self.assertEqual(c2.request("BYE")["status"], 200)
+        live = self.call(port, DAVE, CAROL)  # still being recorded throughout
+        first, second = self.recording_of(c1.call_id), self.recording_of(c2.call_id)
+
+        # Metadata search, newest first, while the recorder holds the archive.
+        self.assertEqual(self.search("--participant", "alice"), [second, first])
+        self.assertEqual(self.search("--participant", "+44 20 7946 0018"), [first])
+        self.assertEqual(self.search("--dialed", "4420"), [first])
+        self.assertEqual(self.search("--origin", "4420"), [])
+        self.assertEqual(self.search("--data", "X-Trade-Id=T-77"), [second])
+        self.assertEqual(self.search("--status", "recording"), [self.recording_of(live.call_id)])
+        page = json.loads(self.run_vb("search", "--json", "--participant", "ali", "--limit", "1",
+                                      check=0).stdout)
+        self.assertEqual([h["id"] for h in page["recordings"]], [second])
+        self.assertEqual(self.search("--participant", "ali", "--cursor", page["next"]), [first])
+        text = self.run_vb("search", "--participant", "alice", check=0).stdout
+        self.assertIn("Carol <carol@example.com> -> Alice Example <alice@example.com>", text)
+        bad = self.run_vb("search", "--from", "last tuesday")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("from: 'last tuesday' is not a time", bad.stderr)
+
+        # The rest of an officer's work on the same archive, still beside the recorder.
+        shown = json.loads(self.run_vb("archive", "show", first, check=0).stdout)
+        self.assertEqual(shown["metadata"]["call"]["origin"]["aor"], ALICE[0])
+        self.assertEqual(self.run_vb("archive", "hold", "case-9", first, check=0).stdout.strip(), "ok")
+        self.run_vb("export", first, "--out", os.path.join(self.tmp, "first.tar"), check=0)
+        self.assertEqual(self.run_vb("archive", "import", __file__).returncode, 2)  # the writer's
+
+        # REST, from an admin API in a third process: the same search, scoped by account.
+        _, url = self.start_server()
+        officer = self.token("officer", "compliance-officer")
+        status, body = http("GET", url + "/api/v1/recordings?participant=alice", officer)
+        self.assertEqual(status, 200, body)
+        self.assertEqual([h["id"] for h in body["recordings"]], [second, first])
+        self.assertEqual(body["recordings"][1]["dialed"], "442079460018")
+        status, body = http("GET", url + "/api/v1/recordings?colour=red", officer)
+        self.assertEqual(status, 400)
+        self.assertIn("colour: not a search parameter", body["error"]["message"])
+        scoped = self.token("scoped", "compliance-officer", "--groups", "Nobody")
+        status, body = http("GET", url + "/api/v1/recordings?" + urllib.parse.urlencode(
+            {"participant": "alice"}), scoped)
+        self.assertEqual((status, body["recordings"]), (200, []))
+        admin = self.token("admin", "admin")
+        self.assertEqual(http("GET", url + "/api/v1/recordings", admin)[0], 403)
+
+        # The recorder went on recording: a new call is recorded and found.
+        c4 = self.call(port, BOB, DAVE)
+        self.assertEqual(c4.request("BYE")["status"], 200)
+        fourth = self.recording_of(c4.call_id)
+        self.assertTrue(wait_until(  # ended (no media was sent: partial) just after the BYE
+            lambda: self.search("--participant", "dave", "--status", "partial") == [fourth]),
+            self.run_vb("search", "--participant", "dave").stdout)
+        self.assertEqual(live.request("BYE")["status"], 200)
+        self.stop_recorder(rec)
+
+        # Every search is in the ledger: who, the query, the recordings listed.
+        searches = self.ledger("access.search")
+        alice = [e for e in searches if e["query"] == {"participant": "alice"}]
+        # `search --json`, then as text, then through the API.
+        self.assertEqual([e["recordings"] for e in alice], [[second, first]] * 3, alice)
+        self.assertTrue(alice[0]["by"].startswith("os:"), alice)  # the CLI, as the local user
+        self.assertEqual(alice[2]["by"], "api:officer")
+        self.assertTrue(any(e["query"].get("scope") == {"groups": ["Nobody"], "regions": []}
+                            for e in searches), searches)
+        self.assertEqual([e["recording"] for e in self.ledger("hold.set")], [first])
+        self.assertIn("OK", self.run_vb("verify", check=0).stdout)
+
+
+if __name__ == "__main__":
+    main()
