@@ -1,13 +1,15 @@
 // libFuzzer target: SIPREC recording metadata (siprec/metadata.h) and the whole
 // `siprec inspect` path (siprec/inspect.h) on the same bytes. Never crashes; a document that
 // parses also survives being merged into itself, as a snapshot and as a partial update, printed
-// as JSON, and written back as RFC 7865 (serialize_metadata) that parses again.
+// as JSON, and written back as RFC 7865 (serialize_metadata) that parses again; what the
+// recorder reads of the call (call_facts: roles, direction, business data) stays bounded.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "siprec/call_facts.h"
 #include "siprec/inspect.h"
 #include "siprec/metadata.h"
 
@@ -24,6 +26,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     merge(known, partial);
     (void)to_json(known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     (void)participants_json(known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const CallFacts facts = call_facts(known);
+    if (facts.data.size() > kMaxData) std::abort();
+    for (const auto& [k, v] : facts.data) {
+      if (k.empty() || v.empty() || k.size() > 64 || v.size() > 256) std::abort();
+    }
+    (void)call_json(facts).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     // What the gateway writes is always readable again.
     if (!parse_metadata(serialize_metadata(known))) std::abort();
   }

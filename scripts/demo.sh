@@ -198,6 +198,11 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 [ -n "$GREC" ] || { echo "the gateway call's playback job did not finish:"; "$BIN" jobs list; exit 1; }
+echo "  a compliance officer searches while the recorder runs (each search goes into the ledger):"
+echo "  \$ verbatim search --participant ava"
+"$BIN" search --participant ava | sed 's/^/    /'
+echo "  \$ verbatim search --participant emi --direction outbound"
+"$BIN" search --participant emi --direction outbound | sed 's/^/    /'
 echo "  the recorder stops (its archive is read below; Ava calls again after that):"
 kill $RPID; wait $RPID 2>/dev/null || true
 "$BIN" archive show "$GREC" | python3 -c '
@@ -249,6 +254,7 @@ cat <<MSG
                     a token: $BIN token create demo-officer; roles: docs/rest-api.md)
   archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)
   recorded call:    VERBATIM_DATA_DIR=$DATA $BIN archive show $JOB
+  search:           VERBATIM_DATA_DIR=$DATA $BIN search --participant ava (--help: every filter)
   recorder:         $BIN --config $DATA/recorder.toml serve --roles recorder (docs/recorder.md)
   gateway:          $BIN --config $DATA/gateway.toml serve --roles gateway,recorder (docs/gateway.md)
   a gateway call:   VERBATIM_DATA_DIR=$DATA $BIN calls show $CALL1

@@ -85,6 +85,7 @@ void add_search_commands(CLI::App& app, Commands& commands) {
   opt("--status", "status", "recording, complete, partial, interrupted or disposed");
   opt("--region", "region", "the recording's region (DataLocation)");
   opt("--group", "group", "a group of the recorded user");
+  opt("--call-id", "callId", "the call's SIP Call-ID (for our gateway's calls: the caller's)");
   opt("--limit", "limit", "at most this many (default 50, up to 1000)");
   opt("--cursor", "cursor", "the next page, as the previous one printed it");
   s->add_option("--data", a->data,

@@ -134,8 +134,8 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   const std::string direction = call.is_object() ? text_of(call, "direction") : "";
   SqliteStmt s(db,
                "INSERT INTO search_index(recording_id, started_ms, duration_ms, direction, "
-               "origin_number, dialed_number, application_id, policy, region) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+               "origin_number, dialed_number, application_id, policy, region, call_id) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   s.bind(1, id);
   s.bind(2, started_ms);
   auto bind_text = [&](int i, const std::string& v) {
@@ -156,6 +156,7 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   bind_text(7, text_of(m, "application_id"));
   bind_text(8, text_of(m, "policy"));
   bind_text(9, text_of(m, "region"));
+  bind_text(10, text_of(m, "callId"));
   VB_TRY(step(s, db, "indexing the recording"));
   const int64_t row = sqlite3_last_insert_rowid(db.handle());
   std::string text;

@@ -8,7 +8,8 @@
 //   startedAt, durationSeconds           -> started_ms, duration_ms
 //   call.direction, call.origin/.dialed  -> direction, origin/dialed numbers and parties
 //   participants[].aor/.name             -> parties (and the text searched by --participant)
-//   application_id, policy, region       -> columns; groups -> search_groups
+//   application_id, policy, region,
+//   callId                               -> columns; groups -> search_groups
 //   business[] {key, value, source}      -> search_data (SIP headers, SIPREC extension data,
 //                                           tags given through the API)
 // Threads and ownership: functions over the caller's database handle (the Archive's).

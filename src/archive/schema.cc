@@ -106,8 +106,10 @@ constexpr const char* kMigrations[] = {
       dialed_number  TEXT,              -- digits of whom they called
       application_id TEXT,
       policy         TEXT,
-      region         TEXT
+      region         TEXT,
+      call_id        TEXT               -- the call's SIP Call-ID (our gateway's: the caller's)
     );
+    CREATE INDEX search_by_call ON search_index(call_id) WHERE call_id IS NOT NULL;
     CREATE INDEX search_by_time ON search_index(started_ms, recording_id);
     CREATE INDEX search_by_origin ON search_index(origin_number, started_ms);
     CREATE INDEX search_by_dialed ON search_index(dialed_number, started_ms);

@@ -150,6 +150,7 @@ json Query::to_json() const {
   put("status", status);
   put("region", region);
   put("group", group);
+  put("callId", call_id);
   for (const auto& [k, v] : data) j["data." + k] = v;
   if (!scope_groups.empty() || !scope_regions.empty()) {
     j["scope"] = {{"groups", scope_groups}, {"regions", scope_regions}};
@@ -202,6 +203,8 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       q.region = value;
     } else if (name == "group") {
       q.group = value;
+    } else if (name == "callId") {
+      q.call_id = value;
     } else if (name == "limit") {
       auto n = whole_number(name, value);
       if (!n) return n.error();
@@ -215,7 +218,7 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       return bad(name,
                  "not a search parameter (participant, origin, dialed, from, to, direction, "
                  "minDuration, maxDuration, application, policy, status, region, group, "
-                 "data.KEY, limit, cursor)")
+                 "callId, data.KEY, limit, cursor)")
           .error();
     }
   }
@@ -245,6 +248,7 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!q.policy.empty()) sql.add("s.policy = ?", {q.policy});
   if (!q.status.empty()) sql.add("r.status = ?", {q.status});
   if (!q.region.empty()) sql.add("s.region = ? COLLATE NOCASE", {q.region});
+  if (!q.call_id.empty()) sql.add("s.call_id = ?", {q.call_id});
   if (!q.group.empty()) {
     sql.add("s.recording_id IN (SELECT recording_id FROM search_groups WHERE grp = ?)",
             {to_lower(q.group)});
@@ -279,7 +283,8 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
       "SELECT s.recording_id, COALESCE(r.serial, 0), s.started_ms, s.duration_ms, "
       "COALESCE(s.direction, ''), COALESCE(s.origin_number, ''), COALESCE(s.dialed_number, ''), "
       "COALESCE(s.application_id, ''), COALESCE(s.policy, ''), r.status, "
-      "COALESCE(s.region, '') FROM search_index s JOIN recordings r ON r.id = s.recording_id" +
+      "COALESCE(s.region, ''), COALESCE(s.call_id, '') FROM search_index s JOIN recordings r ON "
+      "r.id = s.recording_id" +
       sql.where + " ORDER BY s.started_ms DESC, s.recording_id DESC LIMIT " +
       std::to_string(limit + 1);
   SqliteStmt s(catalog, text.c_str());
@@ -300,6 +305,7 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     h.policy = s.text(8);
     h.status = s.text(9);
     h.region = s.text(10);
+    h.call_id = s.text(11);
     page.hits.push_back(std::move(h));
   }
   if (rc != kSqliteDone) return catalog.error("searching the catalog");
@@ -341,6 +347,7 @@ json hit_json(const Hit& h) {
   put("application", h.application);
   put("policy", h.policy);
   put("region", h.region);
+  put("callId", h.call_id);
   return j;
 }
 

@@ -30,6 +30,7 @@ struct Query {
   std::string direction;                  // inbound | outbound
   std::optional<int64_t> min_duration_ms, max_duration_ms;
   std::string application, policy, status, region, group;
+  std::string call_id;  // the call's SIP Call-ID (our gateway's calls: the caller's)
   std::vector<std::pair<std::string, std::string>> data;  // business data, key (any case) = value
   size_t limit = 50;                                      // 1 .. 1000
   std::string cursor;                                     // the previous page's next_cursor
@@ -42,7 +43,7 @@ struct Query {
 
 // The parameter names of both interfaces: participant, origin, dialed, from, to (ISO 8601 or a
 // date), direction, minDuration, maxDuration (seconds), application, policy, status, region,
-// group, data.KEY (=VALUE), limit, cursor. Unknown names and bad values are errors that say
+// group, callId, data.KEY (=VALUE), limit, cursor. Unknown names and bad values are errors that say
 // which parameter and why.
 Result<Query> query_from_params(const std::map<std::string, std::string>& params);
 
@@ -57,7 +58,7 @@ struct Hit {
   int64_t started_ms = 0;
   std::optional<int64_t> duration_ms;
   std::string direction, origin_number, dialed_number;
-  std::string application, policy, status, region;
+  std::string application, policy, status, region, call_id;
   std::vector<Party> parties;
 };
 

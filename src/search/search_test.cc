@@ -49,6 +49,7 @@ class SearchTest : public archive::ArchiveTest {
     first =
         add("2026-12-01T09:00:00.000Z", alice, bob, "outbound", 65,
             {{"groups", {"Traders"}},
+             {"callId", "a84b4c76e66710@pc33.example.com"},
              {"region", "EUR"},
              {"policy", "Tag:TradersPolicy"},
              {"business", {{{"key", "X-Trade-Id"}, {"value", "T-1001"}, {"source", "header"}}}}});
@@ -85,6 +86,7 @@ TEST_F(SearchTest, EveryMetadataFilterNarrows) {
   EXPECT_EQ(ids({{"region", "eur"}}), (V{third, first}));
   EXPECT_EQ(ids({{"policy", "Tag:TradersPolicy"}}), (V{first}));
   EXPECT_EQ(ids({{"data.x-trade-id", "T-1001"}}), (V{first}));
+  EXPECT_EQ(ids({{"callId", "a84b4c76e66710@pc33.example.com"}}), (V{first}));
   EXPECT_TRUE(ids({{"data.X-Trade-Id", "T-9999"}}).empty());
   EXPECT_EQ(ids({{"status", "complete"}, {"participant", "carol"}}), (V{third}));
   EXPECT_TRUE(ids({{"status", "interrupted"}}).empty());

@@ -30,6 +30,10 @@ class DemoTest(VerbatimTestCase):
         # speech, Ava recorded under Traders with the indicator shown to both; then refused with
         # the Teams text once the recorder is down.
         self.assertIn("Ava's phone: ANSWERED a=record:on", out)
+        # Searched while the recorder runs: the gateway's call (its direction) and the SBC's.
+        self.assertRegex(out, r"outbound  Ava Trader <ava\.trader@contoso\.onmicrosoft\.com> -> Emi Research "
+                              r"<emi\.research@contoso\.onmicrosoft\.com>  complete")
+        self.assertIn("2 recording(s)", out)
         # The banner is Traders' own (its CustomBanner), and Emi's SIP phone heard the notice in
         # her language (ja-JP).
         self.assertIn('Emi\'s phone: INDICATOR a=record:on BANNER "This call is recorded (MiFID II)."', out)
