@@ -262,11 +262,11 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     std::vector<json> vals;
     for (const auto& g : q.scope_groups) {
       cond += " OR s.recording_id IN (SELECT recording_id FROM search_groups WHERE grp = ?)";
-      vals.push_back(to_lower(g));
+      vals.emplace_back(to_lower(g));
     }
     for (const auto& r : q.scope_regions) {
       cond += " OR s.region = ? COLLATE NOCASE";
-      vals.push_back(r);
+      vals.emplace_back(r);
     }
     sql.add(cond + ")", vals);
   }
