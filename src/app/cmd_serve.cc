@@ -122,6 +122,7 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.require_srtp = c.gateway_require_srtp;
   o.recorder_srtp = c.gateway_recorder_srtp;
   o.emergency_numbers = c.gateway_emergency_numbers;
+  o.business_headers = c.gateway_business_headers;
   o.banner_text = c.gateway_banner_text;
   o.prompt_dirs = {
       c.gateway_prompts_dir.empty() ? DataPaths(c.data_dir).prompts_dir() : c.gateway_prompts_dir,

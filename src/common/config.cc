@@ -127,6 +127,7 @@ Status read_gateway(const toml::table& t, Config& c) {
                      "recording_setup_timeout_ms",
                      "trunk",
                      "emergency_numbers",
+                     "business_headers",
                      "digest_algorithms",
                      "banner_text",
                      "health_check_interval_ms",
@@ -184,6 +185,7 @@ Status read_gateway(const toml::table& t, Config& c) {
                         "gateway.trunk_sources: " + st.error().message);
     }
   }
+  VB_TRY(read_strings(t, "gateway", "business_headers", c.gateway_business_headers));
   if (t.get("emergency_numbers")) {
     c.gateway_emergency_numbers.clear();
     VB_TRY(read_strings(t, "gateway", "emergency_numbers", c.gateway_emergency_numbers));
@@ -425,6 +427,7 @@ std::string config_to_toml(const Config& c) {
                           {"require_srtp", c.gateway_require_srtp},
                           {"health_check_interval_ms", c.gateway_health_check_interval_ms},
                           {"emergency_numbers", emergency},
+                          {"business_headers", strings(c.gateway_business_headers)},
                           {"digest_algorithms", algorithms},
                           {"banner_text", c.gateway_banner_text},
                           {"trunk_transport", c.gateway_trunk_transport},

@@ -103,6 +103,9 @@ struct Config {
   std::string gateway_voicemail_uri;  // refused calls to a recorded user go here; empty: refused
   std::string gateway_prompts_dir;    // the admin's spoken notices; default <data_dir>/prompts
   std::vector<std::string> gateway_emergency_numbers = {"911", "112", "999", "000", "110", "119"};
+  // Headers of a caller's INVITE copied onto the recording INVITEs (the recorder keeps them as
+  // searchable business data: recorder.business_headers).
+  std::vector<std::string> gateway_business_headers = {"User-to-User"};
   std::vector<std::string> gateway_digest_algorithms = {"SHA-256", "MD5"};  // challenge order
   std::string gateway_banner_text = defaults::kBannerText;
 };

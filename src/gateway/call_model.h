@@ -188,6 +188,8 @@ struct Gateway::Call {
   enum class State { kSetup, kCalling, kConnected, kEnding };
   uint64_t id = 0;
   std::string call_id;  // the caller's Call-ID
+  // The caller's business headers (GatewayOptions::business_headers), for the recorders.
+  std::vector<std::pair<std::string, std::string>> business_headers;
   uint64_t a = 0, b = 0;
   Party caller, callee;
   std::string request_uri;

@@ -115,6 +115,9 @@ struct GatewayOptions {
   std::chrono::milliseconds health_interval{defaults::kHealthCheckIntervalMs};
   int health_failures = 2;
   std::vector<std::string> emergency_numbers{"911", "112", "999", "000", "110", "119"};
+  // Headers of the caller's INVITE copied onto every recording INVITE of the call (business data
+  // the recorder keeps: User-to-User, X-Trade-Id, ...). At most 16 fields of 256 bytes each.
+  std::vector<std::string> business_headers{"User-to-User"};
   std::string banner_text = defaults::kBannerText;  // default banner
   // Where the spoken notices are looked for, in order (the admin's directory first, then the
   // built-in prompts).

@@ -413,10 +413,11 @@ class GatewayCalls : public ::testing::Test {
   }
 
   // A call from the trunk to `to`; the caller's session.
-  uint64_t call(const std::string& to, const std::string& call_id = "call-1") {
+  uint64_t call(const std::string& to, const std::string& call_id = "call-1",
+                const std::string& extra_headers = "") {
     const uint64_t s = ua.new_session();
     ua.peers[s] = sip::Peer{"UDP", "192.0.2.9", 5060};
-    ua.handlers.on_invite(s, trunk_invite(to, call_id));
+    ua.handlers.on_invite(s, trunk_invite(to, call_id, extra_headers));
     return s;
   }
 

@@ -201,5 +201,22 @@ TEST_F(QueueCalls, AnAgentWhoseRequiredRecorderFailsIsLetGoAndTheNextOneRings) {
   EXPECT_EQ(ua.invites_to("sip:carol@").size(), 2u);
 }
 
+// Business data rides with the call to its recorders: the configured headers of the caller's
+// INVITE, and nothing else of it.
+TEST_F(GatewayCalls, TheCallersBusinessHeadersGoToItsRecorders) {
+  start(nullptr, [](GatewayOptions& o) { o.business_headers = {"User-to-User", "X-Trade-Id"}; });
+  call("sip:bob@contoso.com", "call-1",
+       "User-to-User: 04fa3c;encoding=hex\r\nx-trade-id: T-77\r\nX-Other: secret\r\n");
+  const auto srs = ua.invites_to("sip:srs@");
+  ASSERT_EQ(srs.size(), 1u);
+  const auto& headers = ua.placed.at(srs[0]).headers;
+  auto has = [&](const std::string& name, const std::string& value) {
+    return std::find(headers.begin(), headers.end(), std::make_pair(name, value)) != headers.end();
+  };
+  EXPECT_TRUE(has("User-to-User", "04fa3c;encoding=hex"));
+  EXPECT_TRUE(has("X-Trade-Id", "T-77"));  // by the configured name, whatever the caller's case
+  for (const auto& [name, value] : headers) EXPECT_NE(name, "X-Other");
+}
+
 }  // namespace
 }  // namespace verbatim::gateway::calls_test

@@ -168,6 +168,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   oc.contact_params = ";+sip.src";  // RFC 7866 §6.1.1: we are a recording client
   oc.call_id = random_hex(16) + "@verbatim";
   oc.headers = {{"Require", "siprec"}};
+  for (const auto& [name, value] : c.business_headers) oc.headers.push_back({name, value});
   // What the recorder's catalog keeps (retention by application, policy or group), signed so it
   // takes it from us alone (siprec/gateway_context.h).
   siprec::GatewayContext context{target.application_id, r.policy->name, c.call_id, {}};

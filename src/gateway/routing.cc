@@ -28,6 +28,12 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   c->id = next_call_++;
   c->a = session;
   c->call_id = std::string(invite.call_id().value());
+  for (const auto& h : invite.headers()) {
+    if (c->business_headers.size() >= 16 || h.value.empty() || h.value.size() > 256) continue;
+    for (const auto& name : options_.business_headers) {
+      if (iequals(h.name, name)) c->business_headers.emplace_back(name, std::string(h.value));
+    }
+  }
   c->request_uri = std::string(invite.request_uri());
   c->caller.side = Side::kA;
   c->callee.side = Side::kB;
