@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -203,18 +204,38 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   return ok_status();
 }
 
+// Only recordings past the serial the last pass reached are looked at (archive_info
+// "search_indexed_serial"), so opening a large archive does not scan its catalog: everything this
+// binary creates is indexed in its own transaction; what a pass finds was made by an older one.
 Result<size_t> index_missing(SqliteDb& db) {
+  int64_t done = 0;
+  {
+    SqliteStmt m(db, "SELECT value FROM archive_info WHERE key = 'search_indexed_serial'");
+    if (m.step() == kSqliteRow) done = std::strtoll(m.text(0).c_str(), nullptr, 10);
+  }
   std::vector<std::pair<std::string, std::string>> todo;
+  int64_t last = done;
   {
     SqliteStmt s(db,
-                 "SELECT id, metadata FROM recordings WHERE id NOT IN "
-                 "(SELECT recording_id FROM search_index)");
+                 "SELECT id, metadata, serial, id IN (SELECT recording_id FROM search_index) "
+                 "FROM recordings WHERE serial > ?1 ORDER BY serial");
+    s.bind(1, done);
     int rc;
-    while ((rc = s.step()) == kSqliteRow) todo.emplace_back(s.text(0), s.text(1));
+    while ((rc = s.step()) == kSqliteRow) {
+      if (s.int64(3) == 0) todo.emplace_back(s.text(0), s.text(1));
+      last = s.int64(2);
+    }
     if (rc != kSqliteDone) return db.error("reading recordings to index");
   }
   for (const auto& [id, text] : todo) {
     VB_TRY(index_recording(db, id, json::parse(text, nullptr, false)));
+  }
+  if (last != done) {
+    SqliteStmt u(db,
+                 "INSERT INTO archive_info(key, value) VALUES('search_indexed_serial', ?1) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    u.bind(1, std::to_string(last));
+    VB_TRY(step(u, db, "noting how far the search index reaches"));
   }
   return todo.size();
 }
