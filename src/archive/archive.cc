@@ -28,7 +28,7 @@ Archive::~Archive() {
   // Whatever this process logged gets a signed head before the writer goes away.
   if (!options_.read_only && ledger_ && ledger_->size() > signed_size_) (void)sign_head();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
-  if (readers_fd_ >= 0) ::close(readers_fd_);
+  unlock_readers();
 }
 
 std::string Archive::now() const { return format_iso8601(clock_.now()); }
@@ -56,10 +56,12 @@ Status Archive::owns_writer_lock(std::string_view what) const {
 
 Status Archive::lock_readers(bool exclusive) {
   const std::string path = options_.root + "/readers.lock";
+  unlock_readers();
   readers_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (readers_fd_ >= 0 && ::flock(readers_fd_, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) {
     return ok_status();
   }
+  unlock_readers();
   return make_error(ErrorCode::kFailedPrecondition,
                     exclusive ? "other processes have the archive at " + options_.root +
                                     " open (the admin API, a search or an export): stop them "
@@ -68,6 +70,11 @@ Status Archive::lock_readers(bool exclusive) {
                               : "the archive's keys are being replaced; try again when that "
                                 "is done (" +
                                     path + ")");
+}
+
+void Archive::unlock_readers() {
+  if (readers_fd_ >= 0) ::close(readers_fd_);  // releases the flock
+  readers_fd_ = -1;
 }
 
 // Under the write lock, after reading what other processes appended, so heads are witnessed

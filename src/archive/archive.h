@@ -252,6 +252,7 @@ class Archive {
   // Locks <root>/readers.lock: shared for a shared archive, exclusive (no shared process open)
   // for rotating or replacing keys.
   Status lock_readers(bool exclusive);
+  void unlock_readers();
   Result<DataKey> data_key(const std::string& object_id);
   std::string now() const;
   // Runs `body` in a transaction; rolls back on error (ledger tree included).

@@ -54,6 +54,11 @@ Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
                                             const std::string& who) {
   VB_TRY(owns_writer_lock("rotating the master key"));
   VB_TRY(lock_readers(true));
+  // Readers may open the archive again once the keys are re-wrapped (or the rotation failed).
+  struct Unlock {
+    Archive* a;
+    ~Unlock() { a->unlock_readers(); }
+  } unlock{this};
   auto fresh =
       fs::exists(new_key_file) ? load_master_key(new_key_file) : create_master_key(new_key_file);
   if (!fresh) return fresh.error();

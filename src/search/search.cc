@@ -48,7 +48,8 @@ bool read_cursor(const std::string& c, int64_t& started, std::string& id) {
   auto [p, ec] = std::from_chars(c.data(), c.data() + dot, started);
   id = c.substr(dot + 1);
   return ec == std::errc() && p == c.data() + dot && id.size() == 32 &&
-         std::all_of(id.begin(), id.end(), [](char ch) { return std::isxdigit(ch); });
+         std::all_of(id.begin(), id.end(),
+                     [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; });
 }
 
 // A string literal for an FTS5 MATCH: the phrase as typed, quotes doubled.
