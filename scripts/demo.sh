@@ -94,7 +94,7 @@ echo "  SIPp: INVITE (SIPREC) -> 200 OK, 7 s of RTP on two streams, BYE -> 200 O
 echo "  the playback job (after the call, off the live path):"
 JOB=""
 for _ in $(seq 1 300); do
-  JOB=$("$BIN" jobs list --state done --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j[0]["recording"] if j else "")')
+  JOB=$("$BIN" jobs list --state done --json | python3 -c 'import json,sys; j=[x for x in json.load(sys.stdin) if x["kind"] == "playback"]; print(j[0]["recording"] if j else "")')
   [ -n "$JOB" ] && break
   sleep 0.2
 done
@@ -157,9 +157,9 @@ done
 echo "  gateway on sip:127.0.0.1:$GPORT, recorder on sip:127.0.0.1:$R2PORT"
 # Their voices: espeak-ng, as G.711 A-law RTP the phones (SIPp) send.
 python3 "$ROOT/scripts/voice_pcap.py" --voice en-us --out "$DATA/ava.pcap" \
-  --text "Hi Emi, it's Ava on the FX desk. I would like to buy ten million euros against dollars at one point zero eight five."
+  --text "Good morning Emi, it is Ava on the trading desk. I would like to buy ten million euros at the market price."
 python3 "$ROOT/scripts/voice_pcap.py" --voice en-gb --lead-ms 3000 --out "$DATA/emi.pcap" \
-  --text "Thanks Ava. Done, ten million at one point zero eight five. I will send the confirmation."
+  --text "Good morning Ava. The trade is done at the market price. I will send you the confirmation today."
 for f in register answer call; do
   sed -e "s#@DOMAIN@#$DOMAIN#g" -e "s#@CALLEE@#emi.research#g" -e "s#@HOLD_MS@#9000#g" \
     -e "s#@PCAP@#$DATA/$([ $f = answer ] && echo emi || echo ava).pcap#g" "$ROOT/demo/gateway/$f.xml" >"$DATA/$f.xml"
@@ -193,7 +193,7 @@ CALL1=$(call_record 1)
 "$BIN" calls show "$CALL1" | sed 's/^/  /'
 GREC=""
 for _ in $(seq 1 300); do
-  GREC=$("$BIN" jobs list --state done --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j[1]["recording"] if len(j) > 1 else "")')
+  GREC=$("$BIN" jobs list --state done --json | python3 -c 'import json,sys; j=[x for x in json.load(sys.stdin) if x["kind"] == "playback"]; print(j[1]["recording"] if len(j) > 1 else "")')
   [ -n "$GREC" ] && break
   sleep 0.2
 done
@@ -203,6 +203,11 @@ echo "  \$ verbatim search --participant ava"
 "$BIN" search --participant ava | sed 's/^/    /'
 echo "  \$ verbatim search --participant emi --direction outbound"
 "$BIN" search --participant emi --direction outbound | sed 's/^/    /'
+# The transcripts come after the playback files (their own job, also off the live path).
+for _ in $(seq 1 600); do
+  "$BIN" jobs list --state done --json | python3 -c 'import json,sys; sys.exit(0 if any(x["kind"] == "transcribe" and x["recording"] == sys.argv[1] for x in json.load(sys.stdin)) else 1)' "$GREC" && break
+  sleep 0.2
+done
 echo "  the recorder stops (its archive is read below; Ava calls again after that):"
 kill $RPID; wait $RPID 2>/dev/null || true
 "$BIN" archive show "$GREC" | python3 -c '
@@ -244,6 +249,14 @@ printf 'X' | dd of="$F" bs=1 seek=1000 conv=notrunc 2>/dev/null
 "$BIN" verify | sed 's/^/  /' || true
 "$BIN" export "$REC1" --out "$DATA/export-case-42" | sed 's/^/  /'
 "$BIN" verify-export "$DATA/export-case-42" --public-key "$DATA/archive/signing.key.pub" | sed 's/^/  offline check: /'
+say "8. What was said: every call is transcribed after it ends, and searched by its words"
+echo "  \$ verbatim archive transcript $GREC   (Ava's call to Emi through the gateway)"
+"$BIN" archive transcript "$GREC" 2>&1 | sed 's/^/    /' | cut -c1-150
+echo "  \$ verbatim search --text market   (the words, in context; --json for times and speakers)"
+"$BIN" search --text market | sed 's/^/    /' | cut -c1-150
+echo "  \$ verbatim search --phonetic Zorblax   (a name by its sound: nobody said it, so nothing scores high)"
+"$BIN" search --phonetic Zorblax --threshold 0.7 | sed 's/^/    /'
+
 say "Where to look"
 cat <<MSG
   data directory:   $DATA (policy.db: SQLite; every change is in its audit log)
@@ -255,6 +268,7 @@ cat <<MSG
   archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)
   recorded call:    VERBATIM_DATA_DIR=$DATA $BIN archive show $JOB
   search:           VERBATIM_DATA_DIR=$DATA $BIN search --participant ava (--help: every filter)
+  transcript:       VERBATIM_DATA_DIR=$DATA $BIN archive transcript $GREC
   recorder:         $BIN --config $DATA/recorder.toml serve --roles recorder (docs/recorder.md)
   gateway:          $BIN --config $DATA/gateway.toml serve --roles gateway,recorder (docs/gateway.md)
   a gateway call:   VERBATIM_DATA_DIR=$DATA $BIN calls show $CALL1

@@ -11,11 +11,11 @@ CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Re
   -DVERBATIM_FUZZ=ON -DVERBATIM_TESTS=OFF -DVERBATIM_BENCH=OFF >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" --target cmdlet_fuzz csv_fuzz party_fuzz object_fuzz treehead_fuzz \
   package_fuzz sip_message_fuzz sip_uri_fuzz sdp_fuzz multipart_fuzz rs_metadata_fuzz rtp_fuzz \
-  rtp_stream_fuzz playback_fuzz registrar_fuzz gateway_context_fuzz
+  rtp_stream_fuzz playback_fuzz registrar_fuzz gateway_context_fuzz transcript_fuzz
 mkdir -p "$BUILD/artifacts"
 status=0
 for target in cmdlet csv party object treehead package sip_message sip_uri sdp multipart rs_metadata rtp \
-    rtp_stream playback registrar gateway_context; do
+    rtp_stream playback registrar gateway_context transcript; do
   work=$(mktemp -d)
   seeds=("$ROOT/fuzz/corpus/$target")
   [ "$target" = cmdlet ] && seeds+=("$ROOT/tests/golden")

@@ -65,6 +65,8 @@ struct RouterOptions {
   // Lends the archive for the length of one call of `use`; an error when it cannot (no archive,
   // or another process holds it).
   std::function<Status(const std::function<Status(archive::Archive&)>& use)> archive;
+  // The pronunciation dictionary for phonetic searches (the recogniser's; search.h).
+  std::string phonetic_dictionary;
 };
 
 class Router {

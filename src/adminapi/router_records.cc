@@ -18,6 +18,7 @@
 #include "common/strings.h"
 #include "policy/explain.h"
 #include "search/search.h"
+#include "search/transcript.h"
 
 namespace verbatim::adminapi {
 
@@ -127,6 +128,9 @@ Response Router::search_recordings(const Request& req, const Principal& who,
   }
   auto query = search::query_from_params(params);
   if (!query) return problem(req, http::status::bad_request, query.error().message, "InvalidQuery");
+  if (!options_.phonetic_dictionary.empty()) {
+    query.value().dictionary = options_.phonetic_dictionary;
+  }
   query.value().scope_groups = who.account.groups;
   query.value().scope_regions = who.account.regions;
   std::optional<Response> out;
@@ -215,6 +219,18 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
                    {"retentionUntil", r.retention_until},
                    {"legalHolds", r.active_holds},
                    {"objects", objects}});
+      return ok_status();
+    }
+    // GET /recordings/{id}/transcript: every participant's transcript merged in time order
+    // (access.read of each transcript object in the ledger).
+    if (parts.size() == 2 && parts[1] == "transcript" && reading) {
+      auto t = search::read_transcript(a, rec, who.actor());
+      if (!t && t.error().code == ErrorCode::kNotFound) {
+        out = problem(req, http::status::not_found, t.error().message, "NoTranscript");
+        return ok_status();
+      }
+      if (!t) return t.error();
+      out = reply(req, http::status::ok, t.value());
       return ok_status();
     }
     // GET /recordings/{id}/objects/{oid}: the decrypted content (access.read in the ledger).

@@ -11,6 +11,7 @@
 #include "archive/verifier.h"
 #include "common/data_paths.h"
 #include "common/exit_codes.h"
+#include "search/transcript.h"
 
 namespace verbatim::cli {
 namespace {
@@ -186,6 +187,20 @@ int archive_cat(archive::Archive& ar, const ArchiveArgs& a, const std::string& w
   return kExitOk;
 }
 
+int archive_transcript(archive::Archive& ar, const ArchiveArgs& a, const std::string& who) {
+  auto t = search::read_transcript(ar, a.recording, who);
+  if (!t) return refused(t.error());
+  if (a.json) {
+    std::cout << t.value().dump(2) << "\n";
+    return kExitOk;
+  }
+  const auto& e = t.value()["engine"];
+  std::cout << "# transcribed by " << e.value("name", "?") << " " << e.value("version", "") << " ("
+            << e.value("model", "") << ")\n"
+            << search::transcript_lines(t.value());
+  return kExitOk;
+}
+
 int archive_dispose_expired(archive::Archive& ar, const ArchiveArgs& a, const std::string& who) {
   auto gone = ar.dispose_expired(who);
   if (!gone) return refused(gone.error());
@@ -344,6 +359,11 @@ void add_archive_commands(CLI::App& app, Commands& commands) {
   auto* cat = arch->add_subcommand("cat", "decrypt an object to stdout (logged as access)");
   cat->add_option("object", aa->object)->required();
   on(cat, archive_cat);
+  auto* transcript = arch->add_subcommand(
+      "transcript", "a recording's transcript, every participant in time order (logged as access)");
+  transcript->add_option("recording", aa->recording)->required();
+  transcript->add_flag("--json", aa->json, "print JSON: utterances with words, times, confidences");
+  on(transcript, archive_transcript);
   auto* hold = arch->add_subcommand("hold", "set a legal hold");
   hold->add_option("case", aa->case_id)->required();
   hold->add_option("recording", aa->recording)->required();

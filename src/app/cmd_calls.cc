@@ -126,7 +126,7 @@ void add_calls_commands(CLI::App& app, Commands& commands) {
   list->add_flag("--json", a->json, "print JSON");
   commands.on(list, [a](Env& env) { return run_calls_list(env, a->query, a->json); });
 
-  auto* jobs = app.add_subcommand("jobs", "work queued after calls (playback files)");
+  auto* jobs = app.add_subcommand("jobs", "work queued after calls (playback files, transcripts)");
   jobs->require_subcommand(1);
   auto* jobs_list = jobs->add_subcommand("list", "the jobs, oldest first");
   jobs_list->add_option("--state", a->state, "only jobs in this state")

@@ -1,4 +1,5 @@
-// `verbatim search`: recordings by metadata (search/search.h), newest first, a page at a time.
+// `verbatim search`: recordings by metadata and by what was said (search/search.h), newest first
+// (phonetic: best match first), a page at a time.
 // Runs beside the recorder (the archive opened shared); every search is an access.search entry
 // in the ledger with the query and the recordings it listed.
 #include <iostream>
@@ -31,6 +32,7 @@ int run_search(Env& env, const SearchArgs& a) {
   }
   auto query = search::query_from_params(params);
   if (!query) return fail(kExitUsage, query.error().message);
+  query.value().dictionary = env.config.recorder_transcription_model + "/cmudict-en-us.dict";
   const std::string who = default_actor();
   auto opened = open_archive(env, who, "", ArchiveAccess::kShared);
   if (!opened) return fail(kExitUsage, opened.error().message);
@@ -68,7 +70,9 @@ int run_search(Env& env, const SearchArgs& a) {
 void add_search_commands(CLI::App& app, Commands& commands) {
   auto a = std::make_shared<SearchArgs>();
   auto* s = app.add_subcommand(
-      "search", "find recordings by metadata, newest first (logged in the ledger as access)");
+      "search",
+      "find recordings by metadata or by what was said, newest first (logged in the ledger as "
+      "access)");
   auto opt = [&](const char* flag, const char* param, const char* help) {
     s->add_option(flag, a->params[param], help);
   };
@@ -86,6 +90,12 @@ void add_search_commands(CLI::App& app, Commands& commands) {
   opt("--region", "region", "the recording's region (DataLocation)");
   opt("--group", "group", "a group of the recorded user");
   opt("--call-id", "callId", "the call's SIP Call-ID (for our gateway's calls: the caller's)");
+  opt("--text", "text",
+      "words said in the recording (all of them), or a \"quoted phrase\" said in one breath");
+  opt("--phonetic", "phonetic",
+      "a word by its sound (a name, a ticker, slang the transcripts may have missed); best "
+      "match first");
+  opt("--threshold", "threshold", "--phonetic: the lowest score listed, 0 to 1 (default 0.45)");
   opt("--limit", "limit", "at most this many (default 50, up to 1000)");
   opt("--cursor", "cursor", "the next page, as the previous one printed it");
   s->add_option("--data", a->data,

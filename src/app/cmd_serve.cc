@@ -29,6 +29,7 @@
 #include "jobs/queue.h"
 #include "recorder/playback_jobs.h"
 #include "recorder/recorder.h"
+#include "recorder/transcribe_jobs.h"
 #include "sip/tls.h"
 #include "siprec/gateway_context.h"
 
@@ -186,6 +187,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     };
     ro.import_dir = paths.import_dir();
     ro.work_dir = paths.work_dir();
+    ro.phonetic_dictionary = env.config.recorder_transcription_model + "/cmudict-en-us.dict";
     // The archive for the recordings routes: the recorder's in this process (one thread: the
     // loop), else opened beside whichever recorder writes it, on the first request that needs
     // it, and kept.
@@ -240,21 +242,56 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     std::cout << "archive-verify running" << std::endl;
   }
   std::unique_ptr<jobs::JobQueue> job_queue;
-  std::unique_ptr<recorder::PlaybackJobs> playback;
+  std::unique_ptr<recorder::Transcriber> transcriber;
+  std::vector<std::unique_ptr<recorder::JobWorker>> workers;
   std::unique_ptr<recorder::Recorder> rec;
   if (wanted.count("recorder")) {
     auto opened = open_archive(env, "recorder", "", ArchiveAccess::kWriter);
     if (!opened) return fail(kExitUsage, opened.error().message);
     recorder_archive = std::move(opened).value();
     auto options = recorder_options(env);
-    if (env.config.recorder_playback) {
+    // The jobs after each call (job_worker.h): one worker per kind.
+    archive::Archive& ar = *recorder_archive;
+    if (env.config.recorder_playback || env.config.recorder_transcription != "none") {
       auto q = jobs::JobQueue::open(DataPaths(env.config.data_dir).jobs_db(), env.clock);
       if (!q) return fail(kExitUsage, q.error().message);
       job_queue = std::move(q).value();
-      playback = std::make_unique<recorder::PlaybackJobs>(io, *recorder_archive, *job_queue);
-      if (auto st = playback->start(); !st) return fail(kExitUsage, st.error().message);
+    }
+    if (env.config.recorder_playback) {
+      workers.push_back(
+          std::make_unique<recorder::JobWorker>(io, *job_queue, recorder::kPlaybackJob,
+                                                [&ar](recorder::JobWorker& w, const jobs::Job& j) {
+                                                  return recorder::run_playback_job(w, ar, j);
+                                                }));
+    }
+    if (env.config.recorder_transcription == "pocketsphinx") {
+      auto engine = transcribe::make_pocketsphinx(
+          {env.config.recorder_transcription_model, env.config.recorder_transcription_phones});
+      if (!engine) {
+        return fail(kExitUsage, "recorder.transcription: " + engine.error().message +
+                                    " (recorder.transcription = \"none\" runs without)");
+      }
+      spdlog::info("transcription: {} {} ({})", engine.value()->info().name,
+                   engine.value()->info().version, engine.value()->info().model);
+      transcriber = std::make_unique<recorder::Transcriber>(std::move(engine).value());
+      workers.push_back(std::make_unique<recorder::JobWorker>(
+          io, *job_queue, recorder::kTranscribeJob,
+          [&ar, t = transcriber.get()](recorder::JobWorker& w, const jobs::Job& j) {
+            return t->run(w, ar, j);
+          }));
+    }
+    if (!workers.empty()) {
+      auto n = job_queue->recover();
+      if (!n) return fail(kExitUsage, n.error().message);
+      if (n.value() > 0) spdlog::info("jobs: {} job(s) resumed from before the restart", n.value());
+      for (auto& w : workers) {
+        options.job_kinds.push_back(w->kind());
+        w->start();
+      }
       options.jobs = job_queue.get();
-      options.jobs_ready = [p = playback.get()] { p->wake(); };
+      options.jobs_ready = [&workers] {
+        for (auto& w : workers) w->wake();
+      };
     }
     auto key =
         siprec::load_gateway_key(gateway_key_file(env, env.config.recorder_gateway_key_file), true);
@@ -330,9 +367,9 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   };
   wait_signal();
   io.run();
-  // The playback worker may be waiting for the loop: it gives its job back (resumed on the
-  // next start) once it sees the loop gone.
-  if (playback) playback->stop();
+  // A job worker may be waiting for the loop: it gives its job back (resumed on the next start)
+  // once it sees the loop gone.
+  for (auto& w : workers) w->stop();
   return kExitOk;
 }
 

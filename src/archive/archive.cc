@@ -670,6 +670,28 @@ Result<int> Archive::update_metadata(const std::string& recording_id, const json
   return version;
 }
 
+Status Archive::index_transcript(const std::string& recording_id, const std::string& object_id,
+                                 const std::vector<IndexedUtterance>& utterances) {
+  VB_TRY(writable());
+  VB_TRY(owns_writer_lock("indexing a transcript"));
+  return transact([&]() -> Status {
+    SqliteStmt s(*db_, "SELECT status FROM recordings WHERE id = ?1");
+    s.bind(1, recording_id);
+    if (s.step() != kSqliteRow) return not_found("recording", recording_id);
+    if (s.text(0) == "disposed") {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "recording " + recording_id + " was disposed; nothing of it is indexed");
+    }
+    return index_utterances(*db_, recording_id, object_id, utterances);
+  });
+}
+
+Status Archive::drop_transcripts(const std::string& recording_id) {
+  VB_TRY(writable());
+  VB_TRY(owns_writer_lock("indexing a transcript"));
+  return transact([&] { return drop_utterances(*db_, recording_id); });
+}
+
 Result<std::vector<MetadataVersion>> Archive::metadata_history(const std::string& recording_id) {
   auto r = recording(recording_id);
   if (!r) return r.error();

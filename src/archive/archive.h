@@ -40,6 +40,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "archive/catalog_index.h"
 #include "archive/keys.h"
 #include "archive/ledger.h"
 #include "archive/object_format.h"
@@ -185,6 +186,12 @@ class Archive {
   // Logs a search by `who`: the query as given and the recordings it listed (access.search).
   Status log_search(const nlohmann::json& query, const std::vector<std::string>& recordings,
                     const std::string& who);
+  // A transcript of the recording (a derived object the writer stored) goes into the search
+  // index (catalog_index.h): its utterances' words and phones. drop_transcripts removes all of a
+  // recording's from the index (a transcription starting over).
+  Status index_transcript(const std::string& recording_id, const std::string& object_id,
+                          const std::vector<IndexedUtterance>& utterances);
+  Status drop_transcripts(const std::string& recording_id);
   // The catalog database, for the search index's read-only queries (search/search.h).
   SqliteDb& catalog() { return *db_; }
   Result<std::unique_ptr<ObjectReader>> read_object(const std::string& object_id,

@@ -13,6 +13,7 @@
 
 #include "archive/archive.h"
 #include "archive/archive_detail.h"
+#include "archive/catalog_index.h"
 #include "archive/schema.h"
 
 namespace verbatim::archive {
@@ -209,6 +210,7 @@ Status Archive::dispose_proven(const std::string& recording_id, const std::strin
     SqliteStmt u(*db_, "UPDATE recordings SET status = 'disposed' WHERE id = ?1");
     u.bind(1, recording_id);
     if (u.step() != kSqliteDone) return db_->error("disposing the recording");
+    VB_TRY(drop_utterances(*db_, recording_id));  // what was said goes with the recording
     return append_event({{"type", "recording.disposed"},
                          {"recording", recording_id},
                          {"objects", objects},

@@ -90,6 +90,41 @@ std::string number_digits(std::string_view text) {
   return digits;
 }
 
+Status index_utterances(SqliteDb& db, const std::string& recording_id, const std::string& object_id,
+                        const std::vector<IndexedUtterance>& utterances) {
+  SqliteStmt row(
+      db,
+      "INSERT INTO search_utterances(recording_id, object_id, speaker, start_ms, end_ms, "
+      "phones) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  SqliteStmt text(db, "INSERT INTO search_utterance_text(rowid, text) VALUES (?1, ?2)");
+  for (const auto& u : utterances) {
+    row.reset();
+    row.bind(1, recording_id);
+    row.bind(2, object_id);
+    row.bind(3, u.speaker);
+    row.bind(4, u.start_ms);
+    row.bind(5, u.end_ms);
+    row.bind(6, u.phones);
+    VB_TRY(step(row, db, "indexing a transcript"));
+    text.reset();
+    text.bind(1, static_cast<int64_t>(sqlite3_last_insert_rowid(db.handle())));
+    text.bind(2, u.text);
+    VB_TRY(step(text, db, "indexing a transcript"));
+  }
+  return ok_status();
+}
+
+Status drop_utterances(SqliteDb& db, const std::string& recording_id) {
+  SqliteStmt t(db,
+               "DELETE FROM search_utterance_text WHERE rowid IN "
+               "(SELECT id FROM search_utterances WHERE recording_id = ?1)");
+  t.bind(1, recording_id);
+  VB_TRY(step(t, db, "removing a transcript from the index"));
+  SqliteStmt u(db, "DELETE FROM search_utterances WHERE recording_id = ?1");
+  u.bind(1, recording_id);
+  return step(u, db, "removing a transcript from the index");
+}
+
 Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   {
     SqliteStmt d(db,

@@ -17,6 +17,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +35,19 @@ std::string number_digits(std::string_view aor_or_text);
 // Recordings whose metadata has no startedAt are indexed at their catalog creation time.
 Status index_recording(SqliteDb& db, const std::string& recording_id,
                        const nlohmann::json& metadata);
+
+// One utterance of a transcript, as the index keeps it.
+struct IndexedUtterance {
+  std::string speaker;
+  int64_t start_ms = 0, end_ms = 0;
+  std::string text;    // the words
+  std::string phones;  // one character per phone (transcribe/phonetic.h: phone_code)
+};
+// Adds a transcript's utterances (the transcript object `object_id` of the recording).
+Status index_utterances(SqliteDb& db, const std::string& recording_id, const std::string& object_id,
+                        const std::vector<IndexedUtterance>& utterances);
+// Removes every utterance of the recording (a transcription starting over, or disposal).
+Status drop_utterances(SqliteDb& db, const std::string& recording_id);
 
 // Indexes every recording the index does not have yet; returns how many.
 Result<size_t> index_missing(SqliteDb& db);

@@ -140,6 +140,22 @@ constexpr const char* kMigrations[] = {
     -- rowid: the recording's search_index rowid.
     CREATE VIRTUAL TABLE search_party_text USING fts5(text, tokenize = 'trigram');
     )sql",
+    // 6: what was said (catalog_index.h, index_utterances): one row per utterance of a
+    //    transcript, with its speaker, time and recognised phones, and its words in full text
+    //    (rowid = the utterance's id). Filled by the transcription job; emptied by disposal.
+    R"sql(
+    CREATE TABLE search_utterances (
+      id           INTEGER PRIMARY KEY,
+      recording_id TEXT NOT NULL,
+      object_id    TEXT NOT NULL,       -- the transcript object
+      speaker      TEXT NOT NULL,       -- the track's name ("Alice <sip:alice@example.com>")
+      start_ms     INTEGER NOT NULL,    -- on the recording's timeline
+      end_ms       INTEGER NOT NULL,
+      phones       TEXT NOT NULL        -- one character per phone (transcribe/phonetic.h), or empty
+    );
+    CREATE INDEX utterances_by_recording ON search_utterances(recording_id);
+    CREATE VIRTUAL TABLE search_utterance_text USING fts5(text);
+    )sql",
 };
 }  // namespace
 

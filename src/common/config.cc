@@ -67,11 +67,13 @@ Status read_strings(const toml::table& table, const std::string& section, const 
 }
 
 Status read_recorder(const toml::table& t, Config& c) {
-  VB_TRY(check_keys(t, "recorder",
-                    {"sip_listen", "media_address", "rtp_port_min", "rtp_port_max", "max_sessions",
-                     "min_free_mb", "retry_after_s", "media_timeout_s", "drain_timeout_s", "latch",
-                     "accept_non_siprec", "allowed_sources", "playback", "gateway_key_file",
-                     "tls_listen", "tls_client_auth", "business_headers"}));
+  VB_TRY(check_keys(
+      t, "recorder",
+      {"sip_listen",       "media_address", "rtp_port_min",        "rtp_port_max",
+       "max_sessions",     "min_free_mb",   "retry_after_s",       "media_timeout_s",
+       "drain_timeout_s",  "latch",         "accept_non_siprec",   "allowed_sources",
+       "playback",         "transcription", "transcription_model", "transcription_phones",
+       "gateway_key_file", "tls_listen",    "tls_client_auth",     "business_headers"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -84,6 +86,13 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(read(t, "recorder", "latch", c.recorder_latch));
   VB_TRY(read(t, "recorder", "accept_non_siprec", c.recorder_accept_non_siprec));
   VB_TRY(read(t, "recorder", "playback", c.recorder_playback));
+  VB_TRY(read(t, "recorder", "transcription", c.recorder_transcription));
+  VB_TRY(read(t, "recorder", "transcription_model", c.recorder_transcription_model));
+  VB_TRY(read(t, "recorder", "transcription_phones", c.recorder_transcription_phones));
+  if (c.recorder_transcription != "pocketsphinx" && c.recorder_transcription != "none") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "recorder.transcription must be \"pocketsphinx\" or \"none\"");
+  }
   VB_TRY(read_strings(t, "recorder", "allowed_sources", c.recorder_allowed_sources));
   VB_TRY(read_strings(t, "recorder", "business_headers", c.recorder_business_headers));
   VB_TRY(read(t, "recorder", "gateway_key_file", c.recorder_gateway_key_file));
@@ -409,6 +418,9 @@ std::string config_to_toml(const Config& c) {
                                       {"latch", c.recorder_latch},
                                       {"accept_non_siprec", c.recorder_accept_non_siprec},
                                       {"playback", c.recorder_playback},
+                                      {"transcription", c.recorder_transcription},
+                                      {"transcription_model", c.recorder_transcription_model},
+                                      {"transcription_phones", c.recorder_transcription_phones},
                                       {"allowed_sources", sources},
                                       {"business_headers", business},
                                       {"gateway_key_file", c.recorder_gateway_key_file},

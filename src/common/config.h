@@ -64,6 +64,10 @@ struct Config {
   std::string recorder_latch = "sdp-address";  // sdp-address | first-packet
   bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
   bool recorder_playback = true;  // Ogg/Opus per participant after each call (job queue)
+  // Transcripts per participant after each call (job queue): "pocketsphinx" or "none".
+  std::string recorder_transcription = "pocketsphinx";
+  std::string recorder_transcription_model = "/usr/share/pocketsphinx/model/en-us";
+  bool recorder_transcription_phones = true;          // phones for phonetic search
   std::vector<std::string> recorder_allowed_sources;  // CIDRs of recording clients; empty: any
   // SIP headers of a recording INVITE kept as the recording's business data (searchable).
   std::vector<std::string> recorder_business_headers = {"User-to-User"};

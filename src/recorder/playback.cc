@@ -83,6 +83,7 @@ struct PlaybackBuilder::Impl {
   bool built = false;
   int64_t max_span = 0;
   std::optional<int64_t> first_arrival;
+  Output output = Output::kOgg;
 
   void add(const media::PcapRecord& r) {
     auto it = by_port.find(r.to.port);
@@ -220,6 +221,8 @@ PlaybackBuilder::PlaybackBuilder(json catalog, std::string recording_id,
 
 PlaybackBuilder::~PlaybackBuilder() = default;
 
+void PlaybackBuilder::set_output(Output output) { impl_->output = output; }
+
 Status PlaybackBuilder::feed(std::span<const uint8_t> evidence) {
   return impl_->reader.feed(evidence, [this](const media::PcapRecord& r) { impl_->add(r); });
 }
@@ -308,9 +311,19 @@ Result<PlaybackResult> PlaybackBuilder::build(const std::atomic<bool>* cancel) {
     for (const auto& a : t.aors) {
       if (!a.empty()) comments.emplace_back("VERBATIM_PARTICIPANT", a);
     }
-    auto w = media::OggOpusWriter::create(rate, rate == 8000 ? 40000 : 48000, comments);
-    if (!w) return w.error();
-    auto& writer = *w.value();
+    std::unique_ptr<media::OggOpusWriter> writer;
+    if (m.output == Output::kOgg) {
+      auto w = media::OggOpusWriter::create(rate, rate == 8000 ? 40000 : 48000, comments);
+      if (!w) return w.error();
+      writer = std::move(w).value();
+    }
+    auto write = [&](std::span<const int16_t> samples) -> Status {
+      if (!writer) {
+        t.pcm.insert(t.pcm.end(), samples.begin(), samples.end());
+        return ok_status();
+      }
+      return writer->write(samples);
+    };
     // Decoders and resamplers per segment (decoding is stateful, so per track too).
     std::map<size_t, std::unique_ptr<media::AudioDecoder>> decoders;
     std::map<size_t, std::unique_ptr<media::Resampler>> resamplers;
@@ -324,13 +337,13 @@ Result<PlaybackResult> PlaybackBuilder::build(const std::atomic<bool>* cancel) {
       if (from_pending > 0) {
         out.resize(from_pending);
         for (size_t i = 0; i < from_pending; ++i) out[i] = clip(pending[i]);
-        VB_TRY(writer.write(out));
+        VB_TRY(write(out));
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(from_pending));
         flushed += static_cast<int64_t>(from_pending);
       }
       while (flushed < sample) {  // nothing pending: silence
         const auto n = static_cast<size_t>(std::min<int64_t>(sample - flushed, rate));
-        VB_TRY(writer.write(std::span(silence).first(n)));
+        VB_TRY(write(std::span(silence).first(n)));
         flushed += static_cast<int64_t>(n);
       }
       return ok_status();
@@ -379,9 +392,11 @@ Result<PlaybackResult> PlaybackBuilder::build(const std::atomic<bool>* cancel) {
       continue;
     }
     t.duration_s = static_cast<double>(flushed) / rate;
-    auto ogg = writer.finish();
-    if (!ogg) return ogg.error();
-    t.ogg = std::move(ogg).value();
+    if (writer) {
+      auto ogg = writer->finish();
+      if (!ogg) return ogg.error();
+      t.ogg = std::move(ogg).value();
+    }
     res.tracks.push_back(std::move(t));
   }
   return std::move(res);

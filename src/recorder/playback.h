@@ -49,7 +49,8 @@ struct PlaybackTrack {
   uint64_t packets = 0;      // decoded into the track
   uint64_t not_decoded = 0;  // payloads left out (telephone events, comfort noise, unknown)
   uint64_t decode_errors = 0;
-  std::string ogg;  // the Ogg/Opus file
+  std::string ogg;           // the Ogg/Opus file (Output::kOgg)
+  std::vector<int16_t> pcm;  // the samples at sample_rate (Output::kPcm)
 };
 
 struct PlaybackResult {
@@ -75,6 +76,10 @@ class PlaybackBuilder {
   ~PlaybackBuilder();
   PlaybackBuilder(const PlaybackBuilder&) = delete;
   PlaybackBuilder& operator=(const PlaybackBuilder&) = delete;
+  // What build() makes of each track: an Ogg/Opus file (playback), or its samples (for
+  // transcription, which wants the audio as decoded, not as re-encoded).
+  enum class Output { kOgg, kPcm };
+  void set_output(Output output);
   // The evidence, in pieces of any size.
   Status feed(std::span<const uint8_t> evidence);
   // Decodes, mixes and encodes. Call once, after the whole evidence was fed. `cancel` (if

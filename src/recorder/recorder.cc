@@ -19,7 +19,6 @@
 #include "media/audio.h"
 #include "media/pcap.h"
 #include "media/srtp.h"
-#include "recorder/playback_jobs.h"
 #include "recorder/session.h"
 #include "siprec/call_facts.h"
 #include "siprec/gateway_context.h"
@@ -352,8 +351,10 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
   }
   s->recording_id = created.value();
   if (options_.jobs) {  // waits for the end of the call (jobs/queue.h)
-    if (auto st = options_.jobs->add(PlaybackJobs::kKind, s->recording_id, false); !st) {
-      spdlog::error("recording {}: no playback job: {}", s->recording_id, st.error().message);
+    for (const auto& kind : options_.job_kinds) {
+      if (auto st = options_.jobs->add(kind, s->recording_id, false); !st) {
+        spdlog::error("recording {}: no {} job: {}", s->recording_id, kind, st.error().message);
+      }
     }
   }
   // Small chunks keep the memory per call low: two G.711 streams write ~20 KB/s, so a 16 KiB

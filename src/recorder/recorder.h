@@ -105,8 +105,10 @@ struct RecorderOptions {
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::string tls_listen;
   std::string status_file;  // metrics, rewritten once per second (optional)
-  // Playback jobs (playback_jobs.h): added when a recording starts, released when it ends.
+  // Jobs of these kinds (playback_jobs.h, transcribe_jobs.h) are added when a recording starts
+  // and released when it ends.
   jobs::JobQueue* jobs = nullptr;
+  std::vector<std::string> job_kinds;
   std::function<void()> jobs_ready;  // a job was released
   sip::TimerConfig sip_timers;
 };

@@ -20,7 +20,6 @@
 #include "media/audio.h"
 #include "media/pcap.h"
 #include "media/srtp.h"
-#include "recorder/playback_jobs.h"
 #include "recorder/session.h"
 #include "siprec/gateway_context.h"
 #include "siprec/metadata.h"

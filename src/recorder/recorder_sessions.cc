@@ -20,7 +20,6 @@
 #include "media/audio.h"
 #include "media/pcap.h"
 #include "media/srtp.h"
-#include "recorder/playback_jobs.h"
 #include "recorder/session.h"
 #include "siprec/gateway_context.h"
 #include "siprec/metadata.h"
@@ -129,11 +128,13 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
       if (auto st = archive_.complete_recording(s.recording_id, status, reason); !st) {
         spdlog::error("recording {}: {}", s.recording_id, st.error().message);
       }
-      // Playback files from the evidence, now the call is over (a failed recording's job
-      // runs after the restart that recovers its objects).
+      // Playback files and transcripts from the evidence, now the call is over (a failed
+      // recording's jobs run after the restart that recovers its objects).
       if (options_.jobs) {
-        if (auto st = options_.jobs->ready(PlaybackJobs::kKind, s.recording_id); !st) {
-          spdlog::error("recording {}: {}", s.recording_id, st.error().message);
+        for (const auto& kind : options_.job_kinds) {
+          if (auto st = options_.jobs->ready(kind, s.recording_id); !st) {
+            spdlog::error("recording {}: {}", s.recording_id, st.error().message);
+          }
         }
         if (options_.jobs_ready) options_.jobs_ready();
       }

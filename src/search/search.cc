@@ -5,9 +5,14 @@
 #include <set>
 #include <sstream>
 
+#include <sqlite3.h>
+
+#include <cmath>
+
 #include "archive/catalog_index.h"
 #include "common/clock.h"
 #include "common/strings.h"
+#include "transcribe/phonetic.h"
 
 namespace verbatim::search {
 
@@ -39,10 +44,22 @@ Result<int64_t> time_ms(const std::string& param, const std::string& v) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
 }
 
-// The cursor: where the last page ended, in the sort order (started, id), as text.
-std::string make_cursor(const Hit& h) { return std::to_string(h.started_ms) + "." + h.id; }
+// The cursor: where the last page ended, in the sort order as text: "started.id", or
+// "score:started.id" when ranked by a phonetic score.
+std::string make_cursor(const Hit& h) {
+  std::string c = std::to_string(h.started_ms) + "." + h.id;
+  if (h.score) c = std::to_string(std::llround(*h.score * 1000)) + ":" + c;
+  return c;
+}
 
-bool read_cursor(const std::string& c, int64_t& started, std::string& id) {
+bool read_cursor(std::string c, std::optional<int64_t>& score, int64_t& started, std::string& id) {
+  if (const auto colon = c.find(':'); colon != std::string::npos) {
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(c.data(), c.data() + colon, v);
+    if (ec != std::errc() || p != c.data() + colon) return false;
+    score = v;
+    c.erase(0, colon + 1);
+  }
   const auto dot = c.find('.');
   if (dot == std::string::npos) return false;
   auto [p, ec] = std::from_chars(c.data(), c.data() + dot, started);
@@ -131,6 +148,69 @@ Status add_number(Sql& sql, const char* param, const char* column, const std::st
   return ok_status();
 }
 
+// The words of a text query (letters, digits, apostrophes; lower case), and whether it was one
+// "quoted phrase".
+std::vector<std::string> text_words(const std::string& text, bool& phrase) {
+  std::string t = text;
+  const auto first = t.find_first_not_of(' ');
+  const auto last = t.find_last_not_of(' ');
+  phrase = first != std::string::npos && last > first && t[first] == '"' && t[last] == '"';
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : t) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') {
+      cur.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    } else if (!cur.empty()) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+// The FTS5 query for a text search: each word (or the phrase) as a quoted string.
+Result<std::vector<std::string>> text_matches(const std::string& text) {
+  bool phrase = false;
+  const auto words = text_words(text, phrase);
+  if (words.empty()) return bad("text", "give a word to look for").error();
+  if (!phrase) {
+    std::vector<std::string> out;
+    out.reserve(words.size());
+    for (const auto& w : words) out.push_back(fts_phrase(w));
+    return out;
+  }
+  return std::vector<std::string>{fts_phrase(join(words, " "))};
+}
+
+// vb_phonetic(phones): the score (thousandths) of the query's phones in an utterance's, for the
+// life of one search, on the searcher's connection.
+class PhoneticFunction {
+ public:
+  PhoneticFunction(SqliteDb& db, std::string query) : db_(db), query_(std::move(query)) {
+    sqlite3_create_function_v2(db_.handle(), "vb_phonetic", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                               this, &call, nullptr, nullptr, nullptr);
+  }
+  ~PhoneticFunction() {
+    sqlite3_create_function_v2(db_.handle(), "vb_phonetic", 1, SQLITE_UTF8, nullptr, nullptr,
+                               nullptr, nullptr, nullptr);
+  }
+  PhoneticFunction(const PhoneticFunction&) = delete;
+  PhoneticFunction& operator=(const PhoneticFunction&) = delete;
+
+ private:
+  static void call(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+    const auto* self = static_cast<PhoneticFunction*>(sqlite3_user_data(ctx));
+    const auto* text = sqlite3_value_text(argv[0]);
+    const int n = sqlite3_value_bytes(argv[0]);
+    const std::string_view phones(reinterpret_cast<const char*>(text), text ? n : 0);
+    const auto m = transcribe::phonetic_match(self->query_, phones);
+    sqlite3_result_int64(ctx, std::llround(m.score * 1000));
+  }
+  SqliteDb& db_;
+  std::string query_;
+};
+
 }  // namespace
 
 json Query::to_json() const {
@@ -152,6 +232,9 @@ json Query::to_json() const {
   put("region", region);
   put("group", group);
   put("callId", call_id);
+  put("text", text);
+  put("phonetic", phonetic);
+  if (threshold) j["threshold"] = *threshold;
   for (const auto& [k, v] : data) j["data." + k] = v;
   if (!scope_groups.empty() || !scope_regions.empty()) {
     j["scope"] = {{"groups", scope_groups}, {"regions", scope_regions}};
@@ -206,6 +289,22 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       q.group = value;
     } else if (name == "callId") {
       q.call_id = value;
+    } else if (name == "text") {
+      VB_TRY(text_matches(value));
+      q.text = value;
+    } else if (name == "phonetic") {
+      if (value.find_first_not_of(' ') == std::string::npos) {
+        return bad(name, "give a word to listen for").error();
+      }
+      q.phonetic = value;
+    } else if (name == "threshold") {
+      double t = -1;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), t);
+      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || t < 0 ||
+          t > 1) {
+        return bad(name, "'" + value + "' is not a score from 0 to 1 (0.45, 0.6)").error();
+      }
+      q.threshold = t;
     } else if (name == "limit") {
       auto n = whole_number(name, value);
       if (!n) return n.error();
@@ -219,12 +318,15 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       return bad(name,
                  "not a search parameter (participant, origin, dialed, from, to, direction, "
                  "minDuration, maxDuration, application, policy, status, region, group, "
-                 "callId, data.KEY, limit, cursor)")
+                 "callId, data.KEY, text, phonetic, threshold, limit, cursor)")
           .error();
     }
   }
   if (q.from_ms && q.to_ms && *q.from_ms >= *q.to_ms) {
     return bad("from", "must be before to").error();
+  }
+  if (q.threshold && q.phonetic.empty()) {
+    return bad("threshold", "is for phonetic queries (phonetic=WORDS)").error();
   }
   return q;
 }
@@ -250,6 +352,34 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!q.status.empty()) sql.add("r.status = ?", {q.status});
   if (!q.region.empty()) sql.add("s.region = ? COLLATE NOCASE", {q.region});
   if (!q.call_id.empty()) sql.add("s.call_id = ?", {q.call_id});
+  std::vector<std::string> text_match;
+  if (!q.text.empty()) {
+    auto m = text_matches(q.text);
+    if (!m) return m.error();
+    text_match = std::move(m).value();
+    for (const auto& phrase : text_match) {
+      sql.add(
+          "s.recording_id IN (SELECT u.recording_id FROM search_utterances u WHERE u.id IN "
+          "(SELECT rowid FROM search_utterance_text WHERE search_utterance_text MATCH ?))",
+          {phrase});
+    }
+  }
+  // Phonetic: the recordings whose best utterance scores at or above the threshold, ranked by
+  // that score (a sound-alike match is a guess; the likeliest come first).
+  std::optional<PhoneticFunction> phonetic;
+  const int64_t threshold =
+      std::llround(q.threshold.value_or(transcribe::kDefaultPhoneticThreshold) * 1000);
+  std::string ranked;
+  if (!q.phonetic.empty()) {
+    auto phones = transcribe::query_phones(q.phonetic, q.dictionary);
+    if (!phones) return bad("phonetic", phones.error().message).error();
+    phonetic.emplace(catalog, phones.value().codes);
+    sql.values.emplace_back(threshold);
+    ranked =
+        " JOIN (SELECT recording_id, score FROM (SELECT recording_id, MAX(vb_phonetic(phones)) "
+        "AS score FROM search_utterances GROUP BY recording_id) WHERE score >= ?" +
+        std::to_string(sql.values.size()) + ") ph ON ph.recording_id = s.recording_id";
+  }
   if (!q.group.empty()) {
     sql.add("s.recording_id IN (SELECT recording_id FROM search_groups WHERE grp = ?)",
             {to_lower(q.group)});
@@ -273,21 +403,27 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   }
   if (!q.cursor.empty()) {
     int64_t started = 0;
+    std::optional<int64_t> score;
     std::string id;
-    if (!read_cursor(q.cursor, started, id)) {
+    if (!read_cursor(q.cursor, score, started, id) || score.has_value() != !ranked.empty()) {
       return bad("cursor", "not a cursor this search gave").error();
     }
-    sql.add("(s.started_ms, s.recording_id) < (?, ?)", {started, id});
+    if (score) {
+      sql.add("(ph.score, s.started_ms, s.recording_id) < (?, ?, ?)", {*score, started, id});
+    } else {
+      sql.add("(s.started_ms, s.recording_id) < (?, ?)", {started, id});
+    }
   }
   const size_t limit = std::clamp<size_t>(q.limit, 1, kMaxLimit);
   const std::string text =
       "SELECT s.recording_id, COALESCE(r.serial, 0), s.started_ms, s.duration_ms, "
       "COALESCE(s.direction, ''), COALESCE(s.origin_number, ''), COALESCE(s.dialed_number, ''), "
       "COALESCE(s.application_id, ''), COALESCE(s.policy, ''), r.status, "
-      "COALESCE(s.region, ''), COALESCE(s.call_id, '') FROM search_index s JOIN recordings r ON "
-      "r.id = s.recording_id" +
-      sql.where + " ORDER BY s.started_ms DESC, s.recording_id DESC LIMIT " +
-      std::to_string(limit + 1);
+      "COALESCE(s.region, ''), COALESCE(s.call_id, '')" +
+      std::string(ranked.empty() ? "" : ", ph.score") +
+      " FROM search_index s JOIN recordings r ON r.id = s.recording_id" + ranked + sql.where +
+      " ORDER BY " + (ranked.empty() ? "" : "ph.score DESC, ") +
+      "s.started_ms DESC, s.recording_id DESC LIMIT " + std::to_string(limit + 1);
   SqliteStmt s(catalog, text.c_str());
   if (!s.ok()) return catalog.error("searching the catalog");
   bind_all(s, sql.values);
@@ -307,6 +443,7 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     h.status = s.text(9);
     h.region = s.text(10);
     h.call_id = s.text(11);
+    if (!ranked.empty()) h.score = static_cast<double>(s.int64(12)) / 1000;
     page.hits.push_back(std::move(h));
   }
   if (rc != kSqliteDone) return catalog.error("searching the catalog");
@@ -322,6 +459,37 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     p.bind(1, h.id);
     while (p.step() == kSqliteRow)
       h.parties.push_back({p.text(0), p.text(1), p.text(2), p.text(3)});
+  }
+  if (!text_match.empty()) {
+    std::string any;
+    for (const auto& m : text_match) any += (any.empty() ? "" : " OR ") + m;
+    SqliteStmt t(catalog,
+                 "SELECT u.speaker, u.start_ms, highlight(search_utterance_text, 0, '[', ']') "
+                 "FROM search_utterance_text JOIN search_utterances u ON u.id = "
+                 "search_utterance_text.rowid WHERE search_utterance_text MATCH ?1 AND "
+                 "u.recording_id = ?2 ORDER BY u.start_ms LIMIT 3");
+    for (auto& h : page.hits) {
+      t.reset();
+      t.bind(1, any);
+      t.bind(2, h.id);
+      while (t.step() == kSqliteRow)
+        h.matches.push_back({"text", t.text(0), t.int64(1), t.text(2), 0});
+    }
+  }
+  if (phonetic) {
+    SqliteStmt t(catalog,
+                 "SELECT u.speaker, u.start_ms, t.text, vb_phonetic(u.phones) AS score FROM "
+                 "search_utterances u JOIN search_utterance_text t ON t.rowid = u.id WHERE "
+                 "u.recording_id = ?1 AND score >= ?2 ORDER BY score DESC, u.start_ms LIMIT 3");
+    for (auto& h : page.hits) {
+      t.reset();
+      t.bind(1, h.id);
+      t.bind(2, threshold);
+      while (t.step() == kSqliteRow) {
+        h.matches.push_back(
+            {"phonetic", t.text(0), t.int64(1), t.text(2), static_cast<double>(t.int64(3)) / 1000});
+      }
+    }
   }
   return page;
 }
@@ -349,6 +517,19 @@ json hit_json(const Hit& h) {
   put("policy", h.policy);
   put("region", h.region);
   put("callId", h.call_id);
+  if (h.score) j["score"] = *h.score;
+  if (!h.matches.empty()) {
+    json matches = json::array();
+    for (const auto& m : h.matches) {
+      json o = {{"kind", m.kind},
+                {"speaker", m.speaker},
+                {"atSeconds", static_cast<double>(m.at_ms) / 1000.0},
+                {"text", m.text}};
+      if (m.kind == "phonetic") o["score"] = m.score;
+      matches.push_back(std::move(o));
+    }
+    j["matches"] = matches;
+  }
   return j;
 }
 
@@ -371,6 +552,14 @@ std::string hit_line(const Hit& h) {
   };
   out << who("origin", h.origin_number) << " -> " << who("dialed", h.dialed_number) << "  "
       << h.status << "  " << h.id;
+  for (const auto& m : h.matches) {
+    const int64_t at = m.at_ms / 1000;
+    out << "\n    " << at / 60 << ":" << (at % 60 < 10 ? "0" : "") << at % 60 << "  " << m.speaker
+        << ": " << m.text;
+    if (m.kind == "phonetic") {
+      out << "  (sounds like it: " << std::llround(m.score * 100) << " %)";
+    }
+  }
   return out.str();
 }
 

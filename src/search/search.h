@@ -1,7 +1,8 @@
-// Metadata search over the archive's catalog index (archive/catalog_index.h): the filters a
-// compliance officer asks with (participant, numbers, time, direction, duration, application,
-// policy, status, region, group, business data), newest first, one page at a time with a
-// stable cursor. The CLI (`verbatim search`) and the REST API (GET /api/v1/recordings) build
+// Search over the archive's catalog index (archive/catalog_index.h): the filters a compliance
+// officer asks with (participant, numbers, time, direction, duration, application, policy,
+// status, region, group, business data) and what was said (words in the transcripts, and names
+// by their sound: phonetic), newest first (phonetic: best match first), one page at a time with
+// a stable cursor. The CLI (`verbatim search`) and the REST API (GET /api/v1/recordings) build
 // the same Query from the same parameter names (query_from_params) and run it here; both log
 // each search in the ledger (access.search: who, the query, the recordings listed).
 // Threads and ownership: pure functions over the caller's database handle (the Archive's
@@ -31,6 +32,15 @@ struct Query {
   std::optional<int64_t> min_duration_ms, max_duration_ms;
   std::string application, policy, status, region, group;
   std::string call_id;  // the call's SIP Call-ID (our gateway's calls: the caller's)
+  // What was said (the transcripts): every word somewhere in the recording, or a "quoted
+  // phrase" in one utterance.
+  std::string text;
+  // What it sounded like: words (names, tickers, slang) matched by their phones, at or above
+  // `threshold` (0..1; transcribe/phonetic.h).
+  std::string phonetic;
+  std::optional<double> threshold;
+  // The pronunciation dictionary for phonetic queries (the recogniser's own).
+  std::string dictionary = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict";
   std::vector<std::pair<std::string, std::string>> data;  // business data, key (any case) = value
   size_t limit = 50;                                      // 1 .. 1000
   std::string cursor;                                     // the previous page's next_cursor
@@ -43,13 +53,22 @@ struct Query {
 
 // The parameter names of both interfaces: participant, origin, dialed, from, to (ISO 8601 or a
 // date), direction, minDuration, maxDuration (seconds), application, policy, status, region,
-// group, callId, data.KEY (=VALUE), limit, cursor. Unknown names and bad values are errors that say
-// which parameter and why.
+// group, callId, data.KEY (=VALUE), text, phonetic, threshold, limit, cursor. Unknown names and bad
+// values are errors that say which parameter and why.
 Result<Query> query_from_params(const std::map<std::string, std::string>& params);
 
 struct Party {
   std::string role;  // origin | dialed | participant
   std::string name, aor, number;
+};
+
+// Where a recording's transcript matched a text or phonetic query.
+struct Match {
+  std::string kind;     // text | phonetic
+  std::string speaker;  // the transcript's track ("Ava Trader <sip:ava@example.com>")
+  int64_t at_ms = 0;    // the utterance's start on the recording's timeline
+  std::string text;     // the utterance, the words matched in [brackets] (text queries)
+  double score = 0;     // phonetic: 0..1
 };
 
 struct Hit {
@@ -60,6 +79,8 @@ struct Hit {
   std::string direction, origin_number, dialed_number;
   std::string application, policy, status, region, call_id;
   std::vector<Party> parties;
+  std::vector<Match> matches;   // the first three (text) or best three (phonetic)
+  std::optional<double> score;  // phonetic queries: the best utterance's score (the ranking)
 };
 
 struct Page {

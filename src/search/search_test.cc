@@ -4,6 +4,7 @@
 
 #include "archive/archive_test.h"
 #include "archive/catalog_index.h"
+#include "transcribe/phonetic.h"
 
 namespace verbatim::search {
 namespace {
@@ -165,6 +166,103 @@ TEST(NumberDigits, TelephoneNumbersInEveryFormAndNamesNot) {
   EXPECT_EQ(archive::number_digits("<sip:5207@10.21.0.216>"), "5207");
   EXPECT_EQ(archive::number_digits("sip:alice@contoso.com"), "");
   EXPECT_EQ(archive::number_digits("Alice"), "");
+}
+
+std::string phones(const std::string& arpabet) {
+  std::vector<std::string> v;
+  for (size_t at = 0; at < arpabet.size();) {
+    const size_t sp = std::min(arpabet.find(' ', at), arpabet.size());
+    v.push_back(arpabet.substr(at, sp - at));
+    at = sp + 1;
+  }
+  return transcribe::encode_phones(v);
+}
+
+TEST_F(SearchTest, TextAndPhoneticQueriesFindWhatWasSaid) {
+  using V = std::vector<std::string>;
+  ASSERT_TRUE(a->index_transcript(
+      first, "obj-1",
+      {{"Alice Example <sip:alice@contoso.com>", 1500, 4000, "we will sell the bonds at the market",
+        phones("W IY W IH L S EH L DH AH B AA N D Z")},
+       {"Bob Trader", 5000, 7000, "i guarantee you the price",
+        phones("AY G EH R AH N T IY Y UW DH AH P R AY S")}}));
+  ASSERT_TRUE(
+      a->index_transcript(third, "obj-3",
+                          {{"Carol", 61000, 64000, "call zorblax capital about the market price",
+                            phones("K AO L G AO ER G K AE P IH T AH L AH B AW T")}}));
+  // Words anywhere in the recording; a quoted phrase in one utterance.
+  EXPECT_EQ(ids({{"text", "market"}}), (V{third, first}));
+  EXPECT_EQ(ids({{"text", "Market, GUARANTEE"}}), (V{first}));
+  EXPECT_EQ(ids({{"text", "\"market price\""}}), (V{third}));
+  EXPECT_TRUE(ids({{"text", "\"price market\""}}).empty());
+  EXPECT_EQ(ids({{"text", "market"}, {"participant", "carol"}}), (V{third}));
+  // Where it matched, highlighted.
+  auto q = query_from_params({{"text", "guarantee"}});
+  ASSERT_TRUE(q);
+  auto page = run(a->catalog(), q.value());
+  ASSERT_TRUE(page) << page.error().message;
+  ASSERT_EQ(page.value().hits.size(), 1u);
+  ASSERT_EQ(page.value().hits[0].matches.size(), 1u);
+  const Match& m = page.value().hits[0].matches[0];
+  EXPECT_EQ(m.kind, "text");
+  EXPECT_EQ(m.speaker, "Bob Trader");
+  EXPECT_EQ(m.at_ms, 5000);
+  EXPECT_EQ(m.text, "i [guarantee] you the price");
+  EXPECT_EQ(hit_json(page.value().hits[0])["matches"][0]["atSeconds"], 5.0);
+  EXPECT_NE(hit_line(page.value().hits[0]).find("0:05  Bob Trader: i [guarantee] you"),
+            std::string::npos);
+  // A made-up name, by its sound: "zorblax" is Z AO R B L AE K S; the recogniser heard
+  // G AO ER G K AE P.
+  // Best match first: the recording that has it, then any that sound a little like it.
+  const auto by_sound = ids({{"phonetic", "Zorblax"}});
+  ASSERT_FALSE(by_sound.empty());
+  EXPECT_EQ(by_sound[0], third);
+  EXPECT_TRUE(ids({{"phonetic", "Zorblax"}, {"threshold", "0.9"}}).empty());
+  EXPECT_EQ(ids({{"phonetic", "Zorblax"}, {"participant", "alice"}, {"threshold", "0"}}),
+            (V{third, first}));  // ranked by score, not by time
+  q = query_from_params({{"phonetic", "zorblax"}});
+  ASSERT_TRUE(q);
+  page = run(a->catalog(), q.value());
+  ASSERT_TRUE(page);
+  ASSERT_FALSE(page.value().hits.empty());
+  ASSERT_TRUE(page.value().hits[0].score);
+  if (page.value().hits.size() > 1) {
+    EXPECT_GE(*page.value().hits[0].score, *page.value().hits[1].score);
+  }
+  ASSERT_FALSE(page.value().hits[0].matches.empty());
+  EXPECT_EQ(page.value().hits[0].matches[0].score, *page.value().hits[0].score);
+  EXPECT_EQ(page.value().hits[0].matches[0].kind, "phonetic");
+  EXPECT_GE(page.value().hits[0].matches[0].score, 0.45);
+  EXPECT_EQ(page.value().hits[0].matches[0].text, "call zorblax capital about the market price");
+  // Ranked pages have cursors of their own.
+  auto ranked = query_from_params({{"phonetic", "zorblax"}, {"threshold", "0"}, {"limit", "1"}});
+  ASSERT_TRUE(ranked);
+  auto p1 = run(a->catalog(), ranked.value());
+  ASSERT_TRUE(p1);
+  ASSERT_EQ(p1.value().hits.size(), 1u);
+  EXPECT_EQ(p1.value().hits[0].id, third);
+  EXPECT_NE(p1.value().next_cursor.find(':'), std::string::npos);
+  ranked.value().cursor = p1.value().next_cursor;
+  auto p2 = run(a->catalog(), ranked.value());
+  ASSERT_TRUE(p2) << p2.error().message;
+  ASSERT_EQ(p2.value().hits.size(), 1u);
+  EXPECT_EQ(p2.value().hits[0].id, first);
+  EXPECT_EQ(p2.value().next_cursor, "");
+  auto by_time = query_from_params({{"text", "market"}, {"cursor", p1.value().next_cursor}});
+  ASSERT_TRUE(by_time);
+  EXPECT_FALSE(run(a->catalog(), by_time.value()));  // a ranked cursor in a search by time
+  // The transcripts of a recording can be dropped (a transcription starting over).
+  ASSERT_TRUE(a->drop_transcripts(third));
+  EXPECT_EQ(ids({{"text", "market"}}), (V{first}));
+  EXPECT_EQ(ids({{"phonetic", "Zorblax"}}), (V{first}));  // only the sound-alike is left
+  // Bad queries say why.
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"text", " ,, "}, {"phonetic", "  "}, {"threshold", "1.5"}, {"threshold", "x"}}) {
+    auto bad = query_from_params({{k, v}, {"phonetic", k == "threshold" ? "x" : v}});
+    ASSERT_FALSE(bad) << k << "=" << v;
+    EXPECT_NE(bad.error().message.find(k), std::string::npos) << bad.error().message;
+  }
+  EXPECT_FALSE(query_from_params({{"threshold", "0.5"}}));  // without phonetic
 }
 
 }  // namespace

@@ -54,6 +54,12 @@ class DemoTest(VerbatimTestCase):
         self.assertIn("refused: object", out)
         self.assertRegex(out, r"FINDING recording \w+ object \w+ .*altered or swapped")
         self.assertRegex(out, r"offline check: \w+: valid")
+        # It ends with what was said: the gateway call's transcript and a search by a word.
+        self.assertIn("# transcribed by pocketsphinx 0.8+5prealpha", out)
+        self.assertRegex(out, r"\d:\d\d  Ava Trader <sip:ava\.trader@contoso\.onmicrosoft\.com>: \w+")
+        self.assertRegex(out, r"\d:\d\d  Emi Research <sip:emi\.research@contoso\.onmicrosoft\.com>: \w+")
+        self.assertIn("$ verbatim search --text market", out)
+        self.assertLess(out.index("$ verbatim search --text market"), out.index("Where to look"))
 
 
 if __name__ == "__main__":

@@ -400,7 +400,8 @@ class GatewayTestCase(VerbatimTestCase):
 
     def start_recorder(self, data=None, **settings):
         """A recorder; a second one needs a data directory of its own (`data`)."""
-        return self.start_role("recorder", "recorder", {"min_free_mb": 0, **settings}, "", data)
+        return self.start_role("recorder", "recorder", {"min_free_mb": 0, "transcription": "none", **settings},
+                               "", data)
 
     def start_gateway(self, **settings):
         values = {"digest_algorithms": ["MD5"], "recording_setup_timeout_ms": 2000, **settings}

@@ -258,8 +258,9 @@ class RecorderTestCase(VerbatimTestCase):
         """Starts `serve --roles recorder` with [recorder] settings over the test defaults; returns
         the process and its SIP port."""
         base = free_port_block()
+        # No transcripts unless a test asks (they cost CPU the other tests want; test_search has them).
         values = {"sip_listen": "127.0.0.1:0", "rtp_port_min": base, "rtp_port_max": base + 199,
-                  "min_free_mb": 0, **(settings or {})}
+                  "min_free_mb": 0, "transcription": "none", **(settings or {})}
         cfg = os.path.join(self.tmp, "recorder.toml")
         with open(cfg, "w") as f:
             f.write(f"[archive]\nflush_interval_ms = {flush_ms}\nmin_free_mb = 0\n[recorder]\n")
@@ -316,7 +317,7 @@ class RecorderTestCase(VerbatimTestCase):
             nonlocal jobs
             r = self.run_vb("jobs", "list", "--json", check=0)
             jobs = json.loads(r.stdout) if r.returncode == 0 else []
-            return sum(j["state"] == "done" for j in jobs) >= count
+            return sum(j["state"] == "done" and j["kind"] == "playback" for j in jobs) >= count
         self.assertTrue(wait_until(done, timeout), jobs)
         return jobs
 

@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from helpers import http, main, wait_until  # noqa: E402
 # As a module, so its test classes are not collected here too.
 import test_recorder as recorder  # noqa: E402
+from speech import send_speech  # noqa: E402
 
 ALICE = ("sip:alice@example.com", "Alice Example")
 BOB = ("sip:+442079460018@trunk.example.net", "Bob Trader")
@@ -114,6 +115,99 @@ class SearchBesideTheRecorder(recorder.RecorderTestCase):
                             for e in searches), searches)
         self.assertEqual([e["recording"] for e in self.ledger("hold.set")], [first])
         self.assertIn("OK", self.run_vb("verify", check=0).stdout)
+
+
+class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
+    """Transcription, text and phonetic search (issue 17's acceptance): espeak-ng speech through a
+    SIPREC client, transcribed by PocketSphinx after the call, found while the recorder runs."""
+
+    def test_text_and_phonetic_search_find_what_was_said(self):
+        rec, port = self.start_recorder({"transcription": "pocketsphinx"})
+        c = recorder.SipClient(port)
+        body, ct = recorder.multipart(
+            recorder.offer([("1", 7400, [0], "sendonly"), ("2", 7402, [0], "sendonly")]),
+            recorder.metadata([("p1", *ALICE, "1", "2"), ("p2", *BOB, "2", "1")], ["1", "2"]))
+        r = c.request("INVITE", body, ct)
+        self.assertEqual(r["status"], 200, r["head"])
+        send_speech(recorder.answer_ports(r["body"]),
+                    ["we will sell the bonds at the market price",
+                     "we should call Zorblax Capital about the deal"])
+        self.assertEqual(c.request("BYE")["status"], 200)
+        rid = self.recording_of(c.call_id)
+        live = SearchBesideTheRecorder.call(self, port, CAROL, DAVE)  # recording throughout
+
+        def transcribed():
+            jobs = json.loads(self.run_vb("jobs", "list", "--json", check=0).stdout or "[]")
+            return any(j["kind"] == "transcribe" and j["state"] == "done" for j in jobs)
+        self.assertTrue(wait_until(transcribed, 120), self.log_text()[-3000:])
+
+        # The transcript: one per participant, stamped with the engine, stored encrypted.
+        shown = json.loads(self.run_vb("archive", "show", rid, check=0).stdout)
+        t = shown["metadata"]["transcripts"]
+        self.assertEqual(t["engine"]["name"], "pocketsphinx")
+        self.assertRegex(t["engine"]["version"], r"5prealpha")
+        self.assertIn("sha256 ", t["engine"]["model"])
+        self.assertEqual(len(t["files"]), 2, t)
+        kinds = {o["id"]: o["kind"] for o in shown["objects"]}
+        alice = next(f for f in t["files"] if f.get("aors") == [ALICE[0]])
+        self.assertEqual(kinds[alice["object"]], "transcript")
+        doc = json.loads(self.run_vb("archive", "cat", alice["object"], check=0).stdout)
+        words = [w for u in doc["utterances"] for w in u["words"]]
+        self.assertIn("market", [w["word"] for w in words], doc["utterances"])
+        market = next(w for w in words if w["word"] == "market")
+        self.assertTrue(0.5 < market["start"] < market["end"] < 6, market)  # on the call's timeline
+        self.assertTrue(0 <= market["confidence"] <= 1)
+        stored = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(self.data, "archive", "objects"))
+                  for f in fs]
+        self.assertTrue(stored)
+        for path in stored:  # encrypted at rest: no object file has the words
+            with open(path, "rb") as f:
+                self.assertNotIn(b"market", f.read(), path)
+
+        # Text search (the words, in context) and phonetic search (a made-up name by its sound).
+        self.assertEqual(self.search("--text", "market"), [rid])
+        self.assertEqual(self.search("--text", "market", "--participant", "carol"), [])
+        out = self.run_vb("search", "--text", "market", check=0).stdout
+        self.assertRegex(out, r"Alice Example <sip:alice@example.com>: .*\[market\]")
+        found = self.search("--phonetic", "Zorblax")
+        self.assertEqual(found[:1], [rid], found)
+        page = json.loads(self.run_vb("search", "--json", "--phonetic", "zorblax", check=0).stdout)
+        best = page["recordings"][0]
+        self.assertGreaterEqual(best["score"], 0.45)
+        self.assertEqual(best["matches"][0]["kind"], "phonetic")
+        self.assertIn("Bob Trader", best["matches"][0]["speaker"])
+        bad = self.run_vb("search", "--threshold", "2", "--phonetic", "x")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("threshold", bad.stderr)
+
+        # The same over REST.
+        _, url = self.start_server()
+        officer = self.token("officer", "compliance-officer")
+        status, body = http("GET", url + "/api/v1/recordings?" + urllib.parse.urlencode(
+            {"text": "market"}), officer)
+        self.assertEqual(status, 200, body)
+        self.assertEqual([h["id"] for h in body["recordings"]], [rid])
+        self.assertIn("[market]", body["recordings"][0]["matches"][0]["text"])
+
+        # The whole conversation, every participant in time order: CLI and REST.
+        lines = self.run_vb("archive", "transcript", rid, check=0).stdout
+        self.assertIn("# transcribed by pocketsphinx", lines)
+        self.assertRegex(lines, r"0:0\d  Alice Example <sip:alice@example.com>: .*market")
+        self.assertIn("Bob Trader <sip:+442079460018@trunk.example.net>: ", lines)
+        status, body = http("GET", url + f"/api/v1/recordings/{rid}/transcript", officer)
+        self.assertEqual(status, 200, body)
+        starts = [u["start"] for u in body["utterances"]]
+        self.assertEqual(starts, sorted(starts))
+        self.assertEqual(len({u["speaker"] for u in body["utterances"]}), 2, body)
+        self.assertIn("words", body["utterances"][0])
+        status, body = http("GET", url + f"/api/v1/recordings/{self.recording_of(live.call_id)}/transcript",
+                            officer)
+        self.assertEqual((status, body["error"]["errorId"]), (404, "NoTranscript"), body)
+        self.assertEqual(live.request("BYE")["status"], 200)
+        self.stop_recorder(rec)
+
+    def search(self, *args):
+        return SearchBesideTheRecorder.search(self, *args)
 
 
 if __name__ == "__main__":

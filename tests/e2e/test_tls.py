@@ -53,7 +53,8 @@ class TlsTestCase(GatewayTestCase):
             f.write("[archive]\nflush_interval_ms = 200\nmin_free_mb = 0\n")
             f.write(f"[admin_api]\nlisten = \"127.0.0.1:0\"\ntls = {'true' if https else 'false'}\n")
             values = {"recorder": {"sip_listen": "127.0.0.1:0", "tls_listen": "127.0.0.1:0", "min_free_mb": 0,
-                                   "rtp_port_min": base, "rtp_port_max": base + 99, **(recorder or {})},
+                                   "rtp_port_min": base, "rtp_port_max": base + 99, "transcription": "none",
+                                   **(recorder or {})},
                       "gateway": {"sip_listen": "127.0.0.1:0", "tls_listen": "127.0.0.1:0",
                                   "rtp_port_min": base + 100, "rtp_port_max": base + 199,
                                   "digest_algorithms": ["MD5"], "recording_setup_timeout_ms": 3000,
