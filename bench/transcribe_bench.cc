@@ -1,8 +1,11 @@
 // Transcription: real-time factor (CPU seconds per audio second) and word error rate of the
 // PocketSphinx engine (transcribe/engine.h) on a fixed set of recordings made here: 24 sentences
-// of trading-floor and contact-centre talk, spoken by espeak-ng (voices en-us, en-us+m3, en+f3),
-// band-limited to 8 kHz as a telephone carries them and upsampled to 16 kHz, as the recorder
-// does. Each sentence sits in 1 s of silence on either side, as on a participant's track.
+// of trading-floor and contact-centre talk, each spoken by six synthetic voices — espeak-ng's
+// formant voices en-us, en-us+m3 and en+f3, and Festival's diphone voices kal and ked and its HTS
+// voice slt (Debian's festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts), which sound far
+// closer to a person — band-limited to 8 kHz as a telephone carries them and upsampled to
+// 16 kHz, as the recorder does. Each sentence sits in 1 s of silence on either side, as on a
+// participant's track.
 //
 // The naive baseline in the same run: the same decoder given the whole sentence as one
 // utterance with PocketSphinx's defaults (no speech segmentation, no dither). WER is the word
@@ -12,6 +15,7 @@
 //     build-bench/bench_transcribe [--phones]
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -50,7 +54,12 @@ const char* const kSentences[] = {
     "the report will be ready by friday",
     "have a nice day goodbye",
 };
-const char* const kVoices[] = {"en-us", "en-us+m3", "en+f3"};
+const char* const kVoices[] = {"en-us",
+                               "en-us+m3",
+                               "en+f3",
+                               "festival:voice_kal_diphone",
+                               "festival:voice_ked_diphone",
+                               "festival:voice_cmu_us_slt_arctic_hts"};
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
@@ -118,11 +127,13 @@ int main(int argc, char** argv) {
   Naive naive;
   size_t ref_words = 0, errors = 0, naive_errors = 0, phone_count = 0;
   double audio = 0, took = 0, naive_took = 0;
+  std::vector<std::pair<size_t, size_t>> by_voice;  // (reference words, errors)
   for (const char* voice : kVoices) {
+    by_voice.emplace_back(0, 0);
     for (const char* sentence : kSentences) {
       auto speech = verbatim::transcribe::testing::telephone_speech(sentence, voice);
       if (speech.empty()) {
-        std::fprintf(stderr, "espeak-ng failed\n");
+        std::fprintf(stderr, "no speech from %s (Debian: espeak-ng, festival, festvox-*)\n", voice);
         return 2;
       }
       std::vector<int16_t> pcm(16000, 0);
@@ -140,7 +151,12 @@ int main(int argc, char** argv) {
         hyp += u.text + " ";
         phone_count += u.phones.size();
       }
-      errors += edit_distance(ref, words(hyp));
+      const size_t e = edit_distance(ref, words(hyp));
+      errors += e;
+      by_voice.back().first += ref.size();
+      by_voice.back().second += e;
+      if (std::getenv("VERBOSE"))
+        std::printf("%-10s %s\n%-10s %s\n", voice, sentence, "", hyp.c_str());
 
       t0 = std::chrono::steady_clock::now();
       const std::string nhyp = naive.run(pcm);
@@ -161,6 +177,11 @@ int main(int argc, char** argv) {
   std::printf("%-34s %7.1f%% %8.3f\n", "naive (one utterance, defaults)",
               100.0 * static_cast<double>(naive_errors) / static_cast<double>(ref_words),
               naive_took / audio);
+  for (size_t v = 0; v < by_voice.size(); ++v) {
+    std::printf(
+        "  voice %-10s WER %5.1f%%\n", kVoices[v],
+        100.0 * static_cast<double>(by_voice[v].second) / static_cast<double>(by_voice[v].first));
+  }
   if (phones) std::printf("phones recognised: %.1f per second of audio\n", phone_count / audio);
   return 0;
 }

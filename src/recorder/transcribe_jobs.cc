@@ -7,6 +7,7 @@
 #include "media/audio.h"
 #include "recorder/playback.h"
 #include "transcribe/phonetic.h"
+#include "transcribe/talk.h"
 
 namespace verbatim::recorder {
 
@@ -44,6 +45,7 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
       format_iso8601_ms(TimePoint(std::chrono::duration_cast<TimePoint::duration>(
           std::chrono::nanoseconds(res.timeline_start_ns))));
   json files = json::array();
+  std::vector<transcribe::Intervals> talk;  // per track: when it spoke
   double audio_s = 0;
   for (auto& t : res.tracks) {
     std::vector<int16_t> wide;
@@ -56,6 +58,11 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
     }
     t.pcm = {};
     audio_s += static_cast<double>(wide.size()) / transcribe::kSampleRate;
+    auto& spoke = talk.emplace_back();
+    for (const auto& [a, b] : transcribe::speech_segments(wide, transcribe::kSampleRate, 1e6, 0)) {
+      spoke.emplace_back(static_cast<double>(a) / transcribe::kSampleRate,
+                         static_cast<double>(b) / transcribe::kSampleRate);
+    }
     auto utterances = engine_->transcribe(wide, &worker.stopping());
     if (!utterances) return utterances.error();
     size_t words = 0;
@@ -95,11 +102,21 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
     if (words) f["confidence"] = std::round(confidence / static_cast<double>(words) * 1000) / 1000;
     files.push_back(std::move(f));
   }
+  const auto stats = transcribe::talk_stats(talk, res.duration_s);
+  auto share = [](double r) { return std::round(r * 1000) / 1000; };
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i]["talkSeconds"] = std::round(stats.talk_seconds[i] * 10) / 10;
+    files[i]["talkRatio"] = share(stats.talk_ratio(i));
+  }
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   json transcripts = {{"engine", info.to_json()},
                       {"files", files},
                       {"audioSeconds", std::round(audio_s * 1000) / 1000},
+                      {"talk",
+                       {{"durationSeconds", std::round(res.duration_s * 10) / 10},
+                        {"overtalkRatio", share(stats.overtalk_ratio())},
+                        {"silenceRatio", share(stats.silence_ratio())}}},
                       {"processingSeconds", std::round(took * 1000) / 1000}};
   if (audio_s > 0) transcripts["realTimeFactor"] = std::round(took / audio_s * 1000) / 1000;
   if (res.tracks.empty()) transcripts["note"] = "no decodable audio in the evidence";

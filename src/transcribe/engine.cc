@@ -20,7 +20,7 @@ json EngineInfo::to_json() const {
 }
 
 std::vector<std::pair<size_t, size_t>> speech_segments(std::span<const int16_t> pcm, int rate,
-                                                       double max_seconds) {
+                                                       double max_seconds, double pad) {
   const size_t frame = static_cast<size_t>(rate) / 100;
   if (frame == 0 || pcm.size() < frame) return {};
   const size_t frames = pcm.size() / frame;
@@ -64,8 +64,9 @@ std::vector<std::pair<size_t, size_t>> speech_segments(std::span<const int16_t> 
   const auto max_frames = static_cast<size_t>(std::max(max_seconds, 1.0) * 100);
   for (auto [first, last] : runs) {
     if (last - first < 10) continue;  // a click, not a word
-    first = first >= 15 ? first - 15 : 0;
-    last = std::min(last + 15, frames);
+    const auto padding = static_cast<size_t>(std::lround(std::max(pad, 0.0) * 100));
+    first = first >= padding ? first - padding : 0;
+    last = std::min(last + padding, frames);
     if (!out.empty() && first <= out.back().second) {
       out.back().second = last;
     } else {

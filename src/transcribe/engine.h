@@ -68,12 +68,13 @@ Result<std::unique_ptr<Engine>> make_pocketsphinx(const PocketsphinxOptions& opt
 
 // Where speech is: [first, last) sample ranges, from each 10 ms frame's energy against the
 // audio's own noise floor (digital silence, where a participant sent nothing, is below any
-// floor). Gaps under 0.3 s are bridged, blips under 0.1 s dropped, each range padded by 0.15 s,
-// and a range longer than `max_seconds` cut at its quietest frame, so an engine decodes
-// sentence-sized pieces. Written here rather than taken from the engine: PocketSphinx's own
-// voice detection drops the silence it finds, and with it the words' places on the timeline.
+// floor). Gaps under 0.3 s are bridged, blips under 0.1 s dropped, each range padded by `pad`
+// seconds (0.15: an engine wants the onset and the trailing sound), and a range longer than
+// `max_seconds` cut at its quietest frame, so an engine decodes sentence-sized pieces. Written here
+// rather than taken from the engine: PocketSphinx's own voice detection drops the silence it finds,
+// and with it the words' places on the timeline.
 std::vector<std::pair<size_t, size_t>> speech_segments(std::span<const int16_t> pcm, int rate,
-                                                       double max_seconds = 20);
+                                                       double max_seconds = 20, double pad = 0.15);
 
 // A transcript as stored (docs/archive-format.md, "Transcripts"), and back.
 nlohmann::json utterances_json(const std::vector<Utterance>& utterances);

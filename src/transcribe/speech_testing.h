@@ -1,5 +1,7 @@
-// Test and benchmark speech: a sentence spoken by espeak-ng, as a telephone would carry it
-// (8 kHz) and as an engine takes it (upsampled to 16 kHz). Header-only, for tests and bench/.
+// Test and benchmark speech: a sentence spoken by espeak-ng (a formant synthesiser: `voice` is
+// its voice, "en-us") or by Festival (diphone and HTS voices, closer to a human voice:
+// "festival:voice_kal_diphone"), as a telephone would carry it (8 kHz) and as an engine takes it
+// (upsampled to 16 kHz). Header-only, for tests and bench/.
 #pragma once
 
 #include <sndfile.h>
@@ -21,7 +23,12 @@ inline std::vector<int16_t> telephone_speech(const std::string& text,
   const int fd = mkstemp(path);
   if (fd < 0) return {};
   close(fd);
-  const std::string cmd = "espeak-ng -v " + voice + " -s 140 -w " + path + " \"" + text + "\"";
+  const std::string festival = "festival:";
+  const std::string cmd =
+      voice.rfind(festival, 0) == 0
+          ? "echo \"" + text + "\" | text2wave -eval '(" + voice.substr(festival.size()) +
+                ")' -o " + path + " 2>/dev/null"
+          : "espeak-ng -v " + voice + " -s 140 -w " + path + " \"" + text + "\"";
   std::vector<int16_t> raw;
   int rate = 0;
   if (std::system(cmd.c_str()) == 0) {

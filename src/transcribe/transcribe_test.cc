@@ -6,6 +6,7 @@
 
 #include "transcribe/engine.h"
 #include "transcribe/speech_testing.h"
+#include "transcribe/talk.h"
 
 namespace verbatim::transcribe {
 namespace {
@@ -74,6 +75,29 @@ TEST(SpeechSegments, AQuietLineAboveItsNoiseFloorIsSpeech) {
   ASSERT_EQ(seg.size(), 1u);
   EXPECT_NEAR(seg[0].first / 16000.0, 0.85, 0.02);
   EXPECT_NEAR(seg[0].second / 16000.0, 2.15, 0.02);
+}
+
+TEST(Talk, WhoTalkedOverWhomAndWhenNobodyDid) {
+  // A 10 s call: A speaks 0-4 and 8-9, B 3-6 (one second over A); nobody 6-8 and 9-10.
+  const auto st = talk_stats({{{0, 4}, {8, 9}}, {{3, 6}}}, 10);
+  ASSERT_EQ(st.talk_seconds.size(), 2u);
+  EXPECT_DOUBLE_EQ(st.talk_seconds[0], 5);
+  EXPECT_DOUBLE_EQ(st.talk_seconds[1], 3);
+  EXPECT_DOUBLE_EQ(st.overtalk_seconds, 1);
+  EXPECT_DOUBLE_EQ(st.silence_seconds, 3);
+  EXPECT_DOUBLE_EQ(st.talk_ratio(0), 0.5);
+  EXPECT_DOUBLE_EQ(st.overtalk_ratio(), 0.1);
+  EXPECT_DOUBLE_EQ(st.silence_ratio(), 0.3);
+  // Turns that touch are not overtalk; speech past the end is cut there.
+  const auto turns = talk_stats({{{0, 2}}, {{2, 4}}, {{8, 12}}}, 10);
+  EXPECT_DOUBLE_EQ(turns.overtalk_seconds, 0);
+  EXPECT_DOUBLE_EQ(turns.talk_seconds[2], 2);
+  EXPECT_DOUBLE_EQ(turns.silence_seconds, 4);
+  // Three at once count once.
+  EXPECT_DOUBLE_EQ(talk_stats({{{0, 2}}, {{0, 2}}, {{1, 2}}}, 2).overtalk_seconds, 2);
+  const auto nobody = talk_stats({}, 5);
+  EXPECT_DOUBLE_EQ(nobody.silence_ratio(), 1);
+  EXPECT_DOUBLE_EQ(talk_stats({}, 0).silence_ratio(), 0);
 }
 
 TEST(Utterances, RoundTripThroughTheStoredForm) {

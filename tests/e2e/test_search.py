@@ -148,6 +148,12 @@ class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
         self.assertRegex(t["engine"]["version"], r"5prealpha")
         self.assertIn("sha256 ", t["engine"]["model"])
         self.assertEqual(len(t["files"]), 2, t)
+        # Both spoke at once (the client sent both sentences together): overtalk, and each one's
+        # share of the call.
+        self.assertGreater(t["talk"]["overtalkRatio"], 0.2, t["talk"])
+        self.assertLess(t["talk"]["silenceRatio"], 0.5, t["talk"])
+        for f in t["files"]:
+            self.assertTrue(0.3 < f["talkRatio"] < 1, f)
         kinds = {o["id"]: o["kind"] for o in shown["objects"]}
         alice = next(f for f in t["files"] if f.get("aors") == [ALICE[0]])
         self.assertEqual(kinds[alice["object"]], "transcript")
