@@ -221,6 +221,31 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
                    {"objects", objects}});
       return ok_status();
     }
+    // GET /recordings/{id}/related: related interactions, oldest first, with why, within the
+    // caller's scope (access.search in the ledger).
+    if (parts.size() == 2 && parts[1] == "related" && reading) {
+      search::Query scope;
+      scope.scope_groups = who.account.groups;
+      scope.scope_regions = who.account.regions;
+      auto r = search::related(a.catalog(), rec, scope);
+      if (!r) return r.error();
+      auto hits = r.value().page.hits;
+      std::reverse(hits.begin(), hits.end());
+      json list = json::array();
+      std::vector<std::string> ids;
+      for (const auto& h : hits) {
+        ids.push_back(h.id);
+        auto j = search::hit_json(h);
+        j["why"] = r.value().reasons.at(h.id);
+        list.push_back(std::move(j));
+      }
+      VB_TRY(a.log_search(
+          {{"relatedTo", rec},
+           {"scope", {{"groups", scope.scope_groups}, {"regions", scope.scope_regions}}}},
+          ids, who.actor()));
+      out = reply(req, http::status::ok, {{"recording", rec}, {"related", std::move(list)}});
+      return ok_status();
+    }
     // GET /recordings/{id}/transcript: every participant's transcript merged in time order
     // (access.read of each transcript object in the ledger).
     if (parts.size() == 2 && parts[1] == "transcript" && reading) {

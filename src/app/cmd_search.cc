@@ -2,11 +2,13 @@
 // (phonetic: best match first), a page at a time.
 // Runs beside the recorder (the archive opened shared); every search is an access.search entry
 // in the ledger with the query and the recordings it listed.
+#include <algorithm>
 #include <iostream>
 #include <map>
 
 #include "app/cli.h"
 #include "common/exit_codes.h"
+#include "common/strings.h"
 #include "search/search.h"
 
 namespace verbatim::cli {
@@ -15,13 +17,61 @@ namespace {
 struct SearchArgs {
   std::map<std::string, std::string> params;  // search/search.h's parameter names
   std::vector<std::string> data;              // KEY=VALUE
+  std::string related;                        // a recording: its related interactions
   bool json = false;
 };
+
+// `search --related REC`: the interactions related to one recording, oldest first (a timeline
+// of the interaction's parts), each with why.
+int run_related(Env& env, const SearchArgs& a) {
+  const std::string who = default_actor();
+  auto opened = open_archive(env, who, "", ArchiveAccess::kShared);
+  if (!opened) return fail(kExitUsage, opened.error().message);
+  archive::Archive& archive = *opened.value();
+  auto r = search::related(archive.catalog(), a.related, search::Query{});
+  if (!r) {
+    return fail(r.error().code == ErrorCode::kNotFound ? kExitFinding : kExitUsage,
+                r.error().message);
+  }
+  auto hits = r.value().page.hits;
+  std::reverse(hits.begin(), hits.end());
+  std::vector<std::string> ids;
+  ids.reserve(hits.size());
+  for (const auto& h : hits) ids.push_back(h.id);
+  if (auto st = archive.log_search({{"relatedTo", a.related}}, ids, who); !st) {
+    return fail(kExitUsage, "the search could not be logged, so its results are withheld: " +
+                                st.error().message);
+  }
+  if (a.json) {
+    nlohmann::json out = {{"recording", a.related}, {"related", nlohmann::json::array()}};
+    for (const auto& h : hits) {
+      auto j = search::hit_json(h);
+      j["why"] = r.value().reasons.at(h.id);
+      out["related"].push_back(std::move(j));
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& h : hits) {
+    std::cout << search::hit_line(h) << "\n    related: " << join(r.value().reasons.at(h.id), "; ")
+              << "\n";
+  }
+  std::cout << hits.size() << " related recording(s)\n";
+  return kExitOk;
+}
 
 int run_search(Env& env, const SearchArgs& a) {
   auto params = a.params;
   for (auto it = params.begin(); it != params.end();) {
     it = it->second.empty() ? params.erase(it) : std::next(it);
+  }
+  if (!a.related.empty()) {
+    if (!params.empty() || !a.data.empty()) {
+      return fail(kExitUsage,
+                  "--related lists one recording's related interactions; it takes "
+                  "no other filters");
+    }
+    return run_related(env, a);
   }
   for (const auto& kv : a.data) {
     const auto eq = kv.find('=');
@@ -101,6 +151,9 @@ void add_search_commands(CLI::App& app, Commands& commands) {
   s->add_option("--data", a->data,
                 "business data KEY=VALUE (a SIP header, SIPREC extension data, a tag); repeat "
                 "for several");
+  s->add_option("--related", a->related,
+                "a recording's related interactions, oldest first, with why: the same call, "
+                "the same business data, the same parties within a day");
   s->add_flag("--json", a->json, "print JSON");
   commands.on(s, [a](Env& env) { return run_search(env, *a); });
 }

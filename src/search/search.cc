@@ -352,6 +352,15 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!q.status.empty()) sql.add("r.status = ?", {q.status});
   if (!q.region.empty()) sql.add("s.region = ? COLLATE NOCASE", {q.region});
   if (!q.call_id.empty()) sql.add("s.call_id = ?", {q.call_id});
+  if (!q.only.empty()) {
+    std::string cond = "s.recording_id IN (";
+    std::vector<json> vals;
+    for (const auto& id : q.only) {
+      cond += vals.empty() ? "?" : ", ?";
+      vals.emplace_back(id);
+    }
+    sql.add(cond + ")", vals);
+  }
   std::vector<std::string> text_match;
   if (!q.text.empty()) {
     auto m = text_matches(q.text);
@@ -492,6 +501,58 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     }
   }
   return page;
+}
+
+Result<Related> related(SqliteDb& catalog, const std::string& id, Query scope,
+                        std::chrono::milliseconds window) {
+  Related out;
+  int64_t started = 0;
+  {
+    SqliteStmt s(catalog, "SELECT started_ms FROM search_index WHERE recording_id = ?1");
+    s.bind(1, id);
+    if (s.step() != kSqliteRow) {
+      return make_error(ErrorCode::kNotFound, "recording " + id + " is not in the search index");
+    }
+    started = s.int64(0);
+  }
+  auto collect = [&](const char* sql, const std::vector<json>& values, bool with_reason) {
+    SqliteStmt s(catalog, sql);
+    bind_all(s, values);
+    while (s.step() == kSqliteRow) {
+      auto& why = out.reasons[s.text(0)];
+      const std::string reason = with_reason ? s.text(1) : "same call";
+      if (std::find(why.begin(), why.end(), reason) == why.end()) why.push_back(reason);
+    }
+  };
+  collect(
+      "SELECT o.recording_id FROM search_index me JOIN search_index o ON o.call_id = me.call_id "
+      "WHERE me.recording_id = ?1 AND me.call_id IS NOT NULL AND o.recording_id != ?1 LIMIT 1000",
+      {id}, false);
+  collect(
+      "SELECT DISTINCT o.recording_id, me.key || '=' || me.value FROM search_data me JOIN "
+      "search_data o ON o.key = me.key AND o.value = me.value WHERE me.recording_id = ?1 AND "
+      "o.recording_id != ?1 LIMIT 1000",
+      {id}, true);
+  // The same parties: as many of the recording's distinct parties as it has, up to two.
+  collect(
+      "WITH mine AS (SELECT DISTINCT CASE WHEN number != '' THEN 'n:' || number ELSE 'a:' || aor "
+      "END AS who FROM search_parties WHERE recording_id = ?1 AND (number != '' OR aor != '')), "
+      "need AS (SELECT MIN(COUNT(*), 2) AS n FROM mine) "
+      "SELECT p.recording_id, 'same parties' FROM search_parties p JOIN search_index s ON "
+      "s.recording_id = p.recording_id WHERE p.recording_id != ?1 AND s.started_ms BETWEEN ?2 "
+      "AND ?3 AND (CASE WHEN p.number != '' THEN 'n:' || p.number ELSE 'a:' || p.aor END) IN "
+      "(SELECT who FROM mine) GROUP BY p.recording_id HAVING COUNT(DISTINCT CASE WHEN p.number "
+      "!= '' THEN 'n:' || p.number ELSE 'a:' || p.aor END) >= (SELECT n FROM need) AND "
+      "(SELECT n FROM need) > 0 LIMIT 1000",
+      {id, started - window.count(), started + window.count()}, true);
+  if (out.reasons.empty()) return out;
+  scope.only.clear();
+  for (const auto& [rid, _] : out.reasons) scope.only.push_back(rid);
+  scope.limit = kMaxLimit;
+  auto page = run(catalog, scope);
+  if (!page) return page.error();
+  out.page = std::move(page).value();
+  return out;
 }
 
 json hit_json(const Hit& h) {

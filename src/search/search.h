@@ -9,6 +9,7 @@
 // catalog, opened by the writer or beside it).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -46,6 +47,8 @@ struct Query {
   std::string cursor;                                     // the previous page's next_cursor
   // The searcher's scope (an account's groups and regions): empty lists see everything.
   std::vector<std::string> scope_groups, scope_regions;
+  // Only these recordings (related(), below); empty: no such restriction.
+  std::vector<std::string> only;
 
   // What the ledger keeps: every filter given (the scope too), not the cursor.
   nlohmann::json to_json() const;
@@ -89,6 +92,19 @@ struct Page {
 };
 
 Result<Page> run(SqliteDb& catalog, const Query& query);
+
+// Interactions related to a recording, each with why: "same call" (the same SIP Call-ID: the
+// call's other recordings, other applications, a recorder's failover), "KEY=VALUE" (the same
+// business data: a trade id, a ticket, an extTrackingID) and "same parties" (the same parties
+// — every number or address of the recording's, or two of them when it has more — within
+// `window` of its start). Page: the related recordings as run() lists them, newest first,
+// scoped like any search; kNotFound when the recording is not in the index.
+struct Related {
+  Page page;
+  std::map<std::string, std::vector<std::string>> reasons;  // recording -> why
+};
+Result<Related> related(SqliteDb& catalog, const std::string& recording_id, Query scope,
+                        std::chrono::milliseconds window = std::chrono::hours(24));
 
 nlohmann::json hit_json(const Hit& hit);
 // One line per hit, for the CLI.

@@ -168,6 +168,39 @@ TEST(NumberDigits, TelephoneNumbersInEveryFormAndNamesNot) {
   EXPECT_EQ(archive::number_digits("Alice"), "");
 }
 
+TEST_F(SearchTest, RelatedInteractionsAndWhy) {
+  // Another recording of the first call (a second application), the same trade on another
+  // call a day later, and bob and alice again within the day (second, already there).
+  const auto same_call = add("2026-12-01T09:00:01.000Z", alice, bob, "outbound", 64,
+                             {{"callId", "a84b4c76e66710@pc33.example.com"}});
+  const auto same_trade =
+      add("2026-12-03T09:00:00.000Z", carol, json{{"aor", "sip:dave@contoso.com"}}, "outbound", 30,
+          {{"business", {{{"key", "X-Trade-Id"}, {"value", "T-1001"}, {"source", "header"}}}}});
+  auto r = related(a->catalog(), first, Query{});
+  ASSERT_TRUE(r) << r.error().message;
+  std::vector<std::string> ids;
+  for (const auto& h : r.value().page.hits) ids.push_back(h.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{same_trade, second, same_call}));  // newest first
+  EXPECT_EQ(r.value().reasons.at(same_call),
+            (std::vector<std::string>{"same call", "same parties"}));
+  EXPECT_EQ(r.value().reasons.at(same_trade), (std::vector<std::string>{"x-trade-id=T-1001"}));
+  EXPECT_EQ(r.value().reasons.at(second), (std::vector<std::string>{"same parties"}));
+  // Carol and alice spoke, but carol is not in the first call: not related. Outside the window
+  // the same parties are not related either.
+  EXPECT_FALSE(r.value().reasons.count(third));
+  auto narrow = related(a->catalog(), first, Query{}, std::chrono::minutes(30));
+  ASSERT_TRUE(narrow);
+  EXPECT_FALSE(narrow.value().reasons.count(second));
+  // Scoped like any search: an officer of Sales sees none of them.
+  Query sales;
+  sales.scope_groups = {"Sales"};
+  auto scoped = related(a->catalog(), first, sales);
+  ASSERT_TRUE(scoped);
+  EXPECT_TRUE(scoped.value().page.hits.empty());
+  EXPECT_EQ(related(a->catalog(), "0123456789abcdef0123456789abcdef", Query{}).error().code,
+            ErrorCode::kNotFound);
+}
+
 std::string phones(const std::string& arpabet) {
   std::vector<std::string> v;
   for (size_t at = 0; at < arpabet.size();) {

@@ -5,6 +5,7 @@
 // Threads and ownership: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <utility>
 #include <vector>
 
@@ -15,7 +16,7 @@ using Intervals = std::vector<std::pair<double, double>>;  // [start, end) secon
 struct TalkStats {
   std::vector<double> talk_seconds;  // per track
   double overtalk_seconds = 0, silence_seconds = 0, duration = 0;
-  double talk_ratio(size_t track) const {
+  double talk_ratio(std::size_t track) const {
     return duration > 0 ? talk_seconds[track] / duration : 0;
   }
   double overtalk_ratio() const { return duration > 0 ? overtalk_seconds / duration : 0; }

@@ -101,6 +101,20 @@ class SearchBesideTheRecorder(recorder.RecorderTestCase):
         self.assertTrue(wait_until(  # ended (no media was sent: partial) just after the BYE
             lambda: self.search("--participant", "dave", "--status", "partial") == [fourth]),
             self.run_vb("search", "--participant", "dave").stdout)
+
+        # Related interactions: the same parties (alice and bob, as in the first call) and the
+        # same trade id (as in the second), oldest first, with why; CLI and REST.
+        c5 = self.call(port, ALICE, BOB, headers=["X-Trade-Id: T-77"])
+        self.assertEqual(c5.request("BYE")["status"], 200)
+        fifth = self.recording_of(c5.call_id)
+        rel = json.loads(self.run_vb("search", "--related", fifth, "--json", check=0).stdout)
+        self.assertEqual([(r["id"], r["why"]) for r in rel["related"]],
+                         [(first, ["same parties"]), (second, ["x-trade-id=T-77"])])
+        self.assertIn("related: same parties", self.run_vb("search", "--related", fifth, check=0).stdout)
+        status, body = http("GET", url + f"/api/v1/recordings/{fifth}/related", officer)
+        self.assertEqual(status, 200, body)
+        self.assertEqual([r["id"] for r in body["related"]], [first, second])
+        self.assertEqual(self.run_vb("search", "--related", fifth, "--participant", "x").returncode, 2)
         self.assertEqual(live.request("BYE")["status"], 200)
         self.stop_recorder(rec)
 
