@@ -62,18 +62,7 @@ const char* const kVoices[] = {"en-us",
                                "festival:voice_cmu_us_slt_arctic_hts"};
 
 std::vector<std::string> words(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') {
-      cur.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    } else if (!cur.empty()) {
-      out.push_back(cur);
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
+  return verbatim::transcribe::spoken_words(s);
 }
 
 size_t edit_distance(const std::vector<std::string>& a, const std::vector<std::string>& b) {

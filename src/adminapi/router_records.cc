@@ -263,17 +263,10 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       const std::string oid = url_decode(parts[2]);
       auto o = a.object_info(oid);
       if (!o || o.value().recording_id != rec) return deny();
-      auto reader = a.read_object(oid, who.actor());
-      if (!reader) return reader.error();
-      VB_TRY(reader.value()->verify());
-      std::string content;
-      for (size_t i = 0; i < reader.value()->chunks().size(); ++i) {
-        auto chunk = reader.value()->read_chunk(i);
-        if (!chunk) return chunk.error();
-        content.append(reinterpret_cast<const char*>(chunk.value().data()), chunk.value().size());
-      }
+      auto content = a.read_whole(oid, who.actor());
+      if (!content) return content.error();
       out = download(req, o.value().kind == "playback" ? "audio/ogg" : "application/octet-stream",
-                     std::move(content));
+                     std::move(content).value());
       return ok_status();
     }
     // POST /recordings/{id}/export: an offline-verifiable package (tar), logged as an export.

@@ -789,6 +789,19 @@ Result<DataKey> Archive::data_key(const std::string& object_id) {
   return unwrap_data_key(master_, s.blob(0), oid.value());
 }
 
+Result<std::string> Archive::read_whole(const std::string& object_id, const std::string& who) {
+  auto reader = read_object(object_id, who);
+  if (!reader) return reader.error();
+  VB_TRY(reader.value()->verify());
+  std::string content;
+  for (size_t i = 0; i < reader.value()->chunks().size(); ++i) {
+    auto chunk = reader.value()->read_chunk(i);
+    if (!chunk) return chunk.error();
+    content.append(reinterpret_cast<const char*>(chunk.value().data()), chunk.value().size());
+  }
+  return content;
+}
+
 Result<std::unique_ptr<ObjectReader>> Archive::read_object(const std::string& object_id,
                                                            const std::string& who) {
   VB_TRY(writable());

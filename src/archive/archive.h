@@ -194,6 +194,9 @@ class Archive {
   Status drop_transcripts(const std::string& recording_id);
   // The catalog database, for the search index's read-only queries (search/search.h).
   SqliteDb& catalog() { return *db_; }
+  // An object's whole content, every chunk authenticated (read_object, then verify); for objects
+  // read whole (transcripts, a download). Logged as access.read.
+  Result<std::string> read_whole(const std::string& object_id, const std::string& who);
   Result<std::unique_ptr<ObjectReader>> read_object(const std::string& object_id,
                                                     const std::string& who);
 

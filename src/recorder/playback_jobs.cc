@@ -8,24 +8,31 @@ namespace verbatim::recorder {
 
 using json = nlohmann::json;
 
+Result<PlaybackResult> build_from_evidence(JobWorker& worker, JobInput& in,
+                                           const std::string& recording,
+                                           PlaybackBuilder::Output output) {
+  PlaybackBuilder builder(in.catalog, recording);
+  builder.set_output(output);
+  for (size_t i = 0; i < in.evidence->chunks().size(); ++i) {
+    if (worker.stopping()) return make_error(ErrorCode::kFailedPrecondition, "shutting down");
+    auto chunk = in.evidence->read_chunk(i);
+    if (!chunk) return chunk.error();
+    VB_TRY(builder.feed(chunk.value()));
+  }
+  return builder.build(&worker.stopping());
+}
+
 Result<json> run_playback_job(JobWorker& worker, archive::Archive& archive, const jobs::Job& job) {
   auto in = load_job_input(worker, archive, job.recording);
   if (!in) return in.error();
   if (in.value().gone) return json{{"skipped", "the recording is no longer in the archive"}};
   json& catalog = in.value().catalog;
   if (catalog.contains("playback")) return catalog["playback"];  // stored before a restart
-  auto& evidence = in.value().evidence;
-  if (!evidence)
+  if (!in.value().evidence)
     return json{{"skipped", "the recording has no sealed evidence"}, {"files", json::array()}};
 
-  PlaybackBuilder builder(catalog, job.recording);
-  for (size_t i = 0; i < evidence->chunks().size(); ++i) {
-    if (worker.stopping()) return make_error(ErrorCode::kFailedPrecondition, "shutting down");
-    auto chunk = evidence->read_chunk(i);
-    if (!chunk) return chunk.error();
-    VB_TRY(builder.feed(chunk.value()));
-  }
-  auto built = builder.build(&worker.stopping());
+  auto built =
+      build_from_evidence(worker, in.value(), job.recording, PlaybackBuilder::Output::kOgg);
   if (!built) return built.error();
   const PlaybackResult& res = built.value();
 

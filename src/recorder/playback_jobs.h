@@ -12,10 +12,17 @@
 #include "archive/archive.h"
 #include "jobs/queue.h"
 #include "recorder/job_worker.h"
+#include "recorder/playback.h"
 
 namespace verbatim::recorder {
 
 constexpr const char* kPlaybackJob = "playback";
+
+// The recording's evidence (in.evidence, not null) decoded onto its timeline (playback.h), as
+// files or as samples; a stop of the worker cancels it.
+Result<PlaybackResult> build_from_evidence(JobWorker& worker, JobInput& in,
+                                           const std::string& recording,
+                                           PlaybackBuilder::Output output);
 
 Result<nlohmann::json> run_playback_job(JobWorker& worker, archive::Archive& archive,
                                         const jobs::Job& job);

@@ -5,7 +5,7 @@
 
 #include "common/clock.h"
 #include "media/audio.h"
-#include "recorder/playback.h"
+#include "recorder/playback_jobs.h"
 #include "transcribe/phonetic.h"
 #include "transcribe/talk.h"
 
@@ -19,19 +19,11 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
   if (in.value().gone) return json{{"skipped", "the recording is no longer in the archive"}};
   const json& catalog = in.value().catalog;
   if (catalog.contains("transcripts")) return catalog["transcripts"];  // stored before a restart
-  auto& evidence = in.value().evidence;
-  if (!evidence) return json{{"skipped", "the recording has no sealed evidence"}};
+  if (!in.value().evidence) return json{{"skipped", "the recording has no sealed evidence"}};
   const auto started = std::chrono::steady_clock::now();
 
-  PlaybackBuilder builder(catalog, job.recording);
-  builder.set_output(PlaybackBuilder::Output::kPcm);
-  for (size_t i = 0; i < evidence->chunks().size(); ++i) {
-    if (worker.stopping()) return make_error(ErrorCode::kFailedPrecondition, "shutting down");
-    auto chunk = evidence->read_chunk(i);
-    if (!chunk) return chunk.error();
-    VB_TRY(builder.feed(chunk.value()));
-  }
-  auto built = builder.build(&worker.stopping());
+  auto built =
+      build_from_evidence(worker, in.value(), job.recording, PlaybackBuilder::Output::kPcm);
   if (!built) return built.error();
   PlaybackResult& res = built.value();
 

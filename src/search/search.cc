@@ -12,6 +12,7 @@
 #include "archive/catalog_index.h"
 #include "common/clock.h"
 #include "common/strings.h"
+#include "transcribe/engine.h"
 #include "transcribe/phonetic.h"
 
 namespace verbatim::search {
@@ -151,22 +152,10 @@ Status add_number(Sql& sql, const char* param, const char* column, const std::st
 // The words of a text query (letters, digits, apostrophes; lower case), and whether it was one
 // "quoted phrase".
 std::vector<std::string> text_words(const std::string& text, bool& phrase) {
-  std::string t = text;
-  const auto first = t.find_first_not_of(' ');
-  const auto last = t.find_last_not_of(' ');
-  phrase = first != std::string::npos && last > first && t[first] == '"' && t[last] == '"';
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : t) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') {
-      cur.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    } else if (!cur.empty()) {
-      out.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
+  const auto first = text.find_first_not_of(' ');
+  const auto last = text.find_last_not_of(' ');
+  phrase = first != std::string::npos && last > first && text[first] == '"' && text[last] == '"';
+  return transcribe::spoken_words(text);
 }
 
 // The FTS5 query for a text search: each word (or the phrase) as a quoted string.

@@ -202,13 +202,7 @@ TEST_F(SearchTest, RelatedInteractionsAndWhy) {
 }
 
 std::string phones(const std::string& arpabet) {
-  std::vector<std::string> v;
-  for (size_t at = 0; at < arpabet.size();) {
-    const size_t sp = std::min(arpabet.find(' ', at), arpabet.size());
-    v.push_back(arpabet.substr(at, sp - at));
-    at = sp + 1;
-  }
-  return transcribe::encode_phones(v);
+  return transcribe::encode_phones(std::string_view(arpabet));
 }
 
 TEST_F(SearchTest, TextAndPhoneticQueriesFindWhatWasSaid) {

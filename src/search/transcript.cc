@@ -22,16 +22,9 @@ Result<json> read_transcript(archive::Archive& archive, const std::string& recor
   json utterances = json::array();
   for (const auto& f : t.value("files", json::array())) {
     const std::string object = f.value("object", "");
-    auto reader = archive.read_object(object, who);
-    if (!reader) return reader.error();
-    VB_TRY(reader.value()->verify());
-    std::string content;
-    for (size_t i = 0; i < reader.value()->chunks().size(); ++i) {
-      auto chunk = reader.value()->read_chunk(i);
-      if (!chunk) return chunk.error();
-      content.append(reinterpret_cast<const char*>(chunk.value().data()), chunk.value().size());
-    }
-    const json doc = json::parse(content, nullptr, false);
+    auto content = archive.read_whole(object, who);
+    if (!content) return content.error();
+    const json doc = json::parse(content.value(), nullptr, false);
     if (!doc.is_object() || !doc.contains("utterances") || !doc["utterances"].is_array()) {
       return make_error(ErrorCode::kInvalidArgument,
                         "transcript object " + object + " is not a transcript");

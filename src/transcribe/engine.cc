@@ -1,6 +1,7 @@
 #include "transcribe/engine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 namespace verbatim::transcribe {
@@ -93,6 +94,21 @@ std::vector<std::pair<size_t, size_t>> speech_segments(std::span<const int16_t> 
     last = std::min(last * frame, pcm.size());
   }
   return cut;
+}
+
+std::vector<std::string> spoken_words(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') {
+      cur.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    } else if (!cur.empty()) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
 }
 
 json utterances_json(const std::vector<Utterance>& utterances) {

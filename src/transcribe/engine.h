@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -75,6 +76,10 @@ Result<std::unique_ptr<Engine>> make_pocketsphinx(const PocketsphinxOptions& opt
 // and with it the words' places on the timeline.
 std::vector<std::pair<size_t, size_t>> speech_segments(std::span<const int16_t> pcm, int rate,
                                                        double max_seconds = 20, double pad = 0.15);
+
+// The words of typed or recognised text: runs of letters, digits and apostrophes, lower case
+// ("Off the RECORD!" -> off, the, record), as search and scoring compare them.
+std::vector<std::string> spoken_words(std::string_view text);
 
 // A transcript as stored (docs/archive-format.md, "Transcripts"), and back.
 nlohmann::json utterances_json(const std::vector<Utterance>& utterances);

@@ -11,6 +11,8 @@
 #include <memory>
 #include <utility>
 
+#include "transcribe/engine.h"
+
 namespace verbatim::transcribe {
 
 namespace {
@@ -68,22 +70,6 @@ constexpr std::pair<std::string_view, std::string_view> kIpa[] = {
     {"θ", "TH"},  {"v", "V"},   {"w", "W"},   {"j", "Y"},   {"z", "Z"},   {"ʒ", "ZH"},
 };
 
-// The words of a query: letters, digits and apostrophes.
-std::vector<std::string> words_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') {
-      cur.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    } else if (!cur.empty()) {
-      out.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
-}
-
 // The dictionary's first pronunciation of each word that has one.
 std::map<std::string, std::vector<std::string>> from_dictionary(
     const std::string& path, const std::vector<std::string>& words) {
@@ -140,6 +126,16 @@ std::string encode_phones(const std::vector<std::string>& phones) {
   return out;
 }
 
+std::string encode_phones(std::string_view arpabet) {
+  std::string out;
+  for (size_t at = 0; at < arpabet.size();) {
+    const size_t sp = std::min(arpabet.find(' ', at), arpabet.size());
+    if (auto c = phone_code(arpabet.substr(at, sp - at))) out.push_back(*c);
+    at = sp + 1;
+  }
+  return out;
+}
+
 std::string decode_phones(std::string_view codes) {
   std::string out;
   for (char c : codes) {
@@ -172,7 +168,7 @@ std::vector<std::string> ipa_to_arpabet(std::string_view ipa) {
 }
 
 Result<QueryPhones> query_phones(const std::string& text, const std::string& dictionary_path) {
-  const auto words = words_of(text);
+  const auto words = spoken_words(text);
   if (words.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "phonetic: give a word to listen for");
   }

@@ -34,7 +34,8 @@ inline constexpr std::array<std::string_view, 39> kPhones = {
 std::optional<char> phone_code(std::string_view arpabet);
 // "K AA L" -> the codes; phones that are not ARPAbet are left out.
 std::string encode_phones(const std::vector<std::string>& phones);
-std::string decode_phones(std::string_view codes);  // -> "K AA L"
+std::string encode_phones(std::string_view arpabet);  // "K AA L", space separated
+std::string decode_phones(std::string_view codes);    // -> "K AA L"
 
 // ARPAbet phones of espeak-ng IPA ("kwˈɪntɚɹə" -> K W IH N T ER R AH); stress and length
 // marks are dropped, unknown symbols skipped.

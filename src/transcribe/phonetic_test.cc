@@ -10,15 +10,7 @@ namespace {
 
 const std::string kDict = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict";
 
-std::string codes(const std::string& arpabet) {
-  std::vector<std::string> v;
-  for (size_t at = 0; at < arpabet.size();) {
-    const size_t sp = std::min(arpabet.find(' ', at), arpabet.size());
-    v.push_back(arpabet.substr(at, sp - at));
-    at = sp + 1;
-  }
-  return encode_phones(v);
-}
+std::string codes(const std::string& arpabet) { return encode_phones(std::string_view(arpabet)); }
 
 TEST(Phonetic, PhonesAreOneCharacterEach) {
   EXPECT_EQ(phone_code("AA"), '0');
