@@ -197,14 +197,18 @@ Result<QueryPhones> query_phones(const std::string& text, const std::string& dic
 }
 
 PhoneticMatch phonetic_match(std::string_view query, std::string_view utterance) {
-  const size_t m = query.size();
-  if (m == 0 || utterance.empty()) return {};
+  // The query's phones (at most 63; anything that is not a phone code is left out, as in the
+  // utterance below).
+  std::array<uint8_t, 63> q{};
+  size_t mm = 0;
+  for (char c : query) {
+    const auto p = static_cast<uint8_t>(c - '0');
+    if (p < kPhones.size() && mm < q.size()) q[mm++] = p;
+  }
+  if (mm == 0 || utterance.empty()) return {};
   // Sellers: column j holds the cost of the query's first j phones ending at the utterance's
   // current phone; row 0 is free (a match may start anywhere).
   std::array<int, 64> col{};
-  const size_t mm = std::min<size_t>(m, col.size() - 1);
-  std::array<uint8_t, 64> q{};
-  for (size_t j = 0; j < mm; ++j) q[j] = static_cast<uint8_t>(query[j] - '0');
   for (size_t j = 0; j <= mm; ++j) col[j] = static_cast<int>(j) * kIndel;
   int best = col[mm];
   size_t best_end = 0;

@@ -62,6 +62,12 @@ TEST(Phonetic, FuzzyMatchScoresByHowClose) {
   EXPECT_LT(phonetic_match(q, codes("M IY T IH NG IH Z AA N M AH N D EY")).score, 0.5);
   EXPECT_EQ(phonetic_match(q, "").score, 0.0);
   EXPECT_EQ(phonetic_match("", q).score, 0.0);
+  // Bytes that are not phone codes are left out of the query as of the utterance (the fuzzer
+  // found the query's were not).
+  EXPECT_DOUBLE_EQ(phonetic_match(std::string("\xfe") + q + "\x7f", q).score, 1.0);
+  EXPECT_EQ(phonetic_match("\xfe\xff", q).score, 0.0);
+  // A query longer than 63 phones is cut there, and scores what it matches.
+  EXPECT_LT(phonetic_match(std::string(200, q[0]), q).score, 0.1);
 }
 
 TEST(Phonetic, FindsAMadeUpNameInRecognisedSpeech) {
