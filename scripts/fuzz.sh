@@ -13,9 +13,9 @@ cmake --build "$BUILD" -j "$(nproc)" --target cmdlet_fuzz csv_fuzz party_fuzz ob
   package_fuzz sip_message_fuzz sip_uri_fuzz sdp_fuzz multipart_fuzz rs_metadata_fuzz rtp_fuzz \
   rtp_stream_fuzz playback_fuzz registrar_fuzz gateway_context_fuzz transcript_fuzz
 mkdir -p "$BUILD/artifacts"
-status=0
-for target in cmdlet csv party object treehead package sip_message sip_uri sdp multipart rs_metadata rtp \
-    rtp_stream playback registrar gateway_context transcript; do
+# One fuzzer per core at a time: each target still runs SECONDS on its own core.
+run_one() {
+  local target=$1 work seeds shared
   work=$(mktemp -d)
   seeds=("$ROOT/fuzz/corpus/$target")
   [ "$target" = cmdlet ] && seeds+=("$ROOT/tests/golden")
@@ -27,16 +27,33 @@ for target in cmdlet csv party object treehead package sip_message sip_uri sdp m
   if [ "$target" = rs_metadata ] && [ -d "$shared" ]; then
     seeds+=("$shared/siprec-vendors")
   fi
-  echo "fuzz: $target for ${SECONDS_EACH}s"
-  if ! "$BUILD/${target}_fuzz" "$work" "${seeds[@]}" -max_total_time="$SECONDS_EACH" \
+  if "$BUILD/${target}_fuzz" "$work" "${seeds[@]}" -max_total_time="$SECONDS_EACH" \
       -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$BUILD/artifacts/${target}-" >"$BUILD/${target}.log" 2>&1; then
+    echo ok >"$BUILD/${target}.status"
+  else
+    echo failed >"$BUILD/${target}.status"
+  fi
+  rm -rf "$work"
+}
+targets=(cmdlet csv party object treehead package sip_message sip_uri sdp multipart rs_metadata rtp
+  rtp_stream playback registrar gateway_context transcript)
+parallel=$(nproc)
+for target in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  echo "fuzz: $target for ${SECONDS_EACH}s"
+  rm -f "$BUILD/${target}.status"
+  run_one "$target" &
+done
+wait
+status=0
+for target in "${targets[@]}"; do
+  if [ "$(cat "$BUILD/${target}.status" 2>/dev/null)" != ok ]; then
     echo "fuzz: $target FAILED; see $BUILD/${target}.log and $BUILD/artifacts/"
     tail -40 "$BUILD/${target}.log"
     status=1
   else
-    grep -E 'stat::number_of_executed_runs|stat::peak_rss_mb' "$BUILD/${target}.log" | sed "s/^/fuzz: $target /"
+    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$BUILD/${target}.log" | sed "s/^/fuzz: $target /"
   fi
-  rm -rf "$work"
 done
 exit $status
