@@ -25,12 +25,13 @@ LAYERS = {
     "jobs": ["common"],
     "transcribe": ["media"],
     "search": ["archive", "transcribe"],
+    "reconcile": ["search"],
     "siprec": ["sip-ua"],
     "admin": ["policy", "sip-digest"],
     "gateway": ["policy", "media", "siprec"],
     "recorder": ["archive", "jobs", "media", "siprec", "transcribe"],
-    "adminapi": ["admin", "archive", "search"],
-    "app": ["adminapi", "gateway", "recorder"],
+    "adminapi": ["admin", "archive", "search", "reconcile"],
+    "app": ["adminapi", "gateway", "recorder", "reconcile"],
 }
 
 # sip/ files by sub-layer: URIs and digests need nothing else; messages and SDP are values; the

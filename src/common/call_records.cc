@@ -4,6 +4,8 @@
 #include <cctype>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace verbatim {
 
 Status check_query(const CallQuery& q) {
@@ -101,6 +103,18 @@ std::string describe_call(const nlohmann::json& c) {
     out << "\n";
   }
   return out.str();
+}
+
+std::string party_text(const nlohmann::json& j) {
+  std::string out;
+  for (const char* side : {"caller", "callee"}) {
+    if (!j.contains(side) || !j[side].is_object()) continue;
+    for (const char* k : {"aor", "user", "number", "display"}) {
+      const auto& p = j[side];
+      if (p.contains(k) && p[k].is_string()) out += to_lower(p[k].get<std::string>()) + "\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace verbatim

@@ -93,4 +93,13 @@ size_t CaseInsensitiveHash::operator()(std::string_view s) const noexcept {
   return h;
 }
 
+std::string like_pattern(std::string_view text) {
+  std::string out = "%";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out + "%";
+}
+
 }  // namespace verbatim

@@ -18,6 +18,8 @@ bool istarts_with(std::string_view s, std::string_view prefix);
 std::string_view trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// A SQL LIKE pattern (with ESCAPE '\\') matching `text` anywhere, taken literally, in lower case.
+std::string like_pattern(std::string_view text);
 
 // Lower-case hexadecimal of bytes, and back (nullopt for odd length or a non-hex digit).
 std::string to_hex(std::span<const uint8_t> bytes);

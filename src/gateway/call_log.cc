@@ -30,28 +30,6 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 
-std::string parties_of(const nlohmann::json& j) {
-  std::string out;
-  for (const char* side : {"caller", "callee"}) {
-    if (!j.contains(side) || !j[side].is_object()) continue;
-    for (const char* k : {"aor", "user", "number", "display"}) {
-      const auto& p = j[side];
-      if (p.contains(k) && p[k].is_string()) out += to_lower(p[k].get<std::string>()) + "\n";
-    }
-  }
-  return out;
-}
-
-// LIKE with the user's text taken literally.
-std::string like_pattern(std::string_view text) {
-  std::string out = "%";
-  for (char c : text) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out + "%";
-}
-
 }  // namespace
 
 Result<std::unique_ptr<CallLog>> CallLog::open(const std::string& db_path,
@@ -86,7 +64,7 @@ constexpr const char* kInsert =
 }  // namespace
 
 CallLogEntry CallLogEntry::of(const nlohmann::json& record) {
-  return {record.value("callId", ""), record.value("start", ""), parties_of(record), record.dump()};
+  return {record.value("callId", ""), record.value("start", ""), party_text(record), record.dump()};
 }
 
 Result<std::unique_ptr<CallLog>> CallLog::open_existing(const std::string& db_path,
@@ -168,6 +146,21 @@ Result<std::optional<nlohmann::json>> CallLog::find_call(std::string_view call_i
     return db_->error("reading call records");
   }
   return std::optional<nlohmann::json>();
+}
+
+Result<std::vector<std::pair<int64_t, nlohmann::json>>> CallLog::calls_after(int64_t seq,
+                                                                             size_t limit) {
+  SqliteStmt s(*db_, "SELECT seq, record FROM calls WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  s.bind(1, seq);
+  s.bind(2, static_cast<int64_t>(limit));
+  std::vector<std::pair<int64_t, nlohmann::json>> out;
+  int rc;
+  while ((rc = s.step()) == kSqliteRow) {
+    auto j = nlohmann::json::parse(s.text(1), nullptr, false);
+    out.emplace_back(s.int64(0), j.is_object() ? std::move(j) : nlohmann::json::object());
+  }
+  if (rc != kSqliteDone) return db_->error("reading call records");
+  return out;
 }
 
 Result<int64_t> CallLog::expire(const std::string& before) {

@@ -54,6 +54,8 @@ class CallLog : public CallRecords {
   Status append_all(const std::deque<CallLogEntry>& entries);
   Result<std::vector<nlohmann::json>> find_calls(const CallQuery& q) override;
   Result<std::optional<nlohmann::json>> find_call(std::string_view call_id) override;
+  Result<std::vector<std::pair<int64_t, nlohmann::json>>> calls_after(int64_t seq,
+                                                                      size_t limit) override;
   // Deletes records of calls that started before `before` (ISO 8601); returns how many.
   Result<int64_t> expire(const std::string& before);
 

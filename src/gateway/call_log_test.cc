@@ -55,6 +55,16 @@ TEST(CallLog, CallRecordsIndexedRotatedAndWrittenOffTheLoop) {
   EXPECT_EQ(log.value()->find_calls({"+1425555", "", 1000}).value().size(), 50u);
   EXPECT_EQ(log.value()->find_calls({"%", "", 1000}).value().size(), 0u) << "taken literally";
   EXPECT_FALSE(log.value()->find_calls({"", "yesterday", 10}));
+  // Followed in the order stored, a page at a time.
+  auto first = log.value()->calls_after(0, 20);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first.value().size(), 20u);
+  EXPECT_EQ(first.value().front().second["callId"], "call-1");
+  auto rest = log.value()->calls_after(first.value().back().first, 100);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest.value().size(), 30u);
+  EXPECT_EQ(rest.value().front().second["callId"], "call-21");
+  EXPECT_TRUE(log.value()->calls_after(rest.value().back().first, 100).value().empty());
   // The JSONL copy is rotated by size (2000 bytes here): the newest file is small.
   EXPECT_TRUE(std::filesystem::exists(jsonl + ".1"));
   EXPECT_LE(std::filesystem::file_size(jsonl), 2000u);

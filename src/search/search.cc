@@ -613,4 +613,22 @@ std::string hit_line(const Hit& h) {
   return out.str();
 }
 
+Result<std::vector<CallRecording>> recordings_of_call(SqliteDb& catalog,
+                                                      const std::string& call_id) {
+  SqliteStmt s(catalog,
+               "SELECT i.recording_id, i.application_id, i.direction, r.status, r.reason, "
+               "i.started_ms, i.duration_ms FROM search_index i JOIN recordings r "
+               "ON r.id = i.recording_id WHERE i.call_id = ?1 ORDER BY i.started_ms");
+  s.bind(1, call_id);
+  std::vector<CallRecording> out;
+  int rc;
+  while ((rc = s.step()) == kSqliteRow) {
+    CallRecording r{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5), {}};
+    if (!s.is_null(6)) r.duration_ms = s.int64(6);
+    out.push_back(std::move(r));
+  }
+  if (rc != kSqliteDone) return catalog.error("reading the recordings of call " + call_id);
+  return out;
+}
+
 }  // namespace verbatim::search

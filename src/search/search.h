@@ -106,6 +106,16 @@ struct Related {
 Result<Related> related(SqliteDb& catalog, const std::string& recording_id, Query scope,
                         std::chrono::milliseconds window = std::chrono::hours(24));
 
+// The archive's recordings of one call (by its SIP Call-ID), as the missed-recording reconciler
+// compares them with the gateway's record of the call.
+struct CallRecording {
+  std::string id, application, direction, status, reason;
+  int64_t started_ms = 0;
+  std::optional<int64_t> duration_ms;  // unknown while recording, and after a crash
+};
+Result<std::vector<CallRecording>> recordings_of_call(SqliteDb& catalog,
+                                                      const std::string& call_id);
+
 nlohmann::json hit_json(const Hit& hit);
 // One line per hit, for the CLI.
 std::string hit_line(const Hit& hit);

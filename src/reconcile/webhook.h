@@ -1,0 +1,37 @@
+// Alerts to a webhook: one HTTP POST of a JSON body to an http:// or https:// URL, with a
+// deadline, the server's certificate checked against the system's CAs (or a file of them) and
+// its name. Boost.Beast does the HTTP; this file only puts the request together.
+// Threads and ownership: each call runs its own io_context on the caller's thread and blocks
+// until the response or the deadline; any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace verbatim::reconcile {
+
+struct WebhookUrl {
+  bool tls = false;
+  std::string host;  // a name or an address (IPv6 without its brackets)
+  std::string port;  // "80" / "443" unless given
+  std::string target = "/";
+};
+
+// kInvalidArgument with what is wrong: the scheme, a missing host, a bad port.
+Result<WebhookUrl> parse_webhook_url(std::string_view url);
+
+struct Webhook {
+  std::string url;
+  std::string ca_file;  // empty: the system's CAs
+  std::chrono::milliseconds timeout{10000};
+};
+
+// POSTs `body` as application/json; the response's HTTP status, or an error saying what failed
+// (name lookup, connection, TLS, timeout).
+Result<int> post_json(const Webhook& hook, const std::string& body);
+
+}  // namespace verbatim::reconcile
