@@ -235,6 +235,12 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     }
     return calls(req, who, id, query);
   }
+  if (path == "/api/v1/missed-recordings") {
+    if (!may(Right::kCallsRead) && !may(Right::kRecordingsRead)) return forbidden(req);
+    if (req.method() != http::verb::get)
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    return missed_recordings(req, who, query);
+  }
   if (path == "/api/v1/recordings") {
     if (!may(Right::kRecordingsRead)) return forbidden(req);
     if (req.method() != http::verb::get)

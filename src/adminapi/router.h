@@ -24,6 +24,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include <boost/beast/http.hpp>
@@ -67,6 +68,8 @@ struct RouterOptions {
   std::function<Status(const std::function<Status(archive::Archive&)>& use)> archive;
   // The pronunciation dictionary for phonetic searches (the recogniser's; search.h).
   std::string phonetic_dictionary;
+  // The missed recordings the gateway's reconciler found (<data_dir>/missed.db); empty: none.
+  std::string missed_db;
 };
 
 class Router {
@@ -94,6 +97,11 @@ class Router {
   // GET /api/v1/recordings?participant=..: search (search/search.h), within the caller's scope.
   Response search_recordings(const Request& req, const Principal& who,
                              const std::map<std::string, std::string>& query);
+  // GET /api/v1/missed-recordings (and /recordings?status=missed ...).
+  Response missed_recordings(const Request& req, const Principal& who,
+                             std::map<std::string, std::string> params);
+  std::set<std::string> scope_members(const Principal& who);
+  static bool in_scope(const std::set<std::string>& members, const nlohmann::json& call);
   Response accounts(const Request& req, const Principal& who, std::string_view path);
   Response approvals(const Request& req, const Principal& who, std::string_view path);
   Response cmdlet(const Request& req, const Principal& who, const std::string& name,

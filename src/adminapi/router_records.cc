@@ -17,6 +17,7 @@
 #include "archive/tarball.h"
 #include "common/strings.h"
 #include "policy/explain.h"
+#include "reconcile/missed_search.h"
 #include "search/search.h"
 #include "search/transcript.h"
 
@@ -24,6 +25,40 @@ namespace verbatim::adminapi {
 
 using nlohmann::json;
 using namespace detail;  // NOLINT(google-build-using-namespace)
+
+// Lower-case UPNs and SIP addresses of the users in the groups an account is scoped to.
+std::set<std::string> Router::scope_members(const Principal& who) {
+  std::set<std::string> members;
+  std::lock_guard lock(svc_.mutex());
+  const auto& state = svc_.state();
+  for (const auto& g : who.account.groups) {
+    const policy::Group* group = state.group_by_id(g);
+    if (!group) {
+      auto named = state.groups_by_display_name(g);
+      if (!named.empty()) group = named.front();
+    }
+    if (!group) continue;
+    for (const auto& uid : state.members_of(group->object_id)) {
+      if (const policy::User* u = state.user_by_id(uid)) {
+        members.insert(to_lower(u->user_principal_name));
+        members.insert(to_lower(u->sip_address));
+      }
+    }
+  }
+  return members;
+}
+
+// A call (its caller and callee, as call records and missed-recording alerts name them) with a
+// party among `members`.
+bool Router::in_scope(const std::set<std::string>& members, const json& call) {
+  for (const char* side : {"caller", "callee"}) {
+    if (!call.contains(side) || !call[side].is_object()) continue;
+    const json& p = call[side];
+    if (members.count(to_lower(p.value("user", ""))) || members.count(to_lower(p.value("aor", ""))))
+      return true;
+  }
+  return false;
+}
 
 Response Router::calls(const Request& req, const Principal& who, std::string_view call_id,
                        const std::map<std::string, std::string>& query) {
@@ -37,37 +72,9 @@ Response Router::calls(const Request& req, const Principal& who, std::string_vie
                    "CallRecordsUnavailable");
   }
   const std::unique_ptr<CallRecords> log = std::move(opened).value();
-  std::set<std::string> members;  // lower-case UPNs and SIP addresses of the scope's users
   const bool scoped = who.account.role == policy::Role::kSupervisor;
-  if (scoped) {
-    std::lock_guard lock(svc_.mutex());
-    const auto& state = svc_.state();
-    for (const auto& g : who.account.groups) {
-      const policy::Group* group = state.group_by_id(g);
-      if (!group) {
-        auto named = state.groups_by_display_name(g);
-        if (!named.empty()) group = named.front();
-      }
-      if (!group) continue;
-      for (const auto& uid : state.members_of(group->object_id)) {
-        if (const policy::User* u = state.user_by_id(uid)) {
-          members.insert(to_lower(u->user_principal_name));
-          members.insert(to_lower(u->sip_address));
-        }
-      }
-    }
-  }
-  auto visible = [&](const json& c) {
-    if (!scoped) return true;
-    for (const char* side : {"caller", "callee"}) {
-      if (!c.contains(side)) continue;
-      const json& p = c[side];
-      if (members.count(to_lower(p.value("user", ""))) ||
-          members.count(to_lower(p.value("aor", ""))))
-        return true;
-    }
-    return false;
-  };
+  const std::set<std::string> members = scoped ? scope_members(who) : std::set<std::string>{};
+  auto visible = [&](const json& c) { return !scoped || in_scope(members, c); };
   if (!call_id.empty()) {
     if (!log) return forbidden(req);
     auto found = log->find_call(call_id);
@@ -128,6 +135,7 @@ Response Router::search_recordings(const Request& req, const Principal& who,
   }
   auto query = search::query_from_params(params);
   if (!query) return problem(req, http::status::bad_request, query.error().message, "InvalidQuery");
+  if (search::is_missed_status(query.value().status)) return missed_recordings(req, who, params);
   if (!options_.phonetic_dictionary.empty()) {
     query.value().dictionary = options_.phonetic_dictionary;
   }
@@ -163,6 +171,65 @@ Response Router::search_recordings(const Request& req, const Principal& who,
                    st.error().message, "ArchiveUnavailable");
   }
   return std::move(*out);
+}
+
+// Calls a policy records that have no complete recording (reconcile/missed_search.h): GET
+// /api/v1/missed-recordings, and GET /api/v1/recordings with a missed status. An account scoped
+// to groups sees the calls of their members; the search is in the ledger when there is an
+// archive here.
+Response Router::missed_recordings(const Request& req, const Principal& who,
+                                   std::map<std::string, std::string> params) {
+  if (!params.count("status")) params["status"] = "missed";
+  auto query = search::query_from_params(params);
+  if (!query) return problem(req, http::status::bad_request, query.error().message, "InvalidQuery");
+  if (!search::is_missed_status(query.value().status)) {
+    return problem(req, http::status::bad_request,
+                   "status: missed, not recorded or incomplete media", "InvalidQuery");
+  }
+  std::unique_ptr<reconcile::MissedStore> store;
+  if (!options_.missed_db.empty()) {
+    auto opened = reconcile::MissedStore::open_existing(options_.missed_db);
+    if (!opened) {
+      return problem(req, http::status::service_unavailable, opened.error().message,
+                     "MissedRecordingsUnavailable");
+    }
+    store = std::move(opened).value();
+  }
+  auto page = reconcile::search_missed(store.get(), query.value());
+  if (!page && page.error().code == ErrorCode::kInvalidArgument) {
+    return problem(req, http::status::bad_request, page.error().message, "InvalidQuery");
+  }
+  if (!page) {
+    return problem(req, http::status::service_unavailable, page.error().message,
+                   "MissedRecordingsUnavailable");
+  }
+  const bool scoped = who.account.role == policy::Role::kSupervisor || !who.account.groups.empty();
+  if (scoped) {
+    const auto members = scope_members(who);
+    auto& alerts = page.value().alerts;
+    alerts.erase(
+        std::remove_if(alerts.begin(), alerts.end(),
+                       [&](const reconcile::Alert& a) { return !in_scope(members, a.to_json()); }),
+        alerts.end());
+  }
+  if (options_.archive) {
+    std::vector<std::string> ids;
+    for (const auto& a : page.value().alerts) {
+      ids.insert(ids.end(), a.recordings.begin(), a.recordings.end());
+    }
+    auto st = options_.archive([&](archive::Archive& a) {
+      return a.log_search(query.value().to_json(), ids, who.actor());
+    });
+    if (!st && st.error().code != ErrorCode::kNotFound) {
+      return problem(
+          req, http::status::service_unavailable,
+          "the search could not be logged, so its results are withheld: " + st.error().message,
+          "ArchiveUnavailable");
+    }
+  }
+  json out = reconcile::missed_page_json(page.value());
+  out["count"] = page.value().alerts.size();
+  return reply(req, http::status::ok, out);
 }
 
 // Recordings, for compliance officers within their scope. A recording out of scope and one that

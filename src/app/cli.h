@@ -25,6 +25,7 @@
 #include "common/ids.h"
 #include "common/result.h"
 #include "policy/service.h"
+#include "search/search.h"
 
 namespace verbatim::cli {
 
@@ -57,6 +58,10 @@ void add_archive_commands(CLI::App& app, Commands& commands);
 void add_calls_commands(CLI::App& app, Commands& commands);
 void add_search_commands(CLI::App& app, Commands& commands);
 void add_tool_commands(CLI::App& app, Commands& commands);
+
+// Lists missed recordings (search status missed, "not recorded", "incomplete media"): for
+// `verbatim search --status ...` and `verbatim calls missed`.
+int run_missed(Env& env, const search::Query& query, bool as_json);
 
 // Prints "verbatim: MESSAGE" on stderr and returns `code`.
 int fail(int code, const std::string& message);

@@ -1,6 +1,7 @@
 // `verbatim calls show | list` (the gateway's call records) and `verbatim jobs list` (the work
 // queued after calls).
 #include <iostream>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -125,6 +126,41 @@ void add_calls_commands(CLI::App& app, Commands& commands) {
   list->add_option("--limit", a->query.limit, "at most this many (default 100)");
   list->add_flag("--json", a->json, "print JSON");
   commands.on(list, [a](Env& env) { return run_calls_list(env, a->query, a->json); });
+
+  struct MissedArgs {
+    std::map<std::string, std::string> params{{"status", "missed"}};
+    bool json = false;
+  };
+  auto m = std::make_shared<MissedArgs>();
+  auto* missed = calls->add_subcommand(
+      "missed",
+      "calls a policy records that have no complete recording in the archive, newest first "
+      "(the gateway's reconciler finds them gateway.missed_recording_after_s after the call)");
+  auto opt = [&](const char* flag, const char* param, const char* help) {
+    missed->add_option(flag, m->params[param], help);
+  };
+  opt("--status", "status", "missed (default: both), \"not recorded\" or \"incomplete media\"");
+  opt("--participant", "participant", "a party's address, number or name, or part of one");
+  opt("--from", "from", "calls that started at or after (2026-12-01 or ISO 8601)");
+  opt("--to", "to", "calls that started before");
+  opt("--call-id", "callId", "the caller's SIP Call-ID");
+  opt("--application", "application", "the policy's recording application, as the call names it");
+  opt("--policy", "policy", "the recorded party's policy");
+  opt("--limit", "limit", "at most this many (default 50, up to 1000)");
+  opt("--cursor", "cursor", "the next page, as the previous one printed it");
+  missed->add_flag("--json", m->json, "print JSON");
+  commands.on(missed, [m](Env& env) {
+    auto params = m->params;
+    for (auto it = params.begin(); it != params.end();) {
+      it = it->second.empty() ? params.erase(it) : std::next(it);
+    }
+    auto q = search::query_from_params(params);
+    if (!q) return fail(kExitUsage, q.error().message);
+    if (!search::is_missed_status(q.value().status)) {
+      return fail(kExitUsage, "--status: missed, \"not recorded\" or \"incomplete media\"");
+    }
+    return run_missed(env, q.value(), m->json);
+  });
 
   auto* jobs = app.add_subcommand("jobs", "work queued after calls (playback files, transcripts)");
   jobs->require_subcommand(1);

@@ -3,12 +3,15 @@
 // Runs beside the recorder (the archive opened shared); every search is an access.search entry
 // in the ledger with the query and the recordings it listed.
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
 #include "app/cli.h"
+#include "common/data_paths.h"
 #include "common/exit_codes.h"
 #include "common/strings.h"
+#include "reconcile/missed_search.h"
 #include "search/search.h"
 
 namespace verbatim::cli {
@@ -83,6 +86,7 @@ int run_search(Env& env, const SearchArgs& a) {
   auto query = search::query_from_params(params);
   if (!query) return fail(kExitUsage, query.error().message);
   query.value().dictionary = env.config.recorder_transcription_model + "/cmudict-en-us.dict";
+  if (search::is_missed_status(query.value().status)) return run_missed(env, query.value(), a.json);
   const std::string who = default_actor();
   auto opened = open_archive(env, who, "", ArchiveAccess::kShared);
   if (!opened) return fail(kExitUsage, opened.error().message);
@@ -117,6 +121,38 @@ int run_search(Env& env, const SearchArgs& a) {
 
 }  // namespace
 
+int run_missed(Env& env, const search::Query& query, bool as_json) {
+  auto store = reconcile::MissedStore::open_existing(DataPaths(env.config.data_dir).missed_db());
+  if (!store) return fail(kExitUsage, store.error().message);
+  auto page = reconcile::search_missed(store.value().get(), query);
+  if (!page) return fail(kExitUsage, page.error().message);
+  // Logged like any search when there is an archive here (the recordings the alerts name).
+  if (std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
+    const std::string who = default_actor();
+    auto opened = open_archive(env, who, "", ArchiveAccess::kShared);
+    if (!opened) return fail(kExitUsage, opened.error().message);
+    std::vector<std::string> ids;
+    for (const auto& a : page.value().alerts) {
+      ids.insert(ids.end(), a.recordings.begin(), a.recordings.end());
+    }
+    if (auto st = opened.value()->log_search(query.to_json(), ids, who); !st) {
+      return fail(kExitUsage, "the search could not be logged, so its results are withheld: " +
+                                  st.error().message);
+    }
+  }
+  if (as_json) {
+    std::cout << reconcile::missed_page_json(page.value()).dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& a : page.value().alerts) std::cout << a.line() << "\n";
+  std::cout << page.value().alerts.size() << " missed recording(s)";
+  if (!page.value().next_cursor.empty()) {
+    std::cout << "; more with --cursor " << page.value().next_cursor;
+  }
+  std::cout << "\n";
+  return kExitOk;
+}
+
 void add_search_commands(CLI::App& app, Commands& commands) {
   auto a = std::make_shared<SearchArgs>();
   auto* s = app.add_subcommand(
@@ -136,7 +172,9 @@ void add_search_commands(CLI::App& app, Commands& commands) {
   opt("--max-duration", "maxDuration", "at most this many seconds");
   opt("--application", "application", "the recording application (its ObjectId)");
   opt("--policy", "policy", "the recorded user's policy");
-  opt("--status", "status", "recording, complete, partial, interrupted or disposed");
+  opt("--status", "status",
+      "recording, complete, partial, interrupted or disposed; or missed, \"not recorded\", "
+      "\"incomplete media\": the calls the reconciler found without a complete recording");
   opt("--region", "region", "the recording's region (DataLocation)");
   opt("--group", "group", "a group of the recorded user");
   opt("--call-id", "callId", "the call's SIP Call-ID (for our gateway's calls: the caller's)");

@@ -27,6 +27,7 @@
 #include "gateway/call_log.h"
 #include "gateway/gateway.h"
 #include "jobs/queue.h"
+#include "reconcile/reconciler.h"
 #include "recorder/playback_jobs.h"
 #include "recorder/recorder.h"
 #include "recorder/transcribe_jobs.h"
@@ -142,6 +143,30 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   return o;
 }
 
+// The gateway's call records in the data directory, opened when first needed.
+OpenCallRecords call_records_of(const DataPaths& paths) {
+  return [paths]() -> Result<std::unique_ptr<CallRecords>> {
+    auto log = gateway::CallLog::open_existing(paths.calls_db(), paths.calls_jsonl());
+    if (!log) return log.error();
+    return std::unique_ptr<CallRecords>(std::move(log).value());
+  };
+}
+
+// Missed recordings (reconcile/reconciler.h): this gateway's call records against the archive in
+// the same data directory, on a thread of its own.
+Result<std::unique_ptr<reconcile::Reconciler>> start_reconciler(const Env& env) {
+  const DataPaths paths(env.config.data_dir);
+  reconcile::ReconcilerOptions o;
+  o.call_records = call_records_of(paths);
+  o.archive_db = paths.archive_db();
+  o.store = paths.missed_db();
+  o.after = std::chrono::seconds(env.config.gateway_missed_recording_after_s);
+  o.webhook.url = env.config.gateway_missed_recording_webhook;
+  auto r = reconcile::Reconciler::start(o);
+  if (!r) return make_error(r.error().code, "gateway.missed_recording_*: " + r.error().message);
+  return r;
+}
+
 int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   bool draining = false;
   // A recorder holds two sockets per stream: allow as many descriptors as the system lets us.
@@ -180,14 +205,11 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     const std::filesystem::path data(env.config.data_dir);
     adminapi::RouterOptions ro;
     const DataPaths paths(env.config.data_dir);
-    ro.call_records = [paths]() -> Result<std::unique_ptr<CallRecords>> {
-      auto log = gateway::CallLog::open_existing(paths.calls_db(), paths.calls_jsonl());
-      if (!log) return log.error();
-      return std::unique_ptr<CallRecords>(std::move(log).value());
-    };
+    ro.call_records = call_records_of(paths);
     ro.import_dir = paths.import_dir();
     ro.work_dir = paths.work_dir();
     ro.phonetic_dictionary = env.config.recorder_transcription_model + "/cmudict-en-us.dict";
+    ro.missed_db = paths.missed_db();
     // The archive for the recordings routes: the recorder's in this process (one thread: the
     // loop), else opened beside whichever recorder writes it, on the first request that needs
     // it, and kept.
@@ -311,8 +333,15 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
               << std::endl;
   }
   std::unique_ptr<gateway::Gateway> gw;
+  std::unique_ptr<reconcile::Reconciler> reconciler;
   if (wanted.count("gateway")) {
     auto options = gateway_options(env);
+    if (env.config.gateway_missed_recording_after_s > 0) {
+      auto r = start_reconciler(env);
+      if (!r) return fail(kExitUsage, r.error().message);
+      reconciler = std::move(r).value();
+      options.extra_totals = [p = reconciler.get()] { return p->totals(); };
+    }
     options.nonce_secret = nonce_secret();
     auto key =
         siprec::load_gateway_key(gateway_key_file(env, env.config.gateway_recorder_key_file), true);

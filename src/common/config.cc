@@ -155,7 +155,9 @@ Status read_gateway(const toml::table& t, Config& c) {
                      "tls_client_auth",
                      "allow_sdes_over_plain_sip",
                      "call_records_days",
-                     "dns_servers"}));
+                     "dns_servers",
+                     "missed_recording_after_s",
+                     "missed_recording_webhook"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -180,6 +182,12 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip));
   VB_TRY(read(t, "gateway", "call_records_days", c.gateway_call_records_days));
   VB_TRY(read(t, "gateway", "dns_servers", c.gateway_dns_servers));
+  VB_TRY(read(t, "gateway", "missed_recording_after_s", c.gateway_missed_recording_after_s));
+  VB_TRY(read(t, "gateway", "missed_recording_webhook", c.gateway_missed_recording_webhook));
+  if (c.gateway_missed_recording_after_s < 0 || c.gateway_missed_recording_after_s > 86400) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "gateway.missed_recording_after_s must be 0 (off) to 86400");
+  }
   if (c.gateway_call_records_days < 1) {
     return make_error(ErrorCode::kInvalidArgument, "gateway.call_records_days must be >= 1");
   }
@@ -453,7 +461,9 @@ std::string config_to_toml(const Config& c) {
                           {"tls_client_auth", c.gateway_tls_client_auth},
                           {"allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip},
                           {"call_records_days", c.gateway_call_records_days},
-                          {"dns_servers", c.gateway_dns_servers}});
+                          {"dns_servers", c.gateway_dns_servers},
+                          {"missed_recording_after_s", c.gateway_missed_recording_after_s},
+                          {"missed_recording_webhook", c.gateway_missed_recording_webhook}});
   std::ostringstream out;
   out << root << "\n";
   return out.str();

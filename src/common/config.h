@@ -112,6 +112,11 @@ struct Config {
   std::vector<std::string> gateway_business_headers = {"User-to-User"};
   std::vector<std::string> gateway_digest_algorithms = {"SHA-256", "MD5"};  // challenge order
   std::string gateway_banner_text = defaults::kBannerText;
+  // Missed recordings: a connected call a policy records with no complete recording in the
+  // archive this long after its end raises an alert (0: no reconciliation); the alert is also
+  // POSTed to the webhook, if any (http:// or https://).
+  int gateway_missed_recording_after_s = 120;
+  std::string gateway_missed_recording_webhook;
 };
 
 // Reads FILE when given (unknown keys and wrong types are errors), then applies

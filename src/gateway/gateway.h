@@ -134,6 +134,9 @@ struct GatewayOptions {
   std::string dialogs_file;  // the dialogs held, for a restart after a crash (dialog_journal.h)
   std::string registrations_file;  // the registrar's bindings, for a restart
   std::string status_file;         // metrics, rewritten once per second (optional)
+  // More totals for the status file from beside the gateway (the missed-recording reconciler's);
+  // called once per second on the gateway's thread.
+  std::function<nlohmann::json()> extra_totals;
   sip::TimerConfig sip_timers;
 };
 

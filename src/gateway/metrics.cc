@@ -17,28 +17,30 @@ json Gateway::status() const {
   for (const auto& [uri, h] : health_) {
     endpoints[uri] = {{"up", !h.down}, {"missed", h.missed}, {"lastStatus", h.status}};
   }
-  return json{{"calls", calls_.size()},
-              {"recorderEndpoints", std::move(endpoints)},
-              {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
-              {"mediaPortsFree", media_ ? media_->ports_free() : 0},
-              {"totals",
-               {{"calls", m.calls},
-                {"connected", m.calls_connected},
-                {"refusedForRecording", m.calls_refused_recording},
-                {"endedForRecording", m.calls_ended_recording},
-                {"emergency", m.emergency_calls},
-                {"toVoicemail", m.calls_to_voicemail},
-                {"noticesPlayed", m.notices_played},
-                {"removalWarnings", m.removal_warnings},
-                {"dialogsLeftByPreviousRunEnded", m.dialogs_left_ended},
-                {"recordingInvites", m.recording_invites},
-                {"recordingAnswered", m.recording_answered},
-                {"recordingFailed", m.recording_failed},
-                {"recordingReplacements", m.recording_replacements},
-                {"metadataUpdates", m.metadata_updates},
-                {"recorderEndpointsDown", m.recorders_down},
-                {"registers", m.registers},
-                {"authChallenges", m.auth_challenges}}}};
+  json out{{"calls", calls_.size()},
+           {"recorderEndpoints", std::move(endpoints)},
+           {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
+           {"mediaPortsFree", media_ ? media_->ports_free() : 0},
+           {"totals",
+            {{"calls", m.calls},
+             {"connected", m.calls_connected},
+             {"refusedForRecording", m.calls_refused_recording},
+             {"endedForRecording", m.calls_ended_recording},
+             {"emergency", m.emergency_calls},
+             {"toVoicemail", m.calls_to_voicemail},
+             {"noticesPlayed", m.notices_played},
+             {"removalWarnings", m.removal_warnings},
+             {"dialogsLeftByPreviousRunEnded", m.dialogs_left_ended},
+             {"recordingInvites", m.recording_invites},
+             {"recordingAnswered", m.recording_answered},
+             {"recordingFailed", m.recording_failed},
+             {"recordingReplacements", m.recording_replacements},
+             {"metadataUpdates", m.metadata_updates},
+             {"recorderEndpointsDown", m.recorders_down},
+             {"registers", m.registers},
+             {"authChallenges", m.auth_challenges}}}};
+  if (options_.extra_totals) out["totals"].update(options_.extra_totals());
+  return out;
 }
 
 void Gateway::write_status() const {

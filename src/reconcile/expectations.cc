@@ -91,8 +91,10 @@ std::vector<Expectation> expectations_of(const json& record) {
           }
           const std::string uri = member_text(l, "uri");
           if (!uri.empty()) e.recorder_uris.push_back(uri);
-          if (const std::string why = member_text(l, "why"); !why.empty())
-            whys.push_back(uri + ": " + why);
+          if (const std::string why = member_text(l, "why"); !why.empty()) {
+            whys.push_back(uri);
+            whys.back().append(": ").append(why);
+          }
           if (l.value("answeredMs", int64_t{-1}) >= 0) e.answered = true;
         }
       }

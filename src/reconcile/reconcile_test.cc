@@ -265,6 +265,25 @@ TEST(Webhook, PostsJsonAndSaysWhyItFailed) {
     ASSERT_EQ(server.bodies.size(), 1u);
     EXPECT_EQ(server.bodies[0], R"({"a":1})");
   }
+  {
+    // A server that takes the connection and never answers: the deadline ends it.
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = std::to_string(silent.local_endpoint().port());
+    auto r =
+        post_json({"http://127.0.0.1:" + port + "/", "", std::chrono::milliseconds(300)}, "{}");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("timeout"), std::string::npos) << r.error().message;
+  }
+  {
+    // https to a server that speaks plain HTTP: the handshake fails, and says so.
+    HookServer server({200});
+    std::string url = server.url();
+    url.replace(0, 4, "https");
+    auto r = post_json({url, "", std::chrono::seconds(5)}, "{}");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("TLS with 127.0.0.1"), std::string::npos) << r.error().message;
+  }
   // Nobody listening there now.
   auto r = post_json({"http://127.0.0.1:9/", "", std::chrono::seconds(2)}, "{}");
   ASSERT_FALSE(r);

@@ -2,13 +2,12 @@
 
 #include <openssl/ssl.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <memory>
+#include <optional>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -24,82 +23,100 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::ip::tcp;
 
-struct Exchange {
+// One request and its response, step by step on the caller's io_context: resolve, connect, (TLS
+// handshake), write, read. Each step's failure ends it with `failed` saying which and why.
+// (Callbacks, not coroutines: Boost 1.74's awaitables need a compiler feature clang lacks here.)
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(asio::io_context& io, const Webhook& hook, WebhookUrl url)
+      : hook_(hook), url_(std::move(url)), resolver_(io), plain_(io) {}
   http::request<http::string_body> request;
   http::response<http::string_body> response;
   std::string failed;  // the step that failed and why
-};
+  bool done = false;
 
-// Sends the request and reads the response on a connected stream.
-template <class Stream>
-asio::awaitable<void> send(Stream& stream, Exchange& x) {
-  boost::system::error_code ec;
-  co_await http::async_write(stream, x.request, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    x.failed = "sending: " + ec.message();
-    co_return;
+  // Stops whatever is under way: its handler runs with operation_aborted.
+  void cancel() {
+    resolver_.cancel();
+    lowest().close();
   }
-  beast::flat_buffer buffer;
-  co_await http::async_read(stream, buffer, x.response,
-                            asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) x.failed = "reading the response: " + ec.message();
-}
 
-asio::awaitable<void> run(const Webhook& hook, const WebhookUrl& url, Exchange& x) {
-  auto ex = co_await asio::this_coro::executor;
-  boost::system::error_code ec;
-  tcp::resolver resolver(ex);
-  const auto found = co_await resolver.async_resolve(url.host, url.port,
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    x.failed = "looking up " + url.host + ": " + ec.message();
-    co_return;
-  }
-  if (!url.tls) {
-    beast::tcp_stream stream(ex);
-    stream.expires_after(hook.timeout);
-    co_await stream.async_connect(found, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      x.failed = "connecting to " + url.host + ":" + url.port + ": " + ec.message();
-      co_return;
+  void start(asio::io_context& io) {
+    if (url_.tls) {
+      tls_ctx_.emplace(asio::ssl::context::tls_client);
+      tls_ctx_->set_verify_mode(asio::ssl::verify_peer);
+      boost::system::error_code ec;
+      if (hook_.ca_file.empty()) {
+        tls_ctx_->set_default_verify_paths(ec);
+      } else {
+        tls_ctx_->load_verify_file(hook_.ca_file, ec);
+      }
+      if (ec) return finish("loading the CA certificates: " + ec.message());
+      tls_.emplace(io, *tls_ctx_);
+      if (!SSL_set_tlsext_host_name(tls_->native_handle(), url_.host.c_str())) {
+        return finish("setting the TLS server name");
+      }
+      tls_->set_verify_callback(asio::ssl::host_name_verification(url_.host));
     }
-    co_await send(stream, x);
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    co_return;
+    resolver_.async_resolve(
+        url_.host, url_.port,
+        [self = shared_from_this()](const boost::system::error_code& ec,
+                                    const tcp::resolver::results_type& found) {
+          if (ec) return self->finish("looking up " + self->url_.host + ": " + ec.message());
+          self->connect(found);
+        });
   }
-  asio::ssl::context ctx(asio::ssl::context::tls_client);
-  ctx.set_verify_mode(asio::ssl::verify_peer);
-  if (hook.ca_file.empty()) {
-    ctx.set_default_verify_paths(ec);
-  } else {
-    ctx.load_verify_file(hook.ca_file, ec);
+
+ private:
+  beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : plain_; }
+
+  void connect(const tcp::resolver::results_type& found) {
+    lowest().expires_after(hook_.timeout);
+    lowest().async_connect(found, [self = shared_from_this()](const boost::system::error_code& ec,
+                                                              const tcp::endpoint&) {
+      if (ec) {
+        return self->finish("connecting to " + self->url_.host + ":" + self->url_.port + ": " +
+                            ec.message());
+      }
+      if (!self->tls_) return self->send(self->plain_);
+      self->tls_->async_handshake(
+          asio::ssl::stream_base::client, [self](const boost::system::error_code& e) {
+            if (e) {
+              return self->finish("TLS with " + self->url_.host + ": " + e.message());
+            }
+            self->send(*self->tls_);
+          });
+    });
   }
-  if (ec) {
-    x.failed = "loading the CA certificates: " + ec.message();
-    co_return;
+
+  template <class Stream>
+  void send(Stream& stream) {
+    http::async_write(
+        stream, request,
+        [self = shared_from_this(), &stream](const boost::system::error_code& ec, size_t) {
+          if (ec) return self->finish("sending: " + ec.message());
+          http::async_read(stream, self->buffer_, self->response,
+                           [self](const boost::system::error_code& e, size_t) {
+                             self->finish(e ? "reading the response: " + e.message() : "");
+                           });
+        });
   }
-  beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str())) {
-    x.failed = "setting the TLS server name";
-    co_return;
+
+  void finish(std::string why) {
+    failed = std::move(why);
+    done = true;
+    boost::system::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
   }
-  stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
-  beast::get_lowest_layer(stream).expires_after(hook.timeout);
-  co_await beast::get_lowest_layer(stream).async_connect(
-      found, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    x.failed = "connecting to " + url.host + ":" + url.port + ": " + ec.message();
-    co_return;
-  }
-  co_await stream.async_handshake(asio::ssl::stream_base::client,
-                                  asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    x.failed = "TLS with " + url.host + ": " + ec.message();
-    co_return;
-  }
-  co_await send(stream, x);
-  co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
-}
+
+  const Webhook& hook_;
+  WebhookUrl url_;
+  tcp::resolver resolver_;
+  beast::tcp_stream plain_;
+  std::optional<asio::ssl::context> tls_ctx_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  beast::flat_buffer buffer_;
+};
 
 }  // namespace
 
@@ -155,35 +172,34 @@ Result<WebhookUrl> parse_webhook_url(std::string_view url) {
 Result<int> post_json(const Webhook& hook, const std::string& body) {
   auto url = parse_webhook_url(hook.url);
   if (!url) return url.error();
-  Exchange x;
-  x.request = {http::verb::post, url.value().target, 11};
+  asio::io_context io;
+  auto x = std::make_shared<Exchange>(io, hook, url.value());
+  x->request = {http::verb::post, url.value().target, 11};
   const bool default_port = url.value().port == (url.value().tls ? "443" : "80");
   const bool v6 = url.value().host.find(':') != std::string::npos;
-  x.request.set(http::field::host, (v6 ? "[" + url.value().host + "]" : url.value().host) +
-                                       (default_port ? "" : ":" + url.value().port));
-  x.request.set(http::field::user_agent, "Verbatim");
-  x.request.set(http::field::content_type, "application/json");
-  x.request.body() = body;
-  x.request.prepare_payload();
-  asio::io_context io;
-  bool finished = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await run(hook, url.value(), x);
-        finished = true;
-      },
-      asio::detached);
-  // The streams' deadlines bound each step; this bounds the name lookup and the whole exchange.
+  x->request.set(http::field::host, (v6 ? "[" + url.value().host + "]" : url.value().host) +
+                                        (default_port ? "" : ":" + url.value().port));
+  x->request.set(http::field::user_agent, "Verbatim");
+  x->request.set(http::field::content_type, "application/json");
+  x->request.body() = body;
+  x->request.prepare_payload();
+  x->start(io);
+  // The stream's deadline bounds each step; this bounds the name lookup and the whole exchange.
   io.run_for(hook.timeout + std::chrono::seconds(1));
-  if (!finished) {
+  const bool timed_out = !x->done;
+  if (timed_out) {  // the handlers still queued end before the loop and the exchange go
+    x->cancel();
+    io.restart();
+    io.run();
+  }
+  if (timed_out) {
     return make_error(ErrorCode::kIo, "POST " + hook.url + ": no response within " +
                                           std::to_string(hook.timeout.count()) + " ms");
   }
-  if (!x.failed.empty()) {
-    return make_error(ErrorCode::kIo, "POST " + hook.url + ": " + x.failed);
+  if (!x->failed.empty()) {
+    return make_error(ErrorCode::kIo, "POST " + hook.url + ": " + x->failed);
   }
-  return static_cast<int>(x.response.result_int());
+  return static_cast<int>(x->response.result_int());
 }
 
 }  // namespace verbatim::reconcile

@@ -233,8 +233,9 @@ json Query::to_json() const {
 
 Result<Query> query_from_params(const std::map<std::string, std::string>& params) {
   Query q;
-  static const std::set<std::string> kStatuses = {"recording", "complete", "partial", "interrupted",
-                                                  "disposed"};
+  static const std::set<std::string> kStatuses = {"recording",    "complete",        "partial",
+                                                  "interrupted",  "disposed",        "missed",
+                                                  "not recorded", "incomplete media"};
   for (const auto& [name, value] : params) {
     if (value.size() > kMaxText) return bad(name, "longer than 256 characters").error();
     if (name.starts_with("data.")) {
@@ -265,13 +266,15 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
     } else if (name == "policy") {
       q.policy = value;
     } else if (name == "status") {
-      if (!kStatuses.count(value)) {
+      std::string status = value;
+      std::replace(status.begin(), status.end(), '-', ' ');  // not-recorded as not recorded
+      if (!kStatuses.count(status)) {
         return bad(name, "'" + value +
                              "' is not one of recording, complete, partial, interrupted, "
-                             "disposed")
+                             "disposed, missed, not recorded, incomplete media")
             .error();
       }
-      q.status = value;
+      q.status = status;
     } else if (name == "region") {
       q.region = value;
     } else if (name == "group") {
@@ -320,7 +323,16 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
   return q;
 }
 
+bool is_missed_status(std::string_view status) {
+  return status == "missed" || status == "not recorded" || status == "incomplete media";
+}
+
 Result<Page> run(SqliteDb& catalog, const Query& q) {
+  if (is_missed_status(q.status)) {
+    return bad("status",
+               "'" + q.status + "' lists the missed-recording alerts, not the archive's recordings")
+        .error();
+  }
   Sql sql;
   if (!q.participant.empty()) {
     VB_TRY(add_participant(sql, q.participant));

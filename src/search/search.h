@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -92,6 +93,11 @@ struct Page {
 };
 
 Result<Page> run(SqliteDb& catalog, const Query& query);
+
+// The statuses of calls that have no complete recording — "missed" (either), "not recorded",
+// "incomplete media" — which the missed-recording reconciler lists (reconcile/missed_search.h),
+// not run().
+bool is_missed_status(std::string_view status);
 
 // Interactions related to a recording, each with why: "same call" (the same SIP Call-ID: the
 // call's other recordings, other applications, a recorder's failover), "KEY=VALUE" (the same
