@@ -16,6 +16,7 @@ Result<MissedPage> search_missed(MissedStore* store, const search::Query& q) {
   needs_recording(!q.region.empty(), "region");
   needs_recording(!q.group.empty(), "group");
   needs_recording(!q.text.empty(), "text");
+  needs_recording(!q.keywords.empty(), "keywords");
   needs_recording(!q.phonetic.empty(), "phonetic");
   needs_recording(!q.data.empty(), "data");
   if (!refused.empty()) {

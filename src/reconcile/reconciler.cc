@@ -12,8 +12,6 @@ namespace {
 
 constexpr size_t kPage = 200;
 constexpr size_t kDeliveriesPerPass = 20;
-constexpr std::chrono::seconds kFirstRetry{5};
-constexpr std::chrono::minutes kLongestRetry{10};
 
 int64_t unix_ms(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -166,12 +164,9 @@ Status Reconciler::deliver_due() {
       VB_TRY(store_->attempted(a.id, true, "", std::nullopt));
       continue;
     }
-    // 5 s, 10 s, 20 s, ... at most 10 minutes apart, for `give_up` after the alert.
-    auto wait = kFirstRetry * (int64_t{1} << std::min(a.attempts, 8));
-    if (wait > kLongestRetry) wait = kLongestRetry;
     const auto detected = parse_iso8601(a.detected_at).value_or(now);
     std::optional<int64_t> retry;
-    if (now + wait < detected + options_.give_up) retry = unix_ms(now + wait);
+    if (auto at = next_attempt(a.attempts, detected, now, options_.give_up)) retry = unix_ms(*at);
     if (retry) {
       spdlog::warn("missed-recording alert {} (call {}): webhook failed (attempt {}): {}; retrying",
                    a.id, a.call_id, a.attempts + 1, error);

@@ -30,7 +30,7 @@
 #include "common/result.h"
 #include "common/sqlite.h"
 #include "reconcile/missed_store.h"
-#include "reconcile/webhook.h"
+#include "common/webhook.h"
 
 namespace verbatim::reconcile {
 

@@ -222,6 +222,7 @@ json Query::to_json() const {
   put("group", group);
   put("callId", call_id);
   put("text", text);
+  if (!keywords.empty()) j["keywords"] = keywords;
   put("phonetic", phonetic);
   if (threshold) j["threshold"] = *threshold;
   for (const auto& [k, v] : data) j["data." + k] = v;
@@ -284,6 +285,18 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
     } else if (name == "text") {
       VB_TRY(text_matches(value));
       q.text = value;
+    } else if (name == "keywords") {
+      for (const auto& k : split(value, ',')) {
+        const std::string phrase(trim(k));
+        if (phrase.empty()) continue;
+        if (transcribe::spoken_words(phrase).empty()) {
+          return bad(name, "'" + phrase + "' has no word to look for").error();
+        }
+        q.keywords.push_back(phrase);
+      }
+      if (q.keywords.empty() || q.keywords.size() > 200) {
+        return bad(name, "give 1 to 200 words or phrases, separated by commas").error();
+      }
     } else if (name == "phonetic") {
       if (value.find_first_not_of(' ') == std::string::npos) {
         return bad(name, "give a word to listen for").error();
@@ -310,7 +323,7 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       return bad(name,
                  "not a search parameter (participant, origin, dialed, from, to, direction, "
                  "minDuration, maxDuration, application, policy, status, region, group, "
-                 "callId, data.KEY, text, phonetic, threshold, limit, cursor)")
+                 "callId, data.KEY, text, keywords, phonetic, threshold, limit, cursor)")
           .error();
     }
   }
@@ -373,6 +386,17 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
           "(SELECT rowid FROM search_utterance_text WHERE search_utterance_text MATCH ?))",
           {phrase});
     }
+  }
+  if (!q.keywords.empty()) {
+    std::string any;
+    for (const auto& k : q.keywords) {
+      any += (any.empty() ? "" : " OR ") + fts_phrase(join(transcribe::spoken_words(k), " "));
+    }
+    sql.add(
+        "s.recording_id IN (SELECT u.recording_id FROM search_utterances u WHERE u.id IN "
+        "(SELECT rowid FROM search_utterance_text WHERE search_utterance_text MATCH ?))",
+        {any});
+    text_match.push_back(any);
   }
   // Phonetic: the recordings whose best utterance scores at or above the threshold, ranked by
   // that score (a sound-alike match is a guess; the likeliest come first).

@@ -37,6 +37,8 @@ struct Query {
   // What was said (the transcripts): every word somewhere in the recording, or a "quoted
   // phrase" in one utterance.
   std::string text;
+  // A keyword list (surveillance): any of these words or phrases said in one utterance.
+  std::vector<std::string> keywords;
   // What it sounded like: words (names, tickers, slang) matched by their phones, at or above
   // `threshold` (0..1; transcribe/phonetic.h).
   std::string phonetic;
@@ -57,7 +59,8 @@ struct Query {
 
 // The parameter names of both interfaces: participant, origin, dialed, from, to (ISO 8601 or a
 // date), direction, minDuration, maxDuration (seconds), application, policy, status, region,
-// group, callId, data.KEY (=VALUE), text, phonetic, threshold, limit, cursor. Unknown names and bad
+// group, callId, data.KEY (=VALUE), text, keywords (comma-separated), phonetic, threshold, limit,
+// cursor. Unknown names and bad
 // values are errors that say which parameter and why.
 Result<Query> query_from_params(const std::map<std::string, std::string>& params);
 

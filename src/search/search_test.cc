@@ -139,6 +139,10 @@ TEST_F(SearchTest, BadParametersSayWhichAndWhy) {
   EXPECT_NE(err({{"limit", "0"}}).find("limit: from 1 to 1000"), std::string::npos);
   EXPECT_NE(err({{"minDuration", "-3"}}).find("minDuration"), std::string::npos);
   EXPECT_NE(err({{"status", "lost"}}).find("status"), std::string::npos);
+  EXPECT_NE(err({{"keywords", " , ,"}}).find("keywords: give 1 to 200"), std::string::npos);
+  EXPECT_NE(err({{"keywords", "ok, ..."}}).find("'...' has no word"), std::string::npos);
+  EXPECT_TRUE(query_from_params({{"status", "not-recorded"}}));
+  EXPECT_FALSE(run(a->catalog(), query_from_params({{"status", "missed"}}).value()));
   EXPECT_NE(err({{"from", "2026-12-02"}, {"to", "2026-12-01"}}).find("before"), std::string::npos);
   auto q = query_from_params({{"cursor", "not-a-cursor"}}).value();
   auto page = run(a->catalog(), q);
@@ -223,6 +227,14 @@ TEST_F(SearchTest, TextAndPhoneticQueriesFindWhatWasSaid) {
   EXPECT_EQ(ids({{"text", "\"market price\""}}), (V{third}));
   EXPECT_TRUE(ids({{"text", "\"price market\""}}).empty());
   EXPECT_EQ(ids({{"text", "market"}, {"participant", "carol"}}), (V{third}));
+  // A keyword list: any of its words or phrases, each within one utterance.
+  EXPECT_EQ(ids({{"keywords", "off the record, guarantee"}}), (V{first}));
+  EXPECT_EQ(ids({{"keywords", "guarantee,zorblax capital"}}), (V{third, first}));
+  EXPECT_TRUE(ids({{"keywords", "price market, off the record"}}).empty());
+  auto listed = run(a->catalog(), query_from_params({{"keywords", "zorblax capital"}}).value());
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed.value().hits.at(0).matches.size(), 1u);
+  EXPECT_EQ(listed.value().hits[0].matches[0].text, "call [zorblax capital] about the market price");
   // Where it matched, highlighted.
   auto q = query_from_params({{"text", "guarantee"}});
   ASSERT_TRUE(q);

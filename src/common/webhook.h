@@ -7,12 +7,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/clock.h"
 #include "common/result.h"
 
-namespace verbatim::reconcile {
+namespace verbatim {
 
 struct WebhookUrl {
   bool tls = false;
@@ -30,8 +32,13 @@ struct Webhook {
   std::chrono::milliseconds timeout{10000};
 };
 
+// When to try a failed delivery again: 5 s, 10 s, 20 s, ... after the last attempt (`attempts`
+// so far), at most 10 minutes apart, until `give_up` after the alert was raised; nullopt then.
+std::optional<TimePoint> next_attempt(int attempts, TimePoint raised, TimePoint now,
+                                      std::chrono::hours give_up = std::chrono::hours(24));
+
 // POSTs `body` as application/json; the response's HTTP status, or an error saying what failed
 // (name lookup, connection, TLS, timeout).
 Result<int> post_json(const Webhook& hook, const std::string& body);
 
-}  // namespace verbatim::reconcile
+}  // namespace verbatim

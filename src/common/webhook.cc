@@ -1,7 +1,8 @@
-#include "reconcile/webhook.h"
+#include "common/webhook.h"
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -14,7 +15,7 @@
 
 #include "common/strings.h"
 
-namespace verbatim::reconcile {
+namespace verbatim {
 
 namespace {
 
@@ -120,6 +121,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
 }  // namespace
 
+std::optional<TimePoint> next_attempt(int attempts, TimePoint raised, TimePoint now,
+                                      std::chrono::hours give_up) {
+  constexpr std::chrono::seconds kFirst{5};
+  constexpr std::chrono::minutes kLongest{10};
+  auto wait = std::chrono::duration_cast<std::chrono::seconds>(
+      kFirst * (int64_t{1} << std::min(std::max(attempts, 0), 8)));
+  if (wait > kLongest) wait = kLongest;
+  if (now + wait >= raised + give_up) return std::nullopt;
+  return now + wait;
+}
+
 Result<WebhookUrl> parse_webhook_url(std::string_view url) {
   auto bad = [&](const std::string& why) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -202,4 +214,4 @@ Result<int> post_json(const Webhook& hook, const std::string& body) {
   return static_cast<int>(x->response.result_int());
 }
 
-}  // namespace verbatim::reconcile
+}  // namespace verbatim
