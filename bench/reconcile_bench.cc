@@ -47,9 +47,7 @@ json record(int i) {
 class Records final : public CallRecords {
  public:
   Result<std::vector<json>> find_calls(const CallQuery&) override { return std::vector<json>{}; }
-  Result<std::optional<json>> find_call(std::string_view) override {
-    return std::optional<json>();
-  }
+  Result<std::optional<json>> find_call(std::string_view) override { return std::optional<json>(); }
   Result<std::vector<std::pair<int64_t, json>>> calls_after(int64_t seq, size_t limit) override {
     std::vector<std::pair<int64_t, json>> out;
     for (int64_t i = seq; i < kCalls && out.size() < limit; ++i) out.emplace_back(i + 1, record(i));
@@ -63,8 +61,8 @@ struct Corpus {
                     std::chrono::hours(1)};
   Corpus() {
     spdlog::set_level(spdlog::level::off);  // 2,000 alerts a pass: the terminal is not measured
-    dir = std::filesystem::temp_directory_path() /
-          ("vb-reconcile-bench-" + std::to_string(getpid()));
+    dir =
+        std::filesystem::temp_directory_path() / ("vb-reconcile-bench-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir);
     archive::ArchiveOptions o;
     o.root = (dir / "archive").string();
@@ -133,8 +131,7 @@ void BM_NaiveReconcile(benchmark::State& st) {
         if (m.value("callId", "") != rec["callId"]) continue;
         const auto started = reconcile::iso_millis(m.value("startedAt", "")).value_or(0);
         found.push_back({s.text(0), m.value("application_id", ""), "outbound", s.text(1), "",
-                         started,
-                         static_cast<int64_t>(m.value("durationSeconds", 0.0) * 1000)});
+                         started, static_cast<int64_t>(m.value("durationSeconds", 0.0) * 1000)});
       }
       if (reconcile::assess(expected[0], found)) ++missed;
     }

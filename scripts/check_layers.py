@@ -26,12 +26,13 @@ LAYERS = {
     "transcribe": ["media"],
     "search": ["archive", "transcribe"],
     "reconcile": ["search"],
+    "saved": ["search"],
     "siprec": ["sip-ua"],
     "admin": ["policy", "sip-digest"],
     "gateway": ["policy", "media", "siprec"],
     "recorder": ["archive", "jobs", "media", "siprec", "transcribe"],
-    "adminapi": ["admin", "archive", "search", "reconcile"],
-    "app": ["adminapi", "gateway", "recorder", "reconcile"],
+    "adminapi": ["admin", "archive", "search", "reconcile", "saved"],
+    "app": ["adminapi", "gateway", "recorder", "reconcile", "saved"],
 }
 
 # sip/ files by sub-layer: URIs and digests need nothing else; messages and SDP are values; the

@@ -235,6 +235,10 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     }
     return calls(req, who, id, query);
   }
+  if (path == "/api/v1/saved-searches" || istarts_with(path, "/api/v1/saved-searches/")) {
+    if (!may(Right::kRecordingsRead)) return forbidden(req);
+    return saved_searches(req, who, path, query);
+  }
   if (path == "/api/v1/missed-recordings") {
     if (!may(Right::kCallsRead) && !may(Right::kRecordingsRead)) return forbidden(req);
     if (req.method() != http::verb::get)

@@ -70,6 +70,8 @@ struct RouterOptions {
   std::string phonetic_dictionary;
   // The missed recordings the gateway's reconciler found (<data_dir>/missed.db); empty: none.
   std::string missed_db;
+  // The saved searches (<data_dir>/searches.db); empty: none.
+  std::string searches_db;
 };
 
 class Router {
@@ -100,6 +102,8 @@ class Router {
   // GET /api/v1/missed-recordings (and /recordings?status=missed ...).
   Response missed_recordings(const Request& req, const Principal& who,
                              std::map<std::string, std::string> params);
+  Response saved_searches(const Request& req, const Principal& who, std::string_view path,
+                          const std::map<std::string, std::string>& query);
   std::set<std::string> scope_members(const Principal& who);
   static bool in_scope(const std::set<std::string>& members, const nlohmann::json& call);
   Response accounts(const Request& req, const Principal& who, std::string_view path);

@@ -18,6 +18,7 @@
 #include "common/strings.h"
 #include "policy/explain.h"
 #include "reconcile/missed_search.h"
+#include "saved/saved_searches.h"
 #include "search/search.h"
 #include "search/transcript.h"
 
@@ -230,6 +231,128 @@ Response Router::missed_recordings(const Request& req, const Principal& who,
   json out = reconcile::missed_page_json(page.value());
   out["count"] = page.value().alerts.size();
   return reply(req, http::status::ok, out);
+}
+
+// Saved searches (saved/saved_searches.h): each compliance officer's own, with the officer's
+// scope. GET lists them, POST saves one {"name", "params": {...}, "everySeconds", "webhook"},
+// DELETE .../{name} removes it, GET .../{name}/hits lists what it found.
+Response Router::saved_searches(const Request& req, const Principal& who, std::string_view path,
+                                const std::map<std::string, std::string>& query) {
+  if (options_.searches_db.empty()) {
+    return problem(req, http::status::not_found, "this server keeps no saved searches", "NotFound");
+  }
+  auto opened = saved::SavedSearches::open(options_.searches_db);
+  if (!opened) {
+    return problem(req, http::status::service_unavailable, opened.error().message,
+                   "SavedSearchesUnavailable");
+  }
+  saved::SavedSearches& store = *opened.value();
+  const auto all = store.list();
+  if (!all) {
+    return problem(req, http::status::service_unavailable, all.error().message,
+                   "SavedSearchesUnavailable");
+  }
+  auto mine = [&](const std::string& name) -> const saved::SavedSearch* {
+    for (const auto& s : all.value()) {
+      if (s.name == name && s.owner == who.actor()) return &s;
+    }
+    return nullptr;
+  };
+  const std::string_view base = "/api/v1/saved-searches";
+  if (path == base && req.method() == http::verb::get) {
+    json out = json::array();
+    for (const auto& s : all.value()) {
+      if (s.owner == who.actor()) out.push_back(s.to_json());
+    }
+    return reply(req, http::status::ok, {{"savedSearches", std::move(out)}});
+  }
+  if (path == base && req.method() == http::verb::post) {
+    auto parsed = object_body(req);
+    if (!parsed || !parsed->contains("params") || !(*parsed)["params"].is_object()) {
+      return problem(req, http::status::bad_request,
+                     "the body must be {\"name\", \"params\": {...}, \"everySeconds\", "
+                     "\"webhook\"}",
+                     "InvalidBody");
+    }
+    const json& body = *parsed;
+    saved::SavedSearch s;
+    s.name = body.value("name", "");
+    for (const auto& [k, v] : body["params"].items()) {
+      s.params[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    s.every_s = body.value("everySeconds", int64_t{300});
+    s.webhook = body.value("webhook", "");
+    s.owner = who.actor();
+    s.scope_groups = who.account.groups;
+    s.scope_regions = who.account.regions;
+    for (const auto& other : all.value()) {
+      if (other.name == s.name && other.owner != s.owner) {
+        return problem(req, http::status::conflict,
+                       "another account has a saved search named '" + s.name + "'",
+                       "SavedSearchExists");
+      }
+    }
+    const auto now = std::chrono::system_clock::now();
+    s.created_at = format_iso8601_ms(now);
+    s.next_run_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    if (options_.archive) {
+      auto st = options_.archive([&](archive::Archive& a) -> Status {
+        auto marks = saved::archive_marks(a.catalog());
+        if (!marks) return marks.error();
+        s.serial_mark = marks.value().first;
+        s.utterance_mark = marks.value().second;
+        return ok_status();
+      });
+      if (!st && st.error().code != ErrorCode::kNotFound) {
+        return problem(req, http::status::service_unavailable, st.error().message,
+                       "ArchiveUnavailable");
+      }
+    }
+    if (auto st = store.save(s); !st) {
+      return problem(req, http::status::bad_request, st.error().message, "InvalidQuery");
+    }
+    return reply(req, http::status::created, s.to_json());
+  }
+  std::string name, tail;
+  const std::string_view rest = path.substr(base.size());
+  if (rest.size() > 1 && rest[0] == '/') {
+    const auto parts = split(rest.substr(1), '/');
+    name = url_decode(parts[0]);
+    if (parts.size() == 2) tail = parts[1];
+    if (parts.size() > 2 || (parts.size() == 2 && tail != "hits")) name.clear();
+  }
+  if (name.empty()) return problem(req, http::status::not_found, "no such resource", "NotFound");
+  if (!mine(name)) return forbidden(req);
+  if (tail.empty() && req.method() == http::verb::delete_) {
+    if (auto st = store.remove(name); !st) {
+      return problem(req, http::status::service_unavailable, st.error().message,
+                     "SavedSearchesUnavailable");
+    }
+    return reply(req, http::status::ok, {{"removed", name}});
+  }
+  if (tail == "hits" && req.method() == http::verb::get) {
+    size_t limit = 50;
+    if (auto it = query.find("limit"); it != query.end()) {
+      const auto& v = it->second;
+      if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(v) < 1 || std::stoul(v) > 1000) {
+        return problem(req, http::status::bad_request, "limit must be a number from 1 to 1000",
+                       "InvalidQuery");
+      }
+      limit = std::stoul(v);
+    }
+    auto hits = store.hits(name, limit);
+    if (!hits) {
+      return problem(req, http::status::service_unavailable, hits.error().message,
+                     "SavedSearchesUnavailable");
+    }
+    json out = json::array();
+    for (const auto& h : hits.value()) out.push_back(h.to_json());
+    return reply(req, http::status::ok, {{"search", name}, {"hits", std::move(out)}});
+  }
+  return problem(req, http::status::method_not_allowed, tail.empty() ? "use DELETE" : "use GET",
+                 "MethodNotAllowed");
 }
 
 // Recordings, for compliance officers within their scope. A recording out of scope and one that

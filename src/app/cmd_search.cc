@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "app/cli.h"
 #include "common/data_paths.h"
 #include "common/exit_codes.h"
 #include "common/strings.h"
 #include "reconcile/missed_search.h"
+#include "saved/saved_searches.h"
 #include "search/search.h"
 
 namespace verbatim::cli {
@@ -20,9 +22,85 @@ namespace {
 struct SearchArgs {
   std::map<std::string, std::string> params;  // search/search.h's parameter names
   std::vector<std::string> data;              // KEY=VALUE
+  std::vector<std::string> keywords;          // a keyword list
   std::string related;                        // a recording: its related interactions
+  std::string save, every = "5m", webhook;    // --save NAME: a saved search
   bool json = false;
 };
+
+// "90", "90s", "15m", "2h", "1d": seconds.
+std::optional<int64_t> interval_seconds(const std::string& text) {
+  if (text.empty() || text.size() > 8) return std::nullopt;
+  int64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 's':
+      digits.pop_back();
+      break;
+    case 'm':
+      unit = 60;
+      digits.pop_back();
+      break;
+    case 'h':
+      unit = 3600;
+      digits.pop_back();
+      break;
+    case 'd':
+      unit = 86400;
+      digits.pop_back();
+      break;
+    default:
+      break;
+  }
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(digits) * unit;
+}
+
+Result<std::unique_ptr<saved::SavedSearches>> open_saved(const Env& env, bool create) {
+  const std::string path = DataPaths(env.config.data_dir).searches_db();
+  auto store =
+      create ? saved::SavedSearches::open(path) : saved::SavedSearches::open_existing(path);
+  if (store && !store.value()) {
+    return make_error(ErrorCode::kNotFound, "no saved searches in " + env.config.data_dir +
+                                                " (verbatim search ... --save NAME makes one)");
+  }
+  return store;
+}
+
+// `search ... --save NAME`: the filters become a saved search that alerts on what arrives from
+// now on.
+int run_save(Env& env, const SearchArgs& a, const std::map<std::string, std::string>& params) {
+  const auto every = interval_seconds(a.every);
+  if (!every) return fail(kExitUsage, "--every " + a.every + ": give 90s, 15m, 2h or 1d");
+  saved::SavedSearch s;
+  s.name = a.save;
+  s.params = params;
+  s.every_s = *every;
+  s.webhook = a.webhook;
+  s.owner = default_actor();
+  const auto now = env.clock.now();
+  s.created_at = format_iso8601_ms(now);
+  s.next_run_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  if (std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
+    auto opened = open_archive(env, s.owner, "", ArchiveAccess::kShared);
+    if (!opened) return fail(kExitUsage, opened.error().message);
+    auto marks = saved::archive_marks(opened.value()->catalog());
+    if (!marks) return fail(kExitUsage, marks.error().message);
+    s.serial_mark = marks.value().first;
+    s.utterance_mark = marks.value().second;
+  }
+  auto store = open_saved(env, true);
+  if (!store) return fail(kExitUsage, store.error().message);
+  if (auto st = store.value()->save(s); !st) return fail(kExitUsage, st.error().message);
+  std::cout << "saved search '" << s.name << "': runs every " << s.every_s
+            << " s over what arrives from now on"
+            << (s.webhook.empty() ? "" : "; hits are POSTed to " + s.webhook)
+            << " (the admin-api role runs it; verbatim saved-searches hits " << s.name << ")\n";
+  return kExitOk;
+}
 
 // `search --related REC`: the interactions related to one recording, oldest first (a timeline
 // of the interaction's parts), each with why.
@@ -83,6 +161,8 @@ int run_search(Env& env, const SearchArgs& a) {
     }
     params["data." + kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  if (!a.keywords.empty()) params["keywords"] = join(a.keywords, ",");
+  if (!a.save.empty()) return run_save(env, a, params);
   auto query = search::query_from_params(params);
   if (!query) return fail(kExitUsage, query.error().message);
   query.value().dictionary = env.config.recorder_transcription_model + "/cmudict-en-us.dict";
@@ -189,11 +269,99 @@ void add_search_commands(CLI::App& app, Commands& commands) {
   s->add_option("--data", a->data,
                 "business data KEY=VALUE (a SIP header, SIPREC extension data, a tag); repeat "
                 "for several");
+  s->add_option("--keyword", a->keywords,
+                "a keyword list: any of these words or phrases said (repeat for each; "
+                "surveillance lists with --save)");
+  s->add_option("--save", a->save,
+                "save the filters as a search that runs on a schedule over new recordings and "
+                "transcripts and alerts on each new hit (it does not search now)");
+  s->add_option("--every", a->every, "--save: how often it runs (90s, 15m, 2h; default 5m)");
+  s->add_option("--webhook", a->webhook, "--save: POST each new hit here (http:// or https://)");
   s->add_option("--related", a->related,
                 "a recording's related interactions, oldest first, with why: the same call, "
                 "the same business data, the same parties within a day");
   s->add_flag("--json", a->json, "print JSON");
   commands.on(s, [a](Env& env) { return run_search(env, *a); });
+
+  struct SavedArgs {
+    std::string name;
+    size_t limit = 50;
+    bool json = false;
+  };
+  auto sa = std::make_shared<SavedArgs>();
+  auto* g = app.add_subcommand("saved-searches",
+                               "searches that run on a schedule and alert on new hits "
+                               "(verbatim search ... --save NAME makes one)");
+  g->require_subcommand(1);
+  auto* list =
+      g->add_subcommand("list", "the saved searches: filters, interval, webhook, last run");
+  list->add_flag("--json", sa->json, "print JSON");
+  commands.on(list, [sa](Env& env) {
+    auto store = open_saved(env, false);
+    if (!store && store.error().code == ErrorCode::kNotFound) {
+      std::cout << (sa->json ? "[]\n" : "no saved searches\n");
+      return kExitOk;
+    }
+    if (!store) return fail(kExitUsage, store.error().message);
+    auto all = store.value()->list();
+    if (!all) return fail(kExitUsage, all.error().message);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : all.value()) out.push_back(s.to_json());
+    if (sa->json) {
+      std::cout << out.dump(2) << "\n";
+      return kExitOk;
+    }
+    for (const auto& s : all.value()) {
+      std::cout << s.name << "  every " << s.every_s << " s  " << nlohmann::json(s.params).dump()
+                << "  by " << s.owner << "  last run "
+                << (s.last_run_at.empty() ? "never" : s.last_run_at)
+                << (s.webhook.empty() ? "" : "  webhook " + s.webhook) << "\n";
+    }
+    return kExitOk;
+  });
+  auto* rm = g->add_subcommand("remove", "delete a saved search and its hits");
+  rm->add_option("name", sa->name, "its name")->required();
+  commands.on(rm, [sa](Env& env) {
+    auto store = open_saved(env, false);
+    if (!store) return fail(kExitUsage, store.error().message);
+    if (auto st = store.value()->remove(sa->name); !st) {
+      return fail(st.error().code == ErrorCode::kNotFound ? kExitFinding : kExitUsage,
+                  st.error().message);
+    }
+    std::cout << "removed saved search '" << sa->name << "'\n";
+    return kExitOk;
+  });
+  auto* hits = g->add_subcommand("hits", "what the saved searches found, newest first");
+  hits->add_option("name", sa->name, "one saved search (default: all)");
+  hits->add_option("--limit", sa->limit, "at most this many (default 50)");
+  hits->add_flag("--json", sa->json, "print JSON");
+  commands.on(hits, [sa](Env& env) {
+    auto store = open_saved(env, false);
+    if (!store && store.error().code == ErrorCode::kNotFound) {
+      std::cout << (sa->json ? "[]\n" : "no saved searches\n");
+      return kExitOk;
+    }
+    if (!store) return fail(kExitUsage, store.error().message);
+    auto found = store.value()->hits(sa->name, std::clamp<size_t>(sa->limit, 1, 1000));
+    if (!found) return fail(kExitUsage, found.error().message);
+    if (sa->json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& h : found.value()) out.push_back(h.to_json());
+      std::cout << out.dump(2) << "\n";
+      return kExitOk;
+    }
+    for (const auto& h : found.value()) {
+      std::cout << h.found_at << "  " << h.search << "  " << h.recording_id << "  (started "
+                << h.hit.value("started", "") << ", webhook " << h.webhook << ")\n";
+      if (h.hit.contains("matches")) {
+        for (const auto& m : h.hit["matches"]) {
+          std::cout << "    " << m.value("speaker", "") << ": " << m.value("text", "") << "\n";
+        }
+      }
+    }
+    std::cout << found.value().size() << " hit(s)\n";
+    return kExitOk;
+  });
 }
 
 }  // namespace verbatim::cli

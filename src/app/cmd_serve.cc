@@ -31,6 +31,7 @@
 #include "recorder/playback_jobs.h"
 #include "recorder/recorder.h"
 #include "recorder/transcribe_jobs.h"
+#include "saved/watcher.h"
 #include "sip/tls.h"
 #include "siprec/gateway_context.h"
 
@@ -201,6 +202,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   }
   std::unique_ptr<archive::Archive> recorder_archive;  // the recorder's, when it runs here
   std::unique_ptr<archive::Archive> shared_archive;    // the admin API's, when it does not
+  std::unique_ptr<saved::Watcher> watcher;             // saved searches (with the admin API)
   if (wanted.count("admin-api")) {
     const std::filesystem::path data(env.config.data_dir);
     adminapi::RouterOptions ro;
@@ -226,7 +228,22 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       }
       return use(*shared_archive);
     };
+    ro.searches_db = paths.searches_db();
     router = std::make_unique<adminapi::Router>(*svc, ro);
+    // Saved searches run beside the API that manages them, on their own thread with their own
+    // view of the archive.
+    saved::WatcherOptions wo;
+    wo.store = paths.searches_db();
+    wo.dictionary = ro.phonetic_dictionary;
+    wo.open_archive = [&env]() -> Result<std::unique_ptr<archive::Archive>> {
+      if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
+        return make_error(ErrorCode::kNotFound, "no archive yet");
+      }
+      return open_archive(env, "saved-searches", "", ArchiveAccess::kShared);
+    };
+    auto w = saved::Watcher::start(wo);
+    if (!w) return fail(kExitUsage, "saved searches: " + w.error().message);
+    watcher = std::move(w).value();
     std::shared_ptr<boost::asio::ssl::context> https;
     if (env.config.http_tls) {
       auto ctx = tls_context(env, "none");

@@ -19,6 +19,7 @@ class DataPaths {
   std::string jobs_db() const { return file("jobs.db"); }      // the durable job queue
   std::string calls_db() const { return file("calls.db"); }    // the gateway's call records
   std::string calls_jsonl() const { return file("gateway-calls.jsonl"); }  // and as lines
+  std::string searches_db() const { return file("searches.db"); }          // saved searches, hits
   std::string missed_db() const { return file("missed.db"); }  // missed recordings found
   std::string gateway_status() const { return file("gateway-status.json"); }
   std::string gateway_dialogs() const { return file("gateway-dialogs.jsonl"); }

@@ -29,8 +29,8 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "common/sqlite.h"
-#include "reconcile/missed_store.h"
 #include "common/webhook.h"
+#include "reconcile/missed_store.h"
 
 namespace verbatim::reconcile {
 

@@ -234,7 +234,8 @@ TEST_F(SearchTest, TextAndPhoneticQueriesFindWhatWasSaid) {
   auto listed = run(a->catalog(), query_from_params({{"keywords", "zorblax capital"}}).value());
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed.value().hits.at(0).matches.size(), 1u);
-  EXPECT_EQ(listed.value().hits[0].matches[0].text, "call [zorblax capital] about the market price");
+  EXPECT_EQ(listed.value().hits[0].matches[0].text,
+            "call [zorblax capital] about the market price");
   // Where it matched, highlighted.
   auto q = query_from_params({{"text", "guarantee"}});
   ASSERT_TRUE(q);

@@ -14,6 +14,7 @@ from helpers import http, main, wait_until  # noqa: E402
 # As a module, so its test classes are not collected here too.
 import test_recorder as recorder  # noqa: E402
 from speech import send_speech  # noqa: E402
+from test_missed import Hook  # noqa: E402
 
 ALICE = ("sip:alice@example.com", "Alice Example")
 BOB = ("sip:+442079460018@trunk.example.net", "Bob Trader")
@@ -137,6 +138,22 @@ class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
 
     def test_text_and_phonetic_search_find_what_was_said(self):
         rec, port = self.start_recorder({"transcription": "pocketsphinx"})
+        # Saved searches (run by the admin API's server): a keyword list with a webhook, saved on
+        # the CLI, and an officer's search by participant, saved over REST. They alert on what
+        # arrives from now on.
+        _, url = self.start_server()
+        officer = self.token("officer", "compliance-officer")
+        hook = Hook()
+        self.addCleanup(hook.server_close)
+        self.addCleanup(hook.shutdown)
+        saved = self.run_vb("search", "--keyword", "market", "--keyword", "off the record", "--save", "surveillance",
+                            "--every", "1s", "--webhook", hook.url(), check=0)
+        self.assertIn("saved search 'surveillance'", saved.stdout)
+        status, body = http("POST", url + "/api/v1/saved-searches",
+                            officer, {"name": "carol-calls", "params": {"participant": "carol"}, "everySeconds": 1})
+        self.assertEqual(status, 201, body)
+        status, body = http("POST", url + "/api/v1/saved-searches", officer, {"name": "bad", "params": {"colour": "red"}})
+        self.assertEqual((status, body["error"]["errorId"]), (400, "InvalidQuery"))
         c = recorder.SipClient(port)
         body, ct = recorder.multipart(
             recorder.offer([("1", 7400, [0], "sendonly"), ("2", 7402, [0], "sendonly")]),
@@ -200,9 +217,32 @@ class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
         self.assertEqual(bad.returncode, 2)
         self.assertIn("threshold", bad.stderr)
 
+        # The saved searches found the new calls: the keyword list the call that said "market"
+        # (once its transcript was indexed), Carol's the call she is on.
+        def hits(name):
+            out = json.loads(self.run_vb("saved-searches", "hits", name, "--json", check=0).stdout)
+            return [h["id"] for h in out]
+        self.assertEqual(wait_until(lambda: hits("surveillance"), 20), [rid], self.log_text()[-2000:])
+        live_rid = self.recording_of(live.call_id)
+        status, body = http("GET", url + "/api/v1/saved-searches/carol-calls/hits", officer)
+        self.assertEqual((status, [h["id"] for h in body["hits"]]), (200, [live_rid]), body)
+        self.assertIn("[market]", json.loads(self.run_vb("saved-searches", "hits", "surveillance", "--json",
+                                                         check=0).stdout)[0]["matches"][0]["text"])
+        # The webhook: refused once (500), delivered on the retry 5 s later.
+        self.assertTrue(wait_until(lambda: len(hook.posts) >= 2, 20), hook.posts)
+        self.assertEqual([p[2] for p in hook.posts[:2]], [500, 200])
+        self.assertEqual(hook.posts[1][1]["type"], "savedSearchHit")
+        self.assertEqual(hook.posts[1][1]["search"], "surveillance")
+        self.assertEqual(hook.posts[1][1]["id"], rid)
+        status, body = http("GET", url + "/api/v1/saved-searches", officer)
+        self.assertEqual([s["name"] for s in body["savedSearches"]], ["carol-calls"])  # the officer's own
+        status, body = http("GET", url + "/api/v1/saved-searches/surveillance/hits", officer)
+        self.assertEqual(status, 403, body)  # saved by another (the CLI's operator)
+        self.assertIn("surveillance", self.run_vb("saved-searches", "list", check=0).stdout)
+        status, body = http("DELETE", url + "/api/v1/saved-searches/carol-calls", officer)
+        self.assertEqual(status, 200, body)
+
         # The same over REST.
-        _, url = self.start_server()
-        officer = self.token("officer", "compliance-officer")
         status, body = http("GET", url + "/api/v1/recordings?" + urllib.parse.urlencode(
             {"text": "market"}), officer)
         self.assertEqual(status, 200, body)
