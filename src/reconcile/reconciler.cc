@@ -32,7 +32,10 @@ Result<std::unique_ptr<Reconciler>> Reconciler::start(ReconcilerOptions options,
         {"incompleteMedia", t.value().incomplete}, {"alertWebhooksPending", t.value().pending},
         {"alertWebhooksFailed", t.value().failed}, {"callsReconciled", 0}};
   }
-  if (thread) r->thread_ = std::thread([p = r.get()] { p->run(); });
+  if (thread) {
+    r->thread_ = std::make_unique<Periodic>("missed-recording reconciliation", r->options_.interval,
+                                            [p = r.get()] { return p->pass(); });
+  }
   return r;
 }
 
@@ -41,34 +44,11 @@ Reconciler::Reconciler(ReconcilerOptions options, std::unique_ptr<MissedStore> s
   if (!options_.clock) options_.clock = &system_clock_;
 }
 
-Reconciler::~Reconciler() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+Reconciler::~Reconciler() { thread_.reset(); }  // before what its passes use
 
 nlohmann::json Reconciler::totals() const {
   std::lock_guard lock(mutex_);
   return totals_;
-}
-
-void Reconciler::run() {
-  std::unique_lock lock(mutex_);
-  while (!stop_) {
-    lock.unlock();
-    const Status st = pass();
-    lock.lock();
-    const std::string problem = st ? "" : st.error().message;
-    if (problem != last_problem_) {
-      if (!problem.empty()) spdlog::error("missed-recording reconciliation: {}", problem);
-      if (problem.empty()) spdlog::info("missed-recording reconciliation works again");
-      last_problem_ = problem;
-    }
-    wake_.wait_for(lock, options_.interval, [this] { return stop_; });
-  }
 }
 
 Status Reconciler::pass() {

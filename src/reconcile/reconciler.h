@@ -17,16 +17,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "common/call_records.h"
 #include "common/clock.h"
+#include "common/periodic.h"
 #include "common/result.h"
 #include "common/sqlite.h"
 #include "common/webhook.h"
@@ -65,20 +64,15 @@ class Reconciler {
   Status reconcile_due();
   Status deliver_due();
   Result<std::vector<search::CallRecording>> archived(const std::string& call_id);
-  void run();
-
   ReconcilerOptions options_;
   SystemClock system_clock_;
   std::unique_ptr<MissedStore> store_;
   std::unique_ptr<CallRecords> records_;
   std::unique_ptr<SqliteDb> catalog_;
-  mutable std::mutex mutex_;  // guards totals_, stop_
+  mutable std::mutex mutex_;  // guards totals_
   nlohmann::json totals_ = nlohmann::json::object();
   std::atomic<int64_t> reconciled_{0};
-  std::string last_problem_;  // logged once until it changes
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::thread thread_;
+  std::unique_ptr<Periodic> thread_;
 };
 
 }  // namespace verbatim::reconcile

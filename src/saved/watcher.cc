@@ -37,7 +37,10 @@ Result<std::unique_ptr<Watcher>> Watcher::start(WatcherOptions options, bool thr
   auto store = SavedSearches::open(options.store);
   if (!store) return store.error();
   std::unique_ptr<Watcher> w(new Watcher(std::move(options), std::move(store).value()));
-  if (thread) w->thread_ = std::thread([p = w.get()] { p->run(); });
+  if (thread) {
+    w->thread_ = std::make_unique<Periodic>("saved searches", w->options_.interval,
+                                            [p = w.get()] { return p->pass(); });
+  }
   return w;
 }
 
@@ -46,29 +49,7 @@ Watcher::Watcher(WatcherOptions options, std::unique_ptr<SavedSearches> store)
   if (!options_.clock) options_.clock = &system_clock_;
 }
 
-Watcher::~Watcher() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void Watcher::run() {
-  std::unique_lock lock(mutex_);
-  while (!stop_) {
-    lock.unlock();
-    const Status st = pass();
-    lock.lock();
-    const std::string problem = st ? "" : st.error().message;
-    if (problem != last_problem_) {
-      if (!problem.empty()) spdlog::error("saved searches: {}", problem);
-      last_problem_ = problem;
-    }
-    wake_.wait_for(lock, options_.interval, [this] { return stop_; });
-  }
-}
+Watcher::~Watcher() { thread_.reset(); }  // before what its passes use
 
 Status Watcher::pass() {
   const Status ran = run_due();

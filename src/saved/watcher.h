@@ -9,15 +9,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "archive/archive.h"
 #include "common/clock.h"
+#include "common/periodic.h"
 #include "common/result.h"
 #include "common/webhook.h"
 #include "saved/saved_searches.h"
@@ -48,17 +46,11 @@ class Watcher {
   Status run_due();
   Status run_one(const SavedSearch& s);
   Status deliver_due();
-  void run();
-
   WatcherOptions options_;
   SystemClock system_clock_;
   std::unique_ptr<SavedSearches> store_;
   std::unique_ptr<archive::Archive> archive_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::string last_problem_;
-  std::thread thread_;
+  std::unique_ptr<Periodic> thread_;
 };
 
 }  // namespace verbatim::saved
