@@ -1,5 +1,6 @@
 # The README's two commands: `make demo` and `make test`.
-# SANITIZE=1 builds with ASan+UBSan (CI does); BUILD_DIR picks the build tree.
+# SANITIZE=1 builds with ASan+UBSan (CI does; without the benchmarks, which `make test` and
+# `make bench` build); BUILD_DIR picks the build tree.
 SANITIZE ?= 0
 BUILD_TYPE ?= RelWithDebInfo
 BUILD_DIR ?= build$(if $(filter 1,$(SANITIZE)),-asan,)
@@ -14,7 +15,8 @@ bootstrap:
 
 $(BUILD_DIR)/build.ninja:
 	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-	  -DVERBATIM_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) >/dev/null
+	  -DVERBATIM_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) \
+	  $(if $(filter 1,$(SANITIZE)),-DVERBATIM_BENCH=OFF,) >/dev/null
 
 build: bootstrap $(BUILD_DIR)/build.ninja
 	@cmake --build $(BUILD_DIR) -j $(JOBS)

@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <deque>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -163,15 +164,28 @@ TEST(MissedStore, StoresEachFindingOnceWithThePosition) {
   EXPECT_TRUE(s.record({a}, 8, true).value().empty());
   EXPECT_EQ(s.position().value(), 8);
   EXPECT_EQ(s.list({}).value().size(), 1u);
-  EXPECT_EQ(s.list({.party = "ALICE TRADER"}).value().size(), 1u);
-  EXPECT_EQ(s.list({.party = "+1425555"}).value().size(), 1u);
-  EXPECT_TRUE(s.list({.party = "carol"}).value().empty());
-  EXPECT_EQ(s.list({.status = "missed"}).value().size(), 1u);
-  EXPECT_EQ(s.list({.status = "not recorded"}).value().size(), 1u);
-  EXPECT_TRUE(s.list({.status = "incomplete media"}).value().empty());
-  EXPECT_TRUE(s.list({.from_ms = kStart + 1}).value().empty());
-  EXPECT_EQ(s.list({.from_ms = kStart, .to_ms = kStart + 1}).value().size(), 1u);
-  const Alert back = s.list({.call_id = "c1"}).value().at(0);
+  auto where = [](const std::function<void(MissedQuery&)>& set) {
+    MissedQuery q;
+    set(q);
+    return q;
+  };
+  auto party = [&](const char* p) { return where([&](MissedQuery& q) { q.party = p; }); };
+  auto status = [&](const char* st) { return where([&](MissedQuery& q) { q.status = st; }); };
+  EXPECT_EQ(s.list(party("ALICE TRADER")).value().size(), 1u);
+  EXPECT_EQ(s.list(party("+1425555")).value().size(), 1u);
+  EXPECT_TRUE(s.list(party("carol")).value().empty());
+  EXPECT_EQ(s.list(status("missed")).value().size(), 1u);
+  EXPECT_EQ(s.list(status("not recorded")).value().size(), 1u);
+  EXPECT_TRUE(s.list(status("incomplete media")).value().empty());
+  EXPECT_TRUE(s.list(where([](MissedQuery& q) { q.from_ms = kStart + 1; })).value().empty());
+  EXPECT_EQ(s.list(where([](MissedQuery& q) {
+               q.from_ms = kStart;
+               q.to_ms = kStart + 1;
+             }))
+                .value()
+                .size(),
+            1u);
+  const Alert back = s.list(where([](MissedQuery& q) { q.call_id = "c1"; })).value().at(0);
   EXPECT_EQ(back.to_json()["caller"]["display"], "Alice Trader");
   EXPECT_EQ(back.webhook, "pending");
   // Delivery: due at once; a failure is retried when told; delivered is done.

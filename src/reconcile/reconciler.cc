@@ -12,6 +12,7 @@ namespace {
 
 constexpr size_t kPage = 200;
 constexpr size_t kDeliveriesPerPass = 20;
+constexpr std::chrono::seconds kDeliveryBudget{2};
 
 int64_t unix_ms(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -132,7 +133,11 @@ Status Reconciler::deliver_due() {
   const TimePoint now = options_.clock->now();
   auto due = store_->due(unix_ms(now), kDeliveriesPerPass);
   if (!due) return due.error();
+  // A webhook that does not answer costs its timeout per alert: after kDeliveryBudget the rest
+  // wait for the next pass, so that reconciling the calls that end goes on meanwhile.
+  const auto stop_at = std::chrono::steady_clock::now() + kDeliveryBudget;
   for (const auto& a : due.value()) {
+    if (std::chrono::steady_clock::now() > stop_at) break;
     auto status = post_json(options_.webhook, a.to_json().dump());
     std::string error;
     if (!status) {

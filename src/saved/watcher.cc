@@ -8,6 +8,7 @@ namespace {
 
 constexpr size_t kChunk = 400;  // recordings per query (the `only` list)
 constexpr size_t kDeliveriesPerPass = 20;
+constexpr std::chrono::seconds kDeliveryBudget{2};
 
 int64_t unix_ms(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -132,7 +133,10 @@ Status Watcher::deliver_due() {
   if (due.value().empty()) return ok_status();
   auto searches = store_->list();
   if (!searches) return searches.error();
+  // As the reconciler's: a webhook that does not answer does not hold up the searches' runs.
+  const auto stop_at = std::chrono::steady_clock::now() + kDeliveryBudget;
   for (const auto& h : due.value()) {
+    if (std::chrono::steady_clock::now() > stop_at) break;
     std::string url;
     for (const auto& s : searches.value()) {
       if (s.name == h.search) url = s.webhook;
