@@ -214,4 +214,13 @@ Result<int> post_json(const Webhook& hook, const std::string& body) {
   return static_cast<int>(x->response.result_int());
 }
 
+std::string deliver_json(const Webhook& hook, const std::string& body) {
+  auto status = post_json(hook, body);
+  if (!status) return status.error().message;
+  if (status.value() < 200 || status.value() > 299) {
+    return "POST " + hook.url + ": HTTP " + std::to_string(status.value());
+  }
+  return "";
+}
+
 }  // namespace verbatim

@@ -41,4 +41,8 @@ std::optional<TimePoint> next_attempt(int attempts, TimePoint raised, TimePoint 
 // (name lookup, connection, TLS, timeout).
 Result<int> post_json(const Webhook& hook, const std::string& body);
 
+// One delivery: post_json, with any status but 2xx taken as a failure. Empty when delivered,
+// else why not ("POST URL: HTTP 500", "POST URL: connecting to ...: ...").
+std::string deliver_json(const Webhook& hook, const std::string& body);
+
 }  // namespace verbatim

@@ -138,13 +138,7 @@ Status Reconciler::deliver_due() {
   const auto stop_at = std::chrono::steady_clock::now() + kDeliveryBudget;
   for (const auto& a : due.value()) {
     if (std::chrono::steady_clock::now() > stop_at) break;
-    auto status = post_json(options_.webhook, a.to_json().dump());
-    std::string error;
-    if (!status) {
-      error = status.error().message;
-    } else if (status.value() < 200 || status.value() > 299) {
-      error = "POST " + options_.webhook.url + ": HTTP " + std::to_string(status.value());
-    }
+    const std::string error = deliver_json(options_.webhook, a.to_json().dump());
     if (error.empty()) {
       VB_TRY(store_->attempted(a.id, true, "", std::nullopt));
       continue;

@@ -145,13 +145,7 @@ Status Watcher::deliver_due() {
       VB_TRY(store_->attempted(h.id, false, "the saved search has no webhook now", std::nullopt));
       continue;
     }
-    auto status = post_json({url, "", options_.webhook_timeout}, h.to_json().dump());
-    std::string error;
-    if (!status) {
-      error = status.error().message;
-    } else if (status.value() < 200 || status.value() > 299) {
-      error = "POST " + url + ": HTTP " + std::to_string(status.value());
-    }
+    const std::string error = deliver_json({url, "", options_.webhook_timeout}, h.to_json().dump());
     if (error.empty()) {
       VB_TRY(store_->attempted(h.id, true, "", std::nullopt));
       continue;
