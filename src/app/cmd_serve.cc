@@ -6,11 +6,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -297,11 +299,18 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       job_queue = std::move(q).value();
     }
     if (env.config.recorder_playback) {
-      workers.push_back(
-          std::make_unique<recorder::JobWorker>(io, *job_queue, recorder::kPlaybackJob,
-                                                [&ar](recorder::JobWorker& w, const jobs::Job& j) {
-                                                  return recorder::run_playback_job(w, ar, j);
-                                                }));
+      // One per spare core by default: the live path keeps its core, and idle-class workers
+      // only take what is left anyway.
+      int n = env.config.recorder_playback_workers;
+      if (n == 0) n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+      for (int i = 0; i < n; ++i) {
+        workers.push_back(std::make_unique<recorder::JobWorker>(
+            io, *job_queue, recorder::kPlaybackJob,
+            [&ar](recorder::JobWorker& w, const jobs::Job& j) {
+              return recorder::run_playback_job(w, ar, j);
+            }));
+      }
+      spdlog::info("playback: {} worker(s)", n);
     }
     if (env.config.recorder_transcription == "pocketsphinx") {
       auto engine = transcribe::make_pocketsphinx(
@@ -324,7 +333,9 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       if (!n) return fail(kExitUsage, n.error().message);
       if (n.value() > 0) spdlog::info("jobs: {} job(s) resumed from before the restart", n.value());
       for (auto& w : workers) {
-        options.job_kinds.push_back(w->kind());
+        if (std::find(options.job_kinds.begin(), options.job_kinds.end(), w->kind()) ==
+            options.job_kinds.end())
+          options.job_kinds.push_back(w->kind());
         w->start();
       }
       options.jobs = job_queue.get();

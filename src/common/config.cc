@@ -73,7 +73,8 @@ Status read_recorder(const toml::table& t, Config& c) {
        "max_sessions",     "min_free_mb",   "retry_after_s",       "media_timeout_s",
        "drain_timeout_s",  "latch",         "accept_non_siprec",   "allowed_sources",
        "playback",         "transcription", "transcription_model", "transcription_phones",
-       "gateway_key_file", "tls_listen",    "tls_client_auth",     "business_headers"}));
+       "gateway_key_file", "tls_listen",    "tls_client_auth",     "business_headers",
+       "playback_workers"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -86,6 +87,7 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(read(t, "recorder", "latch", c.recorder_latch));
   VB_TRY(read(t, "recorder", "accept_non_siprec", c.recorder_accept_non_siprec));
   VB_TRY(read(t, "recorder", "playback", c.recorder_playback));
+  VB_TRY(read(t, "recorder", "playback_workers", c.recorder_playback_workers));
   VB_TRY(read(t, "recorder", "transcription", c.recorder_transcription));
   VB_TRY(read(t, "recorder", "transcription_model", c.recorder_transcription_model));
   VB_TRY(read(t, "recorder", "transcription_phones", c.recorder_transcription_phones));
@@ -117,6 +119,9 @@ Status read_recorder(const toml::table& t, Config& c) {
     return bad("rtp_port_min/rtp_port_max must give a range of at least 4 ports within 1024-65535");
   }
   if (c.recorder_max_sessions < 1) return bad("max_sessions must be >= 1");
+  if (c.recorder_playback_workers < 0 || c.recorder_playback_workers > 256) {
+    return bad("playback_workers must be 0 (one per spare core) to 256");
+  }
   if (c.recorder_min_free_mb < 0) return bad("min_free_mb must be >= 0");
   if (c.recorder_retry_after_s < 1) return bad("retry_after_s must be >= 1");
   if (c.recorder_media_timeout_s < 1) return bad("media_timeout_s must be >= 1");
@@ -426,6 +431,7 @@ std::string config_to_toml(const Config& c) {
                                       {"latch", c.recorder_latch},
                                       {"accept_non_siprec", c.recorder_accept_non_siprec},
                                       {"playback", c.recorder_playback},
+                                      {"playback_workers", c.recorder_playback_workers},
                                       {"transcription", c.recorder_transcription},
                                       {"transcription_model", c.recorder_transcription_model},
                                       {"transcription_phones", c.recorder_transcription_phones},

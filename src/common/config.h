@@ -64,6 +64,8 @@ struct Config {
   std::string recorder_latch = "sdp-address";  // sdp-address | first-packet
   bool recorder_accept_non_siprec = false;     // record plain INVITEs too (refused: 403)
   bool recorder_playback = true;  // Ogg/Opus per participant after each call (job queue)
+  // Threads making playback files; 0: one per core the machine has beyond the first (at least 1).
+  int recorder_playback_workers = 0;
   // Transcripts per participant after each call (job queue): "pocketsphinx" or "none".
   std::string recorder_transcription = "pocketsphinx";
   std::string recorder_transcription_model = "/usr/share/pocketsphinx/model/en-us";

@@ -113,6 +113,7 @@ max_sessions = 2
 latch = "first-packet"
 accept_non_siprec = true
 playback = false
+playback_workers = 3
 transcription = "none"
 allowed_sources = ["127.0.0.0/8", "::1/128"]
 )"));
@@ -128,12 +129,14 @@ allowed_sources = ["127.0.0.0/8", "::1/128"]
   EXPECT_EQ(back.value().recorder_allowed_sources, c.value().recorder_allowed_sources);
   EXPECT_TRUE(back.value().recorder_accept_non_siprec);
   EXPECT_FALSE(back.value().recorder_playback);
+  EXPECT_EQ(back.value().recorder_playback_workers, 3);
   EXPECT_EQ(back.value().recorder_transcription, "none");
   EXPECT_TRUE(back.value().recorder_transcription_phones);
   for (const char* bad :
        {"[recorder]\nlatch = \"any\"\n", "[recorder]\ntranscription = \"whisper\"\n",
-        "[recorder]\nrtp_port_min = 10\n", "[recorder]\naccept_non_siprec = 1\n",
-        "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n", "[recorder]\nmax_sessions = 0\n"}) {
+        "[recorder]\nplayback_workers = -1\n", "[recorder]\nrtp_port_min = 10\n",
+        "[recorder]\naccept_non_siprec = 1\n", "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n",
+        "[recorder]\nmax_sessions = 0\n"}) {
     auto r = load_config(write_temp(bad));
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("recorder."), std::string::npos) << r.error().message;

@@ -1,11 +1,12 @@
 #include "media/audio.h"
 
+#include <ogg/ogg.h>
 #include <opus/opus.h>
-#include <opus/opusenc.h>
 #include <speex/speex_resampler.h>
 
 #include <algorithm>
 #include <array>
+#include <random>
 
 #include "common/strings.h"
 
@@ -226,56 +227,179 @@ void Resampler::process(std::span<const int16_t> in, std::vector<int16_t>& out) 
   }
 }
 
-Result<std::unique_ptr<OggOpusWriter>> OggOpusWriter::create(
-    int rate, int bitrate, const std::vector<std::pair<std::string, std::string>>& comments) {
-  std::unique_ptr<OggOpusWriter> w(new OggOpusWriter());
-  OggOpusComments* c = ope_comments_create();
-  if (!c) return make_error(ErrorCode::kInternal, "Ogg/Opus comments could not be created");
-  for (const auto& [tag, value] : comments) ope_comments_add(c, tag.c_str(), value.c_str());
-  OpusEncCallbacks cb{&OggOpusWriter::on_write, &OggOpusWriter::on_close};
-  int err = 0;
-  w->enc_ = ope_encoder_create_callbacks(&cb, w.get(), c, rate, 1, 0, &err);
-  ope_comments_destroy(c);
-  if (!w->enc_) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string("Ogg/Opus encoder: ") + ope_strerror(err));
+namespace {
+
+void put_le(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+bool native_opus_rate(int rate) {
+  return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
+}
+
+}  // namespace
+
+// NOLINTNEXTLINE(bugprone-exception-escape): moving the members does not throw
+struct OggOpusWriter::Impl {
+  ::OpusEncoder* enc = nullptr;
+  ogg_stream_state os{};
+  bool os_ready = false;
+  bool finished = false;
+  std::unique_ptr<Resampler> resampler;  // rates Opus does not take natively
+  int rate = 48000;                      // the encoder's
+  int frame = 960;                       // samples per 20 ms packet at `rate`
+  int scale = 1;                         // 48 kHz granule units per sample
+  int64_t pre_skip = 0;                  // at 48 kHz (the encoder's look-ahead)
+  int64_t lookahead = 0;                 // at `rate`
+  int64_t samples_in = 0;                // real samples given, at `rate`
+  int64_t packets = 0;                   // audio packets encoded
+  int64_t ogg_packets = 0;               // every packet, headers too (libogg's packet number)
+  std::vector<int16_t> buffer, converted;
+  std::array<unsigned char, 4000> packet{};
+  std::string bytes;
+
+  ~Impl() {
+    if (enc) opus_encoder_destroy(enc);
+    if (os_ready) ogg_stream_clear(&os);
   }
-  ope_encoder_ctl(w->enc_, OPUS_SET_BITRATE(bitrate));
-  ope_encoder_ctl(w->enc_, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+
+  void take_pages(bool flush) {
+    ogg_page page;
+    while (flush ? ogg_stream_flush(&os, &page) : ogg_stream_pageout(&os, &page)) {
+      bytes.append(reinterpret_cast<const char*>(page.header),
+                   static_cast<size_t>(page.header_len));
+      bytes.append(reinterpret_cast<const char*>(page.body), static_cast<size_t>(page.body_len));
+    }
+  }
+
+  Status put_packet(const unsigned char* data, size_t size, int64_t granule, bool bos, bool eos) {
+    ogg_packet op{};
+    op.packet = const_cast<unsigned char*>(data);  // NOLINT: libogg copies, never writes
+    op.bytes = static_cast<long>(size);
+    op.b_o_s = bos ? 1 : 0;
+    op.e_o_s = eos ? 1 : 0;
+    op.granulepos = granule;
+    op.packetno = ogg_packets++;
+    if (ogg_stream_packetin(&os, &op) != 0) {
+      return make_error(ErrorCode::kInternal, "Ogg/Opus: libogg refused a packet");
+    }
+    return ok_status();
+  }
+
+  // Encodes one frame from the front of `buffer`; `last` ends the stream at the real end.
+  Status encode_frame(bool last) {
+    const opus_int32 n = opus_encode(enc, buffer.data(), frame, packet.data(),
+                                     static_cast<opus_int32>(packet.size()));
+    if (n < 0) return make_error(ErrorCode::kInternal, std::string("Opus: ") + opus_strerror(n));
+    buffer.erase(buffer.begin(), buffer.begin() + frame);
+    ++packets;
+    // RFC 7845 §4: the granule position counts 48 kHz samples including the pre-skip; the last
+    // page's is where the real audio ends, which trims the padding of the final packet.
+    int64_t granule = packets * frame * scale;
+    if (last) granule = std::min(granule, pre_skip + samples_in * scale);
+    VB_TRY(put_packet(packet.data(), static_cast<size_t>(n), granule, false, last));
+    take_pages(last);
+    return ok_status();
+  }
+};
+
+OggOpusWriter::OggOpusWriter() : impl_(std::make_unique<Impl>()) {}
+OggOpusWriter::~OggOpusWriter() = default;
+
+Result<std::unique_ptr<OggOpusWriter>> OggOpusWriter::create(
+    int rate, int bitrate, const std::vector<std::pair<std::string, std::string>>& comments,
+    int complexity) {
+  if (rate <= 0) return make_error(ErrorCode::kInvalidArgument, "Ogg/Opus: no sample rate");
+  std::unique_ptr<OggOpusWriter> w(new OggOpusWriter());
+  Impl& m = *w->impl_;
+  if (!native_opus_rate(rate)) {
+    auto r = Resampler::create(rate, 48000);
+    if (!r) return r.error();
+    m.resampler = std::move(r).value();
+  }
+  m.rate = native_opus_rate(rate) ? rate : 48000;
+  m.frame = m.rate / 50;
+  m.scale = 48000 / m.rate;
+  int err = 0;
+  m.enc = opus_encoder_create(m.rate, 1, OPUS_APPLICATION_AUDIO, &err);
+  if (!m.enc) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("Ogg/Opus encoder: ") + opus_strerror(err));
+  }
+  opus_encoder_ctl(m.enc, OPUS_SET_BITRATE(bitrate));
+  opus_encoder_ctl(m.enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+  opus_encoder_ctl(m.enc, OPUS_SET_COMPLEXITY(std::clamp(complexity, 0, 10)));
+  opus_int32 lookahead = 0;
+  opus_encoder_ctl(m.enc, OPUS_GET_LOOKAHEAD(&lookahead));
+  m.lookahead = lookahead;
+  m.pre_skip = int64_t{lookahead} * m.scale;
+  std::random_device rd;
+  if (ogg_stream_init(&m.os, static_cast<int>(rd() & 0x7fffffff)) != 0) {
+    return make_error(ErrorCode::kInternal, "Ogg/Opus: libogg could not start a stream");
+  }
+  m.os_ready = true;
+  // RFC 7845 §5.1: the identification header, alone on the first page.
+  std::string head = "OpusHead";
+  put_le(head, 1, 1);  // version
+  put_le(head, 1, 1);  // channels
+  put_le(head, static_cast<uint64_t>(m.pre_skip), 2);
+  put_le(head, static_cast<uint64_t>(rate), 4);  // the input's rate, for players that show it
+  put_le(head, 0, 2);                            // output gain
+  put_le(head, 0, 1);                            // mapping family 0: mono
+  VB_TRY(m.put_packet(reinterpret_cast<const unsigned char*>(head.data()), head.size(), 0, true,
+                      false));
+  m.take_pages(true);
+  // §5.2: the comment header, on page(s) of its own.
+  std::string tags = "OpusTags";
+  const std::string vendor = opus_get_version_string();
+  put_le(tags, vendor.size(), 4);
+  tags += vendor;
+  put_le(tags, comments.size(), 4);
+  for (const auto& [tag, value] : comments) {
+    put_le(tags, tag.size() + 1 + value.size(), 4);
+    tags.append(tag).append("=").append(value);
+  }
+  VB_TRY(m.put_packet(reinterpret_cast<const unsigned char*>(tags.data()), tags.size(), 0, false,
+                      false));
+  m.take_pages(true);
   return w;
 }
 
-OggOpusWriter::~OggOpusWriter() {
-  if (enc_) ope_encoder_destroy(enc_);
-}
-
-int OggOpusWriter::on_write(void* self, const unsigned char* data, int32_t len) {
-  static_cast<OggOpusWriter*>(self)->bytes_.append(reinterpret_cast<const char*>(data),
-                                                   static_cast<size_t>(len));
-  return 0;
-}
-
-int OggOpusWriter::on_close(void*) { return 0; }
-
 Status OggOpusWriter::write(std::span<const int16_t> samples) {
-  if (!enc_) return make_error(ErrorCode::kFailedPrecondition, "Ogg/Opus file already finished");
-  if (samples.empty()) return ok_status();
-  const int err = ope_encoder_write(enc_, samples.data(), static_cast<int>(samples.size()));
-  if (err != OPE_OK) {
-    return make_error(ErrorCode::kInternal, std::string("Ogg/Opus encoding: ") + ope_strerror(err));
+  Impl& m = *impl_;
+  if (m.finished) {
+    return make_error(ErrorCode::kFailedPrecondition, "Ogg/Opus file already finished");
+  }
+  if (m.resampler) {
+    m.converted.clear();
+    m.resampler->process(samples, m.converted);
+    samples = m.converted;
+  }
+  m.buffer.insert(m.buffer.end(), samples.begin(), samples.end());
+  m.samples_in += static_cast<int64_t>(samples.size());
+  while (m.buffer.size() >= static_cast<size_t>(m.frame)) {
+    VB_TRY(m.encode_frame(false));
   }
   return ok_status();
 }
 
 Result<std::string> OggOpusWriter::finish() {
-  if (!enc_) return make_error(ErrorCode::kFailedPrecondition, "Ogg/Opus file already finished");
-  const int err = ope_encoder_drain(enc_);
-  ope_encoder_destroy(enc_);
-  enc_ = nullptr;
-  if (err != OPE_OK) {
-    return make_error(ErrorCode::kInternal, std::string("Ogg/Opus encoding: ") + ope_strerror(err));
+  Impl& m = *impl_;
+  if (m.finished) {
+    return make_error(ErrorCode::kFailedPrecondition, "Ogg/Opus file already finished");
   }
-  return std::move(bytes_);
+  m.finished = true;
+  // Enough packets to carry the look-ahead and every real sample, padded with silence; at least
+  // one, so even an empty file ends its stream.
+  const int64_t needed =
+      std::max<int64_t>(m.packets + 1, (m.lookahead + m.samples_in + m.frame - 1) / m.frame);
+  while (m.packets < needed) {
+    m.buffer.resize(std::max(m.buffer.size(), static_cast<size_t>(m.frame)), 0);
+    VB_TRY(m.encode_frame(m.packets + 1 == needed));
+  }
+  return std::move(m.bytes);
 }
+
+size_t OggOpusWriter::size() const { return impl_->bytes.size(); }
 
 }  // namespace verbatim::media
