@@ -32,6 +32,79 @@ Response download(const Request& req, const std::string& content_type, std::stri
   return res;
 }
 
+std::optional<ByteRange> parse_range(std::string_view header, uint64_t size) {
+  constexpr std::string_view kUnit = "bytes=";
+  if (header.size() <= kUnit.size() || !iequals(header.substr(0, kUnit.size()), kUnit)) {
+    return std::nullopt;
+  }
+  std::string_view spec = trim(header.substr(kUnit.size()));
+  if (spec.find(',') != std::string_view::npos) return std::nullopt;  // several: sent whole
+  const auto dash = spec.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view d) -> std::optional<uint64_t> {
+    if (d.empty() || d.size() > 18) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : d) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
+  };
+  const std::string_view a = trim(spec.substr(0, dash)), b = trim(spec.substr(dash + 1));
+  if (a.empty()) {  // "-N": the last N bytes
+    auto n = number(b);
+    if (!n) return std::nullopt;
+    if (*n == 0 || size == 0) return ByteRange{false, 0, 0};
+    return ByteRange{true, size - std::min(*n, size), size - 1};
+  }
+  auto first = number(a);
+  if (!first) return std::nullopt;
+  std::optional<uint64_t> last;
+  if (!b.empty()) {
+    last = number(b);
+    if (!last || *last < *first) return std::nullopt;
+  }
+  if (*first >= size) return ByteRange{false, 0, 0};
+  return ByteRange{true, *first, std::min(last.value_or(size - 1), size - 1)};
+}
+
+Result<Response> ranged_download(const Request& req, const std::string& content_type, uint64_t size,
+                                 const std::string& etag, const ReadBytes& read) {
+  std::optional<ByteRange> range;
+  if (auto h = req.find(http::field::range); h != req.end()) {
+    range = parse_range(std::string_view(h->value().data(), h->value().size()), size);
+    // If-Range: the range only if the client's copy is still this content.
+    if (auto ir = req.find(http::field::if_range); ir != req.end() && ir->value() != etag) {
+      range.reset();
+    }
+  }
+  Response res{http::status::ok, req.version()};
+  res.set(http::field::accept_ranges, "bytes");
+  res.set(http::field::cache_control, "no-store");
+  if (!etag.empty()) res.set(http::field::etag, etag);
+  res.keep_alive(req.keep_alive());
+  if (range && !range->satisfiable) {
+    res.result(http::status::range_not_satisfiable);
+    res.set(http::field::content_range, "bytes */" + std::to_string(size));
+    res.prepare_payload();
+    return res;
+  }
+  res.set(http::field::content_type, content_type);
+  const uint64_t first = range ? range->first : 0;
+  const uint64_t count = range ? range->last - range->first + 1 : size;
+  auto bytes = read(first, count);
+  if (!bytes) return bytes.error();
+  if (range) {
+    res.result(http::status::partial_content);
+    res.set(http::field::content_range, "bytes " + std::to_string(range->first) + "-" +
+                                            std::to_string(range->last) + "/" +
+                                            std::to_string(size));
+  }
+  res.body() = std::move(bytes).value();
+  res.prepare_payload();
+  return res;
+}
+
 std::optional<json> object_body(const Request& req) {
   if (req.body().empty()) return json::object();
   json body = json::parse(req.body(), nullptr, false);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,23 @@ Response reply(const Request& req, http::status status, const json& body);
 // `filename`, offered as an attachment.
 Response download(const Request& req, const std::string& content_type, std::string bytes,
                   const std::string& filename = "");
+
+// One byte range of a Range header (RFC 9110 §14.2) against content of `size` bytes.
+struct ByteRange {
+  bool satisfiable = true;  // false: 416, the range starts past the end
+  uint64_t first = 0, last = 0;
+};
+// nullopt when the header is absent, not a single "bytes=" range, or malformed: the whole
+// content is sent then, as RFC 9110 allows.
+std::optional<ByteRange> parse_range(std::string_view header, uint64_t size);
+
+// A download that honours Range and If-Range (players seek in long recordings without fetching
+// them whole): 200 with all `size` bytes, 206 with the range asked for, or 416. `read` gives the
+// bytes [offset, offset + count) and is called once; `etag` (strong, quoted) names this exact
+// content. Always "Accept-Ranges: bytes", never cached.
+using ReadBytes = std::function<Result<std::string>(uint64_t offset, uint64_t count)>;
+Result<Response> ranged_download(const Request& req, const std::string& content_type, uint64_t size,
+                                 const std::string& etag, const ReadBytes& read);
 
 // The request's body as a JSON object ({} when there is none); nullopt when it is anything else.
 std::optional<json> object_body(const Request& req);

@@ -19,6 +19,7 @@
 #include "policy/explain.h"
 #include "reconcile/missed_search.h"
 #include "saved/saved_searches.h"
+#include "search/interaction.h"
 #include "search/search.h"
 #include "search/transcript.h"
 
@@ -384,7 +385,65 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
     auto info = a.recording(rec);
     if (!info || !policy::in_scope(who.account, info.value().metadata)) return deny();
     const auto& r = info.value();
-    // GET /recordings/{id}: the catalog entry (access.metadata in the ledger).
+    // Related interactions, oldest first, with why, within the caller's scope (access.search
+    // in the ledger).
+    auto related = [&]() -> Result<json> {
+      search::Query scope;
+      scope.scope_groups = who.account.groups;
+      scope.scope_regions = who.account.regions;
+      auto found = search::related(a.catalog(), rec, scope);
+      if (!found) return found.error();
+      auto hits = found.value().page.hits;
+      std::reverse(hits.begin(), hits.end());
+      json list = json::array();
+      std::vector<std::string> ids;
+      for (const auto& h : hits) {
+        ids.push_back(h.id);
+        auto j = search::hit_json(h);
+        j["why"] = found.value().reasons.at(h.id);
+        list.push_back(std::move(j));
+      }
+      VB_TRY(a.log_search(
+          {{"relatedTo", rec},
+           {"scope", {{"groups", scope.scope_groups}, {"regions", scope.scope_regions}}}},
+          ids, who.actor()));
+      return list;
+    };
+    // An object's content: whole (authenticated end to end), or the byte range a player asks
+    // for (authenticated chunk by chunk); access.read in the ledger either way.
+    auto send_object = [&](const archive::ObjectInfo& o, const std::string& type) -> Status {
+      if (o.status != "sealed") {  // still growing: no stable length to take ranges of
+        auto content = a.read_whole(o.id, who.actor());
+        if (!content) return content.error();
+        out = download(req, type, std::move(content).value());
+        return ok_status();
+      }
+      auto res = ranged_download(req, type, o.plaintext_size, "\"" + o.sha256 + "\"",
+                                 [&](uint64_t offset, uint64_t count) -> Result<std::string> {
+                                   if (offset == 0 && count == o.plaintext_size)
+                                     return a.read_whole(o.id, who.actor());
+                                   auto reader = a.read_object(o.id, who.actor());
+                                   if (!reader) return reader.error();
+                                   auto bytes =
+                                       reader.value()->read(offset, static_cast<size_t>(count));
+                                   if (!bytes) return bytes.error();
+                                   return std::string(bytes.value().begin(), bytes.value().end());
+                                 });
+      if (!res) return res.error();
+      out = std::move(res).value();
+      return ok_status();
+    };
+    const json no_files = json::array();
+    const json& playback_files = r.metadata.contains("playback") &&
+                                         r.metadata["playback"].is_object() &&
+                                         r.metadata["playback"].contains("files") &&
+                                         r.metadata["playback"]["files"].is_array()
+                                     ? r.metadata["playback"]["files"]
+                                     : no_files;
+    const std::string media_base = "/api/v1/recordings/" + rec + "/media/";
+    // GET /recordings/{id}: everything about one interaction: the catalog entry, participants
+    // with their media, talk and sentiment, the transcript, related interactions and objects
+    // (access.metadata, the transcripts' access.read and access.search in the ledger).
     if (parts.size() == 1 && reading) {
       VB_TRY(a.log_access("metadata", rec, who.actor()));
       json objects = json::array();
@@ -399,8 +458,7 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
                            {"bytes", o.value().plaintext_size},
                            {"sha256", o.value().sha256}});
       }
-      out = reply(req, http::status::ok,
-                  {{"id", r.id},
+      json view = {{"id", r.id},
                    {"serial", a.node_id() + "-" + std::to_string(r.serial)},
                    {"status", r.status},
                    {"metadata", r.metadata},
@@ -408,32 +466,29 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
                    {"completed", r.completed_at},
                    {"retentionUntil", r.retention_until},
                    {"legalHolds", r.active_holds},
-                   {"objects", objects}});
+                   {"participants", search::participants_view(r.metadata, media_base)},
+                   {"objects", objects}};
+      auto transcript = search::read_transcript(a, rec, who.actor());
+      if (transcript) {
+        view["transcript"] = std::move(transcript).value();
+      } else if (transcript.error().code == ErrorCode::kNotFound) {
+        view["transcript"] = nullptr;
+      } else {
+        return transcript.error();
+      }
+      if (r.metadata.contains("transcripts") && r.metadata["transcripts"].contains("sentiment")) {
+        view["sentiment"] = r.metadata["transcripts"]["sentiment"];
+      }
+      auto rel = related();
+      if (!rel) return rel.error();
+      view["related"] = std::move(rel).value();
+      out = reply(req, http::status::ok, view);
       return ok_status();
     }
-    // GET /recordings/{id}/related: related interactions, oldest first, with why, within the
-    // caller's scope (access.search in the ledger).
     if (parts.size() == 2 && parts[1] == "related" && reading) {
-      search::Query scope;
-      scope.scope_groups = who.account.groups;
-      scope.scope_regions = who.account.regions;
-      auto r = search::related(a.catalog(), rec, scope);
-      if (!r) return r.error();
-      auto hits = r.value().page.hits;
-      std::reverse(hits.begin(), hits.end());
-      json list = json::array();
-      std::vector<std::string> ids;
-      for (const auto& h : hits) {
-        ids.push_back(h.id);
-        auto j = search::hit_json(h);
-        j["why"] = r.value().reasons.at(h.id);
-        list.push_back(std::move(j));
-      }
-      VB_TRY(a.log_search(
-          {{"relatedTo", rec},
-           {"scope", {{"groups", scope.scope_groups}, {"regions", scope.scope_regions}}}},
-          ids, who.actor()));
-      out = reply(req, http::status::ok, {{"recording", rec}, {"related", std::move(list)}});
+      auto rel = related();
+      if (!rel) return rel.error();
+      out = reply(req, http::status::ok, {{"recording", rec}, {"related", std::move(rel).value()}});
       return ok_status();
     }
     // GET /recordings/{id}/transcript: every participant's transcript merged in time order
@@ -448,16 +503,43 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       out = reply(req, http::status::ok, t.value());
       return ok_status();
     }
-    // GET /recordings/{id}/objects/{oid}: the decrypted content (access.read in the ledger).
+    // GET /recordings/{id}/media: the playback files, one per participant (access.metadata).
+    if (parts.size() == 2 && parts[1] == "media" && reading) {
+      VB_TRY(a.log_access("metadata", rec, who.actor()));
+      json files = json::array();
+      for (const auto& f : playback_files) files.push_back(search::media_entry(f, media_base));
+      json body = {{"recording", rec}, {"files", files}};
+      if (playback_files.empty()) body["note"] = search::kNoPlaybackYet;
+      out = reply(req, http::status::ok, body);
+      return ok_status();
+    }
+    // GET /recordings/{id}/media/{participant}: one participant's audio as Ogg/Opus, with range
+    // requests; the participant by SIPREC id, address (with or without "sip:"), name or object.
+    if (parts.size() == 3 && parts[1] == "media" && reading) {
+      const std::string wanted = url_decode(parts[2]);
+      const json* file = search::find_media(playback_files, wanted);
+      if (!file) {
+        out = problem(req, http::status::not_found,
+                      playback_files.empty()
+                          ? std::string(search::kNoPlaybackYet)
+                          : "recording " + rec + " has no playback file for \"" + wanted +
+                                "\" (GET " + media_base.substr(0, media_base.size() - 1) +
+                                " lists them)",
+                      "NoMedia");
+        return ok_status();
+      }
+      auto o = a.object_info(file->value("object", ""));
+      if (!o || o.value().recording_id != rec) return deny();
+      return send_object(o.value(), "audio/ogg; codecs=opus");
+    }
+    // GET /recordings/{id}/objects/{oid}: the decrypted content, with range requests
+    // (access.read in the ledger).
     if (parts.size() == 3 && parts[1] == "objects" && reading) {
       const std::string oid = url_decode(parts[2]);
       auto o = a.object_info(oid);
       if (!o || o.value().recording_id != rec) return deny();
-      auto content = a.read_whole(oid, who.actor());
-      if (!content) return content.error();
-      out = download(req, o.value().kind == "playback" ? "audio/ogg" : "application/octet-stream",
-                     std::move(content).value());
-      return ok_status();
+      return send_object(o.value(), o.value().kind == "playback" ? "audio/ogg; codecs=opus"
+                                                                 : "application/octet-stream");
     }
     // POST /recordings/{id}/export: an offline-verifiable package (tar), logged as an export.
     if (parts.size() == 2 && parts[1] == "export" && req.method() == http::verb::post) {

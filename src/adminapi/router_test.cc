@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "admin/interpreter.h"
+#include "adminapi/http_util.h"
 #include "archive/archive.h"
 #include "policy/sqlite_store.h"
 
@@ -83,9 +84,11 @@ class RouterTest : public ::testing::Test {
   }
 
   Response call(http::verb method, const std::string& target, const json& body = nullptr,
-                const std::string& token = "secret-token") {
+                const std::string& token = "secret-token",
+                const std::vector<std::pair<http::field, std::string>>& headers = {}) {
     Request req{method, target, 11};
     if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    for (const auto& [field, value] : headers) req.set(field, value);
     if (!body.is_null()) req.body() = body.dump();
     req.prepare_payload();
     return router->handle(req);
@@ -99,6 +102,40 @@ class RouterTest : public ::testing::Test {
   std::unique_ptr<archive::Archive> archive_;
   std::unique_ptr<Router> router;
 };
+
+TEST(HttpRanges, OneByteRangeOfEachFormElseTheWholeContent) {
+  using detail::parse_range;
+  auto r = parse_range("bytes=0-9", 100);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->satisfiable);
+  EXPECT_EQ(r->first, 0u);
+  EXPECT_EQ(r->last, 9u);
+  r = parse_range("bytes=90-", 100);  // to the end
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 90u);
+  EXPECT_EQ(r->last, 99u);
+  r = parse_range("Bytes=50-1000", 100);  // clipped to the end
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last, 99u);
+  r = parse_range("bytes=-10", 100);  // the last ten
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 90u);
+  EXPECT_EQ(r->last, 99u);
+  r = parse_range("bytes=-1000", 100);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 0u);
+  // Past the end: 416.
+  for (const char* h : {"bytes=100-", "bytes=100-200", "bytes=-0"}) {
+    r = parse_range(h, 100);
+    ASSERT_TRUE(r) << h;
+    EXPECT_FALSE(r->satisfiable) << h;
+  }
+  // Not usable: the whole content (RFC 9110 lets a server ignore Range).
+  for (const char* h : {"", "bytes=", "items=0-1", "bytes=5-2", "bytes=0-1,5-6", "bytes=a-b",
+                        "bytes=1", "bytes=--1", "bytes=99999999999999999999-"}) {
+    EXPECT_FALSE(parse_range(h, 100)) << h;
+  }
+}
 
 TEST_F(RouterTest, HealthNeedsNoTokenButTheApiDoes) {
   EXPECT_EQ(call(http::verb::get, "/healthz", nullptr, "").result(), http::status::ok);
@@ -362,6 +399,99 @@ TEST_F(RouterTest, T25aDeleteBeforeRetentionRefusedAndAudited) {
   ASSERT_EQ(ledger("disposal.refused").size(), 1u);
   EXPECT_EQ(ledger("disposal.refused").front()["by"], "api:jane");
   EXPECT_TRUE(archive_->read_object(obj, "check"));  // still there
+}
+
+// A player seeks in a participant's audio: GET /recordings/{id}/media lists the playback files,
+// /media/{participant} serves one by SIPREC id, address or name, with range requests that give
+// exactly those bytes (206), 416 past the end, and the whole file when If-Range no longer fits;
+// GET /recordings/{id} gathers participants, media, talk and transcript state in one answer.
+TEST_F(RouterTest, PlayersSeekInAParticipantsAudioWithRangeRequests) {
+  const auto [rec, media] = recording("FX Desk");
+  const auto waiting =
+      call(http::verb::get, "/api/v1/recordings/" + rec + "/media/p1", nullptr, "jane-token");
+  EXPECT_EQ(waiting.result(), http::status::not_found);
+  EXPECT_NE(waiting.body().find("not made yet"), std::string::npos) << waiting.body();
+  // The playback job's output: a derived object and the "playback" metadata.
+  std::string audio;
+  for (int i = 0; i < 3000; ++i) audio += static_cast<char>(i * 7 % 251);
+  auto obj = archive_->begin_derived_object(rec, "playback");
+  ASSERT_TRUE(obj) << obj.error().message;
+  ASSERT_TRUE(obj.value()->writer().write(
+      std::span(reinterpret_cast<const uint8_t*>(audio.data()), audio.size())));
+  ASSERT_TRUE(archive_->seal(*obj.value()));
+  const std::string oid = obj.value()->id();
+  json meta = archive_->recording(rec).value().metadata;
+  meta["participants"] = {{{"id", "p1"}, {"aor", "sip:ava@fx.example"}, {"name", "Ava"}},
+                          {{"id", "p2"}, {"aor", "tel:+15550100"}}};
+  meta["playback"] = {{"files",
+                       {{{"object", oid},
+                         {"name", "Ava <sip:ava@fx.example>"},
+                         {"participants", {"p1"}},
+                         {"aors", {"sip:ava@fx.example"}},
+                         {"durationSeconds", 1.5},
+                         {"bytes", audio.size()}}}}};
+  meta["transcripts"] = {{"files", {{{"participants", {"p1"}}, {"talkRatio", 0.7}}}}};
+  ASSERT_TRUE(archive_->update_metadata(rec, meta, "test", "playback"));
+
+  auto list = call(http::verb::get, "/api/v1/recordings/" + rec + "/media", nullptr, "jane-token");
+  ASSERT_EQ(list.result(), http::status::ok) << list.body();
+  ASSERT_EQ(body(list)["files"].size(), 1u);
+  EXPECT_EQ(body(list)["files"][0]["url"], "/api/v1/recordings/" + rec + "/media/p1");
+  for (const char* who :
+       {"p1", "sip%3Aava%40fx.example", "ava@fx.example", "AVA%20%3Csip%3Aava%40fx.example%3E"}) {
+    auto whole =
+        call(http::verb::get, "/api/v1/recordings/" + rec + "/media/" + who, nullptr, "jane-token");
+    ASSERT_EQ(whole.result(), http::status::ok) << who << " " << whole.body();
+    EXPECT_EQ(whole.body(), audio);
+    EXPECT_EQ(whole[http::field::accept_ranges], "bytes");
+    EXPECT_EQ(whole[http::field::content_type], "audio/ogg; codecs=opus");
+  }
+  const std::string url = "/api/v1/recordings/" + rec + "/media/p1";
+  auto part =
+      call(http::verb::get, url, nullptr, "jane-token", {{http::field::range, "bytes=1000-1999"}});
+  ASSERT_EQ(part.result(), http::status::partial_content);
+  EXPECT_EQ(part.body(), audio.substr(1000, 1000));  // across the archive's chunks
+  EXPECT_EQ(part[http::field::content_range], "bytes 1000-1999/3000");
+  const std::string etag(part[http::field::etag]);
+  part = call(http::verb::get, url, nullptr, "jane-token", {{http::field::range, "bytes=-7"}});
+  ASSERT_EQ(part.result(), http::status::partial_content);
+  EXPECT_EQ(part.body(), audio.substr(2993));
+  part = call(http::verb::get, url, nullptr, "jane-token",
+              {{http::field::range, "bytes=2990-"}, {http::field::if_range, etag}});
+  EXPECT_EQ(part.result(), http::status::partial_content);
+  part = call(http::verb::get, url, nullptr, "jane-token",
+              {{http::field::range, "bytes=2990-"}, {http::field::if_range, "\"other\""}});
+  EXPECT_EQ(part.result(), http::status::ok);
+  EXPECT_EQ(part.body().size(), audio.size());
+  part = call(http::verb::get, url, nullptr, "jane-token", {{http::field::range, "bytes=3000-"}});
+  EXPECT_EQ(part.result(), http::status::range_not_satisfiable);
+  EXPECT_EQ(part[http::field::content_range], "bytes */3000");
+  auto nobody =
+      call(http::verb::get, "/api/v1/recordings/" + rec + "/media/mallory", nullptr, "jane-token");
+  EXPECT_EQ(nobody.result(), http::status::not_found);
+  EXPECT_NE(nobody.body().find("mallory"), std::string::npos);
+  // Another desk's officer: the same 403 as for anything that does not exist.
+  EXPECT_EQ(call(http::verb::get, url, nullptr, "rita-token").result(), http::status::forbidden);
+  // The same ranges on the object route; the raw evidence object is sealed too.
+  part = call(http::verb::get, "/api/v1/recordings/" + rec + "/objects/" + media, nullptr,
+              "jane-token", {{http::field::range, "bytes=4-6"}});
+  ASSERT_EQ(part.result(), http::status::partial_content);
+  EXPECT_EQ(part.body(), "cal");
+
+  // One interaction in one answer.
+  auto view = call(http::verb::get, "/api/v1/recordings/" + rec, nullptr, "jane-token");
+  ASSERT_EQ(view.result(), http::status::ok) << view.body();
+  const json v = body(view);
+  ASSERT_EQ(v["participants"].size(), 2u);
+  EXPECT_EQ(v["participants"][0]["media"], url);
+  EXPECT_EQ(v["participants"][0]["talkRatio"], 0.7);
+  EXPECT_FALSE(v["participants"][1].contains("media"));
+  EXPECT_TRUE(v["transcript"].is_null());
+  EXPECT_TRUE(v["related"].is_array());
+  EXPECT_EQ(v["objects"].size(), 2u);
+  // Every play is an access in the ledger, with who.
+  EXPECT_GE(ledger("access.read").size(), 8u);
+  EXPECT_EQ(ledger("access.read").back()["by"], "api:jane");
 }
 
 }  // namespace

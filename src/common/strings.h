@@ -21,6 +21,10 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 // A SQL LIKE pattern (with ESCAPE '\\') matching `text` anywhere, taken literally, in lower case.
 std::string like_pattern(std::string_view text);
 
+// Percent-encodes every byte but RFC 3986's unreserved ones (A-Z a-z 0-9 - . _ ~): one path
+// segment or query value.
+std::string url_encode(std::string_view s);
+
 // Lower-case hexadecimal of bytes, and back (nullopt for odd length or a non-hex digit).
 std::string to_hex(std::span<const uint8_t> bytes);
 std::optional<std::vector<uint8_t>> from_hex(std::string_view text);

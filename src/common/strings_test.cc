@@ -12,6 +12,13 @@ TEST(Strings, CaseInsensitive) {
   EXPECT_EQ(CaseInsensitiveHash{}("ABC"), CaseInsensitiveHash{}("abc"));
 }
 
+TEST(Strings, UrlEncodeLeavesOnlyUnreservedBytes) {
+  EXPECT_EQ(url_encode("sip:alice@example.com"), "sip%3Aalice%40example.com");
+  EXPECT_EQ(url_encode("A-z_0.9~"), "A-z_0.9~");
+  EXPECT_EQ(url_encode("a b/c"), "a%20b%2Fc");
+  EXPECT_EQ(url_encode("\xC3\xA9"), "%C3%A9");
+}
+
 TEST(Strings, TrimSplitJoin) {
   EXPECT_EQ(trim("  a b \t\r\n"), "a b");
   EXPECT_EQ(split("a;b;;c", ';'), (std::vector<std::string>{"a", "b", "", "c"}));

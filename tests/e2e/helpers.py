@@ -59,6 +59,20 @@ class VerbatimTestCase(unittest.TestCase):
         return self.run_vb("token", "create", name, check=0).stdout.strip()
 
 
+def http_bytes(url, token=None, headers=None, timeout=10):
+    """GET `url` as bytes: (status, response headers, body)."""
+    req = urllib.request.Request(url, method="GET")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
 def http(method, url, token=None, body=None, timeout=10):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)

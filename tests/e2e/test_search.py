@@ -6,11 +6,12 @@ over UDP (test_recorder.SipClient) with RFC 7865 metadata, business data in a SI
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import http, main, wait_until  # noqa: E402
+from helpers import http, http_bytes, main, wait_until  # noqa: E402
 # As a module, so its test classes are not collected here too.
 import test_recorder as recorder  # noqa: E402
 from speech import send_speech  # noqa: E402
@@ -260,6 +261,31 @@ class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
         self.assertEqual(starts, sorted(starts))
         self.assertEqual(len({u["speaker"] for u in body["utterances"]}), 2, body)
         self.assertIn("words", body["utterances"][0])
+        # One interaction in one answer, and a participant's voice as Opus that a player seeks in.
+        self.assertTrue(wait_until(lambda: http("GET", url + f"/api/v1/recordings/{rid}/media",
+                                                officer)[1]["files"], 30))
+        status, body = http("GET", url + f"/api/v1/recordings/{rid}", officer)
+        self.assertEqual(status, 200, body)
+        alice = [p for p in body["participants"] if p.get("aor") == "sip:alice@example.com"][0]
+        self.assertIn("talkRatio", alice)
+        self.assertTrue(body["transcript"]["utterances"])
+        self.assertIsInstance(body["related"], list)
+        status, headers, whole = http_bytes(url + alice["media"], officer)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Accept-Ranges"], "bytes")
+        self.assertEqual(whole[:4], b"OggS")
+        status, headers, part = http_bytes(url + "/api/v1/recordings/" + rid + "/media/alice@example.com",
+                                           officer, {"Range": "bytes=100-"})
+        self.assertEqual(status, 206)
+        self.assertEqual(part, whole[100:])
+        self.assertEqual(headers["Content-Range"], f"bytes 100-{len(whole) - 1}/{len(whole)}")
+        # An independent decoder reads it whole: opusdec (opus-tools).
+        path = os.path.join(self.tmp, "alice.opus")
+        with open(path, "wb") as f:
+            f.write(whole)
+        decoded = subprocess.run(["opusdec", "--quiet", path, os.path.join(self.tmp, "alice.wav")],
+                                 capture_output=True, text=True)
+        self.assertEqual(decoded.returncode, 0, decoded.stderr)
         status, body = http("GET", url + f"/api/v1/recordings/{self.recording_of(live.call_id)}/transcript",
                             officer)
         self.assertEqual((status, body["error"]["errorId"]), (404, "NoTranscript"), body)
