@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Verbatim needs to build, test and demo.
+# Installs the Debian 12 packages Verbatim needs to build, test and demo, and the published
+# lexicons it reads at run time (third_party/lexicons, from the npm registry by its lockfile).
 # Idempotent and quiet when everything is already present.
 set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 PACKAGES=(
   # toolchain
@@ -13,7 +15,22 @@ PACKAGES=(
   libsrtp2-dev libopus-dev libogg-dev libspandsp-dev libspeexdsp-dev libopusfile-dev libsndfile1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump opus-tools espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts rtpengine-daemon python3 python3-yaml curl stunnel4 openssl
+  # npm packages (lexicons now, the web portal later)
+  nodejs
 )
+# npm: Debian's package, unless the machine's nodejs brings its own (NodeSource's does).
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+
+# The lexicons, exactly as package-lock.json says (no install scripts run): again only when the
+# lockfile changed since the last install.
+lexicons() {
+  local dir="$ROOT/third_party/lexicons"
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.verbatim-installed-lock" 2>/dev/null; then
+    echo "bootstrap: installing third_party/lexicons (npm ci)"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$dir/package-lock.json" "$dir/node_modules/.verbatim-installed-lock"
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -21,7 +38,10 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  lexicons
+  exit 0
+fi
 
 echo "bootstrap: installing ${missing[*]}"
 SUDO=""
@@ -36,3 +56,4 @@ for svc in kamailio rtpengine-daemon; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
 done
+lexicons

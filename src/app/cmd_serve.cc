@@ -321,7 +321,22 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       }
       spdlog::info("transcription: {} {} ({})", engine.value()->info().name,
                    engine.value()->info().version, engine.value()->info().model);
-      transcriber = std::make_unique<recorder::Transcriber>(std::move(engine).value());
+      std::unique_ptr<transcribe::SentimentScorer> sentiment;
+      if (env.config.recorder_sentiment == "vader") {
+        const std::string dir = env.config.recorder_sentiment_lexicon.empty()
+                                    ? transcribe::SentimentScorer::built_lexicon_dir()
+                                    : env.config.recorder_sentiment_lexicon;
+        auto s = transcribe::SentimentScorer::load(dir);
+        if (!s) {
+          return fail(kExitUsage, "recorder.sentiment: " + s.error().message +
+                                      " (recorder.sentiment = \"none\" runs without)");
+        }
+        sentiment = std::move(s).value();
+        spdlog::info("sentiment: {} ({}, {} words)", sentiment->info().version,
+                     sentiment->info().lexicon.substr(0, 19), sentiment->words());
+      }
+      transcriber =
+          std::make_unique<recorder::Transcriber>(std::move(engine).value(), std::move(sentiment));
       workers.push_back(std::make_unique<recorder::JobWorker>(
           io, *job_queue, recorder::kTranscribeJob,
           [&ar, t = transcriber.get()](recorder::JobWorker& w, const jobs::Job& j) {

@@ -74,7 +74,7 @@ Status read_recorder(const toml::table& t, Config& c) {
        "drain_timeout_s",  "latch",         "accept_non_siprec",   "allowed_sources",
        "playback",         "transcription", "transcription_model", "transcription_phones",
        "gateway_key_file", "tls_listen",    "tls_client_auth",     "business_headers",
-       "playback_workers"}));
+       "playback_workers", "sentiment",     "sentiment_lexicon"}));
   VB_TRY(read(t, "recorder", "sip_listen", c.recorder_sip_listen));
   VB_TRY(read(t, "recorder", "media_address", c.recorder_media_address));
   VB_TRY(read(t, "recorder", "rtp_port_min", c.recorder_rtp_port_min));
@@ -91,6 +91,12 @@ Status read_recorder(const toml::table& t, Config& c) {
   VB_TRY(read(t, "recorder", "transcription", c.recorder_transcription));
   VB_TRY(read(t, "recorder", "transcription_model", c.recorder_transcription_model));
   VB_TRY(read(t, "recorder", "transcription_phones", c.recorder_transcription_phones));
+  VB_TRY(read(t, "recorder", "sentiment", c.recorder_sentiment));
+  VB_TRY(read(t, "recorder", "sentiment_lexicon", c.recorder_sentiment_lexicon));
+  if (c.recorder_sentiment != "vader" && c.recorder_sentiment != "none") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "recorder.sentiment must be \"vader\" or \"none\"");
+  }
   if (c.recorder_transcription != "pocketsphinx" && c.recorder_transcription != "none") {
     return make_error(ErrorCode::kInvalidArgument,
                       "recorder.transcription must be \"pocketsphinx\" or \"none\"");
@@ -435,6 +441,8 @@ std::string config_to_toml(const Config& c) {
                                       {"transcription", c.recorder_transcription},
                                       {"transcription_model", c.recorder_transcription_model},
                                       {"transcription_phones", c.recorder_transcription_phones},
+                                      {"sentiment", c.recorder_sentiment},
+                                      {"sentiment_lexicon", c.recorder_sentiment_lexicon},
                                       {"allowed_sources", sources},
                                       {"business_headers", business},
                                       {"gateway_key_file", c.recorder_gateway_key_file},

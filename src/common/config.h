@@ -69,7 +69,11 @@ struct Config {
   // Transcripts per participant after each call (job queue): "pocketsphinx" or "none".
   std::string recorder_transcription = "pocketsphinx";
   std::string recorder_transcription_model = "/usr/share/pocketsphinx/model/en-us";
-  bool recorder_transcription_phones = true;          // phones for phonetic search
+  bool recorder_transcription_phones = true;  // phones for phonetic search
+  // Sentiment of each transcribed utterance and participant: "vader" or "none"; the lexicon's
+  // directory (empty: the one this build installed, share/lexicons/vader).
+  std::string recorder_sentiment = "vader";
+  std::string recorder_sentiment_lexicon;
   std::vector<std::string> recorder_allowed_sources;  // CIDRs of recording clients; empty: any
   // SIP headers of a recording INVITE kept as the recording's business data (searchable).
   std::vector<std::string> recorder_business_headers = {"User-to-User"};

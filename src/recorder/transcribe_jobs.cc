@@ -37,7 +37,8 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
       format_iso8601_ms(TimePoint(std::chrono::duration_cast<TimePoint::duration>(
           std::chrono::nanoseconds(res.timeline_start_ns))));
   json files = json::array();
-  std::vector<transcribe::Intervals> talk;  // per track: when it spoke
+  std::vector<transcribe::Intervals> talk;              // per track: when it spoke
+  std::vector<transcribe::ScoredUtterance> all_scored;  // every participant's, for the call
   double audio_s = 0;
   for (auto& t : res.tracks) {
     std::vector<int16_t> wide;
@@ -63,6 +64,18 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
       words += u.words.size();
       for (const auto& w : u.words) confidence += w.confidence;
     }
+    // Sentiment per utterance, and the participant's over the call.
+    json uts = transcribe::utterances_json(utterances.value());
+    std::vector<transcribe::ScoredUtterance> scored;
+    if (sentiment_) {
+      for (size_t i = 0; i < utterances.value().size() && i < uts.size(); ++i) {
+        const auto& u = utterances.value()[i];
+        const auto sc = sentiment_->score(u.text);
+        uts[i]["sentiment"] = sc.compound;
+        scored.push_back({u.start, u.words.size(), sc.compound});
+      }
+      all_scored.insert(all_scored.end(), scored.begin(), scored.end());
+    }
     json track = {{"name", t.name}, {"labels", t.labels}};
     if (!t.participants.empty()) track["participants"] = t.participants;
     if (!t.aors.empty()) track["aors"] = t.aors;
@@ -72,7 +85,7 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
                       {"track", track},
                       {"timelineStart", timeline_start},
                       {"audioSeconds", std::round(t.duration_s * 1000) / 1000},
-                      {"utterances", transcribe::utterances_json(utterances.value())}};
+                      {"utterances", std::move(uts)}};
     const std::string text = doc.dump();
     auto object =
         store_derived(worker, archive, job.recording, "transcript",
@@ -92,6 +105,7 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
     f["utterances"] = utterances.value().size();
     f["words"] = words;
     if (words) f["confidence"] = std::round(confidence / static_cast<double>(words) * 1000) / 1000;
+    if (sentiment_) f["sentiment"] = transcribe::sentiment_summary(scored);
     files.push_back(std::move(f));
   }
   const auto stats = transcribe::talk_stats(talk, res.duration_s);
@@ -110,6 +124,10 @@ Result<json> Transcriber::run(JobWorker& worker, archive::Archive& archive, cons
                         {"overtalkRatio", share(stats.overtalk_ratio())},
                         {"silenceRatio", share(stats.silence_ratio())}}},
                       {"processingSeconds", std::round(took * 1000) / 1000}};
+  if (sentiment_) {
+    transcripts["sentiment"] = {{"engine", sentiment_->info().to_json()},
+                                {"overall", transcribe::sentiment_summary(all_scored)}};
+  }
   if (audio_s > 0) transcripts["realTimeFactor"] = std::round(took / audio_s * 1000) / 1000;
   if (res.tracks.empty()) transcripts["note"] = "no decodable audio in the evidence";
   VB_TRY(set_metadata_key(worker, archive, job.recording, "transcripts", transcripts,

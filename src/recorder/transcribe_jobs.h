@@ -22,6 +22,7 @@
 #include "jobs/queue.h"
 #include "recorder/job_worker.h"
 #include "transcribe/engine.h"
+#include "transcribe/sentiment.h"
 
 namespace verbatim::recorder {
 
@@ -29,11 +30,15 @@ constexpr const char* kTranscribeJob = "transcribe";
 
 class Transcriber {
  public:
-  explicit Transcriber(std::unique_ptr<transcribe::Engine> engine) : engine_(std::move(engine)) {}
+  // `sentiment`: scores each utterance and each participant (may be null: no sentiment).
+  explicit Transcriber(std::unique_ptr<transcribe::Engine> engine,
+                       std::unique_ptr<transcribe::SentimentScorer> sentiment = nullptr)
+      : engine_(std::move(engine)), sentiment_(std::move(sentiment)) {}
   Result<nlohmann::json> run(JobWorker& worker, archive::Archive& archive, const jobs::Job& job);
 
  private:
   std::unique_ptr<transcribe::Engine> engine_;
+  std::unique_ptr<transcribe::SentimentScorer> sentiment_;
 };
 
 }  // namespace verbatim::recorder

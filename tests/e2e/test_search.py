@@ -186,6 +186,13 @@ class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
         self.assertLess(t["talk"]["silenceRatio"], 0.5, t["talk"])
         for f in t["files"]:
             self.assertTrue(0.3 < f["talkRatio"] < 1, f)
+        # Sentiment: per participant and for the call, stamped with the lexicon's package.
+        self.assertRegex(t["sentiment"]["engine"]["version"], r"^vader-sentiment \d")
+        self.assertIn("sha256 ", t["sentiment"]["engine"]["lexicon"])
+        self.assertIn(t["sentiment"]["overall"]["label"], ("positive", "negative", "neutral"))
+        for f in t["files"]:
+            self.assertGreaterEqual(f["sentiment"]["utterances"], 1, f)
+            self.assertTrue(-1 <= f["sentiment"]["score"] <= 1, f)
         kinds = {o["id"]: o["kind"] for o in shown["objects"]}
         alice = next(f for f in t["files"] if f.get("aors") == [ALICE[0]])
         self.assertEqual(kinds[alice["object"]], "transcript")
@@ -261,6 +268,7 @@ class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
         self.assertEqual(starts, sorted(starts))
         self.assertEqual(len({u["speaker"] for u in body["utterances"]}), 2, body)
         self.assertIn("words", body["utterances"][0])
+        self.assertTrue(all(-1 <= u["sentiment"] <= 1 for u in body["utterances"]), body)
         # One interaction in one answer, and a participant's voice as Opus that a player seeks in.
         self.assertTrue(wait_until(lambda: http("GET", url + f"/api/v1/recordings/{rid}/media",
                                                 officer)[1]["files"], 30))
@@ -268,6 +276,8 @@ class TranscriptsBesideTheRecorder(recorder.RecorderTestCase):
         self.assertEqual(status, 200, body)
         alice = [p for p in body["participants"] if p.get("aor") == "sip:alice@example.com"][0]
         self.assertIn("talkRatio", alice)
+        self.assertIn(alice["sentiment"]["label"], ("positive", "negative", "neutral"))
+        self.assertEqual(body["sentiment"]["engine"]["name"], "vader")
         self.assertTrue(body["transcript"]["utterances"])
         self.assertIsInstance(body["related"], list)
         status, headers, whole = http_bytes(url + alice["media"], officer)
