@@ -134,9 +134,9 @@ allowed_sources = ["127.0.0.0/8", "::1/128"]
   EXPECT_TRUE(back.value().recorder_transcription_phones);
   for (const char* bad :
        {"[recorder]\nlatch = \"any\"\n", "[recorder]\ntranscription = \"whisper\"\n",
-        "[recorder]\nplayback_workers = -1\n", "[recorder]\nsentiment = \"afinn\"\n", "[recorder]\nrtp_port_min = 10\n",
-        "[recorder]\naccept_non_siprec = 1\n", "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n",
-        "[recorder]\nmax_sessions = 0\n"}) {
+        "[recorder]\nplayback_workers = -1\n", "[recorder]\nsentiment = \"afinn\"\n",
+        "[recorder]\nrtp_port_min = 10\n", "[recorder]\naccept_non_siprec = 1\n",
+        "[recorder]\nallowed_sources = \"10.0.0.0/8\"\n", "[recorder]\nmax_sessions = 0\n"}) {
     auto r = load_config(write_temp(bad));
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("recorder."), std::string::npos) << r.error().message;
