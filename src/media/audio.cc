@@ -254,7 +254,8 @@ struct OggOpusWriter::Impl {
   int64_t samples_in = 0;                // real samples given, at `rate`
   int64_t packets = 0;                   // audio packets encoded
   int64_t ogg_packets = 0;               // every packet, headers too (libogg's packet number)
-  std::vector<int16_t> buffer, converted;
+  std::vector<int16_t> buffer;           // less than one frame, waiting for the next write
+  std::vector<int16_t> converted;
   std::array<unsigned char, 4000> packet{};
   std::string bytes;
 
@@ -286,12 +287,11 @@ struct OggOpusWriter::Impl {
     return ok_status();
   }
 
-  // Encodes one frame from the front of `buffer`; `last` ends the stream at the real end.
-  Status encode_frame(bool last) {
-    const opus_int32 n = opus_encode(enc, buffer.data(), frame, packet.data(),
-                                     static_cast<opus_int32>(packet.size()));
+  // Encodes the frame of `pcm` (`frame` samples); `last` ends the stream at the real end.
+  Status encode_frame(const int16_t* pcm, bool last) {
+    const opus_int32 n =
+        opus_encode(enc, pcm, frame, packet.data(), static_cast<opus_int32>(packet.size()));
     if (n < 0) return make_error(ErrorCode::kInternal, std::string("Opus: ") + opus_strerror(n));
-    buffer.erase(buffer.begin(), buffer.begin() + frame);
     ++packets;
     // RFC 7845 §4: the granule position counts 48 kHz samples including the pre-skip; the last
     // page's is where the real audio ends, which trims the padding of the final packet.
@@ -375,11 +375,22 @@ Status OggOpusWriter::write(std::span<const int16_t> samples) {
     m.resampler->process(samples, m.converted);
     samples = m.converted;
   }
-  m.buffer.insert(m.buffer.end(), samples.begin(), samples.end());
   m.samples_in += static_cast<int64_t>(samples.size());
-  while (m.buffer.size() >= static_cast<size_t>(m.frame)) {
-    VB_TRY(m.encode_frame(false));
+  const auto frame = static_cast<size_t>(m.frame);
+  // A frame left over from the last write is completed first; whole frames are then encoded
+  // straight from `samples`, and only the remainder is kept.
+  if (!m.buffer.empty()) {
+    const size_t take = std::min(frame - m.buffer.size(), samples.size());
+    m.buffer.insert(m.buffer.end(), samples.begin(), samples.begin() + take);
+    samples = samples.subspan(take);
+    if (m.buffer.size() < frame) return ok_status();
+    VB_TRY(m.encode_frame(m.buffer.data(), false));
+    m.buffer.clear();
   }
+  for (; samples.size() >= frame; samples = samples.subspan(frame)) {
+    VB_TRY(m.encode_frame(samples.data(), false));
+  }
+  m.buffer.assign(samples.begin(), samples.end());
   return ok_status();
 }
 
@@ -393,9 +404,10 @@ Result<std::string> OggOpusWriter::finish() {
   // one, so even an empty file ends its stream.
   const int64_t needed =
       std::max<int64_t>(m.packets + 1, (m.lookahead + m.samples_in + m.frame - 1) / m.frame);
+  m.buffer.resize(static_cast<size_t>(m.frame), 0);  // the remainder, then silence
   while (m.packets < needed) {
-    m.buffer.resize(std::max(m.buffer.size(), static_cast<size_t>(m.frame)), 0);
-    VB_TRY(m.encode_frame(m.packets + 1 == needed));
+    VB_TRY(m.encode_frame(m.buffer.data(), m.packets + 1 == needed));
+    std::fill(m.buffer.begin(), m.buffer.end(), int16_t{0});
   }
   return std::move(m.bytes);
 }

@@ -27,6 +27,10 @@ std::string file_key(const json& file) {
   return file.value("object", "");
 }
 
+std::string media_url(const json& file, const std::string& media_base) {
+  return media_base + url_encode(file_key(file));
+}
+
 bool lists(const json& file, const char* key, const std::string& value) {
   if (!file.contains(key) || !file[key].is_array()) return false;
   return std::any_of(file[key].begin(), file[key].end(),
@@ -59,7 +63,7 @@ json media_entry(const json& file, const std::string& media_base) {
   json e = {{"name", file.value("name", "")},
             {"object", file.value("object", "")},
             {"format", file.value("format", "audio/ogg; codecs=opus")},
-            {"url", media_base + url_encode(file_key(file))}};
+            {"url", media_url(file, media_base)}};
   for (const char* k :
        {"participants", "aors", "labels", "durationSeconds", "sampleRate", "bytes"}) {
     if (file.contains(k)) e[k] = file[k];
@@ -94,7 +98,7 @@ json participants_view(const json& metadata, const std::string& media_base) {
   std::vector<const json*> shown;
   auto add = [&](json p, const std::string& id, const std::string& name) {
     if (const json* f = file_for(playback, id, name)) {
-      p["media"] = media_base + url_encode(file_key(*f));
+      p["media"] = media_url(*f, media_base);
       shown.push_back(f);
     }
     if (const json* t = file_for(transcripts, id, name)) {

@@ -52,14 +52,13 @@ const std::unordered_map<std::string_view, double>& intensifiers() {
 // Negations: "not" and its kin, and the contractions written without their apostrophe as
 // transcripts may have them. "no" is not one: "no" carries a valence of its own in the lexicon.
 bool negates(std::string_view w) {
-  static const std::array<std::string_view, 35> k = {
-      "not",    "never",   "none",  "nor",      "neither", "nothing", "nowhere",
-      "cannot", "without", "nope",  "rarely",   "seldom",  "despite", "uhuh",
-      "aint",   "arent",   "cant",  "couldnt",  "darent",  "didnt",   "doesnt",
-      "dont",   "hadnt",   "hasnt", "havent",   "isnt",    "mightnt", "mustnt",
-      "neednt", "oughtnt", "shant", "shouldnt", "wasnt",   "werent",  "wont"};
+  static const std::array<std::string_view, 36> k = {
+      "not",     "never",   "none",    "nor",    "neither", "nothing", "nowhere", "cannot",
+      "without", "nope",    "rarely",  "seldom", "despite", "uhuh",    "aint",    "arent",
+      "cant",    "couldnt", "darent",  "didnt",  "doesnt",  "dont",    "hadnt",   "hasnt",
+      "havent",  "isnt",    "mightnt", "mustnt", "neednt",  "oughtnt", "shant",   "shouldnt",
+      "wasnt",   "werent",  "wont",    "wouldnt"};
   if (std::find(k.begin(), k.end(), w) != k.end()) return true;
-  if (w == "wouldnt") return true;
   return w.size() > 3 && w.substr(w.size() - 3) == "n't";
 }
 
