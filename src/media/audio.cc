@@ -381,7 +381,8 @@ Status OggOpusWriter::write(std::span<const int16_t> samples) {
   // straight from `samples`, and only the remainder is kept.
   if (!m.buffer.empty()) {
     const size_t take = std::min(frame - m.buffer.size(), samples.size());
-    m.buffer.insert(m.buffer.end(), samples.begin(), samples.begin() + take);
+    m.buffer.insert(m.buffer.end(), samples.begin(),
+                    samples.begin() + static_cast<std::ptrdiff_t>(take));
     samples = samples.subspan(take);
     if (m.buffer.size() < frame) return ok_status();
     VB_TRY(m.encode_frame(m.buffer.data(), false));
