@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 BUILD_DIR ?= build$(if $(filter 1,$(SANITIZE)),-asan,)
 JOBS ?= $(shell nproc)
 
-.PHONY: all bootstrap build deps-check demo test bench fuzz lint format clean
+.PHONY: all bootstrap build deps-check demo test bench bench-search fuzz lint format clean
 
 all: build
 
@@ -48,6 +48,15 @@ bench: bootstrap
 	@cmake --build build-bench -j $(JOBS) --target verbatim bench_recorder_load
 	@build-bench/bench_recorder_load --bin build-bench/verbatim --work /tmp/vb_recorder_load
 	@python3 bench/gateway_load.py build-bench
+
+# Search at archive scale (issue 17): generates SEARCH_INTERACTIONS synthetic interactions once
+# (kept in build-bench/, several GB at 10 million; an hour to make) and times the query mix.
+SEARCH_INTERACTIONS ?= 10000000
+bench-search: bootstrap
+	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-bench -j $(JOBS) --target bench_search
+	@taskset -c 1 build-bench/bench_search --interactions $(SEARCH_INTERACTIONS) \
+	  --db build-bench/search-bench-$(SEARCH_INTERACTIONS).db
 
 # libFuzzer targets (clang). FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 30

@@ -90,6 +90,38 @@ std::string number_digits(std::string_view text) {
   return digits;
 }
 
+std::string party_search_text(std::string_view name, std::string_view aor,
+                              std::string_view number) {
+  std::string out = lower(name);
+  out += '\n';
+  out += aor;
+  out += '\n';
+  out += number;
+  out += '\n';
+  return out;
+}
+
+namespace {
+
+// The recording's words in one row of search_recording_text (rowid: its search key), from its
+// utterances; no row when it has none (or is not indexed).
+Status refresh_recording_text(SqliteDb& db, const std::string& recording_id) {
+  SqliteStmt d(db,
+               "DELETE FROM search_recording_text WHERE rowid = "
+               "(SELECT rowid FROM search_index WHERE recording_id = ?1)");
+  d.bind(1, recording_id);
+  VB_TRY(step(d, db, "updating the recording's words in the index"));
+  SqliteStmt i(db,
+               "INSERT INTO search_recording_text(rowid, text) SELECT s.rowid, w.words FROM "
+               "search_index s, (SELECT group_concat(t.text, char(10)) AS words FROM "
+               "search_utterances u JOIN search_utterance_text t ON t.rowid = u.id WHERE "
+               "u.recording_id = ?1) w WHERE s.recording_id = ?1 AND w.words IS NOT NULL");
+  i.bind(1, recording_id);
+  return step(i, db, "updating the recording's words in the index");
+}
+
+}  // namespace
+
 Status index_utterances(SqliteDb& db, const std::string& recording_id, const std::string& object_id,
                         const std::vector<IndexedUtterance>& utterances) {
   SqliteStmt row(
@@ -111,7 +143,7 @@ Status index_utterances(SqliteDb& db, const std::string& recording_id, const std
     text.bind(2, u.text);
     VB_TRY(step(text, db, "indexing a transcript"));
   }
-  return ok_status();
+  return refresh_recording_text(db, recording_id);
 }
 
 Status drop_utterances(SqliteDb& db, const std::string& recording_id) {
@@ -122,14 +154,15 @@ Status drop_utterances(SqliteDb& db, const std::string& recording_id) {
   VB_TRY(step(t, db, "removing a transcript from the index"));
   SqliteStmt u(db, "DELETE FROM search_utterances WHERE recording_id = ?1");
   u.bind(1, recording_id);
-  return step(u, db, "removing a transcript from the index");
+  VB_TRY(step(u, db, "removing a transcript from the index"));
+  return refresh_recording_text(db, recording_id);
 }
 
 Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
-  {
-    SqliteStmt d(db,
-                 "DELETE FROM search_party_text WHERE rowid = "
-                 "(SELECT rowid FROM search_index WHERE recording_id = ?1)");
+  for (const char* text : {"search_party_text", "search_recording_text"}) {
+    SqliteStmt d(db, (std::string("DELETE FROM ") + text +
+                      " WHERE rowid = (SELECT rowid FROM search_index WHERE recording_id = ?1)")
+                         .c_str());
     d.bind(1, id);
     VB_TRY(step(d, db, "updating the search index"));
   }
@@ -168,11 +201,24 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
     }
   }
   const std::string direction = call.is_object() ? text_of(call, "direction") : "";
+  int64_t row = search_key_base(started_ms);
+  {  // The next free key of its millisecond.
+    SqliteStmt k(db, "SELECT MAX(rowid) FROM search_index WHERE rowid >= ?1 AND rowid < ?1 + ?2");
+    k.bind(1, row);
+    k.bind(2, kSearchKeysPerMs);
+    if (k.step() != kSqliteRow) return db.error("indexing the recording");
+    if (!k.is_null(0)) row = k.int64(0) + 1;
+    if (row >= search_key_base(started_ms) + kSearchKeysPerMs) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "indexing the recording: over 2^20 recordings start in its millisecond");
+    }
+  }
   SqliteStmt s(db,
                "INSERT INTO search_index(recording_id, started_ms, duration_ms, direction, "
-               "origin_number, dialed_number, application_id, policy, region, call_id) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+               "origin_number, dialed_number, application_id, policy, region, call_id, rowid) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
   s.bind(1, id);
+  s.bind(11, row);
   s.bind(2, started_ms);
   auto bind_text = [&](int i, const std::string& v) {
     if (v.empty()) {
@@ -194,7 +240,6 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   bind_text(9, text_of(m, "region"));
   bind_text(10, text_of(m, "callId"));
   VB_TRY(step(s, db, "indexing the recording"));
-  const int64_t row = sqlite3_last_insert_rowid(db.handle());
   std::string text;
   std::set<std::tuple<std::string, std::string, std::string>> seen;
   for (const auto& p : parties) {
@@ -208,7 +253,7 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
     ins.bind(4, p.aor);
     ins.bind(5, p.number);
     VB_TRY(step(ins, db, "indexing the recording's parties"));
-    text += lower(p.name) + "\n" + p.aor + "\n" + p.number + "\n";
+    text += party_search_text(p.name, p.aor, p.number);
   }
   SqliteStmt t(db, "INSERT INTO search_party_text(rowid, text) VALUES(?1, ?2)");
   t.bind(1, row);
@@ -236,7 +281,7 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
       VB_TRY(step(ins, db, "indexing the recording's business data"));
     }
   }
-  return ok_status();
+  return refresh_recording_text(db, id);
 }
 
 // Only recordings past the serial the last pass reached are looked at (archive_info

@@ -12,8 +12,18 @@
 //   callId                               -> columns; groups -> search_groups
 //   business[] {key, value, source}      -> search_data (SIP headers, SIPREC extension data,
 //                                           tags given through the API)
+//   transcripts' utterances              -> search_utterances (one row each, words in full
+//                                           text) and search_recording_text (all the words of
+//                                           a recording in one full-text row)
+//
+// The order searches list in is the index's rowid, the search key: the recording's start in
+// milliseconds times 2^20, plus a sequence among recordings that start in the same millisecond.
+// The full-text tables of parties and words use the same rowid, so "the newest 50 that match"
+// walks any of them backwards and stops after 50, never sorting every match (search/search.cc).
 // Threads and ownership: functions over the caller's database handle (the Archive's).
 #pragma once
+
+#include <cstdint>
 
 #include <string>
 #include <string_view>
@@ -30,6 +40,17 @@ namespace verbatim::archive {
 // "+44 (20) 7946-0018", "tel:+442079460018"), without the leading +: E.164 as digits. Empty when
 // the user part is not a number (alice@example.com).
 std::string number_digits(std::string_view aor_or_text);
+
+// The first search key of recordings that start at `started_ms` (Unix milliseconds; times before
+// 1970 count as 1970); keys of the same millisecond follow it, kSearchKeysPerMs of them.
+constexpr int kSearchKeyShift = 20;
+constexpr int64_t kSearchKeysPerMs = int64_t{1} << kSearchKeyShift;
+constexpr int64_t search_key_base(int64_t started_ms) {
+  return (started_ms < 0 ? 0 : started_ms) << kSearchKeyShift;
+}
+
+// The text a participant query matches (search_party_text: trigrams of it), for one party.
+std::string party_search_text(std::string_view name, std::string_view aor, std::string_view number);
 
 // Replaces what the index holds for `recording_id` with what `metadata` says.
 // Recordings whose metadata has no startedAt are indexed at their catalog creation time.

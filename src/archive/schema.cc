@@ -156,6 +156,25 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX utterances_by_recording ON search_utterances(recording_id);
     CREATE VIRTUAL TABLE search_utterance_text USING fts5(text);
     )sql",
+    // 7: newest first without sorting (catalog_index.h): search_index's rowid becomes the search
+    //    key (the start in milliseconds times 2^20, plus a sequence), shared by the parties' text
+    //    and by a new full-text row of all the words of each recording. The index is emptied
+    //    here and refilled from the catalog (and the kept utterances) when the writer next opens
+    //    the archive. Rowid order replaces the time index; the number indexes need no time.
+    R"sql(
+    DELETE FROM search_party_text;
+    DELETE FROM search_index;
+    DELETE FROM search_parties;
+    DELETE FROM search_groups;
+    DELETE FROM search_data;
+    DELETE FROM archive_info WHERE key = 'search_indexed_serial';
+    DROP INDEX search_by_time;
+    DROP INDEX search_by_origin;
+    DROP INDEX search_by_dialed;
+    CREATE INDEX search_by_origin ON search_index(origin_number);
+    CREATE INDEX search_by_dialed ON search_index(dialed_number);
+    CREATE VIRTUAL TABLE search_recording_text USING fts5(text);
+    )sql",
 };
 }  // namespace
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -45,29 +47,27 @@ Result<int64_t> time_ms(const std::string& param, const std::string& v) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
 }
 
-// The cursor: where the last page ended, in the sort order as text: "started.id", or
-// "score:started.id" when ranked by a phonetic score.
+// The cursor: where the last page ended, as its last hit's search key (catalog_index.h), or
+// "score:key" when ranked by a phonetic score.
 std::string make_cursor(const Hit& h) {
-  std::string c = std::to_string(h.started_ms) + "." + h.id;
+  std::string c = std::to_string(h.key);
   if (h.score) c = std::to_string(std::llround(*h.score * 1000)) + ":" + c;
   return c;
 }
 
-bool read_cursor(std::string c, std::optional<int64_t>& score, int64_t& started, std::string& id) {
-  if (const auto colon = c.find(':'); colon != std::string::npos) {
+bool read_cursor(const std::string& c, std::optional<int64_t>& score, int64_t& key) {
+  auto number = [](std::string_view t, int64_t& v) {
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    return !t.empty() && ec == std::errc() && p == t.data() + t.size() && v >= 0;
+  };
+  const std::string_view text(c);
+  if (const auto colon = text.find(':'); colon != std::string_view::npos) {
     int64_t v = 0;
-    auto [p, ec] = std::from_chars(c.data(), c.data() + colon, v);
-    if (ec != std::errc() || p != c.data() + colon) return false;
+    if (!number(text.substr(0, colon), v)) return false;
     score = v;
-    c.erase(0, colon + 1);
+    return number(text.substr(colon + 1), key);
   }
-  const auto dot = c.find('.');
-  if (dot == std::string::npos) return false;
-  auto [p, ec] = std::from_chars(c.data(), c.data() + dot, started);
-  id = c.substr(dot + 1);
-  return ec == std::errc() && p == c.data() + dot && id.size() == 32 &&
-         std::all_of(id.begin(), id.end(),
-                     [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; });
+  return number(text, key);
 }
 
 // A string literal for an FTS5 MATCH: the phrase as typed, quotes doubled.
@@ -115,7 +115,10 @@ void bind_all(SqliteStmt& s, const std::vector<json>& values) {
   }
 }
 
-Status add_participant(Sql& sql, const std::string& who) {
+// The participant condition: the texts to find in the parties' text (its trigram index finds
+// any of 3 or more characters; returned), or for shorter text a scan of the parties themselves
+// (added to `sql`; nothing returned).
+Result<std::vector<std::string>> participant_match(Sql& sql, const std::string& who) {
   const std::string text = to_lower(who);
   const std::string digits = archive::number_digits(who);
   std::vector<std::string> phrases;
@@ -124,29 +127,25 @@ Status add_participant(Sql& sql, const std::string& who) {
       phrases.push_back(p);
     }
   }
-  if (phrases.empty()) return bad("participant", "give a name, address or number");
+  if (phrases.empty()) return bad("participant", "give a name, address or number").error();
   if (std::all_of(phrases.begin(), phrases.end(), [](const auto& p) { return p.size() >= 3; })) {
-    std::string match;
-    for (const auto& p : phrases) match += (match.empty() ? "" : " OR ") + fts_phrase(p);
-    sql.add("s.rowid IN (SELECT rowid FROM search_party_text WHERE search_party_text MATCH ?)",
-            {match});
-    return ok_status();
+    return phrases;
   }
   // One or two characters: too short for the trigram index, so the parties are scanned.
   const std::string like = "%" + text + "%";
   sql.add(
-      "s.recording_id IN (SELECT recording_id FROM search_parties WHERE name LIKE ? OR aor "
-      "LIKE ? OR number LIKE ?)",
+      "EXISTS (SELECT 1 FROM search_parties p WHERE p.recording_id = s.recording_id AND "
+      "(p.name LIKE ? OR p.aor LIKE ? OR p.number LIKE ?))",
       {like, like, like});
-  return ok_status();
+  return std::vector<std::string>();
 }
 
-Status add_number(Sql& sql, const char* param, const char* column, const std::string& typed) {
+// The first digits of a number as the range [digits, after) of the column's text.
+Result<std::pair<std::string, std::string>> number_prefix(const char* param,
+                                                          const std::string& typed) {
   const std::string digits = archive::number_digits(typed);
-  if (digits.empty()) return bad(param, "'" + typed + "' is not a telephone number");
-  sql.add(std::string("s.") + column + " >= ? AND s." + column + " < ?",
-          {digits, after_prefix(digits)});
-  return ok_status();
+  if (digits.empty()) return bad(param, "'" + typed + "' is not a telephone number").error();
+  return std::make_pair(digits, after_prefix(digits));
 }
 
 // The words of a text query (letters, digits, apostrophes; lower case), and whether it was one
@@ -172,33 +171,137 @@ Result<std::vector<std::string>> text_matches(const std::string& text) {
   return std::vector<std::string>{fts_phrase(join(words, " "))};
 }
 
-// vb_phonetic(phones): the score (thousandths) of the query's phones in an utterance's, for the
-// life of one search, on the searcher's connection.
-class PhoneticFunction {
+// A function in SQL for the life of one search, on the searcher's connection: vb_phonetic and
+// vb_said (below).
+class ScopedFunction {
  public:
-  PhoneticFunction(SqliteDb& db, std::string query) : db_(db), query_(std::move(query)) {
-    sqlite3_create_function_v2(db_.handle(), "vb_phonetic", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                               this, &call, nullptr, nullptr, nullptr);
+  using Body = std::function<void(sqlite3_context*, sqlite3_value**)>;
+  ScopedFunction(SqliteDb& db, const char* name, int args, Body body)
+      : db_(db), name_(name), args_(args), body_(std::move(body)) {
+    sqlite3_create_function_v2(db_.handle(), name_, args_, SQLITE_UTF8 | SQLITE_DETERMINISTIC, this,
+                               &call, nullptr, nullptr, nullptr);
   }
-  ~PhoneticFunction() {
-    sqlite3_create_function_v2(db_.handle(), "vb_phonetic", 1, SQLITE_UTF8, nullptr, nullptr,
-                               nullptr, nullptr, nullptr);
+  ~ScopedFunction() {
+    sqlite3_create_function_v2(db_.handle(), name_, args_, SQLITE_UTF8, nullptr, nullptr, nullptr,
+                               nullptr, nullptr);
   }
-  PhoneticFunction(const PhoneticFunction&) = delete;
-  PhoneticFunction& operator=(const PhoneticFunction&) = delete;
+  ScopedFunction(const ScopedFunction&) = delete;
+  ScopedFunction& operator=(const ScopedFunction&) = delete;
 
  private:
   static void call(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
-    const auto* self = static_cast<PhoneticFunction*>(sqlite3_user_data(ctx));
-    const auto* text = sqlite3_value_text(argv[0]);
-    const int n = sqlite3_value_bytes(argv[0]);
-    const std::string_view phones(reinterpret_cast<const char*>(text), text ? n : 0);
-    const auto m = transcribe::phonetic_match(self->query_, phones);
-    sqlite3_result_int64(ctx, std::llround(m.score * 1000));
+    static_cast<ScopedFunction*>(sqlite3_user_data(ctx))->body_(ctx, argv);
   }
   SqliteDb& db_;
-  std::string query_;
+  const char* name_;
+  int args_;
+  Body body_;
 };
+
+std::string_view text_arg(sqlite3_value* v) {
+  const auto* text = sqlite3_value_text(v);
+  return text ? std::string_view(reinterpret_cast<const char*>(text),
+                                 static_cast<size_t>(sqlite3_value_bytes(v)))
+              : std::string_view();
+}
+
+// A token of text as the full-text index splits it (FTS5's unicode61 tokenizer on what the
+// recogniser writes): a run of letters and digits (and of any non-ASCII bytes), lower case.
+struct Token {
+  std::string word;
+  size_t begin = 0, end = 0;  // in the text
+};
+
+std::vector<Token> tokens(std::string_view text) {
+  std::vector<Token> out;
+  auto inside = [](unsigned char c) { return std::isalnum(c) != 0 || c >= 0x80; };
+  for (size_t i = 0; i < text.size();) {
+    if (!inside(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    Token t;
+    t.begin = i;
+    while (i < text.size() && inside(static_cast<unsigned char>(text[i]))) {
+      t.word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
+      ++i;
+    }
+    t.end = i;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+// What was asked of the transcripts, as the full-text index reads it: every clause must be
+// said; a clause is said when any of its phrases is (a phrase: words in a row). A text query is
+// a clause per word, or one clause of its quoted phrase; a keyword list is one clause.
+struct Said {
+  using Phrase = std::vector<std::string>;
+  std::vector<std::vector<Phrase>> clauses;
+
+  // Where `phrase` starts in `toks` at or after `from`, or npos.
+  static size_t find(const std::vector<Token>& toks, const Phrase& phrase, size_t from) {
+    for (size_t i = from; i + phrase.size() <= toks.size(); ++i) {
+      size_t k = 0;
+      while (k < phrase.size() && toks[i + k].word == phrase[k]) ++k;
+      if (k == phrase.size()) return i;
+    }
+    return std::string::npos;
+  }
+  bool clause_in(const std::vector<Token>& toks, size_t c) const {
+    return std::any_of(clauses[c].begin(), clauses[c].end(),
+                       [&](const Phrase& p) { return find(toks, p, 0) != std::string::npos; });
+  }
+  // Clause `c` said in the text, or (c < 0) every clause.
+  bool in(std::string_view text, int64_t c) const {
+    const auto toks = tokens(text);
+    if (c >= 0) return static_cast<size_t>(c) < clauses.size() && clause_in(toks, c);
+    for (size_t i = 0; i < clauses.size(); ++i) {
+      if (!clause_in(toks, i)) return false;
+    }
+    return true;
+  }
+  // Whether a clause has a phrase of more than one word (which must be said in one utterance).
+  bool needs_one_utterance(size_t c) const {
+    return std::any_of(clauses[c].begin(), clauses[c].end(),
+                       [](const Phrase& p) { return p.size() > 1; });
+  }
+  // The text with every phrase it says in [brackets] (a run of matched words in one pair), or
+  // "" when it says none.
+  std::string highlight(std::string_view text) const {
+    const auto toks = tokens(text);
+    std::vector<bool> marked(toks.size(), false);
+    for (const auto& clause : clauses) {
+      for (const auto& p : clause) {
+        for (size_t at = find(toks, p, 0); at != std::string::npos; at = find(toks, p, at + 1)) {
+          std::fill(marked.begin() + static_cast<std::ptrdiff_t>(at),
+                    marked.begin() + static_cast<std::ptrdiff_t>(at + p.size()), true);
+        }
+      }
+    }
+    if (std::find(marked.begin(), marked.end(), true) == marked.end()) return "";
+    std::string out;
+    size_t copied = 0;
+    for (size_t i = 0; i < toks.size(); ++i) {
+      if (!marked[i] || (i > 0 && marked[i - 1])) continue;
+      size_t j = i;
+      while (j + 1 < toks.size() && marked[j + 1]) ++j;
+      out.append(text.substr(copied, toks[i].begin - copied));
+      out += '[';
+      out.append(text.substr(toks[i].begin, toks[j].end - toks[i].begin));
+      out += ']';
+      copied = toks[j].end;
+    }
+    out.append(text.substr(copied));
+    return out;
+  }
+};
+
+Said::Phrase phrase_of(std::string_view words) {
+  Said::Phrase p;
+  for (auto& t : tokens(words)) p.push_back(std::move(t.word));
+  return p;
+}
 
 }  // namespace
 
@@ -340,24 +443,174 @@ bool is_missed_status(std::string_view status) {
   return status == "missed" || status == "not recorded" || status == "incomplete media";
 }
 
+// How many rows a SELECT gives, counting no further than `cap`.
+Result<int64_t> count_upto(SqliteDb& db, const std::string& select, const std::vector<json>& values,
+                           int64_t cap) {
+  const std::string text =
+      "SELECT count(*) FROM (" + select + " LIMIT " + std::to_string(cap) + ")";
+  SqliteStmt s(db, text.c_str());
+  if (!s.ok()) return db.error("estimating a search");
+  bind_all(s, values);
+  if (s.step() != kSqliteRow) return db.error("estimating a search");
+  return s.int64(0);
+}
+
+// Up to this many matches of a number prefix, its index lists them all and the newest are
+// picked from the list; past it, the newest recordings are walked until a page is full (a
+// prefix that common fills a page within a few thousand).
+constexpr int64_t kListCap = 20000;
+// Up to this many are counted when two full-text conditions compete to lead (the fewer leads).
+constexpr int64_t kCountCap = 5000;
+
 Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (is_missed_status(q.status)) {
     return bad("status",
                "'" + q.status + "' lists the missed-recording alerts, not the archive's recordings")
         .error();
   }
-  Sql sql;
-  if (!q.participant.empty()) {
-    VB_TRY(add_participant(sql, q.participant));
+  // Every search lists newest first by the search key (catalog_index.h), so it walks one index
+  // backwards and stops after a page: the key range (time window, cursor) bounds the walk, one
+  // condition leads it (the driver), the others are checked on each row it meets.
+  int64_t lo = 0;
+  int64_t hi = std::numeric_limits<int64_t>::max();
+  if (q.from_ms) lo = archive::search_key_base(*q.from_ms);
+  if (q.to_ms) hi = archive::search_key_base(*q.to_ms);
+  std::optional<int64_t> cursor_score;
+  int64_t cursor_key = 0;
+  if (!q.cursor.empty()) {
+    if (!read_cursor(q.cursor, cursor_score, cursor_key) ||
+        cursor_score.has_value() != !q.phonetic.empty()) {
+      return bad("cursor", "not a cursor this search gave").error();
+    }
+    if (!cursor_score) hi = std::min(hi, cursor_key);
   }
+  Sql sql;
+  std::vector<std::string> parties;  // the texts a participant query looks for
+  std::string party_match;           // the same, as the trigram index's query
+  if (!q.participant.empty()) {
+    auto m = participant_match(sql, q.participant);
+    if (!m) return m.error();
+    parties = std::move(m).value();
+    for (const auto& p : parties)
+      party_match += (party_match.empty() ? "" : " OR ") + fts_phrase(p);
+  }
+  std::vector<std::pair<const char*, std::pair<std::string, std::string>>> numbers;
   if (!q.origin.empty()) {
-    VB_TRY(add_number(sql, "origin", "origin_number", q.origin));
+    auto r = number_prefix("origin", q.origin);
+    if (!r) return r.error();
+    numbers.emplace_back("origin_number", std::move(r).value());
   }
   if (!q.dialed.empty()) {
-    VB_TRY(add_number(sql, "dialed", "dialed_number", q.dialed));
+    auto r = number_prefix("dialed", q.dialed);
+    if (!r) return r.error();
+    numbers.emplace_back("dialed_number", std::move(r).value());
   }
-  if (q.from_ms) sql.add("s.started_ms >= ?", {*q.from_ms});
-  if (q.to_ms) sql.add("s.started_ms < ?", {*q.to_ms});
+  // What was said: the recording's words (every word somewhere in it, or a phrase or keyword
+  // somewhere in its text), then, for phrases, in one utterance (vb_said checks a text).
+  std::string words_match;  // the full-text query of search_recording_text
+  Said said;
+  if (!q.text.empty()) {
+    auto m = text_matches(q.text);
+    if (!m) return m.error();
+    words_match = join(m.value(), " ");
+    bool phrase = false;
+    for (const auto& w : text_words(q.text, phrase)) {
+      if (!phrase) said.clauses.push_back({phrase_of(w)});
+    }
+    if (phrase) said.clauses.push_back({phrase_of(q.text)});
+  }
+  if (!q.keywords.empty()) {
+    std::string any;
+    said.clauses.emplace_back();
+    for (const auto& k : q.keywords) {
+      const auto words = transcribe::spoken_words(k);
+      any += (any.empty() ? "" : " OR ") + fts_phrase(join(words, " "));
+      said.clauses.back().push_back(phrase_of(join(words, " ")));
+    }
+    words_match = words_match.empty() ? any : words_match + " AND (" + any + ")";
+  }
+  std::optional<ScopedFunction> said_function;
+  if (!said.clauses.empty()) {
+    said_function.emplace(catalog, "vb_said", 2, [&said](sqlite3_context* ctx, sqlite3_value** v) {
+      sqlite3_result_int(ctx, said.in(text_arg(v[1]), sqlite3_value_int64(v[0])) ? 1 : 0);
+    });
+  }
+  for (size_t c = 0; c < said.clauses.size(); ++c) {
+    if (!said.needs_one_utterance(c)) continue;
+    sql.add(
+        "EXISTS (SELECT 1 FROM search_utterances u CROSS JOIN search_utterance_text t ON "
+        "t.rowid = u.id WHERE u.recording_id = s.recording_id AND vb_said(?, t.text))",
+        {static_cast<int64_t>(c)});
+  }
+  // The driver: a short list (the recordings asked for, a call, a business key), else the
+  // fewer of the words and the parties matched, else a number prefix's list when short, else
+  // the recordings themselves.
+  enum class Driver { kRows, kList, kWords, kParties, kNumbers } driver = Driver::kRows;
+  const std::string range =
+      " AND rowid >= " + std::to_string(lo) + " AND rowid < " + std::to_string(hi);
+  if (!q.only.empty() || !q.call_id.empty() || !q.data.empty()) {
+    driver = Driver::kList;
+  } else if (!words_match.empty() && !party_match.empty()) {
+    auto words = count_upto(catalog,
+                            "SELECT rowid FROM search_recording_text WHERE "
+                            "search_recording_text MATCH ?1" +
+                                range,
+                            {words_match}, kCountCap);
+    if (!words) return words.error();
+    auto in_parties = count_upto(catalog,
+                                 "SELECT rowid FROM search_party_text WHERE search_party_text "
+                                 "MATCH ?1" +
+                                     range,
+                                 {party_match}, kCountCap);
+    if (!in_parties) return in_parties.error();
+    driver = words.value() < in_parties.value() ? Driver::kWords : Driver::kParties;
+  } else if (!words_match.empty()) {
+    driver = Driver::kWords;
+  } else if (!party_match.empty()) {
+    driver = Driver::kParties;
+  } else if (!numbers.empty()) {
+    std::string select = "SELECT rowid FROM search_index WHERE ";
+    auto n = count_upto(
+        catalog, select + numbers[0].first + " >= ?1 AND " + numbers[0].first + " < ?2" + range,
+        {numbers[0].second.first, numbers[0].second.second}, kListCap);
+    if (!n) return n.error();
+    if (n.value() < kListCap) driver = Driver::kNumbers;
+  }
+  std::string from = " FROM search_index s";
+  std::string key = "s.rowid";
+  if (driver == Driver::kWords || driver == Driver::kParties) {
+    const char* fts = driver == Driver::kWords ? "search_recording_text" : "search_party_text";
+    from = std::string(" FROM ") + fts + " d CROSS JOIN search_index s ON s.rowid = d.rowid";
+    key = "d.rowid";
+    sql.add(std::string(fts) + " MATCH ?", {driver == Driver::kWords ? words_match : party_match});
+  }
+  // The conditions that do not lead are checked on the rows met, by reading the row's text
+  // (a full-text MATCH per row costs a seek in every segment of the index).
+  if (!words_match.empty() && driver != Driver::kWords) {
+    sql.add("vb_said(-1, (SELECT w.text FROM search_recording_text w WHERE w.rowid = s.rowid))",
+            {});
+  }
+  if (!parties.empty() && driver != Driver::kParties) {
+    std::string any;
+    std::vector<json> vals;
+    for (const auto& p : parties) {
+      any += std::string(any.empty() ? "(" : " OR ") +
+             "instr((SELECT p.text FROM search_party_text p WHERE p.rowid = s.rowid), ?) > 0";
+      vals.emplace_back(p);
+    }
+    sql.add(any + ")", vals);
+  }
+  for (const auto& [column, prefix] : numbers) {
+    // Led by the first number's list, or checked on each row (the unary + keeps SQLite from
+    // listing a common prefix through its index).
+    const bool leads = driver == Driver::kNumbers && column == numbers[0].first;
+    std::string cond = leads ? "s.rowid IN (SELECT rowid FROM search_index WHERE " : "";
+    const std::string col = std::string(leads ? "" : "+s.") + column;
+    cond.append(col).append(" >= ? AND ").append(col).append(" < ?").append(leads ? ")" : "");
+    sql.add(cond, {prefix.first, prefix.second});
+  }
+  if (lo > 0) sql.add(key + " >= ?", {lo});
+  if (hi < std::numeric_limits<int64_t>::max()) sql.add(key + " < ?", {hi});
   if (!q.direction.empty()) sql.add("s.direction = ?", {q.direction});
   if (q.min_duration_ms) sql.add("s.duration_ms >= ?", {*q.min_duration_ms});
   if (q.max_duration_ms) sql.add("s.duration_ms <= ?", {*q.max_duration_ms});
@@ -375,48 +628,11 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     }
     sql.add(cond + ")", vals);
   }
-  std::vector<std::string> text_match;
-  if (!q.text.empty()) {
-    auto m = text_matches(q.text);
-    if (!m) return m.error();
-    text_match = std::move(m).value();
-    for (const auto& phrase : text_match) {
-      sql.add(
-          "s.recording_id IN (SELECT u.recording_id FROM search_utterances u WHERE u.id IN "
-          "(SELECT rowid FROM search_utterance_text WHERE search_utterance_text MATCH ?))",
-          {phrase});
-    }
-  }
-  if (!q.keywords.empty()) {
-    std::string any;
-    for (const auto& k : q.keywords) {
-      any += (any.empty() ? "" : " OR ") + fts_phrase(join(transcribe::spoken_words(k), " "));
-    }
-    sql.add(
-        "s.recording_id IN (SELECT u.recording_id FROM search_utterances u WHERE u.id IN "
-        "(SELECT rowid FROM search_utterance_text WHERE search_utterance_text MATCH ?))",
-        {any});
-    text_match.push_back(any);
-  }
-  // Phonetic: the recordings whose best utterance scores at or above the threshold, ranked by
-  // that score (a sound-alike match is a guess; the likeliest come first).
-  std::optional<PhoneticFunction> phonetic;
-  const int64_t threshold =
-      std::llround(q.threshold.value_or(transcribe::kDefaultPhoneticThreshold) * 1000);
-  std::string ranked;
-  if (!q.phonetic.empty()) {
-    auto phones = transcribe::query_phones(q.phonetic, q.dictionary);
-    if (!phones) return bad("phonetic", phones.error().message).error();
-    phonetic.emplace(catalog, phones.value().codes);
-    sql.values.emplace_back(threshold);
-    ranked =
-        " JOIN (SELECT recording_id, score FROM (SELECT recording_id, MAX(vb_phonetic(phones)) "
-        "AS score FROM search_utterances GROUP BY recording_id) WHERE score >= ?" +
-        std::to_string(sql.values.size()) + ") ph ON ph.recording_id = s.recording_id";
-  }
   if (!q.group.empty()) {
-    sql.add("s.recording_id IN (SELECT recording_id FROM search_groups WHERE grp = ?)",
-            {to_lower(q.group)});
+    sql.add(
+        "EXISTS (SELECT 1 FROM search_groups g WHERE g.grp = ? AND g.recording_id = "
+        "s.recording_id)",
+        {to_lower(q.group)});
   }
   for (const auto& [k, v] : q.data) {
     sql.add("s.recording_id IN (SELECT recording_id FROM search_data WHERE key = ? AND value = ?)",
@@ -426,7 +642,9 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     std::string cond = "(0";
     std::vector<json> vals;
     for (const auto& g : q.scope_groups) {
-      cond += " OR s.recording_id IN (SELECT recording_id FROM search_groups WHERE grp = ?)";
+      cond +=
+          " OR EXISTS (SELECT 1 FROM search_groups g WHERE g.grp = ? AND g.recording_id = "
+          "s.recording_id)";
       vals.emplace_back(to_lower(g));
     }
     for (const auto& r : q.scope_regions) {
@@ -435,29 +653,36 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     }
     sql.add(cond + ")", vals);
   }
-  if (!q.cursor.empty()) {
-    int64_t started = 0;
-    std::optional<int64_t> score;
-    std::string id;
-    if (!read_cursor(q.cursor, score, started, id) || score.has_value() != !ranked.empty()) {
-      return bad("cursor", "not a cursor this search gave").error();
-    }
-    if (score) {
-      sql.add("(ph.score, s.started_ms, s.recording_id) < (?, ?, ?)", {*score, started, id});
-    } else {
-      sql.add("(s.started_ms, s.recording_id) < (?, ?)", {started, id});
-    }
+  // Phonetic: the recordings whose best utterance scores at or above the threshold, ranked by
+  // that score (a sound-alike match is a guess; the likeliest come first).
+  std::optional<ScopedFunction> phonetic;
+  const int64_t threshold =
+      std::llround(q.threshold.value_or(transcribe::kDefaultPhoneticThreshold) * 1000);
+  std::string ranked;
+  if (!q.phonetic.empty()) {
+    auto phones = transcribe::query_phones(q.phonetic, q.dictionary);
+    if (!phones) return bad("phonetic", phones.error().message).error();
+    phonetic.emplace(catalog, "vb_phonetic", 1,
+                     [codes = phones.value().codes](sqlite3_context* ctx, sqlite3_value** v) {
+                       const auto m = transcribe::phonetic_match(codes, text_arg(v[0]));
+                       sqlite3_result_int64(ctx, std::llround(m.score * 1000));
+                     });
+    sql.values.emplace_back(threshold);
+    ranked =
+        " JOIN (SELECT recording_id, score FROM (SELECT recording_id, MAX(vb_phonetic(phones)) "
+        "AS score FROM search_utterances GROUP BY recording_id) WHERE score >= ?" +
+        std::to_string(sql.values.size()) + ") ph ON ph.recording_id = s.recording_id";
+    if (cursor_score) sql.add("(ph.score, " + key + ") < (?, ?)", {*cursor_score, cursor_key});
   }
   const size_t limit = std::clamp<size_t>(q.limit, 1, kMaxLimit);
   const std::string text =
       "SELECT s.recording_id, COALESCE(r.serial, 0), s.started_ms, s.duration_ms, "
       "COALESCE(s.direction, ''), COALESCE(s.origin_number, ''), COALESCE(s.dialed_number, ''), "
       "COALESCE(s.application_id, ''), COALESCE(s.policy, ''), r.status, "
-      "COALESCE(s.region, ''), COALESCE(s.call_id, '')" +
-      std::string(ranked.empty() ? "" : ", ph.score") +
-      " FROM search_index s JOIN recordings r ON r.id = s.recording_id" + ranked + sql.where +
-      " ORDER BY " + (ranked.empty() ? "" : "ph.score DESC, ") +
-      "s.started_ms DESC, s.recording_id DESC LIMIT " + std::to_string(limit + 1);
+      "COALESCE(s.region, ''), COALESCE(s.call_id, ''), " +
+      key + std::string(ranked.empty() ? "" : ", ph.score") + from +
+      " JOIN recordings r ON r.id = s.recording_id" + ranked + sql.where + " ORDER BY " +
+      (ranked.empty() ? "" : "ph.score DESC, ") + key + " DESC LIMIT " + std::to_string(limit + 1);
   SqliteStmt s(catalog, text.c_str());
   if (!s.ok()) return catalog.error("searching the catalog");
   bind_all(s, sql.values);
@@ -477,7 +702,8 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     h.status = s.text(9);
     h.region = s.text(10);
     h.call_id = s.text(11);
-    if (!ranked.empty()) h.score = static_cast<double>(s.int64(12)) / 1000;
+    h.key = s.int64(12);
+    if (!ranked.empty()) h.score = static_cast<double>(s.int64(13)) / 1000;
     page.hits.push_back(std::move(h));
   }
   if (rc != kSqliteDone) return catalog.error("searching the catalog");
@@ -494,20 +720,19 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     while (p.step() == kSqliteRow)
       h.parties.push_back({p.text(0), p.text(1), p.text(2), p.text(3)});
   }
-  if (!text_match.empty()) {
-    std::string any;
-    for (const auto& m : text_match) any += (any.empty() ? "" : " OR ") + m;
+  if (!said.clauses.empty()) {
+    // The first three utterances that say any of it, highlighted.
     SqliteStmt t(catalog,
-                 "SELECT u.speaker, u.start_ms, highlight(search_utterance_text, 0, '[', ']') "
-                 "FROM search_utterance_text JOIN search_utterances u ON u.id = "
-                 "search_utterance_text.rowid WHERE search_utterance_text MATCH ?1 AND "
-                 "u.recording_id = ?2 ORDER BY u.start_ms LIMIT 3");
+                 "SELECT u.speaker, u.start_ms, t.text FROM search_utterances u CROSS JOIN "
+                 "search_utterance_text t ON t.rowid = u.id WHERE u.recording_id = ?1 ORDER BY "
+                 "u.start_ms, u.id");
     for (auto& h : page.hits) {
       t.reset();
-      t.bind(1, any);
-      t.bind(2, h.id);
-      while (t.step() == kSqliteRow)
-        h.matches.push_back({"text", t.text(0), t.int64(1), t.text(2), 0});
+      t.bind(1, h.id);
+      while (h.matches.size() < 3 && t.step() == kSqliteRow) {
+        std::string marked = said.highlight(t.text(2));
+        if (!marked.empty()) h.matches.push_back({"text", t.text(0), t.int64(1), marked, 0});
+      }
     }
   }
   if (phonetic) {

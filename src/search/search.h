@@ -81,6 +81,7 @@ struct Match {
 struct Hit {
   std::string id;
   int64_t serial = 0;
+  int64_t key = 0;  // its place in the order (archive/catalog_index.h: the search key)
   int64_t started_ms = 0;
   std::optional<int64_t> duration_ms;
   std::string direction, origin_number, dialed_number;

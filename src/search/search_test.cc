@@ -226,7 +226,17 @@ TEST_F(SearchTest, TextAndPhoneticQueriesFindWhatWasSaid) {
   EXPECT_EQ(ids({{"text", "Market, GUARANTEE"}}), (V{first}));
   EXPECT_EQ(ids({{"text", "\"market price\""}}), (V{third}));
   EXPECT_TRUE(ids({{"text", "\"price market\""}}).empty());
+  EXPECT_TRUE(ids({{"text", "\"market i guarantee\""}}).empty());  // across two utterances
   EXPECT_EQ(ids({{"text", "market"}, {"participant", "carol"}}), (V{third}));
+  // Whichever of the words and the parties leads the search, the other is checked the same.
+  for (const char* who : {"alice", "carol", "contoso", "bob"}) {
+    V both;
+    for (const auto& id : ids({{"participant", who}})) {
+      const auto said = ids({{"text", "market"}});
+      if (std::find(said.begin(), said.end(), id) != said.end()) both.push_back(id);
+    }
+    EXPECT_EQ(ids({{"text", "market"}, {"participant", who}}), both) << who;
+  }
   // A keyword list: any of its words or phrases, each within one utterance.
   EXPECT_EQ(ids({{"keywords", "off the record, guarantee"}}), (V{first}));
   EXPECT_EQ(ids({{"keywords", "guarantee,zorblax capital"}}), (V{third, first}));
@@ -291,6 +301,15 @@ TEST_F(SearchTest, TextAndPhoneticQueriesFindWhatWasSaid) {
   auto by_time = query_from_params({{"text", "market"}, {"cursor", p1.value().next_cursor}});
   ASSERT_TRUE(by_time);
   EXPECT_FALSE(run(a->catalog(), by_time.value()));  // a ranked cursor in a search by time
+  // An index rebuilt from the catalog (an upgrade) keeps what was said.
+  ASSERT_TRUE(a->catalog().exec(
+      "DELETE FROM search_party_text; DELETE FROM search_recording_text; DELETE FROM "
+      "search_index; DELETE FROM search_parties;"));
+  EXPECT_TRUE(ids({{"text", "market"}}).empty());
+  a.reset();
+  a = open();
+  EXPECT_EQ(ids({{"text", "market"}}), (V{third, first}));
+  EXPECT_EQ(ids({{"text", "market"}, {"participant", "carol"}}), (V{third}));
   // The transcripts of a recording can be dropped (a transcription starting over).
   ASSERT_TRUE(a->drop_transcripts(third));
   EXPECT_EQ(ids({{"text", "market"}}), (V{first}));
