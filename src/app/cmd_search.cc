@@ -257,6 +257,8 @@ void add_search_commands(CLI::App& app, Commands& commands) {
       "\"incomplete media\": the calls the reconciler found without a complete recording");
   opt("--region", "region", "the recording's region (DataLocation)");
   opt("--group", "group", "a group of the recorded user");
+  opt("--sentiment", "sentiment",
+      "positive, negative or neutral: the call's overall sentiment (transcribed calls)");
   opt("--call-id", "callId", "the call's SIP Call-ID (for our gateway's calls: the caller's)");
   opt("--text", "text",
       "words said in the recording (all of them), or a \"quoted phrase\" said in one breath");

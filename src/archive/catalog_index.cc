@@ -215,8 +215,8 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   }
   SqliteStmt s(db,
                "INSERT INTO search_index(recording_id, started_ms, duration_ms, direction, "
-               "origin_number, dialed_number, application_id, policy, region, call_id, rowid) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+               "origin_number, dialed_number, application_id, policy, region, call_id, rowid, "
+               "sentiment) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   s.bind(1, id);
   s.bind(11, row);
   s.bind(2, started_ms);
@@ -239,6 +239,16 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   bind_text(8, text_of(m, "policy"));
   bind_text(9, text_of(m, "region"));
   bind_text(10, text_of(m, "callId"));
+  const json* score = &m;
+  for (const char* k : {"transcripts", "sentiment", "overall", "score"}) {
+    score = score->is_object() && score->contains(k) ? &(*score)[k] : nullptr;
+    if (!score) break;
+  }
+  if (score && score->is_number()) {
+    s.bind_real(12, score->get<double>());
+  } else {
+    s.bind_null(12);
+  }
   VB_TRY(step(s, db, "indexing the recording"));
   std::string text;
   std::set<std::tuple<std::string, std::string, std::string>> seen;

@@ -9,7 +9,8 @@
 //   call.direction, call.origin/.dialed  -> direction, origin/dialed numbers and parties
 //   participants[].aor/.name             -> parties (and the text searched by --participant)
 //   application_id, policy, region,
-//   callId                               -> columns; groups -> search_groups
+//   callId, transcripts.sentiment
+//     .overall.score                     -> columns; groups -> search_groups
 //   business[] {key, value, source}      -> search_data (SIP headers, SIPREC extension data,
 //                                           tags given through the API)
 //   transcripts' utterances              -> search_utterances (one row each, words in full

@@ -175,6 +175,14 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX search_by_dialed ON search_index(dialed_number);
     CREATE VIRTUAL TABLE search_recording_text USING fts5(text);
     )sql",
+    // 8: the call's sentiment (its transcripts' overall VADER score), searched on and listed.
+    R"sql(
+    ALTER TABLE search_index ADD COLUMN sentiment REAL;
+    UPDATE search_index SET sentiment = (SELECT json_extract(r.metadata,
+      '$.transcripts.sentiment.overall.score') FROM recordings r WHERE r.id = recording_id)
+      WHERE recording_id IN (SELECT id FROM recordings
+                             WHERE json_valid(metadata) AND metadata LIKE '%"sentiment"%');
+    )sql",
 };
 }  // namespace
 

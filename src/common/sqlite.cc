@@ -84,6 +84,7 @@ void SqliteStmt::bind(int i, const std::string& v) {
   sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 void SqliteStmt::bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+void SqliteStmt::bind_real(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
 void SqliteStmt::bind_blob(int i, std::span<const uint8_t> v) {
   sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
@@ -103,6 +104,7 @@ std::vector<uint8_t> SqliteStmt::blob(int i) const {
   return p ? std::vector<uint8_t>(p, p + n) : std::vector<uint8_t>();
 }
 int64_t SqliteStmt::int64(int i) const { return sqlite3_column_int64(stmt_, i); }
+double SqliteStmt::real(int i) const { return sqlite3_column_double(stmt_, i); }
 bool SqliteStmt::is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
 }  // namespace verbatim

@@ -47,6 +47,7 @@ class SqliteStmt {
   bool ok() const { return stmt_ != nullptr; }
   void bind(int i, const std::string& v);
   void bind(int i, int64_t v);
+  void bind_real(int i, double v);
   void bind_blob(int i, std::span<const uint8_t> v);
   void bind_null(int i);
   int step();  // SQLITE_ROW, SQLITE_DONE or an error code
@@ -54,6 +55,7 @@ class SqliteStmt {
   std::string text(int i) const;
   std::vector<uint8_t> blob(int i) const;
   int64_t int64(int i) const;
+  double real(int i) const;
   bool is_null(int i) const;
 
  private:

@@ -16,6 +16,7 @@
 #include "common/strings.h"
 #include "transcribe/engine.h"
 #include "transcribe/phonetic.h"
+#include "transcribe/sentiment.h"
 
 namespace verbatim::search {
 
@@ -109,6 +110,8 @@ void bind_all(SqliteStmt& s, const std::vector<json>& values) {
     const int at = static_cast<int>(i + 1);
     if (values[i].is_number_integer()) {
       s.bind(at, values[i].get<int64_t>());
+    } else if (values[i].is_number()) {
+      s.bind_real(at, values[i].get<double>());
     } else {
       s.bind(at, values[i].get<std::string>());
     }
@@ -323,6 +326,7 @@ json Query::to_json() const {
   put("status", status);
   put("region", region);
   put("group", group);
+  put("sentiment", sentiment);
   put("callId", call_id);
   put("text", text);
   if (!keywords.empty()) j["keywords"] = keywords;
@@ -383,6 +387,11 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       q.region = value;
     } else if (name == "group") {
       q.group = value;
+    } else if (name == "sentiment") {
+      if (value != "positive" && value != "negative" && value != "neutral") {
+        return bad(name, "'" + value + "' is not positive, negative or neutral").error();
+      }
+      q.sentiment = value;
     } else if (name == "callId") {
       q.call_id = value;
     } else if (name == "text") {
@@ -426,7 +435,7 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       return bad(name,
                  "not a search parameter (participant, origin, dialed, from, to, direction, "
                  "minDuration, maxDuration, application, policy, status, region, group, "
-                 "callId, data.KEY, text, keywords, phonetic, threshold, limit, cursor)")
+                 "sentiment, callId, data.KEY, text, keywords, phonetic, threshold, limit, cursor)")
           .error();
     }
   }
@@ -619,6 +628,12 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!q.status.empty()) sql.add("r.status = ?", {q.status});
   if (!q.region.empty()) sql.add("s.region = ? COLLATE NOCASE", {q.region});
   if (!q.call_id.empty()) sql.add("s.call_id = ?", {q.call_id});
+  if (q.sentiment == "positive") sql.add("s.sentiment >= ?", {transcribe::kPositiveFrom});
+  if (q.sentiment == "negative") sql.add("s.sentiment <= ?", {transcribe::kNegativeFrom});
+  if (q.sentiment == "neutral") {
+    sql.add("s.sentiment > ? AND s.sentiment < ?",
+            {transcribe::kNegativeFrom, transcribe::kPositiveFrom});
+  }
   if (!q.only.empty()) {
     std::string cond = "s.recording_id IN (";
     std::vector<json> vals;
@@ -679,7 +694,7 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
       "SELECT s.recording_id, COALESCE(r.serial, 0), s.started_ms, s.duration_ms, "
       "COALESCE(s.direction, ''), COALESCE(s.origin_number, ''), COALESCE(s.dialed_number, ''), "
       "COALESCE(s.application_id, ''), COALESCE(s.policy, ''), r.status, "
-      "COALESCE(s.region, ''), COALESCE(s.call_id, ''), " +
+      "COALESCE(s.region, ''), COALESCE(s.call_id, ''), s.sentiment, " +
       key + std::string(ranked.empty() ? "" : ", ph.score") + from +
       " JOIN recordings r ON r.id = s.recording_id" + ranked + sql.where + " ORDER BY " +
       (ranked.empty() ? "" : "ph.score DESC, ") + key + " DESC LIMIT " + std::to_string(limit + 1);
@@ -702,8 +717,9 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     h.status = s.text(9);
     h.region = s.text(10);
     h.call_id = s.text(11);
-    h.key = s.int64(12);
-    if (!ranked.empty()) h.score = static_cast<double>(s.int64(13)) / 1000;
+    if (!s.is_null(12)) h.sentiment = s.real(12);
+    h.key = s.int64(13);
+    if (!ranked.empty()) h.score = static_cast<double>(s.int64(14)) / 1000;
     page.hits.push_back(std::move(h));
   }
   if (rc != kSqliteDone) return catalog.error("searching the catalog");
@@ -829,6 +845,10 @@ json hit_json(const Hit& h) {
   put("region", h.region);
   put("callId", h.call_id);
   if (h.score) j["score"] = *h.score;
+  if (h.sentiment) {
+    j["sentiment"] = {{"score", *h.sentiment},
+                      {"label", transcribe::sentiment_label(*h.sentiment)}};
+  }
   if (!h.matches.empty()) {
     json matches = json::array();
     for (const auto& m : h.matches) {

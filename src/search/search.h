@@ -33,7 +33,8 @@ struct Query {
   std::string direction;                  // inbound | outbound
   std::optional<int64_t> min_duration_ms, max_duration_ms;
   std::string application, policy, status, region, group;
-  std::string call_id;  // the call's SIP Call-ID (our gateway's calls: the caller's)
+  std::string sentiment;  // positive | negative | neutral: the call's overall (transcribed calls)
+  std::string call_id;    // the call's SIP Call-ID (our gateway's calls: the caller's)
   // What was said (the transcripts): every word somewhere in the recording, or a "quoted
   // phrase" in one utterance.
   std::string text;
@@ -59,9 +60,9 @@ struct Query {
 
 // The parameter names of both interfaces: participant, origin, dialed, from, to (ISO 8601 or a
 // date), direction, minDuration, maxDuration (seconds), application, policy, status, region,
-// group, callId, data.KEY (=VALUE), text, keywords (comma-separated), phonetic, threshold, limit,
-// cursor. Unknown names and bad
-// values are errors that say which parameter and why.
+// group, sentiment, callId, data.KEY (=VALUE), text, keywords (comma-separated), phonetic,
+// threshold, limit, cursor. Unknown names and bad values are errors that say which parameter and
+// why.
 Result<Query> query_from_params(const std::map<std::string, std::string>& params);
 
 struct Party {
@@ -87,8 +88,9 @@ struct Hit {
   std::string direction, origin_number, dialed_number;
   std::string application, policy, status, region, call_id;
   std::vector<Party> parties;
-  std::vector<Match> matches;   // the first three (text) or best three (phonetic)
-  std::optional<double> score;  // phonetic queries: the best utterance's score (the ranking)
+  std::vector<Match> matches;       // the first three (text) or best three (phonetic)
+  std::optional<double> score;      // phonetic queries: the best utterance's score (the ranking)
+  std::optional<double> sentiment;  // the call's overall sentiment, once transcribed
 };
 
 struct Page {

@@ -91,6 +91,23 @@ TEST_F(SearchTest, EveryMetadataFilterNarrows) {
   EXPECT_TRUE(ids({{"data.X-Trade-Id", "T-9999"}}).empty());
   EXPECT_EQ(ids({{"status", "complete"}, {"participant", "carol"}}), (V{third}));
   EXPECT_TRUE(ids({{"status", "interrupted"}}).empty());
+  // The call's sentiment, once its transcripts are scored (the transcription job's metadata).
+  EXPECT_TRUE(ids({{"sentiment", "negative"}}).empty());
+  for (const auto& [id, score] : {std::pair{first, -0.41}, std::pair{third, 0.3}}) {
+    auto m = a->recording(id).value().metadata;
+    m["transcripts"] = {{"sentiment", {{"overall", {{"score", score}, {"label", "x"}}}}}};
+    ASSERT_TRUE(a->update_metadata(id, m, "transcribe-job", "transcribed"));
+  }
+  EXPECT_EQ(ids({{"sentiment", "negative"}}), (V{first}));
+  EXPECT_EQ(ids({{"sentiment", "positive"}, {"participant", "alice"}}), (V{third}));
+  EXPECT_TRUE(ids({{"sentiment", "neutral"}}).empty());  // the second is not transcribed
+  auto page = run(a->catalog(), query_from_params({{"sentiment", "negative"}}).value());
+  ASSERT_TRUE(page);
+  EXPECT_EQ(hit_json(page.value().hits.at(0))["sentiment"],
+            (json{{"score", -0.41}, {"label", "negative"}}));
+  auto bad = query_from_params({{"sentiment", "angry"}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("sentiment: 'angry' is not positive"), std::string::npos);
 }
 
 TEST_F(SearchTest, PagesAreStableWhileNewRecordingsArrive) {

@@ -88,8 +88,8 @@ double round4(double v) { return std::round(v * 10000) / 10000; }
 }  // namespace
 
 std::string sentiment_label(double compound) {
-  if (compound >= 0.05) return "positive";
-  if (compound <= -0.05) return "negative";
+  if (compound >= kPositiveFrom) return "positive";
+  if (compound <= kNegativeFrom) return "negative";
   return "neutral";
 }
 
@@ -218,7 +218,7 @@ json sentiment_summary(const std::vector<ScoredUtterance>& utterances) {
               {"positive", positive},
               {"negative", negative},
               {"neutral", neutral}};
-  if (worst && worst->compound <= -0.05) {
+  if (worst && worst->compound <= kNegativeFrom) {
     out["mostNegative"] = {{"start", round3(worst->start)}, {"score", worst->compound}};
   }
   return out;

@@ -33,6 +33,9 @@ struct SentimentScore {
 };
 
 // "positive", "negative" or "neutral".
+// VADER's labels: positive from kPositiveFrom, negative from kNegativeFrom down, else neutral.
+constexpr double kPositiveFrom = 0.05;
+constexpr double kNegativeFrom = -0.05;
 std::string sentiment_label(double compound);
 
 struct SentimentInfo {
