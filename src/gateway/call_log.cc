@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -257,7 +258,9 @@ void CallLogWriter::write_jsonl(const std::deque<CallLogEntry>& entries) {
 }
 
 void CallLogWriter::run() {
-  auto last_expiry = std::chrono::steady_clock::time_point{};
+  // None yet: the first batch expires (not "an hour after the clock's zero", which on a host
+  // up for less than an hour is never at start).
+  std::optional<std::chrono::steady_clock::time_point> last_expiry;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait_for(lock, std::chrono::hours(1), [this] { return stop_ || !queue_.empty(); });
@@ -277,7 +280,7 @@ void CallLogWriter::run() {
       write_jsonl(batch);
     }
     const auto now = std::chrono::steady_clock::now();
-    if (options_.keep_days > 0 && now - last_expiry >= std::chrono::hours(1)) {
+    if (options_.keep_days > 0 && (!last_expiry || now - *last_expiry >= std::chrono::hours(1))) {
       last_expiry = now;
       const auto cutoff = format_iso8601(std::chrono::system_clock::now() -
                                          std::chrono::hours(24) * options_.keep_days);
