@@ -247,7 +247,8 @@ void add_search_commands(CLI::App& app, Commands& commands) {
   opt("--dialed", "dialed", "the number called, or its first digits");
   opt("--from", "from", "started at or after (2026-12-01 or 2026-12-01T09:30:00Z)");
   opt("--to", "to", "started before");
-  opt("--direction", "direction", "inbound or outbound (seen from the recorded user)");
+  opt("--direction", "direction",
+      "inbound or outbound (seen from the recorded user), or internal (between two users)");
   opt("--min-duration", "minDuration", "at least this many seconds");
   opt("--max-duration", "maxDuration", "at most this many seconds");
   opt("--application", "application", "the recording application (its ObjectId)");

@@ -216,7 +216,8 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   SqliteStmt s(db,
                "INSERT INTO search_index(recording_id, started_ms, duration_ms, direction, "
                "origin_number, dialed_number, application_id, policy, region, call_id, rowid, "
-               "sentiment) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+               "sentiment, internal) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+               "?13)");
   s.bind(1, id);
   s.bind(11, row);
   s.bind(2, started_ms);
@@ -244,6 +245,7 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
     score = score->is_object() && score->contains(k) ? &(*score)[k] : nullptr;
     if (!score) break;
   }
+  s.bind(13, int64_t{call.is_object() && call.value("internal", false) == true ? 1 : 0});
   if (score && score->is_number()) {
     s.bind_real(12, score->get<double>());
   } else {

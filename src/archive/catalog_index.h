@@ -6,7 +6,8 @@
 //
 // Read from the metadata the recorder writes (docs/recorder.md):
 //   startedAt, durationSeconds           -> started_ms, duration_ms
-//   call.direction, call.origin/.dialed  -> direction, origin/dialed numbers and parties
+//   call.direction, .internal,
+//   call.origin/.dialed                  -> direction, internal, origin/dialed numbers and parties
 //   participants[].aor/.name             -> parties (and the text searched by --participant)
 //   application_id, policy, region,
 //   callId, transcripts.sentiment

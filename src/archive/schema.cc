@@ -175,9 +175,13 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX search_by_dialed ON search_index(dialed_number);
     CREATE VIRTUAL TABLE search_recording_text USING fts5(text);
     )sql",
-    // 8: the call's sentiment (its transcripts' overall VADER score), searched on and listed.
+    // 8: the call's sentiment (its transcripts' overall VADER score) and whether it was internal
+    //    (between two users), searched on and listed.
     R"sql(
     ALTER TABLE search_index ADD COLUMN sentiment REAL;
+    ALTER TABLE search_index ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;
+    UPDATE search_index SET internal = 1 WHERE recording_id IN (SELECT id FROM recordings
+      WHERE json_valid(metadata) AND json_extract(metadata, '$.call.internal') = 1);
     UPDATE search_index SET sentiment = (SELECT json_extract(r.metadata,
       '$.transcripts.sentiment.overall.score') FROM recordings r WHERE r.id = recording_id)
       WHERE recording_id IN (SELECT id FROM recordings

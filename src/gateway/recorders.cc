@@ -125,6 +125,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   spec.observed = {p.aor, p.display};
   spec.peer = {other.aor, other.display};
   spec.observed_is_caller = p.side == Side::kA;
+  spec.internal = p.user && other.user;
   spec.call_id = c.call_id;
   spec.policy = r.policy->name;
   spec.application_id = target.application_id;

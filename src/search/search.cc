@@ -361,8 +361,8 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
       if (!t) return t.error();
       (name == "from" ? q.from_ms : q.to_ms) = t.value();
     } else if (name == "direction") {
-      if (value != "inbound" && value != "outbound") {
-        return bad(name, "'" + value + "' is not inbound or outbound").error();
+      if (value != "inbound" && value != "outbound" && value != "internal") {
+        return bad(name, "'" + value + "' is not inbound, outbound or internal").error();
       }
       q.direction = value;
     } else if (name == "minDuration" || name == "maxDuration") {
@@ -620,7 +620,11 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   }
   if (lo > 0) sql.add(key + " >= ?", {lo});
   if (hi < std::numeric_limits<int64_t>::max()) sql.add(key + " < ?", {hi});
-  if (!q.direction.empty()) sql.add("s.direction = ?", {q.direction});
+  if (q.direction == "internal") {
+    sql.add("s.internal = 1", {});
+  } else if (!q.direction.empty()) {
+    sql.add("s.direction = ?", {q.direction});
+  }
   if (q.min_duration_ms) sql.add("s.duration_ms >= ?", {*q.min_duration_ms});
   if (q.max_duration_ms) sql.add("s.duration_ms <= ?", {*q.max_duration_ms});
   if (!q.application.empty()) sql.add("s.application_id = ?", {q.application});
@@ -694,7 +698,7 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
       "SELECT s.recording_id, COALESCE(r.serial, 0), s.started_ms, s.duration_ms, "
       "COALESCE(s.direction, ''), COALESCE(s.origin_number, ''), COALESCE(s.dialed_number, ''), "
       "COALESCE(s.application_id, ''), COALESCE(s.policy, ''), r.status, "
-      "COALESCE(s.region, ''), COALESCE(s.call_id, ''), s.sentiment, " +
+      "COALESCE(s.region, ''), COALESCE(s.call_id, ''), s.sentiment, s.internal, " +
       key + std::string(ranked.empty() ? "" : ", ph.score") + from +
       " JOIN recordings r ON r.id = s.recording_id" + ranked + sql.where + " ORDER BY " +
       (ranked.empty() ? "" : "ph.score DESC, ") + key + " DESC LIMIT " + std::to_string(limit + 1);
@@ -718,8 +722,9 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     h.region = s.text(10);
     h.call_id = s.text(11);
     if (!s.is_null(12)) h.sentiment = s.real(12);
-    h.key = s.int64(13);
-    if (!ranked.empty()) h.score = static_cast<double>(s.int64(14)) / 1000;
+    h.internal = s.int64(13) != 0;
+    h.key = s.int64(14);
+    if (!ranked.empty()) h.score = static_cast<double>(s.int64(15)) / 1000;
     page.hits.push_back(std::move(h));
   }
   if (rc != kSqliteDone) return catalog.error("searching the catalog");
@@ -838,6 +843,7 @@ json hit_json(const Hit& h) {
     if (!v.empty()) j[k] = v;
   };
   put("direction", h.direction);
+  if (h.internal) j["internal"] = true;
   put("origin", h.origin_number);
   put("dialed", h.dialed_number);
   put("application", h.application);
@@ -873,7 +879,8 @@ std::string hit_line(const Hit& h) {
   } else {
     out << "--:--";
   }
-  out << "  " << (h.direction.empty() ? "-" : h.direction) << "  ";
+  out << "  " << (h.direction.empty() ? "-" : h.direction) << (h.internal ? " internal" : "")
+      << "  ";
   auto who = [&](const char* role, const std::string& number) {
     for (const auto& p : h.parties) {
       if (p.role != role) continue;

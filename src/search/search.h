@@ -30,7 +30,7 @@ struct Query {
   std::string origin;                     // who called: a number or its first digits
   std::string dialed;                     // whom they called: a number or its first digits
   std::optional<int64_t> from_ms, to_ms;  // started in [from, to), Unix milliseconds
-  std::string direction;                  // inbound | outbound
+  std::string direction;                  // inbound | outbound | internal (between two users)
   std::optional<int64_t> min_duration_ms, max_duration_ms;
   std::string application, policy, status, region, group;
   std::string sentiment;  // positive | negative | neutral: the call's overall (transcribed calls)
@@ -91,6 +91,7 @@ struct Hit {
   std::vector<Match> matches;       // the first three (text) or best three (phonetic)
   std::optional<double> score;      // phonetic queries: the best utterance's score (the ranking)
   std::optional<double> sentiment;  // the call's overall sentiment, once transcribed
+  bool internal = false;            // between two users of the directory
 };
 
 struct Page {

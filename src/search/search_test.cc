@@ -91,6 +91,16 @@ TEST_F(SearchTest, EveryMetadataFilterNarrows) {
   EXPECT_TRUE(ids({{"data.X-Trade-Id", "T-9999"}}).empty());
   EXPECT_EQ(ids({{"status", "complete"}, {"participant", "carol"}}), (V{third}));
   EXPECT_TRUE(ids({{"status", "interrupted"}}).empty());
+  // Internal calls (between two users: our gateway says so in its SIPREC metadata) are also
+  // inbound or outbound from the recorded user's side.
+  EXPECT_TRUE(ids({{"direction", "internal"}}).empty());
+  {
+    auto m = a->recording(third).value().metadata;
+    m["call"]["internal"] = true;
+    ASSERT_TRUE(a->update_metadata(third, m, "recorder", "test"));
+  }
+  EXPECT_EQ(ids({{"direction", "internal"}}), (V{third}));
+  EXPECT_EQ(ids({{"direction", "inbound"}}), (V{third, second}));
   // The call's sentiment, once its transcripts are scored (the transcription job's metadata).
   EXPECT_TRUE(ids({{"sentiment", "negative"}}).empty());
   for (const auto& [id, score] : {std::pair{first, -0.41}, std::pair{third, 0.3}}) {

@@ -102,6 +102,7 @@ CallFacts call_facts(const Metadata& m) {
     if (auto call = find_local(doc, "call"); call && call.attribute("observed")) {
       observed = call.attribute("observed").value();
       f.direction = call.attribute("direction").value();
+      f.internal = std::string_view(call.attribute("internal").value()) == "true";
     }
     bw_orig |= static_cast<bool>(find_local(doc, "origCall"));
     bw_term |= static_cast<bool>(find_local(doc, "termCall"));
@@ -165,6 +166,7 @@ CallFacts call_facts(const Metadata& m) {
 nlohmann::json call_json(const CallFacts& facts) {
   nlohmann::json j = nlohmann::json::object();
   if (!facts.direction.empty()) j["direction"] = facts.direction;
+  if (facts.internal) j["internal"] = true;
   auto put = [&](const char* key, const std::optional<PartyFacts>& p) {
     if (!p) return;
     nlohmann::json o = {{"aor", p->aor}};

@@ -31,6 +31,7 @@ struct PartyFacts {
 
 struct CallFacts {
   std::string direction;  // inbound | outbound (seen from the recorded party) | "" (not said)
+  bool internal = false;  // between two users of one organisation (our gateway says so)
   std::optional<PartyFacts> origin;                       // who called
   std::optional<PartyFacts> dialed;                       // whom they called
   std::vector<std::pair<std::string, std::string>> data;  // (key, value), at most kMaxData
@@ -38,7 +39,8 @@ struct CallFacts {
 inline constexpr size_t kMaxData = 64;
 
 CallFacts call_facts(const Metadata& m);
-// {"direction", "origin": {"aor", "name"}, "dialed": {...}}; empty members left out.
+// {"direction", "internal" (when true), "origin": {"aor", "name"}, "dialed": {...}}; empty members
+// left out.
 nlohmann::json call_json(const CallFacts& facts);
 
 }  // namespace verbatim::siprec

@@ -54,7 +54,8 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
     md.streams.push_back(std::move(st));
   }
   md.participants = {observed, peer};
-  // What Verbatim adds: the observed participant, direction, the call, policy and application.
+  // What Verbatim adds: the observed participant, direction (and whether the call is internal),
+  // the call, policy and application.
   md.client_extensions.push_back({"vb",
                                   "urn:verbatim:gateway:1",
                                   "call",
@@ -64,6 +65,7 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
                                    {"instance", spec.instance},
                                    {"observed", observed.id},
                                    {"policy", spec.policy}}});
+  if (spec.internal) md.client_extensions.back().attributes.emplace_back("internal", "true");
   offer.peer_id = peer.id;
   offer.peer_send = peer.send;
   offer.peer_recv = peer.recv;

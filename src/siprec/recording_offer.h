@@ -34,6 +34,7 @@ struct RecordingOfferSpec {
   std::string now;         // ISO 8601
   OfferParty observed, peer;
   bool observed_is_caller = true;
+  bool internal = false;  // both parties are users of the directory (an internal call)
   std::string call_id, policy, application_id, instance;
   std::vector<OfferStream> streams;
 };

@@ -124,6 +124,8 @@ TEST(RecordingOffer, TheRecorderReadsTheCallFromOurExtension) {
   };
   auto f = facts_of(build_recording_offer(spec));
   EXPECT_EQ(f.direction, "inbound");
+  EXPECT_FALSE(f.internal);
+  EXPECT_FALSE(call_json(f).contains("internal"));
   ASSERT_TRUE(f.origin && f.dialed);
   EXPECT_EQ(f.origin->aor, "tel:+14255550199");  // the peer called bob
   EXPECT_EQ(f.dialed->aor, "sip:bob@contoso.com");
@@ -136,6 +138,11 @@ TEST(RecordingOffer, TheRecorderReadsTheCallFromOurExtension) {
   EXPECT_EQ(f.direction, "outbound");
   ASSERT_TRUE(f.origin);
   EXPECT_EQ(f.origin->aor, "sip:bob@contoso.com");
+  spec.internal = true;  // two users of the directory
+  f = facts_of(build_recording_offer(spec));
+  EXPECT_TRUE(f.internal);
+  EXPECT_EQ(f.direction, "outbound");  // still seen from the recorded party
+  EXPECT_EQ(call_json(f)["internal"], true);
 }
 
 }  // namespace
