@@ -560,17 +560,14 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!q.only.empty() || !q.call_id.empty() || !q.data.empty()) {
     driver = Driver::kList;
   } else if (!words_match.empty() && !party_match.empty()) {
-    auto words = count_upto(catalog,
-                            "SELECT rowid FROM search_recording_text WHERE "
-                            "search_recording_text MATCH ?1" +
-                                range,
-                            {words_match}, kCountCap);
+    auto matches = [&](const std::string& table, const std::string& match) {
+      return count_upto(catalog,
+                        "SELECT rowid FROM " + table + " WHERE " + table + " MATCH ?1" + range,
+                        {match}, kCountCap);
+    };
+    auto words = matches("search_recording_text", words_match);
     if (!words) return words.error();
-    auto in_parties = count_upto(catalog,
-                                 "SELECT rowid FROM search_party_text WHERE search_party_text "
-                                 "MATCH ?1" +
-                                     range,
-                                 {party_match}, kCountCap);
+    auto in_parties = matches("search_party_text", party_match);
     if (!in_parties) return in_parties.error();
     driver = words.value() < in_parties.value() ? Driver::kWords : Driver::kParties;
   } else if (!words_match.empty()) {
