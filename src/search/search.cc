@@ -468,8 +468,11 @@ Result<int64_t> count_upto(SqliteDb& db, const std::string& select, const std::v
 // picked from the list; past it, the newest recordings are walked until a page is full (a
 // prefix that common fills a page within a few thousand).
 constexpr int64_t kListCap = 20000;
-// Up to this many are counted when two full-text conditions compete to lead (the fewer leads).
+// When words and parties are both asked for, each is counted up to kCountCap in the window and
+// the fewer lead; words matching under kFewWords lead without counting the parties (a word's
+// list is cheap to count, a name's trigrams are not).
 constexpr int64_t kCountCap = 5000;
+constexpr int64_t kFewWords = 200;
 
 Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (is_missed_status(q.status)) {
@@ -567,9 +570,12 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     };
     auto words = matches("search_recording_text", words_match);
     if (!words) return words.error();
-    auto in_parties = matches("search_party_text", party_match);
-    if (!in_parties) return in_parties.error();
-    driver = words.value() < in_parties.value() ? Driver::kWords : Driver::kParties;
+    driver = Driver::kWords;
+    if (words.value() >= kFewWords) {
+      auto in_parties = matches("search_party_text", party_match);
+      if (!in_parties) return in_parties.error();
+      if (in_parties.value() < words.value()) driver = Driver::kParties;
+    }
   } else if (!words_match.empty()) {
     driver = Driver::kWords;
   } else if (!party_match.empty()) {
