@@ -245,7 +245,10 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
     score = score->is_object() && score->contains(k) ? &(*score)[k] : nullptr;
     if (!score) break;
   }
-  s.bind(13, int64_t{call.is_object() && call.value("internal", false) == true ? 1 : 0});
+  const bool internal = call.is_object() && call.contains("internal") &&
+                        call["internal"].is_boolean() &&
+                        call["internal"].get<bool>();  // metadata edited by hand may hold anything
+  s.bind(13, int64_t{internal ? 1 : 0});
   if (score && score->is_number()) {
     s.bind_real(12, score->get<double>());
   } else {

@@ -100,6 +100,12 @@ TEST_F(SearchTest, EveryMetadataFilterNarrows) {
     ASSERT_TRUE(a->update_metadata(third, m, "recorder", "test"));
   }
   EXPECT_EQ(ids({{"direction", "internal"}}), (V{third}));
+  {  // Metadata edited by hand with a value of another type: not internal, and no failure.
+    auto m = a->recording(second).value().metadata;
+    m["call"]["internal"] = "yes";
+    ASSERT_TRUE(a->update_metadata(second, m, "officer", "test"));
+  }
+  EXPECT_EQ(ids({{"direction", "internal"}}), (V{third}));
   EXPECT_EQ(ids({{"direction", "inbound"}}), (V{third, second}));
   // The call's sentiment, once its transcripts are scored (the transcription job's metadata).
   EXPECT_TRUE(ids({{"sentiment", "negative"}}).empty());
