@@ -1,5 +1,7 @@
 #include "archive/catalog_index.h"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -101,7 +103,38 @@ std::string party_search_text(std::string_view name, std::string_view aor,
   return out;
 }
 
+std::vector<std::string> number_keys(std::string_view text) {
+  std::set<std::string> keys;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+    for (size_t from = i; from + kMinNumberDigits <= end; ++from) {
+      keys.emplace(text.substr(from, std::min(kNumberKeyDigits, end - from)));
+    }
+    i = end;
+  }
+  return {keys.begin(), keys.end()};
+}
+
 namespace {
+
+// Adds (or with `remove`, removes) the participant numbers of one recording's parties' text.
+Status put_number_keys(SqliteDb& db, int64_t key, std::string_view party_text, bool remove) {
+  SqliteStmt s(db, remove ? "DELETE FROM search_numbers WHERE digits = ?1 AND key = ?2"
+                          : "INSERT OR IGNORE INTO search_numbers(digits, key) VALUES(?1, ?2)");
+  for (const auto& k : number_keys(party_text)) {
+    s.reset();
+    s.bind(1, k);
+    s.bind(2, key);
+    VB_TRY(step(s, db, "indexing the parties' numbers"));
+  }
+  return ok_status();
+}
 
 // The recording's words in one row of search_recording_text (rowid: its search key), from its
 // utterances; no row when it has none (or is not indexed).
@@ -159,6 +192,15 @@ Status drop_utterances(SqliteDb& db, const std::string& recording_id) {
 }
 
 Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
+  {  // Its numbers, found from the parties' text they were made from.
+    SqliteStmt old(db,
+                   "SELECT t.rowid, t.text FROM search_index s JOIN search_party_text t ON "
+                   "t.rowid = s.rowid WHERE s.recording_id = ?1");
+    old.bind(1, id);
+    if (old.step() == kSqliteRow) {
+      VB_TRY(put_number_keys(db, old.int64(0), old.text(1), true));
+    }
+  }
   for (const char* text : {"search_party_text", "search_recording_text"}) {
     SqliteStmt d(db, (std::string("DELETE FROM ") + text +
                       " WHERE rowid = (SELECT rowid FROM search_index WHERE recording_id = ?1)")
@@ -274,6 +316,7 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   t.bind(1, row);
   t.bind(2, text);
   VB_TRY(step(t, db, "indexing the recording's parties"));
+  VB_TRY(put_number_keys(db, row, text, false));
   if (const auto gs = m.find("groups"); gs != m.end() && gs->is_array()) {
     for (const auto& g : *gs) {
       if (!g.is_string()) continue;
@@ -303,6 +346,7 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
 // "search_indexed_serial"), so opening a large archive does not scan its catalog: everything this
 // binary creates is indexed in its own transaction; what a pass finds was made by an older one.
 Result<size_t> index_missing(SqliteDb& db) {
+  if (auto filled = fill_number_index(db); !filled) return filled.error();
   int64_t done = 0;
   {
     SqliteStmt m(db, "SELECT value FROM archive_info WHERE key = 'search_indexed_serial'");
@@ -333,6 +377,95 @@ Result<size_t> index_missing(SqliteDb& db) {
     VB_TRY(step(u, db, "noting how far the search index reaches"));
   }
   return todo.size();
+}
+
+// Keys arrive in search-key order; inserting them so would touch a random page of the table for
+// each. So they are sorted in memory and appended in order, a range of first digits at a time:
+// a first pass counts the keys under each two-digit start, and the ranges are cut so that each
+// pass holds at most `max_pairs` keys (16 bytes each). Each pass reads the parties' text again.
+namespace {
+
+// A key of up to 8 digits as 8 bytes in memcmp order (shorter keys padded with zeros), so
+// integers sort as SQLite sorts the text.
+uint64_t pack_key(std::string_view digits) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    v = (v << 8) | (i < digits.size() ? static_cast<unsigned char>(digits[i]) : 0U);
+  }
+  return v;
+}
+
+std::string unpack_key(uint64_t v) {
+  std::string out;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    const char c = static_cast<char>((v >> shift) & 0xff);
+    if (c == 0) break;
+    out.push_back(c);
+  }
+  return out;
+}
+
+// The bucket of a key: its first two digits.
+size_t bucket_of(std::string_view key) {
+  return static_cast<size_t>(key[0] - '0') * 10 + static_cast<size_t>(key[1] - '0');
+}
+
+// Calls `f(key, digits)` for every number key of every recording's parties' text.
+template <typename F>
+Status each_number_key(SqliteDb& db, F&& f, size_t* read) {
+  SqliteStmt t(db, "SELECT rowid, text FROM search_party_text");
+  int rc;
+  while ((rc = t.step()) == kSqliteRow) {
+    if (read) ++*read;
+    const int64_t key = t.int64(0);
+    for (const auto& k : number_keys(t.text(1))) f(key, k);
+  }
+  if (rc != kSqliteDone) return db.error("filling the parties' numbers");
+  return ok_status();
+}
+
+}  // namespace
+
+Result<size_t> fill_number_index(SqliteDb& db, size_t max_pairs) {
+  {
+    SqliteStmt f(db, "SELECT 1 FROM archive_info WHERE key = 'search_numbers_filled'");
+    if (f.step() == kSqliteRow) return size_t{0};
+  }
+  std::array<size_t, 100> in_bucket{};
+  size_t read = 0;
+  VB_TRY(each_number_key(
+      db, [&](int64_t, const std::string& k) { ++in_bucket[bucket_of(k)]; }, &read));
+  SqliteStmt ins(db, "INSERT OR IGNORE INTO search_numbers(digits, key) VALUES(?1, ?2)");
+  std::vector<std::pair<uint64_t, int64_t>> pairs;
+  for (size_t from = 0; from < in_bucket.size();) {
+    size_t to = from;
+    size_t n = 0;
+    while (to < in_bucket.size() && (to == from || n + in_bucket[to] <= max_pairs)) {
+      n += in_bucket[to++];
+    }
+    if (n > 0) {
+      pairs.clear();
+      pairs.reserve(n);
+      VB_TRY(each_number_key(
+          db,
+          [&](int64_t key, const std::string& k) {
+            if (const size_t b = bucket_of(k); b >= from && b < to) {
+              pairs.emplace_back(pack_key(k), key);
+            }
+          },
+          nullptr));
+      std::sort(pairs.begin(), pairs.end());
+      for (const auto& [k, key] : pairs) {
+        ins.reset();
+        ins.bind(1, unpack_key(k));
+        ins.bind(2, key);
+        VB_TRY(step(ins, db, "filling the parties' numbers"));
+      }
+    }
+    from = to;
+  }
+  VB_TRY(db.exec("INSERT INTO archive_info(key, value) VALUES('search_numbers_filled', '1')"));
+  return read;
 }
 
 }  // namespace verbatim::archive

@@ -8,7 +8,8 @@
 //   startedAt, durationSeconds           -> started_ms, duration_ms
 //   call.direction, .internal,
 //   call.origin/.dialed                  -> direction, internal, origin/dialed numbers and parties
-//   participants[].aor/.name             -> parties (and the text searched by --participant)
+//   participants[].aor/.name             -> parties (and the text searched by --participant;
+//                                           the digits in it also in search_numbers)
 //   application_id, policy, region,
 //   callId, transcripts.sentiment
 //     .overall.score                     -> columns; groups -> search_groups
@@ -54,6 +55,15 @@ constexpr int64_t search_key_base(int64_t started_ms) {
 // The text a participant query matches (search_party_text: trigrams of it), for one party.
 std::string party_search_text(std::string_view name, std::string_view aor, std::string_view number);
 
+// The participant numbers (search_numbers): every run of kMinNumberDigits or more digits in a
+// recording's parties' text (numbers, and digits in names and addresses), by each of its suffixes
+// of kMinNumberDigits or more, cut to their first kNumberKeyDigits. Digits D (at least
+// kMinNumberDigits) occur in the parties' text exactly when a key starts with D's first
+// kNumberKeyDigits and the text holds D: a range lookup, and for longer D a check of the text.
+constexpr size_t kMinNumberDigits = 3;
+constexpr size_t kNumberKeyDigits = 8;
+std::vector<std::string> number_keys(std::string_view party_text);
+
 // Replaces what the index holds for `recording_id` with what `metadata` says.
 // Recordings whose metadata has no startedAt are indexed at their catalog creation time.
 Status index_recording(SqliteDb& db, const std::string& recording_id,
@@ -72,7 +82,14 @@ Status index_utterances(SqliteDb& db, const std::string& recording_id, const std
 // Removes every utterance of the recording (a transcription starting over, or disposal).
 Status drop_utterances(SqliteDb& db, const std::string& recording_id);
 
-// Indexes every recording the index does not have yet; returns how many.
+// Indexes every recording the index does not have yet; returns how many. Fills the participant
+// numbers first if the archive has not had them (fill_number_index).
 Result<size_t> index_missing(SqliteDb& db);
+
+// Adds the participant numbers of every recording indexed before search_numbers existed, once
+// (archive_info "search_numbers_filled"); returns how many recordings it read. Sorted in memory
+// (`max_pairs` keys at a time, 16 bytes each) before it is written, so ten million recordings
+// take minutes, not hours.
+Result<size_t> fill_number_index(SqliteDb& db, size_t max_pairs = size_t{32} << 20);
 
 }  // namespace verbatim::archive

@@ -187,6 +187,17 @@ constexpr const char* kMigrations[] = {
       WHERE recording_id IN (SELECT id FROM recordings
                              WHERE json_valid(metadata) AND metadata LIKE '%"sentiment"%');
     )sql",
+    // 9: the digits in the parties (catalog_index.h, number_keys): each run of digits by its
+    //    suffixes, so a participant number (whole or any part) is a range lookup. Filled for
+    //    recordings indexed before it from their parties' text when the writer next opens the
+    //    archive (index_missing: fill_number_index).
+    R"sql(
+    CREATE TABLE search_numbers (
+      digits TEXT NOT NULL,             -- a suffix of a run of digits, its first kNumberKeyDigits
+      key    INTEGER NOT NULL,          -- the recording's search key (search_index rowid)
+      PRIMARY KEY (digits, key)
+    ) WITHOUT ROWID;
+    )sql",
 };
 }  // namespace
 

@@ -118,21 +118,29 @@ void bind_all(SqliteStmt& s, const std::vector<json>& values) {
   }
 }
 
-// The participant condition: the texts to find in the parties' text (its trigram index finds
-// any of 3 or more characters; returned), or for shorter text a scan of the parties themselves
-// (added to `sql`; nothing returned).
-Result<std::vector<std::string>> participant_match(Sql& sql, const std::string& who) {
+// The participant condition. A number (digits, with any of "+ -.()/" and spaces) of
+// kMinNumberDigits digits or more is looked up in the parties' digits (search_numbers); other
+// text of 3 characters or more in the parties' text through its trigrams; shorter text by a scan
+// of the parties (added to `sql`).
+struct PartyQuery {
+  std::vector<std::string> texts;  // the parties' text holds one of these (empty: a scan)
+  std::string number;              // for a number: its digits (texts holds them too)
+};
+
+Result<PartyQuery> participant_match(Sql& sql, const std::string& who) {
   const std::string text = to_lower(who);
   const std::string digits = archive::number_digits(who);
-  std::vector<std::string> phrases;
+  if (digits.size() >= archive::kMinNumberDigits) return PartyQuery{{digits}, digits};
+  PartyQuery out;
   for (const std::string& p : {text, digits}) {
-    if (!p.empty() && std::find(phrases.begin(), phrases.end(), p) == phrases.end()) {
-      phrases.push_back(p);
+    if (!p.empty() && std::find(out.texts.begin(), out.texts.end(), p) == out.texts.end()) {
+      out.texts.push_back(p);
     }
   }
-  if (phrases.empty()) return bad("participant", "give a name, address or number").error();
-  if (std::all_of(phrases.begin(), phrases.end(), [](const auto& p) { return p.size() >= 3; })) {
-    return phrases;
+  if (out.texts.empty()) return bad("participant", "give a name, address or number").error();
+  if (std::all_of(out.texts.begin(), out.texts.end(),
+                  [](const auto& p) { return p.size() >= 3; })) {
+    return out;
   }
   // One or two characters: too short for the trigram index, so the parties are scanned.
   const std::string like = "%" + text + "%";
@@ -140,7 +148,7 @@ Result<std::vector<std::string>> participant_match(Sql& sql, const std::string& 
       "EXISTS (SELECT 1 FROM search_parties p WHERE p.recording_id = s.recording_id AND "
       "(p.name LIKE ? OR p.aor LIKE ? OR p.number LIKE ?))",
       {like, like, like});
-  return std::vector<std::string>();
+  return PartyQuery{};
 }
 
 // The first digits of a number as the range [digits, after) of the column's text.
@@ -464,16 +472,6 @@ Result<int64_t> count_upto(SqliteDb& db, const std::string& select, const std::v
   return s.int64(0);
 }
 
-// Up to this many matches of a number prefix, its index lists them all and the newest are
-// picked from the list; past it, the newest recordings are walked until a page is full (a
-// prefix that common fills a page within a few thousand).
-constexpr int64_t kListCap = 20000;
-// When words and parties are both asked for, each is counted up to kCountCap in the window and
-// the fewer lead; words matching under kFewWords lead without counting the parties (a word's
-// list is cheap to count, a name's trigrams are not).
-constexpr int64_t kCountCap = 5000;
-constexpr int64_t kFewWords = 200;
-
 Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (is_missed_status(q.status)) {
     return bad("status",
@@ -499,12 +497,15 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   Sql sql;
   std::vector<std::string> parties;  // the texts a participant query looks for
   std::string party_match;           // the same, as the trigram index's query
+  std::string party_number;          // a number's digits, looked up in search_numbers
   if (!q.participant.empty()) {
     auto m = participant_match(sql, q.participant);
     if (!m) return m.error();
-    parties = std::move(m).value();
-    for (const auto& p : parties)
-      party_match += (party_match.empty() ? "" : " OR ") + fts_phrase(p);
+    parties = std::move(m.value().texts);
+    party_number = std::move(m.value().number);
+    for (const auto& p : parties) {
+      if (party_number.empty()) party_match += (party_match.empty() ? "" : " OR ") + fts_phrase(p);
+    }
   }
   std::vector<std::pair<const char*, std::pair<std::string, std::string>>> numbers;
   if (!q.origin.empty()) {
@@ -555,38 +556,63 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
         {static_cast<int64_t>(c)});
   }
   // The driver: a short list (the recordings asked for, a call, a business key), else the
-  // fewer of the words and the parties matched, else a number prefix's list when short, else
-  // the recordings themselves.
-  enum class Driver { kRows, kList, kWords, kParties, kNumbers } driver = Driver::kRows;
+  // fewer of the words and the parties matched, else a participant number's or a number
+  // prefix's list when short, else the recordings themselves.
+  enum class Driver {
+    kRows,
+    kList,
+    kWords,
+    kParties,
+    kPartyNumber,
+    kNumbers
+  } driver = Driver::kRows;
   const std::string range =
       " AND rowid >= " + std::to_string(lo) + " AND rowid < " + std::to_string(hi);
+  // A participant number's keys: the range of search_numbers its first digits give.
+  const std::string number_key = party_number.substr(0, archive::kNumberKeyDigits);
+  const std::string number_keys =
+      "SELECT key FROM search_numbers WHERE digits >= ? AND digits < ? AND key >= " +
+      std::to_string(lo) + " AND key < " + std::to_string(hi);
+  auto count_numbers = [&](int64_t cap) {
+    return count_upto(catalog, number_keys, {number_key, after_prefix(number_key)}, cap);
+  };
   if (!q.only.empty() || !q.call_id.empty() || !q.data.empty()) {
     driver = Driver::kList;
-  } else if (!words_match.empty() && !party_match.empty()) {
-    auto matches = [&](const std::string& table, const std::string& match) {
+  } else if (!words_match.empty() && (!party_match.empty() || !party_number.empty())) {
+    auto matches = [&](const std::string& table, const std::string& match, int64_t cap) {
       return count_upto(catalog,
                         "SELECT rowid FROM " + table + " WHERE " + table + " MATCH ?1" + range,
-                        {match}, kCountCap);
+                        {match}, cap);
     };
-    auto words = matches("search_recording_text", words_match);
+    auto words = matches("search_recording_text", words_match, q.plan.count_cap);
     if (!words) return words.error();
     driver = Driver::kWords;
-    if (words.value() >= kFewWords) {
-      auto in_parties = matches("search_party_text", party_match);
+    if (words.value() >= q.plan.few_words) {  // the parties lead if fewer: counted no further
+      auto in_parties = party_number.empty()
+                            ? matches("search_party_text", party_match, words.value())
+                            : count_numbers(words.value());
       if (!in_parties) return in_parties.error();
-      if (in_parties.value() < words.value()) driver = Driver::kParties;
+      if (in_parties.value() < words.value()) {
+        driver = party_number.empty() ? Driver::kParties : Driver::kPartyNumber;
+      }
     }
   } else if (!words_match.empty()) {
     driver = Driver::kWords;
   } else if (!party_match.empty()) {
     driver = Driver::kParties;
-  } else if (!numbers.empty()) {
+  }
+  if (driver == Driver::kRows && !party_number.empty()) {
+    auto n = count_numbers(q.plan.list_cap);
+    if (!n) return n.error();
+    if (n.value() < q.plan.list_cap) driver = Driver::kPartyNumber;
+  }
+  if (driver == Driver::kRows && !numbers.empty()) {
     std::string select = "SELECT rowid FROM search_index WHERE ";
     auto n = count_upto(
         catalog, select + numbers[0].first + " >= ?1 AND " + numbers[0].first + " < ?2" + range,
-        {numbers[0].second.first, numbers[0].second.second}, kListCap);
+        {numbers[0].second.first, numbers[0].second.second}, q.plan.list_cap);
     if (!n) return n.error();
-    if (n.value() < kListCap) driver = Driver::kNumbers;
+    if (n.value() < q.plan.list_cap) driver = Driver::kNumbers;
   }
   std::string from = " FROM search_index s";
   std::string key = "s.rowid";
@@ -602,7 +628,13 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     sql.add("vb_said(-1, (SELECT w.text FROM search_recording_text w WHERE w.rowid = s.rowid))",
             {});
   }
-  if (!parties.empty() && driver != Driver::kParties) {
+  if (driver == Driver::kPartyNumber) {
+    sql.add("s.rowid IN (" + number_keys + ")", {number_key, after_prefix(number_key)});
+  }
+  // A number's key holds its first kNumberKeyDigits: longer numbers are checked in the text.
+  const bool number_checked =
+      driver == Driver::kPartyNumber && party_number.size() <= archive::kNumberKeyDigits;
+  if (!parties.empty() && driver != Driver::kParties && !number_checked) {
     std::string any;
     std::vector<json> vals;
     for (const auto& p : parties) {
@@ -709,6 +741,12 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!s.ok()) return catalog.error("searching the catalog");
   bind_all(s, sql.values);
   Page page;
+  page.led_by = driver == Driver::kList          ? "list"
+                : driver == Driver::kWords       ? "words"
+                : driver == Driver::kParties     ? "parties"
+                : driver == Driver::kPartyNumber ? "party number"
+                : driver == Driver::kNumbers     ? "number prefix"
+                                                 : "rows";
   int rc;
   while ((rc = s.step()) == kSqliteRow) {
     Hit h;

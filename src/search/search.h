@@ -53,6 +53,19 @@ struct Query {
   std::vector<std::string> scope_groups, scope_regions;
   // Only these recordings (related(), below); empty: no such restriction.
   std::vector<std::string> only;
+  // How run() picks the condition that leads the search (search.cc). The defaults suit archives
+  // of any size; tests lower them to take each way on a few recordings.
+  struct Plan {
+    // A number's list (a participant number, an origin or dialed prefix) of fewer matches than
+    // this leads; past it, the newest recordings are walked until a page is full (a number that
+    // common fills a page within a few thousand).
+    int64_t list_cap = 20000;
+    // Words and parties, both asked for, are counted up to this many in the window and the
+    // fewer lead; words matching under few_words lead without counting the parties (a word's
+    // list is cheap to count, a name's trigrams are not).
+    int64_t count_cap = 5000;
+    int64_t few_words = 200;
+  } plan;
 
   // What the ledger keeps: every filter given (the scope too), not the cursor.
   nlohmann::json to_json() const;
@@ -97,6 +110,9 @@ struct Hit {
 struct Page {
   std::vector<Hit> hits;
   std::string next_cursor;  // empty: this is the last page
+  // What led the search: list (recordings, a call, business data), words, parties (trigrams),
+  // party number, number prefix, or rows (newest first). For tests and the benchmark.
+  std::string led_by;
 };
 
 Result<Page> run(SqliteDb& catalog, const Query& query);

@@ -75,6 +75,90 @@ TEST_F(SearchTest, ParticipantByNameAddressOrNumberInAnyFormNewestFirst) {
   EXPECT_TRUE(ids({{"participant", "dave"}}).empty());
 }
 
+// A number, whole or any part of it and in any form, is looked up in the parties' digits (their
+// numbers, and digits in names and addresses). Whichever condition leads the search (run's
+// plan), the result is the same.
+TEST_F(SearchTest, NumbersByAnyPartWhicheverConditionLeads) {
+  using V = std::vector<std::string>;
+  const json erin = {{"aor", "tel:+44-20-7946-0019"}, {"name", "Erin"}};  // bob's but one digit
+  const json desk = {{"aor", "sip:trader4423@bank.example"}, {"name", "Dealing desk 7"}};
+  const auto fourth = add("2026-12-01T12:00:00.000Z", erin, alice, "inbound", 30);
+  const auto fifth = add("2026-12-01T13:00:00.000Z", desk, carol, "outbound", 30);
+  struct Led {
+    V ids;
+    std::string by;
+  };
+  auto search = [&](std::map<std::string, std::string> params, Query::Plan plan) {
+    auto q = query_from_params(params);
+    EXPECT_TRUE(q) << q.error().message;
+    q.value().plan = plan;
+    auto page = run(a->catalog(), q.value());
+    EXPECT_TRUE(page) << page.error().message;
+    Led out{{}, page ? page.value().led_by : ""};
+    if (page) {
+      for (const auto& h : page.value().hits) out.ids.push_back(h.id);
+    }
+    return out;
+  };
+  const Query::Plan walk{.list_cap = 0};  // every number list too long: the rows are walked
+  const std::vector<std::pair<std::string, V>> cases = {
+      {"442079460018", {second, first}},  // longer than a key: its last digits checked
+      {"+44 (20) 7946-0018", {second, first}},
+      {"4420794600", {fourth, second, first}},
+      {"946 001", {fourth, second, first}},
+      {"0019", {fourth}},
+      {"4423", {fifth}},  // digits in an address
+      {"4424", {}},
+      {"79460017", {}},
+  };
+  for (const auto& [number, expected] : cases) {
+    const auto listed = search({{"participant", number}}, {});
+    EXPECT_EQ(listed.ids, expected) << number;
+    EXPECT_EQ(listed.by, "party number") << number;
+    const auto walked = search({{"participant", number}}, walk);
+    EXPECT_EQ(walked.ids, expected) << number;
+    EXPECT_EQ(walked.by, "rows") << number;
+  }
+  // With words: the fewer lead (here the number), or the words when they are few.
+  for (const auto& id : {first, second, third, fourth, fifth}) {
+    ASSERT_TRUE(
+        a->index_transcript(id, "obj-" + id, {{"Alice", 0, 900, "the market is open", ""}}));
+  }
+  const Query::Plan counted{.few_words = 0};
+  EXPECT_EQ(search({{"participant", "0019"}, {"text", "market"}}, counted).by, "party number");
+  EXPECT_EQ(search({{"participant", "0019"}, {"text", "market"}}, counted).ids, (V{fourth}));
+  EXPECT_EQ(search({{"participant", "0019"}, {"text", "market"}}, {}).by, "words");
+  EXPECT_EQ(search({{"participant", "0019"}, {"text", "market"}}, {}).ids, (V{fourth}));
+  EXPECT_EQ(search({{"participant", "442079460018"}, {"text", "market"}}, counted).ids,
+            (V{second, first}));
+  // A number changed by an edit of the metadata is found by its new digits only.
+  {
+    auto m = a->recording(fourth).value().metadata;
+    m["call"]["origin"]["aor"] = "tel:+1 555 0100";
+    m["participants"][0]["aor"] = "tel:+1 555 0100";
+    ASSERT_TRUE(a->update_metadata(fourth, m, "officer", "corrected"));
+  }
+  EXPECT_TRUE(ids({{"participant", "0019"}}).empty());
+  EXPECT_EQ(ids({{"participant", "5550100"}}), (V{fourth}));
+  // An archive indexed before the numbers were: they are filled when the writer opens it.
+  ASSERT_TRUE(a->catalog().exec(
+      "DELETE FROM search_numbers; DELETE FROM archive_info WHERE key = 'search_numbers_filled'"));
+  EXPECT_TRUE(ids({{"participant", "4423"}}).empty());
+  a.reset();
+  a = open();
+  EXPECT_EQ(ids({{"participant", "4423"}}), (V{fifth}));
+  EXPECT_EQ(ids({{"participant", "4420794600"}}), (V{second, first}));
+  // Filled a range of first digits at a time (a large archive's), the same.
+  ASSERT_TRUE(a->catalog().exec(
+      "DELETE FROM search_numbers; DELETE FROM archive_info WHERE key = 'search_numbers_filled'"));
+  auto filled = archive::fill_number_index(a->catalog(), 1);
+  ASSERT_TRUE(filled) << filled.error().message;
+  EXPECT_EQ(filled.value(), 5u);
+  EXPECT_EQ(ids({{"participant", "4423"}}), (V{fifth}));
+  EXPECT_EQ(ids({{"participant", "555 0100"}}), (V{fourth}));
+  EXPECT_EQ(ids({{"participant", "207946"}}), (V{second, first}));
+}
+
 TEST_F(SearchTest, EveryMetadataFilterNarrows) {
   using V = std::vector<std::string>;
   EXPECT_EQ(ids({{"origin", "+4420"}}), (V{second}));  // bob called (a number prefix)
