@@ -127,6 +127,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   spec.observed_is_caller = p.side == Side::kA;
   spec.internal = p.user && other.user;
   spec.call_id = c.call_id;
+  spec.sip_session_id = c.session_id;
   spec.policy = r.policy->name;
   spec.application_id = target.application_id;
   spec.instance = target.instance_upn;

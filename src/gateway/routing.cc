@@ -29,6 +29,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
   c->a = session;
   c->call_id = std::string(invite.call_id().value());
   for (const auto& h : invite.headers()) {
+    if (iequals(h.name, "Session-ID") && h.value.size() <= 256) c->session_id = h.value;
     if (c->business_headers.size() >= 16 || h.value.empty() || h.value.size() > 256) continue;
     for (const auto& name : options_.business_headers) {
       if (iequals(h.name, name)) c->business_headers.emplace_back(name, std::string(h.value));

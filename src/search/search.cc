@@ -841,7 +841,8 @@ Result<Related> related(SqliteDb& catalog, const std::string& id, Query scope,
       "WHERE me.recording_id = ?1 AND me.call_id IS NOT NULL AND o.recording_id != ?1 LIMIT 1000",
       {id}, false);
   collect(
-      "SELECT DISTINCT o.recording_id, me.key || '=' || me.value FROM search_data me JOIN "
+      "SELECT DISTINCT o.recording_id, CASE me.key WHEN 'session-uuid' THEN 'same session' ELSE "
+      "me.key || '=' || me.value END FROM search_data me JOIN "
       "search_data o ON o.key = me.key AND o.value = me.value WHERE me.recording_id = ?1 AND "
       "o.recording_id != ?1 LIMIT 1000",
       {id}, true);

@@ -123,7 +123,9 @@ Result<Page> run(SqliteDb& catalog, const Query& query);
 bool is_missed_status(std::string_view status);
 
 // Interactions related to a recording, each with why: "same call" (the same SIP Call-ID: the
-// call's other recordings, other applications, a recorder's failover), "KEY=VALUE" (the same
+// call's other recordings, other applications, a recorder's failover), "same session" (a UUID of
+// the call's RFC 7989 Session-ID in common: its legs through forwards, B2BUAs and other recording
+// clients; siprec/call_facts.h), "KEY=VALUE" (the same
 // business data: a trade id, a ticket, an extTrackingID) and "same parties" (the same parties
 // — every number or address of the recording's, or two of them when it has more — within
 // `window` of its start). Page: the related recordings as run() lists them, newest first,

@@ -318,6 +318,19 @@ TEST_F(SearchTest, RelatedInteractionsAndWhy) {
   auto scoped = related(a->catalog(), first, sales);
   ASSERT_TRUE(scoped);
   EXPECT_TRUE(scoped.value().page.hits.empty());
+  // A forwarded call's legs, recorded by two clients days apart in the catalog's eyes, share the
+  // caller's RFC 7989 Session-ID UUID (siprec/call_facts.h reads it from <sipSessionID>).
+  const json uuid = {
+      {"key", "session-uuid"}, {"value", "ab30317f1a784dc48ff824d0d3715d86"}, {"source", "siprec"}};
+  const auto leg1 = add("2026-12-05T09:00:00.000Z", json{{"aor", "sip:erin@fabrikam.com"}}, carol,
+                        "inbound", 10, {{"business", {uuid}}});
+  const auto leg2 =
+      add("2026-12-07T09:00:00.000Z", json{{"aor", "sip:erin@fabrikam.com"}},
+          json{{"aor", "sip:frank@contoso.com"}}, "inbound", 10, {{"business", {uuid}}});
+  auto forwarded = related(a->catalog(), leg1, Query{});
+  ASSERT_TRUE(forwarded) << forwarded.error().message;
+  EXPECT_EQ(forwarded.value().reasons.at(leg2), (std::vector<std::string>{"same session"}));
+  EXPECT_EQ(forwarded.value().reasons.size(), 1u);
   EXPECT_EQ(related(a->catalog(), "0123456789abcdef0123456789abcdef", Query{}).error().code,
             ErrorCode::kNotFound);
 }

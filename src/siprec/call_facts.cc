@@ -5,6 +5,8 @@
 
 #include <pugixml.hpp>
 
+#include "common/strings.h"
+
 namespace verbatim::siprec {
 
 namespace {
@@ -89,6 +91,35 @@ PartyFacts party_of_number(const std::string& aor) { return PartyFacts{aor, ""};
 
 }  // namespace
 
+std::vector<std::string> session_uuids(std::string_view session_id) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  bool first = true;
+  while (at <= session_id.size()) {
+    const size_t semi = std::min(session_id.find(';', at), session_id.size());
+    std::string part = trimmed(session_id.substr(at, semi - at));
+    at = semi + 1;
+    if (!first) {
+      if (part.size() < 7 || !iequals(std::string_view(part).substr(0, 7), "remote=")) continue;
+      part = trimmed(std::string_view(part).substr(7));
+    }
+    const bool was_first = first;
+    first = false;
+    const bool is_uuid = part.size() == 32 && std::all_of(part.begin(), part.end(), [](char c) {
+                           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                         });
+    if (!is_uuid) {
+      if (was_first) return {};  // not a Session-ID (a Call-ID, say)
+      continue;
+    }
+    for (auto& c : part) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (part != std::string(32, '0') && std::find(out.begin(), out.end(), part) == out.end()) {
+      out.push_back(std::move(part));
+    }
+  }
+  return out;
+}
+
 CallFacts call_facts(const Metadata& m) {
   CallFacts f;
   Flattener flat(f.data);
@@ -110,6 +141,10 @@ CallFacts call_facts(const Metadata& m) {
     if (auto n = find_local(doc, "calledPartyNumber")) bw_called = trimmed(n.child_value());
   }
   for (const auto& s : m.sessions) {
+    for (const auto& id : s.sip_session_ids) {
+      flat.add("sipSessionID", trimmed(id));
+      for (auto& uuid : session_uuids(id)) flat.add("session-uuid", std::move(uuid));
+    }
     for (const auto& x : s.extensions) {
       pugi::xml_document doc;
       if (parse(x, doc)) flat.walk(doc.document_element());

@@ -10,11 +10,15 @@
 // Business data: every leaf element of an extension by its local name (<extTrackingID>,
 // <apkt:ucid>), a header an SBC copied (<apkt:header label="X-Trade-Id"><value>) by its header
 // name, and the attributes of an element without text (ours: applicationId, callId, ...).
+// The call's RFC 7989 Session-ID (<sipSessionID>) is kept as given, and each of its UUIDs as
+// "session-uuid": both ends keep theirs across transfers and forwards, so a shared UUID relates
+// the legs of one call (search::related).
 // Threads and ownership: pure functions over values; any thread.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,6 +43,9 @@ struct CallFacts {
 inline constexpr size_t kMaxData = 64;
 
 CallFacts call_facts(const Metadata& m);
+// The UUIDs of an RFC 7989 Session-ID ("ab30..86;remote=f81d..a1"), lower case, without the null
+// UUID (the remote end not known yet); none when it is not of that form.
+std::vector<std::string> session_uuids(std::string_view session_id);
 // {"direction", "internal" (when true), "origin": {"aor", "name"}, "dialed": {...}}; empty members
 // left out.
 nlohmann::json call_json(const CallFacts& facts);

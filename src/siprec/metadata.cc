@@ -101,6 +101,12 @@ class Parser {
         s.stop_time = text_of(c);
       } else if (is(c, "group-ref")) {
         s.group_id = text_of(c);
+      } else if (is(c, "sipSessionID")) {
+        if (std::string v = text_of(c);
+            !v.empty() && std::find(s.sip_session_ids.begin(), s.sip_session_ids.end(), v) ==
+                              s.sip_session_ids.end()) {
+          s.sip_session_ids.push_back(std::move(v));
+        }
       } else {
         s.extensions.push_back(as_xml(c));
       }
@@ -367,6 +373,12 @@ void merge(Metadata& known, const Metadata& update) {
            set_if(k.stop_time, s.stop_time);
            set_if(k.associate_time, s.associate_time);
            set_if(k.disassociate_time, s.disassociate_time);
+           for (const auto& id : s.sip_session_ids) {
+             if (std::find(k.sip_session_ids.begin(), k.sip_session_ids.end(), id) ==
+                 k.sip_session_ids.end()) {
+               k.sip_session_ids.push_back(id);
+             }
+           }
          });
   upsert(known.streams, update.streams, [](Stream& k, const Stream& st) {
     set_if(k.session_id, st.session_id);
@@ -428,6 +440,7 @@ std::string serialize_metadata(const Metadata& m) {
   for (const auto& s : m.sessions) {
     auto n = root.append_child("session");
     n.append_attribute("session_id") = s.id.c_str();
+    for (const auto& id : s.sip_session_ids) add_text(n, "sipSessionID", id);  // RFC 7865 order
     add_text(n, "group-ref", s.group_id);
     add_text(n, "start-time", s.start_time);
     add_text(n, "stop-time", s.stop_time);
@@ -505,6 +518,7 @@ nlohmann::json to_json(const Metadata& m) {
     if (!s.start_time.empty()) o["startTime"] = s.start_time;
     if (!s.stop_time.empty()) o["stopTime"] = s.stop_time;
     times(o, s.associate_time, s.disassociate_time);
+    if (!s.sip_session_ids.empty()) o["sipSessionIds"] = s.sip_session_ids;
     if (!s.extensions.empty()) o["extensions"] = s.extensions;
     j["sessions"].push_back(o);
   }

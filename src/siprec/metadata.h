@@ -63,6 +63,9 @@ struct CommunicationSession {
   std::string start_time, stop_time;
   std::string associate_time, disassociate_time;  // of its recording (sessionrecordingassoc)
   std::vector<std::string> extensions;
+  // RFC 7865 <sipSessionID>: the recorded call's RFC 7989 Session-ID ("local;remote=remote"), as
+  // given (some clients give a Call-ID instead).
+  std::vector<std::string> sip_session_ids;
 };
 
 struct Group {

@@ -260,6 +260,26 @@ TEST(CallFacts, ReadEachVendorsRolesAndExtensionData) {
     ASSERT_TRUE(f.origin);
     EXPECT_EQ(f.origin->aor, "sip:+12102298545@10.155.7.148");
   }
+  {  // Cisco CUBE: the call's RFC 7989 Session-ID on the session, kept whole and by its UUIDs.
+    const auto m = parse_metadata(vendor_metadata("cisco-01.body")).value();
+    ASSERT_EQ(m.sessions.size(), 1u);
+    EXPECT_EQ(m.sessions[0].sip_session_ids,
+              std::vector<std::string>{
+                  "e9fffff2020a598b86962867715db0cf;remote=cd0f7093d62c5f0697098fd69a4aa57b"});
+    EXPECT_TRUE(m.sessions[0].extensions.empty());
+    const auto f = call_facts(m);
+    EXPECT_TRUE(has(f, "session-uuid", "e9fffff2020a598b86962867715db0cf"));
+    EXPECT_TRUE(has(f, "session-uuid", "cd0f7093d62c5f0697098fd69a4aa57b"));
+    // Written back in RFC 7865's order (first in <session>) and read the same.
+    const auto again = parse_metadata(serialize_metadata(m)).value();
+    EXPECT_EQ(again.sessions[0].sip_session_ids, m.sessions[0].sip_session_ids);
+  }
+  {  // Connectel gives a Call-ID there: kept as given, no UUIDs made up.
+    const auto f = call_facts(parse_metadata(vendor_metadata("connectel-01.body")).value());
+    EXPECT_TRUE(has(f, "sipSessionID", "2d8abbf0769c66e15bb349f509693d60@52.57.92.239"));
+    EXPECT_FALSE(std::any_of(f.data.begin(), f.data.end(),
+                             [](const auto& kv) { return kv.first == "session-uuid"; }));
+  }
   // Every capture gives at most kMaxData pairs, none empty.
   for (const auto& e : fs::directory_iterator(testdata_path("siprec-vendors"))) {
     const std::string name = e.path().filename().string();
@@ -272,6 +292,23 @@ TEST(CallFacts, ReadEachVendorsRolesAndExtensionData) {
     EXPECT_LE(f.data.size(), kMaxData) << name;
     for (const auto& [k, v] : f.data) EXPECT_FALSE(k.empty() || v.empty()) << name;
   }
+}
+
+TEST(CallFacts, SessionIdUuidsAsRfc7989WritesThem) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(
+      session_uuids("AB30317F1A784DC48FF824D0D3715D86;remote=47755a9de7794ba387653f2099600ef2"),
+      (V{"ab30317f1a784dc48ff824d0d3715d86", "47755a9de7794ba387653f2099600ef2"}));
+  // The remote end not known yet (the null UUID), other parameters, spaces.
+  EXPECT_EQ(
+      session_uuids(
+          " ab30317f1a784dc48ff824d0d3715d86 ; x=1 ; remote=00000000000000000000000000000000"),
+      (V{"ab30317f1a784dc48ff824d0d3715d86"}));
+  EXPECT_TRUE(session_uuids("2d8abbf0769c66e15bb349f509693d60@52.57.92.239").empty());
+  EXPECT_TRUE(session_uuids("ab30317f1a784dc48ff824d0d3715d8").empty());  // 31 digits
+  EXPECT_TRUE(session_uuids("").empty());
+  EXPECT_EQ(session_uuids("ab30317f1a784dc48ff824d0d3715d86;remote=zz"),
+            (V{"ab30317f1a784dc48ff824d0d3715d86"}));
 }
 
 TEST(CallFacts, AnyOtherClientsFirstParticipantCalledTheSecond) {

@@ -24,6 +24,7 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
   md.groups.push_back({new_metadata_id(), spec.started_at, "", {}});
   offer.session_id = new_metadata_id();
   md.sessions.push_back({offer.session_id, md.groups[0].id, spec.started_at, "", spec.now, "", {}});
+  if (!spec.sip_session_id.empty()) md.sessions[0].sip_session_ids = {spec.sip_session_id};
   Participant observed, peer;
   observed.id = new_metadata_id();
   peer.id = new_metadata_id();

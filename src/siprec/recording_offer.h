@@ -36,6 +36,7 @@ struct RecordingOfferSpec {
   bool observed_is_caller = true;
   bool internal = false;  // both parties are users of the directory (an internal call)
   std::string call_id, policy, application_id, instance;
+  std::string sip_session_id;  // the call's RFC 7989 Session-ID (<sipSessionID>), if known
   std::vector<OfferStream> streams;
 };
 

@@ -138,6 +138,16 @@ TEST(RecordingOffer, TheRecorderReadsTheCallFromOurExtension) {
   EXPECT_EQ(f.direction, "outbound");
   ASSERT_TRUE(f.origin);
   EXPECT_EQ(f.origin->aor, "sip:bob@contoso.com");
+  EXPECT_FALSE(std::any_of(f.data.begin(), f.data.end(),
+                           [](const auto& kv) { return kv.first == "session-uuid"; }));
+  // The caller's RFC 7989 Session-ID goes into the metadata, so its UUIDs relate the call's
+  // recordings to another client's (an SBC's) recordings of it.
+  spec.sip_session_id = "ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000";
+  f = facts_of(build_recording_offer(spec));
+  EXPECT_NE(std::find(f.data.begin(), f.data.end(),
+                      std::make_pair(std::string("session-uuid"),
+                                     std::string("ab30317f1a784dc48ff824d0d3715d86"))),
+            f.data.end());
   spec.internal = true;  // two users of the directory
   f = facts_of(build_recording_offer(spec));
   EXPECT_TRUE(f.internal);

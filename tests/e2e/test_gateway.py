@@ -113,6 +113,7 @@ INVITE = """
       Contact: <sip:[service]@[local_ip]:[local_port]>
       @AUTH@
       Max-Forwards: 70
+      Session-ID: ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -538,6 +539,10 @@ class RecordingPolicyTest(GatewayTestCase):
         self.assertIn(c["callId"], text)
         self.assertIn('"policy": "Traders"', text)
         self.assertIn("complete", text)
+        # The caller's RFC 7989 Session-ID went into the SIPREC metadata: its UUID relates this
+        # recording to any other client's recording of the call (search --related).
+        self.assertIn({"key": "session-uuid", "value": "ab30317f1a784dc48ff824d0d3715d86", "source": "siprec"},
+                      shown["metadata"]["business"])
         # This recorder is reached over UDP: SRTP keys never go in clear SDP, so the copies are
         # plain RTP (test_tls.py: over TLS they are SRTP); the evidence decoded (packets counted).
         sig = [o["id"] for o in shown["objects"] if o["kind"] == "signalling"][0]
