@@ -50,6 +50,11 @@ Alert alert_of_row(const SqliteStmt& s) {
     a.call_id = member_text(j, "callId");
     a.party = member_text(j, "party");
     a.application = member_text(j, "application");
+    if (const auto ids = j.find("applicationIds"); ids != j.end() && ids->is_array()) {
+      for (const auto& id : *ids) {
+        if (id.is_string()) a.application_ids.push_back(id.get<std::string>());
+      }
+    }
     a.policy = member_text(j, "policy");
     a.status = member_text(j, "status");
     a.reason = member_text(j, "reason");
@@ -87,6 +92,7 @@ Alert Alert::of(const Expectation& e, const Finding& f, const json& record,
   a.call_id = e.call_id;
   a.party = e.party;
   a.application = e.application;
+  a.application_ids = e.application_ids;
   a.policy = e.policy;
   a.status = f.status;
   a.reason = f.reason;
@@ -104,6 +110,7 @@ json Alert::to_json() const {
             {"callId", call_id},         {"party", party},          {"application", application},
             {"policy", policy},          {"callStart", call_start}, {"callEnd", call_end},
             {"detectedAt", detected_at}, {"recordings", recordings}};
+  if (!application_ids.empty()) j["applicationIds"] = application_ids;
   if (!caller.is_null()) j["caller"] = caller;
   if (!callee.is_null()) j["callee"] = callee;
   if (id) j["id"] = id;
@@ -204,7 +211,13 @@ Result<std::vector<Alert>> MissedStore::list(const MissedQuery& q) {
   if (q.from_ms) number_arg("call_start_ms >=", *q.from_ms);
   if (q.to_ms) number_arg("call_start_ms <", *q.to_ms);
   if (!q.call_id.empty()) text_arg("call_id =", q.call_id);
-  if (!q.application.empty()) text_arg("application =", q.application);
+  if (!q.application.empty()) {  // its name, or one of its ids (alerts stored before: the name)
+    const std::string at = "?" + std::to_string(++n);
+    sql += " AND (application = " + at +
+           " OR EXISTS (SELECT 1 FROM json_each(alert, '$.applicationIds') WHERE value = " + at +
+           "))";
+    texts.emplace_back(n, q.application);
+  }
   if (!q.policy.empty()) text_arg("policy =", q.policy);
   if (q.before_id > 0) number_arg("id <", q.before_id);
   sql += " ORDER BY id DESC LIMIT ?" + std::to_string(++n);

@@ -24,6 +24,8 @@ namespace verbatim::reconcile {
 struct Alert {
   int64_t id = 0;
   std::string call_id, party, application, policy, status, reason;
+  // The recorder application's ids (the recordings' `application`): `application` is its name.
+  std::vector<std::string> application_ids;
   std::string call_start, call_end, detected_at;  // ISO 8601
   nlohmann::json caller, callee;                  // as the call record names them
   std::vector<std::string> recordings;
@@ -43,8 +45,9 @@ struct MissedQuery {
   std::string party;   // a substring of either party's address, number or name (any case)
   std::string status;  // "" | missed (either) | not recorded | incomplete media
   std::optional<int64_t> from_ms, to_ms;  // the call started in [from, to)
-  std::string call_id, application, policy;
-  int64_t before_id = 0;  // the page after the alert numbered so (0: the first page)
+  std::string call_id, policy;
+  std::string application;  // the application's name or one of its ids (as recordings are searched)
+  int64_t before_id = 0;    // the page after the alert numbered so (0: the first page)
   size_t limit = 100;
 };
 

@@ -185,6 +185,12 @@ TEST(MissedStore, StoresEachFindingOnceWithThePosition) {
                 .value()
                 .size(),
             1u);
+  // The application by its name (the call record's) or its id (the recordings' application).
+  for (const char* app : {"Recorder", "app-1"}) {
+    EXPECT_EQ(s.list(where([&](MissedQuery& q) { q.application = app; })).value().size(), 1u)
+        << app;
+  }
+  EXPECT_TRUE(s.list(where([](MissedQuery& q) { q.application = "app-2"; })).value().empty());
   const Alert back = s.list(where([](MissedQuery& q) { q.call_id = "c1"; })).value().at(0);
   EXPECT_EQ(back.to_json()["caller"]["display"], "Alice Trader");
   EXPECT_EQ(back.webhook, "pending");
