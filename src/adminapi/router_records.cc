@@ -28,7 +28,8 @@ namespace verbatim::adminapi {
 using nlohmann::json;
 using namespace detail;  // NOLINT(google-build-using-namespace)
 
-// Lower-case UPNs and SIP addresses of the users in the groups an account is scoped to.
+// Lower-case UPNs and SIP addresses of the users in the groups an account is scoped to, and of
+// those whose DataLocation is one of its regions (either admits, as in search::Query's scope).
 std::set<std::string> Router::scope_members(const Principal& who) {
   std::set<std::string> members;
   std::lock_guard lock(svc_.mutex());
@@ -45,6 +46,17 @@ std::set<std::string> Router::scope_members(const Principal& who) {
         members.insert(to_lower(u->user_principal_name));
         members.insert(to_lower(u->sip_address));
       }
+    }
+  }
+  if (!who.account.regions.empty()) {
+    for (const auto& [id, u] : state.users()) {
+      const bool in_region = std::any_of(
+          who.account.regions.begin(), who.account.regions.end(), [&](const std::string& r) {
+            return !u.data_location.empty() && iequals(r, u.data_location);
+          });
+      if (!in_region) continue;
+      members.insert(to_lower(u.user_principal_name));
+      members.insert(to_lower(u.sip_address));
     }
   }
   return members;
@@ -177,8 +189,8 @@ Response Router::search_recordings(const Request& req, const Principal& who,
 
 // Calls a policy records that have no complete recording (reconcile/missed_search.h): GET
 // /api/v1/missed-recordings, and GET /api/v1/recordings with a missed status. An account scoped
-// to groups sees the calls of their members; the search is in the ledger when there is an
-// archive here.
+// to groups or regions sees the calls of their members (users located there); the search is in the
+// ledger when there is an archive here.
 Response Router::missed_recordings(const Request& req, const Principal& who,
                                    std::map<std::string, std::string> params) {
   if (!params.count("status")) params["status"] = "missed";
@@ -205,7 +217,8 @@ Response Router::missed_recordings(const Request& req, const Principal& who,
     return problem(req, http::status::service_unavailable, page.error().message,
                    "MissedRecordingsUnavailable");
   }
-  const bool scoped = who.account.role == policy::Role::kSupervisor || !who.account.groups.empty();
+  const bool scoped = who.account.role == policy::Role::kSupervisor ||
+                      !who.account.groups.empty() || !who.account.regions.empty();
   if (scoped) {
     const auto members = scope_members(who);
     auto& alerts = page.value().alerts;

@@ -221,6 +221,14 @@ class MissedRecordingTest(GatewayTestCase):
         self.assertEqual((status, [x["callId"] for x in body["missed"]]), (200, [missed_call["callId"]]))
         status, body = http("GET", url + "/api/v1/recordings?status=missed", scoped)
         self.assertEqual((status, body["missed"]), (200, []))
+        # Scoped to regions: the calls of users located there (DataLocation), as recordings are.
+        self.admin("Set-VbUser -Identity alice@contoso.com -DataLocation EUR")
+        eur = self.token("eur-officer", "compliance-officer", "--regions", "eur")
+        usa = self.token("usa-officer", "compliance-officer", "--regions", "USA")
+        self.assertEqual(wait_until(lambda: [x["callId"] for x in http(
+            "GET", url + "/api/v1/missed-recordings", eur)[1]["missed"]] or None, 10), [missed_call["callId"]])
+        status, body = http("GET", url + "/api/v1/recordings?status=missed", usa)
+        self.assertEqual((status, body["missed"]), (200, []))
         status, body = http("GET", url + "/api/v1/missed-recordings?status=complete", admin)
         self.assertEqual((status, body["error"]["errorId"]), (400, "InvalidQuery"))
         status, body = http("GET", url + "/api/v1/missed-recordings?cursor=bogus", admin)
