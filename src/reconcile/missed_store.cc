@@ -187,6 +187,7 @@ Result<std::vector<Alert>> MissedStore::record(std::vector<Alert> alerts, int64_
   p.bind(1, std::to_string(through));
   if (p.step() != kSqliteDone) return fail("storing the reconciler's position");
   VB_TRY(db_->exec("COMMIT"));
+  if (!stored.empty()) ++writes_;
   return stored;
 }
 
@@ -256,6 +257,7 @@ Status MissedStore::attempted(int64_t id, bool delivered, const std::string& err
     s.bind(4, error);
   }
   if (s.step() != kSqliteDone) return db_->error("storing a webhook delivery");
+  ++writes_;
   return ok_status();
 }
 

@@ -75,10 +75,14 @@ class MissedStore {
     int64_t alerts = 0, not_recorded = 0, incomplete = 0, pending = 0, failed = 0;
   };
   Result<Totals> totals();
+  // How many times this store changed alerts (record, attempted): totals() counts every alert,
+  // so the reconciler recounts only after a change.
+  uint64_t writes() const { return writes_; }
 
  private:
   explicit MissedStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
   std::unique_ptr<SqliteDb> db_;
+  uint64_t writes_ = 0;
 };
 
 }  // namespace verbatim::reconcile

@@ -27,12 +27,7 @@ Result<std::unique_ptr<Reconciler>> Reconciler::start(ReconcilerOptions options,
   auto store = MissedStore::open(options.store);
   if (!store) return store.error();
   std::unique_ptr<Reconciler> r(new Reconciler(std::move(options), std::move(store).value()));
-  if (auto t = r->store_->totals(); t) {
-    r->totals_ = {
-        {"missedRecordings", t.value().alerts},    {"notRecorded", t.value().not_recorded},
-        {"incompleteMedia", t.value().incomplete}, {"alertWebhooksPending", t.value().pending},
-        {"alertWebhooksFailed", t.value().failed}, {"callsReconciled", 0}};
-  }
+  r->refresh_totals();
   if (thread) {
     r->thread_ = std::make_unique<Periodic>("missed-recording reconciliation", r->options_.interval,
                                             [p = r.get()] { return p->pass(); });
@@ -55,14 +50,30 @@ nlohmann::json Reconciler::totals() const {
 Status Reconciler::pass() {
   const Status reconciled = reconcile_due();
   const Status delivered = deliver_due();
-  if (auto t = store_->totals(); t) {
-    std::lock_guard lock(mutex_);
-    totals_ = {
-        {"missedRecordings", t.value().alerts},    {"notRecorded", t.value().not_recorded},
-        {"incompleteMedia", t.value().incomplete}, {"alertWebhooksPending", t.value().pending},
-        {"alertWebhooksFailed", t.value().failed}, {"callsReconciled", reconciled_.load()}};
-  }
+  refresh_totals();
   return reconciled ? delivered : reconciled;
+}
+
+// The alerts are counted again only after this store changed them (the reconciler is missed.db's
+// one writer): a pass every second over a table that only grows would read it all each time.
+void Reconciler::refresh_totals() {
+  std::optional<MissedStore::Totals> counted;
+  if (counted_writes_ != store_->writes()) {
+    const uint64_t writes = store_->writes();
+    if (auto t = store_->totals(); t) {
+      counted = t.value();
+      counted_writes_ = writes;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  if (counted) {
+    totals_ = {{"missedRecordings", counted->alerts},
+               {"notRecorded", counted->not_recorded},
+               {"incompleteMedia", counted->incomplete},
+               {"alertWebhooksPending", counted->pending},
+               {"alertWebhooksFailed", counted->failed}};
+  }
+  totals_["callsReconciled"] = reconciled_.load();
 }
 
 Result<std::vector<search::CallRecording>> Reconciler::archived(const std::string& call_id) {

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -63,6 +64,7 @@ class Reconciler {
   Reconciler(ReconcilerOptions options, std::unique_ptr<MissedStore> store);
   Status reconcile_due();
   Status deliver_due();
+  void refresh_totals();
   Result<std::vector<search::CallRecording>> archived(const std::string& call_id);
   ReconcilerOptions options_;
   SystemClock system_clock_;
@@ -72,6 +74,7 @@ class Reconciler {
   mutable std::mutex mutex_;  // guards totals_
   nlohmann::json totals_ = nlohmann::json::object();
   std::atomic<int64_t> reconciled_{0};
+  std::optional<uint64_t> counted_writes_;  // the store's writes() when totals_ was counted
   std::unique_ptr<Periodic> thread_;
 };
 
