@@ -26,6 +26,7 @@
 // reused when it has the same N.
 //
 // Usage: bench_search [--interactions N] [--db PATH] [--queries K] [--peer K] [--words W]
+//                     [--kind K] [--few-words N] [--count-cap N] [--list-cap N]
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -65,6 +66,8 @@ struct Options {
   int peer_seconds = 20;
   bool size = true;  // --size 0: skip measuring the index (a read of the whole file)
   int words = 48;
+  std::string kind;          // --kind K: only this kind of query ("combined", ...)
+  search::Query::Plan plan;  // --few-words, --count-cap, --list-cap: the search's thresholds
 };
 
 // A Zipf law over ranks 0..n-1 (s = 1 unless given): the cumulative weights, drawn by binary
@@ -514,9 +517,18 @@ int main(int argc, char** argv) {
       o.peer_seconds = std::stoi(v);
     } else if (a == "--words") {
       o.words = std::stoi(v);
+    } else if (a == "--kind") {
+      o.kind = v;
+    } else if (a == "--few-words") {
+      o.plan.few_words = std::stoll(v);
+    } else if (a == "--count-cap") {
+      o.plan.count_cap = std::stoll(v);
+    } else if (a == "--list-cap") {
+      o.plan.list_cap = std::stoll(v);
     } else {
       std::cerr << "usage: bench_search [--interactions N] [--db PATH] [--queries K] [--peer K] "
-                   "[--peer-seconds S] [--size 0|1] [--words W]\n";
+                   "[--peer-seconds S] [--size 0|1] [--words W] [--kind K] [--few-words N] "
+                   "[--count-cap N] [--list-cap N]\n";
       return 2;
     }
   }
@@ -587,7 +599,10 @@ int main(int argc, char** argv) {
                 total * 1e6 / static_cast<double>(o.interactions));
     std::fflush(stdout);
   }
-  const auto cases = query_mix(o.queries);
+  auto cases = query_mix(o.queries);
+  if (!o.kind.empty()) {
+    std::erase_if(cases, [&](const Case& c) { return c.kind != o.kind; });
+  }
   // Two passes over the mix: the first meets pages not yet in memory, the second is warm.
   std::map<std::string, std::vector<double>> first, warm, theirs;
   std::map<std::string, int> hits, peer_runs, peer_late, same;
@@ -600,6 +615,7 @@ int main(int argc, char** argv) {
         std::cerr << "bench_search: " << q.error().message << "\n";
         return 1;
       }
+      q.value().plan = o.plan;
       const auto t0 = Clock::now();
       auto page = search::run(db, q.value());
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();

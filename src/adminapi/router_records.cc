@@ -49,7 +49,8 @@ std::set<std::string> Router::scope_members(const Principal& who) {
     }
   }
   if (!who.account.regions.empty()) {
-    for (const auto& [id, u] : state.users()) {
+    for (const auto& entry : state.users()) {
+      const policy::User& u = entry.second;
       const bool in_region = std::any_of(
           who.account.regions.begin(), who.account.regions.end(), [&](const std::string& r) {
             return !u.data_location.empty() && iequals(r, u.data_location);

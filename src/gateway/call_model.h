@@ -187,7 +187,7 @@ struct Gateway::Call {
       : deadline(timers), started_at(wall.now()), started(timers.now()), unanswered(timers) {}
   enum class State { kSetup, kCalling, kConnected, kEnding };
   uint64_t id = 0;
-  std::string call_id;  // the caller's Call-ID
+  std::string call_id;     // the caller's Call-ID
   std::string session_id;  // the caller's RFC 7989 Session-ID, if it sent one (siprec metadata)
   // The caller's business headers (GatewayOptions::business_headers), for the recorders.
   std::vector<std::pair<std::string, std::string>> business_headers;
