@@ -112,8 +112,8 @@ INVITE = """
       CSeq: @CSEQ@ INVITE
       Contact: <sip:[service]@[local_ip]:[local_port]>
       @AUTH@
-      Max-Forwards: 70
       Session-ID: ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000
+      Max-Forwards: 70
       Content-Type: application/sdp
       Content-Length: [len]
 
