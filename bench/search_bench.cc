@@ -21,9 +21,9 @@
 //   - business data: a trade id on 30 %, an API ticket on 10 %;
 //   - a transcript per call: --words words (default 48) in utterances of 12, drawn by a Zipf law
 //     (s = 1.0) over 20,000 words of the CMU dictionary in a seeded order.
-// The parties' numbers (search_numbers) are filled after the rows by archive::fill_number_index,
-// as the writer fills an archive indexed before them. The generated archive is kept (--db) and
-// reused when it has the same N.
+// The parties' numbers and parts (search_numbers, search_party_parts) are filled after the rows
+// by archive::fill_party_keys, as the writer fills an archive indexed before them. The generated
+// archive is kept (--db) and reused when it has the same N.
 //
 // Usage: bench_search [--interactions N] [--db PATH] [--queries K] [--peer K] [--words W]
 //                     [--kind K] [--few-words N] [--count-cap N] [--list-cap N]
@@ -554,14 +554,14 @@ int main(int argc, char** argv) {
     std::cerr << "generated in "
               << std::llround(std::chrono::duration<double>(Clock::now() - t0).count()) << " s\n";
   }
-  {  // The parties' numbers (search_numbers), filled once as an upgraded archive's writer does.
+  {  // The parties' numbers and parts, filled once as an upgraded archive's writer does.
     const auto t0 = Clock::now();
     check(db, db.exec("PRAGMA cache_size=-2000000; BEGIN"));
-    auto filled = archive::fill_number_index(db);
+    auto filled = archive::fill_party_keys(db, size_t{96} << 20);  // 2.3 GB of keys a pass
     if (!filled) check(db, filled.error());
     check(db, db.exec("COMMIT"));
     if (filled.value() > 0) {
-      std::cerr << "filled the numbers of " << filled.value() << " interactions in "
+      std::cerr << "filled the numbers and parts of " << filled.value() << " interactions in "
                 << std::llround(std::chrono::duration<double>(Clock::now() - t0).count()) << " s\n";
     }
   }
@@ -581,7 +581,9 @@ int main(int argc, char** argv) {
       const char* part = is("search_recording_text") ? "words per recording"
                          : is("search_utterance") || name == "utterances_by_recording"
                              ? "utterances"
-                         : is("search_party_text") ? "party trigrams"
+                         : is("search_party_text")  ? "party trigrams"
+                         : is("search_party_parts") ? "party parts"
+                         : is("search_numbers")     ? "party numbers"
                          : is("search_") || is("parties_") || is("groups_") || is("data_") ||
                                  is("sqlite_autoindex_search_")
                              ? "metadata columns"

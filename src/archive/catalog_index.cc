@@ -123,15 +123,78 @@ std::vector<std::string> number_keys(std::string_view text) {
 
 namespace {
 
-// Adds (or with `remove`, removes) the participant numbers of one recording's parties' text.
-Status put_number_keys(SqliteDb& db, int64_t key, std::string_view party_text, bool remove) {
-  SqliteStmt s(db, remove ? "DELETE FROM search_numbers WHERE digits = ?1 AND key = ?2"
-                          : "INSERT OR IGNORE INTO search_numbers(digits, key) VALUES(?1, ?2)");
-  for (const auto& k : number_keys(party_text)) {
+bool is_word_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) != 0 || u >= 0x80;  // UTF-8 letters are word characters too
+}
+
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20; }
+
+bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// Whether a lookup may start at `at` of `text`: in a word, not inside a UTF-8 character, with
+// kMinWordBytes or more of the word from there, not all of them digits.
+bool part_starts_at(std::string_view text, size_t at) {
+  if (at >= text.size() || !is_word_byte(text[at]) || is_continuation(text[at])) return false;
+  size_t end = at;
+  bool digits_only = true;
+  for (; end < text.size() && is_word_byte(text[end]); ++end) {
+    digits_only = digits_only && std::isdigit(static_cast<unsigned char>(text[end])) != 0;
+  }
+  return end - at >= kMinWordBytes && !digits_only;
+}
+
+}  // namespace
+
+std::vector<std::string> part_keys(std::string_view text) {
+  std::set<std::string> keys;
+  for (size_t line = 0; line < text.size();) {  // lines end at any control character
+    const size_t end =
+        std::find_if(text.begin() + static_cast<std::ptrdiff_t>(line), text.end(), is_control) -
+        text.begin();
+    const std::string_view l = text.substr(line, end - line);
+    for (size_t at = 0; at < l.size(); ++at) {
+      if (part_starts_at(l, at)) keys.emplace(l.substr(at, kPartKeyBytes));
+    }
+    line = end + 1;
+  }
+  return {keys.begin(), keys.end()};
+}
+
+std::optional<size_t> part_lookup_start(std::string_view text) {
+  if (std::any_of(text.begin(), text.end(), is_control)) return std::nullopt;  // keys end there
+  for (size_t at = 0; at < text.size(); ++at) {
+    // The start, or a word's start: the text before it is then in the parties' text before it.
+    if ((at == 0 || !is_word_byte(text[at - 1])) && part_starts_at(text, at)) return at;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// The two tables of party keys, each filled from the parties' text by its own function.
+struct KeyTable {
+  const char* table;
+  const char* column;
+  const char* filled;  // the archive_info key set once an archive's older rows were filled
+  std::vector<std::string> (*keys)(std::string_view);
+};
+constexpr KeyTable kNumberTable{"search_numbers", "digits", "search_numbers_filled", number_keys};
+constexpr KeyTable kPartTable{"search_party_parts", "part", "search_party_parts_filled", part_keys};
+
+// Adds (or with `remove`, removes) one recording's keys of `t`, from its parties' text.
+Status put_keys(SqliteDb& db, const KeyTable& t, int64_t key, std::string_view party_text,
+                bool remove) {
+  const std::string sql =
+      remove ? std::string("DELETE FROM ") + t.table + " WHERE " + t.column + " = ?1 AND key = ?2"
+             : std::string("INSERT OR IGNORE INTO ") + t.table + "(" + t.column +
+                   ", key) VALUES(?1, ?2)";
+  SqliteStmt s(db, sql.c_str());
+  for (const auto& k : t.keys(party_text)) {
     s.reset();
     s.bind(1, k);
     s.bind(2, key);
-    VB_TRY(step(s, db, "indexing the parties' numbers"));
+    VB_TRY(step(s, db, "indexing the parties' numbers and parts"));
   }
   return ok_status();
 }
@@ -198,7 +261,9 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
                    "t.rowid = s.rowid WHERE s.recording_id = ?1");
     old.bind(1, id);
     if (old.step() == kSqliteRow) {
-      VB_TRY(put_number_keys(db, old.int64(0), old.text(1), true));
+      for (const KeyTable* t : {&kNumberTable, &kPartTable}) {
+        VB_TRY(put_keys(db, *t, old.int64(0), old.text(1), true));
+      }
     }
   }
   for (const char* text : {"search_party_text", "search_recording_text"}) {
@@ -316,7 +381,9 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
   t.bind(1, row);
   t.bind(2, text);
   VB_TRY(step(t, db, "indexing the recording's parties"));
-  VB_TRY(put_number_keys(db, row, text, false));
+  for (const KeyTable* t : {&kNumberTable, &kPartTable}) {
+    VB_TRY(put_keys(db, *t, row, text, false));
+  }
   if (const auto gs = m.find("groups"); gs != m.end() && gs->is_array()) {
     for (const auto& g : *gs) {
       if (!g.is_string()) continue;
@@ -346,7 +413,7 @@ Status index_recording(SqliteDb& db, const std::string& id, const json& m) {
 // "search_indexed_serial"), so opening a large archive does not scan its catalog: everything this
 // binary creates is indexed in its own transaction; what a pass finds was made by an older one.
 Result<size_t> index_missing(SqliteDb& db) {
-  if (auto filled = fill_number_index(db); !filled) return filled.error();
+  if (auto filled = fill_party_keys(db); !filled) return filled.error();
   int64_t done = 0;
   {
     SqliteStmt m(db, "SELECT value FROM archive_info WHERE key = 'search_indexed_serial'");
@@ -380,63 +447,71 @@ Result<size_t> index_missing(SqliteDb& db) {
 }
 
 // Keys arrive in search-key order; inserting them so would touch a random page of the table for
-// each. So they are sorted in memory and appended in order, a range of first digits at a time:
-// a first pass counts the keys under each two-digit start, and the ranges are cut so that each
-// pass holds at most `max_pairs` keys (16 bytes each). Each pass reads the parties' text again.
+// each. So they are sorted in memory and appended in order, a range of first bytes at a time: a
+// first pass counts the keys under each two-byte start, and the ranges are cut so that each pass
+// holds at most `max_pairs` keys (24 bytes each). Each pass reads the parties' text again.
 namespace {
 
-// A key of up to 8 digits as 8 bytes in memcmp order (shorter keys padded with zeros), so
-// integers sort as SQLite sorts the text.
-uint64_t pack_key(std::string_view digits) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) {
-    v = (v << 8) | (i < digits.size() ? static_cast<unsigned char>(digits[i]) : 0U);
+// A key of up to 16 bytes (no zero byte) in memcmp order, shorter keys padded with zeros, so
+// pairs sort as SQLite sorts the text.
+struct PackedKey {
+  std::array<uint64_t, 2> v{};
+  bool operator<(const PackedKey& o) const { return v < o.v; }
+};
+static_assert(kNumberKeyDigits <= 16 && kPartKeyBytes <= 16);
+
+PackedKey pack_key(std::string_view k) {
+  PackedKey p;
+  for (size_t i = 0; i < 16; ++i) {
+    p.v[i / 8] = (p.v[i / 8] << 8) | (i < k.size() ? static_cast<unsigned char>(k[i]) : 0U);
   }
-  return v;
+  return p;
 }
 
-std::string unpack_key(uint64_t v) {
+std::string unpack_key(const PackedKey& p) {
   std::string out;
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    const char c = static_cast<char>((v >> shift) & 0xff);
+  for (size_t i = 0; i < 16; ++i) {
+    const char c = static_cast<char>((p.v[i / 8] >> (56 - 8 * (i % 8))) & 0xff);
     if (c == 0) break;
     out.push_back(c);
   }
   return out;
 }
 
-// The bucket of a key: its first two digits.
+// The bucket of a key (3 bytes or more): its first two bytes.
 size_t bucket_of(std::string_view key) {
-  return static_cast<size_t>(key[0] - '0') * 10 + static_cast<size_t>(key[1] - '0');
+  return (static_cast<size_t>(static_cast<unsigned char>(key[0])) << 8) |
+         static_cast<unsigned char>(key[1]);
 }
 
-// Calls `f(key, digits)` for every number key of every recording's parties' text.
+// Calls `f(key, k)` for every key of `t` of every recording's parties' text.
 template <typename F>
-Status each_number_key(SqliteDb& db, F&& f, size_t* read) {
-  SqliteStmt t(db, "SELECT rowid, text FROM search_party_text");
+Status each_key(SqliteDb& db, const KeyTable& t, F&& f, size_t* read) {
+  SqliteStmt text(db, "SELECT rowid, text FROM search_party_text");
   int rc;
-  while ((rc = t.step()) == kSqliteRow) {
+  while ((rc = text.step()) == kSqliteRow) {
     if (read) ++*read;
-    const int64_t key = t.int64(0);
-    for (const auto& k : number_keys(t.text(1))) f(key, k);
+    const int64_t key = text.int64(0);
+    for (const auto& k : t.keys(text.text(1))) f(key, k);
   }
-  if (rc != kSqliteDone) return db.error("filling the parties' numbers");
+  if (rc != kSqliteDone) return db.error("filling the parties' numbers and parts");
   return ok_status();
 }
 
-}  // namespace
-
-Result<size_t> fill_number_index(SqliteDb& db, size_t max_pairs) {
+Result<size_t> fill_keys(SqliteDb& db, const KeyTable& t, size_t max_pairs) {
   {
-    SqliteStmt f(db, "SELECT 1 FROM archive_info WHERE key = 'search_numbers_filled'");
+    SqliteStmt f(db, "SELECT 1 FROM archive_info WHERE key = ?1");
+    f.bind(1, std::string(t.filled));
     if (f.step() == kSqliteRow) return size_t{0};
   }
-  std::array<size_t, 100> in_bucket{};
+  std::vector<size_t> in_bucket(size_t{1} << 16);
   size_t read = 0;
-  VB_TRY(each_number_key(
-      db, [&](int64_t, const std::string& k) { ++in_bucket[bucket_of(k)]; }, &read));
-  SqliteStmt ins(db, "INSERT OR IGNORE INTO search_numbers(digits, key) VALUES(?1, ?2)");
-  std::vector<std::pair<uint64_t, int64_t>> pairs;
+  VB_TRY(each_key(
+      db, t, [&](int64_t, const std::string& k) { ++in_bucket[bucket_of(k)]; }, &read));
+  const std::string insert =
+      std::string("INSERT OR IGNORE INTO ") + t.table + "(" + t.column + ", key) VALUES(?1, ?2)";
+  SqliteStmt ins(db, insert.c_str());
+  std::vector<std::pair<PackedKey, int64_t>> pairs;
   for (size_t from = 0; from < in_bucket.size();) {
     size_t to = from;
     size_t n = 0;
@@ -446,8 +521,8 @@ Result<size_t> fill_number_index(SqliteDb& db, size_t max_pairs) {
     if (n > 0) {
       pairs.clear();
       pairs.reserve(n);
-      VB_TRY(each_number_key(
-          db,
+      VB_TRY(each_key(
+          db, t,
           [&](int64_t key, const std::string& k) {
             if (const size_t b = bucket_of(k); b >= from && b < to) {
               pairs.emplace_back(pack_key(k), key);
@@ -459,12 +534,26 @@ Result<size_t> fill_number_index(SqliteDb& db, size_t max_pairs) {
         ins.reset();
         ins.bind(1, unpack_key(k));
         ins.bind(2, key);
-        VB_TRY(step(ins, db, "filling the parties' numbers"));
+        VB_TRY(step(ins, db, "filling the parties' numbers and parts"));
       }
     }
     from = to;
   }
-  VB_TRY(db.exec("INSERT INTO archive_info(key, value) VALUES('search_numbers_filled', '1')"));
+  SqliteStmt done(db, "INSERT INTO archive_info(key, value) VALUES(?1, '1')");
+  done.bind(1, std::string(t.filled));
+  VB_TRY(step(done, db, "filling the parties' numbers and parts"));
+  return read;
+}
+
+}  // namespace
+
+Result<size_t> fill_party_keys(SqliteDb& db, size_t max_pairs) {
+  size_t read = 0;
+  for (const KeyTable* t : {&kNumberTable, &kPartTable}) {
+    auto n = fill_keys(db, *t, max_pairs);
+    if (!n) return n.error();
+    read = std::max(read, n.value());
+  }
   return read;
 }
 

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,19 @@ constexpr size_t kMinNumberDigits = 3;
 constexpr size_t kNumberKeyDigits = 8;
 std::vector<std::string> number_keys(std::string_view party_text);
 
+// The participant parts (search_party_parts): the parties' text from each place in a word (a run
+// of letters and digits, UTF-8 letters included) where kMinWordBytes or more of the word remain,
+// not all digits (search_numbers has those), to the end of its line, cut to kPartKeyBytes. So
+// text T that starts so occurs in a recording's parties' text (both in lower case) exactly when
+// one of its keys starts with T's first kPartKeyBytes and, for a longer T, the text holds T: a
+// range lookup, then for a longer T a check of the text.
+constexpr size_t kMinWordBytes = 3;
+constexpr size_t kPartKeyBytes = 12;
+std::vector<std::string> part_keys(std::string_view party_text);
+// Where the longest end of `text` that part_keys can look up starts: its start if it starts so,
+// else its first word that does (nullopt: none; nor for text that spans lines).
+std::optional<size_t> part_lookup_start(std::string_view text);
+
 // Replaces what the index holds for `recording_id` with what `metadata` says.
 // Recordings whose metadata has no startedAt are indexed at their catalog creation time.
 Status index_recording(SqliteDb& db, const std::string& recording_id,
@@ -83,13 +97,14 @@ Status index_utterances(SqliteDb& db, const std::string& recording_id, const std
 Status drop_utterances(SqliteDb& db, const std::string& recording_id);
 
 // Indexes every recording the index does not have yet; returns how many. Fills the participant
-// numbers first if the archive has not had them (fill_number_index).
+// numbers and parts first if the archive has not had them (fill_party_keys).
 Result<size_t> index_missing(SqliteDb& db);
 
-// Adds the participant numbers of every recording indexed before search_numbers existed, once
-// (archive_info "search_numbers_filled"); returns how many recordings it read. Sorted in memory
-// (`max_pairs` keys at a time, 16 bytes each) before it is written, so ten million recordings
+// Adds the participant numbers and parts of every recording indexed before search_numbers and
+// search_party_parts existed, once each (archive_info "search_numbers_filled",
+// "search_party_parts_filled"); returns how many recordings it read. Sorted in memory
+// (`max_pairs` keys at a time, 24 bytes each) before it is written, so ten million recordings
 // take minutes, not hours.
-Result<size_t> fill_number_index(SqliteDb& db, size_t max_pairs = size_t{32} << 20);
+Result<size_t> fill_party_keys(SqliteDb& db, size_t max_pairs = size_t{32} << 20);
 
 }  // namespace verbatim::archive

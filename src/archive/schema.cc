@@ -190,12 +190,22 @@ constexpr const char* kMigrations[] = {
     // 9: the digits in the parties (catalog_index.h, number_keys): each run of digits by its
     //    suffixes, so a participant number (whole or any part) is a range lookup. Filled for
     //    recordings indexed before it from their parties' text when the writer next opens the
-    //    archive (index_missing: fill_number_index).
+    //    archive (index_missing: fill_party_keys).
     R"sql(
     CREATE TABLE search_numbers (
       digits TEXT NOT NULL,             -- a suffix of a run of digits, its first kNumberKeyDigits
       key    INTEGER NOT NULL,          -- the recording's search key (search_index rowid)
       PRIMARY KEY (digits, key)
+    ) WITHOUT ROWID;
+    )sql",
+    // 10: the parts of the parties' text (catalog_index.h, part_keys): the text from each place
+    //    in a word, so a participant's name or address (whole or any part from inside a word) is
+    //    a range lookup. Filled like search_numbers.
+    R"sql(
+    CREATE TABLE search_party_parts (
+      part TEXT NOT NULL,               -- the text from a place in a word, its first kPartKeyBytes
+      key  INTEGER NOT NULL,            -- the recording's search key (search_index rowid)
+      PRIMARY KEY (part, key)
     ) WITHOUT ROWID;
     )sql",
 };

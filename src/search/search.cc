@@ -119,18 +119,41 @@ void bind_all(SqliteStmt& s, const std::vector<json>& values) {
 }
 
 // The participant condition. A number (digits, with any of "+ -.()/" and spaces) of
-// kMinNumberDigits digits or more is looked up in the parties' digits (search_numbers); other
-// text of 3 characters or more in the parties' text through its trigrams; shorter text by a scan
+// kMinNumberDigits digits or more is looked up in the parties' digits (search_numbers). Other
+// text in the parts of the parties' text (search_party_parts), from its start or its first word
+// that part_keys indexes, and the whole text is checked on each row unless the lookup decides.
+// Text without such a word goes through the trigrams when it has 3 characters, else by a scan
 // of the parties (added to `sql`).
+struct KeyRange {
+  bool number = false;   // search_numbers (else search_party_parts)
+  std::string from, to;  // the range of its keys
+  std::string select(int64_t lo, int64_t hi) const {
+    return std::string("SELECT key FROM ") +
+           (number ? "search_numbers WHERE digits" : "search_party_parts WHERE part") +
+           " >= ? AND " + (number ? "digits" : "part") + " < ? AND key >= " + std::to_string(lo) +
+           " AND key < " + std::to_string(hi);
+  }
+};
+
 struct PartyQuery {
   std::vector<std::string> texts;  // the parties' text holds one of these (empty: a scan)
-  std::string number;              // for a number: its digits (texts holds them too)
+  std::vector<KeyRange> lookups;   // each must match; the rarest may lead
+  bool exact = false;              // a lookup alone decides (its whole text is the key's start)
+  bool trigrams = true;            // the trigram index may lead (not for numbers)
 };
+
+KeyRange key_range(bool number, std::string_view text) {
+  const std::string k(text.substr(0, number ? archive::kNumberKeyDigits : archive::kPartKeyBytes));
+  return KeyRange{number, k, after_prefix(k)};
+}
 
 Result<PartyQuery> participant_match(Sql& sql, const std::string& who) {
   const std::string text = to_lower(who);
   const std::string digits = archive::number_digits(who);
-  if (digits.size() >= archive::kMinNumberDigits) return PartyQuery{{digits}, digits};
+  if (digits.size() >= archive::kMinNumberDigits) {
+    return PartyQuery{
+        {digits}, {key_range(true, digits)}, digits.size() <= archive::kNumberKeyDigits, false};
+  }
   PartyQuery out;
   for (const std::string& p : {text, digits}) {
     if (!p.empty() && std::find(out.texts.begin(), out.texts.end(), p) == out.texts.end()) {
@@ -138,8 +161,14 @@ Result<PartyQuery> participant_match(Sql& sql, const std::string& who) {
     }
   }
   if (out.texts.empty()) return bad("participant", "give a name, address or number").error();
-  if (std::all_of(out.texts.begin(), out.texts.end(),
-                  [](const auto& p) { return p.size() >= 3; })) {
+  if (out.texts.size() == 1) {  // (a few digits make a second text, either of them matching)
+    if (const auto at = archive::part_lookup_start(text)) {
+      out.lookups.push_back(key_range(false, std::string_view(text).substr(*at)));
+      out.exact = *at == 0 && text.size() <= archive::kPartKeyBytes;
+    }
+  }
+  if (!out.lookups.empty() || std::all_of(out.texts.begin(), out.texts.end(),
+                                          [](const auto& p) { return p.size() >= 3; })) {
     return out;
   }
   // One or two characters: too short for the trigram index, so the parties are scanned.
@@ -497,14 +526,16 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   Sql sql;
   std::vector<std::string> parties;  // the texts a participant query looks for
   std::string party_match;           // the same, as the trigram index's query
-  std::string party_number;          // a number's digits, looked up in search_numbers
+  std::vector<KeyRange> lookups;     // ranges of the parties' numbers and parts, all matched
+  bool lookup_exact = false;         // a lookup alone decides, without checking the text
   if (!q.participant.empty()) {
     auto m = participant_match(sql, q.participant);
     if (!m) return m.error();
     parties = std::move(m.value().texts);
-    party_number = std::move(m.value().number);
+    lookups = std::move(m.value().lookups);
+    lookup_exact = m.value().exact;
     for (const auto& p : parties) {
-      if (party_number.empty()) party_match += (party_match.empty() ? "" : " OR ") + fts_phrase(p);
+      if (m.value().trigrams) party_match += (party_match.empty() ? "" : " OR ") + fts_phrase(p);
     }
   }
   std::vector<std::pair<const char*, std::pair<std::string, std::string>>> numbers;
@@ -556,29 +587,29 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
         {static_cast<int64_t>(c)});
   }
   // The driver: a short list (the recordings asked for, a call, a business key), else the
-  // fewer of the words and the parties matched, else a participant number's or a number
-  // prefix's list when short, else the recordings themselves.
-  enum class Driver {
-    kRows,
-    kList,
-    kWords,
-    kParties,
-    kPartyNumber,
-    kNumbers
-  } driver = Driver::kRows;
+  // fewer of the words and the parties matched (the parties by their number or parts, else
+  // their trigrams), else a number prefix's list when short, else the recordings themselves.
+  enum class Driver { kRows, kList, kWords, kParties, kPartyKeys, kNumbers } driver = Driver::kRows;
   const std::string range =
       " AND rowid >= " + std::to_string(lo) + " AND rowid < " + std::to_string(hi);
-  // A participant number's keys: the range of search_numbers its first digits give.
-  const std::string number_key = party_number.substr(0, archive::kNumberKeyDigits);
-  const std::string number_keys =
-      "SELECT key FROM search_numbers WHERE digits >= ? AND digits < ? AND key >= " +
-      std::to_string(lo) + " AND key < " + std::to_string(hi);
-  auto count_numbers = [&](int64_t cap) {
-    return count_upto(catalog, number_keys, {number_key, after_prefix(number_key)}, cap);
+  // The participant's lookups (its number, or its text), each counted in the window up to a
+  // cap: the rarest under the cap may lead.
+  std::optional<size_t> rarest;
+  auto pick_lookup = [&](int64_t cap) -> Status {
+    for (size_t i = 0; i < lookups.size(); ++i) {
+      auto n =
+          count_upto(catalog, lookups[i].select(lo, hi), {lookups[i].from, lookups[i].to}, cap);
+      if (!n) return n.error();
+      if (n.value() < cap) {
+        rarest = i;
+        cap = n.value();
+      }
+    }
+    return ok_status();
   };
   if (!q.only.empty() || !q.call_id.empty() || !q.data.empty()) {
     driver = Driver::kList;
-  } else if (!words_match.empty() && (!party_match.empty() || !party_number.empty())) {
+  } else if (!words_match.empty() && (!party_match.empty() || !lookups.empty())) {
     auto matches = [&](const std::string& table, const std::string& match, int64_t cap) {
       return count_upto(catalog,
                         "SELECT rowid FROM " + table + " WHERE " + table + " MATCH ?1" + range,
@@ -588,23 +619,20 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     if (!words) return words.error();
     driver = Driver::kWords;
     if (words.value() >= q.plan.few_words) {  // the parties lead if fewer: counted no further
-      auto in_parties = party_number.empty()
-                            ? matches("search_party_text", party_match, words.value())
-                            : count_numbers(words.value());
-      if (!in_parties) return in_parties.error();
-      if (in_parties.value() < words.value()) {
-        driver = party_number.empty() ? Driver::kParties : Driver::kPartyNumber;
+      VB_TRY(pick_lookup(words.value()));
+      if (rarest) {
+        driver = Driver::kPartyKeys;
+      } else if (lookups.empty() && !party_match.empty()) {  // (a lookup counts them as well)
+        auto in_parties = matches("search_party_text", party_match, words.value());
+        if (!in_parties) return in_parties.error();
+        if (in_parties.value() < words.value()) driver = Driver::kParties;
       }
     }
   } else if (!words_match.empty()) {
     driver = Driver::kWords;
-  } else if (!party_match.empty()) {
-    driver = Driver::kParties;
-  }
-  if (driver == Driver::kRows && !party_number.empty()) {
-    auto n = count_numbers(q.plan.list_cap);
-    if (!n) return n.error();
-    if (n.value() < q.plan.list_cap) driver = Driver::kPartyNumber;
+  } else if (!lookups.empty() || !party_match.empty()) {
+    VB_TRY(pick_lookup(q.plan.list_cap));
+    driver = rarest ? Driver::kPartyKeys : !party_match.empty() ? Driver::kParties : Driver::kRows;
   }
   if (driver == Driver::kRows && !numbers.empty()) {
     std::string select = "SELECT rowid FROM search_index WHERE ";
@@ -628,13 +656,14 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     sql.add("vb_said(-1, (SELECT w.text FROM search_recording_text w WHERE w.rowid = s.rowid))",
             {});
   }
-  if (driver == Driver::kPartyNumber) {
-    sql.add("s.rowid IN (" + number_keys + ")", {number_key, after_prefix(number_key)});
+  if (driver == Driver::kPartyKeys) {
+    const KeyRange& k = lookups[*rarest];
+    sql.add("s.rowid IN (" + k.select(lo, hi) + ")", {k.from, k.to});
   }
-  // A number's key holds its first kNumberKeyDigits: longer numbers are checked in the text.
-  const bool number_checked =
-      driver == Driver::kPartyNumber && party_number.size() <= archive::kNumberKeyDigits;
-  if (!parties.empty() && driver != Driver::kParties && !number_checked) {
+  // A key holds the first bytes of a word or number: the whole text is checked on the row,
+  // unless the number alone decides.
+  const bool keys_decide = driver == Driver::kPartyKeys && lookup_exact;
+  if (!parties.empty() && driver != Driver::kParties && !keys_decide) {
     std::string any;
     std::vector<json> vals;
     for (const auto& p : parties) {
@@ -741,12 +770,13 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!s.ok()) return catalog.error("searching the catalog");
   bind_all(s, sql.values);
   Page page;
-  page.led_by = driver == Driver::kList          ? "list"
-                : driver == Driver::kWords       ? "words"
-                : driver == Driver::kParties     ? "parties"
-                : driver == Driver::kPartyNumber ? "party number"
-                : driver == Driver::kNumbers     ? "number prefix"
-                                                 : "rows";
+  page.led_by = driver == Driver::kList      ? "list"
+                : driver == Driver::kWords   ? "words"
+                : driver == Driver::kParties ? "parties"
+                : driver == Driver::kPartyKeys
+                    ? (lookups[*rarest].number ? "party number" : "party parts")
+                : driver == Driver::kNumbers ? "number prefix"
+                                             : "rows";
   int rc;
   while ((rc = s.step()) == kSqliteRow) {
     Hit h;

@@ -151,12 +151,77 @@ TEST_F(SearchTest, NumbersByAnyPartWhicheverConditionLeads) {
   // Filled a range of first digits at a time (a large archive's), the same.
   ASSERT_TRUE(a->catalog().exec(
       "DELETE FROM search_numbers; DELETE FROM archive_info WHERE key = 'search_numbers_filled'"));
-  auto filled = archive::fill_number_index(a->catalog(), 1);
+  auto filled = archive::fill_party_keys(a->catalog(), 1);
   ASSERT_TRUE(filled) << filled.error().message;
   EXPECT_EQ(filled.value(), 5u);
   EXPECT_EQ(ids({{"participant", "4423"}}), (V{fifth}));
   EXPECT_EQ(ids({{"participant", "555 0100"}}), (V{fourth}));
   EXPECT_EQ(ids({{"participant", "207946"}}), (V{second, first}));
+}
+
+// Text is looked up by its parts (the parties' text from each place in a word), checked on the
+// row when longer than a key; the trigrams give the same.
+TEST_F(SearchTest, NamesAndAddressesByTheirPartsWhicheverConditionLeads) {
+  using V = std::vector<std::string>;
+  const json zoe = {{"aor", "sip:zoe.angstrom@lab.example.org"}, {"name", "Zoë Ångström"}};
+  const auto fourth = add("2026-12-01T12:00:00.000Z", zoe, carol, "inbound", 30);
+  auto search = [&](const std::string& who, Query::Plan plan) {
+    auto q = query_from_params({{"participant", who}});
+    EXPECT_TRUE(q) << q.error().message;
+    q.value().plan = plan;
+    auto page = run(a->catalog(), q.value());
+    EXPECT_TRUE(page) << page.error().message;
+    std::pair<V, std::string> out{{}, page ? page.value().led_by : ""};
+    if (page) {
+      for (const auto& h : page.value().hits) out.first.push_back(h.id);
+    }
+    return out;
+  };
+  const Query::Plan trigrams{.list_cap = 0};  // every word too common: the trigrams lead
+  const std::vector<std::pair<std::string, V>> cases = {
+      {"alice", {third, second, first}},
+      {"LICE EXA", {third, second, first}},              // the ends of two words
+      {"ice ex", {third, second, first}},                // across words, ending inside one
+      {"b trader", {second, first}},                     // "trader" looked up, the rest checked
+      {"@contoso.com", {fourth, third, second, first}},  // from the first word
+      {"ader", {second, first}},                         // inside a word
+      {"Bob Trader", {second, first}},
+      {"carol@contoso.com", {fourth, third}},
+      {"trunk.example", {second, first}},
+      {"ngström", {fourth}},  // UTF-8
+      {"zoë", {fourth}},
+      {"lab.example.org", {fourth}},
+      {"alice trader", {}},
+      {"xyz", {}},
+  };
+  for (const auto& [who, expected] : cases) {
+    const auto by_words = search(who, {});
+    EXPECT_EQ(by_words.first, expected) << who;
+    EXPECT_EQ(by_words.second, "party parts") << who;
+    const auto by_trigrams = search(who, trigrams);
+    EXPECT_EQ(by_trigrams.first, expected) << who;
+    EXPECT_EQ(by_trigrams.second, "parties") << who;
+  }
+  // Filled a range of first bytes at a time (a large archive's), the same.
+  ASSERT_TRUE(
+      a->catalog().exec("DELETE FROM search_party_parts; DELETE FROM archive_info WHERE "
+                        "key = 'search_party_parts_filled'"));
+  ASSERT_TRUE(search("alice", {}).first.empty());
+  auto filled = archive::fill_party_keys(a->catalog(), 1);
+  ASSERT_TRUE(filled) << filled.error().message;
+  EXPECT_EQ(filled.value(), 4u);
+  for (const auto& [who, expected] : cases) EXPECT_EQ(search(who, {}).first, expected) << who;
+  EXPECT_EQ(search("ca", {}).first, (V{fourth, third}));  // short: the parties scanned
+  EXPECT_EQ(search("ca", {}).second, "rows");
+  // A name changed by an edit of the metadata is found by its new words only.
+  {
+    auto m = a->recording(fourth).value().metadata;
+    m["participants"][0]["name"] = "Zoe Lindqvist";
+    m["call"]["origin"]["name"] = "Zoe Lindqvist";
+    ASSERT_TRUE(a->update_metadata(fourth, m, "officer", "corrected"));
+  }
+  EXPECT_TRUE(search("ngström", {}).first.empty());
+  EXPECT_EQ(search("lindqvist", {}).first, (V{fourth}));
 }
 
 TEST_F(SearchTest, EveryMetadataFilterNarrows) {
