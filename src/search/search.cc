@@ -140,6 +140,7 @@ struct PartyQuery {
   std::vector<KeyRange> lookups;   // each must match; the rarest may lead
   bool exact = false;              // a lookup alone decides (its whole text is the key's start)
   bool trigrams = true;            // the trigram index may lead (not for numbers)
+  bool partial = false;            // the lookup leaves out the text's start (its first word)
 };
 
 KeyRange key_range(bool number, std::string_view text) {
@@ -151,8 +152,10 @@ Result<PartyQuery> participant_match(Sql& sql, const std::string& who) {
   const std::string text = to_lower(who);
   const std::string digits = archive::number_digits(who);
   if (digits.size() >= archive::kMinNumberDigits) {
-    return PartyQuery{
-        {digits}, {key_range(true, digits)}, digits.size() <= archive::kNumberKeyDigits, false};
+    return PartyQuery{.texts = {digits},
+                      .lookups = {key_range(true, digits)},
+                      .exact = digits.size() <= archive::kNumberKeyDigits,
+                      .trigrams = false};
   }
   PartyQuery out;
   for (const std::string& p : {text, digits}) {
@@ -165,6 +168,7 @@ Result<PartyQuery> participant_match(Sql& sql, const std::string& who) {
     if (const auto at = archive::part_lookup_start(text)) {
       out.lookups.push_back(key_range(false, std::string_view(text).substr(*at)));
       out.exact = *at == 0 && text.size() <= archive::kPartKeyBytes;
+      out.partial = *at > 0;
     }
   }
   if (!out.lookups.empty() || std::all_of(out.texts.begin(), out.texts.end(),
@@ -528,12 +532,15 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   std::string party_match;           // the same, as the trigram index's query
   std::vector<KeyRange> lookups;     // ranges of the parties' numbers and parts, all matched
   bool lookup_exact = false;         // a lookup alone decides, without checking the text
+  bool lookup_partial = false;       // it leaves out the text's first word: the trigrams may
+                                     // find fewer
   if (!q.participant.empty()) {
     auto m = participant_match(sql, q.participant);
     if (!m) return m.error();
     parties = std::move(m.value().texts);
     lookups = std::move(m.value().lookups);
     lookup_exact = m.value().exact;
+    lookup_partial = m.value().partial;
     for (const auto& p : parties) {
       if (m.value().trigrams) party_match += (party_match.empty() ? "" : " OR ") + fts_phrase(p);
     }
@@ -622,7 +629,7 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
       VB_TRY(pick_lookup(words.value()));
       if (rarest) {
         driver = Driver::kPartyKeys;
-      } else if (lookups.empty() && !party_match.empty()) {  // (a lookup counts them as well)
+      } else if ((lookups.empty() || lookup_partial) && !party_match.empty()) {
         auto in_parties = matches("search_party_text", party_match, words.value());
         if (!in_parties) return in_parties.error();
         if (in_parties.value() < words.value()) driver = Driver::kParties;
@@ -660,8 +667,8 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     const KeyRange& k = lookups[*rarest];
     sql.add("s.rowid IN (" + k.select(lo, hi) + ")", {k.from, k.to});
   }
-  // A key holds the first bytes of a word or number: the whole text is checked on the row,
-  // unless the number alone decides.
+  // A key holds the first bytes of a number or of the text from a word on: the whole text is
+  // checked on the row, unless the lookup alone decides.
   const bool keys_decide = driver == Driver::kPartyKeys && lookup_exact;
   if (!parties.empty() && driver != Driver::kParties && !keys_decide) {
     std::string any;

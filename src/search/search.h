@@ -111,7 +111,7 @@ struct Page {
   std::vector<Hit> hits;
   std::string next_cursor;  // empty: this is the last page
   // What led the search: list (recordings, a call, business data), words, parties (trigrams),
-  // party number, number prefix, or rows (newest first). For tests and the benchmark.
+  // party number, party parts, number prefix, or rows (newest first). For tests and the benchmark.
   std::string led_by;
 };
 
