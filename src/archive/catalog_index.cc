@@ -547,6 +547,15 @@ Result<size_t> fill_keys(SqliteDb& db, const KeyTable& t, size_t max_pairs) {
 
 }  // namespace
 
+PartyKeysFilled party_keys_filled(SqliteDb& db) {
+  auto filled = [&](const KeyTable& t) {
+    SqliteStmt f(db, "SELECT 1 FROM archive_info WHERE key = ?1");
+    f.bind(1, std::string(t.filled));
+    return f.step() == kSqliteRow;
+  };
+  return {filled(kNumberTable), filled(kPartTable)};
+}
+
 Result<size_t> fill_party_keys(SqliteDb& db, size_t max_pairs) {
   size_t read = 0;
   for (const KeyTable* t : {&kNumberTable, &kPartTable}) {

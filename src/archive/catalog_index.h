@@ -107,4 +107,12 @@ Result<size_t> index_missing(SqliteDb& db);
 // take minutes, not hours.
 Result<size_t> fill_party_keys(SqliteDb& db, size_t max_pairs = size_t{32} << 20);
 
+// Whether search_numbers and search_party_parts hold every recording's keys (their fill is done:
+// a reader can open an archive whose writer has not filled them yet). Until then a search finds
+// numbers and names through the trigrams.
+struct PartyKeysFilled {
+  bool numbers = false, parts = false;
+};
+PartyKeysFilled party_keys_filled(SqliteDb& db);
+
 }  // namespace verbatim::archive

@@ -148,9 +148,13 @@ KeyRange key_range(bool number, std::string_view text) {
   return KeyRange{number, k, after_prefix(k)};
 }
 
-Result<PartyQuery> participant_match(Sql& sql, const std::string& who) {
+Result<PartyQuery> participant_match(Sql& sql, const std::string& who,
+                                     const archive::PartyKeysFilled& filled) {
   const std::string text = to_lower(who);
   const std::string digits = archive::number_digits(who);
+  if (digits.size() >= archive::kMinNumberDigits && !filled.numbers) {
+    return PartyQuery{.texts = {digits}};  // the digits, through the trigrams
+  }
   if (digits.size() >= archive::kMinNumberDigits) {
     return PartyQuery{.texts = {digits},
                       .lookups = {key_range(true, digits)},
@@ -164,7 +168,7 @@ Result<PartyQuery> participant_match(Sql& sql, const std::string& who) {
     }
   }
   if (out.texts.empty()) return bad("participant", "give a name, address or number").error();
-  if (out.texts.size() == 1) {  // (a few digits make a second text, either of them matching)
+  if (out.texts.size() == 1 && filled.parts) {  // (a few digits make a second text: either)
     if (const auto at = archive::part_lookup_start(text)) {
       out.lookups.push_back(key_range(false, std::string_view(text).substr(*at)));
       out.exact = *at == 0 && text.size() <= archive::kPartKeyBytes;
@@ -535,7 +539,7 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   bool lookup_partial = false;       // it leaves out the text's first word: the trigrams may
                                      // find fewer
   if (!q.participant.empty()) {
-    auto m = participant_match(sql, q.participant);
+    auto m = participant_match(sql, q.participant, archive::party_keys_filled(catalog));
     if (!m) return m.error();
     parties = std::move(m.value().texts);
     lookups = std::move(m.value().lookups);
