@@ -118,6 +118,7 @@ struct Gateway::Leg {
   // party talks to (who it is, its id, the streams it sends and receives).
   std::string md_session, peer_id, peer_aor;
   std::vector<std::string> peer_send, peer_recv;
+  std::string callee_session_id;  // the callee's Session-ID it has been given (RFC 7989)
   const char* state_name() const {
     switch (state) {
       case State::kInviting:
@@ -189,6 +190,9 @@ struct Gateway::Call {
   uint64_t id = 0;
   std::string call_id;     // the caller's Call-ID
   std::string session_id;  // the caller's RFC 7989 Session-ID, if it sent one (siprec metadata)
+  // The answering callee's Session-ID ("its uuid;remote=..."), if its 2xx carried one: it goes
+  // to the recorders too, so a recording of the callee's later legs relates to this one.
+  std::string callee_session_id;
   // The caller's business headers (GatewayOptions::business_headers), for the recorders.
   std::vector<std::pair<std::string, std::string>> business_headers;
   uint64_t a = 0, b = 0;

@@ -127,7 +127,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   spec.observed_is_caller = p.side == Side::kA;
   spec.internal = p.user && other.user;
   spec.call_id = c.call_id;
-  spec.sip_session_id = c.session_id;
+  spec.sip_session_ids = {c.session_id, c.callee_session_id};
   spec.policy = r.policy->name;
   spec.application_id = target.application_id;
   spec.instance = target.instance_upn;
@@ -158,6 +158,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   l.md_session = offer.session_id;
   l.peer_id = offer.peer_id;
   l.peer_aor = other.aor;
+  l.callee_session_id = c.callee_session_id;
   l.peer_send = offer.peer_send;
   l.peer_recv = offer.peer_recv;
   sip::OutgoingCall oc;
@@ -198,20 +199,33 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
 // transfer, a forward, a queue's agent answering), each of its recorders gets a partial metadata
 // update in an UPDATE: the participant who left is disassociated from the communication session
 // (its time), the one who came associated with the same streams from now on. A stream so
-// carries each in turn; the times say who was on it when.
+// carries each in turn; the times say who was on it when. The same update gives the callee's
+// RFC 7989 Session-ID once it answered with one, so the recording relates to its other legs.
 void Gateway::refresh_metadata(Call& c) {
   const std::string now = format_iso8601(wall_->now());
   for (auto& r : c.recordings) {
     if (!r->active()) continue;
     const Party& other = r->party->side == Side::kA ? c.callee : c.caller;
     for (auto& l : r->legs) {
-      if (l->state != Leg::State::kUp || !l->session || l->peer_aor == other.aor) continue;
-      std::string came_id;
+      const bool peer_changed = l->peer_aor != other.aor;
+      const bool new_session_id =
+          !c.callee_session_id.empty() && l->callee_session_id != c.callee_session_id;
+      if (l->state != Leg::State::kUp || !l->session || (!peer_changed && !new_session_id)) {
+        continue;
+      }
+      std::string came_id = l->peer_id;
+      const siprec::PeerChange change{
+          l->peer_id, {other.aor, other.display}, l->peer_send, l->peer_recv, now};
       std::string md =
-          siprec::peer_change_metadata(l->md_session, l->peer_id, {other.aor, other.display},
-                                       l->peer_send, l->peer_recv, now, came_id);
-      spdlog::info("call {}: recording of {} at {}: {} replaces {} in the metadata", c.call_id,
-                   r->party->aor, l->uri, other.aor, l->peer_aor);
+          siprec::metadata_update(l->md_session,
+                                  new_session_id ? std::vector<std::string>{c.callee_session_id}
+                                                 : std::vector<std::string>{},
+                                  peer_changed ? &change : nullptr, came_id);
+      if (peer_changed) {
+        spdlog::info("call {}: recording of {} at {}: {} replaces {} in the metadata", c.call_id,
+                     r->party->aor, l->uri, other.aor, l->peer_aor);
+      }
+      l->callee_session_id = c.callee_session_id;
       auto sent = ua_->update(l->session, "application/rs-metadata+xml", std::move(md),
                               {{"Content-Disposition", "recording-session"}},
                               [call = c.call_id, uri = l->uri](int status, const sip::Message*) {

@@ -30,6 +30,12 @@ void Gateway::on_answered(uint64_t session, const sip::Message& response) {
   auto ci = calls_.find(it->second.call);
   if (ci == calls_.end()) return;
   const SessionRef ref = it->second;
+  if (ref.usage != usages().recorder_leg) {  // the callee's side: a phone, a forward, a target
+    if (const sip::Header* sid = response.find("Session-ID");
+        sid && !sid->value.empty() && sid->value.size() <= 256) {
+      ci->second->callee_session_id = std::string(sid->value);
+    }
+  }
   ref.usage->answered(*this, *ci->second, ref, session, response);
 }
 

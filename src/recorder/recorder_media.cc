@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -21,6 +22,7 @@
 #include "media/pcap.h"
 #include "media/srtp.h"
 #include "recorder/session.h"
+#include "siprec/call_facts.h"
 #include "siprec/gateway_context.h"
 #include "siprec/metadata.h"
 #include "siprec/request.h"
@@ -243,6 +245,17 @@ Result<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message& reques
       s.have_metadata = true;
       s.catalog["participants"] = siprec::participants_json(s.metadata);
       s.catalog["siprec"] = siprec::to_json(s.metadata);
+      // Business data the update adds (a Session-ID learnt from the callee's answer, say); what
+      // the recording had stays, whatever the update says.
+      json& business = s.catalog["business"];
+      if (!business.is_array()) business = json::array();
+      for (const auto& [key, value] : siprec::call_facts(s.metadata).data) {
+        const json entry = {{"key", key}, {"value", value}, {"source", "siprec"}};
+        if (std::find(business.begin(), business.end(), entry) == business.end()) {
+          business.push_back(entry);
+        }
+      }
+      if (business.empty()) s.catalog.erase("business");
       why = std::string("SIPREC metadata ") + (partial ? "update (partial)" : "snapshot") + " in " +
             std::string(request.method());
       s.note({{"type", "metadata-update"}, {"partial", partial}});

@@ -24,7 +24,9 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
   md.groups.push_back({new_metadata_id(), spec.started_at, "", {}});
   offer.session_id = new_metadata_id();
   md.sessions.push_back({offer.session_id, md.groups[0].id, spec.started_at, "", spec.now, "", {}});
-  if (!spec.sip_session_id.empty()) md.sessions[0].sip_session_ids = {spec.sip_session_id};
+  for (const auto& id : spec.sip_session_ids) {
+    if (!id.empty()) md.sessions[0].sip_session_ids.push_back(id);
+  }
   Participant observed, peer;
   observed.id = new_metadata_id();
   peer.id = new_metadata_id();
@@ -79,26 +81,41 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
   return offer;
 }
 
+std::string metadata_update(const std::string& session_id,
+                            const std::vector<std::string>& sip_session_ids,
+                            const PeerChange* peer_change, std::string& came_id) {
+  Metadata md;
+  md.partial = true;
+  if (!sip_session_ids.empty()) {
+    CommunicationSession s;
+    s.id = session_id;
+    s.sip_session_ids = sip_session_ids;
+    md.sessions.push_back(std::move(s));
+  }
+  if (peer_change) {
+    Participant gone, arrived;
+    gone.id = peer_change->gone_id;
+    gone.sessions = {session_id};
+    gone.disassociate_time = peer_change->now;
+    arrived.id = new_metadata_id();
+    arrived.names.push_back({peer_change->came.aor, peer_change->came.display});
+    arrived.sessions = {session_id};
+    arrived.associate_time = peer_change->now;
+    arrived.send = peer_change->send;
+    arrived.recv = peer_change->recv;
+    arrived.streams_given = true;
+    md.participants = {gone, arrived};
+    came_id = arrived.id;
+  }
+  return serialize_metadata(md);
+}
+
 std::string peer_change_metadata(const std::string& session_id, const std::string& gone_id,
                                  const OfferParty& came, const std::vector<std::string>& send,
                                  const std::vector<std::string>& recv, const std::string& now,
                                  std::string& came_id) {
-  Metadata md;
-  md.partial = true;
-  Participant gone, arrived;
-  gone.id = gone_id;
-  gone.sessions = {session_id};
-  gone.disassociate_time = now;
-  arrived.id = new_metadata_id();
-  arrived.names.push_back({came.aor, came.display});
-  arrived.sessions = {session_id};
-  arrived.associate_time = now;
-  arrived.send = send;
-  arrived.recv = recv;
-  arrived.streams_given = true;
-  md.participants = {gone, arrived};
-  came_id = arrived.id;
-  return serialize_metadata(md);
+  const PeerChange change{gone_id, came, send, recv, now};
+  return metadata_update(session_id, {}, &change, came_id);
 }
 
 }  // namespace verbatim::siprec

@@ -36,7 +36,9 @@ struct RecordingOfferSpec {
   bool observed_is_caller = true;
   bool internal = false;  // both parties are users of the directory (an internal call)
   std::string call_id, policy, application_id, instance;
-  std::string sip_session_id;  // the call's RFC 7989 Session-ID (<sipSessionID>), if known
+  // The call's RFC 7989 Session-IDs (<sipSessionID>): the caller's and the callee's, if known
+  // (empty ones are left out).
+  std::vector<std::string> sip_session_ids;
   std::vector<OfferStream> streams;
 };
 
@@ -58,6 +60,18 @@ std::string peer_change_metadata(const std::string& session_id, const std::strin
                                  const OfferParty& came, const std::vector<std::string>& send,
                                  const std::vector<std::string>& recv, const std::string& now,
                                  std::string& came_id);
+
+// A partial metadata update of `session_id`: RFC 7989 Session-IDs learnt since the offer (the
+// callee's, from its answer), and when `peer_change` is given, that peer change too (as above).
+struct PeerChange {
+  std::string gone_id;
+  OfferParty came;
+  std::vector<std::string> send, recv;
+  std::string now;
+};
+std::string metadata_update(const std::string& session_id,
+                            const std::vector<std::string>& sip_session_ids,
+                            const PeerChange* peer_change, std::string& came_id);
 
 // A new RFC 7865 metadata id (random, 128 bits in hex).
 std::string new_metadata_id();

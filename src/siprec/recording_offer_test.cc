@@ -110,6 +110,50 @@ TEST(RecordingOffer, APeerChangeDisassociatesOneAndAssociatesTheOtherOnTheSameSt
   EXPECT_NE(came_id, offer.peer_id);
 }
 
+// The callee's Session-ID, learnt from its answer, goes to the recorder in an update of the
+// session alone (or with a peer change); merged, the session has both parties' Session-IDs.
+TEST(RecordingOffer, AnUpdateAddsTheCalleesSessionId) {
+  auto spec = two_way_audio();
+  const std::string caller =
+      "ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000";
+  const std::string callee =
+      "47755a9de7794ba387653f2099600ef2;remote=ab30317f1a784dc48ff824d0d3715d86";
+  spec.sip_session_ids = {caller, ""};
+  const RecordingOffer offer = build_recording_offer(spec);
+  const std::string prefix = "multipart/mixed;boundary=";
+  auto parts = sip::parse_multipart(offer.body, offer.content_type.substr(prefix.size()));
+  ASSERT_TRUE(parts);
+  auto known = parse_metadata(parts.value().at(1).body);
+  ASSERT_TRUE(known);
+  ASSERT_EQ(known.value().sessions.size(), 1u);
+  EXPECT_EQ(known.value().sessions[0].sip_session_ids, std::vector<std::string>{caller});
+  std::string came_id = offer.peer_id;
+  auto update = parse_metadata(metadata_update(offer.session_id, {callee}, nullptr, came_id));
+  ASSERT_TRUE(update);
+  EXPECT_TRUE(update.value().partial);
+  EXPECT_TRUE(update.value().participants.empty());  // no peer change: the peer stays
+  EXPECT_EQ(came_id, offer.peer_id);
+  merge(known.value(), update.value());
+  EXPECT_EQ(known.value().sessions[0].sip_session_ids, (std::vector<std::string>{caller, callee}));
+  std::vector<std::string> uuids;
+  for (const auto& [k, v] : call_facts(known.value()).data) {
+    if (k == "session-uuid") uuids.push_back(v);
+  }
+  EXPECT_EQ(uuids, (std::vector<std::string>{"ab30317f1a784dc48ff824d0d3715d86",
+                                             "47755a9de7794ba387653f2099600ef2"}));
+  // With a peer change, one update says both.
+  const PeerChange change{offer.peer_id,
+                          {"sip:carol@contoso.com", "Carol"},
+                          offer.peer_send,
+                          offer.peer_recv,
+                          "2026-12-05T10:01:00Z"};
+  auto both = parse_metadata(metadata_update(offer.session_id, {callee}, &change, came_id));
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both.value().sessions.size(), 1u);
+  EXPECT_EQ(both.value().participants.size(), 2u);
+  EXPECT_NE(came_id, offer.peer_id);
+}
+
 // Our own metadata read back as a recorder does: the observed party, the direction, and who
 // called whom follow from it.
 TEST(RecordingOffer, TheRecorderReadsTheCallFromOurExtension) {
@@ -142,7 +186,8 @@ TEST(RecordingOffer, TheRecorderReadsTheCallFromOurExtension) {
                            [](const auto& kv) { return kv.first == "session-uuid"; }));
   // The caller's RFC 7989 Session-ID goes into the metadata, so its UUIDs relate the call's
   // recordings to another client's (an SBC's) recordings of it.
-  spec.sip_session_id = "ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000";
+  spec.sip_session_ids = {
+      "ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000", ""};
   f = facts_of(build_recording_offer(spec));
   EXPECT_NE(std::find(f.data.begin(), f.data.end(),
                       std::make_pair(std::string("session-uuid"),

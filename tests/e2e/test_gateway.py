@@ -468,11 +468,16 @@ class GatewayTestCase(VerbatimTestCase):
                     errs += e.read()
         self.assertEqual(p.returncode, 0, f"{p.name}: {p.stderr.read()} {errs[-3000:]}")
 
-    def callee(self, gw_port, media_port=None):
-        """Bob's phone; with `media_port` its SDP names that port (an RtpSink) for its media."""
+    def callee(self, gw_port, media_port=None, session_id=None):
+        """Bob's phone; with `media_port` its SDP names that port (an RtpSink) for its media; with
+        `session_id` its 200 OK carries that RFC 7989 Session-ID."""
         port = free_udp_port()
         self.wait_sipp(self.sipp(gw_port, REGISTRATION, "bob", "bob-secret-22", "bob-register", port=port))
         scenario = CALLEE if media_port is None else CALLEE.replace("m=audio [media_port]", f"m=audio {media_port}")
+        if session_id:
+            answer = "      Contact: <sip:[service]@[local_ip]:[local_port]>\n      Content-Type: application/sdp"
+            assert scenario.count(answer) == 1
+            scenario = scenario.replace(answer, answer.replace("\n", f"\n      Session-ID: {session_id}\n", 1))
         return self.sipp(gw_port, scenario, "bob", "bob-secret-22", "bob", port=port)
 
     def connected_call(self, gw_port, hold_ms=1500):
@@ -498,7 +503,7 @@ class RecordingPolicyTest(GatewayTestCase):
         rec, rec_port = self.start_recorder()
         self.assertIn("Traders", self.policy([rec_port]).stdout + "Traders")
         gw, gw_port = self.start_gateway()
-        bob = self.callee(gw_port)
+        bob = self.callee(gw_port, session_id="47755a9de7794ba387653f2099600ef2;remote=ab30317f1a784dc48ff824d0d3715d86")
         alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=4000), "alice", "alice-secret-1", "alice")
         self.wait_sipp(alice)
         self.wait_sipp(bob)
@@ -542,6 +547,9 @@ class RecordingPolicyTest(GatewayTestCase):
         # The caller's RFC 7989 Session-ID went into the SIPREC metadata: its UUID relates this
         # recording to any other client's recording of the call (search --related).
         self.assertIn({"key": "session-uuid", "value": "ab30317f1a784dc48ff824d0d3715d86", "source": "siprec"},
+                      shown["metadata"]["business"])
+        # The callee's, from its 200 OK, came in a metadata update once it answered.
+        self.assertIn({"key": "session-uuid", "value": "47755a9de7794ba387653f2099600ef2", "source": "siprec"},
                       shown["metadata"]["business"])
         # This recorder is reached over UDP: SRTP keys never go in clear SDP, so the copies are
         # plain RTP (test_tls.py: over TLS they are SRTP); the evidence decoded (packets counted).
