@@ -249,10 +249,15 @@ Result<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message& reques
       // the recording had stays, whatever the update says.
       json& business = s.catalog["business"];
       if (!business.is_array()) business = json::array();
+      auto from_siprec = std::count_if(business.begin(), business.end(), [](const json& e) {
+        return e.is_object() && e.value("source", "") == "siprec";
+      });
       for (const auto& [key, value] : siprec::call_facts(s.metadata).data) {
         const json entry = {{"key", key}, {"value", value}, {"source", "siprec"}};
-        if (std::find(business.begin(), business.end(), entry) == business.end()) {
+        if (from_siprec < static_cast<std::ptrdiff_t>(siprec::kMaxData) &&
+            std::find(business.begin(), business.end(), entry) == business.end()) {
           business.push_back(entry);
+          ++from_siprec;
         }
       }
       if (business.empty()) s.catalog.erase("business");
