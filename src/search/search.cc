@@ -127,6 +127,8 @@ void bind_all(SqliteStmt& s, const std::vector<json>& values) {
 struct KeyRange {
   bool number = false;   // search_numbers (else search_party_parts)
   std::string from, to;  // the range of its keys
+  bool exact = false;    // it alone decides (the whole text is the keys' start)
+  bool partial = false;  // it leaves out the text's start (its first word)
   std::string select(int64_t lo, int64_t hi) const {
     return std::string("SELECT key FROM ") +
            (number ? "search_numbers WHERE digits" : "search_party_parts WHERE part") +
@@ -137,15 +139,15 @@ struct KeyRange {
 
 struct PartyQuery {
   std::vector<std::string> texts;  // the parties' text holds one of these (empty: a scan)
-  std::vector<KeyRange> lookups;   // each must match; the rarest may lead
-  bool exact = false;              // a lookup alone decides (its whole text is the key's start)
+  std::optional<KeyRange> lookup;  // must match; may lead
   bool trigrams = true;            // the trigram index may lead (not for numbers)
-  bool partial = false;            // the lookup leaves out the text's start (its first word)
 };
 
+// The keys that start with `text`'s first kNumberKeyDigits or kPartKeyBytes.
 KeyRange key_range(bool number, std::string_view text) {
-  const std::string k(text.substr(0, number ? archive::kNumberKeyDigits : archive::kPartKeyBytes));
-  return KeyRange{number, k, after_prefix(k)};
+  const size_t cut = number ? archive::kNumberKeyDigits : archive::kPartKeyBytes;
+  const std::string k(text.substr(0, cut));
+  return KeyRange{number, k, after_prefix(k), text.size() <= cut};
 }
 
 Result<PartyQuery> participant_match(Sql& sql, const std::string& who,
@@ -156,10 +158,7 @@ Result<PartyQuery> participant_match(Sql& sql, const std::string& who,
     return PartyQuery{.texts = {digits}};  // the digits, through the trigrams
   }
   if (digits.size() >= archive::kMinNumberDigits) {
-    return PartyQuery{.texts = {digits},
-                      .lookups = {key_range(true, digits)},
-                      .exact = digits.size() <= archive::kNumberKeyDigits,
-                      .trigrams = false};
+    return PartyQuery{.texts = {digits}, .lookup = key_range(true, digits), .trigrams = false};
   }
   PartyQuery out;
   for (const std::string& p : {text, digits}) {
@@ -170,13 +169,13 @@ Result<PartyQuery> participant_match(Sql& sql, const std::string& who,
   if (out.texts.empty()) return bad("participant", "give a name, address or number").error();
   if (out.texts.size() == 1 && filled.parts) {  // (a few digits make a second text: either)
     if (const auto at = archive::part_lookup_start(text)) {
-      out.lookups.push_back(key_range(false, std::string_view(text).substr(*at)));
-      out.exact = *at == 0 && text.size() <= archive::kPartKeyBytes;
-      out.partial = *at > 0;
+      out.lookup = key_range(false, std::string_view(text).substr(*at));
+      out.lookup->partial = *at > 0;
+      out.lookup->exact = out.lookup->exact && !out.lookup->partial;
     }
   }
-  if (!out.lookups.empty() || std::all_of(out.texts.begin(), out.texts.end(),
-                                          [](const auto& p) { return p.size() >= 3; })) {
+  if (out.lookup || std::all_of(out.texts.begin(), out.texts.end(),
+                                [](const auto& p) { return p.size() >= 3; })) {
     return out;
   }
   // One or two characters: too short for the trigram index, so the parties are scanned.
@@ -534,17 +533,12 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   Sql sql;
   std::vector<std::string> parties;  // the texts a participant query looks for
   std::string party_match;           // the same, as the trigram index's query
-  std::vector<KeyRange> lookups;     // ranges of the parties' numbers and parts, all matched
-  bool lookup_exact = false;         // a lookup alone decides, without checking the text
-  bool lookup_partial = false;       // it leaves out the text's first word: the trigrams may
-                                     // find fewer
+  std::optional<KeyRange> lookup;    // a range of the parties' numbers or parts
   if (!q.participant.empty()) {
     auto m = participant_match(sql, q.participant, archive::party_keys_filled(catalog));
     if (!m) return m.error();
     parties = std::move(m.value().texts);
-    lookups = std::move(m.value().lookups);
-    lookup_exact = m.value().exact;
-    lookup_partial = m.value().partial;
+    lookup = std::move(m.value().lookup);
     for (const auto& p : parties) {
       if (m.value().trigrams) party_match += (party_match.empty() ? "" : " OR ") + fts_phrase(p);
     }
@@ -603,24 +597,19 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   enum class Driver { kRows, kList, kWords, kParties, kPartyKeys, kNumbers } driver = Driver::kRows;
   const std::string range =
       " AND rowid >= " + std::to_string(lo) + " AND rowid < " + std::to_string(hi);
-  // The participant's lookups (its number, or its text), each counted in the window up to a
-  // cap: the rarest under the cap may lead.
-  std::optional<size_t> rarest;
-  auto pick_lookup = [&](int64_t cap) -> Status {
-    for (size_t i = 0; i < lookups.size(); ++i) {
-      auto n =
-          count_upto(catalog, lookups[i].select(lo, hi), {lookups[i].from, lookups[i].to}, cap);
-      if (!n) return n.error();
-      if (n.value() < cap) {
-        rarest = i;
-        cap = n.value();
-      }
-    }
+  // The participant's lookup (its number, or its text), counted in the window up to a cap:
+  // under it, the lookup may lead.
+  bool lookup_leads = false;
+  auto count_lookup = [&](int64_t cap) -> Status {
+    if (!lookup) return ok_status();
+    auto n = count_upto(catalog, lookup->select(lo, hi), {lookup->from, lookup->to}, cap);
+    if (!n) return n.error();
+    lookup_leads = n.value() < cap;
     return ok_status();
   };
   if (!q.only.empty() || !q.call_id.empty() || !q.data.empty()) {
     driver = Driver::kList;
-  } else if (!words_match.empty() && (!party_match.empty() || !lookups.empty())) {
+  } else if (!words_match.empty() && (!party_match.empty() || lookup)) {
     auto matches = [&](const std::string& table, const std::string& match, int64_t cap) {
       return count_upto(catalog,
                         "SELECT rowid FROM " + table + " WHERE " + table + " MATCH ?1" + range,
@@ -630,10 +619,10 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     if (!words) return words.error();
     driver = Driver::kWords;
     if (words.value() >= q.plan.few_words) {  // the parties lead if fewer: counted no further
-      VB_TRY(pick_lookup(words.value()));
-      if (rarest) {
+      VB_TRY(count_lookup(words.value()));
+      if (lookup_leads) {
         driver = Driver::kPartyKeys;
-      } else if ((lookups.empty() || lookup_partial) && !party_match.empty()) {
+      } else if ((!lookup || lookup->partial) && !party_match.empty()) {
         auto in_parties = matches("search_party_text", party_match, words.value());
         if (!in_parties) return in_parties.error();
         if (in_parties.value() < words.value()) driver = Driver::kParties;
@@ -641,9 +630,11 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     }
   } else if (!words_match.empty()) {
     driver = Driver::kWords;
-  } else if (!lookups.empty() || !party_match.empty()) {
-    VB_TRY(pick_lookup(q.plan.list_cap));
-    driver = rarest ? Driver::kPartyKeys : !party_match.empty() ? Driver::kParties : Driver::kRows;
+  } else if (lookup || !party_match.empty()) {
+    VB_TRY(count_lookup(q.plan.list_cap));
+    driver = lookup_leads           ? Driver::kPartyKeys
+             : !party_match.empty() ? Driver::kParties
+                                    : Driver::kRows;
   }
   if (driver == Driver::kRows && !numbers.empty()) {
     std::string select = "SELECT rowid FROM search_index WHERE ";
@@ -668,12 +659,11 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
             {});
   }
   if (driver == Driver::kPartyKeys) {
-    const KeyRange& k = lookups[*rarest];
-    sql.add("s.rowid IN (" + k.select(lo, hi) + ")", {k.from, k.to});
+    sql.add("s.rowid IN (" + lookup->select(lo, hi) + ")", {lookup->from, lookup->to});
   }
   // A key holds the first bytes of a number or of the text from a word on: the whole text is
   // checked on the row, unless the lookup alone decides.
-  const bool keys_decide = driver == Driver::kPartyKeys && lookup_exact;
+  const bool keys_decide = driver == Driver::kPartyKeys && lookup->exact;
   if (!parties.empty() && driver != Driver::kParties && !keys_decide) {
     std::string any;
     std::vector<json> vals;
@@ -781,13 +771,12 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
   if (!s.ok()) return catalog.error("searching the catalog");
   bind_all(s, sql.values);
   Page page;
-  page.led_by = driver == Driver::kList      ? "list"
-                : driver == Driver::kWords   ? "words"
-                : driver == Driver::kParties ? "parties"
-                : driver == Driver::kPartyKeys
-                    ? (lookups[*rarest].number ? "party number" : "party parts")
-                : driver == Driver::kNumbers ? "number prefix"
-                                             : "rows";
+  page.led_by = driver == Driver::kList        ? "list"
+                : driver == Driver::kWords     ? "words"
+                : driver == Driver::kParties   ? "parties"
+                : driver == Driver::kPartyKeys ? (lookup->number ? "party number" : "party parts")
+                : driver == Driver::kNumbers   ? "number prefix"
+                                               : "rows";
   int rc;
   while ((rc = s.step()) == kSqliteRow) {
     Hit h;
