@@ -299,9 +299,7 @@ void Recorder::on_invite(uint64_t id, const sip::Message& invite) {
     // Who called whom and the direction, as the recording client says it (call_facts.h).
     const siprec::CallFacts facts = siprec::call_facts(s->metadata);
     c["call"] = siprec::call_json(facts);
-    for (const auto& [key, value] : facts.data) {
-      business.push_back({{"key", key}, {"value", value}, {"source", "siprec"}});
-    }
+    add_siprec_business(business, facts);
   }
   for (const auto& name : options_.business_headers) {
     for (const auto& h : invite.headers()) {

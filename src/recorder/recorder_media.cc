@@ -209,6 +209,20 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
   return sip::serialize_sdp(ans);
 }
 
+void add_siprec_business(json& business, const siprec::CallFacts& facts) {
+  auto from_siprec = std::count_if(business.begin(), business.end(), [](const json& e) {
+    return e.is_object() && e.value("source", "") == "siprec";
+  });
+  for (const auto& [key, value] : facts.data) {
+    const json entry = {{"key", key}, {"value", value}, {"source", "siprec"}};
+    if (from_siprec < static_cast<std::ptrdiff_t>(siprec::kMaxData) &&
+        std::find(business.begin(), business.end(), entry) == business.end()) {
+      business.push_back(entry);
+      ++from_siprec;
+    }
+  }
+}
+
 Result<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message& request) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return sip::protocol_error(481, "no such recording session");
@@ -245,21 +259,10 @@ Result<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message& reques
       s.have_metadata = true;
       s.catalog["participants"] = siprec::participants_json(s.metadata);
       s.catalog["siprec"] = siprec::to_json(s.metadata);
-      // Business data the update adds (a Session-ID learnt from the callee's answer, say); what
-      // the recording had stays, whatever the update says.
+      // Business data the update adds (a Session-ID learnt from the callee's answer, say).
       json& business = s.catalog["business"];
       if (!business.is_array()) business = json::array();
-      auto from_siprec = std::count_if(business.begin(), business.end(), [](const json& e) {
-        return e.is_object() && e.value("source", "") == "siprec";
-      });
-      for (const auto& [key, value] : siprec::call_facts(s.metadata).data) {
-        const json entry = {{"key", key}, {"value", value}, {"source", "siprec"}};
-        if (from_siprec < static_cast<std::ptrdiff_t>(siprec::kMaxData) &&
-            std::find(business.begin(), business.end(), entry) == business.end()) {
-          business.push_back(entry);
-          ++from_siprec;
-        }
-      }
+      add_siprec_business(business, siprec::call_facts(s.metadata));
       if (business.empty()) s.catalog.erase("business");
       why = std::string("SIPREC metadata ") + (partial ? "update (partial)" : "snapshot") + " in " +
             std::string(request.method());

@@ -15,6 +15,7 @@
 #include "media/pcap.h"
 #include "media/rtp.h"
 #include "recorder/recorder.h"
+#include "siprec/call_facts.h"
 #include "siprec/metadata.h"
 
 namespace verbatim::recorder {
@@ -119,5 +120,10 @@ struct Recorder::Session : PacketSink {
     signalling_dirty = true;
   }
 };
+
+// Adds to `business` (a JSON array) each pair the SIPREC metadata's facts give (extension data,
+// Session-IDs, our gateway's), with source "siprec", unless it is there already; at most
+// siprec::kMaxData such pairs in all. A metadata update so adds pairs and never removes one.
+void add_siprec_business(json& business, const siprec::CallFacts& facts);
 
 }  // namespace verbatim::recorder
