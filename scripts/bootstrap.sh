@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Verbatim needs to build, test and demo, and the published
-# lexicons it reads at run time (third_party/lexicons, from the npm registry by its lockfile).
+# Installs the Debian 12 packages Verbatim needs to build, test and demo, and the npm packages
+# from the npm registry by their lockfiles: the published lexicons it reads at run time
+# (third_party/lexicons) and the portal's front end with its build and browser-test tools (web/).
 # Idempotent and quiet when everything is already present.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,21 +16,23 @@ PACKAGES=(
   libsrtp2-dev libopus-dev libogg-dev libspandsp-dev libspeexdsp-dev libopusfile-dev libsndfile1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump opus-tools espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts rtpengine-daemon python3 python3-yaml curl stunnel4 openssl
-  # npm packages (lexicons now, the web portal later)
-  nodejs
+  # npm packages (lexicons, the portal), and the browser the portal's tests drive (Playwright)
+  nodejs chromium fonts-dejavu-core
 )
 # npm: Debian's package, unless the machine's nodejs brings its own (NodeSource's does).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
-# The lexicons, exactly as package-lock.json says (no install scripts run): again only when the
-# lockfile changed since the last install.
-lexicons() {
-  local dir="$ROOT/third_party/lexicons"
-  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.verbatim-installed-lock" 2>/dev/null; then
-    echo "bootstrap: installing third_party/lexicons (npm ci)"
-    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
-    cp "$dir/package-lock.json" "$dir/node_modules/.verbatim-installed-lock"
-  fi
+# The npm packages, exactly as each package-lock.json says (no install scripts run): again only
+# when a lockfile changed since its last install.
+npm_packages() {
+  local dir
+  for dir in "$ROOT/third_party/lexicons" "$ROOT/web"; do
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.verbatim-installed-lock" 2>/dev/null; then
+      echo "bootstrap: installing ${dir#"$ROOT"/} (npm ci)"
+      (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+      cp "$dir/package-lock.json" "$dir/node_modules/.verbatim-installed-lock"
+    fi
+  done
 }
 
 missing=()
@@ -39,7 +42,7 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  lexicons
+  npm_packages
   exit 0
 fi
 
@@ -56,4 +59,4 @@ for svc in kamailio rtpengine-daemon; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
 done
-lexicons
+npm_packages

@@ -257,12 +257,46 @@ echo "  \$ verbatim search --text market   (the words, in context; --json for ti
 echo "  \$ verbatim search --phonetic Zorblax   (a name by its sound: nobody said it, so nothing scores high)"
 "$BIN" search --phonetic Zorblax --threshold 0.7 | sed 's/^/    /'
 
+say "9. The portal: compliance officers and admins in the browser (HTTPS, one account per role)"
+# It keeps running after the demo, on 8443 when that port is free, so there is something to open.
+[ -f "$DATA/portal.pid" ] && kill "$(cat "$DATA/portal.pid")" 2>/dev/null || true
+"$BIN" tls init --dir "$DATA/tls" >/dev/null
+PORTAL_PORT=8443
+python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", 8443))' 2>/dev/null || PORTAL_PORT=0
+cat >"$DATA/portal.toml" <<TOML
+[admin_api]
+listen = "127.0.0.1:$PORTAL_PORT"
+tls = true
+[tls]
+certificate = "$DATA/tls/server.crt"
+private_key = "$DATA/tls/server.key"
+TOML
+ACCOUNTS=""
+for role in compliance-officer supervisor auditor admin recorder-admin; do
+  pw="demo-$(openssl rand -hex 6)"
+  echo "$pw" | "$BIN" account add "portal-$role" --role "$role" --password-stdin >/dev/null
+  ACCOUNTS+=$(printf '\n    %-28s password %s' "portal-$role" "$pw")
+done
+nohup "$BIN" --config "$DATA/portal.toml" serve --roles admin-api >"$DATA/portal.out" 2>"$DATA/portal.log" &
+echo $! >"$DATA/portal.pid"
+PORTAL=""
+for _ in $(seq 1 100); do
+  PORTAL=$(grep -o 'https://[^ ]*' "$DATA/portal.out" 2>/dev/null | head -1 || true)
+  [ -n "$PORTAL" ] && break
+  sleep 0.1
+done
+[ -n "$PORTAL" ] || { echo "portal did not start:"; cat "$DATA/portal.log"; exit 1; }
+curl -fsS --cacert "$DATA/tls/ca.crt" -o /dev/null "$PORTAL/" && echo "  portal: $PORTAL/ (running; certificate from $DATA/tls/ca.crt)"
+printf '  sign in as:%b\n' "$ACCOUNTS"
+echo "  stop it with: kill \$(cat $DATA/portal.pid)"
+
 say "Where to look"
 cat <<MSG
   data directory:   $DATA (policy.db: SQLite; every change is in its audit log)
   audit log:        VERBATIM_DATA_DIR=$DATA $BIN admin -c 'Get-VbAuditLog -Last 10'
   admin shell:      VERBATIM_DATA_DIR=$DATA $BIN admin
   explain a user:   VERBATIM_DATA_DIR=$DATA $BIN policy explain USER
+  portal:           $PORTAL/ (the accounts above; docs/portal.md)
   REST API:         VERBATIM_DATA_DIR=$DATA $BIN serve   (accounts demo-admin and demo-officer;
                     a token: $BIN token create demo-officer; roles: docs/rest-api.md)
   archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)

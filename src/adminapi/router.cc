@@ -109,7 +109,10 @@ bool Router::runs_off_loop(const Request& req) {
 }
 
 Router::Router(policy::PolicyService& svc, RouterOptions options)
-    : svc_(svc), options_(std::move(options)) {}
+    : svc_(svc),
+      options_(std::move(options)),
+      static_files_(options_.web_root),
+      sessions_(options_.session_limits) {}
 
 Result<std::optional<policy::Account>> Router::account(const std::string& name) {
   std::lock_guard lock(svc_.mutex());
@@ -133,8 +136,13 @@ Response Router::handle(const Request& req, const std::string& peer) {
   const auto query = query_params(q == std::string_view::npos ? "" : target.substr(q + 1));
 
   if (path == "/healthz") return reply(req, http::status::ok, {{"status", "ok"}});
-  if (!istarts_with(path, "/api/"))
+  if (!istarts_with(path, "/api/")) {
+    if (static_files_.enabled()) return static_files_.serve(req, path);
     return problem(req, http::status::not_found, "no such resource", "NotFound");
+  }
+  if (path == "/api/v1/session" || path == "/api/v1/session/reauth") {
+    return session(req, path, peer);
+  }
 
   // Authentication: the token names an account; the account its role and scope.
   const auto auth = req[http::field::authorization];
@@ -147,6 +155,19 @@ Response Router::handle(const Request& req, const std::string& peer) {
                    held ? " (and " + std::to_string(held) + " more not logged)" : "");
     }
   };
+  if (bearer.empty() && req.find(http::field::cookie) != req.end()) {
+    auto who = session_principal(req, path);
+    if (auto* r = std::get_if<Response>(&who)) {
+      refuse("portal session: " + std::string(r->body().substr(0, 120)));
+      return std::move(*r);
+    }
+    auto& p = std::get<Principal>(who);
+    Response res = route(req, p, path, query);
+    spdlog::info("admin-api {} ({}, {}) from {}: {} {} -> {}", p.actor(),
+                 policy::role_name(p.account.role), p.token_id, peer.empty() ? "?" : peer,
+                 std::string(req.method_string()), std::string(req.target()), res.result_int());
+    return res;
+  }
   if (!istarts_with(bearer, "Bearer ") || bearer.size() <= 7) {
     refuse("no token");
     Response r = problem(req, http::status::unauthorized,

@@ -26,9 +26,14 @@
 #include <map>
 #include <set>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include <boost/beast/http.hpp>
 
+#include "adminapi/http_types.h"
+#include "adminapi/sessions.h"
+#include "adminapi/static_files.h"
 #include "common/call_records.h"
 #include "common/log_limit.h"
 #include "common/result.h"
@@ -40,10 +45,6 @@ class Archive;
 }
 
 namespace verbatim::adminapi {
-
-namespace http = boost::beast::http;
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
 
 // SHA-256 hex of a token, as stored.
 std::string token_hash(const std::string& token);
@@ -72,6 +73,10 @@ struct RouterOptions {
   std::string missed_db;
   // The saved searches (<data_dir>/searches.db); empty: none.
   std::string searches_db;
+  // The portal: its built front end (empty: none, only the API) and its sign-in sessions.
+  std::string web_root;
+  SessionStore::Limits session_limits;
+  std::vector<policy::Role> cosign_roles;  // a second account co-signs these roles' sign-in
 };
 
 class Router {
@@ -86,11 +91,19 @@ class Router {
 
   struct Principal {
     policy::Account account;
-    std::string token_id;
+    std::string token_id;  // the API token's id, or "session <id>" for the portal
+    // The account acts, whether through a token or a portal session (approvals compare it).
     std::string actor() const { return "api:" + account.name; }
   };
+  SessionStore& sessions() { return sessions_; }
 
  private:
+  // /api/v1/session[/reauth]: the portal's sign-in, who am I, sign-out, password again.
+  Response session(const Request& req, std::string_view path, const std::string& peer);
+  // The principal of a request that carries the session cookie and no token; a problem
+  // response when the session is gone, the CSRF token or origin is wrong, or a sensitive action
+  // needs the password again.
+  std::variant<Principal, Response> session_principal(const Request& req, std::string_view path);
   Response route(const Request& req, const Principal& who, std::string_view path,
                  const std::map<std::string, std::string>& query);
   Response calls(const Request& req, const Principal& who, std::string_view call_id,
@@ -120,6 +133,12 @@ class Router {
   policy::PolicyService& svc_;
   RouterOptions options_;
   LogLimiter auth_log_{60, 10};  // refused tokens: anyone can cause them
+  StaticFiles static_files_;
+  SessionStore sessions_;
 };
+
+// Requests a portal session makes only with the password entered within the last few minutes:
+// exports, hold releases and disposals, approving anything, accounts and tokens.
+bool sensitive(const Request& req, std::string_view path);
 
 }  // namespace verbatim::adminapi

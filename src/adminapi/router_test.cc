@@ -496,3 +496,210 @@ TEST_F(RouterTest, PlayersSeekInAParticipantsAudioWithRangeRequests) {
 
 }  // namespace
 }  // namespace verbatim::adminapi
+
+namespace verbatim::adminapi {
+namespace {
+
+TEST(PortalSessions, EndWhenIdleOrOldAndLockANameAfterFiveFailures) {
+  using namespace std::chrono_literals;
+  SessionStore store({.idle = 60s, .absolute = 300s, .reauth = 30s});
+  const auto t0 = SessionStore::Clock::time_point{} + 1000h;
+  auto c = store.create("jane", "", t0);
+  EXPECT_EQ(c.secret.size(), 64u);
+  EXPECT_NE(c.session.csrf, c.secret);
+  ASSERT_TRUE(store.find(c.secret, t0 + 59s));  // used: the idle time starts again
+  EXPECT_TRUE(store.recently_authenticated(*store.find(c.secret, t0 + 60s), t0 + 30s));
+  EXPECT_FALSE(store.recently_authenticated(*store.find(c.secret, t0 + 90s), t0 + 31s));
+  EXPECT_TRUE(store.reauthenticated(c.secret, t0 + 100s));
+  EXPECT_TRUE(store.recently_authenticated(*store.find(c.secret, t0 + 120s), t0 + 120s));
+  for (auto t = t0 + 150s; t < t0 + 300s; t += 50s) ASSERT_TRUE(store.find(c.secret, t));
+  EXPECT_FALSE(store.find(c.secret, t0 + 301s));  // absolute: however busy
+  EXPECT_EQ(store.size(), 0u);
+  auto d = store.create("jane", "", t0);
+  EXPECT_FALSE(store.find(d.secret, t0 + 61s));  // idle
+  EXPECT_FALSE(store.find("", t0));
+  EXPECT_FALSE(store.find(c.secret + "0", t0));
+  // Sign out everywhere; at most kMaxSessionsPerAccount each, the oldest ending first.
+  std::vector<std::string> secrets;
+  for (size_t i = 0; i < SessionStore::kMaxSessionsPerAccount + 2; ++i) {
+    secrets.push_back(store.create("omar", "", t0 + std::chrono::seconds(i)).secret);
+  }
+  EXPECT_FALSE(store.find(secrets[0], t0 + 30s));
+  EXPECT_FALSE(store.find(secrets[1], t0 + 30s));
+  EXPECT_TRUE(store.find(secrets.back(), t0 + 30s));
+  EXPECT_EQ(store.remove_account("omar"), SessionStore::kMaxSessionsPerAccount);
+
+  for (int i = 1; i < SessionStore::kMaxFailures; ++i) EXPECT_FALSE(store.failed("kim", t0));
+  EXPECT_FALSE(store.locked("kim", t0));
+  EXPECT_TRUE(store.failed("kim", t0 + 1s));
+  EXPECT_TRUE(store.locked("kim", t0 + 2s));
+  EXPECT_FALSE(store.locked("kim", t0 + 1s + SessionStore::kLockout));
+  EXPECT_FALSE(store.locked("other", t0 + 2s));
+  // Failures further apart than the window never add up.
+  for (int i = 0; i < 2 * SessionStore::kMaxFailures; ++i) {
+    EXPECT_FALSE(store.failed("spread", t0 + i * (SessionStore::kFailureWindow / 2 + 1s)));
+  }
+}
+
+TEST(PortalSessions, CookieValueAndSensitiveRequests) {
+  EXPECT_EQ(cookie_value("a=1; __Host-vb_session=abc ; b=2", kSessionCookie), "abc");
+  EXPECT_EQ(cookie_value("x__Host-vb_session=abc", kSessionCookie), "");
+  EXPECT_EQ(cookie_value("", kSessionCookie), "");
+  auto req = [](http::verb m) { return Request{m, "/", 11}; };
+  EXPECT_TRUE(sensitive(req(http::verb::post), "/api/v1/recordings/abc/export"));
+  EXPECT_TRUE(sensitive(req(http::verb::delete_), "/api/v1/recordings/abc/holds/C-1"));
+  EXPECT_TRUE(sensitive(req(http::verb::post), "/api/v1/approvals/3/approve"));
+  EXPECT_TRUE(sensitive(req(http::verb::post), "/api/v1/accounts"));
+  EXPECT_TRUE(sensitive(req(http::verb::post), "/api/v1/tokens"));
+  EXPECT_FALSE(sensitive(req(http::verb::get), "/api/v1/recordings/abc/export"));
+  EXPECT_FALSE(sensitive(req(http::verb::post), "/api/v1/recordings/abc/holds"));
+  EXPECT_FALSE(sensitive(req(http::verb::post), "/api/v1/saved-searches"));
+}
+
+class PortalRouterTest : public RouterTest {
+ protected:
+  void password(const std::string& name, const std::string& pw) {
+    std::lock_guard lock(svc->mutex());
+    auto a = svc->store()->account(name);
+    ASSERT_TRUE(a && a.value());
+    policy::Account acct = *a.value();
+    acct.password_hash = policy::hash_password(pw).value();
+    ASSERT_TRUE(svc->store()->put_account(acct));
+  }
+  // Signs in; returns the cookie header and the CSRF token ("" when refused).
+  std::pair<std::string, std::string> sign_in(const json& body, Response* out = nullptr) {
+    Response r = call(http::verb::post, "/api/v1/session", body, "");
+    if (out) *out = r;
+    if (r.result() != http::status::created) return {};
+    const std::string set = std::string(r[http::field::set_cookie]);
+    return {set.substr(0, set.find(';')), body_of(r)["csrfToken"]};
+  }
+  static json body_of(const Response& r) { return json::parse(r.body()); }
+  Response as(const std::pair<std::string, std::string>& s, http::verb m, const std::string& target,
+              const json& body = nullptr, bool csrf = true, const std::string& origin = "") {
+    std::vector<std::pair<http::field, std::string>> h{{http::field::cookie, s.first},
+                                                       {http::field::host, "portal.test"}};
+    if (!origin.empty()) h.emplace_back(http::field::origin, origin);
+    Request req{m, target, 11};
+    for (const auto& [f, v] : h) req.set(f, v);
+    if (csrf) req.set("X-CSRF-Token", s.second);
+    if (!body.is_null()) req.body() = body.dump();
+    req.prepare_payload();
+    return router->handle(req);
+  }
+};
+
+TEST_F(PortalRouterTest, SignInWithAPasswordThenActWithTheCookieAndTheCsrfToken) {
+  password("jane", "jane's passphrase");
+  auto [rec, obj] = recording("FX Desk");
+  auto [other, other_obj] = recording("Rates");
+  Response r;
+  EXPECT_EQ(sign_in({{"name", "jane"}, {"password", "wrong"}}, &r).first, "");
+  EXPECT_EQ(r.result(), http::status::unauthorized);
+  EXPECT_EQ(body_of(r)["error"]["errorId"], "Unauthenticated");
+  EXPECT_EQ(sign_in({{"name", "nobody"}, {"password", "wrong"}}, &r).first, "");
+  EXPECT_EQ(body_of(r)["error"]["message"], "wrong account name or password");  // no hint which
+  EXPECT_EQ(sign_in({{"name", "omar"}, {"password", ""}}, &r).first,
+            "");  // tokens only: no password
+  auto s = sign_in({{"name", "jane"}, {"password", "jane's passphrase"}}, &r);
+  ASSERT_FALSE(s.first.empty()) << r.body();
+  EXPECT_EQ(s.first.rfind("__Host-vb_session=", 0), 0u);
+  EXPECT_NE(
+      std::string(r[http::field::set_cookie]).find("; Path=/; Secure; HttpOnly; SameSite=Strict"),
+      std::string::npos);
+  EXPECT_EQ(body_of(r)["account"]["name"], "jane");
+  EXPECT_EQ(body_of(r)["rights"], json({"recordings-read", "recordings-hold", "ledger-read"}));
+
+  // Reading: the cookie is enough; the scope is the account's, as with a token.
+  EXPECT_EQ(as(s, http::verb::get, "/api/v1/recordings/" + rec, nullptr, false).result(),
+            http::status::ok);
+  EXPECT_EQ(as(s, http::verb::get, "/api/v1/recordings/" + other, nullptr, false).result(),
+            http::status::forbidden);
+  EXPECT_EQ(ledger("access.denied").back()["by"], "api:jane");
+  // Changing: the CSRF token too, and from this origin only.
+  const json hold = {{"case", "C-7"}};
+  r = as(s, http::verb::post, "/api/v1/recordings/" + rec + "/holds", hold, false);
+  EXPECT_EQ(r.result(), http::status::forbidden);
+  EXPECT_EQ(body_of(r)["error"]["errorId"], "CsrfFailed");
+  r = as(s, http::verb::post, "/api/v1/recordings/" + rec + "/holds", hold, true,
+         "https://evil.example");
+  EXPECT_EQ(body_of(r)["error"]["errorId"], "CsrfFailed");
+  r = as(s, http::verb::post, "/api/v1/recordings/" + rec + "/holds", hold, true,
+         "https://portal.test");
+  EXPECT_LT(r.result_int(), 300) << r.body();
+  EXPECT_EQ(ledger("hold.set").back()["by"], "api:jane");
+  // Who am I; reauthentication (a wrong password counts as a failure); sign-out ends it.
+  EXPECT_EQ(body_of(as(s, http::verb::get, "/api/v1/session"))["csrfToken"], s.second);
+  EXPECT_EQ(as(s, http::verb::post, "/api/v1/session/reauth", {{"password", "nope"}}).result(),
+            http::status::unauthorized);
+  EXPECT_EQ(as(s, http::verb::post, "/api/v1/session/reauth", {{"password", "jane's passphrase"}})
+                .result(),
+            http::status::ok);
+  EXPECT_EQ(as(s, http::verb::delete_, "/api/v1/session", nullptr, false).result(),
+            http::status::forbidden);
+  EXPECT_EQ(as(s, http::verb::delete_, "/api/v1/session").result(), http::status::ok);
+  r = as(s, http::verb::get, "/api/v1/recordings/" + rec, nullptr, false);
+  EXPECT_EQ(r.result(), http::status::unauthorized);
+  EXPECT_EQ(body_of(r)["error"]["errorId"], "SessionExpired");
+
+  // Five wrong passwords lock the name: then even the right one is refused, the same way.
+  for (int i = 0; i < SessionStore::kMaxFailures; ++i)
+    sign_in({{"name", "jane"}, {"password", "x"}});
+  EXPECT_EQ(sign_in({{"name", "jane"}, {"password", "jane's passphrase"}}, &r).first, "");
+  EXPECT_EQ(body_of(r)["error"]["message"], "wrong account name or password");
+  std::vector<std::string> actions;
+  const json log = body(call(http::verb::get, "/api/v1/security-log", nullptr, "audit-token"));
+  for (const auto& e : log["events"]) {
+    actions.push_back(e["action"]);
+  }
+  for (const char* a : {"session.failed", "session.created", "session.reauthenticated",
+                        "session.ended", "session.locked", "session.refused"}) {
+    EXPECT_NE(std::find(actions.begin(), actions.end(), a), actions.end()) << a;
+  }
+}
+
+TEST_F(PortalRouterTest, SensitiveActionsNeedThePasswordAgainAndCosignedRolesASecondPerson) {
+  password("jane", "jane's passphrase");
+  password("omar", "omar's passphrase");
+  password("tester", "tester's passphrase");
+  RouterOptions ro;
+  ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
+    return use(*archive_);
+  };
+  ro.work_dir = (dir / "tmp").string();
+  ro.session_limits.reauth = std::chrono::seconds(0);  // every sensitive action asks again
+  ro.cosign_roles = {policy::Role::kComplianceOfficer};
+  router = std::make_unique<Router>(*svc, ro);
+  auto [rec, obj] = recording("FX Desk");
+
+  Response r;
+  sign_in({{"name", "jane"}, {"password", "jane's passphrase"}}, &r);
+  EXPECT_EQ(r.result(), http::status::unauthorized);
+  EXPECT_EQ(body_of(r)["error"]["errorId"], "CosignRequired");
+  for (const json& co : {json{{"name", "jane"}, {"password", "jane's passphrase"}},
+                         json{{"name", "omar"}, {"password", "wrong"}},
+                         json{{"name", "tester"}, {"password", "tester's passphrase"}}}) {
+    sign_in({{"name", "jane"}, {"password", "jane's passphrase"}, {"cosigner", co}}, &r);
+    EXPECT_EQ(body_of(r)["error"]["errorId"], "CosignRequired") << co;
+  }
+  auto s = sign_in({{"name", "jane"},
+                    {"password", "jane's passphrase"},
+                    {"cosigner", {{"name", "omar"}, {"password", "omar's passphrase"}}}},
+                   &r);
+  ASSERT_FALSE(s.first.empty()) << r.body();
+  EXPECT_EQ(body_of(r)["cosigner"], "omar");
+  r = as(s, http::verb::post, "/api/v1/recordings/" + rec + "/export");
+  EXPECT_EQ(r.result(), http::status::unauthorized);
+  EXPECT_EQ(body_of(r)["error"]["errorId"], "ReauthRequired");
+  EXPECT_TRUE(ledger("access.export").empty());
+  // Not sensitive: no password asked.
+  EXPECT_EQ(as(s, http::verb::post, "/api/v1/recordings/" + rec + "/holds", {{"case", "C-1"}})
+                    .result_int() /
+                100,
+            2);
+  // An admin's role is not co-signed here.
+  EXPECT_FALSE(sign_in({{"name", "tester"}, {"password", "tester's passphrase"}}).first.empty());
+}
+
+}  // namespace
+}  // namespace verbatim::adminapi

@@ -231,6 +231,28 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       return use(*shared_archive);
     };
     ro.searches_db = paths.searches_db();
+    // The portal: the front end this build made (web/ -> share/portal), unless configured.
+    ro.web_root =
+        env.config.portal_web_root.empty() ? VERBATIM_BUILT_PORTAL : env.config.portal_web_root;
+    if (!std::filesystem::exists(std::filesystem::path(ro.web_root) / "index.html")) {
+      if (!env.config.portal_web_root.empty()) {
+        return fail(kExitUsage, "portal.web_root: no index.html in " + ro.web_root);
+      }
+      spdlog::warn("portal: no front end at {} (build the `portal` target); serving the API only",
+                   ro.web_root);
+      ro.web_root.clear();
+    }
+    ro.session_limits = {std::chrono::minutes(env.config.portal_idle_minutes),
+                         std::chrono::hours(env.config.portal_absolute_hours),
+                         std::chrono::minutes(env.config.portal_reauth_minutes)};
+    for (const auto& name : env.config.portal_cosign_roles) {
+      auto role = policy::role_from_name(name);
+      if (!role) {
+        return fail(kExitUsage, "portal.cosign_roles: unknown role '" + name +
+                                    "' (roles: " + policy::role_names() + ")");
+      }
+      ro.cosign_roles.push_back(*role);
+    }
     router = std::make_unique<adminapi::Router>(*svc, ro);
     // Saved searches run beside the API that manages them, on their own thread with their own
     // view of the archive.
@@ -259,6 +281,11 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     std::cout << "admin-api listening on " << (https ? "https" : "http") << "://"
               << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
               << std::endl;
+    if (!ro.web_root.empty() && !https) {
+      spdlog::warn(
+          "portal: served over plain HTTP; browsers keep its session cookie only on "
+          "localhost (set admin_api.tls = true)");
+    }
   }
   if (svc) {
     // Pick up changes committed by other processes (an admin CLI) promptly.

@@ -331,6 +331,22 @@ Status read_archive(const toml::table& t, Config& c) {
   return ok_status();
 }
 
+Status read_portal(const toml::table& t, Config& c) {
+  VB_TRY(
+      check_keys(t, "portal",
+                 {"web_root", "idle_minutes", "absolute_hours", "reauth_minutes", "cosign_roles"}));
+  VB_TRY(read(t, "portal", "web_root", c.portal_web_root));
+  VB_TRY(read(t, "portal", "idle_minutes", c.portal_idle_minutes));
+  VB_TRY(read(t, "portal", "absolute_hours", c.portal_absolute_hours));
+  VB_TRY(read(t, "portal", "reauth_minutes", c.portal_reauth_minutes));
+  VB_TRY(read_strings(t, "portal", "cosign_roles", c.portal_cosign_roles));
+  if (c.portal_idle_minutes < 1 || c.portal_absolute_hours < 1 || c.portal_reauth_minutes < 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "portal.idle_minutes, absolute_hours and reauth_minutes must be >= 1");
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<Config> load_config(const std::optional<std::string>& path) {
@@ -345,9 +361,9 @@ Result<Config> load_config(const std::optional<std::string>& path) {
           << e.description();
       return make_error(ErrorCode::kInvalidArgument, msg.str());
     }
-    VB_TRY(check_keys(
-        root, "",
-        {"general", "log", "admin_api", "tls", "policy", "archive", "recorder", "gateway"}));
+    VB_TRY(check_keys(root, "",
+                      {"general", "log", "admin_api", "portal", "tls", "policy", "archive",
+                       "recorder", "gateway"}));
     if (const auto* t = section(root, "general")) {
       VB_TRY(check_keys(*t, "general", {"data_dir"}));
       VB_TRY(read(*t, "general", "data_dir", c.data_dir));
@@ -361,6 +377,9 @@ Result<Config> load_config(const std::optional<std::string>& path) {
       VB_TRY(check_keys(*t, "admin_api", {"listen", "tls"}));
       VB_TRY(read(*t, "admin_api", "listen", c.http_listen));
       VB_TRY(read(*t, "admin_api", "tls", c.http_tls));
+    }
+    if (const auto* t = section(root, "portal")) {
+      VB_TRY(read_portal(*t, c));
     }
     if (const auto* t = section(root, "tls")) {
       VB_TRY(check_keys(*t, "tls", {"certificate", "private_key", "ca_file"}));
@@ -405,6 +424,11 @@ std::string config_to_toml(const Config& c) {
       {"general", toml::table{{"data_dir", c.data_dir}}},
       {"log", toml::table{{"format", c.log_format}, {"level", c.log_level}}},
       {"admin_api", toml::table{{"listen", c.http_listen}, {"tls", c.http_tls}}},
+      {"portal", toml::table{{"web_root", c.portal_web_root},
+                             {"idle_minutes", c.portal_idle_minutes},
+                             {"absolute_hours", c.portal_absolute_hours},
+                             {"reauth_minutes", c.portal_reauth_minutes},
+                             {"cosign_roles", strings(c.portal_cosign_roles)}}},
       {"tls", toml::table{{"certificate", c.tls_certificate},
                           {"private_key", c.tls_private_key},
                           {"ca_file", c.tls_ca_file}}},

@@ -24,6 +24,12 @@ struct Config {
   // [admin_api]
   std::string http_listen = "127.0.0.1:8480";  // port 0 picks a free port
   bool http_tls = false;                       // HTTPS with the [tls] certificate
+  // [portal]: the web application at / of the admin API's server (adminapi/sessions.h).
+  std::string portal_web_root;    // the built front end; empty: the one this build made
+  int portal_idle_minutes = 15;   // a session unused this long ends
+  int portal_absolute_hours = 8;  // and every session ends this long after sign-in
+  int portal_reauth_minutes = 5;  // sensitive actions need the password again after this
+  std::vector<std::string> portal_cosign_roles;  // roles whose sign-in a second account co-signs
   // [tls] (docs/configuration.md): what SIP over TLS and HTTPS present and verify against.
   std::string tls_certificate;  // PEM chain; `verbatim tls init` makes one
   std::string tls_private_key;  // PEM, owner-only

@@ -1,5 +1,6 @@
 """`make demo` keeps working: scripts/demo.sh against the built binary."""
 import os
+import signal
 import subprocess
 import sys
 import unittest
@@ -12,6 +13,7 @@ class DemoTest(VerbatimTestCase):
     def test_demo_shows_who_is_recorded_and_why(self):
         r = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "demo.sh"), BIN, self.data],
                            capture_output=True, text=True, timeout=240)
+        self.stop_portal_later()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         out = r.stdout
         self.assertIn("testuser@contoso.onmicrosoft.com", out)
@@ -60,6 +62,24 @@ class DemoTest(VerbatimTestCase):
         self.assertRegex(out, r"\d:\d\d  Emi Research <sip:emi\.research@contoso\.onmicrosoft\.com>: \w+")
         self.assertIn("$ verbatim search --text market", out)
         self.assertLess(out.index("$ verbatim search --text market"), out.index("Where to look"))
+        # The portal keeps running for the user: its address and an account for each role.
+        self.assertRegex(out, r"portal: https://127\.0\.0\.1:\d+/ \(running")
+        for role in ("compliance-officer", "supervisor", "auditor", "admin", "recorder-admin"):
+            self.assertRegex(out, rf"portal-{role}\s+password demo-[0-9a-f]{{12}}")
+
+    def stop_portal_later(self):
+        try:
+            with open(os.path.join(self.data, "portal.pid")) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            return
+
+        def stop():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self.addCleanup(stop)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""The portal (issue 18) in a real browser. A SIPREC client records a call with espeak-ng speech;
+once the recorder transcribed it and made its playback files, `verbatim serve` serves the portal
+over HTTPS and web/tests/portal.test.mjs (Playwright driving Debian's chromium, one browser for
+all its tests) signs in with each role, searches, plays the call to the end, and checks T36. Then
+the ledger is checked here: the denied opening is `access.denied` naming the other desk's
+officer, and the playback is `access.read` naming the officer who played it."""
+import json
+import os
+import re
+import shutil
+import sqlite3
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import SOURCE_DIR, main, wait_until  # noqa: E402
+import test_recorder as recorder  # noqa: E402
+from speech import send_speech  # noqa: E402
+
+ALICE = ("sip:alice@example.com", "Alice Example")
+BOB = ("sip:+442079460018@trunk.example.net", "Bob Trader")
+WEB = os.path.join(SOURCE_DIR, "web")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+class PortalInABrowser(recorder.RecorderTestCase):
+    def setUp(self):
+        super().setUp()
+        missing = [what for what, ok in (("chromium (apt-get install chromium)", os.path.exists(CHROMIUM)),
+                                         ("web/node_modules (scripts/bootstrap.sh)",
+                                          os.path.isdir(os.path.join(WEB, "node_modules", "playwright-core"))))
+                   if not ok]
+        if missing:
+            self.skipTest("needs " + ", ".join(missing))
+
+    def start_portal(self):
+        """`serve --roles admin-api` over HTTPS (a certificate from `verbatim tls init`)."""
+        certs = os.path.join(self.tmp, "tls")
+        self.run_vb("tls", "init", "--dir", certs, check=0)
+        cfg = os.path.join(self.tmp, "portal.toml")
+        with open(cfg, "w") as f:
+            f.write('[admin_api]\nlisten = "127.0.0.1:0"\ntls = true\n'
+                    f'[tls]\ncertificate = "{certs}/server.crt"\nprivate_key = "{certs}/server.key"\n')
+        p = subprocess.Popen([recorder.BIN, "--config", cfg, "serve", "--roles", "admin-api"], stdout=subprocess.PIPE,
+                             stderr=open(os.path.join(self.tmp, "portal.log"), "w"), text=True, env=self.env)
+        self.servers.append(p)
+        m = re.search(r"(https://\S+)", p.stdout.readline())
+        self.assertTrue(m, open(os.path.join(self.tmp, "portal.log")).read())
+        return m.group(1)
+
+    def account(self, name, role, *scope):
+        password = f"{name} has a long passphrase"
+        self.run_vb("account", "add", name, "--role", role, "--password-stdin", *scope, stdin=password + "\n",
+                    check=0)
+        return {"name": name, "password": password}
+
+    def ledger(self, kind):
+        db = sqlite3.connect(f"file:{self.data}/archive/archive.db?mode=ro", uri=True)
+        try:
+            rows = [json.loads(e) for (e,) in db.execute("SELECT CAST(entry AS TEXT) FROM ledger_entries")]
+        finally:
+            db.close()
+        return [e for e in rows if e["type"] == kind]
+
+    def test_sign_in_search_play_and_t36_in_chromium(self):
+        rec, port = self.start_recorder({"transcription": "pocketsphinx"})
+        c = recorder.SipClient(port)
+        body, ct = recorder.multipart(
+            recorder.offer([("1", 7400, [0], "sendonly"), ("2", 7402, [0], "sendonly")]),
+            recorder.metadata([("p1", *ALICE, "1", "2"), ("p2", *BOB, "2", "1")], ["1", "2"]))
+        r = c.request("INVITE", body, ct)
+        self.assertEqual(r["status"], 200, r["head"])
+        send_speech(recorder.answer_ports(r["body"]),
+                    ["we will sell the bonds at the market price", "please confirm the trade today"])
+        self.assertEqual(c.request("BYE")["status"], 200)
+        rid = self.recording_of(c.call_id)
+
+        url = self.start_portal()
+        facts = {"url": url, "recording": rid, "participant": "alice", "word": "market",
+                 "officer": self.account("officer", "compliance-officer"),
+                 "desk2": self.account("desk2", "compliance-officer", "--groups", "Desk2"),
+                 "admin": self.account("kim", "admin")}
+        token = self.token("checker", "compliance-officer")
+        self.assertTrue(wait_until(lambda: self.ready(url, rid, token), 120), self.log_text()[-3000:])
+
+        env = dict(os.environ, PORTAL_FACTS=json.dumps(facts), CHROMIUM=CHROMIUM)
+        run = subprocess.run(["node", "--test", "--test-reporter=spec", "tests/portal.test.mjs"], cwd=WEB, env=env,
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:])
+
+        # The ledger names who was refused and who played what.
+        denied = [e for e in self.ledger("access.denied") if e.get("by") == "api:desk2"]
+        self.assertEqual([e["target"] for e in denied], [rid, "0" * 32])
+        reads = [e for e in self.ledger("access.read") if e.get("by") == "api:officer"]
+        self.assertTrue(reads, self.ledger("access.read")[-3:])
+        # The portal's sign-ins are in the security log, the wrong password too.
+        events = self.api(url, "/api/v1/security-log", self.token("auditor", "auditor"))["events"]
+        actions = [(e["action"], e.get("detail", {}).get("account")) for e in events]
+        self.assertIn(("session.failed", "officer"), actions)
+        self.assertIn(("session.created", None), actions)
+
+    def api(self, url, path, token):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "tls", "ca.crt"))
+        req = urllib.request.Request(url + path, headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return json.load(r)
+
+    def ready(self, url, rid, token):
+        try:
+            d = self.api(url, f"/api/v1/recordings/{rid}", token)
+        except urllib.error.HTTPError:
+            return False
+        return bool(d.get("transcript")) and len(d["participants"]) == 2 and all(
+            p.get("media") for p in d["participants"])
+
+
+if __name__ == "__main__":
+    if not shutil.which("node"):
+        print("skipped: node is not installed (scripts/bootstrap.sh)")
+        sys.exit(77)
+    main()

@@ -1,0 +1,425 @@
+// The player: one lane per participant (we record unmixed), each with its own waveform
+// (wavesurfer.js) and audio element, played together from one clock; mute and solo per lane;
+// speed 0.5x-2x with the pitch kept; skip silence (runs of 1 s or more where no lane has sound,
+// found in the decoded audio); the transcript in time order, the word being said marked, a click
+// on a word or an utterance's time seeks every lane; the call's events on the timeline; related
+// interactions; each lane's download. Everything comes from GET /api/v1/recordings/{id} and the
+// media URLs it names (range requests: the browser seeks without fetching the file whole);
+// every open and every playback request is in the archive's ledger.
+import { LitElement, html, css, nothing } from 'lit';
+import WaveSurfer from 'wavesurfer.js';
+import { api, ApiError } from './api';
+import { marked, partyName } from './search';
+import { duration, shared, when } from './styles';
+
+interface Participant {
+  id: string;
+  name?: string;
+  aor?: string;
+  media?: string;
+  talkRatio?: number;
+  sentiment?: { score: number; label: string };
+}
+interface Word {
+  word: string;
+  start: number;
+  end: number;
+}
+interface Utterance {
+  speaker: string;
+  start: number;
+  end: number;
+  text: string;
+  words?: Word[];
+}
+interface TimelineEvent {
+  atSeconds: number;
+  type: string;
+  label: string;
+}
+interface Related {
+  id: string;
+  why: string;
+  started?: string;
+  parties?: { name?: string; aor: string; role: string }[];
+}
+interface Detail {
+  id: string;
+  status: string;
+  created: string;
+  completed?: string;
+  retentionUntil?: string;
+  legalHolds?: string[];
+  metadata: Record<string, unknown>;
+  participants: Participant[];
+  transcript: { utterances: Utterance[] } | null;
+  sentiment?: { overall?: { label: string; score: number } };
+  related: Related[];
+  timeline?: TimelineEvent[];
+}
+
+const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
+const FRAME = 0.05;  // seconds per frame of the silence map
+const SILENCE_LEVEL = 0.02;  // peak amplitude below which a frame is silent
+const MIN_SKIP = 1.0;  // silent runs at least this long are skipped
+
+export class VbPlayer extends LitElement {
+  static properties = {
+    recording: {},
+    detail: { state: true },
+    error: { state: true },
+    playing: { state: true },
+    time: { state: true },
+    total: { state: true },
+    muted: { state: true },
+    solo: { state: true },
+    speed: { state: true },
+    skipSilence: { state: true },
+    ready: { state: true },
+  };
+  recording = '';
+  detail: Detail | null = null;
+  error = '';
+  playing = false;
+  time = 0;
+  total = 0;
+  muted = new Set<string>();
+  solo = '';
+  speed = 1;
+  skipSilence = false;
+  ready = 0;
+  private lanes: { id: string; ws: WaveSurfer }[] = [];
+  private active: Uint8Array | null = null;  // 1 where some lane has sound, per FRAME
+
+  static styles = [
+    shared,
+    css`
+      .lane {
+        display: grid;
+        grid-template-columns: 15rem 1fr;
+        gap: 0.6rem;
+        align-items: center;
+        border-bottom: 1px solid #d7dbe3;
+        padding: 0.4rem 0;
+      }
+      .lane .wave {
+        min-height: 64px;
+      }
+      .controls {
+        display: flex;
+        gap: 0.6rem;
+        align-items: center;
+        flex-wrap: wrap;
+        margin: 0.8rem 0;
+      }
+      .transcript {
+        max-height: 22rem;
+        overflow: auto;
+        border: 1px solid #d7dbe3;
+        border-radius: 4px;
+        padding: 0.4rem 0.6rem;
+      }
+      .utt {
+        margin: 0.3rem 0;
+      }
+      .utt button {
+        background: none;
+        border: none;
+        color: #0b5394;
+        padding: 0;
+        text-decoration: underline;
+      }
+      .word {
+        cursor: pointer;
+      }
+      .word.now {
+        background: #ffe58a;
+      }
+      .timeline {
+        position: relative;
+        height: 1.6rem;
+        margin-left: 15.6rem;
+        border-bottom: 1px solid #d7dbe3;
+      }
+      .timeline button {
+        position: absolute;
+        top: 0;
+        transform: translateX(-50%);
+        font-size: 0.75rem;
+        padding: 0 0.3rem;
+        background: #14213d;
+        border-color: #14213d;
+      }
+      dl {
+        display: grid;
+        grid-template-columns: max-content 1fr;
+        gap: 0.2rem 1rem;
+      }
+      dt {
+        color: #4a5468;
+      }
+      dd {
+        margin: 0;
+      }
+    `,
+  ];
+
+  willUpdate(changed: Map<string, unknown>): void {
+    if (changed.has('recording')) this.load();
+  }
+
+  disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.destroyLanes();
+  }
+
+  private destroyLanes(): void {
+    for (const l of this.lanes) l.ws.destroy();
+    this.lanes = [];
+    this.active = null;
+    this.ready = 0;
+  }
+
+  private async load(): Promise<void> {
+    this.destroyLanes();
+    this.detail = null;
+    this.error = '';
+    try {
+      this.detail = await api<Detail>('GET', `/api/v1/recordings/${encodeURIComponent(this.recording)}`);
+    } catch (e) {
+      this.error = e instanceof ApiError ? e.message : String(e);
+      return;
+    }
+    await this.updateComplete;
+    this.makeLanes();
+  }
+
+  private playable(): Participant[] {
+    return (this.detail?.participants ?? []).filter((p) => p.media);
+  }
+
+  private makeLanes(): void {
+    for (const p of this.playable()) {
+      const container = this.renderRoot.querySelector<HTMLElement>(`[data-wave="${CSS.escape(p.id)}"]`);
+      const media = this.renderRoot.querySelector<HTMLAudioElement>(`audio[data-lane="${CSS.escape(p.id)}"]`);
+      if (!container || !media) continue;
+      const ws = WaveSurfer.create({
+        container,
+        media,
+        url: p.media!,
+        height: 64,
+        waveColor: '#7d8597',
+        progressColor: '#0b5394',
+        cursorColor: '#7a2e00',
+        normalize: true,
+        interact: true,
+        fetchParams: { credentials: 'same-origin' },
+      });
+      ws.on('ready', (d) => {
+        this.total = Math.max(this.total, d);
+        this.ready++;
+        if (this.ready === this.lanes.length) this.mapSilence();
+      });
+      ws.on('interaction', (t) => this.seek(t));
+      ws.on('error', (e) => (this.error = `${partyName({ role: '', aor: p.aor ?? p.id, name: p.name })}: ${e}`));
+      this.lanes.push({ id: p.id, ws });
+    }
+    const master = this.lanes[0];
+    if (!master) return;
+    master.ws.on('timeupdate', (t) => this.tick(t));
+    master.ws.on('finish', () => (this.playing = false));
+    this.applyVolumes();
+  }
+
+  // Frames where any lane has sound: what skip-silence keeps.
+  private mapSilence(): void {
+    const frames = Math.ceil(this.total / FRAME);
+    const active = new Uint8Array(frames);
+    for (const { ws } of this.lanes) {
+      const buf = ws.getDecodedData();
+      if (!buf) continue;
+      const data = buf.getChannelData(0);
+      const per = Math.max(1, Math.round(buf.sampleRate * FRAME));
+      for (let f = 0; f < frames && f * per < data.length; f++) {
+        const end = Math.min(data.length, (f + 1) * per);
+        for (let i = f * per; i < end; i++) {
+          if (Math.abs(data[i]) > SILENCE_LEVEL) {
+            active[f] = 1;
+            break;
+          }
+        }
+      }
+    }
+    this.active = active;
+  }
+
+  private tick(t: number): void {
+    this.time = t;
+    // Keep the other lanes on the master's clock.
+    for (const { ws } of this.lanes.slice(1)) {
+      if (Math.abs(ws.getCurrentTime() - t) > 0.15 && t < ws.getDuration()) ws.setTime(t);
+    }
+    if (this.skipSilence && this.playing && this.active) {
+      const f = Math.floor(t / FRAME);
+      let g = f;
+      while (g < this.active.length && !this.active[g]) g++;
+      if ((g - f) * FRAME >= MIN_SKIP) this.seek(Math.min(this.total, g * FRAME - 0.1));
+    }
+  }
+
+  private seek(t: number): void {
+    for (const { ws } of this.lanes) ws.setTime(Math.min(t, ws.getDuration() || t));
+    this.time = t;
+  }
+
+  private async toggle(): Promise<void> {
+    if (this.playing) {
+      for (const { ws } of this.lanes) ws.pause();
+      this.playing = false;
+      return;
+    }
+    const t = this.lanes[0]?.ws.getCurrentTime() ?? 0;
+    this.seek(t >= this.total - 0.05 ? 0 : t);
+    this.playing = true;
+    try {
+      await Promise.all(this.lanes.map(({ ws }) => ws.play()));
+    } catch (e) {
+      this.playing = false;
+      this.error = `playback: ${e}`;
+    }
+  }
+
+  private setSpeed(rate: number): void {
+    this.speed = rate;
+    for (const { ws } of this.lanes) ws.setPlaybackRate(rate, true);
+  }
+
+  private applyVolumes(): void {
+    for (const { id, ws } of this.lanes) ws.setMuted(this.solo ? this.solo !== id : this.muted.has(id));
+  }
+
+  private toggleMute(id: string): void {
+    const m = new Set(this.muted);
+    if (m.has(id)) m.delete(id);
+    else m.add(id);
+    this.muted = m;
+    this.applyVolumes();
+  }
+
+  private toggleSolo(id: string): void {
+    this.solo = this.solo === id ? '' : id;
+    this.applyVolumes();
+  }
+
+  private speaker(id: string): string {
+    const p = this.detail?.participants.find((x) => x.id === id || x.aor === id || x.name === id);
+    return p ? p.name ?? p.aor ?? p.id : id;
+  }
+
+  private lane(p: Participant) {
+    const name = p.name ?? p.aor ?? p.id;
+    return html`<div class="lane" data-participant=${p.id}>
+      <div>
+        <strong>${name}</strong>
+        ${p.name && p.aor ? html`<div class="muted">${p.aor}</div>` : nothing}
+        <div class="row">
+          <button class="secondary" aria-pressed=${String(this.muted.has(p.id))} @click=${() => this.toggleMute(p.id)}
+            aria-label="Mute ${name}">Mute</button>
+          <button class="secondary" aria-pressed=${String(this.solo === p.id)} @click=${() => this.toggleSolo(p.id)}
+            aria-label="Solo ${name}">Solo</button>
+          <a href=${p.media!} download aria-label="Download ${name} as Opus">Opus</a>
+        </div>
+      </div>
+      <div class="wave" data-wave=${p.id} role="img" aria-label="Waveform of ${name}"></div>
+      <audio data-lane=${p.id} preload="auto" hidden></audio>
+    </div>`;
+  }
+
+  private transcript() {
+    const t = this.detail?.transcript;
+    if (!t) return html`<p class="muted">No transcript yet.</p>`;
+    return html`<div class="transcript" aria-label="Transcript">
+      ${t.utterances.map(
+        (u) => html`<p class="utt">
+          <button @click=${() => this.seek(u.start)} aria-label="Play from ${duration(u.start)}">${duration(u.start)}</button>
+          <strong>${this.speaker(u.speaker)}:</strong>
+          ${u.words?.length
+            ? u.words.map(
+                (w) => html`<span class="word ${this.time >= w.start && this.time < w.end ? 'now' : ''}"
+                    @click=${() => this.seek(w.start)}>${w.word}</span> `,
+              )
+            : marked(u.text)}
+        </p>`,
+      )}
+    </div>`;
+  }
+
+  private timeline() {
+    const events = this.detail?.timeline ?? [];
+    if (!events.length || !this.total) return nothing;
+    return html`<div class="timeline" aria-label="Events">
+      ${events.map(
+        (e) => html`<button style="left: ${Math.min(100, (100 * e.atSeconds) / this.total)}%"
+            title="${e.label} at ${duration(e.atSeconds)}" aria-label="${e.label} at ${duration(e.atSeconds)}"
+            @click=${() => this.seek(e.atSeconds)}>${e.type}</button>`,
+      )}
+    </div>`;
+  }
+
+  render() {
+    if (this.error && !this.detail) {
+      return html`<h1>Recording</h1>
+        <p class="error" role="alert">${this.error}</p>
+        <p><a href="#/search">Back to search</a></p>`;
+    }
+    const d = this.detail;
+    if (!d) return html`<p>Loading…</p>`;
+    const lanes = this.playable();
+    return html`<h1>Recording ${d.id.slice(0, 12)}…</h1>
+      <dl>
+        <dt>Status</dt>
+        <dd>${d.status}</dd>
+        <dt>Started</dt>
+        <dd>${when(d.created)}</dd>
+        <dt>Retained until</dt>
+        <dd>${when(d.retentionUntil)}</dd>
+        ${d.legalHolds?.length ? html`<dt>Legal holds</dt><dd>${d.legalHolds.join(', ')}</dd>` : nothing}
+        ${d.sentiment?.overall
+          ? html`<dt>Sentiment</dt><dd>${d.sentiment.overall.label} (${d.sentiment.overall.score.toFixed(2)})</dd>`
+          : nothing}
+      </dl>
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${lanes.length
+        ? html`<div class="controls">
+              <button @click=${this.toggle} ?disabled=${this.ready < lanes.length}>${this.playing ? 'Pause' : 'Play'}</button>
+              <span role="timer" aria-live="off">${duration(this.time)} / ${duration(this.total)}</span>
+              <label
+                >Speed
+                <select @change=${(e: Event) => this.setSpeed(Number((e.target as HTMLSelectElement).value))}>
+                  ${SPEEDS.map((s) => html`<option value=${s} ?selected=${s === this.speed}>${s}×</option>`)}
+                </select></label
+              >
+              <label style="flex-direction: row; align-items: center"
+                ><input type="checkbox" .checked=${this.skipSilence}
+                  @change=${(e: Event) => (this.skipSilence = (e.target as HTMLInputElement).checked)} />
+                Skip silence</label
+              >
+            </div>
+            ${this.timeline()} ${lanes.map((p) => this.lane(p))}`
+        : html`<p class="muted">No playback files yet: the playback job makes them after the call.</p>`}
+      <h2>Transcript</h2>
+      ${this.transcript()}
+      <h2>Related interactions</h2>
+      ${d.related.length
+        ? html`<ul>
+            ${d.related.map(
+              (r) => html`<li>
+                <a href="#/recordings/${r.id}">${when(r.started)} ${(r.parties ?? []).map((p) => p.name ?? p.aor).join(', ')}</a>
+                <span class="muted">(${r.why})</span>
+              </li>`,
+            )}
+          </ul>`
+        : html`<p class="muted">None.</p>`}`;
+  }
+}
+customElements.define('vb-player', VbPlayer);

@@ -1,0 +1,149 @@
+// The portal in a real browser: Playwright (playwright-core) driving Debian's chromium, one
+// browser for the whole file. Run by tests/e2e/test_portal.py, which starts `verbatim serve`
+// over HTTPS with recordings made by a SIPREC client and passes what it made in PORTAL_FACTS:
+//   {url, officer: {name, password}, desk2: {...}, admin: {...}, recording, participant, word}
+// Each page also passes an axe-core check (WCAG 2.2 A/AA: no serious or critical finding).
+// With VERBATIM_SCREENSHOTS=DIR it saves a screenshot of each page there (docs/screenshots).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE = require.resolve('axe-core/axe.min.js');
+const facts = JSON.parse(process.env.PORTAL_FACTS ?? '{}');
+const SHOTS = process.env.VERBATIM_SCREENSHOTS ?? '';
+// Debian's chromium as root on a machine without network: no sandbox, no GPU, nothing that
+// reaches out (Google's update, sync and safe-browsing services).
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+  '--mute-audio'];
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS });
+});
+after(async () => browser?.close());
+
+// A fresh browser profile (its own cookies) at the portal; bypassCSP only so axe can be injected.
+async function open() {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (e) => page.problems.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && page.problems.push(m.text()));
+  return page;
+}
+
+async function signIn(page, who) {
+  await page.goto(facts.url + '/');
+  await page.getByLabel('Account').fill(who.name);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+async function axe(page, name) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    (await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] })).violations.map(
+      (v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
+  const serious = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(serious, [], `${name}: ${JSON.stringify(serious, null, 1)}`);
+  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+test('sign-in: a wrong password is refused, the session cookie is __Host- and HttpOnly', async () => {
+  const page = await open();
+  await page.goto(facts.url + '/');
+  await axe(page, 'sign-in');
+  await page.getByLabel('Account').fill(facts.officer.name);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'wrong account name or password' }).waitFor();
+  await signIn(page, facts.officer);
+  const cookies = await page.context().cookies();
+  const c = cookies.find((x) => x.name === '__Host-vb_session');
+  assert.ok(c, JSON.stringify(cookies));
+  assert.equal(c.httpOnly, true);
+  assert.equal(c.secure, true);
+  assert.equal(c.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => document.cookie), '');  // scripts never see it
+  // A request without the CSRF token is refused even with the cookie.
+  const status = await page.evaluate(async () => (await fetch('/api/v1/saved-searches', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name":"x","params":{"participant":"a"}}',
+  })).status);
+  assert.equal(status, 403);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  assert.deepEqual(page.problems.filter((p) => !/40[13]/.test(p)), []);
+  await page.context().close();
+});
+
+test('roles: an admin has no recordings, and the page says what the role may do', async () => {
+  const page = await open();
+  await signIn(page, facts.admin);
+  await page.getByText('with the role admin').waitFor();
+  assert.equal(await page.getByRole('link', { name: 'Search' }).count(), 0);
+  await axe(page, 'account');
+  const r = await page.evaluate(async () => (await fetch('/api/v1/recordings?limit=1')).status);
+  assert.equal(r, 403);
+  await page.context().close();
+});
+
+test('search to player: two lanes, the transcript, and playback that plays to the end', async () => {
+  const page = await open();
+  await signIn(page, facts.officer);
+  await page.getByRole('searchbox', { name: /Participant/ }).fill(facts.participant);
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  const row = page.getByRole('link').filter({ hasText: /\d/ }).first();
+  await row.waitFor();
+  await page.getByText(/1 recording\b/).waitFor();
+  await axe(page, 'search');
+  await row.click();
+  await page.waitForURL(new RegExp(`#/recordings/${facts.recording}$`));
+  const lanes = page.locator('vb-player .lane');
+  await page.getByRole('button', { name: 'Play', exact: true }).and(page.locator(':enabled')).waitFor({ timeout: 30000 });
+  assert.equal(await lanes.count(), 2);
+  // The transcript: a word said, and a click on it seeks every lane there.
+  const word = page.locator('vb-player .word', { hasText: facts.word }).first();
+  await word.waitFor();
+  await word.click();
+  const times = await page.locator('vb-player audio').evaluateAll((els) => els.map((e) => e.currentTime));
+  assert.ok(times.every((t) => t > 0.3), JSON.stringify(times));
+  await axe(page, 'player');
+  // Mute and solo per lane.
+  await page.getByRole('button', { name: /^Solo / }).first().click();
+  const muted = await page.locator('vb-player audio').evaluateAll((els) => els.map((e) => e.muted));
+  assert.deepEqual(muted, [false, true]);
+  await page.getByRole('button', { name: /^Solo / }).first().click();
+  // Twice the speed, pitch kept, from the start to the end of every lane.
+  await page.getByLabel('Speed').selectOption('2');
+  await page.locator('vb-player .utt button').first().click();
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.waitForFunction(() => {
+    const els = [...document.querySelector('vb-app').shadowRoot.querySelector('vb-player').shadowRoot.querySelectorAll('audio')];
+    return els.length === 2 && els.every((e) => e.ended);
+  }, null, { timeout: 30000 });
+  const rates = await page.locator('vb-player audio').evaluateAll((els) => els.map((e) => [e.playbackRate, e.preservesPitch]));
+  assert.deepEqual(rates, [[2, true], [2, true]]);
+  assert.deepEqual(page.problems.filter((p) => !/status of 401/.test(p)), []);  // 401: the first "who am I"
+  await page.context().close();
+});
+
+test('T36: another desk\'s recording gets the same answer as one that does not exist', async () => {
+  const page = await open();
+  await signIn(page, facts.desk2);
+  const answers = [];
+  page.on('response', (r) => r.url().includes('/api/v1/recordings/') && answers.push(r.status()));
+  await page.goto(`${facts.url}/#/recordings/${facts.recording}`);
+  const theirs = await page.getByRole('alert').textContent();
+  await page.goto(`${facts.url}/#/recordings/${'0'.repeat(32)}`);
+  await page.getByRole('alert').waitFor();
+  const missing = await page.getByRole('alert').textContent();
+  assert.equal(theirs, missing);
+  assert.match(theirs, /forbidden, or no such resource/);
+  assert.deepEqual(answers, [403, 403]);
+  await page.context().close();
+});
