@@ -277,6 +277,9 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     return accounts(req, who, path);
   }
   if (istarts_with(path, "/api/v1/approvals")) return approvals(req, who, path);
+  if (path == "/api/v1/cases" || istarts_with(path, "/api/v1/cases/")) {
+    return cases(req, who, path);
+  }
   if (path == "/api/v1/security-log") {
     if (!may(Right::kAuditRead)) return forbidden(req);
     int64_t after = 0;

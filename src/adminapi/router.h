@@ -24,6 +24,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <variant>
@@ -42,6 +43,9 @@
 
 namespace verbatim::archive {
 class Archive;
+}
+namespace verbatim::cases {
+struct Case;
 }
 
 namespace verbatim::adminapi {
@@ -73,6 +77,11 @@ struct RouterOptions {
   std::string missed_db;
   // The saved searches (<data_dir>/searches.db); empty: none.
   std::string searches_db;
+  // The cases (<data_dir>/cases.db); empty: none.
+  std::string cases_db;
+  // Opens a view of the archive of its own for a background job (case exports) on a worker
+  // thread; empty: such jobs run within the request, on the lent archive.
+  std::function<Result<std::unique_ptr<archive::Archive>>()> open_archive;
   // The portal: its built front end (empty: none, only the API) and its sign-in sessions.
   std::string web_root;
   SessionStore::Limits session_limits;
@@ -83,6 +92,7 @@ class Router {
  public:
   Router(policy::PolicyService& svc, RouterOptions options);
   explicit Router(policy::PolicyService& svc) : Router(svc, RouterOptions{}) {}
+  ~Router();
   // `peer`: the client's address (for the request log).
   Response handle(const Request& req, const std::string& peer = "");
   // Requests that read files or databases at length (the call records) and touch nothing the
@@ -120,6 +130,20 @@ class Router {
   std::set<std::string> scope_members(const Principal& who);
   static bool in_scope(const std::set<std::string>& members, const nlohmann::json& call);
   Response accounts(const Request& req, const Principal& who, std::string_view path);
+  // /api/v1/cases... (router_cases.cc).
+  Response cases(const Request& req, const Principal& who, std::string_view path);
+  // A case's recordings within the caller's scope: its query's hits, then its members; with
+  // `listed`, a summary of each is appended there.
+  Result<std::vector<std::string>> case_recordings(archive::Archive& a, const cases::Case& c,
+                                                   const Principal& who, nlohmann::json* listed);
+  struct ExportRequest {
+    int64_t job = 0;
+    std::string case_name;
+    std::vector<std::string> recordings;
+    std::string who;
+  };
+  void run_export(const ExportRequest& r);
+  Result<nlohmann::json> release_case_hold(const nlohmann::json& action, const std::string& both);
   Response approvals(const Request& req, const Principal& who, std::string_view path);
   Response cmdlet(const Request& req, const Principal& who, const std::string& name,
                   std::map<std::string, nlohmann::json> params, http::status ok);
@@ -135,6 +159,8 @@ class Router {
   LogLimiter auth_log_{60, 10};  // refused tokens: anyone can cause them
   StaticFiles static_files_;
   SessionStore sessions_;
+  class ExportQueue;
+  std::shared_ptr<ExportQueue> exports_;  // started by the first case export
 };
 
 // Requests a portal session makes only with the password entered within the last few minutes:

@@ -15,6 +15,7 @@
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "archive/tarball.h"
+#include "cases/cases.h"
 #include "common/strings.h"
 #include "policy/explain.h"
 
@@ -192,6 +193,13 @@ Response Router::approvals(const Request& req, const Principal& who, std::string
       return forbidden(req);
     }
   }
+  // A case's hold is released only by someone who may see the case (its owner or access list).
+  if (a.action.value("type", "") == "release-case-hold") {
+    auto cs = cases::CaseStore::open(options_.cases_db);
+    auto c = cs ? cs.value()->get(a.action.value("case", ""))
+                : Result<std::optional<cases::Case>>(cs.error());
+    if (!c || !c.value() || !c.value()->visible_to(who.account.name)) return forbidden(req);
+  }
   a.decided_by = who.actor();
   a.decided_at = now_iso();
   if (parts[1] == "reject") {
@@ -242,6 +250,7 @@ Result<json> Router::execute(const json& action, const std::string& requester,
     return json{{"released", action.value("case", "")},
                 {"recording", action.value("recording", "")}};
   }
+  if (type == "release-case-hold") return release_case_hold(action, both);
   if (type == "grant-role") {
     policy::Account acct;
     acct.name = action.value("name", "");

@@ -56,6 +56,10 @@ bool sensitive(const Request& req, std::string_view path) {
   if (istarts_with(path, "/api/v1/recordings/")) {
     return req.method() == http::verb::delete_ || path.ends_with("/export");
   }
+  if (istarts_with(path, "/api/v1/cases/")) {
+    return (req.method() == http::verb::delete_ && path.ends_with("/hold")) ||
+           (req.method() == http::verb::post && path.ends_with("/exports"));
+  }
   return istarts_with(path, "/api/v1/approvals/") || istarts_with(path, "/api/v1/accounts") ||
          istarts_with(path, "/api/v1/tokens");
 }

@@ -1,12 +1,15 @@
 #include "adminapi/router.h"
 
 #include <filesystem>
+#include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "admin/interpreter.h"
 #include "adminapi/http_util.h"
 #include "archive/archive.h"
+#include "archive/export.h"
 #include "policy/sqlite_store.h"
 
 namespace verbatim::adminapi {
@@ -49,6 +52,7 @@ class RouterTest : public ::testing::Test {
     RouterOptions ro;
     ro.import_dir = (dir / "import").string();
     ro.work_dir = (dir / "tmp").string();
+    ro.cases_db = (dir / "cases.db").string();
     ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
       return use(*archive_);
     };
@@ -699,6 +703,116 @@ TEST_F(PortalRouterTest, SensitiveActionsNeedThePasswordAgainAndCosignedRolesASe
             2);
   // An admin's role is not co-signed here.
   EXPECT_FALSE(sign_in({{"name", "tester"}, {"password", "tester's passphrase"}}).first.empty());
+}
+
+}  // namespace
+}  // namespace verbatim::adminapi
+
+namespace verbatim::adminapi {
+namespace {
+
+TEST_F(RouterTest, CasesHoldTheirRecordingsReleaseWithASecondOfficerAndExportAPackage) {
+  auto [fx1, o1] = recording("FX Desk");
+  auto [fx2, o2] = recording("FX Desk");
+  auto [rates, o3] = recording("Rates");
+  auto post = [&](const std::string& target, const json& b, const std::string& token) {
+    return call(http::verb::post, target, b, token);
+  };
+  // A case: the query (the FX Desk's recordings, by policy) and one member by hand.
+  Response r = post("/api/v1/cases",
+                    {{"name", "CASE-7"},
+                     {"description", "front running"},
+                     {"query", {{"policy", "Traders"}}},
+                     {"members", {fx1}}},
+                    "jane-token");
+  ASSERT_EQ(r.result(), http::status::created) << r.body();
+  EXPECT_EQ(post("/api/v1/cases", {{"name", "CASE-7"}}, "jane-token").result(),
+            http::status::conflict);
+  EXPECT_EQ(post("/api/v1/cases", {{"name", "bad name"}}, "jane-token").result(),
+            http::status::bad_request);
+  EXPECT_EQ(post("/api/v1/cases", {{"name", "C-8"}, {"query", {{"colour", "red"}}}}, "jane-token")
+                .result(),
+            http::status::bad_request);
+  // Out of scope as a member: refused like a missing recording.
+  EXPECT_EQ(post("/api/v1/cases", {{"name", "C-9"}, {"members", {rates}}}, "jane-token").result(),
+            http::status::forbidden);
+  r = call(http::verb::get, "/api/v1/cases/CASE-7", nullptr, "jane-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  std::set<std::string> listed;
+  const json view = body(r);
+  for (const auto& x : view["recordings"]) listed.insert(x["id"]);
+  EXPECT_EQ(listed, (std::set<std::string>{fx1, fx2}));  // Rates' is out of jane's scope
+  // Nobody else sees it, not even another officer of the desk: the same 403 as no case.
+  EXPECT_EQ(call(http::verb::get, "/api/v1/cases/CASE-7", nullptr, "omar-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/cases/NOPE", nullptr, "jane-token").result(),
+            http::status::forbidden);
+  EXPECT_TRUE(body(call(http::verb::get, "/api/v1/cases", nullptr, "omar-token"))["cases"].empty());
+  EXPECT_EQ(call(http::verb::get, "/api/v1/cases", nullptr, "secret-token").result(),
+            http::status::forbidden);  // admins have no recordings
+
+  // The hold: each recording held under the case's name; disposal refused.
+  r = post("/api/v1/cases/CASE-7/hold", nullptr, "jane-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(archive_->recording(fx2).value().active_holds, std::vector<std::string>{"CASE-7"});
+  EXPECT_EQ(ledger("hold.set").size(), 2u);
+  EXPECT_EQ(ledger("case.held").back()["by"], "api:jane");
+  // A recording added later is held at once.
+  auto [fx3, o4] = recording("FX Desk");
+  r = call(http::verb::patch, "/api/v1/cases/CASE-7", {{"addMembers", {fx3}}, {"access", {"omar"}}},
+           "jane-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(archive_->recording(fx3).value().active_holds, std::vector<std::string>{"CASE-7"});
+  // Only the owner changes the access list.
+  EXPECT_EQ(
+      call(http::verb::patch, "/api/v1/cases/CASE-7", {{"access", json::array()}}, "omar-token")
+          .result(),
+      http::status::forbidden);
+
+  // Release: asked by jane, refused to jane herself and to rita (not on the access list),
+  // carried out by omar.
+  r = call(http::verb::delete_, "/api/v1/cases/CASE-7/hold", {{"reason", "closed"}}, "jane-token");
+  ASSERT_EQ(r.result(), http::status::accepted) << r.body();
+  const std::string approval = std::to_string(body(r)["approval"]["id"].get<int64_t>());
+  EXPECT_EQ(post("/api/v1/approvals/" + approval + "/approve", nullptr, "jane-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(post("/api/v1/approvals/" + approval + "/approve", nullptr, "rita-token").result(),
+            http::status::forbidden);
+  EXPECT_FALSE(archive_->recording(fx1).value().active_holds.empty());
+  r = post("/api/v1/approvals/" + approval + "/approve", nullptr, "omar-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  for (const auto& id : {fx1, fx2, fx3}) {
+    EXPECT_TRUE(archive_->recording(id).value().active_holds.empty()) << id;
+  }
+  EXPECT_EQ(ledger("hold.released").size(), 3u);
+  EXPECT_EQ(ledger("case.released").back()["by"], "api:jane approved by api:omar");
+
+  // Export: a job (here run within the request) with progress, then one package that verifies.
+  r = post("/api/v1/cases/CASE-7/exports", nullptr, "omar-token");
+  ASSERT_EQ(r.result(), http::status::accepted) << r.body();
+  const std::string job = std::to_string(body(r)["id"].get<int64_t>());
+  r = call(http::verb::get, "/api/v1/cases/CASE-7/exports/" + job, nullptr, "omar-token");
+  EXPECT_EQ(body(r)["state"], "done") << r.body();
+  EXPECT_EQ(body(r)["done"], 3);
+  r = call(http::verb::get, "/api/v1/cases/CASE-7/exports/" + job + "/package", nullptr,
+           "omar-token");
+  ASSERT_EQ(r.result(), http::status::ok);
+  const auto tar = dir / "case.tar";
+  std::ofstream(tar, std::ios::binary) << r.body();
+  auto verdicts = archive::verify_package(tar.string(), archive_->ledger().public_key());
+  ASSERT_TRUE(verdicts) << verdicts.error().message;
+  ASSERT_EQ(verdicts.value().size(), 3u);
+  for (const auto& v : verdicts.value()) EXPECT_EQ(v.verdict, "valid") << v.recording;
+
+  // The history: every step, with who.
+  r = call(http::verb::get, "/api/v1/cases/CASE-7", nullptr, "omar-token");
+  std::vector<std::string> steps;
+  const json after = body(r);
+  for (const auto& h : after["history"]) steps.push_back(h["action"]);
+  EXPECT_EQ(steps, (std::vector<std::string>{"created", "held", "updated", "release-requested",
+                                             "released", "export-requested", "exported"}));
+  EXPECT_EQ(body(r)["exports"][0]["state"], "done");
+  EXPECT_FALSE(body(r)["exports"][0].contains("file"));
 }
 
 }  // namespace

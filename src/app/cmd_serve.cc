@@ -231,6 +231,14 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       return use(*shared_archive);
     };
     ro.searches_db = paths.searches_db();
+    ro.cases_db = paths.cases_db();
+    // Case exports run on a worker thread with a view of the archive of their own.
+    ro.open_archive = [&env]() -> Result<std::unique_ptr<archive::Archive>> {
+      if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {
+        return make_error(ErrorCode::kNotFound, "there is no archive in " + env.config.data_dir);
+      }
+      return open_archive(env, "case-exports", "", ArchiveAccess::kShared);
+    };
     // The portal: the front end this build made (web/ -> share/portal), unless configured.
     ro.web_root =
         env.config.portal_web_root.empty() ? VERBATIM_BUILT_PORTAL : env.config.portal_web_root;

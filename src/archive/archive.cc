@@ -765,6 +765,19 @@ Status Archive::log_search(const json& query, const std::vector<std::string>& re
   });
 }
 
+Status Archive::log_case(const std::string& case_name, const std::string& action,
+                         const std::vector<std::string>& recordings, const json& detail,
+                         const std::string& who) {
+  VB_TRY(writable());
+  return transact([&]() -> Status {
+    return append_event({{"type", "case." + action},
+                         {"case", case_name},
+                         {"recordings", recordings},
+                         {"detail", detail},
+                         {"by", who}});
+  });
+}
+
 Status Archive::log_access(const std::string& what, const std::string& recording,
                            const std::string& who) {
   VB_TRY(writable());

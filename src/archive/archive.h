@@ -183,6 +183,11 @@ class Archive {
   // Logs another access to a recording: "metadata" (its catalog entry was shown), "denied" (a
   // request for it, or for an id that does not exist, was refused).
   Status log_access(const std::string& what, const std::string& recording, const std::string& who);
+  // Logs a step of a case (cases/cases.h) by `who`: "case.<action>" with the case's name, its
+  // recordings concerned and the step's detail.
+  Status log_case(const std::string& case_name, const std::string& action,
+                  const std::vector<std::string>& recordings, const nlohmann::json& detail,
+                  const std::string& who);
   // Logs a search by `who`: the query as given and the recordings it listed (access.search).
   Status log_search(const nlohmann::json& query, const std::vector<std::string>& recordings,
                     const std::string& who);

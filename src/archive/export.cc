@@ -85,7 +85,8 @@ json ledger_ref(uint64_t seq, const std::vector<uint8_t>& entry, const std::vect
 namespace {
 
 Result<ExportSummary> export_directory(Archive& archive, const std::vector<std::string>& recordings,
-                                       const std::string& out_dir, const std::string& who) {
+                                       const std::string& out_dir, const std::string& who,
+                                       const ExportProgress& progress) {
   if (recordings.empty())
     return make_error(ErrorCode::kInvalidArgument, "name at least one recording");
   std::error_code ec;
@@ -205,6 +206,7 @@ Result<ExportSummary> export_directory(Archive& archive, const std::vector<std::
     }
     manifest["recordings"].push_back(jr);
     ++summary.recordings;
+    if (progress) progress(summary.recordings, plan.size());
   }
   const std::string text = manifest.dump(2) + "\n";
   VB_TRY(write_file(fs::path(out_dir) / "manifest.json", as_bytes(text)));
@@ -427,8 +429,9 @@ class ScratchDir {
 }  // namespace
 
 Result<ExportSummary> export_package(Archive& archive, const std::vector<std::string>& recordings,
-                                     const std::string& out, const std::string& who) {
-  if (!is_tar_path(out)) return export_directory(archive, recordings, out, who);
+                                     const std::string& out, const std::string& who,
+                                     const ExportProgress& progress) {
+  if (!is_tar_path(out)) return export_directory(archive, recordings, out, who, progress);
   std::error_code ec;
   if (fs::exists(out, ec)) {
     return make_error(ErrorCode::kAlreadyExists, out + " exists; not overwriting it");
@@ -437,7 +440,7 @@ Result<ExportSummary> export_package(Archive& archive, const std::vector<std::st
   auto scratch = ScratchDir::make(out + ".partial");
   if (!scratch) return scratch.error();
   const std::string staged = scratch.value().path() + "/package";
-  auto summary = export_directory(archive, recordings, staged, who);
+  auto summary = export_directory(archive, recordings, staged, who, progress);
   if (!summary) return summary.error();
   VB_TRY(pack_directory(staged, out));
   owner_only(out, false);

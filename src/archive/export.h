@@ -19,6 +19,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,12 @@ struct ExportSummary {
   TreeHead head;
 };
 
+// Called after each recording is in the package: (recordings done, recordings in all).
+using ExportProgress = std::function<void(size_t done, size_t total)>;
+
 Result<ExportSummary> export_package(Archive& archive, const std::vector<std::string>& recordings,
-                                     const std::string& out_dir, const std::string& who);
+                                     const std::string& out_dir, const std::string& who,
+                                     const ExportProgress& progress = {});
 
 struct PackageVerdict {
   std::string recording;

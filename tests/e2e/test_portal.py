@@ -81,6 +81,8 @@ class PortalInABrowser(recorder.RecorderTestCase):
         url = self.start_portal()
         facts = {"url": url, "recording": rid, "participant": "alice", "word": "market",
                  "officer": self.account("officer", "compliance-officer"),
+                 "officer2": self.account("officer2", "compliance-officer"),
+                 "downloads": self.tmp,
                  "desk2": self.account("desk2", "compliance-officer", "--groups", "Desk2"),
                  "admin": self.account("kim", "admin")}
         token = self.token("checker", "compliance-officer")
@@ -90,6 +92,13 @@ class PortalInABrowser(recorder.RecorderTestCase):
         run = subprocess.run(["node", "--test", "--test-reporter=spec", "tests/portal.test.mjs"], cwd=WEB, env=env,
                              capture_output=True, text=True, timeout=300)
         self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:])
+
+        # The case's package, downloaded in the browser, verifies offline.
+        check = self.run_vb("verify-export", os.path.join(self.tmp, "case-1.tar"), "--public-key",
+                            os.path.join(self.data, "archive", "signing.key.pub"))
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertIn(f"{rid}: valid", check.stdout)
+        self.assertEqual(self.ledger("case.released")[-1]["by"], "api:officer approved by api:officer2")
 
         # The ledger names who was refused and who played what.
         denied = [e for e in self.ledger("access.denied") if e.get("by") == "api:desk2"]

@@ -6,6 +6,8 @@ import { shared } from './styles';
 import './signin';
 import './search';
 import './player';
+import './cases';
+import './approvals';
 
 interface Route {
   page: string;
@@ -155,7 +157,12 @@ export class VbApp extends LitElement {
     return html`
       <header>
         <span class="brand">VERBATIM</span>
-        <nav aria-label="Main">${this.may('recordings-read') ? this.nav('search', 'Search') : ''}</nav>
+        <nav aria-label="Main">
+          ${this.may('recordings-read') ? [this.nav('search', 'Search'), this.nav('cases', 'Cases')] : ''}
+          ${this.may('recordings-hold') || this.may('accounts-manage') || this.may('recorders-write')
+            ? this.nav('approvals', 'Approvals')
+            : ''}
+        </nav>
         <span class="who"
           >${s.account.name} · ${s.account.role}${s.cosigner ? html` · co-signed by ${s.cosigner}` : ''}</span
         >
@@ -187,6 +194,10 @@ export class VbApp extends LitElement {
     if (r.page === 'recordings' && r.arg && this.may('recordings-read')) {
       return html`<vb-player .recording=${r.arg}></vb-player>`;
     }
+    if (r.page === 'cases' && this.may('recordings-read')) {
+      return r.arg ? html`<vb-case .name=${r.arg}></vb-case>` : html`<vb-cases .params=${r.params}></vb-cases>`;
+    }
+    if (r.page === 'approvals') return html`<vb-approvals .account=${this.session!.account.name}></vb-approvals>`;
     const s = this.session!;
     return html`<h1>Your account</h1>
       <p>Signed in as <strong>${s.account.name}</strong> with the role <strong>${s.account.role}</strong>.</p>

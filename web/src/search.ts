@@ -257,6 +257,7 @@ export class VbSearch extends LitElement {
         )}
         <button type="submit">Search</button>
         <button type="button" class="secondary" @click=${this.save}>Save search</button>
+        <a href="#/cases?${new URLSearchParams(p).toString()}">Make a case of this search</a>
       </form>
       ${this.saved.length
         ? html`<div class="saved">

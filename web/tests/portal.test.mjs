@@ -147,3 +147,51 @@ test('T36: another desk\'s recording gets the same answer as one that does not e
   assert.deepEqual(answers, [403, 403]);
   await page.context().close();
 });
+
+test('cases: a search made a case, held, released by a second officer, exported as a package', async () => {
+  const page = await open();
+  await signIn(page, facts.officer);
+  await page.goto(`${facts.url}/#/search?participant=${facts.participant}`);
+  await page.getByText(/1 recording\b/).waitFor();
+  await page.getByRole('link', { name: 'Make a case of this search' }).click();
+  await page.getByLabel('Case name').fill('CASE-1');
+  await page.getByLabel('Description').fill('bond pricing');
+  await page.getByLabel(/^Access/).fill(facts.officer2.name);
+  await page.getByRole('button', { name: 'Create case' }).click();
+  await page.getByRole('heading', { name: 'Case CASE-1' }).waitFor();
+  await page.getByText('query: participant=' + facts.participant).waitFor();
+  await page.getByRole('button', { name: 'Place legal hold' }).click();
+  await page.getByText('Under legal hold.').waitFor();
+  await page.getByRole('cell', { name: 'CASE-1', exact: true }).waitFor();  // the recording's hold
+  await axe(page, 'case');
+  await page.getByLabel('Reason for release').fill('investigation closed');
+  await page.getByRole('button', { name: 'Request release' }).click();
+  await page.getByText('Release requested').waitFor();
+
+  // The requester cannot approve it; a second officer who sees the case does.
+  await page.goto(`${facts.url}/#/approvals`);
+  await page.getByRole('cell', { name: 'Release the legal hold of case CASE-1' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: /^Approve request/ }).count(), 0);
+  const second = await open();
+  await signIn(second, facts.officer2);
+  await second.getByRole('link', { name: 'Approvals' }).click();
+  await second.getByRole('button', { name: /^Approve request/ }).click();
+  await second.getByRole('cell', { name: `approved by api:${facts.officer2.name}` }).waitFor();
+  await axe(second, 'approvals');
+  await second.context().close();
+
+  await page.goto(`${facts.url}/#/cases/CASE-1`);
+  await page.getByText('Not held.').waitFor();
+  await page.getByRole('cell', { name: 'released', exact: true }).waitFor();
+
+  // Export: a job with progress, then the package downloaded (verified by the caller).
+  await page.getByRole('button', { name: 'Export package' }).click();
+  const button = page.getByRole('button', { name: /^Download package/ });
+  await button.waitFor({ timeout: 30000 });
+  const [file] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  await file.saveAs(`${facts.downloads}/case-1.tar`);
+  await page.goto(`${facts.url}/#/cases`);
+  await page.getByRole('link', { name: 'CASE-1' }).waitFor();
+  await axe(page, 'cases');
+  await page.context().close();
+});
