@@ -18,6 +18,7 @@
 
 #include "admin/interpreter.h"
 #include "adminapi/http_util.h"
+#include "adminapi/metrics.h"
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "archive/tarball.h"
@@ -136,7 +137,7 @@ Response Router::handle(const Request& req, const std::string& peer) {
   const auto query = query_params(q == std::string_view::npos ? "" : target.substr(q + 1));
 
   if (path == "/healthz") return reply(req, http::status::ok, {{"status", "ok"}});
-  if (!istarts_with(path, "/api/")) {
+  if (!istarts_with(path, "/api/") && path != "/metrics") {
     if (static_files_.enabled()) return static_files_.serve(req, path);
     return problem(req, http::status::not_found, "no such resource", "NotFound");
   }
@@ -214,6 +215,18 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
   const policy::Role role = who.account.role;
   auto may = [&](Right r) { return policy::has_right(role, r); };
 
+  // Prometheus: any account's token (an auditor's is the usual choice for a scraper).
+  if (path == "/metrics") {
+    if (options_.data_dir.empty())
+      return problem(req, http::status::not_found, "no metrics here", "NotFound");
+    Response r{http::status::ok, req.version()};
+    r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    r.set(http::field::cache_control, "no-store");
+    r.body() = prometheus_metrics(DataPaths(options_.data_dir), std::chrono::system_clock::now());
+    r.prepare_payload();
+    r.keep_alive(req.keep_alive());
+    return r;
+  }
   if (path == "/api/v1/decision") {
     if (!may(Right::kPolicyRead)) return forbidden(req);
     if (req.method() != http::verb::get)

@@ -77,6 +77,8 @@ struct RouterOptions {
   std::string missed_db;
   // The saved searches (<data_dir>/searches.db); empty: none.
   std::string searches_db;
+  // The data directory whose status files GET /metrics reads (adminapi/metrics.h); empty: none.
+  std::string data_dir;
   // The cases (<data_dir>/cases.db); empty: none.
   std::string cases_db;
   // Opens a view of the archive of its own for a background job (case exports) on a worker

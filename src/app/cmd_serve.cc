@@ -232,6 +232,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     };
     ro.searches_db = paths.searches_db();
     ro.cases_db = paths.cases_db();
+    ro.data_dir = env.config.data_dir;
     // Case exports run on a worker thread with a view of the archive of their own.
     ro.open_archive = [&env]() -> Result<std::unique_ptr<archive::Archive>> {
       if (!std::filesystem::exists(DataPaths(env.config.data_dir).archive_db())) {

@@ -1,0 +1,21 @@
+// Prometheus metrics (text exposition format 0.0.4) for GET /metrics: what the gateway, the
+// recorder and the archive's background verification write to their status files once a second
+// or once per pass (<data_dir>/gateway-status.json, recorder-status.json,
+// archive/verify-status.json), read when Prometheus scrapes. So one scrape of the admin API
+// covers every role that shares its data directory, whichever process runs it; a role that
+// stopped shows as a status file growing old (verbatim_<role>_status_age_seconds), which the
+// sample rules alert on (share/prometheus/verbatim-alerts.yml). Names and labels carry no
+// personal data: counters, gauges, recorder endpoint URIs and refusal reasons only.
+// Pure function of the files; any thread.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/data_paths.h"
+
+namespace verbatim::adminapi {
+
+std::string prometheus_metrics(const DataPaths& paths, std::chrono::system_clock::time_point now);
+
+}  // namespace verbatim::adminapi
