@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <variant>
@@ -43,7 +44,8 @@
 
 namespace verbatim::archive {
 class Archive;
-}
+struct RecordingInfo;
+}  // namespace verbatim::archive
 namespace verbatim::cases {
 struct Case;
 }
@@ -88,6 +90,9 @@ struct RouterOptions {
   std::string web_root;
   SessionStore::Limits session_limits;
   std::vector<policy::Role> cosign_roles;  // a second account co-signs these roles' sign-in
+  // These roles give a reason (into the ledger) before they listen to or read a recording's
+  // content: POST /api/v1/recordings/{id}/reason, or X-Access-Reason on the request.
+  std::vector<policy::Role> reason_roles;
 };
 
 class Router {
@@ -127,6 +132,9 @@ class Router {
   // GET /api/v1/missed-recordings (and /recordings?status=missed ...).
   Response missed_recordings(const Request& req, const Principal& who,
                              std::map<std::string, std::string> params);
+  // The recording's events on its timeline (router_records.cc).
+  Result<nlohmann::json> recording_timeline(archive::Archive& a, const archive::RecordingInfo& r,
+                                            const nlohmann::json& objects, const std::string& who);
   Response saved_searches(const Request& req, const Principal& who, std::string_view path,
                           const std::map<std::string, std::string>& query);
   std::set<std::string> scope_members(const Principal& who);
@@ -161,6 +169,11 @@ class Router {
   LogLimiter auth_log_{60, 10};  // refused tokens: anyone can cause them
   StaticFiles static_files_;
   SessionStore sessions_;
+  // Reasons given: (account, recording) -> when; good for the length of a portal session.
+  bool reason_given(const std::string& account, const std::string& recording);
+  void remember_reason(const std::string& account, const std::string& recording);
+  std::mutex reasons_mu_;
+  std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> reasons_;
   class ExportQueue;
   std::shared_ptr<ExportQueue> exports_;  // started by the first case export
 };

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "adminapi/http_util.h"
@@ -15,6 +16,7 @@
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "archive/tarball.h"
+#include "common/clock.h"
 #include "common/strings.h"
 #include "policy/explain.h"
 #include "reconcile/missed_search.h"
@@ -370,6 +372,90 @@ Response Router::saved_searches(const Request& req, const Principal& who, std::s
                  "MethodNotAllowed");
 }
 
+namespace {
+
+std::string event_label(const json& e) {
+  const std::string type = e.value("type", "");
+  const std::string stream = e.contains("label") ? " (stream " + e.value("label", "") + ")" : "";
+  if (type == "dtmf") return "DTMF " + e.value("digit", "?") + stream;
+  if (type == "hold") return "hold" + stream;
+  if (type == "resume") return "resumed" + stream;
+  if (type == "metadata-update") return "participants changed (transfer or join)";
+  if (type == "ssrc-change" || type == "relatch") return "the media source changed" + stream;
+  if (type == "renegotiated") return "media renegotiated" + stream;
+  return type + stream;
+}
+
+}  // namespace
+
+// What happened during the recording, in seconds from its start (the playback files' time 0):
+// the recorder's events from its quality report (hold and resume, DTMF, participants changing,
+// the media source changing, SRTP errors) and, per source, the packets lost.
+Result<json> Router::recording_timeline(archive::Archive& a, const archive::RecordingInfo& r,
+                                        const json& objects, const std::string& who) {
+  json out = json::array();
+  std::string quality;
+  for (const auto& o : objects) {
+    if (o.value("kind", "") == "quality" && o.value("status", "") == "sealed") quality = o["id"];
+  }
+  if (quality.empty()) return out;
+  auto text = a.read_whole(quality, who);
+  if (!text) return text.error();
+  const json q = json::parse(text.value(), nullptr, false);
+  if (!q.is_object()) return out;
+  const auto start = parse_iso8601(q.value("startedAt", r.metadata.value("startedAt", "")));
+  if (!start) return out;
+  auto seconds = [&](const std::string& iso) -> std::optional<double> {
+    auto t = parse_iso8601(iso);
+    if (!t) return std::nullopt;
+    return std::max(0.0, std::chrono::duration<double>(*t - *start).count());
+  };
+  // What an officer looks for; not the routine first sight of each source and codec.
+  static const std::set<std::string> kShown = {
+      "dtmf",    "hold",         "resume",     "metadata-update",  "ssrc-change",
+      "relatch", "renegotiated", "srtp-error", "srtp-auth-failed", "codec-not-decodable"};
+  for (const auto& e : q.value("events", json::array())) {
+    if (!e.is_object() || !kShown.count(e.value("type", ""))) continue;
+    const auto at = seconds(e.value("startedAt", e.value("at", "")));
+    if (!at) continue;
+    out.push_back({{"atSeconds", *at}, {"type", e.value("type", "")}, {"label", event_label(e)}});
+  }
+  for (const auto& st : q.value("streams", json::array())) {
+    for (const auto& src : st.value("sources", json::array())) {
+      const int64_t lost = src.value("lost", int64_t{0});
+      const auto at = seconds(src.value("first", ""));
+      if (lost <= 0 || !at) continue;
+      out.push_back(
+          {{"atSeconds", *at},
+           {"type", "loss"},
+           {"label", fmt::format("{} packets lost on stream {} ({:.1f} %)", lost,
+                                 st.value("label", "?"), 100.0 * src.value("lossRatio", 0.0))}});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const json& x, const json& y) {
+    return x["atSeconds"].get<double>() < y["atSeconds"].get<double>();
+  });
+  return out;
+}
+
+bool Router::reason_given(const std::string& account, const std::string& recording) {
+  std::lock_guard lock(reasons_mu_);
+  auto it = reasons_.find({account, recording});
+  return it != reasons_.end() &&
+         std::chrono::steady_clock::now() - it->second < options_.session_limits.absolute;
+}
+
+void Router::remember_reason(const std::string& account, const std::string& recording) {
+  std::lock_guard lock(reasons_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (reasons_.size() > 100000) {
+    std::erase_if(reasons_, [&](const auto& kv) {
+      return now - kv.second >= options_.session_limits.absolute;
+    });
+  }
+  reasons_[{account, recording}] = now;
+}
+
 // Recordings, for compliance officers within their scope. A recording out of scope and one that
 // does not exist get the same 403; both attempts go into the ledger (access.denied).
 Response Router::recordings(const Request& req, const Principal& who, std::string_view path) {
@@ -399,6 +485,36 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
     auto info = a.recording(rec);
     if (!info || !policy::in_scope(who.account, info.value().metadata)) return deny();
     const auto& r = info.value();
+    // Roles that give a reason before they listen: once per recording (POST .../reason, or
+    // X-Access-Reason on the request), into the ledger as access.reason.
+    const bool content =
+        reading && parts.size() == 3 && (parts[1] == "media" || parts[1] == "objects");
+    const bool reasoned = std::find(options_.reason_roles.begin(), options_.reason_roles.end(),
+                                    who.account.role) != options_.reason_roles.end();
+    if (parts.size() == 2 && parts[1] == "reason" && req.method() == http::verb::post) {
+      const std::string why(trim(body.value("reason", "")));
+      if (why.empty() || why.size() > 500) {
+        out = problem(req, http::status::bad_request, "give the reason: 1-500 characters",
+                      "InvalidReason");
+        return ok_status();
+      }
+      VB_TRY(a.log_access("reason", rec, who.actor(), {{"reason", why}}));
+      remember_reason(who.account.name, rec);
+      out = reply(req, http::status::ok, {{"recording", rec}, {"reason", why}});
+      return ok_status();
+    }
+    if (content && reasoned && !reason_given(who.account.name, rec)) {
+      const std::string why(trim(header(req, "X-Access-Reason")));
+      if (why.empty()) {
+        out = problem(req, http::status::precondition_required,
+                      "your role gives a reason before listening: POST /api/v1/recordings/" + rec +
+                          "/reason {\"reason\"}, or send X-Access-Reason",
+                      "ReasonRequired");
+        return ok_status();
+      }
+      VB_TRY(a.log_access("reason", rec, who.actor(), {{"reason", why.substr(0, 500)}}));
+      remember_reason(who.account.name, rec);
+    }
     // Related interactions, oldest first, with why, within the caller's scope (access.search
     // in the ledger).
     auto related = [&]() -> Result<json> {
@@ -496,6 +612,9 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       auto rel = related();
       if (!rel) return rel.error();
       view["related"] = std::move(rel).value();
+      auto timeline = recording_timeline(a, r, objects, who.actor());
+      if (!timeline) return timeline.error();
+      view["timeline"] = std::move(timeline).value();
       out = reply(req, http::status::ok, view);
       return ok_status();
     }

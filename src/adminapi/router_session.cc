@@ -84,7 +84,10 @@ Response Router::session(const Request& req, std::string_view path, const std::s
         {"idleTimeoutSeconds", lim.idle.count()},
         {"expiresInSeconds",
          std::chrono::duration_cast<std::chrono::seconds>(s.created + lim.absolute - now).count()},
-        {"reauthSeconds", lim.reauth.count()}};
+        {"reauthSeconds", lim.reauth.count()},
+        {"playbackReasonRequired",
+         std::find(options_.reason_roles.begin(), options_.reason_roles.end(), a.role) !=
+             options_.reason_roles.end()}};
   };
   auto unauthenticated = [&](const std::string& message, const std::string& id) {
     return problem(req, http::status::unauthorized, message, id);

@@ -817,3 +817,92 @@ TEST_F(RouterTest, CasesHoldTheirRecordingsReleaseWithASecondOfficerAndExportAPa
 
 }  // namespace
 }  // namespace verbatim::adminapi
+
+namespace verbatim::adminapi {
+namespace {
+
+TEST_F(RouterTest, TheRecordingsTimelineShowsHoldDtmfAndLossFromTheQualityReport) {
+  auto rec = archive_->create_recording({{"groups", {"FX Desk"}}});
+  ASSERT_TRUE(rec);
+  const json quality = {
+      {"startedAt", "2026-12-01T09:00:00.000Z"},
+      {"events",
+       {{{"type", "latched"}, {"at", "2026-12-01T09:00:00.020Z"}, {"label", "1"}},
+        {{"type", "hold"}, {"at", "2026-12-01T09:00:12.500Z"}, {"label", "1"}},
+        {{"type", "dtmf"},
+         {"digit", "5"},
+         {"startedAt", "2026-12-01T09:00:03.000Z"},
+         {"at", "2026-12-01T09:00:03.200Z"},
+         {"label", "2"}}}},
+      {"streams",
+       {{{"label", "1"},
+         {"sources",
+          {{{"lost", 7}, {"lossRatio", 0.035}, {"first", "2026-12-01T09:00:00.020Z"}}}}}}}};
+  auto obj = archive_->begin_object(rec.value(), "quality");
+  ASSERT_TRUE(obj);
+  const std::string text = quality.dump();
+  ASSERT_TRUE(obj.value()->writer().write(
+      std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  ASSERT_TRUE(archive_->seal(*obj.value()));
+  ASSERT_TRUE(archive_->complete_recording(rec.value(), "complete"));
+  Response r = call(http::verb::get, "/api/v1/recordings/" + rec.value(), nullptr, "jane-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  const json t = body(r)["timeline"];
+  ASSERT_EQ(t.size(), 3u) << t;
+  EXPECT_EQ(t[0]["type"], "loss");
+  EXPECT_EQ(t[0]["label"], "7 packets lost on stream 1 (3.5 %)");
+  EXPECT_EQ(t[1]["label"], "DTMF 5 (stream 2)");
+  EXPECT_DOUBLE_EQ(t[1]["atSeconds"].get<double>(), 3.0);
+  EXPECT_EQ(t[2]["type"], "hold");
+  EXPECT_DOUBLE_EQ(t[2]["atSeconds"].get<double>(), 12.5);
+}
+
+}  // namespace
+}  // namespace verbatim::adminapi
+
+namespace verbatim::adminapi {
+namespace {
+
+TEST_F(RouterTest, RolesThatGiveAReasonGiveItBeforeTheContentAndItIsInTheLedger) {
+  RouterOptions ro;
+  ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
+    return use(*archive_);
+  };
+  ro.reason_roles = {policy::Role::kComplianceOfficer};
+  router = std::make_unique<Router>(*svc, ro);
+  auto [rec, obj] = recording("FX Desk");
+  const std::string content = "/api/v1/recordings/" + rec + "/objects/" + obj;
+  Response r = call(http::verb::get, content, nullptr, "jane-token");
+  EXPECT_EQ(r.result(), http::status::precondition_required);
+  EXPECT_EQ(body(r)["error"]["errorId"], "ReasonRequired");
+  EXPECT_TRUE(ledger("access.read").empty());
+  // The metadata needs none.
+  EXPECT_EQ(call(http::verb::get, "/api/v1/recordings/" + rec, nullptr, "jane-token").result(),
+            http::status::ok);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/recordings/" + rec + "/reason", {{"reason", " "}},
+                 "jane-token")
+                .result(),
+            http::status::bad_request);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/recordings/" + rec + "/reason",
+                 {{"reason", "surveillance alert 9"}}, "jane-token")
+                .result(),
+            http::status::ok);
+  EXPECT_EQ(call(http::verb::get, content, nullptr, "jane-token").result(), http::status::ok);
+  EXPECT_EQ(call(http::verb::get, content, nullptr, "omar-token").result(),
+            http::status::precondition_required);  // jane's reason is jane's
+  Request req{http::verb::get, content, 11};
+  req.set(http::field::authorization, "Bearer omar-token");
+  req.set("X-Access-Reason", "complaint 42");
+  EXPECT_EQ(router->handle(req).result(), http::status::ok);
+  const auto reasons = ledger("access.reason");
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_EQ(reasons[0]["by"], "api:jane");
+  EXPECT_EQ(reasons[0]["reason"], "surveillance alert 9");
+  EXPECT_EQ(reasons[0]["recording"], rec);
+  EXPECT_EQ(reasons[1]["by"], "api:omar");
+  EXPECT_EQ(reasons[1]["reason"], "complaint 42");
+  EXPECT_LT(reasons[0]["seq"], ledger("access.read").front()["seq"]);
+}
+
+}  // namespace
+}  // namespace verbatim::adminapi

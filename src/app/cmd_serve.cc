@@ -254,13 +254,18 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     ro.session_limits = {std::chrono::minutes(env.config.portal_idle_minutes),
                          std::chrono::hours(env.config.portal_absolute_hours),
                          std::chrono::minutes(env.config.portal_reauth_minutes)};
-    for (const auto& name : env.config.portal_cosign_roles) {
-      auto role = policy::role_from_name(name);
-      if (!role) {
-        return fail(kExitUsage, "portal.cosign_roles: unknown role '" + name +
-                                    "' (roles: " + policy::role_names() + ")");
+    for (const auto& [key, names, roles] :
+         {std::tuple("portal.cosign_roles", &env.config.portal_cosign_roles, &ro.cosign_roles),
+          std::tuple("portal.playback_reason_roles", &env.config.portal_reason_roles,
+                     &ro.reason_roles)}) {
+      for (const auto& name : *names) {
+        auto role = policy::role_from_name(name);
+        if (!role) {
+          return fail(kExitUsage, std::string(key) + ": unknown role '" + name +
+                                      "' (roles: " + policy::role_names() + ")");
+        }
+        roles->push_back(*role);
       }
-      ro.cosign_roles.push_back(*role);
     }
     router = std::make_unique<adminapi::Router>(*svc, ro);
     // Saved searches run beside the API that manages them, on their own thread with their own

@@ -779,13 +779,19 @@ Status Archive::log_case(const std::string& case_name, const std::string& action
 }
 
 Status Archive::log_access(const std::string& what, const std::string& recording,
-                           const std::string& who) {
+                           const std::string& who, const json& detail) {
   VB_TRY(writable());
   return transact([&]() -> Status {
     // A denied request may name anything: kept as its target, never indexed as a recording.
-    return append_event({{"type", "access." + what},
-                         {what == "denied" ? "target" : "recording", recording},
-                         {"by", who}});
+    json event = {{"type", "access." + what},
+                  {what == "denied" ? "target" : "recording", recording},
+                  {"by", who}};
+    if (detail.is_object()) {
+      for (const auto& [k, v] : detail.items()) {
+        if (!event.contains(k)) event[k] = v;
+      }
+    }
+    return append_event(std::move(event));
   });
 }
 

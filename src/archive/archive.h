@@ -182,7 +182,9 @@ class Archive {
   Status log_export(const std::vector<std::string>& recordings, const std::string& who);
   // Logs another access to a recording: "metadata" (its catalog entry was shown), "denied" (a
   // request for it, or for an id that does not exist, was refused).
-  Status log_access(const std::string& what, const std::string& recording, const std::string& who);
+  // `detail` adds fields to the entry (the reason given for listening: "reason").
+  Status log_access(const std::string& what, const std::string& recording, const std::string& who,
+                    const nlohmann::json& detail = nlohmann::json::object());
   // Logs a step of a case (cases/cases.h) by `who`: "case.<action>" with the case's name, its
   // recordings concerned and the step's detail.
   Status log_case(const std::string& case_name, const std::string& action,

@@ -30,6 +30,7 @@ struct Config {
   int portal_absolute_hours = 8;  // and every session ends this long after sign-in
   int portal_reauth_minutes = 5;  // sensitive actions need the password again after this
   std::vector<std::string> portal_cosign_roles;  // roles whose sign-in a second account co-signs
+  std::vector<std::string> portal_reason_roles;  // roles that give a reason before listening
   // [tls] (docs/configuration.md): what SIP over TLS and HTTPS present and verify against.
   std::string tls_certificate;  // PEM chain; `verbatim tls init` makes one
   std::string tls_private_key;  // PEM, owner-only

@@ -43,6 +43,7 @@ class PortalInABrowser(recorder.RecorderTestCase):
         cfg = os.path.join(self.tmp, "portal.toml")
         with open(cfg, "w") as f:
             f.write('[admin_api]\nlisten = "127.0.0.1:0"\ntls = true\n'
+                    '[portal]\nplayback_reason_roles = ["compliance-officer"]\n'
                     f'[tls]\ncertificate = "{certs}/server.crt"\nprivate_key = "{certs}/server.key"\n')
         p = subprocess.Popen([recorder.BIN, "--config", cfg, "serve", "--roles", "admin-api"], stdout=subprocess.PIPE,
                              stderr=open(os.path.join(self.tmp, "portal.log"), "w"), text=True, env=self.env)
@@ -105,6 +106,13 @@ class PortalInABrowser(recorder.RecorderTestCase):
         self.assertEqual([e["target"] for e in denied], [rid, "0" * 32])
         reads = [e for e in self.ledger("access.read") if e.get("by") == "api:officer"]
         self.assertTrue(reads, self.ledger("access.read")[-3:])
+        # The reason asked before playback is in the ledger, before the first read.
+        reasons = [e for e in self.ledger("access.reason") if e.get("by") == "api:officer"]
+        self.assertEqual([(e["recording"], e["reason"]) for e in reasons], [(rid, "surveillance alert 17")])
+        playback = {o["id"] for o in self.show(rid)["objects"] if o["kind"] == "playback"}
+        played = [e for e in reads if e["object"] in playback]
+        self.assertTrue(played, reads)
+        self.assertLess(reasons[0]["seq"], played[0]["seq"])
         # The portal's sign-ins are in the security log, the wrong password too.
         events = self.api(url, "/api/v1/security-log", self.token("auditor", "auditor"))["events"]
         actions = [(e["action"], e.get("detail", {}).get("account")) for e in events]

@@ -19,6 +19,7 @@ export interface Session {
   idleTimeoutSeconds: number;
   expiresInSeconds: number;
   reauthSeconds: number;
+  playbackReasonRequired: boolean;
 }
 
 export class ApiError extends Error {

@@ -66,6 +66,8 @@ const MIN_SKIP = 1.0;  // silent runs at least this long are skipped
 export class VbPlayer extends LitElement {
   static properties = {
     recording: {},
+    reasonRequired: { attribute: false },
+    reasonGiven: { state: true },
     detail: { state: true },
     error: { state: true },
     playing: { state: true },
@@ -78,6 +80,8 @@ export class VbPlayer extends LitElement {
     ready: { state: true },
   };
   recording = '';
+  reasonRequired = false;
+  reasonGiven = false;
   detail: Detail | null = null;
   error = '';
   playing = false;
@@ -190,8 +194,24 @@ export class VbPlayer extends LitElement {
       this.error = e instanceof ApiError ? e.message : String(e);
       return;
     }
+    this.reasonGiven = !this.reasonRequired;
     await this.updateComplete;
-    this.makeLanes();
+    if (this.reasonGiven) this.makeLanes();
+  }
+
+  // The role gives a reason before listening; it goes into the ledger (access.reason).
+  private async giveReason(e: Event): Promise<void> {
+    e.preventDefault();
+    const reason = String(new FormData(e.target as HTMLFormElement).get('reason') ?? '').trim();
+    try {
+      await api('POST', `/api/v1/recordings/${encodeURIComponent(this.recording)}/reason`, { reason });
+      this.reasonGiven = true;
+      this.error = '';
+      await this.updateComplete;
+      this.makeLanes();
+    } catch (err) {
+      this.error = err instanceof ApiError ? err.message : String(err);
+    }
   }
 
   private playable(): Participant[] {
@@ -389,7 +409,13 @@ export class VbPlayer extends LitElement {
           : nothing}
       </dl>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
-      ${lanes.length
+      ${lanes.length && !this.reasonGiven
+        ? html`<form class="row" @submit=${this.giveReason} aria-label="Reason for listening">
+            <label>Why are you listening to this recording? (kept in the ledger)
+              <input name="reason" required maxlength="500" size="50" /></label>
+            <button type="submit">Continue to playback</button>
+          </form>`
+        : lanes.length
         ? html`<div class="controls">
               <button @click=${this.toggle} ?disabled=${this.ready < lanes.length}>${this.playing ? 'Pause' : 'Play'}</button>
               <span role="timer" aria-live="off">${duration(this.time)} / ${duration(this.total)}</span>

@@ -103,6 +103,12 @@ test('search to player: two lanes, the transcript, and playback that plays to th
   await axe(page, 'search');
   await row.click();
   await page.waitForURL(new RegExp(`#/recordings/${facts.recording}$`));
+  // The role gives a reason before anything is played; nothing was fetched before it.
+  const fetched = [];
+  page.on('request', (r) => r.url().includes('/media/') && fetched.push(r.url()));
+  await page.getByLabel(/Why are you listening/).fill('surveillance alert 17');
+  assert.deepEqual(fetched, []);
+  await page.getByRole('button', { name: 'Continue to playback' }).click();
   const lanes = page.locator('vb-player .lane');
   await page.getByRole('button', { name: 'Play', exact: true }).and(page.locator(':enabled')).waitFor({ timeout: 30000 });
   assert.equal(await lanes.count(), 2);
