@@ -1,5 +1,7 @@
 #include "admin/interpreter.h"
 
+#include "policy/explain.h"
+
 #include <algorithm>
 
 #include "admin/cmdlets.h"
@@ -161,7 +163,45 @@ Interpreter::Outcome Interpreter::run_interactive(std::string_view text) {
   return run(text, false);
 }
 
-Interpreter::Outcome Interpreter::run(std::string_view text, bool atomic) {
+Interpreter::Preview Interpreter::preview_script(std::string_view text) {
+  Preview p;
+  std::map<std::string, std::pair<bool, std::string>> before;
+  auto recorded = [](const policy::PolicyState& state) {
+    std::map<std::string, std::pair<bool, std::string>> out;
+    for (const auto& [id, user] : state.users()) {
+      const auto e = policy::explain(state, user);
+      out[user.user_principal_name] = {e.recorded, e.effective ? e.effective->identity : ""};
+    }
+    return out;
+  };
+  const std::function<void(const policy::PolicyState&)> after =
+      [&](const policy::PolicyState& state) {
+        const auto now = recorded(state);
+        p.users = now.size();
+        for (const auto& [upn, was] : before) {
+          auto it = now.find(upn);
+          const std::pair<bool, std::string> is =
+              it == now.end() ? std::pair<bool, std::string>{false, ""} : it->second;
+          if (is != was) p.changes.push_back({upn, was.first, is.first, was.second, is.second});
+        }
+        for (const auto& [upn, is] : now) {
+          if (!before.count(upn) && is.first) {
+            p.changes.push_back({upn, false, true, "", is.second});
+          }
+        }
+      };
+  {
+    std::lock_guard lock(ctx_.svc.mutex());
+    (void)ctx_.svc.refresh();
+    before = recorded(ctx_.state);
+  }
+  p.outcome = run(text, true, &after);
+  return p;
+}
+
+Interpreter::Outcome Interpreter::run(
+    std::string_view text, bool atomic,
+    const std::function<void(const policy::PolicyState&)>* after) {
   std::lock_guard lock(ctx_.svc.mutex());
   Outcome out;
   Script script = parse_script(text);
@@ -217,6 +257,12 @@ Interpreter::Outcome Interpreter::run(std::string_view text, bool atomic) {
     }
     if (!atomic || failed) {
       if (atomic) ctx_.variables = saved_vars;
+      return out;
+    }
+    if (after) {  // a preview: look, then undo everything
+      (*after)(ctx_.state);
+      ctx_.state.rollback_to(0);
+      ctx_.variables = saved_vars;
       return out;
     }
     auto c = ctx_.svc.commit(ctx_.actor);

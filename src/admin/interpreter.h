@@ -136,6 +136,20 @@ class Interpreter {
   // All or nothing (see the file comment). Retries transparently when another process
   // committed in between.
   Outcome run_script(std::string_view text);
+  // Runs the script as run_script() would, then rolls it all back: nothing is committed or
+  // audited. `changes` lists each directory user whose recording the script would change
+  // (recorded or not, or under another policy), by UPN.
+  struct RecordingChange {
+    std::string user;
+    bool recorded_before = false, recorded_after = false;
+    std::string policy_before, policy_after;
+  };
+  struct Preview {
+    Outcome outcome;
+    std::vector<RecordingChange> changes;
+    size_t users = 0;  // users compared (after the script)
+  };
+  Preview preview_script(std::string_view text);
   // Statement by statement, each committed on success; errors do not stop later lines.
   Outcome run_interactive(std::string_view text);
   // Runs one cmdlet with already-evaluated named parameters (the REST API), atomically.
@@ -151,7 +165,9 @@ class Interpreter {
   static const std::vector<CmdletSpec>& cmdlets();
 
  private:
-  Outcome run(std::string_view text, bool atomic);
+  // preview: never commit; the state after the script goes to `after` before the rollback.
+  Outcome run(std::string_view text, bool atomic,
+              const std::function<void(const policy::PolicyState&)>* after = nullptr);
   PsResult<std::vector<Value>> exec_statement(const Statement& st);
   PsResult<std::vector<Value>> eval_pipeline(const Pipeline& p);
   PsResult<Value> eval(const Expr& e);

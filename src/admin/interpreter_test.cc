@@ -171,6 +171,36 @@ TEST_F(InterpreterTest, GrantTakesEffectForTheNextDecisionAtOnce) {
   EXPECT_FALSE(records("alice@contoso.com"));
 }
 
+TEST_F(InterpreterTest, APreviewSaysWhomAScriptWouldRecordAndChangesNothing) {
+  auto snapshot = [&] {
+    return nlohmann::json(svc.state().policies()).dump() +
+           nlohmann::json(svc.state().users()).dump();
+  };
+  const auto before = snapshot();
+  auto p = interp.preview_script(
+      "Add-VbGroupMember -Group Desk -Member bob@contoso.com\n"
+      "Grant-CsTeamsComplianceRecordingPolicy -Group Desk -PolicyName Traders -Rank 1\n"
+      "Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders");
+  ASSERT_TRUE(p.outcome.ok()) << p.outcome.error_text;
+  EXPECT_EQ(p.users, 2u);
+  ASSERT_EQ(p.changes.size(), 2u);
+  EXPECT_EQ(p.changes[0].user, "alice@contoso.com");
+  EXPECT_FALSE(p.changes[0].recorded_before);
+  EXPECT_TRUE(p.changes[0].recorded_after);
+  EXPECT_EQ(p.changes[0].policy_after, "Tag:Traders");
+  EXPECT_EQ(p.changes[1].user, "bob@contoso.com");
+  // Nothing happened: no decision changed, the state is as it was.
+  EXPECT_FALSE(records("alice@contoso.com"));
+  EXPECT_FALSE(records("bob@contoso.com"));
+  EXPECT_EQ(snapshot(), before);
+  // A script with an error previews as the error, with no changes.
+  p = interp.preview_script(
+      "Grant-CsTeamsComplianceRecordingPolicy -Identity nobody@contoso.com "
+      "-PolicyName Traders");
+  EXPECT_FALSE(p.outcome.ok());
+  EXPECT_TRUE(p.changes.empty());
+}
+
 TEST_F(InterpreterTest, ErrorsNameTheProblemAndChangeNothing) {
   const std::string pre = "New-CsTeamsComplianceRecordingPolicy -Identity Sneaky -Enabled $true\n";
   EXPECT_NE(err(pre + "Get-Nonsense").find("CommandNotFoundException"), std::string::npos);

@@ -23,6 +23,7 @@
 #include "archive/export.h"
 #include "archive/tarball.h"
 #include "common/clock.h"
+#include "common/data_paths.h"
 #include "common/ids.h"
 #include "common/strings.h"
 #include "policy/explain.h"
@@ -215,6 +216,31 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
   const policy::Role role = who.account.role;
   auto may = [&](Right r) { return policy::has_right(role, r); };
 
+  // GET /api/v1/status: what each role sharing this data directory last wrote (its status file)
+  // and how long ago: the gateway (calls, recorder endpoints' health, totals), the recorder, the
+  // archive's verification. For admins, recorder admins and auditors.
+  if (path == "/api/v1/status") {
+    if (!may(Right::kPolicyRead) && !may(Right::kLedgerRead)) return forbidden(req);
+    if (options_.data_dir.empty())
+      return problem(req, http::status::not_found, "no status here", "NotFound");
+    const DataPaths paths(options_.data_dir);
+    json out = json::object();
+    for (const auto& [role, file] : {std::pair{"gateway", paths.gateway_status()},
+                                     std::pair{"recorder", paths.recorder_status()},
+                                     std::pair{"verification", paths.verify_status()}}) {
+      std::ifstream in(file);
+      json j = in ? json::parse(in, nullptr, false) : json();
+      if (j.is_discarded()) j = nullptr;
+      std::error_code ec;
+      const auto t = std::filesystem::last_write_time(file, ec);
+      out[role] = {
+          {"status", j},
+          {"ageSeconds",
+           ec ? json()
+              : json(std::chrono::duration<double>(std::chrono::file_clock::now() - t).count())}};
+    }
+    return reply(req, http::status::ok, out);
+  }
   // Prometheus: any account's token (an auditor's is the usual choice for a scraper).
   if (path == "/metrics") {
     if (options_.data_dir.empty())
@@ -344,6 +370,36 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
       return problem(req, http::status::bad_request, "the request body is not valid JSON",
                      "InvalidJson");
     }
+  }
+  // POST /api/v1/script/preview: what the script would print and whom it would start or stop
+  // recording; nothing is committed or audited.
+  if (path == "/api/v1/script/preview") {
+    if (!may(Right::kPolicyWrite)) return forbidden(req);
+    if (req.method() != http::verb::post)
+      return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
+    if (!body.is_object() || !body.contains("script") || !body["script"].is_string()) {
+      return problem(req, http::status::bad_request, "body must be {\"script\": \"...\"}",
+                     "InvalidBody");
+    }
+    admin::Interpreter interp(svc_, who.actor());
+    if (!options_.import_dir.empty()) interp.confine_to(options_.import_dir);
+    const auto p = interp.preview_script(body["script"].get<std::string>());
+    json out = outcome_json(p.outcome);
+    json changes = json::array();
+    for (const auto& c : p.changes) {
+      changes.push_back({{"user", c.user},
+                         {"recordedBefore", c.recorded_before},
+                         {"recordedAfter", c.recorded_after},
+                         {"policyBefore", c.policy_before},
+                         {"policyAfter", c.policy_after}});
+    }
+    out["changes"] = changes;
+    out["usersCompared"] = p.users;
+    out["committed"] = false;
+    if (!p.outcome.ok()) {
+      out["error"] = {{"message", p.outcome.error->message}, {"text", p.outcome.error_text}};
+    }
+    return reply(req, p.outcome.ok() ? http::status::ok : status_for(*p.outcome.error), out);
   }
   if (path == "/api/v1/script") {
     if (!may(Right::kPolicyWrite)) return forbidden(req);

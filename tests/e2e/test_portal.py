@@ -79,8 +79,18 @@ class PortalInABrowser(recorder.RecorderTestCase):
         self.assertEqual(c.request("BYE")["status"], 200)
         rid = self.recording_of(c.call_id)
 
+        # A directory user and a policy for the admin pages to change (the policy is not granted).
+        setup = self.run_vb("admin", "-c", "New-VbUser -UserPrincipalName dana@example.com -DisplayName 'Dana Desk'; "
+                            "New-CsOnlineApplicationInstance -UserPrincipalName rec@example.com -DisplayName Rec "
+                            "-ApplicationId 11111111-2222-4333-8444-555555555555; "
+                            "New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
+                            "-Uri sip:srs.example.com -Region EUR; "
+                            "New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true; "
+                            "New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@example.com")
+        self.assertEqual(setup.returncode, 0, setup.stdout + setup.stderr)
         url = self.start_portal()
         facts = {"url": url, "recording": rid, "participant": "alice", "word": "market",
+                 "user": "dana@example.com", "endpoint": "sip:srs.example.com",
                  "officer": self.account("officer", "compliance-officer"),
                  "officer2": self.account("officer2", "compliance-officer"),
                  "downloads": self.tmp,
@@ -100,6 +110,9 @@ class PortalInABrowser(recorder.RecorderTestCase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.assertIn(f"{rid}: valid", check.stdout)
         self.assertEqual(self.ledger("case.released")[-1]["by"], "api:officer approved by api:officer2")
+        # The admin's change went through the interpreter: audited with its actor.
+        audit = self.run_vb("admin", "-c", "Get-VbAuditLog -Last 5", check=0).stdout
+        self.assertIn("api:kim", audit)
 
         # The ledger names who was refused and who played what.
         denied = [e for e in self.ledger("access.denied") if e.get("by") == "api:desk2"]

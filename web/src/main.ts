@@ -8,6 +8,7 @@ import './search';
 import './player';
 import './cases';
 import './approvals';
+import './admin';
 
 interface Route {
   page: string;
@@ -108,7 +109,9 @@ export class VbApp extends LitElement {
     setSession(s);
     this.session = s;
     this.loading = false;
-    if (s && !location.hash) location.hash = this.may('recordings-read') ? '#/search' : '#/account';
+    if (s && !location.hash) {
+      location.hash = this.may('recordings-read') ? '#/search' : this.may('policy-read') ? '#/admin' : '#/account';
+    }
   }
 
   private may(right: string): boolean {
@@ -159,6 +162,7 @@ export class VbApp extends LitElement {
         <span class="brand">VERBATIM</span>
         <nav aria-label="Main">
           ${this.may('recordings-read') ? [this.nav('search', 'Search'), this.nav('cases', 'Cases')] : ''}
+          ${this.may('policy-read') ? this.nav('admin', 'Administration') : ''}
           ${this.may('recordings-hold') || this.may('accounts-manage') || this.may('recorders-write')
             ? this.nav('approvals', 'Approvals')
             : ''}
@@ -196,6 +200,9 @@ export class VbApp extends LitElement {
     }
     if (r.page === 'cases' && this.may('recordings-read')) {
       return r.arg ? html`<vb-case .name=${r.arg}></vb-case>` : html`<vb-cases .params=${r.params}></vb-cases>`;
+    }
+    if (r.page === 'admin' && this.may('policy-read')) {
+      return html`<vb-admin .rights=${this.session!.rights}></vb-admin>`;
     }
     if (r.page === 'approvals') return html`<vb-approvals .account=${this.session!.account.name}></vb-approvals>`;
     const s = this.session!;

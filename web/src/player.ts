@@ -109,6 +109,10 @@ export class VbPlayer extends LitElement {
       .lane .wave {
         min-height: 64px;
       }
+      .lane > div:first-child {
+        overflow-wrap: anywhere;
+        min-width: 0;
+      }
       .controls {
         display: flex;
         gap: 0.6rem;

@@ -81,14 +81,32 @@ test('sign-in: a wrong password is refused, the session cookie is __Host- and Ht
   await page.context().close();
 });
 
-test('roles: an admin has no recordings, and the page says what the role may do', async () => {
+test('roles and the admin pages: no recordings for an admin; a policy change previewed, then applied', async () => {
   const page = await open();
   await signIn(page, facts.admin);
-  await page.getByText('with the role admin').waitFor();
+  await page.getByRole('heading', { name: 'Administration' }).waitFor();
   assert.equal(await page.getByRole('link', { name: 'Search' }).count(), 0);
-  await axe(page, 'account');
   const r = await page.evaluate(async () => (await fetch('/api/v1/recordings?limit=1')).status);
   assert.equal(r, 403);
+  await page.getByRole('cell', { name: facts.endpoint, exact: true }).waitFor();  // the recorder endpoints
+  // Preview: whom the grant would record, and nothing changes.
+  const grant = `Grant-CsTeamsComplianceRecordingPolicy -Identity ${facts.user} -PolicyName Traders`;
+  await page.getByLabel(/^Cmdlets/).fill(grant);
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.getByText('Preview, nothing changed: 1 of').waitFor();
+  await page.getByRole('cell', { name: facts.user, exact: true }).waitFor();
+  await page.getByLabel(/^User \(address/).fill(facts.user);
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await page.getByRole('status').filter({ hasText: 'Not recorded' }).waitFor();
+  await axe(page, 'admin');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText('Applied.').waitFor();
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await page.getByRole('status').filter({ hasText: /^Recorded/ }).waitFor();
+  await page.getByRole('cell', { name: grant }).waitFor();  // in the audit log, as the cmdlet ran
+  await page.goto(`${facts.url}/#/account`);
+  await page.getByText('with the role admin').waitFor();
+  await axe(page, 'account');
   await page.context().close();
 });
 
