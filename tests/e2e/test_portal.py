@@ -103,6 +103,7 @@ class PortalInABrowser(recorder.RecorderTestCase):
         run = subprocess.run(["node", "--test", "--test-reporter=spec", "tests/portal.test.mjs"], cwd=WEB, env=env,
                              capture_output=True, text=True, timeout=300)
         self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:])
+        print("\n".join(line for line in run.stdout.splitlines() if "page timings" in line))
 
         # The case's package, downloaded in the browser, verifies offline.
         check = self.run_vb("verify-export", os.path.join(self.tmp, "case-1.tar"), "--public-key",

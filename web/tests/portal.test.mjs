@@ -19,11 +19,21 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-ru
   '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
   '--mute-audio'];
 
+// How long each page took to be usable, printed for bench/RESULTS.md (never asserted: machines
+// are noisy).
+const timings = [];
+function timed(name, started) {
+  timings.push(`${name} ${Math.round(performance.now() - started)} ms`);
+}
+
 let browser;
 before(async () => {
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS });
 });
-after(async () => browser?.close());
+after(async () => {
+  console.log(`page timings: ${timings.join(', ')}`);
+  await browser?.close();
+});
 
 // A fresh browser profile (its own cookies) at the portal; bypassCSP only so axe can be injected.
 async function open() {
@@ -56,7 +66,10 @@ async function axe(page, name) {
 
 test('sign-in: a wrong password is refused, the session cookie is __Host- and HttpOnly', async () => {
   const page = await open();
+  let t = performance.now();
   await page.goto(facts.url + '/');
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  timed('sign-in', t);
   await axe(page, 'sign-in');
   await page.getByLabel('Account').fill(facts.officer.name);
   await page.getByLabel('Password').fill('not the password');
@@ -83,7 +96,10 @@ test('sign-in: a wrong password is refused, the session cookie is __Host- and Ht
 
 test('roles and the admin pages: no recordings for an admin; a policy change previewed, then applied', async () => {
   const page = await open();
+  const t = performance.now();
   await signIn(page, facts.admin);
+  await page.getByRole('cell', { name: facts.endpoint, exact: true }).waitFor();
+  timed('sign-in to admin page', t);
   await page.getByRole('heading', { name: 'Administration' }).waitFor();
   assert.equal(await page.getByRole('link', { name: 'Search' }).count(), 0);
   const r = await page.evaluate(async () => (await fetch('/api/v1/recordings?limit=1')).status);
@@ -114,10 +130,12 @@ test('search to player: two lanes, the transcript, and playback that plays to th
   const page = await open();
   await signIn(page, facts.officer);
   await page.getByRole('searchbox', { name: /Participant/ }).fill(facts.participant);
+  let t = performance.now();
   await page.getByRole('button', { name: 'Search', exact: true }).click();
   const row = page.getByRole('link').filter({ hasText: /\d/ }).first();
   await row.waitFor();
   await page.getByText(/1 recording\b/).waitFor();
+  timed('search', t);
   await axe(page, 'search');
   await row.click();
   await page.waitForURL(new RegExp(`#/recordings/${facts.recording}$`));
@@ -126,9 +144,11 @@ test('search to player: two lanes, the transcript, and playback that plays to th
   page.on('request', (r) => r.url().includes('/media/') && fetched.push(r.url()));
   await page.getByLabel(/Why are you listening/).fill('surveillance alert 17');
   assert.deepEqual(fetched, []);
+  t = performance.now();
   await page.getByRole('button', { name: 'Continue to playback' }).click();
   const lanes = page.locator('vb-player .lane');
   await page.getByRole('button', { name: 'Play', exact: true }).and(page.locator(':enabled')).waitFor({ timeout: 30000 });
+  timed('player (both lanes decoded)', t);
   assert.equal(await lanes.count(), 2);
   // The transcript: a word said, and a click on it seeks every lane there.
   const word = page.locator('vb-player .word', { hasText: facts.word }).first();
