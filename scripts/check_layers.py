@@ -27,11 +27,12 @@ LAYERS = {
     "search": ["archive", "transcribe"],
     "reconcile": ["search"],
     "saved": ["search"],
+    "cases": ["common"],
     "siprec": ["sip-ua"],
     "admin": ["policy", "sip-digest"],
     "gateway": ["policy", "media", "siprec"],
     "recorder": ["archive", "jobs", "media", "siprec", "transcribe"],
-    "adminapi": ["admin", "archive", "search", "reconcile", "saved"],
+    "adminapi": ["admin", "archive", "search", "reconcile", "saved", "cases"],
     "app": ["adminapi", "gateway", "recorder", "reconcile", "saved"],
 }
 

@@ -373,7 +373,8 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
   }
   // POST /api/v1/script/preview: what the script would print and whom it would start or stop
   // recording; nothing is committed or audited.
-  if (path == "/api/v1/script/preview") {
+  // Both script routes: a policy writer POSTs {"script": "..."}; nullopt when it is fine.
+  auto script_refused = [&]() -> std::optional<Response> {
     if (!may(Right::kPolicyWrite)) return forbidden(req);
     if (req.method() != http::verb::post)
       return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
@@ -381,6 +382,10 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
       return problem(req, http::status::bad_request, "body must be {\"script\": \"...\"}",
                      "InvalidBody");
     }
+    return std::nullopt;
+  };
+  if (path == "/api/v1/script/preview") {
+    if (auto refused = script_refused()) return std::move(*refused);
     admin::Interpreter interp(svc_, who.actor());
     if (!options_.import_dir.empty()) interp.confine_to(options_.import_dir);
     const auto p = interp.preview_script(body["script"].get<std::string>());
@@ -402,13 +407,7 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     return reply(req, p.outcome.ok() ? http::status::ok : status_for(*p.outcome.error), out);
   }
   if (path == "/api/v1/script") {
-    if (!may(Right::kPolicyWrite)) return forbidden(req);
-    if (req.method() != http::verb::post)
-      return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
-    if (!body.is_object() || !body.contains("script") || !body["script"].is_string()) {
-      return problem(req, http::status::bad_request, "body must be {\"script\": \"...\"}",
-                     "InvalidBody");
-    }
+    if (auto refused = script_refused()) return std::move(*refused);
     const std::string script = body["script"].get<std::string>();
     if (to_lower(script).find("vbrecorderendpoint") != std::string::npos &&
         to_lower(script).find("get-vbrecorderendpoint") == std::string::npos) {

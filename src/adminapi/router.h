@@ -146,6 +146,10 @@ class Router {
   // `listed`, a summary of each is appended there.
   Result<std::vector<std::string>> case_recordings(archive::Archive& a, const cases::Case& c,
                                                    const Principal& who, nlohmann::json* listed);
+  // Holds, under the case's name, each of its recordings (in the caller's scope) not held yet;
+  // returns those.
+  Result<std::vector<std::string>> hold_case(archive::Archive& a, cases::Case& c,
+                                             const Principal& who);
   struct ExportRequest {
     int64_t job = 0;
     std::string case_name;

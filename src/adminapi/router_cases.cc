@@ -123,6 +123,23 @@ Result<std::vector<std::string>> Router::case_recordings(archive::Archive& a, co
   return visible;
 }
 
+Result<std::vector<std::string>> Router::hold_case(archive::Archive& a, cases::Case& c,
+                                                   const Principal& who) {
+  auto recs = case_recordings(a, c, who, nullptr);
+  if (!recs) return recs.error();
+  std::vector<std::string> newly;
+  for (const auto& id : recs.value()) {
+    if (std::find(c.held_recordings.begin(), c.held_recordings.end(), id) !=
+        c.held_recordings.end()) {
+      continue;
+    }
+    VB_TRY(a.set_hold(c.name, id, who.actor()));
+    c.held_recordings.push_back(id);
+    newly.push_back(id);
+  }
+  return newly;
+}
+
 void Router::run_export(const ExportRequest& r) {
   auto store = cases::CaseStore::open(options_.cases_db);
   if (!store) {
@@ -322,17 +339,9 @@ Response Router::cases(const Request& req, const Principal& who, std::string_vie
       // A held case holds what joins it.
       std::vector<std::string> newly;
       if (c.held) {
-        auto recs = case_recordings(a, c, who, nullptr);
-        if (!recs) return recs.error();
-        for (const auto& id : recs.value()) {
-          if (std::find(c.held_recordings.begin(), c.held_recordings.end(), id) !=
-              c.held_recordings.end()) {
-            continue;
-          }
-          VB_TRY(a.set_hold(c.name, id, who.actor()));
-          c.held_recordings.push_back(id);
-          newly.push_back(id);
-        }
+        auto held = hold_case(a, c, who);
+        if (!held) return held.error();
+        newly = std::move(held).value();
       }
       VB_TRY(store.update(c));
       json detail = *body;
@@ -345,16 +354,8 @@ Response Router::cases(const Request& req, const Principal& who, std::string_vie
   } else if (parts.size() == 2 && parts[1] == "hold" && req.method() == http::verb::post) {
     // POST /cases/{name}/hold: every recording of the case held under the case's name.
     st = options_.archive([&](archive::Archive& a) -> Status {
-      auto recs = case_recordings(a, c, who, nullptr);
-      if (!recs) return recs.error();
-      for (const auto& id : recs.value()) {
-        if (std::find(c.held_recordings.begin(), c.held_recordings.end(), id) !=
-            c.held_recordings.end()) {
-          continue;
-        }
-        VB_TRY(a.set_hold(c.name, id, who.actor()));
-        c.held_recordings.push_back(id);
-      }
+      auto held = hold_case(a, c, who);
+      if (!held) return held.error();
       c.held = true;
       VB_TRY(store.update(c));
       VB_TRY(a.log_case(c.name, "held", c.held_recordings, json::object(), who.actor()));

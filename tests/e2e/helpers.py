@@ -59,6 +59,17 @@ class VerbatimTestCase(unittest.TestCase):
         return self.run_vb("token", "create", name, check=0).stdout.strip()
 
 
+def archive_ledger(data_dir, kind):
+    """The archive's ledger entries of one type, read-only beside whoever writes it."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{data_dir}/archive/archive.db?mode=ro", uri=True)
+    try:
+        rows = [json.loads(e) for (e,) in db.execute("SELECT CAST(entry AS TEXT) FROM ledger_entries")]
+    finally:
+        db.close()
+    return [e for e in rows if e["type"] == kind]
+
+
 def http_bytes(url, token=None, headers=None, timeout=10):
     """GET `url` as bytes: (status, response headers, body)."""
     req = urllib.request.Request(url, method="GET")

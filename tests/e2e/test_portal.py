@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import SOURCE_DIR, main, wait_until  # noqa: E402
+from helpers import SOURCE_DIR, archive_ledger, main, wait_until  # noqa: E402
 import test_recorder as recorder  # noqa: E402
 from speech import send_speech  # noqa: E402
 
@@ -59,12 +58,7 @@ class PortalInABrowser(recorder.RecorderTestCase):
         return {"name": name, "password": password}
 
     def ledger(self, kind):
-        db = sqlite3.connect(f"file:{self.data}/archive/archive.db?mode=ro", uri=True)
-        try:
-            rows = [json.loads(e) for (e,) in db.execute("SELECT CAST(entry AS TEXT) FROM ledger_entries")]
-        finally:
-            db.close()
-        return [e for e in rows if e["type"] == kind]
+        return archive_ledger(self.data, kind)
 
     def test_sign_in_search_play_and_t36_in_chromium(self):
         rec, port = self.start_recorder({"transcription": "pocketsphinx"})

@@ -5,13 +5,12 @@ ledger with who, the query and the recordings it listed. The recordings come fro
 over UDP (test_recorder.SipClient) with RFC 7865 metadata, business data in a SIP header."""
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import http, http_bytes, main, wait_until  # noqa: E402
+from helpers import archive_ledger, http, http_bytes, main, wait_until  # noqa: E402
 # As a module, so its test classes are not collected here too.
 import test_recorder as recorder  # noqa: E402
 from speech import send_speech  # noqa: E402
@@ -39,12 +38,7 @@ class SearchBesideTheRecorder(recorder.RecorderTestCase):
         return [h["id"] for h in json.loads(r.stdout)["recordings"]]
 
     def ledger(self, kind):
-        db = sqlite3.connect(f"file:{self.data}/archive/archive.db?mode=ro", uri=True)
-        try:
-            rows = [json.loads(e) for (e,) in db.execute("SELECT CAST(entry AS TEXT) FROM ledger_entries")]
-        finally:
-            db.close()
-        return [e for e in rows if e["type"] == kind]
+        return archive_ledger(self.data, kind)
 
     def test_search_show_hold_and_export_while_the_recorder_records(self):
         rec, port = self.start_recorder({"business_headers": ["X-Trade-Id"]})
