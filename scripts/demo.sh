@@ -11,6 +11,17 @@ DATA=${2:-$ROOT/demo-var}
 export VERBATIM_DATA_DIR=$DATA
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# The first http(s):// address a server printed to FILE, waited for up to 10 s; else show LOG.
+server_url() {
+  local file=$1 log=$2 url=""
+  for _ in $(seq 1 100); do
+    url=$(grep -o 'https\?://[^ ]*' "$file" 2>/dev/null | head -1 || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "server did not start:" >&2; cat "$log" >&2; return 1; }
+  echo "$url"
+}
 
 rm -rf "$DATA"
 say "1. Load the demo directory (users and groups from CSV)"
@@ -30,13 +41,7 @@ LOG=$DATA/serve.log
 "$BIN" serve --roles admin-api --http-listen 127.0.0.1:0 >"$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
-URL=""
-for _ in $(seq 1 100); do
-  URL=$(grep -o 'http://[^ ]*' "$LOG" 2>/dev/null | head -1 || true)
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "server did not start:"; cat "$LOG"; exit 1; }
+URL=$(server_url "$LOG" "$LOG")
 echo "admin API: $URL"
 for party in "sip:testuser@contoso.onmicrosoft.com" "tel:+1-212-555-0101" "sip:+4969120104@gw.contoso.com;user=phone" "sip:emi.research@contoso.onmicrosoft.com" "sip:stranger@example.net"; do
   enc=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1]))' "$party")
@@ -279,13 +284,7 @@ for role in compliance-officer supervisor auditor admin recorder-admin; do
 done
 nohup "$BIN" --config "$DATA/portal.toml" serve --roles admin-api >"$DATA/portal.out" 2>"$DATA/portal.log" &
 echo $! >"$DATA/portal.pid"
-PORTAL=""
-for _ in $(seq 1 100); do
-  PORTAL=$(grep -o 'https://[^ ]*' "$DATA/portal.out" 2>/dev/null | head -1 || true)
-  [ -n "$PORTAL" ] && break
-  sleep 0.1
-done
-[ -n "$PORTAL" ] || { echo "portal did not start:"; cat "$DATA/portal.log"; exit 1; }
+PORTAL=$(server_url "$DATA/portal.out" "$DATA/portal.log")
 curl -fsS --cacert "$DATA/tls/ca.crt" -o /dev/null "$PORTAL/" && echo "  portal: $PORTAL/ (running; certificate from $DATA/tls/ca.crt)"
 printf '  sign in as:%b\n' "$ACCOUNTS"
 echo "  stop it with: kill \$(cat $DATA/portal.pid)"
