@@ -18,6 +18,7 @@
 #include "archive/tarball.h"
 #include "common/clock.h"
 #include "common/strings.h"
+#include "media/audio.h"
 #include "policy/explain.h"
 #include "reconcile/missed_search.h"
 #include "saved/saved_searches.h"
@@ -438,6 +439,9 @@ Result<json> Router::recording_timeline(archive::Archive& a, const archive::Reco
   return out;
 }
 
+// A WAV download is made in memory: about 4 hours of 8 kHz audio, 1.3 hours at 48 kHz.
+constexpr size_t kMaxWavBytes = 256u << 20;
+
 bool Router::reason_given(const std::string& account, const std::string& recording) {
   std::lock_guard lock(reasons_mu_);
   auto it = reasons_.find({account, recording});
@@ -663,6 +667,19 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       }
       auto o = a.object_info(file->value("object", ""));
       if (!o || o.value().recording_id != rec) return deny();
+      // ?format=wav: the same audio as 16-bit PCM WAV at its original rate, as a download.
+      const std::string_view target(req.target().data(), req.target().size());
+      const size_t q = target.find('?');
+      const auto params = query_params(q == std::string_view::npos ? "" : target.substr(q + 1));
+      if (auto f = params.find("format"); f != params.end() && f->second == "wav") {
+        auto ogg = a.read_whole(o.value().id, who.actor());
+        if (!ogg) return ogg.error();
+        auto wav = media::ogg_opus_to_wav(ogg.value(), kMaxWavBytes);
+        if (!wav) return wav.error();
+        out = download(req, "audio/wav", std::move(wav).value(),
+                       rec.substr(0, 12) + "-" + file->value("name", "participant") + ".wav");
+        return ok_status();
+      }
       return send_object(o.value(), "audio/ogg; codecs=opus");
     }
     // GET /recordings/{id}/objects/{oid}: the decrypted content, with range requests

@@ -1,5 +1,7 @@
 #include "media/audio.h"
 
+#include <opusfile.h>
+
 #include <ogg/ogg.h>
 #include <opus/opus.h>
 #include <speex/speex_resampler.h>
@@ -414,5 +416,62 @@ Result<std::string> OggOpusWriter::finish() {
 }
 
 size_t OggOpusWriter::size() const { return impl_->bytes.size(); }
+
+Result<std::string> ogg_opus_to_wav(std::string_view ogg, size_t max_bytes) {
+  int err = 0;
+  std::unique_ptr<OggOpusFile, void (*)(OggOpusFile*)> of(
+      op_open_memory(reinterpret_cast<const unsigned char*>(ogg.data()), ogg.size(), &err),
+      op_free);
+  if (!of) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "not an Ogg/Opus file (opusfile error " + std::to_string(err) + ")");
+  }
+  const OpusHead* head = op_head(of.get(), -1);
+  const int channels = head ? head->channel_count : 1;
+  int rate = head && head->input_sample_rate ? static_cast<int>(head->input_sample_rate) : 48000;
+  if (rate < 8000 || rate > 48000) rate = 48000;
+  std::vector<int16_t> pcm48;
+  std::vector<opus_int16> buf(static_cast<size_t>(5760 * std::max(1, channels)));
+  while (true) {
+    const int n = op_read(of.get(), buf.data(), static_cast<int>(buf.size()), nullptr);
+    if (n == 0) break;
+    if (n < 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "damaged Ogg/Opus data (opusfile error " + std::to_string(n) + ")");
+    }
+    const int ch = std::max(1, op_channel_count(of.get(), -1));
+    for (int i = 0; i < n; ++i)
+      pcm48.push_back(buf[static_cast<size_t>(i) * static_cast<size_t>(ch)]);
+    if (pcm48.size() * 2 * rate / 48000 > max_bytes) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "the WAV file would be over " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  std::vector<int16_t> pcm;
+  if (rate == 48000) {
+    pcm = std::move(pcm48);
+  } else {
+    auto rs = Resampler::create(48000, rate);
+    if (!rs) return rs.error();
+    rs.value()->process(pcm48, pcm);
+  }
+  const auto data_bytes = static_cast<uint32_t>(pcm.size() * 2);
+  std::string out;
+  out.reserve(44 + data_bytes);
+  out += "RIFF";
+  put_le(out, 36 + data_bytes, 4);
+  out += "WAVEfmt ";
+  put_le(out, 16, 4);
+  put_le(out, 1, 2);  // PCM
+  put_le(out, 1, 2);  // mono
+  put_le(out, static_cast<uint32_t>(rate), 4);
+  put_le(out, static_cast<uint64_t>(rate) * 2, 4);
+  put_le(out, 2, 2);
+  put_le(out, 16, 2);
+  out += "data";
+  put_le(out, data_bytes, 4);
+  for (int16_t v : pcm) put_le(out, static_cast<uint16_t>(v), 2);
+  return out;
+}
 
 }  // namespace verbatim::media

@@ -65,6 +65,11 @@ class Resampler {
   int from_ = 0, to_ = 0;
 };
 
+// An Ogg/Opus file (libopusfile) as a WAV file (16-bit PCM, mono: the first channel) at the rate
+// the file was encoded from (its OpusHead input rate; 48 kHz when it names none), for players
+// and tools that take no Opus. Refuses what is not Ogg/Opus, and output over `max_bytes`.
+Result<std::string> ogg_opus_to_wav(std::string_view ogg, size_t max_bytes);
+
 // An Ogg/Opus file (RFC 7845) built in memory from mono 16-bit samples, with Vorbis comments
 // (TITLE, ARTIST, ...) that players show.
 //

@@ -119,6 +119,41 @@ TEST(OggOpus, EveryRateAndLengthDecodesToExactlyItsSamplesWithItsTags) {
   }
 }
 
+TEST(OggOpus, AsWavAtTheRateItWasMadeFrom) {
+  auto w = OggOpusWriter::create(8000, 40000, {});
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w.value()->write(tone(440, 8000, 1.0)));
+  auto ogg = w.value()->finish();
+  ASSERT_TRUE(ogg);
+  auto wav = ogg_opus_to_wav(ogg.value(), 1 << 20);
+  ASSERT_TRUE(wav) << wav.error().message;
+  const std::string& f = wav.value();
+  ASSERT_GT(f.size(), 44u);
+  EXPECT_EQ(f.substr(0, 4), "RIFF");
+  EXPECT_EQ(f.substr(8, 8), "WAVEfmt ");
+  auto le = [&](size_t at, int bytes) {
+    uint32_t v = 0;
+    for (int i = 0; i < bytes; ++i)
+      v |= static_cast<uint32_t>(static_cast<uint8_t>(f[at + i])) << (8 * i);
+    return v;
+  };
+  EXPECT_EQ(le(22, 2), 1u);     // mono
+  EXPECT_EQ(le(24, 4), 8000u);  // the rate it was encoded from
+  EXPECT_EQ(le(34, 2), 16u);
+  EXPECT_EQ(f.substr(36, 4), "data");
+  EXPECT_EQ(le(40, 4), f.size() - 44);
+  // One second of 8 kHz samples (give or take the resampler's edges), and the tone is there.
+  EXPECT_NEAR(static_cast<double>(f.size() - 44) / 2, 8000, 200);
+  double energy = 0;
+  for (size_t i = 44 + 2000; i + 1 < f.size() - 2000; i += 2) {
+    const auto v = static_cast<int16_t>(le(i, 2));
+    energy += static_cast<double>(v) * v;
+  }
+  EXPECT_GT(energy / ((f.size() - 4044) / 2.0), 1e6);  // a tone, not silence
+  EXPECT_FALSE(ogg_opus_to_wav("not an ogg file", 1 << 20));
+  EXPECT_FALSE(ogg_opus_to_wav(ogg.value(), 1000));  // over the cap: refused, not cut
+}
+
 TEST(OggOpus, ANonsenseRateIsAClearError) {
   auto w = OggOpusWriter::create(0, 32000, {});
   ASSERT_FALSE(w);

@@ -3,7 +3,7 @@
 // speed 0.5x-2x with the pitch kept; skip silence (runs of 1 s or more where no lane has sound,
 // found in the decoded audio); the transcript in time order, the word being said marked, a click
 // on a word or an utterance's time seeks every lane; the call's events on the timeline; related
-// interactions; each lane's download. Everything comes from GET /api/v1/recordings/{id} and the
+// interactions; each lane's download, as Opus or WAV. Everything comes from GET /api/v1/recordings/{id} and the
 // media URLs it names (range requests: the browser seeks without fetching the file whole);
 // every open and every playback request is in the archive's ledger.
 import { LitElement, html, css, nothing } from 'lit';
@@ -352,6 +352,7 @@ export class VbPlayer extends LitElement {
           <button class="secondary" aria-pressed=${String(this.solo === p.id)} @click=${() => this.toggleSolo(p.id)}
             aria-label="Solo ${name}">Solo</button>
           <a href=${p.media!} download aria-label="Download ${name} as Opus">Opus</a>
+          <a href=${p.media! + '?format=wav'} download aria-label="Download ${name} as WAV">WAV</a>
         </div>
       </div>
       <div class="wave" data-wave=${p.id} role="img" aria-label="Waveform of ${name}"></div>

@@ -172,6 +172,14 @@ test('search to player: two lanes, the transcript, and playback that plays to th
   }, null, { timeout: 30000 });
   const rates = await page.locator('vb-player audio').evaluateAll((els) => els.map((e) => [e.playbackRate, e.preservesPitch]));
   assert.deepEqual(rates, [[2, true], [2, true]]);
+  // Each lane downloads as Opus or as WAV.
+  const wav = await page.evaluate(async (href) => {
+    const r = await fetch(href);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return [r.status, r.headers.get('content-type'), String.fromCharCode(...b.slice(0, 4)), b.length];
+  }, await page.getByRole('link', { name: /as WAV$/ }).first().getAttribute('href'));
+  assert.deepEqual(wav.slice(0, 3), [200, 'audio/wav', 'RIFF']);
+  assert.ok(wav[3] > 44 + 2 * 8000 * 3, `WAV of ${wav[3]} bytes`);  // over 3 s of 8 kHz audio
   assert.deepEqual(page.problems.filter((p) => !/status of 401/.test(p)), []);  // 401: the first "who am I"
   await page.context().close();
 });
