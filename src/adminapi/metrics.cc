@@ -67,22 +67,6 @@ class Exposition {
   std::ostringstream out_;
 };
 
-std::optional<json> read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  return j;
-}
-
-double age_seconds(const std::string& path, std::chrono::system_clock::time_point now) {
-  std::error_code ec;
-  const auto t = std::filesystem::last_write_time(path, ec);
-  if (ec) return -1;
-  const auto sys = std::chrono::file_clock::to_sys(t);
-  return std::chrono::duration<double>(now - sys).count();
-}
-
 bool is_counter(const std::string& key) {
   // Totals only grow; the rest are levels.
   static constexpr std::string_view kGauges[] = {"sessionsActive", "streamsActive", "maxSessions",
@@ -96,7 +80,7 @@ bool is_counter(const std::string& key) {
 void role_status(Exposition& e, const std::string& role, const std::string& path,
                  std::chrono::system_clock::time_point now) {
   const std::string prefix = "verbatim_" + role + "_";
-  const double age = age_seconds(path, now);
+  const double age = status_age_seconds(path, now);
   e.one(prefix + "up", "gauge",
         "1 when this data directory has a status file of the " + role +
             " (written every second while it runs)",
@@ -108,13 +92,29 @@ void role_status(Exposition& e, const std::string& role, const std::string& path
 
 }  // namespace
 
+std::optional<json> read_status_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+double status_age_seconds(const std::string& path, std::chrono::system_clock::time_point now) {
+  std::error_code ec;
+  const auto t = std::filesystem::last_write_time(path, ec);
+  if (ec) return -1;
+  const auto sys = std::chrono::file_clock::to_sys(t);
+  return std::chrono::duration<double>(now - sys).count();
+}
+
 std::string prometheus_metrics(const DataPaths& paths, std::chrono::system_clock::time_point now) {
   Exposition e;
 
   // The gateway: calls, recording invitations and their outcomes, recorder endpoints' health,
   // missed recordings (its reconciler's totals).
   role_status(e, "gateway", paths.gateway_status(), now);
-  if (auto g = read_json(paths.gateway_status())) {
+  if (auto g = read_status_file(paths.gateway_status())) {
     e.one("verbatim_gateway_calls_active", "gauge", "calls in progress", g->value("calls", 0.0));
     e.one("verbatim_gateway_registered_users", "gauge", "users with a registered phone",
           g->value("registeredUsers", 0.0));
@@ -145,7 +145,7 @@ std::string prometheus_metrics(const DataPaths& paths, std::chrono::system_clock
 
   // The recorder: sessions, streams, packets and loss, refusals, the playback job backlog.
   role_status(e, "recorder", paths.recorder_status(), now);
-  if (auto r = read_json(paths.recorder_status())) {
+  if (auto r = read_status_file(paths.recorder_status())) {
     for (const auto& [k, v] : r->items()) {
       if (!v.is_number() && !v.is_boolean()) continue;
       const bool counter = is_counter(k);
@@ -174,7 +174,7 @@ std::string prometheus_metrics(const DataPaths& paths, std::chrono::system_clock
   }
 
   // The archive's background verification.
-  if (auto v = read_json(paths.verify_status())) {
+  if (auto v = read_status_file(paths.verify_status())) {
     e.one("verbatim_archive_verify_passes_total", "counter", "complete verification passes",
           v->value("passesCompleted", 0.0));
     e.one("verbatim_archive_verify_percent", "gauge", "progress of the current pass (0-100)",

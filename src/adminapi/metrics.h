@@ -10,12 +10,20 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "common/data_paths.h"
 
 namespace verbatim::adminapi {
 
 std::string prometheus_metrics(const DataPaths& paths, std::chrono::system_clock::time_point now);
+
+// A role's status file as a JSON object; nullopt when it is missing or not one.
+std::optional<nlohmann::json> read_status_file(const std::string& path);
+// Seconds since the file was last written; -1 when it does not exist.
+double status_age_seconds(const std::string& path, std::chrono::system_clock::time_point now);
 
 }  // namespace verbatim::adminapi

@@ -228,16 +228,10 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     for (const auto& [role, file] : {std::pair{"gateway", paths.gateway_status()},
                                      std::pair{"recorder", paths.recorder_status()},
                                      std::pair{"verification", paths.verify_status()}}) {
-      std::ifstream in(file);
-      json j = in ? json::parse(in, nullptr, false) : json();
-      if (j.is_discarded()) j = nullptr;
-      std::error_code ec;
-      const auto t = std::filesystem::last_write_time(file, ec);
-      out[role] = {
-          {"status", j},
-          {"ageSeconds",
-           ec ? json()
-              : json(std::chrono::duration<double>(std::chrono::file_clock::now() - t).count())}};
+      const auto status = read_status_file(file);
+      const double age = status_age_seconds(file, std::chrono::system_clock::now());
+      out[role] = {{"status", status ? *status : json()},
+                   {"ageSeconds", age < 0 ? json() : json(age)}};
     }
     return reply(req, http::status::ok, out);
   }

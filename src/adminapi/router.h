@@ -22,6 +22,7 @@
 // Thread-safe as PolicyService is; the archive is lent per request (RouterOptions::archive).
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -113,6 +114,10 @@ class Router {
     std::string actor() const { return "api:" + account.name; }
   };
   SessionStore& sessions() { return sessions_; }
+  // Whether `role` is in one of the options' role lists (cosign_roles, reason_roles).
+  static bool listed(const std::vector<policy::Role>& roles, policy::Role role) {
+    return std::find(roles.begin(), roles.end(), role) != roles.end();
+  }
 
  private:
   // /api/v1/session[/reauth]: the portal's sign-in, who am I, sign-out, password again.

@@ -493,8 +493,7 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
     // X-Access-Reason on the request), into the ledger as access.reason.
     const bool content =
         reading && parts.size() == 3 && (parts[1] == "media" || parts[1] == "objects");
-    const bool reasoned = std::find(options_.reason_roles.begin(), options_.reason_roles.end(),
-                                    who.account.role) != options_.reason_roles.end();
+    const bool reasoned = listed(options_.reason_roles, who.account.role);
     if (parts.size() == 2 && parts[1] == "reason" && req.method() == http::verb::post) {
       const std::string why(trim(body.value("reason", "")));
       if (why.empty() || why.size() > 500) {

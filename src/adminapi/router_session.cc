@@ -85,9 +85,7 @@ Response Router::session(const Request& req, std::string_view path, const std::s
         {"expiresInSeconds",
          std::chrono::duration_cast<std::chrono::seconds>(s.created + lim.absolute - now).count()},
         {"reauthSeconds", lim.reauth.count()},
-        {"playbackReasonRequired",
-         std::find(options_.reason_roles.begin(), options_.reason_roles.end(), a.role) !=
-             options_.reason_roles.end()}};
+        {"playbackReasonRequired", listed(options_.reason_roles, a.role)}};
   };
   auto unauthenticated = [&](const std::string& message, const std::string& id) {
     return problem(req, http::status::unauthorized, message, id);
@@ -175,8 +173,7 @@ Response Router::session(const Request& req, std::string_view path, const std::s
   std::optional<policy::Account> a;
   if (!password_ok(name, (*body)["password"], a)) return unauthenticated(kWrong, "Unauthenticated");
   std::string cosigner;
-  if (std::find(options_.cosign_roles.begin(), options_.cosign_roles.end(), a->role) !=
-      options_.cosign_roles.end()) {
+  if (listed(options_.cosign_roles, a->role)) {
     const json co = body->value("cosigner", json::object());
     const std::string co_name = co.is_object() ? co.value("name", "") : "";
     const std::string role(policy::role_name(a->role));

@@ -74,8 +74,9 @@ async function error(res: Response): Promise<ApiError> {
   return new ApiError(res.status, id, message);
 }
 
-// A JSON request; throws ApiError with the server's message.
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+// A request that succeeded: a 401 ReauthRequired asks for the password and tries once more, a
+// 401 SessionExpired signs the page out; any other failure throws ApiError.
+async function checked(method: string, path: string, body?: unknown): Promise<Response> {
   let res = await send(method, path, body);
   if (res.status === 401) {
     const e = await error(res);
@@ -87,18 +88,17 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     }
   }
   if (!res.ok) throw await error(res);
-  return (await res.json()) as T;
+  return res;
+}
+
+// A JSON request; throws ApiError with the server's message.
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return (await (await checked(method, path, body)).json()) as T;
 }
 
 // A download the browser saves (an export package): fetched with the session, then offered.
 export async function download(method: string, path: string, filename: string): Promise<number> {
-  let res = await send(method, path);
-  if (res.status === 401 && (await error(res)).errorId === 'ReauthRequired' && askPassword &&
-      (await askPassword())) {
-    res = await send(method, path);
-  }
-  if (!res.ok) throw await error(res);
-  const blob = await res.blob();
+  const blob = await (await checked(method, path)).blob();
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   a.download = filename;
