@@ -32,7 +32,7 @@ LAYERS = {
     "admin": ["policy", "sip-digest"],
     "gateway": ["policy", "media", "siprec"],
     "recorder": ["archive", "jobs", "media", "siprec", "transcribe"],
-    "adminapi": ["admin", "archive", "search", "reconcile", "saved", "cases", "media"],
+    "adminapi": ["admin", "archive", "search", "reconcile", "saved", "cases", "media", "jobs"],
     "app": ["adminapi", "gateway", "recorder", "reconcile", "saved"],
 }
 

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <variant>
@@ -40,6 +41,7 @@
 #include "common/call_records.h"
 #include "common/log_limit.h"
 #include "common/result.h"
+#include "jobs/queue.h"
 #include "policy/accounts.h"
 #include "policy/service.h"
 
@@ -94,6 +96,13 @@ struct RouterOptions {
   // These roles give a reason (into the ledger) before they listen to or read a recording's
   // content: POST /api/v1/recordings/{id}/reason, or X-Access-Reason on the request.
   std::vector<policy::Role> reason_roles;
+  // The job queue (<data_dir>/jobs.db) that redactions are asked through (the recorder's
+  // redaction worker makes them); empty: redaction is not offered.
+  std::string jobs_db;
+  // These roles play a redacted recording's original (version 0) and export it; other roles
+  // that read recordings get its redacted versions only, and its transcript with the redacted
+  // words hidden.
+  std::vector<policy::Role> original_roles{policy::Role::kComplianceOfficer};
 };
 
 class Router {
@@ -183,6 +192,15 @@ class Router {
   void remember_reason(const std::string& account, const std::string& recording);
   std::mutex reasons_mu_;
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> reasons_;
+  // GET and POST /api/v1/recordings/{id}/redactions (router_redact.cc): a response, or nothing
+  // with `failed` set (an archive or queue error), or nothing at all (not such a request).
+  std::optional<Response> redaction_routes(const Request& req, const Principal& who,
+                                           archive::Archive& a, const archive::RecordingInfo& r,
+                                           const nlohmann::json& body, Status& failed);
+  // The job queue for redactions, opened on first use.
+  Result<jobs::JobQueue*> job_queue();
+  std::mutex jobs_mu_;
+  std::unique_ptr<jobs::JobQueue> jobs_;
   class ExportQueue;
   std::shared_ptr<ExportQueue> exports_;  // started by the first case export
 };

@@ -14,6 +14,7 @@
 
 #include "adminapi/http_util.h"
 #include "adminapi/router.h"
+#include "adminapi/router_redact.h"
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "cases/cases.h"
@@ -392,12 +393,29 @@ Response Router::cases(const Request& req, const Principal& who, std::string_vie
   } else if (parts.size() == 2 && parts[1] == "exports" && req.method() == http::verb::post) {
     // POST /cases/{name}/exports: a job that writes one package of all the case's recordings.
     ExportRequest r{0, name, {}, who.actor()};
+    std::vector<std::string> redacted;
     st = options_.archive([&](archive::Archive& a) -> Status {
       auto recs = case_recordings(a, c, who, nullptr);
       if (!recs) return recs.error();
       r.recordings = recs.value();
+      // A package holds each recording's original: not for a role that plays only the
+      // redacted versions of a redacted one.
+      if (listed(options_.original_roles, who.account.role)) return ok_status();
+      for (const auto& id : r.recordings) {
+        auto info = a.recording(id);
+        if (!info) return info.error();
+        if (!Versions(info.value().metadata, false).originals) redacted.push_back(id);
+      }
       return ok_status();
     });
+    if (st && !redacted.empty()) {
+      return problem(req, http::status::forbidden,
+                     "your role reads the redacted versions only of " +
+                         std::to_string(redacted.size()) +
+                         " of this case's recordings (the first: " + redacted.front() +
+                         "); export packages hold the originals",
+                     "RedactedOnly");
+    }
     if (st && r.recordings.empty()) {
       return problem(req, http::status::conflict, "case " + name + " has no recordings to export",
                      "EmptyCase");

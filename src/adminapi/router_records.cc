@@ -13,6 +13,7 @@
 
 #include "adminapi/http_util.h"
 #include "adminapi/router.h"
+#include "adminapi/router_redact.h"
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "archive/tarball.h"
@@ -489,6 +490,15 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
     auto info = a.recording(rec);
     if (!info || !policy::in_scope(who.account, info.value().metadata)) return deny();
     const auto& r = info.value();
+    const Versions versions(r.metadata, listed(options_.original_roles, who.account.role));
+    if (parts.size() == 2 && parts[1] == "redactions") {
+      Status failed = ok_status();
+      if (auto res = redaction_routes(req, who, a, r, body, failed)) {
+        out = std::move(*res);
+        return ok_status();
+      }
+      if (!failed) return failed;
+    }
     // Roles that give a reason before they listen: once per recording (POST .../reason, or
     // X-Access-Reason on the request), into the ledger as access.reason.
     const bool content =
@@ -566,13 +576,23 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       out = std::move(res).value();
       return ok_status();
     };
-    const json no_files = json::array();
-    const json& playback_files = r.metadata.contains("playback") &&
-                                         r.metadata["playback"].is_object() &&
-                                         r.metadata["playback"].contains("files") &&
-                                         r.metadata["playback"]["files"].is_array()
-                                     ? r.metadata["playback"]["files"]
-                                     : no_files;
+    const std::string_view target(req.target().data(), req.target().size());
+    const size_t query_at = target.find('?');
+    const auto params =
+        query_params(query_at == std::string_view::npos ? "" : target.substr(query_at + 1));
+    // The version a media request asks for (default: the latest), or a problem.
+    auto version_of = [&]() -> std::optional<int> {
+      auto v = versions.wanted(params);
+      if (v) return v.value();
+      if (v.error().code == ErrorCode::kFailedPrecondition) {
+        (void)a.log_access("denied", rec, who.actor(), {{"version", 0}});
+        out = problem(req, http::status::forbidden, v.error().message, "RedactedOnly");
+      } else {
+        out = problem(req, http::status::not_found, v.error().message, "NoSuchVersion");
+      }
+      return std::nullopt;
+    };
+    const json& playback_files = versions.playback;
     const std::string media_base = "/api/v1/recordings/" + rec + "/media/";
     // GET /recordings/{id}: everything about one interaction: the catalog entry, participants
     // with their media, talk and sentiment, the transcript, related interactions and objects
@@ -585,6 +605,7 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       for (const auto& oid : ids.value()) {
         auto o = a.object_info(oid);
         if (!o) return o.error();
+        if (!versions.may_read(oid)) continue;
         objects.push_back({{"id", o.value().id},
                            {"kind", o.value().kind},
                            {"status", o.value().status},
@@ -601,9 +622,12 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
                    {"legalHolds", r.active_holds},
                    {"participants", search::participants_view(r.metadata, media_base)},
                    {"objects", objects}};
+      view["versions"] = versions.view(media_base);
+      view["version"] = versions.latest();
       auto transcript = search::read_transcript(a, rec, who.actor());
       if (transcript) {
         view["transcript"] = std::move(transcript).value();
+        if (!versions.originals) versions.hide_words(view["transcript"]);
       } else if (transcript.error().code == ErrorCode::kNotFound) {
         view["transcript"] = nullptr;
       } else {
@@ -636,15 +660,23 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
         return ok_status();
       }
       if (!t) return t.error();
+      if (!versions.originals) versions.hide_words(t.value());
       out = reply(req, http::status::ok, t.value());
       return ok_status();
     }
     // GET /recordings/{id}/media: the playback files, one per participant (access.metadata).
     if (parts.size() == 2 && parts[1] == "media" && reading) {
+      const auto version = version_of();
+      if (!version) return ok_status();
       VB_TRY(a.log_access("metadata", rec, who.actor()));
       json files = json::array();
-      for (const auto& f : playback_files) files.push_back(search::media_entry(f, media_base));
-      json body = {{"recording", rec}, {"files", files}};
+      for (const auto& f : versions.files(*version)) {
+        json e = search::media_entry(f, media_base);
+        if (versions.latest() > 0)
+          e["url"] = e.value("url", "") + "?version=" + std::to_string(*version);
+        files.push_back(std::move(e));
+      }
+      json body = {{"recording", rec}, {"version", *version}, {"files", files}};
       if (playback_files.empty()) body["note"] = search::kNoPlaybackYet;
       out = reply(req, http::status::ok, body);
       return ok_status();
@@ -652,8 +684,10 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
     // GET /recordings/{id}/media/{participant}: one participant's audio as Ogg/Opus, with range
     // requests; the participant by SIPREC id, address (with or without "sip:"), name or object.
     if (parts.size() == 3 && parts[1] == "media" && reading) {
+      const auto version = version_of();
+      if (!version) return ok_status();
       const std::string wanted = url_decode(parts[2]);
-      const json* file = search::find_media(playback_files, wanted);
+      const json* file = search::find_media(versions.files(*version), wanted);
       if (!file) {
         out = problem(req, http::status::not_found,
                       playback_files.empty()
@@ -667,16 +701,14 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       auto o = a.object_info(file->value("object", ""));
       if (!o || o.value().recording_id != rec) return deny();
       // ?format=wav: the same audio as 16-bit PCM WAV at its original rate, as a download.
-      const std::string_view target(req.target().data(), req.target().size());
-      const size_t q = target.find('?');
-      const auto params = query_params(q == std::string_view::npos ? "" : target.substr(q + 1));
       if (auto f = params.find("format"); f != params.end() && f->second == "wav") {
         auto ogg = a.read_whole(o.value().id, who.actor());
         if (!ogg) return ogg.error();
         auto wav = media::ogg_opus_to_wav(ogg.value(), kMaxWavBytes);
         if (!wav) return wav.error();
         out = download(req, "audio/wav", std::move(wav).value(),
-                       rec.substr(0, 12) + "-" + file->value("name", "participant") + ".wav");
+                       rec.substr(0, 12) + "-" + file->value("name", "participant") +
+                           (*version > 0 ? "-redacted-v" + std::to_string(*version) : "") + ".wav");
         return ok_status();
       }
       return send_object(o.value(), "audio/ogg; codecs=opus");
@@ -687,11 +719,27 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
       const std::string oid = url_decode(parts[2]);
       auto o = a.object_info(oid);
       if (!o || o.value().recording_id != rec) return deny();
-      return send_object(o.value(), o.value().kind == "playback" ? "audio/ogg; codecs=opus"
-                                                                 : "application/octet-stream");
+      if (!versions.may_read(oid)) {
+        (void)a.log_access("denied", rec, who.actor(), {{"object", oid}});
+        out =
+            problem(req, http::status::forbidden,
+                    "your role reads the redacted versions of this recording only", "RedactedOnly");
+        return ok_status();
+      }
+      return send_object(o.value(),
+                         o.value().kind == "playback" || o.value().kind == "playback-redacted"
+                             ? "audio/ogg; codecs=opus"
+                             : "application/octet-stream");
     }
     // POST /recordings/{id}/export: an offline-verifiable package (tar), logged as an export.
     if (parts.size() == 2 && parts[1] == "export" && req.method() == http::verb::post) {
+      if (!versions.originals) {  // a package holds every object, the original's too
+        out = problem(req, http::status::forbidden,
+                      "your role reads the redacted versions of this recording only; its "
+                      "export package holds the original",
+                      "RedactedOnly");
+        return ok_status();
+      }
       const std::filesystem::path base = options_.work_dir.empty()
                                              ? std::filesystem::temp_directory_path()
                                              : std::filesystem::path(options_.work_dir);

@@ -54,7 +54,8 @@ const std::string& decoy_hash() {
 bool sensitive(const Request& req, std::string_view path) {
   if (safe_method(req)) return false;
   if (istarts_with(path, "/api/v1/recordings/")) {
-    return req.method() == http::verb::delete_ || path.ends_with("/export");
+    return req.method() == http::verb::delete_ || path.ends_with("/export") ||
+           path.ends_with("/redactions");
   }
   if (istarts_with(path, "/api/v1/cases/")) {
     return (req.method() == http::verb::delete_ && path.ends_with("/hold")) ||

@@ -10,6 +10,7 @@
 #include "adminapi/http_util.h"
 #include "archive/archive.h"
 #include "archive/export.h"
+#include "jobs/queue.h"
 #include "policy/sqlite_store.h"
 
 namespace verbatim::adminapi {
@@ -902,6 +903,157 @@ TEST_F(RouterTest, RolesThatGiveAReasonGiveItBeforeTheContentAndItIsInTheLedger)
   EXPECT_EQ(reasons[1]["by"], "api:omar");
   EXPECT_EQ(reasons[1]["reason"], "complaint 42");
   EXPECT_LT(reasons[0]["seq"], ledger("access.read").front()["seq"]);
+}
+
+// Redaction: an officer asks for a redacted version (checked, queued for the recorder's
+// redaction worker, in the ledger with the reason); once made, the latest version is what plays
+// by default, the original stays reachable for the roles that may play it, and a role that may
+// not gets neither its audio, nor its objects, nor its words, nor an export holding it.
+TEST_F(RouterTest, RedactedVersionsPlayByDefaultAndTheOriginalOnlyForTheRolesAllowed) {
+  auto make_router = [&](std::vector<policy::Role> originals) {
+    RouterOptions ro;
+    ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
+      return use(*archive_);
+    };
+    ro.work_dir = (dir / "tmp").string();
+    ro.jobs_db = (dir / "jobs.db").string();
+    ro.original_roles = std::move(originals);
+    router = std::make_unique<Router>(*svc, ro);
+  };
+  make_router({policy::Role::kComplianceOfficer});
+  const auto made = recording("FX Desk");
+  const std::string rec = made.first, evidence = made.second;
+  auto store = [&](const std::string& kind, const std::string& bytes) {
+    auto obj = archive_->begin_derived_object(rec, kind);
+    EXPECT_TRUE(obj);
+    EXPECT_TRUE(obj.value()->writer().write(
+        std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+    EXPECT_TRUE(archive_->seal(*obj.value()));
+    return obj.value()->id();
+  };
+  const std::string url = "/api/v1/recordings/" + rec;
+  EXPECT_EQ(call(http::verb::post, url + "/redactions",
+                 {{"spans", {{{"start", 1}, {"end", 2}}}}, {"reason", "card"}}, "jane-token")
+                .result(),
+            http::status::conflict);  // no playback files yet
+  const std::string ava = store("playback", "ava original");
+  const std::string bob = store("playback", "bob original");
+  const std::string words =
+      store("transcript", json{{"track", {{"name", "Ava"}}},
+                               {"utterances",
+                                {{{"start", 1.1},
+                                  {"end", 2.6},
+                                  {"text", "four two thanks"},
+                                  {"words",
+                                   {{{"word", "four"}, {"start", 1.1}, {"end", 1.4}},
+                                    {{"word", "two"}, {"start", 1.5}, {"end", 1.9}},
+                                    {{"word", "thanks"}, {"start", 2.2}, {"end", 2.6}}}}}}}}
+                              .dump());
+  json meta = archive_->recording(rec).value().metadata;
+  meta["playback"] = {{"durationSeconds", 3.0},
+                      {"files",
+                       {{{"object", ava}, {"name", "Ava"}, {"participants", {"p1"}}},
+                        {{"object", bob}, {"name", "Bob"}, {"participants", {"p2"}}}}}};
+  meta["transcripts"] = {{"files", {{{"object", words}, {"participants", {"p1"}}}}}};
+  ASSERT_TRUE(archive_->update_metadata(rec, meta, "test", "playback"));
+
+  // Asking: checked, then queued and in the ledger.
+  for (const json& bad :
+       {json{{"spans", json::array()}, {"reason", "card"}},
+        json{{"spans", {{{"start", 2}, {"end", 1}}}}, {"reason", "card"}},
+        json{{"spans", {{{"start", 5}, {"end", 6}}}}, {"reason", "card"}},  // after the end
+        json{{"spans", {{{"start", 1}, {"end", 2}, {"participant", "p9"}}}}, {"reason", "card"}},
+        json{{"spans", {{{"start", 1}, {"end", 2}}}}, {"reason", "card"}, {"fill", "bleep"}},
+        json{{"spans", {{{"start", 1}, {"end", 2}}}}, {"reason", " "}}}) {
+    const auto r = call(http::verb::post, url + "/redactions", bad, "jane-token");
+    EXPECT_EQ(r.result(), http::status::bad_request) << bad.dump() << " " << r.body();
+  }
+  EXPECT_EQ(call(http::verb::post, url + "/redactions",
+                 {{"spans", {{{"start", 1}, {"end", 2}}}}, {"reason", "card"}}, "audit-token")
+                .result(),
+            http::status::forbidden);
+  const auto asked = call(http::verb::post, url + "/redactions",
+                          {{"spans", {{{"start", 1}, {"end", 2}, {"participant", "Ava"}}}},
+                           {"fill", "tone"},
+                           {"reason", "card number read out"}},
+                          "jane-token");
+  ASSERT_EQ(asked.result(), http::status::accepted) << asked.body();
+  EXPECT_EQ(body(asked)["spans"][0]["participant"], "p1");  // as the file names it
+  const auto logged = ledger("access.redaction");
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0]["by"], "api:jane");
+  EXPECT_EQ(logged[0]["reason"], "card number read out");
+  auto listed = call(http::verb::get, url + "/redactions", nullptr, "jane-token");
+  ASSERT_EQ(listed.result(), http::status::ok);
+  EXPECT_EQ(body(listed)["requests"][0]["state"], "pending");
+  EXPECT_EQ(body(listed)["requests"][0]["fill"], "tone");
+  auto queue = jobs::JobQueue::open((dir / "jobs.db").string(), clock).value();
+  const auto job = queue->claim(jobs::kRedactJob).value();
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->recording, rec + "/" + std::to_string(body(asked)["request"].get<int64_t>()));
+
+  // What the recorder's worker makes of it (recorder/redact_jobs.h): version 1.
+  const std::string ava1 = store("playback-redacted", "ava redacted");
+  meta = archive_->recording(rec).value().metadata;
+  meta["redactions"] = {
+      {{"version", 1},
+       {"request", body(asked)["request"]},
+       {"spans", {{{"start", 1}, {"end", 2}, {"participant", "p1"}}}},
+       {"fill", "tone"},
+       {"reason", "card number read out"},
+       {"requestedBy", "api:jane"},
+       {"files",
+        {{{"object", ava1}, {"name", "Ava"}, {"participants", {"p1"}}, {"redactedFrom", ava}},
+         meta["playback"]["files"][1]}}}};
+  ASSERT_TRUE(archive_->update_metadata(rec, meta, "api:jane", "redaction version 1"));
+  ASSERT_TRUE(queue->done(job->id, R"({"version":1})"));
+  listed = call(http::verb::get, url + "/redactions", nullptr, "jane-token");
+  EXPECT_EQ(body(listed)["requests"][0]["version"], 1);
+
+  // An officer who may play originals: the latest version by default, the original on request.
+  auto get = [&](const std::string& target, const std::string& token = "jane-token") {
+    return call(http::verb::get, target, nullptr, token);
+  };
+  EXPECT_EQ(get(url + "/media/p1").body(), "ava redacted");
+  EXPECT_EQ(get(url + "/media/p1?version=1").body(), "ava redacted");
+  EXPECT_EQ(get(url + "/media/p1?version=0").body(), "ava original");
+  EXPECT_EQ(get(url + "/media/p2").body(), "bob original");  // untouched: shared
+  EXPECT_EQ(get(url + "/media/p1?version=2").result(), http::status::not_found);
+  EXPECT_EQ(get(url + "/media/p1?version=x").result(), http::status::not_found);
+  json view = body(get(url));
+  EXPECT_EQ(view["version"], 1);
+  ASSERT_EQ(view["versions"].size(), 2u);
+  EXPECT_TRUE(view["versions"][0]["playable"]);
+  EXPECT_EQ(view["versions"][1]["files"][0]["url"], url + "/media/p1?version=1");
+  EXPECT_EQ(view["versions"][1]["files"][0]["redacted"], true);
+  EXPECT_EQ(view["transcript"]["utterances"][0]["text"], "four two thanks");
+
+  // A role that plays redacted versions only.
+  make_router({});
+  EXPECT_EQ(get(url + "/media/p1").body(), "ava redacted");
+  const auto refused = get(url + "/media/p1?version=0");
+  EXPECT_EQ(refused.result(), http::status::forbidden);
+  EXPECT_EQ(body(refused)["error"]["errorId"], "RedactedOnly");
+  EXPECT_EQ(get(url + "/objects/" + ava).result(), http::status::forbidden);
+  EXPECT_EQ(get(url + "/objects/" + evidence).result(), http::status::forbidden);
+  EXPECT_EQ(get(url + "/objects/" + ava1).body(), "ava redacted");
+  EXPECT_EQ(get(url + "/objects/" + bob).body(), "bob original");
+  view = body(get(url));
+  EXPECT_FALSE(view["versions"][0]["playable"]);
+  EXPECT_TRUE(view["versions"][0]["files"].empty());
+  for (const auto& o : view["objects"]) {
+    EXPECT_NE(o["id"], ava);
+    EXPECT_NE(o["id"], evidence);
+  }
+  EXPECT_EQ(view["transcript"]["utterances"][0]["text"], "[redacted] [redacted] thanks");
+  EXPECT_EQ(body(get(url + "/transcript"))["utterances"][0]["words"][0]["word"], "[redacted]");
+  EXPECT_EQ(call(http::verb::post, url + "/export", json::object(), "jane-token").result(),
+            http::status::forbidden);
+  EXPECT_FALSE(ledger("access.denied").empty());
+  // A recording with no redaction is whole for everyone.
+  auto [plain, plain_obj] = recording("FX Desk");
+  EXPECT_EQ(get("/api/v1/recordings/" + plain + "/objects/" + plain_obj).result(),
+            http::status::ok);
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include "reconcile/reconciler.h"
 #include "recorder/playback_jobs.h"
 #include "recorder/recorder.h"
+#include "recorder/redact_jobs.h"
 #include "recorder/transcribe_jobs.h"
 #include "saved/watcher.h"
 #include "sip/tls.h"
@@ -232,6 +233,7 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     };
     ro.searches_db = paths.searches_db();
     ro.cases_db = paths.cases_db();
+    ro.jobs_db = paths.jobs_db();
     ro.data_dir = env.config.data_dir;
     // Case exports run on a worker thread with a view of the archive of their own.
     ro.open_archive = [&env]() -> Result<std::unique_ptr<archive::Archive>> {
@@ -254,10 +256,13 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     ro.session_limits = {std::chrono::minutes(env.config.portal_idle_minutes),
                          std::chrono::hours(env.config.portal_absolute_hours),
                          std::chrono::minutes(env.config.portal_reauth_minutes)};
+    ro.original_roles.clear();  // as configured (default: compliance-officer)
     for (const auto& [key, names, roles] :
          {std::tuple("portal.cosign_roles", &env.config.portal_cosign_roles, &ro.cosign_roles),
           std::tuple("portal.playback_reason_roles", &env.config.portal_reason_roles,
-                     &ro.reason_roles)}) {
+                     &ro.reason_roles),
+          std::tuple("portal.original_roles", &env.config.portal_original_roles,
+                     &ro.original_roles)}) {
       for (const auto& name : *names) {
         auto role = policy::role_from_name(name);
         if (!role) {
@@ -352,6 +357,12 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
             }));
       }
       spdlog::info("playback: {} worker(s)", n);
+      // Redactions the portal asks for (redact_jobs.h): new versions of the playback files.
+      workers.push_back(std::make_unique<recorder::JobWorker>(
+          io, *job_queue, jobs::kRedactJob,
+          [&ar, q = job_queue.get()](recorder::JobWorker& w, const jobs::Job& j) {
+            return recorder::run_redact_job(w, ar, *q, j);
+          }));
     }
     if (env.config.recorder_transcription == "pocketsphinx") {
       auto engine = transcribe::make_pocketsphinx(
@@ -389,8 +400,10 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       if (!n) return fail(kExitUsage, n.error().message);
       if (n.value() > 0) spdlog::info("jobs: {} job(s) resumed from before the restart", n.value());
       for (auto& w : workers) {
-        if (std::find(options.job_kinds.begin(), options.job_kinds.end(), w->kind()) ==
-            options.job_kinds.end())
+        // Redactions are asked for by the API, not made for every recording.
+        if (w->kind() != jobs::kRedactJob &&
+            std::find(options.job_kinds.begin(), options.job_kinds.end(), w->kind()) ==
+                options.job_kinds.end())
           options.job_kinds.push_back(w->kind());
         w->start();
       }

@@ -334,13 +334,14 @@ Status read_archive(const toml::table& t, Config& c) {
 Status read_portal(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "portal",
                     {"web_root", "idle_minutes", "absolute_hours", "reauth_minutes", "cosign_roles",
-                     "playback_reason_roles"}));
+                     "playback_reason_roles", "original_roles"}));
   VB_TRY(read(t, "portal", "web_root", c.portal_web_root));
   VB_TRY(read(t, "portal", "idle_minutes", c.portal_idle_minutes));
   VB_TRY(read(t, "portal", "absolute_hours", c.portal_absolute_hours));
   VB_TRY(read(t, "portal", "reauth_minutes", c.portal_reauth_minutes));
   VB_TRY(read_strings(t, "portal", "cosign_roles", c.portal_cosign_roles));
   VB_TRY(read_strings(t, "portal", "playback_reason_roles", c.portal_reason_roles));
+  VB_TRY(read_strings(t, "portal", "original_roles", c.portal_original_roles));
   if (c.portal_idle_minutes < 1 || c.portal_absolute_hours < 1 || c.portal_reauth_minutes < 1) {
     return make_error(ErrorCode::kInvalidArgument,
                       "portal.idle_minutes, absolute_hours and reauth_minutes must be >= 1");
@@ -430,7 +431,8 @@ std::string config_to_toml(const Config& c) {
                              {"absolute_hours", c.portal_absolute_hours},
                              {"reauth_minutes", c.portal_reauth_minutes},
                              {"cosign_roles", strings(c.portal_cosign_roles)},
-                             {"playback_reason_roles", strings(c.portal_reason_roles)}}},
+                             {"playback_reason_roles", strings(c.portal_reason_roles)},
+                             {"original_roles", strings(c.portal_original_roles)}}},
       {"tls", toml::table{{"certificate", c.tls_certificate},
                           {"private_key", c.tls_private_key},
                           {"ca_file", c.tls_ca_file}}},

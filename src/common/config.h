@@ -31,6 +31,8 @@ struct Config {
   int portal_reauth_minutes = 5;  // sensitive actions need the password again after this
   std::vector<std::string> portal_cosign_roles;  // roles whose sign-in a second account co-signs
   std::vector<std::string> portal_reason_roles;  // roles that give a reason before listening
+  // Roles that play a redacted recording's original; the others its redacted versions only.
+  std::vector<std::string> portal_original_roles{"compliance-officer"};
   // [tls] (docs/configuration.md): what SIP over TLS and HTTPS present and verify against.
   std::string tls_certificate;  // PEM chain; `verbatim tls init` makes one
   std::string tls_private_key;  // PEM, owner-only

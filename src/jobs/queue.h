@@ -13,6 +13,12 @@
 //     waits forever.
 // One job per (kind, recording): adding it again changes nothing. Thread-safe (one
 // connection behind a mutex: the event loop adds, a worker thread claims).
+//
+// Redactions (the portal's, run by the recorder's redaction worker, recorder/redact_jobs.h):
+// a request (spans, fill, who, why) is kept in its own table, and is one job of kind "redact"
+// whose subject is "<recording>/<request id>", so each request has its own state, attempts and
+// result, and a recording can have any number of them. The API process adds them; the
+// recorder's process runs them (its workers look for pending jobs every few seconds).
 #pragma once
 
 #include <chrono>
@@ -23,7 +29,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include "common/clock.h"
+
 #include "common/result.h"
 #include "common/sqlite.h"
 
@@ -39,6 +47,27 @@ struct Job {
   std::string result;  // JSON, when done
   std::string created_at, updated_at, not_before;
 };
+
+constexpr const char* kRedactJob = "redact";
+
+// NOLINTNEXTLINE(bugprone-exception-escape): std::string members move without throwing
+struct Redaction {
+  int64_t id = 0;
+  std::string recording;
+  std::string spans;  // JSON: [{"start": s, "end": s, "participant"?: id}], seconds
+  std::string fill;   // silence | tone
+  std::string reason, requested_by, requested_at;
+  Job job;  // its job: state, attempts, error, result (JSON, when done)
+};
+
+// A redaction request's spans, checked: a JSON array of 1-100 {"start", "end"} in seconds with
+// 0 <= start < end, and an optional "participant" (a SIPREC participant id, address or name of
+// one playback file; absent: every participant). Used by the API before it accepts a request,
+// and by the job.
+Status check_redaction_spans(const nlohmann::json& spans);
+// Whether a span concerns a playback file (its "participant" names one of the file's
+// participants or addresses, its name or its object; a span naming nobody concerns every file).
+bool redaction_concerns(const nlohmann::json& span, const nlohmann::json& file);
 
 class JobQueue {
  public:
@@ -60,7 +89,17 @@ class JobQueue {
   Result<std::vector<std::pair<std::string, int64_t>>> counts();
   int max_attempts = 5;
 
+  // Adds a redaction request and its pending job; returns the request's id.
+  Result<int64_t> add_redaction(const Redaction& r);
+  // A recording's requests, oldest first; one request (nothing: no such id).
+  Result<std::vector<Redaction>> redactions(const std::string& recording);
+  Result<std::optional<Redaction>> redaction(int64_t id);
+  static std::string redaction_subject(const std::string& recording, int64_t id) {
+    return recording + "/" + std::to_string(id);
+  }
+
  private:
+  Result<std::vector<Redaction>> select_redactions(const char* where, const std::string& arg);
   JobQueue(std::unique_ptr<SqliteDb> db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}
   std::string now() const { return format_iso8601_ms(clock_.now()); }
   std::unique_ptr<SqliteDb> db_;

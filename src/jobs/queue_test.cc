@@ -94,5 +94,45 @@ TEST(JobQueue, AJobTheProcessDiesInEveryTimeIsGivenUp) {
   EXPECT_EQ(failed[0].error, "the process stopped during each of its 2 attempts");
 }
 
+TEST(JobQueue, EachRedactionIsAJobOfItsOwnWithItsRequestKept) {
+  TestDir dir("jobs");
+  ManualClock clock(at(0));
+  auto q = JobQueue::open(dir / "jobs.db", clock).value();
+  Redaction r;
+  r.recording = "rec-1";
+  r.spans = R"([{"start":1,"end":2}])";
+  r.fill = "tone";
+  r.reason = "card number";
+  r.requested_by = "api:officer";
+  const int64_t a = q->add_redaction(r).value();
+  r.spans = R"([{"start":3,"end":4}])";
+  r.fill = "silence";
+  const int64_t b = q->add_redaction(r).value();
+  EXPECT_NE(a, b);
+  r.fill = "bleep";  // not a fill the table takes: refused, and no job is left behind
+  EXPECT_FALSE(q->add_redaction(r));
+  EXPECT_EQ(q->list().value().size(), 2u);
+
+  auto listed = q->redactions("rec-1").value();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].id, a);
+  EXPECT_EQ(listed[0].fill, "tone");
+  EXPECT_EQ(listed[0].requested_by, "api:officer");
+  EXPECT_EQ(listed[0].job.state, "pending");
+  EXPECT_EQ(listed[1].spans, R"([{"start":3,"end":4}])");
+  EXPECT_TRUE(q->redactions("rec-2").value().empty());
+
+  auto j = q->claim(kRedactJob).value();
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->recording, JobQueue::redaction_subject("rec-1", a));
+  ASSERT_TRUE(q->done(j->id, R"({"version":1})"));
+  auto one = q->redaction(a).value();
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->job.state, "done");
+  EXPECT_EQ(one->job.result, R"({"version":1})");
+  EXPECT_EQ(q->redaction(b).value()->job.state, "pending");
+  EXPECT_FALSE(q->redaction(999).value());
+}
+
 }  // namespace
 }  // namespace verbatim::jobs

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <numbers>
 #include <random>
 
 #include "common/strings.h"
@@ -417,7 +419,7 @@ Result<std::string> OggOpusWriter::finish() {
 
 size_t OggOpusWriter::size() const { return impl_->bytes.size(); }
 
-Result<std::string> ogg_opus_to_wav(std::string_view ogg, size_t max_bytes) {
+Result<DecodedAudio> decode_ogg_opus(std::string_view ogg, size_t max_bytes) {
   int err = 0;
   std::unique_ptr<OggOpusFile, void (*)(OggOpusFile*)> of(
       op_open_memory(reinterpret_cast<const unsigned char*>(ogg.data()), ogg.size(), &err),
@@ -426,10 +428,18 @@ Result<std::string> ogg_opus_to_wav(std::string_view ogg, size_t max_bytes) {
     return make_error(ErrorCode::kInvalidArgument,
                       "not an Ogg/Opus file (opusfile error " + std::to_string(err) + ")");
   }
+  DecodedAudio out;
   const OpusHead* head = op_head(of.get(), -1);
   const int channels = head ? head->channel_count : 1;
-  int rate = head && head->input_sample_rate ? static_cast<int>(head->input_sample_rate) : 48000;
-  if (rate < 8000 || rate > 48000) rate = 48000;
+  out.rate = head && head->input_sample_rate ? static_cast<int>(head->input_sample_rate) : 48000;
+  if (out.rate < 8000 || out.rate > 48000) out.rate = 48000;
+  if (const OpusTags* tags = op_tags(of.get(), -1)) {
+    for (int i = 0; i < tags->comments; ++i) {
+      const std::string c(tags->user_comments[i], static_cast<size_t>(tags->comment_lengths[i]));
+      const size_t eq = c.find('=');
+      if (eq != std::string::npos) out.comments.emplace_back(c.substr(0, eq), c.substr(eq + 1));
+    }
+  }
   std::vector<int16_t> pcm48;
   std::vector<opus_int16> buf(static_cast<size_t>(5760 * std::max(1, channels)));
   while (true) {
@@ -442,19 +452,47 @@ Result<std::string> ogg_opus_to_wav(std::string_view ogg, size_t max_bytes) {
     const int ch = std::max(1, op_channel_count(of.get(), -1));
     for (int i = 0; i < n; ++i)
       pcm48.push_back(buf[static_cast<size_t>(i) * static_cast<size_t>(ch)]);
-    if (pcm48.size() * 2 * rate / 48000 > max_bytes) {
+    if (pcm48.size() * 2 * static_cast<size_t>(out.rate) / 48000 > max_bytes) {
       return make_error(ErrorCode::kResourceExhausted,
-                        "the WAV file would be over " + std::to_string(max_bytes) + " bytes");
+                        "the decoded audio would be over " + std::to_string(max_bytes) + " bytes");
     }
   }
-  std::vector<int16_t> pcm;
-  if (rate == 48000) {
-    pcm = std::move(pcm48);
+  if (out.rate == 48000) {
+    out.pcm = std::move(pcm48);
   } else {
-    auto rs = Resampler::create(48000, rate);
+    auto rs = Resampler::create(48000, out.rate);
     if (!rs) return rs.error();
-    rs.value()->process(pcm48, pcm);
+    rs.value()->process(pcm48, out.pcm);
   }
+  return out;
+}
+
+size_t redact_samples(std::vector<int16_t>& pcm, int rate, std::span<const RedactSpan> spans,
+                      RedactFill fill) {
+  size_t replaced = 0;
+  if (rate <= 0) return 0;
+  const double n = static_cast<double>(pcm.size());
+  for (const auto& s : spans) {
+    const double from = std::clamp(std::floor(s.start * rate), 0.0, n);
+    const double to = std::clamp(std::ceil(s.end * rate), 0.0, n);
+    for (auto i = static_cast<size_t>(from); i < static_cast<size_t>(to); ++i) {
+      // The tone's phase follows the timeline, so two spans that touch join without a click.
+      pcm[i] = fill == RedactFill::kSilence
+                   ? int16_t{0}
+                   : static_cast<int16_t>(std::lround(
+                         8192.0 * std::sin(2.0 * std::numbers::pi * 1000.0 *
+                                           static_cast<double>(i) / static_cast<double>(rate))));
+      ++replaced;
+    }
+  }
+  return replaced;
+}
+
+Result<std::string> ogg_opus_to_wav(std::string_view ogg, size_t max_bytes) {
+  auto decoded = decode_ogg_opus(ogg, max_bytes);
+  if (!decoded) return decoded.error();
+  const int rate = decoded.value().rate;
+  const std::vector<int16_t>& pcm = decoded.value().pcm;
   const auto data_bytes = static_cast<uint32_t>(pcm.size() * 2);
   std::string out;
   out.reserve(44 + data_bytes);

@@ -10,6 +10,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -64,6 +66,26 @@ class Resampler {
   ::SpeexResamplerState_* state_ = nullptr;
   int from_ = 0, to_ = 0;
 };
+
+// An Ogg/Opus file (libopusfile) decoded: mono 16-bit samples (the first channel) at the rate
+// the file was encoded from (its OpusHead input rate; 48 kHz when it names none), and its Vorbis
+// comments. Refuses what is not Ogg/Opus, and more than `max_bytes` of samples.
+struct DecodedAudio {
+  int rate = 0;
+  std::vector<int16_t> pcm;
+  std::vector<std::pair<std::string, std::string>> comments;  // TITLE, ARTIST, ...
+};
+Result<DecodedAudio> decode_ogg_opus(std::string_view ogg, size_t max_bytes);
+
+// Redaction: each span [start, end) in seconds of `pcm` (at `rate`) replaced by digital silence,
+// or by a 1 kHz tone at -12 dBFS that a listener cannot mistake for a gap. Spans are clamped to
+// the samples; an empty or reversed one changes nothing. Returns the samples replaced.
+enum class RedactFill { kSilence, kTone };
+struct RedactSpan {
+  double start = 0, end = 0;
+};
+size_t redact_samples(std::vector<int16_t>& pcm, int rate, std::span<const RedactSpan> spans,
+                      RedactFill fill);
 
 // An Ogg/Opus file (libopusfile) as a WAV file (16-bit PCM, mono: the first channel) at the rate
 // the file was encoded from (its OpusHead input rate; 48 kHz when it names none), for players

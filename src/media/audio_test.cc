@@ -154,6 +154,45 @@ TEST(OggOpus, AsWavAtTheRateItWasMadeFrom) {
   EXPECT_FALSE(ogg_opus_to_wav(ogg.value(), 1000));  // over the cap: refused, not cut
 }
 
+TEST(Redact, SilenceAndToneReplaceExactlyTheSpansAndSurviveReEncoding) {
+  const int rate = 8000;
+  auto pcm = tone(440, rate, 3.0);
+  const std::vector<int16_t> before = pcm;
+  const std::vector<RedactSpan> spans = {{0.5, 1.0}, {2.0, 2.25}, {-1, 0.001}, {2.9, 9}, {1, 0.5}};
+  // 0.5 s + 0.25 s + the first 8 samples + the last 0.1 s; the reversed span changes nothing.
+  EXPECT_EQ(redact_samples(pcm, rate, spans, RedactFill::kSilence), 4000u + 2000 + 8 + 800);
+  for (size_t i = 4000; i < 8000; ++i) ASSERT_EQ(pcm[i], 0) << i;
+  EXPECT_TRUE(std::equal(pcm.begin() + 8000, pcm.begin() + 16000, before.begin() + 8000));
+  EXPECT_TRUE(std::equal(pcm.begin() + 8, pcm.begin() + 4000, before.begin() + 8));
+
+  auto toned = before;
+  redact_samples(toned, rate, spans, RedactFill::kTone);
+  const std::vector<int16_t> span(toned.begin() + 4000, toned.begin() + 8000);
+  EXPECT_GT(power_at(span, 0, 1000, rate), 100 * power_at(span, 0, 440, rate));
+
+  // Through Ogg/Opus and back (what a redacted version is): the silence stays near silent, the
+  // speech around it stays, and the tags are kept.
+  auto w = OggOpusWriter::create(rate, 32000, {{"TITLE", "Alice"}});
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w.value()->write(pcm));
+  auto ogg = w.value()->finish();
+  ASSERT_TRUE(ogg);
+  auto back = decode_ogg_opus(ogg.value(), 1 << 20);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back.value().rate, rate);
+  EXPECT_EQ(back.value().comments,
+            (std::vector<std::pair<std::string, std::string>>{{"TITLE", "Alice"}}));
+  ASSERT_NEAR(double(back.value().pcm.size()), 24000, 100);
+  auto rms = [&](size_t from, size_t to) {
+    double e = 0;
+    for (size_t i = from; i < to; ++i) e += double(back.value().pcm[i]) * back.value().pcm[i];
+    return std::sqrt(e / double(to - from));
+  };
+  EXPECT_LT(rms(4400, 7600), 50);     // inside the silenced span
+  EXPECT_GT(rms(9000, 15000), 2000);  // the tone outside it
+  EXPECT_FALSE(decode_ogg_opus("no", 1 << 20));
+}
+
 TEST(OggOpus, ANonsenseRateIsAClearError) {
   auto w = OggOpusWriter::create(0, 32000, {});
   ASSERT_FALSE(w);

@@ -116,11 +116,24 @@ class PortalInABrowser(recorder.RecorderTestCase):
         self.assertTrue(reads, self.ledger("access.read")[-3:])
         # The reason asked before playback is in the ledger, before the first read.
         reasons = [e for e in self.ledger("access.reason") if e.get("by") == "api:officer"]
-        self.assertEqual([(e["recording"], e["reason"]) for e in reasons], [(rid, "surveillance alert 17")])
+        self.assertEqual([(e["recording"], e["reason"]) for e in reasons],
+                         [(rid, "surveillance alert 17"), (rid, "card number to redact")])
         playback = {o["id"] for o in self.show(rid)["objects"] if o["kind"] == "playback"}
         played = [e for e in reads if e["object"] in playback]
         self.assertTrue(played, reads)
         self.assertLess(reasons[0]["seq"], played[0]["seq"])
+        # The redaction: asked for with its reason, made by the recorder as version 1 (a metadata
+        # version by the officer), and the original objects still verify, deeply.
+        asked = [e for e in self.ledger("access.redaction") if e.get("by") == "api:officer"]
+        self.assertEqual([(e["recording"], e["reason"], e["fill"]) for e in asked],
+                         [(rid, "card number read out", "tone")])
+        shown = self.show(rid)
+        self.assertEqual([(v["version"], v["requestedBy"]) for v in shown["metadata"]["redactions"]],
+                         [(1, "api:officer")])
+        kinds = [o["kind"] for o in shown["objects"]]
+        self.assertEqual(kinds.count("playback-redacted"), 2, kinds)  # the span covered both lanes
+        self.assertEqual(kinds.count("playback"), 2, kinds)
+        self.assertIn("OK", self.run_vb("verify", "--deep", check=0).stdout)
         # The portal's sign-ins are in the security log, the wrong password too.
         events = self.api(url, "/api/v1/security-log", self.token("auditor", "auditor"))["events"]
         actions = [(e["action"], e.get("detail", {}).get("account")) for e in events]

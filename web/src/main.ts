@@ -196,7 +196,8 @@ export class VbApp extends LitElement {
       return html`<vb-search .params=${r.params}></vb-search>`;
     }
     if (r.page === 'recordings' && r.arg && this.may('recordings-read')) {
-      return html`<vb-player .recording=${r.arg} .reasonRequired=${this.session!.playbackReasonRequired}></vb-player>`;
+      return html`<vb-player .recording=${r.arg} .reasonRequired=${this.session!.playbackReasonRequired}
+        .mayRedact=${this.may('recordings-hold')}></vb-player>`;
     }
     if (r.page === 'cases' && this.may('recordings-read')) {
       return r.arg ? html`<vb-case .name=${r.arg}></vb-case>` : html`<vb-cases .params=${r.params}></vb-cases>`;

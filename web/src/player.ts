@@ -6,8 +6,14 @@
 // interactions; each lane's download, as Opus or WAV. Everything comes from GET /api/v1/recordings/{id} and the
 // media URLs it names (range requests: the browser seeks without fetching the file whole);
 // every open and every playback request is in the archive's ledger.
+// Redaction: the versions a role may play (the original and the redacted ones; the latest plays
+// first), and for officers who may redact, spans chosen by dragging on a lane, clicking words
+// or typing times, hidden by silence or a tone in a new version the recorder makes
+// (POST .../redactions); the transcript hides the words of the version being played.
 import { LitElement, html, css, nothing } from 'lit';
 import WaveSurfer from 'wavesurfer.js';
+import RegionsPlugin from 'wavesurfer.js/dist/plugins/regions.esm.js';
+import { keyed } from 'lit/directives/keyed.js';
 import { api, ApiError } from './api';
 import { marked, partyName } from './search';
 import { duration, shared, when } from './styles';
@@ -43,6 +49,33 @@ interface Related {
   started?: string;
   parties?: { name?: string; aor: string; role: string }[];
 }
+interface Span {
+  start: number;
+  end: number;
+  participant?: string;
+}
+interface VersionFile {
+  name: string;
+  participants?: string[];
+  url: string;
+  redacted?: boolean;
+}
+interface Version {
+  version: number;
+  label: string;
+  playable: boolean;
+  files: VersionFile[];
+  spans?: Span[];
+  fill?: string;
+  reason?: string;
+  requestedBy?: string;
+}
+interface RedactionRequest {
+  request: number;
+  state: string;
+  error?: string;
+  version?: number;
+}
 interface Detail {
   id: string;
   status: string;
@@ -56,6 +89,8 @@ interface Detail {
   sentiment?: { overall?: { label: string; score: number } };
   related: Related[];
   timeline?: TimelineEvent[];
+  versions?: Version[];
+  version?: number;
 }
 
 const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
@@ -67,6 +102,11 @@ export class VbPlayer extends LitElement {
   static properties = {
     recording: {},
     reasonRequired: { attribute: false },
+    mayRedact: { attribute: false },
+    version: { state: true },
+    redacting: { state: true },
+    spans: { state: true },
+    redactNote: { state: true },
     reasonGiven: { state: true },
     detail: { state: true },
     error: { state: true },
@@ -81,6 +121,11 @@ export class VbPlayer extends LitElement {
   };
   recording = '';
   reasonRequired = false;
+  mayRedact = false;
+  version = 0;
+  redacting = false;
+  spans: Span[] = [];
+  redactNote = '';
   reasonGiven = false;
   detail: Detail | null = null;
   error = '';
@@ -92,8 +137,9 @@ export class VbPlayer extends LitElement {
   speed = 1;
   skipSilence = false;
   ready = 0;
-  private lanes: { id: string; ws: WaveSurfer }[] = [];
-  private active: Uint8Array | null = null;  // 1 where some lane has sound, per FRAME
+  private lanes: { id: string; ws: WaveSurfer; regions: RegionsPlugin }[] = [];
+  private active: Uint8Array | null = null;
+  private drawing = false;  // 1 where some lane has sound, per FRAME
 
   static styles = [
     shared,
@@ -143,6 +189,24 @@ export class VbPlayer extends LitElement {
       .word.now {
         background: #ffe58a;
       }
+      .word.hidden {
+        background: #3d3d3d;
+        color: #ffffff;
+      }
+      .redact {
+        border: 1px solid #d7dbe3;
+        border-radius: 4px;
+        padding: 0.4rem 0.8rem;
+        margin: 0.8rem 0;
+      }
+      .redact table {
+        border-collapse: collapse;
+      }
+      .redact td,
+      .redact th {
+        padding: 0.1rem 0.6rem 0.1rem 0;
+        text-align: left;
+      }
       .timeline {
         position: relative;
         height: 1.6rem;
@@ -188,7 +252,7 @@ export class VbPlayer extends LitElement {
     this.ready = 0;
   }
 
-  private async load(): Promise<void> {
+  private async load(keepReason = false): Promise<void> {
     this.destroyLanes();
     this.detail = null;
     this.error = '';
@@ -198,7 +262,8 @@ export class VbPlayer extends LitElement {
       this.error = e instanceof ApiError ? e.message : String(e);
       return;
     }
-    this.reasonGiven = !this.reasonRequired;
+    this.version = this.detail.version ?? 0;
+    this.reasonGiven = keepReason || !this.reasonRequired;
     await this.updateComplete;
     if (this.reasonGiven) this.makeLanes();
   }
@@ -222,15 +287,34 @@ export class VbPlayer extends LitElement {
     return (this.detail?.participants ?? []).filter((p) => p.media);
   }
 
+  // A lane's audio in the version being played.
+  private mediaUrl(p: Participant, format = ''): string {
+    const q = new URLSearchParams();
+    if ((this.detail?.versions?.length ?? 0) > 1) q.set('version', String(this.version));
+    if (format) q.set('format', format);
+    const qs = q.toString();
+    return p.media! + (qs ? `?${qs}` : '');
+  }
+
+  private async chooseVersion(v: number): Promise<void> {
+    this.destroyLanes();
+    this.playing = false;
+    this.version = v;
+    await this.updateComplete;
+    this.makeLanes();
+  }
+
   private makeLanes(): void {
     for (const p of this.playable()) {
       const container = this.renderRoot.querySelector<HTMLElement>(`[data-wave="${CSS.escape(p.id)}"]`);
       const media = this.renderRoot.querySelector<HTMLAudioElement>(`audio[data-lane="${CSS.escape(p.id)}"]`);
       if (!container || !media) continue;
+      const regions = RegionsPlugin.create();
       const ws = WaveSurfer.create({
         container,
         media,
-        url: p.media!,
+        url: this.mediaUrl(p),
+        plugins: [regions],
         height: 64,
         waveColor: '#7d8597',
         progressColor: '#0b5394',
@@ -246,7 +330,19 @@ export class VbPlayer extends LitElement {
       });
       ws.on('interaction', (t) => this.seek(t));
       ws.on('error', (e) => (this.error = `${partyName({ role: '', aor: p.aor ?? p.id, name: p.name })}: ${e}`));
-      this.lanes.push({ id: p.id, ws });
+      // Dragging on a lane while redacting marks a span of that participant.
+      regions.enableDragSelection({ color: 'rgba(176, 0, 32, 0.25)' });
+      regions.on('region-created', (r) => {
+        if (this.drawing) return;  // one of ours (drawSpans)
+        if (!this.redacting) {
+          r.remove();
+          return;
+        }
+        this.spans = [...this.spans, { start: round(r.start), end: round(r.end), participant: p.id }];
+        r.remove();
+        this.drawSpans();
+      });
+      this.lanes.push({ id: p.id, ws, regions });
     }
     const master = this.lanes[0];
     if (!master) return;
@@ -275,6 +371,95 @@ export class VbPlayer extends LitElement {
       }
     }
     this.active = active;
+  }
+
+  // The spans chosen so far, drawn on their lanes (or on every lane).
+  private drawSpans(): void {
+    this.drawing = true;
+    for (const { id, regions } of this.lanes) {
+      regions.clearRegions();
+      for (const s of this.spans) {
+        if (s.participant && s.participant !== id) continue;
+        regions.addRegion({ start: s.start, end: s.end, color: 'rgba(176, 0, 32, 0.35)', drag: false, resize: false });
+      }
+    }
+    this.drawing = false;
+  }
+
+  private addSpan(e: Event): void {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    const start = Number(f.get('start'));
+    const end = Number(f.get('end'));
+    if (!(start >= 0 && end > start)) {
+      this.redactNote = 'A span runs from a start to a later end, in seconds.';
+      return;
+    }
+    const who = String(f.get('participant') ?? '');
+    this.spans = [...this.spans, { start, end, ...(who ? { participant: who } : {}) }];
+    this.redactNote = '';
+    this.drawSpans();
+  }
+
+  private removeSpan(i: number): void {
+    this.spans = this.spans.filter((_, j) => j !== i);
+    this.drawSpans();
+  }
+
+  // Asks for the new version, then waits for the recorder to make it (bounded) and shows it.
+  private async redact(e: Event): Promise<void> {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    const base = `/api/v1/recordings/${encodeURIComponent(this.recording)}/redactions`;
+    let asked: RedactionRequest;
+    try {
+      asked = await api<RedactionRequest>('POST', base, {
+        spans: this.spans,
+        fill: String(f.get('fill')),
+        reason: String(f.get('reason') ?? '').trim(),
+      });
+    } catch (err) {
+      this.redactNote = err instanceof ApiError ? err.message : String(err);
+      return;
+    }
+    this.redactNote = `Redaction ${asked.request} asked for; the recorder is making the new version…`;
+    for (let i = 0; i < 180; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      let list: { requests: RedactionRequest[] };
+      try {
+        list = await api<{ requests: RedactionRequest[] }>('GET', base);
+      } catch {
+        continue;
+      }
+      const mine = list.requests.find((r) => r.request === asked.request);
+      if (mine?.state === 'failed') {
+        this.redactNote = `Redaction ${asked.request} failed: ${mine.error ?? 'unknown error'}`;
+        return;
+      }
+      if (mine?.state === 'done') {
+        this.spans = [];
+        this.redacting = false;
+        await this.load(true);
+        this.redactNote = `Version ${mine.version} made: it is the one playing now. The original is kept intact.`;
+        return;
+      }
+    }
+    this.redactNote = `Redaction ${asked.request} is still waiting for the recorder; look again later.`;
+  }
+
+  // The spans hidden in the version being played, with the speakers (file names) they cover.
+  private hiddenSpans(): { start: number; end: number; names: string[] | null }[] {
+    const out: { start: number; end: number; names: string[] | null }[] = [];
+    for (const v of this.detail?.versions ?? []) {
+      if (v.version === 0 || v.version > this.version) continue;
+      for (const s of v.spans ?? []) {
+        const names = s.participant
+          ? v.files.filter((f) => f.name === s.participant || f.participants?.includes(s.participant!)).map((f) => f.name)
+          : null;
+        out.push({ start: s.start, end: s.end, names });
+      }
+    }
+    return out;
   }
 
   private tick(t: number): void {
@@ -351,8 +536,8 @@ export class VbPlayer extends LitElement {
             aria-label="Mute ${name}">Mute</button>
           <button class="secondary" aria-pressed=${String(this.solo === p.id)} @click=${() => this.toggleSolo(p.id)}
             aria-label="Solo ${name}">Solo</button>
-          <a href=${p.media!} download aria-label="Download ${name} as Opus">Opus</a>
-          <a href=${p.media! + '?format=wav'} download aria-label="Download ${name} as WAV">WAV</a>
+          <a href=${this.mediaUrl(p)} download aria-label="Download ${name} as Opus">Opus</a>
+          <a href=${this.mediaUrl(p, 'wav')} download aria-label="Download ${name} as WAV">WAV</a>
         </div>
       </div>
       <div class="wave" data-wave=${p.id} role="img" aria-label="Waveform of ${name}"></div>
@@ -363,6 +548,9 @@ export class VbPlayer extends LitElement {
   private transcript() {
     const t = this.detail?.transcript;
     if (!t) return html`<p class="muted">No transcript yet.</p>`;
+    const hidden = this.hiddenSpans();
+    const isHidden = (speaker: string, a: number, b: number) =>
+      hidden.some((s) => a < s.end && b > s.start && (!s.names || s.names.includes(speaker)));
     return html`<div class="transcript" aria-label="Transcript">
       ${t.utterances.map(
         (u) => html`<p class="utt">
@@ -370,13 +558,98 @@ export class VbPlayer extends LitElement {
           <strong>${this.speaker(u.speaker)}:</strong>
           ${u.words?.length
             ? u.words.map(
-                (w) => html`<span class="word ${this.time >= w.start && this.time < w.end ? 'now' : ''}"
-                    @click=${() => this.seek(w.start)}>${w.word}</span> `,
+                (w) => {
+                  const gone = w.word === '[redacted]' || isHidden(u.speaker, w.start, w.end);
+                  return html`<span class="word ${gone ? 'hidden' : ''} ${this.time >= w.start && this.time < w.end ? 'now' : ''}"
+                    @click=${() => this.wordClicked(u, w)}>${gone ? '[redacted]' : w.word}</span> `;
+                },
               )
             : marked(u.text)}
         </p>`,
       )}
     </div>`;
+  }
+
+  // A click on a word seeks; while redacting, it marks the word's span of that speaker instead.
+  private wordClicked(u: Utterance, w: Word): void {
+    if (!this.redacting) {
+      this.seek(w.start);
+      return;
+    }
+    this.spans = [...this.spans, { start: round(w.start), end: round(w.end), participant: u.speaker }];
+    this.drawSpans();
+  }
+
+  private versions() {
+    const all = (this.detail?.versions ?? []).filter((v) => v.playable);
+    if ((this.detail?.versions?.length ?? 0) < 2) return nothing;
+    return html`<label
+      >Version
+      <select aria-label="Version to play" @change=${(e: Event) => this.chooseVersion(Number((e.target as HTMLSelectElement).value))}>
+        ${all.map(
+          (v) => html`<option value=${v.version} ?selected=${v.version === this.version}>
+            ${v.version === 0 ? 'Original' : `Redacted v${v.version} (${v.fill}, ${v.requestedBy}: ${v.reason})`}
+          </option>`,
+        )}
+      </select></label
+    >`;
+  }
+
+  private redactPanel(lanes: Participant[]) {
+    if (!this.mayRedact) return nothing;
+    if (!this.redacting) {
+      return html`<p>
+        <button class="secondary" @click=${() => (this.redacting = true)}>Redact…</button>
+        ${this.redactNote ? html`<span role="status">${this.redactNote}</span>` : nothing}
+      </p>`;
+    }
+    return html`<section class="redact" aria-label="Redaction">
+      <h2>Redact</h2>
+      <p class="muted">
+        Drag across a lane, click words in the transcript, or type a span. The new version is made from the version
+        playing now; the original stays intact and verifiable.
+      </p>
+      <form class="row" @submit=${this.addSpan} aria-label="Add a span">
+        <label>From (s) <input name="start" type="number" min="0" step="0.01" required size="6" /></label>
+        <label>To (s) <input name="end" type="number" min="0" step="0.01" required size="6" /></label>
+        <label
+          >Participant
+          <select name="participant">
+            <option value="">Everyone</option>
+            ${lanes.map((p) => html`<option value=${p.id}>${p.name ?? p.aor ?? p.id}</option>`)}
+          </select></label
+        >
+        <button class="secondary" type="submit">Add span</button>
+      </form>
+      ${this.spans.length
+        ? html`<table>
+            <thead><tr><th>From</th><th>To</th><th>Participant</th><th></th></tr></thead>
+            <tbody>
+              ${this.spans.map(
+                (s, i) => html`<tr>
+                  <td>${s.start.toFixed(2)} s</td>
+                  <td>${s.end.toFixed(2)} s</td>
+                  <td>${s.participant ? this.speaker(s.participant) : 'Everyone'}</td>
+                  <td><button class="secondary" @click=${() => this.removeSpan(i)} aria-label="Remove span ${i + 1}">Remove</button></td>
+                </tr>`,
+              )}
+            </tbody>
+          </table>`
+        : html`<p class="muted">No span chosen yet.</p>`}
+      <form class="row" @submit=${this.redact} aria-label="Create the redacted version">
+        <label
+          >Replace with
+          <select name="fill">
+            <option value="silence">Silence</option>
+            <option value="tone">Tone</option>
+          </select></label
+        >
+        <label>Reason (kept in the ledger) <input name="reason" required maxlength="500" size="40" /></label>
+        <button type="submit" ?disabled=${!this.spans.length}>Create redacted version</button>
+        <button type="button" class="secondary" @click=${() => ((this.redacting = false), (this.spans = []), this.drawSpans())}>Cancel</button>
+      </form>
+      ${this.redactNote ? html`<p role="status">${this.redactNote}</p>` : nothing}
+    </section>`;
   }
 
   private timeline() {
@@ -435,8 +708,9 @@ export class VbPlayer extends LitElement {
                   @change=${(e: Event) => (this.skipSilence = (e.target as HTMLInputElement).checked)} />
                 Skip silence</label
               >
+              ${this.versions()}
             </div>
-            ${this.timeline()} ${lanes.map((p) => this.lane(p))}`
+            ${this.timeline()} ${keyed(this.version, lanes.map((p) => this.lane(p)))} ${this.redactPanel(lanes)}`
         : html`<p class="muted">No playback files yet: the playback job makes them after the call.</p>`}
       <h2>Transcript</h2>
       ${this.transcript()}
@@ -454,3 +728,7 @@ export class VbPlayer extends LitElement {
   }
 }
 customElements.define('vb-player', VbPlayer);
+
+function round(t: number): number {
+  return Math.round(t * 100) / 100;
+}

@@ -184,6 +184,71 @@ test('search to player: two lanes, the transcript, and playback that plays to th
   await page.context().close();
 });
 
+// The power of one frequency (Goertzel) in 16-bit mono WAV samples between two times, per sample.
+function powerAt(wav, from, to, hz) {
+  const rate = wav.readUInt32LE(24);
+  const k = 2 * Math.cos((2 * Math.PI * hz) / rate);
+  let s1 = 0, s2 = 0, n = 0;
+  for (let i = Math.floor(from * rate); i < Math.floor(to * rate); i++, n++) {
+    const v = wav.readInt16LE(44 + 2 * i) + k * s1 - s2;
+    s2 = s1;
+    s1 = v;
+  }
+  return (s1 * s1 + s2 * s2 - k * s1 * s2) / n;
+}
+
+test('redaction: a span typed and a word clicked become a new version with a tone; the original still plays', async () => {
+  const page = await open();
+  await signIn(page, facts.officer);
+  await page.goto(`${facts.url}/#/recordings/${facts.recording}`);
+  await page.getByLabel(/Why are you listening/).fill('card number to redact');
+  await page.getByRole('button', { name: 'Continue to playback' }).click();
+  await page.getByRole('button', { name: 'Play', exact: true }).and(page.locator(':enabled')).waitFor({ timeout: 30000 });
+  await page.getByRole('button', { name: 'Redact…' }).click();
+  await page.getByLabel('From (s)').fill('0.5');
+  await page.getByLabel('To (s)').fill('1.5');
+  await page.getByRole('button', { name: 'Add span' }).click();
+  // While redacting, a click on a word marks that word of its speaker.
+  await page.locator('vb-player .word', { hasText: facts.word }).first().click();
+  assert.equal(await page.locator('vb-player .redact tbody tr').count(), 2);
+  await axe(page, 'redaction');
+  await page.getByLabel('Replace with').selectOption('tone');
+  await page.getByLabel(/^Reason/).fill('card number read out');
+  await page.getByRole('button', { name: 'Create redacted version' }).click();
+  // The recorder (another process) makes it; the player then plays it.
+  await page.getByRole('status').filter({ hasText: /Version 1 made/ }).waitFor({ timeout: 90000 });
+  await page.getByRole('button', { name: 'Play', exact: true }).and(page.locator(':enabled')).waitFor({ timeout: 30000 });
+  const options = await page.getByLabel('Version to play').locator('option').allTextContents();
+  assert.equal(options.length, 2, JSON.stringify(options));
+  assert.match(options[0], /Original/);
+  assert.match(options[1], /Redacted v1 \(tone, api:officer: card number read out\)/);
+  // The lanes load (wavesurfer fetches, then plays from a blob) and download version 1.
+  const lanesOf = (version) => page.waitForResponse((r) => r.url().includes(`/media/`) && r.url().includes(`version=${version}`));
+  assert.equal(await page.getByLabel('Version to play').inputValue(), '1');
+  const links = await page.getByRole('link', { name: /as (Opus|WAV)$/ }).evaluateAll((els) => els.map((e) => e.getAttribute('href')));
+  assert.ok(links.length === 4 && links.every((u) => u.includes('version=1')), JSON.stringify(links));
+  // The word clicked shows as redacted in the transcript of version 1.
+  assert.ok((await page.locator('vb-player .word.hidden').count()) >= 1);
+  // In the audio: a 1 kHz tone over 0.5-1.5 s of every lane of version 1, not in the original.
+  const href = await page.getByRole('link', { name: /as WAV$/ }).first().getAttribute('href');
+  const [v1, v0] = await page.evaluate(async (urls) => Promise.all(urls.map(async (u) => {
+    const r = await fetch(u);
+    return r.ok ? Array.from(new Uint8Array(await r.arrayBuffer())) : r.status;
+  })), [href, href.replace('version=1', 'version=0')]);
+  const redacted = Buffer.from(v1), original = Buffer.from(v0);
+  assert.ok(powerAt(redacted, 0.6, 1.4, 1000) > 1e6, 'a tone in version 1');
+  assert.ok(powerAt(redacted, 0.6, 1.4, 1000) > 100 * powerAt(redacted, 0.6, 1.4, 700), 'a pure tone');
+  assert.ok(powerAt(original, 0.6, 1.4, 1000) < powerAt(redacted, 0.6, 1.4, 1000) / 10, 'the original is unchanged');
+  // The original is still there to play for this role.
+  const loaded = lanesOf(0);
+  await page.getByLabel('Version to play').selectOption('0');
+  assert.equal((await loaded).status(), 200);
+  await page.getByRole('button', { name: 'Play', exact: true }).and(page.locator(':enabled')).waitFor({ timeout: 30000 });
+  assert.equal(await page.locator('vb-player .word.hidden').count(), 0);
+  assert.deepEqual(page.problems.filter((p) => !/status of 401/.test(p)), []);
+  await page.context().close();
+});
+
 test('T36: another desk\'s recording gets the same answer as one that does not exist', async () => {
   const page = await open();
   await signIn(page, facts.desk2);
