@@ -146,7 +146,21 @@ Response Router::handle(const Request& req, const std::string& peer) {
     return session(req, path, peer);
   }
 
-  // Authentication: the token names an account; the account its role and scope.
+  auto who = authenticate(req, path, peer);
+  if (auto* r = std::get_if<Response>(&who)) return std::move(*r);
+  const auto& p = std::get<Principal>(who);
+  Response res = route(req, p, path, query);
+  spdlog::info("admin-api {} ({}, {}) from {}: {} {} -> {}", p.actor(),
+               policy::role_name(p.account.role), p.token_id, peer.empty() ? "?" : peer,
+               std::string(req.method_string()), std::string(req.target()), res.result_int());
+  return res;
+}
+
+std::variant<Router::Principal, Response> Router::authenticate(const Request& req,
+                                                               std::string_view path,
+                                                               const std::string& peer) {
+  // The token names an account; the account its role and scope. The portal's session cookie
+  // does the same for requests without a token.
   const auto auth = req[http::field::authorization];
   const std::string_view bearer(auth.data(), auth.size());
   auto refuse = [&](const std::string& why) {
@@ -161,14 +175,8 @@ Response Router::handle(const Request& req, const std::string& peer) {
     auto who = session_principal(req, path);
     if (auto* r = std::get_if<Response>(&who)) {
       refuse("portal session: " + std::string(r->body().substr(0, 120)));
-      return std::move(*r);
     }
-    auto& p = std::get<Principal>(who);
-    Response res = route(req, p, path, query);
-    spdlog::info("admin-api {} ({}, {}) from {}: {} {} -> {}", p.actor(),
-                 policy::role_name(p.account.role), p.token_id, peer.empty() ? "?" : peer,
-                 std::string(req.method_string()), std::string(req.target()), res.result_int());
-    return res;
+    return who;
   }
   if (!istarts_with(bearer, "Bearer ") || bearer.size() <= 7) {
     refuse("no token");
@@ -179,36 +187,30 @@ Response Router::handle(const Request& req, const std::string& peer) {
     return r;
   }
   Principal who;
-  {
-    std::lock_guard lock(svc_.mutex());
-    if (!svc_.store()) {
-      return problem(req, http::status::service_unavailable, "no store", "StoreUnavailable");
-    }
-    auto token = svc_.store()->token_by_hash(token_hash(std::string(trim(bearer.substr(7)))));
-    if (!token) {
-      return problem(req, http::status::service_unavailable, token.error().message,
-                     "StoreUnavailable");
-    }
-    std::optional<policy::Account> acct;
-    if (token.value()) {
-      auto a = svc_.store()->account(token.value()->account);
-      if (a && a.value()) acct = a.value();
-    }
-    if (!acct) {
-      refuse("invalid or revoked token");
-      Response r =
-          problem(req, http::status::unauthorized, "invalid or revoked token", "Unauthenticated");
-      r.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
-      return r;
-    }
-    who.account = std::move(*acct);
-    who.token_id = token.value()->id;
+  std::lock_guard lock(svc_.mutex());
+  if (!svc_.store()) {
+    return problem(req, http::status::service_unavailable, "no store", "StoreUnavailable");
   }
-  Response res = route(req, who, path, query);
-  spdlog::info("admin-api {} ({}, token {}) from {}: {} {} -> {}", who.actor(),
-               policy::role_name(who.account.role), who.token_id, peer.empty() ? "?" : peer,
-               std::string(req.method_string()), std::string(req.target()), res.result_int());
-  return res;
+  auto token = svc_.store()->token_by_hash(token_hash(std::string(trim(bearer.substr(7)))));
+  if (!token) {
+    return problem(req, http::status::service_unavailable, token.error().message,
+                   "StoreUnavailable");
+  }
+  std::optional<policy::Account> acct;
+  if (token.value()) {
+    auto a = svc_.store()->account(token.value()->account);
+    if (a && a.value()) acct = a.value();
+  }
+  if (!acct) {
+    refuse("invalid or revoked token");
+    Response r =
+        problem(req, http::status::unauthorized, "invalid or revoked token", "Unauthenticated");
+    r.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+    return r;
+  }
+  who.account = std::move(*acct);
+  who.token_id = "token " + token.value()->id;
+  return who;
 }
 
 Response Router::route(const Request& req, const Principal& who, std::string_view path,
@@ -306,6 +308,17 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     return search_recordings(req, who, query);
   }
   if (istarts_with(path, "/api/v1/recordings/")) return recordings(req, who, path);
+  if (path == "/api/v1/live") {
+    if (req.method() != http::verb::get)
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    return live_calls(req, who);
+  }
+  if (istarts_with(path, "/api/v1/live/")) {
+    return problem(
+        req, http::status::upgrade_required,
+        "listening is a WebSocket: GET " + std::string(path) + " with Upgrade: websocket",
+        "WebSocketRequired");
+  }
   if (istarts_with(path, "/api/v1/accounts") || istarts_with(path, "/api/v1/tokens")) {
     return accounts(req, who, path);
   }

@@ -36,6 +36,7 @@
 #include <boost/beast/http.hpp>
 
 #include "adminapi/http_types.h"
+#include "adminapi/live.h"
 #include "adminapi/sessions.h"
 #include "adminapi/static_files.h"
 #include "common/call_records.h"
@@ -123,6 +124,11 @@ class Router {
     std::string actor() const { return "api:" + account.name; }
   };
   SessionStore& sessions() { return sessions_; }
+  // WebSocket GET /api/v1/live/{id}/listen (router_live.cc): the feed of a recording in progress
+  // for a caller who may monitor it (logged in the ledger), or the refusal to answer instead of
+  // upgrading. Cross-origin requests are refused (a WebSocket is not bound by CORS).
+  std::variant<Response, std::unique_ptr<LiveFeed>> live_open(const Request& req,
+                                                              const std::string& peer);
   // Whether `role` is in one of the options' role lists (cosign_roles, reason_roles).
   static bool listed(const std::vector<policy::Role>& roles, policy::Role role) {
     return std::find(roles.begin(), roles.end(), role) != roles.end();
@@ -135,6 +141,13 @@ class Router {
   // response when the session is gone, the CSRF token or origin is wrong, or a sensitive action
   // needs the password again.
   std::variant<Principal, Response> session_principal(const Request& req, std::string_view path);
+  // The principal of a request: its bearer token's account, or its portal session's.
+  std::variant<Principal, Response> authenticate(const Request& req, std::string_view path,
+                                                 const std::string& peer);
+  // GET /api/v1/live: the recordings in progress the caller may listen to (router_live.cc).
+  Response live_calls(const Request& req, const Principal& who);
+  // Who may monitor calls live: compliance officers and supervisors, within their scope.
+  static bool may_monitor(policy::Role role);
   Response route(const Request& req, const Principal& who, std::string_view path,
                  const std::map<std::string, std::string>& query);
   Response calls(const Request& req, const Principal& who, std::string_view call_id,
@@ -197,6 +210,11 @@ class Router {
   std::optional<Response> redaction_routes(const Request& req, const Principal& who,
                                            archive::Archive& a, const archive::RecordingInfo& r,
                                            const nlohmann::json& body, Status& failed);
+  // GET and POST /api/v1/recordings/{id}/annotations (router_annotations.cc), as above.
+  std::optional<Response> annotation_routes(const Request& req, const Principal& who,
+                                            archive::Archive& a, const archive::RecordingInfo& r,
+                                            const nlohmann::json& body, Status& failed);
+  Result<nlohmann::json> annotations_of(const std::string& recording);
   // The job queue for redactions, opened on first use.
   Result<jobs::JobQueue*> job_queue();
   std::mutex jobs_mu_;

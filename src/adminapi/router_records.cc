@@ -491,9 +491,10 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
     if (!info || !policy::in_scope(who.account, info.value().metadata)) return deny();
     const auto& r = info.value();
     const Versions versions(r.metadata, listed(options_.original_roles, who.account.role));
-    if (parts.size() == 2 && parts[1] == "redactions") {
+    if (parts.size() == 2 && (parts[1] == "redactions" || parts[1] == "annotations")) {
       Status failed = ok_status();
-      if (auto res = redaction_routes(req, who, a, r, body, failed)) {
+      if (auto res = parts[1] == "redactions" ? redaction_routes(req, who, a, r, body, failed)
+                                              : annotation_routes(req, who, a, r, body, failed)) {
         out = std::move(*res);
         return ok_status();
       }
@@ -622,6 +623,9 @@ Response Router::recordings(const Request& req, const Principal& who, std::strin
                    {"legalHolds", r.active_holds},
                    {"participants", search::participants_view(r.metadata, media_base)},
                    {"objects", objects}};
+      auto notes = annotations_of(rec);
+      if (!notes) return notes.error();
+      view["annotations"] = std::move(notes).value();
       view["versions"] = versions.view(media_base);
       view["version"] = versions.latest();
       auto transcript = search::read_transcript(a, rec, who.actor());

@@ -11,6 +11,7 @@
 #include "archive/archive.h"
 #include "archive/export.h"
 #include "jobs/queue.h"
+#include "media/pcap.h"
 #include "policy/sqlite_store.h"
 
 namespace verbatim::adminapi {
@@ -1054,6 +1055,144 @@ TEST_F(RouterTest, RedactedVersionsPlayByDefaultAndTheOriginalOnlyForTheRolesAll
   auto [plain, plain_obj] = recording("FX Desk");
   EXPECT_EQ(get("/api/v1/recordings/" + plain + "/objects/" + plain_obj).result(),
             http::status::ok);
+}
+
+// Live monitoring: the calls being recorded now, within the caller's scope, for officers and
+// supervisors; listening (the WebSocket's feed) only for them, never cross-origin, only while the
+// call goes on, and each listen's start and end in the ledger.
+TEST_F(RouterTest, LiveCallsAndListeningWithinScopeAndInTheLedger) {
+  RouterOptions ro;
+  ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
+    return use(*archive_);
+  };
+  ro.open_archive = [this]() -> Result<std::unique_ptr<archive::Archive>> {
+    archive::ArchiveOptions ao;
+    ao.root = (dir / "archive").string();
+    ao.shared = true;
+    return archive::Archive::open(ao, clock, "live");
+  };
+  router = std::make_unique<Router>(*svc, ro);
+  const std::string ended = recording("FX Desk").first;
+  auto rec = archive_->create_recording(
+      {{"groups", {"FX Desk"}},
+       {"policy", "Traders"},
+       {"participants", {{{"id", "p1"}, {"aor", "sip:ava@fx.example"}, {"name", "Ava"}}}},
+       {"media", {{{"label", "1"}, {"port", 7400}, {"payloads", {{"0", "PCMU/8000"}}}}}}});
+  ASSERT_TRUE(rec);
+  auto evidence = archive_->begin_object(rec.value(), "evidence-pcap");
+  ASSERT_TRUE(evidence);
+  auto pcap = media::pcap_file_header();
+  const auto from = media::UdpEndpoint::parse("127.0.0.1", 40000).value();
+  const auto to = media::UdpEndpoint::parse("127.0.0.1", 7400).value();
+  const auto now = std::chrono::system_clock::now();
+  std::vector<uint8_t> payload(160, 0x00);  // loud µ-law
+  for (int i = 0; i < 50; ++i) {
+    std::vector<uint8_t> rtp = {0x80, 0, 0, static_cast<uint8_t>(i), 0, 0, 0, 0, 0, 0, 0, 1};
+    rtp.insert(rtp.end(), payload.begin(), payload.end());
+    ASSERT_TRUE(
+        media::append_pcap_udp(pcap, now + std::chrono::milliseconds(20 * i), from, to, rtp));
+  }
+  ASSERT_TRUE(evidence.value()->writer().write(pcap));
+  ASSERT_TRUE(evidence.value()->writer().flush());
+
+  auto listed = call(http::verb::get, "/api/v1/live", nullptr, "jane-token");
+  ASSERT_EQ(listed.result(), http::status::ok) << listed.body();
+  ASSERT_EQ(body(listed)["count"], 1);
+  EXPECT_EQ(body(listed)["calls"][0]["id"], rec.value());
+  EXPECT_EQ(body(listed)["calls"][0]["listen"], "/api/v1/live/" + rec.value() + "/listen");
+  EXPECT_EQ(body(call(http::verb::get, "/api/v1/live", nullptr, "sam-token"))["count"], 1);
+  EXPECT_EQ(body(call(http::verb::get, "/api/v1/live", nullptr, "rita-token"))["count"], 0);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/live", nullptr, "audit-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/live/" + rec.value() + "/listen", nullptr, "jane-token")
+                .result(),
+            http::status::upgrade_required);
+
+  auto open = [&](const std::string& id, const std::string& token,
+                  const std::string& origin = "https://portal.example") {
+    Request req{http::verb::get, "/api/v1/live/" + id + "/listen", 11};
+    req.set(http::field::host, "portal.example");
+    req.set(http::field::origin, origin);
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::authorization, "Bearer " + token);
+    return router->live_open(req, "127.0.0.1");
+  };
+  auto refused = [&](auto&& opened) {
+    auto* r = std::get_if<Response>(&opened);
+    return r ? r->result() : http::status::ok;
+  };
+  EXPECT_EQ(refused(open(rec.value(), "jane-token", "https://evil.example")),
+            http::status::forbidden);
+  EXPECT_EQ(refused(open(rec.value(), "rita-token")), http::status::forbidden);
+  EXPECT_EQ(refused(open(rec.value(), "audit-token")), http::status::forbidden);
+  EXPECT_EQ(refused(open(std::string(32, '0'), "jane-token")), http::status::forbidden);
+  EXPECT_EQ(refused(open(ended, "jane-token")), http::status::conflict);
+  EXPECT_EQ(ledger("access.denied").size(), 3u);
+  {
+    auto opened = open(rec.value(), "sam-token");
+    auto* feed = std::get_if<std::unique_ptr<LiveFeed>>(&opened);
+    ASSERT_TRUE(feed) << std::get<Response>(opened).body();
+    EXPECT_EQ((*feed)->header()["participants"][0]["name"], "Ava");
+    EXPECT_EQ((*feed)->header()["codec"], "opus");
+    // Once each 20 ms is kDelay old it goes out: all 50 packets' audio, and silence after.
+    auto due = (*feed)->poll(now + std::chrono::seconds(3));
+    ASSERT_TRUE(due) << due.error().message;
+    ASSERT_GE(due.value().size(), 50u);
+    double first_ms = 0;
+    std::memcpy(&first_ms, due.value()[0].data(), 8);
+    EXPECT_NEAR(
+        first_ms,
+        double(
+            std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()),
+        20.0);
+    EXPECT_FALSE((*feed)->ended());
+  }
+  ASSERT_TRUE(archive_->ledger().sync());  // what the feed's own view of the archive appended
+  const auto listens = ledger("access.listen");
+  ASSERT_EQ(listens.size(), 2u);
+  EXPECT_EQ(listens[0]["by"], "api:sam");
+  EXPECT_EQ(listens[0]["event"], "start");
+  EXPECT_EQ(listens[1]["event"], "end");
+  EXPECT_EQ(listens[1]["recording"], rec.value());
+}
+
+// Annotations: notes at a time of a recording, by the officers who may read it; kept as written,
+// in time order, shown with the recording, and in the ledger with their text.
+TEST_F(RouterTest, AnnotationsAreAnchoredInTimeAndInTheLedger) {
+  const std::string rec = recording("FX Desk").first;
+  const std::string url = "/api/v1/recordings/" + rec + "/annotations";
+  for (const json& bad : {json{{"atSeconds", 1}}, json{{"atSeconds", 1}, {"text", "  "}},
+                          json{{"atSeconds", -1}, {"text", "x"}}, json{{"text", "x"}},
+                          json{{"atSeconds", "2"}, {"text", "x"}},
+                          json{{"atSeconds", 1}, {"text", std::string(1001, 'x')}}}) {
+    EXPECT_EQ(call(http::verb::post, url, bad, "jane-token").result(), http::status::bad_request)
+        << bad.dump();
+  }
+  EXPECT_EQ(call(http::verb::post, url, {{"atSeconds", 1}, {"text", "x"}}, "rita-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(call(http::verb::post, url, {{"atSeconds", 1}, {"text", "x"}}, "audit-token").result(),
+            http::status::forbidden);
+  auto made = call(http::verb::post, url, {{"atSeconds", 12.5}, {"text", "asks to move the trade"}},
+                   "jane-token");
+  ASSERT_EQ(made.result(), http::status::created) << made.body();
+  EXPECT_EQ(body(made)["author"], "api:jane");
+  ASSERT_EQ(
+      call(http::verb::post, url, {{"atSeconds", 3}, {"text", "greets"}}, "omar-token").result(),
+      http::status::created);
+  auto listed = body(call(http::verb::get, url, nullptr, "jane-token"))["annotations"];
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0]["text"], "greets");  // in time order
+  EXPECT_EQ(listed[1]["atSeconds"], 12.5);
+  EXPECT_EQ(
+      body(call(http::verb::get, "/api/v1/recordings/" + rec, nullptr, "jane-token"))["annotations"]
+          .size(),
+      2u);
+  const auto logged = ledger("access.annotation");
+  ASSERT_EQ(logged.size(), 2u);
+  EXPECT_EQ(logged[0]["by"], "api:jane");
+  EXPECT_EQ(logged[0]["text"], "asks to move the trade");
+  EXPECT_EQ(logged[1]["atSeconds"], 3.0);
 }
 
 }  // namespace

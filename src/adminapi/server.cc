@@ -9,12 +9,17 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include <deque>
 
 namespace verbatim::adminapi {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace ssl = boost::asio::ssl;
+namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -75,6 +80,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(e);
       return e ? std::string("?") : ep.address().to_string();
     }();
+    // Live listening (live.h): the router decides, then this connection becomes its WebSocket.
+    if (websocket::is_upgrade(req)) {
+      auto opened = router_.live_open(req, peer);
+      if (auto* refused = std::get_if<Response>(&opened)) {
+        refused->keep_alive(false);
+        write(std::move(*refused));
+        return;
+      }
+      start_live(req, std::move(std::get<std::unique_ptr<LiveFeed>>(opened)));
+      return;
+    }
     if (Router::runs_off_loop(req)) {
       // Long reads (the call records) on a worker: the loop keeps serving SIP and media.
       asio::post(workers_, [self = this->shared_from_this(), req = std::move(req), peer]() {
@@ -113,6 +129,99 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                       });
   }
 
+  // The WebSocket of one listener: the feed's header as text, then its Opus packets as binary
+  // messages every LiveFeed::kTick, until the call ends (a close frame) or the listener goes.
+  // Nothing the listener sends is used (there is no whisper); reading only sees its close. A
+  // listener that cannot keep up (over 4 s of audio queued) is cut off.
+  void start_live(const Request& req, std::unique_ptr<LiveFeed> feed) {
+    beast::get_lowest_layer(stream_).expires_never();
+    feed_ = std::move(feed);
+    ws_ = std::make_unique<websocket::stream<Stream&>>(stream_);
+    ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_->async_accept(req, [self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        self->stop_live();
+        return;
+      }
+      self->send(self->feed_->header().dump(), true);
+      self->live_tick();
+      self->live_read();
+    });
+  }
+
+  void live_tick() {
+    if (!feed_) return;
+    if (!timer_) timer_.emplace(stream_.get_executor());
+    timer_->expires_after(LiveFeed::kTick);
+    timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || !self->feed_) return;
+      auto due = self->feed_->poll(std::chrono::system_clock::now());
+      if (!due) {
+        spdlog::warn("live: {}", due.error().message);
+        self->close_live();
+        return;
+      }
+      for (auto& m : due.value()) self->send(std::move(m), false);
+      if (self->outq_.size() > 200) {  // 4 s behind
+        self->close_live();
+        return;
+      }
+      if (self->feed_->ended()) {
+        self->close_live();
+        return;
+      }
+      self->live_tick();
+    });
+  }
+
+  void live_read() {
+    ws_->async_read(ws_buffer_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->stop_live();
+        return;
+      }
+      self->ws_buffer_.consume(self->ws_buffer_.size());
+      self->live_read();
+    });
+  }
+
+  void send(std::string message, bool text) {
+    outq_.emplace_back(std::move(message), text);
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (outq_.empty() || !ws_) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    ws_->text(outq_.front().second);
+    ws_->async_write(asio::buffer(outq_.front().first),
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       if (!self->outq_.empty()) self->outq_.pop_front();
+                       if (ec) {
+                         self->stop_live();
+                         return;
+                       }
+                       self->write_next();
+                     });
+  }
+
+  void close_live() {
+    if (!ws_ || closing_) return;
+    closing_ = true;
+    if (timer_) timer_->cancel();
+    ws_->async_close(websocket::close_code::normal,
+                     [self = this->shared_from_this()](beast::error_code) { self->stop_live(); });
+  }
+
+  // The listen is over: the feed goes (its end is logged), the timer stops.
+  void stop_live() {
+    if (timer_) timer_->cancel();
+    feed_.reset();
+  }
+
   void shutdown() {
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -123,6 +232,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<http::request_parser<http::string_body>> parser_;
   Router& router_;
   asio::thread_pool& workers_;
+  // Live listening (after an upgrade).
+  std::unique_ptr<websocket::stream<Stream&>> ws_;
+  std::unique_ptr<LiveFeed> feed_;
+  std::optional<asio::steady_timer> timer_;
+  beast::flat_buffer ws_buffer_;
+  std::deque<std::pair<std::string, bool>> outq_;
+  bool writing_ = false, closing_ = false;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "archive/archive.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -839,6 +840,36 @@ Result<std::unique_ptr<ObjectReader>> Archive::read_object(const std::string& ob
   auto source = store_->open(object_key);
   if (!source) return source.error();
   return ObjectReader::open(std::move(source).value(), key.value());
+}
+
+Result<std::unique_ptr<LiveReader>> Archive::read_live(const std::string& object_id) {
+  VB_TRY(writable());
+  std::string object_key;
+  {
+    SqliteStmt s(*db_, "SELECT path FROM objects WHERE id = ?1");
+    s.bind(1, object_id);
+    if (s.step() != kSqliteRow) return not_found("object", object_id);
+    object_key = s.text(0);
+  }
+  auto key = data_key(object_id);
+  if (!key) return key.error();
+  return std::make_unique<LiveReader>(store_, object_key, key.value());
+}
+
+LiveReader::~LiveReader() { sodium_memzero(data_key_.data(), data_key_.size()); }
+
+Result<std::vector<uint8_t>> LiveReader::poll() {
+  auto source = store_->open(key_);
+  if (!source) return source.error();
+  auto reader = ObjectReader::open(std::move(source).value(), data_key_);
+  if (!reader) return reader.error();
+  std::vector<uint8_t> out;
+  for (; next_chunk_ < reader.value()->chunks().size(); ++next_chunk_) {
+    auto chunk = reader.value()->read_chunk(next_chunk_);
+    if (!chunk) return chunk.error();
+    out.insert(out.end(), chunk.value().begin(), chunk.value().end());
+  }
+  return out;
 }
 
 }  // namespace verbatim::archive

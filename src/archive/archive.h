@@ -130,6 +130,27 @@ class OpenObject {
   std::unique_ptr<ObjectWriter> writer_;
 };
 
+// An object read as it is being written (live listening to a recording in progress): each poll()
+// opens the object again and returns the chunks the writer flushed since the last poll, each
+// authenticated. No ledger entry per poll: whoever listens is logged once by the caller
+// (Archive::log_access "listen"). Holds the object's data key; one thread at a time.
+class LiveReader {
+ public:
+  LiveReader(std::shared_ptr<ObjectStore> store, std::string key, const DataKey& data_key)
+      : store_(std::move(store)), key_(std::move(key)), data_key_(data_key) {}
+  ~LiveReader();
+  LiveReader(const LiveReader&) = delete;
+  LiveReader& operator=(const LiveReader&) = delete;
+  // The plaintext flushed since the last poll (empty: nothing new).
+  Result<std::vector<uint8_t>> poll();
+
+ private:
+  std::shared_ptr<ObjectStore> store_;
+  std::string key_;
+  DataKey data_key_;
+  size_t next_chunk_ = 0;
+};
+
 class Archive {
  public:
   static Result<std::unique_ptr<Archive>> open(ArchiveOptions options, const Clock& clock,
@@ -206,6 +227,8 @@ class Archive {
   Result<std::string> read_whole(const std::string& object_id, const std::string& who);
   Result<std::unique_ptr<ObjectReader>> read_object(const std::string& object_id,
                                                     const std::string& who);
+  // An object still being written, read as it grows (LiveReader); the caller logs the access.
+  Result<std::unique_ptr<LiveReader>> read_live(const std::string& object_id);
 
   // --- retention, holds, disposal ---
   Status extend_retention(const std::string& recording_id, const std::string& until_iso,

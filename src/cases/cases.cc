@@ -32,6 +32,18 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX case_exports_by_case ON case_exports(case_name, id);
     )sql",
+    // 2: annotations: notes anchored at a time of a recording (never changed or removed).
+    R"sql(
+    CREATE TABLE annotations (
+      id         INTEGER PRIMARY KEY AUTOINCREMENT,
+      recording  TEXT NOT NULL,
+      at_seconds REAL NOT NULL,
+      text       TEXT NOT NULL,
+      author     TEXT NOT NULL,
+      created_at TEXT NOT NULL
+    );
+    CREATE INDEX annotations_by_recording ON annotations(recording, at_seconds, id);
+    )sql",
 };
 
 std::vector<std::string> strings(const json& j, const char* key) {
@@ -250,6 +262,40 @@ Result<std::vector<ExportJob>> CaseStore::exports(const std::string& name) {
   int rc = 0;
   while ((rc = s.step()) == kSqliteRow) out.push_back(job_from(s.int64(0), s.text(1), s.text(2)));
   if (rc != kSqliteDone) return db_->error("export jobs of " + name);
+  return out;
+}
+
+json Annotation::to_json() const {
+  return {{"id", id},     {"recording", recording}, {"atSeconds", at_seconds},
+          {"text", text}, {"author", author},       {"created", created}};
+}
+
+Result<int64_t> CaseStore::add_annotation(const Annotation& a) {
+  SqliteStmt s(*db_,
+               "INSERT INTO annotations (recording, at_seconds, text, author, created_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5)");
+  s.bind(1, a.recording);
+  s.bind_real(2, a.at_seconds);
+  s.bind(3, a.text);
+  s.bind(4, a.author);
+  s.bind(5, a.created);
+  if (s.step() != kSqliteDone) return db_->error("annotation of " + a.recording);
+  SqliteStmt id(*db_, "SELECT last_insert_rowid()");
+  id.step();
+  return id.int64(0);
+}
+
+Result<std::vector<Annotation>> CaseStore::annotations(const std::string& recording) {
+  SqliteStmt s(*db_,
+               "SELECT id, recording, at_seconds, text, author, created_at FROM annotations "
+               "WHERE recording = ?1 ORDER BY at_seconds, id");
+  s.bind(1, recording);
+  std::vector<Annotation> out;
+  int rc = 0;
+  while ((rc = s.step()) == kSqliteRow) {
+    out.push_back({s.int64(0), s.text(1), s.real(2), s.text(3), s.text(4), s.text(5)});
+  }
+  if (rc != kSqliteDone) return db_->error("annotations of " + recording);
   return out;
 }
 

@@ -3,7 +3,8 @@
 // owner that may see it). A legal hold on a case holds each of its recordings in the archive
 // under the case's name (Archive::set_hold), and recordings that join a held case are held too;
 // releasing it is a four-eyes request (adminapi). Export jobs write one offline-verifiable
-// package of all its recordings. Each step is in the case's history here and in the archive's
+// package of all its recordings. Annotations (notes at a time of a recording) are kept here too.
+// Each step is in the case's history here and in the archive's
 // ledger (case.* entries, and the archive's own hold.*, access.export and access.key entries).
 // Stored in <data_dir>/cases.db (SQLite, WAL), opened per request by the API; any thread, one
 // object per thread.
@@ -56,6 +57,19 @@ struct ExportJob {
 
 Status check_case_name(std::string_view name);
 
+// A note an officer anchored at a time of a recording ("said the account number here"). Kept
+// as written, never changed or removed; its text is in the archive's ledger too
+// (access.annotation), so what was noted, by whom and when is tamper-evident.
+struct Annotation {
+  int64_t id = 0;
+  std::string recording;
+  double at_seconds = 0;  // on the playback files' timeline
+  std::string text;
+  std::string author;
+  std::string created;
+  nlohmann::json to_json() const;
+};
+
 class CaseStore {
  public:
   static Result<std::unique_ptr<CaseStore>> open(const std::string& path);
@@ -74,6 +88,10 @@ class CaseStore {
   Status update_export(const ExportJob& job);
   Result<std::optional<ExportJob>> export_job(int64_t id);
   Result<std::vector<ExportJob>> exports(const std::string& name);
+
+  Result<int64_t> add_annotation(const Annotation& a);
+  // A recording's annotations in time order.
+  Result<std::vector<Annotation>> annotations(const std::string& recording);
 
  private:
   explicit CaseStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}

@@ -122,6 +122,9 @@ class PortalInABrowser(recorder.RecorderTestCase):
         played = [e for e in reads if e["object"] in playback]
         self.assertTrue(played, reads)
         self.assertLess(reasons[0]["seq"], played[0]["seq"])
+        # The note taken in the player, with its text, by the officer.
+        notes = [(e["by"], e["text"]) for e in self.ledger("access.annotation")]
+        self.assertEqual(notes, [("api:officer", "asks to move the trade to Friday")])
         # The redaction: asked for with its reason, made by the recorder as version 1 (a metadata
         # version by the officer), and the original objects still verify, deeply.
         asked = [e for e in self.ledger("access.redaction") if e.get("by") == "api:officer"]
@@ -139,6 +142,44 @@ class PortalInABrowser(recorder.RecorderTestCase):
         actions = [(e["action"], e.get("detail", {}).get("account")) for e in events]
         self.assertIn(("session.failed", "officer"), actions)
         self.assertIn(("session.created", None), actions)
+
+    def test_live_listening_to_a_sipp_call_in_progress_in_chromium(self):
+        """SIPp keeps a SIPREC call going (a tone on each stream from rtp_sender.py) while officers
+        use the Live page: one listens within 2 s of real time, another desk's cannot."""
+        rec, port = self.start_recorder()
+        url = self.start_portal()
+        facts = {"url": url, "officer": self.account("officer", "compliance-officer"),
+                 "desk2": self.account("desk2", "compliance-officer", "--groups", "Desk2")}
+        body, ct = recorder.multipart(
+            recorder.offer([("1", 7400, [0], "sendonly"), ("2", 7402, [0], "sendonly")]),
+            recorder.metadata([("p1", *ALICE, "1", "2"), ("p2", *BOB, "2", "1")], ["1", "2"]))
+        sent = os.path.join(self.tmp, "sent.json")
+        cmd = (f'<exec command="{sys.executable} {recorder.SENDER} --ports [$p1],[$p2] --packets 1500 '
+               f'--out {sent}"/>')
+        sipp, call_id = self.run_sipp(port, ct, body.replace("\r\n", "\n").strip("\n"), 30000, exec_cmd=cmd,
+                                      name="live")
+        token = self.token("watcher", "compliance-officer")
+        live = []
+
+        def listed():
+            nonlocal live
+            live = self.api(url, "/api/v1/live", token)["calls"]
+            return bool(live)
+        self.assertTrue(wait_until(listed, 20), self.log_text()[-2000:])
+        facts["recording"] = live[0]["id"]
+        self.assertEqual(live[0]["callId"], call_id)
+        env = dict(os.environ, PORTAL_FACTS=json.dumps(facts), CHROMIUM=CHROMIUM)
+        run = subprocess.run(["node", "--test", "--test-reporter=spec", "tests/live.test.mjs"], cwd=WEB, env=env,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:])
+        print("\n".join(line for line in run.stdout.splitlines() if "live listening" in line or "timings" in line))
+        _, err = sipp.communicate(timeout=90)
+        self.assertEqual(sipp.returncode, 0, err)
+        # Each listen is in the ledger with its start and end; the other desk's attempt is denied.
+        listens = [(e["by"], e["event"]) for e in self.ledger("access.listen")]
+        self.assertEqual(listens, [("api:officer", "start"), ("api:officer", "end")])
+        denied = [e for e in self.ledger("access.denied") if e.get("by") == "api:desk2"]
+        self.assertEqual([e["target"] for e in denied], [facts["recording"]])
 
     def api(self, url, path, token):
         ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "tls", "ca.crt"))

@@ -9,6 +9,7 @@ import './player';
 import './cases';
 import './approvals';
 import './admin';
+import './live';
 
 interface Route {
   page: string;
@@ -110,8 +111,19 @@ export class VbApp extends LitElement {
     this.session = s;
     this.loading = false;
     if (s && !location.hash) {
-      location.hash = this.may('recordings-read') ? '#/search' : this.may('policy-read') ? '#/admin' : '#/account';
+      location.hash = this.may('recordings-read')
+        ? '#/search'
+        : this.mayMonitor()
+        ? '#/live'
+        : this.may('policy-read')
+        ? '#/admin'
+        : '#/account';
     }
+  }
+
+  // Live monitoring: compliance officers and supervisors.
+  private mayMonitor(): boolean {
+    return this.may('recordings-read') || this.session?.account.role === 'supervisor';
   }
 
   private may(right: string): boolean {
@@ -162,6 +174,7 @@ export class VbApp extends LitElement {
         <span class="brand">VERBATIM</span>
         <nav aria-label="Main">
           ${this.may('recordings-read') ? [this.nav('search', 'Search'), this.nav('cases', 'Cases')] : ''}
+          ${this.mayMonitor() ? this.nav('live', 'Live') : ''}
           ${this.may('policy-read') ? this.nav('admin', 'Administration') : ''}
           ${this.may('recordings-hold') || this.may('accounts-manage') || this.may('recorders-write')
             ? this.nav('approvals', 'Approvals')
@@ -202,6 +215,7 @@ export class VbApp extends LitElement {
     if (r.page === 'cases' && this.may('recordings-read')) {
       return r.arg ? html`<vb-case .name=${r.arg}></vb-case>` : html`<vb-cases .params=${r.params}></vb-cases>`;
     }
+    if (r.page === 'live' && this.mayMonitor()) return html`<vb-live></vb-live>`;
     if (r.page === 'admin' && this.may('policy-read')) {
       return html`<vb-admin .rights=${this.session!.rights}></vb-admin>`;
     }

@@ -10,6 +10,8 @@
 // first), and for officers who may redact, spans chosen by dragging on a lane, clicking words
 // or typing times, hidden by silence or a tone in a new version the recorder makes
 // (POST .../redactions); the transcript hides the words of the version being played.
+// Notes: anchored at the time being played, kept as written and in the ledger (POST
+// .../annotations), shown on the timeline and listed (a click seeks there).
 import { LitElement, html, css, nothing } from 'lit';
 import WaveSurfer from 'wavesurfer.js';
 import RegionsPlugin from 'wavesurfer.js/dist/plugins/regions.esm.js';
@@ -91,6 +93,14 @@ interface Detail {
   timeline?: TimelineEvent[];
   versions?: Version[];
   version?: number;
+  annotations?: Annotation[];
+}
+interface Annotation {
+  id: number;
+  atSeconds: number;
+  text: string;
+  author: string;
+  created: string;
 }
 
 const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
@@ -107,6 +117,7 @@ export class VbPlayer extends LitElement {
     redacting: { state: true },
     spans: { state: true },
     redactNote: { state: true },
+    noteError: { state: true },
     reasonGiven: { state: true },
     detail: { state: true },
     error: { state: true },
@@ -126,6 +137,7 @@ export class VbPlayer extends LitElement {
   redacting = false;
   spans: Span[] = [];
   redactNote = '';
+  noteError = '';
   reasonGiven = false;
   detail: Detail | null = null;
   error = '';
@@ -576,7 +588,11 @@ export class VbPlayer extends LitElement {
       this.seek(w.start);
       return;
     }
-    this.spans = [...this.spans, { start: round(w.start), end: round(w.end), participant: u.speaker }];
+    // The speaker is the lane's name ("Name <address>"): the span is that lane's participant's.
+    const lane = this.playable().find(
+      (p) => u.speaker === p.id || u.speaker === p.name || u.speaker === p.aor || u.speaker === `${p.name} <${p.aor}>`,
+    );
+    this.spans = [...this.spans, { start: round(w.start), end: round(w.end), participant: lane?.id ?? u.speaker }];
     this.drawSpans();
   }
 
@@ -652,8 +668,53 @@ export class VbPlayer extends LitElement {
     </section>`;
   }
 
+  private async addNote(e: Event): Promise<void> {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    const text = String(new FormData(form).get('text') ?? '').trim();
+    try {
+      const made = await api<Annotation>('POST', `/api/v1/recordings/${encodeURIComponent(this.recording)}/annotations`, {
+        atSeconds: round(this.time),
+        text,
+      });
+      const list = [...(this.detail!.annotations ?? []), made].sort((a, b) => a.atSeconds - b.atSeconds);
+      this.detail = { ...this.detail!, annotations: list };
+      form.reset();
+      this.noteError = '';
+    } catch (err) {
+      this.noteError = err instanceof ApiError ? err.message : String(err);
+    }
+  }
+
+  private notes() {
+    const list = this.detail?.annotations ?? [];
+    return html`<h2>Notes</h2>
+      ${list.length
+        ? html`<ul aria-label="Notes">
+            ${list.map(
+              (n) => html`<li>
+                <button class="secondary" @click=${() => this.seek(n.atSeconds)} aria-label="Play from ${duration(n.atSeconds)}">
+                  ${duration(n.atSeconds)}</button>
+                ${n.text} <span class="muted">(${n.author}, ${when(n.created)})</span>
+              </li>`,
+            )}
+          </ul>`
+        : html`<p class="muted">No notes yet.</p>`}
+      ${this.playable().length
+        ? html`<form class="row" @submit=${this.addNote} aria-label="Add a note">
+            <label>Note at ${duration(this.time)} (kept as written, in the ledger)
+              <input name="text" required maxlength="1000" size="60" /></label>
+            <button type="submit">Add note</button>
+          </form>`
+        : nothing}
+      ${this.noteError ? html`<p class="error" role="alert">${this.noteError}</p>` : nothing}`;
+  }
+
   private timeline() {
-    const events = this.detail?.timeline ?? [];
+    const events = [
+      ...(this.detail?.timeline ?? []),
+      ...(this.detail?.annotations ?? []).map((n) => ({ atSeconds: n.atSeconds, type: 'note', label: `Note: ${n.text}` })),
+    ];
     if (!events.length || !this.total) return nothing;
     return html`<div class="timeline" aria-label="Events">
       ${events.map(
@@ -712,6 +773,7 @@ export class VbPlayer extends LitElement {
             </div>
             ${this.timeline()} ${keyed(this.version, lanes.map((p) => this.lane(p)))} ${this.redactPanel(lanes)}`
         : html`<p class="muted">No playback files yet: the playback job makes them after the call.</p>`}
+      ${this.notes()}
       <h2>Transcript</h2>
       ${this.transcript()}
       <h2>Related interactions</h2>

@@ -6,63 +6,10 @@
 // With VERBATIM_SCREENSHOTS=DIR it saves a screenshot of each page there (docs/screenshots).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { facts, launch, close, open, signIn, axe, timed } from './browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core/axe.min.js');
-const facts = JSON.parse(process.env.PORTAL_FACTS ?? '{}');
-const SHOTS = process.env.VERBATIM_SCREENSHOTS ?? '';
-// Debian's chromium as root on a machine without network: no sandbox, no GPU, nothing that
-// reaches out (Google's update, sync and safe-browsing services).
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
-  '--mute-audio'];
-
-// How long each page took to be usable, printed for bench/RESULTS.md (never asserted: machines
-// are noisy).
-const timings = [];
-function timed(name, started) {
-  timings.push(`${name} ${Math.round(performance.now() - started)} ms`);
-}
-
-let browser;
-before(async () => {
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS });
-});
-after(async () => {
-  console.log(`page timings: ${timings.join(', ')}`);
-  await browser?.close();
-});
-
-// A fresh browser profile (its own cookies) at the portal; bypassCSP only so axe can be injected.
-async function open() {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1280, height: 860 } });
-  const page = await context.newPage();
-  page.problems = [];
-  page.on('pageerror', (e) => page.problems.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && page.problems.push(m.text()));
-  return page;
-}
-
-async function signIn(page, who) {
-  await page.goto(facts.url + '/');
-  await page.getByLabel('Account').fill(who.name);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
-}
-
-async function axe(page, name) {
-  await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    (await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] })).violations.map(
-      (v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
-  const serious = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(serious, [], `${name}: ${JSON.stringify(serious, null, 1)}`);
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
+before(launch);
+after(close);
 
 test('sign-in: a wrong password is refused, the session cookie is __Host- and HttpOnly', async () => {
   const page = await open();
@@ -172,6 +119,12 @@ test('search to player: two lanes, the transcript, and playback that plays to th
   }, null, { timeout: 30000 });
   const rates = await page.locator('vb-player audio').evaluateAll((els) => els.map((e) => [e.playbackRate, e.preservesPitch]));
   assert.deepEqual(rates, [[2, true], [2, true]]);
+  // A note at the time being played: listed, on the timeline, and (the e2e test checks) in the ledger.
+  await page.locator('vb-player .utt button').first().click();
+  await page.getByLabel(/^Note at/).fill('asks to move the trade to Friday');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  await page.getByRole('list', { name: 'Notes' }).getByText('asks to move the trade to Friday').waitFor();
+  assert.equal(await page.locator('vb-player .timeline button', { hasText: 'note' }).count(), 1);
   // Each lane downloads as Opus or as WAV.
   const wav = await page.evaluate(async (href) => {
     const r = await fetch(href);
@@ -214,10 +167,12 @@ test('redaction: a span typed and a word clicked become a new version with a ton
   await axe(page, 'redaction');
   await page.getByLabel('Replace with').selectOption('tone');
   await page.getByLabel(/^Reason/).fill('card number read out');
+  const asked = performance.now();
   await page.getByRole('button', { name: 'Create redacted version' }).click();
   // The recorder (another process) makes it; the player then plays it.
   await page.getByRole('status').filter({ hasText: /Version 1 made/ }).waitFor({ timeout: 90000 });
   await page.getByRole('button', { name: 'Play', exact: true }).and(page.locator(':enabled')).waitFor({ timeout: 30000 });
+  timed('redaction (asked to version 1 playable)', asked);
   const options = await page.getByLabel('Version to play').locator('option').allTextContents();
   assert.equal(options.length, 2, JSON.stringify(options));
   assert.match(options[0], /Original/);
