@@ -370,6 +370,61 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     return reply(req, http::status::ok, out);
   }
 
+  // GET /api/v1/ledger/entries?type=PREFIX&recording=ID&before=SEQ&limit=N: the ledger's
+  // entries, newest first, for auditors and officers (who did what to which recording: reads,
+  // listens, redactions, notes, holds, exports). Scans at most 100,000 entries per page; `next`
+  // continues where it stopped.
+  if (path == "/api/v1/ledger/entries") {
+    if (!may(Right::kLedgerRead)) return forbidden(req);
+    if (!options_.archive) {
+      return problem(req, http::status::service_unavailable, "this server has no archive",
+                     "ArchiveUnavailable");
+    }
+    auto number = [&](const char* key, uint64_t fallback, uint64_t max) -> std::optional<uint64_t> {
+      auto it = query.find(key);
+      if (it == query.end() || it->second.empty()) return fallback;
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(it->second.c_str(), &end, 10);
+      if (*end != '\0' || v > max) return std::nullopt;
+      return v;
+    };
+    const auto limit = number("limit", 100, 1000);
+    const auto before = number("before", UINT64_MAX, UINT64_MAX);
+    if (!limit || !before || *limit == 0) {
+      return problem(req, http::status::bad_request, "limit: 1-1000; before: a sequence number",
+                     "InvalidQuery");
+    }
+    const std::string type = query.count("type") ? query.at("type") : "";
+    const std::string rec = query.count("recording") ? query.at("recording") : "";
+    json out;
+    auto st = options_.archive([&](archive::Archive& a) -> Status {
+      VB_TRY(a.ledger().sync());  // what other processes (the recorder) appended
+      json entries = json::array();
+      uint64_t i = std::min<uint64_t>(*before, a.ledger().size());
+      uint64_t scanned = 0;
+      while (i > 0 && entries.size() < *limit && scanned < 100000) {
+        --i;
+        ++scanned;
+        auto bytes = a.ledger().entry_bytes(i);
+        if (!bytes) return bytes.error();
+        json e = json::parse(bytes.value().begin(), bytes.value().end(), nullptr, false);
+        if (!e.is_object()) continue;
+        if (!type.empty() && !e.value("type", "").starts_with(type)) continue;
+        if (!rec.empty() && e.value("recording", "") != rec && e.value("target", "") != rec)
+          continue;
+        entries.push_back(std::move(e));
+      }
+      out = {{"size", a.ledger().size()}, {"entries", entries}};
+      if (i > 0) out["next"] = i;
+      return ok_status();
+    });
+    if (!st) {
+      return problem(req, http::status::service_unavailable, st.error().message,
+                     "ArchiveUnavailable");
+    }
+    return reply(req, http::status::ok, out);
+  }
+
   json body = json::object();
   if (!req.body().empty() && req.method() != http::verb::get) {
     body = json::parse(req.body(), nullptr, false);

@@ -1193,6 +1193,25 @@ TEST_F(RouterTest, AnnotationsAreAnchoredInTimeAndInTheLedger) {
   EXPECT_EQ(logged[0]["by"], "api:jane");
   EXPECT_EQ(logged[0]["text"], "asks to move the trade");
   EXPECT_EQ(logged[1]["atSeconds"], 3.0);
+  // The ledger's entries for auditors: newest first, by type and recording, page by page.
+  auto page = call(http::verb::get, "/api/v1/ledger/entries?type=access.annotation&limit=1",
+                   nullptr, "audit-token");
+  ASSERT_EQ(page.result(), http::status::ok) << page.body();
+  ASSERT_EQ(body(page)["entries"].size(), 1u);
+  EXPECT_EQ(body(page)["entries"][0]["text"], "greets");
+  const auto next = body(page)["next"].get<uint64_t>();
+  page = call(http::verb::get,
+              "/api/v1/ledger/entries?type=access.annotation&before=" + std::to_string(next),
+              nullptr, "audit-token");
+  ASSERT_EQ(body(page)["entries"].size(), 1u);
+  EXPECT_EQ(body(page)["entries"][0]["text"], "asks to move the trade");
+  page = call(http::verb::get, "/api/v1/ledger/entries?recording=" + rec, nullptr, "jane-token");
+  EXPECT_GE(body(page)["entries"].size(), 4u);  // created, sealed, completed, the notes
+  EXPECT_EQ(call(http::verb::get, "/api/v1/ledger/entries", nullptr, "secret-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(
+      call(http::verb::get, "/api/v1/ledger/entries?limit=0", nullptr, "audit-token").result(),
+      http::status::bad_request);
 }
 
 }  // namespace

@@ -812,6 +812,15 @@ Result<Page> run(SqliteDb& catalog, const Query& q) {
     while (p.step() == kSqliteRow)
       h.parties.push_back({p.text(0), p.text(1), p.text(2), p.text(3)});
   }
+  // The groups as the catalog names them (the index keeps them in lower case, for matching).
+  SqliteStmt g(catalog,
+               "SELECT j.value FROM recordings r, json_each(r.metadata, '$.groups') j "
+               "WHERE r.id = ?1 AND j.type = 'text' ORDER BY j.key");
+  for (auto& h : page.hits) {
+    g.reset();
+    g.bind(1, h.id);
+    while (g.step() == kSqliteRow) h.groups.push_back(g.text(0));
+  }
   if (!said.clauses.empty()) {
     // The first three utterances that say any of it, highlighted.
     SqliteStmt t(catalog,
@@ -922,6 +931,7 @@ json hit_json(const Hit& h) {
   put("policy", h.policy);
   put("region", h.region);
   put("callId", h.call_id);
+  if (!h.groups.empty()) j["groups"] = h.groups;
   if (h.score) j["score"] = *h.score;
   if (h.sentiment) {
     j["sentiment"] = {{"score", *h.sentiment},

@@ -101,6 +101,7 @@ struct Hit {
   std::string direction, origin_number, dialed_number;
   std::string application, policy, status, region, call_id;
   std::vector<Party> parties;
+  std::vector<std::string> groups;  // the directory groups named in its catalog metadata
   std::vector<Match> matches;       // the first three (text) or best three (phonetic)
   std::optional<double> score;      // phonetic queries: the best utterance's score (the ranking)
   std::optional<double> sentiment;  // the call's overall sentiment, once transcribed

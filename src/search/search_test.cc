@@ -307,6 +307,9 @@ TEST_F(SearchTest, AScopedSearcherSeesOnlyItsGroupsAndRegions) {
   auto page = run(a->catalog(), q).value();
   ASSERT_EQ(page.hits.size(), 1u);
   EXPECT_EQ(page.hits[0].id, third);
+  // Each hit names its groups as the catalog does (the portal's group facet).
+  EXPECT_EQ(page.hits[0].groups, std::vector<std::string>{"Sales"});
+  EXPECT_EQ(hit_json(page.hits[0])["groups"], json::array({"Sales"}));
   q.scope_regions = {"USA"};
   EXPECT_EQ(run(a->catalog(), q).value().hits.size(), 2u);
   EXPECT_EQ(q.to_json()["scope"]["groups"], json::array({"sales"}));

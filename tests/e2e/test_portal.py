@@ -89,7 +89,8 @@ class PortalInABrowser(recorder.RecorderTestCase):
                  "officer2": self.account("officer2", "compliance-officer"),
                  "downloads": self.tmp,
                  "desk2": self.account("desk2", "compliance-officer", "--groups", "Desk2"),
-                 "admin": self.account("kim", "admin")}
+                 "admin": self.account("kim", "admin"),
+                 "auditor": self.account("audrey", "auditor")}
         token = self.token("checker", "compliance-officer")
         self.assertTrue(wait_until(lambda: self.ready(url, rid, token), 120), self.log_text()[-3000:])
 

@@ -10,6 +10,7 @@ import './cases';
 import './approvals';
 import './admin';
 import './live';
+import './audit';
 
 interface Route {
   page: string;
@@ -117,6 +118,8 @@ export class VbApp extends LitElement {
         ? '#/live'
         : this.may('policy-read')
         ? '#/admin'
+        : this.may('ledger-read')
+        ? '#/audit'
         : '#/account';
     }
   }
@@ -176,6 +179,7 @@ export class VbApp extends LitElement {
           ${this.may('recordings-read') ? [this.nav('search', 'Search'), this.nav('cases', 'Cases')] : ''}
           ${this.mayMonitor() ? this.nav('live', 'Live') : ''}
           ${this.may('policy-read') ? this.nav('admin', 'Administration') : ''}
+          ${this.may('ledger-read') || this.may('audit-read') ? this.nav('audit', 'Audit') : ''}
           ${this.may('recordings-hold') || this.may('accounts-manage') || this.may('recorders-write')
             ? this.nav('approvals', 'Approvals')
             : ''}
@@ -216,6 +220,9 @@ export class VbApp extends LitElement {
       return r.arg ? html`<vb-case .name=${r.arg}></vb-case>` : html`<vb-cases .params=${r.params}></vb-cases>`;
     }
     if (r.page === 'live' && this.mayMonitor()) return html`<vb-live></vb-live>`;
+    if (r.page === 'audit' && (this.may('ledger-read') || this.may('audit-read'))) {
+      return html`<vb-audit .rights=${this.session!.rights}></vb-audit>`;
+    }
     if (r.page === 'admin' && this.may('policy-read')) {
       return html`<vb-admin .rights=${this.session!.rights}></vb-admin>`;
     }

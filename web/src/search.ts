@@ -1,6 +1,6 @@
 // Search: the REST search's filters as a form (GET /api/v1/recordings, newest first, in the
 // officer's scope), the address keeping the query so a search can be bookmarked or sent back;
-// facets over the results listed (direction, status, policy, region, application: a click adds
+// facets over the results listed (direction, status, policy, group, region, application: a click adds
 // the filter); saved searches (GET/POST /api/v1/saved-searches); keyword hits in context with the
 // words found marked.
 import { LitElement, html, css, nothing } from 'lit';
@@ -29,6 +29,7 @@ export interface Hit {
   policy?: string;
   region?: string;
   application?: string;
+  groups?: string[];
   parties: Party[];
   sentiment?: { score: number; label: string };
   matches?: Match[];
@@ -57,12 +58,14 @@ const FIELDS: [string, string, string | string[]][] = [
   ['group', 'Group', 'text'],
   ['minDuration', 'Min. seconds', 'number'],
 ];
-const FACETS: [keyof Hit, string][] = [
-  ['direction', 'Direction'],
-  ['status', 'Status'],
-  ['policy', 'Policy'],
-  ['region', 'Region'],
-  ['application', 'Application'],
+// [the hit's field, the search parameter a click sets, the label].
+const FACETS: [keyof Hit, string, string][] = [
+  ['direction', 'direction', 'Direction'],
+  ['status', 'status', 'Status'],
+  ['policy', 'policy', 'Policy'],
+  ['groups', 'group', 'Group'],
+  ['region', 'region', 'Region'],
+  ['application', 'application', 'Application'],
 ];
 
 // "the [market] price" -> the words in brackets marked.
@@ -207,18 +210,20 @@ export class VbSearch extends LitElement {
 
   private facets() {
     if (!this.hits?.length) return nothing;
-    return FACETS.map(([key, label]) => {
+    return FACETS.map(([key, param, label]) => {
       const counts = new Map<string, number>();
       for (const h of this.hits!) {
         const v = h[key];
-        if (typeof v === 'string' && v) counts.set(v, (counts.get(v) ?? 0) + 1);
+        for (const one of Array.isArray(v) ? v : [v]) {
+          if (typeof one === 'string' && one) counts.set(one, (counts.get(one) ?? 0) + 1);
+        }
       }
       if (!counts.size) return nothing;
       return html`<h2>${label}</h2>
         <ul>
           ${[...counts].sort((a, b) => b[1] - a[1]).map(
             ([v, n]) => html`<li>
-              <button @click=${() => this.go({ ...this.current(), [key]: v })}>${v}</button> (${n})
+              <button @click=${() => this.go({ ...this.current(), [param]: v })}>${v}</button> (${n})
             </li>`,
           )}
         </ul>`;

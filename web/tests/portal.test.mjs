@@ -267,3 +267,22 @@ test('cases: a search made a case, held, released by a second officer, exported 
   await axe(page, 'cases');
   await page.context().close();
 });
+
+test('audit: an auditor sees the ledger (who read, noted and redacted the recording) and the logs', async () => {
+  const page = await open();
+  await signIn(page, facts.auditor);
+  await page.waitForURL(/#\/audit$/);
+  await page.getByRole('heading', { name: 'Ledger', exact: true }).waitFor();
+  await page.getByRole('textbox', { name: 'Recording' }).fill(facts.recording);
+  await page.getByRole('button', { name: 'Show' }).click();
+  const rows = page.locator('vb-audit tbody tr', { hasText: 'access.annotation' });
+  await rows.first().waitFor();
+  assert.match(await rows.first().innerText(), /api:officer.*asks to move the trade to Friday/s);
+  assert.ok(await page.locator('vb-audit tbody tr', { hasText: 'access.redaction' }).count() >= 1);
+  await page.getByRole('heading', { name: /Policy changes/ }).waitFor();
+  await page.getByRole('heading', { name: /Security events/ }).waitFor();
+  await axe(page, 'audit');
+  assert.deepEqual(page.problems.filter((p) => !/status of 401/.test(p)), []);
+  await page.context().close();
+});
+
