@@ -400,13 +400,42 @@ Result<json> Router::recording_timeline(archive::Archive& a, const archive::Reco
   for (const auto& o : objects) {
     if (o.value("kind", "") == "quality" && o.value("status", "") == "sealed") quality = o["id"];
   }
-  if (quality.empty()) return out;
-  auto text = a.read_whole(quality, who);
-  if (!text) return text.error();
-  const json q = json::parse(text.value(), nullptr, false);
-  if (!q.is_object()) return out;
-  const auto start = parse_iso8601(q.value("startedAt", r.metadata.value("startedAt", "")));
+  json q = json::object();
+  if (!quality.empty()) {
+    auto text = a.read_whole(quality, who);
+    if (!text) return text.error();
+    q = json::parse(text.value(), nullptr, false);
+    if (!q.is_object()) q = json::object();
+  }
+  auto start = parse_iso8601(q.value("startedAt", r.metadata.value("startedAt", "")));
+  if (!start) start = parse_iso8601(r.created_at);
   if (!start) return out;
+  // Recorder failover: the same call recorded again for the same application (the gateway
+  // invited another of its recorders when one failed): where this recording's call went on in
+  // another, or where this one took over.
+  const std::string call_id = r.metadata.value("callId", "");
+  if (!call_id.empty()) {
+    auto same = search::recordings_of_call(a.catalog(), call_id);
+    if (!same) return same.error();
+    const int64_t mine_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(start->time_since_epoch()).count();
+    std::string application;
+    for (const auto& c : same.value()) {
+      if (c.id == r.id) application = c.application;
+    }
+    for (const auto& c : same.value()) {
+      if (c.id == r.id || c.application != application) continue;
+      const double at = std::max(0.0, static_cast<double>(c.started_ms - mine_ms) / 1000.0);
+      out.push_back(
+          {{"atSeconds", at},
+           {"type", "failover"},
+           {"recording", c.id},
+           {"label",
+            c.started_ms > mine_ms
+                ? "recorder failover: the call goes on in recording " + c.id.substr(0, 12)
+                : "recorder failover: this recording took over from " + c.id.substr(0, 12)}});
+    }
+  }
   auto seconds = [&](const std::string& iso) -> std::optional<double> {
     auto t = parse_iso8601(iso);
     if (!t) return std::nullopt;

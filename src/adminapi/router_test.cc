@@ -857,6 +857,35 @@ TEST_F(RouterTest, TheRecordingsTimelineShowsHoldDtmfAndLossFromTheQualityReport
   EXPECT_DOUBLE_EQ(t[1]["atSeconds"].get<double>(), 3.0);
   EXPECT_EQ(t[2]["type"], "hold");
   EXPECT_DOUBLE_EQ(t[2]["atSeconds"].get<double>(), 12.5);
+
+  // Recorder failover: the call recorded again for the same application 20 s in (another
+  // application's recording of the same call is no failover).
+  auto leg = [&](const std::string& app, const std::string& at) {
+    auto id = archive_->create_recording({{"groups", {"FX Desk"}},
+                                          {"callId", "call-7@gw"},
+                                          {"application_id", app},
+                                          {"startedAt", at}});
+    EXPECT_TRUE(id);
+    EXPECT_TRUE(archive_->complete_recording(id.value(), "partial", "recorder lost"));
+    return id.value();
+  };
+  const std::string first = leg("app-1", "2026-12-01T10:00:00.000Z");
+  const std::string second = leg("app-1", "2026-12-01T10:00:20.000Z");
+  leg("app-2", "2026-12-01T10:00:00.000Z");
+  auto timeline = [&](const std::string& id) {
+    return body(
+        call(http::verb::get, "/api/v1/recordings/" + id, nullptr, "jane-token"))["timeline"];
+  };
+  const json one = timeline(first);
+  ASSERT_EQ(one.size(), 1u) << one;
+  EXPECT_EQ(one[0]["type"], "failover");
+  EXPECT_EQ(one[0]["recording"], second);
+  EXPECT_DOUBLE_EQ(one[0]["atSeconds"].get<double>(), 20.0);
+  const json two = timeline(second);
+  ASSERT_EQ(two.size(), 1u) << two;
+  EXPECT_NE(two[0]["label"].get<std::string>().find("took over from " + first.substr(0, 12)),
+            std::string::npos);
+  EXPECT_DOUBLE_EQ(two[0]["atSeconds"].get<double>(), 0.0);
 }
 
 }  // namespace
