@@ -19,7 +19,7 @@ constexpr int64_t kRejoinSamples = LiveMix::kRate / 5;  // 200 ms
 Result<std::unique_ptr<LiveMix>> LiveMix::create(std::vector<LiveStream> streams, int64_t join_ns,
                                                  std::chrono::milliseconds delay) {
   std::unique_ptr<LiveMix> m(new LiveMix());
-  for (auto& s : streams) m->streams_.push_back(Stream{std::move(s), {}, {}, -1});
+  for (auto& s : streams) m->streams_.push_back(Stream{std::move(s), {}, {}, std::nullopt});
   m->join_ns_ = join_ns;
   m->delay_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count();
   int err = 0;
@@ -80,19 +80,20 @@ void LiveMix::place(Stream& s, const PcapRecord& r) {
   ++decoded_;
   if (origin_ns_ < 0) origin_ns_ = r.ns - r.ns % kNsPerFrame;
   const int64_t arrival = sample_at(r.ns);
-  if (s.cursor < 0 || std::llabs(arrival - s.cursor) > kRejoinSamples) s.cursor = arrival;
+  if (!s.cursor || std::llabs(arrival - *s.cursor) > kRejoinSamples) s.cursor = arrival;
+  int64_t& at = *s.cursor;
   bool dropped = false;
   for (int16_t v : at_rate) {
-    const int64_t frame = s.cursor / kFrame;
-    if (frame < next_frame_) {  // that 20 ms was sent already
+    // Before the first packet (the clock stepped back) or in 20 ms already sent: dropped.
+    if (at < 0 || at / kFrame < next_frame_) {
       dropped = true;
-      ++s.cursor;
+      ++at;
       continue;
     }
-    auto& f = mix_[frame];
+    auto& f = mix_[at / kFrame];
     if (f.empty()) f.assign(kFrame, 0);
-    f[static_cast<size_t>(s.cursor % kFrame)] += v;
-    ++s.cursor;
+    f[static_cast<size_t>(at % kFrame)] += v;
+    ++at;
   }
   if (dropped) ++late_;
 }

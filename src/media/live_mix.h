@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -64,11 +65,12 @@ class LiveMix {
     LiveStream spec;
     std::map<int, std::unique_ptr<AudioDecoder>> decoders;
     std::map<int, std::unique_ptr<Resampler>> resamplers;  // by decoded rate
-    int64_t cursor = -1;                                   // next sample, in mix samples
+    std::optional<int64_t> cursor;  // the next sample's place in the mix (none: not started)
   };
   LiveMix() = default;
   void place(Stream& s, const PcapRecord& r);
-  int64_t sample_at(int64_t ns) const { return (ns - origin_ns_) * kRate / 1'000'000'000; }
+  // 62,500 ns per sample at 16 kHz; dividing first keeps any pcap time from overflowing.
+  int64_t sample_at(int64_t ns) const { return (ns - origin_ns_) / (1'000'000'000 / kRate); }
 
   std::vector<Stream> streams_;
   PcapReader reader_;

@@ -98,10 +98,14 @@ TEST(LiveMix, EveryStreamMixedOnTheCallsClockAndSentOnceItIsDelayOld) {
   EXPECT_GT(rms({heard.begin() + 3200, heard.begin() + 14400}), 3000);  // 0.2-0.9 s: the tone
   EXPECT_LT(rms({heard.begin() + 20000, heard.begin() + 32000}), 100);  // 1.25-2 s: nothing
 
-  // A packet for 20 ms already sent is dropped and counted.
+  // A packet for 20 ms already sent is dropped and counted, as is one from before the first
+  // packet (the recorder's clock stepped back).
   auto late = call(7400, kT0 + 100 * kMs, 0.02, true);
   ASSERT_TRUE(mix->feed(late));
   EXPECT_EQ(mix->late(), 1u);
+  auto stepped_back = call(7402, kT0 - 1000 * kMs, 0.02, true);
+  ASSERT_TRUE(mix->feed(stepped_back));
+  EXPECT_EQ(mix->late(), 2u);
 }
 
 }  // namespace

@@ -238,17 +238,22 @@ export class VbAdmin extends LitElement {
       ${this.audit.length
         ? html`<section aria-labelledby="audit-h">
             <h2 id="audit-h">Audit log (latest)</h2>
-            <table>
-              <thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">Command</th></tr></thead>
-              <tbody>
-                ${this.audit.map(
-                  (a) => html`<tr><td>${a.Sequence}</td><td>${when(a.Time as string)}</td><td>${a.Actor}</td>
-                    <td><code>${a.Command}</code></td></tr>`,
-                )}
-              </tbody>
-            </table>
+            ${auditTable(this.audit)}
           </section>`
         : nothing}`;
   }
 }
 customElements.define('vb-admin', VbAdmin);
+
+// The audit log's entries (Get-VbAuditLog) as a table: here and on the Audit page.
+export function auditTable(entries: Obj[]) {
+  return html`<table>
+    <thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">Command</th></tr></thead>
+    <tbody>
+      ${entries.map(
+        (a) => html`<tr><td>${a.Sequence}</td><td>${when(a.Time as string)}</td><td>${a.Actor}</td>
+          <td><code>${a.Command}</code></td></tr>`,
+      )}
+    </tbody>
+  </table>`;
+}

@@ -5,6 +5,7 @@
 // Everything is read-only.
 import { LitElement, html, css, nothing } from 'lit';
 import { api, ApiError } from './api';
+import { auditTable } from './admin';
 import { shared, when } from './styles';
 
 type Obj = Record<string, unknown>;
@@ -49,17 +50,6 @@ export class VbAudit extends LitElement {
   static styles = [
     shared,
     css`
-      table {
-        border-collapse: collapse;
-        width: 100%;
-      }
-      th,
-      td {
-        text-align: left;
-        vertical-align: top;
-        padding: 0.25rem 0.6rem 0.25rem 0;
-        border-bottom: 1px solid #d7dbe3;
-      }
       td code {
         overflow-wrap: anywhere;
       }
@@ -201,15 +191,7 @@ export class VbAudit extends LitElement {
       ${this.audit.length
         ? html`<section aria-labelledby="audit-h">
             <h2 id="audit-h">Policy changes (audit log, latest)</h2>
-            <table>
-              <thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">Command</th></tr></thead>
-              <tbody>
-                ${this.audit.map(
-                  (a) => html`<tr><td>${a.Sequence}</td><td>${when(a.Time as string)}</td><td>${a.Actor}</td>
-                    <td><code>${a.Command}</code></td></tr>`,
-                )}
-              </tbody>
-            </table>
+            ${auditTable(this.audit)}
           </section>`
         : nothing}
       ${this.security.length

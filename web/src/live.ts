@@ -63,16 +63,6 @@ export class VbLive extends LitElement {
   static styles = [
     shared,
     css`
-      table {
-        border-collapse: collapse;
-        width: 100%;
-      }
-      th,
-      td {
-        text-align: left;
-        padding: 0.3rem 0.6rem 0.3rem 0;
-        border-bottom: 1px solid #d7dbe3;
-      }
       .listening {
         border: 1px solid #0b5394;
         border-radius: 4px;
