@@ -223,6 +223,10 @@ class Router {
   std::shared_ptr<ExportQueue> exports_;  // started by the first case export
 };
 
+// A request from a browser names its origin; it must be this server (the Host it asked for). A
+// request without Origin (not a browser's) passes.
+bool same_origin(const Request& req);
+
 // Requests a portal session makes only with the password entered within the last few minutes:
 // exports, hold releases and disposals, approving anything, accounts and tokens.
 bool sensitive(const Request& req, std::string_view path);

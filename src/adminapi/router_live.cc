@@ -81,15 +81,8 @@ std::variant<Response, std::unique_ptr<LiveFeed>> Router::live_open(const Reques
   }
   rec = url_decode(rec);
   // Browsers send their page's origin with every WebSocket; another site's page is refused.
-  const auto origin = req[http::field::origin];
-  const auto host = req[http::field::host];
-  if (!origin.empty()) {
-    const std::string_view o(origin.data(), origin.size());
-    const size_t sep = o.find("://");
-    if (sep == std::string_view::npos ||
-        o.substr(sep + 3) != std::string_view(host.data(), host.size())) {
-      return problem(req, http::status::forbidden, "cross-origin request", "CsrfFailed");
-    }
+  if (!same_origin(req)) {
+    return problem(req, http::status::forbidden, "cross-origin request", "CsrfFailed");
   }
   auto authenticated = authenticate(req, path, peer);
   if (auto* r = std::get_if<Response>(&authenticated)) return std::move(*r);

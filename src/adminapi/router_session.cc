@@ -19,17 +19,6 @@ constexpr Right kAllRights[] = {Right::kPolicyRead, Right::kPolicyWrite,    Righ
                                 Right::kCallsRead,  Right::kRecordingsRead, Right::kRecordingsHold,
                                 Right::kAuditRead,  Right::kLedgerRead,     Right::kAccountsManage};
 
-// A request from a browser names its origin; it must be this server (the Host it asked for).
-bool same_origin(const Request& req) {
-  const auto origin = req[http::field::origin];
-  if (origin.empty()) return true;
-  const std::string_view o(origin.data(), origin.size());
-  const size_t sep = o.find("://");
-  const auto host = req[http::field::host];
-  return sep != std::string_view::npos && !host.empty() &&
-         o.substr(sep + 3) == std::string_view(host.data(), host.size());
-}
-
 bool safe_method(const Request& req) {
   return req.method() == http::verb::get || req.method() == http::verb::head;
 }
@@ -50,6 +39,16 @@ const std::string& decoy_hash() {
 }
 
 }  // namespace
+
+bool same_origin(const Request& req) {
+  const auto origin = req[http::field::origin];
+  if (origin.empty()) return true;
+  const std::string_view o(origin.data(), origin.size());
+  const size_t sep = o.find("://");
+  const auto host = req[http::field::host];
+  return sep != std::string_view::npos && !host.empty() &&
+         o.substr(sep + 3) == std::string_view(host.data(), host.size());
+}
 
 bool sensitive(const Request& req, std::string_view path) {
   if (safe_method(req)) return false;
