@@ -107,7 +107,8 @@ Result<IssuedToken> issue_token(policy::Store& store, const std::string& account
 
 bool Router::runs_off_loop(const Request& req) {
   const std::string_view target(req.target().data(), req.target().size());
-  return istarts_with(target, "/api/v1/calls");
+  // Call control waits for the gateway's answer (up to a few seconds).
+  return istarts_with(target, "/api/v1/calls") || istarts_with(target, "/api/v1/live/calls/");
 }
 
 Router::Router(policy::PolicyService& svc, RouterOptions options)
@@ -230,7 +231,9 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     for (const auto& [role, file] : {std::pair{"gateway", paths.gateway_status()},
                                      std::pair{"recorder", paths.recorder_status()},
                                      std::pair{"verification", paths.verify_status()}}) {
-      const auto status = read_status_file(file);
+      auto status = read_status_file(file);
+      // Who is on which call is for the Live page (its scope), not for the status.
+      if (status && status->is_object()) status->erase("activeCalls");
       const double age = status_age_seconds(file, std::chrono::system_clock::now());
       out[role] = {{"status", status ? *status : json()},
                    {"ageSeconds", age < 0 ? json() : json(age)}};
@@ -313,6 +316,7 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
       return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
     return live_calls(req, who);
   }
+  if (istarts_with(path, "/api/v1/live/calls/")) return call_control(req, who, path);
   if (istarts_with(path, "/api/v1/live/")) {
     return problem(
         req, http::status::upgrade_required,

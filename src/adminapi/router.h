@@ -146,6 +146,12 @@ class Router {
                                                  const std::string& peer);
   // GET /api/v1/live: the recordings in progress the caller may listen to (router_live.cc).
   Response live_calls(const Request& req, const Principal& who);
+  // POST /api/v1/live/calls/{callId}/{pause|resume|record|stop-recording} (router_control.cc).
+  Response call_control(const Request& req, const Principal& who, std::string_view path);
+  // The calls in progress at the gateway (its status file); an error when it is not running.
+  Result<nlohmann::json> gateway_calls() const;
+  // What a gateway call's scope is matched on (policy::in_scope): its parties' groups, regions.
+  static nlohmann::json call_scope(const nlohmann::json& call);
   // Who may monitor calls live: compliance officers and supervisors, within their scope.
   static bool may_monitor(policy::Role role);
   Response route(const Request& req, const Principal& who, std::string_view path,

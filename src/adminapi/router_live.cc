@@ -68,7 +68,28 @@ Response Router::live_calls(const Request& req, const Principal& who) {
     return problem(req, http::status::service_unavailable, st.error().message,
                    "ArchiveUnavailable");
   }
-  return reply(req, http::status::ok, {{"count", calls.size()}, {"calls", calls}});
+  json out{{"count", calls.size()}, {"calls", calls}};
+  // Every call at the gateway within the caller's scope, recorded or not: what call control
+  // (router_control.cc) acts on. Without a running gateway, why not.
+  if (auto at_gateway = gateway_calls(); !at_gateway) {
+    out["gatewayError"] = at_gateway.error().message;
+  } else {
+    json mine = json::array();
+    for (auto& c : at_gateway.value()) {
+      if (!policy::in_scope(who.account, call_scope(c))) continue;
+      json ids = json::array();
+      for (const auto& rec : calls) {
+        if (rec.value("callId", "") == c.value("callId", "")) ids.push_back(rec["id"]);
+      }
+      c["recordingIds"] = std::move(ids);
+      for (const char* side : {"caller", "callee"}) {
+        if (c.contains(side)) c[side].erase("groups");
+      }
+      mine.push_back(std::move(c));
+    }
+    out["gatewayCalls"] = std::move(mine);
+  }
+  return reply(req, http::status::ok, out);
 }
 
 std::variant<Response, std::unique_ptr<LiveFeed>> Router::live_open(const Request& req,

@@ -382,6 +382,8 @@ std::string event_label(const json& e) {
   if (type == "dtmf") return "DTMF " + e.value("digit", "?") + stream;
   if (type == "hold") return "hold" + stream;
   if (type == "resume") return "resumed" + stream;
+  if (type == "pause") return "recording paused";
+  if (type == "pause-end") return "recording resumed";
   if (type == "metadata-update") return "participants changed (transfer or join)";
   if (type == "ssrc-change" || type == "relatch") return "the media source changed" + stream;
   if (type == "renegotiated") return "media renegotiated" + stream;
@@ -442,9 +444,18 @@ Result<json> Router::recording_timeline(archive::Archive& a, const archive::Reco
     return std::max(0.0, std::chrono::duration<double>(*t - *start).count());
   };
   // What an officer looks for; not the routine first sight of each source and codec.
-  static const std::set<std::string> kShown = {
-      "dtmf",    "hold",         "resume",     "metadata-update",  "ssrc-change",
-      "relatch", "renegotiated", "srtp-error", "srtp-auth-failed", "codec-not-decodable"};
+  static const std::set<std::string> kShown = {"dtmf",
+                                               "hold",
+                                               "resume",
+                                               "pause",
+                                               "pause-end",
+                                               "metadata-update",
+                                               "ssrc-change",
+                                               "relatch",
+                                               "renegotiated",
+                                               "srtp-error",
+                                               "srtp-auth-failed",
+                                               "codec-not-decodable"};
   for (const auto& e : q.value("events", json::array())) {
     if (!e.is_object() || !kShown.count(e.value("type", ""))) continue;
     const auto at = seconds(e.value("startedAt", e.value("at", "")));

@@ -1,8 +1,10 @@
 #include "adminapi/router.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +12,8 @@
 #include "adminapi/http_util.h"
 #include "archive/archive.h"
 #include "archive/export.h"
+#include "common/call_control.h"
+#include "common/data_paths.h"
 #include "jobs/queue.h"
 #include "media/pcap.h"
 #include "policy/sqlite_store.h"
@@ -1184,6 +1188,91 @@ TEST_F(RouterTest, LiveCallsAndListeningWithinScopeAndInTheLedger) {
   EXPECT_EQ(listens[0]["event"], "start");
   EXPECT_EQ(listens[1]["event"], "end");
   EXPECT_EQ(listens[1]["recording"], rec.value());
+}
+
+// Call control: the request goes to the gateway through the call control table and its answer
+// comes back; calls out of scope are refused like missing ones; every step is in the ledger.
+// (The gateway's side is tested in gateway_calls_test.cc and, end to end, in test_portal.py.)
+TEST_F(RouterTest, CallControlAsksTheGatewayWithinScopeAndLogsTheReason) {
+  RouterOptions ro;
+  ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
+    return use(*archive_);
+  };
+  ro.data_dir = (dir / "data").string();
+  std::filesystem::create_directories(ro.data_dir);
+  router = std::make_unique<Router>(*svc, ro);
+  const DataPaths paths(ro.data_dir);
+  const std::string url = "/api/v1/live/calls/" + url_encode("c1@pstn") + "/pause";
+  const json reason = {{"reason", "card payment"}};
+  // No gateway running: said so.
+  EXPECT_EQ(call(http::verb::post, url, reason, "jane-token").result(),
+            http::status::service_unavailable);
+  const json status = {
+      {"calls", 2},
+      {"activeCalls",
+       {{{"callId", "c1@pstn"},
+         {"state", "connected"},
+         {"caller", {{"aor", "tel:+14255550199"}}},
+         {"callee",
+          {{"aor", "sip:ava@fx.example"}, {"user", "ava@fx.example"}, {"groups", {"FX Desk"}}}},
+         {"recordings", {{{"party", "sip:ava@fx.example"}, {"policy", "Traders"}}}}},
+        {{"callId", "c2@pstn"},
+         {"state", "connected"},
+         {"caller", {{"aor", "tel:+14255550198"}}},
+         {"callee", {{"aor", "sip:rob@rates.example"}, {"groups", {"Rates"}}}},
+         {"recordings", json::array()}}}}};
+  std::ofstream(paths.gateway_status()) << status.dump();
+  auto listed = body(call(http::verb::get, "/api/v1/live", nullptr, "jane-token"));
+  ASSERT_EQ(listed["gatewayCalls"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["gatewayCalls"][0]["callId"], "c1@pstn");
+  EXPECT_FALSE(listed["gatewayCalls"][0]["callee"].contains("groups"));
+  // What the API asks is checked before anything goes to the gateway.
+  EXPECT_EQ(call(http::verb::post, url, json::object(), "jane-token").result(),
+            http::status::bad_request);
+  EXPECT_EQ(
+      call(http::verb::post, url, {{"reason", "x"}, {"party", "both"}}, "jane-token").result(),
+      http::status::bad_request);
+  EXPECT_EQ(
+      call(http::verb::post, "/api/v1/live/calls/c1%40pstn/explode", reason, "jane-token").result(),
+      http::status::not_found);
+  EXPECT_EQ(call(http::verb::post, url, reason, "audit-token").result(), http::status::forbidden);
+  // Out of scope and missing: the same 403, both in the ledger.
+  EXPECT_EQ(
+      call(http::verb::post, "/api/v1/live/calls/c2%40pstn/pause", reason, "jane-token").result(),
+      http::status::forbidden);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/live/calls/nope/pause", reason, "jane-token").result(),
+            http::status::forbidden);
+  EXPECT_EQ(ledger("access.denied").size(), 2u);
+  // The gateway: takes what is pending, answers it (a pause it did; a stop it refuses).
+  std::atomic<bool> stop{false};
+  std::thread gateway([&] {
+    auto control = CallControl::open(paths.call_control_db()).value();
+    while (!stop) {
+      const auto pending = control->pending().value();
+      for (const auto& r : pending) {
+        if (!control->take(r.id).value()) continue;
+        const bool done = r.action == "pause";
+        (void)control->answer(r.id, done, done ? "paused" : "cannot be stopped, only paused");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  auto paused = call(http::verb::post, url, reason, "sam-token");
+  auto refused = call(http::verb::post, "/api/v1/live/calls/c1%40pstn/stop-recording",
+                      {{"reason", "done"}}, "jane-token");
+  stop = true;
+  gateway.join();
+  ASSERT_EQ(paused.result(), http::status::ok) << paused.body();
+  EXPECT_EQ(body(paused)["result"], "paused");
+  EXPECT_EQ(refused.result(), http::status::conflict);
+  EXPECT_NE(refused.body().find("only paused"), std::string::npos);
+  auto pauses = ledger("access.pause");
+  ASSERT_EQ(pauses.size(), 1u);
+  EXPECT_EQ(pauses[0]["by"], "api:sam");
+  EXPECT_EQ(pauses[0]["reason"], "card payment");
+  EXPECT_EQ(pauses[0]["callId"], "c1@pstn");
+  EXPECT_EQ(pauses[0]["done"], true);
+  EXPECT_EQ(ledger("access.stop-recording").at(0)["done"], false);
 }
 
 // Annotations: notes at a time of a recording, by the officers who may read it; kept as written,

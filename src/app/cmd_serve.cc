@@ -144,6 +144,8 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.status_file = DataPaths(c.data_dir).gateway_status();
   o.dialogs_file = DataPaths(c.data_dir).gateway_dialogs();
   o.registrations_file = DataPaths(c.data_dir).gateway_registrations();
+  o.control_db = DataPaths(c.data_dir).call_control_db();
+  o.max_pause = std::chrono::seconds(c.gateway_max_pause_seconds);
   return o;
 }
 

@@ -784,9 +784,11 @@ Status Archive::log_access(const std::string& what, const std::string& recording
   VB_TRY(writable());
   return transact([&]() -> Status {
     // A denied request may name anything: kept as its target, never indexed as a recording.
-    json event = {{"type", "access." + what},
-                  {what == "denied" ? "target" : "recording", recording},
-                  {"by", who}};
+    json event = {{"type", "access." + what}, {"by", who}};
+    // Without a recording (a call control step before its recording exists): none named.
+    if (what == "denied" || !recording.empty()) {
+      event[what == "denied" ? "target" : "recording"] = recording;
+    }
     if (detail.is_object()) {
       for (const auto& [k, v] : detail.items()) {
         if (!event.contains(k)) event[k] = v;

@@ -74,6 +74,12 @@ std::string describe_call(const nlohmann::json& c) {
         << ", reason " << f.value("reason", "unconditional") << ", at " << f.value("atMs", 0)
         << " ms)\n";
   }
+  for (const auto& k : c.value("controls", json::array())) {
+    out << "  control  " << k.value("action", "") << " by " << k.value("by", "") << " at "
+        << k.value("at", "");
+    if (k.contains("reason")) out << " (" << k.value("reason", "") << ")";
+    out << ": " << k.value("result", "") << "\n";
+  }
   for (const auto& t : c.value("transfers", json::array())) {
     out << "  transfer by " << t.value("by", "") << " to " << t.value("to", "") << ": "
         << t.value("outcome", "") << "\n";

@@ -145,6 +145,7 @@ Status read_gateway(const toml::table& t, Config& c) {
                      "rtp_port_min",
                      "rtp_port_max",
                      "recording_setup_timeout_ms",
+                     "max_pause_seconds",
                      "trunk",
                      "emergency_numbers",
                      "business_headers",
@@ -174,6 +175,7 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
   VB_TRY(read(t, "gateway", "rtp_port_max", c.gateway_rtp_port_max));
   VB_TRY(read(t, "gateway", "recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms));
+  VB_TRY(read(t, "gateway", "max_pause_seconds", c.gateway_max_pause_seconds));
   VB_TRY(read(t, "gateway", "trunk", c.gateway_trunk));
   VB_TRY(read(t, "gateway", "health_check_interval_ms", c.gateway_health_check_interval_ms));
   VB_TRY(read(t, "gateway", "require_srtp", c.gateway_require_srtp));
@@ -231,6 +233,9 @@ Status read_gateway(const toml::table& t, Config& c) {
   }
   if (c.gateway_recording_setup_timeout_ms < 100 || c.gateway_recording_setup_timeout_ms > 60000) {
     return bad("recording_setup_timeout_ms must be 100 to 60000");
+  }
+  if (c.gateway_max_pause_seconds < 10 || c.gateway_max_pause_seconds > 3600) {
+    return bad("max_pause_seconds must be 10 to 3600");
   }
   if (c.gateway_digest_algorithms.empty()) return bad("digest_algorithms must name at least one");
   if (c.gateway_health_check_interval_ms != 0 &&
@@ -485,6 +490,7 @@ std::string config_to_toml(const Config& c) {
                           {"rtp_port_min", c.gateway_rtp_port_min},
                           {"rtp_port_max", c.gateway_rtp_port_max},
                           {"recording_setup_timeout_ms", c.gateway_recording_setup_timeout_ms},
+                          {"max_pause_seconds", c.gateway_max_pause_seconds},
                           {"trunk", c.gateway_trunk},
                           {"require_srtp", c.gateway_require_srtp},
                           {"health_check_interval_ms", c.gateway_health_check_interval_ms},

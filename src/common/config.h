@@ -98,7 +98,8 @@ struct Config {
   int gateway_rtp_port_min = defaults::kGatewayRtpPortMin;
   int gateway_rtp_port_max = defaults::kGatewayRtpPortMax;
   int gateway_recording_setup_timeout_ms =
-      defaults::kRecordingSetupTimeoutMs;          // RequiredBeforeCallEstablishment deadline
+      defaults::kRecordingSetupTimeoutMs;  // RequiredBeforeCallEstablishment deadline
+  int gateway_max_pause_seconds = defaults::kMaxPauseSeconds;  // a pause resumes by itself then
   std::string gateway_trunk;                       // "ip:port" of the PSTN trunk; empty: none
   std::string gateway_trunk_transport = "udp";     // udp | tcp | tls: how calls reach the trunk
   std::vector<std::string> gateway_trunk_sources;  // CIDRs it calls from; default: its address

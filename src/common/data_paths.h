@@ -19,9 +19,11 @@ class DataPaths {
   std::string jobs_db() const { return file("jobs.db"); }      // the durable job queue
   std::string calls_db() const { return file("calls.db"); }    // the gateway's call records
   std::string calls_jsonl() const { return file("gateway-calls.jsonl"); }  // and as lines
-  std::string searches_db() const { return file("searches.db"); }          // saved searches, hits
-  std::string missed_db() const { return file("missed.db"); }  // missed recordings found
-  std::string cases_db() const { return file("cases.db"); }    // cases, their history, exports
+  // requests about calls in progress: pause, resume, record on demand (common/call_control.h)
+  std::string call_control_db() const { return file("call-control.db"); }
+  std::string searches_db() const { return file("searches.db"); }  // saved searches, hits
+  std::string missed_db() const { return file("missed.db"); }      // missed recordings found
+  std::string cases_db() const { return file("cases.db"); }        // cases, their history, exports
   std::string gateway_status() const { return file("gateway-status.json"); }
   std::string gateway_dialogs() const { return file("gateway-dialogs.jsonl"); }
   std::string gateway_registrations() const { return file("gateway-registrations.json"); }

@@ -26,6 +26,7 @@ inline constexpr const char* kGatewaySipListen = "127.0.0.1:5060";
 inline constexpr uint16_t kGatewayRtpPortMin = 30000;
 inline constexpr uint16_t kGatewayRtpPortMax = 39999;
 inline constexpr int kRecordingSetupTimeoutMs = 5000;  // RequiredBeforeCallEstablishment
+inline constexpr int kMaxPauseSeconds = 600;  // a paused recording resumes by itself after this
 inline constexpr int kHealthCheckIntervalMs = 2000;
 inline constexpr int kCallRecordsDays = 400;
 inline constexpr bool kRequireSrtp = false;

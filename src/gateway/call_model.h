@@ -119,6 +119,11 @@ struct Gateway::Leg {
   std::string md_session, peer_id, peer_aor;
   std::vector<std::string> peer_send, peer_recv;
   std::string callee_session_id;  // the callee's Session-ID it has been given (RFC 7989)
+  // The SDP of our offer, and its o= version: a pause re-INVITEs it with every stream inactive,
+  // a resume with them sendonly again (RFC 7866 §8.1: the SRC pauses and resumes the streams).
+  std::string offer_sdp;
+  unsigned sdp_version = 1;
+  bool paused = false;  // its taps copy nothing and it has been told (or is being told)
   const char* state_name() const {
     switch (state) {
       case State::kInviting:
@@ -172,6 +177,9 @@ struct Gateway::Recording {
   bool left = false;       // its party left the call (went to voicemail, transferred away)
   bool joined = true;      // false while its party is the target of a transfer not yet complete
   bool on_behalf = false;  // RecordReroutedCalls: goes on after its party transferred the call
+  // Started by an officer or supervisor (call control), not by the party's policy: never holds
+  // or ends the call, and may be stopped the same way.
+  std::string on_demand_by;
   bool active() const { return !left && joined; }
 };
 
@@ -185,7 +193,11 @@ struct StreamCrypto {
 
 struct Gateway::Call {
   Call(sip::TimerService& timers, const Clock& wall)
-      : deadline(timers), started_at(wall.now()), started(timers.now()), unanswered(timers) {}
+      : deadline(timers),
+        started_at(wall.now()),
+        started(timers.now()),
+        unanswered(timers),
+        pause_limit(timers) {}
   enum class State { kSetup, kCalling, kConnected, kEnding };
   uint64_t id = 0;
   std::string call_id;     // the caller's Call-ID
@@ -248,6 +260,14 @@ struct Gateway::Call {
   std::set<uint64_t> simultaneous_forks;
   bool joining = false;  // the simultaneous target answered; its required recorders are awaited
   std::unique_ptr<QueueCall> queue;  // a call to a call queue
+  // Call control (control.cc): the recording paused (a card payment), by whom and why, until
+  // resumed or until GatewayOptions::max_pause has passed; and what was asked, in order.
+  struct Pause {
+    std::string by, reason, since;
+  };
+  std::optional<Pause> pause;
+  sip::Timer pause_limit;
+  std::vector<json> controls;
   bool recorded() const {
     return std::any_of(recordings.begin(), recordings.end(),
                        [](const auto& r) { return !r->left; });

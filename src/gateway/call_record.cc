@@ -53,6 +53,7 @@ json Gateway::record_of(const Call& c) const {
                     {"onBehalf", r->on_behalf},
                     {"policy", r->policy->name},
                     {"applications", std::move(groups)}});
+    if (!r->on_demand_by.empty()) recs.back()["onDemandBy"] = r->on_demand_by;
   }
   j["recordings"] = std::move(recs);
   json media = json::array();
@@ -62,7 +63,8 @@ json Gateway::record_of(const Call& c) const {
     media.push_back({{"fromCaller", k.received[0]},
                      {"fromCallee", k.received[1]},
                      {"foreignDropped", k.foreign[0] + k.foreign[1]},
-                     {"copiedToRecorders", k.tapped}});
+                     {"copiedToRecorders", k.tapped},
+                     {"withheldWhilePaused", k.withheld}});
   }
   j["media"] = std::move(media);
   json notices = json::array();
@@ -82,6 +84,7 @@ json Gateway::record_of(const Call& c) const {
   }
   j["notices"] = std::move(notices);
   j["transfers"] = c.transfers;
+  j["controls"] = c.controls;
   j["forwards"] = c.forwards;
   if (c.queue) {
     const QueueCall& q = *c.queue;

@@ -35,6 +35,7 @@ Gateway::Gateway(asio::io_context& io, GatewaySeams seams, GatewayOptions option
       ua_(seams.signalling),
       prompts_(options_.prompt_dirs),
       tick_timer_(*timers_),
+      control_timer_(*timers_),
       health_timer_(*timers_) {}
 
 Gateway::~Gateway() {
@@ -42,6 +43,7 @@ Gateway::~Gateway() {
   // nothing left to do about it here.
   try {
     tick_timer_.cancel();
+    control_timer_.cancel();
     health_timer_.cancel();
     for (auto& [id, c] : calls_) {
       c->deadline.cancel();
@@ -165,7 +167,13 @@ Result<std::string> Gateway::start() {
   for (const auto& problem : prompts_.check()) {
     spdlog::error("prompt {} (it is skipped: the next one in line plays instead)", problem);
   }
+  if (!options_.control_db.empty()) {
+    auto control = CallControl::open(options_.control_db);
+    if (!control) return make_error(ErrorCode::kIo, "call control: " + control.error().message);
+    control_ = std::move(control).value();
+  }
   tick();
+  if (control_) poll_control();
   if (options_.health_interval.count() > 0) check_health();
   return local_;
 }
@@ -194,6 +202,7 @@ void Gateway::stop() {
     if (it != calls_.end()) end_call(*it->second, "gateway shut down");
   }
   tick_timer_.cancel();
+  control_timer_.cancel();
   health_timer_.cancel();
   write_status();
   if (journal_) journal_->flush();

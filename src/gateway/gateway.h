@@ -58,6 +58,7 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/call_control.h"
 #include "common/clock.h"
 #include "common/defaults.h"
 #include "gateway/call_log.h"
@@ -134,6 +135,11 @@ struct GatewayOptions {
   std::string dialogs_file;  // the dialogs held, for a restart after a crash (dialog_journal.h)
   std::string registrations_file;  // the registrar's bindings, for a restart
   std::string status_file;         // metrics, rewritten once per second (optional)
+  // Requests about calls in progress from the portal (common/call_control.h); empty: none taken.
+  std::string control_db;
+  // A recording paused for longer than this resumes by itself (a forgotten pause must not leave
+  // a regulated call unrecorded).
+  std::chrono::seconds max_pause{defaults::kMaxPauseSeconds};
   // More totals for the status file from beside the gateway (the missed-recording reconciler's);
   // called once per second on the gateway's thread.
   std::function<nlohmann::json()> extra_totals;
@@ -191,6 +197,10 @@ class Gateway {
   void stop();
 
   size_t calls() const { return calls_.size(); }
+  // Carries out a call control request (control.cc): pause or resume the recordings of a call,
+  // record a party on demand, stop a recording made on demand. Returns what was done; an error
+  // (kNotFound: no such call here; kFailedPrecondition: not possible now) says why not.
+  Result<std::string> control(const ControlRequest& r);
   const GatewayMetrics& metrics() const { return metrics_; }
   nlohmann::json status() const;
 
@@ -234,7 +244,10 @@ class Gateway {
   Status open_media(Call& c, const sip::SessionDescription& offer);
   void decide(Call& c, Party& p);
   void await_recorders(Call& c);
-  void invite_recorders(Call& c, Party& p);
+  // `policy`: another than the party's own (recording on demand, by `on_demand_by`).
+  void invite_recorders(Call& c, Party& p,
+                        std::shared_ptr<const policy::CompiledPolicy> policy = nullptr,
+                        const std::string& on_demand_by = "");
   void start_leg(Call& c, Recording& r, size_t group, const policy::RecorderTarget& target,
                  const policy::EndpointTarget& endpoint);
   void check_setup(Call& c);
@@ -328,6 +341,10 @@ class Gateway {
   void tick();
   void save_registrations();
   void write_status() const;
+  void poll_control();
+  void set_paused(Call& c, bool paused, const std::string& why);
+  void tell_paused(Call& c, Leg& l);
+  nlohmann::json active_calls() const;
 
   boost::asio::io_context& io_;
   GatewayOptions options_;
@@ -353,6 +370,8 @@ class Gateway {
   std::map<uint64_t, std::unique_ptr<Call>> calls_;
   std::map<uint64_t, SessionRef> sessions_;  // UA session -> its call and role
   sip::Timer tick_timer_;
+  std::unique_ptr<CallControl> control_;
+  sip::Timer control_timer_;
   struct EndpointHealth {
     uint64_t probe = 0;
     bool in_flight = false;

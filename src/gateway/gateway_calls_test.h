@@ -158,6 +158,7 @@ class FakeMedia final : public MediaAnchor {
       return ++taps;
     }
     void remove_tap(uint64_t) override { --taps; }
+    void pause_tap(uint64_t, bool paused) override { anchor->paused_taps += paused ? 1 : -1; }
     void play(Side to, Announcement a, std::function<void(uint64_t)> done) override {
       plays.emplace_back(to, std::to_string(a.frames ? a.frames->size() : 0));
       anchor->played.push_back(to);
@@ -200,6 +201,7 @@ class FakeMedia final : public MediaAnchor {
   size_t ports_free() const override { return 1000; }
 
   int open_ports = 0;           // streams' and taps' ports not yet given back
+  int paused_taps = 0;          // taps paused (call control) and not resumed
   std::vector<Side> played;     // every announcement, to whom
   uint16_t next_port_ = 20000;  // NOLINT: a test's fake
 };

@@ -299,12 +299,22 @@ TEST_F(RelayTest, ForwardsBothWaysLatchesDropsForeignAndTaps) {
   a2.send_to(asio::buffer(std::string("hijack")), to_a);
   EXPECT_TRUE(received(b).empty());
   EXPECT_EQ(r->counters().foreign[0], 2u);
-  r->remove_tap(t);
+  // Paused (call control): the call goes on, the recorder gets nothing until it resumes.
+  r->pause_tap(t, true);
+  a.send_to(asio::buffer(std::string("card-number")), to_a);
+  EXPECT_EQ(received(b), std::vector<std::string>{"card-number"});
+  EXPECT_TRUE(received(rec).empty());
+  EXPECT_EQ(r->counters().withheld, 1u);
+  r->pause_tap(t, false);
   a.send_to(asio::buffer(std::string("from-a-3")), to_a);
   EXPECT_EQ(received(b), std::vector<std::string>{"from-a-3"});
+  EXPECT_EQ(received(rec), std::vector<std::string>{"from-a-3"});
+  r->remove_tap(t);
+  a.send_to(asio::buffer(std::string("from-a-4")), to_a);
+  EXPECT_EQ(received(b), std::vector<std::string>{"from-a-4"});
   EXPECT_TRUE(received(rec).empty());
-  EXPECT_EQ(r->counters().received[0], 3u);
-  EXPECT_EQ(r->counters().tapped, 1u);
+  EXPECT_EQ(r->counters().received[0], 5u);
+  EXPECT_EQ(r->counters().tapped, 2u);
   r->close();
   tap.value()->close();
 }

@@ -55,6 +55,7 @@ class RelayedStream final : public MediaStream {
     return relay_->add_tap(from, static_cast<const RelayTap&>(*via).ports(), to, std::move(srtp));
   }
   void remove_tap(uint64_t id) override { relay_->remove_tap(id); }
+  void pause_tap(uint64_t id, bool paused) override { relay_->pause_tap(id, paused); }
   RelayCounters counters() const override { return relay_->counters(); }
   void play(Side to, Announcement a, std::function<void(uint64_t sent)> done) override {
     relay_->play(to, std::move(a), std::move(done));

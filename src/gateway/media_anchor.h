@@ -42,6 +42,7 @@ struct RelayCounters {
   std::array<uint64_t, 2> srtp_failed{};  // dropped: SRTP/SRTCP that did not authenticate
   std::array<uint64_t, 2> announced{};    // announcement packets sent to that side
   uint64_t tapped = 0;
+  uint64_t withheld = 0;  // not copied: the recording was paused (call control)
 };
 
 // The port one recorder stream's copies are sent from.
@@ -67,6 +68,9 @@ class MediaStream {
                            const boost::asio::ip::udp::endpoint& to,
                            std::unique_ptr<media::SrtpSender> srtp = nullptr) = 0;
   virtual void remove_tap(uint64_t id) = 0;
+  // A paused tap copies nothing (what is said in the pause never reaches the recorder) and
+  // keeps its SRTP context, so the copies go on where they stopped when it resumes.
+  virtual void pause_tap(uint64_t id, bool paused) = 0;
   // `done` gets the packets sent once the last one went (not called after close()).
   virtual void play(Side to, Announcement a, std::function<void(uint64_t sent)> done) = 0;
   virtual RelayCounters counters() const = 0;

@@ -40,6 +40,7 @@ json Gateway::status() const {
              {"registers", m.registers},
              {"authChallenges", m.auth_challenges}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
+  out["activeCalls"] = active_calls();
   return out;
 }
 

@@ -141,6 +141,15 @@ std::optional<policy::CallingSettings> ServicePolicyView::forwarding(const std::
   return std::nullopt;
 }
 
+std::shared_ptr<const policy::CompiledPolicy> ServicePolicyView::policy_named(
+    const std::string& name) const {
+  std::lock_guard lock(service_.mutex());
+  const policy::Policy* p = service_.state().find_policy(name);
+  if (!p) return nullptr;
+  return std::make_shared<const policy::CompiledPolicy>(
+      policy::compile_policy(service_.state(), *p));
+}
+
 std::vector<std::string> ServicePolicyView::groups_of(const std::string& object_id) const {
   std::lock_guard lock(service_.mutex());
   const auto& state = service_.state();

@@ -56,6 +56,9 @@ class PolicyView {
   virtual std::vector<std::string> groups_of(const std::string& object_id) const = 0;
   // The URIs of the enabled recorder endpoints.
   virtual std::vector<std::string> recorder_endpoints() const = 0;
+  // A compliance recording policy by name or identity ("Tag:Name"), compiled; null: none.
+  virtual std::shared_ptr<const policy::CompiledPolicy> policy_named(
+      const std::string& name) const = 0;
   // The digest HA1 of a user's SIP credential (username@realm is the user's SIP address).
   virtual std::optional<std::string> ha1(std::string_view username, std::string_view realm,
                                          sip::DigestAlgorithm a) const = 0;
@@ -78,6 +81,8 @@ class ServicePolicyView final : public PolicyView {
   std::optional<policy::CallingSettings> forwarding(const std::string& aor) const override;
   std::vector<std::string> groups_of(const std::string& object_id) const override;
   std::vector<std::string> recorder_endpoints() const override;
+  std::shared_ptr<const policy::CompiledPolicy> policy_named(
+      const std::string& name) const override;
   std::optional<std::string> ha1(std::string_view username, std::string_view realm,
                                  sip::DigestAlgorithm a) const override;
   bool user_domain(const std::string& domain) const override;

@@ -40,10 +40,13 @@ void Gateway::replace(Call& c, Recording& r, size_t group) {
   }
 }
 
-void Gateway::invite_recorders(Call& c, Party& p) {
+void Gateway::invite_recorders(Call& c, Party& p,
+                               std::shared_ptr<const policy::CompiledPolicy> policy,
+                               const std::string& on_demand_by) {
   auto rec = std::make_unique<Recording>();
   rec->party = &p;
-  rec->policy = p.decision.policy;
+  rec->policy = policy ? std::move(policy) : p.decision.policy;
+  rec->on_demand_by = on_demand_by;
   const std::string region = p.user ? p.user->data_location : "";
   Recording& r = *rec;
   c.recordings.push_back(std::move(rec));
@@ -51,8 +54,9 @@ void Gateway::invite_recorders(Call& c, Party& p) {
     Recording::Group g;
     g.application =
         inv.recorder.display_name.empty() ? inv.recorder.instance_upn : inv.recorder.display_name;
-    g.required_before = inv.required_before_call_establishment;
-    g.required_during = inv.required_during_call;
+    // A recording on demand never holds or ends the call.
+    g.required_before = on_demand_by.empty() && inv.required_before_call_establishment;
+    g.required_during = on_demand_by.empty() && inv.required_during_call;
     r.groups.push_back(std::move(g));
     const size_t group = r.groups.size() - 1;
     auto targets = usable(policy::endpoints_for_region(inv.recorder, region));
@@ -156,6 +160,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   }
   siprec::RecordingOffer offer = siprec::build_recording_offer(spec);
   l.md_session = offer.session_id;
+  l.offer_sdp = std::move(offer.sdp);
   l.peer_id = offer.peer_id;
   l.peer_aor = other.aor;
   l.callee_session_id = c.callee_session_id;

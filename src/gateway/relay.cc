@@ -137,12 +137,18 @@ void RelayStream::set_signalling(Side side, const asio::ip::address& address) {
 uint64_t RelayStream::add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                               const udp::endpoint& to, std::unique_ptr<media::SrtpSender> srtp) {
   const uint64_t id = next_tap_++;
-  taps_.push_back(Tap{id, from, via, to, std::move(srtp)});
+  taps_.push_back(Tap{id, from, via, to, std::move(srtp), false});
   return id;
 }
 
 void RelayStream::remove_tap(uint64_t id) {
   std::erase_if(taps_, [id](const Tap& t) { return t.id == id; });
+}
+
+void RelayStream::pause_tap(uint64_t id, bool paused) {
+  for (Tap& t : taps_) {
+    if (t.id == id) t.paused = paused;
+  }
 }
 
 void RelayStream::close() {
@@ -203,6 +209,10 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
   }
   for (Tap& t : taps_) {
     if (t.from != side) continue;
+    if (t.paused) {
+      ++counters_.withheld;
+      continue;
+    }
     auto via = t.via.lock();
     if (!via) continue;
     if (t.srtp) {

@@ -83,6 +83,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
                    const boost::asio::ip::udp::endpoint& to,
                    std::unique_ptr<media::SrtpSender> srtp = nullptr);
   void remove_tap(uint64_t id);
+  void pause_tap(uint64_t id, bool paused);
   // Plays `a` to `to` (replacing one already playing there); `done` gets the packets sent when
   // the last one went, or when the stream closed (not called after close()).
   void play(Side to, Announcement a, std::function<void(uint64_t sent)> done = nullptr);
@@ -120,6 +121,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
     std::weak_ptr<TapPorts> via;
     boost::asio::ip::udp::endpoint to;
     std::unique_ptr<media::SrtpSender> srtp;
+    bool paused = false;
   };
   RelayStream(boost::asio::io_context& io, uint16_t port_a, uint16_t port_b);
   void receive(Side side, bool rtcp);

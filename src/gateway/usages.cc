@@ -144,6 +144,11 @@ struct Gateway::RecorderLegUsage final : Usage {
     }
     l.state = Leg::State::kUp;
     l.answered_ms = g.ms_since(l.started);
+    if (c.pause) {  // it came during a pause: it starts paused too
+      for (const auto& [relay, tap] : l.tap_ids) c.relays[relay]->pause_tap(tap, true);
+      l.paused = true;
+      g.tell_paused(c, l);
+    }
     ++g.metrics_.recording_answered;
     spdlog::info("call {}: recorder {} ({}) recording after {} ms", c.call_id, l.instance, l.uri,
                  l.answered_ms);

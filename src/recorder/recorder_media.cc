@@ -140,6 +140,16 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
   }
   sip::SessionDescription& ans = a.value();
   ans.origin.session_version = std::to_string(++s.sdp_version);
+  // A pause (RFC 7866: the client makes every stream inactive) or its end: every stream that was
+  // receiving stops, or from none receiving some start again. Noted once for the session (the
+  // timeline shows it), not as each stream's hold.
+  const bool was_receiving = std::any_of(s.streams.begin(), s.streams.end(),
+                                         [](const auto& st) { return st && st->spec().receiving; });
+  bool will_receive = false;
+  for (const auto& m : ans.media) {
+    will_receive |= m.port != 0 && m.direction() == sip::Direction::kRecvOnly;
+  }
+  const bool session_wide = !s.streams.empty() && was_receiving != will_receive;
   // The streams: new ones start when the answer is sent; existing ones take the change.
   std::vector<std::shared_ptr<StreamReceiver>> streams(offer.media.size());
   for (size_t i = 0; i < offer.media.size(); ++i) {
@@ -177,6 +187,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
       }
     }
     spec.receiving = am.direction() == sip::Direction::kRecvOnly;
+    spec.session_wide = session_wide;
     if (crypto[i]) {
       // Our own key for the answer (RFC 4568 §6.1: the same tag and suite); never used to send.
       const auto& [line, key] = *crypto[i];
@@ -202,6 +213,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
     if (s.streams[i]) release(*s.streams[i]);
   }
   s.streams = std::move(streams);
+  if (session_wide) s.note({{"type", will_receive ? "pause-end" : "pause"}});
   fds_in_use_ -= s.fds;
   s.fds = 2;
   for (const auto& st : s.streams) s.fds += st ? 2 : 0;

@@ -86,7 +86,7 @@ void StreamReceiver::update(StreamSpec spec) {
       }
     }
   }
-  if (spec.receiving != spec_.receiving && sink_) {
+  if (spec.receiving != spec_.receiving && sink_ && !spec.session_wide) {
     sink_->event(*this, {{"type", spec.receiving ? "resume" : "hold"}});
   }
   spec_ = std::move(spec);

@@ -58,7 +58,10 @@ struct StreamSpec {
   std::map<int, sip::RtpMap> payloads;  // payload types our answer accepted
   int telephone_event = -1;             // its payload type, -1 if none
   bool receiving = true;                // false while held / inactive
-  std::optional<media::SdesKey> srtp;   // the client's SDES key (RTP/SAVP)
+  // The change of `receiving` is the whole session's (a pause or its end), noted once by the
+  // session: no hold or resume event of the stream's own.
+  bool session_wide = false;
+  std::optional<media::SdesKey> srtp;  // the client's SDES key (RTP/SAVP)
 };
 
 struct StreamCounters {

@@ -388,7 +388,12 @@ Result<Query> query_from_params(const std::map<std::string, std::string>& params
   static const std::set<std::string> kStatuses = {"recording",    "complete",        "partial",
                                                   "interrupted",  "disposed",        "missed",
                                                   "not recorded", "incomplete media"};
-  for (const auto& [name, value] : params) {
+  for (const auto& [given, value] : params) {
+    // Names in any case: the REST API hands them over in lower case (minduration, callid).
+    std::string name = given;
+    for (const char* camel : {"minDuration", "maxDuration", "callId"}) {
+      if (iequals(given, camel)) name = camel;
+    }
     if (value.size() > kMaxText) return bad(name, "longer than 256 characters").error();
     if (name.starts_with("data.")) {
       const std::string key = name.substr(5);

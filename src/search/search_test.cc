@@ -241,6 +241,9 @@ TEST_F(SearchTest, EveryMetadataFilterNarrows) {
   EXPECT_EQ(ids({{"policy", "Tag:TradersPolicy"}}), (V{first}));
   EXPECT_EQ(ids({{"data.x-trade-id", "T-1001"}}), (V{first}));
   EXPECT_EQ(ids({{"callId", "a84b4c76e66710@pc33.example.com"}}), (V{first}));
+  // As the REST API hands them over: in lower case.
+  EXPECT_EQ(ids({{"callid", "a84b4c76e66710@pc33.example.com"}}), (V{first}));
+  EXPECT_EQ(ids({{"minduration", "60"}}), (V{third, first}));
   EXPECT_TRUE(ids({{"data.X-Trade-Id", "T-9999"}}).empty());
   EXPECT_EQ(ids({{"status", "complete"}, {"participant", "carol"}}), (V{third}));
   EXPECT_TRUE(ids({{"status", "interrupted"}}).empty());

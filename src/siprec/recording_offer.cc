@@ -74,8 +74,9 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
   offer.peer_recv = peer.recv;
   const std::string boundary = "verbatim-" + random_hex(6);
   offer.content_type = "multipart/mixed;boundary=" + boundary;
+  offer.sdp = sip::serialize_sdp(sdp);
   offer.body = sip::build_multipart(
-      {{"application/sdp", sip::serialize_sdp(sdp), ""},
+      {{"application/sdp", offer.sdp, ""},
        {"application/rs-metadata+xml", serialize_metadata(md), "recording-session"}},
       boundary);
   return offer;

@@ -45,6 +45,7 @@ struct RecordingOfferSpec {
 struct RecordingOffer {
   std::string content_type;  // multipart/mixed;boundary=...
   std::string body;
+  std::string sdp;  // the SDP part alone: what a later re-INVITE (pause, resume) starts from
   // What later metadata updates refer to: the communication session, the peer participant and
   // the streams it sends and receives.
   std::string session_id, peer_id;

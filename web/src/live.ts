@@ -5,6 +5,11 @@
 // and WebAudio plays them back to back, so the page shows how far behind real time it is (about
 // 1.5 s: the recorder flushes its evidence once a second). Listening only: nothing goes into the
 // call. Each listen is in the archive's ledger (access.listen, with its start and end).
+//
+// Call control: every call at the gateway within the caller's scope (recorded or not) with
+// Pause / Resume (a card payment: nothing said in the pause reaches a recorder), Record (on
+// demand, with a policy's recorders) and Stop recording (only what was recorded on demand).
+// Each asks for a reason, which goes into the ledger (POST /api/v1/live/calls/{callId}/{action}).
 import { LitElement, html, css, nothing } from 'lit';
 import { api, ApiError } from './api';
 import { partyName } from './search';
@@ -20,6 +25,34 @@ interface LiveCall {
   groups?: string[];
   parties?: { name?: string; aor: string; role: string }[];
 }
+interface GatewayParty {
+  aor: string;
+  display?: string;
+  user?: string;
+  policy?: string;
+  recorded?: boolean;
+}
+interface GatewayCall {
+  callId: string;
+  startedAt: string;
+  state: string;
+  caller: GatewayParty;
+  callee: GatewayParty;
+  emergency?: boolean;
+  paused?: { by: string; reason: string; since: string };
+  recordings: { party: string; policy: string; onDemandBy?: string }[];
+  recordingIds: string[];
+}
+function gatewayParty(p: GatewayParty): string {
+  return p.display ? `${p.display} <${p.aor}>` : p.aor;
+}
+type Action = 'pause' | 'resume' | 'record' | 'stop-recording';
+const kActionNames: Record<Action, string> = {
+  pause: 'Pause recording',
+  resume: 'Resume recording',
+  record: 'Record on demand',
+  'stop-recording': 'Stop recording',
+};
 interface Header {
   recording: string;
   participants: { id: string; name?: string; aor?: string }[];
@@ -47,8 +80,16 @@ export class VbLive extends LitElement {
     listening: { state: true },
     status: { state: true },
     behind: { state: true },
+    gatewayCalls: { state: true },
+    gatewayError: { state: true },
+    asking: { state: true },
+    outcome: { state: true },
   };
   calls: LiveCall[] = [];
+  gatewayCalls: GatewayCall[] = [];
+  gatewayError = '';
+  asking: { call: GatewayCall; action: Action } | null = null;
+  outcome = '';
   error = '';
   listening = '';
   status = '';
@@ -86,7 +127,13 @@ export class VbLive extends LitElement {
 
   private async refresh(): Promise<void> {
     try {
-      this.calls = (await api<{ calls: LiveCall[] }>('GET', '/api/v1/live')).calls;
+      const live = await api<{ calls: LiveCall[]; gatewayCalls?: GatewayCall[]; gatewayError?: string }>(
+        'GET',
+        '/api/v1/live',
+      );
+      this.calls = live.calls;
+      this.gatewayCalls = live.gatewayCalls ?? [];
+      this.gatewayError = live.gatewayError ?? '';
       this.error = '';
     } catch (e) {
       this.error = e instanceof ApiError ? e.message : String(e);
@@ -175,6 +222,91 @@ export class VbLive extends LitElement {
     this.listening = '';
   }
 
+  // The form of the action being asked: a reason always (but to resume), and for a recording on
+  // demand which party and which policy's recorders.
+  private async submit(e: Event): Promise<void> {
+    e.preventDefault();
+    if (!this.asking) return;
+    const { call, action } = this.asking;
+    const form = e.target as HTMLFormElement;
+    const data = new FormData(form);
+    const body: Record<string, string> = { reason: String(data.get('reason') ?? '') };
+    if (data.get('party')) body.party = String(data.get('party'));
+    if (data.get('policy')) body.policy = String(data.get('policy'));
+    try {
+      const r = await api<{ result: string }>(
+        'POST',
+        `/api/v1/live/calls/${encodeURIComponent(call.callId)}/${action}`,
+        body,
+      );
+      this.outcome = `${kActionNames[action]}: ${r.result}.`;
+      this.asking = null;
+      await this.refresh();
+    } catch (err) {
+      this.outcome = `${kActionNames[action]} refused: ${err instanceof ApiError ? err.message : String(err)}`;
+    }
+  }
+
+  private controlForm() {
+    if (!this.asking) return nothing;
+    const { call, action } = this.asking;
+    const who = `${gatewayParty(call.caller)} and ${gatewayParty(call.callee)}`;
+    return html`<form class="listening" aria-label="${kActionNames[action]}" @submit=${(e: Event) => this.submit(e)}>
+      <p><strong>${kActionNames[action]}</strong> — the call of ${who}.</p>
+      ${action === 'record'
+        ? html`<label>Party <select name="party">
+              <option value="">Each party that is a user</option>
+              <option value="caller">${gatewayParty(call.caller)} (caller)</option>
+              <option value="callee">${gatewayParty(call.callee)} (callee)</option>
+            </select></label>
+            <label>Policy <input name="policy" placeholder="the party's own" autocomplete="off" /></label>`
+        : nothing}
+      <label>Reason <input name="reason" ?required=${action !== 'resume'} maxlength="500" size="40"
+        .value=${action === 'pause' ? 'Card payment' : ''} autocomplete="off" /></label>
+      <button type="submit">${kActionNames[action]}</button>
+      <button type="button" @click=${() => (this.asking = null)}>Cancel</button>
+    </form>`;
+  }
+
+  private gatewayTable() {
+    if (this.gatewayError) return html`<p class="muted">Call control is not available: ${this.gatewayError}.</p>`;
+    if (!this.gatewayCalls.length) return html`<p>No call at the gateway now.</p>`;
+    return html`<table>
+      <caption class="muted">${this.gatewayCalls.length} call${this.gatewayCalls.length === 1 ? '' : 's'} at the gateway</caption>
+      <thead><tr><th>Started</th><th>Caller</th><th>Callee</th><th>State</th><th>Recording</th><th></th></tr></thead>
+      <tbody>
+        ${this.gatewayCalls.map((c) => {
+          const recorded = c.recordings.length > 0;
+          const onDemand = c.recordings.some((r) => r.onDemandBy);
+          const unrecorded = !c.caller.recorded || !c.callee.recorded;
+          const connected = c.state === 'connected';
+          const label = `the call of ${gatewayParty(c.caller)} and ${gatewayParty(c.callee)}`;
+          const button = (action: Action) =>
+            html`<button @click=${() => ((this.asking = { call: c, action }), (this.outcome = ''))}
+              aria-label="${kActionNames[action]}: ${label}">${kActionNames[action]}</button>`;
+          return html`<tr>
+            <td>${when(c.startedAt)}</td>
+            <td>${gatewayParty(c.caller)}</td>
+            <td>${gatewayParty(c.callee)}</td>
+            <td>${c.state}</td>
+            <td>
+              ${recorded
+                ? c.recordings.map((r) => html`<div>${r.party}: ${r.policy}${r.onDemandBy ? html` <span class="muted">(on demand, ${r.onDemandBy})</span>` : nothing}</div>`)
+                : html`<span class="muted">not recorded</span>`}
+              ${c.paused ? html`<div class="error"><strong>Paused</strong> since ${when(c.paused.since)} by ${c.paused.by}: ${c.paused.reason}</div>` : nothing}
+            </td>
+            <td>
+              ${connected && recorded && !c.paused ? button('pause') : nothing}
+              ${connected && c.paused ? button('resume') : nothing}
+              ${connected && unrecorded && !c.emergency ? button('record') : nothing}
+              ${connected && onDemand ? button('stop-recording') : nothing}
+            </td>
+          </tr>`;
+        })}
+      </tbody>
+    </table>`;
+  }
+
   render() {
     return html`<h1>Live calls</h1>
       <p class="muted">Calls being recorded now, within your scope. Listening is recorded in the ledger; nothing you do is heard in the call.</p>
@@ -210,7 +342,12 @@ export class VbLive extends LitElement {
               )}
             </tbody>
           </table>`
-        : html`<p>No call is being recorded now.</p>`}`;
+        : html`<p>No call is being recorded now.</p>`}
+      <h2>Call control</h2>
+      <p class="muted">Pause a recording while a card number is given (nothing said in the pause reaches a recorder; it resumes by itself after the configured limit), record a call on demand, or stop a recording made on demand. A recording the policy requires cannot be stopped, only paused. Each step and its reason go into the ledger.</p>
+      ${this.outcome ? html`<p role="status">${this.outcome}</p>` : nothing}
+      ${this.controlForm()}
+      ${this.gatewayTable()}`;
   }
 }
 customElements.define('vb-live', VbLive);
