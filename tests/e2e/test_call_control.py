@@ -6,6 +6,7 @@ process of its own sharing the data directory, as in production. Asserts what th
 ledger (docs/portal.md, "Call control")."""
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -13,6 +14,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(__file__))
 from helpers import archive_ledger, http, main, wait_until  # noqa: E402
 from test_gateway import GatewayTestCase, caller_scenario  # noqa: E402
+import test_portal as portal  # noqa: E402  (a module, so that its tests do not run here again)
 
 
 class CallControlTest(GatewayTestCase):
@@ -41,7 +43,8 @@ class CallControlTest(GatewayTestCase):
 
         # Alice (recorded by policy) calls Bob and talks for 7 s (SIPp's pcap); Bob echoes.
         bob = self.callee(gw_port)
-        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=9000), "alice", "alice-secret-1", "alice")
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=9000), "alice", "alice-secret-1", "alice",
+                          echo=False)
         call = self.live_call(url, officer, "alice")
         self.assertTrue(call, open(gw.log).read()[-3000:])
         call_id = call["callId"]
@@ -102,7 +105,8 @@ class CallControlTest(GatewayTestCase):
 
         # Carol has no policy: her call is not recorded until the officer records it on demand.
         bob = self.callee(gw_port)
-        carol = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=8000), "carol", "carol-secret-3", "carol")
+        carol = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=8000), "carol", "carol-secret-3", "carol",
+                          echo=False)
         call = self.live_call(url, officer, "carol")
         self.assertTrue(call)
         self.assertEqual(call["recordings"], [])
@@ -130,6 +134,38 @@ class CallControlTest(GatewayTestCase):
         self.assertEqual(started[1]["reason"], "suspected mis-selling")
         shown = json.loads(self.run_vb("archive", "show", on_demand[0], check=0).stdout)
         self.assertIn("sip:carol@contoso.com", json.dumps(shown["metadata"]))
+
+
+class CallControlInABrowser(GatewayTestCase):
+    def setUp(self):
+        super().setUp()
+        if portal.browser_missing():
+            self.skipTest("needs " + ", ".join(portal.browser_missing()))
+
+    start_portal = portal.PortalInABrowser.start_portal
+    account = portal.PortalInABrowser.account
+
+    def test_pause_and_resume_from_the_live_page_in_chromium(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])
+        self.admin("New-VbGroup -DisplayName Desk2\nAdd-VbGroupMember -Group Desk2 -Member carol@contoso.com")
+        gw, gw_port = self.start_gateway()
+        url = self.start_portal()
+        facts = {"url": url, "officer": self.account("olivia", "compliance-officer"),
+                 "desk2": self.account("desk2", "compliance-officer", "--groups", "Desk2")}
+        bob = self.callee(gw_port)
+        alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=25000), "alice", "alice-secret-1", "alice",
+                          echo=False)
+        env = dict(os.environ, PORTAL_FACTS=json.dumps(facts), CHROMIUM=portal.CHROMIUM)
+        run = subprocess.run(["node", "--test", "--test-reporter=spec", "tests/control.test.mjs"], cwd=portal.WEB, env=env,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:] + open(gw.log).read()[-2000:])
+        self.wait_sipp(alice, 60)
+        self.wait_sipp(bob, 60)
+        record = wait_until(self.calls, 10)[0]
+        self.assertEqual([(k["action"], k["by"], k.get("reason")) for k in record["controls"]],
+                         [("pause", "api:olivia", "Card payment"), ("resume", "api:olivia", None)], record)
+        self.assertEqual([e["reason"] for e in archive_ledger(self.data, "access.pause")], ["Card payment"])
 
 
 if __name__ == "__main__":

@@ -433,7 +433,9 @@ class GatewayTestCase(VerbatimTestCase):
         r = self.run_vb("admin", "-c", f"Get-CsOnlineApplicationInstance -Identity {upn} | select -ExpandProperty ObjectId", check=0)
         return r.stdout.strip()
 
-    def sipp(self, gw_port, scenario, user, password, name, media_port=None, port=None):
+    def sipp(self, gw_port, scenario, user, password, name, media_port=None, port=None, echo=True):
+        """A SIPp phone; `echo`: it sends back the RTP it gets (with both phones echoing, every
+        packet circles between them until the call ends: keep such calls short)."""
         path = os.path.join(self.tmp, name + ".xml")
         with open(path, "w") as f:
             f.write(scenario)
@@ -446,7 +448,7 @@ class GatewayTestCase(VerbatimTestCase):
                               "-p", str(port or free_udp_port()), "-mi", "127.0.0.1",
                               "-mp", str(media_port or free_udp_port()), "-s", user, "-au", user,
                               "-ap", password, "-timeout", "60", "-timeout_error", "-nostdin",
-                              "-trace_err", "-trace_logs", "-log_file", log, "-rtp_echo"],
+                              "-trace_err", "-trace_logs", "-log_file", log, *(["-rtp_echo"] if echo else [])],
                              cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         p.log = log
         p.name = name

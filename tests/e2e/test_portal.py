@@ -25,15 +25,19 @@ WEB = os.path.join(SOURCE_DIR, "web")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
+def browser_missing():
+    """What the browser tests need and this machine lacks (empty: nothing)."""
+    return [what for what, ok in (("chromium (apt-get install chromium)", os.path.exists(CHROMIUM)),
+                                  ("web/node_modules (scripts/bootstrap.sh)",
+                                   os.path.isdir(os.path.join(WEB, "node_modules", "playwright-core"))))
+            if not ok]
+
+
 class PortalInABrowser(recorder.RecorderTestCase):
     def setUp(self):
         super().setUp()
-        missing = [what for what, ok in (("chromium (apt-get install chromium)", os.path.exists(CHROMIUM)),
-                                         ("web/node_modules (scripts/bootstrap.sh)",
-                                          os.path.isdir(os.path.join(WEB, "node_modules", "playwright-core"))))
-                   if not ok]
-        if missing:
-            self.skipTest("needs " + ", ".join(missing))
+        if browser_missing():
+            self.skipTest("needs " + ", ".join(browser_missing()))
 
     def start_portal(self):
         """`serve --roles admin-api` over HTTPS (a certificate from `verbatim tls init`)."""
