@@ -298,6 +298,12 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     if (!may(Right::kRecordingsRead)) return forbidden(req);
     return saved_searches(req, who, path, query);
   }
+  if (path == "/api/v1/missed-recordings/trend") {
+    if (!may(Right::kCallsRead) && !may(Right::kRecordingsRead)) return forbidden(req);
+    if (req.method() != http::verb::get)
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    return missed_trend(req, who, query);
+  }
   if (path == "/api/v1/missed-recordings") {
     if (!may(Right::kCallsRead) && !may(Right::kRecordingsRead)) return forbidden(req);
     if (req.method() != http::verb::get)

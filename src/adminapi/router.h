@@ -163,6 +163,9 @@ class Router {
   Response search_recordings(const Request& req, const Principal& who,
                              const std::map<std::string, std::string>& query);
   // GET /api/v1/missed-recordings (and /recordings?status=missed ...).
+  // GET /api/v1/missed-recordings/trend?days=N: per day, recordings expected and missed.
+  Response missed_trend(const Request& req, const Principal& who,
+                        const std::map<std::string, std::string>& params);
   Response missed_recordings(const Request& req, const Principal& who,
                              std::map<std::string, std::string> params);
   // The recording's events on its timeline (router_records.cc).

@@ -196,6 +196,75 @@ Response Router::search_recordings(const Request& req, const Principal& who,
 // /api/v1/missed-recordings, and GET /api/v1/recordings with a missed status. An account scoped
 // to groups or regions sees the calls of their members (users located there); the search is in the
 // ledger when there is an archive here.
+// The missed-recording dashboard over time: for each of the last `days` days (UTC, by the
+// calls' start), the recordings the policies expected and those missed, as the reconciler counted
+// them (reconcile/missed_store.h), with the share recorded as expected against the target of
+// 100 %. Days without a call are listed with zeros. The counts cover every call, so accounts
+// scoped to groups or regions are refused.
+Response Router::missed_trend(const Request& req, const Principal& who,
+                              const std::map<std::string, std::string>& params) {
+  if (who.account.role == policy::Role::kSupervisor || !who.account.groups.empty() ||
+      !who.account.regions.empty()) {
+    return problem(req, http::status::forbidden,
+                   "the trend counts every call: it is for accounts without a group or region "
+                   "scope",
+                   "Forbidden");
+  }
+  int days = 30;
+  if (auto it = params.find("days"); it != params.end()) {
+    days = -1;
+    if (!it->second.empty() && it->second.size() <= 3 &&
+        std::all_of(it->second.begin(), it->second.end(),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      days = std::stoi(it->second);
+    }
+    if (days < 1 || days > 366) {
+      return problem(req, http::status::bad_request, "days: 1 to 366", "InvalidQuery");
+    }
+  }
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  auto day_of = [](std::chrono::sys_days d) { return format_iso8601(d).substr(0, 10); };
+  const std::string since = day_of(today - std::chrono::days(days - 1));
+  std::map<std::string, reconcile::DayCount> counted;
+  if (!options_.missed_db.empty()) {
+    auto store = reconcile::MissedStore::open_existing(options_.missed_db);
+    if (!store) {
+      return problem(req, http::status::service_unavailable, store.error().message,
+                     "MissedRecordingsUnavailable");
+    }
+    if (store.value()) {
+      auto rows = store.value()->daily(since);
+      if (!rows) {
+        return problem(req, http::status::service_unavailable, rows.error().message,
+                       "MissedRecordingsUnavailable");
+      }
+      for (const auto& d : rows.value()) counted[d.day] = d;
+    }
+  }
+  json out = json::array();
+  int64_t expected = 0, missed = 0;
+  for (int i = days - 1; i >= 0; --i) {
+    const std::string day = day_of(today - std::chrono::days(i));
+    const auto it = counted.find(day);
+    const int64_t e = it == counted.end() ? 0 : it->second.expected;
+    const int64_t m = it == counted.end() ? 0 : it->second.missed;
+    expected += e;
+    missed += m;
+    out.push_back({{"day", day},
+                   {"expected", e},
+                   {"missed", m},
+                   {"recordedPercent", e ? json(100.0 * static_cast<double>(e - m) / e) : json()}});
+  }
+  return reply(
+      req, http::status::ok,
+      {{"days", out},
+       {"targetPercent", 100},
+       {"expected", expected},
+       {"missed", missed},
+       {"recordedPercent",
+        expected ? json(100.0 * static_cast<double>(expected - missed) / expected) : json()}});
+}
+
 Response Router::missed_recordings(const Request& req, const Principal& who,
                                    std::map<std::string, std::string> params) {
   if (!params.count("status")) params["status"] = "missed";

@@ -17,6 +17,7 @@
 #include "jobs/queue.h"
 #include "media/pcap.h"
 #include "policy/sqlite_store.h"
+#include "reconcile/missed_store.h"
 
 namespace verbatim::adminapi {
 namespace {
@@ -1273,6 +1274,59 @@ TEST_F(RouterTest, CallControlAsksTheGatewayWithinScopeAndLogsTheReason) {
   EXPECT_EQ(pauses[0]["callId"], "c1@pstn");
   EXPECT_EQ(pauses[0]["done"], true);
   EXPECT_EQ(ledger("access.stop-recording").at(0)["done"], false);
+}
+
+// The missed-recording trend: the reconciler's daily counts over the days asked for, with the
+// days without calls as zeros, for accounts without a scope.
+TEST_F(RouterTest, MissedRecordingTrendPerDayAgainstTheTarget) {
+  RouterOptions ro;
+  ro.missed_db = (dir / "missed.db").string();
+  router = std::make_unique<Router>(*svc, ro);
+  auto empty =
+      call(http::verb::get, "/api/v1/missed-recordings/trend?days=3", nullptr, "secret-token");
+  ASSERT_EQ(empty.result(), http::status::ok) << empty.body();
+  EXPECT_EQ(body(empty)["days"].size(), 3u);
+  EXPECT_TRUE(body(empty)["recordedPercent"].is_null()) << "nothing expected yet";
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  const std::string d0 = format_iso8601(today).substr(0, 10);
+  const std::string d1 = format_iso8601(today - std::chrono::days(1)).substr(0, 10);
+  const std::string old = format_iso8601(today - std::chrono::days(40)).substr(0, 10);
+  {
+    auto store = reconcile::MissedStore::open(ro.missed_db).value();
+    ASSERT_TRUE(store->record({}, 1, false, {{d1, 200, 1}, {old, 10, 10}}));
+    ASSERT_TRUE(store->record({}, 2, false, {{d0, 100, 0}, {d1, 50, 1}}));
+  }
+  const json t = body(
+      call(http::verb::get, "/api/v1/missed-recordings/trend?days=3", nullptr, "secret-token"));
+  ASSERT_EQ(t["days"].size(), 3u) << t.dump();
+  EXPECT_EQ(t["days"][0]["expected"], 0);  // two days ago: no call
+  EXPECT_TRUE(t["days"][0]["recordedPercent"].is_null());
+  EXPECT_EQ(t["days"][1]["day"], d1);
+  EXPECT_EQ(t["days"][1]["expected"], 250);
+  EXPECT_EQ(t["days"][1]["missed"], 2);
+  EXPECT_DOUBLE_EQ(t["days"][1]["recordedPercent"].get<double>(), 99.2);
+  EXPECT_EQ(t["days"][2]["day"], d0);
+  EXPECT_DOUBLE_EQ(t["days"][2]["recordedPercent"].get<double>(), 100.0);
+  EXPECT_EQ(t["expected"], 350);  // the old day is outside the three
+  EXPECT_EQ(t["targetPercent"], 100);
+  EXPECT_EQ(body(call(http::verb::get, "/api/v1/missed-recordings/trend", nullptr,
+                      "secret-token"))["days"]
+                .size(),
+            30u);
+  for (const char* bad : {"0", "367", "x", "-1"}) {
+    EXPECT_EQ(call(http::verb::get, std::string("/api/v1/missed-recordings/trend?days=") + bad,
+                   nullptr, "secret-token")
+                  .result(),
+              http::status::bad_request)
+        << bad;
+  }
+  EXPECT_EQ(
+      call(http::verb::get, "/api/v1/missed-recordings/trend", nullptr, "jane-token").result(),
+      http::status::forbidden)
+      << "scoped to a desk";
+  EXPECT_EQ(
+      call(http::verb::get, "/api/v1/missed-recordings/trend", nullptr, "audit-token").result(),
+      http::status::forbidden);
 }
 
 // Annotations: notes at a time of a recording, by the officers who may read it; kept as written,

@@ -39,6 +39,11 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX missed_due ON missed(next_attempt_ms) WHERE webhook = 'pending';
     CREATE TABLE reconcile_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     )sql",
+    // 2: per day, the recordings expected and missed (the dashboard's trend). Counted from this
+    // version on: the days before it have alerts but no count of what was expected.
+    R"sql(
+    CREATE TABLE daily (day TEXT PRIMARY KEY, expected INTEGER NOT NULL, missed INTEGER NOT NULL);
+    )sql",
 };
 
 constexpr const char* kColumns = "id, alert, webhook, attempts, COALESCE(last_error, '')";
@@ -150,7 +155,7 @@ Result<int64_t> MissedStore::position() {
 }
 
 Result<std::vector<Alert>> MissedStore::record(std::vector<Alert> alerts, int64_t through,
-                                               bool webhook) {
+                                               bool webhook, const std::vector<DayCount>& days) {
   VB_TRY(db_->exec("BEGIN IMMEDIATE"));
   auto fail = [&](const std::string& what) {
     Error e = db_->error(what);
@@ -181,6 +186,16 @@ Result<std::vector<Alert>> MissedStore::record(std::vector<Alert> alerts, int64_
     a.id = sqlite3_last_insert_rowid(db_->handle());
     stored.push_back(a);
   }
+  for (const auto& d : days) {
+    SqliteStmt s(*db_,
+                 "INSERT INTO daily(day, expected, missed) VALUES(?1, ?2, ?3) ON CONFLICT(day) DO "
+                 "UPDATE SET expected = expected + excluded.expected, "
+                 "missed = missed + excluded.missed");
+    s.bind(1, d.day);
+    s.bind(2, d.expected);
+    s.bind(3, d.missed);
+    if (s.step() != kSqliteDone) return fail("counting a day's recordings");
+  }
   SqliteStmt p(*db_,
                "INSERT INTO reconcile_state(key, value) VALUES('calls_through', ?1) "
                "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
@@ -189,6 +204,16 @@ Result<std::vector<Alert>> MissedStore::record(std::vector<Alert> alerts, int64_
   VB_TRY(db_->exec("COMMIT"));
   if (!stored.empty()) ++writes_;
   return stored;
+}
+
+Result<std::vector<DayCount>> MissedStore::daily(const std::string& since) {
+  SqliteStmt s(*db_, "SELECT day, expected, missed FROM daily WHERE day >= ?1 ORDER BY day");
+  s.bind(1, since);
+  std::vector<DayCount> out;
+  int rc = 0;
+  while ((rc = s.step()) == kSqliteRow) out.push_back({s.text(0), s.int64(1), s.int64(2)});
+  if (rc != kSqliteDone) return db_->error("reading the daily counts");
+  return out;
 }
 
 Result<std::vector<Alert>> MissedStore::list(const MissedQuery& q) {

@@ -51,6 +51,13 @@ struct MissedQuery {
   size_t limit = 100;
 };
 
+// One day's reconciliation (the UTC day the calls started): how many recordings the policies
+// expected (call, party, application) and how many of them were missed.
+struct DayCount {
+  std::string day;  // YYYY-MM-DD
+  int64_t expected = 0, missed = 0;
+};
+
 class MissedStore {
  public:
   static Result<std::unique_ptr<MissedStore>> open(const std::string& path);
@@ -59,10 +66,14 @@ class MissedStore {
 
   // The last call record reconciled (CallRecords::calls_after's numbering); 0 at first.
   Result<int64_t> position();
-  // Stores `alerts` (the webhook pending when `webhook`) and moves the position to `through`, in
-  // one transaction; an alert stored before for the same call, party and application is left as
-  // it is. The alerts get their ids; returns those stored now.
-  Result<std::vector<Alert>> record(std::vector<Alert> alerts, int64_t through, bool webhook);
+  // Stores `alerts` (the webhook pending when `webhook`), adds `days` to the daily counts and
+  // moves the position to `through`, in one transaction (a restart neither repeats nor skips a
+  // call); an alert stored before for the same call, party and application is left as it is.
+  // The alerts get their ids; returns those stored now.
+  Result<std::vector<Alert>> record(std::vector<Alert> alerts, int64_t through, bool webhook,
+                                    const std::vector<DayCount>& days = {});
+  // The daily counts from `since` (YYYY-MM-DD) on, oldest first; days without calls are absent.
+  Result<std::vector<DayCount>> daily(const std::string& since);
   // Newest first.
   Result<std::vector<Alert>> list(const MissedQuery& q);
   // Alerts whose webhook delivery is due at `now_ms`, oldest first.

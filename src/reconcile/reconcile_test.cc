@@ -409,6 +409,15 @@ TEST(Reconciler, AlertsOncePerMissedRecordingAfterTheDelay) {
   EXPECT_EQ(hook.bodies.size(), 4u);
   ASSERT_TRUE(r.pass());
   EXPECT_EQ(store->list({}).value().size(), 3u) << "never twice";
+  // The trend: the day's recordings expected (four recorded calls; c-unrecorded expects none)
+  // and missed, each counted once however many passes ran.
+  const auto days = store->daily("2000-01-01").value();
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].day,
+            format_iso8601_ms(TimePoint(std::chrono::milliseconds(kStart))).substr(0, 10));
+  EXPECT_EQ(days[0].expected, 4);
+  EXPECT_EQ(days[0].missed, 3);
+  EXPECT_TRUE(store->daily("2999-01-01").value().empty());
 }
 
 TEST(Reconciler, AFreshStoreLeavesOldCallsAlone) {

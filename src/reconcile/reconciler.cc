@@ -106,6 +106,7 @@ Status Reconciler::reconcile_due() {
     auto page = records_->calls_after(pos.value(), kPage);
     if (!page) return page.error();
     std::vector<Alert> alerts;
+    std::map<std::string, DayCount> days;
     int64_t through = pos.value();
     bool waiting = false;
     for (const auto& [seq, record] : page.value()) {
@@ -121,14 +122,23 @@ Status Reconciler::reconcile_due() {
       if (expected.empty()) continue;
       auto found = archived(expected.front().call_id);
       if (!found) return found.error();  // tried again on the next pass, from the same call
+      DayCount& day = days[record.value("start", std::string()).substr(0, 10)];
       for (const auto& e : expected) {
+        ++day.expected;
         if (auto f = assess(e, found.value())) {
+          ++day.missed;
           alerts.push_back(Alert::of(e, *f, record, format_iso8601_ms(now)));
         }
       }
     }
     if (through == pos.value()) return ok_status();
-    auto stored = store_->record(std::move(alerts), through, !options_.webhook.url.empty());
+    std::vector<DayCount> counted;
+    for (auto& [name, d] : days) {
+      d.day = name;
+      counted.push_back(d);
+    }
+    auto stored =
+        store_->record(std::move(alerts), through, !options_.webhook.url.empty(), counted);
     if (!stored) return stored.error();
     for (const auto& a : stored.value()) {
       spdlog::error("missed recording: call {} ({} to {}), {} by {} ({}): {}: {}", a.call_id,

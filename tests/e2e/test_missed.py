@@ -217,6 +217,15 @@ class MissedRecordingTest(GatewayTestCase):
         status, body = http("GET", url + "/api/v1/missed-recordings?participant=alice", admin)
         self.assertEqual(status, 200, body)
         self.assertEqual([x["callId"] for x in body["missed"]], [missed_call["callId"]])
+        # The trend: the recordings expected and the one missed (on the calls' day), against the
+        # 100 % target.
+        status, trend = http("GET", url + "/api/v1/missed-recordings/trend?days=7", admin)
+        self.assertEqual((status, len(trend["days"])), (200, 7), trend)
+        self.assertEqual(sum(d["missed"] for d in trend["days"]), 1, trend)
+        self.assertEqual(trend["missed"], 1)
+        self.assertGreaterEqual(trend["expected"], 2, trend)
+        self.assertLess(trend["recordedPercent"], 100)
+        self.assertEqual(http("GET", url + "/api/v1/missed-recordings/trend", scoped)[0], 403)
         status, body = http("GET", url + "/api/v1/recordings?status=not%20recorded", officer)
         self.assertEqual((status, [x["callId"] for x in body["missed"]]), (200, [missed_call["callId"]]))
         status, body = http("GET", url + "/api/v1/recordings?status=missed", scoped)

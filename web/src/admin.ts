@@ -2,8 +2,9 @@
 // admin`), previewed first (POST /api/v1/script/preview: whom the change would start or stop
 // recording, nothing committed) and then applied (POST /api/v1/script, atomically); "why is X
 // recorded" (GET /api/v1/explain); the recorder endpoints with the gateway's health checks; the
-// roles' health and totals (GET /api/v1/status) with the missed-recording ratio; and the audit log.
-import { LitElement, html, css, nothing } from 'lit';
+// roles' health and totals (GET /api/v1/status) with the missed-recording ratio and its trend over
+// the last 30 days (GET /api/v1/missed-recordings/trend); and the audit log.
+import { LitElement, html, css, nothing, svg } from 'lit';
 import { api, ApiError } from './api';
 import { shared, when } from './styles';
 
@@ -25,6 +26,19 @@ interface RoleStatus {
   ageSeconds: number | null;
 }
 type Obj = Record<string, unknown>;
+interface TrendDay {
+  day: string;
+  expected: number;
+  missed: number;
+  recordedPercent: number | null;
+}
+interface Trend {
+  days: TrendDay[];
+  expected: number;
+  missed: number;
+  recordedPercent: number | null;
+  targetPercent: number;
+}
 
 const message = (e: unknown) => (e instanceof ApiError ? e.message : String(e));
 const policyName = (p: string) => p || '(none)';
@@ -38,8 +52,10 @@ export class VbAdmin extends LitElement {
     endpoints: { state: true },
     status: { state: true },
     audit: { state: true },
+    trend: { state: true },
     error: { state: true },
   };
+  trend: Trend | null = null;
   rights: string[] = [];
   result: ScriptResult | null = null;
   applied = false;
@@ -94,6 +110,50 @@ export class VbAdmin extends LitElement {
     } catch (err) {
       this.error = message(err);
     }
+    // Only for accounts that read calls or recordings without a scope; others go without.
+    try {
+      this.trend = await api<Trend>('GET', '/api/v1/missed-recordings/trend?days=30');
+    } catch {
+      this.trend = null;
+    }
+  }
+
+  // Recorded as expected per day, as bars against the 100 % target (the axis from 90 %: below it a
+  // bar is drawn at the bottom, in red); the figures in a table beside for screen readers.
+  private trendChart() {
+    const t = this.trend;
+    if (!t) return nothing;
+    const w = 600, h = 120, floor = 90;
+    const bw = w / t.days.length;
+    const y = (p: number) => h - ((Math.max(p, floor) - floor) / (100 - floor)) * h;
+    const summary = t.recordedPercent == null
+      ? 'No recorded call was checked in the last 30 days.'
+      : `${t.recordedPercent.toFixed(2)} % recorded as expected in the last 30 days (${t.expected - t.missed} of ${t.expected}; target ${t.targetPercent} %).`;
+    return html`<figure>
+      <svg viewBox="0 0 ${w} ${h + 16}" width="100%" role="img" aria-label=${summary}>
+        <line x1="0" x2=${w} y1=${y(100)} y2=${y(100)} stroke="#1d6b2f" stroke-dasharray="4 3"></line>
+        ${t.days.map((d, i) => {
+          if (d.recordedPercent == null) return nothing;
+          const bad = d.missed > 0;
+          return svg`<rect x=${i * bw + 1} y=${y(d.recordedPercent)} width=${bw - 2}
+            height=${Math.max(2, h - y(d.recordedPercent))} fill=${bad ? '#a11a1a' : '#0b5394'}>
+            <title>${d.day}: ${d.recordedPercent.toFixed(2)} % (${d.missed} missed of ${d.expected})</title></rect>`;
+        })}
+        <text x="0" y=${h + 14} font-size="11">${t.days[0]?.day}</text>
+        <text x=${w} y=${h + 14} font-size="11" text-anchor="end">${t.days[t.days.length - 1]?.day}</text>
+      </svg>
+      <figcaption>${summary} Each bar is a day: blue when nothing was missed, red when something was (the axis starts at ${floor} %).</figcaption>
+    </figure>
+    <details>
+      <summary>The figures per day</summary>
+      <table>
+        <thead><tr><th scope="col">Day</th><th scope="col">Expected</th><th scope="col">Missed</th><th scope="col">Recorded as expected</th></tr></thead>
+        <tbody>
+          ${t.days.filter((d) => d.expected > 0).map((d) => html`<tr><td>${d.day}</td><td>${d.expected}</td><td>${d.missed}</td>
+            <td>${d.recordedPercent?.toFixed(2)} %</td></tr>`)}
+        </tbody>
+      </table>
+    </details>`;
   }
 
   private script(): string {
@@ -234,6 +294,7 @@ export class VbAdmin extends LitElement {
       <section aria-labelledby="health-h">
         <h2 id="health-h">Health and missed recordings</h2>
         ${this.health()}
+        ${this.trendChart()}
       </section>
       ${this.audit.length
         ? html`<section aria-labelledby="audit-h">
