@@ -250,19 +250,21 @@ Response Router::missed_trend(const Request& req, const Principal& who,
     const int64_t m = it == counted.end() ? 0 : it->second.missed;
     expected += e;
     missed += m;
-    out.push_back({{"day", day},
-                   {"expected", e},
-                   {"missed", m},
-                   {"recordedPercent", e ? json(100.0 * static_cast<double>(e - m) / e) : json()}});
+    out.push_back(
+        {{"day", day},
+         {"expected", e},
+         {"missed", m},
+         {"recordedPercent",
+          e ? json(100.0 * static_cast<double>(e - m) / static_cast<double>(e)) : json()}});
   }
-  return reply(
-      req, http::status::ok,
-      {{"days", out},
-       {"targetPercent", 100},
-       {"expected", expected},
-       {"missed", missed},
-       {"recordedPercent",
-        expected ? json(100.0 * static_cast<double>(expected - missed) / expected) : json()}});
+  return reply(req, http::status::ok,
+               {{"days", out},
+                {"targetPercent", 100},
+                {"expected", expected},
+                {"missed", missed},
+                {"recordedPercent", expected ? json(100.0 * static_cast<double>(expected - missed) /
+                                                    static_cast<double>(expected))
+                                             : json()}});
 }
 
 Response Router::missed_recordings(const Request& req, const Principal& who,
