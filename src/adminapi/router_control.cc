@@ -75,7 +75,7 @@ Response Router::call_control(const Request& req, const Principal& who, std::str
     return problem(req, http::status::not_found, "no such resource", "NotFound");
   }
   const std::string call_id = url_decode(parts[0]);
-  const std::string action(parts[1]);
+  const std::string& action = parts[1];
   const auto named = kActions.find(action);
   if (named == kActions.end()) {
     return problem(req, http::status::not_found,
