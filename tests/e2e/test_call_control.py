@@ -6,6 +6,7 @@ process of its own sharing the data directory, as in production. Asserts what th
 ledger (docs/portal.md, "Call control")."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -149,10 +150,11 @@ class CallControlInABrowser(GatewayTestCase):
         rec, rec_port = self.start_recorder()
         self.policy([rec_port])
         self.admin("New-VbGroup -DisplayName Desk2\nAdd-VbGroupMember -Group Desk2 -Member carol@contoso.com")
-        gw, gw_port = self.start_gateway()
+        gw, gw_port = self.start_gateway(missed_recording_after_s=1)
         url = self.start_portal()
         facts = {"url": url, "officer": self.account("olivia", "compliance-officer"),
-                 "desk2": self.account("desk2", "compliance-officer", "--groups", "Desk2")}
+                 "desk2": self.account("desk2", "compliance-officer", "--groups", "Desk2"),
+                 "admin": self.account("ada", "admin")}
         bob = self.callee(gw_port)
         alice = self.sipp(gw_port, caller_scenario("bob", "200", hold_ms=25000), "alice", "alice-secret-1", "alice",
                           echo=False)
@@ -166,6 +168,25 @@ class CallControlInABrowser(GatewayTestCase):
         self.assertEqual([(k["action"], k["by"], k.get("reason")) for k in record["controls"]],
                          [("pause", "api:olivia", "Card payment"), ("resume", "api:olivia", None)], record)
         self.assertEqual([e["reason"] for e in archive_ledger(self.data, "access.pause")], ["Card payment"])
+        # Once the reconciler checked the call (a second after its end), the admin page's trend has
+        # it: a pause is not a missed recording.
+        self.assertTrue(wait_until(lambda: self.expected_today() == 1, 20), self.expected_today())
+        run = subprocess.run(["node", "--test", "--test-reporter=spec", "tests/trend.test.mjs"], cwd=portal.WEB, env=env,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:])
+
+    def expected_today(self):
+        """The recordings the reconciler counted as expected (read-only, beside the gateway)."""
+        path = os.path.join(self.data, "missed.db")
+        if not os.path.exists(path):
+            return None
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT SUM(expected) FROM daily").fetchone()[0]
+        except sqlite3.OperationalError:  # not yet made
+            return None
+        finally:
+            db.close()
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ export class VbAdmin extends LitElement {
       ? 'No recorded call was checked in the last 30 days.'
       : `${t.recordedPercent.toFixed(2)} % recorded as expected in the last 30 days (${t.expected - t.missed} of ${t.expected}; target ${t.targetPercent} %).`;
     return html`<figure>
-      <svg viewBox="0 0 ${w} ${h + 16}" width="100%" role="img" aria-label=${summary}>
+      <svg viewBox="0 0 ${w} ${h + 16}" width=${w} style="max-width: 100%; height: auto" role="img" aria-label=${summary}>
         <line x1="0" x2=${w} y1=${y(100)} y2=${y(100)} stroke="#1d6b2f" stroke-dasharray="4 3"></line>
         ${t.days.map((d, i) => {
           if (d.recordedPercent == null) return nothing;

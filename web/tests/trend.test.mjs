@@ -1,0 +1,24 @@
+// The missed-recording trend on the admin page (run by tests/e2e/test_call_control.py once its
+// recorded call ended and the gateway's reconciler checked it; PORTAL_FACTS: {url, admin}): the
+// day's bar and figures say the call was recorded as expected.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { facts, launch, close, open, signIn, axe } from './browser.mjs';
+
+before(launch);
+after(close);
+
+test('admin: the missed-recording trend shows the recorded call of the day', async () => {
+  const page = await open();
+  await signIn(page, facts.admin);
+  await page.getByRole('heading', { name: 'Administration' }).waitFor();
+  await page.getByRole('img', { name: /^100\.00 % recorded as expected in the last 30 days \(1 of 1; target 100 %\)/ })
+    .waitFor({ timeout: 10000 });
+  await page.getByText('The figures per day').click();
+  const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: '100.00 %' }) });
+  assert.equal(await row.count(), 1);
+  assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [new Date().toISOString().slice(0, 10), '1', '0', '100.00 %']);
+  await axe(page, 'admin-trend');
+  assert.deepEqual(page.problems.filter((p) => !/status of 40[13]/.test(p)), []);
+  await page.context().close();
+});
