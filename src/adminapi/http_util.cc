@@ -144,6 +144,21 @@ std::map<std::string, std::string> query_params(std::string_view query) {
   return out;
 }
 
+std::optional<int64_t> whole_param(const std::map<std::string, std::string>& params,
+                                   const std::string& key, int64_t fallback, int64_t min,
+                                   int64_t max) {
+  const auto it = params.find(key);
+  if (it == params.end()) return fallback;
+  const std::string& v = it->second;
+  if (v.empty() || v.size() > 18 ||
+      !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const int64_t n = std::stoll(v);
+  if (n < min || n > max) return std::nullopt;
+  return n;
+}
+
 bool match(std::string_view pattern, std::string_view path, std::string& id) {
   const auto p = split(pattern, '/');
   const auto s = split(path, '/');

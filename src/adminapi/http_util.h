@@ -55,6 +55,11 @@ Response problem(const Request& req, http::status status, const std::string& mes
 std::string url_decode(std::string_view s);
 
 std::map<std::string, std::string> query_params(std::string_view query);
+// A whole-number parameter between `min` and `max`; `fallback` when absent; nullopt when it is
+// not a number in that range.
+std::optional<int64_t> whole_param(const std::map<std::string, std::string>& params,
+                                   const std::string& key, int64_t fallback, int64_t min,
+                                   int64_t max);
 
 // Matches `path` against `pattern`; fills `id` from the {id} segment.
 bool match(std::string_view pattern, std::string_view path, std::string& id);

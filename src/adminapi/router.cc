@@ -298,6 +298,14 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     if (!may(Right::kRecordingsRead)) return forbidden(req);
     return saved_searches(req, who, path, query);
   }
+  if (path == "/api/v1/quality") {
+    if (!may(Right::kPolicyRead) && !may(Right::kAuditRead)) {
+      return forbidden(req);
+    }
+    if (req.method() != http::verb::get)
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    return quality(req, query);
+  }
   if (path == "/api/v1/missed-recordings/trend") {
     if (!may(Right::kCallsRead) && !may(Right::kRecordingsRead)) return forbidden(req);
     if (req.method() != http::verb::get)

@@ -210,18 +210,9 @@ Response Router::missed_trend(const Request& req, const Principal& who,
                    "scope",
                    "Forbidden");
   }
-  int days = 30;
-  if (auto it = params.find("days"); it != params.end()) {
-    days = -1;
-    if (!it->second.empty() && it->second.size() <= 3 &&
-        std::all_of(it->second.begin(), it->second.end(),
-                    [](char c) { return c >= '0' && c <= '9'; })) {
-      days = std::stoi(it->second);
-    }
-    if (days < 1 || days > 366) {
-      return problem(req, http::status::bad_request, "days: 1 to 366", "InvalidQuery");
-    }
-  }
+  const auto asked = whole_param(params, "days", 30, 1, 366);
+  if (!asked) return problem(req, http::status::bad_request, "days: 1 to 366", "InvalidQuery");
+  const int days = static_cast<int>(*asked);
   const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
   auto day_of = [](std::chrono::sys_days d) { return format_iso8601(d).substr(0, 10); };
   const std::string since = day_of(today - std::chrono::days(days - 1));

@@ -1329,6 +1329,66 @@ TEST_F(RouterTest, MissedRecordingTrendPerDayAgainstTheTarget) {
       http::status::forbidden);
 }
 
+// Quality and reliability per recorder application and per site, from the recorder's brief of
+// each stream in the catalog; for admins and auditors, not for officers.
+TEST_F(RouterTest, QualityPerRecorderAndSite) {
+  RouterOptions ro;
+  ro.archive = [this](const std::function<Status(archive::Archive&)>& use) {
+    return use(*archive_);
+  };
+  router = std::make_unique<Router>(*svc, ro);
+  const std::string now = format_iso8601_ms(std::chrono::system_clock::now());
+  auto add = [&](const std::string& app, const std::string& region, const std::string& status,
+                 const json& streams, const std::string& started) {
+    auto rec = archive_->create_recording({{"application_id", app},
+                                           {"region", region},
+                                           {"startedAt", started},
+                                           {"streams", streams}});
+    ASSERT_TRUE(rec);
+    ASSERT_TRUE(archive_->complete_recording(rec.value(), status));
+  };
+  const json good = {{{"packets", 1000}, {"lossRatio", 0.0}, {"mos", 4.4}, {"jitterMs", 2.0}},
+                     {{"packets", 1000}, {"lossRatio", 0.0}, {"mos", 4.2}, {"jitterMs", 4.0}}};
+  const json lossy = {{{"packets", 900}, {"lossRatio", 0.1}, {"mos", 3.1}, {"jitterMs", 30.0}}};
+  add("app-1", "EUR", "complete", good, now);
+  add("app-1", "USA", "partial", lossy, now);
+  add("app-2", "EUR", "partial", json::array(), now);
+  add("app-1", "EUR", "complete", good, "2020-01-01T00:00:00.000Z");  // long before
+  (void)archive_->create_recording({{"application_id", "app-1"}, {"startedAt", now}});  // recording
+  auto r = call(http::verb::get, "/api/v1/quality?days=7");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  const json q = body(r);
+  EXPECT_EQ(q["recordings"], 3);
+  ASSERT_EQ(q["byRecorder"].size(), 2u) << q.dump();
+  const json& a1 = q["byRecorder"][0];
+  EXPECT_EQ(a1["application"], "app-1");
+  EXPECT_EQ(a1["recordings"], 2);
+  EXPECT_EQ(a1["complete"], 1);
+  EXPECT_EQ(a1["partial"], 1);
+  EXPECT_DOUBLE_EQ(a1["completePercent"].get<double>(), 50.0);
+  EXPECT_EQ(a1["streams"], 3);
+  EXPECT_EQ(a1["packets"], 2900);
+  EXPECT_NEAR(a1["lossPercent"].get<double>(), 100.0 * 100 / 3000, 0.01);  // 100 lost of 3000
+  EXPECT_NEAR(a1["mos"]["average"].get<double>(), (4.4 + 4.2 + 3.1) / 3, 1e-9);
+  EXPECT_DOUBLE_EQ(a1["mos"]["lowest"].get<double>(), 3.1);
+  EXPECT_EQ(a1["poorStreams"], 1);
+  EXPECT_NEAR(a1["jitterMs"].get<double>(), 12.0, 1e-9);
+  EXPECT_EQ(q["byRecorder"][1]["application"], "app-2");
+  EXPECT_EQ(q["byRecorder"][1]["partial"], 1);
+  EXPECT_TRUE(q["byRecorder"][1]["mos"].is_null());
+  ASSERT_EQ(q["bySite"].size(), 2u);
+  EXPECT_EQ(q["bySite"][0]["region"], "EUR");
+  EXPECT_EQ(q["bySite"][0]["recordings"], 2);
+  EXPECT_EQ(q["bySite"][1]["region"], "USA");
+  EXPECT_EQ(call(http::verb::get, "/api/v1/quality", nullptr, "audit-token").result(),
+            http::status::ok);
+  for (const char* token : {"jane-token", "sam-token"}) {  // an officer, a supervisor
+    EXPECT_EQ(call(http::verb::get, "/api/v1/quality", nullptr, token).result(),
+              http::status::forbidden);
+  }
+  EXPECT_EQ(call(http::verb::get, "/api/v1/quality?days=91").result(), http::status::bad_request);
+}
+
 // Annotations: notes at a time of a recording, by the officers who may read it; kept as written,
 // in time order, shown with the recording, and in the ledger with their text.
 TEST_F(RouterTest, AnnotationsAreAnchoredInTimeAndInTheLedger) {

@@ -198,6 +198,18 @@ Arrival SourceStats::update(uint16_t seq, uint32_t rtp_timestamp, uint32_t arriv
     max_seq_ = static_cast<uint16_t>(seq - 1);
     probation_ = kMinSequential;
   }
+  if (inactive_) {
+    inactive_ = false;
+    const uint16_t gap = static_cast<uint16_t>(seq - max_seq_ - 1);
+    if (probation_ == 0 && gap > 0 && gap < 0x8000) {
+      // Not expected: the base moves up with the highest number, as if the gap never was.
+      if (static_cast<uint16_t>(seq - 1) < max_seq_) cycles_ += 0x10000;
+      max_seq_ = static_cast<uint16_t>(seq - 1);
+      base_seq_ += gap;
+      window_.fill(0);
+      have_transit_ = false;
+    }
+  }
   const uint16_t udelta = static_cast<uint16_t>(seq - max_seq_);
   if (probation_ > 0) {
     // A new source is believed after kMinSequential packets in sequence.

@@ -104,6 +104,10 @@ class SourceStats {
 
   // `arrival` in units of the RTP clock (the receiver's own clock, any origin).
   Arrival update(uint16_t sequence, uint32_t rtp_timestamp, uint32_t arrival);
+  // The stream was inactive (held, or its recording paused): the sequence numbers the sender
+  // used meanwhile were not meant for us, so the forward gap before the next packet is not loss
+  // (up to half the sequence space; a larger one is left to the usual restart rule).
+  void inactive() { inactive_ = initialised_; }
 
   uint64_t received() const { return received_; }  // distinct packets, duplicates excluded
   uint64_t duplicates() const { return duplicates_; }
@@ -142,6 +146,7 @@ class SourceStats {
   bool have_transit_ = false;
   int64_t last_transit_ = 0;
   std::array<uint64_t, kWindow / 64> window_{};  // bit per extended sequence number mod kWindow
+  bool inactive_ = false;
 };
 
 }  // namespace verbatim::media

@@ -163,6 +163,29 @@ TEST(SourceStats, CountsLossReorderDuplicatesAcrossTheWrap) {
   EXPECT_EQ(clean.lost(), 0);
 }
 
+// A pause or a hold: the numbers the sender used while the stream was inactive never came, and
+// are not loss; a gap after the stream is active again is (across the wrap too).
+TEST(SourceStats, AGapWhileInactiveIsNotLoss) {
+  SourceStats s;
+  uint16_t q = 65000;
+  for (int i = 0; i < 100; ++i, ++q) s.update(q, q * 160u, q * 160u);
+  s.inactive();
+  q = static_cast<uint16_t>(q + 1000);  // 1000 packets withheld, across the wrap
+  for (int i = 0; i < 100; ++i, ++q) s.update(q, q * 160u, q * 160u);
+  EXPECT_EQ(s.received(), 200u);
+  EXPECT_EQ(s.expected(), 200u);
+  EXPECT_EQ(s.lost(), 0);
+  EXPECT_GT(s.mos(), 4.3);
+  q = static_cast<uint16_t>(q + 10);  // lost in the network: counted
+  s.update(q, q * 160u, q * 160u);
+  EXPECT_EQ(s.lost(), 10);
+  SourceStats fresh;
+  fresh.inactive();  // nothing seen yet: nothing to skip
+  fresh.update(7, 0, 0);
+  fresh.update(8, 160, 160);
+  EXPECT_EQ(fresh.expected(), 2u);
+}
+
 TEST(SourceStats, ProbationRestartsAndJitter) {
   SourceStats s;
   EXPECT_EQ(s.update(65535, 0, 0), Arrival::kProbation);

@@ -112,6 +112,7 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
       if (!st["sources"].empty()) {
         b["lossRatio"] = st["sources"][0]["lossRatio"];
         b["mos"] = st["sources"][0]["mos"];
+        if (st["sources"][0].contains("jitterMs")) b["jitterMs"] = st["sources"][0]["jitterMs"];
         if (st["sources"][0].contains("codec")) b["codec"] = st["sources"][0]["codec"];
       }
       brief.push_back(b);

@@ -86,6 +86,10 @@ void StreamReceiver::update(StreamSpec spec) {
       }
     }
   }
+  if (spec.receiving && !spec_.receiving) {
+    // Back from inactive (a hold, a pause): what the senders numbered meanwhile is not loss.
+    for (auto& [ssrc, source] : sources_) source.stats.inactive();
+  }
   if (spec.receiving != spec_.receiving && sink_ && !spec.session_wide) {
     sink_->event(*this, {{"type", spec.receiving ? "resume" : "hold"}});
   }

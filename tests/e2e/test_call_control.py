@@ -97,6 +97,9 @@ class CallControlTest(GatewayTestCase):
         self.assertTrue(events, http("GET", f"{url}/api/v1/recordings/{rid}", officer)[1])
         self.assertAlmostEqual(events["pause-end"] - events["pause"], 2.0, delta=1.0)
         self.assertNotIn("hold", events)  # one pause, not each stream's hold
+        # What was withheld in the pause is not packet loss in the recording's quality figures.
+        streams = json.loads(self.run_vb("archive", "show", rid, check=0).stdout)["metadata"]["streams"]
+        self.assertTrue(streams and all(st["lossRatio"] < 0.02 for st in streams), streams)
         # The ledger: who paused which recording, when and why.
         pauses = archive_ledger(self.data, "access.pause")
         self.assertEqual([(e["by"], e["recording"], e["reason"], e["done"]) for e in pauses],

@@ -3,7 +3,8 @@
 // recording, nothing committed) and then applied (POST /api/v1/script, atomically); "why is X
 // recorded" (GET /api/v1/explain); the recorder endpoints with the gateway's health checks; the
 // roles' health and totals (GET /api/v1/status) with the missed-recording ratio and its trend over
-// the last 30 days (GET /api/v1/missed-recordings/trend); and the audit log.
+// the last 30 days (GET /api/v1/missed-recordings/trend); quality and reliability per recorder
+// application and per site over the last 7 days (GET /api/v1/quality); and the audit log.
 import { LitElement, html, css, nothing, svg } from 'lit';
 import { api, ApiError } from './api';
 import { shared, when } from './styles';
@@ -32,6 +33,29 @@ interface TrendDay {
   missed: number;
   recordedPercent: number | null;
 }
+interface QualityRow {
+  application?: string;
+  name?: string;
+  region?: string;
+  recordings: number;
+  complete: number;
+  partial: number;
+  interrupted: number;
+  completePercent: number | null;
+  streams: number;
+  packets: number;
+  lossPercent: number | null;
+  mos: { average: number; lowest: number } | null;
+  poorStreams: number;
+  jitterMs: number | null;
+}
+interface Quality {
+  days: number;
+  recordings: number;
+  poorMos: number;
+  byRecorder: QualityRow[];
+  bySite: QualityRow[];
+}
 interface Trend {
   days: TrendDay[];
   expected: number;
@@ -53,9 +77,11 @@ export class VbAdmin extends LitElement {
     status: { state: true },
     audit: { state: true },
     trend: { state: true },
+    quality: { state: true },
     error: { state: true },
   };
   trend: Trend | null = null;
+  quality: Quality | null = null;
   rights: string[] = [];
   result: ScriptResult | null = null;
   applied = false;
@@ -116,6 +142,47 @@ export class VbAdmin extends LitElement {
     } catch {
       this.trend = null;
     }
+    try {
+      this.quality = await api<Quality>('GET', '/api/v1/quality?days=7');
+    } catch {
+      this.quality = null;
+    }
+  }
+
+  private qualityTable(caption: string, rows: QualityRow[], key: (r: QualityRow) => string) {
+    const fixed = (v: number | null | undefined, digits: number, unit = '') => (v == null ? '—' : `${v.toFixed(digits)}${unit}`);
+    return html`<table>
+      <caption class="muted">${caption}</caption>
+      <thead><tr>
+        <th scope="col">${caption.startsWith('Per recorder') ? 'Recorder' : 'Site'}</th><th scope="col">Recordings</th>
+        <th scope="col">Complete</th><th scope="col">Partial / interrupted</th><th scope="col">Packet loss</th>
+        <th scope="col">MOS (average, lowest)</th><th scope="col">Poor streams</th><th scope="col">Jitter</th>
+      </tr></thead>
+      <tbody>
+        ${rows.map((r) => html`<tr>
+          <td>${key(r)}</td><td>${r.recordings}</td><td>${fixed(r.completePercent, 1, ' %')}</td>
+          <td class=${r.partial + r.interrupted ? 'down' : ''}>${r.partial} / ${r.interrupted}</td>
+          <td>${fixed(r.lossPercent, 2, ' %')}</td>
+          <td>${r.mos ? `${r.mos.average.toFixed(2)}, ${r.mos.lowest.toFixed(2)}` : '—'}</td>
+          <td class=${r.poorStreams ? 'down' : ''}>${r.poorStreams} of ${r.streams}</td>
+          <td>${fixed(r.jitterMs, 1, ' ms')}</td>
+        </tr>`)}
+      </tbody>
+    </table>`;
+  }
+
+  private qualityViews() {
+    const q = this.quality;
+    if (!q) return nothing;
+    return html`<section aria-labelledby="quality-h">
+      <h2 id="quality-h">Quality and reliability</h2>
+      <p class="muted">The ${q.recordings} recordings that ended in the last ${q.days} days: how they ended, and what the recorder received
+        on their streams (MOS estimated from codec, loss and jitter; poor below ${q.poorMos}).</p>
+      ${q.recordings
+        ? html`${this.qualityTable('Per recorder application', q.byRecorder, (r) => r.name || r.application || '(unknown)')}
+            ${this.qualityTable('Per site (the recorded users\' region)', q.bySite, (r) => r.region || '(none)')}`
+        : html`<p>No recording ended in that time.</p>`}
+    </section>`;
   }
 
   // Recorded as expected per day, as bars against the 100 % target (the axis from 90 %: below it a
@@ -296,6 +363,7 @@ export class VbAdmin extends LitElement {
         ${this.health()}
         ${this.trendChart()}
       </section>
+      ${this.qualityViews()}
       ${this.audit.length
         ? html`<section aria-labelledby="audit-h">
             <h2 id="audit-h">Audit log (latest)</h2>

@@ -1,4 +1,4 @@
-// The missed-recording trend on the admin page (run by tests/e2e/test_call_control.py once its
+// The missed-recording trend and the quality views on the admin page (run by tests/e2e/test_call_control.py once its
 // recorded call ended and the gateway's reconciler checked it; PORTAL_FACTS: {url, admin}): the
 // day's bar and figures say the call was recorded as expected.
 import { test, before, after } from 'node:test';
@@ -8,7 +8,7 @@ import { facts, launch, close, open, signIn, axe } from './browser.mjs';
 before(launch);
 after(close);
 
-test('admin: the missed-recording trend shows the recorded call of the day', async () => {
+test('admin: the missed-recording trend and the quality views show the recorded call of the day', async () => {
   const page = await open();
   await signIn(page, facts.admin);
   await page.getByRole('heading', { name: 'Administration' }).waitFor();
@@ -18,6 +18,12 @@ test('admin: the missed-recording trend shows the recorded call of the day', asy
   const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: '100.00 %' }) });
   assert.equal(await row.count(), 1);
   assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [new Date().toISOString().slice(0, 10), '1', '0', '100.00 %']);
+  // Quality and reliability: the recorder application that recorded it, by its name.
+  await page.getByRole('heading', { name: 'Quality and reliability' }).waitFor();
+  const recorder = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'Verbatim Recorder', exact: true }) });
+  const cells = await recorder.getByRole('cell').allInnerTexts();
+  assert.deepEqual(cells.slice(0, 4), ['Verbatim Recorder', '1', '100.0 %', '0 / 0'], cells.join(' | '));
+  assert.match(cells[5], /^\d\.\d\d, \d\.\d\d$/, `a MOS estimate: ${cells[5]}`);
   await axe(page, 'admin-trend');
   assert.deepEqual(page.problems.filter((p) => !/status of 40[13]/.test(p)), []);
   await page.context().close();
