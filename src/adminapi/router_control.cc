@@ -76,16 +76,16 @@ Response Router::call_control(const Request& req, const Principal& who, std::str
   }
   const std::string call_id = url_decode(parts[0]);
   const std::string& action = parts[1];
-  const auto named = kActions.find(action);
-  if (named == kActions.end()) {
-    return problem(req, http::status::not_found,
-                   "no such action: " + action + " (pause, resume, record, stop-recording)",
-                   "NotFound");
-  }
   if (req.method() != http::verb::post) {
     return problem(req, http::status::method_not_allowed, "use POST", "MethodNotAllowed");
   }
   if (!may_monitor(who.account.role)) return forbidden(req);
+  const auto named = kActions.find(action);
+  if (named == kActions.end()) {
+    return problem(req, http::status::not_found,
+                   "no such action: " + action + " (pause, resume, record, stop-recording)",
+                   "NoSuchAction");
+  }
   auto parsed = object_body(req);
   if (!parsed) {
     return problem(req, http::status::bad_request, "the body must be a JSON object", "InvalidBody");

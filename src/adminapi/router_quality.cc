@@ -15,7 +15,8 @@ using namespace detail;  // NOLINT(google-build-using-namespace)
 // GET /api/v1/quality?days=7 (1-90): for each recorder application (with its display name from
 // the policy model) and each site, the recordings that ended and how (complete, partial,
 // interrupted), their streams' packets, loss, MOS estimate (average, lowest, streams below 3.6)
-// and jitter. Aggregates only: no participant, so no ledger entry.
+// and jitter; and usage: per day, the recordings started and the minutes recorded. Aggregates
+// only: no participant, so no ledger entry.
 Response Router::quality(const Request& req, const std::map<std::string, std::string>& params) {
   const auto days = whole_param(params, "days", 7, 1, 90);
   if (!days) return problem(req, http::status::bad_request, "days: 1 to 90", "InvalidQuery");
@@ -59,8 +60,13 @@ Response Router::quality(const Request& req, const std::map<std::string, std::st
     j["region"] = row.key;
     sites.push_back(std::move(j));
   }
+  json usage = json::array();
+  for (const auto& d : report.usage) {
+    usage.push_back({{"day", d.day}, {"recordings", d.recordings}, {"minutes", d.minutes}});
+  }
   return reply(req, http::status::ok,
                {{"days", *days},
+                {"usage", usage},
                 {"from", format_iso8601_ms(std::chrono::system_clock::time_point(
                              std::chrono::milliseconds(from_ms)))},
                 {"recordings", report.recordings},

@@ -1343,6 +1343,7 @@ TEST_F(RouterTest, QualityPerRecorderAndSite) {
     auto rec = archive_->create_recording({{"application_id", app},
                                            {"region", region},
                                            {"startedAt", started},
+                                           {"durationSeconds", 90},
                                            {"streams", streams}});
     ASSERT_TRUE(rec);
     ASSERT_TRUE(archive_->complete_recording(rec.value(), status));
@@ -1380,6 +1381,11 @@ TEST_F(RouterTest, QualityPerRecorderAndSite) {
   EXPECT_EQ(q["bySite"][0]["region"], "EUR");
   EXPECT_EQ(q["bySite"][0]["recordings"], 2);
   EXPECT_EQ(q["bySite"][1]["region"], "USA");
+  // Usage: today's three recordings that ended and the one still recording, and their minutes.
+  ASSERT_EQ(q["usage"].size(), 1u) << q["usage"].dump();
+  EXPECT_EQ(q["usage"][0]["day"], now.substr(0, 10));
+  EXPECT_EQ(q["usage"][0]["recordings"], 4);
+  EXPECT_DOUBLE_EQ(q["usage"][0]["minutes"].get<double>(), 4.5);
   EXPECT_EQ(call(http::verb::get, "/api/v1/quality", nullptr, "audit-token").result(),
             http::status::ok);
   for (const char* token : {"jane-token", "sam-token"}) {  // an officer, a supervisor

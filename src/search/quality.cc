@@ -94,6 +94,17 @@ Result<QualityReport> quality_report(SqliteDb& catalog, int64_t from_ms, int64_t
   if (rc != kSqliteDone) return catalog.error("reading the recordings' quality");
   out.by_application = sorted(apps);
   out.by_region = sorted(regions);
+  // Usage per day: every recording started in the window, those in progress too.
+  SqliteStmt u(catalog,
+               "SELECT strftime('%Y-%m-%d', started_ms / 1000, 'unixepoch') AS day, COUNT(*), "
+               "COALESCE(SUM(duration_ms), 0) FROM search_index "
+               "WHERE started_ms >= ?1 AND started_ms < ?2 GROUP BY day ORDER BY day");
+  u.bind(1, from_ms);
+  u.bind(2, to_ms);
+  while ((rc = u.step()) == kSqliteRow) {
+    out.usage.push_back({u.text(0), u.int64(1), static_cast<double>(u.int64(2)) / 60000.0});
+  }
+  if (rc != kSqliteDone) return catalog.error("reading the recordings per day");
   return out;
 }
 

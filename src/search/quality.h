@@ -34,9 +34,17 @@ struct QualityRow {
 // Below this a stream's quality is poor (ITU-T G.107's "many users dissatisfied" starts at 3.6).
 inline constexpr double kPoorMos = 3.6;
 
+// Usage: one day's recordings (UTC, by their start) and the minutes recorded.
+struct UsageDay {
+  std::string day;  // YYYY-MM-DD
+  int64_t recordings = 0;
+  double minutes = 0;
+};
+
 struct QualityReport {
   std::vector<QualityRow> by_application, by_region;  // most recordings first
   int64_t recordings = 0;
+  std::vector<UsageDay> usage;  // the days with recordings, oldest first (ended or not)
 };
 
 // The recordings started in [from_ms, to_ms) that have ended (complete, partial, interrupted).

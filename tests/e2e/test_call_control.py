@@ -174,6 +174,7 @@ class CallControlInABrowser(GatewayTestCase):
         # Once the reconciler checked the call (a second after its end), the admin page's trend has
         # it: a pause is not a missed recording.
         self.assertTrue(wait_until(lambda: self.expected_today() == 1, 20), self.expected_today())
+        env["PORTAL_FACTS"] = json.dumps(dict(facts, day=record["start"][:10]))
         run = subprocess.run(["node", "--test", "--test-reporter=spec", "tests/trend.test.mjs"], cwd=portal.WEB, env=env,
                              capture_output=True, text=True, timeout=120)
         self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:])

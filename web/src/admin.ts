@@ -4,7 +4,8 @@
 // recorded" (GET /api/v1/explain); the recorder endpoints with the gateway's health checks; the
 // roles' health and totals (GET /api/v1/status) with the missed-recording ratio and its trend over
 // the last 30 days (GET /api/v1/missed-recordings/trend); quality and reliability per recorder
-// application and per site over the last 7 days (GET /api/v1/quality); and the audit log.
+// application and per site, and usage per day, over the last 7 days (GET /api/v1/quality); and the
+// audit log.
 import { LitElement, html, css, nothing, svg } from 'lit';
 import { api, ApiError } from './api';
 import { shared, when } from './styles';
@@ -51,6 +52,7 @@ interface QualityRow {
 }
 interface Quality {
   days: number;
+  usage: { day: string; recordings: number; minutes: number }[];
   recordings: number;
   poorMos: number;
   byRecorder: QualityRow[];
@@ -175,13 +177,20 @@ export class VbAdmin extends LitElement {
     const q = this.quality;
     if (!q) return nothing;
     return html`<section aria-labelledby="quality-h">
-      <h2 id="quality-h">Quality and reliability</h2>
+      <h2 id="quality-h">Usage, quality and reliability</h2>
       <p class="muted">The ${q.recordings} recordings that ended in the last ${q.days} days: how they ended, and what the recorder received
         on their streams (MOS estimated from codec, loss and jitter; poor below ${q.poorMos}).</p>
       ${q.recordings
         ? html`${this.qualityTable('Per recorder application', q.byRecorder, (r) => r.name || r.application || '(unknown)')}
             ${this.qualityTable('Per site (the recorded users\' region)', q.bySite, (r) => r.region || '(none)')}`
         : html`<p>No recording ended in that time.</p>`}
+      <table>
+        <caption class="muted">Usage per day</caption>
+        <thead><tr><th scope="col">Day</th><th scope="col">Recordings</th><th scope="col">Minutes recorded</th></tr></thead>
+        <tbody>
+          ${q.usage.map((d) => html`<tr><td>${d.day}</td><td>${d.recordings}</td><td>${d.minutes.toFixed(1)}</td></tr>`)}
+        </tbody>
+      </table>
     </section>`;
   }
 
