@@ -48,10 +48,8 @@ void Gateway::poll_control() {
       spdlog::warn("call control: {}", pending.error().message);
     } else {
       for (const auto& r : pending.value()) {
-        const bool ours = std::any_of(calls_.begin(), calls_.end(), [&](const auto& kv) {
-          return kv.second->call_id == r.call_id;
-        });
-        if (!ours) continue;  // another gateway's call, or none: its asker gives up
+        if (!call_by_call_id(r.call_id))
+          continue;  // another gateway's, or none: its asker gives up
         auto taken = control_->take(r.id);
         if (!taken || !taken.value()) continue;
         auto done = control(r);
@@ -68,11 +66,15 @@ void Gateway::poll_control() {
   });
 }
 
-Result<std::string> Gateway::control(const ControlRequest& r) {
-  Call* found = nullptr;
+Gateway::Call* Gateway::call_by_call_id(const std::string& call_id) {
   for (auto& [id, call] : calls_) {
-    if (call->call_id == r.call_id) found = call.get();
+    if (call->call_id == call_id) return call.get();
   }
+  return nullptr;
+}
+
+Result<std::string> Gateway::control(const ControlRequest& r) {
+  Call* found = call_by_call_id(r.call_id);
   if (!found) return make_error(ErrorCode::kNotFound, "no call " + r.call_id + " at this gateway");
   Call& c = *found;
   if (c.state != Call::State::kConnected || c.removing) {

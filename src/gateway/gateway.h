@@ -342,6 +342,7 @@ class Gateway {
   void save_registrations();
   void write_status() const;
   void poll_control();
+  Call* call_by_call_id(const std::string& call_id);  // the call whose caller's Call-ID it is
   void set_paused(Call& c, bool paused, const std::string& why);
   void tell_paused(Call& c, Leg& l);
   nlohmann::json active_calls() const;
