@@ -449,6 +449,11 @@ std::string event_label(const json& e) {
   if (type == "metadata-update") return "participants changed (transfer or join)";
   if (type == "ssrc-change" || type == "relatch") return "the media source changed" + stream;
   if (type == "renegotiated") return "media renegotiated" + stream;
+  if (type == "gap") {
+    return fmt::format("no media for {:.1f} s{}{}", e.value("seconds", 0.0),
+                       e.value("toEnd", false) ? ", to the end" : "", stream);
+  }
+  if (type == "loss") return fmt::format("{} packets lost{}", e.value("packets", 0), stream);
   return type + stream;
 }
 
@@ -456,7 +461,7 @@ std::string event_label(const json& e) {
 
 // What happened during the recording, in seconds from its start (the playback files' time 0):
 // the recorder's events from its quality report (hold and resume, DTMF, participants changing,
-// the media source changing, SRTP errors) and, per source, the packets lost.
+// the media source changing, SRTP errors, media gaps, packet loss as it happened).
 Result<json> Router::recording_timeline(archive::Archive& a, const archive::RecordingInfo& r,
                                         const json& objects, const std::string& who) {
   json out = json::array();
@@ -515,6 +520,8 @@ Result<json> Router::recording_timeline(archive::Archive& a, const archive::Reco
                                                "ssrc-change",
                                                "relatch",
                                                "renegotiated",
+                                               "gap",
+                                               "loss",
                                                "srtp-error",
                                                "srtp-auth-failed",
                                                "codec-not-decodable"};
@@ -524,7 +531,14 @@ Result<json> Router::recording_timeline(archive::Archive& a, const archive::Reco
     if (!at) continue;
     out.push_back({{"atSeconds", *at}, {"type", e.value("type", "")}, {"label", event_label(e)}});
   }
+  // A recording made before the recorder noted loss as it happened: its totals per source, at
+  // the source's start.
+  bool loss_noted = false;
+  for (const auto& e : q.value("events", json::array())) {
+    if (e.is_object() && e.value("type", "") == "loss") loss_noted = true;
+  }
   for (const auto& st : q.value("streams", json::array())) {
+    if (loss_noted) break;
     for (const auto& src : st.value("sources", json::array())) {
       const int64_t lost = src.value("lost", int64_t{0});
       const auto at = seconds(src.value("first", ""));

@@ -828,9 +828,59 @@ TEST_F(RouterTest, CasesHoldTheirRecordingsReleaseWithASecondOfficerAndExportAPa
 namespace verbatim::adminapi {
 namespace {
 
+// Seals `quality` as the quality report of a new complete recording of the FX Desk.
+std::string recording_with_quality(archive::Archive& a, const json& quality) {
+  auto rec = a.create_recording({{"groups", {"FX Desk"}}});
+  EXPECT_TRUE(rec);
+  auto obj = a.begin_object(rec.value(), "quality");
+  EXPECT_TRUE(obj);
+  const std::string text = quality.dump();
+  EXPECT_TRUE(obj.value()->writer().write(
+      std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  EXPECT_TRUE(a.seal(*obj.value()));
+  EXPECT_TRUE(a.complete_recording(rec.value(), "complete"));
+  return rec.value();
+}
+
+// Gaps and loss as the recorder noted them, where they happened; the totals per source are then
+// not repeated.
+TEST_F(RouterTest, TheTimelineShowsMediaGapsAndLossWhereTheyHappened) {
+  const json quality = {
+      {"startedAt", "2026-12-01T09:00:00.000Z"},
+      {"events",
+       {{{"type", "gap"},
+         {"seconds", 2.5},
+         {"startedAt", "2026-12-01T09:00:04.000Z"},
+         {"at", "2026-12-01T09:00:06.500Z"},
+         {"label", "1"}},
+        {{"type", "loss"},
+         {"packets", 12},
+         {"startedAt", "2026-12-01T09:00:20.000Z"},
+         {"at", "2026-12-01T09:00:25.000Z"},
+         {"label", "2"}},
+        {{"type", "gap"},
+         {"seconds", 31.0},
+         {"toEnd", true},
+         {"startedAt", "2026-12-01T09:00:30.000Z"},
+         {"at", "2026-12-01T09:01:01.000Z"},
+         {"label", "2"}}}},
+      {"streams",
+       {{{"label", "2"},
+         {"sources",
+          {{{"lost", 12}, {"lossRatio", 0.01}, {"first", "2026-12-01T09:00:00.020Z"}}}}}}}};
+  const std::string id = recording_with_quality(*archive_, quality);
+  Response r = call(http::verb::get, "/api/v1/recordings/" + id, nullptr, "jane-token");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  const json t = body(r)["timeline"];
+  ASSERT_EQ(t.size(), 3u) << t;
+  EXPECT_EQ(t[0]["label"], "no media for 2.5 s (stream 1)");
+  EXPECT_DOUBLE_EQ(t[0]["atSeconds"].get<double>(), 4.0);
+  EXPECT_EQ(t[1]["label"], "12 packets lost (stream 2)");
+  EXPECT_DOUBLE_EQ(t[1]["atSeconds"].get<double>(), 20.0);
+  EXPECT_EQ(t[2]["label"], "no media for 31.0 s, to the end (stream 2)");
+}
+
 TEST_F(RouterTest, TheRecordingsTimelineShowsHoldDtmfAndLossFromTheQualityReport) {
-  auto rec = archive_->create_recording({{"groups", {"FX Desk"}}});
-  ASSERT_TRUE(rec);
   const json quality = {
       {"startedAt", "2026-12-01T09:00:00.000Z"},
       {"events",
@@ -845,14 +895,8 @@ TEST_F(RouterTest, TheRecordingsTimelineShowsHoldDtmfAndLossFromTheQualityReport
        {{{"label", "1"},
          {"sources",
           {{{"lost", 7}, {"lossRatio", 0.035}, {"first", "2026-12-01T09:00:00.020Z"}}}}}}}};
-  auto obj = archive_->begin_object(rec.value(), "quality");
-  ASSERT_TRUE(obj);
-  const std::string text = quality.dump();
-  ASSERT_TRUE(obj.value()->writer().write(
-      std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
-  ASSERT_TRUE(archive_->seal(*obj.value()));
-  ASSERT_TRUE(archive_->complete_recording(rec.value(), "complete"));
-  Response r = call(http::verb::get, "/api/v1/recordings/" + rec.value(), nullptr, "jane-token");
+  const std::string rec = recording_with_quality(*archive_, quality);
+  Response r = call(http::verb::get, "/api/v1/recordings/" + rec, nullptr, "jane-token");
   ASSERT_EQ(r.result(), http::status::ok) << r.body();
   const json t = body(r)["timeline"];
   ASSERT_EQ(t.size(), 3u) << t;

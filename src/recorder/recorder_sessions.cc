@@ -56,6 +56,7 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
   std::vector<std::string> silent;
   for (auto& st : s.streams) {
     if (!st) continue;
+    st->finish(ended, std::chrono::steady_clock::now());
     release(*st);
     json sum = st->summary();
     if (st->counters().packets == 0 && st->spec().receiving) silent.push_back(st->spec().label);

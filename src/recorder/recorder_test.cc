@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "common/clock.h"
 #include "media/port_pool.h"
 #include "recorder/stream.h"
 
@@ -140,6 +141,54 @@ TEST_F(Fixture, SsrcAndCodecChangesAreEvents) {
   send(*r, src, rtp(516, 12160, 0xbbbb, 18), 16);
   EXPECT_EQ(sink.packets.size(), 17u);
   EXPECT_EQ(sink.count("unknown-payload"), 1u);
+}
+
+// A silence of a second or more while receiving is a gap, placed where it began; lost packets are
+// summed over a window and noted where the first was lost; a gap lasting to the end is noted at
+// the end. A packet late but filling a hole is not loss.
+TEST_F(Fixture, MediaGapsAndLossAreTimedEvents) {
+  auto r = make(StreamReceiver::Latch::kSdpAddress);
+  for (int i = 0; i < 50; ++i) send(*r, src, rtp(static_cast<uint16_t>(i), 160 * i, 0x77), i);
+  // 0.98 s after the last packet: not a gap.
+  for (int i = 98; i < 120; ++i)
+    send(*r, src, rtp(static_cast<uint16_t>(i - 48), 160 * i, 0x77), i);
+  EXPECT_EQ(sink.count("gap"), 0u);
+  // 2 s of nothing (the sender numbered nothing: silence, not loss).
+  for (int i = 220; i < 250; ++i)
+    send(*r, src, rtp(static_cast<uint16_t>(i - 148), 160 * i, 0x77), i);
+  ASSERT_EQ(sink.count("gap"), 1u);
+  json gap;
+  for (const auto& e : sink.events) {
+    if (e["type"] == "gap") gap = e;
+  }
+  EXPECT_DOUBLE_EQ(gap["seconds"].get<double>(), 2.0);
+  EXPECT_EQ(gap["startedAt"], format_iso8601_ms(t0 + std::chrono::milliseconds(20 * 119)));
+  EXPECT_FALSE(gap.contains("toEnd"));
+  // 10 packets lost at 250, 2 more at 300, one of them late at 301: one event of 11 packets once
+  // the window has passed.
+  int seq = 102;
+  for (int i = 250; i < 600; ++i) {
+    if (i == 250) seq += 10;
+    if (i == 300) seq += 2;
+    if (i == 301) send(*r, src, rtp(static_cast<uint16_t>(seq - 2), 160 * i, 0x77), i);
+    send(*r, src, rtp(static_cast<uint16_t>(seq++), 160 * i, 0x77), i);
+  }
+  ASSERT_EQ(sink.count("loss"), 1u);
+  json loss;
+  for (const auto& e : sink.events) {
+    if (e["type"] == "loss") loss = e;
+  }
+  EXPECT_EQ(loss["packets"], 11);
+  EXPECT_EQ(loss["startedAt"], format_iso8601_ms(t0 + std::chrono::milliseconds(20 * 250)));
+  EXPECT_EQ(r->summary()["sources"][0]["lost"], 11);
+  // Loss still being summed, and a silence to the end, are noted when the recording ends.
+  seq += 3;
+  send(*r, src, rtp(static_cast<uint16_t>(seq), 160 * 600, 0x77), 600);
+  r->finish(t0 + std::chrono::milliseconds(20 * 700), s0 + std::chrono::milliseconds(20 * 700));
+  EXPECT_EQ(sink.count("loss"), 2u);
+  ASSERT_EQ(sink.count("gap"), 2u);
+  EXPECT_TRUE(sink.events.back()["toEnd"].get<bool>());
+  EXPECT_EQ(r->summary()["gaps"], 2);
 }
 
 // RFC 4733: one DTMF event per timestamp, reported once although the end packet repeats.

@@ -1,5 +1,6 @@
 #include "recorder/stream.h"
 
+#include <cmath>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -252,11 +253,21 @@ void StreamReceiver::on_rtp(const media::RtpPacket& p, const udp::endpoint& from
                             ? static_cast<uint32_t>(map->second.clock_rate)
                             : 8000;
   const auto arrival = static_cast<uint32_t>(since.count() * rate / 1000000);
+  const int64_t lost_before = s.stats.lost();
   const media::Arrival a = s.stats.update(p.sequence, p.timestamp, arrival);
   if (a == media::Arrival::kDuplicate) {
     ++counters_.duplicates;
     return;
   }
+  if (const int64_t lost = s.stats.lost() - lost_before; lost != 0) {
+    if (loss_pending_ <= 0 && lost > 0) loss_since_ = at;
+    loss_pending_ += lost;
+  }
+  if (loss_pending_ > 0 && at - loss_since_ >= kLossWindow) note_loss();
+  if (spec_.receiving && media_seen_ && steady_at - last_media_ >= kGap) {
+    note_gap(at, steady_at, false);
+  }
+  media_seen_ = true;
   if (!known) {
     if (counters_.unknown_payload++ == 0) {
       sink_->event(*this, {{"type", "unknown-payload"}, {"payloadType", p.payload_type}});
@@ -279,6 +290,35 @@ void StreamReceiver::on_rtp(const media::RtpPacket& p, const udp::endpoint& from
   counters_.bytes += datagram.size();
   last_media_ = steady_at;
   sink_->record(*this, at, from, rtp_local_, datagram);
+}
+
+void StreamReceiver::note_gap(std::chrono::system_clock::time_point at,
+                              std::chrono::steady_clock::time_point steady_at, bool to_end) {
+  const auto silent =
+      std::chrono::duration_cast<std::chrono::milliseconds>(steady_at - last_media_);
+  if (counters_.gaps++ >= kMaxGapEvents || !sink_) return;
+  json e = {{"type", "gap"},
+            {"seconds", std::floor(static_cast<double>(silent.count()) / 100.0) / 10.0},
+            {"startedAt", format_iso8601_ms(at - silent)}};
+  if (to_end) e["toEnd"] = true;
+  sink_->event(*this, std::move(e));
+}
+
+void StreamReceiver::note_loss() {
+  if (loss_pending_ > 0 && sink_) {
+    sink_->event(*this, {{"type", "loss"},
+                         {"packets", loss_pending_},
+                         {"startedAt", format_iso8601_ms(loss_since_)}});
+  }
+  loss_pending_ = 0;
+}
+
+void StreamReceiver::finish(std::chrono::system_clock::time_point at,
+                            std::chrono::steady_clock::time_point steady_at) {
+  note_loss();
+  if (spec_.receiving && media_seen_ && steady_at - last_media_ >= kGap) {
+    note_gap(at, steady_at, true);
+  }
 }
 
 // RFC 4733 §2.3: one event per RTP timestamp; the end bit (sent three times) closes it.
@@ -337,6 +377,7 @@ json StreamReceiver::summary() const {
             {"invalid", counters_.invalid},
             {"unknownPayload", counters_.unknown_payload},
             {"srtpAuthFailed", counters_.srtp_auth_failed},
+            {"gaps", counters_.gaps},
             {"sources", sources}};
   if (rtp_latch_) j["latchedSource"] = endpoint_text(*rtp_latch_);
   if (spec_.srtp) j["srtp"] = spec_.srtp->suite;

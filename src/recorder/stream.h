@@ -8,6 +8,8 @@
 //     dropped so the evidence holds each (SSRC, sequence) once, late packets kept (T14), SSRC
 //     and payload type changes noted as timed events (T15, T16), RFC 4733 telephone events
 //     kept as timed DTMF events, payload types the answer did not accept counted and flagged;
+//   - media gaps (no packet for kGap or more while the stream should be receiving) and packet
+//     loss (summed over windows of kLossWindow) as timed events, for the player's timeline;
 //   - RTCP from the latched address: validated and kept; STUN/DTLS and garbage dropped;
 //   - SRTP (SDES): every packet authenticated and decrypted before anything else looks at it
 //     (a wrong tag or key never latches, is never stored: T13); replays dropped; the evidence
@@ -73,6 +75,7 @@ struct StreamCounters {
   uint64_t invalid = 0;     // not RTP/RTCP, or malformed
   uint64_t unknown_payload = 0;
   uint64_t srtp_auth_failed = 0;  // SRTP/SRTCP with a wrong tag or key: dropped (T13)
+  uint64_t gaps = 0;              // silences of kGap or more while receiving
 };
 
 class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
@@ -87,8 +90,19 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
   // A re-INVITE changed the stream (codec, hold, source: the latch is re-established when the
   // offer's address or port changed, as when a client moves the stream to a new port).
   void update(StreamSpec spec);
+  // The recording ends: notes the loss still being summed and a gap that lasts to the end.
+  void finish(std::chrono::system_clock::time_point at,
+              std::chrono::steady_clock::time_point steady_at);
   // Stops receiving; no callback reaches the sink afterwards.
   void close();
+
+  // A stream that should be receiving and gets nothing for this long has a gap (the timeline's
+  // "no media"). Phones that stop sending in silence (VAD without comfort noise) show too.
+  static constexpr std::chrono::milliseconds kGap{1000};
+  // Lost packets are summed over this long (from the first loss) before they are noted: an
+  // event per burst for the timeline, not per packet.
+  static constexpr std::chrono::seconds kLossWindow{5};
+  static constexpr size_t kMaxGapEvents = 500;  // per stream; then only counted
 
   uint16_t port() const { return port_; }
   const StreamSpec& spec() const { return spec_; }
@@ -127,6 +141,9 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
               std::chrono::steady_clock::time_point steady_at);
   void on_telephone_event(Source& s, const media::RtpPacket& p,
                           std::chrono::system_clock::time_point at);
+  void note_gap(std::chrono::system_clock::time_point at,
+                std::chrono::steady_clock::time_point steady_at, bool to_end);
+  void note_loss();
 
   boost::asio::ip::udp::socket rtp_socket_, rtcp_socket_;
   boost::asio::ip::udp::endpoint rtp_local_, rtcp_local_;
@@ -141,6 +158,10 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
   size_t foreign_reported_ = 0;
   std::chrono::steady_clock::time_point opened_, last_media_;
   std::unique_ptr<media::SrtpReceiver> srtp_;
+  // Loss being summed: packets (late arrivals subtract), since the first of the window.
+  int64_t loss_pending_ = 0;
+  std::chrono::system_clock::time_point loss_since_{};
+  bool media_seen_ = false;  // an RTP packet accepted since the stream opened
   bool closed_ = false;
   static constexpr size_t kMaxSources = 32;
   static constexpr size_t kMaxForeignEvents = 16;

@@ -58,6 +58,9 @@ def main():
     ap.add_argument("--first-seq", type=int, default=65500, help="to cross the 16-bit wrap")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--pt", type=int, default=0, help="payload type of the audio (0 PCMU, 8 PCMA)")
+    ap.add_argument("--silence-at", type=int, default=0,
+                    help="before this packet, send nothing for --silence seconds (the RTP clock runs on)")
+    ap.add_argument("--silence", type=float, default=0.0)
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     ports = [int(p) for p in a.ports.split(",") if p and p != "0"]
@@ -76,6 +79,11 @@ def main():
     dtmf = list(a.dtmf)
     start = time.monotonic()
     for n in range(a.packets):
+        if a.silence_at and n == a.silence_at:
+            time.sleep(a.silence)
+            start += a.silence
+            for st in streams:
+                st["ts"] = (st["ts"] + int(a.silence * 8000)) & 0xFFFFFFFF
         for st in streams:
             if a.ssrc_change_at and n == a.ssrc_change_at:
                 st["ssrc"] = rnd.getrandbits(32)

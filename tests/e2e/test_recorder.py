@@ -536,6 +536,11 @@ class MediaFailureTest(RecorderTestCase):
             self.assertTrue(0.1 < src["lossRatio"] < 0.3, src)
             self.assertGreater(src["late"], 0, src)
         self.assertTrue([e for e in q["events"] if e["type"] == "foreign-source"])
+        # The loss as it happened, per stream (a late packet may fill a hole already noted).
+        for st in q["streams"]:
+            noted = sum(e["packets"] for e in q["events"] if e["type"] == "loss" and e["label"] == st["label"])
+            src = st["sources"][0]
+            self.assertLessEqual(abs(noted - src["lost"]), src["late"], (st, q["events"]))
         self.assertIn("dropped a packet from 127.0.0.2", self.log_text())
         with open(os.path.join(self.data, "recorder-status.json")) as f:
             status = json.load(f)
@@ -547,7 +552,9 @@ class MediaFailureTest(RecorderTestCase):
         rec, port = self.start_recorder()
         c, ports = self.call(port)
         out = os.path.join(self.tmp, "sent.json")
-        self.assertEqual(self.sender(ports, out, "--packets", "80", "--ssrc-change-at", "40").wait(60), 0)
+        # ... and 1.5 s of silence (no packets, sequence numbers going on) half way to the change.
+        self.assertEqual(self.sender(ports, out, "--packets", "80", "--ssrc-change-at", "40",
+                                     "--silence-at", "20", "--silence", "1.5").wait(60), 0)
         c.request("BYE")
         self.stop_recorder(rec)
         r = self.recording_of(c.call_id)
@@ -556,7 +563,14 @@ class MediaFailureTest(RecorderTestCase):
         for st in q["streams"]:
             self.assertEqual(len(st["sources"]), 2, st)
             self.assertEqual(sum(s["received"] for s in st["sources"]), 80)
+            self.assertEqual(sum(s["lost"] for s in st["sources"]), 0, st)
         self.assertEqual(len([e for e in q["events"] if e["type"] == "ssrc-change"]), 2)
+        # The silence is a gap on each stream, where it began; no loss.
+        gaps = [e for e in q["events"] if e["type"] == "gap"]
+        self.assertEqual(sorted(e["label"] for e in gaps), sorted(st["label"] for st in q["streams"]), gaps)
+        for e in gaps:
+            self.assertTrue(1.4 <= e["seconds"] < 3, e)
+        self.assertFalse([e for e in q["events"] if e["type"] == "loss"])
         self.assertEqual(self.show(r)["status"], "complete")
 
     def test_t16_codec_change_t17_hold_and_metadata_updates(self):
@@ -606,6 +620,7 @@ class MediaFailureTest(RecorderTestCase):
         self.assertIn("pause", types)
         self.assertIn("pause-end", types)
         self.assertLess(types.index("pause"), types.index("pause-end"))
+        self.assertNotIn("gap", types)  # T17: neither the hold nor the pause is a gap
         show = self.show(r)
         self.assertEqual(show["status"], "complete", show["reason"])
         self.assertIn("Carol", [p.get("name") for p in show["metadata"]["participants"]])
