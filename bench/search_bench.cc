@@ -27,6 +27,7 @@
 //
 // Usage: bench_search [--interactions N] [--db PATH] [--queries K] [--peer K] [--words W]
 //                     [--kind K] [--few-words N] [--count-cap N] [--list-cap N]
+//        bench_search --emit-queries K   (the query mix as JSON lines, for bench/portal_search.py)
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -67,6 +68,7 @@ struct Options {
   bool size = true;  // --size 0: skip measuring the index (a read of the whole file)
   int words = 48;
   std::string kind;          // --kind K: only this kind of query ("combined", ...)
+  int emit = 0;              // --emit-queries K: print K of each kind as JSON lines, then exit
   search::Query::Plan plan;  // --few-words, --count-cap, --list-cap: the search's thresholds
 };
 
@@ -519,6 +521,8 @@ int main(int argc, char** argv) {
       o.words = std::stoi(v);
     } else if (a == "--kind") {
       o.kind = v;
+    } else if (a == "--emit-queries") {
+      o.emit = std::stoi(v);
     } else if (a == "--few-words") {
       o.plan.few_words = std::stoll(v);
     } else if (a == "--count-cap") {
@@ -528,9 +532,15 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: bench_search [--interactions N] [--db PATH] [--queries K] [--peer K] "
                    "[--peer-seconds S] [--size 0|1] [--words W] [--kind K] [--few-words N] "
-                   "[--count-cap N] [--list-cap N]\n";
+                   "[--count-cap N] [--list-cap N] [--emit-queries K]\n";
       return 2;
     }
+  }
+  if (o.emit > 0) {  // the same mix for another driver (bench/portal_search.py): no archive
+    for (const auto& c : query_mix(o.emit)) {
+      std::printf("%s\n", nlohmann::json{{"kind", c.kind}, {"params", c.params}}.dump().c_str());
+    }
+    return 0;
   }
   if (o.db.empty()) o.db = "search-bench-" + std::to_string(o.interactions) + ".db";
   auto opened = SqliteDb::open(o.db);
