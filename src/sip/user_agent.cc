@@ -204,7 +204,13 @@ void UserAgent::on_request(uint64_t txn, const Message& req, const Peer& from, u
     return;
   }
   if (method != "ACK" && handlers_.on_request && handlers_.on_request(txn, req, from)) return;
-  if (method == "MESSAGE" || method == "INFO") {
+  if (method == "MESSAGE") {
+    // Nothing here delivers or keeps a message: 405, not a 200 that tells the sender it was
+    // delivered (a chat silently lost, and in a recorded organisation, unrecorded).
+    respond(txn, req, 405, "Method Not Allowed");
+    return;
+  }
+  if (method == "INFO") {
     respond(txn, req, 200, "OK");
     return;
   }
@@ -229,7 +235,11 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     end(id, "bye", false);
     return;
   }
-  if (method == "INFO" || method == "MESSAGE" || method == "OPTIONS") {
+  if (method == "MESSAGE") {
+    respond(txn, req, 405, "Method Not Allowed");  // as outside a dialog
+    return;
+  }
+  if (method == "INFO" || method == "OPTIONS") {
     respond(txn, req, 200, "OK");
     return;
   }

@@ -32,8 +32,9 @@
 //     sends an UPDATE at half the interval; the other side ends the session with a BYE
 //     min(32 s, interval/3) before it would expire (RFC 4028 §10).
 // Outside dialogs: OPTIONS gets the status options_status() gives (200, or 503 when the
-// application is full) with Allow, Accept and Supported; MESSAGE and INFO: 200; anything else
-// 501 with Allow; a request with a To tag for no dialog we know: 481.
+// application is full) with Allow, Accept and Supported; INFO: 200; MESSAGE, in a dialog or not:
+// 405 with Allow (nothing delivers or keeps it: a 200 would tell the sender it was delivered);
+// anything else 501 with Allow; a request with a To tag for no dialog we know: 481.
 // Responses and in-dialog requests of calls we took go back to where the INVITE came from
 // (symmetric signalling, what SBCs expect); those of calls we placed follow the dialog's route
 // set or remote target when it is an IP address, else the next hop the INVITE used.
@@ -62,7 +63,7 @@ struct UaOptions {
   // Over TLS (when we listen for it): "<sip:srs@192.0.2.7:5061;transport=tls>", "192.0.2.7:5061".
   std::string tls_contact;
   std::string tls_via_sent_by;
-  std::string allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE, REFER, NOTIFY";
+  std::string allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY";
   std::string accept = "application/sdp, application/rs-metadata+xml, multipart/mixed";
   SessionTimerPolicy timers;
   TimerConfig t;  // T1/T2 for the 2xx retransmission and the ACK wait

@@ -200,7 +200,7 @@ TEST(UserAgentTakesCalls, SessionTimersEndSilentSessionsAndRefreshWhenWeAreTheRe
   EXPECT_EQ(small.sent_with("SIP/2.0 422").front()->find(HeaderId::kMinSe)->value, "90");
 }
 
-TEST(UserAgentTakesCalls, OptionsReportLoadAndUnknownMethodsGet501) {
+TEST(UserAgentTakesCalls, OptionsReportLoadUnknownMethodsGet501AndMessage405) {
   UasHarness h;
   h.receive(invite_text("", 1, "", "OPTIONS"));
   ASSERT_EQ(h.sent.back().status(), 200);
@@ -213,8 +213,12 @@ TEST(UserAgentTakesCalls, OptionsReportLoadAndUnknownMethodsGet501) {
   EXPECT_EQ(h.sent.back().find("Retry-After")->value, "30");
   h.receive(invite_text("", 3, "", "SUBSCRIBE", "z9hG4bK-s"));
   EXPECT_EQ(h.sent.back().status(), 501);
+  // A MESSAGE is refused, not acknowledged and dropped: nothing here delivers or keeps it.
   h.receive(invite_text("", 4, "", "MESSAGE", "z9hG4bK-m"));
-  EXPECT_EQ(h.sent.back().status(), 200);
+  EXPECT_EQ(h.sent.back().status(), 405);
+  ASSERT_NE(h.sent.back().find(HeaderId::kAllow), nullptr);
+  EXPECT_EQ(h.sent.back().find(HeaderId::kAllow)->value.find("MESSAGE"), std::string_view::npos);
+  EXPECT_NE(h.sent.back().find(HeaderId::kAllow)->value.find("INVITE"), std::string_view::npos);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -602,6 +602,10 @@ class MediaFailureTest(RecorderTestCase):
         u = c.request("UPDATE", xml, "application/rs-metadata+xml")
         self.assertEqual(u["status"], 200)
         self.assertEqual(u["body"], "")  # metadata only: no SDP in the answer
+        # A MESSAGE in the session is refused (nothing keeps it), and the session goes on.
+        m = c.request("MESSAGE", "the chat", "text/plain")
+        self.assertEqual(m["status"], 405, m["head"])
+        self.assertNotIn("MESSAGE", re.search(r"^Allow:(.*)$", m["head"], re.M | re.I).group(1))
         self.assertEqual(versions, sorted(versions))
         self.assertEqual(len(set(versions)), len(versions))
         c.request("BYE")
