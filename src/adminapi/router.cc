@@ -398,17 +398,10 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
       return problem(req, http::status::service_unavailable, "this server has no archive",
                      "ArchiveUnavailable");
     }
-    auto number = [&](const char* key, uint64_t fallback, uint64_t max) -> std::optional<uint64_t> {
-      auto it = query.find(key);
-      if (it == query.end() || it->second.empty()) return fallback;
-      char* end = nullptr;
-      const unsigned long long v = std::strtoull(it->second.c_str(), &end, 10);
-      if (*end != '\0' || v > max) return std::nullopt;
-      return v;
-    };
-    const auto limit = number("limit", 100, 1000);
-    const auto before = number("before", UINT64_MAX, UINT64_MAX);
-    if (!limit || !before || *limit == 0) {
+    const auto limit = whole_param(query, "limit", 100, 1, 1000);
+    const auto before =
+        whole_param(query, "before", INT64_MAX, 0, INT64_MAX);  // a sequence number: from it back
+    if (!limit || !before) {
       return problem(req, http::status::bad_request, "limit: 1-1000; before: a sequence number",
                      "InvalidQuery");
     }
@@ -418,9 +411,9 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     auto st = options_.archive([&](archive::Archive& a) -> Status {
       VB_TRY(a.ledger().sync());  // what other processes (the recorder) appended
       json entries = json::array();
-      uint64_t i = std::min<uint64_t>(*before, a.ledger().size());
+      uint64_t i = std::min<uint64_t>(static_cast<uint64_t>(*before), a.ledger().size());
       uint64_t scanned = 0;
-      while (i > 0 && entries.size() < *limit && scanned < 100000) {
+      while (i > 0 && entries.size() < static_cast<size_t>(*limit) && scanned < 100000) {
         --i;
         ++scanned;
         auto bytes = a.ledger().entry_bytes(i);

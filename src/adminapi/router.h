@@ -154,6 +154,8 @@ class Router {
   static nlohmann::json call_scope(const nlohmann::json& call);
   // Who may monitor calls live: compliance officers and supervisors, within their scope.
   static bool may_monitor(policy::Role role);
+  // Recorder application ids by the name the admin gave their instance (display name, else UPN).
+  std::map<std::string, std::string> application_names();
   Response route(const Request& req, const Principal& who, std::string_view path,
                  const std::map<std::string, std::string>& query);
   Response calls(const Request& req, const Principal& who, std::string_view call_id,

@@ -28,6 +28,12 @@ Response Router::live_calls(const Request& req, const Principal& who) {
                    "ArchiveUnavailable");
   }
   json calls = json::array();
+  const auto names = application_names();
+  auto recorder = [&](const std::string& application) {
+    json r = {{"application", application}};
+    if (auto it = names.find(application); it != names.end()) r["name"] = it->second;
+    return r;
+  };
   auto st = options_.archive([&](archive::Archive& a) -> Status {
     search::Query q;
     q.status = "recording";
@@ -42,14 +48,16 @@ Response Router::live_calls(const Request& req, const Principal& who) {
       if (!r || r.value().status != "recording") continue;  // ended since
       json j = search::hit_json(h);
       const json& m = r.value().metadata;
-      // The recorders: this recording's application, and the others recording the same call.
+      // The recorders: this recording's application, and the others recording the same call, each
+      // with the name of its instance.
       json recorders = json::array();
-      if (!h.application.empty()) recorders.push_back(h.application);
+      if (!h.application.empty()) recorders.push_back(recorder(h.application));
       if (!h.call_id.empty()) {
         auto others = search::recordings_of_call(a.catalog(), h.call_id);
         if (others) {
           for (const auto& o : others.value()) {
-            if (o.id != h.id && !o.application.empty()) recorders.push_back(o.application);
+            if (o.id != h.id && !o.application.empty())
+              recorders.push_back(recorder(o.application));
           }
         }
       }

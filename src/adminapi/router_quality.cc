@@ -39,15 +39,7 @@ Response Router::quality(const Request& req, const std::map<std::string, std::st
     return problem(req, http::status::service_unavailable, st.error().message,
                    "ArchiveUnavailable");
   }
-  // Application ids by the name the admin gave their instance.
-  std::map<std::string, std::string> names;
-  {
-    std::lock_guard lock(svc_.mutex());
-    for (const auto& [id, instance] : svc_.state().instances()) {
-      names[instance.application_id] =
-          instance.display_name.empty() ? instance.user_principal_name : instance.display_name;
-    }
-  }
+  const auto names = application_names();
   json apps = json::array(), sites = json::array();
   for (const auto& row : report.by_application) {
     json j = row.to_json();
@@ -73,6 +65,17 @@ Response Router::quality(const Request& req, const std::map<std::string, std::st
                 {"poorMos", search::kPoorMos},
                 {"byRecorder", apps},
                 {"bySite", sites}});
+}
+
+std::map<std::string, std::string> Router::application_names() {
+  std::map<std::string, std::string> names;
+  std::lock_guard lock(svc_.mutex());
+  for (const auto& [id, instance] : svc_.state().instances()) {
+    if (instance.application_id.empty()) continue;
+    names[instance.application_id] =
+        instance.display_name.empty() ? instance.user_principal_name : instance.display_name;
+  }
+  return names;
 }
 
 }  // namespace verbatim::adminapi

@@ -1151,9 +1151,16 @@ TEST_F(RouterTest, LiveCallsAndListeningWithinScopeAndInTheLedger) {
   };
   router = std::make_unique<Router>(*svc, ro);
   const std::string ended = recording("FX Desk").first;
+  auto named =
+      call(http::verb::post, "/api/v1/script",
+           {{"script",
+             "New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com "
+             "-DisplayName 'FX Recorder' -ApplicationId 0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"}});
+  ASSERT_EQ(named.result(), http::status::ok) << named.body();
   auto rec = archive_->create_recording(
       {{"groups", {"FX Desk"}},
        {"policy", "Traders"},
+       {"application_id", "0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"},
        {"participants", {{{"id", "p1"}, {"aor", "sip:ava@fx.example"}, {"name", "Ava"}}}},
        {"media", {{{"label", "1"}, {"port", 7400}, {"payloads", {{"0", "PCMU/8000"}}}}}}});
   ASSERT_TRUE(rec);
@@ -1178,6 +1185,9 @@ TEST_F(RouterTest, LiveCallsAndListeningWithinScopeAndInTheLedger) {
   ASSERT_EQ(body(listed)["count"], 1);
   EXPECT_EQ(body(listed)["calls"][0]["id"], rec.value());
   EXPECT_EQ(body(listed)["calls"][0]["listen"], "/api/v1/live/" + rec.value() + "/listen");
+  EXPECT_EQ(body(listed)["calls"][0]["recorders"],
+            json::parse(R"([{"application": "0f2a1b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+                             "name": "FX Recorder"}])"));
   EXPECT_EQ(body(call(http::verb::get, "/api/v1/live", nullptr, "sam-token"))["count"], 1);
   EXPECT_EQ(body(call(http::verb::get, "/api/v1/live", nullptr, "rita-token"))["count"], 0);
   EXPECT_EQ(call(http::verb::get, "/api/v1/live", nullptr, "audit-token").result(),

@@ -21,7 +21,7 @@ interface LiveCall {
   durationSeconds?: number;
   direction?: string;
   policy?: string;
-  recorders?: string[];
+  recorders?: { application: string; name?: string }[];
   groups?: string[];
   parties?: { name?: string; aor: string; role: string }[];
 }
@@ -333,7 +333,7 @@ export class VbLive extends LitElement {
                   <td>${(c.parties ?? []).map((p) => partyName(p)).join(', ')}</td>
                   <td>${c.direction ?? ''}</td>
                   <td>${c.policy ?? ''}</td>
-                  <td>${(c.recorders ?? []).join(', ')}</td>
+                  <td>${(c.recorders ?? []).map((r) => r.name ?? r.application).join(', ')}</td>
                   <td>
                     <button ?disabled=${this.listening === c.id} @click=${() => this.listen(c.id)}
                       aria-label="Listen to the call started ${when(c.started)}">Listen</button>
