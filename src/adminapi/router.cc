@@ -298,6 +298,9 @@ Response Router::route(const Request& req, const Principal& who, std::string_vie
     if (!may(Right::kRecordingsRead)) return forbidden(req);
     return saved_searches(req, who, path, query);
   }
+  if (path == "/api/v1/meetings" || istarts_with(path, "/api/v1/meetings/")) {
+    return meetings(req, who, path, query);
+  }
   if (path == "/api/v1/quality") {
     if (!may(Right::kPolicyRead) && !may(Right::kAuditRead)) {
       return forbidden(req);

@@ -165,6 +165,9 @@ class Router {
   Response search_recordings(const Request& req, const Principal& who,
                              const std::map<std::string, std::string>& query);
   // GET /api/v1/missed-recordings (and /recordings?status=missed ...).
+  // /api/v1/meetings[/{id}]: meetings and their dial-in PINs (router_meetings.cc).
+  Response meetings(const Request& req, const Principal& who, std::string_view path,
+                    const std::map<std::string, std::string>& query);
   // GET /api/v1/quality?days=N: quality and reliability per recorder application and per site.
   Response quality(const Request& req, const std::map<std::string, std::string>& params);
   // GET /api/v1/missed-recordings/trend?days=N: per day, recordings expected and missed.

@@ -1508,3 +1508,66 @@ TEST_F(RouterTest, AnnotationsAreAnchoredInTimeAndInTheLedger) {
 
 }  // namespace
 }  // namespace verbatim::adminapi
+
+namespace verbatim::adminapi {
+namespace {
+
+// Meetings over REST: an admin schedules one for a directory user (URI in the user's SIP domain,
+// a PIN), lists, reads and cancels it; a PIN in use is a 409; the organiser must be a user; an
+// auditor may not schedule one.
+TEST_F(RouterTest, MeetingsAreScheduledForDirectoryUsersAndCancelledWithAReason) {
+  EXPECT_EQ(call(http::verb::get, "/api/v1/meetings").result(),
+            http::status::service_unavailable);  // no data directory
+  RouterOptions ro;
+  ro.data_dir = (dir / "data").string();
+  std::filesystem::create_directories(ro.data_dir);
+  router = std::make_unique<Router>(*svc, ro);
+  auto r = call(http::verb::post, "/api/v1/script",
+                {{"script",
+                  "New-VbUser -UserPrincipalName alice@contoso.com -DisplayName Alice "
+                  "-SipAddress sip:alice@sip.contoso.com"}});
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  r = call(http::verb::post, "/api/v1/meetings",
+           {{"organizer", "alice@contoso.com"},
+            {"subject", "Rates review"},
+            {"start", "2026-12-09T14:00:00Z"},
+            {"pin", "20261209"}});
+  ASSERT_EQ(r.result(), http::status::created) << r.body();
+  const json m = body(r);
+  EXPECT_EQ(m["uri"], "sip:meet-" + m["id"].get<std::string>() + "@sip.contoso.com");
+  EXPECT_EQ(m["pin"], "20261209");
+  EXPECT_EQ(m["createdBy"], "api:tester");
+  const std::string id = m["id"];
+
+  r = call(http::verb::post, "/api/v1/meetings",
+           {{"organizer", "alice@contoso.com"}, {"subject", "another"}, {"pin", "20261209"}});
+  EXPECT_EQ(r.result(), http::status::conflict) << r.body();
+  EXPECT_NE(r.body().find("PinInUse"), std::string::npos) << r.body();
+  r = call(http::verb::post, "/api/v1/meetings",
+           {{"organizer", "nobody@contoso.com"}, {"subject", "x"}});
+  EXPECT_EQ(r.result(), http::status::bad_request);
+  EXPECT_NE(r.body().find("no user nobody@contoso.com"), std::string::npos) << r.body();
+  EXPECT_EQ(call(http::verb::post, "/api/v1/meetings",
+                 {{"organizer", "alice@contoso.com"}, {"subject", "x"}}, "audit-token")
+                .result(),
+            http::status::forbidden);
+
+  r = call(http::verb::get, "/api/v1/meetings");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(body(r)["count"], 1);
+  EXPECT_EQ(body(call(http::verb::get, "/api/v1/meetings/" + id))["subject"], "Rates review");
+  EXPECT_EQ(call(http::verb::get, "/api/v1/meetings/0000000000").result(), http::status::not_found);
+
+  EXPECT_EQ(call(http::verb::delete_, "/api/v1/meetings/" + id, json::object()).result(),
+            http::status::bad_request);  // no reason
+  r = call(http::verb::delete_, "/api/v1/meetings/" + id, {{"reason", "moved"}});
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(body(r)["cancelledBy"], "api:tester");
+  EXPECT_EQ(body(call(http::verb::get, "/api/v1/meetings"))["count"], 0);
+  EXPECT_EQ(body(call(http::verb::get, "/api/v1/meetings?all=true"))["count"], 1);
+  EXPECT_EQ(call(http::verb::delete_, "/api/v1/meetings/" + id, {{"reason", "again"}}).result(),
+            http::status::not_found);
+}
+
+}  // namespace
+}  // namespace verbatim::adminapi

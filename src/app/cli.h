@@ -7,6 +7,7 @@
 //   cmd_serve.cc     serve --roles admin-api,archive-verify,recorder,gateway
 //   cmd_archive.cc   archive ..., verify, export, verify-export
 //   cmd_calls.cc     calls show | list, jobs list
+//   cmd_meetings.cc  meeting create | list | show | cancel
 //   cmd_search.cc    search
 //   cmd_tools.cc     config show, tls init, sip lint, siprec inspect
 #pragma once
@@ -56,6 +57,7 @@ void add_account_commands(CLI::App& app, Commands& commands);
 void add_serve_command(CLI::App& app, Commands& commands);
 void add_archive_commands(CLI::App& app, Commands& commands);
 void add_calls_commands(CLI::App& app, Commands& commands);
+void add_meeting_commands(CLI::App& app, Commands& commands);
 void add_search_commands(CLI::App& app, Commands& commands);
 void add_tool_commands(CLI::App& app, Commands& commands);
 

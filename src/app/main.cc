@@ -46,6 +46,7 @@ int run(int argc, char** argv) {
   add_account_commands(app, commands);
   add_archive_commands(app, commands);
   add_calls_commands(app, commands);
+  add_meeting_commands(app, commands);
   add_search_commands(app, commands);
 
   try {

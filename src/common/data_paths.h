@@ -24,6 +24,7 @@ class DataPaths {
   std::string searches_db() const { return file("searches.db"); }  // saved searches, hits
   std::string missed_db() const { return file("missed.db"); }      // missed recordings found
   std::string cases_db() const { return file("cases.db"); }        // cases, their history, exports
+  std::string meetings_db() const { return file("meetings.db"); }  // meetings (common/meetings.h)
   std::string gateway_status() const { return file("gateway-status.json"); }
   std::string gateway_dialogs() const { return file("gateway-dialogs.jsonl"); }
   std::string gateway_registrations() const { return file("gateway-registrations.json"); }

@@ -8,7 +8,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, SOURCE_DIR, VerbatimTestCase, main  # noqa: E402
+from helpers import BIN, SOURCE_DIR, VerbatimTestCase, http, main  # noqa: E402
 
 SETUP = """
 New-VbUser alice@contoso.com -DisplayName Alice -PhoneNumber +14255550100 -DataLocation EUR
@@ -134,6 +134,43 @@ class CliTest(VerbatimTestCase):
         self.assertIn("\tci\t", listed)
         self.run_vb("token", "revoke", token_id, check=0)
         self.run_vb("token", "revoke", token_id, check=1)
+
+    def test_meetings_from_the_cli_reach_the_running_server_and_back(self):
+        """`verbatim meeting create` prints the URI and the PIN; the running REST server lists the
+        meeting at once, and one it schedules is the CLI's to show and cancel."""
+        self.run_vb("admin", "-c", "New-VbUser alice@contoso.com -DisplayName Alice -SipAddress sip:alice@voice.contoso.com",
+                    check=0)
+        _, url = self.start_server()
+        token = self.token()
+        r = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Q4 rates review",
+                        "--start", "2026-12-09T15:00:00+01:00", "--pin", "482913", check=0)
+        self.assertRegex(r.stdout, r"uri:\s+sip:meet-\d{10}@voice\.contoso\.com")
+        self.assertRegex(r.stdout, r"PIN:\s+482913")
+        self.assertIn("start:     2026-12-09T14:00:00Z", r.stdout)
+        status, listed = http("GET", url + "/api/v1/meetings", token)
+        self.assertEqual(status, 200, listed)
+        self.assertEqual([m["subject"] for m in listed["meetings"]], ["Q4 rates review"])
+        # Bad input: a clear error, exit 2, nothing stored.
+        r = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "again", "--pin", "482913",
+                        check=2)
+        self.assertIn("PIN 482913 is in use by meeting", r.stderr)
+        r = self.run_vb("meeting", "create", "--organizer", "mallory@contoso.com", "--subject", "x", check=2)
+        self.assertIn("no user mallory@contoso.com in the directory", r.stderr)
+        r = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "x", "--start", "soon",
+                        check=2)
+        self.assertIn("start: not a time", r.stderr)
+        status, made = http("POST", url + "/api/v1/meetings", token,
+                            {"organizer": "alice@contoso.com", "subject": "desk huddle"})
+        self.assertEqual(status, 201, made)
+        self.assertRegex(made["pin"], r"^\d{9}$")
+        shown = json.loads(self.run_vb("meeting", "show", made["id"], "--json", check=0).stdout)
+        self.assertEqual((shown["subject"], shown["createdBy"]), ("desk huddle", "api:e2e"))
+        self.run_vb("meeting", "cancel", made["id"], "--reason", "not needed", check=0)
+        self.run_vb("meeting", "cancel", made["id"], "--reason", "not needed", check=1)
+        listed = json.loads(self.run_vb("meeting", "list", "--json", check=0).stdout)
+        self.assertEqual([m["subject"] for m in listed], ["Q4 rates review"])
+        status, one = http("GET", url + "/api/v1/meetings/" + made["id"], token)
+        self.assertEqual((status, one["cancelReason"]), (200, "not needed"))
 
     def test_seed_policy_script_runs_as_pasted(self):
         demo = os.path.join(SOURCE_DIR, "demo")
