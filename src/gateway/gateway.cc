@@ -190,7 +190,32 @@ sip::Signalling::Handlers Gateway::handlers() {
   h.on_ended = [this](uint64_t s, std::string_view why) { on_ended(s, why); };
   h.on_reoffer = [this](uint64_t s, const sip::Message& m) { return on_reoffer(s, m); };
   h.on_refer = [this](uint64_t s, const sip::Message& m) { return on_refer(s, m); };
+  h.on_info = [this](uint64_t s, uint64_t t, const sip::Message& m) { return on_info(s, t, m); };
   return h;
+}
+
+bool Gateway::on_info(uint64_t session, uint64_t txn, const sip::Message& info) {
+  auto ref = sessions_.find(session);
+  if (ref == sessions_.end() || ref->second.leg) return false;  // a recorder's: nothing to relay
+  auto it = calls_.find(ref->second.call);
+  if (it == calls_.end()) return false;
+  Call& c = *it->second;
+  const uint64_t other = session == c.a ? c.b : session == c.b ? c.a : 0;
+  if (c.state != Call::State::kConnected || other == 0) return false;
+  const auto* type = info.find(sip::HeaderId::kContentType);
+  auto answer = [this, txn, request = std::make_shared<sip::Message>(info.clone())](
+                    int status, const sip::Message* response) {
+    const int code = status >= 200 ? status : 500;
+    warn_on_error(ua_->reply(txn, *request, code,
+                             response ? std::string(response->reason()) : std::string("Timeout")),
+                  "answering an INFO");
+  };
+  auto sent = ua_->info(other, type ? std::string(type->value) : std::string(),
+                        std::string(info.body()), answer);
+  if (!sent) {
+    warn_on_error(ua_->reply(txn, info, 500, "Server Internal Error"), "answering an INFO");
+  }
+  return true;
 }
 
 void Gateway::stop() {

@@ -300,6 +300,9 @@ class Gateway {
   void connect(Call& c);
   bool on_unanswered(Call& c, const std::string& why);
   bool on_refer(uint64_t session, const sip::Message& refer);
+  // An INFO from one party of a connected call (DTMF by SIP INFO): sent on to the other party,
+  // and answered with its status. False (answered 200 by the UA) when there is no other party.
+  bool on_info(uint64_t session, uint64_t txn, const sip::Message& info);
   void start_transfer(uint64_t call_id);
   Result<std::pair<Call*, Side>> consultation(const Call& c, const std::string& replaces,
                                               Side moving);

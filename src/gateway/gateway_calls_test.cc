@@ -332,5 +332,37 @@ TEST_F(GatewayCalls, TheViewsCredentialsFollowCommitsWithoutReadingAStore) {
   EXPECT_FALSE(view->user_domain("fabrikam.com"));
 }
 
+// DTMF by SIP INFO: an INFO from one party of a connected call goes to the other party, and is
+// answered with that party's status; before the call is connected, or from a recorder, the UA
+// answers it itself.
+TEST_F(GatewayCalls, InfoFromOnePartyIsRelayedToTheOtherAndAnsweredWithItsStatus) {
+  start();
+  const uint64_t caller = call("sip:bob@contoso.com");
+  const std::string dtmf = "Signal=5\r\nDuration=160\r\n";
+  const auto info = parse(with_body(
+      "INFO sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-i1\r\n"
+      "From: <sip:+14255550111@trunk.example>;tag=t1\r\nTo: <sip:bob@contoso.com>;tag=g1\r\n"
+      "Call-ID: call-1\r\nCSeq: 2 INFO\r\nMax-Forwards: 70\r\n",
+      dtmf, "application/dtmf-relay"));
+  EXPECT_FALSE(ua.handlers.on_info(caller, 77, info)) << "nobody to relay it to yet";
+  recorders_answer();
+  const uint64_t bob = ua.invites_to("sip:bob@")[0];
+  answer(bob);
+  EXPECT_FALSE(ua.handlers.on_info(ua.invites_to("sip:srs@")[0], 78, info)) << "a recorder's";
+  ASSERT_TRUE(ua.handlers.on_info(caller, 79, info));
+  const Sent* relayed = ua.find("info", bob);
+  ASSERT_NE(relayed, nullptr);
+  EXPECT_EQ(relayed->reason, "application/dtmf-relay");  // the fake logs the type there
+  EXPECT_EQ(relayed->body, dtmf);
+  EXPECT_EQ(ua.find("reply", 79), nullptr) << "answered before Bob answered it";
+  ua.info_done.at(bob)(415, nullptr);
+  const Sent* reply = ua.find("reply", 79);
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->status, 415);
+  // From the callee's side, to the caller.
+  ASSERT_TRUE(ua.handlers.on_info(bob, 80, info));
+  EXPECT_NE(ua.find("info", caller), nullptr);
+}
+
 }  // namespace
 }  // namespace verbatim::gateway::calls_test

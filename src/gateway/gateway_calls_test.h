@@ -60,6 +60,7 @@ class FakeSignalling final : public sip::Signalling {
   std::vector<Sent> sent;
   std::map<uint64_t, sip::OutgoingCall> placed;  // our INVITEs, by session
   std::map<uint64_t, sip::Peer> peers;
+  std::map<uint64_t, sip::RequestDone> info_done;  // the last INFO's, by session
 
   Status ring(uint64_t session, const sip::HeaderList& headers) override {
     return log(Sent("ring", session, 180, "", "", headers));
@@ -102,6 +103,11 @@ class FakeSignalling final : public sip::Signalling {
   Status update(uint64_t session, std::string_view, std::string body, const sip::HeaderList& h,
                 sip::RequestDone) override {
     return log(Sent("update", session, 0, "", std::move(body), h));
+  }
+  Status info(uint64_t session, std::string_view content_type, std::string body,
+              sip::RequestDone done) override {
+    info_done[session] = std::move(done);
+    return log(Sent("info", session, 0, std::string(content_type), std::move(body)));
   }
   Status notify_refer(uint64_t session, int status, std::string_view reason) override {
     return log(Sent("notify", session, status, std::string(reason)));

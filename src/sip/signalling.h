@@ -73,9 +73,13 @@ class Signalling {
     std::function<bool(uint64_t session, const Message& refer)> on_refer{};
     // The sipfrag status of a NOTIFY about our REFER (100, 180, 200, 486, ...).
     std::function<void(uint64_t session, int status)> on_refer_progress{};
+    // An INFO in a dialog (DTMF by SIP INFO, application/dtmf-relay): true when the
+    // application answers it (with reply(), perhaps later: a B2BUA relays it and answers with
+    // the other party's status); false: 200 here.
+    std::function<bool(uint64_t session, uint64_t txn, const Message& info)> on_info{};
     // Requests outside any dialog other than INVITE, CANCEL and ACK (a registrar's REGISTER):
     // true when the application answered it (with reply()); false for the default handling
-    // (OPTIONS, MESSAGE, INFO answered here, anything else 501).
+    // (OPTIONS and INFO answered here, MESSAGE 405, anything else 501).
     std::function<bool(uint64_t txn, const Message& request, const Peer& from)> on_request{};
   };
 
@@ -109,6 +113,9 @@ class Signalling {
   // (RFC 7866 §7.1.2). `headers`: e.g. its Content-Disposition.
   virtual Status update(uint64_t session, std::string_view content_type, std::string body,
                         const HeaderList& headers = {}, RequestDone done = nullptr) = 0;
+  // An INFO in the dialog with this body (RFC 6086): what a B2BUA relays from the other party.
+  virtual Status info(uint64_t session, std::string_view content_type, std::string body,
+                      RequestDone done = nullptr) = 0;
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
   // a final status (>= 200) ends the implicit subscription.
   virtual Status notify_refer(uint64_t session, int status, std::string_view reason) = 0;

@@ -239,6 +239,7 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     respond(txn, req, 405, "Method Not Allowed");  // as outside a dialog
     return;
   }
+  if (method == "INFO" && handlers_.on_info && handlers_.on_info(s.id, txn, req)) return;
   if (method == "INFO" || method == "OPTIONS") {
     respond(txn, req, 200, "OK");
     return;

@@ -114,6 +114,8 @@ class UserAgent final : public Signalling {
   // (RFC 7866 §7.1.2). `headers`: e.g. its Content-Disposition.
   Status update(uint64_t session, std::string_view content_type, std::string body,
                 const HeaderList& headers = {}, RequestDone done = nullptr) override;
+  Status info(uint64_t session, std::string_view content_type, std::string body,
+              RequestDone done = nullptr) override;
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
   // a final status (>= 200) ends the implicit subscription.
   Status notify_refer(uint64_t session, int status, std::string_view reason) override;

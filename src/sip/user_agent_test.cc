@@ -237,6 +237,8 @@ struct Side {
   std::vector<std::string> ended;
   int answered = 0, reoffers = 0;
   bool accept_refer = true;
+  std::vector<std::string> infos;  // the INFO bodies the application saw
+  int info_status = 0;             // its answer to them; 0: the UA's 200
 };
 
 struct Wire {
@@ -289,7 +291,14 @@ struct Wire {
                                  const Message*) { side.failed.push_back(status); },
             .on_refer = [&side](uint64_t, const Message&) { return side.accept_refer; },
             .on_refer_progress = [&side](uint64_t,
-                                         int status) { side.refer_progress.push_back(status); }});
+                                         int status) { side.refer_progress.push_back(status); },
+            .on_info =
+                [&side](uint64_t, uint64_t txn, const Message& info) {
+                  side.infos.emplace_back(info.body());
+                  if (side.info_status == 0) return false;
+                  EXPECT_TRUE(side.ua->reply(txn, info, side.info_status, "Not Acceptable Here"));
+                  return true;
+                }});
   }
   // Delivers everything in flight (and what that causes).
   void pump() {
@@ -619,6 +628,27 @@ TEST(UserAgentPlacesCalls, UpdateCarriesAnotherBodyWithoutAnOffer) {
   EXPECT_EQ(status, 200);
   EXPECT_EQ(w.count("alice>bob UPDATE"), 1u);
   EXPECT_EQ(w.bob.reoffers, 1) << "the peer's application saw the body";
+  EXPECT_TRUE(w.alice.ended.empty() && w.bob.ended.empty());
+}
+
+// RFC 6086 INFO in the dialog (DTMF by SIP INFO): the application sees it and answers it, or
+// the UA answers 200; a refusal does not end the call.
+TEST(UserAgentPlacesCalls, InfoInTheDialogReachesTheApplicationWhichAnswersIt) {
+  Wire w;
+  const uint64_t id = w.connect();
+  std::vector<int> statuses;
+  auto done = [&](int s, const Message*) { statuses.push_back(s); };
+  EXPECT_FALSE(
+      w.alice.ua->info(id + 100, "application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"));
+  ASSERT_TRUE(w.alice.ua->info(id, "application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", done));
+  w.pump();
+  w.bob.info_status = 488;
+  ASSERT_TRUE(w.alice.ua->info(id, "application/dtmf-relay", "Signal=#\r\nDuration=160\r\n", done));
+  w.pump();
+  EXPECT_EQ(statuses, (std::vector<int>{200, 488}));
+  EXPECT_EQ(w.bob.infos, (std::vector<std::string>{"Signal=5\r\nDuration=160\r\n",
+                                                   "Signal=#\r\nDuration=160\r\n"}));
+  EXPECT_EQ(w.count("alice>bob INFO"), 2u);
   EXPECT_TRUE(w.alice.ended.empty() && w.bob.ended.empty());
 }
 
