@@ -143,25 +143,22 @@ Result<Meeting> MeetingStore::create(const NewMeeting& n) {
   return make_error(ErrorCode::kInternal, "no free meeting id or PIN after 20 draws");
 }
 
-Result<std::optional<Meeting>> MeetingStore::get(const std::string& id) {
-  SqliteStmt s(*db_,
-               (std::string("SELECT ") + kMeetingColumns + " FROM meetings WHERE id = ?").c_str());
-  s.bind(1, id);
+Result<std::optional<Meeting>> MeetingStore::one(const char* where, const std::string& value) {
+  SqliteStmt s(
+      *db_, (std::string("SELECT ") + kMeetingColumns + " FROM meetings WHERE " + where).c_str());
+  s.bind(1, value);
   const int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<Meeting>();
   if (rc != SQLITE_ROW) return db_->error("reading a meeting");
   return std::optional<Meeting>(meeting_row(s));
 }
 
+Result<std::optional<Meeting>> MeetingStore::get(const std::string& id) {
+  return one("id = ?", id);
+}
+
 Result<std::optional<Meeting>> MeetingStore::by_pin(const std::string& pin) {
-  SqliteStmt s(*db_, (std::string("SELECT ") + kMeetingColumns +
-                      " FROM meetings WHERE pin = ? AND cancelled_at = ''")
-                         .c_str());
-  s.bind(1, pin);
-  const int rc = s.step();
-  if (rc == SQLITE_DONE) return std::optional<Meeting>();
-  if (rc != SQLITE_ROW) return db_->error("reading a meeting");
-  return std::optional<Meeting>(meeting_row(s));
+  return one("pin = ? AND cancelled_at = ''", pin);
 }
 
 Result<std::vector<Meeting>> MeetingStore::list(const std::string& organizer, bool with_cancelled,

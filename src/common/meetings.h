@@ -62,6 +62,8 @@ class MeetingStore {
 
  private:
   explicit MeetingStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  // The meeting matching `where` (one "?" for `value`), if any.
+  Result<std::optional<Meeting>> one(const char* where, const std::string& value);
   std::unique_ptr<SqliteDb> db_;
 };
 

@@ -264,9 +264,7 @@ void StreamReceiver::on_rtp(const media::RtpPacket& p, const udp::endpoint& from
     loss_pending_ += lost;
   }
   if (loss_pending_ > 0 && at - loss_since_ >= kLossWindow) note_loss();
-  if (spec_.receiving && media_seen_ && steady_at - last_media_ >= kGap) {
-    note_gap(at, steady_at, false);
-  }
+  note_gap(at, steady_at, false);
   media_seen_ = true;
   if (!known) {
     if (counters_.unknown_payload++ == 0) {
@@ -294,6 +292,7 @@ void StreamReceiver::on_rtp(const media::RtpPacket& p, const udp::endpoint& from
 
 void StreamReceiver::note_gap(std::chrono::system_clock::time_point at,
                               std::chrono::steady_clock::time_point steady_at, bool to_end) {
+  if (!spec_.receiving || !media_seen_ || steady_at - last_media_ < kGap) return;
   const auto silent =
       std::chrono::duration_cast<std::chrono::milliseconds>(steady_at - last_media_);
   if (counters_.gaps++ >= kMaxGapEvents || !sink_) return;
@@ -316,9 +315,7 @@ void StreamReceiver::note_loss() {
 void StreamReceiver::finish(std::chrono::system_clock::time_point at,
                             std::chrono::steady_clock::time_point steady_at) {
   note_loss();
-  if (spec_.receiving && media_seen_ && steady_at - last_media_ >= kGap) {
-    note_gap(at, steady_at, true);
-  }
+  note_gap(at, steady_at, true);
 }
 
 // RFC 4733 §2.3: one event per RTP timestamp; the end bit (sent three times) closes it.

@@ -141,6 +141,7 @@ class StreamReceiver : public std::enable_shared_from_this<StreamReceiver> {
               std::chrono::steady_clock::time_point steady_at);
   void on_telephone_event(Source& s, const media::RtpPacket& p,
                           std::chrono::system_clock::time_point at);
+  // A gap ending now (or at the end: `to_end`) when the stream should have been receiving.
   void note_gap(std::chrono::system_clock::time_point at,
                 std::chrono::steady_clock::time_point steady_at, bool to_end);
   void note_loss();
