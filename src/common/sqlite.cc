@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 static_assert(verbatim::kSqliteRow == SQLITE_ROW && verbatim::kSqliteDone == SQLITE_DONE &&
               verbatim::kSqliteConstraint == SQLITE_CONSTRAINT);
 
@@ -17,9 +20,35 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
     return make_error(ErrorCode::kIo, "cannot open " + path + ": " + msg);
   }
   std::unique_ptr<SqliteDb> out(new SqliteDb(db));
-  sqlite3_busy_timeout(db, 10000);
-  VB_TRY(out->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  VB_TRY(out->exec_when_free(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   return out;
+}
+
+// SQLite does not call the busy handler everywhere: while another connection turns a new file
+// into WAL or initialises its shared-memory index, a statement fails at once with SQLITE_BUSY
+// (or SQLITE_LOCKED) instead of waiting. Two roles opening a database that does not exist yet
+// at the same moment (the gateway's call-record writer and its reconciler) met exactly that, so
+// the statements that set a connection up are retried until the busy timeout has passed.
+Status SqliteDb::exec_when_free(const char* sql) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (auto pause = std::chrono::milliseconds(2);;
+       pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return ok_status();
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    const int primary = rc & 0xff;
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) ||
+        std::chrono::steady_clock::now() >= give_up) {
+      return make_error(ErrorCode::kIo, "sqlite: " + msg);
+    }
+    if (sqlite3_get_autocommit(db_) == 0)
+      (void)sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    std::this_thread::sleep_for(pause);
+  }
 }
 
 // close_v2: if a statement outlives its connection, the close completes when it is finalized
@@ -44,7 +73,7 @@ Status SqliteDb::exec(const char* sql) {
 
 Status SqliteDb::migrate(std::span<const char* const> migrations, const std::string& what) {
   const int count = static_cast<int>(migrations.size());
-  VB_TRY(exec("BEGIN IMMEDIATE"));
+  VB_TRY(exec_when_free("BEGIN IMMEDIATE"));
   int version = 0;
   {
     SqliteStmt v(*this, "PRAGMA user_version");

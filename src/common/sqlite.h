@@ -33,7 +33,10 @@ class SqliteDb {
   int64_t changes() const;
 
  private:
+  static constexpr int kBusyTimeoutMs = 10000;
   explicit SqliteDb(sqlite3* db) : db_(db) {}
+  // exec, retried while the database is busy, up to kBusyTimeoutMs (sqlite.cc says why).
+  Status exec_when_free(const char* sql);
   sqlite3* db_;
 };
 
