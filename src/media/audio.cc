@@ -22,6 +22,7 @@ extern "C" {
 #include <spandsp/bit_operations.h>
 #include <spandsp/g711.h>
 #include <spandsp/g722.h>
+#include <spandsp/plc.h>
 }
 // clang-format on
 
@@ -29,19 +30,46 @@ namespace verbatim::media {
 
 namespace {
 
+// spandsp's packet loss concealment for the codecs without their own: it sees every decoded
+// sample and fills a hole by repeating the last pitch period, fading out.
+class Concealment {
+ public:
+  Concealment() : plc_(plc_init(nullptr)) {}
+  ~Concealment() { plc_free(plc_); }
+  Concealment(const Concealment&) = delete;
+  Concealment& operator=(const Concealment&) = delete;
+  void heard(std::vector<int16_t>& out, size_t from) {
+    if (plc_ && out.size() > from) {
+      plc_rx(plc_, out.data() + from, static_cast<int>(out.size() - from));
+    }
+  }
+  void fill(int samples, std::vector<int16_t>& out) {
+    const size_t at = out.size();
+    out.resize(at + static_cast<size_t>(std::max(samples, 0)), 0);
+    if (plc_ && samples > 0) plc_fillin(plc_, out.data() + at, samples);
+  }
+
+ private:
+  plc_state_t* plc_;
+};
+
 class G711Decoder final : public AudioDecoder {
  public:
   explicit G711Decoder(bool ulaw) : ulaw_(ulaw) {}
   int sample_rate() const override { return 8000; }
   int clock_rate() const override { return 8000; }
   Status decode(std::span<const uint8_t> payload, std::vector<int16_t>& out) override {
-    out.reserve(out.size() + payload.size());
+    const size_t at = out.size();
+    out.reserve(at + payload.size());
     for (uint8_t b : payload) out.push_back(ulaw_ ? ulaw_to_linear(b) : alaw_to_linear(b));
+    plc_.heard(out, at);
     return ok_status();
   }
+  void conceal(int samples, std::vector<int16_t>& out) override { plc_.fill(samples, out); }
 
  private:
   bool ulaw_;
+  Concealment plc_;
 };
 
 class G722Decoder final : public AudioDecoder {
@@ -58,11 +86,16 @@ class G722Decoder final : public AudioDecoder {
     const int n =
         g722_decode(state_, out.data() + at, payload.data(), static_cast<int>(payload.size()));
     out.resize(at + static_cast<size_t>(std::max(n, 0)));
+    plc_.heard(out, at);
     return ok_status();
   }
+  // spandsp's concealment is tuned for 8 kHz speech; at 16 kHz the pitch periods it searches
+  // are half as long, which still covers voices above 100 Hz.
+  void conceal(int samples, std::vector<int16_t>& out) override { plc_.fill(samples, out); }
 
  private:
   g722_decode_state_t* state_;
+  Concealment plc_;
 };
 
 class OpusStreamDecoder final : public AudioDecoder {
@@ -92,10 +125,78 @@ class OpusStreamDecoder final : public AudioDecoder {
     out.resize(at + static_cast<size_t>(n));
     return ok_status();
   }
+  void conceal(int samples, std::vector<int16_t>& out) override {
+    const size_t at = out.size();
+    const int n = std::clamp(samples, 0, kMaxFrame);
+    out.resize(at + static_cast<size_t>(n), 0);
+    // A null packet asks libopus for its concealment of `n` samples.
+    const int got = opus_decode(dec_, nullptr, 0, out.data() + at, n, 0);
+    if (got < 0) std::fill(out.begin() + static_cast<std::ptrdiff_t>(at), out.end(), 0);
+  }
 
  private:
   static constexpr int kMaxFrame = 5760;  // 120 ms at 48 kHz
   ::OpusDecoder* dec_ = nullptr;
+};
+
+class G711Encoder final : public AudioEncoder {
+ public:
+  explicit G711Encoder(bool ulaw) : ulaw_(ulaw) {}
+  Status encode(std::span<const int16_t> frame, std::vector<uint8_t>& payload) override {
+    payload.resize(frame.size());
+    for (size_t i = 0; i < frame.size(); ++i) {
+      payload[i] = ulaw_ ? linear_to_ulaw(frame[i]) : linear_to_alaw(frame[i]);
+    }
+    return ok_status();
+  }
+
+ private:
+  bool ulaw_;
+};
+
+class G722Encoder final : public AudioEncoder {
+ public:
+  G722Encoder() : state_(g722_encode_init(nullptr, 64000, 0)) {}
+  ~G722Encoder() override { g722_encode_free(state_); }
+  G722Encoder(const G722Encoder&) = delete;
+  G722Encoder& operator=(const G722Encoder&) = delete;
+  bool ok() const { return state_ != nullptr; }
+  Status encode(std::span<const int16_t> frame, std::vector<uint8_t>& payload) override {
+    payload.resize(frame.size() / 2 + 1);
+    const int n = g722_encode(state_, payload.data(), frame.data(), static_cast<int>(frame.size()));
+    payload.resize(static_cast<size_t>(std::max(n, 0)));
+    return ok_status();
+  }
+
+ private:
+  g722_encode_state_t* state_;
+};
+
+class OpusStreamEncoder final : public AudioEncoder {
+ public:
+  OpusStreamEncoder() { enc_ = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err_); }
+  ~OpusStreamEncoder() override {
+    if (enc_) opus_encoder_destroy(enc_);
+  }
+  OpusStreamEncoder(const OpusStreamEncoder&) = delete;
+  OpusStreamEncoder& operator=(const OpusStreamEncoder&) = delete;
+  bool ok() const { return enc_ != nullptr; }
+  int error() const { return err_; }
+  Status encode(std::span<const int16_t> frame, std::vector<uint8_t>& payload) override {
+    payload.resize(1500);
+    const opus_int32 n = opus_encode(enc_, frame.data(), static_cast<int>(frame.size()),
+                                     payload.data(), static_cast<opus_int32>(payload.size()));
+    if (n < 0) {
+      payload.clear();
+      return make_error(ErrorCode::kInternal, std::string("Opus: ") + opus_strerror(n));
+    }
+    payload.resize(static_cast<size_t>(n));
+    return ok_status();
+  }
+
+ private:
+  ::OpusEncoder* enc_ = nullptr;
+  int err_ = 0;
 };
 
 }  // namespace
@@ -139,10 +240,30 @@ uint32_t frame_ticks(const std::string& encoding) {
   return static_cast<uint32_t>(rtp_clock_rate(encoding) / 50);
 }
 
+Result<std::unique_ptr<AudioEncoder>> make_encoder(const std::string& encoding) {
+  if (iequals(encoding, "PCMU")) return std::unique_ptr<AudioEncoder>(new G711Encoder(true));
+  if (iequals(encoding, "PCMA")) return std::unique_ptr<AudioEncoder>(new G711Encoder(false));
+  if (iequals(encoding, "G722")) {
+    auto e = std::make_unique<G722Encoder>();
+    if (!e->ok()) return make_error(ErrorCode::kInternal, "G.722 encoder could not be created");
+    return std::unique_ptr<AudioEncoder>(std::move(e));
+  }
+  if (iequals(encoding, "opus")) {
+    auto e = std::make_unique<OpusStreamEncoder>();
+    if (!e->ok()) {
+      return make_error(ErrorCode::kInternal, std::string("Opus encoder could not be created: ") +
+                                                  opus_strerror(e->error()));
+    }
+    return std::unique_ptr<AudioEncoder>(std::move(e));
+  }
+  return make_error(ErrorCode::kNotFound, "no encoder for " + encoding);
+}
+
 Result<std::vector<std::vector<uint8_t>>> encode_frames(const std::string& encoding,
                                                         std::span<const int16_t> samples,
                                                         int rate) {
-  if (!can_decode(encoding)) return make_error(ErrorCode::kNotFound, "no encoder for " + encoding);
+  auto encoder = make_encoder(encoding);
+  if (!encoder) return encoder.error();
   const int codec_rate = decoded_rate(encoding);
   std::vector<int16_t> pcm;
   if (rate == codec_rate) {
@@ -154,45 +275,9 @@ Result<std::vector<std::vector<uint8_t>>> encode_frames(const std::string& encod
   }
   const size_t per_frame = static_cast<size_t>(codec_rate / 50);
   pcm.resize((pcm.size() + per_frame - 1) / per_frame * per_frame, 0);
-  std::vector<std::vector<uint8_t>> frames;
-  frames.reserve(pcm.size() / per_frame);
-  if (iequals(encoding, "PCMU") || iequals(encoding, "PCMA")) {
-    const bool ulaw = iequals(encoding, "PCMU");
-    for (size_t at = 0; at < pcm.size(); at += per_frame) {
-      std::vector<uint8_t> f(per_frame);
-      for (size_t i = 0; i < per_frame; ++i) {
-        f[i] = ulaw ? linear_to_ulaw(pcm[at + i]) : linear_to_alaw(pcm[at + i]);
-      }
-      frames.push_back(std::move(f));
-    }
-  } else if (iequals(encoding, "G722")) {
-    g722_encode_state_t* st = g722_encode_init(nullptr, 64000, 0);
-    if (!st) return make_error(ErrorCode::kInternal, "G.722 encoder could not be created");
-    for (size_t at = 0; at < pcm.size(); at += per_frame) {
-      std::vector<uint8_t> f(per_frame / 2);
-      const int n = g722_encode(st, f.data(), pcm.data() + at, static_cast<int>(per_frame));
-      f.resize(static_cast<size_t>(std::max(n, 0)));
-      frames.push_back(std::move(f));
-    }
-    g722_encode_free(st);
-  } else {
-    int err = 0;
-    ::OpusEncoder* enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
-    if (!enc) {
-      return make_error(ErrorCode::kInternal,
-                        std::string("Opus encoder could not be created: ") + opus_strerror(err));
-    }
-    std::array<uint8_t, 1500> out{};
-    for (size_t at = 0; at < pcm.size(); at += per_frame) {
-      const opus_int32 n = opus_encode(enc, pcm.data() + at, static_cast<int>(per_frame),
-                                       out.data(), static_cast<opus_int32>(out.size()));
-      if (n < 0) {
-        opus_encoder_destroy(enc);
-        return make_error(ErrorCode::kInternal, std::string("Opus: ") + opus_strerror(n));
-      }
-      frames.emplace_back(out.begin(), out.begin() + n);
-    }
-    opus_encoder_destroy(enc);
+  std::vector<std::vector<uint8_t>> frames(pcm.size() / per_frame);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    VB_TRY(encoder.value()->encode(std::span(pcm).subspan(i * per_frame, per_frame), frames[i]));
   }
   return frames;
 }

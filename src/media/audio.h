@@ -32,7 +32,20 @@ class AudioDecoder {
   // Appends the payload's samples (mono) to `out`; a payload that does not decode is an error
   // and leaves `out` as it was.
   virtual Status decode(std::span<const uint8_t> payload, std::vector<int16_t>& out) = 0;
+  // Appends `samples` (at sample_rate()) standing in for a lost packet, made from what was
+  // decoded before: Opus's own concealment, spandsp's for G.711 and G.722 (pitch-repeated and
+  // fading over 50 ms, then silence).
+  virtual void conceal(int samples, std::vector<int16_t>& out) = 0;
 };
+
+// Encodes one stream: 20 ms of mono samples at the codec's decoded rate (decoded_rate) at a
+// time into one RTP payload; G.722 and Opus keep state between frames.
+class AudioEncoder {
+ public:
+  virtual ~AudioEncoder() = default;
+  virtual Status encode(std::span<const int16_t> frame, std::vector<uint8_t>& payload) = 0;
+};
+Result<std::unique_ptr<AudioEncoder>> make_encoder(const std::string& encoding);
 
 // For an SDP encoding name (case-insensitive: PCMU, PCMA, G722, opus); kNotFound for any other
 // (kept as evidence only).
