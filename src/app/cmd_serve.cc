@@ -145,6 +145,7 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.dialogs_file = DataPaths(c.data_dir).gateway_dialogs();
   o.registrations_file = DataPaths(c.data_dir).gateway_registrations();
   o.control_db = DataPaths(c.data_dir).call_control_db();
+  o.meetings_db = DataPaths(c.data_dir).meetings_db();
   o.max_pause = std::chrono::seconds(c.gateway_max_pause_seconds);
   return o;
 }

@@ -18,6 +18,7 @@
 
 #include "gateway/gateway.h"
 #include "gateway/sip_helpers.h"
+#include "media/conference_mix.h"
 #include "policy/model.h"
 #include "sip/timers.h"
 
@@ -272,6 +273,45 @@ struct Gateway::Call {
     return std::any_of(recordings.begin(), recordings.end(),
                        [](const auto& r) { return !r->left; });
   }
+};
+
+// --- meetings (meeting_room.cc) --------------------------------------------------------------
+
+// A participant of a meeting: the SIP session it joined by, the codec it talks, and the port
+// pair the gateway takes its audio in on and sends it the others' mix from.
+struct Gateway::RoomMember {
+  uint64_t session = 0;
+  uint64_t id = 0;  // in the mix
+  Party party;
+  std::string encoding;
+  uint8_t payload_type = 0;
+  std::optional<uint8_t> telephone_event;  // the payload type of RFC 4733 events, if offered
+  std::string rtpmap;                      // as the offer wrote it ("opus/48000/2")
+  uint32_t ticks = 160;                    // RTP clock ticks per 20 ms
+  std::shared_ptr<MediaTap> port;
+  // Strict source, as the relay: media only from the SDP's or the signalling's address, the
+  // first packet latching the port; sent to the latched address, before that to the SDP's.
+  std::optional<udp::endpoint> sdp;
+  std::optional<asio::ip::address> signalling;
+  std::optional<udp::endpoint> latched;
+  bool sending = true;    // it sends to us (not on hold)
+  bool receiving = true;  // we send to it
+  uint16_t seq = 0;
+  uint32_t timestamp = 0, ssrc = 0;
+  uint64_t foreign = 0, packets_in = 0, packets_out = 0;
+  std::string joined_at;
+  uint64_t origin = 0;
+};
+
+struct Gateway::Room {
+  explicit Room(sip::TimerService& timers) : clock(timers) {}
+  Meeting meeting;  // as scheduled (common/meetings.h)
+  media::ConferenceMix mix;
+  std::map<uint64_t, RoomMember> members;  // by session
+  sip::Timer clock;                        // the 20 ms mixing tick
+  steady_clock::time_point due;
+  std::vector<media::ConferenceMix::Output> out;  // scratch
+  std::vector<uint8_t> packet;                    // scratch
 };
 
 }  // namespace verbatim::gateway

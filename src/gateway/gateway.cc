@@ -172,6 +172,11 @@ Result<std::string> Gateway::start() {
     if (!control) return make_error(ErrorCode::kIo, "call control: " + control.error().message);
     control_ = std::move(control).value();
   }
+  if (!options_.meetings_db.empty()) {
+    auto store = MeetingStore::open(options_.meetings_db);
+    if (!store) return make_error(ErrorCode::kIo, "meetings: " + store.error().message);
+    meeting_store_ = std::move(store).value();
+  }
   tick();
   if (control_) poll_control();
   if (options_.health_interval.count() > 0) check_health();
@@ -220,6 +225,7 @@ bool Gateway::on_info(uint64_t session, uint64_t txn, const sip::Message& info) 
 
 void Gateway::stop() {
   stopping_ = true;
+  end_meetings();
   std::vector<uint64_t> ids;
   for (const auto& [id, c] : calls_) ids.push_back(id);
   for (uint64_t id : ids) {

@@ -61,6 +61,7 @@
 #include "common/call_control.h"
 #include "common/clock.h"
 #include "common/defaults.h"
+#include "common/meetings.h"
 #include "gateway/call_log.h"
 #include "gateway/dialog_journal.h"
 #include "gateway/endpoint_resolver.h"
@@ -137,6 +138,10 @@ struct GatewayOptions {
   std::string status_file;         // metrics, rewritten once per second (optional)
   // Requests about calls in progress from the portal (common/call_control.h); empty: none taken.
   std::string control_db;
+  // Scheduled meetings (common/meetings.h: <data_dir>/meetings.db): an INVITE to
+  // sip:meet-<id>@<a tenant domain> joins that meeting's audio conference (meeting_room.cc);
+  // empty: no meetings here.
+  std::string meetings_db;
   // A recording paused for longer than this resumes by itself (a forgotten pause must not leave
   // a regulated call unrecorded).
   std::chrono::seconds max_pause{defaults::kMaxPauseSeconds};
@@ -166,6 +171,8 @@ struct GatewayMetrics {
   uint64_t auth_challenges = 0;
   uint64_t loops_refused = 0;  // 482 (our own request came back) and 483 (Max-Forwards 0)
   uint64_t trunk_refused = 0;  // calls from the trunk that would have gone back out to it
+  uint64_t meeting_joins = 0;
+  uint64_t meeting_refused = 0;  // no such meeting, cancelled, or nothing it can mix offered
 };
 
 // The gateway's edges. Production passes only the policy service (the Gateway constructor that
@@ -224,6 +231,9 @@ class Gateway {
   struct TransferTargetUsage;  // our INVITE to a transfer's target
   struct Usages;
   static const Usages& usages();
+  // A meeting in progress on this gateway and its members (meeting_room.cc).
+  struct Room;
+  struct RoomMember;
   struct SessionRef {
     uint64_t call = 0;
     const Usage* usage = nullptr;
@@ -349,6 +359,17 @@ class Gateway {
   void set_paused(Call& c, bool paused, const std::string& why);
   void tell_paused(Call& c, Leg& l);
   nlohmann::json active_calls() const;
+  // Meetings (meeting_room.cc). Whether a Request-URI names a meeting (sip:meet-<id>@...).
+  static bool meeting_uri(const sip::Uri& uri, std::string& id);
+  // `id`: the meeting the Request-URI names.
+  void join_meeting(uint64_t session, const sip::Message& invite, const Party& who,
+                    const std::string& id);
+  void leave_meeting(uint64_t session, std::string_view why);
+  Result<std::string> meeting_reoffer(uint64_t session, const sip::Message& request);
+  void meeting_tick(const std::string& id);
+  std::string meeting_sdp(const Room& room, const RoomMember& m);
+  void end_meetings();
+  nlohmann::json meetings_status() const;
 
   boost::asio::io_context& io_;
   GatewayOptions options_;
@@ -386,6 +407,10 @@ class Gateway {
   std::map<std::string, EndpointHealth> health_;  // by endpoint URI
   QueueRouter queue_router_;
   std::set<std::string> plain_recorders_;  // endpoints that refused SRTP (warned once)
+  std::unique_ptr<MeetingStore> meeting_store_;
+  std::map<std::string, std::unique_ptr<Room>> rooms_;  // by meeting id
+  std::map<uint64_t, std::string> room_sessions_;       // a member's session -> its meeting
+  uint64_t next_member_ = 1;
   sip::Timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;

@@ -364,5 +364,97 @@ TEST_F(GatewayCalls, InfoFromOnePartyIsRelayedToTheOtherAndAnsweredWithItsStatus
   EXPECT_NE(ua.find("info", caller), nullptr);
 }
 
+// --- meetings (meeting_room.cc) --------------------------------------------------------------
+
+// 20 ms of loud PCMU as a member's phone sends it.
+std::vector<uint8_t> member_packet(uint16_t seq) {
+  std::vector<uint8_t> p{
+      0x80, 0, static_cast<uint8_t>(seq >> 8), static_cast<uint8_t>(seq), 0, 0, 0, 0, 0, 0, 0, 7};
+  p.resize(12 + 160, 0x10);  // loud µ-law
+  return p;
+}
+
+TEST_F(GatewayCalls,
+       MeetingMembersGetTheMixEvery20MsMediaFromElsewhereIsDroppedTheLastOneClosesIt) {
+  TestDir dir("gw-meetings");
+  const std::string db = (dir.path() / "meetings.db").string();
+  auto store = MeetingStore::open(db);
+  ASSERT_TRUE(store);
+  NewMeeting n;
+  n.organizer = "bob@contoso.com";
+  n.subject = "Desk";
+  n.domain = "contoso.com";
+  auto m = store.value()->create(n);
+  ASSERT_TRUE(m);
+  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+  const std::string uri = "sip:meet-" + m.value().id + "@contoso.com";
+  const uint64_t one = call(uri, "m-1");
+  const uint64_t two = call(uri, "m-2");
+  const Sent* ok = ua.find("accept", one);
+  ASSERT_NE(ok, nullptr);
+  EXPECT_NE(ok->body.find("a=rtpmap:0 PCMU/8000"), std::string::npos) << ok->body;
+  EXPECT_NE(ok->body.find("a=rtpmap:101 telephone-event/8000"), std::string::npos);
+  EXPECT_EQ(ok->header("Allow-Events"), "conference");
+  ASSERT_NE(ua.find("accept", two), nullptr);
+  EXPECT_EQ(gw->metrics().meeting_joins, 2u);
+  EXPECT_EQ(media.open_ports, 2);
+  // Both members' ports (taps of the fake anchor, in the order opened).
+  auto* port_one = media.taps.at(0).get();
+  auto* port_two = media.taps.at(1).get();
+  ASSERT_TRUE(port_one && port_two && port_one->handler && port_two->handler);
+  const udp::endpoint phone(asio::ip::make_address("192.0.2.9"), 30000);
+  const udp::endpoint stranger(asio::ip::make_address("198.51.100.7"), 30000);
+  for (uint16_t seq = 0; seq < 50; ++seq) {
+    port_one->handler(phone, member_packet(seq));
+    port_two->handler(stranger, member_packet(seq));  // RTP bleed: never mixed
+    advance(milliseconds(20));
+  }
+  // One packet per 20 ms to each, to the address its SDP named; what two hears is one's audio,
+  // what one hears is silence (two's packets came from elsewhere).
+  EXPECT_GE(port_one->sent.size(), 49u);
+  EXPECT_LE(port_one->sent.size(), 52u);
+  ASSERT_FALSE(port_two->sent.empty());
+  EXPECT_EQ(port_two->sent.back().first, phone);
+  auto loud = [](const std::vector<uint8_t>& packet) {
+    size_t n = 0;
+    for (size_t i = 12; i < packet.size(); ++i) n += (packet[i] & 0x7f) < 0x60 ? 1 : 0;
+    return n;
+  };
+  EXPECT_GT(loud(port_two->sent.back().second), 100u);
+  EXPECT_EQ(loud(port_one->sent.back().second), 0u);
+  EXPECT_EQ(gw->status()["meetings"][0]["members"].size(), 2u);
+  // Hold: one's re-INVITE with sendonly; it gets nothing more, and the answer says recvonly.
+  auto held = ua.handlers.on_reoffer(
+      one, parse(with_body("INVITE sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP "
+                           "192.0.2.9:5060;branch=z9hG4bKh\r\nFrom: <sip:x@192.0.2.9>;tag=pstn\r\n"
+                           "To: <sip:gw@192.0.2.1>;tag=gw\r\nCall-ID: m-1\r\nCSeq: 2 INVITE\r\n"
+                           "Max-Forwards: 70\r\n",
+                           sdp_body("192.0.2.9", 30000) + "a=sendonly\r\n", "application/sdp")));
+  ASSERT_TRUE(held) << held.error().message;
+  EXPECT_NE(held.value().find("a=recvonly"), std::string::npos) << held.value();
+  const size_t before = port_one->sent.size();
+  advance(milliseconds(200));
+  EXPECT_EQ(port_one->sent.size(), before);
+  ua.handlers.on_ended(one, "bye");
+  EXPECT_EQ(gw->status()["meetings"][0]["members"].size(), 1u);
+  ua.handlers.on_ended(two, "bye");
+  EXPECT_TRUE(gw->status()["meetings"].empty());
+  EXPECT_EQ(media.open_ports, 0);
+  const size_t after = port_two->sent.size();
+  advance(milliseconds(200));
+  EXPECT_EQ(port_two->sent.size(), after);  // the room's clock stopped with it
+}
+
+TEST_F(GatewayCalls, AMeetingCallWithoutMeetingsOrForAnUnknownMeetingIsRefused) {
+  start();
+  const uint64_t s = call("sip:meet-1234567890@contoso.com");
+  const Sent* no = ua.find("reject", s);
+  ASSERT_NE(no, nullptr);
+  EXPECT_EQ(no->status, 404);
+  EXPECT_NE(no->header("Warning").find("this gateway holds no meetings"), std::string::npos);
+  EXPECT_EQ(gw->metrics().meeting_refused, 1u);
+  EXPECT_EQ(gw->metrics().calls, 0u);  // not counted as a call
+}
+
 }  // namespace
 }  // namespace verbatim::gateway::calls_test

@@ -181,6 +181,12 @@ class FakeMedia final : public MediaAnchor {
     bool closed = false;
     FakeMedia* anchor = nullptr;
     uint16_t port() const override { return p; }
+    void on_rtp(RtpHandler h) override { handler = std::move(h); }
+    void send(std::span<const uint8_t> packet, const asio::ip::udp::endpoint& to) override {
+      sent.emplace_back(to, std::vector<uint8_t>(packet.begin(), packet.end()));
+    }
+    RtpHandler handler;
+    std::vector<std::pair<asio::ip::udp::endpoint, std::vector<uint8_t>>> sent;
     void close() override {
       if (!closed) --anchor->open_ports;
       closed = true;
@@ -198,6 +204,7 @@ class FakeMedia final : public MediaAnchor {
   }
   Result<std::shared_ptr<MediaTap>> open_tap() override {
     auto t = std::make_shared<Tap>();
+    taps.push_back(t);
     t->p = next_port_;
     next_port_ += 2;
     t->anchor = this;
@@ -206,10 +213,11 @@ class FakeMedia final : public MediaAnchor {
   }
   size_t ports_free() const override { return 1000; }
 
-  int open_ports = 0;           // streams' and taps' ports not yet given back
-  int paused_taps = 0;          // taps paused (call control) and not resumed
-  std::vector<Side> played;     // every announcement, to whom
-  uint16_t next_port_ = 20000;  // NOLINT: a test's fake
+  std::vector<std::shared_ptr<Tap>> taps;  // every tap opened, in order
+  int open_ports = 0;                      // streams' and taps' ports not yet given back
+  int paused_taps = 0;                     // taps paused (call control) and not resumed
+  std::vector<Side> played;                // every announcement, to whom
+  uint16_t next_port_ = 20000;             // NOLINT: a test's fake
 };
 
 // --- messages --------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ class RelayTap final : public MediaTap {
   RelayTap(const RelayTap&) = delete;
   RelayTap& operator=(const RelayTap&) = delete;
   uint16_t port() const override { return tap_->port(); }
+  void on_rtp(RtpHandler handler) override { tap_->set_receiver(std::move(handler)); }
+  void send(std::span<const uint8_t> packet, const udp::endpoint& to) override {
+    tap_->send(false, packet.data(), packet.size(), to);
+  }
   void close() override {
     if (closed_) return;
     closed_ = true;

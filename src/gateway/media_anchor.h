@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -45,11 +46,19 @@ struct RelayCounters {
   uint64_t withheld = 0;  // not copied: the recording was paused (call control)
 };
 
-// The port one recorder stream's copies are sent from.
+// A port pair the gateway sends from: one recorder stream's copies (what comes back is
+// dropped), or a meeting member's mix, where the gateway is the member's peer and takes in what
+// the member sends on it (on_rtp).
 class MediaTap {
  public:
+  using RtpHandler = std::function<void(const boost::asio::ip::udp::endpoint& from,
+                                        std::span<const uint8_t> packet)>;
   virtual ~MediaTap() = default;
   virtual uint16_t port() const = 0;
+  // What arrives on the RTP port goes to `handler` from now on (RTCP is still dropped).
+  virtual void on_rtp(RtpHandler handler) = 0;
+  // Sends one RTP packet from the RTP port.
+  virtual void send(std::span<const uint8_t> packet, const boost::asio::ip::udp::endpoint& to) = 0;
   // Gives the port back; later calls do nothing.
   virtual void close() = 0;
 };

@@ -131,6 +131,7 @@ void Gateway::set_signalling(Call& c, Side side, uint64_t session) {
 }
 
 Result<std::string> Gateway::on_reoffer(uint64_t session, const sip::Message& request) {
+  if (room_sessions_.contains(session)) return meeting_reoffer(session, request);
   auto it = sessions_.find(session);
   if (it == sessions_.end() || !it->second.usage->party()) {
     return sip::protocol_error(488, "not a call");

@@ -18,6 +18,7 @@ json Gateway::status() const {
     endpoints[uri] = {{"up", !h.down}, {"missed", h.missed}, {"lastStatus", h.status}};
   }
   json out{{"calls", calls_.size()},
+           {"meetings", meetings_status()},
            {"recorderEndpoints", std::move(endpoints)},
            {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
            {"mediaPortsFree", media_ ? media_->ports_free() : 0},
@@ -38,7 +39,9 @@ json Gateway::status() const {
              {"metadataUpdates", m.metadata_updates},
              {"recorderEndpointsDown", m.recorders_down},
              {"registers", m.registers},
-             {"authChallenges", m.auth_challenges}}}};
+             {"authChallenges", m.auth_challenges},
+             {"meetingJoins", m.meeting_joins},
+             {"meetingRefused", m.meeting_refused}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;

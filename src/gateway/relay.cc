@@ -50,10 +50,13 @@ void TapPorts::drain(bool rtcp) {
                       thread_local std::array<uint8_t, 2048> buffer;
                       auto& s = rtcp ? self->rtcp_ : self->rtp_;
                       udp::endpoint from;
-                      for (int i = 0; i < kMaxPerWakeup; ++i) {
+                      for (int i = 0; i < kMaxPerWakeup && !self->closed_; ++i) {
                         boost::system::error_code e;
-                        s.receive_from(asio::buffer(buffer), from, 0, e);
+                        const size_t n = s.receive_from(asio::buffer(buffer), from, 0, e);
                         if (e) break;
+                        if (!rtcp && self->receiver_) {
+                          self->receiver_(from, std::span<const uint8_t>(buffer.data(), n));
+                        }
                       }
                       self->drain(rtcp);
                     });
@@ -68,6 +71,7 @@ void TapPorts::send(bool rtcp, const uint8_t* data, size_t size, const udp::endp
 
 void TapPorts::close() {
   closed_ = true;
+  receiver_ = nullptr;
   boost::system::error_code ec;
   rtp_.close(ec);
   rtcp_.close(ec);

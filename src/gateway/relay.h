@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -37,13 +38,17 @@
 namespace verbatim::gateway {
 
 // A port pair the gateway sends copies from (one recorder stream). What comes back on it (the
-// recorder's RTCP) is read and dropped, so nothing piles up in the socket.
+// recorder's RTCP) is read and dropped, so nothing piles up in the socket; a meeting member's
+// port hands what comes in on RTP to its receiver instead.
 class TapPorts : public std::enable_shared_from_this<TapPorts> {
  public:
   static Result<std::shared_ptr<TapPorts>> open(boost::asio::io_context& io,
                                                 const boost::asio::ip::address& address,
                                                 uint16_t port);
   void send(bool rtcp, const uint8_t* data, size_t size, const boost::asio::ip::udp::endpoint& to);
+  using Receiver = std::function<void(const boost::asio::ip::udp::endpoint& from,
+                                      std::span<const uint8_t> packet)>;
+  void set_receiver(Receiver receiver) { receiver_ = std::move(receiver); }
   void close();
   uint16_t port() const { return port_; }
   uint64_t sent() const { return sent_; }
@@ -54,6 +59,7 @@ class TapPorts : public std::enable_shared_from_this<TapPorts> {
   boost::asio::ip::udp::socket rtp_, rtcp_;
   uint16_t port_;
   uint64_t sent_ = 0;
+  Receiver receiver_;
   bool closed_ = false;
 };
 

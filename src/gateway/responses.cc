@@ -91,6 +91,10 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
 }
 
 void Gateway::on_ended(uint64_t session, std::string_view why) {
+  if (room_sessions_.contains(session)) {
+    leave_meeting(session, why);
+    return;
+  }
   SessionRef ref;
   Call* call = take_session(session, ref);
   if (call) ref.usage->ended(*this, *call, ref, session, why);

@@ -98,6 +98,10 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     return;
   }
   const std::string dialled = ruri.value().user_unescaped();
+  if (std::string meeting; meeting_uri(ruri.value(), meeting)) {
+    join_meeting(session, invite, c->caller, meeting);
+    return;
+  }
   ++metrics_.calls;
   const Target t = resolve(ruri.value());
   c->emergency = t.emergency;

@@ -241,18 +241,38 @@ class SipUA:
                 self.answer_in_dialog(m)
         raise AssertionError(f"{self.user}: no {method}\n" + "\n".join(self.log))
 
-    def call(self, user):
-        """Calls another user through the gateway (answering its challenge); the dialog."""
+    def attempt(self, user, sdp=None):
+        """An INVITE that may be refused: its final response (a refusal is ACKed)."""
         call_id, tag = os.urandom(8).hex(), os.urandom(4).hex()
         uri = f"sip:{user}@{self.domain}"
         to = f"<{uri}>"
-        self.send(self.request("INVITE", uri, call_id, tag, to, 1, body=self.sdp()))
+        offer = self.sdp() if sdp is None else sdp
+        for cseq in (1, 2):
+            auth = "" if cseq == 1 else self.authorization(r.get("www-authenticate"), "INVITE", uri)
+            self.send(self.request("INVITE", uri, call_id, tag, to, cseq, auth, body=offer))
+            branch = self.branch
+            r = self.wait_response(call_id, "INVITE", timeout=15)
+            if r.status >= 300:
+                self.send(self.request("ACK", uri, call_id, tag, r.get("to"), cseq, branch=branch))
+            if r.status != 401:
+                return r
+        return r
+
+    def call(self, user, sdp=None, talk=True):
+        """Calls another user (or a meeting) through the gateway (answering its challenge); the
+        dialog, whose `answer` is the 200's SDP. `sdp`: our offer (default: PCMA on self.media);
+        `talk`: send A-law silence as a phone would (else the test sends the media itself)."""
+        call_id, tag = os.urandom(8).hex(), os.urandom(4).hex()
+        uri = f"sip:{user}@{self.domain}"
+        to = f"<{uri}>"
+        offer = sdp or self.sdp()
+        self.send(self.request("INVITE", uri, call_id, tag, to, 1, body=offer))
         invite_branch = self.branch
         r = self.wait_response(call_id, "INVITE")
         if r.status == 401:
             self.send(self.request("ACK", uri, call_id, tag, r.get("to"), 1, branch=invite_branch))
             auth = self.authorization(r.get("www-authenticate"), "INVITE", uri)
-            self.send(self.request("INVITE", uri, call_id, tag, to, 2, auth, body=self.sdp()))
+            self.send(self.request("INVITE", uri, call_id, tag, to, 2, auth, body=offer))
             r = self.wait_response(call_id, "INVITE", timeout=15)
         assert r.status == 200, str(r)
         target = re.search(r"<([^>]+)>", r.get("contact")).group(1)
@@ -260,7 +280,9 @@ class SipUA:
         d.cseq = 2
         self.send(self.request("ACK", target, call_id, tag, r.get("to"), d.cseq))
         self.dialogs = getattr(self, "dialogs", []) + [d]
-        d.talk(self.media, r.body)
+        d.answer = r.body
+        if talk:
+            d.talk(self.media, r.body)
         return d
 
     def in_dialog(self, d, method, extra="", body=""):

@@ -1,0 +1,368 @@
+// Meetings on the gateway: a phone that calls a meeting's URI (sip:meet-<id>@<domain>, made by
+// `verbatim meeting create`, common/meetings.h) is answered by the gateway itself and joins that
+// meeting's audio conference. The gateway is every member's peer: it takes each member's audio
+// in on a port pair of its own and sends each member the mix of everyone else
+// (media/conference_mix.h), in the codec the member offered first among PCMU, PCMA, G.722 and
+// Opus, one packet per 20 ms on a clock of absolute deadlines.
+//
+// The meeting is looked up in meetings.db at each join, so a meeting created or cancelled by
+// the CLI or the REST API in another process counts at the next call. A room exists while it has
+// members; the last to leave ends it.
+#include <algorithm>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "gateway/call_model.h"
+#include "media/rtp.h"
+
+namespace verbatim::gateway {
+
+namespace {
+
+constexpr auto kTick = std::chrono::milliseconds(20);
+// The codecs a member may talk, in the gateway's order of preference when the offer has
+// several: the member's own order wins (RFC 3264 §6.1), this list only says what is taken.
+constexpr std::array<std::string_view, 4> kMixable = {"opus", "G722", "PCMU", "PCMA"};
+
+struct Chosen {
+  size_t line = 0;
+  int payload_type = 0;
+  sip::RtpMap map;
+  std::optional<int> telephone_event;
+};
+
+// The first audio stream of the offer with a codec the mix takes, and its first such codec.
+std::optional<Chosen> choose(const sip::SessionDescription& offer) {
+  for (size_t i = 0; i < offer.media.size(); ++i) {
+    const auto& m = offer.media[i];
+    if (m.media != "audio" || m.port == 0 || !istarts_with(m.proto, "RTP/AVP")) continue;
+    std::optional<Chosen> c;
+    std::optional<int> te;
+    for (const auto& f : m.formats) {
+      auto pt = sip::parse_payload_type(f);
+      if (!pt) continue;
+      auto map = m.rtpmap(*pt);
+      if (!map) continue;
+      if (iequals(map->encoding, "telephone-event") && !te) te = *pt;
+      const bool mixable = std::any_of(kMixable.begin(), kMixable.end(), [&](std::string_view e) {
+        return iequals(map->encoding, e);
+      });
+      if (mixable && !c) c = Chosen{i, *pt, *map, std::nullopt};
+    }
+    if (c) {
+      c->telephone_event = te;
+      return c;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> meeting_of(const sip::Uri& uri) {
+  const std::string user = uri.user_unescaped();
+  if (!istarts_with(user, "meet-") || user.size() == 5 || user.size() > 32) return std::nullopt;
+  const std::string id = user.substr(5);
+  if (!std::all_of(id.begin(), id.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+}  // namespace
+
+bool Gateway::meeting_uri(const sip::Uri& uri, std::string& id) {
+  if (!uri.is_sip()) return false;
+  auto m = meeting_of(uri);
+  if (!m) return false;
+  id = *m;
+  return true;
+}
+
+void Gateway::join_meeting(uint64_t session, const sip::Message& invite, const Party& who,
+                           const std::string& id) {
+  auto refuse_join = [&](int status, const std::string& reason, const std::string& why) {
+    ++metrics_.meeting_refused;
+    spdlog::info("meeting {}: {} not admitted: {}", id, who.aor, why);
+    refuse(session, status, reason, why);
+  };
+  if (!meeting_store_) {
+    refuse_join(404, "Not Found", "this gateway holds no meetings");
+    return;
+  }
+  auto found = meeting_store_->get(id);
+  if (!found) {
+    refuse_join(500, "Server Internal Error", "meetings: " + found.error().message);
+    return;
+  }
+  if (!found.value()) {
+    refuse_join(404, "Not Found", "no meeting " + id);
+    return;
+  }
+  const Meeting& meeting = *found.value();
+  if (meeting.cancelled()) {
+    refuse_join(410, "Gone", "meeting " + id + " was cancelled");
+    return;
+  }
+  auto offer = sip::parse_sdp(invite.body());
+  if (!offer) {
+    refuse_join(488, "Not Acceptable Here",
+                invite.body().empty() ? "joining a meeting needs an offer in the INVITE"
+                                      : "bad SDP: " + offer.error().message);
+    return;
+  }
+  const auto chosen = choose(offer.value());
+  if (!chosen) {
+    refuse_join(488, "Not Acceptable Here",
+                "no audio stream with a codec the meeting mixes (PCMU, PCMA, G722, opus)");
+    return;
+  }
+  auto port = media_->open_tap();
+  if (!port) {
+    refuse_join(503, "Service Unavailable", port.error().message);
+    return;
+  }
+  auto& room = rooms_[id];
+  const bool opened = !room;
+  if (opened) {
+    room = std::make_unique<Room>(*timers_);
+    room->meeting = meeting;
+  }
+  RoomMember m;
+  m.session = session;
+  m.id = next_member_++;
+  m.party = who;
+  m.encoding = chosen->map.encoding;
+  m.payload_type = static_cast<uint8_t>(chosen->payload_type);
+  if (chosen->telephone_event) m.telephone_event = static_cast<uint8_t>(*chosen->telephone_event);
+  m.rtpmap = chosen->map.encoding + "/" + std::to_string(chosen->map.clock_rate) +
+             (chosen->map.channels > 1 ? "/" + std::to_string(chosen->map.channels) : "");
+  m.ticks = media::frame_ticks(m.encoding);
+  m.port = std::move(port).value();
+  thread_local std::mt19937 rng{std::random_device{}()};
+  m.ssrc = rng();
+  m.seq = static_cast<uint16_t>(rng());
+  m.timestamp = rng();
+  m.origin = rng() | 1u;
+  m.joined_at = format_iso8601(wall_->now());
+  const auto& line = offer.value().media[chosen->line];
+  if (const auto* c = offer.value().connection_for(line)) {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(c->address, ec);
+    if (!ec && !address.is_unspecified()) m.sdp = udp::endpoint(address, line.port);
+  }
+  if (const sip::Peer* peer = ua_->peer(session)) {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(peer->address, ec);
+    if (!ec) m.signalling = address;
+  }
+  const auto direction = line.direction(offer.value().direction());
+  m.sending = direction == sip::Direction::kSendRecv || direction == sip::Direction::kSendOnly;
+  m.receiving = direction == sip::Direction::kSendRecv || direction == sip::Direction::kRecvOnly;
+  if (auto st = room->mix.add(m.id, m.encoding); !st) {
+    m.port->close();
+    if (opened) rooms_.erase(id);
+    refuse_join(488, "Not Acceptable Here", st.error().message);
+    return;
+  }
+  m.port->on_rtp([this, id, session](const udp::endpoint& from, std::span<const uint8_t> data) {
+    auto r = rooms_.find(id);
+    if (r == rooms_.end()) return;
+    auto it = r->second->members.find(session);
+    if (it == r->second->members.end()) return;
+    RoomMember& member = it->second;
+    const bool known = (member.sdp && member.sdp->address() == from.address()) ||
+                       (member.signalling && *member.signalling == from.address());
+    if (member.latched ? *member.latched != from : !known) {
+      ++member.foreign;
+      return;
+    }
+    auto rtp = media::parse_rtp(data);
+    if (!rtp) return;
+    if (!member.latched) member.latched = from;
+    ++member.packets_in;
+    if (rtp.value().payload_type == member.payload_type && member.sending) {
+      r->second->mix.receive(member.id, rtp.value().sequence, rtp.value().payload);
+    }
+  });
+  const std::string sdp = meeting_sdp(*room, m);
+  const RoomMember& added = room->members.emplace(session, std::move(m)).first->second;
+  room_sessions_[session] = id;
+  ++metrics_.meeting_joins;
+  spdlog::info("meeting {} ({}): {} joined with {} ({} in the meeting)", id, room->meeting.subject,
+               who.aor, added.encoding, room->members.size());
+  warn_on_error(ua_->accept(session, sdp, {{"Allow-Events", "conference"}}),
+                "answering a meeting's member");
+  // In the journal, so a gateway restarted after a crash ends what it left.
+  const sip::Dialog* d = ua_->dialog(session);
+  const sip::Peer* peer = ua_->peer(session);
+  if (journal_ && d && peer) {
+    auto call_id = invite.call_id();
+    journal_->up(JournaledDialog{session, call_id ? std::string(call_id.value()) : "",
+                                 "meeting member", d->save(), *peer});
+  }
+  if (opened) {
+    room->due = timers_->now();
+    meeting_tick(id);
+  }
+}
+
+std::string Gateway::meeting_sdp(const Room& room, const RoomMember& m) {
+  const std::string addr_type = media_->address().is_v6() ? "IP6" : "IP4";
+  const std::string address = media_->address().to_string();
+  std::string direction = "sendrecv";
+  if (!m.sending && !m.receiving) {
+    direction = "inactive";
+  } else if (!m.sending) {
+    direction = "sendonly";  // it only listens: we only send
+  } else if (!m.receiving) {
+    direction = "recvonly";
+  }
+  std::string sdp = "v=0\r\no=verbatim " + std::to_string(m.origin) + " " +
+                    std::to_string(++sdp_version_) + " IN " + addr_type + " " + address +
+                    "\r\ns=" + (room.meeting.subject.empty() ? "-" : room.meeting.subject) +
+                    "\r\nc=IN " + addr_type + " " + address + "\r\nt=0 0\r\nm=audio " +
+                    std::to_string(m.port->port()) + " RTP/AVP " + std::to_string(m.payload_type);
+  if (m.telephone_event) sdp += " " + std::to_string(*m.telephone_event);
+  sdp += "\r\na=rtpmap:" + std::to_string(m.payload_type) + " " + m.rtpmap + "\r\n";
+  if (m.telephone_event) {
+    sdp += "a=rtpmap:" + std::to_string(*m.telephone_event) + " telephone-event/" +
+           std::to_string(media::rtp_clock_rate(m.encoding)) +
+           "\r\na=fmtp:" + std::to_string(*m.telephone_event) + " 0-16\r\n";
+  }
+  sdp += "a=ptime:20\r\na=" + direction + "\r\n";
+  return sdp;
+}
+
+Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Message& request) {
+  auto id = room_sessions_.find(session);
+  auto room = id == room_sessions_.end() ? rooms_.end() : rooms_.find(id->second);
+  if (room == rooms_.end()) return sip::protocol_error(481, "not in a meeting");
+  RoomMember& m = room->second->members.at(session);
+  auto offer = sip::parse_sdp(request.body());
+  if (!offer) return sip::protocol_error(488, offer.error().message);
+  // The member's stream is its first audio line with our payload type; held, resumed or moved.
+  for (const auto& line : offer.value().media) {
+    if (line.media != "audio") continue;
+    const bool ours = std::any_of(line.formats.begin(), line.formats.end(), [&](const auto& f) {
+      return sip::parse_payload_type(f) == static_cast<int>(m.payload_type);
+    });
+    if (!ours || line.port == 0) return sip::protocol_error(488, "the meeting's codec is gone");
+    const auto direction = line.direction(offer.value().direction());
+    m.sending = direction == sip::Direction::kSendRecv || direction == sip::Direction::kSendOnly;
+    m.receiving = direction == sip::Direction::kSendRecv || direction == sip::Direction::kRecvOnly;
+    if (const auto* c = offer.value().connection_for(line)) {
+      boost::system::error_code ec;
+      auto address = asio::ip::make_address(c->address, ec);
+      if (!ec && address.is_unspecified()) m.receiving = false;  // RFC 2543 hold
+      if (!ec && !address.is_unspecified()) {
+        const udp::endpoint moved(address, line.port);
+        if (m.sdp != moved) m.latched.reset();
+        m.sdp = moved;
+      }
+    }
+    spdlog::info("meeting {}: {} {}", id->second, m.party.aor,
+                 m.sending ? "resumed" : "put the meeting on hold");
+    return meeting_sdp(*room->second, m);
+  }
+  return sip::protocol_error(488, "no audio stream");
+}
+
+void Gateway::leave_meeting(uint64_t session, std::string_view why) {
+  auto id = room_sessions_.find(session);
+  if (id == room_sessions_.end()) return;
+  const std::string meeting = id->second;
+  room_sessions_.erase(id);
+  auto room = rooms_.find(meeting);
+  if (room == rooms_.end()) return;
+  Room& r = *room->second;
+  auto it = r.members.find(session);
+  if (it == r.members.end()) return;
+  const auto stats = r.mix.stats(it->second.id);
+  spdlog::info(
+      "meeting {}: {} left ({}): {} packets in, {} out, {} concealed, {} late, {} from elsewhere",
+      meeting, it->second.party.aor, why, it->second.packets_in, it->second.packets_out,
+      stats.concealed, stats.late, it->second.foreign);
+  r.mix.remove(it->second.id);
+  it->second.port->close();
+  if (journal_) journal_->down(session);
+  r.members.erase(it);
+  if (r.members.empty()) {
+    spdlog::info("meeting {}: the last member left; the meeting's room is closed", meeting);
+    rooms_.erase(room);
+  }
+}
+
+void Gateway::meeting_tick(const std::string& id) {
+  auto it = rooms_.find(id);
+  if (it == rooms_.end()) return;
+  Room& r = *it->second;
+  r.mix.tick(r.out);
+  for (const auto& o : r.out) {
+    auto m = std::find_if(r.members.begin(), r.members.end(),
+                          [&](const auto& kv) { return kv.second.id == o.member; });
+    if (m == r.members.end()) continue;
+    RoomMember& member = m->second;
+    const std::optional<udp::endpoint> to = member.latched ? member.latched : member.sdp;
+    // Sequence and timestamp advance while it is on hold, so the stream resumes in order.
+    const uint16_t seq = member.seq++;
+    const uint32_t ts = member.timestamp;
+    member.timestamp += member.ticks;
+    if (!to || !member.receiving) continue;
+    r.packet.assign(12, 0);
+    r.packet[0] = 0x80;
+    r.packet[1] = member.payload_type & 0x7f;
+    r.packet[2] = static_cast<uint8_t>(seq >> 8);
+    r.packet[3] = static_cast<uint8_t>(seq);
+    for (size_t k = 0; k < 4; ++k) {
+      r.packet[4 + k] = static_cast<uint8_t>(ts >> (24 - 8 * k));
+      r.packet[8 + k] = static_cast<uint8_t>(member.ssrc >> (24 - 8 * k));
+    }
+    r.packet.insert(r.packet.end(), o.payload.begin(), o.payload.end());
+    member.port->send(r.packet, *to);
+    ++member.packets_out;
+  }
+  // Absolute deadlines, so the pace does not drift; after a stall (a debugger, a loaded host)
+  // the clock starts again from now instead of sending a burst to catch up.
+  r.due += kTick;
+  const auto now = timers_->now();
+  if (now - r.due > 5 * kTick) r.due = now + kTick;
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(r.due - now);
+  r.clock.start(std::max(wait, std::chrono::milliseconds(0)), [this, id] { meeting_tick(id); });
+}
+
+void Gateway::end_meetings() {
+  std::vector<uint64_t> sessions;
+  for (const auto& [session, id] : room_sessions_) sessions.push_back(session);
+  for (uint64_t session : sessions) {
+    hang_up(session, {{"Reason", "SIP;cause=200;text=\"the gateway shut down\""}});
+    leave_meeting(session, "gateway shut down");
+  }
+}
+
+json Gateway::meetings_status() const {
+  json out = json::array();
+  for (const auto& [id, r] : rooms_) {
+    json members = json::array();
+    for (const auto& [session, m] : r->members) {
+      const auto s = r->mix.stats(m.id);
+      members.push_back({{"aor", m.party.aor},
+                         {"codec", m.encoding},
+                         {"joinedAt", m.joined_at},
+                         {"onHold", !m.sending},
+                         {"packetsIn", m.packets_in},
+                         {"packetsOut", m.packets_out},
+                         {"concealed", s.concealed},
+                         {"late", s.late}});
+    }
+    out.push_back({{"meeting", id},
+                   {"subject", r->meeting.subject},
+                   {"organizer", r->meeting.organizer},
+                   {"members", std::move(members)}});
+  }
+  return out;
+}
+
+}  // namespace verbatim::gateway

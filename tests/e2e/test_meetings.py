@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Meetings (issue 19) against the running gateway: a meeting scheduled with the CLI is joined
+by phones that call its URI, and each hears everyone else's audio mixed, never its own
+(mix-minus); what cannot join is refused with a clear status."""
+import json
+import math
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import main, wait_until  # noqa: E402
+from rtp_sender import rtp, ulaw  # noqa: E402
+from sip_ua import SipUA  # noqa: E402
+from test_gateway import SETUP, GatewayTestCase  # noqa: E402
+from test_recorder import g711, rtp_fields  # noqa: E402
+
+PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3"}
+
+
+def alaw(sample):
+    """ITU-T G.711 A-law encoding of one 16-bit sample."""
+    sign = 0x80 if sample >= 0 else 0
+    if sample < 0:
+        sample = -sample - 1
+    sample = min(sample, 32767) >> 3
+    if sample < 32:
+        code = sample >> 1
+    else:
+        seg = sample.bit_length() - 5
+        code = (seg << 4) | ((sample >> seg) & 0x0F)
+    return (sign | code) ^ 0x55
+
+
+def presence(pcm, hz, rate=8000):
+    """How strongly `hz` is in `pcm` (Goertzel) relative to its energy: ~1 pure, ~0 absent."""
+    w = 2 * math.pi * hz / rate
+    c = 2 * math.cos(w)
+    s1 = s2 = energy = 0.0
+    for x in pcm:
+        s1, s2 = x + c * s1 - s2, s1
+        energy += x * x
+    power = s1 * s1 + s2 * s2 - c * s1 * s2
+    return 2 * power / (energy * len(pcm)) if energy else 0.0
+
+
+class Participant:
+    """A phone in the meeting: sends its own tone (G.711, 20 ms packets) and keeps what it hears."""
+
+    def __init__(self, ua, pt, hz):
+        self.ua, self.pt, self.hz = ua, pt, hz
+        self.heard = []  # (seq, payload) of each packet of the mix
+        self.pts = set()
+
+    def sdp(self):
+        name = "PCMU" if self.pt == 0 else "PCMA"
+        return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {self.ua.media.getsockname()[1]} RTP/AVP {self.pt} 101\r\n"
+                f"a=rtpmap:{self.pt} {name}/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+
+    def run(self, answer, seconds):
+        port = int(answer.split("m=audio ")[1].split()[0])
+        ssrc = int.from_bytes(os.urandom(4), "big")
+        encode = ulaw if self.pt == 0 else alaw
+        stop = time.monotonic() + seconds
+
+        def receive():
+            self.ua.media.settimeout(0.2)
+            while time.monotonic() < stop + 0.5:
+                try:
+                    data = self.ua.media.recv(2048)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                _, seq, _, pt, payload = rtp_fields(data)
+                self.pts.add(pt)
+                self.heard.append((seq, payload))
+
+        reader = threading.Thread(target=receive, daemon=True)
+        reader.start()
+        start = time.monotonic()
+        for n in range(seconds * 50):
+            samples = [int(6000 * math.sin(2 * math.pi * self.hz * (n * 160 + i) / 8000)) for i in range(160)]
+            self.ua.media.sendto(rtp(self.pt, n, n * 160, ssrc, bytes(encode(s) for s in samples)),
+                                 ("127.0.0.1", port))
+            time.sleep(max(0.0, start + (n + 1) * 0.02 - time.monotonic()))
+        reader.join()
+
+    def pcm(self):
+        out = []
+        for _, payload in sorted(self.heard, key=lambda p: p[0]):
+            out += g711(payload, self.pt == 8)
+        return out
+
+
+class MeetingTest(GatewayTestCase):
+    def setUp(self):
+        super().setUp()
+        self.admin(SETUP)
+        self.uas = []
+
+    def tearDown(self):
+        for ua in self.uas:
+            ua.close()
+        super().tearDown()
+
+    def ua(self, user, gw_port):
+        ua = SipUA(user, PASSWORDS[user], gw_port)
+        self.uas.append(ua)
+        return ua
+
+    def meeting(self, subject="Rates desk"):
+        r = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", subject, "--json",
+                        check=0)
+        return json.loads(r.stdout)
+
+    def status(self):
+        with open(os.path.join(self.data, "gateway-status.json")) as f:
+            return json.load(f)
+
+    def test_three_phones_join_by_the_uri_and_each_hears_the_others_but_not_itself(self):
+        gw, gw_port = self.start_gateway()
+        # Scheduled by the CLI while the gateway runs: the next call finds it.
+        m = self.meeting()
+        people = {"alice": Participant(self.ua("alice", gw_port), 8, 440),
+                  "bob": Participant(self.ua("bob", gw_port), 0, 1000),
+                  "carol": Participant(self.ua("carol", gw_port), 8, 1700)}
+        dialogs = {}
+        for name, p in people.items():
+            dialogs[name] = p.ua.call(f"meet-{m['id']}", sdp=p.sdp(), talk=False)
+            self.assertIn(f"a=rtpmap:{p.pt} ", dialogs[name].answer)  # its own codec
+            self.assertIn("a=sendrecv", dialogs[name].answer)
+        threads = [threading.Thread(target=p.run, args=(dialogs[n].answer, 3)) for n, p in people.items()]
+        for t in threads:
+            t.start()
+        live = wait_until(lambda: [len(x["members"]) for x in self.status()["meetings"]] == [3], 5)
+        self.assertTrue(live, self.status()["meetings"])
+        meeting = self.status()["meetings"][0]
+        self.assertEqual((meeting["meeting"], meeting["subject"]), (m["id"], "Rates desk"))
+        self.assertEqual(sorted(x["codec"] for x in meeting["members"]), ["PCMA", "PCMA", "PCMU"])
+        for t in threads:
+            t.join()
+        for name, p in people.items():
+            self.assertEqual(p.pts, {p.pt}, name)
+            self.assertGreater(len(p.heard), 120, name)  # 50 packets a second
+            pcm = p.pcm()[-8000:]  # the last second, all three talking
+            for other_name, other in people.items():
+                strength = presence(pcm, other.hz)
+                if other is p:
+                    self.assertLess(strength, 0.02, f"{name} hears itself")
+                else:
+                    self.assertGreater(strength, 0.15, f"{name} does not hear {other_name}")
+        for name, p in people.items():
+            self.assertEqual(p.ua.in_dialog(dialogs[name], "BYE").status, 200)
+        self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status()["meetings"])
+        self.assertEqual(self.status()["totals"]["meetingJoins"], 3)
+        with open(gw.log) as f:
+            log = f.read()
+        self.assertIn(f"meeting {m['id']}: the last member left", log)
+
+    def test_unknown_cancelled_and_codecless_joins_are_refused_with_a_reason(self):
+        gw, gw_port = self.start_gateway()
+        alice = self.ua("alice", gw_port)
+        r = alice.attempt("meet-1234567890")
+        self.assertEqual(r.status, 404, str(r))
+        self.assertIn("no meeting 1234567890", r.get("warning"))
+        m = self.meeting("Cancelled review")
+        g729 = alice.sdp().replace("RTP/AVP 8", "RTP/AVP 18").replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000")
+        r = alice.attempt(f"meet-{m['id']}", sdp=g729)
+        self.assertEqual(r.status, 488, str(r))
+        self.assertIn("no audio stream with a codec the meeting mixes", r.get("warning"))
+        self.run_vb("meeting", "cancel", m["id"], "--reason", "moved", check=0)
+        r = alice.attempt(f"meet-{m['id']}")
+        self.assertEqual(r.status, 410, str(r))
+        self.assertIn("was cancelled", r.get("warning"))
+        # The status file is rewritten once a second.
+        self.assertTrue(wait_until(lambda: self.status()["totals"]["meetingRefused"] == 3, 3), self.status()["totals"])
+
+
+if __name__ == "__main__":
+    main()
