@@ -2,6 +2,7 @@
 
 #include "common/cidr.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -138,6 +139,41 @@ Status read_recorder(const toml::table& t, Config& c) {
   return ok_status();
 }
 
+// [[gateway.dial_in]]: a number (digits, a leading + allowed) and the language of its prompts.
+Status read_dial_in(const toml::table& t, Config& c) {
+  const toml::node* numbers = t.get("dial_in");
+  if (!numbers) return ok_status();
+  const toml::array* arr = numbers->as_array();
+  if (!arr) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "gateway.dial_in must be an array of tables ([[gateway.dial_in]])");
+  }
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const std::string where = "gateway.dial_in[" + std::to_string(i + 1) + "]";
+    const toml::table* d = arr->get(i)->as_table();
+    if (!d) return make_error(ErrorCode::kInvalidArgument, where + " must be a table");
+    VB_TRY(check_keys(*d, where, {"number", "language"}));
+    Config::DialIn in;
+    VB_TRY(read(*d, where, "number", in.number));
+    VB_TRY(read(*d, where, "language", in.language));
+    const std::string_view digits =
+        std::string_view(in.number).substr(in.number.starts_with('+') ? 1 : 0);
+    if (digits.empty() || digits.size() > 15 ||
+        !std::all_of(digits.begin(), digits.end(),
+                     [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        where +
+                            ".number must be a phone number (digits, a leading + allowed), got \"" +
+                            in.number + "\"");
+    }
+    if (in.language.empty() || in.language.size() > 35) {
+      return make_error(ErrorCode::kInvalidArgument, where + ".language must be a language tag");
+    }
+    c.gateway_dial_in.push_back(in);
+  }
+  return ok_status();
+}
+
 Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "gateway",
                     {"sip_listen",
@@ -169,7 +205,8 @@ Status read_gateway(const toml::table& t, Config& c) {
                      "call_records_days",
                      "dns_servers",
                      "missed_recording_after_s",
-                     "missed_recording_webhook"}));
+                     "missed_recording_webhook",
+                     "dial_in"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -216,6 +253,7 @@ Status read_gateway(const toml::table& t, Config& c) {
     }
   }
   VB_TRY(read_strings(t, "gateway", "business_headers", c.gateway_business_headers));
+  VB_TRY(read_dial_in(t, c));
   if (t.get("emergency_numbers")) {
     c.gateway_emergency_numbers.clear();
     VB_TRY(read_strings(t, "gateway", "emergency_numbers", c.gateway_emergency_numbers));
@@ -483,6 +521,10 @@ std::string config_to_toml(const Config& c) {
                                       {"tls_client_auth", c.recorder_tls_client_auth}});
   toml::array emergency, algorithms;
   for (const auto& n : c.gateway_emergency_numbers) emergency.push_back(n);
+  toml::array dial_in;
+  for (const auto& d : c.gateway_dial_in) {
+    dial_in.push_back(toml::table{{"number", d.number}, {"language", d.language}});
+  }
   for (const auto& a : c.gateway_digest_algorithms) algorithms.push_back(a);
   root.insert("gateway",
               toml::table{{"sip_listen", c.gateway_sip_listen},
@@ -495,6 +537,7 @@ std::string config_to_toml(const Config& c) {
                           {"require_srtp", c.gateway_require_srtp},
                           {"health_check_interval_ms", c.gateway_health_check_interval_ms},
                           {"emergency_numbers", emergency},
+                          {"dial_in", dial_in},
                           {"business_headers", strings(c.gateway_business_headers)},
                           {"digest_algorithms", algorithms},
                           {"banner_text", c.gateway_banner_text},

@@ -123,6 +123,13 @@ struct Config {
   std::string gateway_voicemail_uri;  // refused calls to a recorded user go here; empty: refused
   std::string gateway_prompts_dir;    // the admin's spoken notices; default <data_dir>/prompts
   std::vector<std::string> gateway_emergency_numbers = {"911", "112", "999", "000", "110", "119"};
+  // [[gateway.dial_in]]: { number = "+14255550150", language = "de" }: meetings' dial-in numbers
+  // (docs/meetings.md); a caller hears the PIN prompt in the number's language (default en).
+  struct DialIn {
+    std::string number;
+    std::string language = "en";
+  };
+  std::vector<DialIn> gateway_dial_in;
   // Headers of a caller's INVITE copied onto the recording INVITEs (the recorder keeps them as
   // searchable business data: recorder.business_headers).
   std::vector<std::string> gateway_business_headers = {"User-to-User"};

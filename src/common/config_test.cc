@@ -103,6 +103,31 @@ period = "6y"
   }
 }
 
+TEST(Config, MeetingDialInNumbers) {
+  ::unsetenv("VERBATIM_DATA_DIR");
+  auto c = load_config(write_temp(R"([[gateway.dial_in]]
+number = "+14255550150"
+[[gateway.dial_in]]
+number = "496912345678"
+language = "de"
+)"));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c.value().gateway_dial_in.size(), 2u);
+  EXPECT_EQ(c.value().gateway_dial_in[0].language, "en");
+  EXPECT_EQ(c.value().gateway_dial_in[1].number, "496912345678");
+  EXPECT_EQ(c.value().gateway_dial_in[1].language, "de");
+  auto back = load_config(write_temp(config_to_toml(c.value())));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back.value().gateway_dial_in.size(), 2u);
+  for (const char* bad :
+       {"[[gateway.dial_in]]\nnumber = \"call us\"\n", "[[gateway.dial_in]]\nlanguage = \"de\"\n",
+        "[[gateway.dial_in]]\nnumber = \"+1\"\npin = \"1\"\n"}) {
+    auto r = load_config(write_temp(bad));
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("gateway.dial_in[1]"), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(Config, RecorderSettings) {
   ::unsetenv("VERBATIM_DATA_DIR");
   auto c = load_config(write_temp(R"([recorder]

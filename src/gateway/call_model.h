@@ -301,6 +301,15 @@ struct Gateway::RoomMember {
   uint64_t foreign = 0, packets_in = 0, packets_out = 0;
   std::string joined_at;
   uint64_t origin = 0;
+  // A prompt playing to it instead of the mix, and the next frame.
+  std::shared_ptr<const EncodedPrompt> prompt;
+  size_t prompt_frame = 0;
+  std::optional<uint32_t> last_event;  // the RTP timestamp of the last DTMF event taken
+  // Dial-in: in the lobby (room "") until its PIN names a meeting.
+  std::string language;  // of the number it dialled
+  std::string digits;    // keyed so far
+  int attempts = 0;
+  steady_clock::time_point pin_deadline;
 };
 
 struct Gateway::Room {

@@ -200,6 +200,15 @@ sip::Signalling::Handlers Gateway::handlers() {
 }
 
 bool Gateway::on_info(uint64_t session, uint64_t txn, const sip::Message& info) {
+  if (room_sessions_.contains(session)) {
+    // A meeting member's key (application/dtmf-relay: "Signal=5"), answered 200 here.
+    const std::string body(info.body());
+    if (auto at = body.find("Signal="); at != std::string::npos && at + 7 < body.size()) {
+      const char key = body[at + 7];
+      if ((key >= '0' && key <= '9') || key == '*' || key == '#') key_pressed(session, key);
+    }
+    return false;
+  }
   auto ref = sessions_.find(session);
   if (ref == sessions_.end() || ref->second.leg) return false;  // a recorder's: nothing to relay
   auto it = calls_.find(ref->second.call);

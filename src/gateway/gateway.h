@@ -142,6 +142,9 @@ struct GatewayOptions {
   // sip:meet-<id>@<a tenant domain> joins that meeting's audio conference (meeting_room.cc);
   // empty: no meetings here.
   std::string meetings_db;
+  // Meetings' dial-in numbers and the language of each one's prompts: a call to one is answered
+  // with the PIN prompt, and the PIN keyed in (RFC 4733 or SIP INFO) joins that meeting.
+  std::vector<std::pair<std::string, std::string>> dial_in;
   // A recording paused for longer than this resumes by itself (a forgotten pause must not leave
   // a regulated call unrecorded).
   std::chrono::seconds max_pause{defaults::kMaxPauseSeconds};
@@ -367,7 +370,18 @@ class Gateway {
   void leave_meeting(uint64_t session, std::string_view why);
   Result<std::string> meeting_reoffer(uint64_t session, const sip::Message& request);
   void meeting_tick(const std::string& id);
-  std::string meeting_sdp(const Room& room, const RoomMember& m);
+  std::string meeting_sdp(const std::string& subject, const RoomMember& m);
+  Result<RoomMember> new_member(uint64_t session, const sip::Message& invite, const Party& who);
+  void member_rtp(uint64_t session, const boost::asio::ip::udp::endpoint& from,
+                  std::span<const uint8_t> data);
+  Status admit(RoomMember&& m, const Meeting* meeting);
+  void answer_member(uint64_t session, const sip::Message& invite, const std::string& sdp);
+  // Dial-in: the language of the dial-in number dialled, if it is one.
+  std::optional<std::string> dial_in_language(const std::string& dialled) const;
+  void dial_in(uint64_t session, const sip::Message& invite, const Party& who,
+               const std::string& language);
+  void play_to_member(uint64_t session, Prompt prompt);
+  void key_pressed(uint64_t session, char key);
   void end_meetings();
   nlohmann::json meetings_status() const;
 

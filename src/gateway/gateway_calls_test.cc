@@ -445,6 +445,62 @@ TEST_F(GatewayCalls,
   EXPECT_EQ(port_two->sent.size(), after);  // the room's clock stopped with it
 }
 
+// The dial-in menu: keys by SIP INFO; three unknown PINs end the call, and so does silence.
+TEST_F(GatewayCalls, ADialInCallerJoinsByThePinAndIsLetGoAfterThreeWrongOnesOrNoneInTime) {
+  TestDir dir("gw-dial-in");
+  const std::string db = (dir.path() / "meetings.db").string();
+  auto store = MeetingStore::open(db);
+  ASSERT_TRUE(store);
+  NewMeeting n;
+  n.organizer = "bob@contoso.com";
+  n.subject = "Desk";
+  n.domain = "contoso.com";
+  n.pin = "4829";
+  auto meeting = store.value()->create(n);
+  ASSERT_TRUE(meeting);
+  start(nullptr, [&](GatewayOptions& o) {
+    o.meetings_db = db;
+    o.dial_in = {{"+14255550150", "fr"}};
+  });
+  auto keys = [&](uint64_t session, const std::string& typed) {
+    for (char k : typed) {
+      auto info = parse(
+          with_body("INFO sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP "
+                    "192.0.2.9:5060;branch=z9hG4bKi\r\nFrom: <sip:x@192.0.2.9>;tag=p\r\n"
+                    "To: <sip:gw@192.0.2.1>;tag=gw\r\nCall-ID: d\r\nCSeq: 3 INFO\r\n"
+                    "Max-Forwards: 70\r\n",
+                    std::string("Signal=") + k + "\r\nDuration=160\r\n", "application/dtmf-relay"));
+      EXPECT_FALSE(ua.handlers.on_info(session, 90, info));  // answered 200 by the UA
+    }
+  };
+  // Joins with the right PIN (after a wrong one), keyed while the prompt plays.
+  const uint64_t joins = call("sip:+14255550150@contoso.com", "d-1");
+  ASSERT_NE(ua.find("accept", joins), nullptr);
+  EXPECT_EQ(gw->status()["dialInWaiting"], 1u);
+  advance(milliseconds(500));
+  keys(joins, "1234#4829#");
+  EXPECT_EQ(gw->status()["dialInWaiting"], 0u);
+  ASSERT_EQ(gw->status()["meetings"].size(), 1u);
+  EXPECT_EQ(gw->status()["meetings"][0]["meeting"], meeting.value().id);
+  EXPECT_EQ(gw->metrics().meeting_joins, 1u);
+  // Three wrong PINs: let go with a reason.
+  const uint64_t wrong = call("sip:+14255550150@contoso.com", "d-2");
+  keys(wrong, "1111#*22#9999#");
+  const Sent* bye = ua.find("hangup", wrong);
+  ASSERT_NE(bye, nullptr);
+  EXPECT_NE(bye->header("Reason").find("no meeting with that PIN"), std::string::npos);
+  // No PIN: let go 30 s after the prompt ended.
+  const uint64_t silent = call("sip:+14255550150@contoso.com", "d-3");
+  advance(seconds(20));
+  EXPECT_EQ(ua.find("hangup", silent), nullptr);
+  advance(seconds(30));
+  bye = ua.find("hangup", silent);
+  ASSERT_NE(bye, nullptr);
+  EXPECT_NE(bye->header("Reason").find("no meeting PIN was entered"), std::string::npos);
+  EXPECT_EQ(gw->status()["dialInWaiting"], 0u);
+  EXPECT_EQ(gw->metrics().meeting_refused, 2u);
+}
+
 TEST_F(GatewayCalls, AMeetingCallWithoutMeetingsOrForAnUnknownMeetingIsRefused) {
   start();
   const uint64_t s = call("sip:meet-1234567890@contoso.com");

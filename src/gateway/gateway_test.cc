@@ -493,9 +493,10 @@ TEST(Prompts, BuiltInLanguagesFallBackAndAdminFilesComeFirst) {
       std::filesystem::temp_directory_path() / ("vb-prompts-" + std::to_string(::getpid()));
   std::filesystem::remove_all(admin);
   PromptLibrary lib({admin.string(), VERBATIM_BUILT_PROMPTS});
-  // Every built-in language has both prompts, in a few seconds of speech.
+  // Every built-in language has every prompt, in a few seconds of speech.
   for (const char* lang : {"en", "de", "fr", "es", "it", "ja"}) {
-    for (Prompt p : {Prompt::kRecordingStarted, Prompt::kRecordingStopped}) {
+    for (Prompt p : {Prompt::kRecordingStarted, Prompt::kRecordingStopped, Prompt::kMeetingPin,
+                     Prompt::kMeetingPinWrong}) {
       auto got = lib.get(p, lang, "PCMA");
       ASSERT_TRUE(got) << lang << ": " << got.error().message;
       EXPECT_EQ(got.value()->language, lang);

@@ -24,6 +24,9 @@ namespace verbatim::gateway {
 namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(20);
+// The dial-in menu: a caller has this long after the prompt to key in a PIN, and this many tries.
+constexpr auto kPinTimeout = std::chrono::seconds(30);
+constexpr int kPinAttempts = 3;
 // The codecs a member may talk, in the gateway's order of preference when the offer has
 // several: the member's own order wins (RFC 3264 §6.1), this list only says what is taken.
 constexpr std::array<std::string_view, 4> kMixable = {"opus", "G722", "PCMU", "PCMA"};
@@ -81,55 +84,23 @@ bool Gateway::meeting_uri(const sip::Uri& uri, std::string& id) {
   return true;
 }
 
-void Gateway::join_meeting(uint64_t session, const sip::Message& invite, const Party& who,
-                           const std::string& id) {
-  auto refuse_join = [&](int status, const std::string& reason, const std::string& why) {
-    ++metrics_.meeting_refused;
-    spdlog::info("meeting {}: {} not admitted: {}", id, who.aor, why);
-    refuse(session, status, reason, why);
-  };
-  if (!meeting_store_) {
-    refuse_join(404, "Not Found", "this gateway holds no meetings");
-    return;
-  }
-  auto found = meeting_store_->get(id);
-  if (!found) {
-    refuse_join(500, "Server Internal Error", "meetings: " + found.error().message);
-    return;
-  }
-  if (!found.value()) {
-    refuse_join(404, "Not Found", "no meeting " + id);
-    return;
-  }
-  const Meeting& meeting = *found.value();
-  if (meeting.cancelled()) {
-    refuse_join(410, "Gone", "meeting " + id + " was cancelled");
-    return;
-  }
+// A member for this INVITE: its codec chosen from the offer, its port opened. The error is the
+// refusal (status and why).
+Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Message& invite,
+                                                const Party& who) {
   auto offer = sip::parse_sdp(invite.body());
   if (!offer) {
-    refuse_join(488, "Not Acceptable Here",
-                invite.body().empty() ? "joining a meeting needs an offer in the INVITE"
-                                      : "bad SDP: " + offer.error().message);
-    return;
+    return sip::protocol_error(488, invite.body().empty()
+                                        ? "joining a meeting needs an offer in the INVITE"
+                                        : "bad SDP: " + offer.error().message);
   }
   const auto chosen = choose(offer.value());
   if (!chosen) {
-    refuse_join(488, "Not Acceptable Here",
-                "no audio stream with a codec the meeting mixes (PCMU, PCMA, G722, opus)");
-    return;
+    return sip::protocol_error(
+        488, "no audio stream with a codec the meeting mixes (PCMU, PCMA, G722, opus)");
   }
   auto port = media_->open_tap();
-  if (!port) {
-    refuse_join(503, "Service Unavailable", port.error().message);
-    return;
-  }
-  auto& room = rooms_[id];
-  const bool opened = !room;
-  if (opened) {
-    room = std::make_unique<Room>(*timers_);
-    room->meeting = meeting;
-  }
+  if (!port) return sip::protocol_error(503, port.error().message);
   RoomMember m;
   m.session = session;
   m.id = next_member_++;
@@ -161,38 +132,82 @@ void Gateway::join_meeting(uint64_t session, const sip::Message& invite, const P
   const auto direction = line.direction(offer.value().direction());
   m.sending = direction == sip::Direction::kSendRecv || direction == sip::Direction::kSendOnly;
   m.receiving = direction == sip::Direction::kSendRecv || direction == sip::Direction::kRecvOnly;
-  if (auto st = room->mix.add(m.id, m.encoding); !st) {
-    m.port->close();
-    if (opened) rooms_.erase(id);
-    refuse_join(488, "Not Acceptable Here", st.error().message);
+  m.port->on_rtp([this, session](const udp::endpoint& from, std::span<const uint8_t> data) {
+    member_rtp(session, from, data);
+  });
+  return m;
+}
+
+// What a member sends: its audio into its meeting's mix, its DTMF (RFC 4733) to the PIN menu.
+void Gateway::member_rtp(uint64_t session, const udp::endpoint& from,
+                         std::span<const uint8_t> data) {
+  auto where = room_sessions_.find(session);
+  if (where == room_sessions_.end()) return;
+  auto r = rooms_.find(where->second);
+  if (r == rooms_.end()) return;
+  auto it = r->second->members.find(session);
+  if (it == r->second->members.end()) return;
+  RoomMember& member = it->second;
+  const bool known = (member.sdp && member.sdp->address() == from.address()) ||
+                     (member.signalling && *member.signalling == from.address());
+  if (member.latched ? *member.latched != from : !known) {
+    ++member.foreign;
     return;
   }
-  m.port->on_rtp([this, id, session](const udp::endpoint& from, std::span<const uint8_t> data) {
-    auto r = rooms_.find(id);
-    if (r == rooms_.end()) return;
-    auto it = r->second->members.find(session);
-    if (it == r->second->members.end()) return;
-    RoomMember& member = it->second;
-    const bool known = (member.sdp && member.sdp->address() == from.address()) ||
-                       (member.signalling && *member.signalling == from.address());
-    if (member.latched ? *member.latched != from : !known) {
-      ++member.foreign;
-      return;
+  auto rtp = media::parse_rtp(data);
+  if (!rtp) return;
+  if (!member.latched) member.latched = from;
+  ++member.packets_in;
+  const auto& packet = rtp.value();
+  if (member.telephone_event && packet.payload_type == *member.telephone_event &&
+      packet.payload.size() >= 4) {
+    // RFC 4733 §2.5.1.4: the end of an event is sent three times, with the event's timestamp.
+    const bool end = (packet.payload[1] & 0x80) != 0;
+    if (end && member.last_event != packet.timestamp) {
+      member.last_event = packet.timestamp;
+      const uint8_t event = packet.payload[0];
+      if (event <= 11) {
+        key_pressed(session, event < 10 ? static_cast<char>('0' + event) : event == 10 ? '*' : '#');
+      }
     }
-    auto rtp = media::parse_rtp(data);
-    if (!rtp) return;
-    if (!member.latched) member.latched = from;
-    ++member.packets_in;
-    if (rtp.value().payload_type == member.payload_type && member.sending) {
-      r->second->mix.receive(member.id, rtp.value().sequence, rtp.value().payload);
+    return;
+  }
+  if (packet.payload_type == member.payload_type && member.sending && !where->second.empty()) {
+    r->second->mix.receive(member.id, packet.sequence, packet.payload);
+  }
+}
+
+// Puts a member into a room (the meeting's, or with `meeting` null the dial-in lobby, id "").
+Status Gateway::admit(RoomMember&& m, const Meeting* meeting) {
+  const std::string id = meeting ? meeting->id : "";
+  auto& room = rooms_[id];
+  const bool opened = !room;
+  if (opened) {
+    room = std::make_unique<Room>(*timers_);
+    if (meeting) room->meeting = *meeting;
+  }
+  if (meeting) {
+    if (auto st = room->mix.add(m.id, m.encoding); !st) {
+      if (opened) rooms_.erase(id);
+      return st;
     }
-  });
-  const std::string sdp = meeting_sdp(*room, m);
-  const RoomMember& added = room->members.emplace(session, std::move(m)).first->second;
+  }
+  const uint64_t session = m.session;
+  const RoomMember& added = room->members.insert_or_assign(session, std::move(m)).first->second;
   room_sessions_[session] = id;
-  ++metrics_.meeting_joins;
-  spdlog::info("meeting {} ({}): {} joined with {} ({} in the meeting)", id, room->meeting.subject,
-               who.aor, added.encoding, room->members.size());
+  if (meeting) {
+    ++metrics_.meeting_joins;
+    spdlog::info("meeting {} ({}): {} joined with {} ({} in the meeting)", id, meeting->subject,
+                 added.party.aor, added.encoding, room->members.size());
+  }
+  if (opened) {
+    room->due = timers_->now();
+    meeting_tick(id);
+  }
+  return ok_status();
+}
+
+void Gateway::answer_member(uint64_t session, const sip::Message& invite, const std::string& sdp) {
   warn_on_error(ua_->accept(session, sdp, {{"Allow-Events", "conference"}}),
                 "answering a meeting's member");
   // In the journal, so a gateway restarted after a crash ends what it left.
@@ -203,13 +218,144 @@ void Gateway::join_meeting(uint64_t session, const sip::Message& invite, const P
     journal_->up(JournaledDialog{session, call_id ? std::string(call_id.value()) : "",
                                  "meeting member", d->save(), *peer});
   }
-  if (opened) {
-    room->due = timers_->now();
-    meeting_tick(id);
-  }
 }
 
-std::string Gateway::meeting_sdp(const Room& room, const RoomMember& m) {
+void Gateway::join_meeting(uint64_t session, const sip::Message& invite, const Party& who,
+                           const std::string& id) {
+  auto refuse_join = [&](int status, const std::string& reason, const std::string& why) {
+    ++metrics_.meeting_refused;
+    spdlog::info("meeting {}: {} not admitted: {}", id, who.aor, why);
+    refuse(session, status, reason, why);
+  };
+  if (!meeting_store_) {
+    refuse_join(404, "Not Found", "this gateway holds no meetings");
+    return;
+  }
+  auto found = meeting_store_->get(id);
+  if (!found) {
+    refuse_join(500, "Server Internal Error", "meetings: " + found.error().message);
+    return;
+  }
+  if (!found.value()) {
+    refuse_join(404, "Not Found", "no meeting " + id);
+    return;
+  }
+  const Meeting& meeting = *found.value();
+  if (meeting.cancelled()) {
+    refuse_join(410, "Gone", "meeting " + id + " was cancelled");
+    return;
+  }
+  auto m = new_member(session, invite, who);
+  if (!m) {
+    const int status = m.error().status ? m.error().status : 488;
+    refuse_join(status, status == 503 ? "Service Unavailable" : "Not Acceptable Here",
+                m.error().message);
+    return;
+  }
+  auto port = m.value().port;
+  const std::string sdp = meeting_sdp(meeting.subject, m.value());
+  if (auto st = admit(std::move(m).value(), &meeting); !st) {
+    port->close();
+    refuse_join(488, "Not Acceptable Here", st.error().message);
+    return;
+  }
+  answer_member(session, invite, sdp);
+}
+
+std::optional<std::string> Gateway::dial_in_language(const std::string& dialled) const {
+  auto digits = [](std::string_view n) { return n.substr(n.starts_with('+') ? 1 : 0); };
+  for (const auto& [number, language] : options_.dial_in) {
+    if (!dialled.empty() && digits(number) == digits(dialled)) return language;
+  }
+  return std::nullopt;
+}
+
+void Gateway::dial_in(uint64_t session, const sip::Message& invite, const Party& who,
+                      const std::string& language) {
+  auto m = new_member(session, invite, who);
+  if (!m || !meeting_store_) {
+    ++metrics_.meeting_refused;
+    const int status = m ? 404 : (m.error().status ? m.error().status : 488);
+    const std::string why = m ? "this gateway holds no meetings" : m.error().message;
+    spdlog::info("dial-in: {} not admitted: {}", who.aor, why);
+    refuse(session, status,
+           status == 404   ? "Not Found"
+           : status == 503 ? "Service Unavailable"
+                           : "Not Acceptable Here",
+           why);
+    if (m) m.value().port->close();
+    return;
+  }
+  m.value().language = language;
+  m.value().pin_deadline = timers_->now() + kPinTimeout;
+  const std::string sdp = meeting_sdp("Meeting dial-in", m.value());
+  (void)admit(std::move(m).value(), nullptr);
+  spdlog::info("dial-in: {} called a dial-in number ({}); asking for the PIN", who.aor, language);
+  answer_member(session, invite, sdp);
+  play_to_member(session, Prompt::kMeetingPin);
+}
+
+void Gateway::play_to_member(uint64_t session, Prompt prompt) {
+  auto where = room_sessions_.find(session);
+  if (where == room_sessions_.end()) return;
+  RoomMember& m = rooms_.at(where->second)->members.at(session);
+  auto p = prompts_.get(prompt, m.language, m.encoding);
+  if (!p) {
+    spdlog::error("meeting: prompt {} for {}: {}", prompt_name(prompt), m.party.aor,
+                  p.error().message);
+    return;
+  }
+  m.prompt = std::move(p).value();
+  m.prompt_frame = 0;
+}
+
+// A key the member pressed (RFC 4733 or SIP INFO). In the dial-in lobby: the PIN, ended by #;
+// * starts it again.
+void Gateway::key_pressed(uint64_t session, char key) {
+  auto where = room_sessions_.find(session);
+  if (where == room_sessions_.end() || !where->second.empty()) return;  // in a meeting: not yet
+  RoomMember& m = rooms_.at("")->members.at(session);
+  m.prompt.reset();  // a key stops the prompt (the caller knows what to do)
+  if (key == '*') {
+    m.digits.clear();
+    return;
+  }
+  if (key != '#') {
+    if (m.digits.size() < 16) m.digits += key;
+    return;
+  }
+  Result<std::optional<Meeting>> found = std::optional<Meeting>();
+  if (m.digits.size() >= 4 && m.digits.size() <= 12) found = meeting_store_->by_pin(m.digits);
+  m.digits.clear();
+  if (found && found.value()) {
+    const Meeting meeting = *found.value();
+    auto node = rooms_.at("")->members.extract(session);
+    RoomMember member = std::move(node.mapped());
+    member.prompt.reset();
+    spdlog::info("dial-in: {} entered the PIN of meeting {}", member.party.aor, meeting.id);
+    auto port = member.port;
+    if (auto st = admit(std::move(member), &meeting); !st) {
+      spdlog::error("dial-in: meeting {}: {}", meeting.id, st.error().message);
+      port->close();
+      room_sessions_.erase(session);
+      hang_up(session, {{"Reason", "SIP;cause=500;text=\"the meeting could not be joined\""}});
+    }
+    if (rooms_.contains("") && rooms_.at("")->members.empty()) rooms_.erase("");
+    return;
+  }
+  if (!found) spdlog::error("dial-in: meetings: {}", found.error().message);
+  if (++m.attempts >= kPinAttempts) {
+    ++metrics_.meeting_refused;
+    spdlog::info("dial-in: {} entered no known PIN in {} attempts", m.party.aor, kPinAttempts);
+    hang_up(session, {{"Reason", "SIP;cause=404;text=\"no meeting with that PIN\""}});
+    leave_meeting(session, "no meeting with that PIN");
+    return;
+  }
+  m.pin_deadline = timers_->now() + kPinTimeout;
+  play_to_member(session, Prompt::kMeetingPinWrong);
+}
+
+std::string Gateway::meeting_sdp(const std::string& subject, const RoomMember& m) {
   const std::string addr_type = media_->address().is_v6() ? "IP6" : "IP4";
   const std::string address = media_->address().to_string();
   std::string direction = "sendrecv";
@@ -222,9 +368,9 @@ std::string Gateway::meeting_sdp(const Room& room, const RoomMember& m) {
   }
   std::string sdp = "v=0\r\no=verbatim " + std::to_string(m.origin) + " " +
                     std::to_string(++sdp_version_) + " IN " + addr_type + " " + address +
-                    "\r\ns=" + (room.meeting.subject.empty() ? "-" : room.meeting.subject) +
-                    "\r\nc=IN " + addr_type + " " + address + "\r\nt=0 0\r\nm=audio " +
-                    std::to_string(m.port->port()) + " RTP/AVP " + std::to_string(m.payload_type);
+                    "\r\ns=" + (subject.empty() ? "-" : subject) + "\r\nc=IN " + addr_type + " " +
+                    address + "\r\nt=0 0\r\nm=audio " + std::to_string(m.port->port()) +
+                    " RTP/AVP " + std::to_string(m.payload_type);
   if (m.telephone_event) sdp += " " + std::to_string(*m.telephone_event);
   sdp += "\r\na=rtpmap:" + std::to_string(m.payload_type) + " " + m.rtpmap + "\r\n";
   if (m.telephone_event) {
@@ -265,7 +411,7 @@ Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Messag
     }
     spdlog::info("meeting {}: {} {}", id->second, m.party.aor,
                  m.sending ? "resumed" : "put the meeting on hold");
-    return meeting_sdp(*room->second, m);
+    return meeting_sdp(room->second->meeting.subject, m);
   }
   return sip::protocol_error(488, "no audio stream");
 }
@@ -290,7 +436,9 @@ void Gateway::leave_meeting(uint64_t session, std::string_view why) {
   if (journal_) journal_->down(session);
   r.members.erase(it);
   if (r.members.empty()) {
-    spdlog::info("meeting {}: the last member left; the meeting's room is closed", meeting);
+    if (!meeting.empty()) {
+      spdlog::info("meeting {}: the last member left; the meeting's room is closed", meeting);
+    }
     rooms_.erase(room);
   }
 }
@@ -299,12 +447,40 @@ void Gateway::meeting_tick(const std::string& id) {
   auto it = rooms_.find(id);
   if (it == rooms_.end()) return;
   Room& r = *it->second;
-  r.mix.tick(r.out);
-  for (const auto& o : r.out) {
-    auto m = std::find_if(r.members.begin(), r.members.end(),
-                          [&](const auto& kv) { return kv.second.id == o.member; });
-    if (m == r.members.end()) continue;
-    RoomMember& member = m->second;
+  const auto now = timers_->now();
+  if (id.empty()) {
+    // The dial-in lobby: no mix; whoever has let the PIN time run out is let go.
+    r.out.clear();
+    std::vector<uint64_t> late;
+    for (const auto& [session, m] : r.members) {
+      if (!m.prompt && now >= m.pin_deadline) late.push_back(session);
+    }
+    for (uint64_t session : late) {
+      ++metrics_.meeting_refused;
+      spdlog::info("dial-in: {} entered no PIN in time", r.members.at(session).party.aor);
+      hang_up(session, {{"Reason", "SIP;cause=408;text=\"no meeting PIN was entered\""}});
+      leave_meeting(session, "no PIN entered");
+    }
+    it = rooms_.find(id);
+    if (it == rooms_.end()) return;  // the last one left
+  } else {
+    r.mix.tick(r.out);
+  }
+  std::map<uint64_t, const std::vector<uint8_t>*> mixed;
+  for (const auto& o : r.out) mixed.emplace(o.member, &o.payload);
+  for (auto& [session, member] : r.members) {
+    // A prompt plays instead of the mix; then the mix (or, in the lobby, nothing) again.
+    const std::vector<uint8_t>* payload = nullptr;
+    if (member.prompt) {
+      payload = &(*member.prompt->frames)[member.prompt_frame];
+      if (++member.prompt_frame >= member.prompt->frames->size()) {
+        member.prompt.reset();
+        member.pin_deadline = now + kPinTimeout;
+      }
+    } else if (auto m = mixed.find(member.id); m != mixed.end()) {
+      payload = m->second;
+    }
+    if (!payload) continue;
     const std::optional<udp::endpoint> to = member.latched ? member.latched : member.sdp;
     // Sequence and timestamp advance while it is on hold, so the stream resumes in order.
     const uint16_t seq = member.seq++;
@@ -320,14 +496,13 @@ void Gateway::meeting_tick(const std::string& id) {
       r.packet[4 + k] = static_cast<uint8_t>(ts >> (24 - 8 * k));
       r.packet[8 + k] = static_cast<uint8_t>(member.ssrc >> (24 - 8 * k));
     }
-    r.packet.insert(r.packet.end(), o.payload.begin(), o.payload.end());
+    r.packet.insert(r.packet.end(), payload->begin(), payload->end());
     member.port->send(r.packet, *to);
     ++member.packets_out;
   }
   // Absolute deadlines, so the pace does not drift; after a stall (a debugger, a loaded host)
   // the clock starts again from now instead of sending a burst to catch up.
   r.due += kTick;
-  const auto now = timers_->now();
   if (now - r.due > 5 * kTick) r.due = now + kTick;
   const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(r.due - now);
   r.clock.start(std::max(wait, std::chrono::milliseconds(0)), [this, id] { meeting_tick(id); });
@@ -345,6 +520,7 @@ void Gateway::end_meetings() {
 json Gateway::meetings_status() const {
   json out = json::array();
   for (const auto& [id, r] : rooms_) {
+    if (id.empty()) continue;  // the dial-in lobby (dialInWaiting)
     json members = json::array();
     for (const auto& [session, m] : r->members) {
       const auto s = r->mix.stats(m.id);

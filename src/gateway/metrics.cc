@@ -19,6 +19,7 @@ json Gateway::status() const {
   }
   json out{{"calls", calls_.size()},
            {"meetings", meetings_status()},
+           {"dialInWaiting", rooms_.contains("") ? rooms_.at("")->members.size() : 0},
            {"recorderEndpoints", std::move(endpoints)},
            {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
            {"mediaPortsFree", media_ ? media_->ports_free() : 0},

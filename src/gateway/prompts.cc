@@ -42,7 +42,17 @@ std::vector<std::string> candidates(std::string_view language) {
 }  // namespace
 
 std::string_view prompt_name(Prompt p) {
-  return p == Prompt::kRecordingStarted ? "recording-started" : "recording-stopped";
+  switch (p) {
+    case Prompt::kRecordingStarted:
+      return "recording-started";
+    case Prompt::kRecordingStopped:
+      return "recording-stopped";
+    case Prompt::kMeetingPin:
+      return "meeting-pin";
+    case Prompt::kMeetingPinWrong:
+      return "meeting-pin-wrong";
+  }
+  return "";
 }
 
 Result<std::vector<int16_t>> PromptLibrary::read(const std::string& path, int& rate) {

@@ -24,8 +24,9 @@
 
 namespace verbatim::gateway {
 
-enum class Prompt { kRecordingStarted, kRecordingStopped };
-std::string_view prompt_name(Prompt p);  // "recording-started", "recording-stopped"
+enum class Prompt { kRecordingStarted, kRecordingStopped, kMeetingPin, kMeetingPinWrong };
+// "recording-started", "recording-stopped", "meeting-pin", "meeting-pin-wrong"
+std::string_view prompt_name(Prompt p);
 
 // A prompt encoded for one codec: RTP payloads of 20 ms each.
 struct EncodedPrompt {

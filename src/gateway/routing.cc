@@ -102,6 +102,10 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     join_meeting(session, invite, c->caller, meeting);
     return;
   }
+  if (auto language = dial_in_language(dialled)) {
+    dial_in(session, invite, c->caller, *language);
+    return;
+  }
   ++metrics_.calls;
   const Target t = resolve(ruri.value());
   c->emergency = t.emergency;

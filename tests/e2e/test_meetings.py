@@ -97,6 +97,23 @@ class Participant:
         return out
 
 
+def send_dtmf(sock, port, keys, pt=101):
+    """Keys as RFC 4733 events, as a phone sends them: each key 3 packets while held (the first
+    with the marker), then its end 3 times, all with the key's timestamp; 20 ms apart."""
+    ssrc = int.from_bytes(os.urandom(4), "big")
+    seq = 0
+    for n, key in enumerate(keys):
+        event = "0123456789*#".index(key)
+        ts = 100000 + n * 2000
+        for i in range(6):
+            end = i >= 3
+            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, 160 * (min(i, 3) + 1))
+            sock.sendto(rtp(pt, seq, ts, ssrc, payload, marker=(i == 0)), ("127.0.0.1", port))
+            seq += 1
+            time.sleep(0.02)
+        time.sleep(0.06)
+
+
 class MeetingTest(GatewayTestCase):
     def setUp(self):
         super().setUp()
@@ -161,6 +178,44 @@ class MeetingTest(GatewayTestCase):
         with open(gw.log) as f:
             log = f.read()
         self.assertIn(f"meeting {m['id']}: the last member left", log)
+
+    def test_a_caller_of_the_dial_in_number_hears_the_pin_prompt_in_its_language_and_the_pin_joins_them(self):
+        dial_in = '[[gateway.dial_in]]\nnumber = "+14255550150"\nlanguage = "de"\n'
+        gw, gw_port = self.start_role("gateway", "gateway", {"digest_algorithms": ["MD5"]}, dial_in)
+        r = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Dial-in review",
+                        "--pin", "482913", "--json", check=0)
+        m = json.loads(r.stdout)
+        bob = Participant(self.ua("bob", gw_port), 0, 1000)
+        bob_dialog = bob.ua.call(f"meet-{m['id']}", sdp=bob.sdp(), talk=False)
+        alice = Participant(self.ua("alice", gw_port), 8, 440)
+        dialog = alice.ua.call("+14255550150", sdp=alice.sdp(), talk=False)
+        port = int(dialog.answer.split("m=audio ")[1].split()[0])
+        self.assertIn("a=rtpmap:101 telephone-event/8000", dialog.answer)
+        # The prompt plays (German: the number's language) until a key is pressed.
+        alice.ua.media.settimeout(2)
+        prompt = [alice.ua.media.recv(2048) for _ in range(40)]
+        self.assertTrue(all(rtp_fields(p)[3] == 8 for p in prompt))
+        self.assertTrue(any(max(abs(x) for x in g711(rtp_fields(p)[4], True)) > 2000 for p in prompt))
+        with open(gw.log) as f:
+            self.assertIn("called a dial-in number (de); asking for the PIN", f.read())
+        send_dtmf(alice.ua.media, port, "1111#")  # no such meeting: asked again
+        time.sleep(0.3)
+        self.assertEqual(self.status()["dialInWaiting"], 1)
+        send_dtmf(alice.ua.media, port, "482913#")
+        joined = wait_until(lambda: [len(x["members"]) for x in self.status()["meetings"]] == [2], 5)
+        self.assertTrue(joined, self.status())
+        with open(gw.log) as f:
+            self.assertIn(f"dial-in: sip:alice@contoso.com entered the PIN of meeting {m['id']}", f.read())
+        threads = [threading.Thread(target=p.run, args=(d.answer, 2)) for p, d in ((alice, dialog), (bob, bob_dialog))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertGreater(presence(alice.pcm()[-6000:], 1000), 0.2)
+        self.assertLess(presence(alice.pcm()[-6000:], 440), 0.02)
+        self.assertGreater(presence(bob.pcm()[-6000:], 440), 0.2)
+        for p, d in ((alice, dialog), (bob, bob_dialog)):
+            self.assertEqual(p.ua.in_dialog(d, "BYE").status, 200)
 
     def test_unknown_cancelled_and_codecless_joins_are_refused_with_a_reason(self):
         gw, gw_port = self.start_gateway()
