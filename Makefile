@@ -38,7 +38,8 @@ test: build
 bench: bootstrap
 	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision bench_archive bench_sip_parse \
-	  bench_playback
+	  bench_playback bench_conference_mix
+	@taskset -c 1 build-bench/bench_conference_mix --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_playback --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_sip_parse
 	@cmake --build build-bench -j $(JOBS) --target vb_sip_peer
@@ -71,10 +72,10 @@ FUZZ_SECONDS ?= 30
 fuzz: bootstrap
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# clang-tidy checks each file on its own: a tree configured without the unity build (nothing is
-# compiled there; clang-tidy needs only its compile_commands.json).
+# clang-tidy checks the unity batches of a tree configured for it (nothing is compiled there;
+# clang-tidy needs only its compile_commands.json and the batch files CMake writes).
 lint: bootstrap
-	@cmake -S . -B build-lint -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DVERBATIM_UNITY=OFF >/dev/null
+	@cmake -S . -B build-lint -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DVERBATIM_UNITY=ON >/dev/null
 	@scripts/lint.sh build-lint
 
 format:

@@ -30,6 +30,10 @@ namespace verbatim::media {
 
 namespace {
 
+bool native_opus_rate(int rate) {
+  return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
+}
+
 // spandsp's packet loss concealment for the codecs without their own: it sees every decoded
 // sample and fills a hole by repeating the last pitch period, fading out.
 class Concealment {
@@ -100,9 +104,9 @@ class G722Decoder final : public AudioDecoder {
 
 class OpusStreamDecoder final : public AudioDecoder {
  public:
-  OpusStreamDecoder() {
+  explicit OpusStreamDecoder(int rate) : rate_(rate) {
     int err = 0;
-    dec_ = opus_decoder_create(48000, 1, &err);
+    dec_ = opus_decoder_create(rate, 1, &err);
   }
   ~OpusStreamDecoder() override {
     if (dec_) opus_decoder_destroy(dec_);
@@ -110,8 +114,8 @@ class OpusStreamDecoder final : public AudioDecoder {
   OpusStreamDecoder(const OpusStreamDecoder&) = delete;
   OpusStreamDecoder& operator=(const OpusStreamDecoder&) = delete;
   bool ok() const { return dec_ != nullptr; }
-  int sample_rate() const override { return 48000; }
-  int clock_rate() const override { return 48000; }
+  int sample_rate() const override { return rate_; }
+  int clock_rate() const override { return 48000; }  // RFC 7587 §4.1, whatever the rate
   Status decode(std::span<const uint8_t> payload, std::vector<int16_t>& out) override {
     const size_t at = out.size();
     out.resize(at + kMaxFrame);
@@ -136,6 +140,7 @@ class OpusStreamDecoder final : public AudioDecoder {
 
  private:
   static constexpr int kMaxFrame = 5760;  // 120 ms at 48 kHz
+  int rate_;
   ::OpusDecoder* dec_ = nullptr;
 };
 
@@ -174,7 +179,9 @@ class G722Encoder final : public AudioEncoder {
 
 class OpusStreamEncoder final : public AudioEncoder {
  public:
-  OpusStreamEncoder() { enc_ = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err_); }
+  explicit OpusStreamEncoder(int rate) {
+    enc_ = opus_encoder_create(rate, 1, OPUS_APPLICATION_VOIP, &err_);
+  }
   ~OpusStreamEncoder() override {
     if (enc_) opus_encoder_destroy(enc_);
   }
@@ -224,12 +231,15 @@ int payload_samples(const std::string& encoding, std::span<const uint8_t> payloa
   return static_cast<int>(payload.size());
 }
 
-Result<std::unique_ptr<AudioDecoder>> make_decoder(const std::string& encoding) {
+Result<std::unique_ptr<AudioDecoder>> make_decoder(const std::string& encoding, int opus_rate) {
   if (iequals(encoding, "PCMU")) return std::unique_ptr<AudioDecoder>(new G711Decoder(true));
   if (iequals(encoding, "PCMA")) return std::unique_ptr<AudioDecoder>(new G711Decoder(false));
   if (iequals(encoding, "G722")) return std::unique_ptr<AudioDecoder>(new G722Decoder());
   if (iequals(encoding, "opus")) {
-    auto d = std::make_unique<OpusStreamDecoder>();
+    if (!native_opus_rate(opus_rate)) {
+      return make_error(ErrorCode::kInvalidArgument, "Opus decodes at 8, 12, 16, 24 or 48 kHz");
+    }
+    auto d = std::make_unique<OpusStreamDecoder>(opus_rate);
     if (!d->ok()) return make_error(ErrorCode::kInternal, "Opus decoder could not be created");
     return std::unique_ptr<AudioDecoder>(std::move(d));
   }
@@ -240,7 +250,7 @@ uint32_t frame_ticks(const std::string& encoding) {
   return static_cast<uint32_t>(rtp_clock_rate(encoding) / 50);
 }
 
-Result<std::unique_ptr<AudioEncoder>> make_encoder(const std::string& encoding) {
+Result<std::unique_ptr<AudioEncoder>> make_encoder(const std::string& encoding, int opus_rate) {
   if (iequals(encoding, "PCMU")) return std::unique_ptr<AudioEncoder>(new G711Encoder(true));
   if (iequals(encoding, "PCMA")) return std::unique_ptr<AudioEncoder>(new G711Encoder(false));
   if (iequals(encoding, "G722")) {
@@ -249,7 +259,10 @@ Result<std::unique_ptr<AudioEncoder>> make_encoder(const std::string& encoding) 
     return std::unique_ptr<AudioEncoder>(std::move(e));
   }
   if (iequals(encoding, "opus")) {
-    auto e = std::make_unique<OpusStreamEncoder>();
+    if (!native_opus_rate(opus_rate)) {
+      return make_error(ErrorCode::kInvalidArgument, "Opus encodes at 8, 12, 16, 24 or 48 kHz");
+    }
+    auto e = std::make_unique<OpusStreamEncoder>(opus_rate);
     if (!e->ok()) {
       return make_error(ErrorCode::kInternal, std::string("Opus encoder could not be created: ") +
                                                   opus_strerror(e->error()));
@@ -320,10 +333,6 @@ namespace {
 
 void put_le(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-bool native_opus_rate(int rate) {
-  return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
 }
 
 }  // namespace

@@ -45,11 +45,16 @@ class AudioEncoder {
   virtual ~AudioEncoder() = default;
   virtual Status encode(std::span<const int16_t> frame, std::vector<uint8_t>& payload) = 0;
 };
-Result<std::unique_ptr<AudioEncoder>> make_encoder(const std::string& encoding);
+// `opus_rate`: the rate Opus takes samples at (8, 12, 16, 24 or 48 kHz; its RTP clock stays
+// 48 kHz); the other codecs ignore it.
+Result<std::unique_ptr<AudioEncoder>> make_encoder(const std::string& encoding,
+                                                   int opus_rate = 48000);
 
 // For an SDP encoding name (case-insensitive: PCMU, PCMA, G722, opus); kNotFound for any other
 // (kept as evidence only).
-Result<std::unique_ptr<AudioDecoder>> make_decoder(const std::string& encoding);
+// `opus_rate`: the rate Opus decodes to (8, 12, 16, 24 or 48 kHz); the others ignore it.
+Result<std::unique_ptr<AudioDecoder>> make_decoder(const std::string& encoding,
+                                                   int opus_rate = 48000);
 bool can_decode(const std::string& encoding);
 // The decoded sample rate and the RTP clock rate of a decodable encoding.
 int decoded_rate(const std::string& encoding);
