@@ -374,20 +374,27 @@ std::vector<uint8_t> member_packet(uint16_t seq) {
   return p;
 }
 
-TEST_F(GatewayCalls,
-       MeetingMembersGetTheMixEvery20MsMediaFromElsewhereIsDroppedTheLastOneClosesIt) {
-  TestDir dir("gw-meetings");
-  const std::string db = (dir.path() / "meetings.db").string();
+// Bob's meeting "Desk" in the meetings database at `db`, with `pin` (empty: a random one).
+Meeting scheduled(const std::string& db, const std::string& pin) {
   auto store = MeetingStore::open(db);
-  ASSERT_TRUE(store);
+  EXPECT_TRUE(store);
   NewMeeting n;
   n.organizer = "bob@contoso.com";
   n.subject = "Desk";
   n.domain = "contoso.com";
+  n.pin = pin;
   auto m = store.value()->create(n);
-  ASSERT_TRUE(m);
+  EXPECT_TRUE(m);
+  return m.value();
+}
+
+TEST_F(GatewayCalls,
+       MeetingMembersGetTheMixEvery20MsMediaFromElsewhereIsDroppedTheLastOneClosesIt) {
+  TestDir dir("gw-meetings");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
   start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
-  const std::string uri = "sip:meet-" + m.value().id + "@contoso.com";
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   const uint64_t one = call(uri, "m-1");
   const uint64_t two = call(uri, "m-2");
   const Sent* ok = ua.find("accept", one);
@@ -449,15 +456,7 @@ TEST_F(GatewayCalls,
 TEST_F(GatewayCalls, ADialInCallerJoinsByThePinAndIsLetGoAfterThreeWrongOnesOrNoneInTime) {
   TestDir dir("gw-dial-in");
   const std::string db = (dir.path() / "meetings.db").string();
-  auto store = MeetingStore::open(db);
-  ASSERT_TRUE(store);
-  NewMeeting n;
-  n.organizer = "bob@contoso.com";
-  n.subject = "Desk";
-  n.domain = "contoso.com";
-  n.pin = "4829";
-  auto meeting = store.value()->create(n);
-  ASSERT_TRUE(meeting);
+  const Meeting meeting = scheduled(db, "4829");
   start(nullptr, [&](GatewayOptions& o) {
     o.meetings_db = db;
     o.dial_in = {{"+14255550150", "fr"}};
@@ -481,7 +480,7 @@ TEST_F(GatewayCalls, ADialInCallerJoinsByThePinAndIsLetGoAfterThreeWrongOnesOrNo
   keys(joins, "1234#4829#");
   EXPECT_EQ(gw->status()["dialInWaiting"], 0u);
   ASSERT_EQ(gw->status()["meetings"].size(), 1u);
-  EXPECT_EQ(gw->status()["meetings"][0]["meeting"], meeting.value().id);
+  EXPECT_EQ(gw->status()["meetings"][0]["meeting"], meeting.id);
   EXPECT_EQ(gw->metrics().meeting_joins, 1u);
   // Three wrong PINs: let go with a reason.
   const uint64_t wrong = call("sip:+14255550150@contoso.com", "d-2");
