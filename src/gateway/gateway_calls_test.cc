@@ -500,6 +500,22 @@ TEST_F(GatewayCalls, ADialInCallerJoinsByThePinAndIsLetGoAfterThreeWrongOnesOrNo
   EXPECT_EQ(gw->metrics().meeting_refused, 2u);
 }
 
+TEST_F(GatewayCalls, WithSrtpRequiredNoOneJoinsAMeetingInTheClear) {
+  TestDir dir("gw-meetings-srtp");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(nullptr, [&](GatewayOptions& o) {
+    o.meetings_db = db;
+    o.require_srtp = true;
+  });
+  const uint64_t s = call("sip:meet-" + m.id + "@contoso.com");
+  const Sent* no = ua.find("reject", s);
+  ASSERT_NE(no, nullptr);
+  EXPECT_EQ(no->status, 488);
+  EXPECT_NE(no->header("Warning").find("requires SRTP"), std::string::npos);
+  EXPECT_EQ(media.open_ports, 0);
+}
+
 TEST_F(GatewayCalls, AMeetingCallWithoutMeetingsOrForAnUnknownMeetingIsRefused) {
   start();
   const uint64_t s = call("sip:meet-1234567890@contoso.com");

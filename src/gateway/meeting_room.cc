@@ -88,6 +88,11 @@ bool Gateway::meeting_uri(const sip::Uri& uri, std::string& id) {
 // refusal (status and why).
 Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Message& invite,
                                                 const Party& who) {
+  if (options_.require_srtp) {
+    // Never weaker than calls: meeting media is plain RTP for now, so with SRTP required no one
+    // joins rather than someone joining in the clear.
+    return sip::protocol_error(488, "this gateway requires SRTP, which meetings do not take yet");
+  }
   auto offer = sip::parse_sdp(invite.body());
   if (!offer) {
     return sip::protocol_error(488, invite.body().empty()
