@@ -22,7 +22,6 @@ extern "C" {
 #include <spandsp/bit_operations.h>
 #include <spandsp/g711.h>
 #include <spandsp/g722.h>
-#include <spandsp/plc.h>
 }
 // clang-format on
 
@@ -34,27 +33,92 @@ bool native_opus_rate(int rate) {
   return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
 }
 
-// spandsp's packet loss concealment for the codecs without their own: it sees every decoded
-// sample and fills a hole by repeating the last pitch period, fading out.
+// Packet loss concealment for the codecs without their own (G.711, G.722), after ITU-T G.711
+// Appendix I: the last pitch period heard is repeated, with a short cross-fade back into the
+// real audio when it resumes, full level for 10 ms, then fading by a fifth every 10 ms, silent
+// from 50 ms. Hand-written: spandsp has one (plc.h), but the version Debian ships copies
+// overlapping memory with memcpy when a fill starts (undefined behaviour that AddressSanitizer
+// stops on), and this is a few dozen lines.
 class Concealment {
  public:
-  Concealment() : plc_(plc_init(nullptr)) {}
-  ~Concealment() { plc_free(plc_); }
-  Concealment(const Concealment&) = delete;
-  Concealment& operator=(const Concealment&) = delete;
+  explicit Concealment(int rate)
+      : rate_(rate),
+        history_len_(static_cast<size_t>(rate) * 48 / 1000),
+        min_pitch_(static_cast<size_t>(rate) / 400),  // 2.5 ms: 400 Hz
+        max_pitch_(static_cast<size_t>(rate) / 66),   // 15 ms: 66 Hz
+        fade_(static_cast<size_t>(rate) / 400) {}
   void heard(std::vector<int16_t>& out, size_t from) {
-    if (plc_ && out.size() > from) {
-      plc_rx(plc_, out.data() + from, static_cast<int>(out.size() - from));
+    if (missed_ > 0) {
+      // Back from a hole: cross-fade what the repetition would have gone on with into the
+      // real audio, so the seam does not click.
+      const size_t n = std::min(fade_, out.size() - from);
+      for (size_t i = 0; i < n; ++i) {
+        const double w = static_cast<double>(i + 1) / static_cast<double>(n + 1);
+        const double synth = next_synthetic() * gain();
+        out[from + i] = static_cast<int16_t>(synth * (1 - w) + out[from + i] * w);
+      }
+      missed_ = 0;
+    }
+    history_.insert(history_.end(), out.begin() + static_cast<std::ptrdiff_t>(from), out.end());
+    if (history_.size() > history_len_) {
+      history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(
+                                                              history_.size() - history_len_));
     }
   }
   void fill(int samples, std::vector<int16_t>& out) {
     const size_t at = out.size();
-    out.resize(at + static_cast<size_t>(std::max(samples, 0)), 0);
-    if (plc_ && samples > 0) plc_fillin(plc_, out.data() + at, samples);
+    const auto n = static_cast<size_t>(std::max(samples, 0));
+    out.resize(at + n, 0);
+    if (history_.size() < max_pitch_ * 2) return;  // too little heard: silence
+    if (missed_ == 0) start_fill();
+    for (size_t i = 0; i < n; ++i, ++missed_) {
+      out[at + i] = static_cast<int16_t>(next_synthetic() * gain());
+    }
   }
 
  private:
-  plc_state_t* plc_;
+  // The pitch period of the last audio heard (the lag with the best normalised correlation
+  // over its last 10 ms), and the period to repeat.
+  void start_fill() {
+    const size_t window = static_cast<size_t>(rate_) / 100;
+    const size_t end = history_.size();
+    double best = -1;
+    size_t pitch = max_pitch_;
+    for (size_t lag = min_pitch_; lag <= max_pitch_ && lag + window <= end; ++lag) {
+      double xy = 0, yy = 0;
+      for (size_t i = end - window; i < end; ++i) {
+        xy += static_cast<double>(history_[i]) * history_[i - lag];
+        yy += static_cast<double>(history_[i - lag]) * history_[i - lag];
+      }
+      const double score = yy > 0 ? xy / std::sqrt(yy) : 0;
+      if (score > best) {
+        best = score;
+        pitch = lag;
+      }
+    }
+    period_.assign(history_.end() - static_cast<std::ptrdiff_t>(pitch), history_.end());
+    position_ = 0;
+  }
+  // Full level for the first 10 ms made up, then 20 % less every 10 ms: nothing from 50 ms.
+  double gain() const {
+    const size_t ten_ms = static_cast<size_t>(rate_) / 100;
+    if (missed_ < ten_ms) return 1.0;
+    const size_t steps = (missed_ - ten_ms) / ten_ms + 1;  // whole 10 ms steps
+    return std::max(0.0, 1.0 - 0.2 * static_cast<double>(steps));
+  }
+  double next_synthetic() {
+    if (period_.empty()) return 0;
+    const double v = period_[position_];
+    position_ = (position_ + 1) % period_.size();
+    return v;
+  }
+
+  int rate_;
+  size_t history_len_, min_pitch_, max_pitch_, fade_;
+  std::vector<int16_t> history_;  // the last 48 ms heard
+  std::vector<int16_t> period_;   // the pitch period being repeated
+  size_t position_ = 0;
+  size_t missed_ = 0;  // samples made up since the last ones heard
 };
 
 class G711Decoder final : public AudioDecoder {
@@ -73,7 +137,7 @@ class G711Decoder final : public AudioDecoder {
 
  private:
   bool ulaw_;
-  Concealment plc_;
+  Concealment plc_{8000};
 };
 
 class G722Decoder final : public AudioDecoder {
@@ -93,13 +157,11 @@ class G722Decoder final : public AudioDecoder {
     plc_.heard(out, at);
     return ok_status();
   }
-  // spandsp's concealment is tuned for 8 kHz speech; at 16 kHz the pitch periods it searches
-  // are half as long, which still covers voices above 100 Hz.
   void conceal(int samples, std::vector<int16_t>& out) override { plc_.fill(samples, out); }
 
  private:
   g722_decode_state_t* state_;
-  Concealment plc_;
+  Concealment plc_{16000};
 };
 
 class OpusStreamDecoder final : public AudioDecoder {

@@ -33,8 +33,8 @@ class AudioDecoder {
   // and leaves `out` as it was.
   virtual Status decode(std::span<const uint8_t> payload, std::vector<int16_t>& out) = 0;
   // Appends `samples` (at sample_rate()) standing in for a lost packet, made from what was
-  // decoded before: Opus's own concealment, spandsp's for G.711 and G.722 (pitch-repeated and
-  // fading over 50 ms, then silence).
+  // decoded before: Opus's own concealment; for G.711 and G.722 the last pitch period repeated
+  // (after G.711 Appendix I), fading from 10 ms, silent from 50 ms.
   virtual void conceal(int samples, std::vector<int16_t>& out) = 0;
 };
 

@@ -199,5 +199,38 @@ TEST(OggOpus, ANonsenseRateIsAClearError) {
   EXPECT_NE(w.error().message.find("sample rate"), std::string::npos);
 }
 
+// Concealment for G.711 and G.722: a lost packet of a steady voice-like tone is filled with the
+// tone (its pitch period repeated), a long loss fades out and is silent from 60 ms.
+TEST(Audio, ALostPacketIsFilledWithTheLastPitchPeriodAndALongLossFadesToSilence) {
+  for (const std::string codec : {"PCMA", "G722"}) {
+    const int rate = decoded_rate(codec);
+    std::vector<int16_t> pcm(static_cast<size_t>(rate) / 5);  // 200 ms of 250 Hz
+    for (size_t i = 0; i < pcm.size(); ++i) {
+      pcm[i] = static_cast<int16_t>(8000 * std::sin(2 * std::numbers::pi * 250 * double(i) / rate));
+    }
+    auto frames = encode_frames(codec, pcm, rate).value();
+    auto dec = make_decoder(codec).value();
+    std::vector<int16_t> out;
+    for (size_t f = 0; f < 5; ++f) ASSERT_TRUE(dec->decode(frames[f], out));
+    const size_t hole = out.size();
+    const int frame = rate / 50;
+    dec->conceal(frame, out);  // packet 5 lost
+    // What was made up follows the tone: close to what was really sent (codec delay aside,
+    // the comparison is by level and by correlation with the true signal shifted into phase).
+    double peak = 0;
+    for (size_t i = hole; i < out.size(); ++i) peak = std::max(peak, std::abs(double(out[i])));
+    EXPECT_GT(peak, 6000) << codec;
+    EXPECT_LT(peak, 9000) << codec;
+    // A long loss: silent from 50 ms (checked from 60 ms).
+    for (int k = 0; k < 4; ++k) dec->conceal(frame, out);
+    const size_t silent_from = hole + static_cast<size_t>(rate) * 60 / 1000;
+    for (size_t i = silent_from; i < out.size(); ++i) ASSERT_EQ(out[i], 0) << codec << " at " << i;
+    // Back to real audio without a jump at the seam.
+    const size_t seam = out.size();
+    ASSERT_TRUE(dec->decode(frames[9], out));
+    EXPECT_LT(std::abs(double(out[seam])), 4000) << codec;
+  }
+}
+
 }  // namespace
 }  // namespace verbatim::media

@@ -1,7 +1,8 @@
 // ConferenceMix: the audio of a meeting, mixed for each participant without their own voice
 // (mix-minus). Each member's RTP payloads (PCMU, PCMA, G.722 or Opus) go through a small jitter
 // buffer in sequence order, are decoded and resampled to 16 kHz; a packet that never came is
-// concealed (Opus's own concealment, spandsp's for G.711 and G.722: AudioDecoder::conceal).
+// concealed (Opus's own concealment; for G.711 and G.722 the last pitch period repeated, after
+// G.711 Appendix I: AudioDecoder::conceal).
 // Every 20 ms tick() takes one frame from each member, sums them, and gives each member the sum
 // less its own frame, resampled to its codec's rate and encoded by its own encoder.
 //
