@@ -64,6 +64,14 @@ std::optional<Chosen> choose(const sip::SessionDescription& offer) {
   return std::nullopt;
 }
 
+// Whether the member sends to us and wants what we send, from its stream's direction.
+template <typename Member>
+void set_direction(Member& m, const sip::SessionDescription& offer, const sip::SdpMedia& line) {
+  const auto d = line.direction(offer.direction());
+  m.sending = d == sip::Direction::kSendRecv || d == sip::Direction::kSendOnly;
+  m.receiving = d == sip::Direction::kSendRecv || d == sip::Direction::kRecvOnly;
+}
+
 std::optional<std::string> meeting_of(const sip::Uri& uri) {
   const std::string user = uri.user_unescaped();
   if (!istarts_with(user, "meet-") || user.size() == 5 || user.size() > 32) return std::nullopt;
@@ -134,9 +142,7 @@ Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Mes
     auto address = asio::ip::make_address(peer->address, ec);
     if (!ec) m.signalling = address;
   }
-  const auto direction = line.direction(offer.value().direction());
-  m.sending = direction == sip::Direction::kSendRecv || direction == sip::Direction::kSendOnly;
-  m.receiving = direction == sip::Direction::kSendRecv || direction == sip::Direction::kRecvOnly;
+  set_direction(m, offer.value(), line);
   m.port->on_rtp([this, session](const udp::endpoint& from, std::span<const uint8_t> data) {
     member_rtp(session, from, data);
   });
@@ -401,9 +407,7 @@ Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Messag
       return sip::parse_payload_type(f) == static_cast<int>(m.payload_type);
     });
     if (!ours || line.port == 0) return sip::protocol_error(488, "the meeting's codec is gone");
-    const auto direction = line.direction(offer.value().direction());
-    m.sending = direction == sip::Direction::kSendRecv || direction == sip::Direction::kSendOnly;
-    m.receiving = direction == sip::Direction::kSendRecv || direction == sip::Direction::kRecvOnly;
+    set_direction(m, offer.value(), line);
     if (const auto* c = offer.value().connection_for(line)) {
       boost::system::error_code ec;
       auto address = asio::ip::make_address(c->address, ec);
@@ -492,15 +496,7 @@ void Gateway::meeting_tick(const std::string& id) {
     const uint32_t ts = member.timestamp;
     member.timestamp += member.ticks;
     if (!to || !member.receiving) continue;
-    r.packet.assign(12, 0);
-    r.packet[0] = 0x80;
-    r.packet[1] = member.payload_type & 0x7f;
-    r.packet[2] = static_cast<uint8_t>(seq >> 8);
-    r.packet[3] = static_cast<uint8_t>(seq);
-    for (size_t k = 0; k < 4; ++k) {
-      r.packet[4 + k] = static_cast<uint8_t>(ts >> (24 - 8 * k));
-      r.packet[8 + k] = static_cast<uint8_t>(member.ssrc >> (24 - 8 * k));
-    }
+    media::write_rtp_header(r.packet, member.payload_type, false, seq, ts, member.ssrc);
     r.packet.insert(r.packet.end(), payload->begin(), payload->end());
     member.port->send(r.packet, *to);
     ++member.packets_out;

@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "media/rtp.h"
+
 namespace verbatim::gateway {
 
 namespace asio = boost::asio;
@@ -287,20 +289,9 @@ void RelayStream::play_next(Side to) {
   }
   const auto& payload = frames[p.next];
   std::vector<uint8_t>& packet = announce_buffer_;
-  packet.assign(12 + payload.size(), 0);
-  packet[0] = 0x80;
-  packet[1] = static_cast<uint8_t>((p.next == 0 ? 0x80 : 0) | (p.announcement.payload_type & 0x7f));
-  auto put16 = [&packet](size_t at, uint16_t v) {
-    packet[at] = static_cast<uint8_t>(v >> 8);
-    packet[at + 1] = static_cast<uint8_t>(v);
-  };
-  auto put32 = [&packet](size_t at, uint32_t v) {
-    for (size_t k = 0; k < 4; ++k) packet[at + k] = static_cast<uint8_t>(v >> (24 - 8 * k));
-  };
-  put16(2, p.seq);
-  put32(4, p.timestamp);
-  put32(8, p.ssrc);
-  std::copy(payload.begin(), payload.end(), packet.begin() + 12);
+  media::write_rtp_header(packet, p.announcement.payload_type, p.next == 0, p.seq, p.timestamp,
+                          p.ssrc);
+  packet.insert(packet.end(), payload.begin(), payload.end());
   if (send_to_side(to, false, packet.data(), packet.size())) {
     ++p.sent;
     ++counters_.announced[static_cast<size_t>(to)];

@@ -29,6 +29,19 @@ PacketKind classify(Bytes d) {
   return PacketKind::kUnknown;
 }
 
+void write_rtp_header(std::vector<uint8_t>& out, uint8_t payload_type, bool marker,
+                      uint16_t sequence, uint32_t timestamp, uint32_t ssrc) {
+  out.assign(12, 0);
+  out[0] = 0x80;
+  out[1] = static_cast<uint8_t>((marker ? 0x80 : 0) | (payload_type & 0x7f));
+  out[2] = static_cast<uint8_t>(sequence >> 8);
+  out[3] = static_cast<uint8_t>(sequence);
+  for (size_t k = 0; k < 4; ++k) {
+    out[4 + k] = static_cast<uint8_t>(timestamp >> (24 - 8 * k));
+    out[8 + k] = static_cast<uint8_t>(ssrc >> (24 - 8 * k));
+  }
+}
+
 Result<RtpPacket> parse_rtp(Bytes d) {
   if (d.size() < 12)
     return bad("RTP packet of " + std::to_string(d.size()) + " bytes (header is 12)");

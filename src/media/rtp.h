@@ -49,6 +49,11 @@ struct RtpPacket {
 // Errors say what is wrong ("RTP version 1", "CSRC list runs past the end").
 Result<RtpPacket> parse_rtp(Bytes datagram);
 
+// `out` becomes a 12-byte RTP header (version 2, no CSRCs or extension) for packets we send; the
+// payload is appended after it.
+void write_rtp_header(std::vector<uint8_t>& out, uint8_t payload_type, bool marker,
+                      uint16_t sequence, uint32_t timestamp, uint32_t ssrc);
+
 struct RtcpReportBlock {
   uint32_t ssrc = 0;
   uint8_t fraction_lost = 0;    // /256

@@ -215,5 +215,21 @@ TEST(SourceStats, ProbationRestartsAndJitter) {
   EXPECT_NEAR(j.jitter_ms(), 40.0, 2.0);
 }
 
+TEST(Rtp, AHeaderWeWriteParsesBackToItsFields) {
+  std::vector<uint8_t> packet{1, 2, 3};  // replaced, not appended to
+  write_rtp_header(packet, 101, true, 0xfffe, 0x89abcdef, 0x01020304);
+  ASSERT_EQ(packet.size(), 12u);
+  packet.push_back(0x42);
+  auto p = parse_rtp(packet);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p.value().payload_type, 101);
+  EXPECT_TRUE(p.value().marker);
+  EXPECT_EQ(p.value().sequence, 0xfffe);
+  EXPECT_EQ(p.value().timestamp, 0x89abcdefu);
+  EXPECT_EQ(p.value().ssrc, 0x01020304u);
+  ASSERT_EQ(p.value().payload.size(), 1u);
+  EXPECT_EQ(p.value().payload[0], 0x42);
+}
+
 }  // namespace
 }  // namespace verbatim::media
