@@ -19,8 +19,10 @@
 #include "gateway/gateway.h"
 #include "gateway/sip_helpers.h"
 #include "media/conference_mix.h"
+#include "media/srtp.h"
 #include "policy/model.h"
 #include "sip/timers.h"
+#include "siprec/meeting_offer.h"
 
 namespace verbatim::gateway {
 
@@ -305,22 +307,94 @@ struct Gateway::RoomMember {
   std::shared_ptr<const EncodedPrompt> prompt;
   size_t prompt_frame = 0;
   std::optional<uint32_t> last_event;  // the RTP timestamp of the last DTMF event taken
+  // Recording (meeting_recording.cc). Waiting: not in the mix yet (not answered, or a dial-in
+  // caller whose PIN is taken), until its RequiredBeforeMeetingJoin recorders are in.
+  bool admitted = true;
+  bool answered = false;      // its INVITE has had our 200 (a dial-in caller's, at once)
+  bool record_aware = false;  // its phone shows the indicator itself (Supported: record-aware)
+  std::string call_id;        // its INVITE's, for the journal
+  std::string answer_sdp;     // our answer, kept while it waits
+  steady_clock::time_point admit_deadline;
+  // The applications of its own policy (by id) that it may not join without, and those it may
+  // not stay without.
+  std::vector<std::string> required_before, required_during;
+  std::optional<steady_clock::time_point> remove_at;  // warned: removed when the warning ends
+  std::string remove_reason;                          // the BYE's (or the 480's) Reason
+  bool indicated = false;  // our 200 carried the recording indicator (Call-Info)
+  bool told = false;       // the meeting's recording was made known to it
+  std::string notice;      // how: "played", "indicator", "not played"
   // Dial-in: in the lobby (room "") until its PIN names a meeting.
-  std::string language;  // of the number it dialled
+  std::string language;  // of the number it dialled (else the user's own), for its prompts
   std::string digits;    // keyed so far
   int attempts = 0;
   steady_clock::time_point pin_deadline;
 };
 
+// One SIPREC session of a meeting's recording: to one recorder endpoint. Each of its m-lines
+// carries what one member sends, copied from a tap of its own; a member who left keeps its
+// m-line with port 0 (siprec/meeting_offer.h).
+struct Gateway::MeetingLeg {
+  enum class State { kInviting, kUp, kFailed, kEnded };
+  uint64_t session = 0;
+  std::string instance, endpoint, uri, why;
+  State state = State::kInviting;
+  steady_clock::time_point started;
+  int64_t answered_ms = -1;
+  bool srtp = false;  // its copies go as SRTP (SDES over TLS signalling)
+  siprec::MeetingSessionSpec spec;
+  std::string md_session;  // the communication session's metadata id
+  std::vector<siprec::MeetingLine> lines;
+  struct Copy {
+    uint64_t member = 0;  // the member's session
+    std::shared_ptr<MediaTap> tap;
+    std::optional<udp::endpoint> to;  // the recorder's port for it, once answered
+    std::unique_ptr<media::SrtpSender> srtp;
+  };
+  std::vector<Copy> copies;     // per m-line
+  std::vector<size_t> changed;  // m-lines the recorder has not been offered in their state yet
+  bool renegotiating = false;   // an offer of ours is out
+  steady_clock::time_point retry_at{};  // after a 491 (glare)
+  bool live() const { return state == State::kInviting || state == State::kUp; }
+};
+
+// A meeting's recording by one recording application: one session to each of its
+// ConcurrentInvitationCount instances and to its pair, shared by every recorded member whose
+// policy names the application, from the first such member's joining to the last one's leaving.
+struct Gateway::MeetingRecording {
+  std::string application;  // its display name (else the instance), for logs and warnings
+  std::string application_id;
+  std::shared_ptr<const policy::CompiledPolicy> policy;  // of the member who brought it
+  std::vector<std::pair<policy::RecorderTarget, std::vector<policy::EndpointTarget>>> sources;
+  std::vector<std::unique_ptr<MeetingLeg>> legs;
+  std::set<uint64_t> members;  // the recorded members whose policy names it
+  bool any_up() const {
+    return std::any_of(legs.begin(), legs.end(),
+                       [](const auto& l) { return l->state == MeetingLeg::State::kUp; });
+  }
+  bool all_gone() const {
+    return std::none_of(legs.begin(), legs.end(), [](const auto& l) { return l->live(); });
+  }
+  std::string why_gone() const {
+    std::string out;
+    for (const auto& l : legs) {
+      if (!l->why.empty()) out += std::string(out.empty() ? "" : "; ") + l->uri + ": " + l->why;
+    }
+    return out.empty() ? "no recorder endpoint" : out;
+  }
+};
+
 struct Gateway::Room {
   explicit Room(sip::TimerService& timers) : clock(timers) {}
-  Meeting meeting;  // as scheduled (common/meetings.h)
+  Meeting meeting;                                     // as scheduled (common/meetings.h)
+  std::map<std::string, MeetingRecording> recordings;  // by application id
+  bool recorded = false;  // a recorder is in: members were told, later ones are told at joining
   media::ConferenceMix mix;
   std::map<uint64_t, RoomMember> members;  // by session
   sip::Timer clock;                        // the 20 ms mixing tick
   steady_clock::time_point due;
   std::vector<media::ConferenceMix::Output> out;  // scratch
   std::vector<uint8_t> packet;                    // scratch
+  std::vector<uint8_t> copy;                      // scratch: a copy to protect for a recorder
 };
 
 }  // namespace verbatim::gateway

@@ -176,6 +176,9 @@ struct GatewayMetrics {
   uint64_t trunk_refused = 0;  // calls from the trunk that would have gone back out to it
   uint64_t meeting_joins = 0;
   uint64_t meeting_refused = 0;  // no such meeting, cancelled, or nothing it can mix offered
+  uint64_t meeting_refused_recording = 0;  // RequiredBeforeMeetingJoin not met
+  uint64_t meeting_removed_recording = 0;  // RequiredDuringMeeting: removed, the others stayed
+  uint64_t meeting_metadata_updates = 0;   // joins and leaves told to a meeting's recorders
 };
 
 // The gateway's edges. Production passes only the policy service (the Gateway constructor that
@@ -237,6 +240,8 @@ class Gateway {
   // A meeting in progress on this gateway and its members (meeting_room.cc).
   struct Room;
   struct RoomMember;
+  struct MeetingLeg;
+  struct MeetingRecording;
   struct SessionRef {
     uint64_t call = 0;
     const Usage* usage = nullptr;
@@ -374,16 +379,39 @@ class Gateway {
   Result<RoomMember> new_member(uint64_t session, const sip::Message& invite, const Party& who);
   void member_rtp(uint64_t session, const boost::asio::ip::udp::endpoint& from,
                   std::span<const uint8_t> data);
-  Status admit(RoomMember&& m, const Meeting* meeting);
-  void answer_member(uint64_t session, const sip::Message& invite, const std::string& sdp);
+  void admit(RoomMember&& m, const Meeting* meeting);
+  void answer_member(uint64_t session, const std::string& call_id, const std::string& sdp,
+                     const sip::HeaderList& headers);
+  // A member's stream as the gateway answered it (codec, telephone-event, ptime; no direction).
+  sip::SdpMedia member_media(const RoomMember& m) const;
   // Dial-in: the language of the dial-in number dialled, if it is one.
   std::optional<std::string> dial_in_language(const std::string& dialled) const;
   void dial_in(uint64_t session, const sip::Message& invite, const Party& who,
                const std::string& language);
-  void play_to_member(uint64_t session, Prompt prompt);
+  // The prompt's length in ms, or -1 when it cannot play (logged).
+  int64_t play_to_member(uint64_t session, Prompt prompt);
   void key_pressed(uint64_t session, char key);
   void end_meetings();
   nlohmann::json meetings_status() const;
+  // Meeting recording and enforcement (meeting_recording.cc).
+  void record_member(Room& room, RoomMember& m);
+  void start_meeting_leg(Room& room, MeetingRecording& rec, const policy::RecorderTarget& target,
+                         const policy::EndpointTarget& endpoint);
+  Status add_meeting_line(Room& room, MeetingLeg& leg, const RoomMember& m);
+  void drop_meeting_line(MeetingLeg& leg, uint64_t member);
+  void renegotiate(const std::string& meeting, const std::string& application, MeetingLeg& leg);
+  void meeting_leg_answered(uint64_t session, const sip::Message& response);
+  // `hang`: false when the recorder's side is over already (its BYE, a failure).
+  void meeting_leg_gone(uint64_t session, const std::string& why, bool hang = true);
+  void end_meeting_recording(const std::string& meeting, MeetingRecording& rec,
+                             const std::string& why);
+  void check_admissions(const std::string& meeting);
+  void admit_waiting(Room& room, RoomMember& m);
+  void refuse_waiting(const std::string& meeting, uint64_t session, const std::string& why);
+  void enforce_during(const std::string& meeting, const std::string& application);
+  void meeting_recording_tick(const std::string& meeting, Room& room);
+  void tell_recorded(Room& room, RoomMember& m);
+  void copy_to_recorders(Room& room, uint64_t member, std::span<const uint8_t> packet);
 
   boost::asio::io_context& io_;
   GatewayOptions options_;
@@ -424,6 +452,8 @@ class Gateway {
   std::unique_ptr<MeetingStore> meeting_store_;
   std::map<std::string, std::unique_ptr<Room>> rooms_;  // by meeting id
   std::map<uint64_t, std::string> room_sessions_;       // a member's session -> its meeting
+  // A meeting recorder's SIPREC session -> its meeting and application id.
+  std::map<uint64_t, std::pair<std::string, std::string>> meeting_legs_;
   uint64_t next_member_ = 1;
   sip::Timer health_timer_;
   GatewayMetrics metrics_;

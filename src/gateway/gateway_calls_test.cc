@@ -8,6 +8,8 @@
 // recorder.
 #include "gateway/gateway_calls_test.h"
 
+#include <ranges>
+
 #include "common/call_control.h"
 #include "common/test_dir.h"
 
@@ -525,6 +527,201 @@ TEST_F(GatewayCalls, AMeetingCallWithoutMeetingsOrForAnUnknownMeetingIsRefused) 
   EXPECT_NE(no->header("Warning").find("this gateway holds no meetings"), std::string::npos);
   EXPECT_EQ(gw->metrics().meeting_refused, 1u);
   EXPECT_EQ(gw->metrics().calls, 0u);  // not counted as a call
+}
+
+// --- meeting recording (meeting_recording.cc) ------------------------------------------------
+
+size_t audio_lines(const std::string& body) {
+  size_t n = 0;
+  for (size_t at = body.find("\nm=audio"); at != std::string::npos;
+       at = body.find("\nm=audio", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// The last thing of kind `what` sent on `session` (null: none).
+const Sent* last_sent(const FakeSignalling& ua, std::string_view what, uint64_t session) {
+  for (const auto& s : std::ranges::reverse_view(ua.sent)) {
+    if (s.what == what && s.session == session) return &s;
+  }
+  return nullptr;
+}
+
+// The tap whose copies went to `port` of the recorder (192.0.2.50), if any.
+const FakeMedia::Tap* copy_to(const FakeMedia& media, uint16_t port) {
+  for (const auto& t : media.taps) {
+    for (const auto& [to, packet] : t->sent) {
+      if (to.port() == port && to.address() == asio::ip::make_address("192.0.2.50")) return t.get();
+    }
+  }
+  return nullptr;
+}
+
+TEST_F(GatewayCalls, AMeetingIsRecordedOncePerApplicationWithEveryMemberOnAnMLineOfItsOwn) {
+  TestDir dir("gw-meeting-rec");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+  {
+    std::lock_guard lock(svc.mutex());
+    add_user("u-erin", "erin", "+14255550104", "Traders");
+    ASSERT_TRUE(svc.commit("test"));
+  }
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
+  ASSERT_NE(ua.find("accept", carol), nullptr);  // not recorded: in at once
+  EXPECT_TRUE(ua.invites_to("sip:srs@").empty());
+  // Bob's policy records him, and its application is required before he joins.
+  const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
+  ASSERT_EQ(ua.invites_to("sip:srs@").size(), 1u);
+  EXPECT_EQ(ua.find("accept", bob), nullptr);
+  const uint64_t srs = ua.invites_to("sip:srs@")[0];
+  const std::string& offer = ua.placed.at(srs).body;
+  EXPECT_EQ(audio_lines(offer), 2u) << offer;
+  EXPECT_NE(offer.find("sip:carol@contoso.com"), std::string::npos);
+  EXPECT_NE(offer.find("sip:bob@contoso.com"), std::string::npos);
+  EXPECT_NE(offer.find("meetingId=\"" + m.id + "\""), std::string::npos) << offer;
+  recorders_answer();
+  const Sent* ok = ua.find("accept", bob);
+  ASSERT_NE(ok, nullptr);
+  EXPECT_NE(ok->header("Call-Info").find("purpose=recording"), std::string::npos);
+  // Everyone is told, Carol too, who was in before the recording began.
+  const nlohmann::json status = gw->status()["meetings"][0];
+  EXPECT_TRUE(status["recorded"].get<bool>());
+  for (const auto& member : status["members"]) EXPECT_EQ(member["notice"], "played") << member;
+  // What each sends reaches the recorder as sent, on its own m-line: Carol's on the first
+  // (the recorder's port 40000), Bob's on the second (40002).
+  const udp::endpoint carol_phone(asio::ip::make_address("192.0.2.30"), 30000);
+  const udp::endpoint bob_phone(asio::ip::make_address("192.0.2.20"), 30000);
+  media.taps.at(0)->handler(carol_phone, member_packet(1));
+  media.taps.at(1)->handler(bob_phone, member_packet(2));
+  const auto* carol_copy = copy_to(media, 40000);
+  const auto* bob_copy = copy_to(media, 40002);
+  ASSERT_TRUE(carol_copy && bob_copy);
+  EXPECT_EQ(carol_copy->sent.back().second, member_packet(1));
+  EXPECT_EQ(bob_copy->sent.back().second, member_packet(2));
+  // Dave (not recorded) and Erin (recorded by the same application) join at once: no second
+  // session, one re-offer at the next tick for both.
+  const uint64_t dave = user_call("dave", "192.0.2.40", uri, "md");
+  const uint64_t erin = user_call("erin", "192.0.2.60", uri, "me");
+  ASSERT_NE(ua.find("accept", dave), nullptr);
+  ASSERT_NE(ua.find("accept", erin), nullptr) << "its application records the meeting already";
+  EXPECT_EQ(ua.invites_to("sip:srs@").size(), 1u);
+  EXPECT_EQ(ua.find("reinvite", srs), nullptr);
+  advance(milliseconds(20));
+  const Sent* re = last_sent(ua, "reinvite", srs);
+  ASSERT_NE(re, nullptr);
+  EXPECT_EQ(audio_lines(re->body), 4u) << re->body;
+  EXPECT_NE(re->body.find("partial"), std::string::npos);
+  EXPECT_NE(re->body.find("sip:dave@contoso.com"), std::string::npos);
+  EXPECT_NE(re->body.find("sip:erin@contoso.com"), std::string::npos);
+  EXPECT_EQ(re->body.find("sip:bob@contoso.com"), std::string::npos) << "only what changed";
+  const auto answer4 = response_to(ua.placed.at(srs), 200, "OK", recorder_answer(re->body));
+  ua.reinvite_done.at(srs)(200, &answer4);
+  const udp::endpoint dave_phone(asio::ip::make_address("192.0.2.40"), 30000);
+  media.taps.at(4)->handler(dave_phone, member_packet(3));  // Dave's port (after the two copies)
+  ASSERT_NE(copy_to(media, 40004), nullptr);
+  EXPECT_EQ(copy_to(media, 40004)->sent.back().second, member_packet(3));
+  // Carol leaves: her m-line is closed and she is disassociated, with the time.
+  ua.handlers.on_ended(carol, "bye");
+  advance(milliseconds(20));
+  re = last_sent(ua, "reinvite", srs);
+  EXPECT_NE(re->body.find("m=audio 0 "), std::string::npos) << re->body;
+  EXPECT_NE(re->body.find("disassociate-time"), std::string::npos);
+  EXPECT_EQ(gw->metrics().meeting_metadata_updates, 2u);
+  const auto answer_left = response_to(ua.placed.at(srs), 200, "OK", recorder_answer(re->body));
+  ua.reinvite_done.at(srs)(200, &answer_left);
+  // Bob leaves: Erin is still recorded by it. Erin leaves: its session ends.
+  ua.handlers.on_ended(bob, "bye");
+  EXPECT_EQ(ua.find("hangup", srs), nullptr);
+  ua.handlers.on_ended(erin, "bye");
+  EXPECT_NE(ua.find("hangup", srs), nullptr);
+  EXPECT_TRUE(gw->status()["meetings"][0]["recordings"].empty());
+  ua.handlers.on_ended(dave, "bye");
+  EXPECT_EQ(media.open_ports, 0);
+}
+
+TEST_F(GatewayCalls, AMemberWhoseRequiredRecorderFailsIsNotAdmittedAndTheOthersStay) {
+  TestDir dir("gw-meeting-before");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
+  ASSERT_NE(ua.find("accept", carol), nullptr);
+  // The recorder refuses: Bob is refused at once, with the reason.
+  const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
+  const uint64_t srs = ua.invites_to("sip:srs@").at(0);
+  const auto refused = response_to(ua.placed.at(srs), 503, "Service Unavailable");
+  ua.handlers.on_failed(srs, 503, &refused);
+  const Sent* no = ua.find("reject", bob);
+  ASSERT_NE(no, nullptr);
+  EXPECT_EQ(no->status, 480);
+  EXPECT_NE(no->header("Reason").find("There was a problem setting up the recording"),
+            std::string::npos);
+  EXPECT_NE(no->header("Warning").find("503"), std::string::npos) << no->header("Warning");
+  // The recorder does not answer: refused after recording_setup_timeout (5 s).
+  const uint64_t again = user_call("bob", "192.0.2.20", uri, "mb2");
+  ASSERT_EQ(ua.invites_to("sip:srs@").size(), 2u);
+  advance(milliseconds(4900));
+  EXPECT_EQ(ua.find("reject", again), nullptr);
+  advance(milliseconds(200));
+  no = ua.find("reject", again);
+  ASSERT_NE(no, nullptr);
+  EXPECT_EQ(no->status, 480);
+  EXPECT_NE(no->header("Warning").find("no recorder answered within 5000 ms"), std::string::npos);
+  EXPECT_NE(ua.find("hangup", ua.invites_to("sip:srs@").at(1)), nullptr)
+      << "its INVITE is cancelled";
+  // Carol never noticed.
+  EXPECT_EQ(ua.find("hangup", carol), nullptr);
+  EXPECT_EQ(gw->status()["meetings"][0]["members"].size(), 1u);
+  EXPECT_EQ(gw->metrics().meeting_refused_recording, 2u);
+  EXPECT_EQ(media.open_ports, 1);  // Carol's port alone
+}
+
+TEST_F(GatewayCalls, WhenARequiredRecorderIsLostOnlyItsRecordedMembersAreWarnedThenRemoved) {
+  TestDir dir("gw-meeting-during");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
+  const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
+  recorders_answer();
+  ASSERT_NE(ua.find("accept", bob), nullptr);
+  advance(seconds(6));  // the notices have played
+  const uint64_t srs = ua.invites_to("sip:srs@").at(0);
+  ua.handlers.on_ended(srs, "bye");
+  EXPECT_EQ(gw->metrics().meeting_removed_recording, 1u);
+  EXPECT_EQ(gw->metrics().removal_warnings, 1u);
+  EXPECT_EQ(ua.find("hangup", bob), nullptr) << "the warning plays first";
+  advance(seconds(10));
+  const Sent* bye = ua.find("hangup", bob);
+  ASSERT_NE(bye, nullptr);
+  EXPECT_NE(bye->header("Reason").find("removed from the meeting"), std::string::npos);
+  EXPECT_EQ(ua.find("hangup", carol), nullptr);
+  ASSERT_EQ(gw->status()["meetings"][0]["members"].size(), 1u);
+  EXPECT_EQ(gw->status()["meetings"][0]["members"][0]["aor"], "sip:carol@contoso.com");
+}
+
+TEST_F(GatewayCalls, ARecorderTheMeetingFlagsDoNotRequireNeverHoldsAMemberBackOrRemovesThem) {
+  TestDir dir("gw-meeting-optional");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(
+      [](policy::Policy& p) {
+        p.applications[0].required_before_meeting_join = false;
+        p.applications[0].required_during_meeting = false;
+      },
+      [&](GatewayOptions& o) { o.meetings_db = db; });
+  const uint64_t bob = user_call("bob", "192.0.2.20", "sip:meet-" + m.id + "@contoso.com", "mb");
+  ASSERT_NE(ua.find("accept", bob), nullptr) << "in before the recorder answered";
+  recorders_answer();
+  ua.handlers.on_ended(ua.invites_to("sip:srs@").at(0), "bye");
+  advance(seconds(20));
+  EXPECT_EQ(ua.find("hangup", bob), nullptr);
+  EXPECT_EQ(gw->metrics().meeting_removed_recording, 0u);
 }
 
 }  // namespace

@@ -60,7 +60,8 @@ class FakeSignalling final : public sip::Signalling {
   std::vector<Sent> sent;
   std::map<uint64_t, sip::OutgoingCall> placed;  // our INVITEs, by session
   std::map<uint64_t, sip::Peer> peers;
-  std::map<uint64_t, sip::RequestDone> info_done;  // the last INFO's, by session
+  std::map<uint64_t, sip::RequestDone> info_done;      // the last INFO's, by session
+  std::map<uint64_t, sip::RequestDone> reinvite_done;  // the last re-INVITE's with a body
 
   Status ring(uint64_t session, const sip::HeaderList& headers) override {
     return log(Sent("ring", session, 180, "", "", headers));
@@ -96,6 +97,11 @@ class FakeSignalling final : public sip::Signalling {
   }
   Status reinvite(uint64_t session, std::string_view sdp, sip::RequestDone) override {
     return log(Sent("reinvite", session, 0, "", std::string(sdp)));
+  }
+  Status reinvite_with_body(uint64_t session, std::string_view, std::string_view content_type,
+                            std::string body, sip::RequestDone done) override {
+    reinvite_done[session] = std::move(done);
+    return log(Sent("reinvite", session, 0, std::string(content_type), std::move(body)));
   }
   Status refer(uint64_t session, std::string_view to, sip::RequestDone) override {
     return log(Sent("refer", session, 0, "", std::string(to)));
@@ -434,6 +440,35 @@ class GatewayCalls : public ::testing::Test {
     const uint64_t s = ua.new_session();
     ua.peers[s] = sip::Peer{"UDP", "192.0.2.9", 5060};
     ua.handlers.on_invite(s, trunk_invite(to, call_id, extra_headers));
+    return s;
+  }
+
+  // A call from user `name`'s phone at `ip` (digest: challenged, then sent again with the
+  // answer); the session of the INVITE that was let through.
+  uint64_t user_call(const std::string& name, const std::string& ip, const std::string& to,
+                     const std::string& call_id, const std::string& extra = "") {
+    auto invite = [&](int cseq, const std::string& auth) {
+      return parse(with_body("INVITE " + to + " SIP/2.0\r\nVia: SIP/2.0/UDP " + ip +
+                                 ":5060;branch=z9hG4bK" + call_id + std::to_string(cseq) +
+                                 "\r\nFrom: <sip:" + name + "@contoso.com>;tag=u\r\nTo: <" + to +
+                                 ">\r\nCall-ID: " + call_id + "\r\nCSeq: " + std::to_string(cseq) +
+                                 " INVITE\r\nContact: <sip:" + name + "@" + ip +
+                                 ":5060>\r\nMax-Forwards: 70\r\n" + extra + auth,
+                             sdp_body(ip, 30000), "application/sdp"));
+    };
+    const sip::Peer from{"UDP", ip, 5060};
+    const uint64_t first = ua.new_session();
+    ua.peers[first] = from;
+    ua.handlers.on_invite(first, invite(1, ""));
+    const Sent* challenge = ua.find("reject", first);
+    EXPECT_TRUE(challenge && challenge->status == 401) << name;
+    if (!challenge) return 0;
+    auto a = sip::digest_authorize(challenge->header("WWW-Authenticate"), "INVITE", to, name,
+                                   name + "-pw", "c0ffee", 1);
+    EXPECT_TRUE(a);
+    const uint64_t s = ua.new_session();
+    ua.peers[s] = from;
+    ua.handlers.on_invite(s, invite(2, "Authorization: " + a.value() + "\r\n"));
     return s;
   }
 

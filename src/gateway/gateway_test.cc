@@ -496,7 +496,8 @@ TEST(Prompts, BuiltInLanguagesFallBackAndAdminFilesComeFirst) {
   // Every built-in language has every prompt, in a few seconds of speech.
   for (const char* lang : {"en", "de", "fr", "es", "it", "ja"}) {
     for (Prompt p : {Prompt::kRecordingStarted, Prompt::kRecordingStopped, Prompt::kMeetingPin,
-                     Prompt::kMeetingPinWrong}) {
+                     Prompt::kMeetingPinWrong, Prompt::kMeetingRecordingStarted,
+                     Prompt::kMeetingRecordingUnavailable, Prompt::kMeetingRecordingStopped}) {
       auto got = lib.get(p, lang, "PCMA");
       ASSERT_TRUE(got) << lang << ": " << got.error().message;
       EXPECT_EQ(got.value()->language, lang);

@@ -131,6 +131,7 @@ Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Mes
   m.timestamp = rng();
   m.origin = rng() | 1u;
   m.joined_at = format_iso8601(wall_->now());
+  if (auto call_id = invite.call_id()) m.call_id = std::string(call_id.value());
   const auto& line = offer.value().media[chosen->line];
   if (const auto* c = offer.value().connection_for(line)) {
     boost::system::error_code ec;
@@ -169,6 +170,7 @@ void Gateway::member_rtp(uint64_t session, const udp::endpoint& from,
   if (!rtp) return;
   if (!member.latched) member.latched = from;
   ++member.packets_in;
+  if (!where->second.empty()) copy_to_recorders(*r->second, session, data);
   const auto& packet = rtp.value();
   if (member.telephone_event && packet.payload_type == *member.telephone_event &&
       packet.payload.size() >= 4) {
@@ -188,8 +190,10 @@ void Gateway::member_rtp(uint64_t session, const udp::endpoint& from,
   }
 }
 
-// Puts a member into a room (the meeting's, or with `meeting` null the dial-in lobby, id "").
-Status Gateway::admit(RoomMember&& m, const Meeting* meeting) {
+// Puts a member into a room (the meeting's, or with `meeting` null the dial-in lobby, id ""). In
+// a meeting, its policy's recorders are brought in, and it is admitted (answered, mixed) once
+// those it may not join without are in (meeting_recording.cc).
+void Gateway::admit(RoomMember&& m, const Meeting* meeting) {
   const std::string id = meeting ? meeting->id : "";
   auto& room = rooms_[id];
   const bool opened = !room;
@@ -197,37 +201,35 @@ Status Gateway::admit(RoomMember&& m, const Meeting* meeting) {
     room = std::make_unique<Room>(*timers_);
     if (meeting) room->meeting = *meeting;
   }
-  if (meeting) {
-    if (auto st = room->mix.add(m.id, m.encoding); !st) {
-      if (opened) rooms_.erase(id);
-      return st;
-    }
-  }
   const uint64_t session = m.session;
-  const RoomMember& added = room->members.insert_or_assign(session, std::move(m)).first->second;
+  RoomMember& added = room->members.insert_or_assign(session, std::move(m)).first->second;
   room_sessions_[session] = id;
-  if (meeting) {
-    ++metrics_.meeting_joins;
-    spdlog::info("meeting {} ({}): {} joined with {} ({} in the meeting)", id, meeting->subject,
-                 added.party.aor, added.encoding, room->members.size());
-  }
   if (opened) {
     room->due = timers_->now();
     meeting_tick(id);
   }
-  return ok_status();
+  if (!meeting) return;
+  added.admitted = false;
+  added.admit_deadline = timers_->now() + options_.recording_setup_timeout;
+  record_member(*room, added);
+  check_admissions(id);
+  auto it = rooms_.find(id);
+  if (it == rooms_.end() || !it->second->members.contains(session)) return;  // refused already
+  const RoomMember& waiting = it->second->members.at(session);
+  if (!waiting.admitted && !waiting.remove_at) {
+    spdlog::info("meeting {}: {} waits for the recorders its policy requires before joining", id,
+                 waiting.party.aor);
+  }
 }
 
-void Gateway::answer_member(uint64_t session, const sip::Message& invite, const std::string& sdp) {
-  warn_on_error(ua_->accept(session, sdp, {{"Allow-Events", "conference"}}),
-                "answering a meeting's member");
+void Gateway::answer_member(uint64_t session, const std::string& call_id, const std::string& sdp,
+                            const sip::HeaderList& headers) {
+  warn_on_error(ua_->accept(session, sdp, headers), "answering a meeting's member");
   // In the journal, so a gateway restarted after a crash ends what it left.
   const sip::Dialog* d = ua_->dialog(session);
   const sip::Peer* peer = ua_->peer(session);
   if (journal_ && d && peer) {
-    auto call_id = invite.call_id();
-    journal_->up(JournaledDialog{session, call_id ? std::string(call_id.value()) : "",
-                                 "meeting member", d->save(), *peer});
+    journal_->up(JournaledDialog{session, call_id, "meeting member", d->save(), *peer});
   }
 }
 
@@ -263,14 +265,9 @@ void Gateway::join_meeting(uint64_t session, const sip::Message& invite, const P
                 m.error().message);
     return;
   }
-  auto port = m.value().port;
-  const std::string sdp = meeting_sdp(meeting.subject, m.value());
-  if (auto st = admit(std::move(m).value(), &meeting); !st) {
-    port->close();
-    refuse_join(488, "Not Acceptable Here", st.error().message);
-    return;
-  }
-  answer_member(session, invite, sdp);
+  m.value().answer_sdp = meeting_sdp(meeting.subject, m.value());
+  m.value().record_aware = record_aware(invite);
+  admit(std::move(m).value(), &meeting);
 }
 
 std::optional<std::string> Gateway::dial_in_language(const std::string& dialled) const {
@@ -299,25 +296,28 @@ void Gateway::dial_in(uint64_t session, const sip::Message& invite, const Party&
   }
   m.value().language = language;
   m.value().pin_deadline = timers_->now() + kPinTimeout;
+  m.value().answered = true;
+  const std::string call_id = m.value().call_id;
   const std::string sdp = meeting_sdp("Meeting dial-in", m.value());
-  (void)admit(std::move(m).value(), nullptr);
+  admit(std::move(m).value(), nullptr);
   spdlog::info("dial-in: {} called a dial-in number ({}); asking for the PIN", who.aor, language);
-  answer_member(session, invite, sdp);
+  answer_member(session, call_id, sdp, {{"Allow-Events", "conference"}});
   play_to_member(session, Prompt::kMeetingPin);
 }
 
-void Gateway::play_to_member(uint64_t session, Prompt prompt) {
+int64_t Gateway::play_to_member(uint64_t session, Prompt prompt) {
   auto where = room_sessions_.find(session);
-  if (where == room_sessions_.end()) return;
+  if (where == room_sessions_.end()) return -1;
   RoomMember& m = rooms_.at(where->second)->members.at(session);
   auto p = prompts_.get(prompt, m.language, m.encoding);
   if (!p) {
     spdlog::error("meeting: prompt {} for {}: {}", prompt_name(prompt), m.party.aor,
                   p.error().message);
-    return;
+    return -1;
   }
   m.prompt = std::move(p).value();
   m.prompt_frame = 0;
+  return m.prompt->duration_ms();
 }
 
 // A key the member pressed (RFC 4733 or SIP INFO). In the dial-in lobby: the PIN, ended by #;
@@ -344,14 +344,9 @@ void Gateway::key_pressed(uint64_t session, char key) {
     RoomMember member = std::move(node.mapped());
     member.prompt.reset();
     spdlog::info("dial-in: {} entered the PIN of meeting {}", member.party.aor, meeting.id);
-    auto port = member.port;
-    if (auto st = admit(std::move(member), &meeting); !st) {
-      spdlog::error("dial-in: meeting {}: {}", meeting.id, st.error().message);
-      port->close();
-      room_sessions_.erase(session);
-      hang_up(session, {{"Reason", "SIP;cause=500;text=\"the meeting could not be joined\""}});
-    }
-    if (rooms_.contains("") && rooms_.at("")->members.empty()) rooms_.erase("");
+    room_sessions_.erase(session);
+    if (rooms_.at("")->members.empty()) rooms_.erase("");
+    admit(std::move(member), &meeting);
     return;
   }
   if (!found) spdlog::error("dial-in: meetings: {}", found.error().message);
@@ -366,31 +361,41 @@ void Gateway::key_pressed(uint64_t session, char key) {
   play_to_member(session, Prompt::kMeetingPinWrong);
 }
 
-std::string Gateway::meeting_sdp(const std::string& subject, const RoomMember& m) {
-  const std::string addr_type = media_->address().is_v6() ? "IP6" : "IP4";
-  const std::string address = media_->address().to_string();
-  std::string direction = "sendrecv";
-  if (!m.sending && !m.receiving) {
-    direction = "inactive";
-  } else if (!m.sending) {
-    direction = "sendonly";  // it only listens: we only send
-  } else if (!m.receiving) {
-    direction = "recvonly";
-  }
-  std::string sdp = "v=0\r\no=verbatim " + std::to_string(m.origin) + " " +
-                    std::to_string(++sdp_version_) + " IN " + addr_type + " " + address +
-                    "\r\ns=" + (subject.empty() ? "-" : subject) + "\r\nc=IN " + addr_type + " " +
-                    address + "\r\nt=0 0\r\nm=audio " + std::to_string(m.port->port()) +
-                    " RTP/AVP " + std::to_string(m.payload_type);
-  if (m.telephone_event) sdp += " " + std::to_string(*m.telephone_event);
-  sdp += "\r\na=rtpmap:" + std::to_string(m.payload_type) + " " + m.rtpmap + "\r\n";
+sip::SdpMedia Gateway::member_media(const RoomMember& m) const {
+  sip::SdpMedia line;
+  line.media = "audio";
+  line.port = m.port->port();
+  line.proto = "RTP/AVP";
+  line.formats = {std::to_string(m.payload_type)};
+  line.attributes.push_back({"rtpmap", std::to_string(m.payload_type) + " " + m.rtpmap});
   if (m.telephone_event) {
-    sdp += "a=rtpmap:" + std::to_string(*m.telephone_event) + " telephone-event/" +
-           std::to_string(media::rtp_clock_rate(m.encoding)) +
-           "\r\na=fmtp:" + std::to_string(*m.telephone_event) + " 0-16\r\n";
+    const std::string te = std::to_string(*m.telephone_event);
+    line.formats.push_back(te);
+    line.attributes.push_back(
+        {"rtpmap", te + " telephone-event/" + std::to_string(media::rtp_clock_rate(m.encoding))});
+    line.attributes.push_back({"fmtp", te + " 0-16"});
   }
-  sdp += "a=ptime:20\r\na=" + direction + "\r\n";
-  return sdp;
+  line.attributes.push_back({"ptime", "20"});
+  return line;
+}
+
+std::string Gateway::meeting_sdp(const std::string& subject, const RoomMember& m) {
+  sip::SessionDescription sdp;
+  sdp.origin.username = "verbatim";
+  sdp.origin.session_id = std::to_string(m.origin);
+  sdp.origin.session_version = std::to_string(++sdp_version_);
+  sdp.origin.addr_type = media_->address().is_v6() ? "IP6" : "IP4";
+  sdp.origin.address = media_->address().to_string();
+  sdp.session_name = subject.empty() ? "-" : subject;
+  sdp.connection = sip::SdpConnection{"IN", sdp.origin.addr_type, sdp.origin.address};
+  sip::SdpMedia line = member_media(m);
+  // What the member does decides ours: it only listens, we only send; and so on.
+  line.set_direction(!m.sending && !m.receiving ? sip::Direction::kInactive
+                     : !m.sending               ? sip::Direction::kSendOnly
+                     : !m.receiving             ? sip::Direction::kRecvOnly
+                                                : sip::Direction::kSendRecv);
+  sdp.media.push_back(std::move(line));
+  return sip::serialize_sdp(sdp);
 }
 
 Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Message& request) {
@@ -444,7 +449,22 @@ void Gateway::leave_meeting(uint64_t session, std::string_view why) {
   it->second.port->close();
   if (journal_) journal_->down(session);
   r.members.erase(it);
+  // Its recorders close its m-line (at the next tick's offer); a recording it alone kept going
+  // ends.
+  for (auto rec = r.recordings.begin(); rec != r.recordings.end();) {
+    for (auto& l : rec->second.legs) {
+      if (l->live()) drop_meeting_line(*l, session);
+    }
+    const bool had = rec->second.members.erase(session) > 0;
+    if (had && rec->second.members.empty()) {
+      end_meeting_recording(meeting, rec->second, "no member it records is left");
+      rec = r.recordings.erase(rec);
+    } else {
+      ++rec;
+    }
+  }
   if (r.members.empty()) {
+    for (auto& [app, rec] : r.recordings) end_meeting_recording(meeting, rec, "the meeting ended");
     if (!meeting.empty()) {
       spdlog::info("meeting {}: the last member left; the meeting's room is closed", meeting);
     }
@@ -473,6 +493,9 @@ void Gateway::meeting_tick(const std::string& id) {
     it = rooms_.find(id);
     if (it == rooms_.end()) return;  // the last one left
   } else {
+    meeting_recording_tick(id, r);
+    it = rooms_.find(id);
+    if (it == rooms_.end()) return;  // the last one left
     r.mix.tick(r.out);
   }
   std::map<uint64_t, const std::vector<uint8_t>*> mixed;
@@ -532,12 +555,40 @@ json Gateway::meetings_status() const {
                          {"packetsIn", m.packets_in},
                          {"packetsOut", m.packets_out},
                          {"concealed", s.concealed},
-                         {"late", s.late}});
+                         {"late", s.late},
+                         {"admitted", m.admitted},
+                         {"recorded", m.party.recorded}});
+      if (!m.notice.empty()) members.back()["notice"] = m.notice;
+      if (m.party.decision.policy) members.back()["policy"] = m.party.decision.policy->name;
+    }
+    json recordings = json::array();
+    for (const auto& [app, rec] : r->recordings) {
+      json legs = json::array();
+      for (const auto& l : rec.legs) {
+        MeetingLeg::State st = l->state;
+        legs.push_back({{"uri", l->uri},
+                        {"instance", l->instance},
+                        {"state", st == MeetingLeg::State::kInviting ? "inviting"
+                                  : st == MeetingLeg::State::kUp     ? "recording"
+                                  : st == MeetingLeg::State::kFailed ? "failed"
+                                                                     : "ended"},
+                        {"answeredMs", l->answered_ms},
+                        {"streams", l->lines.size()},
+                        {"offers", l->spec.version}});
+        if (!l->why.empty()) legs.back()["why"] = l->why;
+      }
+      recordings.push_back({{"application", rec.application},
+                            {"applicationId", app},
+                            {"policy", rec.policy ? rec.policy->name : ""},
+                            {"members", rec.members.size()},
+                            {"legs", std::move(legs)}});
     }
     out.push_back({{"meeting", id},
                    {"subject", r->meeting.subject},
                    {"organizer", r->meeting.organizer},
-                   {"members", std::move(members)}});
+                   {"recorded", r->recorded},
+                   {"members", std::move(members)},
+                   {"recordings", std::move(recordings)}});
   }
   return out;
 }

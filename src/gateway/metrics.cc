@@ -42,7 +42,10 @@ json Gateway::status() const {
              {"registers", m.registers},
              {"authChallenges", m.auth_challenges},
              {"meetingJoins", m.meeting_joins},
-             {"meetingRefused", m.meeting_refused}}}};
+             {"meetingRefused", m.meeting_refused},
+             {"meetingRefusedRecording", m.meeting_refused_recording},
+             {"meetingRemovedRecording", m.meeting_removed_recording},
+             {"meetingMetadataUpdates", m.meeting_metadata_updates}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;

@@ -51,6 +51,12 @@ std::string_view prompt_name(Prompt p) {
       return "meeting-pin";
     case Prompt::kMeetingPinWrong:
       return "meeting-pin-wrong";
+    case Prompt::kMeetingRecordingStarted:
+      return "meeting-recording-started";
+    case Prompt::kMeetingRecordingUnavailable:
+      return "meeting-recording-unavailable";
+    case Prompt::kMeetingRecordingStopped:
+      return "meeting-recording-stopped";
   }
   return "";
 }

@@ -24,8 +24,17 @@
 
 namespace verbatim::gateway {
 
-enum class Prompt { kRecordingStarted, kRecordingStopped, kMeetingPin, kMeetingPinWrong };
-// "recording-started", "recording-stopped", "meeting-pin", "meeting-pin-wrong"
+enum class Prompt {
+  kRecordingStarted,
+  kRecordingStopped,
+  kMeetingPin,
+  kMeetingPinWrong,
+  kMeetingRecordingStarted,      // to everyone in a meeting when its recording starts
+  kMeetingRecordingUnavailable,  // RequiredBeforeMeetingJoin not met: not admitted
+  kMeetingRecordingStopped,      // RequiredDuringMeeting: the warning before removal
+};
+// "recording-started", "recording-stopped", "meeting-pin", "meeting-pin-wrong",
+// "meeting-recording-started", "meeting-recording-unavailable", "meeting-recording-stopped"
 std::string_view prompt_name(Prompt p);
 
 // A prompt encoded for one codec: RTP payloads of 20 ms each.

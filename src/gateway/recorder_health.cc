@@ -84,6 +84,18 @@ void Gateway::endpoint_down(const std::string& uri) {
     if (it == calls_.end() || it->second->state == Call::State::kEnding) continue;
     leg_gone(*it->second, *l, "recorder endpoint stopped answering health checks");
   }
+  // Meetings' recorders on it too.
+  std::vector<uint64_t> meeting_gone;
+  for (const auto& [id, room] : rooms_) {
+    for (const auto& [app, rec] : room->recordings) {
+      for (const auto& l : rec.legs) {
+        if (l->uri == uri && l->live() && l->session) meeting_gone.push_back(l->session);
+      }
+    }
+  }
+  for (uint64_t session : meeting_gone) {
+    meeting_leg_gone(session, "recorder endpoint stopped answering health checks");
+  }
 }
 
 }  // namespace verbatim::gateway

@@ -25,6 +25,10 @@ void Gateway::on_progress(uint64_t session, const sip::Message& response) {
 }
 
 void Gateway::on_answered(uint64_t session, const sip::Message& response) {
+  if (meeting_legs_.contains(session)) {
+    meeting_leg_answered(session, response);
+    return;
+  }
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   auto ci = calls_.find(it->second.call);
@@ -85,6 +89,13 @@ Gateway::Call* Gateway::take_session(uint64_t session, SessionRef& ref) {
 }
 
 void Gateway::on_failed(uint64_t session, int status, const sip::Message* response) {
+  if (meeting_legs_.contains(session)) {
+    meeting_leg_gone(session,
+                     "refused: " + std::to_string(status) + " " +
+                         (response ? std::string(response->reason()) : std::string("no response")),
+                     false);
+    return;
+  }
   SessionRef ref;
   Call* call = take_session(session, ref);
   if (call) ref.usage->failed(*this, *call, ref, session, status, response);
@@ -93,6 +104,10 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
 void Gateway::on_ended(uint64_t session, std::string_view why) {
   if (room_sessions_.contains(session)) {
     leave_meeting(session, why);
+    return;
+  }
+  if (meeting_legs_.contains(session)) {
+    meeting_leg_gone(session, "recorder ended the session (" + std::string(why) + ")", false);
     return;
   }
   SessionRef ref;

@@ -108,6 +108,11 @@ class Signalling {
   virtual Status hangup(uint64_t session, const HeaderList& headers = {}) = 0;
   virtual Status reinvite(uint64_t session, std::string_view sdp_offer,
                           RequestDone done = nullptr) = 0;
+  // A re-INVITE whose body is more than the offer (a SIPREC client's offer with its metadata,
+  // multipart/mixed): `sdp_offer` is the offer in it, what the session keeps as ours.
+  virtual Status reinvite_with_body(uint64_t session, std::string_view sdp_offer,
+                                    std::string_view content_type, std::string body,
+                                    RequestDone done) = 0;
   virtual Status refer(uint64_t session, std::string_view refer_to, RequestDone done = nullptr) = 0;
   // An UPDATE without an offer (RFC 3311) carrying another body: a SIPREC metadata update
   // (RFC 7866 §7.1.2). `headers`: e.g. its Content-Disposition.

@@ -109,6 +109,9 @@ class UserAgent final : public Signalling {
   Status hangup(uint64_t session, const HeaderList& headers = {}) override;
   Status reinvite(uint64_t session, std::string_view sdp_offer,
                   RequestDone done = nullptr) override;
+  Status reinvite_with_body(uint64_t session, std::string_view sdp_offer,
+                            std::string_view content_type, std::string body,
+                            RequestDone done) override;
   Status refer(uint64_t session, std::string_view refer_to, RequestDone done = nullptr) override;
   // An UPDATE without an offer (RFC 3311) carrying another body: a SIPREC metadata update
   // (RFC 7866 §7.1.2). `headers`: e.g. its Content-Disposition.

@@ -255,6 +255,13 @@ Status UserAgent::hangup(uint64_t session, const HeaderList& headers) {
 }
 
 Status UserAgent::reinvite(uint64_t session, std::string_view sdp_offer, RequestDone done) {
+  return reinvite_with_body(session, sdp_offer, "application/sdp", std::string(sdp_offer),
+                            std::move(done));
+}
+
+Status UserAgent::reinvite_with_body(uint64_t session, std::string_view sdp_offer,
+                                     std::string_view content_type, std::string body,
+                                     RequestDone done) {
   Session* s = find(session);
   if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
   if (s->state == Session::State::kCalling || s->state == Session::State::kIncoming)
@@ -263,7 +270,7 @@ Status UserAgent::reinvite(uint64_t session, std::string_view sdp_offer, Request
     return make_error(ErrorCode::kFailedPrecondition, "a re-INVITE is already in progress");
   s->local_sdp = std::string(sdp_offer);
   s->reinvite_pending = true;
-  return send_in_dialog(*s, InDialog{"INVITE", "application/sdp", std::string(sdp_offer), {}, 0},
+  return send_in_dialog(*s, InDialog{"INVITE", std::string(content_type), std::move(body), {}, 0},
                         std::move(done));
 }
 

@@ -10,16 +10,38 @@ namespace verbatim::siprec {
 
 std::string new_metadata_id() { return random_hex(16); }
 
-RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
-  RecordingOffer offer;
+sip::SdpMedia copy_line(const sip::SdpMedia& offered, uint16_t port, const std::string& srtp_suite,
+                        const std::string& key, const std::string& label) {
+  sip::SdpMedia m;
+  m.media = offered.media;
+  m.port = port;
+  m.proto = key.empty() ? "RTP/AVP" : "RTP/SAVP";
+  m.formats = offered.formats;
+  if (!key.empty()) m.attributes.push_back({"crypto", "1 " + srtp_suite + " " + key});
+  for (const auto& a : offered.attributes) {
+    if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime") m.attributes.push_back(a);
+  }
+  m.attributes.push_back({"label", label});
+  m.attributes.push_back({"sendonly", std::nullopt});
+  return m;
+}
+
+sip::SessionDescription offer_session(uint64_t origin_id, uint64_t version,
+                                      const std::string& address) {
   sip::SessionDescription sdp;
   sdp.origin.username = "verbatim";
-  sdp.origin.session_id = std::to_string(spec.origin_id);
-  sdp.origin.session_version = "1";
-  sdp.origin.addr_type = spec.address.find(':') != std::string::npos ? "IP6" : "IP4";
-  sdp.origin.address = spec.address;
+  sdp.origin.session_id = std::to_string(origin_id);
+  sdp.origin.session_version = std::to_string(version);
+  sdp.origin.addr_type = address.find(':') != std::string::npos ? "IP6" : "IP4";
+  sdp.origin.address = address;
   sdp.session_name = "Verbatim SIPREC";
   sdp.connection = sip::SdpConnection{"IN", sdp.origin.addr_type, sdp.origin.address};
+  return sdp;
+}
+
+RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
+  RecordingOffer offer;
+  sip::SessionDescription sdp = offer_session(spec.origin_id, 1, spec.address);
   Metadata md;
   md.groups.push_back({new_metadata_id(), spec.started_at, "", {}});
   offer.session_id = new_metadata_id();
@@ -35,19 +57,8 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
   observed.sessions = peer.sessions = {offer.session_id};
   observed.streams_given = peer.streams_given = true;
   for (const auto& s : spec.streams) {
-    sip::SdpMedia m;
-    m.media = s.offered.media;
-    m.port = s.port;
-    m.proto = s.key.empty() ? "RTP/AVP" : "RTP/SAVP";
-    m.formats = s.offered.formats;
-    if (!s.key.empty()) m.attributes.push_back({"crypto", "1 " + s.srtp_suite + " " + s.key});
-    for (const auto& a : s.offered.attributes) {
-      if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime") m.attributes.push_back(a);
-    }
     const std::string label = std::to_string(sdp.media.size() + 1);
-    m.attributes.push_back({"label", label});
-    m.attributes.push_back({"sendonly", std::nullopt});
-    sdp.media.push_back(std::move(m));
+    sdp.media.push_back(copy_line(s.offered, s.port, s.srtp_suite, s.key, label));
     Stream st;
     st.id = new_metadata_id();
     st.session_id = offer.session_id;

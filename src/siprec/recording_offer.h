@@ -77,4 +77,12 @@ std::string metadata_update(const std::string& session_id,
 // A new RFC 7865 metadata id (random, 128 bits in hex).
 std::string new_metadata_id();
 
+// The m-line of one copied stream: the offered codecs (with their rtpmap, fmtp and ptime), our
+// port, the SDES key if any (RTP/SAVP), the label, send-only.
+sip::SdpMedia copy_line(const sip::SdpMedia& offered, uint16_t port, const std::string& srtp_suite,
+                        const std::string& key, const std::string& label);
+// An offer's session level: o= (ours), s=, c= with our media address.
+sip::SessionDescription offer_session(uint64_t origin_id, uint64_t version,
+                                      const std::string& address);
+
 }  // namespace verbatim::siprec

@@ -281,6 +281,7 @@ class SipUA:
         self.send(self.request("ACK", target, call_id, tag, r.get("to"), d.cseq))
         self.dialogs = getattr(self, "dialogs", []) + [d]
         d.answer = r.body
+        d.response = r
         if talk:
             d.talk(self.media, r.body)
         return d

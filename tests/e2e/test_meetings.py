@@ -5,7 +5,10 @@ by phones that call its URI, and each hears everyone else's audio mixed, never i
 import json
 import math
 import os
+import re
+import signal
 import socket
+import subprocess
 import struct
 import sys
 import threading
@@ -15,8 +18,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from helpers import main, wait_until  # noqa: E402
 from rtp_sender import rtp, ulaw  # noqa: E402
 from sip_ua import SipUA  # noqa: E402
-from test_gateway import SETUP, GatewayTestCase  # noqa: E402
-from test_recorder import g711, rtp_fields  # noqa: E402
+from test_gateway import BIN, SETUP, GatewayTestCase  # noqa: E402
+from test_recorder import g711, read_pcap, rtp_fields  # noqa: E402
 
 PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3"}
 
@@ -54,6 +57,8 @@ class Participant:
         self.ua, self.pt, self.hz = ua, pt, hz
         self.heard = []  # (seq, payload) of each packet of the mix
         self.pts = set()
+        self.ssrc = int.from_bytes(os.urandom(4), "big")
+        self.sent = {}  # seq -> the payload it sent
 
     def sdp(self):
         name = "PCMU" if self.pt == 0 else "PCMA"
@@ -63,7 +68,7 @@ class Participant:
 
     def run(self, answer, seconds):
         port = int(answer.split("m=audio ")[1].split()[0])
-        ssrc = int.from_bytes(os.urandom(4), "big")
+        ssrc = self.ssrc
         encode = ulaw if self.pt == 0 else alaw
         stop = time.monotonic() + seconds
 
@@ -85,8 +90,8 @@ class Participant:
         start = time.monotonic()
         for n in range(seconds * 50):
             samples = [int(6000 * math.sin(2 * math.pi * self.hz * (n * 160 + i) / 8000)) for i in range(160)]
-            self.ua.media.sendto(rtp(self.pt, n, n * 160, ssrc, bytes(encode(s) for s in samples)),
-                                 ("127.0.0.1", port))
+            self.sent[n] = bytes(encode(s) for s in samples)
+            self.ua.media.sendto(rtp(self.pt, n, n * 160, ssrc, self.sent[n]), ("127.0.0.1", port))
             time.sleep(max(0.0, start + (n + 1) * 0.02 - time.monotonic()))
         reader.join()
 
@@ -118,6 +123,7 @@ class MeetingTest(GatewayTestCase):
     def setUp(self):
         super().setUp()
         self.admin(SETUP)
+        self._setup_done = True  # for self.policy()
         self.uas = []
 
     def tearDown(self):
@@ -216,6 +222,60 @@ class MeetingTest(GatewayTestCase):
         self.assertGreater(presence(bob.pcm()[-6000:], 440), 0.2)
         for p, d in ((alice, dialog), (bob, bob_dialog)):
             self.assertEqual(p.ua.in_dialog(d, "BYE").status, 200)
+
+    def test_a_recorded_member_brings_its_recorder_which_archives_every_member_unmixed(self):
+        """Alice's policy records her and requires its recorder before she joins a meeting; Bob and
+        Carol are not recorded. The meeting gets one SIPREC session, with each member's own audio
+        on a stream of its own: the archive holds, for each, exactly the packets it sent."""
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])
+        gw, gw_port = self.start_gateway()
+        m = self.meeting("Recorded desk")
+        people = {"bob": Participant(self.ua("bob", gw_port), 0, 1000),
+                  "alice": Participant(self.ua("alice", gw_port), 8, 440),
+                  "carol": Participant(self.ua("carol", gw_port), 8, 1700)}
+        dialogs = {}
+        for name, p in people.items():
+            dialogs[name] = p.ua.call(f"meet-{m['id']}", sdp=p.sdp(), talk=False)
+        # Alice was answered once her recorder was in, with the indicator.
+        self.assertIn("purpose=recording", dialogs["alice"].response.get("call-info") or "")
+        live = wait_until(lambda: [len(x["members"]) for x in self.status()["meetings"]] == [3], 5)
+        self.assertTrue(live, self.status()["meetings"])
+        meeting = self.status()["meetings"][0]
+        self.assertTrue(meeting["recorded"])
+        self.assertEqual(len(meeting["recordings"]), 1, meeting)
+        self.assertEqual(meeting["recordings"][0]["legs"][0]["state"], "recording")
+        threads = [threading.Thread(target=p.run, args=(dialogs[n].answer, 3)) for n, p in people.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name, p in people.items():
+            self.assertEqual(p.ua.in_dialog(dialogs[name], "BYE").status, 200)
+        self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status()["meetings"])
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            started = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(started), 1, "one session for the meeting")
+        shown = json.loads(self.run_vb("archive", "show", started[0], check=0).stdout)
+        self.assertEqual(sorted(p["aor"] for p in shown["metadata"]["participants"]),
+                         ["sip:alice@contoso.com", "sip:bob@contoso.com", "sip:carol@contoso.com"])
+        self.assertIn({"key": "meetingId", "value": m["id"], "source": "siprec"}, shown["metadata"]["business"])
+        pcap = [o["id"] for o in shown["objects"] if o["kind"] == "evidence-pcap"][0]
+        data = subprocess.run([BIN, "archive", "cat", pcap], capture_output=True, env=self.env, timeout=60).stdout
+        kept = {}
+        for _, _, dport, payload in read_pcap(data):
+            ssrc, seq, _, pt, audio = rtp_fields(payload)
+            kept.setdefault(ssrc, {})[seq] = (pt, audio, dport)
+        for name, p in people.items():
+            got = kept.get(p.ssrc, {})
+            # Every packet it sent while the meeting was recorded, byte for byte, on one stream.
+            self.assertGreater(len(got), 140, name)
+            self.assertEqual(len({v[2] for v in got.values()}), 1, name)
+            for seq, (pt, audio, _) in got.items():
+                self.assertEqual((pt, audio), (p.pt, p.sent[seq]), f"{name} packet {seq}")
+        self.assertEqual(len({next(iter(kept[p.ssrc].values()))[2] for p in people.values()}), 3)
 
     def test_unknown_cancelled_and_codecless_joins_are_refused_with_a_reason(self):
         gw, gw_port = self.start_gateway()
