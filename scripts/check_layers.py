@@ -41,7 +41,7 @@ LAYERS = {
 # knows the other); the user agent and the endpoint put them together.
 SIP = {
     "sip-digest": ["chars", "uri", "digest"],
-    "sip-message": ["header_values", "message", "lint", "sdp", "multipart", "timers", "peer"],
+    "sip-message": ["header_values", "message", "lint", "sdp", "multipart", "cpim", "timers", "peer"],
     "sip-transport": ["transport", "tcp_transport", "tls", "resolver"],
     "sip-transaction": ["transaction", "dialog"],
     "sip-ua": ["signalling", "user_agent", "user_agent_session", "user_agent_outgoing", "endpoint"],

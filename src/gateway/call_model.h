@@ -388,6 +388,7 @@ struct Gateway::Room {
   Meeting meeting;                                     // as scheduled (common/meetings.h)
   std::map<std::string, MeetingRecording> recordings;  // by application id
   bool recorded = false;  // a recorder is in: members were told, later ones are told at joining
+  uint64_t chat_messages = 0;
   media::ConferenceMix mix;
   std::map<uint64_t, RoomMember> members;  // by session
   sip::Timer clock;                        // the 20 ms mixing tick

@@ -196,6 +196,9 @@ sip::Signalling::Handlers Gateway::handlers() {
   h.on_reoffer = [this](uint64_t s, const sip::Message& m) { return on_reoffer(s, m); };
   h.on_refer = [this](uint64_t s, const sip::Message& m) { return on_refer(s, m); };
   h.on_info = [this](uint64_t s, uint64_t t, const sip::Message& m) { return on_info(s, t, m); };
+  h.on_message = [this](uint64_t s, uint64_t t, const sip::Message& m) {
+    return on_member_message(s, t, m);
+  };
   return h;
 }
 
@@ -268,6 +271,7 @@ void Gateway::save_registrations() {
 }
 
 bool Gateway::on_request(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
+  if (request.method() == "MESSAGE") return on_message_request(txn, request, from);
   if (request.method() != "REGISTER") return false;
   ++metrics_.registers;
   auto r = registrar_->on_register(request, from);

@@ -179,6 +179,8 @@ struct GatewayMetrics {
   uint64_t meeting_refused_recording = 0;  // RequiredBeforeMeetingJoin not met
   uint64_t meeting_removed_recording = 0;  // RequiredDuringMeeting: removed, the others stayed
   uint64_t meeting_metadata_updates = 0;   // joins and leaves told to a meeting's recorders
+  uint64_t meeting_chat_messages = 0;      // relayed and kept
+  uint64_t meeting_chat_refused = 0;       // not a member, not text, too long, recorder not ready
 };
 
 // The gateway's edges. Production passes only the policy service (the Gateway constructor that
@@ -412,6 +414,11 @@ class Gateway {
   void meeting_recording_tick(const std::string& meeting, Room& room);
   void tell_recorded(Room& room, RoomMember& m);
   void copy_to_recorders(Room& room, uint64_t member, std::span<const uint8_t> packet);
+  // Chat in meetings (meeting_chat.cc): a MESSAGE to a meeting's URI, or in a member's dialog.
+  bool on_message_request(uint64_t txn, const sip::Message& request, const sip::Peer& from);
+  bool on_member_message(uint64_t session, uint64_t txn, const sip::Message& request);
+  void meeting_chat(uint64_t txn, const sip::Message& request, const std::string& meeting,
+                    uint64_t sender);
 
   boost::asio::io_context& io_;
   GatewayOptions options_;

@@ -10,6 +10,8 @@
 
 #include <ranges>
 
+#include "sip/cpim.h"
+
 #include "common/call_control.h"
 #include "common/test_dir.h"
 
@@ -722,6 +724,94 @@ TEST_F(GatewayCalls, ARecorderTheMeetingFlagsDoNotRequireNeverHoldsAMemberBackOr
   advance(seconds(20));
   EXPECT_EQ(ua.find("hangup", bob), nullptr);
   EXPECT_EQ(gw->metrics().meeting_removed_recording, 0u);
+}
+
+// --- meeting chat (meeting_chat.cc) ----------------------------------------------------------
+
+// A MESSAGE from user `name` to `to`, with digest (challenged, then sent with the answer): the
+// gateway's final answer.
+Sent chat_from(FakeSignalling& ua, const std::string& name, const std::string& ip,
+               const std::string& to, const std::string& text,
+               const std::string& type = "text/plain;charset=utf-8") {
+  auto message = [&](int cseq, const std::string& auth) {
+    return parse(with_body("MESSAGE " + to + " SIP/2.0\r\nVia: SIP/2.0/UDP " + ip +
+                               ":5060;branch=z9hG4bKmsg" + std::to_string(cseq) +
+                               "\r\nFrom: <sip:" + name + "@contoso.com>;tag=m\r\nTo: <" + to +
+                               ">\r\nCall-ID: msg-" + name + "\r\nCSeq: " + std::to_string(cseq) +
+                               " MESSAGE\r\nMax-Forwards: 70\r\n" + auth,
+                           text, type));
+  };
+  const sip::Peer from{"UDP", ip, 5060};
+  EXPECT_TRUE(ua.handlers.on_request(500, message(1, ""), from));
+  const Sent challenge = ua.sent.back();
+  EXPECT_EQ(challenge.status, 401);
+  auto a = sip::digest_authorize(challenge.header("WWW-Authenticate"), "MESSAGE", to, name,
+                                 name + "-pw", "c0ffee", 1);
+  EXPECT_TRUE(a);
+  EXPECT_TRUE(
+      ua.handlers.on_request(501, message(2, "Authorization: " + a.value() + "\r\n"), from));
+  return ua.sent.back();
+}
+
+TEST_F(GatewayCalls, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecordersNeverUnrecorded) {
+  TestDir dir("gw-meeting-chat");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
+  const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
+  // Bob's recorder is not in yet: the meeting is recorded, so nothing is relayed unrecorded.
+  Sent r = chat_from(ua, "carol", "192.0.2.30", uri, "Morning all");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.header("Retry-After"), "5");
+  EXPECT_NE(r.header("Warning").find("not ready"), std::string::npos);
+  recorders_answer();
+  const uint64_t srs = ua.invites_to("sip:srs@").at(0);
+  r = chat_from(ua, "carol", "192.0.2.30", uri, "Morning all");
+  EXPECT_EQ(r.status, 202);
+  const Sent* to_bob = last_sent(ua, "message", bob);
+  const Sent* kept = last_sent(ua, "message", srs);
+  ASSERT_TRUE(to_bob && kept);
+  EXPECT_EQ(to_bob->reason, "message/cpim");  // the fake logs the content type there
+  auto cpim = sip::parse_cpim(kept->body);
+  ASSERT_TRUE(cpim) << kept->body;
+  EXPECT_EQ(sip::cpim_address(cpim.value().from), "sip:carol@contoso.com");
+  EXPECT_EQ(cpim.value().to, "<" + m.uri + ">");
+  EXPECT_EQ(cpim.value().body, "Morning all");
+  EXPECT_EQ(cpim.value().content_type, "text/plain;charset=utf-8");
+  EXPECT_EQ(last_sent(ua, "message", carol), nullptr) << "not back to its sender";
+  // In Bob's dialog: to Carol and the recorder.
+  auto in_dialog = parse(with_body(
+      "MESSAGE sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKd\r\n"
+      "From: <sip:bob@contoso.com>;tag=u\r\nTo: <" +
+          uri +
+          ">;tag=gw\r\nCall-ID: mb\r\n"
+          "CSeq: 3 MESSAGE\r\nMax-Forwards: 70\r\n",
+      "Selling", "text/plain"));
+  ASSERT_TRUE(ua.handlers.on_message(bob, 600, in_dialog));
+  EXPECT_EQ(ua.find("reply", 600)->status, 202);
+  EXPECT_NE(last_sent(ua, "message", carol)->body.find("Selling"), std::string::npos);
+  EXPECT_NE(last_sent(ua, "message", srs)->body.find("<sip:bob@contoso.com>"), std::string::npos);
+  // Not a member, not text: refused, and said why.
+  r = chat_from(ua, "dave", "192.0.2.40", uri, "let me in");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.header("Warning").find("not in meeting " + m.id), std::string::npos);
+  r = chat_from(ua, "carol", "192.0.2.30", uri, "GIF89a", "image/gif");
+  EXPECT_EQ(r.status, 415);
+  EXPECT_EQ(r.header("Accept"), "text/plain");
+  EXPECT_EQ(gw->metrics().meeting_chat_messages, 2u);
+  EXPECT_EQ(gw->metrics().meeting_chat_refused, 3u);
+  EXPECT_EQ(gw->status()["meetings"][0]["chatMessages"], 2u);
+  // A MESSAGE to anyone else is still not taken (the UA answers 405).
+  EXPECT_FALSE(ua.handlers.on_request(
+      700,
+      parse(with_body("MESSAGE sip:carol@contoso.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+                      "192.0.2.20:5060;branch=z9hG4bKo\r\nFrom: <sip:bob@contoso.com>;tag=o\r\n"
+                      "To: <sip:carol@contoso.com>\r\nCall-ID: o\r\nCSeq: 1 MESSAGE\r\n"
+                      "Max-Forwards: 70\r\n",
+                      "hi", "text/plain")),
+      sip::Peer{"UDP", "192.0.2.20", 5060}));
 }
 
 }  // namespace

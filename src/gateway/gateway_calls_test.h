@@ -115,6 +115,10 @@ class FakeSignalling final : public sip::Signalling {
     info_done[session] = std::move(done);
     return log(Sent("info", session, 0, std::string(content_type), std::move(body)));
   }
+  Status message(uint64_t session, std::string_view content_type, std::string body,
+                 sip::RequestDone) override {
+    return log(Sent("message", session, 0, std::string(content_type), std::move(body)));
+  }
   Status notify_refer(uint64_t session, int status, std::string_view reason) override {
     return log(Sent("notify", session, status, std::string(reason)));
   }

@@ -587,6 +587,7 @@ json Gateway::meetings_status() const {
                    {"subject", r->meeting.subject},
                    {"organizer", r->meeting.organizer},
                    {"recorded", r->recorded},
+                   {"chatMessages", r->chat_messages},
                    {"members", std::move(members)},
                    {"recordings", std::move(recordings)}});
   }

@@ -45,7 +45,9 @@ json Gateway::status() const {
              {"meetingRefused", m.meeting_refused},
              {"meetingRefusedRecording", m.meeting_refused_recording},
              {"meetingRemovedRecording", m.meeting_removed_recording},
-             {"meetingMetadataUpdates", m.meeting_metadata_updates}}}};
+             {"meetingMetadataUpdates", m.meeting_metadata_updates},
+             {"meetingChatMessages", m.meeting_chat_messages},
+             {"meetingChatRefused", m.meeting_chat_refused}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;

@@ -136,6 +136,8 @@ Result<std::string> Recorder::start() {
                   h.emplace_back("Retry-After", std::to_string(options_.retry_after.count()));
                 return h;
               },
+          .on_message = [this](uint64_t id, uint64_t txn,
+                               const sip::Message& m) { return on_message(id, txn, m); },
       });
   auto bound = sip_->start();
   if (!bound) return bound.error();

@@ -114,6 +114,7 @@ struct RecorderOptions {
 };
 
 struct RecorderMetrics {
+  uint64_t chat_messages = 0;  // kept from recording sessions (meetings' chat)
   uint64_t sessions_started = 0;
   uint64_t sessions_completed = 0;
   uint64_t sessions_partial = 0;
@@ -153,6 +154,7 @@ class Recorder {
   struct Session;
   void on_invite(uint64_t id, const sip::Message& invite);
   Result<std::string> on_reoffer(uint64_t id, const sip::Message& request);
+  bool on_message(uint64_t id, uint64_t txn, const sip::Message& message);
   void on_ended(uint64_t id, std::string_view why);
   void refuse(uint64_t id, int status, const std::string& reason_key, const std::string& text);
   // Builds the answer for `offer`, opening, updating or closing the session's streams.

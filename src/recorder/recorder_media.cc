@@ -22,6 +22,7 @@
 #include "media/pcap.h"
 #include "media/srtp.h"
 #include "recorder/session.h"
+#include "sip/cpim.h"
 #include "siprec/call_facts.h"
 #include "siprec/gateway_context.h"
 #include "siprec/metadata.h"
@@ -233,6 +234,46 @@ void add_siprec_business(json& business, const siprec::CallFacts& facts) {
       ++from_siprec;
     }
   }
+}
+
+// A chat message in a recording session (a meeting's chat from our gateway, as message/cpim with
+// its sender and time; another client's text as it came): the signalling object keeps the
+// request as sent (durable at the next flush), the recording's "chat" object (written when the
+// session ends) and its timeline each entry.
+bool Recorder::on_message(uint64_t id, uint64_t txn, const sip::Message& message) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return false;
+  Session& s = *it->second;
+  s.log_request(message);
+  // Text that is not UTF-8 is kept in the signalling as sent; JSON gets it with U+FFFD.
+  auto utf8 = [](std::string_view text) {
+    return json::parse(json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace))
+        .get<std::string>();
+  };
+  const sip::Header* ct = message.find(sip::HeaderId::kContentType);
+  const std::string type = ct ? std::string(ct->value) : "";
+  const std::string now = format_iso8601_ms(std::chrono::system_clock::now());
+  json entry = {{"receivedAt", now}};
+  auto cpim = istarts_with(type, "message/cpim") ? sip::parse_cpim(message.body())
+                                                 : Result<sip::CpimMessage>(sip::CpimMessage{});
+  if (istarts_with(type, "message/cpim") && cpim) {
+    entry["from"] = utf8(sip::cpim_address(cpim.value().from));
+    entry["fromName"] = utf8(cpim.value().from);
+    entry["to"] = utf8(sip::cpim_address(cpim.value().to));
+    entry["sentAt"] = utf8(cpim.value().date_time);
+    entry["contentType"] = utf8(cpim.value().content_type);
+    entry["text"] = utf8(cpim.value().body);
+  } else {
+    auto from = message.from();
+    entry["from"] = from ? utf8(from.value().uri.text) : "";
+    entry["contentType"] = utf8(type);
+    entry["text"] = utf8(message.body());
+  }
+  if (s.chat.size() < 100000) s.chat.push_back(entry);
+  s.note({{"type", "chat"}, {"from", entry["from"]}, {"bytes", message.body().size()}});
+  ++metrics_.chat_messages;
+  warn_on_error(sip_->ua().reply(txn, message, 200, "OK"), "answering a MESSAGE");
+  return true;
 }
 
 Result<std::string> Recorder::on_reoffer(uint64_t id, const sip::Message& request) {

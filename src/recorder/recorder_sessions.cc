@@ -96,6 +96,20 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
   seal(s.evidence, "evidence");
   seal(s.signalling, "signalling");
   if (!s.recording_id.empty()) {
+    // The chat (a meeting's): who wrote what, when; the signalling object has each as sent.
+    if (!s.chat.empty()) {
+      auto c = archive_.begin_object(s.recording_id, "chat");
+      const std::string text =
+          json{{"recording", s.recording_id}, {"messages", s.chat}}.dump(2) + "\n";
+      Status st = c ? c.value()->writer().write(
+                          std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()))
+                    : Status(c.error());
+      if (st) {
+        if (auto sealed = archive_.seal(*c.value()); !sealed) st = sealed.error();
+      }
+      if (!st) s.fail("chat object: " + st.error().message);
+      s.catalog["chat"] = {{"messages", s.chat.size()}};
+    }
     auto q = archive_.begin_object(s.recording_id, "quality");
     if (q) {
       const std::string text = quality.dump(2) + "\n";

@@ -62,6 +62,8 @@ struct Recorder::Session : PacketSink {
   SysTime started{};
   std::chrono::steady_clock::time_point started_steady{};
   json events = json::array();
+  // Chat messages the recording client sent in the session (a meeting's), for the "chat" object.
+  json chat = json::array();
   std::string end_status, end_reason;  // set before we hang up ourselves
   bool finalized = false;
 

@@ -77,6 +77,9 @@ class Signalling {
     // application answers it (with reply(), perhaps later: a B2BUA relays it and answers with
     // the other party's status); false: 200 here.
     std::function<bool(uint64_t session, uint64_t txn, const Message& info)> on_info{};
+    // A MESSAGE in a dialog (chat in a meeting, RFC 3428 §5): true when the application answers
+    // it (with reply()); false: 405, as nothing here delivers or keeps it.
+    std::function<bool(uint64_t session, uint64_t txn, const Message& message)> on_message{};
     // Requests outside any dialog other than INVITE, CANCEL and ACK (a registrar's REGISTER):
     // true when the application answered it (with reply()); false for the default handling
     // (OPTIONS and INFO answered here, MESSAGE 405, anything else 501).
@@ -121,6 +124,9 @@ class Signalling {
   // An INFO in the dialog with this body (RFC 6086): what a B2BUA relays from the other party.
   virtual Status info(uint64_t session, std::string_view content_type, std::string body,
                       RequestDone done = nullptr) = 0;
+  // A MESSAGE in the dialog (RFC 3428 §5): a meeting's chat to a member or to a recorder.
+  virtual Status message(uint64_t session, std::string_view content_type, std::string body,
+                         RequestDone done = nullptr) = 0;
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
   // a final status (>= 200) ends the implicit subscription.
   virtual Status notify_refer(uint64_t session, int status, std::string_view reason) = 0;

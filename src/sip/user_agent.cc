@@ -236,6 +236,7 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     return;
   }
   if (method == "MESSAGE") {
+    if (handlers_.on_message && handlers_.on_message(s.id, txn, req)) return;
     respond(txn, req, 405, "Method Not Allowed");  // as outside a dialog
     return;
   }

@@ -32,8 +32,9 @@
 //     sends an UPDATE at half the interval; the other side ends the session with a BYE
 //     min(32 s, interval/3) before it would expire (RFC 4028 §10).
 // Outside dialogs: OPTIONS gets the status options_status() gives (200, or 503 when the
-// application is full) with Allow, Accept and Supported; INFO: 200; MESSAGE, in a dialog or not:
-// 405 with Allow (nothing delivers or keeps it: a 200 would tell the sender it was delivered);
+// application is full) with Allow, Accept and Supported; INFO: 200; MESSAGE, in a dialog or not,
+// that the application does not take (Handlers::on_request, on_message): 405 with Allow (nothing
+// delivers or keeps it: a 200 would tell the sender it was delivered);
 // anything else 501 with Allow; a request with a To tag for no dialog we know: 481.
 // Responses and in-dialog requests of calls we took go back to where the INVITE came from
 // (symmetric signalling, what SBCs expect); those of calls we placed follow the dialog's route
@@ -119,6 +120,8 @@ class UserAgent final : public Signalling {
                 const HeaderList& headers = {}, RequestDone done = nullptr) override;
   Status info(uint64_t session, std::string_view content_type, std::string body,
               RequestDone done = nullptr) override;
+  Status message(uint64_t session, std::string_view content_type, std::string body,
+                 RequestDone done = nullptr) override;
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
   // a final status (>= 200) ends the implicit subscription.
   Status notify_refer(uint64_t session, int status, std::string_view reason) override;

@@ -294,6 +294,14 @@ Status UserAgent::info(uint64_t session, std::string_view content_type, std::str
                         std::move(done));
 }
 
+Status UserAgent::message(uint64_t session, std::string_view content_type, std::string body,
+                          RequestDone done) {
+  Session* s = find(session);
+  if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
+  return send_in_dialog(*s, InDialog{"MESSAGE", std::string(content_type), std::move(body), {}, 0},
+                        std::move(done));
+}
+
 Status UserAgent::refer(uint64_t session, std::string_view refer_to, RequestDone done) {
   Session* s = find(session);
   if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");

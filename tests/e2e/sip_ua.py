@@ -160,6 +160,8 @@ class SipUA:
         elif req.method == "ACK":
             pass
         else:
+            if req.method == "MESSAGE":
+                self.messages = getattr(self, "messages", []) + [req]
             self.reply(req, 200, "OK")
 
     def wait_response(self, call_id, method, timeout=10):
@@ -256,6 +258,27 @@ class SipUA:
                 self.send(self.request("ACK", uri, call_id, tag, r.get("to"), cseq, branch=branch))
             if r.status != 401:
                 return r
+        return r
+
+    def serve(self, seconds):
+        """Answers what arrives (in-dialog requests: a meeting's chat, a BYE) for `seconds`."""
+        end = time.time() + seconds
+        while time.time() < end:
+            m = self.receive(max(0.01, end - time.time()))
+            if m is not None and not m.status:
+                self.answer_in_dialog(m)
+
+    def message(self, user, text, ctype="text/plain;charset=utf-8"):
+        """A MESSAGE outside any dialog (answering its challenge): the final response."""
+        call_id, tag = os.urandom(8).hex(), os.urandom(4).hex()
+        uri = f"sip:{user}@{self.domain}"
+        auth = ""
+        for cseq in (1, 2):
+            self.send(self.request("MESSAGE", uri, call_id, tag, f"<{uri}>", cseq, auth, body=text, ctype=ctype))
+            r = self.wait_response(call_id, "MESSAGE")
+            if r.status != 401:
+                return r
+            auth = self.authorization(r.get("www-authenticate"), "MESSAGE", uri)
         return r
 
     def call(self, user, sdp=None, talk=True):

@@ -250,6 +250,19 @@ class MeetingTest(GatewayTestCase):
             t.start()
         for t in threads:
             t.join()
+        # Chat: Bob's MESSAGE to the meeting reaches Alice and Carol (with Bob as its sender) and
+        # the archive.
+        r = people["bob"].ua.message(f"meet-{m['id']}", "Buy 100 at 4.20 \u2014 ok?")
+        self.assertEqual(r.status, 202, str(r))
+        for n in ("alice", "carol"):
+            people[n].ua.serve(0.5)
+        for n in ("alice", "carol"):
+            self.assertTrue(getattr(people[n].ua, "messages", []), n)
+            got = people[n].ua.messages[0]
+            self.assertIn("message/cpim", got.get("content-type"))
+            self.assertRegex(got.body, r"From: .*<sip:bob@contoso\.com>")
+            self.assertIn("Buy 100 at 4.20", got.body)
+        self.assertFalse(getattr(people["bob"].ua, "messages", []))
         for name, p in people.items():
             self.assertEqual(p.ua.in_dialog(dialogs[name], "BYE").status, 200)
         self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status()["meetings"])
@@ -276,6 +289,13 @@ class MeetingTest(GatewayTestCase):
             for seq, (pt, audio, _) in got.items():
                 self.assertEqual((pt, audio), (p.pt, p.sent[seq]), f"{name} packet {seq}")
         self.assertEqual(len({next(iter(kept[p.ssrc].values()))[2] for p in people.values()}), 3)
+        chat = [o["id"] for o in shown["objects"] if o["kind"] == "chat"]
+        self.assertEqual(len(chat), 1, shown["objects"])
+        kept_chat = json.loads(subprocess.run([BIN, "archive", "cat", chat[0]], capture_output=True, env=self.env,
+                                              timeout=60).stdout)
+        self.assertEqual([(c["from"], c["text"]) for c in kept_chat["messages"]],
+                         [("sip:bob@contoso.com", "Buy 100 at 4.20 \u2014 ok?")])
+        self.assertEqual(shown["metadata"]["chat"], {"messages": 1})
 
     def test_unknown_cancelled_and_codecless_joins_are_refused_with_a_reason(self):
         gw, gw_port = self.start_gateway()
