@@ -124,12 +124,14 @@ CallFacts call_facts(const Metadata& m) {
   CallFacts f;
   Flattener flat(f.data);
   std::string observed;
+  bool meeting = false;
   bool bw_orig = false, bw_term = false;
   std::string bw_calling, bw_called;
   for (const auto& x : m.extensions) {
     pugi::xml_document doc;
     if (!parse(x, doc)) continue;
     flat.walk(doc.document_element());
+    meeting |= static_cast<bool>(find_local(doc, "meeting"));  // ours, for a meeting
     if (auto call = find_local(doc, "call"); call && call.attribute("observed")) {
       observed = call.attribute("observed").value();
       f.direction = call.attribute("direction").value();
@@ -150,6 +152,8 @@ CallFacts call_facts(const Metadata& m) {
       if (parse(x, doc)) flat.walk(doc.document_element());
     }
   }
+  // A meeting has members, not a caller and a callee: its participants say who was in it.
+  if (meeting) return f;
   const Participant* calling = nullptr;
   const Participant* called = nullptr;
   for (const auto& p : m.participants) {

@@ -6,6 +6,7 @@
 //   - Oracle/Acme and Avaya SBCs (apkt:callingParty true/false on each participant);
 //   - BroadWorks and Webex (<callType><origCall>|<termCall>, callingPartyNumber,
 //     calledPartyNumber);
+//   - ours for a meeting (<vb:meeting>): no caller or callee, only members (its participants);
 //   - anyone else: the first participant called the second (RFC 7865 gives no roles).
 // Business data: every leaf element of an extension by its local name (<extTrackingID>,
 // <apkt:ucid>), a header an SBC copied (<apkt:header label="X-Trade-Id"><value>) by its header

@@ -82,6 +82,7 @@ TEST(MeetingOffer, EachParticipantSendsItsOwnLabelledStreamAndTheMeetingIsNamed)
   EXPECT_TRUE(has("meetingId", "4711"));
   EXPECT_TRUE(has("subject", "Q4 <rates> & \"bonds\""));
   EXPECT_TRUE(has("applicationId", "app-1"));
+  EXPECT_FALSE(facts.origin) << "a meeting has members, not a caller";
 }
 
 TEST(MeetingOffer, AJoinAddsAnMLineAndALeaveZeroesItsPortWithTheirTimes) {

@@ -153,6 +153,7 @@ class SipUA:
             self.notify_frags.append(req.body.split("\r\n")[0])
             self.reply(req, 200, "OK")
         elif req.method == "BYE":
+            self.byes = getattr(self, "byes", []) + [req]
             self.reply(req, 200, "OK")
             for d in getattr(self, "dialogs", []):
                 if d.call_id == req.get("call-id"):

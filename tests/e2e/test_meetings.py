@@ -18,10 +18,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 from helpers import main, wait_until  # noqa: E402
 from rtp_sender import rtp, ulaw  # noqa: E402
 from sip_ua import SipUA  # noqa: E402
-from test_gateway import BIN, SETUP, GatewayTestCase  # noqa: E402
+from test_gateway import APP, BIN, PAIR_APP, SETUP, GatewayTestCase  # noqa: E402
 from test_recorder import g711, read_pcap, rtp_fields  # noqa: E402
 
-PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3"}
+PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3",
+             "dave": "dave-secret-44", "erin": "erin-secret-55", "frank": "frank-secret-66"}
 
 
 def alaw(sample):
@@ -119,7 +120,9 @@ def send_dtmf(sock, port, keys, pt=101):
         time.sleep(0.06)
 
 
-class MeetingTest(GatewayTestCase):
+class MeetingCase(GatewayTestCase):
+    """Phones of the tenant's users (and the helpers) for meeting tests."""
+
     def setUp(self):
         super().setUp()
         self.admin(SETUP)
@@ -145,6 +148,8 @@ class MeetingTest(GatewayTestCase):
         with open(os.path.join(self.data, "gateway-status.json")) as f:
             return json.load(f)
 
+
+class MeetingTest(MeetingCase):
     def test_three_phones_join_by_the_uri_and_each_hears_the_others_but_not_itself(self):
         gw, gw_port = self.start_gateway()
         # Scheduled by the CLI while the gateway runs: the next call finds it.
@@ -314,6 +319,143 @@ class MeetingTest(GatewayTestCase):
         self.assertIn("was cancelled", r.get("warning"))
         # The status file is rewritten once a second.
         self.assertTrue(wait_until(lambda: self.status()["totals"]["meetingRefused"] == 3, 3), self.status()["totals"])
+
+
+class RecordedMeetingTest(MeetingCase):
+    """Two recorded users under different policies (two applications, each with its recorder) in
+    one meeting with unrecorded members and a dial-in caller."""
+
+    def setUp(self):
+        super().setUp()
+        self.admin("\n".join(f"New-VbUser {u}@contoso.com -DisplayName {u.title()} -SipPassword {PASSWORDS[u]}"
+                              for u in ("dave", "erin", "frank")))
+        self.rec_a, port_a = self.start_recorder(drain_timeout_s=0)
+        self.data_b = os.path.join(self.tmp, "data-b")
+        self.rec_b, port_b = self.start_recorder(data=self.data_b, drain_timeout_s=0)
+        self.admin(f"""
+New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{port_a}
+New-VbRecorderEndpoint -ApplicationId {PAIR_APP} -Uri sip:srs@127.0.0.1:{port_b}
+New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true
+New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com
+New-CsTeamsComplianceRecordingPolicy -Identity Sales -Enabled $true
+New-CsTeamsComplianceRecordingApplication -Parent Sales -Id rec2@contoso.com
+Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders
+Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sales
+""")
+        dial_in = '[[gateway.dial_in]]\nnumber = "+14255550150"\nlanguage = "de"\n'
+        self.gw, self.gw_port = self.start_role(
+            "gateway", "gateway", {"digest_algorithms": ["MD5"], "recording_setup_timeout_ms": 3000,
+                                   "health_check_interval_ms": 300}, dial_in)
+        r = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Six on the desk",
+                        "--pin", "482913", "--json", check=0)
+        self.m = json.loads(r.stdout)
+
+    def join(self, people):
+        """Each joins by the URI, Dave by the dial-in number and the PIN: their dialogs."""
+        dialogs = {}
+        for name, p in people.items():
+            if name != "dave":
+                dialogs[name] = p.ua.call(f"meet-{self.m['id']}", sdp=p.sdp(), talk=False)
+                continue
+            dialogs[name] = p.ua.call("+14255550150", sdp=p.sdp(), talk=False)
+            port = int(dialogs[name].answer.split("m=audio ")[1].split()[0])
+            time.sleep(0.3)
+            send_dtmf(p.ua.media, port, "482913#")
+        live = wait_until(lambda: [len(x["members"]) for x in self.status()["meetings"]] == [len(people)], 10)
+        self.assertTrue(live, self.status())
+        return dialogs
+
+    def archived(self, rec, data):
+        """The one recording `rec` made: its catalog, and each SSRC's packets in its evidence."""
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            started = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(started), 1, f"{rec.log}: one session for the meeting")
+        env = dict(self.env, VERBATIM_DATA_DIR=data)
+        shown = json.loads(self.run_vb("archive", "show", started[0], env=env, check=0).stdout)
+        pcap = [o["id"] for o in shown["objects"] if o["kind"] == "evidence-pcap"][0]
+        data = subprocess.run([BIN, "archive", "cat", pcap], capture_output=True, env=env, timeout=60).stdout
+        kept = {}
+        for _, _, dport, payload in read_pcap(data):
+            ssrc, seq, _, pt, audio = rtp_fields(payload)
+            kept.setdefault(ssrc, {})[seq] = (pt, audio, dport)
+        return shown, kept
+
+    def test_six_members_two_applications_each_one_session_with_every_stream_as_sent(self):
+        people = {name: Participant(self.ua(name, self.gw_port), pt, hz) for name, pt, hz in
+                  (("carol", 8, 1700), ("alice", 8, 440), ("bob", 0, 1000), ("erin", 0, 620),
+                   ("frank", 8, 1300), ("dave", 8, 880))}
+        dialogs = self.join(people)
+        meeting = self.status()["meetings"][0]
+        self.assertEqual(sorted(r["policy"] for r in meeting["recordings"]), ["Sales", "Traders"])
+        for r in meeting["recordings"]:
+            self.assertEqual([leg["state"] for leg in r["legs"]], ["recording"], r)
+        members = {x["aor"]: x for x in meeting["members"]}
+        self.assertEqual(members["sip:alice@contoso.com"]["policy"], "Traders")
+        self.assertEqual(members["sip:bob@contoso.com"]["policy"], "Sales")
+        # Carol was in before the recording began; the dial-in caller heard it in German.
+        self.assertEqual(members["sip:carol@contoso.com"]["notice"], "played")
+        with open(self.gw.log) as f:
+            self.assertIn("dial-in: sip:dave@contoso.com entered the PIN", f.read())
+        time.sleep(4)  # the notices end (they play instead of the mix)
+        threads = [threading.Thread(target=p.run, args=(dialogs[n].answer, 3)) for n, p in people.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name, p in people.items():
+            self.assertEqual(p.ua.in_dialog(dialogs[name], "BYE").status, 200)
+        self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status()["meetings"])
+        for rec, data in ((self.rec_a, self.data), (self.rec_b, self.data_b)):
+            shown, kept = self.archived(rec, data)
+            self.assertEqual(len(shown["metadata"]["participants"]), 6, shown["metadata"]["participants"])
+            for name, p in people.items():
+                got = kept.get(p.ssrc, {})
+                # What it sent, byte for byte (so sample for sample once decoded), on a stream of its own.
+                self.assertGreater(len(got), 140, f"{rec.log}: {name}")
+                self.assertEqual(len({v[2] for v in got.values()}), 1, name)
+                for seq, (pt, audio, _) in got.items():
+                    self.assertEqual((pt, audio), (p.pt, p.sent[seq]), f"{name} packet {seq}")
+            self.assertEqual(len({next(iter(kept[p.ssrc].values()))[2] for p in people.values()}), 6)
+
+    def test_killing_a_required_recorder_removes_only_its_recorded_member_after_the_warning(self):
+        """T01 for meetings: Bob's recorder (Sales) is killed (-9: no BYE; the health checks find
+        it). Bob hears the warning, then is removed with a Reason; Alice (recorded by the other
+        application), Carol and Erin stay, and Alice's recording goes on."""
+        people = {name: Participant(self.ua(name, self.gw_port), 8, hz) for name, hz in
+                  (("carol", 1700), ("alice", 440), ("bob", 1000), ("erin", 620))}
+        dialogs = self.join(people)
+        time.sleep(4)  # the notices end
+        threads = [threading.Thread(target=p.run, args=(dialogs[n].answer, 12)) for n, p in people.items()]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        self.rec_b.kill()
+        t0 = time.monotonic()
+        bob = people["bob"].ua
+        removed = wait_until(lambda: bob.serve(0.2) or getattr(bob, "byes", []), 20)
+        self.assertTrue(removed, self.status())
+        self.assertIn("removed from the meeting", bob.byes[0].get("reason"))
+        self.assertGreater(time.monotonic() - t0, 2.0)  # the warning played first
+        stayed = ["sip:alice@contoso.com", "sip:carol@contoso.com", "sip:erin@contoso.com"]
+        self.assertTrue(wait_until(lambda: sorted(x["aor"] for x in self.status()["meetings"][0]["members"]) == stayed,
+                                   3), self.status())
+        meeting = self.status()["meetings"][0]
+        self.assertEqual(self.status()["totals"]["meetingRemovedRecording"], 1)
+        self.assertEqual([r["policy"] for r in meeting["recordings"]], ["Traders"])
+        for t in threads:
+            t.join()
+        for name in ("alice", "carol", "erin"):
+            people[name].ua.serve(0.2)
+            self.assertFalse(getattr(people[name].ua, "byes", []), name)
+            self.assertEqual(people[name].ua.in_dialog(dialogs[name], "BYE").status, 200)
+        shown, kept = self.archived(self.rec_a, self.data)
+        self.assertEqual(shown["metadata"]["status"], "complete", shown["metadata"])
+        # Bob's stream ends when he was removed; the others' go on to the end.
+        self.assertLess(len(kept[people["bob"].ssrc]), len(kept[people["alice"].ssrc]) - 100)
+        gone = [p for p in shown["metadata"]["siprec"]["participants"] if p.get("disassociateTime")]
+        self.assertEqual([p["names"][0]["aor"] for p in gone], ["sip:bob@contoso.com"])
 
 
 if __name__ == "__main__":
