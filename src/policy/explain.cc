@@ -133,6 +133,19 @@ std::string explanation_text(const Explanation& e) {
            tf(inv.required_during_call) + ", RequiredBeforeMeetingJoin " +
            tf(inv.required_before_meeting_join) + ", RequiredDuringMeeting " +
            tf(inv.required_during_meeting) + "\n";
+    // What the meeting flags do (the gateway's meetings, docs/meetings.md).
+    out +=
+        std::string(
+            "     In meetings: one session for the whole meeting (shared with every "
+            "member under this application); ") +
+        (inv.required_before_meeting_join ? "the user joins once it is in"
+                                          : "the user joins without waiting for it") +
+        "; " +
+        (inv.required_during_meeting
+             ? std::string("when it is lost the user is removed") +
+                   (p.warn_user_on_removal ? " after the spoken warning" : "") + ", the others stay"
+             : std::string("when it is lost the user stays")) +
+        "\n";
     out += "     ConcurrentInvitationCount " + std::to_string(inv.concurrent_invitation_count) +
            "; endpoints" +
            (u.data_location.empty() ? "" : " (region " + u.data_location + " first)") + ": " +

@@ -69,6 +69,9 @@ class CliTest(VerbatimTestCase):
         r = self.run_vb("policy", "explain", "alice@contoso.com", check=0)
         self.assertIn("Recorded:   YES", r.stdout)
         self.assertIn("direct assignment -> Tag:Traders", r.stdout)
+        # What the meeting flags do, in words.
+        self.assertIn("In meetings: one session for the whole meeting", r.stdout)
+        self.assertIn("the user joins once it is in", r.stdout)
         j = json.loads(self.run_vb("policy", "explain", "+14255550100", "--json", check=0).stdout)
         self.assertTrue(j["recorded"])
         self.assertEqual(j["assignments"][0]["source"], "Direct")
