@@ -7,7 +7,6 @@
 // Who: compliance officers and supervisors, for calls with a party in the groups or regions of
 // their account; a call out of scope and one that does not exist get the same 403 (T36).
 #include <chrono>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -153,26 +152,8 @@ Response Router::call_control(const Request& req, const Principal& who, std::str
                    "GatewayUnavailable");
   }
   // The gateway's answer.
-  std::optional<ControlRequest> answer;
-  auto deadline = std::chrono::steady_clock::now() + kWait;
-  bool taken = false;
-  for (;;) {
-    auto got = control.value()->get(id.value());
-    if (got && got.value() && got.value()->state != "pending" && got.value()->state != "taken") {
-      answer = std::move(got).value();
-      break;
-    }
-    if (got && got.value() && got.value()->state == "taken" && !taken) {
-      taken = true;
-      deadline = std::max(deadline, std::chrono::steady_clock::now() + kWaitTaken);
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      auto gave_up = control.value()->give_up(id.value(), "no gateway answered in time");
-      if (gave_up && gave_up.value()) break;
-      if (std::chrono::steady_clock::now() >= deadline + kWaitTaken) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  auto waited = control.value()->wait_answer(id.value(), kWait, kWaitTaken);
+  std::optional<ControlRequest> answer = waited ? std::move(waited).value() : std::nullopt;
   // The recordings of the call in progress now (a recording on demand appears once its recorder
   // answered, after this).
   std::vector<std::string> recordings;

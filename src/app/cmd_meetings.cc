@@ -1,10 +1,13 @@
 // `verbatim meeting create | list | show | cancel`: meetings and their dial-in PINs
-// (common/meetings.h), in <data_dir>/meetings.db beside the policy model.
+// (common/meetings.h), in <data_dir>/meetings.db beside the policy model; and `mute | unmute |
+// remove` for a meeting in progress, carried out by the gateway that has it.
+#include <chrono>
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "app/cli.h"
+#include "common/call_control.h"
 #include "common/data_paths.h"
 #include "common/exit_codes.h"
 #include "common/meetings.h"
@@ -93,12 +96,45 @@ int run_cancel(Env& env, const std::string& id, const std::string& reason) {
   return kExitOk;
 }
 
+// The organiser's controls of a meeting in progress: asked of the gateway that has it through
+// the call control table (common/call_control.h), whose answer is waited for.
+int run_control(Env& env, const std::string& action, const std::string& id, std::string participant,
+                const std::string& reason) {
+  auto store = open_meetings(env);
+  if (!store) return fail(kExitUsage, store.error().message);
+  auto m = store.value()->get(id);
+  if (!m) return fail(kExitUsage, m.error().message);
+  if (!m.value()) return fail(kExitUsage, "no meeting " + id);
+  if (participant.find(':') == std::string::npos) participant = "sip:" + participant;
+  auto control = CallControl::open(DataPaths(env.config.data_dir).call_control_db());
+  if (!control) return fail(kExitUsage, control.error().message);
+  ControlRequest r;
+  r.call_id = "meet-" + id;
+  r.action = action;
+  r.party = participant;
+  r.requested_by = default_actor();
+  r.reason = reason;
+  auto asked = control.value()->request(r);
+  if (!asked) return fail(kExitUsage, asked.error().message);
+  auto answer =
+      control.value()->wait_answer(asked.value(), std::chrono::seconds(4), std::chrono::seconds(2));
+  if (!answer) return fail(kExitUsage, answer.error().message);
+  if (!answer.value()) {
+    return fail(kExitFinding, "meeting " + id +
+                                  " is not in progress at a running gateway (none answered "
+                                  "within 4 s)");
+  }
+  if (answer.value()->state != "done") return fail(kExitFinding, answer.value()->result);
+  std::cout << answer.value()->result << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_meeting_commands(CLI::App& app, Commands& commands) {
   struct Args {
     NewMeeting meeting;
-    std::string id, organizer, reason;
+    std::string id, organizer, reason, participant;
     bool all = false, json = false;
   };
   auto a = std::make_shared<Args>();
@@ -125,6 +161,20 @@ void add_meeting_commands(CLI::App& app, Commands& commands) {
   cancel->add_option("id", a->id, "the meeting's id")->required();
   cancel->add_option("--reason", a->reason, "why")->required();
   commands.on(cancel, [a](Env& env) { return run_cancel(env, a->id, a->reason); });
+  for (const auto& [action, what] :
+       {std::pair<std::string, std::string>{"mute",
+                                            "mute a member: no one hears them (their "
+                                            "recorders still do)"},
+        {"unmute", "let a muted member be heard again"},
+        {"remove", "remove a member from the meeting (their call ends, with why)"}}) {
+    auto* c = meeting->add_subcommand(action, what + " (a meeting in progress)");
+    c->add_option("id", a->id, "the meeting's id")->required();
+    c->add_option("--participant", a->participant, "the member's SIP address or user")->required();
+    c->add_option("--reason", a->reason, "why (logged)");
+    commands.on(c, [a, name = action](Env& env) {
+      return run_control(env, name, a->id, a->participant, a->reason);
+    });
+  }
 }
 
 }  // namespace verbatim::cli

@@ -1,6 +1,8 @@
 #include "common/call_control.h"
 
+#include <algorithm>
 #include <array>
+#include <thread>
 
 #include <sqlite3.h>
 
@@ -44,7 +46,33 @@ std::string now() { return format_iso8601_ms(std::chrono::system_clock::now()); 
 }  // namespace
 
 bool valid_control_action(const std::string& action) {
-  return action == "pause" || action == "resume" || action == "start" || action == "stop";
+  return action == "pause" || action == "resume" || action == "start" || action == "stop" ||
+         action == "mute" || action == "unmute" || action == "remove";
+}
+
+Result<std::optional<ControlRequest>> CallControl::wait_answer(
+    int64_t id, std::chrono::milliseconds wait, std::chrono::milliseconds wait_taken) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  bool taken = false;
+  for (;;) {
+    auto got = get(id);
+    if (!got) return got.error();
+    if (got.value() && got.value()->state != "pending" && got.value()->state != "taken") {
+      return got;
+    }
+    if (got.value() && got.value()->state == "taken" && !taken) {
+      taken = true;
+      deadline = std::max(deadline, std::chrono::steady_clock::now() + wait_taken);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      auto gave_up = give_up(id, "no gateway answered in time");
+      if (gave_up && gave_up.value()) return std::optional<ControlRequest>();
+      if (std::chrono::steady_clock::now() >= deadline + wait_taken) {
+        return std::optional<ControlRequest>();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 Result<std::unique_ptr<CallControl>> CallControl::open(const std::string& path) {

@@ -14,6 +14,7 @@
 // wait for the portal's writes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,9 +29,11 @@ namespace verbatim {
 struct ControlRequest {
   int64_t id = 0;
   std::string call_id;  // the caller's Call-ID, as the call records name the call
-  std::string action;   // pause, resume, start, stop
-  std::string party;    // start: "caller" or "callee"; empty: each party that is a user
-  std::string policy;   // start: the policy whose applications record; empty: the party's own
+  std::string action;   // pause, resume, start, stop; a meeting's: mute, unmute, remove
+  // start: "caller" or "callee", empty: each party that is a user; a meeting's: the member's
+  // address (call_id is then "meet-<id>").
+  std::string party;
+  std::string policy;  // start: the policy whose applications record; empty: the party's own
   std::string requested_by, reason, requested_at;
   std::string state = "pending";  // pending, taken, done, refused
   std::string result;             // what the gateway did, or why it did not
@@ -58,6 +61,11 @@ class CallControl {
   Status answer(int64_t id, bool done, const std::string& result);
   // The asker gives up on a request still pending: false when a gateway has taken it.
   Result<bool> give_up(int64_t id, const std::string& why);
+  // The asker waits for the answer to request `id` (polling every 50 ms): the answered request,
+  // or none when no gateway took it within `wait` (it is then given up), or one that took it did
+  // not answer within `wait_taken` more.
+  Result<std::optional<ControlRequest>> wait_answer(int64_t id, std::chrono::milliseconds wait,
+                                                    std::chrono::milliseconds wait_taken);
 
  private:
   explicit CallControl(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}

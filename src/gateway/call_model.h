@@ -296,7 +296,9 @@ struct Gateway::RoomMember {
   std::optional<udp::endpoint> sdp;
   std::optional<asio::ip::address> signalling;
   std::optional<udp::endpoint> latched;
-  bool sending = true;    // it sends to us (not on hold)
+  bool sending = true;  // it sends to us (not on hold)
+  bool muted = false;   // by the organiser: no one hears it (its recorders still get it)
+  std::string muted_by;
   bool receiving = true;  // we send to it
   uint16_t seq = 0;
   uint32_t timestamp = 0, ssrc = 0;

@@ -48,7 +48,8 @@ void Gateway::poll_control() {
       spdlog::warn("call control: {}", pending.error().message);
     } else {
       for (const auto& r : pending.value()) {
-        if (!call_by_call_id(r.call_id))
+        const bool meeting = r.call_id.starts_with("meet-") && rooms_.contains(r.call_id.substr(5));
+        if (!meeting && !call_by_call_id(r.call_id))
           continue;  // another gateway's, or none: its asker gives up
         auto taken = control_->take(r.id);
         if (!taken || !taken.value()) continue;
@@ -74,6 +75,7 @@ Gateway::Call* Gateway::call_by_call_id(const std::string& call_id) {
 }
 
 Result<std::string> Gateway::control(const ControlRequest& r) {
+  if (r.call_id.starts_with("meet-")) return meeting_control(r);
   Call* found = call_by_call_id(r.call_id);
   if (!found) return make_error(ErrorCode::kNotFound, "no call " + r.call_id + " at this gateway");
   Call& c = *found;

@@ -181,6 +181,7 @@ struct GatewayMetrics {
   uint64_t meeting_metadata_updates = 0;   // joins and leaves told to a meeting's recorders
   uint64_t meeting_chat_messages = 0;      // relayed and kept
   uint64_t meeting_chat_refused = 0;       // not a member, not text, too long, recorder not ready
+  uint64_t meeting_controls = 0;           // members muted, unmuted or removed by the organiser
 };
 
 // The gateway's edges. Production passes only the policy service (the Gateway constructor that
@@ -419,6 +420,10 @@ class Gateway {
   bool on_member_message(uint64_t session, uint64_t txn, const sip::Message& request);
   void meeting_chat(uint64_t txn, const sip::Message& request, const std::string& meeting,
                     uint64_t sender);
+  // The organiser's controls (meeting_control.cc): mute, unmute or remove a member ("meet-<id>"
+  // stands for the call, the member's address for the party).
+  Result<std::string> meeting_control(const ControlRequest& r);
+  void tell_recorders_muted(Room& room, const RoomMember& m, const std::string& by);
 
   boost::asio::io_context& io_;
   GatewayOptions options_;

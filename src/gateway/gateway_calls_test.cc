@@ -814,5 +814,66 @@ TEST_F(GatewayCalls, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecordersN
       sip::Peer{"UDP", "192.0.2.20", 5060}));
 }
 
+TEST_F(GatewayCalls, TheOrganiserMutesUnmutesAndRemovesAMemberAndTheRecordersAreTold) {
+  TestDir dir("gw-meeting-control");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
+  const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
+  recorders_answer();
+  const uint64_t srs = ua.invites_to("sip:srs@").at(0);
+  auto ask = [&](const std::string& action, const std::string& who) {
+    ControlRequest r;
+    r.call_id = "meet-" + m.id;
+    r.action = action;
+    r.party = who;
+    r.requested_by = "bob@contoso.com";
+    return gw->control(r);
+  };
+  EXPECT_FALSE(ask("mute", "sip:dave@contoso.com")) << "not in the meeting";
+  ASSERT_TRUE(ask("mute", "sip:carol@contoso.com"));
+  const Sent* update = last_sent(ua, "update", srs);
+  ASSERT_NE(update, nullptr);
+  EXPECT_NE(update->body.find("muted"), std::string::npos) << update->body;
+  EXPECT_NE(update->body.find("bob@contoso.com"), std::string::npos) << "who muted her";
+  EXPECT_TRUE(gw->status()["meetings"][0]["members"][0]["muted"].get<bool>() ||
+              gw->status()["meetings"][0]["members"][1]["muted"].get<bool>());
+  // Muted: Bob hears nothing of her, her recorder still gets her packets.
+  advance(seconds(8));  // the notices have played
+  auto* carol_port = media.taps.at(0).get();
+  const udp::endpoint carol_phone(asio::ip::make_address("192.0.2.30"), 30000);
+  auto* bob_port = media.taps.at(1).get();
+  for (uint16_t seq = 0; seq < 10; ++seq) {
+    carol_port->handler(carol_phone, member_packet(seq));
+    advance(milliseconds(20));
+  }
+  size_t loud = 0;
+  for (size_t i = 12; i < bob_port->sent.back().second.size(); ++i) {
+    loud += (bob_port->sent.back().second[i] & 0x7f) < 0x60 ? 1 : 0;
+  }
+  EXPECT_EQ(loud, 0u) << "Bob hears Carol while she is muted";
+  EXPECT_EQ(copy_to(media, 40000)->sent.back().second, member_packet(9));
+  ASSERT_TRUE(ask("unmute", "sip:carol@contoso.com"));
+  for (uint16_t seq = 10; seq < 20; ++seq) {
+    carol_port->handler(carol_phone, member_packet(seq));
+    advance(milliseconds(20));
+  }
+  loud = 0;
+  for (size_t i = 12; i < bob_port->sent.back().second.size(); ++i) {
+    loud += (bob_port->sent.back().second[i] & 0x7f) < 0x60 ? 1 : 0;
+  }
+  EXPECT_GT(loud, 100u) << "Bob hears Carol again";
+  // Removed: her call ends with the reason; Bob stays.
+  ASSERT_TRUE(ask("remove", "sip:carol@contoso.com"));
+  const Sent* bye = ua.find("hangup", carol);
+  ASSERT_NE(bye, nullptr);
+  EXPECT_NE(bye->header("Reason").find("removed from the meeting by bob@contoso.com"),
+            std::string::npos);
+  EXPECT_EQ(ua.find("hangup", bob), nullptr);
+  EXPECT_EQ(gw->metrics().meeting_controls, 3u);
+}
+
 }  // namespace
 }  // namespace verbatim::gateway::calls_test

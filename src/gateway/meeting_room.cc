@@ -557,6 +557,7 @@ json Gateway::meetings_status() const {
                          {"concealed", s.concealed},
                          {"late", s.late},
                          {"admitted", m.admitted},
+                         {"muted", m.muted},
                          {"recorded", m.party.recorded}});
       if (!m.notice.empty()) members.back()["notice"] = m.notice;
       if (m.party.decision.policy) members.back()["policy"] = m.party.decision.policy->name;

@@ -47,7 +47,8 @@ json Gateway::status() const {
              {"meetingRemovedRecording", m.meeting_removed_recording},
              {"meetingMetadataUpdates", m.meeting_metadata_updates},
              {"meetingChatMessages", m.meeting_chat_messages},
-             {"meetingChatRefused", m.meeting_chat_refused}}}};
+             {"meetingChatRefused", m.meeting_chat_refused},
+             {"meetingControls", m.meeting_controls}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;

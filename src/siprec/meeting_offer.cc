@@ -1,6 +1,9 @@
 #include "siprec/meeting_offer.h"
 
+#include <sstream>
 #include <string>
+
+#include <pugixml.hpp>
 
 #include "common/ids.h"
 #include "sip/multipart.h"
@@ -108,6 +111,26 @@ MeetingOffer build_meeting_reoffer(const MeetingSessionSpec& spec, std::vector<M
     md.participants.push_back(std::move(gone));
   }
   return package(meeting_session_sdp(spec, lines), md);
+}
+
+std::string meeting_mute_update(const std::string& session_id, const std::string& participant_id,
+                                bool muted, const std::string& by, const std::string& at) {
+  pugi::xml_document doc;
+  auto e = doc.append_child("vb:muted");
+  e.append_attribute("xmlns:vb") = "urn:verbatim:gateway:1";
+  e.append_attribute("by") = by.c_str();
+  e.append_attribute("at") = at.c_str();
+  e.text() = muted ? "true" : "false";
+  std::ostringstream xml;
+  doc.save(xml, "", pugi::format_raw | pugi::format_no_declaration);
+  Metadata md;
+  md.partial = true;
+  Participant p;
+  p.id = participant_id;
+  p.sessions = {session_id};
+  p.extensions.push_back(xml.str());
+  md.participants.push_back(std::move(p));
+  return serialize_metadata(md);
 }
 
 }  // namespace verbatim::siprec

@@ -61,4 +61,9 @@ MeetingOffer build_meeting_reoffer(const MeetingSessionSpec& spec, std::vector<M
                                    const std::string& session_id,
                                    const std::vector<size_t>& changed);
 
+// A partial metadata update (for an UPDATE) saying that a participant was muted or unmuted by
+// the organiser, and by whom, at `at` (ISO 8601): a <vb:muted> element in the participant.
+std::string meeting_mute_update(const std::string& session_id, const std::string& participant_id,
+                                bool muted, const std::string& by, const std::string& at);
+
 }  // namespace verbatim::siprec

@@ -302,6 +302,32 @@ class MeetingTest(MeetingCase):
                          [("sip:bob@contoso.com", "Buy 100 at 4.20 \u2014 ok?")])
         self.assertEqual(shown["metadata"]["chat"], {"messages": 1})
 
+    def test_the_organisers_cli_mutes_and_removes_a_member_of_the_running_meeting(self):
+        gw, gw_port = self.start_gateway()
+        m = self.meeting("Muted desk")
+        r = self.run_vb("meeting", "mute", m["id"], "--participant", "bob@contoso.com", check=1)
+        self.assertIn("not in progress at a running gateway", r.stderr)
+        alice = Participant(self.ua("alice", gw_port), 8, 440)
+        bob = Participant(self.ua("bob", gw_port), 0, 1000)
+        dialogs = {p: p.ua.call(f"meet-{m['id']}", sdp=p.sdp(), talk=False) for p in (alice, bob)}
+        r = self.run_vb("meeting", "mute", m["id"], "--participant", "bob@contoso.com", "--reason", "noise",
+                        check=0)
+        self.assertIn(f"sip:bob@contoso.com muted in meeting {m['id']}", r.stdout)
+        threads = [threading.Thread(target=p.run, args=(d.answer, 2)) for p, d in dialogs.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertLess(presence(alice.pcm()[-6000:], 1000), 0.02, "Alice hears Bob while he is muted")
+        self.assertGreater(presence(bob.pcm()[-6000:], 440), 0.2, "a muted member still hears")
+        self.assertTrue(wait_until(lambda: any(x.get("muted") for x in self.status()["meetings"][0]["members"]), 3))
+        r = self.run_vb("meeting", "remove", m["id"], "--participant", "sip:bob@contoso.com", check=0)
+        self.assertIn("removed", r.stdout)
+        self.assertTrue(wait_until(lambda: bob.ua.serve(0.2) or getattr(bob.ua, "byes", []), 5))
+        self.assertIn("removed from the meeting by", bob.ua.byes[0].get("reason"))
+        self.assertEqual(alice.ua.in_dialog(dialogs[alice], "BYE").status, 200)
+        self.assertTrue(wait_until(lambda: self.status()["totals"]["meetingControls"] == 2, 3), self.status()["totals"])
+
     def test_unknown_cancelled_and_codecless_joins_are_refused_with_a_reason(self):
         gw, gw_port = self.start_gateway()
         alice = self.ua("alice", gw_port)
