@@ -726,6 +726,37 @@ TEST_F(GatewayCalls, ARecorderTheMeetingFlagsDoNotRequireNeverHoldsAMemberBackOr
   EXPECT_EQ(gw->metrics().meeting_removed_recording, 0u);
 }
 
+TEST_F(GatewayCalls, AMeetingsCopiesGoAsSrtpToARecorderThatTakesOurKey) {
+  TestDir dir("gw-meeting-srtp");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting m = scheduled(db, "");
+  start(nullptr, [&](GatewayOptions& o) {
+    o.meetings_db = db;
+    o.recorder_srtp = true;
+    o.allow_sdes_over_plain_sip = true;  // the fake's recorder is reached over UDP
+  });
+  const uint64_t bob = user_call("bob", "192.0.2.20", "sip:meet-" + m.id + "@contoso.com", "mb");
+  const uint64_t srs = ua.invites_to("sip:srs@").at(0);
+  const std::string& offer = ua.placed.at(srs).body;
+  ASSERT_NE(offer.find("RTP/SAVP"), std::string::npos) << offer;
+  ASSERT_NE(offer.find("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), std::string::npos);
+  // The recorder takes it, with a key of its own.
+  std::string answer = recorder_answer(offer);
+  answer.replace(answer.find("RTP/AVP"), 7, "RTP/SAVP");
+  answer += "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+  ua.handlers.on_answered(srs, response_to(ua.placed.at(srs), 200, "OK", answer));
+  ASSERT_NE(ua.find("accept", bob), nullptr);
+  const udp::endpoint phone(asio::ip::make_address("192.0.2.20"), 30000);
+  media.taps.at(0)->handler(phone, member_packet(1));
+  const auto* copy = copy_to(media, 40000);
+  ASSERT_NE(copy, nullptr);
+  const auto& sent = copy->sent.back().second;
+  const auto plain = member_packet(1);
+  EXPECT_EQ(sent.size(), plain.size() + 10) << "the 80-bit authentication tag";
+  EXPECT_TRUE(std::equal(plain.begin(), plain.begin() + 12, sent.begin())) << "the RTP header";
+  EXPECT_FALSE(std::equal(plain.begin() + 12, plain.end(), sent.begin() + 12)) << "encrypted";
+}
+
 // --- meeting chat (meeting_chat.cc) ----------------------------------------------------------
 
 // A MESSAGE from user `name` to `to`, with digest (challenged, then sent with the answer): the
