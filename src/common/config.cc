@@ -206,7 +206,8 @@ Status read_gateway(const toml::table& t, Config& c) {
                      "dns_servers",
                      "missed_recording_after_s",
                      "missed_recording_webhook",
-                     "dial_in"}));
+                     "dial_in",
+                     "meeting_chimes"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -230,6 +231,7 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "tls_listen", c.gateway_tls_listen));
   VB_TRY(read(t, "gateway", "tls_client_auth", c.gateway_tls_client_auth));
   VB_TRY(read(t, "gateway", "allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip));
+  VB_TRY(read(t, "gateway", "meeting_chimes", c.gateway_meeting_chimes));
   VB_TRY(read(t, "gateway", "call_records_days", c.gateway_call_records_days));
   VB_TRY(read(t, "gateway", "dns_servers", c.gateway_dns_servers));
   VB_TRY(read(t, "gateway", "missed_recording_after_s", c.gateway_missed_recording_after_s));
@@ -551,6 +553,7 @@ std::string config_to_toml(const Config& c) {
                           {"tls_listen", c.gateway_tls_listen},
                           {"tls_client_auth", c.gateway_tls_client_auth},
                           {"allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip},
+                          {"meeting_chimes", c.gateway_meeting_chimes},
                           {"call_records_days", c.gateway_call_records_days},
                           {"dns_servers", c.gateway_dns_servers},
                           {"missed_recording_after_s", c.gateway_missed_recording_after_s},

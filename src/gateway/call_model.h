@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -398,6 +399,10 @@ struct Gateway::Room {
   std::vector<media::ConferenceMix::Output> out;  // scratch
   std::vector<uint8_t> packet;                    // scratch
   std::vector<uint8_t> copy;                      // scratch: a copy to protect for a recorder
+  // A join or leave chime being played into the mix (PCMU frames), as if by a member of its own.
+  std::deque<std::shared_ptr<const std::vector<uint8_t>>> chime;
+  bool chiming = false;
+  uint16_t chime_seq = 0;
 };
 
 }  // namespace verbatim::gateway

@@ -109,6 +109,9 @@ struct GatewayOptions {
       defaults::kRecorderSrtp;  // the copies to recorders as SRTP (SDES) where TLS carries the keys
   // SDES keys in SDP over UDP/TCP (a lab without certificates); default: only over TLS.
   bool allow_sdes_over_plain_sip = defaults::kAllowSdesOverPlainSip;
+  // Meetings: a short rising chime to the others when a member joins, a falling one when a
+  // member leaves (mixed in: the talk goes on under it).
+  bool meeting_chimes = true;
   // SIP over TLS (sip/tls.h): the context (also used towards TLS recorders) and where to listen.
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::string tls_listen;
@@ -396,6 +399,8 @@ class Gateway {
   void key_pressed(uint64_t session, char key);
   void end_meetings();
   nlohmann::json meetings_status() const;
+  // The others hear a short chime: a member joined (rising) or left (falling).
+  void chime(Room& room, bool join);
   // Meeting recording and enforcement (meeting_recording.cc).
   void record_member(Room& room, RoomMember& m);
   void start_meeting_leg(Room& room, MeetingRecording& rec, const policy::RecorderTarget& target,

@@ -531,6 +531,49 @@ TEST_F(GatewayCalls, AMeetingCallWithoutMeetingsOrForAnUnknownMeetingIsRefused) 
   EXPECT_EQ(gw->metrics().calls, 0u);  // not counted as a call
 }
 
+// How many of `port`'s last `n` packets to its member carry sound (PCMU above a whisper).
+size_t audible(const FakeMedia::Tap& port, size_t n) {
+  size_t loud = 0;
+  for (size_t k = port.sent.size() > n ? port.sent.size() - n : 0; k < port.sent.size(); ++k) {
+    size_t samples = 0;
+    const auto& p = port.sent[k].second;
+    for (size_t i = 12; i < p.size(); ++i) samples += (p[i] & 0x7f) < 0x50 ? 1 : 0;
+    loud += samples > 20 ? 1 : 0;
+  }
+  return loud;
+}
+
+TEST_F(GatewayCalls, TheOthersHearAChimeWhenAMemberJoinsOrLeavesUnlessItIsTurnedOff) {
+  for (const bool chimes : {true, false}) {
+    TestDir dir("gw-meeting-chime");
+    const std::string db = (dir.path() / "meetings.db").string();
+    const Meeting m = scheduled(db, "");
+    media.taps.clear();
+    start(nullptr, [&](GatewayOptions& o) {
+      o.meetings_db = db;
+      o.meeting_chimes = chimes;
+    });
+    const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+    call(uri, "c-1");
+    call(uri, "c-2");
+    advance(seconds(1));
+    auto& one = *media.taps.at(0);
+    auto& two = *media.taps.at(1);
+    EXPECT_EQ(audible(one, 25), 0u) << "nobody talks";
+    const uint64_t third = call(uri, "c-3");
+    advance(milliseconds(500));
+    EXPECT_GE(audible(one, 25), chimes ? 10u : 0u);
+    EXPECT_LE(audible(one, 25), chimes ? 15u : 0u) << "two 120 ms tones";
+    EXPECT_EQ(audible(two, 25), audible(one, 25));
+    advance(seconds(1));
+    EXPECT_EQ(audible(one, 25), 0u) << "and then quiet";
+    ua.handlers.on_ended(third, "bye");
+    advance(milliseconds(500));
+    EXPECT_GE(audible(one, 25), chimes ? 10u : 0u) << "the leave chime";
+    gw.reset();
+  }
+}
+
 // --- meeting recording (meeting_recording.cc) ------------------------------------------------
 
 size_t audio_lines(const std::string& body) {
@@ -743,7 +786,8 @@ TEST_F(GatewayCalls, AMeetingsCopiesGoAsSrtpToARecorderThatTakesOurKey) {
   // The recorder takes it, with a key of its own.
   std::string answer = recorder_answer(offer);
   answer.replace(answer.find("RTP/AVP"), 7, "RTP/SAVP");
-  answer += "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+  answer +=
+      "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
   ua.handlers.on_answered(srs, response_to(ua.placed.at(srs), 200, "OK", answer));
   ASSERT_NE(ua.find("accept", bob), nullptr);
   const udp::endpoint phone(asio::ip::make_address("192.0.2.20"), 30000);

@@ -446,6 +446,10 @@ void Gateway::admit_waiting(Room& room, RoomMember& m) {
     m.answered = true;
   }
   ++metrics_.meeting_joins;
+  const auto others = std::count_if(room.members.begin(), room.members.end(), [&](const auto& kv) {
+    return kv.first != m.session && kv.second.admitted;
+  });
+  if (others > 0) chime(room, true);
   spdlog::info("meeting {} ({}): {} joined with {} ({} in the meeting){}", room.meeting.id,
                room.meeting.subject, m.party.aor, m.encoding, room.members.size(),
                m.party.recorded ? " (recorded)" : "");

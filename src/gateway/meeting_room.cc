@@ -9,6 +9,7 @@
 // the CLI or the REST API in another process counts at the next call. A room exists while it has
 // members; the last to leave ends it.
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "gateway/call_model.h"
+#include "media/audio.h"
 #include "media/rtp.h"
 
 namespace verbatim::gateway {
@@ -70,6 +72,38 @@ void set_direction(Member& m, const sip::SessionDescription& offer, const sip::S
   const auto d = line.direction(offer.direction());
   m.sending = d == sip::Direction::kSendRecv || d == sip::Direction::kSendOnly;
   m.receiving = d == sip::Direction::kSendRecv || d == sip::Direction::kRecvOnly;
+}
+
+// The id the chimes play as in a room's mix (members are numbered from 1).
+constexpr uint64_t kChimeMember = 0;
+
+// A join chime (rising) or a leave chime (falling): two 120 ms tones with soft edges, then 80 ms
+// of silence so the mix never conceals past its end, as 20 ms PCMU payloads. Made once.
+using ChimeFrames = std::vector<std::shared_ptr<const std::vector<uint8_t>>>;
+const ChimeFrames& chime_frames(bool join) {
+  static const auto make = [](double first, double second) {
+    constexpr int kRate = 8000, kTone = kRate * 120 / 1000, kEdge = kRate * 10 / 1000;
+    std::vector<int16_t> pcm;
+    for (double hz : {first, second}) {
+      for (int i = 0; i < kTone; ++i) {
+        const double edge =
+            std::min({1.0, static_cast<double>(i) / kEdge, static_cast<double>(kTone - i) / kEdge});
+        pcm.push_back(static_cast<int16_t>(5000 * edge * std::sin(2 * M_PI * hz * i / kRate)));
+      }
+    }
+    pcm.resize(pcm.size() + kRate * 80 / 1000, 0);
+    ChimeFrames out;
+    auto frames = media::encode_frames("PCMU", pcm, kRate);
+    if (frames) {
+      for (auto& f : frames.value()) {
+        out.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(f)));
+      }
+    }
+    return out;
+  };
+  static const ChimeFrames kJoin = make(660, 880);
+  static const ChimeFrames kLeave = make(880, 660);
+  return join ? kJoin : kLeave;
 }
 
 std::optional<std::string> meeting_of(const sip::Uri& uri) {
@@ -445,6 +479,7 @@ void Gateway::leave_meeting(uint64_t session, std::string_view why) {
       "meeting {}: {} left ({}): {} packets in, {} out, {} concealed, {} late, {} from elsewhere",
       meeting, it->second.party.aor, why, it->second.packets_in, it->second.packets_out,
       stats.concealed, stats.late, it->second.foreign);
+  const bool was_admitted = it->second.admitted && !meeting.empty();
   r.mix.remove(it->second.id);
   it->second.port->close();
   if (journal_) journal_->down(session);
@@ -463,6 +498,7 @@ void Gateway::leave_meeting(uint64_t session, std::string_view why) {
       ++rec;
     }
   }
+  if (was_admitted && !r.members.empty()) chime(r, false);
   if (r.members.empty()) {
     for (auto& [app, rec] : r.recordings) end_meeting_recording(meeting, rec, "the meeting ended");
     if (!meeting.empty()) {
@@ -496,6 +532,14 @@ void Gateway::meeting_tick(const std::string& id) {
     meeting_recording_tick(id, r);
     it = rooms_.find(id);
     if (it == rooms_.end()) return;  // the last one left
+    if (!r.chime.empty()) {
+      if (!r.chiming && r.mix.add(kChimeMember, "PCMU")) r.chiming = true;
+      if (r.chiming) r.mix.receive(kChimeMember, r.chime_seq++, *r.chime.front());
+      r.chime.pop_front();
+    } else if (r.chiming) {
+      r.mix.remove(kChimeMember);
+      r.chiming = false;
+    }
     r.mix.tick(r.out);
   }
   std::map<uint64_t, const std::vector<uint8_t>*> mixed;
@@ -530,6 +574,12 @@ void Gateway::meeting_tick(const std::string& id) {
   if (now - r.due > 5 * kTick) r.due = now + kTick;
   const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(r.due - now);
   r.clock.start(std::max(wait, std::chrono::milliseconds(0)), [this, id] { meeting_tick(id); });
+}
+
+void Gateway::chime(Room& room, bool join) {
+  if (!options_.meeting_chimes) return;
+  const auto& frames = chime_frames(join);
+  room.chime.assign(frames.begin(), frames.end());  // a newer chime replaces one still playing
 }
 
 void Gateway::end_meetings() {
