@@ -76,6 +76,10 @@
 #include "sip/signalling.h"
 #include "sip/timers.h"
 
+namespace verbatim::siprec {
+struct GatewayContext;
+}  // namespace verbatim::siprec
+
 namespace verbatim::gateway {
 
 struct GatewayOptions {
@@ -274,6 +278,10 @@ class Gateway {
                         const std::string& on_demand_by = "");
   void start_leg(Call& c, Recording& r, size_t group, const policy::RecorderTarget& target,
                  const policy::EndpointTarget& endpoint);
+  Result<uint64_t> invite_recorder(const std::string& uri, const sip::Peer& peer,
+                                   std::string content_type, std::string body,
+                                   const siprec::GatewayContext& context,
+                                   const std::vector<std::pair<std::string, std::string>>& extra);
   void check_setup(Call& c);
   std::vector<policy::EndpointTarget> usable(std::vector<policy::EndpointTarget> targets);
   void replace(Call& c, Recording& r, size_t group);
@@ -405,7 +413,7 @@ class Gateway {
   void record_member(Room& room, RoomMember& m);
   void start_meeting_leg(Room& room, MeetingRecording& rec, const policy::RecorderTarget& target,
                          const policy::EndpointTarget& endpoint);
-  Status add_meeting_line(Room& room, MeetingLeg& leg, const RoomMember& m);
+  Status add_meeting_line(MeetingLeg& leg, const RoomMember& m);
   void drop_meeting_line(MeetingLeg& leg, uint64_t member);
   void renegotiate(const std::string& meeting, const std::string& application, MeetingLeg& leg);
   void meeting_leg_answered(uint64_t session, const sip::Message& response);

@@ -392,12 +392,30 @@ Meeting scheduled(const std::string& db, const std::string& pin) {
   return m.value();
 }
 
-TEST_F(GatewayCalls,
+// A gateway with meetings: a meetings.db in a directory of the test's own, with Bob's meeting
+// "Desk" scheduled in it. `more` may change other options, `edit` the policy.
+class GatewayMeetings : public GatewayCalls {
+ protected:
+  Meeting start_meetings(const std::string& name,
+                         const std::function<void(GatewayOptions&)>& more = nullptr,
+                         const std::function<void(policy::Policy&)>& edit = nullptr) {
+    dir_ = std::make_unique<TestDir>(name);
+    const std::string db = (dir_->path() / "meetings.db").string();
+    const Meeting m = scheduled(db, "");
+    start(edit, [&](GatewayOptions& o) {
+      o.meetings_db = db;
+      if (more) more(o);
+    });
+    return m;
+  }
+
+ private:
+  std::unique_ptr<TestDir> dir_;
+};
+
+TEST_F(GatewayMeetings,
        MeetingMembersGetTheMixEvery20MsMediaFromElsewhereIsDroppedTheLastOneClosesIt) {
-  TestDir dir("gw-meetings");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+  const Meeting m = start_meetings("gw-meetings");
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   const uint64_t one = call(uri, "m-1");
   const uint64_t two = call(uri, "m-2");
@@ -504,14 +522,9 @@ TEST_F(GatewayCalls, ADialInCallerJoinsByThePinAndIsLetGoAfterThreeWrongOnesOrNo
   EXPECT_EQ(gw->metrics().meeting_refused, 2u);
 }
 
-TEST_F(GatewayCalls, WithSrtpRequiredNoOneJoinsAMeetingInTheClear) {
-  TestDir dir("gw-meetings-srtp");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) {
-    o.meetings_db = db;
-    o.require_srtp = true;
-  });
+TEST_F(GatewayMeetings, WithSrtpRequiredNoOneJoinsAMeetingInTheClear) {
+  const Meeting m =
+      start_meetings("gw-meetings-srtp", [&](GatewayOptions& o) { o.require_srtp = true; });
   const uint64_t s = call("sip:meet-" + m.id + "@contoso.com");
   const Sent* no = ua.find("reject", s);
   ASSERT_NE(no, nullptr);
@@ -603,11 +616,8 @@ const FakeMedia::Tap* copy_to(const FakeMedia& media, uint16_t port) {
   return nullptr;
 }
 
-TEST_F(GatewayCalls, AMeetingIsRecordedOncePerApplicationWithEveryMemberOnAnMLineOfItsOwn) {
-  TestDir dir("gw-meeting-rec");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+TEST_F(GatewayMeetings, AMeetingIsRecordedOncePerApplicationWithEveryMemberOnAnMLineOfItsOwn) {
+  const Meeting m = start_meetings("gw-meeting-rec");
   {
     std::lock_guard lock(svc.mutex());
     add_user("u-erin", "erin", "+14255550104", "Traders");
@@ -687,11 +697,8 @@ TEST_F(GatewayCalls, AMeetingIsRecordedOncePerApplicationWithEveryMemberOnAnMLin
   EXPECT_EQ(media.open_ports, 0);
 }
 
-TEST_F(GatewayCalls, AMemberWhoseRequiredRecorderFailsIsNotAdmittedAndTheOthersStay) {
-  TestDir dir("gw-meeting-before");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+TEST_F(GatewayMeetings, AMemberWhoseRequiredRecorderFailsIsNotAdmittedAndTheOthersStay) {
+  const Meeting m = start_meetings("gw-meeting-before");
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
   ASSERT_NE(ua.find("accept", carol), nullptr);
@@ -725,11 +732,8 @@ TEST_F(GatewayCalls, AMemberWhoseRequiredRecorderFailsIsNotAdmittedAndTheOthersS
   EXPECT_EQ(media.open_ports, 1);  // Carol's port alone
 }
 
-TEST_F(GatewayCalls, WhenARequiredRecorderIsLostOnlyItsRecordedMembersAreWarnedThenRemoved) {
-  TestDir dir("gw-meeting-during");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+TEST_F(GatewayMeetings, WhenARequiredRecorderIsLostOnlyItsRecordedMembersAreWarnedThenRemoved) {
+  const Meeting m = start_meetings("gw-meeting-during");
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
   const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
@@ -750,16 +754,11 @@ TEST_F(GatewayCalls, WhenARequiredRecorderIsLostOnlyItsRecordedMembersAreWarnedT
   EXPECT_EQ(gw->status()["meetings"][0]["members"][0]["aor"], "sip:carol@contoso.com");
 }
 
-TEST_F(GatewayCalls, ARecorderTheMeetingFlagsDoNotRequireNeverHoldsAMemberBackOrRemovesThem) {
-  TestDir dir("gw-meeting-optional");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(
-      [](policy::Policy& p) {
-        p.applications[0].required_before_meeting_join = false;
-        p.applications[0].required_during_meeting = false;
-      },
-      [&](GatewayOptions& o) { o.meetings_db = db; });
+TEST_F(GatewayMeetings, ARecorderTheMeetingFlagsDoNotRequireNeverHoldsAMemberBackOrRemovesThem) {
+  const Meeting m = start_meetings("gw-meeting-optional", nullptr, [](policy::Policy& p) {
+    p.applications[0].required_before_meeting_join = false;
+    p.applications[0].required_during_meeting = false;
+  });
   const uint64_t bob = user_call("bob", "192.0.2.20", "sip:meet-" + m.id + "@contoso.com", "mb");
   ASSERT_NE(ua.find("accept", bob), nullptr) << "in before the recorder answered";
   recorders_answer();
@@ -769,12 +768,8 @@ TEST_F(GatewayCalls, ARecorderTheMeetingFlagsDoNotRequireNeverHoldsAMemberBackOr
   EXPECT_EQ(gw->metrics().meeting_removed_recording, 0u);
 }
 
-TEST_F(GatewayCalls, AMeetingsCopiesGoAsSrtpToARecorderThatTakesOurKey) {
-  TestDir dir("gw-meeting-srtp");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) {
-    o.meetings_db = db;
+TEST_F(GatewayMeetings, AMeetingsCopiesGoAsSrtpToARecorderThatTakesOurKey) {
+  const Meeting m = start_meetings("gw-meeting-srtp", [&](GatewayOptions& o) {
     o.recorder_srtp = true;
     o.allow_sdes_over_plain_sip = true;  // the fake's recorder is reached over UDP
   });
@@ -828,11 +823,8 @@ Sent chat_from(FakeSignalling& ua, const std::string& name, const std::string& i
   return ua.sent.back();
 }
 
-TEST_F(GatewayCalls, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecordersNeverUnrecorded) {
-  TestDir dir("gw-meeting-chat");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+TEST_F(GatewayMeetings, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecordersNeverUnrecorded) {
+  const Meeting m = start_meetings("gw-meeting-chat");
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
   const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
@@ -889,11 +881,8 @@ TEST_F(GatewayCalls, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecordersN
       sip::Peer{"UDP", "192.0.2.20", 5060}));
 }
 
-TEST_F(GatewayCalls, TheOrganiserMutesUnmutesAndRemovesAMemberAndTheRecordersAreTold) {
-  TestDir dir("gw-meeting-control");
-  const std::string db = (dir.path() / "meetings.db").string();
-  const Meeting m = scheduled(db, "");
-  start(nullptr, [&](GatewayOptions& o) { o.meetings_db = db; });
+TEST_F(GatewayMeetings, TheOrganiserMutesUnmutesAndRemovesAMemberAndTheRecordersAreTold) {
+  const Meeting m = start_meetings("gw-meeting-control");
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   const uint64_t carol = user_call("carol", "192.0.2.30", uri, "mc");
   const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");

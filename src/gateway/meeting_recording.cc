@@ -89,7 +89,7 @@ void Gateway::record_member(Room& room, RoomMember& m) {
       const bool has = std::any_of(l->copies.begin(), l->copies.end(),
                                    [&](const auto& c) { return c.member == m.session; });
       if (l->live() && !has) {
-        if (auto st = add_meeting_line(room, *l, m); !st) {
+        if (auto st = add_meeting_line(*l, m); !st) {
           spdlog::error("meeting {}: {} not copied to {}: {}", room.meeting.id, p.aor, l->uri,
                         st.error().message);
         }
@@ -135,23 +135,13 @@ void Gateway::start_meeting_leg(Room& room, MeetingRecording& rec,
   l.spec.application_id = target.application_id;
   l.spec.instance = target.instance_upn;
   for (const auto& [session, m] : room.members) {
-    if (auto st = add_meeting_line(room, l, m); !st) {
+    if (auto st = add_meeting_line(l, m); !st) {
       fail(st.error().message);
       return;
     }
   }
   auto offer = siprec::build_meeting_offer(l.spec, l.lines, l.md_session);
   l.changed.clear();
-  sip::OutgoingCall oc;
-  oc.next_hop = *peer;
-  oc.request_uri = endpoint.uri;
-  oc.from = "<sip:gateway@" + local_ + ">";
-  oc.to = "<" + endpoint.uri + ">";
-  oc.content_type = std::move(offer.content_type);
-  oc.body = std::move(offer.body);
-  oc.contact_params = ";+sip.src";
-  oc.call_id = random_hex(16) + "@verbatim";
-  oc.headers = {{"Require", "siprec"}};
   // The recorder's catalog keeps the application and policy (retention), signed by us; the
   // meeting stands where a call's Call-ID would.
   siprec::GatewayContext context{
@@ -163,13 +153,8 @@ void Gateway::start_meeting_leg(Room& room, MeetingRecording& rec,
       if (!names(context.groups, g)) context.groups.push_back(std::move(g));
     }
   }
-  if (options_.recorder_key) {
-    for (auto& h :
-         siprec::context_headers(context, oc.call_id, *options_.recorder_key, wall_->now())) {
-      oc.headers.push_back(std::move(h));
-    }
-  }
-  auto sid = ua_->invite(std::move(oc));
+  auto sid = invite_recorder(endpoint.uri, *peer, std::move(offer.content_type),
+                             std::move(offer.body), context, {});
   if (!sid) {
     fail(sid.error().message);
     return;
@@ -179,8 +164,7 @@ void Gateway::start_meeting_leg(Room& room, MeetingRecording& rec,
 }
 
 // One more m-line on a recorder's session: what `m` sends, from a tap of its own.
-Status Gateway::add_meeting_line(Room& room, MeetingLeg& leg, const RoomMember& m) {
-  (void)room;
+Status Gateway::add_meeting_line(MeetingLeg& leg, const RoomMember& m) {
   auto tap = media_->open_tap();
   if (!tap) return tap.error();
   siprec::MeetingLine line;

@@ -166,36 +166,47 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   l.callee_session_id = c.callee_session_id;
   l.peer_send = offer.peer_send;
   l.peer_recv = offer.peer_recv;
-  sip::OutgoingCall oc;
-  oc.next_hop = *peer;
-  oc.request_uri = endpoint.uri;
-  oc.from = "<sip:gateway@" + local_ + ">";
-  oc.to = "<" + endpoint.uri + ">";
-  oc.content_type = std::move(offer.content_type);
-  oc.body = std::move(offer.body);
-  oc.contact_params = ";+sip.src";  // RFC 7866 §6.1.1: we are a recording client
-  oc.call_id = random_hex(16) + "@verbatim";
-  oc.headers = {{"Require", "siprec"}};
-  for (const auto& [name, value] : c.business_headers) oc.headers.push_back({name, value});
   // What the recorder's catalog keeps (retention by application, policy or group), signed so it
   // takes it from us alone (siprec/gateway_context.h).
   siprec::GatewayContext context{target.application_id, r.policy->name, c.call_id, {}};
   if (p.user) {
     context.groups = policy_->groups_of(p.user->object_id);
   }
-  if (options_.recorder_key) {
-    for (auto& h :
-         siprec::context_headers(context, oc.call_id, *options_.recorder_key, wall_->now())) {
-      oc.headers.push_back(std::move(h));
-    }
-  }
-  auto sid = ua_->invite(std::move(oc));
+  auto sid = invite_recorder(endpoint.uri, *peer, std::move(offer.content_type),
+                             std::move(offer.body), context, c.business_headers);
   if (!sid) {
     fail(sid.error().message);
     return;
   }
   l.session = sid.value();
   sessions_[l.session] = {c.id, usages().recorder_leg, &l};
+}
+
+// Our SIPREC INVITE to a recorder endpoint (RFC 7866 §6.1.1: Require: siprec, +sip.src), with
+// `extra` headers (the caller's business headers) and the signed gateway context when a
+// recorder key is configured: the session.
+Result<uint64_t> Gateway::invite_recorder(
+    const std::string& uri, const sip::Peer& peer, std::string content_type, std::string body,
+    const siprec::GatewayContext& context,
+    const std::vector<std::pair<std::string, std::string>>& extra) {
+  sip::OutgoingCall oc;
+  oc.next_hop = peer;
+  oc.request_uri = uri;
+  oc.from = "<sip:gateway@" + local_ + ">";
+  oc.to = "<" + uri + ">";
+  oc.content_type = std::move(content_type);
+  oc.body = std::move(body);
+  oc.contact_params = ";+sip.src";  // RFC 7866 §6.1.1: we are a recording client
+  oc.call_id = random_hex(16) + "@verbatim";
+  oc.headers = {{"Require", "siprec"}};
+  for (const auto& [name, value] : extra) oc.headers.push_back({name, value});
+  if (options_.recorder_key) {
+    for (auto& h :
+         siprec::context_headers(context, oc.call_id, *options_.recorder_key, wall_->now())) {
+      oc.headers.push_back(std::move(h));
+    }
+  }
+  return ua_->invite(std::move(oc));
 }
 
 // --- metadata updates ------------------------------------------------------------------------

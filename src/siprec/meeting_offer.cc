@@ -5,8 +5,6 @@
 
 #include <pugixml.hpp>
 
-#include "common/ids.h"
-#include "sip/multipart.h"
 #include "siprec/metadata.h"
 
 namespace verbatim::siprec {
@@ -40,13 +38,8 @@ Stream stream_of(const MeetingLine& l, const std::string& session_id, size_t ind
 
 MeetingOffer package(const sip::SessionDescription& sdp, const Metadata& md) {
   MeetingOffer offer;
-  const std::string boundary = "verbatim-" + random_hex(6);
-  offer.content_type = "multipart/mixed;boundary=" + boundary;
   offer.sdp = sip::serialize_sdp(sdp);
-  offer.body = sip::build_multipart(
-      {{"application/sdp", offer.sdp, ""},
-       {"application/rs-metadata+xml", serialize_metadata(md), "recording-session"}},
-      boundary);
+  offer.body = offer_body(offer.sdp, serialize_metadata(md), offer.content_type);
   return offer;
 }
 

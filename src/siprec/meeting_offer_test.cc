@@ -10,9 +10,10 @@ namespace verbatim::siprec {
 namespace {
 
 MeetingLine line(const std::string& aor, uint16_t port, const std::string& codec) {
-  auto sdp = sip::parse_sdp("v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
-                            "m=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 " +
-                            codec + "\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n");
+  auto sdp = sip::parse_sdp(
+      "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+      "m=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 " +
+      codec + "\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n");
   EXPECT_TRUE(sdp);
   MeetingLine l;
   l.who = {aor, ""};

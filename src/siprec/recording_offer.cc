@@ -10,6 +10,15 @@ namespace verbatim::siprec {
 
 std::string new_metadata_id() { return random_hex(16); }
 
+std::string offer_body(const std::string& sdp, const std::string& metadata_xml,
+                       std::string& content_type) {
+  const std::string boundary = "verbatim-" + random_hex(6);
+  content_type = "multipart/mixed;boundary=" + boundary;
+  return sip::build_multipart({{"application/sdp", sdp, ""},
+                               {"application/rs-metadata+xml", metadata_xml, "recording-session"}},
+                              boundary);
+}
+
 sip::SdpMedia copy_line(const sip::SdpMedia& offered, uint16_t port, const std::string& srtp_suite,
                         const std::string& key, const std::string& label) {
   sip::SdpMedia m;
@@ -83,13 +92,8 @@ RecordingOffer build_recording_offer(const RecordingOfferSpec& spec) {
   offer.peer_id = peer.id;
   offer.peer_send = peer.send;
   offer.peer_recv = peer.recv;
-  const std::string boundary = "verbatim-" + random_hex(6);
-  offer.content_type = "multipart/mixed;boundary=" + boundary;
   offer.sdp = sip::serialize_sdp(sdp);
-  offer.body = sip::build_multipart(
-      {{"application/sdp", offer.sdp, ""},
-       {"application/rs-metadata+xml", serialize_metadata(md), "recording-session"}},
-      boundary);
+  offer.body = offer_body(offer.sdp, serialize_metadata(md), offer.content_type);
   return offer;
 }
 

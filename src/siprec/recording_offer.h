@@ -81,6 +81,10 @@ std::string new_metadata_id();
 // port, the SDES key if any (RTP/SAVP), the label, send-only.
 sip::SdpMedia copy_line(const sip::SdpMedia& offered, uint16_t port, const std::string& srtp_suite,
                         const std::string& key, const std::string& label);
+// The body of a SIPREC offer: multipart/mixed of the SDP and the RFC 7865 metadata (with
+// Content-Disposition: recording-session); `content_type` gets the type with its boundary.
+std::string offer_body(const std::string& sdp, const std::string& metadata_xml,
+                       std::string& content_type);
 // An offer's session level: o= (ours), s=, c= with our media address.
 sip::SessionDescription offer_session(uint64_t origin_id, uint64_t version,
                                       const std::string& address);
