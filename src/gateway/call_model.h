@@ -300,6 +300,9 @@ struct Gateway::RoomMember {
   bool sending = true;  // it sends to us (not on hold)
   bool muted = false;   // by the organiser: no one hears it (its recorders still get it)
   std::string muted_by;
+  // Its subscription to the roster (RFC 4575), until when, and the last version it got.
+  std::optional<steady_clock::time_point> roster_until;
+  uint64_t roster_version = 0;
   bool receiving = true;  // we send to it
   uint16_t seq = 0;
   uint32_t timestamp = 0, ssrc = 0;
@@ -392,6 +395,7 @@ struct Gateway::Room {
   std::map<std::string, MeetingRecording> recordings;  // by application id
   bool recorded = false;  // a recorder is in: members were told, later ones are told at joining
   uint64_t chat_messages = 0;
+  bool roster_changed = false;  // the subscribers get the roster at the next tick
   media::ConferenceMix mix;
   std::map<uint64_t, RoomMember> members;  // by session
   sip::Timer clock;                        // the 20 ms mixing tick

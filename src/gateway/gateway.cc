@@ -199,6 +199,9 @@ sip::Signalling::Handlers Gateway::handlers() {
   h.on_message = [this](uint64_t s, uint64_t t, const sip::Message& m) {
     return on_member_message(s, t, m);
   };
+  h.on_subscribe = [this](uint64_t s, uint64_t t, const sip::Message& m) {
+    return on_member_subscribe(s, t, m);
+  };
   return h;
 }
 

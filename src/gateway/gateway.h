@@ -407,6 +407,10 @@ class Gateway {
   void key_pressed(uint64_t session, char key);
   void end_meetings();
   nlohmann::json meetings_status() const;
+  // The roster (meeting_roster.cc, RFC 4575): a member's SUBSCRIBE in its meeting dialog.
+  bool on_member_subscribe(uint64_t session, uint64_t txn, const sip::Message& request);
+  void send_roster(const Room& room, RoomMember& m, const std::string& state);
+  void roster_tick(Room& room);
   // The others hear a short chime: a member joined (rising) or left (falling).
   void chime(Room& room, bool join);
   // Meeting recording and enforcement (meeting_recording.cc).

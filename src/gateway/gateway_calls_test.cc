@@ -796,6 +796,62 @@ TEST_F(GatewayMeetings, AMeetingsCopiesGoAsSrtpToARecorderThatTakesOurKey) {
   EXPECT_FALSE(std::equal(plain.begin() + 12, plain.end(), sent.begin() + 12)) << "encrypted";
 }
 
+TEST_F(GatewayMeetings, AMemberFollowsTheRosterInItsDialogAndGetsEveryChange) {
+  const Meeting m = start_meetings("gw-meeting-roster");
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t one = call(uri, "r-1");
+  const uint64_t two = call(uri, "r-2");
+  auto subscribe = [&](uint64_t session, uint64_t txn, const std::string& headers) {
+    EXPECT_TRUE(ua.handlers.on_subscribe(session, txn, request("SUBSCRIBE", headers)));
+    return *ua.find("reply", txn);
+  };
+  EXPECT_EQ(subscribe(one, 10, "Event: presence\r\n").status, 489);
+  const Sent brief = subscribe(one, 11, "Event: conference\r\nExpires: 30\r\n");
+  EXPECT_EQ(brief.status, 423);
+  EXPECT_EQ(brief.header("Min-Expires"), "60");
+  const Sent ok = subscribe(one, 12, "Event: conference\r\nExpires: 600\r\n");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.header("Expires"), "600");
+  const Sent* first = last_sent(ua, "notify-conference", one);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->reason, "active;expires=600");  // the fake logs Subscription-State there
+  EXPECT_EQ(first->header("Content-Type"), "application/conference-info+xml");
+  EXPECT_NE(first->body.find("entity=\"" + m.uri + "\""), std::string::npos) << first->body;
+  EXPECT_NE(first->body.find("version=\"1\""), std::string::npos);
+  EXPECT_NE(first->body.find("<user-count>2</user-count>"), std::string::npos);
+  EXPECT_NE(first->body.find("<subject>Desk</subject>"), std::string::npos);
+  EXPECT_EQ(last_sent(ua, "notify-conference", two), nullptr) << "not subscribed";
+  // A third joins: the next tick's NOTIFY has three.
+  const uint64_t three = call(uri, "r-3");
+  advance(milliseconds(20));
+  const Sent* joined = last_sent(ua, "notify-conference", one);
+  EXPECT_NE(joined->body.find("<user-count>3</user-count>"), std::string::npos) << joined->body;
+  EXPECT_NE(joined->body.find("version=\"2\""), std::string::npos);
+  // A mute shows as the member only receiving.
+  ControlRequest mute;
+  mute.call_id = "meet-" + m.id;
+  mute.action = "mute";
+  mute.party = "sip:+14255550199@192.0.2.9";  // the trunk callers' From
+  ASSERT_TRUE(gw->control(mute));
+  advance(milliseconds(20));
+  EXPECT_NE(last_sent(ua, "notify-conference", one)->body.find("<status>recvonly</status>"),
+            std::string::npos);
+  // One leaves; then the subscription runs out.
+  ua.handlers.on_ended(three, "bye");
+  advance(milliseconds(20));
+  EXPECT_NE(last_sent(ua, "notify-conference", one)->body.find("<user-count>2</user-count>"),
+            std::string::npos);
+  advance(seconds(600));
+  EXPECT_EQ(last_sent(ua, "notify-conference", one)->reason, "terminated;reason=timeout");
+  ua.handlers.on_ended(two, "bye");
+  advance(milliseconds(40));
+  EXPECT_EQ(last_sent(ua, "notify-conference", one)->reason, "terminated;reason=timeout")
+      << "no more after it ended";
+  // Unsubscribing: Expires 0 gets a last NOTIFY.
+  EXPECT_EQ(subscribe(one, 13, "Event: conference\r\nExpires: 0\r\n").status, 200);
+  EXPECT_EQ(last_sent(ua, "notify-conference", one)->reason, "terminated");
+}
+
 // --- meeting chat (meeting_chat.cc) ----------------------------------------------------------
 
 // A MESSAGE from user `name` to `to`, with digest (challenged, then sent with the answer): the

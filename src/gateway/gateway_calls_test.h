@@ -115,6 +115,11 @@ class FakeSignalling final : public sip::Signalling {
     info_done[session] = std::move(done);
     return log(Sent("info", session, 0, std::string(content_type), std::move(body)));
   }
+  Status notify(uint64_t session, std::string_view event, std::string_view state,
+                std::string_view content_type, std::string body) override {
+    return log(Sent("notify-" + std::string(event), session, 0, std::string(state), std::move(body),
+                    {{"Content-Type", std::string(content_type)}}));
+  }
   Status message(uint64_t session, std::string_view content_type, std::string body,
                  sip::RequestDone) override {
     return log(Sent("message", session, 0, std::string(content_type), std::move(body)));

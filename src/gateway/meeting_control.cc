@@ -51,6 +51,7 @@ Result<std::string> Gateway::meeting_control(const ControlRequest& r) {
     m.muted = mute;
     m.muted_by = mute ? by : "";
     room_ref.mix.set_muted(m.id, mute);
+    room_ref.roster_changed = true;
     tell_recorders_muted(room_ref, m, by);
     spdlog::info("meeting {}: {} {} by {}{}", id, m.party.aor, mute ? "muted" : "unmuted", by,
                  r.reason.empty() ? "" : " (" + r.reason + ")");

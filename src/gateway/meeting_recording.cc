@@ -297,6 +297,7 @@ void Gateway::meeting_leg_answered(uint64_t session, const sip::Message& respons
   if (!r.recorded) {
     // Recording starts in a meeting under way: everyone in it is told.
     r.recorded = true;
+    r.roster_changed = true;
     for (auto& [s, m] : r.members) {
       if (m.admitted) tell_recorded(r, m);
     }
@@ -353,6 +354,7 @@ void Gateway::meeting_leg_gone(uint64_t session, const std::string& why, bool ha
   if (std::all_of(r.recordings.begin(), r.recordings.end(),
                   [](const auto& kv) { return kv.second.all_gone(); })) {
     r.recorded = false;  // the next recorder to come in is announced again
+    r.roster_changed = true;
   }
   check_admissions(meeting);
   if (gone) enforce_during(meeting, app);
@@ -434,6 +436,7 @@ void Gateway::admit_waiting(Room& room, RoomMember& m) {
     return kv.first != m.session && kv.second.admitted;
   });
   if (others > 0) chime(room, true);
+  room.roster_changed = true;
   spdlog::info("meeting {} ({}): {} joined with {} ({} in the meeting){}", room.meeting.id,
                room.meeting.subject, m.party.aor, m.encoding, room.members.size(),
                m.party.recorded ? " (recorded)" : "");

@@ -459,6 +459,7 @@ Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Messag
     }
     spdlog::info("meeting {}: {} {}", id->second, m.party.aor,
                  m.sending ? "resumed" : "put the meeting on hold");
+    room->second->roster_changed = true;
     return meeting_sdp(room->second->meeting.subject, m);
   }
   return sip::protocol_error(488, "no audio stream");
@@ -498,7 +499,10 @@ void Gateway::leave_meeting(uint64_t session, std::string_view why) {
       ++rec;
     }
   }
-  if (was_admitted && !r.members.empty()) chime(r, false);
+  if (was_admitted && !r.members.empty()) {
+    chime(r, false);
+    r.roster_changed = true;
+  }
   if (r.members.empty()) {
     for (auto& [app, rec] : r.recordings) end_meeting_recording(meeting, rec, "the meeting ended");
     if (!meeting.empty()) {
@@ -540,6 +544,7 @@ void Gateway::meeting_tick(const std::string& id) {
       r.mix.remove(kChimeMember);
       r.chiming = false;
     }
+    roster_tick(r);
     r.mix.tick(r.out);
   }
   std::map<uint64_t, const std::vector<uint8_t>*> mixed;

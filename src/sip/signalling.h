@@ -80,6 +80,10 @@ class Signalling {
     // A MESSAGE in a dialog (chat in a meeting, RFC 3428 §5): true when the application answers
     // it (with reply()); false: 405, as nothing here delivers or keeps it.
     std::function<bool(uint64_t session, uint64_t txn, const Message& message)> on_message{};
+    // A SUBSCRIBE in a dialog (a meeting's roster, RFC 4575, in the member's INVITE dialog,
+    // RFC 6665 §4.5.2): true when the application answers it (with reply()) and sends the
+    // NOTIFYs itself (notify()); false: 405.
+    std::function<bool(uint64_t session, uint64_t txn, const Message& subscribe)> on_subscribe{};
     // Requests outside any dialog other than INVITE, CANCEL and ACK (a registrar's REGISTER):
     // true when the application answered it (with reply()); false for the default handling
     // (OPTIONS and INFO answered here, MESSAGE 405, anything else 501).
@@ -124,6 +128,11 @@ class Signalling {
   // An INFO in the dialog with this body (RFC 6086): what a B2BUA relays from the other party.
   virtual Status info(uint64_t session, std::string_view content_type, std::string body,
                       RequestDone done = nullptr) = 0;
+  // A NOTIFY in the dialog for a subscription the application keeps (RFC 6665): `event` and
+  // `state` ("active;expires=3600", "terminated;reason=timeout") go in Event and
+  // Subscription-State.
+  virtual Status notify(uint64_t session, std::string_view event, std::string_view state,
+                        std::string_view content_type, std::string body) = 0;
   // A MESSAGE in the dialog (RFC 3428 §5): a meeting's chat to a member or to a recorder.
   virtual Status message(uint64_t session, std::string_view content_type, std::string body,
                          RequestDone done = nullptr) = 0;

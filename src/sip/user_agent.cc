@@ -276,6 +276,9 @@ void UserAgent::on_in_dialog_request(Session& s, uint64_t txn, const Message& re
     if (status && handlers_.on_refer_progress) handlers_.on_refer_progress(id, status);
     return;
   }
+  if (method == "SUBSCRIBE" && handlers_.on_subscribe && handlers_.on_subscribe(id, txn, req)) {
+    return;
+  }
   if (method != "INVITE" && method != "UPDATE") {
     respond(txn, req, 405, "Method Not Allowed");
     return;

@@ -122,6 +122,8 @@ class UserAgent final : public Signalling {
               RequestDone done = nullptr) override;
   Status message(uint64_t session, std::string_view content_type, std::string body,
                  RequestDone done = nullptr) override;
+  Status notify(uint64_t session, std::string_view event, std::string_view state,
+                std::string_view content_type, std::string body) override;
   // Reports the outcome of a REFER we accepted: a NOTIFY with "SIP/2.0 <status> <reason>";
   // a final status (>= 200) ends the implicit subscription.
   Status notify_refer(uint64_t session, int status, std::string_view reason) override;

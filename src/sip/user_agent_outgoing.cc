@@ -312,6 +312,15 @@ Status UserAgent::refer(uint64_t session, std::string_view refer_to, RequestDone
   return send_in_dialog(*s, InDialog{"REFER", "", "", std::move(h), 0}, std::move(done));
 }
 
+Status UserAgent::notify(uint64_t session, std::string_view event, std::string_view state,
+                         std::string_view content_type, std::string body) {
+  Session* s = find(session);
+  if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");
+  HeaderList h{{"Event", std::string(event)}, {"Subscription-State", std::string(state)}};
+  return send_in_dialog(
+      *s, InDialog{"NOTIFY", std::string(content_type), std::move(body), std::move(h), 0}, nullptr);
+}
+
 Status UserAgent::notify_refer(uint64_t session, int status, std::string_view reason) {
   Session* s = find(session);
   if (!s || !s->dialog) return make_error(ErrorCode::kNotFound, "no such session");

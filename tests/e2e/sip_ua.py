@@ -151,6 +151,7 @@ class SipUA:
         """The requests a phone in a call answers by itself."""
         if req.method == "NOTIFY":
             self.notify_frags.append(req.body.split("\r\n")[0])
+            self.notifies = getattr(self, "notifies", []) + [req]
             self.reply(req, 200, "OK")
         elif req.method == "BYE":
             self.byes = getattr(self, "byes", []) + [req]

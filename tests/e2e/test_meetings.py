@@ -310,9 +310,19 @@ class MeetingTest(MeetingCase):
         alice = Participant(self.ua("alice", gw_port), 8, 440)
         bob = Participant(self.ua("bob", gw_port), 0, 1000)
         dialogs = {p: p.ua.call(f"meet-{m['id']}", sdp=p.sdp(), talk=False) for p in (alice, bob)}
+        # Alice follows the roster (RFC 4575) in her meeting dialog.
+        r = alice.ua.in_dialog(dialogs[alice], "SUBSCRIBE", "Event: conference\r\nExpires: 600\r\n")
+        self.assertEqual((r.status, r.get("expires")), (200, "600"))
+        alice.ua.serve(0.3)
+        roster = alice.ua.notifies[-1]
+        self.assertEqual(roster.get("event"), "conference")
+        self.assertIn("<user-count>2</user-count>", roster.body)
+        self.assertIn('entity="sip:bob@contoso.com"', roster.body)
         r = self.run_vb("meeting", "mute", m["id"], "--participant", "bob@contoso.com", "--reason", "noise",
                         check=0)
         self.assertIn(f"sip:bob@contoso.com muted in meeting {m['id']}", r.stdout)
+        alice.ua.serve(0.3)
+        self.assertIn("<status>recvonly</status>", alice.ua.notifies[-1].body)  # Bob, muted
         threads = [threading.Thread(target=p.run, args=(d.answer, 2)) for p, d in dialogs.items()]
         for t in threads:
             t.start()
