@@ -7,6 +7,7 @@
 #include "sip/message.h"
 #include "sip/multipart.h"
 #include "sip/sdp.h"
+#include "siprec/call_facts.h"
 #include "siprec/metadata.h"
 #include "siprec/request.h"
 
@@ -248,6 +249,17 @@ InspectReport inspect(std::string_view bytes) {
     }
     out["metadata"] = to_json(*metadata);
     out["participants"] = participants_json(*metadata);
+    // Our gateway's meeting sessions (siprec/meeting_offer.h) say which meeting they record.
+    std::string meeting, subject;
+    for (const auto& [key, value] : call_facts(*metadata).data) {
+      if (key == "meetingId") meeting = value;
+      if (key == "subject") subject = value;
+    }
+    if (!meeting.empty()) {
+      out["meeting"] = {{"id", meeting}, {"subject", subject}};
+      r.notes.push_back("a meeting's recording session (Verbatim gateway): meeting " + meeting +
+                        "; each member's own audio on an m-line of its own, no mix");
+    }
   }
   return r;
 }

@@ -4,6 +4,7 @@
 
 #include "sip/multipart.h"
 #include "siprec/call_facts.h"
+#include "siprec/inspect.h"
 #include "siprec/metadata.h"
 
 namespace verbatim::siprec {
@@ -84,6 +85,14 @@ TEST(MeetingOffer, EachParticipantSendsItsOwnLabelledStreamAndTheMeetingIsNamed)
   EXPECT_TRUE(has("subject", "Q4 <rates> & \"bonds\""));
   EXPECT_TRUE(has("applicationId", "app-1"));
   EXPECT_FALSE(facts.origin) << "a meeting has members, not a caller";
+  // `verbatim siprec inspect` tells what it records.
+  const InspectReport r = inspect(offer.body);
+  EXPECT_TRUE(r.valid()) << r.to_json().dump(2);
+  EXPECT_EQ(r.session["meeting"]["id"], "4711");
+  ASSERT_EQ(r.session["streams"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(r.session["streams"][i]["sentBy"], nlohmann::json::array({lines[i].participant_id}));
+  }
 }
 
 TEST(MeetingOffer, AJoinAddsAnMLineAndALeaveZeroesItsPortWithTheirTimes) {
