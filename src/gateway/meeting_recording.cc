@@ -206,8 +206,7 @@ void Gateway::copy_to_recorders(Room& room, uint64_t member, std::span<const uin
           c.tap->send(packet, *c.to);
           continue;
         }
-        room.copy.assign(packet.begin(), packet.end());
-        room.copy.reserve(packet.size() + media::SrtpSender::kMaxTrailer);
+        room.copy.assign(packet.begin(), packet.end());  // protect() adds the tag in place
         if (c.srtp->protect(room.copy, false)) c.tap->send(room.copy, *c.to);
       }
     }
@@ -389,6 +388,8 @@ void Gateway::check_admissions(const std::string& meeting) {
     }
   }
   for (uint64_t s : ready) {
+    room = rooms_.find(meeting);  // an admission that fails may close the room
+    if (room == rooms_.end()) return;
     auto it = room->second->members.find(s);
     if (it != room->second->members.end()) admit_waiting(*room->second, it->second);
   }
