@@ -420,6 +420,13 @@ class Gateway {
   Status add_meeting_line(MeetingLeg& leg, const RoomMember& m);
   void drop_meeting_line(MeetingLeg& leg, uint64_t member);
   void renegotiate(const std::string& meeting, const std::string& application, MeetingLeg& leg);
+  // A meeting recorder's SIP session: its room, recording and leg (all null when gone).
+  struct MeetingLegRef {
+    Room* room = nullptr;
+    MeetingRecording* rec = nullptr;
+    MeetingLeg* leg = nullptr;
+  };
+  MeetingLegRef meeting_leg(uint64_t session);
   void meeting_leg_answered(uint64_t session, const sip::Message& response);
   // `hang`: false when the recorder's side is over already (its BYE, a failure).
   void meeting_leg_gone(uint64_t session, const std::string& why, bool hang = true);

@@ -251,19 +251,26 @@ Status apply_recorder_answer(Leg& l, const sip::SessionDescription& answer, bool
 
 }  // namespace
 
-void Gateway::meeting_leg_answered(uint64_t session, const sip::Message& response) {
+Gateway::MeetingLegRef Gateway::meeting_leg(uint64_t session) {
   auto ref = meeting_legs_.find(session);
-  if (ref == meeting_legs_.end()) return;
-  const auto [meeting, app] = ref->second;
-  auto room = rooms_.find(meeting);
-  if (room == rooms_.end()) return;
-  Room& r = *room->second;
-  auto& rec = r.recordings[app];
-  MeetingLeg* leg = nullptr;
-  for (auto& l : rec.legs) {
-    if (l->session == session) leg = l.get();
+  if (ref == meeting_legs_.end()) return {};
+  auto room = rooms_.find(ref->second.first);
+  if (room == rooms_.end()) return {};
+  auto rec = room->second->recordings.find(ref->second.second);
+  if (rec == room->second->recordings.end()) return {};
+  for (auto& l : rec->second.legs) {
+    if (l->session == session) return {room->second.get(), &rec->second, l.get()};
   }
-  if (!leg || leg->state != MeetingLeg::State::kInviting) return;
+  return {};
+}
+
+void Gateway::meeting_leg_answered(uint64_t session, const sip::Message& response) {
+  const MeetingLegRef found = meeting_leg(session);
+  if (!found.leg || found.leg->state != MeetingLeg::State::kInviting) return;
+  Room& r = *found.room;
+  const MeetingRecording& rec = *found.rec;
+  MeetingLeg* leg = found.leg;
+  const std::string meeting = r.meeting.id;
   auto answer = sip::parse_sdp(response.body());
   if (!answer) {
     meeting_leg_gone(session, "recorder answered without usable SDP: " + answer.error().message);
@@ -305,21 +312,14 @@ void Gateway::meeting_leg_answered(uint64_t session, const sip::Message& respons
 }
 
 void Gateway::meeting_leg_gone(uint64_t session, const std::string& why, bool hang) {
-  auto ref = meeting_legs_.find(session);
-  if (ref == meeting_legs_.end()) return;
-  const auto [meeting, app] = ref->second;
-  meeting_legs_.erase(ref);
-  auto room = rooms_.find(meeting);
-  if (room == rooms_.end()) return;
-  Room& r = *room->second;
-  auto rit = r.recordings.find(app);
-  if (rit == r.recordings.end()) return;
-  MeetingRecording& rec = rit->second;
-  MeetingLeg* leg = nullptr;
-  for (auto& l : rec.legs) {
-    if (l->session == session) leg = l.get();
-  }
-  if (!leg || !leg->live()) return;
+  const MeetingLegRef found = meeting_leg(session);
+  meeting_legs_.erase(session);
+  if (!found.leg || !found.leg->live()) return;
+  Room& r = *found.room;
+  MeetingRecording& rec = *found.rec;
+  MeetingLeg* leg = found.leg;
+  const std::string meeting = r.meeting.id;
+  const std::string app = rec.application_id;
   const bool was_up = leg->state == MeetingLeg::State::kUp;
   leg->state = was_up ? MeetingLeg::State::kEnded : MeetingLeg::State::kFailed;
   leg->why = why;
@@ -559,17 +559,9 @@ void Gateway::renegotiate(const std::string& meeting, const std::string& applica
   auto offer = siprec::build_meeting_reoffer(leg.spec, leg.lines, leg.md_session, changed);
   leg.renegotiating = true;
   const uint64_t session = leg.session;
-  auto done = [this, meeting, application, session, changed](int status,
-                                                             const sip::Message* response) {
-    auto room = rooms_.find(meeting);
-    if (room == rooms_.end()) return;
-    auto rec = room->second->recordings.find(application);
-    if (rec == room->second->recordings.end()) return;
-    MeetingLeg* l = nullptr;
-    for (auto& x : rec->second.legs) {
-      if (x->session == session && x->state == MeetingLeg::State::kUp) l = x.get();
-    }
-    if (!l) return;
+  auto done = [this, session, changed](int status, const sip::Message* response) {
+    MeetingLeg* l = meeting_leg(session).leg;
+    if (!l || l->state != MeetingLeg::State::kUp) return;
     l->renegotiating = false;
     if (status == 491) {  // glare: offered again later, with whatever changed meanwhile
       l->changed.insert(l->changed.begin(), changed.begin(), changed.end());
