@@ -17,6 +17,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump opus-tools espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts rtpengine-daemon python3 python3-yaml curl stunnel4 openssl
   prometheus  # promtool: lints /metrics and tests the sample alerting rules
+  ffmpeg  # meetings' video and screen share in the tests come from its VP8 and H.264 encoders
   # npm packages (lexicons, the portal), and the browser the portal's tests drive (Playwright)
   nodejs chromium fonts-dejavu-core
 )

@@ -21,6 +21,7 @@
 #include "gateway/sip_helpers.h"
 #include "media/conference_mix.h"
 #include "media/srtp.h"
+#include "media/video.h"
 #include "policy/model.h"
 #include "sip/timers.h"
 #include "siprec/meeting_offer.h"
@@ -280,6 +281,34 @@ struct Gateway::Call {
 
 // --- meetings (meeting_room.cc) --------------------------------------------------------------
 
+// The kinds of a member's lines, as the recorders' copies name them.
+enum LineKind : int { kAudioLine = 0, kVideoLine = 1, kSlidesLine = 2 };
+
+// A member's video line: its camera, or (`slides`) its screen share (RFC 4796). What it sends
+// is forwarded to the others without transcoding; what it is sent is one other member's video
+// (the speaker's; the presenter's screen), switched at keyframes (media/video.h).
+struct Gateway::RoomVideo {
+  RoomVideo(uint32_t ssrc, uint16_t seq, uint32_t ts) : view(ssrc, seq, ts) {}
+  bool slides = false;
+  size_t line = 0;       // its m-line's place in the member's offer
+  std::string encoding;  // VP8 or H264
+  uint8_t payload_type = 0;
+  std::string rtpmap;               // as offered ("H264/90000")
+  std::optional<std::string> fmtp;  // as offered, for our answer (H.264's profile and mode)
+  bool fir = false;                 // it takes FIR (ccm fir) and not PLI (nack pli)
+  bool rtcp_mux = false;            // RFC 5761: its RTCP on the RTP port
+  std::shared_ptr<MediaTap> port;
+  std::optional<udp::endpoint> sdp, latched, rtcp_latched;
+  bool sending = true, receiving = true;
+  std::optional<uint32_t> ssrc;  // what it sends under
+  steady_clock::time_point last_packet{};
+  std::optional<steady_clock::time_point> last_request;
+  uint8_t fir_seq = 0;
+  uint64_t packets_in = 0, keyframes_in = 0, forwarded = 0, packets_out = 0, foreign = 0;
+  uint64_t requests_sent = 0, requests_received = 0;
+  media::StreamSwitch view;  // what it is sent
+};
+
 // A participant of a meeting: the SIP session it joined by, the codec it talks, and the port
 // pair the gateway takes its audio in on and sends it the others' mix from.
 struct Gateway::RoomMember {
@@ -334,6 +363,17 @@ struct Gateway::RoomMember {
   std::string digits;    // keyed so far
   int attempts = 0;
   steady_clock::time_point pin_deadline;
+  // Its offer's m-lines (our answer has one for each, in place), which of them is its audio,
+  // and its video lines (meeting_video.cc).
+  std::vector<sip::SdpMedia> lines;
+  size_t audio_line = 0;
+  std::optional<RoomVideo> video, slides;
+  double speech = 0;  // how loud it has been of late (the mix's level, smoothed): the speaker
+  RoomVideo* line(int kind) {
+    auto& v = kind == kSlidesLine ? slides : video;
+    return kind != kAudioLine && v ? &*v : nullptr;
+  }
+  const RoomVideo* line(int kind) const { return const_cast<RoomMember*>(this)->line(kind); }
 };
 
 // One SIPREC session of a meeting's recording: to one recorder endpoint. Each of its m-lines
@@ -352,6 +392,7 @@ struct Gateway::MeetingLeg {
   std::vector<siprec::MeetingLine> lines;
   struct Copy {
     uint64_t member = 0;  // the member's session
+    int kind = kAudioLine;
     std::shared_ptr<MediaTap> tap;
     std::optional<udp::endpoint> to;  // the recorder's port for it, once answered
     std::unique_ptr<media::SrtpSender> srtp;
@@ -407,6 +448,11 @@ struct Gateway::Room {
   std::deque<std::shared_ptr<const std::vector<uint8_t>>> chime;
   bool chiming = false;
   uint16_t chime_seq = 0;
+  // Video: the member whose camera the others see (the speaker), the one whose screen they see
+  // (one presenter at a time), and who would be the speaker if they go on talking.
+  uint64_t featured = 0, presenter = 0, candidate = 0;
+  int candidate_ticks = 0;
+  std::vector<uint8_t> video_out;  // scratch
 };
 
 }  // namespace verbatim::gateway

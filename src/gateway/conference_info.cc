@@ -45,6 +45,15 @@ std::string conference_info(const Roster& roster) {
     media.append_attribute("id") = "1";
     media.append_child("type").text() = "audio";
     media.append_child("status").text() = e.media_status.c_str();
+    for (const auto* status : {&e.video_status, &e.slides_status}) {
+      if (status->empty()) continue;
+      auto video = endpoint.append_child("media");
+      video.append_attribute("id") = status == &e.video_status ? "2" : "3";
+      if (status == &e.slides_status) video.append_child("display-text").text() = "screen share";
+      video.append_child("type").text() = "video";
+      video.append_child("status").text() = status->c_str();
+    }
+    if (e.presenting) endpoint.append_child("vb:presenting").text() = "true";
   }
   std::ostringstream out;
   doc.save(out, "  ", pugi::format_indent);

@@ -189,6 +189,9 @@ struct GatewayMetrics {
   uint64_t meeting_chat_messages = 0;      // relayed and kept
   uint64_t meeting_chat_refused = 0;       // not a member, not text, too long, recorder not ready
   uint64_t meeting_controls = 0;           // members muted, unmuted or removed by the organiser
+  uint64_t meeting_video_switches = 0;     // a receiver's video moved to another sender
+  uint64_t meeting_keyframe_requests = 0;  // PLI or FIR sent to a video sender
+  uint64_t meeting_presenter_changes = 0;  // the screen share's presenter changed
 };
 
 // The gateway's edges. Production passes only the policy service (the Gateway constructor that
@@ -250,6 +253,7 @@ class Gateway {
   // A meeting in progress on this gateway and its members (meeting_room.cc).
   struct Room;
   struct RoomMember;
+  struct RoomVideo;
   struct MeetingLeg;
   struct MeetingRecording;
   struct SessionRef {
@@ -417,8 +421,10 @@ class Gateway {
   void record_member(Room& room, RoomMember& m);
   void start_meeting_leg(Room& room, MeetingRecording& rec, const policy::RecorderTarget& target,
                          const policy::EndpointTarget& endpoint);
-  Status add_meeting_line(MeetingLeg& leg, const RoomMember& m);
-  void drop_meeting_line(MeetingLeg& leg, uint64_t member);
+  // One more m-line on a recorder's session for what `m` sends on its line of `kind` (audio,
+  // video or slides; meeting_video.cc); `drop` closes them all (kind < 0) or that kind's.
+  Status add_meeting_line(MeetingLeg& leg, const RoomMember& m, int kind);
+  void drop_meeting_line(MeetingLeg& leg, uint64_t member, int kind = -1);
   void renegotiate(const std::string& meeting, const std::string& application, MeetingLeg& leg);
   // A meeting recorder's SIP session: its room, recording and leg (all null when gone).
   struct MeetingLegRef {
@@ -438,7 +444,27 @@ class Gateway {
   void enforce_during(const std::string& meeting, const std::string& application);
   void meeting_recording_tick(const std::string& meeting, Room& room);
   void tell_recorded(Room& room, RoomMember& m);
-  void copy_to_recorders(Room& room, uint64_t member, std::span<const uint8_t> packet);
+  void copy_to_recorders(Room& room, uint64_t member, int kind, std::span<const uint8_t> packet);
+  // Video and screen share (meeting_video.cc).
+  // The member of `session` and its room (both null when it is in none).
+  std::pair<Room*, RoomMember*> room_member(uint64_t session);
+  Status add_member_video(uint64_t session, RoomMember& m, const sip::SessionDescription& offer,
+                          size_t line);
+  sip::SdpMedia video_media(const RoomVideo& v) const;
+  void member_video(uint64_t session, bool slides, const boost::asio::ip::udp::endpoint& from,
+                    std::span<const uint8_t> data);
+  void member_video_rtcp(uint64_t session, bool slides, const boost::asio::ip::udp::endpoint& from,
+                         std::span<const uint8_t> data);
+  void request_keyframe(Room& room, uint64_t member, bool slides);
+  void keyframes_for_recorder(Room& room, const MeetingLeg& leg, const std::vector<size_t>& lines);
+  void video_tick(Room& room);
+  void stop_member_video(Room& room, RoomMember& m, bool slides);
+  // Every live recorder session gets the lines of `m`'s `kind` it has not had yet.
+  void record_new_line(Room& room, const RoomMember& m, int kind);
+  // Each recorder of the meeting gets a partial metadata update for the member's participant.
+  void update_participant(
+      Room& room, uint64_t member,
+      const std::function<std::string(const std::string& session, const std::string& id)>& md);
   // Chat in meetings (meeting_chat.cc): a MESSAGE to a meeting's URI, or in a member's dialog.
   bool on_message_request(uint64_t txn, const sip::Message& request, const sip::Peer& from);
   bool on_member_message(uint64_t session, uint64_t txn, const sip::Message& request);
@@ -447,7 +473,6 @@ class Gateway {
   // The organiser's controls (meeting_control.cc): mute, unmute or remove a member ("meet-<id>"
   // stands for the call, the member's address for the party).
   Result<std::string> meeting_control(const ControlRequest& r);
-  void tell_recorders_muted(Room& room, const RoomMember& m, const std::string& by);
 
   boost::asio::io_context& io_;
   GatewayOptions options_;

@@ -14,6 +14,8 @@
 
 #include "common/call_control.h"
 #include "common/test_dir.h"
+#include "media/rtp.h"
+#include "media/video.h"
 
 namespace verbatim::gateway::calls_test {
 namespace {
@@ -993,6 +995,177 @@ TEST_F(GatewayMeetings, TheOrganiserMutesUnmutesAndRemovesAMemberAndTheRecorders
             std::string::npos);
   EXPECT_EQ(ua.find("hangup", bob), nullptr);
   EXPECT_EQ(gw->metrics().meeting_controls, 3u);
+}
+
+// --- video and screen share in meetings (meeting_video.cc) -----------------------------------
+
+namespace {
+
+// A phone at `ip` with audio (30000), a camera (30002: H.263, which is not forwarded, then VP8)
+// and with `slides` a screen share (30004), then `more` lines.
+std::string video_sdp(const std::string& ip, bool slides, const std::string& more = "") {
+  std::string s = sdp_body(ip, 30000) +
+                  "m=video 30002 RTP/AVPF 97 96\r\na=rtpmap:97 H263-1998/90000\r\n"
+                  "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\n";
+  if (slides) {
+    s += "m=video 30004 RTP/AVPF 96\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:* ccm fir\r\n"
+         "a=content:slides\r\n";
+  }
+  return s + more;
+}
+
+std::vector<uint8_t> vp8(uint16_t seq, uint32_t ssrc, bool key) {
+  std::vector<uint8_t> p;
+  media::write_rtp_header(p, 96, true, seq, seq * 3000u, ssrc);
+  p.insert(p.end(), {0x10, static_cast<uint8_t>(key ? 0x50 : 0x51), 0x2a, 0x00});
+  return p;
+}
+
+}  // namespace
+
+TEST_F(GatewayMeetings, VideoGoesFromTheSpeakerSwitchedAtKeyframesAndTheScreenFromOnePresenter) {
+  const Meeting m = start_meetings("gw-meeting-video");
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t carol =
+      user_call("carol", "192.0.2.30", uri, "vc", "", video_sdp("192.0.2.30", true));
+  const uint64_t dave =
+      user_call("dave", "192.0.2.40", uri, "vd", "",
+                video_sdp("192.0.2.40", false, "m=application 30006 TCP/BFCP *\r\n"));
+  const Sent* ok = ua.find("accept", carol);
+  ASSERT_NE(ok, nullptr);
+  // Each offered line answered in place: the camera in VP8 (H.263 is not forwarded), the screen
+  // share marked as such, and Dave's floor control declined.
+  EXPECT_EQ(count(ok->body, "m=video "), 2u) << ok->body;
+  EXPECT_NE(ok->body.find("RTP/AVPF 96\r\n"), std::string::npos);
+  EXPECT_NE(ok->body.find("a=rtcp-fb:96 nack pli"), std::string::npos);
+  EXPECT_NE(ok->body.find("a=rtcp-fb:96 ccm fir"), std::string::npos) << "it takes only FIR";
+  EXPECT_NE(ok->body.find("a=content:slides"), std::string::npos);
+  ASSERT_NE(ua.find("accept", dave), nullptr);
+  EXPECT_NE(ua.find("accept", dave)->body.find("m=application 0 TCP/BFCP"), std::string::npos);
+  // The ports: Carol's audio, camera and screen, then Dave's audio and camera.
+  ASSERT_EQ(media.taps.size(), 5u);
+  auto* carol_cam = media.taps[1].get();
+  auto* carol_screen = media.taps[2].get();
+  auto* dave_audio = media.taps[3].get();
+  auto* dave_cam = media.taps[4].get();
+  const udp::endpoint carol_video(asio::ip::make_address("192.0.2.30"), 30002);
+  const udp::endpoint dave_video(asio::ip::make_address("192.0.2.40"), 30002);
+  // Carol's camera: Dave wants it but gets nothing before a keyframe, which Carol is asked for
+  // (a PLI, to her RTCP port).
+  carol_cam->handler(carol_video, vp8(1, 0xCA201, false));
+  advance(milliseconds(20));
+  EXPECT_TRUE(dave_cam->sent.empty());
+  ASSERT_EQ(carol_cam->rtcp_sent.size(), 1u);
+  EXPECT_EQ(carol_cam->rtcp_sent[0].first.port(), 30003);
+  EXPECT_EQ(media::keyframe_requests(carol_cam->rtcp_sent[0].second),
+            std::vector<uint32_t>{0xCA201});
+  carol_cam->handler(carol_video, vp8(2, 0xCA201, false));
+  EXPECT_TRUE(dave_cam->sent.empty());
+  carol_cam->handler(carol_video, vp8(3, 0xCA201, true));
+  carol_cam->handler(carol_video, vp8(4, 0xCA201, false));
+  ASSERT_EQ(dave_cam->sent.size(), 2u);
+  EXPECT_EQ(dave_cam->sent[0].first, dave_video);
+  auto seen = media::parse_rtp(dave_cam->sent[1].second);
+  ASSERT_TRUE(seen);
+  const uint32_t dave_sees = seen.value().ssrc;
+  EXPECT_NE(dave_sees, 0xCA201u) << "one stream of ours, whoever sends";
+  EXPECT_EQ(seen.value().payload_type, 96);
+  // Dave lost something and asks for a keyframe: Carol is asked (not more than one per 300 ms).
+  advance(milliseconds(300));
+  std::vector<uint8_t> pli;
+  media::write_keyframe_request(pli, 0xDA7E, dave_sees, false, 0);
+  dave_cam->rtcp_handler(udp::endpoint(dave_video.address(), 30003), pli);
+  EXPECT_EQ(carol_cam->rtcp_sent.size(), 2u);
+  dave_cam->rtcp_handler(udp::endpoint(dave_video.address(), 30003), pli);
+  EXPECT_EQ(carol_cam->rtcp_sent.size(), 2u);
+  EXPECT_EQ(gw->status()["meetings"][0]["speaker"], "sip:carol@contoso.com");
+  // Dave's camera starts and he talks: Carol sees him at once (she does not see herself), and
+  // after 300 ms of his speech he is the speaker.
+  const udp::endpoint dave_phone(asio::ip::make_address("192.0.2.40"), 30000);
+  for (uint16_t seq = 1; seq <= 40; ++seq) {
+    dave_audio->handler(dave_phone, member_packet(seq));
+    dave_cam->handler(dave_video, vp8(seq, 0xDA7E, seq % 10 == 1));
+    carol_cam->handler(carol_video, vp8(static_cast<uint16_t>(seq + 4), 0xCA201, false));
+    advance(milliseconds(20));
+  }
+  EXPECT_EQ(gw->status()["meetings"][0]["speaker"], "sip:dave@contoso.com");
+  ASSERT_FALSE(carol_cam->sent.empty());
+  EXPECT_NE(media::parse_rtp(carol_cam->sent.back().second).value().ssrc, 0xDA7Eu);
+  // Carol shares her screen: she is the presenter (Dave has no screen line: nothing to send him).
+  const udp::endpoint carol_slides(asio::ip::make_address("192.0.2.30"), 30004);
+  carol_screen->handler(carol_slides, vp8(1, 0x5C4EE, true));
+  advance(milliseconds(20));
+  EXPECT_EQ(gw->status()["meetings"][0]["presenter"], "sip:carol@contoso.com");
+  EXPECT_EQ(gw->metrics().meeting_presenter_changes, 1u);
+  const auto cam_status = gw->status()["meetings"][0]["members"];
+  EXPECT_TRUE(cam_status[0].contains("screenShare") || cam_status[1].contains("screenShare"));
+  // She stops sharing (the line closed in a re-INVITE): no presenter, the port is given back.
+  auto reinvite = [&](const std::string& body) {
+    return ua.handlers.on_reoffer(
+        carol, parse(with_body("INVITE sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP "
+                               "192.0.2.30:5060;branch=z9hG4bKr\r\nFrom: <sip:carol@contoso.com>;"
+                               "tag=u\r\nTo: <sip:gw@192.0.2.1>;tag=gw\r\nCall-ID: vc\r\nCSeq: 5 "
+                               "INVITE\r\nMax-Forwards: 70\r\n",
+                               body, "application/sdp")));
+  };
+  std::string stopped = video_sdp("192.0.2.30", true);
+  stopped.replace(stopped.find("m=video 30004"), 13, "m=video 0");
+  auto answer = reinvite(stopped);
+  ASSERT_TRUE(answer) << answer.error().message;
+  EXPECT_EQ(count(answer.value(), "m=video 0 "), 1u) << answer.value();
+  EXPECT_TRUE(carol_screen->closed);
+  advance(milliseconds(20));
+  EXPECT_EQ(gw->status()["meetings"][0]["presenter"], "");
+  // An offer with fewer lines than before is refused (RFC 3264 §8).
+  EXPECT_FALSE(reinvite(sdp_body("192.0.2.30", 30000)));
+  ua.handlers.on_ended(carol, "bye");
+  ua.handlers.on_ended(dave, "bye");
+  EXPECT_EQ(media.open_ports, 0);
+}
+
+TEST_F(GatewayMeetings, AMembersCameraAndScreenAreRecordedOnLinesOfTheirOwnAsOneParticipant) {
+  const Meeting m = start_meetings("gw-meeting-video-rec");
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  // Bob is recorded; he joins with his camera and screen share.
+  const uint64_t bob = user_call("bob", "192.0.2.20", uri, "vb", "", video_sdp("192.0.2.20", true));
+  ASSERT_EQ(ua.invites_to("sip:srs@").size(), 1u);
+  const uint64_t srs = ua.invites_to("sip:srs@")[0];
+  const std::string& offer = ua.placed.at(srs).body;
+  EXPECT_EQ(audio_lines(offer), 1u) << offer;
+  EXPECT_EQ(count(offer, "\nm=video "), 2u) << offer;
+  EXPECT_EQ(count(offer, "a=content:slides"), 1u);
+  EXPECT_EQ(count(offer, "<participant "), 1u) << "one participant, three streams";
+  EXPECT_EQ(count(offer, "<send>"), 3u) << offer;
+  recorders_answer();
+  ASSERT_NE(ua.find("accept", bob), nullptr);
+  // His camera's and screen's packets reach the recorder as sent, each on its own line.
+  const udp::endpoint cam(asio::ip::make_address("192.0.2.20"), 30002);
+  const udp::endpoint screen(asio::ip::make_address("192.0.2.20"), 30004);
+  // Taps: Bob's audio, camera, screen; then the recorder's three copies.
+  media.taps.at(1)->handler(cam, vp8(1, 0xB0B, true));
+  media.taps.at(2)->handler(screen, vp8(1, 0xB0B5, true));
+  ASSERT_NE(copy_to(media, 40002), nullptr);
+  EXPECT_EQ(copy_to(media, 40002)->sent.back().second, vp8(1, 0xB0B, true));
+  ASSERT_NE(copy_to(media, 40004), nullptr);
+  EXPECT_EQ(copy_to(media, 40004)->sent.back().second, vp8(1, 0xB0B5, true));
+  // He presents: the recorder is told, in a partial update for his participant.
+  advance(milliseconds(20));
+  const Sent* update = last_sent(ua, "update", srs);
+  ASSERT_NE(update, nullptr);
+  EXPECT_NE(update->body.find("presenting"), std::string::npos) << update->body;
+  // Carol joins with a camera: one re-offer, her participant once with two streams.
+  const uint64_t carol =
+      user_call("carol", "192.0.2.30", uri, "vc2", "", video_sdp("192.0.2.30", false));
+  ASSERT_NE(ua.find("accept", carol), nullptr);
+  advance(milliseconds(20));
+  const Sent* re = last_sent(ua, "reinvite", srs);
+  ASSERT_NE(re, nullptr);
+  EXPECT_EQ(count(re->body, "\nm=video "), 3u) << re->body;
+  EXPECT_EQ(count(re->body, "<participant "), 1u) << re->body;
+  EXPECT_EQ(count(re->body, "<send>"), 2u) << re->body;
+  ua.handlers.on_ended(carol, "bye");
+  ua.handlers.on_ended(bob, "bye");
+  EXPECT_EQ(media.open_ports, 0);
 }
 
 }  // namespace

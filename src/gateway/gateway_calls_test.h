@@ -197,11 +197,15 @@ class FakeMedia final : public MediaAnchor {
     FakeMedia* anchor = nullptr;
     uint16_t port() const override { return p; }
     void on_rtp(RtpHandler h) override { handler = std::move(h); }
+    void on_rtcp(RtpHandler h) override { rtcp_handler = std::move(h); }
     void send(std::span<const uint8_t> packet, const asio::ip::udp::endpoint& to) override {
       sent.emplace_back(to, std::vector<uint8_t>(packet.begin(), packet.end()));
     }
-    RtpHandler handler;
-    std::vector<std::pair<asio::ip::udp::endpoint, std::vector<uint8_t>>> sent;
+    void send_rtcp(std::span<const uint8_t> packet, const asio::ip::udp::endpoint& to) override {
+      rtcp_sent.emplace_back(to, std::vector<uint8_t>(packet.begin(), packet.end()));
+    }
+    RtpHandler handler, rtcp_handler;
+    std::vector<std::pair<asio::ip::udp::endpoint, std::vector<uint8_t>>> sent, rtcp_sent;
     void close() override {
       if (!closed) --anchor->open_ports;
       closed = true;
@@ -318,15 +322,14 @@ inline sip::Message request(const std::string& method, const std::string& extra 
 
 // The recorder's answer to a SIPREC offer: one receive-only m-line per offered one.
 inline std::string recorder_answer(const std::string& offer) {
-  size_t lines = 0;
-  for (size_t at = offer.find("\nm=audio"); at != std::string::npos;
-       at = offer.find("\nm=audio", at + 1)) {
-    ++lines;
-  }
   std::string s = "v=0\r\no=- 2 2 IN IP4 192.0.2.50\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\n";
-  for (size_t i = 0; i < lines; ++i) {
-    s += "m=audio " + std::to_string(40000 + 2 * i) +
-         " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=recvonly\r\n";
+  size_t i = 0;
+  for (size_t at = offer.find("\nm="); at != std::string::npos; at = offer.find("\nm=", at + 1)) {
+    const bool video = offer.compare(at, 8, "\nm=video") == 0;
+    s += std::string(video ? "m=video " : "m=audio ") + std::to_string(40000 + 2 * i++) +
+         (video ? " RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n"
+                : " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n") +
+         "a=recvonly\r\n";
   }
   return s;
 }
@@ -454,8 +457,10 @@ class GatewayCalls : public ::testing::Test {
 
   // A call from user `name`'s phone at `ip` (digest: challenged, then sent again with the
   // answer); the session of the INVITE that was let through.
+  // `sdp`: the offer (empty: one PCMU stream at ip:30000).
   uint64_t user_call(const std::string& name, const std::string& ip, const std::string& to,
-                     const std::string& call_id, const std::string& extra = "") {
+                     const std::string& call_id, const std::string& extra = "",
+                     const std::string& sdp = "") {
     auto invite = [&](int cseq, const std::string& auth) {
       return parse(with_body("INVITE " + to + " SIP/2.0\r\nVia: SIP/2.0/UDP " + ip +
                                  ":5060;branch=z9hG4bK" + call_id + std::to_string(cseq) +
@@ -463,7 +468,7 @@ class GatewayCalls : public ::testing::Test {
                                  ">\r\nCall-ID: " + call_id + "\r\nCSeq: " + std::to_string(cseq) +
                                  " INVITE\r\nContact: <sip:" + name + "@" + ip +
                                  ":5060>\r\nMax-Forwards: 70\r\n" + extra + auth,
-                             sdp_body(ip, 30000), "application/sdp"));
+                             sdp.empty() ? sdp_body(ip, 30000) : sdp, "application/sdp"));
     };
     const sip::Peer from{"UDP", ip, 5060};
     const uint64_t first = ua.new_session();

@@ -18,9 +18,13 @@ class RelayTap final : public MediaTap {
   RelayTap(const RelayTap&) = delete;
   RelayTap& operator=(const RelayTap&) = delete;
   uint16_t port() const override { return tap_->port(); }
-  void on_rtp(RtpHandler handler) override { tap_->set_receiver(std::move(handler)); }
+  void on_rtp(RtpHandler handler) override { tap_->set_receiver(false, std::move(handler)); }
+  void on_rtcp(RtpHandler handler) override { tap_->set_receiver(true, std::move(handler)); }
   void send(std::span<const uint8_t> packet, const udp::endpoint& to) override {
     tap_->send(false, packet.data(), packet.size(), to);
+  }
+  void send_rtcp(std::span<const uint8_t> packet, const udp::endpoint& to) override {
+    tap_->send(true, packet.data(), packet.size(), to);
   }
   void close() override {
     if (closed_) return;

@@ -55,10 +55,14 @@ class MediaTap {
                                         std::span<const uint8_t> packet)>;
   virtual ~MediaTap() = default;
   virtual uint16_t port() const = 0;
-  // What arrives on the RTP port goes to `handler` from now on (RTCP is still dropped).
+  // What arrives on the RTP port goes to `handler` from now on.
   virtual void on_rtp(RtpHandler handler) = 0;
-  // Sends one RTP packet from the RTP port.
+  // What arrives on the RTCP port (the one above) goes to `handler` (until then it is dropped).
+  virtual void on_rtcp(RtpHandler handler) = 0;
+  // Sends one RTP packet from the RTP port; `send_rtcp`, one RTCP packet from the RTCP port.
   virtual void send(std::span<const uint8_t> packet, const boost::asio::ip::udp::endpoint& to) = 0;
+  virtual void send_rtcp(std::span<const uint8_t> packet,
+                         const boost::asio::ip::udp::endpoint& to) = 0;
   // Gives the port back; later calls do nothing.
   virtual void close() = 0;
 };

@@ -52,26 +52,28 @@ Result<std::string> Gateway::meeting_control(const ControlRequest& r) {
     m.muted_by = mute ? by : "";
     room_ref.mix.set_muted(m.id, mute);
     room_ref.roster_changed = true;
-    tell_recorders_muted(room_ref, m, by);
+    const std::string at = format_iso8601(wall_->now());
+    update_participant(room_ref, m.session, [&](const std::string& session, const std::string& p) {
+      return siprec::meeting_mute_update(session, p, m.muted, by, at);
+    });
     spdlog::info("meeting {}: {} {} by {}{}", id, m.party.aor, mute ? "muted" : "unmuted", by,
                  r.reason.empty() ? "" : " (" + r.reason + ")");
   }
   return r.party + (mute ? " muted" : " unmuted") + " in meeting " + id;
 }
 
-// Each recorder of the meeting gets a partial metadata update for the member's participant.
-void Gateway::tell_recorders_muted(Room& room, const RoomMember& m, const std::string& by) {
-  const std::string at = format_iso8601(wall_->now());
+void Gateway::update_participant(
+    Room& room, uint64_t member,
+    const std::function<std::string(const std::string& session, const std::string& id)>& make) {
   for (auto& [app, rec] : room.recordings) {
     for (auto& l : rec.legs) {
       if (l->state != MeetingLeg::State::kUp) continue;
       for (size_t j = 0; j < l->copies.size(); ++j) {
-        if (l->copies[j].member != m.session || !l->lines[j].left_at.empty() ||
-            l->lines[j].participant_id.empty()) {
+        if (l->copies[j].member != member || l->copies[j].kind != kAudioLine ||
+            !l->lines[j].left_at.empty() || l->lines[j].participant_id.empty()) {
           continue;  // a participant the recorder has not been offered yet is told at its offer
         }
-        std::string md =
-            siprec::meeting_mute_update(l->md_session, l->lines[j].participant_id, m.muted, by, at);
+        std::string md = make(l->md_session, l->lines[j].participant_id);
         auto done = [meeting = room.meeting.id, uri = l->uri](int status, const sip::Message*) {
           if (status >= 300) {
             spdlog::warn("meeting {}: recorder {} refused a metadata update: {}", meeting, uri,

@@ -17,6 +17,7 @@
 // Notices: when a recorder first comes in, every member hears that the meeting is recorded; a
 // member who joins a recorded meeting hears it at joining, unless its phone shows the
 // indicator (Supported: record-aware) and got it in our 200's Call-Info.
+#include <numeric>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -83,16 +84,23 @@ void Gateway::record_member(Room& room, RoomMember& m) {
       }
     }
   }
-  // Whoever brought them, the recorders get this member's stream.
+  // Whoever brought them, the recorders get this member's streams.
+  for (int kind : {kAudioLine, kVideoLine, kSlidesLine}) record_new_line(room, m, kind);
+}
+
+void Gateway::record_new_line(Room& room, const RoomMember& m, int kind) {
+  if (kind != kAudioLine && !m.line(kind)) return;
   for (auto& [app, rec] : room.recordings) {
     for (auto& l : rec.legs) {
-      const bool has = std::any_of(l->copies.begin(), l->copies.end(),
-                                   [&](const auto& c) { return c.member == m.session; });
-      if (l->live() && !has) {
-        if (auto st = add_meeting_line(*l, m); !st) {
-          spdlog::error("meeting {}: {} not copied to {}: {}", room.meeting.id, p.aor, l->uri,
-                        st.error().message);
-        }
+      bool has = false;
+      for (size_t j = 0; j < l->copies.size(); ++j) {
+        const auto& c = l->copies[j];
+        has = has || (c.member == m.session && c.kind == kind && l->lines[j].left_at.empty());
+      }
+      if (!l->live() || has) continue;
+      if (auto st = add_meeting_line(*l, m, kind); !st) {
+        spdlog::error("meeting {}: {} not copied to {}: {}", room.meeting.id, m.party.aor, l->uri,
+                      st.error().message);
       }
     }
   }
@@ -135,9 +143,12 @@ void Gateway::start_meeting_leg(Room& room, MeetingRecording& rec,
   l.spec.application_id = target.application_id;
   l.spec.instance = target.instance_upn;
   for (const auto& [session, m] : room.members) {
-    if (auto st = add_meeting_line(l, m); !st) {
-      fail(st.error().message);
-      return;
+    for (int kind : {kAudioLine, kVideoLine, kSlidesLine}) {
+      if (kind != kAudioLine && !m.line(kind)) continue;
+      if (auto st = add_meeting_line(l, m, kind); !st) {
+        fail(st.error().message);
+        return;
+      }
     }
   }
   auto offer = siprec::build_meeting_offer(l.spec, l.lines, l.md_session);
@@ -163,13 +174,17 @@ void Gateway::start_meeting_leg(Room& room, MeetingRecording& rec,
   meeting_legs_[l.session] = {room.meeting.id, rec.application_id};
 }
 
-// One more m-line on a recorder's session: what `m` sends, from a tap of its own.
-Status Gateway::add_meeting_line(MeetingLeg& leg, const RoomMember& m) {
+// One more m-line on a recorder's session: what `m` sends on its line of `kind`, from a tap of
+// its own.
+Status Gateway::add_meeting_line(MeetingLeg& leg, const RoomMember& m, int kind) {
+  const RoomVideo* v = m.line(kind);
+  if (kind != kAudioLine && !v) return make_error(ErrorCode::kNotFound, "no such line");
   auto tap = media_->open_tap();
   if (!tap) return tap.error();
   siprec::MeetingLine line;
   line.who = {m.party.aor, m.party.display};
-  line.offered = member_media(m);
+  line.participant = m.session;
+  line.offered = v ? video_media(*v) : member_media(m);
   line.port = tap.value()->port();
   line.joined_at = m.joined_at;
   if (leg.srtp) {
@@ -177,16 +192,19 @@ Status Gateway::add_meeting_line(MeetingLeg& leg, const RoomMember& m) {
     line.key = media::new_sdes_inline(kRecorderSuite);
   }
   leg.lines.push_back(std::move(line));
-  leg.copies.push_back({m.session, std::move(tap).value(), std::nullopt, nullptr});
+  leg.copies.push_back({m.session, kind, std::move(tap).value(), std::nullopt, nullptr});
   leg.changed.push_back(leg.lines.size() - 1);
   return ok_status();
 }
 
-// `member` left: its m-line is closed (port 0 at the next offer) and its copies stop.
-void Gateway::drop_meeting_line(MeetingLeg& leg, uint64_t member) {
+// `member` left (or closed its line of `kind`): its m-lines are closed (port 0 at the next offer)
+// and their copies stop.
+void Gateway::drop_meeting_line(MeetingLeg& leg, uint64_t member, int kind) {
   for (size_t j = 0; j < leg.copies.size(); ++j) {
     auto& c = leg.copies[j];
-    if (c.member != member || !leg.lines[j].left_at.empty()) continue;
+    if (c.member != member || (kind >= 0 && c.kind != kind) || !leg.lines[j].left_at.empty()) {
+      continue;
+    }
     leg.lines[j].left_at = format_iso8601(wall_->now());
     c.tap->close();
     c.to.reset();
@@ -196,12 +214,13 @@ void Gateway::drop_meeting_line(MeetingLeg& leg, uint64_t member) {
 }
 
 // What a member sends goes to each recorder's m-line for it, as it came (SRTP where offered).
-void Gateway::copy_to_recorders(Room& room, uint64_t member, std::span<const uint8_t> packet) {
+void Gateway::copy_to_recorders(Room& room, uint64_t member, int kind,
+                                std::span<const uint8_t> packet) {
   for (auto& [app, rec] : room.recordings) {
     for (auto& l : rec.legs) {
       if (l->state != MeetingLeg::State::kUp) continue;
       for (auto& c : l->copies) {
-        if (c.member != member || !c.to) continue;
+        if (c.member != member || c.kind != kind || !c.to) continue;
         if (!c.srtp) {
           c.tap->send(packet, *c.to);
           continue;
@@ -210,6 +229,16 @@ void Gateway::copy_to_recorders(Room& room, uint64_t member, std::span<const uin
         if (c.srtp->protect(room.copy, false)) c.tap->send(room.copy, *c.to);
       }
     }
+  }
+}
+
+// A recorder that starts to get a member's video (its session answered, or a re-offer with a new
+// line) can decode it from the next keyframe on: each such sender is asked for one.
+void Gateway::keyframes_for_recorder(Room& room, const MeetingLeg& leg,
+                                     const std::vector<size_t>& lines) {
+  for (size_t j : lines) {
+    if (j >= leg.copies.size() || leg.copies[j].kind == kAudioLine || !leg.copies[j].to) continue;
+    request_keyframe(room, leg.copies[j].member, leg.copies[j].kind == kSlidesLine);
   }
 }
 
@@ -289,6 +318,9 @@ void Gateway::meeting_leg_answered(uint64_t session, const sip::Message& respons
   }
   leg->state = MeetingLeg::State::kUp;
   leg->answered_ms = ms_since(leg->started);
+  std::vector<size_t> all(leg->copies.size());
+  std::iota(all.begin(), all.end(), 0);
+  keyframes_for_recorder(r, *leg, all);
   ++metrics_.recording_answered;
   spdlog::info("meeting {}: recorder {} ({}) recording {} after {} ms", meeting, leg->instance,
                leg->uri, rec.application, leg->answered_ms);
@@ -576,7 +608,11 @@ void Gateway::renegotiate(const std::string& meeting, const std::string& applica
     bool plain = false;
     Status st = answer ? apply_recorder_answer(*l, answer.value(), options_.require_srtp, plain)
                        : Status(answer.error());
-    if (!st) meeting_leg_gone(session, "the re-offer's answer: " + st.error().message);
+    if (!st) {
+      meeting_leg_gone(session, "the re-offer's answer: " + st.error().message);
+      return;
+    }
+    keyframes_for_recorder(*meeting_leg(session).room, *l, changed);
   };
   if (auto st = ua_->reinvite_with_body(session, offer.sdp, offer.content_type,
                                         std::move(offer.body), std::move(done));

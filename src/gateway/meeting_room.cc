@@ -181,6 +181,17 @@ Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Mes
   m.port->on_rtp([this, session](const udp::endpoint& from, std::span<const uint8_t> data) {
     member_rtp(session, from, data);
   });
+  m.lines = offer.value().media;
+  m.audio_line = chosen->line;
+  // Its camera and its screen share, if it offers them in a codec forwarded as it is; any other
+  // stream is declined (port 0 in our answer) and the member joins without it.
+  for (size_t i = 0; i < m.lines.size(); ++i) {
+    if (i == m.audio_line || m.lines[i].media != "video" || m.lines[i].port == 0) continue;
+    if (auto st = add_member_video(session, m, offer.value(), i); !st) {
+      spdlog::info("meeting: {}'s video stream {} declined: {}", who.aor, i + 1,
+                   st.error().message);
+    }
+  }
   return m;
 }
 
@@ -204,7 +215,7 @@ void Gateway::member_rtp(uint64_t session, const udp::endpoint& from,
   if (!rtp) return;
   if (!member.latched) member.latched = from;
   ++member.packets_in;
-  if (!where->second.empty()) copy_to_recorders(*r->second, session, data);
+  if (!where->second.empty()) copy_to_recorders(*r->second, session, kAudioLine, data);
   const auto& packet = rtp.value();
   if (member.telephone_event && packet.payload_type == *member.telephone_event &&
       packet.payload.size() >= 4) {
@@ -422,13 +433,33 @@ std::string Gateway::meeting_sdp(const std::string& subject, const RoomMember& m
   sdp.origin.address = media_->address().to_string();
   sdp.session_name = subject.empty() ? "-" : subject;
   sdp.connection = sip::SdpConnection{"IN", sdp.origin.addr_type, sdp.origin.address};
-  sip::SdpMedia line = member_media(m);
   // What the member does decides ours: it only listens, we only send; and so on.
-  line.set_direction(!m.sending && !m.receiving ? sip::Direction::kInactive
-                     : !m.sending               ? sip::Direction::kSendOnly
-                     : !m.receiving             ? sip::Direction::kRecvOnly
-                                                : sip::Direction::kSendRecv);
-  sdp.media.push_back(std::move(line));
+  auto mirror = [](bool sending, bool receiving) {
+    return !sending && !receiving ? sip::Direction::kInactive
+           : !sending             ? sip::Direction::kSendOnly
+           : !receiving           ? sip::Direction::kRecvOnly
+                                  : sip::Direction::kSendRecv;
+  };
+  // One m-line for each of its offer's, in place (RFC 3264 §6): audio, camera, screen share,
+  // and whatever else declined with port 0.
+  for (size_t i = 0; i < std::max<size_t>(m.lines.size(), 1); ++i) {
+    const RoomVideo* v = m.video && m.video->line == i     ? &*m.video
+                         : m.slides && m.slides->line == i ? &*m.slides
+                                                           : nullptr;
+    if (i == m.audio_line) {
+      sdp.media.push_back(member_media(m));
+      sdp.media.back().set_direction(mirror(m.sending, m.receiving));
+    } else if (v) {
+      sdp.media.push_back(video_media(*v));
+      sdp.media.back().set_direction(mirror(v->sending, v->receiving));
+    } else {
+      sip::SdpMedia declined;
+      declined.media = m.lines[i].media;
+      declined.proto = m.lines[i].proto;
+      declined.formats = {m.lines[i].formats.empty() ? "0" : m.lines[i].formats.front()};
+      sdp.media.push_back(std::move(declined));
+    }
+  }
   return sip::serialize_sdp(sdp);
 }
 
@@ -439,30 +470,63 @@ Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Messag
   RoomMember& m = room->second->members.at(session);
   auto offer = sip::parse_sdp(request.body());
   if (!offer) return sip::protocol_error(488, offer.error().message);
-  // The member's stream is its first audio line with our payload type; held, resumed or moved.
-  for (const auto& line : offer.value().media) {
-    if (line.media != "audio") continue;
-    const bool ours = std::any_of(line.formats.begin(), line.formats.end(), [&](const auto& f) {
-      return sip::parse_payload_type(f) == static_cast<int>(m.payload_type);
-    });
-    if (!ours || line.port == 0) return sip::protocol_error(488, "the meeting's codec is gone");
-    set_direction(m, offer.value(), line);
-    if (const auto* c = offer.value().connection_for(line)) {
-      boost::system::error_code ec;
-      auto address = asio::ip::make_address(c->address, ec);
-      if (!ec && address.is_unspecified()) m.receiving = false;  // RFC 2543 hold
-      if (!ec && !address.is_unspecified()) {
-        const udp::endpoint moved(address, line.port);
-        if (m.sdp != moved) m.latched.reset();
-        m.sdp = moved;
-      }
-    }
-    spdlog::info("meeting {}: {} {}", id->second, m.party.aor,
-                 m.sending ? "resumed" : "put the meeting on hold");
-    room->second->roster_changed = true;
-    return meeting_sdp(room->second->meeting.subject, m);
+  const auto& lines = offer.value().media;
+  // RFC 3264 §8: m-lines are never removed; ours stay in their places, new ones come after.
+  if (lines.size() < m.lines.size()) {
+    return sip::protocol_error(488, "the offer has fewer m-lines than the last one");
   }
-  return sip::protocol_error(488, "no audio stream");
+  // Its audio: held, resumed or moved, in the meeting's codec.
+  const auto& audio = lines[m.audio_line];
+  const bool ours = std::any_of(audio.formats.begin(), audio.formats.end(), [&](const auto& f) {
+    return sip::parse_payload_type(f) == static_cast<int>(m.payload_type);
+  });
+  if (audio.media != "audio" || !ours || audio.port == 0) {
+    return sip::protocol_error(488, "the meeting's codec is gone");
+  }
+  set_direction(m, offer.value(), audio);
+  auto moved = [&](const sip::SdpMedia& line, std::optional<udp::endpoint>& sdp,
+                   std::optional<udp::endpoint>& latched, bool& receiving) {
+    const auto* c = offer.value().connection_for(line);
+    if (!c) return;
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(c->address, ec);
+    if (!ec && address.is_unspecified()) receiving = false;  // RFC 2543 hold
+    if (!ec && !address.is_unspecified()) {
+      const udp::endpoint to(address, line.port);
+      if (sdp != to) latched.reset();
+      sdp = to;
+    }
+  };
+  moved(audio, m.sdp, m.latched, m.receiving);
+  // Its camera and screen share: closed (port 0), changed, or new.
+  Room& r = *room->second;
+  for (const bool slides : {false, true}) {
+    auto& v = slides ? m.slides : m.video;
+    if (!v) continue;
+    const auto& line = lines[v->line];
+    if (line.port == 0 || line.media != "video") {
+      stop_member_video(r, m, slides);
+      continue;
+    }
+    const auto d = line.direction(offer.value().direction());
+    v->sending = d == sip::Direction::kSendRecv || d == sip::Direction::kSendOnly;
+    v->receiving = d == sip::Direction::kSendRecv || d == sip::Direction::kRecvOnly;
+    moved(line, v->sdp, v->latched, v->receiving);
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const bool known =
+        i < m.lines.size() &&
+        (i == m.audio_line || (m.video && m.video->line == i) || (m.slides && m.slides->line == i));
+    if (known || lines[i].media != "video" || lines[i].port == 0) continue;
+    if (auto st = add_member_video(session, m, offer.value(), i); !st) continue;
+    // A stream it starts now (a screen share, typically) goes to the recorders too.
+    record_new_line(r, m, lines[i].attribute("content") == "slides" ? kSlidesLine : kVideoLine);
+  }
+  m.lines = lines;
+  spdlog::info("meeting {}: {} {}", id->second, m.party.aor,
+               m.sending ? "resumed" : "put the meeting on hold");
+  r.roster_changed = true;
+  return meeting_sdp(r.meeting.subject, m);
 }
 
 void Gateway::leave_meeting(uint64_t session, std::string_view why) {
@@ -483,6 +547,9 @@ void Gateway::leave_meeting(uint64_t session, std::string_view why) {
   const bool was_admitted = it->second.admitted && !meeting.empty();
   r.mix.remove(it->second.id);
   it->second.port->close();
+  for (auto* v : {it->second.line(kVideoLine), it->second.line(kSlidesLine)}) {
+    if (v) v->port->close();
+  }
   if (journal_) journal_->down(session);
   r.members.erase(it);
   // Its recorders close its m-line (at the next tick's offer); a recording it alone kept going
@@ -545,6 +612,7 @@ void Gateway::meeting_tick(const std::string& id) {
       r.chiming = false;
     }
     roster_tick(r);
+    video_tick(r);
     r.mix.tick(r.out);
   }
   std::map<uint64_t, const std::vector<uint8_t>*> mixed;
@@ -615,6 +683,20 @@ json Gateway::meetings_status() const {
                          {"muted", m.muted},
                          {"recorded", m.party.recorded}});
       if (!m.notice.empty()) members.back()["notice"] = m.notice;
+      for (const auto* v : {m.line(kVideoLine), m.line(kSlidesLine)}) {
+        if (!v) continue;
+        auto shown = r->members.find(v->view.shown());
+        members.back()[v->slides ? "screenShare" : "video"] = {
+            {"codec", v->encoding},
+            {"packetsIn", v->packets_in},
+            {"keyframesIn", v->keyframes_in},
+            {"forwarded", v->forwarded},
+            {"packetsOut", v->packets_out},
+            {"keyframeRequestsSent", v->requests_sent},
+            {"keyframeRequestsReceived", v->requests_received},
+            {"switches", v->view.switches()},
+            {"showing", shown == r->members.end() ? "" : shown->second.party.aor}};
+      }
       if (m.party.decision.policy) members.back()["policy"] = m.party.decision.policy->name;
     }
     json recordings = json::array();
@@ -639,13 +721,17 @@ json Gateway::meetings_status() const {
                             {"members", rec.members.size()},
                             {"legs", std::move(legs)}});
     }
-    out.push_back({{"meeting", id},
-                   {"subject", r->meeting.subject},
-                   {"organizer", r->meeting.organizer},
-                   {"recorded", r->recorded},
-                   {"chatMessages", r->chat_messages},
-                   {"members", std::move(members)},
-                   {"recordings", std::move(recordings)}});
+    out.push_back(
+        {{"meeting", id},
+         {"subject", r->meeting.subject},
+         {"organizer", r->meeting.organizer},
+         {"recorded", r->recorded},
+         {"chatMessages", r->chat_messages},
+         {"speaker", r->members.contains(r->featured) ? r->members.at(r->featured).party.aor : ""},
+         {"presenter",
+          r->members.contains(r->presenter) ? r->members.at(r->presenter).party.aor : ""},
+         {"members", std::move(members)},
+         {"recordings", std::move(recordings)}});
   }
   return out;
 }

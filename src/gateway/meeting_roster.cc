@@ -91,6 +91,14 @@ void Gateway::send_roster(const Room& room, RoomMember& m, const std::string& st
                      : heard               ? "sendonly"
                      : x->receiving        ? "recvonly"
                                            : "inactive";
+    for (const auto* v : {x->line(kVideoLine), x->line(kSlidesLine)}) {
+      if (!v) continue;
+      (v->slides ? e.slides_status : e.video_status) = v->sending && v->receiving ? "sendrecv"
+                                                       : v->sending               ? "sendonly"
+                                                       : v->receiving             ? "recvonly"
+                                                                                  : "inactive";
+    }
+    e.presenting = room.presenter == x->session;
     roster.endpoints.push_back(std::move(e));
   }
   warn_on_error(ua_->notify(m.session, "conference", state, "application/conference-info+xml",

@@ -48,7 +48,10 @@ json Gateway::status() const {
              {"meetingMetadataUpdates", m.meeting_metadata_updates},
              {"meetingChatMessages", m.meeting_chat_messages},
              {"meetingChatRefused", m.meeting_chat_refused},
-             {"meetingControls", m.meeting_controls}}}};
+             {"meetingControls", m.meeting_controls},
+             {"meetingVideoSwitches", m.meeting_video_switches},
+             {"meetingKeyframeRequests", m.meeting_keyframe_requests},
+             {"meetingPresenterChanges", m.meeting_presenter_changes}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;

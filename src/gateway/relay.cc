@@ -56,9 +56,8 @@ void TapPorts::drain(bool rtcp) {
                         boost::system::error_code e;
                         const size_t n = s.receive_from(asio::buffer(buffer), from, 0, e);
                         if (e) break;
-                        if (!rtcp && self->receiver_) {
-                          self->receiver_(from, std::span<const uint8_t>(buffer.data(), n));
-                        }
+                        auto& to = rtcp ? self->rtcp_receiver_ : self->receiver_;
+                        if (to) to(from, std::span<const uint8_t>(buffer.data(), n));
                       }
                       self->drain(rtcp);
                     });
@@ -74,6 +73,7 @@ void TapPorts::send(bool rtcp, const uint8_t* data, size_t size, const udp::endp
 void TapPorts::close() {
   closed_ = true;
   receiver_ = nullptr;
+  rtcp_receiver_ = nullptr;
   boost::system::error_code ec;
   rtp_.close(ec);
   rtcp_.close(ec);

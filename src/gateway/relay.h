@@ -48,7 +48,10 @@ class TapPorts : public std::enable_shared_from_this<TapPorts> {
   void send(bool rtcp, const uint8_t* data, size_t size, const boost::asio::ip::udp::endpoint& to);
   using Receiver = std::function<void(const boost::asio::ip::udp::endpoint& from,
                                       std::span<const uint8_t> packet)>;
-  void set_receiver(Receiver receiver) { receiver_ = std::move(receiver); }
+  // What arrives on the RTP port (or with `rtcp`, the RTCP port) goes to `receiver`.
+  void set_receiver(bool rtcp, Receiver receiver) {
+    (rtcp ? rtcp_receiver_ : receiver_) = std::move(receiver);
+  }
   void close();
   uint16_t port() const { return port_; }
   uint64_t sent() const { return sent_; }
@@ -59,7 +62,7 @@ class TapPorts : public std::enable_shared_from_this<TapPorts> {
   boost::asio::ip::udp::socket rtp_, rtcp_;
   uint16_t port_;
   uint64_t sent_ = 0;
-  Receiver receiver_;
+  Receiver receiver_, rtcp_receiver_;
   bool closed_ = false;
 };
 

@@ -1,5 +1,6 @@
 #include "siprec/meeting_offer.h"
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 
@@ -11,21 +12,52 @@ namespace verbatim::siprec {
 
 namespace {
 
-void give_ids(MeetingLine& l) {
+bool same_participant(const MeetingLine& a, const MeetingLine& b) {
+  return &a == &b || (a.participant != 0 && a.participant == b.participant);
+}
+
+// A line's ids: its stream's own, its participant's shared with the participant's other lines.
+void give_ids(std::vector<MeetingLine>& lines, MeetingLine& l) {
+  if (l.participant_id.empty()) {
+    for (const auto& o : lines) {
+      if (same_participant(o, l) && !o.participant_id.empty()) l.participant_id = o.participant_id;
+    }
+  }
   if (l.participant_id.empty()) l.participant_id = new_metadata_id();
   if (l.stream_id.empty()) l.stream_id = new_metadata_id();
 }
 
-// A participant who is in: its name, its session, the stream it sends, since when.
-Participant joined(const MeetingLine& l, const std::string& session_id) {
+// The participant of line `l` as it is now: its name, its session, the streams it sends on
+// lines that are open, since when. Without such streams: disassociated when its last closed.
+Participant participant_of(const std::vector<MeetingLine>& lines, const MeetingLine& l,
+                           const std::string& session_id) {
   Participant p;
   p.id = l.participant_id;
-  p.names.push_back({l.who.aor, l.who.display});
   p.sessions = {session_id};
-  p.send = {l.stream_id};
+  std::string left;
+  for (const auto& o : lines) {
+    if (!same_participant(o, l) || o.stream_id.empty()) continue;
+    if (o.left_at.empty()) {
+      p.send.push_back(o.stream_id);
+    } else if (o.left_at > left) {
+      left = o.left_at;
+    }
+  }
+  if (p.send.empty()) {
+    p.disassociate_time = left;
+    return p;
+  }
+  p.names.push_back({l.who.aor, l.who.display});
   p.streams_given = true;
   p.associate_time = l.joined_at;
   return p;
+}
+
+void add_participant(Metadata& md, Participant p) {
+  for (const auto& q : md.participants) {
+    if (q.id == p.id) return;  // one element per participant, whichever of its lines changed
+  }
+  md.participants.push_back(std::move(p));
 }
 
 Stream stream_of(const MeetingLine& l, const std::string& session_id, size_t index) {
@@ -65,9 +97,12 @@ MeetingOffer build_meeting_offer(const MeetingSessionSpec& spec, std::vector<Mee
   md.sessions.push_back(
       {session_id, md.groups[0].id, spec.started_at, "", spec.started_at, "", {}});
   for (size_t i = 0; i < lines.size(); ++i) {
-    give_ids(lines[i]);
+    give_ids(lines, lines[i]);
     md.streams.push_back(stream_of(lines[i], session_id, i));
-    if (lines[i].left_at.empty()) md.participants.push_back(joined(lines[i], session_id));
+  }
+  for (const auto& l : lines) {
+    auto p = participant_of(lines, l, session_id);
+    if (!p.send.empty()) add_participant(md, std::move(p));
   }
   md.client_extensions.push_back({"vb",
                                   "urn:verbatim:gateway:1",
@@ -86,34 +121,37 @@ MeetingOffer build_meeting_reoffer(const MeetingSessionSpec& spec, std::vector<M
                                    const std::vector<size_t>& changed) {
   Metadata md;
   md.partial = true;
+  std::vector<size_t> told;
   for (size_t i : changed) {
     if (i >= lines.size()) continue;
     MeetingLine& l = lines[i];
-    const bool fresh = l.participant_id.empty();
-    give_ids(l);
+    const bool fresh = l.stream_id.empty();
+    const bool known = !l.participant_id.empty() ||
+                       std::any_of(lines.begin(), lines.end(), [&](const MeetingLine& o) {
+                         return same_participant(o, l) && !o.participant_id.empty();
+                       });
+    give_ids(lines, l);
     if (fresh) md.streams.push_back(stream_of(l, session_id, i));
-    if (l.left_at.empty()) {
-      md.participants.push_back(joined(l, session_id));
-      continue;
-    }
-    if (fresh) continue;  // it came and went between two offers: never on an m-line with a port
-    Participant gone;
-    gone.id = l.participant_id;
-    gone.sessions = {session_id};
-    gone.disassociate_time = l.left_at;
-    md.participants.push_back(std::move(gone));
+    // A participant that came and went between two offers was never on an m-line with a port.
+    if (fresh && !known && !l.left_at.empty()) continue;
+    told.push_back(i);
   }
+  for (size_t i : told) add_participant(md, participant_of(lines, lines[i], session_id));
   return package(meeting_session_sdp(spec, lines), md);
 }
 
-std::string meeting_mute_update(const std::string& session_id, const std::string& participant_id,
-                                bool muted, const std::string& by, const std::string& at) {
+namespace {
+
+// A partial update with one Verbatim element in the participant: <vb:NAME by at>VALUE</...>.
+std::string participant_flag(const std::string& session_id, const std::string& participant_id,
+                             const char* name, bool value, const std::string& by,
+                             const std::string& at) {
   pugi::xml_document doc;
-  auto e = doc.append_child("vb:muted");
+  auto e = doc.append_child(name);
   e.append_attribute("xmlns:vb") = "urn:verbatim:gateway:1";
-  e.append_attribute("by") = by.c_str();
+  if (!by.empty()) e.append_attribute("by") = by.c_str();
   e.append_attribute("at") = at.c_str();
-  e.text() = muted ? "true" : "false";
+  e.text() = value ? "true" : "false";
   std::ostringstream xml;
   doc.save(xml, "", pugi::format_raw | pugi::format_no_declaration);
   Metadata md;
@@ -124,6 +162,19 @@ std::string meeting_mute_update(const std::string& session_id, const std::string
   p.extensions.push_back(xml.str());
   md.participants.push_back(std::move(p));
   return serialize_metadata(md);
+}
+
+}  // namespace
+
+std::string meeting_mute_update(const std::string& session_id, const std::string& participant_id,
+                                bool muted, const std::string& by, const std::string& at) {
+  return participant_flag(session_id, participant_id, "vb:muted", muted, by, at);
+}
+
+std::string meeting_presenter_update(const std::string& session_id,
+                                     const std::string& participant_id, bool presenting,
+                                     const std::string& at) {
+  return participant_flag(session_id, participant_id, "vb:presenting", presenting, "", at);
 }
 
 }  // namespace verbatim::siprec

@@ -19,9 +19,11 @@
 
 namespace verbatim::siprec {
 
-// One participant's m-line in a meeting's recording session.
+// One m-line in a meeting's recording session: what one participant sends on one of its streams
+// (its audio, its video, its screen share). The lines of one participant share `participant`.
 struct MeetingLine {
   OfferParty who;
+  uint64_t participant = 0;        // lines with the same (non-zero) value are one participant's
   sip::SdpMedia offered;           // the codec the participant talks (its m-line as answered)
   uint16_t port = 0;               // where the copies come from; 0 once the participant left
   std::string srtp_suite, key;     // SDES (RFC 4568), or none
@@ -54,9 +56,9 @@ MeetingOffer build_meeting_offer(const MeetingSessionSpec& spec, std::vector<Mee
                                  std::string& session_id);
 
 // A re-offer after joins and leaves: the SDP of every line and a partial update for the lines
-// `changed` (indexes into `lines`): a line with left_at is a participant who left
-// (disassociated at that time), any other a participant who joined (associated at joined_at,
-// with its stream). Gives new lines their ids.
+// `changed` (indexes into `lines`): the participant of each is associated (at joined_at) with
+// the streams it still sends, or disassociated (at left_at) when it has none left. Gives new
+// lines their ids.
 MeetingOffer build_meeting_reoffer(const MeetingSessionSpec& spec, std::vector<MeetingLine>& lines,
                                    const std::string& session_id,
                                    const std::vector<size_t>& changed);
@@ -65,5 +67,10 @@ MeetingOffer build_meeting_reoffer(const MeetingSessionSpec& spec, std::vector<M
 // the organiser, and by whom, at `at` (ISO 8601): a <vb:muted> element in the participant.
 std::string meeting_mute_update(const std::string& session_id, const std::string& participant_id,
                                 bool muted, const std::string& by, const std::string& at);
+// The same for the screen share: the participant became the presenter, or stopped being it, at
+// `at`: a <vb:presenting> element.
+std::string meeting_presenter_update(const std::string& session_id,
+                                     const std::string& participant_id, bool presenting,
+                                     const std::string& at);
 
 }  // namespace verbatim::siprec

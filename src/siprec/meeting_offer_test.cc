@@ -131,5 +131,48 @@ TEST(MeetingOffer, AJoinAddsAnMLineAndALeaveZeroesItsPortWithTheirTimes) {
   EXPECT_EQ(known.participants.size(), 3u);
 }
 
+TEST(MeetingOffer, AParticipantsCameraAndScreenShareAreItsStreamsAndStoppingOneKeepsItIn) {
+  auto video = sip::parse_sdp(
+      "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+      "m=video 30002 RTP/AVPF 96\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\n"
+      "m=video 30004 RTP/AVPF 97\r\na=rtpmap:97 H264/90000\r\n"
+      "a=fmtp:97 packetization-mode=1\r\na=content:slides\r\n");
+  ASSERT_TRUE(video);
+  std::vector<MeetingLine> lines = {line("sip:alice@contoso.com", 20000, "PCMA/8000"),
+                                    line("sip:alice@contoso.com", 20002, "PCMA/8000"),
+                                    line("sip:alice@contoso.com", 20004, "PCMA/8000"),
+                                    line("sip:bob@contoso.com", 20006, "PCMA/8000")};
+  lines[1].offered = video.value().media[0];
+  lines[2].offered = video.value().media[1];
+  for (size_t i = 0; i < 3; ++i) lines[i].participant = 11;
+  lines[3].participant = 12;
+  std::string session;
+  auto [sdp, md] = parts_of(build_meeting_offer(spec(), lines, session));
+  ASSERT_EQ(sdp.media.size(), 4u);
+  EXPECT_EQ(sdp.media[1].media, "video");
+  EXPECT_EQ(sdp.media[1].rtpmap(96)->encoding, "VP8");
+  EXPECT_FALSE(sdp.media[1].has_attribute("rtcp-fb")) << "the recorder sends no feedback";
+  EXPECT_EQ(sdp.media[2].attribute("content"), "slides");
+  EXPECT_EQ(sdp.media[2].fmtp(97), "packetization-mode=1");
+  ASSERT_EQ(md.participants.size(), 2u);
+  EXPECT_EQ(md.participants[0].send.size(), 3u);
+  EXPECT_EQ(md.participants[1].send.size(), 1u);
+  EXPECT_EQ(lines[0].participant_id, lines[2].participant_id);
+  EXPECT_NE(lines[0].participant_id, lines[3].participant_id);
+  // Alice stops sharing her screen: she stays, sending two streams; the line's port is 0.
+  lines[2].left_at = "2026-12-07T10:05:00Z";
+  auto [sdp2, md2] = parts_of(build_meeting_reoffer(spec(), lines, session, {2}));
+  EXPECT_EQ(sdp2.media[2].port, 0);
+  ASSERT_EQ(md2.participants.size(), 1u);
+  EXPECT_EQ(md2.participants[0].send.size(), 2u);
+  EXPECT_TRUE(md2.participants[0].disassociate_time.empty());
+  // She leaves: every line closed, and she is disassociated at the last one's time.
+  lines[0].left_at = lines[1].left_at = "2026-12-07T10:06:00Z";
+  auto [sdp3, md3] = parts_of(build_meeting_reoffer(spec(), lines, session, {0, 1}));
+  ASSERT_EQ(md3.participants.size(), 1u);
+  EXPECT_TRUE(md3.participants[0].send.empty());
+  EXPECT_EQ(md3.participants[0].disassociate_time, "2026-12-07T10:06:00Z");
+}
+
 }  // namespace
 }  // namespace verbatim::siprec

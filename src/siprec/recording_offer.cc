@@ -28,7 +28,10 @@ sip::SdpMedia copy_line(const sip::SdpMedia& offered, uint16_t port, const std::
   m.formats = offered.formats;
   if (!key.empty()) m.attributes.push_back({"crypto", "1 " + srtp_suite + " " + key});
   for (const auto& a : offered.attributes) {
-    if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime") m.attributes.push_back(a);
+    // The codec, and what the stream is (RFC 4796: a screen share is content:slides).
+    if (a.name == "rtpmap" || a.name == "fmtp" || a.name == "ptime" || a.name == "content") {
+      m.attributes.push_back(a);
+    }
   }
   m.attributes.push_back({"label", label});
   m.attributes.push_back({"sendonly", std::nullopt});
