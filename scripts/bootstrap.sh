@@ -14,6 +14,7 @@ PACKAGES=(
   libboost-dev libssl-dev libsodium-dev libsqlite3-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev robin-map-dev libarchive-dev libc-ares-dev libpugixml-dev
   libsrtp2-dev libopus-dev libogg-dev libspandsp-dev libspeexdsp-dev libopusfile-dev libsndfile1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
+  libavformat-dev libavcodec-dev libavutil-dev  # the recorder's video playback files (WebM, MP4)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump opus-tools espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts rtpengine-daemon python3 python3-yaml curl stunnel4 openssl
   prometheus  # promtool: lints /metrics and tests the sample alerting rules

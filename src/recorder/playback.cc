@@ -9,6 +9,7 @@
 #include "common/strings.h"
 #include "media/audio.h"
 #include "media/rtp.h"
+#include "recorder/video_file.h"
 #include "sip/sdp.h"
 
 namespace verbatim::recorder {
@@ -27,6 +28,7 @@ struct Packet {
   uint16_t seq = 0;
   uint32_t ts = 0;
   uint8_t pt = 0;
+  bool marker = false;
   uint32_t offset = 0, size = 0;  // of the payload in the stream's arena
   int64_t ext_seq = 0, ext_ts = 0;
   int64_t media_ns = 0;  // the timestamp as time since the SSRC's first packet
@@ -106,6 +108,7 @@ struct PlaybackBuilder::Impl {
     k.seq = p.value().sequence;
     k.ts = p.value().timestamp;
     k.pt = p.value().payload_type;
+    k.marker = p.value().marker;
     k.offset = static_cast<uint32_t>(s.arena.size());
     k.size = static_cast<uint32_t>(p.value().payload.size());
     s.arena.insert(s.arena.end(), p.value().payload.begin(), p.value().payload.end());
@@ -133,6 +136,76 @@ struct PlaybackBuilder::Impl {
           } catch (const std::exception&) {
           }
         }
+      }
+    }
+  }
+
+  // The participants who send on `label`, from the catalog: their ids, addresses and names.
+  void senders_of(const std::string& label, std::vector<std::string>& ids,
+                  std::vector<std::string>& aors, std::vector<std::string>& names) const {
+    if (!catalog.contains("participants") || !catalog["participants"].is_array()) return;
+    for (const auto& p : catalog["participants"]) {
+      if (!p.is_object() || !p.contains("sendsOnLabels") || !p["sendsOnLabels"].is_array())
+        continue;
+      const auto& on = p["sendsOnLabels"];
+      if (std::find(on.begin(), on.end(), json(label)) == on.end()) continue;
+      const std::string aor = p.value("aor", "");
+      const std::string name = p.value("name", "");
+      ids.push_back(p.value("id", ""));
+      aors.push_back(aor);
+      std::string shown = name.empty() ? aor : name;
+      if (!name.empty() && !aor.empty()) shown.append(" <").append(aor).append(">");
+      names.push_back(std::move(shown));
+    }
+  }
+
+  // One video file per stream and SSRC in VP8 or H.264 (video_file.h), placed on the timeline
+  // that starts at `t0`.
+  void build_videos(int64_t t0) {
+    for (const auto& s : streams) {
+      std::string encoding;
+      std::map<uint32_t, std::vector<size_t>> by_ssrc;
+      for (size_t i = 0; i < s.packets.size(); ++i) {
+        auto c = s.codecs.find(s.packets[i].pt);
+        if (c == s.codecs.end() || !muxable_video(c->second)) continue;
+        if (encoding.empty()) encoding = c->second;
+        if (iequals(encoding, c->second)) by_ssrc[s.packets[i].ssrc].push_back(i);
+      }
+      for (auto& [ssrc, idx] : by_ssrc) {
+        int64_t prev = s.packets[idx.front()].seq;
+        int64_t first_arrival = INT64_MAX;
+        std::vector<std::pair<int64_t, size_t>> order;
+        for (size_t i : idx) {
+          prev = unwrap(prev, s.packets[i].seq, 16);
+          order.emplace_back(prev, i);
+          first_arrival = std::min(first_arrival, s.packets[i].arrival);
+        }
+        std::stable_sort(order.begin(), order.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        order.erase(std::unique(order.begin(), order.end(),
+                                [](const auto& a, const auto& b) { return a.first == b.first; }),
+                    order.end());
+        std::vector<VideoPacket> packets;
+        int64_t ts = s.packets[order.front().second].ts;
+        for (const auto& [seq, i] : order) {
+          const Packet& k = s.packets[i];
+          ts = unwrap(ts, k.ts, 32);
+          packets.push_back({seq, ts, k.marker, std::span(s.arena).subspan(k.offset, k.size)});
+        }
+        PlaybackVideo v;
+        v.label = s.label;
+        v.encoding = encoding;
+        v.ssrc = ssrc;
+        senders_of(s.label, v.participants, v.aors, v.names);
+        v.name = v.names.empty() ? "stream " + s.label : join(v.names, " + ");
+        auto file = mux_video(encoding, packets, std::max<int64_t>(first_arrival - t0, 0));
+        if (!file) {
+          result.without_video.push_back(v.name + " (stream " + s.label +
+                                         "): " + file.error().message);
+          continue;
+        }
+        v.file = std::move(file).value();
+        result.videos.push_back(std::move(v));
       }
     }
   }
@@ -236,6 +309,10 @@ Result<PlaybackResult> PlaybackBuilder::build(const std::atomic<bool>* cancel) {
   std::vector<Segment> segments;
   std::vector<Unit> units;
   m.place(segments, units);
+  if (m.output == Output::kOgg && m.first_arrival) {
+    m.build_videos(units.empty() ? *m.first_arrival : units.front().pos);
+    if (units.empty()) res.timeline_start_ns = *m.first_arrival;
+  }
   if (units.empty()) return std::move(res);
   // The timeline: from the first packet's place to the end of the last one's audio.
   const int64_t t0 = units.front().pos;

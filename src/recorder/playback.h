@@ -1,4 +1,5 @@
-// Playback files from a recording's evidence: one Ogg/Opus file per participant, every file on
+// Playback files from a recording's evidence: one Ogg/Opus file per participant (and one video
+// file per VP8 or H.264 stream, video_file.h), every file on
 // the recording's one timeline (they start at the same instant, the first media packet of the
 // recording, and last to its last), with silence wherever that participant sent nothing or
 // packets were lost. Made after the call by the playback job (playback_jobs.h), never live.
@@ -36,6 +37,7 @@
 
 #include "common/result.h"
 #include "media/pcap.h"
+#include "recorder/video_file.h"
 
 namespace verbatim::recorder {
 
@@ -53,6 +55,15 @@ struct PlaybackTrack {
   std::vector<int16_t> pcm;  // the samples at sample_rate (Output::kPcm)
 };
 
+// A video stream's playback file (video_file.h): a member's camera or screen share.
+struct PlaybackVideo {
+  std::string name;  // whose, as for audio tracks
+  std::vector<std::string> participants, aors, names;
+  std::string label, encoding;
+  uint32_t ssrc = 0;
+  VideoFile file;
+};
+
 struct PlaybackResult {
   std::vector<PlaybackTrack> tracks;
   int64_t timeline_start_ns = 0;  // the instant every track starts at (Unix time)
@@ -63,6 +74,9 @@ struct PlaybackResult {
   uint64_t truncated_bytes = 0;  // a record cut short at the end (interrupted recording)
   // Participants or streams with no decodable audio at all (no file is made for them).
   std::vector<std::string> without_audio;
+  // Video streams in VP8 or H.264, one file each (Output::kOgg only), and those that gave none.
+  std::vector<PlaybackVideo> videos;
+  std::vector<std::string> without_video;
 };
 
 class PlaybackBuilder {

@@ -56,6 +56,26 @@ Result<json> run_playback_job(JobWorker& worker, archive::Archive& archive, cons
     if (t.decode_errors) f["decodeErrors"] = t.decode_errors;
     files.push_back(std::move(f));
   }
+  json videos = json::array();
+  for (const auto& v : res.videos) {
+    const auto& f = v.file;
+    auto object =
+        store_derived(worker, archive, job.recording, "playback",
+                      std::span(reinterpret_cast<const uint8_t*>(f.bytes.data()), f.bytes.size()));
+    if (!object) return object.error();
+    json entry = {
+        {"object", object.value()}, {"name", v.name},
+        {"label", v.label},         {"codec", v.encoding},
+        {"format", f.format},       {"width", f.width},
+        {"height", f.height},       {"frames", f.frames},
+        {"keyframes", f.keyframes}, {"durationSeconds", std::round(f.duration_s * 1000) / 1000},
+        {"bytes", f.bytes.size()}};
+    if (f.frames_lost) entry["framesLost"] = f.frames_lost;
+    if (!v.participants.empty()) entry["participants"] = v.participants;
+    if (!v.aors.empty()) entry["aors"] = v.aors;
+    videos.push_back(std::move(entry));
+  }
+  const size_t made = files.size() + videos.size();
   json playback = {{"files", files},
                    {"source", in.value().evidence_id},  // the evidence object they were made from
                    {"durationSeconds", std::round(res.duration_s * 1000) / 1000},
@@ -69,9 +89,13 @@ Result<json> run_playback_job(JobWorker& worker, archive::Archive& archive, cons
   if (res.out_of_span) playback["packetsOutOfSpan"] = res.out_of_span;
   if (res.truncated_bytes) playback["evidenceTruncatedBytes"] = res.truncated_bytes;
   if (!res.without_audio.empty()) playback["withoutAudio"] = res.without_audio;
-  if (res.tracks.empty()) playback["note"] = "no decodable audio in the evidence";
+  if (!videos.empty()) playback["videos"] = std::move(videos);
+  if (!res.without_video.empty()) playback["withoutVideo"] = res.without_video;
+  if (res.tracks.empty() && res.videos.empty()) {
+    playback["note"] = "no decodable audio in the evidence";
+  }
   VB_TRY(set_metadata_key(worker, archive, job.recording, "playback", playback, "playback-job",
-                          "playback files made (" + std::to_string(files.size()) + ")"));
+                          "playback files made (" + std::to_string(made) + ")"));
   return playback;
 }
 

@@ -216,6 +216,31 @@ class MeetingVideoTest(MeetingCase):
         totals = self.status()["totals"]
         self.assertGreaterEqual(totals["meetingKeyframeRequests"], 1, totals)
         self.assertGreaterEqual(totals["meetingPresenterChanges"], 1, totals)
+        # The playback job makes a file of each video stream, muxed as sent: WebM for the VP8
+        # camera, MP4 for the H.264 screen share, each a file ffmpeg plays frame for frame.
+        jobs = []
+
+        def played():
+            nonlocal jobs
+            r = self.run_vb("jobs", "list", "--json", check=0)
+            jobs = json.loads(r.stdout) if r.returncode == 0 else []
+            return any(j["state"] == "done" and j["kind"] == "playback" for j in jobs)
+        self.assertTrue(wait_until(played, 60), jobs)
+        with open(rec.log) as f:
+            recording = re.findall(r"recording (\w+) started", f.read())[0]
+        shown = json.loads(self.run_vb("archive", "show", recording, check=0).stdout)
+        videos = {v["codec"]: v for v in shown["metadata"]["playback"]["videos"]}
+        self.assertEqual(sorted(videos), ["H264", "VP8"], shown["metadata"]["playback"])
+        for codec, fmt, container in (("VP8", "video/webm; codecs=vp8", "webm"),
+                                      ("H264", "video/mp4; codecs=avc1", "mp4")):
+            v = videos[codec]
+            self.assertEqual((v["format"], v["width"], v["height"]), (fmt, 320, 240), v)
+            self.assertEqual(v["aors"], ["sip:alice@contoso.com"])
+            self.assertGreater(v["frames"], 75, v)
+            body = subprocess.run([BIN, "archive", "cat", v["object"]], capture_output=True, env=self.env,
+                                  timeout=60).stdout
+            frames, errors = decoded_frames(body, "matroska" if container == "webm" else "mp4")
+            self.assertEqual((frames, errors), (v["frames"], ""), codec)
         # The recorder: one session, Alice's camera and screen each on a stream of their own, with
         # every packet ffmpeg sent in the recording (as sent: the same SSRC), and decodable.
         rec.send_signal(signal.SIGTERM)
