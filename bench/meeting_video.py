@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Meeting video forwarding (issue 19): how many video packets the gateway forwards per second of
+its CPU, and what recording the meeting adds, in one run on one gateway (and one of our
+recorders for the recorded case).
+
+Each case is one meeting of M members (default 6), each joined with audio and a VP8 camera; every
+member's camera sends 1,000-byte RTP packets (a keyframe every 30) as fast as this driver can for
+T seconds. The gateway forwards the speaker's camera to every other member (and the previous
+speaker's to the speaker), under each receiver's own SSRC; in the recorded case every camera is
+also copied to the recorder. The receivers read nothing (the kernel drops what they do not read;
+the gateway's work is the same). The gateway's CPU time is read from /proc before and after, so
+the figures are per second of the gateway's CPU, not of the wall clock:
+
+  - forwarded packets per CPU-second (unrecorded), and what that is in 1 Mb/s streams (about
+    104 packets of 1,200 bytes a second) per core;
+  - CPU per packet taken in, unrecorded and recorded; recording's cost is the difference, as a
+    share of forwarding (the target is at most 25 %).
+
+The peer anchor is published, not run here: Jitsi Videobridge, about 1,000 streams at 20 % of a
+4-core Xeon (so about 1,250 streams per core).
+
+Usage: bench/meeting_video.py BUILD_DIR [--members 6] [--seconds 5]"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+sys.path.insert(0, HERE)
+from meeting_join import APP, start  # noqa: E402
+from sip_ua import SipUA  # noqa: E402
+
+STREAM_PPS = 1_000_000 / 8 / 1200  # a 1 Mb/s stream of 1,200-byte packets
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Camera:
+    """A member's phone: audio on its SIP UA's media socket, a VP8 camera on a socket of its own."""
+
+    def __init__(self, ua):
+        self.ua = ua
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.ssrc = int.from_bytes(os.urandom(4), "big")
+        self.seq = 0
+        self.to = None
+
+    def sdp(self):
+        return (self.ua.sdp() + f"m=video {self.sock.getsockname()[1]} RTP/AVPF 96\r\n"
+                "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\n")
+
+    def packet(self):
+        key = self.seq % 30 == 0
+        descriptor = bytes([0x10, 0x50 if key else 0x51, 0x2A, 0x00])
+        p = struct.pack("!BBHII", 0x80, 0x80 | 96, self.seq & 0xFFFF, self.seq * 3000 & 0xFFFFFFFF, self.ssrc)
+        self.seq += 1
+        return p + descriptor + bytes(1000 - len(descriptor))
+
+
+def run_case(binary, env, gw, gw_port, status_path, users, seconds, subject):
+    made = subprocess.run([binary, "meeting", "create", "--organizer", "alice@contoso.com", "--subject", subject,
+                           "--json"], env=env, check=True, capture_output=True, text=True)
+    meeting = json.loads(made.stdout)["id"]
+    cams, dialogs = [], []
+    for user, password in users:
+        cam = Camera(SipUA(user, password, gw_port))
+        d = cam.ua.call(f"meet-{meeting}", sdp=cam.sdp(), talk=False)
+        cam.to = ("127.0.0.1", [int(line.split()[1]) for line in d.answer.split("\r\n")
+                                if line.startswith("m=video")][0])
+        cams.append(cam)
+        dialogs.append(d)
+    time.sleep(0.5)
+    before = cpu_seconds(gw.pid)
+    sent = 0
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        for cam in cams:
+            for _ in range(20):
+                cam.sock.sendto(cam.packet(), cam.to)
+            sent += 20
+    time.sleep(1.5)  # the gateway drains its sockets; the status file is rewritten once a second
+    cpu = cpu_seconds(gw.pid) - before
+    with open(status_path) as f:
+        status = json.load(f)
+    room = [m for m in status["meetings"] if m["meeting"] == meeting][0]
+    taken = sum(m["video"]["packetsIn"] for m in room["members"])
+    forwarded = sum(m["video"]["forwarded"] for m in room["members"])
+    recorded = bool(room["recordings"])
+    for cam, d in zip(cams, dialogs):
+        cam.ua.in_dialog(d, "BYE")
+        cam.ua.close()
+        cam.sock.close()
+    return {"sent": sent, "taken": taken, "forwarded": forwarded, "cpu": cpu, "recorded": recorded}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--members", type=int, default=6)
+    ap.add_argument("--seconds", type=float, default=5)
+    args = ap.parse_args()
+    binary = os.path.join(os.path.abspath(args.build), "verbatim")
+    tmp = tempfile.mkdtemp(prefix="vb_meeting_video_")
+    data = os.path.join(tmp, "data")
+    env = dict(os.environ, VERBATIM_DATA_DIR=data, USER="bench")
+    procs = []
+    try:
+        rec, rec_port = start(binary, tmp, env, "recorder", {"min_free_mb": 0, "transcription": "none",
+                                                             "playback": False})
+        procs.append(rec)
+        users = [(f"m{i}", f"member-secret-{i:02d}") for i in range(args.members)]
+        script = "\n".join(f"New-VbUser {u}@contoso.com -DisplayName {u} -SipPassword {p}" for u, p in users)
+        script += f"""
+New-VbUser alice@contoso.com -DisplayName Alice -SipPassword alice-secret-1
+New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName Recorder -ApplicationId {APP}
+New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{rec_port}
+New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true
+New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com
+Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders
+"""
+        subprocess.run([binary, "admin", "-c", script], env=env, check=True, capture_output=True)
+        gw, gw_port = start(binary, tmp, env, "gateway", {"digest_algorithms": ["MD5"],
+                                                          "recording_setup_timeout_ms": 5000,
+                                                          "meeting_chimes": False})
+        procs.append(gw)
+        status_path = os.path.join(data, "gateway-status.json")
+        plain = run_case(binary, env, gw, gw_port, status_path, users, args.seconds, "unrecorded")
+        # The same members with Alice (recorded) among them: every camera is copied to the recorder.
+        recorded = run_case(binary, env, gw, gw_port, status_path,
+                            [("alice", "alice-secret-1")] + users[1:], args.seconds, "recorded")
+        assert recorded["recorded"] and not plain["recorded"]
+        print(f"meeting video forwarding, {args.members} members with a VP8 camera each, {args.seconds:g} s "
+              f"({os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')})")
+        print(f"{'case':<12} {'sent':>9} {'taken':>9} {'forwarded':>10} {'gw CPU s':>9} {'us/taken':>9} "
+              f"{'fwd/CPU-s':>10}")
+        for name, r in (("unrecorded", plain), ("recorded", recorded)):
+            per = r["cpu"] / r["taken"] * 1e6 if r["taken"] else float("nan")
+            fwd = r["forwarded"] / r["cpu"] if r["cpu"] else float("nan")
+            print(f"{name:<12} {r['sent']:>9} {r['taken']:>9} {r['forwarded']:>10} {r['cpu']:>9.2f} "
+                  f"{per:>9.2f} {fwd:>10.0f}")
+        per_plain = plain["cpu"] / plain["taken"]
+        per_rec = recorded["cpu"] / recorded["taken"]
+        fwd_per_core = plain["forwarded"] / plain["cpu"]
+        print(f"forwarded 1 Mb/s streams per core (unrecorded): {fwd_per_core / STREAM_PPS:.0f} "
+              f"(Jitsi Videobridge, published: about 1,250)")
+        print(f"recording's cost per packet taken in: {(per_rec - per_plain) / per_plain * 100:.0f} % of "
+              f"forwarding's (target: at most 25 %)")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
