@@ -13,6 +13,7 @@ import struct
 import sys
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from helpers import main, wait_until  # noqa: E402
@@ -20,6 +21,7 @@ from rtp_sender import rtp, ulaw  # noqa: E402
 from sip_ua import SipUA  # noqa: E402
 from test_gateway import APP, BIN, PAIR_APP, SETUP, GatewayTestCase  # noqa: E402
 from test_recorder import g711, read_pcap, rtp_fields  # noqa: E402
+from video_media import FFMPEG, annex_b, decoded_frames, ivf, keyframe, ports, send_video, vp8_frames  # noqa: E402
 
 PASSWORDS = {"alice": "alice-secret-1", "bob": "bob-secret-22", "carol": "carol-secret-3",
              "dave": "dave-secret-44", "erin": "erin-secret-55", "frank": "frank-secret-66"}
@@ -101,6 +103,47 @@ class Participant:
         for _, payload in sorted(self.heard, key=lambda p: p[0]):
             out += g711(payload, self.pt == 8)
         return out
+
+
+class VideoPhone(Participant):
+    """A phone with a camera line and a screen share line besides its audio; what the gateway
+    sends it on each is kept."""
+
+    def __init__(self, ua, hz):
+        super().__init__(ua, 0, hz)
+        self.cam = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.cam.bind(("127.0.0.1", 0))
+        self.screen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.screen.bind(("127.0.0.1", 0))
+        self.got = {"cam": [], "screen": []}
+
+    def sdp(self):
+        return (super().sdp() +
+                f"m=video {self.cam.getsockname()[1]} RTP/AVPF 96\r\na=rtpmap:96 VP8/90000\r\n"
+                "a=rtcp-fb:96 nack pli\r\n"
+                f"m=video {self.screen.getsockname()[1]} RTP/AVPF 97\r\na=rtpmap:97 H264/90000\r\n"
+                "a=fmtp:97 profile-level-id=42e01f;packetization-mode=1\r\na=rtcp-fb:97 nack pli\r\n"
+                "a=content:slides\r\n")
+
+    def keep(self, seconds):
+        def run(name, sock):
+            sock.settimeout(0.2)
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                try:
+                    self.got[name].append(sock.recv(2048))
+                except socket.timeout:
+                    continue
+        threads = [threading.Thread(target=run, args=(n, s), daemon=True)
+                   for n, s in (("cam", self.cam), ("screen", self.screen))]
+        for t in threads:
+            t.start()
+        return threads
+
+    def close(self):
+        self.cam.close()
+        self.screen.close()
+
 
 
 def send_dtmf(sock, port, keys, pt=101):
@@ -413,15 +456,34 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
         pcap = [o["id"] for o in shown["objects"] if o["kind"] == "evidence-pcap"][0]
         data = subprocess.run([BIN, "archive", "cat", pcap], capture_output=True, env=env, timeout=60).stdout
         kept = {}
+        self.markers = {}
         for _, _, dport, payload in read_pcap(data):
             ssrc, seq, _, pt, audio = rtp_fields(payload)
             kept.setdefault(ssrc, {})[seq] = (pt, audio, dport)
+            self.markers[(ssrc, seq)] = bool(payload[1] & 0x80)
+        self.env_of_last = env
         return shown, kept
 
+    def decodable(self, kept, ssrc, encoding):
+        """Frames ffmpeg decodes from what `kept` holds of a video SSRC, from its first keyframe."""
+        packets = [(self.markers[(ssrc, seq)], v[1]) for seq, v in sorted(kept.get(ssrc, {}).items())]
+        first = next((i for i, (_, p) in enumerate(packets) if keyframe(encoding, p)), len(packets))
+        stream = packets[first:]
+        return decoded_frames(ivf(vp8_frames(stream)) if encoding == "VP8" else annex_b(stream),
+                              "ivf" if encoding == "VP8" else "h264")
+
+    @unittest.skipUnless(FFMPEG, "ffmpeg is not installed (scripts/bootstrap.sh installs it)")
     def test_six_members_two_applications_each_one_session_with_every_stream_as_sent(self):
+        """The issue's acceptance: six members, two recorded under different policies (two
+        applications), a dial-in caller, a camera (Erin's, VP8 from ffmpeg) and a screen share
+        (Frank's, H.264 from ffmpeg), and chat. Each application gets exactly one session, and each
+        has every member's audio as sent, both videos decodable, and the chat."""
         people = {name: Participant(self.ua(name, self.gw_port), pt, hz) for name, pt, hz in
-                  (("carol", 8, 1700), ("alice", 8, 440), ("bob", 0, 1000), ("erin", 0, 620),
-                   ("frank", 8, 1300), ("dave", 8, 880))}
+                  (("carol", 8, 1700), ("alice", 8, 440), ("bob", 0, 1000), ("dave", 8, 880))}
+        people["erin"] = VideoPhone(self.ua("erin", self.gw_port), 620)
+        people["frank"] = VideoPhone(self.ua("frank", self.gw_port), 1300)
+        for name in ("erin", "frank"):
+            self.addCleanup(people[name].close)
         dialogs = self.join(people)
         meeting = self.status()["meetings"][0]
         self.assertEqual(sorted(r["policy"] for r in meeting["recordings"]), ["Sales", "Traders"])
@@ -438,8 +500,16 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
         threads = [threading.Thread(target=p.run, args=(dialogs[n].answer, 3)) for n, p in people.items()]
         for t in threads:
             t.start()
+        senders = [send_video(ports(dialogs["erin"].answer)[1], "VP8", 3, 0xE41, "testsrc"),
+                   send_video(ports(dialogs["frank"].answer)[2], "H264", 3, 0xF4A, "smptebars")]
+        for s in senders:
+            _, err = s.communicate(timeout=30)
+            self.assertEqual(s.returncode, 0, err)
+        self.assertEqual(self.status()["meetings"][0]["presenter"], "sip:frank@contoso.com")
         for t in threads:
             t.join()
+        r = people["alice"].ua.message(f"meet-{self.m['id']}", "Closing at 4.25")
+        self.assertEqual(r.status, 202, str(r))
         for name, p in people.items():
             self.assertEqual(p.ua.in_dialog(dialogs[name], "BYE").status, 200)
         self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status()["meetings"])
@@ -454,6 +524,17 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
                 for seq, (pt, audio, _) in got.items():
                     self.assertEqual((pt, audio), (p.pt, p.sent[seq]), f"{name} packet {seq}")
             self.assertEqual(len({next(iter(kept[p.ssrc].values()))[2] for p in people.values()}), 6)
+            # Erin's camera and Frank's screen: each on a stream of its own, decodable.
+            for ssrc, encoding in ((0xE41, "VP8"), (0xF4A, "H264")):
+                self.assertEqual(len({v[2] for v in kept.get(ssrc, {}).values()}), 1, hex(ssrc))
+                frames, errors = self.decodable(kept, ssrc, encoding)
+                self.assertGreater(frames, 40, f"{rec.log}: {encoding}: {errors}")
+            chat = [o["id"] for o in shown["objects"] if o["kind"] == "chat"]
+            self.assertEqual(len(chat), 1, shown["objects"])
+            kept_chat = json.loads(subprocess.run([BIN, "archive", "cat", chat[0]], capture_output=True,
+                                                  env=self.env_of_last, timeout=60).stdout)
+            self.assertEqual([(c["from"], c["text"]) for c in kept_chat["messages"]],
+                             [("sip:alice@contoso.com", "Closing at 4.25")])
 
     def test_killing_a_required_recorder_removes_only_its_recorded_member_after_the_warning(self):
         """T01 for meetings: Bob's recorder (Sales) is killed (-9: no BYE; the health checks find
