@@ -123,6 +123,7 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.sip_domains = c.gateway_sip_domains;
   o.allow_sdes_over_plain_sip = c.gateway_allow_sdes_over_plain_sip;
   o.meeting_chimes = c.gateway_meeting_chimes;
+  o.conference_factory = c.gateway_conference_factory;
   o.dns.servers = c.gateway_dns_servers;
   o.voicemail_uri = c.gateway_voicemail_uri;
   o.health_interval = std::chrono::milliseconds(c.gateway_health_check_interval_ms);

@@ -3,6 +3,7 @@
 #include "common/cidr.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -207,7 +208,8 @@ Status read_gateway(const toml::table& t, Config& c) {
                      "missed_recording_after_s",
                      "missed_recording_webhook",
                      "dial_in",
-                     "meeting_chimes"}));
+                     "meeting_chimes",
+                     "conference_factory"}));
   VB_TRY(read(t, "gateway", "sip_listen", c.gateway_sip_listen));
   VB_TRY(read(t, "gateway", "media_address", c.gateway_media_address));
   VB_TRY(read(t, "gateway", "rtp_port_min", c.gateway_rtp_port_min));
@@ -232,6 +234,19 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read(t, "gateway", "tls_client_auth", c.gateway_tls_client_auth));
   VB_TRY(read(t, "gateway", "allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip));
   VB_TRY(read(t, "gateway", "meeting_chimes", c.gateway_meeting_chimes));
+  VB_TRY(read(t, "gateway", "conference_factory", c.gateway_conference_factory));
+  {
+    const std::string& f = c.gateway_conference_factory;
+    const bool word = std::all_of(f.begin(), f.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == '_';
+    });
+    if (!word || f.size() > 64 || f.rfind("meet-", 0) == 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "gateway.conference_factory: a SIP user part of letters, digits, '-', "
+                        "'.' and '_' (not meet-...), or \"\" for none: \"" +
+                            f + "\"");
+    }
+  }
   VB_TRY(read(t, "gateway", "call_records_days", c.gateway_call_records_days));
   VB_TRY(read(t, "gateway", "dns_servers", c.gateway_dns_servers));
   VB_TRY(read(t, "gateway", "missed_recording_after_s", c.gateway_missed_recording_after_s));
@@ -554,6 +569,7 @@ std::string config_to_toml(const Config& c) {
                           {"tls_client_auth", c.gateway_tls_client_auth},
                           {"allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip},
                           {"meeting_chimes", c.gateway_meeting_chimes},
+                          {"conference_factory", c.gateway_conference_factory},
                           {"call_records_days", c.gateway_call_records_days},
                           {"dns_servers", c.gateway_dns_servers},
                           {"missed_recording_after_s", c.gateway_missed_recording_after_s},

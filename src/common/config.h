@@ -114,6 +114,7 @@ struct Config {
   // SDES-SRTP keys travel in SDP: only over TLS, unless this is set (a lab without certificates).
   bool gateway_allow_sdes_over_plain_sip = defaults::kAllowSdesOverPlainSip;
   bool gateway_meeting_chimes = true;  // a short chime to the others when a member joins or leaves
+  std::string gateway_conference_factory = "conference";  // RFC 4579 ad-hoc conferences; "": none
   int gateway_call_records_days =
       defaults::kCallRecordsDays;   // call records older than this are deleted
   std::string gateway_dns_servers;  // "ip:port,ip:port" for recorder host names; empty: system's

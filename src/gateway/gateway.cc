@@ -195,6 +195,7 @@ sip::Signalling::Handlers Gateway::handlers() {
   h.on_ended = [this](uint64_t s, std::string_view why) { on_ended(s, why); };
   h.on_reoffer = [this](uint64_t s, const sip::Message& m) { return on_reoffer(s, m); };
   h.on_refer = [this](uint64_t s, const sip::Message& m) { return on_refer(s, m); };
+  h.on_refer_progress = [this](uint64_t s, int status) { on_refer_progress(s, status); };
   h.on_info = [this](uint64_t s, uint64_t t, const sip::Message& m) { return on_info(s, t, m); };
   h.on_message = [this](uint64_t s, uint64_t t, const sip::Message& m) {
     return on_member_message(s, t, m);

@@ -116,6 +116,9 @@ struct GatewayOptions {
   // Meetings: a short rising chime to the others when a member joins, a falling one when a
   // member leaves (mixed in: the talk goes on under it).
   bool meeting_chimes = true;
+  // Ad-hoc conferences (RFC 4579): a user's call to sip:<this>@<domain> creates a meeting on the
+  // spot, with the caller as its organiser and the gateway as its focus. Empty: none.
+  std::string conference_factory = "conference";
   // SIP over TLS (sip/tls.h): the context (also used towards TLS recorders) and where to listen.
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::string tls_listen;
@@ -192,6 +195,8 @@ struct GatewayMetrics {
   uint64_t meeting_video_switches = 0;     // a receiver's video moved to another sender
   uint64_t meeting_keyframe_requests = 0;  // PLI or FIR sent to a video sender
   uint64_t meeting_presenter_changes = 0;  // the screen share's presenter changed
+  uint64_t meeting_adhoc = 0;              // conferences made through the conference factory
+  uint64_t meeting_escalations = 0;        // calls' REFERs to a meeting passed on to the other
 };
 
 // The gateway's edges. Production passes only the policy service (the Gateway constructor that
@@ -445,6 +450,13 @@ class Gateway {
   void meeting_recording_tick(const std::string& meeting, Room& room);
   void tell_recorded(Room& room, RoomMember& m);
   void copy_to_recorders(Room& room, uint64_t member, int kind, std::span<const uint8_t> packet);
+  // Ad-hoc conferences (adhoc_conference.cc, RFC 4579): the factory, and a call's REFER to a
+  // meeting passed on to the other party (whose NOTIFYs go back to the transferor).
+  void adhoc_conference(uint64_t session, const sip::Message& invite, const Party& who);
+  bool refer_to_meeting(Call& c, uint64_t transferor, Side moving, const std::string& meeting,
+                        const std::string& refer_to);
+  void on_refer_progress(uint64_t session, int status);
+  std::map<uint64_t, uint64_t> escalations_;  // the REFERred party's session -> the transferor's
   // Video and screen share (meeting_video.cc).
   // The member of `session` and its room (both null when it is in none).
   std::pair<Room*, RoomMember*> room_member(uint64_t session);

@@ -1170,3 +1170,64 @@ TEST_F(GatewayMeetings, AMembersCameraAndScreenAreRecordedOnLinesOfTheirOwnAsOne
 
 }  // namespace
 }  // namespace verbatim::gateway::calls_test
+
+namespace verbatim::gateway::calls_test {
+namespace {
+
+// --- ad-hoc conferences (adhoc_conference.cc, RFC 4579) --------------------------------------
+
+TEST_F(GatewayMeetings, TheConferenceFactoryMakesAMeetingOnTheSpotAndACallEscalatesToItByRefer) {
+  start_meetings("gw-adhoc");
+  // Carol calls the factory: a meeting is made for her, and she is answered as its focus.
+  const uint64_t carol = user_call("carol", "192.0.2.30", "sip:conference@contoso.com", "ah1");
+  const Sent* ok = ua.find("accept", carol);
+  ASSERT_NE(ok, nullptr);
+  const std::string focus = ok->header("Focus");
+  ASSERT_EQ(focus.rfind("meet-", 0), 0u) << focus;
+  const nlohmann::json meeting = gw->status()["meetings"][0];
+  EXPECT_EQ(meeting["meeting"], focus.substr(5));
+  EXPECT_EQ(meeting["organizer"], "carol@contoso.com");
+  EXPECT_EQ(meeting["subject"].get<std::string>().rfind("Ad-hoc conference (", 0), 0u);
+  EXPECT_EQ(gw->metrics().meeting_adhoc, 1u);
+  // The trunk cannot make one: only users (it is routed as any number, to no one here).
+  const uint64_t pstn = call("sip:conference@contoso.com", "ah2");
+  EXPECT_EQ(gw->metrics().meeting_adhoc, 1u);
+  EXPECT_EQ(ua.find("accept", pstn), nullptr);
+  // A call from the trunk to Carol's other line: she merges it into her conference, a REFER
+  // with the conference's URI, which the gateway passes on to the caller's side.
+  const uint64_t caller = call("sip:carol@contoso.com", "ah3");
+  const uint64_t carol_leg = ua.invites_to("sip:carol@").back();
+  answer(carol_leg);
+  const std::string to = "sip:" + focus + "@contoso.com";
+  ASSERT_TRUE(ua.handlers.on_refer(carol_leg, request("REFER", "Refer-To: <" + to + ">\r\n")));
+  const Sent* refer = ua.find("refer", caller);
+  ASSERT_NE(refer, nullptr);
+  EXPECT_EQ(refer->body, "<" + to + ">");
+  EXPECT_EQ(gw->metrics().meeting_escalations, 1u);
+  // A second REFER while the first is out is declined.
+  EXPECT_FALSE(ua.handlers.on_refer(carol_leg, request("REFER", "Refer-To: <" + to + ">\r\n")));
+  // The caller's phone says how it goes; Carol is told each step, and the last one ends it.
+  ua.handlers.on_refer_progress(caller, 180);
+  ua.handlers.on_refer_progress(caller, 200);
+  ua.handlers.on_refer_progress(caller, 200);  // a late duplicate: nothing more
+  std::vector<int> told;
+  for (const auto& s : ua.sent) {
+    if (s.what == "notify" && s.session == carol_leg) told.push_back(s.status);
+  }
+  EXPECT_EQ(told, (std::vector<int>{180, 200}));
+  // Another call whose far end refuses the REFER (a trunk without it): Carol hears that status
+  // and the call stays as it was.
+  const uint64_t caller2 = call("sip:carol@contoso.com", "ah4");
+  const uint64_t carol_leg2 = ua.invites_to("sip:carol@").back();
+  answer(carol_leg2);
+  ASSERT_TRUE(ua.handlers.on_refer(carol_leg2, request("REFER", "Refer-To: <" + to + ">\r\n")));
+  ua.refer_done.at(caller2)(405, nullptr);
+  const Sent* refused = last_sent(ua, "notify", carol_leg2);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(refused->status, 405);
+  EXPECT_EQ(ua.find("hangup", caller2), nullptr);
+  EXPECT_EQ(ua.find("hangup", carol_leg2), nullptr);
+}
+
+}  // namespace
+}  // namespace verbatim::gateway::calls_test

@@ -69,6 +69,13 @@ class FakeSignalling final : public sip::Signalling {
   Status accept(uint64_t session, std::string_view sdp, const sip::HeaderList& headers) override {
     return log(Sent("accept", session, 200, "", std::string(sdp), headers));
   }
+  // Recorded as an accept whose headers name the focus's Contact user ("Focus").
+  Status accept_as_focus(uint64_t session, std::string_view sdp, std::string_view user,
+                         const sip::HeaderList& headers) override {
+    auto with = headers;
+    with.emplace_back("Focus", std::string(user));
+    return log(Sent("accept", session, 200, "", std::string(sdp), with));
+  }
   Status reject(uint64_t session, int status, std::string_view reason,
                 const sip::HeaderList& headers) override {
     return log(Sent("reject", session, status, std::string(reason), "", headers));
@@ -103,9 +110,11 @@ class FakeSignalling final : public sip::Signalling {
     reinvite_done[session] = std::move(done);
     return log(Sent("reinvite", session, 0, std::string(content_type), std::move(body)));
   }
-  Status refer(uint64_t session, std::string_view to, sip::RequestDone) override {
+  Status refer(uint64_t session, std::string_view to, sip::RequestDone done) override {
+    refer_done[session] = std::move(done);
     return log(Sent("refer", session, 0, "", std::string(to)));
   }
+  std::map<uint64_t, sip::RequestDone> refer_done;  // the last REFER's, by session
   Status update(uint64_t session, std::string_view, std::string body, const sip::HeaderList& h,
                 sip::RequestDone) override {
     return log(Sent("update", session, 0, "", std::move(body), h));

@@ -269,7 +269,14 @@ void Gateway::admit(RoomMember&& m, const Meeting* meeting) {
 
 void Gateway::answer_member(uint64_t session, const std::string& call_id, const std::string& sdp,
                             const sip::HeaderList& headers) {
-  warn_on_error(ua_->accept(session, sdp, headers), "answering a meeting's member");
+  // In a meeting, as its focus (RFC 4579 §3): our Contact is the meeting's URI with isfocus.
+  auto room = room_sessions_.find(session);
+  if (room != room_sessions_.end() && !room->second.empty()) {
+    warn_on_error(ua_->accept_as_focus(session, sdp, "meet-" + room->second, headers),
+                  "answering a meeting's member");
+  } else {
+    warn_on_error(ua_->accept(session, sdp, headers), "answering a meeting's member");
+  }
   // In the journal, so a gateway restarted after a crash ends what it left.
   const sip::Dialog* d = ua_->dialog(session);
   const sip::Peer* peer = ua_->peer(session);

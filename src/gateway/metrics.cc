@@ -51,7 +51,9 @@ json Gateway::status() const {
              {"meetingControls", m.meeting_controls},
              {"meetingVideoSwitches", m.meeting_video_switches},
              {"meetingKeyframeRequests", m.meeting_keyframe_requests},
-             {"meetingPresenterChanges", m.meeting_presenter_changes}}}};
+             {"meetingPresenterChanges", m.meeting_presenter_changes},
+             {"meetingAdhoc", m.meeting_adhoc},
+             {"meetingEscalations", m.meeting_escalations}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;

@@ -102,6 +102,11 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     join_meeting(session, invite, c->caller, meeting);
     return;
   }
+  if (!from_trunk && !options_.conference_factory.empty() && ruri.value().is_sip() &&
+      iequals(dialled, options_.conference_factory)) {
+    adhoc_conference(session, invite, c->caller);
+    return;
+  }
   if (auto language = dial_in_language(dialled)) {
     dial_in(session, invite, c->caller, *language);
     return;

@@ -39,6 +39,10 @@ bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
   if (!na) return decline("Refer-To does not parse");
   auto uri = sip::parse_uri(na.value().uri.text);
   if (!uri) return decline("Refer-To does not parse");
+  // To a meeting's URI: the call escalates to that conference (adhoc_conference.cc).
+  if (std::string meeting; meeting_uri(uri.value(), meeting) && uri.value().headers.empty()) {
+    return refer_to_meeting(c, session, moving, meeting, std::string(na.value().uri.text));
+  }
   auto tr = std::make_unique<Transfer>(*timers_);
   Target t;
   auto replaces = std::find_if(uri.value().headers.begin(), uri.value().headers.end(),

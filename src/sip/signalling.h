@@ -38,6 +38,8 @@ struct OutgoingCall {
   // Feature tags for our Contact in every request of this session that carries one, e.g.
   // ";+sip.src" for a SIPREC recording session (RFC 7866 §6.1.1).
   std::string contact_params;
+  // Our Contact's user part (empty: the endpoint's own), e.g. a conference's ("meet-<id>").
+  std::string contact_user;
   std::optional<Credentials> credentials;  // to answer 401/407 challenges
   bool session_timer = true;               // offer RFC 4028 session timers
   // A B2BUA passes on the caller's Max-Forwards less one (RFC 3261 §16.6 step 3, so loops
@@ -99,6 +101,14 @@ class Signalling {
   virtual Status reject(uint64_t session, int status, std::string_view reason,
                         const HeaderList& headers = {}) = 0;
   // Calls we place: the session id, or an error when the call's fields do not parse.
+  // Answers as a conference focus (RFC 4579 §3): for the whole dialog our Contact names the
+  // conference (`conference_user` at our own address) with the isfocus feature tag (RFC 3840),
+  // so the caller learns the conference's URI. An endpoint that cannot just accepts.
+  virtual Status accept_as_focus(uint64_t session, std::string_view sdp_answer,
+                                 std::string_view conference_user, const HeaderList& headers = {}) {
+    (void)conference_user;
+    return accept(session, sdp_answer, headers);
+  }
   virtual Result<uint64_t> invite(OutgoingCall call) = 0;
   virtual Status cancel(uint64_t session) = 0;
   // Sends OPTIONS outside any dialog (a health check of a peer): `done` gets the final status

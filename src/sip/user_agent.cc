@@ -1,5 +1,6 @@
 #include "sip/user_agent.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "common/ids.h"
@@ -85,7 +86,14 @@ const Dialog* UserAgent::dialog(uint64_t session) const {
 
 std::string UserAgent::contact_of(const Session& s) const {
   const bool tls = s.peer.transport == "TLS" && !options_.tls_contact.empty();
-  return (tls ? options_.tls_contact : options_.contact) + s.call.contact_params;
+  std::string contact = tls ? options_.tls_contact : options_.contact;
+  const auto scheme = contact.find("sip:");
+  const auto at = contact.find('@');
+  if (!s.call.contact_user.empty() && scheme != std::string::npos && at != std::string::npos &&
+      scheme < at) {
+    contact = contact.substr(0, scheme + 4) + s.call.contact_user + contact.substr(at);
+  }
+  return contact + s.call.contact_params;
 }
 
 std::string UserAgent::via(const Peer& to) const {
@@ -386,6 +394,21 @@ Status UserAgent::bye_saved(const Dialog::Saved& dialog, const Peer& to, const H
 const Peer* UserAgent::peer(uint64_t session) const {
   auto it = sessions_.find(session);
   return it == sessions_.end() ? nullptr : &it->second->peer;
+}
+
+Status UserAgent::accept_as_focus(uint64_t session, std::string_view sdp_answer,
+                                  std::string_view conference_user, const HeaderList& headers) {
+  Session* s = find(session);
+  if (!s) return make_error(ErrorCode::kNotFound, "no such session");
+  if (conference_user.empty() ||
+      !std::all_of(conference_user.begin(), conference_user.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == '_';
+      })) {
+    return make_error(ErrorCode::kInvalidArgument, "a conference user part of letters and digits");
+  }
+  s->call.contact_user = std::string(conference_user);
+  s->call.contact_params = ";isfocus";
+  return accept(session, sdp_answer, headers);
 }
 
 Status UserAgent::accept(uint64_t session, std::string_view sdp_answer, const HeaderList& headers) {

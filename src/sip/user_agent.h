@@ -88,6 +88,8 @@ class UserAgent final : public Signalling {
                 const HeaderList& headers = {}) override;
   Status reject(uint64_t session, int status, std::string_view reason,
                 const HeaderList& headers = {}) override;
+  Status accept_as_focus(uint64_t session, std::string_view sdp_answer,
+                         std::string_view conference_user, const HeaderList& headers = {}) override;
 
   // Calls we place: the session id, or an error when the call's fields do not parse.
   Result<uint64_t> invite(OutgoingCall call) override;

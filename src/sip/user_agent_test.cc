@@ -411,6 +411,37 @@ TEST(UserAgentPlacesCalls, RecordingSessionsCarryTheSrcFeatureTagInContact) {
   EXPECT_NE(re.find(HeaderId::kContact)->value.find(";+sip.src"), std::string_view::npos);
 }
 
+// RFC 4579 §3: a conference focus's Contact is the conference's URI with the isfocus feature
+// tag, in the 200 and in every later request of the dialog; the caller's re-INVITE goes there.
+TEST(UserAgentTakesCalls, AFocusAnswersWithTheConferenceUriAndIsfocusInContact) {
+  Wire w;
+  OutgoingCall c;
+  c.next_hop = w.bob.address;
+  c.request_uri = "sip:conference@192.0.2.2";
+  c.from = "<sip:alice@example.com>";
+  c.to = "<sip:conference@192.0.2.2>";
+  c.body = kOfferSdp;
+  auto id = w.alice.ua->invite(std::move(c));
+  ASSERT_TRUE(id);
+  w.pump();
+  EXPECT_FALSE(w.bob.ua->accept_as_focus(w.bob.invites.back(), kAnswer, "meet 1"))
+      << "a user part with a space";
+  ASSERT_TRUE(w.bob.ua->accept_as_focus(w.bob.invites.back(), kAnswer, "meet-4821937765"));
+  ASSERT_FALSE(w.queue.empty());
+  auto ok = Message::parse(w.queue.front().bytes).value();
+  auto contacts = ok.contacts();
+  ASSERT_TRUE(contacts);
+  ASSERT_EQ(contacts.value().size(), 1u);
+  EXPECT_EQ(contacts.value()[0].uri.text.substr(0, 20), "sip:meet-4821937765@") << ok.serialize();
+  EXPECT_TRUE(contacts.value()[0].param("isfocus").has_value()) << ok.serialize();
+  w.pump();
+  ASSERT_TRUE(w.bob.ua->reinvite(w.bob.invites.back(), kOfferSdp));
+  ASSERT_FALSE(w.queue.empty());
+  auto re = Message::parse(w.queue.front().bytes).value();
+  EXPECT_NE(re.find(HeaderId::kContact)->value.find("meet-4821937765@"), std::string_view::npos);
+  EXPECT_NE(re.find(HeaderId::kContact)->value.find(";isfocus"), std::string_view::npos);
+}
+
 // RFC 3261 §15.1.2: a BYE (or UPDATE) for a dialog we do not have gets 481, never 501, even
 // without a To tag.
 TEST(UserAgentTakesCalls, ByeOutsideAnyDialogGets481) {

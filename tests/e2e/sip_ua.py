@@ -161,6 +161,10 @@ class SipUA:
                     d.ended = True
         elif req.method == "ACK":
             pass
+        elif req.method == "REFER":
+            # Taken (202); the test acts on it (calls the Refer-To) and reports with notify_refer().
+            self.refers = getattr(self, "refers", []) + [req]
+            self.reply(req, 202, "Accepted")
         else:
             if req.method == "MESSAGE":
                 self.messages = getattr(self, "messages", []) + [req]
@@ -311,11 +315,17 @@ class SipUA:
             d.talk(self.media, r.body)
         return d
 
-    def in_dialog(self, d, method, extra="", body=""):
+    def in_dialog(self, d, method, extra="", body="", ctype=None):
         d.cseq += 1
         to = f"<{d.remote_uri}>;tag={d.remote_tag}"
-        self.send(self.request(method, d.target, d.call_id, d.local_tag, to, d.cseq, extra, body))
+        self.send(self.request(method, d.target, d.call_id, d.local_tag, to, d.cseq, extra, body, ctype))
         return self.wait_response(d.call_id, method)
+
+    def notify_refer(self, d, status, reason):
+        """The REFER's outcome as a phone reports it (RFC 3515 §2.4.5: message/sipfrag)."""
+        state = "active;expires=60" if status < 200 else "terminated;reason=noresource"
+        return self.in_dialog(d, "NOTIFY", f"Event: refer\r\nSubscription-State: {state}\r\n",
+                              f"SIP/2.0 {status} {reason}\r\n", "message/sipfrag")
 
     def hold(self, d):
         r = self.in_dialog(d, "INVITE", body=self.sdp().replace("a=rtpmap", "a=sendonly\r\na=rtpmap"))

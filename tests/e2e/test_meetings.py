@@ -381,6 +381,55 @@ class MeetingTest(MeetingCase):
         self.assertEqual(alice.ua.in_dialog(dialogs[alice], "BYE").status, 200)
         self.assertTrue(wait_until(lambda: self.status()["totals"]["meetingControls"] == 2, 3), self.status()["totals"])
 
+    def test_a_user_makes_a_conference_on_the_spot_and_merges_a_call_into_it(self):
+        """RFC 4579: Alice calls the conference factory; the gateway makes a meeting and answers as
+        its focus (Contact: the meeting's URI with isfocus). In a call with Bob she REFERs him to
+        that URI (a phone's "merge"): the gateway passes the REFER on, Bob's phone joins the meeting
+        and says so, Alice is told and hangs up the call. Both are then in the conference."""
+        gw, gw_port = self.start_gateway()
+        alice = Participant(self.ua("alice", gw_port), 8, 440)
+        conf = alice.ua.call("conference", sdp=alice.sdp(), talk=False)
+        found = re.search(r"<sip:meet-(\d+)@[^>]+>;isfocus", conf.response.get("contact"))
+        self.assertTrue(found, conf.response.get("contact"))
+        uri = f"sip:meet-{found.group(1)}@contoso.com"
+        self.assertTrue(wait_until(lambda: self.status()["meetings"], 3))
+        self.assertEqual(self.status()["meetings"][0]["organizer"], "alice@contoso.com")
+        self.assertIn(found.group(1), self.run_vb("meeting", "list", check=0).stdout)
+        # A call from Alice to Bob.
+        bob = Participant(self.ua("bob", gw_port), 0, 1000)
+        bob.ua.register()
+        answered = {}
+        t = threading.Thread(target=lambda: answered.update(d=bob.ua.answer()))
+        t.start()
+        call = alice.ua.call("bob", talk=False)
+        t.join()
+        # Alice merges it into her conference.
+        r = alice.ua.in_dialog(call, "REFER", f"Refer-To: <{uri}>\r\nReferred-By: <{alice.ua.aor}>\r\n")
+        self.assertEqual(r.status, 202, str(r))
+        self.assertTrue(wait_until(lambda: bob.ua.serve(0.1) or getattr(bob.ua, "refers", []), 5))
+        self.assertEqual(re.search(r"<([^>]+)>", bob.ua.refers[0].get("refer-to")).group(1), uri)
+        joined = bob.ua.call(uri[4:].split("@")[0], sdp=bob.sdp(), talk=False)
+        self.assertIn(";isfocus", joined.response.get("contact"))
+        self.assertEqual(bob.ua.notify_refer(answered["d"], 200, "OK").status, 200)
+        self.assertTrue(alice.ua.serve_until(lambda: "SIP/2.0 200 OK" in alice.ua.notify_frags, 5),
+                        "\n".join(alice.ua.log))
+        self.assertEqual(alice.ua.in_dialog(call, "BYE").status, 200)
+        self.assertTrue(bob.ua.serve_until(lambda: answered["d"].ended, 5), "the old call's BYE")
+        both = ["sip:alice@contoso.com", "sip:bob@contoso.com"]
+        self.assertTrue(wait_until(lambda: sorted(x["aor"] for x in self.status()["meetings"][0]["members"]) == both,
+                                   3), self.status()["meetings"])
+        threads = [threading.Thread(target=p.run, args=(d.answer, 2)) for p, d in ((alice, conf), (bob, joined))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertGreater(presence(alice.pcm()[-6000:], 1000), 0.2, "Alice hears Bob")
+        self.assertGreater(presence(bob.pcm()[-6000:], 440), 0.2, "Bob hears Alice")
+        for p, d in ((alice, conf), (bob, joined)):
+            self.assertEqual(p.ua.in_dialog(d, "BYE").status, 200)
+        totals = self.status()["totals"]
+        self.assertEqual((totals["meetingAdhoc"], totals["meetingEscalations"]), (1, 1), totals)
+
     def test_unknown_cancelled_and_codecless_joins_are_refused_with_a_reason(self):
         gw, gw_port = self.start_gateway()
         alice = self.ua("alice", gw_port)
