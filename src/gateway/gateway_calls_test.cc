@@ -734,6 +734,42 @@ TEST_F(GatewayMeetings, AMemberWhoseRequiredRecorderFailsIsNotAdmittedAndTheOthe
   EXPECT_EQ(media.open_ports, 1);  // Carol's port alone
 }
 
+TEST_F(GatewayMeetings, ARecorderThatFailsBeforeAnsweringFailsOverToTheApplicationsNextEndpoint) {
+  const Meeting m = start_meetings("gw-meeting-failover");
+  {
+    std::lock_guard lock(svc.mutex());
+    svc.state().put_endpoint(
+        policy::RecorderEndpoint{"e2", "app-1", "sip:srs2@192.0.2.51:5060", "", "", true});
+    ASSERT_TRUE(svc.commit("test"));
+  }
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
+  auto first = ua.invites_to("sip:srs");
+  ASSERT_EQ(first.size(), 1u);
+  // The first endpoint refuses: Bob waits on, and the other endpoint is invited.
+  const auto refused = response_to(ua.placed.at(first[0]), 503, "Service Unavailable");
+  ua.handlers.on_failed(first[0], 503, &refused);
+  EXPECT_EQ(ua.find("reject", bob), nullptr);
+  auto both = ua.invites_to("sip:srs");
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_NE(ua.placed.at(both[0]).request_uri, ua.placed.at(both[1]).request_uri);
+  const auto& second = ua.placed.at(both[1]);
+  ua.handlers.on_answered(both[1], response_to(second, 200, "OK", recorder_answer(second.body)));
+  ASSERT_NE(ua.find("accept", bob), nullptr) << "admitted once the second is in";
+  // Had that one failed too, nothing would be left to try: Bob is refused at once.
+  ua.handlers.on_ended(bob, "bye");
+  const uint64_t bob2 = user_call("bob", "192.0.2.20", uri, "mb2");
+  for (int i = 0; i < 2; ++i) {
+    const uint64_t s = ua.invites_to("sip:srs").back();
+    const auto no = response_to(ua.placed.at(s), 503, "Service Unavailable");
+    ua.handlers.on_failed(s, 503, &no);
+  }
+  const Sent* no = ua.find("reject", bob2);
+  ASSERT_NE(no, nullptr);
+  EXPECT_EQ(no->status, 480);
+  EXPECT_EQ(ua.invites_to("sip:srs").size(), 4u) << "each endpoint tried once for that recording";
+}
+
 TEST_F(GatewayMeetings, WhenARequiredRecorderIsLostOnlyItsRecordedMembersAreWarnedThenRemoved) {
   const Meeting m = start_meetings("gw-meeting-during");
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";

@@ -362,24 +362,28 @@ void Gateway::meeting_leg_gone(uint64_t session, const std::string& why, bool ha
   spdlog::warn("meeting {}: recorder {} ({}): {}", meeting, leg->instance, leg->uri, why);
   if (stopping_) return;
   // A lost recorder is replaced by an endpoint of the application (or its pair) not in use and
-  // not found down; its session starts with every member present.
-  if (was_up) {
-    for (const auto& [target, endpoints] : rec.sources) {
-      const auto usable_endpoint =
-          std::find_if(endpoints.begin(), endpoints.end(), [&](const auto& e) {
-            const bool used = std::any_of(rec.legs.begin(), rec.legs.end(), [&](const auto& l) {
-              return l->uri == e.uri && l->live();
-            });
-            auto h = health_.find(e.uri);
-            return !used && e.uri != leg->uri && (h == health_.end() || !h->second.down);
-          });
-      if (usable_endpoint == endpoints.end()) continue;
-      spdlog::info("meeting {}: replacing a lost recorder of {} with {}", meeting, rec.application,
-                   usable_endpoint->uri);
-      ++metrics_.recording_replacements;
-      start_meeting_leg(r, rec, target, *usable_endpoint);  // adds to legs, not to sources
-      break;
+  // not found down; its session starts with every member present. One that failed before it
+  // answered (refused, unreachable, timed out) fails over the same way, to an endpoint not yet
+  // tried for this recording, as a call's does; members waiting for it go on waiting.
+  const std::string failed_uri = leg->uri;
+  bool started = false;
+  for (const auto& [target, endpoints] : rec.sources) {
+    for (const auto& e : endpoints) {
+      const bool used = std::any_of(rec.legs.begin(), rec.legs.end(), [&](const auto& l) {
+        return l->uri == e.uri && (l->live() || !was_up);
+      });
+      auto h = health_.find(e.uri);
+      if (used || e.uri == failed_uri || (h != health_.end() && h->second.down)) continue;
+      spdlog::info("meeting {}: {} recorder of {}: trying {}", meeting,
+                   was_up ? "replacing a lost" : "failing over from a failed", rec.application,
+                   e.uri);
+      if (was_up) ++metrics_.recording_replacements;
+      start_meeting_leg(r, rec, target, e);  // adds to legs, not to sources
+      // One that could not even be invited (its name does not resolve): the next one.
+      started = rec.legs.back()->live();
+      if (started) break;
     }
+    if (started) break;
   }
   const bool gone = rec.all_gone();
   if (std::all_of(r.recordings.begin(), r.recordings.end(),
