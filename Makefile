@@ -51,6 +51,7 @@ bench: bootstrap
 	@python3 bench/gateway_load.py build-bench
 	@python3 bench/meeting_join.py build-bench
 	@python3 bench/meeting_video.py build-bench
+	@python3 bench/meeting_audio.py build-bench
 
 # Search at archive scale (issue 17): generates SEARCH_INTERACTIONS synthetic interactions once
 # (kept in build-bench/, several GB at 10 million; an hour to make) and times the query mix.

@@ -19,6 +19,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump opus-tools espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts rtpengine-daemon python3 python3-yaml curl stunnel4 openssl
   prometheus  # promtool: lints /metrics and tests the sample alerting rules
   ffmpeg  # meetings' video and screen share in the tests come from its VP8 and H.264 encoders
+  janus   # the meeting audio benchmark's peer (its AudioBridge), started by bench/meeting_audio.py
   # npm packages (lexicons, the portal), and the browser the portal's tests drive (Playwright)
   nodejs chromium fonts-dejavu-core
 )
@@ -55,10 +56,10 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Kamailio, rtpengine and Prometheus are only peers for the tests and benchmarks (started by them
+# Kamailio, rtpengine, Janus and Prometheus are only peers for the tests and benchmarks (started by them
 # on loopback ports of their own, or only their tools used): do not leave the packaged system
 # services running.
-for svc in kamailio rtpengine-daemon prometheus; do
+for svc in kamailio rtpengine-daemon janus prometheus; do
   if printf '%s\n' "${missing[@]}" | grep -qx "$svc" && command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
