@@ -328,7 +328,7 @@ struct Gateway::RoomMember {
   std::optional<udp::endpoint> latched;
   bool sending = true;  // it sends to us (not on hold)
   bool muted = false;   // by the organiser: no one hears it (its recorders still get it)
-  std::string muted_by;
+  std::string muted_by, muted_at;
   // Its subscription to the roster (RFC 4575), until when, and the last version it got.
   std::optional<steady_clock::time_point> roster_until;
   uint64_t roster_version = 0;
@@ -451,6 +451,7 @@ struct Gateway::Room {
   // Video: the member whose camera the others see (the speaker), the one whose screen they see
   // (one presenter at a time), and who would be the speaker if they go on talking.
   uint64_t featured = 0, presenter = 0, candidate = 0;
+  std::string presenter_since;  // ISO 8601
   int candidate_ticks = 0;
   std::vector<uint8_t> video_out;  // scratch
 };

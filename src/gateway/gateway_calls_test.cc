@@ -975,6 +975,37 @@ TEST_F(GatewayMeetings, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecorde
       sip::Peer{"UDP", "192.0.2.20", 5060}));
 }
 
+TEST_F(GatewayMeetings, AReplacementRecorderLearnsWhoIsMutedInItsFirstSnapshot) {
+  const Meeting m = start_meetings("gw-meeting-replaced-mute");
+  {
+    std::lock_guard lock(svc.mutex());
+    svc.state().put_endpoint(
+        policy::RecorderEndpoint{"e2", "app-1", "sip:srs2@192.0.2.51:5060", "", "", true});
+    ASSERT_TRUE(svc.commit("test"));
+  }
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  user_call("carol", "192.0.2.30", uri, "mc");
+  user_call("bob", "192.0.2.20", uri, "mb");
+  const uint64_t first = ua.invites_to("sip:srs").at(0);
+  const auto& offer = ua.placed.at(first);
+  ua.handlers.on_answered(first, response_to(offer, 200, "OK", recorder_answer(offer.body)));
+  ControlRequest r;
+  r.call_id = "meet-" + m.id;
+  r.action = "mute";
+  r.party = "sip:carol@contoso.com";
+  r.requested_by = "bob@contoso.com";
+  ASSERT_TRUE(gw->control(r));
+  EXPECT_EQ(offer.body.find("vb:muted"), std::string::npos);
+  // The recorder is lost; its replacement's first offer says Carol is muted, and by whom.
+  ua.handlers.on_ended(first, "bye");
+  const auto all = ua.invites_to("sip:srs");
+  ASSERT_EQ(all.size(), 2u);
+  const std::string& snapshot = ua.placed.at(all[1]).body;
+  EXPECT_NE(snapshot.find("vb:muted"), std::string::npos) << snapshot;
+  EXPECT_NE(snapshot.find("by=\"bob@contoso.com\""), std::string::npos) << snapshot;
+  EXPECT_EQ(count(snapshot, "vb:muted xmlns"), 1u) << "Carol's alone";
+}
+
 TEST_F(GatewayMeetings, TheOrganiserMutesUnmutesAndRemovesAMemberAndTheRecordersAreTold) {
   const Meeting m = start_meetings("gw-meeting-control");
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";

@@ -50,6 +50,7 @@ Result<std::string> Gateway::meeting_control(const ControlRequest& r) {
     if (m.muted == mute) continue;
     m.muted = mute;
     m.muted_by = mute ? by : "";
+    m.muted_at = format_iso8601(wall_->now());
     room_ref.mix.set_muted(m.id, mute);
     room_ref.roster_changed = true;
     const std::string at = format_iso8601(wall_->now());

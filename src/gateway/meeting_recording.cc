@@ -143,12 +143,19 @@ void Gateway::start_meeting_leg(Room& room, MeetingRecording& rec,
   l.spec.application_id = target.application_id;
   l.spec.instance = target.instance_upn;
   for (const auto& [session, m] : room.members) {
+    const size_t audio = l.lines.size();  // its audio line, added first
     for (int kind : {kAudioLine, kVideoLine, kSlidesLine}) {
       if (kind != kAudioLine && !m.line(kind)) continue;
       if (auto st = add_meeting_line(l, m, kind); !st) {
         fail(st.error().message);
         return;
       }
+    }
+    // A recorder that comes in later (a replacement) learns what is so already.
+    auto& state = l.lines[audio].state;
+    if (m.muted) state.push_back(siprec::meeting_muted_element(true, m.muted_by, m.muted_at));
+    if (room.presenter == m.session) {
+      state.push_back(siprec::meeting_presenting_element(true, room.presenter_since));
     }
   }
   auto offer = siprec::build_meeting_offer(l.spec, l.lines, l.md_session);

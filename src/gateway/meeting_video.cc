@@ -292,6 +292,7 @@ void Gateway::video_tick(Room& room) {
         });
       }
       room.presenter = next;
+      room.presenter_since = at;
       room.roster_changed = true;
       ++metrics_.meeting_presenter_changes;
     }

@@ -102,7 +102,12 @@ MeetingOffer build_meeting_offer(const MeetingSessionSpec& spec, std::vector<Mee
   }
   for (const auto& l : lines) {
     auto p = participant_of(lines, l, session_id);
-    if (!p.send.empty()) add_participant(md, std::move(p));
+    if (p.send.empty()) continue;
+    for (const auto& o : lines) {
+      if (same_participant(o, l))
+        p.extensions.insert(p.extensions.end(), o.state.begin(), o.state.end());
+    }
+    add_participant(md, std::move(p));
   }
   md.client_extensions.push_back({"vb",
                                   "urn:verbatim:gateway:1",
@@ -142,10 +147,9 @@ MeetingOffer build_meeting_reoffer(const MeetingSessionSpec& spec, std::vector<M
 
 namespace {
 
-// A partial update with one Verbatim element in the participant: <vb:NAME by at>VALUE</...>.
-std::string participant_flag(const std::string& session_id, const std::string& participant_id,
-                             const char* name, bool value, const std::string& by,
-                             const std::string& at) {
+// One Verbatim element for a participant: <vb:NAME by at>VALUE</vb:NAME>.
+std::string flag_element(const char* name, bool value, const std::string& by,
+                         const std::string& at) {
   pugi::xml_document doc;
   auto e = doc.append_child(name);
   e.append_attribute("xmlns:vb") = "urn:verbatim:gateway:1";
@@ -154,27 +158,41 @@ std::string participant_flag(const std::string& session_id, const std::string& p
   e.text() = value ? "true" : "false";
   std::ostringstream xml;
   doc.save(xml, "", pugi::format_raw | pugi::format_no_declaration);
+  return xml.str();
+}
+
+// A partial update with that element in the participant.
+std::string participant_flag(const std::string& session_id, const std::string& participant_id,
+                             std::string element) {
   Metadata md;
   md.partial = true;
   Participant p;
   p.id = participant_id;
   p.sessions = {session_id};
-  p.extensions.push_back(xml.str());
+  p.extensions.push_back(std::move(element));
   md.participants.push_back(std::move(p));
   return serialize_metadata(md);
 }
 
 }  // namespace
 
+std::string meeting_muted_element(bool muted, const std::string& by, const std::string& at) {
+  return flag_element("vb:muted", muted, by, at);
+}
+
+std::string meeting_presenting_element(bool presenting, const std::string& at) {
+  return flag_element("vb:presenting", presenting, "", at);
+}
+
 std::string meeting_mute_update(const std::string& session_id, const std::string& participant_id,
                                 bool muted, const std::string& by, const std::string& at) {
-  return participant_flag(session_id, participant_id, "vb:muted", muted, by, at);
+  return participant_flag(session_id, participant_id, meeting_muted_element(muted, by, at));
 }
 
 std::string meeting_presenter_update(const std::string& session_id,
                                      const std::string& participant_id, bool presenting,
                                      const std::string& at) {
-  return participant_flag(session_id, participant_id, "vb:presenting", presenting, "", at);
+  return participant_flag(session_id, participant_id, meeting_presenting_element(presenting, at));
 }
 
 }  // namespace verbatim::siprec

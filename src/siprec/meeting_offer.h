@@ -29,6 +29,10 @@ struct MeetingLine {
   std::string srtp_suite, key;     // SDES (RFC 4568), or none
   std::string joined_at, left_at;  // ISO 8601; left_at empty while it is in
   std::string participant_id, stream_id;  // metadata ids, given on first use
+  // The participant's state when the session began (a member muted, the presenter), as
+  // extension elements of its participant in the first offer's complete snapshot; later
+  // changes are partial updates of their own (meeting_mute_update, meeting_presenter_update).
+  std::vector<std::string> state;
 };
 
 struct MeetingSessionSpec {
@@ -67,6 +71,10 @@ MeetingOffer build_meeting_reoffer(const MeetingSessionSpec& spec, std::vector<M
 // the organiser, and by whom, at `at` (ISO 8601): a <vb:muted> element in the participant.
 std::string meeting_mute_update(const std::string& session_id, const std::string& participant_id,
                                 bool muted, const std::string& by, const std::string& at);
+// The elements meeting_mute_update and meeting_presenter_update put in the participant, for a
+// MeetingLine's `state`.
+std::string meeting_muted_element(bool muted, const std::string& by, const std::string& at);
+std::string meeting_presenting_element(bool presenting, const std::string& at);
 // The same for the screen share: the participant became the presenter, or stopped being it, at
 // `at`: a <vb:presenting> element.
 std::string meeting_presenter_update(const std::string& session_id,
