@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 sys.path.insert(0, HERE)
 from helpers import free_port_block  # noqa: E402
-from meeting_join import APP, start  # noqa: E402
+from meeting_join import recorded_tenant, stop  # noqa: E402
 from meeting_video import cpu_seconds  # noqa: E402
 from rtp_sender import ulaw  # noqa: E402
 from sip_ua import SipUA  # noqa: E402
@@ -203,24 +203,8 @@ def main():
     env = dict(os.environ, VERBATIM_DATA_DIR=os.path.join(tmp, "data"), USER="bench")
     procs, janus = [], None
     try:
-        rec, rec_port = start(binary, tmp, env, "recorder", {"min_free_mb": 0, "transcription": "none",
-                                                             "playback": False})
-        procs.append(rec)
         users = [(f"p{i}", f"participant-secret-{i:03d}") for i in range(args.participants)]
-        script = "\n".join(f"New-VbUser {u}@contoso.com -DisplayName {u} -SipPassword {p}" for u, p in users)
-        script += f"""
-New-VbUser alice@contoso.com -DisplayName Alice -SipPassword alice-secret-1
-New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName Recorder -ApplicationId {APP}
-New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{rec_port}
-New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true
-New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com
-Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders
-"""
-        subprocess.run([binary, "admin", "-c", script], env=env, check=True, capture_output=True)
-        gw, gw_port = start(binary, tmp, env, "gateway", {"digest_algorithms": ["MD5"],
-                                                          "recording_setup_timeout_ms": 5000,
-                                                          "meeting_chimes": False})
-        procs.append(gw)
+        gw, gw_port = recorded_tenant(binary, tmp, env, users, procs)
         janus = Janus(tmp)
         rows = []
         rows.append(("Verbatim gateway, unrecorded",
@@ -243,13 +227,7 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName T
     finally:
         if janus:
             janus.stop()
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -53,6 +53,40 @@ def start(binary, tmp, env, role, settings):
     return p, int(m.group(1))
 
 
+def stop(procs):
+    """Stops every process started here (SIGTERM, then SIGKILL after 30 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def recorded_tenant(binary, tmp, env, users, procs):
+    """A recorder and a gateway (appended to `procs`) for `users` ((name, password) pairs, not
+    recorded) and Alice, whose policy records her with that recorder: the gateway and its port."""
+    rec, rec_port = start(binary, tmp, env, "recorder", {"min_free_mb": 0, "transcription": "none",
+                                                         "playback": False})
+    procs.append(rec)
+    script = "\n".join(f"New-VbUser {u}@contoso.com -DisplayName {u} -SipPassword {p}" for u, p in users)
+    script += f"""
+New-VbUser alice@contoso.com -DisplayName Alice -SipPassword alice-secret-1
+New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName Recorder -ApplicationId {APP}
+New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{rec_port}
+New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true
+New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com
+Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders
+"""
+    subprocess.run([binary, "admin", "-c", script], env=env, check=True, capture_output=True)
+    gw, gw_port = start(binary, tmp, env, "gateway", {"digest_algorithms": ["MD5"],
+                                                      "recording_setup_timeout_ms": 5000,
+                                                      "meeting_chimes": False})
+    procs.append(gw)
+    return gw, gw_port
+
+
 def timed_join(ua, uri):
     """Milliseconds from the authenticated INVITE to its 200; then the BYE."""
     call_id, tag = os.urandom(8).hex(), os.urandom(4).hex()
@@ -133,13 +167,7 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity carol@contoso.com -PolicyName T
         for name, s in rows:
             print(f"{name:<72} {s['p50']:8.2f} {s['p99']:8.2f} {s['max']:8.2f}")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -34,7 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 sys.path.insert(0, HERE)
-from meeting_join import APP, start  # noqa: E402
+from meeting_join import recorded_tenant, stop  # noqa: E402
 from sip_ua import SipUA  # noqa: E402
 
 STREAM_PPS = 1_000_000 / 8 / 1200  # a 1 Mb/s stream of 1,200-byte packets
@@ -117,24 +117,8 @@ def main():
     env = dict(os.environ, VERBATIM_DATA_DIR=data, USER="bench")
     procs = []
     try:
-        rec, rec_port = start(binary, tmp, env, "recorder", {"min_free_mb": 0, "transcription": "none",
-                                                             "playback": False})
-        procs.append(rec)
         users = [(f"m{i}", f"member-secret-{i:02d}") for i in range(args.members)]
-        script = "\n".join(f"New-VbUser {u}@contoso.com -DisplayName {u} -SipPassword {p}" for u, p in users)
-        script += f"""
-New-VbUser alice@contoso.com -DisplayName Alice -SipPassword alice-secret-1
-New-CsOnlineApplicationInstance -UserPrincipalName rec@contoso.com -DisplayName Recorder -ApplicationId {APP}
-New-VbRecorderEndpoint -ApplicationId {APP} -Uri sip:srs@127.0.0.1:{rec_port}
-New-CsTeamsComplianceRecordingPolicy -Identity Traders -Enabled $true
-New-CsTeamsComplianceRecordingApplication -Parent Traders -Id rec@contoso.com
-Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName Traders
-"""
-        subprocess.run([binary, "admin", "-c", script], env=env, check=True, capture_output=True)
-        gw, gw_port = start(binary, tmp, env, "gateway", {"digest_algorithms": ["MD5"],
-                                                          "recording_setup_timeout_ms": 5000,
-                                                          "meeting_chimes": False})
-        procs.append(gw)
+        gw, gw_port = recorded_tenant(binary, tmp, env, users, procs)
         status_path = os.path.join(data, "gateway-status.json")
         plain = run_case(binary, env, gw, gw_port, status_path, users, args.seconds, "unrecorded")
         # The same members with Alice (recorded) among them: every camera is copied to the recorder.
@@ -158,13 +142,7 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity alice@contoso.com -PolicyName T
         print(f"recording's cost per packet taken in: {(per_rec - per_plain) / per_plain * 100:.0f} % of "
               f"forwarding's (target: at most 25 %)")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
