@@ -411,6 +411,14 @@ class GatewayMeetings : public GatewayCalls {
     return m;
   }
 
+  // A second endpoint of the application (sip:srs2@192.0.2.51), committed while the gateway runs.
+  void second_endpoint() {
+    std::lock_guard lock(svc.mutex());
+    svc.state().put_endpoint(
+        policy::RecorderEndpoint{"e2", "app-1", "sip:srs2@192.0.2.51:5060", "", "", true});
+    ASSERT_TRUE(svc.commit("test"));
+  }
+
  private:
   std::unique_ptr<TestDir> dir_;
 };
@@ -736,12 +744,7 @@ TEST_F(GatewayMeetings, AMemberWhoseRequiredRecorderFailsIsNotAdmittedAndTheOthe
 
 TEST_F(GatewayMeetings, ARecorderThatFailsBeforeAnsweringFailsOverToTheApplicationsNextEndpoint) {
   const Meeting m = start_meetings("gw-meeting-failover");
-  {
-    std::lock_guard lock(svc.mutex());
-    svc.state().put_endpoint(
-        policy::RecorderEndpoint{"e2", "app-1", "sip:srs2@192.0.2.51:5060", "", "", true});
-    ASSERT_TRUE(svc.commit("test"));
-  }
+  second_endpoint();
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   const uint64_t bob = user_call("bob", "192.0.2.20", uri, "mb");
   auto first = ua.invites_to("sip:srs");
@@ -977,12 +980,7 @@ TEST_F(GatewayMeetings, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecorde
 
 TEST_F(GatewayMeetings, AReplacementRecorderLearnsWhoIsMutedInItsFirstSnapshot) {
   const Meeting m = start_meetings("gw-meeting-replaced-mute");
-  {
-    std::lock_guard lock(svc.mutex());
-    svc.state().put_endpoint(
-        policy::RecorderEndpoint{"e2", "app-1", "sip:srs2@192.0.2.51:5060", "", "", true});
-    ASSERT_TRUE(svc.commit("test"));
-  }
+  second_endpoint();
   const std::string uri = "sip:meet-" + m.id + "@contoso.com";
   user_call("carol", "192.0.2.30", uri, "mc");
   user_call("bob", "192.0.2.20", uri, "mb");
