@@ -1,6 +1,6 @@
 #include "media/video.h"
 
-#include <strings.h>
+#include "common/strings.h"
 
 namespace verbatim::media {
 
@@ -15,31 +15,10 @@ void put32(std::vector<uint8_t>& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
 }
 
-bool same(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// RFC 7741 §4.2: the payload descriptor, then (at the start of partition 0) the VP8 payload
-// header, whose lowest bit (P) is 0 for a keyframe.
+// Partition 0's start with the VP8 payload header's P bit clear (RFC 6386 §9.1).
 bool vp8_keyframe(Bytes p) {
-  if (p.empty()) return false;
-  const bool extended = (p[0] & 0x80) != 0;
-  const bool start = (p[0] & 0x10) != 0;
-  const int partition = p[0] & 0x07;
-  if (!start || partition != 0) return false;
-  size_t i = 1;
-  if (extended) {
-    if (p.size() < 2) return false;
-    const uint8_t x = p[1];
-    i = 2;
-    if (x & 0x80) {  // I: a picture id of 7 bits, or 15 with its M bit
-      if (p.size() <= i) return false;
-      i += (p[i] & 0x80) ? 2 : 1;
-    }
-    if (x & 0x40) ++i;  // L: TL0PICIDX
-    if (x & 0x30) ++i;  // T or K: TID/Y/KEYIDX
-  }
-  return i < p.size() && (p[i] & 0x01) == 0;
+  const size_t d = vp8_descriptor_size(p);
+  return d != 0 && (p[0] & 0x10) != 0 && (p[0] & 0x07) == 0 && (p[d] & 0x01) == 0;
 }
 
 bool h264_key_nal(uint8_t type) { return type == 5 || type == 7; }  // IDR slice, SPS
@@ -64,9 +43,26 @@ bool h264_keyframe(Bytes p) {
 
 }  // namespace
 
+size_t vp8_descriptor_size(Bytes p) {
+  if (p.empty()) return 0;
+  size_t i = 1;
+  if (p[0] & 0x80) {  // X: the extension byte follows
+    if (p.size() < 2) return 0;
+    const uint8_t x = p[1];
+    i = 2;
+    if (x & 0x80) {  // I: a picture id of 7 bits, or 15 with its M bit
+      if (p.size() <= i) return 0;
+      i += (p[i] & 0x80) ? 2 : 1;
+    }
+    if (x & 0x40) ++i;  // L: TL0PICIDX
+    if (x & 0x30) ++i;  // T or K: TID/Y/KEYIDX
+  }
+  return i < p.size() ? i : 0;
+}
+
 bool video_keyframe(std::string_view encoding, Bytes payload) {
-  if (same(encoding, "VP8")) return vp8_keyframe(payload);
-  if (same(encoding, "H264")) return h264_keyframe(payload);
+  if (iequals(encoding, "VP8")) return vp8_keyframe(payload);
+  if (iequals(encoding, "H264")) return h264_keyframe(payload);
   return false;
 }
 

@@ -24,6 +24,10 @@
 
 namespace verbatim::media {
 
+// The length of a VP8 payload descriptor (RFC 7741 §4.2) at the start of `payload`: where the
+// VP8 data begins. 0 when the payload is too short to hold it and some data.
+size_t vp8_descriptor_size(Bytes payload);
+
 // Whether an RTP payload starts a keyframe: a VP8 partition 0 start with the P bit clear, or
 // an H.264 IDR slice or sequence parameter set (alone, in a STAP-A, or a FU-A's first fragment).
 // Any other encoding, or a payload too short to tell: false.

@@ -1,7 +1,5 @@
 #include "recorder/video_file.h"
 
-#include <strings.h>
-
 #include <memory>
 #include <optional>
 
@@ -11,33 +9,12 @@ extern "C" {
 #include <libavutil/mem.h>
 }
 
+#include "common/strings.h"
 #include "media/video.h"
 
 namespace verbatim::recorder {
 
 namespace {
-
-bool same(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// The VP8 payload descriptor's length (RFC 7741 §4.2); 0 when the payload is too short for it.
-size_t vp8_descriptor(std::span<const uint8_t> p) {
-  if (p.empty()) return 0;
-  size_t i = 1;
-  if (p[0] & 0x80) {
-    if (p.size() < 2) return 0;
-    const uint8_t x = p[1];
-    i = 2;
-    if (x & 0x80) {
-      if (p.size() <= i) return 0;
-      i += (p[i] & 0x80) ? 2 : 1;
-    }
-    if (x & 0x40) ++i;
-    if (x & 0x30) ++i;
-  }
-  return i < p.size() ? i : 0;
-}
 
 struct Frame {
   int64_t timestamp = 0;
@@ -50,7 +27,7 @@ constexpr std::array<uint8_t, 4> kStart = {0, 0, 0, 1};
 
 // Appends one packet's part of a frame; false when the packet cannot be part of it.
 bool add_vp8(Frame& f, std::span<const uint8_t> p, bool first) {
-  const size_t d = vp8_descriptor(p);
+  const size_t d = media::vp8_descriptor_size(p);
   if (d == 0) return false;
   const bool start = (p[0] & 0x10) && (p[0] & 0x07) == 0;
   if (first != start) return false;
@@ -144,7 +121,7 @@ std::string av_message(int code) {
 }  // namespace
 
 bool muxable_video(std::string_view encoding) {
-  return same(encoding, "VP8") || same(encoding, "H264");
+  return iequals(encoding, "VP8") || iequals(encoding, "H264");
 }
 
 Result<VideoFile> mux_video(std::string_view encoding, std::span<const VideoPacket> packets,
@@ -152,7 +129,7 @@ Result<VideoFile> mux_video(std::string_view encoding, std::span<const VideoPack
   if (!muxable_video(encoding)) {
     return make_error(ErrorCode::kInvalidArgument, "no video file for " + std::string(encoding));
   }
-  const bool vp8 = same(encoding, "VP8");
+  const bool vp8 = iequals(encoding, "VP8");
   // Frames, keyframe to keyframe; after a loss, nothing until the next keyframe.
   std::vector<Frame> frames;
   VideoFile file;
