@@ -188,7 +188,9 @@ echo "  Emi's phone: $(grep -ho 'INDICATOR.*' "$DATA/emi.log")"
 # The Call-ID of the gateway's N-th call record (records are written off the SIP thread, a
 # fraction of a second after the call ends).
 call_record() {
-  for _ in $(seq 1 50); do
+  # The gateway's writer thread appends the record after the call ends; under a loaded machine
+  # (CI under sanitizers) that can take seconds, so wait up to a minute.
+  for _ in $(seq 1 600); do
     [ "$(wc -l <"$DATA/gateway-calls.jsonl" 2>/dev/null || echo 0)" -ge "$1" ] && break
     sleep 0.1
   done
