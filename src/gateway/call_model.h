@@ -456,4 +456,71 @@ struct Gateway::Room {
   std::vector<uint8_t> video_out;  // scratch
 };
 
+// --- one-to-one chat (direct_chat.cc) ----------------------------------------------------------
+
+// A SIPREC session that keeps a conversation's messages for one recording application (one
+// instance of it).
+struct Gateway::ChatLeg {
+  enum class State { kInviting, kUp, kFailed, kEnded };
+  uint64_t session = 0;
+  std::string instance, uri, why;
+  State state = State::kInviting;
+  bool live() const { return state == State::kInviting || state == State::kUp; }
+};
+
+// A conversation between two users as one recording application keeps it: its sessions to the
+// application's ConcurrentInvitationCount instances (and its pair), from the first message
+// until the conversation has been quiet for kChatIdle.
+struct Gateway::ChatRecording {
+  std::string key;           // application id, then the two users' addresses in order
+  std::string conversation;  // "chat-<hex>": what the catalog keeps as the call's id
+  std::string application, application_id;
+  std::shared_ptr<const policy::CompiledPolicy> policy;  // of the party whose policy records it
+  Party recorded, other;  // the metadata's observed participant and its peer
+  bool recorded_sent_first = true;
+  std::vector<std::unique_ptr<ChatLeg>> legs;
+  // Endpoints of an instance not yet tried, for a leg that fails before it answers.
+  std::vector<std::pair<policy::RecorderTarget, std::vector<policy::EndpointTarget>>> spare;
+  std::vector<uint64_t> waiting;  // deliveries not yet kept by this application
+  steady_clock::time_point last_used{};
+  bool any_up() const {
+    return std::any_of(legs.begin(), legs.end(),
+                       [](const auto& l) { return l->state == ChatLeg::State::kUp; });
+  }
+  bool any_live() const {
+    return std::any_of(legs.begin(), legs.end(), [](const auto& l) { return l->live(); });
+  }
+  std::string why_gone() const {
+    std::string out;
+    for (const auto& l : legs) {
+      if (!l->why.empty()) out += std::string(out.empty() ? "" : "; ") + l->uri + ": " + l->why;
+    }
+    return out.empty() ? "no recorder endpoint" : out;
+  }
+};
+
+// One MESSAGE from a user to a user, from its arrival until the sender has its answer: kept by
+// each application that records either party, then relayed to the receiver's registrations.
+struct Gateway::ChatDelivery {
+  explicit ChatDelivery(sip::TimerService& timers) : deadline(timers) {}
+  uint64_t id = 0, txn = 0;
+  std::unique_ptr<sip::Message> request;  // as the sender sent it
+  Party from, to;
+  std::string identity;  // the receiver's "user@domain"
+  std::string text;      // message/cpim: who, to whom, when, what
+  struct Keeping {
+    bool required = false;  // RequiredBeforeCallEstablishment of a policy that names it
+    bool kept = false, failed = false;
+    std::set<uint64_t> sent_to;  // the legs it went to
+    int out = 0;                 // of which not answered yet
+    std::string why;
+  };
+  std::map<std::string, Keeping> keeping;  // by ChatRecording key
+  sip::Timer deadline;
+  int max_forwards = 70;  // for the relayed MESSAGEs: the sender's less one
+  bool relaying = false, answered = false;
+  int relays_out = 0, best = 0;  // relays not answered yet; the best final status so far
+  std::string best_reason;
+};
+
 }  // namespace verbatim::gateway

@@ -242,6 +242,7 @@ bool Gateway::on_info(uint64_t session, uint64_t txn, const sip::Message& info) 
 void Gateway::stop() {
   stopping_ = true;
   end_meetings();
+  end_chats();
   std::vector<uint64_t> ids;
   for (const auto& [id, c] : calls_) ids.push_back(id);
   for (uint64_t id : ids) {

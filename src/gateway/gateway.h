@@ -197,6 +197,10 @@ struct GatewayMetrics {
   uint64_t meeting_presenter_changes = 0;  // the screen share's presenter changed
   uint64_t meeting_adhoc = 0;              // conferences made through the conference factory
   uint64_t meeting_escalations = 0;        // calls' REFERs to a meeting passed on to the other
+  uint64_t chat_messages = 0;    // one-to-one MESSAGEs relayed (kept first where recorded)
+  uint64_t chat_refused = 0;     // not a user, not text, too long, not registered, recording
+  uint64_t chat_unrecorded = 0;  // relayed though a non-required application could not keep them
+  uint64_t chat_recordings = 0;  // conversations' SIPREC sessions opened
 };
 
 // The gateway's edges. Production passes only the policy service (the Gateway constructor that
@@ -261,6 +265,10 @@ class Gateway {
   struct RoomVideo;
   struct MeetingLeg;
   struct MeetingRecording;
+  // One-to-one chat between users (direct_chat.cc).
+  struct ChatLeg;
+  struct ChatRecording;
+  struct ChatDelivery;
   struct SessionRef {
     uint64_t call = 0;
     const Usage* usage = nullptr;
@@ -482,6 +490,22 @@ class Gateway {
   bool on_member_message(uint64_t session, uint64_t txn, const sip::Message& request);
   void meeting_chat(uint64_t txn, const sip::Message& request, const std::string& meeting,
                     uint64_t sender);
+  // One-to-one chat (direct_chat.cc): a MESSAGE from a user to a user, kept under both parties'
+  // policies before it is relayed to the receiver's registrations.
+  void direct_message(uint64_t txn, const sip::Message& request, const sip::Peer& from);
+  ChatRecording& chat_recording(const Party& recorded, const Party& other, bool recorded_sends,
+                                const policy::Invitation& invitation);
+  void start_chat_leg(ChatRecording& rec, const policy::RecorderTarget& target,
+                      const policy::EndpointTarget& endpoint);
+  void keep_chat(ChatDelivery& d, ChatRecording& rec, ChatLeg& leg);
+  void chat_leg_answered(uint64_t session);
+  void chat_leg_gone(uint64_t session, const std::string& why, bool hang);
+  void check_delivery(uint64_t id);
+  void relay_chat(ChatDelivery& d);
+  void answer_chat(ChatDelivery& d, int status, std::string_view reason,
+                   sip::HeaderList headers = {});
+  void chat_tick();
+  void end_chats();
   // The organiser's controls (meeting_control.cc): mute, unmute or remove a member ("meet-<id>"
   // stands for the call, the member's address for the party).
   Result<std::string> meeting_control(const ControlRequest& r);
@@ -528,6 +552,10 @@ class Gateway {
   // A meeting recorder's SIPREC session -> its meeting and application id.
   std::map<uint64_t, std::pair<std::string, std::string>> meeting_legs_;
   uint64_t next_member_ = 1;
+  std::map<std::string, std::unique_ptr<ChatRecording>> chats_;   // by ChatRecording::key
+  std::map<uint64_t, std::string> chat_legs_;                     // a chat leg's session -> key
+  std::map<uint64_t, std::unique_ptr<ChatDelivery>> deliveries_;  // by id
+  uint64_t next_delivery_ = 1;
   sip::Timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;

@@ -10,6 +10,7 @@
 
 #include <ranges>
 
+#include "gateway/sip_helpers.h"
 #include "sip/cpim.h"
 
 #include "common/call_control.h"
@@ -967,15 +968,201 @@ TEST_F(GatewayMeetings, MeetingChatIsRelayedToTheOtherMembersAndKeptByTheRecorde
   EXPECT_EQ(gw->metrics().meeting_chat_messages, 2u);
   EXPECT_EQ(gw->metrics().meeting_chat_refused, 3u);
   EXPECT_EQ(gw->status()["meetings"][0]["chatMessages"], 2u);
-  // A MESSAGE to anyone else is still not taken (the UA answers 405).
-  EXPECT_FALSE(ua.handlers.on_request(
-      700,
-      parse(with_body("MESSAGE sip:carol@contoso.com SIP/2.0\r\nVia: SIP/2.0/UDP "
-                      "192.0.2.20:5060;branch=z9hG4bKo\r\nFrom: <sip:bob@contoso.com>;tag=o\r\n"
-                      "To: <sip:carol@contoso.com>\r\nCall-ID: o\r\nCSeq: 1 MESSAGE\r\n"
-                      "Max-Forwards: 70\r\n",
-                      "hi", "text/plain")),
-      sip::Peer{"UDP", "192.0.2.20", 5060}));
+}
+
+// --- one-to-one chat (direct_chat.cc) --------------------------------------------------------
+
+// A MESSAGE from user `name` (at `ip`) to `to`, answering the challenge, on transactions `txn`
+// and `txn` + 1: the gateway's answer to the second, once it has given one (null before).
+class DirectChat : public GatewayCalls {
+ protected:
+  void send(const std::string& name, const std::string& ip, const std::string& to,
+            const std::string& text, uint64_t txn, const std::string& type = "text/plain") {
+    auto message = [&](int cseq, const std::string& auth) {
+      return parse(with_body(
+          "MESSAGE " + to + " SIP/2.0\r\nVia: SIP/2.0/UDP " + ip + ":5060;branch=z9hG4bKdm" +
+              std::to_string(txn + cseq) + "\r\nFrom: \"" + name + " (desk)\" <sip:" + name +
+              "@contoso.com>;tag=m\r\nTo: <" + to + ">\r\nCall-ID: dm-" + std::to_string(txn) +
+              "\r\nCSeq: " + std::to_string(cseq) + " MESSAGE\r\nMax-Forwards: 70\r\n" + auth,
+          text, type));
+    };
+    const sip::Peer from{"UDP", ip, 5060};
+    ASSERT_TRUE(ua.handlers.on_request(txn, message(1, ""), from));
+    const Sent challenge = ua.sent.back();
+    ASSERT_EQ(challenge.status, 401);
+    auto a = sip::digest_authorize(challenge.header("WWW-Authenticate"), "MESSAGE", to, name,
+                                   name + "-pw", "c0ffee", 1);
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(
+        ua.handlers.on_request(txn + 1, message(2, "Authorization: " + a.value() + "\r\n"), from));
+  }
+  const Sent* answer_to(uint64_t txn) const { return last_sent(ua, "reply", txn + 1); }
+  // The recorder answers the MESSAGE it was sent last in `session` with `status`.
+  void recorder_says(uint64_t session, int status) {
+    auto done = std::move(ua.message_done.at(session));
+    ua.message_done.erase(session);
+    ASSERT_TRUE(done);
+    done(status, nullptr);
+  }
+  // The phone of the page `i` answers it.
+  void phone_says(size_t i, int status) {
+    auto done = std::move(ua.pages.at(i).done);
+    ASSERT_TRUE(done);
+    done(status, nullptr);
+  }
+};
+
+TEST_F(DirectChat, AMessageIsKeptByTheRecorderOfEitherPartyFirstThenRelayedToThePhone) {
+  start();
+  // Bob (recorded by Traders) writes to Carol (not recorded).
+  send("bob", "192.0.2.20", "sip:carol@contoso.com", "Can you do 5m at 101?", 100);
+  const auto srs = ua.invites_to("sip:srs@");
+  ASSERT_EQ(srs.size(), 1u) << "the conversation's recording session";
+  const auto& offer = ua.placed.at(srs[0]);
+  EXPECT_EQ(offer.body.find("m=audio"), std::string::npos) << "no media: a conversation";
+  EXPECT_NE(offer.body.find("aor=\"sip:bob@contoso.com\""), std::string::npos) << offer.body;
+  EXPECT_NE(offer.body.find("aor=\"sip:carol@contoso.com\""), std::string::npos);
+  EXPECT_NE(offer.body.find("callId=\"chat-"), std::string::npos);
+  EXPECT_NE(offer.body.find("policy=\"Traders\""), std::string::npos);
+  EXPECT_TRUE(ua.pages.empty()) << "not relayed before it is kept";
+  EXPECT_EQ(answer_to(100), nullptr);
+  recorders_answer();
+  const Sent* kept = last_sent(ua, "message", srs[0]);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->reason, "message/cpim");
+  auto cpim = sip::parse_cpim(kept->body);
+  ASSERT_TRUE(cpim) << kept->body;
+  EXPECT_EQ(cpim.value().from, "\"bob (desk)\" <sip:bob@contoso.com>");
+  EXPECT_EQ(sip::cpim_address(cpim.value().to), "sip:carol@contoso.com");
+  EXPECT_EQ(cpim.value().body, "Can you do 5m at 101?");
+  EXPECT_TRUE(ua.pages.empty()) << "not relayed before the recorder said it has it";
+  recorder_says(srs[0], 200);
+  ASSERT_EQ(ua.pages.size(), 1u);
+  EXPECT_EQ(ua.pages[0].message.request_uri, "sip:carol@192.0.2.30:5060");
+  EXPECT_EQ(ua.pages[0].message.next_hop.address, "192.0.2.30");
+  EXPECT_EQ(ua.pages[0].message.from, "\"bob (desk)\" <sip:bob@contoso.com>");
+  EXPECT_EQ(ua.pages[0].message.body, "Can you do 5m at 101?");
+  EXPECT_EQ(ua.pages[0].message.max_forwards, 69);
+  EXPECT_EQ(answer_to(100), nullptr) << "answered once the phone has it";
+  phone_says(0, 200);
+  ASSERT_NE(answer_to(100), nullptr);
+  EXPECT_EQ(answer_to(100)->status, 200);
+  // Carol answers: the same conversation (Bob's policy records it), no second session.
+  send("carol", "192.0.2.30", "sip:bob@contoso.com", "Done.", 200);
+  EXPECT_EQ(ua.invites_to("sip:srs@").size(), 1u);
+  ASSERT_TRUE(sip::parse_cpim(last_sent(ua, "message", srs[0])->body));
+  EXPECT_EQ(sip::cpim_address(sip::parse_cpim(last_sent(ua, "message", srs[0])->body).value().from),
+            "sip:carol@contoso.com");
+  recorder_says(srs[0], 200);
+  ASSERT_EQ(ua.pages.size(), 2u);
+  EXPECT_EQ(ua.pages[1].message.request_uri, "sip:bob@192.0.2.20:5060");
+  phone_says(1, 200);
+  EXPECT_EQ(answer_to(200)->status, 200);
+  EXPECT_EQ(gw->metrics().chat_messages, 2u);
+  EXPECT_EQ(gw->metrics().chat_recordings, 1u);
+  EXPECT_EQ(gw->status()["chatConversations"], 1u);
+  // Quiet for ten minutes: the session ends; the next message opens another.
+  advance(std::chrono::minutes(10) + seconds(2));
+  EXPECT_NE(ua.find("hangup", srs[0]), nullptr);
+  EXPECT_EQ(gw->status()["chatConversations"], 0u);
+  send("bob", "192.0.2.20", "sip:carol@contoso.com", "Still there?", 300);
+  EXPECT_EQ(ua.invites_to("sip:srs@").size(), 2u);
+}
+
+TEST_F(DirectChat, UsersNobodyRecordsChatDirectlyAndBadRequestsAreRefusedWithTheReason) {
+  start();
+  send("carol", "192.0.2.30", "sip:dave@contoso.com", "lunch?", 100);
+  EXPECT_TRUE(ua.invites_to("sip:srs@").empty());
+  ASSERT_EQ(ua.pages.size(), 1u);
+  EXPECT_EQ(ua.pages[0].message.request_uri, "sip:dave@192.0.2.40:5060");
+  phone_says(0, 486);
+  EXPECT_EQ(answer_to(100)->status, 486) << "the phone's refusal, passed on";
+  // No answer from the phone: 202 Accepted after 8 s (delivery goes on), nothing after that.
+  send("carol", "192.0.2.30", "sip:dave@contoso.com", "hello?", 110);
+  advance(seconds(8));
+  EXPECT_EQ(answer_to(110)->status, 202);
+  phone_says(1, 408);
+  EXPECT_EQ(answer_to(110)->status, 202);
+  // Only text, not too long, only to users, only when registered.
+  send("carol", "192.0.2.30", "sip:dave@contoso.com", "GIF89a", 120, "image/gif");
+  EXPECT_EQ(answer_to(120)->status, 415);
+  send("carol", "192.0.2.30", "sip:dave@contoso.com", std::string(17000, 'x'), 130);
+  EXPECT_EQ(answer_to(130)->status, 413);
+  send("carol", "192.0.2.30", "sip:nobody@contoso.com", "hi", 140);
+  EXPECT_EQ(answer_to(140)->status, 404);
+  EXPECT_NE(answer_to(140)->header("Warning").find("users of this gateway"), std::string::npos);
+  {
+    std::lock_guard lock(svc.mutex());
+    add_user("u-erin", "erin", "+14255550105", "");
+    ASSERT_TRUE(svc.commit("test"));
+  }
+  send("carol", "192.0.2.30", "sip:erin@contoso.com", "hi", 150);
+  EXPECT_EQ(answer_to(150)->status, 480);
+  EXPECT_NE(answer_to(150)->header("Warning").find("not registered"), std::string::npos);
+  EXPECT_EQ(ua.pages.size(), 2u);
+  EXPECT_EQ(gw->metrics().chat_refused, 4u);
+}
+
+TEST_F(DirectChat, ARequiredRecorderThatCannotKeepItMeansTheMessageIsNotSent) {
+  start();
+  send("carol", "192.0.2.30", "sip:bob@contoso.com", "Buy 10k", 100);
+  const uint64_t srs = ua.invites_to("sip:srs@").at(0);
+  ua.handlers.on_failed(srs, 503, nullptr);
+  ASSERT_NE(answer_to(100), nullptr);
+  EXPECT_EQ(answer_to(100)->status, 480);
+  EXPECT_NE(answer_to(100)->header("Reason").find(detail::kRecordingFailedText), std::string::npos);
+  EXPECT_NE(answer_to(100)->header("Warning").find("Recorder could not keep it"), std::string::npos)
+      << answer_to(100)->header("Warning");
+  EXPECT_TRUE(ua.pages.empty());
+  // A recorder that does not answer within recording_setup_timeout: the same.
+  send("carol", "192.0.2.30", "sip:bob@contoso.com", "Buy 10k", 110);
+  ASSERT_EQ(ua.invites_to("sip:srs@").size(), 2u);
+  advance(seconds(5));
+  EXPECT_EQ(answer_to(110)->status, 480);
+  EXPECT_NE(answer_to(110)->header("Warning").find("within 5000 ms"), std::string::npos);
+  // Up, but refusing the message: the same again.
+  recorders_answer();
+  send("carol", "192.0.2.30", "sip:bob@contoso.com", "Buy 10k", 120);
+  recorder_says(ua.invites_to("sip:srs@").at(1), 500);
+  EXPECT_EQ(answer_to(120)->status, 480);
+  EXPECT_TRUE(ua.pages.empty());
+  EXPECT_EQ(gw->metrics().chat_refused, 3u);
+  EXPECT_EQ(gw->metrics().chat_messages, 0u);
+}
+
+TEST_F(DirectChat, ANonRequiredRecorderNeverBlocksAndAFailedOneFailsOverFirst) {
+  start([](policy::Policy& p) { p.applications[0].required_before_call_establishment = false; });
+  {
+    std::lock_guard lock(svc.mutex());
+    svc.state().put_endpoint(
+        policy::RecorderEndpoint{"e2", "app-1", "sip:srs2@192.0.2.51:5060", "", "", true});
+    ASSERT_TRUE(svc.commit("test"));
+  }
+  send("bob", "192.0.2.20", "sip:carol@contoso.com", "first", 100);
+  const uint64_t first = ua.invites_to("sip:srs").at(0);
+  ua.handlers.on_failed(first, 503, nullptr);
+  const auto tried = ua.invites_to("sip:srs");
+  ASSERT_EQ(tried.size(), 2u) << "the application's next endpoint";
+  EXPECT_EQ(ua.placed.at(tried[1]).request_uri, "sip:srs2@192.0.2.51:5060");
+  EXPECT_TRUE(ua.pages.empty());
+  ua.handlers.on_answered(tried[1], response_to(ua.placed.at(tried[1]), 200, "OK",
+                                                recorder_answer(ua.placed.at(tried[1]).body)));
+  recorder_says(tried[1], 200);
+  ASSERT_EQ(ua.pages.size(), 1u);
+  // Both endpoints lost: relayed all the same (not required), and counted.
+  ua.handlers.on_ended(tried[1], "bye");
+  send("bob", "192.0.2.20", "sip:carol@contoso.com", "second", 110);
+  std::set<uint64_t> failed{first, tried[1]};
+  for (bool more = true; more;) {  // each failure tries the next endpoint, until none is left
+    more = false;
+    for (uint64_t s : ua.invites_to("sip:srs")) {
+      if (failed.insert(s).second) ua.handlers.on_failed(s, 503, nullptr), more = true;
+    }
+  }
+  EXPECT_EQ(failed.size(), 4u) << "both endpoints tried again";
+  ASSERT_EQ(ua.pages.size(), 2u);
+  EXPECT_EQ(ua.pages[1].message.body, "second");
+  EXPECT_EQ(gw->metrics().chat_unrecorded, 1u);
 }
 
 TEST_F(GatewayMeetings, AReplacementRecorderLearnsWhoIsMutedInItsFirstSnapshot) {

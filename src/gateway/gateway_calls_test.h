@@ -91,6 +91,17 @@ class FakeSignalling final : public sip::Signalling {
   Status options(const sip::Peer&, std::string_view, sip::RequestDone) override {
     return log(Sent("options"));
   }
+  // Page-mode MESSAGEs sent outside a dialog (sent as "page"; the test answers with `done`).
+  struct Page {
+    sip::OutgoingMessage message;
+    sip::RequestDone done;
+  };
+  std::vector<Page> pages;
+  Status send_message(sip::OutgoingMessage message, sip::RequestDone done) override {
+    sent.emplace_back("page", 0, 0, message.request_uri, message.body, message.headers);
+    pages.push_back({std::move(message), std::move(done)});
+    return ok_status();
+  }
   Status bye_saved(const sip::Dialog::Saved&, const sip::Peer&, const sip::HeaderList& headers,
                    sip::RequestDone) override {
     return log(Sent("bye-saved", 0, 0, "", "", headers));
@@ -130,9 +141,11 @@ class FakeSignalling final : public sip::Signalling {
                     {{"Content-Type", std::string(content_type)}}));
   }
   Status message(uint64_t session, std::string_view content_type, std::string body,
-                 sip::RequestDone) override {
+                 sip::RequestDone done) override {
+    message_done[session] = std::move(done);
     return log(Sent("message", session, 0, std::string(content_type), std::move(body)));
   }
+  std::map<uint64_t, sip::RequestDone> message_done;  // the last in-dialog MESSAGE's, by session
   Status notify_refer(uint64_t session, int status, std::string_view reason) override {
     return log(Sent("notify", session, status, std::string(reason)));
   }

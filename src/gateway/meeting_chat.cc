@@ -28,7 +28,10 @@ constexpr size_t kMaxChatBytes = size_t{16} * 1024;
 bool Gateway::on_message_request(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
   auto ruri = sip::parse_uri(request.request_uri());
   std::string id;
-  if (!ruri || !meeting_uri(ruri.value(), id)) return false;  // the UA's 405: not for anyone here
+  if (!ruri || !meeting_uri(ruri.value(), id)) {
+    direct_message(txn, request, from);  // to a user (direct_chat.cc)
+    return true;
+  }
   auto auth = registrar_->authenticate(request, from);
   if (!auth.ok()) {
     if (auth.reply.status == 401) ++metrics_.auth_challenges;

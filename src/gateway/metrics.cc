@@ -19,6 +19,7 @@ json Gateway::status() const {
   }
   json out{{"calls", calls_.size()},
            {"meetings", meetings_status()},
+           {"chatConversations", chats_.size()},
            {"dialInWaiting", rooms_.contains("") ? rooms_.at("")->members.size() : 0},
            {"recorderEndpoints", std::move(endpoints)},
            {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
@@ -53,7 +54,11 @@ json Gateway::status() const {
              {"meetingKeyframeRequests", m.meeting_keyframe_requests},
              {"meetingPresenterChanges", m.meeting_presenter_changes},
              {"meetingAdhoc", m.meeting_adhoc},
-             {"meetingEscalations", m.meeting_escalations}}}};
+             {"meetingEscalations", m.meeting_escalations},
+             {"chatMessages", m.chat_messages},
+             {"chatRefused", m.chat_refused},
+             {"chatUnrecorded", m.chat_unrecorded},
+             {"chatRecordings", m.chat_recordings}}}};
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;
@@ -71,6 +76,7 @@ void Gateway::write_status() const {
 }
 
 void Gateway::tick() {
+  chat_tick();
   write_status();
   if (journal_) journal_->flush();
   if (registrar_ && registrar_->changed() &&

@@ -25,6 +25,10 @@ void Gateway::on_progress(uint64_t session, const sip::Message& response) {
 }
 
 void Gateway::on_answered(uint64_t session, const sip::Message& response) {
+  if (chat_legs_.contains(session)) {
+    chat_leg_answered(session);
+    return;
+  }
   if (meeting_legs_.contains(session)) {
     meeting_leg_answered(session, response);
     return;
@@ -89,6 +93,13 @@ Gateway::Call* Gateway::take_session(uint64_t session, SessionRef& ref) {
 }
 
 void Gateway::on_failed(uint64_t session, int status, const sip::Message* response) {
+  if (chat_legs_.contains(session)) {
+    chat_leg_gone(session,
+                  "refused: " + std::to_string(status) + " " +
+                      (response ? std::string(response->reason()) : std::string("no response")),
+                  false);
+    return;
+  }
   if (meeting_legs_.contains(session)) {
     meeting_leg_gone(session,
                      "refused: " + std::to_string(status) + " " +
@@ -104,6 +115,10 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
 void Gateway::on_ended(uint64_t session, std::string_view why) {
   if (room_sessions_.contains(session)) {
     leave_meeting(session, why);
+    return;
+  }
+  if (chat_legs_.contains(session)) {
+    chat_leg_gone(session, "recorder ended the session (" + std::string(why) + ")", false);
     return;
   }
   if (meeting_legs_.contains(session)) {

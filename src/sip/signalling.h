@@ -47,6 +47,19 @@ struct OutgoingCall {
   int max_forwards = 70;
 };
 
+// A page-mode MESSAGE (RFC 3428 §4) we send outside any dialog: a user's chat relayed to one of
+// the receiver's registrations.
+struct OutgoingMessage {
+  Peer next_hop;            // where it goes (the registration's source)
+  std::string request_uri;  // the registered Contact
+  std::string from;         // "\"Alice\" <sip:alice@example.com>" (we add the tag)
+  std::string to;           // "<sip:bob@example.com>"
+  std::string content_type = "text/plain";
+  std::string body;
+  HeaderList headers;
+  int max_forwards = 70;
+};
+
 // The final status of a request we sent inside a dialog (408 for a timeout) and the response
 // (null for a timeout).
 using RequestDone = std::function<void(int status, const Message* response)>;
@@ -114,6 +127,9 @@ class Signalling {
   // Sends OPTIONS outside any dialog (a health check of a peer): `done` gets the final status
   // (408 when the transaction timed out) and the response.
   virtual Status options(const Peer& to, std::string_view request_uri, RequestDone done) = 0;
+  // Sends a MESSAGE outside any dialog: `done` gets the final status (408 when the transaction
+  // timed out) and the response.
+  virtual Status send_message(OutgoingMessage message, RequestDone done) = 0;
   // Ends a dialog this UA's process had before it restarted: a BYE built from the saved dialog,
   // sent to `to` (`done` gets the final status; 481 from a peer that forgot it too is fine).
   virtual Status bye_saved(const Dialog::Saved& dialog, const Peer& to, const HeaderList& headers,

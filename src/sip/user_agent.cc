@@ -376,6 +376,29 @@ Status UserAgent::options(const Peer& to, std::string_view request_uri, RequestD
   return ok_status();
 }
 
+Status UserAgent::send_message(OutgoingMessage message, RequestDone done) {
+  std::string text = "MESSAGE " + message.request_uri + " SIP/2.0\r\n";
+  text += "Via: " + via(message.next_hop) + "\r\n";
+  text += "Max-Forwards: " + std::to_string(message.max_forwards) + "\r\n";
+  text += "From: " + message.from + ";tag=" + random_hex(6) + "\r\n";
+  text += "To: " + message.to + "\r\n";
+  text += "Call-ID: " + random_hex(12) + "\r\n";
+  text += "CSeq: 1 MESSAGE\r\n";
+  for (const auto& [name, value] : message.headers) text += name + ": " + value + "\r\n";
+  text += "Content-Type: " + message.content_type + "\r\n";
+  text += "Content-Length: " + std::to_string(message.body.size()) + "\r\n\r\n";
+  text += message.body;
+  auto m = Message::parse(text);
+  if (!m) return make_error(ErrorCode::kInvalidArgument, "MESSAGE: " + m.error().describe());
+  auto handler = [done = std::move(done)](ClientOutcome o, const Message* r) {
+    if (o == ClientOutcome::kProvisional) return;
+    if (done) done(o == ClientOutcome::kTimeout || !r ? 408 : r->status(), r);
+  };
+  auto txn = layer_.send_request(std::move(m).value(), message.next_hop, std::move(handler));
+  if (!txn) return txn.error();
+  return ok_status();
+}
+
 Status UserAgent::bye_saved(const Dialog::Saved& dialog, const Peer& to, const HeaderList& headers,
                             RequestDone done) {
   Dialog d = Dialog::restore(dialog);

@@ -98,6 +98,7 @@ class UserAgent final : public Signalling {
   // Sends OPTIONS outside any dialog (a health check of a peer): `done` gets the final status
   // (408 when the transaction timed out) and the response.
   Status options(const Peer& to, std::string_view request_uri, RequestDone done) override;
+  Status send_message(OutgoingMessage message, RequestDone done) override;
 
   // Ends a dialog this UA's process had before it restarted: a BYE built from the saved dialog,
   // sent to `to` (`done` gets the final status; 481 from a peer that forgot it too is fine).

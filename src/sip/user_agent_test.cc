@@ -239,6 +239,8 @@ struct Side {
   bool accept_refer = true;
   std::vector<std::string> infos;  // the INFO bodies the application saw
   int info_status = 0;             // its answer to them; 0: the UA's 200
+  std::vector<std::string> pages;  // "From|Content-Type|body" of MESSAGEs outside a dialog
+  int page_status = 200;           // the application's answer to them
 };
 
 struct Wire {
@@ -297,6 +299,16 @@ struct Wire {
                   side.infos.emplace_back(info.body());
                   if (side.info_status == 0) return false;
                   EXPECT_TRUE(side.ua->reply(txn, info, side.info_status, "Not Acceptable Here"));
+                  return true;
+                },
+            .on_request =
+                [&side](uint64_t txn, const Message& r, const Peer&) {
+                  if (r.method() != "MESSAGE") return false;
+                  const auto* ct = r.find(HeaderId::kContentType);
+                  side.pages.push_back(std::string(r.from().value().uri.text) + "|" +
+                                       std::string(ct ? ct->value : "") + "|" +
+                                       std::string(r.body()));
+                  EXPECT_TRUE(side.ua->reply(txn, r, side.page_status, "Whatever"));
                   return true;
                 }});
   }
@@ -476,6 +488,48 @@ TEST(UserAgentPlacesCalls, RejectionTimeoutAndBadInputAreReported) {
   auto r = w.alice.ua->invite(std::move(bad));
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("request URI"), std::string::npos) << r.error().message;
+}
+
+TEST(UserAgentPlacesCalls, PageModeMessagesOutsideADialogReportTheirFinalStatus) {
+  Wire w;
+  auto page = [&](std::string body, std::vector<int>& statuses) {
+    OutgoingMessage m;
+    m.next_hop = w.bob.address;
+    m.request_uri = "sip:bob@192.0.2.2";
+    m.from = "\"Alice\" <sip:alice@example.com>";
+    m.to = "<sip:bob@example.com>";
+    m.content_type = "text/plain;charset=utf-8";
+    m.body = std::move(body);
+    m.headers = {{"Date", "Mon, 07 Dec 2026 08:00:00 GMT"}};
+    return w.alice.ua->send_message(
+        std::move(m), [&statuses](int status, const Message*) { statuses.push_back(status); });
+  };
+  std::vector<int> first, second, lost;
+  ASSERT_TRUE(page("Hello Bob\r\nsecond line", first));
+  w.pump();
+  EXPECT_EQ(first, std::vector<int>{200});
+  ASSERT_EQ(w.bob.pages.size(), 1u);
+  EXPECT_EQ(w.bob.pages[0],
+            "sip:alice@example.com|text/plain;charset=utf-8|Hello Bob\r\nsecond line");
+  w.bob.page_status = 480;
+  ASSERT_TRUE(page("again", second));
+  w.pump();
+  EXPECT_EQ(second, std::vector<int>{480});
+  EXPECT_EQ(w.bob.ua->sessions(), 0u) << "a MESSAGE makes no dialog";
+
+  w.drop = [](const Message&, const Side&) { return true; };
+  ASSERT_TRUE(page("into the void", lost));
+  w.run(Millis(31000));
+  EXPECT_TRUE(lost.empty());
+  w.run(Millis(2000));
+  EXPECT_EQ(lost, std::vector<int>{408}) << "timer F: 64*T1";
+
+  OutgoingMessage bad;
+  bad.next_hop = w.bob.address;
+  bad.request_uri = "sip:bob@exa mple.com";
+  bad.from = "<sip:alice@example.com>";
+  bad.to = "<sip:bob@example.com>";
+  EXPECT_FALSE(w.alice.ua->send_message(std::move(bad), nullptr));
 }
 
 struct Challenger {

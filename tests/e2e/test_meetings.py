@@ -585,6 +585,71 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
             self.assertEqual([(c["from"], c["text"]) for c in kept_chat["messages"]],
                              [("sip:alice@contoso.com", "Closing at 4.25")])
 
+    def test_one_to_one_chat_is_kept_under_both_policies_before_it_is_relayed(self):
+        """One-to-one chat: Alice (Traders) and Bob (Sales) write to each other. Each message is
+        kept by both applications' recorders, each in one session for the conversation, before
+        the other's phone gets it. Carol and Dave (recorded by no one) chat directly. With Bob's
+        required recorder gone, Alice's next message is refused with the reason, and not relayed;
+        Alice's recorder still has it, as an attempt."""
+        phones = {name: self.ua(name, self.gw_port) for name in ("alice", "bob", "carol", "dave")}
+        for ua in phones.values():
+            ua.register()
+
+        def chat(sender, receiver, text):
+            """`sender` writes while `receiver`'s phone answers what comes: the final response."""
+            rx = phones[receiver]
+            got = len(getattr(rx, "messages", []))
+            t = threading.Thread(target=rx.serve, args=(2.5,))
+            t.start()
+            r = phones[sender].message(receiver, text)
+            t.join()
+            return r, getattr(rx, "messages", [])[got:]
+
+        for sender, receiver, text in (("alice", "bob", "Can you do 5m at 101?"), ("bob", "alice", "Done at 101."),
+                                       ("carol", "dave", "Lunch?")):
+            r, arrived = chat(sender, receiver, text)
+            self.assertEqual(r.status, 200, str(r))
+            self.assertEqual([m.body for m in arrived], [text])
+            self.assertIn(f"<sip:{sender}@contoso.com>", arrived[0].get("from"))
+        totals = self.status()["totals"]
+        self.assertEqual((totals["chatMessages"], totals["chatRecordings"]), (3, 2), totals)
+        self.assertEqual(self.status()["chatConversations"], 2)
+
+        def kept(rec, data):
+            """The chat the recorder's one session kept (it is stopped, so the session ends)."""
+            rec.send_signal(signal.SIGTERM)
+            rec.communicate(timeout=60)
+            with open(rec.log) as f:
+                started = re.findall(r"recording (\w+) started", f.read())
+            self.assertEqual(len(started), 1, f"{rec.log}: one session for the conversation")
+            env = dict(self.env, VERBATIM_DATA_DIR=data)
+            shown = json.loads(self.run_vb("archive", "show", started[0], env=env, check=0).stdout)
+            md = shown["metadata"]
+            self.assertEqual(sorted(p["aor"] for p in md["participants"]),
+                             ["sip:alice@contoso.com", "sip:bob@contoso.com"])
+            business = {b["key"]: b["value"] for b in md["business"]}
+            self.assertTrue(business["callId"].startswith("chat-"), business)  # the conversation
+            self.assertEqual((md["media"], md["call"]["internal"]), ([], True))
+            chat_object = [o["id"] for o in shown["objects"] if o["kind"] == "chat"]
+            self.assertEqual(len(chat_object), 1, shown["objects"])
+            out = subprocess.run([BIN, "archive", "cat", chat_object[0]], capture_output=True, env=env, timeout=60)
+            return md, [(c["from"], c["to"], c["text"]) for c in json.loads(out.stdout)["messages"]]
+
+        both = [("sip:alice@contoso.com", "sip:bob@contoso.com", "Can you do 5m at 101?"),
+                ("sip:bob@contoso.com", "sip:alice@contoso.com", "Done at 101.")]
+        md_b, chat_b = kept(self.rec_b, self.data_b)
+        self.assertEqual(chat_b, both)
+        self.assertEqual(md_b["call"]["dialed"]["aor"], "sip:bob@contoso.com")  # Alice wrote first
+        # Bob's required recorder (Sales) is gone: Alice's message is not sent, and she is told why.
+        r, arrived = chat("alice", "bob", "Are you there?")
+        self.assertEqual(r.status, 480, str(r))
+        self.assertIn("There was a problem setting up the recording required by your organisation", r.get("reason"))
+        self.assertEqual(arrived, [])
+        md_a, chat_a = kept(self.rec_a, self.data)
+        self.assertIn({"key": "policy", "source": "siprec", "value": "Traders"}, md_a["business"])
+        self.assertEqual(chat_a, both + [("sip:alice@contoso.com", "sip:bob@contoso.com", "Are you there?")])
+        self.assertEqual(self.status()["totals"]["chatRefused"], 1)
+
     def test_killing_a_required_recorder_removes_only_its_recorded_member_after_the_warning(self):
         """T01 for meetings: Bob's recorder (Sales) is killed (-9: no BYE; the health checks find
         it). Bob hears the warning, then is removed with a Reason; Alice (recorded by the other
