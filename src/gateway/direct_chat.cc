@@ -207,7 +207,8 @@ Gateway::ChatRecording& Gateway::chat_recording(const Party& recorded, const Par
                                     targets.size());
   for (size_t i = 0; i < n; ++i) start_chat_leg(rec, invitation.recorder, targets[i]);
   rec.spare.emplace_back(invitation.recorder,
-                         std::vector<policy::EndpointTarget>(targets.begin() + n, targets.end()));
+                         std::vector<policy::EndpointTarget>(
+                             targets.begin() + static_cast<std::ptrdiff_t>(n), targets.end()));
   if (invitation.paired) {
     auto paired = usable(policy::endpoints_for_region(*invitation.paired, region));
     if (!paired.empty()) start_chat_leg(rec, *invitation.paired, paired[0]);
@@ -479,7 +480,7 @@ void Gateway::relay_chat(ChatDelivery& d) {
 }
 
 void Gateway::answer_chat(ChatDelivery& d, int status, std::string_view reason,
-                          sip::HeaderList headers) {
+                          const sip::HeaderList& headers) {
   if (d.answered) return;
   d.answered = true;
   warn_on_error(ua_->reply(d.txn, *d.request, status, reason, headers), "answering a MESSAGE");

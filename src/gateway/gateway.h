@@ -503,7 +503,7 @@ class Gateway {
   void check_delivery(uint64_t id);
   void relay_chat(ChatDelivery& d);
   void answer_chat(ChatDelivery& d, int status, std::string_view reason,
-                   sip::HeaderList headers = {});
+                   const sip::HeaderList& headers = {});
   void chat_tick();
   void end_chats();
   // The organiser's controls (meeting_control.cc): mute, unmute or remove a member ("meet-<id>"

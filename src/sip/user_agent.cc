@@ -384,7 +384,9 @@ Status UserAgent::send_message(OutgoingMessage message, RequestDone done) {
   text += "To: " + message.to + "\r\n";
   text += "Call-ID: " + random_hex(12) + "\r\n";
   text += "CSeq: 1 MESSAGE\r\n";
-  for (const auto& [name, value] : message.headers) text += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : message.headers) {
+    text.append(name).append(": ").append(value).append("\r\n");
+  }
   text += "Content-Type: " + message.content_type + "\r\n";
   text += "Content-Length: " + std::to_string(message.body.size()) + "\r\n\r\n";
   text += message.body;
