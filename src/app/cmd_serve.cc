@@ -130,7 +130,9 @@ gateway::GatewayOptions gateway_options(const Env& env) {
   o.require_srtp = c.gateway_require_srtp;
   o.recorder_srtp = c.gateway_recorder_srtp;
   o.emergency_numbers = c.gateway_emergency_numbers;
-  for (const auto& d : c.gateway_dial_in) o.dial_in.emplace_back(d.number, d.language);
+  for (const auto& d : c.gateway_dial_in) {
+    o.dial_in.push_back({d.number, d.language, d.secondary_languages});
+  }
   o.business_headers = c.gateway_business_headers;
   o.banner_text = c.gateway_banner_text;
   o.prompt_dirs = {

@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include "common/cidr.h"
+#include "common/strings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -153,10 +154,11 @@ Status read_dial_in(const toml::table& t, Config& c) {
     const std::string where = "gateway.dial_in[" + std::to_string(i + 1) + "]";
     const toml::table* d = arr->get(i)->as_table();
     if (!d) return make_error(ErrorCode::kInvalidArgument, where + " must be a table");
-    VB_TRY(check_keys(*d, where, {"number", "language"}));
+    VB_TRY(check_keys(*d, where, {"number", "language", "secondary_languages"}));
     Config::DialIn in;
     VB_TRY(read(*d, where, "number", in.number));
     VB_TRY(read(*d, where, "language", in.language));
+    VB_TRY(read_strings(*d, where, "secondary_languages", in.secondary_languages));
     const std::string_view digits =
         std::string_view(in.number).substr(in.number.starts_with('+') ? 1 : 0);
     if (digits.empty() || digits.size() > 15 ||
@@ -167,8 +169,31 @@ Status read_dial_in(const toml::table& t, Config& c) {
                             ".number must be a phone number (digits, a leading + allowed), got \"" +
                             in.number + "\"");
     }
-    if (in.language.empty() || in.language.size() > 35) {
+    auto tag = [](const std::string& l) {
+      return !l.empty() && l.size() <= 35 && std::all_of(l.begin(), l.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-';
+      });
+    };
+    if (!tag(in.language)) {
       return make_error(ErrorCode::kInvalidArgument, where + ".language must be a language tag");
+    }
+    if (in.secondary_languages.size() > 4) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        where + ".secondary_languages: at most 4 (the menu has keys 1 to 5)");
+    }
+    for (size_t j = 0; j < in.secondary_languages.size(); ++j) {
+      const std::string& l = in.secondary_languages[j];
+      const auto& all = in.secondary_languages;
+      if (!tag(l) || iequals(l, in.language) ||
+          std::find_if(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(j),
+                       [&](const std::string& o) { return iequals(o, l); }) !=
+              all.begin() + static_cast<std::ptrdiff_t>(j)) {
+        std::string why = where;
+        why.append(".secondary_languages: \"")
+            .append(l)
+            .append("\" is not a language tag, or is named twice (the number's language counts)");
+        return make_error(ErrorCode::kInvalidArgument, why);
+      }
     }
     c.gateway_dial_in.push_back(in);
   }
@@ -540,7 +565,13 @@ std::string config_to_toml(const Config& c) {
   for (const auto& n : c.gateway_emergency_numbers) emergency.push_back(n);
   toml::array dial_in;
   for (const auto& d : c.gateway_dial_in) {
-    dial_in.push_back(toml::table{{"number", d.number}, {"language", d.language}});
+    toml::table t{{"number", d.number}, {"language", d.language}};
+    if (!d.secondary_languages.empty()) {
+      toml::array more;
+      for (const auto& l : d.secondary_languages) more.push_back(l);
+      t.insert("secondary_languages", std::move(more));
+    }
+    dial_in.push_back(std::move(t));
   }
   for (const auto& a : c.gateway_digest_algorithms) algorithms.push_back(a);
   root.insert("gateway",

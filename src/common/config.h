@@ -127,9 +127,12 @@ struct Config {
   std::vector<std::string> gateway_emergency_numbers = {"911", "112", "999", "000", "110", "119"};
   // [[gateway.dial_in]]: { number = "+14255550150", language = "de" }: meetings' dial-in numbers
   // (docs/meetings.md); a caller hears the PIN prompt in the number's language (default en).
+  // secondary_languages (at most 4, as Teams' SecondaryLanguages): a caller first hears a
+  // language menu ("For English, press 2") and chooses; no choice: the number's language.
   struct DialIn {
     std::string number;
     std::string language = "en";
+    std::vector<std::string> secondary_languages;
   };
   std::vector<DialIn> gateway_dial_in;
   // Headers of a caller's INVITE copied onto the recording INVITEs (the recorder keeps them as

@@ -110,18 +110,31 @@ number = "+14255550150"
 [[gateway.dial_in]]
 number = "496912345678"
 language = "de"
+secondary_languages = ["en", "fr-CH"]
 )"));
   ASSERT_TRUE(c) << c.error().message;
   ASSERT_EQ(c.value().gateway_dial_in.size(), 2u);
+  EXPECT_TRUE(c.value().gateway_dial_in[0].secondary_languages.empty());
+  EXPECT_EQ(c.value().gateway_dial_in[1].secondary_languages,
+            (std::vector<std::string>{"en", "fr-CH"}));
   EXPECT_EQ(c.value().gateway_dial_in[0].language, "en");
   EXPECT_EQ(c.value().gateway_dial_in[1].number, "496912345678");
   EXPECT_EQ(c.value().gateway_dial_in[1].language, "de");
   auto back = load_config(write_temp(config_to_toml(c.value())));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back.value().gateway_dial_in.size(), 2u);
+  EXPECT_EQ(back.value().gateway_dial_in[1].secondary_languages,
+            c.value().gateway_dial_in[1].secondary_languages);
   for (const char* bad :
        {"[[gateway.dial_in]]\nnumber = \"call us\"\n", "[[gateway.dial_in]]\nlanguage = \"de\"\n",
-        "[[gateway.dial_in]]\nnumber = \"+1\"\npin = \"1\"\n"}) {
+        "[[gateway.dial_in]]\nnumber = \"+1\"\npin = \"1\"\n",
+        "[[gateway.dial_in]]\nnumber = \"+1\"\nsecondary_languages = [\"de\", \"fr\", \"es\", "
+        "\"it\", "
+        "\"ja\"]\n",
+        "[[gateway.dial_in]]\nnumber = \"+1\"\nlanguage = \"de\"\nsecondary_languages = [\"DE\"]\n",
+        "[[gateway.dial_in]]\nnumber = \"+1\"\nsecondary_languages = [\"fr\", \"fr\"]\n",
+        "[[gateway.dial_in]]\nnumber = \"+1\"\nsecondary_languages = [\"fr;rm -rf\"]\n",
+        "[[gateway.dial_in]]\nnumber = \"+1\"\nsecondary_languages = \"fr\"\n"}) {
     auto r = load_config(write_temp(bad));
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("gateway.dial_in[1]"), std::string::npos) << r.error().message;

@@ -360,7 +360,9 @@ struct Gateway::RoomMember {
   std::string notice;      // how: "played", "indicator", "not played"
   // Dial-in: in the lobby (room "") until its PIN names a meeting.
   std::string language;  // of the number it dialled (else the user's own), for its prompts
-  std::string digits;    // keyed so far
+  // While the dial-in language menu is offered: the languages of keys 1, 2, ... (empty: chosen).
+  std::vector<std::string> menu;
+  std::string digits;  // keyed so far
   int attempts = 0;
   steady_clock::time_point pin_deadline;
   // Its offer's m-lines (our answer has one for each, in place), which of them is its audio,

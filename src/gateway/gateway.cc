@@ -167,6 +167,25 @@ Result<std::string> Gateway::start() {
   for (const auto& problem : prompts_.check()) {
     spdlog::error("prompt {} (it is skipped: the next one in line plays instead)", problem);
   }
+  // A dial-in number's language menu needs its entry in each of its languages.
+  for (const auto& d : options_.dial_in) {
+    if (d.secondary_languages.empty()) continue;
+    if (d.secondary_languages.size() + 1 > kLanguageChoices) {
+      return make_error(ErrorCode::kInvalidArgument, "dial-in number " + d.number + ": at most " +
+                                                         std::to_string(kLanguageChoices - 1) +
+                                                         " secondary languages");
+    }
+    std::vector<std::pair<Prompt, std::string>> parts{{language_choice(1), d.language}};
+    for (size_t i = 0; i < d.secondary_languages.size(); ++i) {
+      parts.emplace_back(language_choice(i + 2), d.secondary_languages[i]);
+    }
+    if (auto menu = prompts_.sequence(parts, "PCMU"); !menu) {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "dial-in number " + d.number + ": its language menu: " + menu.error().message +
+              " (add it to the prompts directory, " + "docs/gateway.md \"Spoken notices\")");
+    }
+  }
   if (!options_.control_db.empty()) {
     auto control = CallControl::open(options_.control_db);
     if (!control) return make_error(ErrorCode::kIo, "call control: " + control.error().message);

@@ -153,8 +153,15 @@ struct GatewayOptions {
   // empty: no meetings here.
   std::string meetings_db;
   // Meetings' dial-in numbers and the language of each one's prompts: a call to one is answered
-  // with the PIN prompt, and the PIN keyed in (RFC 4733 or SIP INFO) joins that meeting.
-  std::vector<std::pair<std::string, std::string>> dial_in;
+  // with the PIN prompt, and the PIN keyed in (RFC 4733 or SIP INFO) joins that meeting. With
+  // secondary languages (Teams' SecondaryLanguages, at most 4) the caller first hears a language
+  // menu ("For English, press 2"), and its choice is the language of every prompt it hears.
+  struct DialInNumber {
+    std::string number;    // "+14255550150"
+    std::string language;  // the number's own (Teams' PrimaryLanguage)
+    std::vector<std::string> secondary_languages;
+  };
+  std::vector<DialInNumber> dial_in;
   // A recording paused for longer than this resumes by itself (a forgotten pause must not leave
   // a regulated call unrecorded).
   std::chrono::seconds max_pause{defaults::kMaxPauseSeconds};
@@ -416,9 +423,11 @@ class Gateway {
   // A member's stream as the gateway answered it (codec, telephone-event, ptime; no direction).
   sip::SdpMedia member_media(const RoomMember& m) const;
   // Dial-in: the language of the dial-in number dialled, if it is one.
-  std::optional<std::string> dial_in_language(const std::string& dialled) const;
+  const GatewayOptions::DialInNumber* dial_in_number(const std::string& dialled) const;
   void dial_in(uint64_t session, const sip::Message& invite, const Party& who,
-               const std::string& language);
+               const GatewayOptions::DialInNumber& number);
+  // The language menu for a caller of `number` (kLanguageChoice1... in each language).
+  void play_language_menu(uint64_t session);
   // The prompt's length in ms, or -1 when it cannot play (logged).
   int64_t play_to_member(uint64_t session, Prompt prompt);
   void key_pressed(uint64_t session, char key);

@@ -485,6 +485,71 @@ TEST_F(GatewayMeetings,
   EXPECT_EQ(port_two->sent.size(), after);  // the room's clock stopped with it
 }
 
+// The language menu of a number with secondary languages: key N chooses the Nth language (the
+// number's own first); no choice, the number's own; any other key is no answer.
+TEST_F(GatewayCalls, ADialInCallerChoosesTheLanguageOfItsPromptsFromTheMenu) {
+  TestDir dir("gw-dial-in-language");
+  const std::string db = (dir.path() / "meetings.db").string();
+  const Meeting meeting = scheduled(db, "4829");
+  start(nullptr, [&](GatewayOptions& o) {
+    o.meetings_db = db;
+    o.dial_in = {{"+14255550150", "fr", {"en", "de"}}};
+  });
+  auto keys = [&](uint64_t session, const std::string& typed) {
+    for (char k : typed) {
+      auto info = parse(
+          with_body("INFO sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP "
+                    "192.0.2.9:5060;branch=z9hG4bKi\r\nFrom: <sip:x@192.0.2.9>;tag=p\r\n"
+                    "To: <sip:gw@192.0.2.1>;tag=gw\r\nCall-ID: d\r\nCSeq: 3 INFO\r\n"
+                    "Max-Forwards: 70\r\n",
+                    std::string("Signal=") + k + "\r\nDuration=160\r\n", "application/dtmf-relay"));
+      EXPECT_FALSE(ua.handlers.on_info(session, 90, info));
+    }
+  };
+  auto lobby = [&] { return gw->status()["dialIn"]; };
+  const uint64_t chooses = call("sip:+14255550150@contoso.com", "d-1");
+  ASSERT_NE(ua.find("accept", chooses), nullptr);
+  ASSERT_EQ(lobby().size(), 1u);
+  EXPECT_EQ(lobby()[0]["choosingLanguage"], true);
+  EXPECT_EQ(lobby()[0]["language"], "fr");
+  advance(milliseconds(500));
+  keys(chooses, "7#0");  // not an answer: the menu goes on
+  EXPECT_EQ(lobby()[0]["choosingLanguage"], true);
+  keys(chooses, "3");
+  EXPECT_EQ(lobby()[0]["choosingLanguage"], false);
+  EXPECT_EQ(lobby()[0]["language"], "de");
+  keys(chooses, "4829#");
+  ASSERT_EQ(gw->status()["meetings"].size(), 1u);
+  EXPECT_EQ(gw->status()["meetings"][0]["meeting"], meeting.id);
+  EXPECT_EQ(gw->status()["meetings"][0]["members"][0]["language"], "de")
+      << "its notices in the language it chose";
+  // No choice: after the menu and 5 s, the number's own language.
+  const uint64_t silent = call("sip:+14255550150@contoso.com", "d-2");
+  advance(seconds(2));
+  EXPECT_EQ(lobby()[0]["choosingLanguage"], true) << "the menu (three languages) still plays";
+  advance(seconds(18));
+  EXPECT_EQ(lobby()[0]["choosingLanguage"], false);
+  EXPECT_EQ(lobby()[0]["language"], "fr");
+  keys(silent, "4829#");
+  EXPECT_EQ(gw->status()["meetings"][0]["members"].size(), 2u);
+}
+
+TEST_F(GatewayCalls, ADialInLanguageWithoutTheMenusPromptsStopsTheGatewayFromStarting) {
+  start();
+  GatewayOptions o;
+  o.sip_listen = "192.0.2.1:5060";
+  o.health_interval = milliseconds(0);
+  o.dial_in = {{"+14255550150", "fr", {"pt"}}};
+  FakeSignalling other;
+  Gateway second(io, GatewaySeams{view.get(), &other, &timers, &wall, &media}, o);
+  other.handlers = second.handlers();
+  auto started = second.start();
+  ASSERT_FALSE(started);
+  EXPECT_NE(started.error().message.find("+14255550150"), std::string::npos);
+  EXPECT_NE(started.error().message.find("language-choice-2 in language 'pt'"), std::string::npos)
+      << started.error().message;
+}
+
 // The dial-in menu: keys by SIP INFO; three unknown PINs end the call, and so does silence.
 TEST_F(GatewayCalls, ADialInCallerJoinsByThePinAndIsLetGoAfterThreeWrongOnesOrNoneInTime) {
   TestDir dir("gw-dial-in");

@@ -29,6 +29,9 @@ constexpr auto kTick = std::chrono::milliseconds(20);
 // The dial-in menu: a caller has this long after the prompt to key in a PIN, and this many tries.
 constexpr auto kPinTimeout = std::chrono::seconds(30);
 constexpr int kPinAttempts = 3;
+// After the dial-in language menu has played, a caller who has not chosen hears the PIN prompt
+// in the number's own language this long after.
+constexpr auto kLanguageWait = std::chrono::seconds(5);
 // The codecs a member may talk, in the gateway's order of preference when the offer has
 // several: the member's own order wins (RFC 3264 §6.1), this list only says what is taken.
 constexpr std::array<std::string_view, 4> kMixable = {"opus", "G722", "PCMU", "PCMA"};
@@ -322,16 +325,17 @@ void Gateway::join_meeting(uint64_t session, const sip::Message& invite, const P
   admit(std::move(m).value(), &meeting);
 }
 
-std::optional<std::string> Gateway::dial_in_language(const std::string& dialled) const {
+const GatewayOptions::DialInNumber* Gateway::dial_in_number(const std::string& dialled) const {
   auto digits = [](std::string_view n) { return n.substr(n.starts_with('+') ? 1 : 0); };
-  for (const auto& [number, language] : options_.dial_in) {
-    if (!dialled.empty() && digits(number) == digits(dialled)) return language;
+  for (const auto& d : options_.dial_in) {
+    if (!dialled.empty() && digits(d.number) == digits(dialled)) return &d;
   }
-  return std::nullopt;
+  return nullptr;
 }
 
 void Gateway::dial_in(uint64_t session, const sip::Message& invite, const Party& who,
-                      const std::string& language) {
+                      const GatewayOptions::DialInNumber& number) {
+  const std::string& language = number.language;
   auto m = new_member(session, invite, who);
   if (!m || !meeting_store_) {
     ++metrics_.meeting_refused;
@@ -347,14 +351,45 @@ void Gateway::dial_in(uint64_t session, const sip::Message& invite, const Party&
     return;
   }
   m.value().language = language;
+  if (!number.secondary_languages.empty()) {
+    m.value().menu.push_back(language);
+    for (const auto& l : number.secondary_languages) m.value().menu.push_back(l);
+  }
   m.value().pin_deadline = timers_->now() + kPinTimeout;
   m.value().answered = true;
   const std::string call_id = m.value().call_id;
   const std::string sdp = meeting_sdp("Meeting dial-in", m.value());
   admit(std::move(m).value(), nullptr);
-  spdlog::info("dial-in: {} called a dial-in number ({}); asking for the PIN", who.aor, language);
   answer_member(session, call_id, sdp, {{"Allow-Events", "conference"}});
+  if (!number.secondary_languages.empty()) {
+    spdlog::info("dial-in: {} called a dial-in number ({}); offering {} languages", who.aor,
+                 language, number.secondary_languages.size() + 1);
+    play_language_menu(session);
+    return;
+  }
+  spdlog::info("dial-in: {} called a dial-in number ({}); asking for the PIN", who.aor, language);
   play_to_member(session, Prompt::kMeetingPin);
+}
+
+// "Für Deutsch, drücken Sie die 1. For English, press 2. ...", each in its own language. When it
+// cannot play (a language without the menu's prompts), the caller goes on in the number's
+// language.
+void Gateway::play_language_menu(uint64_t session) {
+  RoomMember& m = rooms_.at("")->members.at(session);
+  std::vector<std::pair<Prompt, std::string>> parts;
+  for (size_t i = 0; i < m.menu.size() && i < kLanguageChoices; ++i) {
+    parts.emplace_back(language_choice(i + 1), m.menu[i]);
+  }
+  auto menu = prompts_.sequence(parts, m.encoding);
+  if (!menu) {
+    spdlog::error("dial-in: the language menu cannot play ({}); {} goes on in {}",
+                  menu.error().message, m.party.aor, m.language);
+    m.menu.clear();
+    play_to_member(session, Prompt::kMeetingPin);
+    return;
+  }
+  m.prompt = std::move(menu).value();
+  m.prompt_frame = 0;
 }
 
 int64_t Gateway::play_to_member(uint64_t session, Prompt prompt) {
@@ -378,6 +413,17 @@ void Gateway::key_pressed(uint64_t session, char key) {
   auto where = room_sessions_.find(session);
   if (where == room_sessions_.end() || !where->second.empty()) return;  // in a meeting: not yet
   RoomMember& m = rooms_.at("")->members.at(session);
+  if (!m.menu.empty()) {
+    // The language menu: key N chooses the Nth language; any other key is not an answer.
+    const size_t n = key >= '1' && key <= '9' ? static_cast<size_t>(key - '0') : 0;
+    if (n == 0 || n > m.menu.size()) return;
+    m.language = m.menu[n - 1];
+    m.menu.clear();
+    spdlog::info("dial-in: {} chose {} (key {}); asking for the PIN", m.party.aor, m.language, key);
+    m.pin_deadline = timers_->now() + kPinTimeout;
+    play_to_member(session, Prompt::kMeetingPin);
+    return;
+  }
   m.prompt.reset();  // a key stops the prompt (the caller knows what to do)
   if (key == '*') {
     m.digits.clear();
@@ -595,8 +641,18 @@ void Gateway::meeting_tick(const std::string& id) {
     // The dial-in lobby: no mix; whoever has let the PIN time run out is let go.
     r.out.clear();
     std::vector<uint64_t> late;
-    for (const auto& [session, m] : r.members) {
-      if (!m.prompt && now >= m.pin_deadline) late.push_back(session);
+    for (auto& [session, m] : r.members) {
+      if (m.prompt || now < m.pin_deadline) continue;
+      if (!m.menu.empty()) {
+        // No language chosen: the number's own, and the PIN prompt in it.
+        spdlog::info("dial-in: {} chose no language; asking for the PIN in {}", m.party.aor,
+                     m.language);
+        m.menu.clear();
+        m.pin_deadline = now + kPinTimeout;
+        play_to_member(session, Prompt::kMeetingPin);
+        continue;
+      }
+      late.push_back(session);
     }
     for (uint64_t session : late) {
       ++metrics_.meeting_refused;
@@ -631,7 +687,7 @@ void Gateway::meeting_tick(const std::string& id) {
       payload = &(*member.prompt->frames)[member.prompt_frame];
       if (++member.prompt_frame >= member.prompt->frames->size()) {
         member.prompt.reset();
-        member.pin_deadline = now + kPinTimeout;
+        member.pin_deadline = now + (member.menu.empty() ? kPinTimeout : kLanguageWait);
       }
     } else if (auto m = mixed.find(member.id); m != mixed.end()) {
       payload = m->second;
@@ -690,6 +746,7 @@ json Gateway::meetings_status() const {
                          {"muted", m.muted},
                          {"recorded", m.party.recorded}});
       if (!m.notice.empty()) members.back()["notice"] = m.notice;
+      if (!m.language.empty()) members.back()["language"] = m.language;
       for (const auto* v : {m.line(kVideoLine), m.line(kSlidesLine)}) {
         if (!v) continue;
         auto shown = r->members.find(v->view.shown());

@@ -59,6 +59,16 @@ json Gateway::status() const {
              {"chatRefused", m.chat_refused},
              {"chatUnrecorded", m.chat_unrecorded},
              {"chatRecordings", m.chat_recordings}}}};
+  if (auto lobby = rooms_.find(""); lobby != rooms_.end()) {
+    json callers = json::array();
+    for (const auto& [session, m] : lobby->second->members) {
+      callers.push_back({{"aor", m.party.aor},
+                         {"language", m.language},
+                         {"choosingLanguage", !m.menu.empty()},
+                         {"wrongPins", m.attempts}});
+    }
+    out["dialIn"] = std::move(callers);
+  }
   if (options_.extra_totals) out["totals"].update(options_.extra_totals());
   out["activeCalls"] = active_calls();
   return out;

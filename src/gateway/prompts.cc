@@ -57,8 +57,50 @@ std::string_view prompt_name(Prompt p) {
       return "meeting-recording-unavailable";
     case Prompt::kMeetingRecordingStopped:
       return "meeting-recording-stopped";
+    case Prompt::kLanguageChoice1:
+      return "language-choice-1";
+    case Prompt::kLanguageChoice2:
+      return "language-choice-2";
+    case Prompt::kLanguageChoice3:
+      return "language-choice-3";
+    case Prompt::kLanguageChoice4:
+      return "language-choice-4";
+    case Prompt::kLanguageChoice5:
+      return "language-choice-5";
   }
   return "";
+}
+
+Prompt language_choice(size_t n) {
+  static constexpr std::array<Prompt, kLanguageChoices> kChoices{
+      Prompt::kLanguageChoice1, Prompt::kLanguageChoice2, Prompt::kLanguageChoice3,
+      Prompt::kLanguageChoice4, Prompt::kLanguageChoice5};
+  return kChoices.at(n - 1);
+}
+
+Result<std::shared_ptr<const EncodedPrompt>> PromptLibrary::sequence(
+    const std::vector<std::pair<Prompt, std::string>>& parts, const std::string& encoding) {
+  auto out = std::make_shared<EncodedPrompt>();
+  auto frames = std::make_shared<std::vector<std::vector<uint8_t>>>();
+  for (const auto& [prompt, language] : parts) {
+    auto one = get(prompt, language, encoding);
+    if (!one) return one.error();
+    // Found in its own language ("de" for "de-DE"), not in the English fallback.
+    const std::string& found = one.value()->language;
+    if (!iequals(found, language) && !istarts_with(language, found + "-")) {
+      return make_error(ErrorCode::kNotFound, "no prompt " + std::string(prompt_name(prompt)) +
+                                                  " in language '" + language + "'");
+    }
+    if (out->file.empty()) {
+      out->language = found;
+      out->encoding = one.value()->encoding;
+      out->ticks_per_frame = one.value()->ticks_per_frame;
+    }
+    out->file += (out->file.empty() ? "" : " + ") + one.value()->file;
+    frames->insert(frames->end(), one.value()->frames->begin(), one.value()->frames->end());
+  }
+  out->frames = std::move(frames);
+  return std::shared_ptr<const EncodedPrompt>(std::move(out));
 }
 
 Result<std::vector<int16_t>> PromptLibrary::read(const std::string& path, int& rate) {

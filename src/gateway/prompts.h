@@ -32,9 +32,19 @@ enum class Prompt {
   kMeetingRecordingStarted,      // to everyone in a meeting when its recording starts
   kMeetingRecordingUnavailable,  // RequiredBeforeMeetingJoin not met: not admitted
   kMeetingRecordingStopped,      // RequiredDuringMeeting: the warning before removal
+  // The dial-in language menu: "For English, press N." in that language, N = 1...5.
+  kLanguageChoice1,
+  kLanguageChoice2,
+  kLanguageChoice3,
+  kLanguageChoice4,
+  kLanguageChoice5,
 };
+inline constexpr size_t kLanguageChoices = 5;
+// The menu's entry for key `n` (1...kLanguageChoices).
+Prompt language_choice(size_t n);
 // "recording-started", "recording-stopped", "meeting-pin", "meeting-pin-wrong",
-// "meeting-recording-started", "meeting-recording-unavailable", "meeting-recording-stopped"
+// "meeting-recording-started", "meeting-recording-unavailable", "meeting-recording-stopped",
+// "language-choice-1" ... "language-choice-5"
 std::string_view prompt_name(Prompt p);
 
 // A prompt encoded for one codec: RTP payloads of 20 ms each.
@@ -58,6 +68,12 @@ class PromptLibrary {
   // PCMA, G722, opus). kNotFound when no directory has it in that language or English.
   Result<std::shared_ptr<const EncodedPrompt>> get(Prompt p, std::string_view language,
                                                    const std::string& encoding);
+
+  // Prompts one after the other, each in its own language (the dial-in language menu), as one.
+  // kNotFound when one of them has no file in its own language (an English fallback would name
+  // the wrong key).
+  Result<std::shared_ptr<const EncodedPrompt>> sequence(
+      const std::vector<std::pair<Prompt, std::string>>& parts, const std::string& encoding);
 
   // Every prompt file in the directories, read: the problems found ("path: why"), for the
   // operator at start-up.

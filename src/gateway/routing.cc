@@ -107,8 +107,8 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     adhoc_conference(session, invite, c->caller);
     return;
   }
-  if (auto language = dial_in_language(dialled)) {
-    dial_in(session, invite, c->caller, *language);
+  if (const auto* number = dial_in_number(dialled)) {
+    dial_in(session, invite, c->caller, *number);
     return;
   }
   ++metrics_.calls;

@@ -233,8 +233,8 @@ class MeetingTest(MeetingCase):
             log = f.read()
         self.assertIn(f"meeting {m['id']}: the last member left", log)
 
-    def test_a_caller_of_the_dial_in_number_hears_the_pin_prompt_in_its_language_and_the_pin_joins_them(self):
-        dial_in = '[[gateway.dial_in]]\nnumber = "+14255550150"\nlanguage = "de"\n'
+    def test_a_caller_of_the_dial_in_number_chooses_a_language_and_the_pin_joins_them(self):
+        dial_in = '[[gateway.dial_in]]\nnumber = "+14255550150"\nlanguage = "de"\nsecondary_languages = ["en"]\n'
         gw, gw_port = self.start_role("gateway", "gateway", {"digest_algorithms": ["MD5"]}, dial_in)
         r = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Dial-in review",
                         "--pin", "482913", "--json", check=0)
@@ -245,13 +245,19 @@ class MeetingTest(MeetingCase):
         dialog = alice.ua.call("+14255550150", sdp=alice.sdp(), talk=False)
         port = int(dialog.answer.split("m=audio ")[1].split()[0])
         self.assertIn("a=rtpmap:101 telephone-event/8000", dialog.answer)
-        # The prompt plays (German: the number's language) until a key is pressed.
+        # The language menu plays (German first: the number's language, then English).
         alice.ua.media.settimeout(2)
         prompt = [alice.ua.media.recv(2048) for _ in range(40)]
         self.assertTrue(all(rtp_fields(p)[3] == 8 for p in prompt))
         self.assertTrue(any(max(abs(x) for x in g711(rtp_fields(p)[4], True)) > 2000 for p in prompt))
         with open(gw.log) as f:
-            self.assertIn("called a dial-in number (de); asking for the PIN", f.read())
+            self.assertIn("called a dial-in number (de); offering 2 languages", f.read())
+        self.assertTrue(wait_until(lambda: self.status().get("dialIn", [{}])[0].get("choosingLanguage"), 3),
+                        self.status())
+        send_dtmf(alice.ua.media, port, "2")  # English: the PIN prompt, and the notices, in English
+        self.assertTrue(wait_until(lambda: self.status()["dialIn"][0]["language"] == "en", 3), self.status())
+        with open(gw.log) as f:
+            self.assertIn("dial-in: sip:alice@contoso.com chose en (key 2); asking for the PIN", f.read())
         send_dtmf(alice.ua.media, port, "1111#")  # no such meeting: asked again
         time.sleep(0.3)
         self.assertEqual(self.status()["dialInWaiting"], 1)
@@ -260,6 +266,8 @@ class MeetingTest(MeetingCase):
         self.assertTrue(joined, self.status())
         with open(gw.log) as f:
             self.assertIn(f"dial-in: sip:alice@contoso.com entered the PIN of meeting {m['id']}", f.read())
+        members = {x["aor"]: x for x in self.status()["meetings"][0]["members"]}
+        self.assertEqual(members["sip:alice@contoso.com"]["language"], "en")
         threads = [threading.Thread(target=p.run, args=(d.answer, 2)) for p, d in ((alice, dialog), (bob, bob_dialog))]
         for t in threads:
             t.start()
