@@ -164,6 +164,8 @@ class Recorder {
   // Adds or updates the session's "media" entry for a stream (label, port, payload types).
   void note_media(Session& s, uint16_t port, const StreamSpec& spec);
   void release(const std::vector<std::shared_ptr<StreamReceiver>>& streams);
+  // A stream a re-offer closed: finished now, its port given back, its summary kept for the end.
+  void retire(Session& s, const std::shared_ptr<StreamReceiver>& stream);
   void finalize(Session& s, std::string status, std::string reason);
   void tick();
   void write_status() const;

@@ -44,6 +44,12 @@ void Recorder::release(StreamReceiver& stream) {
   ports_.give(stream.port());
 }
 
+void Recorder::retire(Session& s, const std::shared_ptr<StreamReceiver>& stream) {
+  stream->finish(std::chrono::system_clock::now(), std::chrono::steady_clock::now());
+  release(*stream);
+  s.closed.push_back(stream);
+}
+
 void Recorder::release(const std::vector<std::shared_ptr<StreamReceiver>>& streams) {
   for (const auto& st : streams) {
     if (st) release(*st);
@@ -160,7 +166,11 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
     if (!r && i < s.streams.size()) r = s.streams[i];
     if (!r) continue;
     if (am.port == 0) {
-      release(*r);
+      if (r == opened[i]) {
+        release(*r);
+      } else {
+        retire(s, r);
+      }
       continue;
     }
     StreamSpec spec;
@@ -211,7 +221,7 @@ Result<std::string> Recorder::answer(Session& s, const sip::SessionDescription& 
   }
   // Streams on m-lines the new offer no longer has.
   for (size_t i = offer.media.size(); i < s.streams.size(); ++i) {
-    if (s.streams[i]) release(*s.streams[i]);
+    if (s.streams[i]) retire(s, s.streams[i]);
   }
   s.streams = std::move(streams);
   if (session_wide) s.note({{"type", will_receive ? "pause-end" : "pause"}});

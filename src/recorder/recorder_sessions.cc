@@ -54,12 +54,21 @@ void Recorder::finalize(Session& s, std::string status, std::string reason) {
   const SysTime ended = std::chrono::system_clock::now();
   json streams = json::array();
   std::vector<std::string> silent;
+  std::vector<std::shared_ptr<StreamReceiver>> all = s.closed;  // those a re-offer closed, first
   for (auto& st : s.streams) {
     if (!st) continue;
     st->finish(ended, std::chrono::steady_clock::now());
     release(*st);
+    all.push_back(st);
+  }
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& st = all[i];
     json sum = st->summary();
-    if (st->counters().packets == 0 && st->spec().receiving) silent.push_back(st->spec().label);
+    // A stream still open at the end that never got a packet; one a re-offer closed (a member
+    // who left) is summarised whatever it got.
+    if (i >= s.closed.size() && st->counters().packets == 0 && st->spec().receiving) {
+      silent.push_back(st->spec().label);
+    }
     metrics_.foreign_dropped += st->counters().foreign;
     metrics_.duplicates_dropped += st->counters().duplicates;
     for (const auto& src : sum["sources"]) {

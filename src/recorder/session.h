@@ -58,6 +58,9 @@ struct Recorder::Session : PacketSink {
   size_t fds = 0;                                        // file descriptors held (sockets, objects)
   std::string failure;                                   // the first write error
   std::vector<std::shared_ptr<StreamReceiver>> streams;  // by m-line; null: rejected
+  // Streams a re-offer closed (port 0, or its m-line gone: a meeting member who left), finished
+  // then: the quality summary still has them.
+  std::vector<std::shared_ptr<StreamReceiver>> closed;
   uint64_t sdp_id = 0, sdp_version = 0;
   SysTime started{};
   std::chrono::steady_clock::time_point started_steady{};

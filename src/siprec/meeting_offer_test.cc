@@ -88,6 +88,7 @@ TEST(MeetingOffer, EachParticipantSendsItsOwnLabelledStreamAndTheMeetingIsNamed)
   // `verbatim siprec inspect` tells what it records.
   const InspectReport r = inspect(offer.body);
   EXPECT_TRUE(r.valid()) << r.to_json().dump(2);
+  EXPECT_TRUE(r.warnings.empty()) << r.to_json().dump(2);  // no dialect a recorder works around
   EXPECT_EQ(r.session["meeting"]["id"], "4711");
   ASSERT_EQ(r.session["streams"].size(), 2u);
   for (size_t i = 0; i < 2; ++i) {

@@ -4,6 +4,7 @@
 
 #include "sip/multipart.h"
 #include "siprec/call_facts.h"
+#include "siprec/inspect.h"
 #include "siprec/metadata.h"
 
 namespace verbatim::siprec {
@@ -89,6 +90,35 @@ TEST(RecordingOffer, SdpAndMetadataDescribeTheSameLabelledStreams) {
   // &, " and < escaped (> needs no escape in an attribute value).
   EXPECT_NE(ext.find("policy=\"Traders &amp; &quot;Sales&quot; &lt;EU>\""), std::string::npos)
       << ext;
+}
+
+// A one-to-one chat conversation's session (gateway/direct_chat.cc): no m-line, both users
+// named, the conversation where a call's id would be. A recorder and `siprec inspect` take it as
+// a SIPREC offer with nothing to receive, and nothing to warn about.
+TEST(RecordingOffer, AConversationWithoutMediaNamesBothUsersAndHasNoMLine) {
+  RecordingOfferSpec spec = two_way_audio();
+  spec.streams.clear();
+  spec.peer = {"sip:carol@contoso.com", "Carol"};
+  spec.internal = true;
+  spec.call_id = "chat-0123456789abcdef01234567";
+  const RecordingOffer offer = build_recording_offer(spec);
+  auto sdp = sip::parse_sdp(offer.sdp);
+  ASSERT_TRUE(sdp) << offer.sdp;
+  EXPECT_TRUE(sdp.value().media.empty());
+  const InspectReport r = inspect(offer.body);
+  EXPECT_TRUE(r.valid()) << r.to_json().dump(2);
+  EXPECT_TRUE(r.warnings.empty()) << r.to_json().dump(2);
+  auto parts =
+      sip::parse_multipart(offer.body, offer.content_type.substr(offer.content_type.find('=') + 1));
+  ASSERT_TRUE(parts && parts.value().size() == 2u) << offer.body;
+  auto md = parse_metadata(parts.value()[1].body);
+  ASSERT_TRUE(md);
+  ASSERT_EQ(md.value().participants.size(), 2u);
+  EXPECT_TRUE(md.value().streams.empty());
+  const CallFacts facts = call_facts(md.value());
+  EXPECT_NE(std::find(facts.data.begin(), facts.data.end(),
+                      std::pair<std::string, std::string>("callId", spec.call_id)),
+            facts.data.end());
 }
 
 TEST(RecordingOffer, APeerChangeDisassociatesOneAndAssociatesTheOtherOnTheSameStreams) {

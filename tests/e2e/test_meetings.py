@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from helpers import main, wait_until  # noqa: E402
 from rtp_sender import rtp, ulaw  # noqa: E402
 from sip_ua import SipUA  # noqa: E402
-from test_gateway import APP, BIN, PAIR_APP, SETUP, GatewayTestCase  # noqa: E402
+from test_gateway import APP, BIN, PAIR_APP, SETUP, GatewayTestCase, SoftphoneTest, caller_scenario  # noqa: E402
+from test_sip_softphone import BARESIP  # noqa: E402
 from test_recorder import g711, read_pcap, rtp_fields  # noqa: E402
 from video_media import FFMPEG, annex_b, decoded_frames, ivf, keyframe, ports, send_video, vp8_frames  # noqa: E402
 
@@ -455,6 +456,59 @@ class MeetingTest(MeetingCase):
         self.assertIn("was cancelled", r.get("warning"))
         # The status file is rewritten once a second.
         self.assertTrue(wait_until(lambda: self.status()["totals"]["meetingRefused"] == 3, 3), self.status()["totals"])
+
+
+class MeetingInteropTest(MeetingCase):
+    """Real SIP phones as meeting members: baresip (a softphone, registered with digest) and
+    SIPp (its g711a.pcap as the voice) join a recorded meeting by its URI."""
+
+    phone = SoftphoneTest.phone  # a baresip softphone registered as a user
+
+    def setUp(self):
+        super().setUp()
+        self.phones = []
+
+    def tearDown(self):
+        for b in self.phones:  # while the gateway still answers their un-REGISTER
+            b.stop()
+        super().tearDown()
+
+    @unittest.skipUnless(BARESIP, "baresip is not installed (scripts/bootstrap.sh installs it)")
+    def test_baresip_and_sipp_join_a_recorded_meeting_and_each_is_recorded_on_a_stream_of_its_own(self):
+        rec, rec_port = self.start_recorder()
+        self.policy([rec_port])  # Alice: Traders, RequiredBeforeMeetingJoin
+        gw, gw_port = self.start_gateway()
+        m = self.meeting()
+        alice = self.phone("alice", PASSWORDS["alice"], gw_port)
+        alice.command("dial", f"sip:meet-{m['id']}@contoso.com")
+        alice.wait_event({"CALL_ESTABLISHED"})
+        bob = self.sipp(gw_port, caller_scenario(f"meet-{m['id']}", "200", hold_ms=6000), "bob",
+                        PASSWORDS["bob"], "bob-meeting", echo=False)
+        both = wait_until(lambda: [len(x["members"]) for x in self.status()["meetings"]] == [2], 10)
+        self.assertTrue(both, self.status())
+        self.wait_sipp(bob)
+        alone = wait_until(lambda: [[y["aor"] for y in x["members"]] for x in self.status()["meetings"]]
+                           == [["sip:alice@contoso.com"]], 5)
+        self.assertTrue(alone, self.status())  # SIPp hung up
+        alice.command("hangup")
+        alice.wait_event({"CALL_CLOSED"})
+        self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status())
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            started = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(started), 1, "one session for the meeting")
+        md = json.loads(self.run_vb("archive", "show", started[0], check=0).stdout)["metadata"]
+        self.assertEqual(md["status"], "complete", md)
+        self.assertEqual(sorted(p["aor"] for p in md["participants"]),
+                         ["sip:alice@contoso.com", "sip:bob@contoso.com"])
+        # Each phone's voice on a stream of its own: baresip's tone for the whole call, SIPp's
+        # pcap (4 s of PCMA, 50 packets a second) while it was in; the summary keeps the stream
+        # that closed when SIPp left.
+        packets = {p["aor"]: sum(s["packets"] for s in md["streams"] if s["label"] in p["sendsOnLabels"])
+                   for p in md["participants"]}
+        self.assertGreaterEqual(packets["sip:bob@contoso.com"], 190, md["streams"])
+        self.assertGreater(packets["sip:alice@contoso.com"], packets["sip:bob@contoso.com"], md["streams"])
 
 
 class RecordedMeetingTest(MeetingCase):
