@@ -35,6 +35,9 @@ namespace verbatim::gateway {
 namespace {
 
 constexpr size_t kMaxDirectChatBytes = size_t{16} * 1024;
+// Conversations recorded at once (each holds a SIPREC session until it has been quiet for
+// kChatIdle): a bound on what one gateway asks of its recorders.
+constexpr size_t kMaxConversations = 10000;
 // A conversation's recording sessions end after this long without a message.
 constexpr auto kChatIdle = std::chrono::minutes(10);
 // The sender gets 202 Accepted when no phone of the receiver has answered by then.
@@ -138,7 +141,22 @@ void Gateway::direct_message(uint64_t txn, const sip::Message& request, const si
   cpim.content_type = ct ? std::string(ct->value) : "text/plain";
   cpim.body = std::string(request.body());
   d.text = sip::build_cpim(cpim);
-  // Each application of either party's policy keeps the conversation.
+  // Each application of either party's policy keeps the conversation. A new conversation waits
+  // while kMaxConversations are open (each holds a session at a recorder).
+  for (const Party* p : {&d.from, &d.to}) {
+    if (!p->decision.record()) continue;
+    for (const auto& inv : p->decision.policy->invitations) {
+      const Party& other = p == &d.from ? d.to : d.from;
+      if (chats_.size() >= kMaxConversations &&
+          !chats_.contains(conversation_key(inv.recorder.application_id, p->aor, other.aor))) {
+        deliveries_.erase(id);
+        refuse_chat(503, "Service Unavailable",
+                    std::to_string(kMaxConversations) + " chat conversations are being recorded",
+                    {{"Retry-After", "30"}});
+        return;
+      }
+    }
+  }
   for (const Party* p : {&d.from, &d.to}) {
     if (!p->decision.record()) continue;
     const Party& other = p == &d.from ? d.to : d.from;
@@ -438,18 +456,25 @@ void Gateway::relay_chat(ChatDelivery& d) {
       ChatDelivery& dd = *it->second;
       --dd.relays_out;
       if (status >= 200 && status < 300) {
-        if (!dd.answered) answer_chat(dd, 200, "OK");
+        // 200 delivered, or 202 taken for later delivery: as the phone said.
+        if (!dd.answered)
+          answer_chat(dd, status == 202 ? 202 : 200, status == 202 ? "Accepted" : "OK");
       } else {
-        dd.best = better_failure(dd.best, status);
+        // A phone's challenge or redirect is for us, not for the sender (whose credentials
+        // are for this gateway): to the sender, the receiver is not reachable.
+        const int s = status < 400 || status == 401 || status == 407 ? 480 : status;
+        dd.best = better_failure(dd.best, s);
         if (response && dd.best == status) dd.best_reason = std::string(response->reason());
       }
       if (dd.relays_out > 0) return;
       if (!dd.answered) {
         // A phone that never answered: to the sender, the receiver is not reachable now.
-        if (dd.best == 408) {
-          answer_chat(
-              dd, 480, "Temporarily Unavailable",
-              {{"Warning", "399 verbatim " + quote(dd.to.aor + "'s phones did not answer")}});
+        if (dd.best == 408 || dd.best == 480) {
+          answer_chat(dd, 480, "Temporarily Unavailable",
+                      {{"Warning",
+                        "399 verbatim " +
+                            quote(dd.to.aor + (dd.best == 408 ? "'s phones did not answer"
+                                                              : "'s phones could not take it"))}});
         } else {
           answer_chat(dd, dd.best, dd.best_reason.empty() ? "Not Delivered" : dd.best_reason);
         }

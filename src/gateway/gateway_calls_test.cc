@@ -1148,6 +1148,11 @@ TEST_F(DirectChat, UsersNobodyRecordsChatDirectlyAndBadRequestsAreRefusedWithThe
   EXPECT_EQ(answer_to(110)->status, 202);
   phone_says(1, 408);
   EXPECT_EQ(answer_to(110)->status, 202);
+  // A phone's challenge is not the sender's to answer: to it, Dave is not reachable.
+  send("carol", "192.0.2.30", "sip:dave@contoso.com", "hello??", 115);
+  phone_says(2, 407);
+  EXPECT_EQ(answer_to(115)->status, 480);
+  EXPECT_EQ(answer_to(115)->header("WWW-Authenticate"), "");
   // Only text, not too long, only to users, only when registered.
   send("carol", "192.0.2.30", "sip:dave@contoso.com", "GIF89a", 120, "image/gif");
   EXPECT_EQ(answer_to(120)->status, 415);
@@ -1164,7 +1169,7 @@ TEST_F(DirectChat, UsersNobodyRecordsChatDirectlyAndBadRequestsAreRefusedWithThe
   send("carol", "192.0.2.30", "sip:erin@contoso.com", "hi", 150);
   EXPECT_EQ(answer_to(150)->status, 480);
   EXPECT_NE(answer_to(150)->header("Warning").find("not registered"), std::string::npos);
-  EXPECT_EQ(ua.pages.size(), 2u);
+  EXPECT_EQ(ua.pages.size(), 3u);
   EXPECT_EQ(gw->metrics().chat_refused, 4u);
 }
 
