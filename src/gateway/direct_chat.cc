@@ -34,7 +34,6 @@ namespace verbatim::gateway {
 
 namespace {
 
-constexpr size_t kMaxDirectChatBytes = size_t{16} * 1024;
 // Conversations recorded at once (each holds a SIPREC session until it has been quiet for
 // kChatIdle): a bound on what one gateway asks of its recorders.
 constexpr size_t kMaxConversations = 10000;
@@ -53,15 +52,6 @@ std::string conversation_key(const std::string& application_id, const std::strin
 
 std::string name_addr(const std::string& display, const std::string& aor) {
   return (display.empty() ? "" : quote(display) + " ") + "<" + aor + ">";
-}
-
-// Of two final failures, the one the sender is better told (RFC 3261 §16.7 step 6, simplified):
-// a 6xx, else the lowest class, else the first.
-int better_failure(int best, int status) {
-  if (best == 0) return status;
-  if (best >= 600) return best;
-  if (status >= 600) return status;
-  return status / 100 < best / 100 ? status : best;
 }
 
 }  // namespace
@@ -101,15 +91,8 @@ void Gateway::direct_message(uint64_t txn, const sip::Message& request, const si
                     std::string(request.request_uri()) + " is not one");
     return;
   }
-  auto type = request.content_type();
-  if (!type || !iequals(type.value().type, "text")) {
-    refuse_chat(415, "Unsupported Media Type", "chat is text (text/plain)",
-                {{"Accept", "text/plain"}});
-    return;
-  }
-  if (request.body().size() > kMaxDirectChatBytes) {
-    refuse_chat(413, "Request Entity Too Large",
-                "a chat message is at most " + std::to_string(kMaxDirectChatBytes) + " bytes");
+  if (auto bad = chat_body_refusal(request)) {
+    refuse_chat(bad->status, bad->reason, bad->why, bad->headers);
     return;
   }
   if (registrar_->bindings(t.identity).empty()) {
@@ -463,7 +446,7 @@ void Gateway::relay_chat(ChatDelivery& d) {
         // A phone's challenge or redirect is for us, not for the sender (whose credentials
         // are for this gateway): to the sender, the receiver is not reachable.
         const int s = status < 400 || status == 401 || status == 407 ? 480 : status;
-        dd.best = better_failure(dd.best, s);
+        if (better_status(s, dd.best)) dd.best = s;
         if (response && dd.best == status) dd.best_reason = std::string(response->reason());
       }
       if (dd.relays_out > 0) return;

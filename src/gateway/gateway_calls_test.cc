@@ -485,6 +485,19 @@ TEST_F(GatewayMeetings,
   EXPECT_EQ(port_two->sent.size(), after);  // the room's clock stopped with it
 }
 
+// Keys pressed on a dial-in caller's phone, each sent as a SIP INFO (application/dtmf-relay).
+void key_in(FakeSignalling& ua, uint64_t session, const std::string& typed) {
+  for (char k : typed) {
+    auto info = parse(
+        with_body("INFO sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP "
+                  "192.0.2.9:5060;branch=z9hG4bKi\r\nFrom: <sip:x@192.0.2.9>;tag=p\r\n"
+                  "To: <sip:gw@192.0.2.1>;tag=gw\r\nCall-ID: d\r\nCSeq: 3 INFO\r\n"
+                  "Max-Forwards: 70\r\n",
+                  std::string("Signal=") + k + "\r\nDuration=160\r\n", "application/dtmf-relay"));
+    EXPECT_FALSE(ua.handlers.on_info(session, 90, info));  // answered 200 by the UA
+  }
+}
+
 // The language menu of a number with secondary languages: key N chooses the Nth language (the
 // number's own first); no choice, the number's own; any other key is no answer.
 TEST_F(GatewayCalls, ADialInCallerChoosesTheLanguageOfItsPromptsFromTheMenu) {
@@ -495,17 +508,7 @@ TEST_F(GatewayCalls, ADialInCallerChoosesTheLanguageOfItsPromptsFromTheMenu) {
     o.meetings_db = db;
     o.dial_in = {{"+14255550150", "fr", {"en", "de"}}};
   });
-  auto keys = [&](uint64_t session, const std::string& typed) {
-    for (char k : typed) {
-      auto info = parse(
-          with_body("INFO sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP "
-                    "192.0.2.9:5060;branch=z9hG4bKi\r\nFrom: <sip:x@192.0.2.9>;tag=p\r\n"
-                    "To: <sip:gw@192.0.2.1>;tag=gw\r\nCall-ID: d\r\nCSeq: 3 INFO\r\n"
-                    "Max-Forwards: 70\r\n",
-                    std::string("Signal=") + k + "\r\nDuration=160\r\n", "application/dtmf-relay"));
-      EXPECT_FALSE(ua.handlers.on_info(session, 90, info));
-    }
-  };
+  auto keys = [&](uint64_t session, const std::string& typed) { key_in(ua, session, typed); };
   auto lobby = [&] { return gw->status()["dialIn"]; };
   const uint64_t chooses = call("sip:+14255550150@contoso.com", "d-1");
   ASSERT_NE(ua.find("accept", chooses), nullptr);
@@ -559,17 +562,7 @@ TEST_F(GatewayCalls, ADialInCallerJoinsByThePinAndIsLetGoAfterThreeWrongOnesOrNo
     o.meetings_db = db;
     o.dial_in = {{"+14255550150", "fr"}};
   });
-  auto keys = [&](uint64_t session, const std::string& typed) {
-    for (char k : typed) {
-      auto info = parse(
-          with_body("INFO sip:gw@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP "
-                    "192.0.2.9:5060;branch=z9hG4bKi\r\nFrom: <sip:x@192.0.2.9>;tag=p\r\n"
-                    "To: <sip:gw@192.0.2.1>;tag=gw\r\nCall-ID: d\r\nCSeq: 3 INFO\r\n"
-                    "Max-Forwards: 70\r\n",
-                    std::string("Signal=") + k + "\r\nDuration=160\r\n", "application/dtmf-relay"));
-      EXPECT_FALSE(ua.handlers.on_info(session, 90, info));  // answered 200 by the UA
-    }
-  };
+  auto keys = [&](uint64_t session, const std::string& typed) { key_in(ua, session, typed); };
   // Joins with the right PIN (after a wrong one), keyed while the prompt plays.
   const uint64_t joins = call("sip:+14255550150@contoso.com", "d-1");
   ASSERT_NE(ua.find("accept", joins), nullptr);

@@ -19,12 +19,6 @@
 
 namespace verbatim::gateway {
 
-namespace {
-
-constexpr size_t kMaxChatBytes = size_t{16} * 1024;
-
-}  // namespace
-
 bool Gateway::on_message_request(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
   auto ruri = sip::parse_uri(request.request_uri());
   std::string id;
@@ -77,15 +71,8 @@ void Gateway::meeting_chat(uint64_t txn, const sip::Message& request, const std:
   };
   Room& r = *rooms_.at(meeting);
   const RoomMember& from = r.members.at(sender);
-  auto type = request.content_type();
-  if (!type || !iequals(type.value().type, "text")) {
-    refuse_chat(415, "Unsupported Media Type", "chat in meetings is text (text/plain)",
-                {{"Accept", "text/plain"}});
-    return;
-  }
-  if (request.body().size() > kMaxChatBytes) {
-    refuse_chat(413, "Request Entity Too Large",
-                "a chat message is at most " + std::to_string(kMaxChatBytes) + " bytes");
+  if (auto bad = chat_body_refusal(request)) {
+    refuse_chat(bad->status, bad->reason, bad->why, bad->headers);
     return;
   }
   for (const auto& [app, rec] : r.recordings) {

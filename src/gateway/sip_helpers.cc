@@ -107,6 +107,21 @@ sip::Direction mirror(sip::Direction d) {
   }
 }
 
+std::optional<ChatRefusal> chat_body_refusal(const sip::Message& request) {
+  auto type = request.content_type();
+  if (!type || !iequals(type.value().type, "text")) {
+    return ChatRefusal{
+        415, "Unsupported Media Type", "chat is text (text/plain)", {{"Accept", "text/plain"}}};
+  }
+  if (request.body().size() > kMaxChatBytes) {
+    return ChatRefusal{413,
+                       "Request Entity Too Large",
+                       "a chat message is at most " + std::to_string(kMaxChatBytes) + " bytes",
+                       {}};
+  }
+  return std::nullopt;
+}
+
 bool better_status(int candidate, int best) {
   if (best == 0) return true;
   if ((candidate >= 600) != (best >= 600)) return candidate >= 600;

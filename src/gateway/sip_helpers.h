@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/ip/udp.hpp>
 
@@ -71,6 +73,16 @@ sip::SessionDescription one_codec(sip::SessionDescription sdp);
 
 // The direction the other side of a stream has (sendonly <-> recvonly).
 sip::Direction mirror(sip::Direction d);
+
+// Chat (a MESSAGE, RFC 3428, in a meeting or between users) is text, at most this long.
+inline constexpr size_t kMaxChatBytes = size_t{16} * 1024;
+struct ChatRefusal {
+  int status = 0;
+  std::string reason, why;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+// Why a chat MESSAGE's body is not relayed (not text: 415; too long: 413), or nullopt.
+std::optional<ChatRefusal> chat_body_refusal(const sip::Message& request);
 
 // The best final status of the callee's registrations that all failed (RFC 3261 §16.7,
 // simplified): a 6xx, else the lowest 4xx, else the lowest 5xx.

@@ -33,6 +33,7 @@ struct ConferenceMix::Member {
   std::vector<int16_t> pcm;                 // decoded at kRate, not yet mixed
   std::vector<int16_t> decoded, resampled;  // scratch
   std::vector<int16_t> outgoing;            // the mix at codec_rate, not yet encoded
+  std::array<int16_t, kFrame> own{};        // this tick's frame (silence when muted)
   MixMemberStats stats;
 
   int64_t extend(uint16_t sequence) {
@@ -159,49 +160,49 @@ void ConferenceMix::pull(Member& m) {
   }
 }
 
+// No allocation in the steady state: each member's frame, the sum and the mix are kept between
+// ticks, and `out`'s entries (their payloads' capacity) are reused.
 void ConferenceMix::tick(std::vector<Output>& out) {
-  out.clear();
-  std::vector<int32_t> sum(kFrame, 0);
-  std::vector<std::vector<int16_t>> own;
-  own.reserve(members_.size());
+  sum_.fill(0);
   for (auto& [id, m] : members_) {
     pull(*m);
-    std::vector<int16_t> frame(kFrame, 0);
+    auto& frame = m->own;
     const size_t n = std::min(m->pcm.size(), static_cast<size_t>(kFrame));
     std::copy_n(m->pcm.begin(), n, frame.begin());
+    std::fill(frame.begin() + static_cast<std::ptrdiff_t>(n), frame.end(), int16_t{0});
     m->pcm.erase(m->pcm.begin(), m->pcm.begin() + static_cast<std::ptrdiff_t>(n));
     int peak = 0;
     for (int16_t s : frame) peak = std::max(peak, std::abs(static_cast<int>(s)));
     m->stats.level = peak;
-    if (m->muted) std::fill(frame.begin(), frame.end(), 0);
-    for (size_t i = 0; i < kFrame; ++i) sum[i] += frame[i];
-    own.push_back(std::move(frame));
+    if (m->muted) frame.fill(0);
+    for (size_t i = 0; i < kFrame; ++i) sum_[i] += frame[i];
   }
-  size_t k = 0;
-  std::vector<int16_t> mixed(kFrame);
+  size_t used = 0;
   for (auto& [id, m] : members_) {
-    const auto& mine = own[k++];
     for (size_t i = 0; i < kFrame; ++i) {
-      mixed[i] = static_cast<int16_t>(std::clamp(sum[i] - mine[i], -32768, 32767));
+      mixed_[i] = static_cast<int16_t>(std::clamp(sum_[i] - m->own[i], -32768, 32767));
     }
     if (m->out) {
-      m->out->process(mixed, m->outgoing);
+      m->out->process(mixed_, m->outgoing);
     } else {
-      m->outgoing.insert(m->outgoing.end(), mixed.begin(), mixed.end());
+      m->outgoing.insert(m->outgoing.end(), mixed_.begin(), mixed_.end());
     }
     const size_t frame = static_cast<size_t>(m->codec_rate / 50);
     // The resampler's output comes in uneven amounts at first: a frame short is made up with
     // silence; anything over a frame and a half is not kept (the delay stays bounded).
     if (m->outgoing.size() < frame) m->outgoing.resize(frame, 0);
-    Output o{id, {}};
+    if (used == out.size()) out.emplace_back();
+    Output& o = out[used];
+    o.member = id;
     if (m->encoder->encode(std::span(m->outgoing).first(frame), o.payload)) {
       ++m->stats.frames_sent;
-      out.push_back(std::move(o));
+      ++used;
     }
     m->outgoing.erase(m->outgoing.begin(),
                       m->outgoing.begin() + static_cast<std::ptrdiff_t>(frame));
     if (m->outgoing.size() > frame / 2) m->outgoing.clear();
   }
+  out.resize(used);
 }
 
 MixMemberStats ConferenceMix::stats(uint64_t member) const {

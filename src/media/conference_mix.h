@@ -23,6 +23,7 @@
 // Threads and ownership: one ConferenceMix per meeting, used by one thread (the gateway's).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -78,6 +79,8 @@ class ConferenceMix {
   struct Member;
   void pull(Member& m);
   std::map<uint64_t, std::unique_ptr<Member>> members_;
+  std::array<int32_t, kFrame> sum_{};    // scratch: every member's frame summed
+  std::array<int16_t, kFrame> mixed_{};  // scratch: the sum less one member's own
 };
 
 }  // namespace verbatim::media

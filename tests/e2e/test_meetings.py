@@ -192,6 +192,17 @@ class MeetingCase(GatewayTestCase):
         with open(os.path.join(self.data, "gateway-status.json")) as f:
             return json.load(f)
 
+    def only_recording(self, rec, data, what):
+        """Stops recorder `rec` (its sessions end) and shows the one recording it made, read
+        from `data`: the catalog entry and the environment that reads that archive."""
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            started = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(started), 1, f"{rec.log}: one session for the {what}")
+        env = dict(self.env, VERBATIM_DATA_DIR=data)
+        return json.loads(self.run_vb("archive", "show", started[0], env=env, check=0).stdout), env
+
 
 class MeetingTest(MeetingCase):
     def test_three_phones_join_by_the_uri_and_each_hears_the_others_but_not_itself(self):
@@ -493,12 +504,7 @@ class MeetingInteropTest(MeetingCase):
         alice.command("hangup")
         alice.wait_event({"CALL_CLOSED"})
         self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status())
-        rec.send_signal(signal.SIGTERM)
-        rec.communicate(timeout=60)
-        with open(rec.log) as f:
-            started = re.findall(r"recording (\w+) started", f.read())
-        self.assertEqual(len(started), 1, "one session for the meeting")
-        md = json.loads(self.run_vb("archive", "show", started[0], check=0).stdout)["metadata"]
+        md = self.only_recording(rec, self.data, "meeting")[0]["metadata"]
         self.assertEqual(md["status"], "complete", md)
         self.assertEqual(sorted(p["aor"] for p in md["participants"]),
                          ["sip:alice@contoso.com", "sip:bob@contoso.com"])
@@ -557,13 +563,7 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
 
     def archived(self, rec, data):
         """The one recording `rec` made: its catalog, and each SSRC's packets in its evidence."""
-        rec.send_signal(signal.SIGTERM)
-        rec.communicate(timeout=60)
-        with open(rec.log) as f:
-            started = re.findall(r"recording (\w+) started", f.read())
-        self.assertEqual(len(started), 1, f"{rec.log}: one session for the meeting")
-        env = dict(self.env, VERBATIM_DATA_DIR=data)
-        shown = json.loads(self.run_vb("archive", "show", started[0], env=env, check=0).stdout)
+        shown, env = self.only_recording(rec, data, "meeting")
         pcap = [o["id"] for o in shown["objects"] if o["kind"] == "evidence-pcap"][0]
         data = subprocess.run([BIN, "archive", "cat", pcap], capture_output=True, env=env, timeout=60).stdout
         kept = {}
@@ -679,13 +679,7 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
 
         def kept(rec, data):
             """The chat the recorder's one session kept (it is stopped, so the session ends)."""
-            rec.send_signal(signal.SIGTERM)
-            rec.communicate(timeout=60)
-            with open(rec.log) as f:
-                started = re.findall(r"recording (\w+) started", f.read())
-            self.assertEqual(len(started), 1, f"{rec.log}: one session for the conversation")
-            env = dict(self.env, VERBATIM_DATA_DIR=data)
-            shown = json.loads(self.run_vb("archive", "show", started[0], env=env, check=0).stdout)
+            shown, env = self.only_recording(rec, data, "conversation")
             md = shown["metadata"]
             self.assertEqual(sorted(p["aor"] for p in md["participants"]),
                              ["sip:alice@contoso.com", "sip:bob@contoso.com"])
