@@ -56,7 +56,8 @@ std::string name_addr(const std::string& display, const std::string& aor) {
 
 }  // namespace
 
-void Gateway::direct_message(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
+void Gateway::direct_message(uint64_t txn, const sip::Message& request,
+                             const std::string& identity) {
   auto refuse_chat = [&](int status, std::string_view reason, const std::string& why,
                          sip::HeaderList extra = {}) {
     ++metrics_.chat_refused;
@@ -64,14 +65,6 @@ void Gateway::direct_message(uint64_t txn, const sip::Message& request, const si
     extra.push_back({"Warning", "399 verbatim " + quote(why)});
     warn_on_error(ua_->reply(txn, request, status, reason, extra), "answering a MESSAGE");
   };
-  auto auth = registrar_->authenticate(request, from);
-  if (!auth.ok()) {
-    if (auth.reply.status == 401) ++metrics_.auth_challenges;
-    warn_on_error(
-        ua_->reply(txn, request, auth.reply.status, auth.reply.reason, auth.reply.headers),
-        "answering a MESSAGE");
-    return;
-  }
   int max_forwards = 70;
   if (auto mf = request.max_forwards()) max_forwards = static_cast<int>(mf.value());
   if (max_forwards <= 0) {
@@ -108,7 +101,7 @@ void Gateway::direct_message(uint64_t txn, const sip::Message& request, const si
   d.request = std::make_unique<sip::Message>(request.clone());
   d.identity = t.identity;
   d.max_forwards = std::min(max_forwards - 1, 70);
-  d.from.aor = "sip:" + auth.identity;
+  d.from.aor = "sip:" + identity;
   if (auto f = request.from()) d.from.display = sip::unquote(f.value().display_name);
   if (auto u = policy_->user(d.from.aor); u && d.from.display.empty()) d.from.display = u->display;
   d.from.decision = policy_->decide(d.from.aor);

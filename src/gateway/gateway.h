@@ -501,7 +501,8 @@ class Gateway {
                     uint64_t sender);
   // One-to-one chat (direct_chat.cc): a MESSAGE from a user to a user, kept under both parties'
   // policies before it is relayed to the receiver's registrations.
-  void direct_message(uint64_t txn, const sip::Message& request, const sip::Peer& from);
+  // `identity`: the sender, authenticated ("user@domain").
+  void direct_message(uint64_t txn, const sip::Message& request, const std::string& identity);
   ChatRecording& chat_recording(const Party& recorded, const Party& other, bool recorded_sends,
                                 const policy::Invitation& invitation);
   void start_chat_leg(ChatRecording& rec, const policy::RecorderTarget& target,

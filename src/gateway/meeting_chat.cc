@@ -20,18 +20,18 @@
 namespace verbatim::gateway {
 
 bool Gateway::on_message_request(uint64_t txn, const sip::Message& request, const sip::Peer& from) {
-  auto ruri = sip::parse_uri(request.request_uri());
-  std::string id;
-  if (!ruri || !meeting_uri(ruri.value(), id)) {
-    direct_message(txn, request, from);  // to a user (direct_chat.cc)
-    return true;
-  }
   auto auth = registrar_->authenticate(request, from);
   if (!auth.ok()) {
     if (auth.reply.status == 401) ++metrics_.auth_challenges;
     warn_on_error(
         ua_->reply(txn, request, auth.reply.status, auth.reply.reason, auth.reply.headers),
         "answering a MESSAGE");
+    return true;
+  }
+  auto ruri = sip::parse_uri(request.request_uri());
+  std::string id;
+  if (!ruri || !meeting_uri(ruri.value(), id)) {
+    direct_message(txn, request, auth.identity);  // to a user (direct_chat.cc)
     return true;
   }
   const std::string aor = "sip:" + auth.identity;

@@ -673,9 +673,10 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
             self.assertEqual(r.status, 200, str(r))
             self.assertEqual([m.body for m in arrived], [text])
             self.assertIn(f"<sip:{sender}@contoso.com>", arrived[0].get("from"))
-        totals = self.status()["totals"]
-        self.assertEqual((totals["chatMessages"], totals["chatRecordings"]), (3, 2), totals)
-        self.assertEqual(self.status()["chatConversations"], 2)
+        # The status file is written once a second.
+        counted = wait_until(lambda: (self.status()["totals"]["chatMessages"], self.status()["totals"]["chatRecordings"],
+                                      self.status()["chatConversations"]) == (3, 2, 2), 3)
+        self.assertTrue(counted, self.status()["totals"])
 
         def kept(rec, data):
             """The chat the recorder's one session kept (it is stopped, so the session ends)."""
@@ -704,7 +705,7 @@ Grant-CsTeamsComplianceRecordingPolicy -Identity bob@contoso.com -PolicyName Sal
         md_a, chat_a = kept(self.rec_a, self.data)
         self.assertIn({"key": "policy", "source": "siprec", "value": "Traders"}, md_a["business"])
         self.assertEqual(chat_a, both + [("sip:alice@contoso.com", "sip:bob@contoso.com", "Are you there?")])
-        self.assertEqual(self.status()["totals"]["chatRefused"], 1)
+        self.assertTrue(wait_until(lambda: self.status()["totals"]["chatRefused"] == 1, 3), self.status()["totals"])
 
     def test_killing_a_required_recorder_removes_only_its_recorded_member_after_the_warning(self):
         """T01 for meetings: Bob's recorder (Sales) is killed (-9: no BYE; the health checks find
