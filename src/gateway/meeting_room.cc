@@ -683,9 +683,13 @@ void Gateway::meeting_tick(const std::string& id) {
   for (auto& [session, member] : r.members) {
     // A prompt plays instead of the mix; then the mix (or, in the lobby, nothing) again.
     const std::vector<uint8_t>* payload = nullptr;
+    // A prompt whose last frame goes now: held until it is sent (a language menu, made for this
+    // caller, has no other owner).
+    std::shared_ptr<const EncodedPrompt> ending;
     if (member.prompt) {
       payload = &(*member.prompt->frames)[member.prompt_frame];
       if (++member.prompt_frame >= member.prompt->frames->size()) {
+        ending = std::move(member.prompt);
         member.prompt.reset();
         member.pin_deadline = now + (member.menu.empty() ? kPinTimeout : kLanguageWait);
       }
