@@ -49,8 +49,10 @@ class DemoTest(VerbatimTestCase):
             self.assertEqual(f.read(4), b"OggS")
         self.assertIn("Ava's phone: REFUSED 480 There was a problem setting up the recording required by your "
                       "organisation", out)
-        self.assertIn("status   480 — refused: every recorder of ComplianceRecordingBotInstance refused or failed",
-                      out)
+        # Refused either way the stopped recorder is found: its port refuses the INVITE, or (on a
+        # loaded machine, before that is seen) no recorder answers within the setup deadline.
+        self.assertRegex(out, r"status   480 — refused: (every recorder of ComplianceRecordingBotInstance refused "
+                              r"or failed|no recorder answered within \d+ ms)")
         # The archive part: verify OK, deletion refused, tampering found, export valid offline.
         self.assertIn("OK: ledger of", out)
         self.assertIn("refused: object", out)
