@@ -319,6 +319,37 @@ TEST_F(RelayTest, ForwardsBothWaysLatchesDropsForeignAndTaps) {
   tap.value()->close();
 }
 
+// What a port is given to send goes out once the loop has run what was ready: in one system
+// call, a run of equal datagrams to one address as one GSO send (the last may be shorter). A
+// receiver without GRO gets each datagram as it was given, in order.
+TEST_F(RelayTest, TapPortsSendWhatTheyAreGivenInOneCallEachDatagramIntact) {
+  const auto ports = free_ports(41800, 1);
+  ASSERT_EQ(ports.size(), 1u);
+  auto tap = TapPorts::open(io, asio::ip::make_address("127.0.0.1"), ports[0]).value();
+  udp::socket member = bind("127.0.0.1"), recorder = bind("127.0.0.1");
+  std::vector<std::string> to_member, to_recorder;
+  for (int i = 0; i < 6; ++i) {
+    // A frame's packets (the last shorter), and between them a packet to another address.
+    to_member.push_back(std::string(i == 5 ? 300 : 1000, static_cast<char>('a' + i)));
+    tap->send(false, reinterpret_cast<const uint8_t*>(to_member.back().data()),
+              to_member.back().size(), member.local_endpoint());
+    if (i % 3 == 0) {
+      to_recorder.push_back("copy-" + std::to_string(i));
+      tap->send(false, reinterpret_cast<const uint8_t*>(to_recorder.back().data()),
+                to_recorder.back().size(), recorder.local_endpoint());
+    }
+  }
+  EXPECT_EQ(tap->sent(), 0u);  // queued until the loop runs
+  EXPECT_EQ(received(member), to_member);
+  EXPECT_EQ(received(recorder), to_recorder);
+  EXPECT_EQ(tap->sent(), 8u);
+  EXPECT_EQ(tap->send_calls(), 1u);
+  // Closing sends what is still queued.
+  tap->send(false, reinterpret_cast<const uint8_t*>("last"), 4, member.local_endpoint());
+  tap->close();
+  EXPECT_EQ(received(member), std::vector<std::string>{"last"});
+}
+
 TEST_F(RelayTest, SrtpIsDecryptedOnOneSideReEncryptedOnTheOtherAndForgeriesDropped) {
   const auto ports = free_ports(41400, 4);
   ASSERT_EQ(ports.size(), 4u);

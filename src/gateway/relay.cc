@@ -1,7 +1,13 @@
 #include "gateway/relay.h"
 
+#include <netinet/udp.h>
+#include <sys/socket.h>
+
+#include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <random>
 
 #include "media/rtp.h"
@@ -14,6 +20,12 @@ using asio::ip::udp;
 namespace {
 
 constexpr int kMaxPerWakeup = 16;
+// Packets one port queues before it sends them without waiting (bounds its memory; sendmmsg
+// takes at most UIO_MAXIOV, 1024).
+constexpr size_t kMaxQueued = 64;
+// A GSO send: at most 64 segments (UDP_MAX_SEGMENTS) in one IP datagram's worth of bytes.
+constexpr size_t kMaxGsoSegments = 64;
+constexpr size_t kMaxGsoBytes = 65000;
 
 Status bind_socket(udp::socket& s, const asio::ip::address& address, uint16_t port) {
   boost::system::error_code ec;
@@ -65,12 +77,108 @@ void TapPorts::drain(bool rtcp) {
 
 void TapPorts::send(bool rtcp, const uint8_t* data, size_t size, const udp::endpoint& to) {
   if (closed_) return;
-  boost::system::error_code ec;
-  (rtcp ? rtcp_ : rtp_).send_to(asio::buffer(data, size), to, 0, ec);
-  if (!ec) ++sent_;
+  if (rtcp) {
+    boost::system::error_code ec;
+    rtcp_.send_to(asio::buffer(data, size), to, 0, ec);
+    if (!ec) ++sent_;
+    return;
+  }
+  queued_.push_back(Queued{queued_bytes_.size(), size, to});
+  queued_bytes_.insert(queued_bytes_.end(), data, data + size);
+  if (queued_.size() >= kMaxQueued) {
+    flush();
+  } else if (!flush_posted_) {
+    flush_posted_ = true;
+    asio::post(rtp_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->flush();
+    });
+  }
+}
+
+void TapPorts::flush() {
+  if (queued_.empty()) return;
+  // Runs of packets to one address, all of one size but the last (which may be shorter), go as
+  // one UDP GSO send (UDP_SEGMENT): the kernel takes one buffer through the stack and cuts it
+  // into the same datagrams at the end. A camera's frame is such a run.
+  struct Control {
+    alignas(cmsghdr) std::array<uint8_t, CMSG_SPACE(sizeof(uint16_t))> bytes;
+  };
+  thread_local std::vector<mmsghdr> messages;
+  thread_local std::vector<iovec> parts;
+  thread_local std::vector<Control> controls;
+  thread_local std::vector<size_t> counts;  // packets in each message
+  messages.clear();
+  parts.clear();
+  counts.clear();
+  controls.resize(queued_.size());
+  parts.reserve(queued_.size());
+  for (size_t i = 0; i < queued_.size();) {
+    size_t j = i + 1;
+    size_t total = queued_[i].size;
+    while (gso_ && j < queued_.size() && queued_[j].to == queued_[i].to &&
+           queued_[j].offset == queued_[j - 1].offset + queued_[j - 1].size &&
+           queued_[j - 1].size == queued_[i].size && queued_[j].size <= queued_[i].size &&
+           total + queued_[j].size <= kMaxGsoBytes && j - i < kMaxGsoSegments) {
+      total += queued_[j].size;
+      ++j;
+    }
+    parts.push_back(iovec{queued_bytes_.data() + queued_[i].offset, total});
+    mmsghdr m{};
+    m.msg_hdr.msg_name = queued_[i].to.data();
+    m.msg_hdr.msg_namelen = static_cast<socklen_t>(queued_[i].to.size());
+    if (j - i > 1) {
+      Control& c = controls[messages.size()];
+      m.msg_hdr.msg_control = c.bytes.data();
+      m.msg_hdr.msg_controllen = c.bytes.size();
+      cmsghdr* h = CMSG_FIRSTHDR(&m.msg_hdr);
+      h->cmsg_level = SOL_UDP;
+      h->cmsg_type = UDP_SEGMENT;
+      h->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto segment = static_cast<uint16_t>(queued_[i].size);
+      std::memcpy(CMSG_DATA(h), &segment, sizeof segment);
+    }
+    messages.push_back(m);
+    counts.push_back(j - i);
+    i = j;
+  }
+  for (size_t i = 0; i < messages.size(); ++i) {
+    messages[i].msg_hdr.msg_iov = &parts[i];
+    messages[i].msg_hdr.msg_iovlen = 1;
+  }
+  const int fd = rtp_.native_handle();
+  size_t next = 0;     // the next message
+  size_t handled = 0;  // packets sent or dropped so far
+  while (next < messages.size() && !closed_) {
+    const int n =
+        ::sendmmsg(fd, messages.data() + next, static_cast<unsigned>(messages.size() - next), 0);
+    if (n > 0) {
+      ++send_calls_;
+      for (size_t k = next; k < next + static_cast<size_t>(n); ++k) {
+        sent_ += counts[k];
+        handled += counts[k];
+      }
+      next += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && counts[next] > 1 && (errno == EINVAL || errno == EIO || errno == ENOTSUP)) {
+      // This kernel or route cannot segment (a device without checksum offload, say): this
+      // port sends one by one from now on, starting with what is left.
+      gso_ = false;
+      queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(handled));
+      flush();
+      return;
+    } else {
+      handled += counts[next];
+      ++next;  // this one cannot go (a full buffer, no route): dropped, as a failed sendto is
+    }
+  }
+  queued_.clear();
+  queued_bytes_.clear();
 }
 
 void TapPorts::close() {
+  if (!closed_) flush();
   closed_ = true;
   receiver_ = nullptr;
   rtcp_receiver_ = nullptr;

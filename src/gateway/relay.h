@@ -40,6 +40,11 @@ namespace verbatim::gateway {
 // A port pair the gateway sends copies from (one recorder stream). What comes back on it (the
 // recorder's RTCP) is read and dropped, so nothing piles up in the socket; a meeting member's
 // port hands what comes in on RTP to its receiver instead.
+// RTP it sends is queued (copied) and sent once the io_context has run what is ready now: one
+// sendmmsg for all that this port was given meanwhile (a camera's burst of packets copied to a
+// recorder, a speaker's forwarded to a member). Under load, a system call and the receiver's
+// wake-up are shared by many packets; when idle, a packet waits only for the handlers already
+// ready. RTCP is sent at once.
 class TapPorts : public std::enable_shared_from_this<TapPorts> {
  public:
   static Result<std::shared_ptr<TapPorts>> open(boost::asio::io_context& io,
@@ -52,16 +57,30 @@ class TapPorts : public std::enable_shared_from_this<TapPorts> {
   void set_receiver(bool rtcp, Receiver receiver) {
     (rtcp ? rtcp_receiver_ : receiver_) = std::move(receiver);
   }
+  // Sends what is queued first.
   void close();
   uint16_t port() const { return port_; }
   uint64_t sent() const { return sent_; }
+  // System calls that sent RTP (each one sendmmsg of one or more packets).
+  uint64_t send_calls() const { return send_calls_; }
 
  private:
+  struct Queued {
+    size_t offset = 0;
+    size_t size = 0;
+    boost::asio::ip::udp::endpoint to;
+  };
   TapPorts(boost::asio::io_context& io, uint16_t port) : rtp_(io), rtcp_(io), port_(port) {}
   void drain(bool rtcp);
+  void flush();
   boost::asio::ip::udp::socket rtp_, rtcp_;
   uint16_t port_;
   uint64_t sent_ = 0;
+  uint64_t send_calls_ = 0;
+  std::vector<uint8_t> queued_bytes_;
+  std::vector<Queued> queued_;
+  bool flush_posted_ = false;
+  bool gso_ = true;
   Receiver receiver_, rtcp_receiver_;
   bool closed_ = false;
 };

@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstring>
 
 #include <boost/asio/io_context.hpp>
 
@@ -74,6 +79,53 @@ struct Fixture : ::testing::Test {
                   t0 + std::chrono::milliseconds(20 * i), s0 + std::chrono::milliseconds(20 * i));
   }
 };
+
+// A gateway's GSO send (a run of equal datagrams in one buffer, the last may be shorter) may
+// arrive in one read: each datagram is recorded as it was sent.
+TEST_F(Fixture, DatagramsThatArriveTogetherAreRecordedOneByOne) {
+  StreamSpec spec;
+  spec.label = "1";
+  spec.payloads[0] = sip::RtpMap{0, "PCMU", 8000, 1};
+  std::shared_ptr<StreamReceiver> r;
+  for (uint16_t port = 42600; port < 43000 && !r; port += 2) {
+    auto opened = StreamReceiver::open(io, asio::ip::make_address("127.0.0.1"), port, spec,
+                                       StreamReceiver::Latch::kFirstPacket, &sink);
+    if (opened) r = opened.value();
+  }
+  ASSERT_TRUE(r);
+  r->start();
+  std::vector<std::vector<uint8_t>> sent;
+  std::vector<uint8_t> run;
+  for (int i = 0; i < 4; ++i) {
+    sent.push_back(rtp(static_cast<uint16_t>(i), 160u * i, 0x5150, 0,
+                       std::vector<uint8_t>(i == 3 ? 40 : 160, static_cast<uint8_t>(i))));
+    run.insert(run.end(), sent.back().begin(), sent.back().end());
+  }
+  udp::socket s(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), r->port());
+  iovec part{run.data(), run.size()};
+  alignas(cmsghdr) std::array<uint8_t, CMSG_SPACE(sizeof(uint16_t))> control{};
+  msghdr h{};
+  h.msg_name = const_cast<sockaddr*>(to.data());
+  h.msg_namelen = static_cast<socklen_t>(to.size());
+  h.msg_iov = &part;
+  h.msg_iovlen = 1;
+  h.msg_control = control.data();
+  h.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&h);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  const auto segment = static_cast<uint16_t>(sent[0].size());
+  std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+  if (::sendmsg(s.native_handle(), &h, 0) < 0) GTEST_SKIP() << "no UDP GSO here";
+  for (int i = 0; i < 50 && sink.packets.size() < sent.size(); ++i) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(sink.packets, sent);
+  r->close();
+}
 
 // T12: after latching, packets from anyone else never reach the evidence.
 TEST_F(Fixture, LatchesToTheSdpSourceAndDropsForeignPackets) {

@@ -1,5 +1,10 @@
 #include "recorder/stream.h"
 
+#include <netinet/udp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 
@@ -59,6 +64,11 @@ Result<std::shared_ptr<StreamReceiver>> StreamReceiver::open(asio::io_context& i
   }
   // Room for bursts while the loop writes evidence (the default is ~200 KiB).
   s->rtp_socket_.set_option(asio::socket_base::receive_buffer_size(1 << 20), ec);
+  // A sender's run of equal datagrams (a gateway's GSO send of a camera's frame) may arrive in
+  // one read (drain() cuts it up). Without it, the kernel cuts such a run up on arrival, one
+  // queued buffer and wake-up per datagram. Where the kernel lacks it, datagrams come one by one.
+  const int on = 1;
+  ::setsockopt(s->rtp_socket_.native_handle(), SOL_UDP, UDP_GRO, &on, sizeof on);
   return s;
 }
 
@@ -119,16 +129,43 @@ void StreamReceiver::receive(bool rtcp) {
                     });
 }
 
+// One read may hold several datagrams of one sender (UDP_GRO, set in open()): the control
+// message gives their size, the last may be shorter. Each is handled as if read alone.
 void StreamReceiver::drain(bool rtcp) {
-  thread_local std::array<uint8_t, 2048> buffer;
-  auto& socket = rtcp ? rtcp_socket_ : rtp_socket_;
-  udp::endpoint from;
+  thread_local std::array<uint8_t, 65536> buffer;
+  const int fd = (rtcp ? rtcp_socket_ : rtp_socket_).native_handle();
   for (int i = 0; i < kMaxPerWakeup && !closed_; ++i) {
-    boost::system::error_code ec;
-    const size_t n = socket.receive_from(asio::buffer(buffer), from, 0, ec);
-    if (ec) return;  // would_block: empty
-    on_datagram(rtcp, from, media::Bytes(buffer.data(), n), std::chrono::system_clock::now(),
-                std::chrono::steady_clock::now());
+    udp::endpoint from;
+    iovec part{buffer.data(), buffer.size()};
+    alignas(cmsghdr) std::array<uint8_t, CMSG_SPACE(sizeof(int))> control{};
+    msghdr h{};
+    h.msg_name = from.data();
+    h.msg_namelen = static_cast<socklen_t>(from.capacity());
+    h.msg_iov = &part;
+    h.msg_iovlen = 1;
+    h.msg_control = control.data();
+    h.msg_controllen = control.size();
+    const ssize_t got = ::recvmsg(fd, &h, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: empty
+    }
+    from.resize(h.msg_namelen);
+    const auto n = static_cast<size_t>(got);
+    size_t segment = n;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        int size = 0;
+        std::memcpy(&size, CMSG_DATA(c), sizeof size);
+        if (size > 0) segment = static_cast<size_t>(size);
+      }
+    }
+    const auto at = std::chrono::system_clock::now();
+    const auto steady_at = std::chrono::steady_clock::now();
+    for (size_t offset = 0; offset < n && !closed_; offset += segment) {
+      on_datagram(rtcp, from, media::Bytes(buffer.data() + offset, std::min(segment, n - offset)),
+                  at, steady_at);
+    }
   }
 }
 
