@@ -284,6 +284,30 @@ struct Gateway::Call {
 // The kinds of a member's lines, as the recorders' copies name them.
 enum LineKind : int { kAudioLine = 0, kVideoLine = 1, kSlidesLine = 2 };
 
+// SDES-SRTP (RFC 4568) on a member's line: what it sends is authenticated and decrypted before
+// anything looks at it (a forgery is never mixed, forwarded, copied or latched); what it is sent
+// is encrypted with our key of the answer. Its recorders get the decrypted packets (encrypted
+// again with their own keys where their sessions took SRTP).
+struct LineSrtp {
+  std::string proto;  // as offered (RTP/SAVP, RTP/SAVPF), for our answer
+  int tag = 1;        // the offer's a=crypto tag we took
+  std::string suite;
+  std::string theirs;  // its key (inline parameters): a re-offer may change it
+  std::string ours;    // our key ("inline:...")
+  std::unique_ptr<media::SrtpReceiver> rx;
+  std::unique_ptr<media::SrtpSender> tx;
+  std::vector<uint8_t> out;  // what we send, protected
+  uint64_t failed = 0;       // dropped: did not authenticate
+  std::string crypto() const { return std::to_string(tag) + " " + suite + " " + ours; }
+};
+
+// What arrived on a line with SRTP, authenticated and decrypted: `data` then points into a buffer
+// of the thread (until the next call). False: dropped (counted in `failed`).
+bool srtp_in(LineSrtp& s, std::span<const uint8_t>& data, bool rtcp);
+// Sends `data` from `port` to `to` (RTCP from its RTCP port), encrypted where `s` is not null.
+void srtp_out(MediaTap& port, LineSrtp* s, std::span<const uint8_t> data,
+              const boost::asio::ip::udp::endpoint& to, bool rtcp);
+
 // A member's video line: its camera, or (`slides`) its screen share (RFC 4796). What it sends
 // is forwarded to the others without transcoding; what it is sent is one other member's video
 // (the speaker's; the presenter's screen), switched at keyframes (media/video.h).
@@ -298,6 +322,7 @@ struct Gateway::RoomVideo {
   bool fir = false;                 // it takes FIR (ccm fir) and not PLI (nack pli)
   bool rtcp_mux = false;            // RFC 5761: its RTCP on the RTP port
   std::shared_ptr<MediaTap> port;
+  std::shared_ptr<LineSrtp> srtp;  // null: RTP in the clear
   std::optional<udp::endpoint> sdp, latched, rtcp_latched;
   bool sending = true, receiving = true;
   std::optional<uint32_t> ssrc;  // what it sends under
@@ -321,6 +346,7 @@ struct Gateway::RoomMember {
   std::string rtpmap;                      // as the offer wrote it ("opus/48000/2")
   uint32_t ticks = 160;                    // RTP clock ticks per 20 ms
   std::shared_ptr<MediaTap> port;
+  std::shared_ptr<LineSrtp> srtp;  // its audio's; null: RTP in the clear
   // Strict source, as the relay: media only from the SDP's or the signalling's address, the
   // first packet latching the port; sent to the latched address, before that to the SDP's.
   std::optional<udp::endpoint> sdp;

@@ -220,6 +220,8 @@ struct GatewaySeams {
   MediaAnchor* media = nullptr;           // null: relays on the configured port range
 };
 
+struct LineSrtp;
+
 class Gateway {
  public:
   Gateway(boost::asio::io_context& io, policy::PolicyService& policy, GatewayOptions options);
@@ -422,6 +424,10 @@ class Gateway {
                      const sip::HeaderList& headers);
   // A member's stream as the gateway answered it (codec, telephone-event, ptime; no direction).
   sip::SdpMedia member_media(const RoomMember& m) const;
+  // SRTP for a member's line (null: in the clear), or the refusal (488). `current`: the line's
+  // SRTP so far (a re-offer), kept or given its new key.
+  Result<std::shared_ptr<LineSrtp>> member_srtp(const sip::SdpMedia& line,
+                                                const std::shared_ptr<LineSrtp>& current) const;
   // Dial-in: the language of the dial-in number dialled, if it is one.
   const GatewayOptions::DialInNumber* dial_in_number(const std::string& dialled) const;
   void dial_in(uint64_t session, const sip::Message& invite, const Party& who,

@@ -1545,4 +1545,166 @@ TEST_F(GatewayMeetings, TheConferenceFactoryMakesAMeetingOnTheSpotAndACallEscala
 }
 
 }  // namespace
+
+namespace {
+
+constexpr const char* kSuite = "AES_CM_128_HMAC_SHA1_80";
+
+// A phone's SRTP (SDES) offer at `ip`: PCMU audio and, with `camera_key`, a VP8 camera.
+std::string savp_sdp(const std::string& ip, const std::string& audio_key,
+                     const std::string& camera_key = "") {
+  std::string s = sdp_body(ip, 30000);
+  s.replace(s.find("RTP/AVP"), 7, "RTP/SAVP");
+  s += "a=crypto:2 " + std::string(kSuite) + " " + audio_key + "\r\n";
+  if (!camera_key.empty()) {
+    s += "m=video 30002 RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\n"
+         "a=crypto:1 " +
+         std::string(kSuite) + " " + camera_key + "\r\n";
+  }
+  return s;
+}
+
+std::unique_ptr<media::SrtpSender> srtp_sender(const std::string& key) {
+  return media::SrtpSender::create(media::parse_sdes_key(kSuite, key).value()).value();
+}
+
+// Our key for m-line `line` of an answer, as a receiver of what we send there.
+std::unique_ptr<media::SrtpReceiver> our_key(const std::string& answer, size_t line) {
+  const auto sdp = sip::parse_sdp(answer).value();
+  const auto cryptos = sdp.media.at(line).cryptos();
+  EXPECT_EQ(cryptos.size(), 1u) << answer;
+  if (cryptos.empty()) return nullptr;
+  return media::SrtpReceiver::create(
+             media::parse_sdes_key(cryptos[0].suite, cryptos[0].key_params).value())
+      .value();
+}
+
+std::vector<uint8_t> protect(media::SrtpSender& s, std::vector<uint8_t> p, bool rtcp = false) {
+  EXPECT_TRUE(s.protect(p, rtcp));
+  return p;
+}
+
+bool unprotects(media::SrtpReceiver& r, std::vector<uint8_t> p, bool rtcp = false) {
+  size_t n = p.size();
+  return r.unprotect(p.data(), n, rtcp) == media::SrtpReceiver::Outcome::kOk;
+}
+
+}  // namespace
+
+// SDES-SRTP members (RFC 4568), with SRTP required: each line is answered with a key of ours;
+// what a member sends is authenticated and decrypted before it is mixed, forwarded or copied to
+// the recorders (who get it as sent, in the clear here: they did not take SRTP), and what it is
+// sent is encrypted. A forgery is dropped and counted; a member in the clear is refused.
+TEST_F(GatewayMeetings,
+       SrtpMembersAreAnsweredWithOurKeysAndOnlyWhatAuthenticatesIsHeardOrRecorded) {
+  const Meeting m = start_meetings("gw-meeting-member-srtp", [&](GatewayOptions& o) {
+    o.require_srtp = true;
+    o.recorder_srtp = true;
+    o.allow_sdes_over_plain_sip = true;  // the fake's phones and recorder come over UDP
+  });
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const std::string carol_audio = media::new_sdes_inline(kSuite);
+  const std::string carol_camera = media::new_sdes_inline(kSuite);
+  const std::string bob_audio = media::new_sdes_inline(kSuite);
+  const std::string bob_camera = media::new_sdes_inline(kSuite);
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "sc", "",
+                                   savp_sdp("192.0.2.30", carol_audio, carol_camera));
+  const Sent* ok = ua.find("accept", carol);
+  ASSERT_NE(ok, nullptr);
+  EXPECT_NE(ok->body.find("m=audio"), std::string::npos);
+  EXPECT_NE(ok->body.find(" RTP/SAVP 0 101\r\n"), std::string::npos) << ok->body;
+  EXPECT_NE(ok->body.find(" RTP/SAVPF 96\r\n"), std::string::npos) << ok->body;
+  EXPECT_NE(ok->body.find("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"), std::string::npos);
+  auto to_carol = our_key(ok->body, 0);
+  auto to_carol_camera = our_key(ok->body, 1);
+  ASSERT_TRUE(to_carol && to_carol_camera);
+  const uint64_t bob =
+      user_call("bob", "192.0.2.20", uri, "sb", "", savp_sdp("192.0.2.20", bob_audio, bob_camera));
+  // The recorder takes SRTP with a key of its own.
+  const uint64_t srs = ua.invites_to("sip:srs@").at(0);
+  const std::string offer = ua.placed.at(srs).body;
+  std::string answer = recorder_answer(offer);
+  for (size_t at = answer.find(" RTP/AVP"); at != std::string::npos;
+       at = answer.find(" RTP/AVP", at)) {
+    answer.replace(at, 8, " RTP/SAVP");
+    const size_t end = answer.find("\r\n", at) + 2;
+    answer.insert(
+        end, "a=crypto:1 " + std::string(kSuite) + " " + media::new_sdes_inline(kSuite) + "\r\n");
+  }
+  ua.handlers.on_answered(srs, response_to(ua.placed.at(srs), 200, "OK", answer));
+  const Sent* bob_ok = ua.find("accept", bob);
+  ASSERT_NE(bob_ok, nullptr);
+  auto to_bob = our_key(bob_ok->body, 0);
+  ASSERT_TRUE(to_bob);
+  // A phone in the clear does not join.
+  const uint64_t dave = user_call("dave", "192.0.2.40", uri, "sd");
+  ASSERT_NE(ua.find("reject", dave), nullptr);
+  EXPECT_EQ(ua.find("reject", dave)->status, 488);
+  // Ports: Carol's audio and camera, Bob's audio and camera, then the recorder's copies.
+  auto* carol_port = media.taps.at(0).get();
+  auto* carol_cam = media.taps.at(1).get();
+  auto* bob_port = media.taps.at(2).get();
+  auto* bob_cam = media.taps.at(3).get();
+  const udp::endpoint carol_phone(asio::ip::make_address("192.0.2.30"), 30000);
+  const udp::endpoint bob_phone(asio::ip::make_address("192.0.2.20"), 30000);
+  auto carol_sends = srtp_sender(carol_audio);
+  auto bob_sends = srtp_sender(bob_audio);
+  auto forger = srtp_sender(media::new_sdes_inline(kSuite));
+  for (uint16_t seq = 1; seq <= 5; ++seq) {
+    carol_port->handler(carol_phone, protect(*carol_sends, member_packet(seq)));
+    bob_port->handler(bob_phone, protect(*bob_sends, member_packet(seq)));
+    advance(milliseconds(20));
+  }
+  // The recorder got Carol's audio as she sent it: decrypted, then encrypted under our key of
+  // the recorder's session (its first m-line is hers).
+  const auto* copy = copy_to(media, 40000);
+  ASSERT_NE(copy, nullptr);
+  const size_t sdp_at = offer.find("v=0");
+  auto recorder_key = our_key(offer.substr(sdp_at, offer.find("\r\n--", sdp_at) + 2 - sdp_at), 0);
+  ASSERT_TRUE(recorder_key);
+  auto copied = copy->sent.back().second;
+  size_t copied_size = copied.size();
+  ASSERT_EQ(recorder_key->unprotect(copied.data(), copied_size, false),
+            media::SrtpReceiver::Outcome::kOk);
+  copied.resize(copied_size);
+  EXPECT_EQ(copied, member_packet(5));
+  const size_t copies = copy->sent.size();
+  // A forgery (another key) is neither copied nor mixed: dropped and counted.
+  carol_port->handler(carol_phone, protect(*forger, member_packet(6)));
+  EXPECT_EQ(copy->sent.size(), copies);
+  nlohmann::json members = gw->status()["meetings"][0]["members"];
+  ASSERT_EQ(members.size(), 2u);
+  for (const auto& member : members) {
+    EXPECT_TRUE(member["srtp"].get<bool>()) << member;
+    if (member["aor"] == "sip:carol@contoso.com") {
+      EXPECT_EQ(member["srtpFailed"], 1u) << member;
+      EXPECT_EQ(member["packetsIn"], 5u) << member;
+    }
+  }
+  // What each is sent (the mix) is SRTP under our key of its answer, and only that.
+  ASSERT_FALSE(carol_port->sent.empty());
+  ASSERT_FALSE(bob_port->sent.empty());
+  EXPECT_TRUE(unprotects(*to_carol, carol_port->sent.back().second));
+  EXPECT_TRUE(unprotects(*to_bob, bob_port->sent.back().second));
+  EXPECT_FALSE(unprotects(*to_bob, carol_port->sent.back().second)) << "Carol's key, not Bob's";
+  // Video: Carol's camera, decrypted, is forwarded to Bob encrypted under Bob's key; the
+  // keyframe request to Carol is SRTCP under her camera's key of ours.
+  const udp::endpoint carol_video(asio::ip::make_address("192.0.2.30"), 30002);
+  auto carol_cam_sends = srtp_sender(carol_camera);
+  carol_cam->handler(carol_video, protect(*carol_cam_sends, vp8(1, 0xCA201, false)));
+  advance(milliseconds(20));
+  ASSERT_FALSE(carol_cam->rtcp_sent.empty());
+  auto request = carol_cam->rtcp_sent.back().second;
+  EXPECT_TRUE(media::keyframe_requests(request).empty()) << "encrypted";
+  size_t n = request.size();
+  ASSERT_EQ(to_carol_camera->unprotect(request.data(), n, true), media::SrtpReceiver::Outcome::kOk);
+  request.resize(n);
+  EXPECT_EQ(media::keyframe_requests(request), std::vector<uint32_t>{0xCA201});
+  carol_cam->handler(carol_video, protect(*carol_cam_sends, vp8(2, 0xCA201, true)));
+  ASSERT_FALSE(bob_cam->sent.empty());
+  auto to_bob_camera = our_key(bob_ok->body, 1);
+  ASSERT_TRUE(to_bob_camera);
+  EXPECT_TRUE(unprotects(*to_bob_camera, bob_cam->sent.back().second));
+}
+
 }  // namespace verbatim::gateway::calls_test

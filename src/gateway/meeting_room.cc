@@ -9,7 +9,9 @@
 // the CLI or the REST API in another process counts at the next call. A room exists while it has
 // members; the last to leave ends it.
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -47,7 +49,8 @@ struct Chosen {
 std::optional<Chosen> choose(const sip::SessionDescription& offer) {
   for (size_t i = 0; i < offer.media.size(); ++i) {
     const auto& m = offer.media[i];
-    if (m.media != "audio" || m.port == 0 || !istarts_with(m.proto, "RTP/AVP")) continue;
+    const bool rtp = istarts_with(m.proto, "RTP/AVP") || istarts_with(m.proto, "RTP/SAVP");
+    if (m.media != "audio" || m.port == 0 || !rtp) continue;
     std::optional<Chosen> c;
     std::optional<int> te;
     for (const auto& f : m.formats) {
@@ -133,26 +136,35 @@ bool Gateway::meeting_uri(const sip::Uri& uri, std::string& id) {
 // refusal (status and why).
 Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Message& invite,
                                                 const Party& who) {
-  if (options_.require_srtp) {
-    // Never weaker than calls: meeting media is plain RTP for now, so with SRTP required no one
-    // joins rather than someone joining in the clear.
-    return sip::protocol_error(488, "this gateway requires SRTP, which meetings do not take yet");
-  }
   auto offer = sip::parse_sdp(invite.body());
   if (!offer) {
     return sip::protocol_error(488, invite.body().empty()
                                         ? "joining a meeting needs an offer in the INVITE"
                                         : "bad SDP: " + offer.error().message);
   }
+  const sip::Peer* peer = ua_->peer(session);
+  if (peer && peer->transport != "TLS" && !options_.allow_sdes_over_plain_sip) {
+    for (const auto& line : offer.value().media) {
+      if (line.port != 0 && !line.cryptos().empty()) {
+        // As for calls: keys that crossed the network in the clear protect nothing (RFC 4568 §8.3).
+        return sip::protocol_error(
+            488, "SDES-SRTP keys are exchanged only over TLS (sips:); this offer came over " +
+                     peer->transport);
+      }
+    }
+  }
   const auto chosen = choose(offer.value());
   if (!chosen) {
     return sip::protocol_error(
         488, "no audio stream with a codec the meeting mixes (PCMU, PCMA, G722, opus)");
   }
+  auto srtp = member_srtp(offer.value().media[chosen->line], nullptr);
+  if (!srtp) return srtp.error();
   auto port = media_->open_tap();
   if (!port) return sip::protocol_error(503, port.error().message);
   RoomMember m;
   m.session = session;
+  m.srtp = std::move(srtp).value();
   m.id = next_member_++;
   m.party = who;
   m.encoding = chosen->map.encoding;
@@ -175,7 +187,7 @@ Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Mes
     auto address = asio::ip::make_address(c->address, ec);
     if (!ec && !address.is_unspecified()) m.sdp = udp::endpoint(address, line.port);
   }
-  if (const sip::Peer* peer = ua_->peer(session)) {
+  if (peer) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(peer->address, ec);
     if (!ec) m.signalling = address;
@@ -214,6 +226,7 @@ void Gateway::member_rtp(uint64_t session, const udp::endpoint& from,
     ++member.foreign;
     return;
   }
+  if (member.srtp && !srtp_in(*member.srtp, data, false)) return;
   auto rtp = media::parse_rtp(data);
   if (!rtp) return;
   if (!member.latched) member.latched = from;
@@ -463,7 +476,7 @@ sip::SdpMedia Gateway::member_media(const RoomMember& m) const {
   sip::SdpMedia line;
   line.media = "audio";
   line.port = m.port->port();
-  line.proto = "RTP/AVP";
+  line.proto = m.srtp ? m.srtp->proto : "RTP/AVP";
   line.formats = {std::to_string(m.payload_type)};
   line.attributes.push_back({"rtpmap", std::to_string(m.payload_type) + " " + m.rtpmap});
   if (m.telephone_event) {
@@ -474,7 +487,82 @@ sip::SdpMedia Gateway::member_media(const RoomMember& m) const {
     line.attributes.push_back({"fmtp", te + " 0-16"});
   }
   line.attributes.push_back({"ptime", "20"});
+  if (m.srtp) line.attributes.push_back({"crypto", m.srtp->crypto()});
   return line;
+}
+
+Result<std::shared_ptr<LineSrtp>> Gateway::member_srtp(
+    const sip::SdpMedia& line, const std::shared_ptr<LineSrtp>& current) const {
+  if (line.proto.find("SAVP") == std::string::npos) {
+    // Never weaker than calls: no one joins in the clear where SRTP is required, and a stream
+    // that was secured stays so.
+    if (current) return sip::protocol_error(488, "a stream with SRTP cannot go on in the clear");
+    if (options_.require_srtp) {
+      return sip::protocol_error(
+          488, "this gateway requires SRTP (RTP/SAVP with an a=crypto key, RFC 4568)");
+    }
+    return std::shared_ptr<LineSrtp>();
+  }
+  if (!istarts_with(line.proto, "RTP/SAVP")) {
+    return sip::protocol_error(488, line.proto + " (DTLS-SRTP) is not taken: SDES keys only");
+  }
+  for (const auto& cr : line.cryptos()) {
+    auto theirs = media::parse_sdes_key(cr.suite, cr.key_params);
+    if (!theirs) continue;
+    if (current && current->suite == cr.suite && current->theirs == cr.key_params) {
+      current->tag = cr.tag;
+      return current;  // the same key: the same contexts (a re-offer that changes nothing else)
+    }
+    auto rx = media::SrtpReceiver::create(theirs.value());
+    if (!rx) continue;
+    // A new key of its own is taken; ours stays while the suite does (RFC 4568 §7.1.4).
+    auto s = current && current->suite == cr.suite ? current : std::make_shared<LineSrtp>();
+    if (!s->tx) {
+      s->ours = media::new_sdes_inline(cr.suite);
+      auto key = media::parse_sdes_key(cr.suite, s->ours);
+      auto tx = key ? media::SrtpSender::create(key.value())
+                    : Result<std::unique_ptr<media::SrtpSender>>(key.error());
+      if (!tx) return sip::protocol_error(500, "SRTP: " + tx.error().message);
+      s->tx = std::move(tx).value();
+    }
+    s->proto = line.proto;
+    s->tag = cr.tag;
+    s->suite = cr.suite;
+    s->theirs = cr.key_params;
+    s->rx = std::move(rx).value();
+    return s;
+  }
+  return sip::protocol_error(488, "no a=crypto key the gateway can use (" + line.proto + ")");
+}
+
+bool srtp_in(LineSrtp& s, std::span<const uint8_t>& data, bool rtcp) {
+  thread_local std::array<uint8_t, 2048> plain;
+  size_t n = data.size();
+  if (n > plain.size()) {
+    ++s.failed;
+    return false;
+  }
+  std::memcpy(plain.data(), data.data(), n);
+  if (s.rx->unprotect(plain.data(), n, rtcp) != media::SrtpReceiver::Outcome::kOk) {
+    ++s.failed;  // forged, replayed or damaged
+    return false;
+  }
+  data = std::span<const uint8_t>(plain.data(), n);
+  return true;
+}
+
+void srtp_out(MediaTap& port, LineSrtp* s, std::span<const uint8_t> data, const udp::endpoint& to,
+              bool rtcp) {
+  if (s) {
+    s->out.assign(data.begin(), data.end());
+    if (!s->tx->protect(s->out, rtcp)) return;
+    data = s->out;
+  }
+  if (rtcp) {
+    port.send_rtcp(data, to);
+  } else {
+    port.send(data, to);
+  }
 }
 
 std::string Gateway::meeting_sdp(const std::string& subject, const RoomMember& m) {
@@ -536,6 +624,9 @@ Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Messag
   if (audio.media != "audio" || !ours || audio.port == 0) {
     return sip::protocol_error(488, "the meeting's codec is gone");
   }
+  auto srtp = member_srtp(audio, m.srtp);
+  if (!srtp) return srtp.error();
+  m.srtp = std::move(srtp).value();
   set_direction(m, offer.value(), audio);
   auto moved = [&](const sip::SdpMedia& line, std::optional<udp::endpoint>& sdp,
                    std::optional<udp::endpoint>& latched, bool& receiving) {
@@ -557,10 +648,13 @@ Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Messag
     auto& v = slides ? m.slides : m.video;
     if (!v) continue;
     const auto& line = lines[v->line];
-    if (line.port == 0 || line.media != "video") {
+    auto srtp = line.port == 0 || line.media != "video" ? Result<std::shared_ptr<LineSrtp>>(nullptr)
+                                                        : member_srtp(line, v->srtp);
+    if (line.port == 0 || line.media != "video" || !srtp) {
       stop_member_video(r, m, slides);
       continue;
     }
+    v->srtp = std::move(srtp).value();
     const auto d = line.direction(offer.value().direction());
     v->sending = d == sip::Direction::kSendRecv || d == sip::Direction::kSendOnly;
     v->receiving = d == sip::Direction::kSendRecv || d == sip::Direction::kRecvOnly;
@@ -705,7 +799,7 @@ void Gateway::meeting_tick(const std::string& id) {
     if (!to || !member.receiving) continue;
     media::write_rtp_header(r.packet, member.payload_type, false, seq, ts, member.ssrc);
     r.packet.insert(r.packet.end(), payload->begin(), payload->end());
-    member.port->send(r.packet, *to);
+    srtp_out(*member.port, member.srtp.get(), r.packet, *to, false);
     ++member.packets_out;
   }
   // Absolute deadlines, so the pace does not drift; after a stall (a debugger, a loaded host)
@@ -751,6 +845,13 @@ json Gateway::meetings_status() const {
                          {"recorded", m.party.recorded}});
       if (!m.notice.empty()) members.back()["notice"] = m.notice;
       if (!m.language.empty()) members.back()["language"] = m.language;
+      // SRTP (SDES) on its audio, and what did not authenticate (on any of its lines).
+      members.back()["srtp"] = m.srtp != nullptr;
+      uint64_t srtp_failed = m.srtp ? m.srtp->failed : 0;
+      for (const auto* v : {m.line(kVideoLine), m.line(kSlidesLine)}) {
+        if (v && v->srtp) srtp_failed += v->srtp->failed;
+      }
+      if (srtp_failed) members.back()["srtpFailed"] = srtp_failed;
       for (const auto* v : {m.line(kVideoLine), m.line(kSlidesLine)}) {
         if (!v) continue;
         auto shown = r->members.find(v->view.shown());

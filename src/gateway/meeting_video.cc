@@ -76,11 +76,14 @@ Status Gateway::add_member_video(uint64_t session, RoomMember& m,
     return make_error(ErrorCode::kAlreadyExists,
                       slides ? "a second screen share stream" : "a second camera stream");
   }
-  if (line.port == 0 || !istarts_with(line.proto, "RTP/AVP")) {
-    return make_error(ErrorCode::kInvalidArgument, "not an RTP/AVP(F) stream");
+  if (line.port == 0 ||
+      !(istarts_with(line.proto, "RTP/AVP") || istarts_with(line.proto, "RTP/SAVP"))) {
+    return make_error(ErrorCode::kInvalidArgument, "not an RTP/AVP(F) or RTP/SAVP(F) stream");
   }
   const auto pt = video_codec(line);
   if (!pt) return make_error(ErrorCode::kNotFound, "no VP8 or H.264");
+  auto srtp = member_srtp(line, nullptr);
+  if (!srtp) return srtp.error();
   auto port = media_->open_tap();
   if (!port) return port.error();
   thread_local std::mt19937 rng{std::random_device{}()};
@@ -95,6 +98,7 @@ Status Gateway::add_member_video(uint64_t session, RoomMember& m,
   v.fir = feedback(line, *pt, "ccm fir") && !feedback(line, *pt, "nack pli");
   v.rtcp_mux = line.has_attribute("rtcp-mux");
   v.port = std::move(port).value();
+  v.srtp = std::move(srtp).value();
   if (const auto* c = offer.connection_for(line)) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(c->address, ec);
@@ -117,7 +121,7 @@ sip::SdpMedia Gateway::video_media(const RoomVideo& v) const {
   sip::SdpMedia line;
   line.media = "video";
   line.port = v.port->port();
-  line.proto = "RTP/AVPF";
+  line.proto = v.srtp ? (v.srtp->proto == "RTP/SAVP" ? "RTP/SAVP" : "RTP/SAVPF") : "RTP/AVPF";
   const std::string pt = std::to_string(v.payload_type);
   line.formats = {pt};
   line.attributes.push_back({"rtpmap", pt + " " + v.rtpmap});
@@ -125,6 +129,7 @@ sip::SdpMedia Gateway::video_media(const RoomVideo& v) const {
   line.attributes.push_back({"rtcp-fb", pt + (v.fir ? " ccm fir" : " nack pli")});
   if (v.rtcp_mux) line.attributes.push_back({"rtcp-mux", std::nullopt});
   if (v.slides) line.attributes.push_back({"content", "slides"});
+  if (v.srtp) line.attributes.push_back({"crypto", v.srtp->crypto()});
   return line;
 }
 
@@ -162,8 +167,13 @@ void Gateway::member_video(uint64_t session, bool slides, const udp::endpoint& f
     member_video_rtcp(session, slides, from, data);
     return;
   }
+  const bool was_latched = v->latched.has_value();
   if (!from_member(*m, v->sdp, v->latched, from)) {
     ++v->foreign;
+    return;
+  }
+  if (v->srtp && !srtp_in(*v->srtp, data, false)) {
+    if (!was_latched) v->latched.reset();  // only what authenticates fixes the port
     return;
   }
   auto rtp = media::parse_rtp(data);
@@ -187,7 +197,7 @@ void Gateway::member_video(uint64_t session, bool slides, const udp::endpoint& f
     if (!ov->view.forward(session, packet, data, key, ov->payload_type, room->video_out)) continue;
     const auto to = ov->latched ? ov->latched : ov->sdp;
     if (!to) continue;
-    ov->port->send(room->video_out, *to);
+    srtp_out(*ov->port, ov->srtp.get(), room->video_out, *to, false);
     ++ov->packets_out;
     ++v->forwarded;
   }
@@ -199,7 +209,12 @@ void Gateway::member_video_rtcp(uint64_t session, bool slides, const udp::endpoi
   RoomVideo* v = m ? m->line(slides ? kSlidesLine : kVideoLine) : nullptr;
   if (!v) return;
   // Its RTCP comes from its RTP address's host (the port above, or the same with rtcp-mux).
+  const bool was_latched = v->rtcp_latched.has_value();
   if (!from_member(*m, v->sdp, v->rtcp_latched, from)) return;
+  if (v->srtp && !srtp_in(*v->srtp, data, true)) {
+    if (!was_latched) v->rtcp_latched.reset();
+    return;
+  }
   for (uint32_t media_ssrc : media::keyframe_requests(data)) {
     if (media_ssrc != v->view.ssrc()) continue;
     ++v->requests_received;
@@ -224,7 +239,7 @@ void Gateway::request_keyframe(Room& room, uint64_t member, bool slides) {
   if (!to) return;
   v->last_request = now;
   media::write_keyframe_request(room.video_out, v->view.ssrc(), *v->ssrc, v->fir, v->fir_seq++);
-  v->port->send_rtcp(room.video_out, *to);
+  srtp_out(*v->port, v->srtp.get(), room.video_out, *to, true);
   ++v->requests_sent;
   ++metrics_.meeting_keyframe_requests;
 }

@@ -292,6 +292,67 @@ class BaresipTlsTest(TlsTestCase):
         self.assertEqual(leg["state"], "ended", leg)
 
 
+    def test_baresip_phones_join_a_recorded_meeting_over_tls_with_srtp(self):
+        """Two baresip phones, signalling over TLS and media as SDES-SRTP (mandatory on their side;
+        required by the gateway), join a meeting that records Alice: the gateway decrypts what each
+        sends before mixing and copying it, sends each its mix encrypted, and the recorder (over
+        TLS; with SRTP required its leg is SRTP too) gets both voices."""
+        if not BARESIP or not os.path.isdir(MODULES):
+            self.fail("needs baresip (Debian package baresip-core; scripts/bootstrap.sh installs it)")
+        rec, rports = self.serve("recorder")
+        self.policy([])
+        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
+                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
+        gw, ports = self.serve("gateway", gateway={"require_srtp": True})
+        tls = ports["gateway:sips"]
+        made = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Rates desk",
+                           "--json", check=0)
+        uri = f"sip:meet-{json.loads(made.stdout)['id']}@contoso.com"
+        phones = []
+
+        def phone(user, password):
+            b = Baresip(os.path.join(self.tmp, user), "", f"sip_cafile {self.ca}\nmodule srtp.so\n")
+            phones.append(b)
+            b.command("uanew", f'<sip:{user}@contoso.com;transport=tls>;auth_pass={password};'
+                               f'outbound="sip:127.0.0.1:{tls};transport=tls";regint=600;mediaenc=srtp-mand')
+            b.wait_event({"REGISTER_OK"})
+            return b
+
+        def members():
+            with open(os.path.join(self.data, "gateway-status.json")) as f:
+                meetings = json.load(f)["meetings"]
+            return meetings[0]["members"] if meetings else []
+
+        try:
+            alice = phone("alice", "alice-secret-1")
+            bob = phone("bob", "bob-secret-22")
+            for b in (alice, bob):
+                b.command("dial", uri)
+                b.wait_event({"CALL_ESTABLISHED"})
+            heard = wait_until(lambda: len(members()) == 2 and all(m["packetsIn"] > 100 for m in members()), 15)
+            self.assertTrue(heard, members())
+            for m in members():
+                self.assertTrue(m["srtp"], m)
+                self.assertNotIn("srtpFailed", m)
+                self.assertGreater(m["packetsOut"], 100, m)  # the mix, sent back encrypted
+            for b in (alice, bob):
+                b.command("hangup")
+                b.wait_event({"CALL_CLOSED"})
+        finally:
+            for b in phones:
+                b.stop()
+        self.assertTrue(wait_until(lambda: not members(), 10), members())
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        started = re.findall(r"recording (\w+) started", open(rec.log).read())
+        self.assertEqual(len(started), 1, "one session for the meeting")
+        md = json.loads(self.run_vb("archive", "show", started[0], check=0).stdout)["metadata"]
+        self.assertEqual(sorted(p["aor"] for p in md["participants"]),
+                         ["sip:alice@contoso.com", "sip:bob@contoso.com"], md)
+        for p in md["participants"]:  # each voice, on a stream of its own
+            streams = [x for x in md["streams"] if x["label"] in p["sendsOnLabels"]]
+            self.assertGreater(sum(x["packets"] for x in streams), 100, md["streams"])
+
 class FakeDns(LoopbackUdpServer):
     """A tiny authoritative DNS server on loopback: A and SRV records from a table, NXDOMAIN for
     other names (c-ares, through the gateway's RFC 3263 resolver, asks it)."""
