@@ -262,6 +262,7 @@ void Gateway::stop() {
   stopping_ = true;
   end_meetings();
   end_chats();
+  end_dial_outs();
   std::vector<uint64_t> ids;
   for (const auto& [id, c] : calls_) ids.push_back(id);
   for (uint64_t id : ids) {

@@ -203,6 +203,8 @@ struct GatewayMetrics {
   uint64_t meeting_keyframe_requests = 0;  // PLI or FIR sent to a video sender
   uint64_t meeting_presenter_changes = 0;  // the screen share's presenter changed
   uint64_t meeting_adhoc = 0;              // conferences made through the conference factory
+  uint64_t meeting_dial_outs = 0;          // users the focus called at a member's REFER
+  uint64_t meeting_dial_outs_failed = 0;   // of which none answered, or could not join
   uint64_t meeting_escalations = 0;        // calls' REFERs to a meeting passed on to the other
   uint64_t chat_messages = 0;    // one-to-one MESSAGEs relayed (kept first where recorded)
   uint64_t chat_refused = 0;     // not a user, not text, too long, not registered, recording
@@ -278,6 +280,7 @@ class Gateway {
   struct ChatLeg;
   struct ChatRecording;
   struct ChatDelivery;
+  struct DialOut;
   struct SessionRef {
     uint64_t call = 0;
     const Usage* usage = nullptr;
@@ -417,6 +420,16 @@ class Gateway {
   void meeting_tick(const std::string& id);
   std::string meeting_sdp(const std::string& subject, const RoomMember& m);
   Result<RoomMember> new_member(uint64_t session, const sip::Message& invite, const Party& who);
+  Result<RoomMember> new_member(uint64_t session, std::string_view sdp, const std::string& call_id,
+                                const Party& who, std::shared_ptr<MediaTap> port);
+  // The focus dialling out (meeting_dial_out.cc): a member's REFER naming a user.
+  bool meeting_refer(uint64_t session, const sip::Message& refer);
+  void dial_out_progress(uint64_t session, const sip::Message& response);
+  void dial_out_answered(uint64_t session, const sip::Message& response);
+  void dial_out_failed(uint64_t session, int status, const sip::Message* response);
+  void dial_out_done(uint64_t id, int status, const std::string& reason);
+  void end_dial_outs();
+  void journal_member(uint64_t session, const std::string& call_id);
   void member_rtp(uint64_t session, const boost::asio::ip::udp::endpoint& from,
                   std::span<const uint8_t> data);
   void admit(RoomMember&& m, const Meeting* meeting);
@@ -572,6 +585,9 @@ class Gateway {
   std::map<uint64_t, std::string> chat_legs_;                     // a chat leg's session -> key
   std::map<uint64_t, std::unique_ptr<ChatDelivery>> deliveries_;  // by id
   uint64_t next_delivery_ = 1;
+  std::map<uint64_t, std::unique_ptr<DialOut>> dial_outs_;  // by id
+  std::map<uint64_t, uint64_t> dial_out_forks_;             // an INVITE's session -> its dial-out
+  uint64_t next_dial_out_ = 1;
   sip::Timer health_timer_;
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;

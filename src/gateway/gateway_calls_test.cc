@@ -1589,6 +1589,72 @@ bool unprotects(media::SrtpReceiver& r, std::vector<uint8_t> p, bool rtcp = fals
   return r.unprotect(p.data(), n, rtcp) == media::SrtpReceiver::Outcome::kOk;
 }
 
+// The focus dials out (RFC 4579 §5.3): Carol, in a meeting, REFERs the focus to Dave. Every
+// registration of Dave's is called from the meeting's URI, as its focus, with audio in each codec
+// the meeting mixes; his answer makes him a member, and Carol is told each step in NOTIFYs. A
+// user whose phone refuses: Carol is told that status.
+TEST_F(GatewayMeetings, AMembersReferMakesTheFocusCallSomeoneInAndTellsHowItWent) {
+  const Meeting m = start_meetings("gw-meeting-dial-out");
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "dc");
+  ASSERT_NE(ua.find("accept", carol), nullptr);
+  auto refer = [&](const std::string& to) {
+    return ua.handlers.on_refer(carol, request("REFER", "Refer-To: <" + to + ">\r\n"));
+  };
+  // Declined: a meeting, someone who is not a user, Carol herself, a method other than INVITE.
+  EXPECT_FALSE(refer(uri));
+  EXPECT_FALSE(refer("sip:nobody@contoso.com"));
+  EXPECT_FALSE(refer("sip:carol@contoso.com"));
+  EXPECT_FALSE(refer("sip:dave@contoso.com;method=BYE"));
+  ASSERT_TRUE(refer("sip:dave@contoso.com"));
+  EXPECT_FALSE(refer("sip:dave@contoso.com")) << "being called already";
+  EXPECT_TRUE(ua.invites_to("sip:dave@").empty()) << "called after the 202";
+  advance(milliseconds(1));
+  ASSERT_EQ(ua.invites_to("sip:dave@").size(), 1u);
+  const uint64_t dave = ua.invites_to("sip:dave@")[0];
+  const sip::OutgoingCall& placed = ua.placed.at(dave);
+  EXPECT_NE(placed.from.find("<" + m.uri + ">"), std::string::npos) << placed.from;
+  EXPECT_EQ(placed.contact_user, "meet-" + m.id);
+  EXPECT_EQ(placed.contact_params, ";isfocus");
+  for (const char* codec : {"G722/8000", "opus/48000/2", "PCMU/8000", "PCMA/8000"}) {
+    EXPECT_NE(placed.body.find(codec), std::string::npos) << placed.body;
+  }
+  // Dave's phone rings, then answers in PCMU: he is in the meeting, and heard.
+  ua.handlers.on_progress(dave, response_to(placed, 180, "Ringing", ""));
+  ua.handlers.on_answered(dave, response_to(placed, 200, "OK", sdp_body("192.0.2.40", 30000)));
+  std::vector<int> told;
+  for (const auto& sent : ua.sent) {
+    if (sent.what == "notify" && sent.session == carol) told.push_back(sent.status);
+  }
+  EXPECT_EQ(told, (std::vector<int>{180, 200}));
+  nlohmann::json members = gw->status()["meetings"][0]["members"];
+  ASSERT_EQ(members.size(), 2u) << members;
+  EXPECT_EQ(members[1]["aor"], "sip:dave@contoso.com");
+  EXPECT_EQ(members[1]["codec"], "PCMU");
+  EXPECT_TRUE(members[1]["admitted"].get<bool>());
+  const udp::endpoint dave_phone(asio::ip::make_address("192.0.2.40"), 30000);
+  for (uint16_t seq = 1; seq <= 3; ++seq) media.taps.at(1)->handler(dave_phone, member_packet(seq));
+  advance(milliseconds(100));
+  EXPECT_EQ(gw->status()["meetings"][0]["members"][1]["packetsIn"], 3u);
+  EXPECT_FALSE(media.taps.at(0)->sent.empty()) << "Carol hears the mix";
+  EXPECT_FALSE(media.taps.at(1)->sent.empty()) << "and so does Dave";
+  ua.handlers.on_ended(dave, "bye");
+  EXPECT_EQ(gw->status()["meetings"][0]["members"].size(), 1u);
+  // Bob's phone refuses: Carol hears 486, and the port is given back.
+  const int open = media.open_ports;
+  ASSERT_TRUE(refer("sip:bob@contoso.com"));
+  advance(milliseconds(1));
+  const uint64_t bob = ua.invites_to("sip:bob@").back();
+  const sip::Message busy = response_to(ua.placed.at(bob), 486, "Busy Here", "");
+  ua.handlers.on_failed(bob, 486, &busy);
+  const Sent* last = last_sent(ua, "notify", carol);
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(last->status, 486);
+  EXPECT_EQ(media.open_ports, open);
+  EXPECT_EQ(gw->metrics().meeting_dial_outs, 2u);
+  EXPECT_EQ(gw->metrics().meeting_dial_outs_failed, 1u);
+}
+
 }  // namespace
 
 // SDES-SRTP members (RFC 4568), with SRTP required: each line is answered with a key of ours;

@@ -136,11 +136,20 @@ bool Gateway::meeting_uri(const sip::Uri& uri, std::string& id) {
 // refusal (status and why).
 Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Message& invite,
                                                 const Party& who) {
-  auto offer = sip::parse_sdp(invite.body());
+  auto call_id = invite.call_id();
+  return new_member(session, invite.body(), call_id ? std::string(call_id.value()) : "", who,
+                    nullptr);
+}
+
+// `sdp`: the member's offer, or (`port` given: the focus dialled out, and that port is in our
+// offer) its answer; either way it names the codec and where the member is.
+Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, std::string_view sdp,
+                                                const std::string& call_id, const Party& who,
+                                                std::shared_ptr<MediaTap> port) {
+  auto offer = sip::parse_sdp(sdp);
   if (!offer) {
-    return sip::protocol_error(488, invite.body().empty()
-                                        ? "joining a meeting needs an offer in the INVITE"
-                                        : "bad SDP: " + offer.error().message);
+    return sip::protocol_error(488, sdp.empty() ? "joining a meeting needs an offer in the INVITE"
+                                                : "bad SDP: " + offer.error().message);
   }
   const sip::Peer* peer = ua_->peer(session);
   if (peer && peer->transport != "TLS" && !options_.allow_sdes_over_plain_sip) {
@@ -160,8 +169,11 @@ Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Mes
   }
   auto srtp = member_srtp(offer.value().media[chosen->line], nullptr);
   if (!srtp) return srtp.error();
-  auto port = media_->open_tap();
-  if (!port) return sip::protocol_error(503, port.error().message);
+  if (!port) {
+    auto opened = media_->open_tap();
+    if (!opened) return sip::protocol_error(503, opened.error().message);
+    port = std::move(opened).value();
+  }
   RoomMember m;
   m.session = session;
   m.srtp = std::move(srtp).value();
@@ -173,14 +185,14 @@ Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, const sip::Mes
   m.rtpmap = chosen->map.encoding + "/" + std::to_string(chosen->map.clock_rate) +
              (chosen->map.channels > 1 ? "/" + std::to_string(chosen->map.channels) : "");
   m.ticks = media::frame_ticks(m.encoding);
-  m.port = std::move(port).value();
+  m.port = std::move(port);
   thread_local std::mt19937 rng{std::random_device{}()};
   m.ssrc = rng();
   m.seq = static_cast<uint16_t>(rng());
   m.timestamp = rng();
   m.origin = rng() | 1u;
   m.joined_at = format_iso8601(wall_->now());
-  if (auto call_id = invite.call_id()) m.call_id = std::string(call_id.value());
+  m.call_id = call_id;
   const auto& line = offer.value().media[chosen->line];
   if (const auto* c = offer.value().connection_for(line)) {
     boost::system::error_code ec;
@@ -293,7 +305,11 @@ void Gateway::answer_member(uint64_t session, const std::string& call_id, const 
   } else {
     warn_on_error(ua_->accept(session, sdp, headers), "answering a meeting's member");
   }
-  // In the journal, so a gateway restarted after a crash ends what it left.
+  journal_member(session, call_id);
+}
+
+// In the journal, so a gateway restarted after a crash ends what it left.
+void Gateway::journal_member(uint64_t session, const std::string& call_id) {
   const sip::Dialog* d = ua_->dialog(session);
   const sip::Peer* peer = ua_->peer(session);
   if (journal_ && d && peer) {

@@ -54,6 +54,8 @@ json Gateway::status() const {
              {"meetingKeyframeRequests", m.meeting_keyframe_requests},
              {"meetingPresenterChanges", m.meeting_presenter_changes},
              {"meetingAdhoc", m.meeting_adhoc},
+             {"meetingDialOuts", m.meeting_dial_outs},
+             {"meetingDialOutsFailed", m.meeting_dial_outs_failed},
              {"meetingEscalations", m.meeting_escalations},
              {"chatMessages", m.chat_messages},
              {"chatRefused", m.chat_refused},

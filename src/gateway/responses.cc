@@ -17,6 +17,10 @@ namespace verbatim::gateway {
 
 // Each event goes to the usage of its session (usages.cc).
 void Gateway::on_progress(uint64_t session, const sip::Message& response) {
+  if (dial_out_forks_.contains(session)) {
+    dial_out_progress(session, response);
+    return;
+  }
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   auto c = calls_.find(it->second.call);
@@ -25,6 +29,10 @@ void Gateway::on_progress(uint64_t session, const sip::Message& response) {
 }
 
 void Gateway::on_answered(uint64_t session, const sip::Message& response) {
+  if (dial_out_forks_.contains(session)) {
+    dial_out_answered(session, response);
+    return;
+  }
   if (chat_legs_.contains(session)) {
     chat_leg_answered(session);
     return;
@@ -93,6 +101,10 @@ Gateway::Call* Gateway::take_session(uint64_t session, SessionRef& ref) {
 }
 
 void Gateway::on_failed(uint64_t session, int status, const sip::Message* response) {
+  if (dial_out_forks_.contains(session)) {
+    dial_out_failed(session, status, response);
+    return;
+  }
   if (chat_legs_.contains(session)) {
     chat_leg_gone(session,
                   "refused: " + std::to_string(status) + " " +
@@ -115,6 +127,10 @@ void Gateway::on_failed(uint64_t session, int status, const sip::Message* respon
 void Gateway::on_ended(uint64_t session, std::string_view why) {
   if (room_sessions_.contains(session)) {
     leave_meeting(session, why);
+    return;
+  }
+  if (dial_out_forks_.contains(session)) {  // before an answer: as a failure
+    dial_out_failed(session, 487, nullptr);
     return;
   }
   if (chat_legs_.contains(session)) {

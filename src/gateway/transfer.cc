@@ -18,6 +18,7 @@ namespace verbatim::gateway {
 // A party's REFER (blind transfer, RFC 3515): accepted (202) when the call is connected and the
 // target is someone the gateway can reach; the rest happens after the 202 has gone.
 bool Gateway::on_refer(uint64_t session, const sip::Message& refer) {
+  if (room_sessions_.contains(session)) return meeting_refer(session, refer);
   auto it = sessions_.find(session);
   if (it == sessions_.end() || !it->second.usage->party()) return false;
   auto ci = calls_.find(it->second.call);

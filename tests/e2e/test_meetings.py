@@ -517,6 +517,33 @@ class MeetingInteropTest(MeetingCase):
         self.assertGreater(packets["sip:alice@contoso.com"], packets["sip:bob@contoso.com"], md["streams"])
 
 
+    @unittest.skipUnless(BARESIP, "baresip is not installed (scripts/bootstrap.sh installs it)")
+    def test_a_member_adds_someone_by_refer_and_the_focus_calls_them_in(self):
+        """RFC 4579 §5.3 from a real phone: Alice (baresip) is in a meeting and transfers the call
+        to Bob, a REFER to the focus naming him. The gateway calls Bob's phone (baresip, answering
+        by itself) from the meeting, as its focus; Bob joins the meeting. Alice's phone, told 200,
+        ends its own call as a transferor does; Bob stays."""
+        gw, gw_port = self.start_gateway()
+        m = self.meeting()
+        bob = self.phone("bob", PASSWORDS["bob"], gw_port, ";answermode=auto")
+        alice = self.phone("alice", PASSWORDS["alice"], gw_port)
+        alice.command("dial", f"sip:meet-{m['id']}@contoso.com")
+        alice.wait_event({"CALL_ESTABLISHED"})
+        alice.command("transfer", "sip:bob@contoso.com")
+        bob.wait_event({"CALL_ESTABLISHED"}, timeout=15)
+
+        def aors():
+            meetings = self.status()["meetings"]
+            return sorted(x["aor"] for x in meetings[0]["members"]) if meetings else []
+        self.assertTrue(wait_until(lambda: "sip:bob@contoso.com" in aors(), 5), aors())
+        self.assertTrue(wait_until(lambda: aors() == ["sip:bob@contoso.com"], 10), aors())  # Alice left
+        self.assertEqual(self.status()["totals"]["meetingDialOuts"], 1)
+        with open(gw.log) as f:
+            self.assertIn("sip:bob@contoso.com answered the focus's call", f.read())
+        bob.command("hangup")
+        bob.wait_event({"CALL_CLOSED"})
+        self.assertTrue(wait_until(lambda: self.status()["meetings"] == [], 5), self.status())
+
 class RecordedMeetingTest(MeetingCase):
     """Two recorded users under different policies (two applications, each with its recorder) in
     one meeting with unrecorded members and a dial-in caller."""

@@ -2,6 +2,7 @@
 mutual TLS from the gateway to its recorders with the SRTP keys inside it, HTTPS for the REST
 API; the protocol floor (TLS 1.2+, forward-secret AEAD suites only) checked by real TLS clients;
 SDES keys refused over plain SIP; no downgrade to plain RTP when SRTP is required."""
+import base64
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import unittest
 import urllib.request
 import warnings
 
@@ -21,6 +23,8 @@ from helpers import BIN, LoopbackUdpServer, free_port_block, main, wait_until  #
 from sip_ua import Message, SipUA, TlsSipUA  # noqa: E402
 from test_gateway import SETUP, CALLEE, GatewayTestCase, caller_scenario  # noqa: E402
 from test_sip_softphone import BARESIP, MODULES, Baresip  # noqa: E402
+from video_media import FFMPEG, send_video  # noqa: E402
+from video_media import ports as ports_of  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # ssl.TLSVersion.TLSv1_1 below
 
@@ -352,6 +356,59 @@ class BaresipTlsTest(TlsTestCase):
         for p in md["participants"]:  # each voice, on a stream of its own
             streams = [x for x in md["streams"] if x["label"] in p["sendsOnLabels"]]
             self.assertGreater(sum(x["packets"] for x in streams), 100, md["streams"])
+
+@unittest.skipUnless(FFMPEG, "ffmpeg is not installed (scripts/bootstrap.sh installs it)")
+class SrtpMeetingVideoTest(TlsTestCase):
+    def test_a_camera_sent_as_srtp_by_ffmpeg_is_decrypted_and_recorded_decodable(self):
+        """A meeting member over TLS offers SDES-SRTP audio and a VP8 camera (SRTP required), and
+        ffmpeg sends the camera as SRTP: the gateway authenticates and decrypts every packet, the
+        recorder keeps the camera, and the playback job makes a WebM file of it that decodes."""
+        rec, rports = self.serve("recorder")
+        self.policy([])
+        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
+                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
+        gw, gports = self.serve("gateway", gateway={"require_srtp": True})
+        made = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Video desk",
+                           "--json", check=0)
+        meeting = json.loads(made.stdout)["id"]
+        ua = TlsSipUA("alice", "alice-secret-1", gports["gateway:sips"], self.ca)
+        self.addCleanup(ua.close)
+        camera = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        camera.bind(("127.0.0.1", 0))
+        self.addCleanup(camera.close)
+        camera_key = base64.b64encode(os.urandom(30)).decode()
+        sdp = (ua.sdp() + f"m=video {camera.getsockname()[1]} RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"
+               f"a=rtcp-fb:96 nack pli\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{camera_key}\r\n")
+        d = ua.call(f"meet-{meeting}", sdp=sdp, talk=False)
+        self.assertIn(" RTP/SAVPF 96\r\n", d.answer)
+        self.assertEqual(d.answer.count("a=crypto:"), 2, d.answer)  # a key of ours for each line
+        sender = send_video(ports_of(d.answer)[1], "VP8", 3, 0xA11CE, "testsrc", srtp_key=camera_key)
+        _, err = sender.communicate(timeout=30)
+        self.assertEqual(sender.returncode, 0, err)
+
+        def member():
+            with open(os.path.join(self.data, "gateway-status.json")) as f:
+                meetings = json.load(f)["meetings"]
+            return meetings[0]["members"][0] if meetings else {}
+        self.assertTrue(wait_until(lambda: member().get("video", {}).get("packetsIn", 0) > 50, 5), member())
+        m = member()
+        self.assertTrue(m["srtp"], m)
+        self.assertNotIn("srtpFailed", m)  # every packet authenticated
+        self.assertGreaterEqual(m["video"]["keyframesIn"], 2, m)  # decrypted: its keyframes are seen
+        self.assertEqual(ua.in_dialog(d, "BYE").status, 200)
+        jobs = []
+
+        def played():
+            nonlocal jobs
+            r = self.run_vb("jobs", "list", "--json")
+            jobs = json.loads(r.stdout) if r.returncode == 0 else []
+            return any(j["state"] == "done" and j["kind"] == "playback" for j in jobs)
+        self.assertTrue(wait_until(played, 60), jobs)
+        recording = re.findall(r"recording (\w+) started", open(rec.log).read())[0]
+        shown = json.loads(self.run_vb("archive", "show", recording, check=0).stdout)
+        videos = shown["metadata"]["playback"].get("videos", [])
+        self.assertEqual([v["codec"] for v in videos], ["VP8"], shown["metadata"]["playback"])
+        self.assertGreater(videos[0]["frames"], 60, videos[0])
 
 class FakeDns(LoopbackUdpServer):
     """A tiny authoritative DNS server on loopback: A and SRV records from a table, NXDOMAIN for

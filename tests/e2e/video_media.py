@@ -83,16 +83,19 @@ def keyframe(encoding, p):
     return kind in (5, 7)
 
 
-def send_video(port, codec, seconds, ssrc, pattern):
+def send_video(port, codec, seconds, ssrc, pattern, srtp_key=None):
     """ffmpeg encoding a test pattern (320x240, 25 frames a second, a keyframe a second) as RTP to
-    the gateway's `port`, in real time."""
+    the gateway's `port`, in real time; with `srtp_key` (an SDES key, base64), as SRTP
+    (AES_CM_128_HMAC_SHA1_80)."""
     enc = (["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-payload_type", "96"]
            if codec == "VP8" else
            ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
             "-x264-params", "repeat-headers=1", "-pix_fmt", "yuv420p", "-payload_type", "97"])
+    secure = ["-srtp_out_suite", "AES_CM_128_HMAC_SHA1_80", "-srtp_out_params", srtp_key] if srtp_key else []
     return subprocess.Popen([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
                              "-i", f"{pattern}=size=320x240:rate=25", "-t", str(seconds), "-g", "25", "-an",
-                             *enc, "-ssrc", str(ssrc), "-f", "rtp", f"rtp://127.0.0.1:{port}?pkt_size=1200"],
+                             *enc, "-ssrc", str(ssrc), "-f", "rtp", *secure,
+                             f"{'srtp' if srtp_key else 'rtp'}://127.0.0.1:{port}?pkt_size=1200"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
