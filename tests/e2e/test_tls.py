@@ -84,6 +84,25 @@ class TlsTestCase(GatewayTestCase):
         self.assertTrue(found, open(log).read())
         return p, found
 
+    def tls_tenant(self, **gateway):
+        """A recorder reached over TLS, Alice recorded by it, and a gateway requiring SRTP: the
+        recorder's process and the gateway's TLS port."""
+        rec, rports = self.serve("recorder")
+        self.policy([])
+        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
+                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
+        _, ports = self.serve("gateway", gateway={"require_srtp": True, **gateway})
+        return rec, ports["gateway:sips"]
+
+    def tls_phone(self, phones, user, password, tls, extra=""):
+        """A baresip phone registered over TLS with mandatory SRTP (appended to `phones`)."""
+        b = Baresip(os.path.join(self.tmp, user), "", f"sip_cafile {self.ca}\nmodule srtp.so\n")
+        phones.append(b)
+        b.command("uanew", f'<sip:{user}@contoso.com;transport=tls>;auth_pass={password};'
+                           f'outbound="sip:127.0.0.1:{tls};transport=tls";regint=600;mediaenc=srtp-mand{extra}')
+        b.wait_event({"REGISTER_OK"})
+        return b
+
     def handshake(self, port, ctx, hostname="127.0.0.1"):
         """Whether a TLS handshake with `ctx` succeeds; the negotiated version and cipher."""
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -257,23 +276,11 @@ class BaresipTlsTest(TlsTestCase):
         certificate against our CA) and media as SDES-SRTP; the call is recorded."""
         if not BARESIP or not os.path.isdir(MODULES):
             self.fail("needs baresip (Debian package baresip-core; scripts/bootstrap.sh installs it)")
-        rec, rports = self.serve("recorder")
-        self.policy([])
-        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
-                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
-        gw, ports = self.serve("gateway", gateway={"require_srtp": True})
-        tls = ports["gateway:sips"]
+        rec, tls = self.tls_tenant()
         phones = []
 
         def phone(user, password, extra=""):
-            b = Baresip(os.path.join(self.tmp, user), "",
-                        f"sip_cafile {self.ca}\nmodule srtp.so\n")
-            phones.append(b)
-            b.command("uanew", f'<sip:{user}@contoso.com;transport=tls>;auth_pass={password};'
-                               f'outbound="sip:127.0.0.1:{tls};transport=tls";regint=600;'
-                               f'mediaenc=srtp-mand{extra}')
-            b.wait_event({"REGISTER_OK"})
-            return b
+            return self.tls_phone(phones, user, password, tls, extra)
 
         try:
             bob = phone("bob", "bob-secret-22", ";answermode=auto")
@@ -295,7 +302,6 @@ class BaresipTlsTest(TlsTestCase):
         leg = c["recordings"][0]["applications"][0]["instances"][0]
         self.assertEqual(leg["state"], "ended", leg)
 
-
     def test_baresip_phones_join_a_recorded_meeting_over_tls_with_srtp(self):
         """Two baresip phones, signalling over TLS and media as SDES-SRTP (mandatory on their side;
         required by the gateway), join a meeting that records Alice: the gateway decrypts what each
@@ -303,24 +309,14 @@ class BaresipTlsTest(TlsTestCase):
         TLS; with SRTP required its leg is SRTP too) gets both voices."""
         if not BARESIP or not os.path.isdir(MODULES):
             self.fail("needs baresip (Debian package baresip-core; scripts/bootstrap.sh installs it)")
-        rec, rports = self.serve("recorder")
-        self.policy([])
-        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
-                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
-        gw, ports = self.serve("gateway", gateway={"require_srtp": True})
-        tls = ports["gateway:sips"]
+        rec, tls = self.tls_tenant()
         made = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Rates desk",
                            "--json", check=0)
         uri = f"sip:meet-{json.loads(made.stdout)['id']}@contoso.com"
         phones = []
 
         def phone(user, password):
-            b = Baresip(os.path.join(self.tmp, user), "", f"sip_cafile {self.ca}\nmodule srtp.so\n")
-            phones.append(b)
-            b.command("uanew", f'<sip:{user}@contoso.com;transport=tls>;auth_pass={password};'
-                               f'outbound="sip:127.0.0.1:{tls};transport=tls";regint=600;mediaenc=srtp-mand')
-            b.wait_event({"REGISTER_OK"})
-            return b
+            return self.tls_phone(phones, user, password, tls)
 
         def members():
             with open(os.path.join(self.data, "gateway-status.json")) as f:
@@ -357,21 +353,18 @@ class BaresipTlsTest(TlsTestCase):
             streams = [x for x in md["streams"] if x["label"] in p["sendsOnLabels"]]
             self.assertGreater(sum(x["packets"] for x in streams), 100, md["streams"])
 
+
 @unittest.skipUnless(FFMPEG, "ffmpeg is not installed (scripts/bootstrap.sh installs it)")
 class SrtpMeetingVideoTest(TlsTestCase):
     def test_a_camera_sent_as_srtp_by_ffmpeg_is_decrypted_and_recorded_decodable(self):
         """A meeting member over TLS offers SDES-SRTP audio and a VP8 camera (SRTP required), and
         ffmpeg sends the camera as SRTP: the gateway authenticates and decrypts every packet, the
         recorder keeps the camera, and the playback job makes a WebM file of it that decodes."""
-        rec, rports = self.serve("recorder")
-        self.policy([])
-        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
-                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
-        gw, gports = self.serve("gateway", gateway={"require_srtp": True})
+        rec, tls = self.tls_tenant()
         made = self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject", "Video desk",
                            "--json", check=0)
         meeting = json.loads(made.stdout)["id"]
-        ua = TlsSipUA("alice", "alice-secret-1", gports["gateway:sips"], self.ca)
+        ua = TlsSipUA("alice", "alice-secret-1", tls, self.ca)
         self.addCleanup(ua.close)
         camera = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         camera.bind(("127.0.0.1", 0))
