@@ -527,14 +527,12 @@ struct Gateway::ChatRecording {
   }
 };
 
-// One MESSAGE from a user to a user, from its arrival until the sender has its answer: kept by
-// each application that records either party, then relayed to the receiver's registrations.
 // The focus dialling someone into a meeting (RFC 4579 §5.3, meeting_dial_out.cc).
 struct Gateway::DialOut {
   explicit DialOut(sip::TimerService& timers) : deadline(timers) {}
   uint64_t id = 0;
   std::string meeting;
-  uint64_t referrer = 0;  // the member whose REFER asked (its NOTIFYs); 0 once it left
+  uint64_t referrer = 0;  // the member whose REFER asked: told while it is in a meeting
   Party target;
   std::string identity;  // "user@domain"
   std::shared_ptr<MediaTap> port;
@@ -546,6 +544,8 @@ struct Gateway::DialOut {
   sip::Timer deadline;
 };
 
+// One MESSAGE from a user to a user, from its arrival until the sender has its answer: kept by
+// each application that records either party, then relayed to the receiver's registrations.
 struct Gateway::ChatDelivery {
   explicit ChatDelivery(sip::TimerService& timers) : deadline(timers) {}
   uint64_t id = 0, txn = 0;
