@@ -167,15 +167,10 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
   } else {
     targets = reachable(c, t->identity);
   }
-  for (const auto& b : targets) {
-    sip::OutgoingCall fork = oc;
-    fork.next_hop = b.source;
-    fork.request_uri = b.contact;
-    auto sid = ua_->invite(std::move(fork));
-    if (!sid) continue;
-    c.forks.push_back(sid.value());
-    c.simultaneous_forks.insert(sid.value());
-    sessions_[sid.value()] = {c.id, usages().simultaneous, nullptr};
+  for (uint64_t sid : invite_each(oc, targets)) {
+    c.forks.push_back(sid);
+    c.simultaneous_forks.insert(sid);
+    sessions_[sid] = {c.id, usages().simultaneous, nullptr};
   }
   c.simultaneous = std::move(*t);
 }

@@ -396,6 +396,10 @@ class Gateway {
   bool keys_allowed(const Call& c, const std::string& transport) const;
   // A user's registrations this call's offer may go to (TLS ones only when it carries keys).
   std::vector<Binding> reachable(const Call& c, const std::string& identity);
+  // `oc` sent to each binding (its Request-URI and next hop); the sessions of those that went.
+  // `error`: why the last that could not go did not.
+  std::vector<uint64_t> invite_each(const sip::OutgoingCall& oc, const std::vector<Binding>& at,
+                                    std::string* error = nullptr);
   // Whether a request came from the configured trunk (source, transport, and the trunk's login
   // or certificate where configured); the reply to send instead when it claims to and fails.
   bool from_trunk(const sip::Message& request, const sip::Peer& from,

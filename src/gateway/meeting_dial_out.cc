@@ -125,14 +125,9 @@ bool Gateway::meeting_refer(uint64_t session, const sip::Message& refer) {
     oc.contact_params = ";isfocus";
     oc.headers.emplace_back("Referred-By", "<" + referred_by + ">");
     oc.headers.emplace_back("Allow-Events", "conference");
-    for (const auto& b : registrar_->bindings(dd.identity)) {
-      sip::OutgoingCall fork = oc;
-      fork.next_hop = b.source;
-      fork.request_uri = b.contact;
-      auto sid = ua_->invite(std::move(fork));
-      if (!sid) continue;
-      dd.forks.insert(sid.value());
-      dial_out_forks_[sid.value()] = id;
+    for (uint64_t sid : invite_each(oc, registrar_->bindings(dd.identity))) {
+      dd.forks.insert(sid);
+      dial_out_forks_[sid] = id;
     }
     if (dd.forks.empty()) {
       dial_out_done(id, 480, "Temporarily Unavailable");

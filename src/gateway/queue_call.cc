@@ -114,14 +114,9 @@ bool Gateway::queue_ring(Call& c, size_t agent) {
   const size_t offer = q.offers.size();
   q.offers.push_back({{"agent", a.aor}, {"atMs", ms_since(c.started)}, {"outcome", "ringing"}});
   size_t rung = 0;
-  for (const auto& b : reachable(c, a.identity)) {
-    sip::OutgoingCall fork = oc;
-    fork.next_hop = b.source;
-    fork.request_uri = b.contact;
-    auto sid = ua_->invite(std::move(fork));
-    if (!sid) continue;
-    sessions_[sid.value()] = {c.id, usages().queue_agent, nullptr};
-    q.ringing[sid.value()] = {agent, offer};
+  for (uint64_t sid : invite_each(oc, reachable(c, a.identity))) {
+    sessions_[sid] = {c.id, usages().queue_agent, nullptr};
+    q.ringing[sid] = {agent, offer};
     ++rung;
   }
   if (!rung) q.offers[offer]["outcome"] = "could not be called";

@@ -312,17 +312,9 @@ void Gateway::place_callee(Call& c) {
   // takes the call and the others are cancelled.
   if (bindings.empty()) bindings.push_back(Binding{oc.request_uri, oc.next_hop, {}, {}, 0});
   std::string error;
-  for (const auto& b : bindings) {
-    sip::OutgoingCall fork = oc;
-    fork.next_hop = b.source;
-    fork.request_uri = b.contact;
-    auto sid = ua_->invite(std::move(fork));
-    if (!sid) {
-      error = sid.error().message;
-      continue;
-    }
-    c.forks.push_back(sid.value());
-    sessions_[sid.value()] = {c.id, usages().callee_fork, nullptr};
+  for (uint64_t sid : invite_each(oc, bindings, &error)) {
+    c.forks.push_back(sid);
+    sessions_[sid] = {c.id, usages().callee_fork, nullptr};
   }
   if (c.forwarding && c.forwarding->forwarding_enabled &&
       c.forwarding->forwarding_type == "Simultaneous" && !c.to_voicemail && !c.via_trunk) {
@@ -345,6 +337,23 @@ void Gateway::place_callee(Call& c) {
     reject_caller(c, 500, "Server Internal Error", {{"Warning", "399 verbatim " + quote(error)}},
                   "could not call: " + error);
   }
+}
+
+std::vector<uint64_t> Gateway::invite_each(const sip::OutgoingCall& oc,
+                                           const std::vector<Binding>& at, std::string* error) {
+  std::vector<uint64_t> sent;
+  for (const auto& b : at) {
+    sip::OutgoingCall fork = oc;
+    fork.next_hop = b.source;
+    fork.request_uri = b.contact;
+    auto sid = ua_->invite(std::move(fork));
+    if (sid) {
+      sent.push_back(sid.value());
+    } else if (error) {
+      *error = sid.error().message;
+    }
+  }
+  return sent;
 }
 
 }  // namespace verbatim::gateway
