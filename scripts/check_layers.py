@@ -42,7 +42,7 @@ LAYERS = {
 SIP = {
     "sip-digest": ["chars", "uri", "digest"],
     "sip-message": ["header_values", "message", "lint", "sdp", "multipart", "cpim", "timers", "peer"],
-    "sip-transport": ["transport", "tcp_transport", "tls", "resolver"],
+    "sip-transport": ["transport", "tcp_transport", "ws_transport", "tls", "resolver", "test_certificates"],
     "sip-transaction": ["transaction", "dialog"],
     "sip-ua": ["signalling", "user_agent", "user_agent_session", "user_agent_outgoing", "endpoint"],
 }

@@ -114,7 +114,7 @@ bool Router::runs_off_loop(const Request& req) {
 Router::Router(policy::PolicyService& svc, RouterOptions options)
     : svc_(svc),
       options_(std::move(options)),
-      static_files_(options_.web_root),
+      static_files_(options_.web_root, options_.client),
       sessions_(options_.session_limits) {}
 
 Result<std::optional<policy::Account>> Router::account(const std::string& name) {
@@ -145,6 +145,20 @@ Response Router::handle(const Request& req, const std::string& peer) {
   }
   if (path == "/api/v1/session" || path == "/api/v1/session/reauth") {
     return session(req, path, peer);
+  }
+  if (path == "/api/v1/client") {
+    // Public: the page needs it before anyone signs in (the user signs in to the gateway).
+    const json c = options_.client ? options_.client() : json();
+    if (req.method() != http::verb::get) {
+      return problem(req, http::status::method_not_allowed, "use GET", "MethodNotAllowed");
+    }
+    if (c.is_null()) {
+      return problem(req, http::status::not_found,
+                     "this server has no web client: the gateway listens for no WebSocket "
+                     "(gateway.wss_listen)",
+                     "NoWebClient");
+    }
+    return reply(req, http::status::ok, c);
   }
 
   auto who = authenticate(req, path, peer);

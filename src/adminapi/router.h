@@ -92,6 +92,9 @@ struct RouterOptions {
   std::function<Result<std::unique_ptr<archive::Archive>>()> open_archive;
   // The portal: its built front end (empty: none, only the API) and its sign-in sessions.
   std::string web_root;
+  // The users' web client: where its SIP over WebSocket is ({"webSocketPort": 8089, "secure":
+  // true}), null when the gateway has none. GET /api/v1/client answers it without sign-in.
+  std::function<nlohmann::json()> client;
   SessionStore::Limits session_limits;
   std::vector<policy::Role> cosign_roles;  // a second account co-signs these roles' sign-in
   // These roles give a reason (into the ledger) before they listen to or read a recording's

@@ -49,17 +49,29 @@ bool safe(std::string_view path) {
 
 }  // namespace
 
-void StaticFiles::secure(Response& r) {
+void StaticFiles::secure(Response& r, bool client_page) const {
+  std::string connect = "'self'";
+  if (client_page && client_) {
+    // The gateway's WebSocket: another port of whatever host the page was loaded from.
+    const auto c = client_();
+    if (c.is_object() && c.contains("webSocketPort")) {
+      connect += std::string(c.value("secure", true) ? " wss://*:" : " ws://*:") +
+                 std::to_string(c["webSocketPort"].get<int>());
+    }
+  }
   r.set("Content-Security-Policy",
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
-        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'");
+        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src " +
+            connect +
+            "; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'");
   r.set("X-Content-Type-Options", "nosniff");
   r.set("X-Frame-Options", "DENY");
   r.set("Referrer-Policy", "no-referrer");
   r.set("Cross-Origin-Opener-Policy", "same-origin");
-  r.set("Permissions-Policy", "camera=(), microphone=(), geolocation=()");
+  r.set("Permissions-Policy", client_page ? "camera=(self), microphone=(self), "
+                                            "display-capture=(self), geolocation=()"
+                                          : "camera=(), microphone=(), geolocation=()");
 }
 
 Response StaticFiles::serve(const Request& req, std::string_view path) const {
@@ -76,7 +88,10 @@ Response StaticFiles::serve(const Request& req, std::string_view path) const {
   const std::string decoded = url_decode(path);
   if (decoded.empty() || decoded.front() != '/' || !safe(decoded)) return not_found();
   std::filesystem::path rel = decoded.substr(1);
-  if (rel.empty() || !rel.has_extension()) rel = "index.html";  // the application's own routes
+  // The applications' own routes: the web client's under /client, the portal's elsewhere.
+  const bool client_page =
+      decoded == "/client" || decoded.starts_with("/client/") || decoded == "/client.html";
+  if (rel.empty() || !rel.has_extension()) rel = client_page ? "client.html" : "index.html";
   const std::filesystem::path file = std::filesystem::path(root_) / rel;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) return not_found();
@@ -89,7 +104,7 @@ Response StaticFiles::serve(const Request& req, std::string_view path) const {
   r.set(http::field::content_type, std::string(content_type(rel.extension().string())));
   r.set(http::field::cache_control,
         decoded.starts_with("/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
-  secure(r);
+  secure(r, client_page);
   r.keep_alive(req.keep_alive());
   if (req.method() == http::verb::head) {
     r.content_length(static_cast<uint64_t>(body.tellp()));

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -204,6 +205,10 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   std::unique_ptr<policy::PolicyService> svc;
   std::unique_ptr<adminapi::Router> router;
   std::unique_ptr<adminapi::HttpServer> server;
+  std::vector<std::string> web_origins;  // where the web client is served from (WebSocket origin)
+  // The web client's WebSocket port, known once the gateway listens (read by the HTTP server's
+  // threads): 0 none, negative plain ws.
+  auto client_port = std::make_shared<std::atomic<int>>(0);
   boost::asio::steady_timer timer(io);
   std::function<void()> tick;
   if (wanted.count("admin-api") || wanted.count("gateway")) {
@@ -217,6 +222,11 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   if (wanted.count("admin-api")) {
     const std::filesystem::path data(env.config.data_dir);
     adminapi::RouterOptions ro;
+    ro.client = [client_port] {
+      const int port = client_port->load();
+      return port == 0 ? nlohmann::json()
+                       : nlohmann::json{{"webSocketPort", std::abs(port)}, {"secure", port > 0}};
+    };
     const DataPaths paths(env.config.data_dir);
     ro.call_records = call_records_of(paths);
     ro.import_dir = paths.import_dir();
@@ -305,9 +315,14 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     auto ep = server->listen(listen.empty() ? env.config.http_listen : listen);
     if (!ep) return fail(kExitUsage, ep.error().message);
     const auto& a = ep.value().address();
-    std::cout << "admin-api listening on " << (https ? "https" : "http") << "://"
-              << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << ep.value().port()
+    const std::string scheme = https ? "https" : "http";
+    const std::string port = std::to_string(ep.value().port());
+    std::cout << "admin-api listening on " << scheme << "://"
+              << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << port
               << std::endl;
+    web_origins.push_back(scheme + "://" + (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) +
+                          ":" + port);
+    if (a.is_loopback()) web_origins.push_back(scheme + "://localhost:" + port);
     if (!ro.web_root.empty() && !https) {
       spdlog::warn(
           "portal: served over plain HTTP; browsers keep its session cookie only on "
@@ -458,10 +473,30 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
       if (!ctx) return fail(kExitUsage, "tls: " + ctx.error().message);
       options.tls = ctx.value();
       options.tls_listen = env.config.gateway_tls_listen;
-    } else if (!env.config.gateway_tls_listen.empty()) {
+      if (!env.config.gateway_wss_listen.empty()) {
+        // Browsers are never asked for a certificate: they sign in with digest over it.
+        auto wss = tls_context(env, "none");
+        if (!wss) return fail(kExitUsage, "tls: " + wss.error().message);
+        options.wss_tls = wss.value();
+      }
+    } else if (!env.config.gateway_tls_listen.empty() || !env.config.gateway_wss_listen.empty()) {
       return fail(kExitUsage,
-                  "gateway.tls_listen needs tls.certificate and tls.private_key "
-                  "(`verbatim tls init` makes a private CA and a certificate)");
+                  std::string(env.config.gateway_tls_listen.empty() ? "gateway.wss_listen"
+                                                                    : "gateway.tls_listen") +
+                      " needs tls.certificate and tls.private_key "
+                      "(`verbatim tls init` makes a private CA and a certificate)");
+    }
+    options.wss_listen = env.config.gateway_wss_listen;
+    options.ws_listen = env.config.gateway_ws_listen;
+    options.ws_allowed_origins = env.config.gateway_ws_allowed_origins.empty()
+                                     ? web_origins
+                                     : env.config.gateway_ws_allowed_origins;
+    if (!options.ws_listen.empty() && options.ws_listen.rfind("127.", 0) != 0 &&
+        options.ws_listen.rfind("[::1]", 0) != 0) {
+      spdlog::warn(
+          "gateway.ws_listen {} is plain WebSocket off loopback: put a proxy that terminates TLS "
+          "in front, or use gateway.wss_listen",
+          options.ws_listen);
     }
     if (!env.config.gateway_trunk_password_file.empty()) {
       auto pw = read_secret_file(env.config.gateway_trunk_password_file);
@@ -471,8 +506,15 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     gw = std::make_unique<gateway::Gateway>(io, *svc, options);
     auto local = gw->start();
     if (!local) return fail(kExitUsage, "gateway: " + local.error().message);
+    if (const std::string ws = gw->wss_local().empty() ? gw->ws_local() : gw->wss_local();
+        !ws.empty()) {
+      const int port = std::stoi(ws.substr(ws.rfind(':') + 1));
+      client_port->store(gw->wss_local().empty() ? -port : port);
+    }
     std::cout << "gateway listening on sip:" << local.value() << " (UDP, TCP)"
               << (gw->tls_local().empty() ? "" : ", sips:" + gw->tls_local() + " (TLS)")
+              << (gw->wss_local().empty() ? "" : ", wss://" + gw->wss_local() + " (browsers)")
+              << (gw->ws_local().empty() ? "" : ", ws://" + gw->ws_local() + " (browsers)")
               << std::endl;
   }
   spdlog::info("data directory {}", env.config.data_dir);

@@ -226,6 +226,9 @@ Status read_gateway(const toml::table& t, Config& c) {
                      "sip_domains",
                      "recorder_key_file",
                      "tls_listen",
+                     "wss_listen",
+                     "ws_listen",
+                     "ws_allowed_origins",
                      "tls_client_auth",
                      "allow_sdes_over_plain_sip",
                      "call_records_days",
@@ -256,6 +259,9 @@ Status read_gateway(const toml::table& t, Config& c) {
   VB_TRY(read_strings(t, "gateway", "sip_domains", c.gateway_sip_domains));
   VB_TRY(read(t, "gateway", "recorder_key_file", c.gateway_recorder_key_file));
   VB_TRY(read(t, "gateway", "tls_listen", c.gateway_tls_listen));
+  VB_TRY(read(t, "gateway", "wss_listen", c.gateway_wss_listen));
+  VB_TRY(read(t, "gateway", "ws_listen", c.gateway_ws_listen));
+  VB_TRY(read_strings(t, "gateway", "ws_allowed_origins", c.gateway_ws_allowed_origins));
   VB_TRY(read(t, "gateway", "tls_client_auth", c.gateway_tls_client_auth));
   VB_TRY(read(t, "gateway", "allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip));
   VB_TRY(read(t, "gateway", "meeting_chimes", c.gateway_meeting_chimes));
@@ -597,6 +603,9 @@ std::string config_to_toml(const Config& c) {
                           {"sip_domains", strings(c.gateway_sip_domains)},
                           {"recorder_key_file", c.gateway_recorder_key_file},
                           {"tls_listen", c.gateway_tls_listen},
+                          {"wss_listen", c.gateway_wss_listen},
+                          {"ws_listen", c.gateway_ws_listen},
+                          {"ws_allowed_origins", strings(c.gateway_ws_allowed_origins)},
                           {"tls_client_auth", c.gateway_tls_client_auth},
                           {"allow_sdes_over_plain_sip", c.gateway_allow_sdes_over_plain_sip},
                           {"meeting_chimes", c.gateway_meeting_chimes},

@@ -110,6 +110,10 @@ struct Config {
                                                  // SIP address domains
   std::string gateway_recorder_key_file;  // signs X-Verbatim headers; default as the recorder's
   std::string gateway_tls_listen;         // SIP over TLS (sips:); empty: none
+  std::string gateway_wss_listen;         // SIP over secure WebSocket for browsers; empty: none
+  std::string gateway_ws_listen;          // plain WebSocket, behind a proxy that terminates TLS
+  // Web origins a browser may open the WebSocket from; empty: this server's own web origin.
+  std::vector<std::string> gateway_ws_allowed_origins;
   std::string gateway_tls_client_auth = "optional";  // none | optional | require
   // SDES-SRTP keys travel in SDP: only over TLS, unless this is set (a lab without certificates).
   bool gateway_allow_sdes_over_plain_sip = defaults::kAllowSdesOverPlainSip;

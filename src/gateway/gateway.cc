@@ -91,6 +91,10 @@ Result<std::string> Gateway::start() {
     eo.user = "gateway";
     eo.tls = options_.tls;
     eo.tls_listen = options_.tls_listen;
+    eo.wss_listen = options_.wss_listen;
+    eo.ws_listen = options_.ws_listen;
+    eo.ws_allowed_origins = options_.ws_allowed_origins;
+    eo.wss_tls = options_.wss_tls;
     eo.t = options_.sip_timers;
     sip_ = std::make_unique<sip::SipEndpoint>(io_, eo, handlers());
     auto bound = sip_->start();
@@ -221,6 +225,13 @@ sip::Signalling::Handlers Gateway::handlers() {
   };
   h.on_subscribe = [this](uint64_t s, uint64_t t, const sip::Message& m) {
     return on_member_subscribe(s, t, m);
+  };
+  h.on_flow_closed = [this](const sip::Peer& flow) {
+    const std::string user = registrar_ ? registrar_->flow_user(flow) : "";
+    const size_t removed = registrar_ ? registrar_->flow_closed(flow) : 0;
+    spdlog::info("{} connection from {}:{}{} closed{}", flow.transport, flow.address, flow.port,
+                 user.empty() ? "" : " (" + user + ")",
+                 removed ? ": " + std::to_string(removed) + " registration(s) removed" : "");
   };
   return h;
 }

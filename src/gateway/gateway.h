@@ -122,6 +122,12 @@ struct GatewayOptions {
   // SIP over TLS (sip/tls.h): the context (also used towards TLS recorders) and where to listen.
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::string tls_listen;
+  // SIP over WebSocket (RFC 7118) for browsers: wss (needs `tls`) and plain ws (for a proxy that
+  // terminates TLS in front), and the web origins a browser may connect from ("*": any).
+  std::string wss_listen;
+  std::string ws_listen;
+  std::vector<std::string> ws_allowed_origins;
+  std::shared_ptr<boost::asio::ssl::context> wss_tls;  // without client authentication
   // Recorder endpoints get OPTIONS every interval (0: never); `health_failures` unanswered in a
   // row make one down.
   std::chrono::milliseconds health_interval{defaults::kHealthCheckIntervalMs};
@@ -239,6 +245,8 @@ class Gateway {
   sip::Signalling::Handlers handlers();
   // "ip:port" of the TLS listener; empty without one.
   std::string tls_local() const { return sip_ ? sip_->tls_local() : ""; }
+  std::string wss_local() const { return sip_ ? sip_->wss_local() : ""; }
+  std::string ws_local() const { return sip_ ? sip_->ws_local() : ""; }
   // Ends every call (BYE to both parties and the recorders) and stops.
   void stop();
 
@@ -249,6 +257,7 @@ class Gateway {
   Result<std::string> control(const ControlRequest& r);
   const GatewayMetrics& metrics() const { return metrics_; }
   nlohmann::json status() const;
+  nlohmann::json web_socket_stats() const;
 
  private:
   struct Party;

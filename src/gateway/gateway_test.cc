@@ -229,6 +229,64 @@ TEST_F(RegistrarTest, AuthenticatesCallsByTheirFromAddress) {
   EXPECT_EQ(spoof.reply.status, 403);
 }
 
+TEST_F(RegistrarTest, ABrowserConnectionIsBoundToItsUserAndItsRegistrationsEndWithIt) {
+  peer = sip::Peer{"WSS", "192.0.2.10", 40001};
+  // Browser stacks answer only the first challenge, and only MD5: over WebSocket it comes first.
+  auto challenge = registrar.on_register(
+      request("REGISTER", "sip:alice@contoso.com", "", "<sip:k3h2@df7jal23ls0d.invalid>"), peer);
+  ASSERT_EQ(challenge.headers.size(), 2u);
+  EXPECT_NE(challenge.headers[0].second.find("algorithm=MD5"), std::string::npos);
+  ASSERT_EQ(register_as("sip:alice@contoso.com", "alice", "alice-pw",
+                        "<sip:k3h2@df7jal23ls0d.invalid;transport=ws>")
+                .status,
+            200);
+  EXPECT_EQ(registrar.flow_user(peer), "alice@contoso.com");
+  // Bob's own, valid, credentials on Alice's connection: refused before any challenge.
+  auto as_bob = registrar.authenticate(request("INVITE", "sip:bob@contoso.com", "", "", 5), peer);
+  EXPECT_EQ(as_bob.reply.status, 403);
+  EXPECT_NE(as_bob.reply.headers.at(0).second.find("signed in as alice@contoso.com"),
+            std::string::npos);
+  // On another connection Bob signs in as usual, and a phone of Alice's registers too.
+  const sip::Peer bob_flow{"WSS", "192.0.2.10", 40002};
+  auto first =
+      registrar.authenticate(request("INVITE", "sip:bob@contoso.com", "", "", 6), bob_flow);
+  auto bob = registrar.authenticate(request("INVITE", "sip:bob@contoso.com",
+                                            answer(first.reply, "INVITE", "bob", "bob-pw"), "", 7),
+                                    bob_flow);
+  EXPECT_EQ(bob.identity, "bob@contoso.com");
+  const sip::Peer browser = peer;
+  peer = sip::Peer{"UDP", "192.0.2.20", 5060};
+  ASSERT_EQ(
+      register_as("sip:alice@contoso.com", "alice", "alice-pw", "<sip:alice@192.0.2.20>", "", 9)
+          .status,
+      200);
+  ASSERT_EQ(registrar.bindings("alice@contoso.com").size(), 2u);
+  // The browser's connection closes: its registration goes, the phone's stays, and a new
+  // connection from the same address and port is nobody until it signs in.
+  EXPECT_EQ(registrar.flow_closed(browser), 1u);
+  auto left = registrar.bindings("alice@contoso.com");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].source.transport, "UDP");
+  EXPECT_EQ(registrar.flow_user(browser), "");
+  EXPECT_EQ(registrar.flow_user(bob_flow), "bob@contoso.com");
+  // A restart does not bring back what was registered over a browser's connection.
+  peer = browser;
+  ASSERT_EQ(register_as("sip:alice@contoso.com", "alice", "alice-pw",
+                        "<sip:k3h2@df7jal23ls0d.invalid;transport=ws>", "", 11)
+                .status,
+            200);
+  auto saved = registrar.snapshot();
+  Registrar restarted(
+      {},
+      [](std::string_view, std::string_view, sip::DigestAlgorithm) {
+        return std::optional<std::string>();
+      },
+      [](const std::string&) { return true; });
+  EXPECT_EQ(restarted.restore(saved), 1u);
+  ASSERT_EQ(restarted.bindings("alice@contoso.com").size(), 1u);
+  EXPECT_EQ(restarted.bindings("alice@contoso.com")[0].source.transport, "UDP");
+}
+
 // --- relay -----------------------------------------------------------------------------------
 
 class RelayTest : public ::testing::Test {

@@ -152,7 +152,7 @@ Result<Gateway::RoomMember> Gateway::new_member(uint64_t session, std::string_vi
                                                 : "bad SDP: " + offer.error().message);
   }
   const sip::Peer* peer = ua_->peer(session);
-  if (peer && peer->transport != "TLS" && !options_.allow_sdes_over_plain_sip) {
+  if (peer && !peer->secure() && !options_.allow_sdes_over_plain_sip) {
     for (const auto& line : offer.value().media) {
       if (line.port != 0 && !line.cryptos().empty()) {
         // As for calls: keys that crossed the network in the clear protect nothing (RFC 4568 §8.3).

@@ -11,6 +11,20 @@
 
 namespace verbatim::gateway {
 
+// The browsers' connections (SIP over WebSocket): open now, and what was refused since start.
+json Gateway::web_socket_stats() const {
+  json out{{"open", 0}, {"refusedOrigin", 0}, {"refusedUpgrade", 0}, {"closedHandshake", 0}};
+  if (!sip_) return out;
+  for (const sip::WsTransport* t : {sip_->wss_transport(), sip_->ws_transport()}) {
+    if (!t) continue;
+    out["open"] = out["open"].get<uint64_t>() + t->connections();
+    out["refusedOrigin"] = out["refusedOrigin"].get<uint64_t>() + t->stats().refused_origin;
+    out["refusedUpgrade"] = out["refusedUpgrade"].get<uint64_t>() + t->stats().refused_upgrade;
+    out["closedHandshake"] = out["closedHandshake"].get<uint64_t>() + t->stats().closed_handshake;
+  }
+  return out;
+}
+
 json Gateway::status() const {
   const auto& m = metrics_;
   json endpoints = json::object();
@@ -23,6 +37,7 @@ json Gateway::status() const {
            {"dialInWaiting", rooms_.contains("") ? rooms_.at("")->members.size() : 0},
            {"recorderEndpoints", std::move(endpoints)},
            {"registeredUsers", registrar_ ? registrar_->registered_users() : 0},
+           {"webSocketConnections", web_socket_stats()},
            {"mediaPortsFree", media_ ? media_->ports_free() : 0},
            {"totals",
             {{"calls", m.calls},

@@ -103,7 +103,7 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
   }
   // SDES keys go in the SDP: SRTP copies only when the signalling to this recorder is TLS.
   const bool srtp =
-      options_.recorder_srtp && (peer->transport == "TLS" || options_.allow_sdes_over_plain_sip);
+      options_.recorder_srtp && (peer->secure() || options_.allow_sdes_over_plain_sip);
   if (options_.recorder_srtp && !srtp) {
     if (options_.require_srtp) {
       fail("SRTP is required (gateway.require_srtp), and its keys go only over TLS: give " +

@@ -13,7 +13,13 @@ using std::chrono::steady_clock;
 
 namespace {
 constexpr size_t kMaxRealms = 1000;  // a bound only: realms are the tenant's configured domains
+
+// A connection only the peer can open (a browser's WebSocket), and its key.
+bool is_flow(const sip::Peer& p) { return p.transport == "WS" || p.transport == "WSS"; }
+std::string flow_key(const sip::Peer& p) {
+  return p.transport + "|" + p.address + "|" + std::to_string(p.port);
 }
+}  // namespace
 
 std::string identity_of(const sip::Uri& uri) {
   if (!uri.is_sip() || uri.user.empty()) return "";
@@ -42,10 +48,18 @@ sip::DigestServer& Registrar::server(const std::string& realm) {
   return *servers_.emplace(realm, std::move(s)).first->second;
 }
 
-Registrar::Reply Registrar::challenge(const std::string& realm, bool stale) {
+Registrar::Reply Registrar::challenge(const std::string& realm, bool stale, bool md5_first) {
   Reply r{401, "Unauthorized", {}};
   for (auto& c : server(realm).challenges(wall_now(), stale)) {
     r.headers.emplace_back("WWW-Authenticate", std::move(c));
+  }
+  if (md5_first) {
+    // Browser SIP stacks (JsSIP, SIP.js) answer only the first challenge and know only MD5:
+    // over their WebSocket, MD5 (when the admin allows it at all) comes first. Its weakness is
+    // covered there by TLS; a client that can still picks SHA-256 from the rest (RFC 8760).
+    std::stable_partition(r.headers.begin(), r.headers.end(), [](const auto& h) {
+      return h.second.find("algorithm=MD5") != std::string::npos;
+    });
   }
   return r;
 }
@@ -65,15 +79,24 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
     return {"",
             {403, "Forbidden", {{"Warning", "399 verbatim \"not a SIP domain of this server\""}}}};
   }
+  const auto bound = is_flow(from) ? flow_users_.find(flow_key(from)) : flow_users_.end();
+  if (bound != flow_users_.end() && bound->second != claimed) {
+    return {
+        "",
+        {403,
+         "Forbidden",
+         {{"Warning", "399 verbatim \"this connection is signed in as " + bound->second + "\""}}}};
+  }
   const std::string source = from.transport + ":" + from.address;
   if (limiter_.blocked(source, claimed, now)) {
     return {"", {403, "Forbidden", {{"Warning", "399 verbatim \"too many failed attempts\""}}}};
   }
   const sip::Header* h = request.find("Authorization");
-  if (!h) return {"", challenge(realm, false)};
+  const bool browser = is_flow(from);
+  if (!h) return {"", challenge(realm, false, browser)};
   auto params = sip::parse_digest(h->value);
   if (!params || to_lower(params.value().get("realm")) != realm) {
-    return {"", challenge(realm, false)};
+    return {"", challenge(realm, false, browser)};
   }
   const auto verdict =
       server(realm).verify(h->value, request.method(), request.request_uri(), wall_now());
@@ -81,9 +104,9 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
     case sip::DigestVerdict::kOk:
       break;
     case sip::DigestVerdict::kStale:
-      return {"", challenge(realm, true)};
+      return {"", challenge(realm, true, browser)};
     case sip::DigestVerdict::kMalformed:
-      return {"", challenge(realm, false)};
+      return {"", challenge(realm, false, browser)};
     case sip::DigestVerdict::kReplay:
     case sip::DigestVerdict::kWrongUri:
     case sip::DigestVerdict::kBadCredentials: {
@@ -97,7 +120,7 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
                      from.port, blocked ? " (now blocked for 10 minutes)" : "",
                      held ? " (and " + std::to_string(held) + " more failures not logged)" : "");
       }
-      return {"", challenge(realm, false)};
+      return {"", challenge(realm, false, browser)};
     }
   }
   limiter_.success(source, claimed);
@@ -110,7 +133,27 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
              {{"Warning", "399 verbatim \"" + claimed + " is not the authenticated user\""}}}};
   }
   out.identity = identity;
+  if (is_flow(from)) flow_users_.emplace(flow_key(from), identity);
   return out;
+}
+
+size_t Registrar::flow_closed(const sip::Peer& flow) {
+  flow_users_.erase(flow_key(flow));
+  size_t removed = 0;
+  for (auto it = bindings_.begin(); it != bindings_.end();) {
+    removed += std::erase_if(it->second, [&](const Binding& b) {
+      return b.source.transport == flow.transport && b.source.address == flow.address &&
+             b.source.port == flow.port;
+    });
+    it = it->second.empty() ? bindings_.erase(it) : std::next(it);
+  }
+  if (removed) changed_ = true;
+  return removed;
+}
+
+std::string Registrar::flow_user(const sip::Peer& flow) const {
+  auto it = flow_users_.find(flow_key(flow));
+  return it == flow_users_.end() ? "" : it->second;
 }
 
 void Registrar::expire(std::vector<Binding>& list, steady_clock::time_point now) const {
@@ -230,6 +273,11 @@ size_t Registrar::restore(const nlohmann::json& saved) {
     try {
       const int64_t left_ms = e.at("expiresUnixMs").get<int64_t>() - wall_ms;
       const auto identity = e.at("identity").get<std::string>();
+      // A browser's connection did not survive the restart: its registration is gone with it.
+      if (is_flow(sip::Peer{e.at("transport").get<std::string>(), "", 0})) {
+        ++skipped;
+        continue;
+      }
       auto& list = bindings_[identity];
       if (left_ms <= 0 || left_ms > int64_t{1000} * options_.max_expires.count() ||
           list.size() >= options_.max_bindings) {

@@ -88,7 +88,14 @@ class Registrar {
     Reply reply;
     bool ok() const { return !identity.empty(); }
   };
+  // A browser's connection (SIP over WebSocket) is bound to the first user who authenticates on
+  // it: a request on it for anyone else is refused (403), whatever credentials it carries.
   Auth authenticate(const sip::Message& request, const sip::Peer& from);
+  // Such a connection has closed: its user binding goes, and so do the registrations made over
+  // it (nothing can reach them now). The number of registrations removed.
+  size_t flow_closed(const sip::Peer& flow);
+  // The user a browser's connection is signed in as; empty: none yet (or not such a connection).
+  std::string flow_user(const sip::Peer& flow) const;
 
   // The live bindings of "user@domain", newest first.
   std::vector<Binding> bindings(const std::string& identity);
@@ -111,7 +118,7 @@ class Registrar {
   }
   RegistrarClocks clocks_;
   sip::DigestServer& server(const std::string& realm);
-  Reply challenge(const std::string& realm, bool stale);
+  Reply challenge(const std::string& realm, bool stale, bool md5_first);
   void expire(std::vector<Binding>& list, std::chrono::steady_clock::time_point now) const;
 
   std::array<uint8_t, 32> secret_;
@@ -121,6 +128,7 @@ class Registrar {
   LogLimiter failure_log_{120, 20};
   std::map<std::string, std::unique_ptr<sip::DigestServer>> servers_;  // by realm
   std::map<std::string, std::vector<Binding>> bindings_;               // by "user@domain"
+  std::map<std::string, std::string> flow_users_;  // browser connection -> "user@domain"
   sip::AuthFailureLimiter limiter_;
   bool changed_ = false;
 };

@@ -164,7 +164,7 @@ void Gateway::on_invite(uint64_t session, const sip::Message& invite) {
     refuse(session, 488, "Not Acceptable Here", "SDP: " + offer.error().message);
     return;
   }
-  if (from_peer->transport != "TLS" && !options_.allow_sdes_over_plain_sip) {
+  if (!from_peer->secure() && !options_.allow_sdes_over_plain_sip) {
     for (const auto& m : offer.value().media) {
       if (m.port != 0 && !m.cryptos().empty()) {
         // The SRTP keys would have crossed the network in the clear: they protect nothing, and
@@ -286,7 +286,7 @@ void Gateway::place_callee(Call& c) {
     }
     if (!keys_allowed(c, "")) {
       // The callee is offered SRTP with our keys: only on phones registered over TLS.
-      std::erase_if(bindings, [](const Binding& b) { return b.source.transport != "TLS"; });
+      std::erase_if(bindings, [](const Binding& b) { return !b.source.secure(); });
       if (bindings.empty()) {
         reject_caller(
             c, 480, "Temporarily Unavailable",

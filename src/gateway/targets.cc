@@ -49,7 +49,7 @@ Gateway::Target Gateway::resolve(const sip::Uri& uri) {
 // is SRTP (nothing to carry), else only over TLS — `transport` of the hop, "" for "not known yet"
 // (the caller of place_callee filters the bindings) — or where the admin allowed plain SIP.
 bool Gateway::keys_allowed(const Call& c, const std::string& transport) const {
-  if (options_.allow_sdes_over_plain_sip || transport == "TLS") return true;
+  if (options_.allow_sdes_over_plain_sip || transport == "TLS" || transport == "WSS") return true;
   return std::none_of(c.crypto.begin(), c.crypto.end(),
                       [](const StreamCrypto& sc) { return sc.secure; });
 }
@@ -57,7 +57,7 @@ bool Gateway::keys_allowed(const Call& c, const std::string& transport) const {
 std::vector<Binding> Gateway::reachable(const Call& c, const std::string& identity) {
   auto bindings = registrar_->bindings(identity);
   if (!keys_allowed(c, "")) {
-    std::erase_if(bindings, [](const Binding& b) { return b.source.transport != "TLS"; });
+    std::erase_if(bindings, [](const Binding& b) { return !b.source.secure(); });
   }
   return bindings;
 }

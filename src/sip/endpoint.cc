@@ -52,6 +52,20 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
                    std::to_string(t.value().port());
     }
   }
+  if (!options_.wss_listen.empty()) {
+    if (!options_.tls && !options_.wss_tls) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "SIP over secure WebSocket needs a TLS certificate");
+    }
+    auto l = listen_ws(wss_, options_.wss_listen, true);
+    if (!l) return l.error();
+    wss_local_ = l.value();
+  }
+  if (!options_.ws_listen.empty()) {
+    auto l = listen_ws(ws_, options_.ws_listen, false);
+    if (!l) return l.error();
+    ws_local_ = l.value();
+  }
   layer_ = std::make_unique<TransactionLayer>(
       timers_,
       TransactionLayer::Callbacks{
@@ -65,9 +79,14 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
   UaOptions uo;
   uo.contact = "<sip:" + options_.user + "@" + local_ + ">";
   uo.via_sent_by = local_;
-  if (!tls_local_.empty()) {
-    uo.tls_contact = "<sip:" + options_.user + "@" + tls_local_ + ";transport=tls>";
-    uo.tls_via_sent_by = tls_local_;
+  for (const auto& [transport, where] :
+       {std::pair{"TLS", tls_local_}, std::pair{"WSS", wss_local_}, std::pair{"WS", ws_local_}}) {
+    if (where.empty()) continue;
+    std::string param = transport;
+    for (char& c : param) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string contact = "<sip:" + options_.user;
+    contact.append("@").append(where).append(";transport=").append(param).append(">");
+    uo.listening[transport] = {std::move(contact), where};
   }
   uo.t = options_.t;
   uo.timers = options_.session_timers;
@@ -75,10 +94,31 @@ Result<boost::asio::ip::udp::endpoint> SipEndpoint::start() {
   return bound;
 }
 
+Result<std::string> SipEndpoint::listen_ws(std::unique_ptr<WsTransport>& t,
+                                           const std::string& where, bool tls) {
+  WsOptions wo;
+  wo.tcp = options_.tcp_options;
+  if (tls) wo.tcp.tls = options_.wss_tls ? options_.wss_tls : options_.tls;
+  wo.allowed_origins = options_.ws_allowed_origins;
+  t = std::make_unique<WsTransport>(
+      io_, [this](Message m, const Peer& p) { deliver(std::move(m), p); },
+      [this](const Peer& p) {
+        if (ua_) ua_->flow_closed(p);
+      },
+      std::move(wo));
+  auto bound = t->listen(where);
+  if (!bound) return bound.error();
+  const auto& a = bound.value().address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
+         std::to_string(bound.value().port());
+}
+
 void SipEndpoint::close() {
   if (udp_) udp_->close();
   if (tcp_) tcp_->close();
   if (tls_) tls_->close();
+  if (wss_) wss_->close();
+  if (ws_) ws_->close();
 }
 
 void SipEndpoint::send(const Message& m, const Peer& to) {
@@ -88,6 +128,10 @@ void SipEndpoint::send(const Message& m, const Peer& to) {
     if (tls_) tls_->send(m, to);
   } else if (to.transport == "TCP" && tcp_) {
     tcp_->send(m, to);
+  } else if (to.transport == "WSS" || to.transport == "WS") {
+    // Only on the connection the browser opened; never over another transport instead.
+    WsTransport* ws = to.transport == "WSS" ? wss_.get() : ws_.get();
+    if (ws) ws->send(m, to);
   } else {
     udp_->send(m, to);
   }

@@ -18,7 +18,7 @@ struct Peer {
         address(std::move(address_)),
         port(port_),
         tls_name(std::move(tls_name_)) {}
-  std::string transport = "UDP";  // UDP | TCP | TLS | WS | ...
+  std::string transport = "UDP";  // UDP | TCP | TLS | WS | WSS
   std::string address;            // IP address
   uint16_t port = 5060;
   // TLS: the name the peer's certificate was verified for. Connections we open: the server
@@ -27,6 +27,8 @@ struct Peer {
   // against our CA (mutual TLS); empty otherwise.
   std::string tls_name;
   bool reliable() const { return transport != "UDP"; }
+  // Whether the signalling is encrypted (SIP over TLS, or WebSocket over TLS).
+  bool secure() const { return transport == "TLS" || transport == "WSS"; }
 };
 
 }  // namespace verbatim::sip

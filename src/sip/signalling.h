@@ -103,6 +103,9 @@ class Signalling {
     // true when the application answered it (with reply()); false for the default handling
     // (OPTIONS and INFO answered here, MESSAGE 405, anything else 501).
     std::function<bool(uint64_t txn, const Message& request, const Peer& from)> on_request{};
+    // A connection the peer opened and that only it can open again (a browser's WebSocket)
+    // has closed: what was registered over it cannot be reached any more.
+    std::function<void(const Peer& flow)> on_flow_closed{};
   };
 
   virtual ~Signalling() = default;

@@ -40,6 +40,8 @@ std::optional<Peer> hop_for(std::string_view uri_text, const Peer& current) {
   if (!uri) return std::nullopt;
   const Uri& u = uri.value();
   if (u.host_kind != HostKind::kIpv4 && u.host_kind != HostKind::kIpv6) return std::nullopt;
+  // A WebSocket peer is reached only on the connection it opened (RFC 7118 §5.2).
+  if (current.transport == "WS" || current.transport == "WSS") return std::nullopt;
   Peer p = current;
   p.address = std::string(u.host);
   if (u.host_kind == HostKind::kIpv6) p.address = p.address.substr(1, p.address.size() - 2);
@@ -85,8 +87,9 @@ const Dialog* UserAgent::dialog(uint64_t session) const {
 }
 
 std::string UserAgent::contact_of(const Session& s) const {
-  const bool tls = s.peer.transport == "TLS" && !options_.tls_contact.empty();
-  std::string contact = tls ? options_.tls_contact : options_.contact;
+  const auto other = options_.listening.find(s.peer.transport);
+  std::string contact =
+      other != options_.listening.end() ? other->second.contact : options_.contact;
   const auto scheme = contact.find("sip:");
   const auto at = contact.find('@');
   if (!s.call.contact_user.empty() && scheme != std::string::npos && at != std::string::npos &&
@@ -97,8 +100,9 @@ std::string UserAgent::contact_of(const Session& s) const {
 }
 
 std::string UserAgent::via(const Peer& to) const {
-  const bool tls = to.transport == "TLS" && !options_.tls_via_sent_by.empty();
-  return "SIP/2.0/" + to.transport + " " + (tls ? options_.tls_via_sent_by : options_.via_sent_by) +
+  const auto other = options_.listening.find(to.transport);
+  return "SIP/2.0/" + to.transport + " " +
+         (other != options_.listening.end() ? other->second.via_sent_by : options_.via_sent_by) +
          ";branch=" + TransactionLayer::new_branch() + ";rport";
 }
 
@@ -514,6 +518,18 @@ void UserAgent::retransmit_2xx(uint64_t session) {
     x->retransmit_interval = std::min(x->retransmit_interval * 2, options_.t.t2);
     retransmit_2xx(session);
   });
+}
+
+void UserAgent::flow_closed(const Peer& flow) {
+  std::vector<uint64_t> gone;
+  for (const auto& [id, s] : sessions_) {
+    if (s->peer.transport == flow.transport && s->peer.address == flow.address &&
+        s->peer.port == flow.port) {
+      gone.push_back(id);
+    }
+  }
+  for (uint64_t id : gone) end(id, "peer-gone", false);
+  if (handlers_.on_flow_closed) handlers_.on_flow_closed(flow);
 }
 
 void UserAgent::on_stray(const Message& m, const Peer&) {

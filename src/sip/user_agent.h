@@ -61,9 +61,13 @@ namespace verbatim::sip {
 struct UaOptions {
   std::string contact;      // "<sip:srs@192.0.2.7:5060>"
   std::string via_sent_by;  // "192.0.2.7:5060", for the requests we send
-  // Over TLS (when we listen for it): "<sip:srs@192.0.2.7:5061;transport=tls>", "192.0.2.7:5061".
-  std::string tls_contact;
-  std::string tls_via_sent_by;
+  // For the other transports we listen on ("TLS", "WS", "WSS"), their own Contact and Via
+  // sent-by: {"<sip:srs@192.0.2.7:5061;transport=tls>", "192.0.2.7:5061"}.
+  struct Listening {
+    std::string contact;
+    std::string via_sent_by;
+  };
+  std::map<std::string, Listening> listening;
   std::string allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY";
   std::string accept = "application/sdp, application/rs-metadata+xml, multipart/mixed";
   SessionTimerPolicy timers;
@@ -81,6 +85,9 @@ class UserAgent final : public Signalling {
   void on_request(uint64_t txn, const Message& request, const Peer& from, uint64_t cancels);
   void on_stray(const Message& message, const Peer& from);
   void on_server_failed(uint64_t txn, std::string_view why);
+  // A connection the peer opened and we cannot open again (a browser's WebSocket) has closed:
+  // its sessions are over ("peer-gone"), and Handlers::on_flow_closed is told.
+  void flow_closed(const Peer& flow);
 
   // Calls we take (extra headers: Call-Info, Reason, ...).
   Status ring(uint64_t session, const HeaderList& headers = {}) override;

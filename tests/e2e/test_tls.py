@@ -77,7 +77,7 @@ class TlsTestCase(GatewayTestCase):
         found = {}
         for _ in roles.split(","):
             line = p.stdout.readline()
-            for m in re.finditer(r"(https?|sips?)://?(127\.0\.0\.1):(\d+)|(sips?):(127\.0\.0\.1):(\d+)", line):
+            for m in re.finditer(r"(https?|sips?|wss?)://?(127\.0\.0\.1):(\d+)|(sips?):(127\.0\.0\.1):(\d+)", line):
                 scheme = m.group(1) or m.group(4)
                 port = int(m.group(3) or m.group(6))
                 found[line.split()[0] + ":" + scheme] = port

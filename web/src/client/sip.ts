@@ -1,0 +1,112 @@
+// The web client's SIP side: JsSIP (a well-kept SIP over WebSocket stack, RFC 7118) registered
+// with the gateway as the signed-in user, over the secure WebSocket whose port the server
+// publishes (GET /api/v1/client). The gateway treats the browser as one more phone: the same
+// registrar, digest credentials and policy.
+import JsSIP from 'jssip';
+import type { IncomingMessageEvent, OutgoingMessageEvent } from 'jssip/lib/UA';
+
+export interface ClientSettings {
+  webSocketPort: number;
+  secure: boolean;
+}
+
+export interface ChatLine {
+  id: number;
+  direction: 'in' | 'out';
+  peer: string; // "bob@contoso.com"
+  text: string;
+  at: Date;
+  state: 'sending' | 'sent' | 'failed' | 'received';
+  problem?: string;
+}
+
+// What a failed sign-in or message tells the user, from JsSIP's cause and the SIP response.
+// `reason`: the text of the response's Reason header (the recording policy's explanation).
+export function problemText(cause: string | undefined, status?: number, reason?: string): string {
+  if (status === 403 || cause === JsSIP.C.causes.AUTHENTICATION_ERROR) return 'Wrong address or password, or this browser is signed in as someone else.';
+  if (status === 404) return 'There is no such user.';
+  if (status === 480) return reason ? `Not delivered: ${reason}.` : 'Not delivered: they are not signed in anywhere.';
+  if (status === 413) return 'The message is too long.';
+  if (cause === JsSIP.C.causes.CONNECTION_ERROR) return 'Cannot reach the server.';
+  if (cause === JsSIP.C.causes.REQUEST_TIMEOUT) return 'The server did not answer in time.';
+  if (reason) return `Not delivered: ${reason}.`;
+  return status ? `Refused (${status}).` : cause ?? 'Failed.';
+}
+
+// The text of a Reason header (RFC 3326) a response carries: the recording policy's explanation.
+export function reasonText(response: { getHeader(name: string): string | undefined } | null | undefined): string {
+  const r = response?.getHeader('Reason') ?? '';
+  const m = /text="([^"]*)"/.exec(r);
+  return m ? m[1] : '';
+}
+
+export type Events = {
+  registered: () => void;
+  failed: (problem: string) => void;
+  disconnected: () => void;
+  message: (line: ChatLine) => void;
+};
+
+let nextId = 1;
+
+export class SipClient {
+  private ua: JsSIP.UA;
+  readonly aor: string;
+
+  constructor(settings: ClientSettings, address: string, password: string, private on: Events) {
+    const scheme = settings.secure ? 'wss' : 'ws';
+    const socket = new JsSIP.WebSocketInterface(`${scheme}://${location.hostname}:${settings.webSocketPort}`);
+    this.aor = address.replace(/^sips?:/, '').toLowerCase();
+    this.ua = new JsSIP.UA({
+      sockets: [socket],
+      uri: `sip:${this.aor}`,
+      password,
+      register: true,
+      register_expires: 600,
+      session_timers: false,
+      user_agent: 'Verbatim web client',
+    });
+    this.ua.on('registered', () => this.on.registered());
+    this.ua.on('registrationFailed', (e) => {
+      const res = e.response as unknown as { status_code?: number } | undefined;
+      this.on.failed(problemText(e.cause, res?.status_code));
+    });
+    this.ua.on('disconnected', () => this.on.disconnected());
+    this.ua.on('newMessage', (e: IncomingMessageEvent | OutgoingMessageEvent) => {
+      if (e.originator !== 'remote') return;
+      const req = e.request as unknown as { body: string; from: { uri: { user: string; host: string } } };
+      this.on.message({
+        id: nextId++,
+        direction: 'in',
+        peer: `${req.from.uri.user}@${req.from.uri.host}`,
+        text: req.body,
+        at: new Date(),
+        state: 'received',
+      });
+    });
+    this.ua.start();
+  }
+
+  // Sends a chat message; `update` gets the line again when its delivery is known.
+  send(to: string, text: string, update: (line: ChatLine) => void): ChatLine {
+    const peer = to.replace(/^sips?:/, '').toLowerCase();
+    const line: ChatLine = { id: nextId++, direction: 'out', peer, text, at: new Date(), state: 'sending' };
+    this.ua.sendMessage(`sip:${peer}`, text, {
+      contentType: 'text/plain',
+      eventHandlers: {
+        succeeded: () => update({ ...line, state: 'sent' }),
+        failed: (e) => {
+          const res = e.response as unknown as
+            | { status_code?: number; getHeader(n: string): string | undefined }
+            | null;
+          update({ ...line, state: 'failed', problem: problemText(e.cause, res?.status_code, reasonText(res)) });
+        },
+      },
+    });
+    return line;
+  }
+
+  stop(): void {
+    this.ua.stop(); // unregisters, then closes the WebSocket
+  }
+}
