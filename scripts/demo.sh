@@ -264,7 +264,7 @@ echo "  \$ verbatim search --text market   (the words, in context; --json for ti
 echo "  \$ verbatim search --phonetic Zorblax   (a name by its sound: nobody said it, so nothing scores high)"
 "$BIN" search --phonetic Zorblax --threshold 0.7 | sed 's/^/    /'
 
-say "9. The portal: compliance officers and admins in the browser (HTTPS, one account per role)"
+say "9. The portal and the web client in the browser (HTTPS): officers and admins by role, users by SIP address"
 # It keeps running after the demo, on 8443 when that port is free, so there is something to open.
 [ -f "$DATA/portal.pid" ] && kill "$(cat "$DATA/portal.pid")" 2>/dev/null || true
 "$BIN" tls init --dir "$DATA/tls" >/dev/null
@@ -277,6 +277,11 @@ tls = true
 [tls]
 certificate = "$DATA/tls/server.crt"
 private_key = "$DATA/tls/server.key"
+[gateway]
+sip_listen = "127.0.0.1:0"
+wss_listen = "127.0.0.1:0"
+rtp_port_min = 32000
+rtp_port_max = 32999
 TOML
 ACCOUNTS=""
 for role in compliance-officer supervisor auditor admin recorder-admin; do
@@ -284,11 +289,14 @@ for role in compliance-officer supervisor auditor admin recorder-admin; do
   echo "$pw" | "$BIN" account add "portal-$role" --role "$role" --password-stdin >/dev/null
   ACCOUNTS+=$(printf '\n    %-28s password %s' "portal-$role" "$pw")
 done
-nohup "$BIN" --config "$DATA/portal.toml" serve --roles admin-api >"$DATA/portal.out" 2>"$DATA/portal.log" &
+nohup "$BIN" --config "$DATA/portal.toml" serve --roles admin-api,gateway >"$DATA/portal.out" 2>"$DATA/portal.log" &
 echo $! >"$DATA/portal.pid"
 PORTAL=$(server_url "$DATA/portal.out" "$DATA/portal.log")
 curl -fsS --cacert "$DATA/tls/ca.crt" -o /dev/null "$PORTAL/" && echo "  portal: $PORTAL/ (running; certificate from $DATA/tls/ca.crt)"
 printf '  sign in as:%b\n' "$ACCOUNTS"
+WSPORT=$(curl -fsS --cacert "$DATA/tls/ca.crt" "$PORTAL/api/v1/client" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["webSocketPort"])')
+echo "  web client: $PORTAL/client (SIP over wss port $WSPORT; users: emi.research@$DOMAIN, password emi-demo-secret)"
 echo "  stop it with: kill \$(cat $DATA/portal.pid)"
 
 say "Where to look"
@@ -298,6 +306,7 @@ cat <<MSG
   admin shell:      VERBATIM_DATA_DIR=$DATA $BIN admin
   explain a user:   VERBATIM_DATA_DIR=$DATA $BIN policy explain USER
   portal:           $PORTAL/ (the accounts above; docs/portal.md)
+  web client:       $PORTAL/client (a user's SIP address and password; docs/web-client.md)
   REST API:         VERBATIM_DATA_DIR=$DATA $BIN serve   (accounts demo-admin and demo-officer;
                     a token: $BIN token create demo-officer; roles: docs/rest-api.md)
   archive:          $DATA/archive (verify: VERBATIM_DATA_DIR=$DATA $BIN verify --deep)

@@ -125,6 +125,28 @@ TEST(UserAgentTakesCalls, AnswersRetransmits2xxUntilTheAckAndHandlesReinviteAndB
   EXPECT_EQ(h.uas->sessions(), 0u);
 }
 
+TEST(UserAgentTakesCalls, ABrowsersClosedConnectionEndsItsSessionsAndNoOtherPeers) {
+  UasHarness h;
+  h.peer = Peer{"WSS", "192.0.2.1", 40001};  // a browser: its connection is the only way back
+  h.receive(invite_text());
+  h.peer = Peer{"UDP", "192.0.2.1", 5060};
+  std::string other = invite_text("", 1, "", "INVITE", "z9hG4bK-other");
+  other.replace(other.find("call-7@sbc"), 10, "call-8@sbc");
+  h.receive(other);
+  ASSERT_EQ(h.invites.size(), 2u);
+  ASSERT_TRUE(h.uas->accept(h.invites[0], kAnswer));
+  ASSERT_TRUE(h.uas->accept(h.invites[1], kAnswer));
+  const size_t sent = h.sent.size();
+  // The same address and port over another transport is another peer: it stays.
+  h.uas->flow_closed(Peer{"WS", "192.0.2.1", 40001});
+  EXPECT_TRUE(h.ended.empty());
+  h.uas->flow_closed(Peer{"WSS", "192.0.2.1", 40001});
+  ASSERT_EQ(h.ended.size(), 1u);
+  EXPECT_EQ(h.ended[0], std::make_pair(h.invites[0], std::string("peer-gone")));
+  EXPECT_EQ(h.sent.size(), sent) << "no BYE into a connection that is gone";
+  EXPECT_NE(h.uas->peer(h.invites[1]), nullptr);
+}
+
 TEST(UserAgentTakesCalls, NoAckEndsTheSessionWithABye) {
   UasHarness h;
   h.receive(invite_text());
