@@ -173,16 +173,10 @@ class TcpTransport::Connection : public std::enable_shared_from_this<Connection>
         close(&owner_.stats_.closed_framing);
         return false;
       }
-      if (auto v = validate(m.value()); !v) {
-        if (auto r = rejection_for(m.value(), v.error())) {
-          write(r->serialize());
-          ++owner_.stats_.rejected_invalid;
-        } else {
-          ++owner_.stats_.dropped_unparseable;
-        }
+      if (!admit(m.value(), peer_, owner_.stats_,
+                 [this](const Message& r) { write(r.serialize()); })) {
         continue;
       }
-      if (m.value().is_request()) stamp_received(m.value(), peer_);
       owner_.on_message_(std::move(m).value(), peer_);
       if (closed_) return false;
     }
@@ -235,19 +229,27 @@ TcpTransport::~TcpTransport() {
   }
 }
 
-Result<tcp::endpoint> TcpTransport::listen(const std::string& host_port) {
+Result<tcp::endpoint> open_listener(tcp::acceptor& acceptor, const std::string& host_port,
+                                    const std::string& what) {
   auto parsed = parse_listen_address(host_port);
   if (!parsed) return parsed.error();
   const tcp::endpoint ep(parsed.value().first, parsed.value().second);
   boost::system::error_code ec;
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return make_error(ErrorCode::kIo, "cannot listen on TCP " + host_port + ": " + ec.message());
-  accept();
-  return acceptor_.local_endpoint();
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ErrorCode::kIo,
+                      "cannot listen for " + what + " on " + host_port + ": " + ec.message());
+  }
+  return acceptor.local_endpoint();
+}
+
+Result<tcp::endpoint> TcpTransport::listen(const std::string& host_port) {
+  auto bound = open_listener(acceptor_, host_port, options_.tls ? "SIP over TLS" : "SIP over TCP");
+  if (bound) accept();
+  return bound;
 }
 
 void TcpTransport::accept() {

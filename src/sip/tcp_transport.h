@@ -37,6 +37,12 @@
 
 namespace verbatim::sip {
 
+// Opens, binds ("127.0.0.1:5061", "[::1]:0") and listens on `acceptor`; the bound endpoint, or
+// an error that says what could not listen where ("cannot listen for <what> on <where>: ...").
+Result<boost::asio::ip::tcp::endpoint> open_listener(boost::asio::ip::tcp::acceptor& acceptor,
+                                                     const std::string& host_port,
+                                                     const std::string& what);
+
 struct TcpOptions {
   ParseOptions parse;
   size_t max_connections = 10000;

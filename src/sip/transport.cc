@@ -91,17 +91,23 @@ void UdpTransport::handle(std::string_view datagram, const udp::endpoint& from) 
     ++stats_.dropped_unparseable;
     return;
   }
-  if (auto v = validate(m.value()); !v) {
-    if (auto r = rejection_for(m.value(), v.error())) {
-      send(*r, peer);
-      ++stats_.rejected_invalid;
-    } else {
-      ++stats_.dropped_unparseable;
-    }
-    return;
-  }
-  if (m.value().is_request()) stamp_received(m.value(), peer);
+  if (!admit(m.value(), peer, stats_, [&](const Message& r) { send(r, peer); })) return;
   on_message_(std::move(m).value(), peer);
+}
+
+bool admit(Message& message, const Peer& from, TransportStats& stats,
+           const std::function<void(const Message& rejection)>& answer) {
+  if (auto v = validate(message); !v) {
+    if (auto r = rejection_for(message, v.error())) {
+      answer(*r);
+      ++stats.rejected_invalid;
+    } else {
+      ++stats.dropped_unparseable;
+    }
+    return false;
+  }
+  if (message.is_request()) stamp_received(message, from);
+  return true;
 }
 
 void UdpTransport::send(const Message& message, const Peer& to) {

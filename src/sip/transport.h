@@ -65,6 +65,13 @@ Result<std::pair<boost::asio::ip::address, uint16_t>> parse_listen_address(
 // ACK, or a request without the fields a response copies (it is dropped and counted).
 std::optional<Message> rejection_for(const Message& message, const Error& problem);
 
+// What every transport does with a message it parsed: true when it may be handed up (a request
+// then stamped with where it came from, stamp_received); false when it broke the grammar, and
+// then its stateless rejection went to `answer` (counted in stats.rejected_invalid) or, when it
+// cannot be answered, it was dropped (stats.dropped_unparseable).
+bool admit(Message& message, const Peer& from, TransportStats& stats,
+           const std::function<void(const Message& rejection)>& answer);
+
 // RFC 3581 / §18.2.1: adds received=<source address> (when it differs from the sent-by
 // host, or rport is present) and fills rport=<source port> when the top Via asks for it.
 void stamp_received(Message& request, const Peer& from);

@@ -205,16 +205,10 @@ class WsTransport::Session : public WsTransport::Connection,
       close(&owner_.stats_.closed_framing);
       return;
     }
-    if (auto v = validate(m.value()); !v) {
-      if (auto r = rejection_for(m.value(), v.error())) {
-        write(r->serialize());
-        ++owner_.stats_.rejected_invalid;
-      } else {
-        ++owner_.stats_.dropped_unparseable;
-      }
+    if (!admit(m.value(), peer_, owner_.stats_,
+               [this](const Message& r) { write(r.serialize()); })) {
       return;
     }
-    if (m.value().is_request()) stamp_received(m.value(), peer_);
     owner_.on_message_(std::move(m).value(), peer_);
   }
 
@@ -261,20 +255,9 @@ WsTransport::~WsTransport() {
 }
 
 Result<tcp::endpoint> WsTransport::listen(const std::string& host_port) {
-  auto parsed = parse_listen_address(host_port);
-  if (!parsed) return parsed.error();
-  const tcp::endpoint ep(parsed.value().first, parsed.value().second);
-  boost::system::error_code ec;
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return make_error(ErrorCode::kIo,
-                      "cannot listen for SIP over WebSocket on " + host_port + ": " + ec.message());
-  }
-  accept();
-  return acceptor_.local_endpoint();
+  auto bound = open_listener(acceptor_, host_port, "SIP over WebSocket");
+  if (bound) accept();
+  return bound;
 }
 
 bool WsTransport::origin_allowed(std::string_view origin) const {
