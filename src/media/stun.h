@@ -1,0 +1,65 @@
+// STUN (RFC 8489) as an ICE-lite agent needs it (RFC 8445 §2.5): a browser's connectivity
+// checks are Binding requests to the gateway's media port; the gateway answers the ones whose
+// USERNAME names its ufrag and whose MESSAGE-INTEGRITY verifies with its password, and only the
+// addresses it has answered that way may then send it DTLS and SRTP ("no media from addresses
+// that ICE has not checked").
+//
+// Hand-written, and small on purpose: the well-kept ICE libraries (libnice, libjuice) are full
+// agents with their own sockets and event loops, while a lite agent only answers requests on
+// sockets the gateway already reads (one port per call, demultiplexed by the first byte,
+// RFC 7983: media::classify in rtp.h). HMAC-SHA1 is OpenSSL's and CRC-32 Boost's.
+// Threads and ownership: plain functions and values; any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/udp.hpp>
+
+#include "common/result.h"
+
+namespace verbatim::media {
+
+using StunTransaction = std::array<uint8_t, 12>;
+
+struct BindingRequest {
+  StunTransaction transaction{};
+  std::string username;  // "<receiver's ufrag>:<sender's ufrag>"
+  uint32_t priority = 0;
+  bool use_candidate = false;  // the controlling agent nominates this pair
+  bool controlling = false;    // ICE-CONTROLLING present (a browser offering to a lite agent)
+};
+
+// A Binding request checked as RFC 8489 §9.1.3 and RFC 8445 §7.3 ask: a STUN message of the
+// Binding method and request class, a FINGERPRINT (when present) that matches, and a
+// MESSAGE-INTEGRITY that verifies with `password`. The error says which check failed, and its
+// code what to answer (stun_error_for): kInvalidArgument 400 Bad Request, kUnauthenticated
+// 401 Unauthorized, kNotFound nothing (not a Binding request at all).
+Result<BindingRequest> check_binding_request(std::span<const uint8_t> datagram,
+                                             std::string_view password);
+
+// The success response to a checked request from `from` (XOR-MAPPED-ADDRESS, RFC 8489 §14.2),
+// with MESSAGE-INTEGRITY keyed by `password` and FINGERPRINT; `software`: a SOFTWARE attribute
+// first (empty: none).
+std::vector<uint8_t> binding_success(const StunTransaction& transaction,
+                                     const boost::asio::ip::udp::endpoint& from,
+                                     std::string_view password, std::string_view software = "");
+
+// The STUN error code for a failed check_binding_request (0: do not answer).
+int stun_error_for(const Error& e);
+
+// An error response (ERROR-CODE, FINGERPRINT; no integrity: the request's did not verify).
+std::vector<uint8_t> binding_error(const StunTransaction& transaction, int code,
+                                   std::string_view reason);
+
+// For tests and diagnostics: the XOR-MAPPED-ADDRESS of a success response, when it has one and
+// its integrity verifies with `password`.
+std::optional<boost::asio::ip::udp::endpoint> mapped_address(std::span<const uint8_t> response,
+                                                             std::string_view password);
+
+}  // namespace verbatim::media
