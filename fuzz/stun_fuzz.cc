@@ -1,9 +1,12 @@
-// libFuzzer target: the ICE-lite STUN checks (media/stun.h). Any datagram is checked without
-// crashing; one that passes carries a USERNAME that lies inside it, and what we answer to it
-// reads back as the address we put in, under the same password.
+// libFuzzer target: what the WebRTC media path parses before any key is agreed. The ICE-lite
+// STUN checks (media/stun.h): any datagram is checked without crashing; one that passes carries
+// a USERNAME that lies inside it, and what we answer to it reads back as the address we put in,
+// under the same password. The peer's a=fingerprint (media/dtls_srtp.h): any text is taken or
+// refused without crashing.
 #include <cstdint>
 #include <span>
 
+#include "media/dtls_srtp.h"
 #include "media/stun.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -21,5 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)stun_error_for(r.error());
   }
   (void)mapped_address(in, kPassword);
+  static const auto identity = DtlsIdentity::generate().value();
+  (void)DtlsSrtp::create(identity, DtlsSrtp::Role::kServer,
+                         std::string(reinterpret_cast<const char*>(data), size));
   return 0;
 }
