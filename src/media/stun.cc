@@ -2,8 +2,11 @@
 
 #include <cstring>
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <boost/crc.hpp>
 
 namespace verbatim::media {
@@ -238,6 +241,82 @@ std::vector<uint8_t> binding_error(const StunTransaction& transaction, int code,
   add(out, kErrorCode, v);
   add_fingerprint(out);
   return out;
+}
+
+std::vector<uint8_t> binding_request(const StunTransaction& transaction, std::string_view username,
+                                     std::string_view password, uint32_t priority,
+                                     bool use_candidate) {
+  std::vector<uint8_t> out = header(kBindingRequest, transaction);
+  add(out, kUsername, bytes_of(username));
+  const std::array<uint8_t, 4> p{
+      static_cast<uint8_t>(priority >> 24), static_cast<uint8_t>(priority >> 16),
+      static_cast<uint8_t>(priority >> 8), static_cast<uint8_t>(priority)};
+  add(out, kPriority, p);
+  std::array<uint8_t, 8> tie{};
+  RAND_bytes(tie.data(), static_cast<int>(tie.size()));
+  add(out, kIceControlling, tie);
+  if (use_candidate) add(out, kUseCandidate, {});
+  const size_t mi_at = out.size();
+  out.resize(mi_at + 4 + kHmacSize, 0);
+  put16(out, mi_at, kMessageIntegrity);
+  put16(out, mi_at + 2, kHmacSize);
+  const auto mac = integrity_at(out, mi_at, password);
+  std::memcpy(out.data() + mi_at + 4, mac.data(), kHmacSize);
+  put16(out, 2, static_cast<uint16_t>(out.size() - kHeader));
+  add_fingerprint(out);
+  return out;
+}
+
+namespace {
+std::string random_ice_chars(size_t n) {
+  // ice-char: ALPHA / DIGIT / "+" / "/" (RFC 8839 §5.4); 64 of them, so a byte's low 6 bits.
+  static constexpr char kChars[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<uint8_t> r(n);
+  RAND_bytes(r.data(), static_cast<int>(n));
+  std::string out;
+  for (uint8_t b : r) out += kChars[b & 63];
+  return out;
+}
+}  // namespace
+
+IceLite::IceLite() : IceLite(random_ice_chars(8), random_ice_chars(24)) {}
+
+IceLite::IceLite(std::string ufrag, std::string pwd)
+    : ufrag_(std::move(ufrag)), pwd_(std::move(pwd)) {}
+
+std::vector<uint8_t> IceLite::on_stun(std::span<const uint8_t> datagram,
+                                      const boost::asio::ip::udp::endpoint& from) {
+  auto r = check_binding_request(datagram, pwd_);
+  if (!r) {
+    const int code = stun_error_for(r.error());
+    if (code == 0 || datagram.size() < kHeader) return {};
+    StunTransaction t{};
+    std::memcpy(t.data(), datagram.data() + 8, t.size());
+    return binding_error(t, code, code == 401 ? "Unauthorized" : "Bad Request");
+  }
+  // USERNAME is "<our ufrag>:<their ufrag>" (RFC 8445 §7.2.2): a check for another session, or
+  // from another peer, is not ours to answer.
+  const std::string& user = r.value().username;
+  const std::string expected = ufrag_ + ":" + remote_ufrag_;
+  const bool ours = remote_ufrag_.empty() ? user.rfind(ufrag_ + ":", 0) == 0 : user == expected;
+  if (!ours) return binding_error(r.value().transaction, 401, "Unauthorized");
+  if (!checked(from)) {
+    if (checked_.size() == kMaxChecked) checked_.erase(checked_.begin());
+    checked_.push_back(from);
+  }
+  if (r.value().use_candidate) nominated_ = from;
+  return binding_success(r.value().transaction, from, pwd_, "verbatim");
+}
+
+bool IceLite::checked(const boost::asio::ip::udp::endpoint& from) const {
+  return std::find(checked_.begin(), checked_.end(), from) != checked_.end();
+}
+
+std::optional<boost::asio::ip::udp::endpoint> IceLite::selected() const {
+  if (nominated_ && checked(*nominated_)) return nominated_;
+  if (checked_.empty()) return std::nullopt;
+  return checked_.back();
 }
 
 std::optional<boost::asio::ip::udp::endpoint> mapped_address(std::span<const uint8_t> response,

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/ip/udp.hpp>
@@ -56,6 +57,39 @@ int stun_error_for(const Error& e);
 // An error response (ERROR-CODE, FINGERPRINT; no integrity: the request's did not verify).
 std::vector<uint8_t> binding_error(const StunTransaction& transaction, int code,
                                    std::string_view reason);
+
+// A Binding request as an ICE agent sends it (USERNAME, PRIORITY, ICE-CONTROLLING with a
+// tie-breaker, USE-CANDIDATE when nominating, MESSAGE-INTEGRITY keyed by `password`,
+// FINGERPRINT): what a browser sends us; the tests use it as one.
+std::vector<uint8_t> binding_request(const StunTransaction& transaction, std::string_view username,
+                                     std::string_view password, uint32_t priority,
+                                     bool use_candidate);
+
+// The gateway's side of ICE-lite for one media session: its credentials (a=ice-ufrag and
+// a=ice-pwd in its SDP), the peer's, and the addresses whose checks it answered. Media, DTLS
+// included, is taken only from such an address; the nominated one (USE-CANDIDATE) is where the
+// gateway sends, else the last one checked.
+class IceLite {
+ public:
+  IceLite();  // fresh random credentials (RFC 8445 §5.3: 4+ and 22+ ice-chars)
+  IceLite(std::string ufrag, std::string pwd);
+  const std::string& ufrag() const { return ufrag_; }
+  const std::string& pwd() const { return pwd_; }
+  // The peer's a=ice-ufrag (its USERNAME part is checked once known).
+  void set_remote_ufrag(std::string ufrag) { remote_ufrag_ = std::move(ufrag); }
+
+  // A STUN datagram from `from`: what to answer (empty: nothing; a response or an error).
+  std::vector<uint8_t> on_stun(std::span<const uint8_t> datagram,
+                               const boost::asio::ip::udp::endpoint& from);
+  bool checked(const boost::asio::ip::udp::endpoint& from) const;
+  std::optional<boost::asio::ip::udp::endpoint> selected() const;
+  static constexpr size_t kMaxChecked = 8;  // bounded: a peer has a handful of candidates
+
+ private:
+  std::string ufrag_, pwd_, remote_ufrag_;
+  std::vector<boost::asio::ip::udp::endpoint> checked_;  // oldest first
+  std::optional<boost::asio::ip::udp::endpoint> nominated_;
+};
 
 // For tests and diagnostics: the XOR-MAPPED-ADDRESS of a success response, when it has one and
 // its integrity verifies with `password`.

@@ -100,5 +100,50 @@ TEST(Stun, DatagramsAreToldApartAndGarbageIsNeitherAnsweredNorTrusted) {
   EXPECT_EQ(mapped_address(err, kPassword), std::nullopt);
 }
 
+TEST(IceLite, OnlyChecksForThisSessionWithItsPasswordAreAnsweredAndOnlyTheirAddressesTrusted) {
+  IceLite ice;
+  EXPECT_EQ(ice.ufrag().size(), 8u);
+  EXPECT_GE(ice.pwd().size(), 22u);
+  EXPECT_NE(IceLite().pwd(), ice.pwd()) << "fresh credentials per session";
+  ice.set_remote_ufrag("brws");
+  const udp::endpoint browser(make_address("127.0.0.1"), 50000);
+  const udp::endpoint attacker(make_address("127.0.0.1"), 50001);
+  StunTransaction t{1, 2, 3};
+  EXPECT_FALSE(ice.selected());
+
+  // Unchecked: nothing is trusted yet. A check with the wrong password is refused (401) and
+  // trusts nothing; so is one naming another session's ufrag, even with our password.
+  auto wrong = ice.on_stun(binding_request(t, ice.ufrag() + ":brws", "guess", 1, false), attacker);
+  ASSERT_FALSE(wrong.empty());
+  EXPECT_EQ(wrong[1], 0x11) << "an error response";
+  auto other = ice.on_stun(binding_request(t, "zzzz:brws", ice.pwd(), 1, false), attacker);
+  EXPECT_EQ(other[1], 0x11);
+  auto not_peer =
+      ice.on_stun(binding_request(t, ice.ufrag() + ":evil", ice.pwd(), 1, false), attacker);
+  EXPECT_EQ(not_peer[1], 0x11);
+  EXPECT_FALSE(ice.checked(attacker));
+  EXPECT_TRUE(ice.on_stun(bytes("garbage that is not STUN"), attacker).empty());
+
+  // The browser's check is answered with its address, and that address is now trusted.
+  auto ok = ice.on_stun(binding_request(t, ice.ufrag() + ":brws", ice.pwd(), 1, false), browser);
+  EXPECT_EQ(mapped_address(ok, ice.pwd()), browser);
+  EXPECT_TRUE(ice.checked(browser));
+  EXPECT_FALSE(ice.checked(attacker));
+  EXPECT_EQ(ice.selected(), browser);
+  // A second candidate checked later, then the first nominated: the nominated one is used.
+  const udp::endpoint v6(make_address("::1"), 50002);
+  ice.on_stun(binding_request(t, ice.ufrag() + ":brws", ice.pwd(), 2, false), v6);
+  EXPECT_EQ(ice.selected(), v6);
+  ice.on_stun(binding_request(t, ice.ufrag() + ":brws", ice.pwd(), 1, true), browser);
+  EXPECT_EQ(ice.selected(), browser);
+  // Bounded: a flood of checked addresses keeps only the latest few.
+  for (uint16_t port = 1; port <= 20; ++port) {
+    ice.on_stun(binding_request(t, ice.ufrag() + ":brws", ice.pwd(), 1, false),
+                udp::endpoint(make_address("127.0.0.2"), port));
+  }
+  EXPECT_TRUE(ice.checked(udp::endpoint(make_address("127.0.0.2"), 20)));
+  EXPECT_FALSE(ice.checked(udp::endpoint(make_address("127.0.0.2"), 1)));
+}
+
 }  // namespace
 }  // namespace verbatim::media
