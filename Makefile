@@ -38,10 +38,11 @@ test: build
 bench: bootstrap
 	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision bench_archive bench_sip_parse \
-	  bench_playback bench_conference_mix
+	  bench_playback bench_conference_mix bench_webrtc
 	@taskset -c 1 build-bench/bench_conference_mix --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_playback --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_sip_parse
+	@taskset -c 1 build-bench/bench_webrtc --benchmark_counters_tabular=true
 	@cmake --build build-bench -j $(JOBS) --target vb_sip_peer
 	@python3 bench/sip_load.py build-bench
 	@taskset -c 1 build-bench/bench_archive
