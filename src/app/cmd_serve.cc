@@ -7,11 +7,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <set>
 #include <thread>
 
@@ -317,11 +318,10 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
     const auto& a = ep.value().address();
     const std::string scheme = https ? "https" : "http";
     const std::string port = std::to_string(ep.value().port());
-    std::cout << "admin-api listening on " << scheme << "://"
-              << (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) << ":" << port
-              << std::endl;
-    web_origins.push_back(scheme + "://" + (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) +
-                          ":" + port);
+    const std::string origin =
+        scheme + "://" + (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + port;
+    std::cout << "admin-api listening on " << origin << std::endl;
+    web_origins.push_back(origin);
     if (a.is_loopback()) web_origins.push_back(scheme + "://localhost:" + port);
     if (!ro.web_root.empty() && !https) {
       spdlog::warn(

@@ -79,7 +79,8 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
     return {"",
             {403, "Forbidden", {{"Warning", "399 verbatim \"not a SIP domain of this server\""}}}};
   }
-  const auto bound = is_flow(from) ? flow_users_.find(flow_key(from)) : flow_users_.end();
+  const bool browser = is_flow(from);
+  const auto bound = browser ? flow_users_.find(flow_key(from)) : flow_users_.end();
   if (bound != flow_users_.end() && bound->second != claimed) {
     return {
         "",
@@ -92,7 +93,6 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
     return {"", {403, "Forbidden", {{"Warning", "399 verbatim \"too many failed attempts\""}}}};
   }
   const sip::Header* h = request.find("Authorization");
-  const bool browser = is_flow(from);
   if (!h) return {"", challenge(realm, false, browser)};
   auto params = sip::parse_digest(h->value);
   if (!params || to_lower(params.value().get("realm")) != realm) {
@@ -133,7 +133,7 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
              {{"Warning", "399 verbatim \"" + claimed + " is not the authenticated user\""}}}};
   }
   out.identity = identity;
-  if (is_flow(from)) flow_users_.emplace(flow_key(from), identity);
+  if (browser) flow_users_.emplace(flow_key(from), identity);
   return out;
 }
 

@@ -149,6 +149,17 @@ void add(std::vector<uint8_t>& out, uint16_t type, std::span<const uint8_t> valu
   put16(out, 2, static_cast<uint16_t>(out.size() - kHeader));
 }
 
+// MESSAGE-INTEGRITY over what `out` holds (RFC 8489 §14.5).
+void add_integrity(std::vector<uint8_t>& out, std::string_view password) {
+  const size_t at = out.size();
+  out.resize(at + 4 + kHmacSize, 0);
+  put16(out, at, kMessageIntegrity);
+  put16(out, at + 2, kHmacSize);
+  const auto mac = integrity_at(out, at, password);
+  std::memcpy(out.data() + at + 4, mac.data(), kHmacSize);
+  put16(out, 2, static_cast<uint16_t>(out.size() - kHeader));
+}
+
 void add_fingerprint(std::vector<uint8_t>& out) {
   put16(out, 2, static_cast<uint16_t>(out.size() + 8 - kHeader));
   const uint32_t crc = crc32(out.data(), out.size()) ^ kFingerprintXor;
@@ -211,13 +222,7 @@ std::vector<uint8_t> binding_success(const StunTransaction& transaction,
     for (size_t i = 0; i < 4; ++i) xa.push_back(a[i] ^ mask[i]);
   }
   add(out, kXorMappedAddress, xa);
-  const size_t mi_at = out.size();
-  out.resize(mi_at + 4 + kHmacSize, 0);
-  put16(out, mi_at, kMessageIntegrity);
-  put16(out, mi_at + 2, kHmacSize);
-  const auto mac = integrity_at(out, mi_at, password);
-  std::memcpy(out.data() + mi_at + 4, mac.data(), kHmacSize);
-  put16(out, 2, static_cast<uint16_t>(out.size() - kHeader));
+  add_integrity(out, password);
   add_fingerprint(out);
   return out;
 }
@@ -256,13 +261,7 @@ std::vector<uint8_t> binding_request(const StunTransaction& transaction, std::st
   RAND_bytes(tie.data(), static_cast<int>(tie.size()));
   add(out, kIceControlling, tie);
   if (use_candidate) add(out, kUseCandidate, {});
-  const size_t mi_at = out.size();
-  out.resize(mi_at + 4 + kHmacSize, 0);
-  put16(out, mi_at, kMessageIntegrity);
-  put16(out, mi_at + 2, kHmacSize);
-  const auto mac = integrity_at(out, mi_at, password);
-  std::memcpy(out.data() + mi_at + 4, mac.data(), kHmacSize);
-  put16(out, 2, static_cast<uint16_t>(out.size() - kHeader));
+  add_integrity(out, password);
   add_fingerprint(out);
   return out;
 }
