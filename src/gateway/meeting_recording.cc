@@ -130,8 +130,7 @@ void Gateway::start_meeting_leg(Room& room, MeetingRecording& rec,
     return;
   }
   // As for calls: SDES keys only where the signalling to the recorder is TLS.
-  l.srtp =
-      options_.recorder_srtp && (peer->secure() || options_.allow_sdes_over_plain_sip);
+  l.srtp = options_.recorder_srtp && (peer->secure() || options_.allow_sdes_over_plain_sip);
   thread_local std::mt19937_64 rng{std::random_device{}()};
   l.spec.origin_id = rng() >> 1;
   l.spec.address = media_->address().to_string();
