@@ -145,7 +145,7 @@ void add(std::vector<uint8_t>& out, uint16_t type, std::span<const uint8_t> valu
   out.resize(at + 4 + ((value.size() + 3) & ~size_t{3}), 0);
   put16(out, at, type);
   put16(out, at + 2, static_cast<uint16_t>(value.size()));
-  std::memcpy(out.data() + at + 4, value.data(), value.size());
+  if (!value.empty()) std::memcpy(out.data() + at + 4, value.data(), value.size());
   put16(out, 2, static_cast<uint16_t>(out.size() - kHeader));
 }
 
