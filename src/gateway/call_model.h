@@ -190,10 +190,16 @@ struct Gateway::Recording {
 
 // SRTP of one relayed stream (SDES): the caller's offer set it; our keys for each side.
 struct StreamCrypto {
-  bool secure = false;
+  bool secure = false;  // SDES towards the parties that are not browsers
   int tag = 1;
   std::string suite, proto;
   std::string our_a, our_b;  // "inline:..." we put in the SDP each party gets
+  // WebRTC, by side: the ICE-lite credentials we give it (every side has them, so a browser
+  // offered the call can check at once), whether it is a browser (DTLS-SRTP, from its SDP) and
+  // our a=setup towards it.
+  std::array<std::string, 2> ice_ufrag, ice_pwd;
+  std::array<bool, 2> webrtc{};
+  std::array<std::string, 2> setup = {"actpass", "actpass"};
 };
 
 struct Gateway::Call {

@@ -395,8 +395,15 @@ class Gateway {
   // `recorded`: the indicator even before any recording of the call exists (a queue agent's
   // own policy records them once they answer). `origin`: the o= session id (0: the one the
   // dialog facing `facing` has).
+  // `browser`: the party facing `facing` is a WebRTC peer (a WebSocket binding being offered
+  // the call), whatever is known of that side so far.
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
-                      bool recorded = false, uint64_t origin = 0);
+                      bool recorded = false, uint64_t origin = 0, bool browser = false);
+  // The certificate the gateway presents in DTLS (made once, on first use).
+  Result<std::shared_ptr<const media::DtlsIdentity>> dtls_identity();
+  // DTLS-SRTP towards a WebRTC side whose SDP (offer or answer) has this m-line.
+  Status start_dtls(Call& c, size_t stream, Side side, const sip::SessionDescription& sdp,
+                    const sip::SdpMedia& m);
   bool tenant_domain(const std::string& domain);
   // Milliseconds from `t` until now (the timers' clock).
   int64_t ms_since(std::chrono::steady_clock::time_point t) const;
@@ -407,8 +414,10 @@ class Gateway {
   std::vector<Binding> reachable(const Call& c, const std::string& identity);
   // `oc` sent to each binding (its Request-URI and next hop); the sessions of those that went.
   // `error`: why the last that could not go did not.
+  // `browser_body`: the SDP a WebSocket binding (a browser) gets instead of oc.body.
   std::vector<uint64_t> invite_each(const sip::OutgoingCall& oc, const std::vector<Binding>& at,
-                                    std::string* error = nullptr);
+                                    std::string* error = nullptr,
+                                    const std::string* browser_body = nullptr);
   // Whether a request came from the configured trunk (source, transport, and the trunk's login
   // or certificate where configured); the reply to send instead when it claims to and fails.
   bool from_trunk(const sip::Message& request, const sip::Peer& from,
@@ -605,6 +614,7 @@ class Gateway {
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;
   uint64_t sdp_version_ = 0;  // the o= version of every SDP the gateway sends
+  std::shared_ptr<const media::DtlsIdentity> dtls_identity_;
   std::chrono::steady_clock::time_point last_status_{};
   std::chrono::steady_clock::time_point last_registrations_{};
   bool stopping_ = false;

@@ -15,6 +15,7 @@
 
 #include "common/call_control.h"
 #include "common/test_dir.h"
+#include "media/dtls_srtp.h"
 #include "media/rtp.h"
 #include "media/video.h"
 
@@ -156,6 +157,72 @@ TEST_F(GatewayCalls, AnUnrecordedCallHasNoRecorderAndNoNotice) {
   ASSERT_NE(ok, nullptr);
   EXPECT_EQ(ok->body.find("a=record:on"), std::string::npos);
   EXPECT_TRUE(media.played.empty());
+}
+
+// A browser calls (WebRTC, RFC 8829). The phone is offered plain RTP in the browser's codecs,
+// without its transport attributes; the browser's answer is ICE-lite with our certificate, DTLS
+// passive (it offered actpass), rtcp-mux, its own a=mid and a BUNDLE group of the one stream;
+// DTLS on its side expects the fingerprint it sent.
+TEST_F(GatewayCalls, ABrowsersCallReachesAPhoneAsPlainRtpAndIsAnsweredInWebRtcTerms) {
+  start();
+  const std::string fingerprint = media::DtlsIdentity::generate().value()->fingerprint();
+  const std::string offer =
+      "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE a0\r\n"
+      "a=msid-semantic: WMS s\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0 8\r\nc=IN IP4 0.0.0.0\r\n"
+      "a=rtcp:9 IN IP4 0.0.0.0\r\na=candidate:1 1 udp 2122260223 192.0.2.20 50000 typ host\r\n"
+      "a=ice-ufrag:brws\r\na=ice-pwd:0123456789abcdefghijkl\r\na=fingerprint:" +
+      fingerprint +
+      "\r\na=setup:actpass\r\na=mid:a0\r\na=sendrecv\r\na=rtcp-mux\r\n"
+      "a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=rtpmap:0 PCMU/8000\r\n"
+      "a=rtpmap:8 PCMA/8000\r\na=ssrc:11 cname:x\r\n";
+  const uint64_t caller = user_call("bob", "192.0.2.20", "sip:carol@contoso.com", "wb", "", offer);
+  recorders_answer();  // Bob's policy records him, before the call is established
+  ASSERT_EQ(ua.invites_to("sip:carol@").size(), 1u);
+  const uint64_t carol = ua.invites_to("sip:carol@")[0];
+  const std::string to_phone = ua.placed.at(carol).body;
+  EXPECT_NE(to_phone.find(" RTP/AVP 111 0 8\r\n"), std::string::npos) << to_phone;
+  for (const char* gone : {"fingerprint", "ice-", "candidate", "rtcp-fb", "ssrc", "mid:", "group",
+                           "setup", "rtcp-mux", "msid"}) {
+    EXPECT_EQ(to_phone.find(gone), std::string::npos) << gone << " in " << to_phone;
+  }
+  ASSERT_EQ(media.streams.size(), 1u);
+  EXPECT_TRUE(media.streams[0]->dtls[0]) << "DTLS with the browser";
+  EXPECT_FALSE(media.streams[0]->dtls[1]) << "not with the phone";
+  answer(carol);
+  const Sent* ok = ua.find("accept", caller);
+  ASSERT_NE(ok, nullptr);
+  const auto sdp = sip::parse_sdp(ok->body).value();
+  ASSERT_EQ(sdp.media.size(), 1u);
+  const auto& m = sdp.media[0];
+  EXPECT_EQ(m.proto, "UDP/TLS/RTP/SAVPF");
+  EXPECT_EQ(m.port, media.streams[0]->ports[0]);
+  EXPECT_EQ(m.formats, (std::vector<std::string>{"0", "101"})) << "the phone's choice";
+  EXPECT_EQ(m.attribute("mid"), "a0");
+  EXPECT_EQ(m.attribute("setup"), "passive");
+  EXPECT_EQ(m.attribute("ice-ufrag"), media.streams[0]->ice_ufrag[0]);
+  EXPECT_EQ(m.attribute("ice-pwd")->size(), 24u);
+  EXPECT_TRUE(m.has_attribute("rtcp-mux"));
+  EXPECT_EQ(m.attribute("candidate"),
+            "1 1 udp 2130706431 192.0.2.1 " + std::to_string(m.port) + " typ host");
+  const std::string ours = m.attribute("fingerprint").value_or("");
+  EXPECT_EQ(ours.substr(0, 8), "sha-256 ");
+  EXPECT_NE(ours, fingerprint);
+  EXPECT_NE(ok->body.find("a=ice-lite\r\n"), std::string::npos) << ok->body;
+  EXPECT_NE(ok->body.find("a=group:BUNDLE a0\r\n"), std::string::npos) << ok->body;
+}
+
+// A WebRTC offer without a=fingerprint cannot be keyed: refused (488), nothing relayed.
+TEST_F(GatewayCalls, ABrowsersOfferWithoutAFingerprintIsRefused) {
+  start();
+  const std::string offer =
+      "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
+      "m=audio 50000 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:brws\r\n"
+      "a=ice-pwd:0123456789abcdefghijkl\r\na=rtcp-mux\r\n";
+  const uint64_t caller = user_call("bob", "192.0.2.20", "sip:carol@contoso.com", "wf", "", offer);
+  const Sent* refused = ua.find("reject", caller);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(refused->status, 488);
+  EXPECT_TRUE(ua.invites_to("sip:carol@").empty());
 }
 
 // --- call control (control.cc) --------------------------------------------------------------

@@ -196,6 +196,14 @@ class FakeMedia final : public MediaAnchor {
       return ok_status();
     }
     void set_signalling(Side, const asio::ip::address&) override {}
+    void set_ice(Side side, media::IceLite ice) override {
+      ice_ufrag[static_cast<size_t>(side)] = ice.ufrag();
+    }
+    void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> d) override {
+      dtls[static_cast<size_t>(side)] = d != nullptr;
+    }
+    std::string ice_ufrag[2];
+    bool dtls[2] = {false, false};
     uint64_t add_tap(Side, const std::shared_ptr<MediaTap>&, const asio::ip::udp::endpoint&,
                      std::unique_ptr<media::SrtpSender>) override {
       return ++taps;
@@ -241,6 +249,7 @@ class FakeMedia final : public MediaAnchor {
     next_port_ += 4;
     s->anchor = this;
     open_ports += 2;
+    streams.push_back(s);
     return std::shared_ptr<MediaStream>(s);
   }
   Result<std::shared_ptr<MediaTap>> open_tap() override {
@@ -254,11 +263,12 @@ class FakeMedia final : public MediaAnchor {
   }
   size_t ports_free() const override { return 1000; }
 
-  std::vector<std::shared_ptr<Tap>> taps;  // every tap opened, in order
-  int open_ports = 0;                      // streams' and taps' ports not yet given back
-  int paused_taps = 0;                     // taps paused (call control) and not resumed
-  std::vector<Side> played;                // every announcement, to whom
-  uint16_t next_port_ = 20000;             // NOLINT: a test's fake
+  std::vector<std::shared_ptr<Tap>> taps;        // every tap opened, in order
+  std::vector<std::shared_ptr<Stream>> streams;  // every stream opened, in order
+  int open_ports = 0;                            // streams' and taps' ports not yet given back
+  int paused_taps = 0;                           // taps paused (call control) and not resumed
+  std::vector<Side> played;                      // every announcement, to whom
+  uint16_t next_port_ = 20000;                   // NOLINT: a test's fake
 };
 
 // --- messages --------------------------------------------------------------------------------

@@ -17,6 +17,8 @@
 #include "gateway/queue_router.h"
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
+#include "media/dtls_srtp.h"
+#include "media/stun.h"
 #include "sip/digest.h"
 
 namespace verbatim::gateway {
@@ -490,6 +492,159 @@ TEST_F(RelayTest, SrtpIsDecryptedOnOneSideReEncryptedOnTheOtherAndForgeriesDropp
   EXPECT_EQ(r->counters().srtp_failed[0], 2u);
   r->close();
   tap.value()->close();
+}
+
+// A browser (WebRTC) side as the gateway's relay sees it: checks with ICE credentials, DTLS
+// that keys SRTP, from the checked address only.
+struct Browser {
+  Browser(udp::socket s, std::shared_ptr<const media::DtlsIdentity> gateway)
+      : socket(std::move(s)),
+        dtls(media::DtlsSrtp::create(identity, media::DtlsSrtp::Role::kClient,
+                                     gateway->fingerprint())
+                 .value()) {}
+  std::vector<uint8_t> check(const std::string& ufrag, const std::string& pwd) const {
+    media::StunTransaction t{};
+    t[0] = 7;
+    return media::binding_request(t, ufrag + ":brws", pwd, 1000, true);
+  }
+  std::shared_ptr<const media::DtlsIdentity> identity = media::DtlsIdentity::generate().value();
+  udp::socket socket;
+  std::unique_ptr<media::DtlsSrtp> dtls;
+};
+
+std::span<const uint8_t> bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::vector<uint8_t> rtp_packet(uint16_t seq) {
+  std::vector<uint8_t> p = {
+      0x80, 0x00, static_cast<uint8_t>(seq >> 8), static_cast<uint8_t>(seq), 0, 0, 0, 160, 9, 8,
+      7,    6};
+  p.resize(12 + 160, 0xd5);
+  return p;
+}
+
+TEST_F(RelayTest, ABrowserSideIsCheckedByIceKeyedByDtlsAndGetsOnlySrtp) {
+  const auto ports = free_ports(41600, 2);
+  ASSERT_EQ(ports.size(), 2u);
+  auto r = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), ports[0], ports[1]).value();
+  auto ours = media::DtlsIdentity::generate().value();
+  Browser browser(bind("127.0.0.1"), ours);
+  media::IceLite ice;
+  const std::string ufrag = ice.ufrag(), pwd = ice.pwd();
+  r->set_ice(Side::kA, std::move(ice));
+  r->set_dtls(Side::kA, media::DtlsSrtp::create(ours, media::DtlsSrtp::Role::kServer,
+                                                browser.identity->fingerprint())
+                            .value());
+  udp::socket phone = bind("127.0.0.1"), stranger = bind("127.0.0.1");
+  r->set_remote(Side::kB, phone.local_endpoint());
+  const udp::endpoint to_a(asio::ip::make_address("127.0.0.1"), ports[0]);
+  const udp::endpoint to_b(asio::ip::make_address("127.0.0.1"), ports[1]);
+
+  // DTLS before ICE checked the address: dropped.
+  auto flight = browser.dtls->start();
+  browser.socket.send_to(asio::buffer(flight[0]), to_a);
+  EXPECT_TRUE(received(browser.socket).empty());
+  EXPECT_EQ(r->counters().foreign[0], 1u);
+  // A check with the wrong password: 401, and that address stays unchecked.
+  stranger.send_to(asio::buffer(browser.check(ufrag, "not-the-password-at-all")), to_a);
+  ASSERT_EQ(received(stranger).size(), 1u);
+  EXPECT_EQ(r->counters().ice_answered[0], 0u);
+  // The browser's check is answered with the address it came from.
+  browser.socket.send_to(asio::buffer(browser.check(ufrag, pwd)), to_a);
+  auto answer = received(browser.socket);
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(media::mapped_address(bytes(answer[0]), pwd), browser.socket.local_endpoint());
+  // The handshake, through the relay's port.
+  for (int round = 0; round < 10 && !browser.dtls->done(); ++round) {
+    for (const auto& d : flight) browser.socket.send_to(asio::buffer(d), to_a);
+    flight.clear();
+    for (const auto& in : received(browser.socket)) {
+      for (auto& d : browser.dtls->receive(bytes(in))) flight.push_back(std::move(d));
+    }
+  }
+  ASSERT_TRUE(browser.dtls->done()) << browser.dtls->failure();
+  for (const auto& d : flight) browser.socket.send_to(asio::buffer(d), to_a);
+
+  // SRTP from the browser: plain RTP at the phone; the phone's RTP: SRTP at the browser.
+  auto to_phone = media::SrtpSender::create(browser.dtls->local_key()).value();
+  auto from_phone = media::SrtpReceiver::create(browser.dtls->remote_key()).value();
+  const auto plain = rtp_packet(1);
+  auto p = plain;
+  ASSERT_TRUE(to_phone->protect(p, false));
+  browser.socket.send_to(asio::buffer(p), to_a);
+  auto at_phone = received(phone);
+  ASSERT_EQ(at_phone.size(), 1u);
+  EXPECT_EQ(std::vector<uint8_t>(at_phone[0].begin(), at_phone[0].end()), plain);
+  phone.send_to(asio::buffer(plain), to_b);
+  auto at_browser = received(browser.socket);
+  ASSERT_EQ(at_browser.size(), 1u);
+  std::vector<uint8_t> got(at_browser[0].begin(), at_browser[0].end());
+  EXPECT_NE(got, plain);
+  size_t n = got.size();
+  ASSERT_EQ(from_phone->unprotect(got.data(), n, false), media::SrtpReceiver::Outcome::kOk);
+  got.resize(n);
+  EXPECT_EQ(got, plain);
+  // Good SRTP from an address ICE never checked: dropped.
+  auto p2 = rtp_packet(2);
+  ASSERT_TRUE(to_phone->protect(p2, false));
+  const uint64_t foreign = r->counters().foreign[0];
+  stranger.send_to(asio::buffer(p2), to_a);
+  EXPECT_TRUE(received(phone).empty());
+  EXPECT_EQ(r->counters().foreign[0], foreign + 1);
+  // RTCP comes muxed on the same port and goes on to the phone's RTCP port.
+  std::vector<uint8_t> rtcp = {0x80, 200, 0, 6, 9, 8, 7, 6};
+  rtcp.resize(28, 0);
+  ASSERT_TRUE(to_phone->protect(rtcp, true));
+  browser.socket.send_to(asio::buffer(rtcp), to_a);
+  EXPECT_TRUE(received(phone).empty()) << "RTCP is not sent to the RTP port";
+  EXPECT_EQ(r->counters().received[0], 2u);
+  EXPECT_EQ(r->counters().srtp_failed[0], 0u);
+  r->close();
+}
+
+// The callee's case: DTLS arrives (from a checked address) before its answer names the
+// certificate; it is kept, and the handshake fails when the certificate is not the SDP's.
+TEST_F(RelayTest, ABrowserWhoseCertificateIsNotTheSdpsIsRefusedAndNothingIsRelayed) {
+  const auto ports = free_ports(41700, 2);
+  ASSERT_EQ(ports.size(), 2u);
+  auto r = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), ports[0], ports[1]).value();
+  auto ours = media::DtlsIdentity::generate().value();
+  auto other = media::DtlsIdentity::generate().value();
+  Browser browser(bind("127.0.0.1"), ours);
+  media::IceLite ice;
+  const std::string ufrag = ice.ufrag(), pwd = ice.pwd();
+  r->set_ice(Side::kB, std::move(ice));
+  udp::socket phone = bind("127.0.0.1");
+  r->set_remote(Side::kA, phone.local_endpoint());
+  const udp::endpoint to_b(asio::ip::make_address("127.0.0.1"), ports[1]);
+  browser.socket.send_to(asio::buffer(browser.check(ufrag, pwd)), to_b);
+  ASSERT_EQ(received(browser.socket).size(), 1u);
+  auto flight = browser.dtls->start();
+  for (const auto& d : flight) browser.socket.send_to(asio::buffer(d), to_b);
+  EXPECT_TRUE(received(browser.socket).empty()) << "kept until the answer comes";
+  // The answer names another certificate than the one the browser presents.
+  r->set_dtls(
+      Side::kB,
+      media::DtlsSrtp::create(ours, media::DtlsSrtp::Role::kServer, other->fingerprint()).value());
+  for (int round = 0; round < 10; ++round) {
+    flight.clear();
+    for (const auto& in : received(browser.socket, 50)) {
+      for (auto& d : browser.dtls->receive(bytes(in))) flight.push_back(std::move(d));
+    }
+    for (const auto& d : flight) browser.socket.send_to(asio::buffer(d), to_b);
+  }
+  received(browser.socket);
+  EXPECT_EQ(r->counters().dtls_failed[1], 1u);
+  // Whatever it sends now is never relayed (no keys), nor is the phone's RTP sent to it.
+  auto p = rtp_packet(1);
+  browser.socket.send_to(asio::buffer(p), to_b);
+  EXPECT_TRUE(received(phone).empty());
+  EXPECT_EQ(r->counters().received[1], 0u);
+  phone.send_to(asio::buffer(p), udp::endpoint(asio::ip::make_address("127.0.0.1"), ports[0]));
+  EXPECT_TRUE(received(browser.socket).empty());
+  EXPECT_EQ(r->counters().forwarded[0], 0u);
+  r->close();
 }
 
 TEST_F(RelayTest, AnnouncementPlaysToOneSideInsteadOfTheOtherAndThenStops) {

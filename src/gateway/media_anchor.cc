@@ -57,6 +57,10 @@ class RelayedStream final : public MediaStream {
   void set_signalling(Side side, const boost::asio::ip::address& address) override {
     relay_->set_signalling(side, address);
   }
+  void set_ice(Side side, media::IceLite ice) override { relay_->set_ice(side, std::move(ice)); }
+  void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls) override {
+    relay_->set_dtls(side, std::move(dtls));
+  }
   uint64_t add_tap(Side from, const std::shared_ptr<MediaTap>& via, const udp::endpoint& to,
                    std::unique_ptr<media::SrtpSender> srtp) override {
     // Taps of this anchor are RelayTaps (the anchor made them).

@@ -20,8 +20,10 @@
 #include <boost/asio/ip/udp.hpp>
 
 #include "common/result.h"
+#include "media/dtls_srtp.h"
 #include "media/port_pool.h"
 #include "media/srtp.h"
+#include "media/stun.h"
 
 namespace verbatim::gateway {
 
@@ -39,9 +41,11 @@ struct Announcement {
 struct RelayCounters {
   std::array<uint64_t, 2> received{};  // by the side that sent
   std::array<uint64_t, 2> forwarded{};
-  std::array<uint64_t, 2> foreign{};      // dropped: not from that side's address
-  std::array<uint64_t, 2> srtp_failed{};  // dropped: SRTP/SRTCP that did not authenticate
-  std::array<uint64_t, 2> announced{};    // announcement packets sent to that side
+  std::array<uint64_t, 2> foreign{};       // dropped: not from that side's address
+  std::array<uint64_t, 2> srtp_failed{};   // dropped: SRTP/SRTCP that did not authenticate
+  std::array<uint64_t, 2> announced{};     // announcement packets sent to that side
+  std::array<uint64_t, 2> ice_answered{};  // STUN checks answered (WebRTC sides)
+  std::array<uint64_t, 2> dtls_failed{};   // DTLS handshakes that failed for good
   uint64_t tapped = 0;
   uint64_t withheld = 0;  // not copied: the recording was paused (call control)
 };
@@ -76,6 +80,12 @@ class MediaStream {
                           bool relatch = false) = 0;
   virtual Status set_srtp(Side side, const media::SdesKey& theirs, const media::SdesKey& ours) = 0;
   virtual void set_signalling(Side side, const boost::asio::ip::address& address) = 0;
+  // ICE-lite towards `side` (a browser): its connectivity checks are answered with `ice`'s
+  // credentials. Until set_dtls, DTLS it sends is kept (a few datagrams) for the handshake.
+  virtual void set_ice(Side side, media::IceLite ice) = 0;
+  // `side` is a WebRTC peer: SRTP keys from this DTLS handshake, RTP and RTCP on one port
+  // (rtcp-mux), and nothing taken from or sent to an address its ICE checks did not come from.
+  virtual void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls) = 0;
   // Copies of what `from` sends go to `to` from `via` (a tap of the same anchor).
   virtual uint64_t add_tap(Side from, const std::shared_ptr<MediaTap>& via,
                            const boost::asio::ip::udp::endpoint& to,

@@ -2,6 +2,12 @@
 // side, m-lines the gateway cannot relay refused with port 0), the SDP each party gets (naming
 // the gateway, with the recording indicator), the answers applied to the streams, and re-offers
 // (hold, resume, a party moving).
+// A browser (WebRTC, RFC 8829) is one more kind of party: its streams are
+// UDP/TLS/RTP/SAVPF with ICE-lite on our side (a=ice-lite, one host candidate per stream),
+// DTLS-SRTP with a=fingerprint and a=setup, rtcp-mux, and a=mid with a BUNDLE group when the call
+// has one stream (each stream has its own port pair, so more than one are not bundled). The
+// other party sees plain RTP (or SDES SRTP when gateway.require_srtp), and no transcoding is
+// needed: WebRTC endpoints must offer and accept G.711 (RFC 7874), which every phone has.
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
@@ -12,14 +18,64 @@
 
 namespace verbatim::gateway {
 
+namespace {
+
+constexpr std::string_view kWebRtcProto = "UDP/TLS/RTP/SAVPF";
+bool is_webrtc(const sip::SdpMedia& m) { return m.proto.rfind("UDP/TLS/RTP/SAVP", 0) == 0; }
+
+// A media-level attribute, else the session-level one (a=fingerprint and a=setup may be either).
+std::optional<std::string> attribute_of(const sip::SessionDescription& s, const sip::SdpMedia& m,
+                                        std::string_view name) {
+  if (auto v = m.attribute(name)) return v;
+  for (const auto& a : s.attributes) {
+    if (a.name == name && a.value) return a.value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const media::DtlsIdentity>> Gateway::dtls_identity() {
+  if (!dtls_identity_) {
+    auto made = media::DtlsIdentity::generate();
+    if (!made) return made.error();
+    dtls_identity_ = std::move(made).value();
+  }
+  return dtls_identity_;
+}
+
+Status Gateway::start_dtls(Call& c, size_t stream, Side side, const sip::SessionDescription& sdp,
+                           const sip::SdpMedia& m) {
+  const auto fingerprint = attribute_of(sdp, m, "fingerprint");
+  if (!fingerprint) {
+    return make_error(ErrorCode::kInvalidArgument, "a WebRTC stream without a=fingerprint");
+  }
+  // RFC 5763 §5: the offerer says actpass and the answerer picks; we are the DTLS server
+  // (passive) unless the peer insists on being it.
+  const std::string setup = attribute_of(sdp, m, "setup").value_or("actpass");
+  const auto role =
+      setup == "passive" ? media::DtlsSrtp::Role::kClient : media::DtlsSrtp::Role::kServer;
+  auto identity = dtls_identity();
+  if (!identity) return identity.error();
+  auto dtls = media::DtlsSrtp::create(identity.value(), role, *fingerprint);
+  if (!dtls) return dtls.error();
+  StreamCrypto& sc = c.crypto[stream];
+  const auto s = static_cast<size_t>(side);
+  sc.webrtc[s] = true;
+  sc.setup[s] = role == media::DtlsSrtp::Role::kClient ? "active" : "passive";
+  c.relays[stream]->set_dtls(side, std::move(dtls).value());
+  return ok_status();
+}
+
 Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
   bool any = false, plain_refused = false;
   for (const auto& m : offer.media) {
     std::shared_ptr<MediaStream> relay;
     StreamCrypto sc;
-    // SRTP with SDES keys (RFC 4568): the first a=crypto line we can use. DTLS-SRTP
-    // (UDP/TLS/RTP/SAVP*) and unusable keys: the stream is refused, never relayed in the clear.
-    const bool secure = m.proto.find("SAVP") != std::string::npos;
+    // SRTP with SDES keys (RFC 4568): the first a=crypto line we can use; a browser's DTLS-SRTP
+    // (UDP/TLS/RTP/SAVPF). Unusable keys: the stream is refused, never relayed in the clear.
+    const bool webrtc = is_webrtc(m);
+    const bool secure = !webrtc && m.proto.find("SAVP") != std::string::npos;
     std::optional<std::pair<sip::SdesCrypto, media::SdesKey>> theirs;
     if (secure && m.proto.rfind("RTP/SAVP", 0) == 0) {
       for (const auto& cr : m.cryptos()) {
@@ -29,15 +85,30 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
         }
       }
     }
-    if (!secure && options_.require_srtp) plain_refused = true;
+    if (!secure && !webrtc && options_.require_srtp) plain_refused = true;
     const bool transport_ok =
-        secure ? theirs.has_value()
-               : !options_.require_srtp && m.proto.find("RTP/AVP") != std::string::npos;
+        webrtc   ? attribute_of(offer, m, "fingerprint").has_value()
+        : secure ? theirs.has_value()
+                 : !options_.require_srtp && m.proto.find("RTP/AVP") != std::string::npos;
     if (m.port != 0 && transport_ok && (m.media == "audio" || m.media == "video")) {
       auto r = media_->open_stream();
       if (!r) return r.error();
       relay = std::move(r).value();
       if (auto t = media_target(offer, m)) relay->set_remote(Side::kA, *t);
+      for (Side side : {Side::kA, Side::kB}) {
+        media::IceLite ice;
+        if (side == Side::kA && webrtc) ice.set_remote_ufrag(m.attribute("ice-ufrag").value_or(""));
+        sc.ice_ufrag[static_cast<size_t>(side)] = ice.ufrag();
+        sc.ice_pwd[static_cast<size_t>(side)] = ice.pwd();
+        relay->set_ice(side, std::move(ice));
+      }
+      if (webrtc && options_.require_srtp) {
+        // The browser's keys come from DTLS; the other party gets SDES keys of ours.
+        sc.secure = true;
+        sc.suite = "AES_CM_128_HMAC_SHA1_80";
+        sc.proto = "RTP/SAVP";
+        sc.our_b = media::new_sdes_inline(sc.suite);
+      }
       if (theirs) {
         // Our keys: one for what we send the caller, one for what we send the callee.
         sc.secure = true;
@@ -55,19 +126,32 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
     }
     c.relays.push_back(std::move(relay));
     c.crypto.push_back(std::move(sc));
+    if (webrtc && c.relays.back()) {
+      VB_TRY(start_dtls(c, c.relays.size() - 1, Side::kA, offer, m));
+    }
   }
   if (!any) {
     return make_error(ErrorCode::kInvalidArgument,
                       plain_refused
                           ? "SRTP is required here (gateway.require_srtp): plain RTP is refused"
-                          : "no stream the gateway can relay (RTP or SRTP with SDES keys, audio or "
-                            "video)");
+                          : "no stream the gateway can relay (RTP, SRTP with SDES keys or WebRTC's "
+                            "DTLS-SRTP; audio or video)");
   }
   return ok_status();
 }
 
 std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
-                             bool recorded, uint64_t origin) {
+                             bool recorded, uint64_t origin, bool browser) {
+  const auto f = static_cast<size_t>(facing);
+  bool webrtc = browser;
+  for (const auto& sc : c.crypto) webrtc |= sc.webrtc[f];
+  // The SDP the party facing us sent (its a=mid and protos are echoed to it).
+  const sip::SessionDescription* own = nullptr;
+  if (facing == Side::kA) {
+    own = &c.a_offer;
+  } else if (!c.b_answer.media.empty()) {
+    own = &c.b_answer;
+  }
   sip::SessionDescription s = from_other;
   // The o= session id stays the one the dialog first saw; versions only ever grow (one counter
   // for the gateway, so a dialog moved between calls never sees one go back).
@@ -77,24 +161,74 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
   s.origin.addr_type = media_->address().is_v6() ? "IP6" : "IP4";
   s.origin.address = media_->address().to_string();
   s.connection = sip::SdpConnection{"IN", s.origin.addr_type, s.origin.address};
+  // Transport attributes are the gateway's own; a browser's (RTP feedback, header extensions,
+  // SSRC and stream ids) are dropped too when the party facing us is not one.
   static const std::set<std::string> kDropped = {
-      "rtcp",   "rtcp-mux",    "candidate", "ice-ufrag", "ice-pwd", "ice-options",
-      "crypto", "fingerprint", "setup",     "record",    "ice-lite"};
-  std::erase_if(s.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
+      "rtcp",   "rtcp-mux",         "candidate", "ice-ufrag", "ice-pwd",  "ice-options",
+      "crypto", "fingerprint",      "setup",     "record",    "ice-lite", "mid",
+      "group",  "end-of-candidates"};
+  static const std::set<std::string> kBrowserOnly = {
+      "rtcp-fb",       "extmap", "extmap-allow-mixed", "rtcp-rsize", "msid",
+      "msid-semantic", "ssrc",   "ssrc-group"};
+  const auto dropped = [webrtc](const sip::SdpAttribute& a) {
+    return kDropped.contains(a.name) || (!webrtc && kBrowserOnly.contains(a.name));
+  };
+  std::erase_if(s.attributes, dropped);
   if (recorded || c.recorded()) s.attributes.push_back({"record", std::string("on")});
+  std::string fingerprint;
+  if (webrtc) {
+    s.attributes.push_back({"ice-lite", std::nullopt});
+    if (auto id = dtls_identity()) {
+      fingerprint = id.value()->fingerprint();
+    } else {
+      spdlog::error("call {}: no DTLS certificate: {}", c.call_id, id.error().message);
+    }
+  }
+  std::vector<std::string> bundled;
   for (size_t i = 0; i < s.media.size(); ++i) {
     auto& m = s.media[i];
     m.connection.reset();
-    std::erase_if(m.attributes, [](const sip::SdpAttribute& a) { return kDropped.count(a.name); });
+    std::erase_if(m.attributes, dropped);
     const bool relayed = i < c.relays.size() && c.relays[i];
     m.port = relayed && m.port != 0 ? c.relays[i]->port(facing) : 0;
-    if (relayed && c.crypto[i].secure) {
+    const sip::SdpMedia* mine = own && i < own->media.size() ? &own->media[i] : nullptr;
+    if (m.port == 0) {
+      // Refused: the proto the party wrote (an answer repeats it), or what it is to be offered.
+      if (mine) {
+        m.proto = mine->proto;
+      } else if (webrtc) {
+        m.proto = kWebRtcProto;
+      }
+    }
+    if (webrtc) {
+      const std::string mid =
+          mine && mine->attribute("mid") ? *mine->attribute("mid") : std::to_string(i);
+      m.attributes.push_back({"mid", mid});
+      if (m.port == 0) continue;
+      const auto& sc = c.crypto[i];
+      bundled.push_back(mid);
+      m.proto = kWebRtcProto;
+      m.attributes.push_back({"ice-ufrag", sc.ice_ufrag[f]});
+      m.attributes.push_back({"ice-pwd", sc.ice_pwd[f]});
+      m.attributes.push_back({"fingerprint", fingerprint});
+      m.attributes.push_back({"setup", sc.setup[f]});
+      m.attributes.push_back({"rtcp-mux", std::nullopt});
+      m.attributes.push_back({"candidate", "1 1 udp 2130706431 " + s.origin.address + " " +
+                                               std::to_string(m.port) + " typ host"});
+      m.attributes.push_back({"end-of-candidates", std::nullopt});
+      continue;
+    }
+    if (m.port == 0) continue;
+    if (c.crypto[i].secure) {
       const auto& sc = c.crypto[i];
       m.proto = sc.proto;
       m.attributes.push_back({"crypto", std::to_string(sc.tag) + " " + sc.suite + " " +
                                             (facing == Side::kA ? sc.our_a : sc.our_b)});
+    } else if (is_webrtc(m)) {
+      m.proto = "RTP/AVP";  // a browser's stream, to a phone: plain RTP
     }
   }
+  if (bundled.size() == 1) s.attributes.push_back({"group", "BUNDLE " + bundled.front()});
   return sip::serialize_sdp(s);
 }
 
@@ -108,6 +242,16 @@ void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& an
     if (!c.relays[i]) continue;
     const auto& m = answer.media[i];
     if (auto t = media_target(answer, m)) c.relays[i]->set_remote(side, *t, relatch);
+    if (is_webrtc(m) && m.port != 0) {
+      // A browser answered: DTLS with the certificate it names (once; a later answer from the
+      // same browser keeps the keys it has).
+      if (c.crypto[i].webrtc[static_cast<size_t>(side)] && !relatch) continue;
+      if (auto st = start_dtls(c, i, side, answer, m); !st) {
+        spdlog::warn("call {}: stream {} of the {}: {}", c.call_id, i,
+                     side == Side::kA ? "caller" : "callee", st.error().message);
+      }
+      continue;
+    }
     if (!c.crypto[i].secure) continue;
     const auto ours = media::parse_sdes_key(
         c.crypto[i].suite, side == Side::kA ? c.crypto[i].our_a : c.crypto[i].our_b);

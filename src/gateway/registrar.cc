@@ -14,8 +14,7 @@ using std::chrono::steady_clock;
 namespace {
 constexpr size_t kMaxRealms = 1000;  // a bound only: realms are the tenant's configured domains
 
-// A connection only the peer can open (a browser's WebSocket), and its key.
-bool is_flow(const sip::Peer& p) { return p.transport == "WS" || p.transport == "WSS"; }
+// A connection only the peer can open (a browser's WebSocket): its key.
 std::string flow_key(const sip::Peer& p) {
   return p.transport + "|" + p.address + "|" + std::to_string(p.port);
 }
@@ -79,7 +78,7 @@ Registrar::Auth Registrar::authenticate(const sip::Message& request, const sip::
     return {"",
             {403, "Forbidden", {{"Warning", "399 verbatim \"not a SIP domain of this server\""}}}};
   }
-  const bool browser = is_flow(from);
+  const bool browser = from.websocket();
   const auto bound = browser ? flow_users_.find(flow_key(from)) : flow_users_.end();
   if (bound != flow_users_.end() && bound->second != claimed) {
     return {
@@ -274,7 +273,7 @@ size_t Registrar::restore(const nlohmann::json& saved) {
       const int64_t left_ms = e.at("expiresUnixMs").get<int64_t>() - wall_ms;
       const auto identity = e.at("identity").get<std::string>();
       // A browser's connection did not survive the restart: its registration is gone with it.
-      if (is_flow(sip::Peer{e.at("transport").get<std::string>(), "", 0})) {
+      if (sip::Peer{e.at("transport").get<std::string>(), "", 0}.websocket()) {
         ++skipped;
         continue;
       }

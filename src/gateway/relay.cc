@@ -248,6 +248,116 @@ void RelayStream::set_signalling(Side side, const asio::ip::address& address) {
   l.signalling = address;
 }
 
+void RelayStream::set_ice(Side side, media::IceLite ice) {
+  Leg& l = leg(side);
+  if (l.webrtc) {
+    l.webrtc->ice = std::move(ice);
+  } else {
+    l.webrtc = std::make_unique<WebRtc>(io_, std::move(ice));
+  }
+}
+
+void RelayStream::set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls) {
+  Leg& l = leg(side);
+  if (!l.webrtc) l.webrtc = std::make_unique<WebRtc>(io_, media::IceLite());
+  WebRtc& w = *l.webrtc;
+  w.dtls = std::move(dtls);
+  w.timer.cancel();
+  w.timer_armed = false;
+  w.failed = false;
+  l.rx.reset();
+  l.tx.reset();
+  dtls_send(side, w.dtls->start());
+  auto early = std::move(w.early);
+  w.early.clear();
+  for (const auto& d : early) dtls_send(side, w.dtls->receive(d));
+  dtls_progress(side);
+}
+
+bool RelayStream::on_ice_or_dtls(Side side, const udp::endpoint& from, const uint8_t* data,
+                                 size_t size) {
+  const size_t i = static_cast<size_t>(side);
+  Leg& l = leg(side);
+  WebRtc& w = *l.webrtc;
+  const std::span<const uint8_t> datagram(data, size);
+  switch (media::classify(datagram)) {
+    case media::PacketKind::kStun: {
+      const auto answer = w.ice.on_stun(datagram, from);
+      if (answer.empty()) return true;
+      boost::system::error_code ec;
+      l.rtp.send_to(asio::buffer(answer), from, 0, ec);
+      // 0x0101: a Binding success response (an error answers a check that failed).
+      if (answer[0] == 0x01 && answer[1] == 0x01) ++counters_.ice_answered[i];
+      return true;
+    }
+    case media::PacketKind::kDtls:
+      if (!w.ice.checked(from)) {
+        ++counters_.foreign[i];
+      } else if (!w.dtls) {
+        constexpr size_t kMaxEarly = 8;
+        if (w.early.size() < kMaxEarly) w.early.emplace_back(data, data + size);
+      } else {
+        dtls_send(side, w.dtls->receive(datagram));
+        dtls_progress(side);
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
+void RelayStream::dtls_send(Side side, const media::Datagrams& out) {
+  Leg& l = leg(side);
+  const auto to = l.webrtc->ice.selected();
+  if (!to) return;  // no check yet: the retransmission timer sends it again
+  for (const auto& d : out) {
+    boost::system::error_code ec;
+    l.rtp.send_to(asio::buffer(d), *to, 0, ec);
+  }
+}
+
+// After DTLS moved: keyed when done (SRTP sessions from its keys), counted once when it failed,
+// else retransmissions every 400 ms until one or the other.
+void RelayStream::dtls_progress(Side side) {
+  const size_t i = static_cast<size_t>(side);
+  Leg& l = leg(side);
+  WebRtc& w = *l.webrtc;
+  if (!w.dtls) return;
+  if (w.dtls->done()) {
+    if (l.rx) return;
+    w.timer.cancel();
+    w.timer_armed = false;
+    auto rx = media::SrtpReceiver::create(w.dtls->remote_key());
+    auto tx = media::SrtpSender::create(w.dtls->local_key());
+    if (rx && tx) {
+      l.rx = std::move(rx).value();
+      l.tx = std::move(tx).value();
+    } else {
+      ++counters_.dtls_failed[i];
+    }
+    return;
+  }
+  if (!w.dtls->failure().empty()) {
+    // Kept, failed: the side stays WebRTC and unkeyed, so nothing it sends is ever relayed.
+    if (!w.failed) ++counters_.dtls_failed[i];
+    w.failed = true;
+    w.timer.cancel();
+    w.timer_armed = false;
+    return;
+  }
+  if (w.timer_armed) return;
+  w.timer_armed = true;
+  w.timer.expires_after(std::chrono::milliseconds(400));
+  w.timer.async_wait([self = shared_from_this(), side](boost::system::error_code ec) {
+    if (ec || self->closed_) return;
+    Leg& leg = self->leg(side);
+    if (!leg.webrtc || !leg.webrtc->dtls) return;
+    leg.webrtc->timer_armed = false;
+    self->dtls_send(side, leg.webrtc->dtls->on_timer());
+    self->dtls_progress(side);
+  });
+}
+
 uint64_t RelayStream::add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                               const udp::endpoint& to, std::unique_ptr<media::SrtpSender> srtp) {
   const uint64_t id = next_tap_++;
@@ -273,6 +383,7 @@ void RelayStream::close() {
     l->rtp.close(ec);
     l->rtcp.close(ec);
     if (l->player) l->player->timer.cancel();
+    if (l->webrtc) l->webrtc->timer.cancel();
     l->player.reset();
   }
   taps_.clear();
@@ -304,18 +415,33 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
                               size_t size) {
   const size_t i = static_cast<size_t>(side);
   Leg& in = leg(side);
-  auto& latched = rtcp ? in.rtcp_latched : in.rtp_latched;
-  const bool known = (in.sdp && in.sdp->address() == from.address()) ||
-                     (in.signalling && *in.signalling == from.address());
-  if (latched ? *latched != from : !known) {
-    ++counters_.foreign[i];
-    return;
+  if (in.webrtc && !rtcp && on_ice_or_dtls(side, from, data, size)) return;
+  std::optional<udp::endpoint>* latched = nullptr;
+  if (in.muxed()) {
+    // A browser: only the addresses ICE checked, only on the one port, only once keyed.
+    if (rtcp || !in.webrtc->ice.checked(from)) {
+      ++counters_.foreign[i];
+      return;
+    }
+    if (!in.rx) {
+      ++counters_.srtp_failed[i];
+      return;
+    }
+    rtcp = media::classify(std::span<const uint8_t>(data, size)) == media::PacketKind::kRtcp;
+  } else {
+    latched = rtcp ? &in.rtcp_latched : &in.rtp_latched;
+    const bool known = (in.sdp && in.sdp->address() == from.address()) ||
+                       (in.signalling && *in.signalling == from.address());
+    if (*latched ? **latched != from : !known) {
+      ++counters_.foreign[i];
+      return;
+    }
   }
   if (in.rx && in.rx->unprotect(data, size, rtcp) != media::SrtpReceiver::Outcome::kOk) {
     ++counters_.srtp_failed[i];  // forged, replayed or damaged: never latched, never relayed
     return;
   }
-  if (!latched) latched = from;
+  if (latched && !*latched) *latched = from;
   ++counters_.received[i];
   // To the other side, unless an announcement is playing there (its RTCP still goes).
   if ((rtcp || !leg(other(side)).player) && send_to_side(other(side), rtcp, data, size)) {
@@ -342,6 +468,7 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
 
 std::optional<udp::endpoint> RelayStream::destination(Side to, bool rtcp) {
   Leg& out = leg(to);
+  if (out.muxed()) return out.webrtc->ice.selected();
   std::optional<udp::endpoint> d = rtcp ? out.rtcp_latched : out.rtp_latched;
   if (!d && out.sdp && out.sdp->port() != 0 && !out.sdp->address().is_unspecified()) {
     d = rtcp ? rtcp_of(*out.sdp) : *out.sdp;
@@ -353,7 +480,8 @@ bool RelayStream::send_to_side(Side to, bool rtcp, const uint8_t* data, size_t s
   const auto d = destination(to, rtcp);
   if (!d) return false;
   Leg& out = leg(to);
-  auto& socket = rtcp ? out.rtcp : out.rtp;
+  if (out.muxed() && !out.tx) return false;  // a browser gets SRTP only, once keyed
+  auto& socket = rtcp && !out.muxed() ? out.rtcp : out.rtp;
   boost::system::error_code ec;
   if (out.tx) {
     protect_buffer_.assign(data, data + size);

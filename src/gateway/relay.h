@@ -10,6 +10,11 @@
 //   - RTCP is relayed the same way on the odd port above; taps get RTP and RTCP;
 //   - taps are added when a recorder answers and removed when it leaves, without touching the
 //     call: a recorder never delays or breaks the media of the call it records;
+//   - a WebRTC side (a browser, set_ice and set_dtls) has RTP, RTCP, STUN and DTLS on its one
+//     port, told apart by the first byte (RFC 7983): STUN checks are answered by ICE-lite, and
+//     only an address whose check was answered may go on to DTLS and SRTP; the SRTP keys come
+//     from the DTLS handshake, whose peer certificate must match the SDP's a=fingerprint.
+//     What goes to it goes to the address ICE selected;
 //   - an announcement (a spoken notice, prompts.h) plays to one side in RTP of its own (its own
 //     SSRC, one packet per 20 ms on a clock of absolute deadlines), instead of what the other
 //     side sends; what that side sends still goes to the recorders.
@@ -106,6 +111,9 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   Status set_srtp(Side side, const media::SdesKey& theirs, const media::SdesKey& ours);
   // The address a side's SIP comes from: its media is taken from there too.
   void set_signalling(Side side, const boost::asio::ip::address& address);
+  // MediaStream::set_ice and set_dtls (media_anchor.h).
+  void set_ice(Side side, media::IceLite ice);
+  void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls);
   // `srtp`: the copies are encrypted with it (SRTP/SRTCP towards the recorder); null: plain.
   uint64_t add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                    const boost::asio::ip::udp::endpoint& to,
@@ -133,6 +141,16 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
     boost::asio::steady_timer timer;
     std::function<void(uint64_t)> done;
   };
+  // A WebRTC side's ICE and DTLS state.
+  struct WebRtc {
+    explicit WebRtc(boost::asio::io_context& io, media::IceLite i) : ice(std::move(i)), timer(io) {}
+    media::IceLite ice;
+    std::unique_ptr<media::DtlsSrtp> dtls;
+    std::vector<std::vector<uint8_t>> early;  // DTLS from a checked address before set_dtls
+    boost::asio::steady_timer timer;          // the handshake's retransmissions
+    bool timer_armed = false;
+    bool failed = false;  // the handshake failed (counted once)
+  };
   struct Leg {
     explicit Leg(boost::asio::io_context& io) : rtp(io), rtcp(io) {}
     boost::asio::ip::udp::socket rtp, rtcp;
@@ -142,6 +160,9 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
     std::unique_ptr<media::SrtpReceiver> rx;
     std::unique_ptr<media::SrtpSender> tx;
     std::unique_ptr<Player> player;
+    std::unique_ptr<WebRtc> webrtc;
+    // A WebRTC peer: DTLS set, so RTP and RTCP share the RTP port.
+    bool muxed() const { return webrtc && webrtc->dtls; }
   };
   struct Tap {
     uint64_t id = 0;
@@ -159,6 +180,11 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   // Where packets for `to` go: where it sends from once it has, else where its SDP says.
   std::optional<boost::asio::ip::udp::endpoint> destination(Side to, bool rtcp);
   bool send_to_side(Side to, bool rtcp, const uint8_t* data, size_t size);
+  // STUN and DTLS on a side's RTP port; true when the datagram was one of them.
+  bool on_ice_or_dtls(Side side, const boost::asio::ip::udp::endpoint& from, const uint8_t* data,
+                      size_t size);
+  void dtls_send(Side side, const media::Datagrams& out);
+  void dtls_progress(Side side);
   void play_next(Side to);
   Leg& leg(Side s) { return *legs_[static_cast<size_t>(s)]; }
 

@@ -128,7 +128,7 @@ void SipEndpoint::send(const Message& m, const Peer& to) {
     if (tls_) tls_->send(m, to);
   } else if (to.transport == "TCP" && tcp_) {
     tcp_->send(m, to);
-  } else if (to.transport == "WSS" || to.transport == "WS") {
+  } else if (to.websocket()) {
     // Only on the connection the browser opened; never over another transport instead.
     WsTransport* ws = to.transport == "WSS" ? wss_.get() : ws_.get();
     if (ws) ws->send(m, to);

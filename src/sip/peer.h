@@ -29,6 +29,8 @@ struct Peer {
   bool reliable() const { return transport != "UDP"; }
   // Whether the signalling is encrypted (SIP over TLS, or WebSocket over TLS).
   bool secure() const { return transport == "TLS" || transport == "WSS"; }
+  // A browser's connection (RFC 7118): reached only on it, never re-targeted.
+  bool websocket() const { return transport == "WS" || transport == "WSS"; }
 };
 
 }  // namespace verbatim::sip

@@ -41,7 +41,7 @@ std::optional<Peer> hop_for(std::string_view uri_text, const Peer& current) {
   const Uri& u = uri.value();
   if (u.host_kind != HostKind::kIpv4 && u.host_kind != HostKind::kIpv6) return std::nullopt;
   // A WebSocket peer is reached only on the connection it opened (RFC 7118 §5.2).
-  if (current.transport == "WS" || current.transport == "WSS") return std::nullopt;
+  if (current.websocket()) return std::nullopt;
   Peer p = current;
   p.address = std::string(u.host);
   if (u.host_kind == HostKind::kIpv6) p.address = p.address.substr(1, p.address.size() - 2);

@@ -15,7 +15,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import BIN, main, wait_until  # noqa: E402
+from helpers import BIN, free_udp_port, main, wait_until  # noqa: E402
+from test_gateway import CALLEE, REGISTRATION  # noqa: E402
 from test_portal import CHROMIUM, WEB, browser_missing  # noqa: E402
 from test_tls import TlsTestCase  # noqa: E402
 
@@ -82,6 +83,63 @@ class WebClientTest(TlsTestCase):
         self.assertEqual([(c["from"], c["text"]) for c in kept["messages"]][:2],
                          [("sip:alice@contoso.com", "Can you do 5m at 101?"),
                           ("sip:bob@contoso.com", "Done at 101.")])
+
+
+    def node(self, script, facts):
+        env = dict(os.environ, CLIENT_FACTS=json.dumps(facts), CHROMIUM=CHROMIUM)
+        run = subprocess.run(["node", "--test", "--test-reporter=spec", script], cwd=WEB, env=env,
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stdout[-6000:] + run.stderr[-3000:])
+        print("\n".join(line for line in run.stdout.splitlines() if "page timings" in line or "voice level" in line))
+
+    def test_browsers_call_each_other_and_a_phone_with_webrtc_media_and_see_the_banner(self):
+        """Calls from the web page: WebRTC media (ICE-lite, DTLS-SRTP) between Chromium and the
+        gateway, relayed to another browser or to a SIPp phone as plain RTP. Alice is recorded
+        under a policy with its own banner; her recordings hold what both sides said. With her
+        required recorder down, her call fails and the page gives the policy's reason."""
+        rec, rports = self.serve("recorder")
+        self.admin('New-CsTeamsCustomBannerText -Identity TradeFloor -Text "Trade floor lines are recorded (MiFID II)."')
+        self.policy([], flags="-CustomBanner TradeFloor")
+        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
+                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
+        gw, ports = self.serve("admin-api,gateway", gateway={"wss_listen": "127.0.0.1:0"}, https=True)
+        # Carol's desk phone: SIPp, registered over UDP, answers in PCMA and speaks (a G.711 pcap).
+        phone_port = free_udp_port()
+        self.wait_sipp(self.sipp(ports["gateway:sip"], REGISTRATION, "carol", "carol-secret-3", "carol-register",
+                                 port=phone_port))
+        speaking = CALLEE.replace('  <recv request="ACK"/>\n', '  <recv request="ACK"/>\n  <nop><action>'
+                                  '<exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>\n', 1)
+        phone = self.sipp(ports["gateway:sip"], speaking, "carol", "carol-secret-3", "carol", port=phone_port,
+                          echo=False)
+        # What the browsers' fake microphones say.
+        speech = os.path.join(self.tmp, "speech.wav")
+        subprocess.run(["espeak-ng", "-w", speech, "Buy five million at one oh one. " * 3], check=True)
+        facts = {"url": f"https://127.0.0.1:{ports['admin-api:https']}", "speech": speech, "part": "up",
+                 "banner": "Trade floor lines are recorded (MiFID II).", "phone": "carol@contoso.com",
+                 "alice": {"address": "alice@contoso.com", "password": "alice-secret-1"},
+                 "bob": {"address": "bob@contoso.com", "password": "bob-secret-22"}}
+        self.node("tests/client_calls.test.mjs", facts)
+        self.wait_sipp(phone)
+        with open(gw.log) as f:
+            log = f.read()
+        calls = self.calls()
+        self.assertEqual(len(calls), 2, log[-3000:])
+
+        # Alice's two calls, each recorded whole: both directions carried audio to the recorder.
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            started = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(started), 2, rec.log)
+        for rid in started:
+            shown = json.loads(self.run_vb("archive", "show", rid, check=0).stdout)
+            packets = [s["packets"] for s in shown["metadata"]["streams"]]
+            self.assertEqual(len(packets), 2, shown["metadata"]["streams"])
+            self.assertTrue(all(p > 50 for p in packets), packets)
+
+        # The recorder is down now: Alice's next call cannot be recorded as her policy requires.
+        self.node("tests/client_calls.test.mjs", dict(facts, part="down"))
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 3, 10))
 
 
 if __name__ == "__main__":

@@ -23,8 +23,13 @@ export function timed(name, started) {
 }
 
 let browser;
-export async function launch() {
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS });
+// `extra`: more flags (the web client's calls: fake media devices).
+export async function launch(extra = []) {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [...FLAGS, ...(Array.isArray(extra) ? extra : [])],
+  });
 }
 export async function close() {
   console.log(`page timings: ${timings.join(', ')}`);

@@ -1,8 +1,10 @@
 // The web client (issue 20): a user of the directory signs in with their SIP address and password
-// and is then one more phone of theirs: chat with other users now; calls and meetings come with
-// the gateway's WebRTC media. Keyboard accessible; what changes is announced (aria-live).
+// and is then one more phone of theirs: calls (dial, answer, hold, transfer, hang up) with the
+// recording indicator and the policy's banner whenever anyone in the call is recorded, why a call
+// failed, a call history, and chat. Keyboard accessible; what changes is announced (aria-live).
 import { LitElement, html, css } from 'lit';
 import { shared, when } from '../styles';
+import { Call, loadHistory, remember, type CallView, type HistoryEntry } from './calls';
 import { SipClient, type ChatLine, type ClientSettings } from './sip';
 
 export class VbClient extends LitElement {
@@ -11,12 +13,20 @@ export class VbClient extends LitElement {
     state: { state: true },
     problem: { state: true },
     lines: { state: true },
+    call: { state: true },
+    history: { state: true },
+    level: { state: true },
   };
   settings: ClientSettings | null = null;
   state: 'signed-out' | 'signing-in' | 'signed-in' = 'signed-out';
   problem = '';
   lines: ChatLine[] = [];
+  call: CallView | null = null;
+  history: HistoryEntry[] = [];
+  level = 0; // the loudness of what the other party sends, 0..1 (a meter for the user)
   private sip: SipClient | null = null;
+  private current: Call | null = null;
+  private meter: { context: AudioContext; timer: number } | null = null;
 
   static styles = [
     shared,
@@ -64,6 +74,50 @@ export class VbClient extends LitElement {
         font-size: 0.8rem;
         color: #4a5468;
       }
+      section {
+        margin-bottom: 1.5rem;
+      }
+      .call {
+        border: 1px solid #d7dbe3;
+        border-radius: 6px;
+        padding: 0.7rem 1rem;
+        margin: 0.7rem 0;
+      }
+      .call .actions {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 0.5rem;
+        margin-top: 0.5rem;
+      }
+      .recording {
+        display: flex;
+        align-items: center;
+        gap: 0.5rem;
+        background: #8b1a1a;
+        color: #fff;
+        padding: 0.4rem 0.7rem;
+        border-radius: 4px;
+        font-weight: 600;
+      }
+      .recording .dot {
+        width: 0.7rem;
+        height: 0.7rem;
+        border-radius: 50%;
+        background: #fff;
+      }
+      form.inline {
+        flex-direction: row;
+        align-items: end;
+        max-width: none;
+      }
+      table {
+        border-collapse: collapse;
+      }
+      th,
+      td {
+        text-align: left;
+        padding: 0.2rem 0.8rem 0.2rem 0;
+      }
     `,
   ];
 
@@ -106,10 +160,80 @@ export class VbClient extends LitElement {
       message: (line) => {
         this.lines = [...this.lines, line];
       },
+      incoming: (session, peer, request) => {
+        if (this.current) {
+          session.terminate({ status_code: 486, reason_phrase: 'Busy Here' });
+          return;
+        }
+        this.follow(new Call(session, peer, 'in', (v) => this.changed(v), request));
+      },
     });
+    this.history = loadHistory(this.sip.aor);
+  }
+
+  private follow(c: Call): void {
+    this.current = c;
+    this.call = c.view;
+  }
+
+  private changed(v: CallView): void {
+    if (!this.current || this.current.view.id !== v.id) return;
+    if (v.remote && v.remote !== this.call?.remote) this.listen(v.remote);
+    this.call = v;
+    if (v.state === 'ended' && this.sip) {
+      this.history = remember(this.sip.aor, this.current.entry());
+      this.current = null;
+      this.stopMeter();
+    }
+  }
+
+  // The level of the other party's audio (Web Audio), shown as a meter.
+  private listen(stream: MediaStream): void {
+    this.stopMeter();
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 1024;
+    context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    const timer = window.setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const x of samples) sum += x * x;
+      this.level = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+    }, 100);
+    this.meter = { context, timer };
+  }
+
+  private stopMeter(): void {
+    if (!this.meter) return;
+    clearInterval(this.meter.timer);
+    void this.meter.context.close();
+    this.meter = null;
+    this.level = 0;
+  }
+
+  private dial(e: Event): void {
+    e.preventDefault();
+    if (!this.sip || this.current) return;
+    const to = String(new FormData(e.target as HTMLFormElement).get('to')).trim();
+    if (!to) return;
+    const session = this.sip.call(to);
+    this.follow(new Call(session, to.replace(/^sips?:/, '').toLowerCase(), 'out', (v) => this.changed(v)));
+  }
+
+  private transfer(e: Event): void {
+    e.preventDefault();
+    const to = String(new FormData(e.target as HTMLFormElement).get('target')).trim();
+    if (!this.current || !to) return;
+    const uri = to.includes('@') ? `sip:${to.replace(/^sips?:/, '')}` : `sip:${to}@${this.sip?.aor.split('@')[1]}`;
+    this.current.session.refer(uri);
   }
 
   private signOut(): void {
+    this.current?.session.terminate();
+    this.current = null;
+    this.call = null;
+    this.stopMeter();
     this.sip?.stop();
     this.sip = null;
     this.state = 'signed-out';
@@ -151,7 +275,7 @@ export class VbClient extends LitElement {
       </header>
       <main>
         ${this.problem ? html`<p class="error" role="alert">${this.problem}</p>` : ''}
-        ${signedIn ? this.renderChat() : this.renderSignIn()}
+        ${signedIn ? html`${this.renderCalls()}${this.renderChat()}${this.renderHistory()}` : this.renderSignIn()}
       </main>`;
   }
 
@@ -164,6 +288,80 @@ export class VbClient extends LitElement {
           ${this.state === 'signing-in' ? 'Signing in…' : 'Sign in'}
         </button>
       </form>`;
+  }
+
+  private renderCalls() {
+    const c = this.call;
+    const live = c && c.state !== 'ended';
+    const stateText: Record<string, string> = {
+      calling: 'Calling…',
+      ringing: 'Ringing…',
+      incoming: 'Incoming call',
+      connected: 'Connected',
+      held: 'On hold',
+      ended: 'Call ended',
+    };
+    return html`<section aria-labelledby="calls">
+      <h1 id="calls">Calls</h1>
+      <form class="inline" @submit=${this.dial}>
+        <label>Call <input name="to" autocomplete="off" placeholder="bob@example.com or a number" required /></label>
+        <button type="submit" ?disabled=${!!live}>Call</button>
+      </form>
+      ${c
+        ? html`<div class="call" role="region" aria-label="Current call">
+            <div role="status" aria-live="polite">
+              <strong>${c.direction === 'in' ? `From ${c.peer}` : `To ${c.peer}`}</strong> · <span>${stateText[c.state]}</span>
+            </div>
+            ${c.recorded && live
+              ? html`<div class="recording" role="status" aria-live="polite">
+                  <span class="dot" aria-hidden="true"></span><span>Recording</span> · <span>${c.banner}</span>
+                </div>`
+              : ''}
+            ${c.problem ? html`<p class="error" role="alert">${c.problem}</p>` : ''}
+            <audio autoplay .srcObject=${c.remote ?? null}></audio>
+            ${live && (c.state === 'connected' || c.state === 'held')
+              ? html`<label>Their voice <meter min="0" max="1" .value=${this.level}></meter></label>`
+              : ''}
+            <div class="actions">
+              ${c.state === 'incoming'
+                ? html`<button @click=${() => this.current && this.sip?.answer(this.current.session)}>Answer</button>
+                    <button class="secondary" @click=${() => this.current?.session.terminate({ status_code: 603 })}>Decline</button>`
+                : ''}
+              ${c.state === 'connected' ? html`<button class="secondary" @click=${() => this.current?.session.hold()}>Hold</button>` : ''}
+              ${c.state === 'held' ? html`<button class="secondary" @click=${() => this.current?.session.unhold()}>Resume</button>` : ''}
+              ${live && c.state !== 'incoming' ? html`<button @click=${() => this.current?.session.terminate()}>Hang up</button>` : ''}
+              ${c.state === 'ended' ? html`<button class="secondary" @click=${() => (this.call = null)}>Close</button>` : ''}
+            </div>
+            ${c.state === 'connected' || c.state === 'held'
+              ? html`<form class="inline" @submit=${this.transfer}>
+                  <label>Transfer to <input name="target" autocomplete="off" required /></label>
+                  <button class="secondary" type="submit">Transfer</button>
+                </form>`
+              : ''}
+          </div>`
+        : ''}
+    </section>`;
+  }
+
+  private renderHistory() {
+    if (this.history.length === 0) return '';
+    return html`<section aria-labelledby="history">
+      <h1 id="history">Call history</h1>
+      <table>
+        <thead><tr><th>When</th><th>Who</th><th>Outcome</th><th>Length</th><th>Recorded</th></tr></thead>
+        <tbody>
+          ${this.history.map(
+            (h) => html`<tr>
+              <td>${when(h.at)}</td>
+              <td>${h.direction === 'in' ? 'From' : 'To'} ${h.peer}</td>
+              <td>${h.outcome}</td>
+              <td>${h.seconds ? `${Math.floor(h.seconds / 60)}:${String(h.seconds % 60).padStart(2, '0')}` : ''}</td>
+              <td>${h.recorded ? 'yes' : ''}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+    </section>`;
   }
 
   private renderChat() {

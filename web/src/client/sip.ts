@@ -3,7 +3,8 @@
 // publishes (GET /api/v1/client). The gateway treats the browser as one more phone: the same
 // registrar, digest credentials and policy.
 import JsSIP from 'jssip';
-import type { IncomingMessageEvent, OutgoingMessageEvent } from 'jssip/lib/UA';
+import type { IncomingMessageEvent, OutgoingMessageEvent, RTCSessionEvent } from 'jssip/lib/UA';
+import type { RTCSession } from 'jssip/lib/RTCSession';
 
 export interface ClientSettings {
   webSocketPort: number;
@@ -45,7 +46,24 @@ export type Events = {
   failed: (problem: string) => void;
   disconnected: () => void;
   message: (line: ChatLine) => void;
+  // A call to this user: `peer` calls; `request` is the INVITE (its Call-Info says whether the
+  // call is recorded).
+  incoming: (session: RTCSession, peer: string, request: { getHeader(name: string): string | undefined }) => void;
 };
+
+// Calls are audio; the gateway is an ICE-lite peer at a known address, so no STUN or TURN
+// server is needed. `Supported: record-aware` (RFC 7866 §6.2): this client shows the recording
+// indicator, so the gateway sends it instead of playing the spoken notice.
+const CALL_OPTIONS = {
+  mediaConstraints: { audio: true, video: false },
+  pcConfig: { iceServers: [], rtcpMuxPolicy: 'require' as const, bundlePolicy: 'balanced' as const },
+  extraHeaders: ['Supported: record-aware'],
+};
+
+// "sip:Bob@Contoso.com" or "bob@contoso.com" -> "bob@contoso.com"; a number stays a number.
+export function normalise(to: string): string {
+  return to.trim().replace(/^sips?:/, '').toLowerCase();
+}
 
 let nextId = 1;
 
@@ -84,12 +102,30 @@ export class SipClient {
         state: 'received',
       });
     });
+    this.ua.on('newRTCSession', (e: RTCSessionEvent) => {
+      if (e.originator !== 'remote') return;
+      const req = e.request as unknown as {
+        from: { uri: { user: string; host: string } };
+        getHeader(name: string): string | undefined;
+      };
+      this.on.incoming(e.session, `${req.from.uri.user}@${req.from.uri.host}`, req);
+    });
     this.ua.start();
+  }
+
+  // Calls `to` (a user's address, or a number the gateway routes).
+  call(to: string): RTCSession {
+    const peer = normalise(to);
+    return this.ua.call(peer.includes('@') ? `sip:${peer}` : `sip:${peer}@${this.aor.split('@')[1]}`, CALL_OPTIONS);
+  }
+
+  answer(session: RTCSession): void {
+    session.answer(CALL_OPTIONS);
   }
 
   // Sends a chat message; `update` gets the line again when its delivery is known.
   send(to: string, text: string, update: (line: ChatLine) => void): ChatLine {
-    const peer = to.replace(/^sips?:/, '').toLowerCase();
+    const peer = normalise(to);
     const line: ChatLine = { id: nextId++, direction: 'out', peer, text, at: new Date(), state: 'sending' };
     this.ua.sendMessage(`sip:${peer}`, text, {
       contentType: 'text/plain',

@@ -1,0 +1,123 @@
+// Calls in the users' web client, in a real browser (run by tests/e2e/test_web_client.py, which
+// starts `verbatim serve` with the gateway's secure WebSocket, a recorder for Alice, and a SIPp
+// phone registered as Carol that plays G.711 speech, and passes CLIENT_FACTS: {url, alice, bob:
+// {address, password}, phone, banner, speech: a WAV the fake microphone says, part}). Media is
+// WebRTC between Chromium and the gateway (ICE-lite, DTLS-SRTP); what each page hears is measured
+// with Web Audio (the client's "Their voice" meter).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, close, open, axe, timed } from './browser.mjs';
+
+const facts = JSON.parse(process.env.CLIENT_FACTS ?? '{}');
+
+before(() =>
+  launch([
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${facts.speech}`,
+    '--allow-loopback-in-peer-connection',
+  ]),
+);
+after(close);
+
+async function signIn(page, who) {
+  page.who = who.address;
+  await page.goto(facts.url + '/client');
+  await page.getByLabel('SIP address').fill(who.address);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText(`Signed in as ${who.address}`).waitFor({ timeout: 15000 });
+}
+
+async function dial(page, to) {
+  await page.getByLabel('Call', { exact: true }).fill(to);
+  await page.getByRole('button', { name: 'Call', exact: true }).click();
+}
+
+const call = (page) => page.getByRole('region', { name: 'Current call' });
+
+// The loudest the "Their voice" meter showed within `ms` (0..1).
+async function loudest(page, ms = 3000) {
+  const meter = page.getByLabel('Their voice');
+  await meter.waitFor({ timeout: 10000 });
+  let peak = 0;
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    peak = Math.max(peak, await meter.evaluate((m) => m.value));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  console.log(`voice level ${page.who ?? ''} ${peak.toFixed(3)}`);
+  return peak;
+}
+
+const HEARD = 0.02; // a meter this high is speech, not the silence of a dead stream
+
+test('calls: Bob calls Alice, who is recorded; both see the banner, hear each other, hold and hang up', { skip: facts.part !== 'up' }, async () => {
+  const alice = await open();
+  const bob = await open();
+  await signIn(alice, facts.alice);
+  await signIn(bob, facts.bob);
+  const t = performance.now();
+  await dial(bob, facts.alice.address);
+  await call(alice).getByText(`From ${facts.bob.address}`).waitFor({ timeout: 15000 });
+  await call(alice).getByText('Incoming call').waitFor();
+  await call(bob).getByText('Ringing…').waitFor({ timeout: 15000 });
+  // Keyboard only: Alice answers with Tab and Enter.
+  await call(alice).getByRole('button', { name: 'Answer' }).focus();
+  await alice.keyboard.press('Enter');
+  await call(alice).getByText('Connected').waitFor({ timeout: 15000 });
+  await call(bob).getByText('Connected').waitFor({ timeout: 15000 });
+  timed('client call connected', t);
+  // Alice is recorded: both parties see it, with her policy's banner.
+  for (const page of [alice, bob]) {
+    await call(page).getByRole('status').filter({ hasText: 'Recording' }).getByText(facts.banner).waitFor({ timeout: 10000 });
+  }
+  assert.ok((await loudest(alice)) > HEARD, 'Alice hears Bob');
+  assert.ok((await loudest(bob)) > HEARD, 'Bob hears Alice');
+  await axe(alice, 'client-call');
+  // Bob holds and resumes.
+  await call(bob).getByRole('button', { name: 'Hold' }).click();
+  await call(bob).getByText('On hold').waitFor({ timeout: 10000 });
+  await call(bob).getByRole('button', { name: 'Resume' }).click();
+  await call(bob).getByText('Connected').waitFor({ timeout: 10000 });
+  assert.ok((await loudest(bob, 2000)) > HEARD, 'Bob hears Alice again');
+  await call(alice).getByRole('button', { name: 'Hang up' }).click();
+  await call(bob).getByText('Call ended').waitFor({ timeout: 10000 });
+  // The history of each: answered, recorded.
+  const row = bob.getByRole('row').filter({ hasText: `To ${facts.alice.address}` });
+  await row.getByText('answered').waitFor();
+  await row.getByText('yes').waitFor();
+  await alice.getByRole('row').filter({ hasText: `From ${facts.bob.address}` }).getByText('answered').waitFor();
+  assert.deepEqual(alice.problems, []);
+  assert.deepEqual(bob.problems, []);
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test("calls: Alice calls a SIPp phone, and the phone's speech reaches her browser", { skip: facts.part !== 'up' }, async () => {
+  const alice = await open();
+  await signIn(alice, facts.alice);
+  await dial(alice, facts.phone);
+  await call(alice).getByText('Connected').waitFor({ timeout: 15000 });
+  await call(alice).getByRole('status').filter({ hasText: 'Recording' }).waitFor({ timeout: 10000 });
+  assert.ok((await loudest(alice)) > HEARD, "Alice hears the phone's speech");
+  await call(alice).getByRole('button', { name: 'Hang up' }).click();
+  await call(alice).getByText('Call ended').waitFor({ timeout: 10000 });
+  await alice.context().close();
+});
+
+test('calls: with the required recorder down, the call fails and the browser says why', { skip: facts.part !== 'down' }, async () => {
+  const alice = await open();
+  const bob = await open();
+  await signIn(alice, facts.alice);
+  await signIn(bob, facts.bob);
+  await dial(alice, facts.bob.address);
+  await call(alice)
+    .getByRole('alert')
+    .filter({ hasText: 'There was a problem setting up the recording required by your organisation' })
+    .waitFor({ timeout: 20000 });
+  await call(alice).getByText('Call ended').waitFor();
+  await alice.getByRole('row').filter({ hasText: `To ${facts.bob.address}` }).getByText('problem setting up the recording').waitFor();
+  assert.equal(await call(bob).count(), 0, 'Bob was never called');
+  await alice.context().close();
+  await bob.context().close();
+});
