@@ -295,7 +295,20 @@ enum LineKind : int { kAudioLine = 0, kVideoLine = 1, kSlidesLine = 2 };
 // is encrypted with our key of the answer. Its recorders get the decrypted packets (encrypted
 // again with their own keys where their sessions took SRTP).
 struct LineSrtp {
-  std::string proto;  // as offered (RTP/SAVP, RTP/SAVPF), for our answer
+  // A browser's line (UDP/TLS/RTP/SAVPF): ICE-lite on the line's port, and the DTLS handshake
+  // that gives rx and tx once done (until then nothing is taken from it or sent to it). The
+  // browser offers, so the gateway is the DTLS server: the browser retransmits, and a lost
+  // flight of ours is sent again when its flight comes again.
+  struct WebRtc {
+    media::IceLite ice;
+    std::unique_ptr<media::DtlsSrtp> dtls;
+    std::string setup;              // ours: passive (or active when the browser insists on passive)
+    std::string fingerprint, ours;  // its a=fingerprint, and ours
+    std::optional<std::string> mid;
+    bool failed = false;
+  };
+  std::unique_ptr<WebRtc> webrtc;
+  std::string proto;  // as offered (RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVPF), for our answer
   int tag = 1;        // the offer's a=crypto tag we took
   std::string suite;
   std::string theirs;  // its key (inline parameters): a re-offer may change it
@@ -308,8 +321,16 @@ struct LineSrtp {
 };
 
 // What arrived on a line with SRTP, authenticated and decrypted: `data` then points into a buffer
-// of the thread (until the next call). False: dropped (counted in `failed`).
+// of the thread (until the next call). False: dropped (counted in `failed`; a browser's line
+// before DTLS is done has no keys, so everything is).
 bool srtp_in(LineSrtp& s, std::span<const uint8_t>& data, bool rtcp);
+// A browser's line: STUN (answered when it checks) and DTLS (from a checked address only) that
+// came on its port; true when `data` was one of them (nothing more to do with it).
+bool webrtc_in(MediaTap& port, LineSrtp& s, const boost::asio::ip::udp::endpoint& from,
+               std::span<const uint8_t> data);
+// Our transport attributes of a line in the answer: SDES (a=crypto) or WebRTC (ICE-lite
+// credentials and candidate, fingerprint, setup, rtcp-mux, mid).
+void transport_attributes(sip::SdpMedia& line, const LineSrtp* s, const std::string& address);
 // Sends `data` from `port` to `to` (RTCP from its RTCP port), encrypted where `s` is not null.
 void srtp_out(MediaTap& port, LineSrtp* s, std::span<const uint8_t> data,
               const boost::asio::ip::udp::endpoint& to, bool rtcp);

@@ -400,7 +400,7 @@ class Gateway {
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
                       bool recorded = false, uint64_t origin = 0, bool browser = false);
   // The certificate the gateway presents in DTLS (made once, on first use).
-  Result<std::shared_ptr<const media::DtlsIdentity>> dtls_identity();
+  Result<std::shared_ptr<const media::DtlsIdentity>> dtls_identity() const;
   // DTLS-SRTP towards a WebRTC side whose SDP (offer or answer) has this m-line.
   Status start_dtls(Call& c, size_t stream, Side side, const sip::SessionDescription& sdp,
                     const sip::SdpMedia& m);
@@ -614,7 +614,7 @@ class Gateway {
   GatewayMetrics metrics_;
   uint64_t next_call_ = 1;
   uint64_t sdp_version_ = 0;  // the o= version of every SDP the gateway sends
-  std::shared_ptr<const media::DtlsIdentity> dtls_identity_;
+  mutable std::shared_ptr<const media::DtlsIdentity> dtls_identity_;
   std::chrono::steady_clock::time_point last_status_{};
   std::chrono::steady_clock::time_point last_registrations_{};
   bool stopping_ = false;

@@ -17,6 +17,7 @@
 #include "common/test_dir.h"
 #include "media/dtls_srtp.h"
 #include "media/rtp.h"
+#include "media/stun.h"
 #include "media/video.h"
 
 namespace verbatim::gateway::calls_test {
@@ -1723,6 +1724,77 @@ TEST_F(GatewayMeetings, AMembersReferMakesTheFocusCallSomeoneInAndTellsHowItWent
 }
 
 }  // namespace
+
+// A browser joins a meeting (WebRTC): its audio and camera lines are answered each on a port of
+// its own with ICE-lite credentials, our certificate, DTLS passive, rtcp-mux and its mids; only
+// a checked address gets an answer to its checks counted, and nothing it sends is mixed before
+// DTLS has keyed the line. An offer without a fingerprint is refused.
+TEST_F(GatewayMeetings, ABrowserMemberIsAnsweredInWebRtcTermsAndNotHeardBeforeDtls) {
+  const Meeting m = start_meetings("gw-meeting-webrtc");
+  const std::string uri = "sip:meet-" + m.id + "@contoso.com";
+  const std::string fingerprint = media::DtlsIdentity::generate().value()->fingerprint();
+  auto line = [&](const std::string& kind, const std::string& mid, const std::string& codec) {
+    return "m=" + kind + " 9 UDP/TLS/RTP/SAVPF " + codec.substr(0, codec.find(' ')) +
+           "\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:brw" + mid +
+           "\r\na=ice-pwd:0123456789abcdefghijkl\r\na=fingerprint:" + fingerprint +
+           "\r\na=setup:actpass\r\na=mid:" + mid + "\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:" +
+           codec + "\r\n";
+  };
+  const std::string offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                            "a=group:BUNDLE 0 1\r\n" +
+                            line("audio", "0", "111 opus/48000/2") +
+                            line("video", "1", "96 VP8/90000") + "a=rtcp-fb:96 nack pli\r\n";
+  const uint64_t carol = user_call("carol", "192.0.2.30", uri, "wm", "", offer);
+  const Sent* ok = ua.find("accept", carol);
+  ASSERT_NE(ok, nullptr);
+  const auto sdp = sip::parse_sdp(ok->body).value();
+  ASSERT_EQ(sdp.media.size(), 2u) << ok->body;
+  EXPECT_NE(ok->body.find("a=ice-lite\r\n"), std::string::npos) << ok->body;
+  std::vector<std::string> pwds;
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& l = sdp.media[i];
+    EXPECT_EQ(l.proto, "UDP/TLS/RTP/SAVPF") << i;
+    EXPECT_EQ(l.attribute("mid"), std::to_string(i));
+    EXPECT_EQ(l.attribute("setup"), "passive");
+    EXPECT_TRUE(l.has_attribute("rtcp-mux"));
+    EXPECT_EQ(l.attribute("fingerprint").value_or("").substr(0, 8), "sha-256 ");
+    EXPECT_NE(l.attribute("fingerprint"), fingerprint);
+    EXPECT_EQ(l.attribute("candidate"),
+              "1 1 udp 2130706431 192.0.2.1 " + std::to_string(l.port) + " typ host");
+    EXPECT_FALSE(l.has_attribute("crypto"));
+    pwds.push_back(l.attribute("ice-pwd").value_or(""));
+  }
+  EXPECT_NE(pwds[0], pwds[1]) << "each line its own credentials";
+  EXPECT_EQ(sdp.media[0].formats, (std::vector<std::string>{"111"}));
+  EXPECT_EQ(sdp.media[1].formats, (std::vector<std::string>{"96"}));
+  // Its audio port: a check with the right credentials is answered; SRTP-looking packets from
+  // there before DTLS are not heard.
+  auto& audio = *media.taps.at(0);
+  ASSERT_EQ(audio.p, sdp.media[0].port);
+  const udp::endpoint browser(asio::ip::make_address("192.0.2.30"), 50000);
+  media::StunTransaction t{};
+  t[0] = 1;
+  audio.handler(browser, media::binding_request(t, sdp.media[0].attribute("ice-ufrag").value() +
+                                                       ":brw0",
+                                                pwds[0], 100, true));
+  ASSERT_EQ(audio.sent.size(), 1u);
+  EXPECT_EQ(audio.sent[0].first, browser);
+  EXPECT_EQ(media::mapped_address(audio.sent[0].second, pwds[0]), browser);
+  for (uint16_t seq = 1; seq <= 3; ++seq) audio.handler(browser, member_packet(seq));
+  advance(milliseconds(100));
+  EXPECT_EQ(gw->status()["meetings"][0]["members"][0]["packetsIn"], 0u);
+
+  // Without a fingerprint: refused.
+  std::string bare = offer;
+  for (size_t at; (at = bare.find("a=fingerprint:")) != std::string::npos;) {
+    bare.erase(at, bare.find("\r\n", at) + 2 - at);
+  }
+  const uint64_t dave = user_call("dave", "192.0.2.40", uri, "wn", "", bare);
+  const Sent* no = ua.find("reject", dave);
+  ASSERT_NE(no, nullptr);
+  EXPECT_EQ(no->status, 488);
+  EXPECT_NE(no->header("Warning").find("a=fingerprint"), std::string::npos) << no->header("Warning");
+}
 
 // SDES-SRTP members (RFC 4568), with SRTP required: each line is answered with a key of ours;
 // what a member sends is authenticated and decrypted before it is mixed, forwarded or copied to

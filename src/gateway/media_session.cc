@@ -35,7 +35,7 @@ std::optional<std::string> attribute_of(const sip::SessionDescription& s, const 
 
 }  // namespace
 
-Result<std::shared_ptr<const media::DtlsIdentity>> Gateway::dtls_identity() {
+Result<std::shared_ptr<const media::DtlsIdentity>> Gateway::dtls_identity() const {
   if (!dtls_identity_) {
     auto made = media::DtlsIdentity::generate();
     if (!made) return made.error();

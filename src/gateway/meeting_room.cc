@@ -49,7 +49,8 @@ struct Chosen {
 std::optional<Chosen> choose(const sip::SessionDescription& offer) {
   for (size_t i = 0; i < offer.media.size(); ++i) {
     const auto& m = offer.media[i];
-    const bool rtp = istarts_with(m.proto, "RTP/AVP") || istarts_with(m.proto, "RTP/SAVP");
+    const bool rtp = istarts_with(m.proto, "RTP/AVP") || istarts_with(m.proto, "RTP/SAVP") ||
+                     istarts_with(m.proto, "UDP/TLS/RTP/SAVP");
     if (m.media != "audio" || m.port == 0 || !rtp) continue;
     std::optional<Chosen> c;
     std::optional<int> te;
@@ -232,11 +233,23 @@ void Gateway::member_rtp(uint64_t session, const udp::endpoint& from,
   auto it = r->second->members.find(session);
   if (it == r->second->members.end()) return;
   RoomMember& member = it->second;
-  const bool known = (member.sdp && member.sdp->address() == from.address()) ||
-                     (member.signalling && *member.signalling == from.address());
-  if (member.latched ? *member.latched != from : !known) {
-    ++member.foreign;
-    return;
+  if (member.srtp && member.srtp->webrtc) {
+    // A browser: ICE and DTLS on this port; media only from an address ICE checked (its RTCP,
+    // muxed, is not used).
+    if (webrtc_in(*member.port, *member.srtp, from, data)) return;
+    if (!member.srtp->webrtc->ice.checked(from) ||
+        media::classify(data) == media::PacketKind::kRtcp) {
+      ++member.foreign;
+      return;
+    }
+    member.latched.reset();  // sent to where it sends from, always one it checked
+  } else {
+    const bool known = (member.sdp && member.sdp->address() == from.address()) ||
+                       (member.signalling && *member.signalling == from.address());
+    if (member.latched ? *member.latched != from : !known) {
+      ++member.foreign;
+      return;
+    }
   }
   if (member.srtp && !srtp_in(*member.srtp, data, false)) return;
   auto rtp = media::parse_rtp(data);
@@ -503,7 +516,7 @@ sip::SdpMedia Gateway::member_media(const RoomMember& m) const {
     line.attributes.push_back({"fmtp", te + " 0-16"});
   }
   line.attributes.push_back({"ptime", "20"});
-  if (m.srtp) line.attributes.push_back({"crypto", m.srtp->crypto()});
+  transport_attributes(line, m.srtp.get(), media_->address().to_string());
   return line;
 }
 
@@ -519,8 +532,31 @@ Result<std::shared_ptr<LineSrtp>> Gateway::member_srtp(
     }
     return std::shared_ptr<LineSrtp>();
   }
+  if (istarts_with(line.proto, "UDP/TLS/RTP/SAVP")) {
+    // A browser: the same handshake for as long as its certificate is the same (a re-offer).
+    const auto fingerprint = line.attribute("fingerprint");
+    if (!fingerprint) return sip::protocol_error(488, "a WebRTC stream without a=fingerprint");
+    if (current && current->webrtc && current->webrtc->fingerprint == *fingerprint) return current;
+    if (current) return sip::protocol_error(488, "a stream cannot change how it is keyed");
+    const auto role = line.attribute("setup") == "passive" ? media::DtlsSrtp::Role::kClient
+                                                           : media::DtlsSrtp::Role::kServer;
+    auto identity = dtls_identity();
+    if (!identity) return sip::protocol_error(500, "DTLS: " + identity.error().message);
+    auto dtls = media::DtlsSrtp::create(identity.value(), role, *fingerprint);
+    if (!dtls) return sip::protocol_error(488, dtls.error().message);
+    auto s = std::make_shared<LineSrtp>();
+    s->proto = "UDP/TLS/RTP/SAVPF";
+    s->webrtc = std::make_unique<LineSrtp::WebRtc>();
+    s->webrtc->ice.set_remote_ufrag(line.attribute("ice-ufrag").value_or(""));
+    s->webrtc->dtls = std::move(dtls).value();
+    s->webrtc->setup = role == media::DtlsSrtp::Role::kClient ? "active" : "passive";
+    s->webrtc->fingerprint = *fingerprint;
+    s->webrtc->ours = identity.value()->fingerprint();
+    s->webrtc->mid = line.attribute("mid");
+    return s;
+  }
   if (!istarts_with(line.proto, "RTP/SAVP")) {
-    return sip::protocol_error(488, line.proto + " (DTLS-SRTP) is not taken: SDES keys only");
+    return sip::protocol_error(488, line.proto + " is not taken: SDES or DTLS-SRTP keys only");
   }
   for (const auto& cr : line.cryptos()) {
     auto theirs = media::parse_sdes_key(cr.suite, cr.key_params);
@@ -554,7 +590,7 @@ Result<std::shared_ptr<LineSrtp>> Gateway::member_srtp(
 bool srtp_in(LineSrtp& s, std::span<const uint8_t>& data, bool rtcp) {
   thread_local std::array<uint8_t, 2048> plain;
   size_t n = data.size();
-  if (n > plain.size()) {
+  if (n > plain.size() || !s.rx) {
     ++s.failed;
     return false;
   }
@@ -570,6 +606,7 @@ bool srtp_in(LineSrtp& s, std::span<const uint8_t>& data, bool rtcp) {
 void srtp_out(MediaTap& port, LineSrtp* s, std::span<const uint8_t> data, const udp::endpoint& to,
               bool rtcp) {
   if (s) {
+    if (!s->tx) return;  // a browser's line before DTLS is done: nothing goes to it
     s->out.assign(data.begin(), data.end());
     if (!s->tx->protect(s->out, rtcp)) return;
     data = s->out;
@@ -579,6 +616,52 @@ void srtp_out(MediaTap& port, LineSrtp* s, std::span<const uint8_t> data, const 
   } else {
     port.send(data, to);
   }
+}
+
+bool webrtc_in(MediaTap& port, LineSrtp& s, const udp::endpoint& from,
+               std::span<const uint8_t> data) {
+  auto* w = s.webrtc.get();
+  if (!w) return false;
+  const auto kind = media::classify(data);
+  if (kind == media::PacketKind::kStun) {
+    const auto answer = w->ice.on_stun(data, from);
+    if (!answer.empty()) port.send(answer, from);
+    return true;
+  }
+  if (kind != media::PacketKind::kDtls) return false;
+  if (!w->ice.checked(from) || !w->dtls || w->failed) return true;
+  for (const auto& d : w->dtls->receive(data)) port.send(d, from);
+  if (w->dtls->done() && !s.rx) {
+    auto rx = media::SrtpReceiver::create(w->dtls->remote_key());
+    auto tx = media::SrtpSender::create(w->dtls->local_key());
+    if (rx && tx) {
+      s.rx = std::move(rx).value();
+      s.tx = std::move(tx).value();
+    }
+  } else if (!w->dtls->failure().empty() && !w->failed) {
+    w->failed = true;
+    spdlog::warn("meeting: DTLS with {}:{} failed: {}", from.address().to_string(), from.port(),
+                 w->dtls->failure());
+  }
+  return true;
+}
+
+void transport_attributes(sip::SdpMedia& line, const LineSrtp* s, const std::string& address) {
+  if (!s) return;
+  if (!s->webrtc) {
+    line.attributes.push_back({"crypto", s->crypto()});
+    return;
+  }
+  const auto& w = *s->webrtc;
+  if (w.mid) line.attributes.push_back({"mid", *w.mid});
+  line.attributes.push_back({"ice-ufrag", w.ice.ufrag()});
+  line.attributes.push_back({"ice-pwd", w.ice.pwd()});
+  line.attributes.push_back({"fingerprint", w.ours});
+  line.attributes.push_back({"setup", w.setup});
+  if (!line.has_attribute("rtcp-mux")) line.attributes.push_back({"rtcp-mux", std::nullopt});
+  line.attributes.push_back({"candidate", "1 1 udp 2130706431 " + address + " " +
+                                              std::to_string(line.port) + " typ host"});
+  line.attributes.push_back({"end-of-candidates", std::nullopt});
 }
 
 std::string Gateway::meeting_sdp(const std::string& subject, const RoomMember& m) {
@@ -614,9 +697,11 @@ std::string Gateway::meeting_sdp(const std::string& subject, const RoomMember& m
       declined.media = m.lines[i].media;
       declined.proto = m.lines[i].proto;
       declined.formats = {m.lines[i].formats.empty() ? "0" : m.lines[i].formats.front()};
+      if (auto mid = m.lines[i].attribute("mid")) declined.attributes.push_back({"mid", *mid});
       sdp.media.push_back(std::move(declined));
     }
   }
+  if (m.srtp && m.srtp->webrtc) sdp.attributes.push_back({"ice-lite", std::nullopt});
   return sip::serialize_sdp(sdp);
 }
 
@@ -646,6 +731,8 @@ Result<std::string> Gateway::meeting_reoffer(uint64_t session, const sip::Messag
   set_direction(m, offer.value(), audio);
   auto moved = [&](const sip::SdpMedia& line, std::optional<udp::endpoint>& sdp,
                    std::optional<udp::endpoint>& latched, bool& receiving) {
+    // A browser is where ICE found it; its c= is only the default candidate's address.
+    if (istarts_with(line.proto, "UDP/TLS/RTP/SAVP")) return;
     const auto* c = offer.value().connection_for(line);
     if (!c) return;
     boost::system::error_code ec;

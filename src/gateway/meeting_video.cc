@@ -77,8 +77,10 @@ Status Gateway::add_member_video(uint64_t session, RoomMember& m,
                       slides ? "a second screen share stream" : "a second camera stream");
   }
   if (line.port == 0 ||
-      !(istarts_with(line.proto, "RTP/AVP") || istarts_with(line.proto, "RTP/SAVP"))) {
-    return make_error(ErrorCode::kInvalidArgument, "not an RTP/AVP(F) or RTP/SAVP(F) stream");
+      !(istarts_with(line.proto, "RTP/AVP") || istarts_with(line.proto, "RTP/SAVP") ||
+        istarts_with(line.proto, "UDP/TLS/RTP/SAVP"))) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "not an RTP/AVP(F), RTP/SAVP(F) or UDP/TLS/RTP/SAVPF stream");
   }
   const auto pt = video_codec(line);
   if (!pt) return make_error(ErrorCode::kNotFound, "no VP8 or H.264");
@@ -121,7 +123,10 @@ sip::SdpMedia Gateway::video_media(const RoomVideo& v) const {
   sip::SdpMedia line;
   line.media = "video";
   line.port = v.port->port();
-  line.proto = v.srtp ? (v.srtp->proto == "RTP/SAVP" ? "RTP/SAVP" : "RTP/SAVPF") : "RTP/AVPF";
+  line.proto = !v.srtp                       ? "RTP/AVPF"
+               : v.srtp->webrtc              ? "UDP/TLS/RTP/SAVPF"
+               : v.srtp->proto == "RTP/SAVP" ? "RTP/SAVP"
+                                             : "RTP/SAVPF";
   const std::string pt = std::to_string(v.payload_type);
   line.formats = {pt};
   line.attributes.push_back({"rtpmap", pt + " " + v.rtpmap});
@@ -129,16 +134,22 @@ sip::SdpMedia Gateway::video_media(const RoomVideo& v) const {
   line.attributes.push_back({"rtcp-fb", pt + (v.fir ? " ccm fir" : " nack pli")});
   if (v.rtcp_mux) line.attributes.push_back({"rtcp-mux", std::nullopt});
   if (v.slides) line.attributes.push_back({"content", "slides"});
-  if (v.srtp) line.attributes.push_back({"crypto", v.srtp->crypto()});
+  transport_attributes(line, v.srtp.get(), media_->address().to_string());
   return line;
 }
 
 namespace {
 
-// Strict source, as for audio: from the SDP's or the signalling's address, then the latched port.
+// Strict source, as for audio: from the SDP's or the signalling's address, then the latched port;
+// a browser's line: from an address ICE checked (where it is then sent to).
 template <typename Member>
-bool from_member(const Member& m, const std::optional<udp::endpoint>& sdp,
+bool from_member(const Member& m, const LineSrtp* s, const std::optional<udp::endpoint>& sdp,
                  std::optional<udp::endpoint>& latched, const udp::endpoint& from) {
+  if (s && s->webrtc) {
+    if (!s->webrtc->ice.checked(from)) return false;
+    latched = from;
+    return true;
+  }
   const bool known = (sdp && sdp->address() == from.address()) ||
                      (m.signalling && *m.signalling == from.address());
   if (latched ? *latched != from : !known) return false;
@@ -163,12 +174,13 @@ void Gateway::member_video(uint64_t session, bool slides, const udp::endpoint& f
   auto [room, m] = room_member(session);
   RoomVideo* v = m ? m->line(slides ? kSlidesLine : kVideoLine) : nullptr;
   if (!v) return;
+  if (v->srtp && webrtc_in(*v->port, *v->srtp, from, data)) return;
   if (v->rtcp_mux && media::classify(data) == media::PacketKind::kRtcp) {
     member_video_rtcp(session, slides, from, data);
     return;
   }
   const bool was_latched = v->latched.has_value();
-  if (!from_member(*m, v->sdp, v->latched, from)) {
+  if (!from_member(*m, v->srtp.get(), v->sdp, v->latched, from)) {
     ++v->foreign;
     return;
   }
@@ -210,7 +222,7 @@ void Gateway::member_video_rtcp(uint64_t session, bool slides, const udp::endpoi
   if (!v) return;
   // Its RTCP comes from its RTP address's host (the port above, or the same with rtcp-mux).
   const bool was_latched = v->rtcp_latched.has_value();
-  if (!from_member(*m, v->sdp, v->rtcp_latched, from)) return;
+  if (!from_member(*m, v->srtp.get(), v->sdp, v->rtcp_latched, from)) return;
   if (v->srtp && !srtp_in(*v->srtp, data, true)) {
     if (!was_latched) v->rtcp_latched.reset();
     return;

@@ -16,7 +16,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
 from helpers import BIN, free_udp_port, main, wait_until  # noqa: E402
-from test_gateway import CALLEE, REGISTRATION  # noqa: E402
+from test_gateway import CALLEE, OK_REPLY, REGISTRATION, caller_scenario  # noqa: E402
 from test_portal import CHROMIUM, WEB, browser_missing  # noqa: E402
 from test_tls import TlsTestCase  # noqa: E402
 
@@ -140,6 +140,60 @@ class WebClientTest(TlsTestCase):
         # The recorder is down now: Alice's next call cannot be recorded as her policy requires.
         self.node("tests/client_calls.test.mjs", dict(facts, part="down"))
         self.assertTrue(wait_until(lambda: len(self.calls()) == 3, 10))
+
+
+    def test_a_browser_joins_a_meeting_with_a_sipp_phone_and_its_screen_share_is_recorded(self):
+        """A meeting from the web page: Alice (recorded) joins with her camera over WebRTC, Carol's
+        SIPp phone dials in, Alice sees the roster, shares her screen (a re-INVITE with a slides
+        line) and writes in the meeting's chat. Her recording holds her camera, her screen share,
+        the phone's audio and the chat."""
+        rec, rports = self.serve("recorder")
+        self.policy([])
+        self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
+                   f"-Uri 'sip:srs@127.0.0.1:{rports['recorder:sips']};transport=tls' -Region EUR")
+        gw, ports = self.serve("admin-api,gateway", gateway={"wss_listen": "127.0.0.1:0"}, https=True)
+        m = json.loads(self.run_vb("meeting", "create", "--organizer", "alice@contoso.com", "--subject",
+                                   "Morning call", "--json", check=0).stdout)
+        # Carol's phone dials in, speaks, takes the chat message the meeting relays to it (message/cpim
+        # from Alice), then hangs up.
+        scenario = caller_scenario(f"meet-{m['id']}", "200", hold_ms=2000)
+        took_chat = ('  <recv request="MESSAGE">\n    <action>\n      <ereg regexp="Slides are up" search_in="body" '
+                     'check_it="true" assign_to="chat"/>\n      <ereg regexp="From: (&lt;sip:meet-[^&gt;]*&gt;;tag=[A-Za-z0-9.-]*)" search_in="msg" '
+                     'check_it="true" assign_to="mf,mf1"/>\n    </action>\n  </recv>\n' + OK_REPLY)
+        scenario = scenario.replace('  <recv request="BYE" timeout=', took_chat + '  <recv request="BYE" timeout=', 1)
+        # Its BYE names the meeting's dialog as the MESSAGE did (SIPp's last To is now its own).
+        scenario = scenario.replace("      [last_To:]\n      Call-ID: [call_id]\n      CSeq: 3 BYE",
+                                    "      To: [$mf1]\n      Call-ID: [call_id]\n      CSeq: 3 BYE")
+        scenario = scenario.replace('<Reference variables="rec,r"/>', '<Reference variables="rec,r,chat,mf"/>')
+        phone = self.sipp(ports["gateway:sip"], scenario, "carol", "carol-secret-3", "carol", echo=False)
+        self.assertTrue(wait_until(lambda: [len(x["members"]) for x in self.status().get("meetings", [])] == [1],
+                                   10), self.status().get("meetings"))
+        speech = os.path.join(self.tmp, "speech.wav")
+        subprocess.run(["espeak-ng", "-w", speech, "Good morning, rates are unchanged."], check=True)
+        self.node("tests/client_calls.test.mjs", {
+            "url": f"https://127.0.0.1:{ports['admin-api:https']}", "speech": speech, "part": "meeting",
+            "meeting": f"meet-{m['id']}@contoso.com", "phone": "carol@contoso.com",
+            "alice": {"address": "alice@contoso.com", "password": "alice-secret-1"}})
+        self.wait_sipp(phone, timeout=90)
+        rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            started = re.findall(r"recording (\w+) started", f.read())
+        self.assertEqual(len(started), 1, rec.log)
+        shown = json.loads(self.run_vb("archive", "show", started[0], check=0).stdout)
+        streams = {s["label"]: s for s in shown["metadata"]["streams"]}
+        codecs = sorted(s["codec"] for s in streams.values())
+        self.assertEqual(codecs, ["PCMA", "VP8", "VP8", "opus"], streams)  # phone, Alice, camera, screen
+        self.assertTrue(all(s["packets"] > 20 for s in streams.values()), streams)
+        # The screen share is the line the recorder was offered as slides (RFC 4796).
+        sig = [o["id"] for o in shown["objects"] if o["kind"] == "signalling"][0]
+        signalling = self.run_vb("archive", "cat", sig, check=0).stdout
+        self.assertIn("a=content:slides", signalling)
+        chat = [o["id"] for o in shown["objects"] if o["kind"] == "chat"]
+        kept = json.loads(subprocess.run([BIN, "archive", "cat", chat[0]], capture_output=True, env=self.env,
+                                         timeout=60).stdout)
+        self.assertEqual([(c["from"], c["text"]) for c in kept["messages"]],
+                         [("sip:alice@contoso.com", "Slides are up.")])
 
 
 if __name__ == "__main__":

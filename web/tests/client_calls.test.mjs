@@ -121,3 +121,30 @@ test('calls: with the required recorder down, the call fails and the browser say
   await alice.context().close();
   await bob.context().close();
 });
+
+test('meetings: Alice joins with her camera, sees the SIPp participant, shares her screen and chats', { skip: facts.part !== 'meeting' }, async () => {
+  const alice = await open();
+  await signIn(alice, facts.alice);
+  await alice.getByLabel('Meeting address').fill(facts.meeting);
+  await alice.getByRole('button', { name: 'Join' }).click();
+  const meeting = alice.getByRole('region', { name: 'Current meeting' });
+  await meeting.getByText('In the meeting').waitFor({ timeout: 15000 });
+  await meeting.getByRole('status').filter({ hasText: 'Recording' }).waitFor({ timeout: 10000 });
+  const roster = meeting.getByRole('list', { name: 'Roster' });
+  await roster.getByText(facts.alice.address).waitFor({ timeout: 10000 });
+  await roster.getByText(facts.phone).waitFor({ timeout: 10000 });
+  await meeting.getByRole('button', { name: 'Share screen' }).click();
+  await meeting.getByRole('button', { name: 'Stop sharing' }).waitFor({ timeout: 10000 });
+  await roster.getByText('presenting').waitFor({ timeout: 10000 });
+  await new Promise((r) => setTimeout(r, 4000)); // the screen share runs (and is recorded)
+  await meeting.getByLabel('Message to the meeting').fill('Slides are up.');
+  await meeting.getByRole('button', { name: 'Send to the meeting' }).click();
+  await meeting.getByRole('log', { name: 'Meeting chat' }).getByText('Slides are up.').waitFor();
+  await axe(alice, 'client-meeting');
+  await meeting.getByRole('button', { name: 'Stop sharing' }).click();
+  await meeting.getByRole('button', { name: 'Share screen' }).waitFor({ timeout: 10000 });
+  await meeting.getByRole('button', { name: 'Leave' }).click();
+  await meeting.getByText('Left the meeting').waitFor({ timeout: 10000 });
+  assert.deepEqual(alice.problems, []);
+  await alice.context().close();
+});

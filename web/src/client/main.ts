@@ -5,6 +5,7 @@
 import { LitElement, html, css } from 'lit';
 import { shared, when } from '../styles';
 import { Call, loadHistory, remember, type CallView, type HistoryEntry } from './calls';
+import { Meeting } from './meeting';
 import { SipClient, type ChatLine, type ClientSettings } from './sip';
 
 export class VbClient extends LitElement {
@@ -16,6 +17,8 @@ export class VbClient extends LitElement {
     call: { state: true },
     history: { state: true },
     level: { state: true },
+    meetingView: { state: true },
+    meetingTick: { state: true },
   };
   settings: ClientSettings | null = null;
   state: 'signed-out' | 'signing-in' | 'signed-in' = 'signed-out';
@@ -26,6 +29,10 @@ export class VbClient extends LitElement {
   level = 0; // the loudness of what the other party sends, 0..1 (a meter for the user)
   private sip: SipClient | null = null;
   private current: Call | null = null;
+  meetingView: CallView | null = null; // the meeting's session, as a call
+  meetingTick = 0; // bumped when the meeting's roster, chat or video changed
+  private meeting: Meeting | null = null;
+  private meetingCall: Call | null = null;
   private meter: { context: AudioContext; timer: number } | null = null;
 
   static styles = [
@@ -221,6 +228,46 @@ export class VbClient extends LitElement {
     this.follow(new Call(session, to.replace(/^sips?:/, '').toLowerCase(), 'out', (v) => this.changed(v)));
   }
 
+  private join(e: Event): void {
+    e.preventDefault();
+    if (!this.sip || this.meeting) return;
+    const f = new FormData(e.target as HTMLFormElement);
+    let uri = String(f.get('meeting')).trim().replace(/^sips?:/, '');
+    if (!uri) return;
+    if (!uri.includes('@')) uri = `${uri}@${this.sip.aor.split('@')[1]}`;
+    const session = this.sip.join(`sip:${uri}`, f.get('camera') === 'on');
+    this.meeting = new Meeting(session, `sip:${uri}`, () => (this.meetingTick += 1));
+    this.meetingCall = new Call(session, uri, 'out', (v) => {
+      this.meetingView = v;
+      if (v.state === 'ended' && this.sip && this.meetingCall) {
+        this.history = remember(this.sip.aor, this.meetingCall.entry());
+        this.meeting = null;
+        this.meetingCall = null;
+      }
+    });
+    this.meetingView = this.meetingCall.view;
+  }
+
+  private meetingMessage(e: Event): void {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    const text = String(new FormData(form).get('text')).trim();
+    if (!text || !this.meeting || !this.sip) return;
+    const sip = this.sip;
+    this.meeting.send(text, (uri, t) => sip.message(uri, t));
+    (form.elements.namedItem('text') as HTMLInputElement).value = '';
+  }
+
+  private async toggleShare(): Promise<void> {
+    if (!this.meeting) return;
+    try {
+      if (this.meeting.sharing) await this.meeting.stopShare();
+      else await this.meeting.startShare();
+    } catch (err) {
+      this.problem = `The screen could not be shared: ${String(err)}`;
+    }
+  }
+
   private transfer(e: Event): void {
     e.preventDefault();
     const to = String(new FormData(e.target as HTMLFormElement).get('target')).trim();
@@ -230,6 +277,9 @@ export class VbClient extends LitElement {
   }
 
   private signOut(): void {
+    if (this.meetingView?.state !== 'ended') this.meeting?.session.terminate();
+    this.meeting = null;
+    this.meetingView = null;
     this.current?.session.terminate();
     this.current = null;
     this.call = null;
@@ -275,7 +325,9 @@ export class VbClient extends LitElement {
       </header>
       <main>
         ${this.problem ? html`<p class="error" role="alert">${this.problem}</p>` : ''}
-        ${signedIn ? html`${this.renderCalls()}${this.renderChat()}${this.renderHistory()}` : this.renderSignIn()}
+        ${signedIn
+          ? html`${this.renderCalls()}${this.renderMeeting()}${this.renderChat()}${this.renderHistory()}`
+          : this.renderSignIn()}
       </main>`;
   }
 
@@ -337,6 +389,63 @@ export class VbClient extends LitElement {
                   <label>Transfer to <input name="target" autocomplete="off" required /></label>
                   <button class="secondary" type="submit">Transfer</button>
                 </form>`
+              : ''}
+          </div>`
+        : ''}
+    </section>`;
+  }
+
+  private renderMeeting() {
+    const v = this.meetingView;
+    const m = this.meeting;
+    const live = v && v.state !== 'ended';
+    return html`<section aria-labelledby="meetings">
+      <h1 id="meetings">Meetings</h1>
+      <form class="inline" @submit=${this.join}>
+        <label>Meeting address <input name="meeting" autocomplete="off" placeholder="meet-…@example.com" required /></label>
+        <label><input type="checkbox" name="camera" checked /> Camera</label>
+        <button type="submit" ?disabled=${!!live}>Join</button>
+      </form>
+      ${v
+        ? html`<div class="call" role="region" aria-label="Current meeting">
+            <div role="status" aria-live="polite">
+              <strong>${v.peer}</strong> ·
+              <span>${v.state === 'connected' ? 'In the meeting' : v.state === 'ended' ? 'Left the meeting' : 'Joining…'}</span>
+            </div>
+            ${v.recorded && live
+              ? html`<div class="recording" role="status" aria-live="polite">
+                  <span class="dot" aria-hidden="true"></span><span>Recording</span> · <span>${v.banner}</span>
+                </div>`
+              : ''}
+            ${v.problem ? html`<p class="error" role="alert">${v.problem}</p>` : ''}
+            <audio autoplay .srcObject=${v.remote ?? null}></audio>
+            ${m && live
+              ? html`<div class="actions">
+                    ${m.cameras.map((s) => html`<video aria-label="Speaker" autoplay muted playsinline width="320" .srcObject=${s}></video>`)}
+                    ${m.screen ? html`<video aria-label="Shared screen" autoplay muted playsinline width="480" .srcObject=${m.screen}></video>` : ''}
+                  </div>
+                  <h2>In the meeting</h2>
+                  <ul aria-label="Roster">
+                    ${m.roster.map(
+                      (r) => html`<li>${r.name} (${r.aor})${r.recorded ? ' · recorded' : ''}${r.presenting ? ' · presenting' : ''}</li>`,
+                    )}
+                  </ul>
+                  <div role="log" aria-live="polite" aria-label="Meeting chat">
+                    <ol class="chat">
+                      ${m.chat.map((l) => html`<li class=${l.from === 'me' ? 'out' : 'in'}>
+                        <div class="meta">${l.from === 'me' ? 'You' : l.from} · ${when(l.at.toISOString())}</div>
+                        <div class="text">${l.text}</div>
+                      </li>`)}
+                    </ol>
+                  </div>
+                  <form class="inline" @submit=${this.meetingMessage}>
+                    <label>Message to the meeting <input name="text" autocomplete="off" maxlength="16000" required /></label>
+                    <button type="submit" class="secondary">Send to the meeting</button>
+                  </form>
+                  <div class="actions">
+                    <button class="secondary" @click=${() => void this.toggleShare()}>${m.sharing ? 'Stop sharing' : 'Share screen'}</button>
+                    <button @click=${() => m.session.terminate()}>Leave</button>
+                  </div>`
               : ''}
           </div>`
         : ''}

@@ -119,6 +119,22 @@ export class SipClient {
     return this.ua.call(peer.includes('@') ? `sip:${peer}` : `sip:${peer}@${this.aor.split('@')[1]}`, CALL_OPTIONS);
   }
 
+  // Joins a meeting (its SIP URI) with audio and, with `camera`, video. Each stream gets its own
+  // transport (max-compat: the gateway's meeting lines each have their port), so the screen
+  // share added later is a stream of its own too.
+  join(uri: string, camera: boolean): RTCSession {
+    return this.ua.call(uri, {
+      ...CALL_OPTIONS,
+      mediaConstraints: { audio: true, video: camera },
+      pcConfig: { ...CALL_OPTIONS.pcConfig, bundlePolicy: 'max-compat' as const },
+    });
+  }
+
+  // A text message to `uri` (a meeting's chat), without a line in the one-to-one chat.
+  message(uri: string, text: string): void {
+    this.ua.sendMessage(uri, text, { contentType: 'text/plain' });
+  }
+
   answer(session: RTCSession): void {
     session.answer(CALL_OPTIONS);
   }
