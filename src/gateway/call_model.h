@@ -200,6 +200,12 @@ struct StreamCrypto {
   std::array<std::string, 2> ice_ufrag, ice_pwd;
   std::array<bool, 2> webrtc{};
   std::array<std::string, 2> setup = {"actpass", "actpass"};
+  // Transcoding (media/transcoder.h): G.711 added to the callee's offer when the caller offered
+  // Opus and no G.711, the caller's Opus payload type, and the added one the callee chose (then
+  // both directions are transcoded).
+  std::vector<int> added;
+  int caller_opus = -1;
+  std::optional<int> transcoded;
 };
 
 struct Gateway::Call {

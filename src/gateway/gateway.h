@@ -399,6 +399,7 @@ class Gateway {
   // the call), whatever is known of that side so far.
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
                       bool recorded = false, uint64_t origin = 0, bool browser = false);
+  void transcode_if_chosen(Call& c, size_t stream, const sip::SdpMedia& answer);
   // The certificate the gateway presents in DTLS (made once, on first use).
   Result<std::shared_ptr<const media::DtlsIdentity>> dtls_identity() const;
   // DTLS-SRTP towards a WebRTC side whose SDP (offer or answer) has this m-line.

@@ -212,6 +212,49 @@ TEST_F(GatewayCalls, ABrowsersCallReachesAPhoneAsPlainRtpAndIsAnsweredInWebRtcTe
   EXPECT_NE(ok->body.find("a=group:BUNDLE a0\r\n"), std::string::npos) << ok->body;
 }
 
+// A caller with Opus and no G.711 calls a G.711 phone: the callee is offered PCMU and PCMA
+// besides, takes PCMU, and the stream is transcoded both ways; the caller's answer names its own
+// Opus. With a codec in common nothing is transcoded.
+TEST_F(GatewayCalls, AnOpusOnlyCallerAndAG711PhoneAreTranscodedBothWays) {
+  start();
+  std::string offer = sdp_body("192.0.2.20", 30000);
+  offer.replace(offer.find("RTP/AVP 0 101"), 13, "RTP/AVP 111 101");
+  offer.replace(offer.find("a=rtpmap:0 PCMU/8000"), 20,
+                "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1");
+  const uint64_t caller = user_call("bob", "192.0.2.20", "sip:carol@contoso.com", "tc", "", offer);
+  recorders_answer();
+  ASSERT_EQ(ua.invites_to("sip:carol@").size(), 1u);
+  const uint64_t carol = ua.invites_to("sip:carol@")[0];
+  const std::string to_phone = ua.placed.at(carol).body;
+  EXPECT_NE(to_phone.find(" RTP/AVP 111 101 0 8\r\n"), std::string::npos) << to_phone;
+  EXPECT_NE(to_phone.find("a=rtpmap:0 PCMU/8000"), std::string::npos) << to_phone;
+  // The recorder may get G.711 from the callee: it was offered it too.
+  const std::string to_recorder = ua.placed.at(ua.invites_to("sip:srs@").at(0)).body;
+  EXPECT_NE(to_recorder.find("a=rtpmap:0 PCMU/8000"), std::string::npos) << to_recorder;
+  answer(carol);  // PCMU
+  ASSERT_EQ(media.streams.size(), 1u);
+  EXPECT_EQ(media.streams[0]->transcoding[0], "opus->PCMU/0");
+  EXPECT_EQ(media.streams[0]->transcoding[1], "PCMU->opus/111");
+  const Sent* ok = ua.find("accept", caller);
+  ASSERT_NE(ok, nullptr);
+  const auto m = sip::parse_sdp(ok->body).value().media.at(0);
+  EXPECT_EQ(m.formats, (std::vector<std::string>{"111"})) << ok->body;
+  EXPECT_EQ(m.rtpmap(111)->encoding, "opus");
+  EXPECT_EQ(m.fmtp(111), "useinbandfec=1");
+}
+
+TEST_F(GatewayCalls, ACallerWithG711IsNeverTranscoded) {
+  start();
+  const uint64_t caller = user_call("bob", "192.0.2.20", "sip:carol@contoso.com", "tn");
+  recorders_answer();
+  const uint64_t carol = ua.invites_to("sip:carol@").at(0);
+  EXPECT_NE(ua.placed.at(carol).body.find(" RTP/AVP 0 101\r\n"), std::string::npos);
+  answer(carol);
+  ASSERT_NE(ua.find("accept", caller), nullptr);
+  EXPECT_EQ(media.streams.at(0)->transcoding[0], "");
+  EXPECT_EQ(media.streams.at(0)->transcoding[1], "");
+}
+
 // A WebRTC offer without a=fingerprint cannot be keyed: refused (488), nothing relayed.
 TEST_F(GatewayCalls, ABrowsersOfferWithoutAFingerprintIsRefused) {
   start();
@@ -1737,13 +1780,14 @@ TEST_F(GatewayMeetings, ABrowserMemberIsAnsweredInWebRtcTermsAndNotHeardBeforeDt
     return "m=" + kind + " 9 UDP/TLS/RTP/SAVPF " + codec.substr(0, codec.find(' ')) +
            "\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:brw" + mid +
            "\r\na=ice-pwd:0123456789abcdefghijkl\r\na=fingerprint:" + fingerprint +
-           "\r\na=setup:actpass\r\na=mid:" + mid + "\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:" +
-           codec + "\r\n";
+           "\r\na=setup:actpass\r\na=mid:" + mid +
+           "\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:" + codec + "\r\n";
   };
-  const std::string offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-                            "a=group:BUNDLE 0 1\r\n" +
-                            line("audio", "0", "111 opus/48000/2") +
-                            line("video", "1", "96 VP8/90000") + "a=rtcp-fb:96 nack pli\r\n";
+  const std::string offer =
+      "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+      "a=group:BUNDLE 0 1\r\n" +
+      line("audio", "0", "111 opus/48000/2") + line("video", "1", "96 VP8/90000") +
+      "a=rtcp-fb:96 nack pli\r\n";
   const uint64_t carol = user_call("carol", "192.0.2.30", uri, "wm", "", offer);
   const Sent* ok = ua.find("accept", carol);
   ASSERT_NE(ok, nullptr);
@@ -1774,9 +1818,9 @@ TEST_F(GatewayMeetings, ABrowserMemberIsAnsweredInWebRtcTermsAndNotHeardBeforeDt
   const udp::endpoint browser(asio::ip::make_address("192.0.2.30"), 50000);
   media::StunTransaction t{};
   t[0] = 1;
-  audio.handler(browser, media::binding_request(t, sdp.media[0].attribute("ice-ufrag").value() +
-                                                       ":brw0",
-                                                pwds[0], 100, true));
+  audio.handler(browser,
+                media::binding_request(t, sdp.media[0].attribute("ice-ufrag").value() + ":brw0",
+                                       pwds[0], 100, true));
   ASSERT_EQ(audio.sent.size(), 1u);
   EXPECT_EQ(audio.sent[0].first, browser);
   EXPECT_EQ(media::mapped_address(audio.sent[0].second, pwds[0]), browser);
@@ -1793,7 +1837,8 @@ TEST_F(GatewayMeetings, ABrowserMemberIsAnsweredInWebRtcTermsAndNotHeardBeforeDt
   const Sent* no = ua.find("reject", dave);
   ASSERT_NE(no, nullptr);
   EXPECT_EQ(no->status, 488);
-  EXPECT_NE(no->header("Warning").find("a=fingerprint"), std::string::npos) << no->header("Warning");
+  EXPECT_NE(no->header("Warning").find("a=fingerprint"), std::string::npos)
+      << no->header("Warning");
 }
 
 // SDES-SRTP members (RFC 4568), with SRTP required: each line is answered with a key of ours;

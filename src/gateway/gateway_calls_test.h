@@ -202,6 +202,13 @@ class FakeMedia final : public MediaAnchor {
     void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> d) override {
       dtls[static_cast<size_t>(side)] = d != nullptr;
     }
+    Status set_transcoding(Side from, const media::Transcoder::Codec& source,
+                           const media::Transcoder::Codec& target) override {
+      transcoding[static_cast<size_t>(from)] =
+          source.encoding + "->" + target.encoding + "/" + std::to_string(target.payload_type);
+      return ok_status();
+    }
+    std::string transcoding[2];
     std::string ice_ufrag[2];
     bool dtls[2] = {false, false};
     uint64_t add_tap(Side, const std::shared_ptr<MediaTap>&, const asio::ip::udp::endpoint&,

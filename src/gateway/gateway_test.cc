@@ -18,7 +18,9 @@
 #include "gateway/registrar.h"
 #include "gateway/relay.h"
 #include "media/dtls_srtp.h"
+#include "media/rtp.h"
 #include "media/stun.h"
+#include "media/transcoder.h"
 #include "sip/digest.h"
 
 namespace verbatim::gateway {
@@ -645,6 +647,55 @@ TEST_F(RelayTest, ABrowserWhoseCertificateIsNotTheSdpsIsRefusedAndNothingIsRelay
   EXPECT_TRUE(received(browser.socket).empty());
   EXPECT_EQ(r->counters().forwarded[0], 0u);
   r->close();
+}
+
+// Transcoding on the relay: the caller's Opus reaches the callee as PCMU (a stream of the
+// transcoder's own), the recorder gets the Opus as sent, and the callee's PCMU reaches the caller
+// as Opus.
+TEST_F(RelayTest, ATranscodedStreamReachesEachSideInItsCodecAndTheTapAsSent) {
+  const auto ports = free_ports(41900, 3);
+  ASSERT_EQ(ports.size(), 3u);
+  auto r = RelayStream::open(io, asio::ip::make_address("127.0.0.1"), ports[0], ports[1]).value();
+  r->set_transcoder(Side::kA, media::Transcoder::create({"opus", 111}, {"PCMU", 0}).value());
+  r->set_transcoder(Side::kB, media::Transcoder::create({"PCMU", 0}, {"opus", 111}).value());
+  udp::socket a = bind("127.0.0.1"), b = bind("127.0.0.1"), rec = bind("127.0.0.1");
+  r->set_remote(Side::kA, a.local_endpoint());
+  r->set_remote(Side::kB, b.local_endpoint());
+  auto tap = TapPorts::open(io, asio::ip::make_address("127.0.0.1"), ports[2]).value();
+  r->add_tap(Side::kA, tap, rec.local_endpoint());
+  auto opus = media::make_encoder("opus", 48000).value();
+  auto pcmu = media::make_encoder("PCMU").value();
+  const std::vector<int16_t> silence960(960, 0), silence160(160, 0);
+  for (uint16_t seq = 0; seq < 3; ++seq) {
+    std::vector<uint8_t> payload, p;
+    ASSERT_TRUE(opus->encode(silence960, payload));
+    media::write_rtp_header(p, 111, false, seq, seq * 960u, 77);
+    p.insert(p.end(), payload.begin(), payload.end());
+    a.send_to(asio::buffer(p), udp::endpoint(asio::ip::make_address("127.0.0.1"), ports[0]));
+  }
+  auto at_b = received(b);
+  ASSERT_EQ(at_b.size(), 3u);
+  for (const auto& d : at_b) {
+    auto p = media::parse_rtp(bytes(d)).value();
+    EXPECT_EQ(p.payload_type, 0);
+    EXPECT_EQ(p.payload.size(), 160u);
+    EXPECT_NE(p.ssrc, 77u);
+  }
+  auto at_rec = received(rec);
+  ASSERT_EQ(at_rec.size(), 3u);
+  EXPECT_EQ(media::parse_rtp(bytes(at_rec[0])).value().payload_type, 111) << "as sent";
+  std::vector<uint8_t> payload, p;
+  ASSERT_TRUE(pcmu->encode(silence160, payload));
+  media::write_rtp_header(p, 0, false, 9, 0, 88);
+  p.insert(p.end(), payload.begin(), payload.end());
+  b.send_to(asio::buffer(p), udp::endpoint(asio::ip::make_address("127.0.0.1"), ports[1]));
+  auto at_a = received(a);
+  ASSERT_EQ(at_a.size(), 1u);
+  EXPECT_EQ(media::parse_rtp(bytes(at_a[0])).value().payload_type, 111);
+  EXPECT_EQ(r->counters().transcoded[0], 3u);
+  EXPECT_EQ(r->counters().transcoded[1], 1u);
+  r->close();
+  tap->close();
 }
 
 TEST_F(RelayTest, AnnouncementPlaysToOneSideInsteadOfTheOtherAndThenStops) {

@@ -61,6 +61,13 @@ class RelayedStream final : public MediaStream {
   void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls) override {
     relay_->set_dtls(side, std::move(dtls));
   }
+  Status set_transcoding(Side from, const media::Transcoder::Codec& source,
+                         const media::Transcoder::Codec& target) override {
+    auto t = media::Transcoder::create(source, target);
+    if (!t) return t.error();
+    relay_->set_transcoder(from, std::move(t).value());
+    return ok_status();
+  }
   uint64_t add_tap(Side from, const std::shared_ptr<MediaTap>& via, const udp::endpoint& to,
                    std::unique_ptr<media::SrtpSender> srtp) override {
     // Taps of this anchor are RelayTaps (the anchor made them).

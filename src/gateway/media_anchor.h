@@ -24,6 +24,7 @@
 #include "media/port_pool.h"
 #include "media/srtp.h"
 #include "media/stun.h"
+#include "media/transcoder.h"
 
 namespace verbatim::gateway {
 
@@ -46,6 +47,7 @@ struct RelayCounters {
   std::array<uint64_t, 2> announced{};     // announcement packets sent to that side
   std::array<uint64_t, 2> ice_answered{};  // STUN checks answered (WebRTC sides)
   std::array<uint64_t, 2> dtls_failed{};   // DTLS handshakes that failed for good
+  std::array<uint64_t, 2> transcoded{};    // packets made in the other side's codec
   uint64_t tapped = 0;
   uint64_t withheld = 0;  // not copied: the recording was paused (call control)
 };
@@ -86,6 +88,10 @@ class MediaStream {
   // `side` is a WebRTC peer: SRTP keys from this DTLS handshake, RTP and RTCP on one port
   // (rtcp-mux), and nothing taken from or sent to an address its ICE checks did not come from.
   virtual void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls) = 0;
+  // What `from` sends (RTP in `source`) goes to the other side transcoded into `target`
+  // (media/transcoder.h): the two parties share no codec. Its recorders get it as sent.
+  virtual Status set_transcoding(Side from, const media::Transcoder::Codec& source,
+                                 const media::Transcoder::Codec& target) = 0;
   // Copies of what `from` sends go to `to` from `via` (a tap of the same anchor).
   virtual uint64_t add_tap(Side from, const std::shared_ptr<MediaTap>& via,
                            const boost::asio::ip::udp::endpoint& to,

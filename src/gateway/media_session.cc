@@ -6,8 +6,11 @@
 // UDP/TLS/RTP/SAVPF with ICE-lite on our side (a=ice-lite, one host candidate per stream),
 // DTLS-SRTP with a=fingerprint and a=setup, rtcp-mux, and a=mid with a BUNDLE group when the call
 // has one stream (each stream has its own port pair, so more than one are not bundled). The
-// other party sees plain RTP (or SDES SRTP when gateway.require_srtp), and no transcoding is
-// needed: WebRTC endpoints must offer and accept G.711 (RFC 7874), which every phone has.
+// other party sees plain RTP (or SDES SRTP when gateway.require_srtp), in the browser's codecs
+// (WebRTC endpoints offer G.711, RFC 7874, which every phone has).
+// A caller that offers Opus and no G.711 (a browser set to Opus only, an Opus softphone): the
+// callee is offered PCMU and PCMA besides, and when it takes one of them the gateway transcodes
+// both ways (media/transcoder.h); the caller's answer names its own Opus.
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
@@ -102,6 +105,21 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
         sc.ice_pwd[static_cast<size_t>(side)] = ice.pwd();
         relay->set_ice(side, std::move(ice));
       }
+      if (m.media == "audio") {
+        std::optional<int> opus;
+        bool g711 = false;
+        for (const auto& f : m.formats) {
+          const auto pt = sip::parse_payload_type(f);
+          const auto map = pt ? m.rtpmap(*pt) : std::nullopt;
+          if (!map) continue;
+          if (iequals(map->encoding, "opus") && !opus) opus = *pt;
+          g711 |= iequals(map->encoding, "PCMU") || iequals(map->encoding, "PCMA");
+        }
+        if (opus && !g711) {
+          sc.added = {0, 8};
+          sc.caller_opus = *opus;
+        }
+      }
       if (webrtc && options_.require_srtp) {
         // The browser's keys come from DTLS; the other party gets SDES keys of ours.
         sc.secure = true;
@@ -192,6 +210,32 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
     const bool relayed = i < c.relays.size() && c.relays[i];
     m.port = relayed && m.port != 0 ? c.relays[i]->port(facing) : 0;
     const sip::SdpMedia* mine = own && i < own->media.size() ? &own->media[i] : nullptr;
+    if (relayed && m.port != 0) {
+      const auto& sc = c.crypto[i];
+      if (facing == Side::kB && !sc.added.empty() && !sc.transcoded) {
+        for (int pt : sc.added) {
+          const std::string f = std::to_string(pt);
+          if (std::find(m.formats.begin(), m.formats.end(), f) != m.formats.end()) continue;
+          m.formats.push_back(f);
+          m.attributes.push_back({"rtpmap", f + (pt == 0 ? " PCMU/8000" : " PCMA/8000")});
+        }
+      } else if (facing == Side::kA && sc.transcoded && i < c.a_offer.media.size()) {
+        // The caller gets its own Opus back: the gateway transcodes.
+        const auto& offered = c.a_offer.media[i];
+        const std::string f = std::to_string(sc.caller_opus);
+        m.formats = {f};
+        std::erase_if(m.attributes, [](const sip::SdpAttribute& a) {
+          return a.name == "rtpmap" || a.name == "fmtp";
+        });
+        if (auto map = offered.rtpmap(sc.caller_opus)) {
+          m.attributes.push_back(
+              {"rtpmap", f + " " + map->encoding + "/" + std::to_string(map->clock_rate) +
+                             (map->channels > 1 ? "/" + std::to_string(map->channels) : "")});
+        }
+        if (auto fmtp = offered.fmtp(sc.caller_opus))
+          m.attributes.push_back({"fmtp", f + " " + *fmtp});
+      }
+    }
     if (m.port == 0) {
       // Refused: the proto the party wrote (an answer repeats it), or what it is to be offered.
       if (mine) {
@@ -242,6 +286,9 @@ void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& an
     if (!c.relays[i]) continue;
     const auto& m = answer.media[i];
     if (auto t = media_target(answer, m)) c.relays[i]->set_remote(side, *t, relatch);
+    if (side == Side::kB && !c.crypto[i].added.empty() && !m.formats.empty()) {
+      transcode_if_chosen(c, i, m);
+    }
     if (is_webrtc(m) && m.port != 0) {
       // A browser answered: DTLS with the certificate it names (once; a later answer from the
       // same browser keeps the keys it has).
@@ -260,6 +307,28 @@ void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& an
       if (k && ours && c.relays[i]->set_srtp(side, k.value(), ours.value())) break;
     }
   }
+}
+
+// The callee took a codec only the gateway offered it (G.711 for an Opus caller): both directions
+// of the stream are transcoded from then on.
+void Gateway::transcode_if_chosen(Call& c, size_t i, const sip::SdpMedia& answer) {
+  StreamCrypto& sc = c.crypto[i];
+  const auto pt = sip::parse_payload_type(answer.formats.front());
+  if (!pt || sc.transcoded || std::find(sc.added.begin(), sc.added.end(), *pt) == sc.added.end()) {
+    return;
+  }
+  const media::Transcoder::Codec caller{"opus", static_cast<uint8_t>(sc.caller_opus)};
+  const media::Transcoder::Codec callee{*pt == 0 ? "PCMU" : "PCMA", static_cast<uint8_t>(*pt)};
+  auto st = c.relays[i]->set_transcoding(Side::kA, caller, callee);
+  if (st) st = c.relays[i]->set_transcoding(Side::kB, callee, caller);
+  if (!st) {
+    spdlog::warn("call {}: cannot transcode Opus <-> {}: {}", c.call_id, callee.encoding,
+                 st.error().message);
+    return;
+  }
+  sc.transcoded = *pt;
+  spdlog::info("call {}: stream {} transcoded Opus <-> {} (the parties share no codec)", c.call_id,
+               i + 1, callee.encoding);
 }
 
 // Media from a party is also taken from where its SIP comes from (a NAT, a second interface).

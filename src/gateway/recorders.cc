@@ -147,6 +147,11 @@ void Gateway::start_leg(Call& c, Recording& r, size_t group, const policy::Recor
       l.lines.emplace_back(i, from);
       siprec::OfferStream st;
       st.offered = c.a_offer.media[i];
+      for (int pt : c.crypto[i].added) {  // the callee may send G.711 the caller did not offer
+        st.offered.formats.push_back(std::to_string(pt));
+        st.offered.attributes.push_back(
+            {"rtpmap", std::to_string(pt) + (pt == 0 ? " PCMU/8000" : " PCMA/8000")});
+      }
       st.from_observed = from == p.side;
       st.port = l.taps.back()->port();
       if (srtp) {

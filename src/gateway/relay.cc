@@ -443,8 +443,18 @@ void RelayStream::on_datagram(Side side, bool rtcp, const udp::endpoint& from, u
   }
   if (latched && !*latched) *latched = from;
   ++counters_.received[i];
-  // To the other side, unless an announcement is playing there (its RTCP still goes).
-  if ((rtcp || !leg(other(side)).player) && send_to_side(other(side), rtcp, data, size)) {
+  // To the other side, unless an announcement is playing there (its RTCP still goes); in the
+  // other side's codec where the two share none.
+  if (!rtcp && in.transcoder) {
+    transcoded_.clear();
+    in.transcoder->transcode(std::span<const uint8_t>(data, size), transcoded_);
+    for (const auto& p : transcoded_) {
+      ++counters_.transcoded[i];
+      if (!leg(other(side)).player && send_to_side(other(side), false, p.data(), p.size())) {
+        ++counters_.forwarded[i];
+      }
+    }
+  } else if ((rtcp || !leg(other(side)).player) && send_to_side(other(side), rtcp, data, size)) {
     ++counters_.forwarded[i];
   }
   for (Tap& t : taps_) {

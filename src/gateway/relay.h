@@ -114,6 +114,11 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   // MediaStream::set_ice and set_dtls (media_anchor.h).
   void set_ice(Side side, media::IceLite ice);
   void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls);
+  // What `from` sends (its RTP; RTCP still goes as it is) is transcoded before it goes to the
+  // other side; the taps still get it as sent.
+  void set_transcoder(Side from, std::unique_ptr<media::Transcoder> t) {
+    leg(from).transcoder = std::move(t);
+  }
   // `srtp`: the copies are encrypted with it (SRTP/SRTCP towards the recorder); null: plain.
   uint64_t add_tap(Side from, const std::shared_ptr<TapPorts>& via,
                    const boost::asio::ip::udp::endpoint& to,
@@ -161,6 +166,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
     std::unique_ptr<media::SrtpSender> tx;
     std::unique_ptr<Player> player;
     std::unique_ptr<WebRtc> webrtc;
+    std::unique_ptr<media::Transcoder> transcoder;  // what it sends, for the other side
     // A WebRTC peer: DTLS set, so RTP and RTCP share the RTP port.
     bool muxed() const { return webrtc && webrtc->dtls; }
   };
@@ -196,6 +202,7 @@ class RelayStream : public std::enable_shared_from_this<RelayStream> {
   RelayCounters counters_;
   std::vector<uint8_t> protect_buffer_;
   std::vector<uint8_t> announce_buffer_;
+  std::vector<std::vector<uint8_t>> transcoded_;
   bool closed_ = false;
 };
 

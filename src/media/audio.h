@@ -1,7 +1,7 @@
 // Audio for playback files: the decoders for the codecs a recorder hears (G.711 µ-law and
 // A-law and G.722 from spandsp, Opus from libopus), a sample-rate converter (speexdsp), and an
 // Ogg/Opus file writer (libopus, pages by libogg). Used by the jobs that turn evidence into
-// playback files after a call, never on the live path.
+// playback files after a call, and live by the meetings' mix and the calls' transcoder.
 // Threads and ownership: decoders and encoders are owned by their user and used by one thread at
 // a time; the functions are pure.
 #pragma once
