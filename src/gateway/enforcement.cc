@@ -191,6 +191,9 @@ void Gateway::warn_and_end(Call& c, const std::string& application) {
     longest = std::max(longest, ms);
   }
   const std::string outcome = "recording lost: " + application;
+  // A party that shows the indicator (the web client) is shown the warning too.
+  if (c.a_record_aware) warn_visibly(c.a, kRecordingLostText, longest);
+  if (c.b_record_aware) warn_visibly(c.b, kRecordingLostText, longest);
   if (longest < 0) {
     end_call(c, outcome, {{"Reason", reason_header(480, kRecordingLostText)}});
     return;
@@ -202,6 +205,12 @@ void Gateway::warn_and_end(Call& c, const std::string& application) {
     end_call(*it->second, outcome + " (after the spoken warning)",
              {{"Reason", reason_header(480, kRecordingLostText)}});
   });
+}
+
+void Gateway::warn_visibly(uint64_t session, std::string_view text, int64_t ends_in_ms) {
+  if (!session) return;
+  const nlohmann::json body = {{"warning", text}, {"endsInMs", std::max<int64_t>(ends_in_ms, 0)}};
+  warn_on_error(ua_->info(session, kWarningType, body.dump()), "showing the removal warning");
 }
 
 void Gateway::end_call(Call& c, const std::string& outcome, const sip::HeaderList& bye_headers) {

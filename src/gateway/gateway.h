@@ -400,6 +400,9 @@ class Gateway {
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
                       bool recorded = false, uint64_t origin = 0, bool browser = false);
   void transcode_if_chosen(Call& c, size_t stream, const sip::SdpMedia& answer);
+  // WarnUserOnRemoval, for a party that shows the indicator: an INFO in its dialog (kWarningType:
+  // {"warning": text, "endsInMs": when the call ends}), besides the spoken warning.
+  void warn_visibly(uint64_t session, std::string_view text, int64_t ends_in_ms);
   // The certificate the gateway presents in DTLS (made once, on first use).
   Result<std::shared_ptr<const media::DtlsIdentity>> dtls_identity() const;
   // DTLS-SRTP towards a WebRTC side whose SDP (offer or answer) has this m-line.

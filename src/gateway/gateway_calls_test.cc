@@ -118,6 +118,24 @@ TEST_F(GatewayCalls, LosingARequiredDuringRecorderWarnsThenEndsTheCall) {
   EXPECT_EQ(gw->metrics().calls_ended_recording, 1u);
 }
 
+// A party that shows the indicator (the web client) is also shown the removal warning: an INFO
+// with the text and when the call ends. One that does not only hears it.
+TEST_F(GatewayCalls, ARecordAwarePartyIsShownTheRemovalWarning) {
+  start();
+  const uint64_t caller = call("sip:bob@contoso.com");
+  recorders_answer();
+  const uint64_t bob = ua.invites_to("sip:bob@")[0];
+  answer(bob, "Supported: record-aware\r\n");
+  ASSERT_NE(ua.find("accept", caller), nullptr);
+  ua.handlers.on_ended(ua.invites_to("sip:srs@")[0], "bye");
+  const Sent* shown = ua.find("info", bob);
+  ASSERT_NE(shown, nullptr);
+  const auto body = nlohmann::json::parse(shown->body);
+  EXPECT_EQ(body["warning"], detail::kRecordingLostText);
+  EXPECT_GT(body["endsInMs"].get<int64_t>(), 0);
+  EXPECT_EQ(ua.find("info", caller), nullptr) << "the trunk's caller hears it only";
+}
+
 TEST_F(GatewayCalls, WithoutWarnUserOnRemovalTheCallEndsAtOnce) {
   start([](policy::Policy& p) { p.warn_user_on_removal = false; });
   const uint64_t caller = call("sip:bob@contoso.com");

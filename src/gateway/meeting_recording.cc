@@ -527,6 +527,7 @@ void Gateway::enforce_during(const std::string& meeting, const std::string& app)
     if (m.party.decision.policy && m.party.decision.policy->warn_user_on_removal) {
       ms = play_to_member(session, Prompt::kMeetingRecordingStopped);
       if (ms >= 0) ++metrics_.removal_warnings;
+      if (m.record_aware) warn_visibly(session, kRemovedText, ms);
     }
     if (ms < 0) {
       removed.push_back(session);

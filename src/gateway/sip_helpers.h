@@ -45,6 +45,9 @@ inline constexpr const char* kRecordingFailedText =
 inline constexpr const char* kRecordingLostText =
     "The recording required by your organisation stopped, so the call was ended";
 
+// The INFO body type of the removal warning shown by the web client (Gateway::warn_visibly).
+inline constexpr const char* kWarningType = "application/vnd.verbatim.warning+json";
+
 // `s` as a quoted string (RFC 3261 §25.1), CR and LF dropped.
 std::string quote(std::string_view s);
 

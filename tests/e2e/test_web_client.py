@@ -97,7 +97,7 @@ class WebClientTest(TlsTestCase):
         gateway, relayed to another browser or to a SIPp phone as plain RTP. Alice is recorded
         under a policy with its own banner; her recordings hold what both sides said. With her
         required recorder down, her call fails and the page gives the policy's reason."""
-        rec, rports = self.serve("recorder")
+        rec, rports = self.serve("recorder", recorder={"drain_timeout_s": 0})
         self.admin('New-CsTeamsCustomBannerText -Identity TradeFloor -Text "Trade floor lines are recorded (MiFID II)."')
         self.policy([], flags="-CustomBanner TradeFloor")
         self.admin("New-VbRecorderEndpoint -ApplicationId 11111111-2222-4333-8444-555555555555 "
@@ -122,15 +122,18 @@ class WebClientTest(TlsTestCase):
         self.wait_sipp(phone)
         with open(gw.log) as f:
             log = f.read()
-        calls = self.calls()
-        self.assertEqual(len(calls), 2, log[-3000:])
+        self.assertEqual(len(self.calls()), 2, log[-3000:])
 
-        # Alice's two calls, each recorded whole: both directions carried audio to the recorder.
-        rec.send_signal(signal.SIGTERM)
+        # The recorder leaves in the middle of Bob's next call to Alice (the page sends it SIGTERM).
+        self.node("tests/client_calls.test.mjs", dict(facts, part="removal", recorderPid=rec.pid))
         rec.communicate(timeout=60)
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 3, 10))
+        self.assertIn("after the spoken warning", self.calls()[2]["outcome"])
+
+        # Alice's three calls, each recorded whole: both directions carried audio to the recorder.
         with open(rec.log) as f:
             started = re.findall(r"recording (\w+) started", f.read())
-        self.assertEqual(len(started), 2, rec.log)
+        self.assertEqual(len(started), 3, rec.log)
         for rid in started:
             shown = json.loads(self.run_vb("archive", "show", rid, check=0).stdout)
             packets = [s["packets"] for s in shown["metadata"]["streams"]]
@@ -139,7 +142,7 @@ class WebClientTest(TlsTestCase):
 
         # The recorder is down now: Alice's next call cannot be recorded as her policy requires.
         self.node("tests/client_calls.test.mjs", dict(facts, part="down"))
-        self.assertTrue(wait_until(lambda: len(self.calls()) == 3, 10))
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 4, 10))
 
 
     def test_a_browser_joins_a_meeting_with_a_sipp_phone_and_its_screen_share_is_recorded(self):

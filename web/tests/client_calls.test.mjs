@@ -105,6 +105,29 @@ test("calls: Alice calls a SIPp phone, and the phone's speech reaches her browse
   await alice.context().close();
 });
 
+test('calls: the required recorder stops mid-call; both are warned on screen, then the call ends with the reason', { skip: facts.part !== 'removal' }, async () => {
+  const alice = await open();
+  const bob = await open();
+  await signIn(alice, facts.alice);
+  await signIn(bob, facts.bob);
+  await dial(bob, facts.alice.address);
+  await call(alice).getByRole('button', { name: 'Answer' }).click();
+  await call(bob).getByText('Connected').waitFor({ timeout: 15000 });
+  assert.ok((await loudest(alice, 1500)) > HEARD, 'Alice hears Bob');
+  process.kill(facts.recorderPid, 'SIGTERM'); // the recorder leaves (it hangs up at once)
+  for (const page of [alice, bob]) {
+    await call(page).getByRole('alert').filter({ hasText: 'The recording required by your organisation stopped' })
+      .waitFor({ timeout: 15000 });
+  }
+  await call(bob).getByText('Connected').waitFor(); // warned first, while the spoken warning plays
+  for (const page of [alice, bob]) {
+    await call(page).getByText('Call ended').waitFor({ timeout: 30000 });
+    await call(page).getByRole('alert').filter({ hasText: 'so the call was ended' }).waitFor();
+  }
+  await alice.context().close();
+  await bob.context().close();
+});
+
 test('calls: with the required recorder down, the call fails and the browser says why', { skip: facts.part !== 'down' }, async () => {
   const alice = await open();
   const bob = await open();

@@ -16,6 +16,7 @@ export interface CallView {
   recorded: boolean;
   banner: string; // what the indicator says when recorded
   problem: string; // why it failed or ended, when the other side or the policy said
+  warning: string; // the removal warning (WarnUserOnRemoval): the call is about to be ended
   startedAt: Date;
   connectedAt?: Date;
   remote?: MediaStream; // what the other party sends (audio)
@@ -31,6 +32,7 @@ export interface HistoryEntry {
 }
 
 export const DEFAULT_BANNER = 'This call is being recorded.';
+const WARNING_TYPE = 'application/vnd.verbatim.warning+json';
 const HISTORY_LIMIT = 50;
 
 // The banner text of a Call-Info header (`<urn:verbatim:recording>;purpose=recording;banner="…"`).
@@ -87,6 +89,7 @@ export class Call {
       recorded: false,
       banner: '',
       problem: '',
+      warning: '',
       startedAt: new Date(),
     };
     this.indicate(first);
@@ -110,6 +113,18 @@ export class Call {
       }
     });
     s.on('reinvite', (e) => this.indicate(e.request as Message));
+    // The gateway's removal warning (an INFO, application/vnd.verbatim.warning+json).
+    s.on('newInfo', (e) => {
+      const info = e.info as { contentType?: string; body?: string };
+      if (e.originator !== 'remote' || info.contentType !== WARNING_TYPE) return;
+      try {
+        const w = JSON.parse(info.body ?? '{}') as { warning?: string; endsInMs?: number };
+        const secs = Math.round((w.endsInMs ?? 0) / 1000);
+        this.update({ warning: `${w.warning ?? 'The call is about to be ended'}${secs ? ` (in ${secs} s)` : ''}.` });
+      } catch {
+        /* not ours after all */
+      }
+    });
     s.on('hold', (e) => e.originator === 'local' && this.update({ state: 'held' }));
     s.on('unhold', (e) => e.originator === 'local' && this.update({ state: 'connected' }));
     s.on('failed', (e) => this.finish(e.message as Message, String(e.cause ?? '')));

@@ -369,6 +369,7 @@ export class VbClient extends LitElement {
                   <span class="dot" aria-hidden="true"></span><span>Recording</span> · <span>${c.banner}</span>
                 </div>`
               : ''}
+            ${c.warning && live ? html`<p class="error" role="alert">${c.warning}</p>` : ''}
             ${c.problem ? html`<p class="error" role="alert">${c.problem}</p>` : ''}
             <audio autoplay .srcObject=${c.remote ?? null}></audio>
             ${live && (c.state === 'connected' || c.state === 'held')
@@ -417,6 +418,7 @@ export class VbClient extends LitElement {
                   <span class="dot" aria-hidden="true"></span><span>Recording</span> · <span>${v.banner}</span>
                 </div>`
               : ''}
+            ${v.warning && live ? html`<p class="error" role="alert">${v.warning}</p>` : ''}
             ${v.problem ? html`<p class="error" role="alert">${v.problem}</p>` : ''}
             <audio autoplay .srcObject=${v.remote ?? null}></audio>
             ${m && live
