@@ -436,6 +436,15 @@ class GatewayTestCase(VerbatimTestCase):
     def sipp(self, gw_port, scenario, user, password, name, media_port=None, port=None, echo=True):
         """A SIPp phone; `echo`: it sends back the RTP it gets (with both phones echoing, every
         packet circles between them until the call ends: keep such calls short)."""
+        args, log = self.sipp_command(gw_port, scenario, user, password, name, media_port, port, echo)
+        p = subprocess.Popen(args, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p.log = log
+        p.name = name
+        self.sipps.append(p)
+        return p
+
+    def sipp_command(self, gw_port, scenario, user, password, name, media_port=None, port=None, echo=True):
+        """The command line of a SIPp phone (run in self.tmp), and its log file."""
         path = os.path.join(self.tmp, name + ".xml")
         with open(path, "w") as f:
             f.write(scenario)
@@ -444,16 +453,11 @@ class GatewayTestCase(VerbatimTestCase):
         # Request-URI (RFC 3261 §22.4), so give it the scenario's first one.
         ruri = re.search(r"^\s*(?:REGISTER|INVITE) sip:(\S+) SIP/2\.0", scenario, re.M)
         auth_uri = ["-auth_uri", ruri.group(1)] if ruri and "[" not in ruri.group(1) else []
-        p = subprocess.Popen(["sipp", f"127.0.0.1:{gw_port}", "-sf", path, "-m", "1", "-i", "127.0.0.1", *auth_uri,
-                              "-p", str(port or free_udp_port()), "-mi", "127.0.0.1",
-                              "-mp", str(media_port or free_udp_port()), "-s", user, "-au", user,
-                              "-ap", password, "-timeout", "60", "-timeout_error", "-nostdin",
-                              "-trace_err", "-trace_logs", "-log_file", log, *(["-rtp_echo"] if echo else [])],
-                             cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        p.log = log
-        p.name = name
-        self.sipps.append(p)
-        return p
+        return ["sipp", f"127.0.0.1:{gw_port}", "-sf", path, "-m", "1", "-i", "127.0.0.1", *auth_uri,
+                "-p", str(port or free_udp_port()), "-mi", "127.0.0.1",
+                "-mp", str(media_port or free_udp_port()), "-s", user, "-au", user,
+                "-ap", password, "-timeout", "60", "-timeout_error", "-nostdin",
+                "-trace_err", "-trace_logs", "-log_file", log, *(["-rtp_echo"] if echo else [])], log
 
     def sipp_log(self, p):
         if not os.path.exists(p.log):

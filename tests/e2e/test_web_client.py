@@ -114,7 +114,11 @@ class WebClientTest(TlsTestCase):
         # What the browsers' fake microphones say.
         speech = os.path.join(self.tmp, "speech.wav")
         subprocess.run(["espeak-ng", "-w", speech, "Buy five million at one oh one. " * 3], check=True)
+        # Carol's phone calling Bob's browser (the page starts it once Bob is signed in).
+        args, _ = self.sipp_command(ports["gateway:sip"], caller_scenario("bob", "200", hold_ms=5000), "carol",
+                                    "carol-secret-3", "carol-calls", echo=False)
         facts = {"url": f"https://127.0.0.1:{ports['admin-api:https']}", "speech": speech, "part": "up",
+                 "phoneCall": {"args": args, "cwd": self.tmp},
                  "banner": "Trade floor lines are recorded (MiFID II).", "phone": "carol@contoso.com",
                  "alice": {"address": "alice@contoso.com", "password": "alice-secret-1"},
                  "bob": {"address": "bob@contoso.com", "password": "bob-secret-22"}}
@@ -122,13 +126,13 @@ class WebClientTest(TlsTestCase):
         self.wait_sipp(phone)
         with open(gw.log) as f:
             log = f.read()
-        self.assertEqual(len(self.calls()), 2, log[-3000:])
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 3, 10), log[-3000:])
 
         # The recorder leaves in the middle of Bob's next call to Alice (the page sends it SIGTERM).
         self.node("tests/client_calls.test.mjs", dict(facts, part="removal", recorderPid=rec.pid))
         rec.communicate(timeout=60)
-        self.assertTrue(wait_until(lambda: len(self.calls()) == 3, 10))
-        self.assertIn("after the spoken warning", self.calls()[2]["outcome"])
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 4, 10))
+        self.assertIn("after the spoken warning", self.calls()[3]["outcome"])
 
         # Alice's three calls, each recorded whole: both directions carried audio to the recorder.
         with open(rec.log) as f:
@@ -142,7 +146,7 @@ class WebClientTest(TlsTestCase):
 
         # The recorder is down now: Alice's next call cannot be recorded as her policy requires.
         self.node("tests/client_calls.test.mjs", dict(facts, part="down"))
-        self.assertTrue(wait_until(lambda: len(self.calls()) == 4, 10))
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 5, 10))
 
 
     def test_a_browser_joins_a_meeting_with_a_sipp_phone_and_its_screen_share_is_recorded(self):

@@ -4,6 +4,7 @@
 // {address, password}, phone, banner, speech: a WAV the fake microphone says, part}). Media is
 // WebRTC between Chromium and the gateway (ICE-lite, DTLS-SRTP); what each page hears is measured
 // with Web Audio (the client's "Their voice" meter).
+import { spawn } from 'node:child_process';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, close, open, axe, timed } from './browser.mjs';
@@ -103,6 +104,22 @@ test("calls: Alice calls a SIPp phone, and the phone's speech reaches her browse
   await call(alice).getByRole('button', { name: 'Hang up' }).click();
   await call(alice).getByText('Call ended').waitFor({ timeout: 10000 });
   await alice.context().close();
+});
+
+test("calls: a SIPp phone calls Bob's browser, which answers and hears it", { skip: facts.part !== 'up' }, async () => {
+  const bob = await open();
+  await signIn(bob, facts.bob);
+  const [cmd, ...args] = facts.phoneCall.args;
+  const phone = spawn(cmd, args, { cwd: facts.phoneCall.cwd, stdio: 'ignore' });
+  const exited = new Promise((resolve) => phone.on('exit', resolve));
+  await call(bob).getByText(`From ${facts.phone}`).waitFor({ timeout: 15000 });
+  await call(bob).getByRole('button', { name: 'Answer' }).click();
+  await call(bob).getByText('Connected').waitFor({ timeout: 15000 });
+  assert.ok((await loudest(bob)) > HEARD, "Bob hears the phone's speech");
+  await call(bob).getByText('Call ended').waitFor({ timeout: 30000 }); // the phone hangs up
+  assert.equal(await exited, 0, "the phone's scenario ran to its end");
+  await bob.getByRole('row').filter({ hasText: `From ${facts.phone}` }).getByText('answered').waitFor();
+  await bob.context().close();
 });
 
 test('calls: the required recorder stops mid-call; both are warned on screen, then the call ends with the reason', { skip: facts.part !== 'removal' }, async () => {
