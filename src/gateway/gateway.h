@@ -395,10 +395,11 @@ class Gateway {
   // `recorded`: the indicator even before any recording of the call exists (a queue agent's
   // own policy records them once they answer). `origin`: the o= session id (0: the one the
   // dialog facing `facing` has).
-  // `browser`: the party facing `facing` is a WebRTC peer (a WebSocket binding being offered
-  // the call), whatever is known of that side so far.
+  // `browser`: whether the party facing `facing` is a WebRTC peer (a WebSocket binding being
+  // offered the call, a transfer's target); unset: as that side has been so far.
   std::string sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
-                      bool recorded = false, uint64_t origin = 0, bool browser = false);
+                      bool recorded = false, uint64_t origin = 0,
+                      std::optional<bool> browser = std::nullopt);
   void transcode_if_chosen(Call& c, size_t stream, const sip::SdpMedia& answer);
   // WarnUserOnRemoval, for a party that shows the indicator: an INFO in its dialog (kWarningType:
   // {"warning": text, "endsInMs": when the call ends}), besides the spoken warning.

@@ -87,6 +87,7 @@ class MediaStream {
   virtual void set_ice(Side side, media::IceLite ice) = 0;
   // `side` is a WebRTC peer: SRTP keys from this DTLS handshake, RTP and RTCP on one port
   // (rtcp-mux), and nothing taken from or sent to an address its ICE checks did not come from.
+  // Null: the side is no longer a browser (another party took it).
   virtual void set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls) = 0;
   // What `from` sends (RTP in `source`) goes to the other side transcoded into `target`
   // (media/transcoder.h): the two parties share no codec. Its recorders get it as sent.

@@ -159,10 +159,11 @@ Status Gateway::open_media(Call& c, const sip::SessionDescription& offer) {
 }
 
 std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_other, Side facing,
-                             bool recorded, uint64_t origin, bool browser) {
+                             bool recorded, uint64_t origin, std::optional<bool> browser) {
   const auto f = static_cast<size_t>(facing);
-  bool webrtc = browser;
+  bool webrtc = false;
   for (const auto& sc : c.crypto) webrtc |= sc.webrtc[f];
+  webrtc = browser.value_or(webrtc);
   // The SDP the party facing us sent (its a=mid and protos are echoed to it).
   const sip::SessionDescription* own = nullptr;
   if (facing == Side::kA) {
@@ -255,7 +256,8 @@ std::string Gateway::sdp_for(const Call& c, const sip::SessionDescription& from_
       m.attributes.push_back({"ice-ufrag", sc.ice_ufrag[f]});
       m.attributes.push_back({"ice-pwd", sc.ice_pwd[f]});
       m.attributes.push_back({"fingerprint", fingerprint});
-      m.attributes.push_back({"setup", sc.setup[f]});
+      // Offered to a new party (`browser` given): actpass; else what this side's DTLS is.
+      m.attributes.push_back({"setup", browser ? "actpass" : sc.setup[f]});
       m.attributes.push_back({"rtcp-mux", std::nullopt});
       m.attributes.push_back({"candidate", "1 1 udp 2130706431 " + s.origin.address + " " +
                                                std::to_string(m.port) + " typ host"});
@@ -286,6 +288,15 @@ void Gateway::apply_answer(Call& c, Side side, const sip::SessionDescription& an
     if (!c.relays[i]) continue;
     const auto& m = answer.media[i];
     if (auto t = media_target(answer, m)) c.relays[i]->set_remote(side, *t, relatch);
+    const auto s = static_cast<size_t>(side);
+    if (relatch) {
+      // Another party on this side (a transfer): the last one's ICE checks and DTLS go.
+      c.relays[i]->set_ice(side, media::IceLite(c.crypto[i].ice_ufrag[s], c.crypto[i].ice_pwd[s]));
+      if (c.crypto[i].webrtc[s] && !is_webrtc(m)) {
+        c.relays[i]->set_dtls(side, nullptr);
+        c.crypto[i].webrtc[s] = false;
+      }
+    }
     if (side == Side::kB && !c.crypto[i].added.empty() && !m.formats.empty()) {
       transcode_if_chosen(c, i, m);
     }

@@ -262,6 +262,13 @@ void RelayStream::set_dtls(Side side, std::unique_ptr<media::DtlsSrtp> dtls) {
   if (!l.webrtc) l.webrtc = std::make_unique<WebRtc>(io_, media::IceLite());
   WebRtc& w = *l.webrtc;
   w.dtls = std::move(dtls);
+  if (!w.dtls) {  // no longer a browser: plain RTP (or SDES) again, from its SDP's address
+    w.timer.cancel();
+    w.timer_armed = false;
+    l.rx.reset();
+    l.tx.reset();
+    return;
+  }
   w.timer.cancel();
   w.timer_armed = false;
   w.failed = false;

@@ -184,10 +184,12 @@ void Gateway::place_target(Call& c) {
       transfer_failed(c, 481, "the consultation call ended");
       return;
     }
+    const sip::Peer* target = ua_->peer(t.replaced);
     auto sent = ua_->reinvite(
         t.replaced,
         sdp_for(c, stays == Side::kA ? c.a_offer : c.b_answer, t.moving, false,
-                ci->second->origin_of(ci->second->a == t.replaced ? Side::kA : Side::kB)),
+                ci->second->origin_of(ci->second->a == t.replaced ? Side::kA : Side::kB),
+                target && target->websocket()),
         [this, id = c.id, replaced = t.replaced](int status, const sip::Message* response) {
           auto it = calls_.find(id);
           if (it == calls_.end() || !it->second->transfer ||
@@ -218,6 +220,7 @@ void Gateway::place_target(Call& c) {
     oc.next_hop = bindings[0].source;
     oc.request_uri = bindings[0].contact;
   }
+  const bool browser = !t.target.via_trunk && oc.next_hop.websocket();
   oc.from = from_of(staying, t.target.via_trunk);
   oc.to = "<" + (t.target.via_trunk ? oc.request_uri : t.target.party.aor) + ">";
   oc.headers.emplace_back("Referred-By", "<" + t.by + ">");
@@ -225,7 +228,7 @@ void Gateway::place_target(Call& c) {
     oc.headers.emplace_back(
         "Call-Info", "<urn:verbatim:recording>;purpose=recording;banner=" + quote(banner_for(c)));
   }
-  oc.body = sdp_for(c, stays == Side::kA ? c.a_offer : c.b_answer, t.moving);
+  oc.body = sdp_for(c, stays == Side::kA ? c.a_offer : c.b_answer, t.moving, false, 0, browser);
   auto sid = ua_->invite(std::move(oc));
   if (!sid) {
     transfer_failed(c, 500, sid.error().message);

@@ -121,23 +121,25 @@ class WebClientTest(TlsTestCase):
                  "phoneCall": {"args": args, "cwd": self.tmp},
                  "banner": "Trade floor lines are recorded (MiFID II).", "phone": "carol@contoso.com",
                  "alice": {"address": "alice@contoso.com", "password": "alice-secret-1"},
-                 "bob": {"address": "bob@contoso.com", "password": "bob-secret-22"}}
+                 "bob": {"address": "bob@contoso.com", "password": "bob-secret-22"},
+                 "carol": {"address": "carol@contoso.com", "password": "carol-secret-3"}}
         self.node("tests/client_calls.test.mjs", facts)
         self.wait_sipp(phone)
         with open(gw.log) as f:
             log = f.read()
-        self.assertTrue(wait_until(lambda: len(self.calls()) == 3, 10), log[-3000:])
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 4, 10), log[-3000:])
+        self.assertEqual(self.calls()[1]["transfers"][0]["to"], "sip:carol@contoso.com")
 
         # The recorder leaves in the middle of Bob's next call to Alice (the page sends it SIGTERM).
         self.node("tests/client_calls.test.mjs", dict(facts, part="removal", recorderPid=rec.pid))
         rec.communicate(timeout=60)
-        self.assertTrue(wait_until(lambda: len(self.calls()) == 4, 10))
-        self.assertIn("after the spoken warning", self.calls()[3]["outcome"])
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 5, 10))
+        self.assertIn("after the spoken warning", self.calls()[4]["outcome"])
 
         # Alice's three calls, each recorded whole: both directions carried audio to the recorder.
         with open(rec.log) as f:
             started = re.findall(r"recording (\w+) started", f.read())
-        self.assertEqual(len(started), 3, rec.log)
+        self.assertEqual(len(started), 4, rec.log)
         for rid in started:
             shown = json.loads(self.run_vb("archive", "show", rid, check=0).stdout)
             packets = [s["packets"] for s in shown["metadata"]["streams"]]
@@ -146,7 +148,7 @@ class WebClientTest(TlsTestCase):
 
         # The recorder is down now: Alice's next call cannot be recorded as her policy requires.
         self.node("tests/client_calls.test.mjs", dict(facts, part="down"))
-        self.assertTrue(wait_until(lambda: len(self.calls()) == 5, 10))
+        self.assertTrue(wait_until(lambda: len(self.calls()) == 6, 10))
 
 
     def test_a_browser_joins_a_meeting_with_a_sipp_phone_and_its_screen_share_is_recorded(self):

@@ -94,6 +94,28 @@ test('calls: Bob calls Alice, who is recorded; both see the banner, hear each ot
   await bob.context().close();
 });
 
+test('calls: Bob transfers Alice to Carol, and Alice and Carol talk', { skip: facts.part !== 'up' }, async () => {
+  const [alice, bob, carol] = [await open(), await open(), await open()];
+  await signIn(alice, facts.alice);
+  await signIn(bob, facts.bob);
+  await signIn(carol, facts.carol);
+  await dial(bob, facts.alice.address);
+  await call(alice).getByRole('button', { name: 'Answer' }).click();
+  await call(bob).getByText('Connected').waitFor({ timeout: 15000 });
+  await call(bob).getByLabel('Transfer to').fill(facts.carol.address);
+  await call(bob).getByRole('button', { name: 'Transfer', exact: true }).click();
+  await call(carol).getByText('Incoming call').waitFor({ timeout: 15000 });
+  await call(carol).getByRole('button', { name: 'Answer' }).click();
+  await call(carol).getByText('Connected').waitFor({ timeout: 15000 });
+  await call(bob).getByText('Call ended').waitFor({ timeout: 15000 });
+  assert.ok((await loudest(alice)) > HEARD, 'Alice hears Carol');
+  assert.ok((await loudest(carol)) > HEARD, 'Carol hears Alice');
+  await call(carol).getByRole('status').filter({ hasText: 'Recording' }).waitFor(); // Alice still is
+  await call(carol).getByRole('button', { name: 'Hang up' }).click();
+  await call(alice).getByText('Call ended').waitFor({ timeout: 15000 });
+  for (const page of [alice, bob, carol]) await page.context().close();
+});
+
 test("calls: Alice calls a SIPp phone, and the phone's speech reaches her browser", { skip: facts.part !== 'up' }, async () => {
   const alice = await open();
   await signIn(alice, facts.alice);
