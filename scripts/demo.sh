@@ -296,7 +296,7 @@ curl -fsS --cacert "$DATA/tls/ca.crt" -o /dev/null "$PORTAL/" && echo "  portal:
 printf '  sign in as:%b\n' "$ACCOUNTS"
 WSPORT=$(curl -fsS --cacert "$DATA/tls/ca.crt" "$PORTAL/api/v1/client" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["webSocketPort"])')
-echo "  web client: $PORTAL/client (SIP over wss port $WSPORT; users: emi.research@$DOMAIN, password emi-demo-secret)"
+echo "  web client: $PORTAL/client (calls, meetings and chat over wss port $WSPORT; users: emi.research@$DOMAIN, password emi-demo-secret)"
 echo "  stop it with: kill \$(cat $DATA/portal.pid)"
 
 say "Where to look"

@@ -69,7 +69,7 @@ class DemoTest(VerbatimTestCase):
         for role in ("compliance-officer", "supervisor", "auditor", "admin", "recorder-admin"):
             self.assertRegex(out, rf"portal-{role}\s+password demo-[0-9a-f]{{12}}")
         # And the users' web client beside it, its gateway listening for browsers.
-        self.assertRegex(out, r"web client: https://127\.0\.0\.1:\d+/client \(SIP over wss port \d+; users: emi")
+        self.assertRegex(out, r"web client: https://127\.0\.0\.1:\d+/client \(calls, meetings and chat over wss port \d+; users: emi")
 
     def stop_portal_later(self):
         try:
