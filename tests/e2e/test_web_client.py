@@ -70,10 +70,7 @@ class WebClientTest(TlsTestCase):
         self.assertRegex(log, r"WSS connection from 127\.0\.0\.1:\d+ \(bob@contoso\.com\) closed")
 
         # Alice's chat, kept by her recorder in one session for the conversation.
-        rec.send_signal(signal.SIGTERM)
-        rec.communicate(timeout=60)
-        with open(rec.log) as f:
-            started = re.findall(r"recording (\w+) started", f.read())
+        started = self.recordings(rec)
         self.assertEqual(len(started), 1, rec.log)
         shown = json.loads(self.run_vb("archive", "show", started[0], check=0).stdout)
         chat = [o["id"] for o in shown["objects"] if o["kind"] == "chat"]
@@ -84,6 +81,14 @@ class WebClientTest(TlsTestCase):
                          [("sip:alice@contoso.com", "Can you do 5m at 101?"),
                           ("sip:bob@contoso.com", "Done at 101.")])
 
+
+    def recordings(self, rec, stop=True):
+        """The recordings a recorder started, once it has stopped (sent SIGTERM with `stop`)."""
+        if stop:
+            rec.send_signal(signal.SIGTERM)
+        rec.communicate(timeout=60)
+        with open(rec.log) as f:
+            return re.findall(r"recording (\w+) started", f.read())
 
     def node(self, script, facts):
         env = dict(os.environ, CLIENT_FACTS=json.dumps(facts), CHROMIUM=CHROMIUM)
@@ -132,13 +137,11 @@ class WebClientTest(TlsTestCase):
 
         # The recorder leaves in the middle of Bob's next call to Alice (the page sends it SIGTERM).
         self.node("tests/client_calls.test.mjs", dict(facts, part="removal", recorderPid=rec.pid))
-        rec.communicate(timeout=60)
+        started = self.recordings(rec, stop=False)
         self.assertTrue(wait_until(lambda: len(self.calls()) == 5, 10))
         self.assertIn("after the spoken warning", self.calls()[4]["outcome"])
 
-        # Alice's three calls, each recorded whole: both directions carried audio to the recorder.
-        with open(rec.log) as f:
-            started = re.findall(r"recording (\w+) started", f.read())
+        # Alice's four calls, each recorded whole: both directions carried audio to the recorder.
         self.assertEqual(len(started), 4, rec.log)
         for rid in started:
             shown = json.loads(self.run_vb("archive", "show", rid, check=0).stdout)
@@ -184,10 +187,7 @@ class WebClientTest(TlsTestCase):
             "meeting": f"meet-{m['id']}@contoso.com", "phone": "carol@contoso.com",
             "alice": {"address": "alice@contoso.com", "password": "alice-secret-1"}})
         self.wait_sipp(phone, timeout=90)
-        rec.send_signal(signal.SIGTERM)
-        rec.communicate(timeout=60)
-        with open(rec.log) as f:
-            started = re.findall(r"recording (\w+) started", f.read())
+        started = self.recordings(rec)
         self.assertEqual(len(started), 1, rec.log)
         shown = json.loads(self.run_vb("archive", "show", started[0], check=0).stdout)
         streams = {s["label"]: s for s in shown["metadata"]["streams"]}

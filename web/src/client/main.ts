@@ -364,14 +364,7 @@ export class VbClient extends LitElement {
             <div role="status" aria-live="polite">
               <strong>${c.direction === 'in' ? `From ${c.peer}` : `To ${c.peer}`}</strong> · <span>${stateText[c.state]}</span>
             </div>
-            ${c.recorded && live
-              ? html`<div class="recording" role="status" aria-live="polite">
-                  <span class="dot" aria-hidden="true"></span><span>Recording</span> · <span>${c.banner}</span>
-                </div>`
-              : ''}
-            ${c.warning && live ? html`<p class="error" role="alert">${c.warning}</p>` : ''}
-            ${c.problem ? html`<p class="error" role="alert">${c.problem}</p>` : ''}
-            <audio autoplay .srcObject=${c.remote ?? null}></audio>
+            ${this.renderIndicators(c, !!live)}
             ${live && (c.state === 'connected' || c.state === 'held')
               ? html`<label>Their voice <meter min="0" max="1" .value=${this.level}></meter></label>`
               : ''}
@@ -396,6 +389,19 @@ export class VbClient extends LitElement {
     </section>`;
   }
 
+  // What a call or meeting shows of its recording and its end: the banner while anyone is
+  // recorded, the removal warning, why it failed or ended; and the other side's audio.
+  private renderIndicators(v: CallView, live: boolean) {
+    return html`${v.recorded && live
+        ? html`<div class="recording" role="status" aria-live="polite">
+            <span class="dot" aria-hidden="true"></span><span>Recording</span> · <span>${v.banner}</span>
+          </div>`
+        : ''}
+      ${v.warning && live ? html`<p class="error" role="alert">${v.warning}</p>` : ''}
+      ${v.problem ? html`<p class="error" role="alert">${v.problem}</p>` : ''}
+      <audio autoplay .srcObject=${v.remote ?? null}></audio>`;
+  }
+
   private renderMeeting() {
     const v = this.meetingView;
     const m = this.meeting;
@@ -413,14 +419,7 @@ export class VbClient extends LitElement {
               <strong>${v.peer}</strong> ·
               <span>${v.state === 'connected' ? 'In the meeting' : v.state === 'ended' ? 'Left the meeting' : 'Joining…'}</span>
             </div>
-            ${v.recorded && live
-              ? html`<div class="recording" role="status" aria-live="polite">
-                  <span class="dot" aria-hidden="true"></span><span>Recording</span> · <span>${v.banner}</span>
-                </div>`
-              : ''}
-            ${v.warning && live ? html`<p class="error" role="alert">${v.warning}</p>` : ''}
-            ${v.problem ? html`<p class="error" role="alert">${v.problem}</p>` : ''}
-            <audio autoplay .srcObject=${v.remote ?? null}></audio>
+            ${this.renderIndicators(v, !!live)}
             ${m && live
               ? html`<div class="actions">
                     ${m.cameras.map((s) => html`<video aria-label="Speaker" autoplay muted playsinline width="320" .srcObject=${s}></video>`)}
