@@ -158,7 +158,6 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
     oc.headers.push_back(std::move(h));
   }
   oc.body = sdp_for(c, c.a_offer, Side::kB, d.record());
-  const std::string browser_body = sdp_for(c, c.a_offer, Side::kB, d.record(), 0, true);
   std::vector<Binding> targets;
   if (t->via_trunk) {
     oc.from = from_of(c.caller, true);
@@ -168,7 +167,9 @@ void Gateway::ring_simultaneously(Call& c, const sip::OutgoingCall& template_cal
   } else {
     targets = reachable(c, t->identity);
   }
-  for (uint64_t sid : invite_each(oc, targets, nullptr, &browser_body)) {
+  for (uint64_t sid : invite_each(oc, targets, nullptr, [&] {
+         return sdp_for(c, c.a_offer, Side::kB, d.record(), 0, true);
+       })) {
     c.forks.push_back(sid);
     c.simultaneous_forks.insert(sid);
     sessions_[sid] = {c.id, usages().simultaneous, nullptr};

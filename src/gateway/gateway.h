@@ -419,10 +419,11 @@ class Gateway {
   std::vector<Binding> reachable(const Call& c, const std::string& identity);
   // `oc` sent to each binding (its Request-URI and next hop); the sessions of those that went.
   // `error`: why the last that could not go did not.
-  // `browser_body`: the SDP a WebSocket binding (a browser) gets instead of oc.body.
+  // `browser_body`: makes the SDP a WebSocket binding (a browser) gets instead of oc.body (made
+  // once, and only when there is such a binding).
   std::vector<uint64_t> invite_each(const sip::OutgoingCall& oc, const std::vector<Binding>& at,
                                     std::string* error = nullptr,
-                                    const std::string* browser_body = nullptr);
+                                    const std::function<std::string()>& browser_body = nullptr);
   // Whether a request came from the configured trunk (source, transport, and the trunk's login
   // or certificate where configured); the reply to send instead when it claims to and fails.
   bool from_trunk(const sip::Message& request, const sip::Peer& from,

@@ -111,11 +111,12 @@ bool Gateway::queue_ring(Call& c, size_t agent) {
     oc.headers.push_back(std::move(h));
   }
   oc.body = sdp_for(c, c.a_offer, Side::kB, d.record());
-  const std::string browser_body = sdp_for(c, c.a_offer, Side::kB, d.record(), 0, true);
   const size_t offer = q.offers.size();
   q.offers.push_back({{"agent", a.aor}, {"atMs", ms_since(c.started)}, {"outcome", "ringing"}});
   size_t rung = 0;
-  for (uint64_t sid : invite_each(oc, reachable(c, a.identity), nullptr, &browser_body)) {
+  for (uint64_t sid : invite_each(oc, reachable(c, a.identity), nullptr, [&] {
+         return sdp_for(c, c.a_offer, Side::kB, d.record(), 0, true);
+       })) {
     sessions_[sid] = {c.id, usages().queue_agent, nullptr};
     q.ringing[sid] = {agent, offer};
     ++rung;

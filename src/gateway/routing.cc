@@ -306,14 +306,14 @@ void Gateway::place_callee(Call& c) {
                                 ">;reason=" + c.forwards.back().value("reason", "unconditional"));
   }
   oc.body = sdp_for(c, c.a_offer, Side::kB);
-  const std::string browser_body = sdp_for(c, c.a_offer, Side::kB, false, 0, true);
   for (auto& h : indicator_headers(c)) oc.headers.push_back(std::move(h));
   if (c.emergency) oc.session_timer = false;
   // Simultaneous ring: every registration of the callee (newest first); the first to answer
   // takes the call and the others are cancelled.
   if (bindings.empty()) bindings.push_back(Binding{oc.request_uri, oc.next_hop, {}, {}, 0});
   std::string error;
-  for (uint64_t sid : invite_each(oc, bindings, &error, &browser_body)) {
+  for (uint64_t sid : invite_each(
+           oc, bindings, &error, [&] { return sdp_for(c, c.a_offer, Side::kB, false, 0, true); })) {
     c.forks.push_back(sid);
     sessions_[sid] = {c.id, usages().callee_fork, nullptr};
   }
@@ -342,13 +342,17 @@ void Gateway::place_callee(Call& c) {
 
 std::vector<uint64_t> Gateway::invite_each(const sip::OutgoingCall& oc,
                                            const std::vector<Binding>& at, std::string* error,
-                                           const std::string* browser_body) {
+                                           const std::function<std::string()>& browser_body) {
   std::vector<uint64_t> sent;
+  std::optional<std::string> for_browsers;
   for (const auto& b : at) {
     sip::OutgoingCall fork = oc;
     fork.next_hop = b.source;
     fork.request_uri = b.contact;
-    if (browser_body && b.source.websocket()) fork.body = *browser_body;
+    if (browser_body && b.source.websocket()) {
+      if (!for_browsers) for_browsers = browser_body();
+      fork.body = *for_browsers;
+    }
     auto sid = ua_->invite(std::move(fork));
     if (sid) {
       sent.push_back(sid.value());
