@@ -77,6 +77,9 @@ Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env);
 
 // The archive's options from the configuration; `master_key`: a file, or empty for the default.
 archive::ArchiveOptions archive_options(const Env& env, const std::string& master_key);
+// Puts the configured object store into `o` ([archive.s3], or nothing for local files). Only the
+// archive's writer uploads the S3 spool (`writer`); others read it and the bucket.
+Status use_configured_store(const Env& env, archive::ArchiveOptions& o, bool writer);
 // Who opens the archive: its one writer (the recorder, an import; creates it on first use), or a
 // process beside it (everything else that reads it or logs to its ledger: archive.h).
 enum class ArchiveAccess { kWriter, kShared };

@@ -64,6 +64,8 @@ int replace_signing_key(Env& env, const ArchiveArgs& a) {
   o.replace_lost_signing_key = true;
   o.replacement_reason = a.reason;
   if (o.signing_key_file.empty()) o.signing_key_file = o.root + "/signing.key";
+  if (auto st = use_configured_store(env, o, false); !st)
+    return fail(kExitFinding, st.error().message);
   auto replaced = archive::Archive::open(o, env.clock, who);
   if (!replaced) return fail(kExitFinding, replaced.error().message);
   std::cout << "new signing key " << o.signing_key_file << " (public key "
@@ -268,7 +270,11 @@ int run_verify(Env& env, const VerifyArgs& a) {
   }
   // Read-only: safe while a recorder writes; objects still open are skipped. The same
   // incremental verifier as the background role, run to the end of one pass.
-  archive::IncrementalVerifier verifier(archive_options(env, a.master_key), env.clock, a.deep);
+  archive::ArchiveOptions options = archive_options(env, a.master_key);
+  if (auto st = use_configured_store(env, options, false); !st) {
+    return fail(kExitFinding, st.error().message);
+  }
+  archive::IncrementalVerifier verifier(options, env.clock, a.deep);
   int shown = -10;
   do {
     auto f = verifier.step();

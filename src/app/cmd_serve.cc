@@ -344,8 +344,12 @@ int run_serve(Env& env, const std::string& roles, const std::string& listen) {
   }
   std::unique_ptr<archive::VerifyLoop> verify;
   if (wanted.count("archive-verify")) {
+    archive::ArchiveOptions options = archive_options(env, "");
+    if (auto st = use_configured_store(env, options, false); !st) {
+      return fail(kExitFinding, st.error().message);
+    }
     verify = std::make_unique<archive::VerifyLoop>(
-        io, archive_options(env, ""), env.clock, env.config.archive_verify_rate_mb_s,
+        io, options, env.clock, env.config.archive_verify_rate_mb_s,
         std::chrono::seconds(env.config.archive_verify_interval_s),
         DataPaths(env.config.data_dir).verify_status());
     verify->start();

@@ -401,11 +401,13 @@ Result<std::unique_ptr<OpenObject>> Archive::begin(const std::string& recording_
                           " MiB free under " + objects_dir_ + ", below the " +
                           std::to_string(options_.min_free_bytes >> 20) + " MiB threshold");
   }
+  std::string retain_until;  // the object is locked as long as its recording is kept
   {
-    SqliteStmt s(*db_, "SELECT status FROM recordings WHERE id = ?1");
+    SqliteStmt s(*db_, "SELECT status, retention_until FROM recordings WHERE id = ?1");
     s.bind(1, recording_id);
     if (s.step() != kSqliteRow) return not_found("recording", recording_id);
     const std::string status = s.text(0);
+    retain_until = s.text(1);
     if (!derived && status != "recording") {
       return make_error(ErrorCode::kFailedPrecondition, "recording " + recording_id + " is " +
                                                             status + "; it takes no new objects");
@@ -442,7 +444,7 @@ Result<std::unique_ptr<OpenObject>> Archive::begin(const std::string& recording_
     if (o.step() != kSqliteDone) return db_->error("registering the object");
     return ok_status();
   }));
-  auto sink = store_->create(rel);
+  auto sink = store_->create(rel, retain_until);
   if (!sink) return sink.error();
   auto writer_created = ObjectWriter::create(std::move(sink).value(), key, oid, clock_,
                                              writer.value_or(options_.writer));
@@ -498,12 +500,16 @@ Result<SealedObject> Archive::seal(OpenObject& object) {
 
 Status Archive::recover_open_objects() {
   struct Open {
-    std::string id, recording, kind, path;
+    std::string id, recording, kind, path, retain_until;
   };
   std::vector<Open> open;
   {
-    SqliteStmt s(*db_, "SELECT id, recording_id, kind, path FROM objects WHERE status = 'open'");
-    while (s.step() == kSqliteRow) open.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
+    SqliteStmt s(*db_,
+                 "SELECT o.id, o.recording_id, o.kind, o.path, r.retention_until FROM objects o "
+                 "JOIN recordings r ON r.id = o.recording_id WHERE o.status = 'open'");
+    while (s.step() == kSqliteRow) {
+      open.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+    }
   }
   for (const Open& o : open) {
     auto key = data_key(o.id);
@@ -524,7 +530,8 @@ Status Archive::recover_open_objects() {
     } else {
       // Crashed between registering the object and making its header durable: nothing of
       // the recording was written. Start the object afresh and seal it empty.
-      auto sink = exists.value() ? store_->resume(o.path, 0) : store_->create(o.path);
+      auto sink =
+          exists.value() ? store_->resume(o.path, 0) : store_->create(o.path, o.retain_until);
       if (!sink) return sink.error();
       auto w = ObjectWriter::create(std::move(sink).value(), key.value(),
                                     parse_object_id(o.id).value(), clock_, options_.writer);

@@ -282,6 +282,10 @@ class Archive {
                                             bool derived);
   // Appends a ledger event (inside the caller's transaction).
   Status append_event(nlohmann::json event);
+  // Applies a retention or hold change to each of a recording's objects in the store (for
+  // stores that enforce them: S3 Object Lock).
+  Status mirror_to_store(const std::string& recording_id,
+                         const std::function<Status(const std::string&)>& apply);
   Status insert_metadata_version(const std::string& recording_id, int version,
                                  const std::string& text, const std::string& who,
                                  const std::string& reason, uint64_t ledger_seq);

@@ -31,12 +31,18 @@ Status Archive::extend_retention(const std::string& recording_id, const std::str
     return make_error(ErrorCode::kInvalidArgument,
                       "retention must be an ISO 8601 UTC time like 2033-01-31T00:00:00Z");
   }
+  if (until == r.value().retention_until) {
+    // Already so in the catalog: only make sure the object store holds it too (a retry after the
+    // store was out of reach).
+    return mirror_to_store(
+        recording_id, [&](const std::string& key) { return store_->extend_retention(key, until); });
+  }
   if (until <= r.value().retention_until) {
     return refuse("retention.shorten", recording_id, who,
                   "retention of recording " + recording_id + " ends " + r.value().retention_until +
                       "; it can be extended, never shortened");
   }
-  return transact([&]() -> Status {
+  VB_TRY(transact([&]() -> Status {
     SqliteStmt s(*db_, "UPDATE recordings SET retention_until = ?2 WHERE id = ?1");
     s.bind(1, recording_id);
     s.bind(2, until);
@@ -46,7 +52,27 @@ Status Archive::extend_retention(const std::string& recording_id, const std::str
                          {"from", r.value().retention_until},
                          {"until", until},
                          {"by", who}});
-  });
+  }));
+  return mirror_to_store(
+      recording_id, [&](const std::string& key) { return store_->extend_retention(key, until); });
+}
+
+Status Archive::mirror_to_store(const std::string& recording_id,
+                                const std::function<Status(const std::string&)>& apply) {
+  std::vector<std::string> keys;
+  {
+    SqliteStmt s(*db_, "SELECT path FROM objects WHERE recording_id = ?1 AND status != 'disposed'");
+    s.bind(1, recording_id);
+    while (s.step() == kSqliteRow) keys.push_back(s.text(0));
+  }
+  for (const auto& key : keys) {
+    if (auto st = apply(key); !st) {
+      return make_error(st.error().code,
+                        "the archive took the change, but the object store did not: " +
+                            st.error().message + ". Run the same command again to retry.");
+    }
+  }
+  return ok_status();
 }
 
 Status Archive::set_hold(const std::string& case_id, const std::string& recording_id,
@@ -60,7 +86,7 @@ Status Archive::set_hold(const std::string& case_id, const std::string& recordin
     return make_error(ErrorCode::kFailedPrecondition,
                       "recording " + recording_id + " was disposed");
   }
-  return transact([&]() -> Status {
+  VB_TRY(transact([&]() -> Status {
     SqliteStmt s(*db_,
                  "INSERT INTO legal_holds(case_id, recording_id, set_by, set_at) "
                  "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(case_id, recording_id) DO UPDATE "
@@ -72,13 +98,15 @@ Status Archive::set_hold(const std::string& case_id, const std::string& recordin
     if (s.step() != kSqliteDone) return db_->error("setting the legal hold");
     return append_event(
         {{"type", "hold.set"}, {"case", case_id}, {"recording", recording_id}, {"by", who}});
-  });
+  }));
+  return mirror_to_store(recording_id,
+                         [&](const std::string& key) { return store_->set_legal_hold(key, true); });
 }
 
 Status Archive::release_hold(const std::string& case_id, const std::string& recording_id,
                              const std::string& who) {
   VB_TRY(writable());
-  return transact([&]() -> Status {
+  VB_TRY(transact([&]() -> Status {
     SqliteStmt s(*db_,
                  "UPDATE legal_holds SET released_at = ?3 WHERE case_id = ?1 AND "
                  "recording_id = ?2 AND released_at IS NULL");
@@ -92,7 +120,17 @@ Status Archive::release_hold(const std::string& case_id, const std::string& reco
     }
     return append_event(
         {{"type", "hold.released"}, {"case", case_id}, {"recording", recording_id}, {"by", who}});
-  });
+  }));
+  // The store's legal hold is one flag: off only when no case holds the recording any more.
+  bool held = false;
+  {
+    SqliteStmt s(*db_, "SELECT 1 FROM legal_holds WHERE recording_id = ?1 AND released_at IS NULL");
+    s.bind(1, recording_id);
+    held = s.step() == kSqliteRow;
+  }
+  if (held) return ok_status();
+  return mirror_to_store(
+      recording_id, [&](const std::string& key) { return store_->set_legal_hold(key, false); });
 }
 
 Result<json> Archive::sealed_objects(const std::string& recording_id) {

@@ -153,7 +153,8 @@ class LocalObjectStore final : public ObjectStore {
 
   std::string describe(const std::string& key) const override { return dir_ + "/" + key; }
 
-  Result<std::unique_ptr<ObjectSink>> create(const std::string& key) override {
+  Result<std::unique_ptr<ObjectSink>> create(const std::string& key,
+                                             const std::string& /*retain_until*/) override {
     VB_TRY(check_key(key));
     std::error_code ec;
     fs::create_directories(fs::path(describe(key)).parent_path(), ec);

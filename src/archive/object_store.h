@@ -2,7 +2,9 @@
 // ("3f/3f9c….vbo") and never interprets the bytes it stores; an ObjectStore maps keys to bytes.
 //
 // The contract is what an archive needs to be crash-safe and write-once:
-//   create(key)   exclusive: fails if the key exists (nothing is ever overwritten)
+//   create(key, retain_until)
+//                 exclusive: fails if the key exists (nothing is ever overwritten); a store that
+//                 can lock objects locks it until retain_until (ISO 8601 UTC)
 //   append/sync   sync() makes everything appended so far durable, the object's name
 //                 included (a crash loses at most what came after the last sync); commit()
 //                 makes the object final and durable
@@ -10,13 +12,15 @@
 //   resume(key)   recovery only: cuts an object that was never committed at `size` and
 //                 reopens it for appending the final chunk
 //   remove(key)   disposal only, after the data key was destroyed (crypto-shredding)
+//   extend_retention(key, until), set_legal_hold(key, on)
+//                 the archive's retention and holds, mirrored where the store enforces them
 //
 // LocalObjectStore (the default) keeps objects as files under one directory, created with
 // O_EXCL and mode 0600, fdatasync on sync(), fsync of file and directory on commit().
-// An S3-compatible store fits the same contract: create() and append/sync() write a local
-// spool file (S3 cannot make a few kilobytes durable every second), commit() uploads it with a
-// PUT carrying Object Lock retention (compliance mode) and removes the spool, open() maps to
-// ranged GETs, resume() works on the spool, remove() deletes only after the lock expired.
+// The S3 store (s3_store.h) fits the same contract: create() and append/sync() write a local
+// spool file (S3 cannot make a few kilobytes durable every second), commit() queues it for upload
+// with Object Lock retention (compliance mode), open() reads the spool or ranged GETs, resume()
+// works on the spool, remove() deletes only after the lock expired.
 #pragma once
 
 #include <cstdint>
@@ -58,15 +62,22 @@ class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
   virtual std::string describe(const std::string& key) const = 0;
-  virtual Result<std::unique_ptr<ObjectSink>> create(const std::string& key) = 0;
+  virtual Result<std::unique_ptr<ObjectSink>> create(const std::string& key,
+                                                     const std::string& retain_until) = 0;
   virtual Result<std::unique_ptr<ObjectSource>> open(const std::string& key) const = 0;
   virtual Result<bool> exists(const std::string& key) const = 0;
   virtual Result<std::unique_ptr<ObjectSink>> resume(const std::string& key, uint64_t size) = 0;
   virtual Status remove(const std::string& key) = 0;
   // Every key in the store (for finding objects the catalog does not know).
   virtual Result<std::vector<std::string>> list() const = 0;
-  // Space left for new objects (statvfs for files; a quota for a bucket).
+  // Space left for new objects (statvfs for files; the spool's file system for S3).
   virtual Result<uint64_t> free_bytes() const = 0;
+  // Retention made longer, or a legal hold set or released. Files need nothing: the archive
+  // enforces both itself. A store that locks objects mirrors them.
+  virtual Status extend_retention(const std::string& /*key*/, const std::string& /*until*/) {
+    return ok_status();
+  }
+  virtual Status set_legal_hold(const std::string& /*key*/, bool /*on*/) { return ok_status(); }
 };
 
 // Files under `dir` (created if missing); keys are relative paths without "..".

@@ -22,14 +22,14 @@ std::string read_all(const ObjectSource& src) {
 TEST(LocalObjectStore, CreatesExclusivelyReadsListsResumesAndRemoves) {
   TestDir dir("vb_store");
   auto store = open_local_store(dir / "objects").value();
-  auto sink = store->create("ab/abc.vbo");
+  auto sink = store->create("ab/abc.vbo", "");
   ASSERT_TRUE(sink) << sink.error().message;
   ASSERT_TRUE(sink.value()->append(bytes("hello ")));
   ASSERT_TRUE(sink.value()->sync());
   ASSERT_TRUE(sink.value()->append(bytes("world")));
   ASSERT_TRUE(sink.value()->commit());
   EXPECT_FALSE(sink.value()->append(bytes("!"))) << "a committed sink takes nothing more";
-  EXPECT_FALSE(store->create("ab/abc.vbo")) << "never overwrites";
+  EXPECT_FALSE(store->create("ab/abc.vbo", "")) << "never overwrites";
 
   auto src = store->open("ab/abc.vbo").value();
   EXPECT_EQ(src->size(), 11u);
@@ -63,7 +63,7 @@ TEST(LocalObjectStore, DeferredSyncsOutliveTheCommit) {
     return n;
   };
   const size_t before = count_fds();
-  auto sink = store->create("cd/cde.vbo").value();
+  auto sink = store->create("cd/cde.vbo", "").value();
   ASSERT_TRUE(sink->append(bytes("first")));
   auto first = sink->deferred_sync();  // makes the name durable too
   ASSERT_TRUE(first) << first.error().message;
@@ -85,7 +85,7 @@ TEST(LocalObjectStore, RefusesKeysThatLeaveItsDirectory) {
   TestDir dir("vb_store");
   auto store = open_local_store(dir / "objects").value();
   for (const char* key : {"", "/etc/passwd", "../x", "a/../../x", "./a"}) {
-    auto r = store->create(key);
+    auto r = store->create(key, "");
     ASSERT_FALSE(r) << key;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << key;
     EXPECT_FALSE(store->open(key)) << key;
@@ -100,7 +100,8 @@ class MemoryStore final : public ObjectStore {
  public:
   std::map<std::string, std::vector<uint8_t>> objects;
   std::string describe(const std::string& key) const override { return "mem://" + key; }
-  Result<std::unique_ptr<ObjectSink>> create(const std::string& key) override {
+  Result<std::unique_ptr<ObjectSink>> create(const std::string& key,
+                                             const std::string& /*retain_until*/) override {
     if (objects.count(key)) return make_error(ErrorCode::kAlreadyExists, key + " exists");
     objects[key];
     return std::unique_ptr<ObjectSink>(new Sink(*this, key));

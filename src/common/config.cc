@@ -368,7 +368,32 @@ Status read_period(const toml::table& t, const std::string& where, const char* k
 Status read_archive(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "archive",
                     {"flush_interval_ms", "min_free_mb", "sign_interval_s", "default_retention",
-                     "retention", "verify_interval_s", "verify_rate_mb_s"}));
+                     "retention", "verify_interval_s", "verify_rate_mb_s", "s3"}));
+  if (const toml::table* s3 = t["s3"].as_table()) {
+    VB_TRY(check_keys(*s3, "archive.s3",
+                      {"endpoint", "bucket", "region", "prefix", "credentials_file", "ca_file",
+                       "spool_dir", "part_size_mb", "timeout_s"}));
+    VB_TRY(read(*s3, "archive.s3", "endpoint", c.archive_s3_endpoint));
+    VB_TRY(read(*s3, "archive.s3", "bucket", c.archive_s3_bucket));
+    VB_TRY(read(*s3, "archive.s3", "region", c.archive_s3_region));
+    VB_TRY(read(*s3, "archive.s3", "prefix", c.archive_s3_prefix));
+    VB_TRY(read(*s3, "archive.s3", "credentials_file", c.archive_s3_credentials_file));
+    VB_TRY(read(*s3, "archive.s3", "ca_file", c.archive_s3_ca_file));
+    VB_TRY(read(*s3, "archive.s3", "spool_dir", c.archive_s3_spool_dir));
+    VB_TRY(read(*s3, "archive.s3", "part_size_mb", c.archive_s3_part_size_mb));
+    VB_TRY(read(*s3, "archive.s3", "timeout_s", c.archive_s3_timeout_s));
+    if (!c.archive_s3_endpoint.empty() && c.archive_s3_bucket.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "archive.s3.bucket must be set when archive.s3.endpoint is");
+    }
+    if (c.archive_s3_part_size_mb < 5 || c.archive_s3_part_size_mb > 5120) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "archive.s3.part_size_mb must be between 5 and 5120");
+    }
+    if (c.archive_s3_timeout_s < 1) {
+      return make_error(ErrorCode::kInvalidArgument, "archive.s3.timeout_s must be >= 1");
+    }
+  }
   VB_TRY(read(t, "archive", "verify_interval_s", c.archive_verify_interval_s));
   VB_TRY(read(t, "archive", "verify_rate_mb_s", c.archive_verify_rate_mb_s));
   if (c.archive_verify_interval_s < 0 || c.archive_verify_rate_mb_s < 1) {
@@ -533,13 +558,23 @@ std::string config_to_toml(const Config& c) {
   for (const auto& r : c.archive_retention) {
     rules.push_back(toml::table{{r.field, r.value}, {"period", r.period.str()}});
   }
-  root.insert("archive", toml::table{{"flush_interval_ms", c.archive_flush_interval_ms},
-                                     {"min_free_mb", c.archive_min_free_mb},
-                                     {"sign_interval_s", c.archive_sign_interval_s},
-                                     {"verify_interval_s", c.archive_verify_interval_s},
-                                     {"verify_rate_mb_s", c.archive_verify_rate_mb_s},
-                                     {"default_retention", c.archive_default_retention.str()},
-                                     {"retention", rules}});
+  root.insert("archive",
+              toml::table{{"flush_interval_ms", c.archive_flush_interval_ms},
+                          {"min_free_mb", c.archive_min_free_mb},
+                          {"sign_interval_s", c.archive_sign_interval_s},
+                          {"verify_interval_s", c.archive_verify_interval_s},
+                          {"verify_rate_mb_s", c.archive_verify_rate_mb_s},
+                          {"default_retention", c.archive_default_retention.str()},
+                          {"retention", rules},
+                          {"s3", toml::table{{"endpoint", c.archive_s3_endpoint},
+                                             {"bucket", c.archive_s3_bucket},
+                                             {"region", c.archive_s3_region},
+                                             {"prefix", c.archive_s3_prefix},
+                                             {"credentials_file", c.archive_s3_credentials_file},
+                                             {"ca_file", c.archive_s3_ca_file},
+                                             {"spool_dir", c.archive_s3_spool_dir},
+                                             {"part_size_mb", c.archive_s3_part_size_mb},
+                                             {"timeout_s", c.archive_s3_timeout_s}}}});
   toml::array sources;
   for (const auto& src : c.recorder_allowed_sources) sources.push_back(src);
   toml::array business;

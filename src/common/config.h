@@ -47,6 +47,17 @@ struct Config {
   int archive_verify_interval_s = 3600;   // background verification: pause between passes
   int archive_verify_rate_mb_s = 64;      // background verification: object bytes read per second
   Period archive_default_retention{7, 0, 0};
+  // [archive.s3]: objects in an S3 bucket with Object Lock instead of local files
+  // (docs/storage.md).
+  std::string archive_s3_endpoint;  // empty: local files
+  std::string archive_s3_bucket;
+  std::string archive_s3_region = "us-east-1";
+  std::string archive_s3_prefix;
+  std::string archive_s3_credentials_file;  // empty: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+  std::string archive_s3_ca_file;
+  std::string archive_s3_spool_dir;  // empty: <data_dir>/archive/spool
+  int archive_s3_part_size_mb = 16;
+  int archive_s3_timeout_s = 30;
   // [[archive.retention]]: { application | group | policy = "...", period = "5y" }
   struct RetentionRule {
     std::string field;

@@ -1,6 +1,6 @@
 // Alerts to a webhook: one HTTP POST of a JSON body to an http:// or https:// URL, with a
 // deadline, the server's certificate checked against the system's CAs (or a file of them) and
-// its name. Boost.Beast does the HTTP; this file only puts the request together.
+// its name (common/http_client.h does the HTTP).
 // Threads and ownership: each call runs its own io_context on the caller's thread and blocks
 // until the response or the deadline; any thread.
 #pragma once
@@ -12,16 +12,12 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/http_client.h"
 #include "common/result.h"
 
 namespace verbatim {
 
-struct WebhookUrl {
-  bool tls = false;
-  std::string host;  // a name or an address (IPv6 without its brackets)
-  std::string port;  // "80" / "443" unless given
-  std::string target = "/";
-};
+using WebhookUrl = HttpUrl;
 
 // kInvalidArgument with what is wrong: the scheme, a missing host, a bad port.
 Result<WebhookUrl> parse_webhook_url(std::string_view url);
