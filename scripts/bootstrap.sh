@@ -20,6 +20,7 @@ PACKAGES=(
   prometheus  # promtool: lints /metrics and tests the sample alerting rules
   ffmpeg  # meetings' video and screen share in the tests come from its VP8 and H.264 encoders
   janus   # the meeting audio benchmark's peer (its AudioBridge), started by bench/meeting_audio.py
+  ceph-mon ceph-osd radosgw ceph-common python3-boto3  # the S3 store's peer (tests/peers/ceph-rgw.sh) and an independent S3 client
   # npm packages (lexicons, the portal), and the browser the portal's tests drive (Playwright)
   nodejs chromium fonts-dejavu-core
 )
@@ -64,4 +65,8 @@ for svc in kamailio rtpengine-daemon janus prometheus; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
 done
+# Ceph's packages enable its systemd targets; the tests run their own daemons (tests/peers/).
+if printf '%s\n' "${missing[@]}" | grep -qx ceph-mon && command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now ceph.target ceph-mon.target ceph-osd.target ceph-radosgw.target >/dev/null 2>&1 || true
+fi
 npm_packages

@@ -109,6 +109,7 @@ Status use_configured_store(const Env& env, archive::ArchiveOptions& o, bool wri
   s.spool_dir = c.archive_s3_spool_dir.empty() ? o.root + "/spool" : c.archive_s3_spool_dir;
   s.part_size = static_cast<uint64_t>(c.archive_s3_part_size_mb) << 20;
   s.upload = writer;
+  s.require_object_lock = writer;  // only the writer puts objects there
   auto store = archive::open_s3_store(s);
   if (!store) return store.error();
   o.store = std::move(store).value();

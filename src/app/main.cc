@@ -33,7 +33,9 @@ int run(int argc, char** argv) {
   CLI::App app{"Verbatim: open, policy-based compliance recording"};
   app.require_subcommand(1);
   std::string config_file, data_dir, log_format, log_level;
-  app.add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--config", config_file, "TOML configuration file (or VERBATIM_CONFIG)")
+      ->envname("VERBATIM_CONFIG")
+      ->check(CLI::ExistingFile);
   app.add_option("--data-dir", data_dir, "data directory (default ./var, or VERBATIM_DATA_DIR)");
   app.add_option("--log-format", log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));

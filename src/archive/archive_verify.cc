@@ -283,7 +283,12 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
   }
   // Files nobody registered.
   auto keys = store_->list();
-  if (!keys) return keys.error();
+  if (!keys) {
+    // The store itself is unreadable (a bucket removed behind the archive's back): a finding,
+    // so that every object it costs is named too.
+    findings.push_back({"object store", "cannot be listed: " + keys.error().message});
+    return findings;
+  }
   for (const std::string& rel : keys.value()) {
     if (!catalog_paths.count(rel))
       findings.push_back({"file " + rel, "extra object file not in the catalog (inserted)"});

@@ -311,7 +311,9 @@ Status S3Client::create_bucket(bool object_lock) const {
 Result<S3LockConfig> S3Client::lock_configuration() const {
   auto r = send("GET", "", {{"object-lock", ""}}, {}, "");
   if (!r) return r.error();
-  if (r.value().status == 404) return S3LockConfig{};
+  if (r.value().status == 404 && parse_s3_error(r.value().body).code != "NoSuchBucket") {
+    return S3LockConfig{};
+  }
   if (r.value().status != 200)
     return failure("reading the Object Lock configuration of", "", r.value());
   return parse_s3_lock_configuration(r.value().body);

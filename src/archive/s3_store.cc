@@ -538,9 +538,22 @@ Result<std::shared_ptr<S3ObjectStore>> open_s3_store(const S3StoreOptions& optio
   auto client = S3Client::make(o.s3);
   if (!client) return client.error();
   if (o.require_object_lock) {
-    auto lock = client.value().lock_configuration();
-    if (!lock) return lock.error();
-    if (!lock.value().enabled) {
+    // One quick attempt: a store out of reach must not stop recording into the spool (nor a
+    // restart during an outage), but a store that answers must have Object Lock.
+    S3Config quick = o.s3;
+    quick.attempts = 1;
+    quick.timeout = std::min<std::chrono::milliseconds>(quick.timeout, std::chrono::seconds(5));
+    auto probe = S3Client::make(quick).value().lock_configuration();
+    const bool unreachable =
+        !probe && (probe.error().message.find("answered HTTP") == std::string::npos ||
+                   probe.error().message.find("answered HTTP 5") != std::string::npos);
+    if (unreachable) {
+      spdlog::warn("archive: the S3 store is out of reach ({}); recording goes to the spool {} "
+                   "until it is back",
+                   probe.error().message, o.spool_dir);
+    } else if (!probe) {
+      return probe.error();
+    } else if (!probe.value().enabled) {
       return make_error(ErrorCode::kFailedPrecondition,
                         "bucket " + o.s3.bucket + " at " + o.s3.endpoint +
                             " does not have Object Lock enabled: recordings there could be "

@@ -254,7 +254,7 @@ class RecorderTestCase(VerbatimTestCase):
         super().setUp()
         self.log = None
 
-    def start_recorder(self, settings=None, flush_ms=200):
+    def start_recorder(self, settings=None, flush_ms=200, extra_toml=""):
         """Starts `serve --roles recorder` with [recorder] settings over the test defaults; returns
         the process and its SIP port."""
         base = free_port_block()
@@ -266,6 +266,7 @@ class RecorderTestCase(VerbatimTestCase):
             f.write(f"[archive]\nflush_interval_ms = {flush_ms}\nmin_free_mb = 0\n[recorder]\n")
             for k, v in values.items():
                 f.write(f"{k} = {json.dumps(v)}\n")
+            f.write(extra_toml)
         self.log = os.path.join(self.tmp, f"recorder-{len(self.servers)}.log")
         err = open(self.log, "a")
         p = subprocess.Popen([BIN, "--config", cfg, "serve", "--roles", "recorder"], stdout=subprocess.PIPE,
