@@ -12,7 +12,7 @@ CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Re
 cmake --build "$BUILD" -j "$(nproc)" --target cmdlet_fuzz csv_fuzz party_fuzz object_fuzz treehead_fuzz \
   package_fuzz sip_message_fuzz sip_uri_fuzz sdp_fuzz multipart_fuzz rs_metadata_fuzz rtp_fuzz \
   rtp_stream_fuzz playback_fuzz live_mix_fuzz registrar_fuzz gateway_context_fuzz transcript_fuzz party_keys_fuzz \
-  cpim_fuzz video_fuzz stun_fuzz transcoder_fuzz
+  cpim_fuzz video_fuzz stun_fuzz transcoder_fuzz s3_reply_fuzz
 mkdir -p "$BUILD/artifacts"
 # One fuzzer per core at a time: each target still runs SECONDS on its own core.
 run_one() {
@@ -41,7 +41,7 @@ run_one() {
 }
 targets=(cmdlet csv party object treehead package sip_message sip_uri sdp multipart rs_metadata rtp
   rtp_stream playback live_mix registrar gateway_context transcript party_keys cpim video stun
-  transcoder)
+  transcoder s3_reply)
 parallel=$(nproc)
 for target in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done

@@ -69,8 +69,9 @@ class Exposition {
 
 bool is_counter(const std::string& key) {
   // Totals only grow; the rest are levels.
-  static constexpr std::string_view kGauges[] = {"sessionsActive", "streamsActive", "maxSessions",
-                                                 "portsFree", "draining"};
+  static constexpr std::string_view kGauges[] = {
+      "sessionsActive", "streamsActive",  "maxSessions",  "portsFree",
+      "draining",       "s3SpoolObjects", "s3SpoolBytes", "s3StoreUp"};
   for (auto g : kGauges) {
     if (key == g) return false;
   }

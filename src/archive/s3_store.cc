@@ -548,9 +548,10 @@ Result<std::shared_ptr<S3ObjectStore>> open_s3_store(const S3StoreOptions& optio
         !probe && (probe.error().message.find("answered HTTP") == std::string::npos ||
                    probe.error().message.find("answered HTTP 5") != std::string::npos);
     if (unreachable) {
-      spdlog::warn("archive: the S3 store is out of reach ({}); recording goes to the spool {} "
-                   "until it is back",
-                   probe.error().message, o.spool_dir);
+      spdlog::warn(
+          "archive: the S3 store is out of reach ({}); recording goes to the spool {} "
+          "until it is back",
+          probe.error().message, o.spool_dir);
     } else if (!probe) {
       return probe.error();
     } else if (!probe.value().enabled) {

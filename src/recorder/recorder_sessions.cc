@@ -12,6 +12,7 @@
 #include <boost/asio/ip/network_v4.hpp>
 #include <boost/asio/ip/network_v6.hpp>
 
+#include "archive/s3_store.h"
 #include "common/clock.h"
 
 #include "common/cidr.h"
@@ -306,27 +307,37 @@ json Recorder::status() const {
       for (const auto& [state, n] : c.value()) jobs[state] = n;
     }
   }
-  return {{"sessionsActive", sessions_.size()},
-          {"streamsActive", streams},
-          {"maxSessions", options_.max_sessions},
-          {"portsFree", ports_.available()},
-          {"draining", draining_},
-          {"sessionsStarted", m.sessions_started},
-          {"sessionsCompleted", m.sessions_completed},
-          {"sessionsPartial", m.sessions_partial},
-          {"streamsStarted", m.streams_started},
-          {"packets", m.packets},
-          {"rtcpPackets", m.rtcp},
-          {"bytesReceived", m.bytes_received},
-          {"evidenceBytes", m.evidence_bytes},
-          {"foreignDropped", m.foreign_dropped},
-          {"duplicatesDropped", m.duplicates_dropped},
-          {"packetsLost", m.packets_lost},
-          {"writeErrors", m.write_errors},
-          {"untrustedGatewayHeaders", m.untrusted_headers},
-          {"refused", m.refused},
-          {"playbackJobs", jobs},
-          {"updatedAt", format_iso8601_ms(std::chrono::system_clock::now())}};
+  json out = {{"sessionsActive", sessions_.size()},
+              {"streamsActive", streams},
+              {"maxSessions", options_.max_sessions},
+              {"portsFree", ports_.available()},
+              {"draining", draining_},
+              {"sessionsStarted", m.sessions_started},
+              {"sessionsCompleted", m.sessions_completed},
+              {"sessionsPartial", m.sessions_partial},
+              {"streamsStarted", m.streams_started},
+              {"packets", m.packets},
+              {"rtcpPackets", m.rtcp},
+              {"bytesReceived", m.bytes_received},
+              {"evidenceBytes", m.evidence_bytes},
+              {"foreignDropped", m.foreign_dropped},
+              {"duplicatesDropped", m.duplicates_dropped},
+              {"packetsLost", m.packets_lost},
+              {"writeErrors", m.write_errors},
+              {"untrustedGatewayHeaders", m.untrusted_headers},
+              {"refused", m.refused},
+              {"playbackJobs", jobs},
+              {"updatedAt", format_iso8601_ms(std::chrono::system_clock::now())}};
+  // Objects on S3: what waits in the local spool for upload, and whether the store answers.
+  if (const auto* s3 = dynamic_cast<const archive::S3ObjectStore*>(&archive_.store())) {
+    const auto spool = s3->spool_state();
+    out["s3SpoolObjects"] = spool.waiting;
+    out["s3SpoolBytes"] = spool.waiting_bytes;
+    out["s3Uploaded"] = spool.uploaded;
+    out["s3StoreUp"] = spool.last_error.empty();
+    if (!spool.last_error.empty()) out["s3LastError"] = spool.last_error;
+  }
+  return out;
 }
 
 void Recorder::write_status() const {

@@ -103,6 +103,13 @@ class S3ArchiveTest(RecorderTestCase):
         self.assertTrue(wait_until(lambda: self.show(rec)["status"] != "recording", 30))
         return rec
 
+    def status(self):
+        try:
+            with open(os.path.join(self.data, "recorder-status.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
     def bucket_keys(self, bucket):
         out = self.s3.list_objects_v2(Bucket=bucket)
         return sorted(o["Key"] for o in out.get("Contents", []))
@@ -152,9 +159,15 @@ class S3ArchiveTest(RecorderTestCase):
         second = self.record_call(port, "second")
         self.assertIn(self.show(second)["status"], ("complete", "partial"))
         self.assertTrue(self.outbox(), "the second call waits in the spool")
+        # The recorder's status (and /metrics) says so: verbatim_recorder_s3_store_up 0.
+        self.assertTrue(wait_until(lambda: self.status().get("s3StoreUp") is False, 30), self.status())
+        self.assertGreater(self.status()["s3SpoolObjects"], 0)
+        self.assertIn("127.0.0.1", self.status()["s3LastError"])
         self.assertGreater(len(self.object_bytes(second, "evidence-pcap")), 10000)
         self.start_rgw()
         self.assertTrue(wait_until(lambda: not self.outbox(), 120), self.outbox())
+        self.assertTrue(wait_until(lambda: self.status().get("s3StoreUp") is True, 30), self.status())
+        self.assertEqual(self.status()["s3SpoolObjects"], 0)
         want = set(objects) | {o["id"] for o in self.show(second)["objects"]}
         got = {k.split("/")[-1][:-4] for k in self.bucket_keys(bucket)}
         self.assertEqual(got, want)
