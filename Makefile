@@ -38,7 +38,7 @@ test: build
 bench: bootstrap
 	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision bench_archive bench_sip_parse \
-	  bench_playback bench_conference_mix bench_webrtc
+	  bench_playback bench_conference_mix bench_webrtc bench_s3
 	@taskset -c 1 build-bench/bench_conference_mix --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_playback --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_sip_parse
@@ -46,6 +46,7 @@ bench: bootstrap
 	@cmake --build build-bench -j $(JOBS) --target vb_sip_peer
 	@python3 bench/sip_load.py build-bench
 	@taskset -c 1 build-bench/bench_archive
+	@build-bench/bench_s3
 	@taskset -c 1 build-bench/bench_policy_decision --benchmark_counters_tabular=true
 	@cmake --build build-bench -j $(JOBS) --target verbatim bench_recorder_load
 	@build-bench/bench_recorder_load --bin build-bench/verbatim --work /tmp/vb_recorder_load

@@ -76,7 +76,7 @@ mon data = $DIR/mon
 [osd.0]
 osd data = $DIR/osd
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = 4294967296
 osd class load list = *
 osd class default list = *
 [client.rgw.v]
