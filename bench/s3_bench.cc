@@ -1,5 +1,5 @@
-// The archive's objects on S3 (Ceph's radosgw, started by this binary on loopback through
-// tests/peers/ceph-rgw.sh) against the same archive on local files, in the same run: recordings
+// The archive's objects on S3 (Ceph's radosgw, started by this binary on loopback:
+// CephRgwPeer) against the same archive on local files, in the same run: recordings
 // of one object each are created, written (4 MiB, or 40 MiB for multipart), sealed and made
 // durable where they live. For S3 that means uploaded, checksum-checked and locked (the spool's
 // outbox empty), which is what bounds how fast a recorder can hand recordings to the store.
@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "archive/archive.h"
+#include "archive/ceph_rgw_peer.h"
 #include "archive/s3_store.h"
 
 namespace verbatim::archive {
@@ -133,26 +134,13 @@ BENCHMARK(BM_S3ObjectLock)
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
-  const std::string dir = "/tmp/vb_s3_bench_ceph_" + std::to_string(::getpid());
-  const std::string script = std::string(VERBATIM_SOURCE_DIR) + "/tests/peers/ceph-rgw.sh";
-  FILE* p = ::popen((script + " start " + dir).c_str(), "r");
-  std::string out;
-  std::array<char, 512> buf{};
-  while (p && std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  if (!p || ::pclose(p) != 0) {
-    std::fprintf(stderr, "could not start Ceph (tests/peers/ceph-rgw.sh): %s\n", out.c_str());
+  verbatim::archive::CephRgwPeer ceph;
+  if (ceph.exit_status() != 0) {
+    std::fprintf(stderr, "could not start Ceph (tests/peers/ceph-rgw.sh): %s\n",
+                 ceph.output().c_str());
     return 1;
   }
-  std::istringstream lines(out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-    if (k == "RGW_URL") verbatim::archive::g_s3.endpoint = v;
-    if (k == "S3_ACCESS_KEY") verbatim::archive::g_s3.access_key = v;
-    if (k == "S3_SECRET_KEY") verbatim::archive::g_s3.secret_key = v;
-  }
+  verbatim::archive::g_s3 = ceph.s3();
   {
     // The cluster's first bucket and object create its pools: not part of any measure.
     verbatim::archive::S3Config c = verbatim::archive::g_s3;
@@ -166,6 +154,5 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  (void)std::system((script + " stop " + dir).c_str());
   return 0;
 }

@@ -125,7 +125,12 @@ std::string s3_query_string(const std::vector<std::pair<std::string, std::string
   for (const auto& [k, v] : query) q.emplace_back(s3_uri_encode(k, false), s3_uri_encode(v, false));
   std::sort(q.begin(), q.end());
   std::string out;
-  for (const auto& [k, v] : q) out += (out.empty() ? "" : "&") + k + "=" + v;
+  for (const auto& [k, v] : q) {
+    if (!out.empty()) out += '&';
+    out += k;
+    out += '=';
+    out += v;
+  }
   return out;
 }
 
@@ -137,7 +142,10 @@ std::string sigv4_authorization(const SigV4Request& r, const std::string& access
   std::sort(headers.begin(), headers.end());
   std::string canonical_headers, signed_headers;
   for (const auto& [k, v] : headers) {
-    canonical_headers += k + ":" + v + "\n";
+    canonical_headers += k;
+    canonical_headers += ':';
+    canonical_headers += v;
+    canonical_headers += '\n';
     signed_headers += (signed_headers.empty() ? "" : ";") + k;
   }
   const std::string canonical = r.method + "\n" + r.canonical_uri + "\n" +
@@ -255,6 +263,11 @@ Result<HttpResponse> S3Client::send(const std::string& method, const std::string
   const std::string uri = "/" + s3_uri_encode(config_.bucket, false) +
                           (key.empty() ? "" : "/" + s3_uri_encode(key, true));
   const std::string qs = s3_query_string(query);
+  std::string target = uri;
+  if (!qs.empty()) {
+    target += '?';
+    target += qs;
+  }
   const std::string payload = sha256_hex_of(body);
   headers.emplace_back("Host", url_.authority());
   headers.emplace_back("x-amz-content-sha256", payload);
@@ -264,7 +277,7 @@ Result<HttpResponse> S3Client::send(const std::string& method, const std::string
   for (int attempt = 1; attempt <= config_.attempts; ++attempt) {
     HttpRequest req;
     req.method = method;
-    req.target = uri + (qs.empty() ? "" : "?" + qs);
+    req.target = target;
     req.headers = headers;
     req.headers.emplace_back("x-amz-date", amz_now());
     SigV4Request sig{method,        uri, query, req.headers, payload, req.headers.back().second,

@@ -1,5 +1,5 @@
 // The S3 object store against a real one: a one-node Ceph cluster with the RADOS Gateway that
-// this binary starts once for all its tests (tests/peers/ceph-rgw.sh) and stops at the end. Exits
+// this binary starts once for all its tests (CephRgwPeer) and stops at the end. Exits
 // 77 (skipped) when Ceph is not installed.
 #include "archive/s3_store.h"
 
@@ -13,33 +13,18 @@
 #include <gtest/gtest.h>
 
 #include "archive/archive.h"
+#include "archive/ceph_rgw_peer.h"
 #include "common/clock.h"
 #include "common/test_dir.h"
 
 namespace verbatim::archive {
 namespace {
 
-struct Rgw {
-  std::string url, key, secret;
-};
-Rgw g_rgw;  // NOLINT: set once by main before the tests run
-
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  std::array<char, 512> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  *status = ::pclose(p);
-  return out;
-}
+S3Config g_rgw;  // NOLINT: set once by main before the tests run
 
 S3Config config(const std::string& bucket) {
-  S3Config c;
-  c.endpoint = g_rgw.url;
+  S3Config c = g_rgw;
   c.bucket = bucket;
-  c.access_key = g_rgw.key;
-  c.secret_key = g_rgw.secret;
   c.timeout = std::chrono::seconds(20);
   return c;
 }
@@ -288,31 +273,15 @@ TEST(S3Store, AnArchiveOnS3RecordsVerifiesAndMirrorsRetentionAndHolds) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / ("vb_ceph_" + std::to_string(::getpid()))).string();
-  const std::string script = std::string(VERBATIM_SOURCE_DIR) + "/tests/peers/ceph-rgw.sh";
-  int status = 0;
-  const std::string out = verbatim::archive::run(script + " start " + dir, &status);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+  verbatim::archive::CephRgwPeer ceph;
+  if (ceph.exit_status() == 77) {
     std::printf("SKIPPED: Ceph is not installed (scripts/bootstrap.sh installs it)\n");
     return 77;
   }
-  if (status != 0) {
-    std::fprintf(stderr, "could not start Ceph:\n%s\n", out.c_str());
-    (void)verbatim::archive::run(script + " stop " + dir, &status);
+  if (ceph.exit_status() != 0) {
+    std::fprintf(stderr, "could not start Ceph:\n%s\n", ceph.output().c_str());
     return 1;
   }
-  std::istringstream lines(out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-    if (k == "RGW_URL") verbatim::archive::g_rgw.url = v;
-    if (k == "S3_ACCESS_KEY") verbatim::archive::g_rgw.key = v;
-    if (k == "S3_SECRET_KEY") verbatim::archive::g_rgw.secret = v;
-  }
-  const int rc = RUN_ALL_TESTS();
-  (void)verbatim::archive::run(script + " stop " + dir, &status);
-  return rc;
+  verbatim::archive::g_rgw = ceph.s3();
+  return RUN_ALL_TESTS();
 }
