@@ -367,6 +367,16 @@ Result<SealedObject> recover_object(ObjectStore& store, const std::string& objec
         auto h = sha256_of(r.source());
         if (!h) return h.error();
         s.stored_sha256 = h.value();
+        // Sealed, but the crash may have come before the store took the commit (the S3 spool
+        // moves a committed object to its upload queue): commit it again. A store that has it
+        // committed already says so.
+        reader.value().reset();
+        auto again = store.resume(object_key, s.stored_size);
+        if (again) {
+          VB_TRY(again.value()->commit());
+        } else if (again.error().code != ErrorCode::kAlreadyExists) {
+          return again.error();
+        }
         return s;
       }
       return corrupt(path, "data follows the final chunk; refusing to recover");

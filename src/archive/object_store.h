@@ -10,7 +10,8 @@
 //                 makes the object final and durable
 //   open(key)     random-access reads (playback seeks, chunk-wise verification)
 //   resume(key)   recovery only: cuts an object that was never committed at `size` and
-//                 reopens it for appending the final chunk
+//                 reopens it for appending the final chunk (kAlreadyExists for an object the
+//                 store holds as committed and will not reopen)
 //   remove(key)   disposal only, after the data key was destroyed (crypto-shredding)
 //   extend_retention(key, until), set_legal_hold(key, on)
 //                 the archive's retention and holds, mirrored where the store enforces them

@@ -227,7 +227,7 @@ class S3Store final : public S3ObjectStore {
     auto e = open_->exists(key);
     if (!e) return e.error();
     if (!e.value()) {
-      return make_error(ErrorCode::kFailedPrecondition,
+      return make_error(ErrorCode::kAlreadyExists,
                         describe(key) + " was committed; a committed object is never cut");
     }
     auto file = open_->resume(key, size);
@@ -243,7 +243,13 @@ class S3Store final : public S3ObjectStore {
         return make_error(ErrorCode::kFailedPrecondition,
                           describe(key) + " is being uploaded; remove it afterwards");
       }
-      queue_.erase(std::remove(queue_.begin(), queue_.end(), key), queue_.end());
+      const auto gone = std::remove(queue_.begin(), queue_.end(), key);
+      if (gone != queue_.end()) {
+        std::error_code ec;
+        queued_bytes_ -=
+            std::min<uint64_t>(queued_bytes_, fs::file_size(spool_ / "outbox" / key, ec));
+      }
+      queue_.erase(gone, queue_.end());
     }
     VB_TRY(open_->remove(key));
     VB_TRY(outbox_->remove(key));

@@ -228,6 +228,33 @@ TEST(S3Store, KeepsRecordingIntoTheSpoolWhileTheStoreIsOutOfReach) {
   }
 }
 
+// A crash before the commit: the object stays in the spool's open folder; recovery cuts it,
+// appends, commits, and it is uploaded like any other. A committed one cannot be reopened.
+TEST(S3Store, AnObjectLeftOpenByACrashIsUploadedOnceRecoveryCommitsIt) {
+  TestDir dir("vb_s3");
+  S3Client bucket = locked_bucket("crash");
+  const std::string until = future(std::chrono::hours(24));
+  {
+    auto store = store_on(bucket, dir / "spool").value();
+    auto sink = store->create("dd/open.vbo", until).value();
+    ASSERT_TRUE(sink->append(std::span(reinterpret_cast<const uint8_t*>("0123456789"), 10)));
+    ASSERT_TRUE(sink->sync());
+  }  // "crash": never committed
+  auto store = store_on(bucket, dir / "spool").value();
+  EXPECT_TRUE(store->wait_uploaded(std::chrono::milliseconds(100))) << "nothing queued";
+  EXPECT_FALSE(bucket.head("archive/dd/open.vbo").value());
+  auto resumed = store->resume("dd/open.vbo", 4);
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  ASSERT_TRUE(resumed.value()->append(std::span(reinterpret_cast<const uint8_t*>("end"), 3)));
+  ASSERT_TRUE(resumed.value()->commit());
+  ASSERT_TRUE(store->wait_uploaded(std::chrono::seconds(30))) << store->spool_state().last_error;
+  EXPECT_EQ(read_all(*store, "dd/open.vbo"), "0123end");
+  EXPECT_EQ(bucket.head("archive/dd/open.vbo").value()->lock_mode, "COMPLIANCE");
+  auto again = store->resume("dd/open.vbo", 0);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
+}
+
 TEST(S3Store, AnArchiveOnS3RecordsVerifiesAndMirrorsRetentionAndHolds) {
   TestDir dir("vb_s3");
   S3Client bucket = locked_bucket("archive");
