@@ -105,7 +105,11 @@ TEST(S3Client, RefusesIncompleteConfiguration) {
 }
 
 TEST(S3Client, GivesUpOnAnUnreachableStoreAfterItsAttempts) {
-  S3Config c{"http://127.0.0.1:9", "b", "us-east-1", "a", "s"};
+  S3Config c;
+  c.endpoint = "http://127.0.0.1:9";
+  c.bucket = "b";
+  c.access_key = "a";
+  c.secret_key = "s";
   c.attempts = 3;
   c.first_backoff = std::chrono::milliseconds(1);
   c.timeout = std::chrono::milliseconds(500);
