@@ -309,7 +309,9 @@ Error S3Client::failure(const std::string& what, const std::string& key,
       what + " " + describe(key) + ": the object store answered HTTP " + std::to_string(r.status);
   if (!e.code.empty()) text += " " + e.code;
   if (!e.message.empty()) text += " (" + e.message + ")";
-  return Error{code, text};
+  Error out{code, text};
+  out.status = r.status;  // the store answered: its HTTP status (0 when it did not answer)
+  return out;
 }
 
 Status S3Client::create_bucket(bool object_lock) const {

@@ -152,7 +152,7 @@ class S3Client {
   explicit S3Client(S3Config config, HttpUrl url)
       : config_(std::move(config)), url_(std::move(url)) {}
   // kIo (or kFailedPrecondition for 403, kNotFound for 404) naming the operation, the object and
-  // the store's own code and message.
+  // the store's own code and message; Error::status is the HTTP status.
   Error failure(const std::string& what, const std::string& key, const HttpResponse& r) const;
   S3Config config_;
   HttpUrl url_;

@@ -550,9 +550,7 @@ Result<std::shared_ptr<S3ObjectStore>> open_s3_store(const S3StoreOptions& optio
     quick.attempts = 1;
     quick.timeout = std::min<std::chrono::milliseconds>(quick.timeout, std::chrono::seconds(5));
     auto probe = S3Client::make(quick).value().lock_configuration();
-    const bool unreachable =
-        !probe && (probe.error().message.find("answered HTTP") == std::string::npos ||
-                   probe.error().message.find("answered HTTP 5") != std::string::npos);
+    const bool unreachable = !probe && (probe.error().status == 0 || probe.error().status >= 500);
     if (unreachable) {
       spdlog::warn(
           "archive: the S3 store is out of reach ({}); recording goes to the spool {} "
