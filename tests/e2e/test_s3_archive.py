@@ -101,6 +101,16 @@ class S3ArchiveTest(RecorderTestCase):
         self.assertEqual(p.returncode, 0, err)
         rec = self.recording_of(call_id)
         self.assertTrue(wait_until(lambda: self.show(rec)["status"] != "recording", 30))
+        # Its jobs (the playback file) add objects of their own after the call: wait for them,
+        # so that the recording's list of objects is final.
+        jobs = []
+
+        def settled():
+            nonlocal jobs
+            r = self.run_vb("jobs", "list", "--json", check=0)
+            jobs = [j for j in (json.loads(r.stdout) if r.returncode == 0 else []) if j["recording"] == rec]
+            return jobs and all(j["state"] in ("done", "failed") for j in jobs)
+        self.assertTrue(wait_until(settled, 120), jobs)
         return rec
 
     def status(self):
