@@ -14,12 +14,14 @@ PACKAGES=(
   libboost-dev libssl-dev libsodium-dev libsqlite3-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev robin-map-dev libarchive-dev libc-ares-dev libpugixml-dev
   libsrtp2-dev libopus-dev libogg-dev libspandsp-dev libspeexdsp-dev libopusfile-dev libsndfile1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
+  libp11-kit-dev  # PKCS#11 (the archive's keys in an HSM): its header
   libavformat-dev libavcodec-dev libavutil-dev  # the recorder's video playback files (WebM, MP4)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libsofia-sip-ua-dev sip-tester kamailio baresip-core tcpdump opus-tools espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts rtpengine-daemon python3 python3-yaml curl stunnel4 openssl
   prometheus  # promtool: lints /metrics and tests the sample alerting rules
   ffmpeg  # meetings' video and screen share in the tests come from its VP8 and H.264 encoders
   janus   # the meeting audio benchmark's peer (its AudioBridge), started by bench/meeting_audio.py
+  softhsm2  # the HSM of the tests (a PKCS#11 token in a directory of their own)
   ceph-mon ceph-osd radosgw ceph-common python3-boto3  # the S3 store's peer (tests/peers/ceph-rgw.sh) and an independent S3 client
   # npm packages (lexicons, the portal), and the browser the portal's tests drive (Playwright)
   nodejs chromium fonts-dejavu-core

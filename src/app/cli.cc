@@ -1,8 +1,11 @@
 #include "app/cli.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -86,10 +89,49 @@ Status read_s3_credentials(const std::string& file, archive::S3Config& s3) {
   }
   return ok_status();
 }
+
+// The HSM of [archive.hsm], its PIN from an owner-only file or VERBATIM_HSM_PIN.
+Status use_configured_hsm(const Config& c, archive::ArchiveOptions& o) {
+  if (c.archive_hsm_module.empty()) return ok_status();
+  o.hsm.module = c.archive_hsm_module;
+  o.hsm.token = c.archive_hsm_token;
+  o.hsm.master_key_label = c.archive_hsm_master_key_label;
+  o.hsm.signing_key_label = c.archive_hsm_signing_key_label;
+  if (c.archive_hsm_pin_file.empty()) {
+    const char* pin = std::getenv("VERBATIM_HSM_PIN");
+    if (!pin || !*pin) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "archive.hsm: set pin_file, or the PIN in VERBATIM_HSM_PIN");
+    }
+    o.hsm.pin = pin;
+    return ok_status();
+  }
+  struct stat st {};
+  if (::stat(c.archive_hsm_pin_file.c_str(), &st) != 0) {
+    return make_error(ErrorCode::kIo, "cannot read archive.hsm.pin_file " + c.archive_hsm_pin_file +
+                                          ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "archive.hsm.pin_file " + c.archive_hsm_pin_file +
+                          " may be read by group or others; run: chmod 600 " +
+                          c.archive_hsm_pin_file);
+  }
+  std::ifstream in(c.archive_hsm_pin_file);
+  std::getline(in, o.hsm.pin);
+  while (!o.hsm.pin.empty() && (o.hsm.pin.back() == '\r' || o.hsm.pin.back() == ' '))
+    o.hsm.pin.pop_back();
+  if (o.hsm.pin.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "archive.hsm.pin_file " + c.archive_hsm_pin_file + " is empty");
+  }
+  return ok_status();
+}
 }  // namespace
 
 Status use_configured_store(const Env& env, archive::ArchiveOptions& o, bool writer) {
   const Config& c = env.config;
+  VB_TRY(use_configured_hsm(c, o));
   if (c.archive_s3_endpoint.empty()) return ok_status();
   archive::S3StoreOptions s;
   s.s3.endpoint = c.archive_s3_endpoint;

@@ -77,7 +77,8 @@ Result<std::unique_ptr<policy::PolicyService>> open_service(Env& env);
 
 // The archive's options from the configuration; `master_key`: a file, or empty for the default.
 archive::ArchiveOptions archive_options(const Env& env, const std::string& master_key);
-// Puts the configured object store into `o` ([archive.s3], or nothing for local files). Only the
+// Puts the configured object store into `o` ([archive.s3], or nothing for local files), and the
+// configured HSM ([archive.hsm], the keys in a PKCS#11 token). Only the
 // archive's writer uploads the S3 spool (`writer`); others read it and the bucket.
 Status use_configured_store(const Env& env, archive::ArchiveOptions& o, bool writer);
 // Who opens the archive: its one writer (the recorder, an import; creates it on first use), or a

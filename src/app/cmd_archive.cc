@@ -75,6 +75,28 @@ int replace_signing_key(Env& env, const ArchiveArgs& a) {
   return kExitOk;
 }
 
+int move_keys_to_hsm(Env& env, const ArchiveArgs& a) {
+  const std::string who = default_actor();
+  archive::ArchiveOptions o = archive_options(env, a.master_key);
+  if (auto st = use_configured_store(env, o, false); !st)
+    return fail(kExitFinding, st.error().message);
+  if (!o.hsm.enabled()) {
+    return fail(kExitUsage, "configure the HSM first ([archive.hsm] in the configuration)");
+  }
+  o.moving_to_hsm = true;
+  auto ar = archive::Archive::open(o, env.clock, who);
+  if (!ar) return fail(kExitFinding, ar.error().message);
+  auto n = ar.value()->move_keys_to_hsm(who);
+  if (!n) return fail(kExitFinding, n.error().message);
+  std::cout << "re-wrapped " << n.value() << " data keys under the HSM's master key '"
+            << o.hsm.master_key_label << "'; heads are signed by its key '"
+            << o.hsm.signing_key_label << "' from now on (public key "
+            << archive::hex(ar.value()->ledger().public_key()) << ", in "
+            << (o.signing_key_file.empty() ? o.root + "/signing.key" : o.signing_key_file)
+            << ".pub). The key files are deleted: destroy their backups too.\n";
+  return kExitOk;
+}
+
 int archive_import(archive::Archive& ar, const ArchiveArgs& a, const std::string& who) {
   auto meta = nlohmann::json::parse(a.metadata, nullptr, false);
   if (meta.is_discarded() || !meta.is_object())
@@ -412,6 +434,11 @@ void add_archive_commands(CLI::App& app, Commands& commands) {
       "after the signing key was lost for good: a new one, recorded in the ledger");
   rekey->add_option("--reason", aa->reason, "why (kept in the ledger)")->required();
   commands.on(rekey, [aa](Env& env) { return replace_signing_key(env, *aa); });
+  auto* to_hsm = arch->add_subcommand(
+      "move-keys-to-hsm",
+      "move an archive's master and signing keys from files into the configured HSM "
+      "([archive.hsm]); the recorder must be stopped");
+  commands.on(to_hsm, [aa](Env& env) { return move_keys_to_hsm(env, *aa); });
   auto* edit = arch->add_subcommand(
       "edit-metadata", "replace a recording's metadata (a new version; every version is kept)");
   edit->add_option("recording", aa->recording)->required();

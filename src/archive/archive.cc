@@ -167,29 +167,70 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     if (!store) return store.error();
     a->store_ = std::move(store).value();
   }
-  auto master =
-      fs::exists(a->options_.master_key_file) || a->options_.read_only || a->options_.shared
-          ? load_master_key(a->options_.master_key_file)
-          : create_master_key(a->options_.master_key_file);
-  if (!master) return master.error();
-  a->master_ = master.value();
+  // With an HSM, both keys are the token's; an archive that cannot reach it does not open (T38:
+  // no recording is made, rather than one the archive could not encrypt or sign).
+  std::shared_ptr<Hsm> hsm;
+  if (a->options_.hsm.enabled()) {
+    auto h = Hsm::open(a->options_.hsm);
+    if (!h) {
+      return make_error(h.error().code, "the archive's keys are in an HSM that cannot be used (" +
+                                            h.error().message + "); nothing is recorded until " +
+                                            "it can");
+    }
+    hsm = std::move(h).value();
+  }
+  const bool new_archive = !fs::exists(a->options_.root + "/archive.db");
+  const bool moving = hsm && a->options_.moving_to_hsm;
+  // Moving to the HSM: the data keys may be under the file's key or (an interrupted move) the
+  // token's already; the check against the catalog below takes the one they are under.
+  std::optional<MasterKey> moved_master;
+  if (moving) {
+    auto in_hsm = hsm_master_key(hsm, false);
+    if (in_hsm) moved_master = in_hsm.value();
+    if (!fs::exists(a->options_.master_key_file) && moved_master) {
+      a->master_ = *moved_master;
+    } else {
+      auto file = load_master_key(a->options_.master_key_file);
+      if (!file) return file.error();
+      a->master_ = file.value();
+    }
+  } else {
+    auto master =
+        hsm ? hsm_master_key(hsm, new_archive && !a->options_.read_only && !a->options_.shared)
+        : fs::exists(a->options_.master_key_file) || a->options_.read_only || a->options_.shared
+            ? load_master_key(a->options_.master_key_file)
+            : create_master_key(a->options_.master_key_file);
+    if (!master) return master.error();
+    a->master_ = master.value();
+  }
   if (a->options_.read_only) {
     auto pk = load_public_key(a->options_.signing_key_file + ".pub");
     if (!pk) return pk.error();
     a->signing_.public_key = pk.value();  // no secret key: cannot sign
   }
-  const bool have_signing_key = fs::exists(a->options_.signing_key_file);
+  std::optional<SigningKey> hsm_signing;
+  if (hsm && !a->options_.read_only) {
+    auto found = find_hsm_signing_key(hsm);
+    if (!found) return found.error();
+    hsm_signing = std::move(found).value();
+  }
+  const std::string signing_key_name =
+      hsm ? "'" + a->options_.hsm.signing_key_label + "' (" + hsm->describe() + ")"
+          : a->options_.signing_key_file;
+  const bool have_signing_key =
+      hsm_signing.has_value() || ((!hsm || moving) && fs::exists(a->options_.signing_key_file));
   if (a->options_.replace_lost_signing_key && a->options_.replacement_reason.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "say why the signing key is replaced (--reason): it goes into the ledger");
   }
   if (!a->options_.read_only && have_signing_key) {
     if (a->options_.replace_lost_signing_key) {
-      return make_error(ErrorCode::kFailedPrecondition,
-                        "the signing key " + a->options_.signing_key_file +
-                            " is present: there is no lost key to replace");
+      return make_error(
+          ErrorCode::kFailedPrecondition,
+          "the signing key " + signing_key_name + " is present: there is no lost key to replace");
     }
-    auto signing = load_signing_key(a->options_.signing_key_file);
+    auto signing = hsm_signing ? Result<SigningKey>(*hsm_signing)
+                               : load_signing_key(a->options_.signing_key_file);
     if (!signing) return signing.error();
     a->signing_ = signing.value();
   }
@@ -209,7 +250,7 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
   }
   if (a->options_.shared && !have_signing_key) {
     return make_error(ErrorCode::kFailedPrecondition,
-                      "the archive's signing key " + a->options_.signing_key_file +
+                      "the archive's signing key " + signing_key_name +
                           " is missing: the writer (the recorder) reports what to do");
   }
   if (!a->options_.read_only && !have_signing_key) {
@@ -222,7 +263,7 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
       // Never silently: a new key would sign over whatever the database now holds.
       return make_error(
           ErrorCode::kFailedPrecondition,
-          "the archive's signing key " + a->options_.signing_key_file + " is missing, but its " +
+          "the archive's signing key " + signing_key_name + " is missing, but its " +
               "ledger has " + std::to_string(entries) + " entries signed under it. Restore the " +
               "key from your backup; if it is lost for good, run `verbatim archive " +
               "replace-signing-key --reason TEXT` (recorded in the ledger; heads signed before " +
@@ -232,7 +273,9 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
       return make_error(ErrorCode::kFailedPrecondition,
                         "this archive has no ledger yet: there is no lost key to replace");
     }
-    auto signing = create_signing_key(a->options_.signing_key_file);
+    auto signing = hsm && !moving
+                       ? create_hsm_signing_key(hsm, a->options_.signing_key_file + ".pub")
+                       : create_signing_key(a->options_.signing_key_file);
     if (!signing) return signing.error();
     a->signing_ = signing.value();
   }
@@ -246,10 +289,13 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
   {  // The master key must be the one the data keys are wrapped under.
     SqliteStmt s(*a->db_, "SELECT DISTINCT master_key_id FROM data_keys WHERE wrapped IS NOT NULL");
     while (s.step() == kSqliteRow) {
+      if (moved_master && s.text(0) == moved_master->id) a->master_ = *moved_master;
       if (s.text(0) != a->master_.id) {
         return make_error(ErrorCode::kFailedPrecondition,
                           "data keys are wrapped under master key " + s.text(0) + ", but " +
-                              a->options_.master_key_file + " holds key " + a->master_.id);
+                              (hsm ? a->master_.describe()
+                                   : a->options_.master_key_file + " holds key " + a->master_.id) +
+                              (hsm ? " has id " + a->master_.id : ""));
       }
     }
   }
@@ -424,7 +470,8 @@ Result<std::unique_ptr<OpenObject>> Archive::begin(const std::string& recording_
   obj->recording_id = recording_id;
   const std::string rel = obj->id_.substr(0, 2) + "/" + obj->id_ + ".vbo";
   const DataKey key = random_data_key();
-  const auto wrapped = wrap_data_key(master_, key, oid);
+  auto wrapped = wrap_data_key(master_, key, oid);
+  if (!wrapped) return wrapped.error();  // the HSM: no object it could not protect
   // The catalog row (status open) comes first, so a crash at any later point leaves an
   // object that recovery finds.
   VB_TRY(transact([&]() -> Status {
@@ -432,7 +479,7 @@ Result<std::unique_ptr<OpenObject>> Archive::begin(const std::string& recording_
                  "INSERT INTO data_keys(object_id, master_key_id, wrapped) VALUES(?1, ?2, ?3)");
     k.bind(1, obj->id_);
     k.bind(2, master_.id);
-    k.bind_blob(3, wrapped);
+    k.bind_blob(3, wrapped.value());
     if (k.step() != kSqliteDone) return db_->error("storing the data key");
     SqliteStmt o(*db_,
                  "INSERT INTO objects(id, recording_id, kind, path, status) "

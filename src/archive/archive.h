@@ -54,6 +54,11 @@ struct ArchiveOptions {
   std::string root;              // <data-dir>/archive
   std::string master_key_file;   // default <root>/master.key (created on first open)
   std::string signing_key_file;  // default <root>/signing.key (created on first open)
+  // Set: both keys are in this HSM instead (hsm.h); only <signing_key_file>.pub is written.
+  HsmOptions hsm;
+  // For move_keys_to_hsm(): an archive of key files opens with them (or with whichever keys
+  // an interrupted move already put in the HSM).
+  bool moving_to_hsm = false;
   WriterOptions writer;
   RetentionRules retention;  // default 7 years (retention.h)
   // Read-only (verification, auditing): no recovery, no key or head creation, no lock.
@@ -249,6 +254,12 @@ class Archive {
   // --- keys ---
   // Re-wraps every data key under the master key in `new_key_file`; objects are untouched.
   Result<uint64_t> rotate_master_key(const std::string& new_key_file, const std::string& who);
+  // Moves an archive of key files to the configured HSM (opened with moving_to_hsm): a new
+  // signing key in the token (key.signing_replaced in the ledger, heads before it stay
+  // verifiable with the old key), every data key re-wrapped under the token's master key
+  // (key.rotated), then master.key and signing.key deleted. Resumes an interrupted move.
+  // Returns the number of data keys re-wrapped.
+  Result<uint64_t> move_keys_to_hsm(const std::string& who);
 
   // --- integrity ---
   Result<TreeHead> sign_head();
@@ -317,6 +328,8 @@ class Archive {
   Status ledger_intact();
   Status dispose_proven(const std::string& recording_id, const std::string& who);
   Status replace_signing_key();
+  // Re-wraps every data key under `fresh` (in the caller's transaction) and logs key.rotated.
+  Result<uint64_t> rewrap_data_keys(const MasterKey& fresh, const std::string& who);
 
   ArchiveOptions options_;
   int lock_fd_ = -1;

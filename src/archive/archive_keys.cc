@@ -67,32 +67,105 @@ Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
   }
   uint64_t count = 0;
   VB_TRY(transact([&]() -> Status {
-    std::vector<std::pair<std::string, std::vector<uint8_t>>> keys;
-    {
-      SqliteStmt s(*db_, "SELECT object_id, wrapped FROM data_keys WHERE wrapped IS NOT NULL");
-      while (s.step() == kSqliteRow) keys.emplace_back(s.text(0), s.blob(1));
-    }
-    for (const auto& [oid, wrapped] : keys) {
-      auto id = parse_object_id(oid);
-      if (!id) return id.error();
-      auto key = unwrap_data_key(master_, wrapped, id.value());
-      if (!key) return key.error();
-      SqliteStmt u(*db_,
-                   "UPDATE data_keys SET wrapped = ?2, master_key_id = ?3 WHERE object_id = ?1");
-      u.bind(1, oid);
-      u.bind_blob(2, wrap_data_key(fresh.value(), key.value(), id.value()));
-      u.bind(3, fresh.value().id);
-      if (u.step() != kSqliteDone) return db_->error("re-wrapping a data key");
-      ++count;
-    }
-    return append_event({{"type", "key.rotated"},
-                         {"from", master_.id},
-                         {"to", fresh.value().id},
-                         {"keys", count},
-                         {"by", who}});
+    auto n = rewrap_data_keys(fresh.value(), who);
+    if (!n) return n.error();
+    count = n.value();
+    return ok_status();
   }));
   master_ = fresh.value();
   options_.master_key_file = new_key_file;
+  return count;
+}
+
+Result<uint64_t> Archive::rewrap_data_keys(const MasterKey& fresh, const std::string& who) {
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> keys;
+  {
+    SqliteStmt s(*db_, "SELECT object_id, wrapped FROM data_keys WHERE wrapped IS NOT NULL");
+    while (s.step() == kSqliteRow) keys.emplace_back(s.text(0), s.blob(1));
+  }
+  uint64_t count = 0;
+  for (const auto& [oid, wrapped] : keys) {
+    auto id = parse_object_id(oid);
+    if (!id) return id.error();
+    auto key = unwrap_data_key(master_, wrapped, id.value());
+    if (!key) return key.error();
+    auto rewrapped = wrap_data_key(fresh, key.value(), id.value());
+    if (!rewrapped) return rewrapped.error();
+    SqliteStmt u(*db_,
+                 "UPDATE data_keys SET wrapped = ?2, master_key_id = ?3 WHERE object_id = ?1");
+    u.bind(1, oid);
+    u.bind_blob(2, rewrapped.value());
+    u.bind(3, fresh.id);
+    if (u.step() != kSqliteDone) return db_->error("re-wrapping a data key");
+    ++count;
+  }
+  VB_TRY(append_event({{"type", "key.rotated"},
+                       {"from", master_.id},
+                       {"to", fresh.id},
+                       {"keys", count},
+                       {"by", who}}));
+  return count;
+}
+
+Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
+  if (!options_.hsm.enabled() || !options_.moving_to_hsm) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "no HSM configured ([archive.hsm] in the configuration)");
+  }
+  VB_TRY(owns_writer_lock("moving the keys to the HSM"));
+  VB_TRY(lock_readers(true));
+  struct Unlock {
+    Archive* a;
+    ~Unlock() { a->unlock_readers(); }
+  } unlock{this};
+  auto hsm = Hsm::open(options_.hsm);
+  if (!hsm) return hsm.error();
+  // 1. The signing key: heads so far under the file's key, then the token's key from the
+  //    key.signing_replaced entry on (verify checks each head with the key of its time).
+  if (!signing_.hsm) {
+    auto head = sign_head();
+    if (!head) return head.error();
+    auto found = find_hsm_signing_key(hsm.value());
+    if (!found) return found.error();
+    if (found.value()) {
+      return make_error(ErrorCode::kAlreadyExists,
+                        "the HSM already has a key labelled '" + options_.hsm.signing_key_label +
+                            "' that this archive does not name: choose another "
+                            "archive.hsm.signing_key_label");
+    }
+    auto made = create_hsm_signing_key(hsm.value(), options_.signing_key_file + ".pub");
+    if (!made) return made.error();
+    signing_ = made.value();
+    ledger_->set_key(signing_);
+    options_.replacement_reason = "moved to the HSM (" + hsm.value()->describe() + ")";
+    const std::string actor = actor_;
+    actor_ = who;
+    const Status replaced = replace_signing_key();
+    actor_ = actor;
+    VB_TRY(replaced);
+  }
+  // 2. The data keys, under the token's master key (found, or made now).
+  uint64_t count = 0;
+  if (!master_.hsm) {
+    auto fresh = hsm_master_key(hsm.value(), true);
+    if (!fresh) return fresh.error();
+    VB_TRY(transact([&]() -> Status {
+      auto n = rewrap_data_keys(fresh.value(), who);
+      if (!n) return n.error();
+      count = n.value();
+      return ok_status();
+    }));
+    master_ = fresh.value();
+    auto head = sign_head();
+    if (!head) return head.error();
+  }
+  // 3. The key files are no longer needed by anything: heads they signed verify with the public
+  //    key the ledger holds.
+  for (const std::string& f : {options_.master_key_file, options_.signing_key_file}) {
+    std::error_code ec;
+    fs::remove(f, ec);
+    if (ec) spdlog::warn("archive: cannot delete {}: {}", f, ec.message());
+  }
   return count;
 }
 

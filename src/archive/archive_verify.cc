@@ -274,7 +274,23 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
   }
   // The signing key itself: an archive with signed heads that lost its key can no longer sign,
   // and a writer refuses to start until it is restored or replaced explicitly.
-  if (std::error_code ec; !fs::exists(options_.signing_key_file, ec)) {
+  if (master_.hsm) {  // in the HSM: there, and the one whose public half auditors have
+    const std::string name =
+        "signing key '" + options_.hsm.signing_key_label + "' (" + master_.hsm->describe() + ")";
+    auto found = find_hsm_signing_key(master_.hsm);
+    if (!found) {
+      findings.push_back({name, "cannot be checked: " + found.error().message});
+    } else if (!found.value()) {
+      if (auto head = ledger_->latest_head(); head && head.value()) {
+        findings.push_back({name,
+                            "is missing from the HSM; restore the token from its backup, "
+                            "or replace the key with `verbatim archive "
+                            "replace-signing-key`"});
+      }
+    } else if (found.value()->public_key != signing_.public_key) {
+      findings.push_back({name, "is not the key of " + options_.signing_key_file + ".pub"});
+    }
+  } else if (std::error_code ec; !fs::exists(options_.signing_key_file, ec)) {
     if (auto head = ledger_->latest_head(); head && head.value()) {
       findings.push_back({"signing key " + options_.signing_key_file,
                           "is missing (deleted); restore it from backup, or replace it with "

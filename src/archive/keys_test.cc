@@ -50,7 +50,7 @@ TEST_F(KeysTest, WrappedKeysAreBoundToTheirObjectAndMaster) {
   const DataKey k = random_data_key();
   const ObjectId a = random_object_id();
   const ObjectId b = random_object_id();
-  const auto wrapped = wrap_data_key(m1, k, a);
+  const auto wrapped = wrap_data_key(m1, k, a).value();
   EXPECT_EQ(unwrap_data_key(m1, wrapped, a).value(), k);
   EXPECT_FALSE(unwrap_data_key(m1, wrapped, b));  // moved to another object
   EXPECT_FALSE(unwrap_data_key(m2, wrapped, a));  // wrong master
@@ -58,7 +58,7 @@ TEST_F(KeysTest, WrappedKeysAreBoundToTheirObjectAndMaster) {
   flipped[30] ^= 1;
   EXPECT_FALSE(unwrap_data_key(m1, flipped, a));
   // Rotation: unwrap under the old master, wrap under the new; the object is untouched.
-  const auto rewrapped = wrap_data_key(m2, unwrap_data_key(m1, wrapped, a).value(), a);
+  const auto rewrapped = wrap_data_key(m2, unwrap_data_key(m1, wrapped, a).value(), a).value();
   EXPECT_EQ(unwrap_data_key(m2, rewrapped, a).value(), k);
 }
 
@@ -77,7 +77,7 @@ TEST_F(KeysTest, SigningKeys) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again.value().public_key, k.value().public_key);
   EXPECT_EQ(load_public_key(path + ".pub").value(), k.value().public_key);
-  auto sig = sign(k.value(), "hello");
+  auto sig = sign(k.value(), "hello").value();
   EXPECT_TRUE(verify_signature(k.value().public_key, "hello", sig));
   EXPECT_FALSE(verify_signature(k.value().public_key, "hellp", sig));
   sig[0] ^= 1;

@@ -62,7 +62,7 @@ bool TreeHead::verify(const std::array<uint8_t, 32>& public_key) const {
 
 Result<std::unique_ptr<Ledger>> Ledger::open(SqliteDb& db, SigningKey key, const Clock& clock,
                                              std::string witness_path) {
-  std::unique_ptr<Ledger> l(new Ledger(db, key, clock, std::move(witness_path)));
+  std::unique_ptr<Ledger> l(new Ledger(db, std::move(key), clock, std::move(witness_path)));
   // Rebuild the compact tree from the stored leaf hashes (32 bytes each; 1 M entries = 32 MB).
   VB_TRY(l->sync());
   return l;
@@ -121,7 +121,9 @@ Result<TreeHead> Ledger::sign_head() {
   if (latest.value() && latest.value()->timestamp_ms > h.timestamp_ms) {
     h.timestamp_ms = latest.value()->timestamp_ms;  // never let head times go backwards
   }
-  h.signature = sign(key_, h.signed_text());
+  auto signature = sign(key_, h.signed_text());
+  if (!signature) return signature.error();  // the HSM: the entries stay, signed next time
+  h.signature = signature.value();
   // The witness file first (append-only, fsynced, outside the database), then the database: a
   // crash in between leaves a witnessed head the database lacks, which verifies (it matches the
   // entries), never a stored head the witness lacks, which verify reports as a cut witness.

@@ -64,6 +64,8 @@ class Ledger {
   uint64_t size() const { return tree_.size(); }
   Hash root() const { return tree_.root(); }
   const std::array<uint8_t, 32>& public_key() const { return key_.public_key; }
+  // The key that signs heads from now on (its key.signing_replaced entry is the caller's).
+  void set_key(SigningKey key) { key_ = std::move(key); }
 
   // Signs the current head, stores it and appends it to the witness file (fsynced). Inside
   // the caller's write transaction, after sync(), so heads from several processes are
@@ -84,7 +86,7 @@ class Ledger {
 
  private:
   Ledger(SqliteDb& db, SigningKey key, const Clock& clock, std::string witness)
-      : db_(db), key_(key), clock_(clock), witness_path_(std::move(witness)) {}
+      : db_(db), key_(std::move(key)), clock_(clock), witness_path_(std::move(witness)) {}
 
   SqliteDb& db_;
   SigningKey key_;

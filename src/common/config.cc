@@ -368,7 +368,23 @@ Status read_period(const toml::table& t, const std::string& where, const char* k
 Status read_archive(const toml::table& t, Config& c) {
   VB_TRY(check_keys(t, "archive",
                     {"flush_interval_ms", "min_free_mb", "sign_interval_s", "default_retention",
-                     "retention", "verify_interval_s", "verify_rate_mb_s", "s3"}));
+                     "retention", "verify_interval_s", "verify_rate_mb_s", "s3", "hsm"}));
+  if (const toml::table* hsm = t["hsm"].as_table()) {
+    VB_TRY(check_keys(*hsm, "archive.hsm",
+                      {"module", "token", "pin_file", "master_key_label", "signing_key_label"}));
+    VB_TRY(read(*hsm, "archive.hsm", "module", c.archive_hsm_module));
+    VB_TRY(read(*hsm, "archive.hsm", "token", c.archive_hsm_token));
+    VB_TRY(read(*hsm, "archive.hsm", "pin_file", c.archive_hsm_pin_file));
+    VB_TRY(read(*hsm, "archive.hsm", "master_key_label", c.archive_hsm_master_key_label));
+    VB_TRY(read(*hsm, "archive.hsm", "signing_key_label", c.archive_hsm_signing_key_label));
+    if (!c.archive_hsm_module.empty() && c.archive_hsm_token.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "archive.hsm.token must be set when archive.hsm.module is");
+    }
+    if (c.archive_hsm_master_key_label.empty() || c.archive_hsm_signing_key_label.empty()) {
+      return make_error(ErrorCode::kInvalidArgument, "archive.hsm: key labels cannot be empty");
+    }
+  }
   if (const toml::table* s3 = t["s3"].as_table()) {
     VB_TRY(check_keys(*s3, "archive.s3",
                       {"endpoint", "bucket", "region", "prefix", "credentials_file", "ca_file",
@@ -558,23 +574,29 @@ std::string config_to_toml(const Config& c) {
   for (const auto& r : c.archive_retention) {
     rules.push_back(toml::table{{r.field, r.value}, {"period", r.period.str()}});
   }
-  root.insert("archive",
-              toml::table{{"flush_interval_ms", c.archive_flush_interval_ms},
-                          {"min_free_mb", c.archive_min_free_mb},
-                          {"sign_interval_s", c.archive_sign_interval_s},
-                          {"verify_interval_s", c.archive_verify_interval_s},
-                          {"verify_rate_mb_s", c.archive_verify_rate_mb_s},
-                          {"default_retention", c.archive_default_retention.str()},
-                          {"retention", rules},
-                          {"s3", toml::table{{"endpoint", c.archive_s3_endpoint},
-                                             {"bucket", c.archive_s3_bucket},
-                                             {"region", c.archive_s3_region},
-                                             {"prefix", c.archive_s3_prefix},
-                                             {"credentials_file", c.archive_s3_credentials_file},
-                                             {"ca_file", c.archive_s3_ca_file},
-                                             {"spool_dir", c.archive_s3_spool_dir},
-                                             {"part_size_mb", c.archive_s3_part_size_mb},
-                                             {"timeout_s", c.archive_s3_timeout_s}}}});
+  root.insert(
+      "archive",
+      toml::table{{"flush_interval_ms", c.archive_flush_interval_ms},
+                  {"min_free_mb", c.archive_min_free_mb},
+                  {"sign_interval_s", c.archive_sign_interval_s},
+                  {"verify_interval_s", c.archive_verify_interval_s},
+                  {"verify_rate_mb_s", c.archive_verify_rate_mb_s},
+                  {"default_retention", c.archive_default_retention.str()},
+                  {"retention", rules},
+                  {"s3", toml::table{{"endpoint", c.archive_s3_endpoint},
+                                     {"bucket", c.archive_s3_bucket},
+                                     {"region", c.archive_s3_region},
+                                     {"prefix", c.archive_s3_prefix},
+                                     {"credentials_file", c.archive_s3_credentials_file},
+                                     {"ca_file", c.archive_s3_ca_file},
+                                     {"spool_dir", c.archive_s3_spool_dir},
+                                     {"part_size_mb", c.archive_s3_part_size_mb},
+                                     {"timeout_s", c.archive_s3_timeout_s}}},
+                  {"hsm", toml::table{{"module", c.archive_hsm_module},
+                                      {"token", c.archive_hsm_token},
+                                      {"pin_file", c.archive_hsm_pin_file},
+                                      {"master_key_label", c.archive_hsm_master_key_label},
+                                      {"signing_key_label", c.archive_hsm_signing_key_label}}}});
   toml::array sources;
   for (const auto& src : c.recorder_allowed_sources) sources.push_back(src);
   toml::array business;

@@ -58,6 +58,13 @@ struct Config {
   std::string archive_s3_spool_dir;  // empty: <data_dir>/archive/spool
   int archive_s3_part_size_mb = 16;
   int archive_s3_timeout_s = 30;
+  // [archive.hsm]: the master and signing keys in a PKCS#11 token instead of files
+  // (docs/operations.md, "Keys in an HSM").
+  std::string archive_hsm_module;  // empty: key files
+  std::string archive_hsm_token;
+  std::string archive_hsm_pin_file;  // owner-only; empty: VERBATIM_HSM_PIN
+  std::string archive_hsm_master_key_label = "verbatim-master";
+  std::string archive_hsm_signing_key_label = "verbatim-signing";
   // [[archive.retention]]: { application | group | policy = "...", period = "5y" }
   struct RetentionRule {
     std::string field;

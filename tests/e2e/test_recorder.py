@@ -383,6 +383,30 @@ class RecorderTestCase(VerbatimTestCase):
         return subprocess.Popen([sys.executable, SENDER, "--ports", ",".join(str(p) for p in ports), "--out", out,
                                  *args])
 
+    def record_call(self, port, name):
+        """SIPp records a two-party call (g711a.pcap on it) with the recorder on `port`; returns
+        the recording once it ended and its jobs settled."""
+        body, ct = multipart(offer([("1", 7000, [8], "sendonly"), ("2", 7002, [8], "sendonly")]),
+                             metadata([("p1", "sip:alice@example.com", "Alice", "1", "2"),
+                                       ("p2", "sip:bob@example.com", "Bob", "2", "1")], ["1", "2"]))
+        p, call_id = self.run_sipp(port, ct, body.replace("\r\n", "\n").strip("\n"), 3000,
+                                   play=f'<exec play_pcap_audio="{SIPP_PCAP}"/>', name=name)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        rec = self.recording_of(call_id)
+        self.assertTrue(wait_until(lambda: self.show(rec)["status"] != "recording", 30))
+        # Its jobs (the playback file) add objects of their own after the call: wait for them,
+        # so that the recording's list of objects is final.
+        jobs = []
+
+        def settled():
+            nonlocal jobs
+            r = self.run_vb("jobs", "list", "--json", check=0)
+            jobs = [j for j in (json.loads(r.stdout) if r.returncode == 0 else []) if j["recording"] == rec]
+            return jobs and all(j["state"] in ("done", "failed") for j in jobs)
+        self.assertTrue(wait_until(settled, 120), jobs)
+        return rec
+
     def run_sipp(self, port, content_type, body, hold_ms, exec_cmd="", play="", name="sipp"):
         with open(SCENARIO) as f:
             scenario = f.read()
