@@ -38,7 +38,7 @@ test: build
 bench: bootstrap
 	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-bench -j $(JOBS) --target bench_policy_decision bench_archive bench_sip_parse \
-	  bench_playback bench_conference_mix bench_webrtc bench_s3
+	  bench_playback bench_conference_mix bench_webrtc bench_s3 bench_hsm
 	@taskset -c 1 build-bench/bench_conference_mix --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_playback --benchmark_counters_tabular=true
 	@taskset -c 1 build-bench/bench_sip_parse
@@ -47,6 +47,7 @@ bench: bootstrap
 	@python3 bench/sip_load.py build-bench
 	@taskset -c 1 build-bench/bench_archive
 	@build-bench/bench_s3
+	@taskset -c 1 build-bench/bench_hsm
 	@taskset -c 1 build-bench/bench_policy_decision --benchmark_counters_tabular=true
 	@cmake --build build-bench -j $(JOBS) --target verbatim bench_recorder_load
 	@build-bench/bench_recorder_load --bin build-bench/verbatim --work /tmp/vb_recorder_load
