@@ -328,8 +328,10 @@ class Archive {
   Status ledger_intact();
   Status dispose_proven(const std::string& recording_id, const std::string& who);
   Status replace_signing_key();
-  // Re-wraps every data key under `fresh` (in the caller's transaction) and logs key.rotated.
+  // Re-wraps every data key under `fresh` in one transaction that logs key.rotated, then makes
+  // it the archive's master key. Returns the number of keys.
   Result<uint64_t> rewrap_data_keys(const MasterKey& fresh, const std::string& who);
+  Status rewrap_in_transaction(const MasterKey& fresh, const std::string& who, uint64_t& count);
 
   ArchiveOptions options_;
   int lock_fd_ = -1;

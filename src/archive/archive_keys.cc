@@ -65,25 +65,27 @@ Result<uint64_t> Archive::rotate_master_key(const std::string& new_key_file,
   if (fresh.value().id == master_.id) {
     return make_error(ErrorCode::kInvalidArgument, "the new master key is the current one");
   }
-  uint64_t count = 0;
-  VB_TRY(transact([&]() -> Status {
-    auto n = rewrap_data_keys(fresh.value(), who);
-    if (!n) return n.error();
-    count = n.value();
-    return ok_status();
-  }));
-  master_ = fresh.value();
+  auto count = rewrap_data_keys(fresh.value(), who);
+  if (!count) return count.error();
   options_.master_key_file = new_key_file;
   return count;
 }
 
 Result<uint64_t> Archive::rewrap_data_keys(const MasterKey& fresh, const std::string& who) {
+  uint64_t count = 0;
+  VB_TRY(transact([&]() -> Status { return rewrap_in_transaction(fresh, who, count); }));
+  master_ = fresh;
+  return count;
+}
+
+Status Archive::rewrap_in_transaction(const MasterKey& fresh, const std::string& who,
+                                      uint64_t& count) {
+  count = 0;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> keys;
   {
     SqliteStmt s(*db_, "SELECT object_id, wrapped FROM data_keys WHERE wrapped IS NOT NULL");
     while (s.step() == kSqliteRow) keys.emplace_back(s.text(0), s.blob(1));
   }
-  uint64_t count = 0;
   for (const auto& [oid, wrapped] : keys) {
     auto id = parse_object_id(oid);
     if (!id) return id.error();
@@ -99,12 +101,11 @@ Result<uint64_t> Archive::rewrap_data_keys(const MasterKey& fresh, const std::st
     if (u.step() != kSqliteDone) return db_->error("re-wrapping a data key");
     ++count;
   }
-  VB_TRY(append_event({{"type", "key.rotated"},
+  return append_event({{"type", "key.rotated"},
                        {"from", master_.id},
                        {"to", fresh.id},
                        {"keys", count},
-                       {"by", who}}));
-  return count;
+                       {"by", who}});
 }
 
 Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
@@ -149,13 +150,9 @@ Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
   if (!master_.hsm) {
     auto fresh = hsm_master_key(hsm.value(), true);
     if (!fresh) return fresh.error();
-    VB_TRY(transact([&]() -> Status {
-      auto n = rewrap_data_keys(fresh.value(), who);
-      if (!n) return n.error();
-      count = n.value();
-      return ok_status();
-    }));
-    master_ = fresh.value();
+    auto n = rewrap_data_keys(fresh.value(), who);
+    if (!n) return n.error();
+    count = n.value();
     auto head = sign_head();
     if (!head) return head.error();
   }

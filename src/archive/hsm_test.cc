@@ -244,6 +244,29 @@ TEST_F(HsmArchiveTest, T38AnUnavailableHsmAtRestartStopsTheArchiveAndWritesNothi
   EXPECT_TRUE(findings(*a).empty());
 }
 
+TEST_F(HsmArchiveTest, AnHsmLostWhileRecordingRefusesNewObjectsAndKeepsWhatIsRecorded) {
+  REQUIRE_SOFTHSM();
+  const auto hsm = hsm_options("lost");
+  auto a = open_hsm(hsm);
+  ASSERT_TRUE(a);
+  auto [rec, ids] = record(*a, 1, 2000, 3);
+  auto next = a->create_recording({{"from", "sip:bob@contoso.com"}});
+  ASSERT_TRUE(next);
+  auto open_object = a->begin_object(next.value(), "media");  // wrapped before the loss
+  ASSERT_TRUE(open_object);
+  // The token loses the master key (an operator's mistake, a partition wiped).
+  ASSERT_TRUE(Hsm::open(hsm).value()->destroy_secret_key("lost-master"));
+  const auto before = files();
+  auto refused = a->begin_object(next.value(), "media");
+  ASSERT_FALSE(refused);  // the recorder answers 503 with this reason
+  EXPECT_NE(refused.error().message.find("HSM: encrypting under 'lost-master'"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(files().size(), before.size());  // no object without its key
+  // The object begun before the loss is written and sealed as usual.
+  ASSERT_TRUE(open_object.value()->writer().write(bytes(1000, 4)));
+  ASSERT_TRUE(a->seal(*open_object.value()));
+}
+
 TEST_F(HsmArchiveTest, AnArchiveOfKeyFilesMovesToTheHsmOnlyWhenAsked) {
   REQUIRE_SOFTHSM();
   std::vector<std::string> ids;
