@@ -209,7 +209,9 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
     a->signing_.public_key = pk.value();  // no secret key: cannot sign
   }
   std::optional<SigningKey> hsm_signing;
-  if (hsm && !a->options_.read_only) {
+  // Moving: the file's signing key while it is there (move_keys_to_hsm() takes the token's key
+  // over only when the ledger already names it).
+  if (hsm && !a->options_.read_only && !(moving && fs::exists(a->options_.signing_key_file))) {
     auto found = find_hsm_signing_key(hsm);
     if (!found) return found.error();
     hsm_signing = std::move(found).value();

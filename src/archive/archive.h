@@ -328,6 +328,7 @@ class Archive {
   Status ledger_intact();
   Status dispose_proven(const std::string& recording_id, const std::string& who);
   Status replace_signing_key();
+  std::string named_signing_key();  // hex: the key the ledger names last
   // Re-wraps every data key under `fresh` in one transaction that logs key.rotated, then makes
   // it the archive's master key. Returns the number of keys.
   Result<uint64_t> rewrap_data_keys(const MasterKey& fresh, const std::string& who);

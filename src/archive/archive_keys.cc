@@ -21,21 +21,24 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace detail;  // NOLINT(google-build-using-namespace)
 
-Status Archive::replace_signing_key() {
-  // The key the ledger names last: the archive's first, or the latest replacement.
-  std::string old_key;
-  {
-    SqliteStmt s(*db_,
-                 "SELECT entry FROM ledger_entries WHERE seq = 0 OR CAST(entry AS TEXT) LIKE "
-                 "'%\"type\":\"key.signing_replaced\"%' ORDER BY seq");
-    while (s.step() == kSqliteRow) {
-      const auto bytes = s.blob(0);
-      const auto e = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-      if (!e.is_object()) continue;
-      if (e.value("type", "") == "archive.created") old_key = e.value("signing_public_key", "");
-      if (e.value("type", "") == "key.signing_replaced") old_key = e.value("to", "");
-    }
+std::string Archive::named_signing_key() {
+  // The archive's first key, or the latest replacement.
+  std::string key;
+  SqliteStmt s(*db_,
+               "SELECT entry FROM ledger_entries WHERE seq = 0 OR CAST(entry AS TEXT) LIKE "
+               "'%\"type\":\"key.signing_replaced\"%' ORDER BY seq");
+  while (s.step() == kSqliteRow) {
+    const auto bytes = s.blob(0);
+    const auto e = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+    if (!e.is_object()) continue;
+    if (e.value("type", "") == "archive.created") key = e.value("signing_public_key", "");
+    if (e.value("type", "") == "key.signing_replaced") key = e.value("to", "");
   }
+  return key;
+}
+
+Status Archive::replace_signing_key() {
+  const std::string old_key = named_signing_key();
   VB_TRY(transact([&]() -> Status {
     return append_event({{"type", "key.signing_replaced"},
                          {"from", old_key},
@@ -124,26 +127,31 @@ Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
   // 1. The signing key: heads so far under the file's key, then the token's key from the
   //    key.signing_replaced entry on (verify checks each head with the key of its time).
   if (!signing_.hsm) {
-    auto head = sign_head();
-    if (!head) return head.error();
     auto found = find_hsm_signing_key(hsm.value());
     if (!found) return found.error();
-    if (found.value()) {
+    if (found.value() && hex(found.value()->public_key) == named_signing_key()) {
+      // An interrupted move: the ledger already names the token's key.
+      signing_ = *found.value();
+      ledger_->set_key(signing_);
+    } else if (found.value()) {
       return make_error(ErrorCode::kAlreadyExists,
                         "the HSM already has a key labelled '" + options_.hsm.signing_key_label +
                             "' that this archive does not name: choose another "
                             "archive.hsm.signing_key_label");
+    } else {
+      auto head = sign_head();
+      if (!head) return head.error();
+      auto made = create_hsm_signing_key(hsm.value(), options_.signing_key_file + ".pub");
+      if (!made) return made.error();
+      signing_ = made.value();
+      ledger_->set_key(signing_);
+      options_.replacement_reason = "moved to the HSM (" + hsm.value()->describe() + ")";
+      const std::string actor = actor_;
+      actor_ = who;
+      const Status replaced = replace_signing_key();
+      actor_ = actor;
+      VB_TRY(replaced);
     }
-    auto made = create_hsm_signing_key(hsm.value(), options_.signing_key_file + ".pub");
-    if (!made) return made.error();
-    signing_ = made.value();
-    ledger_->set_key(signing_);
-    options_.replacement_reason = "moved to the HSM (" + hsm.value()->describe() + ")";
-    const std::string actor = actor_;
-    actor_ = who;
-    const Status replaced = replace_signing_key();
-    actor_ = actor;
-    VB_TRY(replaced);
   }
   // 2. The data keys, under the token's master key (found, or made now).
   uint64_t count = 0;

@@ -282,17 +282,33 @@ TEST_F(HsmArchiveTest, AnArchiveOfKeyFilesMovesToTheHsmOnlyWhenAsked) {
   EXPECT_NE(error.find("no master key labelled 'moved-master'"), std::string::npos) << error;
   EXPECT_FALSE(Hsm::open(hsm_options("moved")).value()->find_secret_key("moved-master").value());
 
+  const fs::path saved = base / "saved";
+  fs::create_directories(saved);
+  fs::copy_file(root + "/master.key", saved / "master.key");
+  fs::copy_file(root + "/signing.key", saved / "signing.key");
+  ArchiveOptions o;
+  o.root = root;
+  o.hsm = hsm_options("moved");
+  o.moving_to_hsm = true;
   {  // `verbatim archive move-keys-to-hsm`
-    ArchiveOptions o;
-    o.root = root;
-    o.hsm = hsm_options("moved");
-    o.moving_to_hsm = true;
     auto a = Archive::open(o, clock, "test");
     ASSERT_TRUE(a) << a.error().message;
     auto moved = a.value()->move_keys_to_hsm("admin:kim");
     ASSERT_TRUE(moved) << moved.error().message;
     EXPECT_EQ(moved.value(), 2U);
     EXPECT_EQ(a.value()->move_keys_to_hsm("admin:kim").value(), 0U);  // done: nothing left
+  }
+  // As if the move had stopped before deleting the key files: run again, it finishes the move
+  // (the token's keys are the ones the ledger and the catalog name) and nothing is re-done.
+  fs::copy_file(saved / "master.key", root + "/master.key");
+  fs::copy_file(saved / "signing.key", root + "/signing.key");
+  {
+    auto a = Archive::open(o, clock, "test");
+    ASSERT_TRUE(a) << a.error().message;
+    auto moved = a.value()->move_keys_to_hsm("admin:kim");
+    ASSERT_TRUE(moved) << moved.error().message;
+    EXPECT_EQ(moved.value(), 0U);
+    EXPECT_TRUE(findings(*a.value()).empty());
   }
   EXPECT_FALSE(fs::exists(root + "/master.key"));
   EXPECT_FALSE(fs::exists(root + "/signing.key"));
