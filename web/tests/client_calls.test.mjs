@@ -108,7 +108,8 @@ test('calls: Bob transfers Alice to Carol, and Alice and Carol talk', { skip: fa
   await call(carol).getByRole('button', { name: 'Answer' }).click();
   await call(carol).getByText('Connected').waitFor({ timeout: 15000 });
   await call(bob).getByText('Call ended').waitFor({ timeout: 15000 });
-  assert.ok((await loudest(alice)) > HEARD, 'Alice hears Carol');
+  // Alice's side starts ICE and DTLS afresh towards Carol: allow for a loaded machine.
+  assert.ok((await loudest(alice, 8000)) > HEARD, 'Alice hears Carol');
   assert.ok((await loudest(carol)) > HEARD, 'Carol hears Alice');
   await call(carol).getByRole('status').filter({ hasText: 'Recording' }).waitFor(); // Alice still is
   await call(carol).getByRole('button', { name: 'Hang up' }).click();
