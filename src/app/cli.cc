@@ -1,11 +1,8 @@
 #include "app/cli.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -106,21 +103,9 @@ Status use_configured_hsm(const Config& c, archive::ArchiveOptions& o) {
     o.hsm.pin = pin;
     return ok_status();
   }
-  struct stat st {};
-  if (::stat(c.archive_hsm_pin_file.c_str(), &st) != 0) {
-    return make_error(ErrorCode::kIo, "cannot read archive.hsm.pin_file " + c.archive_hsm_pin_file +
-                                          ": " + std::strerror(errno));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "archive.hsm.pin_file " + c.archive_hsm_pin_file +
-                          " may be read by group or others; run: chmod 600 " +
-                          c.archive_hsm_pin_file);
-  }
-  std::ifstream in(c.archive_hsm_pin_file);
-  std::getline(in, o.hsm.pin);
-  while (!o.hsm.pin.empty() && (o.hsm.pin.back() == '\r' || o.hsm.pin.back() == ' '))
-    o.hsm.pin.pop_back();
+  auto pin = archive::read_secret_file(c.archive_hsm_pin_file);
+  if (!pin) return make_error(pin.error().code, "archive.hsm.pin_file: " + pin.error().message);
+  o.hsm.pin = std::move(pin).value();
   if (o.hsm.pin.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "archive.hsm.pin_file " + c.archive_hsm_pin_file + " is empty");

@@ -178,6 +178,7 @@ Result<std::unique_ptr<Archive>> Archive::open(ArchiveOptions options, const Clo
                                             "it can");
     }
     hsm = std::move(h).value();
+    a->hsm_ = hsm;
   }
   const bool new_archive = !fs::exists(a->options_.root + "/archive.db");
   const bool moving = hsm && a->options_.moving_to_hsm;

@@ -343,6 +343,7 @@ class Archive {
   std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<SqliteDb> db_;
   MasterKey master_;
+  std::shared_ptr<Hsm> hsm_;  // [archive.hsm]: the token both keys are in (or move to)
   std::unique_ptr<Ledger> ledger_;
   SigningKey signing_;
   std::string node_id_;

@@ -112,7 +112,7 @@ Status Archive::rewrap_in_transaction(const MasterKey& fresh, const std::string&
 }
 
 Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
-  if (!options_.hsm.enabled() || !options_.moving_to_hsm) {
+  if (!hsm_ || !options_.moving_to_hsm) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "no HSM configured ([archive.hsm] in the configuration)");
   }
@@ -122,12 +122,10 @@ Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
     Archive* a;
     ~Unlock() { a->unlock_readers(); }
   } unlock{this};
-  auto hsm = Hsm::open(options_.hsm);
-  if (!hsm) return hsm.error();
   // 1. The signing key: heads so far under the file's key, then the token's key from the
   //    key.signing_replaced entry on (verify checks each head with the key of its time).
   if (!signing_.hsm) {
-    auto found = find_hsm_signing_key(hsm.value());
+    auto found = find_hsm_signing_key(hsm_);
     if (!found) return found.error();
     if (found.value() && hex(found.value()->public_key) == named_signing_key()) {
       // An interrupted move: the ledger already names the token's key.
@@ -141,11 +139,11 @@ Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
     } else {
       auto head = sign_head();
       if (!head) return head.error();
-      auto made = create_hsm_signing_key(hsm.value(), options_.signing_key_file + ".pub");
+      auto made = create_hsm_signing_key(hsm_, options_.signing_key_file + ".pub");
       if (!made) return made.error();
       signing_ = made.value();
       ledger_->set_key(signing_);
-      options_.replacement_reason = "moved to the HSM (" + hsm.value()->describe() + ")";
+      options_.replacement_reason = "moved to the HSM (" + hsm_->describe() + ")";
       const std::string actor = actor_;
       actor_ = who;
       const Status replaced = replace_signing_key();
@@ -156,7 +154,7 @@ Result<uint64_t> Archive::move_keys_to_hsm(const std::string& who) {
   // 2. The data keys, under the token's master key (found, or made now).
   uint64_t count = 0;
   if (!master_.hsm) {
-    auto fresh = hsm_master_key(hsm.value(), true);
+    auto fresh = hsm_master_key(hsm_, true);
     if (!fresh) return fresh.error();
     auto n = rewrap_data_keys(fresh.value(), who);
     if (!n) return n.error();

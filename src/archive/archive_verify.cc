@@ -274,10 +274,10 @@ Result<std::vector<Finding>> Archive::verify_records(std::vector<ObjectCheck>* o
   }
   // The signing key itself: an archive with signed heads that lost its key can no longer sign,
   // and a writer refuses to start until it is restored or replaced explicitly.
-  if (master_.hsm) {  // in the HSM: there, and the one whose public half auditors have
+  if (hsm_) {  // in the HSM: there, and the one whose public half auditors have
     const std::string name =
-        "signing key '" + options_.hsm.signing_key_label + "' (" + master_.hsm->describe() + ")";
-    auto found = find_hsm_signing_key(master_.hsm);
+        "signing key '" + options_.hsm.signing_key_label + "' (" + hsm_->describe() + ")";
+    auto found = find_hsm_signing_key(hsm_);
     if (!found) {
       findings.push_back({name, "cannot be checked: " + found.error().message});
     } else if (!found.value()) {

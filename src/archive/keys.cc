@@ -73,6 +73,8 @@ std::string key_id(const std::array<uint8_t, 32>& key) {
 
 }  // namespace
 
+Result<std::string> read_secret_file(const std::string& path) { return read_key_file(path); }
+
 std::string hex(std::span<const uint8_t> bytes) { return verbatim::to_hex(bytes); }
 
 Result<std::vector<uint8_t>> unhex(std::string_view text) {

@@ -74,6 +74,10 @@ Result<std::array<uint8_t, 64>> sign(const SigningKey& key, const std::string& m
 bool verify_signature(const std::array<uint8_t, 32>& public_key, const std::string& message,
                       const std::array<uint8_t, 64>& signature);
 
+// A secret's file (a key, a PIN): refused unless a regular file only its owner may read; the
+// text without trailing whitespace.
+Result<std::string> read_secret_file(const std::string& path);
+
 std::string hex(std::span<const uint8_t> bytes);
 Result<std::vector<uint8_t>> unhex(std::string_view text);
 
